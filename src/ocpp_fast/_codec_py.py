@@ -1,0 +1,100 @@
+"""The pure-Python frame codec: the reference twin of ``_codec_c``.
+
+The fast path recognises the frames that make up nearly all traffic, a CALL or
+a CALLRESULT with a plain ASCII message id, and hands the payload bytes straight
+to the action's typed msgspec decoder. It only ever concludes with success;
+everything else, errors above all, goes to :mod:`ocpp_fast._reference`, which
+both implementations share. ``_codec_c.pyx`` does the same scan in C.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from ocpp_fast._protocol_version import ProtocolVersion
+from ocpp_fast._reference import LENIENT_DATETIME, decode_frame_reference
+from ocpp_fast.frames import Call, CallError, CallResult
+
+__all__ = [
+    "IMPLEMENTATION",
+    "decode_frame",
+    "encode_call",
+    "encode_call_error",
+    "encode_call_result",
+]
+
+IMPLEMENTATION = "python"
+
+# [2,"<id>","<Action>",  or  [3,"<id>",  : ids of 1-36 printable ASCII characters
+# other than '"' and '\' (so their bytes are their JSON), actions of letters and digits.
+_HEAD = re.compile(
+    rb'[ \t\n\r]*\[[ \t\n\r]*([23])[ \t\n\r]*,[ \t\n\r]*"([\x20\x21\x23-\x5b\x5d-\x7e]{1,36})"'
+    rb'[ \t\n\r]*,[ \t\n\r]*(?:"([A-Za-z0-9]{1,64})"[ \t\n\r]*,)?'
+)
+_DecodeFailure = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
+_encode = msgspec.json.Encoder().encode
+
+
+def decode_frame(
+    data: bytes | str, version: ProtocolVersion, pending: Mapping[str, str]
+) -> Call | CallResult | CallError | None:
+    """Decode one received frame; raise the OcppError to answer it with.
+
+    ``pending`` maps the ids of our outstanding CALLs to their actions, so a
+    CALLRESULT is decoded against the response type of the CALL it answers.
+    """
+    if type(data) is str:
+        try:
+            data = data.encode("utf-8")
+        except UnicodeEncodeError:
+            return decode_frame_reference(data, version, pending)
+    assert isinstance(data, bytes)
+    head = _HEAD.match(data)
+    if head is not None and data[-1:] == b"]":
+        payload = data[head.end() : -1]
+        action = head.group(3)
+        if head.group(1) == b"2":
+            if action is not None:
+                name = action.decode("ascii")
+                decoders = version.request_decoders
+                if name in version.request_types:
+                    try:
+                        obj = decoders[name].decode(payload)
+                    except _DecodeFailure:
+                        pass
+                    else:
+                        if LENIENT_DATETIME.search(payload) is None:
+                            return Call(head.group(2).decode("ascii"), name, obj)
+        elif action is None:
+            message_id = head.group(2).decode("ascii")
+            name = pending.get(message_id)
+            if name is not None:
+                try:
+                    obj = version.response_decoders[name].decode(payload)
+                except _DecodeFailure:
+                    pass
+                else:
+                    if LENIENT_DATETIME.search(payload) is None:
+                        return CallResult(message_id, obj, name)
+    return decode_frame_reference(data, version, pending)
+
+
+def encode_call(message_id: str, action: str, payload: Any) -> bytes:
+    """``[2, id, action, payload]`` as compact JSON."""
+    return _encode((2, message_id, action, payload))
+
+
+def encode_call_result(message_id: str, payload: Any) -> bytes:
+    """``[3, id, payload]`` as compact JSON."""
+    return _encode((3, message_id, payload))
+
+
+def encode_call_error(
+    message_id: str, code: str, description: str, details: Mapping[str, Any], kind: int = 4
+) -> bytes:
+    """``[4, id, code, description, details]`` (or 5, 2.1's CALLRESULTERROR)."""
+    return _encode((kind, message_id, code, description, details))

@@ -1,0 +1,126 @@
+"""Building blocks shared by the generated models of every OCPP version.
+
+The generated modules (``ocpp_fast.v201.*`` ...) import from here so that the
+rules that make a Struct faithful to the official JSON schemas live in one
+place: unknown fields are rejected, optional fields default to ``UNSET`` (so an
+explicit ``null`` is a violation and an absent field is never written), and
+date-times must carry an offset.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import msgspec
+
+__all__ = [
+    "AwareDatetime",
+    "CustomData",
+    "OcppEnum",
+    "OcppStruct",
+    "dec_hook",
+    "enum_validator",
+]
+
+AwareDatetime = Annotated[datetime.datetime, msgspec.Meta(tz=True)]
+"""A date-time that must carry a UTC offset, as RFC 3339 requires."""
+
+
+class OcppStruct(
+    msgspec.Struct,
+    kw_only=True,
+    omit_defaults=True,
+    forbid_unknown_fields=True,
+):
+    """Base of every generated message and data type.
+
+    ``forbid_unknown_fields`` mirrors ``additionalProperties: false``;
+    ``omit_defaults`` keeps ``UNSET`` optional fields off the wire.
+    """
+
+
+class OcppEnum(enum.StrEnum):
+    """Base of every generated enum: members compare equal to their wire value."""
+
+
+class CustomData(dict[str, Any]):
+    """The open ``CustomDataType`` of OCPP 2.x: ``vendorId`` plus any vendor keys.
+
+    A msgspec Struct cannot keep unknown keys, so this is a ``dict`` whose
+    schema (``vendorId``: required string of at most 255 characters) is checked
+    by :func:`dec_hook` while decoding. Every vendor key survives a round trip.
+    """
+
+    @property
+    def vendor_id(self) -> str:
+        """The mandatory vendor identifier."""
+        value: str = self["vendorId"]
+        return value
+
+
+_VENDOR_ID_MAX_LENGTH = 255
+
+
+def _json_type_name(obj: object) -> str:
+    """The JSON name of a decoded value's type, spelt as msgspec spells it."""
+    if obj is None:
+        return "null"
+    if isinstance(obj, bool):
+        return "bool"
+    if isinstance(obj, int):
+        return "int"
+    if isinstance(obj, float):
+        return "float"
+    if isinstance(obj, str):
+        return "str"
+    if isinstance(obj, list):
+        return "array"
+    return "object"
+
+
+def check_custom_data(obj: object) -> CustomData:
+    """Validate a decoded ``customData`` object against ``CustomDataType``.
+
+    The messages follow msgspec's own wording so that one error classifier
+    serves both (missing field, wrong type, too long).
+    """
+    if not isinstance(obj, dict):
+        raise TypeError(f"Expected `object`, got `{_json_type_name(obj)}`")
+    if "vendorId" not in obj:
+        raise ValueError("Object missing required field `vendorId`")
+    vendor_id = obj["vendorId"]
+    if not isinstance(vendor_id, str):
+        raise TypeError(f"Expected `str`, got `{_json_type_name(vendor_id)}`")
+    if len(vendor_id) > _VENDOR_ID_MAX_LENGTH:
+        raise ValueError(f"Expected `str` of length <= {_VENDOR_ID_MAX_LENGTH}")
+    return obj if type(obj) is CustomData else CustomData(obj)
+
+
+def dec_hook(tp: type, obj: object) -> object:
+    """msgspec decode hook: builds the types msgspec cannot decode natively."""
+    if tp is CustomData:
+        return check_custom_data(obj)
+    raise NotImplementedError(f"ocpp_fast cannot decode {tp!r}")
+
+
+def enum_validator(
+    enums: dict[str, type[OcppEnum]],
+) -> Callable[[str, object], bool]:
+    """Make a ``validate(enum_type_name, value)`` function over one version's enums."""
+
+    def validate(enum_type: str, value: object) -> bool:
+        """Whether ``value`` is a valid wire value of the enum named ``enum_type``.
+
+        Raises ``KeyError`` for an enum name the version does not define, so a
+        typo is not mistaken for an invalid value.
+        """
+        try:
+            members = enums[enum_type]._value2member_map_
+        except KeyError:
+            raise KeyError(f"no enum type named {enum_type!r}") from None
+        return isinstance(value, str) and value in members
+
+    return validate

@@ -1,0 +1,63 @@
+"""What the codec and the connection need to know about one OCPP version.
+
+Each version package (``ocpp_fast.v201`` ...) builds one :class:`ProtocolVersion`
+from its generated ``actions`` table. Typed msgspec decoders are compiled on
+first use of an action, so importing a version stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from ocpp_fast._actions import Action
+from ocpp_fast._model import dec_hook
+
+__all__ = ["ProtocolVersion"]
+
+
+class _DecoderTable(dict[str, "msgspec.json.Decoder[Any]"]):
+    """``action -> typed decoder``, filled on first lookup of each action."""
+
+    def __init__(self, types: Mapping[str, type[Any]]) -> None:
+        super().__init__()
+        self._types = types
+
+    def __missing__(self, action: str) -> msgspec.json.Decoder[Any]:
+        decoder = msgspec.json.Decoder(self._types[action], dec_hook=dec_hook)
+        self[action] = decoder
+        return decoder
+
+
+class ProtocolVersion:
+    """One OCPP version: its actions, decoders and the rules that differ by version."""
+
+    def __init__(
+        self,
+        label: str,
+        actions: Mapping[str, Action],
+        *,
+        draft04_integers: bool = False,
+        message_types: frozenset[int] = frozenset({2, 3, 4}),
+        reply_to_unknown_message_type: bool = True,
+    ) -> None:
+        self.label = label
+        """"1.6", "2.0.1" or "2.1"."""
+        self.subprotocol = "ocpp" + label
+        """The WebSocket subprotocol that negotiates this version."""
+        self.actions = actions
+        self.draft04_integers = draft04_integers
+        """Draft-04 schemas (1.6) reject ``1.0`` as an integer; draft-06 accepts it."""
+        self.message_types = message_types
+        """Frame type numbers the version defines."""
+        self.reply_to_unknown_message_type = reply_to_unknown_message_type
+        """2.0.1 answers MessageTypeNotSupported; 1.6 and 2.1 ignore such frames."""
+        self.request_types = {name: action.request for name, action in actions.items()}
+        self.response_types = {name: action.response for name, action in actions.items()}
+        self.request_decoders = _DecoderTable(self.request_types)
+        self.response_decoders = _DecoderTable(self.response_types)
+
+    def __repr__(self) -> str:
+        return f"<ProtocolVersion {self.label}>"

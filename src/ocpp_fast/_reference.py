@@ -1,0 +1,329 @@
+"""The complete decision procedure for a received frame, shared by both codecs.
+
+Both codec implementations first try a fast scan that only ever *succeeds*: when
+the frame is a plain CALL or CALLRESULT whose payload the typed decoder accepts,
+they build the frame themselves. Anything else (errors above all) comes here,
+where the frame is decoded untyped, checked element by element in the order of
+the spec table (shared/spec/OCPP-J.md), and its payload validated exactly as
+the official JSON schemas judge it. Keeping one copy of this procedure is what
+makes the two codecs answer every bad frame identically.
+
+Where msgspec's typed decoding and the schemas disagree, this module follows
+the schemas: draft-06 integers accept integral floats (``1.0``), and date-times
+must be RFC 3339 (msgspec also takes a space separator and ``+HHMM`` offsets).
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+from msgspec import inspect as mi
+
+from ocpp_fast import errors
+from ocpp_fast._model import dec_hook
+from ocpp_fast._protocol_version import ProtocolVersion
+from ocpp_fast.frames import (
+    CALL,
+    CALLRESULT,
+    CALLRESULTERROR,
+    SEND,
+    Call,
+    CallError,
+    CallResult,
+    CallResultError,
+    Send,
+)
+
+__all__ = [
+    "LENIENT_DATETIME",
+    "MESSAGE_ID_MAX_LENGTH",
+    "classify",
+    "decode_frame_reference",
+    "decode_payload",
+]
+
+MESSAGE_ID_MAX_LENGTH = 36
+
+LENIENT_DATETIME = re.compile(rb"\d \d\d:\d\d:\d\d|\d[+-]\d\d\d\d\"")
+"""Date-time spellings msgspec accepts but RFC 3339 does not.
+
+The fast paths run a typed decode and then search the payload for these; a hit
+(even inside an unrelated string) sends the frame here for the exact check.
+"""
+
+_RFC3339 = re.compile(
+    r"(\d{4})-(0[1-9]|1[0-2])-(\d{2})T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?"
+    r"(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)",
+    re.ASCII,
+)
+_NOT_A_DATETIME = "not an RFC 3339 date-time"
+
+_JSON_ERROR_MESSAGE_ID = errors.UNREADABLE_MESSAGE_ID
+
+
+def _is_rfc3339(text: str) -> bool:
+    """RFC 3339 ``date-time`` as the OCPP schemas' format checker reads it."""
+    match = _RFC3339.fullmatch(text.upper())
+    if match is None:
+        return False
+    year, month, day = (int(part) for part in match.groups())
+    return year > 0 and 1 <= day <= calendar.monthrange(year, month)[1]
+
+
+# --- schema-exact payload normalisation -------------------------------------------------
+
+_Plan = dict[str, Any]
+_plans: dict[Any, Any] = {}
+
+
+def _plan(info: mi.Type) -> Any:
+    """What to fix in a decoded value of type ``info`` before ``msgspec.convert``.
+
+    Returns ``"int"``, ``"datetime"``, ``("list", plan)``, ``("struct", {wire: plan})``
+    or ``None`` (nothing to fix). Plans are cached per Struct type.
+    """
+    if isinstance(info, mi.IntType):
+        return "int"
+    if isinstance(info, mi.DateTimeType):
+        return "datetime"
+    if isinstance(info, mi.ListType):
+        item = _plan(info.item_type)
+        return ("list", item) if item is not None else None
+    if isinstance(info, mi.UnionType):
+        fixes = [p for p in (_plan(t) for t in info.types) if p is not None]
+        return fixes[0] if len(fixes) == 1 else None
+    if isinstance(info, mi.StructType):
+        cls = info.cls
+        if cls not in _plans:
+            _plans[cls] = None  # breaks cycles of self-referencing types
+            fields: _Plan = {}
+            for f in info.fields:
+                sub = _plan(f.type)
+                if sub is not None:
+                    fields[f.encode_name] = sub
+            _plans[cls] = ("struct", fields)
+        return ("struct_ref", cls)
+    return None
+
+
+def _fix(value: Any, plan: Any, draft04_integers: bool) -> Any:
+    """Apply a plan to a decoded value, in place where it can."""
+    if plan is None:
+        return value
+    if plan == "int":
+        if not draft04_integers and isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+    if plan == "datetime":
+        if isinstance(value, str) and not _is_rfc3339(value):
+            return _NOT_A_DATETIME  # msgspec then reports it, in its own order
+        return value
+    kind, sub = plan
+    if kind == "list":
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                value[index] = _fix(item, sub, draft04_integers)
+        return value
+    if kind == "struct_ref":
+        resolved = _plans.get(sub)
+        if resolved is None or not isinstance(value, dict):
+            return value
+        for wire, field_plan in resolved[1].items():
+            if wire in value:
+                value[wire] = _fix(value[wire], field_plan, draft04_integers)
+        return value
+    return value
+
+
+def decode_payload(obj: Any, tp: type[Any], version: ProtocolVersion) -> Any:
+    """Validate an untyped payload against ``tp`` exactly as the schema would.
+
+    Raises the :class:`~ocpp_fast.errors.OcppError` the spec table names.
+    """
+    if not isinstance(obj, dict):
+        raise errors.TypeConstraintViolationError(
+            f"payload must be a JSON object, got {_json_type(obj)}", {"path": "$"}
+        )
+    plan = _plan(mi.type_info(tp))
+    obj = _fix(obj, plan, version.draft04_integers)
+    try:
+        return msgspec.convert(obj, tp, dec_hook=dec_hook)
+    except msgspec.ValidationError as exc:
+        raise classify(exc) from None
+
+
+# --- classifying msgspec's validation errors --------------------------------------------
+
+_PATH = re.compile(r" - at `(\$[^`]*)`$")
+_FIELD = re.compile(r"^Object (?:missing required|contains unknown) field `([^`]*)`$")
+_RULES: list[tuple[re.Pattern[str], type[errors.OcppError]]] = [
+    (re.compile(r"^Object missing required field"), errors.OccurrenceConstraintViolationError),
+    (re.compile(r"^Object contains unknown field"), errors.FormatViolationError),
+    (re.compile(r"^Expected `array` of length"), errors.OccurrenceConstraintViolationError),
+    (re.compile(r"^Expected `str` of length"), errors.PropertyConstraintViolationError),
+    (re.compile(r"^Invalid enum value"), errors.PropertyConstraintViolationError),
+    (
+        re.compile(r"^Expected `(int|float)` (>=|<=|>|<|that is a multiple)"),
+        errors.PropertyConstraintViolationError,
+    ),
+    (re.compile(r"^Invalid RFC3339"), errors.PropertyConstraintViolationError),
+    (re.compile(r"^Expected `datetime` with a timezone"), errors.PropertyConstraintViolationError),
+    (re.compile(r"^Integer value out of range"), errors.PropertyConstraintViolationError),
+    (re.compile(r"^Expected `"), errors.TypeConstraintViolationError),
+]
+
+
+def classify(exc: msgspec.ValidationError) -> errors.OcppError:
+    """Map a msgspec validation error to the OCPP error of the spec table.
+
+    msgspec reports a fact only as text, so its stable message prefixes are the
+    structured fact here; the ``$.path`` it names goes into the error details.
+    """
+    text = str(exc)
+    found = _PATH.search(text)
+    path = found.group(1) if found else "$"
+    reason = text[: found.start()] if found else text
+    named = _FIELD.search(reason)
+    if named is not None:  # point at the missing or unknown field itself
+        path = f"{path}.{named.group(1)}"
+    for pattern, cls in _RULES:
+        if pattern.search(reason):
+            return cls(f"{reason} at {path}", {"path": path})
+    return errors.TypeConstraintViolationError(f"{reason} at {path}", {"path": path})
+
+
+# --- the frame envelope -----------------------------------------------------------------
+
+
+def _json_type(obj: object) -> str:
+    if obj is None:
+        return "null"
+    if isinstance(obj, bool):
+        return "boolean"
+    if isinstance(obj, int | float):
+        return "number"
+    if isinstance(obj, str):
+        return "string"
+    if isinstance(obj, list):
+        return "array"
+    return "object"
+
+
+def _framework_error(
+    description: str, message_id: str = _JSON_ERROR_MESSAGE_ID, message_type: int | None = None
+) -> errors.RpcFrameworkError:
+    return errors.RpcFrameworkError(
+        description, {}, message_id=message_id, message_type=message_type
+    )
+
+
+def _parse(data: bytes | str) -> Any:
+    """Untyped JSON, or the RpcFrameworkError of a frame that is not JSON."""
+    if isinstance(data, str):
+        try:
+            data = data.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _framework_error("frame is not valid UTF-8 (lone surrogate)") from None
+    try:
+        return msgspec.json.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise _framework_error(f"frame is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise _framework_error("frame is nested too deeply") from None
+
+
+def decode_frame_reference(
+    data: bytes | str, version: ProtocolVersion, pending: Mapping[str, str]
+) -> Call | CallResult | CallError | None:
+    """Decode one received frame, or raise the OcppError to answer it with.
+
+    Returns ``None`` for a frame the version says to ignore. The raised error's
+    ``message_id`` and ``message_type`` tell the caller whom it concerns.
+    """
+    frame = _parse(data)
+    if not isinstance(frame, list):
+        raise _framework_error(f"frame must be a JSON array, got {_json_type(frame)}")
+    if not frame or type(frame[0]) is not int:
+        raise _framework_error("frame must start with an integer message type")
+    kind: int = frame[0]
+    raw_id = frame[1] if len(frame) > 1 else None
+    readable = isinstance(raw_id, str) and len(raw_id) <= MESSAGE_ID_MAX_LENGTH
+    message_id = raw_id if readable else _JSON_ERROR_MESSAGE_ID
+    if kind not in version.message_types:
+        if version.reply_to_unknown_message_type:
+            raise errors.MessageTypeNotSupportedError(
+                f"message type {kind} is not supported by OCPP {version.label}",
+                message_id=message_id,
+                message_type=kind,
+            )
+        return None
+    if not isinstance(raw_id, str):
+        raise _framework_error("message id must be a string", message_type=kind)
+    if not readable:
+        raise _framework_error(
+            f"message id longer than {MESSAGE_ID_MAX_LENGTH} characters", message_type=kind
+        )
+    assert isinstance(message_id, str)
+    expected = 4 if kind in (CALL, SEND) else 3 if kind == CALLRESULT else 5
+    if len(frame) != expected:
+        raise _framework_error(
+            f"a frame of type {kind} has {expected} elements, got {len(frame)}",
+            message_id,
+            kind,
+        )
+    if kind in (CALL, SEND):
+        return _decode_call(frame, message_id, kind, version)
+    if kind == CALLRESULT:
+        return _decode_call_result(frame[2], message_id, version, pending)
+    return _decode_call_error(frame, message_id, kind)
+
+
+def _decode_call(frame: list[Any], message_id: str, kind: int, version: ProtocolVersion) -> Call:
+    action = frame[2]
+    if not isinstance(action, str):
+        raise _framework_error("action must be a string", message_id, kind)
+    tp = version.request_types.get(action)
+    if tp is None:
+        raise errors.OcppNotImplementedError(
+            f"unknown action {action[:64]!r} in OCPP {version.label}",
+            {"action": action[:64]},
+            message_id=message_id,
+            message_type=kind,
+        )
+    payload = _payload(frame[3], tp, version, message_id, kind)
+    return (Send if kind == SEND else Call)(message_id, action, payload)
+
+
+def _decode_call_result(
+    obj: Any, message_id: str, version: ProtocolVersion, pending: Mapping[str, str]
+) -> CallResult:
+    action = pending.get(message_id)
+    if action is None:
+        return CallResult(message_id, obj, None)
+    payload = _payload(obj, version.response_types[action], version, message_id, CALLRESULT)
+    return CallResult(message_id, payload, action)
+
+
+def _payload(obj: Any, tp: type[Any], version: ProtocolVersion, message_id: str, kind: int) -> Any:
+    try:
+        return decode_payload(obj, tp, version)
+    except errors.OcppError as exc:
+        exc.message_id = message_id
+        exc.message_type = kind
+        raise
+
+
+def _decode_call_error(frame: list[Any], message_id: str, kind: int) -> CallError:
+    _, _, code, description, details = frame
+    if not (isinstance(code, str) and isinstance(description, str) and isinstance(details, dict)):
+        raise _framework_error(
+            "an error frame holds a string code, a string description and an object",
+            message_id,
+            kind,
+        )
+    cls = CallResultError if kind == CALLRESULTERROR else CallError
+    return cls(message_id, code, description, details)

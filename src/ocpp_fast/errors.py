@@ -1,0 +1,174 @@
+"""OCPP-J RPC errors: one exception class per error code, under one root.
+
+The wire spelling depends on the negotiated version: 1.6 writes
+``FormationViolation`` and ``OccurenceConstraintViolation`` (sic) where 2.x
+writes ``FormatViolation`` and ``OccurrenceConstraintViolation``. Raise these
+from a handler to answer a CALL with that code; a received CALLERROR of any
+spelling is raised to the caller as the class of its code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+__all__ = [
+    "DESCRIPTION_MAX_LENGTH",
+    "FormatViolationError",
+    "GenericError",
+    "InternalError",
+    "MessageTypeNotSupportedError",
+    "NotSupportedError",
+    "OccurrenceConstraintViolationError",
+    "OcppError",
+    "OcppNotImplementedError",
+    "PropertyConstraintViolationError",
+    "ProtocolError",
+    "RpcFrameworkError",
+    "SecurityError",
+    "TypeConstraintViolationError",
+    "error_class",
+]
+
+DESCRIPTION_MAX_LENGTH = 255
+"""OCPP 2.x caps ErrorDescription at 255 characters; 1.6 follows suit here."""
+
+UNREADABLE_MESSAGE_ID = "-1"
+"""The MessageId a CALLERROR carries when the offending frame's id is unreadable."""
+
+
+class OcppError(Exception):
+    """Root of every OCPP RPC error.
+
+    ``message_id`` is the id of the frame the error is about (``"-1"`` when it
+    could not be read) and ``message_type`` its type number (``None`` when the
+    envelope was unreadable): together they tell the connection whom to answer.
+    """
+
+    code: ClassVar[str] = "GenericError"
+    """Wire spelling in OCPP 2.0.1 and 2.1."""
+    code_16: ClassVar[str] = "GenericError"
+    """Wire spelling in OCPP 1.6."""
+
+    def __init__(
+        self,
+        description: str = "",
+        details: Mapping[str, Any] | None = None,
+        *,
+        message_id: str | None = None,
+        message_type: int | None = None,
+    ) -> None:
+        super().__init__(description)
+        self.description = description[:DESCRIPTION_MAX_LENGTH]
+        self.details: dict[str, Any] = dict(details) if details else {}
+        self.message_id = message_id
+        self.message_type = message_type
+
+    def spelling(self, version_label: str) -> str:
+        """The error code as the given OCPP version ("1.6", "2.0.1", "2.1") writes it."""
+        return self.code_16 if version_label == "1.6" else self.code
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.description!r}, {self.details!r})"
+
+
+class FormatViolationError(OcppError):
+    """A property the schema does not allow (``additionalProperties: false``)."""
+
+    code = "FormatViolation"
+    code_16 = "FormationViolation"
+
+
+class GenericError(OcppError):
+    """Any other error."""
+
+
+class InternalError(OcppError):
+    """The receiver failed while handling a well-formed message."""
+
+    code = code_16 = "InternalError"
+
+
+class MessageTypeNotSupportedError(OcppError):
+    """A frame type number this version does not know (2.0.1)."""
+
+    code = "MessageTypeNotSupported"
+    code_16 = "GenericError"
+
+
+class OcppNotImplementedError(OcppError):
+    """The action is not part of the negotiated OCPP version."""
+
+    code = code_16 = "NotImplemented"
+
+
+class NotSupportedError(OcppError):
+    """The action is known, but this side does not handle it."""
+
+    code = code_16 = "NotSupported"
+
+
+class OccurrenceConstraintViolationError(OcppError):
+    """A required property is missing, or an array has too few or too many items."""
+
+    code = "OccurrenceConstraintViolation"
+    code_16 = "OccurenceConstraintViolation"
+
+
+class PropertyConstraintViolationError(OcppError):
+    """A value breaks maxLength, enum, minimum/maximum, date-time or multipleOf."""
+
+    code = code_16 = "PropertyConstraintViolation"
+
+
+class ProtocolError(OcppError):
+    """The payload is incomplete or the exchange breaks the protocol."""
+
+    code = code_16 = "ProtocolError"
+
+
+class RpcFrameworkError(OcppError):
+    """The frame itself is broken: not JSON, not an OCPP-J array, bad MessageId."""
+
+    code = "RpcFrameworkError"
+    code_16 = "FormationViolation"
+
+
+class SecurityError(OcppError):
+    """The message was refused for a security reason."""
+
+    code = code_16 = "SecurityError"
+
+
+class TypeConstraintViolationError(OcppError):
+    """A value of the wrong JSON type, or a payload that is not an object."""
+
+    code = code_16 = "TypeConstraintViolation"
+
+
+_BY_CODE: dict[str, type[OcppError]] = {}
+for _cls in (
+    GenericError,
+    InternalError,
+    MessageTypeNotSupportedError,
+    OcppNotImplementedError,
+    NotSupportedError,
+    OccurrenceConstraintViolationError,
+    PropertyConstraintViolationError,
+    ProtocolError,
+    RpcFrameworkError,
+    SecurityError,
+    TypeConstraintViolationError,
+    FormatViolationError,  # last: the 1.6 "FormationViolation" maps back here
+):
+    _BY_CODE[_cls.code] = _cls
+    _BY_CODE.setdefault(_cls.code_16, _cls)
+_BY_CODE["FormationViolation"] = FormatViolationError
+
+
+def error_class(code: str) -> type[OcppError]:
+    """The exception class of a received error code, in any version's spelling.
+
+    An unknown code maps to :class:`GenericError`, so a peer's typo still raises.
+    """
+    return _BY_CODE.get(code, GenericError)
