@@ -430,11 +430,12 @@ def generate(spec: VersionSpec, out_root: Path) -> list[Path]:
         path.write_text(text, encoding="utf-8")
         written.append(path)
     # One formatter, pinned in the dev dependencies, makes the output stable.
-    subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "--quiet", *map(str, written)],
-        check=True,
-        cwd=REPO,
-    )
+    for command in (["check", "--quiet", "--select", "I", "--fix"], ["format", "--quiet"]):
+        subprocess.run(
+            [sys.executable, "-m", "ruff", *command, *map(str, written)],
+            check=True,
+            cwd=REPO,
+        )
     return written
 
 

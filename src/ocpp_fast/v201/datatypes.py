@@ -7,7 +7,7 @@
 from typing import Annotated
 
 import msgspec
-from msgspec import Meta, UNSET, UnsetType
+from msgspec import UNSET, Meta, UnsetType
 
 from ocpp_fast._model import AwareDatetime, CustomData, OcppStruct
 from ocpp_fast.v201.enums import (
