@@ -185,6 +185,15 @@ def meta(**constraints: object) -> str:
     return f"Meta({args})" if args else ""
 
 
+def whole(bound: float | int | None) -> int | None:
+    """An integer field's bound as an int (the schemas write ``minimum: 0.0``)."""
+    if bound is None:
+        return None
+    if bound != int(bound):
+        raise ValueError(f"integer bound {bound!r} is not whole")
+    return int(bound)
+
+
 def annotated(base: str, constraint: str) -> str:
     return f"Annotated[{base}, {constraint}]" if constraint else base
 
@@ -202,7 +211,7 @@ def type_expr(prop: Schema, model: Model) -> str:
             return "AwareDatetime"
         return annotated("str", meta(max_length=prop.get("maxLength")))
     if kind == "integer":
-        return annotated("int", meta(ge=prop.get("minimum"), le=prop.get("maximum")))
+        return annotated("int", meta(ge=whole(prop.get("minimum")), le=whole(prop.get("maximum"))))
     if kind == "number":
         return annotated("float", meta(ge=prop.get("minimum"), le=prop.get("maximum")))
     if kind == "boolean":

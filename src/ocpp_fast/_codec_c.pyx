@@ -20,7 +20,8 @@ from ocpp_fast.frames import Call, CallResult
 IMPLEMENTATION = "cython"
 
 cdef object _lenient_search = LENIENT_DATETIME.search
-cdef tuple _DecodeFailure = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
+# msgspec.DecodeError and ValidationError are ValueErrors, as is invalid UTF-8.
+cdef tuple _DecodeFailure = (ValueError, RecursionError)
 cdef object _encode = msgspec.json.Encoder().encode
 cdef int MAX_ID = 36
 cdef int MAX_ACTION = 64

@@ -35,7 +35,8 @@ _HEAD = re.compile(
     rb'[ \t\n\r]*\[[ \t\n\r]*([23])[ \t\n\r]*,[ \t\n\r]*"([\x20\x21\x23-\x5b\x5d-\x7e]{1,36})"'
     rb'[ \t\n\r]*,[ \t\n\r]*(?:"([A-Za-z0-9]{1,64})"[ \t\n\r]*,)?'
 )
-_DecodeFailure = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
+# msgspec.DecodeError and ValidationError are ValueErrors, as is invalid UTF-8.
+_DecodeFailure = (ValueError, RecursionError)
 _encode = msgspec.json.Encoder().encode
 
 

@@ -230,7 +230,9 @@ def _parse(data: bytes | str) -> Any:
             raise _framework_error("frame is not valid UTF-8 (lone surrogate)") from None
     try:
         return msgspec.json.decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except UnicodeDecodeError:
+        raise _framework_error("frame is not valid UTF-8") from None
+    except ValueError as exc:  # msgspec.DecodeError, or a number it cannot hold
         raise _framework_error(f"frame is not valid JSON: {exc}") from None
     except RecursionError:
         raise _framework_error("frame is nested too deeply") from None

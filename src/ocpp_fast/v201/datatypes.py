@@ -253,14 +253,14 @@ class DCChargingParametersType(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     energy_amount: int | UnsetType = msgspec.field(default=UNSET, name="energyAmount")
     ev_max_power: int | UnsetType = msgspec.field(default=UNSET, name="evMaxPower")
-    state_of_charge: Annotated[int, Meta(ge=0.0, le=100.0)] | UnsetType = msgspec.field(
+    state_of_charge: Annotated[int, Meta(ge=0, le=100)] | UnsetType = msgspec.field(
         default=UNSET, name="stateOfCharge"
     )
     ev_energy_capacity: int | UnsetType = msgspec.field(default=UNSET, name="evEnergyCapacity")
-    full_so_c: Annotated[int, Meta(ge=0.0, le=100.0)] | UnsetType = msgspec.field(
+    full_so_c: Annotated[int, Meta(ge=0, le=100)] | UnsetType = msgspec.field(
         default=UNSET, name="fullSoC"
     )
-    bulk_so_c: Annotated[int, Meta(ge=0.0, le=100.0)] | UnsetType = msgspec.field(
+    bulk_so_c: Annotated[int, Meta(ge=0, le=100)] | UnsetType = msgspec.field(
         default=UNSET, name="bulkSoC"
     )
 
@@ -353,7 +353,7 @@ class SalesTariffEntryType(OcppStruct):
 
     relative_time_interval: RelativeTimeIntervalType = msgspec.field(name="relativeTimeInterval")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
-    e_price_level: Annotated[int, Meta(ge=0.0)] | UnsetType = msgspec.field(
+    e_price_level: Annotated[int, Meta(ge=0)] | UnsetType = msgspec.field(
         default=UNSET, name="ePriceLevel"
     )
     consumption_cost: (

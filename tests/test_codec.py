@@ -1,0 +1,400 @@
+"""The frame codec against the error table of shared/spec/OCPP-J.md, on both implementations."""
+
+from __future__ import annotations
+
+import datetime
+from types import ModuleType
+from typing import Any
+
+import msgspec
+import pytest
+from conftest import compiled_expected
+
+from ocpp_fast import codec, errors, v201
+from ocpp_fast.frames import Call, CallError, CallResult
+from ocpp_fast.v201 import datatypes, enums, messages
+
+V = v201.VERSION
+BOOT = b'{"reason":"PowerUp","chargingStation":{"model":"M","vendorName":"V"}}'
+
+
+def decode(impl: ModuleType, data: bytes | str, pending: dict[str, str] | None = None) -> Any:
+    return impl.decode_frame(data, V, pending or {})
+
+
+def expect(
+    impl: ModuleType,
+    data: bytes | str,
+    cls: type[errors.OcppError],
+    message_id: str,
+    pending: dict[str, str] | None = None,
+) -> errors.OcppError:
+    """Decoding must raise exactly ``cls`` (not a subclass or parent) about ``message_id``."""
+    with pytest.raises(errors.OcppError) as caught:
+        decode(impl, data, pending)
+    assert type(caught.value) is cls, (caught.value, data)
+    assert caught.value.message_id == message_id
+    assert len(caught.value.description) <= errors.DESCRIPTION_MAX_LENGTH
+    return caught.value
+
+
+def test_compiled_codec_is_live_when_expected() -> None:
+    if compiled_expected():
+        from ocpp_fast import _codec_c
+
+        assert _codec_c.IMPLEMENTATION == "cython"
+        assert codec.IMPLEMENTATION == "cython"
+    else:
+        assert codec.IMPLEMENTATION == "python"
+
+
+def test_call_decodes_to_typed_request(impl: ModuleType) -> None:
+    frame = decode(impl, b'[2,"19223201","BootNotification",' + BOOT + b"]")
+    assert isinstance(frame, Call)
+    assert frame.message_id == "19223201"
+    assert frame.action == "BootNotification"
+    assert isinstance(frame.payload, messages.BootNotificationRequest)
+    assert frame.payload.reason is enums.BootReasonEnumType.POWER_UP
+    assert frame.payload.charging_station.vendor_name == "V"
+
+
+def test_str_input_and_whitespace_are_accepted(impl: ModuleType) -> None:
+    frame = decode(impl, ' [ 2 , "a" , "Heartbeat" , { } ] \n')
+    assert frame == Call("a", "Heartbeat", messages.HeartbeatRequest())
+
+
+def test_escaped_message_id_is_decoded(impl: ModuleType) -> None:
+    frame = decode(impl, b'[2,"a\\"b\\u00e9","Heartbeat",{}]')
+    assert isinstance(frame, Call)
+    assert frame.message_id == 'a"b\u00e9'
+
+
+def test_call_result_is_decoded_against_the_pending_action(impl: ModuleType) -> None:
+    data = b'[3,"42",{"currentTime":"2026-11-23T10:00:00Z"}]'
+    frame = decode(impl, data, {"42": "Heartbeat"})
+    assert isinstance(frame, CallResult)
+    assert frame.action == "Heartbeat"
+    assert frame.payload == messages.HeartbeatResponse(
+        current_time=datetime.datetime(2026, 11, 23, 10, tzinfo=datetime.UTC)
+    )
+
+
+def test_call_result_with_unknown_id_is_returned_untyped(impl: ModuleType) -> None:
+    frame = decode(impl, b'[3,"nobody",{"x":1}]', {"42": "Heartbeat"})
+    assert frame == CallResult("nobody", {"x": 1}, None)
+
+
+def test_invalid_call_result_is_an_error_about_that_result(impl: ModuleType) -> None:
+    err = expect(
+        impl,
+        b'[3,"42",{"currentTime":"yesterday"}]',
+        errors.PropertyConstraintViolationError,
+        "42",
+        {"42": "Heartbeat"},
+    )
+    assert err.message_type == 3
+
+
+def test_call_error_is_decoded(impl: ModuleType) -> None:
+    frame = decode(impl, b'[4,"42","NotSupported","no",{"a":1}]')
+    assert frame == CallError("42", "NotSupported", "no", {"a": 1})
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"nope",
+        b"",
+        b'[2,"a","Heartbeat",{"x":"\xff"}]',
+        b'\xef\xbb\xbf[2,"a","Heartbeat",{}]',
+        b'[2,"a","Heartbeat",{}] x',
+        b'[2,"a","Heartbeat",{}]]',
+        b'[2,"a","DataTransfer",{"vendorId":"v","data":NaN}]',
+        b'[2,"a","DataTransfer",{"vendorId":"v","data":Infinity}]',
+        b'[2,"a","Heartbeat",{}',
+        '[2,"a","Heartbeat",{"\ud800":1}]',
+        b'{"2":"a"}',
+        b'"text"',
+        b"[]",
+        b'["2","a","Heartbeat",{}]',
+        b'[2.0,"a","Heartbeat",{}]',
+        b'[true,"a","Heartbeat",{}]',
+        b'[null,"a","Heartbeat",{}]',
+        b'[2,5,"Heartbeat",{}]',
+        b'[2,null,"Heartbeat",{}]',
+        b'[2,"' + b"x" * 37 + b'","Heartbeat",{}]',
+        b"[" * 100_000 + b"]" * 100_000,
+    ],
+)
+def test_unreadable_frames_are_rpc_framework_errors_with_id_minus_one(
+    impl: ModuleType, data: bytes | str
+) -> None:
+    err = expect(impl, data, errors.RpcFrameworkError, "-1")
+    assert err.details == {}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'[2,"a","Heartbeat"]',
+        b'[2,"a","Heartbeat",{},{}]',
+        b'[2,"a"]',
+        b'[3,"a"]',
+        b'[3,"a",{},{}]',
+        b'[4,"a","GenericError","x"]',
+        b'[2,"a",5,{}]',
+        b'[4,"a",5,"x",{}]',
+        b'[4,"a","GenericError","x",[]]',
+    ],
+)
+def test_malformed_envelopes_keep_their_readable_id(impl: ModuleType, data: bytes) -> None:
+    expect(impl, data, errors.RpcFrameworkError, "a")
+
+
+@pytest.mark.parametrize(
+    ("data", "message_id"),
+    [
+        (b'[7,"a",{}]', "a"),
+        (b'[5,"a","GenericError","",{}]', "a"),
+        (b'[6,"a","NotifyPeriodicEventStream",{}]', "a"),
+        (b"[0]", "-1"),
+        (b'[9,5,"x"]', "-1"),
+    ],
+)
+def test_unknown_message_types_are_not_supported_on_201(
+    impl: ModuleType, data: bytes, message_id: str
+) -> None:
+    err = expect(impl, data, errors.MessageTypeNotSupportedError, message_id)
+    assert err.code == "MessageTypeNotSupported"
+
+
+def test_unknown_action_is_not_implemented(impl: ModuleType) -> None:
+    err = expect(impl, b'[2,"a","FlyToTheMoon",{}]', errors.OcppNotImplementedError, "a")
+    assert err.code == "NotImplemented"
+
+
+def test_action_is_case_sensitive(impl: ModuleType) -> None:
+    expect(impl, b'[2,"a","heartbeat",{}]', errors.OcppNotImplementedError, "a")
+
+
+BOOT_OK: dict[str, Any] = msgspec.json.decode(BOOT)
+
+
+def boot(**changes: Any) -> bytes:
+    """A BootNotification frame with top-level or chargingStation fields changed."""
+    payload = msgspec.json.decode(BOOT)
+    for key, value in changes.items():
+        target = payload["chargingStation"] if key.startswith("cs_") else payload
+        name = key.removeprefix("cs_")
+        if value is DROP:
+            del target[name]
+        else:
+            target[name] = value
+    return msgspec.json.encode([2, "b1", "BootNotification", payload])
+
+
+DROP = object()
+
+
+@pytest.mark.parametrize(
+    ("data", "cls", "path"),
+    [
+        (b'[2,"b1","Heartbeat",[]]', errors.TypeConstraintViolationError, "$"),
+        (b'[2,"b1","Heartbeat",null]', errors.TypeConstraintViolationError, "$"),
+        (b'[2,"b1","Heartbeat","x"]', errors.TypeConstraintViolationError, "$"),
+        (boot(reason=5), errors.TypeConstraintViolationError, "$.reason"),
+        (boot(cs_model=None), errors.TypeConstraintViolationError, "$.chargingStation.model"),
+        (boot(cs_modem=[]), errors.TypeConstraintViolationError, "$.chargingStation.modem"),
+        (
+            boot(cs_vendorName=DROP),
+            errors.OccurrenceConstraintViolationError,
+            "$.chargingStation.vendorName",
+        ),
+        (boot(reason=DROP), errors.OccurrenceConstraintViolationError, "$.reason"),
+        (boot(extra=1), errors.FormatViolationError, "$.extra"),
+        (boot(cs_extra=1), errors.FormatViolationError, "$.chargingStation.extra"),
+        (boot(reason="powerup"), errors.PropertyConstraintViolationError, "$.reason"),
+        (
+            boot(cs_model="x" * 21),
+            errors.PropertyConstraintViolationError,
+            "$.chargingStation.model",
+        ),
+        (
+            boot(customData={"vendorId": "v" * 256}),
+            errors.PropertyConstraintViolationError,
+            "$.customData",
+        ),
+        (
+            boot(customData={"x": 1}),
+            errors.OccurrenceConstraintViolationError,
+            "$.customData.vendorId",
+        ),
+        (boot(customData=[]), errors.TypeConstraintViolationError, "$.customData"),
+        (boot(customData={"vendorId": 1}), errors.TypeConstraintViolationError, "$.customData"),
+    ],
+)
+def test_payload_violations_map_to_the_spec_codes(
+    impl: ModuleType, data: bytes, cls: type[errors.OcppError], path: str
+) -> None:
+    err = expect(impl, data, cls, "b1" if b'"b1"' in data else "-1")
+    assert err.details["path"] == path
+    assert err.message_type == 2
+
+
+def frame_of(action: str, payload: dict[str, Any]) -> bytes:
+    return msgspec.json.encode([2, "p", action, payload])
+
+
+STATUS = {"timestamp": "2026-11-23T10:00:00Z", "connectorStatus": "Occupied"}
+
+
+@pytest.mark.parametrize(
+    ("data", "cls"),
+    [
+        (
+            frame_of("StatusNotification", {**STATUS, "evseId": 1, "connectorId": 1.5}),
+            errors.TypeConstraintViolationError,
+        ),
+        (
+            frame_of("StatusNotification", {**STATUS, "evseId": True, "connectorId": 1}),
+            errors.TypeConstraintViolationError,
+        ),
+        (
+            frame_of("StatusNotification", {**STATUS, "evseId": "1", "connectorId": 1}),
+            errors.TypeConstraintViolationError,
+        ),
+        (
+            frame_of(
+                "StatusNotification",
+                {**STATUS, "timestamp": "2026-11-23T10:00:00", "evseId": 1, "connectorId": 1},
+            ),
+            errors.PropertyConstraintViolationError,
+        ),
+        (
+            frame_of(
+                "StatusNotification",
+                {**STATUS, "timestamp": "2026-11-23 10:00:00Z", "evseId": 1, "connectorId": 1},
+            ),
+            errors.PropertyConstraintViolationError,
+        ),
+        (
+            frame_of(
+                "StatusNotification",
+                {**STATUS, "timestamp": "2026-11-23T10:00:00+0100", "evseId": 1, "connectorId": 1},
+            ),
+            errors.PropertyConstraintViolationError,
+        ),
+        (
+            frame_of("GetVariables", {"getVariableData": []}),
+            errors.OccurrenceConstraintViolationError,
+        ),
+        (
+            frame_of(
+                "NotifyEVChargingNeeds",
+                {
+                    "evseId": 1,
+                    "chargingNeeds": {
+                        "requestedEnergyTransfer": "DC",
+                        "dcChargingParameters": {
+                            "evMaxCurrent": 1,
+                            "evMaxVoltage": 1,
+                            "stateOfCharge": 101,
+                        },
+                    },
+                },
+            ),
+            errors.PropertyConstraintViolationError,
+        ),
+    ],
+)
+def test_values_map_to_the_spec_codes(
+    impl: ModuleType, data: bytes, cls: type[errors.OcppError]
+) -> None:
+    expect(impl, data, cls, "p")
+
+
+def test_integral_float_is_an_integer_in_draft06(impl: ModuleType) -> None:
+    data = frame_of("StatusNotification", {**STATUS, "evseId": 1.0, "connectorId": 2e0})
+    frame = decode(impl, data)
+    assert frame.payload.evse_id == 1
+    assert type(frame.payload.evse_id) is int
+    assert type(frame.payload.connector_id) is int
+
+
+def test_lowercase_t_and_z_are_rfc3339(impl: ModuleType) -> None:
+    data = frame_of(
+        "StatusNotification",
+        {**STATUS, "timestamp": "2026-11-23t10:00:00z", "evseId": 1, "connectorId": 1},
+    )
+    frame = decode(impl, data)
+    assert frame.payload.timestamp == datetime.datetime(2026, 11, 23, 10, tzinfo=datetime.UTC)
+
+
+def test_a_datetime_lookalike_in_free_text_is_not_an_error(impl: ModuleType) -> None:
+    data = frame_of(
+        "SecurityEventNotification",
+        {
+            "type": "x",
+            "timestamp": "2026-11-23T10:00:00Z",
+            "techInfo": 'seen at 2026-11-23 10:00:00 and +0100" here',
+        },
+    )
+    frame = decode(impl, data)
+    assert frame.payload.tech_info == 'seen at 2026-11-23 10:00:00 and +0100" here'
+
+
+def test_long_descriptions_are_cut_to_255(impl: ModuleType) -> None:
+    data = frame_of("Heartbeat", {"k" * 1000: 1})
+    err = expect(impl, data, errors.FormatViolationError, "p")
+    assert len(err.description) == 255
+
+
+def test_custom_data_keeps_vendor_keys(impl: ModuleType) -> None:
+    payload = {"customData": {"vendorId": "acme", "x": [1, {"y": None}]}}
+    frame = decode(impl, frame_of("Heartbeat", payload))
+    assert frame.payload.custom_data.vendor_id == "acme"
+    assert msgspec.json.decode(msgspec.json.encode(frame.payload)) == payload
+
+
+@pytest.mark.parametrize("data", [b'{"x":[1,2]}', b"null", b"[]", b'"s"', b"1.5", b"true"])
+def test_data_transfer_data_is_any_json_and_null_is_not_absent(
+    impl: ModuleType, data: bytes
+) -> None:
+    frame = decode(impl, b'[2,"d","DataTransfer",{"vendorId":"v","data":' + data + b"}]")
+    assert frame.payload.data == msgspec.json.decode(data)
+    encoded = msgspec.json.encode(frame.payload)
+    assert msgspec.json.decode(encoded) == {"vendorId": "v", "data": msgspec.json.decode(data)}
+    absent = decode(impl, b'[2,"d","DataTransfer",{"vendorId":"v"}]')
+    assert absent.payload.data is msgspec.UNSET
+    assert msgspec.json.encode(absent.payload) == b'{"vendorId":"v"}'
+
+
+def test_encoders_write_compact_frames(impl: ModuleType) -> None:
+    response = messages.BootNotificationResponse(
+        current_time=datetime.datetime(2026, 11, 23, 10, tzinfo=datetime.UTC),
+        interval=300,
+        status=enums.RegistrationStatusEnumType.ACCEPTED,
+    )
+    assert impl.encode_call_result("7", response) == (
+        b'[3,"7",{"currentTime":"2026-11-23T10:00:00Z","interval":300,"status":"Accepted"}]'
+    )
+    request = messages.AuthorizeRequest(
+        id_token=datatypes.IdTokenType(id_token="ab", type=enums.IdTokenEnumType.ISO14443)
+    )
+    assert impl.encode_call('q"1', "Authorize", request) == (
+        b'[2,"q\\"1","Authorize",{"idToken":{"idToken":"ab","type":"ISO14443"}}]'
+    )
+    assert impl.encode_call_error("7", "NotSupported", "", {}) == b'[4,"7","NotSupported","",{}]'
+    assert impl.encode_call_error("7", "InternalError", "x", {"a": 1}, 5) == (
+        b'[5,"7","InternalError","x",{"a":1}]'
+    )
+
+
+def test_optional_fields_are_never_written_when_unset() -> None:
+    assert msgspec.json.encode(messages.HeartbeatRequest()) == b"{}"
+
+
+def test_public_codec_delegates_to_the_live_implementation() -> None:
+    frame = codec.decode_frame(b'[2,"a","Heartbeat",{}]', V)
+    assert frame == Call("a", "Heartbeat", messages.HeartbeatRequest())
+    assert codec.encode_call("a", "Heartbeat", frame.payload) == b'[2,"a","Heartbeat",{}]'
