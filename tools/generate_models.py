@@ -97,9 +97,9 @@ CUSTOM_DATA = "CustomDataType"
 
 def snake_case(name: str) -> str:
     """A wire name in Python's snake_case (``evseId`` -> ``evse_id``)."""
-    words = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
-    words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", words)
-    words = re.sub(r"([A-Za-z])([0-9]+)([A-Z])", r"\1_\2_\3", words)
+    words = re.sub(r"([a-z])([0-9]+)([A-Z])", r"\1_\2_\3", name)  # Get15118EV...
+    words = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", words)  # EVConnected
+    words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", words)  # evseId
     words = re.sub(r"[^0-9A-Za-z]+", "_", words).strip("_").lower()
     if keyword.iskeyword(words) or words in {"self"}:
         words += "_"

@@ -117,7 +117,7 @@ ACTIONS: dict[str, Action] = {
     ),
     "Get15118EVCertificate": Action(
         name="Get15118EVCertificate",
-        method="get15118_ev_certificate",
+        method="get_15118_ev_certificate",
         request=messages.Get15118EVCertificateRequest,
         response=messages.Get15118EVCertificateResponse,
         sender=Sender.STATION,

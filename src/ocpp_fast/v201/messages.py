@@ -245,7 +245,7 @@ class AuthorizeRequest(OcppStruct):
     certificate: Annotated[str, Meta(max_length=5500)] | UnsetType = msgspec.field(
         default=UNSET, name="certificate"
     )
-    iso15118_certificate_hash_data: (
+    iso_15118_certificate_hash_data: (
         Annotated[list[OCSPRequestDataType], Meta(min_length=1, max_length=4)] | UnsetType
     ) = msgspec.field(default=UNSET, name="iso15118CertificateHashData")
 
@@ -436,7 +436,7 @@ class FirmwareStatusNotificationResponse(OcppStruct):
 
 
 class Get15118EVCertificateRequest(OcppStruct):
-    iso15118_schema_version: Annotated[str, Meta(max_length=50)] = msgspec.field(
+    iso_15118_schema_version: Annotated[str, Meta(max_length=50)] = msgspec.field(
         name="iso15118SchemaVersion"
     )
     action: CertificateActionEnumType = msgspec.field(name="action")
