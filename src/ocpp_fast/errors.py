@@ -58,8 +58,9 @@ class OcppError(Exception):
         message_id: str | None = None,
         message_type: int | None = None,
     ) -> None:
+        description = description[:DESCRIPTION_MAX_LENGTH]
         super().__init__(description)
-        self.description = description[:DESCRIPTION_MAX_LENGTH]
+        self.description = description
         self.details: dict[str, Any] = dict(details) if details else {}
         self.message_id = message_id
         self.message_type = message_type
