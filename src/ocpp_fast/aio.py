@@ -1,0 +1,146 @@
+"""The asyncio layer over the sans-I/O connection: ``await connection.call(request)``.
+
+:class:`AsyncConnection` owns the clock and the tasks; the transport owns the
+socket. Give it a coroutine function that sends one frame, and feed it every
+received frame with :meth:`AsyncConnection.receive`. Incoming CALLs run as
+tasks of their own, so reading never waits for a handler: a handler may
+``await context.connection.call(...)`` to the peer and the answer still gets
+through (the ``ocpp`` package deadlocks there until its timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from ocpp_fast.dispatch import CallContext, OcppHandler, deliver_outcome, run_handler
+from ocpp_fast.frames import Call
+from ocpp_fast.protocol import CallFailed, CallReceived, CallSucceeded, Connection, Event
+
+__all__ = ["DEFAULT_TIMEOUT", "AsyncConnection", "connect_in_memory"]
+
+log = logging.getLogger("ocpp_fast")
+
+DEFAULT_TIMEOUT = 30.0
+"""Seconds to wait for the answer to a CALL, the usual OCPP choice."""
+
+Send = Callable[[bytes], Awaitable[None]]
+R = TypeVar("R")
+
+
+class AsyncConnection:
+    """One OCPP-J connection driven by asyncio, for a ``Charger`` or ``ChargeSystem``."""
+
+    def __init__(self, handler: OcppHandler, send: Send, *, identity: str = "") -> None:
+        self.handler = handler
+        self.identity = identity
+        self._send = send
+        self._protocol: Connection = handler.connection(identity)
+        self._waiters: dict[str, asyncio.Future[Any]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._send_lock = asyncio.Lock()
+
+    @property
+    def protocol(self) -> Connection:
+        """The sans-I/O connection underneath."""
+        return self._protocol
+
+    async def call(self, request: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
+        """Send ``request`` as a CALL and return the peer's typed response.
+
+        Waits its turn behind earlier CALLs (one outstanding at a time); the
+        ``timeout`` covers the wait and the answer. Raises the peer's error as
+        the :class:`~ocpp_fast.errors.OcppError` class of its code, the error
+        of an invalid response, or ``TimeoutError``.
+        """
+        loop = asyncio.get_running_loop()
+        message_id = self._protocol.call(request)
+        waiter: asyncio.Future[Any] = loop.create_future()
+        self._waiters[message_id] = waiter
+        await self._flush()
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiter), timeout)
+        except TimeoutError:
+            failed = self._protocol.time_out(message_id)
+            await self._flush()
+            if failed is not None:
+                log.warning("%s: %s", self.identity, failed.error)
+            raise
+        finally:
+            self._waiters.pop(message_id, None)
+
+    async def receive(self, data: bytes | str) -> None:
+        """Process one frame from the transport; handlers start as tasks of their own."""
+        events = self._protocol.receive(data)
+        await self._flush()
+        for event in events:
+            self._dispatch(event)
+
+    def _dispatch(self, event: Event) -> None:
+        if isinstance(event, CallReceived):
+            task = asyncio.create_task(self._answer(event.call))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        waiter = self._waiters.get(event.message_id)
+        if waiter is None or waiter.done():
+            return
+        if isinstance(event, CallSucceeded):
+            waiter.set_result(event.response)
+        elif isinstance(event, CallFailed):
+            waiter.set_exception(event.error)
+
+    async def _answer(self, call: Call) -> None:
+        context = CallContext(self.identity, call.message_id, self)
+        outcome = await run_handler(self.handler, call, context)
+        deliver_outcome(self._protocol, call, outcome)
+        await self._flush()
+
+    async def _flush(self) -> None:
+        """Write what the protocol queued, in order, one writer at a time."""
+        async with self._send_lock:
+            for frame in self._protocol.data_to_send():
+                await self._send(frame)
+
+    async def drain(self) -> None:
+        """Wait until every running handler has answered (for graceful shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def connect_in_memory(
+    station: OcppHandler, csms: OcppHandler, identity: str = "CS001"
+) -> tuple[AsyncConnection, AsyncConnection]:
+    """Wire a ``Charger`` and a ``ChargeSystem`` together without any network.
+
+    Each frame is delivered through the event loop (``call_soon``), as a socket
+    would, so calls may cross and handlers may call back. Returns the station's
+    connection and the CSMS's.
+    """
+    loop = asyncio.get_running_loop()
+    ends: list[AsyncConnection] = []
+
+    def sender(index: int) -> Send:
+        async def send(frame: bytes) -> None:
+            peer = ends[1 - index]
+            loop.call_soon(lambda: _spawn(peer.receive(frame)))
+
+        return send
+
+    ends.append(AsyncConnection(station, sender(0), identity=identity))
+    ends.append(AsyncConnection(csms, sender(1), identity=identity))
+    return ends[0], ends[1]
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+def _spawn(coro: Awaitable[None]) -> None:
+    async def run() -> None:
+        await coro
+
+    task = asyncio.ensure_future(run())
+    _background.add(task)
+    task.add_done_callback(_background.discard)

@@ -1,0 +1,265 @@
+"""``Charger`` and ``ChargeSystem``: one method per action, dispatched from decoded frames.
+
+Subclass the class of your side and version (``ocpp_fast.v201.ChargeSystem``,
+``ocpp_fast.v201.Charger``) and write a method named after each action you
+handle, in snake_case (``boot_notification``, ``transaction_event``...). It
+takes the typed request Struct, and optionally a :class:`CallContext`, and
+returns the response Struct, sync or ``async``. Raise an
+:class:`~ocpp_fast.errors.OcppError` subclass to answer with its code.
+
+The table from action to method is built once, when the class is created, and
+the class is checked then: a method named after an action this side never
+receives, or a near miss of an action name (a typo), raises ``TypeError``
+instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ocpp_fast import errors
+from ocpp_fast._actions import Sender
+from ocpp_fast._protocol_version import ProtocolVersion
+from ocpp_fast.frames import Call
+from ocpp_fast.protocol import CallReceived, Connection
+
+if TYPE_CHECKING:
+    from ocpp_fast.aio import AsyncConnection
+
+__all__ = [
+    "CallContext",
+    "ChargeSystem",
+    "Charger",
+    "OcppHandler",
+    "Outcome",
+    "deliver_outcome",
+    "run_handler",
+]
+
+log = logging.getLogger("ocpp_fast")
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """What a handler may want besides the request: who asked, and how to call back."""
+
+    identity: str
+    """The station identity of the connection."""
+    message_id: str
+    """The id of the CALL being handled."""
+    connection: AsyncConnection | None = field(default=None, repr=False)
+    """The asyncio connection, to ``await context.connection.call(...)`` the peer from a handler."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    action: str
+    method: str
+    wants_context: bool
+
+
+_TYPO_CUTOFF = 0.85
+
+
+class OcppHandler:
+    """Base of ``Charger`` and ``ChargeSystem``: the dispatch table and the calling of handlers."""
+
+    version: ClassVar[ProtocolVersion]
+    side: ClassVar[Sender]
+    """The side this class plays: it handles the actions the other side sends."""
+    _routes: ClassVar[dict[str, _Route]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if hasattr(cls, "version") and hasattr(cls, "side"):  # not the version-less bases
+            cls._routes = _build_routes(cls)
+
+    @classmethod
+    def receivable_actions(cls) -> frozenset[str]:
+        """Every action whose request this side receives."""
+        return frozenset(
+            name
+            for name, action in cls.version.actions.items()
+            if action.sender in (_peer(cls.side), Sender.BOTH)
+        )
+
+    @classmethod
+    def unhandled_actions(cls) -> list[str]:
+        """The actions this side receives that the class has no method for."""
+        return sorted(cls.receivable_actions() - cls._routes.keys())
+
+    @classmethod
+    def handled_actions(cls) -> list[str]:
+        """The actions the class has a method for."""
+        return sorted(cls._routes)
+
+    def connection(self, identity: str = "") -> Connection:
+        """A sans-I/O :class:`~ocpp_fast.protocol.Connection` for this side and version."""
+        return Connection(self.version, self.side, identity=identity)
+
+    # --- invoking handlers -----------------------------------------------------------------
+
+    def _prepare(self, call: Call, context: CallContext) -> Any:
+        """Call the handler of ``call``; return its result, or a coroutine to await.
+
+        Raises NotSupportedError when the class has no method for the action.
+        """
+        route = self._routes.get(call.action)
+        if route is None:
+            raise errors.NotSupportedError(
+                f"{call.action} is not handled here", {"action": call.action}
+            )
+        method = getattr(self, route.method)
+        if route.wants_context:
+            return method(call.payload, context)
+        return method(call.payload)
+
+    def handle(self, frame: bytes | str, identity: str = "") -> bytes | None:
+        """Answer one received frame without any transport: the reply frame, or ``None``.
+
+        ``None`` where the spec says no reply (a CALLRESULT or CALLERROR, an
+        ignored message type). Async handlers work here as long as they do not
+        really suspend; use :meth:`handle_async` for those that do.
+        """
+        connection = self.connection(identity)
+        for event in connection.receive(frame):
+            if isinstance(event, CallReceived):  # the only event without calls of our own
+                call = event.call
+                outcome = _run_to_completion(self, call, CallContext(identity, call.message_id))
+                deliver_outcome(connection, call, outcome)
+        out = connection.data_to_send()
+        return out[0] if out else None
+
+    async def handle_async(self, frame: bytes | str, identity: str = "") -> bytes | None:
+        """:meth:`handle` for handlers that await real work."""
+        connection = self.connection(identity)
+        for event in connection.receive(frame):
+            if isinstance(event, CallReceived):
+                call = event.call
+                outcome = await run_handler(self, call, CallContext(identity, call.message_id))
+                deliver_outcome(connection, call, outcome)
+        out = connection.data_to_send()
+        return out[0] if out else None
+
+
+class Charger(OcppHandler):
+    """The station side: handles what the CSMS sends (``change_availability``, ``reset``...)."""
+
+    side = Sender.STATION
+
+
+class ChargeSystem(OcppHandler):
+    """The CSMS side: handles what stations send (``boot_notification``, ``heartbeat``...)."""
+
+    side = Sender.CSMS
+
+
+# --- building the table ---------------------------------------------------------------------
+
+
+def _peer(side: Sender) -> Sender:
+    return Sender.CSMS if side is Sender.STATION else Sender.STATION
+
+
+_BASE_NAMES = frozenset(dir(OcppHandler)) | frozenset(dir(Charger)) | frozenset(dir(ChargeSystem))
+
+
+def _build_routes(cls: type[OcppHandler]) -> dict[str, _Route]:
+    """The action -> method table of ``cls``, after checking every method name."""
+    by_method = {a.method: a for a in cls.version.actions.values()}
+    receivable = cls.receivable_actions()
+    routes: dict[str, _Route] = {}
+    for name in dir(cls):
+        if name.startswith("_") or name in _BASE_NAMES:
+            continue
+        member = getattr(cls, name)
+        if not callable(member):
+            continue
+        action = by_method.get(name)
+        if action is None:
+            near = difflib.get_close_matches(name, list(by_method), n=1, cutoff=_TYPO_CUTOFF)
+            if near:
+                raise TypeError(
+                    f"{cls.__name__}.{name} looks like a misspelt handler: did you mean {near[0]}?"
+                )
+            continue  # a helper method of the user's own
+        if action.name not in receivable:
+            raise TypeError(
+                f"{cls.__name__}.{name}: {action.name} is sent by the "
+                f"{action.sender.value}, never received by the {cls.side.value}"
+            )
+        routes[action.name] = _Route(action.name, name, _wants_context(member))
+    return routes
+
+
+def _wants_context(method: Callable[..., Any]) -> bool:
+    """Whether a handler takes ``(request, context)`` rather than ``(request)``."""
+    params = [
+        p
+        for p in inspect.signature(method).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    count = len(params) - 1  # self
+    if count not in (1, 2):
+        raise TypeError(f"handler {method.__qualname__} must take (request) or (request, context)")
+    return count == 2
+
+
+# --- running a handler to an outcome ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a handler came to: a response to check and send, or an error to answer with."""
+
+    response: Any = None
+    error: errors.OcppError | None = None
+
+
+def _failure(exc: BaseException, call: Call) -> Outcome:
+    if isinstance(exc, errors.OcppError):
+        return Outcome(error=exc)
+    log.exception("handler of %s (%s) raised", call.action, call.message_id, exc_info=exc)
+    return Outcome(error=errors.InternalError("the handler failed"))
+
+
+def _run_to_completion(handler: OcppHandler, call: Call, context: CallContext) -> Outcome:
+    """Run a handler that returns at once, or a coroutine that never really suspends."""
+    try:
+        result = handler._prepare(call, context)
+        if inspect.iscoroutine(result):
+            coro: Coroutine[Any, Any, Any] = result
+            try:
+                coro.send(None)
+            except StopIteration as done:
+                return Outcome(response=done.value)
+            coro.close()
+            raise RuntimeError("an async handler suspended inside handle(): use handle_async()")
+    except Exception as exc:
+        return _failure(exc, call)
+    return Outcome(response=result)
+
+
+async def run_handler(handler: OcppHandler, call: Call, context: CallContext) -> Outcome:
+    """Run the handler of ``call`` (sync or async) to a response or an error."""
+    try:
+        result = handler._prepare(call, context)
+        if inspect.isawaitable(result):
+            awaitable: Awaitable[Any] = result
+            result = await awaitable
+    except Exception as exc:
+        return _failure(exc, call)
+    return Outcome(response=result)
+
+
+def deliver_outcome(connection: Connection, call: Call, outcome: Outcome) -> None:
+    """Turn a handler's outcome into the reply frame on ``connection``."""
+    if outcome.error is not None:
+        connection.respond_error(call.message_id, outcome.error)
+    else:
+        connection.respond(call.message_id, call.action, outcome.response)

@@ -1,0 +1,316 @@
+"""The sans-I/O OCPP-J connection: frames in, events and frames out; no socket, no clock.
+
+Feed :meth:`Connection.receive` every message the transport delivers; it returns
+:class:`Event` objects and queues the bytes to send, which
+:meth:`Connection.data_to_send` hands over. The rules of OCPP-J live here:
+
+- at most one outgoing CALL outstanding; later ones wait in order, and the next
+  one leaves when the outstanding one is answered, fails or times out;
+- incoming CALLs are accepted while ours is pending (calls cross);
+- a CALL whose id is still being handled is refused (RpcFrameworkError, 1.6 ProtocolError);
+- a CALLRESULT/CALLERROR with an unknown id (late, or never asked for) is logged
+  and discarded, never answered;
+- malformed frames are answered with the CALLERROR of the spec table, except a
+  bad CALLRESULT, which fails our pending call instead.
+
+Timeouts are deadlines the adapter drives: it calls :meth:`Connection.time_out`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from ocpp_fast import codec, errors
+from ocpp_fast._actions import Sender
+from ocpp_fast._outgoing import encode_checked_payload
+from ocpp_fast._protocol_version import ProtocolVersion
+from ocpp_fast.frames import (
+    CALLERROR,
+    CALLRESULT,
+    CALLRESULTERROR,
+    Call,
+    CallError,
+    CallResult,
+    CallResultError,
+)
+
+__all__ = [
+    "CallFailed",
+    "CallReceived",
+    "CallSucceeded",
+    "Connection",
+    "Event",
+    "Side",
+]
+
+log = logging.getLogger("ocpp_fast")
+
+Side = Sender
+"""Which end of the connection we are: ``Side.STATION`` or ``Side.CSMS``."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallReceived:
+    """The peer sent a valid CALL; answer it with ``respond`` or ``respond_error``."""
+
+    call: Call
+
+
+@dataclass(frozen=True, slots=True)
+class CallSucceeded:
+    """Our CALL ``message_id`` was answered with a valid response."""
+
+    message_id: str
+    action: str
+    response: Any
+
+
+@dataclass(frozen=True, slots=True)
+class CallFailed:
+    """Our CALL ``message_id`` failed: the peer's CALLERROR, an invalid result, or a timeout."""
+
+    message_id: str
+    action: str
+    error: Exception
+
+
+Event = CallReceived | CallSucceeded | CallFailed
+
+
+@dataclass(slots=True)
+class _Outgoing:
+    message_id: str
+    action: str
+    frame: bytes
+
+
+def new_message_id() -> str:
+    """A fresh, unique message id (a uuid4 string, 36 characters)."""
+    return str(uuid.uuid4())
+
+
+class Connection:
+    """One OCPP-J connection, seen from ``side``."""
+
+    def __init__(
+        self,
+        version: ProtocolVersion,
+        side: Side,
+        *,
+        identity: str = "",
+        message_id_factory: Callable[[], str] = new_message_id,
+    ) -> None:
+        self.version = version
+        self.side = side
+        self.identity = identity
+        self._new_id = message_id_factory
+        self._outbox: list[bytes] = []
+        self._queue: deque[_Outgoing] = deque()
+        self._pending: _Outgoing | None = None
+        self._handling: set[str] = set()
+        peer = Sender.CSMS if side is Sender.STATION else Sender.STATION
+        self._request_types = {
+            type_: name
+            for name, type_ in version.request_types.items()
+            if version.actions[name].sender in (side, Sender.BOTH)
+        }
+        self.receivable = frozenset(
+            name for name, a in version.actions.items() if a.sender in (peer, Sender.BOTH)
+        )
+        """Actions whose CALL this side accepts (the peer sends them)."""
+
+    # --- what goes out --------------------------------------------------------------
+
+    def data_to_send(self) -> list[bytes]:
+        """The frames to write to the transport, in order; the queue is emptied."""
+        out, self._outbox = self._outbox, []
+        return out
+
+    def call(self, request: Any) -> str:
+        """Queue a CALL of ``request`` (a request Struct this side may send); return its id.
+
+        The frame leaves at once when no CALL is outstanding, otherwise when
+        the ones before it are done. An invalid request raises the OcppError
+        of the violation here, before anything is sent.
+        """
+        action = self._request_types.get(type(request))
+        if action is None:
+            raise ValueError(
+                f"{type(request).__name__} is not a request the {self.side.value} "
+                f"sends in OCPP {self.version.label}"
+            )
+        payload = encode_checked_payload(request, action, self.version, response=False)
+        message_id = self._new_id()
+        frame = codec.encode_call(message_id, action, msgspec.Raw(payload))
+        self._queue.append(_Outgoing(message_id, action, frame))
+        self._send_next()
+        return message_id
+
+    def cancel(self, message_id: str) -> bool:
+        """Drop a queued CALL that has not been sent yet; ``True`` if it was queued."""
+        for item in self._queue:
+            if item.message_id == message_id:
+                self._queue.remove(item)
+                return True
+        return False
+
+    def time_out(self, message_id: str) -> CallFailed | None:
+        """The adapter's deadline for CALL ``message_id`` passed: fail it, send the next.
+
+        A result that arrives later has an unknown id and is discarded.
+        """
+        if self.cancel(message_id):
+            return None
+        pending = self._pending
+        if pending is None or pending.message_id != message_id:
+            return None
+        self._pending = None
+        self._send_next()
+        return CallFailed(message_id, pending.action, TimeoutError(f"{pending.action} timed out"))
+
+    @property
+    def outstanding(self) -> str | None:
+        """The id of our CALL awaiting its answer, if any."""
+        return self._pending.message_id if self._pending else None
+
+    def respond(self, message_id: str, action: str, response: Any) -> None:
+        """Answer the peer's CALL ``message_id`` with the ``response`` Struct.
+
+        A response of the wrong type or with invalid values is our fault: the
+        peer gets InternalError, and the problem is logged with its cause.
+        """
+        try:
+            payload = encode_checked_payload(response, action, self.version, response=True)
+        except (TypeError, errors.OcppError) as exc:
+            log.error(
+                "%s: our %s response to %s is invalid, answering InternalError: %s",
+                self.identity,
+                action,
+                message_id,
+                exc,
+            )
+            self.respond_error(message_id, errors.InternalError(f"invalid {action} response"))
+            return
+        self._handling.discard(message_id)
+        self._emit(codec.encode_call_result(message_id, msgspec.Raw(payload)))
+
+    def respond_error(self, message_id: str, error: errors.OcppError) -> None:
+        """Answer the peer's CALL ``message_id`` with a CALLERROR of ``error``'s code."""
+        self._handling.discard(message_id)
+        self._emit(self._error_frame(message_id, error))
+
+    # --- what comes in --------------------------------------------------------------
+
+    def receive(self, data: bytes | str) -> list[Event]:
+        """Process one received message; return what happened."""
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s < %r", self.identity, data[:500])
+        pending = {self._pending.message_id: self._pending.action} if self._pending else {}
+        try:
+            frame = codec.decode_frame(data, self.version, pending)
+        except errors.OcppError as exc:
+            return self._bad_frame(exc)
+        if frame is None:
+            return []
+        if type(frame) is Call:
+            return self._incoming_call(frame)
+        if type(frame) is CallResult:
+            return self._result(frame)
+        assert isinstance(frame, CallError)
+        return self._error(frame)
+
+    def _incoming_call(self, call: Call) -> list[Event]:
+        if call.message_id in self._handling:
+            in_hand = f"a CALL with id {call.message_id!r} is still in hand"
+            error: errors.OcppError = (
+                errors.ProtocolError(in_hand)
+                if self.version.label == "1.6"
+                else errors.RpcFrameworkError(in_hand)
+            )
+            self._emit(self._error_frame(call.message_id, error))
+            return []
+        if call.action not in self.receivable:
+            self._emit(
+                self._error_frame(
+                    call.message_id,
+                    errors.NotSupportedError(
+                        f"{call.action} is not sent to the {self.side.value}",
+                        {"action": call.action},
+                    ),
+                )
+            )
+            return []
+        self._handling.add(call.message_id)
+        return [CallReceived(call)]
+
+    def _result(self, result: CallResult) -> list[Event]:
+        pending = self._pending
+        if result.action is None or pending is None or pending.message_id != result.message_id:
+            log.warning(
+                "%s: discarding a CALLRESULT with unknown id %r", self.identity, result.message_id
+            )
+            return []
+        self._pending = None
+        self._send_next()
+        return [CallSucceeded(result.message_id, pending.action, result.payload)]
+
+    def _error(self, frame: CallError) -> list[Event]:
+        pending = self._pending
+        if pending is None or pending.message_id != frame.message_id:
+            log.warning(
+                "%s: discarding a %s with unknown id %r",
+                self.identity,
+                "CALLRESULTERROR" if type(frame) is CallResultError else "CALLERROR",
+                frame.message_id,
+            )
+            return []
+        self._pending = None
+        self._send_next()
+        error = errors.error_class(frame.error_code)(
+            frame.description, frame.details, message_id=frame.message_id
+        )
+        return [CallFailed(frame.message_id, pending.action, error)]
+
+    def _bad_frame(self, exc: errors.OcppError) -> list[Event]:
+        pending = self._pending
+        if exc.message_type == CALLRESULT:
+            # never answered with a CALLERROR; it fails our pending call instead
+            if pending is None or pending.message_id != exc.message_id:
+                log.warning("%s: discarding an invalid CALLRESULT: %s", self.identity, exc)
+                return []
+            log.warning("%s: invalid %s result: %s", self.identity, pending.action, exc)
+            self._pending = None
+            self._send_next()
+            return [CallFailed(pending.message_id, pending.action, exc)]
+        if exc.message_type in (CALLERROR, CALLRESULTERROR) and not isinstance(
+            exc, errors.MessageTypeNotSupportedError
+        ):
+            log.warning("%s: discarding a malformed error frame: %s", self.identity, exc)
+            return []
+        log.info("%s: answering a bad frame with %s: %s", self.identity, exc.code, exc)
+        self._emit(self._error_frame(exc.message_id or errors.UNREADABLE_MESSAGE_ID, exc))
+        return []
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    def _error_frame(self, message_id: str, error: errors.OcppError) -> bytes:
+        return codec.encode_call_error(
+            message_id, error.spelling(self.version.label), error.description, error.details
+        )
+
+    def _send_next(self) -> None:
+        if self._pending is None and self._queue:
+            self._pending = self._queue.popleft()
+            self._emit(self._pending.frame)
+
+    def _emit(self, frame: bytes) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s > %r", self.identity, frame[:500])
+        self._outbox.append(frame)

@@ -1,0 +1,548 @@
+"""Charger and ChargeSystem: dispatch, the error rules, and whole conversations in memory."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from ocpp_fast import errors, v201
+from ocpp_fast.aio import AsyncConnection, connect_in_memory
+from ocpp_fast.dispatch import CallContext
+from ocpp_fast.protocol import CallFailed, CallReceived, CallSucceeded, Connection, Side
+from ocpp_fast.v201 import datatypes, enums, messages
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+
+from my_test_charge_system import MyTestChargeSystem
+from my_test_charger import MyTestCharger
+
+NOW = datetime.datetime(2026, 11, 24, 12, tzinfo=datetime.UTC)
+BOOT = messages.BootNotificationRequest(
+    reason=enums.BootReasonEnumType.POWER_UP,
+    charging_station=datatypes.ChargingStationType(model="M", vendor_name="V"),
+)
+
+
+def reply(handler: Any, frame: bytes) -> list[Any]:
+    out = handler.handle(frame, "CS1")
+    assert out is not None
+    decoded: list[Any] = msgspec.json.decode(out)
+    return decoded
+
+
+# --- handle(): one frame in, the reply out --------------------------------------------------
+
+
+def test_handle_answers_with_the_typed_response() -> None:
+    answer = reply(MyTestChargeSystem(), b'[2,"1","DataTransfer",{"vendorId":"GA","data":"abc"}]')
+    assert answer == [3, "1", {"status": "Accepted", "data": "cba"}]
+    other = reply(MyTestChargeSystem(), b'[2,"2","DataTransfer",{"vendorId":"X"}]')
+    assert other == [3, "2", {"status": "UnknownVendorId"}]
+
+
+def test_handle_boot_checks_the_reason() -> None:
+    frame = msgspec.json.encode([2, "b", "BootNotification", BOOT])
+    assert reply(MyTestChargeSystem(), frame)[2]["status"] == "Accepted"
+    unknown = msgspec.json.encode(
+        [2, "b", "BootNotification", msgspec.structs.replace(BOOT, reason="Unknown")]
+    )
+    assert reply(MyTestChargeSystem(), unknown)[2]["status"] == "Pending"
+
+
+def test_async_handlers_that_do_not_suspend_work_in_handle() -> None:
+    frame = (
+        b'[2,"t","TransactionEvent",{"eventType":"Ended","timestamp":"2026-11-24T12:00:00Z",'
+        b'"triggerReason":"StopAuthorized","seqNo":3,"transactionInfo":{"transactionId":"T1"}}]'
+    )
+    assert reply(MyTestChargeSystem(), frame) == [3, "t", {}]
+
+
+def test_handle_sync_and_async_agree() -> None:
+    frame = b'[2,"h","Heartbeat",{}]'
+    sync = MyTestChargeSystem().handle(frame)
+    asynchronous = asyncio.run(MyTestChargeSystem().handle_async(frame))
+    assert sync is not None and asynchronous is not None
+    assert msgspec.json.decode(sync)[:2] == msgspec.json.decode(asynchronous)[:2] == [3, "h"]
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        (
+            b'[2,"1","NotifyReport",{"requestId":1,"generatedAt":"2026-11-24T12:00:00Z","seqNo":0}]',
+            "NotSupported",
+        ),
+        (b'[2,"1","ChangeAvailability",{"operationalStatus":"Operative"}]', "NotSupported"),
+        (b'[2,"1","DoTheThing",{}]', "NotImplemented"),
+        (b'[2,"1","Heartbeat",{"x":1}]', "FormatViolation"),
+        (b'[2,"1","Heartbeat"]', "RpcFrameworkError"),
+        (b"[2,", "RpcFrameworkError"),
+        (b'[8,"1"]', "MessageTypeNotSupported"),
+    ],
+)
+def test_handle_answers_errors_with_the_spec_codes(frame: bytes, code: str) -> None:
+    answer = reply(MyTestChargeSystem(), frame)
+    assert answer[0] == 4
+    assert answer[2] == code
+    assert answer[1] == ("-1" if frame == b"[2," else "1")
+    assert isinstance(answer[4], dict)
+
+
+def test_results_and_errors_get_no_reply() -> None:
+    csms = MyTestChargeSystem()
+    assert csms.handle(b'[3,"1",{}]') is None
+    assert csms.handle(b'[4,"1","GenericError","",{}]') is None
+
+
+class Picky(v201.ChargeSystem):
+    def heartbeat(self, request: messages.HeartbeatRequest) -> messages.HeartbeatResponse:
+        raise errors.SecurityError("not you", {"why": "banned"})
+
+    def authorize(self, request: messages.AuthorizeRequest) -> messages.AuthorizeResponse:
+        raise KeyError("database is down")
+
+    def status_notification(self, request: messages.StatusNotificationRequest) -> Any:
+        return messages.HeartbeatResponse(current_time=NOW)
+
+    def meter_values(self, request: messages.MeterValuesRequest) -> Any:
+        return {"not": "a struct"}
+
+    def boot_notification(
+        self, request: messages.BootNotificationRequest
+    ) -> messages.BootNotificationResponse:
+        naive = datetime.datetime(2026, 1, 1)
+        return messages.BootNotificationResponse(
+            current_time=naive, interval=1, status=enums.RegistrationStatusEnumType.ACCEPTED
+        )
+
+    def data_transfer(self, request: messages.DataTransferRequest) -> messages.DataTransferResponse:
+        return messages.DataTransferResponse(
+            status=enums.DataTransferStatusEnumType.ACCEPTED,
+            status_info=datatypes.StatusInfoType(reason_code="x" * 21),
+        )
+
+
+def test_a_handler_raising_an_ocpp_error_answers_its_code() -> None:
+    answer = reply(Picky(), b'[2,"1","Heartbeat",{}]')
+    assert answer == [4, "1", "SecurityError", "not you", {"why": "banned"}]
+
+
+def test_an_unexpected_exception_is_internal_error_without_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.ERROR, "ocpp_fast"):
+        answer = reply(Picky(), b'[2,"1","Authorize",{"idToken":{"idToken":"a","type":"Local"}}]')
+    assert answer[:3] == [4, "1", "InternalError"]
+    assert "database" not in str(answer) and "Traceback" not in str(answer)
+    assert any(r.exc_info and "database is down" in str(r.exc_info[1]) for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b'[2,"1","StatusNotification",{"timestamp":"2026-11-24T12:00:00Z",'
+        b'"connectorStatus":"Available","evseId":1,"connectorId":1}]',
+        b'[2,"1","MeterValues",{"evseId":1,"meterValue":[{"timestamp":"2026-11-24T12:00:00Z",'
+        b'"sampledValue":[{"value":1}]}]}]',
+        msgspec.json.encode([2, "1", "BootNotification", BOOT]),
+        b'[2,"1","DataTransfer",{"vendorId":"v"}]',
+    ],
+    ids=["wrong-struct", "not-a-struct", "naive-datetime", "too-long"],
+)
+def test_an_invalid_response_is_our_internal_error(
+    frame: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, "ocpp_fast"):
+        answer = reply(Picky(), frame)
+    assert answer[:3] == [4, "1", "InternalError"]
+    assert any("is invalid" in r.getMessage() for r in caplog.records)
+
+
+# --- the class is checked when it is created ------------------------------------------------
+
+
+def test_a_misspelt_handler_is_an_error_at_class_creation() -> None:
+    with pytest.raises(TypeError, match="did you mean boot_notification"):
+
+        class Typo(v201.ChargeSystem):
+            def boot_notificaton(self, request: Any) -> Any:
+                return None
+
+
+def test_a_handler_for_the_wrong_direction_is_an_error_at_class_creation() -> None:
+    with pytest.raises(TypeError, match="never received by the csms"):
+
+        class Wrong(v201.ChargeSystem):
+            def change_availability(self, request: Any) -> Any:
+                return None
+
+    with pytest.raises(TypeError, match="never received by the station"):
+
+        class AlsoWrong(v201.Charger):
+            def boot_notification(self, request: Any) -> Any:
+                return None
+
+
+def test_a_handler_with_a_wrong_signature_is_an_error_at_class_creation() -> None:
+    with pytest.raises(TypeError, match="must take"):
+
+        class Odd(v201.ChargeSystem):
+            def heartbeat(self) -> Any:
+                return None
+
+
+def test_helper_methods_are_left_alone_and_unhandled_actions_are_listed() -> None:
+    class Small(v201.ChargeSystem):
+        def heartbeat(self, request: Any) -> Any:
+            return messages.HeartbeatResponse(current_time=NOW)
+
+        def lookup_station(self, name: str) -> str:
+            return name
+
+    assert Small.handled_actions() == ["Heartbeat"]
+    assert "BootNotification" in Small.unhandled_actions()
+    assert "Heartbeat" not in Small.unhandled_actions()
+    assert "DataTransfer" in Small.unhandled_actions()
+    assert len(Small.unhandled_actions()) == 24  # 24 station actions + DataTransfer - 1
+    assert len(MyTestCharger.receivable_actions()) == 40
+
+
+# --- the sans-I/O connection ------------------------------------------------------------------
+
+
+def ids() -> Any:
+    counter = iter(range(1, 1000))
+    return lambda: f"id{next(counter)}"
+
+
+def test_one_call_outstanding_later_ones_wait_in_order() -> None:
+    conn = Connection(v201.VERSION, Side.STATION, message_id_factory=ids())
+    first = conn.call(messages.HeartbeatRequest())
+    second = conn.call(BOOT)
+    sent = conn.data_to_send()
+    assert [msgspec.json.decode(f)[1] for f in sent] == [first]
+    assert conn.outstanding == first
+    events = conn.receive(b'[3,"id1",{"currentTime":"2026-11-24T12:00:00Z"}]')
+    assert events == [
+        CallSucceeded(first, "Heartbeat", messages.HeartbeatResponse(current_time=NOW))
+    ]
+    assert [msgspec.json.decode(f)[1] for f in conn.data_to_send()] == [second]
+
+
+def test_calls_cross_incoming_call_accepted_while_ours_pending() -> None:
+    conn = Connection(v201.VERSION, Side.STATION, message_id_factory=ids())
+    conn.call(messages.HeartbeatRequest())
+    conn.data_to_send()
+    events = conn.receive(b'[2,"c1","UnlockConnector",{"evseId":1,"connectorId":1}]')
+    assert len(events) == 1 and isinstance(events[0], CallReceived)
+    assert conn.outstanding == "id1"
+
+
+def test_time_out_frees_the_slot_and_late_answers_are_discarded(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    conn = Connection(v201.VERSION, Side.STATION, message_id_factory=ids())
+    conn.call(messages.HeartbeatRequest())
+    conn.call(messages.HeartbeatRequest())
+    conn.data_to_send()
+    failed = conn.time_out("id1")
+    assert isinstance(failed, CallFailed) and isinstance(failed.error, TimeoutError)
+    assert [msgspec.json.decode(f)[1] for f in conn.data_to_send()] == ["id2"]
+    with caplog.at_level(logging.WARNING, "ocpp_fast"):
+        late = conn.receive(b'[3,"id1",{"currentTime":"2026-11-24T12:00:00Z"}]')
+    assert late == [] and conn.data_to_send() == []
+    assert any("unknown id" in r.getMessage() for r in caplog.records)
+    assert conn.outstanding == "id2"
+
+
+def test_unknown_ids_are_never_answered() -> None:
+    conn = Connection(v201.VERSION, Side.CSMS)
+    assert conn.receive(b'[3,"zz",{}]') == []
+    assert conn.receive(b'[4,"zz","GenericError","",{}]') == []
+    assert conn.receive(b'[3,"zz",{"currentTime":5}]') == []
+    assert conn.data_to_send() == []
+
+
+def test_a_call_with_an_id_in_hand_is_refused() -> None:
+    conn = Connection(v201.VERSION, Side.CSMS)
+    assert len(conn.receive(b'[2,"x","Heartbeat",{}]')) == 1
+    assert conn.receive(b'[2,"x","Heartbeat",{}]') == []
+    refusal = msgspec.json.decode(conn.data_to_send()[0])
+    assert refusal[:3] == [4, "x", "RpcFrameworkError"]
+
+
+def test_an_invalid_call_result_fails_our_call_and_is_not_answered() -> None:
+    conn = Connection(v201.VERSION, Side.STATION, message_id_factory=ids())
+    conn.call(messages.HeartbeatRequest())
+    conn.data_to_send()
+    events = conn.receive(b'[3,"id1",{"currentTime":"noon"}]')
+    assert len(events) == 1 and isinstance(events[0], CallFailed)
+    assert isinstance(events[0].error, errors.PropertyConstraintViolationError)
+    assert conn.data_to_send() == []
+    assert conn.outstanding is None
+
+
+def test_an_invalid_request_is_refused_before_sending() -> None:
+    conn = Connection(v201.VERSION, Side.STATION)
+    bad = messages.AuthorizeRequest(
+        id_token=datatypes.IdTokenType(id_token="x" * 37, type=enums.IdTokenEnumType.LOCAL)
+    )
+    with pytest.raises(errors.PropertyConstraintViolationError):
+        conn.call(bad)
+    with pytest.raises(ValueError, match="not a request the station sends"):
+        conn.call(messages.ResetRequest(type=enums.ResetEnumType.IMMEDIATE))
+    assert conn.data_to_send() == []
+
+
+def test_generated_message_ids_are_unique_uuid4() -> None:
+    conn = Connection(v201.VERSION, Side.STATION)
+    seen = {conn.call(messages.HeartbeatRequest()) for _ in range(200)}
+    assert len(seen) == 200
+    assert all(len(i) == 36 for i in seen)
+
+
+# --- whole conversations over the asyncio layer ------------------------------------------------
+
+
+def tx(event: str, seq: int, **extra: Any) -> messages.TransactionEventRequest:
+    return messages.TransactionEventRequest(
+        event_type=enums.TransactionEventEnumType(event),
+        timestamp=NOW,
+        trigger_reason=enums.TriggerReasonEnumType.AUTHORIZED,
+        seq_no=seq,
+        transaction_info=datatypes.TransactionType(transaction_id="T-1"),
+        **extra,
+    )
+
+
+METER = [
+    datatypes.MeterValueType(
+        timestamp=NOW, sampled_value=[datatypes.SampledValueType(value=1234.5)]
+    )
+]
+
+
+async def full_session() -> tuple[MyTestCharger, list[Any]]:
+    station_handler = MyTestCharger()
+    station, csms = connect_in_memory(station_handler, MyTestChargeSystem(), "CS001")
+    got: list[Any] = [
+        await station.call(BOOT),
+        await station.call(
+            messages.AuthorizeRequest(
+                id_token=datatypes.IdTokenType(id_token="AB", type=enums.IdTokenEnumType.ISO14443)
+            )
+        ),
+        await station.call(
+            messages.StatusNotificationRequest(
+                timestamp=NOW,
+                connector_status=enums.ConnectorStatusEnumType.OCCUPIED,
+                evse_id=1,
+                connector_id=1,
+            )
+        ),
+        await station.call(tx("Started", 0)),
+        await station.call(tx("Updated", 1, meter_value=METER)),
+        await station.call(tx("Ended", 2)),
+        await station.call(messages.MeterValuesRequest(evse_id=1, meter_value=METER)),
+        await csms.call(
+            messages.RequestStartTransactionRequest(
+                id_token=datatypes.IdTokenType(id_token="AB", type=enums.IdTokenEnumType.LOCAL),
+                remote_start_id=7,
+            )
+        ),
+        await csms.call(
+            messages.GetVariablesRequest(
+                get_variable_data=[
+                    datatypes.GetVariableDataType(
+                        component=datatypes.ComponentType(name="EVSE"),
+                        variable=datatypes.VariableType(name="Power"),
+                    )
+                ]
+            )
+        ),
+        await csms.call(
+            messages.ChangeAvailabilityRequest(
+                operational_status=enums.OperationalStatusEnumType.INOPERATIVE
+            )
+        ),
+        await csms.call(messages.UnlockConnectorRequest(evse_id=1, connector_id=1)),
+        await csms.call(messages.DataTransferRequest(vendor_id="GA", data="to station")),
+        await station.call(messages.DataTransferRequest(vendor_id="GA", data="to csms")),
+    ]
+    return station_handler, got
+
+
+def test_a_complete_session_in_memory() -> None:
+    station_handler, got = asyncio.run(full_session())
+    (
+        boot,
+        auth,
+        status,
+        started,
+        updated,
+        ended,
+        meter,
+        start,
+        variables,
+        avail,
+        unlock,
+        dt1,
+        dt2,
+    ) = got
+    assert boot.status is enums.RegistrationStatusEnumType.ACCEPTED
+    assert auth.id_token_info.status is enums.AuthorizationStatusEnumType.ACCEPTED
+    assert status == messages.StatusNotificationResponse()
+    assert started.id_token_info.status is enums.AuthorizationStatusEnumType.ACCEPTED
+    assert updated == ended == messages.TransactionEventResponse()
+    assert meter == messages.MeterValuesResponse()
+    assert start.status is enums.RequestStartStopStatusEnumType.ACCEPTED
+    assert station_handler.started[0].remote_start_id == 7
+    assert variables.get_variable_result[0].attribute_value == "42"
+    assert avail.status is enums.ChangeAvailabilityStatusEnumType.ACCEPTED
+    assert station_handler.operational_status == "Inoperative"
+    assert unlock.status is enums.UnlockStatusEnumType.UNLOCKED
+    assert dt1.data == "noitats ot"
+    assert dt2.data == "smsc ot"
+
+
+class CallingBack(MyTestChargeSystem):
+    """A CSMS that asks the station something before it answers the boot."""
+
+    async def boot_notification(  # type: ignore[override]
+        self, request: messages.BootNotificationRequest, context: CallContext
+    ) -> messages.BootNotificationResponse:
+        assert context.connection is not None and context.identity == "CS001"
+        unlock = await context.connection.call(
+            messages.UnlockConnectorRequest(evse_id=1, connector_id=1), timeout=2
+        )
+        assert unlock.status == "Unlocked"
+        return messages.BootNotificationResponse(
+            current_time=NOW, interval=5, status=enums.RegistrationStatusEnumType.ACCEPTED
+        )
+
+
+def test_a_handler_may_call_the_peer_without_deadlock() -> None:
+    async def run() -> Any:
+        station, _ = connect_in_memory(MyTestCharger(), CallingBack(), "CS001")
+        return await station.call(BOOT, timeout=2)
+
+    assert asyncio.run(run()).interval == 5
+
+
+class Slow(MyTestChargeSystem):
+    delay = 0.3
+
+    async def heartbeat(  # type: ignore[override]
+        self, request: messages.HeartbeatRequest
+    ) -> messages.HeartbeatResponse:
+        await asyncio.sleep(self.delay)
+        return messages.HeartbeatResponse(current_time=NOW)
+
+    def security_event_notification(self, request: Any) -> Any:
+        raise errors.SecurityError("go away")
+
+
+def test_queued_calls_go_one_at_a_time_in_order() -> None:
+    async def run() -> tuple[list[Any], list[bytes]]:
+        sent: list[bytes] = []
+        station, _ = connect_in_memory(MyTestCharger(), Slow(), "CS001")
+        original = station._send
+
+        async def spy(frame: bytes) -> None:
+            sent.append(frame)
+            await original(frame)
+
+        station._send = spy
+        results = await asyncio.gather(
+            station.call(messages.HeartbeatRequest(), timeout=5),
+            station.call(BOOT, timeout=5),
+            station.call(messages.HeartbeatRequest(), timeout=5),
+        )
+        return list(results), sent
+
+    results, sent = asyncio.run(run())
+    assert [msgspec.json.decode(f)[2] for f in sent] == [
+        "Heartbeat",
+        "BootNotification",
+        "Heartbeat",
+    ]
+    assert isinstance(results[1], messages.BootNotificationResponse)
+
+
+def test_timeout_then_the_late_answer_is_dropped_and_the_next_call_works(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def run() -> Any:
+        station, _ = connect_in_memory(MyTestCharger(), Slow(), "CS001")
+        with pytest.raises(TimeoutError):
+            await station.call(messages.HeartbeatRequest(), timeout=0.05)
+        answer = await station.call(BOOT, timeout=2)
+        await asyncio.sleep(0.4)  # the late heartbeat result arrives now
+        return answer
+
+    with caplog.at_level(logging.WARNING, "ocpp_fast"):
+        answer = asyncio.run(run())
+    assert answer.status is enums.RegistrationStatusEnumType.ACCEPTED
+    assert any("unknown id" in r.getMessage() for r in caplog.records)
+
+
+def test_the_peers_error_is_raised_as_the_class_of_its_code() -> None:
+    async def run() -> None:
+        station, _ = connect_in_memory(MyTestCharger(), Slow(), "CS001")
+        with pytest.raises(errors.SecurityError, match="go away"):
+            await station.call(
+                messages.SecurityEventNotificationRequest(type="x", timestamp=NOW), timeout=2
+            )
+        with pytest.raises(errors.NotSupportedError):
+            await station.call(
+                messages.NotifyEventRequest(generated_at=NOW, seq_no=0, event_data=[]), timeout=2
+            )
+
+    with pytest.raises(errors.OccurrenceConstraintViolationError):
+        asyncio.run(run())  # event_data=[] breaks minItems: refused before sending
+
+
+def test_not_supported_reaches_the_caller() -> None:
+    async def run() -> None:
+        station, _ = connect_in_memory(MyTestCharger(), Slow(), "CS001")
+        with pytest.raises(errors.SecurityError, match="go away"):
+            await station.call(
+                messages.SecurityEventNotificationRequest(type="x", timestamp=NOW), timeout=2
+            )
+        with pytest.raises(errors.NotSupportedError):
+            await station.call(
+                messages.LogStatusNotificationRequest(status=enums.UploadLogStatusEnumType.IDLE),
+                timeout=2,
+            )
+
+    asyncio.run(run())
+
+
+def test_async_connection_answers_garbage_and_keeps_serving() -> None:
+    async def run() -> list[bytes]:
+        out: list[bytes] = []
+
+        async def send(frame: bytes) -> None:
+            out.append(frame)
+
+        conn = AsyncConnection(MyTestChargeSystem(), send, identity="CS9")
+        for frame in (b"\xff\xfe", b'[2,"a","Heartbeat",{}]', b"[]", b'[2,"b","Heartbeat",{}]'):
+            await conn.receive(frame)
+        await conn.drain()
+        return out
+
+    out = [msgspec.json.decode(f) for f in asyncio.run(run())]
+    # errors go out at once; results when their handler tasks have run
+    assert [o[:3] if o[0] == 4 else o[:2] for o in out] == [
+        [4, "-1", "RpcFrameworkError"],
+        [4, "-1", "RpcFrameworkError"],
+        [3, "a"],
+        [3, "b"],
+    ]
