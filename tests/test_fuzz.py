@@ -156,3 +156,15 @@ def test_hostile_inputs_end_cleanly(impl: ModuleType, data: bytes, kind: str) ->
     result = outcome(impl, data)
     assert result[0] == kind, result[:4]
     assert outcome(IMPLEMENTATIONS[0], data)[:4] == result[:4]
+
+
+@FUZZ
+@given(st.binary(max_size=40) | st.text(alphabet='0123456789 :+-"Tz', max_size=40).map(str.encode))
+def test_compiled_lenient_datetime_scan_matches_the_reference_regex(data: bytes) -> None:
+    """The C byte loop and the regex it replaces find the same spellings."""
+    from ocpp_fast._reference import LENIENT_DATETIME
+
+    for impl in IMPLEMENTATIONS:
+        scan = getattr(impl, "lenient_datetime", None)
+        if scan is not None:
+            assert scan(data) == (LENIENT_DATETIME.search(data) is not None), data

@@ -14,12 +14,11 @@ from cpython.unicode cimport PyUnicode_DecodeASCII
 
 import msgspec
 
-from ocpp_fast._reference import LENIENT_DATETIME, decode_frame_reference
+from ocpp_fast._reference import decode_frame_reference
 from ocpp_fast.frames import Call, CallResult
 
 IMPLEMENTATION = "cython"
 
-cdef object _lenient_search = LENIENT_DATETIME.search
 # msgspec.DecodeError and ValidationError are ValueErrors, as is invalid UTF-8.
 cdef tuple _DecodeFailure = (ValueError, RecursionError)
 cdef object _encode = msgspec.json.Encoder().encode
@@ -42,6 +41,37 @@ cdef inline bint _action_char(unsigned char c) noexcept:
     return (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122)
 
 
+cdef inline bint _digit(unsigned char c) noexcept:
+    return 48 <= c <= 57
+
+
+cdef bint _lenient_at(const unsigned char* p, Py_ssize_t start, Py_ssize_t end) noexcept:
+    """The byte-loop twin of ``_reference.LENIENT_DATETIME.search`` over ``p[start:end]``.
+
+    Matches ``\\d \\d\\d:\\d\\d:\\d\\d`` (a space-separated date-time) and
+    ``\\d[+-]\\d\\d\\d\\d"`` (an offset without its colon).
+    """
+    cdef Py_ssize_t i
+    cdef unsigned char c
+    for i in range(start + 1, end):
+        c = p[i]
+        if c == 32:
+            if (i + 8 < end and _digit(p[i - 1]) and _digit(p[i + 1]) and _digit(p[i + 2])
+                    and p[i + 3] == 58 and _digit(p[i + 4]) and _digit(p[i + 5])
+                    and p[i + 6] == 58 and _digit(p[i + 7]) and _digit(p[i + 8])):
+                return True
+        elif c == 43 or c == 45:
+            if (i + 5 < end and _digit(p[i - 1]) and _digit(p[i + 1]) and _digit(p[i + 2])
+                    and _digit(p[i + 3]) and _digit(p[i + 4]) and p[i + 5] == 34):
+                return True
+    return False
+
+
+def lenient_datetime(bytes data):
+    """Whether ``data`` holds a date-time spelling msgspec accepts beyond RFC 3339."""
+    return _lenient_at(<const unsigned char*>PyBytes_AS_STRING(data), 0, PyBytes_GET_SIZE(data))
+
+
 def decode_frame(data, version, pending):
     """Decode one received frame; raise the OcppError to answer it with."""
     cdef bytes buf
@@ -59,7 +89,8 @@ def decode_frame(data, version, pending):
     cdef Py_ssize_t n = PyBytes_GET_SIZE(buf)
     cdef Py_ssize_t i, id_start, id_end, act_start, act_end, start
     cdef unsigned char kind
-    cdef object message_id, name, obj, decoder
+    cdef object message_id, name, obj, decode, payload
+    cdef bint has_datetime
 
     if n < 8 or p[n - 1] != 93:  # ']'
         return decode_frame_reference(buf, version, pending)
@@ -105,15 +136,16 @@ def decode_frame(data, version, pending):
         if start >= n - 1:
             return decode_frame_reference(buf, version, pending)
         name = PyUnicode_DecodeASCII(<const char*>p + act_start, act_end - act_start, NULL)
-        if name not in version.request_types:
+        try:
+            decode, has_datetime = version.request_decoders[name]
+        except KeyError:
             return decode_frame_reference(buf, version, pending)
-        decoder = version.request_decoders[name]
         payload = PyBytes_FromStringAndSize(<const char*>p + start, n - 1 - start)
         try:
-            obj = decoder.decode(payload)
+            obj = decode(payload)
         except _DecodeFailure:
             return decode_frame_reference(buf, version, pending)
-        if _lenient_search(payload) is not None:
+        if has_datetime and _lenient_at(p, start, n - 1):
             return decode_frame_reference(buf, version, pending)
         message_id = PyUnicode_DecodeASCII(<const char*>p + id_start, id_end - id_start, NULL)
         return Call(message_id, name, obj)
@@ -126,13 +158,13 @@ def decode_frame(data, version, pending):
     name = pending.get(message_id)
     if name is None:
         return decode_frame_reference(buf, version, pending)
-    decoder = version.response_decoders[name]
+    decode, has_datetime = version.response_decoders[name]
     payload = PyBytes_FromStringAndSize(<const char*>p + i, n - 1 - i)
     try:
-        obj = decoder.decode(payload)
+        obj = decode(payload)
     except _DecodeFailure:
         return decode_frame_reference(buf, version, pending)
-    if _lenient_search(payload) is not None:
+    if has_datetime and _lenient_at(p, i, n - 1):
         return decode_frame_reference(buf, version, pending)
     return CallResult(message_id, obj, name)
 

@@ -61,25 +61,26 @@ def decode_frame(
         if head.group(1) == b"2":
             if action is not None:
                 name = action.decode("ascii")
-                decoders = version.request_decoders
                 if name in version.request_types:
+                    decode, has_datetime = version.request_decoders[name]
                     try:
-                        obj = decoders[name].decode(payload)
+                        obj = decode(payload)
                     except _DecodeFailure:
                         pass
                     else:
-                        if LENIENT_DATETIME.search(payload) is None:
+                        if not (has_datetime and LENIENT_DATETIME.search(payload)):
                             return Call(head.group(2).decode("ascii"), name, obj)
         elif action is None:
             message_id = head.group(2).decode("ascii")
             name = pending.get(message_id)
             if name is not None:
+                decode, has_datetime = version.response_decoders[name]
                 try:
-                    obj = version.response_decoders[name].decode(payload)
+                    obj = decode(payload)
                 except _DecodeFailure:
                     pass
                 else:
-                    if LENIENT_DATETIME.search(payload) is None:
+                    if not (has_datetime and LENIENT_DATETIME.search(payload)):
                         return CallResult(message_id, obj, name)
     return decode_frame_reference(data, version, pending)
 

@@ -7,28 +7,58 @@ first use of an action, so importing a version stays cheap.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 import msgspec
+from msgspec import inspect as mi
 
 from ocpp_fast._actions import Action
 from ocpp_fast._model import dec_hook
 
-__all__ = ["ProtocolVersion"]
+__all__ = ["ProtocolVersion", "TypedDecoder", "contains_datetime"]
 
 
-class _DecoderTable(dict[str, "msgspec.json.Decoder[Any]"]):
-    """``action -> typed decoder``, filled on first lookup of each action."""
+class TypedDecoder(NamedTuple):
+    """The compiled decoder of one payload type, and whether it holds any date-time.
+
+    A payload type without date-times needs no search for the date-time
+    spellings msgspec accepts beyond RFC 3339, which saves the fast paths a
+    scan of the payload.
+    """
+
+    decode: Callable[[bytes], Any]
+    has_datetime: bool
+
+
+def contains_datetime(info: mi.Type, seen: set[type] | None = None) -> bool:
+    """Whether a msgspec type holds a ``datetime`` anywhere inside."""
+    seen = set() if seen is None else seen
+    if isinstance(info, mi.DateTimeType):
+        return True
+    if isinstance(info, mi.ListType):
+        return contains_datetime(info.item_type, seen)
+    if isinstance(info, mi.UnionType):
+        return any(contains_datetime(t, seen) for t in info.types)
+    if isinstance(info, mi.StructType) and info.cls not in seen:
+        seen.add(info.cls)
+        return any(contains_datetime(f.type, seen) for f in info.fields)
+    return False
+
+
+class _DecoderTable(dict[str, TypedDecoder]):
+    """``action -> TypedDecoder``, filled on first lookup of each action."""
 
     def __init__(self, types: Mapping[str, type[Any]]) -> None:
         super().__init__()
         self._types = types
 
-    def __missing__(self, action: str) -> msgspec.json.Decoder[Any]:
-        decoder = msgspec.json.Decoder(self._types[action], dec_hook=dec_hook)
-        self[action] = decoder
-        return decoder
+    def __missing__(self, action: str) -> TypedDecoder:
+        tp = self._types[action]
+        decoder = msgspec.json.Decoder(tp, dec_hook=dec_hook)
+        entry = TypedDecoder(decoder.decode, contains_datetime(mi.type_info(tp)))
+        self[action] = entry
+        return entry
 
 
 class ProtocolVersion:
