@@ -14,12 +14,55 @@ from typing import Any
 import msgspec
 
 from ocpp_fast import errors
+from ocpp_fast._model import dec_hook
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast._reference import classify
 
-__all__ = ["encode_checked_payload"]
+__all__ = ["encode_checked_payload", "encode_checked_result"]
 
 _encode = msgspec.json.Encoder().encode
+_result_checks: dict[type[Any], Any] = {}
+
+
+def _expect_type(payload: Any, action: str, expected: type[Any], what: str) -> None:
+    if type(payload) is not expected:
+        raise TypeError(
+            f"{action} {what} must be {expected.__name__}, got {type(payload).__name__}"
+        )
+
+
+def _check_result_frame(expected: type[Any]) -> Any:
+    """A decoder of a whole ``[3, id, payload]`` frame, made once per response type."""
+    check = _result_checks.get(expected)
+    if check is None:
+        frame_type: Any = tuple[int, str, expected]  # type: ignore[valid-type]
+        check = msgspec.json.Decoder(frame_type, dec_hook=dec_hook).decode
+        _result_checks[expected] = check
+    return check
+
+
+def encode_checked_result(
+    message_id: str, payload: Any, action: str, version: ProtocolVersion
+) -> bytes:
+    """The CALLRESULT frame answering ``message_id`` with ``payload``, checked first.
+
+    One encode of the frame and one typed decode of it: the cheapest way to
+    hold a handler's response to the schema on the hot path of a CSMS.
+    Raises like :func:`encode_checked_payload`.
+    """
+    expected = version.response_types[action]
+    if type(payload) is not expected:
+        _expect_type(payload, action, expected, "response")
+    try:
+        frame = _encode((3, message_id, payload))
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise errors.TypeConstraintViolationError(f"cannot encode {action}: {exc}") from None
+    check = _result_checks.get(expected) or _check_result_frame(expected)
+    try:
+        check(frame)
+    except msgspec.ValidationError as exc:
+        raise classify(exc, frame_prefix="$[2]") from None
+    return frame
 
 
 def encode_checked_payload(
@@ -33,11 +76,7 @@ def encode_checked_payload(
     """
     types = version.response_types if response else version.request_types
     expected = types[action]
-    if type(payload) is not expected:
-        raise TypeError(
-            f"{action} {'response' if response else 'request'} must be "
-            f"{expected.__name__}, got {type(payload).__name__}"
-        )
+    _expect_type(payload, action, expected, "response" if response else "request")
     try:
         data = _encode(payload)
     except (TypeError, ValueError, OverflowError) as exc:

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import msgspec
 from msgspec import inspect as mi
 
-from ocpp_fast._actions import Action
+from ocpp_fast._actions import Action, Sender
 from ocpp_fast._model import dec_hook
 
 __all__ = ["ProtocolVersion", "TypedDecoder", "contains_datetime"]
@@ -88,6 +88,26 @@ class ProtocolVersion:
         self.response_types = {name: action.response for name, action in actions.items()}
         self.request_decoders = _DecoderTable(self.request_types)
         self.response_decoders = _DecoderTable(self.response_types)
+        self._side_tables = (self._tables_of(Sender.STATION), self._tables_of(Sender.CSMS))
+
+    def side_tables(self, side: Sender) -> tuple[dict[type[Any], str], frozenset[str]]:
+        """For one side: the requests it may send (type -> action), and the actions it receives.
+
+        Computed once per version, so a connection costs next to nothing to open.
+        """
+        return self._side_tables[0 if side is Sender.STATION else 1]
+
+    def _tables_of(self, side: Sender) -> tuple[dict[type[Any], str], frozenset[str]]:
+        peer = Sender.CSMS if side is Sender.STATION else Sender.STATION
+        sendable = {
+            action.request: name
+            for name, action in self.actions.items()
+            if action.sender in (side, Sender.BOTH)
+        }
+        receivable = frozenset(
+            name for name, action in self.actions.items() if action.sender in (peer, Sender.BOTH)
+        )
+        return sendable, receivable
 
     def __repr__(self) -> str:
         return f"<ProtocolVersion {self.label}>"

@@ -177,15 +177,19 @@ _RULES: list[tuple[re.Pattern[str], type[errors.OcppError]]] = [
 ]
 
 
-def classify(exc: msgspec.ValidationError) -> errors.OcppError:
+def classify(exc: msgspec.ValidationError, frame_prefix: str = "") -> errors.OcppError:
     """Map a msgspec validation error to the OCPP error of the spec table.
 
     msgspec reports a fact only as text, so its stable message prefixes are the
-    structured fact here; the ``$.path`` it names goes into the error details.
+    structured fact here; the ``$.path`` it names goes into the error details,
+    relative to the payload (``frame_prefix``, e.g. ``$[2]``, is cut off when a
+    whole frame was decoded).
     """
     text = str(exc)
     found = _PATH.search(text)
     path = found.group(1) if found else "$"
+    if frame_prefix and path.startswith(frame_prefix):
+        path = "$" + path[len(frame_prefix) :]
     reason = text[: found.start()] if found else text
     named = _FIELD.search(reason)
     if named is not None:  # point at the missing or unknown field itself

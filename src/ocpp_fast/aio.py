@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from ocpp_fast.dispatch import CallContext, OcppHandler, deliver_outcome, run_handler
+from ocpp_fast.dispatch import OcppHandler, answer
 from ocpp_fast.frames import Call
 from ocpp_fast.protocol import CallFailed, CallReceived, CallSucceeded, Connection, Event
 
@@ -93,9 +93,7 @@ class AsyncConnection:
             waiter.set_exception(event.error)
 
     async def _answer(self, call: Call) -> None:
-        context = CallContext(self.identity, call.message_id, self)
-        outcome = await run_handler(self.handler, call, context)
-        deliver_outcome(self._protocol, call, outcome)
+        await answer(self.handler, self._protocol, call, self)
         await self._flush()
 
     async def _flush(self) -> None:

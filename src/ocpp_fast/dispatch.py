@@ -16,11 +16,15 @@ instead of being silently ignored.
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, ClassVar
+
+import msgspec
 
 from ocpp_fast import errors
 from ocpp_fast._actions import Sender
@@ -36,23 +40,21 @@ __all__ = [
     "ChargeSystem",
     "Charger",
     "OcppHandler",
-    "Outcome",
-    "deliver_outcome",
-    "run_handler",
+    "answer",
+    "answer_at_once",
 ]
 
 log = logging.getLogger("ocpp_fast")
 
 
-@dataclass(frozen=True, slots=True)
-class CallContext:
+class CallContext(msgspec.Struct, frozen=True):
     """What a handler may want besides the request: who asked, and how to call back."""
 
     identity: str
     """The station identity of the connection."""
     message_id: str
     """The id of the CALL being handled."""
-    connection: AsyncConnection | None = field(default=None, repr=False)
+    connection: AsyncConnection | None = None
     """The asyncio connection, to ``await context.connection.call(...)`` the peer from a handler."""
 
 
@@ -82,11 +84,7 @@ class OcppHandler:
     @classmethod
     def receivable_actions(cls) -> frozenset[str]:
         """Every action whose request this side receives."""
-        return frozenset(
-            name
-            for name, action in cls.version.actions.items()
-            if action.sender in (_peer(cls.side), Sender.BOTH)
-        )
+        return cls.version.side_tables(cls.side)[1]
 
     @classmethod
     def unhandled_actions(cls) -> list[str]:
@@ -104,10 +102,11 @@ class OcppHandler:
 
     # --- invoking handlers -----------------------------------------------------------------
 
-    def _prepare(self, call: Call, context: CallContext) -> Any:
+    def _start(self, call: Call, identity: str, connection: AsyncConnection | None) -> Any:
         """Call the handler of ``call``; return its result, or a coroutine to await.
 
         Raises NotSupportedError when the class has no method for the action.
+        The context is built only for handlers that take one.
         """
         route = self._routes.get(call.action)
         if route is None:
@@ -116,7 +115,7 @@ class OcppHandler:
             )
         method = getattr(self, route.method)
         if route.wants_context:
-            return method(call.payload, context)
+            return method(call.payload, CallContext(identity, call.message_id, connection))
         return method(call.payload)
 
     def handle(self, frame: bytes | str, identity: str = "") -> bytes | None:
@@ -126,23 +125,31 @@ class OcppHandler:
         ignored message type). Async handlers work here as long as they do not
         really suspend; use :meth:`handle_async` for those that do.
         """
-        connection = self.connection(identity)
+        connection = self._handle_connection
+        connection.identity = identity
         for event in connection.receive(frame):
-            if isinstance(event, CallReceived):  # the only event without calls of our own
-                call = event.call
-                outcome = _run_to_completion(self, call, CallContext(identity, call.message_id))
-                deliver_outcome(connection, call, outcome)
+            if type(event) is CallReceived:  # the only event without calls of our own
+                answer_at_once(self, connection, event.call)
         out = connection.data_to_send()
         return out[0] if out else None
+
+    @functools.cached_property
+    def _handle_connection(self) -> Connection:
+        """The connection :meth:`handle` reuses: it holds no state between frames.
+
+        Each reply is queued and taken in the same call, and every CALL is
+        answered before ``handle`` returns, so one instance is not to be shared
+        by threads calling ``handle`` at once (asyncio code uses ``handle_async``
+        or :class:`~ocpp_fast.aio.AsyncConnection`).
+        """
+        return self.connection()
 
     async def handle_async(self, frame: bytes | str, identity: str = "") -> bytes | None:
         """:meth:`handle` for handlers that await real work."""
         connection = self.connection(identity)
         for event in connection.receive(frame):
-            if isinstance(event, CallReceived):
-                call = event.call
-                outcome = await run_handler(self, call, CallContext(identity, call.message_id))
-                deliver_outcome(connection, call, outcome)
+            if type(event) is CallReceived:
+                await answer(self, connection, event.call)
         out = connection.data_to_send()
         return out[0] if out else None
 
@@ -160,10 +167,6 @@ class ChargeSystem(OcppHandler):
 
 
 # --- building the table ---------------------------------------------------------------------
-
-
-def _peer(side: Sender) -> Sender:
-    return Sender.CSMS if side is Sender.STATION else Sender.STATION
 
 
 _BASE_NAMES = frozenset(dir(OcppHandler)) | frozenset(dir(Charger)) | frozenset(dir(ChargeSystem))
@@ -198,11 +201,15 @@ def _build_routes(cls: type[OcppHandler]) -> dict[str, _Route]:
 
 
 def _wants_context(method: Callable[..., Any]) -> bool:
-    """Whether a handler takes ``(request, context)`` rather than ``(request)``."""
+    """Whether a handler takes ``(request, context)`` rather than ``(request)``.
+
+    Parameters with defaults do not count: ``def heartbeat(self, request, retries=3)``
+    takes no context.
+    """
     params = [
         p
         for p in inspect.signature(method).parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
     ]
     count = len(params) - 1  # self
     if count not in (1, 2):
@@ -213,53 +220,47 @@ def _wants_context(method: Callable[..., Any]) -> bool:
 # --- running a handler to an outcome ----------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What a handler came to: a response to check and send, or an error to answer with."""
-
-    response: Any = None
-    error: errors.OcppError | None = None
-
-
-def _failure(exc: BaseException, call: Call) -> Outcome:
-    if isinstance(exc, errors.OcppError):
-        return Outcome(error=exc)
-    log.exception("handler of %s (%s) raised", call.action, call.message_id, exc_info=exc)
-    return Outcome(error=errors.InternalError("the handler failed"))
+def _failed(connection: Connection, call: Call, exc: Exception) -> None:
+    """Answer ``call`` with the code of ``exc``; an unexpected one is InternalError, logged."""
+    if not isinstance(exc, errors.OcppError):
+        log.error("handler of %s (%s) raised", call.action, call.message_id, exc_info=exc)
+        exc = errors.InternalError("the handler failed")
+    connection.respond_error(call.message_id, exc)
 
 
-def _run_to_completion(handler: OcppHandler, call: Call, context: CallContext) -> Outcome:
-    """Run a handler that returns at once, or a coroutine that never really suspends."""
+def answer_at_once(handler: OcppHandler, connection: Connection, call: Call) -> None:
+    """Run a handler that returns at once, or a coroutine that never really suspends,
+    and queue its reply on ``connection``."""
     try:
-        result = handler._prepare(call, context)
-        if inspect.iscoroutine(result):
+        result = handler._start(call, connection.identity, None)
+        if type(result) is CoroutineType:
             coro: Coroutine[Any, Any, Any] = result
             try:
                 coro.send(None)
             except StopIteration as done:
-                return Outcome(response=done.value)
-            coro.close()
-            raise RuntimeError("an async handler suspended inside handle(): use handle_async()")
+                result = done.value
+            else:
+                coro.close()
+                raise RuntimeError("an async handler suspended in handle(): use handle_async()")
     except Exception as exc:
-        return _failure(exc, call)
-    return Outcome(response=result)
+        _failed(connection, call, exc)
+        return
+    connection.respond(call.message_id, call.action, result)
 
 
-async def run_handler(handler: OcppHandler, call: Call, context: CallContext) -> Outcome:
-    """Run the handler of ``call`` (sync or async) to a response or an error."""
+async def answer(
+    handler: OcppHandler,
+    connection: Connection,
+    call: Call,
+    transport: AsyncConnection | None = None,
+) -> None:
+    """Run the handler of ``call`` (sync or async) and queue its reply on ``connection``."""
     try:
-        result = handler._prepare(call, context)
+        result = handler._start(call, connection.identity, transport)
         if inspect.isawaitable(result):
             awaitable: Awaitable[Any] = result
             result = await awaitable
     except Exception as exc:
-        return _failure(exc, call)
-    return Outcome(response=result)
-
-
-def deliver_outcome(connection: Connection, call: Call, outcome: Outcome) -> None:
-    """Turn a handler's outcome into the reply frame on ``connection``."""
-    if outcome.error is not None:
-        connection.respond_error(call.message_id, outcome.error)
-    else:
-        connection.respond(call.message_id, call.action, outcome.response)
+        _failed(connection, call, exc)
+        return
+    connection.respond(call.message_id, call.action, result)

@@ -18,18 +18,18 @@ Timeouts are deadlines the adapter drives: it calls :meth:`Connection.time_out`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
 from ocpp_fast import codec, errors
 from ocpp_fast._actions import Sender
-from ocpp_fast._outgoing import encode_checked_payload
+from ocpp_fast._outgoing import encode_checked_payload, encode_checked_result
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.frames import (
     CALLERROR,
@@ -52,19 +52,25 @@ __all__ = [
 
 log = logging.getLogger("ocpp_fast")
 
+# The live implementation's functions, bound once: no wrapper call per frame.
+_decode_frame = codec.implementation().decode_frame
+_encode_call = codec.implementation().encode_call
+_encode_call_error = codec.implementation().encode_call_error
+_NO_PENDING: dict[str, str] = {}
+_debug = functools.partial(log.isEnabledFor, logging.DEBUG)
+"""Whether frames are logged: checked per frame, so a busy backend's logs stay quiet."""
+
 Side = Sender
 """Which end of the connection we are: ``Side.STATION`` or ``Side.CSMS``."""
 
 
-@dataclass(frozen=True, slots=True)
-class CallReceived:
+class CallReceived(msgspec.Struct, frozen=True):
     """The peer sent a valid CALL; answer it with ``respond`` or ``respond_error``."""
 
     call: Call
 
 
-@dataclass(frozen=True, slots=True)
-class CallSucceeded:
+class CallSucceeded(msgspec.Struct, frozen=True):
     """Our CALL ``message_id`` was answered with a valid response."""
 
     message_id: str
@@ -72,8 +78,7 @@ class CallSucceeded:
     response: Any
 
 
-@dataclass(frozen=True, slots=True)
-class CallFailed:
+class CallFailed(msgspec.Struct, frozen=True):
     """Our CALL ``message_id`` failed: the peer's CALLERROR, an invalid result, or a timeout."""
 
     message_id: str
@@ -84,8 +89,7 @@ class CallFailed:
 Event = CallReceived | CallSucceeded | CallFailed
 
 
-@dataclass(slots=True)
-class _Outgoing:
+class _Outgoing(msgspec.Struct):
     message_id: str
     action: str
     frame: bytes
@@ -98,6 +102,19 @@ def new_message_id() -> str:
 
 class Connection:
     """One OCPP-J connection, seen from ``side``."""
+
+    __slots__ = (
+        "_handling",
+        "_new_id",
+        "_outbox",
+        "_pending",
+        "_queue",
+        "_request_types",
+        "identity",
+        "receivable",
+        "side",
+        "version",
+    )
 
     def __init__(
         self,
@@ -115,16 +132,7 @@ class Connection:
         self._queue: deque[_Outgoing] = deque()
         self._pending: _Outgoing | None = None
         self._handling: set[str] = set()
-        peer = Sender.CSMS if side is Sender.STATION else Sender.STATION
-        self._request_types = {
-            type_: name
-            for name, type_ in version.request_types.items()
-            if version.actions[name].sender in (side, Sender.BOTH)
-        }
-        self.receivable = frozenset(
-            name for name, a in version.actions.items() if a.sender in (peer, Sender.BOTH)
-        )
-        """Actions whose CALL this side accepts (the peer sends them)."""
+        self._request_types, self.receivable = version.side_tables(side)
 
     # --- what goes out --------------------------------------------------------------
 
@@ -148,7 +156,7 @@ class Connection:
             )
         payload = encode_checked_payload(request, action, self.version, response=False)
         message_id = self._new_id()
-        frame = codec.encode_call(message_id, action, msgspec.Raw(payload))
+        frame = _encode_call(message_id, action, msgspec.Raw(payload))
         self._queue.append(_Outgoing(message_id, action, frame))
         self._send_next()
         return message_id
@@ -187,7 +195,7 @@ class Connection:
         peer gets InternalError, and the problem is logged with its cause.
         """
         try:
-            payload = encode_checked_payload(response, action, self.version, response=True)
+            frame = encode_checked_result(message_id, response, action, self.version)
         except (TypeError, errors.OcppError) as exc:
             log.error(
                 "%s: our %s response to %s is invalid, answering InternalError: %s",
@@ -199,7 +207,9 @@ class Connection:
             self.respond_error(message_id, errors.InternalError(f"invalid {action} response"))
             return
         self._handling.discard(message_id)
-        self._emit(codec.encode_call_result(message_id, msgspec.Raw(payload)))
+        if _debug():
+            log.debug("%s > %r", self.identity, frame[:500])
+        self._outbox.append(frame)
 
     def respond_error(self, message_id: str, error: errors.OcppError) -> None:
         """Answer the peer's CALL ``message_id`` with a CALLERROR of ``error``'s code."""
@@ -210,45 +220,43 @@ class Connection:
 
     def receive(self, data: bytes | str) -> list[Event]:
         """Process one received message; return what happened."""
-        if log.isEnabledFor(logging.DEBUG):
+        if _debug():
             log.debug("%s < %r", self.identity, data[:500])
-        pending = {self._pending.message_id: self._pending.action} if self._pending else {}
+        outstanding = self._pending
+        pending = {outstanding.message_id: outstanding.action} if outstanding else _NO_PENDING
         try:
-            frame = codec.decode_frame(data, self.version, pending)
+            frame = _decode_frame(data, self.version, pending)
         except errors.OcppError as exc:
             return self._bad_frame(exc)
         if frame is None:
             return []
         if type(frame) is Call:
-            return self._incoming_call(frame)
+            message_id = frame.message_id
+            if message_id in self._handling or frame.action not in self.receivable:
+                return self._refuse(frame)
+            self._handling.add(message_id)
+            return [CallReceived(frame)]
         if type(frame) is CallResult:
             return self._result(frame)
         assert isinstance(frame, CallError)
         return self._error(frame)
 
-    def _incoming_call(self, call: Call) -> list[Event]:
+    def _refuse(self, call: Call) -> list[Event]:
+        """Answer a CALL whose id is still in hand, or whose action this side never receives."""
+        error: errors.OcppError
         if call.message_id in self._handling:
             in_hand = f"a CALL with id {call.message_id!r} is still in hand"
-            error: errors.OcppError = (
+            error = (
                 errors.ProtocolError(in_hand)
                 if self.version.label == "1.6"
                 else errors.RpcFrameworkError(in_hand)
             )
-            self._emit(self._error_frame(call.message_id, error))
-            return []
-        if call.action not in self.receivable:
-            self._emit(
-                self._error_frame(
-                    call.message_id,
-                    errors.NotSupportedError(
-                        f"{call.action} is not sent to the {self.side.value}",
-                        {"action": call.action},
-                    ),
-                )
+        else:
+            error = errors.NotSupportedError(
+                f"{call.action} is not sent to the {self.side.value}", {"action": call.action}
             )
-            return []
-        self._handling.add(call.message_id)
-        return [CallReceived(call)]
+        self._emit(self._error_frame(call.message_id, error))
+        return []
 
     def _result(self, result: CallResult) -> list[Event]:
         pending = self._pending
@@ -301,9 +309,10 @@ class Connection:
     # --- plumbing ---------------------------------------------------------------------
 
     def _error_frame(self, message_id: str, error: errors.OcppError) -> bytes:
-        return codec.encode_call_error(
+        frame: bytes = _encode_call_error(
             message_id, error.spelling(self.version.label), error.description, error.details
         )
+        return frame
 
     def _send_next(self) -> None:
         if self._pending is None and self._queue:
@@ -311,6 +320,6 @@ class Connection:
             self._emit(self._pending.frame)
 
     def _emit(self, frame: bytes) -> None:
-        if log.isEnabledFor(logging.DEBUG):
+        if _debug():
             log.debug("%s > %r", self.identity, frame[:500])
         self._outbox.append(frame)
