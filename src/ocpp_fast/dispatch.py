@@ -16,7 +16,6 @@ instead of being silently ignored.
 from __future__ import annotations
 
 import difflib
-import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
@@ -30,7 +29,16 @@ from ocpp_fast import errors
 from ocpp_fast._actions import Sender
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.frames import Call
-from ocpp_fast.protocol import CallReceived, Connection
+from ocpp_fast.protocol import (
+    NO_PENDING,
+    CallReceived,
+    Connection,
+    debug_enabled,
+    decode_frame,
+    error_frame,
+    log_frame,
+    result_frame,
+)
 
 if TYPE_CHECKING:
     from ocpp_fast.aio import AsyncConnection
@@ -124,25 +132,47 @@ class OcppHandler:
         ``None`` where the spec says no reply (a CALLRESULT or CALLERROR, an
         ignored message type). Async handlers work here as long as they do not
         really suspend; use :meth:`handle_async` for those that do.
+
+        A valid CALL of an action the class handles is answered straight away
+        (the CSMS hot path); everything else goes through a sans-I/O
+        :class:`~ocpp_fast.protocol.Connection`, which applies the error rules.
         """
-        connection = self._handle_connection
-        connection.identity = identity
+        try:
+            call = decode_frame(frame, self.version, NO_PENDING)
+        except errors.OcppError:
+            call = None
+        if type(call) is Call and call.action in self._routes:
+            debug = debug_enabled()
+            if debug:
+                log_frame("<", identity, frame)
+            try:
+                result = self._run_at_once(call, identity)
+            except Exception as exc:
+                reply = error_frame(call.message_id, _as_ocpp_error(call, exc), self.version)
+            else:
+                reply = result_frame(call.message_id, call.action, result, self.version, identity)
+            if debug:
+                log_frame(">", identity, reply)
+            return reply
+        connection = self.connection(identity)
         for event in connection.receive(frame):
             if type(event) is CallReceived:  # the only event without calls of our own
                 answer_at_once(self, connection, event.call)
         out = connection.data_to_send()
         return out[0] if out else None
 
-    @functools.cached_property
-    def _handle_connection(self) -> Connection:
-        """The connection :meth:`handle` reuses: it holds no state between frames.
-
-        Each reply is queued and taken in the same call, and every CALL is
-        answered before ``handle`` returns, so one instance is not to be shared
-        by threads calling ``handle`` at once (asyncio code uses ``handle_async``
-        or :class:`~ocpp_fast.aio.AsyncConnection`).
-        """
-        return self.connection()
+    def _run_at_once(self, call: Call, identity: str) -> Any:
+        """Run a handler that returns at once, or a coroutine that never really suspends."""
+        result = self._start(call, identity, None)
+        if type(result) is CoroutineType:
+            coro: Coroutine[Any, Any, Any] = result
+            try:
+                coro.send(None)
+            except StopIteration as done:
+                return done.value
+            coro.close()
+            raise RuntimeError("an async handler suspended in handle(): use handle_async()")
+        return result
 
     async def handle_async(self, frame: bytes | str, identity: str = "") -> bytes | None:
         """:meth:`handle` for handlers that await real work."""
@@ -220,30 +250,20 @@ def _wants_context(method: Callable[..., Any]) -> bool:
 # --- running a handler to an outcome ----------------------------------------------------------
 
 
-def _failed(connection: Connection, call: Call, exc: Exception) -> None:
-    """Answer ``call`` with the code of ``exc``; an unexpected one is InternalError, logged."""
-    if not isinstance(exc, errors.OcppError):
-        log.error("handler of %s (%s) raised", call.action, call.message_id, exc_info=exc)
-        exc = errors.InternalError("the handler failed")
-    connection.respond_error(call.message_id, exc)
+def _as_ocpp_error(call: Call, exc: Exception) -> errors.OcppError:
+    """The error to answer with: the handler's OcppError, else InternalError (logged)."""
+    if isinstance(exc, errors.OcppError):
+        return exc
+    log.error("handler of %s (%s) raised", call.action, call.message_id, exc_info=exc)
+    return errors.InternalError("the handler failed")
 
 
 def answer_at_once(handler: OcppHandler, connection: Connection, call: Call) -> None:
-    """Run a handler that returns at once, or a coroutine that never really suspends,
-    and queue its reply on ``connection``."""
+    """Run a handler that needs no event loop and queue its reply on ``connection``."""
     try:
-        result = handler._start(call, connection.identity, None)
-        if type(result) is CoroutineType:
-            coro: Coroutine[Any, Any, Any] = result
-            try:
-                coro.send(None)
-            except StopIteration as done:
-                result = done.value
-            else:
-                coro.close()
-                raise RuntimeError("an async handler suspended in handle(): use handle_async()")
+        result = handler._run_at_once(call, connection.identity)
     except Exception as exc:
-        _failed(connection, call, exc)
+        connection.respond_error(call.message_id, _as_ocpp_error(call, exc))
         return
     connection.respond(call.message_id, call.action, result)
 
@@ -261,6 +281,6 @@ async def answer(
             awaitable: Awaitable[Any] = result
             result = await awaitable
     except Exception as exc:
-        _failed(connection, call, exc)
+        connection.respond_error(call.message_id, _as_ocpp_error(call, exc))
         return
     connection.respond(call.message_id, call.action, result)

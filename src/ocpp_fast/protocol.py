@@ -42,22 +42,28 @@ from ocpp_fast.frames import (
 )
 
 __all__ = [
+    "NO_PENDING",
     "CallFailed",
     "CallReceived",
     "CallSucceeded",
     "Connection",
     "Event",
     "Side",
+    "debug_enabled",
+    "decode_frame",
+    "error_frame",
+    "log_frame",
+    "result_frame",
 ]
 
 log = logging.getLogger("ocpp_fast")
 
 # The live implementation's functions, bound once: no wrapper call per frame.
-_decode_frame = codec.implementation().decode_frame
+decode_frame = codec.implementation().decode_frame
 _encode_call = codec.implementation().encode_call
 _encode_call_error = codec.implementation().encode_call_error
-_NO_PENDING: dict[str, str] = {}
-_debug = functools.partial(log.isEnabledFor, logging.DEBUG)
+NO_PENDING: dict[str, str] = {}
+debug_enabled = functools.partial(log.isEnabledFor, logging.DEBUG)
 """Whether frames are logged: checked per frame, so a busy backend's logs stay quiet."""
 
 Side = Sender
@@ -98,6 +104,39 @@ class _Outgoing(msgspec.Struct):
 def new_message_id() -> str:
     """A fresh, unique message id (a uuid4 string, 36 characters)."""
     return str(uuid.uuid4())
+
+
+def result_frame(
+    message_id: str, action: str, response: Any, version: ProtocolVersion, identity: str = ""
+) -> bytes:
+    """The CALLRESULT answering ``message_id``, or InternalError if ``response`` is invalid.
+
+    An invalid response is our fault, never the peer's: it is logged with its cause.
+    """
+    try:
+        return encode_checked_result(message_id, response, action, version)
+    except (TypeError, errors.OcppError) as exc:
+        log.error(
+            "%s: our %s response to %s is invalid, answering InternalError: %s",
+            identity,
+            action,
+            message_id,
+            exc,
+        )
+        return error_frame(message_id, errors.InternalError(f"invalid {action} response"), version)
+
+
+def error_frame(message_id: str, error: errors.OcppError, version: ProtocolVersion) -> bytes:
+    """The CALLERROR of ``error``, spelt as ``version`` spells its code."""
+    frame: bytes = _encode_call_error(
+        message_id, error.spelling(version.label), error.description, error.details
+    )
+    return frame
+
+
+def log_frame(direction: str, identity: str, frame: bytes | str) -> None:
+    """One DEBUG line per frame (call it only when ``debug_enabled()``)."""
+    log.debug("%s %s %r", identity, direction, frame[:500])
 
 
 class Connection:
@@ -194,38 +233,24 @@ class Connection:
         A response of the wrong type or with invalid values is our fault: the
         peer gets InternalError, and the problem is logged with its cause.
         """
-        try:
-            frame = encode_checked_result(message_id, response, action, self.version)
-        except (TypeError, errors.OcppError) as exc:
-            log.error(
-                "%s: our %s response to %s is invalid, answering InternalError: %s",
-                self.identity,
-                action,
-                message_id,
-                exc,
-            )
-            self.respond_error(message_id, errors.InternalError(f"invalid {action} response"))
-            return
         self._handling.discard(message_id)
-        if _debug():
-            log.debug("%s > %r", self.identity, frame[:500])
-        self._outbox.append(frame)
+        self._emit(result_frame(message_id, action, response, self.version, self.identity))
 
     def respond_error(self, message_id: str, error: errors.OcppError) -> None:
         """Answer the peer's CALL ``message_id`` with a CALLERROR of ``error``'s code."""
         self._handling.discard(message_id)
-        self._emit(self._error_frame(message_id, error))
+        self._emit(error_frame(message_id, error, self.version))
 
     # --- what comes in --------------------------------------------------------------
 
     def receive(self, data: bytes | str) -> list[Event]:
         """Process one received message; return what happened."""
-        if _debug():
-            log.debug("%s < %r", self.identity, data[:500])
+        if debug_enabled():
+            log_frame("<", self.identity, data)
         outstanding = self._pending
-        pending = {outstanding.message_id: outstanding.action} if outstanding else _NO_PENDING
+        pending = {outstanding.message_id: outstanding.action} if outstanding else NO_PENDING
         try:
-            frame = _decode_frame(data, self.version, pending)
+            frame = decode_frame(data, self.version, pending)
         except errors.OcppError as exc:
             return self._bad_frame(exc)
         if frame is None:
@@ -255,7 +280,7 @@ class Connection:
             error = errors.NotSupportedError(
                 f"{call.action} is not sent to the {self.side.value}", {"action": call.action}
             )
-        self._emit(self._error_frame(call.message_id, error))
+        self._emit(error_frame(call.message_id, error, self.version))
         return []
 
     def _result(self, result: CallResult) -> list[Event]:
@@ -303,16 +328,10 @@ class Connection:
             log.warning("%s: discarding a malformed error frame: %s", self.identity, exc)
             return []
         log.info("%s: answering a bad frame with %s: %s", self.identity, exc.code, exc)
-        self._emit(self._error_frame(exc.message_id or errors.UNREADABLE_MESSAGE_ID, exc))
+        self._emit(error_frame(exc.message_id or errors.UNREADABLE_MESSAGE_ID, exc, self.version))
         return []
 
     # --- plumbing ---------------------------------------------------------------------
-
-    def _error_frame(self, message_id: str, error: errors.OcppError) -> bytes:
-        frame: bytes = _encode_call_error(
-            message_id, error.spelling(self.version.label), error.description, error.details
-        )
-        return frame
 
     def _send_next(self) -> None:
         if self._pending is None and self._queue:
@@ -320,6 +339,6 @@ class Connection:
             self._emit(self._pending.frame)
 
     def _emit(self, frame: bytes) -> None:
-        if _debug():
-            log.debug("%s > %r", self.identity, frame[:500])
+        if debug_enabled():
+            log_frame(">", self.identity, frame)
         self._outbox.append(frame)
