@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from ocpp_fast import _codec_py
+
+# The examples (MyTestCharger, MyTestChargeSystem) are exercised by the tests.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
 
 
 def compiled_expected() -> bool:

@@ -11,6 +11,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from my_test_charge_system import MyTestChargeSystem
+from my_test_charger import MyTestCharger
 
 from ocpp_fast import errors, v201
 from ocpp_fast.aio import AsyncConnection, connect_in_memory
@@ -20,8 +22,6 @@ from ocpp_fast.v201 import datatypes, enums, messages
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
 
-from my_test_charge_system import MyTestChargeSystem
-from my_test_charger import MyTestCharger
 
 NOW = datetime.datetime(2026, 11, 24, 12, tzinfo=datetime.UTC)
 BOOT = messages.BootNotificationRequest(

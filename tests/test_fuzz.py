@@ -168,3 +168,22 @@ def test_compiled_lenient_datetime_scan_matches_the_reference_regex(data: bytes)
         scan = getattr(impl, "lenient_datetime", None)
         if scan is not None:
             assert scan(data) == (LENIENT_DATETIME.search(data) is not None), data
+
+
+@FUZZ
+@given(st.sampled_from(MIX), st.binary(max_size=8), st.integers(min_value=0))
+def test_charge_system_handle_never_raises_and_always_answers_calls(
+    frame: bytes, noise: bytes, position: int
+) -> None:
+    """Any input: ``handle`` returns a frame or ``None``, never raises, and keeps serving."""
+    from my_test_charge_system import MyTestChargeSystem
+
+    csms = MyTestChargeSystem()
+    cut = position % (len(frame) + 1)
+    damaged = frame[:cut] + noise + frame[cut:]
+    reply = csms.handle(damaged)
+    if reply is not None:
+        decoded = msgspec.json.decode(reply)
+        assert decoded[0] in (3, 4)
+    healthy = csms.handle(frame)
+    assert healthy is not None and msgspec.json.decode(healthy)[0] in (3, 4)
