@@ -67,6 +67,21 @@ cdef bint _lenient_at(const unsigned char* p, Py_ssize_t start, Py_ssize_t end) 
     return False
 
 
+cdef object _NOT_CONCLUDED = object()
+
+
+cdef inline object _typed(object decode, bint has_datetime, const unsigned char* p,
+                          Py_ssize_t start, Py_ssize_t end):
+    """The payload ``p[start:end]`` decoded, or ``_NOT_CONCLUDED`` for the reference path."""
+    try:
+        obj = decode(PyBytes_FromStringAndSize(<const char*>p + start, end - start))
+    except _DecodeFailure:
+        return _NOT_CONCLUDED
+    if has_datetime and _lenient_at(p, start, end):
+        return _NOT_CONCLUDED
+    return obj
+
+
 def lenient_datetime(bytes data):
     """Whether ``data`` holds a date-time spelling msgspec accepts beyond RFC 3339."""
     return _lenient_at(<const unsigned char*>PyBytes_AS_STRING(data), 0, PyBytes_GET_SIZE(data))
@@ -89,7 +104,7 @@ def decode_frame(data, version, pending):
     cdef Py_ssize_t n = PyBytes_GET_SIZE(buf)
     cdef Py_ssize_t i, id_start, id_end, act_start, act_end, start
     cdef unsigned char kind
-    cdef object message_id, name, obj, decode, payload
+    cdef object message_id, name, obj, decode
     cdef bint has_datetime
 
     if n < 8 or p[n - 1] != 93:  # ']'
@@ -140,12 +155,8 @@ def decode_frame(data, version, pending):
             decode, has_datetime = version.request_decoders[name]
         except KeyError:
             return decode_frame_reference(buf, version, pending)
-        payload = PyBytes_FromStringAndSize(<const char*>p + start, n - 1 - start)
-        try:
-            obj = decode(payload)
-        except _DecodeFailure:
-            return decode_frame_reference(buf, version, pending)
-        if has_datetime and _lenient_at(p, start, n - 1):
+        obj = _typed(decode, has_datetime, p, start, n - 1)
+        if obj is _NOT_CONCLUDED:
             return decode_frame_reference(buf, version, pending)
         message_id = PyUnicode_DecodeASCII(<const char*>p + id_start, id_end - id_start, NULL)
         return Call(message_id, name, obj)
@@ -159,12 +170,8 @@ def decode_frame(data, version, pending):
     if name is None:
         return decode_frame_reference(buf, version, pending)
     decode, has_datetime = version.response_decoders[name]
-    payload = PyBytes_FromStringAndSize(<const char*>p + i, n - 1 - i)
-    try:
-        obj = decode(payload)
-    except _DecodeFailure:
-        return decode_frame_reference(buf, version, pending)
-    if has_datetime and _lenient_at(p, i, n - 1):
+    obj = _typed(decode, has_datetime, p, i, n - 1)
+    if obj is _NOT_CONCLUDED:
         return decode_frame_reference(buf, version, pending)
     return CallResult(message_id, obj, name)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from ocpp_fast._protocol_version import ProtocolVersion
+from ocpp_fast._protocol_version import ProtocolVersion, TypedDecoder
 from ocpp_fast._reference import LENIENT_DATETIME, decode_frame_reference
 from ocpp_fast.frames import Call, CallError, CallResult
 
@@ -62,27 +62,31 @@ def decode_frame(
             if action is not None:
                 name = action.decode("ascii")
                 if name in version.request_types:
-                    decode, has_datetime = version.request_decoders[name]
-                    try:
-                        obj = decode(payload)
-                    except _DecodeFailure:
-                        pass
-                    else:
-                        if not (has_datetime and LENIENT_DATETIME.search(payload)):
-                            return Call(head.group(2).decode("ascii"), name, obj)
+                    obj = _typed(version.request_decoders[name], payload)
+                    if obj is not _NOT_CONCLUDED:
+                        return Call(head.group(2).decode("ascii"), name, obj)
         elif action is None:
             message_id = head.group(2).decode("ascii")
             name = pending.get(message_id)
             if name is not None:
-                decode, has_datetime = version.response_decoders[name]
-                try:
-                    obj = decode(payload)
-                except _DecodeFailure:
-                    pass
-                else:
-                    if not (has_datetime and LENIENT_DATETIME.search(payload)):
-                        return CallResult(message_id, obj, name)
+                obj = _typed(version.response_decoders[name], payload)
+                if obj is not _NOT_CONCLUDED:
+                    return CallResult(message_id, obj, name)
     return decode_frame_reference(data, version, pending)
+
+
+_NOT_CONCLUDED = object()
+
+
+def _typed(decoder: TypedDecoder, payload: bytes) -> Any:
+    """The payload decoded, or ``_NOT_CONCLUDED`` when only the reference path can judge it."""
+    try:
+        obj = decoder.decode(payload)
+    except _DecodeFailure:
+        return _NOT_CONCLUDED
+    if decoder.has_datetime and LENIENT_DATETIME.search(payload):
+        return _NOT_CONCLUDED
+    return obj
 
 
 def encode_call(message_id: str, action: str, payload: Any) -> bytes:

@@ -22,6 +22,7 @@ __all__ = [
     "OcppEnum",
     "OcppStruct",
     "dec_hook",
+    "json_type_name",
     "enum_validator",
 ]
 
@@ -64,7 +65,7 @@ class CustomData(dict[str, Any]):
 _VENDOR_ID_MAX_LENGTH = 255
 
 
-def _json_type_name(obj: object) -> str:
+def json_type_name(obj: object) -> str:
     """The JSON name of a decoded value's type, spelt as msgspec spells it."""
     if obj is None:
         return "null"
@@ -88,12 +89,12 @@ def check_custom_data(obj: object) -> CustomData:
     serves both (missing field, wrong type, too long).
     """
     if not isinstance(obj, dict):
-        raise TypeError(f"Expected `object`, got `{_json_type_name(obj)}`")
+        raise TypeError(f"Expected `object`, got `{json_type_name(obj)}`")
     if "vendorId" not in obj:
         raise ValueError("Object missing required field `vendorId`")
     vendor_id = obj["vendorId"]
     if not isinstance(vendor_id, str):
-        raise TypeError(f"Expected `str`, got `{_json_type_name(vendor_id)}`")
+        raise TypeError(f"Expected `str`, got `{json_type_name(vendor_id)}`")
     if len(vendor_id) > _VENDOR_ID_MAX_LENGTH:
         raise ValueError(f"Expected `str` of length <= {_VENDOR_ID_MAX_LENGTH}")
     return obj if type(obj) is CustomData else CustomData(obj)

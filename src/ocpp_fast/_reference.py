@@ -24,7 +24,7 @@ import msgspec
 from msgspec import inspect as mi
 
 from ocpp_fast import errors
-from ocpp_fast._model import dec_hook
+from ocpp_fast._model import dec_hook, json_type_name
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.frames import (
     CALL,
@@ -146,7 +146,7 @@ def decode_payload(obj: Any, tp: type[Any], version: ProtocolVersion) -> Any:
     """
     if not isinstance(obj, dict):
         raise errors.TypeConstraintViolationError(
-            f"payload must be a JSON object, got {_json_type(obj)}", {"path": "$"}
+            f"payload must be a JSON object, got {json_type_name(obj)}", {"path": "$"}
         )
     plan = _plan(mi.type_info(tp))
     obj = _fix(obj, plan, version.draft04_integers)
@@ -203,20 +203,6 @@ def classify(exc: msgspec.ValidationError, frame_prefix: str = "") -> errors.Ocp
 # --- the frame envelope -----------------------------------------------------------------
 
 
-def _json_type(obj: object) -> str:
-    if obj is None:
-        return "null"
-    if isinstance(obj, bool):
-        return "boolean"
-    if isinstance(obj, int | float):
-        return "number"
-    if isinstance(obj, str):
-        return "string"
-    if isinstance(obj, list):
-        return "array"
-    return "object"
-
-
 def _framework_error(
     description: str, message_id: str = _JSON_ERROR_MESSAGE_ID, message_type: int | None = None
 ) -> errors.RpcFrameworkError:
@@ -252,7 +238,7 @@ def decode_frame_reference(
     """
     frame = _parse(data)
     if not isinstance(frame, list):
-        raise _framework_error(f"frame must be a JSON array, got {_json_type(frame)}")
+        raise _framework_error(f"frame must be a JSON array, got {json_type_name(frame)}")
     if not frame or type(frame[0]) is not int:
         raise _framework_error("frame must start with an integer message type")
     kind: int = frame[0]
