@@ -398,3 +398,12 @@ def test_public_codec_delegates_to_the_live_implementation() -> None:
     frame = codec.decode_frame(b'[2,"a","Heartbeat",{}]', V)
     assert frame == Call("a", "Heartbeat", messages.HeartbeatRequest())
     assert codec.encode_call("a", "Heartbeat", frame.payload) == b'[2,"a","Heartbeat",{}]'
+
+
+@pytest.mark.parametrize("offset", ["Z", "+01:00"])
+def test_the_last_instant_of_year_9999_is_representable(impl: ModuleType, offset: str) -> None:
+    """msgspec would round .9999995 into year 10000; RFC 3339 accepts the text."""
+    data = b'[3,"m",{"currentTime":"9999-12-31T23:59:59.9999995' + offset.encode() + b'"}]'
+    frame = decode(impl, data, {"m": "Heartbeat"})
+    assert frame.payload.current_time.year == 9999
+    assert frame.payload.current_time.microsecond == 999_999

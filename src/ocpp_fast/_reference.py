@@ -74,6 +74,20 @@ def _is_rfc3339(text: str) -> bool:
     return year > 0 and 1 <= day <= calendar.monthrange(year, month)[1]
 
 
+_LAST_INSTANT = re.compile(r"9999-12-31T23:59:59\.999999[5-9]\d*", re.IGNORECASE)
+
+
+def _clamp_last_instant(text: str) -> str:
+    """Keep the last microsecond of year 9999 representable.
+
+    msgspec rounds fractions beyond microseconds; at 9999-12-31T23:59:59.9999995
+    and later that rounds into year 10000, which ``datetime`` cannot hold,
+    although the text is valid RFC 3339. Such a value becomes .999999.
+    """
+    found = _LAST_INSTANT.match(text)
+    return text if found is None else text[:26] + text[found.end() :]
+
+
 # --- schema-exact payload normalisation -------------------------------------------------
 
 _Plan = dict[str, Any]
@@ -119,8 +133,10 @@ def _fix(value: Any, plan: Any, draft04_integers: bool) -> Any:
             return int(value)
         return value
     if plan == "datetime":
-        if isinstance(value, str) and not _is_rfc3339(value):
-            return _NOT_A_DATETIME  # msgspec then reports it, in its own order
+        if isinstance(value, str):
+            if not _is_rfc3339(value):
+                return _NOT_A_DATETIME  # msgspec then reports it, in its own order
+            return _clamp_last_instant(value)
         return value
     kind, sub = plan
     if kind == "list":
@@ -148,8 +164,9 @@ def decode_payload(obj: Any, tp: type[Any], version: ProtocolVersion) -> Any:
         raise errors.TypeConstraintViolationError(
             f"payload must be a JSON object, got {json_type_name(obj)}", {"path": "$"}
         )
-    plan = _plan(mi.type_info(tp))
-    obj = _fix(obj, plan, version.draft04_integers)
+    if tp not in _plans:
+        _plan(mi.type_info(tp))  # computed once per payload type
+    obj = _fix(obj, ("struct_ref", tp), version.draft04_integers)
     try:
         return msgspec.convert(obj, tp, dec_hook=dec_hook)
     except msgspec.ValidationError as exc:
