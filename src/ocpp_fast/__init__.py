@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "codec", "dec_hook", "errors", "frames", "v201"]
+__all__ = ["__version__", "codec", "dec_hook", "errors", "frames", "v16", "v21", "v201"]
 
 if TYPE_CHECKING:
-    from ocpp_fast import codec, errors, frames, v201
+    from ocpp_fast import codec, errors, frames, v16, v21, v201
     from ocpp_fast._model import dec_hook
 
-_LAZY = frozenset({"codec", "errors", "frames", "v201"})
+_LAZY = frozenset({"codec", "errors", "frames", "v16", "v21", "v201"})
 
 
 def __getattr__(name: str) -> Any:

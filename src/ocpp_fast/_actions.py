@@ -19,10 +19,14 @@ class Sender(enum.Enum):
 
 
 class Action(NamedTuple):
-    """One OCPP action: its wire name, handler method name and payload types."""
+    """One OCPP action: its wire name, handler method name and payload types.
+
+    ``response`` is ``None`` for an action sent only as a SEND frame (2.1's
+    ``NotifyPeriodicEventStream``), which is never answered.
+    """
 
     name: str
     method: str
     request: type[OcppStruct]
-    response: type[OcppStruct]
+    response: type[OcppStruct] | None
     sender: Sender

@@ -70,9 +70,12 @@ cdef bint _lenient_at(const unsigned char* p, Py_ssize_t start, Py_ssize_t end) 
 cdef object _NOT_CONCLUDED = object()
 
 
-cdef inline object _typed(object decode, bint has_datetime, const unsigned char* p,
-                          Py_ssize_t start, Py_ssize_t end):
+cdef inline object _typed(object decoder, const unsigned char* p, Py_ssize_t start,
+                          Py_ssize_t end):
     """The payload ``p[start:end]`` decoded, or ``_NOT_CONCLUDED`` for the reference path."""
+    decode, has_datetime, reference_only = decoder
+    if reference_only:
+        return _NOT_CONCLUDED
     try:
         obj = decode(PyBytes_FromStringAndSize(<const char*>p + start, end - start))
     except _DecodeFailure:
@@ -104,8 +107,7 @@ def decode_frame(data, version, pending):
     cdef Py_ssize_t n = PyBytes_GET_SIZE(buf)
     cdef Py_ssize_t i, id_start, id_end, act_start, act_end, start
     cdef unsigned char kind
-    cdef object message_id, name, obj, decode
-    cdef bint has_datetime
+    cdef object message_id, name, obj, decoder
 
     if n < 8 or p[n - 1] != 93:  # ']'
         return decode_frame_reference(buf, version, pending)
@@ -152,10 +154,10 @@ def decode_frame(data, version, pending):
             return decode_frame_reference(buf, version, pending)
         name = PyUnicode_DecodeASCII(<const char*>p + act_start, act_end - act_start, NULL)
         try:
-            decode, has_datetime = version.request_decoders[name]
+            decoder = version.request_decoders[name]
         except KeyError:
             return decode_frame_reference(buf, version, pending)
-        obj = _typed(decode, has_datetime, p, start, n - 1)
+        obj = _typed(decoder, p, start, n - 1)
         if obj is _NOT_CONCLUDED:
             return decode_frame_reference(buf, version, pending)
         message_id = PyUnicode_DecodeASCII(<const char*>p + id_start, id_end - id_start, NULL)
@@ -169,8 +171,7 @@ def decode_frame(data, version, pending):
     name = pending.get(message_id)
     if name is None:
         return decode_frame_reference(buf, version, pending)
-    decode, has_datetime = version.response_decoders[name]
-    obj = _typed(decode, has_datetime, p, i, n - 1)
+    obj = _typed(version.response_decoders[name], p, i, n - 1)
     if obj is _NOT_CONCLUDED:
         return decode_frame_reference(buf, version, pending)
     return CallResult(message_id, obj, name)

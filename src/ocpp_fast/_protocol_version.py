@@ -16,19 +16,37 @@ from msgspec import inspect as mi
 from ocpp_fast._actions import Action, Sender
 from ocpp_fast._model import dec_hook
 
-__all__ = ["ProtocolVersion", "TypedDecoder", "contains_datetime"]
+__all__ = ["ProtocolVersion", "TypedDecoder", "contains_datetime", "needs_reference"]
 
 
 class TypedDecoder(NamedTuple):
-    """The compiled decoder of one payload type, and whether it holds any date-time.
+    """The compiled decoder of one payload type, and what its result still needs.
 
-    A payload type without date-times needs no search for the date-time
-    spellings msgspec accepts beyond RFC 3339, which saves the fast paths a
-    scan of the payload.
+    ``has_datetime``: the fast paths must search the payload for date-time
+    spellings msgspec accepts beyond RFC 3339 (a type without date-times is
+    spared the scan). ``reference_only``: the type has constraints msgspec
+    cannot check (1.6 ``multipleOf`` and ``format: uri``), so every payload of
+    it goes through the reference path.
     """
 
     decode: Callable[[bytes], Any]
     has_datetime: bool
+    reference_only: bool
+
+
+def needs_reference(info: mi.Type, seen: set[type] | None = None) -> bool:
+    """Whether a msgspec type carries a constraint only the reference path checks."""
+    seen = set() if seen is None else seen
+    if isinstance(info, mi.Metadata):  # Meta(extra=...): multipleOf, format uri
+        return bool(info.extra) or needs_reference(info.type, seen)
+    if isinstance(info, mi.ListType):
+        return needs_reference(info.item_type, seen)
+    if isinstance(info, mi.UnionType):
+        return any(needs_reference(t, seen) for t in info.types)
+    if isinstance(info, mi.StructType) and info.cls not in seen:
+        seen.add(info.cls)
+        return any(needs_reference(f.type, seen) for f in info.fields)
+    return False
 
 
 def contains_datetime(info: mi.Type, seen: set[type] | None = None) -> bool:
@@ -56,7 +74,8 @@ class _DecoderTable(dict[str, TypedDecoder]):
     def __missing__(self, action: str) -> TypedDecoder:
         tp = self._types[action]
         decoder = msgspec.json.Decoder(tp, dec_hook=dec_hook)
-        entry = TypedDecoder(decoder.decode, contains_datetime(mi.type_info(tp)))
+        info = mi.type_info(tp)
+        entry = TypedDecoder(decoder.decode, contains_datetime(info), needs_reference(info))
         self[action] = entry
         return entry
 
@@ -69,7 +88,7 @@ class ProtocolVersion:
         label: str,
         actions: Mapping[str, Action],
         *,
-        draft04_integers: bool = False,
+        draft04_messages: frozenset[type[Any]] = frozenset(),
         message_types: frozenset[int] = frozenset({2, 3, 4}),
         reply_to_unknown_message_type: bool = True,
     ) -> None:
@@ -78,14 +97,16 @@ class ProtocolVersion:
         self.subprotocol = "ocpp" + label
         """The WebSocket subprotocol that negotiates this version."""
         self.actions = actions
-        self.draft04_integers = draft04_integers
-        """Draft-04 schemas (1.6) reject ``1.0`` as an integer; draft-06 accepts it."""
+        self.draft04_messages = draft04_messages
+        """Payload types whose schema is draft-04 (1.6 core): ``1.0`` is no integer there."""
         self.message_types = message_types
         """Frame type numbers the version defines."""
         self.reply_to_unknown_message_type = reply_to_unknown_message_type
         """2.0.1 answers MessageTypeNotSupported; 1.6 and 2.1 ignore such frames."""
         self.request_types = {name: action.request for name, action in actions.items()}
-        self.response_types = {name: action.response for name, action in actions.items()}
+        self.response_types = {
+            name: action.response for name, action in actions.items() if action.response is not None
+        }
         self.request_decoders = _DecoderTable(self.request_types)
         self.response_decoders = _DecoderTable(self.response_types)
         self._side_tables = (self._tables_of(Sender.STATION), self._tables_of(Sender.CSMS))

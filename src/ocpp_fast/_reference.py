@@ -18,6 +18,7 @@ from __future__ import annotations
 import calendar
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -26,6 +27,7 @@ from msgspec import inspect as mi
 from ocpp_fast import errors
 from ocpp_fast._model import dec_hook, json_type_name
 from ocpp_fast._protocol_version import ProtocolVersion
+from ocpp_fast._uri import is_uri
 from ocpp_fast.frames import (
     CALL,
     CALLRESULT,
@@ -97,11 +99,19 @@ _plans: dict[Any, Any] = {}
 def _plan(info: mi.Type) -> Any:
     """What to fix in a decoded value of type ``info`` before ``msgspec.convert``.
 
-    Returns ``"int"``, ``"datetime"``, ``("list", plan)``, ``("struct", {wire: plan})``
-    or ``None`` (nothing to fix). Plans are cached per Struct type.
+    Returns ``"int"``, ``"datetime"``, ``"uri"``, ``("multiple", Decimal)``,
+    ``("list", plan)``, ``("struct_ref", cls)`` or ``None`` (nothing to fix).
+    Struct plans are cached per type.
     """
     if isinstance(info, mi.IntType):
         return "int"
+    if isinstance(info, mi.Metadata):  # what the generator put in Meta(extra=...)
+        extra = info.extra or {}
+        if "multipleOf" in extra:
+            return ("multiple", Decimal(extra["multipleOf"]))
+        if extra.get("format") == "uri":
+            return "uri"
+        return _plan(info.type)
     if isinstance(info, mi.DateTimeType):
         return "datetime"
     if isinstance(info, mi.ListType):
@@ -124,6 +134,15 @@ def _plan(info: mi.Type) -> Any:
     return None
 
 
+class _Violation(Exception):
+    """A constraint only this module checks; the path is filled in on the way out."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.path: list[str] = []
+
+
 def _fix(value: Any, plan: Any, draft04_integers: bool) -> Any:
     """Apply a plan to a decoded value, in place where it can."""
     if plan is None:
@@ -138,11 +157,25 @@ def _fix(value: Any, plan: Any, draft04_integers: bool) -> Any:
                 return _NOT_A_DATETIME  # msgspec then reports it, in its own order
             return _clamp_last_instant(value)
         return value
+    if plan == "uri":
+        if isinstance(value, str) and not is_uri(value):
+            raise _Violation("not an RFC 3986 URI")
+        return value
     kind, sub = plan
+    if kind == "multiple":
+        # decimal arithmetic: 21.4 is a multiple of 0.1, whatever binary floats say
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        if is_number and Decimal(repr(value)) % sub != 0:
+            raise _Violation(f"not a multiple of {sub}")
+        return value
     if kind == "list":
         if isinstance(value, list):
             for index, item in enumerate(value):
-                value[index] = _fix(item, sub, draft04_integers)
+                try:
+                    value[index] = _fix(item, sub, draft04_integers)
+                except _Violation as violation:
+                    violation.path.append(f"[{index}]")
+                    raise
         return value
     if kind == "struct_ref":
         resolved = _plans.get(sub)
@@ -150,7 +183,11 @@ def _fix(value: Any, plan: Any, draft04_integers: bool) -> Any:
             return value
         for wire, field_plan in resolved[1].items():
             if wire in value:
-                value[wire] = _fix(value[wire], field_plan, draft04_integers)
+                try:
+                    value[wire] = _fix(value[wire], field_plan, draft04_integers)
+                except _Violation as violation:
+                    violation.path.append(f".{wire}")
+                    raise
         return value
     return value
 
@@ -166,7 +203,13 @@ def decode_payload(obj: Any, tp: type[Any], version: ProtocolVersion) -> Any:
         )
     if tp not in _plans:
         _plan(mi.type_info(tp))  # computed once per payload type
-    obj = _fix(obj, ("struct_ref", tp), version.draft04_integers)
+    try:
+        obj = _fix(obj, ("struct_ref", tp), tp in version.draft04_messages)
+    except _Violation as violation:
+        path = "$" + "".join(reversed(violation.path))
+        raise errors.PropertyConstraintViolationError(
+            f"{violation.reason} at {path}", {"path": path}
+        ) from None
     try:
         return msgspec.convert(obj, tp, dec_hook=dec_hook)
     except msgspec.ValidationError as exc:

@@ -16,6 +16,7 @@ __all__ = ["VERSION", "ChargeSystem", "Charger", "actions", "datatypes", "enums"
 VERSION = ProtocolVersion(
     "2.0.1",
     actions.ACTIONS,
+    draft04_messages=actions.DRAFT04_MESSAGES,
     message_types=frozenset({2, 3, 4}),
     reply_to_unknown_message_type=True,
 )

@@ -5,9 +5,10 @@
 """The OCPP 2.0.1 actions: payload types, and who sends the request."""
 
 from ocpp_fast._actions import Action, Sender
+from ocpp_fast._model import OcppStruct
 from ocpp_fast.v201 import messages
 
-__all__ = ["ACTIONS"]
+__all__ = ["ACTIONS", "DRAFT04_MESSAGES"]
 
 ACTIONS: dict[str, Action] = {
     "Authorize": Action(
@@ -460,3 +461,6 @@ ACTIONS: dict[str, Action] = {
     ),
 }
 """Every action of the version, by its wire name."""
+
+DRAFT04_MESSAGES: frozenset[type[OcppStruct]] = frozenset({})
+"""Messages whose schema is draft-04, where ``1.0`` is not an integer."""
