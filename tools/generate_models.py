@@ -62,11 +62,11 @@ def docstring(text: str, indent: str) -> list[str]:
     """Lines of a docstring at ``indent``; empty when there is no text."""
     if not text:
         return []
-    if text.endswith('"'):  # would run into the closing quotes
-        text = text[:-1] + '\\"'
     lines = text.split("\n")
     if len(lines) == 1:
-        return [f'{indent}"""{lines[0]}"""']
+        if text.endswith('"'):  # would run into the closing quotes
+            text = text[:-1] + '\\"'
+        return [f'{indent}"""{text}"""']
     return [f'{indent}"""{lines[0]}'] + [f"{indent}{line}" for line in lines[1:]] + [f'{indent}"""']
 
 

@@ -557,7 +557,7 @@ class Iso15118EVCertificateStatusEnumType(OcppEnum):
 class LocationEnumType(OcppEnum):
     """Sampled_ Value. Location. Location_ Code
     urn:x-oca:ocpp:uid:1:569265
-    Indicates where the measured value has been sampled. Default =  "Outlet\"
+    Indicates where the measured value has been sampled. Default =  "Outlet"
     """
 
     BODY = "Body"
@@ -587,7 +587,7 @@ class LogStatusEnumType(OcppEnum):
 class MeasurandEnumType(OcppEnum):
     """Sampled_ Value. Measurand. Measurand_ Code
     urn:x-oca:ocpp:uid:1:569263
-    Type of measurement. Default = "Energy.Active.Import.Register\"
+    Type of measurement. Default = "Energy.Active.Import.Register"
     """
 
     CURRENT_EXPORT = "Current.Export"
@@ -782,7 +782,7 @@ class PublishFirmwareStatusEnumType(OcppEnum):
 class ReadingContextEnumType(OcppEnum):
     """Sampled_ Value. Context. Reading_ Context_ Code
     urn:x-oca:ocpp:uid:1:569261
-    Type of detail value: start, end or sample. Default = "Sample.Periodic\"
+    Type of detail value: start, end or sample. Default = "Sample.Periodic"
     """
 
     INTERRUPTION_BEGIN = "Interruption.Begin"
@@ -929,7 +929,7 @@ class SetVariableStatusEnumType(OcppEnum):
 
 class TransactionEventEnumType(OcppEnum):
     """This contains the type of this event.
-    The first TransactionEvent of a transaction SHALL contain: "Started" The last TransactionEvent of a transaction SHALL contain: "Ended" All others SHALL contain: "Updated\"
+    The first TransactionEvent of a transaction SHALL contain: "Started" The last TransactionEvent of a transaction SHALL contain: "Ended" All others SHALL contain: "Updated"
     """
 
     ENDED = "Ended"

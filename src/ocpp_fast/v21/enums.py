@@ -986,7 +986,7 @@ class ReadingContextEnumType(OcppEnum):
 
 class ReasonEnumType(OcppEnum):
     """The _stoppedReason_ is the reason/event that initiated the process of stopping the transaction. It will normally be the user stopping authorization via card (Local or MasterPass) or app (Remote), but it can also be CSMS revoking authorization (DeAuthorized), or disconnecting the EV when TxStopPoint = EVConnected (EVDisconnected). Most other reasons are related to technical faults or energy limitations. +
-    MAY only be omitted when _stoppedReason_ is "Local\"
+    MAY only be omitted when _stoppedReason_ is "Local"
     """
 
     DE_AUTHORIZED = "DeAuthorized"
@@ -1165,7 +1165,7 @@ class TariffSetStatusEnumType(OcppEnum):
 
 class TransactionEventEnumType(OcppEnum):
     """This contains the type of this event.
-    The first TransactionEvent of a transaction SHALL contain: "Started" The last TransactionEvent of a transaction SHALL contain: "Ended" All others SHALL contain: "Updated\"
+    The first TransactionEvent of a transaction SHALL contain: "Started" The last TransactionEvent of a transaction SHALL contain: "Ended" All others SHALL contain: "Updated"
     """
 
     ENDED = "Ended"
