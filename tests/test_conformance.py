@@ -25,9 +25,15 @@ the exception cannot silently widen or disappear. Also out of scope, and never
 generated: integers beyond 64 bits and floats beyond double range.
 
 A version is one row of :data:`VERSIONS` (its model, schema directory, file
-naming and jsonschema validator class); 1.6 (draft-04: ``2.0`` is not an
-integer) and 2.1 become rows when their models exist. Run with ``-s`` to see
-the counts per version. ``impl`` is conftest's fixture: each codec in turn.
+naming and jsonschema validator class): 1.6 (draft-04 core, where ``2.0`` is
+not an integer, and its draft-06 security extension; ``multipleOf`` and
+``format: uri``), 2.0.1 and 2.1.
+
+A second deliberate difference, for 1.6 ``multipleOf: 0.1``: jsonschema divides
+binary floats, so it rejects ``21.4`` (``21.4 / 0.1 == 213.99999999999997``);
+the codec uses decimal arithmetic and accepts it. The generated cases never
+hinge on that artefact; :func:`test_multiple_of_uses_decimal_arithmetic` pins it.
+Run with ``-s`` to see the counts per version. ``impl`` is conftest's fixture: each codec in turn.
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ from schema_cases import (
     replace_at,
 )
 
-from ocpp_fast import v201
+from ocpp_fast import v16, v21, v201
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.errors import OcppError
 from ocpp_fast.frames import Call, CallResult
@@ -107,9 +113,23 @@ VERSIONS: dict[str, VersionUnderTest] = {
     version.label: version
     for version in [
         VersionUnderTest(
+            "1.6",
+            v16.VERSION,
+            resources.files("ocpp").joinpath("v16/schemas"),
+            jsonschema.Draft4Validator,  # the core; the security extension is draft-06
+            request_suffix="",
+        ),
+        VersionUnderTest(
             "2.0.1",
             v201.VERSION,
             resources.files("ocpp").joinpath("v201/schemas"),
+            jsonschema.Draft6Validator,
+            request_suffix="Request",
+        ),
+        VersionUnderTest(
+            "2.1",
+            v21.VERSION,
+            resources.files("ocpp").joinpath("v21/schemas"),
             jsonschema.Draft6Validator,
             request_suffix="Request",
         ),
@@ -145,9 +165,9 @@ def schema_under_test(label: str, name: str) -> SchemaUnderTest:
     seed, the version and the schema, never on which tests run or in what order)."""
     version = VERSIONS[label]
     schema = version.load(name)
-    validator = version.validator_class(
-        schema, format_checker=version.validator_class.FORMAT_CHECKER
-    )
+    # each schema names its own draft ($schema): 1.6 mixes draft-04 and draft-06
+    validator_class = jsonschema.validators.validator_for(schema, default=version.validator_class)
+    validator = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
     cases = SchemaCases(schema, random.Random(f"{SEED}/{label}/{name}"))
     valid = cases.valid_instances(VALID_PER_SCHEMA, VALID_LIMIT)
     mutations = cases.mutations(MUTATIONS_PER_SCHEMA)
@@ -423,6 +443,10 @@ def test_mutations_cover_every_category(label: str) -> None:
     needed = set(CATEGORIES)
     if "multipleOf" not in used:
         needed.discard("not-multiple-of")
+    if "minimum" not in used:  # 1.6 bounds no number
+        needed.discard("below-minimum")
+    if "maximum" not in used:
+        needed.discard("above-maximum")
     if not any(k.startswith("format:") and k != "format:date-time" for k in used):
         needed.discard("format")
     assert needed <= set(categories), sorted(needed - set(categories))
@@ -486,3 +510,29 @@ def test_mutations_agree_with_jsonschema(label: str, name: str, impl: ModuleType
         f"{name}: {len(disagreements)} of {len(case.mutations)} mutations judged "
         f"differently from jsonschema:\n" + "\n".join(disagreements[:12])
     )
+
+
+def test_multiple_of_uses_decimal_arithmetic(impl: ModuleType) -> None:
+    """21.4 is a multiple of 0.1 (jsonschema's float division says otherwise); 4.11 is not."""
+    schema = VERSIONS["1.6"].load("SetChargingProfile")
+    validator = jsonschema.Draft4Validator(schema)
+
+    def frame(limit: float) -> dict[str, Any]:
+        period = {"startPeriod": 0, "limit": limit}
+        schedule = {"chargingRateUnit": "A", "chargingSchedulePeriod": [period]}
+        profile = {
+            "chargingProfileId": 1,
+            "stackLevel": 0,
+            "chargingProfilePurpose": "TxProfile",
+            "chargingProfileKind": "Absolute",
+            "chargingSchedule": schedule,
+        }
+        return {"connectorId": 1, "csChargingProfiles": profile}
+
+    assert not validator.is_valid(frame(21.4))  # the artefact this exception is about
+    data = msgspec.json.encode([2, MESSAGE_ID, "SetChargingProfile", frame(21.4)])
+    assert isinstance(impl.decode_frame(data, v16.VERSION, {}), Call)
+    bad = msgspec.json.encode([2, MESSAGE_ID, "SetChargingProfile", frame(4.11)])
+    with pytest.raises(OcppError) as caught:
+        impl.decode_frame(bad, v16.VERSION, {})
+    assert caught.value.code == "PropertyConstraintViolation"
