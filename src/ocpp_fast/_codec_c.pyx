@@ -182,6 +182,11 @@ def encode_call(str message_id, str action, payload):
     return _encode((2, message_id, action, payload))
 
 
+def encode_send(str message_id, str action, payload):
+    """2.1's ``[6, id, action, payload]`` as compact JSON."""
+    return _encode((6, message_id, action, payload))
+
+
 def encode_call_result(str message_id, payload):
     """``[3, id, payload]`` as compact JSON."""
     return _encode((3, message_id, payload))

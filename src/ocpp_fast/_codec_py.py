@@ -25,6 +25,7 @@ __all__ = [
     "encode_call",
     "encode_call_error",
     "encode_call_result",
+    "encode_send",
 ]
 
 IMPLEMENTATION = "python"
@@ -94,6 +95,11 @@ def _typed(decoder: TypedDecoder, payload: bytes) -> Any:
 def encode_call(message_id: str, action: str, payload: Any) -> bytes:
     """``[2, id, action, payload]`` as compact JSON."""
     return _encode((2, message_id, action, payload))
+
+
+def encode_send(message_id: str, action: str, payload: Any) -> bytes:
+    """2.1's ``[6, id, action, payload]`` as compact JSON."""
+    return _encode((6, message_id, action, payload))
 
 
 def encode_call_result(message_id: str, payload: Any) -> bytes:

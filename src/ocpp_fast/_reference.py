@@ -346,7 +346,7 @@ def _decode_call(frame: list[Any], message_id: str, kind: int, version: Protocol
             message_id=message_id,
             message_type=kind,
         )
-    payload = _payload(frame[3], tp, version, message_id, kind)
+    payload = _payload(frame[3], tp, version, message_id, kind, action)
     return (Send if kind == SEND else Call)(message_id, action, payload)
 
 
@@ -356,16 +356,19 @@ def _decode_call_result(
     action = pending.get(message_id)
     if action is None:
         return CallResult(message_id, obj, None)
-    payload = _payload(obj, version.response_types[action], version, message_id, CALLRESULT)
+    payload = _payload(obj, version.response_types[action], version, message_id, CALLRESULT, action)
     return CallResult(message_id, payload, action)
 
 
-def _payload(obj: Any, tp: type[Any], version: ProtocolVersion, message_id: str, kind: int) -> Any:
+def _payload(
+    obj: Any, tp: type[Any], version: ProtocolVersion, message_id: str, kind: int, action: str
+) -> Any:
     try:
         return decode_payload(obj, tp, version)
     except errors.OcppError as exc:
         exc.message_id = message_id
         exc.message_type = kind
+        exc.action = action
         raise
 
 

@@ -12,12 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-from ocpp_fast.dispatch import OcppHandler, answer
+from ocpp_fast.dispatch import OcppHandler, answer, take_send
 from ocpp_fast.frames import Call
-from ocpp_fast.protocol import CallFailed, CallReceived, CallSucceeded, Connection, Event
+from ocpp_fast.protocol import (
+    CallFailed,
+    CallReceived,
+    CallSucceeded,
+    Connection,
+    Event,
+    ResultRejected,
+    SendReceived,
+)
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncConnection", "connect_in_memory"]
 
@@ -78,12 +86,20 @@ class AsyncConnection:
         for event in events:
             self._dispatch(event)
 
+    async def send(self, request: Any) -> None:
+        """2.1: send ``request`` as a SEND frame (``NotifyPeriodicEventStream``); no answer."""
+        self._protocol.send(request)
+        await self._flush()
+
     def _dispatch(self, event: Event) -> None:
         if isinstance(event, CallReceived):
-            task = asyncio.create_task(self._answer(event.call))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._answer(event.call))
             return
+        if isinstance(event, SendReceived):
+            self._spawn(take_send(self.handler, event.send, self.identity, self))
+            return
+        if isinstance(event, ResultRejected):
+            return  # logged by the protocol; nobody awaits a result we sent
         waiter = self._waiters.get(event.message_id)
         if waiter is None or waiter.done():
             return
@@ -91,6 +107,11 @@ class AsyncConnection:
             waiter.set_result(event.response)
         elif isinstance(event, CallFailed):
             waiter.set_exception(event.error)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _answer(self, call: Call) -> None:
         await answer(self.handler, self._protocol, call, self)

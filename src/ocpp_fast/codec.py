@@ -31,6 +31,7 @@ __all__ = [
     "encode_call",
     "encode_call_error",
     "encode_call_result",
+    "encode_send",
     "implementation",
 ]
 
@@ -78,6 +79,12 @@ def decode_frame(
 def encode_call(message_id: str, action: str, payload: Any) -> bytes:
     """``[2, id, action, payload]`` as compact UTF-8 JSON."""
     result: bytes = _impl.encode_call(message_id, action, payload)
+    return result
+
+
+def encode_send(message_id: str, action: str, payload: Any) -> bytes:
+    """2.1's ``[6, id, action, payload]`` (a SEND: never answered) as compact UTF-8 JSON."""
+    result: bytes = _impl.encode_send(message_id, action, payload)
     return result
 
 

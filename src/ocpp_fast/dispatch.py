@@ -28,11 +28,12 @@ import msgspec
 from ocpp_fast import errors
 from ocpp_fast._actions import Sender
 from ocpp_fast._protocol_version import ProtocolVersion
-from ocpp_fast.frames import Call
+from ocpp_fast.frames import Call, Send
 from ocpp_fast.protocol import (
     NO_PENDING,
     CallReceived,
     Connection,
+    SendReceived,
     debug_enabled,
     decode_frame,
     error_frame,
@@ -50,6 +51,8 @@ __all__ = [
     "OcppHandler",
     "answer",
     "answer_at_once",
+    "take_send",
+    "take_send_at_once",
 ]
 
 log = logging.getLogger("ocpp_fast")
@@ -83,11 +86,13 @@ class OcppHandler:
     side: ClassVar[Sender]
     """The side this class plays: it handles the actions the other side sends."""
     _routes: ClassVar[dict[str, _Route]] = {}
+    _handled: ClassVar[frozenset[str]] = frozenset()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if hasattr(cls, "version") and hasattr(cls, "side"):  # not the version-less bases
             cls._routes = _build_routes(cls)
+            cls._handled = frozenset(cls._routes)
 
     @classmethod
     def receivable_actions(cls) -> frozenset[str]:
@@ -105,8 +110,12 @@ class OcppHandler:
         return sorted(cls._routes)
 
     def connection(self, identity: str = "") -> Connection:
-        """A sans-I/O :class:`~ocpp_fast.protocol.Connection` for this side and version."""
-        return Connection(self.version, self.side, identity=identity)
+        """A sans-I/O :class:`~ocpp_fast.protocol.Connection` for this side and version.
+
+        CALLs of actions the class has no method for are answered NotSupported
+        by the connection itself, before their payload is looked at.
+        """
+        return Connection(self.version, self.side, identity=identity, handled=self._handled)
 
     # --- invoking handlers -----------------------------------------------------------------
 
@@ -156,8 +165,10 @@ class OcppHandler:
             return reply
         connection = self.connection(identity)
         for event in connection.receive(frame):
-            if type(event) is CallReceived:  # the only event without calls of our own
+            if type(event) is CallReceived:  # the events possible without calls of our own
                 answer_at_once(self, connection, event.call)
+            elif type(event) is SendReceived:
+                take_send_at_once(self, event.send, identity)
         out = connection.data_to_send()
         return out[0] if out else None
 
@@ -180,6 +191,8 @@ class OcppHandler:
         for event in connection.receive(frame):
             if type(event) is CallReceived:
                 await answer(self, connection, event.call)
+            elif type(event) is SendReceived:
+                await take_send(self, event.send, identity)
         out = connection.data_to_send()
         return out[0] if out else None
 
@@ -284,3 +297,23 @@ async def answer(
         connection.respond_error(call.message_id, _as_ocpp_error(call, exc))
         return
     connection.respond(call.message_id, call.action, result)
+
+
+def take_send_at_once(handler: OcppHandler, send: Send, identity: str) -> None:
+    """Run the handler of a SEND frame (2.1); it is never answered, so errors are only logged."""
+    try:
+        handler._run_at_once(send, identity)
+    except Exception as exc:
+        log.error("handler of SEND %s (%s) raised", send.action, send.message_id, exc_info=exc)
+
+
+async def take_send(
+    handler: OcppHandler, send: Send, identity: str, transport: AsyncConnection | None = None
+) -> None:
+    """:func:`take_send_at_once` for handlers that await."""
+    try:
+        result = handler._start(send, identity, transport)
+        if inspect.isawaitable(result):
+            await result
+    except Exception as exc:
+        log.error("handler of SEND %s (%s) raised", send.action, send.message_id, exc_info=exc)

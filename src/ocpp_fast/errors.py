@@ -43,6 +43,7 @@ class OcppError(Exception):
     ``message_id`` is the id of the frame the error is about (``"-1"`` when it
     could not be read) and ``message_type`` its type number (``None`` when the
     envelope was unreadable): together they tell the connection whom to answer.
+    ``action`` is the CALL's action when the error lies in a known action's payload.
     """
 
     code: ClassVar[str] = "GenericError"
@@ -57,6 +58,7 @@ class OcppError(Exception):
         *,
         message_id: str | None = None,
         message_type: int | None = None,
+        action: str | None = None,
     ) -> None:
         description = description[:DESCRIPTION_MAX_LENGTH]
         super().__init__(description)
@@ -64,6 +66,7 @@ class OcppError(Exception):
         self.details: dict[str, Any] = dict(details) if details else {}
         self.message_id = message_id
         self.message_type = message_type
+        self.action = action
 
     def spelling(self, version_label: str) -> str:
         """The error code as the given OCPP version ("1.6", "2.0.1", "2.1") writes it."""

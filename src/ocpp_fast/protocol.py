@@ -32,6 +32,7 @@ from ocpp_fast._actions import Sender
 from ocpp_fast._outgoing import encode_checked_payload, encode_checked_result
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.frames import (
+    CALL,
     CALLERROR,
     CALLRESULT,
     CALLRESULTERROR,
@@ -39,6 +40,7 @@ from ocpp_fast.frames import (
     CallError,
     CallResult,
     CallResultError,
+    Send,
 )
 
 __all__ = [
@@ -48,6 +50,8 @@ __all__ = [
     "CallSucceeded",
     "Connection",
     "Event",
+    "ResultRejected",
+    "SendReceived",
     "Side",
     "debug_enabled",
     "decode_frame",
@@ -61,6 +65,7 @@ log = logging.getLogger("ocpp_fast")
 # The live implementation's functions, bound once: no wrapper call per frame.
 decode_frame = codec.implementation().decode_frame
 _encode_call = codec.implementation().encode_call
+_encode_send = codec.implementation().encode_send
 _encode_call_error = codec.implementation().encode_call_error
 NO_PENDING: dict[str, str] = {}
 debug_enabled = functools.partial(log.isEnabledFor, logging.DEBUG)
@@ -92,13 +97,34 @@ class CallFailed(msgspec.Struct, frozen=True):
     error: Exception
 
 
-Event = CallReceived | CallSucceeded | CallFailed
+class SendReceived(msgspec.Struct, frozen=True):
+    """2.1: the peer sent a SEND frame (never answered); hand it to the handler."""
+
+    send: Send
+
+
+class ResultRejected(msgspec.Struct, frozen=True):
+    """2.1: the peer answered our CALLRESULT ``message_id`` with a CALLRESULTERROR."""
+
+    message_id: str
+    error: errors.OcppError
+
+
+Event = CallReceived | CallSucceeded | CallFailed | SendReceived | ResultRejected
 
 
 class _Outgoing(msgspec.Struct):
     message_id: str
     action: str
     frame: bytes
+
+
+def _not_supported(
+    action: str, side: Side, message_id: str | None = None
+) -> errors.NotSupportedError:
+    return errors.NotSupportedError(
+        f"{action} is not handled by this {side.value}", {"action": action}, message_id=message_id
+    )
 
 
 def new_message_id() -> str:
@@ -126,10 +152,12 @@ def result_frame(
         return error_frame(message_id, errors.InternalError(f"invalid {action} response"), version)
 
 
-def error_frame(message_id: str, error: errors.OcppError, version: ProtocolVersion) -> bytes:
-    """The CALLERROR of ``error``, spelt as ``version`` spells its code."""
+def error_frame(
+    message_id: str, error: errors.OcppError, version: ProtocolVersion, kind: int = CALLERROR
+) -> bytes:
+    """The CALLERROR (or 2.1 CALLRESULTERROR) of ``error``, spelt as ``version`` spells it."""
     frame: bytes = _encode_call_error(
-        message_id, error.spelling(version.label), error.description, error.details
+        message_id, error.spelling(version.label), error.description, error.details, kind
     )
     return frame
 
@@ -162,6 +190,7 @@ class Connection:
         *,
         identity: str = "",
         message_id_factory: Callable[[], str] = new_message_id,
+        handled: frozenset[str] | None = None,
     ) -> None:
         self.version = version
         self.side = side
@@ -171,7 +200,10 @@ class Connection:
         self._queue: deque[_Outgoing] = deque()
         self._pending: _Outgoing | None = None
         self._handling: set[str] = set()
-        self._request_types, self.receivable = version.side_tables(side)
+        self._request_types, receivable = version.side_tables(side)
+        self.receivable = receivable if handled is None else receivable & handled
+        """The actions whose CALLs are accepted: those the peer sends (and, when
+        ``handled`` is given, that have a handler); others are NotSupported."""
 
     # --- what goes out --------------------------------------------------------------
 
@@ -193,11 +225,30 @@ class Connection:
                 f"{type(request).__name__} is not a request the {self.side.value} "
                 f"sends in OCPP {self.version.label}"
             )
+        if action not in self.version.response_types:
+            raise ValueError(f"{action} is never answered: send it with send(), not call()")
         payload = encode_checked_payload(request, action, self.version, response=False)
         message_id = self._new_id()
         frame = _encode_call(message_id, action, msgspec.Raw(payload))
         self._queue.append(_Outgoing(message_id, action, frame))
         self._send_next()
+        return message_id
+
+    def send(self, request: Any) -> str:
+        """2.1: send ``request`` as a SEND frame, at once; it is never answered.
+
+        SEND frames stand outside the one-outstanding-CALL rule. Only actions
+        without a response (``NotifyPeriodicEventStream``) may be sent so.
+        """
+        action = self._request_types.get(type(request))
+        if action is None or action in self.version.response_types:
+            raise ValueError(
+                f"{type(request).__name__} is not sent as a SEND frame by the "
+                f"{self.side.value} in OCPP {self.version.label}"
+            )
+        payload = encode_checked_payload(request, action, self.version, response=False)
+        message_id = self._new_id()
+        self._emit(_encode_send(message_id, action, msgspec.Raw(payload)))
         return message_id
 
     def cancel(self, message_id: str) -> bool:
@@ -263,6 +314,13 @@ class Connection:
             return [CallReceived(frame)]
         if type(frame) is CallResult:
             return self._result(frame)
+        if type(frame) is Send:
+            if frame.action not in self.receivable:
+                log.warning(
+                    "%s: dropping a SEND of %s, not sent to us", self.identity, frame.action
+                )
+                return []
+            return [SendReceived(frame)]
         assert isinstance(frame, CallError)
         return self._error(frame)
 
@@ -277,9 +335,7 @@ class Connection:
                 else errors.RpcFrameworkError(in_hand)
             )
         else:
-            error = errors.NotSupportedError(
-                f"{call.action} is not sent to the {self.side.value}", {"action": call.action}
-            )
+            error = _not_supported(call.action, self.side)
         self._emit(error_frame(call.message_id, error, self.version))
         return []
 
@@ -295,20 +351,22 @@ class Connection:
         return [CallSucceeded(result.message_id, pending.action, result.payload)]
 
     def _error(self, frame: CallError) -> list[Event]:
+        error = errors.error_class(frame.error_code)(
+            frame.description, frame.details, message_id=frame.message_id
+        )
+        if type(frame) is CallResultError:  # about a result we sent, not our pending call
+            log.warning(
+                "%s: the peer rejected our result %r: %s", self.identity, frame.message_id, error
+            )
+            return [ResultRejected(frame.message_id, error)]
         pending = self._pending
         if pending is None or pending.message_id != frame.message_id:
             log.warning(
-                "%s: discarding a %s with unknown id %r",
-                self.identity,
-                "CALLRESULTERROR" if type(frame) is CallResultError else "CALLERROR",
-                frame.message_id,
+                "%s: discarding a CALLERROR with unknown id %r", self.identity, frame.message_id
             )
             return []
         self._pending = None
         self._send_next()
-        error = errors.error_class(frame.error_code)(
-            frame.description, frame.details, message_id=frame.message_id
-        )
         return [CallFailed(frame.message_id, pending.action, error)]
 
     def _bad_frame(self, exc: errors.OcppError) -> list[Event]:
@@ -319,9 +377,15 @@ class Connection:
                 log.warning("%s: discarding an invalid CALLRESULT: %s", self.identity, exc)
                 return []
             log.warning("%s: invalid %s result: %s", self.identity, pending.action, exc)
+            if CALLRESULTERROR in self.version.message_types:  # 2.1 tells the peer
+                self._emit(error_frame(pending.message_id, exc, self.version, CALLRESULTERROR))
             self._pending = None
             self._send_next()
             return [CallFailed(pending.message_id, pending.action, exc)]
+        action = exc.action
+        if exc.message_type == CALL and action is not None and action not in self.receivable:
+            # not ours to handle: that answer comes before any complaint about the payload
+            exc = _not_supported(action, self.side, exc.message_id)
         if exc.message_type in (CALLERROR, CALLRESULTERROR) and not isinstance(
             exc, errors.MessageTypeNotSupportedError
         ):

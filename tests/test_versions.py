@@ -1,0 +1,264 @@
+"""OCPP 1.6 and 2.1 on the same codec, protocol and dispatch: what differs by version."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+from typing import Any
+
+import msgspec
+import pytest
+
+from ocpp_fast import errors, v16, v21
+from ocpp_fast.aio import connect_in_memory
+from ocpp_fast.protocol import CallFailed, Connection, ResultRejected, SendReceived, Side
+
+NOW = datetime.datetime(2026, 11, 24, 12, tzinfo=datetime.UTC)
+
+
+def decoded(frame: bytes | None) -> list[Any]:
+    assert frame is not None
+    result: list[Any] = msgspec.json.decode(frame)
+    return result
+
+
+# --- 1.6 ----------------------------------------------------------------------------------
+
+
+class Central16(v16.ChargeSystem):
+    def boot_notification(
+        self, request: v16.messages.BootNotificationRequest
+    ) -> v16.messages.BootNotificationResponse:
+        return v16.messages.BootNotificationResponse(
+            status=v16.enums.BootNotificationResponseStatusEnum.ACCEPTED,
+            current_time=NOW,
+            interval=300,
+        )
+
+    def start_transaction(
+        self, request: v16.messages.StartTransactionRequest
+    ) -> v16.messages.StartTransactionResponse:
+        return v16.messages.StartTransactionResponse(
+            id_tag_info=v16.datatypes.IdTagInfoType(status=v16.enums.IdTagInfoStatusEnum.ACCEPTED),
+            transaction_id=42,
+        )
+
+    def meter_values(
+        self, request: v16.messages.MeterValuesRequest
+    ) -> v16.messages.MeterValuesResponse:
+        return v16.messages.MeterValuesResponse()
+
+    def stop_transaction(
+        self, request: v16.messages.StopTransactionRequest
+    ) -> v16.messages.StopTransactionResponse:
+        return v16.messages.StopTransactionResponse()
+
+    def signed_firmware_status_notification(
+        self, request: v16.messages.SignedFirmwareStatusNotificationRequest
+    ) -> v16.messages.SignedFirmwareStatusNotificationResponse:
+        return v16.messages.SignedFirmwareStatusNotificationResponse()
+
+
+class Point16(v16.Charger):
+    def remote_start_transaction(
+        self, request: v16.messages.RemoteStartTransactionRequest
+    ) -> v16.messages.RemoteStartTransactionResponse:
+        return v16.messages.RemoteStartTransactionResponse(
+            status=v16.enums.RemoteStartTransactionResponseStatusEnum.ACCEPTED
+        )
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        (
+            b'[2,"1","BootNotification",{"chargePointVendor":"v","chargePointModel":"m","x":1}]',
+            "FormationViolation",
+        ),
+        (b'[2,"1","Heartbeat",{"x":1}]', "NotSupported"),  # no handler: said before the payload
+        (b'[2,"1","BootNotification",{"chargePointModel":"m"}]', "OccurenceConstraintViolation"),
+        (b'[2,"1","Heartbeat"]', "FormationViolation"),
+        (b"not json", "FormationViolation"),
+        (b'[2,"1","Teleport",{}]', "NotImplemented"),
+        (b'[2,"1","Reset",{"type":"Hard"}]', "NotSupported"),
+        (
+            b'[2,"1","StatusNotification",{"connectorId":1.0,"errorCode":"NoError",'
+            b'"status":"Available"}]',
+            "NotSupported",  # not handled here; the integer rule is checked below
+        ),
+    ],
+)
+def test_16_answers_with_16_spellings(frame: bytes, code: str) -> None:
+    answer = decoded(Central16().handle(frame))
+    assert answer[0] == 4 and answer[2] == code
+
+
+def test_16_draft04_core_rejects_integral_floats_but_its_security_extension_accepts_them() -> None:
+    core = b'[2,"1","StartTransaction",{"connectorId":1.0,"idTag":"A","meterStart":0,'
+    core += b'"timestamp":"2026-11-24T12:00:00Z"}]'
+    assert decoded(Central16().handle(core))[2] == "TypeConstraintViolation"
+    security = b'[2,"2","SignedFirmwareStatusNotification",{"status":"Idle","requestId":3.0}]'
+    assert decoded(Central16().handle(security)) == [3, "2", {}]
+
+
+def test_16_ignores_unknown_message_types_and_refuses_a_repeated_id_with_protocol_error() -> None:
+    assert Central16().handle(b'[5,"1","GenericError","",{}]') is None
+    assert Central16().handle(b'[9,"1"]') is None
+    conn = Connection(v16.VERSION, Side.CSMS)
+    conn.receive(b'[2,"x","Heartbeat",{}]')
+    conn.receive(b'[2,"x","Heartbeat",{}]')
+    assert decoded(conn.data_to_send()[0])[:3] == [4, "x", "ProtocolError"]
+
+
+def test_16_error_spellings_map_back_to_their_classes() -> None:
+    assert errors.error_class("OccurenceConstraintViolation") is (
+        errors.OccurrenceConstraintViolationError
+    )
+    assert errors.error_class("FormationViolation") is errors.FormatViolationError
+    assert errors.error_class("FormatViolation") is errors.FormatViolationError
+
+
+def test_16_session_in_memory() -> None:
+    async def run() -> list[Any]:
+        point, central = connect_in_memory(Point16(), Central16(), "CP1")
+        return [
+            await point.call(
+                v16.messages.BootNotificationRequest(
+                    charge_point_vendor="V", charge_point_model="M"
+                ),
+                timeout=2,
+            ),
+            await point.call(
+                v16.messages.StartTransactionRequest(
+                    connector_id=1, id_tag="TAG", meter_start=0, timestamp=NOW
+                ),
+                timeout=2,
+            ),
+            await point.call(
+                v16.messages.MeterValuesRequest(
+                    connector_id=1,
+                    transaction_id=42,
+                    meter_value=[
+                        v16.datatypes.MeterValueType(
+                            timestamp=NOW,
+                            sampled_value=[v16.datatypes.MeterValueSampledValueType(value="12.5")],
+                        )
+                    ],
+                ),
+                timeout=2,
+            ),
+            await point.call(
+                v16.messages.StopTransactionRequest(
+                    meter_stop=100, timestamp=NOW, transaction_id=42
+                ),
+                timeout=2,
+            ),
+            await central.call(v16.messages.RemoteStartTransactionRequest(id_tag="TAG"), timeout=2),
+        ]
+
+    boot, start, meter, stop, remote = asyncio.run(run())
+    assert boot.status == "Accepted"
+    assert start.transaction_id == 42 and start.id_tag_info.status == "Accepted"
+    assert meter == v16.messages.MeterValuesResponse()
+    assert stop == v16.messages.StopTransactionResponse()
+    assert remote.status == "Accepted"
+
+
+# --- 2.1 ----------------------------------------------------------------------------------
+
+STREAM = v21.messages.NotifyPeriodicEventStreamRequest(
+    data=[v21.datatypes.StreamDataElementType(t=0.5, v="230.1")], id=1, pending=0, basetime=NOW
+)
+
+
+class Central21(v21.ChargeSystem):
+    def __init__(self) -> None:
+        self.streamed: list[v21.messages.NotifyPeriodicEventStreamRequest] = []
+
+    def notify_periodic_event_stream(
+        self, request: v21.messages.NotifyPeriodicEventStreamRequest
+    ) -> None:
+        self.streamed.append(request)
+
+    def heartbeat(self, request: v21.messages.HeartbeatRequest) -> v21.messages.HeartbeatResponse:
+        return v21.messages.HeartbeatResponse(current_time=NOW)
+
+
+class Point21(v21.Charger):
+    def get_tariffs(
+        self, request: v21.messages.GetTariffsRequest
+    ) -> v21.messages.GetTariffsResponse:
+        return v21.messages.GetTariffsResponse(status=v21.enums.TariffGetStatusEnumType.NO_TARIFF)
+
+
+def test_21_ignores_unknown_message_types() -> None:
+    assert Central21().handle(b'[9,"1",{}]') is None
+    assert Central21().handle(b"[0]") is None
+
+
+def test_21_send_frames_reach_the_handler_and_are_never_answered() -> None:
+    csms = Central21()
+    frame = msgspec.json.encode([6, "s1", "NotifyPeriodicEventStream", STREAM])
+    assert csms.handle(frame) is None
+    assert csms.streamed == [STREAM]
+    conn = Connection(v21.VERSION, Side.CSMS)
+    events = conn.receive(frame)
+    assert len(events) == 1 and isinstance(events[0], SendReceived)
+    assert conn.data_to_send() == []
+
+
+def test_21_send_is_outside_the_one_outstanding_call_rule() -> None:
+    conn = Connection(v21.VERSION, Side.STATION)
+    call_id = conn.call(v21.messages.HeartbeatRequest())
+    send_id = conn.send(STREAM)
+    sent = [decoded(f) for f in conn.data_to_send()]
+    assert [f[:3] for f in sent] == [
+        [2, call_id, "Heartbeat"],
+        [6, send_id, "NotifyPeriodicEventStream"],
+    ]
+    assert conn.outstanding == call_id
+    with pytest.raises(ValueError, match="never answered"):
+        conn.call(STREAM)
+    with pytest.raises(ValueError, match="SEND"):
+        conn.send(v21.messages.HeartbeatRequest())
+
+
+def test_21_an_invalid_call_result_is_answered_with_callresulterror(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    conn = Connection(v21.VERSION, Side.STATION, message_id_factory=lambda: "h1")
+    conn.call(v21.messages.HeartbeatRequest())
+    conn.data_to_send()
+    with caplog.at_level(logging.WARNING, "ocpp_fast"):
+        events = conn.receive(b'[3,"h1",{"currentTime":"noon"}]')
+    assert len(events) == 1 and isinstance(events[0], CallFailed)
+    assert isinstance(events[0].error, errors.PropertyConstraintViolationError)
+    answer = decoded(conn.data_to_send()[0])
+    assert answer[:3] == [5, "h1", "PropertyConstraintViolation"]
+    assert answer[4] == {"path": "$.currentTime"}
+
+
+def test_21_a_received_callresulterror_is_reported_as_rejected() -> None:
+    conn = Connection(v21.VERSION, Side.CSMS)
+    events = conn.receive(b'[5,"r1","PropertyConstraintViolation","bad",{"path":"$.x"}]')
+    assert len(events) == 1 and isinstance(events[0], ResultRejected)
+    assert isinstance(events[0].error, errors.PropertyConstraintViolationError)
+    assert conn.data_to_send() == []
+
+
+def test_21_session_with_a_send_in_memory() -> None:
+    csms_handler = Central21()
+
+    async def run() -> list[Any]:
+        station, csms = connect_in_memory(Point21(), csms_handler, "CS21")
+        heartbeat = await station.call(v21.messages.HeartbeatRequest(), timeout=2)
+        await station.send(STREAM)
+        tariffs = await csms.call(v21.messages.GetTariffsRequest(evse_id=1), timeout=2)
+        await asyncio.sleep(0.05)
+        return [heartbeat, tariffs]
+
+    heartbeat, tariffs = asyncio.run(run())
+    assert heartbeat.current_time == NOW
+    assert tariffs.status == "NoTariff"
+    assert csms_handler.streamed == [STREAM]
