@@ -123,6 +123,12 @@ class AsyncConnection:
             for frame in self._protocol.data_to_send():
                 await self._send(frame)
 
+    def abort(self, error: Exception) -> None:
+        """The transport is gone: every call awaiting an answer fails with ``error``."""
+        for waiter in self._waiters.values():
+            if not waiter.done():
+                waiter.set_exception(error)
+
     async def drain(self) -> None:
         """Wait until every running handler has answered (for graceful shutdown)."""
         while self._tasks:

@@ -1,0 +1,209 @@
+"""The station side over WebSockets: :func:`connect` and the reconnecting :class:`StationClient`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl as ssl_module
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.typing import Subprotocol
+
+from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
+from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.transport.identity import basic_header, parse_identity
+
+__all__ = ["Backoff", "StationClient", "connect"]
+
+log = logging.getLogger("ocpp_fast.transport")
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """The reconnection back-off of OCPP 2.x (``RetryBackOff*`` variables), in seconds.
+
+    The n-th retry waits ``minimum * 2**min(n, repeat_times)`` plus a random
+    share of ``random_range``, so that thousands of stations that lost the
+    CSMS at once do not all come back in the same instant.
+    """
+
+    minimum: float = 3.0
+    random_range: float = 10.0
+    repeat_times: int = 5
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Seconds to wait before retry number ``attempt`` (0 for the first)."""
+        base = self.minimum * 2.0 ** min(attempt, self.repeat_times)
+        return base + rng.uniform(0.0, self.random_range)
+
+
+class StationClient:
+    """A station connected to a CSMS, reconnecting until :meth:`close`.
+
+    Calls wait for a connection; a call in flight when the connection drops
+    fails with ``ConnectionError``. Message ids are uuid4 strings, unique
+    across reconnects.
+    """
+
+    def __init__(
+        self,
+        handlers: Mapping[str, OcppHandler],
+        url: str,
+        *,
+        identity: str | None = None,
+        password: str | None = None,
+        ssl: ssl_module.SSLContext | None = None,
+        backoff: Backoff = Backoff(),
+        ping_interval: float | None = 20,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.handlers = dict(handlers)
+        self.url = url
+        found = identity or parse_identity(url)
+        if found is None:
+            raise ValueError(f"no station identity in {url!r}")
+        self.identity = found
+        self._password = password
+        self._ssl = ssl
+        self._backoff = backoff
+        self._ping_interval = ping_interval
+        self._rng = rng or random.Random()
+        self.connection: AsyncConnection | None = None
+        """The live connection, ``None`` while (re)connecting."""
+        self.subprotocol: str | None = None
+        self.connects = 0
+        """How many times a connection was opened."""
+        self._connected = asyncio.Event()
+        self._closing = False
+        self._closed = asyncio.Event()
+        self._websocket: ClientConnection | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._first: asyncio.Future[None] | None = None
+
+    async def start(self) -> None:
+        """Connect (raising if the first attempt fails), then keep the connection up."""
+        self._first = asyncio.get_running_loop().create_future()
+        self._runner = asyncio.create_task(self._run())
+        await self._first
+
+    async def call(self, request: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
+        """Send ``request`` as a CALL once connected; return the typed response."""
+        connection = await self._live(timeout)
+        return await connection.call(request, timeout=timeout)
+
+    async def send(self, request: Any, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """2.1: send ``request`` as a SEND frame once connected."""
+        connection = await self._live(timeout)
+        await connection.send(request)
+
+    async def _live(self, timeout: float) -> AsyncConnection:
+        await asyncio.wait_for(self._connected.wait(), timeout)
+        assert self.connection is not None
+        return self.connection
+
+    async def close(self) -> None:
+        """Let in-flight handlers answer, then close for good."""
+        self._closing = True
+        self._closed.set()
+        if self.connection is not None:
+            await self.connection.drain()
+        if self._websocket is not None:
+            await self._websocket.close()
+        if self._runner is not None:
+            await self._runner
+
+    async def _run(self) -> None:
+        attempt = 0
+        while not self._closing:
+            try:
+                await self._session()
+                attempt = 0
+            except (OSError, InvalidHandshake, ConnectionClosed, TimeoutError) as exc:
+                if self._first is not None and not self._first.done():
+                    self._first.set_exception(exc)
+                    return
+                log.warning("%s: connection failed: %s", self.identity, exc)
+            if self._closing:
+                break
+            delay = self._backoff.delay(attempt, self._rng)
+            attempt += 1
+            log.info("%s: reconnecting in %.1f s", self.identity, delay)
+            with contextlib.suppress(TimeoutError):  # close() cuts the wait short
+                await asyncio.wait_for(self._closed.wait(), delay)
+
+    async def _session(self) -> None:
+        headers = {}
+        if self._password is not None:
+            headers["Authorization"] = basic_header(self.identity, self._password)
+        websocket = await ws_connect(
+            self.url,
+            subprotocols=[Subprotocol(name) for name in self.handlers],
+            additional_headers=headers,
+            ssl=self._ssl,
+            compression="deflate",
+            ping_interval=self._ping_interval,
+        )
+        subprotocol = websocket.subprotocol
+        if subprotocol is None or subprotocol not in self.handlers:
+            await websocket.close(1002, "no acceptable OCPP version")
+            raise InvalidHandshake(f"the CSMS accepted none of {list(self.handlers)}")
+
+        async def send(frame: bytes) -> None:
+            await websocket.send(frame, text=True)
+
+        connection = AsyncConnection(self.handlers[subprotocol], send, identity=self.identity)
+        self._websocket, self.connection, self.subprotocol = websocket, connection, subprotocol
+        self.connects += 1
+        self._connected.set()
+        if self._first is not None and not self._first.done():
+            self._first.set_result(None)
+        log.info("%s: connected to %s (%s)", self.identity, self.url, subprotocol)
+        try:
+            while True:
+                await connection.receive(await websocket.recv(decode=False))
+        except ConnectionClosed:
+            pass
+        finally:
+            self._connected.clear()
+            self.connection = None
+            connection.abort(ConnectionError("the connection to the CSMS was lost"))
+            log.info("%s: disconnected", self.identity)
+
+
+async def connect(
+    handlers: OcppHandler | Mapping[str, OcppHandler],
+    url: str,
+    *,
+    identity: str | None = None,
+    password: str | None = None,
+    ssl: ssl_module.SSLContext | None = None,
+    backoff: Backoff = Backoff(),
+    ping_interval: float | None = 20,
+) -> StationClient:
+    """Connect a station to the CSMS at ``url`` (``ws://`` or ``wss://``, identity last).
+
+    ``handlers`` is one ``Charger``, or one per subprotocol in order of
+    preference (``{"ocpp2.0.1": ..., "ocpp1.6": ...}``). ``password`` turns on
+    HTTP Basic (profiles 1 and 2; the user name is the identity); ``ssl``
+    carries TLS, with a client certificate for profile 3.
+    """
+    if isinstance(handlers, OcppHandler):
+        handlers = {handlers.version.subprotocol: handlers}
+    client = StationClient(
+        handlers,
+        url,
+        identity=identity,
+        password=password,
+        ssl=ssl,
+        backoff=backoff,
+        ping_interval=ping_interval,
+    )
+    await client.start()
+    return client

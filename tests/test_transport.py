@@ -1,0 +1,367 @@
+"""OCPP-J over real WebSockets on loopback: negotiation, identity, security profiles, reconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ssl
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from my_test_charge_system import MyTestChargeSystem
+from my_test_charger import MyTestCharger
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import InvalidHandshake, InvalidStatus
+from websockets.typing import Subprotocol
+
+from ocpp_fast import v16
+from ocpp_fast.transport import Admission, Backoff, StationRequest, connect, parse_identity, serve
+from ocpp_fast.v201 import datatypes, enums, messages
+
+BOOT = messages.BootNotificationRequest(
+    reason=enums.BootReasonEnumType.POWER_UP,
+    charging_station=datatypes.ChargingStationType(model="M", vendor_name="V"),
+)
+FAST = Backoff(minimum=0.05, random_range=0.05, repeat_times=2)
+
+
+def run(coro: Callable[[], Awaitable[Any]]) -> Any:
+    return asyncio.run(asyncio.wait_for(coro(), 20))
+
+
+# --- certificates made for the test run -------------------------------------------------------
+
+
+def _name(common: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+
+def _cert(
+    subject: str, key: Any, issuer: x509.Name, issuer_key: Any, *, ca: bool, san: bool = False
+) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if san:
+        from ipaddress import ip_address
+
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+class Pki:
+    """A throwaway CA, a server certificate for 127.0.0.1 and a client certificate for CS001."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca = _cert("Test CA", ca_key, _name("Test CA"), ca_key, ca=True)
+        self.ca = self._write("ca", ca, None)
+        self.server = self._pair("server", "127.0.0.1", ca, ca_key, san=True)
+        self.client = self._pair("client", "CS001", ca, ca_key)
+
+    def _pair(self, stem: str, common: str, ca: Any, ca_key: Any, san: bool = False) -> Path:
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = _cert(common, key, ca.subject, ca_key, ca=False, san=san)
+        return self._write(stem, cert, key)
+
+    def _write(self, stem: str, cert: x509.Certificate, key: Any) -> Path:
+        path = self.folder / f"{stem}.pem"
+        pem = cert.public_bytes(serialization.Encoding.PEM)
+        if key is not None:
+            pem += key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        path.write_bytes(pem)
+        return path
+
+    def server_context(self, mutual: bool) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.server)
+        if mutual:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(self.ca)
+        return context
+
+    def client_context(self, with_certificate: bool) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.ca))
+        if with_certificate:
+            context.load_cert_chain(self.client)
+        return context
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return Pki(tmp_path_factory.mktemp("pki"))
+
+
+# --- the tests ---------------------------------------------------------------------------------
+
+
+def test_identity_is_the_last_path_segment_percent_decoded() -> None:
+    assert parse_identity("/ocpp/CS001") == "CS001"
+    assert parse_identity("/ocpp/CS%20001/") == "CS 001"
+    assert parse_identity("/ocpp/" + "x" * 48) == "x" * 48
+    assert parse_identity("/ocpp/" + "x" * 49) is None
+    assert parse_identity("/ocpp/a%3Ab") is None
+    assert parse_identity("/") is None
+
+
+def test_a_session_over_websockets_both_ways_with_compression() -> None:
+    async def session() -> list[Any]:
+        server = await serve(MyTestChargeSystem())
+        client = await connect(MyTestCharger(), f"ws://127.0.0.1:{server.port}/ocpp/CS001")
+        try:
+            boot = await client.call(BOOT, timeout=5)
+            unlock = await server.connections["CS001"].call(
+                messages.UnlockConnectorRequest(evse_id=1, connector_id=1), timeout=5
+            )
+            websocket = client._websocket
+            assert websocket is not None
+            extensions = [e.name for e in websocket.protocol.extensions]
+            return [boot, unlock, client.subprotocol, extensions]
+        finally:
+            await client.close()
+            await server.close()
+
+    boot, unlock, subprotocol, extensions = run(session)
+    assert boot.status is enums.RegistrationStatusEnumType.ACCEPTED
+    assert unlock.status is enums.UnlockStatusEnumType.UNLOCKED
+    assert subprotocol == "ocpp2.0.1"
+    assert extensions == ["permessage-deflate"]
+
+
+def test_the_station_preference_picks_among_the_served_versions() -> None:
+    class Central16(v16.ChargeSystem):
+        def heartbeat(self, request: Any) -> Any:
+            return v16.messages.HeartbeatResponse(current_time=datetime.datetime.now(datetime.UTC))
+
+    class Point16(v16.Charger):
+        pass
+
+    async def session() -> tuple[str | None, Any]:
+        server = await serve({"ocpp2.0.1": MyTestChargeSystem(), "ocpp1.6": Central16()})
+        client = await connect(
+            {"ocpp1.6": Point16(), "ocpp2.0.1": MyTestCharger()},
+            f"ws://127.0.0.1:{server.port}/CS16",
+        )
+        try:
+            return client.subprotocol, await client.call(v16.messages.HeartbeatRequest(), 5)
+        finally:
+            await client.close()
+            await server.close()
+
+    subprotocol, answer = run(session)
+    assert subprotocol == "ocpp1.6"
+    assert isinstance(answer, v16.messages.HeartbeatResponse)
+
+
+def test_no_acceptable_version_completes_the_handshake_without_header_and_closes() -> None:
+    async def session() -> tuple[str | None, int | None]:
+        server = await serve(MyTestChargeSystem())
+        try:
+            async with ws_connect(
+                f"ws://127.0.0.1:{server.port}/CS1", subprotocols=[Subprotocol("ocpp1.6")]
+            ) as websocket:
+                subprotocol = websocket.subprotocol
+                await websocket.wait_closed()
+                return subprotocol, websocket.close_code
+        finally:
+            await server.close()
+
+    subprotocol, code = run(session)
+    assert subprotocol is None
+    assert code == 1002
+
+
+async def status_of(url: str, **kwargs: Any) -> int:
+    """The HTTP status a handshake ends with (101 when it succeeds)."""
+    try:
+        async with ws_connect(url, subprotocols=[Subprotocol("ocpp2.0.1")], **kwargs):
+            return 101
+    except InvalidStatus as exc:
+        return exc.response.status_code
+
+
+def test_unknown_stations_get_404_and_bad_credentials_401() -> None:
+    seen: list[StationRequest] = []
+
+    async def authorize(station: StationRequest) -> Admission:
+        seen.append(station)
+        if station.identity != "CS001":
+            return Admission.UNKNOWN
+        return (
+            Admission.ACCEPT if station.password == "s3cret-password!" else Admission.UNAUTHORIZED
+        )
+
+    from ocpp_fast.transport.identity import basic_header
+
+    async def session() -> list[int]:
+        server = await serve(MyTestChargeSystem(), authorize=authorize, security_profile=1)
+        base = f"ws://127.0.0.1:{server.port}"
+        try:
+            return [
+                await status_of(f"{base}/CS001"),  # no credentials
+                await status_of(
+                    f"{base}/CS001",
+                    additional_headers={"Authorization": basic_header("CS002", "x")},
+                ),  # user name is not the identity
+                await status_of(
+                    f"{base}/CS001",
+                    additional_headers={"Authorization": basic_header("CS001", "wrong")},
+                ),
+                await status_of(
+                    f"{base}/CS999",
+                    additional_headers={"Authorization": basic_header("CS999", "x")},
+                ),
+                await status_of(f"{base}/" + "x" * 49),
+                await status_of(
+                    f"{base}/CS001",
+                    additional_headers={"Authorization": basic_header("CS001", "s3cret-password!")},
+                ),
+            ]
+        finally:
+            await server.close()
+
+    assert run(session) == [401, 401, 401, 404, 404, 101]
+    assert seen[-1].password == "s3cret-password!"
+    assert "ocpp2.0.1" in seen[-1].subprotocols
+
+
+def test_security_profile_2_tls_and_basic_auth(pki: Pki) -> None:
+    async def session() -> Any:
+        server = await serve(
+            MyTestChargeSystem(),
+            authorize=lambda s: s.password == "0123456789abcdef",
+            security_profile=2,
+            ssl=pki.server_context(mutual=False),
+        )
+        client = await connect(
+            MyTestCharger(),
+            f"wss://127.0.0.1:{server.port}/CS001",
+            password="0123456789abcdef",
+            ssl=pki.client_context(with_certificate=False),
+        )
+        try:
+            return await client.call(messages.HeartbeatRequest(), timeout=5)
+        finally:
+            await client.close()
+            await server.close()
+
+    assert isinstance(run(session), messages.HeartbeatResponse)
+
+
+def test_security_profile_3_mutual_tls(pki: Pki) -> None:
+    subjects: list[Any] = []
+
+    def authorize(station: StationRequest) -> bool:
+        assert station.certificate is not None
+        subjects.append(dict(pair[0] for pair in station.certificate["subject"]))
+        return True
+
+    async def session() -> tuple[Any, bool]:
+        server = await serve(
+            MyTestChargeSystem(),
+            authorize=authorize,
+            security_profile=3,
+            ssl=pki.server_context(mutual=True),
+        )
+        url = f"wss://127.0.0.1:{server.port}/CS001"
+        try:
+            refused = False
+            try:
+                await connect(MyTestCharger(), url, ssl=pki.client_context(with_certificate=False))
+            except (OSError, InvalidHandshake, EOFError):  # TLS 1.3 reports it late
+                refused = True
+            client = await connect(
+                MyTestCharger(), url, ssl=pki.client_context(with_certificate=True)
+            )
+            answer = await client.call(messages.HeartbeatRequest(), timeout=5)
+            await client.close()
+            return answer, refused
+        finally:
+            await server.close()
+
+    answer, refused = run(session)
+    assert isinstance(answer, messages.HeartbeatResponse)
+    assert refused
+    assert subjects == [{"commonName": "CS001"}]
+
+
+def test_the_station_reconnects_with_backoff_and_fresh_ids() -> None:
+    async def session() -> tuple[int, Any, list[str]]:
+        server = await serve(MyTestChargeSystem())
+        port = server.port
+        client = await connect(MyTestCharger(), f"ws://127.0.0.1:{port}/CS001", backoff=FAST)
+        ids: list[str] = []
+        original = client.connection
+        assert original is not None
+        ids.append(original.protocol.call(messages.HeartbeatRequest()))
+        await server.close()
+        await asyncio.sleep(0.2)
+        server = await serve(MyTestChargeSystem(), port=port)
+        try:
+            answer = await client.call(messages.HeartbeatRequest(), timeout=10)
+            assert client.connection is not None
+            ids.append(client.connection.protocol.call(messages.HeartbeatRequest()))
+            return client.connects, answer, ids
+        finally:
+            await client.close()
+            await server.close()
+
+    connects, answer, ids = run(session)
+    assert connects == 2
+    assert isinstance(answer, messages.HeartbeatResponse)
+    assert len(set(ids)) == 2
+
+
+def test_backoff_doubles_up_to_its_limit_with_a_random_share() -> None:
+    import random
+
+    backoff = Backoff(minimum=1.0, random_range=2.0, repeat_times=3)
+    rng = random.Random(7)
+    delays = [backoff.delay(n, rng) for n in range(6)]
+    for attempt, delay in enumerate(delays):
+        base = 2.0 ** min(attempt, 3)
+        assert base <= delay <= base + 2.0
+    assert len({round(d, 6) for d in delays}) == 6
+
+
+def test_graceful_shutdown_lets_calls_in_flight_finish() -> None:
+    class Slow(MyTestChargeSystem):
+        async def heartbeat(self, request: Any) -> Any:  # type: ignore[override]
+            await asyncio.sleep(0.3)
+            return messages.HeartbeatResponse(current_time=datetime.datetime.now(datetime.UTC))
+
+    async def session() -> Any:
+        server = await serve(Slow())
+        client = await connect(MyTestCharger(), f"ws://127.0.0.1:{server.port}/CS001")
+        pending = asyncio.create_task(client.call(messages.HeartbeatRequest(), timeout=5))
+        await asyncio.sleep(0.1)
+        await server.close()
+        answer = await pending
+        await client.close()
+        return answer
+
+    assert isinstance(run(session), messages.HeartbeatResponse)
