@@ -32,10 +32,10 @@ pytest: $(STAMP)
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
-	$(PY) examples/demo_mix.py ../shared/bench/mix-v201.jsonl
+	$(PY) examples/demo_load.py
 
 bench: $(STAMP)
-	$(PY) benchmarks/compare.py
+	$(PY) -m ocpp_fast.cli bench
 
 generate: $(STAMP)
 	$(PY) tools/generate_models.py

@@ -1,9 +1,9 @@
 """pytest-benchmark micro-benchmarks of the frame codec, both implementations.
 
-``compare.py`` times the whole CSMS round trip against other libraries; these
-time its two halves alone, per frame of the mix, so a regression shows up in
-the half that caused it. They live outside ``testpaths`` and run only when
-named:
+``ocpp-fast bench`` (:mod:`ocpp_fast.bench`) times the whole CSMS round trip
+against other libraries; these time its two halves alone, per frame of the mix,
+so a regression shows up in the half that caused it. They live outside
+``testpaths`` and run only when named:
 
     .venv/bin/python -m pytest benchmarks --benchmark-enable
 
@@ -20,12 +20,17 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from compare import DEFAULT_MIX, MixFrame, compiled_codec, fast_responses, load_mix
 
 from ocpp_fast import _codec_py, v201
+from ocpp_fast.bench import MixFrame, compiled_codec, fast_responses, load_mix
 from ocpp_fast.frames import Call, CallResult
 
-_MIX = Path(os.environ.get("OCPP_FAST_BENCH_MIX", DEFAULT_MIX))
+_MIX = Path(
+    os.environ.get(
+        "OCPP_FAST_BENCH_MIX",
+        Path(__file__).resolve().parents[2] / "shared" / "bench" / "mix-v201.jsonl",
+    )
+)
 _FRAMES = load_mix(_MIX) if _MIX.exists() else []
 _RESPONSES = fast_responses()
 _COMPILED = compiled_codec()

@@ -1,0 +1,565 @@
+"""Side by side: the CSMS codec round trip of ocpp_fast, the ``ocpp`` package and msgspec.
+
+The operation measured is what a CSMS does with every request it receives,
+short of the business logic: request frame bytes -> validated typed request ->
+the prebuilt response -> CALLRESULT frame bytes. Four variants run it over the
+frames of one traffic mix (``../shared/bench/mix-v201.jsonl`` by default):
+
+a. ``ocpp_fast._codec_c`` (the compiled codec): ``decode_frame`` then
+   ``encode_call_result``;
+b. ``ocpp_fast._codec_py``, the same calls in pure Python;
+c. the ``ocpp`` package (2.1.0) as a CSMS: a ``ChargePoint`` with one ``@on``
+   handler per action, fed the frame text through ``route_message``, with
+   ``ASYNC_VALIDATION = False`` (its fastest mode: the jsonschema validation runs
+   inline instead of in a thread pool);
+d. the floor: untyped ``msgspec`` decode and encode, no validation at all, i.e.
+   what no validating codec built on msgspec can beat;
+e. the full CSMS round trip through dispatch: ``ChargeSystem.handle(frame)`` on a
+   subclass whose handlers return the prebuilt responses (live codec; the
+   response is checked against its schema before it is sent).
+
+(a), (b) and (d) are fed the frame as ``bytes``; (c) as ``str``, which is what
+``ocpp`` takes (and what a websocket library hands over for a text frame).
+
+Run: ``ocpp-fast bench [MIX] [--markdown]`` (or ``make bench``). Variant (c) needs
+the ``ocpp`` package (a dev dependency); without it its column reads n/a.
+
+Timings are figures to read, never assertions: the whole run takes well under a
+minute, variants are interleaved so a noisy neighbour hits them alike, and each
+figure is the best of several repeats of calibrated batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import importlib
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import msgspec
+
+from ocpp_fast import _codec_py, v201
+from ocpp_fast.frames import Call, CallResult
+from ocpp_fast.v201 import datatypes, enums, messages
+
+__all__ = [
+    "DEFAULT_MIX",
+    "MixFrame",
+    "compiled_codec",
+    "fast_responses",
+    "load_mix",
+    "main",
+]
+
+DEFAULT_MIX = Path("..") / "shared" / "bench" / "mix-v201.jsonl"
+"""The shared workload, ``../shared/bench/mix-v201.jsonl`` seen from the repository root."""
+
+Batch = Callable[[int], None]
+"""Runs the operation ``n`` times; timed from outside so every variant pays the same."""
+
+VARIANTS = ("a", "b", "c", "d", "e")
+TITLES = {
+    "a": "ocpp_fast compiled (_codec_c)",
+    "b": "ocpp_fast pure Python (_codec_py)",
+    "c": "ocpp 2.1.0 ChargePoint.route_message, ASYNC_VALIDATION=False",
+    "d": "floor: untyped msgspec decode + encode, no validation",
+    "e": "ocpp_fast ChargeSystem.handle (dispatch + response check, live codec)",
+}
+SHARE = {"a": 0.15, "b": 0.15, "c": 0.4, "d": 0.15, "e": 0.15}
+"""How each frame's time slot is split: ``ocpp`` gets more, it needs it to run even a few ops."""
+
+TARGETS = (
+    # (numerator, denominator, comparison, target, what it says)
+    ("a", "d", "<=", 1.25, "validation costs little over the untyped floor"),
+    ("c", "a", ">=", 250.0, "hundreds of times faster than the ocpp package"),
+    ("b", "a", ">=", 1.3, "the compiled codec earns its keep over pure Python"),
+    ("e", "d", "<=", 1.5, "dispatch through ChargeSystem.handle stays near the floor"),
+    ("c", "e", ">=", 200.0, "dispatch is hundreds of times faster than the ocpp package"),
+)
+
+
+@dataclass(frozen=True)
+class MixFrame:
+    """One frame of the mix, with the exact bytes and text every variant is fed."""
+
+    action: str
+    message_id: str
+    weight: float
+    label: str
+    key: str
+    data: bytes
+    text: str
+
+
+def load_mix(path: Path) -> list[MixFrame]:
+    """Read the JSON-lines mix, re-encoding each frame compactly as a peer would send it."""
+    raw: list[tuple[float, list[Any]]] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        frame = entry["frame"]
+        if not (isinstance(frame, list) and len(frame) == 4 and frame[0] == 2):
+            raise ValueError(f"{path}:{number}: not a CALL frame: {frame!r}")
+        raw.append((float(entry["weight"]), frame))
+    seen: dict[str, int] = {}
+    for _, frame in raw:
+        seen[frame[2]] = seen.get(frame[2], 0) + 1
+    frames = []
+    for weight, frame in raw:
+        _, message_id, action, payload = frame
+        label = key = action
+        if seen[action] > 1:  # e.g. TransactionEvent Started / Updated / Ended
+            detail = payload.get("eventType", message_id)
+            label, key = f"{action} ({detail})", f"{action}-{detail}"
+        data = msgspec.json.encode(frame)
+        frames.append(MixFrame(action, message_id, weight, label, key, data, data.decode("utf-8")))
+    return frames
+
+
+def fast_responses() -> dict[str, Any]:
+    """A valid response Struct per action of the mix, built once, outside any timing."""
+    now = datetime.now(UTC)
+    accepted = datatypes.IdTokenInfoType(status=enums.AuthorizationStatusEnumType.ACCEPTED)
+    return {
+        "BootNotification": messages.BootNotificationResponse(
+            current_time=now, interval=300, status=enums.RegistrationStatusEnumType.ACCEPTED
+        ),
+        "Heartbeat": messages.HeartbeatResponse(current_time=now),
+        "StatusNotification": messages.StatusNotificationResponse(),
+        "Authorize": messages.AuthorizeResponse(id_token_info=accepted),
+        "TransactionEvent": messages.TransactionEventResponse(),
+        "MeterValues": messages.MeterValuesResponse(),
+        "NotifyReport": messages.NotifyReportResponse(),
+        "SecurityEventNotification": messages.SecurityEventNotificationResponse(),
+        "DataTransfer": messages.DataTransferResponse(
+            status=enums.DataTransferStatusEnumType.ACCEPTED
+        ),
+    }
+
+
+def compiled_codec() -> ModuleType | None:
+    """``ocpp_fast._codec_c`` if it was built, else ``None`` (its column then reads n/a)."""
+    try:
+        return importlib.import_module("ocpp_fast._codec_c")
+    except ImportError:
+        return None
+
+
+# --- the variants: each builds one batch per frame and checks it once, untimed ---------------
+
+
+def codec_batches(
+    codec: ModuleType, frames: Sequence[MixFrame], responses: dict[str, Any]
+) -> list[Batch]:
+    """(a)/(b): decode the request, encode the CALLRESULT; verified to round-trip first."""
+    version = v201.VERSION
+    decode: Callable[..., Any] = codec.decode_frame
+    encode: Callable[[str, Any], bytes] = codec.encode_call_result
+    pending: dict[str, str] = {}  # no CALL of ours outstanding, as in a CSMS's steady state
+    batches: list[Batch] = []
+    for frame in frames:
+        data, response = frame.data, responses[frame.action]
+
+        call = decode(data, version, pending)
+        expected = version.request_types[frame.action]
+        if not (
+            isinstance(call, Call)
+            and call.action == frame.action
+            and call.message_id == frame.message_id
+            and type(call.payload) is expected
+        ):
+            raise SystemExit(f"{codec.__name__} did not decode {frame.label} as a CALL: {call!r}")
+        reply = encode(call.message_id, response)
+        back = _codec_py.decode_frame(reply, version, {frame.message_id: frame.action})
+        if not (isinstance(back, CallResult) and back.payload == response):
+            raise SystemExit(f"{codec.__name__}: invalid CALLRESULT for {frame.label}: {reply!r}")
+
+        def batch(n: int, data: bytes = data, response: Any = response) -> None:
+            for _ in range(n):
+                call = decode(data, version, pending)
+                encode(call.message_id, response)
+
+        batches.append(batch)
+    return batches
+
+
+def floor_batches(frames: Sequence[MixFrame], responses: dict[str, Any]) -> list[Batch]:
+    """(d): untyped decode of the whole frame, then encode ``[3, id, response]``.
+
+    Like the codec it encodes a tuple with a reused ``Encoder``, so the gap to (a)
+    is exactly the cost of the typed, validating decode and of the envelope scan.
+    """
+    decode = msgspec.json.Decoder().decode
+    encode = msgspec.json.Encoder().encode
+    batches: list[Batch] = []
+    for frame in frames:
+        response = responses[frame.action]
+        if decode(frame.data)[1] != frame.message_id:
+            raise SystemExit(f"floor: bad decode of {frame.label}")
+
+        def batch(n: int, data: bytes = frame.data, response: Any = response) -> None:
+            for _ in range(n):
+                msg = decode(data)
+                encode((3, msg[1], response))
+
+        batches.append(batch)
+    return batches
+
+
+def dispatch_batches(frames: Sequence[MixFrame], responses: dict[str, Any]) -> list[Batch]:
+    """(e): ``ChargeSystem.handle``, handlers returning the prebuilt responses."""
+    handlers = {
+        v201.actions.ACTIONS[action].method: (lambda self, request, r=response: r)
+        for action, response in responses.items()
+    }
+    csms = type("BenchChargeSystem", (v201.ChargeSystem,), handlers)()
+    batches: list[Batch] = []
+    for frame in frames:
+        reply = csms.handle(frame.data)
+        if reply is None or msgspec.json.decode(reply)[:2] != [3, frame.message_id]:
+            raise SystemExit(f"dispatch: no CALLRESULT for {frame.label}: {reply!r}")
+
+        def batch(n: int, data: bytes = frame.data) -> None:
+            handle = csms.handle
+            for _ in range(n):
+                handle(data)
+
+        batches.append(batch)
+    return batches
+
+
+class _Connection:
+    """The websocket stand-in ``ocpp`` talks to: ``send`` keeps the last reply, nothing else."""
+
+    def __init__(self) -> None:
+        self.last: str | None = None
+
+    async def send(self, message: str) -> None:
+        """Capture the reply (CALLRESULT or CALLERROR) for the one-off check."""
+        self.last = message
+
+    async def recv(self) -> str:
+        """Never called: frames are fed straight to ``route_message``."""
+        raise RuntimeError("the benchmark feeds frames through route_message")
+
+
+def ocpp_batches(
+    frames: Sequence[MixFrame], loop: asyncio.AbstractEventLoop
+) -> tuple[list[Batch], str]:
+    """(c): the ``ocpp`` package as a CSMS; verified to answer every frame with a CALLRESULT.
+
+    Each action gets an ``@on`` handler returning a prebuilt ``call_result``
+    dataclass, as an application would. A batch is one ``run_until_complete`` of
+    ``n`` awaited ``route_message`` calls; with inline validation ``route_message``
+    never suspends (checked below), so the event loop costs once per batch, not
+    per message.
+    """
+    import ocpp.messages
+    from ocpp.routing import on
+    from ocpp.v201 import ChargePoint, call_result
+    from ocpp.v201 import datatypes as ocpp_datatypes
+    from ocpp.v201 import enums as ocpp_enums
+
+    ocpp.messages.ASYNC_VALIDATION = False
+    now = datetime.now(UTC).isoformat()
+    responses: dict[str, Any] = {
+        "BootNotification": call_result.BootNotification(
+            current_time=now, interval=300, status=ocpp_enums.RegistrationStatusEnumType.accepted
+        ),
+        "Heartbeat": call_result.Heartbeat(current_time=now),
+        "StatusNotification": call_result.StatusNotification(),
+        "Authorize": call_result.Authorize(
+            id_token_info=ocpp_datatypes.IdTokenInfoType(
+                status=ocpp_enums.AuthorizationStatusEnumType.accepted
+            )
+        ),
+        "TransactionEvent": call_result.TransactionEvent(),
+        "MeterValues": call_result.MeterValues(),
+        "NotifyReport": call_result.NotifyReport(),
+        "SecurityEventNotification": call_result.SecurityEventNotification(),
+        "DataTransfer": call_result.DataTransfer(
+            status=ocpp_enums.DataTransferStatusEnumType.accepted
+        ),
+    }
+
+    def handler_for(action: str) -> Callable[..., Any]:
+        def handler(self: Any, **payload: Any) -> Any:
+            return responses[action]
+
+        # ocpp routes by function name (a global list), so each handler needs its own.
+        handler.__name__ = handler.__qualname__ = f"on_{action}"
+        return on(ocpp_enums.Action(action))(handler)  # type: ignore[no-any-return]
+
+    actions = sorted({frame.action for frame in frames})
+    csms_class = type("BenchCsms", (ChargePoint,), {f"on_{a}": handler_for(a) for a in actions})
+    connection = _Connection()
+    csms = csms_class("bench-cp", connection)
+    route: Callable[[str], Any] = csms.route_message
+
+    batches: list[Batch] = []
+    for frame in frames:
+        connection.last = None
+        coroutine = route(frame.text)  # the first call also compiles and caches the schemas
+        try:
+            coroutine.send(None)
+        except StopIteration:
+            pass
+        else:
+            coroutine.close()
+            raise SystemExit(f"ocpp: route_message suspended on {frame.label}")
+        reply = connection.last
+        parsed = json.loads(reply) if reply is not None else None
+        if not (isinstance(parsed, list) and parsed[:2] == [3, frame.message_id]):
+            raise SystemExit(f"ocpp answered {frame.label} with {reply!r}, not a CALLRESULT")
+        # The cross-check: ocpp_fast's typed decoder accepts ocpp's reply too.
+        back = _codec_py.decode_frame(reply, v201.VERSION, {frame.message_id: frame.action})
+        if not isinstance(back, CallResult):
+            raise SystemExit(f"ocpp's reply to {frame.label} is not a valid response: {reply!r}")
+
+        async def run(n: int, text: str = frame.text) -> None:
+            for _ in range(n):
+                await route(text)
+
+        def batch(n: int, run: Callable[[int], Any] = run) -> None:
+            loop.run_until_complete(run(n))
+
+        batches.append(batch)
+    return batches, metadata.version("ocpp")
+
+
+# --- timing -------------------------------------------------------------------------------------
+
+
+def time_batch(batch: Batch, n: int) -> int:
+    """Nanoseconds for ``n`` operations, with the cyclic GC paused as ``timeit`` does."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        start = time.perf_counter_ns()
+        batch(n)
+        return time.perf_counter_ns() - start
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def calibrate(batch: Batch, target_ns: float, probe_ns: int = 5_000_000) -> int:
+    """How many operations fill ``target_ns``, estimated from a probe batch of ~5 ms."""
+    n = 1
+    while True:
+        elapsed = max(time_batch(batch, n), 1)
+        if elapsed >= probe_ns or n * target_ns / elapsed < 2:
+            return max(1, round(n * target_ns / elapsed))
+        n = max(n * 2, int(n * 1.2 * probe_ns / elapsed))
+
+
+def measure(
+    batches: dict[str, list[Batch]], frames: int, repeats: int, budget_s: float
+) -> dict[str, list[float]]:
+    """Best ns/op per variant and frame, over ``repeats`` interleaved rounds.
+
+    Each round visits every frame and, per frame, every variant in a rotating
+    order, so slow drift and bursts of noise spread over all variants alike.
+    """
+    slot_ns = budget_s * 1e9 / (repeats * frames)
+    sizes = {
+        v: [calibrate(b, slot_ns * SHARE[v]) for b in per_frame] for v, per_frame in batches.items()
+    }
+    best = {v: [float("inf")] * frames for v in batches}
+    names = list(batches)
+    for r in range(repeats):
+        for i in range(frames):
+            shift = (r + i) % len(names)
+            for v in names[shift:] + names[:shift]:
+                n = sizes[v][i]
+                best[v][i] = min(best[v][i], time_batch(batches[v][i], n) / n)
+    return best
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def machine(ran: dict[str, str], notes: Sequence[str]) -> list[str]:
+    """Where the figures come from: they mean little without it."""
+    cpu = platform.processor() or platform.machine()
+    count = 0
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                count += 1
+    except OSError:
+        pass
+    cores = f"{count or os.cpu_count()} logical CPUs"
+    codec = importlib.import_module("ocpp_fast.codec")
+    lines = [
+        f"machine: {platform.platform()}; CPU: {cpu} ({cores})",
+        f"python: {platform.python_implementation()} {sys.version.split()[0]}; "
+        f"msgspec {msgspec.__version__}",
+        f"ocpp_fast.codec live implementation: {codec.IMPLEMENTATION}",
+    ]
+    lines += [f"({v}) {TITLES[v]}: {ran[v]}" for v in VARIANTS]
+    return lines + list(notes)
+
+
+def _ns(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"
+
+
+def _ratio(num: float | None, den: float | None) -> str:
+    return "n/a" if num is None or den is None else f"{num / den:,.2f}"
+
+
+def report(
+    frames: Sequence[MixFrame],
+    best: dict[str, list[float]],
+    ran: dict[str, str],
+    notes: Sequence[str],
+    markdown: bool,
+) -> str:
+    """The table (one row per frame, then the weighted row), the ratios and the machine."""
+    total_weight = sum(f.weight for f in frames)
+
+    def cell(v: str, i: int | None) -> float | None:
+        if v not in best:
+            return None
+        if i is None:
+            return sum(f.weight * t for f, t in zip(frames, best[v], strict=True)) / total_weight
+        return best[v][i]
+
+    ran_variants = [v for v in VARIANTS if v in best]
+    header = ["action", "weight", *(f"{v} ns/op" for v in ran_variants)]
+    header += [f"{num}/{den}" for num, den, *_ in TARGETS]
+    rows = []
+    for i in [*range(len(frames)), None]:
+        if i is None:
+            label, weight = "weighted", total_weight
+        else:
+            label, weight = frames[i].label, frames[i].weight
+        rows.append(
+            [
+                label,
+                f"{weight:g}",
+                *(_ns(cell(v, i)) for v in ran_variants),
+                *(_ratio(cell(num, i), cell(den, i)) for num, den, *_ in TARGETS),
+            ]
+        )
+
+    out: list[str] = []
+    if markdown:
+        out.append("| " + " | ".join(header) + " |")
+        out.append("|" + "|".join([":---", *["---:"] * (len(header) - 1)]) + "|")
+        for row in rows:
+            if row[0] == "weighted":
+                row = [f"**{x}**" for x in row]
+            out.append("| " + " | ".join(row) + " |")
+    else:
+        widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header))]
+
+        def line(row: list[str]) -> str:
+            first = row[0].ljust(widths[0])
+            return "  ".join(
+                [first, *(x.rjust(w) for x, w in zip(row[1:], widths[1:], strict=True))]
+            )
+
+        out.append(line(header))
+        out.append("-" * len(out[0]))
+        out += [line(r) for r in rows[:-1]]
+        out.append("-" * len(out[0]))
+        out.append(line(rows[-1]))
+
+    out.append("")
+    bullet = "- " if markdown else ""
+    for num, den, op, target, meaning in TARGETS:
+        x, y = cell(num, None), cell(den, None)
+        if x is None or y is None:
+            out.append(f"{bullet}{num}/{den}: n/a (target {op} {target:g}: not measured)")
+            continue
+        ratio = x / y
+        met = ratio <= target if op == "<=" else ratio >= target
+        if met:
+            verdict = "met"
+        elif op == "<=":
+            verdict = f"NOT met, {ratio / target - 1:.0%} over"
+        else:
+            verdict = f"NOT met, {1 - ratio / target:.0%} short"
+        out.append(
+            f"{bullet}{num}/{den} = {ratio:,.2f} (target {op} {target:g}: {verdict}; {meaning})"
+        )
+    out.append("")
+    out += [f"{bullet}{x}" for x in machine(ran, notes)]
+    return "\n".join(out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Verify every variant on every frame, time them, print the comparison."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("mix", nargs="?", type=Path, default=DEFAULT_MIX, help="JSON-lines mix")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--repeats", type=int, default=7, help="interleaved rounds (best kept)")
+    parser.add_argument(
+        "--budget", type=float, default=35.0, help="seconds of timed batches, roughly"
+    )
+    args = parser.parse_args(argv)
+
+    frames = load_mix(args.mix)
+    responses = fast_responses()
+    missing = sorted({f.action for f in frames} - responses.keys())
+    if missing:
+        raise SystemExit(f"no prebuilt response for {', '.join(missing)}")
+
+    started = time.perf_counter()
+    batches: dict[str, list[Batch]] = {}
+    ran: dict[str, str] = {}
+    compiled = compiled_codec()
+    if compiled is not None:
+        batches["a"] = codec_batches(compiled, frames, responses)
+        ran["a"] = f"ran ({compiled.IMPLEMENTATION})"
+    else:
+        ran["a"] = "not run: ocpp_fast._codec_c is not built"
+    batches["b"] = codec_batches(_codec_py, frames, responses)
+    ran["b"] = f"ran ({_codec_py.IMPLEMENTATION})"
+    loop = asyncio.new_event_loop()
+    try:
+        try:
+            batches["c"], version = ocpp_batches(frames, loop)
+            ran["c"] = f"ran (ocpp {version})"
+        except ImportError as error:
+            ran["c"] = f"not run: {error}"
+        batches["d"] = floor_batches(frames, responses)
+        ran["d"] = "ran"
+        batches["e"] = dispatch_batches(frames, responses)
+        ran["e"] = "ran"
+        print(
+            f"mix: {args.mix} ({len(frames)} frames); all variants verified; "
+            f"timing best of {args.repeats} interleaved rounds...",
+            file=sys.stderr,
+        )
+        ordered = {v: batches[v] for v in VARIANTS if v in batches}
+        best = measure(ordered, len(frames), args.repeats, args.budget)
+    finally:
+        loop.close()
+    notes = [
+        f"timing: time.perf_counter_ns, best of {args.repeats} interleaved rounds of calibrated "
+        f"batches, GC paused during batches; whole run {time.perf_counter() - started:.0f} s",
+        f"mix: {args.mix} ({len(frames)} frames); weighted = sum(weight * ns) / sum(weight)",
+    ]
+    print(report(frames, best, ran, notes, args.markdown))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

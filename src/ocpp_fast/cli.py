@@ -1,0 +1,151 @@
+"""The ``ocpp-fast`` command: serve a demo CSMS, simulate stations, validate logs, benchmark.
+
+ocpp-fast serve [--host H] [--port P] [--quiet]
+ocpp-fast simulate --url ws://127.0.0.1:9000/ocpp --chargers 100 --duration 30
+ocpp-fast validate FRAMES.jsonl [--version 2.0.1]
+ocpp-fast bench [MIX] [--markdown]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ocpp_fast import errors
+from ocpp_fast._protocol_version import ProtocolVersion
+
+__all__ = ["main"]
+
+
+def _version(label: str) -> ProtocolVersion:
+    if label == "1.6":
+        from ocpp_fast import v16
+
+        return v16.VERSION
+    if label == "2.1":
+        from ocpp_fast import v21
+
+        return v21.VERSION
+    from ocpp_fast import v201
+
+    return v201.VERSION
+
+
+class _FrameLines(logging.Formatter):
+    """One readable line per frame: ``CS001 < [2,"1","Heartbeat",{}]``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if record.msg == "%s %s %r" and len(args) == 3:
+            identity, direction, frame = args
+            text = frame.decode("utf-8", "replace") if isinstance(frame, bytes) else str(frame)
+            return f"{self.formatTime(record, '%H:%M:%S')} {identity} {direction} {text}"
+        return f"{self.formatTime(record, '%H:%M:%S')} {record.getMessage()}"
+
+
+async def _serve(host: str, port: int, quiet: bool) -> int:
+    from ocpp_fast.demo import DemoChargeSystem
+    from ocpp_fast.transport import serve
+
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_FrameLines())
+    logging.getLogger("ocpp_fast").addHandler(handler)
+    logging.getLogger("ocpp_fast").setLevel(logging.WARNING if quiet else logging.DEBUG)
+    server = await serve(DemoChargeSystem(), host, port)
+    print(
+        f"demo CSMS on ws://{host}:{server.port}/<identity> (ocpp2.0.1); Ctrl-C stops", flush=True
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.close()
+    print("stopped", flush=True)
+    return 0
+
+
+async def _simulate(url: str, chargers: int, duration: float, interval: float) -> int:
+    from ocpp_fast.simulator import SimulationReport, simulate
+
+    def progress(report: SimulationReport, elapsed: float) -> None:
+        rate = report.messages / elapsed if elapsed else 0.0
+        errors_seen = sum(report.errors.values())
+        line = (
+            f"\r{elapsed:5.0f} s  stations {report.connected}/{report.stations}  "
+            f"messages {report.messages}  {rate:,.0f} msg/s  "
+            f"p50 {report.percentile(0.5):.1f} ms  errors {errors_seen}"
+        )
+        print(line, end="", file=sys.stderr, flush=True)
+
+    logging.getLogger("ocpp_fast").setLevel(logging.ERROR)
+    report = await simulate(url, chargers, duration, interval=interval, progress=progress)
+    print(file=sys.stderr)
+    print(report.table())
+    return 0 if not report.errors and report.connected == chargers else 1
+
+
+def _validate(path: Path, label: str) -> int:
+    """Check a log of frames, one JSON array per line; CALLRESULTs are judged against
+    the action of the CALL with the same id earlier in the log."""
+    from ocpp_fast import codec
+
+    version = _version(label)
+    calls: dict[str, str] = {}
+    bad = total = 0
+    for number, line in enumerate(path.read_bytes().splitlines(), 1):
+        if not line.strip():
+            continue
+        total += 1
+        try:
+            frame = codec.decode_frame(line, version, calls)
+        except errors.OcppError as exc:
+            bad += 1
+            where = exc.details.get("path", "")
+            print(f"{path}:{number}: {exc.spelling(version.label)} {where} {exc.description}")
+            continue
+        message_id = getattr(frame, "message_id", None)
+        action = getattr(frame, "action", None)
+        if message_id is not None and action is not None and type(frame).__name__ == "Call":
+            calls[message_id] = action
+    print(f"{total} frames, {bad} invalid (OCPP {version.label})")
+    return 1 if bad else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ocpp-fast", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the demo CSMS, logging one line per frame")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=9000)
+    serve.add_argument("--quiet", action="store_true", help="log no frames")
+    sim = commands.add_parser("simulate", help="load-test a CSMS with simulated stations")
+    sim.add_argument("--url", required=True, help="CSMS URL; the station identity is appended")
+    sim.add_argument("--chargers", type=int, default=10)
+    sim.add_argument("--duration", type=float, default=30.0, help="seconds")
+    sim.add_argument("--interval", type=float, default=1.0, help="seconds between messages")
+    check = commands.add_parser("validate", help="check a log of frames, one per line")
+    check.add_argument("file", type=Path)
+    check.add_argument("--version", default="2.0.1", choices=["1.6", "2.0.1", "2.1"])
+    commands.add_parser("bench", help="the codec and dispatch comparison", add_help=False)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "bench":
+        from ocpp_fast.bench import main as bench
+
+        return bench(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "serve":
+        return asyncio.run(_serve(args.host, args.port, args.quiet))
+    if args.command == "simulate":
+        return asyncio.run(_simulate(args.url, args.chargers, args.duration, args.interval))
+    return _validate(args.file, args.version)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

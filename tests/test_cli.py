@@ -1,0 +1,124 @@
+"""The ``ocpp-fast`` command: validate, serve, simulate, bench."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import msgspec
+import pytest
+from websockets.asyncio.client import connect as ws_connect
+from websockets.typing import Subprotocol
+
+from ocpp_fast.cli import main
+from ocpp_fast.demo import DemoChargeSystem
+from ocpp_fast.simulator import MIX_SHARES, SimulationReport, simulate
+from ocpp_fast.transport import serve
+
+MIX = Path(__file__).resolve().parent.parent.parent / "shared" / "bench" / "mix-v201.jsonl"
+
+
+def test_validate_reports_line_code_and_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "frames.jsonl"
+    log.write_bytes(
+        b"\n".join(
+            [
+                b'[2,"1","Heartbeat",{}]',
+                b'[3,"1",{"currentTime":"2026-11-24T12:00:00Z"}]',
+                b'[2,"2","BootNotification",{"reason":"PowerUp","chargingStation":{"model":"M"}}]',
+                b'[2,"3","Heartbeat",{}]',
+                b'[3,"3",{"currentTime":"noon"}]',
+                b"garbage",
+            ]
+        )
+    )
+    assert main(["validate", str(log)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{log}:3: OccurrenceConstraintViolation $.chargingStation.vendorName")
+    assert out[1].startswith(f"{log}:5: PropertyConstraintViolation $.currentTime")
+    assert out[2].startswith(f"{log}:6: RpcFrameworkError")
+    assert out[3] == "6 frames, 3 invalid (OCPP 2.0.1)"
+
+
+def test_validate_accepts_the_shared_mix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "mix.jsonl"
+    frames = [msgspec.json.decode(line)["frame"] for line in MIX.read_text().splitlines()]
+    log.write_bytes(b"\n".join(msgspec.json.encode(f) for f in frames))
+    assert main(["validate", str(log)]) == 0
+    assert capsys.readouterr().out.strip() == f"{len(frames)} frames, 0 invalid (OCPP 2.0.1)"
+
+
+def test_validate_speaks_16(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "16.jsonl"
+    log.write_bytes(b'[2,"1","Heartbeat",{"x":1}]')
+    assert main(["validate", "--version", "1.6", str(log)]) == 1
+    assert ": FormationViolation $.x" in capsys.readouterr().out
+
+
+def test_simulated_stations_run_sessions_without_errors() -> None:
+    async def run() -> SimulationReport:
+        server = await serve(DemoChargeSystem())
+        try:
+            return await simulate(
+                f"ws://127.0.0.1:{server.port}/ocpp", 20, 3.0, interval=0.05, seed=3
+            )
+        finally:
+            await server.close()
+
+    report = asyncio.run(run())
+    assert report.errors == {}, report.errors
+    assert report.connected == 20
+    assert report.messages > 200
+    assert report.sessions > 0
+    assert "throughput" in report.table()
+    assert sum(MIX_SHARES.values()) == 100
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_serve_logs_one_readable_line_per_frame() -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        assert "demo CSMS on" in server.stdout.readline()
+
+        async def station() -> bytes:
+            async with ws_connect(
+                f"ws://127.0.0.1:{port}/CS42", subprotocols=[Subprotocol("ocpp2.0.1")]
+            ) as websocket:
+                await websocket.send('[2,"h1","Heartbeat",{}]')
+                reply = await websocket.recv(decode=False)
+                assert isinstance(reply, bytes)
+                return reply
+
+        reply = asyncio.run(station())
+        assert reply.startswith(b'[3,"h1",{"currentTime":')
+        lines = [server.stdout.readline() for _ in range(3)]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert any('CS42 < [2,"h1","Heartbeat",{}]' in line for line in lines), lines
+    assert any('CS42 > [3,"h1",{"currentTime":' in line for line in lines), lines
+
+
+def test_bench_prints_the_comparison(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", str(MIX), "--budget", "0.5", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "weighted" in out and "a/d = " in out and "e/d = " in out
