@@ -44,7 +44,7 @@ def test_generated_modules_match_a_fresh_generation(tmp_path: Path) -> None:
         capture_output=True,
     )
     for package in PACKAGES:
-        for name in ("enums.py", "datatypes.py", "messages.py", "actions.py"):
+        for name in ("enums.py", "datatypes.py", "messages.py", "actions.py", "__init__.py"):
             fresh = (tmp_path / package / name).read_text(encoding="utf-8")
             committed = (REPO / "src" / "ocpp_fast" / package / name).read_text(encoding="utf-8")
             assert fresh == committed, f"{package}/{name} drifted from the generator: make generate"

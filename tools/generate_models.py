@@ -316,6 +316,48 @@ def render_actions(spec: VersionSpec, model: Model) -> str:
     return "\n".join(out)
 
 
+def render_package(spec: VersionSpec) -> str:
+    """The version package's ``__init__``: its rules and its two handler base classes."""
+    v = spec.package
+    return f'''{HEADER.format(label=spec.label)}
+"""OCPP {spec.label}: the complete model (generated from the official schemas).
+
+- :mod:`ocpp_fast.{v}.messages`: ``<Action>Request`` / ``<Action>Response`` Structs;
+- :mod:`ocpp_fast.{v}.datatypes`: the data types they use;
+- :mod:`ocpp_fast.{v}.enums`: the enumerations, and ``enums.validate(name, value)``;
+- :mod:`ocpp_fast.{v}.actions`: ``ACTIONS``, each action's types and sender;
+- :class:`ChargeSystem` and :class:`Charger`: subclass to handle the actions of your side.
+"""
+
+from ocpp_fast import dispatch
+from ocpp_fast._protocol_version import ProtocolVersion
+from ocpp_fast.{v} import actions, datatypes, enums, messages
+
+__all__ = ["VERSION", "ChargeSystem", "Charger", "actions", "datatypes", "enums", "messages"]
+
+VERSION = ProtocolVersion(
+    "{spec.label}",
+    actions.ACTIONS,
+    draft04_messages=actions.DRAFT04_MESSAGES,
+    message_types=frozenset({{{", ".join(map(str, spec.message_types))}}}),
+    reply_to_unknown_message_type={spec.reply_to_unknown_message_type},
+)
+"""The rules of OCPP {spec.label} for the codec and the connection (``ocpp{spec.label}``)."""
+
+
+class ChargeSystem(dispatch.ChargeSystem):
+    """An OCPP {spec.label} CSMS: subclass it and write a method per action stations send."""
+
+    version = VERSION
+
+
+class Charger(dispatch.Charger):
+    """An OCPP {spec.label} station: subclass it and write a method per action the CSMS sends."""
+
+    version = VERSION
+'''
+
+
 def generate(spec: VersionSpec, out_root: Path) -> list[Path]:
     """Write the four model modules of one version; return their paths."""
     model = load_model(spec)
@@ -340,6 +382,7 @@ def generate(spec: VersionSpec, out_root: Path) -> list[Path]:
             import_types=True,
         ),
         "actions.py": render_actions(spec, model),
+        "__init__.py": render_package(spec),
     }
     written = []
     for name, text in files.items():

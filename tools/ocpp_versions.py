@@ -26,6 +26,10 @@ class VersionSpec:
     both_send: frozenset[str] = field(default_factory=lambda: frozenset({"DataTransfer"}))
     send_only: frozenset[str] = field(default_factory=frozenset)
     """Actions sent as SEND frames (2.1), which have no response schema."""
+    message_types: tuple[int, ...] = (2, 3, 4)
+    """Frame type numbers the version defines (2.1 adds CALLRESULTERROR 5 and SEND 6)."""
+    reply_to_unknown_message_type: bool = False
+    """2.0.1 answers an unknown type with MessageTypeNotSupported; 1.6 and 2.1 ignore it."""
 
 
 _V201_STATION = frozenset(
@@ -58,7 +62,11 @@ _V201_STATION = frozenset(
 )
 
 V201 = VersionSpec(
-    package="v201", label="2.0.1", schema_dir="v201/schemas", station_sends=_V201_STATION
+    package="v201",
+    label="2.0.1",
+    schema_dir="v201/schemas",
+    station_sends=_V201_STATION,
+    reply_to_unknown_message_type=True,
 )
 
 V16 = VersionSpec(
@@ -106,6 +114,7 @@ V21 = VersionSpec(
         "VatNumberValidation",
     },
     send_only=frozenset({"NotifyPeriodicEventStream"}),
+    message_types=(2, 3, 4, 5, 6),
 )
 
 VERSIONS = {spec.package: spec for spec in (V16, V201, V21)}

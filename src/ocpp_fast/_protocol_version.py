@@ -34,34 +34,31 @@ class TypedDecoder(NamedTuple):
     reference_only: bool
 
 
-def needs_reference(info: mi.Type, seen: set[type] | None = None) -> bool:
-    """Whether a msgspec type carries a constraint only the reference path checks."""
-    seen = set() if seen is None else seen
-    if isinstance(info, mi.Metadata):  # Meta(extra=...): multipleOf, format uri
-        return bool(info.extra) or needs_reference(info.type, seen)
-    if isinstance(info, mi.ListType):
-        return needs_reference(info.item_type, seen)
-    if isinstance(info, mi.UnionType):
-        return any(needs_reference(t, seen) for t in info.types)
-    if isinstance(info, mi.StructType) and info.cls not in seen:
-        seen.add(info.cls)
-        return any(needs_reference(f.type, seen) for f in info.fields)
-    return False
-
-
-def contains_datetime(info: mi.Type, seen: set[type] | None = None) -> bool:
-    """Whether a msgspec type holds a ``datetime`` anywhere inside."""
-    seen = set() if seen is None else seen
-    if isinstance(info, mi.DateTimeType):
+def _anywhere(info: mi.Type, found: Callable[[mi.Type], bool], seen: set[type]) -> bool:
+    """Whether ``found`` holds for ``info`` or any type nested in it."""
+    if found(info):
         return True
+    if isinstance(info, mi.Metadata):
+        return _anywhere(info.type, found, seen)
     if isinstance(info, mi.ListType):
-        return contains_datetime(info.item_type, seen)
+        return _anywhere(info.item_type, found, seen)
     if isinstance(info, mi.UnionType):
-        return any(contains_datetime(t, seen) for t in info.types)
+        return any(_anywhere(t, found, seen) for t in info.types)
     if isinstance(info, mi.StructType) and info.cls not in seen:
         seen.add(info.cls)
-        return any(contains_datetime(f.type, seen) for f in info.fields)
+        return any(_anywhere(f.type, found, seen) for f in info.fields)
     return False
+
+
+def needs_reference(info: mi.Type) -> bool:
+    """Whether a msgspec type carries a constraint only the reference path checks
+    (what the generator put in ``Meta(extra=...)``: multipleOf, format uri)."""
+    return _anywhere(info, lambda t: isinstance(t, mi.Metadata) and bool(t.extra), set())
+
+
+def contains_datetime(info: mi.Type) -> bool:
+    """Whether a msgspec type holds a ``datetime`` anywhere inside."""
+    return _anywhere(info, lambda t: isinstance(t, mi.DateTimeType), set())
 
 
 class _DecoderTable(dict[str, TypedDecoder]):

@@ -18,6 +18,7 @@ from websockets.typing import Subprotocol
 
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.transport._wire import pump, text_sender
 from ocpp_fast.transport.identity import basic_header, parse_identity
 
 __all__ = ["Backoff", "StationClient", "connect"]
@@ -155,10 +156,8 @@ class StationClient:
             await websocket.close(1002, "no acceptable OCPP version")
             raise InvalidHandshake(f"the CSMS accepted none of {list(self.handlers)}")
 
-        async def send(frame: bytes) -> None:
-            await websocket.send(frame, text=True)
-
-        connection = AsyncConnection(self.handlers[subprotocol], send, identity=self.identity)
+        handler = self.handlers[subprotocol]
+        connection = AsyncConnection(handler, text_sender(websocket), identity=self.identity)
         self._websocket, self.connection, self.subprotocol = websocket, connection, subprotocol
         self.connects += 1
         self._connected.set()
@@ -166,10 +165,7 @@ class StationClient:
             self._first.set_result(None)
         log.info("%s: connected to %s (%s)", self.identity, self.url, subprotocol)
         try:
-            while True:
-                await connection.receive(await websocket.recv(decode=False))
-        except ConnectionClosed:
-            pass
+            await pump(websocket, connection)
         finally:
             self._connected.clear()
             self.connection = None

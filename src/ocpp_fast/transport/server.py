@@ -14,12 +14,12 @@ from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as ws_serve
-from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.transport._wire import pump, text_sender
 from ocpp_fast.transport.identity import basic_credentials, parse_identity
 
 __all__ = ["Admission", "CsmsServer", "StationRequest", "serve"]
@@ -138,20 +138,15 @@ class CsmsServer:
             await websocket.close(1002, "no acceptable OCPP version")
             return
 
-        async def send(frame: bytes) -> None:
-            await websocket.send(frame, text=True)
-
-        connection = AsyncConnection(self.handlers[subprotocol], send, identity=identity)
+        handler = self.handlers[subprotocol]
+        connection = AsyncConnection(handler, text_sender(websocket), identity=identity)
         previous = self.connections.get(identity)
         self.connections[identity] = connection
         if previous is not None:
             log.warning("%s: connected again; the newer connection wins", identity)
         log.info("%s: connected (%s)", identity, subprotocol)
         try:
-            while True:
-                await connection.receive(await websocket.recv(decode=False))
-        except ConnectionClosed:
-            pass
+            await pump(websocket, connection)
         finally:
             await connection.drain()
             if self.connections.get(identity) is connection:

@@ -1,0 +1,34 @@
+"""What the server and the client do alike with a live WebSocket."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from websockets.asyncio.connection import Connection as WebSocket
+from websockets.exceptions import ConnectionClosed
+
+from ocpp_fast.aio import AsyncConnection
+
+__all__ = ["pump", "text_sender"]
+
+
+def text_sender(websocket: WebSocket) -> Callable[[bytes], Awaitable[None]]:
+    """Send each frame as a WebSocket *text* message, as OCPP-J requires (the bytes are UTF-8)."""
+
+    async def send(frame: bytes) -> None:
+        await websocket.send(frame, text=True)
+
+    return send
+
+
+async def pump(websocket: WebSocket, connection: AsyncConnection) -> None:
+    """Feed every received message to ``connection`` until the WebSocket closes.
+
+    Messages are taken as bytes (``decode=False``): the codec checks UTF-8 itself
+    and answers a bad frame with the error the spec names.
+    """
+    try:
+        while True:
+            await connection.receive(await websocket.recv(decode=False))
+    except ConnectionClosed:
+        pass
