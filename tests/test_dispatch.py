@@ -546,3 +546,14 @@ def test_async_connection_answers_garbage_and_keeps_serving() -> None:
         [3, "a"],
         [3, "b"],
     ]
+
+
+def test_not_supported_comes_before_any_complaint_about_the_payload() -> None:
+    """An action this side does not handle is NotSupported whatever its payload holds."""
+    csms = MyTestChargeSystem()
+    wrong_direction = b'[2,"w","ChangeAvailability",{"operationalStatus":"Broken"}]'
+    no_handler = b'[2,"n","NotifyReport",{"requestId":"x"}]'
+    assert reply(csms, wrong_direction)[:3] == [4, "w", "NotSupported"]
+    assert reply(csms, no_handler)[:3] == [4, "n", "NotSupported"]
+    handled = b'[2,"h","Heartbeat",{"x":1}]'
+    assert reply(csms, handled)[:3] == [4, "h", "FormatViolation"]
