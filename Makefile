@@ -28,7 +28,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-pytest: $(STAMP)
+# The npm package of the interop tests (tests/test_interop.py), pinned by its lock file; no
+# node/npm fails here, as interop must be proven.
+interop/node_modules/.installed: interop/package.json interop/package-lock.json
+	npm ci --prefix interop --no-audit --no-fund
+	touch $@
+
+pytest: $(STAMP) interop/node_modules/.installed
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
