@@ -35,7 +35,7 @@ interop/node_modules/.installed: interop/package.json interop/package-lock.json
 	touch $@
 
 pytest: $(STAMP) interop/node_modules/.installed
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q tests benchmarks
 
 demo: $(STAMP)
 	$(PY) examples/demo_load.py
