@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint typecheck pytest bench generate build-ext clean wheel wheel-matrix
+.PHONY: test demo lint typecheck pytest bench generate build-ext clean wheel wheel-matrix load
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m ocpp_fast.cli bench
+
+# The load benchmark: one CSMS process (ours, then the ocpp package's) and 5,000 simulated
+# stations in another, on 127.0.0.1; prints figures, asserts nothing (about 6 minutes).
+load: $(STAMP)
+	$(PY) benchmarks/load.py
 
 generate: $(STAMP)
 	$(PY) tools/generate_models.py

@@ -268,13 +268,15 @@ async def simulate(
     *,
     interval: float = 1.0,
     seed: int = 0,
+    first_station: int = 0,
     ramp_concurrency: int = 100,
     progress: Callable[[SimulationReport, float], None] | None = None,
 ) -> SimulationReport:
     """Run ``chargers`` stations against the CSMS at ``url`` for ``duration`` seconds.
 
-    Each station sends a message every ``interval`` seconds on average.
-    ``progress`` is called about once a second with the report so far.
+    Each station sends a message every ``interval`` seconds on average. Stations
+    are named ``SIM<number>`` from ``first_station`` on (give each simulator
+    process its own range). ``progress`` is called about once a second.
     """
     report = SimulationReport(stations=chargers)
     rng = random.Random(seed)
@@ -285,7 +287,7 @@ async def simulate(
         asyncio.create_task(
             _station(url, i, deadline, interval, report, random.Random(rng.random()), gate)
         )
-        for i in range(chargers)
+        for i in range(first_station, first_station + chargers)
     ]
     while not all(t.done() for t in tasks):
         await asyncio.wait(tasks, timeout=1.0)

@@ -105,9 +105,12 @@ class StationClient:
         await connection.send(request)
 
     async def _live(self, timeout: float) -> AsyncConnection:
-        await asyncio.wait_for(self._connected.wait(), timeout)
-        assert self.connection is not None
-        return self.connection
+        connection = self.connection
+        if connection is None:  # only then is waiting worth a timer
+            await asyncio.wait_for(self._connected.wait(), timeout)
+            connection = self.connection
+            assert connection is not None
+        return connection
 
     async def close(self) -> None:
         """Let in-flight handlers answer, then close for good."""
