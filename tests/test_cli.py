@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import msgspec
 import pytest
+from demo_load import free_port
 from websockets.asyncio.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
@@ -79,13 +79,6 @@ def test_simulated_stations_run_sessions_without_errors() -> None:
     assert report.sessions > 0
     assert "throughput" in report.table()
     assert sum(MIX_SHARES.values()) == 100
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def test_serve_logs_one_readable_line_per_frame() -> None:
