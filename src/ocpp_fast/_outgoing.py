@@ -9,18 +9,22 @@ connection answers InternalError and logs it, never blaming the peer.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import msgspec
 
-from ocpp_fast import errors
+from ocpp_fast import codec, errors
 from ocpp_fast._model import dec_hook
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast._reference import classify
+from ocpp_fast.frames import CALLERROR
 
-__all__ = ["encode_checked_payload", "encode_checked_result"]
+__all__ = ["encode_checked_payload", "error_frame", "result_frame"]
 
+log = logging.getLogger("ocpp_fast")
 _encode = msgspec.json.Encoder().encode
+_encode_call_error = codec.implementation().encode_call_error
 _result_checks: dict[type[Any], Any] = {}
 
 
@@ -41,27 +45,48 @@ def _check_result_frame(expected: type[Any]) -> Any:
     return check
 
 
-def encode_checked_result(
-    message_id: str, payload: Any, action: str, version: ProtocolVersion
+def result_frame(
+    message_id: str, action: str, response: Any, version: ProtocolVersion, identity: str = ""
 ) -> bytes:
-    """The CALLRESULT frame answering ``message_id`` with ``payload``, checked first.
+    """The CALLRESULT answering ``message_id`` with ``response``, checked first.
 
     One encode of the frame and one typed decode of it: the cheapest way to
-    hold a handler's response to the schema on the hot path of a CSMS.
-    Raises like :func:`encode_checked_payload`.
+    hold a handler's response to the schema on the hot path of a CSMS. An
+    invalid response is our fault, never the peer's: the peer gets
+    InternalError, and the cause is logged.
     """
     expected = version.response_types[action]
-    if type(payload) is not expected:
-        _expect_type(payload, action, expected, "response")
     try:
-        frame = _encode((3, message_id, payload))
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise errors.TypeConstraintViolationError(f"cannot encode {action}: {exc}") from None
-    check = _result_checks.get(expected) or _check_result_frame(expected)
-    try:
-        check(frame)
-    except msgspec.ValidationError as exc:
-        raise classify(exc, frame_prefix="$[2]") from None
+        if type(response) is not expected:
+            _expect_type(response, action, expected, "response")
+        try:
+            frame = _encode((3, message_id, response))
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise errors.TypeConstraintViolationError(f"cannot encode {action}: {exc}") from None
+        check = _result_checks.get(expected) or _check_result_frame(expected)
+        try:
+            check(frame)
+        except msgspec.ValidationError as exc:
+            raise classify(exc, frame_prefix="$[2]") from None
+    except (TypeError, errors.OcppError) as exc:
+        log.error(
+            "%s: our %s response to %s is invalid, answering InternalError: %s",
+            identity,
+            action,
+            message_id,
+            exc,
+        )
+        return error_frame(message_id, errors.InternalError(f"invalid {action} response"), version)
+    return frame
+
+
+def error_frame(
+    message_id: str, error: errors.OcppError, version: ProtocolVersion, kind: int = CALLERROR
+) -> bytes:
+    """The CALLERROR (or 2.1 CALLRESULTERROR) of ``error``, spelt as ``version`` spells it."""
+    frame: bytes = _encode_call_error(
+        message_id, error.spelling(version.label), error.description, error.details, kind
+    )
     return frame
 
 

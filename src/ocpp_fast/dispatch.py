@@ -130,6 +130,11 @@ class OcppHandler:
             raise errors.NotSupportedError(
                 f"{call.action} is not handled here", {"action": call.action}
             )
+        return self._invoke(route, call, identity, connection)
+
+    def _invoke(
+        self, route: _Route, call: Call, identity: str, connection: AsyncConnection | None
+    ) -> Any:
         method = getattr(self, route.method)
         if route.wants_context:
             return method(call.payload, CallContext(identity, call.message_id, connection))
@@ -150,12 +155,16 @@ class OcppHandler:
             call = decode_frame(frame, self.version, NO_PENDING)
         except errors.OcppError:
             call = None
-        if type(call) is Call and call.action in self._routes:
+        route = self._routes.get(call.action) if type(call) is Call else None
+        if route is not None:
+            assert call is not None
             debug = debug_enabled()
             if debug:
                 log_frame("<", identity, frame)
             try:
-                result = self._run_at_once(call, identity)
+                result = self._invoke(route, call, identity, None)
+                if type(result) is CoroutineType:
+                    result = _finish_at_once(result)
             except Exception as exc:
                 reply = error_frame(call.message_id, _as_ocpp_error(call, exc), self.version)
             else:
@@ -174,16 +183,7 @@ class OcppHandler:
 
     def _run_at_once(self, call: Call, identity: str) -> Any:
         """Run a handler that returns at once, or a coroutine that never really suspends."""
-        result = self._start(call, identity, None)
-        if type(result) is CoroutineType:
-            coro: Coroutine[Any, Any, Any] = result
-            try:
-                coro.send(None)
-            except StopIteration as done:
-                return done.value
-            coro.close()
-            raise RuntimeError("an async handler suspended in handle(): use handle_async()")
-        return result
+        return _finish_at_once(self._start(call, identity, None))
 
     async def handle_async(self, frame: bytes | str, identity: str = "") -> bytes | None:
         """:meth:`handle` for handlers that await real work."""
@@ -261,6 +261,19 @@ def _wants_context(method: Callable[..., Any]) -> bool:
 
 
 # --- running a handler to an outcome ----------------------------------------------------------
+
+
+def _finish_at_once(result: Any) -> Any:
+    """The value of a handler's result: a coroutine is run, if it never really suspends."""
+    if type(result) is not CoroutineType:
+        return result
+    coro: Coroutine[Any, Any, Any] = result
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError("an async handler suspended in handle(): use handle_async()")
 
 
 def _as_ocpp_error(call: Call, exc: Exception) -> errors.OcppError:

@@ -29,7 +29,7 @@ import msgspec
 
 from ocpp_fast import codec, errors
 from ocpp_fast._actions import Sender
-from ocpp_fast._outgoing import encode_checked_payload, encode_checked_result
+from ocpp_fast._outgoing import encode_checked_payload, error_frame, result_frame
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.frames import (
     CALL,
@@ -66,7 +66,6 @@ log = logging.getLogger("ocpp_fast")
 decode_frame = codec.implementation().decode_frame
 _encode_call = codec.implementation().encode_call
 _encode_send = codec.implementation().encode_send
-_encode_call_error = codec.implementation().encode_call_error
 NO_PENDING: dict[str, str] = {}
 debug_enabled = functools.partial(log.isEnabledFor, logging.DEBUG)
 """Whether frames are logged: checked per frame, so a busy backend's logs stay quiet."""
@@ -130,36 +129,6 @@ def _not_supported(
 def new_message_id() -> str:
     """A fresh, unique message id (a uuid4 string, 36 characters)."""
     return str(uuid.uuid4())
-
-
-def result_frame(
-    message_id: str, action: str, response: Any, version: ProtocolVersion, identity: str = ""
-) -> bytes:
-    """The CALLRESULT answering ``message_id``, or InternalError if ``response`` is invalid.
-
-    An invalid response is our fault, never the peer's: it is logged with its cause.
-    """
-    try:
-        return encode_checked_result(message_id, response, action, version)
-    except (TypeError, errors.OcppError) as exc:
-        log.error(
-            "%s: our %s response to %s is invalid, answering InternalError: %s",
-            identity,
-            action,
-            message_id,
-            exc,
-        )
-        return error_frame(message_id, errors.InternalError(f"invalid {action} response"), version)
-
-
-def error_frame(
-    message_id: str, error: errors.OcppError, version: ProtocolVersion, kind: int = CALLERROR
-) -> bytes:
-    """The CALLERROR (or 2.1 CALLRESULTERROR) of ``error``, spelt as ``version`` spells it."""
-    frame: bytes = _encode_call_error(
-        message_id, error.spelling(version.label), error.description, error.details, kind
-    )
-    return frame
 
 
 def log_frame(direction: str, identity: str, frame: bytes | str) -> None:
