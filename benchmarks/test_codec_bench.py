@@ -22,16 +22,16 @@ from typing import Any
 import pytest
 
 from ocpp_fast import _codec_py, v201
-from ocpp_fast.bench import MixFrame, compiled_codec, fast_responses, load_mix
+from ocpp_fast.bench import DEFAULT_MIX, MixFrame, compiled_codec, fast_responses, load_mix
 from ocpp_fast.frames import Call, CallResult
 
 _MIX = Path(
     os.environ.get(
         "OCPP_FAST_BENCH_MIX",
-        Path(__file__).resolve().parents[2] / "shared" / "bench" / "mix-v201.jsonl",
+        DEFAULT_MIX,
     )
 )
-_FRAMES = load_mix(_MIX) if _MIX.exists() else []
+_FRAMES = load_mix(_MIX)
 _RESPONSES = fast_responses()
 _COMPILED = compiled_codec()
 

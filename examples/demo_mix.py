@@ -14,9 +14,10 @@ from pathlib import Path
 import msgspec
 
 from ocpp_fast import codec, v201
+from ocpp_fast.bench import DEFAULT_MIX as BENCH_MIX
 from ocpp_fast.frames import Call
 
-DEFAULT_MIX = Path(__file__).resolve().parent.parent.parent / "shared" / "bench" / "mix-v201.jsonl"
+DEFAULT_MIX = BENCH_MIX  # the packaged copy of the team's weighted 2.0.1 mix
 
 
 def shorten(text: str, width: int = 110) -> str:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import msgspec
 
 from ocpp_fast import errors, v201
+from ocpp_fast.bench import DEFAULT_MIX
 
-MIX = Path(__file__).resolve().parent.parent.parent / "shared" / "bench" / "mix-v201.jsonl"
+MIX = DEFAULT_MIX
 
 
 def mix_frames() -> list[bytes]:

@@ -13,12 +13,13 @@ from demo_load import free_port
 from websockets.asyncio.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
+from ocpp_fast.bench import DEFAULT_MIX
 from ocpp_fast.cli import main
 from ocpp_fast.demo import DemoChargeSystem
 from ocpp_fast.simulator import MIX_SHARES, SimulationReport, simulate
 from ocpp_fast.transport import serve
 
-MIX = Path(__file__).resolve().parent.parent.parent / "shared" / "bench" / "mix-v201.jsonl"
+MIX = DEFAULT_MIX
 
 
 def test_validate_reports_line_code_and_path(

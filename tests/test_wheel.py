@@ -210,6 +210,7 @@ def wheel_tags(wheel: Path) -> list[str]:
 
 def assert_no_leftovers(names: list[str]) -> None:
     assert "ocpp_fast/py.typed" in names
+    assert "ocpp_fast/data/mix-v201.jsonl" in names  # `ocpp-fast bench` needs it installed
     leftovers = [n for n in names if n.endswith(BUILD_LEFTOVERS)]
     assert not leftovers, leftovers
 
@@ -222,6 +223,7 @@ def test_sdist_holds_the_sources(sdist: Path) -> None:
         "setup.py",
         "src/ocpp_fast/_codec_c.pyx",
         "src/ocpp_fast/py.typed",
+        "src/ocpp_fast/data/mix-v201.jsonl",
         "src/ocpp_fast/codec.py",
         # cibuildwheel builds from the sdist and runs this file as its test-command
         "tests/test_wheel.py",

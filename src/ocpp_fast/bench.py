@@ -3,7 +3,7 @@
 The operation measured is what a CSMS does with every request it receives,
 short of the business logic: request frame bytes -> validated typed request ->
 the prebuilt response -> CALLRESULT frame bytes. Four variants run it over the
-frames of one traffic mix (``../shared/bench/mix-v201.jsonl`` by default):
+frames of one traffic mix (the packaged ``ocpp_fast/data/mix-v201.jsonl`` by default):
 
 a. ``ocpp_fast._codec_c`` (the compiled codec): ``decode_frame`` then
    ``encode_call_result``;
@@ -63,8 +63,9 @@ __all__ = [
     "main",
 ]
 
-DEFAULT_MIX = Path("..") / "shared" / "bench" / "mix-v201.jsonl"
-"""The shared workload, ``../shared/bench/mix-v201.jsonl`` seen from the repository root."""
+DEFAULT_MIX = Path(__file__).resolve().parent / "data" / "mix-v201.jsonl"
+"""The realistic weighted 2.0.1 mix, shipped as package data so ``ocpp-fast bench`` runs
+after ``pip install`` and from a bare clone (the team's shared copy is its source)."""
 
 Batch = Callable[[int], None]
 """Runs the operation ``n`` times; timed from outside so every variant pays the same."""
