@@ -143,8 +143,17 @@ class _Violation(Exception):
         self.path: list[str] = []
 
 
-def _fix(value: Any, plan: Any, draft04_integers: bool) -> Any:
-    """Apply a plan to a decoded value, in place where it can."""
+_ANY_DATETIME_STAND_IN = "2000-01-01T00:00:00Z"
+"""What a date-time string becomes when formats are not checked: any string is a
+valid ``format: date-time`` for a validator without a format checker."""
+
+
+def _fix(value: Any, plan: Any, draft04_integers: bool, formats: bool = True) -> Any:
+    """Apply a plan to a decoded value, in place where it can.
+
+    ``formats=False`` judges as a validator without a format checker does (the
+    ``ocpp`` package's): any string is a date-time or a URI.
+    """
     if plan is None:
         return value
     if plan == "int":
@@ -153,12 +162,14 @@ def _fix(value: Any, plan: Any, draft04_integers: bool) -> Any:
         return value
     if plan == "datetime":
         if isinstance(value, str):
+            if not formats:
+                return _ANY_DATETIME_STAND_IN
             if not _is_rfc3339(value):
                 return _NOT_A_DATETIME  # msgspec then reports it, in its own order
             return _clamp_last_instant(value)
         return value
     if plan == "uri":
-        if isinstance(value, str) and not is_uri(value):
+        if formats and isinstance(value, str) and not is_uri(value):
             raise _Violation("not an RFC 3986 URI")
         return value
     kind, sub = plan
@@ -172,7 +183,7 @@ def _fix(value: Any, plan: Any, draft04_integers: bool) -> Any:
         if isinstance(value, list):
             for index, item in enumerate(value):
                 try:
-                    value[index] = _fix(item, sub, draft04_integers)
+                    value[index] = _fix(item, sub, draft04_integers, formats)
                 except _Violation as violation:
                     violation.path.append(f"[{index}]")
                     raise
@@ -184,7 +195,7 @@ def _fix(value: Any, plan: Any, draft04_integers: bool) -> Any:
         for wire, field_plan in resolved[1].items():
             if wire in value:
                 try:
-                    value[wire] = _fix(value[wire], field_plan, draft04_integers)
+                    value[wire] = _fix(value[wire], field_plan, draft04_integers, formats)
                 except _Violation as violation:
                     violation.path.append(f".{wire}")
                     raise
@@ -192,10 +203,15 @@ def _fix(value: Any, plan: Any, draft04_integers: bool) -> Any:
     return value
 
 
-def decode_payload(obj: Any, tp: type[Any], version: ProtocolVersion) -> Any:
+def decode_payload(
+    obj: Any, tp: type[Any], version: ProtocolVersion, *, formats: bool = True
+) -> Any:
     """Validate an untyped payload against ``tp`` exactly as the schema would.
 
     Raises the :class:`~ocpp_fast.errors.OcppError` the spec table names.
+    ``formats=False`` leaves ``format`` (date-time, uri) unchecked, and then the
+    date-times of the result are stand-ins: only the verdict is meaningful.
+    ``obj`` is modified in place.
     """
     if not isinstance(obj, dict):
         raise errors.TypeConstraintViolationError(
@@ -204,7 +220,7 @@ def decode_payload(obj: Any, tp: type[Any], version: ProtocolVersion) -> Any:
     if tp not in _plans:
         _plan(mi.type_info(tp))  # computed once per payload type
     try:
-        obj = _fix(obj, ("struct_ref", tp), tp in version.draft04_messages)
+        obj = _fix(obj, ("struct_ref", tp), tp in version.draft04_messages, formats)
     except _Violation as violation:
         path = "$" + "".join(reversed(violation.path))
         raise errors.PropertyConstraintViolationError(

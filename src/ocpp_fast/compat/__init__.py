@@ -1,0 +1,70 @@
+"""The drop-in for backends written with the ``ocpp`` package (extra ``ocpp-fast[compat]``).
+
+One line at start-up, before the backend imports its ChargePoint base::
+
+    import ocpp_fast.compat
+
+    ocpp_fast.compat.install()
+
+    from ocpp.v201 import ChargePoint  # now ocpp_fast.compat.v201.ChargePoint
+
+After :func:`install`, ``ocpp.v16.ChargePoint``, ``ocpp.v201.ChargePoint``,
+``ocpp.v21.ChargePoint`` and ``ocpp.charge_point.ChargePoint`` are the classes of
+this package: subclasses of ``ocpp``'s own, with its constructor, attributes and
+methods, its dataclasses, exceptions and ``@on``/``@after`` routing, and
+ocpp_fast's codec underneath. Or subclass :class:`ocpp_fast.compat.v201.ChargePoint`
+(or ``.v16``, ``.v21``) directly. Where the two differ, the wire follows the
+OCPP-J spec and the Python API follows ``ocpp``: see the README's table.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+from ocpp_fast.compat._charge_point import ChargePoint
+
+__all__ = ["ChargePoint", "install", "installed", "uninstall"]
+
+_replaced: dict[ModuleType, Any] = {}
+"""The module whose ``ChargePoint`` was replaced -> ``ocpp``'s original class."""
+
+
+def _targets() -> list[tuple[ModuleType, type[Any]]]:
+    import ocpp.charge_point
+    import ocpp.v16
+    import ocpp.v21
+    import ocpp.v201
+
+    from ocpp_fast.compat import v16, v21, v201  # built on ocpp's classes before any swap
+
+    return [
+        (ocpp.charge_point, ChargePoint),
+        (ocpp.v16, v16.ChargePoint),
+        (ocpp.v201, v201.ChargePoint),
+        (ocpp.v21, v21.ChargePoint),
+    ]
+
+
+def install() -> None:
+    """Make ``ocpp``'s ChargePoint classes ocpp_fast's. Idempotent.
+
+    Classes a backend defined before the call keep their base: call it first.
+    """
+    for module, replacement in _targets():
+        current = module.ChargePoint
+        if current is not replacement:
+            _replaced.setdefault(module, current)
+            module.ChargePoint = replacement  # type: ignore[attr-defined]
+
+
+def uninstall() -> None:
+    """Give ``ocpp`` its own ChargePoint classes back. Idempotent."""
+    while _replaced:
+        module, original = _replaced.popitem()
+        module.ChargePoint = original  # type: ignore[attr-defined]
+
+
+def installed() -> bool:
+    """Whether :func:`install` is in effect."""
+    return bool(_replaced)

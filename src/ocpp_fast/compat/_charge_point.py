@@ -1,0 +1,499 @@
+"""The drop-in ChargePoint: the ``ocpp`` package's API, ocpp_fast's codec on the hot path.
+
+It subclasses ``ocpp``'s own class, so a backend's ``@on``/``@after`` handlers,
+``route_map``, ``call(call.Reset(...))``, its dataclasses and its exceptions all
+keep working, and ``isinstance`` checks hold. What changes is underneath:
+
+- an incoming CALL is validated by the generated Structs of ocpp_fast (one typed
+  decode, no jsonschema), then handed to the handler as ``ocpp`` hands it: the
+  raw payload with ``ocpp``'s snake_case names (see :mod:`._naming`);
+- the wire follows the OCPP-J spec table: NotImplemented for an unknown action,
+  NotSupported for a known one without a handler, the version's spelling of each
+  code, the table's code for each schema failure, an answer to a malformed frame;
+- responses to our calls are matched by id, so a handler may ``await self.call()``
+  to its own station without the deadlock ``ocpp`` has (``start()`` reads on while
+  CALLs are handled), and a response never lands on the wrong call;
+- ``format`` (date-time, uri) is not checked by default, as ``ocpp`` 2.1.0 does
+  not check it and real fleets send naive timestamps; ``strict_formats = True``
+  on the class checks RFC 3339/3986 as the native API does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import inspect
+import re
+from collections import OrderedDict
+from typing import Any, ClassVar
+
+import msgspec
+import ocpp.charge_point
+import ocpp.exceptions
+from ocpp.messages import Call, CallError, CallResult, MessageType
+
+from ocpp_fast import codec, errors
+from ocpp_fast._protocol_version import ProtocolVersion
+from ocpp_fast._reference import MESSAGE_ID_MAX_LENGTH, decode_payload
+from ocpp_fast.compat._naming import shape_of, to_snake, to_wire
+from ocpp_fast.frames import CALLRESULTERROR, CallResultError, Send
+
+__all__ = ["ChargePoint", "ocpp_exception"]
+
+LOGGER = ocpp.charge_point.LOGGER
+"""``ocpp``'s default logger (named ``ocpp``): logs go where they went before."""
+
+_VERSION_MODULES = {"1.6": "ocpp_fast.v16", "2.0.1": "ocpp_fast.v201", "2.1": "ocpp_fast.v21"}
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.decode
+_CALL_START = re.compile(r"[ \t\n\r]*\[[ \t\n\r]*2[ \t\n\r]*,")
+_UNMATCHED_KEPT = 16
+"""Responses with no call waiting that are kept for a ``call()`` about to wait on their id."""
+_UNKNOWN_ID_LOGGED = 5
+"""Unknown-id responses logged one by one before only every thousandth is."""
+
+
+def _version(label: str) -> ProtocolVersion:
+    module = _VERSION_MODULES.get(label)
+    if module is None:
+        raise ValueError(
+            f"ocpp_fast.compat speaks OCPP {', '.join(_VERSION_MODULES)}, not {label!r}"
+        )
+    version: ProtocolVersion = importlib.import_module(module).VERSION
+    return version
+
+
+_OCPP_EXCEPTIONS: dict[str, type[Exception]] = {
+    cls.code: cls
+    for cls in (
+        ocpp.exceptions.NotImplementedError,
+        ocpp.exceptions.NotSupportedError,
+        ocpp.exceptions.InternalError,
+        ocpp.exceptions.ProtocolError,
+        ocpp.exceptions.SecurityError,
+        ocpp.exceptions.FormatViolationError,
+        ocpp.exceptions.FormationViolationError,
+        ocpp.exceptions.PropertyConstraintViolationError,
+        ocpp.exceptions.OccurenceConstraintViolationError,
+        ocpp.exceptions.OccurrenceConstraintViolationError,
+        ocpp.exceptions.TypeConstraintViolationError,
+        ocpp.exceptions.GenericError,
+    )
+}
+
+
+def ocpp_exception(error: errors.OcppError, version_label: str) -> Exception:
+    """The ``ocpp`` exception of ``error``'s code, spelt as the version spells it,
+    so the ``except`` clauses of a backend written for ``ocpp`` catch it."""
+    cls = _OCPP_EXCEPTIONS.get(error.spelling(version_label), ocpp.exceptions.GenericError)
+    exception: Exception = cls(description=error.description, details=dict(error.details))
+    return exception
+
+
+@functools.lru_cache(maxsize=1024)
+def _takes_call_unique_id(function: Any) -> bool:
+    """Whether a handler names ``call_unique_id`` (``ocpp`` passes it only then)."""
+    return "call_unique_id" in inspect.signature(function).parameters
+
+
+def _wants_id(handler: Any) -> bool:
+    target = getattr(handler, "__func__", handler)
+    try:
+        return _takes_call_unique_id(target)
+    except TypeError:  # unhashable callable
+        return "call_unique_id" in inspect.signature(handler).parameters
+
+
+class _ReceivedCall(Call):  # type: ignore[misc]
+    """A received CALL, with its frame text so validation decodes the original bytes."""
+
+    def __init__(self, unique_id: Any, action: str, payload: Any, raw: str | bytes) -> None:
+        super().__init__(unique_id, action, payload)
+        self.raw = raw
+
+
+class _ReceivedResult(CallResult):  # type: ignore[misc]
+    """A received CALLRESULT, with its frame text for the same reason."""
+
+    def __init__(self, unique_id: Any, payload: Any, raw: str | bytes) -> None:
+        super().__init__(unique_id, payload)
+        self.raw = raw
+
+
+def _usable_id(unique_id: Any) -> bool:
+    """A string id the spec allows, or an integer one as ``ocpp`` tolerates (echoed as sent)."""
+    kind = type(unique_id)
+    return (kind is str and len(unique_id) <= MESSAGE_ID_MAX_LENGTH) or kind is int
+
+
+class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
+    """``ocpp.charge_point.ChargePoint`` on ocpp_fast: same constructor, attributes and methods.
+
+    The version comes from ``_ocpp_version`` ("1.6", "2.0.1" or "2.1"), as on
+    ``ocpp``'s own version classes; :mod:`ocpp_fast.compat.v201` and its siblings
+    set it. Set ``strict_formats = True`` on a subclass to refuse date-times
+    without an offset and invalid URIs (the spec's rule; ``ocpp`` checks neither).
+    ``max_concurrent_calls`` bounds the station's CALLs handled at once by
+    :meth:`start` (the spec allows one; reading pauses beyond the bound).
+    """
+
+    strict_formats: ClassVar[bool] = False
+    max_concurrent_calls: ClassVar[int] = 4
+
+    def __init__(
+        self, id: str, connection: Any, response_timeout: float = 30, logger: Any = LOGGER
+    ) -> None:
+        super().__init__(id, connection, response_timeout, logger)
+        self._fast_version = _version(getattr(self, "_ocpp_version", None) or "")
+        self._waiting: dict[Any, asyncio.Future[Any]] = {}
+        self._unmatched: OrderedDict[Any, Any] = OrderedDict()
+        self._unknown_ids = 0
+        self._call_slots = asyncio.Semaphore(self.max_concurrent_calls)
+        self._handling: set[asyncio.Task[Any]] = set()
+
+    # --- reading ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Read frames until the connection fails (its exception ends the loop, as in ``ocpp``).
+
+        A CALL is handled in a task of its own, so responses to our calls are
+        read while a handler awaits one; at most ``max_concurrent_calls`` of them run.
+        """
+        while True:
+            message = await self._connection.recv()
+            self.logger.info("%s: receive message %s", self.id, message)
+            if type(message) is str and _CALL_START.match(message):
+                await self._call_slots.acquire()
+                task = asyncio.ensure_future(self.route_message(message))
+                self._handling.add(task)
+                task.add_done_callback(self._call_done)
+            else:
+                await self.route_message(message)
+
+    def _call_done(self, task: asyncio.Task[Any]) -> None:
+        self._handling.discard(task)
+        self._call_slots.release()
+        if not task.cancelled() and task.exception() is not None:
+            self.logger.error(
+                "%s: handling a call failed: %r", self.id, task.exception(), exc_info=False
+            )
+
+    async def route_message(self, raw_msg: str | bytes) -> None:
+        """Route one frame: a CALL to its handler (answered), a response to its ``call()``."""
+        try:
+            frame = _decode(raw_msg)
+        except (ValueError, RecursionError):
+            frame = None
+        if type(frame) is list and len(frame) >= 3 and _usable_id(frame[1]):
+            kind, unique_id = frame[0], frame[1]
+            if kind == 2 and len(frame) == 4 and type(frame[2]) is str:
+                await self._route_call(_ReceivedCall(unique_id, frame[2], frame[3], raw_msg))
+                return
+            if kind == 3 and len(frame) == 3:
+                self._deliver(_ReceivedResult(unique_id, frame[2], raw_msg))
+                return
+            if kind == 4 and len(frame) == 5 and _is_error_body(frame):
+                self._deliver(CallError(*frame[1:]))
+                return
+        await self._route_other(raw_msg)
+
+    async def _route_call(self, msg: _ReceivedCall) -> None:
+        try:
+            await self._handle_call(msg)
+        except ocpp.exceptions.OCPPError as error:
+            self.logger.warning(
+                "%s: answering %s %s with %s: %s",
+                self.id,
+                msg.action[:64],
+                msg.unique_id,
+                error.code,
+                error.description,
+            )
+            await self._send(self._error_text(msg.unique_id, error))
+
+    async def _route_other(self, raw_msg: str | bytes) -> None:
+        """Everything but a well-formed CALL, CALLRESULT or CALLERROR: the codec's verdict."""
+        version = self._fast_version
+        try:
+            frame = codec.decode_frame(raw_msg, version)
+        except errors.OcppError as error:
+            self.logger.warning("%s: malformed frame %.200r: %s", self.id, raw_msg, error)
+            kind = 4
+            if error.message_type == 3 and version.label == "2.1":
+                kind = CALLRESULTERROR  # 2.1 answers a bad CALLRESULT so
+            if error.message_type == 6:
+                return  # a SEND is never answered
+            await self._send(self._error_text(error.message_id or "-1", error, kind))
+            return
+        if frame is None:  # a message type this version ignores
+            self.logger.debug("%s: ignored frame %.200r", self.id, raw_msg)
+            return
+        if isinstance(frame, Send):  # 2.1: handled, never answered
+            await self._route_send(frame.message_id, frame.action, raw_msg)
+        elif isinstance(frame, CallResultError):
+            self.logger.warning("%s: the station rejected our result: %s", self.id, frame)
+
+    async def _route_send(self, unique_id: str, action: str, raw_msg: str | bytes) -> None:
+        handlers = self.route_map.get(action) or {}
+        handler = handlers.get("_on_action")
+        if handler is None:
+            self.logger.warning("%s: no handler for the SEND %s %s", self.id, action, unique_id)
+            return
+        try:
+            result = handler(**to_snake(_decode(raw_msg)[3]))
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            self.logger.exception("%s: handling the SEND %s %s failed", self.id, action, unique_id)
+
+    # --- handling a CALL ----------------------------------------------------------------
+
+    async def _handle_call(self, msg: Any) -> Any:
+        """Validate, call the ``@on`` handler, answer, then run the ``@after`` hook.
+
+        Raises ``ocpp``'s exception of the spec code for what the caller must
+        answer with a CALLERROR (as ``ocpp``'s ``_handle_call`` raises its own).
+        """
+        version = self._fast_version
+        action = msg.action
+        handlers = self.route_map.get(action)
+        if action not in version.request_types:
+            raise ocpp.exceptions.NotImplementedError(
+                description=f"{action[:64]!r} is not an action of OCPP {version.label}",
+                details={"cause": f"{action[:64]} is not an action of OCPP {version.label}"},
+            )
+        if handlers is None or "_on_action" not in handlers:
+            raise ocpp.exceptions.NotSupportedError(
+                description=f"no handler for {action}",
+                details={"cause": f"No handler for {action} registered."},
+            )
+        if not handlers.get("_skip_schema_validation", False):
+            self._check_request(msg)
+        payload = to_snake(msg.payload)
+        handler = handlers["_on_action"]
+        wants_id = _wants_id(handler)
+        try:
+            if wants_id:
+                response = handler(**payload, call_unique_id=msg.unique_id)
+            else:
+                response = handler(**payload)
+            if inspect.isawaitable(response):
+                response = await response
+        except Exception as error:
+            self.logger.exception("Error while handling request '%s'", msg)
+            await self._send(self._error_text(msg.unique_id, error))
+            return None
+        await self._send(self._result_text(msg, response, handlers))
+        after = handlers.get("_after_action")
+        if after is not None:
+            self._run_after(after, payload, msg.unique_id)
+        return response
+
+    def _check_request(self, msg: Any) -> None:
+        raw = getattr(msg, "raw", None)
+        if raw is None or type(msg.unique_id) is not str:
+            raw = b'[2,"0",' + _encode(msg.action) + b"," + _encode(msg.payload) + b"]"
+        try:
+            self._check(raw, msg.action, None)
+        except errors.OcppError as error:
+            raise ocpp_exception(error, self._fast_version.label) from None
+
+    def _check(self, frame: str | bytes, action: str, result_of: Any) -> None:
+        """Validate a frame's payload; raise the spec's OcppError.
+
+        ``result_of`` is the id of the call a CALLRESULT answers (None for a
+        CALL). Formats are judged again without a format checker unless
+        ``strict_formats``: a format failure is PropertyConstraintViolation, so
+        only that one is looked at twice.
+        """
+        version = self._fast_version
+        try:
+            codec.decode_frame(frame, version, {} if result_of is None else {result_of: action})
+        except errors.PropertyConstraintViolationError:
+            if self.strict_formats:
+                raise
+            if result_of is None:
+                tp, payload = version.request_types[action], _decode(frame)[3]
+            else:
+                tp, payload = version.response_types[action], _decode(frame)[2]
+            decode_payload(payload, tp, version, formats=False)
+
+    def _result_text(self, msg: Any, response: Any, handlers: dict[str, Any]) -> str:
+        """The CALLRESULT text of a handler's return value, or InternalError if it is invalid."""
+        version = self._fast_version
+        action = msg.action
+        try:
+            if not hasattr(type(response), "__dataclass_fields__"):
+                raise TypeError(f"a handler must return a call_result dataclass, not {response!r}")
+            body = _encode(to_wire(response, shape_of(version.response_types.get(action))))
+            if not handlers.get("_skip_schema_validation", False):
+                self._check(b'[3,"0",' + body + b"]", action, "0")
+        except (TypeError, ValueError, OverflowError, errors.OcppError) as error:
+            self.logger.error(
+                "%s: our %s response to %s is invalid, answering InternalError: %s",
+                self.id,
+                action,
+                msg.unique_id,
+                error,
+            )
+            return self._error_text(
+                msg.unique_id, errors.InternalError(f"invalid {action} response")
+            )
+        return f"[3,{_encode(msg.unique_id).decode()},{body.decode()}]"
+
+    def _error_text(self, unique_id: Any, error: BaseException, kind: int = 4) -> str:
+        """A CALLERROR (or 2.1 CALLRESULTERROR) for any exception, in the version's spelling."""
+        label = self._fast_version.label
+        if isinstance(error, errors.OcppError):
+            ours = error
+        elif isinstance(error, ocpp.exceptions.OCPPError):
+            cls = errors.error_class(str(error.code))
+            details = error.details if isinstance(error.details, dict) else {}
+            ours = cls(str(error.description or ""), details)
+        else:
+            ours = errors.InternalError("an unexpected error occurred while handling the call")
+        frame = (kind, unique_id, ours.spelling(label), ours.description, ours.details)
+        try:
+            return _encode(frame).decode()
+        except (TypeError, ValueError, OverflowError):  # details a handler could not encode
+            return _encode((*frame[:4], {})).decode()
+
+    def _run_after(self, after: Any, payload: dict[str, Any], unique_id: Any) -> None:
+        """The ``@after`` hook as ``ocpp`` runs it: a coroutine is scheduled, not awaited;
+        a KeyError inside a plain one is swallowed. Any other failure is logged."""
+        try:
+            if _wants_id(after):
+                result = after(**payload, call_unique_id=unique_id)
+            else:
+                result = after(**payload)
+        except KeyError:
+            return
+        except Exception:
+            self.logger.exception("%s: @after hook for %s failed", self.id, unique_id)
+            return
+        if inspect.isawaitable(result):
+            task = asyncio.ensure_future(result)
+            self._handling.add(task)
+            task.add_done_callback(self._after_done)
+
+    def _after_done(self, task: asyncio.Task[Any]) -> None:
+        self._handling.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.logger.error("%s: @after hook failed: %r", self.id, task.exception())
+
+    # --- calling the station ------------------------------------------------------------
+
+    async def call(
+        self,
+        payload: Any,
+        suppress: bool = True,
+        unique_id: Any = None,
+        skip_schema_validation: bool = False,
+    ) -> Any:
+        """Send a CALL and return ``ocpp``'s ``call_result`` dataclass for its response.
+
+        As in ``ocpp``: the request is validated before it leaves (``ocpp``'s
+        exception of the spec code if not), one call is outstanding at a time
+        (``_call_lock``), a CALLERROR returns None (``suppress=True``) or raises
+        ``ocpp``'s exception of its code, and no response in time raises
+        ``asyncio.TimeoutError``. The response is matched by id.
+        """
+        version = self._fast_version
+        action = payload.__class__.__name__
+        if unique_id is None:
+            unique_id = str(self._unique_id_generator())
+        request_type = version.request_types.get(action)
+        body = _encode(to_wire(payload, shape_of(request_type)))
+        if not skip_schema_validation:
+            if request_type is None:
+                raise ocpp.exceptions.NotImplementedError(
+                    details={"cause": f"{action} is not an action of OCPP {version.label}"}
+                )
+            try:
+                self._check(b'[2,"0",' + _encode(action) + b"," + body + b"]", action, None)
+            except errors.OcppError as error:
+                raise ocpp_exception(error, version.label) from None
+        text = f"[2,{_encode(unique_id).decode()},{_encode(action).decode()},{body.decode()}]"
+        self._expect(unique_id)
+        try:
+            async with self._call_lock:
+                await self._send(text)
+                try:
+                    response = await self._get_specific_response(unique_id, self._response_timeout)
+                except TimeoutError:
+                    raise TimeoutError(
+                        f"Waited {self._response_timeout}s for response on {text}."
+                    ) from None
+        finally:
+            self._waiting.pop(unique_id, None)
+        if response.message_type_id == MessageType.CallError:
+            self.logger.warning("Received a CALLError: %s'", response)
+            if suppress:
+                return None
+            raise response.to_exception()
+        if not skip_schema_validation:
+            await self._check_result(response, action)
+        result_class = getattr(self._call_result, action)
+        return result_class(**to_snake(response.payload))
+
+    async def _check_result(self, response: Any, action: str) -> None:
+        raw = getattr(response, "raw", None)
+        if raw is None or type(response.unique_id) is not str:
+            raw = b'[3,"0",' + _encode(response.payload) + b"]"
+            result_of = "0"
+        else:
+            result_of = response.unique_id
+        try:
+            self._check(raw, action, result_of)
+        except errors.OcppError as error:
+            self.logger.warning(
+                "%s: invalid %s result %s: %s", self.id, action, response.unique_id, error
+            )
+            if self._fast_version.label == "2.1":
+                await self._send(self._error_text(response.unique_id, error, CALLRESULTERROR))
+            raise ocpp_exception(error, self._fast_version.label) from None
+
+    def _expect(self, unique_id: Any) -> asyncio.Future[Any]:
+        """Register the future a response with ``unique_id`` resolves; a response that
+        arrived before it (kept among the unmatched) resolves it at once."""
+        waiter = self._waiting.get(unique_id)
+        if waiter is None:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiting[unique_id] = waiter
+            early = self._unmatched.pop(unique_id, None)
+            if early is not None:
+                waiter.set_result(early)
+        return waiter
+
+    async def _get_specific_response(self, unique_id: Any, timeout: float) -> Any:
+        """The response with ``unique_id``, or ``asyncio.TimeoutError`` after ``timeout`` s."""
+        waiter = self._expect(unique_id)
+        try:
+            return await asyncio.wait_for(waiter, timeout)
+        finally:
+            if self._waiting.get(unique_id) is waiter and waiter.done():
+                del self._waiting[unique_id]
+
+    def _deliver(self, response: Any) -> None:
+        """Hand a CALLRESULT or CALLERROR to the call waiting on its id."""
+        waiter = self._waiting.get(response.unique_id)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(response)
+            return
+        self._unmatched[response.unique_id] = response
+        if len(self._unmatched) > _UNMATCHED_KEPT:
+            self._unmatched.popitem(last=False)
+        self._unknown_ids += 1
+        count = self._unknown_ids
+        if count <= _UNKNOWN_ID_LOGGED or count % 1000 == 0:
+            self.logger.warning(
+                "%s: response with unknown id %.40r, no call waits for it (%d so far)",
+                self.id,
+                response.unique_id,
+                count,
+            )
+
+
+def _is_error_body(frame: list[Any]) -> bool:
+    return type(frame[2]) is str and type(frame[3]) is str and type(frame[4]) is dict

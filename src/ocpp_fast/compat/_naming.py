@@ -1,0 +1,199 @@
+"""Payload keys named exactly as the ``ocpp`` package names them, at the cost of a dict lookup.
+
+``ocpp`` renames every key of every payload, both ways, with regexes
+(``camel_to_snake_case`` / ``snake_to_camel_case`` in ``ocpp.charge_point``):
+handlers are called with its names, quirks included (``prioritizedEMAIDs``
+becomes ``prioritized_emai_ds``), and the dataclasses it builds take them. So
+this module calls its functions, once per distinct key, and remembers the
+answer. Keys a peer chooses (vendor keys in ``customData``, a DataTransfer
+``data`` object) are renamed too, as ``ocpp`` renames them, but only a bounded
+number of them is remembered.
+
+Outgoing payloads are serialised as ``ocpp`` serialises them (dataclass field
+order, ``None`` dropped at every depth, snake_case to camelCase, a ``Decimal``
+written with one decimal), with one repair: where ``ocpp`` 2.1.0 writes a 2.1
+name its own schema does not allow (``limitL2`` for ``limit_L2``,
+``priceScheduleId`` for ``priceScheduleID``), the schema's name is written. The
+repair follows the Struct of the schema at each depth, because one spelling can
+be right in one type and wrong in another (``soc`` / ``soC``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import decimal
+import enum
+from collections.abc import Callable
+from typing import Any
+
+from msgspec import inspect as mi
+from ocpp.charge_point import camel_to_snake_case, snake_to_camel_case
+
+__all__ = ["Shape", "shape_of", "to_snake", "to_wire"]
+
+MEMO_LIMIT = 4096
+"""Distinct keys remembered per direction; the schemas hold fewer than 2,000, and
+a peer inventing keys must not grow the memory without bound."""
+
+
+class _KeyMemo(dict[str, str]):
+    """``key -> ocpp's name for it``, computed by ``ocpp``'s function on first sight."""
+
+    def __init__(self, convert: Callable[[dict[str, None]], dict[str, None]]) -> None:
+        super().__init__()
+        self._convert = convert
+
+    def __missing__(self, key: str) -> str:
+        name = next(iter(self._convert({key: None})))
+        if len(self) < MEMO_LIMIT:
+            self[key] = name
+        return name
+
+
+_snake_names = _KeyMemo(camel_to_snake_case)
+_camel_names = _KeyMemo(snake_to_camel_case)
+
+
+def to_snake(data: Any) -> Any:
+    """``ocpp``'s ``camel_to_snake_case``: every key of every object renamed, values kept."""
+    kind = type(data)
+    if kind is dict:
+        names = _snake_names
+        out = {}
+        for key, value in data.items():
+            sub = type(value)
+            if sub is dict or sub is list:
+                value = to_snake(value)
+            out[names[key]] = value
+        return out
+    if kind is list:
+        return [to_snake(item) for item in data]
+    return data
+
+
+# --- outgoing -------------------------------------------------------------------------------
+
+
+class Shape:
+    """What the schema says of one object type: its names and the types nested in it.
+
+    :meth:`wire_name` turns a name ``ocpp`` writes into the schema's spelling
+    where the two differ only in case or underscores; ``nested`` maps each wire
+    name to the Shape of the object type under it (through lists and optionality).
+    """
+
+    __slots__ = ("_by_folded", "_repaired", "nested", "wire_names")
+
+    def __init__(self, wire_names: frozenset[str]) -> None:
+        self.wire_names = wire_names
+        self.nested: dict[str, Shape | None] = {}
+        folded: dict[str, str | None] = {}
+        for name in wire_names:  # two names folding alike are ambiguous: no repair then
+            folded[_folded(name)] = None if _folded(name) in folded else name
+        self._by_folded = folded
+        self._repaired: dict[str, str] = {}
+
+    def wire_name(self, name: str) -> str:
+        """``name`` as the schema spells it (unchanged when it is right, or unknown)."""
+        repaired = self._repaired.get(name)
+        if repaired is None:
+            repaired = name
+            if name not in self.wire_names:
+                repaired = self._by_folded.get(_folded(name)) or name
+            if len(self._repaired) < MEMO_LIMIT:
+                self._repaired[name] = repaired
+        return repaired
+
+
+_shapes: dict[type[Any], Shape] = {}
+
+
+def _folded(name: str) -> str:
+    return name.replace("_", "").lower()
+
+
+def _struct_inside(info: mi.Type) -> type[Any] | None:
+    """The Struct class under optionality, lists and constraints, if there is one."""
+    if isinstance(info, mi.StructType):
+        return info.cls
+    if isinstance(info, mi.Metadata):
+        return _struct_inside(info.type)
+    if isinstance(info, mi.ListType):
+        return _struct_inside(info.item_type)
+    if isinstance(info, mi.UnionType):
+        for member in info.types:
+            found = _struct_inside(member)
+            if found is not None:
+                return found
+    return None
+
+
+def shape_of(struct: type[Any] | None) -> Shape | None:
+    """The Shape of a generated Struct class (built once per class), or None."""
+    if struct is None:
+        return None
+    shape = _shapes.get(struct)
+    if shape is None:
+        info = mi.type_info(struct)
+        assert isinstance(info, mi.StructType)
+        shape = Shape(frozenset(field.encode_name for field in info.fields))
+        _shapes[struct] = shape  # registered first: a type may nest itself
+        for field in info.fields:
+            inner = _struct_inside(field.type)
+            shape.nested[field.encode_name] = shape_of(inner) if inner is not None else None
+    return shape
+
+
+_field_plans: dict[tuple[type[Any], Shape | None], tuple[tuple[str, str, Shape | None], ...]] = {}
+
+
+def _field_plan(cls: type[Any], shape: Shape | None) -> tuple[tuple[str, str, Shape | None], ...]:
+    """``(attribute, wire name, nested Shape)`` per dataclass field, in field order."""
+    plan = _field_plans.get((cls, shape))
+    if plan is None:
+        entries = []
+        for field in dataclasses.fields(cls):
+            wire = _camel_names[field.name]
+            nested = None
+            if shape is not None:
+                wire = shape.wire_name(wire)
+                nested = shape.nested.get(wire)
+            entries.append((field.name, wire, nested))
+        plan = _field_plans[(cls, shape)] = tuple(entries)
+    return plan
+
+
+_PLAIN = (str, int, float, bool)
+
+
+def to_wire(value: Any, shape: Shape | None) -> Any:
+    """A value as ``ocpp`` writes it: what ``serialize_as_dict``, ``remove_nones`` and
+    ``snake_to_camel_case`` make of it, with the schema's spelling of every name."""
+    kind = type(value)
+    if kind in _PLAIN or isinstance(value, enum.Enum):
+        return value
+    if hasattr(kind, "__dataclass_fields__"):
+        out = {}
+        for attribute, wire, nested in _field_plans.get((kind, shape)) or _field_plan(kind, shape):
+            item = getattr(value, attribute)
+            if item is not None:
+                out[wire] = to_wire(item, nested)
+        return out
+    if kind is dict or isinstance(value, dict):
+        out = {}
+        names = _camel_names
+        for key, item in value.items():
+            if item is None:
+                continue
+            wire = names[key] if type(key) is str else key
+            nested = None
+            if shape is not None:
+                wire = shape.wire_name(wire)
+                nested = shape.nested.get(wire)
+            out[wire] = to_wire(item, nested)
+        return out
+    if kind is list:
+        return [to_wire(item, shape) for item in value if item is not None]
+    if kind is decimal.Decimal:
+        return float(f"{value:.1f}")  # as ocpp's JSON encoder writes a Decimal
+    return value
