@@ -36,7 +36,7 @@ from ocpp.messages import Call, CallError, CallResult, MessageType
 from ocpp_fast import codec, errors
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast._reference import MESSAGE_ID_MAX_LENGTH, decode_payload
-from ocpp_fast.compat._naming import shape_of, to_snake, to_wire
+from ocpp_fast.compat._naming import floats_as_decimals, shape_of, to_snake, to_wire
 from ocpp_fast.frames import CALLRESULTERROR, CallResultError, Send
 
 __all__ = ["ChargePoint", "ocpp_exception"]
@@ -50,6 +50,12 @@ _decode = msgspec.json.decode
 _CALL_START = re.compile(r"[ \t\n\r]*\[[ \t\n\r]*2[ \t\n\r]*,")
 _UNMATCHED_KEPT = 16
 """Responses with no call waiting that are kept for a ``call()`` about to wait on their id."""
+_DECIMAL_PAYLOADS = frozenset(
+    {("1.6", 2, "SetChargingProfile"), ("1.6", 2, "RemoteStartTransaction")}
+    | {("1.6", 3, "GetCompositeSchedule")}
+)
+"""Payloads whose floats ``ocpp`` hands over as ``Decimal`` once it validated them
+(its ``multipleOf: 0.1`` check parses them so); a handler may rely on it."""
 _UNKNOWN_ID_LOGGED = 5
 """Unknown-id responses logged one by one before only every thousandth is."""
 
@@ -268,9 +274,12 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 description=f"no handler for {action}",
                 details={"cause": f"No handler for {action} registered."},
             )
+        payload = msg.payload
         if not handlers.get("_skip_schema_validation", False):
             self._check_request(msg)
-        payload = to_snake(msg.payload)
+            if (version.label, 2, action) in _DECIMAL_PAYLOADS:
+                payload = floats_as_decimals(payload)
+        payload = to_snake(payload)
         handler = handlers["_on_action"]
         wants_id = _wants_id(handler)
         try:
@@ -432,10 +441,13 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             if suppress:
                 return None
             raise response.to_exception()
+        payload = response.payload
         if not skip_schema_validation:
             await self._check_result(response, action)
+            if (version.label, 3, action) in _DECIMAL_PAYLOADS:
+                payload = floats_as_decimals(payload)
         result_class = getattr(self._call_result, action)
-        return result_class(**to_snake(response.payload))
+        return result_class(**to_snake(payload))
 
     async def _check_result(self, response: Any, action: str) -> None:
         raw = getattr(response, "raw", None)

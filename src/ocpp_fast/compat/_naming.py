@@ -29,7 +29,7 @@ from typing import Any
 from msgspec import inspect as mi
 from ocpp.charge_point import camel_to_snake_case, snake_to_camel_case
 
-__all__ = ["Shape", "shape_of", "to_snake", "to_wire"]
+__all__ = ["Shape", "floats_as_decimals", "shape_of", "to_snake", "to_wire"]
 
 MEMO_LIMIT = 4096
 """Distinct keys remembered per direction; the schemas hold fewer than 2,000, and
@@ -68,6 +68,20 @@ def to_snake(data: Any) -> Any:
         return out
     if kind is list:
         return [to_snake(item) for item in data]
+    return data
+
+
+def floats_as_decimals(data: Any) -> Any:
+    """Every float as the ``Decimal`` of its repr, as ``ocpp`` hands the payloads it
+    validates with decimal arithmetic (1.6 SetChargingProfile, RemoteStartTransaction
+    and the GetCompositeSchedule result) to the code that reads them."""
+    kind = type(data)
+    if kind is float:
+        return decimal.Decimal(repr(data))
+    if kind is dict:
+        return {key: floats_as_decimals(value) for key, value in data.items()}
+    if kind is list:
+        return [floats_as_decimals(item) for item in data]
     return data
 
 
