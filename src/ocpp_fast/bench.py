@@ -16,12 +16,14 @@ d. the floor: untyped ``msgspec`` decode and encode, no validation at all, i.e.
    what no validating codec built on msgspec can beat;
 e. the full CSMS round trip through dispatch: ``ChargeSystem.handle(frame)`` on a
    subclass whose handlers return the prebuilt responses (live codec; the
-   response is checked against its schema before it is sent).
+   response is checked against its schema before it is sent);
+f. the drop-in: (c)'s very class and handlers, on ``ocpp_fast.compat.v201.ChargePoint``
+   instead of ``ocpp.v201.ChargePoint`` (what ``ocpp_fast.compat.install()`` changes).
 
 (a), (b) and (d) are fed the frame as ``bytes``; (c) as ``str``, which is what
 ``ocpp`` takes (and what a websocket library hands over for a text frame).
 
-Run: ``ocpp-fast bench [MIX] [--markdown]`` (or ``make bench``). Variant (c) needs
+Run: ``ocpp-fast bench [MIX] [--markdown]`` (or ``make bench``). Variants (c) and (f) need
 the ``ocpp`` package (a dev dependency); without it its column reads n/a.
 
 Timings are figures to read, never assertions: the whole run takes well under a
@@ -70,15 +72,16 @@ after ``pip install`` and from a bare clone (the team's shared copy is its sourc
 Batch = Callable[[int], None]
 """Runs the operation ``n`` times; timed from outside so every variant pays the same."""
 
-VARIANTS = ("a", "b", "c", "d", "e")
+VARIANTS = ("a", "b", "c", "d", "e", "f")
 TITLES = {
     "a": "ocpp_fast compiled (_codec_c)",
     "b": "ocpp_fast pure Python (_codec_py)",
     "c": "ocpp 2.1.0 ChargePoint.route_message, ASYNC_VALIDATION=False",
     "d": "floor: untyped msgspec decode + encode, no validation",
     "e": "ocpp_fast ChargeSystem.handle (dispatch + response check, live codec)",
+    "f": "ocpp_fast.compat ChargePoint.route_message (the drop-in, same handlers as c)",
 }
-SHARE = {"a": 0.15, "b": 0.15, "c": 0.4, "d": 0.15, "e": 0.15}
+SHARE = {"a": 0.14, "b": 0.14, "c": 0.35, "d": 0.14, "e": 0.13, "f": 0.1}
 """How each frame's time slot is split: ``ocpp`` gets more, it needs it to run even a few ops."""
 
 TARGETS = (
@@ -88,6 +91,7 @@ TARGETS = (
     ("b", "a", ">=", 1.3, "the compiled codec earns its keep over pure Python"),
     ("e", "d", "<=", 1.5, "dispatch through ChargeSystem.handle stays near the floor"),
     ("c", "e", ">=", 200.0, "dispatch is hundreds of times faster than the ocpp package"),
+    ("c", "f", ">=", 10.0, "the drop-in: same ocpp handlers, ocpp_fast.compat underneath"),
 )
 
 
@@ -258,9 +262,10 @@ class _Connection:
 
 
 def ocpp_batches(
-    frames: Sequence[MixFrame], loop: asyncio.AbstractEventLoop
+    frames: Sequence[MixFrame], loop: asyncio.AbstractEventLoop, *, drop_in: bool = False
 ) -> tuple[list[Batch], str]:
-    """(c): the ``ocpp`` package as a CSMS; verified to answer every frame with a CALLRESULT.
+    """(c), or (f) with ``drop_in``: the ``ocpp`` package as a CSMS, or the same class on
+    ``ocpp_fast.compat``; verified to answer every frame with a CALLRESULT.
 
     Each action gets an ``@on`` handler returning a prebuilt ``call_result``
     dataclass, as an application would. A batch is one ``run_until_complete`` of
@@ -275,6 +280,9 @@ def ocpp_batches(
     from ocpp.v201 import enums as ocpp_enums
 
     ocpp.messages.ASYNC_VALIDATION = False
+    base: Any = ChargePoint
+    if drop_in:
+        from ocpp_fast.compat.v201 import ChargePoint as base
     now = datetime.now(UTC).isoformat()
     responses: dict[str, Any] = {
         "BootNotification": call_result.BootNotification(
@@ -305,7 +313,7 @@ def ocpp_batches(
         return on(ocpp_enums.Action(action))(handler)  # type: ignore[no-any-return]
 
     actions = sorted({frame.action for frame in frames})
-    csms_class = type("BenchCsms", (ChargePoint,), {f"on_{a}": handler_for(a) for a in actions})
+    csms_class = type("BenchCsms", (base,), {f"on_{a}": handler_for(a) for a in actions})
     connection = _Connection()
     csms = csms_class("bench-cp", connection)
     route: Callable[[str], Any] = csms.route_message
@@ -320,7 +328,7 @@ def ocpp_batches(
             pass
         else:
             coroutine.close()
-            raise SystemExit(f"ocpp: route_message suspended on {frame.label}")
+            raise SystemExit(f"{base.__module__}: route_message suspended on {frame.label}")
         reply = connection.last
         parsed = json.loads(reply) if reply is not None else None
         if not (isinstance(parsed, list) and parsed[:2] == [3, frame.message_id]):
@@ -538,8 +546,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             batches["c"], version = ocpp_batches(frames, loop)
             ran["c"] = f"ran (ocpp {version})"
+            batches["f"], _ = ocpp_batches(frames, loop, drop_in=True)
+            ran["f"] = f"ran (ocpp_fast.compat on ocpp {version}, live codec)"
         except ImportError as error:
-            ran["c"] = f"not run: {error}"
+            ran["c"] = ran["f"] = f"not run: {error}"
         batches["d"] = floor_batches(frames, responses)
         ran["d"] = "ran"
         batches["e"] = dispatch_batches(frames, responses)
