@@ -14,7 +14,7 @@ import datetime
 import importlib
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import ocpp.charge_point
@@ -25,8 +25,10 @@ import ocpp.v21
 import ocpp.v201
 import pytest
 from compat_pair import Sink, charge_point_classes
+from ocpp.charge_point import camel_to_snake_case
 from ocpp.routing import after, on
 from ocpp.v16 import call as call16
+from ocpp.v16 import call_result as call_result16
 from ocpp.v21 import call as call21
 from ocpp.v21 import call_result as call_result21
 from ocpp.v21 import datatypes as datatypes21
@@ -320,50 +322,67 @@ class Station:
                         self.sink.inbox.put_nowait(reply)
 
 
-def _get_variables_result(frame: list[Any]) -> list[str]:
-    return [
-        msgspec.json.encode(
-            [
-                3,
-                frame[1],
-                {
-                    "getVariableResult": [
-                        {
-                            "attributeStatus": "Accepted",
-                            "component": {"name": "C"},
-                            "variable": {"name": "V"},
-                        }
-                    ]
-                },
-            ]
-        ).decode()
+class Exchange(NamedTuple):
+    """One version's material for a CSMS that asks its station something while handling Boot."""
+
+    boot: str
+    boot_result: Any
+    question: Any
+    answer: dict[str, Any]
+
+
+_V2_BOOT = '{"reason":"PowerUp","chargingStation":{"model":"M","vendorName":"V"}}'
+_V2_QUESTION = {"getVariableData": [{"component": {"name": "C"}, "variable": {"name": "V"}}]}
+_V2_ANSWER = {
+    "getVariableResult": [
+        {"attributeStatus": "Accepted", "component": {"name": "C"}, "variable": {"name": "V"}}
     ]
+}
+EXCHANGES = {
+    "1.6": Exchange(
+        '[2,"b1","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]',
+        call_result16.BootNotification(current_time=NOW, interval=5, status="Accepted"),
+        call16.GetConfiguration(key=["HeartbeatInterval"]),
+        {"configurationKey": [{"key": "HeartbeatInterval", "readonly": False, "value": "60"}]},
+    ),
+    "2.0.1": Exchange(
+        f'[2,"b1","BootNotification",{_V2_BOOT}]',
+        call_result.BootNotification(current_time=NOW, interval=5, status="Accepted"),
+        call.GetVariables(get_variable_data=_V2_QUESTION["getVariableData"]),
+        _V2_ANSWER,
+    ),
+    "2.1": Exchange(
+        f'[2,"b1","BootNotification",{_V2_BOOT}]',
+        call_result21.BootNotification(current_time=NOW, interval=5, status="Accepted"),
+        call21.GetVariables(get_variable_data=_V2_QUESTION["getVariableData"]),
+        _V2_ANSWER,
+    ),
+}
+VERSION_CLASSES = {"1.6": (v16, ocpp.v16), "2.0.1": (v201, ocpp.v201), "2.1": (v21, ocpp.v21)}
 
 
-class Caller:
-    """A CSMS whose BootNotification handler first asks the station something."""
+def _asking_csms(base: type[Any], exchange: Exchange) -> type[Any]:
+    class Backend(base):  # type: ignore[misc]
+        @on("BootNotification")
+        async def on_boot(self, **kwargs: Any) -> Any:
+            self.answer_seen = await self.call(exchange.question)
+            return exchange.boot_result
 
-    @staticmethod
-    def build(base: type[Any]) -> type[Any]:
-        class Backend(base):  # type: ignore[misc]
-            @on("BootNotification")
-            async def on_boot(self, **kwargs: Any) -> Any:
-                request = call.GetVariables(
-                    get_variable_data=[{"component": {"name": "C"}, "variable": {"name": "V"}}]
-                )
-                result = await self.call(request)
-                self.answer_seen = result
-                return call_result.BootNotification(current_time=NOW, interval=5, status="Accepted")
-
-        return Backend
+    return Backend
 
 
-async def _boot_with_a_nested_call(base: type[Any], timeout: float) -> tuple[Any, list[Any]]:
+async def _boot_with_a_nested_call(
+    base: type[Any], exchange: Exchange, timeout: float
+) -> tuple[Any, list[Any]]:
     sink = Sink()
-    backend = Caller.build(base)("CP", sink, response_timeout=timeout)
-    station = Station(sink, _get_variables_result)
+    backend = _asking_csms(base, exchange)("CP", sink, response_timeout=timeout)
+
+    def answer(frame: list[Any]) -> list[str]:
+        return [msgspec.json.encode([3, frame[1], exchange.answer]).decode()]
+
+    station = Station(sink, answer)
     tasks = [asyncio.ensure_future(backend.start()), asyncio.ensure_future(station.serve())]
-    sink.inbox.put_nowait(BOOT)
+    sink.inbox.put_nowait(exchange.boot)
     try:
         for _ in range(int(timeout * 1000) + 500):
             await asyncio.sleep(0.002)
@@ -376,41 +395,56 @@ async def _boot_with_a_nested_call(base: type[Any], timeout: float) -> tuple[Any
     return getattr(backend, "answer_seen", None), [msgspec.json.decode(s) for s in sink.sent]
 
 
-def test_a_handler_awaiting_call_does_not_deadlock() -> None:
-    result, sent = asyncio.run(_boot_with_a_nested_call(v201.ChargePoint, timeout=5))
-    assert isinstance(result, call_result.GetVariables)
-    assert result.get_variable_result[0]["attribute_status"] == "Accepted"  # nested: snake dicts
+@pytest.mark.parametrize("label", ["1.6", "2.0.1", "2.1"])
+def test_a_handler_awaiting_call_does_not_deadlock(label: str) -> None:
+    ours, theirs = VERSION_CLASSES[label]
+    exchange = EXCHANGES[label]
+    result, sent = asyncio.run(_boot_with_a_nested_call(ours.ChargePoint, exchange, timeout=5))
+    expected = getattr(theirs.call_result, type(exchange.question).__name__)
+    snake = {
+        "configurationKey": "configuration_key",
+        "getVariableResult": "get_variable_result",
+    }
+    ((wire_name, wire_value),) = exchange.answer.items()
+    assert isinstance(result, expected)
+    nested = getattr(result, snake[wire_name])[0]  # nested values: snake_case dicts
+    assert nested == camel_to_snake_case(wire_value[0])
     assert [f[0] for f in sent] == [2, 3] and sent[1][1] == "b1"
     # ocpp: start() waits for the handler, which waits for a response start() never reads
-    _, theirs = asyncio.run(_boot_with_a_nested_call(ocpp.v201.ChargePoint, timeout=0.3))
-    assert [f[0] for f in theirs] == [2, 4] and theirs[1][2] == "InternalError"
+    _, sent_by_ocpp = asyncio.run(_boot_with_a_nested_call(theirs.ChargePoint, exchange, 0.3))
+    assert [f[0] for f in sent_by_ocpp] == [2, 4] and sent_by_ocpp[1][2] == "InternalError"
 
 
-def test_call_matches_responses_by_id_whatever_else_arrives() -> None:
-    class Backend(v201.ChargePoint):
-        pass
+@pytest.mark.parametrize("label", ["1.6", "2.0.1", "2.1"])
+def test_call_matches_responses_by_id_whatever_else_arrives(label: str) -> None:
+    ours, theirs = VERSION_CLASSES[label]
+    exchange = EXCHANGES[label]
+    answer = msgspec.json.encode(exchange.answer).decode()
 
     async def run() -> tuple[Any, list[str]]:
         sink = Sink()
-        backend = Backend("CP", sink)
+        backend = ours.ChargePoint("CP", sink)
         backend._unique_id_generator = iter(["id-2"]).__next__
 
         async def station() -> None:
             while not sink.sent:
                 await asyncio.sleep(0.001)
             # a stray result, a late one for an old call, then the real one
-            await backend.route_message('[3,"nobody",{"currentTime":"x"}]')
-            await backend.route_message('[3,"id-1",{"currentTime":"x"}]')
-            await backend.route_message(f'[3,"id-2",{{"currentTime":"{NOW}"}}]')
+            await backend.route_message(f'[3,"nobody",{answer}]')
+            await backend.route_message('[4,"id-1","GenericError","late",{}]')
+            await backend.route_message(f'[3,"id-2",{answer}]')
 
         helper = asyncio.ensure_future(station())
-        result = await backend.call(call.Heartbeat())
+        result = await backend.call(exchange.question)
         await helper
         return result, sink.sent
 
     result, sent = asyncio.run(run())
-    assert result == call_result.Heartbeat(current_time=NOW)
-    assert sent == ['[2,"id-2","Heartbeat",{}]']
+    expected = getattr(theirs.call_result, type(exchange.question).__name__)
+    assert isinstance(result, expected)
+    assert [msgspec.json.decode(s)[:3] for s in sent] == [
+        [2, "id-2", type(exchange.question).__name__]
+    ]
 
 
 def test_a_response_that_arrives_before_call_waits_is_delivered() -> None:
@@ -538,27 +572,6 @@ def test_21_send_frames_and_result_errors() -> None:
     assert sent[0][:3] == [2, "r1", "Heartbeat"]  # nothing answered the SEND
     assert sent[1][:3] == [5, "r1", "TypeConstraintViolation"]  # 2.1's CALLRESULTERROR
     assert len(sent) == 2
-
-
-def test_16_call_and_names() -> None:
-    async def run() -> tuple[Any, list[str]]:
-        sink = Sink()
-        backend = v16.ChargePoint("CP", sink)
-        backend._unique_id_generator = lambda: "g1"
-        waiting = asyncio.ensure_future(
-            backend.call(call16.GetConfiguration(key=["HeartbeatInterval"]))
-        )
-        await asyncio.sleep(0.01)
-        await backend.route_message(
-            '[3,"g1",{"configurationKey":[{"key":"HeartbeatInterval","readonly":false,"value":"60"}]}]'
-        )
-        return await waiting, sink.sent
-
-    result, sent = asyncio.run(run())
-    assert sent == ['[2,"g1","GetConfiguration",{"key":["HeartbeatInterval"]}]']
-    assert result.configuration_key == [
-        {"key": "HeartbeatInterval", "readonly": False, "value": "60"}
-    ]
 
 
 def test_install_swaps_ocpps_classes_and_uninstall_restores_them() -> None:
