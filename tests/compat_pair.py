@@ -8,18 +8,33 @@ returns the ``call_result`` dataclass the test prepared for its action.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgspec
+import ocpp.messages
 from ocpp.charge_point import camel_to_snake_case
 from ocpp.routing import after, on
 
 from ocpp_fast import compat
 
 MODULES = {"1.6": "v16", "2.0.1": "v201", "2.1": "v21"}
+
+
+@contextlib.contextmanager
+def ocpp_validating_inline() -> Iterator[None]:
+    """ocpp validates in a thread pool unless told not to; inline is the same verdict,
+    faster; afterwards ocpp is given back its setting and its own ChargePoint classes."""
+    before = ocpp.messages.ASYNC_VALIDATION
+    ocpp.messages.ASYNC_VALIDATION = False
+    try:
+        yield
+    finally:
+        ocpp.messages.ASYNC_VALIDATION = before
+        compat.uninstall()
 
 
 class Sink:

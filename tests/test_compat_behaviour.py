@@ -24,7 +24,7 @@ import ocpp.v16
 import ocpp.v21
 import ocpp.v201
 import pytest
-from compat_pair import Sink, charge_point_classes
+from compat_pair import Sink, charge_point_classes, ocpp_validating_inline
 from ocpp.charge_point import camel_to_snake_case
 from ocpp.routing import after, on
 from ocpp.v16 import call as call16
@@ -46,11 +46,8 @@ BOOT = (
 
 @pytest.fixture(autouse=True)
 def _inline_validation() -> Iterator[None]:
-    before = ocpp.messages.ASYNC_VALIDATION
-    ocpp.messages.ASYNC_VALIDATION = False
-    yield
-    ocpp.messages.ASYNC_VALIDATION = before
-    compat.uninstall()
+    with ocpp_validating_inline():
+        yield
 
 
 def sent_by(cls: type[Any], frames: list[str], **replies: Any) -> list[Any]:

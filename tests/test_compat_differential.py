@@ -24,9 +24,8 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-import ocpp.messages
 import pytest
-from compat_pair import Sink, charge_point_classes, parsed, reply_for
+from compat_pair import Sink, charge_point_classes, ocpp_validating_inline, parsed, reply_for
 from schema_cases import SchemaCases
 from test_conformance import VERSIONS
 
@@ -90,11 +89,8 @@ async def _exchange(cls: type[Any], frame: str, reply: Any) -> tuple[list[Any], 
 
 @pytest.fixture(autouse=True)
 def _inline_validation() -> Iterator[None]:
-    """ocpp validates in a thread pool unless told not to; inline is the same verdict, faster."""
-    before = ocpp.messages.ASYNC_VALIDATION
-    ocpp.messages.ASYNC_VALIDATION = False
-    yield
-    ocpp.messages.ASYNC_VALIDATION = before
+    with ocpp_validating_inline():
+        yield
 
 
 def _cases(label: str) -> Iterator[tuple[str, str, Any, Any]]:
