@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import json
 import subprocess
 import sys
@@ -190,6 +192,31 @@ def test_import_ocpp_fast_loads_no_version() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("package", ["v16", "v201", "v21"])
+def test_the_model_is_a_leaf(package: str) -> None:
+    """A firmware or a tool that only needs the Structs loads no dispatch, protocol or codec."""
+    code = (
+        f"import sys, ocpp_fast.{package}.messages; "
+        "print(sorted(m for m in sys.modules if m.startswith('ocpp_fast')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert ast.literal_eval(out.stdout) == sorted(
+        ["ocpp_fast", "ocpp_fast._lazy", "ocpp_fast._model"]
+        + [f"ocpp_fast.{package}{part}" for part in ("", ".enums", ".datatypes", ".messages")]
+    )
+
+
+@pytest.mark.parametrize("package", ["v16", "v201", "v21"])
+def test_the_version_package_still_exports_everything(package: str) -> None:
+    module = importlib.import_module(f"ocpp_fast.{package}")
+    for name in module.__all__:
+        assert getattr(module, name) is not None, name
+    assert set(module.__all__) <= set(dir(module))
+    assert module.ChargeSystem.version is module.VERSION
+    with pytest.raises(AttributeError):
+        module.NoSuchThing  # noqa: B018
 
 
 def test_report_import_time_of_v201() -> None:

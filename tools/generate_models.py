@@ -317,7 +317,12 @@ def render_actions(spec: VersionSpec, model: Model) -> str:
 
 
 def render_package(spec: VersionSpec) -> str:
-    """The version package's ``__init__``: its rules and its two handler base classes."""
+    """The version package's ``__init__``: it exports everything and imports nothing.
+
+    ``import ocpp_fast.{v}.messages`` runs this first, so a tool that needs only the
+    Structs must not load dispatch, the protocol and the codec here: every name is
+    loaded on first use (:mod:`ocpp_fast._lazy`).
+    """
     v = spec.package
     return f'''{HEADER.format(label=spec.label)}
 """OCPP {spec.label}: the complete model (generated from the official schemas).
@@ -326,14 +331,46 @@ def render_package(spec: VersionSpec) -> str:
 - :mod:`ocpp_fast.{v}.datatypes`: the data types they use;
 - :mod:`ocpp_fast.{v}.enums`: the enumerations, and ``enums.validate(name, value)``;
 - :mod:`ocpp_fast.{v}.actions`: ``ACTIONS``, each action's types and sender;
-- :class:`ChargeSystem` and :class:`Charger`: subclass to handle the actions of your side.
+- :data:`VERSION` (:mod:`ocpp_fast.{v}.version`): the version's rules for the codec;
+- :class:`ChargeSystem` and :class:`Charger` (:mod:`ocpp_fast.{v}.handlers`): subclass
+  to handle the actions of your side.
+
+Each is loaded on first use: importing the messages alone loads no dispatch code.
 """
 
-from ocpp_fast import dispatch
-from ocpp_fast._protocol_version import ProtocolVersion
-from ocpp_fast.{v} import actions, datatypes, enums, messages
+from typing import TYPE_CHECKING
+
+from ocpp_fast._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from ocpp_fast.{v} import actions, datatypes, enums, messages
+    from ocpp_fast.{v}.handlers import Charger, ChargeSystem
+    from ocpp_fast.{v}.version import VERSION
 
 __all__ = ["VERSION", "ChargeSystem", "Charger", "actions", "datatypes", "enums", "messages"]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {{
+        "VERSION": "version",
+        "ChargeSystem": "handlers",
+        "Charger": "handlers",
+        **{{name: name for name in ("actions", "datatypes", "enums", "messages")}},
+    }},
+)
+'''
+
+
+def render_version(spec: VersionSpec) -> str:
+    """``version.py``: the :class:`ProtocolVersion` of the version."""
+    v = spec.package
+    return f'''{HEADER.format(label=spec.label)}
+"""The rules of OCPP {spec.label} the codec and the connection follow."""
+
+from ocpp_fast._protocol_version import ProtocolVersion
+from ocpp_fast.{v} import actions
+
+__all__ = ["VERSION"]
 
 VERSION = ProtocolVersion(
     "{spec.label}",
@@ -343,6 +380,19 @@ VERSION = ProtocolVersion(
     reply_to_unknown_message_type={spec.reply_to_unknown_message_type},
 )
 """The rules of OCPP {spec.label} for the codec and the connection (``ocpp{spec.label}``)."""
+'''
+
+
+def render_handlers(spec: VersionSpec) -> str:
+    """``handlers.py``: the two handler base classes of the version."""
+    v = spec.package
+    return f'''{HEADER.format(label=spec.label)}
+"""The OCPP {spec.label} handler base classes: subclass the one of your side."""
+
+from ocpp_fast import dispatch
+from ocpp_fast.{v}.version import VERSION
+
+__all__ = ["ChargeSystem", "Charger"]
 
 
 class ChargeSystem(dispatch.ChargeSystem):
@@ -382,6 +432,8 @@ def generate(spec: VersionSpec, out_root: Path) -> list[Path]:
             import_types=True,
         ),
         "actions.py": render_actions(spec, model),
+        "version.py": render_version(spec),
+        "handlers.py": render_handlers(spec),
         "__init__.py": render_package(spec),
     }
     written = []

@@ -8,32 +8,30 @@
 - :mod:`ocpp_fast.v21.datatypes`: the data types they use;
 - :mod:`ocpp_fast.v21.enums`: the enumerations, and ``enums.validate(name, value)``;
 - :mod:`ocpp_fast.v21.actions`: ``ACTIONS``, each action's types and sender;
-- :class:`ChargeSystem` and :class:`Charger`: subclass to handle the actions of your side.
+- :data:`VERSION` (:mod:`ocpp_fast.v21.version`): the version's rules for the codec;
+- :class:`ChargeSystem` and :class:`Charger` (:mod:`ocpp_fast.v21.handlers`): subclass
+  to handle the actions of your side.
+
+Each is loaded on first use: importing the messages alone loads no dispatch code.
 """
 
-from ocpp_fast import dispatch
-from ocpp_fast._protocol_version import ProtocolVersion
-from ocpp_fast.v21 import actions, datatypes, enums, messages
+from typing import TYPE_CHECKING
+
+from ocpp_fast._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from ocpp_fast.v21 import actions, datatypes, enums, messages
+    from ocpp_fast.v21.handlers import Charger, ChargeSystem
+    from ocpp_fast.v21.version import VERSION
 
 __all__ = ["VERSION", "ChargeSystem", "Charger", "actions", "datatypes", "enums", "messages"]
 
-VERSION = ProtocolVersion(
-    "2.1",
-    actions.ACTIONS,
-    draft04_messages=actions.DRAFT04_MESSAGES,
-    message_types=frozenset({2, 3, 4, 5, 6}),
-    reply_to_unknown_message_type=False,
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "VERSION": "version",
+        "ChargeSystem": "handlers",
+        "Charger": "handlers",
+        **{name: name for name in ("actions", "datatypes", "enums", "messages")},
+    },
 )
-"""The rules of OCPP 2.1 for the codec and the connection (``ocpp2.1``)."""
-
-
-class ChargeSystem(dispatch.ChargeSystem):
-    """An OCPP 2.1 CSMS: subclass it and write a method per action stations send."""
-
-    version = VERSION
-
-
-class Charger(dispatch.Charger):
-    """An OCPP 2.1 station: subclass it and write a method per action the CSMS sends."""
-
-    version = VERSION
