@@ -12,6 +12,8 @@ the two agree byte for byte by construction, and the tests check that they do.
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_DecodeASCII
 
+from types import MappingProxyType
+
 import msgspec
 
 from ocpp_fast._reference import decode_frame_reference
@@ -68,6 +70,7 @@ cdef bint _lenient_at(const unsigned char* p, Py_ssize_t start, Py_ssize_t end) 
 
 
 cdef object _NOT_CONCLUDED = object()
+_NO_PENDING = MappingProxyType({})
 
 
 cdef inline object _typed(object decoder, const unsigned char* p, Py_ssize_t start,
@@ -90,7 +93,7 @@ def lenient_datetime(bytes data):
     return _lenient_at(<const unsigned char*>PyBytes_AS_STRING(data), 0, PyBytes_GET_SIZE(data))
 
 
-def decode_frame(data, version, pending):
+def decode_frame(data, version, pending=_NO_PENDING):
     """Decode one received frame; raise the OcppError to answer it with."""
     cdef bytes buf
     if type(data) is bytes:

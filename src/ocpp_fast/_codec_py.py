@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -41,8 +42,11 @@ _DecodeFailure = (ValueError, RecursionError)
 _encode = msgspec.json.Encoder().encode
 
 
+_NO_PENDING: Mapping[str, str] = MappingProxyType({})
+
+
 def decode_frame(
-    data: bytes | str, version: ProtocolVersion, pending: Mapping[str, str]
+    data: bytes | str, version: ProtocolVersion, pending: Mapping[str, str] = _NO_PENDING
 ) -> Call | CallResult | CallError | None:
     """Decode one received frame; raise the OcppError to answer it with.
 

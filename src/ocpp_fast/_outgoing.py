@@ -24,7 +24,7 @@ __all__ = ["encode_checked_payload", "error_frame", "result_frame"]
 
 log = logging.getLogger("ocpp_fast")
 _encode = msgspec.json.Encoder().encode
-_encode_call_error = codec.implementation().encode_call_error
+_encode_call_error = codec.encode_call_error
 _result_checks: dict[type[Any], Any] = {}
 
 

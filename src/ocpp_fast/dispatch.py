@@ -155,9 +155,10 @@ class OcppHandler:
             call = decode_frame(frame, self.version, NO_PENDING)
         except errors.OcppError:
             call = None
-        route = self._routes.get(call.action) if type(call) is Call else None
-        if route is not None:
-            assert call is not None
+        route = None
+        if type(call) is Call:
+            route = self._routes.get(call.action)
+        if route is not None and type(call) is Call:
             debug = debug_enabled()
             if debug:
                 log_frame("<", identity, frame)

@@ -62,10 +62,9 @@ __all__ = [
 
 log = logging.getLogger("ocpp_fast")
 
-# The live implementation's functions, bound once: no wrapper call per frame.
-decode_frame = codec.implementation().decode_frame
-_encode_call = codec.implementation().encode_call
-_encode_send = codec.implementation().encode_send
+decode_frame = codec.decode_frame
+_encode_call = codec.encode_call
+_encode_send = codec.encode_send
 NO_PENDING: dict[str, str] = {}
 debug_enabled = functools.partial(log.isEnabledFor, logging.DEBUG)
 """Whether frames are logged: checked per frame, so a busy backend's logs stay quiet."""
