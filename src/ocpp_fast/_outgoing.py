@@ -85,7 +85,7 @@ def error_frame(
 ) -> bytes:
     """The CALLERROR (or 2.1 CALLRESULTERROR) of ``error``, spelt as ``version`` spells it."""
     frame: bytes = _encode_call_error(
-        message_id, error.spelling(version.label), error.description, error.details, kind
+        message_id, version.code_of(error), error.description, error.details, kind
     )
     return frame
 

@@ -7,6 +7,7 @@ first use of an action, so importing a version stays cheap.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -16,7 +17,19 @@ from msgspec import inspect as mi
 from ocpp_fast._actions import Action, Sender
 from ocpp_fast._model import dec_hook
 
-__all__ = ["ProtocolVersion", "TypedDecoder", "contains_datetime", "needs_reference"]
+__all__ = [
+    "LABELS",
+    "ProtocolVersion",
+    "TypedDecoder",
+    "by_label",
+    "contains_datetime",
+    "needs_reference",
+]
+
+LABELS = {"1.6": "ocpp_fast.v16", "2.0.1": "ocpp_fast.v201", "2.1": "ocpp_fast.v21"}
+"""Each OCPP version ocpp_fast speaks, and the package holding its model."""
+
+_CALLRESULTERROR = 5  # frames.CALLRESULTERROR (this module sits below frames)
 
 
 class TypedDecoder(NamedTuple):
@@ -100,6 +113,12 @@ class ProtocolVersion:
         """Frame type numbers the version defines."""
         self.reply_to_unknown_message_type = reply_to_unknown_message_type
         """2.0.1 answers MessageTypeNotSupported; 1.6 and 2.1 ignore such frames."""
+        # The rules where versions differ live here, not as label checks around the code.
+        self.legacy_spellings = label == "1.6"
+        """1.6 writes FormationViolation and OccurenceConstraintViolation (sic), and
+        answers a CALL whose id is still in hand with ProtocolError (2.x: RpcFrameworkError)."""
+        self.answers_bad_results = _CALLRESULTERROR in message_types
+        """2.1 answers an invalid CALLRESULT with a CALLRESULTERROR; earlier versions never do."""
         self.request_types = {name: action.request for name, action in actions.items()}
         self.response_types = {
             name: action.response for name, action in actions.items() if action.response is not None
@@ -107,6 +126,11 @@ class ProtocolVersion:
         self.request_decoders = _DecoderTable(self.request_types)
         self.response_decoders = _DecoderTable(self.response_types)
         self._side_tables = (self._tables_of(Sender.STATION), self._tables_of(Sender.CSMS))
+
+    def code_of(self, error: Any) -> str:
+        """The wire spelling of an :class:`~ocpp_fast.errors.OcppError`'s code in this version."""
+        code: str = error.code_16 if self.legacy_spellings else error.code
+        return code
 
     def side_tables(self, side: Sender) -> tuple[dict[type[Any], str], frozenset[str]]:
         """For one side: the requests it may send (type -> action), and the actions it receives.
@@ -129,3 +153,12 @@ class ProtocolVersion:
 
     def __repr__(self) -> str:
         return f"<ProtocolVersion {self.label}>"
+
+
+def by_label(label: str) -> ProtocolVersion:
+    """The :class:`ProtocolVersion` of "1.6", "2.0.1" or "2.1" (its package loaded on demand)."""
+    package = LABELS.get(label)
+    if package is None:
+        raise ValueError(f"ocpp_fast speaks OCPP {', '.join(LABELS)}, not {label!r}")
+    version: ProtocolVersion = importlib.import_module(package).VERSION
+    return version

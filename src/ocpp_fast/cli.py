@@ -17,23 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ocpp_fast import errors
-from ocpp_fast._protocol_version import ProtocolVersion
+from ocpp_fast._protocol_version import LABELS, by_label
 
 __all__ = ["main"]
-
-
-def _version(label: str) -> ProtocolVersion:
-    if label == "1.6":
-        from ocpp_fast import v16
-
-        return v16.VERSION
-    if label == "2.1":
-        from ocpp_fast import v21
-
-        return v21.VERSION
-    from ocpp_fast import v201
-
-    return v201.VERSION
 
 
 class _FrameLines(logging.Formatter):
@@ -95,7 +81,7 @@ def _validate(path: Path, label: str) -> int:
     the action of the CALL with the same id earlier in the log."""
     from ocpp_fast import codec
 
-    version = _version(label)
+    version = by_label(label)
     calls: dict[str, str] = {}
     bad = total = 0
     for number, line in enumerate(path.read_bytes().splitlines(), 1):
@@ -131,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim.add_argument("--interval", type=float, default=1.0, help="seconds between messages")
     check = commands.add_parser("validate", help="check a log of frames, one per line")
     check.add_argument("file", type=Path)
-    check.add_argument("--version", default="2.0.1", choices=["1.6", "2.0.1", "2.1"])
+    check.add_argument("--version", default="2.0.1", choices=sorted(LABELS))
     commands.add_parser("bench", help="the codec and dispatch comparison", add_help=False)
     args, rest = parser.parse_known_args(argv)
     if args.command == "bench":

@@ -299,7 +299,7 @@ class Connection:
             in_hand = f"a CALL with id {call.message_id!r} is still in hand"
             error = (
                 errors.ProtocolError(in_hand)
-                if self.version.label == "1.6"
+                if self.version.legacy_spellings
                 else errors.RpcFrameworkError(in_hand)
             )
         else:
@@ -345,7 +345,7 @@ class Connection:
                 log.warning("%s: discarding an invalid CALLRESULT: %s", self.identity, exc)
                 return []
             log.warning("%s: invalid %s result: %s", self.identity, pending.action, exc)
-            if CALLRESULTERROR in self.version.message_types:  # 2.1 tells the peer
+            if self.version.answers_bad_results:  # 2.1 tells the peer
                 self._emit(error_frame(pending.message_id, exc, self.version, CALLRESULTERROR))
             self._pending = None
             self._send_next()

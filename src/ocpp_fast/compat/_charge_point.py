@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import importlib
 import inspect
 import re
 from collections import OrderedDict
@@ -34,7 +33,7 @@ import ocpp.exceptions
 from ocpp.messages import Call, CallError, CallResult, MessageType
 
 from ocpp_fast import codec, errors
-from ocpp_fast._protocol_version import ProtocolVersion
+from ocpp_fast._protocol_version import ProtocolVersion, by_label
 from ocpp_fast._reference import MESSAGE_ID_MAX_LENGTH, decode_payload
 from ocpp_fast.compat._naming import floats_as_decimals, shape_of, to_snake, to_wire
 from ocpp_fast.frames import CALLRESULTERROR, CallResultError, Send
@@ -44,7 +43,6 @@ __all__ = ["ChargePoint", "ocpp_exception"]
 LOGGER = ocpp.charge_point.LOGGER
 """``ocpp``'s default logger (named ``ocpp``): logs go where they went before."""
 
-_VERSION_MODULES = {"1.6": "ocpp_fast.v16", "2.0.1": "ocpp_fast.v201", "2.1": "ocpp_fast.v21"}
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
 _CALL_START = re.compile(r"[ \t\n\r]*\[[ \t\n\r]*2[ \t\n\r]*,")
@@ -58,16 +56,6 @@ _DECIMAL_PAYLOADS = frozenset(
 (its ``multipleOf: 0.1`` check parses them so); a handler may rely on it."""
 _UNKNOWN_ID_LOGGED = 5
 """Unknown-id responses logged one by one before only every thousandth is."""
-
-
-def _version(label: str) -> ProtocolVersion:
-    module = _VERSION_MODULES.get(label)
-    if module is None:
-        raise ValueError(
-            f"ocpp_fast.compat speaks OCPP {', '.join(_VERSION_MODULES)}, not {label!r}"
-        )
-    version: ProtocolVersion = importlib.import_module(module).VERSION
-    return version
 
 
 _OCPP_EXCEPTIONS: dict[str, type[Exception]] = {
@@ -89,10 +77,10 @@ _OCPP_EXCEPTIONS: dict[str, type[Exception]] = {
 }
 
 
-def ocpp_exception(error: errors.OcppError, version_label: str) -> Exception:
+def ocpp_exception(error: errors.OcppError, version: ProtocolVersion) -> Exception:
     """The ``ocpp`` exception of ``error``'s code, spelt as the version spells it,
     so the ``except`` clauses of a backend written for ``ocpp`` catch it."""
-    cls = _OCPP_EXCEPTIONS.get(error.spelling(version_label), ocpp.exceptions.GenericError)
+    cls = _OCPP_EXCEPTIONS.get(version.code_of(error), ocpp.exceptions.GenericError)
     exception: Exception = cls(description=error.description, details=dict(error.details))
     return exception
 
@@ -151,7 +139,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         self, id: str, connection: Any, response_timeout: float = 30, logger: Any = LOGGER
     ) -> None:
         super().__init__(id, connection, response_timeout, logger)
-        self._fast_version = _version(getattr(self, "_ocpp_version", None) or "")
+        self._fast_version = by_label(getattr(self, "_ocpp_version", None) or "")
         self._waiting: dict[Any, asyncio.Future[Any]] = {}
         self._unmatched: OrderedDict[Any, Any] = OrderedDict()
         self._unknown_ids = 0
@@ -226,7 +214,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         except errors.OcppError as error:
             self.logger.warning("%s: malformed frame %.200r: %s", self.id, raw_msg, error)
             kind = 4
-            if error.message_type == 3 and version.label == "2.1":
+            if error.message_type == 3 and version.answers_bad_results:
                 kind = CALLRESULTERROR  # 2.1 answers a bad CALLRESULT so
             if error.message_type == 6:
                 return  # a SEND is never answered
@@ -306,7 +294,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         try:
             self._check(raw, msg.action, None)
         except errors.OcppError as error:
-            raise ocpp_exception(error, self._fast_version.label) from None
+            raise ocpp_exception(error, self._fast_version) from None
 
     def _check(self, frame: str | bytes, action: str, result_of: Any) -> None:
         """Validate a frame's payload; raise the spec's OcppError.
@@ -353,7 +341,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
 
     def _error_text(self, unique_id: Any, error: BaseException, kind: int = 4) -> str:
         """A CALLERROR (or 2.1 CALLRESULTERROR) for any exception, in the version's spelling."""
-        label = self._fast_version.label
+        version = self._fast_version
         if isinstance(error, errors.OcppError):
             ours = error
         elif isinstance(error, ocpp.exceptions.OCPPError):
@@ -362,7 +350,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             ours = cls(str(error.description or ""), details)
         else:
             ours = errors.InternalError("an unexpected error occurred while handling the call")
-        frame = (kind, unique_id, ours.spelling(label), ours.description, ours.details)
+        frame = (kind, unique_id, version.code_of(ours), ours.description, ours.details)
         try:
             return _encode(frame).decode()
         except (TypeError, ValueError, OverflowError):  # details a handler could not encode
@@ -422,7 +410,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             try:
                 self._check(b'[2,"0",' + _encode(action) + b"," + body + b"]", action, None)
             except errors.OcppError as error:
-                raise ocpp_exception(error, version.label) from None
+                raise ocpp_exception(error, version) from None
         text = f"[2,{_encode(unique_id).decode()},{_encode(action).decode()},{body.decode()}]"
         self._expect(unique_id)
         try:
@@ -462,9 +450,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             self.logger.warning(
                 "%s: invalid %s result %s: %s", self.id, action, response.unique_id, error
             )
-            if self._fast_version.label == "2.1":
+            if self._fast_version.answers_bad_results:
                 await self._send(self._error_text(response.unique_id, error, CALLRESULTERROR))
-            raise ocpp_exception(error, self._fast_version.label) from None
+            raise ocpp_exception(error, self._fast_version) from None
 
     def _expect(self, unique_id: Any) -> asyncio.Future[Any]:
         """Register the future a response with ``unique_id`` resolves; a response that
