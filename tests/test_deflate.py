@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import random
 import zlib
+from collections.abc import Sequence
 
 import pytest
-from websockets.extensions.base import ExtensionParameter
 from websockets.extensions.permessage_deflate import (
     ClientPerMessageDeflateFactory,
     PerMessageDeflate,
@@ -37,7 +37,7 @@ from ocpp_fast.transport.deflate import (
 MIB = 2**20
 
 
-def _params_text(params: list[ExtensionParameter]) -> str:
+def _params_text(params: Sequence[tuple[str, str | None]]) -> str:
     return "; ".join(["permessage-deflate"] + [k if v is None else f"{k}={v}" for k, v in params])
 
 
