@@ -55,7 +55,6 @@ import json
 import logging
 import math
 import os
-import platform
 import resource
 import shutil
 import signal
@@ -67,9 +66,10 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from ocpp_fast._machine import describe, percentile, version_of
 
 HERE = Path(__file__).resolve().parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -377,11 +377,9 @@ def csms_argv(kind: str, port: int, async_validation: bool) -> list[str]:
     return [*argv, "--async-validation"] if async_validation else argv
 
 
-def percentile(ordered: Sequence[int], share: float) -> float:
+def percentile_ms(ordered: Sequence[int], share: float) -> float:
     """Milliseconds at ``share`` of the sorted microsecond latencies."""
-    if not ordered:
-        return math.nan
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] / 1000
+    return percentile(ordered, share) / 1000
 
 
 def run_once(
@@ -491,8 +489,8 @@ def run_once(
             result.errors.update(window["errors_total"])
         result.window_s = max(seconds, default=elapsed)
         latencies.sort()
-        result.p50_ms = percentile(latencies, 0.50)
-        result.p99_ms = percentile(latencies, 0.99)
+        result.p50_ms = percentile_ms(latencies, 0.50)
+        result.p99_ms = percentile_ms(latencies, 0.99)
         if spy is not None:
             try:
                 spy.wait(timeout=args.window + 60)
@@ -643,14 +641,7 @@ def label(kind: str, async_validation: bool) -> str:
     if kind == "ocpp_fast":
         return "ocpp_fast DemoChargeSystem"
     validation = "async" if async_validation else "inline"
-    return f"ocpp {_version('ocpp')} ({validation} validation)"
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "n/a"
+    return f"ocpp {version_of('ocpp')} ({validation} validation)"
 
 
 def _fmt(value: float, spec: str) -> str:
@@ -678,23 +669,7 @@ def table(results: Sequence[Result], async_validation: bool) -> list[str]:
 
 
 def machine_lines(fds: str) -> list[str]:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    from ocpp_fast import codec
-
-    return [
-        f"machine: {platform.platform()}; CPU: {cpu} ({os.cpu_count()} logical CPUs); "
-        f"RAM {memory:.0f} GiB",
-        f"python: {platform.python_implementation()} {platform.python_version()}; "
-        f"websockets {_version('websockets')}; msgspec {_version('msgspec')}; "
-        f"ocpp {_version('ocpp')}; ocpp_fast codec: {codec.IMPLEMENTATION}",
-        f"fds: {fds}",
-    ]
+    return [*describe(["websockets", "msgspec", "ocpp"]), f"fds: {fds}"]
 
 
 # --- main -------------------------------------------------------------------------------------

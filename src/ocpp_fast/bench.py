@@ -38,8 +38,6 @@ import asyncio
 import gc
 import importlib
 import json
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -53,6 +51,7 @@ from typing import Any
 import msgspec
 
 from ocpp_fast import _codec_py, v201
+from ocpp_fast._machine import describe
 from ocpp_fast.frames import Call, CallResult
 from ocpp_fast.v201 import datatypes, enums, messages
 
@@ -403,23 +402,7 @@ def measure(
 
 def machine(ran: dict[str, str], notes: Sequence[str]) -> list[str]:
     """Where the figures come from: they mean little without it."""
-    cpu = platform.processor() or platform.machine()
-    count = 0
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                count += 1
-    except OSError:
-        pass
-    cores = f"{count or os.cpu_count()} logical CPUs"
-    codec = importlib.import_module("ocpp_fast.codec")
-    lines = [
-        f"machine: {platform.platform()}; CPU: {cpu} ({cores})",
-        f"python: {platform.python_implementation()} {sys.version.split()[0]}; "
-        f"msgspec {msgspec.__version__}",
-        f"ocpp_fast.codec live implementation: {codec.IMPLEMENTATION}",
-    ]
+    lines = describe(["msgspec"])
     lines += [f"({v}) {TITLES[v]}: {ran[v]}" for v in VARIANTS]
     return lines + list(notes)
 

@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 
 from ocpp_fast import errors, v201
+from ocpp_fast._machine import percentile
 from ocpp_fast.transport import Backoff, StationClient, connect
 from ocpp_fast.v201 import datatypes, enums, messages
 
@@ -192,8 +193,7 @@ class SimulationReport:
         """Latency in milliseconds at ``share`` (0.5 = median); 0 without data."""
         if not self.latencies:
             return 0.0
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000
+        return percentile(sorted(self.latencies), share) * 1000
 
     def table(self) -> str:
         rate = self.messages / self.seconds if self.seconds else 0.0
