@@ -57,7 +57,9 @@ from ocpp_fast.v201 import datatypes, enums, messages
 
 __all__ = [
     "DEFAULT_MIX",
+    "VARIANTS",
     "MixFrame",
+    "Variant",
     "compiled_codec",
     "fast_responses",
     "load_mix",
@@ -70,18 +72,6 @@ after ``pip install`` and from a bare clone (the team's shared copy is its sourc
 
 Batch = Callable[[int], None]
 """Runs the operation ``n`` times; timed from outside so every variant pays the same."""
-
-VARIANTS = ("a", "b", "c", "d", "e", "f")
-TITLES = {
-    "a": "ocpp_fast compiled (_codec_c)",
-    "b": "ocpp_fast pure Python (_codec_py)",
-    "c": "ocpp 2.1.0 ChargePoint.route_message, ASYNC_VALIDATION=False",
-    "d": "floor: untyped msgspec decode + encode, no validation",
-    "e": "ocpp_fast ChargeSystem.handle (dispatch + response check, live codec)",
-    "f": "ocpp_fast.compat ChargePoint.route_message (the drop-in, same handlers as c)",
-}
-SHARE = {"a": 0.14, "b": 0.14, "c": 0.35, "d": 0.14, "e": 0.13, "f": 0.1}
-"""How each frame's time slot is split: ``ocpp`` gets more, it needs it to run even a few ops."""
 
 TARGETS = (
     # (numerator, denominator, comparison, target, what it says)
@@ -348,6 +338,93 @@ def ocpp_batches(
     return batches, metadata.version("ocpp")
 
 
+# --- the variants, as records ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What every variant is built from."""
+
+    frames: Sequence[MixFrame]
+    responses: dict[str, Any]
+    loop: asyncio.AbstractEventLoop
+
+
+class NotRun(Exception):
+    """A variant that cannot run here; its message says why (its column reads n/a)."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One column of the table: its letter, what it is, its share of each frame's time
+    slot, and how to build its batches (verified once, untimed) and say what ran."""
+
+    key: str
+    title: str
+    share: float
+    build: Callable[[Setup], tuple[list[Batch], str]]
+
+
+def _compiled(setup: Setup) -> tuple[list[Batch], str]:
+    compiled = compiled_codec()
+    if compiled is None:
+        raise NotRun("ocpp_fast._codec_c is not built")
+    return codec_batches(
+        compiled, setup.frames, setup.responses
+    ), f"ran ({compiled.IMPLEMENTATION})"
+
+
+def _pure(setup: Setup) -> tuple[list[Batch], str]:
+    return codec_batches(
+        _codec_py, setup.frames, setup.responses
+    ), f"ran ({_codec_py.IMPLEMENTATION})"
+
+
+def _ocpp_package(drop_in: bool) -> Callable[[Setup], tuple[list[Batch], str]]:
+    def build(setup: Setup) -> tuple[list[Batch], str]:
+        try:
+            batches, version = ocpp_batches(setup.frames, setup.loop, drop_in=drop_in)
+        except ImportError as error:
+            raise NotRun(str(error)) from None
+        if drop_in:
+            return batches, f"ran (ocpp_fast.compat on ocpp {version}, live codec)"
+        return batches, f"ran (ocpp {version})"
+
+    return build
+
+
+VARIANTS: tuple[Variant, ...] = (
+    Variant("a", "ocpp_fast compiled (_codec_c)", 0.14, _compiled),
+    Variant("b", "ocpp_fast pure Python (_codec_py)", 0.14, _pure),
+    # ocpp gets a larger share: it needs it to run even a few operations per slot
+    Variant(
+        "c",
+        "ocpp 2.1.0 ChargePoint.route_message, ASYNC_VALIDATION=False",
+        0.35,
+        _ocpp_package(drop_in=False),
+    ),
+    Variant(
+        "d",
+        "floor: untyped msgspec decode + encode, no validation",
+        0.14,
+        lambda setup: (floor_batches(setup.frames, setup.responses), "ran"),
+    ),
+    Variant(
+        "e",
+        "ocpp_fast ChargeSystem.handle (dispatch + response check, live codec)",
+        0.13,
+        lambda setup: (dispatch_batches(setup.frames, setup.responses), "ran"),
+    ),
+    Variant(
+        "f",
+        "ocpp_fast.compat ChargePoint.route_message (the drop-in, same handlers as c)",
+        0.10,
+        _ocpp_package(drop_in=True),
+    ),
+)
+BY_KEY = {variant.key: variant for variant in VARIANTS}
+
+
 # --- timing -------------------------------------------------------------------------------------
 
 
@@ -384,7 +461,8 @@ def measure(
     """
     slot_ns = budget_s * 1e9 / (repeats * frames)
     sizes = {
-        v: [calibrate(b, slot_ns * SHARE[v]) for b in per_frame] for v, per_frame in batches.items()
+        v: [calibrate(b, slot_ns * BY_KEY[v].share) for b in per_frame]
+        for v, per_frame in batches.items()
     }
     best = {v: [float("inf")] * frames for v in batches}
     names = list(batches)
@@ -403,7 +481,7 @@ def measure(
 def machine(ran: dict[str, str], notes: Sequence[str]) -> list[str]:
     """Where the figures come from: they mean little without it."""
     lines = describe(["msgspec"])
-    lines += [f"({v}) {TITLES[v]}: {ran[v]}" for v in VARIANTS]
+    lines += [f"({v.key}) {v.title}: {ran[v.key]}" for v in VARIANTS]
     return lines + list(notes)
 
 
@@ -432,7 +510,7 @@ def report(
             return sum(f.weight * t for f, t in zip(frames, best[v], strict=True)) / total_weight
         return best[v][i]
 
-    ran_variants = [v for v in VARIANTS if v in best]
+    ran_variants = [v.key for v in VARIANTS if v.key in best]
     header = ["action", "weight", *(f"{v} ns/op" for v in ran_variants)]
     header += [f"{num}/{den}" for num, den, *_ in TARGETS]
     rows = []
@@ -516,34 +594,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     batches: dict[str, list[Batch]] = {}
     ran: dict[str, str] = {}
-    compiled = compiled_codec()
-    if compiled is not None:
-        batches["a"] = codec_batches(compiled, frames, responses)
-        ran["a"] = f"ran ({compiled.IMPLEMENTATION})"
-    else:
-        ran["a"] = "not run: ocpp_fast._codec_c is not built"
-    batches["b"] = codec_batches(_codec_py, frames, responses)
-    ran["b"] = f"ran ({_codec_py.IMPLEMENTATION})"
     loop = asyncio.new_event_loop()
     try:
-        try:
-            batches["c"], version = ocpp_batches(frames, loop)
-            ran["c"] = f"ran (ocpp {version})"
-            batches["f"], _ = ocpp_batches(frames, loop, drop_in=True)
-            ran["f"] = f"ran (ocpp_fast.compat on ocpp {version}, live codec)"
-        except ImportError as error:
-            ran["c"] = ran["f"] = f"not run: {error}"
-        batches["d"] = floor_batches(frames, responses)
-        ran["d"] = "ran"
-        batches["e"] = dispatch_batches(frames, responses)
-        ran["e"] = "ran"
+        setup = Setup(frames, responses, loop)
+        for variant in VARIANTS:
+            try:
+                batches[variant.key], ran[variant.key] = variant.build(setup)
+            except NotRun as reason:
+                ran[variant.key] = f"not run: {reason}"
         print(
             f"mix: {args.mix} ({len(frames)} frames); all variants verified; "
             f"timing best of {args.repeats} interleaved rounds...",
             file=sys.stderr,
         )
-        ordered = {v: batches[v] for v in VARIANTS if v in batches}
-        best = measure(ordered, len(frames), args.repeats, args.budget)
+        best = measure(batches, len(frames), args.repeats, args.budget)
     finally:
         loop.close()
     notes = [
