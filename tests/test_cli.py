@@ -112,6 +112,18 @@ def test_serve_logs_one_readable_line_per_frame() -> None:
     assert any('CS42 > [3,"h1",{"currentTime":' in line for line in lines), lines
 
 
+def test_bench_runs_from_any_directory(tmp_path: Path) -> None:
+    """No path relative to a checkout: the default mix is package data."""
+    out = subprocess.run(
+        [sys.executable, "-m", "ocpp_fast.cli", "bench", "--quick"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "weighted" in out and "c/f = " in out
+
+
 def test_bench_prints_the_comparison(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", str(MIX), "--budget", "0.5", "--repeats", "1"]) == 0
     out = capsys.readouterr().out

@@ -264,6 +264,19 @@ def test_pure_wheel_in_a_fresh_venv(pure_wheel: Path, tmp_path: Path) -> None:
     venv.check("python")
 
 
+def test_the_installed_command_benchmarks_from_an_empty_directory(
+    platform_wheel: Path, tmp_path: Path
+) -> None:
+    """The mix ships as package data: ``ocpp-fast bench`` needs no checkout (without the
+    ``ocpp`` package, its columns say so instead of failing)."""
+    venv = Venv(tmp_path)
+    venv.install(platform_wheel)
+    command = venv.python.parent / ("ocpp-fast.exe" if sys.platform == "win32" else "ocpp-fast")
+    out = run([command, "bench", "--quick"], cwd=venv.cwd)
+    assert "weighted" in out and "a/d = " in out
+    assert "(c) ocpp 2.1.0 ChargePoint.route_message, ASYNC_VALIDATION=False: not run" in out
+
+
 def test_sdist_alone_builds_a_working_wheel(sdist: Path, tmp_path: Path) -> None:
     with tarfile.open(sdist) as archive:
         archive.extractall(tmp_path / "unpacked", filter="data")

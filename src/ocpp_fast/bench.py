@@ -583,7 +583,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--budget", type=float, default=35.0, help="seconds of timed batches, roughly"
     )
+    parser.add_argument(
+        "--quick", action="store_true", help="one round of about 1 s: checks it runs, no figures"
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats, args.budget = 1, 1.0
 
     frames = load_mix(args.mix)
     responses = fast_responses()
