@@ -24,7 +24,7 @@ from my_test_charge_system import MyTestChargeSystem
 from my_test_charger import MyTestCharger
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.typing import Subprotocol
 
 from ocpp_fast.dispatch import CallContext, OcppHandler
@@ -597,3 +597,87 @@ def test_limits_are_checked() -> None:
     with pytest.raises(ValueError):
         Limits(calls_in_flight=0)
     assert Limits().calls_in_flight == 3
+
+
+# --- 4. the file-descriptor limit -------------------------------------------------------------
+
+FD_LIMITED_CSMS = """
+import asyncio, logging, resource, sys
+sys.path.insert(0, sys.argv[1])
+from my_test_charge_system import MyTestChargeSystem
+from ocpp_fast.transport import Limits, serve
+
+logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+
+async def main() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    caps = Limits(pending_handshakes=1000, max_connections=1000, spare_fds=int(sys.argv[2]))
+    server = await serve(MyTestChargeSystem(), "127.0.0.1", 0, limits=caps)
+    print(server.port, flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize(
+    ("spare_fds", "expected"),
+    [(0, "cannot accept connections"), (128, "near the file-descriptor limit")],
+    ids=["emfile", "spare-fds"],
+)
+def test_the_fd_limit_is_met_quietly_and_accepting_resumes(
+    backend: str, spare_fds: int, expected: str
+) -> None:
+    """At the fd limit asyncio logged a traceback per failed accept (10,833 of them).
+
+    A CSMS limited to 256 fds, 250 silent sockets: with no spare fds it meets
+    EMFILE (rate-limited lines instead of tracebacks); with the default 128
+    spare it closes the connections over its budget at once and never meets it.
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    assert backend == "websockets"  # the subprocess serves with the websockets backend
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    process = subprocess.Popen(
+        [sys.executable, "-c", FD_LIMITED_CSMS, str(examples), str(spare_fds)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    async def session(port: int) -> float:
+        hostile = [await asyncio.open_connection("127.0.0.1", port) for _ in range(250)]
+        await asyncio.sleep(2.2)  # EMFILE again after each of asyncio's 1 s back-offs
+        for _, writer in hostile:
+            writer.close()
+        began = time.monotonic()
+        while True:  # as a station would, retrying until the server saw the sockets go
+            try:
+                async with ws_connect(
+                    f"ws://127.0.0.1:{port}/ocpp/CS001",
+                    subprotocols=[Subprotocol("ocpp2.0.1")],
+                    open_timeout=5,
+                ):
+                    return time.monotonic() - began
+            except (OSError, InvalidHandshake):
+                await asyncio.sleep(0.1)
+
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline())
+        waited = run(lambda: session(port))
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=10)
+    lines = stderr.splitlines()
+    print(
+        f"\nfd limit, spare_fds={spare_fds}: {len(lines)} log lines, {len(stderr)} bytes; "
+        f"a station got in {waited:.2f} s later"
+    )
+    assert "Traceback" not in stderr
+    assert expected in stderr
+    assert "cannot accept connections" not in stderr or spare_fds == 0
+    assert len(lines) <= 10
+    assert waited < 3.0

@@ -37,6 +37,12 @@ class Limits:
     max_connections: int = 10_000
     """Open connections (keep it below the process's file-descriptor limit); beyond it,
     HTTP 503."""
+    spare_fds: int = 128
+    """File descriptors kept free: a connection accepted when the process's fd limit is
+    closer than this is closed at once, so the server does not run into EMFILE itself
+    (where asyncio stops accepting for a second at a time). asyncio accepts up to 100
+    connections per loop turn before any is counted, and the rest of the process needs
+    some too: keep it above 100."""
     pending_handshakes: int = 256
     """TCP connections still in the opening handshake; beyond it, closed at once."""
     handshake_bytes: int = 16 * 1024

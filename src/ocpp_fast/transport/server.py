@@ -13,10 +13,16 @@ import enum
 import http
 import inspect
 import logging
+import math
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None  # type: ignore[assignment]
 
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as ws_serve
@@ -364,6 +370,13 @@ class _StationSocket(ServerConnection):
                 "handshake cap", "closing a new connection: %d handshakes pending", csms.handshaking
             )
             self.transport.abort()
+        elif len(csms._sockets) > _socket_room(csms.limits.spare_fds):
+            csms.refusals.warning(
+                "fd limit",
+                "closing a new connection: %d open, near the file-descriptor limit",
+                len(csms._sockets),
+            )
+            self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
@@ -491,6 +504,15 @@ async def serve(
 
 # --- the file-descriptor limit ----------------------------------------------------------------
 
+
+def _socket_room(spare: int) -> float:
+    """Sockets the process may hold: its fd limit less ``spare`` (no bound where unknown)."""
+    if resource is None:
+        return math.inf
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return math.inf if soft == resource.RLIM_INFINITY else soft - spare
+
+
 _ACCEPT_ERROR = "socket.accept() out of system resource"
 """What asyncio reports when accept() fails with EMFILE/ENFILE/ENOBUFS/ENOMEM; it then stops
 accepting on that socket for a second (its own back-off) and tries again."""
@@ -511,7 +533,7 @@ def _quiet_accept_errors(loop: asyncio.AbstractEventLoop, server: CsmsServer) ->
         if context.get("message") == _ACCEPT_ERROR and sock is not None and sock.fileno() in ours:
             server.refusals.warning(
                 "accept",
-                "cannot accept connections (%s); retrying in 1 s",
+                "cannot accept connections (%s); asyncio retries in 1 s",
                 context.get("exception"),
             )
             return
