@@ -245,7 +245,9 @@ class CsmsServer:
             self._leave(session)
             connection.abort(ConnectionError(f"{identity} disconnected"))
             if not await connection.drain(self.limits.handler_grace):
-                log.warning("%s: cancelling handlers still running after the disconnect", identity)
+                self.refusals.warning(
+                    "grace", "%s: cancelling handlers still running after it left", identity
+                )
                 connection.stop()
             self._sessions.discard(session)
             log.info("%s: disconnected", identity)
@@ -263,7 +265,8 @@ class CsmsServer:
         if previous is not None:
             if previous.authenticated and not session.authenticated:
                 return False
-            log.warning(
+            self.refusals.warning(
+                "replaced",
                 "%s: connected again; closing the older connection (code %d)",
                 identity,
                 REPLACED_CLOSE_CODE,
