@@ -223,7 +223,7 @@ def test_close_is_bounded_and_cancels_hung_handlers(backend: str) -> None:
 
 def test_a_station_that_disconnects_leaves_connections_at_once(backend: str) -> None:
     async def session() -> tuple[bool, int]:
-        handler = Slow(delay=0.5)
+        handler = Slow(delay=3.0)
         server = await start(backend, handler, limits=Limits(handler_grace=0.2))
         try:
             async with station(server, "slow1") as hostile:
