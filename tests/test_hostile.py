@@ -681,3 +681,41 @@ def test_the_fd_limit_is_met_quietly_and_accepting_resumes(
     assert "cannot accept connections" not in stderr or spare_fds == 0
     assert len(lines) <= 10
     assert waited < 3.0
+
+
+# --- the pieces, without sockets ----------------------------------------------------------------
+
+
+def test_the_log_limiter_lets_a_burst_through_then_counts() -> None:
+    from ocpp_fast._ratelimit import LogLimiter
+
+    out = io.StringIO()
+    logger = logging.getLogger("test_hostile.limiter")
+    logger.addHandler(logging.StreamHandler(out))
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    now = [0.0]
+    limiter = LogLimiter(logger, burst=3, interval=60.0, clock=lambda: now[0])
+    for n in range(100):
+        limiter.warning("unknown id", "line %d", n)
+    limiter.warning("other kind", "another")
+    now[0] = 61.0
+    limiter.warning("unknown id", "line %d", 100)
+    assert out.getvalue().splitlines() == [
+        "line 0",
+        "line 1",
+        "line 2",
+        "another",
+        "97 more unknown id messages suppressed in 61 s",
+        "line 100",
+    ]
+
+
+def test_identities_that_would_reach_files_or_logs_are_refused() -> None:
+    from ocpp_fast.transport import parse_identity
+
+    for path in HOSTILE_PATHS[:-1]:
+        assert parse_identity(path) is None, path
+    assert parse_identity("/ocpp/a..b") is None
+    assert parse_identity("/ocpp/CS%20001") == "CS 001"
+    assert parse_identity("/ocpp/Station.%C3%A9-1_x") == "Station.é-1_x"
