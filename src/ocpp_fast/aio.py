@@ -6,6 +6,17 @@ received frame with :meth:`AsyncConnection.receive`. Incoming CALLs run as
 tasks of their own, so reading never waits for a handler: a handler may
 ``await context.connection.call(...)`` to the peer and the answer still gets
 through (the ``ocpp`` package deadlocks there until its timeout).
+
+The peer's CALLs are bounded: OCPP-J allows one outstanding CALL per
+direction, so at most ``max_calls`` handlers (the spec's one plus a small
+allowance) run per connection, and, when the transport passes a shared
+``task_slots`` semaphore, at most that many across connections. Beyond it,
+:meth:`AsyncConnection.receive` waits for a handler to finish before it
+dispatches the next CALL: the transport stops reading (TCP flow control
+pushes back on the peer) instead of queueing tasks without bound. Results and
+errors of our own CALLs are read and dispatched as long as no CALL over the
+bound is waiting, so a handler awaiting the peer's answer is never starved
+by a well-behaved peer.
 """
 
 from __future__ import annotations
@@ -27,12 +38,15 @@ from ocpp_fast.protocol import (
     SendReceived,
 )
 
-__all__ = ["DEFAULT_TIMEOUT", "AsyncConnection", "connect_in_memory"]
+__all__ = ["CALLS_IN_FLIGHT", "DEFAULT_TIMEOUT", "AsyncConnection", "connect_in_memory"]
 
 log = logging.getLogger("ocpp_fast")
 
 DEFAULT_TIMEOUT = 30.0
 """Seconds to wait for the answer to a CALL, the usual OCPP choice."""
+CALLS_IN_FLIGHT = 3
+"""Handlers run at once per connection: the spec's one outstanding CALL, plus two of
+allowance for stations that overlap a CALL with the previous one's answer in flight."""
 
 Send = Callable[[bytes], Awaitable[None]]
 R = TypeVar("R")
@@ -41,7 +55,17 @@ R = TypeVar("R")
 class AsyncConnection:
     """One OCPP-J connection driven by asyncio, for a ``Charger`` or ``ChargeSystem``."""
 
-    def __init__(self, handler: OcppHandler, send: Send, *, identity: str = "") -> None:
+    def __init__(
+        self,
+        handler: OcppHandler,
+        send: Send,
+        *,
+        identity: str = "",
+        max_calls: int = CALLS_IN_FLIGHT,
+        task_slots: asyncio.Semaphore | None = None,
+    ) -> None:
+        if max_calls < 1:
+            raise ValueError("max_calls must be at least 1 (the spec's one outstanding CALL)")
         self.handler = handler
         self.identity = identity
         self._send = send
@@ -49,6 +73,9 @@ class AsyncConnection:
         self._waiters: dict[str, asyncio.Future[Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._send_lock = asyncio.Lock()
+        self._calls = asyncio.Semaphore(max_calls)
+        self._task_slots = task_slots
+        self._stopped = False
 
     @property
     def protocol(self) -> Connection:
@@ -80,10 +107,19 @@ class AsyncConnection:
             self._waiters.pop(message_id, None)
 
     async def receive(self, data: bytes | str) -> None:
-        """Process one frame from the transport; handlers start as tasks of their own."""
+        """Process one frame from the transport; handlers start as tasks of their own.
+
+        A CALL (or 2.1 SEND) waits here for a free handler slot; the transport,
+        which awaits this, reads nothing more meanwhile.
+        """
         events = self._protocol.receive(data)
         await self._flush()
         for event in events:
+            if type(event) is CallReceived or type(event) is SendReceived:
+                await self._take_slot()
+                if self._stopped:
+                    self._give_slot()
+                    return
             self._dispatch(event)
 
     async def send(self, request: Any) -> None:
@@ -108,10 +144,34 @@ class AsyncConnection:
         elif isinstance(event, CallFailed):
             waiter.set_exception(event.error)
 
+    async def _take_slot(self) -> None:
+        await self._calls.acquire()
+        if self._task_slots is not None:
+            try:
+                await self._task_slots.acquire()
+            except BaseException:
+                self._calls.release()
+                raise
+
+    def _give_slot(self) -> None:
+        self._calls.release()
+        if self._task_slots is not None:
+            self._task_slots.release()
+
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run a handler (holding the slot taken for it) as a task of its own."""
         task = asyncio.create_task(work)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._give_slot()
+        # Handlers' own exceptions became CALLERRORs; what is left is the transport
+        # failing under the reply (a peer that reset): retrieved here, so asyncio
+        # never reports "Task exception was never retrieved".
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.debug("%s: could not send a reply: %r", self.identity, error)
 
     async def _answer(self, call: Call) -> None:
         await answer(self.handler, self._protocol, call, self)
@@ -129,10 +189,34 @@ class AsyncConnection:
             if not waiter.done():
                 waiter.set_exception(error)
 
-    async def drain(self) -> None:
-        """Wait until every running handler has answered (for graceful shutdown)."""
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Wait until every running handler has answered (for graceful shutdown).
+
+        ``True`` when none is left; ``False`` when ``timeout`` seconds passed first.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                return False
+            await asyncio.wait(list(self._tasks), timeout=left)
+        return True
+
+    def stop(self) -> None:
+        """Dispatch no more received CALLs and cancel the handlers still running.
+
+        For a connection that is gone or a shutdown past its deadline: their
+        answers could not be delivered anyway.
+        """
+        self._stopped = True
+        for task in list(self._tasks):
+            task.cancel()
+
+    @property
+    def handling(self) -> int:
+        """How many of the peer's CALLs (and SENDs) are being handled now."""
+        return len(self._tasks)
 
 
 def connect_in_memory(

@@ -10,6 +10,8 @@ Feed :meth:`Connection.receive` every message the transport delivers; it returns
 - a CALL whose id is still being handled is refused (RpcFrameworkError, 1.6 ProtocolError);
 - a CALLRESULT/CALLERROR with an unknown id (late, or never asked for) is logged
   and discarded, never answered;
+- what the peer causes is logged at most ``LOG_BURST`` times per kind per minute
+  (:class:`~ocpp_fast._ratelimit.LogLimiter`), so a hostile peer cannot flood the logs;
 - malformed frames are answered with the CALLERROR of the spec table, except a
   bad CALLRESULT, which fails our pending call instead.
 
@@ -31,6 +33,7 @@ from ocpp_fast import codec, errors
 from ocpp_fast._actions import Sender
 from ocpp_fast._outgoing import encode_checked_payload, error_frame, result_frame
 from ocpp_fast._protocol_version import ProtocolVersion
+from ocpp_fast._ratelimit import LogLimiter
 from ocpp_fast.frames import (
     CALL,
     CALLERROR,
@@ -145,6 +148,7 @@ class Connection:
         "_pending",
         "_queue",
         "_request_types",
+        "_warnings",
         "identity",
         "receivable",
         "side",
@@ -168,6 +172,7 @@ class Connection:
         self._queue: deque[_Outgoing] = deque()
         self._pending: _Outgoing | None = None
         self._handling: set[str] = set()
+        self._warnings: LogLimiter | None = None
         self._request_types, receivable = version.side_tables(side)
         self.receivable = receivable if handled is None else receivable & handled
         """The actions whose CALLs are accepted: those the peer sends (and, when
@@ -284,8 +289,12 @@ class Connection:
             return self._result(frame)
         if type(frame) is Send:
             if frame.action not in self.receivable:
-                log.warning(
-                    "%s: dropping a SEND of %s, not sent to us", self.identity, frame.action
+                self._peer_log(
+                    logging.WARNING,
+                    "SEND not sent to us",
+                    "%s: dropping a SEND of %s, not sent to us",
+                    self.identity,
+                    frame.action,
                 )
                 return []
             return [SendReceived(frame)]
@@ -310,8 +319,12 @@ class Connection:
     def _result(self, result: CallResult) -> list[Event]:
         pending = self._pending
         if result.action is None or pending is None or pending.message_id != result.message_id:
-            log.warning(
-                "%s: discarding a CALLRESULT with unknown id %r", self.identity, result.message_id
+            self._peer_log(
+                logging.WARNING,
+                "unknown-id CALLRESULT",
+                "%s: discarding a CALLRESULT with unknown id %r",
+                self.identity,
+                result.message_id,
             )
             return []
         self._pending = None
@@ -323,14 +336,23 @@ class Connection:
             frame.description, frame.details, message_id=frame.message_id
         )
         if type(frame) is CallResultError:  # about a result we sent, not our pending call
-            log.warning(
-                "%s: the peer rejected our result %r: %s", self.identity, frame.message_id, error
+            self._peer_log(
+                logging.WARNING,
+                "CALLRESULTERROR",
+                "%s: the peer rejected our result %r: %s",
+                self.identity,
+                frame.message_id,
+                error,
             )
             return [ResultRejected(frame.message_id, error)]
         pending = self._pending
         if pending is None or pending.message_id != frame.message_id:
-            log.warning(
-                "%s: discarding a CALLERROR with unknown id %r", self.identity, frame.message_id
+            self._peer_log(
+                logging.WARNING,
+                "unknown-id CALLERROR",
+                "%s: discarding a CALLERROR with unknown id %r",
+                self.identity,
+                frame.message_id,
             )
             return []
         self._pending = None
@@ -342,9 +364,22 @@ class Connection:
         if exc.message_type == CALLRESULT:
             # never answered with a CALLERROR; it fails our pending call instead
             if pending is None or pending.message_id != exc.message_id:
-                log.warning("%s: discarding an invalid CALLRESULT: %s", self.identity, exc)
+                self._peer_log(
+                    logging.WARNING,
+                    "invalid CALLRESULT",
+                    "%s: discarding an invalid CALLRESULT: %s",
+                    self.identity,
+                    exc,
+                )
                 return []
-            log.warning("%s: invalid %s result: %s", self.identity, pending.action, exc)
+            self._peer_log(
+                logging.WARNING,
+                "invalid result",
+                "%s: invalid %s result: %s",
+                self.identity,
+                pending.action,
+                exc,
+            )
             if self.version.answers_bad_results:  # 2.1 tells the peer
                 self._emit(error_frame(pending.message_id, exc, self.version, CALLRESULTERROR))
             self._pending = None
@@ -357,13 +392,33 @@ class Connection:
         if exc.message_type in (CALLERROR, CALLRESULTERROR) and not isinstance(
             exc, errors.MessageTypeNotSupportedError
         ):
-            log.warning("%s: discarding a malformed error frame: %s", self.identity, exc)
+            self._peer_log(
+                logging.WARNING,
+                "malformed error frame",
+                "%s: discarding a malformed error frame: %s",
+                self.identity,
+                exc,
+            )
             return []
-        log.info("%s: answering a bad frame with %s: %s", self.identity, exc.code, exc)
+        self._peer_log(
+            logging.INFO,
+            "bad frame",
+            "%s: answering a bad frame with %s: %s",
+            self.identity,
+            exc.code,
+            exc,
+        )
         self._emit(error_frame(exc.message_id or errors.UNREADABLE_MESSAGE_ID, exc, self.version))
         return []
 
     # --- plumbing ---------------------------------------------------------------------
+
+    def _peer_log(self, level: int, kind: str, message: str, *args: Any) -> None:
+        """Log what the peer caused, rate-limited per connection and ``kind``."""
+        warnings = self._warnings
+        if warnings is None:  # made on first use: most connections never need one
+            warnings = self._warnings = LogLimiter(log)
+        warnings.log(level, kind, message, *args)
 
     def _send_next(self) -> None:
         if self._pending is None and self._queue:

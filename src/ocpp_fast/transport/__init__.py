@@ -3,7 +3,8 @@
 - :func:`serve` runs a CSMS: it negotiates the subprotocol, reads the station
   identity from the last path segment, asks your ``authorize`` callback who may
   connect (HTTP 404 for an unknown station, 401 for bad credentials), and gives
-  each station an :class:`~ocpp_fast.aio.AsyncConnection` to your ``ChargeSystem``.
+  each station an :class:`~ocpp_fast.aio.AsyncConnection` to your ``ChargeSystem``,
+  within the caps of :class:`Limits` (a CSMS faces hostile stations too).
 - :func:`connect` runs a station: it offers its versions in order of preference,
   authenticates (security profiles 1-3), and keeps reconnecting with the
   randomized back-off of the spec until it is closed.
@@ -13,12 +14,14 @@ Install with ``pip install "ocpp-fast[websockets]"``.
 
 from ocpp_fast.transport.client import Backoff, StationClient, connect
 from ocpp_fast.transport.identity import parse_identity
+from ocpp_fast.transport.limits import Limits
 from ocpp_fast.transport.server import Admission, CsmsServer, StationRequest, serve
 
 __all__ = [
     "Admission",
     "Backoff",
     "CsmsServer",
+    "Limits",
     "StationClient",
     "StationRequest",
     "connect",

@@ -1,74 +1,62 @@
-"""The CSMS side over WebSockets: :func:`serve`."""
+"""The CSMS side over WebSockets: :func:`serve`.
+
+Everything a station can make the server hold is capped by
+:class:`~ocpp_fast.transport.limits.Limits`. What any backend shares (admission,
+the table of live stations, handler bounds, shutdown) is in
+:mod:`ocpp_fast.transport._stations`; here is the websockets glue, with the caps
+on bytes and sockets in :class:`_StationSocket`, where websockets hands over the
+bytes.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import http
-import inspect
 import logging
 import ssl as ssl_module
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as ws_serve
+from websockets.frames import DATA_OPCODES, CloseCode, Frame, Opcode
 from websockets.http11 import Request, Response
+from websockets.protocol import Event
 from websockets.typing import Subprotocol
 
-from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.transport._stations import (
+    Admission,
+    Authorize,
+    Session,
+    StationRequest,
+    Stations,
+    quiet_accept_errors,
+)
 from ocpp_fast.transport._wire import pump, text_sender
-from ocpp_fast.transport.identity import basic_credentials, parse_identity
+from ocpp_fast.transport.identity import escaped, parse_identity
+from ocpp_fast.transport.limits import DEFAULT_LIMITS, REPLACED_CLOSE_CODE, Limits
 
-__all__ = ["Admission", "CsmsServer", "StationRequest", "serve"]
+__all__ = ["Admission", "CsmsServer", "Limits", "StationRequest", "serve"]
 
 log = logging.getLogger("ocpp_fast.transport")
 
 
-class Admission(enum.Enum):
-    """What ``authorize`` decides about a station asking to connect."""
-
-    ACCEPT = "accept"
-    UNKNOWN = "unknown"
-    """HTTP 404: no such station."""
-    UNAUTHORIZED = "unauthorized"
-    """HTTP 401: known, but the credentials are wrong."""
-
-
-@dataclass(frozen=True)
-class StationRequest:
-    """What the CSMS knows of a station when it decides to admit it."""
-
-    identity: str
-    password: str | None
-    """The HTTP Basic password, when the station sent one (profiles 1 and 2)."""
-    certificate: Mapping[str, Any] | None
-    """The verified client certificate (profile 3), as ``ssl`` describes it."""
-    subprotocols: tuple[str, ...]
-    """The subprotocols the station offered, in its order of preference."""
-
-
-Authorize = Callable[[StationRequest], Awaitable[Admission | bool] | Admission | bool]
-
-
-class CsmsServer:
-    """A running CSMS: its connections by station identity, and a graceful stop."""
+class CsmsServer(Stations):
+    """A running CSMS: its connections by station identity, and a bounded stop."""
 
     def __init__(
         self,
         handlers: Mapping[str, OcppHandler],
         authorize: Authorize | None,
         require_basic_auth: bool,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
-        self.handlers = dict(handlers)
-        self.connections: dict[str, AsyncConnection] = {}
-        """The connected stations, by identity."""
-        self._authorize = authorize
-        self._require_basic_auth = require_basic_auth
+        super().__init__(handlers, authorize, require_basic_auth, limits)
         self._server: Server | None = None
-        self._stopping = False
+        self._sockets: set[_StationSocket] = set()
+        """Every TCP connection, from accept to close."""
+        self._undo_accept_errors: Callable[[], None] = lambda: None
 
     @property
     def port(self) -> int:
@@ -89,48 +77,31 @@ class CsmsServer:
     async def process_request(
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
-        """Admit or refuse a station during the HTTP handshake."""
-        if self._stopping:
-            return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "shutting down\n")
-        try:
-            identity = parse_identity(request.path)
-        except UnicodeDecodeError:
-            identity = None
-        if identity is None:
-            return connection.respond(http.HTTPStatus.NOT_FOUND, "no valid station identity\n")
-        credentials = basic_credentials(request.headers.get("Authorization"))
-        if credentials is not None and credentials[0] != identity:
-            return _unauthorized(connection)
-        if self._require_basic_auth and credentials is None:
-            return _unauthorized(connection)
+        """Admit or refuse a station during the HTTP handshake (never with HTTP 500)."""
         offered = tuple(
             part.strip()
             for header in request.headers.get_all("Sec-WebSocket-Protocol")
             for part in header.split(",")
         )
-        certificate = _peer_certificate(connection)
-        station = StationRequest(
-            identity, credentials[1] if credentials else None, certificate, offered
+        verdict = await self.admit(
+            request.path,
+            request.headers.get_all("Authorization"),
+            offered,
+            _peer_certificate(connection),
         )
-        decision = await self._decide(station)
-        if decision is Admission.UNKNOWN:
-            return connection.respond(http.HTTPStatus.NOT_FOUND, "unknown station\n")
-        if decision is Admission.UNAUTHORIZED:
-            return _unauthorized(connection)
+        if not isinstance(verdict, bool):
+            response = connection.respond(verdict.status, verdict.text)
+            if verdict.status == http.HTTPStatus.UNAUTHORIZED:
+                response.headers["WWW-Authenticate"] = 'Basic realm="OCPP", charset="UTF-8"'
+            return response
+        assert isinstance(connection, _StationSocket)
+        connection.admit(authenticated=verdict)
         return None
-
-    async def _decide(self, station: StationRequest) -> Admission:
-        if self._authorize is None:
-            return Admission.ACCEPT
-        decision = self._authorize(station)
-        if inspect.isawaitable(decision):
-            decision = await decision
-        if isinstance(decision, bool):
-            return Admission.ACCEPT if decision else Admission.UNKNOWN
-        return decision
 
     async def handle(self, websocket: ServerConnection) -> None:
         """One station's connection, from the handshake to the close."""
+        assert isinstance(websocket, _StationSocket)
+        websocket.handshake_done()
         identity = parse_identity(websocket.request.path if websocket.request else "") or "?"
         subprotocol = websocket.subprotocol
         if subprotocol is None:
@@ -139,37 +110,154 @@ class CsmsServer:
             return
 
         handler = self.handlers[subprotocol]
-        connection = AsyncConnection(handler, text_sender(websocket), identity=identity)
-        previous = self.connections.get(identity)
-        self.connections[identity] = connection
-        if previous is not None:
-            log.warning("%s: connected again; the newer connection wins", identity)
+        connection = self.new_connection(handler, text_sender(websocket), identity)
+        session = Session(identity, connection, websocket.authenticated, websocket.close)
+        if not self.take_over(session):
+            await websocket.close(REPLACED_CLOSE_CODE, "an authenticated connection is live")
+            return
         log.info("%s: connected (%s)", identity, subprotocol)
+        reading = asyncio.ensure_future(pump(websocket, connection))
+        # A station that goes away leaves the table at once, even while its
+        # reader waits for a handler slot.
+        websocket.on_lost(reading.cancel)
         try:
-            await pump(websocket, connection)
+            await asyncio.wait([reading])
         finally:
-            await connection.drain()
-            if self.connections.get(identity) is connection:
-                del self.connections[identity]
+            reading.cancel()
+            await self.finish(session)
             log.info("%s: disconnected", identity)
+        if not reading.cancelled() and (error := reading.exception()) is not None:
+            log.error("%s: reading failed", identity, exc_info=error)
 
     async def close(self, timeout: float = 10.0) -> None:
-        """Stop gracefully: refuse new stations, let in-flight calls finish, then close."""
+        """Stop within ``timeout`` seconds: refuse new stations, let calls in flight finish
+        while time allows, cancel the handlers still running, then close every connection.
+
+        The last quarter of ``timeout`` (at most one second) is for the closing
+        handshakes; connections still open at the deadline are aborted.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         self._stopping = True
-        connections = list(self.connections.values())
-        if connections:
-            await asyncio.wait(
-                [asyncio.ensure_future(c.drain()) for c in connections], timeout=timeout
-            )
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+        if self._server is None:
+            return
+        self._server.server.close()  # stop listening now
+        await self.stop_handlers(deadline - min(1.0, timeout / 4))
+        self._server.close()
+        closing = asyncio.ensure_future(self._server.wait_closed())
+        await asyncio.wait([closing], timeout=max(0.0, deadline - loop.time()))
+        if not closing.done():
+            for socket in list(self._sockets):
+                socket.transport.abort()
+            await asyncio.wait([closing], timeout=0.1)  # handlers unwind after the aborts
+        closing.cancel()
+        self._undo_accept_errors()
 
 
-def _unauthorized(connection: ServerConnection) -> Response:
-    response = connection.respond(http.HTTPStatus.UNAUTHORIZED, "unauthorized\n")
-    response.headers["WWW-Authenticate"] = 'Basic realm="OCPP", charset="UTF-8"'
-    return response
+class _StationSocket(ServerConnection):
+    """websockets' server connection with the byte- and socket-level caps of :class:`Limits`.
+
+    They apply where websockets hands over the bytes, before it buffers them:
+    a handshake may hold ``handshake_bytes``; a station that does not read
+    what we send (pongs to its pings pile up unread) is cut off at
+    ``unread_output``; a binary frame closes with 1003.
+    """
+
+    csms: CsmsServer  # set on the subclass that serve() makes for each server
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.authenticated = False
+        self._handshaking = False
+        self._admitted = False
+        self._received = 0
+        self._lost: list[Callable[[], object]] = []
+        self._refused_data = False
+
+    def admit(self, authenticated: bool) -> None:
+        """The handshake is accepted: count the connection until it closes."""
+        self.authenticated = authenticated
+        if not self._admitted:
+            self._admitted = True
+            self.csms.admitted += 1
+
+    def handshake_done(self) -> None:
+        if self._handshaking:
+            self._handshaking = False
+            self.csms.handshaking -= 1
+
+    def on_lost(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` when the TCP connection is gone."""
+        self._lost.append(callback)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        csms = self.csms
+        csms._sockets.add(self)
+        csms.sockets += 1
+        self._handshaking = True
+        csms.handshaking += 1
+        refused = csms.room_for_socket()
+        if refused is not None:
+            csms.refusals.warning("socket cap", "closing a new connection: %s", refused)
+            self.transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self.handshake_done()
+        csms = self.csms
+        csms._sockets.discard(self)
+        csms.sockets -= 1
+        if self._admitted:
+            self._admitted = False
+            csms.admitted -= 1
+        for callback in self._lost:
+            callback()
+        self._lost.clear()
+
+    def data_received(self, data: bytes) -> None:
+        limits = self.csms.limits
+        if self._handshaking:
+            self._received += len(data)
+            if self._received > limits.handshake_bytes:
+                self._cut("handshake size", f"over {limits.handshake_bytes} bytes of handshake")
+                return
+        elif self.transport.get_write_buffer_size() > limits.unread_output:
+            self._cut("unread output", f"over {limits.unread_output} bytes unread")
+            return
+        super().data_received(data)
+
+    def process_event(self, event: Event) -> None:
+        if isinstance(event, Frame) and event.opcode in DATA_OPCODES:
+            if self._refused_data:
+                return  # the rest of what arrived with the binary frame
+            if event.opcode is Opcode.BINARY:
+                self._refuse_binary()
+                return
+        super().process_event(event)
+
+    def _refuse_binary(self) -> None:
+        """OCPP-J is text frames only: close 1003 (unsupported data)."""
+        self._refused_data = True
+        self.csms.refusals.warning(
+            "binary frame", "%s: closing with 1003: a binary frame", self._who()
+        )
+        self.protocol.fail(CloseCode.UNSUPPORTED_DATA, "OCPP-J uses text frames only")
+        self.send_data()
+
+    def _cut(self, kind: str, why: str) -> None:
+        self.csms.refusals.warning(kind, "%s: closing the connection: %s", self._who(), why)
+        self.transport.abort()
+
+    def _who(self) -> str:
+        try:
+            identity = parse_identity(self.request.path) if self.request is not None else None
+        except UnicodeDecodeError:
+            identity = None
+        if identity is not None:
+            return identity
+        peer = self.transport.get_extra_info("peername") if self.transport else None
+        return escaped(str(peer))
 
 
 def _peer_certificate(connection: ServerConnection) -> Mapping[str, Any] | None:
@@ -191,6 +279,7 @@ async def serve(
     ssl: ssl_module.SSLContext | None = None,
     ping_interval: float | None = 20,
     max_size: int = 2**20,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> CsmsServer:
     """Start a CSMS serving ``handlers`` (one ``ChargeSystem``, or one per subprotocol).
 
@@ -199,6 +288,7 @@ async def serve(
     verifies client certificates). ``authorize`` receives a
     :class:`StationRequest` and returns an :class:`Admission` (or a bool).
     permessage-deflate is on; keepalive pings every ``ping_interval`` seconds.
+    ``limits`` caps what each station may cost (:class:`Limits`).
     """
     if isinstance(handlers, OcppHandler):
         handlers = {handlers.version.subprotocol: handlers}
@@ -206,7 +296,13 @@ async def serve(
         raise ValueError(f"security profile {security_profile} needs an ssl context")
     if security_profile == 3 and ssl is not None and ssl.verify_mode != ssl_module.CERT_REQUIRED:
         raise ValueError("security profile 3 needs an ssl context with CERT_REQUIRED")
-    server = CsmsServer(handlers, authorize, require_basic_auth=security_profile in (1, 2))
+    server = CsmsServer(
+        handlers, authorize, require_basic_auth=security_profile in (1, 2), limits=limits
+    )
+
+    class Socket(_StationSocket):
+        csms = server
+
     server._server = await ws_serve(
         server.handle,
         host,
@@ -218,5 +314,10 @@ async def serve(
         ping_interval=ping_interval,
         max_size=max_size,
         ssl=ssl,
+        open_timeout=limits.handshake_timeout,
+        create_connection=Socket,
+    )
+    server._undo_accept_errors = quiet_accept_errors(
+        asyncio.get_running_loop(), server._server.sockets, server.refusals
     )
     return server

@@ -1,0 +1,71 @@
+"""Rate-limited logging for what a peer causes: a hostile station must not flood the logs.
+
+A station can send 100,000 CALLRESULTs with unknown ids a second; one WARNING
+each would turn a few MB of its traffic into many more MB of our logs (and the
+disk and log pipeline behind them). :class:`LogLimiter` lets through the first
+``burst`` records of each kind per ``interval`` seconds, counts the rest, and
+says how many it dropped when the next window opens. One limiter per
+connection (and one per server for handshake-level events) keeps a noisy
+station from silencing the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["LOG_BURST", "LOG_INTERVAL", "LogLimiter"]
+
+LOG_BURST = 10
+"""Records of one kind let through per window."""
+LOG_INTERVAL = 60.0
+"""Seconds per window."""
+
+
+class LogLimiter:
+    """At most ``burst`` records per kind per ``interval`` seconds on ``logger``."""
+
+    __slots__ = ("_burst", "_clock", "_interval", "_logger", "_windows")
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        burst: int = LOG_BURST,
+        interval: float = LOG_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._logger = logger
+        self._burst = burst
+        self._interval = interval
+        self._clock = clock
+        self._windows: dict[str, list[float]] = {}
+        """kind -> [window start, records logged, records dropped]."""
+
+    def log(self, level: int, kind: str, message: str, *args: Any) -> None:
+        """Log ``message % args`` unless ``kind`` already used its share of this window."""
+        if not self._logger.isEnabledFor(level):
+            return
+        now = self._clock()
+        window = self._windows.get(kind)
+        if window is None or now - window[0] >= self._interval:
+            if window is not None and window[2]:
+                dropped, seconds = int(window[2]), now - window[0]
+                self._logger.log(
+                    level, "%d more %s messages suppressed in %.0f s", dropped, kind, seconds
+                )
+            window = self._windows[kind] = [now, 0, 0]
+        if window[1] < self._burst:
+            window[1] += 1
+            self._logger.log(level, message, *args)
+        else:
+            window[2] += 1
+
+    def warning(self, kind: str, message: str, *args: Any) -> None:
+        """:meth:`log` at WARNING."""
+        self.log(logging.WARNING, kind, message, *args)
+
+    def info(self, kind: str, message: str, *args: Any) -> None:
+        """:meth:`log` at INFO."""
+        self.log(logging.INFO, kind, message, *args)

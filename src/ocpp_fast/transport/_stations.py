@@ -1,0 +1,343 @@
+"""What every transport backend of ``serve()`` shares: admitting stations, the table of live
+ones, and the bounds on what they cost.
+
+A backend turns its HTTP handshake into :meth:`Stations.admit` and answers the
+:class:`Refusal` it may get; it counts its sockets in ``handshaking`` /
+``admitted`` and checks :meth:`Stations.room_for_socket` as it accepts them;
+for each open connection it makes an :class:`AsyncConnection` with
+:meth:`Stations.new_connection`, registers it with :meth:`Stations.take_over`
+and, when it closes, hands it to :meth:`Stations.finish`. Shutdown is
+:meth:`Stations.stop_handlers`. None of this knows about websockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import http
+import inspect
+import logging
+import math
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None  # type: ignore[assignment]
+
+from ocpp_fast._ratelimit import LogLimiter
+from ocpp_fast.aio import AsyncConnection, Send
+from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.transport.identity import basic_credentials, escaped, parse_identity
+from ocpp_fast.transport.limits import DEFAULT_LIMITS, REPLACED_CLOSE_CODE, Limits
+
+__all__ = ["Admission", "Authorize", "Refusal", "Session", "StationRequest", "Stations"]
+
+log = logging.getLogger("ocpp_fast.transport")
+
+
+class Admission(enum.Enum):
+    """What ``authorize`` decides about a station asking to connect."""
+
+    ACCEPT = "accept"
+    UNKNOWN = "unknown"
+    """HTTP 404: no such station."""
+    UNAUTHORIZED = "unauthorized"
+    """HTTP 401: known, but the credentials are wrong."""
+
+
+@dataclass(frozen=True)
+class StationRequest:
+    """What the CSMS knows of a station when it decides to admit it."""
+
+    identity: str
+    password: str | None
+    """The HTTP Basic password, when the station sent one (profiles 1 and 2)."""
+    certificate: Mapping[str, Any] | None
+    """The verified client certificate (profile 3), as ``ssl`` describes it."""
+    subprotocols: tuple[str, ...]
+    """The subprotocols the station offered, in its order of preference."""
+
+
+Authorize = Callable[[StationRequest], Awaitable[Admission | bool] | Admission | bool]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The HTTP answer to a station that is not let in."""
+
+    status: http.HTTPStatus
+    text: str
+
+
+UNAUTHORIZED = Refusal(http.HTTPStatus.UNAUTHORIZED, "unauthorized\n")
+"""The backend adds ``WWW-Authenticate: Basic``."""
+
+
+@dataclass(eq=False)
+class Session:
+    """One station's open connection, as the server tracks it."""
+
+    identity: str
+    connection: AsyncConnection
+    authenticated: bool
+    """``authorize`` accepted a password or a verified client certificate."""
+    close: Callable[[int, str], Coroutine[Any, Any, None]]
+    """Closes the connection with a close code and reason (the backend's)."""
+
+
+class Stations:
+    """The backend-independent half of a CSMS server (``CsmsServer`` adds the transport)."""
+
+    def __init__(
+        self,
+        handlers: Mapping[str, OcppHandler],
+        authorize: Authorize | None,
+        require_basic_auth: bool,
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
+        self.handlers = dict(handlers)
+        self.connections: dict[str, AsyncConnection] = {}
+        """The connected stations, by identity: always the live connection of each."""
+        self.limits = limits
+        self._authorize = authorize
+        self._require_basic_auth = require_basic_auth
+        self._stopping = False
+        self._live: dict[str, Session] = {}
+        """What ``connections`` shows, with what the server needs besides."""
+        self._sessions: set[Session] = set()
+        """Every session not finished yet, including those of stations already gone
+        whose handlers still run."""
+        self.handshaking = 0
+        """Connections still in the opening handshake (the backend counts them)."""
+        self.admitted = 0
+        """Connections whose handshake was accepted and that are not closed yet (likewise)."""
+        self.sockets = 0
+        """Connections from accept to close (likewise)."""
+        self.task_slots = asyncio.Semaphore(limits.handler_tasks)
+        self.refusals = LogLimiter(log)
+        """Rate-limits the server's lines about what stations caused, one share per kind."""
+        self._background: set[asyncio.Task[None]] = set()
+
+    # --- the handshake ----------------------------------------------------------------------
+
+    async def admit(
+        self,
+        path: str,
+        authorization: Sequence[str],
+        offered: tuple[str, ...],
+        certificate: Mapping[str, Any] | None,
+    ) -> Refusal | bool:
+        """Admit a station (``True`` when it is authenticated, else ``False``) or refuse it.
+
+        ``authorization`` holds every ``Authorization`` header sent. Never raises:
+        a failure of ``authorize`` is logged and refused 503 (try again later), so
+        no handshake ends in HTTP 500 and no station learns our tracebacks.
+        """
+        try:
+            return await self._admit(path, authorization, offered, certificate)
+        except Exception:
+            log.exception("admitting %s failed", escaped(path))
+            return Refusal(http.HTTPStatus.SERVICE_UNAVAILABLE, "try again later\n")
+
+    async def _admit(
+        self,
+        path: str,
+        authorization: Sequence[str],
+        offered: tuple[str, ...],
+        certificate: Mapping[str, Any] | None,
+    ) -> Refusal | bool:
+        if self._stopping:
+            return Refusal(http.HTTPStatus.SERVICE_UNAVAILABLE, "shutting down\n")
+        if self.admitted >= self.limits.max_connections:
+            self.refusals.warning(
+                "connection cap", "refusing a station: %d connections open", self.admitted
+            )
+            return Refusal(http.HTTPStatus.SERVICE_UNAVAILABLE, "too many stations\n")
+        try:
+            identity = parse_identity(path)
+        except UnicodeDecodeError:
+            identity = None
+        if identity is None:
+            self.refusals.info(
+                "bad identity", "refusing the path %s: no valid identity", escaped(path)
+            )
+            return Refusal(http.HTTPStatus.NOT_FOUND, "no valid station identity\n")
+        credentials = basic_credentials(authorization[0]) if len(authorization) == 1 else None
+        if authorization and credentials is None:  # two headers, or not valid Basic
+            return UNAUTHORIZED
+        if credentials is not None and credentials[0] != identity:
+            return UNAUTHORIZED
+        if self._require_basic_auth and credentials is None:
+            return UNAUTHORIZED
+        station = StationRequest(
+            identity, credentials[1] if credentials else None, certificate, offered
+        )
+        decision = await self._decide(station)
+        if decision is Admission.UNKNOWN:
+            return Refusal(http.HTTPStatus.NOT_FOUND, "unknown station\n")
+        if decision is Admission.UNAUTHORIZED:
+            return UNAUTHORIZED
+        authenticated = self._authorize is not None and (
+            credentials is not None or certificate is not None
+        )
+        current = self._live.get(identity)
+        if current is not None and current.authenticated and not authenticated:
+            self.refusals.warning(
+                "takeover",
+                "%s: refusing an unauthenticated connection; an authenticated one is live",
+                identity,
+            )
+            return Refusal(http.HTTPStatus.CONFLICT, "station already connected\n")
+        return authenticated
+
+    async def _decide(self, station: StationRequest) -> Admission:
+        if self._authorize is None:
+            return Admission.ACCEPT
+        decision = self._authorize(station)
+        if inspect.isawaitable(decision):
+            decision = await decision
+        if isinstance(decision, bool):
+            return Admission.ACCEPT if decision else Admission.UNKNOWN
+        return decision
+
+    def room_for_socket(self) -> str | None:
+        """Why a connection just accepted must be closed at once, or ``None`` to keep it.
+
+        Call it after counting the new connection in ``sockets`` and ``handshaking``.
+        """
+        if self.handshaking > self.limits.pending_handshakes:
+            return f"{self.handshaking} handshakes pending"
+        if self.sockets > _socket_room(self.limits.spare_fds):
+            return f"{self.sockets} open, near the file-descriptor limit"
+        return None
+
+    # --- open connections -------------------------------------------------------------------
+
+    def new_connection(self, handler: OcppHandler, send: Send, identity: str) -> AsyncConnection:
+        """An :class:`AsyncConnection` for a station, within this server's handler bounds."""
+        return AsyncConnection(
+            handler,
+            send,
+            identity=identity,
+            max_calls=self.limits.calls_in_flight,
+            task_slots=self.task_slots,
+        )
+
+    def take_over(self, session: Session) -> bool:
+        """Make ``session`` the station's live connection, closing an older one.
+
+        ``False`` (and nothing changes) when the older one is authenticated and
+        the newer one is not: an unauthenticated connection never displaces it.
+        """
+        identity = session.identity
+        previous = self._live.get(identity)
+        if previous is not None:
+            if previous.authenticated and not session.authenticated:
+                return False
+            self.refusals.warning(
+                "replaced",
+                "%s: connected again; closing the older connection (code %d)",
+                identity,
+                REPLACED_CLOSE_CODE,
+            )
+            self._later(previous.close(REPLACED_CLOSE_CODE, "replaced by a newer connection"))
+        self._live[identity] = session
+        self.connections[identity] = session.connection
+        self._sessions.add(session)
+        return True
+
+    async def finish(self, session: Session) -> None:
+        """The station's connection is gone: out of the table at once; its handlers get
+        ``handler_grace`` seconds to finish, then are cancelled."""
+        identity = session.identity
+        if self._live.get(identity) is session:  # unless a newer one took its place
+            del self._live[identity]
+            del self.connections[identity]
+        connection = session.connection
+        connection.abort(ConnectionError(f"{identity} disconnected"))
+        try:
+            if not await connection.drain(self.limits.handler_grace):
+                self.refusals.warning(
+                    "grace", "%s: cancelling handlers still running after it left", identity
+                )
+                connection.stop()
+        finally:
+            self._sessions.discard(session)
+
+    def _later(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background; kept referenced, its exception retrieved."""
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(_retrieved)
+        task.add_done_callback(self._background.discard)
+
+    # --- shutdown ---------------------------------------------------------------------------
+
+    async def stop_handlers(self, deadline: float) -> None:
+        """Refuse new stations; let handlers run until ``deadline`` (loop time), then cancel."""
+        self._stopping = True
+        loop = asyncio.get_running_loop()
+        for session in list(self._sessions):
+            if not await session.connection.drain(max(0.0, deadline - loop.time())):
+                break
+        for session in list(self._sessions):
+            session.connection.stop()
+
+
+def _retrieved(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.debug("background task failed: %r", error)
+
+
+# --- the file-descriptor limit ----------------------------------------------------------------
+
+
+def _socket_room(spare: int) -> float:
+    """Sockets the process may hold: its fd limit less ``spare`` (no bound where unknown)."""
+    if resource is None:
+        return math.inf
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return math.inf if soft == resource.RLIM_INFINITY else soft - spare
+
+
+_ACCEPT_ERROR = "socket.accept() out of system resource"
+"""What asyncio reports when accept() fails with EMFILE/ENFILE/ENOBUFS/ENOMEM; it then stops
+accepting on that socket for a second (its own back-off) and tries again."""
+
+
+def quiet_accept_errors(
+    loop: asyncio.AbstractEventLoop, listening: Iterable[Any], refusals: LogLimiter
+) -> Callable[[], None]:
+    """Rate-limited lines instead of a traceback per failed accept on the ``listening``
+    sockets; returns the function that puts the loop's previous handler back.
+
+    At the fd limit asyncio logs a full traceback for each failed accept (up
+    to 100 per loop turn on Python 3.11); a station flood turned that into
+    thousands of tracebacks. The back-off stays asyncio's.
+    """
+    previous = loop.get_exception_handler()
+    ours = {sock.fileno() for sock in listening}
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        sock = context.get("socket")
+        if context.get("message") == _ACCEPT_ERROR and sock is not None and sock.fileno() in ours:
+            refusals.warning(
+                "accept",
+                "cannot accept connections (%s); asyncio retries in 1 s",
+                context.get("exception"),
+            )
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    def undo() -> None:
+        if loop.get_exception_handler() is handler:  # else someone chained after us: keep it
+            loop.set_exception_handler(previous)
+
+    loop.set_exception_handler(handler)
+    return undo

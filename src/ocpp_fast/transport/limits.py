@@ -1,0 +1,63 @@
+"""What one station may cost the CSMS: the limits of :func:`~ocpp_fast.transport.serve`.
+
+A CSMS faces the internet, so every resource a station can make the server
+hold is capped: handler tasks, connections, handshakes in progress, bytes
+buffered for a peer that does not read. (Log lines caused by a peer are capped too,
+by :mod:`ocpp_fast._ratelimit`: ``LOG_BURST`` per kind per ``LOG_INTERVAL``.) These limits are the
+backend's contract: each transport backend applies the same :class:`Limits`.
+The README's "Limits and hostile stations" lists what a station gets beyond each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ocpp_fast.aio import CALLS_IN_FLIGHT
+
+__all__ = ["DEFAULT_LIMITS", "REPLACED_CLOSE_CODE", "Limits"]
+
+REPLACED_CLOSE_CODE = 1008
+"""Close code of a connection replaced by a newer one of the same station (policy violation:
+one connection per identity)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The caps of one server; the defaults suit a CSMS of some thousands of stations."""
+
+    calls_in_flight: int = CALLS_IN_FLIGHT
+    """Handlers running at once for one connection (OCPP-J allows one outstanding CALL;
+    the rest is allowance). Beyond it the server stops reading that connection until one
+    finishes."""
+    handler_tasks: int = 10_000
+    """Handlers running at once on the whole server; beyond it, connections wait likewise."""
+    handler_grace: float = 10.0
+    """Seconds the handlers of a station that disconnected may still run (in the
+    background, the station already out of ``connections``) before they are cancelled."""
+    max_connections: int = 10_000
+    """Open connections (keep it below the process's file-descriptor limit); beyond it,
+    HTTP 503."""
+    spare_fds: int = 128
+    """File descriptors kept free: a connection accepted when the process's fd limit is
+    closer than this is closed at once, so the server does not run into EMFILE itself
+    (where asyncio stops accepting for a second at a time). asyncio accepts up to 100
+    connections per loop turn before any is counted, and the rest of the process needs
+    some too: keep it above 100."""
+    pending_handshakes: int = 256
+    """TCP connections still in the opening handshake; beyond it, closed at once."""
+    handshake_bytes: int = 16 * 1024
+    """Bytes a station may send before its handshake is done (request line and headers);
+    beyond it, closed at once."""
+    handshake_timeout: float = 10.0
+    """Seconds to finish the opening handshake (and the TLS one); then closed."""
+    unread_output: int = 1 << 20
+    """Bytes buffered for a station that sends but does not read (pongs of its pings, our
+    answers); once over it, the next data it sends closes the connection."""
+
+    def __post_init__(self) -> None:
+        for name in ("calls_in_flight", "handler_tasks", "max_connections", "pending_handshakes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"Limits.{name} must be at least 1")
+
+
+DEFAULT_LIMITS = Limits()

@@ -1,0 +1,721 @@
+"""Hostile stations against ``serve()``: each defect of issue 15, reproduced on real sockets.
+
+Every test starts its own server on 127.0.0.1 (a free port) for each transport
+backend, plays the hostile peer with a real ``websockets`` client or a raw
+asyncio socket, and checks the bound: handlers, memory, time, tables, logs.
+Figures are printed (``pytest -s``) for the README.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import gc
+import io
+import logging
+import struct
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+import pytest
+from my_test_charge_system import MyTestChargeSystem
+from my_test_charger import MyTestCharger
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.typing import Subprotocol
+
+from ocpp_fast.dispatch import CallContext, OcppHandler
+from ocpp_fast.transport import Admission, CsmsServer, Limits, StationRequest, connect, serve
+from ocpp_fast.transport.identity import basic_header
+from ocpp_fast.transport.limits import REPLACED_CLOSE_CODE
+from ocpp_fast.v201 import messages
+
+BACKENDS = ["websockets"]
+"""The transport backends every test runs on (a picows one will join)."""
+
+HEARTBEAT = '[2,"{}","Heartbeat",{{}}]'
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+async def start(backend: str, handlers: OcppHandler, **kwargs: Any) -> CsmsServer:
+    """A CSMS on a free port of 127.0.0.1 with the given backend."""
+    assert backend == "websockets"
+    return await serve(handlers, "127.0.0.1", 0, **kwargs)
+
+
+def run(coro: Callable[[], Awaitable[Any]], limit: float = 20) -> Any:
+    return asyncio.run(asyncio.wait_for(coro(), limit))
+
+
+def rss_mib() -> float:
+    """This process's resident memory (Linux), in MiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+class Slow(MyTestChargeSystem):
+    """Heartbeats of stations named ``slow*`` take ``delay`` seconds; the others answer at once."""
+
+    def __init__(self, delay: float = 15.0) -> None:
+        self.delay = delay
+        self.started = 0
+        self.cancelled = 0
+
+    async def heartbeat(  # type: ignore[override]
+        self, request: messages.HeartbeatRequest, context: CallContext
+    ) -> messages.HeartbeatResponse:
+        if context.identity.startswith("slow"):
+            self.started += 1
+            try:
+                await asyncio.sleep(self.delay)
+            except asyncio.CancelledError:
+                self.cancelled += 1
+                raise
+        return messages.HeartbeatResponse(current_time=datetime.datetime.now(datetime.UTC))
+
+
+def started(handler: Slow, count: int) -> Callable[[], bool]:
+    """Whether ``count`` slow handlers have started."""
+    return lambda: handler.started >= count
+
+
+@asynccontextmanager
+async def station(
+    server: CsmsServer, identity: str, **kwargs: Any
+) -> AsyncIterator[ClientConnection]:
+    """A raw WebSocket to ``server`` as ``identity``: the hostile peer's tool."""
+    async with ws_connect(
+        f"ws://127.0.0.1:{server.port}/ocpp/{identity}",
+        subprotocols=[Subprotocol("ocpp2.0.1")],
+        ping_interval=None,
+        **kwargs,
+    ) as websocket:
+        yield websocket
+
+
+async def until(condition: Callable[[], bool], limit: float = 2.0) -> bool:
+    """Poll ``condition`` until it holds or ``limit`` seconds pass."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+async def status_of(server: CsmsServer, path: str, headers: Any = None) -> int:
+    """The HTTP status a handshake ends with (101 when it succeeds)."""
+    try:
+        async with ws_connect(
+            f"ws://127.0.0.1:{server.port}{path}",
+            subprotocols=[Subprotocol("ocpp2.0.1")],
+            additional_headers=headers,
+        ):
+            return 101
+    except InvalidStatus as exc:
+        return exc.response.status_code
+
+
+# --- 1. concurrent CALLs per connection ---------------------------------------------------
+
+
+def test_a_flood_of_calls_is_bounded_and_others_are_answered(backend: str) -> None:
+    """250,000 CALLs made 247k tasks and +711 MiB; now at most 3 run, reading waits."""
+
+    async def session() -> tuple[int, int, float, float, int]:
+        handler = Slow()
+        server = await start(backend, handler)
+        try:
+            async with station(server, "slow1") as hostile:
+                before = rss_mib()
+                sent = 0
+
+                async def flood() -> None:
+                    nonlocal sent
+                    while True:
+                        await hostile.send(HEARTBEAT.format(sent))
+                        sent += 1
+
+                flooding = asyncio.create_task(flood())
+                await asyncio.sleep(1.0)
+                honest = await connect(MyTestCharger(), f"ws://127.0.0.1:{server.port}/ocpp/CS002")
+                began = time.monotonic()
+                await honest.call(messages.HeartbeatRequest(), timeout=5)
+                answered = time.monotonic() - began
+                await asyncio.sleep(1.0)
+                flooding.cancel()
+                handling = server.connections["slow1"].handling
+                tasks = len(asyncio.all_tasks())
+                growth = rss_mib() - before
+                await honest.close()
+                assert hostile.transport is not None
+                hostile.transport.abort()  # its buffers are full: no closing handshake
+                return sent, handling, answered, growth, tasks
+        finally:
+            await server.close(timeout=1)
+
+    sent, handling, answered, growth, tasks = run(session)
+    print(
+        f"\nflood: {sent} CALLs sent, {handling} handled at once, {tasks} tasks, "
+        f"RSS +{growth:.1f} MiB, other station answered in {answered * 1000:.0f} ms"
+    )
+    assert handling == 3
+    assert tasks < 50
+    assert answered < 1.0
+    assert growth < 40
+
+
+def test_handler_tasks_are_bounded_across_connections(backend: str) -> None:
+    async def session() -> int:
+        server = await start(backend, Slow(), limits=Limits(handler_tasks=4))
+        try:
+            async with station(server, "slow1") as one, station(server, "slow2") as two:
+                for n in range(20):
+                    await one.send(HEARTBEAT.format(n))
+                    await two.send(HEARTBEAT.format(n))
+                await asyncio.sleep(0.5)
+                handling = sum(c.handling for c in server.connections.values())
+                for peer in (one, two):  # nobody reads their close frame: no handshake
+                    assert peer.transport is not None
+                    peer.transport.abort()
+                return handling
+        finally:
+            await server.close(timeout=1)
+
+    assert run(session) == 4
+
+
+# --- 2. close(timeout) and disconnects --------------------------------------------------------
+
+
+def test_close_is_bounded_and_cancels_hung_handlers(backend: str) -> None:
+    """close(timeout=2) took 14.5 s with a 15 s handler in flight."""
+
+    async def session() -> tuple[float, int, int | None]:
+        handler = Slow()
+        server = await start(backend, handler)
+        async with station(server, "slow1") as hostile:
+            await hostile.send(HEARTBEAT.format(1))
+            assert await until(lambda: handler.started == 1)
+            began = time.monotonic()
+            await server.close(timeout=2)
+            took = time.monotonic() - began
+            await asyncio.wait_for(hostile.wait_closed(), 1)
+            return took, handler.cancelled, hostile.close_code
+
+    took, cancelled, code = run(session)
+    print(f"\nclose(timeout=2) with a 15 s handler in flight: {took:.2f} s")
+    assert took < 2.5
+    assert cancelled == 1
+    assert code == 1001
+
+
+def test_a_station_that_disconnects_leaves_connections_at_once(backend: str) -> None:
+    async def session() -> tuple[bool, int]:
+        handler = Slow(delay=3.0)
+        server = await start(backend, handler, limits=Limits(handler_grace=0.2))
+        try:
+            async with station(server, "slow1") as hostile:
+                for n in range(10):  # 3 handlers, and the reader waiting for a slot
+                    await hostile.send(HEARTBEAT.format(n))
+                assert await until(lambda: handler.started == 3)
+                assert hostile.transport is not None
+                hostile.transport.abort()
+                gone = await until(lambda: "slow1" not in server.connections, 0.3)
+                await asyncio.sleep(0.5)  # the grace passed: handlers cancelled
+                return gone, handler.cancelled
+        finally:
+            await server.close(timeout=1)
+
+    gone, cancelled = run(session)
+    assert gone
+    assert cancelled == 3
+
+
+# --- 3. one connection per identity -----------------------------------------------------------
+
+
+def password_check(station: StationRequest) -> Admission:
+    """Stations with a password must give the right one; those without are let in."""
+    if station.password is None or station.password == "0123456789abcdef":
+        return Admission.ACCEPT
+    return Admission.UNAUTHORIZED
+
+
+def test_a_newer_connection_replaces_the_older(backend: str) -> None:
+    auth = {"Authorization": basic_header("CS001", "0123456789abcdef")}
+
+    async def session() -> tuple[int | None, bool, bool, Any]:
+        server = await start(
+            backend, MyTestChargeSystem(), authorize=password_check, security_profile=1
+        )
+        try:
+            async with station(server, "CS001", additional_headers=auth) as older:
+                first = server.connections["CS001"]
+                async with station(server, "CS001", additional_headers=auth) as newer:
+                    await asyncio.wait_for(older.wait_closed(), 2)
+                    replaced = server.connections["CS001"] is not first
+                    await newer.send(HEARTBEAT.format("n1"))
+                    answer = await asyncio.wait_for(newer.recv(), 2)
+                gone = await until(lambda: "CS001" not in server.connections)
+                return older.close_code, replaced, gone, answer
+        finally:
+            await server.close(timeout=1)
+
+    code, replaced, gone, answer = run(session)
+    assert code == REPLACED_CLOSE_CODE
+    assert replaced
+    assert gone
+    assert answer.startswith('[3,"n1"')
+
+
+def test_an_unauthenticated_connection_never_displaces_an_authenticated_one(
+    backend: str,
+) -> None:
+    auth = {"Authorization": basic_header("CS001", "0123456789abcdef")}
+
+    async def session() -> tuple[int, bool, int]:
+        server = await start(backend, MyTestChargeSystem(), authorize=password_check)
+        try:
+            async with station(server, "CS001", additional_headers=auth) as genuine:
+                live = server.connections["CS001"]
+                refused = await status_of(server, "/ocpp/CS001")  # profile 0: no password
+                await genuine.send(HEARTBEAT.format("g1"))
+                await asyncio.wait_for(genuine.recv(), 2)
+                still = server.connections["CS001"] is live
+            await until(lambda: "CS001" not in server.connections)
+            later = await status_of(server, "/ocpp/CS001")  # nobody authenticated is live
+            return refused, still, later
+        finally:
+            await server.close(timeout=1)
+
+    assert run(session) == (409, True, 101)
+
+
+# --- 4. caps ----------------------------------------------------------------------------------
+
+
+async def closed_at_once(reader: asyncio.StreamReader, limit: float = 1.0) -> bool:
+    """Whether the server closed the socket (EOF or reset) within ``limit`` seconds."""
+    try:
+        return await asyncio.wait_for(reader.read(1), limit) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_pending_handshakes_are_capped_and_time_out(backend: str) -> None:
+    async def session() -> tuple[list[bool], float, int]:
+        limits = Limits(pending_handshakes=5, handshake_timeout=1.0)
+        server = await start(backend, MyTestChargeSystem(), limits=limits)
+        try:
+            silent = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(8)]
+            closed = list(await asyncio.gather(*(closed_at_once(r, 0.3) for r, _ in silent)))
+            began = time.monotonic()
+            assert await closed_at_once(silent[0][0], 3.0)  # the handshake timeout
+            timed_out = time.monotonic() - began
+            for _, writer in silent:
+                writer.close()
+            await until(lambda: server.handshaking == 0)
+            return closed, timed_out, await status_of(server, "/ocpp/CS001")
+        finally:
+            await server.close(timeout=1)
+
+    closed, timed_out, status = run(session)
+    assert closed == [False] * 5 + [True] * 3
+    assert timed_out < 1.5
+    assert status == 101
+
+
+def test_handshake_bytes_are_capped(backend: str) -> None:
+    async def session() -> tuple[bool, int]:
+        server = await start(backend, MyTestChargeSystem())
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"GET /ocpp/CS001 HTTP/1.1\r\nHost: x\r\n")
+            sent = 0
+            while sent < 1 << 20 and not reader.at_eof() and reader.exception() is None:
+                # the 1 MB of headers a handshake could hold before
+                writer.write(b"X-Padding-%d: %s\r\n" % (sent, b"a" * 4000))
+                sent += 4000
+                await asyncio.sleep(0.001)  # let the server read it
+            closed = await closed_at_once(reader)
+            writer.close()
+            return closed, sent
+        finally:
+            await server.close(timeout=1)
+
+    closed, sent = run(session)
+    print(f"\nhandshake headers: cut off after {sent} bytes")
+    assert closed
+    assert sent <= 64 * 1024
+
+
+def test_connections_are_capped(backend: str) -> None:
+    async def session() -> list[int]:
+        server = await start(backend, MyTestChargeSystem(), limits=Limits(max_connections=2))
+        try:
+            async with station(server, "CS001"), station(server, "CS002"):
+                third = await status_of(server, "/ocpp/CS003")
+            await until(lambda: server.admitted == 0)
+            return [third, await status_of(server, "/ocpp/CS003")]
+        finally:
+            await server.close(timeout=1)
+
+    assert run(session) == [503, 101]
+
+
+def masked_frame(opcode: int, payload: bytes) -> bytes:
+    """A client-to-server WebSocket frame (masked with a zero key: the bytes stay as they are)."""
+    assert len(payload) < 126
+    return struct.pack("!BB4s", 0x80 | opcode, 0x80 | len(payload), b"\0\0\0\0") + payload
+
+
+async def raw_websocket(
+    server: CsmsServer, identity: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A WebSocket opened by hand: the peer that sends and never reads."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(
+        f"GET /ocpp/{identity} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp2.0.1\r\n\r\n".encode()
+    )
+    response = await reader.readuntil(b"\r\n\r\n")
+    assert response.startswith(b"HTTP/1.1 101"), response
+    return reader, writer
+
+
+def test_pongs_for_pings_never_read_are_capped(backend: str) -> None:
+    """1M pings never read made +119 MiB of pongs; now the station is cut off."""
+
+    async def session() -> tuple[int, float]:
+        limits = Limits(unread_output=256 * 1024)
+        server = await start(backend, MyTestChargeSystem(), ping_interval=None, limits=limits)
+        try:
+            _, writer = await raw_websocket(server, "CS001")
+            ping = masked_frame(0x9, b"p" * 125) * 100
+            before = rss_mib()
+            sent = 0
+            try:
+                while sent < 1_000_000:  # never reading a byte
+                    writer.write(ping)
+                    await writer.drain()
+                    sent += 100
+            except ConnectionError:
+                pass
+            growth = rss_mib() - before
+            writer.close()
+            return sent, growth
+        finally:
+            await server.close(timeout=1)
+
+    sent, growth = run(session)
+    print(f"\npings never read: cut off after {sent} pings, RSS +{growth:.1f} MiB")
+    assert sent < 1_000_000
+    assert growth < 40
+
+
+# --- 5. and 6. the handshake: identities, Authorization ------------------------------------
+
+
+HOSTILE_PATHS = [
+    "/ocpp/x%0AFORGED%20log%20line",
+    "/ocpp/x%0D%0Ay",
+    "/ocpp/a%00b",
+    "/ocpp/a%2Fb",
+    "/ocpp/%2E%2E",
+    "/ocpp/..%2F..%2Fetc",
+    "/ocpp/a%1Bb",
+    "/ocpp/a%E2%80%AEb",  # U+202E, right-to-left override
+    "/ocpp/%C3%28",  # not UTF-8
+]
+
+
+def test_hostile_identities_get_404_and_never_reach_authorize_or_the_logs(
+    backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[str] = []
+
+    def authorize(station: StationRequest) -> bool:
+        seen.append(station.identity)
+        return True
+
+    async def session() -> list[int]:
+        server = await start(backend, MyTestChargeSystem(), authorize=authorize)
+        try:
+            return [await status_of(server, path) for path in HOSTILE_PATHS]
+        finally:
+            await server.close(timeout=1)
+
+    with caplog.at_level(logging.DEBUG, logger="ocpp_fast"):
+        statuses = run(session)
+    assert statuses == [404] * len(HOSTILE_PATHS)
+    assert seen == []
+    for record in caplog.records:
+        line = record.getMessage()
+        assert line.isprintable(), line
+
+
+def test_a_malformed_authorization_is_401_never_500(backend: str) -> None:
+    good = basic_header("CS001", "0123456789abcdef")
+
+    def failing(station: StationRequest) -> bool:
+        if station.identity == "boom":
+            raise RuntimeError("the database is down")
+        return True
+
+    async def session() -> list[int]:
+        server = await start(backend, MyTestChargeSystem(), authorize=failing)
+        try:
+            return [
+                await status_of(server, "/ocpp/CS001", [("Authorization", good)] * 2),
+                await status_of(server, "/ocpp/CS001", {"Authorization": "Bearer abc"}),
+                await status_of(server, "/ocpp/CS001", {"Authorization": "Basic !!!"}),
+                await status_of(server, "/ocpp/CS001", {"Authorization": good}),
+                await status_of(server, "/ocpp/boom"),  # authorize raises: 503
+            ]
+        finally:
+            await server.close(timeout=1)
+
+    assert run(session) == [401, 401, 401, 101, 503]
+
+
+# --- 7. logs and task exceptions --------------------------------------------------------------
+
+
+def test_unknown_id_results_log_a_bounded_volume(backend: str) -> None:
+    """2.1 MB of unknown-id CALLRESULTs made 9.8 MB of WARNINGs, even with --quiet."""
+    count = 20_000
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    logger = logging.getLogger("ocpp_fast")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # what `ocpp-fast serve --quiet` sets
+
+    async def session() -> int:
+        server = await start(backend, MyTestChargeSystem())
+        try:
+            async with station(server, "CS001") as hostile:
+                sent = 0
+                for n in range(count):
+                    frame = f'[3,"unknown-{n}",{{}}]'
+                    await hostile.send(frame)
+                    sent += len(frame)
+                await hostile.send(HEARTBEAT.format("last"))  # answered after all the rest
+                assert (await asyncio.wait_for(hostile.recv(True), 10)).startswith('[3,"last"')
+                return sent
+        finally:
+            await server.close(timeout=1)
+
+    try:
+        sent = run(session)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    logged = len(out.getvalue().encode())
+    print(f"\n{count} unknown-id CALLRESULTs ({sent} bytes in): {logged} bytes of log")
+    assert logged < 2_000
+
+
+def test_a_peer_resetting_during_a_reply_leaves_no_unretrieved_exception(backend: str) -> None:
+    async def session() -> list[dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        reported: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda _, context: reported.append(context))
+        handler = Slow(delay=0.2)
+        server = await start(backend, handler)
+        try:
+            for n in range(5):
+                async with station(server, f"slow{n}") as hostile:
+                    await hostile.send(HEARTBEAT.format(n))
+                    assert await until(started(handler, n + 1))
+                    assert hostile.transport is not None
+                    hostile.transport.abort()
+            await asyncio.sleep(0.4)  # the replies fail to go out
+            gc.collect()
+            await asyncio.sleep(0)
+            return reported
+        finally:
+            await server.close(timeout=1)
+
+    assert run(session) == []
+
+
+# --- the frames: binary, invalid UTF-8 --------------------------------------------------------
+
+
+def test_a_binary_frame_closes_with_1003(backend: str) -> None:
+    async def session() -> tuple[int | None, bool]:
+        server = await start(backend, MyTestChargeSystem())
+        try:
+            async with station(server, "CS001") as peer:
+                await peer.send(b'[2,"1","Heartbeat",{}]')
+                with suppress(ConnectionClosed):
+                    await asyncio.wait_for(peer.recv(), 2)
+                gone = await until(lambda: "CS001" not in server.connections)
+                return peer.close_code, gone
+        finally:
+            await server.close(timeout=1)
+
+    assert run(session) == (1003, True)
+
+
+def test_invalid_utf8_in_a_text_frame_is_answered_rpc_framework_error(backend: str) -> None:
+    async def session() -> tuple[str, str]:
+        server = await start(backend, MyTestChargeSystem())
+        try:
+            async with station(server, "CS001") as peer:
+                await peer.send(b'[2,"1","Heartbeat",{"x":"\xc3\x28"}]', text=True)
+                error = await asyncio.wait_for(peer.recv(), 2)
+                await peer.send(HEARTBEAT.format("2"))  # the connection stays up
+                answer = await asyncio.wait_for(peer.recv(), 2)
+                assert isinstance(error, str) and isinstance(answer, str)
+                return error, answer
+        finally:
+            await server.close(timeout=1)
+
+    error, answer = run(session)
+    assert '"RpcFrameworkError"' in error
+    assert answer.startswith('[3,"2"')
+
+
+def test_limits_are_checked() -> None:
+    with pytest.raises(ValueError):
+        Limits(calls_in_flight=0)
+    assert Limits().calls_in_flight == 3
+
+
+# --- 4. the file-descriptor limit -------------------------------------------------------------
+
+FD_LIMITED_CSMS = """
+import asyncio, logging, resource, sys
+sys.path.insert(0, sys.argv[1])
+from my_test_charge_system import MyTestChargeSystem
+from ocpp_fast.transport import Limits, serve
+
+logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+
+async def main() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    caps = Limits(pending_handshakes=1000, max_connections=1000, spare_fds=int(sys.argv[2]))
+    server = await serve(MyTestChargeSystem(), "127.0.0.1", 0, limits=caps)
+    print(server.port, flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize(
+    ("spare_fds", "expected"),
+    [(0, "cannot accept connections"), (128, "near the file-descriptor limit")],
+    ids=["emfile", "spare-fds"],
+)
+def test_the_fd_limit_is_met_quietly_and_accepting_resumes(
+    backend: str, spare_fds: int, expected: str
+) -> None:
+    """At the fd limit asyncio logged a traceback per failed accept (10,833 of them).
+
+    A CSMS limited to 256 fds, 250 silent sockets: with no spare fds it meets
+    EMFILE (rate-limited lines instead of tracebacks); with the default 128
+    spare it closes the connections over its budget at once and never meets it.
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    assert backend == "websockets"  # the subprocess serves with the websockets backend
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    process = subprocess.Popen(
+        [sys.executable, "-c", FD_LIMITED_CSMS, str(examples), str(spare_fds)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    async def session(port: int) -> float:
+        hostile = [await asyncio.open_connection("127.0.0.1", port) for _ in range(250)]
+        await asyncio.sleep(2.2)  # EMFILE again after each of asyncio's 1 s back-offs
+        for _, writer in hostile:
+            writer.close()
+        began = time.monotonic()
+        while True:  # as a station would, retrying until the server saw the sockets go
+            try:
+                async with ws_connect(
+                    f"ws://127.0.0.1:{port}/ocpp/CS001",
+                    subprotocols=[Subprotocol("ocpp2.0.1")],
+                    open_timeout=5,
+                ):
+                    return time.monotonic() - began
+            except (OSError, InvalidHandshake):
+                await asyncio.sleep(0.1)
+
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline())
+        waited = run(lambda: session(port))
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=10)
+    lines = stderr.splitlines()
+    print(
+        f"\nfd limit, spare_fds={spare_fds}: {len(lines)} log lines, {len(stderr)} bytes; "
+        f"a station got in {waited:.2f} s later"
+    )
+    assert "Traceback" not in stderr
+    assert expected in stderr
+    assert "cannot accept connections" not in stderr or spare_fds == 0
+    assert len(lines) <= 10
+    assert waited < 3.0
+
+
+# --- the pieces, without sockets ----------------------------------------------------------------
+
+
+def test_the_log_limiter_lets_a_burst_through_then_counts() -> None:
+    from ocpp_fast._ratelimit import LogLimiter
+
+    out = io.StringIO()
+    logger = logging.getLogger("test_hostile.limiter")
+    logger.addHandler(logging.StreamHandler(out))
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    now = [0.0]
+    limiter = LogLimiter(logger, burst=3, interval=60.0, clock=lambda: now[0])
+    for n in range(100):
+        limiter.warning("unknown id", "line %d", n)
+    limiter.warning("other kind", "another")
+    now[0] = 61.0
+    limiter.warning("unknown id", "line %d", 100)
+    assert out.getvalue().splitlines() == [
+        "line 0",
+        "line 1",
+        "line 2",
+        "another",
+        "97 more unknown id messages suppressed in 61 s",
+        "line 100",
+    ]
+
+
+def test_identities_that_would_reach_files_or_logs_are_refused() -> None:
+    from ocpp_fast.transport import parse_identity
+
+    for path in HOSTILE_PATHS[:-1]:
+        assert parse_identity(path) is None, path
+    assert parse_identity("/ocpp/a..b") is None
+    assert parse_identity("/ocpp/CS%20001") == "CS 001"
+    assert parse_identity("/ocpp/Station.%C3%A9-1_x") == "Station.é-1_x"
