@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ocpp_fast import errors
 from ocpp_fast._protocol_version import LABELS, by_label
+from ocpp_fast.transport.backend import BACKENDS
 
 __all__ = ["main"]
 
@@ -34,7 +35,7 @@ class _FrameLines(logging.Formatter):
         return f"{self.formatTime(record, '%H:%M:%S')} {record.getMessage()}"
 
 
-async def _serve(host: str, port: int, quiet: bool) -> int:
+async def _serve(host: str, port: int, quiet: bool, backend: str | None) -> int:
     from ocpp_fast.demo import DemoChargeSystem
     from ocpp_fast.transport import serve
 
@@ -42,7 +43,7 @@ async def _serve(host: str, port: int, quiet: bool) -> int:
     handler.setFormatter(_FrameLines())
     logging.getLogger("ocpp_fast").addHandler(handler)
     logging.getLogger("ocpp_fast").setLevel(logging.WARNING if quiet else logging.DEBUG)
-    server = await serve(DemoChargeSystem(), host, port)
+    server = await serve(DemoChargeSystem(), host, port, backend=backend)
     print(
         f"demo CSMS on ws://{host}:{server.port}/<identity> (ocpp2.0.1); Ctrl-C stops", flush=True
     )
@@ -56,7 +57,9 @@ async def _serve(host: str, port: int, quiet: bool) -> int:
     return 0
 
 
-async def _simulate(url: str, chargers: int, duration: float, interval: float) -> int:
+async def _simulate(
+    url: str, chargers: int, duration: float, interval: float, backend: str | None
+) -> int:
     from ocpp_fast.simulator import SimulationReport, simulate
 
     def progress(report: SimulationReport, elapsed: float) -> None:
@@ -70,7 +73,9 @@ async def _simulate(url: str, chargers: int, duration: float, interval: float) -
         print(line, end="", file=sys.stderr, flush=True)
 
     logging.getLogger("ocpp_fast").setLevel(logging.ERROR)
-    report = await simulate(url, chargers, duration, interval=interval, progress=progress)
+    report = await simulate(
+        url, chargers, duration, interval=interval, progress=progress, backend=backend
+    )
     print(file=sys.stderr)
     print(report.table())
     return 0 if not report.errors and report.connected == chargers else 1
@@ -110,11 +115,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=9000)
     serve.add_argument("--quiet", action="store_true", help="log no frames")
+    serve.add_argument("--backend", choices=BACKENDS, help="WebSocket library (default: fastest)")
     sim = commands.add_parser("simulate", help="load-test a CSMS with simulated stations")
     sim.add_argument("--url", required=True, help="CSMS URL; the station identity is appended")
     sim.add_argument("--chargers", type=int, default=10)
     sim.add_argument("--duration", type=float, default=30.0, help="seconds")
     sim.add_argument("--interval", type=float, default=1.0, help="seconds between messages")
+    sim.add_argument("--backend", choices=BACKENDS, help="WebSocket library (default: fastest)")
     check = commands.add_parser("validate", help="check a log of frames, one per line")
     check.add_argument("file", type=Path)
     check.add_argument("--version", default="2.0.1", choices=sorted(LABELS))
@@ -127,9 +134,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "serve":
-        return asyncio.run(_serve(args.host, args.port, args.quiet))
+        return asyncio.run(_serve(args.host, args.port, args.quiet, args.backend))
     if args.command == "simulate":
-        return asyncio.run(_simulate(args.url, args.chargers, args.duration, args.interval))
+        return asyncio.run(
+            _simulate(args.url, args.chargers, args.duration, args.interval, args.backend)
+        )
     return _validate(args.file, args.version)
 
 

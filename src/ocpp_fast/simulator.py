@@ -220,6 +220,7 @@ async def _station(
     report: SimulationReport,
     rng: random.Random,
     gate: asyncio.Semaphore,
+    backend: str | None,
 ) -> None:
     identity = f"SIM{index:05d}"
     async with gate:  # ramp up: a bounded number of handshakes at once
@@ -228,6 +229,7 @@ async def _station(
                 SimulatedStation(),
                 f"{url.rstrip('/')}/{identity}",
                 backoff=Backoff(minimum=0.5, random_range=1.0, repeat_times=3),
+                backend=backend,
             )
         except Exception as exc:
             report.errors[f"connect: {type(exc).__name__}"] += 1
@@ -271,12 +273,14 @@ async def simulate(
     first_station: int = 0,
     ramp_concurrency: int = 100,
     progress: Callable[[SimulationReport, float], None] | None = None,
+    backend: str | None = None,
 ) -> SimulationReport:
     """Run ``chargers`` stations against the CSMS at ``url`` for ``duration`` seconds.
 
     Each station sends a message every ``interval`` seconds on average. Stations
     are named ``SIM<number>`` from ``first_station`` on (give each simulator
-    process its own range). ``progress`` is called about once a second.
+    process its own range). ``progress`` is called about once a second. ``backend``
+    picks the WebSocket library (:mod:`ocpp_fast.transport.backend`).
     """
     report = SimulationReport(stations=chargers)
     rng = random.Random(seed)
@@ -285,7 +289,7 @@ async def simulate(
     gate = asyncio.Semaphore(ramp_concurrency)
     tasks = [
         asyncio.create_task(
-            _station(url, i, deadline, interval, report, random.Random(rng.random()), gate)
+            _station(url, i, deadline, interval, report, random.Random(rng.random()), gate, backend)
         )
         for i in range(first_station, first_station + chargers)
     ]

@@ -12,10 +12,15 @@
 Install with ``pip install "ocpp-fast[websockets]"``.
 """
 
-from ocpp_fast.transport.client import Backoff, StationClient, connect
-from ocpp_fast.transport.identity import parse_identity
-from ocpp_fast.transport.limits import Limits
-from ocpp_fast.transport.server import Admission, CsmsServer, StationRequest, serve
+from typing import TYPE_CHECKING
+
+from ocpp_fast._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from ocpp_fast.transport.client import Backoff, StationClient, connect
+    from ocpp_fast.transport.identity import parse_identity
+    from ocpp_fast.transport.limits import Limits
+    from ocpp_fast.transport.server import Admission, CsmsServer, StationRequest, serve
 
 __all__ = [
     "Admission",
@@ -28,3 +33,19 @@ __all__ = [
     "parse_identity",
     "serve",
 ]
+
+# Loaded on first use: the command line and the backend choice need no WebSocket library.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "Admission": "server",
+        "Backoff": "client",
+        "CsmsServer": "server",
+        "Limits": "limits",
+        "StationClient": "client",
+        "StationRequest": "server",
+        "connect": "client",
+        "parse_identity": "identity",
+        "serve": "server",
+    },
+)

@@ -19,6 +19,7 @@ from websockets.typing import Subprotocol
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport._wire import pump, text_sender
+from ocpp_fast.transport.backend import resolve
 from ocpp_fast.transport.identity import basic_header, parse_identity
 
 __all__ = ["Backoff", "StationClient", "connect"]
@@ -185,6 +186,7 @@ async def connect(
     ssl: ssl_module.SSLContext | None = None,
     backoff: Backoff = Backoff(),
     ping_interval: float | None = 20,
+    backend: str | None = None,
 ) -> StationClient:
     """Connect a station to the CSMS at ``url`` (``ws://`` or ``wss://``, identity last).
 
@@ -193,6 +195,7 @@ async def connect(
     HTTP Basic (profiles 1 and 2; the user name is the identity); ``ssl``
     carries TLS, with a client certificate for profile 3.
     """
+    resolve(backend)  # only "websockets" carries frames until the picows backend lands
     if isinstance(handlers, OcppHandler):
         handlers = {handlers.version.subprotocol: handlers}
     client = StationClient(

@@ -34,6 +34,7 @@ from ocpp_fast.transport._stations import (
     quiet_accept_errors,
 )
 from ocpp_fast.transport._wire import pump, text_sender
+from ocpp_fast.transport.backend import resolve
 from ocpp_fast.transport.identity import escaped, parse_identity
 from ocpp_fast.transport.limits import DEFAULT_LIMITS, REPLACED_CLOSE_CODE, Limits
 
@@ -280,6 +281,7 @@ async def serve(
     ping_interval: float | None = 20,
     max_size: int = 2**20,
     limits: Limits = DEFAULT_LIMITS,
+    backend: str | None = None,
 ) -> CsmsServer:
     """Start a CSMS serving ``handlers`` (one ``ChargeSystem``, or one per subprotocol).
 
@@ -290,6 +292,7 @@ async def serve(
     permessage-deflate is on; keepalive pings every ``ping_interval`` seconds.
     ``limits`` caps what each station may cost (:class:`Limits`).
     """
+    resolve(backend)  # only "websockets" carries frames until the picows backend lands
     if isinstance(handlers, OcppHandler):
         handlers = {handlers.version.subprotocol: handlers}
     if security_profile in (2, 3) and ssl is None:

@@ -1,0 +1,44 @@
+"""Which WebSocket library carries the frames: ``picows`` (Cython, on uvloop) or ``websockets``.
+
+Both backends serve the same API (:func:`~ocpp_fast.transport.serve`,
+:func:`~ocpp_fast.transport.connect`) and pass one test suite. ``picows`` is the
+default where it is installed: a live socket costs several times less CPU per
+message there. ``websockets`` stays selectable (``backend="websockets"``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+__all__ = ["BACKENDS", "available", "default_backend", "resolve"]
+
+BACKENDS = ("picows", "websockets")
+
+
+def available(name: str) -> bool:
+    """Whether the library of backend ``name`` is installed (and that backend is built)."""
+    if name == "websockets":
+        return importlib.util.find_spec("websockets") is not None
+    if name == "picows":
+        return _PICOWS_READY and importlib.util.find_spec("picows") is not None
+    return False
+
+
+_PICOWS_READY = False
+"""The picows backend is being written; until it lands, websockets carries everything."""
+
+
+def default_backend() -> str:
+    """``picows`` where it is installed, else ``websockets``."""
+    return "picows" if available("picows") else "websockets"
+
+
+def resolve(name: str | None) -> str:
+    """The backend to use for ``name`` (``None``: the default); ValueError if unusable."""
+    if name is None:
+        return default_backend()
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; choose among {', '.join(BACKENDS)}")
+    if not available(name):
+        raise ValueError(f"the {name} backend is not available here")
+    return name
