@@ -1,55 +1,102 @@
-"""The asyncio layer over the sans-I/O connection: ``await connection.call(request)``.
+"""The asyncio layer over the sans-I/O protocol: ``await connection.call(request)``.
 
 :class:`AsyncConnection` owns the clock and the tasks; the transport owns the
-socket. Give it a coroutine function that sends one frame, and feed it every
-received frame with :meth:`AsyncConnection.receive`. Incoming CALLs run as
-tasks of their own, so reading never waits for a handler: a handler may
-``await context.connection.call(...)`` to the peer and the answer still gets
-through (the ``ocpp`` package deadlocks there until its timeout).
+socket. A transport either awaits :meth:`AsyncConnection.receive` for each
+received frame and gives a coroutine function that sends one (``send=``), or,
+where the WebSocket library calls back synchronously (picows), calls
+:meth:`AsyncConnection.feed` and gives a plain function that writes one frame
+without blocking (``write=``). Either way a frame crosses each floor once:
+transport -> this module -> the sans-I/O protocol (and the codec) -> back out.
 
-The peer's CALLs are bounded: OCPP-J allows one outstanding CALL per
-direction, so at most ``max_calls`` handlers (the spec's one plus a small
-allowance) run per connection, and, when the transport passes a shared
-``task_slots`` semaphore, at most that many across connections. Beyond it,
-:meth:`AsyncConnection.receive` waits for a handler to finish before it
-dispatches the next CALL: the transport stops reading (TCP flow control
-pushes back on the peer) instead of queueing tasks without bound. Results and
-errors of our own CALLs are read and dispatched as long as no CALL over the
-bound is waiting, so a handler awaiting the peer's answer is never starved
-by a well-behaved peer.
+Handlers: a plain (``def``) handler is answered on the spot, inside ``feed``,
+with no task; an ``async def`` one runs as a task of its own, so reading never
+waits for it: it may ``await context.connection.call(...)`` to the peer and the
+answer still gets through (the ``ocpp`` package deadlocks there until its
+timeout).
+
+The peer's CALLs are bounded: OCPP-J allows one outstanding CALL per direction,
+so at most ``max_calls`` async handlers (the spec's one plus a small allowance)
+run per connection and, with shared ``task_slots``, at most that many across
+connections. Beyond the bound the CALL waits in a backlog and ``feed`` returns
+``False``: the transport stops reading (TCP flow control pushes back on the
+peer) until the backlog is gone, instead of queueing tasks without bound.
+Results and errors of our own CALLs are dispatched at once, so a handler
+awaiting the peer's answer is never starved by a well-behaved peer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
-from ocpp_fast.dispatch import OcppHandler, answer, take_send
+from ocpp_fast.dispatch import OcppHandler, as_ocpp_error
 from ocpp_fast.frames import Call
 from ocpp_fast.protocol import (
     CallFailed,
     CallReceived,
     CallSucceeded,
-    Connection,
     Event,
-    ResultRejected,
     SendReceived,
 )
+from ocpp_fast.protocol import Connection as Protocol
 
-__all__ = ["CALLS_IN_FLIGHT", "DEFAULT_TIMEOUT", "AsyncConnection", "connect_in_memory"]
+__all__ = [
+    "CALLS_IN_FLIGHT",
+    "DEFAULT_TIMEOUT",
+    "AsyncConnection",
+    "Send",
+    "Slots",
+    "Write",
+    "connect_in_memory",
+]
 
 log = logging.getLogger("ocpp_fast")
 
 DEFAULT_TIMEOUT = 30.0
 """Seconds to wait for the answer to a CALL, the usual OCPP choice."""
 CALLS_IN_FLIGHT = 3
-"""Handlers run at once per connection: the spec's one outstanding CALL, plus two of
+"""Async handlers run at once per connection: the spec's one outstanding CALL, plus two of
 allowance for stations that overlap a CALL with the previous one's answer in flight."""
 
 Send = Callable[[bytes], Awaitable[None]]
-R = TypeVar("R")
+"""Sends one frame (a coroutine function: the ``websockets`` backend)."""
+Write = Callable[[bytes], None]
+"""Writes one frame without blocking (the transport buffers it: the ``picows`` backend)."""
+
+
+class Slots:
+    """Handler slots shared by many connections: a count, and who waits for one.
+
+    Synchronous on purpose: :meth:`AsyncConnection.feed` runs inside a
+    transport callback and must decide at once whether a CALL can start.
+    """
+
+    def __init__(self, count: int) -> None:
+        if count < 1:
+            raise ValueError("at least one handler slot")
+        self.free = count
+        self._waiting: deque[Callable[[], None]] = deque()
+
+    def take(self) -> bool:
+        """Take a slot if one is free."""
+        if self.free > 0:
+            self.free -= 1
+            return True
+        return False
+
+    def give(self) -> None:
+        """Return a slot; the longest-waiting connection gets its chance at it."""
+        self.free += 1
+        while self.free > 0 and self._waiting:
+            self._waiting.popleft()()
+
+    def wait(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` once a slot is given back."""
+        self._waiting.append(wake)
 
 
 class AsyncConnection:
@@ -58,29 +105,235 @@ class AsyncConnection:
     def __init__(
         self,
         handler: OcppHandler,
-        send: Send,
+        send: Send | None = None,
         *,
+        write: Write | None = None,
         identity: str = "",
         max_calls: int = CALLS_IN_FLIGHT,
-        task_slots: asyncio.Semaphore | None = None,
+        task_slots: Slots | None = None,
+        on_resume: Callable[[], None] | None = None,
     ) -> None:
         if max_calls < 1:
             raise ValueError("max_calls must be at least 1 (the spec's one outstanding CALL)")
+        if (send is None) == (write is None):
+            raise ValueError("give either send (a coroutine function) or write (a function)")
         self.handler = handler
         self.identity = identity
         self._send = send
-        self._protocol: Connection = handler.connection(identity)
+        self._write = write
+        self._protocol: Protocol = handler.connection(identity)
         self._waiters: dict[str, asyncio.Future[Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._send_lock = asyncio.Lock()
-        self._calls = asyncio.Semaphore(max_calls)
-        self._task_slots = task_slots
+        self._free = max_calls
+        self._slots = task_slots
+        self._waiting_for_slot = False
+        self._backlog: deque[CallReceived | SendReceived] = deque()
+        self._paused = False
+        self._on_resume = on_resume
+        self._resumed: asyncio.Event | None = None
         self._stopped = False
 
     @property
-    def protocol(self) -> Connection:
-        """The sans-I/O connection underneath."""
+    def protocol(self) -> Protocol:
+        """The sans-I/O protocol underneath."""
         return self._protocol
+
+    # --- frames in ----------------------------------------------------------------------------
+
+    def feed(self, data: bytes | str) -> bool:
+        """Process one received frame now; ``False``: stop reading until ``on_resume``.
+
+        Plain handlers are answered before this returns (with ``write=``, the
+        answer is written too); async ones start as tasks within the bounds.
+        """
+        for event in self._protocol.receive(data):
+            if type(event) is CallReceived or type(event) is SendReceived:
+                if not self._stopped:
+                    self._take_call(event)
+            else:
+                self._settle(event)
+        if self._write is not None:
+            self._write_out()
+        if self._backlog:
+            self._paused = True
+            return False
+        return True
+
+    async def receive(self, data: bytes | str) -> None:
+        """:meth:`feed` for a transport that awaits: returns once reading may go on."""
+        self.feed(data)
+        if self._send is not None:
+            await self._flush()
+        while self._backlog and not self._stopped:
+            if self._resumed is None:
+                self._resumed = asyncio.Event()
+            self._resumed.clear()
+            await self._resumed.wait()
+
+    def _take_call(self, event: CallReceived | SendReceived) -> None:
+        if self._backlog:  # in order behind the CALLs already waiting
+            self._backlog.append(event)
+            return
+        request = _request_of(event)
+        if not self.handler.awaits(request.action):
+            self._answer_now(event)
+        elif self._take_slot():
+            self._spawn(self._answer(event))
+        else:
+            self._backlog.append(event)
+
+    def _settle(self, event: Event) -> None:
+        """A result or error of one of our CALLs: to the ``call()`` awaiting it.
+
+        (A ResultRejected is only logged, by the protocol: nobody awaits a result we sent.)
+        """
+        if isinstance(event, CallSucceeded | CallFailed):
+            waiter = self._waiters.get(event.message_id)
+            if waiter is None or waiter.done():
+                return
+            if isinstance(event, CallSucceeded):
+                waiter.set_result(event.response)
+            else:
+                waiter.set_exception(event.error)
+
+    # --- running handlers -----------------------------------------------------------------------
+
+    def _answer_now(self, event: CallReceived | SendReceived) -> None:
+        """A plain handler, run inside the transport's callback: no task, no slot."""
+        request = _request_of(event)
+        try:
+            result = self.handler._start(request, self.identity, self)
+        except Exception as exc:
+            self._fail(event, exc)
+            return
+        if inspect.isawaitable(result):  # a plain method that handed back an awaitable
+            self._free -= 1  # it runs now, over the bound if need be: it already started
+            self._spawn(self._finish(event, result), shared_slot=False)
+            return
+        if type(event) is CallReceived:
+            self._protocol.respond(request.message_id, request.action, result)
+
+    async def _answer(self, event: CallReceived | SendReceived) -> None:
+        request = _request_of(event)
+        try:
+            result = self.handler._start(request, self.identity, self)
+        except Exception as exc:
+            self._fail(event, exc)
+        else:
+            await self._finish(event, result)
+            return
+        await self._flush()
+
+    async def _finish(self, event: CallReceived | SendReceived, result: Any) -> None:
+        try:
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:
+            self._fail(event, exc)
+        else:
+            if type(event) is CallReceived:
+                self._protocol.respond(event.call.message_id, event.call.action, result)
+        await self._flush()
+
+    def _fail(self, event: CallReceived | SendReceived, exc: Exception) -> None:
+        if isinstance(event, CallReceived):
+            self._protocol.respond_error(event.call.message_id, as_ocpp_error(event.call, exc))
+        else:  # a SEND is never answered: only logged
+            send = event.send
+            log.error("handler of SEND %s (%s) raised", send.action, send.message_id, exc_info=exc)
+
+    def _take_slot(self) -> bool:
+        if self._free == 0:
+            return False
+        if self._slots is not None and not self._slots.take():
+            if not self._waiting_for_slot:
+                self._waiting_for_slot = True
+                self._slots.wait(self._slot_given)
+            return False
+        self._free -= 1
+        return True
+
+    def _slot_given(self) -> None:
+        self._waiting_for_slot = False
+        self._work_backlog()
+
+    def _spawn(self, work: Coroutine[Any, Any, None], *, shared_slot: bool = True) -> None:
+        """Run a handler (holding the slots taken for it) as a task of its own."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished if shared_slot else self._finished_own)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        if self._slots is not None:
+            self._slots.give()
+        self._finished_own(task)
+
+    def _finished_own(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._free += 1
+        # Handlers' own exceptions became CALLERRORs; what is left is the transport
+        # failing under the reply (a peer that reset): retrieved here, so asyncio
+        # never reports "Task exception was never retrieved".
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.debug("%s: could not send a reply: %r", self.identity, error)
+        self._work_backlog()
+
+    def _work_backlog(self) -> None:
+        """Start the CALLs that waited for a slot, in order; resume reading once none waits."""
+        if self._stopped or not self._paused:
+            return
+        answered = False
+        while self._backlog:
+            event = self._backlog[0]
+            request = _request_of(event)
+            if self.handler.awaits(request.action):
+                if not self._take_slot():
+                    break
+                self._backlog.popleft()
+                self._spawn(self._answer(event))
+            else:
+                self._backlog.popleft()
+                self._answer_now(event)
+                answered = True
+        if answered:
+            if self._write is not None:
+                self._write_out()
+            else:
+                self._later(self._flush())
+        if self._backlog:
+            return
+        self._paused = False
+        if self._on_resume is not None:
+            self._on_resume()
+        if self._resumed is not None:
+            self._resumed.set()
+
+    # --- frames out ---------------------------------------------------------------------------
+
+    def _write_out(self) -> None:
+        write = self._write
+        assert write is not None
+        for frame in self._protocol.data_to_send():
+            write(frame)
+
+    async def _flush(self) -> None:
+        """Write what the protocol queued, in order, one writer at a time."""
+        if self._write is not None:
+            self._write_out()
+            return
+        assert self._send is not None
+        async with self._send_lock:
+            for frame in self._protocol.data_to_send():
+                await self._send(frame)
+
+    def _later(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_retrieve)
+
+    # --- our CALLs ------------------------------------------------------------------------------
 
     async def call(self, request: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
         """Send ``request`` as a CALL and return the peer's typed response.
@@ -106,82 +359,12 @@ class AsyncConnection:
         finally:
             self._waiters.pop(message_id, None)
 
-    async def receive(self, data: bytes | str) -> None:
-        """Process one frame from the transport; handlers start as tasks of their own.
-
-        A CALL (or 2.1 SEND) waits here for a free handler slot; the transport,
-        which awaits this, reads nothing more meanwhile.
-        """
-        events = self._protocol.receive(data)
-        await self._flush()
-        for event in events:
-            if type(event) is CallReceived or type(event) is SendReceived:
-                await self._take_slot()
-                if self._stopped:
-                    self._give_slot()
-                    return
-            self._dispatch(event)
-
     async def send(self, request: Any) -> None:
         """2.1: send ``request`` as a SEND frame (``NotifyPeriodicEventStream``); no answer."""
         self._protocol.send(request)
         await self._flush()
 
-    def _dispatch(self, event: Event) -> None:
-        if isinstance(event, CallReceived):
-            self._spawn(self._answer(event.call))
-            return
-        if isinstance(event, SendReceived):
-            self._spawn(take_send(self.handler, event.send, self.identity, self))
-            return
-        if isinstance(event, ResultRejected):
-            return  # logged by the protocol; nobody awaits a result we sent
-        waiter = self._waiters.get(event.message_id)
-        if waiter is None or waiter.done():
-            return
-        if isinstance(event, CallSucceeded):
-            waiter.set_result(event.response)
-        elif isinstance(event, CallFailed):
-            waiter.set_exception(event.error)
-
-    async def _take_slot(self) -> None:
-        await self._calls.acquire()
-        if self._task_slots is not None:
-            try:
-                await self._task_slots.acquire()
-            except BaseException:
-                self._calls.release()
-                raise
-
-    def _give_slot(self) -> None:
-        self._calls.release()
-        if self._task_slots is not None:
-            self._task_slots.release()
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run a handler (holding the slot taken for it) as a task of its own."""
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._give_slot()
-        # Handlers' own exceptions became CALLERRORs; what is left is the transport
-        # failing under the reply (a peer that reset): retrieved here, so asyncio
-        # never reports "Task exception was never retrieved".
-        if not task.cancelled() and (error := task.exception()) is not None:
-            log.debug("%s: could not send a reply: %r", self.identity, error)
-
-    async def _answer(self, call: Call) -> None:
-        await answer(self.handler, self._protocol, call, self)
-        await self._flush()
-
-    async def _flush(self) -> None:
-        """Write what the protocol queued, in order, one writer at a time."""
-        async with self._send_lock:
-            for frame in self._protocol.data_to_send():
-                await self._send(frame)
+    # --- the end ------------------------------------------------------------------------------
 
     def abort(self, error: Exception) -> None:
         """The transport is gone: every call awaiting an answer fails with ``error``."""
@@ -210,13 +393,25 @@ class AsyncConnection:
         answers could not be delivered anyway.
         """
         self._stopped = True
+        self._backlog.clear()
         for task in list(self._tasks):
             task.cancel()
+        if self._resumed is not None:
+            self._resumed.set()
 
     @property
     def handling(self) -> int:
         """How many of the peer's CALLs (and SENDs) are being handled now."""
         return len(self._tasks)
+
+
+def _request_of(event: CallReceived | SendReceived) -> Call:
+    return event.call if isinstance(event, CallReceived) else event.send
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.debug("writing a reply failed: %r", error)
 
 
 def connect_in_memory(
@@ -231,25 +426,12 @@ def connect_in_memory(
     loop = asyncio.get_running_loop()
     ends: list[AsyncConnection] = []
 
-    def sender(index: int) -> Send:
-        async def send(frame: bytes) -> None:
-            peer = ends[1 - index]
-            loop.call_soon(lambda: _spawn(peer.receive(frame)))
+    def writer(index: int) -> Write:
+        def write(frame: bytes) -> None:
+            loop.call_soon(ends[1 - index].feed, frame)
 
-        return send
+        return write
 
-    ends.append(AsyncConnection(station, sender(0), identity=identity))
-    ends.append(AsyncConnection(csms, sender(1), identity=identity))
+    ends.append(AsyncConnection(station, write=writer(0), identity=identity))
+    ends.append(AsyncConnection(csms, write=writer(1), identity=identity))
     return ends[0], ends[1]
-
-
-_background: set[asyncio.Task[None]] = set()
-
-
-def _spawn(coro: Awaitable[None]) -> None:
-    async def run() -> None:
-        await coro
-
-    task = asyncio.ensure_future(run())
-    _background.add(task)
-    task.add_done_callback(_background.discard)

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from types import CoroutineType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import msgspec
 
@@ -41,21 +41,34 @@ from ocpp_fast.protocol import (
     result_frame,
 )
 
-if TYPE_CHECKING:
-    from ocpp_fast.aio import AsyncConnection
-
 __all__ = [
     "CallContext",
     "ChargeSystem",
     "Charger",
     "OcppHandler",
+    "PeerConnection",
     "answer",
     "answer_at_once",
+    "as_ocpp_error",
     "take_send",
     "take_send_at_once",
 ]
 
 log = logging.getLogger("ocpp_fast")
+
+
+class PeerConnection(Protocol):
+    """What a handler may do with its connection: call the peer, or (2.1) send to it.
+
+    :class:`~ocpp_fast.aio.AsyncConnection` is one; declared here so that
+    dispatch needs nothing from the asyncio layer above it.
+    """
+
+    async def call(self, request: Any, timeout: float = ...) -> Any:
+        """Send a CALL and return the peer's typed response."""
+
+    async def send(self, request: Any) -> None:
+        """2.1: send a SEND frame (never answered)."""
 
 
 class CallContext(msgspec.Struct, frozen=True):
@@ -65,7 +78,7 @@ class CallContext(msgspec.Struct, frozen=True):
     """The station identity of the connection."""
     message_id: str
     """The id of the CALL being handled."""
-    connection: AsyncConnection | None = None
+    connection: PeerConnection | None = None
     """The asyncio connection, to ``await context.connection.call(...)`` the peer from a handler."""
 
 
@@ -74,6 +87,8 @@ class _Route:
     action: str
     method: str
     wants_context: bool
+    is_async: bool
+    """An ``async def`` handler runs as a task; a plain one is answered on the spot."""
 
 
 _TYPO_CUTOFF = 0.85
@@ -104,6 +119,11 @@ class OcppHandler:
         """The actions this side receives that the class has no method for."""
         return sorted(cls.receivable_actions() - cls._routes.keys())
 
+    def awaits(self, action: str) -> bool:
+        """Whether the handler of ``action`` is ``async def`` (it then runs as a task)."""
+        route = self._routes.get(action)
+        return route is not None and route.is_async
+
     @classmethod
     def handled_actions(cls) -> list[str]:
         """The actions the class has a method for."""
@@ -119,7 +139,7 @@ class OcppHandler:
 
     # --- invoking handlers -----------------------------------------------------------------
 
-    def _start(self, call: Call, identity: str, connection: AsyncConnection | None) -> Any:
+    def _start(self, call: Call, identity: str, connection: PeerConnection | None) -> Any:
         """Call the handler of ``call``; return its result, or a coroutine to await.
 
         Raises NotSupportedError when the class has no method for the action.
@@ -133,7 +153,7 @@ class OcppHandler:
         return self._invoke(route, call, identity, connection)
 
     def _invoke(
-        self, route: _Route, call: Call, identity: str, connection: AsyncConnection | None
+        self, route: _Route, call: Call, identity: str, connection: PeerConnection | None
     ) -> Any:
         method = getattr(self, route.method)
         if route.wants_context:
@@ -167,7 +187,7 @@ class OcppHandler:
                 if type(result) is CoroutineType:
                     result = _finish_at_once(result)
             except Exception as exc:
-                reply = error_frame(call.message_id, _as_ocpp_error(call, exc), self.version)
+                reply = error_frame(call.message_id, as_ocpp_error(call, exc), self.version)
             else:
                 reply = result_frame(call.message_id, call.action, result, self.version, identity)
             if debug:
@@ -240,7 +260,9 @@ def _build_routes(cls: type[OcppHandler]) -> dict[str, _Route]:
                 f"{cls.__name__}.{name}: {action.name} is sent by the "
                 f"{action.sender.value}, never received by the {cls.side.value}"
             )
-        routes[action.name] = _Route(action.name, name, _wants_context(member))
+        routes[action.name] = _Route(
+            action.name, name, _wants_context(member), inspect.iscoroutinefunction(member)
+        )
     return routes
 
 
@@ -277,7 +299,7 @@ def _finish_at_once(result: Any) -> Any:
     raise RuntimeError("an async handler suspended in handle(): use handle_async()")
 
 
-def _as_ocpp_error(call: Call, exc: Exception) -> errors.OcppError:
+def as_ocpp_error(call: Call, exc: Exception) -> errors.OcppError:
     """The error to answer with: the handler's OcppError, else InternalError (logged)."""
     if isinstance(exc, errors.OcppError):
         return exc
@@ -290,7 +312,7 @@ def answer_at_once(handler: OcppHandler, connection: Connection, call: Call) -> 
     try:
         result = handler._run_at_once(call, connection.identity)
     except Exception as exc:
-        connection.respond_error(call.message_id, _as_ocpp_error(call, exc))
+        connection.respond_error(call.message_id, as_ocpp_error(call, exc))
         return
     connection.respond(call.message_id, call.action, result)
 
@@ -299,7 +321,7 @@ async def answer(
     handler: OcppHandler,
     connection: Connection,
     call: Call,
-    transport: AsyncConnection | None = None,
+    transport: PeerConnection | None = None,
 ) -> None:
     """Run the handler of ``call`` (sync or async) and queue its reply on ``connection``."""
     try:
@@ -308,7 +330,7 @@ async def answer(
             awaitable: Awaitable[Any] = result
             result = await awaitable
     except Exception as exc:
-        connection.respond_error(call.message_id, _as_ocpp_error(call, exc))
+        connection.respond_error(call.message_id, as_ocpp_error(call, exc))
         return
     connection.respond(call.message_id, call.action, result)
 
@@ -322,7 +344,7 @@ def take_send_at_once(handler: OcppHandler, send: Send, identity: str) -> None:
 
 
 async def take_send(
-    handler: OcppHandler, send: Send, identity: str, transport: AsyncConnection | None = None
+    handler: OcppHandler, send: Send, identity: str, transport: PeerConnection | None = None
 ) -> None:
     """:func:`take_send_at_once` for handlers that await."""
     try:

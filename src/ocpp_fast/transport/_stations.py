@@ -28,7 +28,7 @@ except ImportError:  # Windows
     resource = None  # type: ignore[assignment]
 
 from ocpp_fast._ratelimit import LogLimiter
-from ocpp_fast.aio import AsyncConnection, Send
+from ocpp_fast.aio import AsyncConnection, Send, Slots
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport.identity import basic_credentials, escaped, parse_identity
 from ocpp_fast.transport.limits import DEFAULT_LIMITS, REPLACED_CLOSE_CODE, Limits
@@ -116,7 +116,7 @@ class Stations:
         """Connections whose handshake was accepted and that are not closed yet (likewise)."""
         self.sockets = 0
         """Connections from accept to close (likewise)."""
-        self.task_slots = asyncio.Semaphore(limits.handler_tasks)
+        self.task_slots = Slots(limits.handler_tasks)
         self.refusals = LogLimiter(log)
         """Rate-limits the server's lines about what stations caused, one share per kind."""
         self._background: set[asyncio.Task[None]] = set()
