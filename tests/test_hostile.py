@@ -29,12 +29,13 @@ from websockets.typing import Subprotocol
 
 from ocpp_fast.dispatch import CallContext, OcppHandler
 from ocpp_fast.transport import Admission, CsmsServer, Limits, StationRequest, connect, serve
+from ocpp_fast.transport.backend import BACKENDS as transport_backends
 from ocpp_fast.transport.identity import basic_header
 from ocpp_fast.transport.limits import REPLACED_CLOSE_CODE
 from ocpp_fast.v201 import messages
 
-BACKENDS = ["websockets"]
-"""The transport backends every test runs on (a picows one will join)."""
+BACKENDS = list(transport_backends)
+"""The transport backends every test runs on."""
 
 HEARTBEAT = '[2,"{}","Heartbeat",{{}}]'
 
@@ -47,8 +48,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 async def start(backend: str, handlers: OcppHandler, **kwargs: Any) -> CsmsServer:
     """A CSMS on a free port of 127.0.0.1 with the given backend."""
-    assert backend == "websockets"
-    return await serve(handlers, "127.0.0.1", 0, **kwargs)
+    return await serve(handlers, "127.0.0.1", 0, backend=backend, **kwargs)
 
 
 def run(coro: Callable[[], Awaitable[Any]], limit: float = 20) -> Any:
@@ -612,7 +612,7 @@ logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
 async def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
     caps = Limits(pending_handshakes=1000, max_connections=1000, spare_fds=int(sys.argv[2]))
-    server = await serve(MyTestChargeSystem(), "127.0.0.1", 0, limits=caps)
+    server = await serve(MyTestChargeSystem(), "127.0.0.1", 0, limits=caps, backend=sys.argv[3])
     print(server.port, flush=True)
     await asyncio.sleep(60)
 
@@ -638,10 +638,9 @@ def test_the_fd_limit_is_met_quietly_and_accepting_resumes(
     import sys
     from pathlib import Path
 
-    assert backend == "websockets"  # the subprocess serves with the websockets backend
     examples = Path(__file__).resolve().parent.parent / "examples"
     process = subprocess.Popen(
-        [sys.executable, "-c", FD_LIMITED_CSMS, str(examples), str(spare_fds)],
+        [sys.executable, "-c", FD_LIMITED_CSMS, str(examples), str(spare_fds), backend],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -400,6 +400,11 @@ class AsyncConnection:
             self._resumed.set()
 
     @property
+    def waiting(self) -> int:
+        """How many received CALLs wait for a handler slot (reading should pause past a few)."""
+        return len(self._backlog)
+
+    @property
     def handling(self) -> int:
         """How many of the peer's CALLs (and SENDs) are being handled now."""
         return len(self._tasks)

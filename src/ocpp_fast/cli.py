@@ -24,15 +24,15 @@ __all__ = ["main"]
 
 
 class _FrameLines(logging.Formatter):
-    """One readable line per frame: ``CS001 < [2,"1","Heartbeat",{}]``."""
+    """One readable line per frame: ``CS001 < [2,"1","Heartbeat",{}]``; others as they are."""
 
     def format(self, record: logging.LogRecord) -> str:
-        args = record.args if isinstance(record.args, tuple) else ()
-        if record.msg == "%s %s %r" and len(args) == 3:
-            identity, direction, frame = args
+        when = self.formatTime(record, "%H:%M:%S")
+        frame = getattr(record, "frame", None)
+        if record.name == "ocpp_fast.frames" and frame is not None:
             text = frame.decode("utf-8", "replace") if isinstance(frame, bytes) else str(frame)
-            return f"{self.formatTime(record, '%H:%M:%S')} {identity} {direction} {text}"
-        return f"{self.formatTime(record, '%H:%M:%S')} {record.getMessage()}"
+            return f"{when} {record.__dict__['identity']} {record.__dict__['direction']} {text}"
+        return f"{when} {record.getMessage()}"
 
 
 async def _serve(host: str, port: int, quiet: bool, backend: str | None) -> int:
@@ -42,7 +42,8 @@ async def _serve(host: str, port: int, quiet: bool, backend: str | None) -> int:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(_FrameLines())
     logging.getLogger("ocpp_fast").addHandler(handler)
-    logging.getLogger("ocpp_fast").setLevel(logging.WARNING if quiet else logging.DEBUG)
+    logging.getLogger("ocpp_fast").setLevel(logging.WARNING)
+    logging.getLogger("ocpp_fast.frames").setLevel(logging.WARNING if quiet else logging.DEBUG)
     server = await serve(DemoChargeSystem(), host, port, backend=backend)
     print(
         f"demo CSMS on ws://{host}:{server.port}/<identity> (ocpp2.0.1); Ctrl-C stops", flush=True

@@ -69,7 +69,8 @@ decode_frame = codec.decode_frame
 _encode_call = codec.encode_call
 _encode_send = codec.encode_send
 NO_PENDING: dict[str, str] = {}
-debug_enabled = functools.partial(log.isEnabledFor, logging.DEBUG)
+frames_log = logging.getLogger("ocpp_fast.frames")
+debug_enabled = functools.partial(frames_log.isEnabledFor, logging.DEBUG)
 """Whether frames are logged: checked per frame, so a busy backend's logs stay quiet."""
 
 Side = Sender
@@ -134,8 +135,19 @@ def new_message_id() -> str:
 
 
 def log_frame(direction: str, identity: str, frame: bytes | str) -> None:
-    """One DEBUG line per frame (call it only when ``debug_enabled()``)."""
-    log.debug("%s %s %r", identity, direction, frame[:500])
+    """One DEBUG line per frame on ``ocpp_fast.frames`` (call it only when ``debug_enabled()``).
+
+    A logger of their own, so an application (or ``ocpp-fast serve``) selects the
+    frames by name: ``identity``, ``direction`` ("<" in, ">" out) and ``frame`` are
+    also attributes of the record.
+    """
+    frames_log.debug(
+        "%s %s %r",
+        identity,
+        direction,
+        frame[:500],
+        extra={"identity": identity, "direction": direction, "frame": frame[:500]},
+    )
 
 
 class Connection:

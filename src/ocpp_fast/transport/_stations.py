@@ -28,12 +28,20 @@ except ImportError:  # Windows
     resource = None  # type: ignore[assignment]
 
 from ocpp_fast._ratelimit import LogLimiter
-from ocpp_fast.aio import AsyncConnection, Send, Slots
+from ocpp_fast.aio import AsyncConnection, Send, Slots, Write
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport.identity import basic_credentials, escaped, parse_identity
 from ocpp_fast.transport.limits import DEFAULT_LIMITS, REPLACED_CLOSE_CODE, Limits
 
-__all__ = ["Admission", "Authorize", "Refusal", "Session", "StationRequest", "Stations"]
+__all__ = [
+    "Admission",
+    "Authorize",
+    "CsmsServer",
+    "Refusal",
+    "Session",
+    "StationRequest",
+    "Stations",
+]
 
 log = logging.getLogger("ocpp_fast.transport")
 
@@ -216,14 +224,25 @@ class Stations:
 
     # --- open connections -------------------------------------------------------------------
 
-    def new_connection(self, handler: OcppHandler, send: Send, identity: str) -> AsyncConnection:
-        """An :class:`AsyncConnection` for a station, within this server's handler bounds."""
+    def new_connection(
+        self,
+        handler: OcppHandler,
+        send: Send | None = None,
+        *,
+        identity: str,
+        write: Write | None = None,
+        on_resume: Callable[[], None] | None = None,
+    ) -> AsyncConnection:
+        """An :class:`AsyncConnection` for a station, within this server's handler bounds
+        (``send`` for a backend that awaits its writes, ``write`` for one that buffers)."""
         return AsyncConnection(
             handler,
             send,
+            write=write,
             identity=identity,
             max_calls=self.limits.calls_in_flight,
             task_slots=self.task_slots,
+            on_resume=on_resume,
         )
 
     def take_over(self, session: Session) -> bool:
@@ -285,6 +304,21 @@ class Stations:
                 break
         for session in list(self._sessions):
             session.connection.stop()
+
+
+class CsmsServer(Stations):
+    """A running CSMS, whatever carries its WebSockets: its stations by identity
+    (``connections``), its port, and a bounded stop."""
+
+    @property
+    def port(self) -> int:
+        """The TCP port the server listens on (useful with ``port=0``)."""
+        raise NotImplementedError
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Stop within ``timeout`` seconds: refuse new stations, let calls in flight finish
+        while time allows, cancel the handlers still running, then close every connection."""
+        raise NotImplementedError
 
 
 def _retrieved(task: asyncio.Task[None]) -> None:

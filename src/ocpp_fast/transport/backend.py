@@ -24,8 +24,8 @@ def available(name: str) -> bool:
     return False
 
 
-_PICOWS_READY = False
-"""The picows backend is being written; until it lands, websockets carries everything."""
+_PICOWS_READY = True
+"""Whether the picows backend is built (set while it was being written)."""
 
 
 def default_backend() -> str:

@@ -28,9 +28,9 @@ from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport._stations import (
     Admission,
     Authorize,
+    CsmsServer,
     Session,
     StationRequest,
-    Stations,
     quiet_accept_errors,
 )
 from ocpp_fast.transport._wire import pump, text_sender
@@ -38,13 +38,13 @@ from ocpp_fast.transport.backend import resolve
 from ocpp_fast.transport.identity import escaped, parse_identity
 from ocpp_fast.transport.limits import DEFAULT_LIMITS, REPLACED_CLOSE_CODE, Limits
 
-__all__ = ["Admission", "CsmsServer", "Limits", "StationRequest", "serve"]
+__all__ = ["Admission", "CsmsServer", "Limits", "StationRequest", "WebsocketsServer", "serve"]
 
 log = logging.getLogger("ocpp_fast.transport")
 
 
-class CsmsServer(Stations):
-    """A running CSMS: its connections by station identity, and a bounded stop."""
+class WebsocketsServer(CsmsServer):
+    """A CSMS whose stations are carried by the ``websockets`` library."""
 
     def __init__(
         self,
@@ -111,7 +111,7 @@ class CsmsServer(Stations):
             return
 
         handler = self.handlers[subprotocol]
-        connection = self.new_connection(handler, text_sender(websocket), identity)
+        connection = self.new_connection(handler, text_sender(websocket), identity=identity)
         session = Session(identity, connection, websocket.authenticated, websocket.close)
         if not self.take_over(session):
             await websocket.close(REPLACED_CLOSE_CODE, "an authenticated connection is live")
@@ -164,7 +164,7 @@ class _StationSocket(ServerConnection):
     ``unread_output``; a binary frame closes with 1003.
     """
 
-    csms: CsmsServer  # set on the subclass that serve() makes for each server
+    csms: WebsocketsServer  # set on the subclass that serve() makes for each server
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -292,16 +292,29 @@ async def serve(
     permessage-deflate is on; keepalive pings every ``ping_interval`` seconds.
     ``limits`` caps what each station may cost (:class:`Limits`).
     """
-    resolve(backend)  # only "websockets" carries frames until the picows backend lands
+    chosen = resolve(backend)
     if isinstance(handlers, OcppHandler):
         handlers = {handlers.version.subprotocol: handlers}
     if security_profile in (2, 3) and ssl is None:
         raise ValueError(f"security profile {security_profile} needs an ssl context")
     if security_profile == 3 and ssl is not None and ssl.verify_mode != ssl_module.CERT_REQUIRED:
         raise ValueError("security profile 3 needs an ssl context with CERT_REQUIRED")
-    server = CsmsServer(
-        handlers, authorize, require_basic_auth=security_profile in (1, 2), limits=limits
-    )
+    require_basic_auth = security_profile in (1, 2)
+    if chosen == "picows":
+        from ocpp_fast.transport._picows_server import serve_picows
+
+        return await serve_picows(
+            handlers,
+            host,
+            port,
+            authorize=authorize,
+            require_basic_auth=require_basic_auth,
+            ssl=ssl,
+            ping_interval=ping_interval,
+            max_size=max_size,
+            limits=limits,
+        )
+    server = WebsocketsServer(handlers, authorize, require_basic_auth, limits=limits)
 
     class Socket(_StationSocket):
         csms = server

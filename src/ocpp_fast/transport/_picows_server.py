@@ -1,0 +1,393 @@
+"""The CSMS side on picows (Cython WebSockets, best on uvloop): the default backend of ``serve()``.
+
+picows admits a connection from a synchronous callback, but ``authorize`` may be
+a coroutine (a database lookup). So the HTTP upgrade request is read here first
+(bounded in bytes and time), the station admitted or refused with an HTTP
+status (:mod:`._stations`: the same rules as every backend), and only then is
+the socket handed to picows, which re-reads the same request bytes, checks the
+WebSocket headers and answers 101 with the subprotocol and permessage-deflate
+we chose. From there on, frames go through :class:`~._picows_wire.OcppListener`
+straight into :meth:`AsyncConnection.feed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import logging
+import ssl as ssl_module
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from picows import (
+    WSAutoPingStrategy,
+    WSUpgradeRequest,
+    WSUpgradeResponse,
+    WSUpgradeResponseWithListener,
+)
+
+# The server-side protocol class itself: picows' stub leaves it out, but its constructor is
+# what ws_create_server calls, and we need it to hand over a socket already admitted.
+from picows.picows import WSProtocol  # type: ignore[attr-defined]
+
+from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.transport._picows_wire import OcppListener
+from ocpp_fast.transport._stations import (
+    UNAUTHORIZED,
+    Authorize,
+    CsmsServer,
+    Refusal,
+    Session,
+    quiet_accept_errors,
+)
+from ocpp_fast.transport.deflate import MessageDeflate, accept_offer
+from ocpp_fast.transport.identity import parse_identity
+from ocpp_fast.transport.limits import REPLACED_CLOSE_CODE, Limits
+
+__all__ = ["PicowsServer", "serve_picows"]
+
+log = logging.getLogger("ocpp_fast.transport")
+_picows_log = logging.getLogger("ocpp_fast.transport.picows")
+_HEAD_END = b"\r\n\r\n"
+
+
+class PicowsServer(CsmsServer):
+    """A CSMS whose stations are carried by picows."""
+
+    def __init__(
+        self,
+        handlers: Mapping[str, OcppHandler],
+        authorize: Authorize | None,
+        require_basic_auth: bool,
+        limits: Limits,
+        *,
+        max_size: int,
+        ping_interval: float | None,
+    ) -> None:
+        super().__init__(handlers, authorize, require_basic_auth, limits)
+        self.max_size = max_size
+        self.ping_interval = ping_interval
+        self._server: asyncio.Server | None = None
+        self._listeners: set[_Station] = set()
+        self._handshakes: set[_Handshake] = set()
+        self._undo_accept_errors: Callable[[], None] = lambda: None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Stop within ``timeout`` seconds, as the websockets backend does: no new
+        stations, handlers finish while time allows, then every connection closes
+        with 1001 and what is still open at the deadline is aborted."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        self._stopping = True
+        if self._server is None:
+            return
+        self._server.close()  # stop listening now
+        for handshake in list(self._handshakes):
+            handshake.abort()
+        await self.stop_handlers(deadline - min(1.0, timeout / 4))
+        for station in list(self._listeners):
+            station.close(1001, "the CSMS is shutting down")
+        while self._listeners and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for station in list(self._listeners):
+            if station.transport is not None:
+                station.transport.underlying_transport.abort()
+        await asyncio.sleep(0)
+        self._undo_accept_errors()
+
+
+class _Station(OcppListener):
+    """A station's WebSocket once admitted: its session in the server's table."""
+
+    def __init__(
+        self,
+        server: PicowsServer,
+        identity: str,
+        subprotocol: str | None,
+        authenticated: bool,
+        deflate: MessageDeflate | None,
+    ) -> None:
+        super().__init__(
+            max_size=server.max_size,
+            deflate=deflate,
+            unread_output=server.limits.unread_output,
+            on_refused=self._refused,
+        )
+        self.server = server
+        self.identity = identity
+        self.subprotocol = subprotocol
+        self.authenticated = authenticated
+        self.session: Session | None = None
+
+    def _refused(self, kind: str, why: str) -> None:
+        self.server.refusals.warning(kind, "%s: %s", self.identity, why)
+
+    def on_ws_connected(self, transport: Any) -> None:
+        super().on_ws_connected(transport)
+        server = self.server
+        server._listeners.add(self)
+        if self.subprotocol is None:
+            log.info("%s: no acceptable subprotocol, closing", self.identity)
+            self.close(1002, "no acceptable OCPP version")
+            return
+        connection = server.new_connection(
+            server.handlers[self.subprotocol],
+            identity=self.identity,
+            write=self.write,
+            on_resume=self.resume,
+        )
+        self.connection = connection
+        session = Session(self.identity, connection, self.authenticated, self._close_later)
+        if not server.take_over(session):
+            self.connection = None
+            self.close(REPLACED_CLOSE_CODE, "an authenticated connection is live")
+            return
+        self.session = session
+        log.info("%s: connected (%s)", self.identity, self.subprotocol)
+
+    async def _close_later(self, code: int, reason: str) -> None:
+        self.close(code, reason)
+
+    def on_ws_disconnected(self, transport: Any) -> None:
+        super().on_ws_disconnected(transport)
+        server = self.server
+        server._listeners.discard(self)
+        server.sockets -= 1
+        server.admitted -= 1
+        session, self.session = self.session, None
+        self.connection = None
+        if session is not None:
+            server._later(_finish(server, session))
+
+
+async def _finish(server: PicowsServer, session: Session) -> None:
+    await server.finish(session)
+    log.info("%s: disconnected", session.identity)
+
+
+class _Handshake(asyncio.Protocol):
+    """A new TCP connection until its upgrade request is admitted or refused."""
+
+    def __init__(self, server: PicowsServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self._head = bytearray()
+        self._admitting: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._counted = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        server = self.server
+        server._handshakes.add(self)
+        server.sockets += 1
+        server.handshaking += 1
+        self._counted = True
+        refused = server.room_for_socket()
+        if refused is not None:
+            server.refusals.warning("socket cap", "closing a new connection: %s", refused)
+            transport.abort()
+            return
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(server.limits.handshake_timeout, self._too_slow)
+
+    def _too_slow(self) -> None:
+        self.server.refusals.info("handshake timeout", "closing a connection: handshake too slow")
+        self.abort()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def data_received(self, data: bytes) -> None:
+        if self._admitting is not None:
+            self._head += data  # arrived after the request: replayed to picows with it
+            return
+        self._head += data
+        limit = self.server.limits.handshake_bytes
+        end = self._head.find(_HEAD_END)
+        if end < 0:
+            if len(self._head) > limit:
+                self.server.refusals.warning(
+                    "handshake size", "closing a connection: over %d bytes of handshake", limit
+                )
+                self.abort()
+            return
+        if end + len(_HEAD_END) > limit:
+            self.abort()
+            return
+        assert self.transport is not None
+        self.transport.pause_reading()
+        self._admitting = asyncio.ensure_future(self._admit(end + len(_HEAD_END)))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._done_handshaking()
+        if self._counted:
+            self._counted = False
+            self.server.sockets -= 1
+        if self._admitting is not None:
+            self._admitting.cancel()
+
+    def _done_handshaking(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        server = self.server
+        if self in server._handshakes:
+            server._handshakes.discard(self)
+            server.handshaking -= 1
+
+    async def _admit(self, head_length: int) -> None:
+        server = self.server
+        request = _parse_head(bytes(self._head[:head_length]))
+        if request is None:
+            self._respond(Refusal(http.HTTPStatus.BAD_REQUEST, "malformed request\n"))
+            return
+        path, headers = request
+        offered = tuple(
+            part.strip()
+            for value in headers.get("sec-websocket-protocol", ())
+            for part in value.split(",")
+        )
+        verdict = await server.admit(
+            path, headers.get("authorization", ()), offered, self._certificate()
+        )
+        if not isinstance(verdict, bool):
+            self._respond(verdict)
+            return
+        identity = parse_identity(path) or "?"
+        subprotocol = next((name for name in offered if name in server.handlers), None)
+        params = accept_offer(headers.get("sec-websocket-extensions", ()))
+        deflate = MessageDeflate(params, is_server=True) if params is not None else None
+        station = _Station(server, identity, subprotocol, verdict, deflate)
+        extra = {}
+        if subprotocol is not None:
+            extra["Sec-WebSocket-Protocol"] = subprotocol
+        if params is not None:
+            extra["Sec-WebSocket-Extensions"] = params.header()
+        server.admitted += 1
+        self._counted = False  # the station counts the socket from here on
+        self._done_handshaking()
+        self._hand_over(station, extra)
+
+    def _hand_over(self, station: _Station, extra_headers: dict[str, str]) -> None:
+        """Give the socket to picows, which re-reads the request and answers 101."""
+        server = self.server
+        transport = self.transport
+        assert transport is not None
+
+        def listener_for(request: WSUpgradeRequest) -> WSUpgradeResponseWithListener:
+            response = WSUpgradeResponse.create_101_response(extra_headers=extra_headers)
+            return WSUpgradeResponseWithListener(response, station)
+
+        ping = server.ping_interval
+        protocol = WSProtocol(
+            None,
+            None,
+            False,
+            listener_for,
+            _picows_log,
+            True,  # disconnect on an exception in our callbacks
+            server.limits.handshake_timeout,
+            ping is not None,
+            ping or 20.0,
+            ping or 20.0,
+            WSAutoPingStrategy.PING_WHEN_IDLE,
+            False,  # pings are answered by the listener, under the unread-output cap
+            server.max_size,
+            None,
+            16 * 1024,
+        )
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        data = bytes(self._head)
+        self._head = bytearray()
+        fed = 0
+        while fed < len(data):
+            buffer = protocol.get_buffer(len(data) - fed)
+            size = min(len(buffer), len(data) - fed)
+            buffer[:size] = data[fed : fed + size]
+            protocol.buffer_updated(size)
+            fed += size
+        transport.resume_reading()
+
+    def _respond(self, refusal: Refusal) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        body = refusal.text.encode()
+        lines = [
+            f"HTTP/1.1 {refusal.status.value} {refusal.status.phrase}",
+            "Content-Type: text/plain; charset=utf-8",
+            f"Content-Length: {len(body)}",
+            "Connection: close",
+        ]
+        if refusal is UNAUTHORIZED or refusal.status == http.HTTPStatus.UNAUTHORIZED:
+            lines.append('WWW-Authenticate: Basic realm="OCPP", charset="UTF-8"')
+        transport.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        transport.close()
+
+    def _certificate(self) -> Mapping[str, Any] | None:
+        transport = self.transport
+        ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+        if ssl_object is None:
+            return None
+        certificate: Mapping[str, Any] | None = ssl_object.getpeercert()
+        return certificate or None
+
+
+def _parse_head(head: bytes) -> tuple[str, dict[str, list[str]]] | None:
+    """``(path, {lower-case name: [values]})`` of an HTTP/1.1 GET request head, or None."""
+    lines = head[: -len(_HEAD_END)].split(b"\r\n")
+    parts = lines[0].split(b" ")
+    if len(parts) != 3 or parts[0] != b"GET" or not parts[2].startswith(b"HTTP/1."):
+        return None
+    headers: dict[str, list[str]] = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(b":")
+        if not colon or not name or name != name.strip():
+            return None
+        key = name.decode("latin-1").lower()
+        headers.setdefault(key, []).append(value.strip().decode("latin-1"))
+    return parts[1].decode("latin-1"), headers
+
+
+async def serve_picows(
+    handlers: Mapping[str, OcppHandler],
+    host: str,
+    port: int,
+    *,
+    authorize: Authorize | None,
+    require_basic_auth: bool,
+    ssl: ssl_module.SSLContext | None,
+    ping_interval: float | None,
+    max_size: int,
+    limits: Limits,
+) -> PicowsServer:
+    """Start the picows CSMS (``serve()`` has checked the arguments)."""
+    server = PicowsServer(
+        handlers,
+        authorize,
+        require_basic_auth,
+        limits,
+        max_size=max_size,
+        ping_interval=ping_interval,
+    )
+    loop = asyncio.get_running_loop()
+    server._server = await loop.create_server(
+        lambda: _Handshake(server),
+        host,
+        port,
+        ssl=ssl,
+        ssl_handshake_timeout=limits.handshake_timeout if ssl is not None else None,
+    )
+    server._undo_accept_errors = quiet_accept_errors(loop, server._server.sockets, server.refusals)
+    log.debug("picows CSMS on %s:%d", host, server.port)
+    return server

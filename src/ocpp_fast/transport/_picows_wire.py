@@ -1,0 +1,188 @@
+"""What the server and the client do alike with a picows WebSocket: messages in and out.
+
+picows calls back once per *frame*, synchronously, from its Cython parser. This
+listener turns frames into OCPP-J messages (reassembling fragments, inflating
+permessage-deflate, refusing binary data with 1003 and anything over
+``max_size`` with 1009) and feeds each to :meth:`AsyncConnection.feed` on the
+spot: a plain handler is answered before the callback returns, with no task
+and no copy but the payload's. When the connection's handler bound is reached,
+reading pauses at the socket until a handler finishes.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
+
+from ocpp_fast.aio import AsyncConnection
+from ocpp_fast.transport.deflate import MessageDeflate, MessageTooBig
+
+__all__ = ["OcppListener"]
+
+log = logging.getLogger("ocpp_fast.transport")
+
+_TEXT = WSMsgType.TEXT
+_CONTINUATION = WSMsgType.CONTINUATION
+_CLOSE = WSMsgType.CLOSE
+_BINARY = WSMsgType.BINARY
+_PING = WSMsgType.PING
+PAUSE_AFTER = 16
+"""CALLs waiting for a handler slot before the socket stops being read (each at most
+``max_size`` bytes): the same bound as websockets' receive queue."""
+COMPRESS_FROM = 128
+"""Messages shorter than this go out uncompressed (RFC 7692 lets each message choose):
+deflating a 60-byte answer costs more CPU than the bytes it saves."""
+
+
+class OcppListener(WSListener):
+    """One WebSocket carrying OCPP-J: frames to messages to the connection, and back.
+
+    ``attach`` wires the :class:`AsyncConnection` once it exists; frames that
+    arrive before are impossible (picows calls ``on_ws_connected`` first).
+    ``on_gone`` runs once the socket is closed.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_size: int,
+        deflate: MessageDeflate | None,
+        unread_output: int,
+        on_refused: Callable[[str, str], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.transport: WSTransport | None = None
+        self.connection: AsyncConnection | None = None
+        self._max_size = max_size
+        self._deflate = deflate
+        self._unread_output = unread_output
+        self._on_refused = on_refused
+        self._fragments: bytearray | None = None
+        self._compressed = False
+        self._refusing = False
+        self.gone: list[Callable[[], Any]] = []
+        """Called once the socket is closed."""
+
+    # --- wiring -------------------------------------------------------------------------------
+
+    def write(self, frame: bytes) -> None:
+        """Send one OCPP-J message as a text frame (compressed where agreed and worth it)."""
+        transport = self.transport
+        if transport is None:
+            return
+        deflate = self._deflate
+        if deflate is not None and len(frame) >= COMPRESS_FROM:
+            transport.send(_TEXT, deflate.compress(frame), True, True)
+        else:
+            transport.send(_TEXT, frame)
+
+    def resume(self) -> None:
+        """The connection's backlog is gone: read again."""
+        transport = self.transport
+        if transport is not None and not transport.is_disconnected:
+            transport.underlying_transport.resume_reading()
+
+    def close(self, code: int, reason: str) -> None:
+        """Start the closing handshake (picows disconnects when the peer answers)."""
+        transport = self.transport
+        if transport is not None and not transport.is_disconnected:
+            transport.send_close(WSCloseCode(code), reason.encode())
+            transport.disconnect()
+
+    # --- picows callbacks -----------------------------------------------------------------------
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        callbacks, self.gone = self.gone, []
+        for callback in callbacks:
+            callback()
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if self._refusing:
+            return  # the rest of what arrived with a frame we refused
+        socket = transport.underlying_transport
+        if socket.get_write_buffer_size() > self._unread_output:
+            self._refuse("unread output", f"over {self._unread_output} bytes unread")
+            socket.abort()
+            return
+        kind = frame.msg_type
+        if kind is _TEXT and frame.fin and not frame.rsv1 and self._fragments is None:
+            self._deliver(frame.get_payload_as_bytes())  # the hot path: one whole text frame
+        elif kind is _TEXT or kind is _CONTINUATION:
+            self._fragment(frame, kind)
+        elif kind is _PING:
+            transport.send_pong(frame.get_payload_as_bytes())  # here, so the cap above applies
+        elif kind is _CLOSE:
+            transport.send_close(frame.get_close_code(), frame.get_close_message())
+            transport.disconnect()
+        elif kind is _BINARY:
+            self._refuse("binary frame", "closing with 1003: a binary frame")
+            self.close(1003, "OCPP-J uses text frames only")
+        # a PONG needs nothing: picows' keepalive sees it before we do
+
+    def _fragment(self, frame: WSFrame, kind: WSMsgType) -> None:
+        if kind is _TEXT:
+            if self._fragments is not None:
+                self._refuse("protocol", "a new message began inside a fragmented one")
+                self.close(1002, "unfinished fragmented message")
+                return
+            self._fragments = bytearray()
+            self._compressed = frame.rsv1
+        elif self._fragments is None:
+            self._refuse("protocol", "a continuation frame without a message")
+            self.close(1002, "continuation without a message")
+            return
+        parts = self._fragments
+        parts += frame.get_payload_as_memoryview()
+        if len(parts) > self._max_size:
+            self._fragments = None
+            self._refuse("message size", f"a message over {self._max_size} bytes")
+            self.close(1009, "message too big")
+            return
+        if not frame.fin:
+            return
+        self._fragments = None
+        message = self._inflate(parts) if self._compressed else bytes(parts)
+        if message is not None:
+            self._deliver(message)
+
+    def _inflate(self, payload: bytearray) -> bytes | None:
+        """The message a compressed payload holds; None when the connection is refused."""
+        deflate = self._deflate
+        if deflate is None:
+            self._refuse("protocol", "a compressed message without permessage-deflate")
+            self.close(1002, "RSV1 set without permessage-deflate")
+            return None
+        try:
+            return deflate.decompress(payload, self._max_size)
+        except MessageTooBig:
+            self._refuse("message size", f"a message inflating over {self._max_size} bytes")
+            self.close(1009, "message too big")
+        except zlib.error:
+            self._refuse("protocol", "corrupt compressed data")
+            self.close(1007, "corrupt compressed data")
+        return None
+
+    def _deliver(self, message: bytes) -> None:
+        connection = self.connection
+        if connection is None or connection.feed(message):
+            return
+        # Over the handler bound: the CALL waits. Reading goes on for a few more, as
+        # websockets' receive queue does, so a station that leaves is still seen leaving;
+        # past PAUSE_AFTER, the socket stops being read until a handler finishes.
+        transport = self.transport
+        if transport is not None and connection.waiting >= PAUSE_AFTER:
+            transport.underlying_transport.pause_reading()
+
+    def _refuse(self, kind: str, why: str) -> None:
+        self._refusing = True
+        if self._on_refused is not None:
+            self._on_refused(kind, why)
+        else:
+            log.warning("closing the connection: %s", why)
