@@ -152,6 +152,7 @@ class Result:
             csms_cpu_pct=number(self.csms_cpu_pct),
             simulator_cpu_pct=self.simulator_cpu_pct,
             errors=self.errors,
+            simulator_gc_frozen=merged.gc_frozen if merged else False,
             deflate=self.deflate,
             notes=self.notes,
         )
@@ -174,6 +175,7 @@ class Figures(msgspec.Struct):
     csms_cpu_pct: float | None
     simulator_cpu_pct: list[float]
     errors: dict[str, int]
+    simulator_gc_frozen: bool
     deflate: str
     notes: list[str]
 
