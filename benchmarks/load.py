@@ -453,7 +453,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--settle", type=float, default=4.0, help="seconds before the window")
     parser.add_argument("--window", type=float, default=15.0, help="measured seconds")
     parser.add_argument(
-        "--quiet-wait", type=float, default=60.0, help="wait at most this long for a quiet machine"
+        "--quiet-wait", type=float, default=30.0, help="wait at most this long for a quiet machine"
     )
     parser.add_argument("--client-backend", help="the simulators' backend (default: fastest)")
     parser.add_argument(
