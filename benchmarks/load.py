@@ -428,10 +428,11 @@ def side_lines(results: Sequence[Result]) -> list[str]:
             m = r.merged
             lag = "; ".join("/".join(f"{v:.0f}" for v in lags) for lags in m.loop_lag_ms)
             pauses = "; ".join("/".join(f"{v:.0f}" for v in p) for p in m.gc_pause_ms)
+            runs = "; ".join("/".join(str(n) for n in c) for c in m.gc_collections)
             lines.append(
                 f"simulators, {name} ({', '.join(m.backends)}, GC "
                 f"{'frozen' if m.gc_frozen else 'not frozen'}): event-loop lag p50/p99/max "
-                f"{lag} ms; GC pauses total/longest {pauses} ms"
+                f"{lag} ms; GC pauses total/longest {pauses} ms, collections gen0/1/2 {runs}"
             )
     return lines
 

@@ -52,6 +52,7 @@ class GcWatch:
         self.tuned = tuned
         self.frozen = False
         self.pauses: list[float] = []
+        self.generations: list[int] = []
         self._started = 0.0
         gc.callbacks.append(self._on_gc)
 
@@ -60,6 +61,7 @@ class GcWatch:
             self._started = time.perf_counter()
         else:
             self.pauses.append(time.perf_counter() - self._started)
+            self.generations.append(info["generation"])
 
     def freeze(self, collect: bool) -> None:
         """Move every live object to the permanent generation (once, and only when tuned)."""
@@ -125,6 +127,7 @@ async def run(args: argparse.Namespace, loop_name: str) -> None:
         report = latest[0]
         lags = sorted(ticker.lags[mark["lags"] :]) or [0.0]
         pauses = watch.pauses[mark["pauses"] :]
+        generations = watch.generations[mark["pauses"] :]
         _emit(
             load_report.Window(
                 stations=args.stations,
@@ -140,7 +143,11 @@ async def run(args: argparse.Namespace, loop_name: str) -> None:
                     lags[-1] * 1e3,
                 ),
                 gc_pause_ms=(sum(pauses) * 1e3, max(pauses, default=0.0) * 1e3),
-                gc_collections=len(pauses),
+                gc_collections=(
+                    generations.count(0),
+                    generations.count(1),
+                    generations.count(2),
+                ),
                 gc_frozen=watch.frozen,
                 backend=backend,
                 loop=loop_name,

@@ -47,7 +47,8 @@ class Window(msgspec.Struct, tag_field="kind", tag="window"):
     """This process's event-loop lag in the window: p50, p99, max (a 50 ms ticker's lateness)."""
     gc_pause_ms: tuple[float, float]
     """Its garbage-collector pauses in the window: total and longest."""
-    gc_collections: int
+    gc_collections: tuple[int, int, int]
+    """Its collections in the window, by generation (0, 1, 2)."""
     gc_frozen: bool
     backend: str
     loop: str
@@ -81,6 +82,7 @@ class Merged(msgspec.Struct):
     errors_total: dict[str, int]
     loop_lag_ms: list[tuple[float, float, float]]
     gc_pause_ms: list[tuple[float, float]]
+    gc_collections: list[tuple[int, int, int]]
     gc_frozen: bool
     backends: list[str]
 
@@ -104,6 +106,7 @@ def merge(windows: Sequence[Window]) -> Merged:
         errors_total=dict(total),
         loop_lag_ms=[w.loop_lag_ms for w in windows],
         gc_pause_ms=[w.gc_pause_ms for w in windows],
+        gc_collections=[w.gc_collections for w in windows],
         gc_frozen=all(w.gc_frozen for w in windows) and bool(windows),
         backends=sorted({f"{w.backend} on {w.loop}" for w in windows}),
     )

@@ -87,7 +87,7 @@ def _window(latencies: list[int], errors: dict[str, int], connected: int) -> loa
         errors_total=errors,
         loop_lag_ms=(0.0, 1.0, 2.0),
         gc_pause_ms=(0.0, 0.0),
-        gc_collections=0,
+        gc_collections=(0, 0, 0),
         gc_frozen=True,
         backend="websockets",
         loop="uvloop",
