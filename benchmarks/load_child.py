@@ -42,7 +42,14 @@ from ocpp_fast._machine import percentile
 from ocpp_fast.transport.backend import resolve
 
 GC_THRESHOLD = (20_000, 50, 100)
-"""Young collections every 20,000 net allocations instead of 700, once start-up is frozen."""
+"""Young collections every 20,000 net allocations instead of 700, once start-up is frozen.
+
+Why, measured at the fleet rate (5,000 stations on ocpp_fast-websockets, one
+simulator process, 15 s window): without freeze or tuning its GC paused it
+1,780 ms in total (longest 540 ms); frozen with the default thresholds, 156
+young collections, 779 ms (longest 104); frozen with 5,000, 14 collections,
+350 ms (longest 46); frozen with 20,000, one collection of 105 ms.
+"""
 
 
 class GcWatch:
