@@ -450,6 +450,9 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--fleet-stations", type=int, default=5000)
     parser.add_argument("--fleet-interval", type=float, default=4.0)
     parser.add_argument("--fleet-processes", type=int, default=1)
+    parser.add_argument(
+        "--processes", type=int, help="simulator processes in every mode (overrides the two above)"
+    )
     parser.add_argument("--ramp", type=float, default=60.0, help="max seconds to connect all")
     parser.add_argument("--settle", type=float, default=4.0, help="seconds before the window")
     parser.add_argument("--window", type=float, default=15.0, help="measured seconds")
@@ -474,6 +477,8 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.modes = args.modes or ["saturation", "fleet"]
+    if args.processes is not None:
+        args.saturation_processes = args.fleet_processes = args.processes
     return args
 
 

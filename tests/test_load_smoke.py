@@ -12,6 +12,8 @@ are checked directly.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -40,8 +42,17 @@ def figures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Figures]:
     argv += ["--saturation-stations", "50", "--saturation-interval", "0.05"]
     argv += ["--saturation-processes", "2", "--window", "2", "--settle", "0.5"]
     argv += ["--ramp", "20", "--quiet-wait", "0", "--json", str(out)]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=HARNESS_TIMEOUT)
-    assert done.returncode == 0, done.stderr[-3000:]
+    # Its own session, so that a run over time is killed with every process it started.
+    harness = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        _, stderr = harness.communicate(timeout=HARNESS_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(harness.pid, signal.SIGKILL)
+        harness.communicate()
+        pytest.fail(f"the load harness took more than {HARNESS_TIMEOUT:g} s")
+    assert harness.returncode == 0, stderr[-3000:]
     rows = msgspec.json.decode(out.read_bytes(), type=list[Figures])
     return {row.row: row for row in rows}
 
