@@ -47,7 +47,7 @@ bench: $(STAMP)
 # ocpp_fast on picows and on websockets, the ocpp package, ocpp-rpc strict, the npm package of
 # interop/) under simulated stations on 127.0.0.1, at saturation (1,000 stations) and at a fleet
 # rate (5,000 stations, a call every 4 s each); prints figures and issue 11's targets as met /
-# NOT met, asserts nothing (about 8 minutes).
+# NOT met, asserts nothing (about 4 minutes).
 load: $(STAMP) interop/node_modules/.installed
 	$(PY) benchmarks/load.py
 

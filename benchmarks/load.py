@@ -1,6 +1,6 @@
 """Load benchmark: five CSMSs, each in its own process, under simulated stations on loopback.
 
-``python benchmarks/load.py`` (``make load``, ~8 minutes) runs every row of
+``python benchmarks/load.py`` (``make load``, ~4 minutes) runs every row of
 ``load_rows`` (the picows echo floor, ocpp_fast on picows, ocpp_fast on
 websockets, the ``ocpp`` package, ``ocpp-rpc`` in strict mode) in two modes
 and prints one table, side by side, then the targets of issue 11 as met / NOT
