@@ -19,6 +19,7 @@ from pathlib import Path
 from ocpp_fast import errors
 from ocpp_fast._protocol_version import LABELS, by_label
 from ocpp_fast.transport.backend import BACKENDS
+from ocpp_fast.transport.runtime import run, settle_gc
 
 __all__ = ["main"]
 
@@ -45,6 +46,7 @@ async def _serve(host: str, port: int, quiet: bool, backend: str | None) -> int:
     logging.getLogger("ocpp_fast").setLevel(logging.WARNING)
     logging.getLogger("ocpp_fast.frames").setLevel(logging.WARNING if quiet else logging.DEBUG)
     server = await serve(DemoChargeSystem(), host, port, backend=backend)
+    settle_gc()
     print(
         f"demo CSMS on ws://{host}:{server.port}/<identity> (ocpp2.0.1); Ctrl-C stops", flush=True
     )
@@ -135,11 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "serve":
-        return asyncio.run(_serve(args.host, args.port, args.quiet, args.backend))
+        return run(_serve(args.host, args.port, args.quiet, args.backend))
     if args.command == "simulate":
-        return asyncio.run(
-            _simulate(args.url, args.chargers, args.duration, args.interval, args.backend)
-        )
+        return run(_simulate(args.url, args.chargers, args.duration, args.interval, args.backend))
     return _validate(args.file, args.version)
 
 

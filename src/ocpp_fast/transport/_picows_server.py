@@ -49,6 +49,9 @@ __all__ = ["PicowsServer", "serve_picows"]
 log = logging.getLogger("ocpp_fast.transport")
 _picows_log = logging.getLogger("ocpp_fast.transport.picows")
 _HEAD_END = b"\r\n\r\n"
+_READ_BUFFER = 2048
+"""picows' first read buffer per connection (it grows as messages need): most OCPP
+messages are under 1 KiB, and thousands of idle stations should not hold 16 KiB each."""
 
 
 class PicowsServer(CsmsServer):
@@ -183,8 +186,7 @@ class _Handshake(asyncio.Protocol):
         self._counted = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # uvloop's are no subclass
         server = self.server
         server._handshakes.add(self)
         server.sockets += 1
@@ -193,7 +195,7 @@ class _Handshake(asyncio.Protocol):
         refused = server.room_for_socket()
         if refused is not None:
             server.refusals.warning("socket cap", "closing a new connection: %s", refused)
-            transport.abort()
+            self.abort()
             return
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(server.limits.handshake_timeout, self._too_slow)
@@ -303,7 +305,7 @@ class _Handshake(asyncio.Protocol):
             False,  # pings are answered by the listener, under the unread-output cap
             server.max_size,
             None,
-            16 * 1024,
+            _READ_BUFFER,
         )
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
