@@ -22,6 +22,7 @@ from websockets.typing import Subprotocol
 
 from ocpp_fast import v16
 from ocpp_fast.transport import Admission, Backoff, StationRequest, connect, parse_identity, serve
+from ocpp_fast.transport.backend import BACKENDS, ENVIRONMENT
 from ocpp_fast.v201 import datatypes, enums, messages
 
 BOOT = messages.BootNotificationRequest(
@@ -29,10 +30,19 @@ BOOT = messages.BootNotificationRequest(
     charging_station=datatypes.ChargingStationType(model="M", vendor_name="V"),
 )
 FAST = Backoff(minimum=0.05, random_range=0.05, repeat_times=2)
+DATA = messages.DataTransferRequest(vendor_id="GA", data="abc" * 2000)
 
 
 def run(coro: Callable[[], Awaitable[Any]]) -> Any:
     return asyncio.run(asyncio.wait_for(coro(), 20))
+
+
+@pytest.fixture(autouse=True, params=BACKENDS)
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test on every backend: the one both serve() and connect() default to."""
+    name: str = request.param
+    monkeypatch.setenv(ENVIRONMENT, name)
+    return name
 
 
 # --- certificates made for the test run -------------------------------------------------------
@@ -128,28 +138,32 @@ def test_identity_is_the_last_path_segment_percent_decoded() -> None:
     assert parse_identity("/") is None
 
 
-def test_a_session_over_websockets_both_ways_with_compression() -> None:
+@pytest.mark.parametrize("client_backend", BACKENDS)
+def test_a_session_both_ways_with_compression(backend: str, client_backend: str) -> None:
+    """Every pairing of server and client backends: the two interoperate."""
+
     async def session() -> list[Any]:
         server = await serve(MyTestChargeSystem())
-        client = await connect(MyTestCharger(), f"ws://127.0.0.1:{server.port}/ocpp/CS001")
+        client = await connect(
+            MyTestCharger(), f"ws://127.0.0.1:{server.port}/ocpp/CS001", backend=client_backend
+        )
         try:
             boot = await client.call(BOOT, timeout=5)
             unlock = await server.connections["CS001"].call(
                 messages.UnlockConnectorRequest(evse_id=1, connector_id=1), timeout=5
             )
-            websocket = client._websocket
-            assert websocket is not None
-            extensions = [e.name for e in websocket.protocol.extensions]
-            return [boot, unlock, client.subprotocol, extensions]
+            big = await client.call(DATA, timeout=5)  # compressed both ways, over 128 bytes
+            return [boot, unlock, client.subprotocol, client.compressed, big]
         finally:
             await client.close()
             await server.close()
 
-    boot, unlock, subprotocol, extensions = run(session)
+    boot, unlock, subprotocol, compressed, big = run(session)
     assert boot.status is enums.RegistrationStatusEnumType.ACCEPTED
     assert unlock.status is enums.UnlockStatusEnumType.UNLOCKED
     assert subprotocol == "ocpp2.0.1"
-    assert extensions == ["permessage-deflate"]
+    assert compressed
+    assert big.data == "cba" * 2000  # GA's data comes back reversed
 
 
 def test_the_station_preference_picks_among_the_served_versions() -> None:

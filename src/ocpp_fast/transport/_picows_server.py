@@ -95,7 +95,7 @@ class PicowsServer(CsmsServer):
             handshake.abort()
         await self.stop_handlers(deadline - min(1.0, timeout / 4))
         for station in list(self._listeners):
-            station.close(1001, "the CSMS is shutting down")
+            station.start_close(1001, "the CSMS is shutting down")
         while self._listeners and loop.time() < deadline:
             await asyncio.sleep(0.01)
         for station in list(self._listeners):
@@ -137,7 +137,7 @@ class _Station(OcppListener):
         server._listeners.add(self)
         if self.subprotocol is None:
             log.info("%s: no acceptable subprotocol, closing", self.identity)
-            self.close(1002, "no acceptable OCPP version")
+            self.start_close(1002, "no acceptable OCPP version")
             return
         connection = server.new_connection(
             server.handlers[self.subprotocol],
@@ -149,13 +149,13 @@ class _Station(OcppListener):
         session = Session(self.identity, connection, self.authenticated, self._close_later)
         if not server.take_over(session):
             self.connection = None
-            self.close(REPLACED_CLOSE_CODE, "an authenticated connection is live")
+            self.start_close(REPLACED_CLOSE_CODE, "an authenticated connection is live")
             return
         self.session = session
         log.info("%s: connected (%s)", self.identity, self.subprotocol)
 
     async def _close_later(self, code: int, reason: str) -> None:
-        self.close(code, reason)
+        self.start_close(code, reason)
 
     def on_ws_disconnected(self, transport: Any) -> None:
         super().on_ws_disconnected(transport)

@@ -86,7 +86,7 @@ class OcppListener(WSListener):
         if transport is not None and not transport.is_disconnected:
             transport.underlying_transport.resume_reading()
 
-    def close(self, code: int, reason: str) -> None:
+    def start_close(self, code: int, reason: str) -> None:
         """Start the closing handshake (picows disconnects when the peer answers)."""
         transport = self.transport
         if transport is not None and not transport.is_disconnected:
@@ -123,27 +123,27 @@ class OcppListener(WSListener):
             transport.disconnect()
         elif kind is _BINARY:
             self._refuse("binary frame", "closing with 1003: a binary frame")
-            self.close(1003, "OCPP-J uses text frames only")
+            self.start_close(1003, "OCPP-J uses text frames only")
         # a PONG needs nothing: picows' keepalive sees it before we do
 
     def _fragment(self, frame: WSFrame, kind: WSMsgType) -> None:
         if kind is _TEXT:
             if self._fragments is not None:
                 self._refuse("protocol", "a new message began inside a fragmented one")
-                self.close(1002, "unfinished fragmented message")
+                self.start_close(1002, "unfinished fragmented message")
                 return
             self._fragments = bytearray()
             self._compressed = frame.rsv1
         elif self._fragments is None:
             self._refuse("protocol", "a continuation frame without a message")
-            self.close(1002, "continuation without a message")
+            self.start_close(1002, "continuation without a message")
             return
         parts = self._fragments
         parts += frame.get_payload_as_memoryview()
         if len(parts) > self._max_size:
             self._fragments = None
             self._refuse("message size", f"a message over {self._max_size} bytes")
-            self.close(1009, "message too big")
+            self.start_close(1009, "message too big")
             return
         if not frame.fin:
             return
@@ -157,16 +157,16 @@ class OcppListener(WSListener):
         deflate = self._deflate
         if deflate is None:
             self._refuse("protocol", "a compressed message without permessage-deflate")
-            self.close(1002, "RSV1 set without permessage-deflate")
+            self.start_close(1002, "RSV1 set without permessage-deflate")
             return None
         try:
             return deflate.decompress(payload, self._max_size)
         except MessageTooBig:
             self._refuse("message size", f"a message inflating over {self._max_size} bytes")
-            self.close(1009, "message too big")
+            self.start_close(1009, "message too big")
         except zlib.error:
             self._refuse("protocol", "corrupt compressed data")
-            self.close(1007, "corrupt compressed data")
+            self.start_close(1007, "corrupt compressed data")
         return None
 
     def _deliver(self, message: bytes) -> None:

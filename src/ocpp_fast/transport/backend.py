@@ -9,8 +9,9 @@ message there. ``websockets`` stays selectable (``backend="websockets"``).
 from __future__ import annotations
 
 import importlib.util
+import os
 
-__all__ = ["BACKENDS", "available", "default_backend", "resolve"]
+__all__ = ["BACKENDS", "ENVIRONMENT", "available", "default_backend", "resolve"]
 
 BACKENDS = ("picows", "websockets")
 
@@ -28,8 +29,17 @@ _PICOWS_READY = True
 """Whether the picows backend is built (set while it was being written)."""
 
 
+ENVIRONMENT = "OCPP_FAST_BACKEND"
+"""Set to ``picows`` or ``websockets`` to choose the default without a code change."""
+
+
 def default_backend() -> str:
-    """``picows`` where it is installed, else ``websockets``."""
+    """``$OCPP_FAST_BACKEND`` if set, else ``picows`` where it is installed, else ``websockets``."""
+    chosen = os.environ.get(ENVIRONMENT)
+    if chosen:
+        if chosen not in BACKENDS:
+            raise ValueError(f"{ENVIRONMENT}={chosen!r}: choose among {', '.join(BACKENDS)}")
+        return chosen
     return "picows" if available("picows") else "websockets"
 
 

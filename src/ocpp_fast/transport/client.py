@@ -1,4 +1,9 @@
-"""The station side over WebSockets: :func:`connect` and the reconnecting :class:`StationClient`."""
+"""The station side over WebSockets: :func:`connect` and the reconnecting :class:`StationClient`.
+
+The reconnect loop is the same for every backend; a backend only opens a
+:class:`~ocpp_fast.transport._link.Link` (picows by default where installed,
+``websockets`` otherwise).
+"""
 
 from __future__ import annotations
 
@@ -11,14 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection
-from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
-from websockets.typing import Subprotocol
-
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
-from ocpp_fast.transport._wire import pump, text_sender
+from ocpp_fast.transport._link import HandshakeFailed, Link, Opener
 from ocpp_fast.transport.backend import resolve
 from ocpp_fast.transport.identity import basic_header, parse_identity
 
@@ -65,6 +65,8 @@ class StationClient:
         backoff: Backoff = Backoff(),
         ping_interval: float | None = 20,
         rng: random.Random | None = None,
+        backend: str | None = None,
+        max_size: int = 2**20,
     ) -> None:
         self.handlers = dict(handlers)
         self.url = url
@@ -76,7 +78,11 @@ class StationClient:
         self._ssl = ssl
         self._backoff = backoff
         self._ping_interval = ping_interval
+        self._max_size = max_size
         self._rng = rng or random.Random()
+        self.backend = resolve(backend)
+        """The WebSocket library carrying the frames."""
+        self._open: Opener = _opener(self.backend)
         self.connection: AsyncConnection | None = None
         """The live connection, ``None`` while (re)connecting."""
         self.subprotocol: str | None = None
@@ -85,7 +91,7 @@ class StationClient:
         self._connected = asyncio.Event()
         self._closing = False
         self._closed = asyncio.Event()
-        self._websocket: ClientConnection | None = None
+        self._link: Link | None = None
         self._runner: asyncio.Task[None] | None = None
         self._first: asyncio.Future[None] | None = None
 
@@ -113,14 +119,19 @@ class StationClient:
             assert connection is not None
         return connection
 
+    @property
+    def compressed(self) -> bool:
+        """Whether the live connection agreed permessage-deflate."""
+        return self._link is not None and self._link.compressed
+
     async def close(self) -> None:
         """Let in-flight handlers answer, then close for good."""
         self._closing = True
         self._closed.set()
         if self.connection is not None:
             await self.connection.drain()
-        if self._websocket is not None:
-            await self._websocket.close()
+        if self._link is not None:
+            await self._link.close()
         if self._runner is not None:
             await self._runner
 
@@ -130,7 +141,7 @@ class StationClient:
             try:
                 await self._session()
                 attempt = 0
-            except (OSError, InvalidHandshake, ConnectionClosed, TimeoutError) as exc:
+            except (OSError, TimeoutError) as exc:  # HandshakeFailed is a ConnectionError
                 if self._first is not None and not self._first.done():
                     self._first.set_exception(exc)
                     return
@@ -147,34 +158,39 @@ class StationClient:
         headers = {}
         if self._password is not None:
             headers["Authorization"] = basic_header(self.identity, self._password)
-        websocket = await ws_connect(
-            self.url,
-            subprotocols=[Subprotocol(name) for name in self.handlers],
-            additional_headers=headers,
-            ssl=self._ssl,
-            compression="deflate",
-            ping_interval=self._ping_interval,
+        link = await self._open(
+            self.url, list(self.handlers), headers, self._ssl, self._ping_interval, self._max_size
         )
-        subprotocol = websocket.subprotocol
+        subprotocol = link.subprotocol
         if subprotocol is None or subprotocol not in self.handlers:
-            await websocket.close(1002, "no acceptable OCPP version")
-            raise InvalidHandshake(f"the CSMS accepted none of {list(self.handlers)}")
+            await link.close(1002, "no acceptable OCPP version")
+            raise HandshakeFailed(f"the CSMS accepted none of {list(self.handlers)}")
 
-        handler = self.handlers[subprotocol]
-        connection = AsyncConnection(handler, text_sender(websocket), identity=self.identity)
-        self._websocket, self.connection, self.subprotocol = websocket, connection, subprotocol
+        connection = link.connection_for(self.handlers[subprotocol], self.identity)
+        self._link, self.connection, self.subprotocol = link, connection, subprotocol
         self.connects += 1
         self._connected.set()
         if self._first is not None and not self._first.done():
             self._first.set_result(None)
-        log.info("%s: connected to %s (%s)", self.identity, self.url, subprotocol)
+        log.info("%s: connected to %s (%s, %s)", self.identity, self.url, subprotocol, self.backend)
         try:
-            await pump(websocket, connection)
+            await link.run()
         finally:
             self._connected.clear()
             self.connection = None
             connection.abort(ConnectionError("the connection to the CSMS was lost"))
             log.info("%s: disconnected", self.identity)
+
+
+def _opener(backend: str) -> Opener:
+    """The function that opens a link on ``backend`` (imported only when chosen)."""
+    if backend == "picows":
+        from ocpp_fast.transport._picows_client import open_picows
+
+        return open_picows
+    from ocpp_fast.transport._websockets_client import open_websockets
+
+    return open_websockets
 
 
 async def connect(
@@ -195,7 +211,6 @@ async def connect(
     HTTP Basic (profiles 1 and 2; the user name is the identity); ``ssl``
     carries TLS, with a client certificate for profile 3.
     """
-    resolve(backend)  # only "websockets" carries frames until the picows backend lands
     if isinstance(handlers, OcppHandler):
         handlers = {handlers.version.subprotocol: handlers}
     client = StationClient(
@@ -206,6 +221,7 @@ async def connect(
         ssl=ssl,
         backoff=backoff,
         ping_interval=ping_interval,
+        backend=backend,
     )
     await client.start()
     return client

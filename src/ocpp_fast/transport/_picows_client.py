@@ -1,0 +1,119 @@
+"""A station's link to its CSMS on picows: the fast client stack (on uvloop where installed)."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl as ssl_module
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from picows import WSError, WSUpgradeRequest, WSUpgradeResponse, ws_connect
+
+from ocpp_fast.aio import AsyncConnection
+from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.transport._link import HandshakeFailed
+from ocpp_fast.transport._picows_wire import OcppListener
+from ocpp_fast.transport.deflate import (
+    MessageDeflate,
+    NegotiationError,
+    accept_response,
+    client_offer,
+)
+from ocpp_fast.transport.limits import DEFAULT_LIMITS
+
+__all__ = ["PicowsLink", "open_picows"]
+
+_CLOSE_WAIT = 5.0
+"""Seconds a closing handshake may take before the socket is dropped."""
+
+
+class PicowsLink(OcppListener):
+    """A picows client connection carrying OCPP-J (it is its own listener)."""
+
+    def __init__(self, max_size: int) -> None:
+        super().__init__(
+            max_size=max_size, deflate=None, unread_output=DEFAULT_LIMITS.unread_output
+        )
+        self.agreed: str | None = None
+        self.failure: str | None = None
+        self._disconnected = asyncio.get_running_loop().create_future()
+        self.gone.append(self._mark_gone)
+
+    def _mark_gone(self) -> None:
+        if not self._disconnected.done():
+            self._disconnected.set_result(None)
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self.agreed
+
+    @property
+    def compressed(self) -> bool:
+        return self._deflate is not None
+
+    def accept(self, response: WSUpgradeResponse) -> None:
+        """Read what the CSMS agreed to in its 101 answer."""
+        self.agreed = response.headers.get("Sec-WebSocket-Protocol")
+        try:
+            params = accept_response(response.headers.getall("Sec-WebSocket-Extensions", []))
+        except NegotiationError as exc:
+            self.failure = f"the CSMS answered an extension we cannot follow: {exc}"
+            return
+        self._deflate = MessageDeflate(params, is_server=False) if params is not None else None
+
+    def connection_for(self, handler: OcppHandler, identity: str) -> AsyncConnection:
+        self.connection = AsyncConnection(
+            handler, write=self.write, identity=identity, on_resume=self.resume
+        )
+        return self.connection
+
+    async def run(self) -> None:
+        await asyncio.shield(self._disconnected)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.start_close(code, reason)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._disconnected), _CLOSE_WAIT)
+        except TimeoutError:
+            if self.transport is not None:
+                self.transport.disconnect(graceful=False)
+
+
+async def open_picows(
+    url: str,
+    subprotocols: Sequence[str],
+    headers: Mapping[str, str],
+    ssl: ssl_module.SSLContext | None,
+    ping_interval: float | None,
+    max_size: int,
+) -> PicowsLink:
+    """Open the WebSocket: our versions in order of preference, permessage-deflate offered."""
+    link = PicowsLink(max_size)
+
+    def listener_for(request: WSUpgradeRequest, response: WSUpgradeResponse) -> Any:
+        link.accept(response)
+        return link
+
+    extra = {**headers, "Sec-WebSocket-Extensions": client_offer()}
+    if subprotocols:
+        extra["Sec-WebSocket-Protocol"] = ", ".join(subprotocols)
+    try:
+        await ws_connect(
+            listener_for,
+            url,
+            ssl_context=ssl,
+            extra_headers=extra,
+            enable_auto_ping=ping_interval is not None,
+            auto_ping_idle_timeout=ping_interval or 20.0,
+            auto_ping_reply_timeout=ping_interval or 20.0,
+            enable_auto_pong=False,  # the listener answers pings
+            max_frame_size=max_size,
+            read_buffer_init_size=2048,
+            max_redirects=0,
+        )
+    except WSError as exc:
+        raise HandshakeFailed(str(exc)) from exc
+    if link.failure is not None:
+        await link.close(1010, "extension refused")
+        raise HandshakeFailed(link.failure)
+    return link

@@ -1,0 +1,69 @@
+"""A station's link to its CSMS on the ``websockets`` library."""
+
+from __future__ import annotations
+
+import ssl as ssl_module
+from collections.abc import Mapping, Sequence
+
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import InvalidHandshake
+from websockets.typing import Subprotocol
+
+from ocpp_fast.aio import AsyncConnection
+from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.transport._link import HandshakeFailed
+from ocpp_fast.transport._wire import pump, text_sender
+
+__all__ = ["WebsocketsLink", "open_websockets"]
+
+
+class WebsocketsLink:
+    """A ``websockets`` client connection carrying OCPP-J."""
+
+    def __init__(self, websocket: ClientConnection) -> None:
+        self._websocket = websocket
+        self._connection: AsyncConnection | None = None
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self._websocket.subprotocol
+
+    @property
+    def compressed(self) -> bool:
+        return any(e.name == "permessage-deflate" for e in self._websocket.protocol.extensions)
+
+    def connection_for(self, handler: OcppHandler, identity: str) -> AsyncConnection:
+        self._connection = AsyncConnection(handler, text_sender(self._websocket), identity=identity)
+        return self._connection
+
+    async def run(self) -> None:
+        assert self._connection is not None
+        await pump(self._websocket, self._connection)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        await self._websocket.close(code, reason)
+
+
+async def open_websockets(
+    url: str,
+    subprotocols: Sequence[str],
+    headers: Mapping[str, str],
+    ssl: ssl_module.SSLContext | None,
+    ping_interval: float | None,
+    max_size: int,
+) -> WebsocketsLink:
+    """Open the WebSocket (permessage-deflate offered; keepalive pings)."""
+    try:
+        websocket = await ws_connect(
+            url,
+            subprotocols=[Subprotocol(name) for name in subprotocols],
+            additional_headers=dict(headers),
+            ssl=ssl,
+            compression="deflate",
+            ping_interval=ping_interval,
+            max_size=max_size,
+        )
+    except InvalidHandshake as exc:
+        raise HandshakeFailed(str(exc)) from exc
+    return WebsocketsLink(websocket)
