@@ -215,6 +215,7 @@ def start_simulators(
         argv += [f"--seed={number}", f"--offset={number * share}", f"--gc={args.simulator_gc}"]
         if args.client_backend:
             argv.append(f"--backend={args.client_backend}")
+        argv.append(f"--deflate={args.deflate}")
         children.append(Child(argv))
     return children
 
@@ -460,6 +461,13 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         "--quiet-wait", type=float, default=30.0, help="wait at most this long for a quiet machine"
     )
     parser.add_argument("--client-backend", help="the simulators' backend (default: fastest)")
+    parser.add_argument(
+        "--deflate",
+        choices=("off", "on"),
+        default="off",
+        help="stations offer permessage-deflate (off: every row compares without compression, "
+        "as the echo floor and ocpp-rpc never compress)",
+    )
     parser.add_argument(
         "--simulator-gc",
         choices=("tuned", "default"),

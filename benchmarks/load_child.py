@@ -175,6 +175,7 @@ async def run(args: argparse.Namespace, loop_name: str) -> None:
         first_station=args.offset,
         progress=progress,
         backend=backend,
+        compression=args.deflate == "on",
     )
     tick.cancel()
 
@@ -199,6 +200,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--backend", help="WebSocket library (default: the transport's)")
     parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto")
     parser.add_argument("--gc", choices=("tuned", "default"), default="tuned")
+    parser.add_argument(
+        "--deflate", choices=("on", "off"), default="off", help="offer permessage-deflate"
+    )
     args = parser.parse_args(argv)
     loop_name, run_with = runner(args.loop)
     run_with(run(args, loop_name))

@@ -221,6 +221,7 @@ async def _station(
     rng: random.Random,
     gate: asyncio.Semaphore,
     backend: str | None,
+    compression: bool,
 ) -> None:
     identity = f"SIM{index:05d}"
     async with gate:  # ramp up: a bounded number of handshakes at once
@@ -230,6 +231,7 @@ async def _station(
                 f"{url.rstrip('/')}/{identity}",
                 backoff=Backoff(minimum=0.5, random_range=1.0, repeat_times=3),
                 backend=backend,
+                compression=compression,
             )
         except Exception as exc:
             report.errors[f"connect: {type(exc).__name__}"] += 1
@@ -274,13 +276,15 @@ async def simulate(
     ramp_concurrency: int = 100,
     progress: Callable[[SimulationReport, float], None] | None = None,
     backend: str | None = None,
+    compression: bool = True,
 ) -> SimulationReport:
     """Run ``chargers`` stations against the CSMS at ``url`` for ``duration`` seconds.
 
     Each station sends a message every ``interval`` seconds on average. Stations
     are named ``SIM<number>`` from ``first_station`` on (give each simulator
     process its own range). ``progress`` is called about once a second. ``backend``
-    picks the WebSocket library (:mod:`ocpp_fast.transport.backend`).
+    picks the WebSocket library (:mod:`ocpp_fast.transport.backend`); ``compression``
+    offers permessage-deflate.
     """
     report = SimulationReport(stations=chargers)
     rng = random.Random(seed)
@@ -289,7 +293,17 @@ async def simulate(
     gate = asyncio.Semaphore(ramp_concurrency)
     tasks = [
         asyncio.create_task(
-            _station(url, i, deadline, interval, report, random.Random(rng.random()), gate, backend)
+            _station(
+                url,
+                i,
+                deadline,
+                interval,
+                report,
+                random.Random(rng.random()),
+                gate,
+                backend,
+                compression,
+            )
         )
         for i in range(first_station, first_station + chargers)
     ]

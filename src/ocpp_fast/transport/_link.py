@@ -44,7 +44,8 @@ class Link(Protocol):
 
 
 Opener = Callable[
-    [str, Sequence[str], Mapping[str, str], ssl_module.SSLContext | None, float | None, int],
+    [str, Sequence[str], Mapping[str, str], ssl_module.SSLContext | None, float | None, int, bool],
     Awaitable[Link],
 ]
-"""``open(url, subprotocols, headers, ssl, ping_interval, max_size)`` of one backend."""
+"""``open(url, subprotocols, headers, ssl, ping_interval, max_size, compression)`` of one
+backend; ``compression``: offer permessage-deflate."""

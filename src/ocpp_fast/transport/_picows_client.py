@@ -86,15 +86,19 @@ async def open_picows(
     ssl: ssl_module.SSLContext | None,
     ping_interval: float | None,
     max_size: int,
+    compression: bool,
 ) -> PicowsLink:
-    """Open the WebSocket: our versions in order of preference, permessage-deflate offered."""
+    """Open the WebSocket: our versions in order of preference, permessage-deflate offered
+    if ``compression``."""
     link = PicowsLink(max_size)
 
     def listener_for(request: WSUpgradeRequest, response: WSUpgradeResponse) -> Any:
         link.accept(response)
         return link
 
-    extra = {**headers, "Sec-WebSocket-Extensions": client_offer()}
+    extra = dict(headers)
+    if compression:
+        extra["Sec-WebSocket-Extensions"] = client_offer()
     if subprotocols:
         extra["Sec-WebSocket-Protocol"] = ", ".join(subprotocols)
     try:

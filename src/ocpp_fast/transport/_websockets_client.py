@@ -52,15 +52,16 @@ async def open_websockets(
     ssl: ssl_module.SSLContext | None,
     ping_interval: float | None,
     max_size: int,
+    compression: bool,
 ) -> WebsocketsLink:
-    """Open the WebSocket (permessage-deflate offered; keepalive pings)."""
+    """Open the WebSocket (permessage-deflate offered if ``compression``; keepalive pings)."""
     try:
         websocket = await ws_connect(
             url,
             subprotocols=[Subprotocol(name) for name in subprotocols],
             additional_headers=dict(headers),
             ssl=ssl,
-            compression="deflate",
+            compression="deflate" if compression else None,
             ping_interval=ping_interval,
             max_size=max_size,
         )

@@ -67,6 +67,7 @@ class StationClient:
         rng: random.Random | None = None,
         backend: str | None = None,
         max_size: int = 2**20,
+        compression: bool = True,
     ) -> None:
         self.handlers = dict(handlers)
         self.url = url
@@ -79,6 +80,7 @@ class StationClient:
         self._backoff = backoff
         self._ping_interval = ping_interval
         self._max_size = max_size
+        self._compression = compression
         self._rng = rng or random.Random()
         self.backend = resolve(backend)
         """The WebSocket library carrying the frames."""
@@ -159,7 +161,13 @@ class StationClient:
         if self._password is not None:
             headers["Authorization"] = basic_header(self.identity, self._password)
         link = await self._open(
-            self.url, list(self.handlers), headers, self._ssl, self._ping_interval, self._max_size
+            self.url,
+            list(self.handlers),
+            headers,
+            self._ssl,
+            self._ping_interval,
+            self._max_size,
+            self._compression,
         )
         subprotocol = link.subprotocol
         if subprotocol is None or subprotocol not in self.handlers:
@@ -203,13 +211,15 @@ async def connect(
     backoff: Backoff = Backoff(),
     ping_interval: float | None = 20,
     backend: str | None = None,
+    compression: bool = True,
 ) -> StationClient:
     """Connect a station to the CSMS at ``url`` (``ws://`` or ``wss://``, identity last).
 
     ``handlers`` is one ``Charger``, or one per subprotocol in order of
     preference (``{"ocpp2.0.1": ..., "ocpp1.6": ...}``). ``password`` turns on
     HTTP Basic (profiles 1 and 2; the user name is the identity); ``ssl``
-    carries TLS, with a client certificate for profile 3.
+    carries TLS, with a client certificate for profile 3. ``compression`` offers
+    permessage-deflate (the CSMS decides); ``backend`` picks the WebSocket library.
     """
     if isinstance(handlers, OcppHandler):
         handlers = {handlers.version.subprotocol: handlers}
@@ -222,6 +232,7 @@ async def connect(
         backoff=backoff,
         ping_interval=ping_interval,
         backend=backend,
+        compression=compression,
     )
     await client.start()
     return client
