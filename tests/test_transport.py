@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import ssl
 from collections.abc import Awaitable, Callable
@@ -17,7 +18,7 @@ from cryptography.x509.oid import NameOID
 from my_test_charge_system import MyTestChargeSystem
 from my_test_charger import MyTestCharger
 from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.typing import Subprotocol
 
 from ocpp_fast import v16
@@ -379,3 +380,77 @@ def test_graceful_shutdown_lets_calls_in_flight_finish() -> None:
         return answer
 
     assert isinstance(run(session), messages.HeartbeatResponse)
+
+
+def test_a_fragmented_message_is_reassembled() -> None:
+    async def session() -> Any:
+        server = await serve(MyTestChargeSystem())
+        try:
+            async with ws_connect(
+                f"ws://127.0.0.1:{server.port}/ocpp/CS001",
+                subprotocols=[Subprotocol("ocpp2.0.1")],
+                compression=None,
+            ) as websocket:
+                await websocket.send(['[2,"f1",', '"Heartbeat"', ",{}]"])  # three frames
+                return await websocket.recv()
+        finally:
+            await server.close()
+
+    assert str(run(session)).startswith('[3,"f1",{"currentTime":')
+
+
+@pytest.mark.parametrize("compression", [None, "deflate"], ids=["plain", "inflated"])
+def test_a_message_over_max_size_closes_1009(compression: str | None) -> None:
+    """``max_size`` bounds the message itself: a compressed one is judged once inflated
+    (5,000 bytes of one letter compress to a few dozen: a small compression bomb)."""
+    frame = '[2,"b1","DataTransfer",{"vendorId":"GA","data":"' + "x" * 5000 + '"}]'
+
+    async def session() -> tuple[int | None, bool]:
+        server = await serve(MyTestChargeSystem(), max_size=1000)
+        try:
+            async with ws_connect(
+                f"ws://127.0.0.1:{server.port}/ocpp/CS001",
+                subprotocols=[Subprotocol("ocpp2.0.1")],
+                compression=compression,
+            ) as websocket:
+                compressed = bool(websocket.protocol.extensions)
+                await websocket.send(frame)
+                with contextlib.suppress(ConnectionClosed):
+                    await websocket.recv()
+                await websocket.wait_closed()
+                return websocket.close_code, compressed
+        finally:
+            await server.close()
+
+    code, compressed = run(session)
+    assert code == 1009
+    assert compressed == (compression is not None)
+
+
+def test_a_dead_peer_is_closed_by_the_keepalive() -> None:
+    """A station that completes the handshake and then reads nothing more (its pongs never
+    come) leaves ``connections`` after about two ping intervals."""
+
+    async def session() -> tuple[bool, bool]:
+        server = await serve(MyTestChargeSystem(), ping_interval=0.3)
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        try:
+            writer.write(
+                b"GET /ocpp/DEAD1 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp2.0.1\r\n\r\n"
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 101")
+            connected = "DEAD1" in server.connections
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 5
+            while "DEAD1" in server.connections and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+            return connected, "DEAD1" not in server.connections
+        finally:
+            writer.close()
+            await server.close()
+
+    connected, gone = run(session)
+    assert connected and gone

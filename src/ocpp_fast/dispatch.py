@@ -27,19 +27,12 @@ import msgspec
 
 from ocpp_fast import errors
 from ocpp_fast._actions import Sender
+from ocpp_fast._frame_log import debug_enabled, log_frame
+from ocpp_fast._outgoing import error_frame, result_frame
 from ocpp_fast._protocol_version import ProtocolVersion
+from ocpp_fast.codec import decode_frame
 from ocpp_fast.frames import Call, Send
-from ocpp_fast.protocol import (
-    NO_PENDING,
-    CallReceived,
-    Connection,
-    SendReceived,
-    debug_enabled,
-    decode_frame,
-    error_frame,
-    log_frame,
-    result_frame,
-)
+from ocpp_fast.protocol import CallReceived, Connection, SendReceived
 
 __all__ = [
     "CallContext",
@@ -172,7 +165,7 @@ class OcppHandler:
         :class:`~ocpp_fast.protocol.Connection`, which applies the error rules.
         """
         try:
-            call = decode_frame(frame, self.version, NO_PENDING)
+            call = decode_frame(frame, self.version)
         except errors.OcppError:
             call = None
         route = None

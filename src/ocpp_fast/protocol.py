@@ -20,7 +20,6 @@ Timeouts are deadlines the adapter drives: it calls :meth:`Connection.time_out`.
 
 from __future__ import annotations
 
-import functools
 import logging
 import uuid
 from collections import deque
@@ -31,6 +30,7 @@ import msgspec
 
 from ocpp_fast import codec, errors
 from ocpp_fast._actions import Sender
+from ocpp_fast._frame_log import debug_enabled, log_frame
 from ocpp_fast._outgoing import encode_checked_payload, error_frame, result_frame
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast._ratelimit import LogLimiter
@@ -47,7 +47,6 @@ from ocpp_fast.frames import (
 )
 
 __all__ = [
-    "NO_PENDING",
     "CallFailed",
     "CallReceived",
     "CallSucceeded",
@@ -56,11 +55,6 @@ __all__ = [
     "ResultRejected",
     "SendReceived",
     "Side",
-    "debug_enabled",
-    "decode_frame",
-    "error_frame",
-    "log_frame",
-    "result_frame",
 ]
 
 log = logging.getLogger("ocpp_fast")
@@ -69,9 +63,6 @@ decode_frame = codec.decode_frame
 _encode_call = codec.encode_call
 _encode_send = codec.encode_send
 NO_PENDING: dict[str, str] = {}
-frames_log = logging.getLogger("ocpp_fast.frames")
-debug_enabled = functools.partial(frames_log.isEnabledFor, logging.DEBUG)
-"""Whether frames are logged: checked per frame, so a busy backend's logs stay quiet."""
 
 Side = Sender
 """Which end of the connection we are: ``Side.STATION`` or ``Side.CSMS``."""
@@ -132,22 +123,6 @@ def _not_supported(
 def new_message_id() -> str:
     """A fresh, unique message id (a uuid4 string, 36 characters)."""
     return str(uuid.uuid4())
-
-
-def log_frame(direction: str, identity: str, frame: bytes | str) -> None:
-    """One DEBUG line per frame on ``ocpp_fast.frames`` (call it only when ``debug_enabled()``).
-
-    A logger of their own, so an application (or ``ocpp-fast serve``) selects the
-    frames by name: ``identity``, ``direction`` ("<" in, ">" out) and ``frame`` are
-    also attributes of the record.
-    """
-    frames_log.debug(
-        "%s %s %r",
-        identity,
-        direction,
-        frame[:500],
-        extra={"identity": identity, "direction": direction, "frame": frame[:500]},
-    )
 
 
 class Connection:

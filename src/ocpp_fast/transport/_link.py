@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
 
-__all__ = ["HandshakeFailed", "Link", "Opener"]
+__all__ = ["HandshakeFailed", "Link", "LinkOptions", "Opener"]
 
 
 class HandshakeFailed(ConnectionError):
@@ -43,9 +44,22 @@ class Link(Protocol):
         """Close the WebSocket (a closing handshake, bounded)."""
 
 
-Opener = Callable[
-    [str, Sequence[str], Mapping[str, str], ssl_module.SSLContext | None, float | None, int, bool],
-    Awaitable[Link],
-]
-"""``open(url, subprotocols, headers, ssl, ping_interval, max_size, compression)`` of one
-backend; ``compression``: offer permessage-deflate."""
+@dataclass(frozen=True)
+class LinkOptions:
+    """What a station asks of the WebSocket it opens."""
+
+    subprotocols: Sequence[str]
+    """Our OCPP versions, in order of preference."""
+    headers: Mapping[str, str]
+    """Extra request headers (``Authorization`` for HTTP Basic)."""
+    ssl: ssl_module.SSLContext | None
+    ping_interval: float | None
+    """Seconds between keepalive pings; the CSMS is given up after about two unanswered."""
+    max_size: int
+    """The largest message accepted (after inflation)."""
+    compression: bool
+    """Offer permessage-deflate."""
+
+
+Opener = Callable[[str, LinkOptions], Awaitable[Link]]
+"""``open(url, options)`` of one backend."""

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import ssl as ssl_module
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from picows import WSError, WSUpgradeRequest, WSUpgradeResponse, ws_connect
 
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
-from ocpp_fast.transport._link import HandshakeFailed
+from ocpp_fast.transport._link import HandshakeFailed, LinkOptions
 from ocpp_fast.transport._picows_wire import OcppListener
 from ocpp_fast.transport.deflate import (
     MessageDeflate,
@@ -79,39 +77,32 @@ class PicowsLink(OcppListener):
                 self.transport.disconnect(graceful=False)
 
 
-async def open_picows(
-    url: str,
-    subprotocols: Sequence[str],
-    headers: Mapping[str, str],
-    ssl: ssl_module.SSLContext | None,
-    ping_interval: float | None,
-    max_size: int,
-    compression: bool,
-) -> PicowsLink:
+async def open_picows(url: str, options: LinkOptions) -> PicowsLink:
     """Open the WebSocket: our versions in order of preference, permessage-deflate offered
-    if ``compression``."""
-    link = PicowsLink(max_size)
+    if asked."""
+    link = PicowsLink(options.max_size)
+    ping_interval = options.ping_interval
 
     def listener_for(request: WSUpgradeRequest, response: WSUpgradeResponse) -> Any:
         link.accept(response)
         return link
 
-    extra = dict(headers)
-    if compression:
+    extra = dict(options.headers)
+    if options.compression:
         extra["Sec-WebSocket-Extensions"] = client_offer()
-    if subprotocols:
-        extra["Sec-WebSocket-Protocol"] = ", ".join(subprotocols)
+    if options.subprotocols:
+        extra["Sec-WebSocket-Protocol"] = ", ".join(options.subprotocols)
     try:
         await ws_connect(
             listener_for,
             url,
-            ssl_context=ssl,
+            ssl_context=options.ssl,
             extra_headers=extra,
             enable_auto_ping=ping_interval is not None,
             auto_ping_idle_timeout=ping_interval or 20.0,
             auto_ping_reply_timeout=ping_interval or 20.0,
             enable_auto_pong=False,  # the listener answers pings
-            max_frame_size=max_size,
+            max_frame_size=options.max_size,
             read_buffer_init_size=2048,
             max_redirects=0,
         )

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ssl as ssl_module
-from collections.abc import Mapping, Sequence
-
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidHandshake
@@ -12,7 +9,7 @@ from websockets.typing import Subprotocol
 
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
-from ocpp_fast.transport._link import HandshakeFailed
+from ocpp_fast.transport._link import HandshakeFailed, LinkOptions
 from ocpp_fast.transport._wire import pump, text_sender
 
 __all__ = ["WebsocketsLink", "open_websockets"]
@@ -45,25 +42,18 @@ class WebsocketsLink:
         await self._websocket.close(code, reason)
 
 
-async def open_websockets(
-    url: str,
-    subprotocols: Sequence[str],
-    headers: Mapping[str, str],
-    ssl: ssl_module.SSLContext | None,
-    ping_interval: float | None,
-    max_size: int,
-    compression: bool,
-) -> WebsocketsLink:
-    """Open the WebSocket (permessage-deflate offered if ``compression``; keepalive pings)."""
+async def open_websockets(url: str, options: LinkOptions) -> WebsocketsLink:
+    """Open the WebSocket (permessage-deflate offered if asked; keepalive pings)."""
     try:
         websocket = await ws_connect(
             url,
-            subprotocols=[Subprotocol(name) for name in subprotocols],
-            additional_headers=dict(headers),
-            ssl=ssl,
-            compression="deflate" if compression else None,
-            ping_interval=ping_interval,
-            max_size=max_size,
+            subprotocols=[Subprotocol(name) for name in options.subprotocols],
+            additional_headers=dict(options.headers),
+            ssl=options.ssl,
+            compression="deflate" if options.compression else None,
+            ping_interval=options.ping_interval,
+            ping_timeout=options.ping_interval,
+            max_size=options.max_size,
         )
     except InvalidHandshake as exc:
         raise HandshakeFailed(str(exc)) from exc

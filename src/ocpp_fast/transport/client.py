@@ -18,7 +18,7 @@ from typing import Any
 
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
-from ocpp_fast.transport._link import HandshakeFailed, Link, Opener
+from ocpp_fast.transport._link import HandshakeFailed, Link, LinkOptions, Opener
 from ocpp_fast.transport.backend import resolve
 from ocpp_fast.transport.identity import basic_header, parse_identity
 
@@ -160,15 +160,15 @@ class StationClient:
         headers = {}
         if self._password is not None:
             headers["Authorization"] = basic_header(self.identity, self._password)
-        link = await self._open(
-            self.url,
-            list(self.handlers),
-            headers,
-            self._ssl,
-            self._ping_interval,
-            self._max_size,
-            self._compression,
+        options = LinkOptions(
+            subprotocols=list(self.handlers),
+            headers=headers,
+            ssl=self._ssl,
+            ping_interval=self._ping_interval,
+            max_size=self._max_size,
+            compression=self._compression,
         )
+        link = await self._open(self.url, options)
         subprotocol = link.subprotocol
         if subprotocol is None or subprotocol not in self.handlers:
             await link.close(1002, "no acceptable OCPP version")

@@ -289,7 +289,8 @@ async def serve(
     2 TLS + Basic, 3 mutual TLS (pass an ``ssl`` context that requires and
     verifies client certificates). ``authorize`` receives a
     :class:`StationRequest` and returns an :class:`Admission` (or a bool).
-    permessage-deflate is on; keepalive pings every ``ping_interval`` seconds.
+    permessage-deflate is on; keepalive pings every ``ping_interval`` seconds (a station
+    that answers none is closed after about two).
     ``limits`` caps what each station may cost (:class:`Limits`).
     """
     chosen = resolve(backend)
@@ -328,6 +329,8 @@ async def serve(
         process_request=server.process_request,
         compression="deflate",
         ping_interval=ping_interval,
+        ping_timeout=ping_interval,  # a dead peer is gone after about two intervals
+        close_timeout=min(10.0, ping_interval or 10.0),  # (websockets then waits for its close)
         max_size=max_size,
         ssl=ssl,
         open_timeout=limits.handshake_timeout,
