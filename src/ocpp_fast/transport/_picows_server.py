@@ -16,7 +16,7 @@ import asyncio
 import http
 import logging
 import ssl as ssl_module
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from picows import (
@@ -75,11 +75,9 @@ class PicowsServer(CsmsServer):
         self._handshakes: set[_Handshake] = set()
         self._undo_accept_errors: Callable[[], None] = lambda: None
 
-    @property
-    def port(self) -> int:
+    def listening(self) -> Sequence[Any]:
         assert self._server is not None
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
+        return self._server.sockets
 
     async def close(self, timeout: float = 10.0) -> None:
         """Stop within ``timeout`` seconds, as the websockets backend does: no new

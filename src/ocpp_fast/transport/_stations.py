@@ -310,10 +310,15 @@ class CsmsServer(Stations):
     """A running CSMS, whatever carries its WebSockets: its stations by identity
     (``connections``), its port, and a bounded stop."""
 
+    def listening(self) -> Sequence[Any]:
+        """The sockets the server listens on (the backend's)."""
+        raise NotImplementedError
+
     @property
     def port(self) -> int:
         """The TCP port the server listens on (useful with ``port=0``)."""
-        raise NotImplementedError
+        port: int = self.listening()[0].getsockname()[1]
+        return port
 
     async def close(self, timeout: float = 10.0) -> None:
         """Stop within ``timeout`` seconds: refuse new stations, let calls in flight finish

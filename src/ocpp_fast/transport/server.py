@@ -14,7 +14,7 @@ import asyncio
 import http
 import logging
 import ssl as ssl_module
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection
@@ -59,12 +59,9 @@ class WebsocketsServer(CsmsServer):
         """Every TCP connection, from accept to close."""
         self._undo_accept_errors: Callable[[], None] = lambda: None
 
-    @property
-    def port(self) -> int:
-        """The TCP port the server listens on (useful with ``port=0``)."""
+    def listening(self) -> Sequence[Any]:
         assert self._server is not None
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
+        return list(self._server.sockets)
 
     def select_subprotocol(
         self, connection: ServerConnection, offered: list[Subprotocol] | Any
