@@ -48,7 +48,7 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ),
 ]
 GC = "garbage collector (gc_collect_main, any caller)"
-IDLE = "idle (epoll_wait with nothing ready)"
+IDLE = "idle (epoll_wait / epoll_pwait with nothing ready)"
 OTHER = "other (no category anywhere on the stack)"
 
 
@@ -70,7 +70,9 @@ def start_profiler(pid: int, seconds: float, path: Path) -> subprocess.Popen[str
 def classify(frames: Sequence[str]) -> str:
     """The category of one sample: that of the innermost frame that has one."""
     leaf = frames[-1] if frames else ""
-    if leaf.startswith(("epoll_wait ", "select_epoll_poll ")) or "EpollSelector.select" in leaf:
+    if leaf.startswith(("epoll_wait ", "epoll_pwait ", "select_epoll_poll ")) or (
+        "EpollSelector.select" in leaf
+    ):  # uvloop (libuv) waits in epoll_pwait
         return IDLE
     if any(frame.startswith(("gc_collect", "collect_with_callback")) for frame in frames):
         return GC
