@@ -558,3 +558,14 @@ def test_not_supported_comes_before_any_complaint_about_the_payload() -> None:
     assert reply(csms, no_handler)[:3] == [4, "n", "NotSupported"]
     handled = b'[2,"h","Heartbeat",{"x":1}]'
     assert reply(csms, handled)[:3] == [4, "h", "FormatViolation"]
+
+
+def test_a_connection_logs_with_its_identity(caplog: pytest.LogCaptureFixture) -> None:
+    """One adapter per connection prefixes its lines (a '%' in the identity is no format)
+    and puts the identity on the record, for handlers that file lines by station."""
+    conn = MyTestChargeSystem().connection("CS%d-7")
+    with caplog.at_level(logging.WARNING, logger="ocpp_fast"):
+        assert conn.receive(b'[3,"zz",{}]') == []  # a result nobody waits for
+    (record,) = [r for r in caplog.records if "unknown id" in r.getMessage()]
+    assert record.getMessage().startswith("CS%d-7: discarding a CALLRESULT with unknown id")
+    assert record.__dict__["identity"] == "CS%d-7"

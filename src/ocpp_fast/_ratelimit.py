@@ -16,12 +16,31 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["LOG_BURST", "LOG_INTERVAL", "LogLimiter"]
+__all__ = ["LOG_BURST", "LOG_INTERVAL", "ConnectionLog", "LogLimiter"]
 
 LOG_BURST = 10
 """Records of one kind let through per window."""
 LOG_INTERVAL = 60.0
 """Seconds per window."""
+
+
+class ConnectionLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """The log of one connection: each line starts with its station identity, which the
+    record also carries as ``identity`` (for a handler that files lines by station).
+
+    One adapter per connection, made when it first has something to say, instead of
+    ``"%s: ..." % identity`` written into every message.
+    """
+
+    def __init__(self, logger: logging.Logger, identity: str) -> None:
+        super().__init__(logger, {"identity": identity})
+        self._prefix = identity.replace("%", "%%") + ": " if identity else ""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        extra = dict(kwargs.get("extra") or {})
+        extra.update(self.extra or {})
+        kwargs["extra"] = extra
+        return f"{self._prefix}{msg}", kwargs
 
 
 class LogLimiter:
@@ -31,7 +50,7 @@ class LogLimiter:
 
     def __init__(
         self,
-        logger: logging.Logger,
+        logger: logging.Logger | ConnectionLog,
         burst: int = LOG_BURST,
         interval: float = LOG_INTERVAL,
         clock: Callable[[], float] = time.monotonic,

@@ -276,7 +276,7 @@ class AsyncConnection:
         # failing under the reply (a peer that reset): retrieved here, so asyncio
         # never reports "Task exception was never retrieved".
         if not task.cancelled() and (error := task.exception()) is not None:
-            log.debug("%s: could not send a reply: %r", self.identity, error)
+            self._protocol.log.debug("could not send a reply: %r", error)
         self._work_backlog()
 
     def _work_backlog(self) -> None:
@@ -354,7 +354,7 @@ class AsyncConnection:
             failed = self._protocol.time_out(message_id)
             await self._flush()
             if failed is not None:
-                log.warning("%s: %s", self.identity, failed.error)
+                self._protocol.log.warning("%s", failed.error)
             raise
         finally:
             self._waiters.pop(message_id, None)

@@ -33,7 +33,7 @@ from ocpp_fast._actions import Sender
 from ocpp_fast._frame_log import debug_enabled, log_frame
 from ocpp_fast._outgoing import encode_checked_payload, error_frame, result_frame
 from ocpp_fast._protocol_version import ProtocolVersion
-from ocpp_fast._ratelimit import LogLimiter
+from ocpp_fast._ratelimit import ConnectionLog, LogLimiter
 from ocpp_fast.frames import (
     CALL,
     CALLERROR,
@@ -130,6 +130,7 @@ class Connection:
 
     __slots__ = (
         "_handling",
+        "_log",
         "_new_id",
         "_outbox",
         "_pending",
@@ -160,6 +161,7 @@ class Connection:
         self._pending: _Outgoing | None = None
         self._handling: set[str] = set()
         self._warnings: LogLimiter | None = None
+        self._log: ConnectionLog | None = None
         self._request_types, receivable = version.side_tables(side)
         self.receivable = receivable if handled is None else receivable & handled
         """The actions whose CALLs are accepted: those the peer sends (and, when
@@ -279,8 +281,7 @@ class Connection:
                 self._peer_log(
                     logging.WARNING,
                     "SEND not sent to us",
-                    "%s: dropping a SEND of %s, not sent to us",
-                    self.identity,
+                    "dropping a SEND of %s, not sent to us",
                     frame.action,
                 )
                 return []
@@ -309,8 +310,7 @@ class Connection:
             self._peer_log(
                 logging.WARNING,
                 "unknown-id CALLRESULT",
-                "%s: discarding a CALLRESULT with unknown id %r",
-                self.identity,
+                "discarding a CALLRESULT with unknown id %r",
                 result.message_id,
             )
             return []
@@ -326,8 +326,7 @@ class Connection:
             self._peer_log(
                 logging.WARNING,
                 "CALLRESULTERROR",
-                "%s: the peer rejected our result %r: %s",
-                self.identity,
+                "the peer rejected our result %r: %s",
                 frame.message_id,
                 error,
             )
@@ -337,8 +336,7 @@ class Connection:
             self._peer_log(
                 logging.WARNING,
                 "unknown-id CALLERROR",
-                "%s: discarding a CALLERROR with unknown id %r",
-                self.identity,
+                "discarding a CALLERROR with unknown id %r",
                 frame.message_id,
             )
             return []
@@ -354,16 +352,14 @@ class Connection:
                 self._peer_log(
                     logging.WARNING,
                     "invalid CALLRESULT",
-                    "%s: discarding an invalid CALLRESULT: %s",
-                    self.identity,
+                    "discarding an invalid CALLRESULT: %s",
                     exc,
                 )
                 return []
             self._peer_log(
                 logging.WARNING,
                 "invalid result",
-                "%s: invalid %s result: %s",
-                self.identity,
+                "invalid %s result: %s",
                 pending.action,
                 exc,
             )
@@ -382,16 +378,14 @@ class Connection:
             self._peer_log(
                 logging.WARNING,
                 "malformed error frame",
-                "%s: discarding a malformed error frame: %s",
-                self.identity,
+                "discarding a malformed error frame: %s",
                 exc,
             )
             return []
         self._peer_log(
             logging.INFO,
             "bad frame",
-            "%s: answering a bad frame with %s: %s",
-            self.identity,
+            "answering a bad frame with %s: %s",
             exc.code,
             exc,
         )
@@ -400,11 +394,19 @@ class Connection:
 
     # --- plumbing ---------------------------------------------------------------------
 
+    @property
+    def log(self) -> ConnectionLog:
+        """This connection's log: lines prefixed with the station identity."""
+        own = self._log
+        if own is None:  # made on first use: most connections never need one
+            own = self._log = ConnectionLog(log, self.identity)
+        return own
+
     def _peer_log(self, level: int, kind: str, message: str, *args: Any) -> None:
         """Log what the peer caused, rate-limited per connection and ``kind``."""
         warnings = self._warnings
-        if warnings is None:  # made on first use: most connections never need one
-            warnings = self._warnings = LogLimiter(log)
+        if warnings is None:
+            warnings = self._warnings = LogLimiter(self.log)
         warnings.log(level, kind, message, *args)
 
     def _send_next(self) -> None:
