@@ -123,7 +123,8 @@ class OcppHandler:
         return sorted(cls._routes)
 
     def connection(self, identity: str = "") -> Connection:
-        """A sans-I/O :class:`~ocpp_fast.protocol.Connection` for this side and version.
+        """The sans-I/O protocol of one connection (:class:`~ocpp_fast.protocol.Connection`)
+        for this side and version: what the layers above call ``protocol``.
 
         CALLs of actions the class has no method for are answered NotSupported
         by the connection itself, before their payload is looked at.
@@ -132,7 +133,7 @@ class OcppHandler:
 
     # --- invoking handlers -----------------------------------------------------------------
 
-    def _start(self, call: Call, identity: str, connection: PeerConnection | None) -> Any:
+    def _start(self, call: Call, identity: str, peer: PeerConnection | None) -> Any:
         """Call the handler of ``call``; return its result, or a coroutine to await.
 
         Raises NotSupportedError when the class has no method for the action.
@@ -143,14 +144,12 @@ class OcppHandler:
             raise errors.NotSupportedError(
                 f"{call.action} is not handled here", {"action": call.action}
             )
-        return self._invoke(route, call, identity, connection)
+        return self._invoke(route, call, identity, peer)
 
-    def _invoke(
-        self, route: _Route, call: Call, identity: str, connection: PeerConnection | None
-    ) -> Any:
+    def _invoke(self, route: _Route, call: Call, identity: str, peer: PeerConnection | None) -> Any:
         method = getattr(self, route.method)
         if route.wants_context:
-            return method(call.payload, CallContext(identity, call.message_id, connection))
+            return method(call.payload, CallContext(identity, call.message_id, peer))
         return method(call.payload)
 
     def handle(self, frame: bytes | str, identity: str = "") -> bytes | None:
@@ -186,13 +185,13 @@ class OcppHandler:
             if debug:
                 log_frame(">", identity, reply)
             return reply
-        connection = self.connection(identity)
-        for event in connection.receive(frame):
+        protocol = self.connection(identity)
+        for event in protocol.receive(frame):
             if type(event) is CallReceived:  # the events possible without calls of our own
-                answer_at_once(self, connection, event.call)
+                answer_at_once(self, protocol, event.call)
             elif type(event) is SendReceived:
                 take_send_at_once(self, event.send, identity)
-        out = connection.data_to_send()
+        out = protocol.data_to_send()
         return out[0] if out else None
 
     def _run_at_once(self, call: Call, identity: str) -> Any:
@@ -201,13 +200,13 @@ class OcppHandler:
 
     async def handle_async(self, frame: bytes | str, identity: str = "") -> bytes | None:
         """:meth:`handle` for handlers that await real work."""
-        connection = self.connection(identity)
-        for event in connection.receive(frame):
+        protocol = self.connection(identity)
+        for event in protocol.receive(frame):
             if type(event) is CallReceived:
-                await answer(self, connection, event.call)
+                await answer(self, protocol, event.call)
             elif type(event) is SendReceived:
                 await take_send(self, event.send, identity)
-        out = connection.data_to_send()
+        out = protocol.data_to_send()
         return out[0] if out else None
 
 
@@ -300,32 +299,32 @@ def as_ocpp_error(call: Call, exc: Exception) -> errors.OcppError:
     return errors.InternalError("the handler failed")
 
 
-def answer_at_once(handler: OcppHandler, connection: Connection, call: Call) -> None:
-    """Run a handler that needs no event loop and queue its reply on ``connection``."""
+def answer_at_once(handler: OcppHandler, protocol: Connection, call: Call) -> None:
+    """Run a handler that needs no event loop and queue its reply on ``protocol``."""
     try:
-        result = handler._run_at_once(call, connection.identity)
+        result = handler._run_at_once(call, protocol.identity)
     except Exception as exc:
-        connection.respond_error(call.message_id, as_ocpp_error(call, exc))
+        protocol.respond_error(call.message_id, as_ocpp_error(call, exc))
         return
-    connection.respond(call.message_id, call.action, result)
+    protocol.respond(call.message_id, call.action, result)
 
 
 async def answer(
     handler: OcppHandler,
-    connection: Connection,
+    protocol: Connection,
     call: Call,
-    transport: PeerConnection | None = None,
+    peer: PeerConnection | None = None,
 ) -> None:
-    """Run the handler of ``call`` (sync or async) and queue its reply on ``connection``."""
+    """Run the handler of ``call`` (sync or async) and queue its reply on ``protocol``."""
     try:
-        result = handler._start(call, connection.identity, transport)
+        result = handler._start(call, protocol.identity, peer)
         if inspect.isawaitable(result):
             awaitable: Awaitable[Any] = result
             result = await awaitable
     except Exception as exc:
-        connection.respond_error(call.message_id, as_ocpp_error(call, exc))
+        protocol.respond_error(call.message_id, as_ocpp_error(call, exc))
         return
-    connection.respond(call.message_id, call.action, result)
+    protocol.respond(call.message_id, call.action, result)
 
 
 def take_send_at_once(handler: OcppHandler, send: Send, identity: str) -> None:
@@ -337,11 +336,11 @@ def take_send_at_once(handler: OcppHandler, send: Send, identity: str) -> None:
 
 
 async def take_send(
-    handler: OcppHandler, send: Send, identity: str, transport: PeerConnection | None = None
+    handler: OcppHandler, send: Send, identity: str, peer: PeerConnection | None = None
 ) -> None:
     """:func:`take_send_at_once` for handlers that await."""
     try:
-        result = handler._start(send, identity, transport)
+        result = handler._start(send, identity, peer)
         if inspect.isawaitable(result):
             await result
     except Exception as exc:
