@@ -1,0 +1,231 @@
+"""The station's transaction queue: transaction messages survive a lost CSMS and a power cut.
+
+OCPP requires a station to keep its transaction-related CALLs while it is
+offline or the CSMS does not answer, deliver them in order, and retry one the
+CSMS failed to process. :class:`TransactionQueue` is the store;
+:class:`~ocpp_fast.transport.client.StationClient` (``queue=``) writes to it
+before sending and delivers its head, one message at a time.
+
+What is queued (:func:`classify`):
+
+- 2.0.1 and 2.1: ``TransactionEvent`` (Started, Updated, Ended). A
+  ``MeterValues`` request is not queued there: it carries no transaction id,
+  the meter values of a transaction travel inside TransactionEvent.
+- 1.6: ``StartTransaction``, ``StopTransaction``, and ``MeterValues`` with a
+  ``transactionId``.
+
+Every other CALL is sent as before.
+
+The store is one SQLite database (the standard library's ``sqlite3``): a file
+for a station that must survive a restart, ``":memory:"`` for one that need
+not (the same code, so both behave alike). The file is opened in WAL mode with
+``synchronous=FULL``: each write is one append to the log and one fsync before
+:meth:`TransactionQueue.put` returns, so a message put is on disk even if the
+power goes a moment later (WAL with ``NORMAL`` would survive a crash of the
+process but not of the power; a rollback journal costs two fsyncs a write).
+Writes happen in the event loop's thread: a row is small, transaction messages
+come seconds apart, and a synchronous write keeps the order of the queue the
+order of the calls with no lock.
+
+The queue is bounded (``max_messages``). When it is full, the oldest
+*update* (2.x TransactionEvent Updated, 1.6 MeterValues of a transaction) is
+dropped to make room, and logged: the spec allows a station short of memory to
+drop intermediate meter values, never the start or the end of a transaction
+(the CSMS sees the gap in ``seqNo``). When only starts and ends are left,
+:meth:`TransactionQueue.put` raises :class:`QueueFull`.
+
+For 2.x TransactionEvents the queue owns ``seqNo``: it numbers each
+transaction's events 0, 1, 2... in the order they are put, whatever the caller
+wrote there, and keeps the counter in the same database, so the numbering goes
+on across restarts.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from ocpp_fast._outgoing import encode_checked_payload
+from ocpp_fast._protocol_version import ProtocolVersion, by_label
+
+__all__ = ["Kind", "QueueFull", "QueuedMessage", "TransactionQueue", "classify"]
+
+log = logging.getLogger("ocpp_fast.transport")
+
+DEFAULT_MAX_MESSAGES = 10_000
+"""Messages kept at most: a day of 15-second meter values on three connectors, and some."""
+
+
+class Kind(enum.Enum):
+    """Where a queued message stands in its transaction: only updates may be dropped."""
+
+    START = "start"
+    UPDATE = "update"
+    END = "end"
+
+
+class QueueFull(Exception):
+    """The queue is full of starts and ends: nothing may be dropped to make room."""
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """One stored CALL, as it will be sent."""
+
+    position: int
+    """Its place in the queue (increasing, never reused)."""
+    version: str
+    """The OCPP version label it was made for ("1.6", "2.0.1", "2.1")."""
+    action: str
+    payload: bytes
+    """The checked JSON of the request."""
+    attempts: int
+    """How many times the CSMS failed to process it (a lost connection is no attempt)."""
+    transaction: str
+    """The transaction id ("" for a 1.6 StartTransaction: the CSMS has not given one yet)."""
+    kind: Kind
+
+    def request(self) -> Any:
+        """The request Struct again, to hand to the connection."""
+        return by_label(self.version).request_decoders[self.action].decode(self.payload)
+
+
+def classify(action: str, request: Any) -> tuple[Kind, str] | None:
+    """``(kind, transaction id)`` of a transaction-related CALL; ``None`` for any other."""
+    if action == "TransactionEvent":
+        kind = {"Started": Kind.START, "Ended": Kind.END}.get(request.event_type.value, Kind.UPDATE)
+        return kind, request.transaction_info.transaction_id
+    if action == "StartTransaction":
+        return Kind.START, ""
+    if action == "StopTransaction":
+        return Kind.END, str(request.transaction_id)
+    if action == "MeterValues" and isinstance(getattr(request, "transaction_id", None), int):
+        return Kind.UPDATE, str(request.transaction_id)  # 1.6 only: 2.x has no such field
+    return None
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    position INTEGER PRIMARY KEY AUTOINCREMENT,
+    version TEXT NOT NULL,
+    action TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    txn TEXT NOT NULL,
+    kind TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS seq_nos (txn TEXT PRIMARY KEY, next INTEGER NOT NULL);
+"""
+_COLUMNS = "position, version, action, payload, attempts, txn, kind"
+
+
+class TransactionQueue:
+    """Transaction-related CALLs waiting for their CALLRESULT, oldest first.
+
+    ``path`` is the SQLite file (created if missing), or ``":memory:"``.
+    A position is removed only by :meth:`remove`: the client does that once
+    the CSMS answered, or gave up retrying.
+    """
+
+    def __init__(self, path: str = ":memory:", *, max_messages: int = DEFAULT_MAX_MESSAGES) -> None:
+        if max_messages < 2:
+            raise ValueError("max_messages must leave room for a start and an end")
+        self.path = path
+        self.max_messages = max_messages
+        self._db = sqlite3.connect(path, isolation_level=None)  # we open transactions ourselves
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self.sending: int | None = None
+        """The position on the wire now: never dropped to make room."""
+
+    def put(self, version: ProtocolVersion, action: str, request: Any) -> QueuedMessage:
+        """Check ``request``, number it (2.x ``seqNo``), store it durably; return what was stored.
+
+        Raises the request's OcppError when it breaks the schema (nothing is
+        stored), ``ValueError`` for a CALL that is not transaction-related, and
+        :class:`QueueFull`.
+        """
+        found = classify(action, request)
+        if found is None:
+            raise ValueError(f"{action} is not a transaction-related message")
+        kind, transaction = found
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if action == "TransactionEvent":
+                request = msgspec.structs.replace(request, seq_no=self._next_seq_no(transaction))
+                if kind is Kind.END:
+                    db.execute("DELETE FROM seq_nos WHERE txn = ?", (transaction,))
+            payload = encode_checked_payload(request, action, version, response=False)
+            self._make_room()
+            cursor = db.execute(
+                "INSERT INTO messages (version, action, payload, txn, kind) VALUES (?, ?, ?, ?, ?)",
+                (version.label, action, payload, transaction, kind.value),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        position = cursor.lastrowid
+        assert position is not None
+        return QueuedMessage(position, version.label, action, payload, 0, transaction, kind)
+
+    def _next_seq_no(self, transaction: str) -> int:
+        row = self._db.execute("SELECT next FROM seq_nos WHERE txn = ?", (transaction,)).fetchone()
+        seq_no: int = 0 if row is None else row[0]
+        self._db.execute(
+            "INSERT OR REPLACE INTO seq_nos (txn, next) VALUES (?, ?)", (transaction, seq_no + 1)
+        )
+        return seq_no
+
+    def _make_room(self) -> None:
+        if len(self) < self.max_messages:
+            return
+        row = self._db.execute(
+            "SELECT position, action, txn FROM messages WHERE kind = ? AND position != ? "
+            "ORDER BY position LIMIT 1",
+            (Kind.UPDATE.value, -1 if self.sending is None else self.sending),
+        ).fetchone()
+        if row is None:
+            raise QueueFull(f"{len(self)} starts and ends queued: none may be dropped")
+        self._db.execute("DELETE FROM messages WHERE position = ?", (row[0],))
+        position, action, transaction = row
+        log.warning("queue full: dropped %s %d of transaction %r", action, position, transaction)
+
+    def head(self) -> QueuedMessage | None:
+        """The oldest message, the next to send."""
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM messages ORDER BY position LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        position, version, action, payload, attempts, transaction, kind = row
+        return QueuedMessage(position, version, action, payload, attempts, transaction, Kind(kind))
+
+    def failed(self, position: int) -> int:
+        """The CSMS failed to process the message at ``position``: count it; return the count."""
+        self._db.execute(
+            "UPDATE messages SET attempts = attempts + 1 WHERE position = ?", (position,)
+        )
+        row = self._db.execute(
+            "SELECT attempts FROM messages WHERE position = ?", (position,)
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def remove(self, position: int) -> None:
+        """Forget the message at ``position`` (answered, or given up)."""
+        self._db.execute("DELETE FROM messages WHERE position = ?", (position,))
+
+    def __len__(self) -> int:
+        count: int = self._db.execute("SELECT count(*) FROM messages").fetchone()[0]
+        return count
+
+    def close(self) -> None:
+        """Close the database (what is stored stays stored)."""
+        self._db.close()
