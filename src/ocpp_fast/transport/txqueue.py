@@ -200,13 +200,19 @@ class TransactionQueue:
 
     def head(self) -> QueuedMessage | None:
         """The oldest message, the next to send."""
-        row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM messages ORDER BY position LIMIT 1"
-        ).fetchone()
-        if row is None:
-            return None
-        position, version, action, payload, attempts, transaction, kind = row
-        return QueuedMessage(position, version, action, payload, attempts, transaction, Kind(kind))
+        found = self._select("ORDER BY position LIMIT 1")
+        return found[0] if found else None
+
+    def messages(self) -> list[QueuedMessage]:
+        """Every queued message, oldest first (to inspect; sending takes :meth:`head`)."""
+        return self._select("ORDER BY position")
+
+    def _select(self, order: str) -> list[QueuedMessage]:
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM messages {order}").fetchall()
+        return [
+            QueuedMessage(position, version, action, payload, attempts, transaction, Kind(kind))
+            for position, version, action, payload, attempts, transaction, kind in rows
+        ]
 
     def failed(self, position: int) -> int:
         """The CSMS failed to process the message at ``position``: count it; return the count."""
