@@ -34,11 +34,14 @@ STATION = Path(__file__).with_name("queue_station.py")
 class Recorder(MyTestChargeSystem):
     """A CSMS that records each TransactionEvent (seqNo, type, energy) and may refuse some."""
 
-    def __init__(self, refuse: dict[int, int] | None = None) -> None:
+    def __init__(self, refuse: dict[int, int] | None = None, hold: int | None = None) -> None:
         super().__init__()
         self.events: list[tuple[int, str, int]] = []
         self.refuse = dict(refuse or {})
         """seqNo -> how many more times to answer it with an InternalError."""
+        self.hold = hold
+        """A seqNo whose first sending is never answered (the connection is cut under it)."""
+        self.holding = asyncio.Event()
 
     async def transaction_event(
         self, request: messages.TransactionEventRequest
@@ -48,6 +51,10 @@ class Recorder(MyTestChargeSystem):
         if self.refuse.get(request.seq_no, 0) > 0:
             self.refuse[request.seq_no] -= 1
             raise errors.InternalError("the database is down")
+        if request.seq_no == self.hold:
+            self.hold = None
+            self.holding.set()
+            await asyncio.Event().wait()  # until the server's close cancels it
         return await super().transaction_event(request)
 
 
@@ -103,6 +110,32 @@ def test_a_lost_csms_gets_every_event_once_in_order_when_it_returns(tmp_path: Pa
     assert events == expected(8)  # nothing was in flight at the cut: strictly once each
     assert left == 0
     assert still_queued
+
+
+def test_the_message_on_the_wire_when_the_csms_goes_is_sent_again() -> None:
+    """Its answer never came: processed or not, the station cannot know, so it resends."""
+
+    async def session() -> list[tuple[int, str, int]]:
+        csms = Recorder(hold=1)
+        server = await serve(csms)
+        port = server.port
+        url = f"ws://127.0.0.1:{port}/ocpp/CS001"
+        retry = MessageRetry(attempts=3, interval=0.05, timeout=5)
+        client = await connect(v201.Charger(), url, queue=":memory:", backoff=FAST, retry=retry)
+        kinds = [EVENTS.STARTED, EVENTS.UPDATED, EVENTS.ENDED]
+        put = [client.put(transaction_event(kind, "T1", n)) for n, kind in enumerate(kinds)]
+        await csms.holding.wait()
+        await server.close(timeout=0.2)
+        server = await serve(csms, port=port)
+        try:
+            await asyncio.gather(*put)  # type: ignore[arg-type]
+            return csms.events
+        finally:
+            await client.close()
+            await server.close()
+
+    events = run(session())
+    assert events == [(0, "Started", 0), (1, "Updated", 1), (1, "Updated", 1), (2, "Ended", 2)]
 
 
 def test_a_killed_station_restarted_on_its_queue_file_loses_nothing(tmp_path: Path) -> None:
