@@ -12,6 +12,7 @@ The tests allow that repeat only, at most one per cut.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import os
 import signal
@@ -23,8 +24,11 @@ import pytest
 from my_test_charge_system import MyTestChargeSystem
 from queue_station import FAST, transaction_event
 
-from ocpp_fast import errors, v201
+from ocpp_fast import errors, v16, v201
 from ocpp_fast.transport import MessageRetry, StillQueued, connect, serve
+from ocpp_fast.v16 import datatypes as datatypes16
+from ocpp_fast.v16 import enums as enums16
+from ocpp_fast.v16 import messages as messages16
 from ocpp_fast.v201 import enums, messages
 
 EVENTS = enums.TransactionEventEnumType
@@ -235,3 +239,81 @@ def test_a_callerror_is_retried_then_the_message_dropped_and_logged(
     dropped = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(dropped) == 1 and "dropped TransactionEvent" in dropped[0].getMessage()
     assert "after 3 attempts" in dropped[0].getMessage()
+
+
+class Central16(v16.ChargeSystem):
+    """A 1.6 CSMS that records the transaction messages it gets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[str, str]] = []
+
+    def start_transaction(
+        self, request: messages16.StartTransactionRequest
+    ) -> messages16.StartTransactionResponse:
+        self.seen.append(("StartTransaction", str(request.meter_start)))
+        accepted = datatypes16.IdTagInfoType(status=enums16.IdTagInfoStatusEnum.ACCEPTED)
+        return messages16.StartTransactionResponse(id_tag_info=accepted, transaction_id=7)
+
+    def meter_values(
+        self, request: messages16.MeterValuesRequest
+    ) -> messages16.MeterValuesResponse:
+        self.seen.append(("MeterValues", request.meter_value[0].sampled_value[0].value))
+        return messages16.MeterValuesResponse()
+
+    def stop_transaction(
+        self, request: messages16.StopTransactionRequest
+    ) -> messages16.StopTransactionResponse:
+        self.seen.append(("StopTransaction", str(request.meter_stop)))
+        return messages16.StopTransactionResponse()
+
+
+def test_ocpp16_start_meter_values_and_stop_are_queued_through_an_outage() -> None:
+    """1.6: MeterValues of the transaction and StopTransaction, put offline, arrive in order;
+    a MeterValues without transactionId is not queued (it fails like any call, offline)."""
+    now = datetime.datetime.now(datetime.UTC)
+
+    def meter(value: str, transaction_id: int | None) -> messages16.MeterValuesRequest:
+        sampled = [datatypes16.MeterValueSampledValueType(value=value)]
+        reading = [datatypes16.MeterValueType(timestamp=now, sampled_value=sampled)]
+        if transaction_id is None:
+            return messages16.MeterValuesRequest(connector_id=1, meter_value=reading)
+        return messages16.MeterValuesRequest(
+            connector_id=1, meter_value=reading, transaction_id=transaction_id
+        )
+
+    async def session() -> tuple[list[tuple[str, str]], bool, bool]:
+        csms = Central16()
+        server = await serve(csms)
+        port = server.port
+        url = f"ws://127.0.0.1:{port}/ocpp/CS001"
+        client = await connect(v16.Charger(), url, queue=":memory:", backoff=FAST)
+        start = messages16.StartTransactionRequest(
+            connector_id=1, id_tag="TAG", meter_start=100, timestamp=now
+        )
+        started = await client.call(start, timeout=5)
+        await server.close()
+        put = [client.put(meter(str(n), started.transaction_id)) for n in (110, 120)]
+        stop = messages16.StopTransactionRequest(
+            meter_stop=130, timestamp=now, transaction_id=started.transaction_id
+        )
+        put.append(client.put(stop))
+        unbound_queued = client.put(meter("1", None)) is not None
+        server = await serve(csms, port=port)
+        try:
+            await asyncio.wait_for(asyncio.gather(*put), 10)  # type: ignore[arg-type]
+            queue = client.queue
+            return csms.seen, unbound_queued, queue is not None and len(queue) == 0
+        finally:
+            await client.close()
+            await server.close()
+
+    seen, unbound_queued, empty = run(session())
+    assert seen == [
+        ("StartTransaction", "100"),
+        ("MeterValues", "110"),
+        ("MeterValues", "120"),
+        ("StopTransaction", "130"),
+    ]
+    assert not unbound_queued
+    assert empty

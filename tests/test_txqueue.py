@@ -47,7 +47,10 @@ def test_what_is_transaction_related_per_version() -> None:
     assert classify("Heartbeat", messages16.HeartbeatRequest()) is None
     for event, kind in [(EVENTS.STARTED, Kind.START), (EVENTS.UPDATED, Kind.UPDATE)]:
         assert classify("TransactionEvent", transaction_event(event, "T1", 0)) == (kind, "T1")
-    assert classify("TransactionEvent", transaction_event(EVENTS.ENDED, "T1", 0))[0] is Kind.END
+    assert classify("TransactionEvent", transaction_event(EVENTS.ENDED, "T1", 0)) == (
+        Kind.END,
+        "T1",
+    )
     # 2.x MeterValues carry no transaction: never queued
     mv = messages.MeterValuesRequest(evse_id=1, meter_value=[])
     assert classify("MeterValues", mv) is None
