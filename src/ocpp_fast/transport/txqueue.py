@@ -14,7 +14,9 @@ What is queued (:func:`classify`):
 - 1.6: ``StartTransaction``, ``StopTransaction``, and ``MeterValues`` with a
   ``transactionId``.
 
-Every other CALL is sent as before.
+Every other CALL is sent as before. Each message keeps the version it was made
+for: one found on a connection of another version (a station that offers
+several and got another this time) cannot be sent there, and is dropped, logged.
 
 The store is one SQLite database (the standard library's ``sqlite3``): a file
 for a station that must survive a restart, ``":memory:"`` for one that need
