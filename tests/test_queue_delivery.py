@@ -16,6 +16,7 @@ import datetime
 import logging
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from my_test_charge_system import MyTestChargeSystem
 from queue_station import FAST, transaction_event
 
 from ocpp_fast import errors, v16, v201
-from ocpp_fast.transport import MessageRetry, StillQueued, connect, serve
+from ocpp_fast.transport import MessageRetry, StationClient, StillQueued, connect, serve
 from ocpp_fast.v16 import datatypes as datatypes16
 from ocpp_fast.v16 import enums as enums16
 from ocpp_fast.v16 import messages as messages16
@@ -317,3 +318,35 @@ def test_ocpp16_start_meter_values_and_stop_are_queued_through_an_outage() -> No
     ]
     assert not unbound_queued
     assert empty
+
+
+def test_a_station_booting_while_the_csms_is_down_queues_and_delivers_once_started() -> None:
+    """put() needs no connection: a station that boots offline stores its events, and they go
+    out once start() (retried by the firmware) gets through."""
+
+    async def session() -> tuple[bool, list[tuple[int, str, int]]]:
+        with socket.socket() as probe:  # a port nobody listens on, yet
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        csms = Recorder()
+        url = f"ws://127.0.0.1:{port}/ocpp/CS001"
+        client = StationClient({"ocpp2.0.1": v201.Charger()}, url, queue=":memory:", backoff=FAST)
+        put = [client.put(transaction_event(EVENTS.STARTED, "T1", 0))]
+        refused = False
+        try:
+            await client.start()
+        except OSError:
+            refused = True
+        put.append(client.put(transaction_event(EVENTS.ENDED, "T1", 1)))
+        server = await serve(csms, port=port)
+        try:
+            await client.start()
+            await asyncio.wait_for(asyncio.gather(*put), 10)  # type: ignore[arg-type]
+            return refused, csms.events
+        finally:
+            await client.close()
+            await server.close()
+
+    refused, events = run(session())
+    assert refused
+    assert events == expected(1)
