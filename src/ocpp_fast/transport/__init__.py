@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ocpp_fast.transport.client import (
         Backoff,
         MessageRetry,
+        Queued,
         StationClient,
         StillQueued,
         connect,
@@ -36,6 +37,7 @@ __all__ = [
     "Limits",
     "MessageRetry",
     "QueueFull",
+    "Queued",
     "StationClient",
     "StationRequest",
     "StillQueued",
@@ -55,6 +57,7 @@ __getattr__, __dir__ = lazy_exports(
         "Limits": "limits",
         "MessageRetry": "client",
         "QueueFull": "txqueue",
+        "Queued": "client",
         "StationClient": "client",
         "StationRequest": "server",
         "StillQueued": "client",

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,7 @@ from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
 from ocpp_fast.errors import NotSupportedError, OcppError, OcppNotImplementedError
 from ocpp_fast.transport.txqueue import QueuedMessage, TransactionQueue, classify
 
-__all__ = ["DEFAULT_RETRY", "MessageRetry", "QueueSender", "StillQueued"]
+__all__ = ["DEFAULT_RETRY", "MessageRetry", "QueueSender", "Queued", "StillQueued"]
 
 log = logging.getLogger("ocpp_fast.transport")
 
@@ -58,6 +58,29 @@ class MessageRetry:
 
 DEFAULT_RETRY = MessageRetry()
 """Three attempts, a minute apart and then two: a CSMS that failed gets time to recover."""
+
+
+class Queued:
+    """A message stored in the queue; await it for the CSMS's response.
+
+    The await raises the CSMS's error if the message was dropped after its
+    retries. Nobody need await it: the message goes out anyway.
+    """
+
+    def __init__(self, message: QueuedMessage, delivered: asyncio.Future[Any]) -> None:
+        self.message = message
+        """What was stored (with the ``seqNo`` the queue gave a 2.x TransactionEvent)."""
+        self.delivered = delivered
+        """Resolves with the response once the CSMS answered."""
+
+    @property
+    def transaction_id(self) -> int:
+        """1.6 StartTransaction: the id to put in this transaction's MeterValues and
+        StopTransaction, also offline (a placeholder the queue replaces by the CSMS's)."""
+        return self.message.transaction_id
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self.delivered.__await__()
 
 
 class StillQueued(TimeoutError):
@@ -90,14 +113,14 @@ class QueueSender:
                 return (version, action) if classify(action, request) is not None else None
         return None
 
-    def put(self, version: ProtocolVersion, action: str, request: Any) -> asyncio.Future[Any]:
-        """Store ``request`` (on disk when this returns); the future gets the CSMS's response."""
+    def put(self, version: ProtocolVersion, action: str, request: Any) -> Queued:
+        """Store ``request`` (on disk when this returns)."""
         message = self.queue.put(version, action, request)
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         done.add_done_callback(_retrieve)  # nobody need await it: no "never retrieved" noise
         self._waiting[message.position] = done
         self._put.set()
-        return done
+        return Queued(message, done)
 
     async def run(self, live: Live) -> None:
         """Deliver the queue forever (until cancelled), its head first."""
@@ -121,7 +144,7 @@ class QueueSender:
                 continue
             finally:
                 self.queue.sending = None
-            self.queue.remove(message.position)
+            self.queue.acknowledged(message, response)
             self._settle(message.position, response, None)
 
     async def _failed(self, message: QueuedMessage, error: Exception) -> None:

@@ -19,12 +19,18 @@ from typing import Any
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport._link import HandshakeFailed, Link, LinkOptions, Opener
-from ocpp_fast.transport._sender import DEFAULT_RETRY, MessageRetry, QueueSender, StillQueued
+from ocpp_fast.transport._sender import (
+    DEFAULT_RETRY,
+    MessageRetry,
+    Queued,
+    QueueSender,
+    StillQueued,
+)
 from ocpp_fast.transport.backend import resolve
 from ocpp_fast.transport.identity import basic_header, parse_identity
 from ocpp_fast.transport.txqueue import TransactionQueue
 
-__all__ = ["Backoff", "MessageRetry", "StationClient", "StillQueued", "connect"]
+__all__ = ["Backoff", "MessageRetry", "Queued", "StationClient", "StillQueued", "connect"]
 
 log = logging.getLogger("ocpp_fast.transport")
 
@@ -146,19 +152,21 @@ class StationClient:
         delivered = self.put(request)
         if delivered is not None:
             try:
-                return await asyncio.wait_for(asyncio.shield(delivered), timeout)
+                return await asyncio.wait_for(asyncio.shield(delivered.delivered), timeout)
             except TimeoutError:
                 raise StillQueued(f"{type(request).__name__} is queued, not yet answered") from None
         connection = await self._live(timeout)
         return await connection.call(request, timeout=timeout)
 
-    def put(self, request: Any) -> asyncio.Future[Any] | None:
+    def put(self, request: Any) -> Queued | None:
         """Queue ``request`` if it is transaction-related; ``None`` if it is not (or no queue).
 
         Synchronous: once it returns, the message is stored (on disk, for a
-        file queue) and survives a power cut. The future, which nobody need
-        await, gets the CSMS's response, or the error it was dropped for. For
-        a 2.x TransactionEvent the queue sets ``seqNo``.
+        file queue) and survives a power cut. Awaiting the :class:`Queued`
+        (nobody need) gives the CSMS's response, or raises the error it was
+        dropped for. For a 2.x TransactionEvent the queue sets ``seqNo``; for a
+        1.6 StartTransaction, ``Queued.transaction_id`` is the id to use in its
+        MeterValues and StopTransaction, even before the CSMS answered.
         """
         if self._sender is None:
             return None

@@ -36,6 +36,14 @@ drop intermediate meter values, never the start or the end of a transaction
 (the CSMS sees the gap in ``seqNo``). When only starts and ends are left,
 :meth:`TransactionQueue.put` raises :class:`QueueFull`.
 
+1.6 has the converse problem: the CSMS gives the transaction id in its
+answer to StartTransaction, which an offline station does not have. A queued
+StartTransaction gets a placeholder id, its position negated
+(:attr:`QueuedMessage.transaction_id`); MeterValues and StopTransaction may
+carry it, and the queue puts the real id in them once the answer came (before
+they are sent, and in those put later). Should the StartTransaction be dropped
+(its retries spent), they go out with the placeholder, which the CSMS refuses.
+
 For 2.x TransactionEvents the queue owns ``seqNo``: it numbers each
 transaction's events 0, 1, 2... in the order they are put, whatever the caller
 wrote there, and keeps the counter in the same database, so the numbering goes
@@ -44,9 +52,11 @@ on across restarts.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +102,12 @@ class QueuedMessage:
     """The transaction id ("" for a 1.6 StartTransaction: the CSMS has not given one yet)."""
     kind: Kind
 
+    @property
+    def transaction_id(self) -> int:
+        """1.6: the transactionId to use in MeterValues and StopTransaction of this
+        StartTransaction's transaction (a placeholder, < 0, until the CSMS answers)."""
+        return int(self.transaction)
+
     def request(self) -> Any:
         """The request Struct again, to hand to the connection."""
         return by_label(self.version).request_decoders[self.action].decode(self.payload)
@@ -122,8 +138,11 @@ CREATE TABLE IF NOT EXISTS messages (
     kind TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS seq_nos (txn TEXT PRIMARY KEY, next INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS transaction_ids (placeholder INTEGER PRIMARY KEY, real INTEGER NOT NULL);
 """
 _COLUMNS = "position, version, action, payload, attempts, txn, kind"
+_BOUND_16 = frozenset({"MeterValues", "StopTransaction"})
+"""1.6 actions that carry the transactionId the CSMS gave (or its placeholder, < 0)."""
 
 
 class TransactionQueue:
@@ -156,27 +175,79 @@ class TransactionQueue:
         found = classify(action, request)
         if found is None:
             raise ValueError(f"{action} is not a transaction-related message")
-        kind, transaction = found
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
+            if action in _BOUND_16 and request.transaction_id < 0:
+                request = self._known_id(request)
+                found = classify(action, request)
+                assert found is not None
+            kind, transaction = found
             if action == "TransactionEvent":
                 request = msgspec.structs.replace(request, seq_no=self._next_seq_no(transaction))
                 if kind is Kind.END:
-                    db.execute("DELETE FROM seq_nos WHERE txn = ?", (transaction,))
+                    self._db.execute("DELETE FROM seq_nos WHERE txn = ?", (transaction,))
             payload = encode_checked_payload(request, action, version, response=False)
             self._make_room()
-            cursor = db.execute(
+            cursor = self._db.execute(
                 "INSERT INTO messages (version, action, payload, txn, kind) VALUES (?, ?, ?, ?, ?)",
                 (version.label, action, payload, transaction, kind.value),
             )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        position = cursor.lastrowid
-        assert position is not None
+            position = cursor.lastrowid
+            assert position is not None
+            if action == "StartTransaction":  # until the CSMS gives the real one
+                transaction = str(-position)
+                self._db.execute(
+                    "UPDATE messages SET txn = ? WHERE position = ?", (transaction, position)
+                )
         return QueuedMessage(position, version.label, action, payload, 0, transaction, kind)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """All the statements inside, or none of them (one fsync at the end)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _known_id(self, request: Any) -> Any:
+        """1.6: ``request`` with its placeholder transactionId replaced, if the real id is known."""
+        row = self._db.execute(
+            "SELECT real FROM transaction_ids WHERE placeholder = ?", (request.transaction_id,)
+        ).fetchone()
+        return request if row is None else msgspec.structs.replace(request, transaction_id=row[0])
+
+    def acknowledged(self, message: QueuedMessage, response: Any) -> None:
+        """The CSMS answered ``message``: forget it.
+
+        1.6: the answer to a StartTransaction carries the transaction id; the
+        messages queued with its placeholder get the real one, in the same
+        write (a power cut cannot leave them orphaned). A StopTransaction's
+        answer ends the transaction's placeholder.
+        """
+        with self._transaction():
+            self.remove(message.position)
+            if message.action == "StartTransaction":
+                self._resolve(int(message.transaction), response.transaction_id)
+            elif message.action == "StopTransaction":
+                self._db.execute(
+                    "DELETE FROM transaction_ids WHERE real = ?", (int(message.transaction),)
+                )
+
+    def _resolve(self, placeholder: int, real: int) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO transaction_ids (placeholder, real) VALUES (?, ?)",
+            (placeholder, real),
+        )
+        for message in self._select("WHERE txn = ? ORDER BY position", (str(placeholder),)):
+            version = by_label(message.version)
+            request = msgspec.structs.replace(message.request(), transaction_id=real)
+            payload = encode_checked_payload(request, message.action, version, response=False)
+            self._db.execute(
+                "UPDATE messages SET payload = ?, txn = ? WHERE position = ?",
+                (payload, str(real), message.position),
+            )
 
     def _next_seq_no(self, transaction: str) -> int:
         row = self._db.execute("SELECT next FROM seq_nos WHERE txn = ?", (transaction,)).fetchone()
@@ -202,15 +273,15 @@ class TransactionQueue:
 
     def head(self) -> QueuedMessage | None:
         """The oldest message, the next to send."""
-        found = self._select("ORDER BY position LIMIT 1")
+        found = self._select("ORDER BY position LIMIT 1", ())
         return found[0] if found else None
 
     def messages(self) -> list[QueuedMessage]:
         """Every queued message, oldest first (to inspect; sending takes :meth:`head`)."""
-        return self._select("ORDER BY position")
+        return self._select("ORDER BY position", ())
 
-    def _select(self, order: str) -> list[QueuedMessage]:
-        rows = self._db.execute(f"SELECT {_COLUMNS} FROM messages {order}").fetchall()
+    def _select(self, where: str, parameters: tuple[Any, ...]) -> list[QueuedMessage]:
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM messages {where}", parameters).fetchall()
         return [
             QueuedMessage(position, version, action, payload, attempts, transaction, Kind(kind))
             for position, version, action, payload, attempts, transaction, kind in rows
