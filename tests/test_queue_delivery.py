@@ -243,35 +243,38 @@ def test_a_callerror_is_retried_then_the_message_dropped_and_logged(
 
 
 class Central16(v16.ChargeSystem):
-    """A 1.6 CSMS that records the transaction messages it gets."""
+    """A 1.6 CSMS that records the transaction messages it gets (action, reading, transaction)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.seen: list[tuple[str, str]] = []
+        self.seen: list[tuple[str, str, int | None]] = []
 
     def start_transaction(
         self, request: messages16.StartTransactionRequest
     ) -> messages16.StartTransactionResponse:
-        self.seen.append(("StartTransaction", str(request.meter_start)))
+        self.seen.append(("StartTransaction", str(request.meter_start), None))
         accepted = datatypes16.IdTagInfoType(status=enums16.IdTagInfoStatusEnum.ACCEPTED)
         return messages16.StartTransactionResponse(id_tag_info=accepted, transaction_id=7)
 
     def meter_values(
         self, request: messages16.MeterValuesRequest
     ) -> messages16.MeterValuesResponse:
-        self.seen.append(("MeterValues", request.meter_value[0].sampled_value[0].value))
+        value = request.meter_value[0].sampled_value[0].value
+        transaction = request.transaction_id if isinstance(request.transaction_id, int) else None
+        self.seen.append(("MeterValues", value, transaction))
         return messages16.MeterValuesResponse()
 
     def stop_transaction(
         self, request: messages16.StopTransactionRequest
     ) -> messages16.StopTransactionResponse:
-        self.seen.append(("StopTransaction", str(request.meter_stop)))
+        self.seen.append(("StopTransaction", str(request.meter_stop), request.transaction_id))
         return messages16.StopTransactionResponse()
 
 
-def test_ocpp16_start_meter_values_and_stop_are_queued_through_an_outage() -> None:
-    """1.6: MeterValues of the transaction and StopTransaction, put offline, arrive in order;
-    a MeterValues without transactionId is not queued (it fails like any call, offline)."""
+def test_ocpp16_a_transaction_made_offline_arrives_with_the_csms_transaction_id() -> None:
+    """1.6: StartTransaction, MeterValues and StopTransaction all put while the CSMS is away
+    (the station uses the placeholder id) arrive in order, carrying the id the CSMS gave;
+    a MeterValues without transactionId is not queued."""
     now = datetime.datetime.now(datetime.UTC)
 
     def meter(value: str, transaction_id: int | None) -> messages16.MeterValuesRequest:
@@ -283,20 +286,22 @@ def test_ocpp16_start_meter_values_and_stop_are_queued_through_an_outage() -> No
             connector_id=1, meter_value=reading, transaction_id=transaction_id
         )
 
-    async def session() -> tuple[list[tuple[str, str]], bool, bool]:
+    async def session() -> tuple[list[tuple[str, str, int | None]], int, bool, bool]:
         csms = Central16()
         server = await serve(csms)
         port = server.port
         url = f"ws://127.0.0.1:{port}/ocpp/CS001"
         client = await connect(v16.Charger(), url, queue=":memory:", backoff=FAST)
+        await server.close()
         start = messages16.StartTransactionRequest(
             connector_id=1, id_tag="TAG", meter_start=100, timestamp=now
         )
-        started = await client.call(start, timeout=5)
-        await server.close()
-        put = [client.put(meter(str(n), started.transaction_id)) for n in (110, 120)]
+        started = client.put(start)
+        assert started is not None
+        placeholder = started.transaction_id
+        put = [started] + [client.put(meter(str(n), placeholder)) for n in (110, 120)]
         stop = messages16.StopTransactionRequest(
-            meter_stop=130, timestamp=now, transaction_id=started.transaction_id
+            meter_stop=130, timestamp=now, transaction_id=placeholder
         )
         put.append(client.put(stop))
         unbound_queued = client.put(meter("1", None)) is not None
@@ -304,17 +309,18 @@ def test_ocpp16_start_meter_values_and_stop_are_queued_through_an_outage() -> No
         try:
             await asyncio.wait_for(asyncio.gather(*put), 10)  # type: ignore[arg-type]
             queue = client.queue
-            return csms.seen, unbound_queued, queue is not None and len(queue) == 0
+            return csms.seen, placeholder, unbound_queued, queue is not None and len(queue) == 0
         finally:
             await client.close()
             await server.close()
 
-    seen, unbound_queued, empty = run(session())
+    seen, placeholder, unbound_queued, empty = run(session())
+    assert placeholder < 0
     assert seen == [
-        ("StartTransaction", "100"),
-        ("MeterValues", "110"),
-        ("MeterValues", "120"),
-        ("StopTransaction", "130"),
+        ("StartTransaction", "100", None),
+        ("MeterValues", "110", 7),
+        ("MeterValues", "120", 7),
+        ("StopTransaction", "130", 7),
     ]
     assert not unbound_queued
     assert empty

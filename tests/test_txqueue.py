@@ -27,7 +27,8 @@ def put_event(queue: TransactionQueue, event: enums.TransactionEventEnumType, tx
 
 
 def meter_values_16(transaction_id: int | None) -> messages16.MeterValuesRequest:
-    value = [datatypes16.MeterValueType(timestamp=NOW, sampled_value=[])]
+    sampled = [datatypes16.MeterValueSampledValueType(value="1")]
+    value = [datatypes16.MeterValueType(timestamp=NOW, sampled_value=sampled)]
     if transaction_id is None:
         return messages16.MeterValuesRequest(connector_id=1, meter_value=value)
     return messages16.MeterValuesRequest(
@@ -123,3 +124,36 @@ def test_when_full_the_oldest_update_goes_never_a_start_or_an_end() -> None:
     assert len(queue) == 4
     queue.remove(queue.messages()[0].position)
     assert put_event(queue, EVENTS.UPDATED, "B") == 1  # the refused one took no number
+
+
+def test_16_placeholder_ids_are_replaced_when_the_start_is_answered_even_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "q.sqlite")
+    v16_version = v16.Charger.version
+    queue = TransactionQueue(path)
+    start = messages16.StartTransactionRequest(
+        connector_id=1, id_tag="TAG", meter_start=0, timestamp=NOW
+    )
+    started = queue.put(v16_version, "StartTransaction", start)
+    placeholder = started.transaction_id
+    assert placeholder == -started.position
+    queue.put(v16_version, "MeterValues", meter_values_16(placeholder))
+    queue.close()  # a restart before the CSMS answered
+    queue = TransactionQueue(path)
+    answer = messages16.StartTransactionResponse(
+        id_tag_info=datatypes16.IdTagInfoType(status=v16.enums.IdTagInfoStatusEnum.ACCEPTED),
+        transaction_id=7,
+    )
+    queue.acknowledged(started, answer)
+    stop = messages16.StopTransactionRequest(
+        meter_stop=5, timestamp=NOW, transaction_id=placeholder
+    )
+    stopped = queue.put(v16_version, "StopTransaction", stop)  # put after the answer
+    queued = queue.messages()
+    assert [m.action for m in queued] == ["MeterValues", "StopTransaction"]
+    assert [m.request().transaction_id for m in queued] == [7, 7]
+    assert [m.transaction for m in queued] == ["7", "7"]
+    queue.acknowledged(stopped, messages16.StopTransactionResponse())
+    assert queue._db.execute("SELECT count(*) FROM transaction_ids").fetchone()[0] == 0
+    queue.close()
