@@ -137,8 +137,14 @@ class StationClient:
         self._first = asyncio.get_running_loop().create_future()
         self._runner = asyncio.create_task(self._run())
         await self._first
-        if self._sender is not None:
+        if self._sender is not None and self._delivering is None:
             self._delivering = asyncio.create_task(self._sender.run(self._connection))
+            self._delivering.add_done_callback(self._delivery_stopped)
+
+    def _delivery_stopped(self, task: asyncio.Task[None]) -> None:
+        """Only close() should stop the queue's delivery: anything else is logged loudly."""
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.critical("%s: the transaction queue stopped", self.identity, exc_info=error)
 
     async def call(self, request: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
         """Send ``request`` as a CALL once connected; return the typed response.
@@ -205,8 +211,7 @@ class StationClient:
         self._closed.set()
         if self._delivering is not None:
             self._delivering.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._delivering
+            await asyncio.wait([self._delivering])  # its error, if any, was logged
         if self.connection is not None:
             await self.connection.drain()
         if self._link is not None:
