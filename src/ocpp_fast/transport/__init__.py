@@ -17,18 +17,31 @@ from typing import TYPE_CHECKING
 from ocpp_fast._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from ocpp_fast.transport.client import Backoff, StationClient, connect
+    from ocpp_fast.transport.client import (
+        Backoff,
+        MessageRetry,
+        Queued,
+        StationClient,
+        StillQueued,
+        connect,
+    )
     from ocpp_fast.transport.identity import parse_identity
     from ocpp_fast.transport.limits import Limits
     from ocpp_fast.transport.server import Admission, CsmsServer, StationRequest, serve
+    from ocpp_fast.transport.txqueue import QueueFull, TransactionQueue
 
 __all__ = [
     "Admission",
     "Backoff",
     "CsmsServer",
     "Limits",
+    "MessageRetry",
+    "QueueFull",
+    "Queued",
     "StationClient",
     "StationRequest",
+    "StillQueued",
+    "TransactionQueue",
     "connect",
     "parse_identity",
     "serve",
@@ -42,8 +55,13 @@ __getattr__, __dir__ = lazy_exports(
         "Backoff": "client",
         "CsmsServer": "server",
         "Limits": "limits",
+        "MessageRetry": "client",
+        "QueueFull": "txqueue",
+        "Queued": "client",
         "StationClient": "client",
         "StationRequest": "server",
+        "StillQueued": "client",
+        "TransactionQueue": "txqueue",
         "connect": "client",
         "parse_identity": "identity",
         "serve": "server",

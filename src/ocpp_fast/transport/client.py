@@ -19,10 +19,18 @@ from typing import Any
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport._link import HandshakeFailed, Link, LinkOptions, Opener
+from ocpp_fast.transport._sender import (
+    DEFAULT_RETRY,
+    MessageRetry,
+    Queued,
+    QueueSender,
+    StillQueued,
+)
 from ocpp_fast.transport.backend import resolve
 from ocpp_fast.transport.identity import basic_header, parse_identity
+from ocpp_fast.transport.txqueue import TransactionQueue
 
-__all__ = ["Backoff", "StationClient", "connect"]
+__all__ = ["Backoff", "MessageRetry", "Queued", "StationClient", "StillQueued", "connect"]
 
 log = logging.getLogger("ocpp_fast.transport")
 
@@ -52,6 +60,16 @@ class StationClient:
     Calls wait for a connection; a call in flight when the connection drops
     fails with ``ConnectionError``. Message ids are uuid4 strings, unique
     across reconnects.
+
+    With a ``queue`` (a SQLite file name, ``":memory:"``, or a
+    :class:`~ocpp_fast.transport.txqueue.TransactionQueue`), transaction-related
+    CALLs (2.x TransactionEvent; 1.6 StartTransaction, StopTransaction and
+    MeterValues of a transaction) are not lost to a dropped connection or a
+    restart: they are stored before they are sent, delivered in order whenever
+    connected, retried per ``retry`` and removed once answered (see
+    :mod:`ocpp_fast.transport.txqueue` for what is stored and what may be
+    dropped when it is full). Messages still queued when the process stopped
+    are delivered by the next client opened on the same file.
     """
 
     def __init__(
@@ -68,6 +86,8 @@ class StationClient:
         backend: str | None = None,
         max_size: int = 2**20,
         compression: bool = True,
+        queue: str | TransactionQueue | None = None,
+        retry: MessageRetry = DEFAULT_RETRY,
     ) -> None:
         self.handlers = dict(handlers)
         self.url = url
@@ -96,17 +116,76 @@ class StationClient:
         self._link: Link | None = None
         self._runner: asyncio.Task[None] | None = None
         self._first: asyncio.Future[None] | None = None
+        self._sender: QueueSender | None = None
+        self._delivering: asyncio.Task[None] | None = None
+        self._owns_queue = isinstance(queue, str)
+        if queue is not None:
+            store = TransactionQueue(queue) if isinstance(queue, str) else queue
+            versions = [handler.version for handler in self.handlers.values()]
+            self._sender = QueueSender(store, retry, versions)
+
+    @property
+    def queue(self) -> TransactionQueue | None:
+        """The transaction queue, if the client has one."""
+        return None if self._sender is None else self._sender.queue
 
     async def start(self) -> None:
-        """Connect (raising if the first attempt fails), then keep the connection up."""
+        """Connect (raising if the first attempt fails), then keep the connection up.
+
+        With a queue, what an earlier process left in it starts going out now.
+        """
         self._first = asyncio.get_running_loop().create_future()
         self._runner = asyncio.create_task(self._run())
         await self._first
+        if self._sender is not None and self._delivering is None:
+            self._delivering = asyncio.create_task(self._sender.run(self._connection))
+            self._delivering.add_done_callback(self._delivery_stopped)
+
+    def _delivery_stopped(self, task: asyncio.Task[None]) -> None:
+        """Only close() should stop the queue's delivery: anything else is logged loudly."""
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.critical("%s: the transaction queue stopped", self.identity, exc_info=error)
 
     async def call(self, request: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
-        """Send ``request`` as a CALL once connected; return the typed response."""
+        """Send ``request`` as a CALL once connected; return the typed response.
+
+        A queued (transaction-related) request is stored first; the response
+        comes when the queue delivered it. ``StillQueued`` (a ``TimeoutError``)
+        after ``timeout`` means not yet answered, but not lost either: the
+        queue keeps delivering it. A CALLERROR is raised once the retries are
+        spent and the message is dropped.
+        """
+        delivered = self.put(request)
+        if delivered is not None:
+            try:
+                return await asyncio.wait_for(asyncio.shield(delivered.delivered), timeout)
+            except TimeoutError:
+                raise StillQueued(f"{type(request).__name__} is queued, not yet answered") from None
         connection = await self._live(timeout)
         return await connection.call(request, timeout=timeout)
+
+    def put(self, request: Any) -> Queued | None:
+        """Queue ``request`` if it is transaction-related; ``None`` if it is not (or no queue).
+
+        Synchronous: once it returns, the message is stored (on disk, for a
+        file queue) and survives a power cut. Awaiting the :class:`Queued`
+        (nobody need) gives the CSMS's response, or raises the error it was
+        dropped for. For a 2.x TransactionEvent the queue sets ``seqNo``; for a
+        1.6 StartTransaction, ``Queued.transaction_id`` is the id to use in its
+        MeterValues and StopTransaction, even before the CSMS answered.
+        """
+        if self._sender is None:
+            return None
+        found = self._sender.queued(request)
+        if found is None:
+            return None
+        return self._sender.put(*found, request)
+
+    async def _connection(self) -> AsyncConnection:
+        """The live connection, once there is one (no timeout: the queue waits for good)."""
+        while (connection := self.connection) is None:
+            await self._connected.wait()
+        return connection
 
     async def send(self, request: Any, timeout: float = DEFAULT_TIMEOUT) -> None:
         """2.1: send ``request`` as a SEND frame once connected."""
@@ -130,12 +209,17 @@ class StationClient:
         """Let in-flight handlers answer, then close for good."""
         self._closing = True
         self._closed.set()
+        if self._delivering is not None:
+            self._delivering.cancel()
+            await asyncio.wait([self._delivering])  # its error, if any, was logged
         if self.connection is not None:
             await self.connection.drain()
         if self._link is not None:
             await self._link.close()
         if self._runner is not None:
             await self._runner
+        if self._sender is not None and self._owns_queue:
+            self._sender.queue.close()
 
     async def _run(self) -> None:
         attempt = 0
@@ -212,6 +296,8 @@ async def connect(
     ping_interval: float | None = 20,
     backend: str | None = None,
     compression: bool = True,
+    queue: str | TransactionQueue | None = None,
+    retry: MessageRetry = DEFAULT_RETRY,
 ) -> StationClient:
     """Connect a station to the CSMS at ``url`` (``ws://`` or ``wss://``, identity last).
 
@@ -220,6 +306,8 @@ async def connect(
     HTTP Basic (profiles 1 and 2; the user name is the identity); ``ssl``
     carries TLS, with a client certificate for profile 3. ``compression`` offers
     permessage-deflate (the CSMS decides); ``backend`` picks the WebSocket library.
+    ``queue`` keeps transaction messages across disconnects and restarts, retried
+    per ``retry`` (see :class:`StationClient`).
     """
     if isinstance(handlers, OcppHandler):
         handlers = {handlers.version.subprotocol: handlers}
@@ -233,6 +321,8 @@ async def connect(
         ping_interval=ping_interval,
         backend=backend,
         compression=compression,
+        queue=queue,
+        retry=retry,
     )
     await client.start()
     return client

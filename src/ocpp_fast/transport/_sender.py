@@ -1,0 +1,190 @@
+"""Delivers the transaction queue: its head, one message at a time, whenever connected.
+
+One task per station sends the oldest queued message, waits for its answer,
+and only then removes it, so the CSMS receives transaction messages in the
+order they were put, each acknowledged one exactly once. A message whose
+connection dropped before its answer came is sent again after the reconnect:
+the CSMS may have processed it and its answer was lost, so the one message on
+the wire at a disconnect (or at a power cut) may arrive twice; the CSMS tells by
+``transactionId`` and ``seqNo`` (2.x). A resend is a new CALL with a new
+message id: OCPP-J 2.0.1 wants ids unique per station across connections, and
+a CSMS that sees an id again may take it for a protocol error.
+
+Retries follow the spec (2.0.1 ``OCPPCommCtrlr.MessageAttempts`` /
+``MessageAttemptInterval``, 1.6 ``TransactionMessageAttempts`` /
+``TransactionMessageRetryInterval``): after the n-th failure (a CALLERROR, an
+invalid CALLRESULT, no answer within ``timeout``) the sender waits
+``interval * n`` seconds, and drops the message, logged, after ``attempts``
+failures. A NotImplemented or NotSupported error is final at once: that CSMS
+does not know the action, no retry will teach it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ocpp_fast._actions import Sender
+from ocpp_fast._protocol_version import ProtocolVersion
+from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
+from ocpp_fast.errors import NotSupportedError, OcppError, OcppNotImplementedError
+from ocpp_fast.transport.txqueue import QueuedMessage, TransactionQueue, classify
+
+__all__ = ["DEFAULT_RETRY", "MessageRetry", "QueueSender", "Queued", "StillQueued"]
+
+log = logging.getLogger("ocpp_fast.transport")
+
+_FINAL = (OcppNotImplementedError, NotSupportedError)
+
+
+@dataclass(frozen=True)
+class MessageRetry:
+    """How a transaction message the CSMS failed to process is retried.
+
+    ``attempts`` counts every sending, the first included (2.0.1
+    ``MessageAttempts``, 1.6 ``TransactionMessageAttempts``); ``interval`` is
+    the base wait in seconds (``MessageAttemptInterval``,
+    ``TransactionMessageRetryInterval``), multiplied by the failures so far;
+    ``timeout`` is how long an answer is waited for before it counts as a failure.
+    """
+
+    attempts: int = 3
+    interval: float = 60.0
+    timeout: float = DEFAULT_TIMEOUT
+
+
+DEFAULT_RETRY = MessageRetry()
+"""Three attempts, a minute apart and then two: a CSMS that failed gets time to recover."""
+
+
+class Queued:
+    """A message stored in the queue; await it for the CSMS's response.
+
+    The await raises the CSMS's error if the message was dropped after its
+    retries. Nobody need await it: the message goes out anyway.
+    """
+
+    def __init__(self, message: QueuedMessage, delivered: asyncio.Future[Any]) -> None:
+        self.message = message
+        """What was stored (with the ``seqNo`` the queue gave a 2.x TransactionEvent)."""
+        self.delivered = delivered
+        """Resolves with the response once the CSMS answered."""
+
+    @property
+    def transaction_id(self) -> int:
+        """1.6 StartTransaction: the id to put in this transaction's MeterValues and
+        StopTransaction, also offline (a placeholder the queue replaces by the CSMS's)."""
+        return self.message.transaction_id
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self.delivered.__await__()
+
+
+class StillQueued(TimeoutError):
+    """``call()`` gave up waiting, but the message is queued and will be delivered."""
+
+
+Live = Callable[[], Awaitable[AsyncConnection]]
+"""Waits until the station is connected; returns the connection."""
+
+
+class QueueSender:
+    """The queue of one station, the futures of the messages put in this process, and the task."""
+
+    def __init__(
+        self, queue: TransactionQueue, retry: MessageRetry, versions: Sequence[ProtocolVersion]
+    ) -> None:
+        if retry.attempts < 1:
+            raise ValueError("retry.attempts counts the first sending: at least 1")
+        self.queue = queue
+        self.retry = retry
+        self._versions = versions
+        self._waiting: dict[int, asyncio.Future[Any]] = {}
+        self._put = asyncio.Event()
+
+    def queued(self, request: Any) -> tuple[ProtocolVersion, str] | None:
+        """The version and action of ``request`` if it goes through the queue."""
+        for version in self._versions:
+            action = version.side_tables(Sender.STATION)[0].get(type(request))
+            if action is not None:
+                return (version, action) if classify(action, request) is not None else None
+        return None
+
+    def put(self, version: ProtocolVersion, action: str, request: Any) -> Queued:
+        """Store ``request`` (on disk when this returns)."""
+        message = self.queue.put(version, action, request)
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        done.add_done_callback(_retrieve)  # nobody need await it: no "never retrieved" noise
+        self._waiting[message.position] = done
+        self._put.set()
+        return Queued(message, done)
+
+    async def run(self, live: Live) -> None:
+        """Deliver the queue forever (until cancelled), its head first."""
+        while True:
+            message = self.queue.head()
+            if message is None:
+                self._put.clear()
+                await self._put.wait()
+                continue
+            connection = await live()
+            self.queue.sending = message.position
+            try:
+                response = await connection.call(message.request(), timeout=self.retry.timeout)
+            except ConnectionError:
+                continue  # not an attempt: sent again once reconnected
+            except (OcppError, TimeoutError) as exc:
+                await self._failed(message, exc)
+                continue
+            except (TypeError, ValueError) as exc:  # a version this connection does not speak
+                self._give_up(message, exc)
+                continue
+            finally:
+                self.queue.sending = None
+            self.queue.acknowledged(message, response)
+            self._settle(message.position, response, None)
+
+    async def _failed(self, message: QueuedMessage, error: Exception) -> None:
+        failures = self.queue.failed(message.position)
+        if isinstance(error, _FINAL) or failures >= self.retry.attempts:
+            self._give_up(message, error)
+            return
+        log.warning(
+            "%s %d of transaction %r failed (%d of %d attempts): %r",
+            message.action,
+            message.position,
+            message.transaction,
+            failures,
+            self.retry.attempts,
+            error,
+        )
+        await asyncio.sleep(self.retry.interval * failures)
+
+    def _give_up(self, message: QueuedMessage, error: Exception) -> None:
+        self.queue.remove(message.position)
+        log.error(
+            "dropped %s %d of transaction %r after %d attempts: %r",
+            message.action,
+            message.position,
+            message.transaction,
+            message.attempts + 1,
+            error,
+        )
+        self._settle(message.position, None, error)
+
+    def _settle(self, position: int, response: Any, error: Exception | None) -> None:
+        done = self._waiting.pop(position, None)
+        if done is None or done.done():
+            return  # put before a restart: nobody in this process waits for it
+        if error is None:
+            done.set_result(response)
+        else:
+            done.set_exception(error)
+
+
+def _retrieve(done: asyncio.Future[Any]) -> None:
+    if not done.cancelled():
+        done.exception()

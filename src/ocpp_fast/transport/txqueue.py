@@ -1,0 +1,310 @@
+"""The station's transaction queue: transaction messages survive a lost CSMS and a power cut.
+
+OCPP requires a station to keep its transaction-related CALLs while it is
+offline or the CSMS does not answer, deliver them in order, and retry one the
+CSMS failed to process. :class:`TransactionQueue` is the store;
+:class:`~ocpp_fast.transport.client.StationClient` (``queue=``) writes to it
+before sending and delivers its head, one message at a time.
+
+What is queued (:func:`classify`):
+
+- 2.0.1 and 2.1: ``TransactionEvent`` (Started, Updated, Ended). A
+  ``MeterValues`` request is not queued there: it carries no transaction id,
+  the meter values of a transaction travel inside TransactionEvent.
+- 1.6: ``StartTransaction``, ``StopTransaction``, and ``MeterValues`` with a
+  ``transactionId``.
+
+Every other CALL is sent as before. Each message keeps the version it was made
+for: one found on a connection of another version (a station that offers
+several and got another this time) cannot be sent there, and is dropped, logged.
+
+The store is one SQLite database (the standard library's ``sqlite3``): a file
+for a station that must survive a restart, ``":memory:"`` for one that need
+not (the same code, so both behave alike). The file is opened in WAL mode with
+``synchronous=FULL``: each write is one append to the log and one fsync before
+:meth:`TransactionQueue.put` returns, so a message put is on disk even if the
+power goes a moment later (WAL with ``NORMAL`` would survive a crash of the
+process but not of the power; a rollback journal costs two fsyncs a write).
+Writes happen in the event loop's thread: a row is small, transaction messages
+come seconds apart, and a synchronous write keeps the order of the queue the
+order of the calls with no lock.
+
+The queue is bounded (``max_messages``). When it is full, the oldest
+*update* (2.x TransactionEvent Updated, 1.6 MeterValues of a transaction) is
+dropped to make room, and logged: the spec allows a station short of memory to
+drop intermediate meter values, never the start or the end of a transaction
+(the CSMS sees the gap in ``seqNo``). When only starts and ends are left,
+:meth:`TransactionQueue.put` raises :class:`QueueFull`.
+
+1.6 has the converse problem: the CSMS gives the transaction id in its
+answer to StartTransaction, which an offline station does not have. A queued
+StartTransaction gets a placeholder id, its position negated
+(:attr:`QueuedMessage.transaction_id`); MeterValues and StopTransaction may
+carry it, and the queue puts the real id in them once the answer came (before
+they are sent, and in those put later). Should the StartTransaction be dropped
+(its retries spent), they go out with the placeholder, which the CSMS refuses.
+
+For 2.x TransactionEvents the queue owns ``seqNo``: it numbers each
+transaction's events 0, 1, 2... in the order they are put, whatever the caller
+wrote there, and keeps the counter in the same database, so the numbering goes
+on across restarts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from ocpp_fast._outgoing import encode_checked_payload
+from ocpp_fast._protocol_version import ProtocolVersion, by_label
+
+__all__ = ["Kind", "QueueFull", "QueuedMessage", "TransactionQueue", "classify"]
+
+log = logging.getLogger("ocpp_fast.transport")
+
+DEFAULT_MAX_MESSAGES = 10_000
+"""Messages kept at most: a day of 15-second meter values on three connectors, and some."""
+
+
+class Kind(enum.Enum):
+    """Where a queued message stands in its transaction: only updates may be dropped."""
+
+    START = "start"
+    UPDATE = "update"
+    END = "end"
+
+
+class QueueFull(Exception):
+    """The queue is full of starts and ends: nothing may be dropped to make room."""
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """One stored CALL, as it will be sent."""
+
+    position: int
+    """Its place in the queue (increasing, never reused)."""
+    version: str
+    """The OCPP version label it was made for ("1.6", "2.0.1", "2.1")."""
+    action: str
+    payload: bytes
+    """The checked JSON of the request."""
+    attempts: int
+    """How many times the CSMS failed to process it (a lost connection is no attempt)."""
+    transaction: str
+    """The transaction id ("" for a 1.6 StartTransaction: the CSMS has not given one yet)."""
+    kind: Kind
+
+    @property
+    def transaction_id(self) -> int:
+        """1.6: the transactionId to use in MeterValues and StopTransaction of this
+        StartTransaction's transaction (a placeholder, < 0, until the CSMS answers)."""
+        return int(self.transaction)
+
+    def request(self) -> Any:
+        """The request Struct again, to hand to the connection."""
+        return by_label(self.version).request_decoders[self.action].decode(self.payload)
+
+
+def classify(action: str, request: Any) -> tuple[Kind, str] | None:
+    """``(kind, transaction id)`` of a transaction-related CALL; ``None`` for any other."""
+    if action == "TransactionEvent":
+        kind = {"Started": Kind.START, "Ended": Kind.END}.get(request.event_type.value, Kind.UPDATE)
+        return kind, request.transaction_info.transaction_id
+    if action == "StartTransaction":
+        return Kind.START, ""
+    if action == "StopTransaction":
+        return Kind.END, str(request.transaction_id)
+    if action == "MeterValues" and isinstance(getattr(request, "transaction_id", None), int):
+        return Kind.UPDATE, str(request.transaction_id)  # 1.6 only: 2.x has no such field
+    return None
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    position INTEGER PRIMARY KEY AUTOINCREMENT,
+    version TEXT NOT NULL,
+    action TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    txn TEXT NOT NULL,
+    kind TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS seq_nos (txn TEXT PRIMARY KEY, next INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS transaction_ids (placeholder INTEGER PRIMARY KEY, real INTEGER NOT NULL);
+"""
+_COLUMNS = "position, version, action, payload, attempts, txn, kind"
+_BOUND_16 = frozenset({"MeterValues", "StopTransaction"})
+"""1.6 actions that carry the transactionId the CSMS gave (or its placeholder, < 0)."""
+
+
+class TransactionQueue:
+    """Transaction-related CALLs waiting for their CALLRESULT, oldest first.
+
+    ``path`` is the SQLite file (created if missing), or ``":memory:"``.
+    A position is removed only by :meth:`remove`: the client does that once
+    the CSMS answered, or gave up retrying.
+    """
+
+    def __init__(self, path: str = ":memory:", *, max_messages: int = DEFAULT_MAX_MESSAGES) -> None:
+        if max_messages < 2:
+            raise ValueError("max_messages must leave room for a start and an end")
+        self.path = path
+        self.max_messages = max_messages
+        self._db = sqlite3.connect(path, isolation_level=None)  # we open transactions ourselves
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self.sending: int | None = None
+        """The position on the wire now: never dropped to make room."""
+
+    def put(self, version: ProtocolVersion, action: str, request: Any) -> QueuedMessage:
+        """Check ``request``, number it (2.x ``seqNo``), store it durably; return what was stored.
+
+        Raises the request's OcppError when it breaks the schema (nothing is
+        stored), ``ValueError`` for a CALL that is not transaction-related, and
+        :class:`QueueFull`.
+        """
+        found = classify(action, request)
+        if found is None:
+            raise ValueError(f"{action} is not a transaction-related message")
+        with self._transaction():
+            if action in _BOUND_16 and request.transaction_id < 0:
+                request = self._known_id(request)
+                found = classify(action, request)
+                assert found is not None
+            kind, transaction = found
+            if action == "TransactionEvent":
+                request = msgspec.structs.replace(request, seq_no=self._next_seq_no(transaction))
+                if kind is Kind.END:
+                    self._db.execute("DELETE FROM seq_nos WHERE txn = ?", (transaction,))
+            payload = encode_checked_payload(request, action, version, response=False)
+            self._make_room()
+            cursor = self._db.execute(
+                "INSERT INTO messages (version, action, payload, txn, kind) VALUES (?, ?, ?, ?, ?)",
+                (version.label, action, payload, transaction, kind.value),
+            )
+            position = cursor.lastrowid
+            assert position is not None
+            if action == "StartTransaction":  # until the CSMS gives the real one
+                transaction = str(-position)
+                self._db.execute(
+                    "UPDATE messages SET txn = ? WHERE position = ?", (transaction, position)
+                )
+        return QueuedMessage(position, version.label, action, payload, 0, transaction, kind)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """All the statements inside, or none of them (one fsync at the end)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _known_id(self, request: Any) -> Any:
+        """1.6: ``request`` with its placeholder transactionId replaced, if the real id is known."""
+        row = self._db.execute(
+            "SELECT real FROM transaction_ids WHERE placeholder = ?", (request.transaction_id,)
+        ).fetchone()
+        return request if row is None else msgspec.structs.replace(request, transaction_id=row[0])
+
+    def acknowledged(self, message: QueuedMessage, response: Any) -> None:
+        """The CSMS answered ``message``: forget it.
+
+        1.6: the answer to a StartTransaction carries the transaction id; the
+        messages queued with its placeholder get the real one, in the same
+        write (a power cut cannot leave them orphaned). A StopTransaction's
+        answer ends the transaction's placeholder.
+        """
+        with self._transaction():
+            self.remove(message.position)
+            if message.action == "StartTransaction":
+                self._resolve(int(message.transaction), response.transaction_id)
+            elif message.action == "StopTransaction":
+                self._db.execute(
+                    "DELETE FROM transaction_ids WHERE real = ?", (int(message.transaction),)
+                )
+
+    def _resolve(self, placeholder: int, real: int) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO transaction_ids (placeholder, real) VALUES (?, ?)",
+            (placeholder, real),
+        )
+        for message in self._select("WHERE txn = ? ORDER BY position", (str(placeholder),)):
+            version = by_label(message.version)
+            request = msgspec.structs.replace(message.request(), transaction_id=real)
+            payload = encode_checked_payload(request, message.action, version, response=False)
+            self._db.execute(
+                "UPDATE messages SET payload = ?, txn = ? WHERE position = ?",
+                (payload, str(real), message.position),
+            )
+
+    def _next_seq_no(self, transaction: str) -> int:
+        row = self._db.execute("SELECT next FROM seq_nos WHERE txn = ?", (transaction,)).fetchone()
+        seq_no: int = 0 if row is None else row[0]
+        self._db.execute(
+            "INSERT OR REPLACE INTO seq_nos (txn, next) VALUES (?, ?)", (transaction, seq_no + 1)
+        )
+        return seq_no
+
+    def _make_room(self) -> None:
+        if len(self) < self.max_messages:
+            return
+        row = self._db.execute(
+            "SELECT position, action, txn FROM messages WHERE kind = ? AND position != ? "
+            "ORDER BY position LIMIT 1",
+            (Kind.UPDATE.value, -1 if self.sending is None else self.sending),
+        ).fetchone()
+        if row is None:
+            raise QueueFull(f"{len(self)} starts and ends queued: none may be dropped")
+        self._db.execute("DELETE FROM messages WHERE position = ?", (row[0],))
+        position, action, transaction = row
+        log.warning("queue full: dropped %s %d of transaction %r", action, position, transaction)
+
+    def head(self) -> QueuedMessage | None:
+        """The oldest message, the next to send."""
+        found = self._select("ORDER BY position LIMIT 1", ())
+        return found[0] if found else None
+
+    def messages(self) -> list[QueuedMessage]:
+        """Every queued message, oldest first (to inspect; sending takes :meth:`head`)."""
+        return self._select("ORDER BY position", ())
+
+    def _select(self, where: str, parameters: tuple[Any, ...]) -> list[QueuedMessage]:
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM messages {where}", parameters).fetchall()
+        return [
+            QueuedMessage(position, version, action, payload, attempts, transaction, Kind(kind))
+            for position, version, action, payload, attempts, transaction, kind in rows
+        ]
+
+    def failed(self, position: int) -> int:
+        """The CSMS failed to process the message at ``position``: count it; return the count."""
+        self._db.execute(
+            "UPDATE messages SET attempts = attempts + 1 WHERE position = ?", (position,)
+        )
+        row = self._db.execute(
+            "SELECT attempts FROM messages WHERE position = ?", (position,)
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def remove(self, position: int) -> None:
+        """Forget the message at ``position`` (answered, or given up)."""
+        self._db.execute("DELETE FROM messages WHERE position = ?", (position,))
+
+    def __len__(self) -> int:
+        count: int = self._db.execute("SELECT count(*) FROM messages").fetchone()[0]
+        return count
+
+    def close(self) -> None:
+        """Close the database (what is stored stays stored)."""
+        self._db.close()
