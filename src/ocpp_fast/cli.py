@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ocpp_fast import errors
 from ocpp_fast._protocol_version import LABELS, by_label
+from ocpp_fast.tolerance import Tolerance
 from ocpp_fast.transport.backend import BACKENDS
 from ocpp_fast.transport.runtime import run, settle_gc
 
@@ -84,15 +85,14 @@ async def _simulate(
     return 0 if not report.errors and report.connected == chargers else 1
 
 
-def _validate(path: Path, label: str, tolerate: str) -> int:
+def _validate(path: Path, label: str, policy: Tolerance) -> int:
     """Check a log of frames, one JSON array per line; CALLRESULTs are judged against
     the action of the CALL with the same id earlier in the log. With ``tolerate``, a
     frame the policy accepts is reported with each deviation it would repair."""
     from ocpp_fast import codec
-    from ocpp_fast.tolerance import Tolerance, retry
+    from ocpp_fast.tolerance import retry
 
     version = by_label(label)
-    policy = Tolerance.parse(tolerate)
     calls: dict[str, str] = {}
     bad = total = repaired = 0
     for number, line in enumerate(path.read_bytes().splitlines(), 1):
@@ -158,9 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "simulate":
         return run(_simulate(args.url, args.chargers, args.duration, args.interval, args.backend))
     try:
-        return _validate(args.file, args.version, args.tolerate)
+        policy = Tolerance.parse(args.tolerate)
     except ValueError as exc:  # an unknown tolerance class
         parser.error(str(exc))
+    return _validate(args.file, args.version, policy)
 
 
 if __name__ == "__main__":
