@@ -146,6 +146,7 @@ class OcppHandler:
             handled=self._handled,
             tolerance=self.tolerance_for(identity),
             on_deviation=self.on_deviation,
+            logged=self.__dict__.setdefault("_logged_deviations", set()),
         )
 
     def tolerance_for(self, identity: str) -> Tolerance:

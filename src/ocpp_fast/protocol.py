@@ -139,6 +139,7 @@ class Connection:
     __slots__ = (
         "_handling",
         "_log",
+        "_logged",
         "_new_id",
         "_outbox",
         "_pending",
@@ -164,6 +165,7 @@ class Connection:
         handled: frozenset[str] | None = None,
         tolerance: Tolerance = Tolerance.STRICT,
         on_deviation: DeviationCallback | None = None,
+        logged: set[tuple[str, str, Tolerance]] | None = None,
     ) -> None:
         self.version = version
         self.tolerance = tolerance
@@ -172,6 +174,9 @@ class Connection:
         self.on_deviation = on_deviation
         self.deviations: Counter[tuple[str, Tolerance]] = Counter()
         """How many deviations were repaired, by ``(action, class)``."""
+        self._logged = set() if logged is None else logged
+        """The ``(identity, action, class)`` already logged: shared by the connections of
+        one handler, so a station is logged once however many connections it makes."""
         self.side = side
         self.identity = identity
         self._new_id = message_id_factory
@@ -416,17 +421,18 @@ class Connection:
         return []
 
     def _deviated(self, action: str, deviations: list[Deviation]) -> None:
-        """Count a frame's repaired deviations; log each (action, class) the first time."""
+        """Count a frame's repaired deviations; log each (station, action, class) once."""
         for deviation in deviations:
-            key = (action, deviation.kind)
-            if key not in self.deviations:
+            seen = (self.identity, action, deviation.kind)
+            if seen not in self._logged:
+                self._logged.add(seen)
                 self.log.warning(
                     "accepted %s in %s at %s (tolerated)",
                     deviation.kind.label,
                     action,
                     deviation.path,
                 )
-            self.deviations[key] += 1
+            self.deviations[action, deviation.kind] += 1
         if self.on_deviation is not None:
             self.on_deviation(self.identity, action, deviations)
 
