@@ -18,6 +18,7 @@ from msgspec import inspect as mi
 
 from ocpp_fast import protocol, v16, v201
 from ocpp_fast._deviate import deviate
+from ocpp_fast._model import OcppEnum
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast._reference import decode_payload
 from ocpp_fast.bench import DEFAULT_MIX, load_mix
@@ -223,7 +224,7 @@ def test_numeric_string_of_a_number_field() -> None:
     assert found == [Deviation(T.NUMERIC_STRING, "$.meterValue[0].sampledValue[0].value")]
 
 
-class Twin(v201.enums.OcppEnum):
+class Twin(OcppEnum):
     """Two spellings that differ only in case: no unique case-insensitive match."""
 
     ONE = "Ab"
