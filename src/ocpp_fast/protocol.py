@@ -289,7 +289,9 @@ class Connection:
         try:
             frame = decode_frame(data, self.version, pending)
         except errors.OcppError as exc:
-            repaired = retry(data, exc, self.version, pending, self.tolerance)
+            repaired = None
+            if self.tolerance and (exc.message_type != CALL or exc.action in self.receivable):
+                repaired = retry(data, exc, self.version, pending, self.tolerance)
             if repaired is None:
                 return self._bad_frame(exc)
             frame = repaired.frame
