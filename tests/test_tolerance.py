@@ -417,3 +417,30 @@ def test_fuzz_random_deviations_under_all_tolerances(seed: int) -> None:
         ((_, action, deviations),) = reports
         assert action == frame.action and deviations
         strictly_valid(event.call.payload, tp, deviations)
+
+
+def test_handle_replies_are_byte_for_byte_the_same_under_any_policy() -> None:
+    """ChargeSystem.handle over the mix: the strict and the all-tolerant class reply alike."""
+    from ocpp_fast.bench import dispatch_batches, fast_responses
+
+    frames = load_mix(DEFAULT_MIX)
+    responses = fast_responses()
+    handlers = {
+        V2.actions[action].method: (lambda self, request, r=response: r)
+        for action, response in responses.items()
+    }
+    strict = type("Strict", (v201.ChargeSystem,), handlers)()
+    tolerant = type("Tolerant", (v201.ChargeSystem,), handlers | {"tolerance": T.ALL})()
+    for frame in frames:
+        assert strict.handle(frame.data) == tolerant.handle(frame.data)
+    assert dispatch_batches(frames, responses, T.ALL)  # the bench's (g) verifies too
+
+
+def test_a_call_this_side_does_not_handle_is_not_repaired() -> None:
+    reports: list[object] = []
+    station = Connection(
+        V2, Side.STATION, tolerance=T.ALL, on_deviation=lambda *r: reports.append(r)
+    )
+    frame = S201 % (OK_TIME, b'"Available"', b'"1"', b"")
+    assert refused_with(station, frame) == "NotSupported"
+    assert not reports and not station.deviations
