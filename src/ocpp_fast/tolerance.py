@@ -101,12 +101,15 @@ class _Repair:
     """The state of one repair walk."""
 
     policy: Tolerance
+    mask: int
+    """``policy`` as an int: a Flag's ``in`` is slow, and a payload may hold hundreds of
+    deviations."""
     found: list[Deviation] = field(default_factory=list)
     overlong: list[tuple[tuple[str | int, ...], str]] = field(default_factory=list)
     """Where a stand-in replaced an over-long string, and the original."""
 
     def note(self, kind: Tolerance, path: tuple[str | int, ...]) -> bool:
-        if kind not in self.policy:
+        if not self.mask & kind._value_:
             return False
         self.found.append(Deviation(kind, _path_text(path)))
         return True
@@ -121,6 +124,7 @@ _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?", re
 _SPACED = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]", re.ASCII)
 _NAIVE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?", re.ASCII)
 _infos: dict[Any, mi.Type] = {}
+_fields: dict[type[Any], dict[str, mi.Field]] = {}
 
 
 def _strip_optional(info: mi.Type) -> mi.Type:
@@ -158,7 +162,9 @@ def _walk(value: Any, info: mi.Type, path: tuple[str | int, ...], state: _Repair
 def _struct(
     value: dict[str, Any], info: mi.StructType, path: tuple[str | int, ...], state: _Repair
 ) -> None:
-    fields = {f.encode_name: f for f in info.fields}
+    fields = _fields.get(info.cls)
+    if fields is None:
+        fields = _fields[info.cls] = {f.encode_name: f for f in info.fields}
     for key in list(value):
         spec = fields.get(key)
         where = (*path, key)
@@ -185,11 +191,11 @@ def _scalar(value: str, info: mi.Type, path: tuple[str | int, ...], state: _Repa
         if _NUMBER.fullmatch(value) and state.note(Tolerance.NUMERIC_STRING, path):
             return int(value) if _INTEGER.fullmatch(value) else float(value)
     elif isinstance(info, mi.EnumType):
-        spellings: list[str] = [m.value for m in info.cls]
-        if value not in spellings:
-            matches = [s for s in spellings if s.casefold() == value.casefold()]
-            if len(matches) == 1 and state.note(Tolerance.ENUM_CASE, path):
-                return matches[0]
+        exact, folded = _enum_spellings(info.cls)
+        if value not in exact:
+            match = folded.get(value.casefold())
+            if match is not None and state.note(Tolerance.ENUM_CASE, path):
+                return match
     elif isinstance(info, mi.DateTimeType) and not _is_rfc3339(value):
         fixed = value
         if _SPACED.match(fixed) and Tolerance.SPACE_DATETIME in state.policy:
@@ -203,6 +209,23 @@ def _scalar(value: str, info: mi.Type, path: tuple[str | int, ...], state: _Repa
                 state.note(Tolerance.NAIVE_DATETIME, path)
             return fixed
     return value
+
+
+_spellings: dict[type[enum.Enum], tuple[frozenset[str], dict[str, str]]] = {}
+
+
+def _enum_spellings(cls: type[enum.Enum]) -> tuple[frozenset[str], dict[str, str]]:
+    """An enum's wire values, and each by its case-folded form; a form two values share
+    is left out, so only a unique case-insensitive match repairs. Cached per enum."""
+    table = _spellings.get(cls)
+    if table is None:
+        values = [str(member.value) for member in cls]
+        folded: dict[str, list[str]] = {}
+        for value in values:
+            folded.setdefault(value.casefold(), []).append(value)
+        unique = {form: same[0] for form, same in folded.items() if len(same) == 1}
+        table = _spellings[cls] = (frozenset(values), unique)
+    return table
 
 
 def _type_info(tp: type[Any]) -> mi.Type:
@@ -221,7 +244,7 @@ def repair(
     strict decoder's :class:`~ocpp_fast.errors.OcppError` when the repaired
     payload is still invalid (the caller keeps the original error then).
     """
-    state = _Repair(policy)
+    state = _Repair(policy, policy.value)
     payload = _walk(payload, _type_info(tp), (), state)
     result = decode_payload(payload, tp, version)
     for where, original in state.overlong:
