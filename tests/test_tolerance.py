@@ -444,3 +444,16 @@ def test_a_call_this_side_does_not_handle_is_not_repaired() -> None:
     frame = S201 % (OK_TIME, b'"Available"', b'"1"', b"")
     assert refused_with(station, frame) == "NotSupported"
     assert not reports and not station.deviations
+
+
+def test_a_failing_on_deviation_callback_does_not_fail_the_frame(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(*_: object) -> None:
+        raise RuntimeError("report sink down")
+
+    connection = Connection(V2, Side.CSMS, tolerance=T.NUMERIC_STRING, on_deviation=broken)
+    with caplog.at_level(logging.ERROR, logger="ocpp_fast"):
+        (event,) = connection.receive(S201 % (OK_TIME, b'"Available"', b'"1"', b""))
+    assert isinstance(event, CallReceived)
+    assert any("on_deviation raised" in r.getMessage() for r in caplog.records)

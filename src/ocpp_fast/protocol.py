@@ -436,7 +436,10 @@ class Connection:
                 )
             self.deviations[action, deviation.kind] += 1
         if self.on_deviation is not None:
-            self.on_deviation(self.identity, action, deviations)
+            try:
+                self.on_deviation(self.identity, action, deviations)
+            except Exception:  # the operator's report must not fail the station's frame
+                self.log.exception("on_deviation raised")
 
     # --- plumbing ---------------------------------------------------------------------
 
