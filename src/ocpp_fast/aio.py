@@ -43,6 +43,7 @@ from ocpp_fast.protocol import (
     SendReceived,
 )
 from ocpp_fast.protocol import Connection as Protocol
+from ocpp_fast.tolerance import Tolerance
 
 __all__ = [
     "CALLS_IN_FLIGHT",
@@ -138,6 +139,11 @@ class AsyncConnection:
     def protocol(self) -> Protocol:
         """The sans-I/O protocol underneath."""
         return self._protocol
+
+    def set_tolerance(self, policy: Tolerance) -> None:
+        """Accept and repair the deviations of ``policy`` from this station from now on
+        (e.g. chosen by vendor and model in the BootNotification handler)."""
+        self._protocol.tolerance = policy
 
     # --- frames in ----------------------------------------------------------------------------
 

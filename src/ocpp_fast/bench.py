@@ -18,7 +18,11 @@ e. the full CSMS round trip through dispatch: ``ChargeSystem.handle(frame)`` on 
    subclass whose handlers return the prebuilt responses (live codec; the
    response is checked against its schema before it is sent);
 f. the drop-in: (c)'s very class and handlers, on ``ocpp_fast.compat.v201.ChargePoint``
-   instead of ``ocpp.v201.ChargePoint`` (what ``ocpp_fast.compat.install()`` changes).
+   instead of ``ocpp.v201.ChargePoint`` (what ``ocpp_fast.compat.install()`` changes);
+g. (e) with every tolerance on (``Tolerance.ALL``), on the same conformant frames: the
+   tolerance runs only where the strict decode failed, so this should cost what (e) costs;
+h. (g) on the deviating mix: each frame of the mix broken in every way the tolerances repair
+   (``ocpp_fast._deviate``), so each one takes the strict decode, the repair and the re-decode.
 
 (a), (b) and (d) are fed the frame as ``bytes``; (c) as ``str``, which is what
 ``ocpp`` takes (and what a websocket library hands over for a text frame).
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import importlib
 import json
@@ -49,10 +54,13 @@ from types import ModuleType
 from typing import Any
 
 import msgspec
+from msgspec import inspect as mi
 
 from ocpp_fast import _codec_py, v201
+from ocpp_fast._deviate import deviate
 from ocpp_fast._machine import describe
 from ocpp_fast.frames import Call, CallResult
+from ocpp_fast.tolerance import Tolerance
 from ocpp_fast.v201 import datatypes, enums, messages
 
 __all__ = [
@@ -61,6 +69,7 @@ __all__ = [
     "MixFrame",
     "Variant",
     "compiled_codec",
+    "deviating_mix",
     "fast_responses",
     "load_mix",
     "main",
@@ -81,6 +90,7 @@ TARGETS = (
     ("e", "d", "<=", 1.5, "dispatch through ChargeSystem.handle stays near the floor"),
     ("c", "e", ">=", 200.0, "dispatch is hundreds of times faster than the ocpp package"),
     ("c", "f", ">=", 10.0, "the drop-in: same ocpp handlers, ocpp_fast.compat underneath"),
+    ("g", "e", "<=", 1.05, "a permissive policy costs conformant frames nothing (noise only)"),
 )
 
 
@@ -213,12 +223,29 @@ def floor_batches(frames: Sequence[MixFrame], responses: dict[str, Any]) -> list
     return batches
 
 
-def dispatch_batches(frames: Sequence[MixFrame], responses: dict[str, Any]) -> list[Batch]:
-    """(e): ``ChargeSystem.handle``, handlers returning the prebuilt responses."""
-    handlers = {
+def deviating_mix(frames: Sequence[MixFrame]) -> list[MixFrame]:
+    """The mix with every payload broken in every way ``Tolerance.ALL`` repairs."""
+    out = []
+    for frame in frames:
+        decoded = msgspec.json.decode(frame.data)
+        info = mi.type_info(v201.VERSION.request_types[frame.action])
+        decoded[3] = deviate(decoded[3], info)
+        data = msgspec.json.encode(decoded)
+        out.append(dataclasses.replace(frame, data=data, text=data.decode("utf-8")))
+    return out
+
+
+def dispatch_batches(
+    frames: Sequence[MixFrame],
+    responses: dict[str, Any],
+    tolerance: Tolerance = Tolerance.STRICT,
+) -> list[Batch]:
+    """(e), (g), (h): ``ChargeSystem.handle``, handlers returning the prebuilt responses."""
+    handlers: dict[str, Any] = {
         v201.actions.ACTIONS[action].method: (lambda self, request, r=response: r)
         for action, response in responses.items()
     }
+    handlers["tolerance"] = tolerance
     csms = type("BenchChargeSystem", (v201.ChargeSystem,), handlers)()
     batches: list[Batch] = []
     for frame in frames:
@@ -420,6 +447,21 @@ VARIANTS: tuple[Variant, ...] = (
         "ocpp_fast.compat ChargePoint.route_message (the drop-in, same handlers as c)",
         0.10,
         _ocpp_package(drop_in=True),
+    ),
+    Variant(
+        "g",
+        "(e) with Tolerance.ALL, conformant mix",
+        0.13,
+        lambda setup: (dispatch_batches(setup.frames, setup.responses, Tolerance.ALL), "ran"),
+    ),
+    Variant(
+        "h",
+        "(e) with Tolerance.ALL, deviating mix (every frame repaired)",
+        0.13,
+        lambda setup: (
+            dispatch_batches(deviating_mix(setup.frames), setup.responses, Tolerance.ALL),
+            "ran",
+        ),
     ),
 )
 BY_KEY = {variant.key: variant for variant in VARIANTS}

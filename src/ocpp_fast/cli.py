@@ -2,7 +2,7 @@
 
 ocpp-fast serve [--host H] [--port P] [--quiet]
 ocpp-fast simulate --url ws://127.0.0.1:9000/ocpp --chargers 100 --duration 30
-ocpp-fast validate FRAMES.jsonl [--version 2.0.1]
+ocpp-fast validate FRAMES.jsonl [--version 2.0.1] [--tolerate naive_datetime,enum_case,...]
 ocpp-fast bench [MIX] [--markdown]
 """
 
@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ocpp_fast import errors
 from ocpp_fast._protocol_version import LABELS, by_label
+from ocpp_fast.tolerance import Tolerance
 from ocpp_fast.transport.backend import BACKENDS
 from ocpp_fast.transport.runtime import run, settle_gc
 
@@ -84,14 +85,16 @@ async def _simulate(
     return 0 if not report.errors and report.connected == chargers else 1
 
 
-def _validate(path: Path, label: str) -> int:
+def _validate(path: Path, label: str, policy: Tolerance) -> int:
     """Check a log of frames, one JSON array per line; CALLRESULTs are judged against
-    the action of the CALL with the same id earlier in the log."""
+    the action of the CALL with the same id earlier in the log. With ``tolerate``, a
+    frame the policy accepts is reported with each deviation it would repair."""
     from ocpp_fast import codec
+    from ocpp_fast.tolerance import retry
 
     version = by_label(label)
     calls: dict[str, str] = {}
-    bad = total = 0
+    bad = total = repaired = 0
     for number, line in enumerate(path.read_bytes().splitlines(), 1):
         if not line.strip():
             continue
@@ -99,15 +102,22 @@ def _validate(path: Path, label: str) -> int:
         try:
             frame = codec.decode_frame(line, version, calls)
         except errors.OcppError as exc:
-            bad += 1
-            where = exc.details.get("path", "")
-            print(f"{path}:{number}: {exc.spelling(version.label)} {where} {exc.description}")
-            continue
+            accepted = retry(line, exc, version, calls, policy)
+            if accepted is None:
+                bad += 1
+                where = exc.details.get("path", "")
+                print(f"{path}:{number}: {exc.spelling(version.label)} {where} {exc.description}")
+                continue
+            repaired += 1
+            frame = accepted.frame
+            for deviation in accepted.deviations:
+                print(f"{path}:{number}: repaired {deviation.kind.label} {deviation.path}")
         message_id = getattr(frame, "message_id", None)
         action = getattr(frame, "action", None)
         if message_id is not None and action is not None and type(frame).__name__ == "Call":
             calls[message_id] = action
-    print(f"{total} frames, {bad} invalid (OCPP {version.label})")
+    tolerated = f", {repaired} accepted after repair" if policy else ""
+    print(f"{total} frames, {bad} invalid{tolerated} (OCPP {version.label})")
     return 1 if bad else 0
 
 
@@ -128,6 +138,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     check = commands.add_parser("validate", help="check a log of frames, one per line")
     check.add_argument("file", type=Path)
     check.add_argument("--version", default="2.0.1", choices=sorted(LABELS))
+    check.add_argument(
+        "--tolerate",
+        default="",
+        metavar="CLASSES",
+        help="comma-separated tolerance classes (naive_datetime, space_datetime, "
+        "numeric_string, enum_case, null_optional, unknown_fields, overlong_string, all)",
+    )
     commands.add_parser("bench", help="the codec and dispatch comparison", add_help=False)
     args, rest = parser.parse_known_args(argv)
     if args.command == "bench":
@@ -140,7 +157,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(_serve(args.host, args.port, args.quiet, args.backend))
     if args.command == "simulate":
         return run(_simulate(args.url, args.chargers, args.duration, args.interval, args.backend))
-    return _validate(args.file, args.version)
+    try:
+        policy = Tolerance.parse(args.tolerate)
+    except ValueError as exc:  # an unknown tolerance class
+        parser.error(str(exc))
+    return _validate(args.file, args.version, policy)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,8 @@ from ocpp_fast._outgoing import error_frame, result_frame
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.codec import decode_frame
 from ocpp_fast.frames import Call, Send
-from ocpp_fast.protocol import CallReceived, Connection, SendReceived
+from ocpp_fast.protocol import CallReceived, Connection, DeviationCallback, SendReceived
+from ocpp_fast.tolerance import Tolerance
 
 __all__ = [
     "CallContext",
@@ -62,6 +63,9 @@ class PeerConnection(Protocol):
 
     async def send(self, request: Any) -> None:
         """2.1: send a SEND frame (never answered)."""
+
+    def set_tolerance(self, policy: Tolerance) -> None:
+        """Accept and repair the deviations of ``policy`` from this station from now on."""
 
 
 class CallContext(msgspec.Struct, frozen=True):
@@ -95,6 +99,12 @@ class OcppHandler:
     """The side this class plays: it handles the actions the other side sends."""
     _routes: ClassVar[dict[str, _Route]] = {}
     _handled: ClassVar[frozenset[str]] = frozenset()
+    tolerance: Tolerance = Tolerance.STRICT
+    """The deviations every connection accepts and repairs (:mod:`ocpp_fast.tolerance`);
+    strict by default. Per station: override :meth:`tolerance_for`, or call
+    ``context.connection.set_tolerance(...)`` from a handler (the BootNotification's)."""
+    on_deviation: DeviationCallback | None = None
+    """Told ``(identity, action, deviations)`` of each frame accepted after repair."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -129,7 +139,20 @@ class OcppHandler:
         CALLs of actions the class has no method for are answered NotSupported
         by the connection itself, before their payload is looked at.
         """
-        return Connection(self.version, self.side, identity=identity, handled=self._handled)
+        return Connection(
+            self.version,
+            self.side,
+            identity=identity,
+            handled=self._handled,
+            tolerance=self.tolerance_for(identity),
+            on_deviation=self.on_deviation,
+            logged=self.__dict__.setdefault("_logged_deviations", set()),
+        )
+
+    def tolerance_for(self, identity: str) -> Tolerance:
+        """The policy of a station admitted as ``identity``: :attr:`tolerance` unless overridden,
+        e.g. from a table of identities known to run a noisy firmware."""
+        return self.tolerance
 
     # --- invoking handlers -----------------------------------------------------------------
 

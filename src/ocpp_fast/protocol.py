@@ -13,7 +13,11 @@ Feed :meth:`Connection.receive` every message the transport delivers; it returns
 - what the peer causes is logged at most ``LOG_BURST`` times per kind per minute
   (:class:`~ocpp_fast._ratelimit.LogLimiter`), so a hostile peer cannot flood the logs;
 - malformed frames are answered with the CALLERROR of the spec table, except a
-  bad CALLRESULT, which fails our pending call instead.
+  bad CALLRESULT, which fails our pending call instead;
+- a payload the strict decode refused is retried under the connection's
+  :class:`~ocpp_fast.tolerance.Tolerance` policy (strict by default): accepted
+  if the repairs the policy allows make it valid, each repaired deviation
+  counted in :attr:`Connection.deviations` and logged once per action and class.
 
 Timeouts are deadlines the adapter drives: it calls :meth:`Connection.time_out`.
 """
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +49,7 @@ from ocpp_fast.frames import (
     CallResultError,
     Send,
 )
+from ocpp_fast.tolerance import Deviation, Tolerance, retry
 
 __all__ = [
     "CallFailed",
@@ -56,6 +61,9 @@ __all__ = [
     "SendReceived",
     "Side",
 ]
+
+DeviationCallback = Callable[[str, str, list[Deviation]], None]
+"""Told ``(identity, action, deviations)`` of each frame accepted after repair."""
 
 log = logging.getLogger("ocpp_fast")
 
@@ -131,15 +139,19 @@ class Connection:
     __slots__ = (
         "_handling",
         "_log",
+        "_logged",
         "_new_id",
         "_outbox",
         "_pending",
         "_queue",
         "_request_types",
         "_warnings",
+        "deviations",
         "identity",
+        "on_deviation",
         "receivable",
         "side",
+        "tolerance",
         "version",
     )
 
@@ -151,8 +163,20 @@ class Connection:
         identity: str = "",
         message_id_factory: Callable[[], str] = new_message_id,
         handled: frozenset[str] | None = None,
+        tolerance: Tolerance = Tolerance.STRICT,
+        on_deviation: DeviationCallback | None = None,
+        logged: set[tuple[str, str, Tolerance]] | None = None,
     ) -> None:
         self.version = version
+        self.tolerance = tolerance
+        """The deviations accepted and repaired; settable at any time (e.g. after the
+        BootNotification names the firmware)."""
+        self.on_deviation = on_deviation
+        self.deviations: Counter[tuple[str, Tolerance]] = Counter()
+        """How many deviations were repaired, by ``(action, class)``."""
+        self._logged = set() if logged is None else logged
+        """The ``(identity, action, class)`` already logged: shared by the connections of
+        one handler, so a station is logged once however many connections it makes."""
         self.side = side
         self.identity = identity
         self._new_id = message_id_factory
@@ -265,7 +289,13 @@ class Connection:
         try:
             frame = decode_frame(data, self.version, pending)
         except errors.OcppError as exc:
-            return self._bad_frame(exc)
+            repaired = None
+            if self.tolerance and (exc.message_type != CALL or exc.action in self.receivable):
+                repaired = retry(data, exc, self.version, pending, self.tolerance)
+            if repaired is None:
+                return self._bad_frame(exc)
+            frame = repaired.frame
+            self._deviated(exc.action or "", repaired.deviations)
         if frame is None:
             return []
         if type(frame) is Call:
@@ -391,6 +421,25 @@ class Connection:
         )
         self._emit(error_frame(exc.message_id or errors.UNREADABLE_MESSAGE_ID, exc, self.version))
         return []
+
+    def _deviated(self, action: str, deviations: list[Deviation]) -> None:
+        """Count a frame's repaired deviations; log each (station, action, class) once."""
+        for deviation in deviations:
+            seen = (self.identity, action, deviation.kind)
+            if seen not in self._logged:
+                self._logged.add(seen)
+                self.log.warning(
+                    "accepted %s in %s at %s (tolerated)",
+                    deviation.kind.label,
+                    action,
+                    deviation.path,
+                )
+            self.deviations[action, deviation.kind] += 1
+        if self.on_deviation is not None:
+            try:
+                self.on_deviation(self.identity, action, deviations)
+            except Exception:  # the operator's report must not fail the station's frame
+                self.log.exception("on_deviation raised")
 
     # --- plumbing ---------------------------------------------------------------------
 
