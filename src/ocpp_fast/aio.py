@@ -31,6 +31,7 @@ import inspect
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
+from time import perf_counter
 from typing import Any
 
 from ocpp_fast.dispatch import OcppHandler, as_ocpp_error
@@ -208,30 +209,37 @@ class AsyncConnection:
     def _answer_now(self, event: CallReceived | SendReceived) -> None:
         """A plain handler, run inside the transport's callback: no task, no slot."""
         request = _request_of(event)
+        started = perf_counter() if self._protocol.metrics is not None else 0.0
         try:
             result = self.handler._start(request, self.identity, self)
         except Exception as exc:
             self._fail(event, exc)
+            self._timed(request.action, started)
             return
         if inspect.isawaitable(result):  # a plain method that handed back an awaitable
             self._free -= 1  # it runs now, over the bound if need be: it already started
-            self._spawn(self._finish(event, result), shared_slot=False)
+            self._spawn(self._finish(event, result, started), shared_slot=False)
             return
         if type(event) is CallReceived:
             self._protocol.respond(request.message_id, request.action, result)
+        self._timed(request.action, started)
 
     async def _answer(self, event: CallReceived | SendReceived) -> None:
         request = _request_of(event)
+        started = perf_counter() if self._protocol.metrics is not None else 0.0
         try:
             result = self.handler._start(request, self.identity, self)
         except Exception as exc:
             self._fail(event, exc)
+            self._timed(request.action, started)
         else:
-            await self._finish(event, result)
+            await self._finish(event, result, started)
             return
         await self._flush()
 
-    async def _finish(self, event: CallReceived | SendReceived, result: Any) -> None:
+    async def _finish(
+        self, event: CallReceived | SendReceived, result: Any, started: float
+    ) -> None:
         try:
             if inspect.isawaitable(result):
                 result = await result
@@ -240,7 +248,14 @@ class AsyncConnection:
         else:
             if type(event) is CallReceived:
                 self._protocol.respond(event.call.message_id, event.call.action, result)
+        self._timed(_request_of(event).action, started)
         await self._flush()
+
+    def _timed(self, action: str, started: float) -> None:
+        """Report a handler's time where metrics are kept."""
+        metrics = self._protocol.metrics
+        if metrics is not None:
+            metrics.handled(action, perf_counter() - started)
 
     def _fail(self, event: CallReceived | SendReceived, exc: Exception) -> None:
         if isinstance(event, CallReceived):

@@ -91,6 +91,7 @@ TARGETS = (
     ("c", "e", ">=", 200.0, "dispatch is hundreds of times faster than the ocpp package"),
     ("c", "f", ">=", 10.0, "the drop-in: same ocpp handlers, ocpp_fast.compat underneath"),
     ("g", "e", "<=", 1.05, "a permissive policy costs conformant frames nothing (noise only)"),
+    ("j", "i", "<=", 1.15, "Prometheus metrics cost little per message"),
 )
 
 
@@ -462,6 +463,62 @@ VARIANTS: tuple[Variant, ...] = (
             dispatch_batches(deviating_mix(setup.frames), setup.responses, Tolerance.ALL),
             "ran",
         ),
+    ),
+)
+
+
+def feed_batches(
+    frames: Sequence[MixFrame], responses: dict[str, Any], *, with_metrics: bool
+) -> tuple[list[Batch], str]:
+    """(i), (j): a live connection's path, ``AsyncConnection.feed`` (plain handlers answered
+    on the spot, the reply written), without and with Prometheus metrics counting."""
+    from ocpp_fast.aio import AsyncConnection
+
+    handlers = {
+        v201.actions.ACTIONS[action].method: (lambda self, request, r=response: r)
+        for action, response in responses.items()
+    }
+    csms = type("BenchChargeSystem", (v201.ChargeSystem,), handlers)()
+    written: list[bytes] = []
+    connection = AsyncConnection(csms, write=written.append, identity="BENCH")
+    note = "ran"
+    if with_metrics:
+        try:
+            from ocpp_fast.metrics import Metrics
+        except ImportError as error:
+            raise NotRun(str(error)) from None
+        connection.protocol.metrics = Metrics()
+        note = "ran (prometheus-client)"
+    batches: list[Batch] = []
+    for frame in frames:
+        written.clear()
+        connection.feed(frame.data)
+        if not written or msgspec.json.decode(written[0])[:2] != [3, frame.message_id]:
+            raise SystemExit(f"feed: no CALLRESULT for {frame.label}: {written!r}")
+
+        def batch(n: int, data: bytes = frame.data) -> None:
+            feed = connection.feed
+            for _ in range(n):
+                feed(data)
+            written.clear()
+
+        batches.append(batch)
+    return batches, note
+
+
+VARIANTS = (
+    *VARIANTS,
+    Variant(
+        "i",
+        "AsyncConnection.feed: a live connection's path (plain handlers, reply written)",
+        0.08,
+        lambda setup: feed_batches(setup.frames, setup.responses, with_metrics=False),
+    ),
+    Variant(
+        "j",
+        "(i) with Prometheus metrics counting",
+        0.08,
+        lambda setup: feed_batches(setup.frames, setup.responses, with_metrics=True),
     ),
 )
 BY_KEY = {variant.key: variant for variant in VARIANTS}

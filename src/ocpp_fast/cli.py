@@ -37,7 +37,9 @@ class _FrameLines(logging.Formatter):
         return f"{when} {record.getMessage()}"
 
 
-async def _serve(host: str, port: int, quiet: bool, backend: str | None) -> int:
+async def _serve(
+    host: str, port: int, quiet: bool, backend: str | None, metrics_port: int | None
+) -> int:
     from ocpp_fast.demo import DemoChargeSystem
     from ocpp_fast.transport import serve
 
@@ -46,11 +48,13 @@ async def _serve(host: str, port: int, quiet: bool, backend: str | None) -> int:
     logging.getLogger("ocpp_fast").addHandler(handler)
     logging.getLogger("ocpp_fast").setLevel(logging.WARNING)
     logging.getLogger("ocpp_fast.frames").setLevel(logging.WARNING if quiet else logging.DEBUG)
-    server = await serve(DemoChargeSystem(), host, port, backend=backend)
+    server = await serve(DemoChargeSystem(), host, port, backend=backend, metrics_port=metrics_port)
     settle_gc()
     print(
         f"demo CSMS on ws://{host}:{server.port}/<identity> (ocpp2.0.1); Ctrl-C stops", flush=True
     )
+    if server.metrics_port is not None:
+        print(f"metrics on http://{host}:{server.metrics_port}/metrics", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -129,6 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=9000)
     serve.add_argument("--quiet", action="store_true", help="log no frames")
     serve.add_argument("--backend", choices=BACKENDS, help="WebSocket library (default: fastest)")
+    serve.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus metrics on this port (extra [metrics])"
+    )
     sim = commands.add_parser("simulate", help="load-test a CSMS with simulated stations")
     sim.add_argument("--url", required=True, help="CSMS URL; the station identity is appended")
     sim.add_argument("--chargers", type=int, default=10)
@@ -154,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "serve":
-        return run(_serve(args.host, args.port, args.quiet, args.backend))
+        return run(_serve(args.host, args.port, args.quiet, args.backend, args.metrics_port))
     if args.command == "simulate":
         return run(_simulate(args.url, args.chargers, args.duration, args.interval, args.backend))
     try:

@@ -28,7 +28,7 @@ import logging
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -50,6 +50,9 @@ from ocpp_fast.frames import (
     Send,
 )
 from ocpp_fast.tolerance import Deviation, Tolerance, retry
+
+if TYPE_CHECKING:
+    from ocpp_fast.metrics import Metrics
 
 __all__ = [
     "CallFailed",
@@ -148,6 +151,7 @@ class Connection:
         "_warnings",
         "deviations",
         "identity",
+        "metrics",
         "on_deviation",
         "receivable",
         "side",
@@ -186,6 +190,8 @@ class Connection:
         self._handling: set[str] = set()
         self._warnings: LogLimiter | None = None
         self._log: ConnectionLog | None = None
+        self.metrics: Metrics | None = None
+        """Where frames, errors and repairs are counted (:mod:`ocpp_fast.metrics`), if anywhere."""
         self._request_types, receivable = version.side_tables(side)
         self.receivable = receivable if handled is None else receivable & handled
         """The actions whose CALLs are accepted: those the peer sends (and, when
@@ -218,6 +224,8 @@ class Connection:
         frame = _encode_call(message_id, action, msgspec.Raw(payload))
         self._queue.append(_Outgoing(message_id, action, frame))
         self._send_next()
+        if self.metrics is not None:
+            self.metrics.frame("out", "call", action)
         return message_id
 
     def send(self, request: Any) -> str:
@@ -235,6 +243,8 @@ class Connection:
         payload = encode_checked_payload(request, action, self.version, response=False)
         message_id = self._new_id()
         self._emit(_encode_send(message_id, action, msgspec.Raw(payload)))
+        if self.metrics is not None:
+            self.metrics.frame("out", "send", action)
         return message_id
 
     def cancel(self, message_id: str) -> bool:
@@ -272,11 +282,13 @@ class Connection:
         """
         self._handling.discard(message_id)
         self._emit(result_frame(message_id, action, response, self.version, self.identity))
+        if self.metrics is not None:
+            self.metrics.frame("out", "result", action)
 
     def respond_error(self, message_id: str, error: errors.OcppError) -> None:
         """Answer the peer's CALL ``message_id`` with a CALLERROR of ``error``'s code."""
         self._handling.discard(message_id)
-        self._emit(error_frame(message_id, error, self.version))
+        self._answer_error(message_id, error)
 
     # --- what comes in --------------------------------------------------------------
 
@@ -298,6 +310,8 @@ class Connection:
             self._deviated(exc.action or "", repaired.deviations)
         if frame is None:
             return []
+        if self.metrics is not None:
+            self._count_in(frame)
         if type(frame) is Call:
             message_id = frame.message_id
             if message_id in self._handling or frame.action not in self.receivable:
@@ -319,6 +333,22 @@ class Connection:
         assert isinstance(frame, CallError)
         return self._error(frame)
 
+    def _count_in(self, frame: Call | CallResult | CallError) -> None:
+        metrics = self.metrics
+        assert metrics is not None
+        if isinstance(frame, Call):  # and Send
+            metrics.frame("in", "send" if type(frame) is Send else "call", frame.action)
+        elif isinstance(frame, CallResult):
+            metrics.frame("in", "result", frame.action or "")
+        else:
+            metrics.error("in", frame.error_code)
+
+    def _answer_error(self, message_id: str, error: errors.OcppError) -> None:
+        """Send a CALLERROR (counted where metrics are kept)."""
+        self._emit(error_frame(message_id, error, self.version))
+        if self.metrics is not None:
+            self.metrics.error("out", self.version.code_of(error))
+
     def _refuse(self, call: Call) -> list[Event]:
         """Answer a CALL whose id is still in hand, or whose action this side never receives."""
         error: errors.OcppError
@@ -331,7 +361,7 @@ class Connection:
             )
         else:
             error = _not_supported(call.action, self.side)
-        self._emit(error_frame(call.message_id, error, self.version))
+        self._answer_error(call.message_id, error)
         return []
 
     def _result(self, result: CallResult) -> list[Event]:
@@ -419,7 +449,7 @@ class Connection:
             exc.code,
             exc,
         )
-        self._emit(error_frame(exc.message_id or errors.UNREADABLE_MESSAGE_ID, exc, self.version))
+        self._answer_error(exc.message_id or errors.UNREADABLE_MESSAGE_ID, exc)
         return []
 
     def _deviated(self, action: str, deviations: list[Deviation]) -> None:
@@ -435,6 +465,8 @@ class Connection:
                     deviation.path,
                 )
             self.deviations[action, deviation.kind] += 1
+            if self.metrics is not None:
+                self.metrics.deviation(deviation.kind.label)
         if self.on_deviation is not None:
             try:
                 self.on_deviation(self.identity, action, deviations)

@@ -17,7 +17,7 @@ import http
 import logging
 import ssl as ssl_module
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from picows import (
     WSAutoPingStrategy,
@@ -39,10 +39,14 @@ from ocpp_fast.transport._stations import (
     Refusal,
     Session,
     quiet_accept_errors,
+    run_closed,
 )
 from ocpp_fast.transport.deflate import MessageDeflate, accept_offer
 from ocpp_fast.transport.identity import parse_identity
 from ocpp_fast.transport.limits import REPLACED_CLOSE_CODE, Limits
+
+if TYPE_CHECKING:
+    from ocpp_fast.metrics import Metrics
 
 __all__ = ["PicowsServer", "serve_picows"]
 
@@ -101,6 +105,7 @@ class PicowsServer(CsmsServer):
                 station.transport.underlying_transport.abort()
         await asyncio.sleep(0)
         self._undo_accept_errors()
+        run_closed(self)
 
 
 class _Station(OcppListener):
@@ -370,6 +375,7 @@ async def serve_picows(
     ping_interval: float | None,
     max_size: int,
     limits: Limits,
+    metrics: Metrics | None,
 ) -> PicowsServer:
     """Start the picows CSMS (``serve()`` has checked the arguments)."""
     server = PicowsServer(
@@ -380,6 +386,7 @@ async def serve_picows(
         max_size=max_size,
         ping_interval=ping_interval,
     )
+    server.metrics = metrics
     loop = asyncio.get_running_loop()
     server._server = await loop.create_server(
         lambda: _Handshake(server),

@@ -20,7 +20,7 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 try:
     import resource
@@ -28,6 +28,9 @@ except ImportError:  # Windows
     resource = None  # type: ignore[assignment]
 
 from ocpp_fast._ratelimit import LogLimiter
+
+if TYPE_CHECKING:
+    from ocpp_fast.metrics import Metrics
 from ocpp_fast.aio import AsyncConnection, Send, Slots, Write
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport.identity import basic_credentials, escaped, parse_identity
@@ -128,6 +131,12 @@ class Stations:
         self.refusals = LogLimiter(log)
         """Rate-limits the server's lines about what stations caused, one share per kind."""
         self._background: set[asyncio.Task[None]] = set()
+        self.metrics: Metrics | None = None
+        self.metrics_port: int | None = None
+        """The port serving ``/metrics`` when ``serve(metrics_port=...)`` started one."""
+        self.on_closed: list[Callable[[], None]] = []
+        """Run once :meth:`CsmsServer.close` is done (stopping the metrics endpoint...)."""
+        """Where stations, frames and handler times are counted (``serve(metrics_port=...)``)."""
 
     # --- the handshake ----------------------------------------------------------------------
 
@@ -235,7 +244,7 @@ class Stations:
     ) -> AsyncConnection:
         """An :class:`AsyncConnection` for a station, within this server's handler bounds
         (``send`` for a backend that awaits its writes, ``write`` for one that buffers)."""
-        return AsyncConnection(
+        connection = AsyncConnection(
             handler,
             send,
             write=write,
@@ -244,6 +253,8 @@ class Stations:
             task_slots=self.task_slots,
             on_resume=on_resume,
         )
+        connection.protocol.metrics = self.metrics
+        return connection
 
     def take_over(self, session: Session) -> bool:
         """Make ``session`` the station's live connection, closing an older one.
@@ -266,6 +277,8 @@ class Stations:
         self._live[identity] = session
         self.connections[identity] = session.connection
         self._sessions.add(session)
+        if self.metrics is not None:
+            self.metrics.station(session.connection.handler.version.label, +1)
         return True
 
     async def finish(self, session: Session) -> None:
@@ -275,6 +288,8 @@ class Stations:
         if self._live.get(identity) is session:  # unless a newer one took its place
             del self._live[identity]
             del self.connections[identity]
+        if self.metrics is not None:
+            self.metrics.station(session.connection.handler.version.label, -1)
         connection = session.connection
         connection.abort(ConnectionError(f"{identity} disconnected"))
         try:
@@ -324,6 +339,13 @@ class CsmsServer(Stations):
         """Stop within ``timeout`` seconds: refuse new stations, let calls in flight finish
         while time allows, cancel the handlers still running, then close every connection."""
         raise NotImplementedError
+
+
+def run_closed(server: Stations) -> None:
+    """Run the server's ``on_closed`` callbacks once (at the end of each backend's close)."""
+    callbacks, server.on_closed = server.on_closed, []
+    for callback in callbacks:
+        callback()
 
 
 def _retrieved(task: asyncio.Task[None]) -> None:

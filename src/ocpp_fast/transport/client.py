@@ -14,7 +14,7 @@ import random
 import ssl as ssl_module
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
@@ -29,6 +29,9 @@ from ocpp_fast.transport._sender import (
 from ocpp_fast.transport.backend import resolve
 from ocpp_fast.transport.identity import basic_header, parse_identity
 from ocpp_fast.transport.txqueue import TransactionQueue
+
+if TYPE_CHECKING:
+    from ocpp_fast.metrics import Metrics
 
 __all__ = ["Backoff", "MessageRetry", "Queued", "StationClient", "StillQueued", "connect"]
 
@@ -88,6 +91,7 @@ class StationClient:
         compression: bool = True,
         queue: str | TransactionQueue | None = None,
         retry: MessageRetry = DEFAULT_RETRY,
+        metrics: Metrics | None = None,
     ) -> None:
         self.handlers = dict(handlers)
         self.url = url
@@ -123,6 +127,12 @@ class StationClient:
             store = TransactionQueue(queue) if isinstance(queue, str) else queue
             versions = [handler.version for handler in self.handlers.values()]
             self._sender = QueueSender(store, retry, versions)
+        self.metrics = metrics
+        """Where this station's frames, handler times and queue length are counted."""
+        if metrics is not None and self._sender is not None:
+            watched = self._sender.queue
+            metrics.queued = len(watched)
+            watched.on_size.append(lambda size: setattr(metrics, "queued", size))
 
     @property
     def queue(self) -> TransactionQueue | None:
@@ -259,6 +269,7 @@ class StationClient:
             raise HandshakeFailed(f"the CSMS accepted none of {list(self.handlers)}")
 
         connection = link.connection_for(self.handlers[subprotocol], self.identity)
+        connection.protocol.metrics = self.metrics
         self._link, self.connection, self.subprotocol = link, connection, subprotocol
         self.connects += 1
         self._connected.set()
@@ -298,6 +309,7 @@ async def connect(
     compression: bool = True,
     queue: str | TransactionQueue | None = None,
     retry: MessageRetry = DEFAULT_RETRY,
+    metrics: Metrics | None = None,
 ) -> StationClient:
     """Connect a station to the CSMS at ``url`` (``ws://`` or ``wss://``, identity last).
 
@@ -307,7 +319,8 @@ async def connect(
     carries TLS, with a client certificate for profile 3. ``compression`` offers
     permessage-deflate (the CSMS decides); ``backend`` picks the WebSocket library.
     ``queue`` keeps transaction messages across disconnects and restarts, retried
-    per ``retry`` (see :class:`StationClient`).
+    per ``retry`` (see :class:`StationClient`). ``metrics`` counts this station's frames,
+    handler times and queue length (:mod:`ocpp_fast.metrics`).
     """
     if isinstance(handlers, OcppHandler):
         handlers = {handlers.version.subprotocol: handlers}
@@ -323,6 +336,7 @@ async def connect(
         compression=compression,
         queue=queue,
         retry=retry,
+        metrics=metrics,
     )
     await client.start()
     return client

@@ -15,7 +15,7 @@ import http
 import logging
 import ssl as ssl_module
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as ws_serve
@@ -32,11 +32,15 @@ from ocpp_fast.transport._stations import (
     Session,
     StationRequest,
     quiet_accept_errors,
+    run_closed,
 )
 from ocpp_fast.transport._wire import pump, text_sender
 from ocpp_fast.transport.backend import resolve
 from ocpp_fast.transport.identity import escaped, parse_identity
 from ocpp_fast.transport.limits import DEFAULT_LIMITS, REPLACED_CLOSE_CODE, Limits
+
+if TYPE_CHECKING:
+    from ocpp_fast.metrics import Metrics
 
 __all__ = ["Admission", "CsmsServer", "Limits", "StationRequest", "WebsocketsServer", "serve"]
 
@@ -150,6 +154,7 @@ class WebsocketsServer(CsmsServer):
             await asyncio.wait([closing], timeout=0.1)  # handlers unwind after the aborts
         closing.cancel()
         self._undo_accept_errors()
+        run_closed(self)
 
 
 class _StationSocket(ServerConnection):
@@ -279,6 +284,8 @@ async def serve(
     max_size: int = 2**20,
     limits: Limits = DEFAULT_LIMITS,
     backend: str | None = None,
+    metrics_port: int | None = None,
+    metrics: Metrics | None = None,
 ) -> CsmsServer:
     """Start a CSMS serving ``handlers`` (one ``ChargeSystem``, or one per subprotocol).
 
@@ -288,7 +295,10 @@ async def serve(
     :class:`StationRequest` and returns an :class:`Admission` (or a bool).
     permessage-deflate is on; keepalive pings every ``ping_interval`` seconds (a station
     that answers none is closed after about two).
-    ``limits`` caps what each station may cost (:class:`Limits`).
+    ``limits`` caps what each station may cost (:class:`Limits`). ``metrics_port`` serves
+    Prometheus metrics (:mod:`ocpp_fast.metrics`, extra ``[metrics]``) on that port of
+    ``host`` (0: any free one; ``server.metrics_port`` says which); or pass your own
+    ``metrics`` and serve them as you like.
     """
     chosen = resolve(backend)
     if isinstance(handlers, OcppHandler):
@@ -298,10 +308,15 @@ async def serve(
     if security_profile == 3 and ssl is not None and ssl.verify_mode != ssl_module.CERT_REQUIRED:
         raise ValueError("security profile 3 needs an ssl context with CERT_REQUIRED")
     require_basic_auth = security_profile in (1, 2)
+    if metrics is None and metrics_port is not None:
+        from ocpp_fast.metrics import Metrics
+
+        metrics = Metrics()
+    server: CsmsServer
     if chosen == "picows":
         from ocpp_fast.transport._picows_server import serve_picows
 
-        return await serve_picows(
+        server = await serve_picows(
             handlers,
             host,
             port,
@@ -311,7 +326,39 @@ async def serve(
             ping_interval=ping_interval,
             max_size=max_size,
             limits=limits,
+            metrics=metrics,
         )
+    else:
+        server = await _serve_websockets(
+            handlers,
+            host,
+            port,
+            authorize,
+            require_basic_auth,
+            ssl=ssl,
+            ping_interval=ping_interval,
+            max_size=max_size,
+            limits=limits,
+        )
+        server.metrics = metrics
+    if metrics is not None and metrics_port is not None:
+        server.metrics_port = metrics.serve_http(metrics_port, host)
+        server.on_closed.append(metrics.stop_http)
+    return server
+
+
+async def _serve_websockets(
+    handlers: Mapping[str, OcppHandler],
+    host: str,
+    port: int,
+    authorize: Authorize | None,
+    require_basic_auth: bool,
+    *,
+    ssl: ssl_module.SSLContext | None,
+    ping_interval: float | None,
+    max_size: int,
+    limits: Limits,
+) -> WebsocketsServer:
     server = WebsocketsServer(handlers, authorize, require_basic_auth, limits=limits)
 
     class Socket(_StationSocket):

@@ -56,7 +56,7 @@ import contextlib
 import enum
 import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,6 +164,8 @@ class TransactionQueue:
         self._db.executescript(_SCHEMA)
         self.sending: int | None = None
         """The position on the wire now: never dropped to make room."""
+        self.on_size: list[Callable[[int], None]] = []
+        """Told the number of queued messages after each change (a metrics gauge...)."""
 
     def put(self, version: ProtocolVersion, action: str, request: Any) -> QueuedMessage:
         """Check ``request``, number it (2.x ``seqNo``), store it durably; return what was stored.
@@ -198,6 +200,7 @@ class TransactionQueue:
                 self._db.execute(
                     "UPDATE messages SET txn = ? WHERE position = ?", (transaction, position)
                 )
+        self._sized()
         return QueuedMessage(position, version.label, action, payload, 0, transaction, kind)
 
     @contextlib.contextmanager
@@ -300,6 +303,13 @@ class TransactionQueue:
     def remove(self, position: int) -> None:
         """Forget the message at ``position`` (answered, or given up)."""
         self._db.execute("DELETE FROM messages WHERE position = ?", (position,))
+        self._sized()
+
+    def _sized(self) -> None:
+        if self.on_size:
+            size = len(self)
+            for watcher in self.on_size:
+                watcher(size)
 
     def __len__(self) -> int:
         count: int = self._db.execute("SELECT count(*) FROM messages").fetchone()[0]

@@ -1,0 +1,149 @@
+"""Prometheus metrics, scraped from the real endpoint of a running CSMS, on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import re
+import urllib.request
+
+import pytest
+from my_test_charge_system import MyTestChargeSystem
+from my_test_charger import MyTestCharger
+from websockets.asyncio.client import connect as ws_connect
+from websockets.typing import Subprotocol
+
+from ocpp_fast.tolerance import Tolerance
+from ocpp_fast.transport import connect, serve
+from ocpp_fast.transport.backend import BACKENDS
+from ocpp_fast.v201 import datatypes, enums, messages
+
+BOOT = messages.BootNotificationRequest(
+    reason=enums.BootReasonEnumType.POWER_UP,
+    charging_station=datatypes.ChargingStationType(model="M", vendor_name="V"),
+)
+NAIVE_STATUS = (
+    '[2,"s1","StatusNotification",{"timestamp":"2026-11-30T10:00:00",'
+    '"connectorStatus":"Available","evseId":1,"connectorId":1}]'
+)
+
+
+class Tolerant(MyTestChargeSystem):
+    tolerance = Tolerance.NAIVE_DATETIME
+
+
+def scrape(port: int) -> dict[str, float]:
+    """``/metrics`` as ``{'name{labels}': value}`` (labels as the exposition writes them)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    found = re.findall(r"^(ocpp_[^\s]+)\s+([0-9.e+-]+)$", text, re.MULTILINE)
+    return {name: float(value) for name, value in found}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_endpoint_counts_stations_frames_errors_repairs_and_handler_times(
+    backend: str,
+) -> None:
+    async def session() -> tuple[dict[str, float], dict[str, float]]:
+        server = await serve(Tolerant(), backend=backend, metrics_port=0)
+        assert server.metrics_port is not None
+        try:
+            station = await connect(
+                MyTestCharger(), f"ws://127.0.0.1:{server.port}/ocpp/CS001", backend=backend
+            )
+            await station.call(BOOT, timeout=5)
+            await station.call(messages.HeartbeatRequest(), timeout=5)
+            async with ws_connect(
+                f"ws://127.0.0.1:{server.port}/ocpp/RAW1", subprotocols=[Subprotocol("ocpp2.0.1")]
+            ) as raw:
+                await raw.send('[2,"t1","Teleport",{}]')
+                await raw.recv()
+                await raw.send(NAIVE_STATUS)
+                await raw.recv()
+                during = await asyncio.to_thread(scrape, server.metrics_port)
+            await station.close()
+            for _ in range(100):
+                if not server.connections:
+                    break
+                await asyncio.sleep(0.02)
+            after = await asyncio.to_thread(scrape, server.metrics_port)
+            return during, after
+        finally:
+            await server.close()
+
+    during, after = asyncio.run(asyncio.wait_for(session(), 20))
+    assert during['ocpp_stations_connected{version="2.0.1"}'] == 2
+    assert after['ocpp_stations_connected{version="2.0.1"}'] == 0
+    key = 'ocpp_messages_total{action="%s",direction="%s",kind="%s"}'
+    assert during[key % ("BootNotification", "in", "call")] == 1
+    assert during[key % ("BootNotification", "out", "result")] == 1
+    assert during[key % ("Heartbeat", "in", "call")] == 1
+    assert during['ocpp_errors_total{code="NotImplemented",direction="out"}'] == 1
+    assert during['ocpp_deviations_total{kind="naive_datetime"}'] == 1
+    assert during['ocpp_handler_seconds_count{action="Heartbeat"}'] == 1
+    assert during['ocpp_handler_seconds_count{action="StatusNotification"}'] == 1
+
+
+def test_the_endpoint_stops_with_the_server() -> None:
+    async def session() -> int:
+        server = await serve(MyTestChargeSystem(), metrics_port=0)
+        port = server.metrics_port
+        assert port is not None
+        assert "ocpp_stations_connected" in await asyncio.to_thread(
+            lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+        )
+        await server.close()
+        return port
+
+    port = asyncio.run(session())
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
+
+
+def test_no_metrics_no_prometheus() -> None:
+    """Without metrics the package never imports prometheus-client (an optional extra)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import asyncio, sys\n"
+        "from ocpp_fast.transport import serve\n"
+        "from ocpp_fast import v201\n"
+        "class C(v201.ChargeSystem): pass\n"
+        "async def main():\n"
+        "    s = await serve(C())\n"
+        "    await s.close()\n"
+        "asyncio.run(main())\n"
+        "print('prometheus_client' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_a_station_counts_its_queue_and_frames() -> None:
+    from ocpp_fast.metrics import Metrics
+    from ocpp_fast.transport import StationClient
+
+    metrics = Metrics()
+    station = StationClient(
+        {"ocpp2.0.1": MyTestCharger()},
+        "ws://127.0.0.1:1/ocpp/Q1",
+        queue=":memory:",
+        metrics=metrics,
+    )
+    event = messages.TransactionEventRequest(
+        event_type=enums.TransactionEventEnumType.STARTED,
+        timestamp=datetime.datetime(2026, 11, 30, tzinfo=datetime.UTC),
+        trigger_reason=enums.TriggerReasonEnumType.AUTHORIZED,
+        seq_no=0,
+        transaction_info=datatypes.TransactionType(transaction_id="T1"),
+    )
+
+    async def run() -> None:
+        station.put(event)
+
+    asyncio.run(run())
+    assert metrics.queued == 1
+    assert station.queue is not None
+    station.queue.remove(station.queue.messages()[0].position)
+    assert metrics.queued == 0
