@@ -454,3 +454,31 @@ def test_a_dead_peer_is_closed_by_the_keepalive() -> None:
 
     connected, gone = run(session)
     assert connected and gone
+
+
+def test_a_refused_upgrade_leaves_no_socket_counted() -> None:
+    """An upgrade request admitted by us but refused by the WebSocket library (no key):
+    the connection is not left counted against the caps."""
+
+    async def session() -> tuple[bytes, int, int]:
+        server = await serve(MyTestChargeSystem())
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(
+                b"GET /ocpp/NOKEY1 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                b"Sec-WebSocket-Protocol: ocpp2.0.1\r\n\r\n"
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            writer.close()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 3
+            while (server.sockets or server.admitted) and loop.time() < deadline:
+                await asyncio.sleep(0.02)
+            return head, server.sockets, server.admitted
+        finally:
+            await server.close()
+
+    head, sockets, admitted = run(session)
+    assert head.startswith(b"HTTP/1.1 4")
+    assert (sockets, admitted) == (0, 0)

@@ -130,6 +130,7 @@ class _Station(OcppListener):
         self.subprotocol = subprotocol
         self.authenticated = authenticated
         self.session: Session | None = None
+        self._released = False
 
     def _refused(self, kind: str, why: str) -> None:
         self.server.refusals.warning(kind, "%s: %s", self.identity, why)
@@ -157,6 +158,13 @@ class _Station(OcppListener):
         self.session = session
         log.info("%s: connected (%s)", self.identity, self.subprotocol)
 
+    def release(self) -> None:
+        """The socket no longer counts against the server's caps (once)."""
+        if not self._released:
+            self._released = True
+            self.server.sockets -= 1
+            self.server.admitted -= 1
+
     async def _close_later(self, code: int, reason: str) -> None:
         self.start_close(code, reason)
 
@@ -164,8 +172,7 @@ class _Station(OcppListener):
         super().on_ws_disconnected(transport)
         server = self.server
         server._listeners.discard(self)
-        server.sockets -= 1
-        server.admitted -= 1
+        self.release()
         session, self.session = self.session, None
         self.connection = None
         if session is not None:
@@ -321,6 +328,11 @@ class _Handshake(asyncio.Protocol):
             buffer[:size] = data[fed : fed + size]
             protocol.buffer_updated(size)
             fed += size
+        if station.transport is None:
+            # picows refused the upgrade itself (it answered 4xx and closes): it will never
+            # call the listener back, so the socket stops counting here
+            station.release()
+            return
         transport.resume_reading()
 
     def _respond(self, refusal: Refusal) -> None:
