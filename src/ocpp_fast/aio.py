@@ -64,6 +64,9 @@ CALLS_IN_FLIGHT = 3
 """Async handlers run at once per connection: the spec's one outstanding CALL, plus two of
 allowance for stations that overlap a CALL with the previous one's answer in flight."""
 
+_NOT_STARTED: Any = object()
+"""The handler of a CALL has not been called yet (see ``AsyncConnection._answer``)."""
+
 Send = Callable[[bytes], Awaitable[None]]
 """Sends one frame (a coroutine function: the ``websockets`` backend)."""
 Write = Callable[[bytes], None]
@@ -214,45 +217,42 @@ class AsyncConnection:
             result = self.handler._start(request, self.identity, self)
         except Exception as exc:
             self._fail(event, exc)
-            self._timed(request.action, started)
+            if started:  # metrics are kept
+                self._timed(request.action, started)
             return
         if inspect.isawaitable(result):  # a plain method that handed back an awaitable
             self._free -= 1  # it runs now, over the bound if need be: it already started
-            self._spawn(self._finish(event, result, started), shared_slot=False)
+            self._spawn(self._answer(event, result, started), shared_slot=False)
             return
         if type(event) is CallReceived:
             self._protocol.respond(request.message_id, request.action, result)
-        self._timed(request.action, started)
-
-    async def _answer(self, event: CallReceived | SendReceived) -> None:
-        request = _request_of(event)
-        started = perf_counter() if self._protocol.metrics is not None else 0.0
-        try:
-            result = self.handler._start(request, self.identity, self)
-        except Exception as exc:
-            self._fail(event, exc)
+        if started:  # metrics are kept
             self._timed(request.action, started)
-        else:
-            await self._finish(event, result, started)
-            return
-        await self._flush()
 
-    async def _finish(
-        self, event: CallReceived | SendReceived, result: Any, started: float
+    async def _answer(
+        self, event: CallReceived | SendReceived, result: Any = _NOT_STARTED, started: float = 0.0
     ) -> None:
+        """An async handler, in its task: started here, or (a plain method that handed back
+        an awaitable) already started by :meth:`_answer_now` at ``started``."""
+        request = _request_of(event)
+        if result is _NOT_STARTED and self._protocol.metrics is not None:
+            started = perf_counter()
         try:
+            if result is _NOT_STARTED:
+                result = self.handler._start(request, self.identity, self)
             if inspect.isawaitable(result):
                 result = await result
         except Exception as exc:
             self._fail(event, exc)
         else:
             if type(event) is CallReceived:
-                self._protocol.respond(event.call.message_id, event.call.action, result)
-        self._timed(_request_of(event).action, started)
+                self._protocol.respond(request.message_id, request.action, result)
+        if started:  # metrics are kept
+            self._timed(request.action, started)
         await self._flush()
 
     def _timed(self, action: str, started: float) -> None:
-        """Report a handler's time where metrics are kept."""
+        """Report a handler's time (called only where metrics are kept: ``started`` is set)."""
         metrics = self._protocol.metrics
         if metrics is not None:
             metrics.handled(action, perf_counter() - started)
