@@ -12,7 +12,16 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["lazy_exports"]
+__all__ = ["VERSION_PACKAGE_EXPORTS", "lazy_exports"]
+
+
+VERSION_PACKAGE_EXPORTS: Mapping[str, str] = {
+    "VERSION": "version",
+    "ChargeSystem": "handlers",
+    "Charger": "handlers",
+    **{name: name for name in ("actions", "datatypes", "enums", "messages")},
+}
+"""What each version package (``ocpp_fast.v201`` ...) exports, by the submodule holding it."""
 
 
 def lazy_exports(

@@ -17,7 +17,7 @@ Each is loaded on first use: importing the messages alone loads no dispatch code
 
 from typing import TYPE_CHECKING
 
-from ocpp_fast._lazy import lazy_exports
+from ocpp_fast._lazy import VERSION_PACKAGE_EXPORTS, lazy_exports
 
 if TYPE_CHECKING:
     from ocpp_fast.v21 import actions, datatypes, enums, messages
@@ -26,12 +26,4 @@ if TYPE_CHECKING:
 
 __all__ = ["VERSION", "ChargeSystem", "Charger", "actions", "datatypes", "enums", "messages"]
 
-__getattr__, __dir__ = lazy_exports(
-    __name__,
-    {
-        "VERSION": "version",
-        "ChargeSystem": "handlers",
-        "Charger": "handlers",
-        **{name: name for name in ("actions", "datatypes", "enums", "messages")},
-    },
-)
+__getattr__, __dir__ = lazy_exports(__name__, VERSION_PACKAGE_EXPORTS)
