@@ -132,11 +132,11 @@ class Stations:
         """Rate-limits the server's lines about what stations caused, one share per kind."""
         self._background: set[asyncio.Task[None]] = set()
         self.metrics: Metrics | None = None
+        """Where stations, frames and handler times are counted (``serve(metrics_port=...)``)."""
         self.metrics_port: int | None = None
         """The port serving ``/metrics`` when ``serve(metrics_port=...)`` started one."""
         self.on_closed: list[Callable[[], None]] = []
         """Run once :meth:`CsmsServer.close` is done (stopping the metrics endpoint...)."""
-        """Where stations, frames and handler times are counted (``serve(metrics_port=...)``)."""
 
     # --- the handshake ----------------------------------------------------------------------
 
