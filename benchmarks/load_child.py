@@ -10,7 +10,7 @@ the measured window and SIGUSR2 ends it: the process prints its
 ``load_report.Window`` and exits at once (its stations simply drop).
 
 The stations run on the fast client stack: ``--backend`` goes to
-``simulate()`` (default: the transport's default, picows once it exists) and
+``simulate()`` (default: the transport's default, picows where installed) and
 the event loop is uvloop where installed (``--loop auto``). Latency is measured
 on this process's clock, so its own pauses count: with ``--gc tuned`` (the
 default) it collects, freezes what the ramp-up built (``gc.freeze()``: thousands

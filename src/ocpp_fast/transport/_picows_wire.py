@@ -41,9 +41,9 @@ deflating a 60-byte answer costs more CPU than the bytes it saves."""
 class OcppListener(WSListener):
     """One WebSocket carrying OCPP-J: frames to messages to the connection, and back.
 
-    ``attach`` wires the :class:`AsyncConnection` once it exists; frames that
-    arrive before are impossible (picows calls ``on_ws_connected`` first).
-    ``on_gone`` runs once the socket is closed.
+    The owner sets ``connection`` (the :class:`AsyncConnection`) in or after
+    ``on_ws_connected``, which picows calls before any frame; the callbacks in
+    ``gone`` run once the socket is closed.
     """
 
     def __init__(

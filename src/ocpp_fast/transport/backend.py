@@ -17,16 +17,12 @@ BACKENDS = ("picows", "websockets")
 
 
 def available(name: str) -> bool:
-    """Whether the library of backend ``name`` is installed (and that backend is built)."""
+    """Whether the library of backend ``name`` is installed."""
     if name == "websockets":
         return importlib.util.find_spec("websockets") is not None
     if name == "picows":
-        return _PICOWS_READY and importlib.util.find_spec("picows") is not None
+        return importlib.util.find_spec("picows") is not None
     return False
-
-
-_PICOWS_READY = True
-"""Whether the picows backend is built (set while it was being written)."""
 
 
 ENVIRONMENT = "OCPP_FAST_BACKEND"
