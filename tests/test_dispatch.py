@@ -16,8 +16,9 @@ from my_test_charger import MyTestCharger
 
 from ocpp_fast import errors, v201
 from ocpp_fast.aio import AsyncConnection, connect_in_memory
-from ocpp_fast.dispatch import CallContext
-from ocpp_fast.protocol import CallFailed, CallReceived, CallSucceeded, Connection, Side
+from ocpp_fast.dispatch import CallContext, HandlerSuspended
+from ocpp_fast.protocol import CallFailed, CallReceived, CallSucceeded, Protocol, Side
+from ocpp_fast.tolerance import Tolerance
 from ocpp_fast.v201 import datatypes, enums, messages
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
@@ -62,6 +63,35 @@ def test_async_handlers_that_do_not_suspend_work_in_handle() -> None:
         b'"triggerReason":"StopAuthorized","seqNo":3,"transactionInfo":{"transactionId":"T1"}}]'
     )
     assert reply(MyTestChargeSystem(), frame) == [3, "t", {}]
+
+
+class _Waits(v201.ChargeSystem):
+    tolerance = Tolerance.NUMERIC_STRING
+
+    async def status_notification(
+        self, request: messages.StatusNotificationRequest
+    ) -> messages.StatusNotificationResponse:
+        await asyncio.sleep(0)
+        return messages.StatusNotificationResponse()
+
+
+@pytest.mark.parametrize("evse", ["1", '"1"'], ids=["valid", "repaired"])
+def test_an_async_handler_that_awaits_in_handle_is_the_callers_mistake(evse: str) -> None:
+    """Both routes through ``handle`` (a valid CALL straight to its handler, a repaired one
+    through the protocol) raise it to the caller; neither answers the peer for it."""
+    frame = (
+        '[2,"s","StatusNotification",{"timestamp":"2026-11-24T12:00:00Z",'
+        f'"connectorStatus":"Available","evseId":{evse},"connectorId":1}}]'
+    )
+    with pytest.raises(HandlerSuspended, match="handle_async"):
+        _Waits().handle(frame)
+    assert reply_async(_Waits(), frame) == [3, "s", {}]
+
+
+def reply_async(handler: v201.ChargeSystem, frame: str) -> Any:
+    answered = asyncio.run(handler.handle_async(frame))
+    assert answered is not None
+    return msgspec.json.decode(answered)
 
 
 def test_handle_sync_and_async_agree() -> None:
@@ -223,7 +253,7 @@ def ids() -> Any:
 
 
 def test_one_call_outstanding_later_ones_wait_in_order() -> None:
-    conn = Connection(v201.VERSION, Side.STATION, message_id_factory=ids())
+    conn = Protocol(v201.VERSION, Side.STATION, message_id_factory=ids())
     first = conn.call(messages.HeartbeatRequest())
     second = conn.call(BOOT)
     sent = conn.data_to_send()
@@ -237,7 +267,7 @@ def test_one_call_outstanding_later_ones_wait_in_order() -> None:
 
 
 def test_calls_cross_incoming_call_accepted_while_ours_pending() -> None:
-    conn = Connection(v201.VERSION, Side.STATION, message_id_factory=ids())
+    conn = Protocol(v201.VERSION, Side.STATION, message_id_factory=ids())
     conn.call(messages.HeartbeatRequest())
     conn.data_to_send()
     events = conn.receive(b'[2,"c1","UnlockConnector",{"evseId":1,"connectorId":1}]')
@@ -248,7 +278,7 @@ def test_calls_cross_incoming_call_accepted_while_ours_pending() -> None:
 def test_time_out_frees_the_slot_and_late_answers_are_discarded(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    conn = Connection(v201.VERSION, Side.STATION, message_id_factory=ids())
+    conn = Protocol(v201.VERSION, Side.STATION, message_id_factory=ids())
     conn.call(messages.HeartbeatRequest())
     conn.call(messages.HeartbeatRequest())
     conn.data_to_send()
@@ -263,7 +293,7 @@ def test_time_out_frees_the_slot_and_late_answers_are_discarded(
 
 
 def test_unknown_ids_are_never_answered() -> None:
-    conn = Connection(v201.VERSION, Side.CSMS)
+    conn = Protocol(v201.VERSION, Side.CSMS)
     assert conn.receive(b'[3,"zz",{}]') == []
     assert conn.receive(b'[4,"zz","GenericError","",{}]') == []
     assert conn.receive(b'[3,"zz",{"currentTime":5}]') == []
@@ -271,7 +301,7 @@ def test_unknown_ids_are_never_answered() -> None:
 
 
 def test_a_call_with_an_id_in_hand_is_refused() -> None:
-    conn = Connection(v201.VERSION, Side.CSMS)
+    conn = Protocol(v201.VERSION, Side.CSMS)
     assert len(conn.receive(b'[2,"x","Heartbeat",{}]')) == 1
     assert conn.receive(b'[2,"x","Heartbeat",{}]') == []
     refusal = msgspec.json.decode(conn.data_to_send()[0])
@@ -279,7 +309,7 @@ def test_a_call_with_an_id_in_hand_is_refused() -> None:
 
 
 def test_an_invalid_call_result_fails_our_call_and_is_not_answered() -> None:
-    conn = Connection(v201.VERSION, Side.STATION, message_id_factory=ids())
+    conn = Protocol(v201.VERSION, Side.STATION, message_id_factory=ids())
     conn.call(messages.HeartbeatRequest())
     conn.data_to_send()
     events = conn.receive(b'[3,"id1",{"currentTime":"noon"}]')
@@ -290,7 +320,7 @@ def test_an_invalid_call_result_fails_our_call_and_is_not_answered() -> None:
 
 
 def test_an_invalid_request_is_refused_before_sending() -> None:
-    conn = Connection(v201.VERSION, Side.STATION)
+    conn = Protocol(v201.VERSION, Side.STATION)
     bad = messages.AuthorizeRequest(
         id_token=datatypes.IdTokenType(id_token="x" * 37, type=enums.IdTokenEnumType.LOCAL)
     )
@@ -302,7 +332,7 @@ def test_an_invalid_request_is_refused_before_sending() -> None:
 
 
 def test_generated_message_ids_are_unique_uuid4() -> None:
-    conn = Connection(v201.VERSION, Side.STATION)
+    conn = Protocol(v201.VERSION, Side.STATION)
     seen = {conn.call(messages.HeartbeatRequest()) for _ in range(200)}
     assert len(seen) == 200
     assert all(len(i) == 36 for i in seen)
@@ -563,9 +593,23 @@ def test_not_supported_comes_before_any_complaint_about_the_payload() -> None:
 def test_a_connection_logs_with_its_identity(caplog: pytest.LogCaptureFixture) -> None:
     """One adapter per connection prefixes its lines (a '%' in the identity is no format)
     and puts the identity on the record, for handlers that file lines by station."""
-    conn = MyTestChargeSystem().connection("CS%d-7")
+    conn = MyTestChargeSystem().protocol("CS%d-7")
     with caplog.at_level(logging.WARNING, logger="ocpp_fast"):
         assert conn.receive(b'[3,"zz",{}]') == []  # a result nobody waits for
     (record,) = [r for r in caplog.records if "unknown id" in r.getMessage()]
     assert record.getMessage().startswith("CS%d-7: discarding a CALLRESULT with unknown id")
     assert record.__dict__["identity"] == "CS%d-7"
+
+
+def test_the_names_of_0_1_still_work_with_a_warning() -> None:
+    """``protocol.Connection`` and ``handler.connection()`` were renamed: old code keeps running."""
+    import ocpp_fast.protocol as protocol_module
+
+    with pytest.warns(DeprecationWarning, match="Protocol"):
+        old_class = protocol_module.Connection
+    assert old_class is Protocol
+    with pytest.warns(DeprecationWarning, match="protocol"):
+        protocol = MyTestChargeSystem().connection("CS1")
+    assert type(protocol) is Protocol and protocol.identity == "CS1"
+    with pytest.raises(AttributeError):
+        protocol_module.Connexion  # noqa: B018

@@ -23,7 +23,7 @@ from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast._reference import decode_payload
 from ocpp_fast.bench import DEFAULT_MIX, load_mix
 from ocpp_fast.cli import main
-from ocpp_fast.protocol import CallReceived, CallSucceeded, Connection, Side
+from ocpp_fast.protocol import CallReceived, CallSucceeded, Protocol, Side
 from ocpp_fast.tolerance import Deviation, Tolerance, repair
 
 T = Tolerance
@@ -127,11 +127,11 @@ CORPUS = [
 IDS = [case.name for case in CORPUS]
 
 
-def csms(case: Case, policy: Tolerance) -> Connection:
-    return Connection(case.version, Side.CSMS, identity="CS1", tolerance=policy)
+def csms(case: Case, policy: Tolerance) -> Protocol:
+    return Protocol(case.version, Side.CSMS, identity="CS1", tolerance=policy)
 
 
-def refused_with(connection: Connection, frame: bytes) -> str:
+def refused_with(connection: Protocol, frame: bytes) -> str:
     assert connection.receive(frame) == []
     (reply,) = connection.data_to_send()
     decoded = msgspec.json.decode(reply)
@@ -173,7 +173,7 @@ def test_conformant_frames_are_byte_for_byte_unaffected(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(protocol, "retry", never)
     for frame in load_mix(DEFAULT_MIX):
-        strict, tolerant = (Connection(V2, Side.CSMS, tolerance=p) for p in (T.STRICT, T.ALL))
+        strict, tolerant = (Protocol(V2, Side.CSMS, tolerance=p) for p in (T.STRICT, T.ALL))
         (a,), (b,) = strict.receive(frame.data), tolerant.receive(frame.data)
         assert isinstance(a, CallReceived) and isinstance(b, CallReceived)
         assert msgspec.json.encode(a.call.payload) == msgspec.json.encode(b.call.payload)
@@ -181,7 +181,7 @@ def test_conformant_frames_are_byte_for_byte_unaffected(monkeypatch: pytest.Monk
 
 
 def test_a_callresult_is_repaired_for_the_station() -> None:
-    station = Connection(V2, Side.STATION, tolerance=T.ALL)
+    station = Protocol(V2, Side.STATION, tolerance=T.ALL)
     request = v201.messages.BootNotificationRequest(
         reason=v201.enums.BootReasonEnumType.POWER_UP,
         charging_station=v201.datatypes.ChargingStationType(model="M", vendor_name="V"),
@@ -207,7 +207,7 @@ def test_a_callresult_is_repaired_for_the_station() -> None:
 )  # fmt: skip
 def test_numeric_string_takes_exact_integers_only(value: str, accepted: bool) -> None:
     frame = S201 % (OK_TIME, b'"Available"', msgspec.json.encode(value), b"")
-    events = Connection(V2, Side.CSMS, tolerance=T.NUMERIC_STRING).receive(frame)
+    events = Protocol(V2, Side.CSMS, tolerance=T.NUMERIC_STRING).receive(frame)
     assert bool(events) is accepted
 
 
@@ -247,7 +247,7 @@ def test_customdata_vendor_keys_survive_and_datatransfer_null_data_stays() -> No
         b'[2,"m1","DataTransfer",{"vendorId":"Acme","data":null,"junk":1,'
         b'"customData":{"vendorId":"Acme","extra":{"deep":true}}}]'
     )
-    connection = Connection(V2, Side.CSMS, tolerance=T.UNKNOWN_FIELDS | T.NULL_OPTIONAL)
+    connection = Protocol(V2, Side.CSMS, tolerance=T.UNKNOWN_FIELDS | T.NULL_OPTIONAL)
     (event,) = connection.receive(frame)
     assert isinstance(event, CallReceived)
     assert event.call.payload.data is None
@@ -257,7 +257,7 @@ def test_customdata_vendor_keys_survive_and_datatransfer_null_data_stays() -> No
 
 def test_null_of_a_required_field_is_not_repaired() -> None:
     frame = S201 % (OK_TIME, b'"Available"', b"null", b"")
-    assert refused_with(Connection(V2, Side.CSMS, tolerance=T.ALL), frame) == (
+    assert refused_with(Protocol(V2, Side.CSMS, tolerance=T.ALL), frame) == (
         "TypeConstraintViolation"
     )
 
@@ -402,8 +402,8 @@ def test_fuzz_random_deviations_under_all_tolerances(seed: int) -> None:
         decoded[3] = deviate(decoded[3], mi.type_info(tp), pick)
         data = msgspec.json.encode(decoded)
         reports: list[tuple[str, str, list[Deviation]]] = []
-        strict = Connection(V2, Side.CSMS)
-        connection = Connection(
+        strict = Protocol(V2, Side.CSMS)
+        connection = Protocol(
             V2, Side.CSMS, tolerance=T.ALL, on_deviation=lambda *r, out=reports: out.append(r)
         )
         events = connection.receive(data)
@@ -438,9 +438,7 @@ def test_handle_replies_are_byte_for_byte_the_same_under_any_policy() -> None:
 
 def test_a_call_this_side_does_not_handle_is_not_repaired() -> None:
     reports: list[object] = []
-    station = Connection(
-        V2, Side.STATION, tolerance=T.ALL, on_deviation=lambda *r: reports.append(r)
-    )
+    station = Protocol(V2, Side.STATION, tolerance=T.ALL, on_deviation=lambda *r: reports.append(r))
     frame = S201 % (OK_TIME, b'"Available"', b'"1"', b"")
     assert refused_with(station, frame) == "NotSupported"
     assert not reports and not station.deviations
@@ -452,7 +450,7 @@ def test_a_failing_on_deviation_callback_does_not_fail_the_frame(
     def broken(*_: object) -> None:
         raise RuntimeError("report sink down")
 
-    connection = Connection(V2, Side.CSMS, tolerance=T.NUMERIC_STRING, on_deviation=broken)
+    connection = Protocol(V2, Side.CSMS, tolerance=T.NUMERIC_STRING, on_deviation=broken)
     with caplog.at_level(logging.ERROR, logger="ocpp_fast"):
         (event,) = connection.receive(S201 % (OK_TIME, b'"Available"', b'"1"', b""))
     assert isinstance(event, CallReceived)

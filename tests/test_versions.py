@@ -12,7 +12,7 @@ import pytest
 
 from ocpp_fast import errors, v16, v21
 from ocpp_fast.aio import connect_in_memory
-from ocpp_fast.protocol import CallFailed, Connection, ResultRejected, SendReceived, Side
+from ocpp_fast.protocol import CallFailed, Protocol, ResultRejected, SendReceived, Side
 
 NOW = datetime.datetime(2026, 11, 24, 12, tzinfo=datetime.UTC)
 
@@ -105,7 +105,7 @@ def test_16_draft04_core_rejects_integral_floats_but_its_security_extension_acce
 def test_16_ignores_unknown_message_types_and_refuses_a_repeated_id_with_protocol_error() -> None:
     assert Central16().handle(b'[5,"1","GenericError","",{}]') is None
     assert Central16().handle(b'[9,"1"]') is None
-    conn = Connection(v16.VERSION, Side.CSMS)
+    conn = Protocol(v16.VERSION, Side.CSMS)
     conn.receive(b'[2,"x","Heartbeat",{}]')
     conn.receive(b'[2,"x","Heartbeat",{}]')
     assert decoded(conn.data_to_send()[0])[:3] == [4, "x", "ProtocolError"]
@@ -202,14 +202,14 @@ def test_21_send_frames_reach_the_handler_and_are_never_answered() -> None:
     frame = msgspec.json.encode([6, "s1", "NotifyPeriodicEventStream", STREAM])
     assert csms.handle(frame) is None
     assert csms.streamed == [STREAM]
-    conn = Connection(v21.VERSION, Side.CSMS)
+    conn = Protocol(v21.VERSION, Side.CSMS)
     events = conn.receive(frame)
     assert len(events) == 1 and isinstance(events[0], SendReceived)
     assert conn.data_to_send() == []
 
 
 def test_21_send_is_outside_the_one_outstanding_call_rule() -> None:
-    conn = Connection(v21.VERSION, Side.STATION)
+    conn = Protocol(v21.VERSION, Side.STATION)
     call_id = conn.call(v21.messages.HeartbeatRequest())
     send_id = conn.send(STREAM)
     sent = [decoded(f) for f in conn.data_to_send()]
@@ -227,7 +227,7 @@ def test_21_send_is_outside_the_one_outstanding_call_rule() -> None:
 def test_21_an_invalid_call_result_is_answered_with_callresulterror(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    conn = Connection(v21.VERSION, Side.STATION, message_id_factory=lambda: "h1")
+    conn = Protocol(v21.VERSION, Side.STATION, message_id_factory=lambda: "h1")
     conn.call(v21.messages.HeartbeatRequest())
     conn.data_to_send()
     with caplog.at_level(logging.WARNING, "ocpp_fast"):
@@ -240,7 +240,7 @@ def test_21_an_invalid_call_result_is_answered_with_callresulterror(
 
 
 def test_21_a_received_callresulterror_is_reported_as_rejected() -> None:
-    conn = Connection(v21.VERSION, Side.CSMS)
+    conn = Protocol(v21.VERSION, Side.CSMS)
     events = conn.receive(b'[5,"r1","PropertyConstraintViolation","bad",{"path":"$.x"}]')
     assert len(events) == 1 and isinstance(events[0], ResultRejected)
     assert isinstance(events[0].error, errors.PropertyConstraintViolationError)

@@ -41,9 +41,9 @@ from ocpp_fast.protocol import (
     CallReceived,
     CallSucceeded,
     Event,
+    Protocol,
     SendReceived,
 )
-from ocpp_fast.protocol import Connection as Protocol
 from ocpp_fast.tolerance import Tolerance
 
 __all__ = [
@@ -126,7 +126,7 @@ class AsyncConnection:
         self.identity = identity
         self._send = send
         self._write = write
-        self._protocol: Protocol = handler.connection(identity)
+        self._protocol: Protocol = handler.protocol(identity)
         self._waiters: dict[str, asyncio.Future[Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._send_lock = asyncio.Lock()

@@ -110,7 +110,7 @@ def _validate(path: Path, label: str, policy: Tolerance) -> int:
             if accepted is None:
                 bad += 1
                 where = exc.details.get("path", "")
-                print(f"{path}:{number}: {exc.spelling(version.label)} {where} {exc.description}")
+                print(f"{path}:{number}: {version.code_of(exc)} {where} {exc.description}")
                 continue
             repaired += 1
             frame = accepted.frame

@@ -18,10 +18,12 @@ from __future__ import annotations
 import difflib
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+import typing
+import warnings
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from types import CoroutineType
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -32,26 +34,23 @@ from ocpp_fast._outgoing import error_frame, result_frame
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.codec import decode_frame
 from ocpp_fast.frames import Call, Send
-from ocpp_fast.protocol import CallReceived, Connection, DeviationCallback, SendReceived
+from ocpp_fast.protocol import CallReceived, DeviationCallback, Protocol, SendReceived
 from ocpp_fast.tolerance import Tolerance
 
 __all__ = [
     "CallContext",
     "ChargeSystem",
     "Charger",
+    "HandlerSuspended",
     "OcppHandler",
     "PeerConnection",
-    "answer",
-    "answer_at_once",
     "as_ocpp_error",
-    "take_send",
-    "take_send_at_once",
 ]
 
 log = logging.getLogger("ocpp_fast")
 
 
-class PeerConnection(Protocol):
+class PeerConnection(typing.Protocol):
     """What a handler may do with its connection: call the peer, or (2.1) send to it.
 
     :class:`~ocpp_fast.aio.AsyncConnection` is one; declared here so that
@@ -132,14 +131,14 @@ class OcppHandler:
         """The actions the class has a method for."""
         return sorted(cls._routes)
 
-    def connection(self, identity: str = "") -> Connection:
-        """The sans-I/O protocol of one connection (:class:`~ocpp_fast.protocol.Connection`)
-        for this side and version: what the layers above call ``protocol``.
+    def protocol(self, identity: str = "") -> Protocol:
+        """The sans-I/O protocol of one connection (:class:`~ocpp_fast.protocol.Protocol`)
+        for this side and version.
 
         CALLs of actions the class has no method for are answered NotSupported
-        by the connection itself, before their payload is looked at.
+        by the protocol itself, before their payload is looked at.
         """
-        return Connection(
+        return Protocol(
             self.version,
             self.side,
             identity=identity,
@@ -148,6 +147,13 @@ class OcppHandler:
             on_deviation=self.on_deviation,
             logged=self.__dict__.setdefault("_logged_deviations", set()),
         )
+
+    def connection(self, identity: str = "") -> Protocol:
+        """:meth:`protocol` by its name in 0.1 (deprecated: it is not a connection)."""
+        warnings.warn(
+            "OcppHandler.connection() is now OcppHandler.protocol()", DeprecationWarning, 2
+        )
+        return self.protocol(identity)
 
     def tolerance_for(self, identity: str) -> Tolerance:
         """The policy of a station admitted as ``identity``: :attr:`tolerance` unless overridden,
@@ -184,7 +190,7 @@ class OcppHandler:
 
         A valid CALL of an action the class handles is answered straight away
         (the CSMS hot path); everything else goes through a sans-I/O
-        :class:`~ocpp_fast.protocol.Connection`, which applies the error rules.
+        :class:`~ocpp_fast.protocol.Protocol`, which applies the error rules.
         """
         try:
             call = decode_frame(frame, self.version)
@@ -201,6 +207,8 @@ class OcppHandler:
                 result = self._invoke(route, call, identity, None)
                 if type(result) is CoroutineType:
                     result = _finish_at_once(result)
+            except HandlerSuspended:
+                raise
             except Exception as exc:
                 reply = error_frame(call.message_id, as_ocpp_error(call, exc), self.version)
             else:
@@ -208,29 +216,44 @@ class OcppHandler:
             if debug:
                 log_frame(">", identity, reply)
             return reply
-        protocol = self.connection(identity)
-        for event in protocol.receive(frame):
-            if type(event) is CallReceived:  # the events possible without calls of our own
-                answer_at_once(self, protocol, event.call)
-            elif type(event) is SendReceived:
-                take_send_at_once(self, event.send, identity)
-        out = protocol.data_to_send()
-        return out[0] if out else None
-
-    def _run_at_once(self, call: Call, identity: str) -> Any:
-        """Run a handler that returns at once, or a coroutine that never really suspends."""
-        return _finish_at_once(self._start(call, identity, None))
+        answered: bytes | None = _finish_at_once(self.handle_async(frame, identity))
+        return answered
 
     async def handle_async(self, frame: bytes | str, identity: str = "") -> bytes | None:
-        """:meth:`handle` for handlers that await real work."""
-        protocol = self.connection(identity)
+        """:meth:`handle` for handlers that await real work.
+
+        Every frame but a handled valid CALL takes this path in :meth:`handle`
+        too (run there to its end at once): one place applies the protocol's
+        error rules and runs the handlers of what it lets through.
+        """
+        protocol = self.protocol(identity)
         for event in protocol.receive(frame):
             if type(event) is CallReceived:
-                await answer(self, protocol, event.call)
+                await self._answer(protocol, event.call)
             elif type(event) is SendReceived:
-                await take_send(self, event.send, identity)
+                await self._take_send(event.send, identity)
         out = protocol.data_to_send()
         return out[0] if out else None
+
+    async def _answer(self, protocol: Protocol, call: Call) -> None:
+        """Run the handler of ``call`` (sync or async) and queue its reply on ``protocol``."""
+        try:
+            result = self._start(call, protocol.identity, None)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:
+            protocol.respond_error(call.message_id, as_ocpp_error(call, exc))
+            return
+        protocol.respond(call.message_id, call.action, result)
+
+    async def _take_send(self, send: Send, identity: str) -> None:
+        """Run the handler of a SEND frame (2.1): never answered, so errors are only logged."""
+        try:
+            result = self._start(send, identity, None)
+            if inspect.isawaitable(result):
+                await result
+        except Exception as exc:
+            log.error("handler of SEND %s (%s) raised", send.action, send.message_id, exc_info=exc)
 
 
 class Charger(OcppHandler):
@@ -301,6 +324,12 @@ def _wants_context(method: Callable[..., Any]) -> bool:
 # --- running a handler to an outcome ----------------------------------------------------------
 
 
+class HandlerSuspended(RuntimeError):
+    """An ``async`` handler really awaited inside :meth:`OcppHandler.handle`, which has no
+    event loop to resume it: a mistake of the caller (use ``handle_async``), raised to it
+    rather than answered to the peer."""
+
+
 def _finish_at_once(result: Any) -> Any:
     """The value of a handler's result: a coroutine is run, if it never really suspends."""
     if type(result) is not CoroutineType:
@@ -311,7 +340,7 @@ def _finish_at_once(result: Any) -> Any:
     except StopIteration as done:
         return done.value
     coro.close()
-    raise RuntimeError("an async handler suspended in handle(): use handle_async()")
+    raise HandlerSuspended("an async handler suspended in handle(): use handle_async()")
 
 
 def as_ocpp_error(call: Call, exc: Exception) -> errors.OcppError:
@@ -320,51 +349,3 @@ def as_ocpp_error(call: Call, exc: Exception) -> errors.OcppError:
         return exc
     log.error("handler of %s (%s) raised", call.action, call.message_id, exc_info=exc)
     return errors.InternalError("the handler failed")
-
-
-def answer_at_once(handler: OcppHandler, protocol: Connection, call: Call) -> None:
-    """Run a handler that needs no event loop and queue its reply on ``protocol``."""
-    try:
-        result = handler._run_at_once(call, protocol.identity)
-    except Exception as exc:
-        protocol.respond_error(call.message_id, as_ocpp_error(call, exc))
-        return
-    protocol.respond(call.message_id, call.action, result)
-
-
-async def answer(
-    handler: OcppHandler,
-    protocol: Connection,
-    call: Call,
-    peer: PeerConnection | None = None,
-) -> None:
-    """Run the handler of ``call`` (sync or async) and queue its reply on ``protocol``."""
-    try:
-        result = handler._start(call, protocol.identity, peer)
-        if inspect.isawaitable(result):
-            awaitable: Awaitable[Any] = result
-            result = await awaitable
-    except Exception as exc:
-        protocol.respond_error(call.message_id, as_ocpp_error(call, exc))
-        return
-    protocol.respond(call.message_id, call.action, result)
-
-
-def take_send_at_once(handler: OcppHandler, send: Send, identity: str) -> None:
-    """Run the handler of a SEND frame (2.1); it is never answered, so errors are only logged."""
-    try:
-        handler._run_at_once(send, identity)
-    except Exception as exc:
-        log.error("handler of SEND %s (%s) raised", send.action, send.message_id, exc_info=exc)
-
-
-async def take_send(
-    handler: OcppHandler, send: Send, identity: str, peer: PeerConnection | None = None
-) -> None:
-    """:func:`take_send_at_once` for handlers that await."""
-    try:
-        result = handler._start(send, identity, peer)
-        if inspect.isawaitable(result):
-            await result
-    except Exception as exc:
-        log.error("handler of SEND %s (%s) raised", send.action, send.message_id, exc_info=exc)

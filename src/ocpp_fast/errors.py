@@ -2,7 +2,8 @@
 
 The wire spelling depends on the negotiated version: 1.6 writes
 ``FormationViolation`` and ``OccurenceConstraintViolation`` (sic) where 2.x
-writes ``FormatViolation`` and ``OccurrenceConstraintViolation``. Raise these
+writes ``FormatViolation`` and ``OccurrenceConstraintViolation`` (the version's
+``code_of(error)`` spells it). Raise these
 from a handler to answer a CALL with that code; a received CALLERROR of any
 spelling is raised to the caller as the class of its code.
 """
@@ -67,10 +68,6 @@ class OcppError(Exception):
         self.message_id = message_id
         self.message_type = message_type
         self.action = action
-
-    def spelling(self, version_label: str) -> str:
-        """The error code as the given OCPP version ("1.6", "2.0.1", "2.1") writes it."""
-        return self.code_16 if version_label == "1.6" else self.code
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.description!r}, {self.details!r})"

@@ -1,8 +1,8 @@
 """The sans-I/O OCPP-J connection: frames in, events and frames out; no socket, no clock.
 
-Feed :meth:`Connection.receive` every message the transport delivers; it returns
+Feed :meth:`Protocol.receive` every message the transport delivers; it returns
 :class:`Event` objects and queues the bytes to send, which
-:meth:`Connection.data_to_send` hands over. The rules of OCPP-J live here:
+:meth:`Protocol.data_to_send` hands over. The rules of OCPP-J live here:
 
 - at most one outgoing CALL outstanding; later ones wait in order, and the next
   one leaves when the outstanding one is answered, fails or times out;
@@ -17,15 +17,16 @@ Feed :meth:`Connection.receive` every message the transport delivers; it returns
 - a payload the strict decode refused is retried under the connection's
   :class:`~ocpp_fast.tolerance.Tolerance` policy (strict by default): accepted
   if the repairs the policy allows make it valid, each repaired deviation
-  counted in :attr:`Connection.deviations` and logged once per action and class.
+  counted in :attr:`Protocol.deviations` and logged once per action and class.
 
-Timeouts are deadlines the adapter drives: it calls :meth:`Connection.time_out`.
+Timeouts are deadlines the adapter drives: it calls :meth:`Protocol.time_out`.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+import warnings
 from collections import Counter, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -58,8 +59,8 @@ __all__ = [
     "CallFailed",
     "CallReceived",
     "CallSucceeded",
-    "Connection",
     "Event",
+    "Protocol",
     "ResultRejected",
     "SendReceived",
     "Side",
@@ -136,7 +137,7 @@ def new_message_id() -> str:
     return str(uuid.uuid4())
 
 
-class Connection:
+class Protocol:
     """One OCPP-J connection, seen from ``side``."""
 
     __slots__ = (
@@ -499,3 +500,19 @@ class Connection:
         if debug_enabled():
             log_frame(">", self.identity, frame)
         self._outbox.append(frame)
+
+
+def __getattr__(name: str) -> Any:
+    """``Connection``, the class's name in 0.1: still importable, with a warning.
+
+    The sans-I/O object is the ``protocol`` in every layer; "connection" names the
+    asyncio one (:class:`~ocpp_fast.aio.AsyncConnection`) and the socket.
+    """
+    if name == "Connection":
+        warnings.warn(
+            "ocpp_fast.protocol.Connection is now ocpp_fast.protocol.Protocol",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return Protocol
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
