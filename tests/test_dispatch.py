@@ -9,12 +9,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import msgspec
 import pytest
+from hypothesis import strategies as st
 from my_test_charge_system import MyTestChargeSystem
 from my_test_charger import MyTestCharger
 
-from ocpp_fast import errors, v201
+from ocpp_fast import errors, v16, v21, v201
+from ocpp_fast._model import CustomData
+from ocpp_fast._outgoing import _check_result_frame
 from ocpp_fast.aio import AsyncConnection, connect_in_memory
 from ocpp_fast.dispatch import CallContext, HandlerSuspended
 from ocpp_fast.protocol import CallFailed, CallReceived, CallSucceeded, Protocol, Side
@@ -193,6 +197,64 @@ def test_an_invalid_response_is_our_internal_error(
         answer = reply(Picky(), frame)
     assert answer[:3] == [4, "1", "InternalError"]
     assert any("is invalid" in r.getMessage() for r in caplog.records)
+
+
+class _AnswersEmpty(v201.ChargeSystem):
+    def authorize(self, request: messages.AuthorizeRequest) -> messages.AuthorizeResponse:
+        missing: Any = msgspec.UNSET  # a required field left out: the payload is {}
+        return messages.AuthorizeResponse(id_token_info=missing)
+
+    def status_notification(
+        self, request: messages.StatusNotificationRequest
+    ) -> messages.StatusNotificationResponse:
+        return messages.StatusNotificationResponse()
+
+
+def test_an_empty_response_is_checked_like_any_other(caplog: pytest.LogCaptureFixture) -> None:
+    """``{}`` skips the decode only for a type that has no required field."""
+    with caplog.at_level(logging.ERROR, "ocpp_fast"):
+        authorize = b'[2,"a","Authorize",{"idToken":{"idToken":"a","type":"Local"}}]'
+        assert reply(_AnswersEmpty(), authorize)[:3] == [4, "a", "InternalError"]
+    status = (
+        b'[2,"s","StatusNotification",{"timestamp":"2026-11-24T12:00:00Z",'
+        b'"connectorStatus":"Available","evseId":1,"connectorId":1}]'
+    )
+    assert reply(_AnswersEmpty(), status) == [3, "s", {}]
+
+
+@pytest.mark.parametrize("version", [v16.VERSION, v201.VERSION, v21.VERSION], ids=str)
+def test_whether_an_empty_payload_is_valid_is_known_per_type(version: Any) -> None:
+    for response_type in version.response_types.values():
+        required = [f.name for f in msgspec.structs.fields(response_type) if f.required]
+        assert _check_result_frame(response_type)[1] is (not required), response_type
+
+
+@hypothesis.given(
+    message_id=st.text(max_size=40),
+    payload=st.sampled_from(
+        [
+            messages.StatusNotificationResponse(),
+            messages.HeartbeatResponse(current_time=datetime.datetime.now(datetime.UTC)),
+            messages.TransactionEventResponse(
+                id_token_info=datatypes.IdTokenInfoType(
+                    status=enums.AuthorizationStatusEnumType.ACCEPTED
+                ),
+                custom_data=CustomData(vendorId="v"),
+            ),
+            messages.DataTransferResponse(
+                status=enums.DataTransferStatusEnumType.ACCEPTED, data={"x": [1, {}]}
+            ),
+            messages.DataTransferResponse(
+                status=enums.DataTransferStatusEnumType.ACCEPTED, data={}
+            ),
+        ]
+    ),
+)
+def test_only_an_empty_payload_makes_a_frame_end_in_an_empty_object(
+    message_id: str, payload: Any
+) -> None:
+    frame = msgspec.json.encode((3, message_id, payload))
+    assert frame.endswith(b",{}]") is (msgspec.json.encode(payload) == b"{}")
 
 
 # --- the class is checked when it is created ------------------------------------------------

@@ -196,10 +196,7 @@ class OcppHandler:
             call = decode_frame(frame, self.version)
         except errors.OcppError:
             call = None
-        route = None
-        if type(call) is Call:
-            route = self._routes.get(call.action)
-        if route is not None and type(call) is Call:
+        if type(call) is Call and (route := self._routes.get(call.action)) is not None:
             debug = debug_enabled()
             if debug:
                 log_frame("<", identity, frame)
