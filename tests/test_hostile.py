@@ -710,6 +710,45 @@ def test_the_log_limiter_lets_a_burst_through_then_counts() -> None:
     ]
 
 
+def test_first_times_remembers_a_bounded_number_of_keys() -> None:
+    from ocpp_fast._ratelimit import FirstTimes
+
+    seen = FirstTimes(capacity=3)
+    assert [seen.first(k) for k in ("a", "b", "a", "c")] == [True, True, False, True]
+    assert seen.first("d") and len(seen) == 3  # "a", the oldest, is forgotten
+    assert [seen.first(k) for k in ("b", "c", "d")] == [False, False, False]
+    assert seen.first("a")
+
+
+def test_deviations_logged_once_per_station_stay_bounded_however_many_identities() -> None:
+    """A peer connecting under ever new identities with a repaired frame each: the handler's
+    memory of what it already logged stops growing at its capacity."""
+    from ocpp_fast import v201
+    from ocpp_fast._ratelimit import FIRST_TIMES_KEPT
+    from ocpp_fast.tolerance import Tolerance
+
+    class Tolerant(v201.ChargeSystem):
+        tolerance = Tolerance.NUMERIC_STRING
+
+        def status_notification(self, request: object) -> object:
+            raise AssertionError("receive() only: never called")
+
+    csms = Tolerant()
+    frame = (
+        b'[2,"1","StatusNotification",{"timestamp":"2026-11-24T12:00:00Z",'
+        b'"connectorStatus":"Available","evseId":"1","connectorId":1}]'
+    )
+    logging.getLogger("ocpp_fast").disabled = True
+    try:
+        for n in range(FIRST_TIMES_KEPT + 500):
+            protocol = csms.protocol(f"CS{n}")
+            protocol.receive(frame)
+            assert protocol.deviations  # repaired, so remembered as logged
+    finally:
+        logging.getLogger("ocpp_fast").disabled = False
+    assert len(csms.__dict__["_logged_deviations"]) == FIRST_TIMES_KEPT
+
+
 def test_identities_that_would_reach_files_or_logs_are_refused() -> None:
     from ocpp_fast.transport import parse_identity
 

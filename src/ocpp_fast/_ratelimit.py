@@ -13,15 +13,24 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
-__all__ = ["LOG_BURST", "LOG_INTERVAL", "ConnectionLog", "LogLimiter"]
+__all__ = [
+    "FIRST_TIMES_KEPT",
+    "LOG_BURST",
+    "LOG_INTERVAL",
+    "ConnectionLog",
+    "FirstTimes",
+    "LogLimiter",
+]
 
 LOG_BURST = 10
 """Records of one kind let through per window."""
 LOG_INTERVAL = 60.0
 """Seconds per window."""
+FIRST_TIMES_KEPT = 4096
+"""Keys a :class:`FirstTimes` remembers: about 1 MB at most for (identity, action, class)."""
 
 
 class ConnectionLog(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -88,3 +97,34 @@ class LogLimiter:
     def info(self, kind: str, message: str, *args: Any) -> None:
         """:meth:`log` at INFO."""
         self.log(logging.INFO, kind, message, *args)
+
+
+class FirstTimes:
+    """Whether something happens for the first time, remembering at most ``capacity`` keys.
+
+    "Log each (station, action, deviation) once" must not become a set that grows
+    with every identity a peer invents: past ``capacity`` the oldest key is
+    forgotten (it may then be logged once more, which costs a line, not memory).
+    """
+
+    __slots__ = ("_capacity", "_seen")
+
+    def __init__(self, capacity: int = FIRST_TIMES_KEPT) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self._capacity = capacity
+        self._seen: dict[Hashable, None] = {}
+        """In the order first seen (dicts keep it): the first one is the oldest."""
+
+    def first(self, key: Hashable) -> bool:
+        """True the first time ``key`` is given (or again once it was forgotten)."""
+        seen = self._seen
+        if key in seen:
+            return False
+        if len(seen) >= self._capacity:
+            del seen[next(iter(seen))]
+        seen[key] = None
+        return True
+
+    def __len__(self) -> int:
+        return len(self._seen)

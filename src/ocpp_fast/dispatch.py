@@ -32,6 +32,7 @@ from ocpp_fast._actions import Sender
 from ocpp_fast._frame_log import debug_enabled, log_frame
 from ocpp_fast._outgoing import error_frame, result_frame
 from ocpp_fast._protocol_version import ProtocolVersion
+from ocpp_fast._ratelimit import FirstTimes
 from ocpp_fast.codec import decode_frame
 from ocpp_fast.frames import Call, Send
 from ocpp_fast.protocol import CallReceived, DeviationCallback, Protocol, SendReceived
@@ -145,7 +146,7 @@ class OcppHandler:
             handled=self._handled,
             tolerance=self.tolerance_for(identity),
             on_deviation=self.on_deviation,
-            logged=self.__dict__.setdefault("_logged_deviations", set()),
+            logged=self.__dict__.setdefault("_logged_deviations", FirstTimes()),
         )
 
     def connection(self, identity: str = "") -> Protocol:

@@ -38,7 +38,7 @@ from ocpp_fast._actions import Sender
 from ocpp_fast._frame_log import debug_enabled, log_frame
 from ocpp_fast._outgoing import encode_checked_payload, error_frame, result_frame
 from ocpp_fast._protocol_version import ProtocolVersion
-from ocpp_fast._ratelimit import ConnectionLog, LogLimiter
+from ocpp_fast._ratelimit import ConnectionLog, FirstTimes, LogLimiter
 from ocpp_fast.frames import (
     CALL,
     CALLERROR,
@@ -170,7 +170,7 @@ class Protocol:
         handled: frozenset[str] | None = None,
         tolerance: Tolerance = Tolerance.STRICT,
         on_deviation: DeviationCallback | None = None,
-        logged: set[tuple[str, str, Tolerance]] | None = None,
+        logged: FirstTimes | None = None,
     ) -> None:
         self.version = version
         self.tolerance = tolerance
@@ -179,9 +179,10 @@ class Protocol:
         self.on_deviation = on_deviation
         self.deviations: Counter[tuple[str, Tolerance]] = Counter()
         """How many deviations were repaired, by ``(action, class)``."""
-        self._logged = set() if logged is None else logged
+        self._logged = FirstTimes() if logged is None else logged
         """The ``(identity, action, class)`` already logged: shared by the connections of
-        one handler, so a station is logged once however many connections it makes."""
+        one handler, so a station is logged once however many connections it makes
+        (bounded: a peer inventing identities cannot grow it)."""
         self.side = side
         self.identity = identity
         self._new_id = message_id_factory
@@ -456,9 +457,7 @@ class Protocol:
     def _deviated(self, action: str, deviations: list[Deviation]) -> None:
         """Count a frame's repaired deviations; log each (station, action, class) once."""
         for deviation in deviations:
-            seen = (self.identity, action, deviation.kind)
-            if seen not in self._logged:
-                self._logged.add(seen)
+            if self._logged.first((self.identity, action, deviation.kind)):
                 self.log.warning(
                     "accepted %s in %s at %s (tolerated)",
                     deviation.kind.label,
