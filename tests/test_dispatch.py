@@ -675,3 +675,44 @@ def test_the_names_of_0_1_still_work_with_a_warning() -> None:
     assert type(protocol) is Protocol and protocol.identity == "CS1"
     with pytest.raises(AttributeError):
         protocol_module.Connexion  # noqa: B018
+
+
+def test_is_awaitable_agrees_with_inspect_and_asks_generators_each_time() -> None:
+    import inspect
+    import types
+
+    from ocpp_fast.dispatch import is_awaitable
+
+    class Awaits:
+        def __await__(self) -> Any:
+            yield
+
+    @types.coroutine
+    def old_style() -> Any:
+        yield
+
+    def plain_generator() -> Any:
+        yield
+
+    async def native() -> None:
+        pass
+
+    loop = asyncio.new_event_loop()
+    coroutine = native()
+    values = [
+        messages.HeartbeatResponse(current_time=datetime.datetime.now(datetime.UTC)),
+        None,
+        coroutine,
+        loop.create_future(),
+        Awaits(),
+        plain_generator(),
+        old_style(),  # a generator too, but awaitable: same type, other answer
+        plain_generator(),
+    ]
+    try:
+        for _ in range(2):  # the second time from what was learnt of the type
+            assert [is_awaitable(v) for v in values] == [inspect.isawaitable(v) for v in values]
+        assert [is_awaitable(v) for v in values[-3:]] == [False, True, False]
+    finally:
+        coroutine.close()
+        loop.close()

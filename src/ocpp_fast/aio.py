@@ -27,14 +27,13 @@ awaiting the peer's answer is never starved by a well-behaved peer.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from time import perf_counter
 from typing import Any
 
-from ocpp_fast.dispatch import OcppHandler, as_ocpp_error
+from ocpp_fast.dispatch import OcppHandler, as_ocpp_error, is_awaitable
 from ocpp_fast.frames import Call
 from ocpp_fast.protocol import (
     CallFailed,
@@ -220,7 +219,7 @@ class AsyncConnection:
             if started:  # metrics are kept
                 self._timed(request.action, started)
             return
-        if inspect.isawaitable(result):  # a plain method that handed back an awaitable
+        if is_awaitable(result):  # a plain method that handed back an awaitable
             self._free -= 1  # it runs now, over the bound if need be: it already started
             self._spawn(self._answer(event, result, started), shared_slot=False)
             return
@@ -240,7 +239,7 @@ class AsyncConnection:
         try:
             if result is _NOT_STARTED:
                 result = self.handler._start(request, self.identity, self)
-            if inspect.isawaitable(result):
+            if is_awaitable(result):
                 result = await result
         except Exception as exc:
             self._fail(event, exc)
