@@ -17,13 +17,14 @@ The series live in a registry of their own (not prometheus-client's global
 one), so two servers in one process, or a test, never collide. Counting is
 plain Python arithmetic in the loop's thread; prometheus-client only reads the
 figures when ``/metrics`` is scraped (a custom collector): its own counters
-take a lock per increment, which cost about 2.5 µs per message here.
+take a lock per increment, which cost about 2.5 µs per message here. The counts are
+``defaultdict(int)`` (a C type; ``Counter``'s ``+=`` costs a third more).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,6 +36,7 @@ __all__ = ["Metrics"]
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 """Upper bounds of the handler-time histogram, in seconds (the last bucket is +Inf)."""
+_FIRST_BOUND = BUCKETS[0]
 
 
 class Metrics:
@@ -42,12 +44,12 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        self.frames: Counter[tuple[str, str, str]] = Counter()
+        self.frames: defaultdict[tuple[str, str, str], int] = defaultdict(int)
         """``(direction, kind, action)`` -> frames."""
-        self.errors: Counter[tuple[str, str]] = Counter()
+        self.errors: defaultdict[tuple[str, str], int] = defaultdict(int)
         """``(direction, code)`` -> CALLERRORs."""
-        self.deviations: Counter[str] = Counter()
-        self.stations: Counter[str] = Counter()
+        self.deviations: defaultdict[str, int] = defaultdict(int)
+        self.stations: defaultdict[str, int] = defaultdict(int)
         """OCPP version -> stations connected now."""
         self.queued = 0
         """Transaction messages waiting in a station's queue (set by its owner)."""
@@ -86,7 +88,8 @@ class Metrics:
         counts = self._handler.get(action)
         if counts is None:  # one per action of the version: bounded
             counts = self._handler[action] = [0.0] * (len(BUCKETS) + 2)
-        counts[bisect_left(BUCKETS, seconds)] += 1
+        # most plain handlers take well under the first bound: no search for them
+        counts[0 if seconds <= _FIRST_BOUND else bisect_left(BUCKETS, seconds)] += 1
         counts[-1] += seconds
 
     def station(self, version: str, delta: int) -> None:

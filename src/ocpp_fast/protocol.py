@@ -338,8 +338,10 @@ class Protocol:
     def _count_in(self, frame: Call | CallResult | CallError) -> None:
         metrics = self.metrics
         assert metrics is not None
-        if isinstance(frame, Call):  # and Send
-            metrics.frame("in", "send" if type(frame) is Send else "call", frame.action)
+        if type(frame) is Call:  # most frames a CSMS gets: asked first
+            metrics.frame("in", "call", frame.action)
+        elif isinstance(frame, Call):  # a Send
+            metrics.frame("in", "send", frame.action)
         elif isinstance(frame, CallResult):
             metrics.frame("in", "result", frame.action or "")
         else:
