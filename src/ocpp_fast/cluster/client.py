@@ -1,0 +1,186 @@
+"""Calling a station from any process of a cluster: :class:`ClusterClient`.
+
+``await client.call("CS001", messages.ResetRequest(...))`` publishes the CALL
+on the station's command subject; only the gateway holding the station
+subscribes to it, so NATS delivers it there (or, with no subscriber, answers
+"no responders" at once: :class:`StationNotConnected`, no timeout to wait out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+from collections.abc import Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+
+from ocpp_fast._actions import Sender
+from ocpp_fast._outgoing import encode_checked_payload
+from ocpp_fast._protocol_version import LABELS, ProtocolVersion
+from ocpp_fast.aio import DEFAULT_TIMEOUT
+from ocpp_fast.cluster.config import ClusterConfig, node_name
+from ocpp_fast.cluster.subjects import decode_identity
+from ocpp_fast.cluster.wire import Outcome, RoutedCall, StationEntry, raise_error
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client as Nats
+    from nats.js.kv import KeyValue
+
+__all__ = ["ClusterClient", "RoutedPeer", "StationNotConnected"]
+
+_encode = msgspec.json.Encoder().encode
+_outcome_decoder = msgspec.json.Decoder(Outcome)
+_entry_decoder = msgspec.json.Decoder(StationEntry)
+_MARGIN = 2.0
+"""Seconds the NATS request waits beyond the CALL's own timeout, for the node's answer
+that the station timed out to come back (rather than a bare NATS timeout)."""
+
+
+class StationNotConnected(ConnectionError):
+    """The station is connected to no node of the cluster (or left during the call)."""
+
+    def __init__(self, identity: str, why: str = "") -> None:
+        super().__init__(why or f"{identity} is not connected to the cluster")
+        self.identity = identity
+
+
+_CALLABLE: dict[type[Any], tuple[ProtocolVersion, str]] = {}
+
+
+def _action_of(request: Any) -> tuple[ProtocolVersion, str]:
+    """The version and action of a request the CSMS may send (any version's Struct)."""
+    if not _CALLABLE:
+        for package in LABELS.values():
+            version: ProtocolVersion = importlib.import_module(package).VERSION
+            for kind, action in version.side_tables(Sender.CSMS)[0].items():
+                _CALLABLE[kind] = (version, action)
+    found = _CALLABLE.get(type(request))
+    if found is None:
+        raise TypeError(f"{type(request).__name__} is no request a CSMS sends")
+    return found
+
+
+class ClusterClient:
+    """Routed CALLs to stations wherever they are connected, and the registry of who is where.
+
+    ``async with ClusterClient("nats://127.0.0.1:4222") as client:`` or
+    ``await client.connect()`` / ``await client.close()``. Pass a
+    :class:`ClusterConfig` for another prefix, credentials or TLS.
+    """
+
+    def __init__(self, servers: str | Sequence[str] | ClusterConfig = "nats://127.0.0.1:4222"):
+        self.config = servers if isinstance(servers, ClusterConfig) else ClusterConfig(servers)
+        self.names = self.config.names
+        self._nc: Nats | None = None
+        self._kv: KeyValue | None = None
+
+    async def connect(self) -> ClusterClient:
+        if self._nc is None:
+            self._nc = await self.config.connect(f"ocpp-client {node_name()}")
+        return self
+
+    async def __aenter__(self) -> ClusterClient:
+        return await self.connect()
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._nc is not None:
+            nc, self._nc = self._nc, None
+            with contextlib.suppress(Exception):
+                await nc.close()
+
+    @property
+    def nats(self) -> Nats:
+        """The NATS connection (for a backend that also consumes the events stream)."""
+        if self._nc is None:
+            raise RuntimeError("the client is not connected: await client.connect() first")
+        return self._nc
+
+    async def call(self, identity: str, request: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
+        """Send ``request`` as a CALL to the station ``identity``; its typed response.
+
+        Raises the station's error as the :class:`~ocpp_fast.errors.OcppError`
+        class of its code, :class:`StationNotConnected` at once when no node
+        holds the station (or it left during the call), ``TimeoutError`` when it
+        did not answer within ``timeout``. The request is checked against its
+        schema here, before it travels.
+        """
+        version, action = _action_of(request)
+        payload = encode_checked_payload(request, action, version, response=False)
+        routed = RoutedCall(
+            action=action, version=version.label, payload=msgspec.Raw(payload), timeout=timeout
+        )
+        try:
+            reply = await self.nats.request(
+                self.names.command(identity), _encode(routed), timeout=timeout + _MARGIN
+            )
+        except NoRespondersError:
+            raise StationNotConnected(identity) from None
+        except NatsTimeout:
+            raise TimeoutError(f"no answer from the node holding {identity}") from None
+        outcome = _outcome_decoder.decode(reply.data)
+        if outcome.failure == "disconnected":
+            raise StationNotConnected(identity, outcome.description)
+        if outcome.failure == "timeout":
+            raise TimeoutError(outcome.description)
+        if outcome.failure:
+            raise ValueError(outcome.description)
+        raise_error(outcome)
+        return version.response_decoders[action].decode(outcome.result)
+
+    async def stations(self, timeout: float = 10.0) -> dict[str, StationEntry]:
+        """Every station connected to the cluster, with the node holding it (the registry).
+
+        A node that died keeps its stations listed until the registry's TTL drops them.
+        """
+        kv = await self._registry()
+        watcher = await kv.watchall(ignore_deletes=True)
+        found: dict[str, StationEntry] = {}
+        try:
+            while True:
+                entry = await asyncio.wait_for(watcher.updates(timeout), timeout)  # type: ignore[no-untyped-call]
+                if entry is None:
+                    break
+                if entry.value:
+                    found[decode_identity(entry.key)] = _entry_decoder.decode(entry.value)
+        finally:
+            with contextlib.suppress(Exception):
+                await watcher.stop()  # type: ignore[no-untyped-call]
+        return found
+
+    async def _registry(self) -> KeyValue:
+        if self._kv is None:
+            self._kv = await self.nats.jetstream().key_value(self.names.bucket)
+        return self._kv
+
+
+class RoutedPeer:
+    """A worker's stand-in for the station's connection: ``context.connection.call(...)``
+    goes through the cluster to wherever the station is."""
+
+    def __init__(self, client: ClusterClient, identity: str) -> None:
+        self._client = client
+        self._identity = identity
+
+    async def call(self, request: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
+        return await self._client.call(self._identity, request, timeout)
+
+    async def send(self, request: Any) -> None:
+        raise NotImplementedError("SEND frames are not routed through the cluster")
+
+    def set_tolerance(self, policy: Any) -> None:
+        raise NotImplementedError(
+            "a worker cannot change a gateway's tolerance: set it on the gateway's handler"
+        )
