@@ -308,6 +308,7 @@ async def serve(
     metrics_port: int | None = None,
     metrics: Metrics | None = None,
     cluster: ClusterAttachment | None = None,
+    reuse_port: bool = False,
 ) -> CsmsServer:
     """Start a CSMS serving ``handlers`` (one ``ChargeSystem``, or one per subprotocol).
 
@@ -321,7 +322,8 @@ async def serve(
     Prometheus metrics (:mod:`ocpp_fast.metrics`, extra ``[metrics]``) on that port of
     ``host`` (0: any free one; ``server.metrics_port`` says which); or pass your own
     ``metrics`` and serve them as you like. ``cluster`` attaches the server to a cluster
-    (:class:`ocpp_fast.cluster.Gateway`, extra ``[cluster]``).
+    (:class:`ocpp_fast.cluster.Gateway`, extra ``[cluster]``). ``reuse_port`` (SO_REUSEPORT)
+    lets several processes listen on one port, the kernel spreading connections among them.
     """
     chosen = resolve(backend)
     if isinstance(handlers, OcppHandler):
@@ -352,6 +354,7 @@ async def serve(
             max_size=max_size,
             limits=limits,
             metrics=metrics,
+            reuse_port=reuse_port,
         )
     else:
         server = await _serve_websockets(
@@ -364,6 +367,7 @@ async def serve(
             ping_interval=ping_interval,
             max_size=max_size,
             limits=limits,
+            reuse_port=reuse_port,
         )
         server.metrics = metrics
     if metrics is not None and metrics_port is not None:
@@ -389,6 +393,7 @@ async def _serve_websockets(
     ping_interval: float | None,
     max_size: int,
     limits: Limits,
+    reuse_port: bool = False,
 ) -> WebsocketsServer:
     server = WebsocketsServer(handlers, authorize, require_basic_auth, limits=limits)
 
@@ -410,6 +415,7 @@ async def _serve_websockets(
         ssl=ssl,
         open_timeout=limits.handshake_timeout,
         create_connection=Socket,
+        reuse_port=reuse_port or None,
     )
     server._undo_accept_errors = quiet_accept_errors(
         asyncio.get_running_loop(), server._server.sockets, server.refusals
