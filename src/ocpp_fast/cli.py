@@ -65,6 +65,7 @@ async def _serve(
             cluster_args.handlers,
             handlers["ocpp2.0.1"],
             cluster_args.worker_timeout,
+            cluster_args.registry_ttl,
         )
     server = await serve(
         handlers,
@@ -174,7 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="gateway",
         help="with --nats: run the handlers here (the demo's) or in `ocpp-fast worker`s",
     )
+    # Seconds a forwarded CALL waits for its worker / a dead gateway's stations stay listed.
     serve.add_argument("--worker-timeout", type=float, default=10.0, help=argparse.SUPPRESS)
+    serve.add_argument("--registry-ttl", type=float, default=30.0, help=argparse.SUPPRESS)
     serve.add_argument("--workers", type=int, default=1, help="gateway processes on the port")
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     work = commands.add_parser("worker", help="run handlers for a cluster's gateways")

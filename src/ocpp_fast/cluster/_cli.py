@@ -20,10 +20,15 @@ __all__ = ["gateway_for", "serve_processes", "worker"]
 
 
 def gateway_for(
-    nats: str, handlers_in: str, handler: OcppHandler, worker_timeout: float
+    nats: str, handlers_in: str, handler: OcppHandler, worker_timeout: float, registry_ttl: float
 ) -> tuple[dict[str, OcppHandler], Gateway]:
     """What ``serve --nats`` serves: the demo handler here, or every version forwarded."""
-    gateway = Gateway(ClusterConfig(nats), handlers_in=handlers_in, worker_timeout=worker_timeout)
+    gateway = Gateway(
+        ClusterConfig(nats),
+        handlers_in=handlers_in,
+        worker_timeout=worker_timeout,
+        registry_ttl=registry_ttl,
+    )
     if handlers_in == "gateway":
         return {handler.version.subprotocol: handler}, gateway
     bases: dict[str, OcppHandler] = {}
