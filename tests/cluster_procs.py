@@ -66,7 +66,7 @@ class Proc:
             self.seen.append(line)
             if text in line:
                 return line
-        raise TimeoutError(f"no {text!r} from {self.popen.args}: {''.join(self.seen)[-2000:]}")
+        raise TimeoutError(f"no {text!r} from {self.popen.args!r}: {''.join(self.seen)[-2000:]}")
 
     def kill(self) -> None:
         if self.popen.poll() is None:
