@@ -82,19 +82,23 @@ class Procs:
         self.nats_url = nats_url
         self.all: list[Proc] = []
 
-    def gateway(self, *flags: str) -> tuple[Proc, int]:
+    def gateway(self, *flags: str, wait: bool = True) -> tuple[Proc, int]:
+        """A gateway process (``ocpp-fast serve --nats``) on a port of its own."""
         port = free_port()
         command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", str(port)]
         proc = Proc([*command, "--quiet", "--nats", self.nats_url, *flags])
         self.all.append(proc)
-        proc.wait_for("gateway ")
+        if wait:
+            proc.wait_for("gateway ")
         return proc, port
 
-    def worker(self, *specs: str) -> Proc:
+    def worker(self, *specs: str, wait: bool = True) -> Proc:
+        """A worker process (``ocpp-fast worker``) running the tests' WorkerCsms by default."""
         command = [sys.executable, "-m", "ocpp_fast.cli", "worker", "--nats", self.nats_url]
         proc = Proc([*command, *(specs or ["cluster_handlers:WorkerCsms"])])
         self.all.append(proc)
-        proc.wait_for("worker serving")
+        if wait:
+            proc.wait_for("worker serving")
         return proc
 
     def kill_all(self) -> None:
