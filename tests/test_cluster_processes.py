@@ -131,8 +131,8 @@ async def routed_to_all(client: ClusterClient, identities: list[str]) -> list[st
 
 def test_gateways_and_workers_in_processes(tmp_path: Path) -> None:
     with NatsServer() as nats_server, cluster_processes(nats_server.url) as procs:
-        flags = ("--handlers", "workers", "--worker-timeout", str(WORKER_TIMEOUT))
-        flags += ("--registry-ttl", str(REGISTRY_TTL))
+        flags = ["--handlers", "workers", "--worker-timeout", str(WORKER_TIMEOUT)]
+        flags += ["--registry-ttl", str(REGISTRY_TTL)]
         started = [procs.gateway(*flags, wait=False) for _ in range(3)]
         workers = [procs.worker(wait=False) for _ in range(2)]
         for proc, _ in started:
