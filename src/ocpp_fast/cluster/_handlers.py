@@ -14,35 +14,16 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 
-from ocpp_fast._protocol_version import ProtocolVersion
+from ocpp_fast.cluster.relay import Relay
 from ocpp_fast.dispatch import CallContext, OcppHandler
 
-__all__ = ["Relay", "clustered"]
+__all__ = ["clustered"]
 
 _encode = msgspec.json.Encoder().encode
-
-
-class Relay(Protocol):
-    """What the generated methods need from the gateway."""
-
-    async def store(
-        self,
-        version: ProtocolVersion,
-        action: str,
-        request: Any,
-        payload: bytes,
-        context: CallContext,
-    ) -> None:
-        """Put the CALL in the events stream; return once the stream acknowledged it."""
-
-    async def forward(
-        self, version: ProtocolVersion, action: str, payload: bytes, context: CallContext
-    ) -> Any:
-        """Have a worker handle the CALL; its typed response, or raise its error."""
 
 
 Method = Callable[[Any, Any, CallContext], Coroutine[Any, Any, Any]]

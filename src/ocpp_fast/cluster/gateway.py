@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-import hashlib
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -36,26 +35,21 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
 from nats.js.errors import BadRequestError, KeyNotFoundError
 
 from ocpp_fast import errors
-from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.cluster._handlers import clustered
 from ocpp_fast.cluster.config import DEFAULT_DURABLE, ClusterConfig, node_name
+from ocpp_fast.cluster.relay import Relay
 from ocpp_fast.cluster.subjects import encode_identity
 from ocpp_fast.cluster.wire import (
-    DurableEvent,
     Outcome,
     RoutedCall,
     StationEntry,
-    WorkRequest,
     error_outcome,
-    raise_error,
 )
-from ocpp_fast.dispatch import CallContext, OcppHandler
+from ocpp_fast.dispatch import OcppHandler
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as Nats
@@ -74,24 +68,6 @@ _outcome_decoder = msgspec.json.Decoder(Outcome)
 _entry_decoder = msgspec.json.Decoder(StationEntry)
 _BATCH = 256
 """Registry writes in flight at once (a thousand stations connecting is a thousand puts)."""
-
-
-def dedup_id(identity: str, action: str, request: Any, payload: bytes) -> str:
-    """The ``Nats-Msg-Id`` of a durable CALL: the same message sent again has the same id.
-
-    A 2.x TransactionEvent is the event ``(transactionId, seqNo)`` of its
-    station, whatever its message id (a station resends with a new id after a
-    reconnect); anything else is its station, action and exact payload. The
-    stream drops a repeat within its duplicate window. Hashed: the id is a
-    header, and identities and transaction ids may hold any character.
-    """
-    info = getattr(request, "transaction_info", None)
-    seq_no = getattr(request, "seq_no", None)
-    if info is not None and seq_no is not None and action == "TransactionEvent":
-        key = f"tx\0{identity}\0{info.transaction_id}\0{seq_no}".encode()
-    else:
-        key = b"\0".join((identity.encode(), action.encode(), payload))
-    return hashlib.blake2b(key, digest_size=16).hexdigest()
 
 
 class Gateway:
@@ -122,14 +98,15 @@ class Gateway:
         self.names = self.config.names
         self.forward_to_workers = handlers_in == "workers"
         self.durable = dict(durable)
-        self.worker_timeout = worker_timeout
-        self.store_timeout = store_timeout
         self.registry_ttl = registry_ttl
         self.duplicate_window = duplicate_window
         self.node = node or node_name()
         """This gateway's name in the registry."""
+        self.relay = Relay(
+            self.names, self.node, store_timeout=store_timeout, worker_timeout=worker_timeout
+        )
+        """What the served handlers store and forward through."""
         self._nc: Nats | None = None
-        self._js: JetStreamContext | None = None
         self._kv: KeyValue | None = None
         self._server: CsmsServer | None = None
         self._subscriptions: dict[str, Subscription] = {}
@@ -149,7 +126,7 @@ class Gateway:
         return {
             subprotocol: clustered(
                 handler,
-                self,
+                self.relay,
                 forward=self.forward_to_workers,
                 durable=frozenset(self.durable.get(handler.version.label, ())),
             )
@@ -161,7 +138,8 @@ class Gateway:
         the server's stations (those already connected included)."""
         self._server = server
         self._nc = nc = await self.config.connect(f"ocpp-gateway {self.node}")
-        self._js = js = nc.jetstream()
+        js = nc.jetstream()
+        self.relay.nc, self.relay.js = nc, js
         await self._ensure_stream(js)
         self._kv = await self._ensure_registry(js)
         server.on_station.append(self.station_changed)
@@ -312,74 +290,6 @@ class Gateway:
                 errors.InternalError(f"routing failed: {type(exc).__name__}"), version
             )
         return Outcome(result=msgspec.Raw(_encode(response)))
-
-    # --- what the served handlers call ------------------------------------------------------
-
-    async def store(
-        self,
-        version: ProtocolVersion,
-        action: str,
-        request: Any,
-        payload: bytes,
-        context: CallContext,
-    ) -> None:
-        """Put a durable CALL in the stream; InternalError when the stream did not take it."""
-        if self._js is None:
-            raise errors.InternalError("the gateway is not attached to NATS")
-        identity = context.identity
-        event = DurableEvent(
-            identity=identity,
-            message_id=context.message_id,
-            action=action,
-            version=version.label,
-            received_at=datetime.datetime.now(datetime.UTC),
-            node=self.node,
-            payload=msgspec.Raw(payload),
-        )
-        try:
-            await self._js.publish(
-                self.names.event(identity, action),
-                _encode(event),
-                timeout=self.store_timeout,
-                headers={"Nats-Msg-Id": dedup_id(identity, action, request, payload)},
-            )
-        except Exception as exc:
-            log.error("%s: could not store %s %s: %r", identity, action, context.message_id, exc)
-            raise errors.InternalError("the message could not be stored; send it again") from None
-
-    async def forward(
-        self, version: ProtocolVersion, action: str, payload: bytes, context: CallContext
-    ) -> Any:
-        """Have one of the version's workers handle the CALL; its typed response."""
-        if self._nc is None:
-            raise errors.InternalError("the gateway is not attached to NATS")
-        work = WorkRequest(
-            identity=context.identity,
-            message_id=context.message_id,
-            action=action,
-            version=version.label,
-            payload=msgspec.Raw(payload),
-        )
-        try:
-            reply = await self._nc.request(
-                self.names.work(version.label, action), _encode(work), timeout=self.worker_timeout
-            )
-        except NoRespondersError:
-            raise errors.InternalError(f"no worker runs for OCPP {version.label}") from None
-        except NatsTimeout:
-            log.warning(
-                "%s: no worker answered %s %s within %s s",
-                context.identity,
-                action,
-                context.message_id,
-                self.worker_timeout,
-            )
-            raise errors.InternalError("the handler did not answer in time") from None
-        outcome = _outcome_decoder.decode(reply.data)
-        raise_error(outcome)
-        if not outcome.result:  # a SEND: nothing to answer
-            return None
-        return version.response_decoders[action].decode(outcome.result)
 
     # --- the end ----------------------------------------------------------------------------
 
