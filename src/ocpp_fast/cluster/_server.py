@@ -88,6 +88,13 @@ class NatsServer:
         self.stop()
         raise TimeoutError(f"nats-server did not listen on {self.port} in time")
 
+    @property
+    def pid(self) -> int:
+        """The server's process id (for measuring its CPU time)."""
+        if self._process is None:
+            raise RuntimeError("the server is not running")
+        return self._process.pid
+
     def log_tail(self, lines: int = 20) -> str:
         try:
             return "\n".join(self._log.read_text(errors="replace").splitlines()[-lines:])
