@@ -114,7 +114,8 @@ def test_routed_calls_reach_each_station_and_no_other(nats_url: str, backend: st
         live = [h for h in HOSTILE if h not in ("a", "b")]
         stations = [await connect(IdentityStation(), base + quote(h, safe="")) for h in live]
         async with ClusterClient(cluster) as client:
-            await gateway.settled(5)
+            for identity in live:
+                await gateway.holds(identity, 5)
             for identity in live:
                 answer = await client.call(
                     identity, messages.DataTransferRequest(vendor_id="x"), timeout=5
@@ -133,7 +134,10 @@ def test_routed_calls_reach_each_station_and_no_other(nats_url: str, backend: st
             assert sorted(listed) == sorted(live)
             assert {entry.node for entry in listed.values()} == {gateway.node}
             await stations[0].close()  # '*' leaves: its subscription and line go
-            await asyncio.sleep(0.2)
+            for _ in range(500):
+                if "*" not in server.connections:
+                    break
+                await asyncio.sleep(0.01)
             await gateway.settled(5)
             with pytest.raises(StationNotConnected):
                 await client.call("*", messages.DataTransferRequest(vendor_id="x"))

@@ -186,6 +186,16 @@ class Gateway:
         """Wait until subscriptions and registry follow every change seen so far."""
         await asyncio.wait_for(self._settled.wait(), timeout)
 
+    async def holds(self, identity: str, timeout: float) -> None:
+        """Wait until ``identity`` is connected here, subscribed and in the registry."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while identity not in self._subscriptions or identity in self._dirty:
+            if loop.time() > deadline:
+                raise TimeoutError(f"{identity} is not held by {self.node}")
+            await asyncio.sleep(0.01)
+        await self.settled(max(0.0, deadline - loop.time()))
+
     async def _reconcile(self) -> None:
         while True:
             await self._wake.wait()
