@@ -253,3 +253,32 @@ async def scenario(
     assert all(stored[key] == 1 for key in fleet.acknowledged)
     assert max(stored.values()) == 1, [key for key, count in stored.items() if count > 1][:5]
     print(f"{len(fleet.acknowledged)} acknowledged events, failures seen: {dict(fleet.failures)}")
+
+
+def test_serve_workers_n_runs_gateways_on_one_port() -> None:
+    """``ocpp-fast serve --nats URL --workers 2``: two gateway processes share the port
+    (SO_REUSEPORT), the kernel spreads the stations over them, SIGTERM stops both."""
+    with NatsServer() as nats_server, cluster_processes(nats_server.url) as procs:
+        parent, port = procs.gateway("--workers", "2", wait=False)
+        parent.wait_for("gateway ")
+        parent.wait_for("gateway ")
+
+        async def spread() -> set[str]:
+            url = f"ws://127.0.0.1:{port}/ocpp"
+            stations = [await connect(IdentityStation(), f"{url}/S{i}") for i in range(20)]
+            async with ClusterClient(nats_server.url) as client:
+                listed = await client.stations()
+                for _ in range(100):
+                    if len(listed) == 20:
+                        break
+                    await asyncio.sleep(0.05)
+                    listed = await client.stations()
+                assert await routed_to_all(client, sorted(listed)) == []
+            for station in stations:
+                await station.close()
+            return {entry.node for entry in listed.values()}
+
+        nodes = asyncio.run(asyncio.wait_for(spread(), 30))
+        assert len(nodes) == 2, nodes
+        parent.popen.send_signal(signal.SIGTERM)
+        assert parent.popen.wait(15) == 0
