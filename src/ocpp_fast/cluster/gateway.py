@@ -201,11 +201,21 @@ class Gateway:
             await self._wake.wait()
             self._wake.clear()
             dirty, self._dirty = self._dirty, set()
-            writes = [await self._follow(identity) for identity in dirty]
+            writes = []
+            for identity in dirty:
+                try:
+                    writes.append(await self._follow(identity))
+                except Exception as exc:  # NATS away: try again in a second
+                    log.warning("cluster: following %s failed: %r", identity, exc)
+                    self._dirty.add(identity)
+                    self._later_wake(1.0)
             for start in range(0, len(writes), _BATCH):
                 await asyncio.gather(*writes[start : start + _BATCH])
             if not self._dirty:
                 self._settled.set()
+
+    def _later_wake(self, delay: float) -> None:
+        asyncio.get_running_loop().call_later(delay, self._wake.set)
 
     async def _follow(self, identity: str) -> Any:
         """Subscribe or unsubscribe ``identity`` now; return the registry write to make."""
