@@ -69,6 +69,11 @@ class Figures:
     routed_ms: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    listed: int = 0
+    """Stations ``stations()`` listed after the window."""
+    reached: int = 0
+    """Stations a routed call reached, one call to each, after the window."""
+    reach_s: float = 0.0
 
 
 def start_gateway(nats_url: str, workers: bool) -> tuple[Child, int]:
@@ -87,6 +92,27 @@ def wait_line(child: Child, text: str, timeout: float) -> bool:
             return False
         time.sleep(0.05)
     return False
+
+
+async def reach_all(nats_url: str, identities: list[str]) -> tuple[int, int, float]:
+    """``stations()`` listed, and a routed call to every station (50 at a time): how many
+    were listed, how many answered, in how many seconds."""
+    request = messages.UnlockConnectorRequest(evse_id=1, connector_id=1)
+    async with ClusterClient(nats_url) as client:
+        listed = len(await client.stations())
+        gate = asyncio.Semaphore(50)
+
+        async def one(identity: str) -> bool:
+            async with gate:
+                try:
+                    await client.call(identity, request, timeout=10)
+                except Exception:
+                    return False
+                return True
+
+        started = time.monotonic()
+        answered = await asyncio.gather(*(one(identity) for identity in identities))
+        return listed, sum(answered), time.monotonic() - started
 
 
 async def routed_calls(nats_url: str, identities: list[str], seconds: float) -> list[float]:
@@ -134,23 +160,30 @@ def run_layout(layout: Layout, nats: NatsServer, args: argparse.Namespace) -> Fi
             if not wait_line(worker, "worker serving", 30):
                 figures.notes.append(f"a worker did not start: {worker.lines[-5:]}")
                 return figures
-        share = args.stations // args.gateways
+        counts = [
+            args.stations // args.gateways + (number < args.stations % args.gateways)
+            for number in range(args.gateways)
+        ]
         for number, (_, port) in enumerate(gateways):
             argv = [
                 sys.executable,
                 str(HERE / "load_child.py"),
                 f"--url=ws://127.0.0.1:{port}/ocpp",
             ]
-            argv += [f"--stations={share}", f"--interval={args.interval}", f"--seed={number}"]
-            argv += [f"--offset={number * share}", f"--duration={args.ramp + args.window + 60}"]
+            argv += [f"--stations={counts[number]}", f"--interval={args.interval}"]
+            argv += [f"--seed={number}", f"--offset={sum(counts[:number])}"]
+            argv += [f"--duration={args.ramp + args.window + 60}"]
             simulators.append(Child(argv))
         started = time.monotonic()
         while time.monotonic() - started < args.ramp:
-            if sum(s.connected() for s in simulators) >= share * args.gateways:
+            if sum(s.connected() for s in simulators) >= args.stations:
                 break
             time.sleep(0.25)
         time.sleep(args.settle)
-        identities = [f"SIM{i:05d}" for i in range(share * args.gateways)]
+        identities = [f"SIM{i:05d}" for i in range(args.stations)]
+        figures.listed, figures.reached, figures.reach_s = asyncio.run(
+            reach_all(nats.url, identities)
+        )
         gateway0 = [cpu_seconds(child.pid) for child, _ in gateways]
         worker0 = [cpu_seconds(worker.pid) for worker in workers]
         nats0 = cpu_seconds(nats.pid)
@@ -216,6 +249,10 @@ def report(figures: Figures) -> list[str]:
     lines.append(
         f"   nats-server: CPU {figures.nats_cpu / seconds * 100:.0f} %, "
         f"{figures.nats_cpu / max(total, 1) * 1e6:.0f} µs/msg"
+    )
+    lines.append(
+        f"   stations() listed {figures.listed}; a routed call to each reached "
+        f"{figures.reached} in {figures.reach_s:.1f} s (50 at a time, before the window)"
     )
     routed = sorted(figures.routed_ms)
     if routed:
