@@ -8,7 +8,6 @@ subscribes to it, so NATS delivers it there (or, with no subscriber, answers
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js import api
 
 from ocpp_fast._actions import Sender
 from ocpp_fast._outgoing import encode_checked_payload
@@ -29,13 +29,16 @@ from ocpp_fast.cluster.wire import Outcome, RoutedCall, StationEntry, raise_erro
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as Nats
-    from nats.js.kv import KeyValue
 
 __all__ = ["ClusterClient", "RoutedPeer", "StationNotConnected"]
 
 _encode = msgspec.json.Encoder().encode
 _outcome_decoder = msgspec.json.Decoder(Outcome)
 _entry_decoder = msgspec.json.Decoder(StationEntry)
+_KV_OPERATION = "KV-Operation"
+"""The header of a KV delete or purge marker (a value has none)."""
+_MARKER = "Nats-Marker-Reason"
+"""The header of a marker the server itself writes (nats-server 2.11+: an expired key)."""
 _MARGIN = 2.0
 """Seconds the NATS request waits beyond the CALL's own timeout, for the node's answer
 that the station timed out to come back (rather than a bare NATS timeout)."""
@@ -77,7 +80,6 @@ class ClusterClient:
         self.config = servers if isinstance(servers, ClusterConfig) else ClusterConfig(servers)
         self.names = self.config.names
         self._nc: Nats | None = None
-        self._kv: KeyValue | None = None
 
     async def connect(self) -> ClusterClient:
         if self._nc is None:
@@ -144,26 +146,39 @@ class ClusterClient:
         """Every station connected to the cluster, with the node holding it (the registry).
 
         A node that died keeps its stations listed until the registry's TTL drops them.
+        Read with a pull consumer of the bucket's stream, last entry per key, until the
+        server says none is left: nats-py's KV watcher may signal "no more" before it
+        delivered entries already on their way, and then lists nothing.
         """
-        kv = await self._registry()
-        watcher = await kv.watchall(ignore_deletes=True)
+        bucket = self.names.bucket
+        prefix = f"$KV.{bucket}."
+        subscription = await self.nats.jetstream().pull_subscribe(
+            prefix + ">",
+            stream=f"KV_{bucket}",
+            config=api.ConsumerConfig(
+                deliver_policy=api.DeliverPolicy.LAST_PER_SUBJECT,
+                inactive_threshold=timeout * 3,
+                mem_storage=True,
+            ),
+        )
         found: dict[str, StationEntry] = {}
         try:
-            while True:
-                entry = await asyncio.wait_for(watcher.updates(timeout), timeout)  # type: ignore[no-untyped-call]
-                if entry is None:
+            left = (await subscription.consumer_info()).num_pending or 0
+            while left > 0:
+                try:
+                    batch = await subscription.fetch(min(left, 1000), timeout=timeout)
+                except NatsTimeout:  # entries expired since we asked: what is left is gone
                     break
-                if entry.value:
-                    found[decode_identity(entry.key)] = _entry_decoder.decode(entry.value)
+                for msg in batch:
+                    left = msg.metadata.num_pending
+                    headers = msg.headers or {}
+                    if msg.data and _KV_OPERATION not in headers and _MARKER not in headers:
+                        identity = decode_identity(msg.subject[len(prefix) :])
+                        found[identity] = _entry_decoder.decode(msg.data)
         finally:
             with contextlib.suppress(Exception):
-                await watcher.stop()  # type: ignore[no-untyped-call]
+                await subscription.unsubscribe()
         return found
-
-    async def _registry(self) -> KeyValue:
-        if self._kv is None:
-            self._kv = await self.nats.jetstream().key_value(self.names.bucket)
-        return self._kv
 
 
 class RoutedPeer:
