@@ -20,7 +20,7 @@ from cluster_procs import IdentityStation, NatsServer, read_events
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ocpp_fast import errors
+from ocpp_fast import errors, v16
 from ocpp_fast.cluster import (
     ClusterClient,
     ClusterConfig,
@@ -33,6 +33,9 @@ from ocpp_fast.cluster import (
 from ocpp_fast.demo import DemoChargeSystem
 from ocpp_fast.transport import Backoff, StationClient, connect, serve
 from ocpp_fast.transport.backend import BACKENDS, ENVIRONMENT
+from ocpp_fast.v16 import datatypes as d16
+from ocpp_fast.v16 import enums as e16
+from ocpp_fast.v16 import messages as m16
 from ocpp_fast.v201 import datatypes, enums, messages
 
 HOSTILE = ["*", ">", "a.b", "a", "b", "a=2eb", "a b", "a~b", "ocpp.cmd.>", "é€", "=", "a.*", "A_-z"]
@@ -220,6 +223,67 @@ def test_a_store_that_fails_is_answered_with_an_error_not_acknowledged(nats_url:
         with pytest.raises(errors.InternalError):
             await station.call(event("T-1", 0), timeout=5)
         await station.call(messages.HeartbeatRequest(), timeout=5)  # the rest still works
+        await station.close()
+        await server.close()
+        await gateway.close()
+
+    run(scenario)
+
+
+class Csms16(v16.ChargeSystem):
+    """A 1.6 CSMS: StartTransaction is durable there, Heartbeat is not."""
+
+    def start_transaction(
+        self, request: m16.StartTransactionRequest
+    ) -> m16.StartTransactionResponse:
+        return m16.StartTransactionResponse(
+            id_tag_info=d16.IdTagInfoType(status=e16.IdTagInfoStatusEnum.ACCEPTED),
+            transaction_id=7,
+        )
+
+    def heartbeat(self, request: m16.HeartbeatRequest) -> m16.HeartbeatResponse:
+        return m16.HeartbeatResponse(current_time=datetime.datetime.now(datetime.UTC))
+
+
+def test_durable_actions_of_ocpp_16_and_routed_calls_in_16(nats_url: str) -> None:
+    cluster = config(nats_url)
+
+    class Station16(v16.Charger):
+        def unlock_connector(
+            self, request: m16.UnlockConnectorRequest
+        ) -> m16.UnlockConnectorResponse:
+            return m16.UnlockConnectorResponse(
+                status=e16.UnlockConnectorResponseStatusEnum.UNLOCKED
+            )
+
+    async def scenario() -> None:
+        gateway = Gateway(cluster)
+        server = await serve(Csms16(), cluster=gateway)
+        station = await connect(Station16(), f"ws://127.0.0.1:{server.port}/ocpp/OLD%201")
+        start = m16.StartTransactionRequest(
+            connector_id=1,
+            id_tag="TAG",
+            meter_start=0,
+            timestamp=datetime.datetime(2026, 11, 30, tzinfo=datetime.UTC),
+        )
+        answer = await station.call(start, timeout=5)
+        assert answer.transaction_id == 7
+        await station.call(m16.HeartbeatRequest(), timeout=5)
+        stored = await read_events(nats_url, cluster.names)
+        assert [(e.identity, e.action, e.version) for e in stored] == [
+            ("OLD 1", "StartTransaction", "1.6")
+        ]
+        assert stored[0].request() == start
+        await gateway.holds("OLD 1", 5)
+        async with ClusterClient(cluster) as client:
+            unlocked = await client.call(
+                "OLD 1", m16.UnlockConnectorRequest(connector_id=1), timeout=5
+            )
+            assert unlocked.status == "Unlocked"
+            with pytest.raises(ValueError, match=r"speaks OCPP 1\.6"):  # a 2.0.1 request to it
+                await client.call(
+                    "OLD 1", messages.UnlockConnectorRequest(evse_id=1, connector_id=1), timeout=5
+                )
         await station.close()
         await server.close()
         await gateway.close()

@@ -62,6 +62,7 @@ async def _serve(
 
         handlers, gateway = gateway_for(
             cluster_args.nats,
+            cluster_args.nats_creds,
             cluster_args.handlers,
             handlers["ocpp2.0.1"],
             cluster_args.worker_timeout,
@@ -169,6 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--metrics-port", type=int, help="serve Prometheus metrics on this port (extra [metrics])"
     )
     serve.add_argument("--nats", metavar="URL", help="join the cluster at this NATS server")
+    serve.add_argument("--nats-creds", metavar="FILE", help="NATS credentials file (.creds)")
     serve.add_argument(
         "--handlers",
         choices=("gateway", "workers"),
@@ -182,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     work = commands.add_parser("worker", help="run handlers for a cluster's gateways")
     work.add_argument("--nats", metavar="URL", required=True, help="the cluster's NATS server")
+    work.add_argument("--nats-creds", metavar="FILE", help="NATS credentials file (.creds)")
     work.add_argument("handlers", nargs="+", metavar="module:Class", help="ChargeSystem classes")
     sim = commands.add_parser("simulate", help="load-test a CSMS with simulated stations")
     sim.add_argument(
@@ -227,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "worker":
         from ocpp_fast.cluster._cli import worker
 
-        return run(worker(args.nats, args.handlers))
+        return run(worker(args.nats, args.nats_creds, args.handlers))
     if args.command == "simulate":
         return run(_simulate(args.url, args.chargers, args.duration, args.interval, args.backend))
     try:

@@ -19,12 +19,22 @@ from ocpp_fast.dispatch import OcppHandler
 __all__ = ["gateway_for", "serve_processes", "worker"]
 
 
+def config_for(nats: str, creds: str | None) -> ClusterConfig:
+    """The cluster at ``nats``, authenticated with a credentials file when one is given."""
+    return ClusterConfig(nats, options={"user_credentials": creds} if creds else {})
+
+
 def gateway_for(
-    nats: str, handlers_in: str, handler: OcppHandler, worker_timeout: float, registry_ttl: float
+    nats: str,
+    creds: str | None,
+    handlers_in: str,
+    handler: OcppHandler,
+    worker_timeout: float,
+    registry_ttl: float,
 ) -> tuple[dict[str, OcppHandler], Gateway]:
     """What ``serve --nats`` serves: the demo handler here, or every version forwarded."""
     gateway = Gateway(
-        ClusterConfig(nats),
+        config_for(nats, creds),
         handlers_in=handlers_in,
         worker_timeout=worker_timeout,
         registry_ttl=registry_ttl,
@@ -59,10 +69,10 @@ def serve_processes(argv: Sequence[str], count: int) -> int:
     return max(codes, default=0)
 
 
-async def worker(nats: str, specs: Sequence[str]) -> int:
+async def worker(nats: str, creds: str | None, specs: Sequence[str]) -> int:
     """``ocpp-fast worker --nats URL module:Class...``: serve until SIGINT/SIGTERM."""
     handlers = [load_handler(spec) for spec in specs]
-    pool = Worker(handlers, ClusterConfig(nats))
+    pool = Worker(handlers, config_for(nats, creds))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
