@@ -39,6 +39,7 @@ from load_proc import (
     exit_on_signal,
     kill_children,
     raise_fd_limit,
+    windows_of,
 )
 
 from ocpp_fast._machine import percentile
@@ -201,13 +202,7 @@ def run_layout(layout: Layout, nats: NatsServer, args: argparse.Namespace) -> Fi
         figures.nats_cpu = cpu_seconds(nats.pid) - nats0
         for sim in simulators:
             sim.process.send_signal(signal.SIGUSR2)
-        windows = []
-        for sim in simulators:
-            sim.got_window.wait(30)
-            if sim.window is None:
-                figures.notes.append(f"a simulator reported no window: {sim.lines[-3:]}")
-            else:
-                windows.append(sim.window)
+        windows = windows_of(simulators, figures.notes)
         figures.messages = [w.messages for w in windows]
         merged = load_report.merge(windows)
         figures.station_p50_ms, figures.station_p99_ms = merged.p50_ms, merged.p99_ms

@@ -62,6 +62,7 @@ from load_proc import (
     rss_kib,
     wait_for_quiet,
     wait_listening,
+    windows_of,
 )
 from load_rows import BY_KEY, ROWS, Row
 
@@ -305,13 +306,7 @@ def measure_window(
     result.csms_cpu_s = csms1 - csms0
     result.simulator_cpu_pct = [(b - a) / elapsed * 100 for a, b in zip(sims0, sims1, strict=True)]
     result.machine_busy_pct = (busy1 - busy0) / max(1, total1 - total0) * 100
-    windows = []
-    for sim in simulators:
-        sim.got_window.wait(30)
-        if sim.window is None:
-            result.notes.append(f"simulator {sim.pid} reported no window: {sim.lines[-3:]}")
-        else:
-            windows.append(sim.window)
+    windows = windows_of(simulators, result.notes)
     result.merged = load_report.merge(windows)
     result.window_s = result.merged.seconds if windows else elapsed
     if spy is not None:

@@ -111,6 +111,19 @@ class Child:
             _children.remove(self.process)
 
 
+def windows_of(simulators: Sequence[Child], notes: list[str]) -> list[load_report.Window]:
+    """The windows the simulators report after SIGUSR2 (30 s each at most); a note per missing
+    one."""
+    windows = []
+    for sim in simulators:
+        sim.got_window.wait(30)
+        if sim.window is None:
+            notes.append(f"simulator {sim.pid} reported no window: {sim.lines[-3:]}")
+        else:
+            windows.append(sim.window)
+    return windows
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of ``pid`` (all its threads), in seconds; NaN once it is gone."""
     try:
