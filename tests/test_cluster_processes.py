@@ -9,8 +9,9 @@ One scenario, in phases, because each phase builds on the state the previous one
 3. kill -9 a worker mid-request: the station gets InternalError within the gateway's
    worker timeout, and its next CALL is served by the other worker;
 4. kill -9 a gateway while stations charge: its stations reconnect to the others and routed
-   calls reach every station again within FAILOVER_BOUND; a station that cannot fail over
-   leaves the registry within REGISTRY_BOUND;
+   calls reach every station again within FAILOVER_BOUND, and every station gets a
+   TransactionEvent acknowledged after the kill (none is left wedged); a station that cannot
+   fail over leaves the registry within REGISTRY_BOUND;
 5. every TransactionEvent a station got a CALLRESULT for is in the stream exactly once per
    (station, transaction, seqNo), although stations resend what was not acknowledged.
 
@@ -73,6 +74,8 @@ class Fleet:
         self.urls = urls
         self.clients: dict[str, StationClient] = {}
         self.acknowledged: set[tuple[str, str, int]] = set()
+        self.last_ack: dict[str, float] = {}
+        """When each station last got a TransactionEvent acknowledged (monotonic clock)."""
         self.failures: Counter[str] = Counter()
         self.stop = asyncio.Event()
 
@@ -104,6 +107,7 @@ class Fleet:
                     await asyncio.sleep(0.2)
                     continue
                 self.acknowledged.add((identity, f"T-{identity}", seq_no))
+                self.last_ack[identity] = time.monotonic()
                 break
             seq_no += 1
             await asyncio.sleep(rng.uniform(0.4, 1.2))
@@ -231,6 +235,9 @@ async def scenario(
         assert set(identities) <= set(listed)
         assert all(not entry.node.endswith(f"-{doomed.pid}") for entry in listed.values())
         print(f"routed calls reached every station {reached:.1f} s after kill -9")
+        while stale := [i for i in identities if fleet.last_ack.get(i, 0.0) <= killed]:
+            assert time.monotonic() - killed < FAILOVER_BOUND + 5, f"wedged: {stale[:5]}"
+            await asyncio.sleep(0.25)  # every station charges on: none is left wedged
         await lonely.close()
         await asyncio.sleep(1.0)  # charging goes on across the failover
 
