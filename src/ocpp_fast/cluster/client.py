@@ -56,15 +56,19 @@ _CALLABLE: dict[type[Any], tuple[ProtocolVersion, str]] = {}
 
 
 def _action_of(request: Any) -> tuple[ProtocolVersion, str]:
-    """The version and action of a request the CSMS may send (any version's Struct)."""
-    if not _CALLABLE:
-        for package in LABELS.values():
-            version: ProtocolVersion = importlib.import_module(package).VERSION
-            for kind, action in version.side_tables(Sender.CSMS)[0].items():
-                _CALLABLE[kind] = (version, action)
-    found = _CALLABLE.get(type(request))
+    """The version and action of a request the CSMS may send (any version's Struct); only the
+    request's own version package is loaded."""
+    kind = type(request)
+    found = _CALLABLE.get(kind)
     if found is None:
-        raise TypeError(f"{type(request).__name__} is no request a CSMS sends")
+        package = kind.__module__.rpartition(".")[0]
+        if package in LABELS.values():
+            version: ProtocolVersion = importlib.import_module(package).VERSION
+            for sendable, action in version.side_tables(Sender.CSMS)[0].items():
+                _CALLABLE[sendable] = (version, action)
+        found = _CALLABLE.get(kind)
+    if found is None:
+        raise TypeError(f"{kind.__name__} is no request a CSMS sends")
     return found
 
 
