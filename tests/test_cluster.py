@@ -133,6 +133,10 @@ def test_routed_calls_reach_each_station_and_no_other(nats_url: str, backend: st
                 await client.call(
                     "*", messages.ResetRequest(type=enums.ResetEnumType.IMMEDIATE), timeout=5
                 )
+            with pytest.raises(TypeError):  # a station's request: never sent by a CSMS
+                await client.call("*", messages.HeartbeatRequest())
+            with pytest.raises(errors.PropertyConstraintViolationError):  # checked before it goes
+                await client.call("*", messages.DataTransferRequest(vendor_id="x" * 300))
             listed = await client.stations()
             assert sorted(listed) == sorted(live)
             assert {entry.node for entry in listed.values()} == {gateway.node}
