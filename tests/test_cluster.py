@@ -293,3 +293,47 @@ def test_durable_actions_of_ocpp_16_and_routed_calls_in_16(nats_url: str) -> Non
         await gateway.close()
 
     run(scenario)
+
+
+def test_a_restarted_nats_server_gets_the_subscriptions_and_the_registry_back() -> None:
+    """nats-server stops and a new one (empty: no bucket, no stream) starts on its port: the
+    gateway reconnects, its command subscriptions come back with it, and its next registry
+    refresh makes the bucket again and lists its station."""
+
+    async def scenario() -> None:
+        first = NatsServer().start()
+        second = NatsServer(port=first.port)
+        try:
+            gateway = Gateway(ClusterConfig(first.url), registry_ttl=1.5)
+            server = await serve(DemoChargeSystem(), cluster=gateway)
+            station = await connect(IdentityStation(), f"ws://127.0.0.1:{server.port}/ocpp/CS1")
+            await gateway.holds("CS1", 5)
+            first.stop()
+            await asyncio.sleep(0.5)
+            second.start()
+            async with ClusterClient(second.url) as client:
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + 10
+                while "CS1" not in await _listed(client):
+                    assert loop.time() < deadline, "the registry did not come back"
+                    await asyncio.sleep(0.2)
+                answer = await client.call(
+                    "CS1", messages.DataTransferRequest(vendor_id="x"), timeout=5
+                )
+                assert answer.data == "CS1"
+            await station.close()
+            await server.close()
+            await gateway.close()
+        finally:
+            first.stop()
+            second.stop()
+
+    run(scenario)
+
+
+async def _listed(client: ClusterClient) -> dict[str, Any]:
+    """``stations()``, or nothing while the bucket is not there yet."""
+    try:
+        return dict(await client.stations(timeout=2))
+    except Exception:
+        return {}

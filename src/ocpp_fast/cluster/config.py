@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Mapping, Sequence
@@ -14,6 +15,8 @@ from nats.aio.client import Client as Nats
 from ocpp_fast.cluster.subjects import Names
 
 __all__ = ["DEFAULT_DURABLE", "ClusterConfig", "connect_nats", "node_name"]
+
+log = logging.getLogger("ocpp_fast.cluster")
 
 DEFAULT_DURABLE: Mapping[str, frozenset[str]] = {
     "1.6": frozenset({"StartTransaction", "StopTransaction", "MeterValues"}),
@@ -51,9 +54,18 @@ class ClusterConfig:
 async def connect_nats(
     servers: str | Sequence[str], name: str, options: Mapping[str, Any] | None = None
 ) -> Nats:
-    """``nats.connect`` with the cluster's defaults, overridden by ``options``."""
+    """``nats.connect`` with the cluster's defaults, overridden by ``options``.
+
+    NATS going away is expected and retried: one line per error rather than nats-py's
+    traceback for each failed reconnect attempt.
+    """
+
+    async def error(exc: Exception) -> None:
+        log.warning("%s: NATS: %r", name, exc)
+
     chosen: dict[str, Any] = {
         "name": name,
+        "error_cb": error,
         "max_reconnect_attempts": -1,
         "reconnect_time_wait": 0.5,
         "connect_timeout": 5,

@@ -236,11 +236,11 @@ class Gateway:
             return self._unregister(identity)
         return _nothing()
 
-    async def _register(self, identity: str, label: str) -> None:
+    async def _register(self, identity: str, label: str) -> bool:
         assert self._kv is not None
         since = self._since.get(identity) or datetime.datetime.now(datetime.UTC)
         entry = StationEntry(node=self.node, version=label, since=since)
-        await _quietly(self._kv.put(encode_identity(identity), _encode(entry)))
+        return await _quietly(self._kv.put(encode_identity(identity), _encode(entry)))
 
     async def _unregister(self, identity: str) -> None:
         """Delete the station's line, unless another node wrote it since (it reconnected there)."""
@@ -257,18 +257,26 @@ class Gateway:
             await _quietly(self._kv.delete(key, last=entry.revision))
 
     async def _refresh(self) -> None:
-        """Write every station's line again before the bucket's max age drops it."""
+        """Write every station's line again before the bucket's max age drops it.
+
+        After a round with failures the bucket is made again if it is gone: it lives in
+        memory, so a restarted nats-server no longer has it.
+        """
         while True:
             await asyncio.sleep(self.registry_ttl / 3)
-            assert self._server is not None
+            assert self._server is not None and self._nc is not None
             live = self._server.connections
             writes = [
                 self._register(identity, live[identity].handler.version.label)
                 for identity in list(self._subscriptions)
                 if identity in live
             ]
+            done: list[bool] = []
             for start in range(0, len(writes), _BATCH):
-                await asyncio.gather(*writes[start : start + _BATCH])
+                done += await asyncio.gather(*writes[start : start + _BATCH])
+            if not all(done):
+                with contextlib.suppress(Exception):
+                    self._kv = await self._ensure_registry(self._nc.jetstream())
 
     # --- routed CALLs to our stations -------------------------------------------------------
 
@@ -349,9 +357,12 @@ async def _nothing() -> None:
     return None
 
 
-async def _quietly(work: Any) -> None:
-    """Await ``work``, logging instead of raising: NATS being away is retried by the loops."""
+async def _quietly(work: Any) -> bool:
+    """Await ``work``, logging instead of raising (NATS being away is retried by the loops);
+    whether it succeeded."""
     try:
         await work
     except Exception as exc:
         log.warning("cluster: %r", exc)
+        return False
+    return True
