@@ -42,9 +42,9 @@ from load_proc import (
     windows_of,
 )
 
-from ocpp_fast._machine import percentile
+from ocpp_fast._machine import free_port, percentile
 from ocpp_fast.cluster import ClusterClient
-from ocpp_fast.cluster._server import NatsServer, free_port
+from ocpp_fast.cluster._server import NatsServer
 from ocpp_fast.v201 import messages
 
 HERE = Path(__file__).resolve().parent

@@ -55,7 +55,6 @@ from load_proc import (
     Child,
     cpu_seconds,
     exit_on_signal,
-    free_port,
     kill_children,
     machine_ticks,
     raise_fd_limit,
@@ -66,7 +65,7 @@ from load_proc import (
 )
 from load_rows import BY_KEY, ROWS, Row
 
-from ocpp_fast._machine import describe
+from ocpp_fast._machine import describe, free_port
 
 HERE = Path(__file__).resolve().parent
 

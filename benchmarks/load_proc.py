@@ -163,13 +163,6 @@ def wait_for_quiet(limit: float, busy_max: float = 15.0) -> float:
             return busy
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def wait_listening(port: int, timeout: float) -> bool:
     """Whether something accepts TCP connections on 127.0.0.1:``port`` within ``timeout`` s."""
     deadline = time.monotonic() + timeout

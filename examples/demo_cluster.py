@@ -17,8 +17,9 @@ import sys
 import time
 from collections import Counter
 
+from ocpp_fast._machine import free_port
 from ocpp_fast.cluster import ClusterClient, Names
-from ocpp_fast.cluster._server import NatsServer, free_port
+from ocpp_fast.cluster._server import NatsServer
 from ocpp_fast.v201 import messages
 
 

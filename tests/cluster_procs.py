@@ -14,8 +14,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from ocpp_fast._machine import free_port
 from ocpp_fast.cluster import DurableEvent, Names, decode_event
-from ocpp_fast.cluster._server import NatsServer, free_port
+from ocpp_fast.cluster._server import NatsServer
 from ocpp_fast.dispatch import CallContext
 from ocpp_fast.v201 import Charger, enums, messages
 

