@@ -337,3 +337,43 @@ async def _listed(client: ClusterClient) -> dict[str, Any]:
         return dict(await client.stations(timeout=2))
     except Exception:
         return {}
+
+
+def test_handlers_in_a_worker_in_this_process(nats_url: str) -> None:
+    """Forwarded CALLs: InternalError at once while no worker runs; then the worker's answers,
+    its OCPP errors as their class with description and details, and its call back to the
+    station through the cluster; the stream still gets the durable actions first."""
+    from cluster_handlers import WorkerCsms
+
+    from ocpp_fast.cluster import Worker
+
+    cluster = config(nats_url)
+
+    async def scenario() -> None:
+        gateway = Gateway(cluster, handlers_in="workers", worker_timeout=2)
+        server = await serve(DemoChargeSystem(), cluster=gateway)
+        station = await connect(IdentityStation(), f"ws://127.0.0.1:{server.port}/ocpp/W.1")
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(errors.InternalError, match="no worker"):
+            await station.call(messages.HeartbeatRequest(), timeout=5)
+        assert asyncio.get_running_loop().time() - started < 1.5
+        worker = Worker(WorkerCsms(), cluster)
+        await worker.start()
+        await gateway.holds("W.1", 5)
+        assert (await station.call(messages.HeartbeatRequest(), timeout=5)).current_time
+        with pytest.raises(errors.NotSupportedError) as refused:
+            await station.call(messages.DataTransferRequest(vendor_id="refuse"), timeout=5)
+        assert refused.value.description == "refused by the worker"
+        assert refused.value.details == {"why": "asked to"}
+        back = await station.call(messages.DataTransferRequest(vendor_id="callback"), timeout=5)
+        assert back.data == "W.1"
+        await station.call(event("T-3", 0), timeout=5)
+        stored = await read_events(nats_url, cluster.names)
+        assert [e.action for e in stored] == ["TransactionEvent"]
+        assert worker.handled == 4  # Heartbeat, refuse, callback, TransactionEvent
+        await worker.close()
+        await station.close()
+        await server.close()
+        await gateway.close()
+
+    run(scenario)
