@@ -55,17 +55,17 @@ from load_proc import (
     Child,
     cpu_seconds,
     exit_on_signal,
-    free_port,
     kill_children,
     machine_ticks,
     raise_fd_limit,
     rss_kib,
     wait_for_quiet,
     wait_listening,
+    windows_of,
 )
 from load_rows import BY_KEY, ROWS, Row
 
-from ocpp_fast._machine import describe
+from ocpp_fast._machine import describe, free_port
 
 HERE = Path(__file__).resolve().parent
 
@@ -305,13 +305,7 @@ def measure_window(
     result.csms_cpu_s = csms1 - csms0
     result.simulator_cpu_pct = [(b - a) / elapsed * 100 for a, b in zip(sims0, sims1, strict=True)]
     result.machine_busy_pct = (busy1 - busy0) / max(1, total1 - total0) * 100
-    windows = []
-    for sim in simulators:
-        sim.got_window.wait(30)
-        if sim.window is None:
-            result.notes.append(f"simulator {sim.pid} reported no window: {sim.lines[-3:]}")
-        else:
-            windows.append(sim.window)
+    windows = windows_of(simulators, result.notes)
     result.merged = load_report.merge(windows)
     result.window_s = result.merged.seconds if windows else elapsed
     if spy is not None:

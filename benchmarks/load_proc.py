@@ -111,6 +111,19 @@ class Child:
             _children.remove(self.process)
 
 
+def windows_of(simulators: Sequence[Child], notes: list[str]) -> list[load_report.Window]:
+    """The windows the simulators report after SIGUSR2 (30 s each at most); a note per missing
+    one."""
+    windows = []
+    for sim in simulators:
+        sim.got_window.wait(30)
+        if sim.window is None:
+            notes.append(f"simulator {sim.pid} reported no window: {sim.lines[-3:]}")
+        else:
+            windows.append(sim.window)
+    return windows
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of ``pid`` (all its threads), in seconds; NaN once it is gone."""
     try:
@@ -148,13 +161,6 @@ def wait_for_quiet(limit: float, busy_max: float = 15.0) -> float:
         busy = (busy1 - busy0) / max(1, total1 - total0) * 100
         if busy <= busy_max or time.monotonic() - started >= limit:
             return busy
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def wait_listening(port: int, timeout: float) -> bool:

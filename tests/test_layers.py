@@ -91,3 +91,25 @@ def test_lower_floors_never_import_higher_ones() -> None:
             if module == floor or module.startswith(floor + "."):
                 bad = [m for m in imported if any(m == a or m.startswith(a + ".") for a in above)]
                 assert not bad, f"{module} imports {bad} from above it"
+
+
+def imports_anywhere(path: Path) -> set[str]:
+    """Every module ``path`` imports, in functions too (absolute imports)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_nats_is_imported_only_by_the_cluster_package() -> None:
+    """The cluster sits above the transport: nothing below it imports it or NATS, even late."""
+    for path in PACKAGE.rglob("*.py"):
+        name = module_name(path)
+        imported = imports_anywhere(path)
+        if not name.startswith("ocpp_fast.cluster"):
+            assert not {m for m in imported if m == "nats" or m.startswith("nats.")}, name
+        if name.startswith("ocpp_fast.transport"):
+            assert not {m for m in imported if m.startswith("ocpp_fast.cluster")}, name

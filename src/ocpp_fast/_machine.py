@@ -9,11 +9,20 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import socket
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["describe", "percentile", "version_of"]
+__all__ = ["describe", "free_port", "percentile", "version_of"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for a server to start on)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def percentile(ordered: Sequence[float], share: float) -> float:

@@ -1,6 +1,7 @@
 """The ``ocpp-fast`` command: serve a demo CSMS, simulate stations, validate logs, benchmark.
 
-ocpp-fast serve [--host H] [--port P] [--quiet]
+ocpp-fast serve [--host H] [--port P] [--quiet] [--nats URL [--handlers workers] [--workers N]]
+ocpp-fast worker --nats URL module:Class [module:Class...]
 ocpp-fast simulate --url ws://127.0.0.1:9000/ocpp --chargers 100 --duration 30
 ocpp-fast validate FRAMES.jsonl [--version 2.0.1] [--tolerate naive_datetime,enum_case,...]
 ocpp-fast bench [MIX] [--markdown]
@@ -38,9 +39,15 @@ class _FrameLines(logging.Formatter):
 
 
 async def _serve(
-    host: str, port: int, quiet: bool, backend: str | None, metrics_port: int | None
+    host: str,
+    port: int,
+    quiet: bool,
+    backend: str | None,
+    metrics_port: int | None,
+    cluster_args: argparse.Namespace | None = None,
 ) -> int:
     from ocpp_fast.demo import DemoChargeSystem
+    from ocpp_fast.dispatch import OcppHandler
     from ocpp_fast.transport import serve
 
     handler = logging.StreamHandler(sys.stdout)
@@ -48,11 +55,35 @@ async def _serve(
     logging.getLogger("ocpp_fast").addHandler(handler)
     logging.getLogger("ocpp_fast").setLevel(logging.WARNING)
     logging.getLogger("ocpp_fast.frames").setLevel(logging.WARNING if quiet else logging.DEBUG)
-    server = await serve(DemoChargeSystem(), host, port, backend=backend, metrics_port=metrics_port)
-    settle_gc()
-    print(
-        f"demo CSMS on ws://{host}:{server.port}/<identity> (ocpp2.0.1); Ctrl-C stops", flush=True
+    handlers: dict[str, OcppHandler] = {"ocpp2.0.1": DemoChargeSystem()}
+    gateway = None
+    if cluster_args is not None and cluster_args.nats:
+        from ocpp_fast.cluster._cli import gateway_for
+
+        handlers, gateway = gateway_for(
+            cluster_args.nats,
+            cluster_args.nats_creds,
+            cluster_args.handlers,
+            handlers["ocpp2.0.1"],
+            cluster_args.worker_timeout,
+            cluster_args.registry_ttl,
+        )
+    server = await serve(
+        handlers,
+        host,
+        port,
+        backend=backend,
+        metrics_port=metrics_port,
+        cluster=gateway,
+        reuse_port=cluster_args is not None and cluster_args.reuse_port,
     )
+    settle_gc()
+    versions = ", ".join(handlers)
+    print(
+        f"demo CSMS on ws://{host}:{server.port}/<identity> ({versions}); Ctrl-C stops", flush=True
+    )
+    if gateway is not None:
+        print(f"gateway {gateway.node} of the cluster at {gateway.config.servers}", flush=True)
     if server.metrics_port is not None:
         print(f"metrics on http://{host}:{server.metrics_port}/metrics", flush=True)
     stop = asyncio.Event()
@@ -61,12 +92,14 @@ async def _serve(
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await server.close()
+    if gateway is not None:
+        await gateway.close()
     print("stopped", flush=True)
     return 0
 
 
 async def _simulate(
-    url: str, chargers: int, duration: float, interval: float, backend: str | None
+    url: list[str], chargers: int, duration: float, interval: float, backend: str | None
 ) -> int:
     from ocpp_fast.simulator import SimulationReport, simulate
 
@@ -136,8 +169,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument(
         "--metrics-port", type=int, help="serve Prometheus metrics on this port (extra [metrics])"
     )
+    serve.add_argument("--nats", metavar="URL", help="join the cluster at this NATS server")
+    serve.add_argument("--nats-creds", metavar="FILE", help="NATS credentials file (.creds)")
+    serve.add_argument(
+        "--handlers",
+        choices=("gateway", "workers"),
+        default="gateway",
+        help="with --nats: run the handlers here (the demo's) or in `ocpp-fast worker`s",
+    )
+    # Seconds a forwarded CALL waits for its worker / a dead gateway's stations stay listed.
+    serve.add_argument("--worker-timeout", type=float, default=10.0, help=argparse.SUPPRESS)
+    serve.add_argument("--registry-ttl", type=float, default=30.0, help=argparse.SUPPRESS)
+    serve.add_argument("--workers", type=int, default=1, help="gateway processes on the port")
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    work = commands.add_parser("worker", help="run handlers for a cluster's gateways")
+    work.add_argument("--nats", metavar="URL", required=True, help="the cluster's NATS server")
+    work.add_argument("--nats-creds", metavar="FILE", help="NATS credentials file (.creds)")
+    work.add_argument("handlers", nargs="+", metavar="module:Class", help="ChargeSystem classes")
     sim = commands.add_parser("simulate", help="load-test a CSMS with simulated stations")
-    sim.add_argument("--url", required=True, help="CSMS URL; the station identity is appended")
+    sim.add_argument(
+        "--url",
+        required=True,
+        nargs="+",
+        help="CSMS URL; the station identity is appended (several: stations spread, fail over)",
+    )
     sim.add_argument("--chargers", type=int, default=10)
     sim.add_argument("--duration", type=float, default=30.0, help="seconds")
     sim.add_argument("--interval", type=float, default=1.0, help="seconds between messages")
@@ -161,7 +216,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "serve":
-        return run(_serve(args.host, args.port, args.quiet, args.backend, args.metrics_port))
+        if args.workers > 1:
+            from ocpp_fast.cluster._cli import serve_processes
+
+            argv = list(sys.argv[1:] if argv is None else argv)
+            if "--workers" in argv:
+                del argv[argv.index("--workers") : argv.index("--workers") + 2]
+            return serve_processes(
+                [a for a in argv if not a.startswith("--workers=")], args.workers
+            )
+        server_args = (args.host, args.port, args.quiet, args.backend, args.metrics_port)
+        return run(_serve(*server_args, args))
+    if args.command == "worker":
+        from ocpp_fast.cluster._cli import worker
+
+        return run(worker(args.nats, args.nats_creds, args.handlers))
     if args.command == "simulate":
         return run(_simulate(args.url, args.chargers, args.duration, args.interval, args.backend))
     try:

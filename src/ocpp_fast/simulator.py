@@ -16,7 +16,7 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -213,7 +213,7 @@ class SimulationReport:
 
 
 async def _station(
-    url: str,
+    urls: Sequence[str],
     index: int,
     deadline: float,
     interval: float,
@@ -226,9 +226,13 @@ async def _station(
     identity = f"SIM{index:05d}"
     async with gate:  # ramp up: a bounded number of handshakes at once
         try:
+            mine = [f"{url.rstrip('/')}/{identity}" for url in urls]
+            first = index % len(mine)  # stations spread over the URLs, then fail over in turn
+            mine = mine[first:] + mine[:first]
             client: StationClient = await connect(
                 SimulatedStation(),
-                f"{url.rstrip('/')}/{identity}",
+                mine[0],
+                failover=mine[1:],
                 backoff=Backoff(minimum=0.5, random_range=1.0, repeat_times=3),
                 backend=backend,
                 compression=compression,
@@ -266,7 +270,7 @@ async def _call(client: StationClient, request: Any, report: SimulationReport) -
 
 
 async def simulate(
-    url: str,
+    url: str | Sequence[str],
     chargers: int,
     duration: float,
     *,
@@ -284,8 +288,10 @@ async def simulate(
     are named ``SIM<number>`` from ``first_station`` on (give each simulator
     process its own range). ``progress`` is called about once a second. ``backend``
     picks the WebSocket library (:mod:`ocpp_fast.transport.backend`); ``compression``
-    offers permessage-deflate.
+    offers permessage-deflate. Several URLs (a cluster's gateways): station ``i`` connects
+    to URL ``i`` modulo their number and fails over to the next ones when it loses it.
     """
+    urls = [url] if isinstance(url, str) else list(url)
     report = SimulationReport(stations=chargers)
     rng = random.Random(seed)
     start = time.monotonic()
@@ -294,7 +300,7 @@ async def simulate(
     tasks = [
         asyncio.create_task(
             _station(
-                url,
+                urls,
                 i,
                 deadline,
                 interval,

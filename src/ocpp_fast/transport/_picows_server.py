@@ -388,6 +388,7 @@ async def serve_picows(
     max_size: int,
     limits: Limits,
     metrics: Metrics | None,
+    reuse_port: bool = False,
 ) -> PicowsServer:
     """Start the picows CSMS (``serve()`` has checked the arguments)."""
     server = PicowsServer(
@@ -406,6 +407,7 @@ async def serve_picows(
         port,
         ssl=ssl,
         ssl_handshake_timeout=limits.handshake_timeout if ssl is not None else None,
+        reuse_port=reuse_port or None,
     )
     server._undo_accept_errors = quiet_accept_errors(loop, server._server.sockets, server.refusals)
     log.debug("picows CSMS on %s:%d", host, server.port)

@@ -137,6 +137,9 @@ class Stations:
         """The port serving ``/metrics`` when ``serve(metrics_port=...)`` started one."""
         self.on_closed: list[Callable[[], None]] = []
         """Run once :meth:`CsmsServer.close` is done (stopping the metrics endpoint...)."""
+        self.on_station: list[Callable[[str], None]] = []
+        """Told the identity of each station that became live or stopped being live
+        (``connections`` says which): how a cluster gateway follows the stations."""
 
     # --- the handshake ----------------------------------------------------------------------
 
@@ -279,6 +282,8 @@ class Stations:
         self._sessions.add(session)
         if self.metrics is not None:
             self.metrics.station(session.connection.handler.version.label, +1)
+        for told in self.on_station:
+            told(identity)
         return True
 
     async def finish(self, session: Session) -> None:
@@ -288,6 +293,8 @@ class Stations:
         if self._live.get(identity) is session:  # unless a newer one took its place
             del self._live[identity]
             del self.connections[identity]
+            for told in self.on_station:
+                told(identity)
         if self.metrics is not None:
             self.metrics.station(session.connection.handler.version.label, -1)
         connection = session.connection

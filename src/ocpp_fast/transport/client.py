@@ -12,7 +12,7 @@ import contextlib
 import logging
 import random
 import ssl as ssl_module
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -92,9 +92,14 @@ class StationClient:
         queue: str | TransactionQueue | None = None,
         retry: MessageRetry = DEFAULT_RETRY,
         metrics: Metrics | None = None,
+        failover: Sequence[str] = (),
     ) -> None:
+        """``failover``: other URLs of the same CSMS, tried in turn after a lost connection."""
         self.handlers = dict(handlers)
         self.url = url
+        """The URL of the current (or next) connection."""
+        self._urls = [url, *failover]
+        self._turn = 0
         found = identity or parse_identity(url)
         if found is None:
             raise ValueError(f"no station identity in {url!r}")
@@ -244,6 +249,8 @@ class StationClient:
                 log.warning("%s: connection failed: %s", self.identity, exc)
             if self._closing:
                 break
+            self._turn += 1
+            self.url = self._urls[self._turn % len(self._urls)]
             delay = self._backoff.delay(attempt, self._rng)
             attempt += 1
             log.info("%s: reconnecting in %.1f s", self.identity, delay)
@@ -310,6 +317,7 @@ async def connect(
     queue: str | TransactionQueue | None = None,
     retry: MessageRetry = DEFAULT_RETRY,
     metrics: Metrics | None = None,
+    failover: Sequence[str] = (),
 ) -> StationClient:
     """Connect a station to the CSMS at ``url`` (``ws://`` or ``wss://``, identity last).
 
@@ -320,7 +328,9 @@ async def connect(
     permessage-deflate (the CSMS decides); ``backend`` picks the WebSocket library.
     ``queue`` keeps transaction messages across disconnects and restarts, retried
     per ``retry`` (see :class:`StationClient`). ``metrics`` counts this station's frames,
-    handler times and queue length (:mod:`ocpp_fast.metrics`).
+    handler times and queue length (:mod:`ocpp_fast.metrics`). ``failover`` lists other URLs
+    of the same CSMS (a cluster's gateways, same identity last): after a lost or failed
+    connection the station tries the next one in turn.
     """
     if isinstance(handlers, OcppHandler):
         handlers = {handlers.version.subprotocol: handlers}
@@ -337,6 +347,7 @@ async def connect(
         queue=queue,
         retry=retry,
         metrics=metrics,
+        failover=failover,
     )
     await client.start()
     return client

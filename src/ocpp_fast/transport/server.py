@@ -15,7 +15,7 @@ import http
 import logging
 import ssl as ssl_module
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as ws_serve
@@ -42,7 +42,15 @@ from ocpp_fast.transport.limits import DEFAULT_LIMITS, REPLACED_CLOSE_CODE, Limi
 if TYPE_CHECKING:
     from ocpp_fast.metrics import Metrics
 
-__all__ = ["Admission", "CsmsServer", "Limits", "StationRequest", "WebsocketsServer", "serve"]
+__all__ = [
+    "Admission",
+    "ClusterAttachment",
+    "CsmsServer",
+    "Limits",
+    "StationRequest",
+    "WebsocketsServer",
+    "serve",
+]
 
 log = logging.getLogger("ocpp_fast.transport")
 
@@ -272,6 +280,19 @@ def _peer_certificate(connection: ServerConnection) -> Mapping[str, Any] | None:
     return certificate or None
 
 
+class ClusterAttachment(Protocol):
+    """What ``serve(..., cluster=...)`` takes: :class:`ocpp_fast.cluster.Gateway` is one.
+
+    Declared here so that the transport needs nothing from the cluster package above it.
+    """
+
+    def handlers_for(self, handlers: Mapping[str, OcppHandler]) -> Mapping[str, OcppHandler]:
+        """The handlers to serve instead of ``handlers``."""
+
+    async def attach(self, server: CsmsServer) -> None:
+        """Start following the running server's stations."""
+
+
 async def serve(
     handlers: OcppHandler | Mapping[str, OcppHandler],
     host: str = "127.0.0.1",
@@ -286,6 +307,8 @@ async def serve(
     backend: str | None = None,
     metrics_port: int | None = None,
     metrics: Metrics | None = None,
+    cluster: ClusterAttachment | None = None,
+    reuse_port: bool = False,
 ) -> CsmsServer:
     """Start a CSMS serving ``handlers`` (one ``ChargeSystem``, or one per subprotocol).
 
@@ -298,11 +321,15 @@ async def serve(
     ``limits`` caps what each station may cost (:class:`Limits`). ``metrics_port`` serves
     Prometheus metrics (:mod:`ocpp_fast.metrics`, extra ``[metrics]``) on that port of
     ``host`` (0: any free one; ``server.metrics_port`` says which); or pass your own
-    ``metrics`` and serve them as you like.
+    ``metrics`` and serve them as you like. ``cluster`` attaches the server to a cluster
+    (:class:`ocpp_fast.cluster.Gateway`, extra ``[cluster]``). ``reuse_port`` (SO_REUSEPORT)
+    lets several processes listen on one port, the kernel spreading connections among them.
     """
     chosen = resolve(backend)
     if isinstance(handlers, OcppHandler):
         handlers = {handlers.version.subprotocol: handlers}
+    if cluster is not None:
+        handlers = cluster.handlers_for(handlers)
     if security_profile in (2, 3) and ssl is None:
         raise ValueError(f"security profile {security_profile} needs an ssl context")
     if security_profile == 3 and ssl is not None and ssl.verify_mode != ssl_module.CERT_REQUIRED:
@@ -327,6 +354,7 @@ async def serve(
             max_size=max_size,
             limits=limits,
             metrics=metrics,
+            reuse_port=reuse_port,
         )
     else:
         server = await _serve_websockets(
@@ -339,11 +367,18 @@ async def serve(
             ping_interval=ping_interval,
             max_size=max_size,
             limits=limits,
+            reuse_port=reuse_port,
         )
         server.metrics = metrics
     if metrics is not None and metrics_port is not None:
         server.metrics_port = metrics.serve_http(metrics_port, host)
         server.on_closed.append(metrics.stop_http)
+    if cluster is not None:
+        try:
+            await cluster.attach(server)
+        except BaseException:
+            await server.close(0)
+            raise
     return server
 
 
@@ -358,6 +393,7 @@ async def _serve_websockets(
     ping_interval: float | None,
     max_size: int,
     limits: Limits,
+    reuse_port: bool = False,
 ) -> WebsocketsServer:
     server = WebsocketsServer(handlers, authorize, require_basic_auth, limits=limits)
 
@@ -379,6 +415,7 @@ async def _serve_websockets(
         ssl=ssl,
         open_timeout=limits.handshake_timeout,
         create_connection=Socket,
+        reuse_port=reuse_port or None,
     )
     server._undo_accept_errors = quiet_accept_errors(
         asyncio.get_running_loop(), server._server.sockets, server.refusals

@@ -1,0 +1,295 @@
+"""Cluster benchmark: gateways and workers as processes over one nats-server, on loopback.
+
+``python benchmarks/cluster.py`` (``make load-cluster``; ``--quick`` for a short run) starts
+a ``nats-server -js`` and runs two layouts in turn, each under the same simulated fleet
+(``load_child.py`` processes, one per gateway, so stations are spread evenly):
+
+- ``in gateways``: ``--gateways`` processes of ``ocpp-fast serve --nats`` running the demo
+  handlers themselves (durable actions stored in the stream before each answer);
+- ``in workers``: the same gateways with ``--handlers workers`` and ``--workers`` processes
+  of ``ocpp-fast worker`` running the same demo handlers.
+
+Over a window of steady state it reads each process's CPU time (``/proc``) and the
+calls the simulators got answered, and meanwhile sends routed calls (UnlockConnector)
+from a ``ClusterClient`` in this process to random stations, one after the other.
+Printed per layout: msg/s in total and per gateway; CPU µs per message for each gateway
+(its CPU / the calls of its stations), for the workers together (their CPU / all calls)
+and for nats-server; station-side latency p50/p99; routed-call latency p50/p99. Figures
+to read, never assertions: on a 2-core machine every process competes with the
+simulators, so CPU per message is the figure that carries over, not msg/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import atexit
+import random
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import load_report
+from load_proc import (
+    Child,
+    cpu_seconds,
+    exit_on_signal,
+    kill_children,
+    raise_fd_limit,
+    windows_of,
+)
+
+from ocpp_fast._machine import free_port, percentile
+from ocpp_fast.cluster import ClusterClient
+from ocpp_fast.cluster._server import NatsServer
+from ocpp_fast.v201 import messages
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class Layout:
+    name: str
+    workers: int
+
+
+@dataclass
+class Figures:
+    layout: Layout
+    seconds: float = 0.0
+    messages: list[int] = field(default_factory=list)
+    """Calls answered in the window, per gateway (its simulator's count)."""
+    gateway_cpu: list[float] = field(default_factory=list)
+    worker_cpu: list[float] = field(default_factory=list)
+    nats_cpu: float = 0.0
+    station_p50_ms: float = 0.0
+    station_p99_ms: float = 0.0
+    routed_ms: list[float] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    listed: int = 0
+    """Stations ``stations()`` listed after the window."""
+    reached: int = 0
+    """Stations a routed call reached, one call to each, after the window."""
+    reach_s: float = 0.0
+
+
+def start_gateway(nats_url: str, workers: bool) -> tuple[Child, int]:
+    port = free_port()
+    argv = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--quiet", "--port", str(port)]
+    argv += ["--nats", nats_url, "--handlers", "workers" if workers else "gateway"]
+    return Child(argv), port
+
+
+def wait_line(child: Child, text: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(text in line for line in child.lines):
+            return True
+        if not child.alive():
+            return False
+        time.sleep(0.05)
+    return False
+
+
+async def reach_all(nats_url: str, identities: list[str]) -> tuple[int, int, float]:
+    """``stations()`` listed, and a routed call to every station (50 at a time): how many
+    were listed, how many answered, in how many seconds."""
+    request = messages.UnlockConnectorRequest(evse_id=1, connector_id=1)
+    async with ClusterClient(nats_url) as client:
+        listed = len(await client.stations())
+        gate = asyncio.Semaphore(50)
+
+        async def one(identity: str) -> bool:
+            async with gate:
+                try:
+                    await client.call(identity, request, timeout=10)
+                except Exception:
+                    return False
+                return True
+
+        started = time.monotonic()
+        answered = await asyncio.gather(*(one(identity) for identity in identities))
+        return listed, sum(answered), time.monotonic() - started
+
+
+async def routed_calls(nats_url: str, identities: list[str], seconds: float) -> list[float]:
+    """Routed calls to random stations, one after the other, for ``seconds``; their latencies."""
+    rng = random.Random(0)
+    latencies: list[float] = []
+    request = messages.UnlockConnectorRequest(evse_id=1, connector_id=1)
+    async with ClusterClient(nats_url) as client:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            try:
+                await client.call(rng.choice(identities), request, timeout=10)
+            except Exception:
+                continue
+            latencies.append(time.perf_counter() - started)
+            await asyncio.sleep(0.05)  # ~20 calls/s: a backend's pace, not a load of its own
+    return latencies
+
+
+def run_layout(layout: Layout, nats: NatsServer, args: argparse.Namespace) -> Figures:
+    figures = Figures(layout)
+    gateways = [start_gateway(nats.url, layout.workers > 0) for _ in range(args.gateways)]
+    workers = [
+        Child(
+            [
+                sys.executable,
+                "-m",
+                "ocpp_fast.cli",
+                "worker",
+                "--nats",
+                nats.url,
+                "ocpp_fast.demo:DemoChargeSystem",
+            ]
+        )
+        for _ in range(layout.workers)
+    ]
+    simulators: list[Child] = []
+    try:
+        for child, _ in gateways:
+            if not wait_line(child, "gateway ", 30):
+                figures.notes.append(f"a gateway did not start: {child.lines[-5:]}")
+                return figures
+        for worker in workers:
+            if not wait_line(worker, "worker serving", 30):
+                figures.notes.append(f"a worker did not start: {worker.lines[-5:]}")
+                return figures
+        counts = [
+            args.stations // args.gateways + (number < args.stations % args.gateways)
+            for number in range(args.gateways)
+        ]
+        for number, (_, port) in enumerate(gateways):
+            argv = [
+                sys.executable,
+                str(HERE / "load_child.py"),
+                f"--url=ws://127.0.0.1:{port}/ocpp",
+            ]
+            argv += [f"--stations={counts[number]}", f"--interval={args.interval}"]
+            argv += [f"--seed={number}", f"--offset={sum(counts[:number])}"]
+            argv += [f"--duration={args.ramp + args.window + 60}"]
+            simulators.append(Child(argv))
+        started = time.monotonic()
+        while time.monotonic() - started < args.ramp:
+            if sum(s.connected() for s in simulators) >= args.stations:
+                break
+            time.sleep(0.25)
+        time.sleep(args.settle)
+        identities = [f"SIM{i:05d}" for i in range(args.stations)]
+        figures.listed, figures.reached, figures.reach_s = asyncio.run(
+            reach_all(nats.url, identities)
+        )
+        gateway0 = [cpu_seconds(child.pid) for child, _ in gateways]
+        worker0 = [cpu_seconds(worker.pid) for worker in workers]
+        nats0 = cpu_seconds(nats.pid)
+        t0 = time.monotonic()
+        for sim in simulators:
+            sim.process.send_signal(signal.SIGUSR1)
+        figures.routed_ms = [
+            s * 1000 for s in asyncio.run(routed_calls(nats.url, identities, args.window))
+        ]
+        figures.seconds = time.monotonic() - t0
+        figures.gateway_cpu = [
+            cpu_seconds(c.pid) - a for (c, _), a in zip(gateways, gateway0, strict=True)
+        ]
+        figures.worker_cpu = [cpu_seconds(w.pid) - a for w, a in zip(workers, worker0, strict=True)]
+        figures.nats_cpu = cpu_seconds(nats.pid) - nats0
+        for sim in simulators:
+            sim.process.send_signal(signal.SIGUSR2)
+        windows = windows_of(simulators, figures.notes)
+        figures.messages = [w.messages for w in windows]
+        merged = load_report.merge(windows)
+        figures.station_p50_ms, figures.station_p99_ms = merged.p50_ms, merged.p99_ms
+        figures.errors = merged.errors
+        return figures
+    finally:
+        for sim in simulators:
+            sim.stop(timeout=5)
+        for child in [*workers, *(c for c, _ in gateways)]:
+            child.stop(timeout=10)
+
+
+def report(figures: Figures) -> list[str]:
+    layout = figures.layout
+    lines = [f"== handlers {layout.name}"]
+    lines += [f"   note: {note}" for note in figures.notes]
+    if not figures.messages:
+        return lines
+    total = sum(figures.messages)
+    seconds = figures.seconds or 1.0
+    lines.append(
+        f"   {total / seconds:,.0f} msg/s in total over {seconds:.1f} s "
+        f"(stations' latency p50 {figures.station_p50_ms:.1f} ms, "
+        f"p99 {figures.station_p99_ms:.1f} ms; errors {figures.errors or 0})"
+    )
+    for number, (count, cpu) in enumerate(zip(figures.messages, figures.gateway_cpu, strict=False)):
+        lines.append(
+            f"   gateway {number}: {count / seconds:,.0f} msg/s, "
+            f"CPU {cpu / seconds * 100:.0f} %, {cpu / max(count, 1) * 1e6:.0f} µs/msg"
+        )
+    for number, cpu in enumerate(figures.worker_cpu):
+        lines.append(
+            f"   worker {number}: CPU {cpu / seconds * 100:.0f} %, "
+            f"{cpu / max(total, 1) * 1e6:.0f} µs per cluster msg"
+        )
+    if figures.worker_cpu:
+        both = sum(figures.worker_cpu)
+        lines.append(f"   workers together: {both / max(total, 1) * 1e6:.0f} µs/msg")
+    lines.append(
+        f"   nats-server: CPU {figures.nats_cpu / seconds * 100:.0f} %, "
+        f"{figures.nats_cpu / max(total, 1) * 1e6:.0f} µs/msg"
+    )
+    lines.append(
+        f"   stations() listed {figures.listed}; a routed call to each reached "
+        f"{figures.reached} in {figures.reach_s:.1f} s (50 at a time, before the window)"
+    )
+    routed = sorted(figures.routed_ms)
+    if routed:
+        lines.append(
+            f"   routed calls: {len(routed)}, p50 {percentile(routed, 0.5):.2f} ms, "
+            f"p99 {percentile(routed, 0.99):.2f} ms"
+        )
+    return lines
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stations", type=int, default=1000)
+    parser.add_argument("--interval", type=float, default=1.0, help="s between a station's calls")
+    parser.add_argument("--gateways", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--ramp", type=float, default=60.0, help="s at most to connect")
+    parser.add_argument("--settle", type=float, default=3.0)
+    parser.add_argument("--window", type=float, default=15.0)
+    parser.add_argument("--quick", action="store_true", help="150 stations, a 5 s window")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.stations, args.window, args.settle = 150, 5.0, 1.0
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(argv)
+    atexit.register(kill_children)
+    signal.signal(signal.SIGTERM, exit_on_signal)
+    print(raise_fd_limit(args.stations * 2 + 256))
+    print(
+        f"{args.stations} stations, a call every {args.interval} s each (x U(0.5, 1.5)), "
+        f"{args.gateways} gateways, window {args.window} s"
+    )
+    layouts = [Layout("in gateways", 0), Layout("in workers", args.workers)]
+    with NatsServer() as nats:
+        for layout in layouts:
+            for line in report(run_layout(layout, nats, args)):
+                print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

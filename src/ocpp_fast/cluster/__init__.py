@@ -1,0 +1,58 @@
+"""A CSMS on many processes and machines over NATS (extra ``[cluster]``: nats-py).
+
+- :class:`Gateway`: ``serve(..., cluster=Gateway(config))`` attaches a CSMS server
+  to the cluster (routed calls reach its stations, durable actions are stored
+  before they are answered, handlers run here or in workers).
+- :class:`ClusterClient`: ``await client.call("CS001", request)`` from any process;
+  :class:`StationNotConnected` at once for a station connected nowhere;
+  ``await client.stations()`` lists who is connected where.
+- :class:`Worker`: handlers in a pool of processes (``ocpp-fast worker``).
+- :class:`DurableEvent` / :func:`decode_event`: what the events stream holds.
+
+NATS is imported only inside this package.
+"""
+
+from typing import TYPE_CHECKING
+
+from ocpp_fast._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from ocpp_fast.cluster.client import ClusterClient, StationNotConnected
+    from ocpp_fast.cluster.config import DEFAULT_DURABLE, ClusterConfig
+    from ocpp_fast.cluster.gateway import Gateway
+    from ocpp_fast.cluster.subjects import Names, decode_identity, encode_identity
+    from ocpp_fast.cluster.wire import DurableEvent, StationEntry, decode_event
+    from ocpp_fast.cluster.worker import Worker
+
+__all__ = [
+    "DEFAULT_DURABLE",
+    "ClusterClient",
+    "ClusterConfig",
+    "DurableEvent",
+    "Gateway",
+    "Names",
+    "StationEntry",
+    "StationNotConnected",
+    "Worker",
+    "decode_event",
+    "decode_identity",
+    "encode_identity",
+]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "DEFAULT_DURABLE": "config",
+        "ClusterClient": "client",
+        "ClusterConfig": "config",
+        "DurableEvent": "wire",
+        "Gateway": "gateway",
+        "Names": "subjects",
+        "StationEntry": "wire",
+        "StationNotConnected": "client",
+        "Worker": "worker",
+        "decode_event": "wire",
+        "decode_identity": "subjects",
+        "encode_identity": "subjects",
+    },
+)

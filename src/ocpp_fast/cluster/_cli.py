@@ -1,0 +1,86 @@
+"""The cluster side of the ``ocpp-fast`` command: ``serve --nats``, ``serve --workers N`` and
+``worker``. Kept here so that the command imports NATS only when asked to."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from ocpp_fast._protocol_version import LABELS
+from ocpp_fast.cluster.config import ClusterConfig
+from ocpp_fast.cluster.gateway import Gateway
+from ocpp_fast.cluster.worker import Worker, load_handler
+from ocpp_fast.dispatch import OcppHandler
+
+__all__ = ["gateway_for", "serve_processes", "worker"]
+
+
+def config_for(nats: str, creds: str | None) -> ClusterConfig:
+    """The cluster at ``nats``, authenticated with a credentials file when one is given."""
+    return ClusterConfig(nats, options={"user_credentials": creds} if creds else {})
+
+
+def gateway_for(
+    nats: str,
+    creds: str | None,
+    handlers_in: str,
+    handler: OcppHandler,
+    worker_timeout: float,
+    registry_ttl: float,
+) -> tuple[dict[str, OcppHandler], Gateway]:
+    """What ``serve --nats`` serves: the demo handler here, or every version forwarded."""
+    gateway = Gateway(
+        config_for(nats, creds),
+        handlers_in=handlers_in,
+        worker_timeout=worker_timeout,
+        registry_ttl=registry_ttl,
+    )
+    if handlers_in == "gateway":
+        return {handler.version.subprotocol: handler}, gateway
+    bases: dict[str, OcppHandler] = {}
+    for package in reversed(list(LABELS.values())):  # 2.1, 2.0.1, 1.6: the newest first
+        base: OcppHandler = importlib.import_module(package).ChargeSystem()
+        bases[base.version.subprotocol] = base
+    return bases, gateway
+
+
+def serve_processes(argv: Sequence[str], count: int) -> int:
+    """``serve --workers N``: N gateway processes on one port (SO_REUSEPORT), stopped together.
+
+    Each child is this command again with ``--reuse-port`` instead of
+    ``--workers``; SIGINT/SIGTERM here stop them all; one that dies is not
+    restarted (its stations reconnect to the others, on the same port).
+    """
+    command = [sys.executable, "-m", "ocpp_fast.cli", *argv, "--reuse-port"]
+    children = [subprocess.Popen(command) for _ in range(count)]
+
+    def stop(signum: int, frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    codes = [child.wait() for child in children]
+    return max(codes, default=0)
+
+
+async def worker(nats: str, creds: str | None, specs: Sequence[str]) -> int:
+    """``ocpp-fast worker --nats URL module:Class...``: serve until SIGINT/SIGTERM."""
+    handlers = [load_handler(spec) for spec in specs]
+    pool = Worker(handlers, config_for(nats, creds))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await pool.start()
+    versions = ", ".join(pool.handlers)
+    print(f"worker serving OCPP {versions} from {nats}; Ctrl-C stops", flush=True)
+    await stop.wait()
+    await pool.close()
+    print(f"stopped after {pool.handled} calls", flush=True)
+    return 0

@@ -1,0 +1,205 @@
+"""Calling a station from any process of a cluster: :class:`ClusterClient`.
+
+``await client.call("CS001", messages.ResetRequest(...))`` publishes the CALL
+on the station's command subject; only the gateway holding the station
+subscribes to it, so NATS delivers it there (or, with no subscriber, answers
+"no responders" at once: :class:`StationNotConnected`, no timeout to wait out).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import api
+
+from ocpp_fast._actions import Sender
+from ocpp_fast._outgoing import encode_checked_payload
+from ocpp_fast._protocol_version import LABELS, ProtocolVersion
+from ocpp_fast.aio import DEFAULT_TIMEOUT
+from ocpp_fast.cluster.config import ClusterConfig, node_name
+from ocpp_fast.cluster.subjects import decode_identity
+from ocpp_fast.cluster.wire import Outcome, RoutedCall, StationEntry, raise_error
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client as Nats
+
+__all__ = ["ClusterClient", "RoutedPeer", "StationNotConnected"]
+
+_encode = msgspec.json.Encoder().encode
+_outcome_decoder = msgspec.json.Decoder(Outcome)
+_entry_decoder = msgspec.json.Decoder(StationEntry)
+_KV_OPERATION = "KV-Operation"
+"""The header of a KV delete or purge marker (a value has none)."""
+_MARKER = "Nats-Marker-Reason"
+"""The header of a marker the server itself writes (nats-server 2.11+: an expired key)."""
+_MARGIN = 2.0
+"""Seconds the NATS request waits beyond the CALL's own timeout, for the node's answer
+that the station timed out to come back (rather than a bare NATS timeout)."""
+
+
+class StationNotConnected(ConnectionError):
+    """The station is connected to no node of the cluster (or left during the call)."""
+
+    def __init__(self, identity: str, why: str = "") -> None:
+        super().__init__(why or f"{identity} is not connected to the cluster")
+        self.identity = identity
+
+
+_CALLABLE: dict[type[Any], tuple[ProtocolVersion, str]] = {}
+
+
+def _action_of(request: Any) -> tuple[ProtocolVersion, str]:
+    """The version and action of a request the CSMS may send (any version's Struct); only the
+    request's own version package is loaded."""
+    kind = type(request)
+    found = _CALLABLE.get(kind)
+    if found is None:
+        package = kind.__module__.rpartition(".")[0]
+        if package in LABELS.values():
+            version: ProtocolVersion = importlib.import_module(package).VERSION
+            for sendable, action in version.side_tables(Sender.CSMS)[0].items():
+                _CALLABLE[sendable] = (version, action)
+        found = _CALLABLE.get(kind)
+    if found is None:
+        raise TypeError(f"{kind.__name__} is no request a CSMS sends")
+    return found
+
+
+class ClusterClient:
+    """Routed CALLs to stations wherever they are connected, and the registry of who is where.
+
+    ``async with ClusterClient("nats://127.0.0.1:4222") as client:`` or
+    ``await client.connect()`` / ``await client.close()``. Pass a
+    :class:`ClusterConfig` for another prefix, credentials or TLS.
+    """
+
+    def __init__(self, servers: str | Sequence[str] | ClusterConfig = "nats://127.0.0.1:4222"):
+        self.config = servers if isinstance(servers, ClusterConfig) else ClusterConfig(servers)
+        self.names = self.config.names
+        self._nc: Nats | None = None
+
+    async def connect(self) -> ClusterClient:
+        if self._nc is None:
+            self._nc = await self.config.connect(f"ocpp-client {node_name()}")
+        return self
+
+    async def __aenter__(self) -> ClusterClient:
+        return await self.connect()
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._nc is not None:
+            nc, self._nc = self._nc, None
+            with contextlib.suppress(Exception):
+                await nc.close()
+
+    @property
+    def nats(self) -> Nats:
+        """The NATS connection (for a backend that also consumes the events stream)."""
+        if self._nc is None:
+            raise RuntimeError("the client is not connected: await client.connect() first")
+        return self._nc
+
+    async def call(self, identity: str, request: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
+        """Send ``request`` as a CALL to the station ``identity``; its typed response.
+
+        Raises the station's error as the :class:`~ocpp_fast.errors.OcppError`
+        class of its code, :class:`StationNotConnected` at once when no node
+        holds the station (or it left during the call), ``TimeoutError`` when it
+        did not answer within ``timeout``. The request is checked against its
+        schema here, before it travels.
+        """
+        version, action = _action_of(request)
+        payload = encode_checked_payload(request, action, version, response=False)
+        routed = RoutedCall(
+            action=action, version=version.label, payload=msgspec.Raw(payload), timeout=timeout
+        )
+        try:
+            reply = await self.nats.request(
+                self.names.command(identity), _encode(routed), timeout=timeout + _MARGIN
+            )
+        except NoRespondersError:
+            raise StationNotConnected(identity) from None
+        except NatsTimeout:
+            raise TimeoutError(f"no answer from the node holding {identity}") from None
+        outcome = _outcome_decoder.decode(reply.data)
+        if outcome.failure == "disconnected":
+            raise StationNotConnected(identity, outcome.description)
+        if outcome.failure == "timeout":
+            raise TimeoutError(outcome.description)
+        if outcome.failure:
+            raise ValueError(outcome.description)
+        raise_error(outcome)
+        return version.response_decoders[action].decode(outcome.result)
+
+    async def stations(self, timeout: float = 10.0) -> dict[str, StationEntry]:
+        """Every station connected to the cluster, with the node holding it (the registry).
+
+        A node that died keeps its stations listed until the registry's TTL drops them.
+        Read with a pull consumer of the bucket's stream, last entry per key, until the
+        server says none is left: nats-py's KV watcher may signal "no more" before it
+        delivered entries already on their way, and then lists nothing.
+        """
+        bucket = self.names.bucket
+        prefix = f"$KV.{bucket}."
+        subscription = await self.nats.jetstream().pull_subscribe(
+            prefix + ">",
+            stream=f"KV_{bucket}",
+            config=api.ConsumerConfig(
+                deliver_policy=api.DeliverPolicy.LAST_PER_SUBJECT,
+                inactive_threshold=timeout * 3,
+                mem_storage=True,
+            ),
+        )
+        found: dict[str, StationEntry] = {}
+        try:
+            left = (await subscription.consumer_info()).num_pending or 0
+            while left > 0:
+                try:
+                    batch = await subscription.fetch(min(left, 1000), timeout=timeout)
+                except NatsTimeout:  # entries expired since we asked: what is left is gone
+                    break
+                for msg in batch:
+                    left = msg.metadata.num_pending
+                    headers = msg.headers or {}
+                    if msg.data and _KV_OPERATION not in headers and _MARKER not in headers:
+                        identity = decode_identity(msg.subject[len(prefix) :])
+                        found[identity] = _entry_decoder.decode(msg.data)
+        finally:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+        return found
+
+
+class RoutedPeer:
+    """A worker's stand-in for the station's connection: ``context.connection.call(...)``
+    goes through the cluster to wherever the station is."""
+
+    def __init__(self, client: ClusterClient, identity: str) -> None:
+        self._client = client
+        self._identity = identity
+
+    async def call(self, request: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
+        return await self._client.call(self._identity, request, timeout)
+
+    async def send(self, request: Any) -> None:
+        raise NotImplementedError("SEND frames are not routed through the cluster")
+
+    def set_tolerance(self, policy: Any) -> None:
+        raise NotImplementedError(
+            "a worker cannot change a gateway's tolerance: set it on the gateway's handler"
+        )

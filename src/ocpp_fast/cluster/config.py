@@ -1,0 +1,75 @@
+"""How a piece of a cluster reaches NATS, and what every piece must agree on."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import nats
+from nats.aio.client import Client as Nats
+
+from ocpp_fast.cluster.subjects import Names
+
+__all__ = ["DEFAULT_DURABLE", "ClusterConfig", "connect_nats", "node_name"]
+
+log = logging.getLogger("ocpp_fast.cluster")
+
+DEFAULT_DURABLE: Mapping[str, frozenset[str]] = {
+    "1.6": frozenset({"StartTransaction", "StopTransaction", "MeterValues"}),
+    "2.0.1": frozenset({"TransactionEvent", "MeterValues"}),
+    "2.1": frozenset({"TransactionEvent", "MeterValues"}),
+}
+"""Actions stored in the events stream before the station is answered, by version label:
+what a station itself must not lose (its transaction messages), as the issue names them."""
+
+
+def node_name() -> str:
+    """A name for this process that no other process of the cluster has: host and pid."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Where NATS is and how the cluster is laid out on it.
+
+    ``options`` go to ``nats.connect`` as they are: credentials
+    (``user_credentials=``, ``nkeys_seed=``, ``user=``/``password=``, ``token=``),
+    ``tls=`` (an ``ssl.SSLContext``), ``tls_hostname=``... The defaults keep
+    reconnecting for good, since a gateway without NATS cannot route anything.
+    """
+
+    servers: str | Sequence[str] = "nats://127.0.0.1:4222"
+    names: Names = field(default_factory=Names)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    async def connect(self, name: str) -> Nats:
+        """A NATS connection for one piece of the cluster, called ``name`` in the server's views."""
+        return await connect_nats(self.servers, name, self.options)
+
+
+async def connect_nats(
+    servers: str | Sequence[str], name: str, options: Mapping[str, Any] | None = None
+) -> Nats:
+    """``nats.connect`` with the cluster's defaults, overridden by ``options``.
+
+    NATS going away is expected and retried: one line per error rather than nats-py's
+    traceback for each failed reconnect attempt.
+    """
+
+    async def error(exc: Exception) -> None:
+        log.warning("%s: NATS: %r", name, exc)
+
+    chosen: dict[str, Any] = {
+        "name": name,
+        "error_cb": error,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.5,
+        "connect_timeout": 5,
+    }
+    chosen.update(options or {})
+    servers_list = [servers] if isinstance(servers, str) else list(servers)
+    return await nats.connect(servers=servers_list, **chosen)

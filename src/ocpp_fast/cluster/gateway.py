@@ -1,0 +1,368 @@
+"""A gateway: a CSMS server (either backend) attached to NATS.
+
+``await serve(Csms(), host, port, cluster=Gateway(ClusterConfig("nats://...")))``.
+The server terminates the WebSockets as it always does; the gateway adds:
+
+- a subscription to each connected station's command subject (made when the
+  station connects, dropped when it leaves), so a routed CALL from any process
+  reaches the one node holding the socket, and one sent to a station connected
+  nowhere fails at once with NATS "no responders";
+- the station's line in the registry (a KV bucket whose entries expire after
+  ``registry_ttl`` unless the node refreshes them, so a node that dies takes its
+  stations out of the registry within that time);
+- durable actions stored in the events stream, acknowledged by JetStream,
+  before the station gets its CALLRESULT (a store that fails answers
+  InternalError: the station sends again rather than believe it was kept);
+- with ``handlers_in="workers"``, every CALL forwarded to the workers' queue
+  group of its version, and answered InternalError after ``worker_timeout``
+  when no worker answers (one that crashed mid-request included).
+
+The server tells the gateway only "this identity's state changed"
+(``server.on_station``); one task then reconciles subscriptions and registry
+with ``server.connections``, which is the truth, so a quick reconnect, a
+takeover or a burst of a thousand connects needs no ordering of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js import api
+from nats.js.errors import BadRequestError, KeyNotFoundError
+
+from ocpp_fast import errors
+from ocpp_fast.cluster._handlers import clustered
+from ocpp_fast.cluster.config import DEFAULT_DURABLE, ClusterConfig, node_name
+from ocpp_fast.cluster.relay import Relay
+from ocpp_fast.cluster.subjects import encode_identity
+from ocpp_fast.cluster.wire import (
+    Outcome,
+    RoutedCall,
+    StationEntry,
+    error_outcome,
+)
+from ocpp_fast.dispatch import OcppHandler
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client as Nats
+    from nats.js import JetStreamContext
+    from nats.js.kv import KeyValue
+
+    from ocpp_fast.transport._stations import CsmsServer
+
+__all__ = ["Gateway"]
+
+log = logging.getLogger("ocpp_fast.cluster")
+
+_encode = msgspec.json.Encoder().encode
+_routed_decoder = msgspec.json.Decoder(RoutedCall)
+_outcome_decoder = msgspec.json.Decoder(Outcome)
+_entry_decoder = msgspec.json.Decoder(StationEntry)
+_BATCH = 256
+"""Registry writes in flight at once (a thousand stations connecting is a thousand puts)."""
+
+
+class Gateway:
+    """Attaches a CSMS server to a cluster (pass it as ``serve(..., cluster=gateway)``).
+
+    ``handlers_in``: ``"gateway"`` runs the server's own ``ChargeSystem`` here,
+    ``"workers"`` forwards every CALL to ``ocpp-fast worker`` processes (the
+    server's handlers then only say which versions are served, and lend their
+    tolerance settings). ``durable`` maps version labels to the actions stored
+    before answering (an empty mapping stores nothing).
+    """
+
+    def __init__(
+        self,
+        config: ClusterConfig | None = None,
+        *,
+        handlers_in: str = "gateway",
+        durable: Mapping[str, frozenset[str]] = DEFAULT_DURABLE,
+        worker_timeout: float = 10.0,
+        store_timeout: float = 5.0,
+        registry_ttl: float = 30.0,
+        duplicate_window: float = 120.0,
+        node: str | None = None,
+    ) -> None:
+        if handlers_in not in ("gateway", "workers"):
+            raise ValueError(f"handlers_in is 'gateway' or 'workers', not {handlers_in!r}")
+        self.config = config or ClusterConfig()
+        self.names = self.config.names
+        self.forward_to_workers = handlers_in == "workers"
+        self.durable = dict(durable)
+        self.registry_ttl = registry_ttl
+        self.duplicate_window = duplicate_window
+        self.node = node or node_name()
+        """This gateway's name in the registry."""
+        self.relay = Relay(
+            self.names, self.node, store_timeout=store_timeout, worker_timeout=worker_timeout
+        )
+        """What the served handlers store and forward through."""
+        self._nc: Nats | None = None
+        self._kv: KeyValue | None = None
+        self._server: CsmsServer | None = None
+        self._subscriptions: dict[str, Subscription] = {}
+        self._since: dict[str, datetime.datetime] = {}
+        self._dirty: set[str] = set()
+        self._wake = asyncio.Event()
+        self._settled = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+        self._closing: asyncio.Task[None] | None = None
+
+    # --- what serve() calls -----------------------------------------------------------------
+
+    def handlers_for(self, handlers: Mapping[str, OcppHandler]) -> dict[str, OcppHandler]:
+        """The handlers the server serves: the user's, with durable actions stored first,
+        or forwarding ones."""
+        return {
+            subprotocol: clustered(
+                handler,
+                self.relay,
+                forward=self.forward_to_workers,
+                durable=frozenset(self.durable.get(handler.version.label, ())),
+            )
+            for subprotocol, handler in handlers.items()
+        }
+
+    async def attach(self, server: CsmsServer) -> None:
+        """Connect to NATS, make sure the stream and the registry exist, and start following
+        the server's stations (those already connected included)."""
+        self._server = server
+        self._nc = nc = await self.config.connect(f"ocpp-gateway {self.node}")
+        js = nc.jetstream()
+        self.relay.nc, self.relay.js = nc, js
+        await self._ensure_stream(js)
+        self._kv = await self._ensure_registry(js)
+        server.on_station.append(self.station_changed)
+        server.on_closed.append(self._closed_by_server)
+        for identity in server.connections:
+            self.station_changed(identity)
+        self._loops = [
+            asyncio.create_task(self._reconcile()),
+            asyncio.create_task(self._refresh()),
+        ]
+
+    async def _ensure_stream(self, js: JetStreamContext) -> None:
+        config = api.StreamConfig(
+            name=self.names.stream,
+            subjects=[self.names.events()],
+            storage=api.StorageType.FILE,
+            duplicate_window=self.duplicate_window,
+        )
+        try:
+            await js.add_stream(config)
+        except BadRequestError:  # it exists with another config: keep the operator's
+            await js.stream_info(self.names.stream)
+
+    async def _ensure_registry(self, js: JetStreamContext) -> KeyValue:
+        try:
+            return await js.create_key_value(
+                bucket=self.names.bucket,
+                ttl=self.registry_ttl,
+                history=1,
+                storage=api.StorageType.MEMORY,
+            )
+        except BadRequestError:
+            return await js.key_value(self.names.bucket)
+
+    # --- stations coming and going ----------------------------------------------------------
+
+    def station_changed(self, identity: str) -> None:
+        """A station connected or left (the server's ``on_station`` callback)."""
+        self._dirty.add(identity)
+        self._settled.clear()
+        self._wake.set()
+
+    async def settled(self, timeout: float) -> None:
+        """Wait until subscriptions and registry follow every change seen so far."""
+        await asyncio.wait_for(self._settled.wait(), timeout)
+
+    async def holds(self, identity: str, timeout: float) -> None:
+        """Wait until ``identity`` is connected here, subscribed and in the registry."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while identity not in self._subscriptions or identity in self._dirty:
+            if loop.time() > deadline:
+                raise TimeoutError(f"{identity} is not held by {self.node}")
+            await asyncio.sleep(0.01)
+        await self.settled(max(0.0, deadline - loop.time()))
+
+    async def _reconcile(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            dirty, self._dirty = self._dirty, set()
+            writes = []
+            for identity in dirty:
+                try:
+                    writes.append(await self._follow(identity))
+                except Exception as exc:  # NATS away: try again in a second
+                    log.warning("cluster: following %s failed: %r", identity, exc)
+                    self._dirty.add(identity)
+                    self._later_wake(1.0)
+            for start in range(0, len(writes), _BATCH):
+                await asyncio.gather(*writes[start : start + _BATCH])
+            if not self._dirty:
+                self._settled.set()
+
+    def _later_wake(self, delay: float) -> None:
+        asyncio.get_running_loop().call_later(delay, self._wake.set)
+
+    async def _follow(self, identity: str) -> Any:
+        """Subscribe or unsubscribe ``identity`` now; return the registry write to make."""
+        assert self._server is not None and self._nc is not None
+        live = self._server.connections.get(identity)
+        subscription = self._subscriptions.get(identity)
+        if live is not None:
+            if subscription is None:
+                self._subscriptions[identity] = await self._nc.subscribe(
+                    self.names.command(identity), cb=self._command_callback(identity)
+                )
+                self._since[identity] = datetime.datetime.now(datetime.UTC)
+            return self._register(identity, live.handler.version.label)
+        if subscription is not None:
+            del self._subscriptions[identity]
+            self._since.pop(identity, None)
+            await _quietly(subscription.unsubscribe())
+            return self._unregister(identity)
+        return _nothing()
+
+    async def _register(self, identity: str, label: str) -> bool:
+        assert self._kv is not None
+        since = self._since.get(identity) or datetime.datetime.now(datetime.UTC)
+        entry = StationEntry(node=self.node, version=label, since=since)
+        return await _quietly(self._kv.put(encode_identity(identity), _encode(entry)))
+
+    async def _unregister(self, identity: str) -> None:
+        """Delete the station's line, unless another node wrote it since (it reconnected there)."""
+        assert self._kv is not None
+        key = encode_identity(identity)
+        try:
+            entry = await self._kv.get(key)
+        except KeyNotFoundError:
+            return
+        except Exception as exc:
+            log.warning("registry: reading %s failed: %r", key, exc)
+            return
+        if entry.value and _entry_decoder.decode(entry.value).node == self.node:
+            await _quietly(self._kv.delete(key, last=entry.revision))
+
+    async def _refresh(self) -> None:
+        """Write every station's line again before the bucket's max age drops it.
+
+        After a round with failures the bucket is made again if it is gone: it lives in
+        memory, so a restarted nats-server no longer has it.
+        """
+        while True:
+            await asyncio.sleep(self.registry_ttl / 3)
+            assert self._server is not None and self._nc is not None
+            live = self._server.connections
+            writes = [
+                self._register(identity, live[identity].handler.version.label)
+                for identity in list(self._subscriptions)
+                if identity in live
+            ]
+            done: list[bool] = []
+            for start in range(0, len(writes), _BATCH):
+                done += await asyncio.gather(*writes[start : start + _BATCH])
+            if not all(done):
+                with contextlib.suppress(Exception):
+                    self._kv = await self._ensure_registry(self._nc.jetstream())
+
+    # --- routed CALLs to our stations -------------------------------------------------------
+
+    def _command_callback(self, identity: str) -> Any:
+        async def received(msg: Msg) -> None:
+            # A task per CALL: each has its own timeout while the connection queues them.
+            self._spawn(self._routed(identity, msg))
+
+        return received
+
+    async def _routed(self, identity: str, msg: Msg) -> None:
+        outcome = await self._call_station(identity, msg.data)
+        await _quietly(msg.respond(_encode(outcome)))
+
+    async def _call_station(self, identity: str, data: bytes) -> Outcome:
+        assert self._server is not None
+        connection = self._server.connections.get(identity)
+        if connection is None:
+            return Outcome(failure="disconnected", description=f"{identity} is not connected")
+        version = connection.handler.version
+        try:
+            routed = _routed_decoder.decode(data)
+            if routed.version != version.label:
+                return Outcome(
+                    failure="version",
+                    description=f"{identity} speaks OCPP {version.label}, not {routed.version}",
+                )
+            request = version.request_decoders[routed.action].decode(routed.payload)
+            response = await connection.call(request, timeout=routed.timeout)
+        except errors.OcppError as exc:
+            return error_outcome(exc, version)
+        except TimeoutError:
+            return Outcome(failure="timeout", description=f"{identity} did not answer in time")
+        except ConnectionError as exc:
+            return Outcome(failure="disconnected", description=str(exc))
+        except Exception as exc:
+            log.exception("routed call to %s failed", identity)
+            return error_outcome(
+                errors.InternalError(f"routing failed: {type(exc).__name__}"), version
+            )
+        return Outcome(result=msgspec.Raw(_encode(response)))
+
+    # --- the end ----------------------------------------------------------------------------
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _closed_by_server(self) -> None:
+        self._closing = self._closing or asyncio.ensure_future(self._close())
+
+    async def close(self) -> None:
+        """Leave the cluster: the stations' lines out of the registry, NATS drained.
+
+        Called by the server's ``close()`` too; awaiting it again is harmless.
+        """
+        self._closing = self._closing or asyncio.ensure_future(self._close())
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
+        if self._server is not None:
+            for identity in list(self._subscriptions):
+                self.station_changed(identity)
+            with contextlib.suppress(TimeoutError):
+                await self.settled(5.0)
+        for loop in self._loops:
+            loop.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._nc is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._nc.drain(), 5.0)
+            await _quietly(self._nc.close())
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def _quietly(work: Any) -> bool:
+    """Await ``work``, logging instead of raising (NATS being away is retried by the loops);
+    whether it succeeded."""
+    try:
+        await work
+    except Exception as exc:
+        log.warning("cluster: %r", exc)
+        return False
+    return True

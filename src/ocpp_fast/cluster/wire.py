@@ -1,0 +1,112 @@
+"""What travels over NATS between the pieces of a cluster: msgspec Structs encoded as JSON.
+
+JSON rather than msgpack because the payloads already are JSON (the station's
+validated request, a handler's checked response): they ride along as
+``msgspec.Raw``, never re-parsed into dicts, and whoever needs them typed
+decodes them once with the version's payload decoder. It also keeps every
+message readable with the ``nats`` command line tool.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import msgspec
+
+from ocpp_fast import errors
+from ocpp_fast._protocol_version import ProtocolVersion
+
+__all__ = [
+    "DurableEvent",
+    "Outcome",
+    "RoutedCall",
+    "StationEntry",
+    "WorkRequest",
+    "decode_event",
+    "error_outcome",
+    "raise_error",
+]
+
+
+class WorkRequest(msgspec.Struct, frozen=True):
+    """A station's CALL, validated by its gateway, for a worker to handle."""
+
+    identity: str
+    message_id: str
+    action: str
+    version: str
+    """The version label (``"2.0.1"``)."""
+    payload: msgspec.Raw
+
+
+class RoutedCall(msgspec.Struct, frozen=True):
+    """A CALL for a station, from a :class:`~ocpp_fast.cluster.ClusterClient` to its node."""
+
+    action: str
+    version: str
+    payload: msgspec.Raw
+    timeout: float
+
+
+class Outcome(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The answer to a :class:`WorkRequest` or a :class:`RoutedCall`.
+
+    ``result`` is the response payload (empty for a SEND, which has none); else
+    ``code`` / ``description`` / ``details`` are an OCPP error, or ``failure``
+    says why there is no answer at all (``"disconnected"``, ``"timeout"``,
+    ``"version"``).
+    """
+
+    result: msgspec.Raw = msgspec.Raw()
+    code: str = ""
+    description: str = ""
+    details: dict[str, Any] = {}
+    failure: str = ""
+
+
+class StationEntry(msgspec.Struct, frozen=True):
+    """A station's line in the registry: which node holds it, since when, in which version."""
+
+    node: str
+    version: str
+    since: datetime.datetime
+
+
+class DurableEvent(msgspec.Struct, frozen=True):
+    """One durable action as stored in the stream, stored before the station was answered."""
+
+    identity: str
+    message_id: str
+    action: str
+    version: str
+    received_at: datetime.datetime
+    node: str
+    payload: msgspec.Raw
+
+    def request(self) -> Any:
+        """The typed request (``TransactionEventRequest``...), decoded with its version's types."""
+        from ocpp_fast._protocol_version import by_label
+
+        return by_label(self.version).request_decoders[self.action].decode(self.payload)
+
+
+_event_decoder = msgspec.json.Decoder(DurableEvent)
+
+
+def decode_event(data: bytes) -> DurableEvent:
+    """A message of the events stream, as a :class:`DurableEvent`."""
+    return _event_decoder.decode(data)
+
+
+def error_outcome(error: errors.OcppError, version: ProtocolVersion) -> Outcome:
+    """The :class:`Outcome` carrying ``error``, its code spelt as ``version`` spells it."""
+    return Outcome(
+        code=version.code_of(error), description=error.description, details=error.details
+    )
+
+
+def raise_error(outcome: Outcome) -> None:
+    """Raise the OCPP error an :class:`Outcome` carries, as the class of its code."""
+    if outcome.code:
+        raise errors.error_class(outcome.code)(outcome.description, outcome.details)

@@ -1,0 +1,176 @@
+"""Handlers in a pool of processes: ``ocpp-fast worker --nats URL module:Class``.
+
+A worker subscribes, in its version's queue group, to the CALLs the gateways
+forward; NATS hands each to one worker of the group. It runs the same
+``ChargeSystem`` class a gateway would (the request arrives validated by the
+gateway: it is decoded typed, not checked again), with a :class:`CallContext`
+whose ``connection.call(...)`` is routed through the cluster to the station,
+checks the response against the schema and replies. Workers hold no socket
+and no station state, so they scale and restart independently of the gateways:
+one that dies mid-request leaves its gateway to answer that CALL InternalError
+after its ``worker_timeout``; the next CALL goes to a worker still there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import inspect
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from nats.aio.msg import Msg
+
+from ocpp_fast import errors
+from ocpp_fast._outgoing import encode_checked_payload
+from ocpp_fast.cluster.client import ClusterClient, RoutedPeer
+from ocpp_fast.cluster.config import ClusterConfig, node_name
+from ocpp_fast.cluster.wire import Outcome, WorkRequest, error_outcome
+from ocpp_fast.dispatch import OcppHandler, as_ocpp_error
+from ocpp_fast.frames import Call
+
+if TYPE_CHECKING:
+    from nats.aio.subscription import Subscription
+
+__all__ = ["Worker", "load_handler"]
+
+log = logging.getLogger("ocpp_fast.cluster")
+
+_encode = msgspec.json.Encoder().encode
+_work_decoder = msgspec.json.Decoder(WorkRequest)
+_EMPTY = Outcome()
+
+
+def load_handler(spec: str) -> OcppHandler:
+    """An instance of the handler class named ``module:Class`` (built with no arguments)."""
+    module_name, colon, name = spec.partition(":")
+    if not colon or not module_name or not name:
+        raise ValueError(f"name the handler class as module:Class, not {spec!r}")
+    found = getattr(importlib.import_module(module_name), name)
+    handler = found() if isinstance(found, type) else found
+    if not isinstance(handler, OcppHandler):
+        raise TypeError(f"{spec} is no ChargeSystem")
+    return handler
+
+
+class Worker:
+    """Runs ``handlers`` (one ``ChargeSystem`` per version) for the CALLs of every station.
+
+    ``concurrency`` bounds the ``async def`` handlers running at once (plain
+    ones are answered inside the NATS callback, one after the other).
+    """
+
+    def __init__(
+        self,
+        handlers: OcppHandler | Sequence[OcppHandler],
+        config: ClusterConfig | None = None,
+        *,
+        concurrency: int = 256,
+    ) -> None:
+        listed = [handlers] if isinstance(handlers, OcppHandler) else list(handlers)
+        self.handlers = {handler.version.label: handler for handler in listed}
+        self.config = config or ClusterConfig()
+        self.names = self.config.names
+        self.client = ClusterClient(self.config)
+        self._slots = asyncio.Semaphore(concurrency)
+        self._subscriptions: list[Subscription] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.handled = 0
+        """CALLs answered so far (for the benchmarks and tests)."""
+
+    async def start(self) -> None:
+        """Connect and join the queue group of each version served."""
+        await self.client.connect()
+        nc = self.client.nats
+        for label in self.handlers:
+            self._subscriptions.append(
+                await nc.subscribe(
+                    self.names.work_all(label),
+                    queue=self.names.work_group(label),
+                    cb=self._received,
+                )
+            )
+        await nc.flush()
+        log.info("worker %s serving OCPP %s", node_name(), ", ".join(self.handlers))
+
+    async def close(self) -> None:
+        """Stop taking CALLs, let those being handled answer (up to 5 s), disconnect."""
+        for subscription in self._subscriptions:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5.0)
+        await self.client.close()
+
+    async def _received(self, msg: Msg) -> None:
+        try:
+            work = _work_decoder.decode(msg.data)
+            handler = self.handlers[work.version]
+            request = handler.version.request_decoders[work.action].decode(work.payload)
+        except Exception as exc:  # a gateway of another build, or not a gateway at all
+            log.error("worker: unreadable work request: %r", exc)
+            with contextlib.suppress(Exception):
+                await msg.respond(_encode(Outcome(code="InternalError", description="unreadable")))
+            return
+        call = Call(work.message_id, work.action, request)
+        if handler.awaits(work.action):
+            await self._slots.acquire()
+            task = asyncio.ensure_future(self._answer_later(handler, call, work, msg))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        peer = RoutedPeer(self.client, work.identity)
+        try:
+            result = handler._start(call, work.identity, peer)
+            if inspect.isawaitable(result):  # a plain method that handed back an awaitable
+                result = await result
+        except Exception as exc:
+            outcome = error_outcome(as_ocpp_error(call, exc), handler.version)
+        else:
+            outcome = self._outcome(handler, call, result)
+        await self._reply(msg, outcome)
+
+    async def _answer_later(
+        self, handler: OcppHandler, call: Call, work: WorkRequest, msg: Msg
+    ) -> None:
+        try:
+            try:
+                result = await handler._start(
+                    call, work.identity, RoutedPeer(self.client, work.identity)
+                )
+            except Exception as exc:
+                outcome = error_outcome(as_ocpp_error(call, exc), handler.version)
+            else:
+                outcome = self._outcome(handler, call, result)
+            await self._reply(msg, outcome)
+        finally:
+            self._slots.release()
+
+    def _outcome(self, handler: OcppHandler, call: Call, result: Any) -> Outcome:
+        version = handler.version
+        if version.actions[call.action].response is None:  # a SEND: never answered
+            return _EMPTY
+        try:
+            payload = encode_checked_payload(result, call.action, version, response=True)
+        except (TypeError, errors.OcppError) as exc:
+            log.error("our %s response to %s is invalid: %s", call.action, call.message_id, exc)
+            return error_outcome(errors.InternalError(f"invalid {call.action} response"), version)
+        return Outcome(result=msgspec.Raw(payload))
+
+    async def _reply(self, msg: Msg, outcome: Outcome) -> None:
+        self.handled += 1
+        try:
+            await msg.respond(_encode(outcome))
+        except Exception as exc:
+            log.warning("worker: could not reply: %r", exc)
+
+    async def run_until(self, stop: asyncio.Event) -> None:
+        """Start, serve until ``stop`` is set, close."""
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.close()

@@ -1,0 +1,379 @@
+"""ocpp_fast.cluster against a real nats-server on 127.0.0.1, the gateway in this process.
+
+Routed calls, the registry and the events stream on both transport backends;
+identities that would be wildcards or several tokens in a subject; a stream that
+fails; deduplication of a TransactionEvent sent again. The multi-process cluster
+(gateways and workers as processes, kill -9) is in test_cluster_processes.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import itertools
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from cluster_procs import IdentityStation, NatsServer, read_events
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ocpp_fast import errors, v16
+from ocpp_fast.cluster import (
+    ClusterClient,
+    ClusterConfig,
+    Gateway,
+    Names,
+    StationNotConnected,
+    decode_identity,
+    encode_identity,
+)
+from ocpp_fast.demo import DemoChargeSystem
+from ocpp_fast.transport import Backoff, StationClient, connect, serve
+from ocpp_fast.transport.backend import BACKENDS, ENVIRONMENT
+from ocpp_fast.v16 import datatypes as d16
+from ocpp_fast.v16 import enums as e16
+from ocpp_fast.v16 import messages as m16
+from ocpp_fast.v201 import datatypes, enums, messages
+
+HOSTILE = ["*", ">", "a.b", "a", "b", "a=2eb", "a b", "a~b", "ocpp.cmd.>", "é€", "=", "a.*", "A_-z"]
+"""Identities a subject must not take raw: wildcards, separators, the escape character itself,
+and an identity spelt like another one's escaped form."""
+
+_prefixes = itertools.count()
+
+
+def run(coro: Callable[[], Awaitable[Any]]) -> Any:
+    return asyncio.run(asyncio.wait_for(coro(), 30))
+
+
+@pytest.fixture(scope="module")
+def nats_url() -> Iterator[str]:
+    with NatsServer() as server:
+        yield server.url
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    name: str = request.param
+    monkeypatch.setenv(ENVIRONMENT, name)
+    return name
+
+
+def config(nats_url: str) -> ClusterConfig:
+    """A cluster of its own on the shared server: a fresh prefix, stream and bucket."""
+    return ClusterConfig(nats_url, Names(prefix=f"t{next(_prefixes)}"))
+
+
+def event(transaction: str, seq_no: int) -> messages.TransactionEventRequest:
+    return messages.TransactionEventRequest(
+        event_type=enums.TransactionEventEnumType.UPDATED,
+        timestamp=datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC),
+        trigger_reason=enums.TriggerReasonEnumType.METER_VALUE_PERIODIC,
+        seq_no=seq_no,
+        transaction_info=datatypes.TransactionType(transaction_id=transaction),
+    )
+
+
+# --- identities in subjects ---------------------------------------------------------------------
+
+
+def test_hostile_identities_become_one_plain_token_each_and_come_back() -> None:
+    encoded = [encode_identity(identity) for identity in HOSTILE]
+    assert len(set(encoded)) == len(HOSTILE)
+    for identity, token in zip(HOSTILE, encoded, strict=True):
+        assert all(c.isascii() and (c.isalnum() or c in "_-=") for c in token), token
+        assert decode_identity(token) == identity
+    assert encode_identity("a.b") == "a=2eb" and encode_identity("a=2eb") == "a=3d2eb"
+    assert Names(prefix="p").command(">") == "p.cmd.=3e"
+    with pytest.raises(ValueError):
+        decode_identity("a.b")
+    with pytest.raises(ValueError):
+        encode_identity("")
+
+
+@given(st.text(min_size=1, max_size=48), st.text(min_size=1, max_size=48))
+def test_the_encoding_is_injective(first: str, second: str) -> None:
+    one, two = encode_identity(first), encode_identity(second)
+    assert (one == two) == (first == second)
+    assert decode_identity(one) == first and "." not in one and "*" not in one and ">" not in one
+
+
+# --- a gateway in this process ------------------------------------------------------------------
+
+
+def test_routed_calls_reach_each_station_and_no_other(nats_url: str, backend: str) -> None:
+    """Stations with hostile identities each get their own calls; an identity connected nowhere
+    is StationNotConnected at once although a '>' and a '*' are connected; the registry lists
+    them all; the station's error comes back as its class."""
+    cluster = config(nats_url)
+
+    async def scenario() -> None:
+        gateway = Gateway(cluster)
+        server = await serve(DemoChargeSystem(), cluster=gateway)
+        base = f"ws://127.0.0.1:{server.port}/ocpp/"
+        live = [h for h in HOSTILE if h not in ("a", "b")]
+        stations = [await connect(IdentityStation(), base + quote(h, safe="")) for h in live]
+        async with ClusterClient(cluster) as client:
+            for identity in live:
+                await gateway.holds(identity, 5)
+            for identity in live:
+                answer = await client.call(
+                    identity, messages.DataTransferRequest(vendor_id="x"), timeout=5
+                )
+                assert answer.data == identity
+            for absent in ("a", "b", "a.c"):
+                started = asyncio.get_running_loop().time()
+                with pytest.raises(StationNotConnected):
+                    await client.call(absent, messages.DataTransferRequest(vendor_id="x"))
+                assert asyncio.get_running_loop().time() - started < 2  # not the 30 s timeout
+            with pytest.raises(errors.NotSupportedError):  # IdentityStation has no Reset
+                await client.call(
+                    "*", messages.ResetRequest(type=enums.ResetEnumType.IMMEDIATE), timeout=5
+                )
+            with pytest.raises(TypeError):  # a station's request: never sent by a CSMS
+                await client.call("*", messages.HeartbeatRequest())
+            with pytest.raises(errors.PropertyConstraintViolationError):  # checked before it goes
+                await client.call("*", messages.DataTransferRequest(vendor_id="x" * 300))
+            listed = await client.stations()
+            assert sorted(listed) == sorted(live)
+            assert {entry.node for entry in listed.values()} == {gateway.node}
+            await stations[0].close()  # '*' leaves: its subscription and line go
+            for _ in range(500):
+                if "*" not in server.connections:
+                    break
+                await asyncio.sleep(0.01)
+            await gateway.settled(5)
+            with pytest.raises(StationNotConnected):
+                await client.call("*", messages.DataTransferRequest(vendor_id="x"))
+            assert "*" not in await client.stations()
+        for station in stations[1:]:
+            await station.close()
+        await server.close()
+        await gateway.close()
+
+    run(scenario)
+
+
+def test_durable_actions_are_in_the_stream_before_the_answer(nats_url: str, backend: str) -> None:
+    """A TransactionEvent and a MeterValues are stored (typed, with identity and message id)
+    by the time the station has its CALLRESULT; a Heartbeat is not stored."""
+    cluster = config(nats_url)
+
+    async def scenario() -> None:
+        gateway = Gateway(cluster)
+        server = await serve(DemoChargeSystem(), cluster=gateway)
+        station = await connect(IdentityStation(), f"ws://127.0.0.1:{server.port}/ocpp/CS.1")
+        await station.call(event("T-1", 0), timeout=5)
+        stored = await read_events(nats_url, cluster.names)
+        assert [(e.identity, e.action) for e in stored] == [("CS.1", "TransactionEvent")]
+        assert stored[0].request() == event("T-1", 0) and stored[0].node == gateway.node
+        await station.call(messages.HeartbeatRequest(), timeout=5)
+        meter = messages.MeterValuesRequest(
+            evse_id=1,
+            meter_value=[
+                datatypes.MeterValueType(
+                    timestamp=datetime.datetime(2026, 11, 30, tzinfo=datetime.UTC),
+                    sampled_value=[datatypes.SampledValueType(value=1.5)],
+                )
+            ],
+        )
+        await station.call(meter, timeout=5)
+        stored = await read_events(nats_url, cluster.names)
+        assert [e.action for e in stored] == ["TransactionEvent", "MeterValues"]
+        assert stored[1].request() == meter
+        await station.close()
+        await server.close()
+        await gateway.close()
+
+    run(scenario)
+
+
+def test_a_transaction_event_sent_again_is_stored_once(nats_url: str) -> None:
+    """The same (transactionId, seqNo) under a new message id, as a station resends after a
+    reconnect: answered both times, stored once (Nats-Msg-Id deduplication)."""
+    cluster = config(nats_url)
+
+    async def scenario() -> None:
+        gateway = Gateway(cluster)
+        server = await serve(DemoChargeSystem(), cluster=gateway)
+        station = await connect(IdentityStation(), f"ws://127.0.0.1:{server.port}/ocpp/CS1")
+        for seq_no in (0, 1, 1, 2, 1):
+            await station.call(event("T-9", seq_no), timeout=5)
+        stored = await read_events(nats_url, cluster.names)
+        assert [e.request().seq_no for e in stored] == [0, 1, 2]
+        await station.close()
+        await server.close()
+        await gateway.close()
+
+    run(scenario)
+
+
+def test_a_store_that_fails_is_answered_with_an_error_not_acknowledged(nats_url: str) -> None:
+    cluster = config(nats_url)
+
+    async def scenario() -> None:
+        gateway = Gateway(cluster, store_timeout=1)
+        server = await serve(DemoChargeSystem(), cluster=gateway)
+        station: StationClient = await connect(
+            IdentityStation(),
+            f"ws://127.0.0.1:{server.port}/ocpp/CS1",
+            backoff=Backoff(minimum=0.1, random_range=0.1),
+        )
+        async with ClusterClient(cluster) as client:
+            await client.nats.jetstream().delete_stream(cluster.names.stream)
+        with pytest.raises(errors.InternalError):
+            await station.call(event("T-1", 0), timeout=5)
+        await station.call(messages.HeartbeatRequest(), timeout=5)  # the rest still works
+        await station.close()
+        await server.close()
+        await gateway.close()
+
+    run(scenario)
+
+
+class Csms16(v16.ChargeSystem):
+    """A 1.6 CSMS: StartTransaction is durable there, Heartbeat is not."""
+
+    def start_transaction(
+        self, request: m16.StartTransactionRequest
+    ) -> m16.StartTransactionResponse:
+        return m16.StartTransactionResponse(
+            id_tag_info=d16.IdTagInfoType(status=e16.IdTagInfoStatusEnum.ACCEPTED),
+            transaction_id=7,
+        )
+
+    def heartbeat(self, request: m16.HeartbeatRequest) -> m16.HeartbeatResponse:
+        return m16.HeartbeatResponse(current_time=datetime.datetime.now(datetime.UTC))
+
+
+def test_durable_actions_of_ocpp_16_and_routed_calls_in_16(nats_url: str) -> None:
+    cluster = config(nats_url)
+
+    class Station16(v16.Charger):
+        def unlock_connector(
+            self, request: m16.UnlockConnectorRequest
+        ) -> m16.UnlockConnectorResponse:
+            return m16.UnlockConnectorResponse(
+                status=e16.UnlockConnectorResponseStatusEnum.UNLOCKED
+            )
+
+    async def scenario() -> None:
+        gateway = Gateway(cluster)
+        server = await serve(Csms16(), cluster=gateway)
+        station = await connect(Station16(), f"ws://127.0.0.1:{server.port}/ocpp/OLD%201")
+        start = m16.StartTransactionRequest(
+            connector_id=1,
+            id_tag="TAG",
+            meter_start=0,
+            timestamp=datetime.datetime(2026, 11, 30, tzinfo=datetime.UTC),
+        )
+        answer = await station.call(start, timeout=5)
+        assert answer.transaction_id == 7
+        await station.call(m16.HeartbeatRequest(), timeout=5)
+        stored = await read_events(nats_url, cluster.names)
+        assert [(e.identity, e.action, e.version) for e in stored] == [
+            ("OLD 1", "StartTransaction", "1.6")
+        ]
+        assert stored[0].request() == start
+        await gateway.holds("OLD 1", 5)
+        async with ClusterClient(cluster) as client:
+            unlocked = await client.call(
+                "OLD 1", m16.UnlockConnectorRequest(connector_id=1), timeout=5
+            )
+            assert unlocked.status == "Unlocked"
+            with pytest.raises(ValueError, match=r"speaks OCPP 1\.6"):  # a 2.0.1 request to it
+                await client.call(
+                    "OLD 1", messages.UnlockConnectorRequest(evse_id=1, connector_id=1), timeout=5
+                )
+        await station.close()
+        await server.close()
+        await gateway.close()
+
+    run(scenario)
+
+
+def test_a_restarted_nats_server_gets_the_subscriptions_and_the_registry_back() -> None:
+    """nats-server stops and a new one (empty: no bucket, no stream) starts on its port: the
+    gateway reconnects, its command subscriptions come back with it, and its next registry
+    refresh makes the bucket again and lists its station."""
+
+    async def scenario() -> None:
+        first = NatsServer().start()
+        second = NatsServer(port=first.port)
+        try:
+            gateway = Gateway(ClusterConfig(first.url), registry_ttl=1.5)
+            server = await serve(DemoChargeSystem(), cluster=gateway)
+            station = await connect(IdentityStation(), f"ws://127.0.0.1:{server.port}/ocpp/CS1")
+            await gateway.holds("CS1", 5)
+            first.stop()
+            await asyncio.sleep(0.5)
+            second.start()
+            async with ClusterClient(second.url) as client:
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + 10
+                while "CS1" not in await _listed(client):
+                    assert loop.time() < deadline, "the registry did not come back"
+                    await asyncio.sleep(0.2)
+                answer = await client.call(
+                    "CS1", messages.DataTransferRequest(vendor_id="x"), timeout=5
+                )
+                assert answer.data == "CS1"
+            await station.close()
+            await server.close()
+            await gateway.close()
+        finally:
+            first.stop()
+            second.stop()
+
+    run(scenario)
+
+
+async def _listed(client: ClusterClient) -> dict[str, Any]:
+    """``stations()``, or nothing while the bucket is not there yet."""
+    try:
+        return dict(await client.stations(timeout=2))
+    except Exception:
+        return {}
+
+
+def test_handlers_in_a_worker_in_this_process(nats_url: str) -> None:
+    """Forwarded CALLs: InternalError at once while no worker runs; then the worker's answers,
+    its OCPP errors as their class with description and details, and its call back to the
+    station through the cluster; the stream still gets the durable actions first."""
+    from cluster_handlers import WorkerCsms
+
+    from ocpp_fast.cluster import Worker
+
+    cluster = config(nats_url)
+
+    async def scenario() -> None:
+        gateway = Gateway(cluster, handlers_in="workers", worker_timeout=2)
+        server = await serve(DemoChargeSystem(), cluster=gateway)
+        station = await connect(IdentityStation(), f"ws://127.0.0.1:{server.port}/ocpp/W.1")
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(errors.InternalError, match="no worker"):
+            await station.call(messages.HeartbeatRequest(), timeout=5)
+        assert asyncio.get_running_loop().time() - started < 1.5
+        worker = Worker(WorkerCsms(), cluster)
+        await worker.start()
+        await gateway.holds("W.1", 5)
+        assert (await station.call(messages.HeartbeatRequest(), timeout=5)).current_time
+        with pytest.raises(errors.NotSupportedError) as refused:
+            await station.call(messages.DataTransferRequest(vendor_id="refuse"), timeout=5)
+        assert refused.value.description == "refused by the worker"
+        assert refused.value.details == {"why": "asked to"}
+        back = await station.call(messages.DataTransferRequest(vendor_id="callback"), timeout=5)
+        assert back.data == "W.1"
+        await station.call(event("T-3", 0), timeout=5)
+        stored = await read_events(nats_url, cluster.names)
+        assert [e.action for e in stored] == ["TransactionEvent"]
+        assert worker.handled == 4  # Heartbeat, refuse, callback, TransactionEvent
+        await worker.close()
+        await station.close()
+        await server.close()
+        await gateway.close()
+
+    run(scenario)
