@@ -237,6 +237,7 @@ class _Keepalive:
             self._timer = None
 
     def _sweep(self) -> None:
+        self.start()  # first: a station that raises must not end every station's keepalive
         ping_at = KEEPALIVE_TICKS
         dead_at = 2 * KEEPALIVE_TICKS
         for station in tuple(self._stations):  # a station may leave during the sweep
@@ -246,7 +247,6 @@ class _Keepalive:
                 station.ping()
             elif quiet >= dead_at:
                 station.drop_dead(self._interval)
-        self.start()
 
 
 async def _finish(server: PicowsServer, session: Session) -> None:
