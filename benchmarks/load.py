@@ -27,6 +27,11 @@ send to answer, pooled across processes), the CSMS's CPU time and its highest
 RSS. Derived: msg/s; CPU µs/msg = CSMS CPU s / calls answered; RSS KiB/conn =
 (RSS loaded - RSS idle) / stations connected.
 
+``--repeat N`` runs the whole set N times, one round after another (so a slow
+spell of a shared machine falls on every row alike), prints every run and then
+each row's min-max over the rounds; each run's "x echo" is against the echo
+floor of its own round. ``--rows ocpp_fast-picows echo --modes fleet --repeat 3``
+is the quick loop for working on the fleet figure (~3 minutes).
 ``--json PATH`` also writes every row's figures (``Figures``) for programs;
 ``--profile RAW`` adds one fleet-mode run of ocpp_fast under py-spy
 (``load_profile``). Every child process is killed on exit; the harness raises
@@ -84,6 +89,8 @@ class Mode:
 class Result:
     row: Row
     mode: Mode
+    run: int = 1
+    """Which round of ``--repeat`` (from 1)."""
     available: bool = True
     deflate: str = "?"
     ramp_s: float = math.nan
@@ -140,6 +147,7 @@ class Result:
         return Figures(
             row=self.row.key,
             mode=self.mode.name,
+            run=self.run,
             available=self.available,
             stations=self.mode.stations,
             connected=self.connected,
@@ -163,6 +171,7 @@ class Figures(msgspec.Struct):
 
     row: str
     mode: str
+    run: int
     available: bool
     stations: int
     connected: int
@@ -322,10 +331,10 @@ def _fmt(value: float, spec: str) -> str:
     return "n/a" if math.isnan(value) else format(value, spec)
 
 
-def floor_of(results: Sequence[Result], mode: str) -> float:
-    """The echo floor's CPU µs per message in ``mode`` (NaN if it did not run)."""
+def floor_of(results: Sequence[Result], mode: str, run: int = 1) -> float:
+    """The echo floor's CPU µs per message in ``mode`` in round ``run`` (NaN if it did not run)."""
     for r in results:
-        if r.row.key == "echo" and r.mode.name == mode:
+        if r.row.key == "echo" and r.mode.name == mode and r.run == run:
             return r.cpu_us_per_msg
     return math.nan
 
@@ -338,10 +347,12 @@ def table(results: Sequence[Result]) -> list[str]:
     lines = [header, "|:---|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---|---:|"]
     for r in results:
         mode = f"{r.mode.name} ({r.mode.interval:g} s, {r.mode.processes} sim)"
+        if r.run > 1 or any(other.run > 1 for other in results):
+            mode += f" #{r.run}"
         if not r.available:
             lines.append(f"| {r.row.title} | {mode} | {r.notes[0]} |" + " |" * 12)
             continue
-        ratio = r.cpu_us_per_msg / floor_of(results, r.mode.name)
+        ratio = r.cpu_us_per_msg / floor_of(results, r.mode.name, r.run)
         merged = r.merged
         simulators = " + ".join(format(p, ".0f") for p in r.simulator_cpu_pct) or "n/a"
         lines.append(
@@ -410,6 +421,25 @@ def target_lines(results: Sequence[Result], subject: str) -> list[str]:
     return lines
 
 
+def spread_lines(results: Sequence[Result]) -> list[str]:
+    """Each row's min-max over the rounds of ``--repeat`` (nothing for a single round)."""
+    lines = []
+    keys = dict.fromkeys((r.row.key, r.mode.name) for r in results)
+    for key, mode in keys:
+        runs = [r for r in results if (r.row.key, r.mode.name) == (key, mode) and r.messages]
+        if len(runs) < 2:
+            continue
+        cpu = [r.cpu_us_per_msg for r in runs]
+        ratios = [r.cpu_us_per_msg / floor_of(results, mode, r.run) for r in runs]
+        ratios = [x for x in ratios if not math.isnan(x)]
+        p99 = [r.merged.p99_ms for r in runs if r.merged]
+        line = f"{key} @ {mode}, {len(runs)} runs: CPU µs/msg {min(cpu):,.1f}-{max(cpu):,.1f}"
+        if ratios:
+            line += f", x echo {min(ratios):.2f}-{max(ratios):.2f}"
+        lines.append(line + f", p99 ms {min(p99):,.1f}-{max(p99):,.1f}")
+    return lines
+
+
 def side_lines(results: Sequence[Result]) -> list[str]:
     """Notes, errors and the simulator side (loop lag, GC) of every run."""
     lines = []
@@ -451,6 +481,9 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--ramp", type=float, default=60.0, help="max seconds to connect all")
     parser.add_argument("--settle", type=float, default=4.0, help="seconds before the window")
     parser.add_argument("--window", type=float, default=15.0, help="measured seconds")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run every row this many times, round by round"
+    )
     parser.add_argument(
         "--quiet-wait", type=float, default=30.0, help="wait at most this long for a quiet machine"
     )
@@ -505,14 +538,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     fds = raise_fd_limit(max(m.stations for m in modes(args)) + 1000)
     started = time.monotonic()
     results: list[Result] = []
-    for mode in modes(args):
-        for row in ROWS:
-            if row.key not in args.rows:
-                continue
-            print(f"{row.key} @ {mode.name}: {mode.stations} stations ...", file=sys.stderr)
-            result = run_once(row, mode, args)
-            results.append(result)
-            print("  " + table([result])[-1], file=sys.stderr, flush=True)
+    for run in range(1, args.repeat + 1):
+        for mode in modes(args):
+            for row in ROWS:
+                if row.key not in args.rows:
+                    continue
+                print(
+                    f"{row.key} @ {mode.name} #{run}: {mode.stations} stations ...", file=sys.stderr
+                )
+                result = run_once(row, mode, args)
+                result.run = run
+                results.append(result)
+                print("  " + table([result])[-1], file=sys.stderr, flush=True)
     profiled: list[str] = []
     if args.profile is not None:
         fast = BY_KEY["ocpp_fast-picows"]
@@ -526,11 +563,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print()
     print("\n".join(table(results)))
-    print()
-    print("Targets (issue 11), ocpp_fast on picows:")
-    print("\n".join(f"- {line}" for line in target_lines(results, "ocpp_fast-picows")))
-    print("Same targets, ocpp_fast on websockets (for reference):")
-    print("\n".join(f"- {line}" for line in target_lines(results, "ocpp_fast-websockets")))
+    spread = spread_lines(results)
+    if spread:
+        print()
+        print("Min-max over the rounds:")
+        print("\n".join(f"- {line}" for line in spread))
+    for run in range(1, args.repeat + 1):
+        ours = [r for r in results if r.run == run]
+        suffix = f", run {run}" if args.repeat > 1 else ""
+        print()
+        print(f"Targets (issue 11), ocpp_fast on picows{suffix}:")
+        print("\n".join(f"- {line}" for line in target_lines(ours, "ocpp_fast-picows")))
+        print(f"Same targets, ocpp_fast on websockets (for reference){suffix}:")
+        print("\n".join(f"- {line}" for line in target_lines(ours, "ocpp_fast-websockets")))
     print()
     print("\n".join(f"- {line}" for line in side_lines(results)))
     for line in [*describe(["websockets", "picows", "uvloop", "msgspec", "ocpp"]), f"fds: {fds}"]:

@@ -427,21 +427,29 @@ def test_a_message_over_max_size_closes_1009(compression: str | None) -> None:
     assert compressed == (compression is not None)
 
 
+async def upgraded_by_hand(
+    port: int, identity: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A station's WebSocket opened with raw bytes, past the 101: the test plays the peer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"GET /ocpp/{identity} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp2.0.1\r\n\r\n".encode()
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101")
+    return reader, writer
+
+
 def test_a_dead_peer_is_closed_by_the_keepalive() -> None:
     """A station that completes the handshake and then reads nothing more (its pongs never
     come) leaves ``connections`` after about two ping intervals."""
 
     async def session() -> tuple[bool, bool]:
         server = await serve(MyTestChargeSystem(), ping_interval=0.3)
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        _reader, writer = await upgraded_by_hand(server.port, "DEAD1")
         try:
-            writer.write(
-                b"GET /ocpp/DEAD1 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp2.0.1\r\n\r\n"
-            )
-            head = await reader.readuntil(b"\r\n\r\n")
-            assert head.startswith(b"HTTP/1.1 101")
             connected = "DEAD1" in server.connections
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 5
@@ -454,6 +462,36 @@ def test_a_dead_peer_is_closed_by_the_keepalive() -> None:
 
     connected, gone = run(session)
     assert connected and gone
+
+
+def test_a_quiet_station_is_pinged_and_its_pongs_keep_it() -> None:
+    """A station that sends nothing but answers each ping is pinged again and again and stays
+    connected well past the dead-peer timeout."""
+
+    async def session() -> tuple[int, bool]:
+        server = await serve(MyTestChargeSystem(), ping_interval=0.2)
+        reader, writer = await upgraded_by_hand(server.port, "QUIET1")
+        try:
+            pings = 0
+            loop = asyncio.get_running_loop()
+            until = loop.time() + 1.5
+            while loop.time() < until:
+                try:
+                    first, size = await asyncio.wait_for(reader.readexactly(2), 0.1)
+                except TimeoutError:
+                    continue
+                payload = await reader.readexactly(size & 0x7F)
+                assert first == 0x89  # a ping, unfragmented
+                pings += 1
+                # the pong, masked with a zero key as a client must mask
+                writer.write(bytes([0x8A, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
+            return pings, "QUIET1" in server.connections
+        finally:
+            writer.close()
+            await server.close()
+
+    pings, connected = run(session)
+    assert pings >= 3 and connected
 
 
 def test_a_refused_upgrade_leaves_no_socket_counted() -> None:

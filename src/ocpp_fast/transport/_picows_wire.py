@@ -64,6 +64,9 @@ class OcppListener(WSListener):
         self._fragments: bytearray | None = None
         self._compressed = False
         self._refusing = False
+        self.quiet = 0
+        """Ticks of a keepalive sweep since the last frame arrived: every frame resets it
+        (the server's keepalive counts it up; a client leaves it to picows' own)."""
         self.gone: list[Callable[[], Any]] = []
         """Called once the socket is closed."""
 
@@ -104,6 +107,7 @@ class OcppListener(WSListener):
             callback()
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        self.quiet = 0
         if self._refusing:
             return  # the rest of what arrived with a frame we refused
         socket = transport.underlying_transport
@@ -124,7 +128,8 @@ class OcppListener(WSListener):
         elif kind is _BINARY:
             self._refuse("binary frame", "closing with 1003: a binary frame")
             self.start_close(1003, "OCPP-J uses text frames only")
-        # a PONG needs nothing: picows' keepalive sees it before we do
+        # a PONG needs nothing more: arriving, it reset ``quiet`` (on a client, picows'
+        # keepalive takes it before we see it)
 
     def _fragment(self, frame: WSFrame, kind: WSMsgType) -> None:
         if kind is _TEXT:
