@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from time import perf_counter
 from typing import Any
 
-from ocpp_fast.dispatch import OcppHandler, as_ocpp_error, is_awaitable
+from ocpp_fast.dispatch import OcppHandler, Route, as_ocpp_error, is_awaitable
 from ocpp_fast.frames import Call
 from ocpp_fast.protocol import (
     CallFailed,
@@ -185,8 +185,9 @@ class AsyncConnection:
             self._backlog.append(event)
             return
         request = _request_of(event)
-        if not self.handler.awaits(request.action):
-            self._answer_now(event)
+        route = self.handler.route(request.action)
+        if route is None or not route.is_async:
+            self._answer_now(event, request, route)
         elif self._take_slot():
             self._spawn(self._answer(event))
         else:
@@ -208,12 +209,13 @@ class AsyncConnection:
 
     # --- running handlers -----------------------------------------------------------------------
 
-    def _answer_now(self, event: CallReceived | SendReceived) -> None:
+    def _answer_now(
+        self, event: CallReceived | SendReceived, request: Call, route: Route | None
+    ) -> None:
         """A plain handler, run inside the transport's callback: no task, no slot."""
-        request = _request_of(event)
         started = perf_counter() if self._protocol.metrics is not None else 0.0
         try:
-            result = self.handler._start(request, self.identity, self)
+            result = self.handler.run(route, request, self.identity, self)
         except Exception as exc:
             self._fail(event, exc)
             if started:  # metrics are kept
@@ -238,7 +240,9 @@ class AsyncConnection:
             started = perf_counter()
         try:
             if result is _NOT_STARTED:
-                result = self.handler._start(request, self.identity, self)
+                result = self.handler.run(
+                    self.handler.route(request.action), request, self.identity, self
+                )
             if is_awaitable(result):
                 result = await result
         except Exception as exc:
@@ -307,14 +311,15 @@ class AsyncConnection:
         while self._backlog:
             event = self._backlog[0]
             request = _request_of(event)
-            if self.handler.awaits(request.action):
+            route = self.handler.route(request.action)
+            if route is not None and route.is_async:
                 if not self._take_slot():
                     break
                 self._backlog.popleft()
                 self._spawn(self._answer(event))
             else:
                 self._backlog.popleft()
-                self._answer_now(event)
+                self._answer_now(event, request, route)
                 answered = True
         if answered:
             if self._write is not None:

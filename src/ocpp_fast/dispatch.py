@@ -45,6 +45,7 @@ __all__ = [
     "HandlerSuspended",
     "OcppHandler",
     "PeerConnection",
+    "Route",
     "as_ocpp_error",
     "is_awaitable",
 ]
@@ -81,7 +82,9 @@ class CallContext(msgspec.Struct, frozen=True):
 
 
 @dataclass(frozen=True, slots=True)
-class _Route:
+class Route:
+    """One row of a handler class's table: the method of an action, and how to call it."""
+
     action: str
     method: str
     wants_context: bool
@@ -98,7 +101,7 @@ class OcppHandler:
     version: ClassVar[ProtocolVersion]
     side: ClassVar[Sender]
     """The side this class plays: it handles the actions the other side sends."""
-    _routes: ClassVar[dict[str, _Route]] = {}
+    _routes: ClassVar[dict[str, Route]] = {}
     _handled: ClassVar[frozenset[str]] = frozenset()
     tolerance: Tolerance = Tolerance.STRICT
     """The deviations every connection accepts and repairs (:mod:`ocpp_fast.tolerance`);
@@ -123,10 +126,10 @@ class OcppHandler:
         """The actions this side receives that the class has no method for."""
         return sorted(cls.receivable_actions() - cls._routes.keys())
 
-    def awaits(self, action: str) -> bool:
-        """Whether the handler of ``action`` is ``async def`` (it then runs as a task)."""
-        route = self._routes.get(action)
-        return route is not None and route.is_async
+    def route(self, action: str) -> Route | None:
+        """The method handling ``action``, if the class has one (looked up once per CALL by
+        the asyncio layer, which runs it with :meth:`run`)."""
+        return self._routes.get(action)
 
     @classmethod
     def handled_actions(cls) -> list[str]:
@@ -165,19 +168,22 @@ class OcppHandler:
     # --- invoking handlers -----------------------------------------------------------------
 
     def _start(self, call: Call, identity: str, peer: PeerConnection | None) -> Any:
-        """Call the handler of ``call``; return its result, or a coroutine to await.
+        """Call the handler of ``call``; return its result, or a coroutine to await."""
+        return self.run(self._routes.get(call.action), call, identity, peer)
 
-        Raises NotSupportedError when the class has no method for the action.
-        The context is built only for handlers that take one.
+    def run(
+        self, route: Route | None, call: Call, identity: str, peer: PeerConnection | None
+    ) -> Any:
+        """Call the handler ``route`` names with ``call``'s request; return its result, or a
+        coroutine to await.
+
+        Raises NotSupportedError when there is no route (the class has no method
+        for the action). The context is built only for handlers that take one.
         """
-        route = self._routes.get(call.action)
         if route is None:
             raise errors.NotSupportedError(
                 f"{call.action} is not handled here", {"action": call.action}
             )
-        return self._invoke(route, call, identity, peer)
-
-    def _invoke(self, route: _Route, call: Call, identity: str, peer: PeerConnection | None) -> Any:
         method = getattr(self, route.method)
         if route.wants_context:
             return method(call.payload, CallContext(identity, call.message_id, peer))
@@ -203,7 +209,7 @@ class OcppHandler:
             if debug:
                 log_frame("<", identity, frame)
             try:
-                result = self._invoke(route, call, identity, None)
+                result = self.run(route, call, identity, None)
                 if type(result) is CoroutineType:
                     result = _finish_at_once(result)
             except HandlerSuspended:
@@ -273,11 +279,11 @@ class ChargeSystem(OcppHandler):
 _BASE_NAMES = frozenset(dir(OcppHandler)) | frozenset(dir(Charger)) | frozenset(dir(ChargeSystem))
 
 
-def _build_routes(cls: type[OcppHandler]) -> dict[str, _Route]:
+def _build_routes(cls: type[OcppHandler]) -> dict[str, Route]:
     """The action -> method table of ``cls``, after checking every method name."""
     by_method = {a.method: a for a in cls.version.actions.values()}
     receivable = cls.receivable_actions()
-    routes: dict[str, _Route] = {}
+    routes: dict[str, Route] = {}
     for name in dir(cls):
         if name.startswith("_") or name in _BASE_NAMES:
             continue
@@ -297,7 +303,7 @@ def _build_routes(cls: type[OcppHandler]) -> dict[str, _Route]:
                 f"{cls.__name__}.{name}: {action.name} is sent by the "
                 f"{action.sender.value}, never received by the {cls.side.value}"
             )
-        routes[action.name] = _Route(
+        routes[action.name] = Route(
             action.name, name, _wants_context(member), inspect.iscoroutinefunction(member)
         )
     return routes

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import inspect
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -29,7 +28,7 @@ from ocpp_fast._outgoing import encode_checked_payload
 from ocpp_fast.cluster.client import ClusterClient, RoutedPeer
 from ocpp_fast.cluster.config import ClusterConfig, node_name
 from ocpp_fast.cluster.wire import Outcome, WorkRequest, error_outcome
-from ocpp_fast.dispatch import OcppHandler, as_ocpp_error
+from ocpp_fast.dispatch import OcppHandler, Route, as_ocpp_error, is_awaitable
 from ocpp_fast.frames import Call
 
 if TYPE_CHECKING:
@@ -116,16 +115,17 @@ class Worker:
                 await msg.respond(_encode(Outcome(code="InternalError", description="unreadable")))
             return
         call = Call(work.message_id, work.action, request)
-        if handler.awaits(work.action):
+        route = handler.route(work.action)
+        if route is not None and route.is_async:
             await self._slots.acquire()
-            task = asyncio.ensure_future(self._answer_later(handler, call, work, msg))
+            task = asyncio.ensure_future(self._answer_later(handler, route, call, work, msg))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             return
         peer = RoutedPeer(self.client, work.identity)
         try:
-            result = handler._start(call, work.identity, peer)
-            if inspect.isawaitable(result):  # a plain method that handed back an awaitable
+            result = handler.run(route, call, work.identity, peer)
+            if is_awaitable(result):  # a plain method that handed back an awaitable
                 result = await result
         except Exception as exc:
             outcome = error_outcome(as_ocpp_error(call, exc), handler.version)
@@ -134,12 +134,12 @@ class Worker:
         await self._reply(msg, outcome)
 
     async def _answer_later(
-        self, handler: OcppHandler, call: Call, work: WorkRequest, msg: Msg
+        self, handler: OcppHandler, route: Route, call: Call, work: WorkRequest, msg: Msg
     ) -> None:
         try:
             try:
-                result = await handler._start(
-                    call, work.identity, RoutedPeer(self.client, work.identity)
+                result = await handler.run(
+                    route, call, work.identity, RoutedPeer(self.client, work.identity)
                 )
             except Exception as exc:
                 outcome = error_outcome(as_ocpp_error(call, exc), handler.version)
