@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
-import ssl as ssl_module
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +40,7 @@ from ocpp_fast.transport._stations import (
     Authorize,
     CsmsServer,
     Refusal,
+    ServerOptions,
     Session,
     quiet_accept_errors,
     run_closed,
@@ -50,7 +50,7 @@ from ocpp_fast.transport.identity import parse_identity
 from ocpp_fast.transport.limits import REPLACED_CLOSE_CODE, Limits
 
 if TYPE_CHECKING:
-    from ocpp_fast.metrics import Metrics
+    pass
 
 __all__ = ["PicowsServer", "serve_picows"]
 
@@ -445,42 +445,29 @@ def _parse_head(head: bytes) -> tuple[str, dict[str, list[str]]] | None:
     return parts[1].decode("latin-1"), headers
 
 
-async def serve_picows(
-    handlers: Mapping[str, OcppHandler],
-    host: str,
-    port: int,
-    *,
-    authorize: Authorize | None,
-    require_basic_auth: bool,
-    ssl: ssl_module.SSLContext | None,
-    ping_interval: float | None,
-    max_size: int,
-    limits: Limits,
-    metrics: Metrics | None,
-    reuse_port: bool = False,
-) -> PicowsServer:
-    """Start the picows CSMS (``serve()`` has checked the arguments)."""
+async def serve_picows(handlers: Mapping[str, OcppHandler], options: ServerOptions) -> PicowsServer:
+    """Start the picows CSMS (``serve()`` has checked the options)."""
     server = PicowsServer(
         handlers,
-        authorize,
-        require_basic_auth,
-        limits,
-        max_size=max_size,
-        ping_interval=ping_interval,
+        options.authorize,
+        options.require_basic_auth,
+        options.limits,
+        max_size=options.max_size,
+        ping_interval=options.ping_interval,
     )
-    server.metrics = metrics
+    server.metrics = options.metrics
     loop = asyncio.get_running_loop()
     server._server = await loop.create_server(
         lambda: _Handshake(server),
-        host,
-        port,
-        ssl=ssl,
-        ssl_handshake_timeout=limits.handshake_timeout if ssl is not None else None,
-        reuse_port=reuse_port or None,
+        options.host,
+        options.port,
+        ssl=options.ssl,
+        ssl_handshake_timeout=options.limits.handshake_timeout if options.ssl else None,
+        reuse_port=options.reuse_port or None,
     )
     server._undo_accept_errors = quiet_accept_errors(loop, server._server.sockets, server.refusals)
-    if ping_interval is not None:
-        server._keepalive = _Keepalive(server._listeners, ping_interval)
+    if options.ping_interval is not None:
+        server._keepalive = _Keepalive(server._listeners, options.ping_interval)
         server._keepalive.start()
-    log.debug("picows CSMS on %s:%d", host, server.port)
+    log.debug("picows CSMS on %s:%d", options.host, server.port)
     return server

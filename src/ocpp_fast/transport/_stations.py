@@ -18,6 +18,7 @@ import http
 import inspect
 import logging
 import math
+import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -85,6 +86,23 @@ class Refusal:
 
 UNAUTHORIZED = Refusal(http.HTTPStatus.UNAUTHORIZED, "unauthorized\n")
 """The backend adds ``WWW-Authenticate: Basic``."""
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """What ``serve()`` hands a backend, once checked: one record rather than the same ten
+    parameters spelt out in each backend's signature and call."""
+
+    host: str
+    port: int
+    authorize: Authorize | None
+    require_basic_auth: bool
+    ssl: ssl_module.SSLContext | None
+    ping_interval: float | None
+    max_size: int
+    limits: Limits
+    metrics: Metrics | None
+    reuse_port: bool
 
 
 @dataclass(eq=False)

@@ -29,6 +29,7 @@ from ocpp_fast.transport._stations import (
     Admission,
     Authorize,
     CsmsServer,
+    ServerOptions,
     Session,
     StationRequest,
     quiet_accept_errors,
@@ -339,37 +340,25 @@ async def serve(
         from ocpp_fast.metrics import Metrics
 
         metrics = Metrics()
+    options = ServerOptions(
+        host,
+        port,
+        authorize,
+        require_basic_auth,
+        ssl,
+        ping_interval,
+        max_size,
+        limits,
+        metrics,
+        reuse_port,
+    )
     server: CsmsServer
     if chosen == "picows":
         from ocpp_fast.transport._picows_server import serve_picows
 
-        server = await serve_picows(
-            handlers,
-            host,
-            port,
-            authorize=authorize,
-            require_basic_auth=require_basic_auth,
-            ssl=ssl,
-            ping_interval=ping_interval,
-            max_size=max_size,
-            limits=limits,
-            metrics=metrics,
-            reuse_port=reuse_port,
-        )
+        server = await serve_picows(handlers, options)
     else:
-        server = await _serve_websockets(
-            handlers,
-            host,
-            port,
-            authorize,
-            require_basic_auth,
-            ssl=ssl,
-            ping_interval=ping_interval,
-            max_size=max_size,
-            limits=limits,
-            reuse_port=reuse_port,
-        )
-        server.metrics = metrics
+        server = await _serve_websockets(handlers, options)
     if metrics is not None and metrics_port is not None:
         server.metrics_port = metrics.serve_http(metrics_port, host)
         server.on_closed.append(metrics.stop_http)
@@ -383,27 +372,21 @@ async def serve(
 
 
 async def _serve_websockets(
-    handlers: Mapping[str, OcppHandler],
-    host: str,
-    port: int,
-    authorize: Authorize | None,
-    require_basic_auth: bool,
-    *,
-    ssl: ssl_module.SSLContext | None,
-    ping_interval: float | None,
-    max_size: int,
-    limits: Limits,
-    reuse_port: bool = False,
+    handlers: Mapping[str, OcppHandler], options: ServerOptions
 ) -> WebsocketsServer:
-    server = WebsocketsServer(handlers, authorize, require_basic_auth, limits=limits)
+    server = WebsocketsServer(
+        handlers, options.authorize, options.require_basic_auth, limits=options.limits
+    )
+    server.metrics = options.metrics
+    ping_interval = options.ping_interval
 
     class Socket(_StationSocket):
         csms = server
 
     server._server = await ws_serve(
         server.handle,
-        host,
-        port,
+        options.host,
+        options.port,
         subprotocols=[Subprotocol(name) for name in handlers],
         select_subprotocol=server.select_subprotocol,
         process_request=server.process_request,
@@ -411,11 +394,11 @@ async def _serve_websockets(
         ping_interval=ping_interval,
         ping_timeout=ping_interval,  # a dead peer is gone after about two intervals
         close_timeout=min(10.0, ping_interval or 10.0),  # (websockets then waits for its close)
-        max_size=max_size,
-        ssl=ssl,
-        open_timeout=limits.handshake_timeout,
+        max_size=options.max_size,
+        ssl=options.ssl,
+        open_timeout=options.limits.handshake_timeout,
         create_connection=Socket,
-        reuse_port=reuse_port or None,
+        reuse_port=options.reuse_port or None,
     )
     server._undo_accept_errors = quiet_accept_errors(
         asyncio.get_running_loop(), server._server.sockets, server.refusals
