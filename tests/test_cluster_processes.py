@@ -264,7 +264,8 @@ async def scenario(
 
 def test_serve_workers_n_runs_gateways_on_one_port() -> None:
     """``ocpp-fast serve --nats URL --workers 2``: two gateway processes share the port
-    (SO_REUSEPORT), the kernel spreads the stations over them, SIGTERM stops both."""
+    (SO_REUSEPORT), the kernel spreads the stations over them, one killed is started again,
+    SIGTERM stops both."""
     with NatsServer() as nats_server, cluster_processes(nats_server.url) as procs:
         parent, port = procs.gateway("--workers", "2", wait=False)
         parent.wait_for("gateway ")
@@ -287,5 +288,12 @@ def test_serve_workers_n_runs_gateways_on_one_port() -> None:
 
         nodes = asyncio.run(asyncio.wait_for(spread(), 30))
         assert len(nodes) == 2, nodes
+        # a gateway process killed: the parent starts another, which takes stations again
+        victim = sorted(nodes)[0]
+        os.kill(int(victim.rsplit("-", 1)[1]), signal.SIGKILL)
+        parent.wait_for("exited with code -9")
+        parent.wait_for("gateway ")
+        again = asyncio.run(asyncio.wait_for(spread(), 30))
+        assert len(again) == 2 and victim not in again and again & nodes, (nodes, again)
         parent.popen.send_signal(signal.SIGTERM)
         assert parent.popen.wait(15) == 0

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import importlib
 import signal
-import subprocess
 import sys
 from collections.abc import Sequence
 
 from ocpp_fast._protocol_version import LABELS
+from ocpp_fast.cluster._processes import Supervisor
 from ocpp_fast.cluster.config import ClusterConfig
 from ocpp_fast.cluster.gateway import Gateway
 from ocpp_fast.cluster.worker import Worker, load_handler
@@ -52,21 +52,15 @@ def serve_processes(argv: Sequence[str], count: int) -> int:
     """``serve --workers N``: N gateway processes on one port (SO_REUSEPORT), stopped together.
 
     Each child is this command again with ``--reuse-port`` instead of
-    ``--workers``; SIGINT/SIGTERM here stop them all; one that dies is not
-    restarted (its stations reconnect to the others, on the same port).
+    ``--workers``; SIGINT/SIGTERM here stop them all; one that dies is started
+    again (:class:`~ocpp_fast.cluster._processes.Supervisor`), its stations
+    reconnecting to the others on the same port meanwhile.
     """
     command = [sys.executable, "-m", "ocpp_fast.cli", *argv, "--reuse-port"]
-    children = [subprocess.Popen(command) for _ in range(count)]
-
-    def stop(signum: int, frame: object) -> None:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    codes = [child.wait() for child in children]
-    return max(codes, default=0)
+    supervisor = Supervisor(command, count)
+    signal.signal(signal.SIGINT, supervisor.stop)
+    signal.signal(signal.SIGTERM, supervisor.stop)
+    return supervisor.run()
 
 
 async def worker(nats: str, creds: str | None, specs: Sequence[str]) -> int:

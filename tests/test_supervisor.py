@@ -1,0 +1,106 @@
+"""``serve --workers N``'s supervisor with real processes: a child that dies is started again,
+a child that cannot start ends the run, and no child outlives a parent killed with ``kill -9``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from ocpp_fast.cluster._processes import QUICK_EXITS_ALLOWED, Supervisor
+
+# A child that stops cleanly on SIGTERM, as a gateway does.
+SLEEPER = (
+    "import signal, sys, time; "
+    "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0)); "
+    "import os; print('child', os.getpid(), flush=True); time.sleep(60)"
+)
+
+
+def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_child_that_dies_is_started_again_and_stop_ends_them_all() -> None:
+    lines: list[str] = []
+    supervisor = Supervisor(
+        [sys.executable, "-c", SLEEPER], 2, poll=0.05, first_delay=0.05, log=lines.append
+    )
+    codes: list[int] = []
+    runner = threading.Thread(target=lambda: codes.append(supervisor.run()))
+    runner.start()
+    try:
+        until(lambda: len(supervisor._children) == 2)
+        first = [child.popen.pid for child in supervisor._children]
+        os.kill(first[0], signal.SIGKILL)
+        until(lambda: supervisor.restarts == 1)
+        now = [child.popen.pid for child in supervisor._children]
+        assert now[1] == first[1] and now[0] not in first
+        assert alive(now[0]) and "exited with code -9" in lines[0]
+    finally:
+        supervisor.stop()
+        runner.join(15)
+    assert codes == [0]
+    assert not any(alive(child.popen.pid) for child in supervisor._children)
+
+
+def test_a_child_that_cannot_start_ends_the_run_with_its_code() -> None:
+    lines: list[str] = []
+    supervisor = Supervisor(
+        [sys.executable, "-c", "raise SystemExit(3)"],
+        1,
+        poll=0.02,
+        first_delay=0.01,
+        log=lines.append,
+    )
+    assert supervisor.run() == 3
+    assert supervisor.restarts == QUICK_EXITS_ALLOWED - 1
+    assert "failed to start" in lines[-1]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux's")
+def test_no_child_outlives_a_parent_killed_with_kill_9() -> None:
+    parent_code = (
+        "import sys; from ocpp_fast.cluster._processes import Supervisor; "
+        f"Supervisor([sys.executable, '-c', {SLEEPER!r}], 1, poll=0.05).run()"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", parent_code], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert parent.stdout is not None
+        said, pid = parent.stdout.readline().split()
+        assert said == "child"
+        child = int(pid)
+        assert alive(child)
+        parent.kill()
+        parent.wait(5)
+        until(lambda: not alive(child) or _zombie(child), timeout=5)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().split(") ", 1)[1].startswith("Z")
+    except FileNotFoundError:
+        return False
