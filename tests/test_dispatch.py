@@ -716,3 +716,28 @@ def test_is_awaitable_agrees_with_inspect_and_asks_generators_each_time() -> Non
     finally:
         coroutine.close()
         loop.close()
+
+
+def test_helper_methods_with_common_names_do_not_shadow_dispatch() -> None:
+    """The base class's own names are specific (``handler_route``, ``invoke_handler``), so a
+    subclass's ``run`` or ``route`` helper stays the user's and dispatch keeps working."""
+
+    class Busy(v201.ChargeSystem):
+        def run(self) -> str:
+            return "mine"
+
+        def route(self, where: str) -> str:
+            return where
+
+        def heartbeat(self, request: messages.HeartbeatRequest) -> messages.HeartbeatResponse:
+            return messages.HeartbeatResponse(
+                current_time=datetime.datetime(2026, 11, 30, tzinfo=datetime.UTC)
+            )
+
+    csms = Busy()
+    assert reply(csms, b'[2,"1","Heartbeat",{}]')[:2] == [3, "1"]
+    written: list[bytes] = []
+    connection = AsyncConnection(csms, write=written.append)
+    connection.feed(b'[2,"2","Heartbeat",{}]')
+    assert msgspec.json.decode(written[0])[:2] == [3, "2"]
+    assert csms.run() == "mine" and csms.route("here") == "here"

@@ -185,7 +185,7 @@ class AsyncConnection:
             self._backlog.append(event)
             return
         request = _request_of(event)
-        route = self.handler.route(request.action)
+        route = self.handler.handler_route(request.action)
         if route is None or not route.is_async:
             self._answer_now(event, request, route)
         elif self._take_slot():
@@ -215,7 +215,7 @@ class AsyncConnection:
         """A plain handler, run inside the transport's callback: no task, no slot."""
         started = perf_counter() if self._protocol.metrics is not None else 0.0
         try:
-            result = self.handler.run(route, request, self.identity, self)
+            result = self.handler.invoke_handler(route, request, self.identity, self)
         except Exception as exc:
             self._fail(event, exc)
             if started:  # metrics are kept
@@ -240,8 +240,8 @@ class AsyncConnection:
             started = perf_counter()
         try:
             if result is _NOT_STARTED:
-                result = self.handler.run(
-                    self.handler.route(request.action), request, self.identity, self
+                result = self.handler.invoke_handler(
+                    self.handler.handler_route(request.action), request, self.identity, self
                 )
             if is_awaitable(result):
                 result = await result
@@ -311,7 +311,7 @@ class AsyncConnection:
         while self._backlog:
             event = self._backlog[0]
             request = _request_of(event)
-            route = self.handler.route(request.action)
+            route = self.handler.handler_route(request.action)
             if route is not None and route.is_async:
                 if not self._take_slot():
                     break

@@ -126,9 +126,9 @@ class OcppHandler:
         """The actions this side receives that the class has no method for."""
         return sorted(cls.receivable_actions() - cls._routes.keys())
 
-    def route(self, action: str) -> Route | None:
+    def handler_route(self, action: str) -> Route | None:
         """The method handling ``action``, if the class has one (looked up once per CALL by
-        the asyncio layer, which runs it with :meth:`run`)."""
+        the asyncio layer, which runs it with :meth:`invoke_handler`)."""
         return self._routes.get(action)
 
     @classmethod
@@ -169,9 +169,9 @@ class OcppHandler:
 
     def _start(self, call: Call, identity: str, peer: PeerConnection | None) -> Any:
         """Call the handler of ``call``; return its result, or a coroutine to await."""
-        return self.run(self._routes.get(call.action), call, identity, peer)
+        return self.invoke_handler(self._routes.get(call.action), call, identity, peer)
 
-    def run(
+    def invoke_handler(
         self, route: Route | None, call: Call, identity: str, peer: PeerConnection | None
     ) -> Any:
         """Call the handler ``route`` names with ``call``'s request; return its result, or a
@@ -209,7 +209,7 @@ class OcppHandler:
             if debug:
                 log_frame("<", identity, frame)
             try:
-                result = self.run(route, call, identity, None)
+                result = self.invoke_handler(route, call, identity, None)
                 if type(result) is CoroutineType:
                     result = _finish_at_once(result)
             except HandlerSuspended:

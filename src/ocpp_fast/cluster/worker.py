@@ -115,7 +115,7 @@ class Worker:
                 await msg.respond(_encode(Outcome(code="InternalError", description="unreadable")))
             return
         call = Call(work.message_id, work.action, request)
-        route = handler.route(work.action)
+        route = handler.handler_route(work.action)
         if route is not None and route.is_async:
             await self._slots.acquire()
             task = asyncio.ensure_future(self._answer_later(handler, route, call, work, msg))
@@ -124,7 +124,7 @@ class Worker:
             return
         peer = RoutedPeer(self.client, work.identity)
         try:
-            result = handler.run(route, call, work.identity, peer)
+            result = handler.invoke_handler(route, call, work.identity, peer)
             if is_awaitable(result):  # a plain method that handed back an awaitable
                 result = await result
         except Exception as exc:
@@ -138,7 +138,7 @@ class Worker:
     ) -> None:
         try:
             try:
-                result = await handler.run(
+                result = await handler.invoke_handler(
                     route, call, work.identity, RoutedPeer(self.client, work.identity)
                 )
             except Exception as exc:
