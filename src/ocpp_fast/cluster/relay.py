@@ -8,6 +8,7 @@ small piece only.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import hashlib
 import logging
@@ -25,6 +26,7 @@ from ocpp_fast.dispatch import CallContext
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as Nats
+    from nats.aio.msg import Msg
     from nats.js import JetStreamContext
 
 __all__ = ["Relay", "dedup_id"]
@@ -33,6 +35,8 @@ log = logging.getLogger("ocpp_fast.cluster")
 
 _encode = msgspec.json.Encoder().encode
 _outcome_decoder = msgspec.json.Decoder(Outcome)
+NO_WORKER_WAITS = (0.05, 0.1, 0.2)
+"""Seconds waited before asking the workers again after NATS said none listens."""
 
 
 def dedup_id(identity: str, action: str, request: Any, payload: bytes) -> str:
@@ -112,9 +116,7 @@ class Relay:
             payload=msgspec.Raw(payload),
         )
         try:
-            reply = await self.nc.request(
-                self.names.work(version.label, action), _encode(work), timeout=self.worker_timeout
-            )
+            reply = await self._ask_a_worker(self.names.work(version.label, action), _encode(work))
         except NoRespondersError:
             raise errors.InternalError(f"no worker runs for OCPP {version.label}") from None
         except NatsTimeout:
@@ -131,3 +133,20 @@ class Relay:
         if not outcome.result:  # a SEND: nothing to answer
             return None
         return version.response_decoders[action].decode(outcome.result)
+
+    async def _ask_a_worker(self, subject: str, data: bytes) -> Msg:
+        """The request to the workers' queue group, asked again a few times while nobody listens.
+
+        NATS answers "no responders" when no worker subscribes at that instant: a worker
+        restarting, a rolling deploy, or (seen in the tests, rarely) a worker whose
+        subscription the server had only just taken. Nobody received such a request, so
+        sending it again is safe; after ``NO_WORKER_WAITS`` (0.35 s in all) the CALL is
+        answered InternalError.
+        """
+        assert self.nc is not None
+        for wait in NO_WORKER_WAITS:
+            try:
+                return await self.nc.request(subject, data, timeout=self.worker_timeout)
+            except NoRespondersError:
+                await asyncio.sleep(wait)
+        return await self.nc.request(subject, data, timeout=self.worker_timeout)
