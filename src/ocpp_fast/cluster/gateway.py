@@ -209,8 +209,7 @@ class Gateway:
                     log.warning("cluster: following %s failed: %r", identity, exc)
                     self._dirty.add(identity)
                     self._later_wake(1.0)
-            for start in range(0, len(writes), _BATCH):
-                await asyncio.gather(*writes[start : start + _BATCH])
+            await _in_batches(writes)
             if not self._dirty:
                 self._settled.set()
 
@@ -271,10 +270,7 @@ class Gateway:
                 for identity in list(self._subscriptions)
                 if identity in live
             ]
-            done: list[bool] = []
-            for start in range(0, len(writes), _BATCH):
-                done += await asyncio.gather(*writes[start : start + _BATCH])
-            if not all(done):
+            if not all(await _in_batches(writes)):
                 with contextlib.suppress(Exception):
                     self._kv = await self._ensure_registry(self._nc.jetstream())
 
@@ -327,14 +323,17 @@ class Gateway:
         task.add_done_callback(self._tasks.discard)
 
     def _closed_by_server(self) -> None:
-        self._closing = self._closing or asyncio.ensure_future(self._close())
+        """Start leaving the cluster, once (the server's ``on_closed`` callback)."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close())
 
     async def close(self) -> None:
         """Leave the cluster: the stations' lines out of the registry, NATS drained.
 
         Called by the server's ``close()`` too; awaiting it again is harmless.
         """
-        self._closing = self._closing or asyncio.ensure_future(self._close())
+        self._closed_by_server()
+        assert self._closing is not None
         await asyncio.shield(self._closing)
 
     async def _close(self) -> None:
@@ -351,6 +350,14 @@ class Gateway:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._nc.drain(), 5.0)
             await _quietly(self._nc.close())
+
+
+async def _in_batches(writes: list[Any]) -> list[Any]:
+    """Await ``writes`` (registry puts and deletes), ``_BATCH`` at a time; their results."""
+    done: list[Any] = []
+    for start in range(0, len(writes), _BATCH):
+        done += await asyncio.gather(*writes[start : start + _BATCH])
+    return done
 
 
 async def _nothing() -> None:

@@ -116,38 +116,38 @@ class Worker:
             return
         call = Call(work.message_id, work.action, request)
         route = handler.handler_route(work.action)
-        if route is not None and route.is_async:
-            await self._slots.acquire()
-            task = asyncio.ensure_future(self._answer_later(handler, route, call, work, msg))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        if route is None or not route.is_async:  # answered here, one after the other
+            await self._answer(handler, route, call, work.identity, msg)
             return
-        peer = RoutedPeer(self.client, work.identity)
+        await self._slots.acquire()
+        task = asyncio.ensure_future(self._answer_in_slot(handler, route, call, work.identity, msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer_in_slot(
+        self, handler: OcppHandler, route: Route, call: Call, identity: str, msg: Msg
+    ) -> None:
+        """An ``async def`` handler, in its task, holding one of the ``concurrency`` slots."""
         try:
-            result = handler.invoke_handler(route, call, work.identity, peer)
-            if is_awaitable(result):  # a plain method that handed back an awaitable
+            await self._answer(handler, route, call, identity, msg)
+        finally:
+            self._slots.release()
+
+    async def _answer(
+        self, handler: OcppHandler, route: Route | None, call: Call, identity: str, msg: Msg
+    ) -> None:
+        """Run the handler (a plain one may hand back an awaitable) and reply its outcome."""
+        try:
+            result = handler.invoke_handler(
+                route, call, identity, RoutedPeer(self.client, identity)
+            )
+            if is_awaitable(result):
                 result = await result
         except Exception as exc:
             outcome = error_outcome(as_ocpp_error(call, exc), handler.version)
         else:
             outcome = self._outcome(handler, call, result)
         await self._reply(msg, outcome)
-
-    async def _answer_later(
-        self, handler: OcppHandler, route: Route, call: Call, work: WorkRequest, msg: Msg
-    ) -> None:
-        try:
-            try:
-                result = await handler.invoke_handler(
-                    route, call, work.identity, RoutedPeer(self.client, work.identity)
-                )
-            except Exception as exc:
-                outcome = error_outcome(as_ocpp_error(call, exc), handler.version)
-            else:
-                outcome = self._outcome(handler, call, result)
-            await self._reply(msg, outcome)
-        finally:
-            self._slots.release()
 
     def _outcome(self, handler: OcppHandler, call: Call, result: Any) -> Outcome:
         version = handler.version
