@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from time import perf_counter
 from typing import Any
 
-from ocpp_fast.dispatch import OcppHandler, Route, as_ocpp_error, is_awaitable
+from ocpp_fast.dispatch import OcppHandler, Route, as_ocpp_error, is_awaitable, send_failed
 from ocpp_fast.frames import Call
 from ocpp_fast.protocol import (
     CallFailed,
@@ -189,7 +189,7 @@ class AsyncConnection:
         if route is None or not route.is_async:
             self._answer_now(event, request, route)
         elif self._take_slot():
-            self._spawn(self._answer(event))
+            self._spawn(self._answer(event, route))
         else:
             self._backlog.append(event)
 
@@ -223,7 +223,7 @@ class AsyncConnection:
             return
         if is_awaitable(result):  # a plain method that handed back an awaitable
             self._free -= 1  # it runs now, over the bound if need be: it already started
-            self._spawn(self._answer(event, result, started), shared_slot=False)
+            self._spawn(self._answer(event, route, result, started), shared_slot=False)
             return
         if type(event) is CallReceived:
             self._protocol.respond(request.message_id, request.action, result)
@@ -231,7 +231,11 @@ class AsyncConnection:
             self._timed(request.action, started)
 
     async def _answer(
-        self, event: CallReceived | SendReceived, result: Any = _NOT_STARTED, started: float = 0.0
+        self,
+        event: CallReceived | SendReceived,
+        route: Route | None,
+        result: Any = _NOT_STARTED,
+        started: float = 0.0,
     ) -> None:
         """An async handler, in its task: started here, or (a plain method that handed back
         an awaitable) already started by :meth:`_answer_now` at ``started``."""
@@ -240,9 +244,7 @@ class AsyncConnection:
             started = perf_counter()
         try:
             if result is _NOT_STARTED:
-                result = self.handler.invoke_handler(
-                    self.handler.handler_route(request.action), request, self.identity, self
-                )
+                result = self.handler.invoke_handler(route, request, self.identity, self)
             if is_awaitable(result):
                 result = await result
         except Exception as exc:
@@ -263,9 +265,8 @@ class AsyncConnection:
     def _fail(self, event: CallReceived | SendReceived, exc: Exception) -> None:
         if isinstance(event, CallReceived):
             self._protocol.respond_error(event.call.message_id, as_ocpp_error(event.call, exc))
-        else:  # a SEND is never answered: only logged
-            send = event.send
-            log.error("handler of SEND %s (%s) raised", send.action, send.message_id, exc_info=exc)
+        else:
+            send_failed(event.send, exc)
 
     def _take_slot(self) -> bool:
         if self._free == 0:
@@ -316,7 +317,7 @@ class AsyncConnection:
                 if not self._take_slot():
                     break
                 self._backlog.popleft()
-                self._spawn(self._answer(event))
+                self._spawn(self._answer(event, route))
             else:
                 self._backlog.popleft()
                 self._answer_now(event, request, route)

@@ -48,6 +48,7 @@ __all__ = [
     "Route",
     "as_ocpp_error",
     "is_awaitable",
+    "send_failed",
 ]
 
 log = logging.getLogger("ocpp_fast")
@@ -258,7 +259,7 @@ class OcppHandler:
             if is_awaitable(result):
                 await result
         except Exception as exc:
-            log.error("handler of SEND %s (%s) raised", send.action, send.message_id, exc_info=exc)
+            send_failed(send, exc)
 
 
 class Charger(OcppHandler):
@@ -376,3 +377,8 @@ def as_ocpp_error(call: Call, exc: Exception) -> errors.OcppError:
         return exc
     log.error("handler of %s (%s) raised", call.action, call.message_id, exc_info=exc)
     return errors.InternalError("the handler failed")
+
+
+def send_failed(send: Send, exc: Exception) -> None:
+    """Log a SEND's handler failing (2.1): a SEND is never answered, so only the log knows."""
+    log.error("handler of SEND %s (%s) raised", send.action, send.message_id, exc_info=exc)

@@ -487,10 +487,10 @@ class Protocol:
 
     def _peer_log(self, level: int, kind: str, message: str, *args: Any) -> None:
         """Log what the peer caused, rate-limited per connection and ``kind``."""
-        warnings = self._warnings
-        if warnings is None:
-            warnings = self._warnings = LogLimiter(self.log)
-        warnings.log(level, kind, message, *args)
+        limiter = self._warnings
+        if limiter is None:
+            limiter = self._warnings = LogLimiter(self.log)
+        limiter.log(level, kind, message, *args)
 
     def _send_next(self) -> None:
         if self._pending is None and self._queue:
