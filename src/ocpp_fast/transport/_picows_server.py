@@ -345,7 +345,7 @@ class _Handshake(asyncio.Protocol):
             self._respond(verdict)
             return
         identity = parse_identity(path) or "?"
-        subprotocol = next((name for name in offered if name in server.handlers), None)
+        subprotocol = server.subprotocol_for(offered)
         params = accept_offer(headers.get("sec-websocket-extensions", ()))
         deflate = MessageDeflate(params, is_server=True) if params is not None else None
         station = _Station(server, identity, subprotocol, verdict, deflate)

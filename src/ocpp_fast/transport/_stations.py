@@ -241,6 +241,10 @@ class Stations:
             return Admission.ACCEPT if decision else Admission.UNKNOWN
         return decision
 
+    def subprotocol_for(self, offered: Iterable[str]) -> str | None:
+        """The first subprotocol the station offers that we serve; else none (then we close)."""
+        return next((name for name in offered if name in self.handlers), None)
+
     def room_for_socket(self) -> str | None:
         """Why a connection just accepted must be closed at once, or ``None`` to keep it.
 

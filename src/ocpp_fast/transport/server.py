@@ -79,11 +79,9 @@ class WebsocketsServer(CsmsServer):
     def select_subprotocol(
         self, connection: ServerConnection, offered: list[Subprotocol] | Any
     ) -> Subprotocol | None:
-        """The first subprotocol the station offers that we serve; else none (then we close)."""
-        for name in offered:
-            if name in self.handlers:
-                return Subprotocol(name)
-        return None
+        """websockets' hook for :meth:`subprotocol_for`."""
+        chosen = self.subprotocol_for(offered)
+        return None if chosen is None else Subprotocol(chosen)
 
     async def process_request(
         self, connection: ServerConnection, request: Request
