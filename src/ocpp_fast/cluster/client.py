@@ -25,7 +25,7 @@ from ocpp_fast._protocol_version import LABELS, ProtocolVersion
 from ocpp_fast.aio import DEFAULT_TIMEOUT
 from ocpp_fast.cluster.config import ClusterConfig, node_name
 from ocpp_fast.cluster.subjects import decode_identity
-from ocpp_fast.cluster.wire import Outcome, RoutedCall, StationEntry, raise_error
+from ocpp_fast.cluster.wire import RoutedCall, StationEntry, decode_outcome, response_of
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as Nats
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["ClusterClient", "RoutedPeer", "StationNotConnected"]
 
 _encode = msgspec.json.Encoder().encode
-_outcome_decoder = msgspec.json.Decoder(Outcome)
 _entry_decoder = msgspec.json.Decoder(StationEntry)
 _KV_OPERATION = "KV-Operation"
 """The header of a KV delete or purge marker (a value has none)."""
@@ -136,15 +135,14 @@ class ClusterClient:
             raise StationNotConnected(identity) from None
         except NatsTimeout:
             raise TimeoutError(f"no answer from the node holding {identity}") from None
-        outcome = _outcome_decoder.decode(reply.data)
+        outcome = decode_outcome(reply.data)
         if outcome.failure == "disconnected":
             raise StationNotConnected(identity, outcome.description)
         if outcome.failure == "timeout":
             raise TimeoutError(outcome.description)
         if outcome.failure:
             raise ValueError(outcome.description)
-        raise_error(outcome)
-        return version.response_decoders[action].decode(outcome.result)
+        return response_of(outcome, version, action)
 
     async def stations(self, timeout: float = 10.0) -> dict[str, StationEntry]:
         """Every station connected to the cluster, with the node holding it (the registry).

@@ -64,7 +64,6 @@ log = logging.getLogger("ocpp_fast.cluster")
 
 _encode = msgspec.json.Encoder().encode
 _routed_decoder = msgspec.json.Decoder(RoutedCall)
-_outcome_decoder = msgspec.json.Decoder(Outcome)
 _entry_decoder = msgspec.json.Decoder(StationEntry)
 _BATCH = 256
 """Registry writes in flight at once (a thousand stations connecting is a thousand puts)."""

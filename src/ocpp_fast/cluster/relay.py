@@ -21,7 +21,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from ocpp_fast import errors
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.cluster.subjects import Names
-from ocpp_fast.cluster.wire import DurableEvent, Outcome, WorkRequest, raise_error
+from ocpp_fast.cluster.wire import DurableEvent, WorkRequest, decode_outcome, response_of
 from ocpp_fast.dispatch import CallContext
 
 if TYPE_CHECKING:
@@ -34,7 +34,6 @@ __all__ = ["Relay", "dedup_id"]
 log = logging.getLogger("ocpp_fast.cluster")
 
 _encode = msgspec.json.Encoder().encode
-_outcome_decoder = msgspec.json.Decoder(Outcome)
 NO_WORKER_WAITS = (0.05, 0.1, 0.2)
 """Seconds waited before asking the workers again after NATS said none listens."""
 
@@ -128,11 +127,7 @@ class Relay:
                 self.worker_timeout,
             )
             raise errors.InternalError("the handler did not answer in time") from None
-        outcome = _outcome_decoder.decode(reply.data)
-        raise_error(outcome)
-        if not outcome.result:  # a SEND: nothing to answer
-            return None
-        return version.response_decoders[action].decode(outcome.result)
+        return response_of(decode_outcome(reply.data), version, action)
 
     async def _ask_a_worker(self, subject: str, data: bytes) -> Msg:
         """The request to the workers' queue group, asked again a few times while nobody listens.

@@ -24,8 +24,10 @@ __all__ = [
     "StationEntry",
     "WorkRequest",
     "decode_event",
+    "decode_outcome",
     "error_outcome",
     "raise_error",
+    "response_of",
 ]
 
 
@@ -106,7 +108,24 @@ def error_outcome(error: errors.OcppError, version: ProtocolVersion) -> Outcome:
     )
 
 
+_outcome_decoder = msgspec.json.Decoder(Outcome)
+
+
+def decode_outcome(data: bytes) -> Outcome:
+    """A reply of a worker or of a node, as an :class:`Outcome`."""
+    return _outcome_decoder.decode(data)
+
+
 def raise_error(outcome: Outcome) -> None:
     """Raise the OCPP error an :class:`Outcome` carries, as the class of its code."""
     if outcome.code:
         raise errors.error_class(outcome.code)(outcome.description, outcome.details)
+
+
+def response_of(outcome: Outcome, version: ProtocolVersion, action: str) -> Any:
+    """The typed response an :class:`Outcome` carries (``None`` for a SEND, which has
+    none), or its OCPP error raised."""
+    raise_error(outcome)
+    if not outcome.result:
+        return None
+    return version.response_decoders[action].decode(outcome.result)
