@@ -12,14 +12,13 @@ one state, whichever object it is reached through.
 from __future__ import annotations
 
 import copy
-import inspect
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import msgspec
 
 from ocpp_fast.cluster.relay import Relay
-from ocpp_fast.dispatch import CallContext, OcppHandler
+from ocpp_fast.dispatch import CallContext, OcppHandler, is_awaitable
 
 __all__ = ["clustered"]
 
@@ -30,13 +29,16 @@ Method = Callable[[Any, Any, CallContext], Coroutine[Any, Any, Any]]
 
 
 def _storing(action: str, base: type[OcppHandler], method: str, wants_context: bool) -> Method:
-    """The user's handler of a durable action, run once the stream has the CALL."""
+    """The user's handler of a durable action, run once the stream has the CALL.
+
+    The base class's function is called directly: through ``invoke_handler`` the
+    name would find this override again."""
     inner = getattr(base, method)
 
     async def handle(self: Any, request: Any, context: CallContext) -> Any:
         await self._relay.store(self.version, action, request, _encode(request), context)
         result = inner(self, request, context) if wants_context else inner(self, request)
-        if inspect.isawaitable(result):
+        if is_awaitable(result):
             result = await result
         return result
 
