@@ -25,6 +25,7 @@ from websockets.protocol import Event
 from websockets.typing import Subprotocol
 
 from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.transport._lifecycle import close_reason
 from ocpp_fast.transport._stations import (
     Admission,
     Authorize,
@@ -119,7 +120,9 @@ class WebsocketsServer(CsmsServer):
             return
 
         handler = self.handlers[subprotocol]
-        connection = self.new_connection(handler, text_sender(websocket), identity=identity)
+        connection = self.new_connection(
+            handler, text_sender(websocket), identity=identity, peer=websocket.remote_address
+        )
         session = Session(identity, connection, websocket.authenticated, websocket.close)
         if not self.take_over(session):
             await websocket.close(REPLACED_CLOSE_CODE, "an authenticated connection is live")
@@ -133,7 +136,7 @@ class WebsocketsServer(CsmsServer):
             await asyncio.wait([reading])
         finally:
             reading.cancel()
-            await self.finish(session)
+            await self.finish(session, _how_it_ended(websocket))
             log.info("%s: disconnected", identity)
         if not reading.cancelled() and (error := reading.exception()) is not None:
             log.error("%s: reading failed", identity, exc_info=error)
@@ -268,6 +271,17 @@ class _StationSocket(ServerConnection):
             return identity
         peer = self.transport.get_extra_info("peername") if self.transport else None
         return escaped(str(peer))
+
+
+def _how_it_ended(websocket: ServerConnection) -> str:
+    """The ``reason`` of ``on_disconnect``, from websockets' record of the close frames."""
+    protocol = websocket.protocol
+    received, sent = protocol.close_rcvd, protocol.close_sent
+    return close_reason(
+        None if received is None else (received.code, received.reason),
+        None if sent is None else (sent.code, sent.reason),
+        bool(protocol.close_rcvd_then_sent),
+    )
 
 
 def _peer_certificate(connection: ServerConnection) -> Mapping[str, Any] | None:
