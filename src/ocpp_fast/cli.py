@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import ssl
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,28 +26,39 @@ from ocpp_fast.transport.runtime import run
 __all__ = ["main"]
 
 
-async def _simulate(
-    url: list[str], chargers: int, duration: float, interval: float, backend: str | None
-) -> int:
+async def _simulate(args: argparse.Namespace) -> int:
     from ocpp_fast.simulator import SimulationReport, simulate
 
     def progress(report: SimulationReport, elapsed: float) -> None:
         rate = report.messages / elapsed if elapsed else 0.0
         errors_seen = sum(report.errors.values())
         line = (
-            f"\r{elapsed:5.0f} s  stations {report.connected}/{report.stations}  "
+            f"\r{elapsed:5.0f} s  stations {report.live}/{report.stations}  "
             f"messages {report.messages}  {rate:,.0f} msg/s  "
             f"p50 {report.percentile(0.5):.1f} ms  errors {errors_seen}"
         )
         print(line, end="", file=sys.stderr, flush=True)
 
+    context = None
+    if args.ssl_ca_certs or args.ssl_certfile or any(u.startswith("wss:") for u in args.url):
+        context = ssl.create_default_context(cafile=args.ssl_ca_certs)
+        if args.ssl_certfile:
+            context.load_cert_chain(args.ssl_certfile, args.ssl_keyfile)
     logging.getLogger("ocpp_fast").setLevel(logging.ERROR)
     report = await simulate(
-        url, chargers, duration, interval=interval, progress=progress, backend=backend
+        args.url,
+        args.chargers,
+        args.duration,
+        interval=args.interval,
+        progress=progress,
+        backend=args.backend,
+        versions=args.version,
+        password=args.password,
+        ssl=context,
     )
     print(file=sys.stderr)
     print(report.table())
-    return 0 if not report.errors and report.connected == chargers else 1
+    return 0 if not report.errors and report.connected == args.chargers else 1
 
 
 def _validate(path: Path, label: str, policy: Tolerance) -> int:
@@ -123,6 +135,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim.add_argument("--duration", type=float, default=30.0, help="seconds")
     sim.add_argument("--interval", type=float, default=1.0, help="seconds between messages")
     sim.add_argument("--backend", choices=BACKENDS, help="WebSocket library (default: fastest)")
+    sim.add_argument(
+        "--version",
+        nargs="+",
+        default=["2.0.1"],
+        choices=list(LABELS),
+        help="the stations' OCPP version; several: a mixed fleet, the versions in turn",
+    )
+    sim.add_argument("--password", help="HTTP Basic password of every station (profiles 1, 2)")
+    sim.add_argument("--ssl-ca-certs", metavar="FILE", help="the CA that signed the CSMS's cert")
+    sim.add_argument("--ssl-certfile", metavar="FILE", help="profile 3: the stations' certificate")
+    sim.add_argument("--ssl-keyfile", metavar="FILE", help="its private key, if not in certfile")
     check = commands.add_parser("validate", help="check a log of frames, one per line")
     check.add_argument("file", type=Path)
     check.add_argument("--version", default="2.0.1", choices=sorted(LABELS))
@@ -157,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run(worker(args.nats, args.nats_creds, args.handlers, args.factory, args.app_dir))
     if args.command == "simulate":
-        return run(_simulate(args.url, args.chargers, args.duration, args.interval, args.backend))
+        return run(_simulate(args))
     try:
         policy = Tolerance.parse(args.tolerate)
     except ValueError as exc:  # an unknown tolerance class
