@@ -254,8 +254,8 @@ async def simulate(
         report.versions[label] += 1
         station = _station(fleet, i, label, random.Random(rng.random()))
         tasks.append(asyncio.create_task(station))
-    stopping = asyncio.ensure_future(stop.wait())
-    finished = asyncio.gather(*tasks, return_exceptions=True)
+    stopping: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+    finished: asyncio.Future[Any] = asyncio.gather(*tasks, return_exceptions=True)
 
     def count() -> None:
         report.seconds = time.monotonic() - start
