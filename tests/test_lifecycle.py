@@ -166,3 +166,39 @@ def test_shutting_down_is_the_reason_given_at_close() -> None:
         assert csms.events[-1] == ("disconnect", "CS003", "the CSMS is shutting down")
 
     run(main)
+
+
+class Hosting(MyTestChargeSystem):
+    """Starts and stops something beside the server (an admin API would be one)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.log: list[str] = []
+
+    async def on_startup(self, server: Any) -> None:
+        if self.fail:
+            raise RuntimeError("the admin port is taken")
+        self.log.append(f"started on {server.port}")
+
+    async def on_shutdown(self, server: Any) -> None:
+        self.log.append(f"stopping with {sorted(server.connections)}")
+
+
+def test_on_startup_and_on_shutdown_frame_the_server() -> None:
+    async def main() -> None:
+        csms = Hosting()
+        mapping = {"ocpp2.0.1": csms}  # one instance: its hooks run once
+        server = await serve(mapping)
+        assert csms.log == [f"started on {server.port}"]
+        client = await connect(MyTestCharger(), f"ws://127.0.0.1:{server.port}/CS5", backoff=FAST)
+        await client.call(messages.HeartbeatRequest(), timeout=5)
+        await server.close(2)
+        await client.close()
+        assert csms.log[1:] == ["stopping with ['CS5']"]  # the stations are still there
+
+        failing = Hosting(fail=True)
+        with pytest.raises(RuntimeError, match="admin port"):
+            await serve(failing)
+        assert failing.log == []  # no on_shutdown for a start that failed
+
+    run(main)

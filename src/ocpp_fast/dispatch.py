@@ -271,11 +271,23 @@ class Charger(OcppHandler):
 class ChargeSystem(OcppHandler):
     """The CSMS side: handles what stations send (``boot_notification``, ``heartbeat``...).
 
-    ``serve()`` also tells it when a station connects and leaves: override
-    :meth:`on_connect` and :meth:`on_disconnect` (plain or ``async def``).
+    ``serve()`` also tells it when it starts and stops serving and when a station connects
+    and leaves: override :meth:`on_startup`, :meth:`on_shutdown`, :meth:`on_connect` and
+    :meth:`on_disconnect` (each plain or ``async def``).
     """
 
     side = Sender.CSMS
+
+    def on_startup(self, server: Any) -> Awaitable[None] | None:
+        """The server is listening (``server``: the running ``CsmsServer``): start what lives
+        beside it in its event loop, such as an admin HTTP API calling ``server.call``.
+        A raise stops the start: ``serve()`` closes the server and raises it."""
+        return None
+
+    def on_shutdown(self, server: Any) -> Awaitable[None] | None:
+        """The server is closing (no new stations; those connected still are): stop what
+        :meth:`on_startup` started. A raise is logged."""
+        return None
 
     def on_connect(self, connection: Any) -> Awaitable[None] | None:
         """A station connected (``connection``: its :class:`~ocpp_fast.aio.AsyncConnection`,

@@ -1,5 +1,6 @@
-"""Telling a ``ChargeSystem`` that a station connected or left: its ``on_connect`` and
-``on_disconnect``, for every backend of ``serve()`` (and so for a cluster's gateways).
+"""Telling a ``ChargeSystem`` that the server starts or stops (``on_startup`` /
+``on_shutdown``) and that a station connected or left (``on_connect`` / ``on_disconnect``),
+for every backend of ``serve()`` (and so for a cluster's gateways).
 
 The hooks are the user's code running inside the server: whatever they raise is logged
 with the station's identity and goes no further, and each is bounded by the server's
@@ -10,13 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
 from ocpp_fast.aio import AsyncConnection
-from ocpp_fast.dispatch import ChargeSystem, is_awaitable
+from ocpp_fast.dispatch import ChargeSystem, OcppHandler, is_awaitable
 
-__all__ = ["REPLACED", "SHUTTING_DOWN", "close_reason", "greet", "see_off"]
+__all__ = [
+    "REPLACED",
+    "SHUTTING_DOWN",
+    "close_reason",
+    "greet",
+    "see_off",
+    "shut_down",
+    "start_up",
+]
 
 log = logging.getLogger("ocpp_fast.transport")
 
@@ -42,7 +51,10 @@ def close_reason(
 def _hook(connection: AsyncConnection, name: str) -> Any:
     """The handler's bound hook when its class overrides the default (else ``None``: the
     common case costs a type check per connection, no call and no task)."""
-    handler = connection.handler
+    return _hook_of(connection.handler, name)
+
+
+def _hook_of(handler: OcppHandler, name: str) -> Any:
     if not isinstance(handler, ChargeSystem):
         return None
     if getattr(type(handler), name) is getattr(ChargeSystem, name):
@@ -101,3 +113,34 @@ async def see_off(
         return
     if is_awaitable(result):
         await _guarded(result, connection.identity, "on_disconnect", grace)
+
+
+def _each(handlers: Iterable[OcppHandler], name: str) -> list[Any]:
+    """The hooks ``name`` of the distinct handlers (one instance may serve several versions)."""
+    hooks, seen = [], set()
+    for handler in handlers:
+        hook = _hook_of(handler, name)
+        if hook is not None and id(handler) not in seen:
+            seen.add(id(handler))
+            hooks.append(hook)
+    return hooks
+
+
+async def start_up(handlers: Iterable[OcppHandler], server: Any) -> None:
+    """Each handler's ``on_startup(server)``; what it raises goes to the caller of ``serve()``."""
+    for hook in _each(handlers, "on_startup"):
+        result = hook(server)
+        if is_awaitable(result):
+            await result
+
+
+async def shut_down(handlers: Iterable[OcppHandler], server: Any, grace: float) -> None:
+    """Each handler's ``on_shutdown(server)``, within ``grace`` seconds; raises are logged."""
+    for hook in _each(handlers, "on_shutdown"):
+        try:
+            result = hook(server)
+        except Exception:
+            log.exception("on_shutdown failed")
+            continue
+        if is_awaitable(result):
+            await _guarded(result, "the server", "on_shutdown", grace)

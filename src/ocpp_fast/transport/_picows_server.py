@@ -100,7 +100,7 @@ class PicowsServer(CsmsServer):
         with 1001 and what is still open at the deadline is aborted."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        self._stopping = True
+        await self.begin_closing()
         if self._server is None:
             return
         self._server.close()  # stop listening now

@@ -36,7 +36,7 @@ from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection, Send, Slots, Write
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.errors import StationNotConnected
 from ocpp_fast.stations import StationEntry, node_name
-from ocpp_fast.transport._lifecycle import REPLACED, SHUTTING_DOWN, greet, see_off
+from ocpp_fast.transport._lifecycle import REPLACED, SHUTTING_DOWN, greet, see_off, shut_down
 from ocpp_fast.transport.identity import basic_credentials, escaped, parse_identity
 from ocpp_fast.transport.limits import DEFAULT_LIMITS, REPLACED_CLOSE_CODE, Limits
 
@@ -386,6 +386,14 @@ class Stations:
         task.add_done_callback(self._background.discard)
 
     # --- shutdown ---------------------------------------------------------------------------
+
+    async def begin_closing(self) -> None:
+        """The start of every backend's ``close()``: refuse new stations, then the handlers'
+        ``on_shutdown`` (within ``handler_grace``), while the stations are still there."""
+        if self._stopping:
+            return
+        self._stopping = True
+        await shut_down(self.handlers.values(), self, self.limits.handler_grace)
 
     async def stop_handlers(self, deadline: float) -> None:
         """Refuse new stations; let handlers run until ``deadline`` (loop time), then cancel."""

@@ -25,7 +25,7 @@ from websockets.protocol import Event
 from websockets.typing import Subprotocol
 
 from ocpp_fast.dispatch import OcppHandler
-from ocpp_fast.transport._lifecycle import close_reason
+from ocpp_fast.transport._lifecycle import close_reason, start_up
 from ocpp_fast.transport._stations import (
     Admission,
     Authorize,
@@ -150,7 +150,7 @@ class WebsocketsServer(CsmsServer):
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        self._stopping = True
+        await self.begin_closing()
         if self._server is None:
             return
         self._server.server.close()  # stop listening now
@@ -374,12 +374,14 @@ async def serve(
     if metrics is not None and metrics_port is not None:
         server.metrics_port = metrics.serve_http(metrics_port, host)
         server.on_closed.append(metrics.stop_http)
-    if cluster is not None:
-        try:
+    try:
+        if cluster is not None:
             await cluster.attach(server)
-        except BaseException:
-            await server.close(0)
-            raise
+        await start_up(handlers.values(), server)
+    except BaseException:
+        server._stopping = True  # closed without on_shutdown: the start did not finish
+        await server.close(0)
+        raise
     return server
 
 
