@@ -142,8 +142,13 @@ async def _station(fleet: _Fleet, index: int, label: str, rng: random.Random) ->
     weights = list(MIX_SHARES.values())
     try:
         await _call(client, state, "BootNotification", report)
-        while time.monotonic() < fleet.deadline:
-            await asyncio.sleep(fleet.interval * rng.uniform(0.5, 1.5))
+        while True:
+            pause = fleet.interval * rng.uniform(0.5, 1.5)
+            left = fleet.deadline - time.monotonic()
+            if left < pause:  # the next message would come after the end
+                await asyncio.sleep(max(0.0, left))
+                break
+            await asyncio.sleep(pause)
             await _call(client, state, rng.choices(kinds, weights)[0], report)
     finally:
         report.sessions += state.sessions
