@@ -69,8 +69,8 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         "one (several versions on one port); without it, the demo of every version",
     )
     add_app_arguments(serve)
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=9000)
+    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    serve.add_argument("--port", type=int, default=9000, help="the port (0: any free one)")
     serve.add_argument(
         "--security-profile",
         type=int,
