@@ -29,8 +29,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ocpp_fast import v16, v201
 from ocpp_fast.aio import AsyncConnection
+from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16
 from ocpp_fast.dispatch import CallContext
 from ocpp_fast.tolerance import Tolerance
 from ocpp_fast.transport import Admission, CsmsServer, StationRequest
@@ -178,8 +178,9 @@ class _Fleet:
 _ACCEPTED = datatypes.IdTokenInfoType(status=enums.AuthorizationStatusEnumType.ACCEPTED)
 
 
-class Fleet201(_Fleet, v201.ChargeSystem):
-    """OCPP 2.0.1 stations; also runs the admin API while the server runs."""
+class Fleet201(_Fleet, DemoChargeSystem):
+    """OCPP 2.0.1 stations (the demo's answers, but for boots and transactions); it also runs
+    the admin API while the server runs."""
 
     def __init__(self) -> None:
         self.api: web.AppRunner | None = None
@@ -197,7 +198,9 @@ class Fleet201(_Fleet, v201.ChargeSystem):
         if self.api is not None:
             await self.api.cleanup()
 
-    def boot_notification(
+    # These handlers also take the call's context (dispatch passes it to a handler that asks
+    # for it), where the demo's take the request alone: hence the ignore[override].
+    def boot_notification(  # type: ignore[override]
         self, request: messages.BootNotificationRequest, context: CallContext
     ) -> messages.BootNotificationResponse:
         station = request.charging_station
@@ -206,18 +209,7 @@ class Fleet201(_Fleet, v201.ChargeSystem):
             current_time=_now(), interval=300, status=enums.RegistrationStatusEnumType.ACCEPTED
         )
 
-    def heartbeat(self, request: messages.HeartbeatRequest) -> messages.HeartbeatResponse:
-        return messages.HeartbeatResponse(current_time=_now())
-
-    def status_notification(
-        self, request: messages.StatusNotificationRequest
-    ) -> messages.StatusNotificationResponse:
-        return messages.StatusNotificationResponse()
-
-    def authorize(self, request: messages.AuthorizeRequest) -> messages.AuthorizeResponse:
-        return messages.AuthorizeResponse(id_token_info=_ACCEPTED)
-
-    def transaction_event(
+    def transaction_event(  # type: ignore[override]
         self, request: messages.TransactionEventRequest, context: CallContext
     ) -> messages.TransactionEventResponse:
         row = fleet_db.by_remote_id(context.identity, request.transaction_info.transaction_id)
@@ -234,28 +226,15 @@ class Fleet201(_Fleet, v201.ChargeSystem):
             return messages.TransactionEventResponse(id_token_info=_ACCEPTED)
         return messages.TransactionEventResponse()
 
-    def meter_values(self, request: messages.MeterValuesRequest) -> messages.MeterValuesResponse:
-        return messages.MeterValuesResponse()
-
-    def notify_report(self, request: messages.NotifyReportRequest) -> messages.NotifyReportResponse:
-        return messages.NotifyReportResponse()
-
-    def security_event_notification(
-        self, request: messages.SecurityEventNotificationRequest
-    ) -> messages.SecurityEventNotificationResponse:
-        return messages.SecurityEventNotificationResponse()
-
-    def data_transfer(self, request: messages.DataTransferRequest) -> messages.DataTransferResponse:
-        return messages.DataTransferResponse(status=enums.DataTransferStatusEnumType.ACCEPTED)
-
 
 _ACCEPTED_16 = datatypes16.IdTagInfoType(status=enums16.IdTagInfoStatusEnum.ACCEPTED)
 
 
-class Fleet16(_Fleet, v16.ChargeSystem):
-    """OCPP 1.6 stations: the same fleet, the 1.6 messages."""
+class Fleet16(_Fleet, DemoChargeSystem16):
+    """OCPP 1.6 stations: the same fleet, the 1.6 messages (the demo's answers, but for boots
+    and transactions)."""
 
-    def boot_notification(
+    def boot_notification(  # type: ignore[override]
         self, request: messages16.BootNotificationRequest, context: CallContext
     ) -> messages16.BootNotificationResponse:
         self._booted(context, request.charge_point_vendor, request.charge_point_model)
@@ -265,18 +244,7 @@ class Fleet16(_Fleet, v16.ChargeSystem):
             status=enums16.BootNotificationResponseStatusEnum.ACCEPTED,
         )
 
-    def heartbeat(self, request: messages16.HeartbeatRequest) -> messages16.HeartbeatResponse:
-        return messages16.HeartbeatResponse(current_time=_now())
-
-    def status_notification(
-        self, request: messages16.StatusNotificationRequest
-    ) -> messages16.StatusNotificationResponse:
-        return messages16.StatusNotificationResponse()
-
-    def authorize(self, request: messages16.AuthorizeRequest) -> messages16.AuthorizeResponse:
-        return messages16.AuthorizeResponse(id_tag_info=_ACCEPTED_16)
-
-    def start_transaction(
+    def start_transaction(  # type: ignore[override]
         self, request: messages16.StartTransactionRequest, context: CallContext
     ) -> messages16.StartTransactionResponse:
         transaction = fleet_db.start(context.identity)
@@ -285,33 +253,11 @@ class Fleet16(_Fleet, v16.ChargeSystem):
             id_tag_info=_ACCEPTED_16, transaction_id=transaction
         )
 
-    def meter_values(
-        self, request: messages16.MeterValuesRequest
-    ) -> messages16.MeterValuesResponse:
-        return messages16.MeterValuesResponse()
-
     def stop_transaction(
         self, request: messages16.StopTransactionRequest
     ) -> messages16.StopTransactionResponse:
         fleet_db.meter(request.transaction_id, float(request.meter_stop), stopped=True)
         return messages16.StopTransactionResponse()
-
-    def diagnostics_status_notification(
-        self, request: messages16.DiagnosticsStatusNotificationRequest
-    ) -> messages16.DiagnosticsStatusNotificationResponse:
-        return messages16.DiagnosticsStatusNotificationResponse()
-
-    def security_event_notification(
-        self, request: messages16.SecurityEventNotificationRequest
-    ) -> messages16.SecurityEventNotificationResponse:
-        return messages16.SecurityEventNotificationResponse()
-
-    def data_transfer(
-        self, request: messages16.DataTransferRequest
-    ) -> messages16.DataTransferResponse:
-        return messages16.DataTransferResponse(
-            status=enums16.DataTransferResponseStatusEnum.ACCEPTED
-        )
 
 
 app = {"ocpp2.0.1": Fleet201(), "ocpp1.6": Fleet16()}
