@@ -202,3 +202,23 @@ def test_on_startup_and_on_shutdown_frame_the_server() -> None:
         assert failing.log == []  # no on_shutdown for a start that failed
 
     run(main)
+
+
+def test_a_station_connecting_again_replaces_its_older_connection() -> None:
+    async def main() -> None:
+        csms = Watching()
+        server = await serve(csms)
+        url = f"ws://127.0.0.1:{server.port}/CS8"
+        first = await connect(MyTestCharger(), url, backoff=FAST)
+        while "CS8" not in csms.unlocked:
+            await asyncio.sleep(0.01)
+        older = server.connections["CS8"]
+        second = await connect(MyTestCharger(), url, backoff=FAST)
+        await asyncio.wait_for(csms.gone.wait(), 5)
+        assert csms.events[-1] == ("disconnect", "CS8", "replaced by a newer connection")
+        assert server.connections["CS8"] is not older  # the newer one stays
+        await first.close()
+        await second.close()
+        await server.close()
+
+    run(main)
