@@ -20,7 +20,7 @@ import inspect
 import logging
 import typing
 import warnings
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from types import CoroutineType, GeneratorType
 from typing import Any, ClassVar
@@ -269,9 +269,43 @@ class Charger(OcppHandler):
 
 
 class ChargeSystem(OcppHandler):
-    """The CSMS side: handles what stations send (``boot_notification``, ``heartbeat``...)."""
+    """The CSMS side: handles what stations send (``boot_notification``, ``heartbeat``...).
+
+    ``serve()`` also tells it when it starts and stops serving and when a station connects
+    and leaves: override :meth:`on_startup`, :meth:`on_shutdown`, :meth:`on_connect` and
+    :meth:`on_disconnect` (each plain or ``async def``).
+    """
 
     side = Sender.CSMS
+
+    def on_startup(self, server: Any) -> Awaitable[None] | None:
+        """The server is listening (``server``: the running ``CsmsServer``): start what lives
+        beside it in its event loop, such as an admin HTTP API calling ``server.call``.
+        A raise stops the start: ``serve()`` closes the server and raises it."""
+        return None
+
+    def on_shutdown(self, server: Any) -> Awaitable[None] | None:
+        """The server is closing (no new stations; those connected still are): stop what
+        :meth:`on_startup` started. A raise is logged."""
+        return None
+
+    def on_connect(self, connection: Any) -> Awaitable[None] | None:
+        """A station connected (``connection``: its :class:`~ocpp_fast.aio.AsyncConnection`,
+        with ``identity``, ``version``, ``remote_address``, ``connected_since``).
+
+        An ``async def`` override runs as a task of its own while the station's frames
+        are read, so it may ``await connection.call(...)`` (send configuration at
+        connect). Whatever it raises is logged with the identity; the station stays.
+        """
+        return None
+
+    def on_disconnect(self, connection: Any, reason: str) -> Awaitable[None] | None:
+        """The station's connection is gone; ``reason`` says how (``"closed by the station
+        (1000)"``, ``"connection lost"``, ``"replaced by a newer connection"``, ``"the
+        CSMS is shutting down"``...). Runs once its ``on_connect`` has finished; by then
+        ``server.connections`` no longer lists this connection (a newer one of the same
+        station may already be there). Whatever it raises is logged."""
+        return None
 
 
 # --- building the table ---------------------------------------------------------------------

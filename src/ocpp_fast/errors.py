@@ -27,6 +27,7 @@ __all__ = [
     "ProtocolError",
     "RpcFrameworkError",
     "SecurityError",
+    "StationNotConnected",
     "TypeConstraintViolationError",
     "error_class",
 ]
@@ -173,3 +174,17 @@ def error_class(code: str) -> type[OcppError]:
     An unknown code maps to :class:`GenericError`, so a peer's typo still raises.
     """
     return _BY_CODE.get(code, GenericError)
+
+
+class StationNotConnected(ConnectionError):
+    """The station is not connected (to this server, or to any node of a cluster), or it left
+    while a call to it waited for the answer.
+
+    No OCPP error: nothing was said on the wire. Raised alike by ``server.call`` and
+    ``ClusterClient.call``, so code that calls stations moves between one process and a
+    cluster unchanged.
+    """
+
+    def __init__(self, identity: str, why: str = "") -> None:
+        super().__init__(why or f"{identity} is not connected")
+        self.identity = identity

@@ -16,6 +16,7 @@ import msgspec
 
 from ocpp_fast import errors
 from ocpp_fast._protocol_version import ProtocolVersion
+from ocpp_fast.stations import StationEntry  # the registry's entry (defined below the cluster)
 
 __all__ = [
     "DurableEvent",
@@ -65,14 +66,6 @@ class Outcome(msgspec.Struct, frozen=True, omit_defaults=True):
     description: str = ""
     details: dict[str, Any] = {}
     failure: str = ""
-
-
-class StationEntry(msgspec.Struct, frozen=True):
-    """A station's line in the registry: which node holds it, since when, in which version."""
-
-    node: str
-    version: str
-    since: datetime.datetime
 
 
 class DurableEvent(msgspec.Struct, frozen=True):
