@@ -268,17 +268,48 @@ def test_a_misspelt_handler_is_an_error_at_class_creation() -> None:
                 return None
 
 
+@pytest.mark.parametrize(
+    ("base", "name", "suggested"),
+    [
+        (v201.ChargeSystem, "BootNotification", "boot_notification"),
+        (v16.ChargeSystem, "StartTransaction", "start_transaction"),
+        (v21.Charger, "SetDERControl", "set_der_control"),
+    ],
+)
+def test_a_handler_named_as_its_action_on_the_wire_is_an_error_at_class_creation(
+    base: type[Any], name: str, suggested: str
+) -> None:
+    """``def BootNotification(...)`` was silently never called: its name is no handler's."""
+    with pytest.raises(TypeError, match=f"named in snake_case, {suggested}$"):
+        type("Camel", (base,), {name: lambda self, request: None})
+
+
+def test_the_typed_handler_slots_exist_only_for_type_checkers() -> None:
+    """The version classes declare a slot per action under TYPE_CHECKING only: at run time
+    none is an attribute, so dispatch counts only the methods a subclass writes."""
+    for version in (v16, v201, v21):
+        for base in (version.ChargeSystem, version.Charger):
+            assert base.handled_actions() == []
+            assert not any(hasattr(base, a.method) for a in version.actions.ACTIONS.values())
+
+    class One(v201.ChargeSystem):
+        def heartbeat(self, request: messages.HeartbeatRequest) -> messages.HeartbeatResponse:
+            return messages.HeartbeatResponse(current_time=NOW)
+
+    assert One.handled_actions() == ["Heartbeat"]
+
+
 def test_a_handler_for_the_wrong_direction_is_an_error_at_class_creation() -> None:
     with pytest.raises(TypeError, match="never received by the csms"):
 
         class Wrong(v201.ChargeSystem):
-            def change_availability(self, request: Any) -> Any:
+            def change_availability(self, request: Any) -> Any:  # type: ignore[misc]
                 return None
 
     with pytest.raises(TypeError, match="never received by the station"):
 
         class AlsoWrong(v201.Charger):
-            def boot_notification(self, request: Any) -> Any:
+            def boot_notification(self, request: Any) -> Any:  # type: ignore[misc]
                 return None
 
 
@@ -286,7 +317,7 @@ def test_a_handler_with_a_wrong_signature_is_an_error_at_class_creation() -> Non
     with pytest.raises(TypeError, match="must take"):
 
         class Odd(v201.ChargeSystem):
-            def heartbeat(self) -> Any:
+            def heartbeat(self) -> Any:  # type: ignore[override]
                 return None
 
 
