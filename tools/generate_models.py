@@ -396,9 +396,7 @@ VERSION = ProtocolVersion(
 '''
 
 
-def handler_declarations(
-    spec: VersionSpec, model: Model, side: str, class_name: str
-) -> list[str]:
+def handler_declarations(spec: VersionSpec, model: Model, side: str, class_name: str) -> list[str]:
     """The handler slots of one handler class, seen by type checkers only.
 
     An action the class receives is an attribute typed ``Handler[Request, Response]``
@@ -423,7 +421,8 @@ def handler_declarations(
                 "",
                 "        @final",
                 f"        def {method}(self, request: Never, /) -> Never:",
-                f'            """{action} is sent by the {own_name}: a {class_name} never receives it."""',
+                f'            """{action} is sent by the {own_name}: '
+                f'a {class_name} never receives it."""',
                 "            ...",
                 "",
             ]
