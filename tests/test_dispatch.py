@@ -408,6 +408,8 @@ def test_an_invalid_call_result_fails_our_call_and_is_not_answered() -> None:
     events = conn.receive(b'[3,"id1",{"currentTime":"noon"}]')
     assert len(events) == 1 and isinstance(events[0], CallFailed)
     assert isinstance(events[0].error, errors.PropertyConstraintViolationError)
+    assert events[0].error.origin is errors.Origin.RESPONSE_CHECK  # the peer answered: ours
+    assert events[0].error.local
     assert conn.data_to_send() == []
     assert conn.outstanding is None
 
@@ -417,8 +419,9 @@ def test_an_invalid_request_is_refused_before_sending() -> None:
     bad = messages.AuthorizeRequest(
         id_token=datatypes.IdTokenType(id_token="x" * 37, type=enums.IdTokenEnumType.LOCAL)
     )
-    with pytest.raises(errors.PropertyConstraintViolationError):
+    with pytest.raises(errors.PropertyConstraintViolationError) as refused:
         conn.call(bad)
+    assert refused.value.origin is errors.Origin.REQUEST_CHECK and refused.value.local
     with pytest.raises(ValueError, match="not a request the station sends"):
         conn.call(messages.ResetRequest(type=enums.ResetEnumType.IMMEDIATE))
     assert conn.data_to_send() == []
@@ -620,17 +623,19 @@ def test_timeout_then_the_late_answer_is_dropped_and_the_next_call_works(
 def test_the_peers_error_is_raised_as_the_class_of_its_code() -> None:
     async def run() -> None:
         station, _ = connect_in_memory(MyTestCharger(), Slow(), "CS001")
-        with pytest.raises(errors.SecurityError, match="go away"):
+        with pytest.raises(errors.SecurityError, match="go away") as refused:
             await station.call(
                 messages.SecurityEventNotificationRequest(type="x", timestamp=NOW), timeout=2
             )
+        assert refused.value.origin is errors.Origin.PEER and not refused.value.local
         with pytest.raises(errors.NotSupportedError):
             await station.call(
                 messages.NotifyEventRequest(generated_at=NOW, seq_no=0, event_data=[]), timeout=2
             )
 
-    with pytest.raises(errors.OccurrenceConstraintViolationError):
+    with pytest.raises(errors.OccurrenceConstraintViolationError) as never_sent:
         asyncio.run(run())  # event_data=[] breaks minItems: refused before sending
+    assert never_sent.value.origin is errors.Origin.REQUEST_CHECK
 
 
 def test_not_supported_reaches_the_caller() -> None:

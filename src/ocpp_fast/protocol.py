@@ -384,7 +384,7 @@ class Protocol:
 
     def _error(self, frame: CallError) -> list[Event]:
         error = errors.error_class(frame.error_code)(
-            frame.description, frame.details, message_id=frame.message_id
+            frame.description, frame.details, message_id=frame.message_id, origin=errors.Origin.PEER
         )
         if type(frame) is CallResultError:  # about a result we sent, not our pending call
             self._peer_log(
@@ -429,6 +429,7 @@ class Protocol:
             )
             if self.version.answers_bad_results:  # 2.1 tells the peer
                 self._emit(error_frame(pending.message_id, exc, self.version, CALLRESULTERROR))
+            exc.origin = errors.Origin.RESPONSE_CHECK
             self._pending = None
             self._send_next()
             return [CallFailed(pending.message_id, pending.action, exc)]

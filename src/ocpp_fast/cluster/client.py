@@ -27,6 +27,7 @@ from ocpp_fast.aio import DEFAULT_TIMEOUT
 from ocpp_fast.cluster.config import ClusterConfig, node_name
 from ocpp_fast.cluster.subjects import decode_identity
 from ocpp_fast.cluster.wire import RoutedCall, StationEntry, decode_outcome, response_of
+from ocpp_fast.errors import StationNotConnected
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as Nats
@@ -42,14 +43,6 @@ _MARKER = "Nats-Marker-Reason"
 _MARGIN = 2.0
 """Seconds the NATS request waits beyond the CALL's own timeout, for the node's answer
 that the station timed out to come back (rather than a bare NATS timeout)."""
-
-
-class StationNotConnected(ConnectionError):
-    """The station is connected to no node of the cluster (or left during the call)."""
-
-    def __init__(self, identity: str, why: str = "") -> None:
-        super().__init__(why or f"{identity} is not connected to the cluster")
-        self.identity = identity
 
 
 _CALLABLE: dict[type[Any], tuple[ProtocolVersion, str]] = {}
@@ -135,7 +128,9 @@ class ClusterClient:
                 self.names.command(identity), _encode(routed), timeout=timeout + _MARGIN
             )
         except NoRespondersError:
-            raise StationNotConnected(identity) from None
+            raise StationNotConnected(
+                identity, f"{identity} is not connected to the cluster"
+            ) from None
         except NatsTimeout:
             raise TimeoutError(f"no answer from the node holding {identity}") from None
         outcome = decode_outcome(reply.data)
