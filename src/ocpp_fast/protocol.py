@@ -36,6 +36,7 @@ import msgspec
 from ocpp_fast import codec, errors
 from ocpp_fast._actions import Sender
 from ocpp_fast._frame_log import debug_enabled, log_frame
+from ocpp_fast._model import Request
 from ocpp_fast._outgoing import encode_checked_payload, error_frame, result_frame
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast._ratelimit import ConnectionLog, FirstTimes, LogLimiter
@@ -206,8 +207,10 @@ class Protocol:
         out, self._outbox = self._outbox, []
         return out
 
-    def call(self, request: Any) -> str:
+    def call(self, request: Request[Any]) -> str:
         """Queue a CALL of ``request`` (a request Struct this side may send); return its id.
+
+        Typed: a response, or a request never answered (a SEND's), is a type error here.
 
         The frame leaves at once when no CALL is outstanding, otherwise when
         the ones before it are done. An invalid request raises the OcppError

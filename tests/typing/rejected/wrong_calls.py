@@ -10,6 +10,7 @@ import datetime
 from ocpp_fast import v16, v21, v201
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.cluster import ClusterClient
+from ocpp_fast.protocol import Protocol
 from ocpp_fast.transport import StationClient
 
 RESET = v201.messages.ResetRequest(type=v201.enums.ResetEnumType.IMMEDIATE)
@@ -31,3 +32,11 @@ async def wrong(conn: AsyncConnection, cluster: ClusterClient, client: StationCl
     # expect: mypy[arg-type] pyright[reportArgumentType]
     await conn.call(stream)
     print(a, b, c)
+
+
+def sans_io(protocol: Protocol) -> None:
+    """The sans-I/O protocol returns a message id, but takes only requests that are answered."""
+    protocol.call(RESET)
+    answer = v201.messages.ResetResponse(status=v201.enums.ResetStatusEnumType.ACCEPTED)
+    # expect: mypy[arg-type] pyright[reportArgumentType]
+    protocol.call(answer)
