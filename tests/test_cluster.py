@@ -130,14 +130,16 @@ def test_routed_calls_reach_each_station_and_no_other(nats_url: str, backend: st
                 with pytest.raises(StationNotConnected):
                     await client.call(absent, messages.DataTransferRequest(vendor_id="x"))
                 assert asyncio.get_running_loop().time() - started < 2  # not the 30 s timeout
-            with pytest.raises(errors.NotSupportedError):  # IdentityStation has no Reset
+            with pytest.raises(errors.NotSupportedError) as refused:  # IdentityStation: no Reset
                 await client.call(
                     "*", messages.ResetRequest(type=enums.ResetEnumType.IMMEDIATE), timeout=5
                 )
+            assert refused.value.origin is errors.Origin.PEER  # the station's, across NATS
             with pytest.raises(TypeError):  # a station's request: never sent by a CSMS
                 await client.call("*", messages.HeartbeatRequest())
-            with pytest.raises(errors.PropertyConstraintViolationError):  # checked before it goes
+            with pytest.raises(errors.PropertyConstraintViolationError) as never_sent:
                 await client.call("*", messages.DataTransferRequest(vendor_id="x" * 300))
+            assert never_sent.value.origin is errors.Origin.REQUEST_CHECK  # checked before it goes
             listed = await client.stations()
             assert sorted(listed) == sorted(live)
             assert {entry.node for entry in listed.values()} == {gateway.node}
@@ -394,7 +396,7 @@ class Greeting(DemoChargeSystem):
         self.left.append((connection.identity, reason))
 
 
-async def _reach(stations: StationCaller, identity: str) -> tuple[list[str], str, str]:
+async def _reach(stations: StationCaller, identity: str) -> tuple[list[str], object, str]:
     """What an admin API does, written once against StationCaller: list, call, miss."""
     listed = await stations.stations()
     answer = await stations.call(identity, messages.DataTransferRequest(vendor_id="x"), timeout=5)

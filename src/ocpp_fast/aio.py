@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from time import perf_counter
 from typing import Any
 
+from ocpp_fast._model import Request, ResponseT
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.dispatch import OcppHandler, Route, as_ocpp_error, is_awaitable, send_failed
 from ocpp_fast.frames import Call
@@ -374,8 +375,13 @@ class AsyncConnection:
 
     # --- our CALLs ------------------------------------------------------------------------------
 
-    async def call(self, request: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
+    async def call(
+        self, request: Request[ResponseT], timeout: float = DEFAULT_TIMEOUT
+    ) -> ResponseT:
         """Send ``request`` as a CALL and return the peer's typed response.
+
+        Typed: the result is the response Struct of the request's action
+        (``ResetRequest`` -> ``ResetResponse``) to mypy and pyright.
 
         Waits its turn behind earlier CALLs (one outstanding at a time); the
         ``timeout`` covers the wait and the answer. Raises the peer's error as
@@ -388,7 +394,8 @@ class AsyncConnection:
         self._waiters[message_id] = waiter
         await self._flush()
         try:
-            return await asyncio.wait_for(asyncio.shield(waiter), timeout)
+            response: ResponseT = await asyncio.wait_for(asyncio.shield(waiter), timeout)
+            return response
         except TimeoutError:
             failed = self._protocol.time_out(message_id)
             await self._flush()

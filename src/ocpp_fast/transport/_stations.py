@@ -28,6 +28,7 @@ try:
 except ImportError:  # Windows
     resource = None  # type: ignore[assignment]
 
+from ocpp_fast._model import Request, ResponseT
 from ocpp_fast._ratelimit import LogLimiter
 
 if TYPE_CHECKING:
@@ -349,7 +350,9 @@ class Stations:
 
     # --- calls from your own code ----------------------------------------------------------
 
-    async def call(self, identity: str, request: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
+    async def call(
+        self, identity: str, request: Request[ResponseT], timeout: float = DEFAULT_TIMEOUT
+    ) -> ResponseT:
         """Send ``request`` as a CALL to the connected station ``identity``; its typed response.
 
         The connection's own :meth:`~ocpp_fast.aio.AsyncConnection.call`, found by identity.
