@@ -38,7 +38,7 @@ from ocpp_fast._reference import MESSAGE_ID_MAX_LENGTH, decode_payload
 from ocpp_fast.compat._naming import floats_as_decimals, shape_of, to_snake, to_wire
 from ocpp_fast.frames import CALLRESULTERROR, CallResultError, Send
 
-__all__ = ["ChargePoint", "ocpp_exception"]
+__all__ = ["ChargePoint", "ocpp_exception", "ocpp_validation_exception"]
 
 LOGGER = ocpp.charge_point.LOGGER
 """``ocpp``'s default logger (named ``ocpp``): logs go where they went before."""
@@ -82,6 +82,34 @@ def ocpp_exception(error: errors.OcppError, version: ProtocolVersion) -> Excepti
     so the ``except`` clauses of a backend written for ``ocpp`` catch it."""
     cls = _OCPP_EXCEPTIONS.get(version.code_of(error), ocpp.exceptions.GenericError)
     exception: Exception = cls(description=error.description, details=dict(error.details))
+    return exception
+
+
+_OCPP_CLASS_OF_KEYWORD: dict[str, type[Exception]] = {
+    "type": ocpp.exceptions.TypeConstraintViolationError,
+    "additionalProperties": ocpp.exceptions.FormatViolationError,
+    "required": ocpp.exceptions.ProtocolError,
+    "maxLength": ocpp.exceptions.TypeConstraintViolationError,
+}
+"""How ``ocpp`` 2.1.0 names a schema failure, by the keyword broken; every other
+keyword (enum, format, pattern, minimum, minItems ...) is its FormatViolationError."""
+
+
+def ocpp_validation_exception(error: errors.OcppError, version: ProtocolVersion) -> Exception:
+    """The exception ``ocpp`` raises in the user's process when a payload it validates
+    (a ``call()``'s request, the CALLRESULT answering it) breaks its schema.
+
+    The spec's code is what goes on the wire; the class raised to Python code is
+    ``ocpp``'s, chosen by the schema keyword as ``ocpp`` chooses it, for every version,
+    so ``except FormatViolationError`` written against ``ocpp`` still catches.
+    """
+    keyword = error.schema_keyword
+    if keyword is None:
+        return ocpp_exception(error, version)
+    cls = _OCPP_CLASS_OF_KEYWORD.get(keyword, ocpp.exceptions.FormatViolationError)
+    exception: Exception = cls(
+        description=error.description, details={"cause": error.description, **error.details}
+    )
     return exception
 
 
@@ -139,12 +167,23 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         self, id: str, connection: Any, response_timeout: float = 30, logger: Any = LOGGER
     ) -> None:
         super().__init__(id, connection, response_timeout, logger)
-        self._fast_version = by_label(getattr(self, "_ocpp_version", None) or "")
+        self._error_details_missing_logged = False
         self._waiting: dict[Any, asyncio.Future[Any]] = {}
         self._unmatched: OrderedDict[Any, Any] = OrderedDict()
         self._unknown_ids = 0
         self._call_slots = asyncio.Semaphore(self.max_concurrent_calls)
         self._handling: set[asyncio.Task[Any]] = set()
+
+    @property
+    def _fast_version(self) -> ProtocolVersion:
+        """The version ``_ocpp_version`` names *now*, read where ``ocpp`` reads it.
+
+        Backends built on the generic class set ``_ocpp_version`` after
+        ``super().__init__()`` (from the negotiated subprotocol), and may change it
+        between messages; the version's tables are cached per label, so reading it
+        costs a dict lookup. Unset, it raises the AttributeError ``ocpp`` raises.
+        """
+        return _version_of(self._ocpp_version)
 
     # --- reading ------------------------------------------------------------------------
 
@@ -187,8 +226,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             if kind == 3 and len(frame) == 3:
                 self._deliver(_ReceivedResult(unique_id, frame[2], raw_msg))
                 return
-            if kind == 4 and len(frame) == 5 and _is_error_body(frame):
-                self._deliver(CallError(*frame[1:]))
+            if kind == 4 and _is_error_body(frame):
+                self._deliver(CallError(unique_id, frame[2], frame[3], self._details_of(frame)))
                 return
         await self._route_other(raw_msg)
 
@@ -226,7 +265,28 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         if isinstance(frame, Send):  # 2.1: handled, never answered
             await self._route_send(frame.message_id, frame.action, raw_msg)
         elif isinstance(frame, CallResultError):
+            if frame.details_missing:
+                self._details_of([])
             self.logger.warning("%s: the station rejected our result: %s", self.id, frame)
+
+    def _details_of(self, frame: list[Any]) -> Any:
+        """An error frame's ErrorDetails; ``null`` or absent is ``{}``, logged once (INFO).
+
+        ``ocpp``'s own ``CallError`` writes ``null`` when given no details, and some
+        firmware sends it so: the spec asks the sender for ``{}``, and nothing is ever
+        answered to an error frame, so the waiting ``call()`` gets its error.
+        """
+        details = frame[4] if len(frame) == 5 else None
+        if details is not None:
+            return details
+        if not self._error_details_missing_logged:
+            self._error_details_missing_logged = True
+            self.logger.info(
+                "%s: accepted an error frame without ErrorDetails (null or absent, read "
+                "as {}): a deviation, logged once per connection",
+                self.id,
+            )
+        return {}
 
     async def _route_send(self, unique_id: str, action: str, raw_msg: str | bytes) -> None:
         handlers = self.route_map.get(action) or {}
@@ -410,7 +470,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             try:
                 self._check(b'[2,"0",' + _encode(action) + b"," + body + b"]", action, None)
             except errors.OcppError as error:
-                raise ocpp_exception(error, version) from None
+                raise ocpp_validation_exception(error, version) from None
         text = f"[2,{_encode(unique_id).decode()},{_encode(action).decode()},{body.decode()}]"
         self._expect(unique_id)
         try:
@@ -450,9 +510,10 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             self.logger.warning(
                 "%s: invalid %s result %s: %s", self.id, action, response.unique_id, error
             )
-            if self._fast_version.answers_bad_results:
+            version = self._fast_version
+            if version.answers_bad_results:
                 await self._send(self._error_text(response.unique_id, error, CALLRESULTERROR))
-            raise ocpp_exception(error, self._fast_version) from None
+            raise ocpp_validation_exception(error, version) from None
 
     def _expect(self, unique_id: Any) -> asyncio.Future[Any]:
         """Register the future a response with ``unique_id`` resolves; a response that
@@ -496,4 +557,22 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
 
 
 def _is_error_body(frame: list[Any]) -> bool:
-    return type(frame[2]) is str and type(frame[3]) is str and type(frame[4]) is dict
+    """``[4, id, code, description, details]``; details may be ``null`` or absent."""
+    size = len(frame)
+    return (
+        (size == 5 or size == 4)
+        and type(frame[2]) is str
+        and type(frame[3]) is str
+        and (size == 4 or frame[4] is None or type(frame[4]) is dict)
+    )
+
+
+_VERSIONS: dict[str, ProtocolVersion] = {}
+"""The ProtocolVersion of each ``_ocpp_version`` label seen: its tables are built once."""
+
+
+def _version_of(label: str) -> ProtocolVersion:
+    version = _VERSIONS.get(label)
+    if version is None:
+        version = _VERSIONS[label] = by_label(label)
+    return version
