@@ -240,32 +240,26 @@ def decode_payload(
 
 _PATH = re.compile(r" - at `(\$[^`]*)`$")
 _FIELD = re.compile(r"^Object (?:missing required|contains unknown) field `([^`]*)`$")
+_OCCURRENCE = errors.OccurrenceConstraintViolationError
+_PROPERTY = errors.PropertyConstraintViolationError
 _RULES: list[tuple[re.Pattern[str], type[errors.OcppError], str]] = [
+    (re.compile(r"^Object missing required field"), _OCCURRENCE, "required"),
     (
-        re.compile(r"^Object missing required field"),
-        errors.OccurrenceConstraintViolationError,
-        "required",
+        re.compile(r"^Object contains unknown field"),
+        errors.FormatViolationError,
+        "additionalProperties",
     ),
-    (re.compile(r"^Object contains unknown field"), errors.FormatViolationError, "additionalProperties"),
-    (re.compile(r"^Expected `array` of length >="), errors.OccurrenceConstraintViolationError, "minItems"),
-    (re.compile(r"^Expected `array` of length"), errors.OccurrenceConstraintViolationError, "maxItems"),
-    (re.compile(r"^Expected `str` of length >="), errors.PropertyConstraintViolationError, "minLength"),
-    (re.compile(r"^Expected `str` of length"), errors.PropertyConstraintViolationError, "maxLength"),
-    (re.compile(r"^Invalid enum value"), errors.PropertyConstraintViolationError, "enum"),
-    (
-        re.compile(r"^Expected `(int|float)` that is a multiple"),
-        errors.PropertyConstraintViolationError,
-        "multipleOf",
-    ),
-    (re.compile(r"^Expected `(int|float)` (>=|>)"), errors.PropertyConstraintViolationError, "minimum"),
-    (re.compile(r"^Expected `(int|float)` (<=|<)"), errors.PropertyConstraintViolationError, "maximum"),
-    (re.compile(r"^Invalid RFC3339"), errors.PropertyConstraintViolationError, "format"),
-    (
-        re.compile(r"^Expected `datetime` with a timezone"),
-        errors.PropertyConstraintViolationError,
-        "format",
-    ),
-    (re.compile(r"^Integer value out of range"), errors.PropertyConstraintViolationError, "maximum"),
+    (re.compile(r"^Expected `array` of length >="), _OCCURRENCE, "minItems"),
+    (re.compile(r"^Expected `array` of length"), _OCCURRENCE, "maxItems"),
+    (re.compile(r"^Expected `str` of length >="), _PROPERTY, "minLength"),
+    (re.compile(r"^Expected `str` of length"), _PROPERTY, "maxLength"),
+    (re.compile(r"^Invalid enum value"), _PROPERTY, "enum"),
+    (re.compile(r"^Expected `(int|float)` that is a multiple"), _PROPERTY, "multipleOf"),
+    (re.compile(r"^Expected `(int|float)` (>=|>)"), _PROPERTY, "minimum"),
+    (re.compile(r"^Expected `(int|float)` (<=|<)"), _PROPERTY, "maximum"),
+    (re.compile(r"^Invalid RFC3339"), _PROPERTY, "format"),
+    (re.compile(r"^Expected `datetime` with a timezone"), _PROPERTY, "format"),
+    (re.compile(r"^Integer value out of range"), _PROPERTY, "maximum"),
     (re.compile(r"^Expected `"), errors.TypeConstraintViolationError, "type"),
 ]
 """msgspec's message prefix -> the spec table's error class and the schema keyword it means."""
