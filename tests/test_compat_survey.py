@@ -599,3 +599,31 @@ def test_station_side() -> None:
 
     theirs, ours = on_both((ocpp.v16.ChargePoint, v16.ChargePoint), scenario)
     assert ours == theirs and ours[0].status == "Accepted"
+
+
+def test_call_lock_and_id_replaced(caplog: pytest.LogCaptureFixture) -> None:
+    """The rest of the state ``ocpp`` reads lazily: a ``_call_lock`` shared with other code
+    (held, the call waits for it) and ``id`` renamed after init (the log lines follow)."""
+
+    async def scenario(base: type[Any]) -> Any:
+        caplog.clear()
+        sink = Sink()
+        backend = base("CP-1", sink)
+        backend._unique_id_generator = lambda: "l1"
+        backend.id = "CP-renamed"
+        shared = asyncio.Lock()
+        backend._call_lock = shared
+        await shared.acquire()
+        waiting = asyncio.ensure_future(backend.call(call201.Heartbeat()))
+        await asyncio.sleep(0.01)
+        held = list(sink.sent)
+        shared.release()
+        result = await answer_call(backend, sink, waiting, {"currentTime": NOW})
+        ids = {r.getMessage().split(":")[0] for r in caplog.records if r.name == "ocpp"}
+        return held, parsed(sink.sent), result, ids
+
+    with caplog.at_level(logging.INFO, logger="ocpp"):
+        theirs, ours = on_both(VERSIONED, scenario)
+    assert ours == theirs
+    assert ours[0] == [] and ours[1] == [[2, "l1", "Heartbeat", {}]]
+    assert ours[3] == {"CP-renamed"}
