@@ -152,9 +152,10 @@ def _usable_id(unique_id: Any) -> bool:
 class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
     """``ocpp.charge_point.ChargePoint`` on ocpp_fast: same constructor, attributes and methods.
 
-    The version comes from ``_ocpp_version`` ("1.6", "2.0.1" or "2.1"), as on
-    ``ocpp``'s own version classes; :mod:`ocpp_fast.compat.v201` and its siblings
-    set it. Set ``strict_formats = True`` on a subclass to refuse date-times
+    The version comes from ``_ocpp_version`` ("1.6", "2.0.1" or "2.1"), read each
+    time ``ocpp`` reads it: :mod:`ocpp_fast.compat.v201` and its siblings set it on
+    the class, a backend on this generic class sets it after ``super().__init__()``
+    (and may change it between messages), as it does ``_call_result``. Set ``strict_formats = True`` on a subclass to refuse date-times
     without an offset and invalid URIs (the spec's rule; ``ocpp`` checks neither).
     ``max_concurrent_calls`` bounds the station's CALLs handled at once by
     :meth:`start` (the spec allows one; reading pauses beyond the bound).
