@@ -155,8 +155,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
     The version comes from ``_ocpp_version`` ("1.6", "2.0.1" or "2.1"), read each
     time ``ocpp`` reads it: :mod:`ocpp_fast.compat.v201` and its siblings set it on
     the class, a backend on this generic class sets it after ``super().__init__()``
-    (and may change it between messages), as it does ``_call_result``. Set ``strict_formats = True`` on a subclass to refuse date-times
-    without an offset and invalid URIs (the spec's rule; ``ocpp`` checks neither).
+    (and may change it between messages), as it does ``_call_result``. Set
+    ``strict_formats = True`` on a subclass to refuse date-times without an offset
+    and invalid URIs (the spec's rule; ``ocpp`` checks neither).
     ``max_concurrent_calls`` bounds the station's CALLs handled at once by
     :meth:`start` (the spec allows one; reading pauses beyond the bound).
     """
@@ -325,7 +326,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             )
         payload = msg.payload
         if not handlers.get("_skip_schema_validation", False):
-            self._check_request(msg)
+            self._check_request(msg, version)
             if (version.label, 2, action) in _DECIMAL_PAYLOADS:
                 payload = floats_as_decimals(payload)
         payload = to_snake(payload)
@@ -348,24 +349,26 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             self._run_after(after, payload, msg.unique_id)
         return response
 
-    def _check_request(self, msg: Any) -> None:
+    def _check_request(self, msg: Any, version: ProtocolVersion) -> None:
         raw = getattr(msg, "raw", None)
         if raw is None or type(msg.unique_id) is not str:
             raw = b'[2,"0",' + _encode(msg.action) + b"," + _encode(msg.payload) + b"]"
         try:
-            self._check(raw, msg.action, None)
+            self._check(raw, msg.action, None, version)
         except errors.OcppError as error:
-            raise ocpp_exception(error, self._fast_version) from None
+            raise ocpp_exception(error, version) from None
 
-    def _check(self, frame: str | bytes, action: str, result_of: Any) -> None:
+    def _check(
+        self, frame: str | bytes, action: str, result_of: Any, version: ProtocolVersion
+    ) -> None:
         """Validate a frame's payload; raise the spec's OcppError.
 
         ``result_of`` is the id of the call a CALLRESULT answers (None for a
         CALL). Formats are judged again without a format checker unless
         ``strict_formats``: a format failure is PropertyConstraintViolation, so
-        only that one is looked at twice.
+        only that one is looked at twice. ``version`` is the one read by the caller
+        when ``ocpp`` would read it (the request's, then again the response's).
         """
-        version = self._fast_version
         try:
             codec.decode_frame(frame, version, {} if result_of is None else {result_of: action})
         except errors.PropertyConstraintViolationError:
@@ -386,7 +389,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 raise TypeError(f"a handler must return a call_result dataclass, not {response!r}")
             body = _encode(to_wire(response, shape_of(version.response_types.get(action))))
             if not handlers.get("_skip_schema_validation", False):
-                self._check(b'[3,"0",' + body + b"]", action, "0")
+                self._check(b'[3,"0",' + body + b"]", action, "0", version)
         except (TypeError, ValueError, OverflowError, errors.OcppError) as error:
             self.logger.error(
                 "%s: our %s response to %s is invalid, answering InternalError: %s",
@@ -469,7 +472,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                     details={"cause": f"{action} is not an action of OCPP {version.label}"}
                 )
             try:
-                self._check(b'[2,"0",' + _encode(action) + b"," + body + b"]", action, None)
+                self._check(
+                    b'[2,"0",' + _encode(action) + b"," + body + b"]", action, None, version
+                )
             except errors.OcppError as error:
                 raise ocpp_validation_exception(error, version) from None
         text = f"[2,{_encode(unique_id).decode()},{_encode(action).decode()},{body.decode()}]"
@@ -492,13 +497,14 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             raise response.to_exception()
         payload = response.payload
         if not skip_schema_validation:
-            await self._check_result(response, action)
+            version = self._fast_version  # read again, as ocpp validates the response
+            await self._check_result(response, action, version)
             if (version.label, 3, action) in _DECIMAL_PAYLOADS:
                 payload = floats_as_decimals(payload)
         result_class = getattr(self._call_result, action)
         return result_class(**to_snake(payload))
 
-    async def _check_result(self, response: Any, action: str) -> None:
+    async def _check_result(self, response: Any, action: str, version: ProtocolVersion) -> None:
         raw = getattr(response, "raw", None)
         if raw is None or type(response.unique_id) is not str:
             raw = b'[3,"0",' + _encode(response.payload) + b"]"
@@ -506,12 +512,11 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         else:
             result_of = response.unique_id
         try:
-            self._check(raw, action, result_of)
+            self._check(raw, action, result_of, version)
         except errors.OcppError as error:
             self.logger.warning(
                 "%s: invalid %s result %s: %s", self.id, action, response.unique_id, error
             )
-            version = self._fast_version
             if version.answers_bad_results:
                 await self._send(self._error_text(response.unique_id, error, CALLRESULTERROR))
             raise ocpp_validation_exception(error, version) from None
