@@ -183,7 +183,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         Backends built on the generic class set ``_ocpp_version`` after
         ``super().__init__()`` (from the negotiated subprotocol), and may change it
         between messages; the version's tables are cached per label, so reading it
-        costs a dict lookup. Unset, it raises the AttributeError ``ocpp`` raises.
+        costs a dict lookup (the per-message path inlines it as
+        ``_VERSIONS.get(self._ocpp_version) or self._fast_version``, saving the call).
+        Unset, it raises the AttributeError ``ocpp`` raises.
         """
         return _version_of(self._ocpp_version)
 
@@ -311,7 +313,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         Raises ``ocpp``'s exception of the spec code for what the caller must
         answer with a CALLERROR (as ``ocpp``'s ``_handle_call`` raises its own).
         """
-        version = self._fast_version
+        version = _VERSIONS.get(self._ocpp_version) or self._fast_version
         action = msg.action
         handlers = self.route_map.get(action)
         if action not in version.request_types:
@@ -382,7 +384,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
 
     def _result_text(self, msg: Any, response: Any, handlers: dict[str, Any]) -> str:
         """The CALLRESULT text of a handler's return value, or InternalError if it is invalid."""
-        version = self._fast_version
+        version = _VERSIONS.get(self._ocpp_version) or self._fast_version
         action = msg.action
         try:
             if not hasattr(type(response), "__dataclass_fields__"):
