@@ -10,9 +10,11 @@ generic-class backend (version chosen from the subprotocol after construction).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +27,23 @@ from ocpp_fast.simulator import SimulationReport, simulate
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "ocpp_package_backend.py"
 
 
-def test_the_ocpp_package_backend_runs_on_ocpp_fast_with_one_line() -> None:
+@contextlib.contextmanager
+def running_example() -> Iterator[tuple[int, str]]:
+    """The example as its own process on a free port: ``(port, the banner it printed)``."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, str(EXAMPLE), "--port", str(port)], stdout=subprocess.PIPE, text=True
     )
     try:
         assert server.stdout is not None
-        banner = server.stdout.readline()
+        yield port, server.stdout.readline()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_the_ocpp_package_backend_runs_on_ocpp_fast_with_one_line() -> None:
+    with running_example() as (port, banner):
         assert "bases: ocpp_fast.compat.v201, ocpp_fast.compat._charge_point" in banner, banner
 
         async def run() -> tuple[SimulationReport, bytes]:
@@ -46,9 +57,6 @@ def test_the_ocpp_package_backend_runs_on_ocpp_fast_with_one_line() -> None:
             return report, reply
 
         report, reply = asyncio.run(run())
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     assert report.errors == {}, report.errors
     assert report.connected == 20
     assert report.messages > 200 and report.sessions > 0
@@ -77,13 +85,7 @@ async def station_of_the_generic_backend(port: int, subprotocol: str) -> list[li
 
 
 def test_the_generic_class_backend_serves_every_version_on_ocpp_fast() -> None:
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, str(EXAMPLE), "--port", str(port)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert server.stdout is not None
-        server.stdout.readline()
+    with running_example() as (port, _):
 
         async def run() -> dict[str, list[list[Any]]]:
             return {
@@ -92,9 +94,6 @@ def test_the_generic_class_backend_serves_every_version_on_ocpp_fast() -> None:
             }
 
         conversations = asyncio.run(run())
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     for subprotocol, frames in conversations.items():
         boot_reply = next(frame for frame in frames if frame[:2] == [3, "b1"])
         assert boot_reply[2]["status"] == "Accepted", subprotocol
