@@ -34,7 +34,8 @@ Sources read, and the patterns each uses (the test named in brackets):
   (``examples/ocpp_package_backend.py`` and its test).
 - Excerpts the search returned without naming their repository: FastAPI/Starlette
   adapters (``recv`` over ``receive_text``, ``send`` over ``send_text``), i.e. a
-  connection that is only ``recv()``/``send()`` [QueueConnection, used throughout];
+  connection that is only ``recv()``/``send()`` [QueueConnection, used throughout;
+  aiohttp_connection on a real aiohttp server];
   a ``start()`` replaced by the backend's own ``recv`` loop [own_start_loop]; a
   ``route_message`` parsing the raw frame first and an EVerest test CSMS recording
   its message history [route_message_and_send_overrides]; an Easee charger class on
@@ -44,13 +45,14 @@ Sources read, and the patterns each uses (the test named in brackets):
 Not supported (see the migration page): ``_ocpp_version = "2.0"`` (OCPP 2.0, which
 ocpp_fast does not model), and reading ``_response_queue`` directly instead of
 calling ``_get_specific_response`` (compat matches responses by id and never fills
-it). Starlette and aiohttp are not installed here; their adapters reduce to the
-``recv()``/``send()`` object the queue connection is.
+it). Starlette is not installed here; its adapter is the same ``recv()``/``send()``
+object as the aiohttp one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib
 import itertools
@@ -59,6 +61,8 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
+import aiohttp
+import aiohttp.web
 import msgspec
 import ocpp.charge_point
 import ocpp.exceptions
@@ -627,3 +631,64 @@ def test_call_lock_and_id_replaced(caplog: pytest.LogCaptureFixture) -> None:
     assert ours == theirs
     assert ours[0] == [] and ours[1] == [[2, "l1", "Heartbeat", {}]]
     assert ours[3] == {"CP-renamed"}
+
+
+class AiohttpConnection:
+    """An aiohttp server WebSocket given the ``recv()``/``send()`` ``ocpp`` expects (the
+    adapter FastAPI/Starlette and aiohttp backends write)."""
+
+    def __init__(self, websocket: Any) -> None:
+        self.websocket = websocket
+
+    async def recv(self) -> str:
+        message = await self.websocket.receive()
+        if message.type != aiohttp.WSMsgType.TEXT:
+            raise ConnectionError(f"websocket closed ({message.type})")
+        text: str = message.data
+        return text
+
+    async def send(self, message: str) -> None:
+        await self.websocket.send_str(message)
+
+
+def test_aiohttp_connection() -> None:
+    """A backend on an aiohttp server (real sockets on 127.0.0.1), not on websockets."""
+
+    async def scenario(base: type[Any]) -> Any:
+        backend_class = generic_backend(base)
+        booted: list[Any] = []
+
+        async def station_socket(request: Any) -> Any:
+            websocket = aiohttp.web.WebSocketResponse(protocols=["ocpp1.6", "ocpp2.0.1"])
+            await websocket.prepare(request)
+            backend = backend_class(
+                request.match_info["id"], AiohttpConnection(websocket), websocket.ws_protocol
+            )
+            with contextlib.suppress(ConnectionError):
+                await backend.start()
+            booted.extend(backend.booted)
+            return websocket
+
+        app = aiohttp.web.Application()
+        app.router.add_get("/ocpp/{id}", station_socket)
+        runner = aiohttp.web.AppRunner(app)
+        await runner.setup()
+        site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        replies = []
+        try:
+            async with aiohttp.ClientSession() as session:
+                for subprotocol, label in (("ocpp1.6", "1.6"), ("ocpp2.0.1", "2.0.1")):
+                    async with session.ws_connect(
+                        f"http://127.0.0.1:{port}/ocpp/CP-{label}", protocols=[subprotocol]
+                    ) as websocket:
+                        await websocket.send_str(BOOT[label])
+                        replies.append(json.loads(await websocket.receive_str()))
+        finally:
+            await runner.cleanup()
+        return replies, booted
+
+    theirs, ours = on_both(GENERIC, scenario)
+    assert ours == theirs
+    assert [reply[:2] for reply in ours[0]] == [[3, "b1"], [3, "b1"]] and len(ours[1]) == 2
