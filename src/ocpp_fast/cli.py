@@ -1,10 +1,12 @@
 """The ``ocpp-fast`` command: serve a demo CSMS, simulate stations, validate logs, benchmark.
 
-ocpp-fast serve [--host H] [--port P] [--quiet] [--nats URL [--handlers workers] [--workers N]]
-ocpp-fast worker --nats URL module:Class [module:Class...]
-ocpp-fast simulate --url ws://127.0.0.1:9000/ocpp --chargers 100 --duration 30
-ocpp-fast validate FRAMES.jsonl [--version 2.0.1] [--tolerate naive_datetime,enum_case,...]
-ocpp-fast bench [MIX] [--markdown]
+Usage (every flag: ``ocpp-fast COMMAND --help``, or the CLI reference of the docs)::
+
+    ocpp-fast serve [--host H] [--port P] [--quiet] [--nats URL [--handlers workers] [--workers N]]
+    ocpp-fast worker --nats URL module:Class [module:Class...]
+    ocpp-fast simulate --url ws://127.0.0.1:9000/ocpp --chargers 100 --duration 30
+    ocpp-fast validate FRAMES.jsonl [--version 2.0.1] [--tolerate naive_datetime,enum_case,...]
+    ocpp-fast bench [MIX] [--markdown]
 """
 
 from __future__ import annotations
