@@ -81,7 +81,13 @@ def api_markdown(module: str) -> str:
     """The page of one module: its docstring and members, rendered by mkdocstrings."""
     lines = [f"# `{module}`", ""]
     if is_package(module):
-        lines += [f"::: {module}", "    options:", "      members: false", "      show_root_heading: false", ""]
+        lines += [
+            f"::: {module}",
+            "    options:",
+            "      members: false",
+            "      show_root_heading: false",
+            "",
+        ]
         exports = _exports(module)
         if exports:
             lines += ["## What it exports", "", "| name | defined in |", "|:---|:---|"]
@@ -118,7 +124,7 @@ def api_nav() -> list[Any]:
 # --- the command line ------------------------------------------------------------------------
 
 
-class _Captured(Exception):  # noqa: N818 - a signal, not an error
+class _Captured(Exception):  # a signal carrying the parser, not an error
     def __init__(self, parser: argparse.ArgumentParser) -> None:
         self.parser = parser
 
@@ -188,7 +194,7 @@ def _options_table(parser: argparse.ArgumentParser) -> list[str]:
         else:
             metavar = action.metavar or action.dest.upper()
             value = f"`{metavar}`" + (" ..." if action.nargs in ("+", "*") else "")
-        if action.required or not action.option_strings and action.nargs not in ("?", "*"):
+        if action.required or (not action.option_strings and action.nargs not in ("?", "*")):
             default = "required"
         elif action.default in (None, False, argparse.SUPPRESS) or action.nargs == 0:
             default = ""
