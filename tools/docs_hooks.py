@@ -19,9 +19,14 @@ import argparse
 import contextlib
 import os
 import re
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # mkdocs loads hooks by file path
+
+from docs_models import is_model, model_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "src" / "ocpp_fast"
@@ -29,8 +34,9 @@ API_DIR = "reference/api"
 CLI_PAGE = "reference/cli.md"
 API_NAV_TITLE = "API"
 
-GENERATED_MODELS = ("actions", "datatypes", "enums", "messages")
-"""Generated modules whose Structs carry no docstrings of their own: shown all the same."""
+GENERATED = ("actions", "handlers", "version")
+"""Generated modules of a version package rendered by mkdocstrings (the model's own modules
+are written by :mod:`docs_models`): their members have no docstrings, shown all the same."""
 
 
 # --- the public modules ----------------------------------------------------------------------
@@ -72,13 +78,15 @@ def _exports(package: str) -> list[tuple[str, str]]:
         member = loaded.members.get(str(name))
         if member is None:
             continue
-        target = member.target_path if member.is_alias else member.path
+        target = member.target_path if isinstance(member, griffe.Alias) else member.path
         exports.append((str(name), target if target in modules else target.rsplit(".", 1)[0]))
     return exports
 
 
 def api_markdown(module: str) -> str:
     """The page of one module: its docstring and members, rendered by mkdocstrings."""
+    if is_model(module):
+        return model_markdown(module)
     lines = [f"# `{module}`", ""]
     if is_package(module):
         lines += [
@@ -98,7 +106,7 @@ def api_markdown(module: str) -> str:
             lines.append("")
         return "\n".join(lines)
     lines += [f"::: {module}", "    options:", "      show_root_heading: false"]
-    if module.rsplit(".", 1)[-1] in GENERATED_MODELS:
+    if module.rsplit(".", 1)[-1] in GENERATED:
         lines += ["      show_if_no_docstring: true"]
     return "\n".join(lines) + "\n"
 
@@ -143,7 +151,8 @@ def _capturing() -> Iterator[None]:
     try:
         yield
     finally:
-        argparse.ArgumentParser.parse_known_args, argparse.ArgumentParser.parse_args = saved
+        argparse.ArgumentParser.parse_known_args = saved[0]  # type: ignore[method-assign]
+        argparse.ArgumentParser.parse_args = saved[1]  # type: ignore[method-assign]
 
 
 def parser_of(main: Callable[[list[str]], Any]) -> argparse.ArgumentParser:
