@@ -101,7 +101,11 @@ class Page:
 def site_url() -> Iterator[str]:
     if not (SITE / "index.html").is_file():
         subprocess.run(
-            [sys.executable, "-m", "mkdocs", "build", "--quiet"], cwd=ROOT, check=True, timeout=300
+            [sys.executable, "-m", "mkdocs", "build", "--strict"],
+            cwd=ROOT,
+            check=True,
+            timeout=300,
+            capture_output=True,
         )
     handler = functools.partial(QuietHandler, directory=str(SITE))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
