@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -28,10 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from docs_site import ROOT, built_site
 from websockets.sync.client import ClientConnection, connect
 
-ROOT = Path(__file__).resolve().parent.parent
-SITE = ROOT / "build" / "site"
 SCREENSHOTS = ROOT / "build" / "screenshots"
 CHROMIUM = next(
     (p for p in (shutil.which("chromium"), "/usr/bin/chromium") if p and os.access(p, os.X_OK)),
@@ -99,15 +97,7 @@ class Page:
 
 @pytest.fixture(scope="module")
 def site_url() -> Iterator[str]:
-    if not (SITE / "index.html").is_file():
-        subprocess.run(
-            [sys.executable, "-m", "mkdocs", "build", "--strict"],
-            cwd=ROOT,
-            check=True,
-            timeout=300,
-            capture_output=True,
-        )
-    handler = functools.partial(QuietHandler, directory=str(SITE))
+    handler = functools.partial(QuietHandler, directory=str(built_site()))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
