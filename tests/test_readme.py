@@ -87,3 +87,15 @@ def test_project_urls_agree_with_the_site() -> None:
     }
     for url in urls.values():  # each is one the README's links may use
         assert url.startswith((repo, site_url))
+
+
+def test_readme_renders_as_pypi_renders_it() -> None:
+    """What ``twine check`` does for a Markdown long description (tests/test_wheel.py runs
+    twine itself on the built distributions)."""
+    from readme_renderer.markdown import render
+
+    rendered = render(README.read_text(encoding="utf-8"), variant="GFM")
+    assert rendered is not None
+    assert 'alt="CPU time of the CSMS per OCPP message' in rendered  # the chart
+    assert ">A CSMS and a station in 30 lines<" in rendered
+    assert '<pre lang="python">' in rendered
