@@ -63,8 +63,10 @@ def api_page(module: str) -> str:
     return f"{API_DIR}/{module}.md"
 
 
-def _exports(package: str) -> list[tuple[str, str]]:
-    """``(name, module)`` for each name in a package's ``__all__``: where it is defined.
+def _exports(package: str) -> list[tuple[str, str | None]]:
+    """``(name, module)`` for each name in a package's ``__all__``: the public module whose page
+    documents it, or None when it is documented on the package's own page (defined there, or
+    in a private module).
 
     Read with griffe, statically: the packages export lazily (PEP 562), from imports that
     run only under ``TYPE_CHECKING``, which griffe follows as aliases.
@@ -73,36 +75,37 @@ def _exports(package: str) -> list[tuple[str, str]]:
 
     loaded = griffe.load(package, search_paths=[str(PACKAGE.parent)], resolve_aliases=False)
     modules = set(public_modules())
-    exports = []
+    exports: list[tuple[str, str | None]] = []
     for name in loaded.exports or ():
         member = loaded.members.get(str(name))
         if member is None:
             continue
         target = member.target_path if isinstance(member, griffe.Alias) else member.path
-        exports.append((str(name), target if target in modules else target.rsplit(".", 1)[0]))
+        owner = target if target in modules else target.rsplit(".", 1)[0]
+        exports.append((str(name), owner if owner in modules and owner != package else None))
     return exports
 
 
 def api_markdown(module: str) -> str:
-    """The page of one module: its docstring and members, rendered by mkdocstrings."""
+    """The page of one module: its docstring and members, rendered by mkdocstrings.
+
+    A package's page shows what it defines itself (or re-exports from a private module) in
+    full, and links each other export to the page of the module that defines it.
+    """
     if is_model(module):
         return model_markdown(module)
     lines = [f"# `{module}`", ""]
     if is_package(module):
-        lines += [
-            f"::: {module}",
-            "    options:",
-            "      members: false",
-            "      show_root_heading: false",
-            "",
-        ]
         exports = _exports(module)
-        if exports:
-            lines += ["## What it exports", "", "| name | defined in |", "|:---|:---|"]
-            modules = set(public_modules())
-            for name, owner in exports:
-                where = f"[`{owner}`]({owner}.md)" if owner in modules else f"`{owner}`"
-                lines.append(f"| `{name}` | {where} |")
+        own = [name for name, owner in exports if owner is None]
+        lines += [f"::: {module}", "    options:", "      show_root_heading: false"]
+        lines += [f"      members: [{', '.join(own)}]" if own else "      members: false", ""]
+        elsewhere = [(name, owner) for name, owner in exports if owner is not None]
+        if elsewhere:
+            lines += ["## Exported from its modules", "", "| name | documented in |"]
+            lines.append("|:---|:---|")
+            for name, owner in elsewhere:
+                lines.append(f"| `{name}` | [`{owner}`]({owner}.md) |")
             lines.append("")
         return "\n".join(lines)
     lines += [f"::: {module}", "    options:", "      show_root_heading: false"]

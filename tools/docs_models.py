@@ -111,7 +111,7 @@ def model_markdown(module: str) -> str:
     loaded = importlib.import_module(module)
     version = module.split(".")[1]
     lines = [
-        f"# `{module}`",
+        f"# `{module}` {{ #{module} }}",
         "",
         "<!-- Generated at build time from the classes (tools/docs_models.py). -->",
         "",
