@@ -208,8 +208,10 @@ def _options_table(parser: argparse.ArgumentParser) -> list[str]:
             value = f"`{metavar}`" + (" ..." if action.nargs in ("+", "*") else "")
         if action.required or (not action.option_strings and action.nargs not in ("?", "*")):
             default = "required"
-        elif action.default in (None, False, argparse.SUPPRESS) or action.nargs == 0:
+        elif action.default in (None, False, "", argparse.SUPPRESS) or action.nargs == 0:
             default = ""
+        elif isinstance(action.default, Path) and action.default.is_relative_to(PACKAGE.parent):
+            default = f"`{action.default.relative_to(PACKAGE.parent).as_posix()}` (packaged)"
         else:
             default = f"`{action.default}`"
         rows.append(f"| {name} | {value} | {default} | {_cell(action.help or '')} |")
@@ -249,7 +251,8 @@ def cli_markdown() -> str:
             if name == "bench":  # it hands its arguments on to ocpp_fast.bench's own parser
                 sub = parser_of(bench.main)
                 sub.prog = f"{top.prog} bench"
-            lines += [f"## `ocpp-fast {name}`", "", _help_of(top, name).capitalize() + ".", ""]
+            summary = _help_of(top, name)
+            lines += [f"## `ocpp-fast {name}`", "", summary[:1].upper() + summary[1:] + ".", ""]
             lines += _usage(sub) + _options_table(sub)
         return "\n".join(lines)
     finally:

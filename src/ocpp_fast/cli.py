@@ -195,13 +195,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         nargs="+",
         help="CSMS URL; the station identity is appended (several: stations spread, fail over)",
     )
-    sim.add_argument("--chargers", type=int, default=10)
+    sim.add_argument("--chargers", type=int, default=10, help="simulated stations")
     sim.add_argument("--duration", type=float, default=30.0, help="seconds")
     sim.add_argument("--interval", type=float, default=1.0, help="seconds between messages")
     sim.add_argument("--backend", choices=BACKENDS, help="WebSocket library (default: fastest)")
     check = commands.add_parser("validate", help="check a log of frames, one per line")
-    check.add_argument("file", type=Path)
-    check.add_argument("--version", default="2.0.1", choices=sorted(LABELS))
+    check.add_argument("file", type=Path, help="the log: one JSON array (a frame) per line")
+    check.add_argument(
+        "--version", default="2.0.1", choices=sorted(LABELS), help="the OCPP version of the log"
+    )
     check.add_argument(
         "--tolerate",
         default="",
