@@ -32,9 +32,14 @@ from websockets.sync.client import ClientConnection, connect
 
 SCREENSHOTS = ROOT / "build" / "screenshots"
 CHROMIUM = next(
-    (p for p in (shutil.which("chromium"), "/usr/bin/chromium") if p and os.access(p, os.X_OK)),
+    (
+        path
+        for path in (os.environ.get("CHROMIUM"), shutil.which("chromium"), "/usr/bin/chromium")
+        if path and os.access(path, os.X_OK)
+    ),
     None,
 )
+"""Debian's chromium; ``CHROMIUM=/path/to/chrome`` names another build (GitHub's runners)."""
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed")
 
 
