@@ -60,10 +60,11 @@ class PicowsLink(OcppListener):
         self._deflate = MessageDeflate(params, is_server=False) if params is not None else None
 
     def connection_for(self, handler: OcppHandler, identity: str) -> AsyncConnection:
-        self.connection = AsyncConnection(
+        connection = AsyncConnection(
             handler, write=self.write, identity=identity, on_resume=self.resume
         )
-        return self.connection
+        self.attach(connection)
+        return connection
 
     async def run(self) -> None:
         await asyncio.shield(self._disconnected)

@@ -34,6 +34,7 @@ from picows import (
 from picows.picows import WSProtocol  # type: ignore[attr-defined]
 
 from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.transport._lifecycle import close_reason
 from ocpp_fast.transport._picows_wire import OcppListener
 from ocpp_fast.transport._stations import (
     UNAUTHORIZED,
@@ -99,7 +100,7 @@ class PicowsServer(CsmsServer):
         with 1001 and what is still open at the deadline is aborted."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        self._stopping = True
+        await self.begin_closing()
         if self._server is None:
             return
         self._server.close()  # stop listening now
@@ -116,6 +117,8 @@ class PicowsServer(CsmsServer):
             if station.transport is not None:
                 station.transport.underlying_transport.abort()
         await asyncio.sleep(0)
+        if self._background:  # the stations' endings (their on_disconnect) within the deadline
+            await asyncio.wait(list(self._background), timeout=max(0.01, deadline - loop.time()))
         self._undo_accept_errors()
         run_closed(self)
 
@@ -130,6 +133,7 @@ class _Station(OcppListener):
         subprotocol: str | None,
         authenticated: bool,
         deflate: MessageDeflate | None,
+        peer: Any = None,
     ) -> None:
         super().__init__(
             max_size=server.max_size,
@@ -141,6 +145,7 @@ class _Station(OcppListener):
         self.identity = identity
         self.subprotocol = subprotocol
         self.authenticated = authenticated
+        self.peer = peer
         self.session: Session | None = None
         self._released = False
 
@@ -160,6 +165,7 @@ class _Station(OcppListener):
             identity=self.identity,
             write=self.write,
             on_resume=self.resume,
+            peer=self.peer,
         )
         self.connection = connection
         session = Session(self.identity, connection, self.authenticated, self._close_later)
@@ -206,7 +212,7 @@ class _Station(OcppListener):
         session, self.session = self.session, None
         self.connection = None
         if session is not None:
-            server._later(_finish(server, session))
+            server._later(_finish(server, session, _how_it_ended(transport)))
 
 
 class _Keepalive:
@@ -249,9 +255,22 @@ class _Keepalive:
                 station.drop_dead(self._interval)
 
 
-async def _finish(server: PicowsServer, session: Session) -> None:
-    await server.finish(session)
+async def _finish(server: PicowsServer, session: Session, reason: str) -> None:
+    await server.finish(session, reason)
     log.info("%s: disconnected", session.identity)
+
+
+def _how_it_ended(transport: Any) -> str:
+    """The ``reason`` of ``on_disconnect``, from picows' record of the close frames."""
+    handshake = transport.close_handshake
+    if handshake is None:
+        return close_reason(None, None, False)
+    received, sent = handshake.recv, handshake.sent
+    return close_reason(
+        None if received is None else (int(received.code), received.reason),
+        None if sent is None else (int(sent.code), sent.reason),
+        bool(handshake.recv_then_sent),
+    )
 
 
 class _Handshake(asyncio.Protocol):
@@ -348,7 +367,8 @@ class _Handshake(asyncio.Protocol):
         subprotocol = server.subprotocol_for(offered)
         params = accept_offer(headers.get("sec-websocket-extensions", ()))
         deflate = MessageDeflate(params, is_server=True) if params is not None else None
-        station = _Station(server, identity, subprotocol, verdict, deflate)
+        peer = self.transport.get_extra_info("peername") if self.transport else None
+        station = _Station(server, identity, subprotocol, verdict, deflate, peer)
         extra = {}
         if subprotocol is not None:
             extra["Sec-WebSocket-Protocol"] = subprotocol

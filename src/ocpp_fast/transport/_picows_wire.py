@@ -69,6 +69,8 @@ class OcppListener(WSListener):
         (the server's keepalive counts it up; a client leaves it to picows' own)."""
         self.gone: list[Callable[[], Any]] = []
         """Called once the socket is closed."""
+        self.early: list[bytes] = []
+        """Messages that arrived before ``connection`` was set (see :meth:`attach`)."""
 
     # --- wiring -------------------------------------------------------------------------------
 
@@ -95,6 +97,13 @@ class OcppListener(WSListener):
         if transport is not None and not transport.is_disconnected:
             transport.send_close(WSCloseCode(code), reason.encode())
             transport.disconnect()
+
+    def attach(self, connection: AsyncConnection) -> None:
+        """Set ``connection`` and give it what arrived before it, in order."""
+        self.connection = connection
+        early, self.early = self.early, []
+        for message in early:
+            self._deliver(message)
 
     # --- picows callbacks -----------------------------------------------------------------------
 
@@ -176,7 +185,12 @@ class OcppListener(WSListener):
 
     def _deliver(self, message: bytes) -> None:
         connection = self.connection
-        if connection is None or connection.feed(message):
+        if connection is None:
+            # A client's connection is made once its opening handshake returned, and a CSMS
+            # may send at once (its on_connect): kept for :meth:`attach`, not dropped.
+            self.early.append(message)
+            return
+        if connection.feed(message):
             return
         # Over the handler bound: the CALL waits. Reading goes on for a few more, as
         # websockets' receive queue does, so a station that leaves is still seen leaving;

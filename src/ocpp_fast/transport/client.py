@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ocpp_fast._model import Request, ResponseT
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport._link import HandshakeFailed, Link, LinkOptions, Opener
@@ -161,7 +162,9 @@ class StationClient:
         if not task.cancelled() and (error := task.exception()) is not None:
             log.critical("%s: the transaction queue stopped", self.identity, exc_info=error)
 
-    async def call(self, request: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
+    async def call(
+        self, request: Request[ResponseT], timeout: float = DEFAULT_TIMEOUT
+    ) -> ResponseT:
         """Send ``request`` as a CALL once connected; return the typed response.
 
         A queued (transaction-related) request is stored first; the response
@@ -173,7 +176,10 @@ class StationClient:
         delivered = self.put(request)
         if delivered is not None:
             try:
-                return await asyncio.wait_for(asyncio.shield(delivered.delivered), timeout)
+                response: ResponseT = await asyncio.wait_for(
+                    asyncio.shield(delivered.delivered), timeout
+                )
+                return response
             except TimeoutError:
                 raise StillQueued(f"{type(request).__name__} is queued, not yet answered") from None
         connection = await self._live(timeout)

@@ -25,6 +25,7 @@ from websockets.protocol import Event
 from websockets.typing import Subprotocol
 
 from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.transport._lifecycle import close_reason, start_up
 from ocpp_fast.transport._stations import (
     Admission,
     Authorize,
@@ -119,7 +120,9 @@ class WebsocketsServer(CsmsServer):
             return
 
         handler = self.handlers[subprotocol]
-        connection = self.new_connection(handler, text_sender(websocket), identity=identity)
+        connection = self.new_connection(
+            handler, text_sender(websocket), identity=identity, peer=websocket.remote_address
+        )
         session = Session(identity, connection, websocket.authenticated, websocket.close)
         if not self.take_over(session):
             await websocket.close(REPLACED_CLOSE_CODE, "an authenticated connection is live")
@@ -133,7 +136,7 @@ class WebsocketsServer(CsmsServer):
             await asyncio.wait([reading])
         finally:
             reading.cancel()
-            await self.finish(session)
+            await self.finish(session, _how_it_ended(websocket))
             log.info("%s: disconnected", identity)
         if not reading.cancelled() and (error := reading.exception()) is not None:
             log.error("%s: reading failed", identity, exc_info=error)
@@ -147,7 +150,7 @@ class WebsocketsServer(CsmsServer):
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        self._stopping = True
+        await self.begin_closing()
         if self._server is None:
             return
         self._server.server.close()  # stop listening now
@@ -270,6 +273,17 @@ class _StationSocket(ServerConnection):
         return escaped(str(peer))
 
 
+def _how_it_ended(websocket: ServerConnection) -> str:
+    """The ``reason`` of ``on_disconnect``, from websockets' record of the close frames."""
+    protocol = websocket.protocol
+    received, sent = protocol.close_rcvd, protocol.close_sent
+    return close_reason(
+        None if received is None else (received.code, received.reason),
+        None if sent is None else (sent.code, sent.reason),
+        bool(protocol.close_rcvd_then_sent),
+    )
+
+
 def _peer_certificate(connection: ServerConnection) -> Mapping[str, Any] | None:
     transport = connection.transport
     ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
@@ -360,12 +374,14 @@ async def serve(
     if metrics is not None and metrics_port is not None:
         server.metrics_port = metrics.serve_http(metrics_port, host)
         server.on_closed.append(metrics.stop_http)
-    if cluster is not None:
-        try:
+    try:
+        if cluster is not None:
             await cluster.attach(server)
-        except BaseException:
-            await server.close(0)
-            raise
+        await start_up(handlers.values(), server)
+    except BaseException:
+        server._stopping = True  # closed without on_shutdown: the start did not finish
+        await server.close(0)
+        raise
     return server
 
 
