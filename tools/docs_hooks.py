@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import re
 import sys
@@ -63,6 +64,14 @@ def api_page(module: str) -> str:
     return f"{API_DIR}/{module}.md"
 
 
+@functools.cache
+def _package_tree() -> Any:
+    """The whole package as griffe reads it, statically, loaded once for every page."""
+    import griffe
+
+    return griffe.load("ocpp_fast", search_paths=[str(PACKAGE.parent)], resolve_aliases=False)
+
+
 def _exports(package: str) -> list[tuple[str, str | None]]:
     """``(name, module)`` for each name in a package's ``__all__``: the public module whose page
     documents it, or None when it is documented on the package's own page (defined there, or
@@ -73,7 +82,9 @@ def _exports(package: str) -> list[tuple[str, str | None]]:
     """
     import griffe
 
-    loaded = griffe.load(package, search_paths=[str(PACKAGE.parent)], resolve_aliases=False)
+    loaded = _package_tree()
+    for part in package.split(".")[1:]:
+        loaded = loaded.members[part]
     modules = set(public_modules())
     exports: list[tuple[str, str | None]] = []
     for name in loaded.exports or ():
