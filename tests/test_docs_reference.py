@@ -53,3 +53,11 @@ def test_every_public_module_has_an_api_page() -> None:
     nav = str(docs_hooks.api_nav())
     for module in modules:
         assert f"'{docs_hooks.api_page(module)}'" in nav, module
+
+
+def test_every_example_is_linked_from_a_page() -> None:
+    pages = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "docs").rglob("*.md"))
+    examples = sorted(p.name for p in (ROOT / "examples").glob("*.py"))
+    assert examples
+    unlinked = [name for name in examples if f"](repo:examples/{name})" not in pages]
+    assert not unlinked, f"examples no page links to: {unlinked}"
