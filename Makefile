@@ -1,4 +1,4 @@
-# The README's commands: `make test` (the whole suite) and `make demo` (the main job).
+# The two commands of CONTRIBUTING.md: `make test` (the whole suite) and `make demo` (the main job).
 # Every target installs what it needs into .venv first.
 
 PYTHON ?= python3
@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: test demo lint typecheck pytest bench generate build-ext clean wheel wheel-matrix load \
-	demo-cluster load-cluster
+	demo-cluster load-cluster docs docs-serve browser
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml setup.py
 build-ext:
 	$(PY) setup.py --quiet build_ext --inplace
 
-test: $(STAMP) lint typecheck pytest
+test: $(STAMP) lint typecheck docs pytest
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests tools benchmarks examples
@@ -35,8 +35,25 @@ interop/node_modules/.installed: interop/package.json interop/package-lock.json
 	npm ci --prefix interop --no-audit --no-fund
 	touch $@
 
-pytest: $(STAMP) interop/node_modules/.installed
+pytest: $(STAMP) interop/node_modules/.installed browser
 	$(PY) -m pytest -q tests benchmarks
+
+# The documentation site (mkdocs.yml, docs/, tools/docs_hooks.py) into build/site, strict: a
+# broken link, a missing reference or a docstring warning fails the build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve --strict
+
+# The browser test of the site (tests/test_docs_site.py) needs Chromium: installed here from
+# Debian's packages when it is missing and we may (root, apt-get): so CI, which runs .ci/run as
+# root on a fresh Debian machine, really runs it. Elsewhere the test skips without Chromium.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium for the browser test of the docs"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
 
 demo: $(STAMP)
 	$(PY) examples/demo_load.py

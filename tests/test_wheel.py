@@ -293,6 +293,46 @@ def test_sdist_alone_builds_a_working_wheel(sdist: Path, tmp_path: Path) -> None
     venv.check("cython", script=source / "tests" / "test_wheel.py")
 
 
+PROJECT_URLS = ("Homepage", "Documentation", "Source", "Issues", "Changelog")
+
+
+def metadata_of(wheel: Path) -> str:
+    with zipfile.ZipFile(wheel) as archive:
+        info = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        return archive.read(info).decode()
+
+
+@pytest.mark.parametrize("kind", ["platform", "pure"])
+def test_wheel_metadata_has_the_project_urls_and_the_readme(kind: str) -> None:
+    if kind == "platform":
+        wheel = only(WHEELHOUSE, "ocpp_fast-*-cp3*.whl")
+    else:
+        wheel = only(DIST, "ocpp_fast-*-py3-none-any.whl")
+    metadata = metadata_of(wheel)
+    config: dict[str, Any] = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    for name in PROJECT_URLS:
+        url = config["project"]["urls"][name]
+        assert f"Project-URL: {name}, {url}" in metadata.splitlines(), (name, metadata[:2000])
+    assert "Description-Content-Type: text/markdown" in metadata.splitlines()
+    header, _, body = metadata.partition("\n\n")
+    assert body.strip() == (REPO / "README.md").read_text(encoding="utf-8").strip()
+    import ocpp_fast
+
+    assert f"Version: {ocpp_fast.__version__}" in header.splitlines()  # the one version
+
+
+def test_twine_check_passes_on_every_distribution(
+    sdist: Path, platform_wheel: Path, pure_wheel: Path
+) -> None:
+    """PyPI renders the README as the long description: ``twine check --strict`` is clean."""
+    out = run(
+        [sys.executable, "-m", "twine", "check", "--strict", sdist, platform_wheel, pure_wheel],
+        cwd=REPO,
+    )
+    assert out.count("PASSED") == 3, out
+    assert "WARNING" not in out and "ERROR" not in out, out
+
+
 def test_cibuildwheel_configuration() -> None:
     config: dict[str, Any] = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     cibw = config["tool"]["cibuildwheel"]
