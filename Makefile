@@ -69,7 +69,7 @@ bench: $(STAMP)
 load: $(STAMP) interop/node_modules/.installed
 	$(PY) benchmarks/load.py
 
-# A CSMS on several processes over NATS (README "Scaling out"): nats-server, 2 gateways,
+# A CSMS on several processes over NATS (docs: how-to/cluster.md): nats-server, 2 gateways,
 # 2 workers and 300 simulated stations for 20 s; routed calls and the registry shown.
 demo-cluster: $(STAMP)
 	$(PY) examples/demo_cluster.py
