@@ -1,8 +1,8 @@
 """ocpp_fast.compat, behaviour by behaviour, next to the ``ocpp`` package where they differ.
 
 Each deliberate difference of the docs' table (explanation/compat-differences.md) is
-pinned here by name, with what ``ocpp`` 2.1.0 itself does beside it; everything else is ``ocpp``'s API as
-its users write against it: ``@on``/``@after``, ``call()``, ``route_map``,
+pinned here by name, with what ``ocpp`` 2.1.0 itself does beside it; everything else
+is ``ocpp``'s API as its users write against it: ``@on``/``@after``, ``call()``, ``route_map``,
 ``start()``, integer ids, ``call_unique_id``, ``install()``.
 """
 
