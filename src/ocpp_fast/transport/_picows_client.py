@@ -34,6 +34,7 @@ class PicowsLink(OcppListener):
         )
         self.agreed: str | None = None
         self.failure: str | None = None
+        self._made: AsyncConnection | None = None
         self._disconnected = asyncio.get_running_loop().create_future()
         self.gone.append(self._mark_gone)
 
@@ -60,12 +61,16 @@ class PicowsLink(OcppListener):
         self._deflate = MessageDeflate(params, is_server=False) if params is not None else None
 
     def connection_for(self, handler: OcppHandler, identity: str) -> AsyncConnection:
-        self.connection = AsyncConnection(
+        self._made = AsyncConnection(
             handler, write=self.write, identity=identity, on_resume=self.resume
         )
-        return self.connection
+        return self._made
 
     async def run(self) -> None:
+        # Attached only now, once the client has set the connection up (its metrics...):
+        # what the CSMS sent meanwhile was kept and is handled first.
+        assert self._made is not None
+        self.attach(self._made)
         await asyncio.shield(self._disconnected)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:

@@ -153,6 +153,7 @@ class _Station(OcppListener):
         server._listeners.add(self)
         if self.subprotocol is None:
             log.info("%s: no acceptable subprotocol, closing", self.identity)
+            self.detach()
             self.start_close(1002, "no acceptable OCPP version")
             return
         connection = server.new_connection(
@@ -161,12 +162,12 @@ class _Station(OcppListener):
             write=self.write,
             on_resume=self.resume,
         )
-        self.connection = connection
         session = Session(self.identity, connection, self.authenticated, self._close_later)
         if not server.take_over(session):
-            self.connection = None
+            self.detach()
             self.start_close(REPLACED_CLOSE_CODE, "an authenticated connection is live")
             return
+        self.attach(connection)
         self.session = session
         log.info("%s: connected (%s)", self.identity, self.subprotocol)
 
@@ -204,7 +205,7 @@ class _Station(OcppListener):
         server._listeners.discard(self)
         self.release()
         session, self.session = self.session, None
-        self.connection = None
+        self.detach()
         if session is not None:
             server._later(_finish(server, session))
 
