@@ -11,7 +11,9 @@ connection without metrics pays one ``is None`` check per frame.
 - ``ocpp_errors_total{direction, code}``: CALLERRORs sent (out) and received (in);
 - ``ocpp_deviations_total{kind}``: deviations repaired under a tolerance policy;
 - ``ocpp_handler_seconds{action}``: how long handlers take (histogram);
-- ``ocpp_queued_messages``: transaction messages waiting in a station's queue.
+- ``ocpp_queued_messages``: transaction messages waiting in a station's queue;
+- ``ocpp_handshakes_refused_total{reason}``: stations turned away at the handshake (reason:
+  one of :class:`ocpp_fast.transport._refusals.Reason`, e.g. ``unauthorized``).
 
 The series live in a registry of their own (not prometheus-client's global
 one), so two servers in one process, or a test, never collide. Counting is
@@ -49,6 +51,8 @@ class Metrics:
         self.errors: defaultdict[tuple[str, str], int] = defaultdict(int)
         """``(direction, code)`` -> CALLERRORs."""
         self.deviations: defaultdict[str, int] = defaultdict(int)
+        self.refusals: defaultdict[str, int] = defaultdict(int)
+        """reason -> handshakes refused."""
         self.stations: defaultdict[str, int] = defaultdict(int)
         """OCPP version -> stations connected now."""
         self.queued = 0
@@ -83,6 +87,9 @@ class Metrics:
 
     def deviation(self, kind: str) -> None:
         self.deviations[kind] += 1
+
+    def refused(self, reason: str) -> None:
+        self.refusals[reason] += 1
 
     def handled(self, action: str, seconds: float) -> None:
         counts = self._handler.get(action)
@@ -139,6 +146,14 @@ class _Exposition(Collector):
         for kind, count in list(m.deviations.items()):
             deviations.add_metric([kind], count)
         yield deviations
+        refusals = CounterMetricFamily(
+            "ocpp_handshakes_refused",
+            "Stations turned away at the WebSocket handshake, by reason",
+            labels=["reason"],
+        )
+        for reason, count in list(m.refusals.items()):
+            refusals.add_metric([reason], count)
+        yield refusals
         times = HistogramMetricFamily(
             "ocpp_handler_seconds", "Time handlers take to answer", labels=["action"]
         )

@@ -19,7 +19,7 @@ import asyncio
 import http
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from picows import (
     WSAutoPingStrategy,
@@ -35,11 +35,10 @@ from picows.picows import WSProtocol  # type: ignore[attr-defined]
 
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport._picows_wire import OcppListener
+from ocpp_fast.transport._refusals import Reason, Refusal, peer_of
 from ocpp_fast.transport._stations import (
-    UNAUTHORIZED,
     Authorize,
     CsmsServer,
-    Refusal,
     ServerOptions,
     Session,
     quiet_accept_errors,
@@ -49,13 +48,14 @@ from ocpp_fast.transport.deflate import MessageDeflate, accept_offer
 from ocpp_fast.transport.identity import parse_identity
 from ocpp_fast.transport.limits import REPLACED_CLOSE_CODE, Limits
 
-if TYPE_CHECKING:
-    pass
-
 __all__ = ["PicowsServer", "serve_picows"]
 
 log = logging.getLogger("ocpp_fast.transport")
 _picows_log = logging.getLogger("ocpp_fast.transport.picows")
+_picows_log.setLevel(logging.WARNING)
+"""picows logs two INFO lines per connection, without the station identity, which ours
+say better ("connected", "disconnected"): a level of its own keeps them out unless asked for
+(``logging.getLogger("ocpp_fast.transport.picows").setLevel(logging.DEBUG)``)."""
 _HEAD_END = b"\r\n\r\n"
 _READ_BUFFER = 2048
 """picows' first read buffer per connection (it grows as messages need): most OCPP
@@ -130,6 +130,8 @@ class _Station(OcppListener):
         subprotocol: str | None,
         authenticated: bool,
         deflate: MessageDeflate | None,
+        peer: str,
+        offered: tuple[str, ...],
     ) -> None:
         super().__init__(
             max_size=server.max_size,
@@ -141,6 +143,8 @@ class _Station(OcppListener):
         self.identity = identity
         self.subprotocol = subprotocol
         self.authenticated = authenticated
+        self.peer = peer
+        self.offered = offered
         self.session: Session | None = None
         self._released = False
 
@@ -152,7 +156,9 @@ class _Station(OcppListener):
         server = self.server
         server._listeners.add(self)
         if self.subprotocol is None:
-            log.info("%s: no acceptable subprotocol, closing", self.identity)
+            server.refusal_log.no_common_version(
+                self.peer, self.identity, self.offered, server.handlers
+            )
             self.detach()
             self.start_close(1002, "no acceptable OCPP version")
             return
@@ -265,9 +271,11 @@ class _Handshake(asyncio.Protocol):
         self._admitting: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._counted = False
+        self.peer = "?"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's are no subclass
+        self.peer = peer_of(transport)
         server = self.server
         server._handshakes.add(self)
         server.sockets += 1
@@ -275,14 +283,29 @@ class _Handshake(asyncio.Protocol):
         self._counted = True
         refused = server.room_for_socket()
         if refused is not None:
-            server.refusals.warning("socket cap", "closing a new connection: %s", refused)
+            server.refusal_log.refused(Reason.SOCKET_CAP, self.peer, None, refused)
             self.abort()
             return
+        if server.tls is None:
+            self._await_request()
+        else:
+            raw: asyncio.Transport = transport  # type: ignore[assignment]
+            server.secure(raw, self, self._secured)
+
+    def _secured(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self._await_request()
+
+    def _await_request(self) -> None:
         loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(server.limits.handshake_timeout, self._too_slow)
+        self._timer = loop.call_later(self.server.limits.handshake_timeout, self._too_slow)
 
     def _too_slow(self) -> None:
-        self.server.refusals.info("handshake timeout", "closing a connection: handshake too slow")
+        self._refuse(Reason.HANDSHAKE_TIMEOUT, "no complete request in time")
+
+    def _refuse(self, reason: Reason, detail: str) -> None:
+        """Abort a handshake that never got as far as an HTTP answer."""
+        self.server.refusal_log.refused(reason, self.peer, None, detail)
         self.abort()
 
     def abort(self) -> None:
@@ -298,13 +321,10 @@ class _Handshake(asyncio.Protocol):
         end = self._head.find(_HEAD_END)
         if end < 0:
             if len(self._head) > limit:
-                self.server.refusals.warning(
-                    "handshake size", "closing a connection: over %d bytes of handshake", limit
-                )
-                self.abort()
+                self._refuse(Reason.HANDSHAKE_SIZE, f"over {limit} bytes of handshake")
             return
         if end + len(_HEAD_END) > limit:
-            self.abort()
+            self._refuse(Reason.HANDSHAKE_SIZE, f"over {limit} bytes of handshake")
             return
         assert self.transport is not None
         self.transport.pause_reading()
@@ -331,7 +351,10 @@ class _Handshake(asyncio.Protocol):
         server = self.server
         request = _parse_head(bytes(self._head[:head_length]))
         if request is None:
-            self._respond(Refusal(http.HTTPStatus.BAD_REQUEST, "malformed request\n"))
+            self.server.refusal_log.refused(
+                Reason.MALFORMED_REQUEST, self.peer, None, "HTTP 400 not an HTTP/1.1 GET request"
+            )
+            self._respond(_MALFORMED)
             return
         path, headers = request
         offered = tuple(
@@ -340,7 +363,7 @@ class _Handshake(asyncio.Protocol):
             for part in value.split(",")
         )
         verdict = await server.admit(
-            path, headers.get("authorization", ()), offered, self._certificate()
+            path, headers.get("authorization", ()), offered, self._certificate(), self.peer
         )
         if not isinstance(verdict, bool):
             self._respond(verdict)
@@ -349,7 +372,7 @@ class _Handshake(asyncio.Protocol):
         subprotocol = server.subprotocol_for(offered)
         params = accept_offer(headers.get("sec-websocket-extensions", ()))
         deflate = MessageDeflate(params, is_server=True) if params is not None else None
-        station = _Station(server, identity, subprotocol, verdict, deflate)
+        station = _Station(server, identity, subprotocol, verdict, deflate, self.peer, offered)
         extra = {}
         if subprotocol is not None:
             extra["Sec-WebSocket-Protocol"] = subprotocol
@@ -402,6 +425,9 @@ class _Handshake(asyncio.Protocol):
             # picows refused the upgrade itself (it answered 4xx and closes): it will never
             # call the listener back, so the socket stops counting here
             station.release()
+            server.refusal_log.refused(
+                Reason.MALFORMED_REQUEST, self.peer, station.identity, "not a WebSocket upgrade"
+            )
             return
         transport.resume_reading()
 
@@ -416,7 +442,7 @@ class _Handshake(asyncio.Protocol):
             f"Content-Length: {len(body)}",
             "Connection: close",
         ]
-        if refusal is UNAUTHORIZED or refusal.status == http.HTTPStatus.UNAUTHORIZED:
+        if refusal.status == http.HTTPStatus.UNAUTHORIZED:
             lines.append('WWW-Authenticate: Basic realm="OCPP", charset="UTF-8"')
         transport.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
         transport.close()
@@ -428,6 +454,9 @@ class _Handshake(asyncio.Protocol):
             return None
         certificate: Mapping[str, Any] | None = ssl_object.getpeercert()
         return certificate or None
+
+
+_MALFORMED = Refusal(http.HTTPStatus.BAD_REQUEST, "malformed request\n", Reason.MALFORMED_REQUEST)
 
 
 def _parse_head(head: bytes) -> tuple[str, dict[str, list[str]]] | None:
@@ -457,13 +486,12 @@ async def serve_picows(handlers: Mapping[str, OcppHandler], options: ServerOptio
         ping_interval=options.ping_interval,
     )
     server.metrics = options.metrics
+    server.tls = options.ssl
     loop = asyncio.get_running_loop()
     server._server = await loop.create_server(
         lambda: _Handshake(server),
         options.host,
         options.port,
-        ssl=options.ssl,
-        ssl_handshake_timeout=options.limits.handshake_timeout if options.ssl else None,
         reuse_port=options.reuse_port or None,
     )
     server._undo_accept_errors = quiet_accept_errors(loop, server._server.sockets, server.refusals)

@@ -21,10 +21,11 @@ from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as ws_serve
 from websockets.frames import DATA_OPCODES, CloseCode, Frame, Opcode
 from websockets.http11 import Request, Response
-from websockets.protocol import Event
+from websockets.protocol import Event, State
 from websockets.typing import Subprotocol
 
 from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.transport._refusals import Reason, peer_of
 from ocpp_fast.transport._stations import (
     Admission,
     Authorize,
@@ -92,18 +93,20 @@ class WebsocketsServer(CsmsServer):
             for header in request.headers.get_all("Sec-WebSocket-Protocol")
             for part in header.split(",")
         )
+        assert isinstance(connection, _StationSocket)
         verdict = await self.admit(
             request.path,
             request.headers.get_all("Authorization"),
             offered,
             _peer_certificate(connection),
+            connection.peer,
         )
         if not isinstance(verdict, bool):
+            connection.answered = True
             response = connection.respond(verdict.status, verdict.text)
             if verdict.status == http.HTTPStatus.UNAUTHORIZED:
                 response.headers["WWW-Authenticate"] = 'Basic realm="OCPP", charset="UTF-8"'
             return response
-        assert isinstance(connection, _StationSocket)
         connection.admit(authenticated=verdict)
         return None
 
@@ -114,7 +117,14 @@ class WebsocketsServer(CsmsServer):
         identity = parse_identity(websocket.request.path if websocket.request else "") or "?"
         subprotocol = websocket.subprotocol
         if subprotocol is None:
-            log.info("%s: no acceptable subprotocol, closing", identity)
+            request = websocket.request
+            offered = request.headers.get_all("Sec-WebSocket-Protocol") if request else []
+            self.refusal_log.no_common_version(
+                websocket.peer,
+                identity,
+                (part.strip() for header in offered for part in header.split(",")),
+                self.handlers,
+            )
             await websocket.close(1002, "no acceptable OCPP version")
             return
 
@@ -157,7 +167,7 @@ class WebsocketsServer(CsmsServer):
         await asyncio.wait([closing], timeout=max(0.0, deadline - loop.time()))
         if not closing.done():
             for socket in list(self._sockets):
-                socket.transport.abort()
+                socket.abort()
             await asyncio.wait([closing], timeout=0.1)  # handlers unwind after the aborts
         closing.cancel()
         self._undo_accept_errors()
@@ -178,6 +188,13 @@ class _StationSocket(ServerConnection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.authenticated = False
+        self.answered = False
+        """The handshake was refused with an HTTP status (already logged and counted)."""
+        self.peer = "?"
+        """The station's address, for the log."""
+        self._raw: asyncio.Transport | None = None
+        self._made = False
+        """websockets' connection_made ran (after TLS, where TLS is ours to do)."""
         self._handshaking = False
         self._admitted = False
         self._received = 0
@@ -201,7 +218,9 @@ class _StationSocket(ServerConnection):
         self._lost.append(callback)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
+        raw: asyncio.Transport = transport  # type: ignore[assignment]
+        self._raw = raw
+        self.peer = peer_of(raw)
         csms = self.csms
         csms._sockets.add(self)
         csms.sockets += 1
@@ -209,15 +228,52 @@ class _StationSocket(ServerConnection):
         csms.handshaking += 1
         refused = csms.room_for_socket()
         if refused is not None:
-            csms.refusals.warning("socket cap", "closing a new connection: %s", refused)
-            self.transport.abort()
+            csms.refusal_log.refused(Reason.SOCKET_CAP, self.peer, None, refused)
+            raw.abort()
+            return
+        if csms.tls is None:
+            self._made_over(raw)
+        else:
+            csms.secure(raw, self, self._made_over)
+
+    def _made_over(self, transport: asyncio.Transport) -> None:
+        self._made = True
+        super().connection_made(transport)
+
+    def abort(self) -> None:
+        """Drop the TCP connection now."""
+        if self._raw is not None:
+            self._raw.abort()
+
+    async def handshake(self, *args: Any, **kwargs: Any) -> None:
+        """websockets' opening handshake, with what it refuses by itself logged and counted."""
+        try:
+            await super().handshake(*args, **kwargs)
+        except asyncio.CancelledError:
+            if not self.csms._stopping:  # websockets' open_timeout, which cancels this task
+                self._refuse_handshake(Reason.HANDSHAKE_TIMEOUT, "no complete request in time")
+            raise
+        failure = self.protocol.handshake_exc
+        if self.protocol.state is not State.OPEN and not self.answered:
+            if failure is not None and isinstance(failure.__cause__, EOFError):
+                return  # it left before its request was complete: nothing to refuse
+            self._refuse_handshake(Reason.MALFORMED_REQUEST, str(failure or "no request"))
+
+    def _refuse_handshake(self, reason: Reason, detail: str) -> None:
+        try:
+            identity = parse_identity(self.request.path) if self.request is not None else None
+        except UnicodeDecodeError:
+            identity = None
+        self.csms.refusal_log.refused(reason, self.peer, identity, detail)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(exc)
+        if self._made:
+            super().connection_lost(exc)
         self.handshake_done()
         csms = self.csms
-        csms._sockets.discard(self)
-        csms.sockets -= 1
+        if self in csms._sockets:
+            csms._sockets.discard(self)
+            csms.sockets -= 1
         if self._admitted:
             self._admitted = False
             csms.admitted -= 1
@@ -230,7 +286,11 @@ class _StationSocket(ServerConnection):
         if self._handshaking:
             self._received += len(data)
             if self._received > limits.handshake_bytes:
-                self._cut("handshake size", f"over {limits.handshake_bytes} bytes of handshake")
+                self._refuse_handshake(
+                    Reason.HANDSHAKE_SIZE, f"over {limits.handshake_bytes} bytes of handshake"
+                )
+                self.answered = True
+                self.transport.abort()
                 return
         elif self.transport.get_write_buffer_size() > limits.unread_output:
             self._cut("unread output", f"over {limits.unread_output} bytes unread")
@@ -376,6 +436,7 @@ async def _serve_websockets(
         handlers, options.authorize, options.require_basic_auth, limits=options.limits
     )
     server.metrics = options.metrics
+    server.tls = options.ssl
     ping_interval = options.ping_interval
 
     class Socket(_StationSocket):
@@ -393,7 +454,6 @@ async def _serve_websockets(
         ping_timeout=ping_interval,  # a dead peer is gone after about two intervals
         close_timeout=min(10.0, ping_interval or 10.0),  # (websockets then waits for its close)
         max_size=options.max_size,
-        ssl=options.ssl,
         open_timeout=options.limits.handshake_timeout,
         create_connection=Socket,
         reuse_port=options.reuse_port or None,
