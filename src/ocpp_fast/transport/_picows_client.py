@@ -17,6 +17,7 @@ from ocpp_fast.transport.deflate import (
     accept_response,
     client_offer,
 )
+from ocpp_fast.transport.library_logs import picows_log
 from ocpp_fast.transport.limits import DEFAULT_LIMITS
 
 __all__ = ["PicowsLink", "open_picows"]
@@ -110,6 +111,7 @@ async def open_picows(url: str, options: LinkOptions) -> PicowsLink:
             max_frame_size=options.max_size,
             read_buffer_init_size=2048,
             max_redirects=0,
+            logger_name=picows_log,
         )
     except WSError as exc:
         raise HandshakeFailed(str(exc)) from exc

@@ -33,6 +33,7 @@ from picows import (
 # what ws_create_server calls, and we need it to hand over a socket already admitted.
 from picows.picows import WSProtocol  # type: ignore[attr-defined]
 
+from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport._picows_wire import OcppListener
 from ocpp_fast.transport._refusals import Reason, Refusal, peer_of
@@ -46,16 +47,12 @@ from ocpp_fast.transport._stations import (
 )
 from ocpp_fast.transport.deflate import MessageDeflate, accept_offer
 from ocpp_fast.transport.identity import parse_identity
+from ocpp_fast.transport.library_logs import picows_log
 from ocpp_fast.transport.limits import REPLACED_CLOSE_CODE, Limits
 
 __all__ = ["PicowsServer", "serve_picows"]
 
 log = logging.getLogger("ocpp_fast.transport")
-_picows_log = logging.getLogger("ocpp_fast.transport.picows")
-_picows_log.setLevel(logging.WARNING)
-"""picows logs two INFO lines per connection, without the station identity, which ours
-say better ("connected", "disconnected"): a level of its own keeps them out unless asked for
-(``logging.getLogger("ocpp_fast.transport.picows").setLevel(logging.DEBUG)``)."""
 _HEAD_END = b"\r\n\r\n"
 _READ_BUFFER = 2048
 """picows' first read buffer per connection (it grows as messages need): most OCPP
@@ -175,7 +172,7 @@ class _Station(OcppListener):
             return
         self.attach(connection)
         self.session = session
-        log.info("%s: connected (%s)", self.identity, self.subprotocol)
+        ConnectionLog(log, self.identity).info("connected (%s)", self.subprotocol)
 
     def release(self) -> None:
         """The socket no longer counts against the server's caps (once)."""
@@ -200,7 +197,7 @@ class _Station(OcppListener):
         transport = self.transport
         if transport is None or transport.is_disconnected:
             return
-        log.info("%s: no pong within %g s, closing", self.identity, waited)
+        ConnectionLog(log, self.identity).info("no pong within %g s, closing", waited)
         transport.send_close(WSCloseCode.GOING_AWAY, b"no pong to a keepalive ping")
         socket = transport.underlying_transport
         asyncio.get_running_loop().call_later(_ABORT_AFTER, socket.abort)
@@ -258,7 +255,7 @@ class _Keepalive:
 
 async def _finish(server: PicowsServer, session: Session) -> None:
     await server.finish(session)
-    log.info("%s: disconnected", session.identity)
+    ConnectionLog(log, session.identity).info("disconnected")
 
 
 class _Handshake(asyncio.Protocol):
@@ -398,7 +395,7 @@ class _Handshake(asyncio.Protocol):
             None,
             False,
             listener_for,
-            _picows_log,
+            picows_log,
             True,  # disconnect on an exception in our callbacks
             server.limits.handshake_timeout,
             False,  # no keepalive task per connection: the server's _Keepalive pings

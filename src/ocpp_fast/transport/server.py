@@ -24,6 +24,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import Event, State
 from websockets.typing import Subprotocol
 
+from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport._refusals import Reason, peer_of
 from ocpp_fast.transport._stations import (
@@ -39,6 +40,7 @@ from ocpp_fast.transport._stations import (
 from ocpp_fast.transport._wire import pump, text_sender
 from ocpp_fast.transport.backend import resolve
 from ocpp_fast.transport.identity import escaped, parse_identity
+from ocpp_fast.transport.library_logs import websockets_log
 from ocpp_fast.transport.limits import DEFAULT_LIMITS, REPLACED_CLOSE_CODE, Limits
 
 if TYPE_CHECKING:
@@ -134,7 +136,7 @@ class WebsocketsServer(CsmsServer):
         if not self.take_over(session):
             await websocket.close(REPLACED_CLOSE_CODE, "an authenticated connection is live")
             return
-        log.info("%s: connected (%s)", identity, subprotocol)
+        ConnectionLog(log, identity).info("connected (%s)", subprotocol)
         reading = asyncio.ensure_future(pump(websocket, connection))
         # A station that goes away leaves the table at once, even while its
         # reader waits for a handler slot.
@@ -144,9 +146,9 @@ class WebsocketsServer(CsmsServer):
         finally:
             reading.cancel()
             await self.finish(session)
-            log.info("%s: disconnected", identity)
+            ConnectionLog(log, identity).info("disconnected")
         if not reading.cancelled() and (error := reading.exception()) is not None:
-            log.error("%s: reading failed", identity, exc_info=error)
+            ConnectionLog(log, identity).error("reading failed", exc_info=error)
 
     async def close(self, timeout: float = 10.0) -> None:
         """Stop within ``timeout`` seconds: refuse new stations, let calls in flight finish
@@ -456,6 +458,7 @@ async def _serve_websockets(
         max_size=options.max_size,
         open_timeout=options.limits.handshake_timeout,
         create_connection=Socket,
+        logger=websockets_log,
         reuse_port=options.reuse_port or None,
     )
     server._undo_accept_errors = quiet_accept_errors(
