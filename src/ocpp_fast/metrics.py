@@ -30,9 +30,17 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-from prometheus_client.registry import Collector
+from ocpp_fast._extras import require
+
+require("prometheus_client", "ocpp_fast.metrics")
+
+from prometheus_client import CollectorRegistry, start_http_server  # noqa: E402
+from prometheus_client.core import (  # noqa: E402
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
+from prometheus_client.registry import Collector  # noqa: E402
 
 __all__ = ["Metrics"]
 
