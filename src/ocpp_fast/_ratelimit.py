@@ -103,13 +103,17 @@ class LogLimiter:
         else:
             window[2] += 1
 
-    def warning(self, kind: str, message: str, *args: Any) -> None:
+    def warning(
+        self, kind: str, message: str, *args: Any, extra: Mapping[str, Any] | None = None
+    ) -> None:
         """:meth:`log` at WARNING."""
-        self.log(logging.WARNING, kind, message, *args)
+        self.log(logging.WARNING, kind, message, *args, extra=extra)
 
-    def info(self, kind: str, message: str, *args: Any) -> None:
+    def info(
+        self, kind: str, message: str, *args: Any, extra: Mapping[str, Any] | None = None
+    ) -> None:
         """:meth:`log` at INFO."""
-        self.log(logging.INFO, kind, message, *args)
+        self.log(logging.INFO, kind, message, *args, extra=extra)
 
 
 class FirstTimes:

@@ -39,6 +39,7 @@ from nats.js import api
 from nats.js.errors import BadRequestError, KeyNotFoundError
 
 from ocpp_fast import errors
+from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.cluster._handlers import clustered
 from ocpp_fast.cluster.config import DEFAULT_DURABLE, ClusterConfig, node_name
 from ocpp_fast.cluster.relay import Relay
@@ -207,7 +208,7 @@ class Gateway:
                 try:
                     writes.append(await self._follow(identity))
                 except Exception as exc:  # NATS away: try again in a second
-                    log.warning("cluster: following %s failed: %r", identity, exc)
+                    ConnectionLog(log, identity).warning("cluster: following it failed: %r", exc)
                     self._dirty.add(identity)
                     self._later_wake(1.0)
             await _in_batches(writes)
@@ -335,7 +336,7 @@ class Gateway:
         except ConnectionError as exc:
             return Outcome(failure="disconnected", description=str(exc))
         except Exception as exc:
-            log.exception("routed call to %s failed", identity)
+            ConnectionLog(log, identity).exception("routed call failed")
             return error_outcome(
                 errors.InternalError(f"routing failed: {type(exc).__name__}"), version
             )

@@ -146,7 +146,9 @@ class _Station(OcppListener):
         self._released = False
 
     def _refused(self, kind: str, why: str) -> None:
-        self.server.refusals.warning(kind, "%s: %s", self.identity, why)
+        self.server.refusals.warning(
+            kind, "%s: %s", self.identity, why, extra={"identity": self.identity}
+        )
 
     def on_ws_connected(self, transport: Any) -> None:
         super().on_ws_connected(transport)

@@ -335,6 +335,7 @@ class Stations:
                 "%s: connected again; closing the older connection (code %d)",
                 identity,
                 REPLACED_CLOSE_CODE,
+                extra={"identity": identity},
             )
             self._later(previous.close(REPLACED_CLOSE_CODE, "replaced by a newer connection"))
         self._live[identity] = session
@@ -362,7 +363,10 @@ class Stations:
         try:
             if not await connection.drain(self.limits.handler_grace):
                 self.refusals.warning(
-                    "grace", "%s: cancelling handlers still running after it left", identity
+                    "grace",
+                    "%s: cancelling handlers still running after it left",
+                    identity,
+                    extra={"identity": identity},
                 )
                 connection.stop()
         finally:

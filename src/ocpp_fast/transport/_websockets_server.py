@@ -301,13 +301,19 @@ class _StationSocket(ServerConnection):
         """OCPP-J is text frames only: close 1003 (unsupported data)."""
         self._refused_data = True
         self.csms.refusals.warning(
-            "binary frame", "%s: closing with 1003: a binary frame", self._who()
+            "binary frame",
+            "%s: closing with 1003: a binary frame",
+            self._who(),
+            extra={"identity": self._who()},
         )
         self.protocol.fail(CloseCode.UNSUPPORTED_DATA, "OCPP-J uses text frames only")
         self.send_data()
 
     def _cut(self, kind: str, why: str) -> None:
-        self.csms.refusals.warning(kind, "%s: closing the connection: %s", self._who(), why)
+        who = self._who()
+        self.csms.refusals.warning(
+            kind, "%s: closing the connection: %s", who, why, extra={"identity": who}
+        )
         self.transport.abort()
 
     def _who(self) -> str:
