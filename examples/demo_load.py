@@ -1,9 +1,9 @@
 """``make demo``: the demo CSMS and 1,000 simulated stations on loopback, then the summary.
 
-The CSMS runs in its own process (``ocpp-fast serve``), as a real backend would;
-the stations run here, each a real WebSocket connection charging on the traffic
-shape of a real fleet. Exits non-zero if any station failed to connect or any
-call failed.
+The CSMS runs in its own process (``ocpp-fast serve``, no app: the demo of 1.6, 2.0.1 and
+2.1 on one port), as a real backend would; the stations run here, a mixed fleet of the
+three versions in turn, each a real WebSocket connection charging on the traffic shape of
+a real fleet. Exits non-zero if any station failed to connect or any call failed.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ def main() -> int:
     parser.add_argument("--chargers", type=int, default=1000)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between messages")
+    parser.add_argument(
+        "--version", nargs="+", default=["1.6", "2.0.1", "2.1"], help="the fleet's versions"
+    )
     args = parser.parse_args()
     port = free_port()
     server = subprocess.Popen(
@@ -40,7 +43,7 @@ def main() -> int:
         print(server.stdout.readline().strip())  # "demo CSMS on ws://..."
         print(
             f"simulating {args.chargers} stations for {args.duration:.0f} s "
-            f"(a message every {args.interval:g} s each)"
+            f"of OCPP {', '.join(args.version)} (a message every {args.interval:g} s each)"
         )
         return cli(
             [
@@ -53,6 +56,8 @@ def main() -> int:
                 str(args.duration),
                 "--interval",
                 str(args.interval),
+                "--version",
+                *args.version,
             ]
         )
     finally:

@@ -31,6 +31,7 @@ from ocpp_fast.cluster import (
     encode_identity,
 )
 from ocpp_fast.demo import DemoChargeSystem
+from ocpp_fast.stations import StationCaller
 from ocpp_fast.transport import Backoff, StationClient, connect, serve
 from ocpp_fast.transport.backend import BACKENDS, ENVIRONMENT
 from ocpp_fast.v16 import datatypes as d16
@@ -129,14 +130,16 @@ def test_routed_calls_reach_each_station_and_no_other(nats_url: str, backend: st
                 with pytest.raises(StationNotConnected):
                     await client.call(absent, messages.DataTransferRequest(vendor_id="x"))
                 assert asyncio.get_running_loop().time() - started < 2  # not the 30 s timeout
-            with pytest.raises(errors.NotSupportedError):  # IdentityStation has no Reset
+            with pytest.raises(errors.NotSupportedError) as refused:  # IdentityStation: no Reset
                 await client.call(
                     "*", messages.ResetRequest(type=enums.ResetEnumType.IMMEDIATE), timeout=5
                 )
+            assert refused.value.origin is errors.Origin.PEER  # the station's, across NATS
             with pytest.raises(TypeError):  # a station's request: never sent by a CSMS
                 await client.call("*", messages.HeartbeatRequest())
-            with pytest.raises(errors.PropertyConstraintViolationError):  # checked before it goes
+            with pytest.raises(errors.PropertyConstraintViolationError) as never_sent:
                 await client.call("*", messages.DataTransferRequest(vendor_id="x" * 300))
+            assert never_sent.value.origin is errors.Origin.REQUEST_CHECK  # checked before it goes
             listed = await client.stations()
             assert sorted(listed) == sorted(live)
             assert {entry.node for entry in listed.values()} == {gateway.node}
@@ -417,5 +420,63 @@ def test_handlers_in_a_worker_in_this_process(nats_url: str) -> None:
         await station.close()
         await server.close()
         await gateway.close()
+
+    run(scenario)
+
+
+class Greeting(DemoChargeSystem):
+    """Counts its stations' arrivals and departures (the gateway runs the hooks)."""
+
+    def __init__(self) -> None:
+        self.arrived: list[str] = []
+        self.left: list[tuple[str, str]] = []
+
+    async def on_connect(self, connection: Any) -> None:
+        self.arrived.append(f"{connection.identity} {connection.version}")
+
+    def on_disconnect(self, connection: Any, reason: str) -> None:
+        self.left.append((connection.identity, reason))
+
+
+async def _reach(stations: StationCaller, identity: str) -> tuple[list[str], object, str]:
+    """What an admin API does, written once against StationCaller: list, call, miss."""
+    listed = await stations.stations()
+    answer = await stations.call(identity, messages.DataTransferRequest(vendor_id="x"), timeout=5)
+    try:
+        await stations.call("NOBODY", messages.DataTransferRequest(vendor_id="x"), timeout=5)
+    except StationNotConnected as exc:
+        missed = exc.identity
+    return sorted(f"{i} {e.version}" for i, e in listed.items()), answer.data, missed
+
+
+def test_one_admin_function_reaches_stations_in_one_process_and_in_a_cluster(
+    nats_url: str, backend: str
+) -> None:
+    """server.call / server.stations() and ClusterClient's give the same entries and the same
+    StationNotConnected; the gateway runs the handler's lifecycle hooks."""
+    cluster = config(nats_url)
+
+    async def scenario() -> None:
+        csms = Greeting()
+        gateway = Gateway(cluster)
+        server = await serve(csms, cluster=gateway)
+        station = await connect(IdentityStation(), f"ws://127.0.0.1:{server.port}/CS9")
+        await gateway.holds("CS9", 5)
+        async with ClusterClient(cluster) as client:
+            assert isinstance(client, StationCaller) and isinstance(server, StationCaller)
+            here = await _reach(server, "CS9")
+            there = await _reach(client, "CS9")
+            assert here == there == (["CS9 2.0.1"], "CS9", "NOBODY")
+            local, remote = await server.stations(), await client.stations()
+            assert local["CS9"].node == remote["CS9"].node == gateway.node
+        await station.close()
+        for _ in range(500):
+            if csms.left:
+                break
+            await asyncio.sleep(0.01)
+        await server.close()
+        await gateway.close()
+        assert csms.arrived == ["CS9 2.0.1"]
+        assert [identity for identity, _ in csms.left] == ["CS9"]
 
     run(scenario)

@@ -157,6 +157,7 @@ def test_the_websocket_libraries_add_no_info_line_per_connection(
         await server.close()
 
     caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="ocpp_fast.transport")
     for backend in ("picows", "websockets"):
         asyncio.run(asyncio.wait_for(session(backend), 20))
     library = [

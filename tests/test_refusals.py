@@ -115,7 +115,7 @@ def test_each_http_refusal_is_logged_and_counted(
         finally:
             await server.close()
 
-    caplog.set_level(logging.WARNING)
+    caplog.set_level(logging.WARNING, logger="ocpp_fast.transport.refusals")
     assert run(session) == [expected for _, _, expected in cases]
     records = refusal_records(caplog)
     assert [r.reason for r in records] == [reason for reason, _, _ in cases]  # type: ignore[attr-defined]
@@ -152,7 +152,7 @@ def test_identities_and_paths_are_escaped_in_the_refusal_line(
         finally:
             await server.close()
 
-    caplog.set_level(logging.WARNING)
+    caplog.set_level(logging.WARNING, logger="ocpp_fast.transport.refusals")
     assert run(session) == [404, 404]
     unknown, bad_path = refusal_records(caplog)
     assert unknown.identity == "CS\\xe9"  # type: ignore[attr-defined]
@@ -191,7 +191,7 @@ def test_caps_and_slow_or_oversized_handshakes_are_logged_and_counted(
         finally:
             await server.close()
 
-    caplog.set_level(logging.WARNING)
+    caplog.set_level(logging.WARNING, logger="ocpp_fast.transport.refusals")
     assert run(session) == [0, 0, 0, 503]
     reasons = [r.reason for r in refusal_records(caplog)]  # type: ignore[attr-defined]
     assert reasons[:3] == ["handshake_timeout", "handshake_size", "socket_cap"]
@@ -231,7 +231,7 @@ def test_a_failed_tls_handshake_is_logged_and_counted(
         finally:
             await server.close()
 
-    caplog.set_level(logging.WARNING)
+    caplog.set_level(logging.WARNING, logger="ocpp_fast.transport.refusals")
     if loop == "uvloop":
         uvloop = pytest.importorskip("uvloop")  # (no uvloop on Windows)
         answer = uvloop.run(asyncio.wait_for(session(), 20))

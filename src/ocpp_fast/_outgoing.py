@@ -120,7 +120,8 @@ def encode_checked_payload(
 
     Raises ``TypeError`` when ``payload`` is not the action's Struct type and
     the classified :class:`~ocpp_fast.errors.OcppError` when a value breaks the
-    schema.
+    schema; for a request (ours, about to be sent) its ``origin`` is
+    ``Origin.REQUEST_CHECK``: it was never sent.
     """
     types = version.response_types if response else version.request_types
     expected = types[action]
@@ -128,10 +129,16 @@ def encode_checked_payload(
     try:
         data = _encode(payload)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise errors.TypeConstraintViolationError(f"cannot encode {action}: {exc}") from None
+        raise errors.TypeConstraintViolationError(
+            f"cannot encode {action}: {exc}",
+            origin=None if response else errors.Origin.REQUEST_CHECK,
+        ) from None
     decoders = version.response_decoders if response else version.request_decoders
     try:
         decoders[action].decode(data)  # our encoder writes RFC 3339: no spelling check
     except msgspec.ValidationError as exc:
-        raise classify(exc) from None
+        error = classify(exc)
+        if not response:
+            error.origin = errors.Origin.REQUEST_CHECK
+        raise error from None
     return data

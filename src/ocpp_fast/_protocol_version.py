@@ -154,6 +154,10 @@ class ProtocolVersion:
     def __repr__(self) -> str:
         return f"<ProtocolVersion {self.label}>"
 
+    def __str__(self) -> str:
+        """The label (``2.0.1``), as operators write the version in logs and dashboards."""
+        return self.label
+
 
 def by_label(label: str) -> ProtocolVersion:
     """The :class:`ProtocolVersion` of "1.6", "2.0.1" or "2.1" (its package loaded on demand)."""

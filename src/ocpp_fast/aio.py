@@ -27,12 +27,15 @@ awaiting the peer's answer is never starved by a well-behaved peer.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from time import perf_counter
 from typing import Any
 
+from ocpp_fast._model import Request, ResponseT
+from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.dispatch import OcppHandler, Route, as_ocpp_error, is_awaitable, send_failed
 from ocpp_fast.frames import Call
 from ocpp_fast.protocol import (
@@ -116,6 +119,7 @@ class AsyncConnection:
         max_calls: int = CALLS_IN_FLIGHT,
         task_slots: Slots | None = None,
         on_resume: Callable[[], None] | None = None,
+        remote_address: tuple[str, int] | None = None,
     ) -> None:
         if max_calls < 1:
             raise ValueError("max_calls must be at least 1 (the spec's one outstanding CALL)")
@@ -123,6 +127,11 @@ class AsyncConnection:
             raise ValueError("give either send (a coroutine function) or write (a function)")
         self.handler = handler
         self.identity = identity
+        """The station's identity (the last segment of its URL path)."""
+        self.remote_address = remote_address
+        """The peer's ``(host, port)``, where the transport knows it."""
+        self.connected_since = datetime.datetime.now(datetime.UTC)
+        """When the connection was opened (UTC)."""
         self._send = send
         self._write = write
         self._protocol: Protocol = handler.protocol(identity)
@@ -137,6 +146,11 @@ class AsyncConnection:
         self._on_resume = on_resume
         self._resumed: asyncio.Event | None = None
         self._stopped = False
+
+    @property
+    def version(self) -> ProtocolVersion:
+        """The negotiated OCPP version (``str()`` of it is the label: ``2.0.1``)."""
+        return self.handler.version
 
     @property
     def protocol(self) -> Protocol:
@@ -363,8 +377,13 @@ class AsyncConnection:
 
     # --- our CALLs ------------------------------------------------------------------------------
 
-    async def call(self, request: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
+    async def call(
+        self, request: Request[ResponseT], timeout: float = DEFAULT_TIMEOUT
+    ) -> ResponseT:
         """Send ``request`` as a CALL and return the peer's typed response.
+
+        Typed: the result is the response Struct of the request's action
+        (``ResetRequest`` -> ``ResetResponse``) to mypy and pyright.
 
         Waits its turn behind earlier CALLs (one outstanding at a time); the
         ``timeout`` covers the wait and the answer. Raises the peer's error as
@@ -377,7 +396,8 @@ class AsyncConnection:
         self._waiters[message_id] = waiter
         await self._flush()
         try:
-            return await asyncio.wait_for(asyncio.shield(waiter), timeout)
+            response: ResponseT = await asyncio.wait_for(asyncio.shield(waiter), timeout)
+            return response
         except TimeoutError:
             failed = self._protocol.time_out(message_id)
             await self._flush()

@@ -1,7 +1,7 @@
-"""The ``ocpp-fast`` command: serve a demo CSMS, simulate stations, validate logs, benchmark.
+"""The ``ocpp-fast`` command: serve a CSMS, simulate stations, validate logs, benchmark.
 
-ocpp-fast serve [--host H] [--port P] [--quiet] [--nats URL [--handlers workers] [--workers N]]
-ocpp-fast worker --nats URL module:Class [module:Class...]
+ocpp-fast serve [APP] [--factory] [--host H] [--port P] [--security-profile N] ... [--nats URL]
+ocpp-fast worker --nats URL APP [APP...] [--factory]
 ocpp-fast simulate --url ws://127.0.0.1:9000/ocpp --chargers 100 --duration 30
 ocpp-fast validate FRAMES.jsonl [--version 2.0.1] [--tolerate naive_datetime,enum_case,...]
 ocpp-fast bench [MIX] [--markdown]
@@ -10,117 +10,56 @@ ocpp-fast bench [MIX] [--markdown]
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import signal
+import ssl
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from ocpp_fast import errors
+from ocpp_fast._cli_serve import add_app_arguments, add_serve_arguments, serve_command
 from ocpp_fast._extras import MissingExtra
 from ocpp_fast._protocol_version import LABELS, by_label
 from ocpp_fast.tolerance import Tolerance
 from ocpp_fast.transport.backend import BACKENDS
-from ocpp_fast.transport.runtime import run, settle_gc
+from ocpp_fast.transport.runtime import run
 
 __all__ = ["main"]
 
 
-class _FrameLines(logging.Formatter):
-    """One readable line per frame: ``CS001 < [2,"1","Heartbeat",{}]``; others as they are."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        when = self.formatTime(record, "%H:%M:%S")
-        frame = getattr(record, "frame", None)
-        if record.name == "ocpp_fast.frames" and frame is not None:
-            text = frame.decode("utf-8", "replace") if isinstance(frame, bytes) else str(frame)
-            return f"{when} {record.__dict__['identity']} {record.__dict__['direction']} {text}"
-        return f"{when} {record.getMessage()}"
-
-
-async def _serve(
-    host: str,
-    port: int,
-    quiet: bool,
-    backend: str | None,
-    metrics_port: int | None,
-    cluster_args: argparse.Namespace | None = None,
-) -> int:
-    from ocpp_fast.demo import DemoChargeSystem
-    from ocpp_fast.dispatch import OcppHandler
-    from ocpp_fast.transport import serve
-
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(_FrameLines())
-    logging.getLogger("ocpp_fast").addHandler(handler)
-    logging.getLogger("ocpp_fast").setLevel(logging.WARNING)
-    logging.getLogger("ocpp_fast.frames").setLevel(logging.WARNING if quiet else logging.DEBUG)
-    handlers: dict[str, OcppHandler] = {"ocpp2.0.1": DemoChargeSystem()}
-    gateway = None
-    if cluster_args is not None and cluster_args.nats:
-        from ocpp_fast.cluster._cli import gateway_for
-
-        handlers, gateway = gateway_for(
-            cluster_args.nats,
-            cluster_args.nats_creds,
-            cluster_args.handlers,
-            handlers["ocpp2.0.1"],
-            cluster_args.worker_timeout,
-            cluster_args.registry_ttl,
-        )
-    server = await serve(
-        handlers,
-        host,
-        port,
-        backend=backend,
-        metrics_port=metrics_port,
-        cluster=gateway,
-        reuse_port=cluster_args is not None and cluster_args.reuse_port,
-    )
-    settle_gc()
-    versions = ", ".join(handlers)
-    print(
-        f"demo CSMS on ws://{host}:{server.port}/<identity> ({versions}); Ctrl-C stops", flush=True
-    )
-    if gateway is not None:
-        print(f"gateway {gateway.node} of the cluster at {gateway.config.servers}", flush=True)
-    if server.metrics_port is not None:
-        print(f"metrics on http://{host}:{server.metrics_port}/metrics", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await server.close()
-    if gateway is not None:
-        await gateway.close()
-    print("stopped", flush=True)
-    return 0
-
-
-async def _simulate(
-    url: list[str], chargers: int, duration: float, interval: float, backend: str | None
-) -> int:
+async def _simulate(args: argparse.Namespace) -> int:
     from ocpp_fast.simulator import SimulationReport, simulate
 
     def progress(report: SimulationReport, elapsed: float) -> None:
         rate = report.messages / elapsed if elapsed else 0.0
         errors_seen = sum(report.errors.values())
         line = (
-            f"\r{elapsed:5.0f} s  stations {report.connected}/{report.stations}  "
+            f"\r{elapsed:5.0f} s  stations {report.live}/{report.stations}  "
             f"messages {report.messages}  {rate:,.0f} msg/s  "
             f"p50 {report.percentile(0.5):.1f} ms  errors {errors_seen}"
         )
         print(line, end="", file=sys.stderr, flush=True)
 
+    context = None
+    if args.ssl_ca_certs or args.ssl_certfile or any(u.startswith("wss:") for u in args.url):
+        context = ssl.create_default_context(cafile=args.ssl_ca_certs)
+        if args.ssl_certfile:
+            context.load_cert_chain(args.ssl_certfile, args.ssl_keyfile)
     logging.getLogger("ocpp_fast").setLevel(logging.ERROR)
     report = await simulate(
-        url, chargers, duration, interval=interval, progress=progress, backend=backend
+        args.url,
+        args.chargers,
+        args.duration,
+        interval=args.interval,
+        progress=progress,
+        backend=args.backend,
+        versions=args.version,
+        password=args.password,
+        ssl=context,
     )
     print(file=sys.stderr)
     print(report.table())
-    return 0 if not report.errors and report.connected == chargers else 1
+    return 0 if not report.errors and report.connected == args.chargers else 1
 
 
 def _validate(path: Path, label: str, policy: Tolerance) -> int:
@@ -172,21 +111,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _command(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="ocpp-fast", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the demo CSMS, logging one line per frame")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=9000)
-    serve.add_argument("--quiet", action="store_true", help="log no frames")
-    serve.add_argument("--backend", choices=BACKENDS, help="WebSocket library (default: fastest)")
-    serve.add_argument(
-        "--metrics-port", type=int, help="serve Prometheus metrics on this port (extra [metrics])"
+    serve = commands.add_parser(
+        "serve", help="run a CSMS: your app (module:attr) or the demo of every version"
     )
+    add_serve_arguments(serve)
     serve.add_argument("--nats", metavar="URL", help="join the cluster at this NATS server")
     serve.add_argument("--nats-creds", metavar="FILE", help="NATS credentials file (.creds)")
     serve.add_argument(
         "--handlers",
         choices=("gateway", "workers"),
         default="gateway",
-        help="with --nats: run the handlers here (the demo's) or in `ocpp-fast worker`s",
+        help="with --nats: run the handlers here (APP's) or in `ocpp-fast worker`s",
     )
     # Seconds a forwarded CALL waits for its worker / a dead gateway's stations stay listed.
     serve.add_argument("--worker-timeout", type=float, default=10.0, help=argparse.SUPPRESS)
@@ -196,7 +131,10 @@ def _command(argv: Sequence[str] | None) -> int:
     work = commands.add_parser("worker", help="run handlers for a cluster's gateways")
     work.add_argument("--nats", metavar="URL", required=True, help="the cluster's NATS server")
     work.add_argument("--nats-creds", metavar="FILE", help="NATS credentials file (.creds)")
-    work.add_argument("handlers", nargs="+", metavar="module:Class", help="ChargeSystem classes")
+    add_app_arguments(work)
+    work.add_argument(
+        "handlers", nargs="+", metavar="APP", help="module:attr, as for serve (one or more)"
+    )
     sim = commands.add_parser("simulate", help="load-test a CSMS with simulated stations")
     sim.add_argument(
         "--url",
@@ -208,6 +146,17 @@ def _command(argv: Sequence[str] | None) -> int:
     sim.add_argument("--duration", type=float, default=30.0, help="seconds")
     sim.add_argument("--interval", type=float, default=1.0, help="seconds between messages")
     sim.add_argument("--backend", choices=BACKENDS, help="WebSocket library (default: fastest)")
+    sim.add_argument(
+        "--version",
+        nargs="+",
+        default=["2.0.1"],
+        choices=list(LABELS),
+        help="the stations' OCPP version; several: a mixed fleet, the versions in turn",
+    )
+    sim.add_argument("--password", help="HTTP Basic password of every station (profiles 1, 2)")
+    sim.add_argument("--ssl-ca-certs", metavar="FILE", help="the CA that signed the CSMS's cert")
+    sim.add_argument("--ssl-certfile", metavar="FILE", help="profile 3: the stations' certificate")
+    sim.add_argument("--ssl-keyfile", metavar="FILE", help="its private key, if not in certfile")
     check = commands.add_parser("validate", help="check a log of frames, one per line")
     check.add_argument("file", type=Path)
     check.add_argument("--version", default="2.0.1", choices=sorted(LABELS))
@@ -236,14 +185,13 @@ def _command(argv: Sequence[str] | None) -> int:
             return serve_processes(
                 [a for a in argv if not a.startswith("--workers=")], args.workers
             )
-        server_args = (args.host, args.port, args.quiet, args.backend, args.metrics_port)
-        return run(_serve(*server_args, args))
+        return run(serve_command(args))
     if args.command == "worker":
         from ocpp_fast.cluster._cli import worker
 
-        return run(worker(args.nats, args.nats_creds, args.handlers))
+        return run(worker(args.nats, args.nats_creds, args.handlers, args.factory, args.app_dir))
     if args.command == "simulate":
-        return run(_simulate(args.url, args.chargers, args.duration, args.interval, args.backend))
+        return run(_simulate(args))
     try:
         policy = Tolerance.parse(args.tolerate)
     except ValueError as exc:  # an unknown tolerance class

@@ -9,8 +9,13 @@ returns the response Struct, sync or ``async``. Raise an
 
 The table from action to method is built once, when the class is created, and
 the class is checked then: a method named after an action this side never
-receives, or a near miss of an action name (a typo), raises ``TypeError``
-instead of being silently ignored.
+receives, a method named as the action is on the wire (``BootNotification``),
+or a near miss of an action name (a typo), raises ``TypeError`` instead of
+being silently ignored.
+
+To type checkers the version's classes also declare a slot per action
+(:data:`Handler`), so a handler whose request or response type is not its
+action's is an error before anything runs (``docs/reference/typing.md``).
 """
 
 from __future__ import annotations
@@ -20,16 +25,17 @@ import inspect
 import logging
 import typing
 import warnings
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from types import CoroutineType, GeneratorType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias, TypeVar
 
 import msgspec
 
 from ocpp_fast import errors
 from ocpp_fast._actions import Sender
 from ocpp_fast._frame_log import debug_enabled, log_frame
+from ocpp_fast._model import Request, ResponseT
 from ocpp_fast._outgoing import error_frame, result_frame
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast._ratelimit import ConnectionLog, FirstTimes
@@ -39,9 +45,11 @@ from ocpp_fast.protocol import CallReceived, DeviationCallback, Protocol, SendRe
 from ocpp_fast.tolerance import Tolerance
 
 __all__ = [
+    "Answer",
     "CallContext",
     "ChargeSystem",
     "Charger",
+    "Handler",
     "HandlerSuspended",
     "OcppHandler",
     "PeerConnection",
@@ -61,7 +69,7 @@ class PeerConnection(typing.Protocol):
     dispatch needs nothing from the asyncio layer above it.
     """
 
-    async def call(self, request: Any, timeout: float = ...) -> Any:
+    async def call(self, request: Request[ResponseT], timeout: float = ...) -> ResponseT:
         """Send a CALL and return the peer's typed response."""
 
     async def send(self, request: Any) -> None:
@@ -80,6 +88,26 @@ class CallContext(msgspec.Struct, frozen=True):
     """The id of the CALL being handled."""
     connection: PeerConnection | None = None
     """The asyncio connection, to ``await context.connection.call(...)`` the peer from a handler."""
+
+
+_RequestT = TypeVar("_RequestT")
+_AnswerT = TypeVar("_AnswerT")
+
+Answer: TypeAlias = _AnswerT | Awaitable[_AnswerT]
+"""What a handler returns: the response Struct, or (``async def``) an awaitable of it."""
+
+Handler: TypeAlias = (
+    Callable[[_RequestT], Answer[_AnswerT]]
+    | Callable[[_RequestT, CallContext], Answer[_AnswerT]]
+    | Callable[[Any, _RequestT], Answer[_AnswerT]]
+    | Callable[[Any, _RequestT, CallContext], Answer[_AnswerT]]
+)
+"""The type of a handler of an action whose request is ``_RequestT`` and whose response is
+``_AnswerT``: the generated ``ChargeSystem``/``Charger`` of each version declare one per
+action, to type checkers only, so a handler method with other types is an incompatible
+override. Every form a handler takes is one of the union: ``(request)`` or
+``(request, context)``, sync or ``async``. Each form is there twice, without and with
+``self``: mypy compares an overriding method bound, pyright unbound."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,9 +298,43 @@ class Charger(OcppHandler):
 
 
 class ChargeSystem(OcppHandler):
-    """The CSMS side: handles what stations send (``boot_notification``, ``heartbeat``...)."""
+    """The CSMS side: handles what stations send (``boot_notification``, ``heartbeat``...).
+
+    ``serve()`` also tells it when it starts and stops serving and when a station connects
+    and leaves: override :meth:`on_startup`, :meth:`on_shutdown`, :meth:`on_connect` and
+    :meth:`on_disconnect` (each plain or ``async def``).
+    """
 
     side = Sender.CSMS
+
+    def on_startup(self, server: Any) -> Awaitable[None] | None:
+        """The server is listening (``server``: the running ``CsmsServer``): start what lives
+        beside it in its event loop, such as an admin HTTP API calling ``server.call``.
+        A raise stops the start: ``serve()`` closes the server and raises it."""
+        return None
+
+    def on_shutdown(self, server: Any) -> Awaitable[None] | None:
+        """The server is closing (no new stations; those connected still are): stop what
+        :meth:`on_startup` started. A raise is logged."""
+        return None
+
+    def on_connect(self, connection: Any) -> Awaitable[None] | None:
+        """A station connected (``connection``: its :class:`~ocpp_fast.aio.AsyncConnection`,
+        with ``identity``, ``version``, ``remote_address``, ``connected_since``).
+
+        An ``async def`` override runs as a task of its own while the station's frames
+        are read, so it may ``await connection.call(...)`` (send configuration at
+        connect). Whatever it raises is logged with the identity; the station stays.
+        """
+        return None
+
+    def on_disconnect(self, connection: Any, reason: str) -> Awaitable[None] | None:
+        """The station's connection is gone; ``reason`` says how (``"closed by the station
+        (1000)"``, ``"connection lost"``, ``"replaced by a newer connection"``, ``"the
+        CSMS is shutting down"``...). Runs once its ``on_connect`` has finished; by then
+        ``server.connections`` no longer lists this connection (a newer one of the same
+        station may already be there). Whatever it raises is logged."""
+        return None
 
 
 # --- building the table ---------------------------------------------------------------------
@@ -283,7 +345,8 @@ _BASE_NAMES = frozenset(dir(OcppHandler)) | frozenset(dir(Charger)) | frozenset(
 
 def _build_routes(cls: type[OcppHandler]) -> dict[str, Route]:
     """The action -> method table of ``cls``, after checking every method name."""
-    by_method = {a.method: a for a in cls.version.actions.values()}
+    actions = cls.version.actions
+    by_method = {a.method: a for a in actions.values()}
     receivable = cls.receivable_actions()
     routes: dict[str, Route] = {}
     for name in dir(cls):
@@ -293,6 +356,11 @@ def _build_routes(cls: type[OcppHandler]) -> dict[str, Route]:
         if not callable(member):
             continue
         action = by_method.get(name)
+        if action is None and name in actions:
+            raise TypeError(
+                f"{cls.__name__}.{name} is named as the action is on the wire: a handler is "
+                f"named in snake_case, {actions[name].method}"
+            )
         if action is None:
             near = difflib.get_close_matches(name, list(by_method), n=1, cutoff=_TYPO_CUTOFF)
             if near:

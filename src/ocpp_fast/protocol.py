@@ -36,6 +36,7 @@ import msgspec
 from ocpp_fast import codec, errors
 from ocpp_fast._actions import Sender
 from ocpp_fast._frame_log import debug_enabled, log_frame
+from ocpp_fast._model import Request
 from ocpp_fast._outgoing import encode_checked_payload, error_frame, result_frame, type_name
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast._ratelimit import ConnectionLog, FirstTimes, LogLimiter
@@ -206,8 +207,10 @@ class Protocol:
         out, self._outbox = self._outbox, []
         return out
 
-    def call(self, request: Any) -> str:
+    def call(self, request: Request[Any]) -> str:
         """Queue a CALL of ``request`` (a request Struct this side may send); return its id.
+
+        Typed: a response, or a request never answered (a SEND's), is a type error here.
 
         The frame leaves at once when no CALL is outstanding, otherwise when
         the ones before it are done. An invalid request raises the OcppError
@@ -387,7 +390,7 @@ class Protocol:
 
     def _error(self, frame: CallError) -> list[Event]:
         error = errors.error_class(frame.error_code)(
-            frame.description, frame.details, message_id=frame.message_id
+            frame.description, frame.details, message_id=frame.message_id, origin=errors.Origin.PEER
         )
         if type(frame) is CallResultError:  # about a result we sent, not our pending call
             self._peer_log(
@@ -443,6 +446,7 @@ class Protocol:
             )
             if self.version.answers_bad_results:  # 2.1 tells the peer
                 self._emit(error_frame(pending.message_id, exc, self.version, CALLRESULTERROR))
+            exc.origin = errors.Origin.RESPONSE_CHECK
             self._pending = None
             self._send_next()
             return [CallFailed(pending.message_id, pending.action, exc)]

@@ -1,180 +1,53 @@
-"""Simulated OCPP 2.0.1 stations, for load-testing a CSMS (``ocpp-fast simulate``).
+"""Simulated OCPP stations, for load-testing a CSMS (``ocpp-fast simulate``).
 
-Each station connects over WebSockets, boots, and then runs charging sessions
-whose traffic follows the shape of a real fleet (the shares of
-shared/bench/mix-v201.jsonl): mostly TransactionEvent Updated with meter
-values, heartbeats, status notifications and meter values, now and then an
-Authorize, a report, a security event or a data transfer. Every call's latency
-and every error (by OCPP error code) is recorded.
+Each station connects over WebSockets (with a password and TLS where the CSMS asks for
+them), boots, and then runs charging sessions whose traffic follows the shape of a real
+fleet (:data:`MIX_SHARES`), in OCPP 1.6, 2.0.1 or 2.1: a mixed fleet gives each station
+one of several versions in turn. Every call's latency and every error (by OCPP error code)
+is recorded; the report counts the stations connected *now* (a CSMS that went away shows
+at once), the real duration, and is returned in part when the run is stopped early
+(SIGINT / SIGTERM, or the ``stop`` event).
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime
+import contextlib
 import random
+import signal
+import ssl as ssl_module
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
-from ocpp_fast import errors, v201
+from ocpp_fast import errors
 from ocpp_fast._machine import percentile
+from ocpp_fast._protocol_version import LABELS
+from ocpp_fast._sim_traffic import (
+    MIX_SHARES,
+    SimulatedStation,
+    SimulatedStation16,
+    SimulatedStation21,
+    station_handler,
+    traffic_for,
+)
 from ocpp_fast.transport import Backoff, StationClient, connect
-from ocpp_fast.v201 import datatypes, enums, messages
 
-__all__ = ["MIX_SHARES", "SimulatedStation", "SimulationReport", "simulate"]
-
-MIX_SHARES: dict[str, int] = {
-    "BootNotification": 2,
-    "Heartbeat": 20,
-    "StatusNotification": 10,
-    "Authorize": 5,
-    "TransactionEvent.Started": 3,
-    "TransactionEvent.Updated": 45,
-    "TransactionEvent.Ended": 2,
-    "MeterValues": 10,
-    "NotifyReport": 1,
-    "SecurityEventNotification": 1,
-    "DataTransfer": 1,
-}
-"""Share of traffic per message, in percent (the weights of the shared 2.0.1 mix)."""
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
-
-
-def _meter(energy: float) -> list[datatypes.MeterValueType]:
-    sampled = [
-        datatypes.SampledValueType(
-            value=energy,
-            context=enums.ReadingContextEnumType.SAMPLE_PERIODIC,
-            measurand=enums.MeasurandEnumType.ENERGY_ACTIVE_IMPORT_REGISTER,
-            unit_of_measure=datatypes.UnitOfMeasureType(unit="Wh"),
-        ),
-        datatypes.SampledValueType(
-            value=7200.0, measurand=enums.MeasurandEnumType.POWER_ACTIVE_IMPORT
-        ),
-        datatypes.SampledValueType(
-            value=230.1,
-            measurand=enums.MeasurandEnumType.VOLTAGE,
-            phase=enums.PhaseEnumType.L1_N,
-        ),
-    ]
-    return [datatypes.MeterValueType(timestamp=_now(), sampled_value=sampled)]
-
-
-class SimulatedStation(v201.Charger):
-    """The station side of a simulated charger: it accepts what a CSMS commonly asks."""
-
-    def request_start_transaction(
-        self, request: messages.RequestStartTransactionRequest
-    ) -> messages.RequestStartTransactionResponse:
-        return messages.RequestStartTransactionResponse(
-            status=enums.RequestStartStopStatusEnumType.ACCEPTED
-        )
-
-    def change_availability(
-        self, request: messages.ChangeAvailabilityRequest
-    ) -> messages.ChangeAvailabilityResponse:
-        return messages.ChangeAvailabilityResponse(
-            status=enums.ChangeAvailabilityStatusEnumType.ACCEPTED
-        )
-
-    def unlock_connector(
-        self, request: messages.UnlockConnectorRequest
-    ) -> messages.UnlockConnectorResponse:
-        return messages.UnlockConnectorResponse(status=enums.UnlockStatusEnumType.UNLOCKED)
-
-
-@dataclass
-class _Charging:
-    """One station's state between messages."""
-
-    serial: str
-    transaction: str | None = None
-    seq_no: int = 0
-    energy: float = 0.0
-    sessions: int = 0
-
-    def request(self, kind: str) -> Any:
-        """The next request of ``kind``, kept coherent with the charging state."""
-        if kind.startswith("TransactionEvent"):
-            return self._transaction_event(kind.split(".")[1])
-        if kind == "BootNotification":
-            return messages.BootNotificationRequest(
-                reason=enums.BootReasonEnumType.POWER_UP,
-                charging_station=datatypes.ChargingStationType(
-                    model="SimCharger", vendor_name="ocpp-fast", serial_number=self.serial
-                ),
-            )
-        if kind == "Heartbeat":
-            return messages.HeartbeatRequest()
-        if kind == "StatusNotification":
-            status = enums.ConnectorStatusEnumType
-            return messages.StatusNotificationRequest(
-                timestamp=_now(),
-                connector_status=status.OCCUPIED if self.transaction else status.AVAILABLE,
-                evse_id=1,
-                connector_id=1,
-            )
-        if kind == "Authorize":
-            return messages.AuthorizeRequest(id_token=_TOKEN)
-        if kind == "MeterValues":
-            return messages.MeterValuesRequest(evse_id=1, meter_value=_meter(self.energy))
-        if kind == "NotifyReport":
-            return messages.NotifyReportRequest(
-                request_id=1, generated_at=_now(), seq_no=0, report_data=_REPORT
-            )
-        if kind == "SecurityEventNotification":
-            return messages.SecurityEventNotificationRequest(
-                type="StartupOfTheDevice", timestamp=_now(), tech_info="simulated"
-            )
-        return messages.DataTransferRequest(vendor_id="GA", message_id="sim", data=self.serial)
-
-    def _transaction_event(self, event: str) -> messages.TransactionEventRequest:
-        if event == "Started" or self.transaction is None:
-            self.transaction, self.seq_no, event = str(uuid.uuid4()), 0, "Started"
-        elif event == "Ended":
-            self.sessions += 1
-        self.seq_no += 1
-        self.energy += 125.0
-        request = messages.TransactionEventRequest(
-            event_type=enums.TransactionEventEnumType(event),
-            timestamp=_now(),
-            trigger_reason=_TRIGGERS[event],
-            seq_no=self.seq_no,
-            transaction_info=datatypes.TransactionType(
-                transaction_id=self.transaction,
-                charging_state=enums.ChargingStateEnumType.CHARGING,
-            ),
-            evse=datatypes.EVSEType(id=1, connector_id=1),
-            meter_value=_meter(self.energy),
-            id_token=_TOKEN if event == "Started" else msgspec.UNSET,
-        )
-        if event == "Ended":
-            self.transaction = None
-        return request
-
-
-_TOKEN = datatypes.IdTokenType(id_token="04A1B2C3D4E5F6", type=enums.IdTokenEnumType.ISO14443)
-_TRIGGERS = {
-    "Started": enums.TriggerReasonEnumType.AUTHORIZED,
-    "Updated": enums.TriggerReasonEnumType.METER_VALUE_PERIODIC,
-    "Ended": enums.TriggerReasonEnumType.EV_COMMUNICATION_LOST,
-}
-_REPORT = [
-    datatypes.ReportDataType(
-        component=datatypes.ComponentType(name="EVSE", evse=datatypes.EVSEType(id=1)),
-        variable=datatypes.VariableType(name="Power"),
-        variable_attribute=[datatypes.VariableAttributeType(value="7200")],
-    )
+__all__ = [
+    "MIX_SHARES",
+    "SimulatedStation",
+    "SimulatedStation16",
+    "SimulatedStation21",
+    "SimulationReport",
+    "simulate",
 ]
+
+CALL_TIMEOUT = 30.0
+"""Seconds a simulated station waits for each answer."""
+WIND_DOWN = 2.0
+"""Seconds stations still waiting for an answer get after the end, before they are stopped."""
 
 
 @dataclass
@@ -183,9 +56,19 @@ class SimulationReport:
 
     stations: int
     connected: int = 0
+    """Stations that connected at least once."""
+    live: int = 0
+    """Stations connected now (counted about once a second; at the end, those still
+    connected when their run ended)."""
+    held: int = 0
+    """Stations still connected when their run ended (the final ``live``)."""
     sessions: int = 0
     messages: int = 0
     seconds: float = 0.0
+    """The real duration of the run, stopped early or not."""
+    stopped_early: bool = False
+    versions: Counter[str] = field(default_factory=Counter)
+    """Stations per OCPP version."""
     latencies: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
 
@@ -197,11 +80,13 @@ class SimulationReport:
 
     def table(self) -> str:
         rate = self.messages / self.seconds if self.seconds else 0.0
+        fleet = ", ".join(f"{label}: {count}" for label, count in sorted(self.versions.items()))
         rows = [
-            ("stations connected", f"{self.connected} / {self.stations}"),
+            ("stations connected", f"{self.connected} / {self.stations} ({fleet})"),
+            ("stations connected at the end", f"{self.live}"),
             ("charging sessions", f"{self.sessions}"),
             ("messages (calls answered)", f"{self.messages}"),
-            ("duration", f"{self.seconds:.1f} s"),
+            ("duration", f"{self.seconds:.1f} s{' (stopped early)' if self.stopped_early else ''}"),
             ("throughput", f"{rate:,.0f} msg/s"),
             ("latency p50", f"{self.percentile(0.50):.2f} ms"),
             ("latency p99", f"{self.percentile(0.99):.2f} ms"),
@@ -212,53 +97,71 @@ class SimulationReport:
         return "\n".join(f"{label.ljust(width)}  {value}" for label, value in rows)
 
 
-async def _station(
-    urls: Sequence[str],
-    index: int,
-    deadline: float,
-    interval: float,
-    report: SimulationReport,
-    rng: random.Random,
-    gate: asyncio.Semaphore,
-    backend: str | None,
-    compression: bool,
-) -> None:
+@dataclass(frozen=True)
+class _Fleet:
+    """What every station of a run shares."""
+
+    urls: Sequence[str]
+    deadline: float
+    interval: float
+    report: SimulationReport
+    gate: asyncio.Semaphore
+    backend: str | None
+    compression: bool
+    password: str | None
+    ssl: ssl_module.SSLContext | None
+    clients: dict[str, StationClient]
+    """The stations' clients by identity, for the live count."""
+
+
+async def _station(fleet: _Fleet, index: int, label: str, rng: random.Random) -> None:
     identity = f"SIM{index:05d}"
-    async with gate:  # ramp up: a bounded number of handshakes at once
+    report = fleet.report
+    async with fleet.gate:  # ramp up: a bounded number of handshakes at once
         try:
-            mine = [f"{url.rstrip('/')}/{identity}" for url in urls]
+            mine = [f"{url.rstrip('/')}/{identity}" for url in fleet.urls]
             first = index % len(mine)  # stations spread over the URLs, then fail over in turn
             mine = mine[first:] + mine[:first]
             client: StationClient = await connect(
-                SimulatedStation(),
+                station_handler(label),
                 mine[0],
                 failover=mine[1:],
+                password=fleet.password,
+                ssl=fleet.ssl,
                 backoff=Backoff(minimum=0.5, random_range=1.0, repeat_times=3),
-                backend=backend,
-                compression=compression,
+                backend=fleet.backend,
+                compression=fleet.compression,
             )
         except Exception as exc:
             report.errors[f"connect: {type(exc).__name__}"] += 1
             return
+    fleet.clients[identity] = client
     report.connected += 1
-    state = _Charging(serial=identity)
+    state = traffic_for(label, identity)
     kinds = list(MIX_SHARES)
     weights = list(MIX_SHARES.values())
     try:
-        await _call(client, state.request("BootNotification"), report)
-        while time.monotonic() < deadline:
-            await asyncio.sleep(interval * rng.uniform(0.5, 1.5))
-            kind = rng.choices(kinds, weights)[0]
-            await _call(client, state.request(kind), report)
+        await _call(client, state, "BootNotification", report)
+        while True:
+            pause = fleet.interval * rng.uniform(0.5, 1.5)
+            left = fleet.deadline - time.monotonic()
+            if left < pause:  # the next message would come after the end
+                await asyncio.sleep(max(0.0, left))
+                break
+            await asyncio.sleep(pause)
+            await _call(client, state, rng.choices(kinds, weights)[0], report)
     finally:
         report.sessions += state.sessions
+        if client.connection is not None:
+            report.held += 1
         await client.close()
 
 
-async def _call(client: StationClient, request: Any, report: SimulationReport) -> None:
+async def _call(client: StationClient, state: Any, kind: str, report: SimulationReport) -> None:
+    request = state.request(kind)
     started = time.perf_counter()
     try:
-        await client.call(request, timeout=30)
+        response = await client.call(request, timeout=CALL_TIMEOUT)
     except errors.OcppError as exc:
         report.errors[exc.code] += 1
         return
@@ -267,6 +170,37 @@ async def _call(client: StationClient, request: Any, report: SimulationReport) -
         return
     report.latencies.append(time.perf_counter() - started)
     report.messages += 1
+    state.answered(request, response)
+
+
+@contextlib.contextmanager
+def _stopped_by_signals(stop: asyncio.Event, enabled: bool) -> Iterator[None]:
+    """SIGINT and SIGTERM set ``stop`` during the run (where the loop can take signals: the
+    main thread, not Windows); afterwards they do what they did before."""
+    loop = asyncio.get_running_loop()
+    taken: list[tuple[signal.Signals, Any]] = []
+    if enabled:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(sig)
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError, ValueError):
+                continue
+            taken.append((sig, previous))
+    try:
+        yield
+    finally:
+        for sig, previous in taken:
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, previous)
+
+
+def _labels(versions: str | Sequence[str]) -> list[str]:
+    labels = [versions] if isinstance(versions, str) else list(versions)
+    unknown = [label for label in labels if label not in LABELS]
+    if unknown or not labels:
+        raise ValueError(f"versions must be among {', '.join(LABELS)}, not {unknown or labels}")
+    return labels
 
 
 async def simulate(
@@ -281,45 +215,76 @@ async def simulate(
     progress: Callable[[SimulationReport, float], None] | None = None,
     backend: str | None = None,
     compression: bool = True,
+    versions: str | Sequence[str] = "2.0.1",
+    password: str | None = None,
+    ssl: ssl_module.SSLContext | None = None,
+    stop: asyncio.Event | None = None,
+    handle_signals: bool = True,
 ) -> SimulationReport:
     """Run ``chargers`` stations against the CSMS at ``url`` for ``duration`` seconds.
 
     Each station sends a message every ``interval`` seconds on average. Stations
     are named ``SIM<number>`` from ``first_station`` on (give each simulator
-    process its own range). ``progress`` is called about once a second. ``backend``
-    picks the WebSocket library (:mod:`ocpp_fast.transport.backend`); ``compression``
-    offers permessage-deflate. Several URLs (a cluster's gateways): station ``i`` connects
-    to URL ``i`` modulo their number and fails over to the next ones when it loses it.
+    process its own range). ``versions``: the OCPP version of the fleet, or several for a
+    mixed one (station ``i`` speaks ``versions[i % len(versions)]``). ``password``: HTTP
+    Basic (security profiles 1 and 2); ``ssl``: the TLS context for ``wss://`` (with a
+    client certificate for profile 3). ``progress`` is called about once a second.
+    ``backend`` picks the WebSocket library (:mod:`ocpp_fast.transport.backend`);
+    ``compression`` offers permessage-deflate. Several URLs (a cluster's gateways):
+    station ``i`` connects to URL ``i`` modulo their number and fails over to the next
+    ones when it loses it. Setting ``stop``, or SIGINT / SIGTERM while
+    ``handle_signals``, ends the run early with the report so far.
     """
+    labels = _labels(versions)
     urls = [url] if isinstance(url, str) else list(url)
     report = SimulationReport(stations=chargers)
+    stop = stop or asyncio.Event()
     rng = random.Random(seed)
     start = time.monotonic()
-    deadline = start + duration
-    gate = asyncio.Semaphore(ramp_concurrency)
-    tasks = [
-        asyncio.create_task(
-            _station(
-                urls,
-                i,
-                deadline,
-                interval,
-                report,
-                random.Random(rng.random()),
-                gate,
-                backend,
-                compression,
-            )
-        )
-        for i in range(first_station, first_station + chargers)
-    ]
-    while not all(t.done() for t in tasks):
-        await asyncio.wait(tasks, timeout=1.0)
+    fleet = _Fleet(
+        urls,
+        start + duration,
+        interval,
+        report,
+        asyncio.Semaphore(ramp_concurrency),
+        backend,
+        compression,
+        password,
+        ssl,
+        {},
+    )
+    tasks = []
+    for i in range(first_station, first_station + chargers):
+        label = labels[i % len(labels)]
+        report.versions[label] += 1
+        station = _station(fleet, i, label, random.Random(rng.random()))
+        tasks.append(asyncio.create_task(station))
+    stopping: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+    finished: asyncio.Future[Any] = asyncio.gather(*tasks, return_exceptions=True)
+
+    def count() -> None:
         report.seconds = time.monotonic() - start
-        if progress is not None:
-            progress(report, report.seconds)
+        report.live = sum(1 for client in fleet.clients.values() if client.connection is not None)
+
+    with _stopped_by_signals(stop, handle_signals):
+        while not finished.done() and not stop.is_set():
+            left = start + duration + WIND_DOWN - time.monotonic()
+            if left <= 0:
+                break
+            await asyncio.wait(
+                [finished, stopping], timeout=min(1.0, left), return_when=asyncio.FIRST_COMPLETED
+            )
+            count()
+            if progress is not None:
+                progress(report, report.seconds)
+        report.stopped_early = stop.is_set()
+        stopping.cancel()
+        for task in tasks:
+            task.cancel()  # a station still waiting for an answer past the end, or stopped
+        await asyncio.wait([finished])
     for task in tasks:
-        if task.exception() is not None:
+        if not task.cancelled() and task.exception() is not None:
             report.errors[f"station: {type(task.exception()).__name__}"] += 1
-    report.seconds = min(time.monotonic() - start, max(duration, 1e-9))
+    report.seconds = time.monotonic() - start
+    report.live = report.held
     return report

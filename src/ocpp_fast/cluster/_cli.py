@@ -7,13 +7,14 @@ import asyncio
 import importlib
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+from ocpp_fast._app import AppError, load_app
 from ocpp_fast._protocol_version import LABELS
 from ocpp_fast.cluster._processes import Supervisor
 from ocpp_fast.cluster.config import ClusterConfig
 from ocpp_fast.cluster.gateway import Gateway
-from ocpp_fast.cluster.worker import Worker, load_handler
+from ocpp_fast.cluster.worker import Worker
 from ocpp_fast.dispatch import OcppHandler
 
 __all__ = ["gateway_for", "serve_processes", "worker"]
@@ -28,11 +29,11 @@ def gateway_for(
     nats: str,
     creds: str | None,
     handlers_in: str,
-    handler: OcppHandler,
+    handlers: Mapping[str, OcppHandler],
     worker_timeout: float,
     registry_ttl: float,
 ) -> tuple[dict[str, OcppHandler], Gateway]:
-    """What ``serve --nats`` serves: the demo handler here, or every version forwarded."""
+    """What ``serve --nats`` serves: the app's handlers here, or every version forwarded."""
     gateway = Gateway(
         config_for(nats, creds),
         handlers_in=handlers_in,
@@ -40,7 +41,7 @@ def gateway_for(
         registry_ttl=registry_ttl,
     )
     if handlers_in == "gateway":
-        return {handler.version.subprotocol: handler}, gateway
+        return dict(handlers), gateway
     bases: dict[str, OcppHandler] = {}
     for package in reversed(list(LABELS.values())):  # 2.1, 2.0.1, 1.6: the newest first
         base: OcppHandler = importlib.import_module(package).ChargeSystem()
@@ -63,9 +64,17 @@ def serve_processes(argv: Sequence[str], count: int) -> int:
     return supervisor.run()
 
 
-async def worker(nats: str, creds: str | None, specs: Sequence[str]) -> int:
-    """``ocpp-fast worker --nats URL module:Class...``: serve until SIGINT/SIGTERM."""
-    handlers = [load_handler(spec) for spec in specs]
+async def worker(
+    nats: str, creds: str | None, specs: Sequence[str], factory: bool, app_dir: str
+) -> int:
+    """``ocpp-fast worker --nats URL APP...``: serve until SIGINT/SIGTERM."""
+    handlers: list[OcppHandler] = []
+    try:
+        for spec in specs:
+            handlers += (await load_app(spec, factory=factory, app_dir=app_dir)).values()
+    except AppError as exc:
+        print(f"ocpp-fast worker: error: {exc}", file=sys.stderr)
+        return 2
     pool = Worker(handlers, config_for(nats, creds))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -20,12 +20,15 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
 
 from ocpp_fast._actions import Sender
+from ocpp_fast._model import Request, ResponseT
 from ocpp_fast._outgoing import encode_checked_payload
 from ocpp_fast._protocol_version import LABELS, ProtocolVersion
 from ocpp_fast.aio import DEFAULT_TIMEOUT
 from ocpp_fast.cluster.config import ClusterConfig, node_name
 from ocpp_fast.cluster.subjects import decode_identity
-from ocpp_fast.cluster.wire import RoutedCall, StationEntry, decode_outcome, response_of
+from ocpp_fast.cluster.wire import RoutedCall, decode_outcome, response_of
+from ocpp_fast.errors import StationNotConnected
+from ocpp_fast.stations import StationEntry
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as Nats
@@ -41,14 +44,6 @@ _MARKER = "Nats-Marker-Reason"
 _MARGIN = 2.0
 """Seconds the NATS request waits beyond the CALL's own timeout, for the node's answer
 that the station timed out to come back (rather than a bare NATS timeout)."""
-
-
-class StationNotConnected(ConnectionError):
-    """The station is connected to no node of the cluster (or left during the call)."""
-
-    def __init__(self, identity: str, why: str = "") -> None:
-        super().__init__(why or f"{identity} is not connected to the cluster")
-        self.identity = identity
 
 
 _CALLABLE: dict[type[Any], tuple[ProtocolVersion, str]] = {}
@@ -113,7 +108,9 @@ class ClusterClient:
             raise RuntimeError("the client is not connected: await client.connect() first")
         return self._nc
 
-    async def call(self, identity: str, request: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
+    async def call(
+        self, identity: str, request: Request[ResponseT], timeout: float = DEFAULT_TIMEOUT
+    ) -> ResponseT:
         """Send ``request`` as a CALL to the station ``identity``; its typed response.
 
         Raises the station's error as the :class:`~ocpp_fast.errors.OcppError`
@@ -132,7 +129,9 @@ class ClusterClient:
                 self.names.command(identity), _encode(routed), timeout=timeout + _MARGIN
             )
         except NoRespondersError:
-            raise StationNotConnected(identity) from None
+            raise StationNotConnected(
+                identity, f"{identity} is not connected to the cluster"
+            ) from None
         except NatsTimeout:
             raise TimeoutError(f"no answer from the node holding {identity}") from None
         outcome = decode_outcome(reply.data)
@@ -142,7 +141,8 @@ class ClusterClient:
             raise TimeoutError(outcome.description)
         if outcome.failure:
             raise ValueError(outcome.description)
-        return response_of(outcome, version, action)
+        response: ResponseT = response_of(outcome, version, action)
+        return response
 
     async def stations(self, timeout: float = 10.0) -> dict[str, StationEntry]:
         """Every station connected to the cluster, with the node holding it (the registry).
@@ -191,7 +191,9 @@ class RoutedPeer:
         self._client = client
         self._identity = identity
 
-    async def call(self, request: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
+    async def call(
+        self, request: Request[ResponseT], timeout: float = DEFAULT_TIMEOUT
+    ) -> ResponseT:
         return await self._client.call(self._identity, request, timeout)
 
     async def send(self, request: Any) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +11,7 @@ import nats
 from nats.aio.client import Client as Nats
 
 from ocpp_fast.cluster.subjects import Names
+from ocpp_fast.stations import node_name  # one rule for naming a process, cluster or not
 
 __all__ = ["DEFAULT_DURABLE", "ClusterConfig", "connect_nats", "node_name"]
 
@@ -25,11 +24,6 @@ DEFAULT_DURABLE: Mapping[str, frozenset[str]] = {
 }
 """Actions stored in the events stream before the station is answered, by version label:
 what a station itself must not lose (its transaction messages), as the issue names them."""
-
-
-def node_name() -> str:
-    """A name for this process that no other process of the cluster has: host and pid."""
-    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 @dataclass(frozen=True)

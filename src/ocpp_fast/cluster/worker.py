@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -35,25 +34,13 @@ from ocpp_fast.frames import Call
 if TYPE_CHECKING:
     from nats.aio.subscription import Subscription
 
-__all__ = ["Worker", "load_handler"]
+__all__ = ["Worker"]
 
 log = logging.getLogger("ocpp_fast.cluster")
 
 _encode = msgspec.json.Encoder().encode
 _work_decoder = msgspec.json.Decoder(WorkRequest)
 _EMPTY = Outcome()
-
-
-def load_handler(spec: str) -> OcppHandler:
-    """An instance of the handler class named ``module:Class`` (built with no arguments)."""
-    module_name, colon, name = spec.partition(":")
-    if not colon or not module_name or not name:
-        raise ValueError(f"name the handler class as module:Class, not {spec!r}")
-    found = getattr(importlib.import_module(module_name), name)
-    handler = found() if isinstance(found, type) else found
-    if not isinstance(handler, OcppHandler):
-        raise TypeError(f"{spec} is no ChargeSystem")
-    return handler
 
 
 class Worker:

@@ -35,8 +35,9 @@ from picows.picows import WSProtocol  # type: ignore[attr-defined]
 
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.transport._lifecycle import close_reason
 from ocpp_fast.transport._picows_wire import OcppListener
-from ocpp_fast.transport._refusals import Reason, Refusal, peer_of
+from ocpp_fast.transport._refusals import Reason, Refusal, peer_of, shown_peer
 from ocpp_fast.transport._stations import (
     Authorize,
     CsmsServer,
@@ -96,7 +97,7 @@ class PicowsServer(CsmsServer):
         with 1001 and what is still open at the deadline is aborted."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        self._stopping = True
+        await self.begin_closing()
         if self._server is None:
             return
         self._server.close()  # stop listening now
@@ -113,6 +114,8 @@ class PicowsServer(CsmsServer):
             if station.transport is not None:
                 station.transport.underlying_transport.abort()
         await asyncio.sleep(0)
+        if self._background:  # the stations' endings (their on_disconnect) within the deadline
+            await asyncio.wait(list(self._background), timeout=max(0.01, deadline - loop.time()))
         self._undo_accept_errors()
         run_closed(self)
 
@@ -127,7 +130,7 @@ class _Station(OcppListener):
         subprotocol: str | None,
         authenticated: bool,
         deflate: MessageDeflate | None,
-        peer: str,
+        peer: Any,
         offered: tuple[str, ...],
     ) -> None:
         super().__init__(
@@ -156,7 +159,7 @@ class _Station(OcppListener):
         server._listeners.add(self)
         if self.subprotocol is None:
             server.refusal_log.no_common_version(
-                self.peer, self.identity, self.offered, server.handlers
+                shown_peer(self.peer), self.identity, self.offered, server.handlers
             )
             self.detach()
             self.start_close(1002, "no acceptable OCPP version")
@@ -166,6 +169,7 @@ class _Station(OcppListener):
             identity=self.identity,
             write=self.write,
             on_resume=self.resume,
+            peer=self.peer,
         )
         session = Session(self.identity, connection, self.authenticated, self._close_later)
         if not server.take_over(session):
@@ -212,7 +216,7 @@ class _Station(OcppListener):
         session, self.session = self.session, None
         self.detach()
         if session is not None:
-            server._later(_finish(server, session))
+            server._later(_finish(server, session, _how_it_ended(transport)))
 
 
 class _Keepalive:
@@ -255,9 +259,22 @@ class _Keepalive:
                 station.drop_dead(self._interval)
 
 
-async def _finish(server: PicowsServer, session: Session) -> None:
-    await server.finish(session)
+async def _finish(server: PicowsServer, session: Session, reason: str) -> None:
+    await server.finish(session, reason)
     ConnectionLog(log, session.identity).info("disconnected")
+
+
+def _how_it_ended(transport: Any) -> str:
+    """The ``reason`` of ``on_disconnect``, from picows' record of the close frames."""
+    handshake = transport.close_handshake
+    if handshake is None:
+        return close_reason(None, None, False)
+    received, sent = handshake.recv, handshake.sent
+    return close_reason(
+        None if received is None else (int(received.code), received.reason),
+        None if sent is None else (int(sent.code), sent.reason),
+        bool(handshake.recv_then_sent),
+    )
 
 
 class _Handshake(asyncio.Protocol):
@@ -371,7 +388,8 @@ class _Handshake(asyncio.Protocol):
         subprotocol = server.subprotocol_for(offered)
         params = accept_offer(headers.get("sec-websocket-extensions", ()))
         deflate = MessageDeflate(params, is_server=True) if params is not None else None
-        station = _Station(server, identity, subprotocol, verdict, deflate, self.peer, offered)
+        peername = self.transport.get_extra_info("peername") if self.transport else None
+        station = _Station(server, identity, subprotocol, verdict, deflate, peername, offered)
         extra = {}
         if subprotocol is not None:
             extra["Sec-WebSocket-Protocol"] = subprotocol

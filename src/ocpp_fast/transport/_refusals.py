@@ -25,7 +25,7 @@ from ocpp_fast.transport.identity import escaped
 if TYPE_CHECKING:
     from ocpp_fast.metrics import Metrics
 
-__all__ = ["Reason", "Refusal", "RefusalLog", "peer_of"]
+__all__ = ["Reason", "Refusal", "RefusalLog", "peer_of", "shown_peer"]
 
 refusals_log = logging.getLogger("ocpp_fast.transport.refusals")
 
@@ -78,7 +78,11 @@ class Refusal:
 
 def peer_of(transport: Any) -> str:
     """``host:port`` of the peer of an asyncio transport (``?`` when unknown)."""
-    peer = transport.get_extra_info("peername") if transport is not None else None
+    return shown_peer(transport.get_extra_info("peername") if transport is not None else None)
+
+
+def shown_peer(peer: Any) -> str:
+    """``host:port`` of a socket's ``peername`` (``[host]:port`` for IPv6; ``?`` if none)."""
     if isinstance(peer, tuple) and len(peer) >= 2:
         host = str(peer[0])
         return f"[{host}]:{peer[1]}" if ":" in host else f"{host}:{peer[1]}"

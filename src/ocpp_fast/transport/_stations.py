@@ -28,12 +28,16 @@ try:
 except ImportError:  # Windows
     resource = None  # type: ignore[assignment]
 
+from ocpp_fast._model import Request, ResponseT
 from ocpp_fast._ratelimit import LogLimiter
 
 if TYPE_CHECKING:
     from ocpp_fast.metrics import Metrics
-from ocpp_fast.aio import AsyncConnection, Send, Slots, Write
+from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection, Send, Slots, Write
 from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.errors import StationNotConnected
+from ocpp_fast.stations import StationEntry, node_name
+from ocpp_fast.transport._lifecycle import REPLACED, SHUTTING_DOWN, greet, see_off, shut_down
 from ocpp_fast.transport._refusals import Reason, Refusal, RefusalLog, peer_of
 from ocpp_fast.transport._tls import secure
 from ocpp_fast.transport.identity import basic_credentials, escaped, parse_identity
@@ -131,6 +135,10 @@ class Session:
     """``authorize`` accepted a password or a verified client certificate."""
     close: Callable[[int, str], Coroutine[Any, Any, None]]
     """Closes the connection with a close code and reason (the backend's)."""
+    greeting: asyncio.Task[None] | None = None
+    """The handler's ``async`` ``on_connect`` while it runs."""
+    reason: str | None = None
+    """Why the server ended the connection, when it did (replaced, shutting down)."""
 
 
 class Stations:
@@ -304,9 +312,11 @@ class Stations:
         identity: str,
         write: Write | None = None,
         on_resume: Callable[[], None] | None = None,
+        peer: Any = None,
     ) -> AsyncConnection:
         """An :class:`AsyncConnection` for a station, within this server's handler bounds
-        (``send`` for a backend that awaits its writes, ``write`` for one that buffers)."""
+        (``send`` for a backend that awaits its writes, ``write`` for one that buffers;
+        ``peer``: the socket's ``peername``)."""
         connection = AsyncConnection(
             handler,
             send,
@@ -315,6 +325,7 @@ class Stations:
             max_calls=self.limits.calls_in_flight,
             task_slots=self.task_slots,
             on_resume=on_resume,
+            remote_address=(str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None,
         )
         connection.protocol.metrics = self.metrics
         return connection
@@ -337,7 +348,8 @@ class Stations:
                 REPLACED_CLOSE_CODE,
                 extra={"identity": identity},
             )
-            self._later(previous.close(REPLACED_CLOSE_CODE, "replaced by a newer connection"))
+            previous.reason = REPLACED
+            self._later(previous.close(REPLACED_CLOSE_CODE, REPLACED))
         self._live[identity] = session
         self.connections[identity] = session.connection
         self._sessions.add(session)
@@ -345,11 +357,13 @@ class Stations:
             self.metrics.station(session.connection.handler.version.label, +1)
         for told in self.on_station:
             told(identity)
+        session.greeting = greet(session.connection)
         return True
 
-    async def finish(self, session: Session) -> None:
-        """The station's connection is gone: out of the table at once; its handlers get
-        ``handler_grace`` seconds to finish, then are cancelled."""
+    async def finish(self, session: Session, reason: str) -> None:
+        """The station's connection is gone (``reason``: how, as the backend saw it): out of
+        the table at once; its handlers get ``handler_grace`` seconds to finish, then are
+        cancelled; then the handler's ``on_disconnect`` is told."""
         identity = session.identity
         if self._live.get(identity) is session:  # unless a newer one took its place
             del self._live[identity]
@@ -359,9 +373,10 @@ class Stations:
         if self.metrics is not None:
             self.metrics.station(session.connection.handler.version.label, -1)
         connection = session.connection
-        connection.abort(ConnectionError(f"{identity} disconnected"))
+        connection.abort(StationNotConnected(identity, f"{identity} disconnected"))
+        grace = self.limits.handler_grace
         try:
-            if not await connection.drain(self.limits.handler_grace):
+            if not await connection.drain(grace):
                 self.refusals.warning(
                     "grace",
                     "%s: cancelling handlers still running after it left",
@@ -369,8 +384,44 @@ class Stations:
                     extra={"identity": identity},
                 )
                 connection.stop()
+            if session.reason is None and self._stopping:
+                session.reason = SHUTTING_DOWN
+            await see_off(connection, session.greeting, session.reason or reason, grace)
         finally:
             self._sessions.discard(session)
+
+    # --- calls from your own code ----------------------------------------------------------
+
+    async def call(
+        self, identity: str, request: Request[ResponseT], timeout: float = DEFAULT_TIMEOUT
+    ) -> ResponseT:
+        """Send ``request`` as a CALL to the connected station ``identity``; its typed response.
+
+        The connection's own :meth:`~ocpp_fast.aio.AsyncConnection.call`, found by identity.
+        Raises the station's error as the :class:`~ocpp_fast.errors.OcppError` class of its
+        code, :class:`~ocpp_fast.errors.StationNotConnected` when the station is not
+        connected (or left during the call), ``TimeoutError`` after ``timeout`` seconds:
+        what ``ClusterClient.call`` raises, so the code moves to a cluster unchanged.
+        """
+        connection = self.connections.get(identity)
+        if connection is None:
+            raise StationNotConnected(identity)
+        try:
+            return await connection.call(request, timeout)
+        except StationNotConnected:
+            raise
+        except ConnectionError as exc:  # the socket failed under the CALL
+            raise StationNotConnected(identity, str(exc)) from exc
+
+    async def stations(self, timeout: float = 10.0) -> dict[str, StationEntry]:
+        """Every connected station, by identity: this process, its version, since when
+        (the entries of ``ClusterClient.stations()``; ``timeout`` is there for the same
+        signature, a local table needs none)."""
+        node = node_name()
+        return {
+            identity: StationEntry(node, connection.version.label, connection.connected_since)
+            for identity, connection in self.connections.items()
+        }
 
     def _later(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` in the background; kept referenced, its exception retrieved."""
@@ -380,6 +431,14 @@ class Stations:
         task.add_done_callback(self._background.discard)
 
     # --- shutdown ---------------------------------------------------------------------------
+
+    async def begin_closing(self) -> None:
+        """The start of every backend's ``close()``: refuse new stations, then the handlers'
+        ``on_shutdown`` (within ``handler_grace``), while the stations are still there."""
+        if self._stopping:
+            return
+        self._stopping = True
+        await shut_down(self.handlers.values(), self, self.limits.handler_grace)
 
     async def stop_handlers(self, deadline: float) -> None:
         """Refuse new stations; let handlers run until ``deadline`` (loop time), then cancel."""

@@ -29,6 +29,7 @@ from websockets.typing import Subprotocol  # noqa: E402
 
 from ocpp_fast._ratelimit import ConnectionLog  # noqa: E402
 from ocpp_fast.dispatch import OcppHandler  # noqa: E402
+from ocpp_fast.transport._lifecycle import close_reason  # noqa: E402
 from ocpp_fast.transport._refusals import Reason, peer_of  # noqa: E402
 from ocpp_fast.transport._stations import (  # noqa: E402
     Authorize,
@@ -120,7 +121,9 @@ class WebsocketsServer(CsmsServer):
             return
 
         handler = self.handlers[subprotocol]
-        connection = self.new_connection(handler, text_sender(websocket), identity=identity)
+        connection = self.new_connection(
+            handler, text_sender(websocket), identity=identity, peer=websocket.remote_address
+        )
         session = Session(identity, connection, websocket.authenticated, websocket.close)
         if not self.take_over(session):
             await websocket.close(REPLACED_CLOSE_CODE, "an authenticated connection is live")
@@ -134,7 +137,7 @@ class WebsocketsServer(CsmsServer):
             await asyncio.wait([reading])
         finally:
             reading.cancel()
-            await self.finish(session)
+            await self.finish(session, _how_it_ended(websocket))
             ConnectionLog(log, identity).info("disconnected")
         if not reading.cancelled() and (error := reading.exception()) is not None:
             ConnectionLog(log, identity).error("reading failed", exc_info=error)
@@ -148,7 +151,7 @@ class WebsocketsServer(CsmsServer):
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        self._stopping = True
+        await self.begin_closing()
         if self._server is None:
             return
         self._server.server.close()  # stop listening now
@@ -325,6 +328,17 @@ class _StationSocket(ServerConnection):
             return identity
         peer = self.transport.get_extra_info("peername") if self.transport else None
         return escaped(str(peer))
+
+
+def _how_it_ended(websocket: ServerConnection) -> str:
+    """The ``reason`` of ``on_disconnect``, from websockets' record of the close frames."""
+    protocol = websocket.protocol
+    received, sent = protocol.close_rcvd, protocol.close_sent
+    return close_reason(
+        None if received is None else (received.code, received.reason),
+        None if sent is None else (sent.code, sent.reason),
+        bool(protocol.close_rcvd_then_sent),
+    )
 
 
 def _peer_certificate(connection: ServerConnection) -> Mapping[str, Any] | None:

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ocpp_fast._model import Request, ResponseT
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
@@ -164,7 +165,9 @@ class StationClient:
                 "the transaction queue stopped", exc_info=error
             )
 
-    async def call(self, request: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
+    async def call(
+        self, request: Request[ResponseT], timeout: float = DEFAULT_TIMEOUT
+    ) -> ResponseT:
         """Send ``request`` as a CALL once connected; return the typed response.
 
         A queued (transaction-related) request is stored first; the response
@@ -176,7 +179,10 @@ class StationClient:
         delivered = self.put(request)
         if delivered is not None:
             try:
-                return await asyncio.wait_for(asyncio.shield(delivered.delivered), timeout)
+                response: ResponseT = await asyncio.wait_for(
+                    asyncio.shield(delivered.delivered), timeout
+                )
+                return response
             except TimeoutError:
                 raise StillQueued(f"{type(request).__name__} is queued, not yet answered") from None
         connection = await self._live(timeout)

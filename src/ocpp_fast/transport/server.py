@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.transport._lifecycle import start_up
 from ocpp_fast.transport._stations import (
     Admission,
     Authorize,
@@ -128,10 +129,12 @@ async def serve(
     if metrics is not None and metrics_port is not None:
         server.metrics_port = metrics.serve_http(metrics_port, host)
         server.on_closed.append(metrics.stop_http)
-    if cluster is not None:
-        try:
+    try:
+        if cluster is not None:
             await cluster.attach(server)
-        except BaseException:
-            await server.close(0)
-            raise
+        await start_up(handlers.values(), server)
+    except BaseException:
+        server._stopping = True  # closed without on_shutdown: the start did not finish
+        await server.close(0)
+        raise
     return server

@@ -1,0 +1,109 @@
+"""What ``ocpp-fast serve APP`` and ``ocpp-fast worker APP`` load: one rule for both.
+
+``APP`` is ``module:attr`` (``attr`` may be dotted: ``module:holder.csms``), imported with
+``app_dir`` first on ``sys.path`` (the current directory by default, as uvicorn does),
+where ``attr`` is
+
+- a ``ChargeSystem`` class (made with no arguments) or instance;
+- a mapping of subprotocol (``"ocpp1.6"``, or the label ``"1.6"``) to such a class or
+  instance: several versions on one port;
+- a sequence of them (each served as its own version);
+- with ``factory=True``, a callable taking no arguments (or a coroutine function) that
+  returns any of the above, so building the app may read configuration or open a pool.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ocpp_fast._protocol_version import LABELS
+from ocpp_fast.dispatch import ChargeSystem, OcppHandler
+
+__all__ = ["AppError", "import_attribute", "load_app"]
+
+
+class AppError(ValueError):
+    """``APP`` names nothing servable; the message says what was found and what to do."""
+
+
+def import_attribute(spec: str, app_dir: str | Path | None = ".") -> Any:
+    """The object ``module:attr`` names, ``app_dir`` put first on ``sys.path``."""
+    module_name, colon, name = spec.partition(":")
+    if not colon or not module_name or not name:
+        raise AppError(f"name it as module:attribute, not {spec!r}")
+    if app_dir is not None:
+        folder = str(Path(app_dir).resolve())
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+    try:
+        found: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module_name.startswith(exc.name):
+            raise AppError(f"no module {module_name!r} (looked in {app_dir} and sys.path)") from exc
+        raise
+    for part in name.split("."):
+        try:
+            found = getattr(found, part)
+        except AttributeError:
+            raise AppError(f"module {module_name!r} has no attribute {name!r}") from None
+    return found
+
+
+def _instance(value: Any, spec: str) -> OcppHandler:
+    if isinstance(value, type) and issubclass(value, ChargeSystem) and hasattr(value, "version"):
+        value = value()
+    if not isinstance(value, ChargeSystem):
+        raise AppError(
+            f"{spec} gave {value!r}: expected a ChargeSystem class or instance, a mapping of "
+            "subprotocol to ChargeSystem, or (with --factory) a function returning one"
+        )
+    return value
+
+
+def _subprotocol(key: Any, handler: OcppHandler, spec: str) -> str:
+    name = f"ocpp{key}" if key in LABELS else key
+    if name != handler.version.subprotocol:
+        raise AppError(
+            f"{spec}: {key!r} maps to a handler of OCPP {handler.version}; "
+            f"use the key {handler.version.subprotocol!r}"
+        )
+    return name
+
+
+def handlers_of(value: Any, spec: str) -> dict[str, OcppHandler]:
+    """``value`` (a class, instance, mapping or sequence of them) as handlers by subprotocol."""
+    if isinstance(value, Mapping):
+        handlers = {}
+        for key, item in value.items():
+            handler = _instance(item, spec)
+            handlers[_subprotocol(key, handler, spec)] = handler
+    elif isinstance(value, Sequence) and not isinstance(value, str):
+        listed = [_instance(item, spec) for item in value]
+        handlers = {handler.version.subprotocol: handler for handler in listed}
+    else:
+        handler = _instance(value, spec)
+        handlers = {handler.version.subprotocol: handler}
+    if not handlers:
+        raise AppError(f"{spec} serves no version")
+    return handlers
+
+
+async def load_app(
+    spec: str, *, factory: bool = False, app_dir: str | Path | None = "."
+) -> dict[str, OcppHandler]:
+    """The handlers ``spec`` names, by subprotocol (see the module's docstring)."""
+    found = import_attribute(spec, app_dir)
+    if factory:
+        if not callable(found):
+            raise AppError(f"--factory: {spec} is {found!r}, not a function")
+        found = found()
+        if inspect.isawaitable(found):
+            found = await found
+    elif callable(found) and not isinstance(found, type | OcppHandler):
+        raise AppError(f"{spec} is a function: pass --factory to serve what it returns")
+    return handlers_of(found, spec)

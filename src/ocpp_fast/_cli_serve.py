@@ -1,0 +1,247 @@
+"""``ocpp-fast serve [APP]``: a CSMS from the command line, with what a deployment sets.
+
+Without ``APP``, the demo (:mod:`ocpp_fast.demo`: 1.6, 2.0.1 and 2.1 on one port). With
+it, your own ``ChargeSystem`` (:mod:`ocpp_fast._app` says which forms ``APP`` takes), so
+no team writes its own main, signal handling and flags. SIGINT and SIGTERM stop it
+gracefully (calls in flight finish, ``on_disconnect`` runs) within ``--shutdown-timeout``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import signal
+import ssl
+import sys
+from typing import Any
+
+from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.tolerance import Tolerance
+from ocpp_fast.transport.backend import BACKENDS
+from ocpp_fast.transport.limits import DEFAULT_LIMITS, Limits
+from ocpp_fast.transport.runtime import settle_gc
+
+__all__ = ["add_app_arguments", "add_serve_arguments", "serve_command"]
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+_LIMIT_NAMES = tuple(field.name for field in dataclasses.fields(Limits))
+
+
+class _FrameLines(logging.Formatter):
+    """One readable line per frame: ``CS001 < [2,"1","Heartbeat",{}]``; others as they are."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        when = self.formatTime(record, "%H:%M:%S")
+        frame = getattr(record, "frame", None)
+        if record.name == "ocpp_fast.frames" and frame is not None:
+            text = frame.decode("utf-8", "replace") if isinstance(frame, bytes) else str(frame)
+            return f"{when} {record.__dict__['identity']} {record.__dict__['direction']} {text}"
+        line = f"{when} {record.levelname.lower()} {record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def add_app_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--factory`` and ``--app-dir``: how ``serve`` and ``worker`` alike load ``APP``."""
+    parser.add_argument(
+        "--factory",
+        action="store_true",
+        help="APP is a function (or coroutine function) returning the app",
+    )
+    parser.add_argument(
+        "--app-dir",
+        default=".",
+        metavar="DIR",
+        help="put DIR first on sys.path before importing APP (default: the current directory)",
+    )
+
+
+def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
+    """Every flag of ``ocpp-fast serve`` (the cluster's are added by the caller)."""
+    serve.add_argument(
+        "app",
+        nargs="?",
+        metavar="APP",
+        help="module:attr, a ChargeSystem class or instance, or a mapping of subprotocol to "
+        "one (several versions on one port); without it, the demo of every version",
+    )
+    add_app_arguments(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    serve.add_argument("--port", type=int, default=9000, help="the port (0: any free one)")
+    serve.add_argument(
+        "--security-profile",
+        type=int,
+        choices=(0, 1, 2, 3),
+        default=0,
+        help="0 none, 1 Basic auth, 2 TLS + Basic auth, 3 TLS with station certificates",
+    )
+    serve.add_argument("--ssl-certfile", metavar="FILE", help="the CSMS's certificate (PEM)")
+    serve.add_argument("--ssl-keyfile", metavar="FILE", help="its private key, if not in certfile")
+    serve.add_argument(
+        "--ssl-ca-certs", metavar="FILE", help="profile 3: the CA that signed station certificates"
+    )
+    serve.add_argument(
+        "--authorize",
+        metavar="module:fn",
+        help="who may connect: fn(StationRequest) -> Admission or bool (may be async)",
+    )
+    serve.add_argument(
+        "--tolerate",
+        default="",
+        metavar="CLASSES",
+        help="deviations every station may send, added to the app's own (naive_datetime, "
+        "space_datetime, numeric_string, enum_case, null_optional, unknown_fields, "
+        "overlong_string, all)",
+    )
+    serve.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"a cap of Limits, repeatable ({', '.join(_LIMIT_NAMES)})",
+    )
+    serve.add_argument(
+        "--ping-interval",
+        type=float,
+        default=20.0,
+        help="seconds between keepalive pings (0: none)",
+    )
+    serve.add_argument("--max-size", type=int, default=2**20, help="largest message, in bytes")
+    serve.add_argument("--backend", choices=BACKENDS, help="WebSocket library (default: fastest)")
+    serve.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus metrics on this port (extra [metrics])"
+    )
+    serve.add_argument("--log-level", choices=LOG_LEVELS, default="warning")
+    serve.add_argument("--quiet", action="store_true", help="log no frames")
+    serve.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=10.0,
+        help="seconds a stop waits for calls in flight",
+    )
+
+
+def limits_of(settings: list[str]) -> Limits:
+    """``["handler_grace=5", ...]`` as :class:`Limits` (the others at their defaults)."""
+    changes: dict[str, Any] = {}
+    for setting in settings:
+        name, equals, value = setting.partition("=")
+        name = name.strip().replace("-", "_")
+        if not equals or name not in _LIMIT_NAMES:
+            raise ValueError(f"--limit {setting!r}: use NAME=VALUE, NAME one of {_LIMIT_NAMES}")
+        kind = type(getattr(DEFAULT_LIMITS, name))
+        try:
+            changes[name] = kind(value)
+        except ValueError:
+            raise ValueError(f"--limit {setting!r}: {value!r} is no {kind.__name__}") from None
+    return dataclasses.replace(DEFAULT_LIMITS, **changes)
+
+
+def ssl_context_of(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The server's TLS context from the ``--ssl-*`` flags (none without a certificate)."""
+    if args.ssl_certfile is None:
+        if args.security_profile in (2, 3) or args.ssl_keyfile or args.ssl_ca_certs:
+            raise ValueError("TLS needs --ssl-certfile (security profiles 2 and 3)")
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(args.ssl_certfile, args.ssl_keyfile)
+    if args.ssl_ca_certs is not None:
+        context.load_verify_locations(args.ssl_ca_certs)
+        if args.security_profile == 3:
+            context.verify_mode = ssl.CERT_REQUIRED
+    elif args.security_profile == 3:
+        raise ValueError("security profile 3 needs --ssl-ca-certs to verify stations")
+    return context
+
+
+def _log_to_stdout(level: str, frames: bool) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_FrameLines())
+    root = logging.getLogger("ocpp_fast")
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    logging.getLogger("ocpp_fast.frames").setLevel(logging.DEBUG if frames else logging.WARNING)
+
+
+async def _handlers(args: argparse.Namespace) -> tuple[dict[str, OcppHandler], str]:
+    """What to serve, and how to name it in the first line printed."""
+    if args.app is None:
+        from ocpp_fast.demo import demo_handlers
+
+        return demo_handlers(), "demo CSMS"
+    from ocpp_fast._app import load_app
+
+    return await load_app(args.app, factory=args.factory, app_dir=args.app_dir), args.app
+
+
+async def serve_command(args: argparse.Namespace) -> int:
+    """Run ``ocpp-fast serve`` until SIGINT or SIGTERM."""
+    from ocpp_fast._app import AppError, import_attribute
+    from ocpp_fast.transport import serve
+
+    _log_to_stdout(args.log_level, not args.quiet)
+    try:
+        handlers, name = await _handlers(args)
+        authorize = None
+        if args.authorize is not None:
+            authorize = import_attribute(args.authorize, args.app_dir)
+        policy = Tolerance.parse(args.tolerate)
+        limits = limits_of(args.limit)
+        context = ssl_context_of(args)
+    except (AppError, ValueError, OSError) as exc:
+        print(f"ocpp-fast serve: error: {exc}", file=sys.stderr)
+        return 2
+    if policy:
+        for handler in handlers.values():
+            handler.tolerance |= policy
+    gateway = None
+    if args.nats:
+        from ocpp_fast.cluster._cli import gateway_for
+
+        handlers, gateway = gateway_for(
+            args.nats,
+            args.nats_creds,
+            args.handlers,
+            handlers,
+            args.worker_timeout,
+            args.registry_ttl,
+        )
+    server = await serve(
+        handlers,
+        args.host,
+        args.port,
+        authorize=authorize,
+        security_profile=args.security_profile,
+        ssl=context,
+        ping_interval=args.ping_interval or None,
+        max_size=args.max_size,
+        limits=limits,
+        backend=args.backend,
+        metrics_port=args.metrics_port,
+        cluster=gateway,
+        reuse_port=args.reuse_port,
+    )
+    settle_gc()
+    scheme = "wss" if context is not None else "ws"
+    versions = ", ".join(handlers)
+    print(
+        f"{name} on {scheme}://{args.host}:{server.port}/<identity> ({versions}); Ctrl-C stops",
+        flush=True,
+    )
+    if gateway is not None:
+        print(f"gateway {gateway.node} of the cluster at {gateway.config.servers}", flush=True)
+    if server.metrics_port is not None:
+        print(f"metrics on http://{args.host}:{server.metrics_port}/metrics", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.close(args.shutdown_timeout)
+    if gateway is not None:
+        await gateway.close()
+    print("stopped", flush=True)
+    return 0

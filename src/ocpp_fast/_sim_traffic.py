@@ -1,0 +1,373 @@
+"""What a simulated station sends and answers, in each OCPP version (for :mod:`.simulator`).
+
+Every version follows one traffic shape, the shares of the shared 2.0.1 fleet mix
+(:data:`MIX_SHARES`: mostly transaction updates with meter values, heartbeats, status
+notifications and meter values); a 1.6 station sends that shape's 1.6 messages
+(StartTransaction / MeterValues / StopTransaction for the transaction's events). Each
+station's state keeps its messages coherent: a transaction starts after an authorized
+token, its meter values carry its id, it stops.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from ocpp_fast import v16, v21, v201
+from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.v16 import datatypes as datatypes16
+from ocpp_fast.v16 import enums as enums16
+from ocpp_fast.v16 import messages as messages16
+from ocpp_fast.v21 import datatypes as datatypes21
+from ocpp_fast.v21 import enums as enums21
+from ocpp_fast.v21 import messages as messages21
+from ocpp_fast.v201 import datatypes, enums, messages
+
+__all__ = [
+    "MIX_SHARES",
+    "SimulatedStation",
+    "SimulatedStation16",
+    "SimulatedStation21",
+    "Traffic",
+    "station_handler",
+    "traffic_for",
+]
+
+MIX_SHARES: dict[str, int] = {
+    "BootNotification": 2,
+    "Heartbeat": 20,
+    "StatusNotification": 10,
+    "Authorize": 5,
+    "TransactionEvent.Started": 3,
+    "TransactionEvent.Updated": 45,
+    "TransactionEvent.Ended": 2,
+    "MeterValues": 10,
+    "NotifyReport": 1,
+    "SecurityEventNotification": 1,
+    "DataTransfer": 1,
+}
+"""Share of traffic per message, in percent (the weights of the shared 2.0.1 mix)."""
+
+_ENERGY_STEP = 125.0
+"""Wh added between two meter readings of a transaction."""
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+# --- OCPP 2.0.1 and 2.1: the same message names and shapes, each in its version's types ------
+
+
+class _Model2x:
+    """The modules and constant payloads of one 2.x version."""
+
+    def __init__(self, messages: Any, enums: Any, datatypes: Any, token_type: Any) -> None:
+        self.messages, self.enums, self.datatypes = messages, enums, datatypes
+        self.token = datatypes.IdTokenType(id_token="04A1B2C3D4E5F6", type=token_type)
+        trigger = enums.TriggerReasonEnumType
+        self.triggers = {
+            "Started": trigger.AUTHORIZED,
+            "Updated": trigger.METER_VALUE_PERIODIC,
+            "Ended": trigger.EV_COMMUNICATION_LOST,
+        }
+        self.report = [
+            datatypes.ReportDataType(
+                component=datatypes.ComponentType(name="EVSE", evse=datatypes.EVSEType(id=1)),
+                variable=datatypes.VariableType(name="Power"),
+                variable_attribute=[datatypes.VariableAttributeType(value="7200")],
+            )
+        ]
+
+    def meter(self, energy: float) -> list[Any]:
+        datatypes, enums = self.datatypes, self.enums
+        sampled = [
+            datatypes.SampledValueType(
+                value=energy,
+                context=enums.ReadingContextEnumType.SAMPLE_PERIODIC,
+                measurand=enums.MeasurandEnumType.ENERGY_ACTIVE_IMPORT_REGISTER,
+                unit_of_measure=datatypes.UnitOfMeasureType(unit="Wh"),
+            ),
+            datatypes.SampledValueType(
+                value=7200.0, measurand=enums.MeasurandEnumType.POWER_ACTIVE_IMPORT
+            ),
+            datatypes.SampledValueType(
+                value=230.1,
+                measurand=enums.MeasurandEnumType.VOLTAGE,
+                phase=enums.PhaseEnumType.L1_N,
+            ),
+        ]
+        return [datatypes.MeterValueType(timestamp=_now(), sampled_value=sampled)]
+
+
+_V201 = _Model2x(messages, enums, datatypes, enums.IdTokenEnumType.ISO14443)
+_V21 = _Model2x(messages21, enums21, datatypes21, "ISO14443")  # 2.1's idToken type is a string
+
+
+@dataclass
+class Traffic:
+    """One station's state between messages, and the next request of each kind (2.x)."""
+
+    serial: str
+    model: _Model2x
+    transaction: Any = None
+    seq_no: int = 0
+    energy: float = 0.0
+    sessions: int = 0
+
+    def request(self, kind: str) -> Any:
+        """The next request of ``kind`` (a key of :data:`MIX_SHARES`), coherent with the
+        charging state."""
+        model = self.model
+        messages, enums, datatypes = model.messages, model.enums, model.datatypes
+        if kind.startswith("TransactionEvent"):
+            return self._transaction_event(kind.split(".")[1])
+        if kind == "BootNotification":
+            return messages.BootNotificationRequest(
+                reason=enums.BootReasonEnumType.POWER_UP,
+                charging_station=datatypes.ChargingStationType(
+                    model="SimCharger", vendor_name="ocpp-fast", serial_number=self.serial
+                ),
+            )
+        if kind == "Heartbeat":
+            return messages.HeartbeatRequest()
+        if kind == "StatusNotification":
+            status = enums.ConnectorStatusEnumType
+            return messages.StatusNotificationRequest(
+                timestamp=_now(),
+                connector_status=status.OCCUPIED if self.transaction else status.AVAILABLE,
+                evse_id=1,
+                connector_id=1,
+            )
+        if kind == "Authorize":
+            return messages.AuthorizeRequest(id_token=model.token)
+        if kind == "MeterValues":
+            return messages.MeterValuesRequest(evse_id=1, meter_value=model.meter(self.energy))
+        if kind == "NotifyReport":
+            return messages.NotifyReportRequest(
+                request_id=1, generated_at=_now(), seq_no=0, report_data=model.report
+            )
+        if kind == "SecurityEventNotification":
+            return messages.SecurityEventNotificationRequest(
+                type="StartupOfTheDevice", timestamp=_now(), tech_info="simulated"
+            )
+        return messages.DataTransferRequest(vendor_id="GA", message_id="sim", data=self.serial)
+
+    def answered(self, request: Any, response: Any) -> None:
+        """The CSMS's answer to ``request`` (2.x needs none of them to go on)."""
+
+    def _transaction_event(self, event: str) -> Any:
+        model = self.model
+        if event == "Started" or self.transaction is None:
+            self.transaction, self.seq_no, event = str(uuid.uuid4()), 0, "Started"
+        elif event == "Ended":
+            self.sessions += 1
+        self.seq_no += 1
+        self.energy += _ENERGY_STEP
+        request = model.messages.TransactionEventRequest(
+            event_type=model.enums.TransactionEventEnumType(event),
+            timestamp=_now(),
+            trigger_reason=model.triggers[event],
+            seq_no=self.seq_no,
+            transaction_info=model.datatypes.TransactionType(
+                transaction_id=self.transaction,
+                charging_state=model.enums.ChargingStateEnumType.CHARGING,
+            ),
+            evse=model.datatypes.EVSEType(id=1, connector_id=1),
+            meter_value=model.meter(self.energy),
+            id_token=model.token if event == "Started" else msgspec.UNSET,
+        )
+        if event == "Ended":
+            self.transaction = None
+        return request
+
+
+# --- OCPP 1.6 -------------------------------------------------------------------------------
+
+_ID_TAG = "04A1B2C3D4E5F6"
+
+
+@dataclass
+class Traffic16(Traffic):
+    """A 1.6 station: the transaction's events become StartTransaction (whose answer gives the
+    transaction id), MeterValues of that transaction, and StopTransaction."""
+
+    starting: bool = False
+
+    def request(self, kind: str) -> Any:
+        if kind.startswith("TransactionEvent"):
+            return self._transaction(kind.split(".")[1])
+        if kind == "BootNotification":
+            return messages16.BootNotificationRequest(
+                charge_point_vendor="ocpp-fast",
+                charge_point_model="SimCharger",
+                charge_point_serial_number=self.serial,
+            )
+        if kind == "Heartbeat":
+            return messages16.HeartbeatRequest()
+        if kind == "StatusNotification":
+            status = enums16.StatusNotificationRequestStatusEnum
+            return messages16.StatusNotificationRequest(
+                connector_id=1,
+                error_code=enums16.ErrorCodeEnum.NO_ERROR,
+                status=status.CHARGING if self.transaction is not None else status.AVAILABLE,
+                timestamp=_now(),
+            )
+        if kind == "Authorize":
+            return messages16.AuthorizeRequest(id_tag=_ID_TAG)
+        if kind == "MeterValues":
+            return self._meter_values()
+        if kind == "NotifyReport":  # 1.6 has no reports: its diagnostics status instead
+            return messages16.DiagnosticsStatusNotificationRequest(
+                status=enums16.DiagnosticsStatusNotificationRequestStatusEnum.IDLE
+            )
+        if kind == "SecurityEventNotification":
+            return messages16.SecurityEventNotificationRequest(
+                type="StartupOfTheDevice", timestamp=_now(), tech_info="simulated"
+            )
+        return messages16.DataTransferRequest(vendor_id="GA", message_id="sim", data=self.serial)
+
+    def answered(self, request: Any, response: Any) -> None:
+        if isinstance(response, messages16.StartTransactionResponse):
+            self.transaction = response.transaction_id
+
+    def _transaction(self, event: str) -> Any:
+        if self.transaction is None:
+            self.energy += _ENERGY_STEP
+            return messages16.StartTransactionRequest(
+                connector_id=1, id_tag=_ID_TAG, meter_start=int(self.energy), timestamp=_now()
+            )
+        if event == "Ended":
+            transaction, self.transaction = self.transaction, None
+            self.sessions += 1
+            self.energy += _ENERGY_STEP
+            return messages16.StopTransactionRequest(
+                meter_stop=int(self.energy),
+                timestamp=_now(),
+                transaction_id=transaction,
+                reason=enums16.ReasonEnum.EV_DISCONNECTED,
+            )
+        return self._meter_values()
+
+    def _meter_values(self) -> messages16.MeterValuesRequest:
+        self.energy += _ENERGY_STEP if self.transaction is not None else 0.0
+        sampled = [
+            datatypes16.MeterValueSampledValueType(
+                value=f"{self.energy:.0f}",
+                context=enums16.ContextEnum.SAMPLE_PERIODIC,
+                measurand=enums16.MeasurandEnum.ENERGY_ACTIVE_IMPORT_REGISTER,
+                unit=enums16.MeterValueSampledValueUnitEnum.WH,
+            ),
+            datatypes16.MeterValueSampledValueType(
+                value="7200", measurand=enums16.MeasurandEnum.POWER_ACTIVE_IMPORT
+            ),
+        ]
+        return messages16.MeterValuesRequest(
+            connector_id=1,
+            meter_value=[datatypes16.MeterValueType(timestamp=_now(), sampled_value=sampled)],
+            transaction_id=self.transaction if self.transaction is not None else msgspec.UNSET,
+        )
+
+
+def traffic_for(label: str, serial: str) -> Traffic:
+    """A fresh station state of OCPP ``label``."""
+    if label == "1.6":
+        return Traffic16(serial=serial, model=_V201)  # (the 2.x model is not used in 1.6)
+    return Traffic(serial=serial, model=_V21 if label == "2.1" else _V201)
+
+
+# --- what the simulated stations answer -------------------------------------------------------
+
+
+class _Accepts2xBodies:
+    """A simulated 2.x station accepts what a CSMS commonly asks of it."""
+
+    _messages: Any
+    _enums: Any
+
+    def request_start_transaction(self, request: Any) -> Any:
+        return self._messages.RequestStartTransactionResponse(
+            status=self._enums.RequestStartStopStatusEnumType.ACCEPTED
+        )
+
+    def request_stop_transaction(self, request: Any) -> Any:
+        return self._messages.RequestStopTransactionResponse(
+            status=self._enums.RequestStartStopStatusEnumType.ACCEPTED
+        )
+
+    def change_availability(self, request: Any) -> Any:
+        return self._messages.ChangeAvailabilityResponse(
+            status=self._enums.ChangeAvailabilityStatusEnumType.ACCEPTED
+        )
+
+    def unlock_connector(self, request: Any) -> Any:
+        return self._messages.UnlockConnectorResponse(
+            status=self._enums.UnlockStatusEnumType.UNLOCKED
+        )
+
+
+if TYPE_CHECKING:
+
+    class _Accepts2x:
+        """To the type checkers, the version's own declared handler slots (a method defined
+        in a mixin beside a version's base conflicts with the slot the base declares)."""
+
+else:
+    _Accepts2x = _Accepts2xBodies
+
+
+class SimulatedStation(_Accepts2x, v201.Charger):
+    """The station side of a simulated 2.0.1 charger."""
+
+    _messages = messages
+    _enums = enums
+
+
+class SimulatedStation21(_Accepts2x, v21.Charger):
+    """The station side of a simulated 2.1 charger."""
+
+    _messages = messages21
+    _enums = enums21
+
+
+class SimulatedStation16(v16.Charger):
+    """The station side of a simulated 1.6 charger: it accepts what a CSMS commonly asks."""
+
+    def remote_start_transaction(
+        self, request: messages16.RemoteStartTransactionRequest
+    ) -> messages16.RemoteStartTransactionResponse:
+        return messages16.RemoteStartTransactionResponse(
+            status=enums16.RemoteStartTransactionResponseStatusEnum.ACCEPTED
+        )
+
+    def remote_stop_transaction(
+        self, request: messages16.RemoteStopTransactionRequest
+    ) -> messages16.RemoteStopTransactionResponse:
+        return messages16.RemoteStopTransactionResponse(
+            status=enums16.RemoteStopTransactionResponseStatusEnum.ACCEPTED
+        )
+
+    def change_availability(
+        self, request: messages16.ChangeAvailabilityRequest
+    ) -> messages16.ChangeAvailabilityResponse:
+        return messages16.ChangeAvailabilityResponse(
+            status=enums16.ChangeAvailabilityResponseStatusEnum.ACCEPTED
+        )
+
+    def unlock_connector(
+        self, request: messages16.UnlockConnectorRequest
+    ) -> messages16.UnlockConnectorResponse:
+        return messages16.UnlockConnectorResponse(
+            status=enums16.UnlockConnectorResponseStatusEnum.UNLOCKED
+        )
+
+
+def station_handler(label: str) -> OcppHandler:
+    """The handler of a simulated station of OCPP ``label``."""
+    if label == "1.6":
+        return SimulatedStation16()
+    return SimulatedStation21() if label == "2.1" else SimulatedStation()

@@ -1,0 +1,147 @@
+"""Telling a ``ChargeSystem`` that the server starts or stops (``on_startup`` /
+``on_shutdown``) and that a station connected or left (``on_connect`` / ``on_disconnect``),
+for every backend of ``serve()`` (and so for a cluster's gateways).
+
+The hooks are the user's code running inside the server: whatever they raise is logged
+with the station's identity and goes no further, and each is bounded by the server's
+``handler_grace``, so a hook that hangs cannot keep a shutdown waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Iterable
+from typing import Any
+
+from ocpp_fast._ratelimit import ConnectionLog
+from ocpp_fast.aio import AsyncConnection
+from ocpp_fast.dispatch import ChargeSystem, OcppHandler, is_awaitable
+
+__all__ = [
+    "REPLACED",
+    "SHUTTING_DOWN",
+    "close_reason",
+    "greet",
+    "see_off",
+    "shut_down",
+    "start_up",
+]
+
+log = logging.getLogger("ocpp_fast.transport")
+
+CONNECTION_LOST = "connection lost"
+SHUTTING_DOWN = "the CSMS is shutting down"
+REPLACED = "replaced by a newer connection"
+
+
+def close_reason(
+    received: tuple[int, str] | None, sent: tuple[int, str] | None, received_first: bool
+) -> str:
+    """How a WebSocket ended, from its closing handshake (code and reason of each side's
+    close frame): closed by the station, by the CSMS, or lost without a close frame."""
+    if received is not None and (received_first or sent is None):
+        who, (code, text) = "the station", received
+    elif sent is not None:
+        who, (code, text) = "the CSMS", sent
+    else:
+        return CONNECTION_LOST
+    return f"closed by {who} ({code}{': ' + text if text else ''})"
+
+
+def _hook(connection: AsyncConnection, name: str) -> Any:
+    """The handler's bound hook when its class overrides the default (else ``None``: the
+    common case costs a type check per connection, no call and no task)."""
+    return _hook_of(connection.handler, name)
+
+
+def _hook_of(handler: OcppHandler, name: str) -> Any:
+    if not isinstance(handler, ChargeSystem):
+        return None
+    if getattr(type(handler), name) is getattr(ChargeSystem, name):
+        return None
+    return getattr(handler, name)
+
+
+async def _guarded(work: Awaitable[None], identity: str, name: str, grace: float | None) -> None:
+    try:
+        await asyncio.wait_for(work, grace)
+    except TimeoutError:
+        ConnectionLog(log, identity).warning("%s still running after %g s, cancelled", name, grace)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        ConnectionLog(log, identity).exception("%s failed", name)
+
+
+def greet(connection: AsyncConnection) -> asyncio.Task[None] | None:
+    """Call ``on_connect``; the task running it when it is ``async`` (awaited by
+    :func:`see_off` before ``on_disconnect``)."""
+    hook = _hook(connection, "on_connect")
+    if hook is None:
+        return None
+    try:
+        result = hook(connection)
+    except Exception:
+        ConnectionLog(log, connection.identity).exception("on_connect failed")
+        return None
+    if not is_awaitable(result):
+        return None
+    # No bound here: a station may stay for days, and on_connect may talk to it all along.
+    return asyncio.ensure_future(_guarded(result, connection.identity, "on_connect", None))
+
+
+async def see_off(
+    connection: AsyncConnection, greeting: asyncio.Task[None] | None, reason: str, grace: float
+) -> None:
+    """Let ``on_connect`` end (``grace`` seconds at most: its calls to the station fail now),
+    then call ``on_disconnect`` (bounded alike)."""
+    if greeting is not None and not greeting.done():
+        await asyncio.wait([greeting], timeout=grace)
+        if not greeting.done():
+            ConnectionLog(log, connection.identity).warning(
+                "on_connect still running after it left, cancelled"
+            )
+            greeting.cancel()
+            await asyncio.wait([greeting])
+    hook = _hook(connection, "on_disconnect")
+    if hook is None:
+        return
+    try:
+        result = hook(connection, reason)
+    except Exception:
+        ConnectionLog(log, connection.identity).exception("on_disconnect failed")
+        return
+    if is_awaitable(result):
+        await _guarded(result, connection.identity, "on_disconnect", grace)
+
+
+def _each(handlers: Iterable[OcppHandler], name: str) -> list[Any]:
+    """The hooks ``name`` of the distinct handlers (one instance may serve several versions)."""
+    hooks, seen = [], set()
+    for handler in handlers:
+        hook = _hook_of(handler, name)
+        if hook is not None and id(handler) not in seen:
+            seen.add(id(handler))
+            hooks.append(hook)
+    return hooks
+
+
+async def start_up(handlers: Iterable[OcppHandler], server: Any) -> None:
+    """Each handler's ``on_startup(server)``; what it raises goes to the caller of ``serve()``."""
+    for hook in _each(handlers, "on_startup"):
+        result = hook(server)
+        if is_awaitable(result):
+            await result
+
+
+async def shut_down(handlers: Iterable[OcppHandler], server: Any, grace: float) -> None:
+    """Each handler's ``on_shutdown(server)``, within ``grace`` seconds; raises are logged."""
+    for hook in _each(handlers, "on_shutdown"):
+        try:
+            result = hook(server)
+        except Exception:
+            log.exception("on_shutdown failed")
+            continue
+        if is_awaitable(result):
+            await _guarded(result, "the server", "on_shutdown", grace)

@@ -1,0 +1,224 @@
+"""Station lifecycle and calls from your own code, on both backends over real sockets:
+``on_connect`` / ``on_disconnect``, the connection's attributes, ``server.call`` and
+``server.stations()`` (the same interface and errors as ``ClusterClient``)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from my_test_charge_system import MyTestChargeSystem
+from my_test_charger import MyTestCharger
+
+from ocpp_fast import aio
+from ocpp_fast.errors import StationNotConnected
+from ocpp_fast.stations import StationCaller, StationEntry
+from ocpp_fast.transport import Backoff, connect, serve
+from ocpp_fast.transport.backend import BACKENDS, ENVIRONMENT
+from ocpp_fast.v201 import enums, messages
+
+FAST = Backoff(minimum=0.05, random_range=0.05, repeat_times=2)
+UNLOCK = messages.UnlockConnectorRequest(evse_id=1, connector_id=1)
+
+
+def run(coro: Callable[[], Awaitable[Any]]) -> Any:
+    return asyncio.run(asyncio.wait_for(coro(), 20))
+
+
+@pytest.fixture(autouse=True, params=BACKENDS)
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    name: str = request.param
+    monkeypatch.setenv(ENVIRONMENT, name)
+    return name
+
+
+class Watching(MyTestChargeSystem):
+    """Records the lifecycle; its async on_connect calls the station that just connected."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, str]] = []
+        self.seen: list[aio.AsyncConnection] = []
+        self.unlocked: dict[str, enums.UnlockStatusEnumType] = {}
+        self.gone = asyncio.Event()
+
+    async def on_connect(self, connection: aio.AsyncConnection) -> None:
+        self.seen.append(connection)
+        self.events.append(("connect", connection.identity, str(connection.version)))
+        response = await connection.call(UNLOCK, timeout=5)
+        self.unlocked[connection.identity] = response.status
+
+    def on_disconnect(self, connection: aio.AsyncConnection, reason: str) -> None:
+        self.events.append(("disconnect", connection.identity, reason))
+        self.gone.set()
+
+
+def test_on_connect_may_call_the_station_and_on_disconnect_says_who_closed() -> None:
+    async def main() -> None:
+        csms = Watching()
+        server = await serve(csms)
+        client = await connect(MyTestCharger(), f"ws://127.0.0.1:{server.port}/CS001", backoff=FAST)
+        try:
+            for _ in range(200):
+                if "CS001" in csms.unlocked:
+                    break
+                await asyncio.sleep(0.01)
+            assert csms.unlocked == {"CS001": enums.UnlockStatusEnumType.UNLOCKED}
+            connection = csms.seen[0]
+            assert connection is server.connections["CS001"]
+            assert (connection.identity, str(connection.version)) == ("CS001", "2.0.1")
+            assert repr(connection.version) == "<ProtocolVersion 2.0.1>"
+            assert connection.remote_address is not None
+            assert connection.remote_address[0] == "127.0.0.1"
+            age = datetime.datetime.now(datetime.UTC) - connection.connected_since
+            assert datetime.timedelta(0) <= age < datetime.timedelta(seconds=10)
+        finally:
+            await client.close()
+        await asyncio.wait_for(csms.gone.wait(), 5)
+        await server.close()
+        assert csms.events[0] == ("connect", "CS001", "2.0.1")
+        kind, identity, reason = csms.events[1]
+        assert (kind, identity) == ("disconnect", "CS001")
+        assert reason.startswith("closed by the station (1000"), reason
+
+    run(main)
+
+
+class Failing(MyTestChargeSystem):
+    """Hooks that raise: logged, and the station is served all the same."""
+
+    async def on_connect(self, connection: aio.AsyncConnection) -> None:
+        raise RuntimeError("the database is down")
+
+    def on_disconnect(self, connection: aio.AsyncConnection, reason: str) -> None:
+        raise RuntimeError("the database is still down")
+
+
+def test_a_hook_that_raises_is_logged_with_the_identity_and_harms_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def main() -> None:
+        server = await serve(Failing())
+        url = f"ws://127.0.0.1:{server.port}/CS042"
+        client = await connect(MyTestCharger(), url, backoff=FAST)
+        response = await client.call(messages.HeartbeatRequest(), timeout=5)
+        assert response.current_time.tzinfo is not None
+        await client.close()
+        for _ in range(200):
+            if "CS042" not in server.connections:
+                break
+            await asyncio.sleep(0.01)
+        await server.close()
+
+    with caplog.at_level(logging.ERROR, logger="ocpp_fast"):
+        run(main)
+    failed = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert "CS042: on_connect failed" in failed
+    assert "CS042: on_disconnect failed" in failed
+
+
+def test_server_call_and_stations_match_the_cluster_client() -> None:
+    async def main() -> None:
+        csms = Watching()
+        server = await serve(csms)
+        assert isinstance(server, StationCaller)
+        before = datetime.datetime.now(datetime.UTC)
+        client = await connect(MyTestCharger(), f"ws://127.0.0.1:{server.port}/CS007", backoff=FAST)
+        try:
+            entries = await server.stations()
+            assert list(entries) == ["CS007"]
+            entry = entries["CS007"]
+            assert isinstance(entry, StationEntry) and entry.version == "2.0.1"
+            assert before - datetime.timedelta(seconds=1) <= entry.since
+            request = messages.ChangeAvailabilityRequest(
+                operational_status=enums.OperationalStatusEnumType.INOPERATIVE
+            )
+            response = await server.call("CS007", request, timeout=5)
+            assert isinstance(response, messages.ChangeAvailabilityResponse)
+            with pytest.raises(StationNotConnected) as refused:
+                await server.call("CS999", request)
+            assert refused.value.identity == "CS999"
+        finally:
+            await client.close()
+        await asyncio.wait_for(csms.gone.wait(), 5)
+        assert await server.stations() == {}
+        with pytest.raises(StationNotConnected):
+            await server.call("CS007", UNLOCK)
+        await server.close()
+
+    run(main)
+
+
+def test_shutting_down_is_the_reason_given_at_close() -> None:
+    async def main() -> None:
+        csms = Watching()
+        server = await serve(csms)
+        client = await connect(MyTestCharger(), f"ws://127.0.0.1:{server.port}/CS003", backoff=FAST)
+        for _ in range(200):
+            if "CS003" in csms.unlocked:
+                break
+            await asyncio.sleep(0.01)
+        await server.close(2)
+        await client.close()
+        assert csms.events[-1] == ("disconnect", "CS003", "the CSMS is shutting down")
+
+    run(main)
+
+
+class Hosting(MyTestChargeSystem):
+    """Starts and stops something beside the server (an admin API would be one)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.log: list[str] = []
+
+    async def on_startup(self, server: Any) -> None:
+        if self.fail:
+            raise RuntimeError("the admin port is taken")
+        self.log.append(f"started on {server.port}")
+
+    async def on_shutdown(self, server: Any) -> None:
+        self.log.append(f"stopping with {sorted(server.connections)}")
+
+
+def test_on_startup_and_on_shutdown_frame_the_server() -> None:
+    async def main() -> None:
+        csms = Hosting()
+        mapping = {"ocpp2.0.1": csms}  # one instance: its hooks run once
+        server = await serve(mapping)
+        assert csms.log == [f"started on {server.port}"]
+        client = await connect(MyTestCharger(), f"ws://127.0.0.1:{server.port}/CS5", backoff=FAST)
+        await client.call(messages.HeartbeatRequest(), timeout=5)
+        await server.close(2)
+        await client.close()
+        assert csms.log[1:] == ["stopping with ['CS5']"]  # the stations are still there
+
+        failing = Hosting(fail=True)
+        with pytest.raises(RuntimeError, match="admin port"):
+            await serve(failing)
+        assert failing.log == []  # no on_shutdown for a start that failed
+
+    run(main)
+
+
+def test_a_station_connecting_again_replaces_its_older_connection() -> None:
+    async def main() -> None:
+        csms = Watching()
+        server = await serve(csms)
+        url = f"ws://127.0.0.1:{server.port}/CS8"
+        first = await connect(MyTestCharger(), url, backoff=FAST)
+        while "CS8" not in csms.unlocked:
+            await asyncio.sleep(0.01)
+        older = server.connections["CS8"]
+        second = await connect(MyTestCharger(), url, backoff=FAST)
+        await asyncio.wait_for(csms.gone.wait(), 5)
+        assert csms.events[-1] == ("disconnect", "CS8", "replaced by a newer connection")
+        assert server.connections["CS8"] is not older  # the newer one stays
+        await first.close()
+        await second.close()
+        await server.close()
+
+    run(main)

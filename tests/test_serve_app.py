@@ -1,0 +1,228 @@
+"""``ocpp-fast serve [APP]`` and ``ocpp-fast worker APP``: every form APP takes (one loader for
+both commands), the flags a deployment sets, and the demo answering 1.6, 2.0.1 and 2.1 on one
+port; real processes and sockets on 127.0.0.1, on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from cluster_procs import NatsServer, Proc
+from demo_load import free_port
+from test_transport import Pki
+from websockets.asyncio.client import connect as ws_connect
+from websockets.typing import Subprotocol
+
+from ocpp_fast._app import AppError, load_app
+from ocpp_fast.cli import main
+from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16
+from ocpp_fast.simulator import simulate
+from ocpp_fast.transport.backend import BACKENDS
+from ocpp_fast.v16 import messages as messages16
+
+APP = """
+import asyncio
+
+from ocpp_fast import v16, v201
+from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16
+
+class Csms(DemoChargeSystem):
+    pass
+
+one = Csms()
+both = {"1.6": DemoChargeSystem16, "ocpp2.0.1": Csms()}
+listed = [DemoChargeSystem16(), Csms]
+wrong_key = {"ocpp1.6": Csms()}
+nothing = 42
+
+def make():
+    return both
+
+async def make_later():
+    await asyncio.sleep(0)
+    return [Csms(), DemoChargeSystem16()]
+"""
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "fleet_app.py").write_text(textwrap.dedent(APP))
+    return folder
+
+
+def subprotocols(spec: str, app_dir: Path, factory: bool = False) -> list[str]:
+    return list(asyncio.run(load_app(spec, factory=factory, app_dir=app_dir)))
+
+
+def test_every_form_of_app(app_dir: Path) -> None:
+    assert subprotocols("fleet_app:Csms", app_dir) == ["ocpp2.0.1"]
+    assert subprotocols("fleet_app:one", app_dir) == ["ocpp2.0.1"]
+    assert subprotocols("fleet_app:both", app_dir) == ["ocpp1.6", "ocpp2.0.1"]
+    assert subprotocols("fleet_app:listed", app_dir) == ["ocpp1.6", "ocpp2.0.1"]
+    assert subprotocols("fleet_app:make", app_dir, factory=True) == ["ocpp1.6", "ocpp2.0.1"]
+    assert subprotocols("fleet_app:make_later", app_dir, factory=True) == ["ocpp2.0.1", "ocpp1.6"]
+    handlers = asyncio.run(load_app("fleet_app:both", app_dir=app_dir))
+    assert isinstance(handlers["ocpp1.6"], DemoChargeSystem16)
+    assert isinstance(handlers["ocpp2.0.1"], DemoChargeSystem)
+
+
+@pytest.mark.parametrize(
+    ("spec", "factory", "said"),
+    [
+        ("fleet_app:make", False, "pass --factory"),
+        ("fleet_app:nothing", False, "expected a ChargeSystem"),
+        ("fleet_app:nothing", True, "not a function"),
+        ("fleet_app:wrong_key", False, "use the key 'ocpp2.0.1'"),
+        ("fleet_app:absent", False, "has no attribute 'absent'"),
+        ("no_such_module:app", False, "no module 'no_such_module'"),
+        ("fleet_app", False, "module:attribute"),
+    ],
+)
+def test_what_is_not_an_app_is_said_plainly(
+    app_dir: Path, spec: str, factory: bool, said: str
+) -> None:
+    with pytest.raises(AppError, match=said):
+        asyncio.run(load_app(spec, factory=factory, app_dir=app_dir))
+
+
+def serve(*argv: str, cwd: Path | None = None) -> tuple[subprocess.Popen[str], int]:
+    port = free_port()
+    command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", str(port), *argv]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=cwd)
+    return server, port
+
+
+def stop(server: subprocess.Popen[str]) -> str:
+    server.terminate()
+    out, _ = server.communicate(timeout=15)
+    return out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_serve_a_factory_from_the_project_folder_with_both_versions_on_one_port(
+    app_dir: Path, backend: str
+) -> None:
+    server, port = serve(
+        "fleet_app:make", "--factory", "--quiet", "--backend", backend, cwd=app_dir
+    )
+    try:
+        assert server.stdout is not None
+        first = server.stdout.readline()
+        assert f"fleet_app:make on ws://127.0.0.1:{port}/<identity>" in first
+        assert "(ocpp1.6, ocpp2.0.1)" in first
+
+        async def stations() -> tuple[bytes, str | None]:
+            async with ws_connect(
+                f"ws://127.0.0.1:{port}/CS16", subprotocols=[Subprotocol("ocpp1.6")]
+            ) as websocket:
+                await websocket.send('[2,"h1","Heartbeat",{}]')
+                reply = await websocket.recv(decode=False)
+            # a station offering only a version not served: the handshake without a
+            # subprotocol, then the close (OCPP-J)
+            async with ws_connect(
+                f"ws://127.0.0.1:{port}/CS21", subprotocols=[Subprotocol("ocpp2.1")]
+            ) as refused:
+                agreed = refused.subprotocol
+                await refused.wait_closed()
+            assert refused.close_code == 1002
+            assert isinstance(reply, bytes)
+            return reply, agreed
+
+        reply, agreed = asyncio.run(asyncio.wait_for(stations(), 10))
+        assert reply.startswith(b'[3,"h1",{"currentTime":')
+        assert agreed is None
+    finally:
+        out = stop(server)
+    assert out.strip().endswith("stopped")
+
+
+def test_flags_that_are_wrong_are_refused_before_serving(app_dir: Path) -> None:
+    for flags, said in [
+        (["--security-profile", "2"], "TLS needs --ssl-certfile"),
+        (["--limit", "handler_grace=soon"], "is no float"),
+        (["--limit", "speed=3"], "use NAME=VALUE"),
+        (["--tolerate", "everything"], "unknown tolerance"),
+        (["--authorize", "fleet_app:absent"], "has no attribute"),
+        (["fleet_app:make"], "pass --factory"),
+    ]:
+        run = subprocess.run(
+            [sys.executable, "-m", "ocpp_fast.cli", "serve", "--app-dir", str(app_dir), *flags],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert run.returncode == 2, (flags, run.stdout, run.stderr)
+        assert said in run.stderr, (flags, run.stderr)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_demo_serves_every_version_on_one_port(backend: str) -> None:
+    server, port = serve("--quiet", "--backend", backend)
+    try:
+        assert server.stdout is not None
+        assert "(ocpp2.1, ocpp2.0.1, ocpp1.6)" in server.stdout.readline()
+        report = asyncio.run(
+            simulate(
+                f"ws://127.0.0.1:{port}/ocpp",
+                9,
+                1.5,
+                interval=0.02,
+                versions=["1.6", "2.0.1", "2.1"],
+                handle_signals=False,
+            )
+        )
+    finally:
+        stop(server)
+    assert report.errors == {} and report.connected == 9, report.errors
+    assert report.versions == {"1.6": 3, "2.0.1": 3, "2.1": 3}
+    assert report.sessions > 0
+
+
+def test_a_worker_loads_a_factory_from_its_app_dir(app_dir: Path, tmp_path: Path) -> None:
+    """``ocpp-fast worker`` takes APP as serve does (factory, --app-dir): run from elsewhere."""
+    with NatsServer() as nats_server:
+        command = [sys.executable, "-m", "ocpp_fast.cli", "worker", "--nats", nats_server.url]
+        worker = Proc([*command, "--factory", "--app-dir", str(app_dir), "fleet_app:make_later"])
+        try:
+            line = worker.wait_for("worker serving")
+        finally:
+            worker.kill()
+    assert "OCPP 2.0.1, 1.6" in line
+
+
+def test_a_16_request_type_is_what_the_16_demo_answers() -> None:
+    """The 1.6 demo numbers transactions (what a 1.6 station needs to stop one)."""
+    demo = DemoChargeSystem16()
+    start = messages16.StartTransactionRequest(
+        connector_id=1, id_tag="T", meter_start=0, timestamp=datetime.datetime.now(datetime.UTC)
+    )
+    first, second = demo.start_transaction(start), demo.start_transaction(start)
+    assert (first.transaction_id, second.transaction_id) == (1, 2)
+
+
+def test_mutual_tls_from_the_flags_of_serve_and_simulate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Security profile 3: serve's --ssl-* flags, and the simulator's (station certificates)."""
+    pki = Pki(tmp_path)
+    tls = ["--ssl-certfile", str(pki.server), "--ssl-ca-certs", str(pki.ca)]
+    server, port = serve("--quiet", "--security-profile", "3", *tls)
+    try:
+        assert server.stdout is not None
+        assert f"on wss://127.0.0.1:{port}/" in server.stdout.readline()
+        url = f"wss://127.0.0.1:{port}/ocpp"
+        simulated = ["simulate", "--url", url, "--chargers", "2", "--duration", "1"]
+        station_tls = ["--ssl-ca-certs", str(pki.ca), "--ssl-certfile", str(pki.client)]
+        assert main([*simulated, "--version", "1.6", "2.1", *station_tls]) == 0
+        assert main([*simulated, "--ssl-ca-certs", str(pki.ca)]) == 1  # no certificate
+    finally:
+        stop(server)
+    out = capsys.readouterr().out
+    assert "2 / 2 (1.6: 1, 2.1: 1)" in out and "0 / 2" in out

@@ -1,0 +1,156 @@
+"""The simulator against real servers on 127.0.0.1, on both backends: every version and a
+mixed fleet running whole sessions, Basic auth, TLS, the live count of stations, the real
+duration, and a run stopped early returning its partial report."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_transport import Pki
+
+from ocpp_fast.demo import demo_handlers
+from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.simulator import SimulationReport, simulate
+from ocpp_fast.transport import Admission, StationRequest, serve
+from ocpp_fast.transport.backend import BACKENDS, ENVIRONMENT
+
+
+@pytest.fixture(autouse=True, params=BACKENDS)
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    name: str = request.param
+    monkeypatch.setenv(ENVIRONMENT, name)
+    return name
+
+
+class Counting:
+    """The demo's handlers, counting the actions each answered, per version."""
+
+    def __init__(self) -> None:
+        self.actions: Counter[tuple[str, str]] = Counter()
+        self.handlers: dict[str, OcppHandler] = {}
+        for subprotocol, handler in demo_handlers().items():
+            self.handlers[subprotocol] = self._counted(handler)
+
+    def _counted(self, handler: OcppHandler) -> OcppHandler:
+        actions, label, invoke = self.actions, handler.version.label, handler.invoke_handler
+
+        def counted(route: Any, call: Any, identity: str, peer: Any) -> Any:
+            actions[(label, call.action)] += 1
+            return invoke(route, call, identity, peer)
+
+        handler.invoke_handler = counted  # type: ignore[method-assign]
+        return handler
+
+
+def test_a_mixed_fleet_runs_whole_sessions_in_every_version() -> None:
+    async def main() -> tuple[SimulationReport, Counter[tuple[str, str]]]:
+        counting = Counting()
+        server = await serve(counting.handlers)
+        try:
+            report = await simulate(
+                f"ws://127.0.0.1:{server.port}/ocpp",
+                12,
+                2.5,
+                interval=0.02,
+                seed=5,
+                versions=["1.6", "2.0.1", "2.1"],
+            )
+        finally:
+            await server.close()
+        return report, counting.actions
+
+    report, actions = asyncio.run(main())
+    assert report.errors == {}, report.errors
+    assert report.connected == 12 and report.live == 12
+    assert report.versions == {"1.6": 4, "2.0.1": 4, "2.1": 4}
+    assert report.sessions > 0
+    for label in ("2.0.1", "2.1"):
+        for action in ("BootNotification", "Authorize", "TransactionEvent", "MeterValues"):
+            assert actions[(label, action)] > 0, (label, action)
+    for action in ("BootNotification", "Authorize", "StartTransaction", "MeterValues"):
+        assert actions[("1.6", action)] > 0, action
+    assert actions[("1.6", "StopTransaction")] > 0
+    assert 2.5 <= report.seconds < 6
+
+
+def test_basic_auth_and_tls_with_a_password(tmp_path: Path) -> None:
+    """Security profile 2: TLS with the test CA, and the stations' password checked."""
+
+    def authorize(station: StationRequest) -> Admission:
+        ok = station.password == "s3cret-password!"
+        return Admission.ACCEPT if ok else Admission.UNAUTHORIZED
+
+    async def main(pki: Pki) -> tuple[SimulationReport, SimulationReport]:
+        server = await serve(
+            demo_handlers(),
+            authorize=authorize,
+            security_profile=2,
+            ssl=pki.server_context(mutual=False),
+        )
+        url = f"wss://127.0.0.1:{server.port}/ocpp"
+        client_context = ssl.create_default_context(cafile=str(pki.ca))
+        try:
+            good = await simulate(
+                url,
+                4,
+                1.0,
+                interval=0.05,
+                versions=["1.6", "2.0.1"],
+                password="s3cret-password!",
+                ssl=client_context,
+            )
+            bad = await simulate(
+                url, 2, 0.5, versions="1.6", password="wrong-password!!", ssl=client_context
+            )
+        finally:
+            await server.close()
+        return good, bad
+
+    good, bad = asyncio.run(main(Pki(tmp_path)))
+    assert good.errors == {} and good.connected == 4 and good.messages > 10
+    assert bad.connected == 0 and sum(bad.errors.values()) == 2, bad.errors
+
+
+def test_the_live_count_shows_a_lost_csms_and_a_stop_returns_the_partial_report() -> None:
+    async def main() -> tuple[SimulationReport, list[int], float]:
+        server = await serve(demo_handlers())
+        seen: list[int] = []
+        stop = asyncio.Event()
+
+        def progress(report: SimulationReport, elapsed: float) -> None:
+            seen.append(report.live)
+
+        async def lose_the_csms_then_stop() -> None:
+            while not seen or seen[-1] < 6:
+                await asyncio.sleep(0.05)
+            await server.close(1)
+            while seen[-1] != 0:
+                await asyncio.sleep(0.05)
+            stop.set()
+
+        started = time.monotonic()
+        stopper = asyncio.create_task(lose_the_csms_then_stop())
+        report = await simulate(
+            f"ws://127.0.0.1:{server.port}/ocpp",
+            6,
+            60.0,
+            interval=0.05,
+            versions=["2.1", "1.6"],
+            progress=progress,
+            stop=stop,
+        )
+        await stopper
+        return report, seen, time.monotonic() - started
+
+    report, seen, took = asyncio.run(main())
+    assert 6 in seen and seen[-1] == 0
+    assert report.stopped_early and report.connected == 6 and report.live == 0
+    assert report.messages > 0
+    assert abs(report.seconds - took) < 1.0 and report.seconds < 30
+    assert "(stopped early)" in report.table()
