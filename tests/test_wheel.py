@@ -323,13 +323,14 @@ if __name__ == "__main__":
 # --- each extra installed alone ---------------------------------------------------------------
 
 
-def serve_starts(command: Path, cwd: Path, *args: str) -> str:
-    """``ocpp-fast serve`` started on a free port, its first line read, then stopped (Ctrl-C)."""
+def serve_starts(command: list[str | Path], cwd: Path) -> str:
+    """``command`` (an ``ocpp-fast serve`` on a free port) started, its first line read, then
+    stopped with Ctrl-C: it must say where it serves and end without a traceback."""
     import signal
     import time
 
     process = subprocess.Popen(
-        [str(command), "serve", "--port", "0", "--quiet", *args],
+        [str(part) for part in command],
         cwd=cwd,
         env=clean_env(),
         stdout=subprocess.PIPE,
@@ -346,6 +347,7 @@ def serve_starts(command: Path, cwd: Path, *args: str) -> str:
         process.kill()
     assert first.startswith("demo CSMS on ws://127.0.0.1:"), (first, err)
     assert "Traceback" not in err, err
+    assert process.returncode == 0, err
     return first
 
 
@@ -376,8 +378,8 @@ def test_each_extra_works_installed_alone(platform_wheel: Path, tmp_path: Path, 
     command = venv.python.parent / ("ocpp-fast.exe" if sys.platform == "win32" else "ocpp-fast")
     venv.run("-c", "from ocpp_fast.transport import Limits, connect, serve")
     if extra in ("picows", "websockets"):
-        serve_starts(command, venv.cwd)
-        serve_starts(command, venv.cwd, "--backend", extra)
+        serve_starts([command, "serve", "--port", "0", "--quiet"], venv.cwd)
+        serve_starts([command, "serve", "--port", "0", "--quiet", "--backend", extra], venv.cwd)
         other = "websockets" if extra == "picows" else "picows"
         refused = subprocess.run(
             [str(command), "serve", "--port", "0", "--backend", other],

@@ -146,22 +146,18 @@ class _Exposition(Collector):
         for (direction, code), count in list(m.errors.items()):
             errors.add_metric([code, direction], count)
         yield errors
-        deviations = CounterMetricFamily(
+        yield _counter(
             "ocpp_deviations",
             "Deviations accepted and repaired under a tolerance policy",
-            labels=["kind"],
+            "kind",
+            m.deviations,
         )
-        for kind, count in list(m.deviations.items()):
-            deviations.add_metric([kind], count)
-        yield deviations
-        refusals = CounterMetricFamily(
+        yield _counter(
             "ocpp_handshakes_refused",
             "Stations turned away at the WebSocket handshake, by reason",
-            labels=["reason"],
+            "reason",
+            m.refusals,
         )
-        for reason, count in list(m.refusals.items()):
-            refusals.add_metric([reason], count)
-        yield refusals
         times = HistogramMetricFamily(
             "ocpp_handler_seconds", "Time handlers take to answer", labels=["action"]
         )
@@ -175,3 +171,11 @@ class _Exposition(Collector):
         yield GaugeMetricFamily(
             "ocpp_queued_messages", "Transaction messages waiting in a station's queue", m.queued
         )
+
+
+def _counter(name: str, documentation: str, label: str, counts: dict[str, int]) -> Any:
+    """A counter family with one label, from ``label value -> count``."""
+    family = CounterMetricFamily(name, documentation, labels=[label])
+    for value, count in list(counts.items()):
+        family.add_metric([value], count)
+    return family
