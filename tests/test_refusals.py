@@ -243,3 +243,31 @@ def test_a_failed_tls_handshake_is_logged_and_counted(
     assert all(r.peer.startswith("127.0.0.1:") for r in records)  # type: ignore[attr-defined]
     assert "certificate" in records[0].getMessage().lower()
     assert metrics.refusals["tls"] == 2
+
+
+def test_an_unauthenticated_takeover_is_refused_409_logged_and_counted(
+    backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An authenticated station is live: a connection without credentials claiming its
+    identity is refused (it would otherwise replace it)."""
+    metrics = Metrics()
+
+    async def session() -> int:
+        server = await serve(
+            MyTestChargeSystem(), authorize=lambda s: True, backend=backend, metrics=metrics
+        )
+        client = await connect(
+            MyTestCharger(), f"ws://127.0.0.1:{server.port}/CS001", password=PASSWORD
+        )
+        try:
+            return status(await exchange(server.port, upgrade("/CS001")))
+        finally:
+            await client.close()
+            await server.close()
+
+    caplog.set_level(logging.WARNING, logger="ocpp_fast.transport.refusals")
+    assert run(session) == 409
+    (record,) = refusal_records(caplog)
+    assert record.reason == "already_connected"  # type: ignore[attr-defined]
+    assert record.getMessage().startswith("CS001: handshake refused (already_connected) from ")
+    assert dict(metrics.refusals) == {"already_connected": 1}
