@@ -103,6 +103,7 @@ class QueueSender:
         identity: str = "",
     ) -> None:
         self._log = ConnectionLog(log, identity)
+        queue.identity = identity
         if retry.attempts < 1:
             raise ValueError("retry.attempts counts the first sending: at least 1")
         self.queue = queue
