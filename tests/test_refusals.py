@@ -275,3 +275,26 @@ def test_an_unauthenticated_takeover_is_refused_409_logged_and_counted(
     assert record.reason == "already_connected"  # type: ignore[attr-defined]
     assert record.getMessage().startswith("CS001: handshake refused (already_connected) from ")
     assert dict(metrics.refusals) == {"already_connected": 1}
+
+
+def test_a_station_arriving_while_the_server_shuts_down_is_refused_503(
+    backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """During ``on_shutdown`` the server still listens, and refuses new stations."""
+    metrics = Metrics()
+    answers: list[int] = []
+
+    class Closing(MyTestChargeSystem):
+        async def on_shutdown(self, server: Any) -> None:
+            answers.append(status(await exchange(server.port, upgrade("/CS009"))))
+
+    async def session() -> None:
+        server = await serve(Closing(), backend=backend, metrics=metrics)
+        await server.close()
+
+    caplog.set_level(logging.WARNING, logger="ocpp_fast.transport.refusals")
+    run(session)
+    assert answers == [503]
+    (record,) = refusal_records(caplog)
+    assert record.reason == "shutting_down"  # type: ignore[attr-defined]
+    assert dict(metrics.refusals) == {"shutting_down": 1}

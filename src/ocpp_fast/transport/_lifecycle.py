@@ -144,4 +144,4 @@ async def shut_down(handlers: Iterable[OcppHandler], server: Any, grace: float) 
             log.exception("on_shutdown failed")
             continue
         if is_awaitable(result):
-            await _guarded(result, "the server", "on_shutdown", grace)
+            await _guarded(result, "", "on_shutdown", grace)  # no station: no identity
