@@ -74,6 +74,10 @@ class OcppError(Exception):
     """Wire spelling in OCPP 2.0.1 and 2.1."""
     code_16: ClassVar[str] = "GenericError"
     """Wire spelling in OCPP 1.6."""
+    schema_keyword: str | None = None
+    """The JSON-schema keyword a payload broke (``type``, ``required``, ``maxLength``,
+    ``enum`` ...) when the error is a schema failure: the code follows the spec table,
+    this keeps the finer fact (``ocpp_fast.compat`` raises ``ocpp``'s class by it)."""
 
     def __init__(
         self,

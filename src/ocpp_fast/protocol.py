@@ -143,6 +143,7 @@ class Protocol:
 
     __slots__ = (
         "_handling",
+        "_lenient_errors_logged",
         "_log",
         "_logged",
         "_new_id",
@@ -193,6 +194,7 @@ class Protocol:
         self._handling: set[str] = set()
         self._warnings: LogLimiter | None = None
         self._log: ConnectionLog | None = None
+        self._lenient_errors_logged = False
         self.metrics: Metrics | None = None
         """Where frames, errors and repairs are counted (:mod:`ocpp_fast.metrics`), if anywhere."""
         self._request_types, receivable = version.side_tables(side)
@@ -389,6 +391,12 @@ class Protocol:
         return [CallSucceeded(result.message_id, pending.action, result.payload)]
 
     def _error(self, frame: CallError) -> list[Event]:
+        if frame.details_missing and not self._lenient_errors_logged:
+            self._lenient_errors_logged = True
+            self.log.info(
+                "accepted an error frame without ErrorDetails (null or absent, read as {}): "
+                "a deviation, logged once per connection"
+            )
         error = errors.error_class(frame.error_code)(
             frame.description, frame.details, message_id=frame.message_id, origin=errors.Origin.PEER
         )
