@@ -277,10 +277,12 @@ class AsyncConnection:
             metrics.handled(action, perf_counter() - started)
 
     def _fail(self, event: CallReceived | SendReceived, exc: Exception) -> None:
+        protocol = self._protocol
         if isinstance(event, CallReceived):
-            self._protocol.respond_error(event.call.message_id, as_ocpp_error(event.call, exc))
+            error = as_ocpp_error(event.call, exc, protocol.identity)
+            protocol.respond_error(event.call.message_id, error)
         else:
-            send_failed(event.send, exc)
+            send_failed(event.send, exc, protocol.identity)
 
     def _take_slot(self) -> bool:
         if self._free == 0:
@@ -400,7 +402,12 @@ class AsyncConnection:
             failed = self._protocol.time_out(message_id)
             await self._flush()
             if failed is not None:
-                self._protocol.log.warning("%s", failed.error)
+                self._protocol.log.warning(
+                    "%s (%s)",
+                    failed.error,
+                    message_id,
+                    extra={"action": failed.action, "message_id": message_id},
+                )
             raise
         finally:
             self._waiters.pop(message_id, None)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ocpp_fast import errors
 from ocpp_fast._cli_serve import add_app_arguments, add_serve_arguments, serve_command
+from ocpp_fast._extras import MissingExtra
 from ocpp_fast._protocol_version import LABELS, by_label
 from ocpp_fast.tolerance import Tolerance
 from ocpp_fast.transport.backend import BACKENDS
@@ -100,6 +101,16 @@ def _validate(path: Path, label: str, policy: Tolerance) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``ocpp-fast`` command; a missing optional dependency is one line naming the
+    ``pip install`` to run, not a traceback."""
+    try:
+        return _command(argv)
+    except MissingExtra as exc:
+        print(f"ocpp-fast: {exc}", file=sys.stderr)
+        return 2
+
+
+def _command(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="ocpp-fast", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser(

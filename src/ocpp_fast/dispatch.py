@@ -38,7 +38,7 @@ from ocpp_fast._frame_log import debug_enabled, log_frame
 from ocpp_fast._model import Request, ResponseT
 from ocpp_fast._outgoing import error_frame, result_frame
 from ocpp_fast._protocol_version import ProtocolVersion
-from ocpp_fast._ratelimit import FirstTimes
+from ocpp_fast._ratelimit import ConnectionLog, FirstTimes
 from ocpp_fast.codec import decode_frame
 from ocpp_fast.frames import Call, Send
 from ocpp_fast.protocol import CallReceived, DeviationCallback, Protocol, SendReceived
@@ -244,7 +244,8 @@ class OcppHandler:
             except HandlerSuspended:
                 raise
             except Exception as exc:
-                reply = error_frame(call.message_id, as_ocpp_error(call, exc), self.version)
+                error = as_ocpp_error(call, exc, identity)
+                reply = error_frame(call.message_id, error, self.version)
             else:
                 reply = result_frame(call.message_id, call.action, result, self.version, identity)
             if debug:
@@ -276,7 +277,7 @@ class OcppHandler:
             if is_awaitable(result):
                 result = await result
         except Exception as exc:
-            protocol.respond_error(call.message_id, as_ocpp_error(call, exc))
+            protocol.respond_error(call.message_id, as_ocpp_error(call, exc, protocol.identity))
             return
         protocol.respond(call.message_id, call.action, result)
 
@@ -287,7 +288,7 @@ class OcppHandler:
             if is_awaitable(result):
                 await result
         except Exception as exc:
-            send_failed(send, exc)
+            send_failed(send, exc, identity)
 
 
 class Charger(OcppHandler):
@@ -439,14 +440,26 @@ def is_awaitable(value: Any) -> bool:
     return known
 
 
-def as_ocpp_error(call: Call, exc: Exception) -> errors.OcppError:
-    """The error to answer with: the handler's OcppError, else InternalError (logged)."""
+def as_ocpp_error(call: Call, exc: Exception, identity: str = "") -> errors.OcppError:
+    """The error to answer with: the handler's OcppError, else InternalError (logged with
+    the station's ``identity``)."""
     if isinstance(exc, errors.OcppError):
         return exc
-    log.error("handler of %s (%s) raised", call.action, call.message_id, exc_info=exc)
+    _handler_failed("", call.action, call.message_id, identity, exc)
     return errors.InternalError("the handler failed")
 
 
-def send_failed(send: Send, exc: Exception) -> None:
+def send_failed(send: Send, exc: Exception, identity: str = "") -> None:
     """Log a SEND's handler failing (2.1): a SEND is never answered, so only the log knows."""
-    log.error("handler of SEND %s (%s) raised", send.action, send.message_id, exc_info=exc)
+    _handler_failed("SEND ", send.action, send.message_id, identity, exc)
+
+
+def _handler_failed(kind: str, action: str, message_id: str, identity: str, exc: Exception) -> None:
+    ConnectionLog(log, identity).error(
+        "handler of %s%s (%s) raised",
+        kind,
+        action,
+        message_id,
+        exc_info=exc,
+        extra={"action": action, "message_id": message_id},
+    )

@@ -37,7 +37,7 @@ from ocpp_fast import codec, errors
 from ocpp_fast._actions import Sender
 from ocpp_fast._frame_log import debug_enabled, log_frame
 from ocpp_fast._model import Request
-from ocpp_fast._outgoing import encode_checked_payload, error_frame, result_frame
+from ocpp_fast._outgoing import encode_checked_payload, error_frame, result_frame, type_name
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast._ratelimit import ConnectionLog, FirstTimes, LogLimiter
 from ocpp_fast.frames import (
@@ -221,7 +221,7 @@ class Protocol:
         action = self._request_types.get(type(request))
         if action is None:
             raise ValueError(
-                f"{type(request).__name__} is not a request the {self.side.value} "
+                f"{type_name(type(request))} is not a request the {self.side.value} "
                 f"sends in OCPP {self.version.label}"
             )
         if action not in self.version.response_types:
@@ -244,7 +244,7 @@ class Protocol:
         action = self._request_types.get(type(request))
         if action is None or action in self.version.response_types:
             raise ValueError(
-                f"{type(request).__name__} is not sent as a SEND frame by the "
+                f"{type_name(type(request))} is not sent as a SEND frame by the "
                 f"{self.side.value} in OCPP {self.version.label}"
             )
         payload = encode_checked_payload(request, action, self.version, response=False)
@@ -334,6 +334,8 @@ class Protocol:
                     "SEND not sent to us",
                     "dropping a SEND of %s, not sent to us",
                     frame.action,
+                    action=frame.action,
+                    message_id=frame.message_id,
                 )
                 return []
             return [SendReceived(frame)]
@@ -381,6 +383,7 @@ class Protocol:
                 "unknown-id CALLRESULT",
                 "discarding a CALLRESULT with unknown id %r",
                 result.message_id,
+                message_id=result.message_id,
             )
             return []
         self._pending = None
@@ -401,9 +404,12 @@ class Protocol:
             self._peer_log(
                 logging.WARNING,
                 "CALLRESULTERROR",
-                "the peer rejected our result %r: %s",
+                "the peer rejected our result %r: %s %s",
                 frame.message_id,
+                frame.error_code,
                 error,
+                message_id=frame.message_id,
+                code=frame.error_code,
             )
             return [ResultRejected(frame.message_id, error)]
         pending = self._pending
@@ -411,8 +417,11 @@ class Protocol:
             self._peer_log(
                 logging.WARNING,
                 "unknown-id CALLERROR",
-                "discarding a CALLERROR with unknown id %r",
+                "discarding a CALLERROR (%s) with unknown id %r",
+                frame.error_code,
                 frame.message_id,
+                message_id=frame.message_id,
+                code=frame.error_code,
             )
             return []
         self._pending = None
@@ -429,14 +438,19 @@ class Protocol:
                     "invalid CALLRESULT",
                     "discarding an invalid CALLRESULT: %s",
                     exc,
+                    message_id=exc.message_id,
                 )
                 return []
             self._peer_log(
                 logging.WARNING,
                 "invalid result",
-                "invalid %s result: %s",
+                "invalid %s result %r: %s",
                 pending.action,
+                pending.message_id,
                 exc,
+                action=pending.action,
+                message_id=pending.message_id,
+                code=self.version.code_of(exc),
             )
             if self.version.answers_bad_results:  # 2.1 tells the peer
                 self._emit(error_frame(pending.message_id, exc, self.version, CALLRESULTERROR))
@@ -456,14 +470,19 @@ class Protocol:
                 "malformed error frame",
                 "discarding a malformed error frame: %s",
                 exc,
+                message_id=exc.message_id,
             )
             return []
+        code = self.version.code_of(exc)  # as the peer receives it (1.6: FormationViolation)
         self._peer_log(
             logging.INFO,
             "bad frame",
             "answering a bad frame with %s: %s",
-            exc.code,
+            code,
             exc,
+            action=exc.action,
+            message_id=exc.message_id,
+            code=code,
         )
         self._answer_error(exc.message_id or errors.UNREADABLE_MESSAGE_ID, exc)
         return []
@@ -497,12 +516,13 @@ class Protocol:
             own = self._log = ConnectionLog(log, self.identity)
         return own
 
-    def _peer_log(self, level: int, kind: str, message: str, *args: Any) -> None:
-        """Log what the peer caused, rate-limited per connection and ``kind``."""
+    def _peer_log(self, level: int, kind: str, message: str, *args: Any, **extra: Any) -> None:
+        """Log what the peer caused, rate-limited per connection and ``kind``; ``extra``
+        (action, message_id, code) goes on the record, beside the identity."""
         limiter = self._warnings
         if limiter is None:
             limiter = self._warnings = LogLimiter(self.log)
-        limiter.log(level, kind, message, *args)
+        limiter.log(level, kind, message, *args, extra=extra)
 
     def _send_next(self) -> None:
         if self._pending is None and self._queue:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,18 +40,25 @@ class ClusterConfig:
     names: Names = field(default_factory=Names)
     options: Mapping[str, Any] = field(default_factory=dict)
 
-    async def connect(self, name: str) -> Nats:
-        """A NATS connection for one piece of the cluster, called ``name`` in the server's views."""
-        return await connect_nats(self.servers, name, self.options)
+    async def connect(
+        self, name: str, reconnected: Callable[[], Awaitable[None]] | None = None
+    ) -> Nats:
+        """A NATS connection for one piece of the cluster, called ``name`` in the server's
+        views; ``reconnected`` is awaited each time it is back after losing NATS."""
+        return await connect_nats(self.servers, name, self.options, reconnected)
 
 
 async def connect_nats(
-    servers: str | Sequence[str], name: str, options: Mapping[str, Any] | None = None
+    servers: str | Sequence[str],
+    name: str,
+    options: Mapping[str, Any] | None = None,
+    reconnected: Callable[[], Awaitable[None]] | None = None,
 ) -> Nats:
     """``nats.connect`` with the cluster's defaults, overridden by ``options``.
 
     NATS going away is expected and retried: one line per error rather than nats-py's
-    traceback for each failed reconnect attempt.
+    traceback for each failed reconnect attempt. ``reconnected`` runs after the
+    ``reconnected_cb`` of ``options``, if any.
     """
 
     async def error(exc: Exception) -> None:
@@ -65,5 +72,14 @@ async def connect_nats(
         "connect_timeout": 5,
     }
     chosen.update(options or {})
+    if reconnected is not None:
+        theirs = chosen.get("reconnected_cb")
+
+        async def back() -> None:
+            if theirs is not None:
+                await theirs()
+            await reconnected()
+
+        chosen["reconnected_cb"] = back
     servers_list = [servers] if isinstance(servers, str) else list(servers)
     return await nats.connect(servers=servers_list, **chosen)

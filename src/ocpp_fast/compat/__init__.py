@@ -23,7 +23,11 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from ocpp_fast.compat._charge_point import ChargePoint
+from ocpp_fast._extras import require
+
+require("ocpp", "ocpp_fast.compat")
+
+from ocpp_fast.compat._charge_point import ChargePoint  # noqa: E402
 
 __all__ = ["ChargePoint", "install", "installed", "uninstall"]
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ocpp_fast._model import Request, ResponseT
+from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport._link import HandshakeFailed, Link, LinkOptions, Opener
@@ -132,7 +133,7 @@ class StationClient:
         if queue is not None:
             store = TransactionQueue(queue) if isinstance(queue, str) else queue
             versions = [handler.version for handler in self.handlers.values()]
-            self._sender = QueueSender(store, retry, versions)
+            self._sender = QueueSender(store, retry, versions, self.identity)
         self.metrics = metrics
         """Where this station's frames, handler times and queue length are counted."""
         if metrics is not None and self._sender is not None:
@@ -160,7 +161,9 @@ class StationClient:
     def _delivery_stopped(self, task: asyncio.Task[None]) -> None:
         """Only close() should stop the queue's delivery: anything else is logged loudly."""
         if not task.cancelled() and (error := task.exception()) is not None:
-            log.critical("%s: the transaction queue stopped", self.identity, exc_info=error)
+            ConnectionLog(log, self.identity).critical(
+                "the transaction queue stopped", exc_info=error
+            )
 
     async def call(
         self, request: Request[ResponseT], timeout: float = DEFAULT_TIMEOUT
@@ -252,14 +255,14 @@ class StationClient:
                 if self._first is not None and not self._first.done():
                     self._first.set_exception(exc)
                     return
-                log.warning("%s: connection failed: %s", self.identity, exc)
+                ConnectionLog(log, self.identity).warning("connection failed: %s", exc)
             if self._closing:
                 break
             self._turn += 1
             self.url = self._urls[self._turn % len(self._urls)]
             delay = self._backoff.delay(attempt, self._rng)
             attempt += 1
-            log.info("%s: reconnecting in %.1f s", self.identity, delay)
+            ConnectionLog(log, self.identity).info("reconnecting in %.1f s", delay)
             with contextlib.suppress(TimeoutError):  # close() cuts the wait short
                 await asyncio.wait_for(self._closed.wait(), delay)
 
@@ -288,14 +291,16 @@ class StationClient:
         self._connected.set()
         if self._first is not None and not self._first.done():
             self._first.set_result(None)
-        log.info("%s: connected to %s (%s, %s)", self.identity, self.url, subprotocol, self.backend)
+        ConnectionLog(log, self.identity).info(
+            "connected to %s (%s, %s)", self.url, subprotocol, self.backend
+        )
         try:
             await link.run()
         finally:
             self._connected.clear()
             self.connection = None
             connection.abort(ConnectionError("the connection to the CSMS was lost"))
-            log.info("%s: disconnected", self.identity)
+            ConnectionLog(log, self.identity).info("disconnected")
 
 
 def _opener(backend: str) -> Opener:
