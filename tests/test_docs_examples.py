@@ -8,9 +8,11 @@ by pytest in a subprocess, which must pass every test it collects.
 
 from __future__ import annotations
 
+import logging
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,20 @@ def test_there_are_examples_in_readme_and_docs() -> None:
     pages = {where.split(":")[0] for where, _ in BLOCKS}
     assert "README.md" in pages
     assert sum(1 for page in pages if page.startswith("docs/")) >= 10
+
+
+@pytest.fixture(autouse=True)
+def logging_as_it_was() -> Iterator[None]:
+    """An example configures logging as a user would (a handler on ``ocpp_fast``, DEBUG on
+    ``ocpp_fast.frames``); what it set must not outlive it, or a later test of log volume
+    sees every frame logged."""
+    loggers = [logging.getLogger(), *map(logging.getLogger, list(logging.root.manager.loggerDict))]
+    kept = [(lg, lg.level, list(lg.handlers), lg.propagate, lg.disabled) for lg in loggers]
+    yield
+    for logger, level, handlers, propagate, disabled in kept:
+        logger.setLevel(level)
+        logger.handlers[:] = handlers
+        logger.propagate, logger.disabled = propagate, disabled
 
 
 @pytest.mark.parametrize("code", [code for _, code in BLOCKS], ids=[w for w, _ in BLOCKS])
