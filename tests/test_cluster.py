@@ -9,8 +9,11 @@ fails; deduplication of a TransactionEvent sent again. The multi-process cluster
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime
 import itertools
+import logging
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import quote
@@ -21,6 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ocpp_fast import errors, v16
+from ocpp_fast._ratelimit import LOG_BURST
 from ocpp_fast.cluster import (
     ClusterClient,
     ClusterConfig,
@@ -374,6 +378,43 @@ def test_the_registry_is_complete_again_within_one_refresh_after_a_nats_restart(
 
     took = run(scenario)
     print(f"\nregistry complete {took:.2f} s after nats-server restarted (refresh every 10 s)")
+
+
+def test_a_nats_outage_logs_a_bounded_number_of_lines(caplog: pytest.LogCaptureFixture) -> None:
+    """NATS away: nats-py retries the connection several times a second and every registry
+    refresh fails once per station held, for as long as the outage lasts. The cluster logs
+    at most LOG_BURST lines of one kind per window (the rest are counted when it ends)."""
+    identities = [f"Q{n}" for n in range(20)]
+
+    async def scenario() -> None:
+        nats = NatsServer().start()
+        try:
+            gateway = Gateway(ClusterConfig(nats.url), registry_ttl=0.6)
+            server = await serve(DemoChargeSystem(), cluster=gateway)
+            url = f"ws://127.0.0.1:{server.port}/ocpp/"
+            stations = [await connect(IdentityStation(), url + name) for name in identities]
+            for name in identities:
+                await gateway.holds(name, 5)
+            caplog.clear()
+            with caplog.at_level(logging.WARNING, logger="ocpp_fast.cluster"):
+                nats.stop()
+                await asyncio.sleep(4)
+            for station in stations:
+                await station.close()
+            await server.close(1)
+            await gateway.close()
+        finally:
+            nats.stop()
+
+    run(scenario)
+    kinds = collections.Counter(
+        re.sub(r"\(.*", "", record.getMessage())
+        for record in caplog.records
+        if record.name == "ocpp_fast.cluster"
+    )
+    assert kinds, "the outage was not logged at all"
+    assert max(kinds.values()) <= LOG_BURST, kinds
+    assert sum(kinds.values()) <= 4 * LOG_BURST, kinds  # a few kinds, each bounded
 
 
 async def _listed(client: ClusterClient) -> dict[str, Any]:

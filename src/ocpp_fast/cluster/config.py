@@ -10,6 +10,7 @@ from typing import Any
 import nats
 from nats.aio.client import Client as Nats
 
+from ocpp_fast._ratelimit import LogLimiter
 from ocpp_fast.cluster.subjects import Names
 from ocpp_fast.stations import node_name  # one rule for naming a process, cluster or not
 
@@ -57,12 +58,15 @@ async def connect_nats(
     """``nats.connect`` with the cluster's defaults, overridden by ``options``.
 
     NATS going away is expected and retried: one line per error rather than nats-py's
-    traceback for each failed reconnect attempt. ``reconnected`` runs after the
-    ``reconnected_cb`` of ``options``, if any.
+    traceback for each failed reconnect attempt, and at most ``LOG_BURST`` lines of one
+    kind of error per ``LOG_INTERVAL`` (a reconnect is tried several times a second, and an
+    outage may last hours). ``reconnected`` runs after the ``reconnected_cb`` of
+    ``options``, if any.
     """
+    failures = LogLimiter(log)
 
     async def error(exc: Exception) -> None:
-        log.warning("%s: NATS: %r", name, exc)
+        failures.warning(type(exc).__name__, "%s: NATS: %r", name, exc)
 
     chosen: dict[str, Any] = {
         "name": name,

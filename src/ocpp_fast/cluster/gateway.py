@@ -39,7 +39,7 @@ from nats.js import api
 from nats.js.errors import BadRequestError, KeyNotFoundError
 
 from ocpp_fast import errors
-from ocpp_fast._ratelimit import ConnectionLog
+from ocpp_fast._ratelimit import ConnectionLog, LogLimiter
 from ocpp_fast.cluster._handlers import clustered
 from ocpp_fast.cluster.config import DEFAULT_DURABLE, ClusterConfig, node_name
 from ocpp_fast.cluster.relay import Relay
@@ -62,6 +62,10 @@ if TYPE_CHECKING:
 __all__ = ["Gateway"]
 
 log = logging.getLogger("ocpp_fast.cluster")
+nats_failures = LogLimiter(log)
+"""NATS failures of registry writes and replies: with NATS away, a refresh round fails once
+per station held, so N stations would write N lines a round; at most ``LOG_BURST`` per kind
+per ``LOG_INTERVAL`` get through, then one line counting the rest."""
 
 _encode = msgspec.json.Encoder().encode
 _routed_decoder = msgspec.json.Decoder(RoutedCall)
@@ -252,7 +256,7 @@ class Gateway:
         except KeyNotFoundError:
             return
         except Exception as exc:
-            log.warning("registry: reading %s failed: %r", key, exc)
+            nats_failures.warning("registry read", "registry: reading %s failed: %r", key, exc)
             return
         if entry.value and _entry_decoder.decode(entry.value).node == self.node:
             await _quietly(self._kv.delete(key, last=entry.revision))
@@ -397,6 +401,6 @@ async def _quietly(work: Any) -> bool:
     try:
         await work
     except Exception as exc:
-        log.warning("cluster: %r", exc)
+        nats_failures.warning(type(exc).__name__, "cluster: %r", exc)
         return False
     return True
