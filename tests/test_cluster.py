@@ -37,7 +37,6 @@ from ocpp_fast.cluster import (
 from ocpp_fast.demo import DemoChargeSystem
 from ocpp_fast.stations import StationCaller
 from ocpp_fast.transport import Backoff, StationClient, connect, serve
-from ocpp_fast.transport.backend import BACKENDS, ENVIRONMENT
 from ocpp_fast.v16 import datatypes as d16
 from ocpp_fast.v16 import enums as e16
 from ocpp_fast.v16 import messages as m16
@@ -58,13 +57,6 @@ def run(coro: Callable[[], Awaitable[Any]]) -> Any:
 def nats_url() -> Iterator[str]:
     with NatsServer() as server:
         yield server.url
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    name: str = request.param
-    monkeypatch.setenv(ENVIRONMENT, name)
-    return name
 
 
 def config(nats_url: str) -> ClusterConfig:

@@ -23,7 +23,7 @@ from websockets.typing import Subprotocol
 
 from ocpp_fast import v16
 from ocpp_fast.transport import Admission, Backoff, StationRequest, connect, parse_identity, serve
-from ocpp_fast.transport.backend import BACKENDS, ENVIRONMENT
+from ocpp_fast.transport.backend import BACKENDS
 from ocpp_fast.v201 import datatypes, enums, messages
 
 BOOT = messages.BootNotificationRequest(
@@ -38,12 +38,7 @@ def run(coro: Callable[[], Awaitable[Any]]) -> Any:
     return asyncio.run(asyncio.wait_for(coro(), 20))
 
 
-@pytest.fixture(autouse=True, params=BACKENDS)
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every test on every backend: the one both serve() and connect() default to."""
-    name: str = request.param
-    monkeypatch.setenv(ENVIRONMENT, name)
-    return name
+pytestmark = pytest.mark.usefixtures("backend")  # every test on both backends
 
 
 # --- certificates made for the test run -------------------------------------------------------
