@@ -108,6 +108,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     todo = [c for c in commits_touching_src(args.last, args.until, args.tags) if c not in done]
     print(f"back-fill: {len(todo)} commit(s) to measure", file=sys.stderr)
     for number, commit in enumerate(todo, 1):
+        if commit in history.recorded(args.history):
+            continue  # measured meanwhile by another back-fill over the same file
         entry = measure_commit(
             commit,
             args.variants.split(","),

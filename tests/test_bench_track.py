@@ -108,13 +108,9 @@ def test_the_gate_fails_beyond_its_threshold_only_on_gated_variants() -> None:
     within = {**base, "e": int(48_000 * (step - 0.001)), "d": 40_000, "c": 9_000_000}
     beyond = {**base, "e": int(48_000 * (step + 0.001)) + 1}
     missing = {k: v for k, v in base.items() if k != "i"}
-    assert not track_gate.failed(track_gate.compare({"variants": base}, {"variants": within}))
-    assert [r.variant for r in track_gate.failed(track_gate.compare(*_pair(base, beyond)))] == [
-        "e"
-    ]
-    assert [r.variant for r in track_gate.failed(track_gate.compare(*_pair(base, missing)))] == [
-        "i"
-    ]
+    assert _failing(base, within) == []
+    assert _failing(base, beyond) == ["e"]
+    assert _failing(base, missing) == ["i"]
     summary = track_gate.markdown(_entry("aaaaaaa", base), _entry("bbbbbbb", beyond))
     assert summary.startswith("### Benchmark gate: FAIL")
     assert "| e handle | 48,000 |" in summary
@@ -127,8 +123,9 @@ def test_the_gate_fails_beyond_its_threshold_only_on_gated_variants() -> None:
     assert "| e handle | 1.50 | 1.57 |" in passing
 
 
-def _pair(base: dict[str, int], head: dict[str, int]) -> tuple[Any, Any]:
-    return {"variants": base}, {"variants": head}
+def _failing(base: dict[str, int], head: dict[str, int]) -> list[str]:
+    rows = track_gate.compare({"variants": base}, {"variants": head})
+    return [row.variant for row in track_gate.failed(rows)]
 
 
 def test_the_charts_draw_every_commit_and_mark_the_step() -> None:
