@@ -58,9 +58,44 @@ def _legacy(bench: Any, key: str, frames: list[Any], responses: Any, loop: Any) 
     raise RuntimeError(f"this version's bench has no variant ({key})")
 
 
+def _live_path(frames: list[Any], responses: Any) -> list[Batch]:
+    """(i) for the versions whose bench predates it but whose ``AsyncConnection`` has
+    ``feed``: what the bench's ``feed_batches`` does without metrics, checked the same way."""
+    from ocpp_fast import v201
+    from ocpp_fast.aio import AsyncConnection
+
+    if not hasattr(AsyncConnection, "feed"):
+        raise RuntimeError("this version has no AsyncConnection.feed (no live path to time)")
+    handlers = {
+        v201.actions.ACTIONS[action].method: (lambda self, request, r=response: r)
+        for action, response in responses.items()
+    }
+    csms = type("BenchChargeSystem", (v201.ChargeSystem,), handlers)()
+    written: list[bytes] = []
+    connection = AsyncConnection(csms, write=written.append, identity="BENCH")
+    batches: list[Batch] = []
+    for frame in frames:
+        written.clear()
+        connection.feed(frame.data)
+        if not written or json.loads(written[0])[:2] != [3, frame.message_id]:
+            raise RuntimeError(f"feed: no CALLRESULT for {frame.label}: {written!r}")
+
+        def batch(n: int, data: bytes = frame.data) -> None:
+            feed = connection.feed
+            for _ in range(n):
+                feed(data)
+            written.clear()
+
+        batches.append(batch)
+    return batches
+
+
 def build(bench: Any, key: str, frames: list[Any], responses: Any, loop: Any) -> list[Batch]:
-    """One variant's batches, one per frame, from the commit's own bench."""
+    """One variant's batches, one per frame, from the commit's own bench (the live path
+    from this probe where the bench had no variant (i) yet)."""
     by_key = getattr(bench, "BY_KEY", None)
+    if key == "i" and (by_key is None or key not in by_key):
+        return _live_path(frames, responses)
     if by_key is None:
         return _legacy(bench, key, frames, responses, loop)
     if key not in by_key:
