@@ -12,21 +12,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from track_history import VARIANT_NAMES
 from track_svg import Panel, Series, chart
 
 STEP_PCT = 1.5
 """Percent of instructions per message between neighbours that marks a commit."""
 MAX_MARKS = 8
 SHOWN = ("a", "b", "d", "e", "f", "i")
-NAMES = {
-    "a": "a compiled",
-    "b": "b pure Python",
-    "c": "c ocpp package",
-    "d": "d msgspec floor",
-    "e": "e handle",
-    "f": "f drop-in",
-    "i": "i live path",
-}
+NAMES = {key: f"{key} {name}" for key, name in VARIANT_NAMES.items()}
 
 Entry = dict[str, Any]
 
@@ -91,6 +84,19 @@ def steps(entries: Sequence[Entry], keys: Sequence[str] = ("i", "e")) -> list[tu
     return sorted((index, label) for _, index, label in best)
 
 
+OURS = ("a", "e", "f", "i")
+RATIO_PANELS = (
+    ("over the msgspec floor (instructions)", "x floor", _ratio(_instr, None, "d"), False),
+    (
+        "over the msgspec floor (wall time, same process)",
+        "x floor",
+        _ratio(_wall, None, "d"),
+        False,
+    ),
+    ("times faster than the ocpp package (wall time)", "ocpp / x", _ratio(_wall, "c", None), True),
+)
+
+
 def _throughput(entry: Entry, key: str) -> float | None:
     ns = _wall(entry, key)
     return None if not ns else 1e9 / ns
@@ -130,26 +136,8 @@ def codec_charts(entries: Sequence[Entry]) -> dict[str, str]:
             "ocpp_fast benchmark history: ratios" + note,
             labels,
             [
-                Panel(
-                    "over the msgspec floor (instructions)",
-                    "x floor",
-                    _series(entries, ("a", "e", "f", "i"), _ratio(_instr, None, "d")),
-                    marks,
-                    y_from_zero=False,
-                ),
-                Panel(
-                    "over the msgspec floor (wall time, same process)",
-                    "x floor",
-                    _series(entries, ("a", "e", "f", "i"), _ratio(_wall, None, "d")),
-                    marks,
-                    y_from_zero=False,
-                ),
-                Panel(
-                    "times faster than the ocpp package (wall time)",
-                    "ocpp / x",
-                    _series(entries, ("a", "e", "f", "i"), _ratio(_wall, "c", None)),
-                    marks,
-                ),
+                Panel(title, y_label, _series(entries, OURS, ratio), marks, y_from_zero=zero)
+                for title, y_label, ratio, zero in RATIO_PANELS
             ],
         ),
         "live_path.svg": chart(

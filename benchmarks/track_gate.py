@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from track_history import VARIANT_NAMES
+
 GATED = ("a", "b", "e", "f", "i")
 THRESHOLD_PCT = 0.5
 """Percent of instructions per message (weighted by the mix) a gated variant may grow by.
@@ -27,15 +29,7 @@ moved by at most 0.17 % (max/min; standard deviation at most 0.05 %), while wall
 the shared machine moved by 40 % to 380 %. Three times the largest spread, and still small
 enough to catch one extra copy of the route table per message in ``handle`` (+2.6 %)."""
 
-NAMES = {
-    "a": "compiled round trip",
-    "b": "pure round trip",
-    "c": "ocpp package",
-    "d": "msgspec floor",
-    "e": "handle",
-    "f": "drop-in",
-    "i": "live path",
-}
+NAMES = VARIANT_NAMES
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,31 @@ def test_the_charts_draw_every_commit_and_mark_the_step() -> None:
     assert track_chart.codec_charts(ordered) == charts  # same history, same bytes
 
 
+def test_the_load_chart_has_a_line_per_csms_and_mode() -> None:
+    """history/load.jsonl as ``track.py load`` writes it: CPU µs per message per row; a row
+    not measured in one release leaves a gap, not a zero."""
+
+    def figure(row: str, mode: str, cpu: float | None) -> dict[str, Any]:
+        return {"row": row, "mode": mode, "cpu_us_per_msg": cpu}
+
+    releases = [
+        {**_entry("r100000", {}), "tags": ["v0.1.0"], "figures": [figure("fast", m, 40.0)
+         for m in ("saturation", "fleet")] + [figure("ocpp", "fleet", 900.0)]},
+        {**_entry("r200000", {}), "tags": [], "figures": [figure("fast", "fleet", 35.0),
+         figure("ocpp", "fleet", None)]},
+    ]  # fmt: skip
+    svg = track_chart.load_chart(releases)
+    assert svg is not None
+    root = ElementTree.fromstring(svg)
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert "CSMS CPU µs per message (saturation)" in texts
+    assert "CSMS CPU µs per message (fleet)" in texts
+    assert "v0.1.0" in texts and "r200000" in texts
+    assert len(root.findall(f"{SVG}polyline")) == 1  # fast in fleet; the rest are single points
+    assert len(root.findall(f"{SVG}circle")) == 4
+    assert track_chart.load_chart([]) is None
+
+
 SLOWER = (
     "        if type(call) is Call and (route := self._routes.get(call.action)) is not None:\n",
     "        if type(call) is Call and (route := self._routes.get(call.action)) is not None:\n"
