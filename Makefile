@@ -98,7 +98,7 @@ bench-chart: $(STAMP)
 
 # make load with --json, its figures appended to benchmarks/history/load.jsonl (per release).
 load-record: $(STAMP) interop/node_modules/.installed
-	$(PY) benchmarks/track.py load $(LOAD_ARGS)
+	$(PY) benchmarks/track.py load -- $(LOAD_ARGS)
 
 # A CSMS on several processes over NATS (README "Scaling out"): nats-server, 2 gateways,
 # 2 workers and 300 simulated stations for 20 s; routed calls and the registry shown.

@@ -5,7 +5,7 @@
     python benchmarks/track.py check --base main # HEAD against main, measured in this run
     python benchmarks/track.py spread --runs 10  # run-to-run spread on one commit
     python benchmarks/track.py chart             # the SVGs under docs/explanation/img/
-    python benchmarks/track.py load              # make load --json -> history/load.jsonl
+    python benchmarks/track.py load -- ARGS      # load.py --json ARGS -> history/load.jsonl
 
 ``make bench-record``, ``make bench-check`` and ``make bench-chart`` run the first ones.
 Every measurement runs a commit checked out apart (track_measure), so the working tree
@@ -228,12 +228,13 @@ def cmd_load(args: argparse.Namespace) -> int:
         **history.machine(None),
         "measured_at": history.stamp(),
     }
+    passed = args.load_args[1:] if args.load_args[:1] == ["--"] else args.load_args
     with tempfile.TemporaryDirectory(prefix="ocpp-fast-load-") as tmp:
         out = Path(tmp) / "load.json"
         command = [sys.executable, str(Path(__file__).with_name("load.py")), "--json", str(out)]
-        subprocess.run([*command, *args.load_args], check=True)
+        subprocess.run([*command, *passed], check=True)
         entry["figures"] = json.loads(out.read_text(encoding="utf-8"))
-    entry["arguments"] = args.load_args
+    entry["arguments"] = passed
     history.append(args.load_history, entry)
     print(f"{entry['short']}: {len(entry['figures'])} rows -> {args.load_history}")
     return 0

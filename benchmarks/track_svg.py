@@ -120,14 +120,15 @@ def _panel(
         )
         out.append(f'<text x="{left - 6}" y="{_n(y + 4)}" text-anchor="end">{_fmt(tick)}</text>')
         tick += step
-    for index, label in panel.marks:
+    for number, (index, label) in enumerate(panel.marks):
         x = x_of(index)
+        label_y = y0 + 12 + (number % 4) * 12  # staggered: neighbouring marks' labels overlap
         out.append(
             f'<line x1="{_n(x)}" y1="{_n(y0)}" x2="{_n(x)}" y2="{_n(y0 + height)}" '
             f'stroke="#888" stroke-dasharray="4 3"/>'
         )
         out.append(
-            f'<text x="{_n(x + 3)}" y="{_n(y0 + 12)}" font-size="10" fill="#444">'
+            f'<text x="{_n(x + 3)}" y="{_n(label_y)}" font-size="10" fill="#444">'
             f"{escape(label)}</text>"
         )
     for number, series in enumerate(panel.series):
