@@ -75,10 +75,11 @@ def _summary(entry: dict[str, Any]) -> str:
     return f"{entry['short']} {entry['subject'][:50]}: " + ", ".join(parts)
 
 
-def commits_touching_src(last: int, until: str, tags: bool) -> list[str]:
-    """The newest ``last`` commits up to ``until`` that changed src/, newest first, then the
-    release tags' commits (whatever they changed)."""
-    out = measure.git("rev-list", "--topo-order", f"--max-count={last}", until, "--", "src")
+def commits_touching_src(last: int, until: str, tags: bool, skip: int = 0) -> list[str]:
+    """The newest ``last`` commits up to ``until`` that changed src/ (after the newest
+    ``skip``), newest first, then the release tags' commits (whatever they changed)."""
+    window = [f"--max-count={last}", f"--skip={skip}"]
+    out = measure.git("rev-list", "--topo-order", *window, until, "--", "src")
     commits = out.split()
     if tags:
         for tag in measure.git("tag", "--list").split():
@@ -105,7 +106,8 @@ def cmd_record(args: argparse.Namespace) -> int:
 def cmd_backfill(args: argparse.Namespace) -> int:
     """Measure every commit of the range that has no line yet, newest first."""
     done = history.recorded(args.history)
-    todo = [c for c in commits_touching_src(args.last, args.until, args.tags) if c not in done]
+    commits = commits_touching_src(args.last, args.until, args.tags, args.skip)
+    todo = [c for c in commits if c not in done]
     print(f"back-fill: {len(todo)} commit(s) to measure", file=sys.stderr)
     for number, commit in enumerate(todo, 1):
         if commit in history.recorded(args.history):
@@ -259,6 +261,7 @@ def parser() -> argparse.ArgumentParser:
     backfill = commands.add_parser("backfill", help="append lines for commits not yet measured")
     backfill.add_argument("--last", type=int, default=30, help="commits that touched src/")
     backfill.add_argument("--until", default="HEAD", help="the newest commit of the range")
+    backfill.add_argument("--skip", type=int, default=0, help="leave out the newest N first")
     backfill.add_argument("--tags", action="store_true", help="also every release tag")
     _measure_options(backfill)
     backfill.set_defaults(run=cmd_backfill)
