@@ -131,15 +131,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         args.head, variants, wall=not args.no_wall, repeats=args.repeats, budget=args.budget
     )
     if args.against_history:
-        usable = [
-            e
-            for e in history.read(args.history)
-            if "variants" in e.get("instructions", {}) and history.same_setup(e, head)
-        ]
-        if not usable:
+        found = history.last_comparable(history.read(args.history), head)
+        if found is None:
             print("check: no recorded line measured with this Python and msgspec", file=sys.stderr)
             return 2
-        base = usable[-1]
+        base = found
     else:
         base = measure_commit(
             args.base, variants, wall=not args.no_wall, repeats=args.repeats, budget=args.budget

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import platform
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,10 +57,20 @@ def machine(valgrind: str | None) -> dict[str, Any]:
 
 def same_setup(one: dict[str, Any], other: dict[str, Any]) -> bool:
     """Whether two lines' instruction counts are comparable (same Python and msgspec)."""
-    keys = ("python",)
-    return all(one.get(k) == other.get(k) for k in keys) and one.get("versions", {}).get(
-        "msgspec"
-    ) == other.get("versions", {}).get("msgspec")
+    return (one.get("python"), one.get("versions", {}).get("msgspec")) == (
+        other.get("python"),
+        other.get("versions", {}).get("msgspec"),
+    )
+
+
+def last_comparable(entries: list[dict[str, Any]], head: dict[str, Any]) -> dict[str, Any] | None:
+    """The last line with instruction counts measured like ``head``'s (the gate's base when
+    it compares with the history), or ``None``."""
+    for entry in reversed(entries):
+        counts: dict[str, Any] = entry.get("instructions", {})
+        if "variants" in counts and same_setup(entry, head):
+            return entry
+    return None
 
 
 def stamp() -> str:
@@ -81,14 +90,6 @@ def read(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-
-
-def latest_per_commit(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The last line of each commit, ordered by commit date (the chart's x axis)."""
-    last: dict[str, dict[str, Any]] = {}
-    for entry in entries:
-        last[entry["commit"]] = entry
-    return sorted(last.values(), key=lambda e: (e["date"], e.get("order", 0)))
 
 
 def recorded(path: Path) -> set[str]:

@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import track_chart  # noqa: E402  # benchmarks/ is no package
 import track_gate  # noqa: E402
+import track_history  # noqa: E402
 import track_measure  # noqa: E402
 
 from ocpp_fast import bench  # noqa: E402
@@ -121,6 +122,18 @@ def test_the_gate_fails_beyond_its_threshold_only_on_gated_variants() -> None:
     )
     assert passing.startswith("### Benchmark gate: pass")
     assert "| e handle | 1.50 | 1.57 |" in passing
+
+
+def test_the_gate_against_the_history_takes_the_last_comparable_line() -> None:
+    """BASE=history: the last line with counts measured on the same Python and msgspec; a
+    line of another msgspec or one whose counts failed is passed over."""
+    head = _entry("h000000", {"e": 1})
+    older, newer = _entry("o000000", {"e": 2}), _entry("n000000", {"e": 3})
+    other_msgspec = {**_entry("m000000", {"e": 4}), "versions": {"msgspec": "0.19.0"}}
+    failed = {**_entry("f000000", {}), "instructions": {"error": "valgrind is not installed"}}
+    entries = [older, newer, other_msgspec, failed]
+    assert track_history.last_comparable(entries, head) is newer
+    assert track_history.last_comparable([other_msgspec, failed], head) is None
 
 
 def _failing(base: dict[str, int], head: dict[str, int]) -> list[str]:
