@@ -66,10 +66,10 @@ def same_setup(one: dict[str, Any], other: dict[str, Any]) -> bool:
 def last_comparable(entries: list[dict[str, Any]], head: dict[str, Any]) -> dict[str, Any] | None:
     """The last line with instruction counts measured like ``head``'s (the gate's base when
     it compares with the history), or ``None``."""
-    for entry in reversed(entries):
-        counts: dict[str, Any] = entry.get("instructions", {})
-        if "variants" in counts and same_setup(entry, head):
-            return entry
+    for line in reversed(entries):
+        found: dict[str, Any] = line
+        if "variants" in found.get("instructions", {}) and same_setup(found, head):
+            return found
     return None
 
 
