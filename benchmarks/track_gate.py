@@ -3,10 +3,11 @@
 The gate decides on instruction counts only (callgrind, see track_measure): on an
 unchanged commit they move by at most 0.17 % from run to run (docs/explanation/benchmarks.md,
 measured with ``track.py spread --runs 10``) and by up to 0.4 % from commit to commit where
-the code measured did not change, where wall time on a shared machine moves by 10 % or more. So the threshold can be tight enough to see
-one extra small dict copy per message, and a noisy neighbour can neither fail it nor hide
-a loss. Wall time is measured too and shown beside, as the ratio of each variant to the
-msgspec floor timed interleaved in the same process, but it decides nothing.
+the code measured did not change, where wall time on a shared machine moves by 10 % or more.
+So the threshold can be tight enough to see one extra small dict copy per message, and a
+noisy neighbour can neither fail it nor hide a loss. Wall time is measured too and shown
+beside, as the ratio of each variant to the msgspec floor timed interleaved in the same
+process, but it decides nothing.
 
 Gated are the variants whose code is ours: a (compiled round trip), b (pure round trip),
 e (``handle``), f (the drop-in) and i (the live path). The floor (d) is msgspec alone and
