@@ -202,15 +202,17 @@ def cmd_spread(args: argparse.Namespace) -> int:
     return 0
 
 
-def _topo() -> list[str]:
-    return measure.git("rev-list", "--topo-order", "--reverse", "--all").split()
-
-
 def cmd_chart(args: argparse.Namespace) -> int:
-    """Draw the SVGs from the history files."""
-    topo = _topo()
-    entries = track_chart.ordered(history.read(args.history), topo)
+    """Draw the SVGs from the history files: the commits of main's first-parent line (its
+    own commits and its merges), oldest first. A branch's commits stay in the history but
+    are not drawn: placed between main's, they would show the older main they branched
+    from as a step back and forth."""
+    line = measure.git("rev-list", "--first-parent", "--reverse", args.until).split()
+    on_line = set(line)
+    recorded = history.read(args.history)
+    entries = [e for e in track_chart.ordered(recorded, line) if e["commit"] in on_line]
     charts = track_chart.codec_charts(entries)
+    topo = measure.git("rev-list", "--topo-order", "--reverse", "--all").split()
     load = track_chart.load_chart(track_chart.ordered(history.read(args.load_history), topo))
     if load is not None:
         charts["load.svg"] = load
@@ -281,6 +283,7 @@ def parser() -> argparse.ArgumentParser:
     draw.add_argument("--history", type=Path, default=history.CODEC)
     draw.add_argument("--load-history", type=Path, default=history.LOAD)
     draw.add_argument("--out", type=Path, default=CHARTS)
+    draw.add_argument("--until", default="HEAD", help="whose first-parent line to draw")
     draw.set_defaults(run=cmd_chart)
     load = commands.add_parser("load", help="make load --json, appended to history/load.jsonl")
     load.add_argument("--load-history", type=Path, default=history.LOAD)
