@@ -30,7 +30,7 @@ moved by at most 0.17 % (max/min; standard deviation at most 0.05 %), and across
 back-filled commits the variants whose code did not change (the floor, the compiled codec)
 drifted by up to 0.4 %, as unrelated code moves the interpreter's allocations. Wall time on
 the shared machine moved by 40 % to 380 %. 1 % is two and a half times the largest drift, and
-still catches one extra copy of the route table per message in ``handle`` (+2.6 %)."""
+still catches one extra copy of the route table per message in ``handle`` (+2.5 %)."""
 
 NAMES = VARIANT_NAMES
 
