@@ -29,6 +29,7 @@ import msgspec
 
 from ocpp_fast import errors
 from ocpp_fast._actions import Sender
+from ocpp_fast._fastpath import Dispatcher, HandlerRan, fast_dispatch_class, fast_routes
 from ocpp_fast._frame_log import debug_enabled, log_frame
 from ocpp_fast._outgoing import error_frame, result_frame
 from ocpp_fast._protocol_version import ProtocolVersion
@@ -197,33 +198,63 @@ class OcppHandler:
         ignored message type). Async handlers work here as long as they do not
         really suspend; use :meth:`handle_async` for those that do.
 
-        A valid CALL of an action the class handles is answered straight away
-        (the CSMS hot path); everything else goes through a sans-I/O
+        A valid CALL of an action with a plain handler takes the compiled path
+        (:mod:`ocpp_fast._fastpath`, the CSMS hot path); another handled valid CALL
+        is answered straight away; everything else goes through a sans-I/O
         :class:`~ocpp_fast.protocol.Protocol`, which applies the error rules.
         """
-        try:
-            call = decode_frame(frame, self.version)
-        except errors.OcppError:
-            call = None
-        if type(call) is Call and (route := self._routes.get(call.action)) is not None:
-            debug = debug_enabled()
-            if debug:
+        fast = self.__dict__.get("_fast_dispatch")
+        if fast is None:
+            fast = self.__dict__["_fast_dispatch"] = self.fast_dispatch()
+        outcome = fast.answer(frame, identity)
+        if type(outcome) is bytes:
+            return outcome
+        if outcome is None:  # not the compiled path's: decoded here, or by a Protocol
+            try:
+                call = decode_frame(frame, self.version)
+            except errors.OcppError:
+                call = None
+            if type(call) is not Call or (route := self._routes.get(call.action)) is None:
+                answered: bytes | None = _finish_at_once(self.handle_async(frame, identity))
+                return answered
+            if debug_enabled():
                 log_frame("<", identity, frame)
             try:
-                result = self.invoke_handler(route, call, identity, None)
-                if type(result) is CoroutineType:
-                    result = _finish_at_once(result)
+                outcome = HandlerRan(
+                    call, self.invoke_handler(route, call, identity, None), None, 0.0
+                )
+            except Exception as exc:
+                outcome = HandlerRan(call, None, exc, 0.0)
+        return self._reply_to(outcome, identity)
+
+    def fast_dispatch(
+        self, peer: PeerConnection | None = None, protocol: Protocol | None = None
+    ) -> Dispatcher:
+        """The compiled path of this handler (:mod:`ocpp_fast._fastpath`): of a live
+        connection when ``protocol`` is given (its metrics, its ids in hand), else of
+        :meth:`handle`."""
+        return fast_dispatch_class()(self, fast_routes(type(self)), CallContext, peer, protocol)
+
+    def _reply_to(self, ran: HandlerRan, identity: str) -> bytes:
+        """The reply to a CALL whose handler ran, in :meth:`handle`: a coroutine is run to its
+        end, a raise answers its error, anything else is checked as the response."""
+        call, result, error = ran.call, ran.result, ran.error
+        if error is None and type(result) is CoroutineType:
+            try:
+                result = _finish_at_once(result)
             except HandlerSuspended:
                 raise
             except Exception as exc:
-                reply = error_frame(call.message_id, as_ocpp_error(call, exc), self.version)
-            else:
-                reply = result_frame(call.message_id, call.action, result, self.version, identity)
-            if debug:
-                log_frame(">", identity, reply)
-            return reply
-        answered: bytes | None = _finish_at_once(self.handle_async(frame, identity))
-        return answered
+                error = exc
+        if isinstance(error, HandlerSuspended):
+            raise error
+        if error is not None:
+            reply = error_frame(call.message_id, as_ocpp_error(call, error), self.version)
+        else:
+            reply = result_frame(call.message_id, call.action, result, self.version, identity)
+        if debug_enabled():
+            log_frame(">", identity, reply)
+        return reply
 
     async def handle_async(self, frame: bytes | str, identity: str = "") -> bytes | None:
         """:meth:`handle` for handlers that await real work.
