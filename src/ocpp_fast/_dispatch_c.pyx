@@ -64,7 +64,7 @@ cdef class FastDispatch:
         self._protocol = protocol
         self._handling = None if protocol is None else protocol._handling
 
-    def answer(self, data, str identity):
+    def answer(self, data, identity):
         """The CALLRESULT of ``data``; or the handler's outcome; or ``None``: not done."""
         cdef bytes buf
         if type(data) is bytes:

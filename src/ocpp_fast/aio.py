@@ -175,7 +175,7 @@ class AsyncConnection:
         """
         if not (self._backlog or self._stopped):
             answered = self._fast.answer(data, self.identity)
-            if type(answered) is bytes:
+            if isinstance(answered, bytes):
                 outbox = self._protocol._outbox  # empty unless a frame was queued unflushed
                 if self._write is not None and not outbox:
                     self._write(answered)

@@ -207,7 +207,7 @@ class OcppHandler:
         if fast is None:
             fast = self.__dict__["_fast_dispatch"] = self.fast_dispatch()
         outcome = fast.answer(frame, identity)
-        if type(outcome) is bytes:
+        if isinstance(outcome, bytes):
             return outcome
         if outcome is None:  # not the compiled path's: decoded here, or by a Protocol
             try:
