@@ -10,9 +10,13 @@ none (the interpreter's start, the imports and the warm-up cancel out):
 - ``floor``: untyped msgspec decode + encode, no validation (the bench's d);
 - ``codec``: the live codec's ``decode_frame`` + ``encode_call_result`` (a);
 - ``handle``: ``ChargeSystem.handle`` (e);
-- ``feed``: ``AsyncConnection.feed``, a live connection's path (i).
+- ``feed``: ``AsyncConnection.feed``, a live connection's path (i);
+- ``tolerant``: (e) with ``Tolerance.ALL`` on the conformant mix (g);
+- ``deviating``: the same on the deviating mix, every frame repaired (h);
+- ``compat``: the drop-in, ``ocpp_fast.compat``'s ``route_message`` (f).
 
-Each also on Heartbeats alone, the message where fixed costs show most.
+Each runs the bench's own batches (:mod:`ocpp_fast.bench`), and also on
+Heartbeats alone, the message where fixed costs show most.
 
 Run: ``python benchmarks/instructions.py [--rounds 200] [--only handle,feed]``
 (valgrind must be installed). Prints figures; asserts nothing. Instructions are
@@ -34,65 +38,50 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-VARIANTS = ("floor", "codec", "handle", "feed")
+VARIANTS = ("floor", "codec", "handle", "feed", "tolerant", "deviating", "compat")
 SELF = Path(__file__).resolve()
 
 
-def _workload(variant: str, heartbeat_only: bool) -> tuple[Callable[[], None], int]:
-    """One round of ``variant`` over the mix, warmed up once; and its message count."""
-    import msgspec
+def _batches(variant: str, frames: list[Any]) -> list[Any]:
+    """The bench's own batches of ``variant``, one per frame (:mod:`ocpp_fast.bench`)."""
+    import asyncio
 
-    from ocpp_fast import bench, codec, v201
-    from ocpp_fast.aio import AsyncConnection
+    from ocpp_fast import bench, codec
+    from ocpp_fast.tolerance import Tolerance
+
+    responses = bench.fast_responses()
+    if variant == "floor":
+        return bench.floor_batches(frames, responses)
+    if variant == "codec":
+        return bench.codec_batches(codec.implementation(), frames, responses)
+    if variant == "handle":
+        return bench.dispatch_batches(frames, responses)
+    if variant == "feed":
+        return bench.feed_batches(frames, responses, with_metrics=False)[0]
+    if variant == "tolerant":
+        return bench.dispatch_batches(frames, responses, Tolerance.ALL)
+    if variant == "deviating":
+        return bench.dispatch_batches(bench.deviating_mix(frames), responses, Tolerance.ALL)
+    return bench.ocpp_batches(frames, asyncio.new_event_loop(), drop_in=True)[0]
+
+
+def _workload(variant: str, heartbeat_only: bool) -> tuple[Callable[[], None], int]:
+    """One round of ``variant`` over the mix (each frame as many times as its weight),
+    warmed up once; and its message count."""
+    from ocpp_fast import bench
 
     frames = bench.load_mix(bench.DEFAULT_MIX)
     if heartbeat_only:
         frames = [f for f in frames if f.action == "Heartbeat"]
-    responses = bench.fast_responses()
-    schedule = [f for f in frames for _ in range(max(1, round(f.weight)))]
-    data = [f.data for f in schedule]
-    handlers: dict[str, Any] = {
-        v201.actions.ACTIONS[action].method: (lambda self, request, r=response: r)
-        for action, response in responses.items()
-    }
-    csms = type("CountedChargeSystem", (v201.ChargeSystem,), handlers)()
-    version = v201.VERSION
-    answers = [responses[f.action] for f in schedule]
-    run: Callable[[], None]
-    if variant == "floor":
-        decode, encode = msgspec.json.Decoder().decode, msgspec.json.Encoder().encode
+    counts = [max(1, round(f.weight)) for f in frames]
+    batches = _batches(variant, frames)
 
-        def run() -> None:
-            for frame, answer in zip(data, answers, strict=True):
-                encode((3, decode(frame)[1], answer))
-
-    elif variant == "codec":
-        decode_frame: Callable[..., Any] = codec.decode_frame
-        encode_result = codec.encode_call_result
-
-        def run() -> None:
-            for frame, answer in zip(data, answers, strict=True):
-                encode_result(decode_frame(frame, version).message_id, answer)
-
-    elif variant == "handle":
-        handle = csms.handle
-
-        def run() -> None:
-            for frame in data:
-                handle(frame)
-
-    else:
-        written: list[bytes] = []
-        connection = AsyncConnection(csms, write=written.append, identity="COUNTED")
-        feed = connection.feed
-
-        def run() -> None:
-            for frame in data:
-                feed(frame)
-            written.clear()
+    def run() -> None:
+        for batch, count in zip(batches, counts, strict=True):
+            batch(count)
 
     run()  # warm-up: decoders compiled, tables filled, caches made
-    return run, len(data)
+    return run, sum(counts)
 
 
 def child(variant: str, rounds: int, heartbeat_only: bool) -> None:
@@ -136,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(VARIANTS), help="variants, comma-separated")
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--heartbeat", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--no-heartbeat", dest="heartbeat_too", action="store_false", help="the mix only"
+    )
     args = parser.parse_args(argv)
     if args.child:
         child(args.child, args.rounds, args.heartbeat)
@@ -150,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         f"instructions per message under callgrind ({args.rounds} rounds; codec: "
         f"{codec.IMPLEMENTATION}; python {sys.version.split()[0]})"
     )
-    for heartbeat_only in (False, True):
+    for heartbeat_only in (False, True) if args.heartbeat_too else (False,):
         for variant in variants:
             _, per_round = _workload(variant, heartbeat_only)
             base = _instructions(variant, 0, heartbeat_only, valgrind)

@@ -343,3 +343,28 @@ def test_twins_and_the_general_path_agree_on_mutated_frames(
             assert outcome == general(csms, mutated)
     assert all(o == outcomes[0] for o in outcomes)
     assert csms.handle(mutated, "CS1") == general(csms, mutated)
+
+
+@pytest.mark.parametrize("twin", TWINS, ids=[t.IMPLEMENTATION for t in TWINS])
+def test_the_frame_log_follows_its_logger_as_it_changes(
+    twin: ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The compiled twin reads the logger's own state: on, off, disabled, on again."""
+    fast = twin.FastDispatch(Csms(), fast_routes(Csms), CallContext)
+    frames_log = logging.getLogger("ocpp_fast.frames")
+    counts = []
+    for level, disabled in (
+        (logging.DEBUG, False),
+        (logging.INFO, False),
+        (logging.DEBUG, True),
+        (logging.DEBUG, False),
+    ):
+        caplog.clear()
+        with caplog.at_level(level, logger="ocpp_fast.frames"):
+            frames_log.disabled = disabled
+            try:
+                assert fast.answer(b'[2,"f1","Heartbeat",{}]', "CS1") is not None
+            finally:
+                frames_log.disabled = False
+        counts.append(len([r for r in caplog.records if r.name == "ocpp_fast.frames"]))
+    assert counts == [2, 0, 0, 2]

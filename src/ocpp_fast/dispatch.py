@@ -111,6 +111,8 @@ class OcppHandler:
     ``context.connection.set_tolerance(...)`` from a handler (the BootNotification's)."""
     on_deviation: DeviationCallback | None = None
     """Told ``(identity, action, deviations)`` of each frame accepted after repair."""
+    _handle_path: Dispatcher | None = None
+    """:meth:`handle`'s compiled path, made on its first frame."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -203,9 +205,9 @@ class OcppHandler:
         is answered straight away; everything else goes through a sans-I/O
         :class:`~ocpp_fast.protocol.Protocol`, which applies the error rules.
         """
-        fast = self.__dict__.get("_fast_dispatch")
+        fast = self._handle_path
         if fast is None:
-            fast = self.__dict__["_fast_dispatch"] = self.fast_dispatch()
+            fast = self._handle_path = self.fast_dispatch()
         outcome = fast.answer(frame, identity)
         if isinstance(outcome, bytes):
             return outcome
