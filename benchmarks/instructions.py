@@ -121,7 +121,9 @@ def _instructions(variant: str, rounds: int, heartbeat_only: bool, valgrind: str
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=100, help="rounds of the mix (100 msgs)")
+    parser.add_argument(
+        "--rounds", type=int, default=100, help="rounds of the mix (100 msgs; Heartbeats alike)"
+    )
     parser.add_argument("--only", default=",".join(VARIANTS), help="variants, comma-separated")
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--heartbeat", action="store_true", help=argparse.SUPPRESS)
@@ -145,9 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     for heartbeat_only in (False, True) if args.heartbeat_too else (False,):
         for variant in variants:
             _, per_round = _workload(variant, heartbeat_only)
+            rounds = max(1, args.rounds * 100 // per_round)  # as many messages either way
             base = _instructions(variant, 0, heartbeat_only, valgrind)
-            full = _instructions(variant, args.rounds, heartbeat_only, valgrind)
-            each = (full - base) / (args.rounds * per_round)
+            full = _instructions(variant, rounds, heartbeat_only, valgrind)
+            each = (full - base) / (rounds * per_round)
             mix = "Heartbeat only" if heartbeat_only else "weighted mix"
             print(f"{variant:>7} {mix:<15} {each:>10,.0f} instructions/msg", flush=True)
     return 0
