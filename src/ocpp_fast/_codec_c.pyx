@@ -43,16 +43,10 @@ def lenient_datetime(bytes data):
 
 def decode_frame(data, version, pending=_NO_PENDING):
     """Decode one received frame; raise the OcppError to answer it with."""
-    cdef bytes buf
-    if type(data) is bytes:
-        buf = <bytes>data
-    elif type(data) is str:
-        try:
-            buf = (<str>data).encode("utf-8")
-        except UnicodeEncodeError:
-            return decode_frame_reference(data, version, pending)
-    else:
+    converted = _frame_bytes(data)
+    if converted is None:
         return decode_frame_reference(data, version, pending)
+    cdef bytes buf = <bytes>converted
 
     cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(buf)
     cdef Py_ssize_t n = PyBytes_GET_SIZE(buf)

@@ -94,16 +94,10 @@ cdef class FastDispatch:
 
     def answer(self, data, identity):
         """The CALLRESULT of ``data``; or the handler's outcome; or ``None``: not done."""
-        cdef bytes buf
-        if type(data) is bytes:
-            buf = <bytes>data
-        elif type(data) is str:
-            try:
-                buf = (<str>data).encode("utf-8")
-            except UnicodeEncodeError:
-                return None
-        else:
+        converted = _frame_bytes(data)
+        if converted is None:
             return None
+        cdef bytes buf = <bytes>converted
         cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(buf)
         cdef Py_ssize_t n = PyBytes_GET_SIZE(buf)
         cdef Head h

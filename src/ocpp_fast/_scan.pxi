@@ -23,6 +23,19 @@ cdef struct Head:
     Py_ssize_t payload
 
 
+cdef inline object _frame_bytes(object data):
+    """A received frame as bytes (text as UTF-8), or ``None`` where it has none (text with
+    lone surrogates, another type): the reference path judges those."""
+    if type(data) is bytes:
+        return data
+    if type(data) is str:
+        try:
+            return (<str>data).encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    return None
+
+
 cdef inline Py_ssize_t _skip_ws(const unsigned char* p, Py_ssize_t i, Py_ssize_t n) noexcept:
     while i < n and (p[i] == 32 or p[i] == 9 or p[i] == 10 or p[i] == 13):
         i += 1
