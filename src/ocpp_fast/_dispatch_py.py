@@ -68,12 +68,13 @@ class FastDispatch:
         route = self._routes[name]
         if route is None:
             return None
+        method, wants_context, decoder, response_type, check, empty_is_valid = route
         raw_id = head.group(2)
         message_id = raw_id.decode("ascii")
         handling = self._handling
         if handling and message_id in handling:
             return None
-        request = _typed(route.request, buf[head.end() : -1])
+        request = _typed(decoder, buf[head.end() : -1])
         if request is _NOT_CONCLUDED:
             return None
         debug = debug_enabled()
@@ -85,22 +86,22 @@ class FastDispatch:
             metrics.frame("in", "call", name)
             started = perf_counter()
         try:
-            method = getattr(self._handler, route.method)
-            if route.wants_context:
-                result = method(request, self._context_type(identity, message_id, self._peer))
+            handle = getattr(self._handler, method)
+            if wants_context:
+                result = handle(request, self._context_type(identity, message_id, self._peer))
             else:
-                result = method(request)
+                result = handle(request)
         except Exception as exc:
             return self._ran(message_id, name, request, None, exc, started)
-        if type(result) is not route.response_type:
+        if type(result) is not response_type:
             return self._ran(message_id, name, request, result, None, started)
         try:
             body = _encode(result)
         except _EncodeFailure:
             return self._ran(message_id, name, request, result, None, started)
-        if not (route.empty_is_valid and body == b"{}"):
+        if not (empty_is_valid and body == b"{}"):
             try:
-                route.check(body)
+                check(body)
             except msgspec.ValidationError:
                 return self._ran(message_id, name, request, result, None, started)
         reply = b'[3,"' + raw_id + b'",' + body + b"]"

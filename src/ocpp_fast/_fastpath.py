@@ -28,12 +28,28 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ocpp_fast import codec
 from ocpp_fast._outgoing import result_check
 from ocpp_fast._protocol_version import ProtocolVersion, TypedDecoder
 from ocpp_fast.frames import Call
+
+if TYPE_CHECKING:
+
+    class Dispatcher(Protocol):
+        """What both twins' ``FastDispatch(handler, routes, context_type, peer, protocol)`` is.
+
+        ``protocol`` (the connection's sans-I/O :class:`~ocpp_fast.protocol.Protocol`, or
+        ``None`` for :meth:`~ocpp_fast.dispatch.OcppHandler.handle`) is where metrics are
+        read and the ids in hand are kept; ``peer`` and ``context_type`` make the
+        :class:`~ocpp_fast.dispatch.CallContext` of handlers that take one. (Declared for
+        the type checker only: a ``typing.Protocol`` costs every import to make.)
+        """
+
+        def answer(self, data: bytes | str, identity: str) -> bytes | HandlerRan | None:
+            """The CALLRESULT of ``data``; or the handler's outcome; or ``None``: not done."""
+
 
 __all__ = [
     "Dispatcher",
@@ -45,23 +61,25 @@ __all__ = [
 ]
 
 
-class FastRoute(NamedTuple):
-    """What the compiled path needs to answer one action, looked up once per class.
+class FastRoute(tuple[str, bool, TypedDecoder, type[Any], Callable[[bytes], Any], bool]):
+    """What the compiled path needs to answer one action, made once per class and action:
 
-    The compiled twin reads it by index (``_dispatch_c.pyx`` names the indexes): keep
-    the order.
+    ``(method, wants_context, request, response_type, check, empty_is_valid)``: the
+    handler's name (looked up on the instance per CALL, as ``invoke_handler`` does),
+    whether it takes a context, the strict typed decoder of the request (never a
+    ``reference_only`` one), the response type, the strict decoder of the response
+    payload (the check of what we send), and whether ``{}`` is a valid response (then
+    such an answer needs no check). A plain tuple to both twins (the compiled one reads
+    it by index); the names are for the rest of us. (No ``NamedTuple``: making one
+    compiles code, and every ``import ocpp_fast`` would pay for it.)
     """
 
-    method: str
-    """The handler's name, looked up on the instance per CALL (as ``invoke_handler`` does)."""
-    wants_context: bool
-    request: TypedDecoder
-    """The strict typed decoder of the request payload (never a ``reference_only`` one)."""
-    response_type: type[Any]
-    check: Callable[[bytes], Any]
-    """The strict typed decoder of the response payload: the check of what we send."""
-    empty_is_valid: bool
-    """``{}`` is a valid response payload: such an answer needs no check."""
+    __slots__ = ()
+
+    @property
+    def request(self) -> TypedDecoder:
+        """The strict typed decoder of the request payload."""
+        return self[2]
 
 
 class FastRoutes(dict[str, "FastRoute | None"]):
@@ -85,12 +103,14 @@ class FastRoutes(dict[str, "FastRoute | None"]):
             response = self._version.response_decoders[action]
             if not response.reference_only:
                 entry = FastRoute(
-                    route.method,
-                    route.wants_context,
-                    request,
-                    response_type,
-                    response.decode,
-                    result_check(response_type)[1],
+                    (
+                        route.method,
+                        route.wants_context,
+                        request,
+                        response_type,
+                        response.decode,
+                        result_check(response_type)[1],
+                    )
                 )
         self[action] = entry
         return entry
@@ -121,19 +141,6 @@ class HandlerRan:
         self.result = result
         self.error = error
         self.started = started
-
-
-class Dispatcher(Protocol):
-    """What both twins' ``FastDispatch(handler, routes, context_type, peer, protocol)`` is.
-
-    ``protocol`` (the connection's sans-I/O :class:`~ocpp_fast.protocol.Protocol`, or
-    ``None`` for :meth:`~ocpp_fast.dispatch.OcppHandler.handle`) is where metrics are
-    read and the ids in hand are kept; ``peer`` and ``context_type`` make the
-    :class:`~ocpp_fast.dispatch.CallContext` of handlers that take one.
-    """
-
-    def answer(self, data: bytes | str, identity: str) -> bytes | HandlerRan | None:
-        """The CALLRESULT of ``data``; or the handler's outcome; or ``None``: not done."""
 
 
 def fast_dispatch_class() -> Callable[..., Dispatcher]:

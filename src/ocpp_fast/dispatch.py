@@ -23,13 +23,13 @@ import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from types import CoroutineType, GeneratorType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 
 from ocpp_fast import errors
 from ocpp_fast._actions import Sender
-from ocpp_fast._fastpath import Dispatcher, HandlerRan, fast_dispatch_class, fast_routes
+from ocpp_fast._fastpath import HandlerRan, fast_dispatch_class, fast_routes
 from ocpp_fast._frame_log import debug_enabled, log_frame
 from ocpp_fast._outgoing import error_frame, result_frame
 from ocpp_fast._protocol_version import ProtocolVersion
@@ -38,6 +38,9 @@ from ocpp_fast.codec import decode_frame
 from ocpp_fast.frames import Call, Send
 from ocpp_fast.protocol import CallReceived, DeviationCallback, Protocol, SendReceived
 from ocpp_fast.tolerance import Tolerance
+
+if TYPE_CHECKING:
+    from ocpp_fast._fastpath import Dispatcher
 
 __all__ = [
     "CallContext",
