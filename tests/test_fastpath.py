@@ -310,7 +310,10 @@ def test_a_version_whose_types_only_the_reference_path_checks_is_not_taken() -> 
 
     routes = fast_routes(Csms16)
     assert routes["MeterValues"] is None or not routes["MeterValues"].request.reference_only
-    frame = b'[2,"v1","MeterValues",{"connectorId":1,"meterValue":[{"timestamp":"2026-11-24T12:00:00Z","sampledValue":[{"value":"1"}]}]}]'
+    frame = (
+        b'[2,"v1","MeterValues",{"connectorId":1,"meterValue":'
+        b'[{"timestamp":"2026-11-24T12:00:00Z","sampledValue":[{"value":"1"}]}]}]'
+    )
     assert Csms16().handle(frame) == general(Csms16(), frame) == b'[3,"v1",{}]'
 
 
@@ -368,3 +371,31 @@ def test_the_frame_log_follows_its_logger_as_it_changes(
                 frames_log.disabled = False
         counts.append(len([r for r in caplog.records if r.name == "ocpp_fast.frames"]))
     assert counts == [2, 0, 0, 2]
+
+
+def test_a_handler_that_wraps_invoke_handler_sees_every_call() -> None:
+    """An ``invoke_handler`` of one's own (in the class or on the instance) keeps the
+    general path: every CALL reaches it, on ``handle`` and on a live connection."""
+    calls: list[str] = []
+
+    class Traced(Csms):
+        def invoke_handler(self, route: Any, call: Any, identity: str, peer: Any) -> Any:
+            calls.append(call.action)
+            return super().invoke_handler(route, call, identity, peer)
+
+    patched = Csms()
+    original = patched.invoke_handler
+
+    def traced(route: Any, call: Any, identity: str, peer: Any) -> Any:
+        calls.append(call.action)
+        return original(route, call, identity, peer)
+
+    patched.invoke_handler = traced  # type: ignore[method-assign]
+    frame = b'[2,"w1","Heartbeat",{}]'
+    expected = b'[3,"w1",{"currentTime":"2026-11-24T12:00:00Z"}]'
+    for handler in (Traced(), patched):
+        assert handler.handle(frame) == expected
+        written: list[bytes] = []
+        AsyncConnection(handler, write=written.append).feed(frame)
+        assert written == [expected]
+    assert calls == ["Heartbeat"] * 4

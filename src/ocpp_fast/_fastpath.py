@@ -116,11 +116,15 @@ class FastRoutes(dict[str, "FastRoute | None"]):
         return entry
 
 
+_TAKES_NOTHING = FastRoutes(ProtocolVersion("", {}), {})
 _tables: weakref.WeakKeyDictionary[type[Any], FastRoutes] = weakref.WeakKeyDictionary()
 
 
-def fast_routes(handler_class: type[Any]) -> FastRoutes:
-    """The :class:`FastRoutes` of a handler class (``Charger``/``ChargeSystem`` subclass)."""
+def fast_routes(handler_class: type[Any] | None) -> FastRoutes:
+    """The :class:`FastRoutes` of a handler class (``Charger``/``ChargeSystem`` subclass);
+    of ``None``: a table that takes nothing."""
+    if handler_class is None:
+        return _TAKES_NOTHING
     table = _tables.get(handler_class)
     if table is None:
         table = _tables[handler_class] = FastRoutes(handler_class.version, handler_class._routes)

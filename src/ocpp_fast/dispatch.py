@@ -237,8 +237,18 @@ class OcppHandler:
     ) -> Dispatcher:
         """The compiled path of this handler (:mod:`ocpp_fast._fastpath`): of a live
         connection when ``protocol`` is given (its metrics, its ids in hand), else of
-        :meth:`handle`."""
-        return fast_dispatch_class()(self, fast_routes(type(self)), CallContext, peer, protocol)
+        :meth:`handle`.
+
+        A handler whose :meth:`invoke_handler` is not the base's (overridden in its class,
+        or set on the instance, to wrap every handler) gets a path that takes nothing:
+        every CALL then goes through its own ``invoke_handler``.
+        """
+        own_invoke = "invoke_handler" in self.__dict__ if hasattr(self, "__dict__") else False
+        if own_invoke or type(self).invoke_handler is not OcppHandler.invoke_handler:
+            routes = fast_routes(None)
+        else:
+            routes = fast_routes(type(self))
+        return fast_dispatch_class()(self, routes, CallContext, peer, protocol)
 
     def _reply_to(self, ran: HandlerRan, identity: str) -> bytes:
         """The reply to a CALL whose handler ran, in :meth:`handle`: a coroutine is run to its
