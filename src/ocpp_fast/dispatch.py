@@ -114,8 +114,9 @@ class OcppHandler:
     ``context.connection.set_tolerance(...)`` from a handler (the BootNotification's)."""
     on_deviation: DeviationCallback | None = None
     """Told ``(identity, action, deviations)`` of each frame accepted after repair."""
-    _handle_path: Dispatcher | None = None
-    """:meth:`handle`'s compiled path, made on its first frame."""
+    _handle_path: tuple[type[OcppHandler], Dispatcher] | None = None
+    """:meth:`handle`'s compiled path, made on its first frame, and the class it was made for
+    (the cluster's gateway shares a user's instance ``__dict__`` with a derived class)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -208,10 +209,10 @@ class OcppHandler:
         is answered straight away; everything else goes through a sans-I/O
         :class:`~ocpp_fast.protocol.Protocol`, which applies the error rules.
         """
-        fast = self._handle_path
-        if fast is None:
-            fast = self._handle_path = self.fast_dispatch()
-        outcome = fast.answer(frame, identity)
+        made = self._handle_path
+        if made is None or made[0] is not type(self):  # two classes may share one __dict__
+            made = self._handle_path = (type(self), self.fast_dispatch())
+        outcome = made[1].answer(frame, identity)
         if isinstance(outcome, bytes):
             return outcome
         if outcome is None:  # not the compiled path's: decoded here, or by a Protocol
@@ -239,15 +240,24 @@ class OcppHandler:
         connection when ``protocol`` is given (its metrics, its ids in hand), else of
         :meth:`handle`.
 
-        A handler whose :meth:`invoke_handler` is not the base's (overridden in its class,
-        or set on the instance, to wrap every handler) gets a path that takes nothing:
-        every CALL then goes through its own ``invoke_handler``.
+        A handler whose :meth:`invoke_handler` or :meth:`handler_route` is not the base's
+        (overridden in its class, or set on the instance, to wrap or route every handler)
+        gets a path that takes nothing: every CALL then goes through its own.
         """
-        own_invoke = "invoke_handler" in self.__dict__ if hasattr(self, "__dict__") else False
-        if own_invoke or type(self).invoke_handler is not OcppHandler.invoke_handler:
+        cls = type(self)
+        own = (
+            vars(self).keys() & {"invoke_handler", "handler_route"}
+            if hasattr(self, "__dict__")
+            else ()
+        )
+        if (
+            own
+            or cls.invoke_handler is not OcppHandler.invoke_handler
+            or cls.handler_route is not OcppHandler.handler_route
+        ):
             routes = fast_routes(None)
         else:
-            routes = fast_routes(type(self))
+            routes = fast_routes(cls)
         return fast_dispatch_class()(self, routes, CallContext, peer, protocol)
 
     def _reply_to(self, ran: HandlerRan, identity: str) -> bytes:
