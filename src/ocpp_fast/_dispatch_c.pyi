@@ -1,6 +1,6 @@
 # Types of the compiled dispatch path (_dispatch_c.pyx), which mypy cannot read: the same
 # signatures as its pure-Python twin, _dispatch_py.
-from typing import Any
+from typing import Any, Literal
 
 from ocpp_fast._fastpath import FastRoutes, HandlerRan
 
@@ -15,4 +15,6 @@ class FastDispatch:
         peer: Any = None,
         protocol: Any = None,
     ) -> None: ...
-    def answer(self, data: bytes | str, identity: str) -> bytes | HandlerRan | None: ...
+    def answer(
+        self, data: bytes | str, identity: str
+    ) -> bytes | HandlerRan | Literal[False] | None: ...

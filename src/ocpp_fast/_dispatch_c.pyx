@@ -120,7 +120,7 @@ cdef class FastDispatch:
         request = _typed_with(request_decoder[DECODE], request_decoder[HAS_DATETIME], p,
                               h.payload, n - 1)
         if request is _NOT_CONCLUDED:
-            return None
+            return False  # refused by the strict decode: for the reference path and tolerance
 
         cdef bint debug = _frames_logged()
         if debug:

@@ -10,7 +10,7 @@ recognise exactly the frames their codecs do.
 from __future__ import annotations
 
 from time import perf_counter
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -47,7 +47,9 @@ class FastDispatch:
         self._protocol = protocol
         self._handling: set[str] | None = None if protocol is None else protocol._handling
 
-    def answer(self, data: bytes | str, identity: str) -> bytes | HandlerRan | None:
+    def answer(
+        self, data: bytes | str, identity: str
+    ) -> bytes | HandlerRan | Literal[False] | None:
         """The CALLRESULT of ``data``; or the handler's outcome; or ``None``: not done."""
         if type(data) is bytes:
             buf = data
@@ -76,7 +78,7 @@ class FastDispatch:
             return None
         request = _typed(decoder, buf[head.end() : -1])
         if request is _NOT_CONCLUDED:
-            return None
+            return False  # refused by the strict decode: for the reference path and tolerance
         debug = debug_enabled()
         if debug:
             log_frame("<", identity, data)

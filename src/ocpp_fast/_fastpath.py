@@ -17,8 +17,10 @@ metrics when they are kept, the response check. The path only concludes with
 success; it leaves everything else to the general code, which is unchanged:
 
 - ``None``: nothing was done (not a CALL it can read, an action without a plain
-  handler, a payload the strict decode refused, so that tolerance and the error
-  table apply as before, an id still in hand);
+  handler, an id still in hand); ``False``: nothing was done, the strict decode
+  refused the payload (so that the reference path, tolerance and the error table
+  apply as before: :meth:`~ocpp_fast.dispatch.OcppHandler.handle` then goes
+  straight to its Protocol, which decodes the frame once more, as it did before);
 - :class:`HandlerRan`: the handler was called, but its outcome needs the general
   code (it raised, returned an awaitable or something other than its response
   type, or a response the check refused: answered InternalError and logged there).
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ocpp_fast import codec
 from ocpp_fast._outgoing import result_check
@@ -47,8 +49,12 @@ if TYPE_CHECKING:
         the type checker only: a ``typing.Protocol`` costs every import to make.)
         """
 
-        def answer(self, data: bytes | str, identity: str) -> bytes | HandlerRan | None:
-            """The CALLRESULT of ``data``; or the handler's outcome; or ``None``: not done."""
+        def answer(
+            self, data: bytes | str, identity: str
+        ) -> bytes | HandlerRan | Literal[False] | None:
+            """The CALLRESULT of ``data``; or the handler's outcome; ``None``: not done;
+            ``False``: not done, the strict decode refused the payload of a plain handler's
+            action (the general path decodes it again, for the reference path and tolerance)."""
 
 
 __all__ = [

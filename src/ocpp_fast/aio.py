@@ -184,7 +184,7 @@ class AsyncConnection:
                     if self._write is not None:
                         self._write_out()
                 return True
-            if answered is not None:
+            if answered:  # the handler ran (None, False: nothing was done)
                 self._handler_ran(answered)
                 if self._write is not None:
                     self._write_out()

@@ -215,22 +215,23 @@ class OcppHandler:
         outcome = made[1].answer(frame, identity)
         if isinstance(outcome, bytes):
             return outcome
-        if outcome is None:  # not the compiled path's: decoded here, or by a Protocol
+        if outcome is None:  # not the compiled path's: decoded here if a handled CALL
             try:
                 call = decode_frame(frame, self.version)
             except errors.OcppError:
                 call = None
-            if type(call) is not Call or (route := self._routes.get(call.action)) is None:
-                answered: bytes | None = _finish_at_once(self.handle_async(frame, identity))
-                return answered
-            if debug_enabled():
-                log_frame("<", identity, frame)
-            try:
-                outcome = HandlerRan(
-                    call, self.invoke_handler(route, call, identity, None), None, 0.0
-                )
-            except Exception as exc:
-                outcome = HandlerRan(call, None, exc, 0.0)
+            if type(call) is Call and (route := self._routes.get(call.action)) is not None:
+                if debug_enabled():
+                    log_frame("<", identity, frame)
+                try:
+                    outcome = HandlerRan(
+                        call, self.invoke_handler(route, call, identity, None), None, 0.0
+                    )
+                except Exception as exc:
+                    outcome = HandlerRan(call, None, exc, 0.0)
+        if not outcome:  # None, or False (the strict decode refused it): a Protocol's to judge
+            answered: bytes | None = _finish_at_once(self.handle_async(frame, identity))
+            return answered
         return self._reply_to(outcome, identity)
 
     def fast_dispatch(
