@@ -1,4 +1,4 @@
-# The README's commands: `make test` (the whole suite) and `make demo` (the main job).
+# The two commands of CONTRIBUTING.md: `make test` (the whole suite) and `make demo` (the main job).
 # Every target installs what it needs into .venv first.
 
 PYTHON ?= python3
@@ -7,7 +7,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: test demo lint typecheck pytest bench generate build-ext clean wheel wheel-matrix load \
-	demo-cluster load-cluster
+	demo-cluster load-cluster docs docs-serve browser valgrind bench-record bench-backfill \
+	bench-check bench-spread bench-chart load-record bench-gate-test
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +21,7 @@ $(STAMP): pyproject.toml setup.py
 build-ext:
 	$(PY) setup.py --quiet build_ext --inplace
 
-test: $(STAMP) lint typecheck pytest
+test: $(STAMP) lint typecheck docs pytest
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests tools benchmarks examples
@@ -35,8 +36,25 @@ interop/node_modules/.installed: interop/package.json interop/package-lock.json
 	npm ci --prefix interop --no-audit --no-fund
 	touch $@
 
-pytest: $(STAMP) interop/node_modules/.installed
+pytest: $(STAMP) interop/node_modules/.installed browser
 	$(PY) -m pytest -q tests benchmarks
+
+# The documentation site (mkdocs.yml, docs/, tools/docs_hooks.py) into build/site, strict: a
+# broken link, a missing reference or a docstring warning fails the build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve --strict
+
+# The browser test of the site (tests/test_docs_site.py) needs Chromium: installed here from
+# Debian's packages when it is missing and we may (root, apt-get): so CI, which runs .ci/run as
+# root on a fresh Debian machine, really runs it. Elsewhere the test skips without Chromium.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium for the browser test of the docs"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
 
 demo: $(STAMP)
 	$(PY) examples/demo_load.py
@@ -50,9 +68,56 @@ bench: $(STAMP)
 # rate (5,000 stations, a call every 4 s each); prints figures and issue 11's targets as met /
 # NOT met, asserts nothing (about 4 minutes).
 load: $(STAMP) interop/node_modules/.installed
-	$(PY) benchmarks/load.py
+	$(PY) benchmarks/load.py $(LOAD_ARGS)
 
-# A CSMS on several processes over NATS (README "Scaling out"): nats-server, 2 gateways,
+# --- benchmarks tracked over time (benchmarks/track.py; docs/explanation/benchmarks.md) ----------
+# The history is benchmarks/history/codec.jsonl (a line per commit measured: instructions per
+# message under callgrind, deterministic, and wall time from that commit's own bench) and
+# history/load.jsonl (make load's figures, per release). Each commit is measured in a worktree of
+# its own under a temporary directory, so the working tree may be dirty.
+
+# valgrind (callgrind counts the instructions), from apt where it is missing.
+valgrind:
+	@command -v valgrind >/dev/null 2>&1 || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q valgrind; }
+
+# Add HEAD's line to the history (about a minute).
+bench-record: $(STAMP) valgrind
+	$(PY) benchmarks/track.py record
+
+# Add the lines of the last LAST commits that touched src/ and have none yet, newest first
+# (about 50 s a commit here).
+LAST ?= 30
+bench-backfill: $(STAMP) valgrind
+	$(PY) benchmarks/track.py backfill --last $(LAST) --tags --repeats 3 --budget 10
+
+# The regression gate: HEAD against BASE, both measured in this run; fails if a gated variant's
+# instructions per message grew beyond the threshold (benchmarks/track_gate.py). Writes the
+# comment-ready summary to bench-summary.md. BASE=history compares with the last recorded line.
+BASE ?= main
+bench-check: $(STAMP) valgrind
+	$(PY) benchmarks/track.py check $(if $(filter history,$(BASE)),--against-history,--base $(BASE)) \
+		--summary bench-summary.md
+
+# The gate end to end (tests/test_bench_track.py, marked bench_gate): a commit with an extra dict
+# copy per message in handle fails `track.py check`, an unchanged one passes (about 2 minutes).
+bench-gate-test: $(STAMP) valgrind
+	$(PY) -m pytest -m bench_gate -s tests/test_bench_track.py
+
+# How far the figures move on an unchanged commit (10 runs, about 7 minutes).
+bench-spread: $(STAMP) valgrind
+	$(PY) benchmarks/track.py spread --runs 10
+
+# The SVG charts (docs/explanation/img/) from the history.
+bench-chart: $(STAMP)
+	$(PY) benchmarks/track.py chart
+
+# make load with --json, its figures appended to benchmarks/history/load.jsonl (per release).
+load-record: $(STAMP) interop/node_modules/.installed
+	$(PY) benchmarks/track.py load -- $(LOAD_ARGS)
+
+# A CSMS on several processes over NATS (docs: how-to/cluster.md): nats-server, 2 gateways,
 # 2 workers and 300 simulated stations for 20 s; routed calls and the registry shown.
 demo-cluster: $(STAMP)
 	$(PY) examples/demo_cluster.py

@@ -20,7 +20,7 @@ from ocpp_fast.v201 import enums, messages
 
 
 class WorkerCsms(DemoChargeSystem):
-    async def data_transfer(  # type: ignore[override]
+    async def data_transfer(
         self, request: messages.DataTransferRequest, context: CallContext
     ) -> messages.DataTransferResponse:
         accepted = enums.DataTransferStatusEnumType.ACCEPTED

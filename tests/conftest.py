@@ -1,4 +1,5 @@
-"""Shared fixtures: every codec test runs on both implementations."""
+"""Shared fixtures: every codec test runs on both implementations, every socket test that
+asks for ``backend`` on both WebSocket backends."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from types import ModuleType
 import pytest
 
 from ocpp_fast import _codec_py
+from ocpp_fast.transport.backend import BACKENDS, ENVIRONMENT
 
 # The examples (MyTestCharger, MyTestChargeSystem) are exercised by the tests.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
@@ -39,3 +41,15 @@ def impl(request: pytest.FixtureRequest) -> ModuleType:
     """A codec implementation module (``_codec_py`` or ``_codec_c``)."""
     module: ModuleType = request.param
     return module
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A WebSocket backend, the one ``serve()`` and ``connect()`` default to during the test.
+
+    A module whose every test runs on both says ``pytestmark = pytest.mark.usefixtures(
+    "backend")``; one whose tests pass the backend themselves defines its own.
+    """
+    name: str = request.param
+    monkeypatch.setenv(ENVIRONMENT, name)
+    return name

@@ -9,8 +9,11 @@ fails; deduplication of a TransactionEvent sent again. The multi-process cluster
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime
 import itertools
+import logging
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import quote
@@ -21,6 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ocpp_fast import errors, v16
+from ocpp_fast._ratelimit import LOG_BURST
 from ocpp_fast.cluster import (
     ClusterClient,
     ClusterConfig,
@@ -33,7 +37,6 @@ from ocpp_fast.cluster import (
 from ocpp_fast.demo import DemoChargeSystem
 from ocpp_fast.stations import StationCaller
 from ocpp_fast.transport import Backoff, StationClient, connect, serve
-from ocpp_fast.transport.backend import BACKENDS, ENVIRONMENT
 from ocpp_fast.v16 import datatypes as d16
 from ocpp_fast.v16 import enums as e16
 from ocpp_fast.v16 import messages as m16
@@ -54,13 +57,6 @@ def run(coro: Callable[[], Awaitable[Any]]) -> Any:
 def nats_url() -> Iterator[str]:
     with NatsServer() as server:
         yield server.url
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    name: str = request.param
-    monkeypatch.setenv(ENVIRONMENT, name)
-    return name
 
 
 def config(nats_url: str) -> ClusterConfig:
@@ -130,14 +126,16 @@ def test_routed_calls_reach_each_station_and_no_other(nats_url: str, backend: st
                 with pytest.raises(StationNotConnected):
                     await client.call(absent, messages.DataTransferRequest(vendor_id="x"))
                 assert asyncio.get_running_loop().time() - started < 2  # not the 30 s timeout
-            with pytest.raises(errors.NotSupportedError):  # IdentityStation has no Reset
+            with pytest.raises(errors.NotSupportedError) as refused:  # IdentityStation: no Reset
                 await client.call(
                     "*", messages.ResetRequest(type=enums.ResetEnumType.IMMEDIATE), timeout=5
                 )
+            assert refused.value.origin is errors.Origin.PEER  # the station's, across NATS
             with pytest.raises(TypeError):  # a station's request: never sent by a CSMS
                 await client.call("*", messages.HeartbeatRequest())
-            with pytest.raises(errors.PropertyConstraintViolationError):  # checked before it goes
+            with pytest.raises(errors.PropertyConstraintViolationError) as never_sent:
                 await client.call("*", messages.DataTransferRequest(vendor_id="x" * 300))
+            assert never_sent.value.origin is errors.Origin.REQUEST_CHECK  # checked before it goes
             listed = await client.stations()
             assert sorted(listed) == sorted(live)
             assert {entry.node for entry in listed.values()} == {gateway.node}
@@ -332,6 +330,85 @@ def test_a_restarted_nats_server_gets_the_subscriptions_and_the_registry_back() 
     run(scenario)
 
 
+def test_the_registry_is_complete_again_within_one_refresh_after_a_nats_restart() -> None:
+    """With a 10 s refresh (registry_ttl 30 s), every station is listed again well within one
+    refresh of the new nats-server starting: NATS coming back makes the gateway remake the
+    bucket and write every line at once (it took two refreshes, 15-17 s: the first only made
+    the bucket again)."""
+    identities = [f"R{n}" for n in range(5)]
+
+    async def scenario() -> float:
+        first = NatsServer().start()
+        second = NatsServer(port=first.port)
+        try:
+            gateway = Gateway(ClusterConfig(first.url), registry_ttl=30)
+            server = await serve(DemoChargeSystem(), cluster=gateway)
+            url = f"ws://127.0.0.1:{server.port}/ocpp/"
+            stations = [await connect(IdentityStation(), url + name) for name in identities]
+            for name in identities:
+                await gateway.holds(name, 5)
+            first.stop()
+            await asyncio.sleep(0.5)
+            second.start()
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            async with ClusterClient(second.url) as client:
+                while sorted(await _listed(client)) != identities:
+                    assert loop.time() - started < 10, "not complete within one refresh"
+                    await asyncio.sleep(0.1)
+                took = loop.time() - started
+                listed = await client.stations()
+            assert {entry.node for entry in listed.values()} == {gateway.node}
+            for station in stations:
+                await station.close()
+            await server.close()
+            await gateway.close()
+            return took
+        finally:
+            first.stop()
+            second.stop()
+
+    took = run(scenario)
+    print(f"\nregistry complete {took:.2f} s after nats-server restarted (refresh every 10 s)")
+
+
+def test_a_nats_outage_logs_a_bounded_number_of_lines(caplog: pytest.LogCaptureFixture) -> None:
+    """NATS away: nats-py retries the connection several times a second and every registry
+    refresh fails once per station held, for as long as the outage lasts. The cluster logs
+    at most LOG_BURST lines of one kind per window (the rest are counted when it ends)."""
+    identities = [f"Q{n}" for n in range(20)]
+
+    async def scenario() -> None:
+        nats = NatsServer().start()
+        try:
+            gateway = Gateway(ClusterConfig(nats.url), registry_ttl=0.6)
+            server = await serve(DemoChargeSystem(), cluster=gateway)
+            url = f"ws://127.0.0.1:{server.port}/ocpp/"
+            stations = [await connect(IdentityStation(), url + name) for name in identities]
+            for name in identities:
+                await gateway.holds(name, 5)
+            caplog.clear()
+            with caplog.at_level(logging.WARNING, logger="ocpp_fast.cluster"):
+                nats.stop()
+                await asyncio.sleep(4)
+            for station in stations:
+                await station.close()
+            await server.close(1)
+            await gateway.close()
+        finally:
+            nats.stop()
+
+    run(scenario)
+    kinds = collections.Counter(
+        re.sub(r"\(.*", "", record.getMessage())
+        for record in caplog.records
+        if record.name == "ocpp_fast.cluster"
+    )
+    assert kinds, "the outage was not logged at all"
+    assert max(kinds.values()) <= LOG_BURST, kinds
+    assert sum(kinds.values()) <= 4 * LOG_BURST, kinds  # a few kinds, each bounded
+
+
 async def _listed(client: ClusterClient) -> dict[str, Any]:
     """``stations()``, or nothing while the bucket is not there yet."""
     try:
@@ -394,7 +471,7 @@ class Greeting(DemoChargeSystem):
         self.left.append((connection.identity, reason))
 
 
-async def _reach(stations: StationCaller, identity: str) -> tuple[list[str], str, str]:
+async def _reach(stations: StationCaller, identity: str) -> tuple[list[str], object, str]:
     """What an admin API does, written once against StationCaller: list, call, miss."""
     listed = await stations.stations()
     answer = await stations.call(identity, messages.DataTransferRequest(vendor_id="x"), timeout=5)

@@ -171,7 +171,7 @@ async def scenario(
         pids = await asyncio.gather(
             *(fleet.clients[i].call(whoami, timeout=10) for i in identities)
         )
-        shares = Counter(int(answer.data) for answer in pids)
+        shares = Counter(int(str(answer.data)) for answer in pids)
         assert set(shares) == {worker.pid for worker in workers}, shares
 
         # 2. routed calls reach every station; the registry lists them where they are
@@ -210,7 +210,7 @@ async def scenario(
             assert time.monotonic() - sent < WORKER_TIMEOUT + 1.5
         survivor = next(worker.pid for worker in workers if worker.pid != victim)
         answer = await station.call(whoami, timeout=10)
-        assert int(answer.data) == survivor
+        assert int(str(answer.data)) == survivor
 
         # 4. a gateway killed while stations charge: they reach the others, calls find them
         doomed, doomed_port = gateways[0]

@@ -11,7 +11,7 @@ import pytest
 from conftest import compiled_expected
 
 from ocpp_fast import codec, errors, v201
-from ocpp_fast.frames import Call, CallError, CallResult
+from ocpp_fast.frames import Call, CallError, CallResult, CallResultError
 from ocpp_fast.v201 import datatypes, enums, messages
 
 V = v201.VERSION
@@ -103,6 +103,30 @@ def test_call_error_is_decoded(impl: ModuleType) -> None:
 @pytest.mark.parametrize(
     "data",
     [
+        b'[4,"42","GenericError","boom",null]',
+        b'[4,"42","GenericError","boom"]',
+        b'[4 , "42" , "GenericError" , "boom" , null ]',
+    ],
+)
+def test_call_error_without_details_reads_as_empty_details(impl: ModuleType, data: bytes) -> None:
+    """``null`` or absent ErrorDetails (``ocpp``'s own ``CallError`` writes ``null``) is a
+    deviation accepted as ``{}``, flagged so the connection can log it."""
+    frame = decode(impl, data)
+    assert frame == CallError("42", "GenericError", "boom", {}, details_missing=True)
+    assert not decode(impl, b'[4,"42","GenericError","boom",{}]').details_missing
+
+
+def test_call_result_error_without_details_reads_as_empty_details(impl: ModuleType) -> None:
+    from ocpp_fast import v21
+
+    for data in (b'[5,"9","GenericError","no",null]', b'[5,"9","GenericError","no"]'):
+        frame = impl.decode_frame(data, v21.VERSION, {})
+        assert frame == CallResultError("9", "GenericError", "no", {}, details_missing=True)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
         b"nope",
         b"",
         b'[2,"a","Heartbeat",{"x":"\xff"}]',
@@ -141,10 +165,14 @@ def test_unreadable_frames_are_rpc_framework_errors_with_id_minus_one(
         b'[2,"a"]',
         b'[3,"a"]',
         b'[3,"a",{},{}]',
-        b'[4,"a","GenericError","x"]',
+        b'[4,"a","GenericError"]',
+        b'[4,"a","GenericError","x",{},{}]',
         b'[2,"a",5,{}]',
         b'[4,"a",5,"x",{}]',
         b'[4,"a","GenericError","x",[]]',
+        b'[4,"a","GenericError","x",false]',
+        b'[4,"a","GenericError",null,{}]',
+        b'[4,"a",null,"x"]',
     ],
 )
 def test_malformed_envelopes_keep_their_readable_id(impl: ModuleType, data: bytes) -> None:

@@ -268,17 +268,48 @@ def test_a_misspelt_handler_is_an_error_at_class_creation() -> None:
                 return None
 
 
+@pytest.mark.parametrize(
+    ("base", "name", "suggested"),
+    [
+        (v201.ChargeSystem, "BootNotification", "boot_notification"),
+        (v16.ChargeSystem, "StartTransaction", "start_transaction"),
+        (v21.Charger, "SetDERControl", "set_der_control"),
+    ],
+)
+def test_a_handler_named_as_its_action_on_the_wire_is_an_error_at_class_creation(
+    base: type[Any], name: str, suggested: str
+) -> None:
+    """``def BootNotification(...)`` was silently never called: its name is no handler's."""
+    with pytest.raises(TypeError, match=f"named in snake_case, {suggested}$"):
+        type("Camel", (base,), {name: lambda self, request: None})
+
+
+def test_the_typed_handler_slots_exist_only_for_type_checkers() -> None:
+    """The version classes declare a slot per action under TYPE_CHECKING only: at run time
+    none is an attribute, so dispatch counts only the methods a subclass writes."""
+    for version in (v16, v201, v21):
+        for base in (version.ChargeSystem, version.Charger):
+            assert base.handled_actions() == []
+            assert not any(hasattr(base, a.method) for a in version.actions.ACTIONS.values())
+
+    class One(v201.ChargeSystem):
+        def heartbeat(self, request: messages.HeartbeatRequest) -> messages.HeartbeatResponse:
+            return messages.HeartbeatResponse(current_time=NOW)
+
+    assert One.handled_actions() == ["Heartbeat"]
+
+
 def test_a_handler_for_the_wrong_direction_is_an_error_at_class_creation() -> None:
     with pytest.raises(TypeError, match="never received by the csms"):
 
         class Wrong(v201.ChargeSystem):
-            def change_availability(self, request: Any) -> Any:
+            def change_availability(self, request: Any) -> Any:  # type: ignore[misc]
                 return None
 
     with pytest.raises(TypeError, match="never received by the station"):
 
         class AlsoWrong(v201.Charger):
-            def boot_notification(self, request: Any) -> Any:
+            def boot_notification(self, request: Any) -> Any:  # type: ignore[misc]
                 return None
 
 
@@ -286,7 +317,7 @@ def test_a_handler_with_a_wrong_signature_is_an_error_at_class_creation() -> Non
     with pytest.raises(TypeError, match="must take"):
 
         class Odd(v201.ChargeSystem):
-            def heartbeat(self) -> Any:
+            def heartbeat(self) -> Any:  # type: ignore[override]
                 return None
 
 
@@ -377,6 +408,8 @@ def test_an_invalid_call_result_fails_our_call_and_is_not_answered() -> None:
     events = conn.receive(b'[3,"id1",{"currentTime":"noon"}]')
     assert len(events) == 1 and isinstance(events[0], CallFailed)
     assert isinstance(events[0].error, errors.PropertyConstraintViolationError)
+    assert events[0].error.origin is errors.Origin.RESPONSE_CHECK  # the peer answered: ours
+    assert events[0].error.local
     assert conn.data_to_send() == []
     assert conn.outstanding is None
 
@@ -386,8 +419,9 @@ def test_an_invalid_request_is_refused_before_sending() -> None:
     bad = messages.AuthorizeRequest(
         id_token=datatypes.IdTokenType(id_token="x" * 37, type=enums.IdTokenEnumType.LOCAL)
     )
-    with pytest.raises(errors.PropertyConstraintViolationError):
+    with pytest.raises(errors.PropertyConstraintViolationError) as refused:
         conn.call(bad)
+    assert refused.value.origin is errors.Origin.REQUEST_CHECK and refused.value.local
     with pytest.raises(ValueError, match="not a request the station sends"):
         conn.call(messages.ResetRequest(type=enums.ResetEnumType.IMMEDIATE))
     assert conn.data_to_send() == []
@@ -589,17 +623,19 @@ def test_timeout_then_the_late_answer_is_dropped_and_the_next_call_works(
 def test_the_peers_error_is_raised_as_the_class_of_its_code() -> None:
     async def run() -> None:
         station, _ = connect_in_memory(MyTestCharger(), Slow(), "CS001")
-        with pytest.raises(errors.SecurityError, match="go away"):
+        with pytest.raises(errors.SecurityError, match="go away") as refused:
             await station.call(
                 messages.SecurityEventNotificationRequest(type="x", timestamp=NOW), timeout=2
             )
+        assert refused.value.origin is errors.Origin.PEER and not refused.value.local
         with pytest.raises(errors.NotSupportedError):
             await station.call(
                 messages.NotifyEventRequest(generated_at=NOW, seq_no=0, event_data=[]), timeout=2
             )
 
-    with pytest.raises(errors.OccurrenceConstraintViolationError):
+    with pytest.raises(errors.OccurrenceConstraintViolationError) as never_sent:
         asyncio.run(run())  # event_data=[] breaks minItems: refused before sending
+    assert never_sent.value.origin is errors.Origin.REQUEST_CHECK
 
 
 def test_not_supported_reaches_the_caller() -> None:

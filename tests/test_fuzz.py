@@ -187,3 +187,24 @@ def test_charge_system_handle_never_raises_and_always_answers_calls(
         assert decoded[0] in (3, 4)
     healthy = csms.handle(frame)
     assert healthy is not None and msgspec.json.decode(healthy)[0] in (3, 4)
+
+
+@FUZZ
+@given(
+    st.sampled_from([4, 5]),
+    st.text(max_size=8),
+    json_values,
+    st.sampled_from(["", " ", "\n"]),
+    st.booleans(),
+)
+def test_error_frames_with_any_details_decode_identically(
+    kind: int, description: str, details: Any, space: str, drop_details: bool
+) -> None:
+    """ErrorDetails ``null``, absent, an object or anything else: both codecs, same verdict."""
+    parts = [str(kind), '"e1"', '"GenericError"', msgspec.json.encode(description).decode()]
+    if not drop_details:
+        parts.append(msgspec.json.encode(details).decode())
+    data = ("[" + ("," + space).join(parts) + "]").encode()
+    result = agree(data)
+    if kind == 4 and (drop_details or details is None):
+        assert result[0] == "frame" and result[1].details == {} and result[1].details_missing

@@ -17,7 +17,7 @@ import struct
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from my_test_charge_system import MyTestChargeSystem
@@ -730,7 +730,7 @@ def test_deviations_logged_once_per_station_stay_bounded_however_many_identities
     class Tolerant(v201.ChargeSystem):
         tolerance = Tolerance.NUMERIC_STRING
 
-        def status_notification(self, request: object) -> object:
+        def status_notification(self, request: object) -> NoReturn:
             raise AssertionError("receive() only: never called")
 
     csms = Tolerant()

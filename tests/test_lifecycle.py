@@ -18,7 +18,6 @@ from ocpp_fast import aio
 from ocpp_fast.errors import StationNotConnected
 from ocpp_fast.stations import StationCaller, StationEntry
 from ocpp_fast.transport import Backoff, connect, serve
-from ocpp_fast.transport.backend import BACKENDS, ENVIRONMENT
 from ocpp_fast.v201 import enums, messages
 
 FAST = Backoff(minimum=0.05, random_range=0.05, repeat_times=2)
@@ -29,11 +28,7 @@ def run(coro: Callable[[], Awaitable[Any]]) -> Any:
     return asyncio.run(asyncio.wait_for(coro(), 20))
 
 
-@pytest.fixture(autouse=True, params=BACKENDS)
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    name: str = request.param
-    monkeypatch.setenv(ENVIRONMENT, name)
-    return name
+pytestmark = pytest.mark.usefixtures("backend")  # every test on both backends
 
 
 class Watching(MyTestChargeSystem):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import signal
 import subprocess
 import sys
 import textwrap
@@ -226,3 +227,20 @@ def test_mutual_tls_from_the_flags_of_serve_and_simulate(
         stop(server)
     out = capsys.readouterr().out
     assert "2 / 2 (1.6: 1, 2.1: 1)" in out and "0 / 2" in out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_the_moment_serve_is_up_stops_it_cleanly(sig: signal.Signals) -> None:
+    """Ctrl-C (or SIGTERM) right after the first line: a clean stop, exit 0, no traceback
+    (the handler was installed only after that line was printed)."""
+    port = free_port()
+    command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", str(port), "--quiet"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    first = server.stdout.readline()
+    assert "Ctrl-C stops" in first
+    server.send_signal(sig)
+    out, err = server.communicate(timeout=15)
+    assert server.returncode == 0, err
+    assert "Traceback" not in err
+    assert out.strip().endswith("stopped")

@@ -18,14 +18,8 @@ from ocpp_fast.demo import demo_handlers
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.simulator import SimulationReport, simulate
 from ocpp_fast.transport import Admission, StationRequest, serve
-from ocpp_fast.transport.backend import BACKENDS, ENVIRONMENT
 
-
-@pytest.fixture(autouse=True, params=BACKENDS)
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    name: str = request.param
-    monkeypatch.setenv(ENVIRONMENT, name)
-    return name
+pytestmark = pytest.mark.usefixtures("backend")  # every test on both backends
 
 
 class Counting:

@@ -23,7 +23,7 @@ from websockets.typing import Subprotocol
 
 from ocpp_fast import v16
 from ocpp_fast.transport import Admission, Backoff, StationRequest, connect, parse_identity, serve
-from ocpp_fast.transport.backend import BACKENDS, ENVIRONMENT
+from ocpp_fast.transport.backend import BACKENDS
 from ocpp_fast.v201 import datatypes, enums, messages
 
 BOOT = messages.BootNotificationRequest(
@@ -38,12 +38,7 @@ def run(coro: Callable[[], Awaitable[Any]]) -> Any:
     return asyncio.run(asyncio.wait_for(coro(), 20))
 
 
-@pytest.fixture(autouse=True, params=BACKENDS)
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every test on every backend: the one both serve() and connect() default to."""
-    name: str = request.param
-    monkeypatch.setenv(ENVIRONMENT, name)
-    return name
+pytestmark = pytest.mark.usefixtures("backend")  # every test on both backends
 
 
 # --- certificates made for the test run -------------------------------------------------------
@@ -520,3 +515,30 @@ def test_a_refused_upgrade_leaves_no_socket_counted() -> None:
     head, sockets, admitted = run(session)
     assert head.startswith(b"HTTP/1.1 4")
     assert (sockets, admitted) == (0, 0)
+
+
+def test_a_frame_sent_on_a_closed_websockets_socket_raises_connection_error() -> None:
+    """websockets' ConnectionClosed never escapes a call: the documented ConnectionError does
+    (server.call turns it into StationNotConnected; the simulator counts it as an error)."""
+    from websockets.asyncio.server import serve as ws_serve
+
+    from ocpp_fast.transport._wire import text_sender
+
+    async def main() -> BaseException | None:
+        async def close_at_once(websocket: Any) -> None:
+            await websocket.close()
+
+        async with ws_serve(close_at_once, "127.0.0.1", 0) as listener:
+            port = listener.sockets[0].getsockname()[1]
+            async with ws_connect(f"ws://127.0.0.1:{port}") as websocket:
+                with contextlib.suppress(ConnectionClosed):
+                    await websocket.recv()  # the close arrives
+                try:
+                    await text_sender(websocket)(b'[2,"1","Heartbeat",{}]')
+                except BaseException as exc:
+                    return exc
+        return None
+
+    raised = asyncio.run(main())
+    assert isinstance(raised, ConnectionError), raised
+    assert isinstance(raised.__cause__, ConnectionClosed)

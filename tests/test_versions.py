@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import importlib
 import logging
 from typing import Any
 
 import msgspec
 import pytest
 
-from ocpp_fast import errors, v16, v21
+import ocpp_fast
+from ocpp_fast import dispatch, errors, tolerance, v16, v21
 from ocpp_fast.aio import connect_in_memory
 from ocpp_fast.protocol import CallFailed, Protocol, ResultRejected, SendReceived, Side
 
@@ -219,7 +221,7 @@ def test_21_send_is_outside_the_one_outstanding_call_rule() -> None:
     ]
     assert conn.outstanding == call_id
     with pytest.raises(ValueError, match="never answered"):
-        conn.call(STREAM)
+        conn.call(STREAM)  # type: ignore[arg-type]  # the checker refuses it too
     with pytest.raises(ValueError, match="SEND"):
         conn.send(v21.messages.HeartbeatRequest())
 
@@ -262,3 +264,22 @@ def test_21_session_with_a_send_in_memory() -> None:
     assert heartbeat.current_time == NOW
     assert tariffs.status == "NoTariff"
     assert csms_handler.streamed == [STREAM]
+
+
+@pytest.mark.parametrize(("package", "label"), [("v16", "1.6"), ("v201", "2.0.1"), ("v21", "2.1")])
+def test_a_version_prints_as_its_label_and_exports_the_shared_names(
+    package: str, label: str
+) -> None:
+    """``str(VERSION)`` is what a log line or a message wants; the names a handler's code
+    needs beside the model (``UNSET``, ``CallContext``, ``Tolerance``) come from the version
+    package too, and are the very objects of their home modules."""
+    version_package = importlib.import_module(f"ocpp_fast.{package}")
+    assert str(version_package.VERSION) == label
+    assert repr(version_package.VERSION) == f"<ProtocolVersion {label}>"
+    assert version_package.UNSET is msgspec.UNSET
+    assert version_package.UnsetType is msgspec.UnsetType
+    assert version_package.CallContext is dispatch.CallContext
+    assert version_package.Tolerance is tolerance.Tolerance
+    assert set(version_package.__all__) <= set(dir(version_package))
+    assert ocpp_fast.UNSET is msgspec.UNSET and ocpp_fast.Tolerance is tolerance.Tolerance
+    assert ocpp_fast.CallContext is dispatch.CallContext

@@ -296,6 +296,46 @@ def test_sdist_alone_builds_a_working_wheel(sdist: Path, tmp_path: Path) -> None
     venv.check("cython", script=source / "tests" / "test_wheel.py")
 
 
+PROJECT_URLS = ("Homepage", "Documentation", "Source", "Issues", "Changelog")
+
+
+def metadata_of(wheel: Path) -> str:
+    with zipfile.ZipFile(wheel) as archive:
+        info = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        return archive.read(info).decode()
+
+
+@pytest.mark.parametrize("kind", ["platform", "pure"])
+def test_wheel_metadata_has_the_project_urls_and_the_readme(kind: str) -> None:
+    if kind == "platform":
+        wheel = only(WHEELHOUSE, "ocpp_fast-*-cp3*.whl")
+    else:
+        wheel = only(DIST, "ocpp_fast-*-py3-none-any.whl")
+    metadata = metadata_of(wheel)
+    config: dict[str, Any] = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    for name in PROJECT_URLS:
+        url = config["project"]["urls"][name]
+        assert f"Project-URL: {name}, {url}" in metadata.splitlines(), (name, metadata[:2000])
+    assert "Description-Content-Type: text/markdown" in metadata.splitlines()
+    header, _, body = metadata.partition("\n\n")
+    assert body.strip() == (REPO / "README.md").read_text(encoding="utf-8").strip()
+    import ocpp_fast
+
+    assert f"Version: {ocpp_fast.__version__}" in header.splitlines()  # the one version
+
+
+def test_twine_check_passes_on_every_distribution(
+    sdist: Path, platform_wheel: Path, pure_wheel: Path
+) -> None:
+    """PyPI renders the README as the long description: ``twine check --strict`` is clean."""
+    out = run(
+        [sys.executable, "-m", "twine", "check", "--strict", sdist, platform_wheel, pure_wheel],
+        cwd=REPO,
+    )
+    assert out.count("PASSED") == 3, out
+    assert "WARNING" not in out and "ERROR" not in out, out
+
+
 def test_cibuildwheel_configuration() -> None:
     config: dict[str, Any] = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     cibw = config["tool"]["cibuildwheel"]
@@ -321,3 +361,98 @@ def test_cibuildwheel_build_identifiers(
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv))
+
+
+# --- each extra installed alone ---------------------------------------------------------------
+
+
+def serve_starts(command: list[str | Path], cwd: Path) -> str:
+    """``command`` (an ``ocpp-fast serve`` on a free port) started, its first line read, then
+    stopped with Ctrl-C: it must say where it serves and end without a traceback."""
+    import signal
+    import time
+
+    process = subprocess.Popen(
+        [str(part) for part in command],
+        cwd=cwd,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        time.sleep(0.5)  # its Ctrl-C handler is installed just after that line
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert first.startswith("demo CSMS on ws://127.0.0.1:"), (first, err)
+    assert "Traceback" not in err, err
+    assert process.returncode == 0, err
+    return first
+
+
+def missing_extra(venv: Venv, statement: str) -> str:
+    """The ImportError message ``statement`` raises in ``venv``."""
+    script = f"try:\n    {statement}\nexcept ImportError as exc:\n    print(exc)\n"
+    return venv.run("-c", script).strip()
+
+
+METRICS_SCRAPE = """
+import urllib.request
+from ocpp_fast.metrics import Metrics
+metrics = Metrics()
+metrics.refused("unauthorized")
+port = metrics.serve_http(0)
+page = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+metrics.stop_http()
+print(page)
+"""
+
+
+@pytest.mark.parametrize("extra", ["", "picows", "websockets", "metrics", "cluster", "compat"])
+def test_each_extra_works_installed_alone(platform_wheel: Path, tmp_path: Path, extra: str) -> None:
+    """``pip install "ocpp-fast[X]"`` alone: X's entry point runs, and every other extra's
+    absence is an ImportError naming the ``pip install`` to run."""
+    venv = Venv(tmp_path)
+    venv.install(f"{platform_wheel}[{extra}]" if extra else platform_wheel)
+    command = venv.python.parent / ("ocpp-fast.exe" if sys.platform == "win32" else "ocpp-fast")
+    venv.run("-c", "from ocpp_fast.transport import Limits, connect, serve")
+    if extra in ("picows", "websockets"):
+        serve_starts([command, "serve", "--port", "0", "--quiet"], venv.cwd)
+        serve_starts([command, "serve", "--port", "0", "--quiet", "--backend", extra], venv.cwd)
+        other = "websockets" if extra == "picows" else "picows"
+        refused = subprocess.run(
+            [str(command), "serve", "--port", "0", "--backend", other],
+            cwd=venv.cwd,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert refused.returncode == 2
+        assert f'pip install "ocpp-fast[{other}]"' in refused.stderr
+        assert "Traceback" not in refused.stderr
+    elif extra == "metrics":
+        page = venv.run("-c", METRICS_SCRAPE)
+        assert 'ocpp_handshakes_refused_total{reason="unauthorized"} 1.0' in page
+    elif extra == "cluster":
+        assert "--nats" in run([command, "worker", "--help"], cwd=venv.cwd)
+        venv.run("-c", "from ocpp_fast.cluster import ClusterClient, Gateway, Worker")
+    elif extra == "compat":
+        venv.run("-c", "import ocpp_fast.compat; ocpp_fast.compat.install()")
+    if extra not in ("picows", "websockets"):  # no WebSocket library: serve says what to install
+        message = missing_extra(
+            venv, "from ocpp_fast.transport.backend import resolve; resolve(None)"
+        )
+        assert message.endswith('pip install "ocpp-fast[picows]"'), message
+    for module, its_extra in (
+        ("ocpp_fast.metrics", "metrics"),
+        ("ocpp_fast.cluster", "cluster"),
+        ("ocpp_fast.compat", "compat"),
+    ):
+        if its_extra != extra:
+            message = missing_extra(venv, f"import {module}")
+            assert message.endswith(f'pip install "ocpp-fast[{its_extra}]"'), message

@@ -236,6 +236,8 @@ def model_imports(
         lines.append(f"from msgspec import {', '.join(msgspec_names)}")
     lines.append("")
     model_names = [n for n in ("AwareDatetime", "CustomData", "OcppStruct") if n in used]
+    if "(Request[" in body:
+        model_names.append("Request")
     lines.append(f"from ocpp_fast._model import {', '.join(model_names)}")
     enum_names = [n for n in local_enums if n in used]
     if enum_names:
@@ -250,6 +252,16 @@ def model_imports(
     return lines
 
 
+def struct_base(name: str, model: Model) -> str:
+    """The base class of a Struct: ``Request["<Action>Response"]`` for a request that is
+    answered, which carries its response type to type checkers (``connection.call``
+    returns it); ``OcppStruct`` for the rest (responses, data types, SEND-only requests)."""
+    action = name.removesuffix("Request")
+    if action != name and f"{action}Response" in model.messages:
+        return f'Request["{action}Response"]'
+    return "OcppStruct"
+
+
 def render_structs(
     spec: VersionSpec,
     model: Model,
@@ -260,7 +272,7 @@ def render_structs(
 ) -> str:
     body: list[str] = []
     for name in names:
-        body += ["", "", *struct_lines(name, schemas[name], model, "OcppStruct")]
+        body += ["", "", *struct_lines(name, schemas[name], model, struct_base(name, model))]
     text = "\n".join(body)
     head = [HEADER.format(label=spec.label), f'"""{doc}"""', ""]
     head += model_imports(
@@ -273,8 +285,26 @@ def render_structs(
     return "\n".join(head) + text + "\n"
 
 
-def render_actions(spec: VersionSpec, model: Model) -> str:
+def action_rows(spec: VersionSpec, model: Model) -> list[tuple[str, str, bool]]:
+    """``(action, sender, has_response)`` of every action, sorted; sender is the name of a
+    ``Sender`` member (``STATION``, ``CSMS``, ``BOTH``)."""
     actions = sorted(name[: -len("Request")] for name in model.messages if name.endswith("Request"))
+    rows = []
+    for action in actions:
+        if action in spec.both_send:
+            sender = "BOTH"
+        elif action in spec.station_sends:
+            sender = "STATION"
+        else:
+            sender = "CSMS"
+        has_response = f"{action}Response" in model.messages
+        if has_response == (action in spec.send_only):
+            raise ValueError(f"{action}: a response schema exactly when it is not SEND-only")
+        rows.append((action, sender, has_response))
+    return rows
+
+
+def render_actions(spec: VersionSpec, model: Model) -> str:
     out = [HEADER.format(label=spec.label)]
     out.append(f'"""The OCPP {spec.label} actions: payload types, and who sends the request."""')
     out += [
@@ -286,16 +316,7 @@ def render_actions(spec: VersionSpec, model: Model) -> str:
     ]
     out.append('__all__ = ["ACTIONS", "DRAFT04_MESSAGES"]')
     out += ["", "ACTIONS: dict[str, Action] = {"]
-    for action in actions:
-        if action in spec.both_send:
-            sender = "BOTH"
-        elif action in spec.station_sends:
-            sender = "STATION"
-        else:
-            sender = "CSMS"
-        has_response = f"{action}Response" in model.messages
-        if has_response == (action in spec.send_only):
-            raise ValueError(f"{action}: a response schema exactly when it is not SEND-only")
+    for action, sender, has_response in action_rows(spec, model):
         out.append(f"    {action!r}: Action(")
         out.append(f"        name={action!r},")
         out.append(f"        method={snake_case(action)!r},")
@@ -333,7 +354,10 @@ def render_package(spec: VersionSpec) -> str:
 - :mod:`ocpp_fast.{v}.actions`: ``ACTIONS``, each action's types and sender;
 - :data:`VERSION` (:mod:`ocpp_fast.{v}.version`): the version's rules for the codec;
 - :class:`ChargeSystem` and :class:`Charger` (:mod:`ocpp_fast.{v}.handlers`): subclass
-  to handle the actions of your side.
+  to handle the actions of your side;
+- shared by every version: ``UNSET`` / ``UnsetType`` (an absent optional field, from
+  msgspec), :class:`~ocpp_fast.dispatch.CallContext` (a handler's second argument) and
+  :class:`~ocpp_fast.tolerance.Tolerance` (which deviations a connection repairs).
 
 Each is loaded on first use: importing the messages alone loads no dispatch code.
 """
@@ -343,11 +367,27 @@ from typing import TYPE_CHECKING
 from ocpp_fast._lazy import VERSION_PACKAGE_EXPORTS, lazy_exports
 
 if TYPE_CHECKING:
+    from msgspec import UNSET, UnsetType
+
+    from ocpp_fast.dispatch import CallContext
+    from ocpp_fast.tolerance import Tolerance
     from ocpp_fast.{v} import actions, datatypes, enums, messages
     from ocpp_fast.{v}.handlers import Charger, ChargeSystem
     from ocpp_fast.{v}.version import VERSION
 
-__all__ = ["VERSION", "ChargeSystem", "Charger", "actions", "datatypes", "enums", "messages"]
+__all__ = [
+    "UNSET",
+    "VERSION",
+    "CallContext",
+    "ChargeSystem",
+    "Charger",
+    "Tolerance",
+    "UnsetType",
+    "actions",
+    "datatypes",
+    "enums",
+    "messages",
+]
 
 __getattr__, __dir__ = lazy_exports(__name__, VERSION_PACKAGE_EXPORTS)
 '''
@@ -375,14 +415,64 @@ VERSION = ProtocolVersion(
 '''
 
 
-def render_handlers(spec: VersionSpec) -> str:
-    """``handlers.py``: the two handler base classes of the version."""
+def handler_declarations(spec: VersionSpec, model: Model, side: str, class_name: str) -> list[str]:
+    """The handler slots of one handler class, seen by type checkers only.
+
+    An action the class receives is an attribute typed ``Handler[Request, Response]``
+    (a method of either form, sync or async, with those types overrides it; any other
+    types are an incompatible override). An action only the class's own side sends is a
+    ``@final`` method, so defining it is an error too. Declared under ``TYPE_CHECKING``:
+    at run time the class has no such attributes, so dispatch counts only what the
+    user writes as handlers, and its table is what it was.
+    """
+    peer = "CSMS" if side == "STATION" else "STATION"
+    peer_name = "the CSMS" if side == "STATION" else "a station"
+    own_name = "CSMS" if side == "CSMS" else "station"
+    lines = ["", "    if TYPE_CHECKING:"]
+    for action, sender, has_response in action_rows(spec, model):
+        method = snake_case(action)
+        if sender in (peer, "BOTH"):
+            response = f"messages.{action}Response" if has_response else "None"
+            lines.append(f"        {method}: Handler[messages.{action}Request, {response}]")
+            lines.append(f'        """{action}, sent by {peer_name}."""')
+        else:
+            lines += [
+                "",
+                "        @final",
+                f"        def {method}(self, request: Never, /) -> Never:",
+                f'            """{action} is sent by the {own_name}: '
+                f'a {class_name} never receives it."""',
+                "            ...",
+                "",
+            ]
+    return lines
+
+
+def render_handlers(spec: VersionSpec, model: Model) -> str:
+    """``handlers.py``: the two handler base classes of the version, with the handler
+    slots type checkers and IDEs see (:func:`handler_declarations`)."""
     v = spec.package
+    csms = "\n".join(handler_declarations(spec, model, "CSMS", "ChargeSystem"))
+    station = "\n".join(handler_declarations(spec, model, "STATION", "Charger"))
     return f'''{HEADER.format(label=spec.label)}
-"""The OCPP {spec.label} handler base classes: subclass the one of your side."""
+"""The OCPP {spec.label} handler base classes: subclass the one of your side.
+
+To type checkers (and IDEs) each class declares one slot per action it receives,
+typed with the action's request and response, so a handler with the wrong types,
+or for an action the other side receives, is a type error. These declarations
+exist only under ``TYPE_CHECKING``: at run time a handler is what you write.
+"""
+
+from typing import TYPE_CHECKING
 
 from ocpp_fast import dispatch
 from ocpp_fast.{v}.version import VERSION
+
+if TYPE_CHECKING:
+    from typing import Never, final
+
+    from ocpp_fast.dispatch import Handler
+    from ocpp_fast.{v} import messages
 
 __all__ = ["ChargeSystem", "Charger"]
 
@@ -391,12 +481,14 @@ class ChargeSystem(dispatch.ChargeSystem):
     """An OCPP {spec.label} CSMS: subclass it and write a method per action stations send."""
 
     version = VERSION
+{csms}
 
 
 class Charger(dispatch.Charger):
     """An OCPP {spec.label} station: subclass it and write a method per action the CSMS sends."""
 
     version = VERSION
+{station}
 '''
 
 
@@ -425,7 +517,7 @@ def generate(spec: VersionSpec, out_root: Path) -> list[Path]:
         ),
         "actions.py": render_actions(spec, model),
         "version.py": render_version(spec),
-        "handlers.py": render_handlers(spec),
+        "handlers.py": render_handlers(spec, model),
         "__init__.py": render_package(spec),
     }
     written = []

@@ -183,6 +183,12 @@ async def serve_command(args: argparse.Namespace) -> int:
     from ocpp_fast.transport import serve
 
     _log_to_stdout(args.log_level, not args.quiet)
+    # Before anything is printed: a SIGINT or SIGTERM from the first moment on is a clean
+    # stop (once the server is up), never a traceback.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     try:
         handlers, name = await _handlers(args)
         authorize = None
@@ -235,10 +241,6 @@ async def serve_command(args: argparse.Namespace) -> int:
         print(f"gateway {gateway.node} of the cluster at {gateway.config.servers}", flush=True)
     if server.metrics_port is not None:
         print(f"metrics on http://{args.host}:{server.metrics_port}/metrics", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await server.close(args.shutdown_timeout)
     if gateway is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import enum
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 import msgspec
 
@@ -21,6 +21,8 @@ __all__ = [
     "CustomData",
     "OcppEnum",
     "OcppStruct",
+    "Request",
+    "ResponseT",
     "dec_hook",
     "json_type_name",
     "enum_validator",
@@ -41,6 +43,35 @@ class OcppStruct(
     ``forbid_unknown_fields`` mirrors ``additionalProperties: false``;
     ``omit_defaults`` keeps ``UNSET`` optional fields off the wire.
     """
+
+
+ResponseT = TypeVar("ResponseT", bound=OcppStruct, covariant=True)
+"""The response Struct of a request's action (the parameter of :class:`Request`)."""
+
+if TYPE_CHECKING:
+
+    class Request(OcppStruct, Generic[ResponseT]):
+        """Base of every request Struct answered by a CALLRESULT: ``ResetRequest`` is a
+        ``Request[ResetResponse]``, so ``await connection.call(ResetRequest(...))`` is a
+        ``ResetResponse`` to a type checker.
+
+        Annotate a function that calls the peer with it::
+
+            async def call(self, request: Request[ResponseT]) -> ResponseT: ...
+        """
+
+else:
+
+    class Request(OcppStruct):
+        """Base of every request Struct answered by a CALLRESULT.
+
+        Generic only to type checkers: at run time ``Request[ResetResponse]`` is
+        ``Request`` itself, so a generated request class costs what a plain
+        Struct costs (no generic alias per class at import, nothing at decode).
+        """
+
+        def __class_getitem__(cls, response: Any) -> type[Request]:
+            return cls
 
 
 class OcppEnum(enum.StrEnum):

@@ -17,10 +17,11 @@ import msgspec
 from ocpp_fast import codec, errors
 from ocpp_fast._model import dec_hook
 from ocpp_fast._protocol_version import ProtocolVersion
+from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast._reference import classify
 from ocpp_fast.frames import CALLERROR
 
-__all__ = ["encode_checked_payload", "error_frame", "result_check", "result_frame"]
+__all__ = ["encode_checked_payload", "error_frame", "result_check", "result_frame", "type_name"]
 
 log = logging.getLogger("ocpp_fast")
 _encode = msgspec.json.Encoder().encode
@@ -31,8 +32,18 @@ _result_checks: dict[type[Any], tuple[Any, bool]] = {}
 def _expect_type(payload: Any, action: str, expected: type[Any], what: str) -> None:
     if type(payload) is not expected:
         raise TypeError(
-            f"{action} {what} must be {expected.__name__}, got {type(payload).__name__}"
+            f"{action} {what} must be {type_name(expected)}, got {type_name(type(payload))}"
         )
+
+
+def type_name(kind: type[Any]) -> str:
+    """A type's name as a log must give it: each OCPP version has its own
+    ``StatusNotificationResponse``, so a model type is named by its version's module
+    (``v16.messages.StatusNotificationResponse``), as it is imported."""
+    module = kind.__module__
+    if module.startswith("ocpp_fast.v"):
+        return f"{module.removeprefix('ocpp_fast.')}.{kind.__qualname__}"
+    return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
 
 
 def _check_result_frame(expected: type[Any]) -> tuple[Any, bool]:
@@ -87,12 +98,12 @@ def result_frame(
             except msgspec.ValidationError as exc:
                 raise classify(exc, frame_prefix="$[2]") from None
     except (TypeError, errors.OcppError) as exc:
-        log.error(
-            "%s: our %s response to %s is invalid, answering InternalError: %s",
-            identity,
+        ConnectionLog(log, identity).error(
+            "our %s response to %s is invalid, answering InternalError: %s",
             action,
             message_id,
             exc,
+            extra={"action": action, "message_id": message_id},
         )
         return error_frame(message_id, errors.InternalError(f"invalid {action} response"), version)
     return frame
@@ -115,7 +126,8 @@ def encode_checked_payload(
 
     Raises ``TypeError`` when ``payload`` is not the action's Struct type and
     the classified :class:`~ocpp_fast.errors.OcppError` when a value breaks the
-    schema.
+    schema; for a request (ours, about to be sent) its ``origin`` is
+    ``Origin.REQUEST_CHECK``: it was never sent.
     """
     types = version.response_types if response else version.request_types
     expected = types[action]
@@ -123,10 +135,16 @@ def encode_checked_payload(
     try:
         data = _encode(payload)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise errors.TypeConstraintViolationError(f"cannot encode {action}: {exc}") from None
+        raise errors.TypeConstraintViolationError(
+            f"cannot encode {action}: {exc}",
+            origin=None if response else errors.Origin.REQUEST_CHECK,
+        ) from None
     decoders = version.response_decoders if response else version.request_decoders
     try:
         decoders[action].decode(data)  # our encoder writes RFC 3339: no spelling check
     except msgspec.ValidationError as exc:
-        raise classify(exc) from None
+        error = classify(exc)
+        if not response:
+            error.origin = errors.Origin.REQUEST_CHECK
+        raise error from None
     return data

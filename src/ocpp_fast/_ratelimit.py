@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 __all__ = [
@@ -71,8 +71,16 @@ class LogLimiter:
         self._windows: dict[str, list[float]] = {}
         """kind -> [window start, records logged, records dropped]."""
 
-    def log(self, level: int, kind: str, message: str, *args: Any) -> None:
-        """Log ``message % args`` unless ``kind`` already used its share of this window."""
+    def log(
+        self,
+        level: int,
+        kind: str,
+        message: str,
+        *args: Any,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Log ``message % args`` unless ``kind`` already used its share of this window;
+        ``extra`` goes on the record (for a structured log handler)."""
         if not self._logger.isEnabledFor(level):
             return
         now = self._clock()
@@ -81,22 +89,31 @@ class LogLimiter:
             if window is not None and window[2]:
                 dropped, seconds = int(window[2]), now - window[0]
                 self._logger.log(
-                    level, "%d more %s messages suppressed in %.0f s", dropped, kind, seconds
+                    level,
+                    "%d more %s messages suppressed in %.0f s",
+                    dropped,
+                    kind,
+                    seconds,
+                    extra={"kind": kind, "suppressed": dropped},
                 )
             window = self._windows[kind] = [now, 0, 0]
         if window[1] < self._burst:
             window[1] += 1
-            self._logger.log(level, message, *args)
+            self._logger.log(level, message, *args, extra=extra)
         else:
             window[2] += 1
 
-    def warning(self, kind: str, message: str, *args: Any) -> None:
+    def warning(
+        self, kind: str, message: str, *args: Any, extra: Mapping[str, Any] | None = None
+    ) -> None:
         """:meth:`log` at WARNING."""
-        self.log(logging.WARNING, kind, message, *args)
+        self.log(logging.WARNING, kind, message, *args, extra=extra)
 
-    def info(self, kind: str, message: str, *args: Any) -> None:
+    def info(
+        self, kind: str, message: str, *args: Any, extra: Mapping[str, Any] | None = None
+    ) -> None:
         """:meth:`log` at INFO."""
-        self.log(logging.INFO, kind, message, *args)
+        self.log(logging.INFO, kind, message, *args, extra=extra)
 
 
 class FirstTimes:

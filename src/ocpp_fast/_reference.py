@@ -137,9 +137,10 @@ def _plan(info: mi.Type) -> Any:
 class _Violation(Exception):
     """A constraint only this module checks; the path is filled in on the way out."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, keyword: str) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.keyword = keyword
         self.path: list[str] = []
 
 
@@ -170,14 +171,14 @@ def _fix(value: Any, plan: Any, draft04_integers: bool, formats: bool = True) ->
         return value
     if plan == "uri":
         if formats and isinstance(value, str) and not is_uri(value):
-            raise _Violation("not an RFC 3986 URI")
+            raise _Violation("not an RFC 3986 URI", "format")
         return value
     kind, sub = plan
     if kind == "multiple":
         # decimal arithmetic: 21.4 is a multiple of 0.1, whatever binary floats say
         is_number = isinstance(value, int | float) and not isinstance(value, bool)
         if is_number and Decimal(repr(value)) % sub != 0:
-            raise _Violation(f"not a multiple of {sub}")
+            raise _Violation(f"not a multiple of {sub}", "multipleOf")
         return value
     if kind == "list":
         if isinstance(value, list):
@@ -214,8 +215,11 @@ def decode_payload(
     ``obj`` is modified in place.
     """
     if not isinstance(obj, dict):
-        raise errors.TypeConstraintViolationError(
-            f"payload must be a JSON object, got {json_type_name(obj)}", {"path": "$"}
+        raise _schema_error(
+            errors.TypeConstraintViolationError,
+            "type",
+            f"payload must be a JSON object, got {json_type_name(obj)}",
+            "$",
         )
     if tp not in _plans:
         _plan(mi.type_info(tp))  # computed once per payload type
@@ -223,8 +227,8 @@ def decode_payload(
         obj = _fix(obj, ("struct_ref", tp), tp in version.draft04_messages, formats)
     except _Violation as violation:
         path = "$" + "".join(reversed(violation.path))
-        raise errors.PropertyConstraintViolationError(
-            f"{violation.reason} at {path}", {"path": path}
+        raise _schema_error(
+            errors.PropertyConstraintViolationError, violation.keyword, violation.reason, path
         ) from None
     try:
         return msgspec.convert(obj, tp, dec_hook=dec_hook)
@@ -236,21 +240,37 @@ def decode_payload(
 
 _PATH = re.compile(r" - at `(\$[^`]*)`$")
 _FIELD = re.compile(r"^Object (?:missing required|contains unknown) field `([^`]*)`$")
-_RULES: list[tuple[re.Pattern[str], type[errors.OcppError]]] = [
-    (re.compile(r"^Object missing required field"), errors.OccurrenceConstraintViolationError),
-    (re.compile(r"^Object contains unknown field"), errors.FormatViolationError),
-    (re.compile(r"^Expected `array` of length"), errors.OccurrenceConstraintViolationError),
-    (re.compile(r"^Expected `str` of length"), errors.PropertyConstraintViolationError),
-    (re.compile(r"^Invalid enum value"), errors.PropertyConstraintViolationError),
+_OCCURRENCE = errors.OccurrenceConstraintViolationError
+_PROPERTY = errors.PropertyConstraintViolationError
+_RULES: list[tuple[re.Pattern[str], type[errors.OcppError], str]] = [
+    (re.compile(r"^Object missing required field"), _OCCURRENCE, "required"),
     (
-        re.compile(r"^Expected `(int|float)` (>=|<=|>|<|that is a multiple)"),
-        errors.PropertyConstraintViolationError,
+        re.compile(r"^Object contains unknown field"),
+        errors.FormatViolationError,
+        "additionalProperties",
     ),
-    (re.compile(r"^Invalid RFC3339"), errors.PropertyConstraintViolationError),
-    (re.compile(r"^Expected `datetime` with a timezone"), errors.PropertyConstraintViolationError),
-    (re.compile(r"^Integer value out of range"), errors.PropertyConstraintViolationError),
-    (re.compile(r"^Expected `"), errors.TypeConstraintViolationError),
+    (re.compile(r"^Expected `array` of length >="), _OCCURRENCE, "minItems"),
+    (re.compile(r"^Expected `array` of length"), _OCCURRENCE, "maxItems"),
+    (re.compile(r"^Expected `str` of length >="), _PROPERTY, "minLength"),
+    (re.compile(r"^Expected `str` of length"), _PROPERTY, "maxLength"),
+    (re.compile(r"^Invalid enum value"), _PROPERTY, "enum"),
+    (re.compile(r"^Expected `(int|float)` that is a multiple"), _PROPERTY, "multipleOf"),
+    (re.compile(r"^Expected `(int|float)` (>=|>)"), _PROPERTY, "minimum"),
+    (re.compile(r"^Expected `(int|float)` (<=|<)"), _PROPERTY, "maximum"),
+    (re.compile(r"^Invalid RFC3339"), _PROPERTY, "format"),
+    (re.compile(r"^Expected `datetime` with a timezone"), _PROPERTY, "format"),
+    (re.compile(r"^Integer value out of range"), _PROPERTY, "maximum"),
+    (re.compile(r"^Expected `"), errors.TypeConstraintViolationError, "type"),
 ]
+"""msgspec's message prefix -> the spec table's error class and the schema keyword it means."""
+
+
+def _schema_error(
+    cls: type[errors.OcppError], keyword: str, reason: str, path: str
+) -> errors.OcppError:
+    error = cls(f"{reason} at {path}", {"path": path})
+    error.schema_keyword = keyword
+    return error
 
 
 def classify(exc: msgspec.ValidationError, frame_prefix: str = "") -> errors.OcppError:
@@ -259,7 +279,7 @@ def classify(exc: msgspec.ValidationError, frame_prefix: str = "") -> errors.Ocp
     msgspec reports a fact only as text, so its stable message prefixes are the
     structured fact here; the ``$.path`` it names goes into the error details,
     relative to the payload (``frame_prefix``, e.g. ``$[2]``, is cut off when a
-    whole frame was decoded).
+    whole frame was decoded). The schema keyword broken is kept on the error.
     """
     text = str(exc)
     found = _PATH.search(text)
@@ -270,10 +290,10 @@ def classify(exc: msgspec.ValidationError, frame_prefix: str = "") -> errors.Ocp
     named = _FIELD.search(reason)
     if named is not None:  # point at the missing or unknown field itself
         path = f"{path}.{named.group(1)}"
-    for pattern, cls in _RULES:
+    for pattern, cls, keyword in _RULES:
         if pattern.search(reason):
-            return cls(f"{reason} at {path}", {"path": path})
-    return errors.TypeConstraintViolationError(f"{reason} at {path}", {"path": path})
+            return _schema_error(cls, keyword, reason, path)
+    return _schema_error(errors.TypeConstraintViolationError, "type", reason, path)
 
 
 # --- the frame envelope -----------------------------------------------------------------
@@ -337,7 +357,7 @@ def decode_frame_reference(
         )
     assert isinstance(message_id, str)
     expected = 4 if kind in (CALL, SEND) else 3 if kind == CALLRESULT else 5
-    if len(frame) != expected:
+    if len(frame) != expected and not (expected == 5 and len(frame) == 4):
         raise _framework_error(
             f"a frame of type {kind} has {expected} elements, got {len(frame)}",
             message_id,
@@ -389,7 +409,18 @@ def _payload(
 
 
 def _decode_call_error(frame: list[Any], message_id: str, kind: int) -> CallError:
-    _, _, code, description, details = frame
+    """An error frame; ErrorDetails ``null`` or absent is read as ``{}`` (and said so).
+
+    The spec asks the sender for ``{}``, but what ``ocpp``'s own ``CallError`` writes
+    without details, and some firmware sends, is ``null`` or nothing. Nothing is
+    ever answered to an error frame, so refusing it would only leave the call that
+    waits for it to time out; ``details_missing`` lets the connection log it.
+    """
+    code, description = frame[2], frame[3]
+    details = frame[4] if len(frame) == 5 else None
+    missing = details is None
+    if missing:
+        details = {}
     if not (isinstance(code, str) and isinstance(description, str) and isinstance(details, dict)):
         raise _framework_error(
             "an error frame holds a string code, a string description and an object",
@@ -397,4 +428,4 @@ def _decode_call_error(frame: list[Any], message_id: str, kind: int) -> CallErro
             kind,
         )
     cls = CallResultError if kind == CALLRESULTERROR else CallError
-    return cls(message_id, code, description, details)
+    return cls(message_id, code, description, details, details_missing=missing)

@@ -35,6 +35,7 @@ from time import perf_counter
 from typing import Any
 
 from ocpp_fast._fastpath import HandlerRan
+from ocpp_fast._model import Request, ResponseT
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.dispatch import OcppHandler, Route, as_ocpp_error, is_awaitable, send_failed
 from ocpp_fast.frames import Call
@@ -316,10 +317,12 @@ class AsyncConnection:
             metrics.handled(action, perf_counter() - started)
 
     def _fail(self, event: CallReceived | SendReceived, exc: Exception) -> None:
+        protocol = self._protocol
         if isinstance(event, CallReceived):
-            self._protocol.respond_error(event.call.message_id, as_ocpp_error(event.call, exc))
+            error = as_ocpp_error(event.call, exc, protocol.identity)
+            protocol.respond_error(event.call.message_id, error)
         else:
-            send_failed(event.send, exc)
+            send_failed(event.send, exc, protocol.identity)
 
     def _take_slot(self) -> bool:
         if self._free == 0:
@@ -414,8 +417,13 @@ class AsyncConnection:
 
     # --- our CALLs ------------------------------------------------------------------------------
 
-    async def call(self, request: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
+    async def call(
+        self, request: Request[ResponseT], timeout: float = DEFAULT_TIMEOUT
+    ) -> ResponseT:
         """Send ``request`` as a CALL and return the peer's typed response.
+
+        Typed: the result is the response Struct of the request's action
+        (``ResetRequest`` -> ``ResetResponse``) to mypy and pyright.
 
         Waits its turn behind earlier CALLs (one outstanding at a time); the
         ``timeout`` covers the wait and the answer. Raises the peer's error as
@@ -428,12 +436,18 @@ class AsyncConnection:
         self._waiters[message_id] = waiter
         await self._flush()
         try:
-            return await asyncio.wait_for(asyncio.shield(waiter), timeout)
+            response: ResponseT = await asyncio.wait_for(asyncio.shield(waiter), timeout)
+            return response
         except TimeoutError:
             failed = self._protocol.time_out(message_id)
             await self._flush()
             if failed is not None:
-                self._protocol.log.warning("%s", failed.error)
+                self._protocol.log.warning(
+                    "%s (%s)",
+                    failed.error,
+                    message_id,
+                    extra={"action": failed.action, "message_id": message_id},
+                )
             raise
         finally:
             self._waiters.pop(message_id, None)

@@ -1,10 +1,12 @@
 """The ``ocpp-fast`` command: serve a CSMS, simulate stations, validate logs, benchmark.
 
-ocpp-fast serve [APP] [--factory] [--host H] [--port P] [--security-profile N] ... [--nats URL]
-ocpp-fast worker --nats URL APP [APP...] [--factory]
-ocpp-fast simulate --url ws://127.0.0.1:9000/ocpp --chargers 100 --duration 30
-ocpp-fast validate FRAMES.jsonl [--version 2.0.1] [--tolerate naive_datetime,enum_case,...]
-ocpp-fast bench [MIX] [--markdown]
+Usage (every flag: ``ocpp-fast COMMAND --help``, or the CLI reference of the docs)::
+
+    ocpp-fast serve [APP] [--factory] [--host H] [--port P] [--security-profile N] ... [--nats URL]
+    ocpp-fast worker --nats URL APP [APP...] [--factory]
+    ocpp-fast simulate --url ws://127.0.0.1:9000/ocpp --chargers 100 --duration 30
+    ocpp-fast validate FRAMES.jsonl [--version 2.0.1] [--tolerate naive_datetime,enum_case,...]
+    ocpp-fast bench [MIX] [--markdown]
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from ocpp_fast import errors
 from ocpp_fast._cli_serve import add_app_arguments, add_serve_arguments, serve_command
+from ocpp_fast._extras import MissingExtra
 from ocpp_fast._protocol_version import LABELS, by_label
 from ocpp_fast.tolerance import Tolerance
 from ocpp_fast.transport.backend import BACKENDS
@@ -98,6 +101,16 @@ def _validate(path: Path, label: str, policy: Tolerance) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``ocpp-fast`` command; a missing optional dependency is one line naming the
+    ``pip install`` to run, not a traceback."""
+    try:
+        return _command(argv)
+    except MissingExtra as exc:
+        print(f"ocpp-fast: {exc}", file=sys.stderr)
+        return 2
+
+
+def _command(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="ocpp-fast", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser(
@@ -131,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         nargs="+",
         help="CSMS URL; the station identity is appended (several: stations spread, fail over)",
     )
-    sim.add_argument("--chargers", type=int, default=10)
+    sim.add_argument("--chargers", type=int, default=10, help="simulated stations")
     sim.add_argument("--duration", type=float, default=30.0, help="seconds")
     sim.add_argument("--interval", type=float, default=1.0, help="seconds between messages")
     sim.add_argument("--backend", choices=BACKENDS, help="WebSocket library (default: fastest)")
@@ -147,8 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim.add_argument("--ssl-certfile", metavar="FILE", help="profile 3: the stations' certificate")
     sim.add_argument("--ssl-keyfile", metavar="FILE", help="its private key, if not in certfile")
     check = commands.add_parser("validate", help="check a log of frames, one per line")
-    check.add_argument("file", type=Path)
-    check.add_argument("--version", default="2.0.1", choices=sorted(LABELS))
+    check.add_argument("file", type=Path, help="the log: one JSON array (a frame) per line")
+    check.add_argument(
+        "--version", default="2.0.1", choices=sorted(LABELS), help="the OCPP version of the log"
+    )
     check.add_argument(
         "--tolerate",
         default="",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 import itertools
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ocpp_fast import v16, v21, v201
 from ocpp_fast.dispatch import OcppHandler
@@ -31,7 +31,7 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-class _Answers2x:
+class _Answers2xBodies:
     """The demo's answers in OCPP 2.x: 2.0.1 and 2.1 name these messages alike, so one body
     serves both, each subclass naming its version's modules."""
 
@@ -83,6 +83,16 @@ class _Answers2x:
         return self._messages.DataTransferResponse(
             status=self._enums.DataTransferStatusEnumType.ACCEPTED
         )
+
+
+if TYPE_CHECKING:
+
+    class _Answers2x:
+        """To the type checkers, the version's own declared handler slots (a method defined
+        in a mixin beside a version's base conflicts with the slot the base declares)."""
+
+else:
+    _Answers2x = _Answers2xBodies
 
 
 class DemoChargeSystem(_Answers2x, v201.ChargeSystem):

@@ -9,8 +9,13 @@ returns the response Struct, sync or ``async``. Raise an
 
 The table from action to method is built once, when the class is created, and
 the class is checked then: a method named after an action this side never
-receives, or a near miss of an action name (a typo), raises ``TypeError``
-instead of being silently ignored.
+receives, a method named as the action is on the wire (``BootNotification``),
+or a near miss of an action name (a typo), raises ``TypeError`` instead of
+being silently ignored.
+
+To type checkers the version's classes also declare a slot per action
+(:data:`Handler`), so a handler whose request or response type is not its
+action's is an error before anything runs (``docs/reference/typing.md``).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from types import CoroutineType, GeneratorType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar
 
 import msgspec
 
@@ -31,9 +36,10 @@ from ocpp_fast import errors
 from ocpp_fast._actions import Sender
 from ocpp_fast._fastpath import HandlerRan, fast_dispatch_class, fast_routes
 from ocpp_fast._frame_log import debug_enabled, log_frame
+from ocpp_fast._model import Request, ResponseT
 from ocpp_fast._outgoing import error_frame, result_frame
 from ocpp_fast._protocol_version import ProtocolVersion
-from ocpp_fast._ratelimit import FirstTimes
+from ocpp_fast._ratelimit import ConnectionLog, FirstTimes
 from ocpp_fast.codec import decode_frame
 from ocpp_fast.frames import Call, Send
 from ocpp_fast.protocol import CallReceived, DeviationCallback, Protocol, SendReceived
@@ -43,9 +49,11 @@ if TYPE_CHECKING:
     from ocpp_fast._fastpath import Dispatcher
 
 __all__ = [
+    "Answer",
     "CallContext",
     "ChargeSystem",
     "Charger",
+    "Handler",
     "HandlerSuspended",
     "OcppHandler",
     "PeerConnection",
@@ -65,7 +73,7 @@ class PeerConnection(typing.Protocol):
     dispatch needs nothing from the asyncio layer above it.
     """
 
-    async def call(self, request: Any, timeout: float = ...) -> Any:
+    async def call(self, request: Request[ResponseT], timeout: float = ...) -> ResponseT:
         """Send a CALL and return the peer's typed response."""
 
     async def send(self, request: Any) -> None:
@@ -84,6 +92,26 @@ class CallContext(msgspec.Struct, frozen=True):
     """The id of the CALL being handled."""
     connection: PeerConnection | None = None
     """The asyncio connection, to ``await context.connection.call(...)`` the peer from a handler."""
+
+
+_RequestT = TypeVar("_RequestT")
+_AnswerT = TypeVar("_AnswerT")
+
+Answer: TypeAlias = _AnswerT | Awaitable[_AnswerT]
+"""What a handler returns: the response Struct, or (``async def``) an awaitable of it."""
+
+Handler: TypeAlias = (
+    Callable[[_RequestT], Answer[_AnswerT]]
+    | Callable[[_RequestT, CallContext], Answer[_AnswerT]]
+    | Callable[[Any, _RequestT], Answer[_AnswerT]]
+    | Callable[[Any, _RequestT, CallContext], Answer[_AnswerT]]
+)
+"""The type of a handler of an action whose request is ``_RequestT`` and whose response is
+``_AnswerT``: the generated ``ChargeSystem``/``Charger`` of each version declare one per
+action, to type checkers only, so a handler method with other types is an incompatible
+override. Every form a handler takes is one of the union: ``(request)`` or
+``(request, context)``, sync or ``async``. Each form is there twice, without and with
+``self``: mypy compares an overriding method bound, pyright unbound."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +303,7 @@ class OcppHandler:
         if isinstance(error, HandlerSuspended):
             raise error
         if error is not None:
-            reply = error_frame(call.message_id, as_ocpp_error(call, error), self.version)
+            reply = error_frame(call.message_id, as_ocpp_error(call, error, identity), self.version)
         else:
             reply = result_frame(call.message_id, call.action, result, self.version, identity)
         if debug_enabled():
@@ -305,7 +333,7 @@ class OcppHandler:
             if is_awaitable(result):
                 result = await result
         except Exception as exc:
-            protocol.respond_error(call.message_id, as_ocpp_error(call, exc))
+            protocol.respond_error(call.message_id, as_ocpp_error(call, exc, protocol.identity))
             return
         protocol.respond(call.message_id, call.action, result)
 
@@ -316,7 +344,7 @@ class OcppHandler:
             if is_awaitable(result):
                 await result
         except Exception as exc:
-            send_failed(send, exc)
+            send_failed(send, exc, identity)
 
 
 class Charger(OcppHandler):
@@ -373,7 +401,8 @@ _BASE_NAMES = frozenset(dir(OcppHandler)) | frozenset(dir(Charger)) | frozenset(
 
 def _build_routes(cls: type[OcppHandler]) -> dict[str, Route]:
     """The action -> method table of ``cls``, after checking every method name."""
-    by_method = {a.method: a for a in cls.version.actions.values()}
+    actions = cls.version.actions
+    by_method = {a.method: a for a in actions.values()}
     receivable = cls.receivable_actions()
     routes: dict[str, Route] = {}
     for name in dir(cls):
@@ -383,6 +412,11 @@ def _build_routes(cls: type[OcppHandler]) -> dict[str, Route]:
         if not callable(member):
             continue
         action = by_method.get(name)
+        if action is None and name in actions:
+            raise TypeError(
+                f"{cls.__name__}.{name} is named as the action is on the wire: a handler is "
+                f"named in snake_case, {actions[name].method}"
+            )
         if action is None:
             near = difflib.get_close_matches(name, list(by_method), n=1, cutoff=_TYPO_CUTOFF)
             if near:
@@ -462,14 +496,26 @@ def is_awaitable(value: Any) -> bool:
     return known
 
 
-def as_ocpp_error(call: Call, exc: Exception) -> errors.OcppError:
-    """The error to answer with: the handler's OcppError, else InternalError (logged)."""
+def as_ocpp_error(call: Call, exc: Exception, identity: str = "") -> errors.OcppError:
+    """The error to answer with: the handler's OcppError, else InternalError (logged with
+    the station's ``identity``)."""
     if isinstance(exc, errors.OcppError):
         return exc
-    log.error("handler of %s (%s) raised", call.action, call.message_id, exc_info=exc)
+    _handler_failed("", call.action, call.message_id, identity, exc)
     return errors.InternalError("the handler failed")
 
 
-def send_failed(send: Send, exc: Exception) -> None:
+def send_failed(send: Send, exc: Exception, identity: str = "") -> None:
     """Log a SEND's handler failing (2.1): a SEND is never answered, so only the log knows."""
-    log.error("handler of SEND %s (%s) raised", send.action, send.message_id, exc_info=exc)
+    _handler_failed("SEND ", send.action, send.message_id, identity, exc)
+
+
+def _handler_failed(kind: str, action: str, message_id: str, identity: str, exc: Exception) -> None:
+    ConnectionLog(log, identity).error(
+        "handler of %s%s (%s) raised",
+        kind,
+        action,
+        message_id,
+        exc_info=exc,
+        extra={"action": action, "message_id": message_id},
+    )

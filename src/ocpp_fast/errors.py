@@ -6,10 +6,17 @@ writes ``FormatViolation`` and ``OccurrenceConstraintViolation`` (the version's
 ``code_of(error)`` spells it). Raise these
 from a handler to answer a CALL with that code; a received CALLERROR of any
 spelling is raised to the caller as the class of its code.
+
+An error raised by ``call()`` says who refused in :attr:`OcppError.origin`: the
+peer (:attr:`Origin.PEER`, its CALLERROR), or our own checks, of our request
+before it was sent (:attr:`Origin.REQUEST_CHECK`: the peer never saw it) or of
+the peer's CALLRESULT (:attr:`Origin.RESPONSE_CHECK`). The class stays the one
+of the code either way, so ``except PropertyConstraintViolationError`` catches all.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -23,6 +30,7 @@ __all__ = [
     "OccurrenceConstraintViolationError",
     "OcppError",
     "OcppNotImplementedError",
+    "Origin",
     "PropertyConstraintViolationError",
     "ProtocolError",
     "RpcFrameworkError",
@@ -39,6 +47,18 @@ UNREADABLE_MESSAGE_ID = "-1"
 """The MessageId a CALLERROR carries when the offending frame's id is unreadable."""
 
 
+class Origin(enum.Enum):
+    """Who refused a CALL of ours: the peer, or our own side (:attr:`OcppError.origin`)."""
+
+    PEER = "peer"
+    """The peer answered our CALL with a CALLERROR of this code."""
+    REQUEST_CHECK = "request_check"
+    """Our check of our own request refused it: it was never sent, the peer knows nothing."""
+    RESPONSE_CHECK = "response_check"
+    """The peer answered, but its CALLRESULT broke the schema and our check refused it: the
+    peer did receive (and may have acted on) the request."""
+
+
 class OcppError(Exception):
     """Root of every OCPP RPC error.
 
@@ -46,12 +66,18 @@ class OcppError(Exception):
     could not be read) and ``message_type`` its type number (``None`` when the
     envelope was unreadable): together they tell the connection whom to answer.
     ``action`` is the CALL's action when the error lies in a known action's payload.
+    ``origin`` says who refused a CALL of ours (:class:`Origin`); ``None`` for an error
+    that is about no CALL of ours (one a handler raises, one about a received frame).
     """
 
     code: ClassVar[str] = "GenericError"
     """Wire spelling in OCPP 2.0.1 and 2.1."""
     code_16: ClassVar[str] = "GenericError"
     """Wire spelling in OCPP 1.6."""
+    schema_keyword: str | None = None
+    """The JSON-schema keyword a payload broke (``type``, ``required``, ``maxLength``,
+    ``enum`` ...) when the error is a schema failure: the code follows the spec table,
+    this keeps the finer fact (``ocpp_fast.compat`` raises ``ocpp``'s class by it)."""
 
     def __init__(
         self,
@@ -61,6 +87,7 @@ class OcppError(Exception):
         message_id: str | None = None,
         message_type: int | None = None,
         action: str | None = None,
+        origin: Origin | None = None,
     ) -> None:
         description = description[:DESCRIPTION_MAX_LENGTH]
         super().__init__(description)
@@ -69,6 +96,12 @@ class OcppError(Exception):
         self.message_id = message_id
         self.message_type = message_type
         self.action = action
+        self.origin = origin
+
+    @property
+    def local(self) -> bool:
+        """Whether our own side refused (our request, or the peer's response), not the peer."""
+        return self.origin is Origin.REQUEST_CHECK or self.origin is Origin.RESPONSE_CHECK
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.description!r}, {self.details!r})"

@@ -62,6 +62,8 @@ class CallError(msgspec.Struct, frozen=True):
     error_code: str
     description: str
     details: dict[str, Any]
+    details_missing: bool = False
+    """ErrorDetails was ``null`` or absent (a deviation) and is read as ``{}``."""
 
 
 class CallResultError(CallError, frozen=True):

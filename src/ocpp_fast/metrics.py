@@ -11,7 +11,9 @@ connection without metrics pays one ``is None`` check per frame.
 - ``ocpp_errors_total{direction, code}``: CALLERRORs sent (out) and received (in);
 - ``ocpp_deviations_total{kind}``: deviations repaired under a tolerance policy;
 - ``ocpp_handler_seconds{action}``: how long handlers take (histogram);
-- ``ocpp_queued_messages``: transaction messages waiting in a station's queue.
+- ``ocpp_queued_messages``: transaction messages waiting in a station's queue;
+- ``ocpp_handshakes_refused_total{reason}``: stations turned away at the handshake (reason:
+  one of :class:`ocpp_fast.transport._refusals.Reason`, e.g. ``unauthorized``).
 
 The series live in a registry of their own (not prometheus-client's global
 one), so two servers in one process, or a test, never collide. Counting is
@@ -28,9 +30,17 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-from prometheus_client.registry import Collector
+from ocpp_fast._extras import require
+
+require("prometheus_client", "ocpp_fast.metrics")
+
+from prometheus_client import CollectorRegistry, start_http_server  # noqa: E402
+from prometheus_client.core import (  # noqa: E402
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
+from prometheus_client.registry import Collector  # noqa: E402
 
 __all__ = ["Metrics"]
 
@@ -49,6 +59,8 @@ class Metrics:
         self.errors: defaultdict[tuple[str, str], int] = defaultdict(int)
         """``(direction, code)`` -> CALLERRORs."""
         self.deviations: defaultdict[str, int] = defaultdict(int)
+        self.refusals: defaultdict[str, int] = defaultdict(int)
+        """reason -> handshakes refused."""
         self.stations: defaultdict[str, int] = defaultdict(int)
         """OCPP version -> stations connected now."""
         self.queued = 0
@@ -83,6 +95,9 @@ class Metrics:
 
     def deviation(self, kind: str) -> None:
         self.deviations[kind] += 1
+
+    def refused(self, reason: str) -> None:
+        self.refusals[reason] += 1
 
     def handled(self, action: str, seconds: float) -> None:
         counts = self._handler.get(action)
@@ -131,14 +146,18 @@ class _Exposition(Collector):
         for (direction, code), count in list(m.errors.items()):
             errors.add_metric([code, direction], count)
         yield errors
-        deviations = CounterMetricFamily(
+        yield _counter(
             "ocpp_deviations",
             "Deviations accepted and repaired under a tolerance policy",
-            labels=["kind"],
+            "kind",
+            m.deviations,
         )
-        for kind, count in list(m.deviations.items()):
-            deviations.add_metric([kind], count)
-        yield deviations
+        yield _counter(
+            "ocpp_handshakes_refused",
+            "Stations turned away at the WebSocket handshake, by reason",
+            "reason",
+            m.refusals,
+        )
         times = HistogramMetricFamily(
             "ocpp_handler_seconds", "Time handlers take to answer", labels=["action"]
         )
@@ -152,3 +171,11 @@ class _Exposition(Collector):
         yield GaugeMetricFamily(
             "ocpp_queued_messages", "Transaction messages waiting in a station's queue", m.queued
         )
+
+
+def _counter(name: str, documentation: str, label: str, counts: dict[str, int]) -> Any:
+    """A counter family with one label, from ``label value -> count``."""
+    family = CounterMetricFamily(name, documentation, labels=[label])
+    for value, count in list(counts.items()):
+        family.add_metric([value], count)
+    return family

@@ -36,7 +36,8 @@ import msgspec
 from ocpp_fast import codec, errors
 from ocpp_fast._actions import Sender
 from ocpp_fast._frame_log import debug_enabled, log_frame
-from ocpp_fast._outgoing import encode_checked_payload, error_frame, result_frame
+from ocpp_fast._model import Request
+from ocpp_fast._outgoing import encode_checked_payload, error_frame, result_frame, type_name
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast._ratelimit import ConnectionLog, FirstTimes, LogLimiter
 from ocpp_fast.frames import (
@@ -142,6 +143,7 @@ class Protocol:
 
     __slots__ = (
         "_handling",
+        "_lenient_errors_logged",
         "_log",
         "_logged",
         "_new_id",
@@ -192,6 +194,7 @@ class Protocol:
         self._handling: set[str] = set()
         self._warnings: LogLimiter | None = None
         self._log: ConnectionLog | None = None
+        self._lenient_errors_logged = False
         self.metrics: Metrics | None = None
         """Where frames, errors and repairs are counted (:mod:`ocpp_fast.metrics`), if anywhere."""
         self._request_types, receivable = version.side_tables(side)
@@ -206,8 +209,10 @@ class Protocol:
         out, self._outbox = self._outbox, []
         return out
 
-    def call(self, request: Any) -> str:
+    def call(self, request: Request[Any]) -> str:
         """Queue a CALL of ``request`` (a request Struct this side may send); return its id.
+
+        Typed: a response, or a request never answered (a SEND's), is a type error here.
 
         The frame leaves at once when no CALL is outstanding, otherwise when
         the ones before it are done. An invalid request raises the OcppError
@@ -216,7 +221,7 @@ class Protocol:
         action = self._request_types.get(type(request))
         if action is None:
             raise ValueError(
-                f"{type(request).__name__} is not a request the {self.side.value} "
+                f"{type_name(type(request))} is not a request the {self.side.value} "
                 f"sends in OCPP {self.version.label}"
             )
         if action not in self.version.response_types:
@@ -239,7 +244,7 @@ class Protocol:
         action = self._request_types.get(type(request))
         if action is None or action in self.version.response_types:
             raise ValueError(
-                f"{type(request).__name__} is not sent as a SEND frame by the "
+                f"{type_name(type(request))} is not sent as a SEND frame by the "
                 f"{self.side.value} in OCPP {self.version.label}"
             )
         payload = encode_checked_payload(request, action, self.version, response=False)
@@ -329,6 +334,8 @@ class Protocol:
                     "SEND not sent to us",
                     "dropping a SEND of %s, not sent to us",
                     frame.action,
+                    action=frame.action,
+                    message_id=frame.message_id,
                 )
                 return []
             return [SendReceived(frame)]
@@ -376,6 +383,7 @@ class Protocol:
                 "unknown-id CALLRESULT",
                 "discarding a CALLRESULT with unknown id %r",
                 result.message_id,
+                message_id=result.message_id,
             )
             return []
         self._pending = None
@@ -383,16 +391,25 @@ class Protocol:
         return [CallSucceeded(result.message_id, pending.action, result.payload)]
 
     def _error(self, frame: CallError) -> list[Event]:
+        if frame.details_missing and not self._lenient_errors_logged:
+            self._lenient_errors_logged = True
+            self.log.info(
+                "accepted an error frame without ErrorDetails (null or absent, read as {}): "
+                "a deviation, logged once per connection"
+            )
         error = errors.error_class(frame.error_code)(
-            frame.description, frame.details, message_id=frame.message_id
+            frame.description, frame.details, message_id=frame.message_id, origin=errors.Origin.PEER
         )
         if type(frame) is CallResultError:  # about a result we sent, not our pending call
             self._peer_log(
                 logging.WARNING,
                 "CALLRESULTERROR",
-                "the peer rejected our result %r: %s",
+                "the peer rejected our result %r: %s %s",
                 frame.message_id,
+                frame.error_code,
                 error,
+                message_id=frame.message_id,
+                code=frame.error_code,
             )
             return [ResultRejected(frame.message_id, error)]
         pending = self._pending
@@ -400,8 +417,11 @@ class Protocol:
             self._peer_log(
                 logging.WARNING,
                 "unknown-id CALLERROR",
-                "discarding a CALLERROR with unknown id %r",
+                "discarding a CALLERROR (%s) with unknown id %r",
+                frame.error_code,
                 frame.message_id,
+                message_id=frame.message_id,
+                code=frame.error_code,
             )
             return []
         self._pending = None
@@ -418,17 +438,23 @@ class Protocol:
                     "invalid CALLRESULT",
                     "discarding an invalid CALLRESULT: %s",
                     exc,
+                    message_id=exc.message_id,
                 )
                 return []
             self._peer_log(
                 logging.WARNING,
                 "invalid result",
-                "invalid %s result: %s",
+                "invalid %s result %r: %s",
                 pending.action,
+                pending.message_id,
                 exc,
+                action=pending.action,
+                message_id=pending.message_id,
+                code=self.version.code_of(exc),
             )
             if self.version.answers_bad_results:  # 2.1 tells the peer
                 self._emit(error_frame(pending.message_id, exc, self.version, CALLRESULTERROR))
+            exc.origin = errors.Origin.RESPONSE_CHECK
             self._pending = None
             self._send_next()
             return [CallFailed(pending.message_id, pending.action, exc)]
@@ -444,14 +470,19 @@ class Protocol:
                 "malformed error frame",
                 "discarding a malformed error frame: %s",
                 exc,
+                message_id=exc.message_id,
             )
             return []
+        code = self.version.code_of(exc)  # as the peer receives it (1.6: FormationViolation)
         self._peer_log(
             logging.INFO,
             "bad frame",
             "answering a bad frame with %s: %s",
-            exc.code,
+            code,
             exc,
+            action=exc.action,
+            message_id=exc.message_id,
+            code=code,
         )
         self._answer_error(exc.message_id or errors.UNREADABLE_MESSAGE_ID, exc)
         return []
@@ -485,12 +516,13 @@ class Protocol:
             own = self._log = ConnectionLog(log, self.identity)
         return own
 
-    def _peer_log(self, level: int, kind: str, message: str, *args: Any) -> None:
-        """Log what the peer caused, rate-limited per connection and ``kind``."""
+    def _peer_log(self, level: int, kind: str, message: str, *args: Any, **extra: Any) -> None:
+        """Log what the peer caused, rate-limited per connection and ``kind``; ``extra``
+        (action, message_id, code) goes on the record, beside the identity."""
         limiter = self._warnings
         if limiter is None:
             limiter = self._warnings = LogLimiter(self.log)
-        limiter.log(level, kind, message, *args)
+        limiter.log(level, kind, message, *args, extra=extra)
 
     def _send_next(self) -> None:
         if self._pending is None and self._queue:

@@ -14,10 +14,11 @@ from __future__ import annotations
 import datetime
 import os
 import socket
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import msgspec
 
+from ocpp_fast._model import Request, ResponseT
 from ocpp_fast.errors import StationNotConnected
 
 __all__ = ["StationCaller", "StationEntry", "StationNotConnected", "node_name"]
@@ -43,7 +44,9 @@ class StationEntry(msgspec.Struct, frozen=True):
 class StationCaller(Protocol):
     """What both ``CsmsServer`` (one process) and ``ClusterClient`` (a cluster) offer."""
 
-    async def call(self, identity: str, request: Any, timeout: float = ...) -> Any:
+    async def call(
+        self, identity: str, request: Request[ResponseT], timeout: float = ...
+    ) -> ResponseT:
         """Send ``request`` as a CALL to the station ``identity``; its typed response.
 
         Raises the station's error as the ``OcppError`` class of its code,

@@ -14,7 +14,10 @@ NATS is imported only inside this package.
 
 from typing import TYPE_CHECKING
 
+from ocpp_fast._extras import require
 from ocpp_fast._lazy import lazy_exports
+
+require("nats", "ocpp_fast.cluster")
 
 if TYPE_CHECKING:
     from ocpp_fast.cluster.client import ClusterClient, StationNotConnected

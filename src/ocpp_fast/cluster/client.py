@@ -20,6 +20,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
 
 from ocpp_fast._actions import Sender
+from ocpp_fast._model import Request, ResponseT
 from ocpp_fast._outgoing import encode_checked_payload
 from ocpp_fast._protocol_version import LABELS, ProtocolVersion
 from ocpp_fast.aio import DEFAULT_TIMEOUT
@@ -107,7 +108,9 @@ class ClusterClient:
             raise RuntimeError("the client is not connected: await client.connect() first")
         return self._nc
 
-    async def call(self, identity: str, request: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
+    async def call(
+        self, identity: str, request: Request[ResponseT], timeout: float = DEFAULT_TIMEOUT
+    ) -> ResponseT:
         """Send ``request`` as a CALL to the station ``identity``; its typed response.
 
         Raises the station's error as the :class:`~ocpp_fast.errors.OcppError`
@@ -138,7 +141,8 @@ class ClusterClient:
             raise TimeoutError(outcome.description)
         if outcome.failure:
             raise ValueError(outcome.description)
-        return response_of(outcome, version, action)
+        response: ResponseT = response_of(outcome, version, action)
+        return response
 
     async def stations(self, timeout: float = 10.0) -> dict[str, StationEntry]:
         """Every station connected to the cluster, with the node holding it (the registry).
@@ -187,7 +191,9 @@ class RoutedPeer:
         self._client = client
         self._identity = identity
 
-    async def call(self, request: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
+    async def call(
+        self, request: Request[ResponseT], timeout: float = DEFAULT_TIMEOUT
+    ) -> ResponseT:
         return await self._client.call(self._identity, request, timeout)
 
     async def send(self, request: Any) -> None:

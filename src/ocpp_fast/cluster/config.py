@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import nats
 from nats.aio.client import Client as Nats
 
+from ocpp_fast._ratelimit import LogLimiter
 from ocpp_fast.cluster.subjects import Names
 from ocpp_fast.stations import node_name  # one rule for naming a process, cluster or not
 
@@ -40,22 +41,32 @@ class ClusterConfig:
     names: Names = field(default_factory=Names)
     options: Mapping[str, Any] = field(default_factory=dict)
 
-    async def connect(self, name: str) -> Nats:
-        """A NATS connection for one piece of the cluster, called ``name`` in the server's views."""
-        return await connect_nats(self.servers, name, self.options)
+    async def connect(
+        self, name: str, reconnected: Callable[[], Awaitable[None]] | None = None
+    ) -> Nats:
+        """A NATS connection for one piece of the cluster, called ``name`` in the server's
+        views; ``reconnected`` is awaited each time it is back after losing NATS."""
+        return await connect_nats(self.servers, name, self.options, reconnected)
 
 
 async def connect_nats(
-    servers: str | Sequence[str], name: str, options: Mapping[str, Any] | None = None
+    servers: str | Sequence[str],
+    name: str,
+    options: Mapping[str, Any] | None = None,
+    reconnected: Callable[[], Awaitable[None]] | None = None,
 ) -> Nats:
     """``nats.connect`` with the cluster's defaults, overridden by ``options``.
 
     NATS going away is expected and retried: one line per error rather than nats-py's
-    traceback for each failed reconnect attempt.
+    traceback for each failed reconnect attempt, and at most ``LOG_BURST`` lines of one
+    kind of error per ``LOG_INTERVAL`` (a reconnect is tried several times a second, and an
+    outage may last hours). ``reconnected`` runs after the ``reconnected_cb`` of
+    ``options``, if any.
     """
+    failures = LogLimiter(log)
 
     async def error(exc: Exception) -> None:
-        log.warning("%s: NATS: %r", name, exc)
+        failures.warning(type(exc).__name__, "%s: NATS: %r", name, exc)
 
     chosen: dict[str, Any] = {
         "name": name,
@@ -65,5 +76,14 @@ async def connect_nats(
         "connect_timeout": 5,
     }
     chosen.update(options or {})
+    if reconnected is not None:
+        theirs = chosen.get("reconnected_cb")
+
+        async def back() -> None:
+            if theirs is not None:
+                await theirs()
+            await reconnected()
+
+        chosen["reconnected_cb"] = back
     servers_list = [servers] if isinstance(servers, str) else list(servers)
     return await nats.connect(servers=servers_list, **chosen)

@@ -39,6 +39,7 @@ from nats.js import api
 from nats.js.errors import BadRequestError, KeyNotFoundError
 
 from ocpp_fast import errors
+from ocpp_fast._ratelimit import ConnectionLog, LogLimiter
 from ocpp_fast.cluster._handlers import clustered
 from ocpp_fast.cluster.config import DEFAULT_DURABLE, ClusterConfig, node_name
 from ocpp_fast.cluster.relay import Relay
@@ -61,6 +62,10 @@ if TYPE_CHECKING:
 __all__ = ["Gateway"]
 
 log = logging.getLogger("ocpp_fast.cluster")
+nats_failures = LogLimiter(log)
+"""NATS failures of registry writes and replies: with NATS away, a refresh round fails once
+per station held, so N stations would write N lines a round; at most ``LOG_BURST`` per kind
+per ``LOG_INTERVAL`` get through, then one line counting the rest."""
 
 _encode = msgspec.json.Encoder().encode
 _routed_decoder = msgspec.json.Decoder(RoutedCall)
@@ -112,6 +117,8 @@ class Gateway:
         self._since: dict[str, datetime.datetime] = {}
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
+        self._back = asyncio.Event()
+        """Set when NATS is back after a loss: the registry is written again at once."""
         self._settled = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
@@ -136,7 +143,7 @@ class Gateway:
         """Connect to NATS, make sure the stream and the registry exist, and start following
         the server's stations (those already connected included)."""
         self._server = server
-        self._nc = nc = await self.config.connect(f"ocpp-gateway {self.node}")
+        self._nc = nc = await self.config.connect(f"ocpp-gateway {self.node}", self._reconnected)
         js = nc.jetstream()
         self.relay.nc, self.relay.js = nc, js
         await self._ensure_stream(js)
@@ -205,7 +212,7 @@ class Gateway:
                 try:
                     writes.append(await self._follow(identity))
                 except Exception as exc:  # NATS away: try again in a second
-                    log.warning("cluster: following %s failed: %r", identity, exc)
+                    ConnectionLog(log, identity).warning("cluster: following it failed: %r", exc)
                     self._dirty.add(identity)
                     self._later_wake(1.0)
             await _in_batches(writes)
@@ -249,29 +256,54 @@ class Gateway:
         except KeyNotFoundError:
             return
         except Exception as exc:
-            log.warning("registry: reading %s failed: %r", key, exc)
+            nats_failures.warning("registry read", "registry: reading %s failed: %r", key, exc)
             return
         if entry.value and _entry_decoder.decode(entry.value).node == self.node:
             await _quietly(self._kv.delete(key, last=entry.revision))
 
-    async def _refresh(self) -> None:
-        """Write every station's line again before the bucket's max age drops it.
+    async def _reconnected(self) -> None:
+        self._back.set()
 
-        After a round with failures the bucket is made again if it is gone: it lives in
-        memory, so a restarted nats-server no longer has it.
+    async def _refresh(self) -> None:
+        """Write every station's line again before the bucket's max age drops it, and at
+        once when NATS is back after a loss.
+
+        A restarted nats-server has neither the bucket (it lives in memory) nor, if its
+        storage went with it, the events stream: they are made again, then every line is
+        written in the same round, so ``stations()`` is complete again within one refresh
+        interval of NATS coming back (it took two: the first remade the bucket only).
         """
         while True:
-            await asyncio.sleep(self.registry_ttl / 3)
-            assert self._server is not None and self._nc is not None
-            live = self._server.connections
-            writes = [
-                self._register(identity, live[identity].handler.version.label)
-                for identity in list(self._subscriptions)
-                if identity in live
-            ]
-            if not all(await _in_batches(writes)):
-                with contextlib.suppress(Exception):
-                    self._kv = await self._ensure_registry(self._nc.jetstream())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._back.wait(), self.registry_ttl / 3)
+            back = self._back.is_set()
+            self._back.clear()
+            if back:
+                await self._remake()
+            if not await self._write_lines() and not back:
+                await self._remake()
+                await self._write_lines()
+
+    async def _remake(self) -> None:
+        """Make the events stream and the registry bucket again where they are gone."""
+        assert self._nc is not None
+        js = self._nc.jetstream()
+        try:
+            await self._ensure_stream(js)
+            self._kv = await self._ensure_registry(js)
+        except Exception as exc:  # NATS away again: the next round tries again
+            log.warning("cluster: making the stream and registry again failed: %r", exc)
+
+    async def _write_lines(self) -> bool:
+        """Write the registry line of every station held here; whether all were written."""
+        assert self._server is not None
+        live = self._server.connections
+        writes = [
+            self._register(identity, live[identity].handler.version.label)
+            for identity in list(self._subscriptions)
+            if identity in live
+        ]
+        return all(await _in_batches(writes))
 
     # --- routed CALLs to our stations -------------------------------------------------------
 
@@ -308,7 +340,7 @@ class Gateway:
         except ConnectionError as exc:
             return Outcome(failure="disconnected", description=str(exc))
         except Exception as exc:
-            log.exception("routed call to %s failed", identity)
+            ConnectionLog(log, identity).exception("routed call failed")
             return error_outcome(
                 errors.InternalError(f"routing failed: {type(exc).__name__}"), version
             )
@@ -369,6 +401,6 @@ async def _quietly(work: Any) -> bool:
     try:
         await work
     except Exception as exc:
-        log.warning("cluster: %r", exc)
+        nats_failures.warning(type(exc).__name__, "cluster: %r", exc)
         return False
     return True

@@ -20,6 +20,7 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from ocpp_fast import errors
 from ocpp_fast._protocol_version import ProtocolVersion
+from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.cluster.subjects import Names
 from ocpp_fast.cluster.wire import DurableEvent, WorkRequest, decode_outcome, response_of
 from ocpp_fast.dispatch import CallContext
@@ -98,7 +99,9 @@ class Relay:
                 headers={"Nats-Msg-Id": dedup_id(identity, action, request, payload)},
             )
         except Exception as exc:
-            log.error("%s: could not store %s %s: %r", identity, action, context.message_id, exc)
+            ConnectionLog(log, identity).error(
+                "could not store %s %s: %r", action, context.message_id, exc
+            )
             raise errors.InternalError("the message could not be stored; send it again") from None
 
     async def forward(
@@ -119,9 +122,8 @@ class Relay:
         except NoRespondersError:
             raise errors.InternalError(f"no worker runs for OCPP {version.label}") from None
         except NatsTimeout:
-            log.warning(
-                "%s: no worker answered %s %s within %s s",
-                context.identity,
+            ConnectionLog(log, context.identity).warning(
+                "no worker answered %s %s within %s s",
                 action,
                 context.message_id,
                 self.worker_timeout,

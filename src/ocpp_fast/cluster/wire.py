@@ -65,6 +65,8 @@ class Outcome(msgspec.Struct, frozen=True, omit_defaults=True):
     code: str = ""
     description: str = ""
     details: dict[str, Any] = {}
+    origin: str = ""
+    """Who refused, for an error (an :class:`~ocpp_fast.errors.Origin` value; empty: none)."""
     failure: str = ""
 
 
@@ -97,7 +99,10 @@ def decode_event(data: bytes) -> DurableEvent:
 def error_outcome(error: errors.OcppError, version: ProtocolVersion) -> Outcome:
     """The :class:`Outcome` carrying ``error``, its code spelt as ``version`` spells it."""
     return Outcome(
-        code=version.code_of(error), description=error.description, details=error.details
+        code=version.code_of(error),
+        description=error.description,
+        details=error.details,
+        origin=error.origin.value if error.origin is not None else "",
     )
 
 
@@ -112,7 +117,8 @@ def decode_outcome(data: bytes) -> Outcome:
 def raise_error(outcome: Outcome) -> None:
     """Raise the OCPP error an :class:`Outcome` carries, as the class of its code."""
     if outcome.code:
-        raise errors.error_class(outcome.code)(outcome.description, outcome.details)
+        origin = errors.Origin(outcome.origin) if outcome.origin else None
+        raise errors.error_class(outcome.code)(outcome.description, outcome.details, origin=origin)
 
 
 def response_of(outcome: Outcome, version: ProtocolVersion, action: str) -> Any:

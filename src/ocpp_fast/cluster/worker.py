@@ -24,6 +24,7 @@ from nats.aio.msg import Msg
 
 from ocpp_fast import errors
 from ocpp_fast._outgoing import encode_checked_payload
+from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.cluster.client import ClusterClient, RoutedPeer
 from ocpp_fast.cluster.config import ClusterConfig, node_name
 from ocpp_fast.cluster.wire import Outcome, WorkRequest, error_outcome
@@ -131,19 +132,25 @@ class Worker:
             if is_awaitable(result):
                 result = await result
         except Exception as exc:
-            outcome = error_outcome(as_ocpp_error(call, exc), handler.version)
+            outcome = error_outcome(as_ocpp_error(call, exc, identity), handler.version)
         else:
-            outcome = self._outcome(handler, call, result)
+            outcome = self._outcome(handler, call, result, identity)
         await self._reply(msg, outcome)
 
-    def _outcome(self, handler: OcppHandler, call: Call, result: Any) -> Outcome:
+    def _outcome(self, handler: OcppHandler, call: Call, result: Any, identity: str) -> Outcome:
         version = handler.version
         if version.actions[call.action].response is None:  # a SEND: never answered
             return _EMPTY
         try:
             payload = encode_checked_payload(result, call.action, version, response=True)
         except (TypeError, errors.OcppError) as exc:
-            log.error("our %s response to %s is invalid: %s", call.action, call.message_id, exc)
+            ConnectionLog(log, identity).error(
+                "our %s response to %s is invalid: %s",
+                call.action,
+                call.message_id,
+                exc,
+                extra={"action": call.action, "message_id": call.message_id},
+            )
             return error_outcome(errors.InternalError(f"invalid {call.action} response"), version)
         return Outcome(result=msgspec.Raw(payload))
 

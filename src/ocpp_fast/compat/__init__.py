@@ -14,7 +14,8 @@ this package: subclasses of ``ocpp``'s own, with its constructor, attributes and
 methods, its dataclasses, exceptions and ``@on``/``@after`` routing, and
 ocpp_fast's codec underneath. Or subclass :class:`ocpp_fast.compat.v201.ChargePoint`
 (or ``.v16``, ``.v21``) directly. Where the two differ, the wire follows the
-OCPP-J spec and the Python API follows ``ocpp``: see the README's table.
+OCPP-J spec and the Python API follows ``ocpp`` (the exceptions raised in the
+backend's process included): see docs/how-to/migrate-from-ocpp.md.
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from ocpp_fast.compat._charge_point import ChargePoint
+from ocpp_fast._extras import require
+
+require("ocpp", "ocpp_fast.compat")
+
+from ocpp_fast.compat._charge_point import ChargePoint  # noqa: E402
 
 __all__ = ["ChargePoint", "install", "installed", "uninstall"]
 

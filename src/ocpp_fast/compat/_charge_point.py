@@ -38,7 +38,7 @@ from ocpp_fast._reference import MESSAGE_ID_MAX_LENGTH, decode_payload
 from ocpp_fast.compat._naming import floats_as_decimals, shape_of, to_snake, to_wire
 from ocpp_fast.frames import CALLRESULTERROR, CallResultError, Send
 
-__all__ = ["ChargePoint", "ocpp_exception"]
+__all__ = ["ChargePoint", "ocpp_exception", "ocpp_validation_exception"]
 
 LOGGER = ocpp.charge_point.LOGGER
 """``ocpp``'s default logger (named ``ocpp``): logs go where they went before."""
@@ -85,6 +85,34 @@ def ocpp_exception(error: errors.OcppError, version: ProtocolVersion) -> Excepti
     return exception
 
 
+_OCPP_CLASS_OF_KEYWORD: dict[str, type[Exception]] = {
+    "type": ocpp.exceptions.TypeConstraintViolationError,
+    "additionalProperties": ocpp.exceptions.FormatViolationError,
+    "required": ocpp.exceptions.ProtocolError,
+    "maxLength": ocpp.exceptions.TypeConstraintViolationError,
+}
+"""How ``ocpp`` 2.1.0 names a schema failure, by the keyword broken; every other
+keyword (enum, format, pattern, minimum, minItems ...) is its FormatViolationError."""
+
+
+def ocpp_validation_exception(error: errors.OcppError, version: ProtocolVersion) -> Exception:
+    """The exception ``ocpp`` raises in the user's process when a payload it validates
+    (a ``call()``'s request, the CALLRESULT answering it) breaks its schema.
+
+    The spec's code is what goes on the wire; the class raised to Python code is
+    ``ocpp``'s, chosen by the schema keyword as ``ocpp`` chooses it, for every version,
+    so ``except FormatViolationError`` written against ``ocpp`` still catches.
+    """
+    keyword = error.schema_keyword
+    if keyword is None:
+        return ocpp_exception(error, version)
+    cls = _OCPP_CLASS_OF_KEYWORD.get(keyword, ocpp.exceptions.FormatViolationError)
+    exception: Exception = cls(
+        description=error.description, details={"cause": error.description, **error.details}
+    )
+    return exception
+
+
 @functools.lru_cache(maxsize=1024)
 def _takes_call_unique_id(function: Any) -> bool:
     """Whether a handler names ``call_unique_id`` (``ocpp`` passes it only then)."""
@@ -124,10 +152,12 @@ def _usable_id(unique_id: Any) -> bool:
 class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
     """``ocpp.charge_point.ChargePoint`` on ocpp_fast: same constructor, attributes and methods.
 
-    The version comes from ``_ocpp_version`` ("1.6", "2.0.1" or "2.1"), as on
-    ``ocpp``'s own version classes; :mod:`ocpp_fast.compat.v201` and its siblings
-    set it. Set ``strict_formats = True`` on a subclass to refuse date-times
-    without an offset and invalid URIs (the spec's rule; ``ocpp`` checks neither).
+    The version comes from ``_ocpp_version`` ("1.6", "2.0.1" or "2.1"), read each
+    time ``ocpp`` reads it: :mod:`ocpp_fast.compat.v201` and its siblings set it on
+    the class, a backend on this generic class sets it after ``super().__init__()``
+    (and may change it between messages), as it does ``_call_result``. Set
+    ``strict_formats = True`` on a subclass to refuse date-times without an offset
+    and invalid URIs (the spec's rule; ``ocpp`` checks neither).
     ``max_concurrent_calls`` bounds the station's CALLs handled at once by
     :meth:`start` (the spec allows one; reading pauses beyond the bound).
     """
@@ -139,12 +169,25 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         self, id: str, connection: Any, response_timeout: float = 30, logger: Any = LOGGER
     ) -> None:
         super().__init__(id, connection, response_timeout, logger)
-        self._fast_version = by_label(getattr(self, "_ocpp_version", None) or "")
+        self._error_details_missing_logged = False
         self._waiting: dict[Any, asyncio.Future[Any]] = {}
         self._unmatched: OrderedDict[Any, Any] = OrderedDict()
         self._unknown_ids = 0
         self._call_slots = asyncio.Semaphore(self.max_concurrent_calls)
         self._handling: set[asyncio.Task[Any]] = set()
+
+    @property
+    def _fast_version(self) -> ProtocolVersion:
+        """The version ``_ocpp_version`` names *now*, read where ``ocpp`` reads it.
+
+        Backends built on the generic class set ``_ocpp_version`` after
+        ``super().__init__()`` (from the negotiated subprotocol), and may change it
+        between messages; the version's tables are cached per label, so reading it
+        costs a dict lookup (the per-message path inlines it as
+        ``_VERSIONS.get(self._ocpp_version) or self._fast_version``, saving the call).
+        Unset, it raises the AttributeError ``ocpp`` raises.
+        """
+        return _version_of(self._ocpp_version)
 
     # --- reading ------------------------------------------------------------------------
 
@@ -187,8 +230,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             if kind == 3 and len(frame) == 3:
                 self._deliver(_ReceivedResult(unique_id, frame[2], raw_msg))
                 return
-            if kind == 4 and len(frame) == 5 and _is_error_body(frame):
-                self._deliver(CallError(*frame[1:]))
+            if kind == 4 and _is_error_body(frame):
+                self._deliver(CallError(unique_id, frame[2], frame[3], self._details_of(frame)))
                 return
         await self._route_other(raw_msg)
 
@@ -226,7 +269,28 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         if isinstance(frame, Send):  # 2.1: handled, never answered
             await self._route_send(frame.message_id, frame.action, raw_msg)
         elif isinstance(frame, CallResultError):
+            if frame.details_missing:
+                self._details_of([])
             self.logger.warning("%s: the station rejected our result: %s", self.id, frame)
+
+    def _details_of(self, frame: list[Any]) -> Any:
+        """An error frame's ErrorDetails; ``null`` or absent is ``{}``, logged once (INFO).
+
+        ``ocpp``'s own ``CallError`` writes ``null`` when given no details, and some
+        firmware sends it so: the spec asks the sender for ``{}``, and nothing is ever
+        answered to an error frame, so the waiting ``call()`` gets its error.
+        """
+        details = frame[4] if len(frame) == 5 else None
+        if details is not None:
+            return details
+        if not self._error_details_missing_logged:
+            self._error_details_missing_logged = True
+            self.logger.info(
+                "%s: accepted an error frame without ErrorDetails (null or absent, read "
+                "as {}): a deviation, logged once per connection",
+                self.id,
+            )
+        return {}
 
     async def _route_send(self, unique_id: str, action: str, raw_msg: str | bytes) -> None:
         handlers = self.route_map.get(action) or {}
@@ -249,7 +313,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         Raises ``ocpp``'s exception of the spec code for what the caller must
         answer with a CALLERROR (as ``ocpp``'s ``_handle_call`` raises its own).
         """
-        version = self._fast_version
+        version = _VERSIONS.get(self._ocpp_version) or self._fast_version
         action = msg.action
         handlers = self.route_map.get(action)
         if action not in version.request_types:
@@ -264,7 +328,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             )
         payload = msg.payload
         if not handlers.get("_skip_schema_validation", False):
-            self._check_request(msg)
+            self._check_request(msg, version)
             if (version.label, 2, action) in _DECIMAL_PAYLOADS:
                 payload = floats_as_decimals(payload)
         payload = to_snake(payload)
@@ -287,24 +351,26 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             self._run_after(after, payload, msg.unique_id)
         return response
 
-    def _check_request(self, msg: Any) -> None:
+    def _check_request(self, msg: Any, version: ProtocolVersion) -> None:
         raw = getattr(msg, "raw", None)
         if raw is None or type(msg.unique_id) is not str:
             raw = b'[2,"0",' + _encode(msg.action) + b"," + _encode(msg.payload) + b"]"
         try:
-            self._check(raw, msg.action, None)
+            self._check(raw, msg.action, None, version)
         except errors.OcppError as error:
-            raise ocpp_exception(error, self._fast_version) from None
+            raise ocpp_exception(error, version) from None
 
-    def _check(self, frame: str | bytes, action: str, result_of: Any) -> None:
+    def _check(
+        self, frame: str | bytes, action: str, result_of: Any, version: ProtocolVersion
+    ) -> None:
         """Validate a frame's payload; raise the spec's OcppError.
 
         ``result_of`` is the id of the call a CALLRESULT answers (None for a
         CALL). Formats are judged again without a format checker unless
         ``strict_formats``: a format failure is PropertyConstraintViolation, so
-        only that one is looked at twice.
+        only that one is looked at twice. ``version`` is the one read by the caller
+        when ``ocpp`` would read it (the request's, then again the response's).
         """
-        version = self._fast_version
         try:
             codec.decode_frame(frame, version, {} if result_of is None else {result_of: action})
         except errors.PropertyConstraintViolationError:
@@ -318,14 +384,14 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
 
     def _result_text(self, msg: Any, response: Any, handlers: dict[str, Any]) -> str:
         """The CALLRESULT text of a handler's return value, or InternalError if it is invalid."""
-        version = self._fast_version
+        version = _VERSIONS.get(self._ocpp_version) or self._fast_version
         action = msg.action
         try:
             if not hasattr(type(response), "__dataclass_fields__"):
                 raise TypeError(f"a handler must return a call_result dataclass, not {response!r}")
             body = _encode(to_wire(response, shape_of(version.response_types.get(action))))
             if not handlers.get("_skip_schema_validation", False):
-                self._check(b'[3,"0",' + body + b"]", action, "0")
+                self._check(b'[3,"0",' + body + b"]", action, "0", version)
         except (TypeError, ValueError, OverflowError, errors.OcppError) as error:
             self.logger.error(
                 "%s: our %s response to %s is invalid, answering InternalError: %s",
@@ -408,9 +474,11 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                     details={"cause": f"{action} is not an action of OCPP {version.label}"}
                 )
             try:
-                self._check(b'[2,"0",' + _encode(action) + b"," + body + b"]", action, None)
+                self._check(
+                    b'[2,"0",' + _encode(action) + b"," + body + b"]", action, None, version
+                )
             except errors.OcppError as error:
-                raise ocpp_exception(error, version) from None
+                raise ocpp_validation_exception(error, version) from None
         text = f"[2,{_encode(unique_id).decode()},{_encode(action).decode()},{body.decode()}]"
         self._expect(unique_id)
         try:
@@ -431,13 +499,14 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             raise response.to_exception()
         payload = response.payload
         if not skip_schema_validation:
-            await self._check_result(response, action)
+            version = self._fast_version  # read again, as ocpp validates the response
+            await self._check_result(response, action, version)
             if (version.label, 3, action) in _DECIMAL_PAYLOADS:
                 payload = floats_as_decimals(payload)
         result_class = getattr(self._call_result, action)
         return result_class(**to_snake(payload))
 
-    async def _check_result(self, response: Any, action: str) -> None:
+    async def _check_result(self, response: Any, action: str, version: ProtocolVersion) -> None:
         raw = getattr(response, "raw", None)
         if raw is None or type(response.unique_id) is not str:
             raw = b'[3,"0",' + _encode(response.payload) + b"]"
@@ -445,14 +514,14 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         else:
             result_of = response.unique_id
         try:
-            self._check(raw, action, result_of)
+            self._check(raw, action, result_of, version)
         except errors.OcppError as error:
             self.logger.warning(
                 "%s: invalid %s result %s: %s", self.id, action, response.unique_id, error
             )
-            if self._fast_version.answers_bad_results:
+            if version.answers_bad_results:
                 await self._send(self._error_text(response.unique_id, error, CALLRESULTERROR))
-            raise ocpp_exception(error, self._fast_version) from None
+            raise ocpp_validation_exception(error, version) from None
 
     def _expect(self, unique_id: Any) -> asyncio.Future[Any]:
         """Register the future a response with ``unique_id`` resolves; a response that
@@ -496,4 +565,22 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
 
 
 def _is_error_body(frame: list[Any]) -> bool:
-    return type(frame[2]) is str and type(frame[3]) is str and type(frame[4]) is dict
+    """``[4, id, code, description, details]``; details may be ``null`` or absent."""
+    size = len(frame)
+    return (
+        (size == 5 or size == 4)
+        and type(frame[2]) is str
+        and type(frame[3]) is str
+        and (size == 4 or frame[4] is None or type(frame[4]) is dict)
+    )
+
+
+_VERSIONS: dict[str, ProtocolVersion] = {}
+"""The ProtocolVersion of each ``_ocpp_version`` label seen: its tables are built once."""
+
+
+def _version_of(label: str) -> ProtocolVersion:
+    version = _VERSIONS.get(label)
+    if version is None:
+        version = _VERSIONS[label] = by_label(label)
+    return version

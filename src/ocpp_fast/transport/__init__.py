@@ -1,4 +1,4 @@
-"""OCPP-J over real WebSockets (the optional ``websockets`` extra).
+"""OCPP-J over real WebSockets (the ``picows`` or ``websockets`` extra).
 
 - :func:`serve` runs a CSMS: it negotiates the subprotocol, reads the station
   identity from the last path segment, asks your ``authorize`` callback who may
@@ -9,7 +9,8 @@
   authenticates (security profiles 1-3), and keeps reconnecting with the
   randomized back-off of the spec until it is closed.
 
-Install with ``pip install "ocpp-fast[websockets]"``.
+Install one WebSocket library with its extra: ``pip install "ocpp-fast[picows]"`` (the
+fast one) or ``pip install "ocpp-fast[websockets]"``; either works alone.
 """
 
 from typing import TYPE_CHECKING

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Iterable
 from typing import Any
 
+from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import ChargeSystem, OcppHandler, is_awaitable
 
@@ -66,11 +67,11 @@ async def _guarded(work: Awaitable[None], identity: str, name: str, grace: float
     try:
         await asyncio.wait_for(work, grace)
     except TimeoutError:
-        log.warning("%s: %s still running after %g s, cancelled", identity, name, grace)
+        ConnectionLog(log, identity).warning("%s still running after %g s, cancelled", name, grace)
     except asyncio.CancelledError:
         raise
     except Exception:
-        log.exception("%s: %s failed", identity, name)
+        ConnectionLog(log, identity).exception("%s failed", name)
 
 
 def greet(connection: AsyncConnection) -> asyncio.Task[None] | None:
@@ -82,7 +83,7 @@ def greet(connection: AsyncConnection) -> asyncio.Task[None] | None:
     try:
         result = hook(connection)
     except Exception:
-        log.exception("%s: on_connect failed", connection.identity)
+        ConnectionLog(log, connection.identity).exception("on_connect failed")
         return None
     if not is_awaitable(result):
         return None
@@ -98,8 +99,8 @@ async def see_off(
     if greeting is not None and not greeting.done():
         await asyncio.wait([greeting], timeout=grace)
         if not greeting.done():
-            log.warning(
-                "%s: on_connect still running after it left, cancelled", connection.identity
+            ConnectionLog(log, connection.identity).warning(
+                "on_connect still running after it left, cancelled"
             )
             greeting.cancel()
             await asyncio.wait([greeting])
@@ -109,7 +110,7 @@ async def see_off(
     try:
         result = hook(connection, reason)
     except Exception:
-        log.exception("%s: on_disconnect failed", connection.identity)
+        ConnectionLog(log, connection.identity).exception("on_disconnect failed")
         return
     if is_awaitable(result):
         await _guarded(result, connection.identity, "on_disconnect", grace)
@@ -143,4 +144,4 @@ async def shut_down(handlers: Iterable[OcppHandler], server: Any, grace: float) 
             log.exception("on_shutdown failed")
             continue
         if is_awaitable(result):
-            await _guarded(result, "the server", "on_shutdown", grace)
+            await _guarded(result, "", "on_shutdown", grace)  # no station: no identity

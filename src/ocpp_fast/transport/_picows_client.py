@@ -17,6 +17,7 @@ from ocpp_fast.transport.deflate import (
     accept_response,
     client_offer,
 )
+from ocpp_fast.transport.library_logs import picows_log
 from ocpp_fast.transport.limits import DEFAULT_LIMITS
 
 __all__ = ["PicowsLink", "open_picows"]
@@ -34,6 +35,7 @@ class PicowsLink(OcppListener):
         )
         self.agreed: str | None = None
         self.failure: str | None = None
+        self._made: AsyncConnection | None = None
         self._disconnected = asyncio.get_running_loop().create_future()
         self.gone.append(self._mark_gone)
 
@@ -60,13 +62,16 @@ class PicowsLink(OcppListener):
         self._deflate = MessageDeflate(params, is_server=False) if params is not None else None
 
     def connection_for(self, handler: OcppHandler, identity: str) -> AsyncConnection:
-        connection = AsyncConnection(
+        self._made = AsyncConnection(
             handler, write=self.write, identity=identity, on_resume=self.resume
         )
-        self.attach(connection)
-        return connection
+        return self._made
 
     async def run(self) -> None:
+        # Attached only now, once the client has set the connection up (its metrics...):
+        # what the CSMS sent meanwhile was kept and is handled first.
+        assert self._made is not None
+        self.attach(self._made)
         await asyncio.shield(self._disconnected)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
@@ -106,6 +111,7 @@ async def open_picows(url: str, options: LinkOptions) -> PicowsLink:
             max_frame_size=options.max_size,
             read_buffer_init_size=2048,
             max_redirects=0,
+            logger_name=picows_log,
         )
     except WSError as exc:
         raise HandshakeFailed(str(exc)) from exc

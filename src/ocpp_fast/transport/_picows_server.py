@@ -19,7 +19,7 @@ import asyncio
 import http
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from picows import (
     WSAutoPingStrategy,
@@ -33,14 +33,14 @@ from picows import (
 # what ws_create_server calls, and we need it to hand over a socket already admitted.
 from picows.picows import WSProtocol  # type: ignore[attr-defined]
 
+from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport._lifecycle import close_reason
 from ocpp_fast.transport._picows_wire import OcppListener
+from ocpp_fast.transport._refusals import Reason, Refusal, peer_of, shown_peer
 from ocpp_fast.transport._stations import (
-    UNAUTHORIZED,
     Authorize,
     CsmsServer,
-    Refusal,
     ServerOptions,
     Session,
     quiet_accept_errors,
@@ -48,15 +48,12 @@ from ocpp_fast.transport._stations import (
 )
 from ocpp_fast.transport.deflate import MessageDeflate, accept_offer
 from ocpp_fast.transport.identity import parse_identity
+from ocpp_fast.transport.library_logs import picows_log
 from ocpp_fast.transport.limits import REPLACED_CLOSE_CODE, Limits
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["PicowsServer", "serve_picows"]
 
 log = logging.getLogger("ocpp_fast.transport")
-_picows_log = logging.getLogger("ocpp_fast.transport.picows")
 _HEAD_END = b"\r\n\r\n"
 _READ_BUFFER = 2048
 """picows' first read buffer per connection (it grows as messages need): most OCPP
@@ -133,7 +130,8 @@ class _Station(OcppListener):
         subprotocol: str | None,
         authenticated: bool,
         deflate: MessageDeflate | None,
-        peer: Any = None,
+        peer: Any,
+        offered: tuple[str, ...],
     ) -> None:
         super().__init__(
             max_size=server.max_size,
@@ -146,18 +144,24 @@ class _Station(OcppListener):
         self.subprotocol = subprotocol
         self.authenticated = authenticated
         self.peer = peer
+        self.offered = offered
         self.session: Session | None = None
         self._released = False
 
     def _refused(self, kind: str, why: str) -> None:
-        self.server.refusals.warning(kind, "%s: %s", self.identity, why)
+        self.server.refusals.warning(
+            kind, "%s: %s", self.identity, why, extra={"identity": self.identity}
+        )
 
     def on_ws_connected(self, transport: Any) -> None:
         super().on_ws_connected(transport)
         server = self.server
         server._listeners.add(self)
         if self.subprotocol is None:
-            log.info("%s: no acceptable subprotocol, closing", self.identity)
+            server.refusal_log.no_common_version(
+                shown_peer(self.peer), self.identity, self.offered, server.handlers
+            )
+            self.detach()
             self.start_close(1002, "no acceptable OCPP version")
             return
         connection = server.new_connection(
@@ -167,14 +171,14 @@ class _Station(OcppListener):
             on_resume=self.resume,
             peer=self.peer,
         )
-        self.connection = connection
         session = Session(self.identity, connection, self.authenticated, self._close_later)
         if not server.take_over(session):
-            self.connection = None
+            self.detach()
             self.start_close(REPLACED_CLOSE_CODE, "an authenticated connection is live")
             return
+        self.attach(connection)
         self.session = session
-        log.info("%s: connected (%s)", self.identity, self.subprotocol)
+        ConnectionLog(log, self.identity).info("connected (%s)", self.subprotocol)
 
     def release(self) -> None:
         """The socket no longer counts against the server's caps (once)."""
@@ -199,7 +203,7 @@ class _Station(OcppListener):
         transport = self.transport
         if transport is None or transport.is_disconnected:
             return
-        log.info("%s: no pong within %g s, closing", self.identity, waited)
+        ConnectionLog(log, self.identity).info("no pong within %g s, closing", waited)
         transport.send_close(WSCloseCode.GOING_AWAY, b"no pong to a keepalive ping")
         socket = transport.underlying_transport
         asyncio.get_running_loop().call_later(_ABORT_AFTER, socket.abort)
@@ -210,7 +214,7 @@ class _Station(OcppListener):
         server._listeners.discard(self)
         self.release()
         session, self.session = self.session, None
-        self.connection = None
+        self.detach()
         if session is not None:
             server._later(_finish(server, session, _how_it_ended(transport)))
 
@@ -257,7 +261,7 @@ class _Keepalive:
 
 async def _finish(server: PicowsServer, session: Session, reason: str) -> None:
     await server.finish(session, reason)
-    log.info("%s: disconnected", session.identity)
+    ConnectionLog(log, session.identity).info("disconnected")
 
 
 def _how_it_ended(transport: Any) -> str:
@@ -283,9 +287,11 @@ class _Handshake(asyncio.Protocol):
         self._admitting: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._counted = False
+        self.peer = "?"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's are no subclass
+        self.peer = peer_of(transport)
         server = self.server
         server._handshakes.add(self)
         server.sockets += 1
@@ -293,14 +299,29 @@ class _Handshake(asyncio.Protocol):
         self._counted = True
         refused = server.room_for_socket()
         if refused is not None:
-            server.refusals.warning("socket cap", "closing a new connection: %s", refused)
+            server.refusal_log.refused(Reason.SOCKET_CAP, self.peer, None, refused)
             self.abort()
             return
+        if server.tls is None:
+            self._await_request()
+        else:
+            raw: asyncio.Transport = transport  # type: ignore[assignment]
+            server.secure(raw, self, self._secured)
+
+    def _secured(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self._await_request()
+
+    def _await_request(self) -> None:
         loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(server.limits.handshake_timeout, self._too_slow)
+        self._timer = loop.call_later(self.server.limits.handshake_timeout, self._too_slow)
 
     def _too_slow(self) -> None:
-        self.server.refusals.info("handshake timeout", "closing a connection: handshake too slow")
+        self._refuse(Reason.HANDSHAKE_TIMEOUT, "no complete request in time")
+
+    def _refuse(self, reason: Reason, detail: str) -> None:
+        """Abort a handshake that never got as far as an HTTP answer."""
+        self.server.refusal_log.refused(reason, self.peer, None, detail)
         self.abort()
 
     def abort(self) -> None:
@@ -316,13 +337,10 @@ class _Handshake(asyncio.Protocol):
         end = self._head.find(_HEAD_END)
         if end < 0:
             if len(self._head) > limit:
-                self.server.refusals.warning(
-                    "handshake size", "closing a connection: over %d bytes of handshake", limit
-                )
-                self.abort()
+                self._refuse(Reason.HANDSHAKE_SIZE, f"over {limit} bytes of handshake")
             return
         if end + len(_HEAD_END) > limit:
-            self.abort()
+            self._refuse(Reason.HANDSHAKE_SIZE, f"over {limit} bytes of handshake")
             return
         assert self.transport is not None
         self.transport.pause_reading()
@@ -349,7 +367,10 @@ class _Handshake(asyncio.Protocol):
         server = self.server
         request = _parse_head(bytes(self._head[:head_length]))
         if request is None:
-            self._respond(Refusal(http.HTTPStatus.BAD_REQUEST, "malformed request\n"))
+            self.server.refusal_log.refused(
+                Reason.MALFORMED_REQUEST, self.peer, None, "HTTP 400 not an HTTP/1.1 GET request"
+            )
+            self._respond(_MALFORMED)
             return
         path, headers = request
         offered = tuple(
@@ -358,7 +379,7 @@ class _Handshake(asyncio.Protocol):
             for part in value.split(",")
         )
         verdict = await server.admit(
-            path, headers.get("authorization", ()), offered, self._certificate()
+            path, headers.get("authorization", ()), offered, self._certificate(), self.peer
         )
         if not isinstance(verdict, bool):
             self._respond(verdict)
@@ -367,8 +388,8 @@ class _Handshake(asyncio.Protocol):
         subprotocol = server.subprotocol_for(offered)
         params = accept_offer(headers.get("sec-websocket-extensions", ()))
         deflate = MessageDeflate(params, is_server=True) if params is not None else None
-        peer = self.transport.get_extra_info("peername") if self.transport else None
-        station = _Station(server, identity, subprotocol, verdict, deflate, peer)
+        peername = self.transport.get_extra_info("peername") if self.transport else None
+        station = _Station(server, identity, subprotocol, verdict, deflate, peername, offered)
         extra = {}
         if subprotocol is not None:
             extra["Sec-WebSocket-Protocol"] = subprotocol
@@ -394,7 +415,7 @@ class _Handshake(asyncio.Protocol):
             None,
             False,
             listener_for,
-            _picows_log,
+            picows_log,
             True,  # disconnect on an exception in our callbacks
             server.limits.handshake_timeout,
             False,  # no keepalive task per connection: the server's _Keepalive pings
@@ -421,6 +442,9 @@ class _Handshake(asyncio.Protocol):
             # picows refused the upgrade itself (it answered 4xx and closes): it will never
             # call the listener back, so the socket stops counting here
             station.release()
+            server.refusal_log.refused(
+                Reason.MALFORMED_REQUEST, self.peer, station.identity, "not a WebSocket upgrade"
+            )
             return
         transport.resume_reading()
 
@@ -435,7 +459,7 @@ class _Handshake(asyncio.Protocol):
             f"Content-Length: {len(body)}",
             "Connection: close",
         ]
-        if refusal is UNAUTHORIZED or refusal.status == http.HTTPStatus.UNAUTHORIZED:
+        if refusal.status == http.HTTPStatus.UNAUTHORIZED:
             lines.append('WWW-Authenticate: Basic realm="OCPP", charset="UTF-8"')
         transport.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
         transport.close()
@@ -447,6 +471,9 @@ class _Handshake(asyncio.Protocol):
             return None
         certificate: Mapping[str, Any] | None = ssl_object.getpeercert()
         return certificate or None
+
+
+_MALFORMED = Refusal(http.HTTPStatus.BAD_REQUEST, "malformed request\n", Reason.MALFORMED_REQUEST)
 
 
 def _parse_head(head: bytes) -> tuple[str, dict[str, list[str]]] | None:
@@ -476,13 +503,12 @@ async def serve_picows(handlers: Mapping[str, OcppHandler], options: ServerOptio
         ping_interval=options.ping_interval,
     )
     server.metrics = options.metrics
+    server.tls = options.ssl
     loop = asyncio.get_running_loop()
     server._server = await loop.create_server(
         lambda: _Handshake(server),
         options.host,
         options.port,
-        ssl=options.ssl,
-        ssl_handshake_timeout=options.limits.handshake_timeout if options.ssl else None,
         reuse_port=options.reuse_port or None,
     )
     server._undo_accept_errors = quiet_accept_errors(loop, server._server.sockets, server.refusals)

@@ -41,9 +41,12 @@ deflating a 60-byte answer costs more CPU than the bytes it saves."""
 class OcppListener(WSListener):
     """One WebSocket carrying OCPP-J: frames to messages to the connection, and back.
 
-    The owner sets ``connection`` (the :class:`AsyncConnection`) in or after
-    ``on_ws_connected``, which picows calls before any frame; the callbacks in
-    ``gone`` run once the socket is closed.
+    The owner gives it its :class:`AsyncConnection` with :meth:`attach`, in or after
+    ``on_ws_connected``: a station only makes its connection once ``ws_connect``
+    returns, and a CSMS may send a CALL the moment the station appears, in the same
+    read as the 101 answer. Messages that arrive before :meth:`attach` are kept (reading
+    pauses once ``PAUSE_AFTER`` wait) and fed to the connection when it comes, so none is
+    lost for want of it. The callbacks in ``gone`` run once the socket is closed.
     """
 
     def __init__(
@@ -69,8 +72,22 @@ class OcppListener(WSListener):
         (the server's keepalive counts it up; a client leaves it to picows' own)."""
         self.gone: list[Callable[[], Any]] = []
         """Called once the socket is closed."""
-        self.early: list[bytes] = []
-        """Messages that arrived before ``connection`` was set (see :meth:`attach`)."""
+        self._early: list[bytes] | None = []
+        """Messages received before :meth:`attach`; ``None`` once attached or detached."""
+
+    def attach(self, connection: AsyncConnection) -> None:
+        """Carry ``connection`` from now on, first feeding it what arrived before it."""
+        early, self._early = self._early, None
+        self.connection = connection
+        for message in early or ():
+            self._deliver(message)
+        if early and connection.waiting < PAUSE_AFTER:
+            self.resume()  # reading paused while the early messages waited
+
+    def detach(self) -> None:
+        """Carry no connection any more: what arrives from now on is dropped (closing)."""
+        self._early = None
+        self.connection = None
 
     # --- wiring -------------------------------------------------------------------------------
 
@@ -97,13 +114,6 @@ class OcppListener(WSListener):
         if transport is not None and not transport.is_disconnected:
             transport.send_close(WSCloseCode(code), reason.encode())
             transport.disconnect()
-
-    def attach(self, connection: AsyncConnection) -> None:
-        """Set ``connection`` and give it what arrived before it, in order."""
-        self.connection = connection
-        early, self.early = self.early, []
-        for message in early:
-            self._deliver(message)
 
     # --- picows callbacks -----------------------------------------------------------------------
 
@@ -186,9 +196,7 @@ class OcppListener(WSListener):
     def _deliver(self, message: bytes) -> None:
         connection = self.connection
         if connection is None:
-            # A client's connection is made once its opening handshake returned, and a CSMS
-            # may send at once (its on_connect): kept for :meth:`attach`, not dropped.
-            self.early.append(message)
+            self._keep_early(message)
             return
         if connection.feed(message):
             return
@@ -197,6 +205,15 @@ class OcppListener(WSListener):
         # past PAUSE_AFTER, the socket stops being read until a handler finishes.
         transport = self.transport
         if transport is not None and connection.waiting >= PAUSE_AFTER:
+            transport.underlying_transport.pause_reading()
+
+    def _keep_early(self, message: bytes) -> None:
+        early = self._early
+        if early is None:
+            return  # detached: the socket is closing
+        early.append(message)
+        transport = self.transport
+        if transport is not None and len(early) >= PAUSE_AFTER:
             transport.underlying_transport.pause_reading()
 
     def _refuse(self, kind: str, why: str) -> None:

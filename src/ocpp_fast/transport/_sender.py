@@ -29,6 +29,7 @@ from typing import Any
 
 from ocpp_fast._actions import Sender
 from ocpp_fast._protocol_version import ProtocolVersion
+from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
 from ocpp_fast.errors import NotSupportedError, OcppError, OcppNotImplementedError
 from ocpp_fast.transport.txqueue import QueuedMessage, TransactionQueue, classify
@@ -95,8 +96,14 @@ class QueueSender:
     """The queue of one station, the futures of the messages put in this process, and the task."""
 
     def __init__(
-        self, queue: TransactionQueue, retry: MessageRetry, versions: Sequence[ProtocolVersion]
+        self,
+        queue: TransactionQueue,
+        retry: MessageRetry,
+        versions: Sequence[ProtocolVersion],
+        identity: str = "",
     ) -> None:
+        self._log = ConnectionLog(log, identity)
+        queue.identity = identity
         if retry.attempts < 1:
             raise ValueError("retry.attempts counts the first sending: at least 1")
         self.queue = queue
@@ -152,7 +159,7 @@ class QueueSender:
         if isinstance(error, _FINAL) or failures >= self.retry.attempts:
             self._give_up(message, error)
             return
-        log.warning(
+        self._log.warning(
             "%s %d of transaction %r failed (%d of %d attempts): %r",
             message.action,
             message.position,
@@ -165,7 +172,7 @@ class QueueSender:
 
     def _give_up(self, message: QueuedMessage, error: Exception) -> None:
         self.queue.remove(message.position)
-        log.error(
+        self._log.error(
             "dropped %s %d of transaction %r after %d attempts: %r",
             message.action,
             message.position,

@@ -28,6 +28,7 @@ try:
 except ImportError:  # Windows
     resource = None  # type: ignore[assignment]
 
+from ocpp_fast._model import Request, ResponseT
 from ocpp_fast._ratelimit import LogLimiter
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.errors import StationNotConnected
 from ocpp_fast.stations import StationEntry, node_name
 from ocpp_fast.transport._lifecycle import REPLACED, SHUTTING_DOWN, greet, see_off, shut_down
+from ocpp_fast.transport._refusals import Reason, Refusal, RefusalLog, peer_of
+from ocpp_fast.transport._tls import secure
 from ocpp_fast.transport.identity import basic_credentials, escaped, parse_identity
 from ocpp_fast.transport.limits import DEFAULT_LIMITS, REPLACED_CLOSE_CODE, Limits
 
@@ -79,16 +82,30 @@ class StationRequest:
 Authorize = Callable[[StationRequest], Awaitable[Admission | bool] | Admission | bool]
 
 
-@dataclass(frozen=True)
-class Refusal:
-    """The HTTP answer to a station that is not let in."""
-
-    status: http.HTTPStatus
-    text: str
+def _unauthorized(reason: Reason) -> Refusal:
+    return Refusal(http.HTTPStatus.UNAUTHORIZED, "unauthorized\n", reason)
 
 
-UNAUTHORIZED = Refusal(http.HTTPStatus.UNAUTHORIZED, "unauthorized\n")
-"""The backend adds ``WWW-Authenticate: Basic``."""
+UNAUTHORIZED = _unauthorized(Reason.UNAUTHORIZED)
+"""``authorize`` refused the credentials (each backend adds ``WWW-Authenticate: Basic`` to
+every 401)."""
+_NO_CREDENTIALS = _unauthorized(Reason.NO_CREDENTIALS)
+_BAD_AUTHORIZATION_HEADER = _unauthorized(Reason.BAD_AUTHORIZATION_HEADER)
+_USER_MISMATCH = _unauthorized(Reason.USER_MISMATCH)
+_SHUTTING_DOWN = Refusal(
+    http.HTTPStatus.SERVICE_UNAVAILABLE, "shutting down\n", Reason.SHUTTING_DOWN
+)
+_AUTHORIZE_FAILED = Refusal(
+    http.HTTPStatus.SERVICE_UNAVAILABLE, "try again later\n", Reason.AUTHORIZE_FAILED
+)
+_CONNECTION_CAP = Refusal(
+    http.HTTPStatus.SERVICE_UNAVAILABLE, "too many stations\n", Reason.CONNECTION_CAP
+)
+_BAD_PATH = Refusal(http.HTTPStatus.NOT_FOUND, "no valid station identity\n", Reason.BAD_PATH)
+_UNKNOWN_STATION = Refusal(http.HTTPStatus.NOT_FOUND, "unknown station\n", Reason.UNKNOWN_STATION)
+_ALREADY_CONNECTED = Refusal(
+    http.HTTPStatus.CONFLICT, "station already connected\n", Reason.ALREADY_CONNECTED
+)
 
 
 @dataclass(frozen=True)
@@ -155,6 +172,10 @@ class Stations:
         self.task_slots = Slots(limits.handler_tasks)
         self.refusals = LogLimiter(log)
         """Rate-limits the server's lines about what stations caused, one share per kind."""
+        self.refusal_log = RefusalLog(lambda: self.metrics)
+        """Logs and counts each refused handshake (:mod:`._refusals`)."""
+        self.tls: ssl_module.SSLContext | None = None
+        """The server's TLS context: each backend runs TLS through :meth:`start_tls`."""
         self._background: set[asyncio.Task[None]] = set()
         self.metrics: Metrics | None = None
         """Where stations, frames and handler times are counted (``serve(metrics_port=...)``)."""
@@ -174,18 +195,31 @@ class Stations:
         authorization: Sequence[str],
         offered: tuple[str, ...],
         certificate: Mapping[str, Any] | None,
+        peer: str = "?",
     ) -> Refusal | bool:
-        """Admit a station (``True`` when it is authenticated, else ``False``) or refuse it.
+        """Admit a station (``True`` when it is authenticated, else ``False``) or refuse it
+        (logged and counted here, with the ``peer`` address).
 
         ``authorization`` holds every ``Authorization`` header sent. Never raises:
         a failure of ``authorize`` is logged and refused 503 (try again later), so
         no handshake ends in HTTP 500 and no station learns our tracebacks.
         """
         try:
-            return await self._admit(path, authorization, offered, certificate)
+            verdict = await self._admit(path, authorization, offered, certificate)
         except Exception:
             log.exception("admitting %s failed", escaped(path))
-            return Refusal(http.HTTPStatus.SERVICE_UNAVAILABLE, "try again later\n")
+            verdict = _AUTHORIZE_FAILED
+        if isinstance(verdict, Refusal):
+            try:
+                identity = parse_identity(path)
+            except UnicodeDecodeError:
+                identity = None
+            detail = verdict.text.strip()
+            if identity is None:
+                detail += f" (path {escaped(path)})"
+            status = f"HTTP {verdict.status.value} {detail}"
+            self.refusal_log.refused(verdict.reason, peer, identity, status)
+        return verdict
 
     async def _admit(
         self,
@@ -195,34 +229,28 @@ class Stations:
         certificate: Mapping[str, Any] | None,
     ) -> Refusal | bool:
         if self._stopping:
-            return Refusal(http.HTTPStatus.SERVICE_UNAVAILABLE, "shutting down\n")
+            return _SHUTTING_DOWN
         if self.admitted >= self.limits.max_connections:
-            self.refusals.warning(
-                "connection cap", "refusing a station: %d connections open", self.admitted
-            )
-            return Refusal(http.HTTPStatus.SERVICE_UNAVAILABLE, "too many stations\n")
+            return _CONNECTION_CAP
         try:
             identity = parse_identity(path)
         except UnicodeDecodeError:
             identity = None
         if identity is None:
-            self.refusals.info(
-                "bad identity", "refusing the path %s: no valid identity", escaped(path)
-            )
-            return Refusal(http.HTTPStatus.NOT_FOUND, "no valid station identity\n")
+            return _BAD_PATH
         credentials = basic_credentials(authorization[0]) if len(authorization) == 1 else None
         if authorization and credentials is None:  # two headers, or not valid Basic
-            return UNAUTHORIZED
+            return _BAD_AUTHORIZATION_HEADER
         if credentials is not None and credentials[0] != identity:
-            return UNAUTHORIZED
+            return _USER_MISMATCH
         if self._require_basic_auth and credentials is None:
-            return UNAUTHORIZED
+            return _NO_CREDENTIALS
         station = StationRequest(
             identity, credentials[1] if credentials else None, certificate, offered
         )
         decision = await self._decide(station)
         if decision is Admission.UNKNOWN:
-            return Refusal(http.HTTPStatus.NOT_FOUND, "unknown station\n")
+            return _UNKNOWN_STATION
         if decision is Admission.UNAUTHORIZED:
             return UNAUTHORIZED
         authenticated = self._authorize is not None and (
@@ -230,12 +258,7 @@ class Stations:
         )
         current = self._live.get(identity)
         if current is not None and current.authenticated and not authenticated:
-            self.refusals.warning(
-                "takeover",
-                "%s: refusing an unauthenticated connection; an authenticated one is live",
-                identity,
-            )
-            return Refusal(http.HTTPStatus.CONFLICT, "station already connected\n")
+            return _ALREADY_CONNECTED
         return authenticated
 
     async def _decide(self, station: StationRequest) -> Admission:
@@ -247,6 +270,22 @@ class Stations:
         if isinstance(decision, bool):
             return Admission.ACCEPT if decision else Admission.UNKNOWN
         return decision
+
+    def secure(
+        self,
+        transport: asyncio.Transport,
+        protocol: asyncio.Protocol,
+        made: Callable[[asyncio.Transport], None],
+    ) -> None:
+        """Start TLS on a socket just accepted for ``protocol`` (:func:`._tls.secure`): a
+        failed handshake is logged and counted as a refusal."""
+        assert self.tls is not None
+        peer = peer_of(transport)
+
+        def failed(error: Exception) -> None:
+            self.refusal_log.refused(Reason.TLS, peer, None, str(error) or type(error).__name__)
+
+        secure(transport, protocol, self.tls, self.limits.handshake_timeout, made, failed)
 
     def subprotocol_for(self, offered: Iterable[str]) -> str | None:
         """The first subprotocol the station offers that we serve; else none (then we close)."""
@@ -307,6 +346,7 @@ class Stations:
                 "%s: connected again; closing the older connection (code %d)",
                 identity,
                 REPLACED_CLOSE_CODE,
+                extra={"identity": identity},
             )
             previous.reason = REPLACED
             self._later(previous.close(REPLACED_CLOSE_CODE, REPLACED))
@@ -338,7 +378,10 @@ class Stations:
         try:
             if not await connection.drain(grace):
                 self.refusals.warning(
-                    "grace", "%s: cancelling handlers still running after it left", identity
+                    "grace",
+                    "%s: cancelling handlers still running after it left",
+                    identity,
+                    extra={"identity": identity},
                 )
                 connection.stop()
             if session.reason is None and self._stopping:
@@ -349,7 +392,9 @@ class Stations:
 
     # --- calls from your own code ----------------------------------------------------------
 
-    async def call(self, identity: str, request: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
+    async def call(
+        self, identity: str, request: Request[ResponseT], timeout: float = DEFAULT_TIMEOUT
+    ) -> ResponseT:
         """Send ``request`` as a CALL to the connected station ``identity``; its typed response.
 
         The connection's own :meth:`~ocpp_fast.aio.AsyncConnection.call`, found by identity.

@@ -11,6 +11,7 @@ from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport._link import HandshakeFailed, LinkOptions
 from ocpp_fast.transport._wire import pump, text_sender
+from ocpp_fast.transport.library_logs import websockets_log
 
 __all__ = ["WebsocketsLink", "open_websockets"]
 
@@ -54,6 +55,7 @@ async def open_websockets(url: str, options: LinkOptions) -> WebsocketsLink:
             ping_interval=options.ping_interval,
             ping_timeout=options.ping_interval,
             max_size=options.max_size,
+            logger=websockets_log,
         )
     except InvalidHandshake as exc:
         raise HandshakeFailed(str(exc)) from exc

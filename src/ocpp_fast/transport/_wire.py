@@ -13,10 +13,18 @@ __all__ = ["pump", "text_sender"]
 
 
 def text_sender(websocket: WebSocket) -> Callable[[bytes], Awaitable[None]]:
-    """Send each frame as a WebSocket *text* message, as OCPP-J requires (the bytes are UTF-8)."""
+    """Send each frame as a WebSocket *text* message, as OCPP-J requires (the bytes are UTF-8).
+
+    A closed socket raises ``ConnectionError``, as the picows backend's and every documented
+    call path's: websockets' own ``ConnectionClosed`` would otherwise escape ``call()`` and
+    ``server.call`` (which turns a ``ConnectionError`` into ``StationNotConnected``).
+    """
 
     async def send(frame: bytes) -> None:
-        await websocket.send(frame, text=True)
+        try:
+            await websocket.send(frame, text=True)
+        except ConnectionClosed as exc:
+            raise ConnectionError(f"the WebSocket is closed ({exc})") from exc
 
     return send
 

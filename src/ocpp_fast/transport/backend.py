@@ -8,8 +8,9 @@ message there. ``websockets`` stays selectable (``backend="websockets"``).
 
 from __future__ import annotations
 
-import importlib.util
 import os
+
+from ocpp_fast._extras import installed, missing
 
 __all__ = ["BACKENDS", "ENVIRONMENT", "available", "default_backend", "resolve"]
 
@@ -18,11 +19,7 @@ BACKENDS = ("picows", "websockets")
 
 def available(name: str) -> bool:
     """Whether the library of backend ``name`` is installed."""
-    if name == "websockets":
-        return importlib.util.find_spec("websockets") is not None
-    if name == "picows":
-        return importlib.util.find_spec("picows") is not None
-    return False
+    return name in BACKENDS and installed(name)
 
 
 ENVIRONMENT = "OCPP_FAST_BACKEND"
@@ -40,11 +37,16 @@ def default_backend() -> str:
 
 
 def resolve(name: str | None) -> str:
-    """The backend to use for ``name`` (``None``: the default); ValueError if unusable."""
-    if name is None:
-        return default_backend()
-    if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; choose among {', '.join(BACKENDS)}")
-    if not available(name):
-        raise ValueError(f"the {name} backend is not available here")
-    return name
+    """The backend to use for ``name`` (``None``: the default).
+
+    ValueError for an unknown name; :class:`~ocpp_fast._extras.MissingExtra` (an
+    ImportError naming the ``pip install`` to run) when its library is not installed.
+    """
+    chosen = default_backend() if name is None else name
+    if chosen not in BACKENDS:
+        raise ValueError(f"unknown backend {chosen!r}; choose among {', '.join(BACKENDS)}")
+    if not available(chosen):
+        if name is None:  # neither library: the fast one is the one to install
+            raise missing("picows", "no WebSocket library is installed; the fast backend")
+        raise missing(chosen, f"the {chosen} backend (not available here)")
+    return chosen

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ocpp_fast._model import Request, ResponseT
+from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport._link import HandshakeFailed, Link, LinkOptions, Opener
@@ -131,7 +133,7 @@ class StationClient:
         if queue is not None:
             store = TransactionQueue(queue) if isinstance(queue, str) else queue
             versions = [handler.version for handler in self.handlers.values()]
-            self._sender = QueueSender(store, retry, versions)
+            self._sender = QueueSender(store, retry, versions, self.identity)
         self.metrics = metrics
         """Where this station's frames, handler times and queue length are counted."""
         if metrics is not None and self._sender is not None:
@@ -159,9 +161,13 @@ class StationClient:
     def _delivery_stopped(self, task: asyncio.Task[None]) -> None:
         """Only close() should stop the queue's delivery: anything else is logged loudly."""
         if not task.cancelled() and (error := task.exception()) is not None:
-            log.critical("%s: the transaction queue stopped", self.identity, exc_info=error)
+            ConnectionLog(log, self.identity).critical(
+                "the transaction queue stopped", exc_info=error
+            )
 
-    async def call(self, request: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
+    async def call(
+        self, request: Request[ResponseT], timeout: float = DEFAULT_TIMEOUT
+    ) -> ResponseT:
         """Send ``request`` as a CALL once connected; return the typed response.
 
         A queued (transaction-related) request is stored first; the response
@@ -173,7 +179,10 @@ class StationClient:
         delivered = self.put(request)
         if delivered is not None:
             try:
-                return await asyncio.wait_for(asyncio.shield(delivered.delivered), timeout)
+                response: ResponseT = await asyncio.wait_for(
+                    asyncio.shield(delivered.delivered), timeout
+                )
+                return response
             except TimeoutError:
                 raise StillQueued(f"{type(request).__name__} is queued, not yet answered") from None
         connection = await self._live(timeout)
@@ -246,14 +255,14 @@ class StationClient:
                 if self._first is not None and not self._first.done():
                     self._first.set_exception(exc)
                     return
-                log.warning("%s: connection failed: %s", self.identity, exc)
+                ConnectionLog(log, self.identity).warning("connection failed: %s", exc)
             if self._closing:
                 break
             self._turn += 1
             self.url = self._urls[self._turn % len(self._urls)]
             delay = self._backoff.delay(attempt, self._rng)
             attempt += 1
-            log.info("%s: reconnecting in %.1f s", self.identity, delay)
+            ConnectionLog(log, self.identity).info("reconnecting in %.1f s", delay)
             with contextlib.suppress(TimeoutError):  # close() cuts the wait short
                 await asyncio.wait_for(self._closed.wait(), delay)
 
@@ -282,14 +291,16 @@ class StationClient:
         self._connected.set()
         if self._first is not None and not self._first.done():
             self._first.set_result(None)
-        log.info("%s: connected to %s (%s, %s)", self.identity, self.url, subprotocol, self.backend)
+        ConnectionLog(log, self.identity).info(
+            "connected to %s (%s, %s)", self.url, subprotocol, self.backend
+        )
         try:
             await link.run()
         finally:
             self._connected.clear()
             self.connection = None
             connection.abort(ConnectionError("the connection to the CSMS was lost"))
-            log.info("%s: disconnected", self.identity)
+            ConnectionLog(log, self.identity).info("disconnected")
 
 
 def _opener(backend: str) -> Opener:

@@ -5,7 +5,8 @@ hold is capped: handler tasks, connections, handshakes in progress, bytes
 buffered for a peer that does not read. (Log lines caused by a peer are capped too,
 by :mod:`ocpp_fast._ratelimit`: ``LOG_BURST`` per kind per ``LOG_INTERVAL``.) These limits are the
 backend's contract: each transport backend applies the same :class:`Limits`.
-The README's "Limits and hostile stations" lists what a station gets beyond each.
+The docs' "Limits and defaults" reference and "Hostile stations" explanation list
+what a station gets beyond each.
 """
 
 from __future__ import annotations

@@ -64,6 +64,7 @@ import msgspec
 
 from ocpp_fast._outgoing import encode_checked_payload
 from ocpp_fast._protocol_version import ProtocolVersion, by_label
+from ocpp_fast._ratelimit import ConnectionLog
 
 __all__ = ["Kind", "QueueFull", "QueuedMessage", "TransactionQueue", "classify"]
 
@@ -166,6 +167,8 @@ class TransactionQueue:
         """The position on the wire now: never dropped to make room."""
         self.on_size: list[Callable[[int], None]] = []
         """Told the number of queued messages after each change (a metrics gauge...)."""
+        self.identity = ""
+        """The station whose queue this is, for its log lines (its client sets it)."""
 
     def put(self, version: ProtocolVersion, action: str, request: Any) -> QueuedMessage:
         """Check ``request``, number it (2.x ``seqNo``), store it durably; return what was stored.
@@ -272,7 +275,9 @@ class TransactionQueue:
             raise QueueFull(f"{len(self)} starts and ends queued: none may be dropped")
         self._db.execute("DELETE FROM messages WHERE position = ?", (row[0],))
         position, action, transaction = row
-        log.warning("queue full: dropped %s %d of transaction %r", action, position, transaction)
+        ConnectionLog(log, self.identity).warning(
+            "queue full: dropped %s %d of transaction %r", action, position, transaction
+        )
 
     def head(self) -> QueuedMessage | None:
         """The oldest message, the next to send."""

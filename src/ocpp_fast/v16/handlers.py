@@ -2,10 +2,24 @@
 # schemas shipped in the `ocpp` package. Do not edit: change the generator
 # and run `make generate`.
 
-"""The OCPP 1.6 handler base classes: subclass the one of your side."""
+"""The OCPP 1.6 handler base classes: subclass the one of your side.
+
+To type checkers (and IDEs) each class declares one slot per action it receives,
+typed with the action's request and response, so a handler with the wrong types,
+or for an action the other side receives, is a type error. These declarations
+exist only under ``TYPE_CHECKING``: at run time a handler is what you write.
+"""
+
+from typing import TYPE_CHECKING
 
 from ocpp_fast import dispatch
 from ocpp_fast.v16.version import VERSION
+
+if TYPE_CHECKING:
+    from typing import Never, final
+
+    from ocpp_fast.dispatch import Handler
+    from ocpp_fast.v16 import messages
 
 __all__ = ["ChargeSystem", "Charger"]
 
@@ -15,8 +29,348 @@ class ChargeSystem(dispatch.ChargeSystem):
 
     version = VERSION
 
+    if TYPE_CHECKING:
+        authorize: Handler[messages.AuthorizeRequest, messages.AuthorizeResponse]
+        """Authorize, sent by a station."""
+        boot_notification: Handler[
+            messages.BootNotificationRequest, messages.BootNotificationResponse
+        ]
+        """BootNotification, sent by a station."""
+
+        @final
+        def cancel_reservation(self, request: Never, /) -> Never:
+            """CancelReservation is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def certificate_signed(self, request: Never, /) -> Never:
+            """CertificateSigned is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def change_availability(self, request: Never, /) -> Never:
+            """ChangeAvailability is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def change_configuration(self, request: Never, /) -> Never:
+            """ChangeConfiguration is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def clear_cache(self, request: Never, /) -> Never:
+            """ClearCache is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def clear_charging_profile(self, request: Never, /) -> Never:
+            """ClearChargingProfile is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        data_transfer: Handler[messages.DataTransferRequest, messages.DataTransferResponse]
+        """DataTransfer, sent by a station."""
+
+        @final
+        def delete_certificate(self, request: Never, /) -> Never:
+            """DeleteCertificate is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        diagnostics_status_notification: Handler[
+            messages.DiagnosticsStatusNotificationRequest,
+            messages.DiagnosticsStatusNotificationResponse,
+        ]
+        """DiagnosticsStatusNotification, sent by a station."""
+
+        @final
+        def extended_trigger_message(self, request: Never, /) -> Never:
+            """ExtendedTriggerMessage is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        firmware_status_notification: Handler[
+            messages.FirmwareStatusNotificationRequest, messages.FirmwareStatusNotificationResponse
+        ]
+        """FirmwareStatusNotification, sent by a station."""
+
+        @final
+        def get_composite_schedule(self, request: Never, /) -> Never:
+            """GetCompositeSchedule is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def get_configuration(self, request: Never, /) -> Never:
+            """GetConfiguration is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def get_diagnostics(self, request: Never, /) -> Never:
+            """GetDiagnostics is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def get_installed_certificate_ids(self, request: Never, /) -> Never:
+            """GetInstalledCertificateIds is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def get_local_list_version(self, request: Never, /) -> Never:
+            """GetLocalListVersion is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def get_log(self, request: Never, /) -> Never:
+            """GetLog is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        heartbeat: Handler[messages.HeartbeatRequest, messages.HeartbeatResponse]
+        """Heartbeat, sent by a station."""
+
+        @final
+        def install_certificate(self, request: Never, /) -> Never:
+            """InstallCertificate is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        log_status_notification: Handler[
+            messages.LogStatusNotificationRequest, messages.LogStatusNotificationResponse
+        ]
+        """LogStatusNotification, sent by a station."""
+        meter_values: Handler[messages.MeterValuesRequest, messages.MeterValuesResponse]
+        """MeterValues, sent by a station."""
+
+        @final
+        def remote_start_transaction(self, request: Never, /) -> Never:
+            """RemoteStartTransaction is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def remote_stop_transaction(self, request: Never, /) -> Never:
+            """RemoteStopTransaction is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def reserve_now(self, request: Never, /) -> Never:
+            """ReserveNow is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def reset(self, request: Never, /) -> Never:
+            """Reset is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        security_event_notification: Handler[
+            messages.SecurityEventNotificationRequest, messages.SecurityEventNotificationResponse
+        ]
+        """SecurityEventNotification, sent by a station."""
+
+        @final
+        def send_local_list(self, request: Never, /) -> Never:
+            """SendLocalList is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def set_charging_profile(self, request: Never, /) -> Never:
+            """SetChargingProfile is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        sign_certificate: Handler[messages.SignCertificateRequest, messages.SignCertificateResponse]
+        """SignCertificate, sent by a station."""
+        signed_firmware_status_notification: Handler[
+            messages.SignedFirmwareStatusNotificationRequest,
+            messages.SignedFirmwareStatusNotificationResponse,
+        ]
+        """SignedFirmwareStatusNotification, sent by a station."""
+
+        @final
+        def signed_update_firmware(self, request: Never, /) -> Never:
+            """SignedUpdateFirmware is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        start_transaction: Handler[
+            messages.StartTransactionRequest, messages.StartTransactionResponse
+        ]
+        """StartTransaction, sent by a station."""
+        status_notification: Handler[
+            messages.StatusNotificationRequest, messages.StatusNotificationResponse
+        ]
+        """StatusNotification, sent by a station."""
+        stop_transaction: Handler[messages.StopTransactionRequest, messages.StopTransactionResponse]
+        """StopTransaction, sent by a station."""
+
+        @final
+        def trigger_message(self, request: Never, /) -> Never:
+            """TriggerMessage is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def unlock_connector(self, request: Never, /) -> Never:
+            """UnlockConnector is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def update_firmware(self, request: Never, /) -> Never:
+            """UpdateFirmware is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
 
 class Charger(dispatch.Charger):
     """An OCPP 1.6 station: subclass it and write a method per action the CSMS sends."""
 
     version = VERSION
+
+    if TYPE_CHECKING:
+
+        @final
+        def authorize(self, request: Never, /) -> Never:
+            """Authorize is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def boot_notification(self, request: Never, /) -> Never:
+            """BootNotification is sent by the station: a Charger never receives it."""
+            ...
+
+        cancel_reservation: Handler[
+            messages.CancelReservationRequest, messages.CancelReservationResponse
+        ]
+        """CancelReservation, sent by the CSMS."""
+        certificate_signed: Handler[
+            messages.CertificateSignedRequest, messages.CertificateSignedResponse
+        ]
+        """CertificateSigned, sent by the CSMS."""
+        change_availability: Handler[
+            messages.ChangeAvailabilityRequest, messages.ChangeAvailabilityResponse
+        ]
+        """ChangeAvailability, sent by the CSMS."""
+        change_configuration: Handler[
+            messages.ChangeConfigurationRequest, messages.ChangeConfigurationResponse
+        ]
+        """ChangeConfiguration, sent by the CSMS."""
+        clear_cache: Handler[messages.ClearCacheRequest, messages.ClearCacheResponse]
+        """ClearCache, sent by the CSMS."""
+        clear_charging_profile: Handler[
+            messages.ClearChargingProfileRequest, messages.ClearChargingProfileResponse
+        ]
+        """ClearChargingProfile, sent by the CSMS."""
+        data_transfer: Handler[messages.DataTransferRequest, messages.DataTransferResponse]
+        """DataTransfer, sent by the CSMS."""
+        delete_certificate: Handler[
+            messages.DeleteCertificateRequest, messages.DeleteCertificateResponse
+        ]
+        """DeleteCertificate, sent by the CSMS."""
+
+        @final
+        def diagnostics_status_notification(self, request: Never, /) -> Never:
+            """DiagnosticsStatusNotification is sent by the station: a Charger never receives it."""
+            ...
+
+        extended_trigger_message: Handler[
+            messages.ExtendedTriggerMessageRequest, messages.ExtendedTriggerMessageResponse
+        ]
+        """ExtendedTriggerMessage, sent by the CSMS."""
+
+        @final
+        def firmware_status_notification(self, request: Never, /) -> Never:
+            """FirmwareStatusNotification is sent by the station: a Charger never receives it."""
+            ...
+
+        get_composite_schedule: Handler[
+            messages.GetCompositeScheduleRequest, messages.GetCompositeScheduleResponse
+        ]
+        """GetCompositeSchedule, sent by the CSMS."""
+        get_configuration: Handler[
+            messages.GetConfigurationRequest, messages.GetConfigurationResponse
+        ]
+        """GetConfiguration, sent by the CSMS."""
+        get_diagnostics: Handler[messages.GetDiagnosticsRequest, messages.GetDiagnosticsResponse]
+        """GetDiagnostics, sent by the CSMS."""
+        get_installed_certificate_ids: Handler[
+            messages.GetInstalledCertificateIdsRequest, messages.GetInstalledCertificateIdsResponse
+        ]
+        """GetInstalledCertificateIds, sent by the CSMS."""
+        get_local_list_version: Handler[
+            messages.GetLocalListVersionRequest, messages.GetLocalListVersionResponse
+        ]
+        """GetLocalListVersion, sent by the CSMS."""
+        get_log: Handler[messages.GetLogRequest, messages.GetLogResponse]
+        """GetLog, sent by the CSMS."""
+
+        @final
+        def heartbeat(self, request: Never, /) -> Never:
+            """Heartbeat is sent by the station: a Charger never receives it."""
+            ...
+
+        install_certificate: Handler[
+            messages.InstallCertificateRequest, messages.InstallCertificateResponse
+        ]
+        """InstallCertificate, sent by the CSMS."""
+
+        @final
+        def log_status_notification(self, request: Never, /) -> Never:
+            """LogStatusNotification is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def meter_values(self, request: Never, /) -> Never:
+            """MeterValues is sent by the station: a Charger never receives it."""
+            ...
+
+        remote_start_transaction: Handler[
+            messages.RemoteStartTransactionRequest, messages.RemoteStartTransactionResponse
+        ]
+        """RemoteStartTransaction, sent by the CSMS."""
+        remote_stop_transaction: Handler[
+            messages.RemoteStopTransactionRequest, messages.RemoteStopTransactionResponse
+        ]
+        """RemoteStopTransaction, sent by the CSMS."""
+        reserve_now: Handler[messages.ReserveNowRequest, messages.ReserveNowResponse]
+        """ReserveNow, sent by the CSMS."""
+        reset: Handler[messages.ResetRequest, messages.ResetResponse]
+        """Reset, sent by the CSMS."""
+
+        @final
+        def security_event_notification(self, request: Never, /) -> Never:
+            """SecurityEventNotification is sent by the station: a Charger never receives it."""
+            ...
+
+        send_local_list: Handler[messages.SendLocalListRequest, messages.SendLocalListResponse]
+        """SendLocalList, sent by the CSMS."""
+        set_charging_profile: Handler[
+            messages.SetChargingProfileRequest, messages.SetChargingProfileResponse
+        ]
+        """SetChargingProfile, sent by the CSMS."""
+
+        @final
+        def sign_certificate(self, request: Never, /) -> Never:
+            """SignCertificate is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def signed_firmware_status_notification(self, request: Never, /) -> Never:
+            """SignedFirmwareStatusNotification is sent by the station: a Charger never receives it."""
+            ...
+
+        signed_update_firmware: Handler[
+            messages.SignedUpdateFirmwareRequest, messages.SignedUpdateFirmwareResponse
+        ]
+        """SignedUpdateFirmware, sent by the CSMS."""
+
+        @final
+        def start_transaction(self, request: Never, /) -> Never:
+            """StartTransaction is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def status_notification(self, request: Never, /) -> Never:
+            """StatusNotification is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def stop_transaction(self, request: Never, /) -> Never:
+            """StopTransaction is sent by the station: a Charger never receives it."""
+            ...
+
+        trigger_message: Handler[messages.TriggerMessageRequest, messages.TriggerMessageResponse]
+        """TriggerMessage, sent by the CSMS."""
+        unlock_connector: Handler[messages.UnlockConnectorRequest, messages.UnlockConnectorResponse]
+        """UnlockConnector, sent by the CSMS."""
+        update_firmware: Handler[messages.UpdateFirmwareRequest, messages.UpdateFirmwareResponse]
+        """UpdateFirmware, sent by the CSMS."""

@@ -9,7 +9,7 @@ from typing import Annotated
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from ocpp_fast._model import AwareDatetime, OcppStruct
+from ocpp_fast._model import AwareDatetime, OcppStruct, Request
 from ocpp_fast.v16.datatypes import (
     CertificateHashDataType,
     ChargingProfileType,
@@ -148,7 +148,7 @@ __all__ = [
 ]
 
 
-class AuthorizeRequest(OcppStruct):
+class AuthorizeRequest(Request["AuthorizeResponse"]):
     id_tag: Annotated[str, Meta(max_length=20)] = msgspec.field(name="idTag")
 
 
@@ -156,7 +156,7 @@ class AuthorizeResponse(OcppStruct):
     id_tag_info: IdTagInfoType = msgspec.field(name="idTagInfo")
 
 
-class BootNotificationRequest(OcppStruct):
+class BootNotificationRequest(Request["BootNotificationResponse"]):
     charge_point_vendor: Annotated[str, Meta(max_length=20)] = msgspec.field(
         name="chargePointVendor"
     )
@@ -190,7 +190,7 @@ class BootNotificationResponse(OcppStruct):
     interval: int = msgspec.field(name="interval")
 
 
-class CancelReservationRequest(OcppStruct):
+class CancelReservationRequest(Request["CancelReservationResponse"]):
     reservation_id: int = msgspec.field(name="reservationId")
 
 
@@ -198,7 +198,7 @@ class CancelReservationResponse(OcppStruct):
     status: CancelReservationResponseStatusEnum = msgspec.field(name="status")
 
 
-class CertificateSignedRequest(OcppStruct):
+class CertificateSignedRequest(Request["CertificateSignedResponse"]):
     certificate_chain: Annotated[str, Meta(max_length=10000)] = msgspec.field(
         name="certificateChain"
     )
@@ -208,7 +208,7 @@ class CertificateSignedResponse(OcppStruct):
     status: CertificateSignedStatusEnumType = msgspec.field(name="status")
 
 
-class ChangeAvailabilityRequest(OcppStruct):
+class ChangeAvailabilityRequest(Request["ChangeAvailabilityResponse"]):
     connector_id: int = msgspec.field(name="connectorId")
     type: ChangeAvailabilityRequestTypeEnum = msgspec.field(name="type")
 
@@ -217,7 +217,7 @@ class ChangeAvailabilityResponse(OcppStruct):
     status: ChangeAvailabilityResponseStatusEnum = msgspec.field(name="status")
 
 
-class ChangeConfigurationRequest(OcppStruct):
+class ChangeConfigurationRequest(Request["ChangeConfigurationResponse"]):
     key: Annotated[str, Meta(max_length=50)] = msgspec.field(name="key")
     value: Annotated[str, Meta(max_length=500)] = msgspec.field(name="value")
 
@@ -226,7 +226,7 @@ class ChangeConfigurationResponse(OcppStruct):
     status: ChangeConfigurationResponseStatusEnum = msgspec.field(name="status")
 
 
-class ClearCacheRequest(OcppStruct):
+class ClearCacheRequest(Request["ClearCacheResponse"]):
     pass
 
 
@@ -234,7 +234,7 @@ class ClearCacheResponse(OcppStruct):
     status: ClearCacheResponseStatusEnum = msgspec.field(name="status")
 
 
-class ClearChargingProfileRequest(OcppStruct):
+class ClearChargingProfileRequest(Request["ClearChargingProfileResponse"]):
     id: int | UnsetType = msgspec.field(default=UNSET, name="id")
     connector_id: int | UnsetType = msgspec.field(default=UNSET, name="connectorId")
     charging_profile_purpose: ChargingProfilePurposeEnum | UnsetType = msgspec.field(
@@ -247,7 +247,7 @@ class ClearChargingProfileResponse(OcppStruct):
     status: ClearChargingProfileResponseStatusEnum = msgspec.field(name="status")
 
 
-class DataTransferRequest(OcppStruct):
+class DataTransferRequest(Request["DataTransferResponse"]):
     vendor_id: Annotated[str, Meta(max_length=255)] = msgspec.field(name="vendorId")
     message_id: Annotated[str, Meta(max_length=50)] | UnsetType = msgspec.field(
         default=UNSET, name="messageId"
@@ -260,7 +260,7 @@ class DataTransferResponse(OcppStruct):
     data: str | UnsetType = msgspec.field(default=UNSET, name="data")
 
 
-class DeleteCertificateRequest(OcppStruct):
+class DeleteCertificateRequest(Request["DeleteCertificateResponse"]):
     certificate_hash_data: CertificateHashDataType = msgspec.field(name="certificateHashData")
 
 
@@ -268,7 +268,7 @@ class DeleteCertificateResponse(OcppStruct):
     status: DeleteCertificateStatusEnumType = msgspec.field(name="status")
 
 
-class DiagnosticsStatusNotificationRequest(OcppStruct):
+class DiagnosticsStatusNotificationRequest(Request["DiagnosticsStatusNotificationResponse"]):
     status: DiagnosticsStatusNotificationRequestStatusEnum = msgspec.field(name="status")
 
 
@@ -276,7 +276,7 @@ class DiagnosticsStatusNotificationResponse(OcppStruct):
     pass
 
 
-class ExtendedTriggerMessageRequest(OcppStruct):
+class ExtendedTriggerMessageRequest(Request["ExtendedTriggerMessageResponse"]):
     requested_message: MessageTriggerEnumType = msgspec.field(name="requestedMessage")
     connector_id: int | UnsetType = msgspec.field(default=UNSET, name="connectorId")
 
@@ -285,7 +285,7 @@ class ExtendedTriggerMessageResponse(OcppStruct):
     status: TriggerMessageStatusEnumType = msgspec.field(name="status")
 
 
-class FirmwareStatusNotificationRequest(OcppStruct):
+class FirmwareStatusNotificationRequest(Request["FirmwareStatusNotificationResponse"]):
     status: FirmwareStatusNotificationRequestStatusEnum = msgspec.field(name="status")
 
 
@@ -293,7 +293,7 @@ class FirmwareStatusNotificationResponse(OcppStruct):
     pass
 
 
-class GetCompositeScheduleRequest(OcppStruct):
+class GetCompositeScheduleRequest(Request["GetCompositeScheduleResponse"]):
     connector_id: int = msgspec.field(name="connectorId")
     duration: int = msgspec.field(name="duration")
     charging_rate_unit: ChargingRateUnitEnum | UnsetType = msgspec.field(
@@ -310,7 +310,7 @@ class GetCompositeScheduleResponse(OcppStruct):
     )
 
 
-class GetConfigurationRequest(OcppStruct):
+class GetConfigurationRequest(Request["GetConfigurationResponse"]):
     key: list[Annotated[str, Meta(max_length=50)]] | UnsetType = msgspec.field(
         default=UNSET, name="key"
     )
@@ -325,7 +325,7 @@ class GetConfigurationResponse(OcppStruct):
     )
 
 
-class GetDiagnosticsRequest(OcppStruct):
+class GetDiagnosticsRequest(Request["GetDiagnosticsResponse"]):
     location: Annotated[str, Meta(extra={"format": "uri"})] = msgspec.field(name="location")
     retries: int | UnsetType = msgspec.field(default=UNSET, name="retries")
     retry_interval: int | UnsetType = msgspec.field(default=UNSET, name="retryInterval")
@@ -339,7 +339,7 @@ class GetDiagnosticsResponse(OcppStruct):
     )
 
 
-class GetInstalledCertificateIdsRequest(OcppStruct):
+class GetInstalledCertificateIdsRequest(Request["GetInstalledCertificateIdsResponse"]):
     certificate_type: CertificateUseEnumType = msgspec.field(name="certificateType")
 
 
@@ -350,7 +350,7 @@ class GetInstalledCertificateIdsResponse(OcppStruct):
     ) = msgspec.field(default=UNSET, name="certificateHashData")
 
 
-class GetLocalListVersionRequest(OcppStruct):
+class GetLocalListVersionRequest(Request["GetLocalListVersionResponse"]):
     pass
 
 
@@ -358,7 +358,7 @@ class GetLocalListVersionResponse(OcppStruct):
     list_version: int = msgspec.field(name="listVersion")
 
 
-class GetLogRequest(OcppStruct):
+class GetLogRequest(Request["GetLogResponse"]):
     log: LogParametersType = msgspec.field(name="log")
     log_type: LogEnumType = msgspec.field(name="logType")
     request_id: int = msgspec.field(name="requestId")
@@ -373,7 +373,7 @@ class GetLogResponse(OcppStruct):
     )
 
 
-class HeartbeatRequest(OcppStruct):
+class HeartbeatRequest(Request["HeartbeatResponse"]):
     pass
 
 
@@ -381,7 +381,7 @@ class HeartbeatResponse(OcppStruct):
     current_time: AwareDatetime = msgspec.field(name="currentTime")
 
 
-class InstallCertificateRequest(OcppStruct):
+class InstallCertificateRequest(Request["InstallCertificateResponse"]):
     certificate_type: CertificateUseEnumType = msgspec.field(name="certificateType")
     certificate: Annotated[str, Meta(max_length=5500)] = msgspec.field(name="certificate")
 
@@ -390,7 +390,7 @@ class InstallCertificateResponse(OcppStruct):
     status: InstallCertificateStatusEnumType = msgspec.field(name="status")
 
 
-class LogStatusNotificationRequest(OcppStruct):
+class LogStatusNotificationRequest(Request["LogStatusNotificationResponse"]):
     status: UploadLogStatusEnumType = msgspec.field(name="status")
     request_id: int | UnsetType = msgspec.field(default=UNSET, name="requestId")
 
@@ -399,7 +399,7 @@ class LogStatusNotificationResponse(OcppStruct):
     pass
 
 
-class MeterValuesRequest(OcppStruct):
+class MeterValuesRequest(Request["MeterValuesResponse"]):
     connector_id: int = msgspec.field(name="connectorId")
     meter_value: Annotated[list[MeterValueType], Meta(min_length=1)] = msgspec.field(
         name="meterValue"
@@ -411,7 +411,7 @@ class MeterValuesResponse(OcppStruct):
     pass
 
 
-class RemoteStartTransactionRequest(OcppStruct):
+class RemoteStartTransactionRequest(Request["RemoteStartTransactionResponse"]):
     id_tag: Annotated[str, Meta(max_length=20)] = msgspec.field(name="idTag")
     connector_id: int | UnsetType = msgspec.field(default=UNSET, name="connectorId")
     charging_profile: ChargingProfileType | UnsetType = msgspec.field(
@@ -423,7 +423,7 @@ class RemoteStartTransactionResponse(OcppStruct):
     status: RemoteStartTransactionResponseStatusEnum = msgspec.field(name="status")
 
 
-class RemoteStopTransactionRequest(OcppStruct):
+class RemoteStopTransactionRequest(Request["RemoteStopTransactionResponse"]):
     transaction_id: int = msgspec.field(name="transactionId")
 
 
@@ -431,7 +431,7 @@ class RemoteStopTransactionResponse(OcppStruct):
     status: RemoteStopTransactionResponseStatusEnum = msgspec.field(name="status")
 
 
-class ReserveNowRequest(OcppStruct):
+class ReserveNowRequest(Request["ReserveNowResponse"]):
     connector_id: int = msgspec.field(name="connectorId")
     expiry_date: AwareDatetime = msgspec.field(name="expiryDate")
     id_tag: Annotated[str, Meta(max_length=20)] = msgspec.field(name="idTag")
@@ -445,7 +445,7 @@ class ReserveNowResponse(OcppStruct):
     status: ReserveNowResponseStatusEnum = msgspec.field(name="status")
 
 
-class ResetRequest(OcppStruct):
+class ResetRequest(Request["ResetResponse"]):
     type: ResetRequestTypeEnum = msgspec.field(name="type")
 
 
@@ -453,7 +453,7 @@ class ResetResponse(OcppStruct):
     status: ResetResponseStatusEnum = msgspec.field(name="status")
 
 
-class SecurityEventNotificationRequest(OcppStruct):
+class SecurityEventNotificationRequest(Request["SecurityEventNotificationResponse"]):
     type: Annotated[str, Meta(max_length=50)] = msgspec.field(name="type")
     timestamp: AwareDatetime = msgspec.field(name="timestamp")
     tech_info: Annotated[str, Meta(max_length=255)] | UnsetType = msgspec.field(
@@ -465,7 +465,7 @@ class SecurityEventNotificationResponse(OcppStruct):
     pass
 
 
-class SendLocalListRequest(OcppStruct):
+class SendLocalListRequest(Request["SendLocalListResponse"]):
     list_version: int = msgspec.field(name="listVersion")
     update_type: UpdateTypeEnum = msgspec.field(name="updateType")
     local_authorization_list: list[LocalAuthorizationListType] | UnsetType = msgspec.field(
@@ -477,7 +477,7 @@ class SendLocalListResponse(OcppStruct):
     status: SendLocalListResponseStatusEnum = msgspec.field(name="status")
 
 
-class SetChargingProfileRequest(OcppStruct):
+class SetChargingProfileRequest(Request["SetChargingProfileResponse"]):
     connector_id: int = msgspec.field(name="connectorId")
     cs_charging_profiles: CsChargingProfilesType = msgspec.field(name="csChargingProfiles")
 
@@ -486,7 +486,7 @@ class SetChargingProfileResponse(OcppStruct):
     status: SetChargingProfileResponseStatusEnum = msgspec.field(name="status")
 
 
-class SignCertificateRequest(OcppStruct):
+class SignCertificateRequest(Request["SignCertificateResponse"]):
     csr: Annotated[str, Meta(max_length=5500)] = msgspec.field(name="csr")
 
 
@@ -494,7 +494,7 @@ class SignCertificateResponse(OcppStruct):
     status: GenericStatusEnumType = msgspec.field(name="status")
 
 
-class SignedFirmwareStatusNotificationRequest(OcppStruct):
+class SignedFirmwareStatusNotificationRequest(Request["SignedFirmwareStatusNotificationResponse"]):
     status: FirmwareStatusEnumType = msgspec.field(name="status")
     request_id: int | UnsetType = msgspec.field(default=UNSET, name="requestId")
 
@@ -503,7 +503,7 @@ class SignedFirmwareStatusNotificationResponse(OcppStruct):
     pass
 
 
-class SignedUpdateFirmwareRequest(OcppStruct):
+class SignedUpdateFirmwareRequest(Request["SignedUpdateFirmwareResponse"]):
     request_id: int = msgspec.field(name="requestId")
     firmware: FirmwareType = msgspec.field(name="firmware")
     retries: int | UnsetType = msgspec.field(default=UNSET, name="retries")
@@ -514,7 +514,7 @@ class SignedUpdateFirmwareResponse(OcppStruct):
     status: UpdateFirmwareStatusEnumType = msgspec.field(name="status")
 
 
-class StartTransactionRequest(OcppStruct):
+class StartTransactionRequest(Request["StartTransactionResponse"]):
     connector_id: int = msgspec.field(name="connectorId")
     id_tag: Annotated[str, Meta(max_length=20)] = msgspec.field(name="idTag")
     meter_start: int = msgspec.field(name="meterStart")
@@ -527,7 +527,7 @@ class StartTransactionResponse(OcppStruct):
     transaction_id: int = msgspec.field(name="transactionId")
 
 
-class StatusNotificationRequest(OcppStruct):
+class StatusNotificationRequest(Request["StatusNotificationResponse"]):
     connector_id: int = msgspec.field(name="connectorId")
     error_code: ErrorCodeEnum = msgspec.field(name="errorCode")
     status: StatusNotificationRequestStatusEnum = msgspec.field(name="status")
@@ -547,7 +547,7 @@ class StatusNotificationResponse(OcppStruct):
     pass
 
 
-class StopTransactionRequest(OcppStruct):
+class StopTransactionRequest(Request["StopTransactionResponse"]):
     meter_stop: int = msgspec.field(name="meterStop")
     timestamp: AwareDatetime = msgspec.field(name="timestamp")
     transaction_id: int = msgspec.field(name="transactionId")
@@ -564,7 +564,7 @@ class StopTransactionResponse(OcppStruct):
     id_tag_info: IdTagInfoType | UnsetType = msgspec.field(default=UNSET, name="idTagInfo")
 
 
-class TriggerMessageRequest(OcppStruct):
+class TriggerMessageRequest(Request["TriggerMessageResponse"]):
     requested_message: RequestedMessageEnum = msgspec.field(name="requestedMessage")
     connector_id: int | UnsetType = msgspec.field(default=UNSET, name="connectorId")
 
@@ -573,7 +573,7 @@ class TriggerMessageResponse(OcppStruct):
     status: TriggerMessageResponseStatusEnum = msgspec.field(name="status")
 
 
-class UnlockConnectorRequest(OcppStruct):
+class UnlockConnectorRequest(Request["UnlockConnectorResponse"]):
     connector_id: int = msgspec.field(name="connectorId")
 
 
@@ -581,7 +581,7 @@ class UnlockConnectorResponse(OcppStruct):
     status: UnlockConnectorResponseStatusEnum = msgspec.field(name="status")
 
 
-class UpdateFirmwareRequest(OcppStruct):
+class UpdateFirmwareRequest(Request["UpdateFirmwareResponse"]):
     location: Annotated[str, Meta(extra={"format": "uri"})] = msgspec.field(name="location")
     retrieve_date: AwareDatetime = msgspec.field(name="retrieveDate")
     retries: int | UnsetType = msgspec.field(default=UNSET, name="retries")

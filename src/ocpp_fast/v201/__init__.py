@@ -10,7 +10,10 @@
 - :mod:`ocpp_fast.v201.actions`: ``ACTIONS``, each action's types and sender;
 - :data:`VERSION` (:mod:`ocpp_fast.v201.version`): the version's rules for the codec;
 - :class:`ChargeSystem` and :class:`Charger` (:mod:`ocpp_fast.v201.handlers`): subclass
-  to handle the actions of your side.
+  to handle the actions of your side;
+- shared by every version: ``UNSET`` / ``UnsetType`` (an absent optional field, from
+  msgspec), :class:`~ocpp_fast.dispatch.CallContext` (a handler's second argument) and
+  :class:`~ocpp_fast.tolerance.Tolerance` (which deviations a connection repairs).
 
 Each is loaded on first use: importing the messages alone loads no dispatch code.
 """
@@ -20,10 +23,26 @@ from typing import TYPE_CHECKING
 from ocpp_fast._lazy import VERSION_PACKAGE_EXPORTS, lazy_exports
 
 if TYPE_CHECKING:
+    from msgspec import UNSET, UnsetType
+
+    from ocpp_fast.dispatch import CallContext
+    from ocpp_fast.tolerance import Tolerance
     from ocpp_fast.v201 import actions, datatypes, enums, messages
     from ocpp_fast.v201.handlers import Charger, ChargeSystem
     from ocpp_fast.v201.version import VERSION
 
-__all__ = ["VERSION", "ChargeSystem", "Charger", "actions", "datatypes", "enums", "messages"]
+__all__ = [
+    "UNSET",
+    "VERSION",
+    "CallContext",
+    "ChargeSystem",
+    "Charger",
+    "Tolerance",
+    "UnsetType",
+    "actions",
+    "datatypes",
+    "enums",
+    "messages",
+]
 
 __getattr__, __dir__ = lazy_exports(__name__, VERSION_PACKAGE_EXPORTS)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from ocpp_fast._model import AwareDatetime, CustomData, OcppStruct
+from ocpp_fast._model import AwareDatetime, CustomData, OcppStruct, Request
 from ocpp_fast.v201.datatypes import (
     AuthorizationData,
     CertificateHashDataChainType,
@@ -239,7 +239,7 @@ __all__ = [
 ]
 
 
-class AuthorizeRequest(OcppStruct):
+class AuthorizeRequest(Request["AuthorizeResponse"]):
     id_token: IdTokenType = msgspec.field(name="idToken")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     certificate: Annotated[str, Meta(max_length=5500)] | UnsetType = msgspec.field(
@@ -258,7 +258,7 @@ class AuthorizeResponse(OcppStruct):
     )
 
 
-class BootNotificationRequest(OcppStruct):
+class BootNotificationRequest(Request["BootNotificationResponse"]):
     charging_station: ChargingStationType = msgspec.field(name="chargingStation")
     reason: BootReasonEnumType = msgspec.field(name="reason")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -272,7 +272,7 @@ class BootNotificationResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class CancelReservationRequest(OcppStruct):
+class CancelReservationRequest(Request["CancelReservationResponse"]):
     reservation_id: int = msgspec.field(name="reservationId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -283,7 +283,7 @@ class CancelReservationResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class CertificateSignedRequest(OcppStruct):
+class CertificateSignedRequest(Request["CertificateSignedResponse"]):
     certificate_chain: Annotated[str, Meta(max_length=10000)] = msgspec.field(
         name="certificateChain"
     )
@@ -299,7 +299,7 @@ class CertificateSignedResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class ChangeAvailabilityRequest(OcppStruct):
+class ChangeAvailabilityRequest(Request["ChangeAvailabilityResponse"]):
     operational_status: OperationalStatusEnumType = msgspec.field(name="operationalStatus")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     evse: EVSEType | UnsetType = msgspec.field(default=UNSET, name="evse")
@@ -311,7 +311,7 @@ class ChangeAvailabilityResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class ClearCacheRequest(OcppStruct):
+class ClearCacheRequest(Request["ClearCacheResponse"]):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
@@ -321,7 +321,7 @@ class ClearCacheResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class ClearChargingProfileRequest(OcppStruct):
+class ClearChargingProfileRequest(Request["ClearChargingProfileResponse"]):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     charging_profile_id: int | UnsetType = msgspec.field(default=UNSET, name="chargingProfileId")
     charging_profile_criteria: ClearChargingProfileType | UnsetType = msgspec.field(
@@ -335,7 +335,7 @@ class ClearChargingProfileResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class ClearDisplayMessageRequest(OcppStruct):
+class ClearDisplayMessageRequest(Request["ClearDisplayMessageResponse"]):
     id: int = msgspec.field(name="id")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -346,7 +346,7 @@ class ClearDisplayMessageResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class ClearVariableMonitoringRequest(OcppStruct):
+class ClearVariableMonitoringRequest(Request["ClearVariableMonitoringResponse"]):
     id: Annotated[list[int], Meta(min_length=1)] = msgspec.field(name="id")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -358,7 +358,7 @@ class ClearVariableMonitoringResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ClearedChargingLimitRequest(OcppStruct):
+class ClearedChargingLimitRequest(Request["ClearedChargingLimitResponse"]):
     charging_limit_source: ChargingLimitSourceEnumType = msgspec.field(name="chargingLimitSource")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     evse_id: int | UnsetType = msgspec.field(default=UNSET, name="evseId")
@@ -368,7 +368,7 @@ class ClearedChargingLimitResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class CostUpdatedRequest(OcppStruct):
+class CostUpdatedRequest(Request["CostUpdatedResponse"]):
     total_cost: float = msgspec.field(name="totalCost")
     transaction_id: Annotated[str, Meta(max_length=36)] = msgspec.field(name="transactionId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -378,7 +378,7 @@ class CostUpdatedResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class CustomerInformationRequest(OcppStruct):
+class CustomerInformationRequest(Request["CustomerInformationResponse"]):
     request_id: int = msgspec.field(name="requestId")
     report: bool = msgspec.field(name="report")
     clear: bool = msgspec.field(name="clear")
@@ -398,7 +398,7 @@ class CustomerInformationResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class DataTransferRequest(OcppStruct):
+class DataTransferRequest(Request["DataTransferResponse"]):
     vendor_id: Annotated[str, Meta(max_length=255)] = msgspec.field(name="vendorId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     message_id: Annotated[str, Meta(max_length=50)] | UnsetType = msgspec.field(
@@ -414,7 +414,7 @@ class DataTransferResponse(OcppStruct):
     data: Any | UnsetType = msgspec.field(default=UNSET, name="data")
 
 
-class DeleteCertificateRequest(OcppStruct):
+class DeleteCertificateRequest(Request["DeleteCertificateResponse"]):
     certificate_hash_data: CertificateHashDataType = msgspec.field(name="certificateHashData")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -425,7 +425,7 @@ class DeleteCertificateResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class FirmwareStatusNotificationRequest(OcppStruct):
+class FirmwareStatusNotificationRequest(Request["FirmwareStatusNotificationResponse"]):
     status: FirmwareStatusEnumType = msgspec.field(name="status")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     request_id: int | UnsetType = msgspec.field(default=UNSET, name="requestId")
@@ -435,7 +435,7 @@ class FirmwareStatusNotificationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class Get15118EVCertificateRequest(OcppStruct):
+class Get15118EVCertificateRequest(Request["Get15118EVCertificateResponse"]):
     iso_15118_schema_version: Annotated[str, Meta(max_length=50)] = msgspec.field(
         name="iso15118SchemaVersion"
     )
@@ -451,7 +451,7 @@ class Get15118EVCertificateResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class GetBaseReportRequest(OcppStruct):
+class GetBaseReportRequest(Request["GetBaseReportResponse"]):
     request_id: int = msgspec.field(name="requestId")
     report_base: ReportBaseEnumType = msgspec.field(name="reportBase")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -463,7 +463,7 @@ class GetBaseReportResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class GetCertificateStatusRequest(OcppStruct):
+class GetCertificateStatusRequest(Request["GetCertificateStatusResponse"]):
     ocsp_request_data: OCSPRequestDataType = msgspec.field(name="ocspRequestData")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -477,7 +477,7 @@ class GetCertificateStatusResponse(OcppStruct):
     )
 
 
-class GetChargingProfilesRequest(OcppStruct):
+class GetChargingProfilesRequest(Request["GetChargingProfilesResponse"]):
     request_id: int = msgspec.field(name="requestId")
     charging_profile: ChargingProfileCriterionType = msgspec.field(name="chargingProfile")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -490,7 +490,7 @@ class GetChargingProfilesResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class GetCompositeScheduleRequest(OcppStruct):
+class GetCompositeScheduleRequest(Request["GetCompositeScheduleResponse"]):
     duration: int = msgspec.field(name="duration")
     evse_id: int = msgspec.field(name="evseId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -506,7 +506,7 @@ class GetCompositeScheduleResponse(OcppStruct):
     schedule: CompositeScheduleType | UnsetType = msgspec.field(default=UNSET, name="schedule")
 
 
-class GetDisplayMessagesRequest(OcppStruct):
+class GetDisplayMessagesRequest(Request["GetDisplayMessagesResponse"]):
     request_id: int = msgspec.field(name="requestId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     id: Annotated[list[int], Meta(min_length=1)] | UnsetType = msgspec.field(
@@ -522,7 +522,7 @@ class GetDisplayMessagesResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class GetInstalledCertificateIdsRequest(OcppStruct):
+class GetInstalledCertificateIdsRequest(Request["GetInstalledCertificateIdsResponse"]):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     certificate_type: (
         Annotated[list[GetCertificateIdUseEnumType], Meta(min_length=1)] | UnsetType
@@ -538,7 +538,7 @@ class GetInstalledCertificateIdsResponse(OcppStruct):
     ) = msgspec.field(default=UNSET, name="certificateHashDataChain")
 
 
-class GetLocalListVersionRequest(OcppStruct):
+class GetLocalListVersionRequest(Request["GetLocalListVersionResponse"]):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
@@ -547,7 +547,7 @@ class GetLocalListVersionResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetLogRequest(OcppStruct):
+class GetLogRequest(Request["GetLogResponse"]):
     log: LogParametersType = msgspec.field(name="log")
     log_type: LogEnumType = msgspec.field(name="logType")
     request_id: int = msgspec.field(name="requestId")
@@ -565,7 +565,7 @@ class GetLogResponse(OcppStruct):
     )
 
 
-class GetMonitoringReportRequest(OcppStruct):
+class GetMonitoringReportRequest(Request["GetMonitoringReportResponse"]):
     request_id: int = msgspec.field(name="requestId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     component_variable: Annotated[list[ComponentVariableType], Meta(min_length=1)] | UnsetType = (
@@ -582,7 +582,7 @@ class GetMonitoringReportResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class GetReportRequest(OcppStruct):
+class GetReportRequest(Request["GetReportResponse"]):
     request_id: int = msgspec.field(name="requestId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     component_variable: Annotated[list[ComponentVariableType], Meta(min_length=1)] | UnsetType = (
@@ -599,7 +599,7 @@ class GetReportResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class GetTransactionStatusRequest(OcppStruct):
+class GetTransactionStatusRequest(Request["GetTransactionStatusResponse"]):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     transaction_id: Annotated[str, Meta(max_length=36)] | UnsetType = msgspec.field(
         default=UNSET, name="transactionId"
@@ -612,7 +612,7 @@ class GetTransactionStatusResponse(OcppStruct):
     ongoing_indicator: bool | UnsetType = msgspec.field(default=UNSET, name="ongoingIndicator")
 
 
-class GetVariablesRequest(OcppStruct):
+class GetVariablesRequest(Request["GetVariablesResponse"]):
     get_variable_data: Annotated[list[GetVariableDataType], Meta(min_length=1)] = msgspec.field(
         name="getVariableData"
     )
@@ -626,7 +626,7 @@ class GetVariablesResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class HeartbeatRequest(OcppStruct):
+class HeartbeatRequest(Request["HeartbeatResponse"]):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
@@ -635,7 +635,7 @@ class HeartbeatResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class InstallCertificateRequest(OcppStruct):
+class InstallCertificateRequest(Request["InstallCertificateResponse"]):
     certificate_type: InstallCertificateUseEnumType = msgspec.field(name="certificateType")
     certificate: Annotated[str, Meta(max_length=5500)] = msgspec.field(name="certificate")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -647,7 +647,7 @@ class InstallCertificateResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class LogStatusNotificationRequest(OcppStruct):
+class LogStatusNotificationRequest(Request["LogStatusNotificationResponse"]):
     status: UploadLogStatusEnumType = msgspec.field(name="status")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     request_id: int | UnsetType = msgspec.field(default=UNSET, name="requestId")
@@ -657,7 +657,7 @@ class LogStatusNotificationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class MeterValuesRequest(OcppStruct):
+class MeterValuesRequest(Request["MeterValuesResponse"]):
     """Request_ Body
     urn:x-enexis:ecdm:uid:2:234744
     """
@@ -673,7 +673,7 @@ class MeterValuesResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyChargingLimitRequest(OcppStruct):
+class NotifyChargingLimitRequest(Request["NotifyChargingLimitResponse"]):
     charging_limit: ChargingLimitType = msgspec.field(name="chargingLimit")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     charging_schedule: Annotated[list[ChargingScheduleType], Meta(min_length=1)] | UnsetType = (
@@ -686,7 +686,7 @@ class NotifyChargingLimitResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyCustomerInformationRequest(OcppStruct):
+class NotifyCustomerInformationRequest(Request["NotifyCustomerInformationResponse"]):
     data: Annotated[str, Meta(max_length=512)] = msgspec.field(name="data")
     seq_no: int = msgspec.field(name="seqNo")
     generated_at: AwareDatetime = msgspec.field(name="generatedAt")
@@ -699,7 +699,7 @@ class NotifyCustomerInformationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyDisplayMessagesRequest(OcppStruct):
+class NotifyDisplayMessagesRequest(Request["NotifyDisplayMessagesResponse"]):
     request_id: int = msgspec.field(name="requestId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     message_info: Annotated[list[MessageInfoType], Meta(min_length=1)] | UnsetType = msgspec.field(
@@ -712,7 +712,7 @@ class NotifyDisplayMessagesResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyEVChargingNeedsRequest(OcppStruct):
+class NotifyEVChargingNeedsRequest(Request["NotifyEVChargingNeedsResponse"]):
     charging_needs: ChargingNeedsType = msgspec.field(name="chargingNeeds")
     evse_id: int = msgspec.field(name="evseId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -725,7 +725,7 @@ class NotifyEVChargingNeedsResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class NotifyEVChargingScheduleRequest(OcppStruct):
+class NotifyEVChargingScheduleRequest(Request["NotifyEVChargingScheduleResponse"]):
     time_base: AwareDatetime = msgspec.field(name="timeBase")
     charging_schedule: ChargingScheduleType = msgspec.field(name="chargingSchedule")
     evse_id: int = msgspec.field(name="evseId")
@@ -738,7 +738,7 @@ class NotifyEVChargingScheduleResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class NotifyEventRequest(OcppStruct):
+class NotifyEventRequest(Request["NotifyEventResponse"]):
     generated_at: AwareDatetime = msgspec.field(name="generatedAt")
     seq_no: int = msgspec.field(name="seqNo")
     event_data: Annotated[list[EventDataType], Meta(min_length=1)] = msgspec.field(name="eventData")
@@ -750,7 +750,7 @@ class NotifyEventResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyMonitoringReportRequest(OcppStruct):
+class NotifyMonitoringReportRequest(Request["NotifyMonitoringReportResponse"]):
     request_id: int = msgspec.field(name="requestId")
     seq_no: int = msgspec.field(name="seqNo")
     generated_at: AwareDatetime = msgspec.field(name="generatedAt")
@@ -765,7 +765,7 @@ class NotifyMonitoringReportResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyReportRequest(OcppStruct):
+class NotifyReportRequest(Request["NotifyReportResponse"]):
     request_id: int = msgspec.field(name="requestId")
     generated_at: AwareDatetime = msgspec.field(name="generatedAt")
     seq_no: int = msgspec.field(name="seqNo")
@@ -780,7 +780,7 @@ class NotifyReportResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class PublishFirmwareRequest(OcppStruct):
+class PublishFirmwareRequest(Request["PublishFirmwareResponse"]):
     location: Annotated[str, Meta(max_length=512)] = msgspec.field(name="location")
     checksum: Annotated[str, Meta(max_length=32)] = msgspec.field(name="checksum")
     request_id: int = msgspec.field(name="requestId")
@@ -795,7 +795,9 @@ class PublishFirmwareResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class PublishFirmwareStatusNotificationRequest(OcppStruct):
+class PublishFirmwareStatusNotificationRequest(
+    Request["PublishFirmwareStatusNotificationResponse"]
+):
     status: PublishFirmwareStatusEnumType = msgspec.field(name="status")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     location: (
@@ -808,7 +810,7 @@ class PublishFirmwareStatusNotificationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ReportChargingProfilesRequest(OcppStruct):
+class ReportChargingProfilesRequest(Request["ReportChargingProfilesResponse"]):
     request_id: int = msgspec.field(name="requestId")
     charging_limit_source: ChargingLimitSourceEnumType = msgspec.field(name="chargingLimitSource")
     charging_profile: Annotated[list[ChargingProfileType], Meta(min_length=1)] = msgspec.field(
@@ -823,7 +825,7 @@ class ReportChargingProfilesResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class RequestStartTransactionRequest(OcppStruct):
+class RequestStartTransactionRequest(Request["RequestStartTransactionResponse"]):
     id_token: IdTokenType = msgspec.field(name="idToken")
     remote_start_id: int = msgspec.field(name="remoteStartId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -843,7 +845,7 @@ class RequestStartTransactionResponse(OcppStruct):
     )
 
 
-class RequestStopTransactionRequest(OcppStruct):
+class RequestStopTransactionRequest(Request["RequestStopTransactionResponse"]):
     transaction_id: Annotated[str, Meta(max_length=36)] = msgspec.field(name="transactionId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -854,7 +856,7 @@ class RequestStopTransactionResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class ReservationStatusUpdateRequest(OcppStruct):
+class ReservationStatusUpdateRequest(Request["ReservationStatusUpdateResponse"]):
     reservation_id: int = msgspec.field(name="reservationId")
     reservation_update_status: ReservationUpdateStatusEnumType = msgspec.field(
         name="reservationUpdateStatus"
@@ -866,7 +868,7 @@ class ReservationStatusUpdateResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ReserveNowRequest(OcppStruct):
+class ReserveNowRequest(Request["ReserveNowResponse"]):
     id: int = msgspec.field(name="id")
     expiry_date_time: AwareDatetime = msgspec.field(name="expiryDateTime")
     id_token: IdTokenType = msgspec.field(name="idToken")
@@ -884,7 +886,7 @@ class ReserveNowResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class ResetRequest(OcppStruct):
+class ResetRequest(Request["ResetResponse"]):
     type: ResetEnumType = msgspec.field(name="type")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     evse_id: int | UnsetType = msgspec.field(default=UNSET, name="evseId")
@@ -896,7 +898,7 @@ class ResetResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class SecurityEventNotificationRequest(OcppStruct):
+class SecurityEventNotificationRequest(Request["SecurityEventNotificationResponse"]):
     type: Annotated[str, Meta(max_length=50)] = msgspec.field(name="type")
     timestamp: AwareDatetime = msgspec.field(name="timestamp")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -909,7 +911,7 @@ class SecurityEventNotificationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SendLocalListRequest(OcppStruct):
+class SendLocalListRequest(Request["SendLocalListResponse"]):
     version_number: int = msgspec.field(name="versionNumber")
     update_type: UpdateEnumType = msgspec.field(name="updateType")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -924,7 +926,7 @@ class SendLocalListResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class SetChargingProfileRequest(OcppStruct):
+class SetChargingProfileRequest(Request["SetChargingProfileResponse"]):
     evse_id: int = msgspec.field(name="evseId")
     charging_profile: ChargingProfileType = msgspec.field(name="chargingProfile")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -936,7 +938,7 @@ class SetChargingProfileResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class SetDisplayMessageRequest(OcppStruct):
+class SetDisplayMessageRequest(Request["SetDisplayMessageResponse"]):
     message: MessageInfoType = msgspec.field(name="message")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -947,7 +949,7 @@ class SetDisplayMessageResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class SetMonitoringBaseRequest(OcppStruct):
+class SetMonitoringBaseRequest(Request["SetMonitoringBaseResponse"]):
     monitoring_base: MonitoringBaseEnumType = msgspec.field(name="monitoringBase")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -958,7 +960,7 @@ class SetMonitoringBaseResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class SetMonitoringLevelRequest(OcppStruct):
+class SetMonitoringLevelRequest(Request["SetMonitoringLevelResponse"]):
     severity: int = msgspec.field(name="severity")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -969,7 +971,7 @@ class SetMonitoringLevelResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class SetNetworkProfileRequest(OcppStruct):
+class SetNetworkProfileRequest(Request["SetNetworkProfileResponse"]):
     configuration_slot: int = msgspec.field(name="configurationSlot")
     connection_data: NetworkConnectionProfileType = msgspec.field(name="connectionData")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -981,7 +983,7 @@ class SetNetworkProfileResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class SetVariableMonitoringRequest(OcppStruct):
+class SetVariableMonitoringRequest(Request["SetVariableMonitoringResponse"]):
     set_monitoring_data: Annotated[list[SetMonitoringDataType], Meta(min_length=1)] = msgspec.field(
         name="setMonitoringData"
     )
@@ -995,7 +997,7 @@ class SetVariableMonitoringResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SetVariablesRequest(OcppStruct):
+class SetVariablesRequest(Request["SetVariablesResponse"]):
     set_variable_data: Annotated[list[SetVariableDataType], Meta(min_length=1)] = msgspec.field(
         name="setVariableData"
     )
@@ -1009,7 +1011,7 @@ class SetVariablesResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SignCertificateRequest(OcppStruct):
+class SignCertificateRequest(Request["SignCertificateResponse"]):
     csr: Annotated[str, Meta(max_length=5500)] = msgspec.field(name="csr")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     certificate_type: CertificateSigningUseEnumType | UnsetType = msgspec.field(
@@ -1023,7 +1025,7 @@ class SignCertificateResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class StatusNotificationRequest(OcppStruct):
+class StatusNotificationRequest(Request["StatusNotificationResponse"]):
     timestamp: AwareDatetime = msgspec.field(name="timestamp")
     connector_status: ConnectorStatusEnumType = msgspec.field(name="connectorStatus")
     evse_id: int = msgspec.field(name="evseId")
@@ -1035,7 +1037,7 @@ class StatusNotificationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class TransactionEventRequest(OcppStruct):
+class TransactionEventRequest(Request["TransactionEventResponse"]):
     event_type: TransactionEventEnumType = msgspec.field(name="eventType")
     timestamp: AwareDatetime = msgspec.field(name="timestamp")
     trigger_reason: TriggerReasonEnumType = msgspec.field(name="triggerReason")
@@ -1063,7 +1065,7 @@ class TransactionEventResponse(OcppStruct):
     )
 
 
-class TriggerMessageRequest(OcppStruct):
+class TriggerMessageRequest(Request["TriggerMessageResponse"]):
     requested_message: MessageTriggerEnumType = msgspec.field(name="requestedMessage")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     evse: EVSEType | UnsetType = msgspec.field(default=UNSET, name="evse")
@@ -1075,7 +1077,7 @@ class TriggerMessageResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class UnlockConnectorRequest(OcppStruct):
+class UnlockConnectorRequest(Request["UnlockConnectorResponse"]):
     evse_id: int = msgspec.field(name="evseId")
     connector_id: int = msgspec.field(name="connectorId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -1087,7 +1089,7 @@ class UnlockConnectorResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class UnpublishFirmwareRequest(OcppStruct):
+class UnpublishFirmwareRequest(Request["UnpublishFirmwareResponse"]):
     checksum: Annotated[str, Meta(max_length=32)] = msgspec.field(name="checksum")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -1097,7 +1099,7 @@ class UnpublishFirmwareResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class UpdateFirmwareRequest(OcppStruct):
+class UpdateFirmwareRequest(Request["UpdateFirmwareResponse"]):
     request_id: int = msgspec.field(name="requestId")
     firmware: FirmwareType = msgspec.field(name="firmware")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")

@@ -2,10 +2,24 @@
 # schemas shipped in the `ocpp` package. Do not edit: change the generator
 # and run `make generate`.
 
-"""The OCPP 2.1 handler base classes: subclass the one of your side."""
+"""The OCPP 2.1 handler base classes: subclass the one of your side.
+
+To type checkers (and IDEs) each class declares one slot per action it receives,
+typed with the action's request and response, so a handler with the wrong types,
+or for an action the other side receives, is a type error. These declarations
+exist only under ``TYPE_CHECKING``: at run time a handler is what you write.
+"""
+
+from typing import TYPE_CHECKING
 
 from ocpp_fast import dispatch
 from ocpp_fast.v21.version import VERSION
+
+if TYPE_CHECKING:
+    from typing import Never, final
+
+    from ocpp_fast.dispatch import Handler
+    from ocpp_fast.v21 import messages
 
 __all__ = ["ChargeSystem", "Charger"]
 
@@ -15,8 +29,798 @@ class ChargeSystem(dispatch.ChargeSystem):
 
     version = VERSION
 
+    if TYPE_CHECKING:
+
+        @final
+        def afrr_signal(self, request: Never, /) -> Never:
+            """AFRRSignal is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def adjust_periodic_event_stream(self, request: Never, /) -> Never:
+            """AdjustPeriodicEventStream is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        authorize: Handler[messages.AuthorizeRequest, messages.AuthorizeResponse]
+        """Authorize, sent by a station."""
+        battery_swap: Handler[messages.BatterySwapRequest, messages.BatterySwapResponse]
+        """BatterySwap, sent by a station."""
+        boot_notification: Handler[
+            messages.BootNotificationRequest, messages.BootNotificationResponse
+        ]
+        """BootNotification, sent by a station."""
+
+        @final
+        def cancel_reservation(self, request: Never, /) -> Never:
+            """CancelReservation is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def certificate_signed(self, request: Never, /) -> Never:
+            """CertificateSigned is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def change_availability(self, request: Never, /) -> Never:
+            """ChangeAvailability is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def change_transaction_tariff(self, request: Never, /) -> Never:
+            """ChangeTransactionTariff is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def clear_cache(self, request: Never, /) -> Never:
+            """ClearCache is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def clear_charging_profile(self, request: Never, /) -> Never:
+            """ClearChargingProfile is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def clear_der_control(self, request: Never, /) -> Never:
+            """ClearDERControl is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def clear_display_message(self, request: Never, /) -> Never:
+            """ClearDisplayMessage is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def clear_tariffs(self, request: Never, /) -> Never:
+            """ClearTariffs is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def clear_variable_monitoring(self, request: Never, /) -> Never:
+            """ClearVariableMonitoring is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        cleared_charging_limit: Handler[
+            messages.ClearedChargingLimitRequest, messages.ClearedChargingLimitResponse
+        ]
+        """ClearedChargingLimit, sent by a station."""
+        close_periodic_event_stream: Handler[
+            messages.ClosePeriodicEventStreamRequest, messages.ClosePeriodicEventStreamResponse
+        ]
+        """ClosePeriodicEventStream, sent by a station."""
+
+        @final
+        def cost_updated(self, request: Never, /) -> Never:
+            """CostUpdated is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def customer_information(self, request: Never, /) -> Never:
+            """CustomerInformation is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        data_transfer: Handler[messages.DataTransferRequest, messages.DataTransferResponse]
+        """DataTransfer, sent by a station."""
+
+        @final
+        def delete_certificate(self, request: Never, /) -> Never:
+            """DeleteCertificate is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        firmware_status_notification: Handler[
+            messages.FirmwareStatusNotificationRequest, messages.FirmwareStatusNotificationResponse
+        ]
+        """FirmwareStatusNotification, sent by a station."""
+        get_15118_ev_certificate: Handler[
+            messages.Get15118EVCertificateRequest, messages.Get15118EVCertificateResponse
+        ]
+        """Get15118EVCertificate, sent by a station."""
+
+        @final
+        def get_base_report(self, request: Never, /) -> Never:
+            """GetBaseReport is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        get_certificate_chain_status: Handler[
+            messages.GetCertificateChainStatusRequest, messages.GetCertificateChainStatusResponse
+        ]
+        """GetCertificateChainStatus, sent by a station."""
+        get_certificate_status: Handler[
+            messages.GetCertificateStatusRequest, messages.GetCertificateStatusResponse
+        ]
+        """GetCertificateStatus, sent by a station."""
+
+        @final
+        def get_charging_profiles(self, request: Never, /) -> Never:
+            """GetChargingProfiles is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def get_composite_schedule(self, request: Never, /) -> Never:
+            """GetCompositeSchedule is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def get_der_control(self, request: Never, /) -> Never:
+            """GetDERControl is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def get_display_messages(self, request: Never, /) -> Never:
+            """GetDisplayMessages is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def get_installed_certificate_ids(self, request: Never, /) -> Never:
+            """GetInstalledCertificateIds is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def get_local_list_version(self, request: Never, /) -> Never:
+            """GetLocalListVersion is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def get_log(self, request: Never, /) -> Never:
+            """GetLog is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def get_monitoring_report(self, request: Never, /) -> Never:
+            """GetMonitoringReport is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def get_periodic_event_stream(self, request: Never, /) -> Never:
+            """GetPeriodicEventStream is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def get_report(self, request: Never, /) -> Never:
+            """GetReport is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def get_tariffs(self, request: Never, /) -> Never:
+            """GetTariffs is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def get_transaction_status(self, request: Never, /) -> Never:
+            """GetTransactionStatus is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def get_variables(self, request: Never, /) -> Never:
+            """GetVariables is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        heartbeat: Handler[messages.HeartbeatRequest, messages.HeartbeatResponse]
+        """Heartbeat, sent by a station."""
+
+        @final
+        def install_certificate(self, request: Never, /) -> Never:
+            """InstallCertificate is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        log_status_notification: Handler[
+            messages.LogStatusNotificationRequest, messages.LogStatusNotificationResponse
+        ]
+        """LogStatusNotification, sent by a station."""
+        meter_values: Handler[messages.MeterValuesRequest, messages.MeterValuesResponse]
+        """MeterValues, sent by a station."""
+
+        @final
+        def notify_allowed_energy_transfer(self, request: Never, /) -> Never:
+            """NotifyAllowedEnergyTransfer is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        notify_charging_limit: Handler[
+            messages.NotifyChargingLimitRequest, messages.NotifyChargingLimitResponse
+        ]
+        """NotifyChargingLimit, sent by a station."""
+        notify_customer_information: Handler[
+            messages.NotifyCustomerInformationRequest, messages.NotifyCustomerInformationResponse
+        ]
+        """NotifyCustomerInformation, sent by a station."""
+        notify_der_alarm: Handler[messages.NotifyDERAlarmRequest, messages.NotifyDERAlarmResponse]
+        """NotifyDERAlarm, sent by a station."""
+        notify_der_start_stop: Handler[
+            messages.NotifyDERStartStopRequest, messages.NotifyDERStartStopResponse
+        ]
+        """NotifyDERStartStop, sent by a station."""
+        notify_display_messages: Handler[
+            messages.NotifyDisplayMessagesRequest, messages.NotifyDisplayMessagesResponse
+        ]
+        """NotifyDisplayMessages, sent by a station."""
+        notify_ev_charging_needs: Handler[
+            messages.NotifyEVChargingNeedsRequest, messages.NotifyEVChargingNeedsResponse
+        ]
+        """NotifyEVChargingNeeds, sent by a station."""
+        notify_ev_charging_schedule: Handler[
+            messages.NotifyEVChargingScheduleRequest, messages.NotifyEVChargingScheduleResponse
+        ]
+        """NotifyEVChargingSchedule, sent by a station."""
+        notify_event: Handler[messages.NotifyEventRequest, messages.NotifyEventResponse]
+        """NotifyEvent, sent by a station."""
+        notify_monitoring_report: Handler[
+            messages.NotifyMonitoringReportRequest, messages.NotifyMonitoringReportResponse
+        ]
+        """NotifyMonitoringReport, sent by a station."""
+        notify_periodic_event_stream: Handler[messages.NotifyPeriodicEventStreamRequest, None]
+        """NotifyPeriodicEventStream, sent by a station."""
+        notify_priority_charging: Handler[
+            messages.NotifyPriorityChargingRequest, messages.NotifyPriorityChargingResponse
+        ]
+        """NotifyPriorityCharging, sent by a station."""
+        notify_report: Handler[messages.NotifyReportRequest, messages.NotifyReportResponse]
+        """NotifyReport, sent by a station."""
+        notify_settlement: Handler[
+            messages.NotifySettlementRequest, messages.NotifySettlementResponse
+        ]
+        """NotifySettlement, sent by a station."""
+
+        @final
+        def notify_web_payment_started(self, request: Never, /) -> Never:
+            """NotifyWebPaymentStarted is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        open_periodic_event_stream: Handler[
+            messages.OpenPeriodicEventStreamRequest, messages.OpenPeriodicEventStreamResponse
+        ]
+        """OpenPeriodicEventStream, sent by a station."""
+
+        @final
+        def publish_firmware(self, request: Never, /) -> Never:
+            """PublishFirmware is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        publish_firmware_status_notification: Handler[
+            messages.PublishFirmwareStatusNotificationRequest,
+            messages.PublishFirmwareStatusNotificationResponse,
+        ]
+        """PublishFirmwareStatusNotification, sent by a station."""
+        pull_dynamic_schedule_update: Handler[
+            messages.PullDynamicScheduleUpdateRequest, messages.PullDynamicScheduleUpdateResponse
+        ]
+        """PullDynamicScheduleUpdate, sent by a station."""
+        report_charging_profiles: Handler[
+            messages.ReportChargingProfilesRequest, messages.ReportChargingProfilesResponse
+        ]
+        """ReportChargingProfiles, sent by a station."""
+        report_der_control: Handler[
+            messages.ReportDERControlRequest, messages.ReportDERControlResponse
+        ]
+        """ReportDERControl, sent by a station."""
+
+        @final
+        def request_battery_swap(self, request: Never, /) -> Never:
+            """RequestBatterySwap is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def request_start_transaction(self, request: Never, /) -> Never:
+            """RequestStartTransaction is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def request_stop_transaction(self, request: Never, /) -> Never:
+            """RequestStopTransaction is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        reservation_status_update: Handler[
+            messages.ReservationStatusUpdateRequest, messages.ReservationStatusUpdateResponse
+        ]
+        """ReservationStatusUpdate, sent by a station."""
+
+        @final
+        def reserve_now(self, request: Never, /) -> Never:
+            """ReserveNow is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def reset(self, request: Never, /) -> Never:
+            """Reset is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        security_event_notification: Handler[
+            messages.SecurityEventNotificationRequest, messages.SecurityEventNotificationResponse
+        ]
+        """SecurityEventNotification, sent by a station."""
+
+        @final
+        def send_local_list(self, request: Never, /) -> Never:
+            """SendLocalList is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def set_charging_profile(self, request: Never, /) -> Never:
+            """SetChargingProfile is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def set_der_control(self, request: Never, /) -> Never:
+            """SetDERControl is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def set_default_tariff(self, request: Never, /) -> Never:
+            """SetDefaultTariff is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def set_display_message(self, request: Never, /) -> Never:
+            """SetDisplayMessage is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def set_monitoring_base(self, request: Never, /) -> Never:
+            """SetMonitoringBase is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def set_monitoring_level(self, request: Never, /) -> Never:
+            """SetMonitoringLevel is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def set_network_profile(self, request: Never, /) -> Never:
+            """SetNetworkProfile is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def set_variable_monitoring(self, request: Never, /) -> Never:
+            """SetVariableMonitoring is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def set_variables(self, request: Never, /) -> Never:
+            """SetVariables is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        sign_certificate: Handler[messages.SignCertificateRequest, messages.SignCertificateResponse]
+        """SignCertificate, sent by a station."""
+        status_notification: Handler[
+            messages.StatusNotificationRequest, messages.StatusNotificationResponse
+        ]
+        """StatusNotification, sent by a station."""
+        transaction_event: Handler[
+            messages.TransactionEventRequest, messages.TransactionEventResponse
+        ]
+        """TransactionEvent, sent by a station."""
+
+        @final
+        def trigger_message(self, request: Never, /) -> Never:
+            """TriggerMessage is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def unlock_connector(self, request: Never, /) -> Never:
+            """UnlockConnector is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def unpublish_firmware(self, request: Never, /) -> Never:
+            """UnpublishFirmware is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def update_dynamic_schedule(self, request: Never, /) -> Never:
+            """UpdateDynamicSchedule is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def update_firmware(self, request: Never, /) -> Never:
+            """UpdateFirmware is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        @final
+        def use_priority_charging(self, request: Never, /) -> Never:
+            """UsePriorityCharging is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        vat_number_validation: Handler[
+            messages.VatNumberValidationRequest, messages.VatNumberValidationResponse
+        ]
+        """VatNumberValidation, sent by a station."""
+
 
 class Charger(dispatch.Charger):
     """An OCPP 2.1 station: subclass it and write a method per action the CSMS sends."""
 
     version = VERSION
+
+    if TYPE_CHECKING:
+        afrr_signal: Handler[messages.AFRRSignalRequest, messages.AFRRSignalResponse]
+        """AFRRSignal, sent by the CSMS."""
+        adjust_periodic_event_stream: Handler[
+            messages.AdjustPeriodicEventStreamRequest, messages.AdjustPeriodicEventStreamResponse
+        ]
+        """AdjustPeriodicEventStream, sent by the CSMS."""
+
+        @final
+        def authorize(self, request: Never, /) -> Never:
+            """Authorize is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def battery_swap(self, request: Never, /) -> Never:
+            """BatterySwap is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def boot_notification(self, request: Never, /) -> Never:
+            """BootNotification is sent by the station: a Charger never receives it."""
+            ...
+
+        cancel_reservation: Handler[
+            messages.CancelReservationRequest, messages.CancelReservationResponse
+        ]
+        """CancelReservation, sent by the CSMS."""
+        certificate_signed: Handler[
+            messages.CertificateSignedRequest, messages.CertificateSignedResponse
+        ]
+        """CertificateSigned, sent by the CSMS."""
+        change_availability: Handler[
+            messages.ChangeAvailabilityRequest, messages.ChangeAvailabilityResponse
+        ]
+        """ChangeAvailability, sent by the CSMS."""
+        change_transaction_tariff: Handler[
+            messages.ChangeTransactionTariffRequest, messages.ChangeTransactionTariffResponse
+        ]
+        """ChangeTransactionTariff, sent by the CSMS."""
+        clear_cache: Handler[messages.ClearCacheRequest, messages.ClearCacheResponse]
+        """ClearCache, sent by the CSMS."""
+        clear_charging_profile: Handler[
+            messages.ClearChargingProfileRequest, messages.ClearChargingProfileResponse
+        ]
+        """ClearChargingProfile, sent by the CSMS."""
+        clear_der_control: Handler[
+            messages.ClearDERControlRequest, messages.ClearDERControlResponse
+        ]
+        """ClearDERControl, sent by the CSMS."""
+        clear_display_message: Handler[
+            messages.ClearDisplayMessageRequest, messages.ClearDisplayMessageResponse
+        ]
+        """ClearDisplayMessage, sent by the CSMS."""
+        clear_tariffs: Handler[messages.ClearTariffsRequest, messages.ClearTariffsResponse]
+        """ClearTariffs, sent by the CSMS."""
+        clear_variable_monitoring: Handler[
+            messages.ClearVariableMonitoringRequest, messages.ClearVariableMonitoringResponse
+        ]
+        """ClearVariableMonitoring, sent by the CSMS."""
+
+        @final
+        def cleared_charging_limit(self, request: Never, /) -> Never:
+            """ClearedChargingLimit is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def close_periodic_event_stream(self, request: Never, /) -> Never:
+            """ClosePeriodicEventStream is sent by the station: a Charger never receives it."""
+            ...
+
+        cost_updated: Handler[messages.CostUpdatedRequest, messages.CostUpdatedResponse]
+        """CostUpdated, sent by the CSMS."""
+        customer_information: Handler[
+            messages.CustomerInformationRequest, messages.CustomerInformationResponse
+        ]
+        """CustomerInformation, sent by the CSMS."""
+        data_transfer: Handler[messages.DataTransferRequest, messages.DataTransferResponse]
+        """DataTransfer, sent by the CSMS."""
+        delete_certificate: Handler[
+            messages.DeleteCertificateRequest, messages.DeleteCertificateResponse
+        ]
+        """DeleteCertificate, sent by the CSMS."""
+
+        @final
+        def firmware_status_notification(self, request: Never, /) -> Never:
+            """FirmwareStatusNotification is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def get_15118_ev_certificate(self, request: Never, /) -> Never:
+            """Get15118EVCertificate is sent by the station: a Charger never receives it."""
+            ...
+
+        get_base_report: Handler[messages.GetBaseReportRequest, messages.GetBaseReportResponse]
+        """GetBaseReport, sent by the CSMS."""
+
+        @final
+        def get_certificate_chain_status(self, request: Never, /) -> Never:
+            """GetCertificateChainStatus is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def get_certificate_status(self, request: Never, /) -> Never:
+            """GetCertificateStatus is sent by the station: a Charger never receives it."""
+            ...
+
+        get_charging_profiles: Handler[
+            messages.GetChargingProfilesRequest, messages.GetChargingProfilesResponse
+        ]
+        """GetChargingProfiles, sent by the CSMS."""
+        get_composite_schedule: Handler[
+            messages.GetCompositeScheduleRequest, messages.GetCompositeScheduleResponse
+        ]
+        """GetCompositeSchedule, sent by the CSMS."""
+        get_der_control: Handler[messages.GetDERControlRequest, messages.GetDERControlResponse]
+        """GetDERControl, sent by the CSMS."""
+        get_display_messages: Handler[
+            messages.GetDisplayMessagesRequest, messages.GetDisplayMessagesResponse
+        ]
+        """GetDisplayMessages, sent by the CSMS."""
+        get_installed_certificate_ids: Handler[
+            messages.GetInstalledCertificateIdsRequest, messages.GetInstalledCertificateIdsResponse
+        ]
+        """GetInstalledCertificateIds, sent by the CSMS."""
+        get_local_list_version: Handler[
+            messages.GetLocalListVersionRequest, messages.GetLocalListVersionResponse
+        ]
+        """GetLocalListVersion, sent by the CSMS."""
+        get_log: Handler[messages.GetLogRequest, messages.GetLogResponse]
+        """GetLog, sent by the CSMS."""
+        get_monitoring_report: Handler[
+            messages.GetMonitoringReportRequest, messages.GetMonitoringReportResponse
+        ]
+        """GetMonitoringReport, sent by the CSMS."""
+        get_periodic_event_stream: Handler[
+            messages.GetPeriodicEventStreamRequest, messages.GetPeriodicEventStreamResponse
+        ]
+        """GetPeriodicEventStream, sent by the CSMS."""
+        get_report: Handler[messages.GetReportRequest, messages.GetReportResponse]
+        """GetReport, sent by the CSMS."""
+        get_tariffs: Handler[messages.GetTariffsRequest, messages.GetTariffsResponse]
+        """GetTariffs, sent by the CSMS."""
+        get_transaction_status: Handler[
+            messages.GetTransactionStatusRequest, messages.GetTransactionStatusResponse
+        ]
+        """GetTransactionStatus, sent by the CSMS."""
+        get_variables: Handler[messages.GetVariablesRequest, messages.GetVariablesResponse]
+        """GetVariables, sent by the CSMS."""
+
+        @final
+        def heartbeat(self, request: Never, /) -> Never:
+            """Heartbeat is sent by the station: a Charger never receives it."""
+            ...
+
+        install_certificate: Handler[
+            messages.InstallCertificateRequest, messages.InstallCertificateResponse
+        ]
+        """InstallCertificate, sent by the CSMS."""
+
+        @final
+        def log_status_notification(self, request: Never, /) -> Never:
+            """LogStatusNotification is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def meter_values(self, request: Never, /) -> Never:
+            """MeterValues is sent by the station: a Charger never receives it."""
+            ...
+
+        notify_allowed_energy_transfer: Handler[
+            messages.NotifyAllowedEnergyTransferRequest,
+            messages.NotifyAllowedEnergyTransferResponse,
+        ]
+        """NotifyAllowedEnergyTransfer, sent by the CSMS."""
+
+        @final
+        def notify_charging_limit(self, request: Never, /) -> Never:
+            """NotifyChargingLimit is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def notify_customer_information(self, request: Never, /) -> Never:
+            """NotifyCustomerInformation is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def notify_der_alarm(self, request: Never, /) -> Never:
+            """NotifyDERAlarm is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def notify_der_start_stop(self, request: Never, /) -> Never:
+            """NotifyDERStartStop is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def notify_display_messages(self, request: Never, /) -> Never:
+            """NotifyDisplayMessages is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def notify_ev_charging_needs(self, request: Never, /) -> Never:
+            """NotifyEVChargingNeeds is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def notify_ev_charging_schedule(self, request: Never, /) -> Never:
+            """NotifyEVChargingSchedule is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def notify_event(self, request: Never, /) -> Never:
+            """NotifyEvent is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def notify_monitoring_report(self, request: Never, /) -> Never:
+            """NotifyMonitoringReport is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def notify_periodic_event_stream(self, request: Never, /) -> Never:
+            """NotifyPeriodicEventStream is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def notify_priority_charging(self, request: Never, /) -> Never:
+            """NotifyPriorityCharging is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def notify_report(self, request: Never, /) -> Never:
+            """NotifyReport is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def notify_settlement(self, request: Never, /) -> Never:
+            """NotifySettlement is sent by the station: a Charger never receives it."""
+            ...
+
+        notify_web_payment_started: Handler[
+            messages.NotifyWebPaymentStartedRequest, messages.NotifyWebPaymentStartedResponse
+        ]
+        """NotifyWebPaymentStarted, sent by the CSMS."""
+
+        @final
+        def open_periodic_event_stream(self, request: Never, /) -> Never:
+            """OpenPeriodicEventStream is sent by the station: a Charger never receives it."""
+            ...
+
+        publish_firmware: Handler[messages.PublishFirmwareRequest, messages.PublishFirmwareResponse]
+        """PublishFirmware, sent by the CSMS."""
+
+        @final
+        def publish_firmware_status_notification(self, request: Never, /) -> Never:
+            """PublishFirmwareStatusNotification is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def pull_dynamic_schedule_update(self, request: Never, /) -> Never:
+            """PullDynamicScheduleUpdate is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def report_charging_profiles(self, request: Never, /) -> Never:
+            """ReportChargingProfiles is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def report_der_control(self, request: Never, /) -> Never:
+            """ReportDERControl is sent by the station: a Charger never receives it."""
+            ...
+
+        request_battery_swap: Handler[
+            messages.RequestBatterySwapRequest, messages.RequestBatterySwapResponse
+        ]
+        """RequestBatterySwap, sent by the CSMS."""
+        request_start_transaction: Handler[
+            messages.RequestStartTransactionRequest, messages.RequestStartTransactionResponse
+        ]
+        """RequestStartTransaction, sent by the CSMS."""
+        request_stop_transaction: Handler[
+            messages.RequestStopTransactionRequest, messages.RequestStopTransactionResponse
+        ]
+        """RequestStopTransaction, sent by the CSMS."""
+
+        @final
+        def reservation_status_update(self, request: Never, /) -> Never:
+            """ReservationStatusUpdate is sent by the station: a Charger never receives it."""
+            ...
+
+        reserve_now: Handler[messages.ReserveNowRequest, messages.ReserveNowResponse]
+        """ReserveNow, sent by the CSMS."""
+        reset: Handler[messages.ResetRequest, messages.ResetResponse]
+        """Reset, sent by the CSMS."""
+
+        @final
+        def security_event_notification(self, request: Never, /) -> Never:
+            """SecurityEventNotification is sent by the station: a Charger never receives it."""
+            ...
+
+        send_local_list: Handler[messages.SendLocalListRequest, messages.SendLocalListResponse]
+        """SendLocalList, sent by the CSMS."""
+        set_charging_profile: Handler[
+            messages.SetChargingProfileRequest, messages.SetChargingProfileResponse
+        ]
+        """SetChargingProfile, sent by the CSMS."""
+        set_der_control: Handler[messages.SetDERControlRequest, messages.SetDERControlResponse]
+        """SetDERControl, sent by the CSMS."""
+        set_default_tariff: Handler[
+            messages.SetDefaultTariffRequest, messages.SetDefaultTariffResponse
+        ]
+        """SetDefaultTariff, sent by the CSMS."""
+        set_display_message: Handler[
+            messages.SetDisplayMessageRequest, messages.SetDisplayMessageResponse
+        ]
+        """SetDisplayMessage, sent by the CSMS."""
+        set_monitoring_base: Handler[
+            messages.SetMonitoringBaseRequest, messages.SetMonitoringBaseResponse
+        ]
+        """SetMonitoringBase, sent by the CSMS."""
+        set_monitoring_level: Handler[
+            messages.SetMonitoringLevelRequest, messages.SetMonitoringLevelResponse
+        ]
+        """SetMonitoringLevel, sent by the CSMS."""
+        set_network_profile: Handler[
+            messages.SetNetworkProfileRequest, messages.SetNetworkProfileResponse
+        ]
+        """SetNetworkProfile, sent by the CSMS."""
+        set_variable_monitoring: Handler[
+            messages.SetVariableMonitoringRequest, messages.SetVariableMonitoringResponse
+        ]
+        """SetVariableMonitoring, sent by the CSMS."""
+        set_variables: Handler[messages.SetVariablesRequest, messages.SetVariablesResponse]
+        """SetVariables, sent by the CSMS."""
+
+        @final
+        def sign_certificate(self, request: Never, /) -> Never:
+            """SignCertificate is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def status_notification(self, request: Never, /) -> Never:
+            """StatusNotification is sent by the station: a Charger never receives it."""
+            ...
+
+        @final
+        def transaction_event(self, request: Never, /) -> Never:
+            """TransactionEvent is sent by the station: a Charger never receives it."""
+            ...
+
+        trigger_message: Handler[messages.TriggerMessageRequest, messages.TriggerMessageResponse]
+        """TriggerMessage, sent by the CSMS."""
+        unlock_connector: Handler[messages.UnlockConnectorRequest, messages.UnlockConnectorResponse]
+        """UnlockConnector, sent by the CSMS."""
+        unpublish_firmware: Handler[
+            messages.UnpublishFirmwareRequest, messages.UnpublishFirmwareResponse
+        ]
+        """UnpublishFirmware, sent by the CSMS."""
+        update_dynamic_schedule: Handler[
+            messages.UpdateDynamicScheduleRequest, messages.UpdateDynamicScheduleResponse
+        ]
+        """UpdateDynamicSchedule, sent by the CSMS."""
+        update_firmware: Handler[messages.UpdateFirmwareRequest, messages.UpdateFirmwareResponse]
+        """UpdateFirmware, sent by the CSMS."""
+        use_priority_charging: Handler[
+            messages.UsePriorityChargingRequest, messages.UsePriorityChargingResponse
+        ]
+        """UsePriorityCharging, sent by the CSMS."""
+
+        @final
+        def vat_number_validation(self, request: Never, /) -> Never:
+            """VatNumberValidation is sent by the station: a Charger never receives it."""
+            ...

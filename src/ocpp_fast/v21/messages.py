@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from ocpp_fast._model import AwareDatetime, CustomData, OcppStruct
+from ocpp_fast._model import AwareDatetime, CustomData, OcppStruct, Request
 from ocpp_fast.v21.datatypes import (
     AddressType,
     AuthorizationData,
@@ -329,7 +329,7 @@ __all__ = [
 ]
 
 
-class AFRRSignalRequest(OcppStruct):
+class AFRRSignalRequest(Request["AFRRSignalResponse"]):
     timestamp: AwareDatetime = msgspec.field(name="timestamp")
     signal: int = msgspec.field(name="signal")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -341,7 +341,7 @@ class AFRRSignalResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class AdjustPeriodicEventStreamRequest(OcppStruct):
+class AdjustPeriodicEventStreamRequest(Request["AdjustPeriodicEventStreamResponse"]):
     id: Annotated[int, Meta(ge=0)] = msgspec.field(name="id")
     params: PeriodicEventStreamParamsType = msgspec.field(name="params")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -353,7 +353,7 @@ class AdjustPeriodicEventStreamResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class AuthorizeRequest(OcppStruct):
+class AuthorizeRequest(Request["AuthorizeResponse"]):
     id_token: IdTokenType = msgspec.field(name="idToken")
     certificate: Annotated[str, Meta(max_length=10000)] | UnsetType = msgspec.field(
         default=UNSET, name="certificate"
@@ -376,7 +376,7 @@ class AuthorizeResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class BatterySwapRequest(OcppStruct):
+class BatterySwapRequest(Request["BatterySwapResponse"]):
     battery_data: Annotated[list[BatteryDataType], Meta(min_length=1)] = msgspec.field(
         name="batteryData"
     )
@@ -392,7 +392,7 @@ class BatterySwapResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class BootNotificationRequest(OcppStruct):
+class BootNotificationRequest(Request["BootNotificationResponse"]):
     charging_station: ChargingStationType = msgspec.field(name="chargingStation")
     reason: BootReasonEnumType = msgspec.field(name="reason")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -406,7 +406,7 @@ class BootNotificationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class CancelReservationRequest(OcppStruct):
+class CancelReservationRequest(Request["CancelReservationResponse"]):
     reservation_id: Annotated[int, Meta(ge=0)] = msgspec.field(name="reservationId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -417,7 +417,7 @@ class CancelReservationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class CertificateSignedRequest(OcppStruct):
+class CertificateSignedRequest(Request["CertificateSignedResponse"]):
     certificate_chain: Annotated[str, Meta(max_length=10000)] = msgspec.field(
         name="certificateChain"
     )
@@ -434,7 +434,7 @@ class CertificateSignedResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ChangeAvailabilityRequest(OcppStruct):
+class ChangeAvailabilityRequest(Request["ChangeAvailabilityResponse"]):
     operational_status: OperationalStatusEnumType = msgspec.field(name="operationalStatus")
     evse: EVSEType | UnsetType = msgspec.field(default=UNSET, name="evse")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -446,7 +446,7 @@ class ChangeAvailabilityResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ChangeTransactionTariffRequest(OcppStruct):
+class ChangeTransactionTariffRequest(Request["ChangeTransactionTariffResponse"]):
     tariff: TariffType = msgspec.field(name="tariff")
     transaction_id: Annotated[str, Meta(max_length=36)] = msgspec.field(name="transactionId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -458,7 +458,7 @@ class ChangeTransactionTariffResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ClearCacheRequest(OcppStruct):
+class ClearCacheRequest(Request["ClearCacheResponse"]):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
@@ -468,7 +468,7 @@ class ClearCacheResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ClearChargingProfileRequest(OcppStruct):
+class ClearChargingProfileRequest(Request["ClearChargingProfileResponse"]):
     charging_profile_id: int | UnsetType = msgspec.field(default=UNSET, name="chargingProfileId")
     charging_profile_criteria: ClearChargingProfileType | UnsetType = msgspec.field(
         default=UNSET, name="chargingProfileCriteria"
@@ -482,7 +482,7 @@ class ClearChargingProfileResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ClearDERControlRequest(OcppStruct):
+class ClearDERControlRequest(Request["ClearDERControlResponse"]):
     is_default: bool = msgspec.field(name="isDefault")
     control_type: DERControlEnumType | UnsetType = msgspec.field(default=UNSET, name="controlType")
     control_id: Annotated[str, Meta(max_length=36)] | UnsetType = msgspec.field(
@@ -497,7 +497,7 @@ class ClearDERControlResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ClearDisplayMessageRequest(OcppStruct):
+class ClearDisplayMessageRequest(Request["ClearDisplayMessageResponse"]):
     id: Annotated[int, Meta(ge=0)] = msgspec.field(name="id")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -508,7 +508,7 @@ class ClearDisplayMessageResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ClearTariffsRequest(OcppStruct):
+class ClearTariffsRequest(Request["ClearTariffsResponse"]):
     tariff_ids: (
         Annotated[list[Annotated[str, Meta(max_length=60)]], Meta(min_length=1)] | UnsetType
     ) = msgspec.field(default=UNSET, name="tariffIds")
@@ -523,7 +523,7 @@ class ClearTariffsResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ClearVariableMonitoringRequest(OcppStruct):
+class ClearVariableMonitoringRequest(Request["ClearVariableMonitoringResponse"]):
     id: Annotated[list[Annotated[int, Meta(ge=0)]], Meta(min_length=1)] = msgspec.field(name="id")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -535,7 +535,7 @@ class ClearVariableMonitoringResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ClearedChargingLimitRequest(OcppStruct):
+class ClearedChargingLimitRequest(Request["ClearedChargingLimitResponse"]):
     charging_limit_source: Annotated[str, Meta(max_length=20)] = msgspec.field(
         name="chargingLimitSource"
     )
@@ -547,7 +547,7 @@ class ClearedChargingLimitResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ClosePeriodicEventStreamRequest(OcppStruct):
+class ClosePeriodicEventStreamRequest(Request["ClosePeriodicEventStreamResponse"]):
     id: Annotated[int, Meta(ge=0)] = msgspec.field(name="id")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -556,7 +556,7 @@ class ClosePeriodicEventStreamResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class CostUpdatedRequest(OcppStruct):
+class CostUpdatedRequest(Request["CostUpdatedResponse"]):
     total_cost: float = msgspec.field(name="totalCost")
     transaction_id: Annotated[str, Meta(max_length=36)] = msgspec.field(name="transactionId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -566,7 +566,7 @@ class CostUpdatedResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class CustomerInformationRequest(OcppStruct):
+class CustomerInformationRequest(Request["CustomerInformationResponse"]):
     request_id: Annotated[int, Meta(ge=0)] = msgspec.field(name="requestId")
     report: bool = msgspec.field(name="report")
     clear: bool = msgspec.field(name="clear")
@@ -586,7 +586,7 @@ class CustomerInformationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class DataTransferRequest(OcppStruct):
+class DataTransferRequest(Request["DataTransferResponse"]):
     vendor_id: Annotated[str, Meta(max_length=255)] = msgspec.field(name="vendorId")
     message_id: Annotated[str, Meta(max_length=50)] | UnsetType = msgspec.field(
         default=UNSET, name="messageId"
@@ -602,7 +602,7 @@ class DataTransferResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class DeleteCertificateRequest(OcppStruct):
+class DeleteCertificateRequest(Request["DeleteCertificateResponse"]):
     certificate_hash_data: CertificateHashDataType = msgspec.field(name="certificateHashData")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -613,7 +613,7 @@ class DeleteCertificateResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class FirmwareStatusNotificationRequest(OcppStruct):
+class FirmwareStatusNotificationRequest(Request["FirmwareStatusNotificationResponse"]):
     status: FirmwareStatusEnumType = msgspec.field(name="status")
     request_id: int | UnsetType = msgspec.field(default=UNSET, name="requestId")
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
@@ -624,7 +624,7 @@ class FirmwareStatusNotificationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class Get15118EVCertificateRequest(OcppStruct):
+class Get15118EVCertificateRequest(Request["Get15118EVCertificateResponse"]):
     iso_15118_schema_version: Annotated[str, Meta(max_length=50)] = msgspec.field(
         name="iso15118SchemaVersion"
     )
@@ -650,7 +650,7 @@ class Get15118EVCertificateResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetBaseReportRequest(OcppStruct):
+class GetBaseReportRequest(Request["GetBaseReportResponse"]):
     request_id: int = msgspec.field(name="requestId")
     report_base: ReportBaseEnumType = msgspec.field(name="reportBase")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -662,7 +662,7 @@ class GetBaseReportResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetCertificateChainStatusRequest(OcppStruct):
+class GetCertificateChainStatusRequest(Request["GetCertificateChainStatusResponse"]):
     certificate_status_requests: Annotated[
         list[CertificateStatusRequestInfoType], Meta(min_length=1, max_length=4)
     ] = msgspec.field(name="certificateStatusRequests")
@@ -676,7 +676,7 @@ class GetCertificateChainStatusResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetCertificateStatusRequest(OcppStruct):
+class GetCertificateStatusRequest(Request["GetCertificateStatusResponse"]):
     ocsp_request_data: OCSPRequestDataType = msgspec.field(name="ocspRequestData")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -690,7 +690,7 @@ class GetCertificateStatusResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetChargingProfilesRequest(OcppStruct):
+class GetChargingProfilesRequest(Request["GetChargingProfilesResponse"]):
     request_id: int = msgspec.field(name="requestId")
     charging_profile: ChargingProfileCriterionType = msgspec.field(name="chargingProfile")
     evse_id: Annotated[int, Meta(ge=0)] | UnsetType = msgspec.field(default=UNSET, name="evseId")
@@ -703,7 +703,7 @@ class GetChargingProfilesResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetCompositeScheduleRequest(OcppStruct):
+class GetCompositeScheduleRequest(Request["GetCompositeScheduleResponse"]):
     duration: int = msgspec.field(name="duration")
     evse_id: Annotated[int, Meta(ge=0)] = msgspec.field(name="evseId")
     charging_rate_unit: ChargingRateUnitEnumType | UnsetType = msgspec.field(
@@ -719,7 +719,7 @@ class GetCompositeScheduleResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetDERControlRequest(OcppStruct):
+class GetDERControlRequest(Request["GetDERControlResponse"]):
     request_id: int = msgspec.field(name="requestId")
     is_default: bool | UnsetType = msgspec.field(default=UNSET, name="isDefault")
     control_type: DERControlEnumType | UnsetType = msgspec.field(default=UNSET, name="controlType")
@@ -735,7 +735,7 @@ class GetDERControlResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetDisplayMessagesRequest(OcppStruct):
+class GetDisplayMessagesRequest(Request["GetDisplayMessagesResponse"]):
     request_id: int = msgspec.field(name="requestId")
     id: Annotated[list[Annotated[int, Meta(ge=0)]], Meta(min_length=1)] | UnsetType = msgspec.field(
         default=UNSET, name="id"
@@ -751,7 +751,7 @@ class GetDisplayMessagesResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetInstalledCertificateIdsRequest(OcppStruct):
+class GetInstalledCertificateIdsRequest(Request["GetInstalledCertificateIdsResponse"]):
     certificate_type: (
         Annotated[list[GetCertificateIdUseEnumType], Meta(min_length=1)] | UnsetType
     ) = msgspec.field(default=UNSET, name="certificateType")
@@ -767,7 +767,7 @@ class GetInstalledCertificateIdsResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetLocalListVersionRequest(OcppStruct):
+class GetLocalListVersionRequest(Request["GetLocalListVersionResponse"]):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
@@ -776,7 +776,7 @@ class GetLocalListVersionResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetLogRequest(OcppStruct):
+class GetLogRequest(Request["GetLogResponse"]):
     log: LogParametersType = msgspec.field(name="log")
     log_type: LogEnumType = msgspec.field(name="logType")
     request_id: int = msgspec.field(name="requestId")
@@ -794,7 +794,7 @@ class GetLogResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetMonitoringReportRequest(OcppStruct):
+class GetMonitoringReportRequest(Request["GetMonitoringReportResponse"]):
     request_id: int = msgspec.field(name="requestId")
     component_variable: Annotated[list[ComponentVariableType], Meta(min_length=1)] | UnsetType = (
         msgspec.field(default=UNSET, name="componentVariable")
@@ -811,7 +811,7 @@ class GetMonitoringReportResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetPeriodicEventStreamRequest(OcppStruct):
+class GetPeriodicEventStreamRequest(Request["GetPeriodicEventStreamResponse"]):
     """This message is empty. It has no fields."""
 
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -824,7 +824,7 @@ class GetPeriodicEventStreamResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetReportRequest(OcppStruct):
+class GetReportRequest(Request["GetReportResponse"]):
     request_id: int = msgspec.field(name="requestId")
     component_variable: Annotated[list[ComponentVariableType], Meta(min_length=1)] | UnsetType = (
         msgspec.field(default=UNSET, name="componentVariable")
@@ -841,7 +841,7 @@ class GetReportResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetTariffsRequest(OcppStruct):
+class GetTariffsRequest(Request["GetTariffsResponse"]):
     evse_id: Annotated[int, Meta(ge=0)] = msgspec.field(name="evseId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -855,7 +855,7 @@ class GetTariffsResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetTransactionStatusRequest(OcppStruct):
+class GetTransactionStatusRequest(Request["GetTransactionStatusResponse"]):
     transaction_id: Annotated[str, Meta(max_length=36)] | UnsetType = msgspec.field(
         default=UNSET, name="transactionId"
     )
@@ -868,7 +868,7 @@ class GetTransactionStatusResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetVariablesRequest(OcppStruct):
+class GetVariablesRequest(Request["GetVariablesResponse"]):
     get_variable_data: Annotated[list[GetVariableDataType], Meta(min_length=1)] = msgspec.field(
         name="getVariableData"
     )
@@ -882,7 +882,7 @@ class GetVariablesResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class HeartbeatRequest(OcppStruct):
+class HeartbeatRequest(Request["HeartbeatResponse"]):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
@@ -891,7 +891,7 @@ class HeartbeatResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class InstallCertificateRequest(OcppStruct):
+class InstallCertificateRequest(Request["InstallCertificateResponse"]):
     certificate_type: InstallCertificateUseEnumType = msgspec.field(name="certificateType")
     certificate: Annotated[str, Meta(max_length=10000)] = msgspec.field(name="certificate")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -903,7 +903,7 @@ class InstallCertificateResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class LogStatusNotificationRequest(OcppStruct):
+class LogStatusNotificationRequest(Request["LogStatusNotificationResponse"]):
     status: UploadLogStatusEnumType = msgspec.field(name="status")
     request_id: int | UnsetType = msgspec.field(default=UNSET, name="requestId")
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
@@ -914,7 +914,7 @@ class LogStatusNotificationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class MeterValuesRequest(OcppStruct):
+class MeterValuesRequest(Request["MeterValuesResponse"]):
     evse_id: Annotated[int, Meta(ge=0)] = msgspec.field(name="evseId")
     meter_value: Annotated[list[MeterValueType], Meta(min_length=1)] = msgspec.field(
         name="meterValue"
@@ -926,7 +926,7 @@ class MeterValuesResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyAllowedEnergyTransferRequest(OcppStruct):
+class NotifyAllowedEnergyTransferRequest(Request["NotifyAllowedEnergyTransferResponse"]):
     transaction_id: Annotated[str, Meta(max_length=36)] = msgspec.field(name="transactionId")
     allowed_energy_transfer: Annotated[list[EnergyTransferModeEnumType], Meta(min_length=1)] = (
         msgspec.field(name="allowedEnergyTransfer")
@@ -940,7 +940,7 @@ class NotifyAllowedEnergyTransferResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyChargingLimitRequest(OcppStruct):
+class NotifyChargingLimitRequest(Request["NotifyChargingLimitResponse"]):
     charging_limit: ChargingLimitType = msgspec.field(name="chargingLimit")
     charging_schedule: Annotated[list[ChargingScheduleType], Meta(min_length=1)] | UnsetType = (
         msgspec.field(default=UNSET, name="chargingSchedule")
@@ -953,7 +953,7 @@ class NotifyChargingLimitResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyCustomerInformationRequest(OcppStruct):
+class NotifyCustomerInformationRequest(Request["NotifyCustomerInformationResponse"]):
     data: Annotated[str, Meta(max_length=512)] = msgspec.field(name="data")
     seq_no: Annotated[int, Meta(ge=0)] = msgspec.field(name="seqNo")
     generated_at: AwareDatetime = msgspec.field(name="generatedAt")
@@ -966,7 +966,7 @@ class NotifyCustomerInformationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyDERAlarmRequest(OcppStruct):
+class NotifyDERAlarmRequest(Request["NotifyDERAlarmResponse"]):
     control_type: DERControlEnumType = msgspec.field(name="controlType")
     timestamp: AwareDatetime = msgspec.field(name="timestamp")
     grid_event_fault: GridEventFaultEnumType | UnsetType = msgspec.field(
@@ -983,7 +983,7 @@ class NotifyDERAlarmResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyDERStartStopRequest(OcppStruct):
+class NotifyDERStartStopRequest(Request["NotifyDERStartStopResponse"]):
     control_id: Annotated[str, Meta(max_length=36)] = msgspec.field(name="controlId")
     started: bool = msgspec.field(name="started")
     timestamp: AwareDatetime = msgspec.field(name="timestamp")
@@ -998,7 +998,7 @@ class NotifyDERStartStopResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyDisplayMessagesRequest(OcppStruct):
+class NotifyDisplayMessagesRequest(Request["NotifyDisplayMessagesResponse"]):
     request_id: int = msgspec.field(name="requestId")
     message_info: Annotated[list[MessageInfoType], Meta(min_length=1)] | UnsetType = msgspec.field(
         default=UNSET, name="messageInfo"
@@ -1011,7 +1011,7 @@ class NotifyDisplayMessagesResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyEVChargingNeedsRequest(OcppStruct):
+class NotifyEVChargingNeedsRequest(Request["NotifyEVChargingNeedsResponse"]):
     evse_id: Annotated[int, Meta(ge=1)] = msgspec.field(name="evseId")
     charging_needs: ChargingNeedsType = msgspec.field(name="chargingNeeds")
     max_schedule_tuples: Annotated[int, Meta(ge=0)] | UnsetType = msgspec.field(
@@ -1027,7 +1027,7 @@ class NotifyEVChargingNeedsResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyEVChargingScheduleRequest(OcppStruct):
+class NotifyEVChargingScheduleRequest(Request["NotifyEVChargingScheduleResponse"]):
     time_base: AwareDatetime = msgspec.field(name="timeBase")
     charging_schedule: ChargingScheduleType = msgspec.field(name="chargingSchedule")
     evse_id: Annotated[int, Meta(ge=1)] = msgspec.field(name="evseId")
@@ -1046,7 +1046,7 @@ class NotifyEVChargingScheduleResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyEventRequest(OcppStruct):
+class NotifyEventRequest(Request["NotifyEventResponse"]):
     generated_at: AwareDatetime = msgspec.field(name="generatedAt")
     seq_no: Annotated[int, Meta(ge=0)] = msgspec.field(name="seqNo")
     event_data: Annotated[list[EventDataType], Meta(min_length=1)] = msgspec.field(name="eventData")
@@ -1058,7 +1058,7 @@ class NotifyEventResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyMonitoringReportRequest(OcppStruct):
+class NotifyMonitoringReportRequest(Request["NotifyMonitoringReportResponse"]):
     request_id: int = msgspec.field(name="requestId")
     seq_no: Annotated[int, Meta(ge=0)] = msgspec.field(name="seqNo")
     generated_at: AwareDatetime = msgspec.field(name="generatedAt")
@@ -1081,7 +1081,7 @@ class NotifyPeriodicEventStreamRequest(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyPriorityChargingRequest(OcppStruct):
+class NotifyPriorityChargingRequest(Request["NotifyPriorityChargingResponse"]):
     transaction_id: Annotated[str, Meta(max_length=36)] = msgspec.field(name="transactionId")
     activated: bool = msgspec.field(name="activated")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -1093,7 +1093,7 @@ class NotifyPriorityChargingResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyReportRequest(OcppStruct):
+class NotifyReportRequest(Request["NotifyReportResponse"]):
     request_id: int = msgspec.field(name="requestId")
     generated_at: AwareDatetime = msgspec.field(name="generatedAt")
     seq_no: Annotated[int, Meta(ge=0)] = msgspec.field(name="seqNo")
@@ -1108,7 +1108,7 @@ class NotifyReportResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifySettlementRequest(OcppStruct):
+class NotifySettlementRequest(Request["NotifySettlementResponse"]):
     psp_ref: Annotated[str, Meta(max_length=255)] = msgspec.field(name="pspRef")
     status: PaymentStatusEnumType = msgspec.field(name="status")
     settlement_amount: float = msgspec.field(name="settlementAmount")
@@ -1142,7 +1142,7 @@ class NotifySettlementResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyWebPaymentStartedRequest(OcppStruct):
+class NotifyWebPaymentStartedRequest(Request["NotifyWebPaymentStartedResponse"]):
     evse_id: Annotated[int, Meta(ge=0)] = msgspec.field(name="evseId")
     timeout: int = msgspec.field(name="timeout")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -1152,7 +1152,7 @@ class NotifyWebPaymentStartedResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class OpenPeriodicEventStreamRequest(OcppStruct):
+class OpenPeriodicEventStreamRequest(Request["OpenPeriodicEventStreamResponse"]):
     constant_stream_data: ConstantStreamDataType = msgspec.field(name="constantStreamData")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -1163,7 +1163,7 @@ class OpenPeriodicEventStreamResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class PublishFirmwareRequest(OcppStruct):
+class PublishFirmwareRequest(Request["PublishFirmwareResponse"]):
     location: Annotated[str, Meta(max_length=2000)] = msgspec.field(name="location")
     checksum: Annotated[str, Meta(max_length=32)] = msgspec.field(name="checksum")
     request_id: Annotated[int, Meta(ge=0)] = msgspec.field(name="requestId")
@@ -1180,7 +1180,9 @@ class PublishFirmwareResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class PublishFirmwareStatusNotificationRequest(OcppStruct):
+class PublishFirmwareStatusNotificationRequest(
+    Request["PublishFirmwareStatusNotificationResponse"]
+):
     status: PublishFirmwareStatusEnumType = msgspec.field(name="status")
     location: (
         Annotated[list[Annotated[str, Meta(max_length=2000)]], Meta(min_length=1)] | UnsetType
@@ -1196,7 +1198,7 @@ class PublishFirmwareStatusNotificationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class PullDynamicScheduleUpdateRequest(OcppStruct):
+class PullDynamicScheduleUpdateRequest(Request["PullDynamicScheduleUpdateResponse"]):
     charging_profile_id: int = msgspec.field(name="chargingProfileId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -1210,7 +1212,7 @@ class PullDynamicScheduleUpdateResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ReportChargingProfilesRequest(OcppStruct):
+class ReportChargingProfilesRequest(Request["ReportChargingProfilesResponse"]):
     request_id: int = msgspec.field(name="requestId")
     charging_limit_source: Annotated[str, Meta(max_length=20)] = msgspec.field(
         name="chargingLimitSource"
@@ -1227,7 +1229,7 @@ class ReportChargingProfilesResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ReportDERControlRequest(OcppStruct):
+class ReportDERControlRequest(Request["ReportDERControlResponse"]):
     request_id: int = msgspec.field(name="requestId")
     curve: Annotated[list[DERCurveGetType], Meta(min_length=1, max_length=24)] | UnsetType = (
         msgspec.field(default=UNSET, name="curve")
@@ -1263,7 +1265,7 @@ class ReportDERControlResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class RequestBatterySwapRequest(OcppStruct):
+class RequestBatterySwapRequest(Request["RequestBatterySwapResponse"]):
     id_token: IdTokenType = msgspec.field(name="idToken")
     request_id: int = msgspec.field(name="requestId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -1275,7 +1277,7 @@ class RequestBatterySwapResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class RequestStartTransactionRequest(OcppStruct):
+class RequestStartTransactionRequest(Request["RequestStartTransactionResponse"]):
     id_token: IdTokenType = msgspec.field(name="idToken")
     remote_start_id: int = msgspec.field(name="remoteStartId")
     evse_id: Annotated[int, Meta(ge=1)] | UnsetType = msgspec.field(default=UNSET, name="evseId")
@@ -1295,7 +1297,7 @@ class RequestStartTransactionResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class RequestStopTransactionRequest(OcppStruct):
+class RequestStopTransactionRequest(Request["RequestStopTransactionResponse"]):
     transaction_id: Annotated[str, Meta(max_length=36)] = msgspec.field(name="transactionId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -1306,7 +1308,7 @@ class RequestStopTransactionResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ReservationStatusUpdateRequest(OcppStruct):
+class ReservationStatusUpdateRequest(Request["ReservationStatusUpdateResponse"]):
     reservation_id: Annotated[int, Meta(ge=0)] = msgspec.field(name="reservationId")
     reservation_update_status: ReservationUpdateStatusEnumType = msgspec.field(
         name="reservationUpdateStatus"
@@ -1318,7 +1320,7 @@ class ReservationStatusUpdateResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ReserveNowRequest(OcppStruct):
+class ReserveNowRequest(Request["ReserveNowResponse"]):
     id: Annotated[int, Meta(ge=0)] = msgspec.field(name="id")
     expiry_date_time: AwareDatetime = msgspec.field(name="expiryDateTime")
     id_token: IdTokenType = msgspec.field(name="idToken")
@@ -1336,7 +1338,7 @@ class ReserveNowResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ResetRequest(OcppStruct):
+class ResetRequest(Request["ResetResponse"]):
     type: ResetEnumType = msgspec.field(name="type")
     evse_id: Annotated[int, Meta(ge=0)] | UnsetType = msgspec.field(default=UNSET, name="evseId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -1348,7 +1350,7 @@ class ResetResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SecurityEventNotificationRequest(OcppStruct):
+class SecurityEventNotificationRequest(Request["SecurityEventNotificationResponse"]):
     type: Annotated[str, Meta(max_length=50)] = msgspec.field(name="type")
     timestamp: AwareDatetime = msgspec.field(name="timestamp")
     tech_info: Annotated[str, Meta(max_length=255)] | UnsetType = msgspec.field(
@@ -1361,7 +1363,7 @@ class SecurityEventNotificationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SendLocalListRequest(OcppStruct):
+class SendLocalListRequest(Request["SendLocalListResponse"]):
     version_number: int = msgspec.field(name="versionNumber")
     update_type: UpdateEnumType = msgspec.field(name="updateType")
     local_authorization_list: Annotated[list[AuthorizationData], Meta(min_length=1)] | UnsetType = (
@@ -1376,7 +1378,7 @@ class SendLocalListResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SetChargingProfileRequest(OcppStruct):
+class SetChargingProfileRequest(Request["SetChargingProfileResponse"]):
     evse_id: Annotated[int, Meta(ge=0)] = msgspec.field(name="evseId")
     charging_profile: ChargingProfileType = msgspec.field(name="chargingProfile")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -1388,7 +1390,7 @@ class SetChargingProfileResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SetDERControlRequest(OcppStruct):
+class SetDERControlRequest(Request["SetDERControlResponse"]):
     is_default: bool = msgspec.field(name="isDefault")
     control_id: Annotated[str, Meta(max_length=36)] = msgspec.field(name="controlId")
     control_type: DERControlEnumType = msgspec.field(name="controlType")
@@ -1415,7 +1417,7 @@ class SetDERControlResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SetDefaultTariffRequest(OcppStruct):
+class SetDefaultTariffRequest(Request["SetDefaultTariffResponse"]):
     evse_id: Annotated[int, Meta(ge=0)] = msgspec.field(name="evseId")
     tariff: TariffType = msgspec.field(name="tariff")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -1427,7 +1429,7 @@ class SetDefaultTariffResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SetDisplayMessageRequest(OcppStruct):
+class SetDisplayMessageRequest(Request["SetDisplayMessageResponse"]):
     message: MessageInfoType = msgspec.field(name="message")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -1438,7 +1440,7 @@ class SetDisplayMessageResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SetMonitoringBaseRequest(OcppStruct):
+class SetMonitoringBaseRequest(Request["SetMonitoringBaseResponse"]):
     monitoring_base: MonitoringBaseEnumType = msgspec.field(name="monitoringBase")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -1449,7 +1451,7 @@ class SetMonitoringBaseResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SetMonitoringLevelRequest(OcppStruct):
+class SetMonitoringLevelRequest(Request["SetMonitoringLevelResponse"]):
     severity: Annotated[int, Meta(ge=0)] = msgspec.field(name="severity")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -1460,7 +1462,7 @@ class SetMonitoringLevelResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SetNetworkProfileRequest(OcppStruct):
+class SetNetworkProfileRequest(Request["SetNetworkProfileResponse"]):
     configuration_slot: int = msgspec.field(name="configurationSlot")
     connection_data: NetworkConnectionProfileType = msgspec.field(name="connectionData")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -1472,7 +1474,7 @@ class SetNetworkProfileResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SetVariableMonitoringRequest(OcppStruct):
+class SetVariableMonitoringRequest(Request["SetVariableMonitoringResponse"]):
     set_monitoring_data: Annotated[list[SetMonitoringDataType], Meta(min_length=1)] = msgspec.field(
         name="setMonitoringData"
     )
@@ -1486,7 +1488,7 @@ class SetVariableMonitoringResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SetVariablesRequest(OcppStruct):
+class SetVariablesRequest(Request["SetVariablesResponse"]):
     set_variable_data: Annotated[list[SetVariableDataType], Meta(min_length=1)] = msgspec.field(
         name="setVariableData"
     )
@@ -1500,7 +1502,7 @@ class SetVariablesResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SignCertificateRequest(OcppStruct):
+class SignCertificateRequest(Request["SignCertificateResponse"]):
     csr: Annotated[str, Meta(max_length=5500)] = msgspec.field(name="csr")
     certificate_type: CertificateSigningUseEnumType | UnsetType = msgspec.field(
         default=UNSET, name="certificateType"
@@ -1518,7 +1520,7 @@ class SignCertificateResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class StatusNotificationRequest(OcppStruct):
+class StatusNotificationRequest(Request["StatusNotificationResponse"]):
     timestamp: AwareDatetime = msgspec.field(name="timestamp")
     connector_status: ConnectorStatusEnumType = msgspec.field(name="connectorStatus")
     evse_id: Annotated[int, Meta(ge=0)] = msgspec.field(name="evseId")
@@ -1530,7 +1532,7 @@ class StatusNotificationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class TransactionEventRequest(OcppStruct):
+class TransactionEventRequest(Request["TransactionEventResponse"]):
     event_type: TransactionEventEnumType = msgspec.field(name="eventType")
     timestamp: AwareDatetime = msgspec.field(name="timestamp")
     trigger_reason: TriggerReasonEnumType = msgspec.field(name="triggerReason")
@@ -1573,7 +1575,7 @@ class TransactionEventResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class TriggerMessageRequest(OcppStruct):
+class TriggerMessageRequest(Request["TriggerMessageResponse"]):
     requested_message: MessageTriggerEnumType = msgspec.field(name="requestedMessage")
     evse: EVSEType | UnsetType = msgspec.field(default=UNSET, name="evse")
     custom_trigger: Annotated[str, Meta(max_length=50)] | UnsetType = msgspec.field(
@@ -1588,7 +1590,7 @@ class TriggerMessageResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class UnlockConnectorRequest(OcppStruct):
+class UnlockConnectorRequest(Request["UnlockConnectorResponse"]):
     evse_id: Annotated[int, Meta(ge=0)] = msgspec.field(name="evseId")
     connector_id: Annotated[int, Meta(ge=0)] = msgspec.field(name="connectorId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -1600,7 +1602,7 @@ class UnlockConnectorResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class UnpublishFirmwareRequest(OcppStruct):
+class UnpublishFirmwareRequest(Request["UnpublishFirmwareResponse"]):
     checksum: Annotated[str, Meta(max_length=32)] = msgspec.field(name="checksum")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -1610,7 +1612,7 @@ class UnpublishFirmwareResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class UpdateDynamicScheduleRequest(OcppStruct):
+class UpdateDynamicScheduleRequest(Request["UpdateDynamicScheduleResponse"]):
     """Id of dynamic charging profile to update."""
 
     charging_profile_id: int = msgspec.field(name="chargingProfileId")
@@ -1624,7 +1626,7 @@ class UpdateDynamicScheduleResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class UpdateFirmwareRequest(OcppStruct):
+class UpdateFirmwareRequest(Request["UpdateFirmwareResponse"]):
     request_id: int = msgspec.field(name="requestId")
     firmware: FirmwareType = msgspec.field(name="firmware")
     retries: Annotated[int, Meta(ge=0)] | UnsetType = msgspec.field(default=UNSET, name="retries")
@@ -1638,7 +1640,7 @@ class UpdateFirmwareResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class UsePriorityChargingRequest(OcppStruct):
+class UsePriorityChargingRequest(Request["UsePriorityChargingResponse"]):
     transaction_id: Annotated[str, Meta(max_length=36)] = msgspec.field(name="transactionId")
     activate: bool = msgspec.field(name="activate")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -1650,7 +1652,7 @@ class UsePriorityChargingResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class VatNumberValidationRequest(OcppStruct):
+class VatNumberValidationRequest(Request["VatNumberValidationResponse"]):
     vat_number: Annotated[str, Meta(max_length=20)] = msgspec.field(name="vatNumber")
     evse_id: Annotated[int, Meta(ge=0)] | UnsetType = msgspec.field(default=UNSET, name="evseId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")

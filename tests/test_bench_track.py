@@ -1,0 +1,244 @@
+"""The benchmark history and its gate (benchmarks/track*.py, docs/explanation/benchmarks.md).
+
+The fast tests run in the suite: the bench table read back as the bench prints it, the
+probe run natively against this tree's bench, the gate's decision, the charts drawn from a
+history. The end-to-end proof, ``track.py check`` under valgrind failing on a commit with an
+extra dict copy per message in ``handle`` and passing on an unchanged one, takes about a
+minute and a half (four callgrind runs), so it is marked ``bench_gate`` and run by
+``make bench-gate-test``, like the ``wheel`` tests by ``make wheel``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import track_chart  # noqa: E402  # benchmarks/ is no package
+import track_gate  # noqa: E402
+import track_history  # noqa: E402
+import track_measure  # noqa: E402
+
+from ocpp_fast import bench  # noqa: E402
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def test_the_bench_table_reads_back_as_printed() -> None:
+    """parse_bench_table reads what bench.report prints: every ns/op cell, frame and weighted."""
+    frames = bench.load_mix(bench.DEFAULT_MIX)
+    best = {
+        key: [1000.0 * (n + 1) + 37 * k for k in range(len(frames))]
+        for n, key in enumerate("abcdefgi")
+    }
+    ran = {v.key: "ran" for v in bench.VARIANTS}
+    text = bench.report(frames, best, ran, [], markdown=True)
+    parsed = track_measure.parse_bench_table(text)
+    total = sum(f.weight for f in frames)
+    for key, values in best.items():
+        weighted = sum(f.weight * t for f, t in zip(frames, values, strict=True)) / total
+        assert parsed["variants"][key] == round(weighted)
+        assert parsed["per_frame"][key] == {
+            f.label: round(t) for f, t in zip(frames, values, strict=True)
+        }
+    assert "j" not in parsed["variants"]  # an n/a column is left out, not read as 0
+
+
+def test_the_probe_runs_every_region_of_this_tree(tmp_path: Path) -> None:
+    """Run natively (no valgrind), the probe builds this tree's variants and plans one region
+    per frame and variant, in the order it runs them, with the counts asked for."""
+    plan_file = tmp_path / "plan.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(track_measure.PROBE),
+            str(track_measure.MIX),
+            str(plan_file),
+            "--variants",
+            "d,e,i,z",
+            "--per-frame",
+            "2",
+            "--fewer",
+            "e=1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(plan_file.read_text())
+    frames = bench.load_mix(bench.DEFAULT_MIX)
+    assert [(r["variant"], r["frame"], r["count"]) for r in plan["regions"]] == [
+        (key, f.key, 1 if key == "e" else 2) for key in "dei" for f in frames
+    ]
+    assert plan["errors"] == {"z": "RuntimeError: this version's bench has no variant (z)"}
+    assert Path(plan["bench_file"]) == Path(bench.__file__).resolve()
+
+
+def _entry(short: str, counts: dict[str, int], wall: dict[str, float] | None = None) -> Any:
+    return {
+        "commit": short * 6,
+        "short": short,
+        "date": "2026-11-30T00:00:00+00:00",
+        "subject": "s",
+        "machine": "m",
+        "python": "CPython 3.11.7",
+        "versions": {"msgspec": "0.23.0"},
+        "valgrind": "valgrind-3.19.0",
+        "instructions": {"variants": counts, "per_frame": {}},
+        "wall": {"variants": wall or {}},
+    }
+
+
+def test_the_gate_fails_beyond_its_threshold_only_on_gated_variants() -> None:
+    """A gated variant over the threshold fails; the same growth within it, or in the floor
+    or the ocpp package (not ours), does not; a gated variant head cannot measure fails."""
+    base = {"a": 40_000, "c": 6_700_000, "d": 34_000, "e": 48_000, "i": 58_000}
+    step = 1 + track_gate.THRESHOLD_PCT / 100
+    within = {**base, "e": int(48_000 * (step - 0.001)), "d": 40_000, "c": 9_000_000}
+    beyond = {**base, "e": int(48_000 * (step + 0.001)) + 1}
+    missing = {k: v for k, v in base.items() if k != "i"}
+    assert _failing(base, within) == []
+    assert _failing(base, beyond) == ["e"]
+    assert _failing(base, missing) == ["i"]
+    summary = track_gate.markdown(_entry("aaaaaaa", base), _entry("bbbbbbb", beyond))
+    assert summary.startswith("### Benchmark gate: FAIL")
+    assert "| e handle | 48,000 |" in summary
+    assert "REGRESSION" in summary
+    passing = track_gate.markdown(
+        _entry("aaaaaaa", base, {"d": 2000.0, "e": 3000.0}),
+        _entry("bbbbbbb", within, {"d": 2100.0, "e": 3300.0}),
+    )
+    assert passing.startswith("### Benchmark gate: pass")
+    assert "| e handle | 1.50 | 1.57 |" in passing
+
+
+def test_the_gate_against_the_history_takes_the_last_comparable_line() -> None:
+    """BASE=history: the last line with counts measured on the same Python and msgspec; a
+    line of another msgspec or one whose counts failed is passed over."""
+    head = _entry("h000000", {"e": 1})
+    older, newer = _entry("o000000", {"e": 2}), _entry("n000000", {"e": 3})
+    other_msgspec = {**_entry("m000000", {"e": 4}), "versions": {"msgspec": "0.19.0"}}
+    failed = {**_entry("f000000", {}), "instructions": {"error": "valgrind is not installed"}}
+    entries = [older, newer, other_msgspec, failed]
+    assert track_history.last_comparable(entries, head) is newer
+    assert track_history.last_comparable([other_msgspec, failed], head) is None
+
+
+def _failing(base: dict[str, int], head: dict[str, int]) -> list[str]:
+    rows = track_gate.compare({"variants": base}, {"variants": head})
+    return [row.variant for row in track_gate.failed(rows)]
+
+
+def test_the_charts_draw_every_commit_and_mark_the_step() -> None:
+    """One point per commit and series, in git's order; the commit where the live path's
+    instructions stepped is marked with its hash."""
+    counts = [58_000, 58_100, 52_000, 52_050]
+    entries = [
+        _entry(f"c{n}00000", {"d": 34_000, "e": 47_000, "i": count}, {"d": 1800.0, "i": 3000.0})
+        for n, count in enumerate(counts)
+    ]
+    topo = [e["commit"] for e in reversed(entries)]  # git's order wins over the file's
+    ordered = track_chart.ordered(entries, list(reversed(topo)))
+    assert [e["short"] for e in ordered] == [e["short"] for e in entries]
+    charts = track_chart.codec_charts(ordered)
+    assert set(charts) == {"throughput.svg", "ratios.svg", "live_path.svg"}
+    root = ElementTree.fromstring(charts["live_path.svg"])
+    lines = root.findall(f"{SVG}polyline")
+    assert lines and all(len(line.get("points", "").split()) == 4 for line in lines)
+    labels = [t.text for t in root.iter(f"{SVG}text")]
+    assert "c200000 i -10%" in labels
+    assert track_chart.codec_charts(ordered) == charts  # same history, same bytes
+
+
+def test_the_load_chart_has_a_line_per_csms_and_mode() -> None:
+    """history/load.jsonl as ``track.py load`` writes it: CPU µs per message per row; a row
+    not measured in one release leaves a gap, not a zero."""
+
+    def figure(row: str, mode: str, cpu: float | None) -> dict[str, Any]:
+        return {"row": row, "mode": mode, "cpu_us_per_msg": cpu}
+
+    releases = [
+        {**_entry("r100000", {}), "tags": ["v0.1.0"], "figures": [figure("fast", m, 40.0)
+         for m in ("saturation", "fleet")] + [figure("ocpp", "fleet", 900.0)]},
+        {**_entry("r200000", {}), "tags": [], "figures": [figure("fast", "fleet", 35.0),
+         figure("ocpp", "fleet", None)]},
+    ]  # fmt: skip
+    svg = track_chart.load_chart(releases)
+    assert svg is not None
+    root = ElementTree.fromstring(svg)
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert "CSMS CPU µs per message (saturation)" in texts
+    assert "CSMS CPU µs per message (fleet)" in texts
+    assert "v0.1.0" in texts and "r200000" in texts
+    assert len(root.findall(f"{SVG}polyline")) == 1  # fast in fleet; the rest are single points
+    assert len(root.findall(f"{SVG}circle")) == 4
+    assert track_chart.load_chart([]) is None
+
+
+SLOWER = (
+    "        if type(call) is Call and (route := self._routes.get(call.action)) is not None:\n",
+    "        if type(call) is Call and (route := self._routes.get(call.action)) is not None:\n"
+    "            _ = dict(self._routes)  # deliberately slowed: a dict copy per message\n",
+)
+
+
+def _git(*args: str, cwd: Path = ROOT) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def _check(base: str, head: str, summary: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, str(ROOT / "benchmarks" / "track.py"), "check"]
+    command += ["--base", base, "--head", head, "--variants", "d,e,i", "--no-wall"]
+    return subprocess.run(
+        [*command, "--summary", str(summary)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.mark.bench_gate
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_the_gate_fails_a_slowed_commit_and_passes_an_unchanged_one(tmp_path: Path) -> None:
+    """HEAD with one extra copy of the route table per message in ``handle``, committed on no
+    branch, fails ``track.py check``; HEAD against itself passes (measured twice, so the
+    run-to-run spread is inside the comparison)."""
+    head = _git("rev-parse", "HEAD")
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "slowed"
+        _git("worktree", "add", "--detach", "--quiet", str(tree), head)
+        try:
+            dispatch = tree / "src" / "ocpp_fast" / "dispatch.py"
+            text = dispatch.read_text()
+            assert text.count(SLOWER[0]) == 1
+            dispatch.write_text(text.replace(*SLOWER))
+            _git("-c", "user.name=bench", "-c", "user.email=bench@invalid", "commit", "-qam",
+                 "deliberately slowed", cwd=tree)  # fmt: skip
+            slowed = _git("rev-parse", "HEAD", cwd=tree)
+        finally:
+            _git("worktree", "remove", "--force", str(tree))
+    failing = _check(head, slowed, tmp_path / "slowed.md")
+    assert failing.returncode == 1, failing.stdout + failing.stderr
+    summary = (tmp_path / "slowed.md").read_text()
+    print(summary)
+    assert summary.startswith("### Benchmark gate: FAIL")
+    assert "| e handle |" in summary and "REGRESSION" in summary
+    passing = _check(head, head, tmp_path / "same.md")
+    assert passing.returncode == 0, passing.stdout + passing.stderr
+    print((tmp_path / "same.md").read_text())
+    assert (tmp_path / "same.md").read_text().startswith("### Benchmark gate: pass")

@@ -1,0 +1,63 @@
+"""The generated pages of the docs site cover what they claim: every command and flag of the
+CLI, every public module of the API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+import docs_hooks  # noqa: E402
+
+from ocpp_fast import bench, cli  # noqa: E402
+
+
+def flags(parser: argparse.ArgumentParser) -> list[str]:
+    return [
+        flag
+        for action in parser._actions
+        if action.help != argparse.SUPPRESS
+        for flag in (action.option_strings or [str(action.metavar or action.dest)])
+        if flag not in ("-h", "--help")
+    ]
+
+
+def test_cli_page_has_every_command_and_flag() -> None:
+    page = docs_hooks.cli_markdown()
+    top = docs_hooks.parser_of(cli.main)
+    commands = {
+        name: (docs_hooks.parser_of(bench.main) if name == "bench" else sub)
+        for action in top._actions
+        if isinstance(action, argparse._SubParsersAction)
+        for name, sub in action.choices.items()
+    }
+    assert set(commands) >= {"serve", "worker", "simulate", "validate", "bench"}
+    for name, parser in commands.items():
+        section = page.split(f"## `ocpp-fast {name}`", 1)[1].split("\n## ", 1)[0]
+        for flag in flags(parser):
+            assert f"| `{flag}` |" in section or f", `{flag}` |" in section, (name, flag)
+
+
+def test_hidden_flags_stay_hidden() -> None:
+    assert "--reuse-port" not in docs_hooks.cli_markdown()
+
+
+def test_every_public_module_has_an_api_page() -> None:
+    modules = docs_hooks.public_modules()
+    for expected in ("ocpp_fast", "ocpp_fast.transport.server", "ocpp_fast.cluster.client"):
+        assert expected in modules
+    assert not [m for m in modules if any(part.startswith("_") for part in m.split("."))]
+    nav = str(docs_hooks.api_nav())
+    for module in modules:
+        assert f"'{docs_hooks.api_page(module)}'" in nav, module
+
+
+def test_every_example_is_linked_from_a_page() -> None:
+    pages = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "docs").rglob("*.md"))
+    examples = sorted(p.name for p in (ROOT / "examples").glob("*.py"))
+    assert examples
+    unlinked = [name for name in examples if f"](repo:examples/{name})" not in pages]
+    assert not unlinked, f"examples no page links to: {unlinked}"

@@ -1,0 +1,172 @@
+"""Logs an operator can grep: the identity in every line about a station, type names qualified
+by version, codes as sent on the wire, whole frames when asked, structured ``extra`` fields."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from my_test_charge_system import MyTestChargeSystem
+from my_test_charger import MyTestCharger
+
+from ocpp_fast import v16, v201
+from ocpp_fast.logs import frame_log_limit, set_frame_log_limit
+from ocpp_fast.transport import connect, serve
+
+STATUS_16 = (
+    b'[2,"s1","StatusNotification",{"connectorId":1,"errorCode":"NoError","status":"Available"}]'
+)
+
+
+class Broken16(v16.ChargeSystem):
+    def authorize(self, request: v16.messages.AuthorizeRequest) -> Any:
+        raise RuntimeError("the tag database is down")
+
+    def status_notification(self, request: v16.messages.StatusNotificationRequest) -> Any:
+        return v201.messages.StatusNotificationResponse()  # the 2.0.1 Struct: a mistake
+
+
+@pytest.fixture
+def frame_limit() -> Iterator[None]:
+    before = frame_log_limit()
+    yield
+    set_frame_log_limit(before)
+
+
+def test_a_handler_error_names_the_station_and_carries_extras(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR, logger="ocpp_fast")
+    reply = Broken16().handle(b'[2,"a1","Authorize",{"idTag":"T1"}]', "CS042")
+    assert reply is not None and b"InternalError" in reply
+    (record,) = [r for r in caplog.records if "raised" in r.getMessage()]
+    assert record.getMessage() == "CS042: handler of Authorize (a1) raised"
+    assert (record.identity, record.action, record.message_id) == ("CS042", "Authorize", "a1")  # type: ignore[attr-defined]
+    assert record.exc_info is not None
+
+
+def test_an_async_connection_handler_error_names_the_station(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The same through a real CSMS (the asyncio layer), on the server side."""
+
+    class Failing(MyTestChargeSystem):
+        def heartbeat(self, request: Any) -> Any:
+            raise RuntimeError("boom")
+
+    async def session() -> None:
+        server = await serve(Failing())
+        client = await connect(MyTestCharger(), f"ws://127.0.0.1:{server.port}/CS077")
+        try:
+            with pytest.raises(Exception, match="handler failed"):
+                await client.call(v201.messages.HeartbeatRequest(), timeout=5)
+        finally:
+            await client.close()
+            await server.close()
+
+    caplog.set_level(logging.ERROR, logger="ocpp_fast")
+    asyncio.run(asyncio.wait_for(session(), 20))
+    (record,) = [r for r in caplog.records if "raised" in r.getMessage()]
+    assert record.getMessage().startswith("CS077: handler of Heartbeat (")
+    assert record.identity == "CS077"  # type: ignore[attr-defined]
+    assert record.action == "Heartbeat"  # type: ignore[attr-defined]
+
+
+def test_a_16_handler_returning_the_201_struct_is_named_with_its_version(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR, logger="ocpp_fast")
+    reply = Broken16().handle(STATUS_16, "CS016")
+    assert reply is not None and b"InternalError" in reply
+    (record,) = [r for r in caplog.records if "invalid" in r.getMessage()]
+    message = record.getMessage()
+    assert message.startswith("CS016: our StatusNotification response to s1 is invalid")
+    assert (
+        "must be v16.messages.StatusNotificationResponse, "
+        "got v201.messages.StatusNotificationResponse" in message
+    )
+    assert record.message_id == "s1"  # type: ignore[attr-defined]
+
+
+def test_a_16_bad_frame_is_logged_with_the_code_the_station_received(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="ocpp_fast")
+    reply = Broken16().handle(b'[2,"h1","Authorize",{"idTag":"T","unknownField":1}]', "CS016")
+    assert reply is not None and b'"FormationViolation"' in reply
+    (record,) = [r for r in caplog.records if "bad frame" in r.getMessage()]
+    assert "FormationViolation" in record.getMessage()
+    assert "FormatViolation:" not in record.getMessage()
+    assert record.code == "FormationViolation"  # type: ignore[attr-defined]
+    assert (record.identity, record.message_id) == ("CS016", "h1")  # type: ignore[attr-defined]
+
+
+def test_a_4_kib_frame_is_logged_whole_when_asked(
+    caplog: pytest.LogCaptureFixture, frame_limit: None
+) -> None:
+    data = "x" * 4096
+    frame = json.dumps([2, "d1", "DataTransfer", {"vendorId": "GA", "data": data}]).encode()
+    caplog.set_level(logging.DEBUG, logger="ocpp_fast.frames")
+
+    def logged_in() -> bytes:
+        caplog.clear()
+        MyTestChargeSystem().handle(frame, "CS4K")
+        frames = [r for r in caplog.records if r.name == "ocpp_fast.frames"]
+        (record,) = [r for r in frames if getattr(r, "direction", None) == "<"]
+        assert record.identity == "CS4K"  # type: ignore[attr-defined]
+        logged: bytes = record.frame  # type: ignore[attr-defined]
+        return logged
+
+    assert frame_log_limit() == 500  # the default: a busy log is not flooded
+    assert logged_in() == frame[:500]
+    set_frame_log_limit(None)
+    assert logged_in() == frame
+    set_frame_log_limit(1000)
+    assert logged_in() == frame[:1000]
+
+
+def test_the_frame_limit_is_read_from_the_environment() -> None:
+    import subprocess
+    import sys
+
+    script = "from ocpp_fast.logs import frame_log_limit; print(frame_log_limit())"
+    for value, expected in (("all", "None"), ("8192", "8192"), ("typo", "500")):
+        env = {"OCPP_FAST_FRAME_LOG_CHARS": value, "PATH": ""}
+        out = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == expected
+
+
+def test_the_websocket_libraries_add_no_info_line_per_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Our own lines say it ("CS1: connected"), with the identity; picows and websockets
+    added two or three lines per connection without it."""
+
+    async def session(backend: str) -> None:
+        server = await serve(MyTestChargeSystem(), backend=backend)
+        client = await connect(
+            MyTestCharger(), f"ws://127.0.0.1:{server.port}/CS1", backend=backend
+        )
+        await client.close()
+        await server.close()
+
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="ocpp_fast.transport")
+    for backend in ("picows", "websockets"):
+        asyncio.run(asyncio.wait_for(session(backend), 20))
+    library = [
+        r
+        for r in caplog.records
+        if r.name.startswith(("picows", "websockets", "ocpp_fast.transport.picows"))
+        or r.name.startswith("ocpp_fast.transport.websockets")
+    ]
+    assert library == []
+    ours = [r.getMessage() for r in caplog.records if r.name == "ocpp_fast.transport"]
+    assert ours.count("CS1: connected (ocpp2.0.1)") == 2
+    assert all(r.identity == "CS1" for r in caplog.records if r.name == "ocpp_fast.transport")  # type: ignore[attr-defined]

@@ -1,0 +1,300 @@
+"""Every refused handshake is seen: a WARNING line on ``ocpp_fast.transport.refusals`` with
+the reason, the escaped identity and the peer address, and one count in
+``ocpp_handshakes_refused_total{reason}``, on both backends, for each cause."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from my_test_charge_system import MyTestChargeSystem
+from my_test_charger import MyTestCharger
+from prometheus_client import generate_latest
+from test_transport import Pki
+
+from ocpp_fast.metrics import Metrics
+from ocpp_fast.transport import Admission, Limits, StationRequest, connect, serve
+from ocpp_fast.transport.backend import BACKENDS
+from ocpp_fast.transport.identity import basic_header
+
+PASSWORD = "0123456789abcdef"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return Pki(tmp_path_factory.mktemp("pki"))
+
+
+def run(coro: Callable[[], Awaitable[Any]]) -> Any:
+    return asyncio.run(asyncio.wait_for(coro(), 20))
+
+
+async def exchange(port: int, request: bytes, tls: ssl.SSLContext | None = None) -> bytes:
+    """Send ``request`` raw; what the server answers until it closes (or 2 s pass)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=tls)
+    writer.write(request)
+    answer = b""
+    try:
+        async with asyncio.timeout(2):
+            while chunk := await reader.read(65536):
+                answer += chunk
+    except (TimeoutError, ConnectionError, ssl.SSLError):
+        pass
+    writer.close()
+    return answer
+
+
+def upgrade(path: str, *headers: str, protocol: str = "ocpp2.0.1") -> bytes:
+    lines = [
+        f"GET {path} HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+        f"Sec-WebSocket-Protocol: {protocol}",
+        *headers,
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def status(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else 0
+
+
+def refusal_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "ocpp_fast.transport.refusals"]
+
+
+def test_each_http_refusal_is_logged_and_counted(
+    backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    metrics = Metrics()
+
+    def authorize(station: StationRequest) -> Admission:
+        if station.identity == "BOOM":
+            raise RuntimeError("the database is down")
+        if station.identity != "CS001":
+            return Admission.UNKNOWN
+        return Admission.ACCEPT if station.password == PASSWORD else Admission.UNAUTHORIZED
+
+    good = f"Authorization: {basic_header('CS001', PASSWORD)}"
+    cases = [
+        ("bad_path", upgrade("/ocpp/" + "x" * 49), 404),
+        ("unknown_station", upgrade("/CS999", f"Authorization: {basic_header('CS999', 'x')}"), 404),
+        ("no_credentials", upgrade("/CS001"), 401),
+        ("bad_authorization_header", upgrade("/CS001", "Authorization: Bearer abc"), 401),
+        ("user_mismatch", upgrade("/CS001", f"Authorization: {basic_header('CS002', 'x')}"), 401),
+        ("unauthorized", upgrade("/CS001", f"Authorization: {basic_header('CS001', 'no')}"), 401),
+        ("authorize_failed", upgrade("/BOOM", f"Authorization: {basic_header('BOOM', 'x')}"), 503),
+        # picows answers 400; websockets closes without an answer
+        ("malformed_request", b"HELLO /CS001 WORLD\r\n\r\n", 400 if backend == "picows" else 0),
+        ("no_common_version", upgrade("/CS001", good, protocol="ocpp1.5, ocpp1.6"), 101),
+    ]
+
+    async def session() -> list[int]:
+        server = await serve(
+            MyTestChargeSystem(),
+            authorize=authorize,
+            security_profile=1,
+            backend=backend,
+            metrics=metrics,
+        )
+        try:
+            return [status(await exchange(server.port, request)) for _, request, _ in cases]
+        finally:
+            await server.close()
+
+    caplog.set_level(logging.WARNING, logger="ocpp_fast.transport.refusals")
+    assert run(session) == [expected for _, _, expected in cases]
+    records = refusal_records(caplog)
+    assert [r.reason for r in records] == [reason for reason, _, _ in cases]  # type: ignore[attr-defined]
+    for record in records:
+        assert record.levelno == logging.WARNING
+        assert record.peer.startswith("127.0.0.1:")  # type: ignore[attr-defined]
+        assert record.peer in record.getMessage()  # type: ignore[attr-defined]
+    assert records[0].identity == "-"  # type: ignore[attr-defined]
+    assert "x" * 49 in records[0].getMessage()  # the path, as no identity could be read
+    assert records[1].identity == "CS999"  # type: ignore[attr-defined]
+    assert records[1].getMessage().startswith("CS999: handshake refused (unknown_station)")
+    last = records[-1]
+    assert last.offered == ["ocpp1.5", "ocpp1.6"]  # type: ignore[attr-defined]
+    assert last.served == ["ocpp2.0.1"]  # type: ignore[attr-defined]
+    assert "ocpp1.5, ocpp1.6" in last.getMessage()
+    assert "serves ocpp2.0.1" in last.getMessage()
+    assert dict(metrics.refusals) == {reason: 1 for reason, _, _ in cases}
+    scraped = generate_latest(metrics.registry).decode()
+    assert 'ocpp_handshakes_refused_total{reason="user_mismatch"} 1.0' in scraped
+
+
+def test_identities_and_paths_are_escaped_in_the_refusal_line(
+    backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def session() -> list[int]:
+        server = await serve(
+            MyTestChargeSystem(), authorize=lambda s: Admission.UNKNOWN, backend=backend
+        )
+        try:
+            return [
+                status(await exchange(server.port, upgrade(path)))
+                for path in ("/ocpp/CS%C3%A9", "/ocpp/CS\x1b[31mRED%0A")
+            ]
+        finally:
+            await server.close()
+
+    caplog.set_level(logging.WARNING, logger="ocpp_fast.transport.refusals")
+    assert run(session) == [404, 404]
+    unknown, bad_path = refusal_records(caplog)
+    assert unknown.identity == "CS\\xe9"  # type: ignore[attr-defined]
+    assert unknown.getMessage().startswith("CS\\xe9: ")
+    assert bad_path.reason == "bad_path"  # type: ignore[attr-defined]
+    assert "\x1b" not in bad_path.getMessage()
+    assert "\\x1b[31mRED%0A" in bad_path.getMessage()
+
+
+def test_caps_and_slow_or_oversized_handshakes_are_logged_and_counted(
+    backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    metrics = Metrics()
+    limits = Limits(
+        max_connections=1, pending_handshakes=1, handshake_bytes=1024, handshake_timeout=0.3
+    )
+
+    async def session() -> list[int]:
+        server = await serve(MyTestChargeSystem(), backend=backend, metrics=metrics, limits=limits)
+        url = f"ws://127.0.0.1:{server.port}/CS001"
+        try:
+            statuses = [status(await exchange(server.port, b"GET /slow HTTP/1.1\r\n"))]  # timeout
+            statuses.append(status(await exchange(server.port, b"GET /" + b"x" * 2000)))  # size
+            # a silent socket holds the one pending handshake: the next one is cut at accept
+            _, silent = await asyncio.open_connection("127.0.0.1", server.port)
+            await asyncio.sleep(0.05)
+            statuses.append(status(await exchange(server.port, upgrade("/CS002"))))
+            silent.close()
+            await asyncio.sleep(0.4)  # the silent one times out too
+            client = await connect(MyTestCharger(), url)
+            try:  # one station connected: the connection cap is reached
+                statuses.append(status(await exchange(server.port, upgrade("/CS003"))))
+            finally:
+                await client.close()
+            return statuses
+        finally:
+            await server.close()
+
+    caplog.set_level(logging.WARNING, logger="ocpp_fast.transport.refusals")
+    assert run(session) == [0, 0, 0, 503]
+    reasons = [r.reason for r in refusal_records(caplog)]  # type: ignore[attr-defined]
+    assert reasons[:3] == ["handshake_timeout", "handshake_size", "socket_cap"]
+    assert reasons[-1] == "connection_cap"
+    assert metrics.refusals["socket_cap"] == 1
+    assert metrics.refusals["handshake_size"] == 1
+    assert metrics.refusals["connection_cap"] == 1
+    assert metrics.refusals["handshake_timeout"] >= 1
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_failed_tls_handshake_is_logged_and_counted(
+    backend: str, loop: str, pki: Pki, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Profile 3 without a client certificate, and a client that trusts another CA; on
+    uvloop too, which reads the ClientHello before start_tls can take the socket."""
+    metrics = Metrics()
+
+    async def session() -> bytes:
+        server = await serve(
+            MyTestChargeSystem(),
+            authorize=lambda s: True,
+            security_profile=3,
+            ssl=pki.server_context(mutual=True),
+            backend=backend,
+            metrics=metrics,
+        )
+        try:
+            await exchange(server.port, upgrade("/CS001"), pki.client_context(False))
+            stranger = ssl.create_default_context()  # does not trust the test CA
+            with pytest.raises(ssl.SSLError):
+                await exchange(server.port, upgrade("/CS001"), stranger)
+            for _ in range(100):  # the refused sockets are no longer counted
+                if server.sockets == server.handshaking == 0:
+                    break
+                await asyncio.sleep(0.02)
+            assert (server.sockets, server.handshaking) == (0, 0)
+            # and a station with its certificate still gets in
+            good = pki.client_context(True)
+            return await exchange(server.port, upgrade("/CS001"), good)
+        finally:
+            await server.close()
+
+    caplog.set_level(logging.WARNING, logger="ocpp_fast.transport.refusals")
+    if loop == "uvloop":
+        uvloop = pytest.importorskip("uvloop")  # (no uvloop on Windows)
+        answer = uvloop.run(asyncio.wait_for(session(), 20))
+    else:
+        answer = run(session)
+    assert status(answer) == 101
+    records = refusal_records(caplog)
+    assert [r.reason for r in records] == ["tls", "tls"]  # type: ignore[attr-defined]
+    assert all(r.peer.startswith("127.0.0.1:") for r in records)  # type: ignore[attr-defined]
+    assert "certificate" in records[0].getMessage().lower()
+    assert metrics.refusals["tls"] == 2
+
+
+def test_an_unauthenticated_takeover_is_refused_409_logged_and_counted(
+    backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An authenticated station is live: a connection without credentials claiming its
+    identity is refused (it would otherwise replace it)."""
+    metrics = Metrics()
+
+    async def session() -> int:
+        server = await serve(
+            MyTestChargeSystem(), authorize=lambda s: True, backend=backend, metrics=metrics
+        )
+        client = await connect(
+            MyTestCharger(), f"ws://127.0.0.1:{server.port}/CS001", password=PASSWORD
+        )
+        try:
+            return status(await exchange(server.port, upgrade("/CS001")))
+        finally:
+            await client.close()
+            await server.close()
+
+    caplog.set_level(logging.WARNING, logger="ocpp_fast.transport.refusals")
+    assert run(session) == 409
+    (record,) = refusal_records(caplog)
+    assert record.reason == "already_connected"  # type: ignore[attr-defined]
+    assert record.getMessage().startswith("CS001: handshake refused (already_connected) from ")
+    assert dict(metrics.refusals) == {"already_connected": 1}
+
+
+def test_a_station_arriving_while_the_server_shuts_down_is_refused_503(
+    backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """During ``on_shutdown`` the server still listens, and refuses new stations."""
+    metrics = Metrics()
+    answers: list[int] = []
+
+    class Closing(MyTestChargeSystem):
+        async def on_shutdown(self, server: Any) -> None:
+            answers.append(status(await exchange(server.port, upgrade("/CS009"))))
+
+    async def session() -> None:
+        server = await serve(Closing(), backend=backend, metrics=metrics)
+        await server.close()
+
+    caplog.set_level(logging.WARNING, logger="ocpp_fast.transport.refusals")
+    run(session)
+    assert answers == [503]
+    (record,) = refusal_records(caplog)
+    assert record.reason == "shutting_down"  # type: ignore[attr-defined]
+    assert dict(metrics.refusals) == {"shutting_down": 1}
