@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml setup.py
 	$(MAKE) build-ext
 	touch $(STAMP)
 
-# The compiled codec, built in place next to its .pyx (editable installs import from src/).
+# The compiled codec and dispatch path, built in place next to their .pyx (editable installs import from src/).
 build-ext:
 	$(PY) setup.py --quiet build_ext --inplace
 
@@ -153,4 +153,4 @@ wheel-matrix: $(STAMP)
 	done
 
 clean:
-	rm -rf $(VENV) build src/ocpp_fast/*.so src/ocpp_fast/_codec_c.c
+	rm -rf $(VENV) build src/ocpp_fast/*.so src/ocpp_fast/_codec_c.c src/ocpp_fast/_dispatch_c.c

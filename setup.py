@@ -1,4 +1,4 @@
-"""Build script: compiles the Cython hot path of the frame codec when it can.
+"""Build script: compiles the Cython hot paths (the frame codec, the dispatch path) when it can.
 
 ``OCPP_FAST_NO_EXTENSIONS=1`` skips the extension (pure-Python install).
 Without a working compiler the build falls back to pure Python too, unless
@@ -51,7 +51,10 @@ def extensions() -> list[Extension]:
         print(f"ocpp_fast: Cython unavailable ({exc}); installing pure Python", file=sys.stderr)
         return []
     return cythonize(
-        [Extension("ocpp_fast._codec_c", ["src/ocpp_fast/_codec_c.pyx"])],
+        [
+            Extension("ocpp_fast._codec_c", ["src/ocpp_fast/_codec_c.pyx"]),
+            Extension("ocpp_fast._dispatch_c", ["src/ocpp_fast/_dispatch_c.pyx"]),
+        ],
         compiler_directives={
             "language_level": "3",
             "boundscheck": False,

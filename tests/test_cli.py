@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -128,3 +129,6 @@ def test_bench_prints_the_comparison(capsys: pytest.CaptureFixture[str]) -> None
     assert main(["bench", str(MIX), "--budget", "0.5", "--repeats", "1"]) == 0
     out = capsys.readouterr().out
     assert "weighted" in out and "a/d = " in out and "e/d = " in out
+    # issue 25's targets: the worst action's e/d, and the live path in µs
+    assert re.search(r"worst e/d = [\d.]+, \w+.*\(target <= 2.5: (met|NOT met)", out), out
+    assert re.search(r"\bi = [\d.]+ µs \(target <= 3.5 µs: (met|NOT met)", out), out

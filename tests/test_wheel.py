@@ -222,6 +222,8 @@ def test_sdist_holds_the_sources(sdist: Path) -> None:
         "pyproject.toml",
         "setup.py",
         "src/ocpp_fast/_codec_c.pyx",
+        "src/ocpp_fast/_dispatch_c.pyx",
+        "src/ocpp_fast/_scan.pxi",
         "src/ocpp_fast/py.typed",
         "src/ocpp_fast/data/mix-v201.jsonl",
         "src/ocpp_fast/codec.py",
@@ -233,8 +235,9 @@ def test_sdist_holds_the_sources(sdist: Path) -> None:
 
 def test_platform_wheel_contents(platform_wheel: Path) -> None:
     names = wheel_names(platform_wheel)
-    compiled = [n for n in names if n.startswith("ocpp_fast/_codec_c.") and n.endswith(".so")]
-    assert len(compiled) == 1, names
+    for module in ("_codec_c", "_dispatch_c"):
+        compiled = [n for n in names if n.startswith(f"ocpp_fast/{module}.") and n.endswith(".so")]
+        assert len(compiled) == 1, names
     assert "ocpp_fast/_codec_c.pyx" in names  # see BUILD_LEFTOVERS
     assert_no_leftovers(names)
     tags = wheel_tags(platform_wheel)

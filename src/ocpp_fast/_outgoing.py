@@ -21,7 +21,7 @@ from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast._reference import classify
 from ocpp_fast.frames import CALLERROR
 
-__all__ = ["encode_checked_payload", "error_frame", "result_frame", "type_name"]
+__all__ = ["encode_checked_payload", "error_frame", "result_check", "result_frame", "type_name"]
 
 log = logging.getLogger("ocpp_fast")
 _encode = msgspec.json.Encoder().encode
@@ -59,6 +59,12 @@ def _check_result_frame(expected: type[Any]) -> tuple[Any, bool]:
         empty_is_valid = True
     _result_checks[expected] = check = (decode, empty_is_valid)
     return check
+
+
+def result_check(expected: type[Any]) -> tuple[Any, bool]:
+    """The check of a ``[3, id, payload]`` frame of response type ``expected``, and whether
+    ``{}`` is a valid payload of it (the compiled dispatch path reads the latter)."""
+    return _result_checks.get(expected) or _check_result_frame(expected)
 
 
 def result_frame(

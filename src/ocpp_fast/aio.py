@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from time import perf_counter
 from typing import Any
 
+from ocpp_fast._fastpath import HandlerRan
 from ocpp_fast._model import Request, ResponseT
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.dispatch import OcppHandler, Route, as_ocpp_error, is_awaitable, send_failed
@@ -135,6 +136,7 @@ class AsyncConnection:
         self._send = send
         self._write = write
         self._protocol: Protocol = handler.protocol(identity)
+        self._fast = handler.fast_dispatch(self, self._protocol)
         self._waiters: dict[str, asyncio.Future[Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._send_lock = asyncio.Lock()
@@ -169,7 +171,25 @@ class AsyncConnection:
 
         Plain handlers are answered before this returns (with ``write=``, the
         answer is written too); async ones start as tasks within the bounds.
+        A valid CALL with a plain handler takes the compiled path
+        (:mod:`ocpp_fast._fastpath`) unless CALLs wait in the backlog.
         """
+        if not (self._backlog or self._stopped):
+            answered = self._fast.answer(data, self.identity)
+            if isinstance(answered, bytes):
+                outbox = self._protocol._outbox  # empty unless a frame was queued unflushed
+                if self._write is not None and not outbox:
+                    self._write(answered)
+                else:
+                    outbox.append(answered)
+                    if self._write is not None:
+                        self._write_out()
+                return True
+            if answered:  # the handler ran (None, False: nothing was done)
+                self._handler_ran(answered)
+                if self._write is not None:
+                    self._write_out()
+                return True  # nothing was added to the backlog, empty above
         for event in self._protocol.receive(data):
             if type(event) is CallReceived or type(event) is SendReceived:
                 if not self._stopped:
@@ -231,7 +251,27 @@ class AsyncConnection:
         try:
             result = self.handler.invoke_handler(route, request, self.identity, self)
         except Exception as exc:
-            self._fail(event, exc)
+            self._after_handler(event, route, None, exc, started)
+            return
+        self._after_handler(event, route, result, None, started)
+
+    def _handler_ran(self, ran: HandlerRan) -> None:
+        """A CALL whose plain handler ran on the compiled path, which left the rest here."""
+        route = self.handler.handler_route(ran.call.action)
+        self._after_handler(CallReceived(ran.call), route, ran.result, ran.error, ran.started)
+
+    def _after_handler(
+        self,
+        event: CallReceived | SendReceived,
+        route: Route | None,
+        result: Any,
+        error: Exception | None,
+        started: float,
+    ) -> None:
+        """Answer what a plain handler returned or raised (``started``: see :meth:`_timed`)."""
+        request = _request_of(event)
+        if error is not None:
+            self._fail(event, error)
             if started:  # metrics are kept
                 self._timed(request.action, started)
             return

@@ -28,12 +28,13 @@ import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from types import CoroutineType, GeneratorType
-from typing import Any, ClassVar, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar
 
 import msgspec
 
 from ocpp_fast import errors
 from ocpp_fast._actions import Sender
+from ocpp_fast._fastpath import HandlerRan, fast_dispatch_class, fast_routes
 from ocpp_fast._frame_log import debug_enabled, log_frame
 from ocpp_fast._model import Request, ResponseT
 from ocpp_fast._outgoing import error_frame, result_frame
@@ -43,6 +44,9 @@ from ocpp_fast.codec import decode_frame
 from ocpp_fast.frames import Call, Send
 from ocpp_fast.protocol import CallReceived, DeviationCallback, Protocol, SendReceived
 from ocpp_fast.tolerance import Tolerance
+
+if TYPE_CHECKING:
+    from ocpp_fast._fastpath import Dispatcher
 
 __all__ = [
     "Answer",
@@ -138,6 +142,9 @@ class OcppHandler:
     ``context.connection.set_tolerance(...)`` from a handler (the BootNotification's)."""
     on_deviation: DeviationCallback | None = None
     """Told ``(identity, action, deviations)`` of each frame accepted after repair."""
+    _handle_path: tuple[type[OcppHandler], Dispatcher] | None = None
+    """:meth:`handle`'s compiled path, made on its first frame, and the class it was made for
+    (the cluster's gateway shares a user's instance ``__dict__`` with a derived class)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -225,34 +232,83 @@ class OcppHandler:
         ignored message type). Async handlers work here as long as they do not
         really suspend; use :meth:`handle_async` for those that do.
 
-        A valid CALL of an action the class handles is answered straight away
-        (the CSMS hot path); everything else goes through a sans-I/O
+        A valid CALL of an action with a plain handler takes the compiled path
+        (:mod:`ocpp_fast._fastpath`, the CSMS hot path); another handled valid CALL
+        is answered straight away; everything else goes through a sans-I/O
         :class:`~ocpp_fast.protocol.Protocol`, which applies the error rules.
         """
-        try:
-            call = decode_frame(frame, self.version)
-        except errors.OcppError:
-            call = None
-        if type(call) is Call and (route := self._routes.get(call.action)) is not None:
-            debug = debug_enabled()
-            if debug:
-                log_frame("<", identity, frame)
+        made = self._handle_path
+        if made is None or made[0] is not type(self):  # two classes may share one __dict__
+            made = self._handle_path = (type(self), self.fast_dispatch())
+        outcome = made[1].answer(frame, identity)
+        if isinstance(outcome, bytes):
+            return outcome
+        if outcome is None:  # not the compiled path's: decoded here if a handled CALL
             try:
-                result = self.invoke_handler(route, call, identity, None)
-                if type(result) is CoroutineType:
-                    result = _finish_at_once(result)
+                call = decode_frame(frame, self.version)
+            except errors.OcppError:
+                call = None
+            if type(call) is Call and (route := self._routes.get(call.action)) is not None:
+                if debug_enabled():
+                    log_frame("<", identity, frame)
+                try:
+                    outcome = HandlerRan(
+                        call, self.invoke_handler(route, call, identity, None), None, 0.0
+                    )
+                except Exception as exc:
+                    outcome = HandlerRan(call, None, exc, 0.0)
+        if not outcome:  # None, or False (the strict decode refused it): a Protocol's to judge
+            answered: bytes | None = _finish_at_once(self.handle_async(frame, identity))
+            return answered
+        return self._reply_to(outcome, identity)
+
+    def fast_dispatch(
+        self, peer: PeerConnection | None = None, protocol: Protocol | None = None
+    ) -> Dispatcher:
+        """The compiled path of this handler (:mod:`ocpp_fast._fastpath`): of a live
+        connection when ``protocol`` is given (its metrics, its ids in hand), else of
+        :meth:`handle`.
+
+        A handler whose :meth:`invoke_handler` or :meth:`handler_route` is not the base's
+        (overridden in its class, or set on the instance, to wrap or route every handler)
+        gets a path that takes nothing: every CALL then goes through its own.
+        """
+        cls = type(self)
+        own = (
+            vars(self).keys() & {"invoke_handler", "handler_route"}
+            if hasattr(self, "__dict__")
+            else ()
+        )
+        if (
+            own
+            or cls.invoke_handler is not OcppHandler.invoke_handler
+            or cls.handler_route is not OcppHandler.handler_route
+        ):
+            routes = fast_routes(None)
+        else:
+            routes = fast_routes(cls)
+        return fast_dispatch_class()(self, routes, CallContext, peer, protocol)
+
+    def _reply_to(self, ran: HandlerRan, identity: str) -> bytes:
+        """The reply to a CALL whose handler ran, in :meth:`handle`: a coroutine is run to its
+        end, a raise answers its error, anything else is checked as the response."""
+        call, result, error = ran.call, ran.result, ran.error
+        if error is None and type(result) is CoroutineType:
+            try:
+                result = _finish_at_once(result)
             except HandlerSuspended:
                 raise
             except Exception as exc:
-                error = as_ocpp_error(call, exc, identity)
-                reply = error_frame(call.message_id, error, self.version)
-            else:
-                reply = result_frame(call.message_id, call.action, result, self.version, identity)
-            if debug:
-                log_frame(">", identity, reply)
-            return reply
-        answered: bytes | None = _finish_at_once(self.handle_async(frame, identity))
-        return answered
+                error = exc
+        if isinstance(error, HandlerSuspended):
+            raise error
+        if error is not None:
+            reply = error_frame(call.message_id, as_ocpp_error(call, error, identity), self.version)
+        else:
+            reply = result_frame(call.message_id, call.action, result, self.version, identity)
+        if debug_enabled():
+            log_frame(">", identity, reply)
+        return reply
 
     async def handle_async(self, frame: bytes | str, identity: str = "") -> bytes | None:
         """:meth:`handle` for handlers that await real work.

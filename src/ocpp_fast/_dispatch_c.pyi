@@ -1,0 +1,20 @@
+# Types of the compiled dispatch path (_dispatch_c.pyx), which mypy cannot read: the same
+# signatures as its pure-Python twin, _dispatch_py.
+from typing import Any, Literal
+
+from ocpp_fast._fastpath import FastRoutes, HandlerRan
+
+IMPLEMENTATION: str
+
+class FastDispatch:
+    def __init__(
+        self,
+        handler: Any,
+        routes: FastRoutes,
+        context_type: type[Any],
+        peer: Any = None,
+        protocol: Any = None,
+    ) -> None: ...
+    def answer(
+        self, data: bytes | str, identity: str
+    ) -> bytes | HandlerRan | Literal[False] | None: ...

@@ -1,0 +1,180 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""The compiled dispatch path: a CALL's bytes to its CALLRESULT's bytes without leaving C
+between the steps but to run the handler (and msgspec's decoder and encoder).
+
+:mod:`ocpp_fast._fastpath` says what the path does and when it steps aside;
+``_dispatch_py.py`` is its pure-Python twin, doing the same steps in the same
+order (the tests compare the two byte for byte). The envelope scan is the
+compiled codec's own (``_scan.pxi``, included by both).
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
+from cpython.dict cimport PyDict_GetItem
+from cpython.object cimport PyObject
+from cpython.unicode cimport PyUnicode_DecodeASCII
+from libc.string cimport memcpy
+
+import logging
+from time import perf_counter
+
+import msgspec
+
+from ocpp_fast._fastpath import HandlerRan
+from ocpp_fast._frame_log import debug_enabled, frames_log, log_frame
+from ocpp_fast.frames import Call
+
+include "_scan.pxi"
+
+IMPLEMENTATION = "cython"
+
+cdef object _encode = msgspec.json.Encoder().encode
+cdef tuple _EncodeFailure = (TypeError, ValueError, OverflowError)
+cdef object _ValidationError = msgspec.ValidationError
+cdef object _perf_counter = perf_counter
+cdef object _debug_enabled = debug_enabled
+cdef object _DEBUG = logging.DEBUG
+cdef object _log_state = getattr(frames_log, "__dict__", None)
+cdef object _log_cache = getattr(frames_log, "_cache", None)
+
+
+cdef bint _frames_logged() except -1:
+    """``debug_enabled()`` without a Python frame (a tenth of a Heartbeat's path otherwise).
+
+    ``Logger.isEnabledFor`` answers from the logger's ``disabled`` flag, then its level
+    cache (cleared by logging whenever a level changes); both are read here, and where
+    either is not what CPython's logging keeps, or the cache has no answer yet, the
+    call itself is made (and fills the cache).
+    """
+    cdef PyObject* found
+    if type(_log_state) is dict and type(_log_cache) is dict:
+        found = PyDict_GetItem(<dict>_log_state, "disabled")
+        if found != NULL:
+            if <object>found:
+                return False
+            found = PyDict_GetItem(<dict>_log_cache, _DEBUG)
+            if found != NULL:
+                return <object>found is True
+    return _debug_enabled()
+
+# The fields of a FastRoute (a NamedTuple: read by index here), and of its TypedDecoder.
+cdef enum:
+    METHOD = 0
+    WANTS_CONTEXT = 1
+    REQUEST = 2
+    RESPONSE_TYPE = 3
+    CHECK = 4
+    EMPTY_IS_VALID = 5
+    DECODE = 0
+    HAS_DATETIME = 1
+
+
+cdef inline str _message_id(const unsigned char* p, Head* h):
+    return PyUnicode_DecodeASCII(<const char*>p + h.id_start, h.id_end - h.id_start, NULL)
+
+
+cdef class FastDispatch:
+    """One handler's compiled path (``protocol``: a live connection's, or ``None``)."""
+
+    cdef object _handler
+    cdef object _routes
+    cdef object _context_type
+    cdef object _peer
+    cdef object _protocol
+    cdef object _handling
+
+    def __init__(self, handler, routes, context_type, peer=None, protocol=None):
+        if not isinstance(routes, dict):
+            raise TypeError("routes must be a FastRoutes table")
+        self._handler = handler
+        self._routes = routes
+        self._context_type = context_type
+        self._peer = peer
+        self._protocol = protocol
+        self._handling = None if protocol is None else protocol._handling
+
+    def answer(self, data, identity):
+        """The CALLRESULT of ``data``; or the handler's outcome; or ``None``: not done."""
+        converted = _frame_bytes(data)
+        if converted is None:
+            return None
+        cdef bytes buf = <bytes>converted
+        cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(buf)
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(buf)
+        cdef Head h
+        if not _scan_head(p, n, &h) or h.kind != 50:
+            return None
+
+        name = PyUnicode_DecodeASCII(<const char*>p + h.act_start, h.act_end - h.act_start, NULL)
+        cdef PyObject* found = PyDict_GetItem(<dict>self._routes, name)
+        route = self._routes[name] if found == NULL else <object>found  # [] fills it in
+        if route is None:
+            return None
+        cdef tuple fields = <tuple>route
+        message_id = None  # made only where it is needed: most plain handlers never see it
+        handling = self._handling
+        if handling:
+            message_id = _message_id(p, &h)
+            if message_id in <set>handling:
+                return None
+        cdef tuple request_decoder = <tuple>fields[REQUEST]
+        request = _typed_with(request_decoder[DECODE], request_decoder[HAS_DATETIME], p,
+                              h.payload, n - 1)
+        if request is _NOT_CONCLUDED:
+            return False  # refused by the strict decode: for the reference path and tolerance
+
+        cdef bint debug = _frames_logged()
+        if debug:
+            log_frame("<", identity, data)
+        metrics = None if self._protocol is None else self._protocol.metrics
+        cdef double started = 0.0
+        if metrics is not None:
+            metrics.frame("in", "call", name)
+            started = _perf_counter()
+        try:
+            method = getattr(self._handler, <str>fields[METHOD])
+            if fields[WANTS_CONTEXT]:
+                if message_id is None:
+                    message_id = _message_id(p, &h)
+                result = method(request, self._context_type(identity, message_id, self._peer))
+            else:
+                result = method(request)
+        except Exception as exc:
+            return self._ran(message_id, p, &h, name, request, None, exc, started)
+        if type(result) is not fields[RESPONSE_TYPE]:
+            return self._ran(message_id, p, &h, name, request, result, None, started)
+        try:
+            body = _encode(result)
+        except _EncodeFailure:
+            return self._ran(message_id, p, &h, name, request, result, None, started)
+        cdef Py_ssize_t body_len = PyBytes_GET_SIZE(body)
+        cdef const char* body_p = PyBytes_AS_STRING(body)
+        if not (fields[EMPTY_IS_VALID] and body_len == 2 and body_p[0] == 123 and body_p[1] == 125):
+            try:
+                fields[CHECK](body)
+            except _ValidationError:
+                return self._ran(message_id, p, &h, name, request, result, None, started)
+
+        # [3,"<id>",<body>]: the id's bytes are its JSON (the scan allows no escapes)
+        cdef Py_ssize_t id_len = h.id_end - h.id_start
+        reply = PyBytes_FromStringAndSize(NULL, id_len + body_len + 7)
+        cdef char* out = PyBytes_AS_STRING(reply)
+        memcpy(out, b'[3,"', 4)
+        memcpy(out + 4, p + h.id_start, id_len)
+        memcpy(out + 4 + id_len, b'",', 2)
+        memcpy(out + 6 + id_len, body_p, body_len)
+        out[6 + id_len + body_len] = 93  # ']'
+        if debug:
+            log_frame(">", identity, reply)
+        if metrics is not None:
+            metrics.frame("out", "result", name)
+            metrics.handled(name, _perf_counter() - started)
+        return reply
+
+    cdef object _ran(self, object message_id, const unsigned char* p, Head* h, str action,
+                     object request, object result, object error, double started):
+        """Hand the handler's outcome to the general code; the id is in hand until it answers."""
+        if message_id is None:
+            message_id = _message_id(p, h)
+        if self._handling is not None:
+            (<set>self._handling).add(message_id)
+        return HandlerRan(Call(message_id, action, request), result, error, started)

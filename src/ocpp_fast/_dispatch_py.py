@@ -1,0 +1,129 @@
+"""The pure-Python twin of ``_dispatch_c``: the compiled dispatch path, step by step.
+
+:mod:`ocpp_fast._fastpath` says what the path does and when it steps aside; this
+module and ``_dispatch_c.pyx`` do the same steps in the same order, and the tests
+feed both the same frames and compare every reply byte for byte. The envelope is
+read by the pure codec's own pattern (``_codec_py._HEAD``), so the two twins
+recognise exactly the frames their codecs do.
+"""
+
+from __future__ import annotations
+
+from time import perf_counter
+from typing import Any, Literal
+
+import msgspec
+
+from ocpp_fast._codec_py import _HEAD, _NOT_CONCLUDED, _typed
+from ocpp_fast._fastpath import FastRoutes, HandlerRan
+from ocpp_fast._frame_log import debug_enabled, log_frame
+from ocpp_fast.frames import Call
+
+__all__ = ["IMPLEMENTATION", "FastDispatch"]
+
+IMPLEMENTATION = "python"
+
+_encode = msgspec.json.Encoder().encode
+_EncodeFailure = (TypeError, ValueError, OverflowError)
+
+
+class FastDispatch:
+    """One handler's compiled path (``protocol``: a live connection's, or ``None``)."""
+
+    __slots__ = ("_context_type", "_handler", "_handling", "_peer", "_protocol", "_routes")
+
+    def __init__(
+        self,
+        handler: Any,
+        routes: FastRoutes,
+        context_type: type[Any],
+        peer: Any = None,
+        protocol: Any = None,
+    ) -> None:
+        self._handler = handler
+        self._routes = routes
+        self._context_type = context_type
+        self._peer = peer
+        self._protocol = protocol
+        self._handling: set[str] | None = None if protocol is None else protocol._handling
+
+    def answer(
+        self, data: bytes | str, identity: str
+    ) -> bytes | HandlerRan | Literal[False] | None:
+        """The CALLRESULT of ``data``; or the handler's outcome; or ``None``: not done."""
+        if type(data) is bytes:
+            buf = data
+        elif type(data) is str:
+            try:
+                buf = data.encode("utf-8")
+            except UnicodeEncodeError:
+                return None
+        else:
+            return None
+        head = _HEAD.match(buf)
+        if head is None or buf[-1:] != b"]" or head.group(1) != b"2":
+            return None
+        action = head.group(3)
+        if action is None:
+            return None
+        name = action.decode("ascii")
+        route = self._routes[name]
+        if route is None:
+            return None
+        method, wants_context, decoder, response_type, check, empty_is_valid = route
+        raw_id = head.group(2)
+        message_id = raw_id.decode("ascii")
+        handling = self._handling
+        if handling and message_id in handling:
+            return None
+        request = _typed(decoder, buf[head.end() : -1])
+        if request is _NOT_CONCLUDED:
+            return False  # refused by the strict decode: for the reference path and tolerance
+        debug = debug_enabled()
+        if debug:
+            log_frame("<", identity, data)
+        metrics = None if self._protocol is None else self._protocol.metrics
+        started = 0.0
+        if metrics is not None:
+            metrics.frame("in", "call", name)
+            started = perf_counter()
+        try:
+            handle = getattr(self._handler, method)
+            if wants_context:
+                result = handle(request, self._context_type(identity, message_id, self._peer))
+            else:
+                result = handle(request)
+        except Exception as exc:
+            return self._ran(message_id, name, request, None, exc, started)
+        if type(result) is not response_type:
+            return self._ran(message_id, name, request, result, None, started)
+        try:
+            body = _encode(result)
+        except _EncodeFailure:
+            return self._ran(message_id, name, request, result, None, started)
+        if not (empty_is_valid and body == b"{}"):
+            try:
+                check(body)
+            except msgspec.ValidationError:
+                return self._ran(message_id, name, request, result, None, started)
+        reply = b'[3,"' + raw_id + b'",' + body + b"]"
+        if debug:
+            log_frame(">", identity, reply)
+        if metrics is not None:
+            metrics.frame("out", "result", name)
+            metrics.handled(name, perf_counter() - started)
+        return reply
+
+    def _ran(
+        self,
+        message_id: str,
+        action: str,
+        request: Any,
+        result: Any,
+        error: Exception | None,
+        started: float,
+    ) -> HandlerRan:
+        """Hand the handler's outcome to the general code; the id is in hand until it answers."""
+        if self._handling is not None:
+            self._handling.add(message_id)
+        return HandlerRan(Call(message_id, action, request), result, error, started)

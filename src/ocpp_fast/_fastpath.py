@@ -1,0 +1,167 @@
+"""The compiled dispatch path: a CALL's bytes to its CALLRESULT's bytes in one call.
+
+The common case of a CSMS, a valid CALL of an action whose handler is a plain
+function returning the response Struct, used to cross Python a dozen times per
+message (the codec, the route table, the frame-log check, the context, the
+result check's lookups, the protocol's bookkeeping): half of ``handle``'s time
+for a Heartbeat. :class:`FastDispatch` does the whole of it in one call, in C
+(``_dispatch_c.pyx``) or, with the pure codec, in its pure-Python twin
+(``_dispatch_py.py``):
+
+scan the envelope -> look the action up in the class's :class:`FastRoutes` ->
+typed strict decode -> the handler -> the response's type, its encoding and its
+check against the schema -> ``[3,"<id>",<payload>]``.
+
+Every check of the general path is kept: the frame log when it is on, the
+metrics when they are kept, the response check. The path only concludes with
+success; it leaves everything else to the general code, which is unchanged:
+
+- ``None``: nothing was done (not a CALL it can read, an action without a plain
+  handler, an id still in hand); ``False``: nothing was done, the strict decode
+  refused the payload (so that the reference path, tolerance and the error table
+  apply as before: :meth:`~ocpp_fast.dispatch.OcppHandler.handle` then goes
+  straight to its Protocol, which decodes the frame once more, as it did before);
+- :class:`HandlerRan`: the handler was called, but its outcome needs the general
+  code (it raised, returned an awaitable or something other than its response
+  type, or a response the check refused: answered InternalError and logged there).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from ocpp_fast import codec
+from ocpp_fast._outgoing import result_check
+from ocpp_fast._protocol_version import ProtocolVersion, TypedDecoder
+from ocpp_fast.frames import Call
+
+if TYPE_CHECKING:
+
+    class Dispatcher(Protocol):
+        """What both twins' ``FastDispatch(handler, routes, context_type, peer, protocol)`` is.
+
+        ``protocol`` (the connection's sans-I/O :class:`~ocpp_fast.protocol.Protocol`, or
+        ``None`` for :meth:`~ocpp_fast.dispatch.OcppHandler.handle`) is where metrics are
+        read and the ids in hand are kept; ``peer`` and ``context_type`` make the
+        :class:`~ocpp_fast.dispatch.CallContext` of handlers that take one. (Declared for
+        the type checker only: a ``typing.Protocol`` costs every import to make.)
+        """
+
+        def answer(
+            self, data: bytes | str, identity: str
+        ) -> bytes | HandlerRan | Literal[False] | None:
+            """The CALLRESULT of ``data``; or the handler's outcome; ``None``: not done;
+            ``False``: not done, the strict decode refused the payload of a plain handler's
+            action (the general path decodes it again, for the reference path and tolerance)."""
+
+
+__all__ = [
+    "Dispatcher",
+    "FastRoute",
+    "FastRoutes",
+    "HandlerRan",
+    "fast_dispatch_class",
+    "fast_routes",
+]
+
+
+class FastRoute(tuple[str, bool, TypedDecoder, type[Any], Callable[[bytes], Any], bool]):
+    """What the compiled path needs to answer one action, made once per class and action:
+
+    ``(method, wants_context, request, response_type, check, empty_is_valid)``: the
+    handler's name (looked up on the instance per CALL, as ``invoke_handler`` does),
+    whether it takes a context, the strict typed decoder of the request (never a
+    ``reference_only`` one), the response type, the strict decoder of the response
+    payload (the check of what we send), and whether ``{}`` is a valid response (then
+    such an answer needs no check). A plain tuple to both twins (the compiled one reads
+    it by index); the names are for the rest of us. (No ``NamedTuple``: making one
+    compiles code, and every ``import ocpp_fast`` would pay for it.)
+    """
+
+    __slots__ = ()
+
+    @property
+    def request(self) -> TypedDecoder:
+        """The strict typed decoder of the request payload."""
+        return self[2]
+
+
+class FastRoutes(dict[str, "FastRoute | None"]):
+    """``action -> FastRoute`` of one handler class, or ``None`` where the compiled path
+    does not go (no handler, an ``async def`` one, a type only the reference path
+    checks); each filled on the first CALL of its action, so decoders stay lazy."""
+
+    def __init__(self, version: ProtocolVersion, routes: dict[str, Any]) -> None:
+        super().__init__()
+        self._version = version
+        self._routes = routes
+
+    def __missing__(self, action: str) -> FastRoute | None:
+        route = self._routes.get(action)
+        if route is None:  # a name the peer made up is not kept: the table stays bounded
+            return None
+        entry: FastRoute | None = None
+        request = self._version.request_decoders[action]
+        response_type = self._version.response_types.get(action)
+        if not route.is_async and not request.reference_only and response_type is not None:
+            response = self._version.response_decoders[action]
+            if not response.reference_only:
+                entry = FastRoute(
+                    (
+                        route.method,
+                        route.wants_context,
+                        request,
+                        response_type,
+                        response.decode,
+                        result_check(response_type)[1],
+                    )
+                )
+        self[action] = entry
+        return entry
+
+
+_TAKES_NOTHING = FastRoutes(ProtocolVersion("", {}), {})
+_tables: weakref.WeakKeyDictionary[type[Any], FastRoutes] = weakref.WeakKeyDictionary()
+
+
+def fast_routes(handler_class: type[Any] | None) -> FastRoutes:
+    """The :class:`FastRoutes` of a handler class (``Charger``/``ChargeSystem`` subclass);
+    of ``None``: a table that takes nothing."""
+    if handler_class is None:
+        return _TAKES_NOTHING
+    table = _tables.get(handler_class)
+    if table is None:
+        table = _tables[handler_class] = FastRoutes(handler_class.version, handler_class._routes)
+    return table
+
+
+class HandlerRan:
+    """The handler of ``call`` ran on the compiled path; its outcome is for the general code.
+
+    ``result`` is what it returned (when ``error`` is ``None``), ``error`` what it raised;
+    ``started`` is the ``perf_counter()`` before it ran where metrics are kept, else 0.0.
+    """
+
+    __slots__ = ("call", "error", "result", "started")
+
+    def __init__(self, call: Call, result: Any, error: Exception | None, started: float) -> None:
+        self.call = call
+        self.result = result
+        self.error = error
+        self.started = started
+
+
+def fast_dispatch_class() -> Callable[..., Dispatcher]:
+    """The live implementation: compiled with the compiled codec, else the pure twin."""
+    if codec.IMPLEMENTATION == "cython":
+        try:
+            from ocpp_fast._dispatch_c import FastDispatch as compiled
+        except ImportError:  # built before the compiled dispatch path existed
+            pass
+        else:
+            return compiled
+    from ocpp_fast._dispatch_py import FastDispatch as pure
+
+    return pure
