@@ -36,7 +36,7 @@ from ocpp_fast.cluster import (
 )
 from ocpp_fast.demo import DemoChargeSystem
 from ocpp_fast.stations import StationCaller
-from ocpp_fast.transport import Backoff, StationClient, connect, serve
+from ocpp_fast.transport import Backoff, CsmsServer, StationClient, connect, serve
 from ocpp_fast.v16 import datatypes as d16
 from ocpp_fast.v16 import enums as e16
 from ocpp_fast.v16 import messages as m16
@@ -342,11 +342,7 @@ def test_the_registry_is_complete_again_within_one_refresh_after_a_nats_restart(
         second = NatsServer(port=first.port)
         try:
             gateway = Gateway(ClusterConfig(first.url), registry_ttl=30)
-            server = await serve(DemoChargeSystem(), cluster=gateway)
-            url = f"ws://127.0.0.1:{server.port}/ocpp/"
-            stations = [await connect(IdentityStation(), url + name) for name in identities]
-            for name in identities:
-                await gateway.holds(name, 5)
+            server, stations = await _gateway_holding(gateway, identities)
             first.stop()
             await asyncio.sleep(0.5)
             second.start()
@@ -382,11 +378,7 @@ def test_a_nats_outage_logs_a_bounded_number_of_lines(caplog: pytest.LogCaptureF
         nats = NatsServer().start()
         try:
             gateway = Gateway(ClusterConfig(nats.url), registry_ttl=0.6)
-            server = await serve(DemoChargeSystem(), cluster=gateway)
-            url = f"ws://127.0.0.1:{server.port}/ocpp/"
-            stations = [await connect(IdentityStation(), url + name) for name in identities]
-            for name in identities:
-                await gateway.holds(name, 5)
+            server, stations = await _gateway_holding(gateway, identities)
             caplog.clear()
             with caplog.at_level(logging.WARNING, logger="ocpp_fast.cluster"):
                 nats.stop()
@@ -407,6 +399,18 @@ def test_a_nats_outage_logs_a_bounded_number_of_lines(caplog: pytest.LogCaptureF
     assert kinds, "the outage was not logged at all"
     assert max(kinds.values()) <= LOG_BURST, kinds
     assert sum(kinds.values()) <= 4 * LOG_BURST, kinds  # a few kinds, each bounded
+
+
+async def _gateway_holding(
+    gateway: Gateway, identities: list[str]
+) -> tuple[CsmsServer, list[StationClient]]:
+    """A demo CSMS on ``gateway`` with one station per identity, each in the registry."""
+    server = await serve(DemoChargeSystem(), cluster=gateway)
+    url = f"ws://127.0.0.1:{server.port}/ocpp/"
+    stations = [await connect(IdentityStation(), url + name) for name in identities]
+    for name in identities:
+        await gateway.holds(name, 5)
+    return server, stations
 
 
 async def _listed(client: ClusterClient) -> dict[str, Any]:
