@@ -49,18 +49,25 @@ def close_reason(
     return f"closed by {who} ({code}{': ' + text if text else ''})"
 
 
-def _hook(connection: AsyncConnection, name: str) -> Any:
+def _hook_of(handler: OcppHandler, name: str) -> Any:
     """The handler's bound hook when its class overrides the default (else ``None``: the
     common case costs a type check per connection, no call and no task)."""
-    return _hook_of(connection.handler, name)
-
-
-def _hook_of(handler: OcppHandler, name: str) -> Any:
     if not isinstance(handler, ChargeSystem):
         return None
     if getattr(type(handler), name) is getattr(ChargeSystem, name):
         return None
     return getattr(handler, name)
+
+
+def _called(hook: Any, args: tuple[Any, ...], identity: str, name: str) -> Awaitable[None] | None:
+    """Call ``hook(*args)``: what it returned when that is to be awaited (``async def``),
+    else ``None``; a raise is logged with the station's ``identity`` and gives ``None``."""
+    try:
+        result = hook(*args)
+    except Exception:
+        ConnectionLog(log, identity).exception("%s failed", name)
+        return None
+    return result if is_awaitable(result) else None
 
 
 async def _guarded(work: Awaitable[None], identity: str, name: str, grace: float | None) -> None:
@@ -77,15 +84,11 @@ async def _guarded(work: Awaitable[None], identity: str, name: str, grace: float
 def greet(connection: AsyncConnection) -> asyncio.Task[None] | None:
     """Call ``on_connect``; the task running it when it is ``async`` (awaited by
     :func:`see_off` before ``on_disconnect``)."""
-    hook = _hook(connection, "on_connect")
-    if hook is None:
-        return None
-    try:
-        result = hook(connection)
-    except Exception:
-        ConnectionLog(log, connection.identity).exception("on_connect failed")
-        return None
-    if not is_awaitable(result):
+    hook = _hook_of(connection.handler, "on_connect")
+    result = (
+        None if hook is None else _called(hook, (connection,), connection.identity, "on_connect")
+    )
+    if result is None:
         return None
     # No bound here: a station may stay for days, and on_connect may talk to it all along.
     return asyncio.ensure_future(_guarded(result, connection.identity, "on_connect", None))
@@ -104,15 +107,11 @@ async def see_off(
             )
             greeting.cancel()
             await asyncio.wait([greeting])
-    hook = _hook(connection, "on_disconnect")
+    hook = _hook_of(connection.handler, "on_disconnect")
     if hook is None:
         return
-    try:
-        result = hook(connection, reason)
-    except Exception:
-        ConnectionLog(log, connection.identity).exception("on_disconnect failed")
-        return
-    if is_awaitable(result):
+    result = _called(hook, (connection, reason), connection.identity, "on_disconnect")
+    if result is not None:
         await _guarded(result, connection.identity, "on_disconnect", grace)
 
 
@@ -138,10 +137,6 @@ async def start_up(handlers: Iterable[OcppHandler], server: Any) -> None:
 async def shut_down(handlers: Iterable[OcppHandler], server: Any, grace: float) -> None:
     """Each handler's ``on_shutdown(server)``, within ``grace`` seconds; raises are logged."""
     for hook in _each(handlers, "on_shutdown"):
-        try:
-            result = hook(server)
-        except Exception:
-            log.exception("on_shutdown failed")
-            continue
-        if is_awaitable(result):
-            await _guarded(result, "", "on_shutdown", grace)  # no station: no identity
+        result = _called(hook, (server,), "", "on_shutdown")  # no station: no identity
+        if result is not None:
+            await _guarded(result, "", "on_shutdown", grace)
