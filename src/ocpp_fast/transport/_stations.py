@@ -82,6 +82,15 @@ class StationRequest:
 Authorize = Callable[[StationRequest], Awaitable[Admission | bool] | Admission | bool]
 
 
+def _identity_in(path: str) -> str | None:
+    """The station identity a request path names, or ``None`` when it names none (an
+    undecodable percent-escape included)."""
+    try:
+        return parse_identity(path)
+    except UnicodeDecodeError:
+        return None
+
+
 def _unauthorized(reason: Reason) -> Refusal:
     return Refusal(http.HTTPStatus.UNAUTHORIZED, "unauthorized\n", reason)
 
@@ -210,10 +219,7 @@ class Stations:
             log.exception("admitting %s failed", escaped(path))
             verdict = _AUTHORIZE_FAILED
         if isinstance(verdict, Refusal):
-            try:
-                identity = parse_identity(path)
-            except UnicodeDecodeError:
-                identity = None
+            identity = _identity_in(path)
             detail = verdict.text.strip()
             if identity is None:
                 detail += f" (path {escaped(path)})"
@@ -232,10 +238,7 @@ class Stations:
             return _SHUTTING_DOWN
         if self.admitted >= self.limits.max_connections:
             return _CONNECTION_CAP
-        try:
-            identity = parse_identity(path)
-        except UnicodeDecodeError:
-            identity = None
+        identity = _identity_in(path)
         if identity is None:
             return _BAD_PATH
         credentials = basic_credentials(authorization[0]) if len(authorization) == 1 else None
