@@ -333,7 +333,8 @@ class OcppHandler:
             if is_awaitable(result):
                 result = await result
         except Exception as exc:
-            protocol.respond_error(call.message_id, as_ocpp_error(call, exc, protocol.identity))
+            error = as_ocpp_error(call, exc, protocol.identity)
+            protocol.respond_error(call.message_id, error, call.action)
             return
         protocol.respond(call.message_id, call.action, result)
 

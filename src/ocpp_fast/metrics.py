@@ -89,8 +89,10 @@ class Metrics:
     def frame(self, direction: str, kind: str, action: str) -> None:
         self.frames[direction, kind, action] += 1
 
-    def error(self, direction: str, code: str) -> None:
-        self.frames[direction, "error", ""] += 1
+    def error(self, direction: str, code: str, action: str = "") -> None:
+        """A CALLERROR; ``action`` is the CALL's it answers, "" when unknown (callers pass
+        only actions of the version, so a peer cannot grow the series)."""
+        self.frames[direction, "error", action] += 1
         self.errors[direction, code] += 1
 
     def deviation(self, kind: str) -> None:

@@ -80,6 +80,11 @@ NO_PENDING: dict[str, str] = {}
 Side = Sender
 """Which end of the connection we are: ``Side.STATION`` or ``Side.CSMS``."""
 
+_CALLERROR_DIGIT = ord("4")
+"""The byte after ``[`` of a CALLERROR as we write it: ``result_frame`` answers InternalError
+in place of a response that failed its check, and the metrics count what went out."""
+_INVALID_RESPONSE = errors.InternalError("invalid response")
+
 
 class CallReceived(msgspec.Struct, frozen=True):
     """The peer sent a valid CALL; answer it with ``respond`` or ``respond_error``."""
@@ -288,14 +293,19 @@ class Protocol:
         peer gets InternalError, and the problem is logged with its cause.
         """
         self._handling.discard(message_id)
-        self._emit(result_frame(message_id, action, response, self.version, self.identity))
+        frame = result_frame(message_id, action, response, self.version, self.identity)
+        self._emit(frame)
         if self.metrics is not None:
-            self.metrics.frame("out", "result", action)
+            if frame[1] == _CALLERROR_DIGIT:  # the response failed its check: InternalError
+                self.metrics.error("out", self.version.code_of(_INVALID_RESPONSE), action)
+            else:
+                self.metrics.frame("out", "result", action)
 
-    def respond_error(self, message_id: str, error: errors.OcppError) -> None:
-        """Answer the peer's CALL ``message_id`` with a CALLERROR of ``error``'s code."""
+    def respond_error(self, message_id: str, error: errors.OcppError, action: str = "") -> None:
+        """Answer the peer's CALL ``message_id`` (of ``action``, for the metrics) with a
+        CALLERROR of ``error``'s code."""
         self._handling.discard(message_id)
-        self._answer_error(message_id, error)
+        self._answer_error(message_id, error, action)
 
     # --- what comes in --------------------------------------------------------------
 
@@ -352,13 +362,16 @@ class Protocol:
         elif isinstance(frame, CallResult):
             metrics.frame("in", "result", frame.action or "")
         else:
-            metrics.error("in", frame.error_code)
+            pending = self._pending
+            answered = pending.action if pending and pending.message_id == frame.message_id else ""
+            metrics.error("in", frame.error_code, answered)
 
-    def _answer_error(self, message_id: str, error: errors.OcppError) -> None:
-        """Send a CALLERROR (counted where metrics are kept)."""
+    def _answer_error(self, message_id: str, error: errors.OcppError, action: str = "") -> None:
+        """Send a CALLERROR (counted where metrics are kept, under ``action``: an action of
+        the version or "")."""
         self._emit(error_frame(message_id, error, self.version))
         if self.metrics is not None:
-            self.metrics.error("out", self.version.code_of(error))
+            self.metrics.error("out", self.version.code_of(error), action)
 
     def _refuse(self, call: Call) -> list[Event]:
         """Answer a CALL whose id is still in hand, or whose action this side never receives."""
@@ -372,7 +385,7 @@ class Protocol:
             )
         else:
             error = _not_supported(call.action, self.side)
-        self._answer_error(call.message_id, error)
+        self._answer_error(call.message_id, error, call.action)
         return []
 
     def _result(self, result: CallResult) -> list[Event]:
@@ -484,7 +497,10 @@ class Protocol:
             message_id=exc.message_id,
             code=code,
         )
-        self._answer_error(exc.message_id or errors.UNREADABLE_MESSAGE_ID, exc)
+        action = exc.action or ""
+        if action not in self.version.actions:  # a label a peer made up would grow the series
+            action = ""
+        self._answer_error(exc.message_id or errors.UNREADABLE_MESSAGE_ID, exc, action)
         return []
 
     def _deviated(self, action: str, deviations: list[Deviation]) -> None:
