@@ -288,9 +288,13 @@ class _Handshake(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._counted = False
         self.peer = "?"
+        self._accepted = 0.0
+        """The loop time of the accept: TLS, the request and its admission share one
+        ``handshake_timeout`` from there."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's are no subclass
+        self._accepted = asyncio.get_running_loop().time()
         self.peer = peer_of(transport)
         server = self.server
         server._handshakes.add(self)
@@ -314,7 +318,8 @@ class _Handshake(asyncio.Protocol):
 
     def _await_request(self) -> None:
         loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self.server.limits.handshake_timeout, self._too_slow)
+        deadline = self._accepted + self.server.limits.handshake_timeout
+        self._timer = loop.call_at(deadline, self._too_slow)
 
     def _too_slow(self) -> None:
         self._refuse(Reason.HANDSHAKE_TIMEOUT, "no complete request in time")
