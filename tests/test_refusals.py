@@ -338,3 +338,11 @@ def test_tls_and_the_request_share_one_handshake_timeout(backend: str, pki: Pki)
 
     assert run(session) == b""
     assert metrics.refusals["handshake_timeout"] == 1
+
+
+@pytest.mark.parametrize("profile", [1, 2])
+def test_a_password_profile_without_authorize_is_refused_at_start(profile: int, pki: Pki) -> None:
+    """Without ``authorize`` nothing checks the password: any would do, so ``serve`` refuses."""
+    context = pki.server_context(mutual=False) if profile == 2 else None
+    with pytest.raises(ValueError, match=f"security profile {profile} checks each station"):
+        asyncio.run(serve(MyTestChargeSystem(), security_profile=profile, ssl=context))
