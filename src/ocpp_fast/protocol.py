@@ -138,6 +138,28 @@ def _not_supported(
     )
 
 
+def log_error_answered(
+    limiter: LogLimiter,
+    version: ProtocolVersion,
+    action: str,
+    message_id: str,
+    error: errors.OcppError,
+    identity: str | None = None,
+) -> None:
+    """Log a CALLERROR answering a valid CALL (a handler's refusal, an action not handled)
+    at INFO, so the operator sees which action got which error: at most ``LOG_BURST`` lines
+    a minute per ``limiter`` (a connection's, whose log names the station; or one per
+    handler for :meth:`OcppHandler.handle`, which passes the ``identity`` to name)."""
+    code = version.code_of(error)
+    extra = {"action": action, "message_id": message_id, "code": code}
+    message = "answering %s %s with %s: %s"
+    args: tuple[str, ...] = (action, message_id, code, error.description)
+    if identity is not None:
+        message, args = "%s: " + message, (identity, *args)
+        extra["identity"] = identity
+    limiter.info("error answered", message, *args, extra=extra)
+
+
 def new_message_id() -> str:
     """A fresh, unique message id (a uuid4 string, 36 characters)."""
     return str(uuid.uuid4())
@@ -306,6 +328,7 @@ class Protocol:
         CALLERROR of ``error``'s code."""
         self._handling.discard(message_id)
         self._answer_error(message_id, error, action)
+        self._log_answered(action, message_id, error)
 
     # --- what comes in --------------------------------------------------------------
 
@@ -385,8 +408,19 @@ class Protocol:
             )
         else:
             error = _not_supported(call.action, self.side)
+            if self._logged.first(("not handled", call.action)):
+                self.log.warning(
+                    "%s is not handled here: answering NotSupported (logged once per action; "
+                    'ocpp_messages_total{kind="error"} counts each)',
+                    call.action,
+                    extra={"action": call.action, "message_id": call.message_id},
+                )
         self._answer_error(call.message_id, error, call.action)
+        self._log_answered(call.action, call.message_id, error)
         return []
+
+    def _log_answered(self, action: str, message_id: str, error: errors.OcppError) -> None:
+        log_error_answered(self._limiter(), self.version, action, message_id, error)
 
     def _result(self, result: CallResult) -> list[Event]:
         pending = self._pending
@@ -535,10 +569,13 @@ class Protocol:
     def _peer_log(self, level: int, kind: str, message: str, *args: Any, **extra: Any) -> None:
         """Log what the peer caused, rate-limited per connection and ``kind``; ``extra``
         (action, message_id, code) goes on the record, beside the identity."""
+        self._limiter().log(level, kind, message, *args, extra=extra)
+
+    def _limiter(self) -> LogLimiter:
         limiter = self._warnings
         if limiter is None:
             limiter = self._warnings = LogLimiter(self.log)
-        limiter.log(level, kind, message, *args, extra=extra)
+        return limiter
 
     def _send_next(self) -> None:
         if self._pending is None and self._queue:
