@@ -142,6 +142,9 @@ def test_the_frame_limit_is_read_from_the_environment() -> None:
         assert out.stdout.strip() == expected
 
 
+LEFT = "CS1: disconnected: closed by the station (1000)"
+
+
 def test_the_websocket_libraries_add_no_info_line_per_connection(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -153,7 +156,12 @@ def test_the_websocket_libraries_add_no_info_line_per_connection(
         client = await connect(
             MyTestCharger(), f"ws://127.0.0.1:{server.port}/CS1", backend=backend
         )
+        before = caplog.text.count(LEFT)
         await client.close()
+        for _ in range(250):  # the server's line comes once its on_disconnect has run
+            if caplog.text.count(LEFT) > before:
+                break
+            await asyncio.sleep(0.02)
         await server.close()
 
     caplog.set_level(logging.INFO)
@@ -169,6 +177,8 @@ def test_the_websocket_libraries_add_no_info_line_per_connection(
     assert library == []
     ours = [r.getMessage() for r in caplog.records if r.name == "ocpp_fast.transport"]
     assert ours.count("CS1: connected (ocpp2.0.1)") == 2
+    # the server says how the station left (the reason on_disconnect gets)
+    assert ours.count(LEFT) == 2
     assert all(r.identity == "CS1" for r in caplog.records if r.name == "ocpp_fast.transport")  # type: ignore[attr-defined]
 
 

@@ -216,7 +216,7 @@ class _Station(OcppListener):
         session, self.session = self.session, None
         self.detach()
         if session is not None:
-            server._later(_finish(server, session, _how_it_ended(transport)))
+            server._later(server.finish(session, _how_it_ended(transport)))
 
 
 class _Keepalive:
@@ -257,11 +257,6 @@ class _Keepalive:
                 station.ping()
             elif quiet >= dead_at:
                 station.drop_dead(self._interval)
-
-
-async def _finish(server: PicowsServer, session: Session, reason: str) -> None:
-    await server.finish(session, reason)
-    ConnectionLog(log, session.identity).info("disconnected")
 
 
 def _how_it_ended(transport: Any) -> str:

@@ -138,7 +138,6 @@ class WebsocketsServer(CsmsServer):
         finally:
             reading.cancel()
             await self.finish(session, _how_it_ended(websocket))
-            ConnectionLog(log, identity).info("disconnected")
         if not reading.cancelled() and (error := reading.exception()) is not None:
             ConnectionLog(log, identity).error("reading failed", exc_info=error)
 
