@@ -95,6 +95,7 @@ def test_the_endpoint_counts_stations_frames_errors_repairs_and_handler_times(
     assert during['ocpp_deviations_total{kind="naive_datetime"}'] == 1
     assert during['ocpp_handler_seconds_count{action="Heartbeat"}'] == 1
     assert during['ocpp_handler_seconds_count{action="StatusNotification"}'] == 1
+    assert not any(name.startswith("ocpp_queued_messages") for name in during)  # a station's
 
 
 def test_the_endpoint_stops_with_the_server() -> None:
