@@ -15,12 +15,9 @@ from typing import Protocol
 
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.errors import HandshakeFailed  # its home until 0.1: the old import path works
 
 __all__ = ["HandshakeFailed", "Link", "LinkOptions", "Opener"]
-
-
-class HandshakeFailed(ConnectionError):
-    """The CSMS refused the WebSocket handshake (an HTTP status), or agreed to no version."""
 
 
 class Link(Protocol):
