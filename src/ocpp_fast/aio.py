@@ -556,17 +556,16 @@ class InMemoryPair(tuple[AsyncConnection, AsyncConnection]):
 
     async def close(self, grace: float = 5.0) -> None:
         """The station closes the connection: no more frames travel, calls awaiting an
-        answer fail with ``ConnectionError``, then each side's ``on_disconnect`` runs (the
-        CSMS's with ``"closed by the station (1000)"``, as ``serve()`` says it, the
-        station's with ``"closed by the station"``), after its ``on_connect`` ended
-        (``grace`` seconds at most each)."""
+        answer fail with ``ConnectionError``, then each side's ``on_disconnect`` runs with
+        ``"closed by the station (1000)"``, as over a socket, after its ``on_connect``
+        ended (``grace`` seconds at most each)."""
         from ocpp_fast.transport._lifecycle import close_reason, see_off  # the floor above
 
         if not self._open[0]:
             return
         self._open[0] = False
-        reasons = ("closed by the station", close_reason((1000, ""), None, True))
-        for end, greeting, reason in zip(self, self._greetings, reasons, strict=True):
+        reason = close_reason((1000, ""), None, True)  # the same words on both sides
+        for end, greeting in zip(self, self._greetings, strict=True):
             end.abort(ConnectionError(f"the in-memory connection was {reason}"))
             end.stop()
             await see_off(end, greeting, reason, grace)

@@ -370,9 +370,9 @@ class Charger(OcppHandler):
 
     def on_disconnect(self, connection: Any, reason: str) -> Awaitable[None] | None:
         """The connection to the CSMS is gone; ``reason`` says how (``"closed by the
-        station"`` after ``close()``, ``"connection lost"``). Runs once :meth:`on_connect`
-        has finished; the client reconnects after it, unless it was closed. Whatever it
-        raises is logged."""
+        station (1000)"`` after ``close()``, ``"closed by the CSMS (1001)"``, ``"connection
+        lost"`` without a close frame). Runs once :meth:`on_connect` has finished; the
+        client reconnects after it, unless it was closed. Whatever it raises is logged."""
         return None
 
 

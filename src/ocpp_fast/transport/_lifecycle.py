@@ -37,14 +37,20 @@ REPLACED = "replaced by a newer connection"
 
 
 def close_reason(
-    received: tuple[int, str] | None, sent: tuple[int, str] | None, received_first: bool
+    received: tuple[int, str] | None,
+    sent: tuple[int, str] | None,
+    received_first: bool,
+    *,
+    peer: str = "the station",
+    us: str = "the CSMS",
 ) -> str:
     """How a WebSocket ended, from its closing handshake (code and reason of each side's
-    close frame): closed by the station, by the CSMS, or lost without a close frame."""
+    close frame): closed by the station, by the CSMS, or lost without a close frame.
+    (A station's client names the sides the other way round: ``peer="the CSMS"``.)"""
     if received is not None and (received_first or sent is None):
-        who, (code, text) = "the station", received
+        who, (code, text) = peer, received
     elif sent is not None:
-        who, (code, text) = "the CSMS", sent
+        who, (code, text) = us, sent
     else:
         return CONNECTION_LOST
     return f"closed by {who} ({code}{': ' + text if text else ''})"

@@ -15,7 +15,7 @@ from picows import (
 
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
-from ocpp_fast.transport._link import HandshakeFailed, LinkOptions
+from ocpp_fast.transport._link import CloseFrames, HandshakeFailed, LinkOptions
 from ocpp_fast.transport._picows_wire import OcppListener
 from ocpp_fast.transport.deflate import (
     MessageDeflate,
@@ -79,6 +79,18 @@ class PicowsLink(OcppListener):
         assert self._made is not None
         self.attach(self._made)
         await asyncio.shield(self._disconnected)
+
+    def close_frames(self) -> CloseFrames:
+        # Any: picows types the code an Enum, but a code it does not know comes as an int
+        handshake: Any = None if self.transport is None else self.transport.close_handshake
+        if handshake is None:
+            return None, None, False
+        got, gave = handshake.recv, handshake.sent
+        return (
+            None if got is None else (int(got.code), got.reason),
+            None if gave is None else (int(gave.code), gave.reason),
+            bool(handshake.recv_then_sent),
+        )
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self.start_close(code, reason)

@@ -84,6 +84,13 @@ class Queued(Generic[AnswerT]):
         StopTransaction, also offline (a placeholder the queue replaces by the CSMS's)."""
         return self.message.transaction_id
 
+    def __repr__(self) -> str:
+        message, state = self.message, "answered" if self.delivered.done() else "waiting"
+        return (
+            f"<Queued {message.action} {message.position} of transaction "
+            f"{message.transaction!r}, {state}>"
+        )
+
     def __await__(self) -> Generator[Any, None, AnswerT]:
         answer: AnswerT = yield from self.delivered.__await__()
         return answer

@@ -21,7 +21,7 @@ from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.errors import HandshakeFailed
-from ocpp_fast.transport._lifecycle import CONNECTION_LOST, greet, see_off
+from ocpp_fast.transport._lifecycle import close_reason, greet, see_off
 from ocpp_fast.transport._link import Link, LinkOptions, Opener
 from ocpp_fast.transport._sender import (
     DEFAULT_RETRY,
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from ocpp_fast.v201 import messages as messages201
 
 __all__ = [
-    "CLOSED_BY_THE_STATION",
     "Backoff",
     "MessageRetry",
     "Queued",
@@ -53,7 +52,9 @@ __all__ = [
 log = logging.getLogger("ocpp_fast.transport")
 
 CLOSED_BY_THE_STATION = "closed by the station"
-"""The ``reason`` of ``Charger.on_disconnect`` after ``close()`` (otherwise "connection lost")."""
+"""The ``reason`` of ``Charger.on_disconnect`` after ``close()`` when no close frame was seen
+(with one: ``"closed by the station (1000)"``; ``"closed by the CSMS (1001: ...)"`` or
+``"connection lost"`` when the CSMS ended it)."""
 HOOK_GRACE = 5.0
 """Seconds ``on_connect`` may go on after the connection is gone (its calls fail at once
 then), and ``on_disconnect`` may run, before they are cancelled: a reconnect waits for them."""
@@ -161,6 +162,7 @@ class StationClient:
             raise ValueError("heartbeat is a number of seconds > 0 (None: no heartbeat)")
         self._heartbeat = heartbeat
         self._interval_set = asyncio.Event()
+        self._beating: asyncio.Task[None] | None = None
         if metrics is not None and self._sender is not None:
             watched = self._sender.queue
             metrics.queued = len(watched)
@@ -188,6 +190,15 @@ class StationClient:
             raise ValueError("heartbeat_interval is a number of seconds > 0 (None: no heartbeat)")
         self._heartbeat = seconds
         self._interval_set.set()
+        self._start_beating()
+
+    def _start_beating(self) -> None:
+        """A heartbeat task for the live connection, if heartbeats are on and none runs."""
+        connection = self.connection
+        if self._heartbeat is None or connection is None:
+            return
+        if self._beating is None or self._beating.done():
+            self._beating = asyncio.create_task(self._beat(connection))
 
     async def start(self) -> None:
         """Connect (raising if the first attempt fails), then keep the connection up.
@@ -387,7 +398,7 @@ class StationClient:
             "connected to %s (%s, %s)", self.url, subprotocol, self.backend
         )
         greeting = greet(connection)
-        beating = asyncio.create_task(self._beat(connection))
+        self._start_beating()  # no task at all for a station without heartbeats
         if self._first is not None and not self._first.done():
             self._first.set_result(None)
         try:
@@ -395,11 +406,23 @@ class StationClient:
         finally:
             self._connected.clear()
             self.connection = None
-            beating.cancel()
+            if self._beating is not None:
+                self._beating.cancel()
+                self._beating = None
             connection.abort(ConnectionError("the connection to the CSMS was lost"))
             ConnectionLog(log, self.identity).info("disconnected")
-            reason = CLOSED_BY_THE_STATION if self._closing else CONNECTION_LOST
-            await see_off(connection, greeting, reason, HOOK_GRACE)
+            await see_off(connection, greeting, self._how_it_ended(link), HOOK_GRACE)
+
+    def _how_it_ended(self, link: Link) -> str:
+        """``on_disconnect``'s reason: the close frames say who closed, with what code."""
+        try:
+            frames = link.close_frames()
+        except Exception:  # a backend's record we cannot read: say what we know
+            frames = None, None, False
+        reason = close_reason(*frames, peer="the CSMS", us="the station")
+        if self._closing and reason == close_reason(None, None, False):
+            return CLOSED_BY_THE_STATION  # close() cut a link whose handshake was not seen
+        return reason
 
     def _adopt_interval(self, action: str, response: Any) -> None:
         """An accepted BootNotificationResponse sets the heartbeat interval (OCPP asks the
@@ -411,18 +434,16 @@ class StationClient:
 
     async def _beat(self, connection: AsyncConnection) -> None:
         """Send a HeartbeatRequest every :attr:`heartbeat_interval` seconds while connected
-        (a change of the interval restarts the wait); a failed one is logged, not fatal:
-        the connection's own keepalive notices a dead CSMS."""
+        (a change of the interval restarts the wait; ``None`` ends the task); a failed one is
+        logged, not fatal: the connection's own keepalive notices a dead CSMS."""
         request_type: Any = connection.version.request_types["Heartbeat"]
-        while True:
+        while (interval := self._heartbeat) is not None:
             self._interval_set.clear()
-            interval = self._heartbeat
             try:
                 await asyncio.wait_for(self._interval_set.wait(), interval)
                 continue  # a new interval: wait that long from now
             except TimeoutError:
                 pass
-            assert interval is not None  # no interval: the wait above lasts until one is set
             try:
                 await connection.call(request_type(), timeout=min(interval, DEFAULT_TIMEOUT))
             except ConnectionError:
