@@ -286,12 +286,8 @@ class HandshakeFailed(ConnectionError):
     def no_common(cls, offered: Iterable[str], chosen: str | None) -> HandshakeFailed:
         """The CSMS upgraded the connection but picked ``chosen`` (``None``: no subprotocol),
         none of ``offered``."""
-        offered = tuple(offered)
-        said = "no subprotocol" if chosen is None else repr(chosen)
-        message = (
-            f"no common OCPP version: the CSMS accepted none of {', '.join(offered)} "
-            f"(it chose {said})"
-        )
+        offered = tuple(offered)  # the message is one per fleet: a simulator groups by it
+        message = f"no common OCPP version: the CSMS accepted none of {', '.join(offered)}"
         return cls(message, None, "no common OCPP version", offered=offered, chosen=chosen)
 
     def cause(self) -> str:
