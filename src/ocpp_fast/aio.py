@@ -53,6 +53,7 @@ __all__ = [
     "CALLS_IN_FLIGHT",
     "DEFAULT_TIMEOUT",
     "AsyncConnection",
+    "InMemoryPair",
     "Send",
     "Slots",
     "Write",
@@ -148,6 +149,9 @@ class AsyncConnection:
         self._on_resume = on_resume
         self._resumed: asyncio.Event | None = None
         self._stopped = False
+        self.on_answer: list[Callable[[str, Any], None]] = []
+        """Told ``(action, response)`` of each of our CALLs the peer answered validly, before
+        its caller (a station's client reads the heartbeat interval of a BootNotification)."""
 
     @property
     def version(self) -> ProtocolVersion:
@@ -233,6 +237,9 @@ class AsyncConnection:
         (A ResultRejected is only logged, by the protocol: nobody awaits a result we sent.)
         """
         if isinstance(event, CallSucceeded | CallFailed):
+            if self.on_answer and isinstance(event, CallSucceeded):
+                for watcher in self.on_answer:
+                    watcher(event.action, event.response)
             waiter = self._waiters.get(event.message_id)
             if waiter is None or waiter.done():
                 return
@@ -448,7 +455,10 @@ class AsyncConnection:
                     message_id,
                     extra={"action": failed.action, "message_id": message_id},
                 )
-            raise
+            raise TimeoutError(
+                f"no answer to {type(request).__name__} (message id {message_id}) "
+                f"within {timeout:g} s"
+            ) from None
         finally:
             self._waiters.pop(message_id, None)
 
@@ -512,24 +522,88 @@ def _retrieve(task: asyncio.Task[None]) -> None:
         log.debug("writing a reply failed: %r", error)
 
 
+class InMemoryPair(tuple[AsyncConnection, AsyncConnection]):
+    """The two ends :func:`connect_in_memory` made, the station's first: unpack it
+    (``station, csms = pair``), and ``await pair.close()`` to end the conversation as a
+    socket's close would."""
+
+    def __new__(
+        cls,
+        station: AsyncConnection,
+        csms: AsyncConnection,
+        greetings: tuple[asyncio.Task[None] | None, asyncio.Task[None] | None],
+        still_open: list[bool],
+    ) -> InMemoryPair:
+        pair = super().__new__(cls, (station, csms))
+        pair._greetings = greetings
+        pair._open = still_open
+        return pair
+
+    _greetings: tuple[asyncio.Task[None] | None, asyncio.Task[None] | None]
+    """The ``async`` ``on_connect`` of each side, still running or done (``None``: none)."""
+    _open: list[bool]
+    """Whether frames still travel (shared with the writers)."""
+
+    @property
+    def station(self) -> AsyncConnection:
+        """The station's end: its ``call()`` reaches the ``ChargeSystem``."""
+        return self[0]
+
+    @property
+    def csms(self) -> AsyncConnection:
+        """The CSMS's end: its ``call()`` reaches the ``Charger``."""
+        return self[1]
+
+    async def close(self, grace: float = 5.0) -> None:
+        """The station closes the connection: no more frames travel, calls awaiting an
+        answer fail with ``ConnectionError``, then each side's ``on_disconnect`` runs with
+        ``"closed by the station (1000)"``, as over a socket, after its ``on_connect``
+        ended (``grace`` seconds at most each)."""
+        from ocpp_fast.transport._lifecycle import close_reason, see_off  # the floor above
+
+        if not self._open[0]:
+            return
+        self._open[0] = False
+        reason = close_reason((1000, ""), None, True)  # the same words on both sides
+        for end, greeting in zip(self, self._greetings, strict=True):
+            end.abort(ConnectionError(f"the in-memory connection was {reason}"))
+            end.stop()
+            await see_off(end, greeting, reason, grace)
+
+
 def connect_in_memory(
     station: OcppHandler, csms: OcppHandler, identity: str = "CS001"
-) -> tuple[AsyncConnection, AsyncConnection]:
+) -> InMemoryPair:
     """Wire a ``Charger`` and a ``ChargeSystem`` together without any network.
 
     Each frame is delivered through the event loop (``call_soon``), as a socket
     would, so calls may cross and handlers may call back. Returns the station's
-    connection and the CSMS's.
+    connection and the CSMS's (an :class:`InMemoryPair`, a tuple of the two).
+
+    As over a socket, each side's ``on_connect`` runs now (an ``async def`` one as a
+    task, from the next turn of the loop) and its ``on_disconnect`` at
+    :meth:`InMemoryPair.close`, so presence logic is tested without sockets.
     """
+    from ocpp_fast.transport._lifecycle import greet  # the floor above: a late binding
+
     loop = asyncio.get_running_loop()
     ends: list[AsyncConnection] = []
+    still_open = [True]
 
     def writer(index: int) -> Write:
         def write(frame: bytes) -> None:
-            loop.call_soon(ends[1 - index].feed, frame)
+            if still_open[0]:
+                loop.call_soon(_deliver, ends[1 - index], still_open, frame)
 
         return write
 
     ends.append(AsyncConnection(station, write=writer(0), identity=identity))
     ends.append(AsyncConnection(csms, write=writer(1), identity=identity))
-    return ends[0], ends[1]
+    greetings = (greet(ends[1]), greet(ends[0]))  # the CSMS knows first, as over a socket
+    return InMemoryPair(ends[0], ends[1], (greetings[1], greetings[0]), still_open)
+
+
+def _deliver(end: AsyncConnection, still_open: list[bool], frame: bytes) -> None:
+    """A frame reaches ``end``, unless the pair was closed while it travelled."""
+    if still_open[0]:
+        end.feed(frame)

@@ -363,9 +363,31 @@ class OcppHandler:
 
 
 class Charger(OcppHandler):
-    """The station side: handles what the CSMS sends (``change_availability``, ``reset``...)."""
+    """The station side: handles what the CSMS sends (``change_availability``, ``reset``...).
+
+    ``connect()`` and ``StationClient`` also tell it when the connection to the CSMS opens
+    and when it is gone: override :meth:`on_connect` and :meth:`on_disconnect` (each plain
+    or ``async def``), e.g. to send StatusNotification again after an outage.
+    """
 
     side = Sender.STATION
+
+    def on_connect(self, connection: Any) -> Awaitable[None] | None:
+        """Connected to the CSMS, the first time or again after a reconnect (``connection``:
+        the :class:`~ocpp_fast.aio.AsyncConnection`, with ``version`` and ``identity``).
+
+        An ``async def`` override runs as a task of its own while the CSMS's frames are
+        read, so it may ``await connection.call(...)`` (boot, then report each connector's
+        status). Whatever it raises is logged; the connection stays.
+        """
+        return None
+
+    def on_disconnect(self, connection: Any, reason: str) -> Awaitable[None] | None:
+        """The connection to the CSMS is gone; ``reason`` says how (``"closed by the
+        station (1000)"`` after ``close()``, ``"closed by the CSMS (1001)"``, ``"connection
+        lost"`` without a close frame). Runs once :meth:`on_connect` has finished; the
+        client reconnects after it, unless it was closed. Whatever it raises is logged."""
+        return None
 
 
 class ChargeSystem(OcppHandler):

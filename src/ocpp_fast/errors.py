@@ -17,13 +17,15 @@ of the code either way, so ``except PropertyConstraintViolationError`` catches a
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from http import HTTPStatus
 from typing import Any, ClassVar
 
 __all__ = [
     "DESCRIPTION_MAX_LENGTH",
     "FormatViolationError",
     "GenericError",
+    "HandshakeFailed",
     "InternalError",
     "MessageTypeNotSupportedError",
     "NotSupportedError",
@@ -221,3 +223,76 @@ class StationNotConnected(ConnectionError):
     def __init__(self, identity: str, why: str = "") -> None:
         super().__init__(why or f"{identity} is not connected")
         self.identity = identity
+
+
+BODY_CHARS = 80
+"""How much of a refusal's body :class:`HandshakeFailed` keeps (a CSMS may send a page)."""
+
+
+class HandshakeFailed(ConnectionError):
+    """A station's WebSocket handshake failed: the CSMS answered an HTTP status instead of
+    101 (``401`` wrong or missing password, ``404`` unknown station, ``503`` busy...), or it
+    agreed to none of the OCPP versions offered.
+
+    Raised by ``connect()`` and ``StationClient.start()`` for the first connection (later
+    ones are retried and logged). A ``ConnectionError``, so ``except OSError`` still catches
+    every failure to connect; firmware reads :attr:`status` to tell "stop and alert" (401)
+    from "retry later" (503) without parsing the message.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        reason: str = "",
+        body: str = "",
+        *,
+        offered: Iterable[str] = (),
+        chosen: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        """The HTTP status the CSMS answered instead of 101; ``None`` when the upgrade
+        succeeded but no version is common (:attr:`no_common_version`), or it broke off."""
+        self.reason = reason
+        """The status's phrase (``"Unauthorized"``), or why the upgrade was given up."""
+        self.body = body
+        """The first line of the CSMS's response body (cut at :data:`BODY_CHARS`): its words."""
+        self.offered = tuple(offered)
+        """With :attr:`no_common_version`: the subprotocols the station offered."""
+        self.chosen = chosen
+        """With :attr:`no_common_version`: what the CSMS picked instead (``None``: nothing)."""
+
+    @property
+    def no_common_version(self) -> bool:
+        """The CSMS accepted the WebSocket but none of the station's OCPP versions."""
+        return bool(self.offered)
+
+    @classmethod
+    def refused(cls, status: int, body: bytes | bytearray | None) -> HandshakeFailed:
+        """The CSMS answered ``status`` (not 101) with ``body``."""
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = ""
+        lines = (body or b"").decode("utf-8", "replace").strip().splitlines()
+        said = (
+            "".join(c if c.isprintable() else "?" for c in lines[0][:BODY_CHARS]) if lines else ""
+        )
+        message = f"the CSMS refused the handshake: HTTP {status} {reason}".rstrip()
+        return cls(message + (f" ({said})" if said else ""), status, reason, said)
+
+    @classmethod
+    def no_common(cls, offered: Iterable[str], chosen: str | None) -> HandshakeFailed:
+        """The CSMS upgraded the connection but picked ``chosen`` (``None``: no subprotocol),
+        none of ``offered``."""
+        offered = tuple(offered)  # the message is one per fleet: a simulator groups by it
+        message = f"no common OCPP version: the CSMS accepted none of {', '.join(offered)}"
+        return cls(message, None, "no common OCPP version", offered=offered, chosen=chosen)
+
+    def cause(self) -> str:
+        """Short, for grouping many stations' failures: ``HTTP 401 Unauthorized (...)``."""
+        if self.status is None:
+            return str(self)
+        shown = f"HTTP {self.status} {self.reason}".rstrip()
+        return shown + (f" ({self.body})" if self.body else "")

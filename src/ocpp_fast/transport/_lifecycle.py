@@ -1,6 +1,7 @@
 """Telling a ``ChargeSystem`` that the server starts or stops (``on_startup`` /
 ``on_shutdown``) and that a station connected or left (``on_connect`` / ``on_disconnect``),
-for every backend of ``serve()`` (and so for a cluster's gateways).
+for every backend of ``serve()`` (and so for a cluster's gateways); telling a ``Charger``
+that its link to the CSMS opened or is gone (``StationClient``, ``connect_in_memory``).
 
 The hooks are the user's code running inside the server: whatever they raise is logged
 with the station's identity and goes no further, and each is bounded by the server's
@@ -16,7 +17,7 @@ from typing import Any
 
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import AsyncConnection
-from ocpp_fast.dispatch import ChargeSystem, OcppHandler, is_awaitable
+from ocpp_fast.dispatch import Charger, ChargeSystem, OcppHandler, is_awaitable
 
 __all__ = [
     "REPLACED",
@@ -36,14 +37,20 @@ REPLACED = "replaced by a newer connection"
 
 
 def close_reason(
-    received: tuple[int, str] | None, sent: tuple[int, str] | None, received_first: bool
+    received: tuple[int, str] | None,
+    sent: tuple[int, str] | None,
+    received_first: bool,
+    *,
+    peer: str = "the station",
+    us: str = "the CSMS",
 ) -> str:
     """How a WebSocket ended, from its closing handshake (code and reason of each side's
-    close frame): closed by the station, by the CSMS, or lost without a close frame."""
+    close frame): closed by the station, by the CSMS, or lost without a close frame.
+    (A station's client names the sides the other way round: ``peer="the CSMS"``.)"""
     if received is not None and (received_first or sent is None):
-        who, (code, text) = "the station", received
+        who, (code, text) = peer, received
     elif sent is not None:
-        who, (code, text) = "the CSMS", sent
+        who, (code, text) = us, sent
     else:
         return CONNECTION_LOST
     return f"closed by {who} ({code}{': ' + text if text else ''})"
@@ -51,10 +58,11 @@ def close_reason(
 
 def _hook_of(handler: OcppHandler, name: str) -> Any:
     """The handler's bound hook when its class overrides the default (else ``None``: the
-    common case costs a type check per connection, no call and no task)."""
-    if not isinstance(handler, ChargeSystem):
-        return None
-    if getattr(type(handler), name) is getattr(ChargeSystem, name):
+    common case costs a type check per connection, no call and no task). A ``Charger``
+    has ``on_connect`` and ``on_disconnect`` too (its link to the CSMS), no server hooks."""
+    side = ChargeSystem if isinstance(handler, ChargeSystem) else Charger
+    default = getattr(side, name, None)
+    if default is None or getattr(type(handler), name, None) is default:
         return None
     return getattr(handler, name)
 

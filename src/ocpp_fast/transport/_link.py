@@ -15,12 +15,13 @@ from typing import Protocol
 
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.errors import HandshakeFailed  # its home until 0.1: the old import path works
 
-__all__ = ["HandshakeFailed", "Link", "LinkOptions", "Opener"]
+__all__ = ["CloseFrames", "HandshakeFailed", "Link", "LinkOptions", "Opener"]
 
-
-class HandshakeFailed(ConnectionError):
-    """The CSMS refused the WebSocket handshake (an HTTP status), or agreed to no version."""
+CloseFrames = tuple[tuple[int, str] | None, tuple[int, str] | None, bool]
+"""How a WebSocket closed: ``(code, reason)`` of the frame received and of the one sent
+(``None``: none), and whether the received one came first."""
 
 
 class Link(Protocol):
@@ -39,6 +40,9 @@ class Link(Protocol):
 
     async def run(self) -> None:
         """Carry frames until the WebSocket is closed (by either side, or lost)."""
+
+    def close_frames(self) -> CloseFrames:
+        """Once :meth:`run` returned: the closing handshake, to say who closed and why."""
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the WebSocket (a closing handshake, bounded)."""

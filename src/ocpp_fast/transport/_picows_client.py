@@ -5,11 +5,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from picows import WSError, WSUpgradeRequest, WSUpgradeResponse, ws_connect
+from picows import (
+    WSError,
+    WSInvalidStatusError,
+    WSUpgradeRequest,
+    WSUpgradeResponse,
+    ws_connect,
+)
 
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
-from ocpp_fast.transport._link import HandshakeFailed, LinkOptions
+from ocpp_fast.transport._link import CloseFrames, HandshakeFailed, LinkOptions
 from ocpp_fast.transport._picows_wire import OcppListener
 from ocpp_fast.transport.deflate import (
     MessageDeflate,
@@ -74,6 +80,18 @@ class PicowsLink(OcppListener):
         self.attach(self._made)
         await asyncio.shield(self._disconnected)
 
+    def close_frames(self) -> CloseFrames:
+        # Any: picows types the code an Enum, but a code it does not know comes as an int
+        handshake: Any = None if self.transport is None else self.transport.close_handshake
+        if handshake is None:
+            return None, None, False
+        got, gave = handshake.recv, handshake.sent
+        return (
+            None if got is None else (int(got.code), got.reason),
+            None if gave is None else (int(gave.code), gave.reason),
+            bool(handshake.recv_then_sent),
+        )
+
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self.start_close(code, reason)
         try:
@@ -113,6 +131,11 @@ async def open_picows(url: str, options: LinkOptions) -> PicowsLink:
             max_redirects=0,
             logger_name=picows_log,
         )
+    except WSInvalidStatusError as exc:
+        if exc.response is None:
+            raise HandshakeFailed(str(exc)) from exc
+        body = exc.raw_body if exc.raw_body is not None else exc.response.body
+        raise HandshakeFailed.refused(int(exc.response.status), body) from exc
     except WSError as exc:
         raise HandshakeFailed(str(exc)) from exc
     if link.failure is not None:

@@ -25,7 +25,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ocpp_fast._actions import Sender
 from ocpp_fast._protocol_version import ProtocolVersion
@@ -35,6 +35,9 @@ from ocpp_fast.errors import NotSupportedError, OcppError, OcppNotImplementedErr
 from ocpp_fast.transport.txqueue import QueuedMessage, TransactionQueue, classify
 
 __all__ = ["DEFAULT_RETRY", "MessageRetry", "QueueSender", "Queued", "StillQueued"]
+
+AnswerT = TypeVar("AnswerT", covariant=True)
+"""The response type a :class:`Queued` message resolves to."""
 
 log = logging.getLogger("ocpp_fast.transport")
 
@@ -61,8 +64,9 @@ DEFAULT_RETRY = MessageRetry()
 """Three attempts, a minute apart and then two: a CSMS that failed gets time to recover."""
 
 
-class Queued:
-    """A message stored in the queue; await it for the CSMS's response.
+class Queued(Generic[AnswerT]):
+    """A message stored in the queue; await it for the CSMS's response (typed: ``Queued[
+    TransactionEventResponse]`` gives a ``TransactionEventResponse``).
 
     The await raises the CSMS's error if the message was dropped after its
     retries. Nobody need await it: the message goes out anyway.
@@ -80,8 +84,16 @@ class Queued:
         StopTransaction, also offline (a placeholder the queue replaces by the CSMS's)."""
         return self.message.transaction_id
 
-    def __await__(self) -> Generator[Any, None, Any]:
-        return self.delivered.__await__()
+    def __repr__(self) -> str:
+        message, state = self.message, "answered" if self.delivered.done() else "waiting"
+        return (
+            f"<Queued {message.action} {message.position} of transaction "
+            f"{message.transaction!r}, {state}>"
+        )
+
+    def __await__(self) -> Generator[Any, None, AnswerT]:
+        answer: AnswerT = yield from self.delivered.__await__()
+        return answer
 
 
 class StillQueued(TimeoutError):
@@ -120,7 +132,7 @@ class QueueSender:
                 return (version, action) if classify(action, request) is not None else None
         return None
 
-    def put(self, version: ProtocolVersion, action: str, request: Any) -> Queued:
+    def put(self, version: ProtocolVersion, action: str, request: Any) -> Queued[Any]:
         """Store ``request`` (on disk when this returns)."""
         message = self.queue.put(version, action, request)
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import InvalidHandshake
+from websockets.exceptions import InvalidHandshake, InvalidStatus
 from websockets.typing import Subprotocol
 
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
-from ocpp_fast.transport._link import HandshakeFailed, LinkOptions
+from ocpp_fast.transport._link import CloseFrames, HandshakeFailed, LinkOptions
 from ocpp_fast.transport._wire import pump, text_sender
 from ocpp_fast.transport.library_logs import websockets_log
 
@@ -42,6 +42,15 @@ class WebsocketsLink:
     async def close(self, code: int = 1000, reason: str = "") -> None:
         await self._websocket.close(code, reason)
 
+    def close_frames(self) -> CloseFrames:
+        protocol = self._websocket.protocol
+        got, gave = protocol.close_rcvd, protocol.close_sent
+        return (
+            None if got is None else (got.code, got.reason),
+            None if gave is None else (gave.code, gave.reason),
+            bool(protocol.close_rcvd_then_sent),
+        )
+
 
 async def open_websockets(url: str, options: LinkOptions) -> WebsocketsLink:
     """Open the WebSocket (permessage-deflate offered if asked; keepalive pings)."""
@@ -57,6 +66,9 @@ async def open_websockets(url: str, options: LinkOptions) -> WebsocketsLink:
             max_size=options.max_size,
             logger=websockets_log,
         )
+    except InvalidStatus as exc:
+        response = exc.response
+        raise HandshakeFailed.refused(response.status_code, response.body) from exc
     except InvalidHandshake as exc:
         raise HandshakeFailed(str(exc)) from exc
     return WebsocketsLink(websocket)

@@ -14,13 +14,15 @@ import random
 import ssl as ssl_module
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from ocpp_fast._model import Request, ResponseT
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
-from ocpp_fast.transport._link import HandshakeFailed, Link, LinkOptions, Opener
+from ocpp_fast.errors import HandshakeFailed
+from ocpp_fast.transport._lifecycle import close_reason, greet, see_off
+from ocpp_fast.transport._link import Link, LinkOptions, Opener
 from ocpp_fast.transport._sender import (
     DEFAULT_RETRY,
     MessageRetry,
@@ -34,10 +36,28 @@ from ocpp_fast.transport.txqueue import TransactionQueue
 
 if TYPE_CHECKING:
     from ocpp_fast.metrics import Metrics
+    from ocpp_fast.v16 import messages as messages16
+    from ocpp_fast.v21 import messages as messages21
+    from ocpp_fast.v201 import messages as messages201
 
-__all__ = ["Backoff", "MessageRetry", "Queued", "StationClient", "StillQueued", "connect"]
+__all__ = [
+    "Backoff",
+    "MessageRetry",
+    "Queued",
+    "StationClient",
+    "StillQueued",
+    "connect",
+]
 
 log = logging.getLogger("ocpp_fast.transport")
+
+CLOSED_BY_THE_STATION = "closed by the station"
+"""The ``reason`` of ``Charger.on_disconnect`` after ``close()`` when no close frame was seen
+(with one: ``"closed by the station (1000)"``; ``"closed by the CSMS (1001: ...)"`` or
+``"connection lost"`` when the CSMS ended it)."""
+HOOK_GRACE = 5.0
+"""Seconds ``on_connect`` may go on after the connection is gone (its calls fail at once
+then), and ``on_disconnect`` may run, before they are cancelled: a reconnect waits for them."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +99,7 @@ class StationClient:
 
     def __init__(
         self,
-        handlers: Mapping[str, OcppHandler],
+        handlers: OcppHandler | Mapping[str, OcppHandler],
         url: str,
         *,
         identity: str | None = None,
@@ -95,9 +115,11 @@ class StationClient:
         retry: MessageRetry = DEFAULT_RETRY,
         metrics: Metrics | None = None,
         failover: Sequence[str] = (),
+        heartbeat: float | None = None,
     ) -> None:
-        """``failover``: other URLs of the same CSMS, tried in turn after a lost connection."""
-        self.handlers = dict(handlers)
+        """``handlers`` and the options are those of :func:`connect`; ``failover``: other URLs
+        of the same CSMS, tried in turn after a lost connection."""
+        self.handlers = _by_subprotocol(handlers)
         self.url = url
         """The URL of the current (or next) connection."""
         self._urls = [url, *failover]
@@ -136,6 +158,11 @@ class StationClient:
             self._sender = QueueSender(store, retry, versions, self.identity)
         self.metrics = metrics
         """Where this station's frames, handler times and queue length are counted."""
+        if heartbeat is not None and heartbeat <= 0:
+            raise ValueError("heartbeat is a number of seconds > 0 (None: no heartbeat)")
+        self._heartbeat = heartbeat
+        self._interval_set = asyncio.Event()
+        self._beating: asyncio.Task[None] | None = None
         if metrics is not None and self._sender is not None:
             watched = self._sender.queue
             metrics.queued = len(watched)
@@ -146,10 +173,41 @@ class StationClient:
         """The transaction queue, if the client has one."""
         return None if self._sender is None else self._sender.queue
 
+    @property
+    def heartbeat_interval(self) -> float | None:
+        """Seconds between the HeartbeatRequests the client sends (``None``: it sends none).
+
+        Taken from an accepted BootNotificationResponse's ``interval`` (OCPP asks the station
+        to adopt it); set it when the CSMS changes ``HeartbeatInterval`` (1.6
+        ChangeConfiguration, 2.x SetVariables). The next heartbeat is due that long after
+        the change.
+        """
+        return self._heartbeat
+
+    @heartbeat_interval.setter
+    def heartbeat_interval(self, seconds: float | None) -> None:
+        if seconds is not None and seconds <= 0:
+            raise ValueError("heartbeat_interval is a number of seconds > 0 (None: no heartbeat)")
+        self._heartbeat = seconds
+        self._interval_set.set()
+        self._start_beating()
+
+    def _start_beating(self) -> None:
+        """A heartbeat task for the live connection, if heartbeats are on and none runs."""
+        connection = self.connection
+        if self._heartbeat is None or connection is None:
+            return
+        if self._beating is None or self._beating.done():
+            self._beating = asyncio.create_task(self._beat(connection))
+
     async def start(self) -> None:
         """Connect (raising if the first attempt fails), then keep the connection up.
 
         With a queue, what an earlier process left in it starts going out now.
+        A failed first attempt raises an ``OSError``: ``ConnectionRefusedError`` (nothing
+        listens), ``TimeoutError``, an ``ssl.SSLError``, or
+        :class:`~ocpp_fast.errors.HandshakeFailed` (the CSMS refused: ``status`` 401, 404...);
+        ``start()`` may then be called again (a station that boots offline retries it).
         """
         self._first = asyncio.get_running_loop().create_future()
         self._runner = asyncio.create_task(self._run())
@@ -176,7 +234,7 @@ class StationClient:
         queue keeps delivering it. A CALLERROR is raised once the retries are
         spent and the message is dropped.
         """
-        delivered = self.put(request)
+        delivered = self._put_if_queued(request)
         if delivered is not None:
             try:
                 response: ResponseT = await asyncio.wait_for(
@@ -185,25 +243,63 @@ class StationClient:
                 return response
             except TimeoutError:
                 raise StillQueued(f"{type(request).__name__} is queued, not yet answered") from None
-        connection = await self._live(timeout)
+        connection = await self._live(timeout, request)
         return await connection.call(request, timeout=timeout)
 
-    def put(self, request: Any) -> Queued | None:
-        """Queue ``request`` if it is transaction-related; ``None`` if it is not (or no queue).
+    @overload
+    def put(
+        self, request: messages201.TransactionEventRequest
+    ) -> Queued[messages201.TransactionEventResponse]: ...
+    @overload
+    def put(
+        self, request: messages21.TransactionEventRequest
+    ) -> Queued[messages21.TransactionEventResponse]: ...
+    @overload
+    def put(
+        self, request: messages16.StartTransactionRequest
+    ) -> Queued[messages16.StartTransactionResponse]: ...
+    @overload
+    def put(
+        self, request: messages16.StopTransactionRequest
+    ) -> Queued[messages16.StopTransactionResponse]: ...
+    @overload
+    def put(
+        self, request: messages16.MeterValuesRequest
+    ) -> Queued[messages16.MeterValuesResponse]: ...
+    def put(self, request: Request[Any]) -> Queued[Any]:
+        """Queue the transaction-related ``request``; return its :class:`Queued`.
 
         Synchronous: once it returns, the message is stored (on disk, for a
         file queue) and survives a power cut. Awaiting the :class:`Queued`
-        (nobody need) gives the CSMS's response, or raises the error it was
-        dropped for. For a 2.x TransactionEvent the queue sets ``seqNo``; for a
+        (nobody need) gives the CSMS's typed response, or raises the error it
+        was dropped for. For a 2.x TransactionEvent the queue sets ``seqNo``; for a
         1.6 StartTransaction, ``Queued.transaction_id`` is the id to use in its
         MeterValues and StopTransaction, even before the CSMS answered.
+
+        Only what the queue keeps is accepted (the types above, to type checkers):
+        ``ValueError`` for any other request (a 1.6 MeterValues without
+        ``transactionId`` included: send those with :meth:`call`), and for a client
+        built without ``queue``.
         """
+        if self._sender is None:
+            raise ValueError("this StationClient has no transaction queue: give it queue=")
+        queued = self._put_if_queued(request)
+        if queued is None:
+            raise ValueError(
+                f"{type(request).__name__} is not a transaction message of a version this "
+                "station speaks, so it is never queued: send it with call()"
+            )
+        return queued
+
+    def _put_if_queued(self, request: Request[ResponseT]) -> Queued[ResponseT] | None:
+        """Queue ``request`` if it is transaction-related; ``None`` if it is not (or no queue)."""
         if self._sender is None:
             return None
         found = self._sender.queued(request)
         if found is None:
             return None
-        return self._sender.put(*found, request)
+        queued: Queued[ResponseT] = self._sender.put(*found, request)
+        return queued
 
     async def _connection(self) -> AsyncConnection:
         """The live connection, once there is one (no timeout: the queue waits for good)."""
@@ -213,13 +309,19 @@ class StationClient:
 
     async def send(self, request: Any, timeout: float = DEFAULT_TIMEOUT) -> None:
         """2.1: send ``request`` as a SEND frame once connected."""
-        connection = await self._live(timeout)
+        connection = await self._live(timeout, request)
         await connection.send(request)
 
-    async def _live(self, timeout: float) -> AsyncConnection:
+    async def _live(self, timeout: float, request: object) -> AsyncConnection:
         connection = self.connection
         if connection is None:  # only then is waiting worth a timer
-            await asyncio.wait_for(self._connected.wait(), timeout)
+            try:
+                await asyncio.wait_for(self._connected.wait(), timeout)
+            except TimeoutError:
+                raise TimeoutError(
+                    f"{type(request).__name__} not sent: no connection to the CSMS "
+                    f"within {timeout:g} s"
+                ) from None
             connection = self.connection
             assert connection is not None
         return connection
@@ -251,10 +353,12 @@ class StationClient:
             try:
                 await self._session()
                 attempt = 0
-            except (OSError, TimeoutError) as exc:  # HandshakeFailed is a ConnectionError
+            except Exception as exc:  # an OSError (HandshakeFailed too) or a backend's surprise
                 if self._first is not None and not self._first.done():
                     self._first.set_exception(exc)
                     return
+                if not isinstance(exc, OSError):
+                    raise
                 ConnectionLog(log, self.identity).warning("connection failed: %s", exc)
             if self._closing:
                 break
@@ -282,25 +386,82 @@ class StationClient:
         subprotocol = link.subprotocol
         if subprotocol is None or subprotocol not in self.handlers:
             await link.close(1002, "no acceptable OCPP version")
-            raise HandshakeFailed(f"the CSMS accepted none of {list(self.handlers)}")
+            raise HandshakeFailed.no_common(self.handlers, subprotocol)
 
         connection = link.connection_for(self.handlers[subprotocol], self.identity)
         connection.protocol.metrics = self.metrics
+        connection.on_answer.append(self._adopt_interval)
         self._link, self.connection, self.subprotocol = link, connection, subprotocol
         self.connects += 1
         self._connected.set()
-        if self._first is not None and not self._first.done():
-            self._first.set_result(None)
         ConnectionLog(log, self.identity).info(
             "connected to %s (%s, %s)", self.url, subprotocol, self.backend
         )
+        greeting = greet(connection)
+        self._start_beating()  # no task at all for a station without heartbeats
+        if self._first is not None and not self._first.done():
+            self._first.set_result(None)
         try:
             await link.run()
         finally:
             self._connected.clear()
             self.connection = None
+            if self._beating is not None:
+                self._beating.cancel()
+                self._beating = None
             connection.abort(ConnectionError("the connection to the CSMS was lost"))
             ConnectionLog(log, self.identity).info("disconnected")
+            await see_off(connection, greeting, self._how_it_ended(link), HOOK_GRACE)
+
+    def _how_it_ended(self, link: Link) -> str:
+        """``on_disconnect``'s reason: the close frames say who closed, with what code."""
+        try:
+            frames = link.close_frames()
+        except Exception:  # a backend's record we cannot read: say what we know
+            frames = None, None, False
+        reason = close_reason(*frames, peer="the CSMS", us="the station")
+        if self._closing and reason == close_reason(None, None, False):
+            return CLOSED_BY_THE_STATION  # close() cut a link whose handshake was not seen
+        return reason
+
+    def _adopt_interval(self, action: str, response: Any) -> None:
+        """An accepted BootNotificationResponse sets the heartbeat interval (OCPP asks the
+        station to adopt it), when the client sends heartbeats at all."""
+        if action != "BootNotification" or self._heartbeat is None:
+            return
+        if response.status == "Accepted" and response.interval > 0:
+            self.heartbeat_interval = float(response.interval)
+
+    async def _beat(self, connection: AsyncConnection) -> None:
+        """Send a HeartbeatRequest every :attr:`heartbeat_interval` seconds while connected
+        (a change of the interval restarts the wait; ``None`` ends the task); a failed one is
+        logged, not fatal: the connection's own keepalive notices a dead CSMS."""
+        request_type: Any = connection.version.request_types["Heartbeat"]
+        while (interval := self._heartbeat) is not None:
+            self._interval_set.clear()
+            try:
+                await asyncio.wait_for(self._interval_set.wait(), interval)
+                continue  # a new interval: wait that long from now
+            except TimeoutError:
+                pass
+            try:
+                await connection.call(request_type(), timeout=min(interval, DEFAULT_TIMEOUT))
+            except ConnectionError:
+                return  # gone: the next connection beats anew
+            except Exception as exc:
+                ConnectionLog(log, self.identity).warning("heartbeat failed: %s", exc)
+
+
+def _by_subprotocol(handlers: OcppHandler | Mapping[str, OcppHandler]) -> dict[str, OcppHandler]:
+    """One handler (its version's subprotocol) or a mapping of subprotocol to handler."""
+    if isinstance(handlers, OcppHandler):
+        return {handlers.version.subprotocol: handlers}
+    if not isinstance(handlers, Mapping):
+        raise TypeError(
+            f"handlers is one Charger or a mapping of subprotocol to Charger "
+            f'({{"ocpp1.6": charger}}), not {type(handlers).__name__}'
+        )
+    return dict(handlers)
 
 
 def _opener(backend: str) -> Opener:
@@ -329,6 +490,7 @@ async def connect(
     retry: MessageRetry = DEFAULT_RETRY,
     metrics: Metrics | None = None,
     failover: Sequence[str] = (),
+    heartbeat: float | None = None,
 ) -> StationClient:
     """Connect a station to the CSMS at ``url`` (``ws://`` or ``wss://``, identity last).
 
@@ -341,10 +503,15 @@ async def connect(
     per ``retry`` (see :class:`StationClient`). ``metrics`` counts this station's frames,
     handler times and queue length (:mod:`ocpp_fast.metrics`). ``failover`` lists other URLs
     of the same CSMS (a cluster's gateways, same identity last): after a lost or failed
-    connection the station tries the next one in turn.
+    connection the station tries the next one in turn. ``heartbeat`` (seconds) sends a
+    HeartbeatRequest that often while connected, at the interval of an accepted
+    BootNotificationResponse once one came (:attr:`StationClient.heartbeat_interval`).
+
+    The handler's ``on_connect`` / ``on_disconnect`` run at each connection and its end.
+    Raises an ``OSError`` when the first connection fails: ``ConnectionRefusedError``,
+    ``TimeoutError``, an ``ssl.SSLError``..., or :class:`~ocpp_fast.errors.HandshakeFailed`
+    when the CSMS refused the station (its ``status``: 401, 404...).
     """
-    if isinstance(handlers, OcppHandler):
-        handlers = {handlers.version.subprotocol: handlers}
     client = StationClient(
         handlers,
         url,
@@ -359,6 +526,7 @@ async def connect(
         retry=retry,
         metrics=metrics,
         failover=failover,
+        heartbeat=heartbeat,
     )
     await client.start()
     return client

@@ -1,0 +1,313 @@
+"""The station side as firmware meets it: a ``StationClient`` built from one ``Charger``, what
+a refused or unreachable first connection raises, the station's ``on_connect`` /
+``on_disconnect`` across a reconnect, the heartbeat at the CSMS's interval, timeouts that
+say what timed out, and the lifecycle hooks under ``connect_in_memory``. Real sockets on
+127.0.0.1, both backends where the WebSocket library matters."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from ocpp_fast import errors, v16, v201
+from ocpp_fast.aio import AsyncConnection, connect_in_memory
+from ocpp_fast.transport import (
+    Admission,
+    Backoff,
+    HandshakeFailed,
+    StationClient,
+    StationRequest,
+    connect,
+    serve,
+)
+from ocpp_fast.v16 import messages as messages16
+from ocpp_fast.v201 import datatypes, enums, messages
+
+FAST = Backoff(minimum=0.05, random_range=0.05, repeat_times=2)
+NOW = datetime.datetime(2026, 12, 2, tzinfo=datetime.UTC)
+BOOT = messages.BootNotificationRequest(
+    reason=enums.BootReasonEnumType.POWER_UP,
+    charging_station=datatypes.ChargingStationType(model="M", vendor_name="V"),
+)
+
+
+def run(coro: Callable[[], Awaitable[Any]]) -> Any:
+    return asyncio.run(asyncio.wait_for(coro(), 20))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:  # a port nobody listens on, yet
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def until(condition: Callable[[], bool], seconds: float = 5) -> None:
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition never held")
+
+
+class Csms(v201.ChargeSystem):
+    """Boots with a heartbeat interval of 1 s and counts heartbeats and status reports."""
+
+    def __init__(self) -> None:
+        self.heartbeats = 0
+        self.statuses = 0
+        self.events: list[tuple[str, str]] = []
+
+    def boot_notification(
+        self, request: messages.BootNotificationRequest
+    ) -> messages.BootNotificationResponse:
+        return messages.BootNotificationResponse(
+            current_time=NOW, interval=1, status=enums.RegistrationStatusEnumType.ACCEPTED
+        )
+
+    def heartbeat(self, request: messages.HeartbeatRequest) -> messages.HeartbeatResponse:
+        self.heartbeats += 1
+        return messages.HeartbeatResponse(current_time=NOW)
+
+    def status_notification(
+        self, request: messages.StatusNotificationRequest
+    ) -> messages.StatusNotificationResponse:
+        self.statuses += 1
+        return messages.StatusNotificationResponse()
+
+    def on_connect(self, connection: AsyncConnection) -> None:
+        self.events.append(("connect", connection.identity))
+
+    def on_disconnect(self, connection: AsyncConnection, reason: str) -> None:
+        self.events.append(("disconnect", reason))
+
+
+class Firmware(v201.Charger):
+    """Reports its connector after every (re)connection, as OCPP asks after an outage."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    async def on_connect(self, connection: AsyncConnection) -> None:
+        self.events.append(("connect", str(connection.version)))
+        await connection.call(
+            messages.StatusNotificationRequest(
+                timestamp=NOW,
+                connector_status=enums.ConnectorStatusEnumType.AVAILABLE,
+                evse_id=1,
+                connector_id=1,
+            ),
+            timeout=5,
+        )
+        self.events.append(("reported", ""))
+
+    def on_disconnect(self, connection: AsyncConnection, reason: str) -> None:
+        self.events.append(("disconnect", reason))
+
+
+def test_a_station_client_takes_one_charger_as_connect_does() -> None:
+    async def main() -> None:
+        port = free_port()
+        charger = v16.Charger()
+        client = StationClient(charger, f"ws://127.0.0.1:{port}/ocpp/CS16", backoff=FAST)
+        assert client.handlers == {"ocpp1.6": charger}
+        with pytest.raises(OSError) as refused:  # the CSMS is down: start() raises, documented
+            await client.start()
+        assert isinstance(refused.value, ConnectionRefusedError)
+        server = await serve(v16.ChargeSystem(), port=port)
+        try:
+            await client.start()  # retried once the CSMS is up
+            assert client.subprotocol == "ocpp1.6"
+        finally:
+            await client.close()
+            await server.close()
+        with pytest.raises(TypeError, match=r'\{"ocpp1.6": charger\}'):
+            StationClient([charger], "ws://127.0.0.1:1/CS16")  # type: ignore[arg-type]
+
+    run(main)
+
+
+@pytest.mark.usefixtures("backend")
+def test_a_refused_station_reads_the_http_status_from_a_public_exception() -> None:
+    def authorize(station: StationRequest) -> Admission:
+        if station.identity != "CS16":
+            return Admission.UNKNOWN
+        right = station.password == "right-password-0"
+        return Admission.ACCEPT if right else Admission.UNAUTHORIZED
+
+    async def refusal(port: int, identity: str, password: str) -> HandshakeFailed:
+        url = f"ws://127.0.0.1:{port}/ocpp/{identity}"
+        with pytest.raises(HandshakeFailed) as refused:
+            await connect(v16.Charger(), url, password=password, backoff=FAST)
+        return refused.value
+
+    async def main() -> None:
+        server = await serve(v16.ChargeSystem(), security_profile=1, authorize=authorize)
+        try:
+            wrong = await refusal(server.port, "CS16", "wrong-password-0")
+            unknown = await refusal(server.port, "OTHER", "right-password-0")
+        finally:
+            await server.close()
+        assert (wrong.status, wrong.reason) == (401, "Unauthorized")
+        assert (unknown.status, unknown.reason) == (404, "Not Found")
+        assert "HTTP 401" in str(wrong) and not wrong.no_common_version
+        assert isinstance(wrong, ConnectionError)
+
+    run(main)
+    from ocpp_fast.transport._link import HandshakeFailed as old_path
+
+    assert old_path is HandshakeFailed is errors.HandshakeFailed
+
+
+@pytest.mark.usefixtures("backend")
+def test_no_common_version_is_told_apart_from_a_refusal() -> None:
+    async def main() -> None:
+        server = await serve(v201.ChargeSystem())  # 2.0.1 only; the station speaks 1.6
+        try:
+            with pytest.raises(HandshakeFailed) as refused:
+                await connect(v16.Charger(), f"ws://127.0.0.1:{server.port}/CS16", backoff=FAST)
+        finally:
+            await server.close()
+        failed = refused.value
+        assert failed.no_common_version and failed.status is None
+        assert failed.offered == ("ocpp1.6",) and failed.chosen is None
+        assert "no common OCPP version" in str(failed) and "ocpp1.6" in str(failed)
+
+    run(main)
+
+
+@pytest.mark.usefixtures("backend")
+def test_a_charger_is_told_of_each_connection_and_reports_again_after_an_outage() -> None:
+    async def main() -> None:
+        csms, firmware = Csms(), Firmware()
+        server = await serve(csms)
+        port = server.port
+        client = await connect(firmware, f"ws://127.0.0.1:{port}/CS001", backoff=FAST)
+        await until(lambda: csms.statuses == 1)
+        await server.close()  # the CSMS goes away...
+        await until(lambda: len(firmware.events) == 3)
+        server = await serve(csms, port=port)  # ...and comes back: the station reconnects
+        try:
+            await until(lambda: csms.statuses == 2)
+            await client.close()
+            await until(lambda: len(firmware.events) == 6)
+        finally:
+            await server.close()
+        kind, reason = firmware.events.pop(2)  # the CSMS said why it closed
+        assert kind == "disconnect" and reason.startswith("closed by the CSMS (1001"), reason
+        assert firmware.events == [
+            ("connect", "2.0.1"),
+            ("reported", ""),
+            ("connect", "2.0.1"),
+            ("reported", ""),
+            ("disconnect", "closed by the station (1000)"),
+        ]
+        assert client.connects == 2
+
+    run(main)
+
+
+def test_the_heartbeat_is_opt_in_and_follows_the_boot_interval() -> None:
+    async def main() -> None:
+        csms = Csms()
+        server = await serve(csms)
+        url = f"ws://127.0.0.1:{server.port}/CS001"
+        silent = await connect(v201.Charger(), url, backoff=FAST)
+        beating = await connect(v201.Charger(), url.replace("CS001", "CS002"), heartbeat=60)
+        try:
+            assert beating.heartbeat_interval == 60
+            await silent.call(BOOT, timeout=5)
+            assert silent.heartbeat_interval is None  # no heartbeat unless asked for
+            await beating.call(BOOT, timeout=5)  # accepted, interval=1
+            assert beating.heartbeat_interval == 1.0
+            await until(lambda: csms.heartbeats >= 1, seconds=3)
+            beating.heartbeat_interval = 60  # e.g. after a SetVariables of HeartbeatInterval
+            seen = csms.heartbeats
+            await asyncio.sleep(1.3)
+            assert csms.heartbeats == seen
+            silent.heartbeat_interval = 0.05  # turned on while connected
+            await until(lambda: csms.heartbeats >= seen + 2)
+        finally:
+            await silent.close()
+            await beating.close()
+            await server.close()
+        with pytest.raises(ValueError, match="heartbeat"):
+            StationClient(v201.Charger(), url, heartbeat=0)
+
+    run(main)
+
+
+def test_a_call_that_times_out_says_what_and_how_long() -> None:
+    class Slow(v201.ChargeSystem):
+        async def heartbeat(self, request: messages.HeartbeatRequest) -> messages.HeartbeatResponse:
+            await asyncio.sleep(5)
+            return messages.HeartbeatResponse(current_time=NOW)
+
+    async def main() -> None:
+        station, _ = connect_in_memory(v201.Charger(), Slow())
+        with pytest.raises(TimeoutError) as unanswered:
+            await station.call(messages.HeartbeatRequest(), timeout=0.1)
+        assert "no answer to HeartbeatRequest (message id " in str(unanswered.value)
+        assert "within 0.1 s" in str(unanswered.value)
+
+        server = await serve(Csms())
+        client = await connect(v201.Charger(), f"ws://127.0.0.1:{server.port}/CS1", backoff=FAST)
+        await server.close()
+        await until(lambda: client.connection is None)
+        try:
+            with pytest.raises(TimeoutError) as offline:
+                await client.call(messages.HeartbeatRequest(), timeout=0.1)
+        finally:
+            await client.close()
+        assert str(offline.value) == (
+            "HeartbeatRequest not sent: no connection to the CSMS within 0.1 s"
+        )
+
+    run(main)
+
+
+def test_connect_in_memory_runs_the_hooks_of_both_sides() -> None:
+    async def main() -> None:
+        csms, firmware = Csms(), Firmware()
+        pair = connect_in_memory(firmware, csms, identity="CS7")
+        station, to_station = pair  # still a pair of connections
+        assert (station, to_station) == (pair.station, pair.csms)
+        assert csms.events == [("connect", "CS7")]  # a plain hook: at once
+        await until(lambda: csms.statuses == 1)  # the station's async one called the CSMS
+        await pair.close()
+        await pair.close()  # once only
+        assert csms.events == [("connect", "CS7"), ("disconnect", "closed by the station (1000)")]
+        assert firmware.events == [
+            ("connect", "2.0.1"),
+            ("reported", ""),
+            ("disconnect", "closed by the station (1000)"),
+        ]
+        with pytest.raises(TimeoutError):  # nothing travels any more
+            await station.call(messages.HeartbeatRequest(), timeout=0.1)
+
+    run(main)
+
+
+def test_put_refuses_what_is_never_queued_instead_of_returning_none() -> None:
+    async def main() -> None:
+        url = f"ws://127.0.0.1:{free_port()}/CS16"
+        queued = StationClient(v16.Charger(), url, queue=":memory:")
+        plain = StationClient(v16.Charger(), url)
+        start = messages16.StartTransactionRequest(
+            connector_id=1, id_tag="T", meter_start=0, timestamp=NOW
+        )
+        try:
+            assert queued.put(start).transaction_id < 0
+            with pytest.raises(ValueError, match="never queued: send it with call"):
+                queued.put(messages16.HeartbeatRequest())  # type: ignore[call-overload]
+            with pytest.raises(ValueError, match="no transaction queue"):
+                plain.put(start)
+        finally:
+            await queued.close()
+
+    run(main)

@@ -1,0 +1,100 @@
+# pyright: strict
+"""The station side: the transaction queue is typed (``put()`` gives a ``Queued`` of the
+request's response, awaiting it gives that response, with no ``None`` to rule out), a
+``StationClient`` takes one ``Charger``, and a refusal's status is an ``int | None``.
+
+Checked by mypy --strict (``make typecheck``) and pyright strict (tests/test_typing.py);
+never run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from typing import assert_type
+
+from ocpp_fast import v16, v21, v201
+from ocpp_fast.aio import AsyncConnection, InMemoryPair, connect_in_memory
+from ocpp_fast.errors import HandshakeFailed
+from ocpp_fast.transport import HandshakeFailed as FromTheTransport
+from ocpp_fast.transport import Queued, StationClient
+
+NOW = datetime.datetime.now(datetime.UTC)
+
+
+def event201(kind: v201.enums.TransactionEventEnumType) -> v201.messages.TransactionEventRequest:
+    return v201.messages.TransactionEventRequest(
+        event_type=kind,
+        timestamp=NOW,
+        trigger_reason=v201.enums.TriggerReasonEnumType.METER_VALUE_PERIODIC,
+        seq_no=0,
+        transaction_info=v201.datatypes.TransactionType(transaction_id="T-1"),
+    )
+
+
+async def queue_201(client: StationClient) -> None:
+    """A 2.0.1 TransactionEvent: put, then (perhaps much later) its response."""
+    queued = client.put(event201(v201.enums.TransactionEventEnumType.UPDATED))
+    assert_type(queued, Queued[v201.messages.TransactionEventResponse])
+    assert_type(await queued, v201.messages.TransactionEventResponse)
+    offline = [client.put(event201(v201.enums.TransactionEventEnumType.UPDATED)) for _ in "ab"]
+    answers = await asyncio.gather(*offline)  # the how-to's line, with no assert per put()
+    assert_type(answers, list[v201.messages.TransactionEventResponse])
+
+
+async def queue_21(client: StationClient) -> None:
+    event = v21.messages.TransactionEventRequest(
+        event_type=v21.enums.TransactionEventEnumType.ENDED,
+        timestamp=NOW,
+        trigger_reason=v21.enums.TriggerReasonEnumType.EV_DEPARTED,
+        seq_no=0,
+        transaction_info=v21.datatypes.TransactionType(transaction_id="T-2"),
+    )
+    assert_type(await client.put(event), v21.messages.TransactionEventResponse)
+
+
+async def queue_16(client: StationClient) -> None:
+    """1.6: the placeholder transaction id at once, the CSMS's in the awaited response."""
+    start = client.put(
+        v16.messages.StartTransactionRequest(
+            connector_id=1, id_tag="TAG", meter_start=0, timestamp=NOW
+        )
+    )
+    placeholder: int = start.transaction_id
+    meter = client.put(
+        v16.messages.MeterValuesRequest(connector_id=1, transaction_id=placeholder, meter_value=[])
+    )
+    stop = client.put(
+        v16.messages.StopTransactionRequest(
+            meter_stop=10, timestamp=NOW, transaction_id=placeholder
+        )
+    )
+    assert_type((await start).transaction_id, int)
+    assert_type(await meter, v16.messages.MeterValuesResponse)
+    assert_type(await stop, v16.messages.StopTransactionResponse)
+
+
+class Firmware(v16.Charger):
+    """The station's lifecycle hooks, plain or async."""
+
+    async def on_connect(self, connection: AsyncConnection) -> None:
+        await connection.call(v16.messages.HeartbeatRequest())
+
+    def on_disconnect(self, connection: AsyncConnection, reason: str) -> None:
+        print(connection.identity, reason)
+
+
+async def build(url: str, failed: HandshakeFailed) -> None:
+    """One Charger, as ``connect()`` takes it; the refusal's facts typed."""
+    client = StationClient(Firmware(), url, queue=":memory:", heartbeat=300)
+    assert_type(client.heartbeat_interval, float | None)
+    assert_type(failed.status, int | None)
+    assert_type(failed.no_common_version, bool)
+    same: type[HandshakeFailed] = FromTheTransport
+    print(same)
+    pair = connect_in_memory(Firmware(), v16.ChargeSystem())
+    assert_type(pair, InMemoryPair)
+    station, csms = pair  # still a pair of connections
+    assert_type(station, AsyncConnection)
+    assert_type(csms, AsyncConnection)
+    await pair.close()
