@@ -112,7 +112,14 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--max-size", type=int, default=2**20, help="largest message, in bytes")
     serve.add_argument("--backend", choices=BACKENDS, help="WebSocket library (default: fastest)")
     serve.add_argument(
-        "--metrics-port", type=int, help="serve Prometheus metrics on this port (extra [metrics])"
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus metrics on this port (extra [metrics]), and /healthz and /readyz",
+    )
+    serve.add_argument(
+        "--health-port",
+        type=int,
+        help="serve only the probes /healthz and /readyz on this port (no extra needed)",
     )
     serve.add_argument("--log-level", choices=LOG_LEVELS, default="warning")
     serve.add_argument("--quiet", action="store_true", help="log no frames")
@@ -227,6 +234,7 @@ async def serve_command(args: argparse.Namespace) -> int:
         limits=limits,
         backend=args.backend,
         metrics_port=args.metrics_port,
+        health_port=args.health_port,
         cluster=gateway,
         reuse_port=args.reuse_port,
     )
@@ -241,6 +249,9 @@ async def serve_command(args: argparse.Namespace) -> int:
         print(f"gateway {gateway.node} of the cluster at {gateway.config.servers}", flush=True)
     if server.metrics_port is not None:
         print(f"metrics on http://{args.host}:{server.metrics_port}/metrics", flush=True)
+    if server.health_port is not None:
+        probes = f"http://{args.host}:{server.health_port}"
+        print(f"probes on {probes}/healthz and {probes}/readyz", flush=True)
     await stop.wait()
     await server.close(args.shutdown_timeout)
     if gateway is not None:
