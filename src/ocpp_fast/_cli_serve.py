@@ -121,8 +121,24 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         type=int,
         help="serve only the probes /healthz and /readyz on this port (no extra needed)",
     )
-    serve.add_argument("--log-level", choices=LOG_LEVELS, default="warning")
-    serve.add_argument("--quiet", action="store_true", help="log no frames")
+    serve.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        help="info (the default): stations connecting and leaving, refusals and problems; "
+        "debug: every frame too; warning (the default with --quiet): problems only",
+    )
+    serve.add_argument(
+        "--log-frames",
+        action="store_true",
+        help="log every frame received and sent, one line each (to debug a few stations: a "
+        "fleet makes thousands a second)",
+    )
+    serve.add_argument(
+        "--quiet",
+        action="store_true",
+        help="problems only: no frame (even at debug), no line per station (level warning "
+        "unless --log-level says otherwise)",
+    )
     serve.add_argument(
         "--shutdown-timeout",
         type=float,
@@ -164,6 +180,19 @@ def ssl_context_of(args: argparse.Namespace) -> ssl.SSLContext | None:
     return context
 
 
+def log_level_of(args: argparse.Namespace) -> str:
+    """``--log-level``, else ``warning`` with ``--quiet``, else ``info``."""
+    level: str | None = args.log_level
+    return level or ("warning" if args.quiet else "info")
+
+
+def frames_logged(args: argparse.Namespace) -> bool:
+    """Whether ``serve`` logs each frame: asked for (``--log-frames``, or ``--log-level
+    debug``) and not refused (``--quiet``). Never by default: a line per frame is thousands a
+    second from a fleet, drowning the lines an operator needs."""
+    return (args.log_frames or log_level_of(args) == "debug") and not args.quiet
+
+
 def _log_to_stdout(level: str, frames: bool) -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(_FrameLines())
@@ -189,7 +218,7 @@ async def serve_command(args: argparse.Namespace) -> int:
     from ocpp_fast._app import AppError, import_attribute
     from ocpp_fast.transport import serve
 
-    _log_to_stdout(args.log_level, not args.quiet)
+    _log_to_stdout(log_level_of(args), frames_logged(args))
     # Before anything is printed: a SIGINT or SIGTERM from the first moment on is a clean
     # stop (once the server is up), never a traceback.
     stop = asyncio.Event()

@@ -261,7 +261,7 @@ class _Keepalive:
 
 async def _finish(server: PicowsServer, session: Session, reason: str) -> None:
     await server.finish(session, reason)
-    ConnectionLog(log, session.identity).info("disconnected")
+    ConnectionLog(log, session.identity).info("disconnected: %s", reason)
 
 
 def _how_it_ended(transport: Any) -> str:

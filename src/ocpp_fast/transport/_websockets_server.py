@@ -137,8 +137,9 @@ class WebsocketsServer(CsmsServer):
             await asyncio.wait([reading])
         finally:
             reading.cancel()
-            await self.finish(session, _how_it_ended(websocket))
-            ConnectionLog(log, identity).info("disconnected")
+            reason = _how_it_ended(websocket)
+            await self.finish(session, reason)
+            ConnectionLog(log, identity).info("disconnected: %s", reason)
         if not reading.cancelled() and (error := reading.exception()) is not None:
             ConnectionLog(log, identity).error("reading failed", exc_info=error)
 
