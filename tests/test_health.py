@@ -160,3 +160,24 @@ def test_serve_prints_where_the_probes_are_and_answers_them() -> None:
     finally:
         server.terminate()
         server.communicate(timeout=15)
+
+
+def test_each_process_of_workers_is_probed_on_a_port_of_its_own() -> None:
+    """``serve --workers 2 --health-port P``: process k answers on P + k (they shared P and
+    the second one died at start before)."""
+    health = free_port()
+    while health + 1 == (port := free_port()):
+        pass
+    command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", str(port)]
+    command += ["--workers", "2", "--health-port", str(health)]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        said = [server.stdout.readline() for _ in range(4)]
+        assert sum("probes on" in line for line in said) == 2, said
+        for probed in (health, health + 1):
+            assert probe(probed, "/readyz") == (200, {"ready": True})
+    finally:
+        server.terminate()
+        out, err = server.communicate(timeout=15)
+    assert "Traceback" not in err, err

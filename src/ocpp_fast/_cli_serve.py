@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import signal
 import ssl
 import sys
@@ -21,7 +22,7 @@ from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.tolerance import Tolerance
 from ocpp_fast.transport.backend import BACKENDS
 from ocpp_fast.transport.limits import DEFAULT_LIMITS, Limits
-from ocpp_fast.transport.runtime import settle_gc
+from ocpp_fast.transport.runtime import PROCESS_SLOT_ENVIRONMENT, settle_gc
 
 __all__ = ["add_app_arguments", "add_serve_arguments", "serve_command"]
 
@@ -193,6 +194,15 @@ def frames_logged(args: argparse.Namespace) -> bool:
     return (args.log_frames or log_level_of(args) == "debug") and not args.quiet
 
 
+def ports_of(args: argparse.Namespace) -> tuple[int | None, int | None]:
+    """``--metrics-port`` and ``--health-port``; in process ``k`` of ``--workers N``, each
+    plus ``k``: the processes share the OCPP port, but each is scraped and probed alone."""
+    slot = int(os.environ.get(PROCESS_SLOT_ENVIRONMENT, "0")) if args.reuse_port else 0
+    metrics: int | None = args.metrics_port
+    health: int | None = args.health_port
+    return (metrics and metrics + slot), (health and health + slot)
+
+
 def _log_to_stdout(level: str, frames: bool) -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(_FrameLines())
@@ -233,6 +243,7 @@ async def serve_command(args: argparse.Namespace) -> int:
         policy = Tolerance.parse(args.tolerate)
         limits = limits_of(args.limit)
         context = ssl_context_of(args)
+        metrics_port, health_port = ports_of(args)
     except (AppError, ValueError, OSError) as exc:
         print(f"ocpp-fast serve: error: {exc}", file=sys.stderr)
         return 2
@@ -262,8 +273,8 @@ async def serve_command(args: argparse.Namespace) -> int:
         max_size=args.max_size,
         limits=limits,
         backend=args.backend,
-        metrics_port=args.metrics_port,
-        health_port=args.health_port,
+        metrics_port=metrics_port,
+        health_port=health_port,
         cluster=gateway,
         reuse_port=args.reuse_port,
     )
