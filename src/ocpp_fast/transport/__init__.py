@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from ocpp_fast._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from ocpp_fast.transport._link import HandshakeFailed
     from ocpp_fast.transport.client import (
         Backoff,
         MessageRetry,
@@ -35,6 +36,7 @@ __all__ = [
     "Admission",
     "Backoff",
     "CsmsServer",
+    "HandshakeFailed",
     "Limits",
     "MessageRetry",
     "QueueFull",
@@ -55,6 +57,7 @@ __getattr__, __dir__ = lazy_exports(
         "Admission": "server",
         "Backoff": "client",
         "CsmsServer": "server",
+        "HandshakeFailed": "_link",
         "Limits": "limits",
         "MessageRetry": "client",
         "QueueFull": "txqueue",

@@ -11,16 +11,55 @@ from __future__ import annotations
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Protocol
 
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
 
-__all__ = ["HandshakeFailed", "Link", "LinkOptions", "Opener"]
+__all__ = ["BODY_CHARS", "HandshakeFailed", "Link", "LinkOptions", "Opener"]
+
+BODY_CHARS = 80
+"""How much of a refusal's body :class:`HandshakeFailed` keeps (a CSMS may send a page)."""
 
 
 class HandshakeFailed(ConnectionError):
-    """The CSMS refused the WebSocket handshake (an HTTP status), or agreed to no version."""
+    """The CSMS refused the WebSocket handshake (an HTTP status), or agreed to no version.
+
+    ``status`` is the HTTP status it answered instead of 101 (``None``: it agreed to no
+    version of ours, or broke the upgrade), ``reason`` that status's phrase and ``body`` the
+    first line of what it said why (its response body, cut at :data:`BODY_CHARS`): what an
+    operator needs to tell a wrong password from an unknown station from a full server.
+    """
+
+    def __init__(
+        self, message: str, status: int | None = None, reason: str = "", body: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.body = body
+
+    @classmethod
+    def refused(cls, status: int, body: bytes | bytearray | None) -> HandshakeFailed:
+        """The CSMS answered ``status`` (not 101) with ``body``."""
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = ""
+        lines = (body or b"").decode("utf-8", "replace").strip().splitlines()
+        said = (
+            "".join(c if c.isprintable() else "?" for c in lines[0][:BODY_CHARS]) if lines else ""
+        )
+        message = f"the CSMS refused the handshake: HTTP {status} {reason}".rstrip()
+        return cls(message + (f" ({said})" if said else ""), status, reason, said)
+
+    def cause(self) -> str:
+        """Short, for grouping many stations' failures: ``HTTP 401 Unauthorized (...)``."""
+        if self.status is None:
+            return str(self)
+        shown = f"HTTP {self.status} {self.reason}".rstrip()
+        return shown + (f" ({self.body})" if self.body else "")
 
 
 class Link(Protocol):

@@ -5,7 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from picows import WSError, WSUpgradeRequest, WSUpgradeResponse, ws_connect
+from picows import (
+    WSError,
+    WSInvalidStatusError,
+    WSUpgradeRequest,
+    WSUpgradeResponse,
+    ws_connect,
+)
 
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
@@ -113,6 +119,11 @@ async def open_picows(url: str, options: LinkOptions) -> PicowsLink:
             max_redirects=0,
             logger_name=picows_log,
         )
+    except WSInvalidStatusError as exc:
+        if exc.response is None:
+            raise HandshakeFailed(str(exc)) from exc
+        body = exc.raw_body if exc.raw_body is not None else exc.response.body
+        raise HandshakeFailed.refused(int(exc.response.status), body) from exc
     except WSError as exc:
         raise HandshakeFailed(str(exc)) from exc
     if link.failure is not None:

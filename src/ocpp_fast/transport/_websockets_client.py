@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import InvalidHandshake
+from websockets.exceptions import InvalidHandshake, InvalidStatus
 from websockets.typing import Subprotocol
 
 from ocpp_fast.aio import AsyncConnection
@@ -57,6 +57,9 @@ async def open_websockets(url: str, options: LinkOptions) -> WebsocketsLink:
             max_size=options.max_size,
             logger=websockets_log,
         )
+    except InvalidStatus as exc:
+        response = exc.response
+        raise HandshakeFailed.refused(response.status_code, response.body) from exc
     except InvalidHandshake as exc:
         raise HandshakeFailed(str(exc)) from exc
     return WebsocketsLink(websocket)

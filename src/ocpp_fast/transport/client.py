@@ -282,7 +282,8 @@ class StationClient:
         subprotocol = link.subprotocol
         if subprotocol is None or subprotocol not in self.handlers:
             await link.close(1002, "no acceptable OCPP version")
-            raise HandshakeFailed(f"the CSMS accepted none of {list(self.handlers)}")
+            offered = ", ".join(self.handlers)
+            raise HandshakeFailed(f"no common OCPP version: the CSMS accepted none of {offered}")
 
         connection = link.connection_for(self.handlers[subprotocol], self.identity)
         connection.protocol.metrics = self.metrics
