@@ -146,10 +146,8 @@ def test_stations_that_could_not_connect_are_counted_by_cause() -> None:
     }, mixed.errors
     table = mixed.table().splitlines()
     assert table[-3].split() == ["errors", "5"]
-    assert table[-2].strip().startswith("connect: no common OCPP version") and table[-2].endswith(
-        "  3"
-    )
-    assert table[-1].strip().startswith("connect: HTTP 404 Not Found (unknown station)")
+    assert table[-2] == "  3  connect: no common OCPP version: the CSMS accepted none of ocpp2.0.1"
+    assert table[-1] == "  2  connect: HTTP 404 Not Found (unknown station)"
     assert nobody.errors == {"connect: connection refused": 2}, nobody.errors
 
 

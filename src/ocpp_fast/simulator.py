@@ -107,10 +107,13 @@ class SimulationReport:
             ("latency max", f"{max(self.latencies, default=0.0) * 1000:.2f} ms"),
             ("errors", f"{sum(self.errors.values())}"),
         ]
-        # one row per kind, most frequent first: a cause of many stations is seen at once
-        rows += [(f"  {kind}", f"{count}") for kind, count in self.errors.most_common()]
         width = max(len(label) for label, _ in rows)
-        return "\n".join(f"{label.ljust(width)}  {value}" for label, value in rows)
+        lines = [f"{label.ljust(width)}  {value}" for label, value in rows]
+        # then one line per kind, most frequent first: a cause of many stations is seen at once
+        kinds = self.errors.most_common()
+        digits = max((len(str(count)) for _, count in kinds), default=0)
+        lines += [f"  {count:>{digits}}  {kind}" for kind, count in kinds]
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True)
