@@ -179,5 +179,5 @@ def test_each_process_of_workers_is_probed_on_a_port_of_its_own() -> None:
             assert probe(probed, "/readyz") == (200, {"ready": True})
     finally:
         server.terminate()
-        out, err = server.communicate(timeout=15)
+        _out, err = server.communicate(timeout=15)
     assert "Traceback" not in err, err

@@ -117,7 +117,7 @@ def test_basic_auth_and_tls_with_a_password(tmp_path: Path) -> None:
     assert bad.connected == 0
     assert bad.errors == {"connect: HTTP 401 Unauthorized (unauthorized)": 2}, bad.errors
     assert untrusted.connected == 0 and len(untrusted.errors) == 1, untrusted.errors
-    assert list(untrusted.errors)[0].startswith("connect: TLS: certificate verify failed")
+    assert next(iter(untrusted.errors)).startswith("connect: TLS: certificate verify failed")
 
 
 def test_stations_that_could_not_connect_are_counted_by_cause() -> None:
@@ -125,7 +125,9 @@ def test_stations_that_could_not_connect_are_counted_by_cause() -> None:
     each cause on a line of its own in the report and its table, with how many stations."""
 
     def authorize(station: StationRequest) -> Admission:
-        return Admission.UNKNOWN if station.identity in ("SIM00000", "SIM00002") else True
+        return (
+            Admission.UNKNOWN if station.identity in ("SIM00000", "SIM00002") else Admission.ACCEPT
+        )
 
     async def main() -> tuple[SimulationReport, SimulationReport]:
         server = await serve(demo_handlers()["ocpp1.6"], authorize=authorize)
