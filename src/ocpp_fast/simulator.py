@@ -185,6 +185,13 @@ async def _station(fleet: _Fleet, index: int, label: str, rng: random.Random) ->
         await client.close()
 
 
+_PLAIN_CAUSES: tuple[tuple[type[BaseException], str], ...] = (
+    (ConnectionRefusedError, "connection refused"),
+    (ConnectionResetError, "connection reset during the handshake (TLS to a port without it?)"),
+    (TimeoutError, "timed out"),
+)
+
+
 def connect_failure(exc: BaseException) -> str:
     """Why a station could not connect, short and without what differs between stations
     (the port of a refused connection, the identity), so that a run's failures group by cause."""
@@ -194,12 +201,9 @@ def connect_failure(exc: BaseException) -> str:
         return f"TLS: certificate verify failed: {exc.verify_message}"
     if isinstance(exc, ssl_module.SSLError):
         return f"TLS: {exc.reason or exc}"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, ConnectionResetError):
-        return "connection reset during the handshake (TLS to a port without it, or a proxy?)"
-    if isinstance(exc, TimeoutError):
-        return "timed out"
+    for kind, cause in _PLAIN_CAUSES:
+        if isinstance(exc, kind):
+            return cause
     if isinstance(exc, socket.gaierror):
         return f"unknown host ({exc.strerror})"
     if isinstance(exc, OSError) and exc.strerror:
