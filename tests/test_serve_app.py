@@ -8,6 +8,7 @@ import asyncio
 import datetime
 import re
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -163,6 +164,24 @@ def test_flags_that_are_wrong_are_refused_before_serving(app_dir: Path) -> None:
         )
         assert run.returncode == 2, (flags, run.stdout, run.stderr)
         assert said in run.stderr, (flags, run.stderr)
+
+
+def test_a_port_in_use_is_said_plainly() -> None:
+    """The OCPP port or the probes' port taken: exit 2 and one line, no traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        used = str(taken.getsockname()[1])
+        for flags in (["--port", used], ["--port", "0", "--health-port", used]):
+            run = subprocess.run(
+                [sys.executable, "-m", "ocpp_fast.cli", "serve", *flags],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            assert run.returncode == 2, (flags, run.stdout, run.stderr)
+            assert run.stderr.startswith("ocpp-fast serve: error: ") and "in use" in run.stderr
+            assert "Traceback" not in run.stderr, run.stderr
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

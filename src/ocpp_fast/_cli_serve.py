@@ -16,13 +16,18 @@ import os
 import signal
 import ssl
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.tolerance import Tolerance
 from ocpp_fast.transport.backend import BACKENDS
 from ocpp_fast.transport.limits import DEFAULT_LIMITS, Limits
 from ocpp_fast.transport.runtime import PROCESS_SLOT_ENVIRONMENT, settle_gc
+
+if TYPE_CHECKING:
+    from ocpp_fast.transport import CsmsServer
+    from ocpp_fast.transport._stations import Authorize
+    from ocpp_fast.transport.server import ClusterAttachment
 
 __all__ = ["add_app_arguments", "add_serve_arguments", "serve_command"]
 
@@ -223,10 +228,39 @@ async def _handlers(args: argparse.Namespace) -> tuple[dict[str, OcppHandler], s
     return await load_app(args.app, factory=args.factory, app_dir=args.app_dir), args.app
 
 
+async def _serve(
+    args: argparse.Namespace,
+    handlers: dict[str, OcppHandler],
+    authorize: Authorize | None,
+    context: ssl.SSLContext | None,
+    limits: Limits,
+    gateway: ClusterAttachment | None,
+) -> CsmsServer:
+    """``serve()`` with the flags' settings."""
+    from ocpp_fast.transport import serve
+
+    metrics_port, health_port = ports_of(args)
+    return await serve(
+        handlers,
+        args.host,
+        args.port,
+        authorize=authorize,
+        security_profile=args.security_profile,
+        ssl=context,
+        ping_interval=args.ping_interval or None,
+        max_size=args.max_size,
+        limits=limits,
+        backend=args.backend,
+        metrics_port=metrics_port,
+        health_port=health_port,
+        cluster=gateway,
+        reuse_port=args.reuse_port,
+    )
+
+
 async def serve_command(args: argparse.Namespace) -> int:
     """Run ``ocpp-fast serve`` until SIGINT or SIGTERM."""
     from ocpp_fast._app import AppError, import_attribute
-    from ocpp_fast.transport import serve
 
     _log_to_stdout(log_level_of(args), frames_logged(args))
     # Before anything is printed: a SIGINT or SIGTERM from the first moment on is a clean
@@ -243,7 +277,6 @@ async def serve_command(args: argparse.Namespace) -> int:
         policy = Tolerance.parse(args.tolerate)
         limits = limits_of(args.limit)
         context = ssl_context_of(args)
-        metrics_port, health_port = ports_of(args)
     except (AppError, ValueError, OSError) as exc:
         print(f"ocpp-fast serve: error: {exc}", file=sys.stderr)
         return 2
@@ -262,22 +295,13 @@ async def serve_command(args: argparse.Namespace) -> int:
             args.worker_timeout,
             args.registry_ttl,
         )
-    server = await serve(
-        handlers,
-        args.host,
-        args.port,
-        authorize=authorize,
-        security_profile=args.security_profile,
-        ssl=context,
-        ping_interval=args.ping_interval or None,
-        max_size=args.max_size,
-        limits=limits,
-        backend=args.backend,
-        metrics_port=metrics_port,
-        health_port=health_port,
-        cluster=gateway,
-        reuse_port=args.reuse_port,
-    )
+    try:
+        server = await _serve(args, handlers, authorize, context, limits, gateway)
+    except OSError as exc:  # a port in use, an address not ours: said plainly, no traceback
+        print(f"ocpp-fast serve: error: {exc}", file=sys.stderr)
+        if gateway is not None:
+            await gateway.close()
+        return 2
     settle_gc()
     scheme = "wss" if context is not None else "ws"
     versions = ", ".join(handlers)

@@ -134,15 +134,15 @@ async def serve(
         from ocpp_fast.transport._websockets_server import serve_websockets
 
         server = await serve_websockets(handlers, options)
-    _serve_probes(
-        server,
-        host,
-        metrics if metrics_port is not None else None,
-        metrics_port,
-        health_port,
-        cluster,
-    )
     try:
+        _serve_probes(
+            server,
+            host,
+            metrics if metrics_port is not None else None,
+            metrics_port,
+            health_port,
+            cluster,
+        )
         if cluster is not None:
             await cluster.attach(server)
         await start_up(handlers.values(), server)
