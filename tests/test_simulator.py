@@ -16,7 +16,7 @@ from test_transport import Pki
 
 from ocpp_fast.demo import demo_handlers
 from ocpp_fast.dispatch import OcppHandler
-from ocpp_fast.simulator import SimulationReport, simulate
+from ocpp_fast.simulator import STILL_CONNECTING, SimulationReport, simulate
 from ocpp_fast.transport import Admission, StationRequest, serve
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test on both backends
@@ -140,6 +140,20 @@ def test_stations_that_could_not_connect_are_counted_by_cause() -> None:
         nobody = await simulate(url, 2, 0.3)  # the CSMS is gone
         return mixed, nobody
 
+    async def silent() -> SimulationReport:
+        """A port that accepts TCP and never answers: stations still connecting at the end."""
+        listener = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        try:
+            return await simulate(f"ws://127.0.0.1:{port}/ocpp", 2, 0.1, stop=stop_soon())
+        finally:
+            listener.close()
+
+    def stop_soon() -> asyncio.Event:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.5, stop.set)  # not the 2 s wind-down
+        return stop
+
     mixed, nobody = asyncio.run(main())
     assert mixed.connected == 1
     assert mixed.errors == {
@@ -151,6 +165,8 @@ def test_stations_that_could_not_connect_are_counted_by_cause() -> None:
     assert table[-2] == "  3  connect: no common OCPP version: the CSMS accepted none of ocpp2.0.1"
     assert table[-1] == "  2  connect: HTTP 404 Not Found (unknown station)"
     assert nobody.errors == {"connect: connection refused": 2}, nobody.errors
+    unanswered = asyncio.run(silent())
+    assert unanswered.errors == {f"connect: {STILL_CONNECTING}": 2}, unanswered.errors
 
 
 def test_the_live_count_shows_a_lost_csms_and_a_stop_returns_the_partial_report() -> None:

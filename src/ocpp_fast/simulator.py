@@ -39,6 +39,7 @@ from ocpp_fast.transport import Backoff, HandshakeFailed, StationClient, connect
 
 __all__ = [
     "MIX_SHARES",
+    "STILL_CONNECTING",
     "SimulatedStation",
     "SimulatedStation16",
     "SimulatedStation21",
@@ -49,6 +50,9 @@ __all__ = [
 
 CALL_TIMEOUT = 30.0
 """Seconds a simulated station waits for each answer."""
+STILL_CONNECTING = "no answer to the handshake before the run ended"
+"""The cause of a station still connecting at the end: a CSMS that accepts TCP but does not
+answer (overloaded, or ``wss://`` to a port without TLS, which waits for an HTTP request)."""
 WIND_DOWN = 2.0
 """Seconds stations still waiting for an answer get after the end, before they are stopped."""
 
@@ -164,6 +168,9 @@ async def _station(fleet: _Fleet, index: int, label: str, rng: random.Random) ->
         except Exception as exc:
             report.errors[f"connect: {connect_failure(exc)}"] += 1
             return
+        except asyncio.CancelledError:  # the run ended (or was stopped) during the handshake
+            report.errors[f"connect: {STILL_CONNECTING}"] += 1
+            raise
     fleet.clients[identity] = client
     report.connected += 1
     state = traffic_for(label, identity)
