@@ -14,8 +14,10 @@ import os
 from pathlib import Path
 
 from ocpp_fast import errors
+from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.demo import DemoChargeSystem
 from ocpp_fast.dispatch import CallContext
+from ocpp_fast.transport import CsmsServer
 from ocpp_fast.v201 import enums, messages
 
 
@@ -38,3 +40,18 @@ class WorkerCsms(DemoChargeSystem):
             )
             return messages.DataTransferResponse(status=accepted, data=answer.data)
         return messages.DataTransferResponse(status=accepted)
+
+
+class HookedCsms(WorkerCsms):
+    """Lifecycle hooks that say when they run, on stdout; ``on_connect`` calls its station
+    (a DataTransfer the tests' stations answer with their identity)."""
+
+    def on_startup(self, server: CsmsServer) -> None:
+        print(f"hook on_startup {os.getpid()}", flush=True)
+
+    async def on_connect(self, connection: AsyncConnection) -> None:
+        answer = await connection.call(messages.DataTransferRequest(vendor_id="x"), timeout=5)
+        print(f"hook on_connect {connection.identity} answered {answer.data}", flush=True)
+
+    def on_disconnect(self, connection: AsyncConnection, reason: str) -> None:
+        print(f"hook on_disconnect {connection.identity} {reason}", flush=True)

@@ -83,10 +83,10 @@ def test_simulated_stations_run_sessions_without_errors() -> None:
     assert sum(MIX_SHARES.values()) == 100
 
 
-def test_serve_logs_one_readable_line_per_frame() -> None:
+def test_serve_logs_one_readable_line_per_frame_when_asked() -> None:
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", str(port), "--log-frames"],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -105,10 +105,12 @@ def test_serve_logs_one_readable_line_per_frame() -> None:
 
         reply = asyncio.run(station())
         assert reply.startswith(b'[3,"h1",{"currentTime":')
-        lines = [server.stdout.readline() for _ in range(2)]  # one line per frame, no other
+        # the station's arrival, then one line per frame
+        lines = [server.stdout.readline() for _ in range(3)]
     finally:
         server.terminate()
         server.wait(timeout=10)
+    assert "info CS42: connected (ocpp2.0.1)" in lines[0], lines
     assert any('CS42 < [2,"h1","Heartbeat",{}]' in line for line in lines), lines
     assert any('CS42 > [3,"h1",{"currentTime":' in line for line in lines), lines
 

@@ -297,3 +297,24 @@ def test_serve_workers_n_runs_gateways_on_one_port() -> None:
         assert len(again) == 2 and victim not in again and again & nodes, (nodes, again)
         parent.popen.send_signal(signal.SIGTERM)
         assert parent.popen.wait(15) == 0
+
+
+def test_lifecycle_hooks_run_in_a_gateway_that_forwards_to_workers() -> None:
+    """``ocpp-fast serve APP --nats URL --handlers workers``: every CALL goes to a worker, and
+    APP's hooks run in the gateway, which holds the socket: ``on_connect`` calls its station,
+    ``on_disconnect`` says why it left."""
+    with NatsServer() as nats_server, cluster_processes(nats_server.url) as procs:
+        worker = procs.worker()
+        gateway, port = procs.gateway("cluster_handlers:HookedCsms", "--handlers", "workers")
+        assert any("hook on_startup" in line for line in gateway.seen), gateway.seen
+
+        async def scenario() -> None:
+            station = await connect(IdentityStation(), f"ws://127.0.0.1:{port}/ocpp/CS1")
+            await asyncio.to_thread(gateway.wait_for, "hook on_connect CS1 answered CS1")
+            whoami = messages.DataTransferRequest(vendor_id="whoami")
+            answer = await station.call(whoami, timeout=10)
+            assert answer.data == str(worker.pid)  # the worker answered, not the gateway
+            await station.close()
+
+        asyncio.run(asyncio.wait_for(scenario(), 30))
+        gateway.wait_for("hook on_disconnect CS1 closed by the station (1000)")

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import re
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -175,6 +178,24 @@ def test_flags_that_are_wrong_are_refused_before_serving(app_dir: Path) -> None:
         assert said in run.stderr, (flags, run.stderr)
 
 
+def test_a_port_in_use_is_said_plainly() -> None:
+    """The OCPP port or the probes' port taken: exit 2 and one line, no traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        used = str(taken.getsockname()[1])
+        for flags in (["--port", used], ["--port", "0", "--health-port", used]):
+            run = subprocess.run(
+                [sys.executable, "-m", "ocpp_fast.cli", "serve", *flags],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            assert run.returncode == 2, (flags, run.stdout, run.stderr)
+            assert run.stderr.startswith("ocpp-fast serve: error: ") and "in use" in run.stderr
+            assert "Traceback" not in run.stderr, run.stderr
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_demo_serves_every_version_on_one_port(backend: str) -> None:
     server, port = serve("--quiet", "--backend", backend)
@@ -196,6 +217,37 @@ def test_the_demo_serves_every_version_on_one_port(backend: str) -> None:
     assert report.errors == {} and report.connected == 9, report.errors
     assert report.versions == {"1.6": 3, "2.0.1": 3, "2.1": 3}
     assert report.sessions > 0
+
+
+def served_log(*flags: str) -> list[str]:
+    """What ``ocpp-fast serve`` printed while 3 simulated stations talked for a second."""
+    server, port = serve(*flags)
+    try:
+        assert server.stdout is not None
+        server.stdout.readline()
+        report = asyncio.run(
+            simulate(f"ws://127.0.0.1:{port}/", 3, 1.0, interval=0.05, handle_signals=False)
+        )
+        assert report.connected == 3 and report.messages > 30, report.table()
+        time.sleep(0.3)  # the server logs the last disconnect
+    finally:
+        out = stop(server)
+    return out.splitlines()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_serve_logs_each_station_coming_and_going_and_no_frame_by_default(backend: str) -> None:
+    """The default level is INFO: one line per station connecting and one per station leaving
+    (with why), none per frame; ``--log-frames`` adds one per frame."""
+    lines = served_log("--backend", backend)
+    frames = [line for line in lines if re.search(r"SIM\d+ [<>] \[", line)]
+    assert frames == [], lines[:5]
+    connected = [line for line in lines if re.search(r"info SIM\d+: connected \(ocpp2", line)]
+    left = [line for line in lines if "disconnected: closed by the station (1000" in line]
+    assert len(connected) == 3 and len(left) == 3, lines
+    assert len(lines) <= 3 + 6, lines  # the first line, 6 of the stations, "stopped"
+    chatty = served_log("--backend", backend, "--log-frames")
+    assert len([line for line in chatty if re.search(r"SIM\d+ [<>] \[", line)]) > 60
 
 
 def test_a_worker_loads_a_factory_from_its_app_dir(app_dir: Path, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from test_transport import Pki
 
 from ocpp_fast.demo import demo_handlers
 from ocpp_fast.dispatch import OcppHandler
-from ocpp_fast.simulator import SimulationReport, simulate
+from ocpp_fast.simulator import STILL_CONNECTING, SimulationReport, simulate
 from ocpp_fast.transport import Admission, StationRequest, serve
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test on both backends
@@ -54,14 +54,19 @@ def test_a_mixed_fleet_runs_whole_sessions_in_every_version() -> None:
                 interval=0.02,
                 seed=5,
                 versions=["1.6", "2.0.1", "2.1"],
+                progress=lambda report, elapsed: seen.append(report.live),
             )
         finally:
             await server.close()
         return report, counting.actions
 
+    seen: list[int] = []
     report, actions = asyncio.run(main())
     assert report.errors == {}, report.errors
     assert report.connected == 12 and report.live == 12
+    assert seen[-1] == 12  # the last progress line says what the report says
+    with pytest.warns(DeprecationWarning):
+        assert report.held == 12
     assert report.versions == {"1.6": 4, "2.0.1": 4, "2.1": 4}
     assert report.sessions > 0
     for label in ("2.0.1", "2.1"):
@@ -80,7 +85,7 @@ def test_basic_auth_and_tls_with_a_password(tmp_path: Path) -> None:
         ok = station.password == "s3cret-password!"
         return Admission.ACCEPT if ok else Admission.UNAUTHORIZED
 
-    async def main(pki: Pki) -> tuple[SimulationReport, SimulationReport]:
+    async def main(pki: Pki) -> tuple[SimulationReport, SimulationReport, SimulationReport]:
         server = await serve(
             demo_handlers(),
             authorize=authorize,
@@ -102,13 +107,66 @@ def test_basic_auth_and_tls_with_a_password(tmp_path: Path) -> None:
             bad = await simulate(
                 url, 2, 0.5, versions="1.6", password="wrong-password!!", ssl=client_context
             )
+            untrusted = await simulate(url, 2, 0.5, ssl=ssl.create_default_context())
         finally:
             await server.close()
-        return good, bad
+        return good, bad, untrusted
 
-    good, bad = asyncio.run(main(Pki(tmp_path)))
+    good, bad, untrusted = asyncio.run(main(Pki(tmp_path)))
     assert good.errors == {} and good.connected == 4 and good.messages > 10
-    assert bad.connected == 0 and sum(bad.errors.values()) == 2, bad.errors
+    assert bad.connected == 0
+    assert bad.errors == {"connect: HTTP 401 Unauthorized (unauthorized)": 2}, bad.errors
+    assert untrusted.connected == 0 and len(untrusted.errors) == 1, untrusted.errors
+    assert next(iter(untrusted.errors)).startswith("connect: TLS: certificate verify failed")
+
+
+def test_stations_that_could_not_connect_are_counted_by_cause() -> None:
+    """Unknown stations (404), a version the CSMS does not serve, a port nobody listens on:
+    each cause on a line of its own in the report and its table, with how many stations."""
+
+    def authorize(station: StationRequest) -> Admission:
+        return (
+            Admission.UNKNOWN if station.identity in ("SIM00000", "SIM00002") else Admission.ACCEPT
+        )
+
+    async def main() -> tuple[SimulationReport, SimulationReport]:
+        server = await serve(demo_handlers()["ocpp1.6"], authorize=authorize)
+        url = f"ws://127.0.0.1:{server.port}/ocpp"
+        try:
+            # stations 0 and 2 speak 1.6 but are unknown; 1, 3 and 5 speak 2.0.1; 4 gets in
+            mixed = await simulate(url, 6, 0.5, versions=["1.6", "2.0.1"])
+        finally:
+            await server.close()
+        nobody = await simulate(url, 2, 0.3)  # the CSMS is gone
+        return mixed, nobody
+
+    async def silent() -> SimulationReport:
+        """A port that accepts TCP and never answers: stations still connecting at the end."""
+        listener = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        try:
+            return await simulate(f"ws://127.0.0.1:{port}/ocpp", 2, 0.1, stop=stop_soon())
+        finally:
+            listener.close()
+
+    def stop_soon() -> asyncio.Event:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.5, stop.set)  # not the 2 s wind-down
+        return stop
+
+    mixed, nobody = asyncio.run(main())
+    assert mixed.connected == 1
+    assert mixed.errors == {
+        "connect: HTTP 404 Not Found (unknown station)": 2,
+        "connect: no common OCPP version: the CSMS accepted none of ocpp2.0.1": 3,
+    }, mixed.errors
+    table = mixed.table().splitlines()
+    assert table[-3].split() == ["errors", "5"]
+    assert table[-2] == "  3  connect: no common OCPP version: the CSMS accepted none of ocpp2.0.1"
+    assert table[-1] == "  2  connect: HTTP 404 Not Found (unknown station)"
+    assert nobody.errors == {"connect: connection refused": 2}, nobody.errors
+    unanswered = asyncio.run(silent())
+    assert unanswered.errors == {f"connect: {STILL_CONNECTING}": 2}, unanswered.errors
 
 
 def test_the_live_count_shows_a_lost_csms_and_a_stop_returns_the_partial_report() -> None:

@@ -448,11 +448,35 @@ def handler_declarations(spec: VersionSpec, model: Model, side: str, class_name:
     return lines
 
 
+HOOK_DECLARATIONS = """
+        def on_startup(self, server: CsmsServer) -> Awaitable[None] | None:
+            \"\"\"The server is listening (see ``dispatch.ChargeSystem.on_startup``).\"\"\"
+            ...
+
+        def on_shutdown(self, server: CsmsServer) -> Awaitable[None] | None:
+            \"\"\"The server is closing (see ``dispatch.ChargeSystem.on_shutdown``).\"\"\"
+            ...
+
+        def on_connect(self, connection: AsyncConnection) -> Awaitable[None] | None:
+            \"\"\"A station connected (see ``dispatch.ChargeSystem.on_connect``).\"\"\"
+            ...
+
+        def on_disconnect(self, connection: AsyncConnection, reason: str) -> Awaitable[None] | None:
+            \"\"\"A station left (see ``dispatch.ChargeSystem.on_disconnect``).\"\"\"
+            ...
+"""
+"""The lifecycle hooks with their real parameter types, for type checkers only: dispatch sits
+below the asyncio layer and the transport, so its ``ChargeSystem`` can only say ``Any``; each
+version's ``ChargeSystem``, above them all, says ``AsyncConnection`` and ``CsmsServer``, so
+that a hook written with other types is an incompatible override and the attributes it uses
+are checked."""
+
+
 def render_handlers(spec: VersionSpec, model: Model) -> str:
     """``handlers.py``: the two handler base classes of the version, with the handler
     slots type checkers and IDEs see (:func:`handler_declarations`)."""
     v = spec.package
-    csms = "\n".join(handler_declarations(spec, model, "CSMS", "ChargeSystem"))
+    csms = "\n".join(handler_declarations(spec, model, "CSMS", "ChargeSystem")) + HOOK_DECLARATIONS
     station = "\n".join(handler_declarations(spec, model, "STATION", "Charger"))
     return f'''{HEADER.format(label=spec.label)}
 """The OCPP {spec.label} handler base classes: subclass the one of your side.
@@ -469,9 +493,12 @@ from ocpp_fast import dispatch
 from ocpp_fast.{v}.version import VERSION
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
     from typing import Never, final
 
+    from ocpp_fast.aio import AsyncConnection
     from ocpp_fast.dispatch import Handler
+    from ocpp_fast.transport.server import CsmsServer
     from ocpp_fast.{v} import messages
 
 __all__ = ["ChargeSystem", "Charger"]

@@ -12,16 +12,22 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import signal
 import ssl
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.tolerance import Tolerance
 from ocpp_fast.transport.backend import BACKENDS
 from ocpp_fast.transport.limits import DEFAULT_LIMITS, Limits
-from ocpp_fast.transport.runtime import settle_gc
+from ocpp_fast.transport.runtime import PROCESS_SLOT_ENVIRONMENT, settle_gc
+
+if TYPE_CHECKING:
+    from ocpp_fast.transport import CsmsServer
+    from ocpp_fast.transport._stations import Authorize
+    from ocpp_fast.transport.server import ClusterAttachment
 
 __all__ = ["add_app_arguments", "add_serve_arguments", "serve_command"]
 
@@ -112,10 +118,33 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--max-size", type=int, default=2**20, help="largest message, in bytes")
     serve.add_argument("--backend", choices=BACKENDS, help="WebSocket library (default: fastest)")
     serve.add_argument(
-        "--metrics-port", type=int, help="serve Prometheus metrics on this port (extra [metrics])"
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus metrics on this port (extra [metrics]), and /healthz and /readyz",
     )
-    serve.add_argument("--log-level", choices=LOG_LEVELS, default="warning")
-    serve.add_argument("--quiet", action="store_true", help="log no frames")
+    serve.add_argument(
+        "--health-port",
+        type=int,
+        help="serve only the probes /healthz and /readyz on this port (no extra needed)",
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        help="info (the default): stations connecting and leaving, refusals and problems; "
+        "debug: every frame too; warning (the default with --quiet): problems only",
+    )
+    serve.add_argument(
+        "--log-frames",
+        action="store_true",
+        help="log every frame received and sent, one line each (to debug a few stations: a "
+        "fleet makes thousands a second)",
+    )
+    serve.add_argument(
+        "--quiet",
+        action="store_true",
+        help="problems only: no frame (even at debug), no line per station (level warning "
+        "unless --log-level says otherwise)",
+    )
     serve.add_argument(
         "--shutdown-timeout",
         type=float,
@@ -164,6 +193,28 @@ def ssl_context_of(args: argparse.Namespace) -> ssl.SSLContext | None:
     return context
 
 
+def log_level_of(args: argparse.Namespace) -> str:
+    """``--log-level``, else ``warning`` with ``--quiet``, else ``info``."""
+    level: str | None = args.log_level
+    return level or ("warning" if args.quiet else "info")
+
+
+def frames_logged(args: argparse.Namespace) -> bool:
+    """Whether ``serve`` logs each frame: asked for (``--log-frames``, or ``--log-level
+    debug``) and not refused (``--quiet``). Never by default: a line per frame is thousands a
+    second from a fleet, drowning the lines an operator needs."""
+    return (args.log_frames or log_level_of(args) == "debug") and not args.quiet
+
+
+def ports_of(args: argparse.Namespace) -> tuple[int | None, int | None]:
+    """``--metrics-port`` and ``--health-port``; in process ``k`` of ``--workers N``, each
+    plus ``k``: the processes share the OCPP port, but each is scraped and probed alone."""
+    slot = int(os.environ.get(PROCESS_SLOT_ENVIRONMENT, "0")) if args.reuse_port else 0
+    metrics: int | None = args.metrics_port
+    health: int | None = args.health_port
+    return (metrics and metrics + slot), (health and health + slot)
+
+
 def _log_to_stdout(level: str, frames: bool) -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(_FrameLines())
@@ -184,12 +235,41 @@ async def _handlers(args: argparse.Namespace) -> tuple[dict[str, OcppHandler], s
     return await load_app(args.app, factory=args.factory, app_dir=args.app_dir), args.app
 
 
+async def _serve(
+    args: argparse.Namespace,
+    handlers: dict[str, OcppHandler],
+    authorize: Authorize | None,
+    context: ssl.SSLContext | None,
+    limits: Limits,
+    gateway: ClusterAttachment | None,
+) -> CsmsServer:
+    """``serve()`` with the flags' settings."""
+    from ocpp_fast.transport import serve
+
+    metrics_port, health_port = ports_of(args)
+    return await serve(
+        handlers,
+        args.host,
+        args.port,
+        authorize=authorize,
+        security_profile=args.security_profile,
+        ssl=context,
+        ping_interval=args.ping_interval or None,
+        max_size=args.max_size,
+        limits=limits,
+        backend=args.backend,
+        metrics_port=metrics_port,
+        health_port=health_port,
+        cluster=gateway,
+        reuse_port=args.reuse_port,
+    )
+
+
 async def serve_command(args: argparse.Namespace) -> int:
     """Run ``ocpp-fast serve`` until SIGINT or SIGTERM."""
     from ocpp_fast._app import AppError, import_attribute
-    from ocpp_fast.transport import serve
 
-    _log_to_stdout(args.log_level, not args.quiet)
+    _log_to_stdout(log_level_of(args), frames_logged(args))
     # Before anything is printed: a SIGINT or SIGTERM from the first moment on is a clean
     # stop (once the server is up), never a traceback.
     stop = asyncio.Event()
@@ -227,21 +307,13 @@ async def serve_command(args: argparse.Namespace) -> int:
             args.worker_timeout,
             args.registry_ttl,
         )
-    server = await serve(
-        handlers,
-        args.host,
-        args.port,
-        authorize=authorize,
-        security_profile=args.security_profile,
-        ssl=context,
-        ping_interval=args.ping_interval or None,
-        max_size=args.max_size,
-        limits=limits,
-        backend=args.backend,
-        metrics_port=args.metrics_port,
-        cluster=gateway,
-        reuse_port=args.reuse_port,
-    )
+    try:
+        server = await _serve(args, handlers, authorize, context, limits, gateway)
+    except OSError as exc:  # a port in use, an address not ours: said plainly, no traceback
+        print(f"ocpp-fast serve: error: {exc}", file=sys.stderr)
+        if gateway is not None:
+            await gateway.close()
+        return 2
     settle_gc()
     scheme = "wss" if context is not None else "ws"
     versions = ", ".join(handlers)
@@ -253,6 +325,9 @@ async def serve_command(args: argparse.Namespace) -> int:
         print(f"gateway {gateway.node} of the cluster at {gateway.config.servers}", flush=True)
     if server.metrics_port is not None:
         print(f"metrics on http://{args.host}:{server.metrics_port}/metrics", flush=True)
+    if server.health_port is not None:
+        probes = f"http://{args.host}:{server.health_port}"
+        print(f"probes on {probes}/healthz and {probes}/readyz", flush=True)
     await stop.wait()
     await server.close(args.shutdown_timeout)
     if gateway is not None:

@@ -403,7 +403,11 @@ class ChargeSystem(OcppHandler):
     def on_startup(self, server: Any) -> Awaitable[None] | None:
         """The server is listening (``server``: the running ``CsmsServer``): start what lives
         beside it in its event loop, such as an admin HTTP API calling ``server.call``.
-        A raise stops the start: ``serve()`` closes the server and raises it."""
+        A raise stops the start: ``serve()`` closes the server and raises it.
+
+        The hooks' parameters are ``Any`` here (dispatch sits below the asyncio layer and the
+        transport); each version's ``ChargeSystem`` declares them ``CsmsServer`` and
+        ``AsyncConnection`` to type checkers."""
         return None
 
     def on_shutdown(self, server: Any) -> Awaitable[None] | None:

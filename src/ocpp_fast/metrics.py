@@ -29,13 +29,16 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ocpp_fast._extras import require
 
+if TYPE_CHECKING:
+    from ocpp_fast.transport._health import Health
+
 require("prometheus_client", "ocpp_fast.metrics")
 
-from prometheus_client import CollectorRegistry, start_http_server  # noqa: E402
+from prometheus_client import CollectorRegistry, make_wsgi_app  # noqa: E402
 from prometheus_client.core import (  # noqa: E402
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -71,19 +74,26 @@ class Metrics:
         """action -> per-bucket counts (+Inf last), then the sum of the seconds."""
         self._server: Any = None
         self.registry.register(_Exposition(self))
+        self._exposition = make_wsgi_app(self.registry)
+        """prometheus-client's answer to a scrape (text or OpenMetrics, gzip when asked)."""
 
-    def serve_http(self, port: int, host: str = "127.0.0.1") -> int:
-        """Serve ``/metrics`` on ``port`` (0: any free one) in a thread; return the port."""
-        server, _thread = start_http_server(port, addr=host, registry=self.registry)
-        self._server = server
-        bound: int = server.server_address[1]
+    def serve_http(self, port: int, host: str = "127.0.0.1", health: Health | None = None) -> int:
+        """Serve ``/metrics`` on ``port`` (0: any free one) in a thread; return the port.
+
+        With ``health`` (as ``serve(metrics_port=...)`` passes), the same port answers the
+        probes ``/healthz`` and ``/readyz`` too (:mod:`ocpp_fast.transport._health`).
+        """
+        from ocpp_fast.transport._health import operations_app, serve_operations
+
+        self.stop_http()
+        self._server = serve_operations(host, port, operations_app(health, self._exposition))
+        bound: int = self._server.server_address[1]
         return bound
 
     def stop_http(self) -> None:
         """Stop serving ``/metrics``."""
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
 
     # --- what the protocol, the asyncio layer and the transport report ---------------------

@@ -15,8 +15,10 @@ import asyncio
 import contextlib
 import random
 import signal
+import socket
 import ssl as ssl_module
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -33,19 +35,24 @@ from ocpp_fast._sim_traffic import (
     station_handler,
     traffic_for,
 )
-from ocpp_fast.transport import Backoff, StationClient, connect
+from ocpp_fast.transport import Backoff, HandshakeFailed, StationClient, connect
 
 __all__ = [
     "MIX_SHARES",
+    "STILL_CONNECTING",
     "SimulatedStation",
     "SimulatedStation16",
     "SimulatedStation21",
     "SimulationReport",
+    "connect_failure",
     "simulate",
 ]
 
 CALL_TIMEOUT = 30.0
 """Seconds a simulated station waits for each answer."""
+STILL_CONNECTING = "no answer to the handshake before the run ended"
+"""The cause of a station still connecting at the end: a CSMS that accepts TCP but does not
+answer (overloaded, or ``wss://`` to a port without TLS, which waits for an HTTP request)."""
 WIND_DOWN = 2.0
 """Seconds stations still waiting for an answer get after the end, before they are stopped."""
 
@@ -58,10 +65,8 @@ class SimulationReport:
     connected: int = 0
     """Stations that connected at least once."""
     live: int = 0
-    """Stations connected now (counted about once a second; at the end, those still
-    connected when their run ended)."""
-    held: int = 0
-    """Stations still connected when their run ended (the final ``live``)."""
+    """Stations connected now (counted about once a second); in the final report, those still
+    connected when their run ended, as the last progress call showed."""
     sessions: int = 0
     messages: int = 0
     seconds: float = 0.0
@@ -71,6 +76,19 @@ class SimulationReport:
     """Stations per OCPP version."""
     latencies: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
+    """Failed calls by OCPP error code (or ``TimeoutError`` / ``ConnectionError``), and
+    stations that could not connect by cause: ``connect: HTTP 401 Unauthorized (...)``,
+    ``connect: connection refused``, ``connect: TLS: ...`` (:func:`connect_failure`)."""
+
+    @property
+    def held(self) -> int:
+        """Deprecated: the final :attr:`live`, the same figure (removed in 0.3.0)."""
+        warnings.warn(
+            "SimulationReport.held is deprecated: read live (the same figure at the end)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.live
 
     def percentile(self, share: float) -> float:
         """Latency in milliseconds at ``share`` (0.5 = median); 0 without data."""
@@ -91,10 +109,15 @@ class SimulationReport:
             ("latency p50", f"{self.percentile(0.50):.2f} ms"),
             ("latency p99", f"{self.percentile(0.99):.2f} ms"),
             ("latency max", f"{max(self.latencies, default=0.0) * 1000:.2f} ms"),
-            ("errors", ", ".join(f"{k}: {v}" for k, v in sorted(self.errors.items())) or "0"),
+            ("errors", f"{sum(self.errors.values())}"),
         ]
         width = max(len(label) for label, _ in rows)
-        return "\n".join(f"{label.ljust(width)}  {value}" for label, value in rows)
+        lines = [f"{label.ljust(width)}  {value}" for label, value in rows]
+        # then one line per kind, most frequent first: a cause of many stations is seen at once
+        kinds = self.errors.most_common()
+        digits = max((len(str(count)) for _, count in kinds), default=0)
+        lines += [f"  {count:>{digits}}  {kind}" for kind, count in kinds]
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -112,6 +135,16 @@ class _Fleet:
     ssl: ssl_module.SSLContext | None
     clients: dict[str, StationClient]
     """The stations' clients by identity, for the live count."""
+    ended: dict[str, bool]
+    """Whether each station whose run ended was connected then (it closes its client after)."""
+
+    def live(self) -> int:
+        """Stations connected now, a station whose run ended counted as it ended."""
+        ended = self.ended
+        return sum(
+            ended.get(identity, client.connection is not None)
+            for identity, client in self.clients.items()
+        )
 
 
 async def _station(fleet: _Fleet, index: int, label: str, rng: random.Random) -> None:
@@ -133,8 +166,11 @@ async def _station(fleet: _Fleet, index: int, label: str, rng: random.Random) ->
                 compression=fleet.compression,
             )
         except Exception as exc:
-            report.errors[f"connect: {type(exc).__name__}"] += 1
+            report.errors[f"connect: {connect_failure(exc)}"] += 1
             return
+        except asyncio.CancelledError:  # the run ended (or was stopped) during the handshake
+            report.errors[f"connect: {STILL_CONNECTING}"] += 1
+            raise
     fleet.clients[identity] = client
     report.connected += 1
     state = traffic_for(label, identity)
@@ -152,9 +188,34 @@ async def _station(fleet: _Fleet, index: int, label: str, rng: random.Random) ->
             await _call(client, state, rng.choices(kinds, weights)[0], report)
     finally:
         report.sessions += state.sessions
-        if client.connection is not None:
-            report.held += 1
+        fleet.ended[identity] = client.connection is not None
         await client.close()
+
+
+_PLAIN_CAUSES: tuple[tuple[type[BaseException], str], ...] = (
+    (ConnectionRefusedError, "connection refused"),
+    (ConnectionResetError, "connection reset during the handshake (TLS to a port without it?)"),
+    (TimeoutError, "timed out"),
+)
+
+
+def connect_failure(exc: BaseException) -> str:
+    """Why a station could not connect, short and without what differs between stations
+    (the port of a refused connection, the identity), so that a run's failures group by cause."""
+    if isinstance(exc, HandshakeFailed):
+        return exc.cause()
+    if isinstance(exc, ssl_module.SSLCertVerificationError):
+        return f"TLS: certificate verify failed: {exc.verify_message}"
+    if isinstance(exc, ssl_module.SSLError):
+        return f"TLS: {exc.reason or exc}"
+    for kind, cause in _PLAIN_CAUSES:
+        if isinstance(exc, kind):
+            return cause
+    if isinstance(exc, socket.gaierror):
+        return f"unknown host ({exc.strerror})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 async def _call(client: StationClient, state: Any, kind: str, report: SimulationReport) -> None:
@@ -252,6 +313,7 @@ async def simulate(
         password,
         ssl,
         {},
+        {},
     )
     tasks = []
     for i in range(first_station, first_station + chargers):
@@ -264,7 +326,7 @@ async def simulate(
 
     def count() -> None:
         report.seconds = time.monotonic() - start
-        report.live = sum(1 for client in fleet.clients.values() if client.connection is not None)
+        report.live = fleet.live()
 
     with _stopped_by_signals(stop, handle_signals):
         while not finished.done() and not stop.is_set():
@@ -285,6 +347,7 @@ async def simulate(
     for task in tasks:
         if not task.cancelled() and task.exception() is not None:
             report.errors[f"station: {type(task.exception()).__name__}"] += 1
-    report.seconds = time.monotonic() - start
-    report.live = report.held
+    count()
+    if progress is not None:  # the last progress line shows what the report says
+        progress(report, report.seconds)
     return report

@@ -33,7 +33,13 @@ def gateway_for(
     worker_timeout: float,
     registry_ttl: float,
 ) -> tuple[dict[str, OcppHandler], Gateway]:
-    """What ``serve --nats`` serves: the app's handlers here, or every version forwarded."""
+    """What ``serve --nats`` serves: the app's handlers here, or every version forwarded.
+
+    Forwarded, the handler of a version the app serves is still the app's own class (every
+    CALL goes to workers through a subclass of it: :func:`~ocpp_fast.cluster._handlers.
+    clustered`), so that its lifecycle hooks run here, in the process holding the stations'
+    sockets, where ``on_connect`` can call its station; the other versions get the bare
+    ``ChargeSystem`` of their package."""
     gateway = Gateway(
         config_for(nats, creds),
         handlers_in=handlers_in,
@@ -42,11 +48,12 @@ def gateway_for(
     )
     if handlers_in == "gateway":
         return dict(handlers), gateway
-    bases: dict[str, OcppHandler] = {}
+    served: dict[str, OcppHandler] = {}
     for package in reversed(list(LABELS.values())):  # 2.1, 2.0.1, 1.6: the newest first
         base: OcppHandler = importlib.import_module(package).ChargeSystem()
-        bases[base.version.subprotocol] = base
-    return bases, gateway
+        served[base.version.subprotocol] = base
+    served.update(handlers)  # the app's classes where it has one, for their hooks
+    return served, gateway
 
 
 def serve_processes(argv: Sequence[str], count: int) -> int:

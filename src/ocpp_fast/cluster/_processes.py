@@ -16,12 +16,15 @@ behind holding the port.
 from __future__ import annotations
 
 import ctypes
+import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+from ocpp_fast.transport.runtime import PROCESS_SLOT_ENVIRONMENT
 
 __all__ = ["Supervisor"]
 
@@ -51,6 +54,7 @@ def _die_with_parent() -> None:
 class _Child:
     """One slot of the supervisor: the process in it now, and how its recent runs went."""
 
+    slot: int
     popen: subprocess.Popen[bytes]
     started: float
     delay: float
@@ -76,9 +80,10 @@ class Supervisor:
     _stopping: bool = False
     _code: int = 0
 
-    def _start(self) -> subprocess.Popen[bytes]:
+    def _start(self, slot: int) -> subprocess.Popen[bytes]:
         preexec = _die_with_parent if sys.platform == "linux" else None
-        return subprocess.Popen(list(self.command), preexec_fn=preexec)
+        env = dict(os.environ, **{PROCESS_SLOT_ENVIRONMENT: str(slot)})
+        return subprocess.Popen(list(self.command), preexec_fn=preexec, env=env)
 
     def stop(self, signum: int = signal.SIGTERM, frame: object = None) -> None:
         """Stop every child (the SIGINT/SIGTERM handler); :meth:`run` then returns."""
@@ -90,7 +95,9 @@ class Supervisor:
     def run(self) -> int:
         """Start the children and keep them running until :meth:`stop` or a hopeless child."""
         now = self.clock()
-        self._children = [_Child(self._start(), now, self.first_delay) for _ in range(self.count)]
+        self._children = [
+            _Child(slot, self._start(slot), now, self.first_delay) for slot in range(self.count)
+        ]
         while not self._stopping:
             time.sleep(self.poll)
             for child in self._children:
@@ -102,7 +109,7 @@ class Supervisor:
         now = self.clock()
         if child.restart_at is not None:
             if now >= child.restart_at and not self._stopping:
-                child.popen, child.started, child.restart_at = self._start(), now, None
+                child.popen, child.started, child.restart_at = self._start(child.slot), now, None
                 self.restarts += 1
             return
         code = child.popen.poll()

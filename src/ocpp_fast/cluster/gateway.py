@@ -353,6 +353,16 @@ class Gateway:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def not_ready(self) -> str | None:
+        """Why this gateway cannot serve stations now (``/readyz`` says it), or ``None``."""
+        if self._nc is None:
+            return "not connected to NATS yet"
+        if self._nc.is_connected:
+            return None
+        if self._nc.is_reconnecting:
+            return f"connection to NATS lost ({self.config.servers}), reconnecting"
+        return "the connection to NATS is closed"
+
     def _closed_by_server(self) -> None:
         """Start leaving the cluster, once (the server's ``on_closed`` callback)."""
         if self._closing is None:

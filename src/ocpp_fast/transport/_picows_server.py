@@ -37,7 +37,7 @@ from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport._lifecycle import close_reason
 from ocpp_fast.transport._picows_wire import OcppListener
-from ocpp_fast.transport._refusals import Reason, Refusal, peer_of, shown_peer
+from ocpp_fast.transport._refusals import MALFORMED, Reason, Refusal, peer_of, shown_peer
 from ocpp_fast.transport._stations import (
     Authorize,
     CsmsServer,
@@ -370,7 +370,7 @@ class _Handshake(asyncio.Protocol):
             self.server.refusal_log.refused(
                 Reason.MALFORMED_REQUEST, self.peer, None, "HTTP 400 not an HTTP/1.1 GET request"
             )
-            self._respond(_MALFORMED)
+            self._respond(MALFORMED)
             return
         path, headers = request
         offered = tuple(
@@ -471,9 +471,6 @@ class _Handshake(asyncio.Protocol):
             return None
         certificate: Mapping[str, Any] | None = ssl_object.getpeercert()
         return certificate or None
-
-
-_MALFORMED = Refusal(http.HTTPStatus.BAD_REQUEST, "malformed request\n", Reason.MALFORMED_REQUEST)
 
 
 def _parse_head(head: bytes) -> tuple[str, dict[str, list[str]]] | None:

@@ -25,7 +25,7 @@ from ocpp_fast.transport.identity import escaped
 if TYPE_CHECKING:
     from ocpp_fast.metrics import Metrics
 
-__all__ = ["Reason", "Refusal", "RefusalLog", "peer_of", "shown_peer"]
+__all__ = ["MALFORMED", "Reason", "Refusal", "RefusalLog", "peer_of", "shown_peer"]
 
 refusals_log = logging.getLogger("ocpp_fast.transport.refusals")
 
@@ -74,6 +74,10 @@ class Refusal:
     status: http.HTTPStatus
     text: str
     reason: Reason
+
+
+MALFORMED = Refusal(http.HTTPStatus.BAD_REQUEST, "malformed request\n", Reason.MALFORMED_REQUEST)
+"""What every backend answers to a request that is no HTTP request at all."""
 
 
 def peer_of(transport: Any) -> str:

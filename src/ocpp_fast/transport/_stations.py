@@ -192,6 +192,11 @@ class Stations:
         """Where stations, frames and handler times are counted (``serve(metrics_port=...)``)."""
         self.metrics_port: int | None = None
         """The port serving ``/metrics`` when ``serve(metrics_port=...)`` started one."""
+        self.health_port: int | None = None
+        """The port answering ``/healthz`` and ``/readyz`` (``serve(health_port=...)``, or the
+        metrics port)."""
+        self.started = False
+        """Set by ``serve()`` once every ``on_startup`` returned: ready for stations."""
         self.on_closed: list[Callable[[], None]] = []
         """Run once :meth:`CsmsServer.close` is done (stopping the metrics endpoint...)."""
         self.on_station: list[Callable[[str], None]] = []
@@ -439,6 +444,14 @@ class Stations:
         task.add_done_callback(self._background.discard)
 
     # --- shutdown ---------------------------------------------------------------------------
+
+    def not_serving(self) -> str | None:
+        """Why the server should get no new stations now (``/readyz``), or ``None``."""
+        if self._stopping:
+            return "shutting down"
+        if not self.started:
+            return "starting: on_startup has not returned yet"
+        return None
 
     async def begin_closing(self) -> None:
         """The start of every backend's ``close()``: refuse new stations, then the handlers'

@@ -22,6 +22,7 @@ from typing import Any  # noqa: E402
 
 from websockets.asyncio.server import Server, ServerConnection  # noqa: E402
 from websockets.asyncio.server import serve as ws_serve  # noqa: E402
+from websockets.exceptions import InvalidMessage  # noqa: E402
 from websockets.frames import DATA_OPCODES, CloseCode, Frame, Opcode  # noqa: E402
 from websockets.http11 import Request, Response  # noqa: E402
 from websockets.protocol import Event, State  # noqa: E402
@@ -30,7 +31,7 @@ from websockets.typing import Subprotocol  # noqa: E402
 from ocpp_fast._ratelimit import ConnectionLog  # noqa: E402
 from ocpp_fast.dispatch import OcppHandler  # noqa: E402
 from ocpp_fast.transport._lifecycle import close_reason  # noqa: E402
-from ocpp_fast.transport._refusals import Reason, peer_of  # noqa: E402
+from ocpp_fast.transport._refusals import MALFORMED, Reason, peer_of  # noqa: E402
 from ocpp_fast.transport._stations import (  # noqa: E402
     Authorize,
     CsmsServer,
@@ -195,6 +196,8 @@ class _StationSocket(ServerConnection):
         self._received = 0
         self._lost: list[Callable[[], object]] = []
         self._refused_data = False
+        self._malformed = False
+        """Answered 400: websockets could not read the request."""
 
     def admit(self, authenticated: bool) -> None:
         """The handshake is accepted: count the connection until it closes."""
@@ -256,10 +259,27 @@ class _StationSocket(ServerConnection):
                 self._refuse_handshake(Reason.HANDSHAKE_TIMEOUT, "no complete request in time")
             raise
         failure = self.protocol.handshake_exc
-        if self.protocol.state is not State.OPEN and not self.answered:
+        if self.protocol.state is not State.OPEN and (not self.answered or self._malformed):
             if failure is not None and isinstance(failure.__cause__, EOFError):
                 return  # it left before its request was complete: nothing to refuse
             self._refuse_handshake(Reason.MALFORMED_REQUEST, str(failure or "no request"))
+
+    def send_data(self) -> None:
+        """Answer HTTP 400 to a request websockets cannot read, as the picows backend does
+        (websockets itself only half-closes), then send what websockets queued (that EOF)."""
+        failure = self.protocol.handshake_exc
+        if (
+            not self.answered
+            and self.protocol.state is State.CONNECTING
+            and isinstance(failure, InvalidMessage)
+            and not isinstance(failure.__cause__, EOFError)  # it left mid-request: no answer
+            and self.transport is not None
+            and not self.transport.is_closing()
+        ):
+            self.answered = self._malformed = True  # handshake() logs it as malformed_request
+            response = self.respond(MALFORMED.status, MALFORMED.text)  # "Connection: close"
+            self.transport.write(response.serialize())
+        super().send_data()
 
     def _refuse_handshake(self, reason: Reason, detail: str) -> None:
         try:

@@ -20,7 +20,12 @@ import importlib.util
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["YOUNG_THRESHOLD", "run", "settle_gc"]
+__all__ = ["PROCESS_SLOT_ENVIRONMENT", "YOUNG_THRESHOLD", "run", "settle_gc"]
+
+PROCESS_SLOT_ENVIRONMENT = "OCPP_FAST_PROCESS_SLOT"
+"""Set by ``serve --workers N`` in each process it starts: its slot, 0 to N - 1 (kept across
+restarts). ``serve`` adds it to ``--metrics-port`` and ``--health-port``: the processes share
+the OCPP port, but each must be scraped and probed on a port of its own."""
 
 T = TypeVar("T")
 YOUNG_THRESHOLD = 20_000

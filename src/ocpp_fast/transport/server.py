@@ -8,11 +8,13 @@ bounds, shutdown, the refusal log) is in :mod:`ocpp_fast.transport._stations`.
 
 from __future__ import annotations
 
+import asyncio
 import ssl as ssl_module
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.transport._health import Health, operations_app, serve_operations
 from ocpp_fast.transport._lifecycle import start_up
 from ocpp_fast.transport._stations import (
     Admission,
@@ -50,6 +52,8 @@ class ClusterAttachment(Protocol):
     """What ``serve(..., cluster=...)`` takes: :class:`ocpp_fast.cluster.Gateway` is one.
 
     Declared here so that the transport needs nothing from the cluster package above it.
+    An attachment may also have ``not_ready() -> str | None`` (why it cannot serve now, as the
+    gateway says when NATS is lost): ``/readyz`` then reports it as ``nats``.
     """
 
     def handlers_for(self, handlers: Mapping[str, OcppHandler]) -> Mapping[str, OcppHandler]:
@@ -73,6 +77,7 @@ async def serve(
     backend: str | None = None,
     metrics_port: int | None = None,
     metrics: Metrics | None = None,
+    health_port: int | None = None,
     cluster: ClusterAttachment | None = None,
     reuse_port: bool = False,
 ) -> CsmsServer:
@@ -88,7 +93,10 @@ async def serve(
     ``limits`` caps what each station may cost (:class:`Limits`). ``metrics_port`` serves
     Prometheus metrics (:mod:`ocpp_fast.metrics`, extra ``[metrics]``) on that port of
     ``host`` (0: any free one; ``server.metrics_port`` says which); or pass your own
-    ``metrics`` and serve them as you like. ``cluster`` attaches the server to a cluster
+    ``metrics`` and serve them as you like. The metrics port answers the probes ``/healthz``
+    (the event loop runs) and ``/readyz`` (listening, started, not stopping, and in a
+    cluster connected to NATS) too; ``health_port`` serves only those, with no extra
+    (``server.health_port`` says where they are). ``cluster`` attaches the server to a cluster
     (:class:`ocpp_fast.cluster.Gateway`, extra ``[cluster]``). ``reuse_port`` (SO_REUSEPORT)
     lets several processes listen on one port, the kernel spreading connections among them.
     """
@@ -132,15 +140,47 @@ async def serve(
         from ocpp_fast.transport._websockets_server import serve_websockets
 
         server = await serve_websockets(handlers, options)
-    if metrics is not None and metrics_port is not None:
-        server.metrics_port = metrics.serve_http(metrics_port, host)
-        server.on_closed.append(metrics.stop_http)
     try:
+        _serve_probes(
+            server,
+            host,
+            metrics if metrics_port is not None else None,
+            metrics_port,
+            health_port,
+            cluster,
+        )
         if cluster is not None:
             await cluster.attach(server)
         await start_up(handlers.values(), server)
+        server.started = True
     except BaseException:
         server._stopping = True  # closed without on_shutdown: the start did not finish
         await server.close(0)
         raise
     return server
+
+
+def _serve_probes(
+    server: CsmsServer,
+    host: str,
+    metrics: Metrics | None,
+    metrics_port: int | None,
+    health_port: int | None,
+    cluster: ClusterAttachment | None,
+) -> None:
+    """``/metrics``, ``/healthz`` and ``/readyz`` on the ports asked for (stopped with the
+    server, so that ``/readyz`` says "shutting down" while it closes)."""
+    if metrics_port is None and health_port is None:
+        return
+    health = Health(asyncio.get_running_loop())
+    health.checks["server"] = server.not_serving
+    cluster_check = getattr(cluster, "not_ready", None)
+    if cluster_check is not None:
+        health.checks["nats"] = cluster_check
+    if metrics is not None and metrics_port is not None:
+        server.metrics_port = server.health_port = metrics.serve_http(metrics_port, host, health)
+        server.on_closed.append(metrics.stop_http)
+    if health_port is not None and health_port != metrics_port:
+        probes = serve_operations(host, health_port, operations_app(health, None))
+        server.health_port = probes.server_address[1]
+        server.on_closed.append(probes.stop)

@@ -16,9 +16,12 @@ from ocpp_fast import dispatch
 from ocpp_fast.v201.version import VERSION
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
     from typing import Never, final
 
+    from ocpp_fast.aio import AsyncConnection
     from ocpp_fast.dispatch import Handler
+    from ocpp_fast.transport.server import CsmsServer
     from ocpp_fast.v201 import messages
 
 __all__ = ["ChargeSystem", "Charger"]
@@ -321,6 +324,22 @@ class ChargeSystem(dispatch.ChargeSystem):
         @final
         def update_firmware(self, request: Never, /) -> Never:
             """UpdateFirmware is sent by the CSMS: a ChargeSystem never receives it."""
+            ...
+
+        def on_startup(self, server: CsmsServer) -> Awaitable[None] | None:
+            """The server is listening (see ``dispatch.ChargeSystem.on_startup``)."""
+            ...
+
+        def on_shutdown(self, server: CsmsServer) -> Awaitable[None] | None:
+            """The server is closing (see ``dispatch.ChargeSystem.on_shutdown``)."""
+            ...
+
+        def on_connect(self, connection: AsyncConnection) -> Awaitable[None] | None:
+            """A station connected (see ``dispatch.ChargeSystem.on_connect``)."""
+            ...
+
+        def on_disconnect(self, connection: AsyncConnection, reason: str) -> Awaitable[None] | None:
+            """A station left (see ``dispatch.ChargeSystem.on_disconnect``)."""
             ...
 
 

@@ -1,0 +1,183 @@
+"""``/healthz`` and ``/readyz`` of a running CSMS, fetched over real HTTP on 127.0.0.1 from
+another thread (as a kubelet would), on both backends: ready once started, not ready while
+shutting down, not live while the event loop is stuck, and in a cluster not ready while
+nats-server is gone; the probes on the metrics port and on a port of their own."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+from cluster_procs import NatsServer
+from demo_load import free_port
+
+from ocpp_fast.cluster import ClusterConfig, Gateway
+from ocpp_fast.demo import DemoChargeSystem
+from ocpp_fast.transport import serve
+
+
+def probe(port: int, path: str) -> tuple[int, dict[str, Any]]:
+    """The status and JSON body of ``GET path`` (blocking: call it from a thread)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+class SlowToStop(DemoChargeSystem):
+    """Holds the shutdown in ``on_shutdown`` until told, and the start in ``on_startup``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stopping = asyncio.Event()
+        self.may_stop = asyncio.Event()
+
+    async def on_shutdown(self, server: Any) -> None:
+        self.stopping.set()
+        await self.may_stop.wait()
+
+
+@pytest.mark.usefixtures("backend")
+def test_ready_when_serving_and_not_while_shutting_down() -> None:
+    async def scenario() -> None:
+        app = SlowToStop()
+        server = await serve(app, health_port=0)
+        assert server.health_port is not None and server.metrics_port is None
+        port = server.health_port
+        assert await asyncio.to_thread(probe, port, "/healthz") == (200, {"live": True})
+        assert await asyncio.to_thread(probe, port, "/readyz") == (200, {"ready": True})
+        closing = asyncio.ensure_future(server.close(5))
+        await app.stopping.wait()
+        status, body = await asyncio.to_thread(probe, port, "/readyz")
+        assert (status, body) == (503, {"ready": False, "not_ready": {"server": "shutting down"}})
+        assert await asyncio.to_thread(probe, port, "/healthz") == (200, {"live": True})
+        app.may_stop.set()
+        await closing
+        with pytest.raises(OSError):  # the probes stop with the server
+            await asyncio.to_thread(probe, port, "/healthz")
+
+    asyncio.run(asyncio.wait_for(scenario(), 20))
+
+
+@pytest.mark.usefixtures("backend")
+def test_not_live_while_the_event_loop_is_stuck() -> None:
+    """A handler blocking the loop: the HTTP thread still answers, 503 with the reason."""
+
+    async def scenario() -> None:
+        server = await serve(DemoChargeSystem(), health_port=0)
+        assert server.health_port is not None
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            asked = pool.submit(probe, server.health_port, "/healthz")
+            ready = pool.submit(probe, server.health_port, "/readyz")
+            # The loop blocks until both answers came, as a blocking handler would block it.
+            status, body = asked.result(timeout=5)
+            assert status == 503 and body["live"] is False
+            assert "did not answer" in body["not_live"]["loop"]
+            status, body = ready.result(timeout=5)
+            assert status == 503 and "loop" in body["not_ready"]
+        assert await asyncio.to_thread(probe, server.health_port, "/healthz") == (
+            200,
+            {"live": True},
+        )
+        await server.close(1)
+
+    asyncio.run(asyncio.wait_for(scenario(), 20))
+
+
+@pytest.mark.usefixtures("backend")
+def test_the_metrics_port_answers_the_probes_too() -> None:
+    async def scenario() -> None:
+        server = await serve(DemoChargeSystem(), metrics_port=0)
+        assert server.metrics_port is not None and server.health_port == server.metrics_port
+        assert await asyncio.to_thread(probe, server.metrics_port, "/readyz") == (
+            200,
+            {"ready": True},
+        )
+
+        def scrape() -> str:
+            url = f"http://127.0.0.1:{server.metrics_port}/metrics"
+            with urllib.request.urlopen(url, timeout=5) as reply:
+                return str(reply.read().decode())
+
+        assert "ocpp_stations_connected" in await asyncio.to_thread(scrape)
+        await server.close(1)
+
+    asyncio.run(asyncio.wait_for(scenario(), 20))
+
+
+def test_a_gateway_is_not_ready_while_nats_is_gone() -> None:
+    async def scenario() -> None:
+        nats = NatsServer().start()
+        again = NatsServer(port=nats.port)
+        try:
+            gateway = Gateway(ClusterConfig(nats.url))
+            server = await serve(DemoChargeSystem(), cluster=gateway, health_port=0)
+            assert server.health_port is not None
+            port = server.health_port
+            assert await asyncio.to_thread(probe, port, "/readyz") == (200, {"ready": True})
+            nats.stop()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 10
+            while (answer := await asyncio.to_thread(probe, port, "/readyz"))[0] == 200:
+                assert loop.time() < deadline, "still ready without NATS"
+                await asyncio.sleep(0.1)
+            assert answer[1]["ready"] is False and set(answer[1]["not_ready"]) == {"nats"}
+            assert "reconnecting" in answer[1]["not_ready"]["nats"]
+            again.start()
+            deadline = loop.time() + 10
+            while (answer := await asyncio.to_thread(probe, port, "/readyz"))[0] != 200:
+                assert loop.time() < deadline, f"not ready again with NATS back: {answer}"
+                await asyncio.sleep(0.1)
+            await server.close(1)
+            await gateway.close()
+        finally:
+            nats.stop()
+            again.stop()
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_serve_prints_where_the_probes_are_and_answers_them() -> None:
+    """``ocpp-fast serve --health-port``: the line printed names the URLs, which answer."""
+    health = free_port()
+    command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", str(free_port())]
+    server = subprocess.Popen(
+        [*command, "--health-port", str(health)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        lines = [server.stdout.readline(), server.stdout.readline()]
+        assert f"probes on http://127.0.0.1:{health}/healthz" in lines[1], lines
+        assert probe(health, "/readyz") == (200, {"ready": True})
+    finally:
+        server.terminate()
+        server.communicate(timeout=15)
+
+
+def test_each_process_of_workers_is_probed_on_a_port_of_its_own() -> None:
+    """``serve --workers 2 --health-port P``: process k answers on P + k (they shared P and
+    the second one died at start before)."""
+    health = free_port()
+    while health + 1 == (port := free_port()):
+        pass
+    command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", str(port)]
+    command += ["--workers", "2", "--health-port", str(health)]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        said = [server.stdout.readline() for _ in range(4)]
+        assert sum("probes on" in line for line in said) == 2, said
+        for probed in (health, health + 1):
+            assert probe(probed, "/readyz") == (200, {"ready": True})
+    finally:
+        server.terminate()
+        _out, err = server.communicate(timeout=15)
+    assert "Traceback" not in err, err
