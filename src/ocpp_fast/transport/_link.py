@@ -11,7 +11,6 @@ from __future__ import annotations
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import Protocol
 
 from ocpp_fast.aio import AsyncConnection
