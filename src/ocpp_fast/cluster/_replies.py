@@ -50,10 +50,12 @@ class Replies:
         self._tokens = itertools.count()
         self._waiting: dict[str, asyncio.Future[Msg]] = {}
         self._subscription: Subscription | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def attach(self, nc: Nats) -> None:
         """Subscribe to this connection's reply inbox (once per connection)."""
         self.nc = nc
+        self._loop = asyncio.get_running_loop()
         self._prefix = nc.new_inbox() + "."
         self._subscription = await nc.subscribe(self._prefix + "*", cb=self._received)
 
@@ -66,11 +68,10 @@ class Replies:
         ``TimeoutError`` when no reply came within ``timeout`` seconds; whatever the
         publish raises (the client closed, its reconnect buffer full) goes through.
         """
-        nc = self.nc
-        if nc is None:
+        nc, loop = self.nc, self._loop
+        if nc is None or loop is None:
             raise ConnectionError("not attached to NATS")
         token = str(next(self._tokens))
-        loop = asyncio.get_running_loop()
         future: asyncio.Future[Msg] = loop.create_future()
         self._waiting[token] = future
         timer = loop.call_later(timeout, _expire, future)
