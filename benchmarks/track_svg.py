@@ -127,9 +127,12 @@ def _panel(
             f'<line x1="{_n(x)}" y1="{_n(y0)}" x2="{_n(x)}" y2="{_n(y0 + height)}" '
             f'stroke="#888" stroke-dasharray="4 3"/>'
         )
+        # a mark in the right part of the plot is labelled on its left: to its right
+        # lies the legend, which a label there would run over
+        at_right = x > left + plot_w * 0.8
+        anchor = f'x="{_n(x - 3)}" text-anchor="end"' if at_right else f'x="{_n(x + 3)}"'
         out.append(
-            f'<text x="{_n(x + 3)}" y="{_n(label_y)}" font-size="10" fill="#444">'
-            f"{escape(label)}</text>"
+            f'<text {anchor} y="{_n(label_y)}" font-size="10" fill="#444">{escape(label)}</text>'
         )
     for number, series in enumerate(panel.series):
         color = PALETTE[number % len(PALETTE)]

@@ -19,7 +19,7 @@ from collections import Counter
 
 from ocpp_fast._machine import free_port
 from ocpp_fast.cluster import ClusterClient, Names
-from ocpp_fast.cluster._server import NatsServer
+from ocpp_fast.cluster import NatsServer
 from ocpp_fast.v201 import messages
 
 

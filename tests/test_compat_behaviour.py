@@ -13,6 +13,7 @@ import contextlib
 import datetime
 import importlib
 import logging
+import warnings
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -563,8 +564,11 @@ def test_install_swaps_ocpps_classes_and_uninstall_restores_them() -> None:
         ocpp.v21.ChargePoint,
         ocpp.charge_point.ChargePoint,
     )
-    compat.install()
-    compat.install()  # idempotent
+    with pytest.warns(RuntimeWarning, match=r"compat_pair\.Ocppv16"):  # the tests' ocpp side
+        compat.install()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing swapped, nothing said
+        compat.install()  # idempotent
     assert compat.installed()
     assert ocpp.v16.ChargePoint is v16.ChargePoint
     assert ocpp.v201.ChargePoint is v201.ChargePoint
@@ -590,6 +594,42 @@ def test_install_swaps_ocpps_classes_and_uninstall_restores_them() -> None:
         ocpp.v21.ChargePoint,
         ocpp.charge_point.ChargePoint,
     ) == originals
+
+
+def test_a_backend_left_on_ocpps_class_by_a_late_install_is_warned_about() -> None:
+    """An import sorter moves ``install()`` below ``from ocpp.v16 import ChargePoint``: the
+    backend then runs on ``ocpp``'s code. Said at install() for a class defined before it,
+    and when a class is made from the name imported before it; nothing for a right order."""
+    early_base: Any = ocpp.v16.ChargePoint  # imported before install()
+
+    class Early(early_base):  # type: ignore[misc]
+        pass
+
+    try:
+        with pytest.warns(RuntimeWarning, match=r"Early\b.*a subclass of ocpp's own ChargePoint"):
+            compat.install()
+
+        with pytest.warns(RuntimeWarning, match=r"Late: .*its base imported before install"):
+
+            class Late(early_base):  # type: ignore[misc]
+                pass
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+
+            class Right(ocpp.v16.ChargePoint):  # type: ignore[misc]  # after install(): ours
+                pass
+
+        assert issubclass(Right, v16.ChargePoint) and not issubclass(Late, v16.ChargePoint)
+    finally:
+        compat.uninstall()
+        del Early
+    assert "__init_subclass__" not in vars(early_base)  # ocpp's class as it was
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+
+        class Plain(early_base):  # type: ignore[misc]  # not installed: no warning
+            pass
 
 
 def sent_by_instance(charge_point: Any, frames: list[str]) -> list[Any]:

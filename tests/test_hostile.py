@@ -199,8 +199,12 @@ def test_handler_tasks_are_bounded_across_connections(backend: str) -> None:
 # --- 2. close(timeout) and disconnects --------------------------------------------------------
 
 
-def test_close_is_bounded_and_cancels_hung_handlers(backend: str) -> None:
-    """close(timeout=2) took 14.5 s with a 15 s handler in flight."""
+def test_close_is_bounded_and_cancels_hung_handlers(
+    backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """close(timeout=2) took 14.5 s with a 15 s handler in flight; the cancelled CALL is
+    said in one WARNING (it was cancelled silently)."""
+    caplog.set_level(logging.WARNING, logger="ocpp_fast.transport")
 
     async def session() -> tuple[float, int, int | None]:
         handler = Slow()
@@ -219,6 +223,8 @@ def test_close_is_bounded_and_cancels_hung_handlers(backend: str) -> None:
     assert took < 2.5
     assert cancelled == 1
     assert code == 1001
+    said = [r.getMessage() for r in caplog.records if "cancelling" in r.getMessage()]
+    assert said == ["shutting down: cancelling 1 CALL(s) still in hand at the deadline (slow1: 1)"]
 
 
 def test_a_station_that_disconnects_leaves_connections_at_once(backend: str) -> None:

@@ -142,6 +142,9 @@ def test_the_frame_limit_is_read_from_the_environment() -> None:
         assert out.stdout.strip() == expected
 
 
+LEFT = "CS1: disconnected: closed by the station (1000)"
+
+
 def test_the_websocket_libraries_add_no_info_line_per_connection(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -153,7 +156,12 @@ def test_the_websocket_libraries_add_no_info_line_per_connection(
         client = await connect(
             MyTestCharger(), f"ws://127.0.0.1:{server.port}/CS1", backend=backend
         )
+        before = caplog.text.count(LEFT)
         await client.close()
+        for _ in range(250):  # the server's line comes once its on_disconnect has run
+            if caplog.text.count(LEFT) > before:
+                break
+            await asyncio.sleep(0.02)
         await server.close()
 
     caplog.set_level(logging.INFO)
@@ -169,4 +177,74 @@ def test_the_websocket_libraries_add_no_info_line_per_connection(
     assert library == []
     ours = [r.getMessage() for r in caplog.records if r.name == "ocpp_fast.transport"]
     assert ours.count("CS1: connected (ocpp2.0.1)") == 2
+    # the server says how the station left (the reason on_disconnect gets)
+    assert ours.count(LEFT) == 2
     assert all(r.identity == "CS1" for r in caplog.records if r.name == "ocpp_fast.transport")  # type: ignore[attr-defined]
+
+
+STATUS = (
+    '[2,"{id}","StatusNotification",{{"timestamp":"2026-11-30T10:00:00Z",'
+    '"connectorStatus":"Available","evseId":1,"connectorId":1}}]'
+)
+
+
+def test_an_action_not_handled_warns_once_and_each_error_answered_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An operator sees which actions the CSMS refuses: a WARNING the first time an action
+    without a handler arrives (once per action, not per station or frame), and an INFO line
+    per CALLERROR answered (a handler's refusal included), rate-limited per connection."""
+    from ocpp_fast import errors
+    from ocpp_fast.v201 import messages
+
+    class Csms(v201.ChargeSystem):
+        def data_transfer(
+            self, request: messages.DataTransferRequest
+        ) -> messages.DataTransferResponse:
+            raise errors.NotSupportedError("only vendor GA here")
+
+    csms = Csms()
+    caplog.set_level(logging.INFO, logger="ocpp_fast")
+    for number in range(3):
+        csms.handle(STATUS.format(id=f"s{number}"), "CS001")
+    csms.handle(STATUS.format(id="t0"), "CS002")
+    csms.handle('[2,"d1","DataTransfer",{"vendorId":"X"}]', "CS002")
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [r.getMessage() for r in warnings] == [
+        "CS001: StatusNotification is not handled here: answering NotSupported (logged once "
+        'per action; ocpp_messages_total{kind="error"} counts each)'
+    ]
+    answered = [r for r in caplog.records if r.levelno == logging.INFO and "answering" in r.msg]
+    assert [r.getMessage() for r in answered][-1] == (
+        "CS002: answering DataTransfer d1 with NotSupported: only vendor GA here"
+    )
+    assert len(answered) == 5
+    last = answered[-1]
+    assert (last.identity, last.action, last.message_id, last.code) == (  # type: ignore[attr-defined]
+        "CS002",
+        "DataTransfer",
+        "d1",
+        "NotSupported",
+    )
+
+
+def test_a_live_connection_logs_the_errors_it_answers(caplog: pytest.LogCaptureFixture) -> None:
+    from ocpp_fast import errors
+    from ocpp_fast.aio import connect_in_memory
+    from ocpp_fast.v201 import messages
+
+    class Csms(v201.ChargeSystem):
+        async def data_transfer(
+            self, request: messages.DataTransferRequest
+        ) -> messages.DataTransferResponse:
+            raise errors.NotSupportedError("vendor X is not known here")
+
+    async def session() -> None:
+        station, _ = connect_in_memory(v201.Charger(), Csms(), identity="CS009")
+        with pytest.raises(errors.NotSupportedError):
+            await station.call(messages.DataTransferRequest(vendor_id="X"), timeout=5)
+
+    caplog.set_level(logging.INFO, logger="ocpp_fast")
+    asyncio.run(session())
+    assert "CS009: answering DataTransfer" in caplog.text
+    assert "with NotSupported: vendor X is not known here" in caplog.text

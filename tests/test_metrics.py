@@ -28,6 +28,12 @@ NAIVE_STATUS = (
 )
 
 
+REMOTE_START = (
+    '[2,"r1","RequestStartTransaction",'
+    '{"idToken":{"idToken":"T1","type":"Central"},"remoteStartId":1}]'
+)
+
+
 class Tolerant(MyTestChargeSystem):
     tolerance = Tolerance.NAIVE_DATETIME
 
@@ -60,6 +66,8 @@ def test_the_endpoint_counts_stations_frames_errors_repairs_and_handler_times(
                 await raw.recv()
                 await raw.send(NAIVE_STATUS)
                 await raw.recv()
+                await raw.send(REMOTE_START)  # an action the CSMS never receives
+                await raw.recv()
                 during = await asyncio.to_thread(scrape, server.metrics_port)
             await station.close()
             for _ in range(100):
@@ -79,9 +87,15 @@ def test_the_endpoint_counts_stations_frames_errors_repairs_and_handler_times(
     assert during[key % ("BootNotification", "out", "result")] == 1
     assert during[key % ("Heartbeat", "in", "call")] == 1
     assert during['ocpp_errors_total{code="NotImplemented",direction="out"}'] == 1
+    assert during['ocpp_errors_total{code="NotSupported",direction="out"}'] == 1
+    # an error counts under the action it answers; an unknown action is never a label
+    assert during[key % ("RequestStartTransaction", "out", "error")] == 1
+    assert during[key % ("", "out", "error")] == 1
+    assert not any("Teleport" in name for name in during)
     assert during['ocpp_deviations_total{kind="naive_datetime"}'] == 1
     assert during['ocpp_handler_seconds_count{action="Heartbeat"}'] == 1
     assert during['ocpp_handler_seconds_count{action="StatusNotification"}'] == 1
+    assert not any(name.startswith("ocpp_queued_messages") for name in during)  # a station's
 
 
 def test_the_endpoint_stops_with_the_server() -> None:
@@ -147,3 +161,36 @@ def test_a_station_counts_its_queue_and_frames() -> None:
     assert station.queue is not None
     station.queue.remove(station.queue.messages()[0].position)
     assert metrics.queued == 0
+
+
+def test_an_error_received_counts_under_the_action_of_our_call() -> None:
+    from ocpp_fast.metrics import Metrics
+    from ocpp_fast.protocol import Protocol, Side
+    from ocpp_fast.v201 import VERSION
+
+    protocol = Protocol(VERSION, Side.STATION)
+    protocol.metrics = Metrics()
+    message_id = protocol.call(messages.HeartbeatRequest())
+    protocol.receive(f'[4,"{message_id}","InternalError","down",{{}}]')
+    protocol.receive('[4,"nobody-asked","InternalError","late",{}]')
+    frames = protocol.metrics.frames
+    assert frames["in", "error", "Heartbeat"] == 1
+    assert frames["in", "error", ""] == 1
+    assert protocol.metrics.errors["in", "InternalError"] == 2
+
+
+def test_a_response_that_fails_its_check_counts_as_the_error_that_went_out() -> None:
+    from ocpp_fast.metrics import Metrics
+    from ocpp_fast.protocol import CallReceived, Protocol, Side
+    from ocpp_fast.v201 import VERSION
+
+    protocol = Protocol(VERSION, Side.CSMS)
+    protocol.metrics = Metrics()
+    (event,) = protocol.receive('[2,"h1","Heartbeat",{}]')
+    assert isinstance(event, CallReceived)
+    protocol.respond("h1", "Heartbeat", messages.StatusNotificationResponse())  # wrong type
+    assert protocol.data_to_send()[0].startswith(b'[4,"h1","InternalError"')
+    frames = protocol.metrics.frames
+    assert frames["out", "error", "Heartbeat"] == 1
+    assert frames["out", "result", "Heartbeat"] == 0
+    assert protocol.metrics.errors["out", "InternalError"] == 1

@@ -298,3 +298,51 @@ def test_a_station_arriving_while_the_server_shuts_down_is_refused_503(
     (record,) = refusal_records(caplog)
     assert record.reason == "shutting_down"  # type: ignore[attr-defined]
     assert dict(metrics.refusals) == {"shutting_down": 1}
+
+
+def test_tls_and_the_request_share_one_handshake_timeout(backend: str, pki: Pki) -> None:
+    """A station that takes most of ``handshake_timeout`` for TLS gets no fresh timeout for its
+    request: the deadline counts from the accept (a slow peer held a socket and a pending
+    handshake slot for two timeouts before)."""
+    timeout = 1.0
+    metrics = Metrics()
+
+    async def session() -> bytes:
+        server = await serve(
+            MyTestChargeSystem(),
+            authorize=lambda s: True,
+            security_profile=2,
+            ssl=pki.server_context(mutual=False),
+            backend=backend,
+            metrics=metrics,
+            limits=Limits(handshake_timeout=timeout),
+        )
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            accepted = asyncio.get_running_loop().time()
+            await asyncio.sleep(0.6 * timeout)  # TLS done at 0.6 of the timeout
+            await writer.start_tls(pki.client_context(False))
+            await asyncio.sleep(accepted + 1.3 * timeout - asyncio.get_running_loop().time())
+            answer = b""
+            try:  # a complete request at 1.3 of the timeout: the socket is closed by then
+                writer.write(upgrade("/CS001", f"Authorization: {basic_header('CS001', PASSWORD)}"))
+                async with asyncio.timeout(2):
+                    while chunk := await reader.read(65536):
+                        answer += chunk
+            except (ConnectionError, ssl.SSLError, TimeoutError):
+                pass
+            writer.close()
+            return answer
+        finally:
+            await server.close()
+
+    assert run(session) == b""
+    assert metrics.refusals["handshake_timeout"] == 1
+
+
+@pytest.mark.parametrize("profile", [1, 2])
+def test_a_password_profile_without_authorize_is_refused_at_start(profile: int, pki: Pki) -> None:
+    """Without ``authorize`` nothing checks the password: any would do, so ``serve`` refuses."""
+    context = pki.server_context(mutual=False) if profile == 2 else None
+    with pytest.raises(ValueError, match=f"security profile {profile} checks each station"):
+        asyncio.run(serve(MyTestChargeSystem(), security_profile=profile, ssl=context))

@@ -47,6 +47,9 @@ def make():
 async def make_later():
     await asyncio.sleep(0)
     return [Csms(), DemoChargeSystem16()]
+
+def admit_all(station):
+    return True
 """
 
 
@@ -146,7 +149,16 @@ def test_serve_a_factory_from_the_project_folder_with_both_versions_on_one_port(
 
 def test_flags_that_are_wrong_are_refused_before_serving(app_dir: Path) -> None:
     for flags, said in [
-        (["--security-profile", "2"], "TLS needs --ssl-certfile"),
+        (
+            ["--security-profile", "2", "--authorize", "fleet_app:admit_all"],
+            "TLS needs --ssl-certfile",
+        ),
+        (["--security-profile", "1"], "security profile 1 checks each station's password"),
+        (["--security-profile", "2", "--ssl-certfile", "absent.pem"], "pass --authorize"),
+        (
+            ["--authorize", "fleet_app:admit_all", "--ssl-certfile", "absent.pem"],
+            "--ssl-certfile/--ssl-keyfile absent.pem: No such file",
+        ),
         (["--limit", "handler_grace=soon"], "is no float"),
         (["--limit", "speed=3"], "use NAME=VALUE"),
         (["--tolerate", "everything"], "unknown tolerance"),

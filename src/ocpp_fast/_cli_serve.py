@@ -147,9 +147,16 @@ def ssl_context_of(args: argparse.Namespace) -> ssl.SSLContext | None:
             raise ValueError("TLS needs --ssl-certfile (security profiles 2 and 3)")
         return None
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(args.ssl_certfile, args.ssl_keyfile)
+    try:
+        context.load_cert_chain(args.ssl_certfile, args.ssl_keyfile)
+    except (OSError, ssl.SSLError) as exc:  # OSError names no file: say which
+        files = " / ".join(f for f in (args.ssl_certfile, args.ssl_keyfile) if f)
+        raise ValueError(f"--ssl-certfile/--ssl-keyfile {files}: {exc.strerror or exc}") from None
     if args.ssl_ca_certs is not None:
-        context.load_verify_locations(args.ssl_ca_certs)
+        try:
+            context.load_verify_locations(args.ssl_ca_certs)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"--ssl-ca-certs {args.ssl_ca_certs}: {exc.strerror or exc}") from None
         if args.security_profile == 3:
             context.verify_mode = ssl.CERT_REQUIRED
     elif args.security_profile == 3:
@@ -194,6 +201,11 @@ async def serve_command(args: argparse.Namespace) -> int:
         authorize = None
         if args.authorize is not None:
             authorize = import_attribute(args.authorize, args.app_dir)
+        elif args.security_profile in (1, 2):
+            raise ValueError(
+                f"security profile {args.security_profile} checks each station's password: "
+                "pass --authorize module:fn"
+            )
         policy = Tolerance.parse(args.tolerate)
         limits = limits_of(args.limit)
         context = ssl_context_of(args)

@@ -336,7 +336,7 @@ class AsyncConnection:
         protocol = self._protocol
         if isinstance(event, CallReceived):
             error = as_ocpp_error(event.call, exc, protocol.identity)
-            protocol.respond_error(event.call.message_id, error)
+            protocol.respond_error(event.call.message_id, error, event.call.action)
         else:
             send_failed(event.send, exc, protocol.identity)
 

@@ -111,7 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _command(argv: Sequence[str] | None) -> int:
-    parser = argparse.ArgumentParser(prog="ocpp-fast", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="ocpp-fast", description=__doc__.split("\n\n")[0].replace("``", "")
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser(
         "serve", help="run a CSMS: your app (module:attr) or the demo of every version"

@@ -39,10 +39,16 @@ from ocpp_fast._frame_log import debug_enabled, log_frame
 from ocpp_fast._model import Request, ResponseT
 from ocpp_fast._outgoing import error_frame, result_frame
 from ocpp_fast._protocol_version import ProtocolVersion
-from ocpp_fast._ratelimit import ConnectionLog, FirstTimes
+from ocpp_fast._ratelimit import ConnectionLog, FirstTimes, LogLimiter
 from ocpp_fast.codec import decode_frame
 from ocpp_fast.frames import Call, Send
-from ocpp_fast.protocol import CallReceived, DeviationCallback, Protocol, SendReceived
+from ocpp_fast.protocol import (
+    CallReceived,
+    DeviationCallback,
+    Protocol,
+    SendReceived,
+    log_error_answered,
+)
 from ocpp_fast.tolerance import Tolerance
 
 if TYPE_CHECKING:
@@ -307,7 +313,14 @@ class OcppHandler:
         if isinstance(error, HandlerSuspended):
             raise error
         if error is not None:
-            reply = error_frame(call.message_id, as_ocpp_error(call, error, identity), self.version)
+            refusal = as_ocpp_error(call, error, identity)
+            answered = self.__dict__.get("_answered_log")
+            if answered is None:  # one per handler: handle() has no connection to keep it
+                answered = self.__dict__.setdefault("_answered_log", LogLimiter(log))
+            log_error_answered(
+                answered, self.version, call.action, call.message_id, refusal, identity
+            )
+            reply = error_frame(call.message_id, refusal, self.version)
         else:
             reply = result_frame(call.message_id, call.action, result, self.version, identity)
         if debug_enabled():
@@ -337,7 +350,8 @@ class OcppHandler:
             if is_awaitable(result):
                 result = await result
         except Exception as exc:
-            protocol.respond_error(call.message_id, as_ocpp_error(call, exc, protocol.identity))
+            error = as_ocpp_error(call, exc, protocol.identity)
+            protocol.respond_error(call.message_id, error, call.action)
             return
         protocol.respond(call.message_id, call.action, result)
 

@@ -11,7 +11,8 @@ connection without metrics pays one ``is None`` check per frame.
 - ``ocpp_errors_total{direction, code}``: CALLERRORs sent (out) and received (in);
 - ``ocpp_deviations_total{kind}``: deviations repaired under a tolerance policy;
 - ``ocpp_handler_seconds{action}``: how long handlers take (histogram);
-- ``ocpp_queued_messages``: transaction messages waiting in a station's queue;
+- ``ocpp_queued_messages``: transaction messages waiting in a station's queue (a station
+  with a queue only);
 - ``ocpp_handshakes_refused_total{reason}``: stations turned away at the handshake (reason:
   one of :class:`ocpp_fast.transport._refusals.Reason`, e.g. ``unauthorized``).
 
@@ -63,8 +64,9 @@ class Metrics:
         """reason -> handshakes refused."""
         self.stations: defaultdict[str, int] = defaultdict(int)
         """OCPP version -> stations connected now."""
-        self.queued = 0
-        """Transaction messages waiting in a station's queue (set by its owner)."""
+        self.queued: int | None = None
+        """Transaction messages waiting in a station's queue (set by its owner); ``None``
+        where no queue is watched (a CSMS), and the series is then not exposed."""
         self._handler: dict[str, list[float]] = {}
         """action -> per-bucket counts (+Inf last), then the sum of the seconds."""
         self._server: Any = None
@@ -89,8 +91,10 @@ class Metrics:
     def frame(self, direction: str, kind: str, action: str) -> None:
         self.frames[direction, kind, action] += 1
 
-    def error(self, direction: str, code: str) -> None:
-        self.frames[direction, "error", ""] += 1
+    def error(self, direction: str, code: str, action: str = "") -> None:
+        """A CALLERROR; ``action`` is the CALL's it answers, "" when unknown (callers pass
+        only actions of the version, so a peer cannot grow the series)."""
+        self.frames[direction, "error", action] += 1
         self.errors[direction, code] += 1
 
     def deviation(self, kind: str) -> None:
@@ -168,9 +172,12 @@ class _Exposition(Collector):
                 buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
             times.add_metric([action], buckets, total)
         yield times
-        yield GaugeMetricFamily(
-            "ocpp_queued_messages", "Transaction messages waiting in a station's queue", m.queued
-        )
+        if m.queued is not None:
+            yield GaugeMetricFamily(
+                "ocpp_queued_messages",
+                "Transaction messages waiting in a station's queue",
+                m.queued,
+            )
 
 
 def _counter(name: str, documentation: str, label: str, counts: dict[str, int]) -> Any:

@@ -80,6 +80,11 @@ NO_PENDING: dict[str, str] = {}
 Side = Sender
 """Which end of the connection we are: ``Side.STATION`` or ``Side.CSMS``."""
 
+_CALLERROR_DIGIT = ord("4")
+"""The byte after ``[`` of a CALLERROR as we write it: ``result_frame`` answers InternalError
+in place of a response that failed its check, and the metrics count what went out."""
+_INVALID_RESPONSE = errors.InternalError("invalid response")
+
 
 class CallReceived(msgspec.Struct, frozen=True):
     """The peer sent a valid CALL; answer it with ``respond`` or ``respond_error``."""
@@ -131,6 +136,28 @@ def _not_supported(
     return errors.NotSupportedError(
         f"{action} is not handled by this {side.value}", {"action": action}, message_id=message_id
     )
+
+
+def log_error_answered(
+    limiter: LogLimiter,
+    version: ProtocolVersion,
+    action: str,
+    message_id: str,
+    error: errors.OcppError,
+    identity: str | None = None,
+) -> None:
+    """Log a CALLERROR answering a valid CALL (a handler's refusal, an action not handled)
+    at INFO, so the operator sees which action got which error: at most ``LOG_BURST`` lines
+    a minute per ``limiter`` (a connection's, whose log names the station; or one per
+    handler for :meth:`OcppHandler.handle`, which passes the ``identity`` to name)."""
+    code = version.code_of(error)
+    extra = {"action": action, "message_id": message_id, "code": code}
+    message = "answering %s %s with %s: %s"
+    args: tuple[str, ...] = (action, message_id, code, error.description)
+    if identity is not None:
+        message, args = "%s: " + message, (identity, *args)
+        extra["identity"] = identity
+    limiter.info("error answered", message, *args, extra=extra)
 
 
 def new_message_id() -> str:
@@ -288,14 +315,20 @@ class Protocol:
         peer gets InternalError, and the problem is logged with its cause.
         """
         self._handling.discard(message_id)
-        self._emit(result_frame(message_id, action, response, self.version, self.identity))
+        frame = result_frame(message_id, action, response, self.version, self.identity)
+        self._emit(frame)
         if self.metrics is not None:
-            self.metrics.frame("out", "result", action)
+            if frame[1] == _CALLERROR_DIGIT:  # the response failed its check: InternalError
+                self.metrics.error("out", self.version.code_of(_INVALID_RESPONSE), action)
+            else:
+                self.metrics.frame("out", "result", action)
 
-    def respond_error(self, message_id: str, error: errors.OcppError) -> None:
-        """Answer the peer's CALL ``message_id`` with a CALLERROR of ``error``'s code."""
+    def respond_error(self, message_id: str, error: errors.OcppError, action: str = "") -> None:
+        """Answer the peer's CALL ``message_id`` (of ``action``, for the metrics) with a
+        CALLERROR of ``error``'s code."""
         self._handling.discard(message_id)
-        self._answer_error(message_id, error)
+        self._answer_error(message_id, error, action)
+        self._log_answered(action, message_id, error)
 
     # --- what comes in --------------------------------------------------------------
 
@@ -352,13 +385,16 @@ class Protocol:
         elif isinstance(frame, CallResult):
             metrics.frame("in", "result", frame.action or "")
         else:
-            metrics.error("in", frame.error_code)
+            pending = self._pending
+            answered = pending.action if pending and pending.message_id == frame.message_id else ""
+            metrics.error("in", frame.error_code, answered)
 
-    def _answer_error(self, message_id: str, error: errors.OcppError) -> None:
-        """Send a CALLERROR (counted where metrics are kept)."""
+    def _answer_error(self, message_id: str, error: errors.OcppError, action: str = "") -> None:
+        """Send a CALLERROR (counted where metrics are kept, under ``action``: an action of
+        the version or "")."""
         self._emit(error_frame(message_id, error, self.version))
         if self.metrics is not None:
-            self.metrics.error("out", self.version.code_of(error))
+            self.metrics.error("out", self.version.code_of(error), action)
 
     def _refuse(self, call: Call) -> list[Event]:
         """Answer a CALL whose id is still in hand, or whose action this side never receives."""
@@ -372,8 +408,19 @@ class Protocol:
             )
         else:
             error = _not_supported(call.action, self.side)
-        self._answer_error(call.message_id, error)
+            if self._logged.first(("not handled", call.action)):
+                self.log.warning(
+                    "%s is not handled here: answering NotSupported (logged once per action; "
+                    'ocpp_messages_total{kind="error"} counts each)',
+                    call.action,
+                    extra={"action": call.action, "message_id": call.message_id},
+                )
+        self._answer_error(call.message_id, error, call.action)
+        self._log_answered(call.action, call.message_id, error)
         return []
+
+    def _log_answered(self, action: str, message_id: str, error: errors.OcppError) -> None:
+        log_error_answered(self._limiter(), self.version, action, message_id, error)
 
     def _result(self, result: CallResult) -> list[Event]:
         pending = self._pending
@@ -484,7 +531,10 @@ class Protocol:
             message_id=exc.message_id,
             code=code,
         )
-        self._answer_error(exc.message_id or errors.UNREADABLE_MESSAGE_ID, exc)
+        action = exc.action or ""
+        if action not in self.version.actions:  # a label a peer made up would grow the series
+            action = ""
+        self._answer_error(exc.message_id or errors.UNREADABLE_MESSAGE_ID, exc, action)
         return []
 
     def _deviated(self, action: str, deviations: list[Deviation]) -> None:
@@ -519,10 +569,13 @@ class Protocol:
     def _peer_log(self, level: int, kind: str, message: str, *args: Any, **extra: Any) -> None:
         """Log what the peer caused, rate-limited per connection and ``kind``; ``extra``
         (action, message_id, code) goes on the record, beside the identity."""
+        self._limiter().log(level, kind, message, *args, extra=extra)
+
+    def _limiter(self) -> LogLimiter:
         limiter = self._warnings
         if limiter is None:
             limiter = self._warnings = LogLimiter(self.log)
-        limiter.log(level, kind, message, *args, extra=extra)
+        return limiter
 
     def _send_next(self) -> None:
         if self._pending is None and self._queue:

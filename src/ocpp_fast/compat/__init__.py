@@ -20,6 +20,7 @@ backend's process included): see docs/how-to/migrate-from-ocpp.md.
 
 from __future__ import annotations
 
+import warnings
 from types import ModuleType
 from typing import Any
 
@@ -54,13 +55,23 @@ def _targets() -> list[tuple[ModuleType, type[Any]]]:
 def install() -> None:
     """Make ``ocpp``'s ChargePoint classes ocpp_fast's. Idempotent.
 
-    Classes a backend defined before the call keep their base: call it first.
+    Classes a backend defined before the call keep their base: call it first. A
+    backend class found on ``ocpp``'s own class (defined before the call, or after it
+    from a name imported before it) is warned about (``RuntimeWarning``): an import
+    sorter moving ``install()`` below the imports must not leave the backend silently
+    on ``ocpp``'s code.
     """
+    swapped = []
     for module, replacement in _targets():
         current = module.ChargePoint
         if current is not replacement:
             _replaced.setdefault(module, current)
             module.ChargePoint = replacement  # type: ignore[attr-defined]
+            swapped.append(current)
+            if "__init_subclass__" not in vars(current):
+                current.__init_subclass__ = classmethod(_subclassed_too_late)
+    early = [cls for original in swapped for cls in original.__subclasses__()]
+    _warn_if_backend(early, "defined before install()")
 
 
 def uninstall() -> None:
@@ -68,6 +79,37 @@ def uninstall() -> None:
     while _replaced:
         module, original = _replaced.popitem()
         module.ChargePoint = original  # type: ignore[attr-defined]
+        if (
+            vars(original).get("__init_subclass__") is not None
+            and getattr(original.__init_subclass__, "__func__", None) is _subclassed_too_late
+        ):
+            del original.__init_subclass__
+
+
+def _subclassed_too_late(cls: type[Any], /) -> None:
+    """``__init_subclass__`` of ``ocpp``'s classes while installed (they have none of
+    their own, so nothing is chained): a backend class made from a name imported before
+    :func:`install` is still on ``ocpp``'s class."""
+    ours = tuple(module.ChargePoint for module in _replaced)  # inherit this hook too
+    if not issubclass(cls, ours):
+        _warn_if_backend([cls], "its base imported before install()")
+
+
+def _warn_if_backend(classes: list[type[Any]], how: str) -> None:
+    backend = [
+        f"{cls.__module__}.{cls.__qualname__}"
+        for cls in classes
+        if cls.__module__ != "ocpp" and not cls.__module__.startswith(("ocpp.", "ocpp_fast."))
+    ]
+    if backend:
+        warnings.warn(
+            f"{', '.join(backend)}: a subclass of ocpp's own ChargePoint ({how}), not of "
+            "ocpp_fast's, so it runs on ocpp's code. Call ocpp_fast.compat.install() before "
+            "the backend's imports, or subclass ocpp_fast.compat.v201.ChargePoint (or .v16, "
+            ".v21) directly.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def installed() -> bool:

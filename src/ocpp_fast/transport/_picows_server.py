@@ -216,7 +216,7 @@ class _Station(OcppListener):
         session, self.session = self.session, None
         self.detach()
         if session is not None:
-            server._later(_finish(server, session, _how_it_ended(transport)))
+            server._later(server.finish(session, _how_it_ended(transport)))
 
 
 class _Keepalive:
@@ -259,11 +259,6 @@ class _Keepalive:
                 station.drop_dead(self._interval)
 
 
-async def _finish(server: PicowsServer, session: Session, reason: str) -> None:
-    await server.finish(session, reason)
-    ConnectionLog(log, session.identity).info("disconnected")
-
-
 def _how_it_ended(transport: Any) -> str:
     """The ``reason`` of ``on_disconnect``, from picows' record of the close frames."""
     handshake = transport.close_handshake
@@ -288,9 +283,13 @@ class _Handshake(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._counted = False
         self.peer = "?"
+        self._accepted = 0.0
+        """The loop time of the accept: TLS, the request and its admission share one
+        ``handshake_timeout`` from there."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's are no subclass
+        self._accepted = asyncio.get_running_loop().time()
         self.peer = peer_of(transport)
         server = self.server
         server._handshakes.add(self)
@@ -314,7 +313,8 @@ class _Handshake(asyncio.Protocol):
 
     def _await_request(self) -> None:
         loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self.server.limits.handshake_timeout, self._too_slow)
+        deadline = self._accepted + self.server.limits.handshake_timeout
+        self._timer = loop.call_at(deadline, self._too_slow)
 
     def _too_slow(self) -> None:
         self._refuse(Reason.HANDSHAKE_TIMEOUT, "no complete request in time")

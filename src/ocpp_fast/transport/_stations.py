@@ -29,7 +29,7 @@ except ImportError:  # Windows
     resource = None  # type: ignore[assignment]
 
 from ocpp_fast._model import Request, ResponseT
-from ocpp_fast._ratelimit import LogLimiter
+from ocpp_fast._ratelimit import ConnectionLog, LogLimiter
 
 if TYPE_CHECKING:
     from ocpp_fast.metrics import Metrics
@@ -54,6 +54,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("ocpp_fast.transport")
+_NAMED = 10
+"""Stations named in the one shutdown line about cancelled CALLs (the rest are counted)."""
 
 
 class Admission(enum.Enum):
@@ -80,6 +82,15 @@ class StationRequest:
 
 
 Authorize = Callable[[StationRequest], Awaitable[Admission | bool] | Admission | bool]
+
+
+def _identity_in(path: str) -> str | None:
+    """The station identity a request path names, or ``None`` when it names none (an
+    undecodable percent-escape included)."""
+    try:
+        return parse_identity(path)
+    except UnicodeDecodeError:
+        return None
 
 
 def _unauthorized(reason: Reason) -> Refusal:
@@ -210,10 +221,7 @@ class Stations:
             log.exception("admitting %s failed", escaped(path))
             verdict = _AUTHORIZE_FAILED
         if isinstance(verdict, Refusal):
-            try:
-                identity = parse_identity(path)
-            except UnicodeDecodeError:
-                identity = None
+            identity = _identity_in(path)
             detail = verdict.text.strip()
             if identity is None:
                 detail += f" (path {escaped(path)})"
@@ -232,10 +240,7 @@ class Stations:
             return _SHUTTING_DOWN
         if self.admitted >= self.limits.max_connections:
             return _CONNECTION_CAP
-        try:
-            identity = parse_identity(path)
-        except UnicodeDecodeError:
-            identity = None
+        identity = _identity_in(path)
         if identity is None:
             return _BAD_PATH
         credentials = basic_credentials(authorization[0]) if len(authorization) == 1 else None
@@ -375,6 +380,7 @@ class Stations:
         connection = session.connection
         connection.abort(StationNotConnected(identity, f"{identity} disconnected"))
         grace = self.limits.handler_grace
+        said = reason
         try:
             if not await connection.drain(grace):
                 self.refusals.warning(
@@ -386,9 +392,11 @@ class Stations:
                 connection.stop()
             if session.reason is None and self._stopping:
                 session.reason = SHUTTING_DOWN
-            await see_off(connection, session.greeting, session.reason or reason, grace)
+            said = session.reason or reason
+            await see_off(connection, session.greeting, said, grace)
         finally:
             self._sessions.discard(session)
+            ConnectionLog(log, identity).info("disconnected: %s", said, extra={"reason": said})
 
     # --- calls from your own code ----------------------------------------------------------
 
@@ -447,6 +455,21 @@ class Stations:
         for session in list(self._sessions):
             if not await session.connection.drain(max(0.0, deadline - loop.time())):
                 break
+        late = {
+            session.identity: session.connection.handling + session.connection.waiting
+            for session in self._sessions
+            if session.connection.handling or session.connection.waiting
+        }
+        if late:  # one line, whatever the count: the CALLs a station will not get answered
+            named = ", ".join(f"{escaped(who)}: {n}" for who, n in list(late.items())[:_NAMED])
+            more = f" and {len(late) - _NAMED} more stations" if len(late) > _NAMED else ""
+            log.warning(
+                "shutting down: cancelling %d CALL(s) still in hand at the deadline (%s%s)",
+                sum(late.values()),
+                named,
+                more,
+                extra={"cancelled": sum(late.values()), "stations": len(late)},
+            )
         for session in list(self._sessions):
             session.connection.stop()
 

@@ -138,7 +138,6 @@ class WebsocketsServer(CsmsServer):
         finally:
             reading.cancel()
             await self.finish(session, _how_it_ended(websocket))
-            ConnectionLog(log, identity).info("disconnected")
         if not reading.cancelled() and (error := reading.exception()) is not None:
             ConnectionLog(log, identity).error("reading failed", exc_info=error)
 
@@ -187,6 +186,8 @@ class _StationSocket(ServerConnection):
         self.peer = "?"
         """The station's address, for the log."""
         self._raw: asyncio.Transport | None = None
+        self._accepted = 0.0
+        """The loop time of the accept (TLS and the request share one deadline from it)."""
         self._made = False
         """websockets' connection_made ran (after TLS, where TLS is ours to do)."""
         self._handshaking = False
@@ -214,6 +215,7 @@ class _StationSocket(ServerConnection):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         raw: asyncio.Transport = transport  # type: ignore[assignment]
         self._raw = raw
+        self._accepted = asyncio.get_running_loop().time()
         self.peer = peer_of(raw)
         csms = self.csms
         csms._sockets.add(self)
@@ -240,11 +242,17 @@ class _StationSocket(ServerConnection):
             self._raw.abort()
 
     async def handshake(self, *args: Any, **kwargs: Any) -> None:
-        """websockets' opening handshake, with what it refuses by itself logged and counted."""
+        """websockets' opening handshake, with what it refuses by itself logged and counted.
+
+        websockets' own ``open_timeout`` starts once TLS is done (its connection is made
+        then): the deadline here counts from the accept, so TLS and the request share one
+        ``handshake_timeout``, as on picows."""
+        deadline = self._accepted + self.csms.limits.handshake_timeout
         try:
-            await super().handshake(*args, **kwargs)
-        except asyncio.CancelledError:
-            if not self.csms._stopping:  # websockets' open_timeout, which cancels this task
+            async with asyncio.timeout_at(deadline):
+                await super().handshake(*args, **kwargs)
+        except (asyncio.CancelledError, TimeoutError):
+            if not self.csms._stopping:  # the deadline, or websockets' open_timeout
                 self._refuse_handshake(Reason.HANDSHAKE_TIMEOUT, "no complete request in time")
             raise
         failure = self.protocol.handshake_exc

@@ -81,7 +81,8 @@ async def serve(
     ``security_profile``: 0 none (development only), 1 HTTP Basic over ``ws://``,
     2 TLS + Basic, 3 mutual TLS (pass an ``ssl`` context that requires and
     verifies client certificates). ``authorize`` receives a
-    :class:`StationRequest` and returns an :class:`Admission` (or a bool).
+    :class:`StationRequest` and returns an :class:`Admission` (or a bool); profiles 1 and 2
+    require it (without it any password would do), elsewhere every station is admitted.
     permessage-deflate is on; keepalive pings every ``ping_interval`` seconds (a station
     that answers none is closed after about two).
     ``limits`` caps what each station may cost (:class:`Limits`). ``metrics_port`` serves
@@ -101,6 +102,11 @@ async def serve(
     if security_profile == 3 and ssl is not None and ssl.verify_mode != ssl_module.CERT_REQUIRED:
         raise ValueError("security profile 3 needs an ssl context with CERT_REQUIRED")
     require_basic_auth = security_profile in (1, 2)
+    if require_basic_auth and authorize is None:
+        raise ValueError(
+            f"security profile {security_profile} checks each station's password: pass "
+            "authorize= (a function of StationRequest returning an Admission or a bool)"
+        )
     if metrics is None and metrics_port is not None:
         from ocpp_fast.metrics import Metrics
 
