@@ -18,8 +18,7 @@ import time
 from collections import Counter
 
 from ocpp_fast._machine import free_port
-from ocpp_fast.cluster import ClusterClient, Names
-from ocpp_fast.cluster import NatsServer
+from ocpp_fast.cluster import ClusterClient, Names, NatsServer
 from ocpp_fast.v201 import messages
 
 

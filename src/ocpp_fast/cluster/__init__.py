@@ -22,9 +22,9 @@ from ocpp_fast._lazy import lazy_exports
 require("nats", "ocpp_fast.cluster")
 
 if TYPE_CHECKING:
+    from ocpp_fast.cluster._server import NatsServer
     from ocpp_fast.cluster.client import ClusterClient, StationNotConnected
     from ocpp_fast.cluster.config import DEFAULT_DURABLE, ClusterConfig
-    from ocpp_fast.cluster._server import NatsServer
     from ocpp_fast.cluster.gateway import Gateway
     from ocpp_fast.cluster.subjects import Names, decode_identity, encode_identity
     from ocpp_fast.cluster.wire import DurableEvent, StationEntry, decode_event
