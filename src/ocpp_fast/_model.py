@@ -37,11 +37,14 @@ class OcppStruct(
     kw_only=True,
     omit_defaults=True,
     forbid_unknown_fields=True,
+    repr_omit_defaults=True,
 ):
     """Base of every generated message and data type.
 
     ``forbid_unknown_fields`` mirrors ``additionalProperties: false``;
-    ``omit_defaults`` keeps ``UNSET`` optional fields off the wire.
+    ``omit_defaults`` keeps ``UNSET`` optional fields off the wire, and
+    ``repr_omit_defaults`` out of ``repr()`` (a print shows what was set, as the
+    frame would, not a dozen ``UNSET``).
     """
 
 

@@ -45,6 +45,7 @@ from ocpp_fast.frames import Call, Send
 from ocpp_fast.protocol import (
     CallReceived,
     DeviationCallback,
+    HandlerFailed,
     Protocol,
     SendReceived,
     log_error_answered,
@@ -520,7 +521,7 @@ def as_ocpp_error(call: Call, exc: Exception, identity: str = "") -> errors.Ocpp
     if isinstance(exc, errors.OcppError):
         return exc
     _handler_failed("", call.action, call.message_id, identity, exc)
-    return errors.InternalError("the handler failed")
+    return HandlerFailed("the handler failed")
 
 
 def send_failed(send: Send, exc: Exception, identity: str = "") -> None:

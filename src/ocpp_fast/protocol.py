@@ -138,6 +138,12 @@ def _not_supported(
     )
 
 
+class HandlerFailed(errors.InternalError):
+    """The InternalError answering a CALL whose handler raised something other than an
+    ``OcppError``: that was logged at ERROR with its traceback already, so
+    :func:`log_error_answered` adds no line of its own."""
+
+
 def log_error_answered(
     limiter: LogLimiter,
     version: ProtocolVersion,
@@ -150,6 +156,8 @@ def log_error_answered(
     at INFO, so the operator sees which action got which error: at most ``LOG_BURST`` lines
     a minute per ``limiter`` (a connection's, whose log names the station; or one per
     handler for :meth:`OcppHandler.handle`, which passes the ``identity`` to name)."""
+    if isinstance(error, HandlerFailed):
+        return
     code = version.code_of(error)
     extra = {"action": action, "message_id": message_id, "code": code}
     message = "answering %s %s with %s: %s"
