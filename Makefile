@@ -122,9 +122,11 @@ load-record: $(STAMP) interop/node_modules/.installed
 demo-cluster: $(STAMP)
 	$(PY) examples/demo_cluster.py
 
-# The cluster benchmark (benchmarks/cluster.py): 1,000 stations over 3 gateways, handlers in
-# the gateways then in 2 workers; msg/s, CPU us/msg per process, routed-call latency. Prints
-# figures, asserts nothing (about 3 minutes).
+# The cluster benchmark (benchmarks/cluster.py): one process without NATS at a gateway's rate,
+# then 1,000 stations over 3 gateways, handlers in the gateways then in 2 workers; msg/s, CPU
+# us/msg per process, routed-call latency, a gateway's CPU/msg against the single process's
+# (target <= 2x). `--saturation` adds 3 gateways against one process at interval 0 (target
+# >= 2.5x). Prints figures, asserts nothing (about 3 minutes).
 load-cluster: $(STAMP)
 	cd benchmarks && ../$(PY) cluster.py
 

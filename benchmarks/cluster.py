@@ -9,6 +9,15 @@ a ``nats-server -js`` and runs two layouts in turn, each under the same simulate
 - ``in workers``: the same gateways with ``--handlers workers`` and ``--workers`` processes
   of ``ocpp-fast worker`` running the same demo handlers.
 
+- ``single process``: one ``ocpp-fast serve`` without NATS under the stations of one
+  gateway, so that it runs at a gateway's rate: the row a gateway's CPU per message is
+  compared with (the issue's target: at most 2x, the durable store included).
+
+``--saturation`` runs the single process and the gateways again with every station
+sending its next call as soon as the last is answered (``--saturation-stations`` in all,
+a third per gateway): msg/s of 3 gateways against one process's (target: >= 2.5x on a
+machine with the cores for it), and how that extrapolates from CPU per message.
+
 Over a window of steady state it reads each process's CPU time (``/proc``) and the
 calls the simulators got answered, and meanwhile sends routed calls (UnlockConnector)
 from a ``ClusterClient`` in this process to random stations, one after the other.
@@ -24,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
+import os
 import random
 import signal
 import sys
@@ -54,6 +64,10 @@ HERE = Path(__file__).resolve().parent
 class Layout:
     name: str
     workers: int
+    cluster: bool = True
+    """False: one process without NATS (the single-process row), at one gateway's rate."""
+    interval: float | None = None
+    """Seconds between a station's calls (None: ``--interval``; 0: saturation)."""
 
 
 @dataclass
@@ -77,10 +91,12 @@ class Figures:
     reach_s: float = 0.0
 
 
-def start_gateway(nats_url: str, workers: bool) -> tuple[Child, int]:
+def start_gateway(nats_url: str | None, workers: bool) -> tuple[Child, int]:
+    """A gateway (``nats_url``), or a single process without NATS (``None``)."""
     port = free_port()
     argv = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--quiet", "--port", str(port)]
-    argv += ["--nats", nats_url, "--handlers", "workers" if workers else "gateway"]
+    if nats_url is not None:
+        argv += ["--nats", nats_url, "--handlers", "workers" if workers else "gateway"]
     return Child(argv), port
 
 
@@ -136,7 +152,9 @@ async def routed_calls(nats_url: str, identities: list[str], seconds: float) -> 
 
 def run_layout(layout: Layout, nats: NatsServer, args: argparse.Namespace) -> Figures:
     figures = Figures(layout)
-    gateways = [start_gateway(nats.url, layout.workers > 0) for _ in range(args.gateways)]
+    processes = args.gateways if layout.cluster else 1
+    url = nats.url if layout.cluster else None
+    gateways = [start_gateway(url, layout.workers > 0) for _ in range(processes)]
     workers = [
         Child(
             [
@@ -154,7 +172,7 @@ def run_layout(layout: Layout, nats: NatsServer, args: argparse.Namespace) -> Fi
     simulators: list[Child] = []
     try:
         for child, _ in gateways:
-            if not wait_line(child, "gateway ", 30):
+            if not wait_line(child, "gateway " if layout.cluster else "Ctrl-C stops", 30):
                 figures.notes.append(f"a gateway did not start: {child.lines[-5:]}")
                 return figures
         for worker in workers:
@@ -163,37 +181,42 @@ def run_layout(layout: Layout, nats: NatsServer, args: argparse.Namespace) -> Fi
                 return figures
         counts = [
             args.stations // args.gateways + (number < args.stations % args.gateways)
-            for number in range(args.gateways)
+            for number in range(processes)
         ]
+        interval = args.interval if layout.interval is None else layout.interval
         for number, (_, port) in enumerate(gateways):
             argv = [
                 sys.executable,
                 str(HERE / "load_child.py"),
                 f"--url=ws://127.0.0.1:{port}/ocpp",
             ]
-            argv += [f"--stations={counts[number]}", f"--interval={args.interval}"]
+            argv += [f"--stations={counts[number]}", f"--interval={interval}"]
             argv += [f"--seed={number}", f"--offset={sum(counts[:number])}"]
             argv += [f"--duration={args.ramp + args.window + 60}"]
             simulators.append(Child(argv))
         started = time.monotonic()
         while time.monotonic() - started < args.ramp:
-            if sum(s.connected() for s in simulators) >= args.stations:
+            if sum(s.connected() for s in simulators) >= sum(counts):
                 break
             time.sleep(0.25)
         time.sleep(args.settle)
         identities = [f"SIM{i:05d}" for i in range(args.stations)]
-        figures.listed, figures.reached, figures.reach_s = asyncio.run(
-            reach_all(nats.url, identities)
-        )
+        if layout.cluster and layout.interval != 0:
+            figures.listed, figures.reached, figures.reach_s = asyncio.run(
+                reach_all(nats.url, identities)
+            )
         gateway0 = [cpu_seconds(child.pid) for child, _ in gateways]
         worker0 = [cpu_seconds(worker.pid) for worker in workers]
         nats0 = cpu_seconds(nats.pid)
         t0 = time.monotonic()
         for sim in simulators:
             sim.process.send_signal(signal.SIGUSR1)
-        figures.routed_ms = [
-            s * 1000 for s in asyncio.run(routed_calls(nats.url, identities, args.window))
-        ]
+        if layout.cluster and layout.interval != 0:
+            figures.routed_ms = [
+                s * 1000 for s in asyncio.run(routed_calls(nats.url, identities, args.window))
+            ]
+        else:
+            time.sleep(args.window)
         figures.seconds = time.monotonic() - t0
         figures.gateway_cpu = [
             cpu_seconds(c.pid) - a for (c, _), a in zip(gateways, gateway0, strict=True)
@@ -228,9 +251,10 @@ def report(figures: Figures) -> list[str]:
         f"(stations' latency p50 {figures.station_p50_ms:.1f} ms, "
         f"p99 {figures.station_p99_ms:.1f} ms; errors {figures.errors or 0})"
     )
+    process = "gateway" if layout.cluster else "process"
     for number, (count, cpu) in enumerate(zip(figures.messages, figures.gateway_cpu, strict=False)):
         lines.append(
-            f"   gateway {number}: {count / seconds:,.0f} msg/s, "
+            f"   {process} {number}: {count / seconds:,.0f} msg/s, "
             f"CPU {cpu / seconds * 100:.0f} %, {cpu / max(count, 1) * 1e6:.0f} µs/msg"
         )
     for number, cpu in enumerate(figures.worker_cpu):
@@ -241,14 +265,17 @@ def report(figures: Figures) -> list[str]:
     if figures.worker_cpu:
         both = sum(figures.worker_cpu)
         lines.append(f"   workers together: {both / max(total, 1) * 1e6:.0f} µs/msg")
+    if not layout.cluster:
+        return lines
     lines.append(
         f"   nats-server: CPU {figures.nats_cpu / seconds * 100:.0f} %, "
         f"{figures.nats_cpu / max(total, 1) * 1e6:.0f} µs/msg"
     )
-    lines.append(
-        f"   stations() listed {figures.listed}; a routed call to each reached "
-        f"{figures.reached} in {figures.reach_s:.1f} s (50 at a time, before the window)"
-    )
+    if layout.interval != 0:
+        lines.append(
+            f"   stations() listed {figures.listed}; a routed call to each reached "
+            f"{figures.reached} in {figures.reach_s:.1f} s (50 at a time, before the window)"
+        )
     routed = sorted(figures.routed_ms)
     if routed:
         lines.append(
@@ -256,6 +283,53 @@ def report(figures: Figures) -> list[str]:
             f"p99 {percentile(routed, 0.99):.2f} ms"
         )
     return lines
+
+
+def cpu_per_message(figures: Figures) -> float:
+    """µs of CPU per message of the layout's gateways (or single process), all together."""
+    return sum(figures.gateway_cpu) / max(sum(figures.messages), 1) * 1e6
+
+
+def rate(figures: Figures) -> float:
+    return sum(figures.messages) / (figures.seconds or 1.0)
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
+def compare(gateways: Figures, single: Figures) -> list[str]:
+    """A gateway's CPU per message against one process's at the same rate (the issue's target)."""
+    if not gateways.messages or not single.messages:
+        return ["gateway vs single process: not measured"]
+    ratio = cpu_per_message(gateways) / max(cpu_per_message(single), 1e-9)
+    each = rate(gateways) / max(len(gateways.messages), 1)
+    return [
+        f"gateway CPU per message vs one process at the same rate ({each:,.0f} vs "
+        f"{rate(single):,.0f} msg/s a process): {cpu_per_message(gateways):.0f} / "
+        f"{cpu_per_message(single):.0f} µs = {ratio:.2f}x; target <= 2x (durable store "
+        f"included): {verdict(ratio <= 2.0)}"
+    ]
+
+
+def compare_saturation(gateways: Figures, single: Figures, args: argparse.Namespace) -> list[str]:
+    """3 gateways' msg/s at saturation against one process's, measured and extrapolated."""
+    if not gateways.messages or not single.messages:
+        return ["saturation: not measured"]
+    measured = rate(gateways) / max(rate(single), 1e-9)
+    gateway_us, single_us = cpu_per_message(gateways), cpu_per_message(single)
+    nats_us = gateways.nats_cpu / max(sum(gateways.messages), 1) * 1e6
+    extrapolated = args.gateways * single_us / max(gateway_us, 1e-9)
+    return [
+        f"saturation, measured on {os.cpu_count()} cores (simulators, nats-server and every "
+        f"process share them): {args.gateways} gateways {rate(gateways):,.0f} msg/s vs one "
+        f"process {rate(single):,.0f} msg/s = {measured:.2f}x; target >= 2.5x: "
+        f"{verdict(measured >= 2.5)}",
+        f"saturation, extrapolated to a core per gateway (1 / CPU per message: "
+        f"{gateway_us:.0f} µs a gateway's message vs {single_us:.0f} µs one process's; "
+        f"nats-server {nats_us:.0f} µs/msg on cores of its own): {args.gateways} gateways "
+        f"= {extrapolated:.2f}x one process; target >= 2.5x: {verdict(extrapolated >= 2.5)}",
+    ]
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -268,6 +342,16 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--settle", type=float, default=3.0)
     parser.add_argument("--window", type=float, default=15.0)
     parser.add_argument("--quick", action="store_true", help="150 stations, a 5 s window")
+    parser.add_argument(
+        "--saturation", action="store_true", help="also one process vs the gateways at interval 0"
+    )
+    parser.add_argument("--saturation-stations", type=int, default=300)
+    parser.add_argument(
+        "--layouts",
+        nargs="+",
+        choices=("single", "gateways", "workers"),
+        default=["single", "gateways", "workers"],
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.stations, args.window, args.settle = 150, 5.0, 1.0
@@ -283,11 +367,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.stations} stations, a call every {args.interval} s each (x U(0.5, 1.5)), "
         f"{args.gateways} gateways, window {args.window} s"
     )
-    layouts = [Layout("in gateways", 0), Layout("in workers", args.workers)]
+    layouts = {
+        "single": Layout("in a single process (no NATS, one gateway's stations)", 0, False),
+        "gateways": Layout("in gateways", 0),
+        "workers": Layout("in workers", args.workers),
+    }
+    done: dict[str, Figures] = {}
     with NatsServer() as nats:
-        for layout in layouts:
-            for line in report(run_layout(layout, nats, args)):
+        for name in args.layouts:
+            done[name] = run_layout(layouts[name], nats, args)
+            for line in report(done[name]):
                 print(line, flush=True)
+        if "single" in done and "gateways" in done:
+            print("\n".join(compare(done["gateways"], done["single"])), flush=True)
+        if args.saturation:
+            stations = args.stations
+            args.stations = args.saturation_stations
+            print(f"== saturation: {args.stations} stations, each calling again once answered")
+            single = run_layout(Layout("in a single process, saturated", 0, False, 0.0), nats, args)
+            gateways = run_layout(Layout("in gateways, saturated", 0, True, 0.0), nats, args)
+            args.stations = stations
+            for line in [*report(single), *report(gateways)]:
+                print(line, flush=True)
+            print("\n".join(compare_saturation(gateways, single, args)), flush=True)
     return 0
 
 

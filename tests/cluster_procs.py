@@ -5,24 +5,46 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import queue
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from ocpp_fast._machine import free_port
-from ocpp_fast.cluster import DurableEvent, Names, decode_event
+from ocpp_fast.cluster import ClusterConfig, DurableEvent, Names, decode_event
 from ocpp_fast.cluster._server import NatsServer
 from ocpp_fast.dispatch import CallContext
 from ocpp_fast.v201 import Charger, enums, messages
 
-__all__ = ["IdentityStation", "NatsServer", "Proc", "Procs", "read_events"]
+__all__ = [
+    "IdentityStation",
+    "NatsServer",
+    "Proc",
+    "Procs",
+    "cluster_config",
+    "read_events",
+    "run",
+]
 
 TESTS = Path(__file__).resolve().parent
+
+_prefixes = itertools.count()
+
+
+def run(coro: Callable[[], Awaitable[Any]]) -> Any:
+    """Run a test's scenario in a loop of its own, 30 s at most."""
+    return asyncio.run(asyncio.wait_for(coro(), 30))
+
+
+def cluster_config(nats_url: str) -> ClusterConfig:
+    """A cluster of its own on the shared server: a fresh prefix, stream and bucket."""
+    return ClusterConfig(nats_url, Names(prefix=f"t{next(_prefixes)}"))
 
 
 class IdentityStation(Charger):

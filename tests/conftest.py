@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -53,3 +54,12 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     name: str = request.param
     monkeypatch.setenv(ENVIRONMENT, name)
     return name
+
+
+@pytest.fixture(scope="module")
+def nats_url() -> Iterator[str]:
+    """A nats-server (JetStream on) for the cluster tests of one module."""
+    from ocpp_fast.cluster import NatsServer
+
+    with NatsServer() as server:
+        yield server.url

@@ -11,15 +11,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime
-import itertools
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-from cluster_procs import IdentityStation, NatsServer, read_events
+from cluster_procs import IdentityStation, NatsServer, read_events, run
+from cluster_procs import cluster_config as config
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -45,23 +44,6 @@ from ocpp_fast.v201 import datatypes, enums, messages
 HOSTILE = ["*", ">", "a.b", "a", "b", "a=2eb", "a b", "a~b", "ocpp.cmd.>", "é€", "=", "a.*", "A_-z"]
 """Identities a subject must not take raw: wildcards, separators, the escape character itself,
 and an identity spelt like another one's escaped form."""
-
-_prefixes = itertools.count()
-
-
-def run(coro: Callable[[], Awaitable[Any]]) -> Any:
-    return asyncio.run(asyncio.wait_for(coro(), 30))
-
-
-@pytest.fixture(scope="module")
-def nats_url() -> Iterator[str]:
-    with NatsServer() as server:
-        yield server.url
-
-
-def config(nats_url: str) -> ClusterConfig:
-    """A cluster of its own on the shared server: a fresh prefix, stream and bucket."""
-    return ClusterConfig(nats_url, Names(prefix=f"t{next(_prefixes)}"))
 
 
 def event(transaction: str, seq_no: int) -> messages.TransactionEventRequest:

@@ -152,6 +152,9 @@ class AsyncConnection:
         self.on_answer: list[Callable[[str, Any], None]] = []
         """Told ``(action, response)`` of each of our CALLs the peer answered validly, before
         its caller (a station's client reads the heartbeat interval of a BootNotification)."""
+        self._frames: dict[str, bytes | str] | None = {} if handler.keeps_frames else None
+        """The frame of each CALL whose handler has not answered yet, kept when the handler's
+        class asks (:attr:`~ocpp_fast.dispatch.OcppHandler.keeps_frames`)."""
 
     @property
     def version(self) -> ProtocolVersion:
@@ -197,6 +200,8 @@ class AsyncConnection:
         for event in self._protocol.receive(data):
             if type(event) is CallReceived or type(event) is SendReceived:
                 if not self._stopped:
+                    if self._frames is not None and type(event) is CallReceived:
+                        self._frames[event.call.message_id] = data
                     self._take_call(event)
             else:
                 self._settle(event)
@@ -217,6 +222,13 @@ class AsyncConnection:
                 self._resumed = asyncio.Event()
             self._resumed.clear()
             await self._resumed.wait()
+
+    def frame_of(self, message_id: str) -> bytes | str | None:
+        """The frame of the peer's CALL ``message_id`` as it arrived, while its handler runs;
+        ``None`` unless the handler's class keeps frames
+        (:attr:`~ocpp_fast.dispatch.OcppHandler.keeps_frames`). The cluster's gateway stores
+        and forwards the station's own bytes with it instead of encoding the request again."""
+        return None if self._frames is None else self._frames.get(message_id)
 
     def _take_call(self, event: CallReceived | SendReceived) -> None:
         if self._backlog:  # in order behind the CALLs already waiting
@@ -255,12 +267,14 @@ class AsyncConnection:
     ) -> None:
         """A plain handler, run inside the transport's callback: no task, no slot."""
         started = perf_counter() if self._protocol.metrics is not None else 0.0
+        error: Exception | None = None
         try:
             result = self.handler.invoke_handler(route, request, self.identity, self)
         except Exception as exc:
-            self._after_handler(event, route, None, exc, started)
-            return
-        self._after_handler(event, route, result, None, started)
+            result, error = None, exc
+        self._after_handler(event, route, result, error, started)
+        if self._frames and not is_awaitable(result):
+            self._frames.pop(request.message_id, None)
 
     def _handler_ran(self, ran: HandlerRan) -> None:
         """A CALL whose plain handler ran on the compiled path, which left the rest here."""
@@ -313,6 +327,8 @@ class AsyncConnection:
         else:
             if type(event) is CallReceived:
                 self._protocol.respond(request.message_id, request.action, result)
+        if self._frames:
+            self._frames.pop(request.message_id, None)
         if started:  # metrics are kept
             self._timed(request.action, started)
         await self._flush()

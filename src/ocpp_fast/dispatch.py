@@ -149,6 +149,10 @@ class OcppHandler:
     ``context.connection.set_tolerance(...)`` from a handler (the BootNotification's)."""
     on_deviation: DeviationCallback | None = None
     """Told ``(identity, action, deviations)`` of each frame accepted after repair."""
+    keeps_frames: ClassVar[bool] = False
+    """Whether each connection keeps the frame of a CALL while its handler runs, for
+    ``context.connection.frame_of(message_id)`` (the cluster's gateway sets it on the classes it
+    serves, to store and forward the station's own bytes); off, it costs nothing."""
     _handle_path: tuple[type[OcppHandler], Dispatcher] | None = None
     """:meth:`handle`'s compiled path, made on its first frame, and the class it was made for
     (the cluster's gateway shares a user's instance ``__dict__`` with a derived class)."""

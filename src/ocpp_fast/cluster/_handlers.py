@@ -15,14 +15,10 @@ import copy
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-import msgspec
-
-from ocpp_fast.cluster.relay import Relay
+from ocpp_fast.cluster.relay import Relay, station_payload
 from ocpp_fast.dispatch import CallContext, OcppHandler, is_awaitable
 
 __all__ = ["clustered"]
-
-_encode = msgspec.json.Encoder().encode
 
 
 Method = Callable[[Any, Any, CallContext], Coroutine[Any, Any, Any]]
@@ -36,7 +32,8 @@ def _storing(action: str, base: type[OcppHandler], method: str, wants_context: b
     inner = getattr(base, method)
 
     async def handle(self: Any, request: Any, context: CallContext) -> Any:
-        await self._relay.store(self.version, action, request, _encode(request), context)
+        payload = station_payload(self.version, action, request, context)
+        await self._relay.store(self.version, action, request, payload, context)
         result = inner(self, request, context) if wants_context else inner(self, request)
         if is_awaitable(result):
             result = await result
@@ -50,7 +47,7 @@ def _forwarding(action: str, durable: bool) -> Method:
 
     async def handle(self: Any, request: Any, context: CallContext) -> Any:
         relay: Relay = self._relay
-        payload = _encode(request)
+        payload = station_payload(self.version, action, request, context)
         if durable:
             await relay.store(self.version, action, request, payload, context)
         return await relay.forward(self.version, action, payload, context)
@@ -77,6 +74,7 @@ def clustered(
     for method in methods.values():
         method.__qualname__ = f"{base.__name__}.{method.__name__}"
     methods["_relay"] = relay
+    methods["keeps_frames"] = True  # the station's bytes are what is stored and forwarded
     derived = type(f"Clustered{base.__name__}", (base,), methods)
     if hasattr(handler, "__dict__"):
         clone: OcppHandler = object.__new__(derived)

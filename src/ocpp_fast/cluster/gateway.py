@@ -145,7 +145,7 @@ class Gateway:
         self._server = server
         self._nc = nc = await self.config.connect(f"ocpp-gateway {self.node}", self._reconnected)
         js = nc.jetstream()
-        self.relay.nc, self.relay.js = nc, js
+        await self.relay.attach(nc)
         await self._ensure_stream(js)
         self._kv = await self._ensure_registry(js)
         server.on_station.append(self.station_changed)

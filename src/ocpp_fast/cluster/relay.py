@@ -19,8 +19,11 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from ocpp_fast import errors
+from ocpp_fast._codec_py import _HEAD
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast._ratelimit import ConnectionLog
+from ocpp_fast.aio import AsyncConnection
+from ocpp_fast.cluster._replies import Replies
 from ocpp_fast.cluster.subjects import Names
 from ocpp_fast.cluster.wire import DurableEvent, WorkRequest, decode_outcome, response_of
 from ocpp_fast.dispatch import CallContext
@@ -28,13 +31,13 @@ from ocpp_fast.dispatch import CallContext
 if TYPE_CHECKING:
     from nats.aio.client import Client as Nats
     from nats.aio.msg import Msg
-    from nats.js import JetStreamContext
 
-__all__ = ["Relay", "dedup_id"]
+__all__ = ["Relay", "dedup_id", "station_payload"]
 
 log = logging.getLogger("ocpp_fast.cluster")
 
 _encode = msgspec.json.Encoder().encode
+_WHITESPACE = b" \t\n\r"
 NO_WORKER_WAITS = (0.05, 0.1, 0.2)
 """Seconds waited before asking the workers again after NATS said none listens."""
 
@@ -57,6 +60,49 @@ def dedup_id(identity: str, action: str, request: Any, payload: bytes) -> str:
     return hashlib.blake2b(key, digest_size=16).hexdigest()
 
 
+def station_payload(
+    version: ProtocolVersion, action: str, request: Any, context: CallContext
+) -> bytes:
+    """The payload of the CALL being handled as the station sent it, to store and forward as is.
+
+    The slice of the frame its connection kept (``frame_of``; the gateway's handler
+    classes set ``keeps_frames``): the request is not encoded again, and what is
+    stored is what the station said. Where the station's tolerance may have repaired
+    the frame, the slice is used only if it decodes strictly as it is: the stored
+    event must decode as the typed request when it is read back
+    (:meth:`~ocpp_fast.cluster.wire.DurableEvent.request`), so a repaired payload is
+    stored as the repaired request's encoding. Without a kept frame (the handler
+    called outside a connection), the request is encoded.
+    """
+    connection = context.connection
+    if isinstance(connection, AsyncConnection):
+        frame = connection.frame_of(context.message_id)
+        payload = None if frame is None else _payload_slice(frame, context.message_id)
+        if payload is not None and (
+            not connection.protocol.tolerance or _strictly_valid(version, action, payload)
+        ):
+            return payload
+    return _encode(request)
+
+
+def _payload_slice(frame: bytes | str, message_id: str) -> bytes | None:
+    """The payload of the CALL ``[2,"<message_id>","<action>",<payload>]`` as it is in ``frame``."""
+    buf = frame if type(frame) is bytes else str(frame).encode()
+    head = _HEAD.match(buf)
+    end = len(buf.rstrip(_WHITESPACE)) - 1  # the closing bracket
+    if head is None or head.group(2) != message_id.encode() or end <= head.end():
+        return None
+    return buf[head.end() : end]
+
+
+def _strictly_valid(version: ProtocolVersion, action: str, payload: bytes) -> bool:
+    try:
+        version.request_decoders[action].decode(payload)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return False
+    return True
+
+
 class Relay:
     """Stores and forwards for one gateway (its NATS connection is set when it attaches)."""
 
@@ -67,8 +113,28 @@ class Relay:
         self.node = node
         self.store_timeout = store_timeout
         self.worker_timeout = worker_timeout
-        self.nc: Nats | None = None
-        self.js: JetStreamContext | None = None
+        self.replies = Replies()
+        """The stream's acks and the workers' outcomes, to one inbox."""
+        self._subjects: dict[tuple[str, str], str] = {}
+
+    @property
+    def nc(self) -> Nats | None:
+        """The gateway's NATS connection, once attached."""
+        return self.replies.nc
+
+    async def attach(self, nc: Nats) -> None:
+        """Start storing and forwarding over ``nc``."""
+        await self.replies.attach(nc)
+
+    def _event_subject(self, identity: str, action: str) -> str:
+        """``names.event`` of a station's action, made once per station and action."""
+        key = (identity, action)
+        subject = self._subjects.get(key)
+        if subject is None:
+            if len(self._subjects) >= _SUBJECTS_KEPT:
+                self._subjects.clear()
+            subject = self._subjects[key] = self.names.event(identity, action)
+        return subject
 
     async def store(
         self,
@@ -79,7 +145,7 @@ class Relay:
         context: CallContext,
     ) -> None:
         """Put a durable CALL in the stream; InternalError when the stream did not take it."""
-        if self.js is None:
+        if self.replies.nc is None:
             raise errors.InternalError("the gateway is not attached to NATS")
         identity = context.identity
         event = DurableEvent(
@@ -92,12 +158,15 @@ class Relay:
             payload=msgspec.Raw(payload),
         )
         try:
-            await self.js.publish(
-                self.names.event(identity, action),
+            reply = await self.replies.request(
+                self._event_subject(identity, action),
                 _encode(event),
-                timeout=self.store_timeout,
-                headers={"Nats-Msg-Id": dedup_id(identity, action, request, payload)},
+                self.store_timeout,
+                {"Nats-Msg-Id": dedup_id(identity, action, request, payload)},
             )
+            ack = _ack_decoder.decode(reply.data)
+            if ack.error is not None or not ack.stream:
+                raise RuntimeError(f"the stream refused it: {ack.error or reply.data!r}")
         except Exception as exc:
             ConnectionLog(log, identity).error(
                 "could not store %s %s: %r", action, context.message_id, exc
@@ -108,7 +177,7 @@ class Relay:
         self, version: ProtocolVersion, action: str, payload: bytes, context: CallContext
     ) -> Any:
         """Have one of the version's workers handle the CALL; its typed response."""
-        if self.nc is None:
+        if self.replies.nc is None:
             raise errors.InternalError("the gateway is not attached to NATS")
         work = WorkRequest(
             identity=context.identity,
@@ -140,10 +209,30 @@ class Relay:
         sending it again is safe; after ``NO_WORKER_WAITS`` (0.35 s in all) the CALL is
         answered InternalError.
         """
-        assert self.nc is not None
         for wait in NO_WORKER_WAITS:
             try:
-                return await self.nc.request(subject, data, timeout=self.worker_timeout)
+                return await self.replies.request(subject, data, self.worker_timeout)
             except NoRespondersError:
                 await asyncio.sleep(wait)
-        return await self.nc.request(subject, data, timeout=self.worker_timeout)
+        return await self.replies.request(subject, data, self.worker_timeout)
+
+
+_SUBJECTS_KEPT = 65536
+"""Stream subjects kept made (a station's few durable actions each); emptied when full."""
+
+
+class _ApiError(msgspec.Struct):
+    code: int = 0
+    description: str = ""
+
+
+class _PubAck(msgspec.Struct):
+    """JetStream's answer to a publish: the stream and sequence that took it, or an error."""
+
+    stream: str = ""
+    seq: int = 0
+    duplicate: bool = False
+    error: _ApiError | None = None
+
+
+_ack_decoder = msgspec.json.Decoder(_PubAck)
