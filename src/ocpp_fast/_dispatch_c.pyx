@@ -9,10 +9,11 @@ compiled codec's own (``_scan.pxi``, included by both).
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
-from cpython.dict cimport PyDict_GetItem
+from cpython.dict cimport PyDict_GetItemWithError
 from cpython.object cimport PyObject
-from cpython.unicode cimport PyUnicode_DecodeASCII
-from libc.string cimport memcpy
+from cpython.unicode cimport (PyUnicode_1BYTE_DATA, PyUnicode_1BYTE_KIND, PyUnicode_DecodeASCII,
+                              PyUnicode_GET_LENGTH, PyUnicode_KIND)
+from libc.string cimport memcmp, memcpy
 
 import logging
 from time import perf_counter
@@ -47,11 +48,11 @@ cdef bint _frames_logged() except -1:
     """
     cdef PyObject* found
     if type(_log_state) is dict and type(_log_cache) is dict:
-        found = PyDict_GetItem(<dict>_log_state, "disabled")
+        found = PyDict_GetItemWithError(<dict>_log_state, "disabled")
         if found != NULL:
             if <object>found:
                 return False
-            found = PyDict_GetItem(<dict>_log_cache, _DEBUG)
+            found = PyDict_GetItemWithError(<dict>_log_cache, _DEBUG)
             if found != NULL:
                 return <object>found is True
     return _debug_enabled()
@@ -72,6 +73,48 @@ cdef inline str _message_id(const unsigned char* p, Head* h):
     return PyUnicode_DecodeASCII(<const char*>p + h.id_start, h.id_end - h.id_start, NULL)
 
 
+cdef enum:
+    SLOTS = 64  # a power of two
+
+
+cdef class ActionSlots:
+    """The action names last read and their routes, found by their bytes.
+
+    Reading an action as a ``str`` and hashing it to find its route was a tenth of a
+    Heartbeat's path: a fresh string per frame, hashed each time. A slot is picked
+    from the name's length and three of its bytes and holds ``(name, route)``; a
+    frame whose action bytes equal the slot's name takes both without making a
+    string. A miss reads the name and looks it up as before, and takes the slot
+    over. One table per :class:`~ocpp_fast._fastpath.FastRoutes` (so per handler
+    class), shared by every connection: its entries never change, as a
+    ``FastRoutes`` entry is set once.
+    """
+
+    cdef list _entries
+
+    def __cinit__(self):
+        self._entries = [None] * SLOTS
+
+    cdef object find(self, const unsigned char* name, Py_ssize_t length, object routes):
+        """``(name, route)`` of the action spelt ``name[:length]`` (ASCII letters and
+        digits, as the scan allows); the route may be ``None``."""
+        cdef Py_ssize_t slot = (length * 7 + name[0] * 3 + name[length - 1]
+                                + name[length >> 1] * 5) & (SLOTS - 1)
+        entry = self._entries[slot]
+        if entry is not None:
+            known = (<tuple>entry)[0]
+            if (PyUnicode_GET_LENGTH(known) == length and PyUnicode_KIND(known) == PyUnicode_1BYTE_KIND
+                    and memcmp(PyUnicode_1BYTE_DATA(known), name, length) == 0):
+                return entry
+        text = PyUnicode_DecodeASCII(<const char*>name, length, NULL)
+        cdef PyObject* found = PyDict_GetItemWithError(<dict>routes, text)
+        route = routes[text] if found == NULL else <object>found  # [] fills it in (not dict's)
+        entry = (text, route)
+        if text in <dict>routes:  # a name the table keeps (it keeps no made-up one)
+            self._entries[slot] = entry
+        return entry
+
+
 cdef class FastDispatch:
     """One handler's compiled path (``protocol``: a live connection's, or ``None``)."""
 
@@ -81,10 +124,16 @@ cdef class FastDispatch:
     cdef object _peer
     cdef object _protocol
     cdef object _handling
+    cdef ActionSlots _slots
 
     def __init__(self, handler, routes, context_type, peer=None, protocol=None):
         if not isinstance(routes, dict):
             raise TypeError("routes must be a FastRoutes table")
+        slots = getattr(routes, "slots", None)
+        if type(slots) is not ActionSlots:
+            slots = ActionSlots()
+            routes.slots = slots
+        self._slots = <ActionSlots>slots
         self._handler = handler
         self._routes = routes
         self._context_type = context_type
@@ -94,6 +143,9 @@ cdef class FastDispatch:
 
     def answer(self, data, identity):
         """The CALLRESULT of ``data``; or the handler's outcome; or ``None``: not done."""
+        return self._answer(data, identity)
+
+    cdef object _answer(self, object data, object identity):
         converted = _frame_bytes(data)
         if converted is None:
             return None
@@ -104,9 +156,10 @@ cdef class FastDispatch:
         if not _scan_head(p, n, &h) or h.kind != 50:
             return None
 
-        name = PyUnicode_DecodeASCII(<const char*>p + h.act_start, h.act_end - h.act_start, NULL)
-        cdef PyObject* found = PyDict_GetItem(<dict>self._routes, name)
-        route = self._routes[name] if found == NULL else <object>found  # [] fills it in
+        cdef tuple named = <tuple>self._slots.find(p + h.act_start, h.act_end - h.act_start,
+                                                    self._routes)
+        name = named[0]
+        route = named[1]
         if route is None:
             return None
         cdef tuple fields = <tuple>route
@@ -178,3 +231,24 @@ cdef class FastDispatch:
         if self._handling is not None:
             (<set>self._handling).add(message_id)
         return HandlerRan(Call(message_id, action, request), result, error, started)
+
+
+def handle(handler, frame, identity=""):
+    """:meth:`OcppHandler.handle <ocpp_fast.dispatch.OcppHandler.handle>` in C: the
+    compiled path's reply, or the rest of ``handle`` (``handler._handle_outcome``).
+
+    ``dispatch`` puts it in place of the Python method when this module is built: the
+    same steps, without the Python frame that was a sixth of a Heartbeat's ``handle``.
+    """
+    made = getattr(handler, "_handle_path")
+    if type(made) is tuple and (<tuple>made)[0] is type(handler):
+        dispatcher = (<tuple>made)[1]
+    else:
+        dispatcher = handler._handle_dispatcher()
+    if type(dispatcher) is FastDispatch:
+        outcome = (<FastDispatch>dispatcher)._answer(frame, identity)
+    else:
+        outcome = dispatcher.answer(frame, identity)
+    if type(outcome) is bytes:
+        return outcome
+    return handler._handle_outcome(frame, identity, outcome)

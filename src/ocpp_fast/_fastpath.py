@@ -62,6 +62,7 @@ __all__ = [
     "FastRoute",
     "FastRoutes",
     "HandlerRan",
+    "compiled_handle",
     "fast_dispatch_class",
     "fast_routes",
 ]
@@ -97,6 +98,9 @@ class FastRoutes(dict[str, "FastRoute | None"]):
         super().__init__()
         self._version = version
         self._routes = routes
+        self.slots: object = None
+        """The compiled twin's ``ActionSlots`` (action bytes to their name and route),
+        made by its first dispatcher and shared by the table's others."""
 
     def __missing__(self, action: str) -> FastRoute | None:
         route = self._routes.get(action)
@@ -165,3 +169,13 @@ def fast_dispatch_class() -> Callable[..., Dispatcher]:
     from ocpp_fast._dispatch_py import FastDispatch as pure
 
     return pure
+
+
+def compiled_handle() -> Callable[..., bytes | None] | None:
+    """``_dispatch_c.handle`` (``OcppHandler.handle`` in C) where the compiled path is
+    live, else ``None`` (the Python method is then its twin)."""
+    if fast_dispatch_class().__module__ != "ocpp_fast._dispatch_c":
+        return None
+    from ocpp_fast._dispatch_c import handle
+
+    return handle
