@@ -414,7 +414,6 @@ class ChargeSystem(OcppHandler):
 _BASE_NAMES = frozenset(dir(OcppHandler)) | frozenset(dir(Charger)) | frozenset(dir(ChargeSystem))
 
 
-
 def _install_compiled_handle() -> None:
     """Put ``_dispatch_c.handle`` (the steps of :meth:`OcppHandler.handle`, in C) in its
     place when the compiled path is built; the Python method stays its pure twin."""
@@ -425,6 +424,7 @@ def _install_compiled_handle() -> None:
 
 
 _install_compiled_handle()
+
 
 def _build_routes(cls: type[OcppHandler]) -> dict[str, Route]:
     """The action -> method table of ``cls``, after checking every method name."""
