@@ -13,14 +13,26 @@ from cpython.dict cimport PyDict_GetItemWithError
 from cpython.object cimport PyObject
 from cpython.unicode cimport (PyUnicode_1BYTE_DATA, PyUnicode_1BYTE_KIND, PyUnicode_DecodeASCII,
                               PyUnicode_GET_LENGTH, PyUnicode_KIND)
+from cpython.datetime cimport PyDateTime_CheckExact, datetime_tzinfo, import_datetime
+from cpython.long cimport PyLong_AsLongLongAndOverflow
 from libc.string cimport memcmp, memcpy
 
+cdef extern from "structmember.h":
+    ctypedef struct PyMemberDef:
+        Py_ssize_t offset
+
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+
+import datetime
 import logging
 from time import perf_counter
 
 import msgspec
 
 from ocpp_fast._fastpath import HandlerRan
+from ocpp_fast import _response_plan as _plans
 from ocpp_fast._frame_log import debug_enabled, frames_log, log_frame
 from ocpp_fast.frames import Call
 
@@ -36,6 +48,9 @@ cdef object _debug_enabled = debug_enabled
 cdef object _DEBUG = logging.DEBUG
 cdef object _log_state = getattr(frames_log, "__dict__", None)
 cdef object _log_cache = getattr(frames_log, "_cache", None)
+cdef object _UNSET = msgspec.UNSET
+cdef object _UTC = datetime.timezone.utc
+import_datetime()
 
 
 cdef bint _frames_logged() except -1:
@@ -65,6 +80,7 @@ cdef enum:
     RESPONSE_TYPE = 3
     CHECK = 4
     EMPTY_IS_VALID = 5
+    PLAN = 6
     DECODE = 0
     HAS_DATETIME = 1
 
@@ -113,6 +129,82 @@ cdef class ActionSlots:
         if text in <dict>routes:  # a name the table keeps (it keeps no made-up one)
             self._entries[slot] = entry
         return entry
+
+
+# The kinds of a response plan (ocpp_fast._response_plan, which says what each checks).
+cdef int P_ANY = _plans.ANY
+cdef int P_DATETIME = _plans.DATETIME
+cdef int P_ENUM = _plans.ENUM
+cdef int P_STR = _plans.STR
+cdef int P_INT = _plans.INT
+cdef int P_BOOL = _plans.BOOL
+cdef int P_STRUCT = _plans.STRUCT
+cdef int P_LIST = _plans.LIST
+
+
+cdef bint _surely_valid(object value, tuple plan) except -1:
+    """``_response_plan.surely_valid``, its twin: the same verdicts, step by step; a
+    Struct's fields are read from their slots (at their member descriptor's offset)."""
+    cdef int kind = plan[0]
+    cdef Py_ssize_t size
+    cdef long long number
+    cdef int overflow = 0
+    cdef PyObject* held
+    if kind == P_ANY:
+        return True
+    if kind == P_DATETIME:
+        if not PyDateTime_CheckExact(value):
+            return False
+        zone = datetime_tzinfo(value)
+        return zone is _UTC or (zone is None and <int>plan[1] == 0)
+    if kind == P_ENUM:
+        return type(value) is plan[1]
+    if kind == P_STR:
+        if type(value) is not str:
+            return False
+        size = PyUnicode_GET_LENGTH(value)
+        return <Py_ssize_t>plan[1] <= size and (<Py_ssize_t>plan[2] < 0 or size <= <Py_ssize_t>plan[2])
+    if kind == P_INT:
+        if type(value) is not int:
+            return False
+        number = PyLong_AsLongLongAndOverflow(value, &overflow)
+        if overflow:
+            return False
+        return <long long>plan[1] <= number <= <long long>plan[2]
+    if kind == P_BOOL:
+        return value is True or value is False
+    if kind == P_STRUCT:
+        if type(value) is not plan[1]:
+            return False
+        for field in <tuple>plan[2]:
+            descriptor = (<tuple>field)[0]
+            held = (<PyObject**>((<char*><PyObject*>value)
+                                 + (<PyMemberDescrObject*><PyObject*>descriptor).d_member.offset))[0]
+            if held == NULL:  # a slot never set
+                return False
+            if <object>held is _UNSET:
+                if (<tuple>field)[1]:  # required
+                    return False
+            elif not _surely_valid(<object>held, <tuple>(<tuple>field)[2]):
+                return False
+        return True
+    if kind == P_LIST:
+        if type(value) is not list:
+            return False
+        size = len(<list>value)
+        if size < <Py_ssize_t>plan[1] or 0 <= <Py_ssize_t>plan[2] < size:
+            return False
+        item = <tuple>plan[3]
+        for element in <list>value:
+            if not _surely_valid(element, item):
+                return False
+        return True
+    return False
+
+
+def surely_valid(value, plan):
+    """``_surely_valid`` to Python (the tests hold it to its pure twin's verdicts)."""
+    return _surely_valid(value, <tuple>plan)
 
 
 cdef class FastDispatch:
@@ -201,7 +293,9 @@ cdef class FastDispatch:
             return self._ran(message_id, p, &h, name, request, result, None, started)
         cdef Py_ssize_t body_len = PyBytes_GET_SIZE(body)
         cdef const char* body_p = PyBytes_AS_STRING(body)
-        if not (fields[EMPTY_IS_VALID] and body_len == 2 and body_p[0] == 123 and body_p[1] == 125):
+        plan = fields[PLAN]
+        if not (fields[EMPTY_IS_VALID] and body_len == 2 and body_p[0] == 123 and body_p[1] == 125) and not (
+                plan is not None and _surely_valid(result, <tuple>plan)):
             try:
                 fields[CHECK](body)
             except _ValidationError:
