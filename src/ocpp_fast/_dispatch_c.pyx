@@ -346,3 +346,25 @@ def handle(handler, frame, identity=""):
     if type(outcome) is bytes:
         return outcome
     return handler._handle_outcome(frame, identity, outcome)
+
+
+def feed(connection, data):
+    """:meth:`AsyncConnection.feed <ocpp_fast.aio.AsyncConnection.feed>` in C: the compiled
+    path's reply written, or the rest of ``feed`` (``connection._feed_answered``, or
+    ``connection._feed_protocol`` while CALLs wait).
+
+    ``aio`` puts it in place of the Python method when this module is built: the same
+    steps, without a Python frame on a live connection's path.
+    """
+    if connection._backlog or connection._stopped:
+        return connection._feed_protocol(data)
+    dispatcher = connection._fast
+    if type(dispatcher) is FastDispatch:
+        answered = (<FastDispatch>dispatcher)._answer(data, connection.identity)
+    else:
+        answered = dispatcher.answer(data, connection.identity)
+    write = connection._write
+    if type(answered) is bytes and write is not None and not connection._protocol._outbox:
+        write(answered)
+        return True
+    return connection._feed_answered(data, answered)

@@ -64,9 +64,10 @@ __all__ = [
     "FastRoute",
     "FastRoutes",
     "HandlerRan",
-    "compiled_handle",
+    "compiled_twin",
     "fast_dispatch_class",
     "fast_routes",
+    "install_compiled",
 ]
 
 
@@ -176,11 +177,22 @@ def fast_dispatch_class() -> Callable[..., Dispatcher]:
     return pure
 
 
-def compiled_handle() -> Callable[..., bytes | None] | None:
-    """``_dispatch_c.handle`` (``OcppHandler.handle`` in C) where the compiled path is
+def compiled_twin(name: str) -> Callable[..., Any] | None:
+    """A function of ``_dispatch_c`` that does a Python method's steps in C (``handle``
+    of ``OcppHandler``, ``feed`` of ``AsyncConnection``) where the compiled path is
     live, else ``None`` (the Python method is then its twin)."""
     if fast_dispatch_class().__module__ != "ocpp_fast._dispatch_c":
         return None
-    from ocpp_fast._dispatch_c import handle
+    from ocpp_fast import _dispatch_c
 
-    return handle
+    twin: Callable[..., Any] = getattr(_dispatch_c, name)
+    return twin
+
+
+def install_compiled(cls: type[Any], name: str) -> None:
+    """Put ``_dispatch_c``'s twin of ``cls.<name>`` in its place (with the method's
+    docstring) when the compiled path is built; the Python method stays the pure twin."""
+    compiled = compiled_twin(name)
+    if compiled is not None:
+        compiled.__doc__ = getattr(cls, name).__doc__
+        setattr(cls, name, compiled)

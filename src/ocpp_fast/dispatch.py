@@ -34,7 +34,7 @@ import msgspec
 
 from ocpp_fast import errors
 from ocpp_fast._actions import Sender
-from ocpp_fast._fastpath import HandlerRan, compiled_handle, fast_dispatch_class, fast_routes
+from ocpp_fast._fastpath import HandlerRan, fast_dispatch_class, fast_routes, install_compiled
 from ocpp_fast._frame_log import debug_enabled, log_frame
 from ocpp_fast._model import Request, ResponseT
 from ocpp_fast._outgoing import error_frame, result_frame
@@ -414,16 +414,7 @@ class ChargeSystem(OcppHandler):
 _BASE_NAMES = frozenset(dir(OcppHandler)) | frozenset(dir(Charger)) | frozenset(dir(ChargeSystem))
 
 
-def _install_compiled_handle() -> None:
-    """Put ``_dispatch_c.handle`` (the steps of :meth:`OcppHandler.handle`, in C) in its
-    place when the compiled path is built; the Python method stays its pure twin."""
-    compiled = compiled_handle()
-    if compiled is not None:
-        compiled.__doc__ = OcppHandler.handle.__doc__
-        OcppHandler.handle = compiled  # type: ignore[method-assign]
-
-
-_install_compiled_handle()
+install_compiled(OcppHandler, "handle")  # _dispatch_c.handle: the steps of handle, in C
 
 
 def _build_routes(cls: type[OcppHandler]) -> dict[str, Route]:
