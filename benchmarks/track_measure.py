@@ -3,8 +3,8 @@
 A commit is checked out with ``git worktree add --detach`` into a temporary directory (the
 repository's own checkout is never touched, so the tree being worked on can be dirty),
 its compiled extensions are built there (or copied from a cache keyed by the blobs of
-its ``.pyx`` and ``.pxi`` files: most commits change none), and it is run by this tree's interpreter with
-``PYTHONPATH`` naming its ``src``:
+its ``.pyx`` and ``.pxi`` files: most commits change none), and it is run by this tree's
+interpreter with ``PYTHONPATH`` naming its ``src``:
 
 - **instructions** (deterministic): ``benchmarks/track_probe.py`` under
   ``valgrind --tool=callgrind``, which counts the instructions of a fixed number of
