@@ -136,7 +136,7 @@ def test_each_station_logs_in_with_its_own_password(tmp_path: Path) -> None:
     assert read_password_file(listed) == passwords
     check_passwords(read_password_file(listed), 3, 10)
     listed.write_text("SIM00010\n")
-    with pytest.raises(ValueError, match="passwords.txt:1: expected IDENTITY PASSWORD"):
+    with pytest.raises(ValueError, match=r"passwords\.txt:1: expected IDENTITY PASSWORD"):
         read_password_file(listed)
 
 
