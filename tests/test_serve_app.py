@@ -53,6 +53,10 @@ async def make_later():
 
 def admit_all(station):
     return True
+
+class Busy(DemoChargeSystem):
+    async def on_startup(self, server):
+        raise OSError(98, "address already in use")
 """
 
 
@@ -194,6 +198,26 @@ def test_a_port_in_use_is_said_plainly() -> None:
             assert run.returncode == 2, (flags, run.stdout, run.stderr)
             assert run.stderr.startswith("ocpp-fast serve: error: ") and "in use" in run.stderr
             assert "Traceback" not in run.stderr, run.stderr
+
+
+def test_an_on_startup_that_raises_is_one_line_naming_the_hook(app_dir: Path) -> None:
+    """Exit 2, as for every failure to start, and one line on stderr; the hook's traceback only
+    at --log-level debug."""
+    command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "fleet_app:Busy", "--port", "0"]
+    for flags in ([], ["--log-level", "debug"]):
+        run = subprocess.run(
+            [*command, "--app-dir", str(app_dir), *flags],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert run.returncode == 2, (flags, run.stdout, run.stderr)
+        assert run.stderr == (
+            "ocpp-fast serve: error: fleet_app:Busy: on_startup of Busy failed: "
+            "OSError: [Errno 98] address already in use\n"
+        ), run.stderr
+        traceback = "Traceback" in run.stdout and 'raise OSError(98, "address' in run.stdout
+        assert traceback == bool(flags), run.stdout
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -19,6 +19,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.errors import StartupFailed
 from ocpp_fast.tolerance import Tolerance
 from ocpp_fast.transport.backend import BACKENDS
 from ocpp_fast.transport.limits import DEFAULT_LIMITS, Limits
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from ocpp_fast.transport.server import ClusterAttachment
 
 __all__ = ["add_app_arguments", "add_serve_arguments", "serve_command"]
+
+log = logging.getLogger("ocpp_fast.transport")
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _LIMIT_NAMES = tuple(field.name for field in dataclasses.fields(Limits))
@@ -309,8 +312,14 @@ async def serve_command(args: argparse.Namespace) -> int:
         )
     try:
         server = await _serve(args, handlers, authorize, context, limits, gateway)
-    except OSError as exc:  # a port in use, an address not ours: said plainly, no traceback
-        print(f"ocpp-fast serve: error: {exc}", file=sys.stderr)
+    except (OSError, StartupFailed) as exc:
+        # A port in use, an address not ours, a start-up hook that raised: said plainly in
+        # one line (the hook's traceback at debug), the server already closed by serve().
+        said = str(exc)
+        if isinstance(exc, StartupFailed):
+            log.debug("%s", exc, exc_info=exc.error)
+            said = f"{name}: {exc}"
+        print(f"ocpp-fast serve: error: {said}", file=sys.stderr)
         if gateway is not None:
             await gateway.close()
         return 2
