@@ -61,6 +61,7 @@ def _environment_number(name: str, default: int) -> int:
     except ValueError:
         return default
 
+
 T = TypeVar("T")
 YOUNG_THRESHOLD = 20_000
 """Allocations between young collections after :func:`settle_gc` (Python's default: 700)."""
