@@ -175,9 +175,10 @@ class Supervisor:
             self._code = code or 1
             self.stop()
             return
+        early = " (before it started)" if failed and self.tells_started else ""
         self.log(
-            f"process {child.popen.pid} exited with code {code} after {lived:.1f} s; "
-            f"starting another in {child.delay:g} s"
+            f"process {child.slot} of {self.count} (pid {child.popen.pid}) exited with code "
+            f"{code} after {lived:.1f} s{early}; starting another in {child.delay:g} s"
         )
         child.restart_at = now + child.delay
         child.delay = min(child.delay * 2, LONGEST_DELAY)
