@@ -323,6 +323,7 @@ def test_wss_to_a_port_without_tls_fails_cleanly_on_picows(
     so, and nothing else. picows' TLS layer reported it to the loop with the exception class
     where an instance belongs, and asyncio's handler failed to log that ("--- Logging error
     ---" and a traceback on stderr)."""
+
     async def main() -> None:
         server = await serve(v201.ChargeSystem(), limits=Limits(handshake_timeout=0.3))
         try:

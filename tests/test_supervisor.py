@@ -85,14 +85,15 @@ def test_a_child_dying_before_it_said_it_started_failed_however_long_it_took(
     monkeypatch.setattr(_processes, "QUICK_EXIT", 0.1)
     slow_failure = "import time; time.sleep(0.3); raise SystemExit(2)"
     lines: list[str] = []
-    supervisor = Supervisor(
-        [sys.executable, "-c", slow_failure],
-        2,
-        poll=0.02,
-        first_delay=0.01,
-        log=lines.append,
-        tells_started=True,
-    )
+
+    def telling(code: str, count: int) -> Supervisor:
+        """A quick supervisor of ``count`` children running ``code``, told when each started."""
+        command = [sys.executable, "-c", code]
+        return Supervisor(
+            command, count, poll=0.02, first_delay=0.01, log=lines.append, tells_started=True
+        )
+
+    supervisor = telling(slow_failure, 2)
     codes: list[int] = []
     runner = threading.Thread(target=lambda: codes.append(supervisor.run()))
     runner.start()
@@ -110,14 +111,7 @@ def test_a_child_dying_before_it_said_it_started_failed_however_long_it_took(
         "raise SystemExit(1)"
     )
     lines.clear()
-    supervisor = Supervisor(
-        [sys.executable, "-c", started_then_died],
-        1,
-        poll=0.02,
-        first_delay=0.01,
-        log=lines.append,
-        tells_started=True,
-    )
+    supervisor = telling(started_then_died, 1)
     runner = threading.Thread(target=supervisor.run)
     runner.start()
     try:
