@@ -31,8 +31,7 @@ __all__ = ["PicowsLink", "open_picows"]
 _CLOSE_WAIT = 5.0
 """Seconds a closing handshake may take before the socket is dropped."""
 TLS_CUT_SHORT = (
-    "the CSMS closed the connection during the TLS handshake "
-    "(a wss:// URL for a port without TLS?)"
+    "the CSMS closed the connection during the TLS handshake (a wss:// URL for a port without TLS?)"
 )
 """What a ``wss://`` connection whose TLS handshake the peer cut short raises
 (:class:`ConnectionResetError`; picows gives one without a word)."""
