@@ -15,6 +15,7 @@ import pytest
 
 from ocpp_fast.cluster import _processes
 from ocpp_fast.cluster._processes import QUICK_EXITS_ALLOWED, Supervisor
+from ocpp_fast.transport.runtime import READY_FD_ENVIRONMENT
 
 # A child that stops cleanly on SIGTERM, as a gateway does.
 SLEEPER = (
@@ -107,8 +108,7 @@ def test_a_child_dying_before_it_said_it_started_failed_however_long_it_took(
 
     # said it started (as serve does on the pipe), then died quickly: a crash, not a failed start
     started_then_died = (
-        f"import os; os.write(int(os.environ['{_processes.READY_FD_ENVIRONMENT}']), b'1'); "
-        "raise SystemExit(1)"
+        f"import os; os.write(int(os.environ['{READY_FD_ENVIRONMENT}']), b'1'); raise SystemExit(1)"
     )
     lines.clear()
     supervisor = telling(started_then_died, 1)
