@@ -350,37 +350,78 @@ def test_the_registry_is_complete_again_within_one_refresh_after_a_nats_restart(
     print(f"\nregistry complete {took:.2f} s after nats-server restarted (refresh every 10 s)")
 
 
-def test_a_nats_outage_logs_a_bounded_number_of_lines(caplog: pytest.LogCaptureFixture) -> None:
-    """NATS away: nats-py retries the connection several times a second and every registry
-    refresh fails once per station held, for as long as the outage lasts. The cluster logs
-    at most LOG_BURST lines of one kind per window (the rest are counted when it ends)."""
+def test_a_nats_outage_is_said_in_few_lines_by_the_gateway_and_the_worker(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """NATS away: nats-py retries twice a second, every registry refresh fails once per station
+    held, and the stations that leave meanwhile are retried each second, for as long as the
+    outage lasts. Each piece says once that it lost NATS and once that it is back, its NATS
+    errors in at most NATS_ERRORS_PER_WINDOW lines per kind, what fails per station or per
+    call in at most LOG_BURST lines per kind whatever the number of stations; the worker's
+    lines (and its NATS connection) are named for the worker, not as a client."""
+    from ocpp_fast.cluster import Worker
+    from ocpp_fast.cluster.config import NATS_ERRORS_PER_WINDOW
+
     identities = [f"Q{n}" for n in range(20)]
 
-    async def scenario() -> None:
+    async def scenario() -> tuple[str, str]:
         nats = NatsServer().start()
+        again = NatsServer(port=nats.port)
         try:
-            gateway = Gateway(ClusterConfig(nats.url), registry_ttl=0.6)
+            gateway = Gateway(
+                ClusterConfig(nats.url), registry_ttl=0.6, handlers_in="workers", worker_timeout=1
+            )
             server, stations = await _gateway_holding(gateway, identities)
+            worker = Worker(DemoChargeSystem(), ClusterConfig(nats.url))
+            await worker.start()
+            names = f"ocpp-gateway {gateway.node}", f"ocpp-worker {worker.node}"
+            assert worker.client.name == names[1]
             caplog.clear()
-            with caplog.at_level(logging.WARNING, logger="ocpp_fast.cluster"):
+            with caplog.at_level(logging.INFO, logger="ocpp_fast.cluster"):
                 nats.stop()
-                await asyncio.sleep(4)
-            for station in stations:
-                await station.close()
+                calls = [s.call(messages.HeartbeatRequest(), timeout=5) for s in stations]
+                answers = await asyncio.gather(*calls, return_exceptions=True)
+                assert all(isinstance(a, errors.InternalError) for a in answers), answers
+                for station in stations:  # each to be taken off the registry, NATS away
+                    await station.close()
+                await asyncio.sleep(2)
+                again.start()
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + 10
+                while sum("connection back" in r.getMessage() for r in caplog.records) < 2:
+                    assert loop.time() < deadline, "NATS being back was not said"
+                    await asyncio.sleep(0.1)
+            await worker.close()
             await server.close(1)
             await gateway.close()
+            return names
         finally:
             nats.stop()
+            again.stop()
 
-    run(scenario)
-    kinds = collections.Counter(
-        re.sub(r"\(.*", "", record.getMessage())
-        for record in caplog.records
-        if record.name == "ocpp_fast.cluster"
+    gateway_name, worker_name = run(scenario)
+    said = [r.getMessage() for r in caplog.records if r.name == "ocpp_fast.cluster"]
+    assert sorted(line for line in said if "connection lost" in line) == [
+        f"{gateway_name}: NATS connection lost; reconnecting",
+        f"{worker_name}: NATS connection lost; reconnecting",
+    ], said
+    assert sorted(line.split(" after ")[0] for line in said if "connection back" in line) == [
+        f"{gateway_name}: NATS connection back",
+        f"{worker_name}: NATS connection back",
+    ], said
+    assert not any("ocpp-client" in line for line in said), said
+    nats_errors = collections.Counter(
+        re.sub(r"\(.*", "", line) for line in said if ": NATS: " in line
     )
-    assert kinds, "the outage was not logged at all"
+    assert nats_errors and max(nats_errors.values()) <= NATS_ERRORS_PER_WINDOW, nats_errors
+    # the rest by kind: the station's identity and the error's words left out
+    kinds = collections.Counter(
+        re.sub(r"^Q\d+: |\(.*|: [A-Za-z]*Error.*| [0-9a-f-]+ within.*", "", line)
+        for line in said
+        if ": NATS" not in line
+    )
+    assert kinds["no worker answered Heartbeat"] == LOG_BURST, kinds  # of 20 stations' calls
     assert max(kinds.values()) <= LOG_BURST, kinds
-    assert sum(kinds.values()) <= 4 * LOG_BURST, kinds  # a few kinds, each bounded
 
 
 async def _gateway_holding(

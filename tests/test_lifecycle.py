@@ -11,11 +11,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from demo_load import free_port
 from my_test_charge_system import MyTestChargeSystem
 from my_test_charger import MyTestCharger
 
 from ocpp_fast import aio
-from ocpp_fast.errors import StationNotConnected
+from ocpp_fast.errors import StartupFailed, StationNotConnected
 from ocpp_fast.stations import StationCaller, StationEntry
 from ocpp_fast.transport import Backoff, connect, serve
 from ocpp_fast.v201 import enums, messages
@@ -192,9 +193,17 @@ def test_on_startup_and_on_shutdown_frame_the_server() -> None:
         assert csms.log[1:] == ["stopping with ['CS5']"]  # the stations are still there
 
         failing = Hosting(fail=True)
-        with pytest.raises(RuntimeError, match="admin port"):
-            await serve(failing)
+        port = free_port()
+        with pytest.raises(StartupFailed) as failed:
+            await serve(failing, port=port)
+        assert str(failed.value) == (
+            "on_startup of Hosting failed: RuntimeError: the admin port is taken"
+        )
+        assert failed.value.owner == "Hosting" and failed.value.__cause__ is failed.value.error
+        assert isinstance(failed.value.error, RuntimeError)
         assert failing.log == []  # no on_shutdown for a start that failed
+        with pytest.raises(ConnectionRefusedError):  # the server was closed again
+            await asyncio.open_connection("127.0.0.1", port)
 
     run(main)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import os
 import re
 import signal
 import socket
@@ -31,6 +32,7 @@ from ocpp_fast.v16 import messages as messages16
 
 APP = """
 import asyncio
+import os
 
 from ocpp_fast import v16, v201
 from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16
@@ -53,6 +55,24 @@ async def make_later():
 
 def admit_all(station):
     return True
+
+class Busy(DemoChargeSystem):
+    async def on_startup(self, server):
+        raise OSError(98, "address already in use")
+
+class OneAdmin(DemoChargeSystem):
+    # An admin API on a fixed port, in process slot 0 only (of --workers N).
+
+    async def on_startup(self, server):
+        print(f"slot {server.process_slot} of {server.process_count}", flush=True)
+        if server.process_slot == 0:
+            port = int(os.environ["ADMIN_PORT"])
+            self.admin = await asyncio.start_server(self.answer, "127.0.0.1", port)
+
+    async def answer(self, reader, writer):
+        writer.write(b"admin\\n")
+        await writer.drain()
+        writer.close()
 """
 
 
@@ -194,6 +214,52 @@ def test_a_port_in_use_is_said_plainly() -> None:
             assert run.returncode == 2, (flags, run.stdout, run.stderr)
             assert run.stderr.startswith("ocpp-fast serve: error: ") and "in use" in run.stderr
             assert "Traceback" not in run.stderr, run.stderr
+
+
+def test_workers_start_an_admin_api_in_slot_0_only(app_dir: Path) -> None:
+    """``--workers 2``: every process runs on_startup, each knows its slot and the count, and
+    the app's admin API on a fixed port starts once (it crash-looped every process but the
+    first when each tried to bind it)."""
+    admin, port = free_port(), free_port()
+    command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "fleet_app:OneAdmin"]
+    server = subprocess.Popen(
+        [*command, "--app-dir", str(app_dir), "--port", str(port), "--workers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "ADMIN_PORT": str(admin)},
+    )
+    try:
+        assert server.stdout is not None
+        said = {server.stdout.readline().strip() for _ in range(4)}
+        assert {"slot 0 of 2", "slot 1 of 2"} <= said, said
+        with socket.create_connection(("127.0.0.1", admin), timeout=10) as api:
+            assert api.makefile().readline() == "admin\n"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _out, err = server.communicate(timeout=20)
+    assert server.returncode == 0, err
+    assert "exited with code" not in err and "Traceback" not in err, err
+
+
+def test_an_on_startup_that_raises_is_one_line_naming_the_hook(app_dir: Path) -> None:
+    """Exit 2, as for every failure to start, and one line on stderr; the hook's traceback only
+    at --log-level debug."""
+    command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "fleet_app:Busy", "--port", "0"]
+    for flags in ([], ["--log-level", "debug"]):
+        run = subprocess.run(
+            [*command, "--app-dir", str(app_dir), *flags],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert run.returncode == 2, (flags, run.stdout, run.stderr)
+        assert run.stderr == (
+            "ocpp-fast serve: error: fleet_app:Busy: on_startup of Busy failed: "
+            "OSError: [Errno 98] address already in use\n"
+        ), run.stderr
+        traceback = "Traceback" in run.stdout and 'raise OSError(98, "address' in run.stdout
+        assert traceback == bool(flags), run.stdout
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

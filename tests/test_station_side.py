@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import logging
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +22,7 @@ from ocpp_fast.transport import (
     Admission,
     Backoff,
     HandshakeFailed,
+    Limits,
     StationClient,
     StationRequest,
     connect,
@@ -311,3 +314,31 @@ def test_put_refuses_what_is_never_queued_instead_of_returning_none() -> None:
             await queued.close()
 
     run(main)
+
+
+def test_wss_to_a_port_without_tls_fails_cleanly_on_picows(
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The CSMS closes the connection during the TLS handshake: a ConnectionResetError saying
+    so, and nothing else. picows' TLS layer reported it to the loop with the exception class
+    where an instance belongs, and asyncio's handler failed to log that ("--- Logging error
+    ---" and a traceback on stderr)."""
+
+    async def main() -> None:
+        server = await serve(v201.ChargeSystem(), limits=Limits(handshake_timeout=0.3))
+        try:
+            with pytest.raises(ConnectionResetError, match="during the TLS handshake"):
+                await connect(
+                    v201.Charger(),
+                    f"wss://127.0.0.1:{server.port}/CS1",
+                    backend="picows",
+                    ssl=ssl.create_default_context(),
+                    backoff=FAST,
+                )
+        finally:
+            await server.close()
+
+    with caplog.at_level(logging.WARNING, logger="asyncio"):
+        run(main)
+    assert not [r for r in caplog.records if r.name == "asyncio"], caplog.records
+    assert "Logging error" not in capfd.readouterr().err

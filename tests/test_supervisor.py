@@ -13,7 +13,9 @@ from collections.abc import Callable
 
 import pytest
 
+from ocpp_fast.cluster import _processes
 from ocpp_fast.cluster._processes import QUICK_EXITS_ALLOWED, Supervisor
+from ocpp_fast.transport.runtime import READY_FD_ENVIRONMENT
 
 # A child that stops cleanly on SIGTERM, as a gateway does.
 SLEEPER = (
@@ -73,6 +75,65 @@ def test_a_child_that_cannot_start_ends_the_run_with_its_code() -> None:
     assert supervisor.run() == 3
     assert supervisor.restarts == QUICK_EXITS_ALLOWED - 1
     assert "failed to start" in lines[-1]
+
+
+def test_a_child_dying_before_it_said_it_started_failed_however_long_it_took(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A serve whose on_startup fails after a slow start (a database timing out) lives longer
+    than QUICK_EXIT each time: it looped for ever. Dying before it says it started is what
+    counts; a child that said so and then died is restarted, never counted."""
+    monkeypatch.setattr(_processes, "QUICK_EXIT", 0.1)
+    slow_failure = "import time; time.sleep(0.3); raise SystemExit(2)"
+    lines: list[str] = []
+
+    def telling(code: str, count: int) -> Supervisor:
+        """A quick supervisor of ``count`` children running ``code``, told when each started."""
+        command = [sys.executable, "-c", code]
+        return Supervisor(
+            command, count, poll=0.02, first_delay=0.01, log=lines.append, tells_started=True
+        )
+
+    supervisor = telling(slow_failure, 2)
+    codes: list[int] = []
+    runner = threading.Thread(target=lambda: codes.append(supervisor.run()))
+    runner.start()
+    runner.join(30)
+    if runner.is_alive():
+        supervisor.stop()
+        runner.join(10)
+    assert codes == [2], lines
+    assert lines[-1].startswith("ocpp-fast serve: error: process ")
+    assert f"failed to start {QUICK_EXITS_ALLOWED} times in a row (exit code 2" in lines[-1]
+
+    # said it started (as serve does on the pipe), then died quickly: a crash, not a failed start
+    started_then_died = (
+        f"import os; os.write(int(os.environ['{READY_FD_ENVIRONMENT}']), b'1'); raise SystemExit(1)"
+    )
+    lines.clear()
+    supervisor = telling(started_then_died, 1)
+    runner = threading.Thread(target=supervisor.run)
+    runner.start()
+    try:
+        until(lambda: supervisor.restarts > QUICK_EXITS_ALLOWED + 1)
+    finally:
+        supervisor.stop()
+        runner.join(15)
+    assert not any("failed to start" in line for line in lines), lines
+
+
+def test_serve_says_when_it_started() -> None:
+    """``ocpp-fast serve`` tells the supervisor once its on_startup hooks returned."""
+    command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", "0", "--quiet"]
+    supervisor = Supervisor(command, 1, poll=0.05, log=print, tells_started=True)
+    runner = threading.Thread(target=supervisor.run)
+    runner.start()
+    try:
+        until(lambda: len(supervisor._children) == 1)
+        until(lambda: supervisor._children[0].heard(), timeout=30)
+    finally:
+        supervisor.stop()
+        runner.join(15)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux's")

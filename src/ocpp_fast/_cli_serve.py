@@ -19,10 +19,11 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.errors import StartupFailed
 from ocpp_fast.tolerance import Tolerance
 from ocpp_fast.transport.backend import BACKENDS
 from ocpp_fast.transport.limits import DEFAULT_LIMITS, Limits
-from ocpp_fast.transport.runtime import PROCESS_SLOT_ENVIRONMENT, settle_gc
+from ocpp_fast.transport.runtime import READY_FD_ENVIRONMENT, process_slot, settle_gc
 
 if TYPE_CHECKING:
     from ocpp_fast.transport import CsmsServer
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from ocpp_fast.transport.server import ClusterAttachment
 
 __all__ = ["add_app_arguments", "add_serve_arguments", "serve_command"]
+
+log = logging.getLogger("ocpp_fast.transport")
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _LIMIT_NAMES = tuple(field.name for field in dataclasses.fields(Limits))
@@ -209,7 +212,7 @@ def frames_logged(args: argparse.Namespace) -> bool:
 def ports_of(args: argparse.Namespace) -> tuple[int | None, int | None]:
     """``--metrics-port`` and ``--health-port``; in process ``k`` of ``--workers N``, each
     plus ``k``: the processes share the OCPP port, but each is scraped and probed alone."""
-    slot = int(os.environ.get(PROCESS_SLOT_ENVIRONMENT, "0")) if args.reuse_port else 0
+    slot = process_slot() if args.reuse_port else 0
     metrics: int | None = args.metrics_port
     health: int | None = args.health_port
     return (metrics and metrics + slot), (health and health + slot)
@@ -222,6 +225,19 @@ def _log_to_stdout(level: str, frames: bool) -> None:
     root.addHandler(handler)
     root.setLevel(level.upper())
     logging.getLogger("ocpp_fast.frames").setLevel(logging.DEBUG if frames else logging.WARNING)
+
+
+def _tell_started() -> None:
+    """Under ``--workers N``: tell the supervisor this process started (it counts a process
+    that dies before this as a failed start, and stops ``serve`` after several in a row)."""
+    ready = os.environ.pop(READY_FD_ENVIRONMENT, None)
+    if ready is None:
+        return
+    try:
+        os.write(int(ready), b"1")
+        os.close(int(ready))
+    except (OSError, ValueError):
+        pass  # not a pipe of ours (set by hand): nobody is waiting
 
 
 async def _handlers(args: argparse.Namespace) -> tuple[dict[str, OcppHandler], str]:
@@ -309,8 +325,14 @@ async def serve_command(args: argparse.Namespace) -> int:
         )
     try:
         server = await _serve(args, handlers, authorize, context, limits, gateway)
-    except OSError as exc:  # a port in use, an address not ours: said plainly, no traceback
-        print(f"ocpp-fast serve: error: {exc}", file=sys.stderr)
+    except (OSError, StartupFailed) as exc:
+        # A port in use, an address not ours, a start-up hook that raised: said plainly in
+        # one line (the hook's traceback at debug), the server already closed by serve().
+        said = str(exc)
+        if isinstance(exc, StartupFailed):
+            log.debug("%s", exc, exc_info=exc.error)
+            said = f"{name}: {exc}"
+        print(f"ocpp-fast serve: error: {said}", file=sys.stderr)
         if gateway is not None:
             await gateway.close()
         return 2
@@ -328,6 +350,7 @@ async def serve_command(args: argparse.Namespace) -> int:
     if server.health_port is not None:
         probes = f"http://{args.host}:{server.health_port}"
         print(f"probes on {probes}/healthz and {probes}/readyz", flush=True)
+    _tell_started()
     await stop.wait()
     await server.close(args.shutdown_timeout)
     if gateway is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,11 +29,15 @@ from ocpp_fast.v21 import messages as messages21
 from ocpp_fast.v201 import datatypes, enums, messages
 
 __all__ = [
+    "ACTION_PRESETS",
+    "CORE_ACTIONS",
     "MIX_SHARES",
     "SimulatedStation",
     "SimulatedStation16",
     "SimulatedStation21",
     "Traffic",
+    "action_of",
+    "chosen_actions",
     "station_handler",
     "traffic_for",
 ]
@@ -51,6 +56,63 @@ MIX_SHARES: dict[str, int] = {
     "DataTransfer": 1,
 }
 """Share of traffic per message, in percent (the weights of the shared 2.0.1 mix)."""
+
+CORE_ACTIONS: frozenset[str] = frozenset(
+    {
+        "BootNotification",
+        "Heartbeat",
+        "StatusNotification",
+        "Authorize",
+        "TransactionEvent",
+        "MeterValues",
+    }
+)
+"""What every CSMS answers (a station cannot run without them): boot, heartbeat, status,
+authorization, transactions (1.6: StartTransaction and StopTransaction), meter values. Named as
+in 2.x, the names of :data:`MIX_SHARES` before any ``.``."""
+ACTION_PRESETS: dict[str, frozenset[str]] = {
+    "core": CORE_ACTIONS,
+    "all": frozenset(kind.split(".")[0] for kind in MIX_SHARES),
+}
+"""The named choices of what simulated stations send: ``core``, or ``all`` of the mix (core
+plus NotifyReport, SecurityEventNotification and DataTransfer, which a CSMS may answer
+NotSupported)."""
+_ALIASES_16 = {
+    "StartTransaction": "TransactionEvent",
+    "StopTransaction": "TransactionEvent",
+    "DiagnosticsStatusNotification": "NotifyReport",
+}
+"""1.6's names for what a 1.6 station sends in place of a 2.x message of the mix."""
+
+
+def chosen_actions(actions: str | Iterable[str]) -> frozenset[str]:
+    """The actions of :data:`MIX_SHARES` that ``actions`` names: a preset of
+    :data:`ACTION_PRESETS`, action names (1.6's too: ``StartTransaction`` is the
+    transaction's messages), or both (``["core", "DataTransfer"]``); a comma-separated string
+    is a list. BootNotification is always in: a station boots before anything else."""
+    names = actions.split(",") if isinstance(actions, str) else list(actions)
+    chosen = {"BootNotification"}
+    unknown = []
+    for name in (name.strip() for name in names):
+        if name in ACTION_PRESETS:
+            chosen |= ACTION_PRESETS[name]
+        elif _ALIASES_16.get(name, name) in ACTION_PRESETS["all"]:
+            chosen.add(_ALIASES_16.get(name, name))
+        elif name:
+            unknown.append(name)
+    if unknown or not any(name.strip() for name in names):
+        known = sorted(ACTION_PRESETS["all"] | _ALIASES_16.keys())
+        raise ValueError(
+            f"actions are 'core', 'all' or names among {', '.join(known)}; "
+            f"not {', '.join(unknown) or repr(actions)}"
+        )
+    return frozenset(chosen)
+
+
+def action_of(kind: str) -> str:
+    """The action of a kind of :data:`MIX_SHARES` (``TransactionEvent.Started``: its action)."""
+    return kind.split(".")[0]
+
 
 _ENERGY_STEP = 125.0
 """Wh added between two meter readings of a transaction."""

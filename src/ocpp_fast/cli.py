@@ -17,6 +17,7 @@ import ssl
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ocpp_fast import errors
 from ocpp_fast._cli_serve import add_app_arguments, add_serve_arguments, serve_command
@@ -26,21 +27,37 @@ from ocpp_fast.tolerance import Tolerance
 from ocpp_fast.transport.backend import BACKENDS
 from ocpp_fast.transport.runtime import run
 
+if TYPE_CHECKING:
+    from ocpp_fast.simulator import Passwords
+
 __all__ = ["main"]
 
 
-async def _simulate(args: argparse.Namespace) -> int:
+PLAIN_PROGRESS_EVERY = 10.0
+"""Seconds between progress lines of ``simulate`` when stderr is no terminal (a CI log)."""
+
+
+async def _simulate(args: argparse.Namespace, passwords: Passwords) -> int:
     from ocpp_fast.simulator import SimulationReport, simulate
 
+    terminal = sys.stderr.isatty()
+    shown = [-PLAIN_PROGRESS_EVERY]
+
     def progress(report: SimulationReport, elapsed: float) -> None:
+        """One line rewritten in place on a terminal; elsewhere (a CI log, where ``\\r``
+        makes one endless line) a line of its own every ``PLAIN_PROGRESS_EVERY`` seconds."""
         rate = report.messages / elapsed if elapsed else 0.0
         errors_seen = sum(report.errors.values())
         line = (
-            f"\r{elapsed:5.0f} s  stations {report.live}/{report.stations}  "
+            f"{elapsed:5.0f} s  stations {report.live}/{report.stations}  "
             f"messages {report.messages}  {rate:,.0f} msg/s  "
             f"p50 {report.percentile(0.5):.1f} ms  errors {errors_seen}"
         )
-        print(line, end="", file=sys.stderr, flush=True)
+        if terminal:
+            print(f"\r{line}", end="", file=sys.stderr, flush=True)
+        elif elapsed - shown[0] >= PLAIN_PROGRESS_EVERY:
+            shown[0] = elapsed
+            print(line, file=sys.stderr, flush=True)
 
     context = None
     if args.ssl_ca_certs or args.ssl_certfile or any(u.startswith("wss:") for u in args.url):
@@ -56,12 +73,41 @@ async def _simulate(args: argparse.Namespace) -> int:
         progress=progress,
         backend=args.backend,
         versions=args.version,
-        password=args.password,
+        password=passwords,
         ssl=context,
+        actions=args.actions,
+        seed=args.seed,
+        first_station=args.first_station,
     )
-    print(file=sys.stderr)
+    if terminal:
+        print(file=sys.stderr)
     print(report.table())
-    return 0 if not report.errors and report.connected == args.chargers else 1
+    return 0 if report.ok else 1
+
+
+def _simulate_settings(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> tuple[Passwords, str]:
+    """The stations' passwords and actions from the flags; a mistake is a usage error."""
+    from ocpp_fast.simulator import check_passwords, chosen_actions, read_password_file
+
+    try:
+        actions = ",".join(args.actions)
+        chosen_actions(actions)
+        if args.password is not None and args.password_file is not None:
+            raise ValueError("--password or --password-file, not both")
+        if args.password_file is None:
+            return args.password, actions
+        passwords = read_password_file(args.password_file)
+    except OSError as exc:
+        parser.error(f"--password-file {args.password_file}: {exc.strerror or exc}")
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        check_passwords(passwords, args.chargers, args.first_station)
+    except ValueError as exc:
+        parser.error(f"--password-file {args.password_file}: {exc}")
+    return passwords, actions
 
 
 def _validate(path: Path, label: str, policy: Tolerance) -> int:
@@ -157,7 +203,28 @@ def _command(argv: Sequence[str] | None) -> int:
         choices=list(LABELS),
         help="the stations' OCPP version; several: a mixed fleet, the versions in turn",
     )
+    sim.add_argument(
+        "--actions",
+        nargs="+",
+        default=["all"],
+        metavar="ACTION",
+        help="what the stations send: all (the default), core (boot, heartbeat, status, "
+        "authorize, transactions, meter values), or action names, e.g. core DataTransfer",
+    )
     sim.add_argument("--password", help="HTTP Basic password of every station (profiles 1, 2)")
+    sim.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help="each station's HTTP Basic password: lines of IDENTITY PASSWORD",
+    )
+    sim.add_argument(
+        "--first-station",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the first station's number: SIM<N> (give each simulator its own range)",
+    )
+    sim.add_argument("--seed", type=int, default=0, help="the same seed, the same traffic")
     sim.add_argument("--ssl-ca-certs", metavar="FILE", help="the CA that signed the CSMS's cert")
     sim.add_argument("--ssl-certfile", metavar="FILE", help="profile 3: the stations' certificate")
     sim.add_argument("--ssl-keyfile", metavar="FILE", help="its private key, if not in certfile")
@@ -197,7 +264,8 @@ def _command(argv: Sequence[str] | None) -> int:
 
         return run(worker(args.nats, args.nats_creds, args.handlers, args.factory, args.app_dir))
     if args.command == "simulate":
-        return run(_simulate(args))
+        passwords, args.actions = _simulate_settings(sim, args)
+        return run(_simulate(args, passwords))
     try:
         policy = Tolerance.parse(args.tolerate)
     except ValueError as exc:  # an unknown tolerance class

@@ -37,6 +37,7 @@ __all__ = [
     "ProtocolError",
     "RpcFrameworkError",
     "SecurityError",
+    "StartupFailed",
     "StationNotConnected",
     "TypeConstraintViolationError",
     "error_class",
@@ -223,6 +224,23 @@ class StationNotConnected(ConnectionError):
     def __init__(self, identity: str, why: str = "") -> None:
         super().__init__(why or f"{identity} is not connected")
         self.identity = identity
+
+
+class StartupFailed(RuntimeError):
+    """A ``ChargeSystem``'s ``on_startup`` raised, so ``serve()`` did not start: it closed the
+    server again (without ``on_shutdown``) and raises this, naming the hook, with the hook's
+    own exception as :attr:`error` (and ``__cause__``, for the traceback).
+
+    One line says what happened (``on_startup of Csms201 failed: OSError: [Errno 98] ...``):
+    what ``ocpp-fast serve`` prints before it exits with code 2.
+    """
+
+    def __init__(self, owner: str, error: Exception) -> None:
+        super().__init__(f"on_startup of {owner} failed: {type(error).__name__}: {error}")
+        self.owner = owner
+        """The class whose ``on_startup`` raised."""
+        self.error = error
+        """What it raised."""
 
 
 BODY_CHARS = 80

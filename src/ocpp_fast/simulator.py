@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import signal
 import socket
@@ -20,31 +21,42 @@ import ssl as ssl_module
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 from ocpp_fast import errors
 from ocpp_fast._machine import percentile
 from ocpp_fast._protocol_version import LABELS
 from ocpp_fast._sim_traffic import (
+    ACTION_PRESETS,
+    CORE_ACTIONS,
     MIX_SHARES,
     SimulatedStation,
     SimulatedStation16,
     SimulatedStation21,
+    action_of,
+    chosen_actions,
     station_handler,
     traffic_for,
 )
 from ocpp_fast.transport import Backoff, HandshakeFailed, StationClient, connect
 
 __all__ = [
+    "ACTION_PRESETS",
+    "CORE_ACTIONS",
     "MIX_SHARES",
     "STILL_CONNECTING",
     "SimulatedStation",
     "SimulatedStation16",
     "SimulatedStation21",
+    "Passwords",
     "SimulationReport",
+    "check_passwords",
+    "chosen_actions",
     "connect_failure",
+    "identity_of",
+    "read_password_file",
     "simulate",
 ]
 
@@ -55,6 +67,34 @@ STILL_CONNECTING = "no answer to the handshake before the run ended"
 answer (overloaded, or ``wss://`` to a port without TLS, which waits for an HTTP request)."""
 WIND_DOWN = 2.0
 """Seconds stations still waiting for an answer get after the end, before they are stopped."""
+
+
+def identity_of(index: int) -> str:
+    """The identity of simulated station ``index``: ``SIM00042``."""
+    return f"SIM{index:05d}"
+
+
+Passwords: TypeAlias = str | Mapping[str, str] | None
+"""``simulate(password=...)``: one password for every station, or each station's by identity
+(:func:`read_password_file`), or none."""
+
+
+def _password_of(passwords: Passwords, identity: str) -> str | None:
+    return passwords if passwords is None or isinstance(passwords, str) else passwords[identity]
+
+
+def check_passwords(passwords: Passwords, chargers: int, first_station: int = 0) -> None:
+    """Raise ``ValueError`` naming the stations a mapping of passwords leaves out (before the
+    run: a station without one would only show as refused)."""
+    if passwords is None or isinstance(passwords, str):
+        return
+    stations = [identity_of(i) for i in range(first_station, first_station + chargers)]
+    missing = [identity for identity in stations if identity not in passwords]
+    if missing:
+        more = f" and {len(missing) - 1} more" if missing[1:] else ""
+        raise ValueError(
+            f"no password for {missing[0]}{more} (the stations are {stations[0]} to {stations[-1]})"
+        )
 
 
 @dataclass
@@ -76,9 +116,22 @@ class SimulationReport:
     """Stations per OCPP version."""
     latencies: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
-    """Failed calls by OCPP error code (or ``TimeoutError`` / ``ConnectionError``), and
-    stations that could not connect by cause: ``connect: HTTP 401 Unauthorized (...)``,
-    ``connect: connection refused``, ``connect: TLS: ...`` (:func:`connect_failure`)."""
+    """Failed calls by action and OCPP error code (``TransactionEvent:
+    PropertyConstraintViolation``, or ``Heartbeat: TimeoutError`` / ``...: ConnectionError``
+    when no answer came), and stations that could not connect by cause: ``connect: HTTP 401
+    Unauthorized (...)``, ``connect: connection refused``, ``connect: TLS: ...``
+    (:func:`connect_failure`). A NotSupported answer to a core action (:data:`CORE_ACTIONS`)
+    is an error too: ``StatusNotification: NotSupported``."""
+    not_supported: Counter[str] = field(default_factory=Counter)
+    """Calls of an optional action (NotifyReport, SecurityEventNotification, DataTransfer...)
+    the CSMS answered NotSupported, by action: OCPP lets a CSMS leave them out, so they are
+    not :attr:`errors` (``actions=`` stops the stations sending them)."""
+
+    @property
+    def ok(self) -> bool:
+        """Every station connected and no call failed (NotSupported answers to optional
+        actions are no failures): what ``ocpp-fast simulate`` exits 0 for."""
+        return not self.errors and self.connected == self.stations
 
     @property
     def held(self) -> int:
@@ -109,15 +162,21 @@ class SimulationReport:
             ("latency p50", f"{self.percentile(0.50):.2f} ms"),
             ("latency p99", f"{self.percentile(0.99):.2f} ms"),
             ("latency max", f"{max(self.latencies, default=0.0) * 1000:.2f} ms"),
+            ("answered NotSupported", f"{sum(self.not_supported.values())} (not errors)"),
             ("errors", f"{sum(self.errors.values())}"),
         ]
         width = max(len(label) for label, _ in rows)
-        lines = [f"{label.ljust(width)}  {value}" for label, value in rows]
-        # then one line per kind, most frequent first: a cause of many stations is seen at once
-        kinds = self.errors.most_common()
-        digits = max((len(str(count)) for _, count in kinds), default=0)
-        lines += [f"  {count:>{digits}}  {kind}" for kind, count in kinds]
-        return "\n".join(lines)
+        lines = [f"{label.ljust(width)}  {value}" for label, value in rows[:-1]]
+        lines += _by_kind(self.not_supported)
+        lines.append(f"{rows[-1][0].ljust(width)}  {rows[-1][1]}")
+        return "\n".join(lines + _by_kind(self.errors))
+
+
+def _by_kind(counts: Counter[str]) -> list[str]:
+    """One line per kind, most frequent first: a cause of many stations is seen at once."""
+    kinds = counts.most_common()
+    digits = max((len(str(count)) for _, count in kinds), default=0)
+    return [f"  {count:>{digits}}  {kind}" for kind, count in kinds]
 
 
 @dataclass(frozen=True)
@@ -131,8 +190,11 @@ class _Fleet:
     gate: asyncio.Semaphore
     backend: str | None
     compression: bool
-    password: str | None
+    passwords: Passwords
     ssl: ssl_module.SSLContext | None
+    kinds: list[str]
+    """The kinds of :data:`MIX_SHARES` the stations send (``actions=``), and their weights."""
+    weights: list[int]
     clients: dict[str, StationClient]
     """The stations' clients by identity, for the live count."""
     ended: dict[str, bool]
@@ -147,8 +209,23 @@ class _Fleet:
         )
 
 
+def read_password_file(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Each station's password from a file of ``IDENTITY PASSWORD`` lines (the password is the
+    rest of the line, without the spaces around it; blank lines and ``#`` comments skipped)."""
+    passwords: dict[str, str] = {}
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            identity, _, password = line.strip().partition(" ")
+            if not password.strip():
+                raise ValueError(f"{path}:{number}: expected IDENTITY PASSWORD")
+            passwords[identity] = password.strip()
+    return passwords
+
+
 async def _station(fleet: _Fleet, index: int, label: str, rng: random.Random) -> None:
-    identity = f"SIM{index:05d}"
+    identity = identity_of(index)
     report = fleet.report
     async with fleet.gate:  # ramp up: a bounded number of handshakes at once
         try:
@@ -159,7 +236,7 @@ async def _station(fleet: _Fleet, index: int, label: str, rng: random.Random) ->
                 station_handler(label),
                 mine[0],
                 failover=mine[1:],
-                password=fleet.password,
+                password=_password_of(fleet.passwords, identity),
                 ssl=fleet.ssl,
                 backoff=Backoff(minimum=0.5, random_range=1.0, repeat_times=3),
                 backend=fleet.backend,
@@ -174,8 +251,7 @@ async def _station(fleet: _Fleet, index: int, label: str, rng: random.Random) ->
     fleet.clients[identity] = client
     report.connected += 1
     state = traffic_for(label, identity)
-    kinds = list(MIX_SHARES)
-    weights = list(MIX_SHARES.values())
+    kinds, weights = fleet.kinds, fleet.weights
     try:
         await _call(client, state, "BootNotification", report)
         while True:
@@ -220,14 +296,21 @@ def connect_failure(exc: BaseException) -> str:
 
 async def _call(client: StationClient, state: Any, kind: str, report: SimulationReport) -> None:
     request = state.request(kind)
+    action = type(request).__name__.removesuffix("Request")  # in the station's version
     started = time.perf_counter()
     try:
         response = await client.call(request, timeout=CALL_TIMEOUT)
+    except errors.NotSupportedError as exc:
+        if action_of(kind) in CORE_ACTIONS:
+            report.errors[f"{action}: {exc.code}"] += 1
+        else:
+            report.not_supported[action] += 1
+        return
     except errors.OcppError as exc:
-        report.errors[exc.code] += 1
+        report.errors[f"{action}: {exc.code}"] += 1
         return
     except (TimeoutError, ConnectionError) as exc:
-        report.errors[type(exc).__name__] += 1
+        report.errors[f"{action}: {type(exc).__name__}"] += 1
         return
     report.latencies.append(time.perf_counter() - started)
     report.messages += 1
@@ -277,8 +360,9 @@ async def simulate(
     backend: str | None = None,
     compression: bool = True,
     versions: str | Sequence[str] = "2.0.1",
-    password: str | None = None,
+    password: Passwords = None,
     ssl: ssl_module.SSLContext | None = None,
+    actions: str | Sequence[str] = "all",
     stop: asyncio.Event | None = None,
     handle_signals: bool = True,
 ) -> SimulationReport:
@@ -287,9 +371,12 @@ async def simulate(
     Each station sends a message every ``interval`` seconds on average. Stations
     are named ``SIM<number>`` from ``first_station`` on (give each simulator
     process its own range). ``versions``: the OCPP version of the fleet, or several for a
-    mixed one (station ``i`` speaks ``versions[i % len(versions)]``). ``password``: HTTP
-    Basic (security profiles 1 and 2); ``ssl``: the TLS context for ``wss://`` (with a
-    client certificate for profile 3). ``progress`` is called about once a second.
+    mixed one (station ``i`` speaks ``versions[i % len(versions)]``). ``actions``: what the
+    stations send, ``"all"`` of the fleet's mix, ``"core"`` (:data:`CORE_ACTIONS`), or action
+    names (:func:`chosen_actions`). ``password``: HTTP Basic (security profiles 1 and 2), one
+    for every station or a mapping of identity to password; ``ssl``: the TLS context for
+    ``wss://`` (with a client certificate for profile 3). ``progress`` is called about once
+    a second.
     ``backend`` picks the WebSocket library (:mod:`ocpp_fast.transport.backend`);
     ``compression`` offers permessage-deflate. Several URLs (a cluster's gateways):
     station ``i`` connects to URL ``i`` modulo their number and fails over to the next
@@ -297,6 +384,9 @@ async def simulate(
     ``handle_signals``, ends the run early with the report so far.
     """
     labels = _labels(versions)
+    chosen = chosen_actions(actions)
+    kinds = [kind for kind in MIX_SHARES if action_of(kind) in chosen]
+    check_passwords(password, chargers, first_station)
     urls = [url] if isinstance(url, str) else list(url)
     report = SimulationReport(stations=chargers)
     stop = stop or asyncio.Event()
@@ -312,6 +402,8 @@ async def simulate(
         compression,
         password,
         ssl,
+        kinds,
+        [MIX_SHARES[kind] for kind in kinds],
         {},
         {},
     )

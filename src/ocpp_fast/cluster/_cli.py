@@ -65,7 +65,7 @@ def serve_processes(argv: Sequence[str], count: int) -> int:
     reconnecting to the others on the same port meanwhile.
     """
     command = [sys.executable, "-m", "ocpp_fast.cli", *argv, "--reuse-port"]
-    supervisor = Supervisor(command, count)
+    supervisor = Supervisor(command, count, tells_started=True)
     signal.signal(signal.SIGINT, supervisor.stop)
     signal.signal(signal.SIGTERM, supervisor.stop)
     return supervisor.run()

@@ -5,8 +5,12 @@ stations' sockets with it; they reconnect to the other processes on the same
 port, but the capacity is gone until someone notices. So the parent restarts a
 child that exits on its own, after a back-off (0.5 s doubling to 30 s, back to
 0.5 s once a child lived a minute), and gives up (stopping the others and
-returning the child's exit code) when one exits within 2 s of its start five
-times in a row: a wrong flag or a port in use would otherwise loop for ever.
+returning the child's exit code) when one fails to start five times in a row:
+an ``on_startup`` binding a port another process holds, a database that is not
+there, would otherwise loop for ever. A ``serve`` child has started once it says
+so on a pipe (``READY_FD_ENVIRONMENT``), when every ``on_startup`` returned, however
+long that took; another command (``tells_started=False``) once it lived ``QUICK_EXIT``
+seconds.
 
 On Linux each child also asks the kernel for SIGTERM when its parent dies
 (``PR_SET_PDEATHSIG``), so a parent killed with ``kill -9`` leaves no gateway
@@ -24,7 +28,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ocpp_fast.transport.runtime import PROCESS_SLOT_ENVIRONMENT
+from ocpp_fast.transport.runtime import (
+    PROCESS_COUNT_ENVIRONMENT,
+    PROCESS_SLOT_ENVIRONMENT,
+    READY_FD_ENVIRONMENT,
+)
 
 __all__ = ["Supervisor"]
 
@@ -35,9 +43,9 @@ LONGEST_DELAY = 30.0
 LIVED = 60.0
 """A child that ran this long before dying starts the back-off afresh."""
 QUICK_EXIT = 2.0
-"""A child that dies this soon after its start failed to start."""
+"""A child that never says it started, dying this soon after its start, failed to start."""
 QUICK_EXITS_ALLOWED = 5
-"""Failed starts in a row of one child before the parent gives up."""
+"""Failed starts in a row of one slot before the parent stops every process."""
 _PR_SET_PDEATHSIG = 1
 
 
@@ -59,9 +67,25 @@ class _Child:
     started: float
     delay: float
     """The wait before this slot's next restart."""
+    ready: int | None
+    """The pipe on which the child says it started (None once it did, or once closed)."""
+    started_up: bool = False
+    """The child said it started (its ``on_startup`` hooks returned)."""
     quick_exits: int = 0
     restart_at: float | None = None
     """When a dead child is to be started again (None while it runs)."""
+
+    def heard(self) -> bool:
+        """Whether the child has said it started (reading its pipe without waiting)."""
+        if self.ready is not None:
+            try:
+                said = os.read(self.ready, 1)
+            except BlockingIOError:
+                return self.started_up
+            os.close(self.ready)
+            self.ready = None
+            self.started_up = said == b"1"
+        return self.started_up
 
 
 @dataclass
@@ -74,16 +98,35 @@ class Supervisor:
     first_delay: float = FIRST_DELAY
     clock: Callable[[], float] = time.monotonic
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)
+    tells_started: bool = False
+    """The command says on its pipe when it started (``ocpp-fast serve`` does): one that dies
+    before that failed to start, however long it took."""
     restarts: int = 0
     """Children started again after dying (for tests and the log)."""
     _children: list[_Child] = field(default_factory=list)
     _stopping: bool = False
     _code: int = 0
 
-    def _start(self, slot: int) -> subprocess.Popen[bytes]:
+    def _start(self, slot: int) -> tuple[subprocess.Popen[bytes], int]:
+        """Start the child of ``slot``; it and the pipe on which it will say it started."""
         preexec = _die_with_parent if sys.platform == "linux" else None
-        env = dict(os.environ, **{PROCESS_SLOT_ENVIRONMENT: str(slot)})
-        return subprocess.Popen(list(self.command), preexec_fn=preexec, env=env)
+        ready, told = os.pipe()
+        env = dict(
+            os.environ,
+            **{
+                PROCESS_SLOT_ENVIRONMENT: str(slot),
+                PROCESS_COUNT_ENVIRONMENT: str(self.count),
+                READY_FD_ENVIRONMENT: str(told),
+            },
+        )
+        try:
+            popen = subprocess.Popen(
+                list(self.command), preexec_fn=preexec, env=env, pass_fds=(told,)
+            )
+        finally:
+            os.close(told)
+        os.set_blocking(ready, False)
+        return popen, ready
 
     def stop(self, signum: int = signal.SIGTERM, frame: object = None) -> None:
         """Stop every child (the SIGINT/SIGTERM handler); :meth:`run` then returns."""
@@ -95,41 +138,47 @@ class Supervisor:
     def run(self) -> int:
         """Start the children and keep them running until :meth:`stop` or a hopeless child."""
         now = self.clock()
-        self._children = [
-            _Child(slot, self._start(slot), now, self.first_delay) for slot in range(self.count)
-        ]
+        for slot in range(self.count):
+            popen, ready = self._start(slot)
+            self._children.append(_Child(slot, popen, now, self.first_delay, ready))
         while not self._stopping:
             time.sleep(self.poll)
             for child in self._children:
                 self._tend(child)
         codes = [child.popen.wait() for child in self._children]
+        for child in self._children:
+            child.heard()  # closes its pipe
         return self._code or max(codes, default=0)
 
     def _tend(self, child: _Child) -> None:
         now = self.clock()
         if child.restart_at is not None:
             if now >= child.restart_at and not self._stopping:
-                child.popen, child.started, child.restart_at = self._start(child.slot), now, None
+                child.popen, child.ready = self._start(child.slot)
+                child.started, child.restart_at, child.started_up = now, None, False
                 self.restarts += 1
             return
         code = child.popen.poll()
         if code is None or self._stopping:
             return
         lived = now - child.started
-        child.quick_exits = child.quick_exits + 1 if lived < QUICK_EXIT else 0
+        failed = not child.heard() if self.tells_started else lived < QUICK_EXIT
+        child.quick_exits = child.quick_exits + 1 if failed else 0
         if lived >= LIVED:
             child.delay = self.first_delay
         if child.quick_exits >= QUICK_EXITS_ALLOWED:
             self.log(
-                f"process {child.popen.pid} failed to start {QUICK_EXITS_ALLOWED} times "
-                f"(exit code {code}): stopping"
+                f"ocpp-fast serve: error: process {child.slot} of {self.count} failed to start "
+                f"{QUICK_EXITS_ALLOWED} times in a row (exit code {code}; its error is above): "
+                "stopping every process"
             )
             self._code = code or 1
             self.stop()
             return
+        early = " (before it started)" if failed and self.tells_started else ""
         self.log(
-            f"process {child.popen.pid} exited with code {code} after {lived:.1f} s; "
-            f"starting another in {child.delay:g} s"
+            f"process {child.slot} of {self.count} (pid {child.popen.pid}) exited with code "
+            f"{code} after {lived:.1f} s{early}; starting another in {child.delay:g} s"
         )
         child.restart_at = now + child.delay
         child.delay = min(child.delay * 2, LONGEST_DELAY)

@@ -74,14 +74,22 @@ class ClusterClient:
     :class:`ClusterConfig` for another prefix, credentials or TLS.
     """
 
-    def __init__(self, servers: str | Sequence[str] | ClusterConfig = "nats://127.0.0.1:4222"):
+    def __init__(
+        self,
+        servers: str | Sequence[str] | ClusterConfig = "nats://127.0.0.1:4222",
+        *,
+        name: str | None = None,
+    ):
         self.config = servers if isinstance(servers, ClusterConfig) else ClusterConfig(servers)
         self.names = self.config.names
+        self.name = name or f"ocpp-client {node_name()}"
+        """The connection's name in NATS's views (``nats server report connections``) and in
+        this process's log lines about NATS."""
         self._nc: Nats | None = None
 
     async def connect(self) -> ClusterClient:
         if self._nc is None:
-            self._nc = await self.config.connect(f"ocpp-client {node_name()}")
+            self._nc = await self.config.connect(self.name)
         return self
 
     async def __aenter__(self) -> ClusterClient:

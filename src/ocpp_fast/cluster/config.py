@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,9 +15,13 @@ from ocpp_fast._ratelimit import LogLimiter
 from ocpp_fast.cluster.subjects import Names
 from ocpp_fast.stations import node_name  # one rule for naming a process, cluster or not
 
-__all__ = ["DEFAULT_DURABLE", "ClusterConfig", "connect_nats", "node_name"]
+__all__ = ["DEFAULT_DURABLE", "ClusterConfig", "connect_nats", "nats_failures", "node_name"]
 
 log = logging.getLogger("ocpp_fast.cluster")
+nats_failures = LogLimiter(log)
+"""What fails while NATS is away, per station or per call (registry writes, following a station,
+storing an event, waiting for a worker): N stations would write N lines a second; at most
+``LOG_BURST`` per kind per ``LOG_INTERVAL`` get through, then one line counting the rest."""
 
 DEFAULT_DURABLE: Mapping[str, frozenset[str]] = {
     "1.6": frozenset({"StartTransaction", "StopTransaction", "MeterValues"}),
@@ -49,6 +54,11 @@ class ClusterConfig:
         return await connect_nats(self.servers, name, self.options, reconnected)
 
 
+NATS_ERRORS_PER_WINDOW = 1
+"""Lines of one kind of NATS error per connection per ``LOG_INTERVAL`` (a minute): while NATS
+is away a reconnect fails twice a second, and an outage may last hours."""
+
+
 async def connect_nats(
     servers: str | Sequence[str],
     name: str,
@@ -57,16 +67,31 @@ async def connect_nats(
 ) -> Nats:
     """``nats.connect`` with the cluster's defaults, overridden by ``options``.
 
-    NATS going away is expected and retried: one line per error rather than nats-py's
-    traceback for each failed reconnect attempt, and at most ``LOG_BURST`` lines of one
-    kind of error per ``LOG_INTERVAL`` (a reconnect is tried several times a second, and an
-    outage may last hours). ``reconnected`` runs after the ``reconnected_cb`` of
-    ``options``, if any.
+    NATS going away is expected and retried, and said in few lines: one WARNING when the
+    connection is lost, one INFO when it is back (with how long it was away), and in between
+    one line per kind of error per minute (:data:`NATS_ERRORS_PER_WINDOW`; nats-py's own
+    traceback for each failed reconnect attempt is never shown), then a count of the others.
+    ``reconnected`` runs after the ``reconnected_cb`` of ``options``, if any; their
+    ``disconnected_cb`` too runs after our line.
     """
-    failures = LogLimiter(log)
+    failures = LogLimiter(log, burst=NATS_ERRORS_PER_WINDOW)
+    lost_at: list[float] = []
+    made: list[Nats] = []
 
     async def error(exc: Exception) -> None:
-        failures.warning(type(exc).__name__, "%s: NATS: %r", name, exc)
+        failures.warning(f"{name}: NATS {type(exc).__name__}", "%s: NATS: %r", name, exc)
+
+    async def lost() -> None:
+        if made and made[0].is_closed:  # closed by us (nats-py calls this then too)
+            return
+        if not lost_at:  # once per outage, however many attempts fail
+            lost_at.append(time.monotonic())
+            log.warning("%s: NATS connection lost; reconnecting", name)
+
+    async def back() -> None:
+        if lost_at:
+            log.info("%s: NATS connection back after %.1f s", name, time.monotonic() - lost_at[0])
+            lost_at.clear()
 
     chosen: dict[str, Any] = {
         "name": name,
@@ -76,14 +101,22 @@ async def connect_nats(
         "connect_timeout": 5,
     }
     chosen.update(options or {})
-    if reconnected is not None:
-        theirs = chosen.get("reconnected_cb")
-
-        async def back() -> None:
-            if theirs is not None:
-                await theirs()
-            await reconnected()
-
-        chosen["reconnected_cb"] = back
+    chosen["disconnected_cb"] = _then(lost, chosen.get("disconnected_cb"))
+    chosen["reconnected_cb"] = _then(_then(back, chosen.get("reconnected_cb")), reconnected)
     servers_list = [servers] if isinstance(servers, str) else list(servers)
-    return await nats.connect(servers=servers_list, **chosen)
+    made.append(await nats.connect(servers=servers_list, **chosen))
+    return made[0]
+
+
+def _then(
+    first: Callable[[], Awaitable[None]], then: Callable[[], Awaitable[None]] | None
+) -> Callable[[], Awaitable[None]]:
+    """A NATS callback awaiting ``first``, then ``then`` (if any)."""
+    if then is None:
+        return first
+
+    async def both() -> None:
+        await first()
+        await then()
+
+    return both

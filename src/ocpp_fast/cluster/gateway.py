@@ -39,9 +39,9 @@ from nats.js import api
 from nats.js.errors import BadRequestError, KeyNotFoundError
 
 from ocpp_fast import errors
-from ocpp_fast._ratelimit import ConnectionLog, LogLimiter
+from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.cluster._handlers import clustered
-from ocpp_fast.cluster.config import DEFAULT_DURABLE, ClusterConfig, node_name
+from ocpp_fast.cluster.config import DEFAULT_DURABLE, ClusterConfig, nats_failures, node_name
 from ocpp_fast.cluster.relay import Relay
 from ocpp_fast.cluster.subjects import encode_identity
 from ocpp_fast.cluster.wire import (
@@ -62,10 +62,6 @@ if TYPE_CHECKING:
 __all__ = ["Gateway"]
 
 log = logging.getLogger("ocpp_fast.cluster")
-nats_failures = LogLimiter(log)
-"""NATS failures of registry writes and replies: with NATS away, a refresh round fails once
-per station held, so N stations would write N lines a round; at most ``LOG_BURST`` per kind
-per ``LOG_INTERVAL`` get through, then one line counting the rest."""
 
 _encode = msgspec.json.Encoder().encode
 _routed_decoder = msgspec.json.Decoder(RoutedCall)
@@ -212,7 +208,13 @@ class Gateway:
                 try:
                     writes.append(await self._follow(identity))
                 except Exception as exc:  # NATS away: try again in a second
-                    ConnectionLog(log, identity).warning("cluster: following it failed: %r", exc)
+                    nats_failures.warning(
+                        "following a station",
+                        "%s: cluster: following it failed: %r",
+                        identity,
+                        exc,
+                        extra={"identity": identity},
+                    )
                     self._dirty.add(identity)
                     self._later_wake(1.0)
             await _in_batches(writes)
@@ -292,7 +294,9 @@ class Gateway:
             await self._ensure_stream(js)
             self._kv = await self._ensure_registry(js)
         except Exception as exc:  # NATS away again: the next round tries again
-            log.warning("cluster: making the stream and registry again failed: %r", exc)
+            nats_failures.warning(
+                "remaking", "cluster: making the stream and registry again failed: %r", exc
+            )
 
     async def _write_lines(self) -> bool:
         """Write the registry line of every station held here; whether all were written."""

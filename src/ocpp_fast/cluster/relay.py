@@ -21,9 +21,9 @@ from nats.errors import TimeoutError as NatsTimeout
 from ocpp_fast import errors
 from ocpp_fast._codec_py import _HEAD
 from ocpp_fast._protocol_version import ProtocolVersion
-from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.cluster._replies import Replies
+from ocpp_fast.cluster.config import nats_failures
 from ocpp_fast.cluster.subjects import Names
 from ocpp_fast.cluster.wire import DurableEvent, WorkRequest, decode_outcome, response_of
 from ocpp_fast.dispatch import CallContext
@@ -168,8 +168,15 @@ class Relay:
             if ack.error is not None or not ack.stream:
                 raise RuntimeError(f"the stream refused it: {ack.error or reply.data!r}")
         except Exception as exc:
-            ConnectionLog(log, identity).error(
-                "could not store %s %s: %r", action, context.message_id, exc
+            nats_failures.log(
+                logging.ERROR,
+                "storing",
+                "%s: could not store %s %s: %r",
+                identity,
+                action,
+                context.message_id,
+                exc,
+                extra={"identity": identity},
             )
             raise errors.InternalError("the message could not be stored; send it again") from None
 
@@ -191,11 +198,14 @@ class Relay:
         except NoRespondersError:
             raise errors.InternalError(f"no worker runs for OCPP {version.label}") from None
         except NatsTimeout:
-            ConnectionLog(log, context.identity).warning(
-                "no worker answered %s %s within %s s",
+            nats_failures.warning(
+                "no worker answered",
+                "%s: no worker answered %s %s within %s s",
+                context.identity,
                 action,
                 context.message_id,
                 self.worker_timeout,
+                extra={"identity": context.identity},
             )
             raise errors.InternalError("the handler did not answer in time") from None
         return response_of(decode_outcome(reply.data), version, action)

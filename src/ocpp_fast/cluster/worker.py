@@ -61,7 +61,9 @@ class Worker:
         self.handlers = {handler.version.label: handler for handler in listed}
         self.config = config or ClusterConfig()
         self.names = self.config.names
-        self.client = ClusterClient(self.config)
+        self.node = node_name()
+        """This worker's name: ``ocpp-worker <node>`` is its NATS connection's."""
+        self.client = ClusterClient(self.config, name=f"ocpp-worker {self.node}")
         self._slots = asyncio.Semaphore(concurrency)
         self._subscriptions: list[Subscription] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -81,7 +83,7 @@ class Worker:
                 )
             )
         await nc.flush()
-        log.info("worker %s serving OCPP %s", node_name(), ", ".join(self.handlers))
+        log.info("worker %s serving OCPP %s", self.node, ", ".join(self.handlers))
 
     async def close(self) -> None:
         """Stop taking CALLs, let those being handled answer (up to 5 s), disconnect."""

@@ -18,6 +18,7 @@ from typing import Any
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import Charger, ChargeSystem, OcppHandler, is_awaitable
+from ocpp_fast.errors import StartupFailed
 
 __all__ = [
     "REPLACED",
@@ -135,11 +136,16 @@ def _each(handlers: Iterable[OcppHandler], name: str) -> list[Any]:
 
 
 async def start_up(handlers: Iterable[OcppHandler], server: Any) -> None:
-    """Each handler's ``on_startup(server)``; what it raises goes to the caller of ``serve()``."""
+    """Each handler's ``on_startup(server)``; what one raises goes to the caller of ``serve()``
+    as :class:`~ocpp_fast.errors.StartupFailed`, naming the hook (a traceback ending in the
+    user's code does not say the server was starting)."""
     for hook in _each(handlers, "on_startup"):
-        result = hook(server)
-        if is_awaitable(result):
-            await result
+        try:
+            result = hook(server)
+            if is_awaitable(result):
+                await result
+        except Exception as exc:
+            raise StartupFailed(type(hook.__self__).__name__, exc) from exc
 
 
 async def shut_down(handlers: Iterable[OcppHandler], server: Any, grace: float) -> None:

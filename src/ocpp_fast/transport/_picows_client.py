@@ -30,6 +30,45 @@ __all__ = ["PicowsLink", "open_picows"]
 
 _CLOSE_WAIT = 5.0
 """Seconds a closing handshake may take before the socket is dropped."""
+TLS_CUT_SHORT = (
+    "the CSMS closed the connection during the TLS handshake (a wss:// URL for a port without TLS?)"
+)
+"""What a ``wss://`` connection whose TLS handshake the peer cut short raises
+(:class:`ConnectionResetError`; picows gives one without a word)."""
+
+
+class _WithoutTlsEofReports:
+    """The loop's exception handler, less the report of a TLS handshake cut short by the peer.
+
+    picows' TLS layer (aiofastnet) hands the loop's exception handler the exception *class*
+    ``ConnectionResetError`` where an instance belongs, and asyncio's default handler then
+    fails to log it: a "--- Logging error ---" traceback on stderr, for a failure that
+    :func:`open_picows` raises to its caller anyway. Only that report is dropped; every other
+    goes to the handler that was there before.
+    """
+
+    def __init__(self, previous: Any) -> None:
+        self.previous = previous
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exception = context.get("exception")
+        if (
+            isinstance(exception, type)
+            and issubclass(exception, ConnectionError)
+            and str(context.get("message", "")).startswith("SSL handshake failed")
+        ):
+            return
+        if self.previous is not None:
+            self.previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+
+def _drop_tls_eof_reports(loop: asyncio.AbstractEventLoop) -> None:
+    """Put :class:`_WithoutTlsEofReports` in front of the loop's handler, once per handler."""
+    current = loop.get_exception_handler()
+    if not isinstance(current, _WithoutTlsEofReports):
+        loop.set_exception_handler(_WithoutTlsEofReports(current))
 
 
 class PicowsLink(OcppListener):
@@ -116,6 +155,8 @@ async def open_picows(url: str, options: LinkOptions) -> PicowsLink:
         extra["Sec-WebSocket-Extensions"] = client_offer()
     if options.subprotocols:
         extra["Sec-WebSocket-Protocol"] = ", ".join(options.subprotocols)
+    if options.ssl is not None:
+        _drop_tls_eof_reports(asyncio.get_running_loop())
     try:
         await ws_connect(
             listener_for,
@@ -138,6 +179,10 @@ async def open_picows(url: str, options: LinkOptions) -> PicowsLink:
         raise HandshakeFailed.refused(int(exc.response.status), body) from exc
     except WSError as exc:
         raise HandshakeFailed(str(exc)) from exc
+    except ConnectionResetError as exc:
+        if options.ssl is None or str(exc):
+            raise
+        raise ConnectionResetError(TLS_CUT_SHORT) from None
     if link.failure is not None:
         await link.close(1010, "extension refused")
         raise HandshakeFailed(link.failure)

@@ -42,6 +42,7 @@ from ocpp_fast.transport._refusals import Reason, Refusal, RefusalLog, peer_of
 from ocpp_fast.transport._tls import secure
 from ocpp_fast.transport.identity import basic_credentials, escaped, parse_identity
 from ocpp_fast.transport.limits import DEFAULT_LIMITS, REPLACED_CLOSE_CODE, Limits
+from ocpp_fast.transport.runtime import process_count, process_slot
 
 __all__ = [
     "Admission",
@@ -197,6 +198,13 @@ class Stations:
         metrics port)."""
         self.started = False
         """Set by ``serve()`` once every ``on_startup`` returned: ready for stations."""
+        self.process_slot = process_slot()
+        """This process's slot under ``ocpp-fast serve --workers N``, 0 to N - 1 (0 when not
+        started that way): what must exist once for every process (an admin API on a fixed
+        port) is started in slot 0 only."""
+        self.process_count = process_count()
+        """N of ``--workers N`` (1 otherwise). Each process holds only its own stations:
+        ``call`` and ``stations()`` reach those of this process, a cluster (``--nats``) all."""
         self.on_closed: list[Callable[[], None]] = []
         """Run once :meth:`CsmsServer.close` is done (stopping the metrics endpoint...)."""
         self.on_station: list[Callable[[str], None]] = []

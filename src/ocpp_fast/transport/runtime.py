@@ -17,15 +17,50 @@ from __future__ import annotations
 import asyncio
 import gc
 import importlib.util
+import os
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["PROCESS_SLOT_ENVIRONMENT", "YOUNG_THRESHOLD", "run", "settle_gc"]
+__all__ = [
+    "PROCESS_COUNT_ENVIRONMENT",
+    "PROCESS_SLOT_ENVIRONMENT",
+    "READY_FD_ENVIRONMENT",
+    "YOUNG_THRESHOLD",
+    "process_count",
+    "process_slot",
+    "run",
+    "settle_gc",
+]
 
 PROCESS_SLOT_ENVIRONMENT = "OCPP_FAST_PROCESS_SLOT"
 """Set by ``serve --workers N`` in each process it starts: its slot, 0 to N - 1 (kept across
 restarts). ``serve`` adds it to ``--metrics-port`` and ``--health-port``: the processes share
 the OCPP port, but each must be scraped and probed on a port of its own."""
+PROCESS_COUNT_ENVIRONMENT = "OCPP_FAST_PROCESSES"
+"""Set by ``serve --workers N`` in each process it starts: N."""
+READY_FD_ENVIRONMENT = "OCPP_FAST_READY_FD"
+"""Set by ``serve --workers N``: the pipe on which a process says it started (every
+``on_startup`` returned), so that one dying before that counts as a failed start."""
+
+
+def process_slot() -> int:
+    """This process's slot under ``ocpp-fast serve --workers N``: 0 to N - 1, the same across
+    restarts of the process in it; 0 in a process started any other way. What an app starts
+    once for all the processes (an admin API on a fixed port) starts in slot 0 only."""
+    return _environment_number(PROCESS_SLOT_ENVIRONMENT, 0)
+
+
+def process_count() -> int:
+    """How many processes ``ocpp-fast serve --workers N`` runs: N (1 without ``--workers``)."""
+    return _environment_number(PROCESS_COUNT_ENVIRONMENT, 1)
+
+
+def _environment_number(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
 
 T = TypeVar("T")
 YOUNG_THRESHOLD = 20_000

@@ -1,0 +1,185 @@
+"""What simulated stations send, and what a CI run counts as failed: a CSMS that handles only
+the core actions (tests/core_csms.py) answers the others NotSupported, which OCPP allows, so
+they are listed apart and the run passes; ``actions=`` / ``--actions`` keeps the stations to
+the core; a core action answered NotSupported fails the run. Passwords per station, from a
+mapping or ``--password-file``. The command's exit codes and its progress lines in a CI log."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from core_csms import Core16, Core201, Core201WithoutStatus
+from demo_load import free_port
+
+from ocpp_fast.cli import main
+from ocpp_fast.demo import demo_handlers
+from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.simulator import (
+    CORE_ACTIONS,
+    SimulationReport,
+    check_passwords,
+    chosen_actions,
+    read_password_file,
+    simulate,
+)
+from ocpp_fast.transport import Admission, StationRequest, serve
+
+OPTIONAL = {"DataTransfer", "SecurityEventNotification", "NotifyReport"}
+OPTIONAL_16 = {"DataTransfer", "SecurityEventNotification", "DiagnosticsStatusNotification"}
+
+
+def run_against(
+    handlers: dict[str, OcppHandler],
+    actions: str = "all",
+    chargers: int = 6,
+    versions: tuple[str, ...] = ("1.6", "2.0.1"),
+) -> SimulationReport:
+    async def main() -> SimulationReport:
+        server = await serve(handlers)
+        try:
+            return await simulate(
+                f"ws://127.0.0.1:{server.port}/ocpp",
+                chargers,
+                2.0,
+                interval=0.01,
+                seed=7,
+                versions=versions,
+                actions=actions,
+            )
+        finally:
+            await server.close()
+
+    return asyncio.run(main())
+
+
+def test_notsupported_of_optional_actions_is_listed_apart_and_no_failure() -> None:
+    report = run_against({"ocpp2.0.1": Core201(), "ocpp1.6": Core16()})
+    assert report.errors == {}, report.errors
+    assert report.ok and report.connected == 6
+    assert report.not_supported, "no optional action was sent"
+    assert set(report.not_supported) <= OPTIONAL | OPTIONAL_16, report.not_supported
+    table = report.table()
+    assert f"answered NotSupported          {sum(report.not_supported.values())} (not errors)" in (
+        table
+    )
+    assert table.splitlines()[-1].split() == ["errors", "0"]
+
+
+def test_core_actions_only_sends_nothing_else() -> None:
+    core201, core16 = Core201(), Core16()
+    report = run_against({"ocpp2.0.1": core201, "ocpp1.6": core16}, actions="core")
+    assert report.errors == {} and report.not_supported == {}, report
+    assert report.messages > 300  # of which about 3 % would be optional in the whole mix
+    assert set(core201.answered) == CORE_ACTIONS  # each of them, nothing else
+    assert {"StartTransaction", "StopTransaction", "MeterValues"} <= set(core16.answered)
+
+
+def test_a_core_action_answered_notsupported_fails_the_run_named_by_action() -> None:
+    report = run_against(
+        {"ocpp2.0.1": Core201WithoutStatus()}, actions="core", chargers=2, versions=("2.0.1",)
+    )
+    assert not report.ok
+    assert set(report.errors) == {"StatusNotification: NotSupported"}, report.errors
+    assert report.table().splitlines()[-1].endswith("StatusNotification: NotSupported")
+
+
+def test_actions_are_presets_names_or_both() -> None:
+    assert chosen_actions("all") == chosen_actions(["core", *sorted(OPTIONAL)])
+    assert chosen_actions("Heartbeat") == {"BootNotification", "Heartbeat"}  # a station boots
+    assert chosen_actions("core,DataTransfer") == chosen_actions("core") | {"DataTransfer"}
+    assert chosen_actions(["StopTransaction", "DiagnosticsStatusNotification"]) == {
+        "BootNotification",
+        "TransactionEvent",
+        "NotifyReport",
+    }
+    with pytest.raises(ValueError, match="not Reset"):
+        chosen_actions("core,Reset")
+    with pytest.raises(ValueError):
+        chosen_actions("")
+
+
+def test_each_station_logs_in_with_its_own_password(tmp_path: Path) -> None:
+    passwords = {f"SIM{n:05d}": f"password-of-station-{n}" for n in range(10, 13)}
+
+    def authorize(station: StationRequest) -> Admission:
+        ok = station.password == passwords.get(station.identity)
+        return Admission.ACCEPT if ok else Admission.UNAUTHORIZED
+
+    async def main() -> SimulationReport:
+        server = await serve(demo_handlers(), authorize=authorize, security_profile=1)
+        try:
+            url = f"ws://127.0.0.1:{server.port}/ocpp"
+            with pytest.raises(ValueError, match="no password for SIM00013"):
+                await simulate(url, 4, 0.5, first_station=10, password=passwords)
+            return await simulate(url, 3, 0.5, first_station=10, password=passwords)
+        finally:
+            await server.close()
+
+    report = asyncio.run(main())
+    assert report.ok and report.errors == {}, report.errors
+    listed = tmp_path / "passwords.txt"
+    listed.write_text(
+        "# identity password\n\n"
+        + "".join(f"{identity}  {password} \n" for identity, password in passwords.items())
+    )
+    assert read_password_file(listed) == passwords
+    check_passwords(read_password_file(listed), 3, 10)
+    listed.write_text("SIM00010\n")
+    with pytest.raises(ValueError, match=r"passwords\.txt:1: expected IDENTITY PASSWORD"):
+        read_password_file(listed)
+
+
+@pytest.fixture
+def core_csms() -> Iterator[int]:
+    """``ocpp-fast serve core_csms:app`` (2.0.1 and 1.6, core actions only); its port."""
+    port = free_port()
+    command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "core_csms:app", "--quiet"]
+    server = subprocess.Popen(
+        [*command, "--port", str(port), "--app-dir", str(Path(__file__).parent)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        assert "core_csms:app on" in server.stdout.readline()
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_the_command_passes_a_core_csms_and_says_so_in_plain_lines(
+    core_csms: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"ws://127.0.0.1:{core_csms}/ocpp"
+    common = ["simulate", "--url", url, "--chargers", "4", "--interval", "0.01", "--seed", "3"]
+    assert main([*common, "--duration", "1.5", "--version", "1.6", "2.0.1"]) == 0
+    out, err = capsys.readouterr()
+    assert "errors                         0" in out and "answered NotSupported" in out
+    assert "\r" not in err and err.startswith("    1 s  stations")  # not a terminal
+    assert main([*common, "--duration", "0.5", "--actions", "core"]) == 0
+    out, _ = capsys.readouterr()
+    assert "answered NotSupported          0 (not errors)" in out
+
+
+def test_the_command_refuses_wrong_actions_and_passwords_before_starting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = ["--url", "ws://127.0.0.1:9/ocpp"]  # never reached
+    with pytest.raises(SystemExit) as exited:
+        main(["simulate", *url, "--actions", "core", "Reset"])
+    assert exited.value.code == 2
+    assert "not Reset" in capsys.readouterr().err
+    listed = tmp_path / "passwords.txt"
+    listed.write_text("SIM00000 first-station-password\n")
+    with pytest.raises(SystemExit) as exited:
+        main(["simulate", *url, "--chargers", "2", "--password-file", str(listed)])
+    assert exited.value.code == 2
+    assert "no password for SIM00001 (the stations are SIM00000 to SIM00001)" in (
+        capsys.readouterr().err
+    )
