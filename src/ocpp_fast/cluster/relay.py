@@ -12,6 +12,7 @@ import asyncio
 import datetime
 import hashlib
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -26,7 +27,7 @@ from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.cluster._replies import Replies
 from ocpp_fast.cluster.subjects import Names
 from ocpp_fast.cluster.wire import DurableEvent, WorkRequest, decode_outcome, response_of
-from ocpp_fast.dispatch import CallContext
+from ocpp_fast.dispatch import CallContext, is_awaitable
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as Nats
@@ -136,18 +137,47 @@ class Relay:
             subject = self._subjects[key] = self.names.event(identity, action)
         return subject
 
-    async def store(
+    def store_then(
         self,
         version: ProtocolVersion,
         action: str,
         request: Any,
         payload: bytes,
         context: CallContext,
-    ) -> None:
-        """Put a durable CALL in the stream; InternalError when the stream did not take it."""
-        if self.replies.nc is None:
-            raise errors.InternalError("the gateway is not attached to NATS")
+        then: Callable[[], Any],
+    ) -> asyncio.Future[Any]:
+        """Put a durable CALL in the stream, then, once JetStream acknowledged it, ``then()``.
+
+        No task: the event is published now and ``then`` runs where the acknowledgement
+        arrives (nats-py's read loop). The future holds what ``then`` returned (awaited
+        first if it is awaitable) or raised; InternalError when the stream did not take
+        the CALL (``then`` never runs). A future done before the acknowledgement came (a
+        connection that stopped cancels it) is left alone and ``then`` does not run.
+        """
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Any] = loop.create_future()
         identity = context.identity
+
+        def acked(reply: Msg | Exception) -> None:
+            if done.done():
+                return
+            try:
+                if isinstance(reply, Exception):
+                    raise reply
+                ack = _ack_decoder.decode(reply.data)
+                if ack.error is not None or not ack.stream:
+                    raise RuntimeError(f"the stream refused it: {ack.error or reply.data!r}")
+            except Exception as exc:
+                ConnectionLog(log, identity).error(
+                    "could not store %s %s: %r", action, context.message_id, exc
+                )
+                done.set_exception(errors.InternalError(_NOT_STORED))
+                return
+            _settle_with(done, then)
+
+        if self.replies.nc is None:
+            done.set_exception(errors.InternalError("the gateway is not attached to NATS"))
+            return done
         event = DurableEvent(
             identity=identity,
             message_id=context.message_id,
@@ -158,20 +188,28 @@ class Relay:
             payload=msgspec.Raw(payload),
         )
         try:
-            reply = await self.replies.request(
+            self.replies.ask(
                 self._event_subject(identity, action),
                 _encode(event),
                 self.store_timeout,
+                acked,
                 {"Nats-Msg-Id": dedup_id(identity, action, request, payload)},
             )
-            ack = _ack_decoder.decode(reply.data)
-            if ack.error is not None or not ack.stream:
-                raise RuntimeError(f"the stream refused it: {ack.error or reply.data!r}")
         except Exception as exc:
-            ConnectionLog(log, identity).error(
-                "could not store %s %s: %r", action, context.message_id, exc
-            )
-            raise errors.InternalError("the message could not be stored; send it again") from None
+            acked(exc)
+        return done
+
+    async def store(
+        self,
+        version: ProtocolVersion,
+        action: str,
+        request: Any,
+        payload: bytes,
+        context: CallContext,
+    ) -> None:
+        """:meth:`store_then`, awaited: returns once the stream has the CALL; InternalError
+        when it did not take it."""
+        await self.store_then(version, action, request, payload, context, _nothing)
 
     async def forward(
         self, version: ProtocolVersion, action: str, payload: bytes, context: CallContext
@@ -217,6 +255,37 @@ class Relay:
         return await self.replies.request(subject, data, self.worker_timeout)
 
 
+def _settle_with(done: asyncio.Future[Any], then: Callable[[], Any]) -> None:
+    """Complete ``done`` with what ``then()`` returns or raises (an awaitable: its outcome)."""
+    try:
+        result = then()
+    except Exception as exc:
+        done.set_exception(exc)
+        return
+    if not is_awaitable(result):
+        done.set_result(result)
+        return
+    running = asyncio.ensure_future(result)
+    done.add_done_callback(lambda _: running.cancel())  # stopped meanwhile: stop it too
+    running.add_done_callback(lambda ran: _copy_outcome(ran, done))
+
+
+def _copy_outcome(ran: asyncio.Future[Any], done: asyncio.Future[Any]) -> None:
+    if done.done():
+        return
+    if ran.cancelled():
+        done.cancel()
+    elif (error := ran.exception()) is not None:
+        done.set_exception(error)
+    else:
+        done.set_result(ran.result())
+
+
+def _nothing() -> None:
+    return None
+
+
+_NOT_STORED = "the message could not be stored; send it again"
 _SUBJECTS_KEPT = 65536
 """Stream subjects kept made (a station's few durable actions each); emptied when full."""
 
