@@ -20,7 +20,7 @@ from ocpp_fast import errors
 from ocpp_fast.aio import CALLS_IN_FLIGHT, connect_in_memory
 from ocpp_fast.cluster._replies import run_now
 from ocpp_fast.dispatch import answers_later
-from ocpp_fast.v201 import Charger, ChargeSystem, messages
+from ocpp_fast.v201 import Charger, ChargeSystem, enums, messages
 
 HEARTBEAT = messages.HeartbeatRequest()
 NOW = datetime.datetime(2026, 12, 2, tzinfo=datetime.UTC)
@@ -116,7 +116,10 @@ def test_a_handler_that_raises_at_once_or_returns_no_awaitable(impl: ModuleType)
         with pytest.raises(errors.SecurityError):
             await station.call(HEARTBEAT, timeout=2)
         status = messages.StatusNotificationRequest(
-            timestamp=NOW, connector_status="Available", evse_id=1, connector_id=1
+            timestamp=NOW,
+            connector_status=enums.ConnectorStatusEnumType.AVAILABLE,
+            evse_id=1,
+            connector_id=1,
         )
         with pytest.raises(errors.InternalError):
             await station.call(status, timeout=2)
