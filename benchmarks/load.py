@@ -3,8 +3,8 @@
 ``python benchmarks/load.py`` (``make load``, ~4 minutes) runs every row of
 ``load_rows`` (the picows echo floor, ocpp_fast on picows, ocpp_fast on
 websockets, the ``ocpp`` package, ``ocpp-rpc`` in strict mode) in two modes
-and prints one table, side by side, then the targets of issue 11 as met / NOT
-met. Figures to read, never assertions: nothing here fails on a number.
+and prints one table, side by side, then the targets of issues 11 and 25 as met /
+NOT met. Figures to read, never assertions: nothing here fails on a number.
 
 The modes:
 
@@ -421,6 +421,60 @@ def target_lines(results: Sequence[Result], subject: str) -> list[str]:
     return lines
 
 
+FLEET_X_ECHO = 1.5
+"""Issue 25: ocpp_fast's fleet-rate CPU/msg at most this times the echo floor's of the same
+round, with p99 <= 20 ms, in at least 9 rounds of 10 (``--repeat 10``)."""
+SATURATION_X_ECHO = 1.25
+"""Issue 25: ocpp_fast's CPU/msg at saturation at most this times the echo floor's."""
+
+
+def _round_ratios(
+    results: Sequence[Result], subject: str, mode: str
+) -> list[tuple[int, float, float]]:
+    """``(round, x echo of that round, p99 ms)`` of ``subject`` in ``mode``, every round."""
+    rounds = []
+    for r in results:
+        if r.row.key == subject and r.mode.name == mode and r.available and r.messages:
+            floor = floor_of(results, mode, r.run)
+            if not math.isnan(floor):
+                p99 = r.merged.p99_ms if r.merged is not None else math.nan
+                rounds.append((r.run, r.cpu_us_per_msg / floor, p99))
+    return rounds
+
+
+def issue25_lines(results: Sequence[Result], subject: str) -> list[str]:
+    """Issue 25's targets for ``subject``, judged round by round against that round's floor."""
+    lines = []
+    fleet = _round_ratios(results, subject, "fleet")
+    if fleet:
+        good = sum(1 for _, x, p99 in fleet if x <= FLEET_X_ECHO and p99 <= 20)
+        each = ", ".join(f"#{n} {x:.2f}x/{p99:.1f} ms" for n, x, p99 in fleet)
+        if len(fleet) < 10:
+            verdict = f"not judged: {len(fleet)} rounds, the target counts 10 (--repeat 10)"
+        else:
+            verdict = _verdict(good >= len(fleet) - len(fleet) // 10)
+        lines.append(
+            f"fleet CPU/msg <= {FLEET_X_ECHO:g}x the echo floor of its round and p99 <= 20 ms "
+            f"in >= 9 of 10 rounds: {good} of {len(fleet)} ({each}): {verdict}"
+        )
+    else:
+        lines.append(f"fleet CPU/msg <= {FLEET_X_ECHO:g}x the echo floor: not measured")
+    sat = _round_ratios(results, subject, "saturation")
+    if sat:
+        ratios = sorted(x for _, x, _ in sat)
+        median = ratios[len(ratios) // 2]
+        good = sum(1 for x in ratios if x <= SATURATION_X_ECHO)
+        lines.append(
+            f"saturation CPU/msg <= {SATURATION_X_ECHO:g}x the echo floor of its round: "
+            f"{good} of {len(sat)} rounds, median {median:.2f}x "
+            f"({', '.join(f'#{n} {x:.2f}x' for n, x, _ in sat)}): "
+            f"{_verdict(median <= SATURATION_X_ECHO)} (judged by the median)"
+        )
+    else:
+        lines.append(f"saturation CPU/msg <= {SATURATION_X_ECHO:g}x the echo floor: not measured")
+    return lines
+
+
 def spread_lines(results: Sequence[Result]) -> list[str]:
     """Each row's min-max over the rounds of ``--repeat`` (nothing for a single round)."""
     lines = []
@@ -576,6 +630,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(f"- {line}" for line in target_lines(ours, "ocpp_fast-picows")))
         print(f"Same targets, ocpp_fast on websockets (for reference){suffix}:")
         print("\n".join(f"- {line}" for line in target_lines(ours, "ocpp_fast-websockets")))
+    print()
+    print("Targets (issue 25), ocpp_fast on picows, each round against its own echo floor:")
+    print("\n".join(f"- {line}" for line in issue25_lines(results, "ocpp_fast-picows")))
     print()
     print("\n".join(f"- {line}" for line in side_lines(results)))
     for line in [*describe(["websockets", "picows", "uvloop", "msgspec", "ocpp"]), f"fds: {fds}"]:

@@ -2,9 +2,9 @@
 
 A commit is checked out with ``git worktree add --detach`` into a temporary directory (the
 repository's own checkout is never touched, so the tree being worked on can be dirty),
-its compiled codec is built there (or copied from a cache keyed by the ``.pyx``'s blob
-hash: most commits do not change it), and it is run by this tree's interpreter with
-``PYTHONPATH`` naming its ``src``:
+its compiled extensions are built there (or copied from a cache keyed by the blobs of
+its ``.pyx`` and ``.pxi`` files: most commits change none), and it is run by this tree's
+interpreter with ``PYTHONPATH`` naming its ``src``:
 
 - **instructions** (deterministic): ``benchmarks/track_probe.py`` under
   ``valgrind --tool=callgrind``, which counts the instructions of a fixed number of
@@ -19,6 +19,7 @@ guessed.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -80,14 +81,27 @@ def _cache_dir() -> Path:
     return Path(base) / "ocpp-fast" / "bench-ext"
 
 
+def _extension_sources(commit: str) -> str:
+    """The blob ids of the commit's extension sources (every ``.pyx`` and ``.pxi`` of the
+    package, each named), empty where it has none: what a build depends on."""
+    listing = git("ls-tree", commit, "src/ocpp_fast/")
+    return "\n".join(line for line in listing.splitlines() if line.endswith((".pyx", ".pxi")))
+
+
 def build_extension(tree: Path, commit: str) -> str:
-    """Build the commit's compiled codec in place; say whether it was built or cached."""
-    pyx = "src/ocpp_fast/_codec_c.pyx"
-    try:
-        blob = git("rev-parse", f"{commit}:{pyx}")
-    except RuntimeError:
+    """Build the commit's compiled extensions (the codec, and the dispatch path where the
+    commit has it) in place; say whether they were built or cached.
+
+    The cache is keyed by every ``.pyx`` and ``.pxi`` the commit has (an included
+    ``_scan.pxi`` changes the build as much as a ``.pyx``) and holds every extension
+    built: keyed by the codec's ``.pyx`` alone and holding only ``_codec_c``, it handed
+    commits a stale codec and no dispatch path (measured then as the pure twin).
+    """
+    sources = _extension_sources(commit)
+    if not sources:
         return "no extension at this commit"
-    tag = f"{sys.implementation.cache_tag}-{blob}"
+    blob = hashlib.sha1(sources.encode()).hexdigest()
+    tag = f"{sys.implementation.cache_tag}-sources-{blob}"
     cached = _cache_dir() / tag
     target = tree / "src" / "ocpp_fast"
     if cached.is_dir() and any(cached.iterdir()):
@@ -106,7 +120,7 @@ def build_extension(tree: Path, commit: str) -> str:
     if done.returncode:
         raise RuntimeError(f"build_ext failed: {done.stderr[-2000:]}")
     cached.mkdir(parents=True, exist_ok=True)
-    for built in target.glob("_codec_c.*.so"):
+    for built in target.glob("_*_c.*.so"):
         shutil.copy2(built, cached / built.name)
     return f"built ({blob[:10]})"
 

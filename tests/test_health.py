@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -162,11 +163,25 @@ def test_serve_prints_where_the_probes_are_and_answers_them() -> None:
         server.communicate(timeout=15)
 
 
+def two_free_ports() -> int:
+    """A port P with P + 1 free too (any free port's neighbour may be some client's
+    ephemeral port: the second process then failed to bind it, a flaky run in CI)."""
+    while True:
+        with socket.socket() as first, socket.socket() as second:
+            first.bind(("127.0.0.1", 0))
+            port: int = first.getsockname()[1]
+            try:
+                second.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
+
+
 def test_each_process_of_workers_is_probed_on_a_port_of_its_own() -> None:
     """``serve --workers 2 --health-port P``: process k answers on P + k (they shared P and
     the second one died at start before)."""
-    health = free_port()
-    while health + 1 == (port := free_port()):
+    health = two_free_ports()
+    while (port := free_port()) in (health, health + 1):
         pass
     command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", str(port)]
     command += ["--workers", "2", "--health-port", str(health)]

@@ -9,17 +9,30 @@ compiled codec's own (``_scan.pxi``, included by both).
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
-from cpython.dict cimport PyDict_GetItem
+from cpython.dict cimport PyDict_GetItemWithError
 from cpython.object cimport PyObject
-from cpython.unicode cimport PyUnicode_DecodeASCII
-from libc.string cimport memcpy
+from cpython.unicode cimport (PyUnicode_1BYTE_DATA, PyUnicode_1BYTE_KIND, PyUnicode_DecodeASCII,
+                              PyUnicode_GET_LENGTH, PyUnicode_KIND)
+from cpython.datetime cimport PyDateTime_CheckExact, datetime_tzinfo, import_datetime
+from cpython.long cimport PyLong_AsLongLongAndOverflow
+from libc.string cimport memcmp, memcpy
 
+cdef extern from "structmember.h":
+    ctypedef struct PyMemberDef:
+        Py_ssize_t offset
+
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+
+import datetime
 import logging
 from time import perf_counter
 
 import msgspec
 
 from ocpp_fast._fastpath import HandlerRan
+from ocpp_fast import _response_plan as _plans
 from ocpp_fast._frame_log import debug_enabled, frames_log, log_frame
 from ocpp_fast.frames import Call
 
@@ -35,6 +48,9 @@ cdef object _debug_enabled = debug_enabled
 cdef object _DEBUG = logging.DEBUG
 cdef object _log_state = getattr(frames_log, "__dict__", None)
 cdef object _log_cache = getattr(frames_log, "_cache", None)
+cdef object _UNSET = msgspec.UNSET
+cdef object _UTC = datetime.timezone.utc
+import_datetime()
 
 
 cdef bint _frames_logged() except -1:
@@ -47,11 +63,11 @@ cdef bint _frames_logged() except -1:
     """
     cdef PyObject* found
     if type(_log_state) is dict and type(_log_cache) is dict:
-        found = PyDict_GetItem(<dict>_log_state, "disabled")
+        found = PyDict_GetItemWithError(<dict>_log_state, "disabled")
         if found != NULL:
             if <object>found:
                 return False
-            found = PyDict_GetItem(<dict>_log_cache, _DEBUG)
+            found = PyDict_GetItemWithError(<dict>_log_cache, _DEBUG)
             if found != NULL:
                 return <object>found is True
     return _debug_enabled()
@@ -64,12 +80,131 @@ cdef enum:
     RESPONSE_TYPE = 3
     CHECK = 4
     EMPTY_IS_VALID = 5
+    PLAN = 6
     DECODE = 0
     HAS_DATETIME = 1
 
 
 cdef inline str _message_id(const unsigned char* p, Head* h):
     return PyUnicode_DecodeASCII(<const char*>p + h.id_start, h.id_end - h.id_start, NULL)
+
+
+cdef enum:
+    SLOTS = 64  # a power of two
+
+
+cdef class ActionSlots:
+    """The action names last read and their routes, found by their bytes.
+
+    Reading an action as a ``str`` and hashing it to find its route was a tenth of a
+    Heartbeat's path: a fresh string per frame, hashed each time. A slot is picked
+    from the name's length and three of its bytes and holds ``(name, route)``; a
+    frame whose action bytes equal the slot's name takes both without making a
+    string. A miss reads the name and looks it up as before, and takes the slot
+    over. One table per :class:`~ocpp_fast._fastpath.FastRoutes` (so per handler
+    class), shared by every connection: its entries never change, as a
+    ``FastRoutes`` entry is set once.
+    """
+
+    cdef list _entries
+
+    def __cinit__(self):
+        self._entries = [None] * SLOTS
+
+    cdef object find(self, const unsigned char* name, Py_ssize_t length, object routes):
+        """``(name, route)`` of the action spelt ``name[:length]`` (ASCII letters and
+        digits, as the scan allows); the route may be ``None``."""
+        cdef Py_ssize_t slot = (length * 7 + name[0] * 3 + name[length - 1]
+                                + name[length >> 1] * 5) & (SLOTS - 1)
+        entry = self._entries[slot]
+        if entry is not None:
+            known = (<tuple>entry)[0]
+            if (PyUnicode_GET_LENGTH(known) == length and PyUnicode_KIND(known) == PyUnicode_1BYTE_KIND
+                    and memcmp(PyUnicode_1BYTE_DATA(known), name, length) == 0):
+                return entry
+        text = PyUnicode_DecodeASCII(<const char*>name, length, NULL)
+        cdef PyObject* found = PyDict_GetItemWithError(<dict>routes, text)
+        route = routes[text] if found == NULL else <object>found  # [] fills it in (not dict's)
+        entry = (text, route)
+        if text in <dict>routes:  # a name the table keeps (it keeps no made-up one)
+            self._entries[slot] = entry
+        return entry
+
+
+# The kinds of a response plan (ocpp_fast._response_plan, which says what each checks).
+cdef int P_ANY = _plans.ANY
+cdef int P_DATETIME = _plans.DATETIME
+cdef int P_ENUM = _plans.ENUM
+cdef int P_STR = _plans.STR
+cdef int P_INT = _plans.INT
+cdef int P_BOOL = _plans.BOOL
+cdef int P_STRUCT = _plans.STRUCT
+cdef int P_LIST = _plans.LIST
+
+
+cdef bint _surely_valid(object value, tuple plan) except -1:
+    """``_response_plan.surely_valid``, its twin: the same verdicts, step by step; a
+    Struct's fields are read from their slots (at their member descriptor's offset)."""
+    cdef int kind = plan[0]
+    cdef Py_ssize_t size
+    cdef long long number
+    cdef int overflow = 0
+    cdef PyObject* held
+    if kind == P_ANY:
+        return True
+    if kind == P_DATETIME:
+        if not PyDateTime_CheckExact(value):
+            return False
+        zone = datetime_tzinfo(value)
+        return zone is _UTC or (zone is None and <int>plan[1] == 0)
+    if kind == P_ENUM:
+        return type(value) is plan[1]
+    if kind == P_STR:
+        if type(value) is not str:
+            return False
+        size = PyUnicode_GET_LENGTH(value)
+        return <Py_ssize_t>plan[1] <= size and (<Py_ssize_t>plan[2] < 0 or size <= <Py_ssize_t>plan[2])
+    if kind == P_INT:
+        if type(value) is not int:
+            return False
+        number = PyLong_AsLongLongAndOverflow(value, &overflow)
+        if overflow:
+            return False
+        return <long long>plan[1] <= number <= <long long>plan[2]
+    if kind == P_BOOL:
+        return value is True or value is False
+    if kind == P_STRUCT:
+        if type(value) is not plan[1]:
+            return False
+        for field in <tuple>plan[2]:
+            descriptor = (<tuple>field)[0]
+            held = (<PyObject**>((<char*><PyObject*>value)
+                                 + (<PyMemberDescrObject*><PyObject*>descriptor).d_member.offset))[0]
+            if held == NULL:  # a slot never set
+                return False
+            if <object>held is _UNSET:
+                if (<tuple>field)[1]:  # required
+                    return False
+            elif not _surely_valid(<object>held, <tuple>(<tuple>field)[2]):
+                return False
+        return True
+    if kind == P_LIST:
+        if type(value) is not list:
+            return False
+        size = len(<list>value)
+        if size < <Py_ssize_t>plan[1] or 0 <= <Py_ssize_t>plan[2] < size:
+            return False
+        item = <tuple>plan[3]
+        for element in <list>value:
+            if not _surely_valid(element, item):
+                return False
+        return True
+    return False
+
+
+def surely_valid(value, plan):
+    """``_surely_valid`` to Python (the tests hold it to its pure twin's verdicts)."""
+    return _surely_valid(value, <tuple>plan)
 
 
 cdef class FastDispatch:
@@ -81,10 +216,16 @@ cdef class FastDispatch:
     cdef object _peer
     cdef object _protocol
     cdef object _handling
+    cdef ActionSlots _slots
 
     def __init__(self, handler, routes, context_type, peer=None, protocol=None):
         if not isinstance(routes, dict):
             raise TypeError("routes must be a FastRoutes table")
+        slots = getattr(routes, "slots", None)
+        if type(slots) is not ActionSlots:
+            slots = ActionSlots()
+            routes.slots = slots
+        self._slots = <ActionSlots>slots
         self._handler = handler
         self._routes = routes
         self._context_type = context_type
@@ -94,6 +235,9 @@ cdef class FastDispatch:
 
     def answer(self, data, identity):
         """The CALLRESULT of ``data``; or the handler's outcome; or ``None``: not done."""
+        return self._answer(data, identity)
+
+    cdef object _answer(self, object data, object identity):
         converted = _frame_bytes(data)
         if converted is None:
             return None
@@ -104,9 +248,10 @@ cdef class FastDispatch:
         if not _scan_head(p, n, &h) or h.kind != 50:
             return None
 
-        name = PyUnicode_DecodeASCII(<const char*>p + h.act_start, h.act_end - h.act_start, NULL)
-        cdef PyObject* found = PyDict_GetItem(<dict>self._routes, name)
-        route = self._routes[name] if found == NULL else <object>found  # [] fills it in
+        cdef tuple named = <tuple>self._slots.find(p + h.act_start, h.act_end - h.act_start,
+                                                    self._routes)
+        name = named[0]
+        route = named[1]
         if route is None:
             return None
         cdef tuple fields = <tuple>route
@@ -148,7 +293,9 @@ cdef class FastDispatch:
             return self._ran(message_id, p, &h, name, request, result, None, started)
         cdef Py_ssize_t body_len = PyBytes_GET_SIZE(body)
         cdef const char* body_p = PyBytes_AS_STRING(body)
-        if not (fields[EMPTY_IS_VALID] and body_len == 2 and body_p[0] == 123 and body_p[1] == 125):
+        plan = fields[PLAN]
+        if not (fields[EMPTY_IS_VALID] and body_len == 2 and body_p[0] == 123 and body_p[1] == 125) and not (
+                plan is not None and _surely_valid(result, <tuple>plan)):
             try:
                 fields[CHECK](body)
             except _ValidationError:
@@ -178,3 +325,46 @@ cdef class FastDispatch:
         if self._handling is not None:
             (<set>self._handling).add(message_id)
         return HandlerRan(Call(message_id, action, request), result, error, started)
+
+
+def handle(handler, frame, identity=""):
+    """:meth:`OcppHandler.handle <ocpp_fast.dispatch.OcppHandler.handle>` in C: the
+    compiled path's reply, or the rest of ``handle`` (``handler._handle_outcome``).
+
+    ``dispatch`` puts it in place of the Python method when this module is built: the
+    same steps, without the Python frame that was a sixth of a Heartbeat's ``handle``.
+    """
+    made = getattr(handler, "_handle_path")
+    if type(made) is tuple and (<tuple>made)[0] is type(handler):
+        dispatcher = (<tuple>made)[1]
+    else:
+        dispatcher = handler._handle_dispatcher()
+    if type(dispatcher) is FastDispatch:
+        outcome = (<FastDispatch>dispatcher)._answer(frame, identity)
+    else:
+        outcome = dispatcher.answer(frame, identity)
+    if type(outcome) is bytes:
+        return outcome
+    return handler._handle_outcome(frame, identity, outcome)
+
+
+def feed(connection, data):
+    """:meth:`AsyncConnection.feed <ocpp_fast.aio.AsyncConnection.feed>` in C: the compiled
+    path's reply written, or the rest of ``feed`` (``connection._feed_answered``, or
+    ``connection._feed_protocol`` while CALLs wait).
+
+    ``aio`` puts it in place of the Python method when this module is built: the same
+    steps, without a Python frame on a live connection's path.
+    """
+    if connection._backlog or connection._stopped:
+        return connection._feed_protocol(data)
+    dispatcher = connection._fast
+    if type(dispatcher) is FastDispatch:
+        answered = (<FastDispatch>dispatcher)._answer(data, connection.identity)
+    else:
+        answered = dispatcher.answer(data, connection.identity)
+    write = connection._write
+    if type(answered) is bytes and write is not None and not connection._protocol._outbox:
+        write(answered)
+        return True
+    return connection._feed_answered(data, answered)

@@ -17,6 +17,7 @@ import msgspec
 from ocpp_fast._codec_py import _HEAD, _NOT_CONCLUDED, _typed
 from ocpp_fast._fastpath import FastRoutes, HandlerRan
 from ocpp_fast._frame_log import debug_enabled, log_frame
+from ocpp_fast._response_plan import surely_valid
 from ocpp_fast.frames import Call
 
 __all__ = ["IMPLEMENTATION", "FastDispatch"]
@@ -70,7 +71,7 @@ class FastDispatch:
         route = self._routes[name]
         if route is None:
             return None
-        method, wants_context, decoder, response_type, check, empty_is_valid = route
+        method, wants_context, decoder, response_type, check, empty_is_valid, plan = route
         raw_id = head.group(2)
         message_id = raw_id.decode("ascii")
         handling = self._handling
@@ -101,7 +102,9 @@ class FastDispatch:
             body = _encode(result)
         except _EncodeFailure:
             return self._ran(message_id, name, request, result, None, started)
-        if not (empty_is_valid and body == b"{}"):
+        if not (empty_is_valid and body == b"{}") and not (
+            plan is not None and surely_valid(result, plan)
+        ):
             try:
                 check(body)
             except msgspec.ValidationError:

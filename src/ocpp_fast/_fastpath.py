@@ -10,7 +10,8 @@ for a Heartbeat. :class:`FastDispatch` does the whole of it in one call, in C
 
 scan the envelope -> look the action up in the class's :class:`FastRoutes` ->
 typed strict decode -> the handler -> the response's type, its encoding and its
-check against the schema -> ``[3,"<id>",<payload>]``.
+check against the schema (where the response's plan cannot vouch for it:
+:mod:`ocpp_fast._response_plan`) -> ``[3,"<id>",<payload>]``.
 
 Every check of the general path is kept: the frame log when it is on, the
 metrics when they are kept, the response check. The path only concludes with
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from ocpp_fast import codec
 from ocpp_fast._outgoing import result_check
 from ocpp_fast._protocol_version import ProtocolVersion, TypedDecoder
+from ocpp_fast._response_plan import response_plan
 from ocpp_fast.frames import Call
 
 if TYPE_CHECKING:
@@ -62,22 +64,26 @@ __all__ = [
     "FastRoute",
     "FastRoutes",
     "HandlerRan",
+    "compiled_twin",
     "fast_dispatch_class",
     "fast_routes",
+    "install_compiled",
 ]
 
 
-class FastRoute(tuple[str, bool, TypedDecoder, type[Any], Callable[[bytes], Any], bool]):
+class FastRoute(tuple[str, bool, TypedDecoder, type[Any], Callable[[bytes], Any], bool, Any]):
     """What the compiled path needs to answer one action, made once per class and action:
 
-    ``(method, wants_context, request, response_type, check, empty_is_valid)``: the
-    handler's name (looked up on the instance per CALL, as ``invoke_handler`` does),
-    whether it takes a context, the strict typed decoder of the request (never a
+    ``(method, wants_context, request, response_type, check, empty_is_valid, plan)``:
+    the handler's name (looked up on the instance per CALL, as ``invoke_handler``
+    does), whether it takes a context, the strict typed decoder of the request (never a
     ``reference_only`` one), the response type, the strict decoder of the response
-    payload (the check of what we send), and whether ``{}`` is a valid response (then
-    such an answer needs no check). A plain tuple to both twins (the compiled one reads
-    it by index); the names are for the rest of us. (No ``NamedTuple``: making one
-    compiles code, and every ``import ocpp_fast`` would pay for it.)
+    payload (the check of what we send), whether ``{}`` is a valid response (then such
+    an answer needs no check), and the response type's plan
+    (:mod:`ocpp_fast._response_plan`: a response it vouches for needs no decode; one it
+    does not is decoded). A plain tuple to both twins (the compiled one reads it by
+    index); the names are for the rest of us. (No ``NamedTuple``: making one compiles
+    code, and every ``import ocpp_fast`` would pay for it.)
     """
 
     __slots__ = ()
@@ -97,6 +103,9 @@ class FastRoutes(dict[str, "FastRoute | None"]):
         super().__init__()
         self._version = version
         self._routes = routes
+        self.slots: object = None
+        """The compiled twin's ``ActionSlots`` (action bytes to their name and route),
+        made by its first dispatcher and shared by the table's others."""
 
     def __missing__(self, action: str) -> FastRoute | None:
         route = self._routes.get(action)
@@ -116,6 +125,7 @@ class FastRoutes(dict[str, "FastRoute | None"]):
                         response_type,
                         response.decode,
                         result_check(response_type)[1],
+                        response_plan(response_type),
                     )
                 )
         self[action] = entry
@@ -165,3 +175,24 @@ def fast_dispatch_class() -> Callable[..., Dispatcher]:
     from ocpp_fast._dispatch_py import FastDispatch as pure
 
     return pure
+
+
+def compiled_twin(name: str) -> Callable[..., Any] | None:
+    """A function of ``_dispatch_c`` that does a Python method's steps in C (``handle``
+    of ``OcppHandler``, ``feed`` of ``AsyncConnection``) where the compiled path is
+    live, else ``None`` (the Python method is then its twin)."""
+    if fast_dispatch_class().__module__ != "ocpp_fast._dispatch_c":
+        return None
+    from ocpp_fast import _dispatch_c
+
+    twin: Callable[..., Any] = getattr(_dispatch_c, name)
+    return twin
+
+
+def install_compiled(cls: type[Any], name: str) -> None:
+    """Put ``_dispatch_c``'s twin of ``cls.<name>`` in its place (with the method's
+    docstring) when the compiled path is built; the Python method stays the pure twin."""
+    compiled = compiled_twin(name)
+    if compiled is not None:
+        compiled.__doc__ = getattr(cls, name).__doc__
+        setattr(cls, name, compiled)

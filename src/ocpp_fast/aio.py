@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from time import perf_counter
 from typing import Any
 
-from ocpp_fast._fastpath import HandlerRan
+from ocpp_fast._fastpath import HandlerRan, install_compiled
 from ocpp_fast._model import Request, ResponseT
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.dispatch import OcppHandler, Route, as_ocpp_error, is_awaitable, send_failed
@@ -181,22 +181,32 @@ class AsyncConnection:
         A valid CALL with a plain handler takes the compiled path
         (:mod:`ocpp_fast._fastpath`) unless CALLs wait in the backlog.
         """
-        if not (self._backlog or self._stopped):
-            answered = self._fast.answer(data, self.identity)
-            if isinstance(answered, bytes):
-                outbox = self._protocol._outbox  # empty unless a frame was queued unflushed
-                if self._write is not None and not outbox:
-                    self._write(answered)
-                else:
-                    outbox.append(answered)
-                    if self._write is not None:
-                        self._write_out()
-                return True
-            if answered:  # the handler ran (None, False: nothing was done)
-                self._handler_ran(answered)
-                if self._write is not None:
-                    self._write_out()
-                return True  # nothing was added to the backlog, empty above
+        if self._backlog or self._stopped:
+            return self._feed_protocol(data)
+        answered = self._fast.answer(data, self.identity)
+        write = self._write
+        if type(answered) is bytes and write is not None and not self._protocol._outbox:
+            write(answered)  # the outbox is empty unless a frame was queued unflushed
+            return True
+        return self._feed_answered(data, answered)
+
+    def _feed_answered(self, data: bytes | str, answered: Any) -> bool:
+        """The rest of :meth:`feed` after the compiled path, where it did not end with a
+        reply written at once (shared by the compiled ``feed`` of ``_dispatch_c``)."""
+        if isinstance(answered, bytes):
+            self._protocol._outbox.append(answered)
+            if self._write is not None:
+                self._write_out()
+            return True
+        if answered:  # the handler ran (None, False: nothing was done)
+            self._handler_ran(answered)
+            if self._write is not None:
+                self._write_out()
+            return True  # nothing was added to the backlog, empty above
+        return self._feed_protocol(data)
+
+    def _feed_protocol(self, data: bytes | str) -> bool:
+        """:meth:`feed` through the sans-I/O protocol (all but the compiled path's frames)."""
         for event in self._protocol.receive(data):
             if type(event) is CallReceived or type(event) is SendReceived:
                 if not self._stopped:
@@ -569,6 +579,9 @@ class AsyncConnection:
     def handling(self) -> int:
         """How many of the peer's CALLs (and SENDs) are being handled now."""
         return len(self._tasks)
+
+
+install_compiled(AsyncConnection, "feed")  # _dispatch_c.feed: the steps of feed, in C
 
 
 def _request_of(event: CallReceived | SendReceived) -> Call:

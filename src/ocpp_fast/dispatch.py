@@ -28,13 +28,13 @@ import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from types import CoroutineType, GeneratorType
-from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, TypeVar
 
 import msgspec
 
 from ocpp_fast import errors
 from ocpp_fast._actions import Sender
-from ocpp_fast._fastpath import HandlerRan, fast_dispatch_class, fast_routes
+from ocpp_fast._fastpath import HandlerRan, fast_dispatch_class, fast_routes, install_compiled
 from ocpp_fast._frame_log import debug_enabled, log_frame
 from ocpp_fast._model import Request, ResponseT
 from ocpp_fast._outgoing import error_frame, result_frame
@@ -252,11 +252,26 @@ class OcppHandler:
         :class:`~ocpp_fast.protocol.Protocol`, which applies the error rules.
         """
         made = self._handle_path
-        if made is None or made[0] is not type(self):  # two classes may share one __dict__
-            made = self._handle_path = (type(self), self.fast_dispatch())
-        outcome = made[1].answer(frame, identity)
+        if made is not None and made[0] is type(self):
+            dispatcher = made[1]
+        else:
+            dispatcher = self._handle_dispatcher()
+        outcome = dispatcher.answer(frame, identity)
         if isinstance(outcome, bytes):
             return outcome
+        return self._handle_outcome(frame, identity, outcome)
+
+    def _handle_dispatcher(self) -> Dispatcher:
+        """:meth:`handle`'s compiled path, made on its first frame for this class (two
+        classes may share one ``__dict__``: the cluster's gateway does)."""
+        made = self._handle_path = (type(self), self.fast_dispatch())
+        return made[1]
+
+    def _handle_outcome(
+        self, frame: bytes | str, identity: str, outcome: HandlerRan | Literal[False] | None
+    ) -> bytes | None:
+        """The rest of :meth:`handle`, where the compiled path did not conclude with a reply
+        (shared by the compiled ``handle`` of ``_dispatch_c``, which ends here too)."""
         if outcome is None:  # not the compiled path's: decoded here if a handled CALL
             try:
                 call = decode_frame(frame, self.version)
@@ -445,6 +460,9 @@ class ChargeSystem(OcppHandler):
 
 
 _BASE_NAMES = frozenset(dir(OcppHandler)) | frozenset(dir(Charger)) | frozenset(dir(ChargeSystem))
+
+
+install_compiled(OcppHandler, "handle")  # _dispatch_c.handle: the steps of handle, in C
 
 
 def _build_routes(cls: type[OcppHandler]) -> dict[str, Route]:

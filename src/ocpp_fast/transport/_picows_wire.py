@@ -136,7 +136,12 @@ class OcppListener(WSListener):
             return
         kind = frame.msg_type
         if kind is _TEXT and frame.fin and not frame.rsv1 and self._fragments is None:
-            self._deliver(frame.get_payload_as_bytes())  # the hot path: one whole text frame
+            # the hot path, one whole text frame: _deliver's steps without its call
+            connection = self.connection
+            if connection is None:
+                self._keep_early(frame.get_payload_as_bytes())
+            elif not connection.feed(frame.get_payload_as_bytes()):
+                self._over_bound(connection)
         elif kind is _TEXT or kind is _CONTINUATION:
             self._fragment(frame, kind)
         elif kind is _PING:
@@ -198,8 +203,10 @@ class OcppListener(WSListener):
         if connection is None:
             self._keep_early(message)
             return
-        if connection.feed(message):
-            return
+        if not connection.feed(message):
+            self._over_bound(connection)
+
+    def _over_bound(self, connection: AsyncConnection) -> None:
         # Over the handler bound: the CALL waits. Reading goes on for a few more, as
         # websockets' receive queue does, so a station that leaves is still seen leaving;
         # past PAUSE_AFTER, the socket stops being read until a handler finishes.
