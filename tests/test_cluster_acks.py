@@ -13,7 +13,9 @@ too; a shutdown answers what is acked in time and cancels the rest cleanly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import nats
@@ -26,9 +28,10 @@ from nats.aio.msg import Msg
 from websockets.asyncio.client import ClientConnection
 
 from ocpp_fast.aio import CALLS_IN_FLIGHT
-from ocpp_fast.cluster import ClusterConfig
+from ocpp_fast.cluster import ClusterConfig, Gateway
 from ocpp_fast.cluster.wire import decode_event
 from ocpp_fast.demo import DemoChargeSystem
+from ocpp_fast.transport import CsmsServer
 from ocpp_fast.v201 import messages
 
 
@@ -85,6 +88,24 @@ class HeldAcks:
         await self.nc.close()
 
 
+@contextlib.asynccontextmanager
+async def held(
+    nats_url: str, handler: Recording, identity: str
+) -> AsyncIterator[tuple[Gateway, CsmsServer, HeldAcks, ClientConnection]]:
+    """``handler`` served through a gateway whose stores wait for the test's acks, and one
+    station connected to it; all closed on the way out."""
+    cluster = config(nats_url)
+    async with serving(cluster, handler) as (gateway, server):
+        acks = HeldAcks()
+        await acks.start(nats_url, cluster)
+        ws = await station(server.port, identity)
+        try:
+            yield gateway, server, acks, ws
+        finally:
+            await ws.close()
+            await acks.close()
+
+
 def transaction_event(seq: int) -> str:
     return (b'[2,"m%d","TransactionEvent",%s]' % (seq, EVENT % (seq, 1))).decode()
 
@@ -106,14 +127,10 @@ async def reply(ws: ClientConnection) -> list[Any]:
 def test_the_answer_and_the_handler_come_after_the_ack_never_before(nats_url: str) -> None:
     """Held acks: no CALLRESULT and no handler call until the stream acks; then both. An
     error ack answers InternalError, and the handler never ran."""
-    cluster = config(nats_url)
 
     async def scenario() -> None:
         handler = Recording()
-        async with serving(cluster, handler) as (_, server):
-            acks = HeldAcks()
-            await acks.start(nats_url, cluster)
-            ws = await station(server.port, "A1")
+        async with held(nats_url, handler, "A1") as (_, _, acks, ws):
             await ws.send(transaction_event(1))
             await acks.holding(1)
             assert await nothing_within(ws, 0.3)
@@ -127,8 +144,6 @@ def test_the_answer_and_the_handler_come_after_the_ack_never_before(nats_url: st
             await acks.release(error=True)
             assert (await reply(ws))[:3] == [4, "m2", "InternalError"]
             assert handler.ran == [1]  # not stored: not handled
-            await ws.close()
-            await acks.close()
 
     run(scenario)
 
@@ -136,14 +151,10 @@ def test_the_answer_and_the_handler_come_after_the_ack_never_before(nats_url: st
 def test_a_handler_that_raises_after_the_store_is_answered_its_error(nats_url: str) -> None:
     """The CALL is in the stream (acked) when the handler raises: the station gets the
     handler's CALLERROR, and the next CALL is answered as usual."""
-    cluster = config(nats_url)
 
     async def scenario() -> None:
         handler = Recording()
-        async with serving(cluster, handler) as (_, server):
-            acks = HeldAcks()
-            await acks.start(nats_url, cluster)
-            ws = await station(server.port, "A2")
+        async with held(nats_url, handler, "A2") as (_, _, acks, ws):
             await ws.send(transaction_event(13))
             await acks.holding(1)
             assert await acks.release() == [EVENT % (13, 1)]
@@ -153,8 +164,6 @@ def test_a_handler_that_raises_after_the_store_is_answered_its_error(nats_url: s
             await acks.release()
             assert (await reply(ws))[:2] == [3, "m14"]
             assert handler.ran == [13, 14]
-            await ws.close()
-            await acks.close()
 
     run(scenario)
 
@@ -163,13 +172,9 @@ def test_calls_in_flight_are_bounded_without_tasks_too(nats_url: str) -> None:
     """A station that sends 2 x CALLS_IN_FLIGHT durable CALLs at once: CALLS_IN_FLIGHT
     stores are asked for at a time (the rest wait, reading paused), and every CALL is
     answered CALLRESULT, in the order sent."""
-    cluster = config(nats_url)
 
     async def scenario() -> None:
-        async with serving(cluster, Recording()) as (gateway, server):
-            acks = HeldAcks()
-            await acks.start(nats_url, cluster)
-            ws = await station(server.port, "A3")
+        async with held(nats_url, Recording(), "A3") as (gateway, _, acks, ws):
             for seq in range(2 * CALLS_IN_FLIGHT):
                 await ws.send(transaction_event(seq))
             for turn in range(2):
@@ -181,8 +186,6 @@ def test_calls_in_flight_are_bounded_without_tasks_too(nats_url: str) -> None:
                     seq = turn * CALLS_IN_FLIGHT + n
                     assert (await reply(ws))[:2] == [3, f"m{seq}"]
             assert gateway.relay.replies.waiting == 0
-            await ws.close()
-            await acks.close()
 
     run(scenario)
 
@@ -192,14 +195,11 @@ def test_shutdown_with_stores_in_flight(nats_url: str, acked: bool) -> None:
     """The server closes while stores wait for their acks: acked within the grace, they are
     answered before the sockets close; never acked, they are cancelled at the deadline (the
     handler never runs, nothing is answered, nothing is left waiting on the connection)."""
-    cluster = config(nats_url)
 
     async def scenario() -> None:
         handler = Recording()
-        async with serving(cluster, handler) as (_, server):
-            acks = HeldAcks()
-            await acks.start(nats_url, cluster)
-            sockets = [await station(server.port, f"S{n}") for n in range(3)]
+        async with held(nats_url, handler, "S0") as (_, server, acks, first):
+            sockets = [first] + [await station(server.port, f"S{n}") for n in (1, 2)]
             for n, ws in enumerate(sockets):
                 await ws.send(transaction_event(n))
             await acks.holding(3)
@@ -218,6 +218,5 @@ def test_shutdown_with_stores_in_flight(nats_url: str, acked: bool) -> None:
                 await asyncio.sleep(0.1)
                 assert handler.ran == []
             assert all(c.handling == 0 for c in connections)
-            await acks.close()
 
     run(scenario)

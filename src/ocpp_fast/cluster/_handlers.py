@@ -62,7 +62,7 @@ def _storing_plain(action: str, inner: Callable[..., Any], wants_context: bool) 
         else:
             then = functools.partial(inner, self, request)
         relay: Relay = self._relay
-        return relay.store_then(self.version, action, request, payload, context, then)
+        return relay.store(self.version, action, request, payload, context, then)
 
     return handle
 

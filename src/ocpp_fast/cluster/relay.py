@@ -137,22 +137,23 @@ class Relay:
             subject = self._subjects[key] = self.names.event(identity, action)
         return subject
 
-    def store_then(
+    def store(
         self,
         version: ProtocolVersion,
         action: str,
         request: Any,
         payload: bytes,
         context: CallContext,
-        then: Callable[[], Any],
+        then: Callable[[], Any] | None = None,
     ) -> asyncio.Future[Any]:
         """Put a durable CALL in the stream, then, once JetStream acknowledged it, ``then()``.
 
         No task: the event is published now and ``then`` runs where the acknowledgement
-        arrives (nats-py's read loop). The future holds what ``then`` returned (awaited
-        first if it is awaitable) or raised; InternalError when the stream did not take
-        the CALL (``then`` never runs). A future done before the acknowledgement came (a
-        connection that stopped cancels it) is left alone and ``then`` does not run.
+        arrives (nats-py's read loop). The future (awaitable) holds what ``then`` returned
+        (awaited first if it is awaitable) or raised, ``None`` without ``then``;
+        InternalError when the stream did not take the CALL (``then`` never runs). A
+        future done before the acknowledgement came (a connection that stopped cancels
+        it) is left alone and ``then`` does not run.
         """
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Any] = loop.create_future()
@@ -173,7 +174,10 @@ class Relay:
                 )
                 done.set_exception(errors.InternalError(_NOT_STORED))
                 return
-            _settle_with(done, then)
+            if then is None:
+                done.set_result(None)
+            else:
+                _settle_with(done, then)
 
         if self.replies.nc is None:
             done.set_exception(errors.InternalError("the gateway is not attached to NATS"))
@@ -198,18 +202,6 @@ class Relay:
         except Exception as exc:
             acked(exc)
         return done
-
-    async def store(
-        self,
-        version: ProtocolVersion,
-        action: str,
-        request: Any,
-        payload: bytes,
-        context: CallContext,
-    ) -> None:
-        """:meth:`store_then`, awaited: returns once the stream has the CALL; InternalError
-        when it did not take it."""
-        await self.store_then(version, action, request, payload, context, _nothing)
 
     async def forward(
         self, version: ProtocolVersion, action: str, payload: bytes, context: CallContext
@@ -279,10 +271,6 @@ def _copy_outcome(ran: asyncio.Future[Any], done: asyncio.Future[Any]) -> None:
         done.set_exception(error)
     else:
         done.set_result(ran.result())
-
-
-def _nothing() -> None:
-    return None
 
 
 _NOT_STORED = "the message could not be stored; send it again"
