@@ -1,4 +1,4 @@
-"""A durable CALL with a plain handler: stored, then handled and answered from the ack, no task.
+"""A durable CALL in the gateway: stored, then handled, then answered, in that order.
 
 Against a real nats-server on 127.0.0.1, the gateway in this process. The events stream
 is deleted once the gateway has started and a NATS subscriber of the test takes its
@@ -6,8 +6,8 @@ subjects instead (:class:`HeldAcks`): it holds each store's request until the te
 releases it, then answers as JetStream does (a ``PubAck``, or an error). So the order
 of things is the test's to see: nothing reaches the station, and the user's handler
 does not run, before the ack; an error ack or a handler that raises is answered with
-the right CALLERROR; the connection's bound on CALLs in flight holds for these CALLs
-too; a shutdown answers what is acked in time and cancels the rest cleanly.
+the right CALLERROR; the connection's bound on CALLs in flight holds for these CALLs;
+a shutdown answers what is acked in time and cancels the rest cleanly.
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def test_a_handler_that_raises_after_the_store_is_answered_its_error(nats_url: s
     run(scenario)
 
 
-def test_calls_in_flight_are_bounded_without_tasks_too(nats_url: str) -> None:
+def test_calls_in_flight_are_bounded_for_durable_calls(nats_url: str) -> None:
     """A station that sends 2 x CALLS_IN_FLIGHT durable CALLs at once: CALLS_IN_FLIGHT
     stores are asked for at a time (the rest wait, reading paused), and every CALL is
     answered CALLRESULT, in the order sent."""

@@ -139,7 +139,7 @@ class AsyncConnection:
         self._protocol: Protocol = handler.protocol(identity)
         self._fast = handler.fast_dispatch(self, self._protocol)
         self._waiters: dict[str, asyncio.Future[Any]] = {}
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._send_lock = asyncio.Lock()
         self._free = max_calls
         self._slots = task_slots
@@ -249,7 +249,7 @@ class AsyncConnection:
         if route is None or not route.is_async:
             self._answer_now(event, request, route)
         elif self._take_slot():
-            self._start(event, route)
+            self._spawn(self._answer(event, route))
         else:
             self._backlog.append(event)
 
@@ -343,48 +343,6 @@ class AsyncConnection:
             self._timed(request.action, started)
         await self._flush()
 
-    def _start(self, event: CallReceived | SendReceived, route: Route) -> None:
-        """An async handler, its slots taken: a task of its own, or, for one that answers
-        later (:func:`~ocpp_fast.dispatch.answers_later`), called now and answered from its
-        future's completion, which holds the slots meanwhile (no task)."""
-        if not route.answers_later:
-            self._spawn(self._answer(event, route))
-            return
-        started = perf_counter() if self._protocol.metrics is not None else 0.0
-        try:
-            answer = asyncio.ensure_future(
-                self.handler.invoke_handler(route, _request_of(event), self.identity, self)
-            )
-        except Exception as exc:  # raised at once, or returned no awaitable
-            answer = asyncio.get_running_loop().create_future()
-            answer.set_exception(exc)
-        self._tasks.add(answer)  # drained and stopped as the tasks are
-        answer.add_done_callback(lambda done: self._answered_later(event, started, done))
-
-    def _answered_later(
-        self, event: CallReceived | SendReceived, started: float, answer: asyncio.Future[Any]
-    ) -> None:
-        request = _request_of(event)
-        if not answer.cancelled():  # cancelled by stop(): nobody to answer
-            error = answer.exception()
-            if error is not None:
-                self._fail(event, error if isinstance(error, Exception) else Exception(error))
-            elif type(event) is CallReceived:
-                self._protocol.respond(request.message_id, request.action, answer.result())
-            if started:  # metrics are kept
-                self._timed(request.action, started)
-            if self._write is not None:
-                self._write_out()
-            else:
-                self._later(self._flush())
-        if self._frames:
-            self._frames.pop(request.message_id, None)
-        self._tasks.discard(answer)
-        if self._slots is not None:
-            self._slots.give()
-        self._free += 1
-        self._work_backlog()
-
     def _timed(self, action: str, started: float) -> None:
         """Report a handler's time (called only where metrics are kept: ``started`` is set)."""
         metrics = self._protocol.metrics
@@ -448,7 +406,7 @@ class AsyncConnection:
                 if not self._take_slot():
                     break
                 self._backlog.popleft()
-                self._start(event, route)
+                self._spawn(self._answer(event, route))
             else:
                 self._backlog.popleft()
                 self._answer_now(event, request, route)

@@ -130,9 +130,6 @@ class Route:
     wants_context: bool
     is_async: bool
     """An ``async def`` handler runs as a task; a plain one is answered on the spot."""
-    answers_later: bool = False
-    """A plain handler marked :func:`answers_later`: bounded as an async one (``is_async`` is
-    set too), called without a task, answered when the future it returns completes."""
 
 
 _TYPO_CUTOFF = 0.85
@@ -495,33 +492,10 @@ def _build_routes(cls: type[OcppHandler]) -> dict[str, Route]:
                 f"{cls.__name__}.{name}: {action.name} is sent by the "
                 f"{action.sender.value}, never received by the {cls.side.value}"
             )
-        later = getattr(member, _ANSWERS_LATER, False)
         routes[action.name] = Route(
-            action.name,
-            name,
-            _wants_context(member),
-            later or inspect.iscoroutinefunction(member),
-            later,
+            action.name, name, _wants_context(member), inspect.iscoroutinefunction(member)
         )
     return routes
-
-
-_ANSWERS_LATER = "_ocpp_answers_later"
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def answers_later(method: _F) -> _F:
-    """Mark a plain handler that returns an :class:`asyncio.Future` of its response.
-
-    The connection calls it at once, without a task, and answers the CALL from the
-    future's completion (its result, or the error it holds; cancelled: no answer). It
-    counts against the connection's bounds as an ``async def`` handler does (a slot while
-    the future is pending, the backlog beyond). For work that waits on I/O driven by
-    callbacks: the cluster's gateway answers a durable CALL when JetStream has
-    acknowledged its store, from the acknowledgement's arrival, instead of a task per CALL.
-    """
-    setattr(method, _ANSWERS_LATER, True)
-    return method
 
 
 def _wants_context(method: Callable[..., Any]) -> bool:

@@ -11,34 +11,25 @@ one state, whichever object it is reached through.
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import functools
-import inspect
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from ocpp_fast.cluster.relay import Relay, station_payload
-from ocpp_fast.dispatch import CallContext, OcppHandler, answers_later, is_awaitable
+from ocpp_fast.dispatch import CallContext, OcppHandler, is_awaitable
 
 __all__ = ["clustered"]
 
 
-Method = Callable[[Any, Any, CallContext], Coroutine[Any, Any, Any] | asyncio.Future[Any]]
-"""A handler method the gateway adds: a coroutine function, or one that answers later."""
+Method = Callable[[Any, Any, CallContext], Coroutine[Any, Any, Any]]
 
 
 def _storing(action: str, base: type[OcppHandler], method: str, wants_context: bool) -> Method:
     """The user's handler of a durable action, run once the stream has the CALL.
 
     The base class's function is called directly: through ``invoke_handler`` the
-    name would find this override again. A plain (``def``) handler runs where the
-    stream's acknowledgement arrives and the CALL is answered from there
-    (:func:`~ocpp_fast.dispatch.answers_later`: no task per CALL); an ``async def``
-    one runs in the CALL's task after the store, as any async handler does."""
+    name would find this override again."""
     inner = getattr(base, method)
-    if not inspect.iscoroutinefunction(inner):
-        return _storing_plain(action, inner, wants_context)
 
     async def handle(self: Any, request: Any, context: CallContext) -> Any:
         payload = station_payload(self.version, action, request, context)
@@ -47,22 +38,6 @@ def _storing(action: str, base: type[OcppHandler], method: str, wants_context: b
         if is_awaitable(result):
             result = await result
         return result
-
-    return handle
-
-
-def _storing_plain(action: str, inner: Callable[..., Any], wants_context: bool) -> Method:
-    """:func:`_storing` of a plain handler: the store's future, completed by the handler."""
-
-    @answers_later
-    def handle(self: Any, request: Any, context: CallContext) -> asyncio.Future[Any]:
-        payload = station_payload(self.version, action, request, context)
-        if wants_context:
-            then = functools.partial(inner, self, request, context)
-        else:
-            then = functools.partial(inner, self, request)
-        relay: Relay = self._relay
-        return relay.store(self.version, action, request, payload, context, then)
 
     return handle
 

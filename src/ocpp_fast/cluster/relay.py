@@ -12,7 +12,6 @@ import asyncio
 import datetime
 import hashlib
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -27,7 +26,7 @@ from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.cluster._replies import Replies
 from ocpp_fast.cluster.subjects import Names
 from ocpp_fast.cluster.wire import DurableEvent, WorkRequest, decode_outcome, response_of
-from ocpp_fast.dispatch import CallContext, is_awaitable
+from ocpp_fast.dispatch import CallContext
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as Nats
@@ -137,51 +136,18 @@ class Relay:
             subject = self._subjects[key] = self.names.event(identity, action)
         return subject
 
-    def store(
+    async def store(
         self,
         version: ProtocolVersion,
         action: str,
         request: Any,
         payload: bytes,
         context: CallContext,
-        then: Callable[[], Any] | None = None,
-    ) -> asyncio.Future[Any]:
-        """Put a durable CALL in the stream, then, once JetStream acknowledged it, ``then()``.
-
-        No task: the event is published now and ``then`` runs where the acknowledgement
-        arrives (nats-py's read loop). The future (awaitable) holds what ``then`` returned
-        (awaited first if it is awaitable) or raised, ``None`` without ``then``;
-        InternalError when the stream did not take the CALL (``then`` never runs). A
-        future done before the acknowledgement came (a connection that stopped cancels
-        it) is left alone and ``then`` does not run.
-        """
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[Any] = loop.create_future()
-        identity = context.identity
-
-        def acked(reply: Msg | Exception) -> None:
-            if done.done():
-                return
-            try:
-                if isinstance(reply, Exception):
-                    raise reply
-                ack = _ack_decoder.decode(reply.data)
-                if ack.error is not None or not ack.stream:
-                    raise RuntimeError(f"the stream refused it: {ack.error or reply.data!r}")
-            except Exception as exc:
-                ConnectionLog(log, identity).error(
-                    "could not store %s %s: %r", action, context.message_id, exc
-                )
-                done.set_exception(errors.InternalError(_NOT_STORED))
-                return
-            if then is None:
-                done.set_result(None)
-            else:
-                _settle_with(done, then)
-
+    ) -> None:
+        """Put a durable CALL in the stream; InternalError when the stream did not take it."""
         if self.replies.nc is None:
-            done.set_exception(errors.InternalError("the gateway is not attached to NATS"))
-            return done
+            raise errors.InternalError("the gateway is not attached to NATS")
+        identity = context.identity
         event = DurableEvent(
             identity=identity,
             message_id=context.message_id,
@@ -192,16 +158,20 @@ class Relay:
             payload=msgspec.Raw(payload),
         )
         try:
-            self.replies.ask(
+            reply = await self.replies.request(
                 self._event_subject(identity, action),
                 _encode(event),
                 self.store_timeout,
-                acked,
                 {"Nats-Msg-Id": dedup_id(identity, action, request, payload)},
             )
+            ack = _ack_decoder.decode(reply.data)
+            if ack.error is not None or not ack.stream:
+                raise RuntimeError(f"the stream refused it: {ack.error or reply.data!r}")
         except Exception as exc:
-            acked(exc)
-        return done
+            ConnectionLog(log, identity).error(
+                "could not store %s %s: %r", action, context.message_id, exc
+            )
+            raise errors.InternalError("the message could not be stored; send it again") from None
 
     async def forward(
         self, version: ProtocolVersion, action: str, payload: bytes, context: CallContext
@@ -247,33 +217,6 @@ class Relay:
         return await self.replies.request(subject, data, self.worker_timeout)
 
 
-def _settle_with(done: asyncio.Future[Any], then: Callable[[], Any]) -> None:
-    """Complete ``done`` with what ``then()`` returns or raises (an awaitable: its outcome)."""
-    try:
-        result = then()
-    except Exception as exc:
-        done.set_exception(exc)
-        return
-    if not is_awaitable(result):
-        done.set_result(result)
-        return
-    running = asyncio.ensure_future(result)
-    done.add_done_callback(lambda _: running.cancel())  # stopped meanwhile: stop it too
-    running.add_done_callback(lambda ran: _copy_outcome(ran, done))
-
-
-def _copy_outcome(ran: asyncio.Future[Any], done: asyncio.Future[Any]) -> None:
-    if done.done():
-        return
-    if ran.cancelled():
-        done.cancel()
-    elif (error := ran.exception()) is not None:
-        done.set_exception(error)
-    else:
-        done.set_result(ran.result())
-
-
-_NOT_STORED = "the message could not be stored; send it again"
 _SUBJECTS_KEPT = 65536
 """Stream subjects kept made (a station's few durable actions each); emptied when full."""
 
