@@ -151,11 +151,15 @@ def log_error_answered(
     message_id: str,
     error: errors.OcppError,
     identity: str | None = None,
+    level: int = logging.INFO,
 ) -> None:
-    """Log a CALLERROR answering a valid CALL (a handler's refusal, an action not handled)
-    at INFO, so the operator sees which action got which error: at most ``LOG_BURST`` lines
-    a minute per ``limiter`` (a connection's, whose log names the station; or one per
-    handler for :meth:`OcppHandler.handle`, which passes the ``identity`` to name)."""
+    """Log a CALLERROR answering a valid CALL at ``level``: INFO for a handler's refusal,
+    so the operator sees which action got which error; DEBUG for an action not handled,
+    which already had its one WARNING per action (at INFO, the default of ``ocpp-fast
+    serve``, a fleet sending an action nobody handles would write a line per station). At
+    most ``LOG_BURST`` lines a minute per ``limiter`` (a connection's, whose log names the
+    station; or one per handler for :meth:`OcppHandler.handle`, which passes the
+    ``identity`` to name)."""
     if isinstance(error, HandlerFailed):
         return
     code = version.code_of(error)
@@ -165,7 +169,7 @@ def log_error_answered(
     if identity is not None:
         message, args = "%s: " + message, (identity, *args)
         extra["identity"] = identity
-    limiter.info("error answered", message, *args, extra=extra)
+    limiter.log(level, "error answered", message, *args, extra=extra)
 
 
 def new_message_id() -> str:
@@ -424,11 +428,13 @@ class Protocol:
                     extra={"action": call.action, "message_id": call.message_id},
                 )
         self._answer_error(call.message_id, error, call.action)
-        self._log_answered(call.action, call.message_id, error)
+        self._log_answered(call.action, call.message_id, error, logging.DEBUG)
         return []
 
-    def _log_answered(self, action: str, message_id: str, error: errors.OcppError) -> None:
-        log_error_answered(self._limiter(), self.version, action, message_id, error)
+    def _log_answered(
+        self, action: str, message_id: str, error: errors.OcppError, level: int = logging.INFO
+    ) -> None:
+        log_error_answered(self._limiter(), self.version, action, message_id, error, level=level)
 
     def _result(self, result: CallResult) -> list[Event]:
         pending = self._pending
