@@ -79,11 +79,9 @@ def uninstall() -> None:
     while _replaced:
         module, original = _replaced.popitem()
         module.ChargePoint = original  # type: ignore[attr-defined]
-        if (
-            vars(original).get("__init_subclass__") is not None
-            and getattr(original.__init_subclass__, "__func__", None) is _subclassed_too_late
-        ):
-            del original.__init_subclass__
+        hook = vars(original).get("__init_subclass__")
+        if isinstance(hook, classmethod) and hook.__func__ is _subclassed_too_late:
+            del original.__init_subclass__  # the one install() set, nothing of ocpp's
 
 
 def _subclassed_too_late(cls: type[Any], /) -> None:
