@@ -1,4 +1,4 @@
-"""Per-action counters the dispatch path writes without a method call (see :mod:`ocpp_fast.metrics`).
+"""Per-action counters the dispatch path writes without a method call (:mod:`ocpp_fast.metrics`).
 
 Counting a CALL answered on the compiled path through ``Metrics.frame`` and
 ``Metrics.handled`` was three Python calls and two tuple-keyed dict updates per
