@@ -11,6 +11,7 @@ none (the interpreter's start, the imports and the warm-up cancel out):
 - ``codec``: the live codec's ``decode_frame`` + ``encode_call_result`` (a);
 - ``handle``: ``ChargeSystem.handle`` (e);
 - ``feed``: ``AsyncConnection.feed``, a live connection's path (i);
+- ``metrics``: the same with Prometheus metrics counting (j);
 - ``tolerant``: (e) with ``Tolerance.ALL`` on the conformant mix (g);
 - ``deviating``: the same on the deviating mix, every frame repaired (h);
 - ``compat``: the drop-in, ``ocpp_fast.compat``'s ``route_message`` (f).
@@ -41,7 +42,7 @@ from typing import Any
 
 import msgspec
 
-VARIANTS = ("floor", "codec", "handle", "feed", "tolerant", "deviating", "compat")
+VARIANTS = ("floor", "codec", "handle", "feed", "metrics", "tolerant", "deviating", "compat")
 SELF = Path(__file__).resolve()
 FIXED_TIME = datetime.datetime(2026, 12, 1, 12, 34, 56, 789012, tzinfo=datetime.UTC)
 
@@ -68,6 +69,8 @@ def _batches(variant: str, frames: list[Any]) -> list[Any]:
         return bench.dispatch_batches(frames, responses)
     if variant == "feed":
         return bench.feed_batches(frames, responses, with_metrics=False)[0]
+    if variant == "metrics":
+        return bench.feed_batches(frames, responses, with_metrics=True)[0]
     if variant == "tolerant":
         return bench.dispatch_batches(frames, responses, Tolerance.ALL)
     if variant == "deviating":

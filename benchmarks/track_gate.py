@@ -10,7 +10,8 @@ beside, as the ratio of each variant to the msgspec floor timed interleaved in t
 process, but it decides nothing.
 
 Gated are the variants whose code is ours: a (compiled round trip), b (pure round trip),
-e (``handle``), f (the drop-in) and i (the live path). The floor (d) is msgspec alone and
+e (``handle``), f (the drop-in), i (the live path) and j (the live path with metrics, as
+operators run it). The floor (d) is msgspec alone and
 c is the ``ocpp`` package: they move only with those packages.
 """
 
@@ -22,7 +23,7 @@ from typing import Any
 
 from track_history import VARIANT_NAMES
 
-GATED = ("a", "b", "e", "f", "i")
+GATED = ("a", "b", "e", "f", "i", "j")
 THRESHOLD_PCT = 1.0
 """Percent of instructions per message (weighted by the mix) a gated variant may grow by.
 Chosen from two measured spreads: over 10 runs of one unchanged commit the weighted counts

@@ -38,6 +38,7 @@ VARIANT_NAMES = {
     "e": "handle",
     "f": "drop-in",
     "i": "live path",
+    "j": "live path with metrics",
 }
 
 

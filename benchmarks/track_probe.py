@@ -30,9 +30,11 @@ from typing import Any
 
 Batch = Callable[[int], None]
 
-VARIANTS = ("a", "b", "c", "d", "e", "f", "i")
+VARIANTS = ("a", "b", "c", "d", "e", "f", "i", "j")
 """Compiled and pure round trip, the ocpp package, the floor, ``handle``, the drop-in, the
-live path: the columns the history keeps (the others are the same paths with options on)."""
+live path without and with metrics (what operators run): the columns the history keeps (the
+others are the same paths with options on). A version whose bench has no (j) records it as
+an error."""
 
 REGION = ctypes.CFUNCTYPE(None)
 """The callback type whose C entry (``_CallPythonObject``) callgrind toggles on."""

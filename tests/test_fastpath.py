@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import time
 from types import ModuleType
 from typing import Any
 
@@ -169,6 +170,21 @@ def test_what_the_handler_did_wrong_is_left_to_the_general_code(
     assert type(ran.result) is result_type and type(ran.error) is error_type
     assert ran.started == 0.0  # no metrics here
     assert csms.handle(authorize(token), "CS1") == general(csms, authorize(token))
+
+
+@pytest.mark.parametrize("twin", TWINS, ids=[t.IMPLEMENTATION for t in TWINS])
+def test_with_metrics_the_start_is_read_on_perf_counters_clock(twin: ModuleType) -> None:
+    """The general code times the rest with ``perf_counter() - started``: the compiled
+    path's clock, read in C, must be that one."""
+    connection, _ = _connection(Metrics())
+    fast = twin.FastDispatch(
+        connection.handler, fast_routes(Csms), CallContext, connection, connection.protocol
+    )
+    before = time.perf_counter()
+    ran = fast.answer(authorize("raise"), "CS1")
+    after = time.perf_counter()
+    assert isinstance(ran, HandlerRan)
+    assert before <= ran.started <= after
 
 
 PLUS_TWO = datetime.timezone(datetime.timedelta(hours=2))

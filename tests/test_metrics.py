@@ -6,6 +6,7 @@ import asyncio
 import datetime
 import re
 import urllib.request
+from types import ModuleType
 
 import pytest
 from my_test_charge_system import MyTestChargeSystem
@@ -194,3 +195,125 @@ def test_a_response_that_fails_its_check_counts_as_the_error_that_went_out() -> 
     assert frames["out", "error", "Heartbeat"] == 1
     assert frames["out", "result", "Heartbeat"] == 0
     assert protocol.metrics.errors["out", "InternalError"] == 1
+
+
+class _Clock:
+    """Read in pairs, a handler's start then its end: the n-th handler takes
+    ``durations[n]`` seconds, whichever path reads the clock."""
+
+    def __init__(self, durations: list[float]) -> None:
+        self.durations = durations
+        self.reads = 0
+
+    def __call__(self) -> float:
+        handler, is_end = divmod(self.reads, 2)
+        self.reads += 1
+        return 1000.0 * (handler + 1) + (self.durations[handler] if is_end else 0.0)
+
+
+class _Answering(MyTestChargeSystem):
+    """Plain handlers answering at once, one raising: the compiled path's and the general's."""
+
+    def heartbeat(self, request: messages.HeartbeatRequest) -> messages.HeartbeatResponse:
+        return messages.HeartbeatResponse(
+            current_time=datetime.datetime(2026, 12, 1, 12, tzinfo=datetime.UTC)
+        )
+
+    def authorize(self, request: messages.AuthorizeRequest) -> messages.AuthorizeResponse:
+        if request.id_token.id_token == "raise":
+            from ocpp_fast import errors
+
+            raise errors.SecurityError("no such card")
+        return messages.AuthorizeResponse(
+            id_token_info=datatypes.IdTokenInfoType(
+                status=enums.AuthorizationStatusEnumType.ACCEPTED
+            )
+        )
+
+
+def _authorize(message_id: str, token: str) -> bytes:
+    return (
+        f'[2,"{message_id}","Authorize",{{"idToken":{{"idToken":"{token}","type":"ISO14443"}}}}]'
+    ).encode()
+
+
+_FRAMES = [
+    (b'[2,"h1","Heartbeat",{}]', 0.0001),  # the compiled path, first bucket
+    (b'[2,"h2","Heartbeat",{}]', 0.003),
+    (b'[2,"h\\/3","Heartbeat",{}]', 0.7),  # an escaped id: the general path, same series
+    (_authorize("a1", "T1"), 0.02),
+    (_authorize("a2", "T2"), 7.0),  # +Inf
+    (_authorize("a3", "raise"), 0.2),  # ran on the compiled path, answered by the general
+    (b'[2,"t1","Teleport",{}]', None),  # no handler: no time
+]
+
+
+def _exposition(twin: ModuleType, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``/metrics`` served after the frames went through a live connection on ``twin``."""
+    from ocpp_fast import aio, dispatch
+    from ocpp_fast.metrics import Metrics
+
+    clock = _Clock([seconds for _, seconds in _FRAMES if seconds is not None])
+    monkeypatch.setattr(dispatch, "fast_dispatch_class", lambda: twin.FastDispatch)
+    monkeypatch.setattr(aio, "perf_counter", clock)  # the general path's reads
+    twin.use_clock(clock)
+    metrics = Metrics()
+    try:
+        written: list[bytes] = []
+        connection = aio.AsyncConnection(_Answering(), write=written.append, identity="CS1")
+        connection.protocol.metrics = metrics
+        for frame, _ in _FRAMES:
+            connection.feed(frame)
+        assert [reply[:8] for reply in written] == [
+            b'[3,"h1",',
+            b'[3,"h2",',
+            b'[3,"h/3"',
+            b'[3,"a1",',
+            b'[3,"a2",',
+            b'[4,"a3",',
+            b'[4,"t1",',
+        ]
+        assert clock.reads == 12  # every handler timed, none twice
+        port = metrics.serve_http(0)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+            text: str = reply.read().decode()
+        return text
+    finally:
+        twin.use_clock(None)
+        metrics.stop_http()
+
+
+def test_both_dispatch_twins_expose_the_same_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ocpp_fast import _dispatch_py
+
+    twins: list[ModuleType] = [_dispatch_py]
+    try:
+        from ocpp_fast import _dispatch_c
+    except ImportError:  # a pure install: the pure twin against the figures alone
+        pass
+    else:
+        twins.append(_dispatch_c)
+    texts = [_exposition(twin, monkeypatch) for twin in twins]
+    assert all(text == texts[0] for text in texts)
+    lines = set(texts[0].splitlines())
+    heartbeat, authorize = 'action="Heartbeat"', 'action="Authorize"'
+    assert {
+        f'ocpp_messages_total{{{heartbeat},direction="in",kind="call"}} 3.0',
+        f'ocpp_messages_total{{{heartbeat},direction="out",kind="result"}} 3.0',
+        f'ocpp_messages_total{{{authorize},direction="in",kind="call"}} 3.0',
+        f'ocpp_messages_total{{{authorize},direction="out",kind="result"}} 2.0',
+        f'ocpp_messages_total{{{authorize},direction="out",kind="error"}} 1.0',
+        'ocpp_messages_total{action="",direction="out",kind="error"} 1.0',
+        'ocpp_errors_total{code="SecurityError",direction="out"} 1.0',
+        f'ocpp_handler_seconds_bucket{{{heartbeat},le="0.0005"}} 1.0',
+        f'ocpp_handler_seconds_bucket{{{heartbeat},le="0.005"}} 2.0',
+        f'ocpp_handler_seconds_bucket{{{heartbeat},le="0.5"}} 2.0',
+        f'ocpp_handler_seconds_bucket{{{heartbeat},le="1.0"}} 3.0',
+        f"ocpp_handler_seconds_count{{{heartbeat}}} 3.0",
+        f'ocpp_handler_seconds_bucket{{{authorize},le="0.01"}} 0.0',
+        f'ocpp_handler_seconds_bucket{{{authorize},le="0.025"}} 1.0',
+        f'ocpp_handler_seconds_bucket{{{authorize},le="0.25"}} 2.0',
+        f'ocpp_handler_seconds_bucket{{{authorize},le="5.0"}} 2.0',
+        f'ocpp_handler_seconds_bucket{{{authorize},le="+Inf"}} 3.0',
+    } <= lines, texts[0]
+    assert not any('action="Teleport"' in line for line in lines)

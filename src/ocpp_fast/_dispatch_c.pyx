@@ -15,6 +15,7 @@ from cpython.unicode cimport (PyUnicode_1BYTE_DATA, PyUnicode_1BYTE_KIND, PyUnic
                               PyUnicode_GET_LENGTH, PyUnicode_KIND)
 from cpython.datetime cimport PyDateTime_CheckExact, datetime_tzinfo, import_datetime
 from cpython.long cimport PyLong_AsLongLongAndOverflow
+from cpython cimport array
 from libc.string cimport memcmp, memcpy
 
 cdef extern from "structmember.h":
@@ -25,15 +26,31 @@ cdef extern from "Python.h":
     ctypedef struct PyMemberDescrObject:
         PyMemberDef* d_member
 
+cdef extern from *:
+    """
+    /* time.perf_counter() without a Python call or a float object: the same clock, so a
+       start read here is comparable with perf_counter() in aio. */
+    static double ocpp_fast_perf_counter(void) {
+    #if PY_VERSION_HEX >= 0x030D0000
+        PyTime_t t;
+        (void)PyTime_PerfCounterRaw(&t);
+        return PyTime_AsSecondsDouble(t);
+    #else
+        return _PyTime_AsSecondsDouble(_PyTime_GetPerfCounter());
+    #endif
+    }
+    """
+    double ocpp_fast_perf_counter()
+
 import datetime
 import logging
-from time import perf_counter
 
 import msgspec
 
 from ocpp_fast._fastpath import HandlerRan
 from ocpp_fast import _response_plan as _plans
 from ocpp_fast._frame_log import debug_enabled, frames_log, log_frame
+from ocpp_fast import _metric_cells as _cells
 from ocpp_fast.frames import Call
 
 include "_scan.pxi"
@@ -43,7 +60,6 @@ IMPLEMENTATION = "cython"
 cdef object _encode = msgspec.json.Encoder().encode
 cdef tuple _EncodeFailure = (TypeError, ValueError, OverflowError)
 cdef object _ValidationError = msgspec.ValidationError
-cdef object _perf_counter = perf_counter
 cdef object _debug_enabled = debug_enabled
 cdef object _DEBUG = logging.DEBUG
 cdef object _log_state = getattr(frames_log, "__dict__", None)
@@ -51,6 +67,42 @@ cdef object _log_cache = getattr(frames_log, "_cache", None)
 cdef object _UNSET = msgspec.UNSET
 cdef object _UTC = datetime.timezone.utc
 import_datetime()
+
+# The layout of a metrics cell (ocpp_fast._metric_cells, which says what each slot holds).
+cdef Py_ssize_t C_SUM = _cells.SUM
+cdef Py_ssize_t C_CALLS_IN = _cells.CALLS_IN
+cdef Py_ssize_t C_RESULTS_OUT = _cells.RESULTS_OUT
+cdef Py_ssize_t C_SIZE = _cells.SIZE
+cdef double _bounds[32]
+cdef Py_ssize_t _bound_count = len(_cells.BUCKETS)
+if _bound_count > 32 or C_SUM != _bound_count + 1:
+    raise ImportError("ocpp_fast._metric_cells: a layout _dispatch_c was not built for")
+for _i, _bound in enumerate(_cells.BUCKETS):
+    _bounds[_i] = _bound
+cdef object _clock = None
+"""A clock to read in place of perf_counter (``use_clock``), or ``None``."""
+
+
+def use_clock(clock=None):
+    """Read handler times from ``clock`` (``None``: ``time.perf_counter`` again): the tests
+    make them the same in both twins."""
+    global _clock
+    _clock = clock
+
+
+cdef inline double _now() except? -1.0:
+    if _clock is not None:
+        return _clock()
+    return ocpp_fast_perf_counter()
+
+
+cdef inline void _observe(double* cell, double seconds) noexcept:
+    """``_metric_cells.observe``, its twin: the bucket is the first bound at or above."""
+    cdef Py_ssize_t i = 0
+    while i < _bound_count and seconds > _bounds[i]:
+        i += 1
+    cell[i] += 1
+    cell[C_SUM] += seconds
 
 
 cdef bint _frames_logged() except -1:
@@ -217,6 +269,8 @@ cdef class FastDispatch:
     cdef object _protocol
     cdef object _handling
     cdef ActionSlots _slots
+    cdef object _metrics
+    cdef dict _cells
 
     def __init__(self, handler, routes, context_type, peer=None, protocol=None):
         if not isinstance(routes, dict):
@@ -232,6 +286,22 @@ cdef class FastDispatch:
         self._peer = peer
         self._protocol = protocol
         self._handling = None if protocol is None else protocol._handling
+
+    cdef array.array _cell(self, object metrics, str name):
+        """The cell of ``name`` in ``metrics`` (``Metrics.cell``): from its table, read
+        from the C dict while the connection's metrics stay the same object."""
+        if metrics is not self._metrics:
+            cells = metrics.cells
+            if type(cells) is not dict:
+                raise TypeError("Metrics.cells must be a dict")
+            self._cells = <dict>cells
+            self._metrics = metrics
+        cdef PyObject* found = PyDict_GetItemWithError(self._cells, name)
+        cell = metrics.cell(name) if found == NULL else <object>found
+        if (type(cell) is not array.array or (<array.array>cell).ob_descr.typecode != 100
+                or len(<array.array>cell) < C_SIZE):  # 100: 'd'
+            raise TypeError("a metrics cell must be an array('d') of _metric_cells.SIZE")
+        return <array.array>cell
 
     def answer(self, data, identity):
         """The CALLRESULT of ``data``; or the handler's outcome; or ``None``: not done."""
@@ -272,9 +342,11 @@ cdef class FastDispatch:
             log_frame("<", identity, data)
         metrics = None if self._protocol is None else self._protocol.metrics
         cdef double started = 0.0
+        cdef array.array cell = None
         if metrics is not None:
-            metrics.frame("in", "call", name)
-            started = _perf_counter()
+            cell = self._cell(metrics, name)
+            cell.data.as_doubles[C_CALLS_IN] += 1
+            started = _now()
         try:
             method = getattr(self._handler, <str>fields[METHOD])
             if fields[WANTS_CONTEXT]:
@@ -312,9 +384,9 @@ cdef class FastDispatch:
         out[6 + id_len + body_len] = 93  # ']'
         if debug:
             log_frame(">", identity, reply)
-        if metrics is not None:
-            metrics.frame("out", "result", name)
-            metrics.handled(name, _perf_counter() - started)
+        if cell is not None:
+            cell.data.as_doubles[C_RESULTS_OUT] += 1
+            _observe(cell.data.as_doubles, _now() - started)
         return reply
 
     cdef object _ran(self, object message_id, const unsigned char* p, Head* h, str action,

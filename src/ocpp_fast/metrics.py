@@ -21,17 +21,29 @@ one), so two servers in one process, or a test, never collide. Counting is
 plain Python arithmetic in the loop's thread; prometheus-client only reads the
 figures when ``/metrics`` is scraped (a custom collector): its own counters
 take a lock per increment, which cost about 2.5 µs per message here. The counts are
-``defaultdict(int)`` (a C type; ``Counter``'s ``+=`` costs a third more).
+``defaultdict(int)`` (a C type; ``Counter``'s ``+=`` costs a third more), but for what
+the dispatch path counts per CALL it answers (the CALL in, the CALLRESULT out, the
+handler's time): those go to a per-action cell (:mod:`ocpp_fast._metric_cells`) that the
+compiled path writes in C, without a Python call, and are added in when read.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from array import array
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ocpp_fast._extras import require
+from ocpp_fast._metric_cells import (
+    BINS,
+    BUCKETS,
+    CALLS_IN,
+    RESULTS_OUT,
+    SUM,
+    new_cell,
+    observe,
+)
 
 if TYPE_CHECKING:
     from ocpp_fast.transport._health import Health
@@ -46,11 +58,7 @@ from prometheus_client.core import (  # noqa: E402
 )
 from prometheus_client.registry import Collector  # noqa: E402
 
-__all__ = ["Metrics"]
-
-BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
-"""Upper bounds of the handler-time histogram, in seconds (the last bucket is +Inf)."""
-_FIRST_BOUND = BUCKETS[0]
+__all__ = ["BUCKETS", "Metrics"]
 
 
 class Metrics:
@@ -58,8 +66,8 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        self.frames: defaultdict[tuple[str, str, str], int] = defaultdict(int)
-        """``(direction, kind, action)`` -> frames."""
+        self._frames: defaultdict[tuple[str, str, str], int] = defaultdict(int)
+        """``(direction, kind, action)`` -> frames, but for the cells' (see :attr:`frames`)."""
         self.errors: defaultdict[tuple[str, str], int] = defaultdict(int)
         """``(direction, code)`` -> CALLERRORs."""
         self.deviations: defaultdict[str, int] = defaultdict(int)
@@ -70,8 +78,9 @@ class Metrics:
         self.queued: int | None = None
         """Transaction messages waiting in a station's queue (set by its owner); ``None``
         where no queue is watched (a CSMS), and the series is then not exposed."""
-        self._handler: dict[str, list[float]] = {}
-        """action -> per-bucket counts (+Inf last), then the sum of the seconds."""
+        self.cells: dict[str, array[float]] = {}
+        """action -> its cell (:mod:`ocpp_fast._metric_cells`): handler times, and the CALLs
+        the dispatch path answered; made by :meth:`cell`, written in place."""
         self._server: Any = None
         self.registry.register(_Exposition(self))
         self._exposition = make_wsgi_app(self.registry)
@@ -98,13 +107,25 @@ class Metrics:
 
     # --- what the protocol, the asyncio layer and the transport report ---------------------
 
+    @property
+    def frames(self) -> defaultdict[tuple[str, str, str], int]:
+        """``(direction, kind, action)`` -> frames, the cells' counts added in: a copy."""
+        counts = defaultdict(int, self._frames)
+        for action, cell in list(self.cells.items()):
+            calls, results = cell[CALLS_IN], cell[RESULTS_OUT]
+            if calls:
+                counts["in", "call", action] += int(calls)
+            if results:
+                counts["out", "result", action] += int(results)
+        return counts
+
     def frame(self, direction: str, kind: str, action: str) -> None:
-        self.frames[direction, kind, action] += 1
+        self._frames[direction, kind, action] += 1
 
     def error(self, direction: str, code: str, action: str = "") -> None:
         """A CALLERROR; ``action`` is the CALL's it answers, "" when unknown (callers pass
         only actions of the version, so a peer cannot grow the series)."""
-        self.frames[direction, "error", action] += 1
+        self._frames[direction, "error", action] += 1
         self.errors[direction, code] += 1
 
     def deviation(self, kind: str) -> None:
@@ -113,20 +134,29 @@ class Metrics:
     def refused(self, reason: str) -> None:
         self.refusals[reason] += 1
 
+    def cell(self, action: str) -> array[float]:
+        """The cell of ``action``, made at its first use (one per action of the version, as
+        callers pass no other: bounded)."""
+        cell = self.cells.get(action)
+        if cell is None:
+            cell = self.cells[action] = new_cell()
+        return cell
+
     def handled(self, action: str, seconds: float) -> None:
-        counts = self._handler.get(action)
-        if counts is None:  # one per action of the version: bounded
-            counts = self._handler[action] = [0.0] * (len(BUCKETS) + 2)
-        # most plain handlers take well under the first bound: no search for them
-        counts[0 if seconds <= _FIRST_BOUND else bisect_left(BUCKETS, seconds)] += 1
-        counts[-1] += seconds
+        observe(self.cell(action), seconds)
 
     def station(self, version: str, delta: int) -> None:
         self.stations[version] += delta
 
     def handler_times(self) -> dict[str, tuple[list[float], float]]:
-        """action -> (per-bucket counts, +Inf last; sum of seconds): a copy."""
-        return {action: (c[:-1], c[-1]) for action, c in list(self._handler.items())}
+        """action -> (per-bucket counts, +Inf last; sum of seconds): a copy, of the actions
+        whose handlers ran."""
+        times = {}
+        for action, cell in list(self.cells.items()):
+            figures = cell.tolist()
+            if any(figures[:BINS]):
+                times[action] = (figures[:BINS], figures[SUM])
+        return times
 
 
 class _Exposition(Collector):
