@@ -16,6 +16,7 @@ from typing import Protocol
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.errors import HandshakeFailed  # its home until 0.1: the old import path works
+from ocpp_fast.transport._lifecycle import CloseFrames
 
 __all__ = [
     "CloseFrames",
@@ -26,10 +27,6 @@ __all__ = [
     "telling",
     "telling_async",
 ]
-
-CloseFrames = tuple[tuple[int, str] | None, tuple[int, str] | None, bool]
-"""How a WebSocket closed: ``(code, reason)`` of the frame received and of the one sent
-(``None``: none), and whether the received one came first."""
 
 
 class Link(Protocol):
