@@ -113,6 +113,31 @@ class Firmware(v201.Charger):
         self.events.append(("disconnect", reason))
 
 
+def test_serve_and_connect_take_and_refuse_handlers_alike() -> None:
+    """One rule for both sides: one handler or a mapping of subprotocol to one; anything else
+    is a TypeError naming what each side expects (serve() failed further on, obscurely)."""
+
+    async def main() -> None:
+        with pytest.raises(
+            TypeError, match=r"handlers is one ChargeSystem or a mapping .* not list"
+        ):
+            await serve([v201.ChargeSystem()])  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"handlers is one Charger or a mapping .* not list"):
+            StationClient([v201.Charger()], "ws://127.0.0.1:1/CS1")  # type: ignore[arg-type]
+        csms = v201.ChargeSystem()
+        server = await serve({"ocpp2.0.1": csms})
+        try:
+            client = await connect(
+                {"ocpp2.0.1": v201.Charger()}, f"ws://127.0.0.1:{server.port}/CS1"
+            )
+            assert client.subprotocol == "ocpp2.0.1"
+            await client.close()
+        finally:
+            await server.close()
+
+    run(main)
+
+
 def test_a_station_client_takes_one_charger_as_connect_does() -> None:
     async def main() -> None:
         port = free_port()

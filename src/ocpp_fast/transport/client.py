@@ -22,6 +22,7 @@ from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.errors import HandshakeFailed
+from ocpp_fast.transport._handlers import by_subprotocol
 from ocpp_fast.transport._lifecycle import close_reason, greet, see_off
 from ocpp_fast.transport._link import Link, LinkOptions, Opener
 from ocpp_fast.transport._sender import (
@@ -120,7 +121,7 @@ class StationClient:
     ) -> None:
         """``handlers`` and the options are those of :func:`connect`; ``failover``: other URLs
         of the same CSMS, tried in turn after a lost connection."""
-        self.handlers = _by_subprotocol(handlers)
+        self.handlers = by_subprotocol(handlers, "Charger")
         self.url = url
         """The URL of the current (or next) connection."""
         self._urls = [url, *failover]
@@ -465,18 +466,6 @@ class StationClient:
                 return  # gone: the next connection beats anew
             except Exception as exc:
                 ConnectionLog(log, self.identity).warning("heartbeat failed: %s", exc)
-
-
-def _by_subprotocol(handlers: OcppHandler | Mapping[str, OcppHandler]) -> dict[str, OcppHandler]:
-    """One handler (its version's subprotocol) or a mapping of subprotocol to handler."""
-    if isinstance(handlers, OcppHandler):
-        return {handlers.version.subprotocol: handlers}
-    if not isinstance(handlers, Mapping):
-        raise TypeError(
-            f"handlers is one Charger or a mapping of subprotocol to Charger "
-            f'({{"ocpp1.6": charger}}), not {type(handlers).__name__}'
-        )
-    return dict(handlers)
 
 
 def _opener(backend: str) -> Opener:
