@@ -47,12 +47,26 @@ SELF = Path(__file__).resolve()
 FIXED_TIME = datetime.datetime(2026, 12, 1, 12, 34, 56, 789012, tzinfo=datetime.UTC)
 
 
+KEYS = {
+    "floor": "d",
+    "handle": "e",
+    "feed": "i",
+    "metrics": "j",
+    "tolerant": "g",
+    "deviating": "h",
+    "compat": "f",
+}
+"""The bench's variant of each name (``codec`` is ``a`` or ``b``, whichever codec is live)."""
+
+
 def _batches(variant: str, frames: list[Any]) -> list[Any]:
-    """The bench's own batches of ``variant``, one per frame (:mod:`ocpp_fast.bench`)."""
+    """The bench's own batches of ``variant``, one per frame, built as the history's probe
+    builds them (:func:`track_probe.build`: :mod:`ocpp_fast.bench`'s variant records)."""
     import asyncio
 
+    import track_probe  # benchmarks/ is no package: its modules import each other
+
     from ocpp_fast import bench, codec
-    from ocpp_fast.tolerance import Tolerance
 
     # One instant for every run: the time's digits change what encoding and checking cost
     responses = {
@@ -61,21 +75,9 @@ def _batches(variant: str, frames: list[Any]) -> list[Any]:
         else response
         for action, response in bench.fast_responses().items()
     }
-    if variant == "floor":
-        return bench.floor_batches(frames, responses)
-    if variant == "codec":
-        return bench.codec_batches(codec.implementation(), frames, responses)
-    if variant == "handle":
-        return bench.dispatch_batches(frames, responses)
-    if variant == "feed":
-        return bench.feed_batches(frames, responses, with_metrics=False)[0]
-    if variant == "metrics":
-        return bench.feed_batches(frames, responses, with_metrics=True)[0]
-    if variant == "tolerant":
-        return bench.dispatch_batches(frames, responses, Tolerance.ALL)
-    if variant == "deviating":
-        return bench.dispatch_batches(bench.deviating_mix(frames), responses, Tolerance.ALL)
-    return bench.ocpp_batches(frames, asyncio.new_event_loop(), drop_in=True)[0]
+    compiled = codec.implementation() is bench.compiled_codec()
+    key = KEYS.get(variant) or ("a" if compiled else "b")
+    return track_probe.build(bench, key, frames, responses, asyncio.new_event_loop())
 
 
 def _workload(variant: str, heartbeat_only: bool) -> tuple[Callable[[], None], int]:

@@ -24,7 +24,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import track_chart  # noqa: E402  # benchmarks/ is no package
+import instructions  # noqa: E402  # benchmarks/ is no package
+import track_chart  # noqa: E402
 import track_gate  # noqa: E402
 import track_history  # noqa: E402
 import track_measure  # noqa: E402
@@ -84,6 +85,17 @@ def test_the_probe_runs_every_region_of_this_tree(tmp_path: Path) -> None:
     ]
     assert plan["errors"] == {"z": "RuntimeError: this version's bench has no variant (z)"}
     assert Path(plan["bench_file"]) == Path(bench.__file__).resolve()
+
+
+@pytest.mark.parametrize("variant", instructions.VARIANTS)
+def test_instructions_builds_each_variant_as_the_probe_does(variant: str) -> None:
+    """``benchmarks/instructions.py``'s workload, run natively (its child also pauses the GC
+    for good, so not here): each variant's batches come from the probe's builder (the
+    bench's records) and run over the mix and over Heartbeats alone."""
+    for heartbeat_only in (False, True):
+        run, messages = instructions._workload(variant, heartbeat_only)
+        run()
+        assert messages >= (1 if heartbeat_only else 100)
 
 
 def _entry(short: str, counts: dict[str, int], wall: dict[str, float] | None = None) -> Any:

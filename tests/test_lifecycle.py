@@ -164,6 +164,54 @@ def test_shutting_down_is_the_reason_given_at_close() -> None:
     run(main)
 
 
+class Holding(Watching):
+    """Its FirmwareStatusNotification handler holds on until ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.holding = asyncio.Event()
+
+    async def firmware_status_notification(
+        self, request: messages.FirmwareStatusNotificationRequest
+    ) -> messages.FirmwareStatusNotificationResponse:
+        self.holding.set()
+        await self.release.wait()
+        return messages.FirmwareStatusNotificationResponse()
+
+
+def test_a_station_that_closed_before_the_stop_is_told_apart_from_the_shutdown() -> None:
+    """The first cause wins: the station closed its socket, then (its handler still running,
+    so its ``on_disconnect`` not yet told) the server stopped. It was told "the CSMS is
+    shutting down", the server's reason; its own close is what ended it."""
+
+    async def main() -> None:
+        csms = Holding()
+        server = await serve(csms)
+        client = await connect(MyTestCharger(), f"ws://127.0.0.1:{server.port}/CS4", backoff=FAST)
+        while "CS4" not in csms.unlocked:
+            await asyncio.sleep(0.01)
+        assert client.connection is not None
+        status = messages.FirmwareStatusNotificationRequest(
+            status=enums.FirmwareStatusEnumType.DOWNLOADED
+        )
+        reported = asyncio.ensure_future(client.connection.call(status))
+        await asyncio.wait_for(csms.holding.wait(), 5)
+        await client.close()
+        while "CS4" in server.connections:  # the server saw it leave
+            await asyncio.sleep(0.01)
+        stopping = asyncio.ensure_future(server.close(5))
+        while server.not_serving() is None:
+            await asyncio.sleep(0.01)
+        csms.release.set()  # the handler ends during the stop, then on_disconnect is told
+        await stopping
+        with pytest.raises(ConnectionError):
+            await reported
+        assert csms.events[-1] == ("disconnect", "CS4", "closed by the station (1000)")
+
+    run(main)
+
+
 class Hosting(MyTestChargeSystem):
     """Starts and stops something beside the server (an admin API would be one)."""
 

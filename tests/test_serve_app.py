@@ -245,24 +245,103 @@ def test_workers_start_an_admin_api_in_slot_0_only(app_dir: Path) -> None:
     assert "exited with code" not in err and "Traceback" not in err, err
 
 
-def test_an_on_startup_that_raises_is_one_line_naming_the_hook(app_dir: Path) -> None:
-    """Exit 2, as for every failure to start, and one line on stderr; the hook's traceback only
-    at --log-level debug."""
-    command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "fleet_app:Busy", "--port", "0"]
-    for flags in ([], ["--log-level", "debug"]):
+def failed_starts(app_dir: Path, *argv: str) -> dict[bool, subprocess.CompletedProcess[str]]:
+    """``ocpp-fast serve ARGV`` without and with ``--log-level debug`` (the keys), each of
+    which must exit 2, as every failure to start does."""
+    command = [sys.executable, "-m", "ocpp_fast.cli", "serve", *argv, "--port", "0"]
+    runs = {}
+    for debug in (False, True):
         run = subprocess.run(
-            [*command, "--app-dir", str(app_dir), *flags],
+            [*command, "--app-dir", str(app_dir), *(["--log-level", "debug"] if debug else [])],
             capture_output=True,
             text=True,
             timeout=30,
         )
-        assert run.returncode == 2, (flags, run.stdout, run.stderr)
+        assert run.returncode == 2, (debug, run.stdout, run.stderr)
+        runs[debug] = run
+    return runs
+
+
+def test_an_on_startup_that_raises_is_one_line_naming_the_hook(app_dir: Path) -> None:
+    """Exit 2, as for every failure to start, and one line on stderr; the hook's traceback only
+    at --log-level debug."""
+    for debug, run in failed_starts(app_dir, "fleet_app:Busy").items():
         assert run.stderr == (
             "ocpp-fast serve: error: fleet_app:Busy: on_startup of Busy failed: "
             "OSError: [Errno 98] address already in use\n"
         ), run.stderr
         traceback = "Traceback" in run.stdout and 'raise OSError(98, "address' in run.stdout
-        assert traceback == bool(flags), run.stdout
+        assert traceback == debug, run.stdout
+
+
+BROKEN = {
+    "typo_app": "from ocpp_fast.demo import DemoChargeSystem\n\nclass Csms(DemoChargeSystem)\n",
+    "raising_app": "import os\n\nPORT = int(os.environ['NO_SUCH_SETTING_FOR_THE_TEST'])\n",
+    # needs a package not installed, named like the app's own module (not "no module typo")
+    "typo_dep": "import typo\n",
+    "late_app": "def make():\n    raise RuntimeError('no database')\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("spec", "said", "line"),
+    [
+        (
+            "typo_app:Csms",
+            "cannot import 'typo_app': SyntaxError at {dir}/typo_app.py, line 3: expected ':'",
+            3,
+        ),
+        (
+            "raising_app:PORT",
+            "cannot import 'raising_app': KeyError: 'NO_SUCH_SETTING_FOR_THE_TEST' "
+            "(at {dir}/raising_app.py, line 3)",
+            3,
+        ),
+        (
+            "typo_dep:app",
+            "cannot import 'typo_dep': ModuleNotFoundError: No module named 'typo' "
+            "(at {dir}/typo_dep.py, line 1)",
+            1,
+        ),
+        (
+            "late_app:make",
+            "--factory: late_app:make raised RuntimeError: no database "
+            "(at {dir}/late_app.py, line 2)",
+            2,
+        ),
+    ],
+    ids=["syntax-error", "raises-at-import", "missing-dependency", "factory-raises"],
+)
+def test_an_app_that_does_not_import_is_one_line_naming_file_and_line(
+    app_dir: Path, spec: str, said: str, line: int
+) -> None:
+    """A syntax error, an exception at import, a missing dependency, a factory that raises:
+    exit 2 and one line on stderr saying where, as for every failure to start (it was a
+    traceback and exit 1); the traceback only at --log-level debug."""
+    for name, source in BROKEN.items():
+        (app_dir / f"{name}.py").write_text(source)
+    for debug, run in failed_starts(app_dir, spec, "--factory").items():
+        assert run.stderr.startswith("ocpp-fast serve: error: " + said.format(dir=app_dir))
+        assert run.stderr.count("\n") == 1, run.stderr
+        traceback = "Traceback" in run.stdout and f'.py", line {line}' in run.stdout
+        assert traceback == debug, run.stdout
+
+
+def test_a_worker_says_an_app_that_does_not_import_in_one_line(app_dir: Path) -> None:
+    """``ocpp-fast worker`` loads APP with the same loader: the same line, exit 2."""
+    (app_dir / "typo_app.py").write_text(BROKEN["typo_app"])
+    command = [sys.executable, "-m", "ocpp_fast.cli", "worker", "--nats", "nats://127.0.0.1:1"]
+    run = subprocess.run(
+        [*command, "--app-dir", str(app_dir), "typo_app:Csms"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert run.stderr == (
+        f"ocpp-fast worker: error: cannot import 'typo_app': SyntaxError at {app_dir}/typo_app.py, "
+        "line 3: expected ':'\n"
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -113,6 +113,31 @@ class Firmware(v201.Charger):
         self.events.append(("disconnect", reason))
 
 
+def test_serve_and_connect_take_and_refuse_handlers_alike() -> None:
+    """One rule for both sides: one handler or a mapping of subprotocol to one; anything else
+    is a TypeError naming what each side expects (serve() failed further on, obscurely)."""
+
+    async def main() -> None:
+        with pytest.raises(
+            TypeError, match=r"handlers is one ChargeSystem or a mapping .* not list"
+        ):
+            await serve([v201.ChargeSystem()])  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"handlers is one Charger or a mapping .* not list"):
+            StationClient([v201.Charger()], "ws://127.0.0.1:1/CS1")  # type: ignore[arg-type]
+        csms = v201.ChargeSystem()
+        server = await serve({"ocpp2.0.1": csms})
+        try:
+            client = await connect(
+                {"ocpp2.0.1": v201.Charger()}, f"ws://127.0.0.1:{server.port}/CS1"
+            )
+            assert client.subprotocol == "ocpp2.0.1"
+            await client.close()
+        finally:
+            await server.close()
+
+    run(main)
+
+
 def test_a_station_client_takes_one_charger_as_connect_does() -> None:
     async def main() -> None:
         port = free_port()
@@ -241,6 +266,56 @@ def test_the_heartbeat_is_opt_in_and_follows_the_boot_interval() -> None:
             await server.close()
         with pytest.raises(ValueError, match="heartbeat"):
             StationClient(v201.Charger(), url, heartbeat=0)
+
+    run(main)
+
+
+class Cleaner(v201.Charger):
+    """Answers ClearCache (a CALLRESULT); any other CALL of the CSMS gets a CALLERROR."""
+
+    def clear_cache(self, request: messages.ClearCacheRequest) -> messages.ClearCacheResponse:
+        return messages.ClearCacheResponse(status=enums.ClearCacheStatusEnumType.ACCEPTED)
+
+
+@pytest.mark.usefixtures("backend")
+def test_a_busy_station_sends_no_heartbeat() -> None:
+    """HeartbeatInterval is an interval of inactivity (2.0.1; 1.6 lets a station skip them):
+    any frame to the CSMS, a CALL or an answer to one of its CALLs, starts the count again.
+    Busy for about 3 intervals each way (every 0.05 s), the station sends no heartbeat (it
+    sent one every interval regardless before: 3 or more here); silent, it sends them again.
+    Only a stall of the loop of ~0.55 s between two frames could make this fail."""
+    interval = 0.6
+
+    async def main() -> None:
+        csms = Csms()
+        server = await serve(csms)
+        url = f"ws://127.0.0.1:{server.port}/CS001"
+        station = await connect(Cleaner(), url, backoff=FAST, heartbeat=interval)
+        status = messages.StatusNotificationRequest(
+            timestamp=NOW,
+            connector_status=enums.ConnectorStatusEnumType.AVAILABLE,
+            evse_id=1,
+            connector_id=1,
+        )
+        try:
+            for _ in range(36):  # the station's own CALLs
+                await station.call(status, timeout=5)
+                await asyncio.sleep(0.05)
+            assert (csms.statuses, csms.heartbeats) == (36, 0)
+            for turn in range(36):  # the station only answers the CSMS's CALLs
+                if turn % 2:
+                    cleared = await server.call("CS001", messages.ClearCacheRequest(), timeout=5)
+                    assert cleared.status == enums.ClearCacheStatusEnumType.ACCEPTED
+                else:
+                    with pytest.raises(errors.OcppError):  # a CALLERROR: no handler
+                        unlock = messages.UnlockConnectorRequest(evse_id=1, connector_id=1)
+                        await server.call("CS001", unlock, timeout=5)
+                await asyncio.sleep(0.05)
+            assert csms.heartbeats == 0
+            await until(lambda: csms.heartbeats >= 2, seconds=10)  # silent: beating again
+        finally:
+            await station.close()
+            await server.close()
 
     run(main)
 

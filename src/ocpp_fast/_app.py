@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import sys
+import sysconfig
+import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,18 +43,56 @@ def import_attribute(spec: str, app_dir: str | Path | None = ".") -> Any:
         folder = str(Path(app_dir).resolve())
         if folder not in sys.path:
             sys.path.insert(0, folder)
-    try:
-        found: Any = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and module_name.startswith(exc.name):
-            raise AppError(f"no module {module_name!r} (looked in {app_dir} and sys.path)") from exc
-        raise
+    found: Any = _import(module_name, app_dir)
     for part in name.split("."):
         try:
             found = getattr(found, part)
         except AttributeError:
             raise AppError(f"module {module_name!r} has no attribute {name!r}") from None
     return found
+
+
+def _import(module_name: str, app_dir: str | Path | None) -> Any:
+    """The module, or an :class:`AppError` saying in one line why it did not import.
+
+    Whatever the module raises (a syntax error, a missing dependency, a failing line run at
+    import) stops the command before it serves: the CLI says it in one line, where to look
+    included, and keeps the traceback (``__cause__``) for ``--log-level debug``."""
+    try:
+        return importlib.import_module(module_name)
+    except SyntaxError as exc:  # IndentationError and TabError too
+        where = f"{exc.filename}, line {exc.lineno}" if exc.filename else f"line {exc.lineno}"
+        raise AppError(
+            f"cannot import {module_name!r}: {type(exc).__name__} at {where}: {exc.msg}"
+        ) from exc
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and (module_name + ".").startswith(exc.name + "."):
+            raise AppError(f"no module {module_name!r} (looked in {app_dir} and sys.path)") from exc
+        raise AppError(f"cannot import {module_name!r}: {raised(exc)}") from exc
+    except Exception as exc:
+        raise AppError(f"cannot import {module_name!r}: {raised(exc)}") from exc
+
+
+def _libraries() -> tuple[str, ...]:
+    """The folders of code that is not the app's: Python's, installed packages', ours."""
+    paths = sysconfig.get_paths()
+    folders = {paths[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+    folders.add(str(Path(__file__).parent))
+    return tuple(str(Path(folder).resolve()) + os.sep for folder in folders)
+
+
+def raised(exc: BaseException) -> str:
+    """``KeyError: 'PORT' (at app.py, line 3)``: the exception and the line of the app that
+    raised it, the innermost frame outside Python's library, installed packages and
+    ocpp_fast (``os.environ[...]`` raises in ``os``: the line to fix is the app's)."""
+    said = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<")]
+    libraries = _libraries()
+    own = [f for f in frames if not str(Path(f.filename).resolve()).startswith(libraries)]
+    if own or frames:
+        frame = (own or frames)[-1]
+        said += f" (at {frame.filename}, line {frame.lineno})"
+    return said
 
 
 def _instance(value: Any, spec: str) -> OcppHandler:
@@ -101,9 +142,14 @@ async def load_app(
     if factory:
         if not callable(found):
             raise AppError(f"--factory: {spec} is {found!r}, not a function")
-        found = found()
-        if inspect.isawaitable(found):
-            found = await found
+        try:
+            found = found()
+            if inspect.isawaitable(found):
+                found = await found
+        except AppError:
+            raise
+        except Exception as exc:
+            raise AppError(f"--factory: {spec} raised {raised(exc)}") from exc
     elif callable(found) and not isinstance(found, type | OcppHandler):
         raise AppError(f"{spec} is a function: pass --factory to serve what it returns")
     return handlers_of(found, spec)

@@ -306,6 +306,9 @@ async def serve_command(args: argparse.Namespace) -> int:
         limits = limits_of(args.limit)
         context = ssl_context_of(args)
     except (AppError, ValueError, OSError) as exc:
+        # APP that does not import or whose factory raised: one line naming the file and
+        # line, as for every failure to start; its traceback at --log-level debug.
+        log.debug("%s", exc, exc_info=exc.__cause__)
         print(f"ocpp-fast serve: error: {exc}", file=sys.stderr)
         return 2
     if policy:

@@ -85,3 +85,20 @@ async def relay(connection: AsyncConnection, request: Request[ResponseT]) -> Res
 async def through_relay(connection: AsyncConnection) -> None:
     answer = await relay(connection, v201.messages.ClearCacheRequest())
     assert_type(answer, v201.messages.ClearCacheResponse)
+
+
+Either = v201.messages.ResetRequest | v201.messages.ClearCacheRequest
+EitherAnswer = v201.messages.ResetResponse | v201.messages.ClearCacheResponse
+
+
+async def a_union_of_requests(connection: AsyncConnection, request: Either) -> EitherAnswer:
+    """A union of requests: mypy infers their responses' common base (``OcppStruct``), pyright
+    their union; the two patterns of docs/reference/typing.md give the union to both."""
+    answer: EitherAnswer = await connection.call(request)  # the union, checked
+    assert_type(answer, EitherAnswer)
+    relayed: EitherAnswer = await relay(connection, request)
+    if isinstance(request, v201.messages.ResetRequest):  # or narrow: each call exact
+        assert_type(await connection.call(request), v201.messages.ResetResponse)
+    else:
+        assert_type(await connection.call(request), v201.messages.ClearCacheResponse)
+    return relayed

@@ -8,6 +8,7 @@ version, on both sides; plus a helper method of the user's own beside them.
 from __future__ import annotations
 
 import datetime
+from typing import overload
 
 from ocpp_fast import CallContext, v16, v21, v201
 from ocpp_fast.v201 import enums, messages
@@ -96,3 +97,28 @@ class Station21(v21.Charger):
         return v21.messages.SetDERControlResponse(
             status=v21.enums.DERControlStatusEnumType.ACCEPTED
         )
+
+
+class SharedHandler(v201.ChargeSystem):
+    """One method for several actions: overloaded per action, then named for each slot."""
+
+    def heartbeat(
+        self, request: messages.HeartbeatRequest | messages.StatusNotificationRequest
+    ) -> messages.HeartbeatResponse:  # a wider request type is fine: it is a parameter
+        return messages.HeartbeatResponse(current_time=NOW)
+
+    @overload
+    def _either(self, request: messages.DataTransferRequest) -> messages.DataTransferResponse: ...
+    @overload
+    def _either(
+        self, request: messages.StatusNotificationRequest
+    ) -> messages.StatusNotificationResponse: ...
+    def _either(
+        self, request: messages.DataTransferRequest | messages.StatusNotificationRequest
+    ) -> messages.DataTransferResponse | messages.StatusNotificationResponse:
+        if isinstance(request, messages.DataTransferRequest):
+            return messages.DataTransferResponse(status=enums.DataTransferStatusEnumType.ACCEPTED)
+        return messages.StatusNotificationResponse()
+
+    data_transfer = _either
+    status_notification = _either

@@ -22,8 +22,10 @@ from ocpp_fast.errors import StartupFailed
 
 __all__ = [
     "REPLACED",
+    "CloseFrames",
     "SHUTTING_DOWN",
     "close_reason",
+    "peer_closed_first",
     "greet",
     "see_off",
     "shut_down",
@@ -35,6 +37,18 @@ log = logging.getLogger("ocpp_fast.transport")
 CONNECTION_LOST = "connection lost"
 SHUTTING_DOWN = "the CSMS is shutting down"
 REPLACED = "replaced by a newer connection"
+
+CloseFrames = tuple[tuple[int, str] | None, tuple[int, str] | None, bool]
+"""How a WebSocket closed: ``(code, reason)`` of the frame received and of the one sent
+(``None``: none), and whether the received one came first."""
+
+
+def peer_closed_first(
+    received: tuple[int, str] | None, sent: tuple[int, str] | None, received_first: bool
+) -> bool:
+    """Whether the peer's close frame came first: it ended the connection, whatever we
+    decided meanwhile (a shutdown, a replacement) and did not get to send first."""
+    return received is not None and (received_first or sent is None)
 
 
 def close_reason(
@@ -48,7 +62,7 @@ def close_reason(
     """How a WebSocket ended, from its closing handshake (code and reason of each side's
     close frame): closed by the station, by the CSMS, or lost without a close frame.
     (A station's client names the sides the other way round: ``peer="the CSMS"``.)"""
-    if received is not None and (received_first or sent is None):
+    if received is not None and peer_closed_first(received, sent, received_first):
         who, (code, text) = peer, received
     elif sent is not None:
         who, (code, text) = us, sent

@@ -16,12 +16,17 @@ from typing import Protocol
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.errors import HandshakeFailed  # its home until 0.1: the old import path works
+from ocpp_fast.transport._lifecycle import CloseFrames
 
-__all__ = ["CloseFrames", "HandshakeFailed", "Link", "LinkOptions", "Opener"]
-
-CloseFrames = tuple[tuple[int, str] | None, tuple[int, str] | None, bool]
-"""How a WebSocket closed: ``(code, reason)`` of the frame received and of the one sent
-(``None``: none), and whether the received one came first."""
+__all__ = [
+    "CloseFrames",
+    "HandshakeFailed",
+    "Link",
+    "LinkOptions",
+    "Opener",
+    "telling",
+    "telling_async",
+]
 
 
 class Link(Protocol):
@@ -35,8 +40,11 @@ class Link(Protocol):
     def compressed(self) -> bool:
         """Whether permessage-deflate was agreed."""
 
-    def connection_for(self, handler: OcppHandler, identity: str) -> AsyncConnection:
-        """The :class:`AsyncConnection` this link carries, for ``handler``."""
+    def connection_for(
+        self, handler: OcppHandler, identity: str, on_sent: Callable[[], None]
+    ) -> AsyncConnection:
+        """The :class:`AsyncConnection` this link carries, for ``handler``; ``on_sent`` is
+        called as each of its frames goes out (the heartbeat counts silence from the last)."""
 
     async def run(self) -> None:
         """Carry frames until the WebSocket is closed (by either side, or lost)."""
@@ -67,3 +75,25 @@ class LinkOptions:
 
 Opener = Callable[[str, LinkOptions], Awaitable[Link]]
 """``open(url, options)`` of one backend."""
+
+
+def telling(write: Callable[[bytes], None], on_sent: Callable[[], None]) -> Callable[[bytes], None]:
+    """``write``, calling ``on_sent`` first: a link's frames out, each one noticed."""
+
+    def write_told(frame: bytes) -> None:
+        on_sent()
+        write(frame)
+
+    return write_told
+
+
+def telling_async(
+    send: Callable[[bytes], Awaitable[None]], on_sent: Callable[[], None]
+) -> Callable[[bytes], Awaitable[None]]:
+    """:func:`telling` for a link whose sends are awaited."""
+
+    async def send_told(frame: bytes) -> None:
+        on_sent()
+        await send(frame)
+
+    return send_told

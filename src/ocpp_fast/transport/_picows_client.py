@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from picows import (
@@ -15,7 +16,7 @@ from picows import (
 
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
-from ocpp_fast.transport._link import CloseFrames, HandshakeFailed, LinkOptions
+from ocpp_fast.transport._link import CloseFrames, HandshakeFailed, LinkOptions, telling
 from ocpp_fast.transport._picows_wire import OcppListener
 from ocpp_fast.transport.deflate import (
     MessageDeflate,
@@ -106,10 +107,11 @@ class PicowsLink(OcppListener):
             return
         self._deflate = MessageDeflate(params, is_server=False) if params is not None else None
 
-    def connection_for(self, handler: OcppHandler, identity: str) -> AsyncConnection:
-        self._made = AsyncConnection(
-            handler, write=self.write, identity=identity, on_resume=self.resume
-        )
+    def connection_for(
+        self, handler: OcppHandler, identity: str, on_sent: Callable[[], None]
+    ) -> AsyncConnection:
+        write = telling(self.write, on_sent)
+        self._made = AsyncConnection(handler, write=write, identity=identity, on_resume=self.resume)
         return self._made
 
     async def run(self) -> None:

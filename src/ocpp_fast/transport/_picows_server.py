@@ -35,7 +35,7 @@ from picows.picows import WSProtocol  # type: ignore[attr-defined]
 
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.dispatch import OcppHandler
-from ocpp_fast.transport._lifecycle import close_reason
+from ocpp_fast.transport._lifecycle import CloseFrames
 from ocpp_fast.transport._picows_wire import OcppListener
 from ocpp_fast.transport._refusals import MALFORMED, Reason, Refusal, peer_of, shown_peer
 from ocpp_fast.transport._stations import (
@@ -216,7 +216,7 @@ class _Station(OcppListener):
         session, self.session = self.session, None
         self.detach()
         if session is not None:
-            server._later(server.finish(session, _how_it_ended(transport)))
+            server._later(server.finish(session, _close_frames(transport)))
 
 
 class _Keepalive:
@@ -259,13 +259,13 @@ class _Keepalive:
                 station.drop_dead(self._interval)
 
 
-def _how_it_ended(transport: Any) -> str:
-    """The ``reason`` of ``on_disconnect``, from picows' record of the close frames."""
+def _close_frames(transport: Any) -> CloseFrames:
+    """How the station's WebSocket closed, from picows' record of the close frames."""
     handshake = transport.close_handshake
     if handshake is None:
-        return close_reason(None, None, False)
+        return None, None, False
     received, sent = handshake.recv, handshake.sent
-    return close_reason(
+    return (
         None if received is None else (int(received.code), received.reason),
         None if sent is None else (int(sent.code), sent.reason),
         bool(handshake.recv_then_sent),

@@ -37,7 +37,16 @@ from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection, Send, Slots, Write
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.errors import StationNotConnected
 from ocpp_fast.stations import StationEntry, node_name
-from ocpp_fast.transport._lifecycle import REPLACED, SHUTTING_DOWN, greet, see_off, shut_down
+from ocpp_fast.transport._lifecycle import (
+    REPLACED,
+    SHUTTING_DOWN,
+    CloseFrames,
+    close_reason,
+    greet,
+    peer_closed_first,
+    see_off,
+    shut_down,
+)
 from ocpp_fast.transport._refusals import Reason, Refusal, RefusalLog, peer_of
 from ocpp_fast.transport._tls import secure
 from ocpp_fast.transport.identity import basic_credentials, escaped, parse_identity
@@ -150,7 +159,7 @@ class Session:
     greeting: asyncio.Task[None] | None = None
     """The handler's ``async`` ``on_connect`` while it runs."""
     reason: str | None = None
-    """Why the server ended the connection, when it did (replaced, shutting down)."""
+    """Why the server ended the connection, set as it starts to (replaced, shutting down)."""
 
 
 class Stations:
@@ -378,11 +387,19 @@ class Stations:
         session.greeting = greet(session.connection)
         return True
 
-    async def finish(self, session: Session, reason: str) -> None:
-        """The station's connection is gone (``reason``: how, as the backend saw it): out of
-        the table at once; its handlers get ``handler_grace`` seconds to finish, then are
-        cancelled; then the handler's ``on_disconnect`` is told."""
+    async def finish(self, session: Session, frames: CloseFrames) -> None:
+        """The station's connection is gone (``frames``: its close frames, as the backend saw
+        them): out of the table at once; its handlers get ``handler_grace`` seconds to finish,
+        then are cancelled; then the handler's ``on_disconnect`` is told why.
+
+        The first cause wins, fixed now: the station's own close frame if it came first;
+        else the server's reason if it had started ending the connection (replaced, shutting
+        down); else what the frames say. A stop that begins while the handlers drain does not
+        rewrite the reason of a station that had already left."""
         identity = session.identity
+        said = close_reason(*frames)
+        if session.reason is not None and not peer_closed_first(*frames):
+            said = session.reason
         if self._live.get(identity) is session:  # unless a newer one took its place
             del self._live[identity]
             del self.connections[identity]
@@ -393,7 +410,6 @@ class Stations:
         connection = session.connection
         connection.abort(StationNotConnected(identity, f"{identity} disconnected"))
         grace = self.limits.handler_grace
-        said = reason
         try:
             if not await connection.drain(grace):
                 self.refusals.warning(
@@ -403,9 +419,6 @@ class Stations:
                     extra={"identity": identity},
                 )
                 connection.stop()
-            if session.reason is None and self._stopping:
-                session.reason = SHUTTING_DOWN
-            said = session.reason or reason
             await see_off(connection, session.greeting, said, grace)
         finally:
             self._sessions.discard(session)
@@ -493,6 +506,9 @@ class Stations:
             )
         for session in list(self._sessions):
             session.connection.stop()
+            # The backend closes every connection next: the server's cause, for those still
+            # open (one whose station left already keeps the reason fixed as it left).
+            session.reason = session.reason or SHUTTING_DOWN
 
 
 class CsmsServer(Stations):

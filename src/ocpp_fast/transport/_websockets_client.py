@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
@@ -9,7 +11,7 @@ from websockets.typing import Subprotocol
 
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
-from ocpp_fast.transport._link import CloseFrames, HandshakeFailed, LinkOptions
+from ocpp_fast.transport._link import CloseFrames, HandshakeFailed, LinkOptions, telling_async
 from ocpp_fast.transport._wire import pump, text_sender
 from ocpp_fast.transport.library_logs import websockets_log
 
@@ -31,8 +33,11 @@ class WebsocketsLink:
     def compressed(self) -> bool:
         return any(e.name == "permessage-deflate" for e in self._websocket.protocol.extensions)
 
-    def connection_for(self, handler: OcppHandler, identity: str) -> AsyncConnection:
-        self._connection = AsyncConnection(handler, text_sender(self._websocket), identity=identity)
+    def connection_for(
+        self, handler: OcppHandler, identity: str, on_sent: Callable[[], None]
+    ) -> AsyncConnection:
+        send = telling_async(text_sender(self._websocket), on_sent)
+        self._connection = AsyncConnection(handler, send, identity=identity)
         return self._connection
 
     async def run(self) -> None:

@@ -30,7 +30,7 @@ from websockets.typing import Subprotocol  # noqa: E402
 
 from ocpp_fast._ratelimit import ConnectionLog  # noqa: E402
 from ocpp_fast.dispatch import OcppHandler  # noqa: E402
-from ocpp_fast.transport._lifecycle import close_reason  # noqa: E402
+from ocpp_fast.transport._lifecycle import CloseFrames  # noqa: E402
 from ocpp_fast.transport._refusals import MALFORMED, Reason, peer_of  # noqa: E402
 from ocpp_fast.transport._stations import (  # noqa: E402
     Authorize,
@@ -138,7 +138,7 @@ class WebsocketsServer(CsmsServer):
             await asyncio.wait([reading])
         finally:
             reading.cancel()
-            await self.finish(session, _how_it_ended(websocket))
+            await self.finish(session, _close_frames(websocket))
         if not reading.cancelled() and (error := reading.exception()) is not None:
             ConnectionLog(log, identity).error("reading failed", exc_info=error)
 
@@ -358,11 +358,11 @@ class _StationSocket(ServerConnection):
         return escaped(str(peer))
 
 
-def _how_it_ended(websocket: ServerConnection) -> str:
-    """The ``reason`` of ``on_disconnect``, from websockets' record of the close frames."""
+def _close_frames(websocket: ServerConnection) -> CloseFrames:
+    """How the station's WebSocket closed, from websockets' record of the close frames."""
     protocol = websocket.protocol
     received, sent = protocol.close_rcvd, protocol.close_sent
-    return close_reason(
+    return (
         None if received is None else (received.code, received.reason),
         None if sent is None else (sent.code, sent.reason),
         bool(protocol.close_rcvd_then_sent),

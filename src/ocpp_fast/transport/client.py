@@ -12,6 +12,7 @@ import contextlib
 import logging
 import random
 import ssl as ssl_module
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
@@ -21,6 +22,7 @@ from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.errors import HandshakeFailed
+from ocpp_fast.transport._handlers import by_subprotocol
 from ocpp_fast.transport._lifecycle import close_reason, greet, see_off
 from ocpp_fast.transport._link import Link, LinkOptions, Opener
 from ocpp_fast.transport._sender import (
@@ -119,7 +121,7 @@ class StationClient:
     ) -> None:
         """``handlers`` and the options are those of :func:`connect`; ``failover``: other URLs
         of the same CSMS, tried in turn after a lost connection."""
-        self.handlers = _by_subprotocol(handlers)
+        self.handlers = by_subprotocol(handlers, "Charger")
         self.url = url
         """The URL of the current (or next) connection."""
         self._urls = [url, *failover]
@@ -161,6 +163,9 @@ class StationClient:
         if heartbeat is not None and heartbeat <= 0:
             raise ValueError("heartbeat is a number of seconds > 0 (None: no heartbeat)")
         self._heartbeat = heartbeat
+        self._quiet_since = time.monotonic()
+        """When the last frame went to the CSMS (or the interval changed): a heartbeat is due
+        :attr:`heartbeat_interval` after it, an interval of inactivity."""
         self._interval_set = asyncio.Event()
         self._beating: asyncio.Task[None] | None = None
         if metrics is not None and self._sender is not None:
@@ -175,12 +180,16 @@ class StationClient:
 
     @property
     def heartbeat_interval(self) -> float | None:
-        """Seconds between the HeartbeatRequests the client sends (``None``: it sends none).
+        """Seconds of silence after which the client sends a HeartbeatRequest (``None``: it
+        sends none).
 
-        Taken from an accepted BootNotificationResponse's ``interval`` (OCPP asks the station
-        to adopt it); set it when the CSMS changes ``HeartbeatInterval`` (1.6
+        An interval of inactivity, as OCPP 2.0.1 defines ``HeartbeatInterval`` (1.6 lets a
+        station skip heartbeats while other messages flow): any frame sent to the CSMS (a
+        CALL, or an answer to one of its CALLs) starts the count again, so a busy station
+        sends none. Taken from an accepted BootNotificationResponse's ``interval`` (OCPP asks
+        the station to adopt it); set it when the CSMS changes ``HeartbeatInterval`` (1.6
         ChangeConfiguration, 2.x SetVariables). The next heartbeat is due that long after
-        the change.
+        the change at the earliest.
         """
         return self._heartbeat
 
@@ -189,6 +198,7 @@ class StationClient:
         if seconds is not None and seconds <= 0:
             raise ValueError("heartbeat_interval is a number of seconds > 0 (None: no heartbeat)")
         self._heartbeat = seconds
+        self._quiet_since = time.monotonic()
         self._interval_set.set()
         self._start_beating()
 
@@ -388,7 +398,8 @@ class StationClient:
             await link.close(1002, "no acceptable OCPP version")
             raise HandshakeFailed.no_common(self.handlers, subprotocol)
 
-        connection = link.connection_for(self.handlers[subprotocol], self.identity)
+        self._quiet_since = time.monotonic()
+        connection = link.connection_for(self.handlers[subprotocol], self.identity, self._sent)
         connection.protocol.metrics = self.metrics
         connection.on_answer.append(self._adopt_interval)
         self._link, self.connection, self.subprotocol = link, connection, subprotocol
@@ -432,36 +443,29 @@ class StationClient:
         if response.status == "Accepted" and response.interval > 0:
             self.heartbeat_interval = float(response.interval)
 
+    def _sent(self) -> None:
+        """A frame went to the CSMS: the heartbeat's silence counts from now."""
+        self._quiet_since = time.monotonic()
+
     async def _beat(self, connection: AsyncConnection) -> None:
-        """Send a HeartbeatRequest every :attr:`heartbeat_interval` seconds while connected
-        (a change of the interval restarts the wait; ``None`` ends the task); a failed one is
-        logged, not fatal: the connection's own keepalive notices a dead CSMS."""
+        """Send a HeartbeatRequest once nothing went to the CSMS for :attr:`heartbeat_interval`
+        seconds, while connected (a change of the interval restarts the wait; ``None`` ends
+        the task); a failed one is logged, not fatal: the connection's own keepalive notices
+        a dead CSMS."""
         request_type: Any = connection.version.request_types["Heartbeat"]
         while (interval := self._heartbeat) is not None:
             self._interval_set.clear()
-            try:
-                await asyncio.wait_for(self._interval_set.wait(), interval)
-                continue  # a new interval: wait that long from now
-            except TimeoutError:
-                pass
+            quiet = time.monotonic() - self._quiet_since
+            if quiet < interval:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._interval_set.wait(), interval - quiet)
+                continue  # a frame went out meanwhile, or a new interval: count again
             try:
                 await connection.call(request_type(), timeout=min(interval, DEFAULT_TIMEOUT))
             except ConnectionError:
                 return  # gone: the next connection beats anew
             except Exception as exc:
                 ConnectionLog(log, self.identity).warning("heartbeat failed: %s", exc)
-
-
-def _by_subprotocol(handlers: OcppHandler | Mapping[str, OcppHandler]) -> dict[str, OcppHandler]:
-    """One handler (its version's subprotocol) or a mapping of subprotocol to handler."""
-    if isinstance(handlers, OcppHandler):
-        return {handlers.version.subprotocol: handlers}
-    if not isinstance(handlers, Mapping):
-        raise TypeError(
-            f"handlers is one Charger or a mapping of subprotocol to Charger "
-            f'({{"ocpp1.6": charger}}), not {type(handlers).__name__}'
-        )
-    return dict(handlers)
 
 
 def _opener(backend: str) -> Opener:
@@ -504,8 +508,9 @@ async def connect(
     handler times and queue length (:mod:`ocpp_fast.metrics`). ``failover`` lists other URLs
     of the same CSMS (a cluster's gateways, same identity last): after a lost or failed
     connection the station tries the next one in turn. ``heartbeat`` (seconds) sends a
-    HeartbeatRequest that often while connected, at the interval of an accepted
-    BootNotificationResponse once one came (:attr:`StationClient.heartbeat_interval`).
+    HeartbeatRequest after that long without a frame to the CSMS (an interval of inactivity:
+    a busy station sends none), at the interval of an accepted BootNotificationResponse once
+    one came (:attr:`StationClient.heartbeat_interval`).
 
     The handler's ``on_connect`` / ``on_disconnect`` run at each connection and its end.
     Raises an ``OSError`` when the first connection fails: ``ConnectionRefusedError``,

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.transport._handlers import by_subprotocol
 from ocpp_fast.transport._health import Health, operations_app, serve_operations
 from ocpp_fast.transport._lifecycle import start_up
 from ocpp_fast.transport._stations import (
@@ -101,8 +102,7 @@ async def serve(
     lets several processes listen on one port, the kernel spreading connections among them.
     """
     chosen = resolve(backend)
-    if isinstance(handlers, OcppHandler):
-        handlers = {handlers.version.subprotocol: handlers}
+    handlers = by_subprotocol(handlers, "ChargeSystem")
     if cluster is not None:
         handlers = cluster.handlers_for(handlers)
     if security_profile in (2, 3) and ssl is None:

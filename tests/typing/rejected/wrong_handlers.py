@@ -76,3 +76,18 @@ async def callback(request: HeartbeatRequest, context: CallContext) -> None:
         # expect: mypy[arg-type] pyright[reportAssignmentType]
         wrong: HeartbeatResponse = await context.connection.call(reset)
         print(wrong)
+
+
+class SharedWithoutOverloads(v201.ChargeSystem):
+    """One method for two actions, typed with unions only: each slot would get a method that
+    may answer with the other action's response. Overload it (typed_handlers.py)."""
+
+    def _either(
+        self, r: HeartbeatRequest | BootNotificationRequest
+    ) -> HeartbeatResponse | BootNotificationResponse:
+        raise NotImplementedError
+
+    # expect: mypy[assignment] pyright[reportAssignmentType]
+    heartbeat = _either
+    # expect: mypy[assignment] pyright[reportAssignmentType]
+    boot_notification = _either
