@@ -281,10 +281,10 @@ class Cleaner(v201.Charger):
 def test_a_busy_station_sends_no_heartbeat() -> None:
     """HeartbeatInterval is an interval of inactivity (2.0.1; 1.6 lets a station skip them):
     any frame to the CSMS, a CALL or an answer to one of its CALLs, starts the count again.
-    Busy for about 3 intervals each way (every 0.05 s), the station sends no heartbeat (it
-    sent one every interval regardless before: 3 or more here); silent, it sends them again.
-    Only a stall of the loop of ~0.55 s between two frames could make this fail."""
-    interval = 0.6
+    Busy for about 2 intervals each way (every 0.05 s), the station sends no heartbeat (it
+    sent one every interval regardless before: 2 or more here); silent, it sends them again.
+    Only a stall of the loop of ~0.95 s between two frames could make this fail."""
+    interval = 1.0
 
     async def main() -> None:
         csms = Csms()
