@@ -158,8 +158,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
     (and may change it between messages), as it does ``_call_result``. Set
     ``strict_formats = True`` on a subclass to refuse date-times without an offset
     and invalid URIs (the spec's rule; ``ocpp`` checks neither).
-    ``max_concurrent_calls`` bounds the station's CALLs handled at once by
-    :meth:`start` (the spec allows one; reading pauses beyond the bound).
+    ``max_concurrent_calls`` bounds the station's CALLs :meth:`start` holds at
+    once: the one being handled and those read while it runs, which wait their
+    turn (reading pauses beyond the bound; the spec allows one).
     """
 
     strict_formats: ClassVar[bool] = False
@@ -175,6 +176,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         self._unknown_ids = 0
         self._call_slots = asyncio.Semaphore(self.max_concurrent_calls)
         self._handling: set[asyncio.Task[Any]] = set()
+        self._last_call: asyncio.Task[Any] | None = None
 
     @property
     def _fast_version(self) -> ProtocolVersion:
@@ -194,19 +196,31 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
     async def start(self) -> None:
         """Read frames until the connection fails (its exception ends the loop, as in ``ocpp``).
 
-        A CALL is handled in a task of its own, so responses to our calls are
-        read while a handler awaits one; at most ``max_concurrent_calls`` of them run.
+        Reading goes on while a handler runs, so a response reaches the ``call()``
+        a handler awaits (with ``ocpp`` that call times out). CALLs are still
+        handled as ``ocpp`` handles them: one at a time, in the order they came,
+        each answered before the next handler starts, so a station that sends
+        StartTransaction and MeterValues without waiting never has the second
+        handled before the first is done.
         """
         while True:
             message = await self._connection.recv()
             self.logger.info("%s: receive message %s", self.id, message)
             if type(message) is str and _CALL_START.match(message):
                 await self._call_slots.acquire()
-                task = asyncio.ensure_future(self.route_message(message))
+                task = asyncio.ensure_future(self._route_in_turn(message, self._last_call))
+                self._last_call = task
                 self._handling.add(task)
                 task.add_done_callback(self._call_done)
             else:
                 await self.route_message(message)
+
+    async def _route_in_turn(self, message: str, before: asyncio.Task[Any] | None) -> None:
+        """Route a CALL once the one read before it is handled (whatever its outcome)."""
+        if before is not None and not before.done():
+            await asyncio.wait((before,))
+        del before
+        await self.route_message(message)
 
     def _call_done(self, task: asyncio.Task[Any]) -> None:
         self._handling.discard(task)

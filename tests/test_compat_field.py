@@ -1,0 +1,174 @@
+"""A second audit of the drop-in: patterns of public projects on ``ocpp``, over real sockets.
+
+``tests/test_compat_survey.py`` covers the first survey. This one read further
+public code built on the ``ocpp`` package (through code search, December 2026;
+none of it is copied: each test is our own code written to the pattern) and runs
+each pattern on ``ocpp`` 2.1.0 and on ``ocpp_fast.compat`` over real WebSockets
+on 127.0.0.1, comparing frame by frame what the peer receives:
+
+- SAP/e-mobility-charging-stations-simulator, its Python test CSMSs
+  (tests/ocpp-server/server.py for 2.0.1, server16.py for 1.6): handlers raising
+  ``ocpp.exceptions.InternalError``, results holding nested dicts of enums,
+  ``call()`` with dict payloads (``ocpp_csms_url``...) from a timer task while
+  ``start()`` reads, ``call(..., suppress=False)`` [sap_csms_handlers,
+  sap_csms_calls].
+- EVerest's test CSMS (everest-testing, ocpp_utils/charge_point_v16.py): its own
+  ``start()`` loop and ``_send`` recording the history, ``datatypes`` dataclasses
+  in results, a positional ``call_result``, ``call.DataTransfer(**kwargs)`` and a
+  JSON string of a 2.0.1 result in DataTransfer ``data``, an ``@after`` hook
+  calling the station [everest_csms].
+- A Growatt THOR Home Assistant integration (its repository not named by the
+  search): a ``logging.LoggerAdapter`` as ``logger``, ``asyncio.wait_for`` around
+  ``call()`` (a call cancelled, its answer arriving late), ``call()`` with
+  ``unique_id=`` and error codes ``ocpp`` does not know [call_outcomes].
+- Station simulators on ``ocpp.v16.ChargePoint`` (cp_simulator.py excerpts): a
+  handler scheduling ``self.call(StartTransaction)`` in a task before it returns,
+  a CSMS CALL crossing the station's BootNotification [station_side].
+- A ChargePoint subclass rewriting ``route_message`` whole (``unpack``, then
+  ``_handle_call`` or ``self._response_queue.put_nowait``) [response_queue_fed].
+- Stations flushing an offline queue without waiting for each answer, against
+  handlers that await a database [pipelined_calls].
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import ocpp.exceptions
+import ocpp.v16
+import ocpp.v201
+import pytest
+import websockets
+from compat_pair import ocpp_validating_inline
+from ocpp.routing import on
+from ocpp.v16 import call_result as result16
+from ocpp.v16 import enums as enums16
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.typing import Subprotocol
+
+from ocpp_fast.compat import v16, v201
+
+NOW = "2026-12-02T11:00:00.123456+00:00"
+V16 = (ocpp.v16.ChargePoint, v16.ChargePoint)
+V201 = (ocpp.v201.ChargePoint, v201.ChargePoint)
+
+Station = Callable[[Any, Callable[[], Awaitable[Any]], Any], Awaitable[Any]]
+"""A raw station: ``(websocket, recv, the CSMS instance) -> what it observed``."""
+
+
+@pytest.fixture(autouse=True)
+def _inline_validation() -> Iterator[None]:
+    with ocpp_validating_inline():
+        yield
+
+
+async def csms_session(
+    csms_class: type[Any], label: str, station: Station
+) -> tuple[list[Any], Any]:
+    """Serve ``csms_class`` (``start()`` per connection, as ``ocpp``'s documentation
+    does) on 127.0.0.1; a raw station talks to it. Returns every frame the station
+    received and what ``station`` returned."""
+    received: list[Any] = []
+    instances: list[Any] = []
+    finished = asyncio.Event()
+    subprotocol = Subprotocol(f"ocpp{label}")
+
+    async def on_connect(websocket: ServerConnection) -> None:
+        assert websocket.request is not None
+        charge_point = csms_class(websocket.request.path.strip("/"), websocket)
+        instances.append(charge_point)
+        try:
+            await charge_point.start()
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            finished.set()
+
+    async with serve(on_connect, "127.0.0.1", 0, subprotocols=[subprotocol]) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with connect(f"ws://127.0.0.1:{port}/CP1", subprotocols=[subprotocol]) as ws:
+
+            async def recv() -> Any:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                received.append(frame)
+                return frame
+
+            while not instances:
+                await asyncio.sleep(0.001)
+            observed = await station(ws, recv, instances[0])
+        await asyncio.wait_for(finished.wait(), 10)
+    return received, observed
+
+
+def on_both(
+    bases: tuple[type[Any], type[Any]], make: Callable[[type[Any]], type[Any]], station: Station
+) -> tuple[Any, Any]:
+    """``(ocpp's session, compat's)``: the same CSMS code on each base, the same station."""
+    label = bases[0]._ocpp_version
+    return tuple(asyncio.run(csms_session(make(base), label, station)) for base in bases)  # type: ignore[return-value]
+
+
+# --- pipelined CALLs --------------------------------------------------------------------
+
+
+def transactions_backend(base: type[Any]) -> type[Any]:
+    class Csms(base):  # type: ignore[misc]
+        def __init__(self, id: str, connection: Any) -> None:
+            super().__init__(id, connection)
+            self.transactions: dict[int, int] = {}
+            self.events: list[str] = []
+
+        @on(enums16.Action.start_transaction)
+        async def on_start_transaction(self, connector_id: int, **kwargs: Any) -> Any:
+            self.events.append("start: begins")
+            await asyncio.sleep(0.02)  # a database insert
+            self.transactions[1] = connector_id
+            self.events.append("start: stored")
+            return result16.StartTransaction(transaction_id=1, id_tag_info={"status": "Accepted"})
+
+        @on(enums16.Action.meter_values)
+        async def on_meter_values(self, transaction_id: int, **kwargs: Any) -> Any:
+            known = transaction_id in self.transactions
+            self.events.append(f"meter values: transaction known {known}")
+            return result16.MeterValues()
+
+        @on(enums16.Action.stop_transaction)
+        async def on_stop_transaction(self, transaction_id: int, **kwargs: Any) -> Any:
+            known = self.transactions.pop(transaction_id, None) is not None
+            self.events.append(f"stop: transaction known {known}")
+            return result16.StopTransaction()
+
+    return Csms
+
+
+def test_pipelined_calls() -> None:
+    """An offline queue flushed without waiting for each answer: with ``ocpp`` each
+    handler runs after the one before it finished, and the answers keep the order."""
+
+    async def station(ws: Any, recv: Callable[[], Awaitable[Any]], csms: Any) -> Any:
+        stamp = '"timestamp":"2026-12-02T11:00:00Z"'
+        await ws.send(
+            f'[2,"1","StartTransaction",{{"connectorId":1,"idTag":"T","meterStart":0,{stamp}}}]'
+        )
+        await ws.send(
+            '[2,"2","MeterValues",{"connectorId":1,"transactionId":1,'
+            f'"meterValue":[{{{stamp},"sampledValue":[{{"value":"1"}}]}}]}}]'
+        )
+        await ws.send(f'[2,"3","StopTransaction",{{"transactionId":1,"meterStop":5,{stamp}}}]')
+        for _ in range(3):
+            await recv()
+        return csms.events
+
+    theirs, ours = on_both(V16, transactions_backend, station)
+    assert ours == theirs
+    assert [frame[1] for frame in ours[0]] == ["1", "2", "3"]
+    assert ours[1] == [
+        "start: begins",
+        "start: stored",
+        "meter values: transaction known True",
+        "stop: transaction known True",
+    ]
