@@ -43,7 +43,9 @@ import ocpp.v201
 import pytest
 import websockets
 from compat_pair import ocpp_validating_inline
-from ocpp.routing import on
+from ocpp.messages import MessageType, unpack
+from ocpp.routing import after, on
+from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as result16
 from ocpp.v16 import enums as enums16
 from websockets.asyncio.client import connect
@@ -171,4 +173,66 @@ def test_pipelined_calls() -> None:
         "start: stored",
         "meter values: transaction known True",
         "stop: transaction known True",
+    ]
+
+
+# --- route_message written whole ----------------------------------------------------------
+
+
+def self_routing_backend(base: type[Any]) -> type[Any]:
+    """``route_message`` rewritten without ``super()``: ``unpack``, ``_handle_call`` for a
+    CALL, ``self._response_queue.put_nowait`` for a response (as ``ocpp``'s own does)."""
+
+    class Csms(base):  # type: ignore[misc]
+        async def route_message(self, raw_msg: str) -> None:
+            try:
+                msg = unpack(raw_msg)
+            except ocpp.exceptions.OCPPError:
+                return
+            if msg.message_type_id == MessageType.Call:
+                try:
+                    await self._handle_call(msg)
+                except ocpp.exceptions.OCPPError as error:
+                    await self._send(msg.create_call_error(error).to_json())
+            elif msg.message_type_id in (MessageType.CallResult, MessageType.CallError):
+                self._response_queue.put_nowait(msg)
+
+        @on(enums16.Action.boot_notification)
+        def on_boot_notification(self, **kwargs: Any) -> Any:
+            return result16.BootNotification(current_time=NOW, interval=10, status="Accepted")
+
+        @after(enums16.Action.boot_notification)
+        async def configure(self, **kwargs: Any) -> None:
+            self._unique_id_generator = iter(["c1", "c2"]).__next__
+            self.answers = [await self.call(call16.GetConfiguration(key=["HeartbeatInterval"]))]
+            try:
+                await self.call(call16.ClearCache(), suppress=False)
+            except ocpp.exceptions.OCPPError as error:
+                self.answers.append(error)
+
+    return Csms
+
+
+def test_response_queue_fed() -> None:
+    """The responses such a ``route_message`` puts in ``_response_queue`` reach their
+    ``call()`` (the drop-in matched only those it routed itself: the calls timed out)."""
+
+    async def station(ws: Any, recv: Callable[[], Awaitable[Any]], csms: Any) -> Any:
+        await ws.send(
+            '[2,"b1","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]'
+        )
+        await recv()
+        question = await recv()
+        await ws.send(json.dumps([3, question[1], {"unknownKey": ["HeartbeatInterval"]}]))
+        question = await recv()
+        await ws.send(json.dumps([4, question[1], "NotSupported", "no cache", {}]))
+        while len(getattr(csms, "answers", ())) < 2:
+            await asyncio.sleep(0.001)
+        return csms.answers
+
+    theirs, ours = on_both(V16, self_routing_backend, station)
+    assert ours == theirs
+    assert ours[1] == [
+        result16.GetConfiguration(unknown_key=["HeartbeatInterval"]),
+        ocpp.exceptions.NotSupportedError(description="no cache"),
     ]

@@ -149,6 +149,23 @@ def _usable_id(unique_id: Any) -> bool:
     return (kind is str and len(unique_id) <= MESSAGE_ID_MAX_LENGTH) or kind is int
 
 
+class _Responses(asyncio.Queue[Any]):
+    """``ocpp``'s ``_response_queue``, for backends that route frames themselves.
+
+    A ``route_message`` written whole (``unpack``, then ``_handle_call`` for a CALL
+    and ``self._response_queue.put_nowait(msg)`` for a response, as ``ocpp``'s own
+    does) puts responses here; each goes to the ``call()`` waiting on its id, as
+    the drop-in's own routing hands them, instead of waiting in a queue nobody reads.
+    """
+
+    def __init__(self, deliver: Any) -> None:
+        super().__init__()
+        self._deliver_to = deliver
+
+    def put_nowait(self, item: Any) -> None:
+        self._deliver_to(item)
+
+
 class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
     """``ocpp.charge_point.ChargePoint`` on ocpp_fast: same constructor, attributes and methods.
 
@@ -177,6 +194,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         self._call_slots = asyncio.Semaphore(self.max_concurrent_calls)
         self._handling: set[asyncio.Task[Any]] = set()
         self._last_call: asyncio.Task[Any] | None = None
+        self._response_queue = _Responses(self._deliver)
 
     @property
     def _fast_version(self) -> ProtocolVersion:
