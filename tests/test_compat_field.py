@@ -236,3 +236,64 @@ def test_response_queue_fed() -> None:
         result16.GetConfiguration(unknown_key=["HeartbeatInterval"]),
         ocpp.exceptions.NotSupportedError(description="no cache"),
     ]
+
+
+# --- the backend's own names ---------------------------------------------------------------
+
+
+def busy_backend(base: type[Any]) -> type[Any]:
+    """A backend with state and helpers of its own under short private names (a flag, a
+    counter, a check, a delivery to its message bus...): ``ocpp`` uses none of them, so
+    the drop-in must not either."""
+
+    class Csms(base):  # type: ignore[misc]
+        def __init__(self, id: str, connection: Any) -> None:
+            super().__init__(id, connection)
+            self._handling = False
+            self._waiting = 0
+            self._unmatched = "none"
+            self._expect = "Accepted"
+            self._last_call = None
+            self.bus: list[str] = []
+
+        def _check(self, id_tag: str) -> str:
+            return "Accepted" if id_tag == "T" else "Invalid"
+
+        def _deliver(self, event: str) -> None:
+            self.bus.append(event)
+
+        def _error_text(self) -> str:
+            return "bus down"
+
+        @on(enums16.Action.authorize)
+        async def on_authorize(self, id_tag: str) -> Any:
+            self._handling = True
+            self._waiting += 1
+            self._deliver(f"authorize {id_tag}")
+            return result16.Authorize(id_tag_info={"status": self._check(id_tag)})
+
+        @after(enums16.Action.authorize)
+        async def ask_back(self, id_tag: str) -> None:
+            self._unique_id_generator = lambda: "c1"
+            result = await self.call(call16.ClearCache())
+            self._deliver(f"cache {result.status == self._expect}")
+
+    return Csms
+
+
+def test_backend_names_are_its_own() -> None:
+    async def station(ws: Any, recv: Callable[[], Awaitable[Any]], csms: Any) -> Any:
+        await ws.send('[2,"a1","Authorize",{"idTag":"T"}]')
+        await recv()
+        question = await recv()
+        await ws.send(json.dumps([3, question[1], {"status": "Accepted"}]))
+        while len(csms.bus) < 2:
+            await asyncio.sleep(0.001)
+        await ws.send('[2,"a2","Authorize",{"idTag":"X"}]')
+        await recv()
+        await recv()
+        return csms.bus, csms._waiting
+
+    theirs, ours = on_both(V16, busy_backend, station)
+    assert ours == theirs
+    assert ours[1] == (["authorize T", "cache True", "authorize X"], 2)

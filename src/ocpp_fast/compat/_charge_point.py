@@ -187,14 +187,14 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         self, id: str, connection: Any, response_timeout: float = 30, logger: Any = LOGGER
     ) -> None:
         super().__init__(id, connection, response_timeout, logger)
-        self._error_details_missing_logged = False
-        self._waiting: dict[Any, asyncio.Future[Any]] = {}
-        self._unmatched: OrderedDict[Any, Any] = OrderedDict()
-        self._unknown_ids = 0
-        self._call_slots = asyncio.Semaphore(self.max_concurrent_calls)
-        self._handling: set[asyncio.Task[Any]] = set()
-        self._last_call: asyncio.Task[Any] | None = None
-        self._response_queue = _Responses(self._deliver)
+        self._fast_details_missing_logged = False
+        self._fast_waiting: dict[Any, asyncio.Future[Any]] = {}
+        self._fast_unmatched: OrderedDict[Any, Any] = OrderedDict()
+        self._fast_unknown_ids = 0
+        self._fast_call_slots = asyncio.Semaphore(self.max_concurrent_calls)
+        self._fast_handling: set[asyncio.Task[Any]] = set()
+        self._fast_last_call: asyncio.Task[Any] | None = None
+        self._response_queue = _Responses(self._fast_deliver)
 
     @property
     def _fast_version(self) -> ProtocolVersion:
@@ -225,24 +225,26 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             message = await self._connection.recv()
             self.logger.info("%s: receive message %s", self.id, message)
             if type(message) is str and _CALL_START.match(message):
-                await self._call_slots.acquire()
-                task = asyncio.ensure_future(self._route_in_turn(message, self._last_call))
-                self._last_call = task
-                self._handling.add(task)
-                task.add_done_callback(self._call_done)
+                await self._fast_call_slots.acquire()
+                task = asyncio.ensure_future(
+                    self._fast_route_in_turn(message, self._fast_last_call)
+                )
+                self._fast_last_call = task
+                self._fast_handling.add(task)
+                task.add_done_callback(self._fast_call_done)
             else:
                 await self.route_message(message)
 
-    async def _route_in_turn(self, message: str, before: asyncio.Task[Any] | None) -> None:
+    async def _fast_route_in_turn(self, message: str, before: asyncio.Task[Any] | None) -> None:
         """Route a CALL once the one read before it is handled (whatever its outcome)."""
         if before is not None and not before.done():
             await asyncio.wait((before,))
         del before
         await self.route_message(message)
 
-    def _call_done(self, task: asyncio.Task[Any]) -> None:
-        self._handling.discard(task)
-        self._call_slots.release()
+    def _fast_call_done(self, task: asyncio.Task[Any]) -> None:
+        self._fast_handling.discard(task)
+        self._fast_call_slots.release()
         if not task.cancelled() and task.exception() is not None:
             self.logger.error(
                 "%s: handling a call failed: %r", self.id, task.exception(), exc_info=False
@@ -257,17 +259,19 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         if type(frame) is list and len(frame) >= 3 and _usable_id(frame[1]):
             kind, unique_id = frame[0], frame[1]
             if kind == 2 and len(frame) == 4 and type(frame[2]) is str:
-                await self._route_call(_ReceivedCall(unique_id, frame[2], frame[3], raw_msg))
+                await self._fast_route_call(_ReceivedCall(unique_id, frame[2], frame[3], raw_msg))
                 return
             if kind == 3 and len(frame) == 3:
-                self._deliver(_ReceivedResult(unique_id, frame[2], raw_msg))
+                self._fast_deliver(_ReceivedResult(unique_id, frame[2], raw_msg))
                 return
             if kind == 4 and _is_error_body(frame):
-                self._deliver(CallError(unique_id, frame[2], frame[3], self._details_of(frame)))
+                self._fast_deliver(
+                    CallError(unique_id, frame[2], frame[3], self._fast_details_of(frame))
+                )
                 return
-        await self._route_other(raw_msg)
+        await self._fast_route_other(raw_msg)
 
-    async def _route_call(self, msg: _ReceivedCall) -> None:
+    async def _fast_route_call(self, msg: _ReceivedCall) -> None:
         try:
             await self._handle_call(msg)
         except ocpp.exceptions.OCPPError as error:
@@ -279,9 +283,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 error.code,
                 error.description,
             )
-            await self._send(self._error_text(msg.unique_id, error))
+            await self._send(self._fast_error_text(msg.unique_id, error))
 
-    async def _route_other(self, raw_msg: str | bytes) -> None:
+    async def _fast_route_other(self, raw_msg: str | bytes) -> None:
         """Everything but a well-formed CALL, CALLRESULT or CALLERROR: the codec's verdict."""
         version = self._fast_version
         try:
@@ -293,19 +297,19 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 kind = CALLRESULTERROR  # 2.1 answers a bad CALLRESULT so
             if error.message_type == 6:
                 return  # a SEND is never answered
-            await self._send(self._error_text(error.message_id or "-1", error, kind))
+            await self._send(self._fast_error_text(error.message_id or "-1", error, kind))
             return
         if frame is None:  # a message type this version ignores
             self.logger.debug("%s: ignored frame %.200r", self.id, raw_msg)
             return
         if isinstance(frame, Send):  # 2.1: handled, never answered
-            await self._route_send(frame.message_id, frame.action, raw_msg)
+            await self._fast_route_send(frame.message_id, frame.action, raw_msg)
         elif isinstance(frame, CallResultError):
             if frame.details_missing:
-                self._details_of([])
+                self._fast_details_of([])
             self.logger.warning("%s: the station rejected our result: %s", self.id, frame)
 
-    def _details_of(self, frame: list[Any]) -> Any:
+    def _fast_details_of(self, frame: list[Any]) -> Any:
         """An error frame's ErrorDetails; ``null`` or absent is ``{}``, logged once (INFO).
 
         ``ocpp``'s own ``CallError`` writes ``null`` when given no details, and some
@@ -315,8 +319,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         details = frame[4] if len(frame) == 5 else None
         if details is not None:
             return details
-        if not self._error_details_missing_logged:
-            self._error_details_missing_logged = True
+        if not self._fast_details_missing_logged:
+            self._fast_details_missing_logged = True
             self.logger.info(
                 "%s: accepted an error frame without ErrorDetails (null or absent, read "
                 "as {}): a deviation, logged once per connection",
@@ -324,7 +328,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             )
         return {}
 
-    async def _route_send(self, unique_id: str, action: str, raw_msg: str | bytes) -> None:
+    async def _fast_route_send(self, unique_id: str, action: str, raw_msg: str | bytes) -> None:
         handlers = self.route_map.get(action) or {}
         handler = handlers.get("_on_action")
         if handler is None:
@@ -360,7 +364,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             )
         payload = msg.payload
         if not handlers.get("_skip_schema_validation", False):
-            self._check_request(msg, version)
+            self._fast_check_request(msg, version)
             if (version.label, 2, action) in _DECIMAL_PAYLOADS:
                 payload = floats_as_decimals(payload)
         payload = to_snake(payload)
@@ -375,24 +379,24 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 response = await response
         except Exception as error:
             self.logger.exception("Error while handling request '%s'", msg)
-            await self._send(self._error_text(msg.unique_id, error))
+            await self._send(self._fast_error_text(msg.unique_id, error))
             return None
-        await self._send(self._result_text(msg, response, handlers))
+        await self._send(self._fast_result_text(msg, response, handlers))
         after = handlers.get("_after_action")
         if after is not None:
-            self._run_after(after, payload, msg.unique_id)
+            self._fast_run_after(after, payload, msg.unique_id)
         return response
 
-    def _check_request(self, msg: Any, version: ProtocolVersion) -> None:
+    def _fast_check_request(self, msg: Any, version: ProtocolVersion) -> None:
         raw = getattr(msg, "raw", None)
         if raw is None or type(msg.unique_id) is not str:
             raw = b'[2,"0",' + _encode(msg.action) + b"," + _encode(msg.payload) + b"]"
         try:
-            self._check(raw, msg.action, None, version)
+            self._fast_check(raw, msg.action, None, version)
         except errors.OcppError as error:
             raise ocpp_exception(error, version) from None
 
-    def _check(
+    def _fast_check(
         self, frame: str | bytes, action: str, result_of: Any, version: ProtocolVersion
     ) -> None:
         """Validate a frame's payload; raise the spec's OcppError.
@@ -414,7 +418,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 tp, payload = version.response_types[action], _decode(frame)[2]
             decode_payload(payload, tp, version, formats=False)
 
-    def _result_text(self, msg: Any, response: Any, handlers: dict[str, Any]) -> str:
+    def _fast_result_text(self, msg: Any, response: Any, handlers: dict[str, Any]) -> str:
         """The CALLRESULT text of a handler's return value, or InternalError if it is invalid."""
         version = _VERSIONS.get(self._ocpp_version) or self._fast_version
         action = msg.action
@@ -423,7 +427,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 raise TypeError(f"a handler must return a call_result dataclass, not {response!r}")
             body = _encode(to_wire(response, shape_of(version.response_types.get(action))))
             if not handlers.get("_skip_schema_validation", False):
-                self._check(b'[3,"0",' + body + b"]", action, "0", version)
+                self._fast_check(b'[3,"0",' + body + b"]", action, "0", version)
         except (TypeError, ValueError, OverflowError, errors.OcppError) as error:
             self.logger.error(
                 "%s: our %s response to %s is invalid, answering InternalError: %s",
@@ -432,12 +436,12 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 msg.unique_id,
                 error,
             )
-            return self._error_text(
+            return self._fast_error_text(
                 msg.unique_id, errors.InternalError(f"invalid {action} response")
             )
         return f"[3,{_encode(msg.unique_id).decode()},{body.decode()}]"
 
-    def _error_text(self, unique_id: Any, error: BaseException, kind: int = 4) -> str:
+    def _fast_error_text(self, unique_id: Any, error: BaseException, kind: int = 4) -> str:
         """A CALLERROR (or 2.1 CALLRESULTERROR) for any exception, in the version's spelling."""
         version = self._fast_version
         if isinstance(error, errors.OcppError):
@@ -454,7 +458,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         except (TypeError, ValueError, OverflowError):  # details a handler could not encode
             return _encode((*frame[:4], {})).decode()
 
-    def _run_after(self, after: Any, payload: dict[str, Any], unique_id: Any) -> None:
+    def _fast_run_after(self, after: Any, payload: dict[str, Any], unique_id: Any) -> None:
         """The ``@after`` hook as ``ocpp`` runs it: a coroutine is scheduled, not awaited;
         a KeyError inside a plain one is swallowed. Any other failure is logged."""
         try:
@@ -469,11 +473,11 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             return
         if inspect.isawaitable(result):
             task = asyncio.ensure_future(result)
-            self._handling.add(task)
-            task.add_done_callback(self._after_done)
+            self._fast_handling.add(task)
+            task.add_done_callback(self._fast_after_done)
 
-    def _after_done(self, task: asyncio.Task[Any]) -> None:
-        self._handling.discard(task)
+    def _fast_after_done(self, task: asyncio.Task[Any]) -> None:
+        self._fast_handling.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self.logger.error("%s: @after hook failed: %r", self.id, task.exception())
 
@@ -506,13 +510,13 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                     details={"cause": f"{action} is not an action of OCPP {version.label}"}
                 )
             try:
-                self._check(
+                self._fast_check(
                     b'[2,"0",' + _encode(action) + b"," + body + b"]", action, None, version
                 )
             except errors.OcppError as error:
                 raise ocpp_validation_exception(error, version) from None
         text = f"[2,{_encode(unique_id).decode()},{_encode(action).decode()},{body.decode()}]"
-        self._expect(unique_id)
+        self._fast_expect(unique_id)
         try:
             async with self._call_lock:
                 await self._send(text)
@@ -523,7 +527,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                         f"Waited {self._response_timeout}s for response on {text}."
                     ) from None
         finally:
-            self._waiting.pop(unique_id, None)
+            self._fast_waiting.pop(unique_id, None)
         if response.message_type_id == MessageType.CallError:
             self.logger.warning("Received a CALLError: %s'", response)
             if suppress:
@@ -532,13 +536,15 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         payload = response.payload
         if not skip_schema_validation:
             version = self._fast_version  # read again, as ocpp validates the response
-            await self._check_result(response, action, version)
+            await self._fast_check_result(response, action, version)
             if (version.label, 3, action) in _DECIMAL_PAYLOADS:
                 payload = floats_as_decimals(payload)
         result_class = getattr(self._call_result, action)
         return result_class(**to_snake(payload))
 
-    async def _check_result(self, response: Any, action: str, version: ProtocolVersion) -> None:
+    async def _fast_check_result(
+        self, response: Any, action: str, version: ProtocolVersion
+    ) -> None:
         raw = getattr(response, "raw", None)
         if raw is None or type(response.unique_id) is not str:
             raw = b'[3,"0",' + _encode(response.payload) + b"]"
@@ -546,47 +552,47 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         else:
             result_of = response.unique_id
         try:
-            self._check(raw, action, result_of, version)
+            self._fast_check(raw, action, result_of, version)
         except errors.OcppError as error:
             self.logger.warning(
                 "%s: invalid %s result %s: %s", self.id, action, response.unique_id, error
             )
             if version.answers_bad_results:
-                await self._send(self._error_text(response.unique_id, error, CALLRESULTERROR))
+                await self._send(self._fast_error_text(response.unique_id, error, CALLRESULTERROR))
             raise ocpp_validation_exception(error, version) from None
 
-    def _expect(self, unique_id: Any) -> asyncio.Future[Any]:
+    def _fast_expect(self, unique_id: Any) -> asyncio.Future[Any]:
         """Register the future a response with ``unique_id`` resolves; a response that
         arrived before it (kept among the unmatched) resolves it at once."""
-        waiter = self._waiting.get(unique_id)
+        waiter = self._fast_waiting.get(unique_id)
         if waiter is None:
             waiter = asyncio.get_running_loop().create_future()
-            self._waiting[unique_id] = waiter
-            early = self._unmatched.pop(unique_id, None)
+            self._fast_waiting[unique_id] = waiter
+            early = self._fast_unmatched.pop(unique_id, None)
             if early is not None:
                 waiter.set_result(early)
         return waiter
 
     async def _get_specific_response(self, unique_id: Any, timeout: float) -> Any:
         """The response with ``unique_id``, or ``asyncio.TimeoutError`` after ``timeout`` s."""
-        waiter = self._expect(unique_id)
+        waiter = self._fast_expect(unique_id)
         try:
             return await asyncio.wait_for(waiter, timeout)
         finally:
-            if self._waiting.get(unique_id) is waiter and waiter.done():
-                del self._waiting[unique_id]
+            if self._fast_waiting.get(unique_id) is waiter and waiter.done():
+                del self._fast_waiting[unique_id]
 
-    def _deliver(self, response: Any) -> None:
+    def _fast_deliver(self, response: Any) -> None:
         """Hand a CALLRESULT or CALLERROR to the call waiting on its id."""
-        waiter = self._waiting.get(response.unique_id)
+        waiter = self._fast_waiting.get(response.unique_id)
         if waiter is not None and not waiter.done():
             waiter.set_result(response)
             return
-        self._unmatched[response.unique_id] = response
-        if len(self._unmatched) > _UNMATCHED_KEPT:
-            self._unmatched.popitem(last=False)
-        self._unknown_ids += 1
-        count = self._unknown_ids
+        self._fast_unmatched[response.unique_id] = response
+        if len(self._fast_unmatched) > _UNMATCHED_KEPT:
+            self._fast_unmatched.popitem(last=False)
+        self._fast_unknown_ids += 1
+        count = self._fast_unknown_ids
         if count <= _UNKNOWN_ID_LOGGED or count % 1000 == 0:
             self.logger.warning(
                 "%s: response with unknown id %.40r, no call waits for it (%d so far)",
