@@ -297,3 +297,52 @@ def test_backend_names_are_its_own() -> None:
     theirs, ours = on_both(V16, busy_backend, station)
     assert ours == theirs
     assert ours[1] == (["authorize T", "cache True", "authorize X"], 2)
+
+
+# --- a handler that fails ------------------------------------------------------------------
+
+
+def failing_backend(base: type[Any]) -> type[Any]:
+    class Csms(base):  # type: ignore[misc]
+        @on(enums16.Action.authorize)
+        async def on_authorize(self, id_tag: str, **kwargs: Any) -> Any:
+            raise ocpp.exceptions.InternalError(description="Simulated network failure")
+
+        @on(enums16.Action.heartbeat)
+        async def on_heartbeat(self) -> Any:
+            raise ConnectionRefusedError("the database is down")
+
+        @on(enums16.Action.status_notification)
+        def on_status_notification(self, connector_id: int, error_code: str, status: str) -> Any:
+            return result16.StatusNotification()  # no **kwargs: an optional field breaks it
+
+        @on(enums16.Action.data_transfer)
+        def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> Any:
+            raise ocpp.exceptions.GenericError(details={"vendor": vendor_id})
+
+    return Csms
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '[2,"1","Authorize",{"idTag":"offline"}]',
+        '[2,"2","Heartbeat",{}]',
+        '[2,"3","StatusNotification",{"connectorId":1,"errorCode":"NoError","status":"Available",'
+        '"info":"door open"}]',
+        '[2,"4","DataTransfer",{"vendorId":"V"}]',
+    ],
+)
+def test_handler_failures(frame: str) -> None:
+    """What the station sees when a handler raises: ``ocpp``'s CALLERROR, word for word."""
+
+    async def station(ws: Any, recv: Callable[[], Awaitable[Any]], csms: Any) -> Any:
+        await ws.send(frame)
+        return await recv()
+
+    theirs, ours = on_both(V16, failing_backend, station)
+    assert ours == theirs
+    assert ours[1][:3] == [4, json.loads(frame)[1], ours[1][2]] and ours[1][2] in (
+        "InternalError",
+        "GenericError",
+    )

@@ -451,7 +451,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             details = error.details if isinstance(error.details, dict) else {}
             ours = cls(str(error.description or ""), details)
         else:
-            ours = errors.InternalError("an unexpected error occurred while handling the call")
+            ours = errors.InternalError("An unexpected error occurred.")  # ocpp's words
         frame = (kind, unique_id, version.code_of(ours), ours.description, ours.details)
         try:
             return _encode(frame).decode()
