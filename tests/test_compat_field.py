@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import ocpp.exceptions
 import ocpp.v16
@@ -346,3 +346,94 @@ def test_handler_failures(frame: str) -> None:
         "InternalError",
         "GenericError",
     )
+
+
+# --- when start() ends ---------------------------------------------------------------------
+
+
+def forgetful_backend(base: type[Any]) -> type[Any]:
+    """The station is forgotten once ``start()`` ends (SAP's test CSMS cancels its timer and
+    drops the station from its set on ``ConnectionClosed``)."""
+
+    class Csms(base):  # type: ignore[misc]
+        def __init__(self, id: str, connection: Any) -> None:
+            super().__init__(id, connection)
+            self.events: list[str] = []
+
+        async def start(self) -> None:
+            try:
+                await super().start()
+            except websockets.ConnectionClosed:
+                self.events.append("station forgotten")
+                raise
+
+        @on(enums16.Action.stop_transaction)
+        async def on_stop_transaction(self, transaction_id: int, **kwargs: Any) -> Any:
+            self.events.append("stop: begins")
+            await asyncio.sleep(0.02)  # a database update
+            self.events.append("stop: stored")
+            return result16.StopTransaction()
+
+    return Csms
+
+
+def test_start_ends_after_its_handlers() -> None:
+    """A station sending StopTransaction and leaving: the handler finishes before
+    ``start()`` raises, as with ``ocpp`` (which reads nothing while a handler runs)."""
+
+    async def station(ws: Any, recv: Callable[[], Awaitable[Any]], csms: Any) -> Any:
+        await ws.send(
+            '[2,"1","StopTransaction",{"transactionId":1,"meterStop":5,'
+            '"timestamp":"2026-12-02T11:00:00Z"}]'
+        )
+        while not csms.events:
+            await asyncio.sleep(0.001)
+        return csms.events  # the same list, read once start() ended
+
+    theirs, ours = on_both(V16, forgetful_backend, station)
+    assert ours == theirs
+    assert ours[1] == ["stop: begins", "stop: stored", "station forgotten"]
+
+
+def test_cancelling_start_cancels_the_handler() -> None:
+    class Connection:
+        def __init__(self) -> None:
+            self.inbox: asyncio.Queue[str] = asyncio.Queue()
+
+        async def recv(self) -> str:
+            return await self.inbox.get()
+
+        async def send(self, message: str) -> None:
+            raise AssertionError("nothing is answered")
+
+    def backend_class(base: type[Any]) -> type[Any]:
+        class Csms(base):  # type: ignore[misc]
+            events: ClassVar[list[str]] = []
+
+            @on(enums16.Action.heartbeat)
+            async def on_heartbeat(self) -> Any:
+                self.events.append("begins")
+                try:
+                    await asyncio.sleep(10)
+                except asyncio.CancelledError:
+                    self.events.append("cancelled")
+                    raise
+                return result16.Heartbeat(current_time=NOW)
+
+        return Csms
+
+    async def scenario(base: type[Any]) -> list[str]:
+        cls = backend_class(base)
+        connection = Connection()
+        reading = asyncio.ensure_future(cls("CP1", connection).start())
+        connection.inbox.put_nowait('[2,"1","Heartbeat",{}]')
+        while not cls.events:
+            await asyncio.sleep(0.001)
+        reading.cancel()
+        await asyncio.gather(reading, return_exceptions=True)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        return list(cls.events)  # a copy: asyncio.run cancels what is left after it
+
+    theirs, ours = (asyncio.run(scenario(base)) for base in V16)
+    assert ours == theirs == ["begins", "cancelled"]

@@ -192,7 +192,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         self._fast_unmatched: OrderedDict[Any, Any] = OrderedDict()
         self._fast_unknown_ids = 0
         self._fast_call_slots = asyncio.Semaphore(self.max_concurrent_calls)
-        self._fast_handling: set[asyncio.Task[Any]] = set()
+        self._fast_handling: set[asyncio.Task[Any]] = set()  # CALLs read by start()
+        self._fast_hooks: set[asyncio.Task[Any]] = set()  # @after coroutines running
         self._fast_last_call: asyncio.Task[Any] | None = None
         self._response_queue = _Responses(self._fast_deliver)
 
@@ -220,20 +221,35 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         each answered before the next handler starts, so a station that sends
         StartTransaction and MeterValues without waiting never has the second
         handled before the first is done.
+
+        When reading fails, the CALLs already read are handled (and answered, or
+        their answer fails) before the exception leaves, as with ``ocpp``, whose
+        ``start()`` reads nothing while a handler runs: what the backend does once
+        ``start()`` ended (forget the station, replace ``_connection``) comes after
+        every handler. Cancelled, it cancels them, as ``ocpp``'s handler is.
         """
-        while True:
-            message = await self._connection.recv()
-            self.logger.info("%s: receive message %s", self.id, message)
-            if type(message) is str and _CALL_START.match(message):
-                await self._fast_call_slots.acquire()
-                task = asyncio.ensure_future(
-                    self._fast_route_in_turn(message, self._fast_last_call)
-                )
-                self._fast_last_call = task
-                self._fast_handling.add(task)
-                task.add_done_callback(self._fast_call_done)
-            else:
-                await self.route_message(message)
+        try:
+            while True:
+                message = await self._connection.recv()
+                self.logger.info("%s: receive message %s", self.id, message)
+                if type(message) is str and _CALL_START.match(message):
+                    await self._fast_call_slots.acquire()
+                    task = asyncio.ensure_future(
+                        self._fast_route_in_turn(message, self._fast_last_call)
+                    )
+                    self._fast_last_call = task
+                    self._fast_handling.add(task)
+                    task.add_done_callback(self._fast_call_done)
+                else:
+                    await self.route_message(message)
+        except BaseException as error:
+            pending = [task for task in self._fast_handling if not task.done()]
+            if isinstance(error, asyncio.CancelledError):
+                for task in pending:
+                    task.cancel()
+            elif pending:
+                await asyncio.wait(pending)
+            raise
 
     async def _fast_route_in_turn(self, message: str, before: asyncio.Task[Any] | None) -> None:
         """Route a CALL once the one read before it is handled (whatever its outcome)."""
@@ -473,11 +489,11 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             return
         if inspect.isawaitable(result):
             task = asyncio.ensure_future(result)
-            self._fast_handling.add(task)
+            self._fast_hooks.add(task)
             task.add_done_callback(self._fast_after_done)
 
     def _fast_after_done(self, task: asyncio.Task[Any]) -> None:
-        self._fast_handling.discard(task)
+        self._fast_hooks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self.logger.error("%s: @after hook failed: %r", self.id, task.exception())
 
