@@ -147,20 +147,21 @@ def transactions_backend(base: type[Any]) -> type[Any]:
     return Csms
 
 
-def test_pipelined_calls() -> None:
+@pytest.mark.parametrize("frames", ["text", "binary"])
+def test_pipelined_calls(frames: str) -> None:
     """An offline queue flushed without waiting for each answer: with ``ocpp`` each
-    handler runs after the one before it finished, and the answers keep the order."""
+    handler runs after the one before it finished, and the answers keep the order
+    (in text frames, or in the binary frames some firmware sends)."""
 
     async def station(ws: Any, recv: Callable[[], Awaitable[Any]], csms: Any) -> Any:
         stamp = '"timestamp":"2026-12-02T11:00:00Z"'
-        await ws.send(
-            f'[2,"1","StartTransaction",{{"connectorId":1,"idTag":"T","meterStart":0,{stamp}}}]'
-        )
-        await ws.send(
+        for frame in (
+            f'[2,"1","StartTransaction",{{"connectorId":1,"idTag":"T","meterStart":0,{stamp}}}]',
             '[2,"2","MeterValues",{"connectorId":1,"transactionId":1,'
-            f'"meterValue":[{{{stamp},"sampledValue":[{{"value":"1"}}]}}]}}]'
-        )
-        await ws.send(f'[2,"3","StopTransaction",{{"transactionId":1,"meterStop":5,{stamp}}}]')
+            f'"meterValue":[{{{stamp},"sampledValue":[{{"value":"1"}}]}}]}}]',
+            f'[2,"3","StopTransaction",{{"transactionId":1,"meterStop":5,{stamp}}}]',
+        ):
+            await ws.send(frame if frames == "text" else frame.encode())
         for _ in range(3):
             await recv()
         return csms.events
@@ -437,3 +438,28 @@ def test_cancelling_start_cancels_the_handler() -> None:
 
     theirs, ours = (asyncio.run(scenario(base)) for base in V16)
     assert ours == theirs == ["begins", "cancelled"]
+
+
+def test_a_handler_calling_a_station_that_sends_binary_frames() -> None:
+    """A handler awaiting ``self.call()`` gets its answer whether the station writes text
+    or binary frames (``ocpp``'s ``start()`` waits for the handler: the call times out)."""
+
+    class Csms(v16.ChargePoint):
+        @on(enums16.Action.boot_notification)
+        async def on_boot_notification(self, **kwargs: Any) -> Any:
+            self._unique_id_generator = lambda: "c1"
+            self.configuration = await self.call(call16.GetConfiguration(key=["A"]))
+            return result16.BootNotification(current_time=NOW, interval=10, status="Accepted")
+
+    async def station(ws: Any, recv: Callable[[], Awaitable[Any]], csms: Any) -> Any:
+        await ws.send(
+            b'[2,"b1","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]'
+        )
+        question = await recv()
+        await ws.send(json.dumps([3, question[1], {"unknownKey": ["A"]}]).encode())
+        await recv()
+        return csms.configuration
+
+    received, configuration = asyncio.run(csms_session(Csms, "1.6", station))
+    assert [frame[:2] for frame in received] == [[2, "c1"], [3, "b1"]]
+    assert configuration == result16.GetConfiguration(unknown_key=["A"])

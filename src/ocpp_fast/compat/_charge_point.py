@@ -46,6 +46,8 @@ LOGGER = ocpp.charge_point.LOGGER
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
 _CALL_START = re.compile(r"[ \t\n\r]*\[[ \t\n\r]*2[ \t\n\r]*,")
+_CALL_START_BYTES = re.compile(_CALL_START.pattern.encode())
+"""A CALL in a binary frame (some firmware sends its frames so)."""
 _UNMATCHED_KEPT = 16
 """Responses with no call waiting that are kept for a ``call()`` about to wait on their id."""
 _DECIMAL_PAYLOADS = frozenset(
@@ -232,7 +234,10 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             while True:
                 message = await self._connection.recv()
                 self.logger.info("%s: receive message %s", self.id, message)
-                if type(message) is str and _CALL_START.match(message):
+                kind = type(message)
+                if (kind is str and _CALL_START.match(message)) or (
+                    kind is bytes and _CALL_START_BYTES.match(message)
+                ):
                     await self._fast_call_slots.acquire()
                     task = asyncio.ensure_future(
                         self._fast_route_in_turn(message, self._fast_last_call)
@@ -251,7 +256,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 await asyncio.wait(pending)
             raise
 
-    async def _fast_route_in_turn(self, message: str, before: asyncio.Task[Any] | None) -> None:
+    async def _fast_route_in_turn(
+        self, message: str | bytes, before: asyncio.Task[Any] | None
+    ) -> None:
         """Route a CALL once the one read before it is handled (whatever its outcome)."""
         if before is not None and not before.done():
             await asyncio.wait((before,))
