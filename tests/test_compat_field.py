@@ -33,8 +33,11 @@ on 127.0.0.1, comparing frame by frame what the peer receives:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import logging
 from collections.abc import Awaitable, Callable, Iterator
+from decimal import Decimal
 from typing import Any, ClassVar
 
 import ocpp.exceptions
@@ -43,11 +46,17 @@ import ocpp.v201
 import pytest
 import websockets
 from compat_pair import ocpp_validating_inline
+from ocpp.charge_point import remove_nones, snake_to_camel_case
 from ocpp.messages import MessageType, unpack
 from ocpp.routing import after, on
 from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as result16
+from ocpp.v16 import datatypes as datatypes16
 from ocpp.v16 import enums as enums16
+from ocpp.v201 import call as call201
+from ocpp.v201 import call_result as result201
+from ocpp.v201 import datatypes as datatypes201
+from ocpp.v201 import enums as enums201
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.typing import Subprotocol
@@ -463,3 +472,443 @@ def test_a_handler_calling_a_station_that_sends_binary_frames() -> None:
     received, configuration = asyncio.run(csms_session(Csms, "1.6", station))
     assert [frame[:2] for frame in received] == [[2, "c1"], [3, "b1"]]
     assert configuration == result16.GetConfiguration(unknown_key=["A"])
+
+
+# --- what the CSMS sends ---------------------------------------------------------------------
+
+
+def commanding_backend(base: type[Any]) -> type[Any]:
+    """SAP's test CSMS: commands sent from a timer task while ``start()`` reads, their
+    payloads built from dicts (snake_case keys, ``ocpp_csms_url`` among them)."""
+
+    class Csms(base):  # type: ignore[misc]
+        async def start(self) -> None:
+            await asyncio.gather(super().start(), self.commands())
+
+        async def commands(self) -> None:
+            requests = [
+                call201.SetNetworkProfile(
+                    configuration_slot=1,
+                    connection_data={
+                        "ocpp_version": "OCPP20",
+                        "ocpp_transport": "JSON",
+                        "ocpp_csms_url": "ws://127.0.0.1:9000",
+                        "message_timeout": 30,
+                        "security_profile": 0,
+                        "ocpp_interface": "Wired0",
+                    },
+                ),
+                call201.GetVariables(
+                    get_variable_data=[
+                        {
+                            "component": {"name": "ChargingStation", "evse": {"id": 1}},
+                            "variable": {"name": "AvailabilityState"},
+                        }
+                    ]
+                ),
+                call201.SetVariables(
+                    set_variable_data=[
+                        {
+                            "component": {"name": "ChargingStation"},
+                            "variable": {"name": "HeartbeatInterval"},
+                            "attribute_value": "30",
+                        }
+                    ]
+                ),
+                call201.RequestStartTransaction(
+                    id_token={"id_token": "test_token", "type": enums201.IdTokenEnumType.iso14443},
+                    evse_id=1,
+                    remote_start_id=7,
+                ),
+                call201.UpdateFirmware(
+                    request_id=3,
+                    firmware={"location": "https://x/fw.bin", "retrieve_date_time": NOW},
+                ),
+                call201.GetInstalledCertificateIds(
+                    certificate_type=[enums201.GetCertificateIdUseEnumType.csms_root_certificate]
+                ),
+                call201.DataTransfer(vendor_id="V", data={"snake_key": [{"inner_key": 1}]}),
+            ]
+            self.results = []
+            for number, request in enumerate(requests):
+                self._unique_id_generator = lambda number=number: f"c{number}"
+                self.results.append(await self.call(request, suppress=False))
+
+    return Csms
+
+
+def test_sap_csms_calls() -> None:
+    replies = [
+        {"status": "Accepted"},
+        {
+            "getVariableResult": [
+                {
+                    "attributeStatus": "Accepted",
+                    "attributeValue": "Operative",
+                    "component": {"name": "ChargingStation", "evse": {"id": 1}},
+                    "variable": {"name": "AvailabilityState"},
+                }
+            ]
+        },
+        {
+            "setVariableResult": [
+                {
+                    "attributeStatus": "Accepted",
+                    "component": {"name": "ChargingStation"},
+                    "variable": {"name": "HeartbeatInterval"},
+                }
+            ]
+        },
+        {"status": "Accepted", "transactionId": "t1", "statusInfo": {"reasonCode": "ok"}},
+        {"status": "Accepted"},
+        {"status": "NotFound"},
+        {"status": "Accepted", "data": {"outerKey": {"innerKey": 1}}},
+    ]
+
+    async def station(ws: Any, recv: Callable[[], Awaitable[Any]], csms: Any) -> Any:
+        for reply in replies:
+            question = await recv()
+            await ws.send(json.dumps([3, question[1], reply]))
+        while len(getattr(csms, "results", ())) < len(replies):
+            await asyncio.sleep(0.001)
+        return csms.results
+
+    theirs, ours = on_both(V201, commanding_backend, station)
+    assert ours == theirs
+    assert ours[0][0][3]["connectionData"]["ocppCsmsUrl"] == "ws://127.0.0.1:9000"
+    assert ours[1][1].get_variable_result[0]["attribute_value"] == "Operative"
+    assert ours[1][6].data == {"outer_key": {"inner_key": 1}}
+
+
+def calling_backend(base: type[Any]) -> type[Any]:
+    """What ``call()`` returns or raises: ``suppress=False`` (SAP), a code ``ocpp`` does not
+    know, ``unique_id=`` (a string, an integer), ``asyncio.wait_for`` around ``call()``
+    and its answer arriving late (Growatt), ErrorDetails ``null``, the Decimals of a 1.6
+    GetCompositeSchedule, a ``logging.LoggerAdapter`` as logger."""
+
+    class Csms(base):  # type: ignore[misc]
+        def __init__(self, id: str, connection: Any) -> None:
+            adapter = logging.LoggerAdapter(logging.getLogger("thor"), {"station": id})
+            super().__init__(id, connection, logger=adapter)
+
+        async def start(self) -> None:
+            await asyncio.gather(super().start(), self.commands())
+
+        async def commands(self) -> None:
+            clear = call16.ClearCache()
+            steps: list[Callable[[], Awaitable[Any]]] = [
+                lambda: self.call(call16.Reset(type=enums16.ResetType.hard), suppress=False),
+                lambda: self.call(call16.Reset(type=enums16.ResetType.hard)),
+                lambda: self.call(clear, suppress=False),
+                lambda: self.call(clear, suppress=False, unique_id="mine"),
+                lambda: self.call(clear, unique_id=42),
+                lambda: asyncio.wait_for(self.call(call16.GetConfiguration(key=["A"])), 0.05),
+                lambda: self.call(call16.GetConfiguration(key=["B"])),
+                lambda: self.call(clear, suppress=False),
+                lambda: self.call(call16.GetCompositeSchedule(connector_id=1, duration=60)),
+            ]
+            self.outcomes = []
+            for number, step in enumerate(steps):
+                self._unique_id_generator = lambda number=number: f"c{number}"
+                try:
+                    outcome = await step()
+                except Exception as error:  # the outcome compared
+                    outcome = (type(error), getattr(error, "description", None))
+                self.outcomes.append(outcome)
+
+    return Csms
+
+
+def test_call_outcomes() -> None:
+    schedule = {
+        "status": "Accepted",
+        "connectorId": 1,
+        "chargingSchedule": {
+            "chargingRateUnit": "A",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 21.4}],
+        },
+    }
+    answers: dict[Any, list[Any]] = {
+        "c0": ["NotSupported", "no reset", {}],
+        "c1": ["NotSupported", "no reset", {}],
+        "c2": ["Bogus", "what", {}],
+        "mine": ["FormatViolation", "a 2.x code", {}],
+        42: [{"status": "Accepted"}],
+        "c6": [{"unknownKey": ["B"]}],
+        "c7": ["InternalError", "no details", None],
+        "c8": [schedule],
+    }
+
+    async def station(ws: Any, recv: Callable[[], Awaitable[Any]], csms: Any) -> Any:
+        for _ in range(9):
+            question = await recv()
+            if question[1] == "c5":
+                continue  # answered late, after the next question came
+            if question[1] == "c6":
+                await ws.send(json.dumps([3, "c5", {"unknownKey": ["A"]}]))
+            answer = answers[question[1]]
+            await ws.send(json.dumps([3 if len(answer) == 1 else 4, question[1], *answer]))
+        while len(getattr(csms, "outcomes", ())) < 9:
+            await asyncio.sleep(0.001)
+        return csms.outcomes
+
+    theirs, ours = on_both(V16, calling_backend, station)
+    assert ours == theirs
+    assert ours[1][0] == (ocpp.exceptions.NotSupportedError, "no reset")
+    assert ours[1][2] == (ocpp.exceptions.UnknownCallErrorCodeError, None)
+    assert ours[1][5] == (TimeoutError, None)
+    assert ours[1][8].charging_schedule["charging_schedule_period"][0]["limit"] == Decimal("21.4")
+
+
+def everest_backend(base: type[Any]) -> type[Any]:
+    """EVerest's test CSMS: ``datatypes`` in results, a positional ``call_result``, the
+    request rebuilt as ``call.DataTransfer(**kwargs)`` and answered with a 2.0.1 result as
+    a JSON string (``ocpp``'s own helpers), an ``@after`` hook calling the station."""
+
+    class Csms(base):  # type: ignore[misc]
+        @on(enums16.Action.boot_notification)
+        def on_boot_notification(self, **kwargs: Any) -> Any:
+            return result16.BootNotification(NOW, 1440, enums16.RegistrationStatus.accepted)
+
+        @after(enums16.Action.boot_notification)
+        async def configure(self, **kwargs: Any) -> None:
+            self._unique_id_generator = lambda: "g1"
+            self.configuration = await self.call(call16.GetConfiguration())
+
+        @on(enums16.Action.start_transaction)
+        def on_start_transaction(self, **kwargs: Any) -> Any:
+            accepted = datatypes16.IdTagInfo(status=enums16.AuthorizationStatus.accepted)
+            return result16.StartTransaction(transaction_id=1, id_tag_info=accepted)
+
+        @on(enums16.Action.sign_certificate)
+        def on_sign_certificate(self, **kwargs: Any) -> Any:
+            return result16.SignCertificate(enums16.GenericStatus.accepted)
+
+        @on(enums16.Action.data_transfer)
+        def on_data_transfer(self, **kwargs: Any) -> Any:
+            request = call16.DataTransfer(**kwargs)
+            if request.message_id != "Authorize":
+                return result16.DataTransfer(status=enums16.DataTransferStatus.unknown_vendor_id)
+            status = enums201.AuthorizationStatusEnumType.accepted
+            inner = result201.Authorize(id_token_info=datatypes201.IdTokenInfoType(status=status))
+            data = json.dumps(remove_nones(snake_to_camel_case(dataclasses.asdict(inner))))
+            return result16.DataTransfer(status=enums16.DataTransferStatus.accepted, data=data)
+
+    return Csms
+
+
+def test_everest_csms() -> None:
+    stamp = '"timestamp":"2026-12-02T11:00:00Z"'
+    frames = [
+        f'[2,"2","StartTransaction",{{"connectorId":1,"idTag":"T","meterStart":0,{stamp}}}]',
+        '[2,"3","SignCertificate",{"csr":"CSR"}]',
+        '[2,"4","DataTransfer",{"vendorId":"org.openchargealliance.iso15118pnc",'
+        '"messageId":"Authorize","data":"{}"}]',
+        '[2,"5","DataTransfer",{"vendorId":"other"}]',
+    ]
+
+    async def station(ws: Any, recv: Callable[[], Awaitable[Any]], csms: Any) -> Any:
+        await ws.send('[2,"1","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]')
+        await recv()
+        question = await recv()
+        key = {"key": "K", "readonly": True, "value": "é"}
+        await ws.send(json.dumps([3, question[1], {"configurationKey": [key]}]))
+        for frame in frames:
+            await ws.send(frame)
+            await recv()
+        return csms.configuration
+
+    theirs, ours = on_both(V16, everest_backend, station)
+    assert ours == theirs
+    assert ours[0][1] == [2, "g1", "GetConfiguration", {}]
+    assert json.loads(ours[0][4][2]["data"]) == {"idTokenInfo": {"status": "Accepted"}}
+    assert ours[1].configuration_key == [{"key": "K", "readonly": True, "value": "é"}]
+
+
+# --- the station side ------------------------------------------------------------------------
+
+
+async def station_session(
+    station_class: type[Any], label: str, csms: Callable[[Any], Awaitable[None]]
+) -> tuple[list[Any], Any]:
+    """``station_class`` connected to a raw CSMS on 127.0.0.1 (``csms(websocket)`` plays
+    it), as the simulators do: ``start()`` gathered with the station's own ``boot()``.
+    Returns the frames the CSMS received and the station, once the CSMS is done."""
+    subprotocol = Subprotocol(f"ocpp{label}")
+    done = asyncio.Event()
+    received: list[Any] = []
+
+    async def on_connect(websocket: ServerConnection) -> None:
+        async def recv() -> Any:
+            frame = json.loads(await asyncio.wait_for(websocket.recv(), 10))
+            received.append(frame)
+            return frame
+
+        websocket.next_frame = recv  # type: ignore[attr-defined]
+        await csms(websocket)
+        done.set()
+
+    async with serve(on_connect, "127.0.0.1", 0, subprotocols=[subprotocol]) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with connect(f"ws://127.0.0.1:{port}/CP_1", subprotocols=[subprotocol]) as ws:
+            station = station_class("CP_1", ws, 5)
+            reading = asyncio.ensure_future(station.start())
+            await station.boot()
+            await done.wait()
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+    return received, station
+
+
+def simulator(base: type[Any]) -> type[Any]:
+    """A 1.6 charge point simulator: a RemoteStartTransaction handler scheduling the
+    StartTransaction ``call()`` in a task before it answers."""
+
+    class Station(base):  # type: ignore[misc]
+        async def boot(self) -> None:
+            self._unique_id_generator = lambda: "b1"
+            request = call16.BootNotification(charge_point_model="M", charge_point_vendor="V")
+            self.booted = await self.call(request)
+
+        @on(enums16.Action.remote_start_transaction)
+        async def on_remote_start(self, id_tag: str, connector_id: int, **kwargs: Any) -> Any:
+            async def start_transaction() -> None:
+                self._unique_id_generator = lambda: "s1"
+                request = call16.StartTransaction(
+                    connector_id=connector_id, id_tag=id_tag, meter_start=0, timestamp=NOW
+                )
+                self.started = await self.call(request)
+
+            self.starting = asyncio.ensure_future(start_transaction())
+            return result16.RemoteStartTransaction(status=enums16.RemoteStartStopStatus.accepted)
+
+        @on(enums16.Action.get_configuration)
+        def on_get_configuration(self, key: list[str] | None = None) -> Any:
+            known = [datatypes16.KeyValue(key="HeartbeatInterval", readonly=False, value="300")]
+            return result16.GetConfiguration(configuration_key=known, unknown_key=key)
+
+    return Station
+
+
+def test_station_side() -> None:
+    async def csms(websocket: Any) -> None:
+        boot = await websocket.next_frame()
+        # a CALL crossing the station's BootNotification, answered after it
+        await websocket.send('[2,"r1","RemoteStartTransaction",{"idTag":"T","connectorId":1}]')
+        await websocket.next_frame()
+        status = {"currentTime": NOW, "interval": 10, "status": "Accepted"}
+        await websocket.send(json.dumps([3, boot[1], status]))
+        started = await websocket.next_frame()
+        accepted = {"transactionId": 5, "idTagInfo": {"status": "Accepted"}}
+        await websocket.send(json.dumps([3, started[1], accepted]))
+        await websocket.send('[2,"g1","GetConfiguration",{"key":["X"]}]')
+        await websocket.next_frame()
+
+    def run(base: type[Any]) -> Any:
+        async def session() -> Any:
+            received, station = await station_session(simulator(base), "1.6", csms)
+            await station.starting
+            return received, station.booted, station.started
+
+        return asyncio.run(session())
+
+    theirs, ours = (run(base) for base in V16)
+    assert ours == theirs
+    assert [frame[:2] for frame in ours[0]] == [[2, "b1"], [3, "r1"], [2, "s1"], [3, "g1"]]
+    assert ours[2].transaction_id == 5
+
+
+def simulator201(base: type[Any]) -> type[Any]:
+    """A 2.0.1 station: requests and results built from ``datatypes`` dataclasses nested
+    in lists, enums and floats among them; ``custom_data`` with a vendor's own key."""
+
+    class Station(base):  # type: ignore[misc]
+        async def boot(self) -> None:
+            self._unique_id_generator = lambda: "b1"
+            station = datatypes201.ChargingStationType(
+                model="M", vendor_name="V", modem=datatypes201.ModemType(iccid="1")
+            )
+            self.booted = await self.call(
+                call201.BootNotification(
+                    charging_station=station,
+                    reason=enums201.BootReasonEnumType.power_up,
+                    custom_data={"vendor_id": "X", "someKey": 1},
+                )
+            )
+            self._unique_id_generator = lambda: "t1"
+            energy = datatypes201.SampledValueType(
+                value=1.5,
+                measurand=enums201.MeasurandEnumType.energy_active_import_register,
+                unit_of_measure=datatypes201.UnitOfMeasureType(unit="Wh", multiplier=0),
+            )
+            self.started = await self.call(
+                call201.TransactionEvent(
+                    event_type=enums201.TransactionEventEnumType.started,
+                    timestamp=NOW,
+                    trigger_reason=enums201.TriggerReasonEnumType.remote_start,
+                    seq_no=0,
+                    transaction_info=datatypes201.TransactionType(
+                        transaction_id="tx1", remote_start_id=7
+                    ),
+                    id_token=datatypes201.IdTokenType(
+                        id_token="T", type=enums201.IdTokenEnumType.iso14443
+                    ),
+                    evse=datatypes201.EVSEType(id=1, connector_id=1),
+                    meter_value=[
+                        datatypes201.MeterValueType(
+                            timestamp=NOW,
+                            sampled_value=[energy, datatypes201.SampledValueType(value=230)],
+                        )
+                    ],
+                )
+            )
+
+        @on(enums201.Action.get_variables)
+        def on_get_variables(self, get_variable_data: list[Any]) -> Any:
+            results = [
+                datatypes201.GetVariableResultType(
+                    attribute_status=enums201.GetVariableStatusEnumType.accepted,
+                    component=datatypes201.ComponentType(
+                        name=asked["component"]["name"], evse=datatypes201.EVSEType(id=1)
+                    ),
+                    variable=datatypes201.VariableType(name=asked["variable"]["name"]),
+                    attribute_value="1.5",
+                    attribute_status_info=datatypes201.StatusInfoType(reason_code="ok"),
+                )
+                for asked in get_variable_data
+            ]
+            return result201.GetVariables(get_variable_result=results)
+
+    return Station
+
+
+def test_station_side_201() -> None:
+    async def csms(websocket: Any) -> None:
+        boot = await websocket.next_frame()
+        status = {"currentTime": NOW, "interval": 10, "status": "Accepted"}
+        vendor = {"vendorId": "X", "fooBar": {"bazQux": 1}}
+        await websocket.send(json.dumps([3, boot[1], {**status, "customData": vendor}]))
+        event = await websocket.next_frame()
+        group = {"idToken": "G", "type": "Central"}
+        info = {"status": "Accepted", "groupIdToken": group}
+        message = {"format": "UTF8", "content": "hé"}
+        answer = {"idTokenInfo": info, "updatedPersonalMessage": message}
+        await websocket.send(json.dumps([3, event[1], answer]))
+        await websocket.send(
+            '[2,"g1","GetVariables",{"getVariableData":[{"component":{"name":"ChargingStation",'
+            '"evse":{"id":1}},"variable":{"name":"Available","instance":"x"}}]}]'
+        )
+        await websocket.next_frame()
+
+    def run(base: type[Any]) -> Any:
+        async def session() -> Any:
+            received, station = await station_session(simulator201(base), "2.0.1", csms)
+            return received, station.booted, station.started
+
+        return asyncio.run(session())
+
+    theirs, ours = (run(base) for base in V201)
+    assert ours == theirs
+    assert ours[0][0][3]["customData"] == {"vendorId": "X", "someKey": 1}
+    assert ours[1].custom_data == {"vendor_id": "X", "foo_bar": {"baz_qux": 1}}
+    assert ours[0][2][2]["getVariableResult"][0]["component"]["evse"] == {"id": 1}
