@@ -38,6 +38,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import ocpp.exceptions
@@ -912,3 +913,57 @@ def test_station_side_201() -> None:
     assert ours[0][0][3]["customData"] == {"vendorId": "X", "someKey": 1}
     assert ours[1].custom_data == {"vendor_id": "X", "foo_bar": {"baz_qux": 1}}
     assert ours[0][2][2]["getVariableResult"][0]["component"]["evse"] == {"id": 1}
+
+
+# --- a vendor's own actions ------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class VendorPing:
+    """A vendor's own action (no schema of the version has it), request and result alike."""
+
+    sequence_number: int
+    custom_data: dict[str, Any] | None = None
+
+
+def vendor_backend(base: type[Any]) -> type[Any]:
+    """Actions outside the schemas, handled and sent with ``skip_schema_validation=True``
+    (``ocpp`` routes whatever ``route_map`` holds, and sends what it is given)."""
+
+    class Csms(base):  # type: ignore[misc]
+        _call_result = SimpleNamespace(**vars(result16), VendorPing=VendorPing)
+
+        @on("VendorPing", skip_schema_validation=True)
+        def on_vendor_ping(self, sequence_number: int, **kwargs: Any) -> Any:
+            return VendorPing(sequence_number + 2, custom_data={"vendor_id": "V"})
+
+        @after("VendorPing")
+        async def ping_back(self, sequence_number: int, **kwargs: Any) -> None:
+            self._unique_id_generator = lambda: "v1"
+            self.pong = await self.call(
+                VendorPing(sequence_number + 1), skip_schema_validation=True
+            )
+
+        @on("VendorStrict")
+        def on_vendor_strict(self, **kwargs: Any) -> Any:
+            return VendorPing(0)  # never reached: without a schema ocpp cannot validate it
+
+    return Csms
+
+
+def test_vendor_actions() -> None:
+    async def station(ws: Any, recv: Callable[[], Awaitable[Any]], csms: Any) -> Any:
+        await ws.send('[2,"p1","VendorPing",{"sequenceNumber":1}]')
+        question = next(frame for frame in (await recv(), await recv()) if frame[0] == 2)
+        await ws.send(json.dumps([3, question[1], {"sequenceNumber": 10}]))
+        while not hasattr(csms, "pong"):
+            await asyncio.sleep(0.001)
+        await ws.send('[2,"p2","VendorStrict",{}]')
+        refused = await recv()
+        return csms.pong, refused[:3]
+
+    theirs, ours = on_both(V16, vendor_backend, station)
+    assert ours[0][:2] == theirs[0][:2] and ours[1] == theirs[1]  # VendorStrict: our words
+    answer = {"sequenceNumber": 3, "customData": {"vendorId": "V"}}
+    assert ours[0][:2] == [[3, "p1", answer], [2, "v1", "VendorPing", {"sequenceNumber": 2}]]
+    assert ours[1] == (VendorPing(10), [4, "p2", "NotImplemented"])

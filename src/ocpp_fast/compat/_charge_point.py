@@ -375,7 +375,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         version = _VERSIONS.get(self._ocpp_version) or self._fast_version
         action = msg.action
         handlers = self.route_map.get(action)
-        if action not in version.request_types:
+        if action not in version.request_types and not _vendor_route(handlers):
             raise ocpp.exceptions.NotImplementedError(
                 description=f"{action[:64]!r} is not an action of OCPP {version.label}",
                 details={"cause": f"{action[:64]} is not an action of OCPP {version.label}"},
@@ -623,6 +623,17 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 response.unique_id,
                 count,
             )
+
+
+def _vendor_route(handlers: dict[str, Any] | None) -> bool:
+    """A handler the backend registered with ``skip_schema_validation=True``: ``ocpp``
+    routes any action it finds in ``route_map``, so an action of a vendor's own (outside
+    the version's schemas) is handled, unvalidated, rather than refused as unknown."""
+    return (
+        handlers is not None
+        and "_on_action" in handlers
+        and bool(handlers.get("_skip_schema_validation", False))
+    )
 
 
 def _is_error_body(frame: list[Any]) -> bool:
