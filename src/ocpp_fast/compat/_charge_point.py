@@ -247,12 +247,13 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                     task.add_done_callback(self._fast_call_done)
                 else:
                     await self.route_message(message)
-        except BaseException as error:
+        except asyncio.CancelledError:
+            for task in self._fast_handling:
+                task.cancel()
+            raise
+        except Exception:
             pending = [task for task in self._fast_handling if not task.done()]
-            if isinstance(error, asyncio.CancelledError):
-                for task in pending:
-                    task.cancel()
-            elif pending:
+            if pending:
                 await asyncio.wait(pending)
             raise
 
