@@ -967,3 +967,52 @@ def test_vendor_actions() -> None:
     answer = {"sequenceNumber": 3, "customData": {"vendorId": "V"}}
     assert ours[0][:2] == [[3, "p1", answer], [2, "v1", "VendorPing", {"sequenceNumber": 2}]]
     assert ours[1] == (VendorPing(10), [4, "p2", "NotImplemented"])
+
+
+# --- the log -------------------------------------------------------------------------------
+
+
+def test_log_lines(caplog: pytest.LogCaptureFixture) -> None:
+    """Every line on ``ocpp``'s logger, the frames at INFO as ``ocpp`` writes them; a
+    handler's failure is ERROR with its traceback on both; a CALL refused for the
+    station's fault (schema, no handler, malformed) is one WARNING line, not ``ocpp``'s
+    ERROR with a traceback (the pinned difference of the docs' table)."""
+    frames = [
+        '[2,"1","Heartbeat",{}]',
+        '[2,"2","BootNotification",{"chargePointVendor":"V"}]',
+        '[2,"3","Reset",{"type":"Hard"}]',
+    ]
+
+    def backend(base: type[Any]) -> type[Any]:
+        class Csms(base):  # type: ignore[misc]
+            @on(enums16.Action.heartbeat)
+            def on_heartbeat(self) -> Any:
+                raise ValueError("the database is down")
+
+            @on(enums16.Action.boot_notification)
+            def on_boot_notification(self, **kwargs: Any) -> Any:
+                raise AssertionError("refused before")
+
+        return Csms
+
+    async def station(ws: Any, recv: Callable[[], Awaitable[Any]], csms: Any) -> Any:
+        for frame in frames:
+            await ws.send(frame)
+            await recv()
+
+    lines = []
+    for base in V16:
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="ocpp"):
+            asyncio.run(csms_session(backend(base), "1.6", station))
+        records = [r for r in caplog.records if r.name.split(".")[0] == "ocpp"]
+        lines.append(
+            [(r.name, r.levelname, r.exc_info is not None) for r in records if r.levelno > 20]
+        )
+        assert {r.name for r in records} == {"ocpp"}
+        sent = [r.getMessage() for r in records if r.getMessage().startswith("CP1: send ")]
+        assert len(sent) == 3
+    theirs, ours = lines
+    failed = ("ocpp", "ERROR", True)
+    assert theirs == [failed, failed, failed]
+    assert ours == [failed, ("ocpp", "WARNING", False), ("ocpp", "WARNING", False)]
