@@ -1016,3 +1016,87 @@ def test_log_lines(caplog: pytest.LogCaptureFixture) -> None:
     failed = ("ocpp", "ERROR", True)
     assert theirs == [failed, failed, failed]
     assert ours == [failed, ("ocpp", "WARNING", False), ("ocpp", "WARNING", False)]
+
+
+# --- what _handle_call returns ---------------------------------------------------------------
+
+
+def recording_backend(base: type[Any]) -> type[Any]:
+    """A CSMS keeping each answer it sent from what ``super()._handle_call()`` returns: the
+    CALLRESULT (``.payload`` as sent, camelCase), None when the handler failed, the
+    ``@after`` hook's own return value when there is one (an ``ocpp_csms`` package's
+    ``ChargePointSession``, read through code search, records its responses so)."""
+
+    class Csms(base):  # type: ignore[misc]
+        def __init__(self, id: str, connection: Any) -> None:
+            super().__init__(id, connection)
+            self.returned: list[Any] = []
+
+        async def _handle_call(self, msg: Any) -> Any:
+            response = await super()._handle_call(msg)
+            if response is None or not hasattr(response, "payload"):
+                self.returned.append(response)
+            else:
+                self.returned.append((type(response).__mro__[-2].__name__, response.payload))
+            return response
+
+        @on(enums16.Action.start_transaction)
+        def on_start_transaction(self, **kwargs: Any) -> Any:
+            return result16.StartTransaction(transaction_id=7, id_tag_info={"status": "Accepted"})
+
+        @on(enums16.Action.heartbeat)
+        def on_heartbeat(self) -> Any:
+            raise ValueError("the database is down")
+
+        @on(enums16.Action.authorize)
+        def on_authorize(self, id_tag: str) -> Any:
+            return result16.Authorize(id_tag_info={"status": "Blocked"})
+
+        @after(enums16.Action.authorize)
+        def after_authorize(self, id_tag: str) -> str:
+            return f"audited {id_tag}"
+
+        @on(enums16.Action.status_notification)
+        def on_status_notification(self, **kwargs: Any) -> Any:
+            return result16.StatusNotification()
+
+        @after(enums16.Action.status_notification)
+        def after_status_notification(self, **kwargs: Any) -> None:
+            raise KeyError("a missing field: ocpp swallows it")
+
+        @on(enums16.Action.data_transfer)
+        def on_data_transfer(self, **kwargs: Any) -> Any:
+            return result16.DataTransfer(status="Maybe")  # not in the enum: refused
+
+        @after(enums16.Action.data_transfer)
+        def after_data_transfer(self, **kwargs: Any) -> None:
+            self.returned.append("after a refused answer")
+
+    return Csms
+
+
+def test_handle_call_returns_what_ocpp_returns() -> None:
+    stamp = '"timestamp":"2026-12-02T11:00:00Z"'
+    frames = [
+        f'[2,"1","StartTransaction",{{"connectorId":1,"idTag":"T","meterStart":0,{stamp}}}]',
+        '[2,"2","Heartbeat",{}]',
+        '[2,"3","Authorize",{"idTag":"T"}]',
+        '[2,"4","StatusNotification",{"connectorId":1,"errorCode":"NoError","status":"Available"}]',
+        '[2,"5","DataTransfer",{"vendorId":"V"}]',
+    ]
+
+    async def station(ws: Any, recv: Callable[[], Awaitable[Any]], csms: Any) -> Any:
+        for frame in frames:
+            await ws.send(frame)
+            await recv()
+        return csms.returned
+
+    theirs, ours = on_both(V16, recording_backend, station)
+    assert ours[1] == theirs[1]
+    assert ours[1][:4] == [
+        ("CallResult", {"transactionId": 7, "idTagInfo": {"status": "Accepted"}}),
+        None,
+        "audited T",
+        ("CallResult", {}),
+    ]
+    assert [frame[0] for frame in ours[0]] == [3, 4, 3, 3, 4]

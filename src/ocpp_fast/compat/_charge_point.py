@@ -145,6 +145,34 @@ class _ReceivedResult(CallResult):  # type: ignore[misc]
         self.raw = raw
 
 
+_UNREAD = object()
+
+
+class _SentResult(CallResult):  # type: ignore[misc]
+    """The CALLRESULT answered to a CALL, as ``ocpp``'s ``_handle_call`` returns it.
+
+    A backend overriding ``_handle_call`` may read its ``payload`` (the camelCase dict
+    sent); it is decoded from the text sent only then, so the answer costs no second
+    parse when nobody looks.
+    """
+
+    def __init__(self, unique_id: Any, action: str, text: str) -> None:
+        self.unique_id = unique_id
+        self.action = action
+        self._text = text
+        self._payload: Any = _UNREAD
+
+    @property
+    def payload(self) -> Any:
+        if self._payload is _UNREAD:
+            self._payload = _decode(self._text)[2]
+        return self._payload
+
+    @payload.setter
+    def payload(self, value: Any) -> None:
+        self._payload = value
+
+
 def _usable_id(unique_id: Any) -> bool:
     """A string id the spec allows, or an integer one as ``ocpp`` tolerates (echoed as sent)."""
     kind = type(unique_id)
@@ -372,6 +400,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
 
         Raises ``ocpp``'s exception of the spec code for what the caller must
         answer with a CALLERROR (as ``ocpp``'s ``_handle_call`` raises its own).
+        Returns what ``ocpp``'s returns, for overrides that read it: the CALLRESULT
+        sent, None after a handler's failure was answered, or the ``@after`` hook's
+        return value.
         """
         version = _VERSIONS.get(self._ocpp_version) or self._fast_version
         action = msg.action
@@ -405,11 +436,13 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             self.logger.exception("Error while handling request '%s'", msg)
             await self._send(self._fast_error_text(msg.unique_id, error))
             return None
-        await self._send(self._fast_result_text(msg, response, handlers))
+        text = self._fast_result_text(msg, response, handlers)
+        await self._send(text)
+        sent = _SentResult(msg.unique_id, action, text)
         after = handlers.get("_after_action")
-        if after is not None:
-            self._fast_run_after(after, payload, msg.unique_id)
-        return response
+        if after is None:
+            return sent
+        return self._fast_run_after(after, payload, msg.unique_id, sent)
 
     def _fast_check_request(self, msg: Any, version: ProtocolVersion) -> None:
         raw = getattr(msg, "raw", None)
@@ -443,7 +476,12 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             decode_payload(payload, tp, version, formats=False)
 
     def _fast_result_text(self, msg: Any, response: Any, handlers: dict[str, Any]) -> str:
-        """The CALLRESULT text of a handler's return value, or InternalError if it is invalid."""
+        """The CALLRESULT text of a handler's return value.
+
+        One that is no dataclass or breaks the schema is our fault: logged, and
+        ``ocpp``'s InternalError raised, which the caller answers (``ocpp`` raises its
+        validation error there, so the ``@after`` hook does not run either way).
+        """
         version = _VERSIONS.get(self._ocpp_version) or self._fast_version
         action = msg.action
         try:
@@ -460,9 +498,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 msg.unique_id,
                 error,
             )
-            return self._fast_error_text(
-                msg.unique_id, errors.InternalError(f"invalid {action} response")
-            )
+            raise ocpp.exceptions.InternalError(description=f"invalid {action} response") from None
         return f"[3,{_encode(msg.unique_id).decode()},{body.decode()}]"
 
     def _fast_error_text(self, unique_id: Any, error: BaseException, kind: int = 4) -> str:
@@ -482,23 +518,29 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         except (TypeError, ValueError, OverflowError):  # details a handler could not encode
             return _encode((*frame[:4], {})).decode()
 
-    def _fast_run_after(self, after: Any, payload: dict[str, Any], unique_id: Any) -> None:
+    def _fast_run_after(
+        self, after: Any, payload: dict[str, Any], unique_id: Any, sent: Any
+    ) -> Any:
         """The ``@after`` hook as ``ocpp`` runs it: a coroutine is scheduled, not awaited;
-        a KeyError inside a plain one is swallowed. Any other failure is logged."""
+        a KeyError inside a plain one is swallowed. Any other failure is logged.
+
+        Returns what ``ocpp``'s ``_handle_call`` returns then: the hook's return value
+        (the coroutine, for one scheduled), or ``sent`` when the hook raised."""
         try:
             if _wants_id(after):
                 result = after(**payload, call_unique_id=unique_id)
             else:
                 result = after(**payload)
         except KeyError:
-            return
+            return sent
         except Exception:
             self.logger.exception("%s: @after hook for %s failed", self.id, unique_id)
-            return
+            return sent
         if inspect.isawaitable(result):
             task = asyncio.ensure_future(result)
             self._fast_hooks.add(task)
             task.add_done_callback(self._fast_after_done)
+        return result
 
     def _fast_after_done(self, task: asyncio.Task[Any]) -> None:
         self._fast_hooks.discard(task)
