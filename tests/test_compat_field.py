@@ -78,6 +78,16 @@ def _inline_validation() -> Iterator[None]:
         yield
 
 
+async def until(condition: Callable[[], object]) -> None:
+    """Wait for ``condition`` (what a scenario waits on happens in the other task); a
+    scenario that broke fails here instead of hanging."""
+    for _ in range(10_000):
+        if condition():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("the scenario never got there")
+
+
 async def csms_session(
     csms_class: type[Any], label: str, station: Station
 ) -> tuple[list[Any], Any]:
@@ -109,8 +119,7 @@ async def csms_session(
                 received.append(frame)
                 return frame
 
-            while not instances:
-                await asyncio.sleep(0.001)
+            await until(lambda: instances)
             observed = await station(ws, recv, instances[0])
         await asyncio.wait_for(finished.wait(), 10)
     return received, observed
@@ -237,8 +246,7 @@ def test_response_queue_fed() -> None:
         await ws.send(json.dumps([3, question[1], {"unknownKey": ["HeartbeatInterval"]}]))
         question = await recv()
         await ws.send(json.dumps([4, question[1], "NotSupported", "no cache", {}]))
-        while len(getattr(csms, "answers", ())) < 2:
-            await asyncio.sleep(0.001)
+        await until(lambda: len(getattr(csms, "answers", ())) >= 2)
         return csms.answers
 
     theirs, ours = on_both(V16, self_routing_backend, station)
@@ -298,8 +306,7 @@ def test_backend_names_are_its_own() -> None:
         await recv()
         question = await recv()
         await ws.send(json.dumps([3, question[1], {"status": "Accepted"}]))
-        while len(csms.bus) < 2:
-            await asyncio.sleep(0.001)
+        await until(lambda: len(csms.bus) >= 2)
         await ws.send('[2,"a2","Authorize",{"idTag":"X"}]')
         await recv()
         await recv()
@@ -397,8 +404,7 @@ def test_start_ends_after_its_handlers() -> None:
             '[2,"1","StopTransaction",{"transactionId":1,"meterStop":5,'
             '"timestamp":"2026-12-02T11:00:00Z"}]'
         )
-        while not csms.events:
-            await asyncio.sleep(0.001)
+        await until(lambda: csms.events)
         return csms.events  # the same list, read once start() ended
 
     theirs, ours = on_both(V16, forgetful_backend, station)
@@ -438,8 +444,7 @@ def test_cancelling_start_cancels_the_handler() -> None:
         connection = Connection()
         reading = asyncio.ensure_future(cls("CP1", connection).start())
         connection.inbox.put_nowait('[2,"1","Heartbeat",{}]')
-        while not cls.events:
-            await asyncio.sleep(0.001)
+        await until(lambda: cls.events)
         reading.cancel()
         await asyncio.gather(reading, return_exceptions=True)
         for _ in range(5):
@@ -570,8 +575,7 @@ def test_sap_csms_calls() -> None:
         for reply in replies:
             question = await recv()
             await ws.send(json.dumps([3, question[1], reply]))
-        while len(getattr(csms, "results", ())) < len(replies):
-            await asyncio.sleep(0.001)
+        await until(lambda: len(getattr(csms, "results", ())) >= len(replies))
         return csms.results
 
     theirs, ours = on_both(V201, commanding_backend, station)
@@ -649,8 +653,7 @@ def test_call_outcomes() -> None:
                 await ws.send(json.dumps([3, "c5", {"unknownKey": ["A"]}]))
             answer = answers[question[1]]
             await ws.send(json.dumps([3 if len(answer) == 1 else 4, question[1], *answer]))
-        while len(getattr(csms, "outcomes", ())) < 9:
-            await asyncio.sleep(0.001)
+        await until(lambda: len(getattr(csms, "outcomes", ())) >= 9)
         return csms.outcomes
 
     theirs, ours = on_both(V16, calling_backend, station)
@@ -956,8 +959,7 @@ def test_vendor_actions() -> None:
         await ws.send('[2,"p1","VendorPing",{"sequenceNumber":1}]')
         question = next(frame for frame in (await recv(), await recv()) if frame[0] == 2)
         await ws.send(json.dumps([3, question[1], {"sequenceNumber": 10}]))
-        while not hasattr(csms, "pong"):
-            await asyncio.sleep(0.001)
+        await until(lambda: hasattr(csms, "pong"))
         await ws.send('[2,"p2","VendorStrict",{}]')
         refused = await recv()
         return csms.pong, refused[:3]
@@ -1100,3 +1102,50 @@ def test_handle_call_returns_what_ocpp_returns() -> None:
         ("CallResult", {}),
     ]
     assert [frame[0] for frame in ours[0]] == [3, 4, 3, 3, 4]
+
+
+# --- message ids -----------------------------------------------------------------------------
+
+
+def test_an_own_unique_id_over_36_characters() -> None:
+    """``call(..., unique_id=...)`` with an id longer than the spec's 36 characters (the
+    station's id and a UUID, for the logs): ``ocpp`` sends it and matches the answer; so
+    does the drop-in (it refused the answer as malformed, and the call timed out). A
+    station's own CALL with such an id is still refused (the pinned difference)."""
+    long_id = "CP1-" + "0" * 36
+
+    def backend(base: type[Any]) -> type[Any]:
+        class Csms(base):  # type: ignore[misc]
+            @on(enums16.Action.heartbeat)
+            def on_heartbeat(self) -> Any:
+                return result16.Heartbeat(current_time=NOW)
+
+            @after(enums16.Action.heartbeat)
+            async def clear(self) -> None:
+                self._response_timeout = 2
+                outcomes = []
+                for unique_id in (long_id, long_id + "-2"):
+                    try:
+                        outcomes.append(await self.call(call16.ClearCache(), unique_id=unique_id))
+                    except TimeoutError as error:
+                        outcomes.append(error)
+                self.outcomes = outcomes
+
+        return Csms
+
+    async def station(ws: Any, recv: Callable[[], Awaitable[Any]], csms: Any) -> Any:
+        await ws.send('[2,"h1","Heartbeat",{}]')
+        await recv()
+        question = await recv()
+        await ws.send(json.dumps([3, question[1], {"status": "Accepted"}]))
+        question = await recv()  # the first answer refused: this comes after its timeout
+        await ws.send(json.dumps([4, question[1], "NotSupported", "no cache", {}]))
+        await until(lambda: hasattr(csms, "outcomes"))
+        await ws.send(f'[2,"{long_id}","Heartbeat",{{}}]')
+        refused = await recv()
+        return csms.outcomes, refused[:3]
+
+    theirs, ours = on_both(V16, backend, station)
+    assert ours[0][:3] == theirs[0][:3]
+    assert ours[1][0] == theirs[1][0] == [result16.ClearCache(status="Accepted"), None]
+    assert ours[1][1] == [4, "-1", "FormationViolation"] and theirs[1][1][:2] == [3, long_id]

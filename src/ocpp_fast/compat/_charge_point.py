@@ -308,9 +308,13 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             frame = _decode(raw_msg)
         except (ValueError, RecursionError):
             frame = None
-        if type(frame) is list and len(frame) >= 3 and _usable_id(frame[1]):
+        if (
+            type(frame) is list
+            and len(frame) >= 3
+            and (_usable_id(frame[1]) or self._fast_ours(frame))
+        ):
             kind, unique_id = frame[0], frame[1]
-            if kind == 2 and len(frame) == 4 and type(frame[2]) is str:
+            if kind == 2 and len(frame) == 4 and type(frame[2]) is str and _usable_id(unique_id):
                 await self._fast_route_call(_ReceivedCall(unique_id, frame[2], frame[3], raw_msg))
                 return
             if kind == 3 and len(frame) == 3:
@@ -322,6 +326,13 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 )
                 return
         await self._fast_route_other(raw_msg)
+
+    def _fast_ours(self, frame: list[Any]) -> bool:
+        """A response whose id is over the spec's 36 characters, to a ``call()`` made with
+        that id (``unique_id=``, as ``ocpp`` allows): our own id coming back, matched as
+        ``ocpp`` matches it, where a station's own over-long id is refused."""
+        unique_id = frame[1]
+        return frame[0] != 2 and type(unique_id) is str and unique_id in self._fast_waiting
 
     async def _fast_route_call(self, msg: _ReceivedCall) -> None:
         try:
@@ -612,7 +623,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         self, response: Any, action: str, version: ProtocolVersion
     ) -> None:
         raw = getattr(response, "raw", None)
-        if raw is None or type(response.unique_id) is not str:
+        if raw is None or type(response.unique_id) is not str or not _usable_id(response.unique_id):
             raw = b'[3,"0",' + _encode(response.payload) + b"]"
             result_of = "0"
         else:
