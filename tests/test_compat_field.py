@@ -10,8 +10,9 @@ on 127.0.0.1, comparing frame by frame what the peer receives:
   (tests/ocpp-server/server.py for 2.0.1, server16.py for 1.6): handlers raising
   ``ocpp.exceptions.InternalError``, results holding nested dicts of enums,
   ``call()`` with dict payloads (``ocpp_csms_url``...) from a timer task while
-  ``start()`` reads, ``call(..., suppress=False)`` [sap_csms_handlers,
-  sap_csms_calls].
+  ``start()`` reads, ``call(..., suppress=False)``, the station forgotten once
+  ``start()`` raises ``ConnectionClosed`` [handler_failures, sap_csms_calls,
+  start_ends_after_its_handlers].
 - EVerest's test CSMS (everest-testing, ocpp_utils/charge_point_v16.py): its own
   ``start()`` loop and ``_send`` recording the history, ``datatypes`` dataclasses
   in results, a positional ``call_result``, ``call.DataTransfer(**kwargs)`` and a
@@ -27,7 +28,15 @@ on 127.0.0.1, comparing frame by frame what the peer receives:
 - A ChargePoint subclass rewriting ``route_message`` whole (``unpack``, then
   ``_handle_call`` or ``self._response_queue.put_nowait``) [response_queue_fed].
 - Stations flushing an offline queue without waiting for each answer, against
-  handlers that await a database [pipelined_calls].
+  handlers that await a database [pipelined_calls]; firmware writing binary frames
+  [a_handler_calling_a_station_that_sends_binary_frames].
+- An ``ocpp_csms`` package's ``ChargePointSession`` (its repository not named):
+  ``_handle_call`` overridden to record ``super()._handle_call(msg).payload``
+  [handle_call_returns_what_ocpp_returns].
+- Backends with private helpers of their own (``_check``, ``_waiting``...)
+  [backend_names_are_its_own]; a vendor's own actions with
+  ``skip_schema_validation=True`` [vendor_actions]; ``unique_id=`` over 36
+  characters [an_own_unique_id_over_36_characters]; the log lines [log_lines].
 """
 
 from __future__ import annotations
