@@ -15,7 +15,7 @@ import importlib
 import logging
 import warnings
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import msgspec
 import ocpp.charge_point
@@ -666,35 +666,50 @@ def test_unknown_id_results_are_logged_a_bounded_number_of_times(
     assert 5 <= len(unknown) <= 8  # the first five, then one per thousand
 
 
-def test_start_bounds_the_calls_handled_at_once() -> None:
+def test_start_handles_calls_one_at_a_time_in_order_and_bounds_what_it_reads() -> None:
+    """CALLs read while a handler runs wait their turn, as with ``ocpp``; at most
+    ``max_concurrent_calls`` are held (reading pauses beyond, the rest stay unread)."""
+
     class Slow(v201.ChargePoint):
-        max_concurrent_calls = 2
+        max_concurrent_calls = 3
         running = 0
         most = 0
+        order: ClassVar[list[str]] = []
+        gate = asyncio.Event()
 
         @on("Heartbeat")
-        async def on_heartbeat(self) -> Any:
+        async def on_heartbeat(self, call_unique_id: str) -> Any:
             Slow.running += 1
             Slow.most = max(Slow.most, Slow.running)
-            await asyncio.sleep(0.01)
+            await Slow.gate.wait()
+            await asyncio.sleep(0)
+            Slow.order.append(call_unique_id)
             Slow.running -= 1
             return call_result.Heartbeat(current_time=NOW)
 
-    async def run() -> list[str]:
+    async def run() -> tuple[int, list[str]]:
+        Slow.gate = asyncio.Event()
         sink = Sink()
         task = asyncio.ensure_future(Slow("CP", sink).start())
         for number in range(10):
             sink.inbox.put_nowait(f'[2,"h{number}","Heartbeat",{{}}]')
+        for _ in range(20):
+            await asyncio.sleep(0)
+        unread = sink.inbox.qsize()  # the first handler waits at the gate
+        Slow.gate.set()
         for _ in range(500):
             await asyncio.sleep(0.005)
             if len(sink.sent) == 10:
                 break
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        return sink.sent
+        return unread, sink.sent
 
-    assert len(asyncio.run(run())) == 10
-    assert Slow.most == 2
+    unread, sent = asyncio.run(run())
+    assert unread == 10 - 3 - 1  # three held, one more read and waiting for a slot
+    numbers = [f"h{number}" for number in range(10)]
+    assert [msgspec.json.decode(frame)[1] for frame in sent] == numbers
+    assert Slow.order == numbers and Slow.most == 1
 
 
 def test_the_version_classes_are_ocpps_subclasses() -> None:

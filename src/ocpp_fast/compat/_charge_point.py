@@ -46,6 +46,8 @@ LOGGER = ocpp.charge_point.LOGGER
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
 _CALL_START = re.compile(r"[ \t\n\r]*\[[ \t\n\r]*2[ \t\n\r]*,")
+_CALL_START_BYTES = re.compile(_CALL_START.pattern.encode())
+"""A CALL in a binary frame (some firmware sends its frames so)."""
 _UNMATCHED_KEPT = 16
 """Responses with no call waiting that are kept for a ``call()`` about to wait on their id."""
 _DECIMAL_PAYLOADS = frozenset(
@@ -143,10 +145,55 @@ class _ReceivedResult(CallResult):  # type: ignore[misc]
         self.raw = raw
 
 
+_UNREAD = object()
+
+
+class _SentResult(CallResult):  # type: ignore[misc]
+    """The CALLRESULT answered to a CALL, as ``ocpp``'s ``_handle_call`` returns it.
+
+    A backend overriding ``_handle_call`` may read its ``payload`` (the camelCase dict
+    sent); it is decoded from the text sent only then, so the answer costs no second
+    parse when nobody looks.
+    """
+
+    def __init__(self, unique_id: Any, action: str, text: str) -> None:
+        self.unique_id = unique_id
+        self.action = action
+        self._text = text
+        self._payload: Any = _UNREAD
+
+    @property
+    def payload(self) -> Any:
+        if self._payload is _UNREAD:
+            self._payload = _decode(self._text)[2]
+        return self._payload
+
+    @payload.setter
+    def payload(self, value: Any) -> None:
+        self._payload = value
+
+
 def _usable_id(unique_id: Any) -> bool:
     """A string id the spec allows, or an integer one as ``ocpp`` tolerates (echoed as sent)."""
     kind = type(unique_id)
     return (kind is str and len(unique_id) <= MESSAGE_ID_MAX_LENGTH) or kind is int
+
+
+class _Responses(asyncio.Queue[Any]):
+    """``ocpp``'s ``_response_queue``, for backends that route frames themselves.
+
+    A ``route_message`` written whole (``unpack``, then ``_handle_call`` for a CALL
+    and ``self._response_queue.put_nowait(msg)`` for a response, as ``ocpp``'s own
+    does) puts responses here; each goes to the ``call()`` waiting on its id, as
+    the drop-in's own routing hands them, instead of waiting in a queue nobody reads.
+    """
+
+    def __init__(self, deliver: Any) -> None:
+        super().__init__()
+        self._deliver_to = deliver
+
+    def put_nowait(self, item: Any) -> None:
+        self._deliver_to(item)
 
 
 class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
@@ -158,8 +205,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
     (and may change it between messages), as it does ``_call_result``. Set
     ``strict_formats = True`` on a subclass to refuse date-times without an offset
     and invalid URIs (the spec's rule; ``ocpp`` checks neither).
-    ``max_concurrent_calls`` bounds the station's CALLs handled at once by
-    :meth:`start` (the spec allows one; reading pauses beyond the bound).
+    ``max_concurrent_calls`` bounds the station's CALLs :meth:`start` holds at
+    once: the one being handled and those read while it runs, which wait their
+    turn (reading pauses beyond the bound; the spec allows one).
     """
 
     strict_formats: ClassVar[bool] = False
@@ -169,12 +217,15 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         self, id: str, connection: Any, response_timeout: float = 30, logger: Any = LOGGER
     ) -> None:
         super().__init__(id, connection, response_timeout, logger)
-        self._error_details_missing_logged = False
-        self._waiting: dict[Any, asyncio.Future[Any]] = {}
-        self._unmatched: OrderedDict[Any, Any] = OrderedDict()
-        self._unknown_ids = 0
-        self._call_slots = asyncio.Semaphore(self.max_concurrent_calls)
-        self._handling: set[asyncio.Task[Any]] = set()
+        self._fast_details_missing_logged = False
+        self._fast_waiting: dict[Any, asyncio.Future[Any]] = {}
+        self._fast_unmatched: OrderedDict[Any, Any] = OrderedDict()
+        self._fast_unknown_ids = 0
+        self._fast_call_slots = asyncio.Semaphore(self.max_concurrent_calls)
+        self._fast_handling: set[asyncio.Task[Any]] = set()  # CALLs read by start()
+        self._fast_hooks: set[asyncio.Task[Any]] = set()  # @after coroutines running
+        self._fast_last_call: asyncio.Task[Any] | None = None
+        self._response_queue = _Responses(self._fast_deliver)
 
     @property
     def _fast_version(self) -> ProtocolVersion:
@@ -194,23 +245,58 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
     async def start(self) -> None:
         """Read frames until the connection fails (its exception ends the loop, as in ``ocpp``).
 
-        A CALL is handled in a task of its own, so responses to our calls are
-        read while a handler awaits one; at most ``max_concurrent_calls`` of them run.
-        """
-        while True:
-            message = await self._connection.recv()
-            self.logger.info("%s: receive message %s", self.id, message)
-            if type(message) is str and _CALL_START.match(message):
-                await self._call_slots.acquire()
-                task = asyncio.ensure_future(self.route_message(message))
-                self._handling.add(task)
-                task.add_done_callback(self._call_done)
-            else:
-                await self.route_message(message)
+        Reading goes on while a handler runs, so a response reaches the ``call()``
+        a handler awaits (with ``ocpp`` that call times out). CALLs are still
+        handled as ``ocpp`` handles them: one at a time, in the order they came,
+        each answered before the next handler starts, so a station that sends
+        StartTransaction and MeterValues without waiting never has the second
+        handled before the first is done.
 
-    def _call_done(self, task: asyncio.Task[Any]) -> None:
-        self._handling.discard(task)
-        self._call_slots.release()
+        When reading fails, the CALLs already read are handled (and answered, or
+        their answer fails) before the exception leaves, as with ``ocpp``, whose
+        ``start()`` reads nothing while a handler runs: what the backend does once
+        ``start()`` ended (forget the station, replace ``_connection``) comes after
+        every handler. Cancelled, it cancels them, as ``ocpp``'s handler is.
+        """
+        try:
+            while True:
+                message = await self._connection.recv()
+                self.logger.info("%s: receive message %s", self.id, message)
+                kind = type(message)
+                if (kind is str and _CALL_START.match(message)) or (
+                    kind is bytes and _CALL_START_BYTES.match(message)
+                ):
+                    await self._fast_call_slots.acquire()
+                    task = asyncio.ensure_future(
+                        self._fast_route_in_turn(message, self._fast_last_call)
+                    )
+                    self._fast_last_call = task
+                    self._fast_handling.add(task)
+                    task.add_done_callback(self._fast_call_done)
+                else:
+                    await self.route_message(message)
+        except asyncio.CancelledError:
+            for task in self._fast_handling:
+                task.cancel()
+            raise
+        except Exception:
+            pending = [task for task in self._fast_handling if not task.done()]
+            if pending:
+                await asyncio.wait(pending)
+            raise
+
+    async def _fast_route_in_turn(
+        self, message: str | bytes, before: asyncio.Task[Any] | None
+    ) -> None:
+        """Route a CALL once the one read before it is handled (whatever its outcome)."""
+        if before is not None and not before.done():
+            await asyncio.wait((before,))
+        del before
+        await self.route_message(message)
+
+    def _fast_call_done(self, task: asyncio.Task[Any]) -> None:
+        self._fast_handling.discard(task)
+        self._fast_call_slots.release()
         if not task.cancelled() and task.exception() is not None:
             self.logger.error(
                 "%s: handling a call failed: %r", self.id, task.exception(), exc_info=False
@@ -222,20 +308,33 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             frame = _decode(raw_msg)
         except (ValueError, RecursionError):
             frame = None
-        if type(frame) is list and len(frame) >= 3 and _usable_id(frame[1]):
+        if (
+            type(frame) is list
+            and len(frame) >= 3
+            and (_usable_id(frame[1]) or self._fast_ours(frame))
+        ):
             kind, unique_id = frame[0], frame[1]
-            if kind == 2 and len(frame) == 4 and type(frame[2]) is str:
-                await self._route_call(_ReceivedCall(unique_id, frame[2], frame[3], raw_msg))
+            if kind == 2 and len(frame) == 4 and type(frame[2]) is str and _usable_id(unique_id):
+                await self._fast_route_call(_ReceivedCall(unique_id, frame[2], frame[3], raw_msg))
                 return
             if kind == 3 and len(frame) == 3:
-                self._deliver(_ReceivedResult(unique_id, frame[2], raw_msg))
+                self._fast_deliver(_ReceivedResult(unique_id, frame[2], raw_msg))
                 return
             if kind == 4 and _is_error_body(frame):
-                self._deliver(CallError(unique_id, frame[2], frame[3], self._details_of(frame)))
+                self._fast_deliver(
+                    CallError(unique_id, frame[2], frame[3], self._fast_details_of(frame))
+                )
                 return
-        await self._route_other(raw_msg)
+        await self._fast_route_other(raw_msg)
 
-    async def _route_call(self, msg: _ReceivedCall) -> None:
+    def _fast_ours(self, frame: list[Any]) -> bool:
+        """A response whose id is over the spec's 36 characters, to a ``call()`` made with
+        that id (``unique_id=``, as ``ocpp`` allows): our own id coming back, matched as
+        ``ocpp`` matches it, where a station's own over-long id is refused."""
+        unique_id = frame[1]
+        return frame[0] != 2 and type(unique_id) is str and unique_id in self._fast_waiting
+
+    async def _fast_route_call(self, msg: _ReceivedCall) -> None:
         try:
             await self._handle_call(msg)
         except ocpp.exceptions.OCPPError as error:
@@ -247,9 +346,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 error.code,
                 error.description,
             )
-            await self._send(self._error_text(msg.unique_id, error))
+            await self._send(self._fast_error_text(msg.unique_id, error))
 
-    async def _route_other(self, raw_msg: str | bytes) -> None:
+    async def _fast_route_other(self, raw_msg: str | bytes) -> None:
         """Everything but a well-formed CALL, CALLRESULT or CALLERROR: the codec's verdict."""
         version = self._fast_version
         try:
@@ -261,19 +360,19 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 kind = CALLRESULTERROR  # 2.1 answers a bad CALLRESULT so
             if error.message_type == 6:
                 return  # a SEND is never answered
-            await self._send(self._error_text(error.message_id or "-1", error, kind))
+            await self._send(self._fast_error_text(error.message_id or "-1", error, kind))
             return
         if frame is None:  # a message type this version ignores
             self.logger.debug("%s: ignored frame %.200r", self.id, raw_msg)
             return
         if isinstance(frame, Send):  # 2.1: handled, never answered
-            await self._route_send(frame.message_id, frame.action, raw_msg)
+            await self._fast_route_send(frame.message_id, frame.action, raw_msg)
         elif isinstance(frame, CallResultError):
             if frame.details_missing:
-                self._details_of([])
+                self._fast_details_of([])
             self.logger.warning("%s: the station rejected our result: %s", self.id, frame)
 
-    def _details_of(self, frame: list[Any]) -> Any:
+    def _fast_details_of(self, frame: list[Any]) -> Any:
         """An error frame's ErrorDetails; ``null`` or absent is ``{}``, logged once (INFO).
 
         ``ocpp``'s own ``CallError`` writes ``null`` when given no details, and some
@@ -283,8 +382,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         details = frame[4] if len(frame) == 5 else None
         if details is not None:
             return details
-        if not self._error_details_missing_logged:
-            self._error_details_missing_logged = True
+        if not self._fast_details_missing_logged:
+            self._fast_details_missing_logged = True
             self.logger.info(
                 "%s: accepted an error frame without ErrorDetails (null or absent, read "
                 "as {}): a deviation, logged once per connection",
@@ -292,7 +391,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             )
         return {}
 
-    async def _route_send(self, unique_id: str, action: str, raw_msg: str | bytes) -> None:
+    async def _fast_route_send(self, unique_id: str, action: str, raw_msg: str | bytes) -> None:
         handlers = self.route_map.get(action) or {}
         handler = handlers.get("_on_action")
         if handler is None:
@@ -312,11 +411,14 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
 
         Raises ``ocpp``'s exception of the spec code for what the caller must
         answer with a CALLERROR (as ``ocpp``'s ``_handle_call`` raises its own).
+        Returns what ``ocpp``'s returns, for overrides that read it: the CALLRESULT
+        sent, None after a handler's failure was answered, or the ``@after`` hook's
+        return value.
         """
         version = _VERSIONS.get(self._ocpp_version) or self._fast_version
         action = msg.action
         handlers = self.route_map.get(action)
-        if action not in version.request_types:
+        if action not in version.request_types and not _vendor_route(handlers):
             raise ocpp.exceptions.NotImplementedError(
                 description=f"{action[:64]!r} is not an action of OCPP {version.label}",
                 details={"cause": f"{action[:64]} is not an action of OCPP {version.label}"},
@@ -328,7 +430,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             )
         payload = msg.payload
         if not handlers.get("_skip_schema_validation", False):
-            self._check_request(msg, version)
+            self._fast_check_request(msg, version)
             if (version.label, 2, action) in _DECIMAL_PAYLOADS:
                 payload = floats_as_decimals(payload)
         payload = to_snake(payload)
@@ -343,24 +445,26 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 response = await response
         except Exception as error:
             self.logger.exception("Error while handling request '%s'", msg)
-            await self._send(self._error_text(msg.unique_id, error))
+            await self._send(self._fast_error_text(msg.unique_id, error))
             return None
-        await self._send(self._result_text(msg, response, handlers))
+        text = self._fast_result_text(msg, response, handlers)
+        await self._send(text)
+        sent = _SentResult(msg.unique_id, action, text)
         after = handlers.get("_after_action")
-        if after is not None:
-            self._run_after(after, payload, msg.unique_id)
-        return response
+        if after is None:
+            return sent
+        return self._fast_run_after(after, payload, msg.unique_id, sent)
 
-    def _check_request(self, msg: Any, version: ProtocolVersion) -> None:
+    def _fast_check_request(self, msg: Any, version: ProtocolVersion) -> None:
         raw = getattr(msg, "raw", None)
         if raw is None or type(msg.unique_id) is not str:
             raw = b'[2,"0",' + _encode(msg.action) + b"," + _encode(msg.payload) + b"]"
         try:
-            self._check(raw, msg.action, None, version)
+            self._fast_check(raw, msg.action, None, version)
         except errors.OcppError as error:
             raise ocpp_exception(error, version) from None
 
-    def _check(
+    def _fast_check(
         self, frame: str | bytes, action: str, result_of: Any, version: ProtocolVersion
     ) -> None:
         """Validate a frame's payload; raise the spec's OcppError.
@@ -382,8 +486,13 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 tp, payload = version.response_types[action], _decode(frame)[2]
             decode_payload(payload, tp, version, formats=False)
 
-    def _result_text(self, msg: Any, response: Any, handlers: dict[str, Any]) -> str:
-        """The CALLRESULT text of a handler's return value, or InternalError if it is invalid."""
+    def _fast_result_text(self, msg: Any, response: Any, handlers: dict[str, Any]) -> str:
+        """The CALLRESULT text of a handler's return value.
+
+        One that is no dataclass or breaks the schema is our fault: logged, and
+        ``ocpp``'s InternalError raised, which the caller answers (``ocpp`` raises its
+        validation error there, so the ``@after`` hook does not run either way).
+        """
         version = _VERSIONS.get(self._ocpp_version) or self._fast_version
         action = msg.action
         try:
@@ -391,7 +500,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 raise TypeError(f"a handler must return a call_result dataclass, not {response!r}")
             body = _encode(to_wire(response, shape_of(version.response_types.get(action))))
             if not handlers.get("_skip_schema_validation", False):
-                self._check(b'[3,"0",' + body + b"]", action, "0", version)
+                self._fast_check(b'[3,"0",' + body + b"]", action, "0", version)
         except (TypeError, ValueError, OverflowError, errors.OcppError) as error:
             self.logger.error(
                 "%s: our %s response to %s is invalid, answering InternalError: %s",
@@ -400,12 +509,10 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 msg.unique_id,
                 error,
             )
-            return self._error_text(
-                msg.unique_id, errors.InternalError(f"invalid {action} response")
-            )
+            raise ocpp.exceptions.InternalError(description=f"invalid {action} response") from None
         return f"[3,{_encode(msg.unique_id).decode()},{body.decode()}]"
 
-    def _error_text(self, unique_id: Any, error: BaseException, kind: int = 4) -> str:
+    def _fast_error_text(self, unique_id: Any, error: BaseException, kind: int = 4) -> str:
         """A CALLERROR (or 2.1 CALLRESULTERROR) for any exception, in the version's spelling."""
         version = self._fast_version
         if isinstance(error, errors.OcppError):
@@ -415,33 +522,39 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             details = error.details if isinstance(error.details, dict) else {}
             ours = cls(str(error.description or ""), details)
         else:
-            ours = errors.InternalError("an unexpected error occurred while handling the call")
+            ours = errors.InternalError("An unexpected error occurred.")  # ocpp's words
         frame = (kind, unique_id, version.code_of(ours), ours.description, ours.details)
         try:
             return _encode(frame).decode()
         except (TypeError, ValueError, OverflowError):  # details a handler could not encode
             return _encode((*frame[:4], {})).decode()
 
-    def _run_after(self, after: Any, payload: dict[str, Any], unique_id: Any) -> None:
+    def _fast_run_after(
+        self, after: Any, payload: dict[str, Any], unique_id: Any, sent: Any
+    ) -> Any:
         """The ``@after`` hook as ``ocpp`` runs it: a coroutine is scheduled, not awaited;
-        a KeyError inside a plain one is swallowed. Any other failure is logged."""
+        a KeyError inside a plain one is swallowed. Any other failure is logged.
+
+        Returns what ``ocpp``'s ``_handle_call`` returns then: the hook's return value
+        (the coroutine, for one scheduled), or ``sent`` when the hook raised."""
         try:
             if _wants_id(after):
                 result = after(**payload, call_unique_id=unique_id)
             else:
                 result = after(**payload)
         except KeyError:
-            return
+            return sent
         except Exception:
             self.logger.exception("%s: @after hook for %s failed", self.id, unique_id)
-            return
+            return sent
         if inspect.isawaitable(result):
             task = asyncio.ensure_future(result)
-            self._handling.add(task)
-            task.add_done_callback(self._after_done)
+            self._fast_hooks.add(task)
+            task.add_done_callback(self._fast_after_done)
+        return result
 
-    def _after_done(self, task: asyncio.Task[Any]) -> None:
-        self._handling.discard(task)
+    def _fast_after_done(self, task: asyncio.Task[Any]) -> None:
+        self._fast_hooks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self.logger.error("%s: @after hook failed: %r", self.id, task.exception())
 
@@ -474,13 +587,13 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                     details={"cause": f"{action} is not an action of OCPP {version.label}"}
                 )
             try:
-                self._check(
+                self._fast_check(
                     b'[2,"0",' + _encode(action) + b"," + body + b"]", action, None, version
                 )
             except errors.OcppError as error:
                 raise ocpp_validation_exception(error, version) from None
         text = f"[2,{_encode(unique_id).decode()},{_encode(action).decode()},{body.decode()}]"
-        self._expect(unique_id)
+        self._fast_expect(unique_id)
         try:
             async with self._call_lock:
                 await self._send(text)
@@ -491,7 +604,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                         f"Waited {self._response_timeout}s for response on {text}."
                     ) from None
         finally:
-            self._waiting.pop(unique_id, None)
+            self._fast_waiting.pop(unique_id, None)
         if response.message_type_id == MessageType.CallError:
             self.logger.warning("Received a CALLError: %s'", response)
             if suppress:
@@ -500,61 +613,63 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         payload = response.payload
         if not skip_schema_validation:
             version = self._fast_version  # read again, as ocpp validates the response
-            await self._check_result(response, action, version)
+            await self._fast_check_result(response, action, version)
             if (version.label, 3, action) in _DECIMAL_PAYLOADS:
                 payload = floats_as_decimals(payload)
         result_class = getattr(self._call_result, action)
         return result_class(**to_snake(payload))
 
-    async def _check_result(self, response: Any, action: str, version: ProtocolVersion) -> None:
+    async def _fast_check_result(
+        self, response: Any, action: str, version: ProtocolVersion
+    ) -> None:
         raw = getattr(response, "raw", None)
-        if raw is None or type(response.unique_id) is not str:
+        if raw is None or type(response.unique_id) is not str or not _usable_id(response.unique_id):
             raw = b'[3,"0",' + _encode(response.payload) + b"]"
             result_of = "0"
         else:
             result_of = response.unique_id
         try:
-            self._check(raw, action, result_of, version)
+            self._fast_check(raw, action, result_of, version)
         except errors.OcppError as error:
             self.logger.warning(
                 "%s: invalid %s result %s: %s", self.id, action, response.unique_id, error
             )
             if version.answers_bad_results:
-                await self._send(self._error_text(response.unique_id, error, CALLRESULTERROR))
+                await self._send(self._fast_error_text(response.unique_id, error, CALLRESULTERROR))
             raise ocpp_validation_exception(error, version) from None
 
-    def _expect(self, unique_id: Any) -> asyncio.Future[Any]:
+    def _fast_expect(self, unique_id: Any) -> asyncio.Future[Any]:
         """Register the future a response with ``unique_id`` resolves; a response that
         arrived before it (kept among the unmatched) resolves it at once."""
-        waiter = self._waiting.get(unique_id)
+        waiter = self._fast_waiting.get(unique_id)
         if waiter is None:
             waiter = asyncio.get_running_loop().create_future()
-            self._waiting[unique_id] = waiter
-            early = self._unmatched.pop(unique_id, None)
+            self._fast_waiting[unique_id] = waiter
+            early = self._fast_unmatched.pop(unique_id, None)
             if early is not None:
                 waiter.set_result(early)
         return waiter
 
     async def _get_specific_response(self, unique_id: Any, timeout: float) -> Any:
         """The response with ``unique_id``, or ``asyncio.TimeoutError`` after ``timeout`` s."""
-        waiter = self._expect(unique_id)
+        waiter = self._fast_expect(unique_id)
         try:
             return await asyncio.wait_for(waiter, timeout)
         finally:
-            if self._waiting.get(unique_id) is waiter and waiter.done():
-                del self._waiting[unique_id]
+            if self._fast_waiting.get(unique_id) is waiter and waiter.done():
+                del self._fast_waiting[unique_id]
 
-    def _deliver(self, response: Any) -> None:
+    def _fast_deliver(self, response: Any) -> None:
         """Hand a CALLRESULT or CALLERROR to the call waiting on its id."""
-        waiter = self._waiting.get(response.unique_id)
+        waiter = self._fast_waiting.get(response.unique_id)
         if waiter is not None and not waiter.done():
             waiter.set_result(response)
             return
-        self._unmatched[response.unique_id] = response
-        if len(self._unmatched) > _UNMATCHED_KEPT:
-            self._unmatched.popitem(last=False)
-        self._unknown_ids += 1
-        count = self._unknown_ids
+        self._fast_unmatched[response.unique_id] = response
+        if len(self._fast_unmatched) > _UNMATCHED_KEPT:
+            self._fast_unmatched.popitem(last=False)
+        self._fast_unknown_ids += 1
+        count = self._fast_unknown_ids
         if count <= _UNKNOWN_ID_LOGGED or count % 1000 == 0:
             self.logger.warning(
                 "%s: response with unknown id %.40r, no call waits for it (%d so far)",
@@ -562,6 +677,17 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 response.unique_id,
                 count,
             )
+
+
+def _vendor_route(handlers: dict[str, Any] | None) -> bool:
+    """A handler the backend registered with ``skip_schema_validation=True``: ``ocpp``
+    routes any action it finds in ``route_map``, so an action of a vendor's own (outside
+    the version's schemas) is handled, unvalidated, rather than refused as unknown."""
+    return (
+        handlers is not None
+        and "_on_action" in handlers
+        and bool(handlers.get("_skip_schema_validation", False))
+    )
 
 
 def _is_error_body(frame: list[Any]) -> bool:
