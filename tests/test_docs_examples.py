@@ -57,10 +57,28 @@ def logging_as_it_was() -> Iterator[None]:
         logger.propagate, logger.disabled = propagate, disabled
 
 
+USES_OCPP_PACKAGE = re.compile(r"^\s*(from|import) ocpp(\.|\s)", re.M)
+"""Blocks written against the ``ocpp`` package (the migration pages): it ships no types."""
+
+
 @pytest.mark.parametrize("code", [code for _, code in BLOCKS], ids=[w for w, _ in BLOCKS])
 def test_example_runs(code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     test_file = TEST_FILE.match(code)
+    if test_file is None and USES_OCPP_PACKAGE.search(code):
+        # The migration pages' blocks run as a backend runs them, in a process of their own:
+        # compat.install() warns of ocpp subclasses made before it, and this process holds the
+        # tests' own. A warning there is a defect of the example (-W error).
+        (tmp_path / "docs_example.py").write_text(code, encoding="utf-8")
+        ran = subprocess.run(
+            [sys.executable, "-W", "error", "docs_example.py"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        return
     if test_file is None:
         exec(compile(code, "docs_example.py", "exec"), {"__name__": "docs_example"})
         return
@@ -74,10 +92,6 @@ def test_example_runs(code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     )
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert re.search(r"^\d+ passed", ran.stdout.splitlines()[-1]), ran.stdout
-
-
-USES_OCPP_PACKAGE = re.compile(r"^\s*(from|import) ocpp(\.|\s)", re.M)
-"""Blocks written against the ``ocpp`` package (the migration pages): it ships no types."""
 
 
 def test_examples_type_check(tmp_path: Path) -> None:
