@@ -24,6 +24,7 @@ import asyncio
 import functools
 import inspect
 import re
+import sys
 from collections import OrderedDict
 from typing import Any, ClassVar
 
@@ -297,10 +298,17 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
     def _fast_call_done(self, task: asyncio.Task[Any]) -> None:
         self._fast_handling.discard(task)
         self._fast_call_slots.release()
-        if not task.cancelled() and task.exception() is not None:
-            self.logger.error(
-                "%s: handling a call failed: %r", self.id, task.exception(), exc_info=False
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is None:
+            return
+        if _connection_closed(error):  # start() raises its own: ocpp logs nothing more
+            self.logger.debug(
+                "%s: the connection closed before a call was answered: %r", self.id, error
             )
+        else:
+            self.logger.error("%s: handling a call failed: %r", self.id, error, exc_info=False)
 
     async def route_message(self, raw_msg: str | bytes) -> None:
         """Route one frame: a CALL to its handler (answered), a response to its ``call()``."""
@@ -704,6 +712,18 @@ def _vendor_route(handlers: dict[str, Any] | None) -> bool:
         and "_on_action" in handlers
         and bool(handlers.get("_skip_schema_validation", False))
     )
+
+
+def _connection_closed(error: BaseException) -> bool:
+    """The connection closed under a handler (its answer could not be sent).
+
+    ``websockets``' ConnectionClosed is recognised without importing it: a
+    connection of that library has loaded it already (``ocpp`` needs no websockets).
+    """
+    if isinstance(error, ConnectionError):
+        return True
+    module = sys.modules.get("websockets.exceptions")
+    return module is not None and isinstance(error, module.ConnectionClosed)
 
 
 def _is_error_body(frame: list[Any]) -> bool:
