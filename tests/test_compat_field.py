@@ -1145,6 +1145,40 @@ def test_handle_call_returns_what_ocpp_returns() -> None:
     assert [frame[0] for frame in ours[0]] == [3, 4, 3, 3, 4]
 
 
+def test_handle_call_patched_on_the_instance_is_called() -> None:
+    """``_handle_call`` replaced on the instance (a test's ``patch.object``, a wrapper set
+    in ``__init__``): ``route_message`` calls it, as ``ocpp``'s does, and it gets the
+    CALLRESULT sent (the drop-in skips building that one only for its own method)."""
+
+    def backend(base: type[Any]) -> type[Any]:
+        class Csms(base):  # type: ignore[misc]
+            def __init__(self, id: str, connection: Any) -> None:
+                super().__init__(id, connection)
+                self.returned: list[Any] = []
+                original = self._handle_call
+
+                async def recording(msg: Any) -> Any:
+                    sent = await original(msg)
+                    self.returned.append((type(sent).__mro__[-2].__name__, sent.payload))
+                    return sent
+
+                self._handle_call = recording
+
+            @on(enums16.Action.heartbeat)
+            def on_heartbeat(self) -> Any:
+                return result16.Heartbeat(current_time=NOW)
+
+        return Csms
+
+    async def station(ws: Any, recv: Callable[[], Awaitable[Any]], csms: Any) -> Any:
+        await ws.send('[2,"1","Heartbeat",{}]')
+        await recv()
+        return csms.returned
+
+    theirs, ours = on_both(V16, backend, station)
+    assert ours[1] == theirs[1] == [("CallResult", {"currentTime": NOW})]
+
+
 # --- message ids -----------------------------------------------------------------------------
 
 

@@ -346,11 +346,17 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
 
     async def _fast_route_call(self, msg: _ReceivedCall) -> None:
         try:
-            if type(self)._handle_call is _HANDLE_CALL:
-                # not overridden: nobody reads what it returns, so no _SentResult is built
+            handle = self._handle_call
+            try:
+                plain = handle.__func__ is _HANDLE_CALL
+            except AttributeError:  # a plain function patched on the instance
+                plain = False
+            if plain:
+                # not overridden (nor patched on the instance): nobody reads what it
+                # returns, so no _SentResult is built
                 await self._fast_handle_call(msg, False)
             else:
-                await self._handle_call(msg)
+                await handle(msg)
         except ocpp.exceptions.OCPPError as error:
             self.logger.warning(
                 "%s: answering %s %s with %s: %s",
