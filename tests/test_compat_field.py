@@ -1155,7 +1155,7 @@ def test_handle_call_patched_on_the_instance_is_called() -> None:
             def __init__(self, id: str, connection: Any) -> None:
                 super().__init__(id, connection)
                 self.returned: list[Any] = []
-                original = self._handle_call
+                original: Any = super()._handle_call
 
                 async def recording(msg: Any) -> Any:
                     sent = await original(msg)

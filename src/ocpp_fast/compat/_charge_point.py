@@ -346,7 +346,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
 
     async def _fast_route_call(self, msg: _ReceivedCall) -> None:
         try:
-            handle = self._handle_call
+            handle: Any = self._handle_call
             try:
                 plain = handle.__func__ is _HANDLE_CALL
             except AttributeError:  # a plain function patched on the instance
