@@ -10,7 +10,7 @@ import msgspec
 import pytest
 from conftest import compiled_expected
 
-from ocpp_fast import codec, errors, v201
+from ocpp_fast import codec, errors, v16, v201
 from ocpp_fast.frames import Call, CallError, CallResult, CallResultError
 from ocpp_fast.v201 import datatypes, enums, messages
 
@@ -155,6 +155,46 @@ def test_unreadable_frames_are_rpc_framework_errors_with_id_minus_one(
 ) -> None:
     err = expect(impl, data, errors.RpcFrameworkError, "-1")
     assert err.details == {}
+
+
+@pytest.mark.parametrize(
+    ("data", "escape"),
+    [
+        (rb'[2,"a","DataTransfer",{"vendorId":"a\ud83db"}]', r"\ud83d"),  # high, a letter after
+        (rb'[2,"a","DataTransfer",{"vendorId":"a\ud83d"}]', r"\ud83d"),  # high, string ends
+        (rb'[2,"a","DataTransfer",{"vendorId":"\uDC00x"}]', r"\uDC00"),  # low alone
+        (rb'[2,"a\ud83d","Heartbeat",{}]', r"\ud83d"),  # in the id
+        (r'[2,"a","DataTransfer",{"vendorId":"\\\ud83d"}]', r"\ud83d"),  # str, after a \\
+    ],
+)
+@pytest.mark.parametrize("version", [v16.VERSION, v201.VERSION], ids=["1.6", "2.0.1"])
+def test_a_lone_surrogate_escape_is_named_on_both_codecs(
+    impl: ModuleType, version: Any, data: bytes | str, escape: str
+) -> None:
+    """msgspec refuses a ``\ud83d`` escape with no other half in words about something
+    else ("Input data was truncated"); the description names it. The code is the one of
+    a frame that is no JSON: FormationViolation (1.6), RpcFrameworkError (2.x)."""
+    with pytest.raises(errors.OcppError) as caught:
+        impl.decode_frame(data, version, {})
+    assert version.code_of(caught.value) == (
+        "FormationViolation" if version is v16.VERSION else "RpcFrameworkError"
+    )
+    raw = data if isinstance(data, bytes) else data.encode()
+    assert caught.value.message_id == "-1"
+    assert caught.value.description == (
+        f"frame is not valid JSON: lone UTF-16 surrogate escape {escape} in a string "
+        f"(byte {raw.index(escape.encode())}), which encodes no character"
+    )
+
+
+def test_escapes_that_are_no_lone_surrogate_keep_msgspec_words(impl: ModuleType) -> None:
+    """A surrogate pair and an escaped backslash before ``ud83d`` are no lone surrogate."""
+    pair = decode(impl, rb'[2,"a","DataTransfer",{"vendorId":"\ud83d\ude00"}]')
+    assert isinstance(pair, Call) and pair.payload.vendor_id == "\U0001f600"
+    err = expect(
+        impl, rb'[2,"a","DataTransfer",{"vendorId":"\\ud83d', errors.RpcFrameworkError, "-1"
+    )
+    assert "surrogate" not in err.description
 
 
 @pytest.mark.parametrize(

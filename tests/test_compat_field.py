@@ -421,6 +421,38 @@ def test_start_ends_after_its_handlers() -> None:
     assert ours[1] == ["stop: begins", "stop: stored", "station forgotten"]
 
 
+def test_a_dropped_connection_logs_no_error_for_the_answer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The station leaving while a handler runs: ``start()`` raises ``ConnectionClosed``
+    and that is all the backend hears at WARNING or above, as with ``ocpp`` (the drop-in
+    logged an extra ERROR for the answer it could not send); the failed send is DEBUG."""
+
+    async def station(ws: Any, recv: Callable[[], Awaitable[Any]], csms: Any) -> Any:
+        await ws.send(
+            '[2,"1","StopTransaction",{"transactionId":1,"meterStop":5,'
+            '"timestamp":"2026-12-02T11:00:00Z"}]'
+        )
+        await until(lambda: csms.events)
+        return csms.events
+
+    loud: dict[str, list[str]] = {}
+    quiet: dict[str, list[str]] = {}
+    for base in V16:
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG):
+            _, events = asyncio.run(csms_session(forgetful_backend(base), "1.6", station))
+        assert events == ["stop: begins", "stop: stored", "station forgotten"]
+        loud[base.__module__] = [
+            r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING
+        ]
+        quiet[base.__module__] = [
+            r.levelname for r in caplog.records if "before a call was answered" in r.getMessage()
+        ]
+    assert loud == {"ocpp.v16": [], "ocpp_fast.compat.v16": []}
+    assert quiet == {"ocpp.v16": [], "ocpp_fast.compat.v16": ["DEBUG"]}
+
+
 def test_cancelling_start_cancels_the_handler() -> None:
     class Connection:
         def __init__(self) -> None:
@@ -1111,6 +1143,40 @@ def test_handle_call_returns_what_ocpp_returns() -> None:
         ("CallResult", {}),
     ]
     assert [frame[0] for frame in ours[0]] == [3, 4, 3, 3, 4]
+
+
+def test_handle_call_patched_on_the_instance_is_called() -> None:
+    """``_handle_call`` replaced on the instance (a test's ``patch.object``, a wrapper set
+    in ``__init__``): ``route_message`` calls it, as ``ocpp``'s does, and it gets the
+    CALLRESULT sent (the drop-in skips building that one only for its own method)."""
+
+    def backend(base: type[Any]) -> type[Any]:
+        class Csms(base):  # type: ignore[misc]
+            def __init__(self, id: str, connection: Any) -> None:
+                super().__init__(id, connection)
+                self.returned: list[Any] = []
+                original: Any = super()._handle_call
+
+                async def recording(msg: Any) -> Any:
+                    sent = await original(msg)
+                    self.returned.append((type(sent).__mro__[-2].__name__, sent.payload))
+                    return sent
+
+                self._handle_call = recording
+
+            @on(enums16.Action.heartbeat)
+            def on_heartbeat(self) -> Any:
+                return result16.Heartbeat(current_time=NOW)
+
+        return Csms
+
+    async def station(ws: Any, recv: Callable[[], Awaitable[Any]], csms: Any) -> Any:
+        await ws.send('[2,"1","Heartbeat",{}]')
+        await recv()
+        return csms.returned
+
+    theirs, ours = on_both(V16, backend, station)
+    assert ours[1] == theirs[1] == [("CallResult", {"currentTime": NOW})]
 
 
 # --- message ids -----------------------------------------------------------------------------

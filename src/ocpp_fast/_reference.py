@@ -307,6 +307,29 @@ def _framework_error(
     )
 
 
+_LONE_SURROGATE = re.compile(
+    rb"(?<!\\)(?:\\\\)*"  # an escape's own backslash, not an escaped one
+    rb"(\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"  # high, no low after
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2})"  # low, no high before
+)
+"""A ``\\uD83D`` escape with no other half: JSON's grammar allows it, but it is no
+character, and msgspec refuses it with words about something else ("Input data was
+truncated" for a high half followed by a letter)."""
+
+
+def _json_error(data: bytes, exc: ValueError) -> str:
+    """The description of a frame msgspec could not parse: its own words, or the lone
+    surrogate escape named where that is the cause (those words would mislead)."""
+    lone = _LONE_SURROGATE.search(data)
+    if lone is None:
+        return f"frame is not valid JSON: {exc}"
+    escape = lone.group(1).decode("ascii")
+    return (
+        f"frame is not valid JSON: lone UTF-16 surrogate escape {escape} in a string "
+        f"(byte {lone.start(1)}), which encodes no character"
+    )
+
+
 def _parse(data: bytes | str) -> Any:
     """Untyped JSON, or the RpcFrameworkError of a frame that is not JSON."""
     if isinstance(data, str):
@@ -319,7 +342,7 @@ def _parse(data: bytes | str) -> Any:
     except UnicodeDecodeError:
         raise _framework_error("frame is not valid UTF-8") from None
     except ValueError as exc:  # msgspec.DecodeError, or a number it cannot hold
-        raise _framework_error(f"frame is not valid JSON: {exc}") from None
+        raise _framework_error(_json_error(data, exc)) from None
     except RecursionError:
         raise _framework_error("frame is nested too deeply") from None
 
