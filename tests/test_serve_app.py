@@ -64,11 +64,12 @@ class OneAdmin(DemoChargeSystem):
     # An admin API on a fixed port, in process slot 0 only (of --workers N).
 
     async def on_startup(self, server):
-        # One write per line: two processes share the pipe, and print() may split a line.
-        os.write(1, f"slot {server.process_slot} of {server.process_count}\\n".encode())
         if server.process_slot == 0:
             port = int(os.environ["ADMIN_PORT"])
             self.admin = await asyncio.start_server(self.answer, "127.0.0.1", port)
+        # Said once the admin API listens; one write per line: two processes share the
+        # pipe, and print() may split a line.
+        os.write(1, f"slot {server.process_slot} of {server.process_count}\\n".encode())
 
     async def answer(self, reader, writer):
         writer.write(b"admin\\n")
