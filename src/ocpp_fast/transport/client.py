@@ -198,7 +198,7 @@ class StationClient:
         if seconds is not None and seconds <= 0:
             raise ValueError("heartbeat_interval is a number of seconds > 0 (None: no heartbeat)")
         self._heartbeat = seconds
-        self._quiet_since = time.monotonic()
+        self._sent()  # the next heartbeat is due an interval from now
         self._interval_set.set()
         self._start_beating()
 
@@ -398,7 +398,7 @@ class StationClient:
             await link.close(1002, "no acceptable OCPP version")
             raise HandshakeFailed.no_common(self.handlers, subprotocol)
 
-        self._quiet_since = time.monotonic()
+        self._sent()  # a new connection: its silence counts from now
         connection = link.connection_for(self.handlers[subprotocol], self.identity, self._sent)
         connection.protocol.metrics = self.metrics
         connection.on_answer.append(self._adopt_interval)
@@ -444,7 +444,8 @@ class StationClient:
             self.heartbeat_interval = float(response.interval)
 
     def _sent(self) -> None:
-        """A frame went to the CSMS: the heartbeat's silence counts from now."""
+        """The heartbeat's silence counts from now: a frame went to the CSMS (the links call
+        it per frame), or the interval changed, or a connection was made."""
         self._quiet_since = time.monotonic()
 
     async def _beat(self, connection: AsyncConnection) -> None:
