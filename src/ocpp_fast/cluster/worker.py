@@ -67,11 +67,13 @@ class Worker:
         self._slots = asyncio.Semaphore(concurrency)
         self._subscriptions: list[Subscription] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop  # set by start(), before any CALL comes
         self.handled = 0
         """CALLs answered so far (for the benchmarks and tests)."""
 
     async def start(self) -> None:
         """Connect and join the queue group of each version served."""
+        self._loop = asyncio.get_running_loop()
         await self.client.connect()
         nc = self.client.nats
         for label in self.handlers:
@@ -110,7 +112,10 @@ class Worker:
             await self._answer(handler, route, call, work.identity, msg)
             return
         await self._slots.acquire()
-        task = asyncio.ensure_future(self._answer_in_slot(handler, route, call, work.identity, msg))
+        # the loop kept by start(): ensure_future looks it up (a getpid each on 3.11)
+        task = self._loop.create_task(
+            self._answer_in_slot(handler, route, call, work.identity, msg)
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

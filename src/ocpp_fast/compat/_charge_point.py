@@ -259,6 +259,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         ``start()`` ended (forget the station, replace ``_connection``) comes after
         every handler. Cancelled, it cancels them, as ``ocpp``'s handler is.
         """
+        loop = asyncio.get_running_loop()  # kept: ensure_future looks it up (a getpid on 3.11)
         try:
             while True:
                 message = await self._connection.recv()
@@ -268,9 +269,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                     kind is bytes and _CALL_START_BYTES.match(message)
                 ):
                     await self._fast_call_slots.acquire()
-                    task = asyncio.ensure_future(
-                        self._fast_route_in_turn(message, self._fast_last_call)
-                    )
+                    task = loop.create_task(self._fast_route_in_turn(message, self._fast_last_call))
                     self._fast_last_call = task
                     self._fast_handling.add(task)
                     task.add_done_callback(self._fast_call_done)
