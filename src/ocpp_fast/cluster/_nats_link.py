@@ -161,10 +161,10 @@ class NatsLink:
         self._waiting[token] = (future, loop.call_later(timeout, self._expire, token))
         reply = self._prefix + token
         if headers:
-            head = (
-                b"NATS/1.0\r\n%b\r\n"
-                % "".join(f"{key}: {value}\r\n" for key, value in headers.items()).encode()
-            )
+            lines = "NATS/1.0\r\n"
+            for key, value in headers.items():  # no generator: one frame less per request
+                lines += f"{key}: {value}\r\n"
+            head = (lines + "\r\n").encode()
             wire.send(
                 b"HPUB %b %b %d %d\r\n%b%b\r\n"
                 % (subject.encode(), reply, len(head), len(head) + len(data), head, data)
