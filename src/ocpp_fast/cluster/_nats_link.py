@@ -45,7 +45,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from ocpp_fast._ratelimit import LogLimiter
-from ocpp_fast.cluster.config import NATS_ERRORS_PER_WINDOW
+from ocpp_fast.cluster.config import CONNECT_TIMEOUT, NATS_ERRORS_PER_WINDOW, RECONNECT_WAIT
 
 __all__ = ["SPOKEN", "NatsLink", "Reply", "unspoken"]
 
@@ -234,7 +234,7 @@ class NatsLink:
         loop = self._loop
         assert loop is not None
         wire = _Wire(self, loop)
-        timeout = float(self._options.get("connect_timeout", 5))
+        timeout = float(self._options.get("connect_timeout", CONNECT_TIMEOUT))
         try:
             async with asyncio.timeout(timeout):
                 await loop.create_connection(lambda: wire, server.host, server.port)
@@ -296,7 +296,7 @@ class NatsLink:
         self._reconnecting = asyncio.ensure_future(self._reconnect())
 
     async def _reconnect(self) -> None:
-        wait = float(self._options.get("reconnect_time_wait", 0.5))
+        wait = float(self._options.get("reconnect_time_wait", RECONNECT_WAIT))
         for server in itertools.cycle(self._servers):
             await asyncio.sleep(wait)
             try:
