@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Protocol
 
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
@@ -35,7 +36,31 @@ if TYPE_CHECKING:
     from nats.aio.msg import Msg
     from nats.aio.subscription import Subscription
 
-__all__ = ["Replies"]
+__all__ = ["Replies", "Reply", "Requests"]
+
+
+class Reply(Protocol):
+    """What a request's reply has: its payload (and headers, unused here)."""
+
+    @property
+    def data(self) -> bytes: ...
+
+
+class Requests(Protocol):
+    """What the relay stores and forwards through: :class:`Replies` on nats-py's connection,
+    or :class:`~ocpp_fast.cluster._nats_link.NatsLink` on one of ocpp_fast's own."""
+
+    def request(
+        self, subject: str, data: bytes, timeout: float, headers: dict[str, str] | None = None
+    ) -> Awaitable[Reply]: ...
+
+    @property
+    def waiting(self) -> int: ...
+
+    def not_ready(self) -> str | None: ...
+
+    async def close(self) -> None: ...
+
 
 _NO_RESPONDERS = "503"
 """The status NATS replies with when nobody subscribes to the request's subject."""
@@ -94,6 +119,13 @@ class Replies:
     def waiting(self) -> int:
         """Requests whose reply has not come yet."""
         return len(self._waiting)
+
+    def not_ready(self) -> str | None:
+        """Nothing of its own: nats-py's connection says (the gateway asks it)."""
+        return None
+
+    async def close(self) -> None:
+        """Nothing of its own: the inbox goes with nats-py's connection."""
 
 
 def _expire(future: asyncio.Future[Msg]) -> None:

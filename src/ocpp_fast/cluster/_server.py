@@ -16,6 +16,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -46,9 +47,18 @@ def nats_server_binary() -> str:
 class NatsServer:
     """``with NatsServer() as nats: ... nats.url ...``: started, reachable, then stopped."""
 
-    def __init__(self, port: int | None = None, *, start_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        start_timeout: float = 10.0,
+        arguments: Sequence[str] = (),
+        scheme: str = "nats",
+    ) -> None:
         self.port = port or free_port()
-        self.url = f"nats://127.0.0.1:{self.port}"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self._arguments = list(arguments)
+        """More of nats-server's command line (``--user``, ``-c <config file>``...)."""
         self._start_timeout = start_timeout
         self._store = tempfile.mkdtemp(prefix="ocpp-nats-")
         self._process: subprocess.Popen[bytes] | None = None
@@ -66,6 +76,7 @@ class NatsServer:
             self._store,
             "-l",
             str(self._log),
+            *self._arguments,
         ]
         self._process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -94,6 +105,13 @@ class NatsServer:
             return "\n".join(self._log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+    def kill(self) -> None:
+        """Kill the server at once (SIGKILL), as a crash would; its store is kept."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(5)
+            self._process = None
 
     def stop(self) -> None:
         process, self._process = self._process, None

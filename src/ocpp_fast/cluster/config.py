@@ -39,7 +39,10 @@ class ClusterConfig:
     ``options`` go to ``nats.connect`` as they are: credentials
     (``user_credentials=``, ``nkeys_seed=``, ``user=``/``password=``, ``token=``),
     ``tls=`` (an ``ssl.SSLContext``), ``tls_hostname=``... The defaults keep
-    reconnecting for good, since a gateway without NATS cannot route anything.
+    reconnecting for good, since a gateway without NATS cannot route anything. A
+    gateway's stores and worker requests take a connection of ocpp_fast's own with
+    the same servers and options where it speaks them all
+    (:mod:`ocpp_fast.cluster._nats_link`), nats-py's otherwise.
     """
 
     servers: str | Sequence[str] = "nats://127.0.0.1:4222"
@@ -53,6 +56,11 @@ class ClusterConfig:
         views; ``reconnected`` is awaited each time it is back after losing NATS."""
         return await connect_nats(self.servers, name, self.options, reconnected)
 
+
+RECONNECT_WAIT = 0.5
+"""Seconds between attempts to reach NATS again (``reconnect_time_wait`` unless given)."""
+CONNECT_TIMEOUT = 5.0
+"""Seconds a connection to NATS may take (``connect_timeout`` unless given)."""
 
 NATS_ERRORS_PER_WINDOW = 1
 """Lines of one kind of NATS error per connection per ``LOG_INTERVAL`` (a minute): while NATS
@@ -97,8 +105,8 @@ async def connect_nats(
         "name": name,
         "error_cb": error,
         "max_reconnect_attempts": -1,
-        "reconnect_time_wait": 0.5,
-        "connect_timeout": 5,
+        "reconnect_time_wait": RECONNECT_WAIT,
+        "connect_timeout": CONNECT_TIMEOUT,
     }
     chosen.update(options or {})
     chosen["disconnected_cb"] = _then(lost, chosen.get("disconnected_cb"))

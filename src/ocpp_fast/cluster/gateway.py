@@ -139,9 +139,10 @@ class Gateway:
         """Connect to NATS, make sure the stream and the registry exist, and start following
         the server's stations (those already connected included)."""
         self._server = server
-        self._nc = nc = await self.config.connect(f"ocpp-gateway {self.node}", self._reconnected)
+        name = f"ocpp-gateway {self.node}"
+        self._nc = nc = await self.config.connect(name, self._reconnected)
         js = nc.jetstream()
-        await self.relay.attach(nc)
+        await self.relay.attach(nc, self.config, name)
         await self._ensure_stream(js)
         self._kv = await self._ensure_registry(js)
         server.on_station.append(self.station_changed)
@@ -362,7 +363,7 @@ class Gateway:
         if self._nc is None:
             return "not connected to NATS yet"
         if self._nc.is_connected:
-            return None
+            return self.relay.not_ready()
         if self._nc.is_reconnecting:
             return f"connection to NATS lost ({self.config.servers}), reconnecting"
         return "the connection to NATS is closed"
@@ -391,6 +392,7 @@ class Gateway:
             loop.cancel()
         for task in list(self._tasks):
             task.cancel()
+        await self.relay.close()
         if self._nc is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._nc.drain(), 5.0)

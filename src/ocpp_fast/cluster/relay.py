@@ -22,15 +22,15 @@ from ocpp_fast import errors
 from ocpp_fast._codec_py import _HEAD
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.aio import AsyncConnection
-from ocpp_fast.cluster._replies import Replies
-from ocpp_fast.cluster.config import nats_failures
+from ocpp_fast.cluster._nats_link import NatsLink, unspoken
+from ocpp_fast.cluster._replies import Replies, Reply, Requests
+from ocpp_fast.cluster.config import ClusterConfig, nats_failures
 from ocpp_fast.cluster.subjects import Names
 from ocpp_fast.cluster.wire import DurableEvent, WorkRequest, decode_outcome, response_of
 from ocpp_fast.dispatch import CallContext
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as Nats
-    from nats.aio.msg import Msg
 
 __all__ = ["Relay", "dedup_id", "station_payload"]
 
@@ -113,18 +113,35 @@ class Relay:
         self.node = node
         self.store_timeout = store_timeout
         self.worker_timeout = worker_timeout
-        self.replies = Replies()
-        """The stream's acks and the workers' outcomes, to one inbox."""
+        self.replies: Requests = Replies()
+        """The stream's acks and the workers' outcomes, to one inbox: on a NATS link of
+        ocpp_fast's own, or on nats-py's connection where the link does not speak its options."""
+        self.nc: Nats | None = None
+        """The gateway's NATS connection, once attached."""
         self._subjects: dict[tuple[str, str], str] = {}
 
-    @property
-    def nc(self) -> Nats | None:
-        """The gateway's NATS connection, once attached."""
-        return self.replies.nc
+    async def attach(self, nc: Nats, config: ClusterConfig, name: str) -> None:
+        """Start storing and forwarding: over a :class:`NatsLink` to ``config``'s servers,
+        or over ``nc`` where the link does not speak ``config.options`` (decided once)."""
+        reason = unspoken(config.servers, config.options)
+        if reason is None:
+            link = NatsLink(config.servers, config.options, f"{name} (stores)")
+            await link.attach()
+            self.replies = link
+        else:
+            log.info("%s: stores and worker requests go through nats-py (%s)", name, reason)
+            replies = Replies()
+            await replies.attach(nc)
+            self.replies = replies
+        self.nc = nc
 
-    async def attach(self, nc: Nats) -> None:
-        """Start storing and forwarding over ``nc``."""
-        await self.replies.attach(nc)
+    def not_ready(self) -> str | None:
+        """Why stores and worker requests cannot go out now, or ``None``."""
+        return self.replies.not_ready()
+
+    async def close(self) -> None:
+        """Fail what waits for a reply and close what the requests go through."""
+        await self.replies.close()
 
     def _event_subject(self, identity: str, action: str) -> str:
         """``names.event`` of a station's action, made once per station and action."""
@@ -145,7 +162,7 @@ class Relay:
         context: CallContext,
     ) -> None:
         """Put a durable CALL in the stream; InternalError when the stream did not take it."""
-        if self.replies.nc is None:
+        if self.nc is None:
             raise errors.InternalError("the gateway is not attached to NATS")
         identity = context.identity
         event = DurableEvent(
@@ -184,7 +201,7 @@ class Relay:
         self, version: ProtocolVersion, action: str, payload: bytes, context: CallContext
     ) -> Any:
         """Have one of the version's workers handle the CALL; its typed response."""
-        if self.replies.nc is None:
+        if self.nc is None:
             raise errors.InternalError("the gateway is not attached to NATS")
         work = WorkRequest(
             identity=context.identity,
@@ -208,9 +225,20 @@ class Relay:
                 extra={"identity": context.identity},
             )
             raise errors.InternalError("the handler did not answer in time") from None
+        except ConnectionError as exc:  # the NATS link lost: nothing was handled, or it is lost
+            nats_failures.warning(
+                "not forwarded",
+                "%s: %s %s not forwarded: %s",
+                context.identity,
+                action,
+                context.message_id,
+                exc,
+                extra={"identity": context.identity},
+            )
+            raise errors.InternalError("the handler could not be reached") from None
         return response_of(decode_outcome(reply.data), version, action)
 
-    async def _ask_a_worker(self, subject: str, data: bytes) -> Msg:
+    async def _ask_a_worker(self, subject: str, data: bytes) -> Reply:
         """The request to the workers' queue group, asked again a few times while nobody listens.
 
         NATS answers "no responders" when no worker subscribes at that instant: a worker

@@ -1,0 +1,529 @@
+"""A NATS connection of ocpp_fast's own for the gateway's stores and worker requests.
+
+Every durable CALL a gateway answers is a request (publish the event, await the
+stream's ack) and, with handlers in workers, every CALL is one more. Through nats-py
+such a request crossed the event loop about six times (the handler's task, nats-py's
+flusher task, its read loop, the inbox subscription's task, the handler's task again,
+the answer) and ran some seventy Python calls in nats-py and asyncio's queues.
+
+:class:`NatsLink` speaks the few parts of the NATS client protocol those requests
+need, on a socket of its own, as an ``asyncio.Protocol``: no task and no queue per
+message. A request is one buffered ``PUB``/``HPUB`` whose reply subject is under one
+inbox this connection subscribes to once (``<inbox>.<n>``); what one event-loop
+iteration publishes goes out in one write (the first publish schedules it with
+``call_soon``); the replies are parsed in ``data_received`` and set on the waiting
+futures there. A request then crosses the loop four times: the handler's task, the
+write, the reply, the handler's task again.
+
+Everything else a gateway does with NATS (the registry, the stream's creation, the
+stations' command subscriptions) stays on nats-py. The link speaks the connection
+options listed in :data:`SPOKEN`; with any other (nkeys, credentials files,
+callbacks for credentials, websocket URLs) the gateway keeps nats-py for these
+requests too (:func:`unspoken`).
+
+NATS going away fails every waiting request at once with ``ConnectionError`` (the
+store then answers InternalError, and the station sends again); while away a request
+fails at once too, and the link connects again in the background every
+``reconnect_time_wait`` seconds, for good, with its inbox subscribed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import secrets
+import ssl
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+
+from ocpp_fast._ratelimit import LogLimiter
+from ocpp_fast.cluster.config import CONNECT_TIMEOUT, NATS_ERRORS_PER_WINDOW, RECONNECT_WAIT
+
+__all__ = ["SPOKEN", "NatsLink", "Reply", "unspoken"]
+
+log = logging.getLogger("ocpp_fast.cluster")
+
+SPOKEN = frozenset(
+    {"user", "password", "token", "tls", "tls_hostname", "connect_timeout", "name"}
+    | {"reconnect_time_wait", "inbox_prefix", "ping_interval", "max_outstanding_pings"}
+)
+"""Connection options the link takes as nats-py does."""
+
+NATS_PY_ONLY = frozenset(
+    {"error_cb", "disconnected_cb", "reconnected_cb", "closed_cb", "discovered_server_cb"}
+    | {"lame_duck_mode_cb", "max_reconnect_attempts", "allow_reconnect", "drain_timeout"}
+    | {"flush_timeout", "pending_size", "flusher_queue_size", "dont_randomize"}
+)
+"""Options of nats-py's own connection that change nothing the link does (its callbacks,
+its reconnect budget: the link reconnects for good; its buffers)."""
+
+MAX_CONTROL_LINE = 4096
+"""Bytes of a protocol line (``MSG``, ``INFO``...) at most, as nats-server's default."""
+
+DEFAULT_MAX_PAYLOAD = 1024 * 1024
+"""Payload bytes at most until the server's INFO says otherwise (its own default)."""
+
+_NON_FATAL = (b"permissions violation", b"invalid subject")
+"""``-ERR`` that nats-server sends and keeps the connection for."""
+
+
+class Reply:
+    """A reply: its payload and, when it came with headers, those."""
+
+    __slots__ = ("data", "headers")
+
+    def __init__(self, data: bytes, headers: dict[str, str] | None = None) -> None:
+        self.data = data
+        self.headers = headers
+
+
+def unspoken(servers: str | Sequence[str], options: Mapping[str, Any]) -> str | None:
+    """Why the link cannot carry a connection made with ``servers`` and ``options``
+    (``None``: it can)."""
+    for server in [servers] if isinstance(servers, str) else servers:
+        scheme = urlsplit(server if "://" in server else f"nats://{server}").scheme
+        if scheme not in ("nats", "tls"):
+            return f"the server URL scheme {scheme!r}"
+    for name, value in options.items():
+        if name in NATS_PY_ONLY:
+            continue
+        if name not in SPOKEN:
+            return f"the option {name}="
+        if name in ("user", "password", "token") and not isinstance(value, str):
+            return f"{name}= given as a callback"
+    return None
+
+
+class _Server:
+    """One server of the list: where it is and the credentials its URL carries."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url if "://" in url else f"nats://{url}")
+        self.tls = parts.scheme == "tls"
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 4222
+        self.user = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+        self.url = f"{parts.scheme}://{self.host}:{self.port}"  # no credentials in logs
+
+
+class NatsLink:
+    """Requests over a NATS connection of the link's own, their replies to one inbox."""
+
+    def __init__(self, servers: str | Sequence[str], options: Mapping[str, Any], name: str) -> None:
+        reason = unspoken(servers, options)
+        if reason is not None:
+            raise ValueError(f"the NATS link does not speak {reason}")
+        urls = [servers] if isinstance(servers, str) else list(servers)
+        self._servers = [_Server(url) for url in urls]
+        self._options = dict(options)
+        self.name = str(options.get("name") or name)
+        prefix = options.get("inbox_prefix", "_INBOX")
+        prefix = prefix.decode() if isinstance(prefix, bytes) else str(prefix)
+        self._inbox = f"{prefix}.{secrets.token_hex(11)}."
+        self._prefix = self._inbox.encode()
+        self._tokens = itertools.count()
+        self._waiting: dict[bytes, tuple[asyncio.Future[Reply], asyncio.TimerHandle]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wire: _Wire | None = None
+        """The connection while it is up (``None`` while NATS is away)."""
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._closed = False
+        self._failures = LogLimiter(log, burst=NATS_ERRORS_PER_WINDOW)
+        self._lost_at = 0.0
+
+    # --- the requests ---------------------------------------------------------------------
+
+    def request(
+        self, subject: str, data: bytes, timeout: float, headers: dict[str, str] | None = None
+    ) -> asyncio.Future[Reply]:
+        """Publish ``data`` to ``subject``; the future of its reply.
+
+        The future fails with nats' ``NoRespondersError`` when nobody listens on
+        ``subject``, its ``TimeoutError`` when no reply came within ``timeout``
+        seconds, ``ConnectionError`` when NATS went away meanwhile. While NATS is
+        away this raises ``ConnectionError`` at once.
+        """
+        wire = self._wire
+        if wire is None:
+            raise ConnectionError(f"{self.name}: not connected to NATS")
+        loop = wire.loop
+        token = b"%d" % next(self._tokens)
+        future: asyncio.Future[Reply] = loop.create_future()
+        self._waiting[token] = (future, loop.call_later(timeout, self._expire, token))
+        reply = self._prefix + token
+        if headers:
+            lines = "NATS/1.0\r\n"
+            for key, value in headers.items():  # no generator: one frame less per request
+                lines += f"{key}: {value}\r\n"
+            head = (lines + "\r\n").encode()
+            wire.send(
+                b"HPUB %b %b %d %d\r\n%b%b\r\n"
+                % (subject.encode(), reply, len(head), len(head) + len(data), head, data)
+            )
+        else:
+            wire.send(b"PUB %b %b %d\r\n%b\r\n" % (subject.encode(), reply, len(data), data))
+        return future
+
+    def _expire(self, token: bytes) -> None:
+        entry = self._waiting.pop(token, None)
+        if entry is not None and not entry[0].done():
+            entry[0].set_exception(NatsTimeout())
+
+    def _replied(self, subject: bytes, data: bytes, head: bytes | None) -> None:
+        """A message to the inbox: the reply its token names."""
+        entry = self._waiting.pop(subject[len(self._prefix) :], None)
+        if entry is None:
+            return  # expired, or not ours
+        future, timer = entry
+        timer.cancel()
+        if future.done():
+            return
+        if head is None:
+            future.set_result(Reply(data))
+            return
+        status, headers = _parse_headers(head)
+        if status == "503" and not data:
+            future.set_exception(NoRespondersError())
+        else:
+            future.set_result(Reply(data, headers))
+
+    def _fail_waiting(self, why: str) -> None:
+        waiting, self._waiting = self._waiting, {}
+        for future, timer in waiting.values():
+            timer.cancel()
+            if not future.done():
+                future.set_exception(ConnectionError(why))
+
+    @property
+    def waiting(self) -> int:
+        """Requests whose reply has not come yet."""
+        return len(self._waiting)
+
+    def not_ready(self) -> str | None:
+        """Why requests cannot go out now, or ``None``."""
+        if self._closed:
+            return "the NATS link for stores and requests is closed"
+        if self._wire is None:
+            return "the NATS link for stores and requests is down, reconnecting"
+        return None
+
+    # --- the connection -------------------------------------------------------------------
+
+    async def attach(self) -> None:
+        """Connect (to the first server that takes the link); raises what the last one said."""
+        self._loop = asyncio.get_running_loop()
+        error: Exception = ConnectionError("no NATS server given")
+        for server in self._servers:
+            try:
+                self._wire = await self._connect(server)
+                return
+            except (OSError, TimeoutError, ssl.SSLError) as exc:
+                error = exc
+        raise error
+
+    async def _connect(self, server: _Server) -> _Wire:
+        loop = self._loop
+        assert loop is not None
+        wire = _Wire(self, loop)
+        timeout = float(self._options.get("connect_timeout", CONNECT_TIMEOUT))
+        try:
+            async with asyncio.timeout(timeout):
+                await loop.create_connection(lambda: wire, server.host, server.port)
+                info = await wire.info
+                tls = self._options.get("tls")
+                if server.tls or tls is not None or info.get("tls_required"):
+                    if not info.get("tls_required") and not info.get("tls_available"):
+                        raise ConnectionError(f"{server.url} does not offer TLS")
+                    await wire.start_tls(
+                        tls if tls is not None else ssl.create_default_context(),
+                        self._options.get("tls_hostname") or server.host,
+                    )
+                wire.write(b"CONNECT %b\r\nPING\r\n" % self._connect_json(server, info))
+                await wire.pong
+        except BaseException:
+            wire.close()
+            raise
+        wire.write(b"SUB %b* 1\r\n" % self._prefix)
+        wire.keep_alive(
+            float(self._options.get("ping_interval", 120)),
+            int(self._options.get("max_outstanding_pings", 2)),
+        )
+        return wire
+
+    def _connect_json(self, server: _Server, info: Mapping[str, Any]) -> bytes:
+        from ocpp_fast import __version__
+
+        fields: dict[str, Any] = {
+            "verbose": False,
+            "pedantic": False,
+            "headers": True,
+            "no_responders": True,
+            "name": self.name,
+            "lang": "python",
+            "version": __version__,
+            "protocol": 1,
+            "tls_required": bool(info.get("tls_required") or self._options.get("tls")),
+        }
+        if info.get("auth_required"):
+            user = self._options.get("user") or server.user
+            password = self._options.get("password") or server.password
+            token = self._options.get("token")
+            if user and password:
+                fields["user"], fields["pass"] = user, password
+            elif user or token:  # nats://token@host: a token alone, as nats-py reads it
+                fields["auth_token"] = token or user
+        return json.dumps(fields).encode()
+
+    def lost(self, wire: _Wire, why: str) -> None:
+        """The connection ``wire`` is gone (called by it)."""
+        if wire is not self._wire:
+            return  # one that never got up, or replaced already
+        self._wire = None
+        self._fail_waiting(why)
+        if self._closed:
+            return
+        self._lost_at = time.monotonic()
+        log.info("%s: NATS link lost (%s); reconnecting", self.name, why)
+        self._reconnecting = asyncio.ensure_future(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        wait = float(self._options.get("reconnect_time_wait", RECONNECT_WAIT))
+        for server in itertools.cycle(self._servers):
+            await asyncio.sleep(wait)
+            try:
+                self._wire = await self._connect(server)
+            except Exception as exc:
+                self._failures.warning(
+                    f"{self.name}: link {type(exc).__name__}",
+                    "%s: NATS link to %s: %r",
+                    self.name,
+                    server.url,
+                    exc,
+                )
+                continue
+            log.info("%s: NATS link back after %.1f s", self.name, time.monotonic() - self._lost_at)
+            return
+
+    def error(self, message: bytes) -> None:
+        """A ``-ERR`` after the connection was made (called by its wire)."""
+        self._failures.warning(
+            f"{self.name}: -ERR",
+            "%s: NATS link: -ERR %s",
+            self.name,
+            message.decode(errors="replace"),
+        )
+
+    async def close(self) -> None:
+        """Fail what waits, close the connection, stop reconnecting."""
+        self._closed = True
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+            with contextlib.suppress(BaseException):
+                await self._reconnecting
+        wire, self._wire = self._wire, None
+        self._fail_waiting("the gateway is closing")
+        if wire is not None:
+            wire.close()
+
+
+def _parse_headers(head: bytes) -> tuple[str, dict[str, str]]:
+    """The status (``""`` when none) and the headers of a ``NATS/1.0`` header block."""
+    lines = head.decode(errors="replace").split("\r\n")
+    status = lines[0][len("NATS/1.0") :].strip().split(" ", 1)[0]
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        key, sep, value = line.partition(":")
+        if sep:
+            headers[key.strip()] = value.strip()
+    if status:
+        headers["Status"] = status
+    return status, headers
+
+
+class _Wire(asyncio.Protocol):
+    """One connection to nats-server: the parser of what it sends, the writes to it."""
+
+    def __init__(self, link: NatsLink, loop: asyncio.AbstractEventLoop) -> None:
+        self.link = link
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.info: asyncio.Future[dict[str, Any]] = loop.create_future()
+        self.pong: asyncio.Future[None] = loop.create_future()
+        self._buf = bytearray()
+        self._need = 0
+        """Bytes of the message being read (payload and its CRLF); 0 while reading a line."""
+        self._subject = b""
+        self._head_len = -1
+        self._max_payload = DEFAULT_MAX_PAYLOAD
+        self._out: list[bytes] = []
+        self._pings_out = 0
+        self._pinger: asyncio.TimerHandle | None = None
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        """Buffer ``data``; all sent in this event-loop iteration go in one write."""
+        out = self._out
+        out.append(data)
+        if len(out) == 1:
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
+
+    def write(self, data: bytes) -> None:
+        """Write ``data`` now (the handshake)."""
+        assert self.transport is not None
+        self.transport.write(data)
+
+    async def start_tls(self, context: ssl.SSLContext, hostname: str) -> None:
+        assert self.transport is not None
+        upgraded = await self.loop.start_tls(
+            self.transport, self, context, server_hostname=hostname
+        )
+        if upgraded is None:
+            raise ConnectionError("the TLS handshake with NATS failed")
+        self.transport = upgraded
+
+    def keep_alive(self, interval: float, outstanding: int) -> None:
+        """PING every ``interval`` s; a server that let ``outstanding`` go unanswered is gone."""
+
+        def ping() -> None:
+            if self._pings_out >= outstanding:
+                self._gone("NATS did not answer PING")
+                return
+            self._pings_out += 1
+            self.send(b"PING\r\n")
+            self._pinger = self.loop.call_later(interval, ping)
+
+        if interval > 0:
+            self._pinger = self.loop.call_later(interval, ping)
+
+    def close(self) -> None:
+        if self._pinger is not None:
+            self._pinger.cancel()
+        if self.transport is not None:
+            self.transport.close()
+
+    def _gone(self, why: str) -> None:
+        if self.transport is not None:
+            self.transport.abort()  # connection_lost follows
+        self._fail_handshake(ConnectionError(why))
+
+    # --- asyncio.Protocol -------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._pinger is not None:
+            self._pinger.cancel()
+        why = f"NATS connection lost: {exc!r}" if exc else "NATS closed the connection"
+        self._fail_handshake(ConnectionError(why))
+        self.link.lost(self, why)
+
+    def _fail_handshake(self, error: Exception) -> None:
+        for waiter in (self.info, self.pong):
+            if not waiter.done():
+                waiter.set_exception(error)
+                waiter.exception()  # retrieved: no warning when nobody awaits it any more
+
+    def data_received(self, data: bytes) -> None:
+        buf = self._buf
+        buf += data
+        pos, end = 0, len(buf)
+        while pos < end:
+            need = self._need
+            if need:
+                stop = pos + need
+                if stop > end:
+                    break
+                if buf[stop - 2 : stop] != b"\r\n":
+                    return self._protocol_error("a message not ended by CRLF")
+                self._message(bytes(buf[pos : stop - 2]))
+                self._need = 0
+                pos = stop
+                continue
+            eol = buf.find(b"\r\n", pos)
+            if eol < 0:
+                if end - pos > MAX_CONTROL_LINE:
+                    return self._protocol_error("a protocol line too long")
+                break
+            line = bytes(buf[pos:eol])
+            pos = eol + 2
+            if not self._line(line):
+                return None
+        del buf[:pos]
+        return None
+
+    # --- what the server says ---------------------------------------------------------------
+
+    def _line(self, line: bytes) -> bool:
+        """Act on one protocol line; False when the connection is being dropped."""
+        op, _, rest = line.partition(b" ")
+        op = op.upper()
+        try:
+            if op == b"MSG" or op == b"HMSG":
+                parts = rest.split()
+                total = int(parts[-1])
+                head_len = int(parts[-2]) if op == b"HMSG" else -1
+                bad_head = head_len > total or (op == b"HMSG" and head_len < 0)
+                if total > self._max_payload or bad_head:
+                    self._protocol_error(f"a message of {total} bytes")
+                    return False
+                self._subject, self._head_len = parts[0], head_len
+                self._need = total + 2
+            elif op == b"PING":
+                self.send(b"PONG\r\n")
+            elif op == b"PONG":
+                self._pings_out = 0
+                if not self.pong.done():
+                    self.pong.set_result(None)
+            elif op == b"INFO":
+                info = json.loads(rest)
+                self._max_payload = int(info.get("max_payload", self._max_payload))
+                if not self.info.done():
+                    self.info.set_result(info)
+            elif op == b"-ERR":
+                return self._server_error(rest.strip().strip(b"'"))
+            elif op != b"+OK":
+                self._protocol_error(f"an unknown operation {op[:20]!r}")
+                return False
+        except (ValueError, IndexError):
+            self._protocol_error(f"a malformed line {line[:40]!r}")
+            return False
+        return True
+
+    def _message(self, payload: bytes) -> None:
+        head_len = self._head_len
+        if head_len < 0:
+            self.link._replied(self._subject, payload, None)
+        else:
+            self.link._replied(self._subject, payload[head_len:], payload[:head_len])
+
+    def _server_error(self, message: bytes) -> bool:
+        if not self.pong.done():  # refused while connecting: the connect says why
+            self._fail_handshake(ConnectionError(f"NATS refused the link: {message.decode()}"))
+            return True
+        self.link.error(message)
+        if message.lower().startswith(_NON_FATAL):
+            return True
+        self._gone(f"NATS said -ERR {message.decode(errors='replace')}")
+        return False
+
+    def _protocol_error(self, what: str) -> None:
+        self._buf.clear()
+        self._need = 0
+        self._gone(f"NATS sent {what}")

@@ -1,0 +1,458 @@
+"""The gateway's NATS link (``cluster/_nats_link.py``): its parser fed every split of a byte
+stream, and the link itself against real nats-servers (credentials, TLS, PINGs, a crash with
+requests in flight, the fallback to nats-py for options it does not speak)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import logging
+import socket
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from cluster_procs import cluster_config as config
+from cluster_procs import run
+from cluster_raw import EVENT, call, serving, station
+from nats.aio.client import Client as Nats
+from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+
+from ocpp_fast.cluster import ClusterConfig, NatsServer
+from ocpp_fast.cluster._nats_link import (
+    DEFAULT_MAX_PAYLOAD,
+    MAX_CONTROL_LINE,
+    NatsLink,
+    Reply,
+    _Wire,
+    unspoken,
+)
+from ocpp_fast.cluster._replies import Replies
+from ocpp_fast.demo import DemoChargeSystem
+
+
+def transaction_event(seq: int) -> bytes:
+    return EVENT % (seq, seq)
+
+
+# --- the parser ---------------------------------------------------------------------------
+
+
+class Fed:
+    """A link whose wire is fed bytes by the test; what it writes is read from a socket."""
+
+    def __init__(self) -> None:
+        self.link = NatsLink("nats://127.0.0.1:1", {}, "fed")
+        self.wire = _Wire(self.link, asyncio.get_running_loop())
+        self.link._wire = self.wire
+        self.wire.pong.set_result(None)  # as if connected: its handshake is done
+        self.ours, self.theirs = socket.socketpair()
+        self.theirs.setblocking(False)
+
+    async def __aenter__(self) -> Fed:
+        await asyncio.get_running_loop().connect_accepted_socket(lambda: self.wire, self.ours)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.wire.close()
+        self.theirs.close()
+
+    async def written(self) -> bytes:
+        await asyncio.sleep(0)  # the wire writes on the next loop iteration
+        try:
+            return self.theirs.recv(1 << 20)
+        except BlockingIOError:
+            return b""
+
+
+def stream_for(prefix: bytes) -> bytes:
+    """What a server could send: replies to tokens 0 (plain), 1 (no responders), 2 (headers and
+    a payload, the operation in lower case), with a PING, a +OK and an INFO among them."""
+    return (
+        b'INFO {"server_id":"x","max_payload":2048}\r\n'
+        b"+OK\r\n"
+        b"MSG " + prefix + b"0 1 5\r\nhello\r\n"
+        b"PING\r\n"
+        b"HMSG " + prefix + b"1 1 16 16\r\nNATS/1.0 503\r\n\r\n\r\n"
+        b"hmsg " + prefix + b"2 1 _INBOX.x 26 30\r\nNATS/1.0\r\nA: b\r\nC:  d \r\n\r\nbody\r\n"
+        b"MSG " + prefix + b"9 1 0\r\n\r\n"  # nobody waits for token 9
+    )
+
+
+async def outcomes(futures: list[asyncio.Future[Reply]]) -> list[Any]:
+    got: list[Any] = []
+    for future in futures:
+        try:
+            reply = await future
+            got.append((reply.data, reply.headers))
+        except NoRespondersError:
+            got.append("no responders")
+    return got
+
+
+def test_the_parser_takes_any_split_of_the_stream() -> None:
+    """The same stream cut in two at every byte, then fed one byte at a time: the same replies,
+    one PONG, nothing left in the buffer."""
+
+    async def scenario() -> None:
+        length = len(stream_for(Fed().link._prefix))
+        cuts = [[at] for at in range(length + 1)] + [list(range(1, length))]
+        for cut in cuts:
+            async with Fed() as fed:
+                futures = [fed.link.request("s", b"x", 5) for _ in range(3)]
+                sent = await fed.written()
+                assert sent.count(b"PUB s ") == 3
+                data = stream_for(fed.link._prefix)
+                for start, stop in zip([0, *cut], [*cut, len(data)], strict=True):
+                    fed.wire.data_received(data[start:stop])
+                assert await outcomes(futures) == [
+                    (b"hello", None),
+                    "no responders",
+                    (b"body", {"A": "b", "C": "d"}),
+                ], cut
+                assert await fed.written() == b"PONG\r\n"
+                assert fed.link.waiting == 0 and not fed.wire._buf
+                assert fed.wire._max_payload == 2048
+
+    run(scenario)
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        b"X" * (MAX_CONTROL_LINE + 1),  # a line that never ends
+        b"MSG a 1 %d\r\n" % (DEFAULT_MAX_PAYLOAD + 1),  # more than max_payload
+        b"HMSG a 1 10 5\r\n",  # headers longer than the message
+        b"MSG a 1 3\r\nabcd\r\n",  # a payload not ended where it says
+        b"NONSENSE\r\n",
+        b"MSG a 1 many\r\n",
+        b"-ERR 'Unknown Protocol Operation'\r\n",
+    ],
+)
+def test_what_the_parser_will_not_hold_drops_the_connection(sent: bytes) -> None:
+    """A peer cannot make the buffer grow past a line (or a message of at most max_payload):
+    it is dropped and every request waiting fails at once."""
+
+    async def scenario() -> None:
+        async with Fed() as fed:
+            waiting = fed.link.request("s", b"x", 5)
+            for start in range(0, len(sent), 1000):
+                fed.wire.data_received(sent[start : start + 1000])
+            assert fed.wire.transport is not None and fed.wire.transport.is_closing()
+            assert len(fed.wire._buf) <= MAX_CONTROL_LINE + 2
+            with pytest.raises(ConnectionError):
+                await waiting
+            with pytest.raises(ConnectionError):
+                fed.link.request("s", b"x", 5)
+
+    run(scenario)
+
+
+# --- against a nats-server --------------------------------------------------------------
+
+
+async def echoing(url: str, **options: Any) -> Nats:
+    """A nats-py client answering ``echo.*`` with the data and its headers, and holding
+    ``hold.*`` without an answer."""
+    nc = await nats.connect(url, **options)
+
+    async def echo(msg: Msg) -> None:
+        await msg.respond(msg.data + b"|" + repr(sorted((msg.headers or {}).items())).encode())
+
+    async def hold(msg: Msg) -> None:
+        return None
+
+    await nc.subscribe("echo.*", cb=echo)
+    await nc.subscribe("hold.*", cb=hold)
+    await nc.flush()
+    return nc
+
+
+def test_requests_replies_no_responders_timeouts_and_close(nats_url: str) -> None:
+    async def scenario() -> None:
+        nc = await echoing(nats_url)
+        link = NatsLink(nats_url, {}, "t")
+        await link.attach()
+        replies = await asyncio.gather(
+            *(link.request(f"echo.{n}", b"%d" % n, 5) for n in range(100)),
+            link.request("echo.h", b"h", 5, {"Nats-Msg-Id": "abc"}),
+        )
+        assert [r.data for r in replies[:100]] == [b"%d|[]" % n for n in range(100)]
+        assert replies[100].data == b"h|[('Nats-Msg-Id', 'abc')]"
+        with pytest.raises(NoRespondersError):
+            await link.request("nobody.here", b"x", 5)
+        with pytest.raises(NatsTimeout):
+            await link.request("hold.1", b"x", 0.2)
+        held = link.request("hold.2", b"x", 30)
+        assert link.waiting == 1 and link.not_ready() is None
+        await link.close()
+        with pytest.raises(ConnectionError):
+            await held
+        with pytest.raises(ConnectionError):
+            link.request("echo.1", b"x", 5)
+        assert link.waiting == 0 and link.not_ready() is not None
+        await nc.close()
+
+    run(scenario)
+
+
+def credentialed(arguments: list[str]) -> Iterator[NatsServer]:
+    with NatsServer(arguments=arguments) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def password_server() -> Iterator[NatsServer]:
+    yield from credentialed(["--user", "gw", "--pass", "s3cret"])
+
+
+@pytest.fixture(scope="module")
+def token_server() -> Iterator[NatsServer]:
+    yield from credentialed(["--auth", "t0ken"])
+
+
+def with_credentials(url: str, credentials: str) -> str:
+    return url.replace("nats://", f"nats://{credentials}@")
+
+
+@pytest.mark.parametrize(
+    ("url_credentials", "options"),
+    [("", {"user": "gw", "password": "s3cret"}), ("gw:s3cret", {})],
+    ids=["options", "url"],
+)
+def test_user_and_password(
+    password_server: NatsServer, url_credentials: str, options: dict[str, str]
+) -> None:
+    url = with_credentials(password_server.url, url_credentials) if url_credentials else None
+
+    async def scenario() -> None:
+        nc = await echoing(password_server.url, user="gw", password="s3cret")
+        link = NatsLink(url or password_server.url, options, "t")
+        await link.attach()
+        assert (await link.request("echo.1", b"x", 5)).data == b"x|[]"
+        await link.close()
+        wrong = NatsLink(password_server.url, {"user": "gw", "password": "nope"}, "t")
+        with pytest.raises(ConnectionError, match="NATS refused the link: Authorization Violation"):
+            await wrong.attach()
+        await nc.close()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("in_url", [False, True], ids=["option", "url"])
+def test_token(token_server: NatsServer, in_url: bool) -> None:
+    async def scenario() -> None:
+        nc = await echoing(token_server.url, token="t0ken")
+        if in_url:
+            link = NatsLink(with_credentials(token_server.url, "t0ken"), {}, "t")
+        else:
+            link = NatsLink(token_server.url, {"token": "t0ken"}, "t")
+        await link.attach()
+        assert (await link.request("echo.1", b"x", 5)).data == b"x|[]"
+        await link.close()
+        with pytest.raises(ConnectionError, match="Authorization Violation"):
+            await NatsLink(token_server.url, {"token": "other"}, "t").attach()
+        await nc.close()
+
+    run(scenario)
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made for the test."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def test_tls_and_a_gateway_storing_over_it(tmp_path: Path) -> None:
+    """A nats-server that requires TLS: the link upgrades after INFO, checks the server's
+    certificate, and a gateway's durable CALL is stored over it."""
+    cert_file, key_file = self_signed(tmp_path)
+    context = ssl.create_default_context(cafile=str(cert_file))
+
+    async def scenario(url: str) -> None:
+        nc = await echoing(url, tls=context)
+        link = NatsLink(url, {"tls": context}, "t")
+        await link.attach()
+        assert link._wire is not None and link._wire.transport is not None
+        assert link._wire.transport.get_extra_info("ssl_object") is not None
+        assert (await link.request("echo.1", b"x", 5)).data == b"x|[]"
+        await link.close()
+        untrusting = NatsLink(url, {}, "t")  # the default context does not trust it
+        with pytest.raises(ssl.SSLError):
+            await untrusting.attach()
+        await nc.close()
+        cluster = ClusterConfig(url, config(url).names, {"tls": context})
+        async with serving(cluster, DemoChargeSystem()) as (gateway, server):
+            assert isinstance(gateway.relay.replies, NatsLink)
+            ws = await station(server.port, "TLS1")
+            reply = await call(ws, "m1", "TransactionEvent", transaction_event(1))
+            assert reply[0] == 3, reply
+            await ws.close()
+
+    arguments = ["--tls", "--tlscert", str(cert_file), "--tlskey", str(key_file)]
+    with NatsServer(arguments=arguments, scheme="tls") as server:
+        run(lambda: scenario(server.url))
+
+
+def test_the_server_s_pings_are_answered(tmp_path: Path) -> None:
+    """A server that pings every 100 ms and drops a client after one unanswered PING: the link
+    is the same connection after many of them."""
+    settings = tmp_path / "nats.conf"
+    settings.write_text('ping_interval: "100ms"\nping_max: 1\n')
+
+    async def scenario(url: str) -> None:
+        nc = await echoing(url)
+        link = NatsLink(url, {}, "t")
+        await link.attach()
+        wire = link._wire
+        await asyncio.sleep(1.0)  # about ten PINGs
+        assert link._wire is wire
+        assert (await link.request("echo.1", b"x", 5)).data == b"x|[]"
+        await link.close()
+        await nc.close()
+
+    with NatsServer(arguments=["-c", str(settings)]) as server:
+        run(lambda: scenario(server.url))
+
+
+def test_a_nats_crash_with_stores_in_flight(caplog: pytest.LogCaptureFixture) -> None:
+    """nats-server killed (-9) while stores wait for their acks: they are answered InternalError
+    at once (long before the store timeout: the link saw the connection go), /readyz says the
+    link is down, and once a new nats-server runs on the port, stores succeed again."""
+
+    async def scenario() -> None:
+        first = NatsServer().start()
+        second = NatsServer(port=first.port)
+        try:
+            cluster = config(first.url)
+            async with serving(cluster, DemoChargeSystem(), store_timeout=60) as (gateway, server):
+                ws = await station(server.port, "K1")
+                assert (await call(ws, "m0", "TransactionEvent", transaction_event(0)))[0] == 3
+                holder = await nats.connect(first.url)
+                await holder.jetstream().delete_stream(cluster.names.stream)
+                held: list[Msg] = []
+
+                async def take(msg: Msg) -> None:
+                    held.append(msg)
+
+                await holder.subscribe(cluster.names.events(), cb=take)
+                await holder.flush()
+                for n in range(1, 4):
+                    frame = b'[2,"m%d","TransactionEvent",%s]' % (n, transaction_event(n))
+                    await ws.send(frame.decode())
+                async with asyncio.timeout(5):
+                    while len(held) < 3 or gateway.relay.replies.waiting < 3:
+                        await asyncio.sleep(0.01)
+                first.kill()
+                async with asyncio.timeout(5):  # within the test's bound, not the store's 60 s
+                    answers = sorted([(await ws.recv()) for _ in range(3)])
+                assert all('"InternalError"' in a for a in answers), answers
+                assert gateway.relay.replies.waiting == 0
+                assert gateway.not_ready() is not None
+                await holder.close()
+                second.start()
+                async with asyncio.timeout(15):
+                    n = 10
+                    while True:
+                        n += 1
+                        reply = await call(ws, f"m{n}", "TransactionEvent", transaction_event(n))
+                        if reply[0] == 3:
+                            break
+                        await asyncio.sleep(0.2)
+                    while gateway.not_ready() is not None:
+                        await asyncio.sleep(0.05)
+                await ws.close()
+        finally:
+            first.stop()
+            second.stop()
+
+    with caplog.at_level(logging.INFO, logger="ocpp_fast.cluster"):
+        run(scenario)
+    said = [r.getMessage() for r in caplog.records]
+    assert sum("NATS link lost" in line for line in said) == 1, said
+    assert sum("NATS link back" in line for line in said) == 1, said
+
+
+def test_a_link_cut_is_said_by_readyz_and_mended(nats_url: str) -> None:
+    async def scenario() -> None:
+        async with serving(config(nats_url), DemoChargeSystem()) as (gateway, server):
+            link = gateway.relay.replies
+            assert isinstance(link, NatsLink) and link._wire is not None
+            assert link._wire.transport is not None
+            link._wire.transport.abort()
+            await asyncio.sleep(0)
+            assert "link" in (gateway.not_ready() or "")
+            async with asyncio.timeout(5):
+                while gateway.not_ready() is not None:
+                    await asyncio.sleep(0.05)
+            ws = await station(server.port, "C1")
+            assert (await call(ws, "m1", "TransactionEvent", transaction_event(1)))[0] == 3
+            await ws.close()
+
+    run(scenario)
+
+
+def test_options_the_link_does_not_speak_keep_nats_py(
+    nats_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert unspoken("nats://h:4222", {"user": "u", "password": "p", "tls": None}) is None
+    assert unspoken(["tls://a", "b:4222"], {"reconnect_time_wait": 1, "error_cb": None}) is None
+    assert unspoken("nats://h", {"nkeys_seed": "x"}) == "the option nkeys_seed="
+    assert unspoken("nats://h", {"user_credentials": "f.creds"}) == "the option user_credentials="
+    assert unspoken("nats://h", {"signature_cb": print}) == "the option signature_cb="
+    assert unspoken("nats://h", {"password": lambda: "p"}) == "password= given as a callback"
+    assert unspoken("ws://h:8080", {}) == "the server URL scheme 'ws'"
+    with pytest.raises(ValueError, match="nkeys_seed"):
+        NatsLink("nats://h", {"nkeys_seed": "x"}, "t")
+
+    async def scenario() -> None:
+        names = config(nats_url).names
+        cluster = ClusterConfig(nats_url, names, {"tls_handshake_first": False})
+        async with serving(cluster, DemoChargeSystem()) as (gateway, server):
+            assert isinstance(gateway.relay.replies, Replies)
+            ws = await station(server.port, "F1")
+            assert (await call(ws, "m1", "TransactionEvent", transaction_event(1)))[0] == 3
+            await ws.close()
+
+    with caplog.at_level(logging.INFO, logger="ocpp_fast.cluster"):
+        run(scenario)
+    assert any(
+        "go through nats-py (the option tls_handshake_first=)" in r.getMessage()
+        for r in caplog.records
+    )
