@@ -28,6 +28,7 @@ from ocpp_fast.cluster import ClusterConfig, NatsServer
 from ocpp_fast.cluster._nats_link import (
     DEFAULT_MAX_PAYLOAD,
     MAX_CONTROL_LINE,
+    WRITE_AT_ONCE_BELOW,
     NatsLink,
     Reply,
     _Wire,
@@ -197,6 +198,45 @@ def test_requests_replies_no_responders_timeouts_and_close(nats_url: str) -> Non
         with pytest.raises(ConnectionError):
             link.request("echo.1", b"x", 5)
         assert link.waiting == 0 and link.not_ready() is not None
+        await nc.close()
+
+    run(scenario)
+
+
+class CountedWrites:
+    """A transport that counts the writes made through it (everything else is the real one's)."""
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+        self.writes = 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        self.transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
+def test_a_lone_request_is_written_at_once_and_many_share_one_write(nats_url: str) -> None:
+    async def scenario() -> None:
+        nc = await echoing(nats_url)
+        link = NatsLink(nats_url, {}, "t")
+        await link.attach()
+        wire = link._wire
+        assert wire is not None
+        counted = CountedWrites(wire.transport)
+        wire.transport = counted  # type: ignore[assignment]
+        lone = link.request("echo.lone", b"1", 5)
+        assert counted.writes == 1  # before the loop turned: no wake-up spent on it
+        assert (await lone).data == b"1|[]"
+        many = [link.request(f"echo.{n}", b"%d" % n, 5) for n in range(50)]
+        # the first WRITE_AT_ONCE_BELOW - 1 at once, the rest together at the loop's next turn
+        assert counted.writes == 1 + WRITE_AT_ONCE_BELOW - 1
+        replies = await asyncio.gather(*many)
+        assert [r.data for r in replies] == [b"%d|[]" % n for n in range(50)]
+        assert counted.writes == 1 + WRITE_AT_ONCE_BELOW - 1 + 1
+        await link.close()
         await nc.close()
 
     run(scenario)
@@ -433,6 +473,7 @@ def test_options_the_link_does_not_speak_keep_nats_py(
 ) -> None:
     assert unspoken("nats://h:4222", {"user": "u", "password": "p", "tls": None}) is None
     assert unspoken(["tls://a", "b:4222"], {"reconnect_time_wait": 1, "error_cb": None}) is None
+    assert unspoken("nats://h", {"verbose": True, "pedantic": True, "no_echo": True}) is None
     assert unspoken("nats://h", {"nkeys_seed": "x"}) == "the option nkeys_seed="
     assert unspoken("nats://h", {"user_credentials": "f.creds"}) == "the option user_credentials="
     assert unspoken("nats://h", {"signature_cb": print}) == "the option signature_cb="

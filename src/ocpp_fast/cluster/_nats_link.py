@@ -8,12 +8,12 @@ the answer) and ran some seventy Python calls in nats-py and asyncio's queues.
 
 :class:`NatsLink` speaks the few parts of the NATS client protocol those requests
 need, on a socket of its own, as an ``asyncio.Protocol``: no task and no queue per
-message. A request is one buffered ``PUB``/``HPUB`` whose reply subject is under one
-inbox this connection subscribes to once (``<inbox>.<n>``); what one event-loop
-iteration publishes goes out in one write (the first publish schedules it with
-``call_soon``); the replies are parsed in ``data_received`` and set on the waiting
-futures there. A request then crosses the loop four times: the handler's task, the
-write, the reply, the handler's task again.
+message. A request is one ``PUB``/``HPUB`` whose reply subject is under one inbox this
+connection subscribes to once (``<inbox>.<n>``); while few requests wait it is written
+at once, and once more wait, what one event-loop iteration publishes goes out in one
+write (scheduled with ``call_soon``); the replies are parsed in ``data_received`` and
+set on the waiting futures there. A request then crosses the loop three times: the
+handler's task, the reply, the handler's task again.
 
 Everything else a gateway does with NATS (the registry, the stream's creation, the
 stations' command subscriptions) stays on nats-py. The link speaks the connection
@@ -61,15 +61,21 @@ NATS_PY_ONLY = frozenset(
     {"error_cb", "disconnected_cb", "reconnected_cb", "closed_cb", "discovered_server_cb"}
     | {"lame_duck_mode_cb", "max_reconnect_attempts", "allow_reconnect", "drain_timeout"}
     | {"flush_timeout", "pending_size", "flusher_queue_size", "dont_randomize"}
+    | {"verbose", "pedantic", "no_echo"}
 )
 """Options of nats-py's own connection that change nothing the link does (its callbacks,
-its reconnect budget: the link reconnects for good; its buffers)."""
+its reconnect budget: the link reconnects for good; its buffers; ``verbose``/``pedantic``,
+which the link never asks for, and ``no_echo``, which concerns only its own messages to its
+inbox, of which it sends none)."""
 
 MAX_CONTROL_LINE = 4096
 """Bytes of a protocol line (``MSG``, ``INFO``...) at most, as nats-server's default."""
 
 DEFAULT_MAX_PAYLOAD = 1024 * 1024
 """Payload bytes at most until the server's INFO says otherwise (its own default)."""
+
+WRITE_AT_ONCE_BELOW = 4
+"""Requests waiting (the one being sent included) under which a publish is written at once."""
 
 _NON_FATAL = (b"permissions violation", b"invalid subject")
 """``-ERR`` that nats-server sends and keeps the connection for."""
@@ -371,8 +377,20 @@ class _Wire(asyncio.Protocol):
     # --- writing ----------------------------------------------------------------------------
 
     def send(self, data: bytes) -> None:
-        """Buffer ``data``; all sent in this event-loop iteration go in one write."""
+        """Write ``data`` now while few requests wait; else buffer it, so that what this
+        event-loop iteration sends goes in one write.
+
+        A buffered write costs a turn of the loop (``call_soon``) before it leaves: at a
+        moderate rate, where each durable CALL's publish is alone in its iteration, that
+        turn was a wake-up more per CALL for nothing to share. Under load many requests
+        wait and their publishes share writes again.
+        """
         out = self._out
+        if not out and len(self.link._waiting) < WRITE_AT_ONCE_BELOW:
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                transport.write(data)
+            return
         out.append(data)
         if len(out) == 1:
             self.loop.call_soon(self._flush)
