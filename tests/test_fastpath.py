@@ -405,17 +405,20 @@ def test_twins_and_the_general_path_agree_on_mutated_frames(
         data[where % len(data)] = byte
     mutated = bytes(data)
     csms = Csms()
-    outcomes = []
-    for twin in TWINS:
-        outcome = twin.FastDispatch(csms, fast_routes(Csms), CallContext).answer(mutated, "CS1")
-        if isinstance(outcome, HandlerRan):
-            if asyncio.iscoroutine(outcome.result):
-                outcome.result.close()
-            outcome = ("ran", outcome.call, type(outcome.result), type(outcome.error))
-        outcomes.append(outcome)
-        if type(outcome) is bytes:
-            assert outcome == general(csms, mutated)
-    assert all(o == outcomes[0] for o in outcomes)
+    for live in (False, True):  # of handle(), of a connection (an async handler's CALL decoded)
+        outcomes = []
+        for twin in TWINS:
+            protocol = csms.protocol("CS1") if live else None
+            fast = twin.FastDispatch(csms, fast_routes(Csms), CallContext, None, protocol)
+            outcome = fast.answer(mutated, "CS1")
+            if isinstance(outcome, HandlerRan):
+                if asyncio.iscoroutine(outcome.result):
+                    outcome.result.close()
+                outcome = ("ran", outcome.call, type(outcome.result), type(outcome.error))
+            outcomes.append((outcome, protocol and protocol._handling))
+            if type(outcome) is bytes:
+                assert outcome == general(csms, mutated)
+        assert all(o == outcomes[0] for o in outcomes)
     assert csms.handle(mutated, "CS1") == general(csms, mutated)
 
 

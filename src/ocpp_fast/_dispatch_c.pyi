@@ -3,6 +3,7 @@
 from typing import Any, Literal
 
 from ocpp_fast._fastpath import FastRoutes, HandlerRan
+from ocpp_fast.protocol import CallReceived
 
 IMPLEMENTATION: str
 
@@ -17,7 +18,7 @@ class FastDispatch:
     ) -> None: ...
     def answer(
         self, data: bytes | str, identity: str
-    ) -> bytes | HandlerRan | Literal[False] | None: ...
+    ) -> bytes | HandlerRan | CallReceived | Literal[False] | None: ...
 
 class ActionSlots:
     def __init__(self) -> None: ...

@@ -52,6 +52,7 @@ from ocpp_fast import _response_plan as _plans
 from ocpp_fast._frame_log import debug_enabled, frames_log, log_frame
 from ocpp_fast import _metric_cells as _cells
 from ocpp_fast.frames import Call
+from ocpp_fast.protocol import CallReceived
 
 include "_scan.pxi"
 
@@ -124,7 +125,7 @@ cdef bint _frames_logged() except -1:
                 return <object>found is True
     return _debug_enabled()
 
-# The fields of a FastRoute (a NamedTuple: read by index here), and of its TypedDecoder.
+# The fields of a FastRoute (a tuple: read by index here), and of its TypedDecoder.
 cdef enum:
     METHOD = 0
     WANTS_CONTEXT = 1
@@ -133,6 +134,7 @@ cdef enum:
     CHECK = 4
     EMPTY_IS_VALID = 5
     PLAN = 6
+    IS_ASYNC = 7
     DECODE = 0
     HAS_DATETIME = 1
 
@@ -325,6 +327,9 @@ cdef class FastDispatch:
         if route is None:
             return None
         cdef tuple fields = <tuple>route
+        cdef bint is_async = fields[IS_ASYNC]
+        if is_async and self._protocol is None:
+            return None  # handle() runs an async handler its own way, as it always did
         message_id = None  # made only where it is needed: most plain handlers never see it
         handling = self._handling
         if handling:
@@ -343,6 +348,10 @@ cdef class FastDispatch:
         metrics = None if self._protocol is None else self._protocol.metrics
         cdef double started = 0.0
         cdef array.array cell = None
+        if is_async:  # for the asyncio layer's slots and task (its handler time is taken there)
+            if metrics is not None:
+                self._cell(metrics, name).data.as_doubles[C_CALLS_IN] += 1
+            return CallReceived(self._in_hand(message_id, p, &h, name, request))
         if metrics is not None:
             cell = self._cell(metrics, name)
             cell.data.as_doubles[C_CALLS_IN] += 1
@@ -391,12 +400,17 @@ cdef class FastDispatch:
 
     cdef object _ran(self, object message_id, const unsigned char* p, Head* h, str action,
                      object request, object result, object error, double started):
-        """Hand the handler's outcome to the general code; the id is in hand until it answers."""
+        """Hand the handler's outcome to the general code."""
+        return HandlerRan(self._in_hand(message_id, p, h, action, request), result, error, started)
+
+    cdef object _in_hand(self, object message_id, const unsigned char* p, Head* h, str action,
+                         object request):
+        """The CALL, left to the general code: its id is in hand until it is answered."""
         if message_id is None:
             message_id = _message_id(p, h)
         if self._handling is not None:
             (<set>self._handling).add(message_id)
-        return HandlerRan(Call(message_id, action, request), result, error, started)
+        return Call(message_id, action, request)
 
 
 def handle(handler, frame, identity=""):

@@ -21,6 +21,7 @@ from ocpp_fast._frame_log import debug_enabled, log_frame
 from ocpp_fast._metric_cells import CALLS_IN, RESULTS_OUT, observe
 from ocpp_fast._response_plan import surely_valid
 from ocpp_fast.frames import Call
+from ocpp_fast.protocol import CallReceived
 
 __all__ = ["IMPLEMENTATION", "FastDispatch", "use_clock"]
 
@@ -60,8 +61,9 @@ class FastDispatch:
 
     def answer(
         self, data: bytes | str, identity: str
-    ) -> bytes | HandlerRan | Literal[False] | None:
-        """The CALLRESULT of ``data``; or the handler's outcome; or ``None``: not done."""
+    ) -> bytes | HandlerRan | CallReceived | Literal[False] | None:
+        """The CALLRESULT of ``data``; or the handler's outcome; or an async handler's CALL,
+        decoded; or ``None``: not done."""
         if type(data) is bytes:
             buf = data
         elif type(data) is str:
@@ -81,7 +83,9 @@ class FastDispatch:
         route = self._routes[name]
         if route is None:
             return None
-        method, wants_context, decoder, response_type, check, empty_is_valid, plan = route
+        method, wants_context, decoder, response_type, check, empty_is_valid, plan, is_async = route
+        if is_async and self._protocol is None:
+            return None  # handle() runs an async handler its own way, as it always did
         raw_id = head.group(2)
         message_id = raw_id.decode("ascii")
         handling = self._handling
@@ -94,6 +98,10 @@ class FastDispatch:
         if debug:
             log_frame("<", identity, data)
         metrics = None if self._protocol is None else self._protocol.metrics
+        if is_async:  # for the asyncio layer's slots and task (its handler time is taken there)
+            if metrics is not None:
+                metrics.cell(name)[CALLS_IN] += 1
+            return CallReceived(self._in_hand(message_id, name, request))
         started = 0.0
         cell: array[float] | None = None
         if metrics is not None:
@@ -138,7 +146,11 @@ class FastDispatch:
         error: Exception | None,
         started: float,
     ) -> HandlerRan:
-        """Hand the handler's outcome to the general code; the id is in hand until it answers."""
+        """Hand the handler's outcome to the general code."""
+        return HandlerRan(self._in_hand(message_id, action, request), result, error, started)
+
+    def _in_hand(self, message_id: str, action: str, request: Any) -> Call:
+        """The CALL, left to the general code: its id is in hand until it is answered."""
         if self._handling is not None:
             self._handling.add(message_id)
-        return HandlerRan(Call(message_id, action, request), result, error, started)
+        return Call(message_id, action, request)

@@ -17,14 +17,20 @@ Every check of the general path is kept: the frame log when it is on, the
 metrics when they are kept, the response check. The path only concludes with
 success; it leaves everything else to the general code, which is unchanged:
 
-- ``None``: nothing was done (not a CALL it can read, an action without a plain
-  handler, an id still in hand); ``False``: nothing was done, the strict decode
-  refused the payload (so that the reference path, tolerance and the error table
-  apply as before: :meth:`~ocpp_fast.dispatch.OcppHandler.handle` then goes
-  straight to its Protocol, which decodes the frame once more, as it did before);
+- ``None``: nothing was done (not a CALL it can read, an action without a
+  handler the path takes, an id still in hand); ``False``: nothing was done, the
+  strict decode refused the payload (so that the reference path, tolerance and the
+  error table apply as before: :meth:`~ocpp_fast.dispatch.OcppHandler.handle` then
+  goes straight to its Protocol, which decodes the frame once more, as it did before);
 - :class:`HandlerRan`: the handler was called, but its outcome needs the general
   code (it raised, returned an awaitable or something other than its response
-  type, or a response the check refused: answered InternalError and logged there).
+  type, or a response the check refused: answered InternalError and logged there);
+- :class:`~ocpp_fast.protocol.CallReceived`: on a live connection, the CALL of an
+  ``async def`` handler, decoded, counted, logged and in hand, exactly the event
+  ``Protocol.receive`` would have returned for it: the asyncio layer runs it as a
+  task within its bounds (``AsyncConnection._take_call``), without decoding it
+  again. :meth:`~ocpp_fast.dispatch.OcppHandler.handle` (no connection, no loop)
+  gets ``None`` for those, and runs them its own way as before.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from ocpp_fast._outgoing import result_check
 from ocpp_fast._protocol_version import ProtocolVersion, TypedDecoder
 from ocpp_fast._response_plan import response_plan
 from ocpp_fast.frames import Call
+from ocpp_fast.protocol import CallReceived
 
 if TYPE_CHECKING:
 
@@ -53,10 +60,11 @@ if TYPE_CHECKING:
 
         def answer(
             self, data: bytes | str, identity: str
-        ) -> bytes | HandlerRan | Literal[False] | None:
-            """The CALLRESULT of ``data``; or the handler's outcome; ``None``: not done;
-            ``False``: not done, the strict decode refused the payload of a plain handler's
-            action (the general path decodes it again, for the reference path and tolerance)."""
+        ) -> bytes | HandlerRan | CallReceived | Literal[False] | None:
+            """The CALLRESULT of ``data``; or the handler's outcome; or (on a live connection)
+            the decoded CALL of an async handler; ``None``: not done; ``False``: not done, the
+            strict decode refused the payload of a handled action (the general path decodes
+            it again, for the reference path and tolerance)."""
 
 
 __all__ = [
@@ -71,19 +79,22 @@ __all__ = [
 ]
 
 
-class FastRoute(tuple[str, bool, TypedDecoder, type[Any], Callable[[bytes], Any], bool, Any]):
+class FastRoute(tuple[str, bool, TypedDecoder, type[Any], Callable[[bytes], Any], bool, Any, bool]):
     """What the compiled path needs to answer one action, made once per class and action:
 
-    ``(method, wants_context, request, response_type, check, empty_is_valid, plan)``:
+    ``(method, wants_context, request, response_type, check, empty_is_valid, plan,
+    is_async)``:
     the handler's name (looked up on the instance per CALL, as ``invoke_handler``
     does), whether it takes a context, the strict typed decoder of the request (never a
     ``reference_only`` one), the response type, the strict decoder of the response
     payload (the check of what we send), whether ``{}`` is a valid response (then such
     an answer needs no check), and the response type's plan
     (:mod:`ocpp_fast._response_plan`: a response it vouches for needs no decode; one it
-    does not is decoded). A plain tuple to both twins (the compiled one reads it by
-    index); the names are for the rest of us. (No ``NamedTuple``: making one compiles
-    code, and every ``import ocpp_fast`` would pay for it.)
+    does not is decoded), and whether the handler is ``async def`` (then the path only
+    decodes the CALL, for the asyncio layer to run as a task). A plain tuple to both
+    twins (the compiled one reads it by index); the names are for the rest of us. (No
+    ``NamedTuple``: making one compiles code, and every ``import ocpp_fast`` would pay
+    for it.)
     """
 
     __slots__ = ()
@@ -96,8 +107,8 @@ class FastRoute(tuple[str, bool, TypedDecoder, type[Any], Callable[[bytes], Any]
 
 class FastRoutes(dict[str, "FastRoute | None"]):
     """``action -> FastRoute`` of one handler class, or ``None`` where the compiled path
-    does not go (no handler, an ``async def`` one, a type only the reference path
-    checks); each filled on the first CALL of its action, so decoders stay lazy."""
+    does not go (no handler, a type only the reference path checks); each filled on the
+    first CALL of its action, so decoders stay lazy."""
 
     def __init__(self, version: ProtocolVersion, routes: dict[str, Any]) -> None:
         super().__init__()
@@ -114,7 +125,7 @@ class FastRoutes(dict[str, "FastRoute | None"]):
         entry: FastRoute | None = None
         request = self._version.request_decoders[action]
         response_type = self._version.response_types.get(action)
-        if not route.is_async and not request.reference_only and response_type is not None:
+        if not request.reference_only and response_type is not None:
             response = self._version.response_decoders[action]
             if not response.reference_only:
                 entry = FastRoute(
@@ -126,6 +137,7 @@ class FastRoutes(dict[str, "FastRoute | None"]):
                         response.decode,
                         result_check(response_type)[1],
                         response_plan(response_type),
+                        route.is_async,
                     )
                 )
         self[action] = entry

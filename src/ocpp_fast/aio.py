@@ -180,8 +180,9 @@ class AsyncConnection:
 
         Plain handlers are answered before this returns (with ``write=``, the
         answer is written too); async ones start as tasks within the bounds.
-        A valid CALL with a plain handler takes the compiled path
-        (:mod:`ocpp_fast._fastpath`) unless CALLs wait in the backlog.
+        A valid CALL takes the compiled path (:mod:`ocpp_fast._fastpath`) unless
+        CALLs wait in the backlog: a plain handler's is answered there, an async
+        one's is decoded there and goes on to :meth:`_take_call`.
         """
         if self._backlog or self._stopped:
             return self._feed_protocol(data)
@@ -200,6 +201,9 @@ class AsyncConnection:
             if self._write is not None:
                 self._write_out()
             return True
+        if type(answered) is CallReceived:  # an async handler's CALL, decoded and in hand
+            self._received(answered, data)
+            return self._fed()
         if answered:  # the handler ran (None, False: nothing was done)
             self._handler_ran(answered)
             if self._write is not None:
@@ -211,12 +215,22 @@ class AsyncConnection:
         """:meth:`feed` through the sans-I/O protocol (all but the compiled path's frames)."""
         for event in self._protocol.receive(data):
             if type(event) is CallReceived or type(event) is SendReceived:
-                if not self._stopped:
-                    if self._frames is not None and type(event) is CallReceived:
-                        self._frames[event.call.message_id] = data
-                    self._take_call(event)
+                self._received(event, data)
             else:
                 self._settle(event)
+        return self._fed()
+
+    def _received(self, event: CallReceived | SendReceived, data: bytes | str) -> None:
+        """A CALL (or SEND) of the peer, from the protocol or the compiled path: its frame kept
+        where the handler's class asks, then started, answered or put in the backlog."""
+        if not self._stopped:
+            if self._frames is not None and type(event) is CallReceived:
+                self._frames[event.call.message_id] = data
+            self._take_call(event)
+
+    def _fed(self) -> bool:
+        """The end of :meth:`feed`: what was answered written; ``False`` (reading pauses)
+        while CALLs wait in the backlog."""
         if self._write is not None:
             self._write_out()
         if self._backlog:

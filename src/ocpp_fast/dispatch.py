@@ -265,10 +265,18 @@ class OcppHandler:
         return made[1]
 
     def _handle_outcome(
-        self, frame: bytes | str, identity: str, outcome: HandlerRan | Literal[False] | None
+        self,
+        frame: bytes | str,
+        identity: str,
+        outcome: HandlerRan | CallReceived | Literal[False] | None,
     ) -> bytes | None:
         """The rest of :meth:`handle`, where the compiled path did not conclude with a reply
-        (shared by the compiled ``handle`` of ``_dispatch_c``, which ends here too)."""
+        (shared by the compiled ``handle`` of ``_dispatch_c``, which ends here too).
+
+        (A :class:`CallReceived`, an async handler's CALL decoded, is a live connection's
+        outcome: the path of ``handle``, made without a protocol, answers ``None`` there.)"""
+        if isinstance(outcome, CallReceived):
+            outcome = None
         if outcome is None:  # not the compiled path's: decoded here if a handled CALL
             try:
                 call = decode_frame(frame, self.version)
