@@ -348,13 +348,12 @@ cdef class FastDispatch:
         metrics = None if self._protocol is None else self._protocol.metrics
         cdef double started = 0.0
         cdef array.array cell = None
-        if is_async:  # for the asyncio layer's slots and task (its handler time is taken there)
-            if metrics is not None:
-                self._cell(metrics, name).data.as_doubles[C_CALLS_IN] += 1
-            return CallReceived(self._in_hand(message_id, p, &h, name, request))
         if metrics is not None:
             cell = self._cell(metrics, name)
             cell.data.as_doubles[C_CALLS_IN] += 1
+        if is_async:  # for the asyncio layer's slots and task (its handler time is taken there)
+            return CallReceived(self._in_hand(message_id, p, &h, name, request))
+        if cell is not None:
             started = _now()
         try:
             method = getattr(self._handler, <str>fields[METHOD])

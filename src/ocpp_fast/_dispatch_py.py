@@ -98,15 +98,14 @@ class FastDispatch:
         if debug:
             log_frame("<", identity, data)
         metrics = None if self._protocol is None else self._protocol.metrics
-        if is_async:  # for the asyncio layer's slots and task (its handler time is taken there)
-            if metrics is not None:
-                metrics.cell(name)[CALLS_IN] += 1
-            return CallReceived(self._in_hand(message_id, name, request))
         started = 0.0
         cell: array[float] | None = None
         if metrics is not None:
             cell = metrics.cell(name)
             cell[CALLS_IN] += 1
+        if is_async:  # for the asyncio layer's slots and task (its handler time is taken there)
+            return CallReceived(self._in_hand(message_id, name, request))
+        if cell is not None:
             started = _clock()
         try:
             handle = getattr(self._handler, method)

@@ -39,7 +39,7 @@ import ssl
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
@@ -95,7 +95,7 @@ def unspoken(servers: str | Sequence[str], options: Mapping[str, Any]) -> str | 
     """Why the link cannot carry a connection made with ``servers`` and ``options``
     (``None``: it can)."""
     for server in [servers] if isinstance(servers, str) else servers:
-        scheme = urlsplit(server if "://" in server else f"nats://{server}").scheme
+        scheme = _split(server).scheme
         if scheme not in ("nats", "tls"):
             return f"the server URL scheme {scheme!r}"
     for name, value in options.items():
@@ -108,11 +108,16 @@ def unspoken(servers: str | Sequence[str], options: Mapping[str, Any]) -> str | 
     return None
 
 
+def _split(url: str) -> SplitResult:
+    """A server URL's parts, ``nats://`` where it names no scheme (as nats-py reads it)."""
+    return urlsplit(url if "://" in url else f"nats://{url}")
+
+
 class _Server:
     """One server of the list: where it is and the credentials its URL carries."""
 
     def __init__(self, url: str) -> None:
-        parts = urlsplit(url if "://" in url else f"nats://{url}")
+        parts = _split(url)
         self.tls = parts.scheme == "tls"
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 4222
@@ -134,8 +139,8 @@ class NatsLink:
         self.name = str(options.get("name") or name)
         prefix = options.get("inbox_prefix", "_INBOX")
         prefix = prefix.decode() if isinstance(prefix, bytes) else str(prefix)
-        self._inbox = f"{prefix}.{secrets.token_hex(11)}."
-        self._prefix = self._inbox.encode()
+        self._prefix = f"{prefix}.{secrets.token_hex(11)}.".encode()
+        """The inbox's subjects start so: ``<prefix>.<n>`` is the reply subject of request n."""
         self._tokens = itertools.count()
         self._waiting: dict[bytes, tuple[asyncio.Future[Reply], asyncio.TimerHandle]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
