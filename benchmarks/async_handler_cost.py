@@ -1,11 +1,13 @@
 """What an ``async def`` handler costs against a plain ``def`` one, per message.
 
 A live connection's path (``AsyncConnection.feed``, as ``ocpp-fast bench`` row (i) times it):
-a plain handler is answered inside the call that fed the frame, with no task; an ``async``
-handler runs as a task of its own, so each CALL also pays the task's creation and one turn
-of the event loop. Both handlers return a prebuilt response at once, so the difference is
-the price of the task, not of any work. Then the same ``async`` handler awaiting one
-``asyncio.sleep(0)``, the least a handler that really awaits (a database driver) adds.
+a plain handler is answered inside the call that fed the frame, with no task; so is an
+``async def`` one with no ``await`` in its body (run through its plain twin,
+``ocpp_fast._awaitless``); one that awaits runs as a task of its own, so each CALL also
+pays the task's creation and one turn of the event loop. All return a prebuilt response,
+so the differences are the price of the task, not of any work: the one awaiting a
+coroutine that never suspends pays the task alone, the one awaiting ``asyncio.sleep(0)``
+adds what a handler that really awaits (a database driver) adds at the least.
 
 Prints figures (best of several rounds, ns per message); asserts nothing.
 ``python benchmarks/async_handler_cost.py [--messages 20000] [--rounds 7]``
@@ -40,6 +42,15 @@ class Async(v201.ChargeSystem):
         return ANSWER
 
 
+async def ready() -> messages.HeartbeatResponse:
+    return ANSWER
+
+
+class AwaitingReady(v201.ChargeSystem):
+    async def heartbeat(self, request: messages.HeartbeatRequest) -> messages.HeartbeatResponse:
+        return await ready()  # an await: a task per CALL, though it never suspends
+
+
 class Awaiting(v201.ChargeSystem):
     async def heartbeat(self, request: messages.HeartbeatRequest) -> messages.HeartbeatResponse:
         await asyncio.sleep(0)
@@ -71,7 +82,8 @@ async def per_message(handler: v201.ChargeSystem, count: int) -> float:
 async def main(count: int, rounds: int) -> None:
     kinds: dict[str, v201.ChargeSystem] = {
         "plain def handler (answered on the spot)": Plain(),
-        "async def handler (a task per CALL)": Async(),
+        "async def handler, no await (run at once)": Async(),
+        "async def handler awaiting (a task per CALL)": AwaitingReady(),
         "async def handler awaiting sleep(0)": Awaiting(),
     }
     best = dict.fromkeys(kinds, float("inf"))

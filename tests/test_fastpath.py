@@ -23,10 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ocpp_fast import _dispatch_py, errors, v16, v201
+from ocpp_fast._awaitless import finish_at_once
 from ocpp_fast._fastpath import HandlerRan, fast_dispatch_class, fast_routes
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.bench import fast_responses
-from ocpp_fast.dispatch import CallContext, _finish_at_once
+from ocpp_fast.dispatch import CallContext
 from ocpp_fast.metrics import Metrics
 from ocpp_fast.tolerance import Tolerance
 from ocpp_fast.v201 import messages
@@ -88,12 +89,17 @@ class Csms(v201.ChargeSystem):
         return later()
 
     async def data_transfer(self, request: Any) -> Any:
-        return RESPONSES["DataTransfer"]
+        return await ready(RESPONSES["DataTransfer"])  # awaits (never suspending): a task's
+
+
+async def ready(value: Any) -> Any:
+    """``value``, from a coroutine that never suspends (a handler awaiting it is still async)."""
+    return value
 
 
 def general(handler: Any, frame: bytes | str, identity: str = "CS1") -> bytes | None:
     """The general path's reply: a Protocol of its own, the codec, ``result_frame``."""
-    answered: bytes | None = _finish_at_once(handler.handle_async(frame, identity))
+    answered: bytes | None = finish_at_once(handler.handle_async(frame, identity))
     return answered
 
 
@@ -263,7 +269,7 @@ def test_async_handlers_and_unreadable_frames_are_not_taken(twin: ModuleType) ->
     fast = twin.FastDispatch(Csms(), fast_routes(Csms), CallContext)
     data_transfer = b'[2,"d1","DataTransfer",{"vendorId":"V"}]'
     for frame in (
-        data_transfer,  # an async def handler
+        data_transfer,  # an async def handler that awaits
         b'[2,"x1","Reset",{"type":"Immediate"}]',  # not ours to handle
         b'[2,"x2","NoSuchAction",{}]',
         b'[3,"r1",{}]',

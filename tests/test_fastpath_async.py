@@ -45,6 +45,10 @@ class Counting(Protocol):
         return super().receive(data)
 
 
+async def nothing() -> None:
+    """A coroutine that never suspends: ``handle()`` can still run a handler awaiting it."""
+
+
 class Gated(v201.ChargeSystem):
     """An async handler that waits at a gate (so CALLs pile up behind the bounds), noting the
     frame its connection kept for it; a plain one beside it."""
@@ -74,6 +78,7 @@ class Gated(v201.ChargeSystem):
             raise ValueError("a bug")
         if request.vendor_id == "wrong":
             return messages.HeartbeatResponse(current_time=NOW)  # type: ignore[return-value]
+        await nothing()  # an await (that never suspends): a task's, not run at once (_awaitless)
         return messages.DataTransferResponse(status=v201.enums.DataTransferStatusEnumType.ACCEPTED)
 
     def authorize(self, request: messages.AuthorizeRequest) -> messages.AuthorizeResponse:

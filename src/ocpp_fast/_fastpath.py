@@ -130,7 +130,7 @@ class FastRoutes(dict[str, "FastRoute | None"]):
             if not response.reference_only:
                 entry = FastRoute(
                     (
-                        route.method,
+                        route.calls,
                         route.wants_context,
                         request,
                         response_type,

@@ -25,7 +25,7 @@ import inspect
 import logging
 import typing
 import warnings
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import CoroutineType, GeneratorType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, TypeVar
@@ -34,6 +34,7 @@ import msgspec
 
 from ocpp_fast import errors
 from ocpp_fast._actions import Sender
+from ocpp_fast._awaitless import HandlerSuspended, awaitless_twin, finish_at_once, never_suspends
 from ocpp_fast._fastpath import HandlerRan, fast_dispatch_class, fast_routes, install_compiled
 from ocpp_fast._frame_log import debug_enabled, log_frame
 from ocpp_fast._model import Request, ResponseT
@@ -130,6 +131,9 @@ class Route:
     wants_context: bool
     is_async: bool
     """An ``async def`` handler runs as a task; a plain one is answered on the spot."""
+    calls: str
+    """The attribute dispatch calls: ``method`` itself, or, for an ``async def`` that never
+    awaits, its plain twin (:mod:`ocpp_fast._awaitless`; ``is_async`` is then false)."""
 
 
 _TYPO_CUTOFF = 0.85
@@ -231,7 +235,7 @@ class OcppHandler:
             raise errors.NotSupportedError(
                 f"{call.action} is not handled here", {"action": call.action}
             )
-        method = getattr(self, route.method)
+        method = getattr(self, route.calls)
         if route.wants_context:
             return method(call.payload, CallContext(identity, call.message_id, peer))
         return method(call.payload)
@@ -292,7 +296,7 @@ class OcppHandler:
                 except Exception as exc:
                     outcome = HandlerRan(call, None, exc, 0.0)
         if not outcome:  # None, or False (the strict decode refused it): a Protocol's to judge
-            answered: bytes | None = _finish_at_once(self.handle_async(frame, identity))
+            answered: bytes | None = finish_at_once(self.handle_async(frame, identity))
             return answered
         return self._reply_to(outcome, identity)
 
@@ -329,7 +333,7 @@ class OcppHandler:
         call, result, error = ran.call, ran.result, ran.error
         if error is None and type(result) is CoroutineType:
             try:
-                result = _finish_at_once(result)
+                result = finish_at_once(result)
             except HandlerSuspended:
                 raise
             except Exception as exc:
@@ -500,9 +504,12 @@ def _build_routes(cls: type[OcppHandler]) -> dict[str, Route]:
                 f"{cls.__name__}.{name}: {action.name} is sent by the "
                 f"{action.sender.value}, never received by the {cls.side.value}"
             )
-        routes[action.name] = Route(
-            action.name, name, _wants_context(member), inspect.iscoroutinefunction(member)
-        )
+        wants_context = _wants_context(member)
+        calls, is_async = name, inspect.iscoroutinefunction(member)
+        if never_suspends(member):
+            calls, is_async = f"_ocpp_at_once_{name}", False
+            setattr(cls, calls, awaitless_twin(member, wants_context))
+        routes[action.name] = Route(action.name, name, wants_context, is_async, calls)
     return routes
 
 
@@ -524,25 +531,6 @@ def _wants_context(method: Callable[..., Any]) -> bool:
 
 
 # --- running a handler to an outcome ----------------------------------------------------------
-
-
-class HandlerSuspended(RuntimeError):
-    """An ``async`` handler really awaited inside :meth:`OcppHandler.handle`, which has no
-    event loop to resume it: a mistake of the caller (use ``handle_async``), raised to it
-    rather than answered to the peer."""
-
-
-def _finish_at_once(result: Any) -> Any:
-    """The value of a handler's result: a coroutine is run, if it never really suspends."""
-    if type(result) is not CoroutineType:
-        return result
-    coro: Coroutine[Any, Any, Any] = result
-    try:
-        coro.send(None)
-    except StopIteration as done:
-        return done.value
-    coro.close()
-    raise HandlerSuspended("an async handler suspended in handle(): use handle_async()")
 
 
 _AWAITABLE_TYPES_KEPT = 256
