@@ -45,7 +45,7 @@ from nats.js.errors import BadRequestError, KeyNotFoundError
 from ocpp_fast import errors
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.cluster._handlers import clustered
-from ocpp_fast.cluster._nats_link import NatsLink
+from ocpp_fast.cluster._nats_link import Delivered, NatsLink
 from ocpp_fast.cluster.config import DEFAULT_DURABLE, ClusterConfig, nats_failures, node_name
 from ocpp_fast.cluster.relay import Relay, _ack_decoder
 from ocpp_fast.cluster.subjects import encode_identity
@@ -362,7 +362,7 @@ class Gateway:
         outcome = await self._call_station(identity, msg.data)
         await _quietly(msg.respond(_encode(outcome)))
 
-    def _delivered_callback(self, identity: str) -> Any:
+    def _delivered_callback(self, identity: str) -> Delivered:
         """The link's subscription callback: called from its ``data_received``, it only starts
         the call's task (each has its own timeout while the connection queues them)."""
 
