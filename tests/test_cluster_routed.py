@@ -110,7 +110,8 @@ def test_a_subscription_answers_nats_py_requests_until_it_ends(nats_url: str) ->
 
         sid = link.subscribe("cmd.one", answer)
         client = await nats.connect(nats_url)
-        await until(lambda: link.subscriptions == 1, "subscribed")
+        with pytest.raises(NoRespondersError):  # its answer: the server has taken the SUB
+            await link.request("nobody.here", b"", 5)
         replies = await asyncio.gather(
             *(client.request("cmd.one", b"call %d" % n, timeout=5) for n in range(50))
         )
@@ -199,10 +200,11 @@ def test_routed_calls_and_the_registry_come_back_with_the_link(
             await until(lambda: gateway.not_ready() is None, "ready again", 15)
             assert link.subscriptions == 2
             async with ClusterClient(second.url) as client:
+                # the lines are written over the link after its SUBs: listed, so subscribed
+                await until(lambda: _listed_is(client, ["B1", "B2"]), "listed again", 10)
                 for identity in ("B1", "B2"):
                     answer = await client.call(identity, data_transfer(), timeout=5)
                     assert answer.data == identity
-                await until(lambda: _listed_is(client, ["B1", "B2"]), "listed again", 10)
             await before.close()
             await during.close()
             await server.close()
