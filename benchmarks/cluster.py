@@ -255,11 +255,11 @@ def report(figures: Figures) -> list[str]:
     for number, (count, cpu) in enumerate(zip(figures.messages, figures.gateway_cpu, strict=False)):
         lines.append(
             f"   {process} {number}: {count / seconds:,.0f} msg/s, "
-            f"CPU {cpu / seconds * 100:.0f} %, {cpu / max(count, 1) * 1e6:.0f} µs/msg"
+            f"CPU {cpu / seconds * 100:.2f} %, {cpu / max(count, 1) * 1e6:.0f} µs/msg"
         )
     for number, cpu in enumerate(figures.worker_cpu):
         lines.append(
-            f"   worker {number}: CPU {cpu / seconds * 100:.0f} %, "
+            f"   worker {number}: CPU {cpu / seconds * 100:.2f} %, "
             f"{cpu / max(total, 1) * 1e6:.0f} µs per cluster msg"
         )
     if figures.worker_cpu:
@@ -268,7 +268,7 @@ def report(figures: Figures) -> list[str]:
     if not layout.cluster:
         return lines
     lines.append(
-        f"   nats-server: CPU {figures.nats_cpu / seconds * 100:.0f} %, "
+        f"   nats-server: CPU {figures.nats_cpu / seconds * 100:.2f} %, "
         f"{figures.nats_cpu / max(total, 1) * 1e6:.0f} µs/msg"
     )
     if layout.interval != 0:

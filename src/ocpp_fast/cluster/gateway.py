@@ -17,6 +17,10 @@ The server terminates the WebSockets as it always does; the gateway adds:
   group of its version, and answered InternalError after ``worker_timeout``
   when no worker answers (one that crashed mid-request included).
 
+Where the relay's requests go over the gateway's own NATS link
+(:class:`~ocpp_fast.cluster._nats_link.NatsLink`), the command subscriptions, their
+answers and the registry lines go over it too; otherwise everything is nats-py's.
+
 The server tells the gateway only "this identity's state changed"
 (``server.on_station``); one task then reconciles subscriptions and registry
 with ``server.connections``, which is the truth, so a quick reconnect, a
@@ -29,7 +33,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -41,8 +45,9 @@ from nats.js.errors import BadRequestError, KeyNotFoundError
 from ocpp_fast import errors
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.cluster._handlers import clustered
+from ocpp_fast.cluster._nats_link import Delivered, NatsLink
 from ocpp_fast.cluster.config import DEFAULT_DURABLE, ClusterConfig, nats_failures, node_name
-from ocpp_fast.cluster.relay import Relay
+from ocpp_fast.cluster.relay import Relay, _ack_decoder
 from ocpp_fast.cluster.subjects import encode_identity
 from ocpp_fast.cluster.wire import (
     Outcome,
@@ -68,6 +73,9 @@ _routed_decoder = msgspec.json.Decoder(RoutedCall)
 _entry_decoder = msgspec.json.Decoder(StationEntry)
 _BATCH = 256
 """Registry writes in flight at once (a thousand stations connecting is a thousand puts)."""
+REGISTRY_TIMEOUT = 5.0
+"""Seconds a registry line written over the link waits for the bucket's ack (nats-py's
+JetStream default, which the lines written through nats-py wait)."""
 
 
 class Gateway:
@@ -109,7 +117,10 @@ class Gateway:
         self._nc: Nats | None = None
         self._kv: KeyValue | None = None
         self._server: CsmsServer | None = None
-        self._subscriptions: dict[str, Subscription] = {}
+        self._link: NatsLink | None = None
+        """The relay's NATS link, when it has one: subscriptions and registry lines go over it."""
+        self._subscriptions: dict[str, Subscription | int] = {}
+        """The command subscription of each station held here (a sid on the link, or nats-py's)."""
         self._since: dict[str, datetime.datetime] = {}
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
@@ -143,6 +154,9 @@ class Gateway:
         self._nc = nc = await self.config.connect(name, self._reconnected)
         js = nc.jetstream()
         await self.relay.attach(nc, self.config, name)
+        if isinstance(self.relay.replies, NatsLink):
+            self._link = self.relay.replies
+            self._link.on_back.append(self._back.set)
         await self._ensure_stream(js)
         self._kv = await self._ensure_registry(js)
         server.on_station.append(self.station_changed)
@@ -232,15 +246,25 @@ class Gateway:
         subscription = self._subscriptions.get(identity)
         if live is not None:
             if subscription is None:
-                self._subscriptions[identity] = await self._nc.subscribe(
-                    self.names.command(identity), cb=self._command_callback(identity)
-                )
+                subject = self.names.command(identity)
+                if self._link is not None:
+                    self._subscriptions[identity] = self._link.subscribe(
+                        subject, self._delivered_callback(identity)
+                    )
+                else:
+                    self._subscriptions[identity] = await self._nc.subscribe(
+                        subject, cb=self._command_callback(identity)
+                    )
                 self._since[identity] = datetime.datetime.now(datetime.UTC)
             return self._register(identity, live.handler.version.label)
         if subscription is not None:
             del self._subscriptions[identity]
             self._since.pop(identity, None)
-            await _quietly(subscription.unsubscribe())
+            if isinstance(subscription, int):
+                assert self._link is not None
+                self._link.unsubscribe(subscription)
+            else:
+                await _quietly(subscription.unsubscribe())
             return self._unregister(identity)
         return _nothing()
 
@@ -248,7 +272,20 @@ class Gateway:
         assert self._kv is not None
         since = self._since.get(identity) or datetime.datetime.now(datetime.UTC)
         entry = StationEntry(node=self.node, version=label, since=since)
-        return await _quietly(self._kv.put(encode_identity(identity), _encode(entry)))
+        key, value = encode_identity(identity), _encode(entry)
+        if self._link is None:
+            return await _quietly(self._kv.put(key, value))
+        return await _quietly(self._put_over_link(key, value))
+
+    async def _put_over_link(self, key: str, value: bytes) -> None:
+        """A registry line as ``KeyValue.put`` writes it (a JetStream publish to the bucket's
+        subject for ``key``, acknowledged by its stream), over the link."""
+        assert self._link is not None
+        subject = f"$KV.{self.names.bucket}.{key}"
+        reply = (await self._link.request(subject, value, REGISTRY_TIMEOUT)).data
+        ack = _ack_decoder.decode(reply)
+        if ack.error is not None or not ack.stream:
+            raise RuntimeError(f"the registry refused {key}: {ack.error or reply!r}")
 
     async def _unregister(self, identity: str) -> None:
         """Delete the station's line, unless another node wrote it since (it reconnected there)."""
@@ -313,6 +350,8 @@ class Gateway:
     # --- routed CALLs to our stations -------------------------------------------------------
 
     def _command_callback(self, identity: str) -> Any:
+        """nats-py's subscription callback (where the gateway has no link)."""
+
         async def received(msg: Msg) -> None:
             # A task per CALL: each has its own timeout while the connection queues them.
             self._spawn(self._routed(identity, msg))
@@ -322,6 +361,25 @@ class Gateway:
     async def _routed(self, identity: str, msg: Msg) -> None:
         outcome = await self._call_station(identity, msg.data)
         await _quietly(msg.respond(_encode(outcome)))
+
+    def _delivered_callback(self, identity: str) -> Delivered:
+        """The link's subscription callback: called from its ``data_received``, it only starts
+        the call's task (each has its own timeout while the connection queues them)."""
+
+        def delivered(data: bytes, reply: bytes) -> None:
+            self._spawn(self._routed_over_link(identity, data, reply))
+
+        return delivered
+
+    async def _routed_over_link(self, identity: str, data: bytes, reply: bytes) -> None:
+        outcome = await self._call_station(identity, data)
+        if reply and self._link is not None and not self._link.publish(reply, _encode(outcome)):
+            nats_failures.warning(
+                "routed outcome lost",
+                "%s: the outcome of a routed call was not sent: the NATS link is down",
+                identity,
+                extra={"identity": identity},
+            )
 
     async def _call_station(self, identity: str, data: bytes) -> Outcome:
         assert self._server is not None
@@ -353,8 +411,8 @@ class Gateway:
 
     # --- the end ----------------------------------------------------------------------------
 
-    def _spawn(self, work: Any) -> None:
-        task = asyncio.ensure_future(work)
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
