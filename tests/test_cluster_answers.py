@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
@@ -34,6 +35,19 @@ class Awaiting(ChargeSystem):
     async def transaction_event(
         self, request: messages.TransactionEventRequest
     ) -> messages.TransactionEventResponse:
+        await asyncio.sleep(0)
+        return messages.TransactionEventResponse()
+
+
+class HandsBackACoroutine(ChargeSystem):
+    """A plain handler that hands back an awaitable after all: awaited in a task of its own."""
+
+    def transaction_event(
+        self, request: messages.TransactionEventRequest
+    ) -> Awaitable[messages.TransactionEventResponse]:
+        return self._respond()
+
+    async def _respond(self) -> messages.TransactionEventResponse:
         await asyncio.sleep(0)
         return messages.TransactionEventResponse()
 
@@ -74,13 +88,15 @@ async def tasks_made(nats_url: str, handler: ChargeSystem, calls: int) -> tuple[
     return answered, made[0]
 
 
-@pytest.mark.parametrize(("handler", "tasks"), [(Plain, 0), (Awaiting, 3)])
+@pytest.mark.parametrize(
+    ("handler", "tasks"), [(Plain, 0), (Awaiting, 3), (HandsBackACoroutine, 3)]
+)
 def test_a_durable_call_of_a_plain_handler_makes_no_task(
     nats_url: str, handler: type[ChargeSystem], tasks: int
 ) -> None:
     """Over the gateway's NATS link the store, the ack, the user's handler and the answer
     take no task when the user's handler is plain; an ``async def`` one still runs in one
-    per CALL."""
+    per CALL, and so does the awaitable a plain one hands back."""
     answered, made = run(lambda: tasks_made(nats_url, handler(), 3))
     assert answered == [b'[3,"m%d",{}]' % seq for seq in range(3)]
     assert made == tasks

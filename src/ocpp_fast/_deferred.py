@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Callable, Generator
 from typing import Any, Generic, TypeVar
 
-__all__ = ["CANCELLED", "ERROR", "PENDING", "RESULT", "Deferred"]
+__all__ = ["CANCELLED", "ERROR", "PENDING", "RESULT", "Deferred", "pass_on"]
 
 T = TypeVar("T")
 
@@ -108,17 +108,21 @@ class Deferred(Generic[T]):
         """Await it (outside a connection, e.g. ``handle_async``): through an asyncio future."""
         if self._state == PENDING:
             future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-            self.add_done_callback(lambda done: _copy(done, future))
+            self.add_done_callback(lambda done: pass_on(done, future))
             return (yield from future.__await__())
         return self.result()
 
 
-def _copy(done: Deferred[T], future: asyncio.Future[T]) -> None:
-    if future.done():
-        return
+def pass_on(done: Deferred[T] | asyncio.Future[T], target: Deferred[T] | asyncio.Future[T]) -> None:
+    """Complete ``target`` as ``done`` completed (what ``done`` raised is retrieved even where
+    ``target`` is done already: nobody is told it was never retrieved)."""
     if done.cancelled():
-        future.cancel()
-    elif (error := done.exception()) is not None:
-        future.set_exception(error)
+        target.cancel()
+        return
+    error = done.exception()
+    if target.done():
+        return
+    if error is not None:
+        target.set_exception(error)
     else:
-        future.set_result(done.result())
+        target.set_result(done.result())

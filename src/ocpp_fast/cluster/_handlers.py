@@ -16,7 +16,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from ocpp_fast._deferred import ERROR, PENDING, RESULT, Deferred
+from ocpp_fast._deferred import ERROR, PENDING, RESULT, Deferred, pass_on
 from ocpp_fast.cluster.relay import Relay, station_payload
 from ocpp_fast.dispatch import CallContext, OcppHandler, Route, answers_later, is_awaitable
 
@@ -115,15 +115,7 @@ class _Stored(Deferred[Any]):
     def _follow(self, result: Any) -> None:
         waits_for = result if isinstance(result, asyncio.Future) else asyncio.ensure_future(result)
         self._waits_for = waits_for
-        waits_for.add_done_callback(self._copy)
-
-    def _copy(self, done: asyncio.Future[Any]) -> None:
-        if done.cancelled():
-            self.cancel()
-        elif (error := done.exception()) is not None:
-            self.set_exception(error)
-        else:
-            self.set_result(done.result())
+        waits_for.add_done_callback(lambda done: pass_on(done, self))
 
     def cancel(self) -> bool:
         self._waits_for.cancel()
