@@ -46,6 +46,8 @@ def _storing(action: str, base: type[OcppHandler], route: Route) -> Method:
         def start(self: Any, request: Any, context: CallContext) -> _Stored:
             payload = station_payload(self.version, action, request, context)
             ack = self._relay.start_store(self.version, action, request, payload, context)
+            if not isinstance(ack, asyncio.Future):  # over nats-py: a coroutine
+                ack = asyncio.ensure_future(ack)
             return _Stored(ack, user, self, request, context)
 
         return answers_later(start)

@@ -9,10 +9,10 @@ small piece only.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 import hashlib
 import logging
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -164,9 +164,10 @@ class Relay:
     ) -> None:
         """Put a durable CALL in the stream; InternalError when the stream did not take it."""
         ack = self.start_store(version, action, request, payload, context)
-        with contextlib.suppress(Exception):  # read by stored()
-            await ack
-        self.stored(ack, action, context)
+        try:
+            _take_ack(await ack)
+        except Exception as exc:
+            raise self._not_stored(exc, action, context) from None
 
     def start_store(
         self,
@@ -175,13 +176,13 @@ class Relay:
         request: Any,
         payload: bytes,
         context: CallContext,
-    ) -> asyncio.Future[Reply]:
-        """:meth:`store` without a coroutine, for a handler answered from a callback (the
-        gateway's handler of a durable action whose user handler is plain): the stream's ack
-        to come, for :meth:`stored` once it is done. InternalError now when it cannot go out.
-
-        Over the NATS link the ack is the link's own future: no task and no coroutine stand
-        between the ack read and the user's handler; over nats-py it is a task."""
+    ) -> Awaitable[Reply]:
+        """Send a durable CALL to the stream: its ack to come (InternalError now when it
+        cannot go out). :meth:`store` awaits it; a handler answered from a callback (the
+        gateway's of a durable action whose user handler is plain) hands it to :meth:`stored`
+        once it is done. Over the NATS link it is the link's own future: no task and no
+        coroutine stand between the ack read and the user's handler; over nats-py it is a
+        coroutine (the handler makes it a task)."""
         if self.nc is None:
             raise errors.InternalError("the gateway is not attached to NATS")
         identity = context.identity
@@ -203,16 +204,13 @@ class Relay:
             )
         except Exception as exc:
             raise self._not_stored(exc, action, context) from None
-        return ack if isinstance(ack, asyncio.Future) else asyncio.ensure_future(ack)
+        return ack
 
     def stored(self, ack: asyncio.Future[Reply], action: str, context: CallContext) -> None:
         """The end of :meth:`start_store`, ``ack`` done: InternalError unless the stream took it
         (why is logged)."""
         try:
-            reply = ack.result()
-            taken = _ack_decoder.decode(reply.data)
-            if taken.error is not None or not taken.stream:
-                raise RuntimeError(f"the stream refused it: {taken.error or reply.data!r}")
+            _take_ack(ack.result())
         except Exception as exc:
             raise self._not_stored(exc, action, context) from None
 
@@ -309,3 +307,10 @@ class _PubAck(msgspec.Struct):
 
 
 _ack_decoder = msgspec.json.Decoder(_PubAck)
+
+
+def _take_ack(reply: Reply) -> None:
+    """Raise unless ``reply`` is the stream's ack of a stored message."""
+    ack = _ack_decoder.decode(reply.data)
+    if ack.error is not None or not ack.stream:
+        raise RuntimeError(f"the stream refused it: {ack.error or reply.data!r}")
