@@ -1,24 +1,31 @@
 """Python calls per durable store: a gateway's ``Relay.store`` over its NATS link, and over
-nats-py (``Replies``, what the gateway falls back to).
+nats-py (``Replies``, what the gateway falls back to); then a whole durable CALL on a
+gateway's connection, from ``feed`` to the answer written.
 
 ``python benchmarks/store_calls.py`` starts a ``nats-server -js``, attaches a relay each way
 and stores a TransactionEvent ``--stores`` times, one after the other (as at a moderate rate,
 where no two share a write), with cProfile on; it prints the calls per store by origin and the
-most frequent ones. A count, not a time: it does not move with the machine's other work.
+most frequent ones. Then it feeds as many TransactionEvent CALLs, one after the other, to an
+``AsyncConnection`` serving a gateway's handler (a plain user handler, the durable store
+before it) and prints the calls and the tasks made per CALL, and (a pass without the
+profiler) the event loop's turns from the ack read to the answer written. Counts, not times:
+they do not move with the machine's other work.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import collections
 import cProfile
 from collections.abc import Sequence
 from typing import Any
 
+from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.cluster import ClusterConfig, Gateway, NatsServer
 from ocpp_fast.dispatch import CallContext
 from ocpp_fast.transport.runtime import run
-from ocpp_fast.v201 import ChargeSystem
+from ocpp_fast.v201 import ChargeSystem, messages
 
 PAYLOAD = (
     b'{"eventType":"Updated","timestamp":"2026-11-30T12:00:00Z",'
@@ -64,6 +71,100 @@ async def calls_per_store(
     return carrier, {key: n for key, n in diff.items() if n}
 
 
+class Csms(ChargeSystem):
+    """A plain handler of the durable action, as the demo's and most users' are."""
+
+    def transaction_event(
+        self, request: messages.TransactionEventRequest
+    ) -> messages.TransactionEventResponse:
+        return messages.TransactionEventResponse()
+
+
+async def calls_per_call(
+    url: str, calls: int, profiler: cProfile.Profile
+) -> tuple[dict[str, int], int, float]:
+    """The calls of ``calls`` durable CALLs on a gateway's connection, each fed once the last
+    was answered; the tasks made meanwhile; then, profiler off, the loop's turns from the
+    stream's ack read to the answer written, per CALL."""
+    gateway = Gateway(ClusterConfig(url))
+    nc = await gateway.config.connect("store-calls")
+    await gateway._ensure_stream(nc.jetstream())
+    await gateway.relay.attach(nc, gateway.config, "store-calls")
+    handler = gateway.handlers_for({"ocpp2.0.1": Csms()})["ocpp2.0.1"]
+    loop = asyncio.get_running_loop()
+    answered: list[asyncio.Future[bytes]] = []
+    tasks = [0]
+    default_factory = loop.get_task_factory()
+
+    def counting_factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+        tasks[0] += 1
+        if default_factory is not None:
+            return default_factory(loop, coro, **kwargs)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    def write(frame: bytes) -> None:
+        answered[0].set_result(frame)  # the write is the answer's; the turns count to it
+
+    connection = AsyncConnection(handler, write=write, identity="S1")
+    frames = [b'[2,"m%d","TransactionEvent",%b]' % (n, PAYLOAD % n) for n in range(calls + 50)]
+
+    async def one(frame: bytes) -> None:
+        answered[:] = [loop.create_future()]
+        connection.feed(frame)
+        reply = await answered[0]
+        assert reply.startswith(b"[3,"), reply
+
+    for frame in frames[:50]:  # warm
+        await one(frame)
+    loop.set_task_factory(counting_factory)
+    before = counts(profiler)
+    for frame in frames[50:]:
+        await one(frame)
+    after = counts(profiler)
+    loop.set_task_factory(default_factory)
+    profiler.disable()
+    turns = await turns_to_answer(gateway.relay.replies, one, frames[:calls])
+    await gateway.relay.close()
+    await nc.close()
+    diff = {key: n - before.get(key, 0) for key, n in after.items()}
+    return {key: n for key, n in diff.items() if n}, tasks[0], turns
+
+
+async def turns_to_answer(link: Any, one: Any, frames: list[bytes]) -> float:
+    """Loop turns between the link reading a reply and the answer's write, per CALL: a
+    callback that schedules itself again counts the turns meanwhile."""
+    loop = asyncio.get_running_loop()
+    ticks, at_ack, total = [0], [0], [0]
+    replied = link._replied
+
+    def tick() -> None:
+        ticks[0] += 1
+        loop.call_soon(tick)
+
+    def marked(*args: Any) -> None:
+        at_ack[0] = ticks[0]
+        replied(*args)
+
+    link._replied = marked
+    loop.call_soon(tick)
+    for frame in frames:
+        await one(frame)
+        total[0] += ticks[0] - at_ack[0]
+    del link._replied
+    return total[0] / len(frames)
+
+
+def report(title: str, diff: dict[str, int], count: int, top: int) -> None:
+    by_origin: collections.Counter[str] = collections.Counter()
+    for key, n in diff.items():
+        by_origin[origin(key)] += n
+    total = sum(by_origin.values()) / count
+    shares = ", ".join(f"{name} {n / count:.1f}" for name, n in by_origin.items())
+    print(f"{title}: {total:.1f} Python calls ({shares})")
+    for key, n in sorted(diff.items(), key=lambda item: -item[1])[:top]:
+        print(f"   {n / count:6.2f} {key[-90:]}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stores", type=int, default=2000)
@@ -77,14 +178,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             profiler.enable()  # before the loop runs: Python 3.11 traces frames entered after
             carrier, diff = run(calls_per_store(nats.url, options, args.stores, profiler))
             profiler.disable()
-            by_origin: collections.Counter[str] = collections.Counter()
-            for key, n in diff.items():
-                by_origin[origin(key)] += n
-            total = sum(by_origin.values()) / args.stores
-            shares = ", ".join(f"{name} {n / args.stores:.1f}" for name, n in by_origin.items())
-            print(f"{carrier}: {total:.1f} Python calls per store ({shares})")
-            for key, n in sorted(diff.items(), key=lambda item: -item[1])[: args.top]:
-                print(f"   {n / args.stores:6.2f} {key[-90:]}")
+            report(f"{carrier}, per store", diff, args.stores, args.top)
+        profiler.enable()
+        diff, tasks, turns = run(calls_per_call(nats.url, args.stores, profiler))
+        report("a durable CALL on a gateway's connection (NatsLink)", diff, args.stores, args.top)
+        print(
+            f"   tasks made per CALL {tasks / args.stores:.2f}; "
+            f"loop turns from the ack read to the answer written {turns:.2f}"
+        )
     return 0
 
 

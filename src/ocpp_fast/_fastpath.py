@@ -26,11 +26,11 @@ success; it leaves everything else to the general code, which is unchanged:
   code (it raised, returned an awaitable or something other than its response
   type, or a response the check refused: answered InternalError and logged there);
 - :class:`~ocpp_fast.protocol.CallReceived`: on a live connection, the CALL of an
-  ``async def`` handler, decoded, counted, logged and in hand, exactly the event
-  ``Protocol.receive`` would have returned for it: the asyncio layer runs it as a
-  task within its bounds (``AsyncConnection._take_call``), without decoding it
-  again. :meth:`~ocpp_fast.dispatch.OcppHandler.handle` (no connection, no loop)
-  gets ``None`` for those, and runs them its own way as before.
+  ``async def`` handler (or a plain one marked ``answers_later``), decoded, counted,
+  logged and in hand, exactly the event ``Protocol.receive`` would have returned for
+  it: the asyncio layer runs it within its bounds (``AsyncConnection._take_call``),
+  without decoding it again. :meth:`~ocpp_fast.dispatch.OcppHandler.handle` (no
+  connection, no loop) gets ``None`` for those, and runs them its own way as before.
 """
 
 from __future__ import annotations
@@ -90,8 +90,10 @@ class FastRoute(tuple[str, bool, TypedDecoder, type[Any], Callable[[bytes], Any]
     payload (the check of what we send), whether ``{}`` is a valid response (then such
     an answer needs no check), and the response type's plan
     (:mod:`ocpp_fast._response_plan`: a response it vouches for needs no decode; one it
-    does not is decoded), and whether the handler is ``async def`` (then the path only
-    decodes the CALL, for the asyncio layer to run as a task). A plain tuple to both
+    does not is decoded), and whether the asyncio layer runs the handler within its bounds
+    (``async def``, or a plain one marked :func:`~ocpp_fast.dispatch.answers_later`: then the
+    path only decodes the CALL, for the asyncio layer to run it in a task, or to call it and
+    answer from its future's callback). A plain tuple to both
     twins (the compiled one reads it by index); the names are for the rest of us. (No
     ``NamedTuple``: making one compiles code, and every ``import ocpp_fast`` would pay
     for it.)
@@ -137,7 +139,7 @@ class FastRoutes(dict[str, "FastRoute | None"]):
                         response.decode,
                         result_check(response_type)[1],
                         response_plan(response_type),
-                        route.is_async,
+                        route.is_async or route.answers_later,
                     )
                 )
         self[action] = entry

@@ -12,7 +12,10 @@ Handlers: a plain (``def``) handler is answered on the spot, inside ``feed``,
 with no task; an ``async def`` one runs as a task of its own, so reading never
 waits for it: it may ``await context.connection.call(...)`` to the peer and the
 answer still gets through (the ``ocpp`` package deadlocks there until its
-timeout).
+timeout). A plain handler may also hand back an ``asyncio.Future`` (or a
+:class:`~ocpp_fast._deferred.Deferred`) of its response: the CALL is answered from
+the future's completion callback, still without a task (the cluster's gateway
+answers a durable CALL so once the stream has stored it).
 
 The peer's CALLs are bounded: OCPP-J allows one outstanding CALL per direction,
 so at most ``max_calls`` async handlers (the spec's one plus a small allowance)
@@ -31,9 +34,11 @@ import datetime
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
 from time import perf_counter
 from typing import Any
 
+from ocpp_fast._deferred import Deferred
 from ocpp_fast._fastpath import HandlerRan, install_compiled
 from ocpp_fast._model import Request, ResponseT
 from ocpp_fast._protocol_version import ProtocolVersion
@@ -70,6 +75,8 @@ allowance for stations that overlap a CALL with the previous one's answer in fli
 
 _NOT_STARTED: Any = object()
 """The handler of a CALL has not been called yet (see ``AsyncConnection._answer``)."""
+_TO_COME = (Deferred, asyncio.Future)
+"""What a plain handler may hand back to be answered from its completion callback."""
 
 Send = Callable[[bytes], Awaitable[None]]
 """Sends one frame (a coroutine function: the ``websockets`` backend)."""
@@ -140,6 +147,11 @@ class AsyncConnection:
         self._fast = handler.fast_dispatch(self, self._protocol)
         self._waiters: dict[str, asyncio.Future[Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._pending: dict[Deferred[Any] | asyncio.Future[Any], int] = {}
+        """The futures plain handlers handed back, not completed yet (and how many CALLs each
+        answers: one, unless a handler hands back the same future twice)."""
+        self._drained: asyncio.Future[None] | None = None
+        """Set when the last of ``_pending`` completed, while :meth:`drain` waits for it."""
         self._loop: asyncio.AbstractEventLoop | None = None
         """The loop this connection's tasks run on, found at its first task (see :meth:`_task`)."""
         self._send_lock = asyncio.Lock()
@@ -250,10 +262,11 @@ class AsyncConnection:
             await self._resumed.wait()
 
     def frame_of(self, message_id: str) -> bytes | str | None:
-        """The frame of the peer's CALL ``message_id`` as it arrived, while its handler runs;
-        ``None`` unless the handler's class keeps frames
-        (:attr:`~ocpp_fast.dispatch.OcppHandler.keeps_frames`). The cluster's gateway stores
-        and forwards the station's own bytes with it instead of encoding the request again."""
+        """The frame of the peer's CALL ``message_id`` as it arrived, while its handler runs
+        (until the future a handler handed back completes); ``None`` unless the handler's
+        class keeps frames (:attr:`~ocpp_fast.dispatch.OcppHandler.keeps_frames`). The
+        cluster's gateway stores and forwards the station's own bytes with it instead of
+        encoding the request again."""
         return None if self._frames is None else self._frames.get(message_id)
 
     def _take_call(self, event: CallReceived | SendReceived) -> None:
@@ -262,12 +275,21 @@ class AsyncConnection:
             return
         request = _request_of(event)
         route = self.handler.handler_route(request.action)
-        if route is None or not route.is_async:
+        if route is None or not (route.is_async or route.answers_later):
             self._answer_now(event, request, route)
         elif self._take_slot():
-            self._spawn(self._answer(event, route))
+            self._start(event, request, route)
         else:
             self._backlog.append(event)
+
+    def _start(self, event: CallReceived | SendReceived, request: Call, route: Route) -> None:
+        """A CALL whose handler runs within the bounds, its slots taken: an ``async def``
+        handler in a task of its own; one that answers later (``answers_later``) called now,
+        its slots held by the future it hands back until that completes."""
+        if route.answers_later:
+            self._answer_now(event, request, route, slot_taken=True)
+        else:
+            self._spawn(self._answer(event, route))
 
     def _settle(self, event: Event) -> None:
         """A result or error of one of our CALLs: to the ``call()`` awaiting it.
@@ -289,47 +311,119 @@ class AsyncConnection:
     # --- running handlers -----------------------------------------------------------------------
 
     def _answer_now(
-        self, event: CallReceived | SendReceived, request: Call, route: Route | None
+        self,
+        event: CallReceived | SendReceived,
+        request: Call,
+        route: Route | None,
+        slot_taken: bool = False,
     ) -> None:
-        """A plain handler, run inside the transport's callback: no task, no slot."""
+        """A plain handler, run inside the transport's callback: no task, no slot (unless it
+        answers later: ``slot_taken``, see :meth:`_start`)."""
         started = perf_counter() if self._protocol.metrics is not None else 0.0
         error: Exception | None = None
         try:
             result = self.handler.invoke_handler(route, request, self.identity, self)
         except Exception as exc:
             result, error = None, exc
-        self._after_handler(event, route, result, error, started)
-        if self._frames and not is_awaitable(result):
-            self._frames.pop(request.message_id, None)
+        self._after_handler(event, request, route, result, error, started, slot_taken)
 
     def _handler_ran(self, ran: HandlerRan) -> None:
         """A CALL whose plain handler ran on the compiled path, which left the rest here."""
-        route = self.handler.handler_route(ran.call.action)
-        self._after_handler(CallReceived(ran.call), route, ran.result, ran.error, ran.started)
+        call = ran.call
+        route = self.handler.handler_route(call.action)
+        self._after_handler(CallReceived(call), call, route, ran.result, ran.error, ran.started)
 
     def _after_handler(
         self,
         event: CallReceived | SendReceived,
+        request: Call,
         route: Route | None,
         result: Any,
         error: Exception | None,
         started: float,
+        slot_taken: bool = False,
     ) -> None:
-        """Answer what a plain handler returned or raised (``started``: see :meth:`_timed`)."""
-        request = _request_of(event)
+        """Answer what a plain handler returned or raised (``started``: see :meth:`_timed`).
+
+        A future it handed back (``asyncio.Future`` or :class:`Deferred`) is answered from
+        its completion callback (:meth:`_settled`), another awaitable in a task. Either
+        holds the slots taken for it (``slot_taken``: the handler answers later, see
+        :meth:`_start`), else a slot of the connection's own, over the bound if need be: the
+        handler already started."""
+        if error is None and isinstance(result, _TO_COME):
+            if not slot_taken:
+                self._free -= 1
+            pending = self._pending
+            pending[result] = pending.get(result, 0) + 1
+            result.add_done_callback(partial(self._settled, event, request, started, slot_taken))
+            return
+        if error is None and is_awaitable(result):
+            if not slot_taken:
+                self._free -= 1
+            self._spawn(self._answer(event, route, result, started), shared_slot=slot_taken)
+            return
         if error is not None:
             self._fail(event, error)
-            if started:  # metrics are kept
-                self._timed(request.action, started)
-            return
-        if is_awaitable(result):  # a plain method that handed back an awaitable
-            self._free -= 1  # it runs now, over the bound if need be: it already started
-            self._spawn(self._answer(event, route, result, started), shared_slot=False)
-            return
-        if type(event) is CallReceived:
+        elif type(event) is CallReceived:
             self._protocol.respond(request.message_id, request.action, result)
+        if self._frames:
+            self._frames.pop(request.message_id, None)
         if started:  # metrics are kept
             self._timed(request.action, started)
+        if slot_taken:  # answered at once after all: its slots back (the backlog goes on)
+            if self._slots is not None:
+                self._slots.give()
+            self._free += 1
+
+    def _settled(
+        self,
+        event: CallReceived | SendReceived,
+        request: Call,
+        started: float,
+        shared_slot: bool,
+        answer: Deferred[Any] | asyncio.Future[Any],
+    ) -> None:
+        """The future a plain handler handed back completed: the CALL answered and written, as
+        :meth:`_answer` would have in a task, its slots given back as :meth:`_finished` (or
+        :meth:`_finished_own`) would. Cancelled (by :meth:`stop`, or by whoever made it),
+        nothing is answered, as a task's ``await`` of it would have been cancelled; after
+        :meth:`stop`, nothing is."""
+        pending = self._pending
+        left = pending.pop(answer) - 1
+        if left:
+            pending[answer] = left
+        elif not pending and self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+        if shared_slot and self._slots is not None:
+            self._slots.give()
+        self._free += 1
+        if self._frames:
+            self._frames.pop(request.message_id, None)
+        result: Any = None
+        error: Exception | None = None
+        cancelled = False
+        try:
+            result = answer.result()  # what it raises is retrieved: asyncio never reports it
+        except asyncio.CancelledError:
+            cancelled = True
+        except Exception as exc:
+            error = exc
+        if not cancelled and not self._stopped:
+            if error is not None:
+                self._fail(event, error)
+            elif type(event) is CallReceived:
+                self._protocol.respond(request.message_id, request.action, result)
+            if started:  # metrics are kept
+                self._timed(request.action, started)
+            if self._write is None:
+                self._later(self._flush())
+            else:
+                try:
+                    self._write_out()
+                except Exception as exc:  # the transport failing under it, as in _finished_own
+                    self._protocol.log.debug("could not send a reply: %r", exc)
+        if self._paused:
+            self._work_backlog()
 
     async def _answer(
         self,
@@ -418,11 +512,12 @@ class AsyncConnection:
             event = self._backlog[0]
             request = _request_of(event)
             route = self.handler.handler_route(request.action)
-            if route is not None and route.is_async:
+            if route is not None and (route.is_async or route.answers_later):
                 if not self._take_slot():
                     break
                 self._backlog.popleft()
-                self._spawn(self._answer(event, route))
+                self._start(event, request, route)
+                answered = answered or route.answers_later  # it may have answered at once
             else:
                 self._backlog.popleft()
                 self._answer_now(event, request, route)
@@ -536,11 +631,16 @@ class AsyncConnection:
         """
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        while self._tasks:
+        while self._tasks or self._pending:
             left = None if deadline is None else deadline - loop.time()
             if left is not None and left <= 0:
                 return False
-            await asyncio.wait(list(self._tasks), timeout=left)
+            waiting: list[asyncio.Future[Any]] = list(self._tasks)
+            if self._pending:  # the futures plain handlers handed back: set when none is left
+                if self._drained is None or self._drained.done():
+                    self._drained = loop.create_future()
+                waiting.append(self._drained)
+            await asyncio.wait(waiting, timeout=left)
         return True
 
     def stop(self) -> None:
@@ -553,6 +653,8 @@ class AsyncConnection:
         self._backlog.clear()
         for task in list(self._tasks):
             task.cancel()
+        for answer in list(self._pending):
+            answer.cancel()
         if self._resumed is not None:
             self._resumed.set()
 
@@ -564,7 +666,7 @@ class AsyncConnection:
     @property
     def handling(self) -> int:
         """How many of the peer's CALLs (and SENDs) are being handled now."""
-        return len(self._tasks)
+        return len(self._tasks) + sum(self._pending.values())
 
 
 install_compiled(AsyncConnection, "feed")  # _dispatch_c.feed: the steps of feed, in C

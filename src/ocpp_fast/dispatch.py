@@ -134,9 +134,27 @@ class Route:
     calls: str
     """The attribute dispatch calls: ``method`` itself, or, for an ``async def`` that never
     awaits, its plain twin (:mod:`ocpp_fast._awaitless`; ``is_async`` is then false)."""
+    answers_later: bool = False
+    """A plain handler marked :func:`answers_later`: it hands back a future of its response,
+    so the asyncio layer runs it within its bounds on CALLs in flight, as an ``async def``
+    one, but calls it in place and answers from the future's callback, with no task."""
 
 
 _TYPO_CUTOFF = 0.85
+_ANSWERS_LATER = "_ocpp_answers_later"
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def answers_later(method: _F) -> _F:
+    """Mark a plain handler that always hands back a future of its response
+    (``asyncio.Future``, or :class:`~ocpp_fast._deferred.Deferred`) instead of the response:
+    its CALLs wait for a slot as an ``async def`` handler's do, and it is called in place,
+    with no task (the cluster gateway's handlers of durable actions: the store started, the
+    answer to come with the stream's ack). Without the mark such a handler is run at once,
+    outside the bounds, as any plain handler."""
+    setattr(method, _ANSWERS_LATER, True)
+    return method
 
 
 class OcppHandler:
@@ -509,7 +527,8 @@ def _build_routes(cls: type[OcppHandler]) -> dict[str, Route]:
         if never_suspends(member):
             calls, is_async = f"_ocpp_at_once_{name}", False
             setattr(cls, calls, awaitless_twin(member, wants_context))
-        routes[action.name] = Route(action.name, name, wants_context, is_async, calls)
+        later = getattr(member, _ANSWERS_LATER, False) is True
+        routes[action.name] = Route(action.name, name, wants_context, is_async, calls, later)
     return routes
 
 

@@ -11,25 +11,46 @@ one state, whichever object it is reached through.
 
 from __future__ import annotations
 
+import asyncio
 import copy
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
+from ocpp_fast._deferred import ERROR, PENDING, RESULT, Deferred, pass_on
 from ocpp_fast.cluster.relay import Relay, station_payload
-from ocpp_fast.dispatch import CallContext, OcppHandler, is_awaitable
+from ocpp_fast.dispatch import CallContext, OcppHandler, Route, answers_later, is_awaitable
 
 __all__ = ["clustered"]
 
 
-Method = Callable[[Any, Any, CallContext], Coroutine[Any, Any, Any]]
+Method = Callable[[Any, Any, CallContext], Any]
 
 
-def _storing(action: str, base: type[OcppHandler], method: str, wants_context: bool) -> Method:
+def _storing(action: str, base: type[OcppHandler], route: Route) -> Method:
     """The user's handler of a durable action, run once the stream has the CALL.
+
+    A plain user handler gets a plain method (``answers_later``: its CALLs wait for a slot
+    as an async handler's do): it starts the store and hands back a :class:`_Stored`,
+    which runs the user's handler in the callback of the stream's ack and completes the
+    answer there (no task; the connection writes it in the same turn of the loop). An
+    ``async def`` one gets a coroutine that awaits the store, then it.
 
     The base class's function is called directly: through ``invoke_handler`` the
     name would find this override again."""
-    inner = getattr(base, method)
+    inner = getattr(base, route.calls)  # an async def that never awaits: its plain twin
+    wants_context = route.wants_context
+
+    if not route.is_async:
+        user = (inner, wants_context, action, base.version.response_types.get(action))
+
+        def start(self: Any, request: Any, context: CallContext) -> _Stored:
+            payload = station_payload(self.version, action, request, context)
+            ack = self._relay.start_store(self.version, action, request, payload, context)
+            if not isinstance(ack, asyncio.Future):  # over nats-py: a coroutine
+                ack = asyncio.ensure_future(ack)
+            return _Stored(ack, user, self, request, context)
+
+        return answers_later(start)
 
     async def handle(self: Any, request: Any, context: CallContext) -> Any:
         payload = station_payload(self.version, action, request, context)
@@ -40,6 +61,67 @@ def _storing(action: str, base: type[OcppHandler], method: str, wants_context: b
         return result
 
     return handle
+
+
+class _Stored(Deferred[Any]):
+    """The answer of a durable CALL whose user handler is plain, completed in the callback
+    of the stream's ack: the user's handler runs there (its result, or what it raised, is
+    the answer), or the store failed (InternalError, logged by the relay).
+
+    It is the ack's done callback itself (``__call__``): nothing else is made per CALL.
+    Cancelled (the connection stopped), it cancels what it waits for, so the user's handler
+    does not run, as an awaiting task's cancellation would have ensured."""
+
+    __slots__ = ("_context", "_handler", "_request", "_user", "_waits_for")
+
+    def __init__(
+        self,
+        ack: asyncio.Future[Any],
+        user: tuple[Callable[..., Any], bool, str, type[Any] | None],
+        handler: Any,
+        request: Any,
+        context: CallContext,
+    ) -> None:
+        # Deferred.__init__'s, in place: a call less per durable CALL
+        self._state = PENDING
+        self._value = None
+        self._callbacks = None
+        self._waits_for: asyncio.Future[Any] = ack
+        self._user = user
+        self._handler = handler
+        self._request = request
+        self._context = context
+        ack.add_done_callback(self)
+
+    def __call__(self, ack: asyncio.Future[Any]) -> None:
+        """The stream's ack came (or the store failed, or timed out)."""
+        if ack.cancelled():
+            self.cancel()
+            return
+        if self._state != PENDING:  # cancelled meanwhile
+            ack.exception()  # retrieved: asyncio never reports it
+            return
+        inner, wants_context, action, response_type = self._user
+        handler, request, context = self._handler, self._request, self._context
+        try:
+            handler._relay.stored(ack, action, context)
+            result = inner(handler, request, context) if wants_context else inner(handler, request)
+        except Exception as exc:
+            self._complete(ERROR, exc)
+            return
+        if type(result) is not response_type and is_awaitable(result):
+            self._follow(result)  # a plain handler that handed back an awaitable after all
+        else:
+            self._complete(RESULT, result)
+
+    def _follow(self, result: Any) -> None:
+        waits_for = result if isinstance(result, asyncio.Future) else asyncio.ensure_future(result)
+        self._waits_for = waits_for
+        waits_for.add_done_callback(lambda done: pass_on(done, self))
+
+    def cancel(self) -> bool:
+        self._waits_for.cancel()
+        return super().cancel()
 
 
 def _forwarding(action: str, durable: bool) -> Method:
@@ -68,7 +150,7 @@ def clustered(
         if forward:
             methods[action.method] = _forwarding(name, name in durable)
         elif name in durable and route is not None:
-            methods[action.method] = _storing(name, base, route.method, route.wants_context)
+            methods[action.method] = _storing(name, base, route)
     if not methods:
         return handler
     for method in methods.values():

@@ -12,6 +12,7 @@ import asyncio
 import datetime
 import hashlib
 import logging
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -162,6 +163,26 @@ class Relay:
         context: CallContext,
     ) -> None:
         """Put a durable CALL in the stream; InternalError when the stream did not take it."""
+        ack = self.start_store(version, action, request, payload, context)
+        try:
+            _take_ack(await ack)
+        except Exception as exc:
+            raise self._not_stored(exc, action, context) from None
+
+    def start_store(
+        self,
+        version: ProtocolVersion,
+        action: str,
+        request: Any,
+        payload: bytes,
+        context: CallContext,
+    ) -> Awaitable[Reply]:
+        """Send a durable CALL to the stream: its ack to come (InternalError now when it
+        cannot go out). :meth:`store` awaits it; a handler answered from a callback (the
+        gateway's of a durable action whose user handler is plain) hands it to :meth:`stored`
+        once it is done. Over the NATS link it is the link's own future: no task and no
+        coroutine stand between the ack read and the user's handler; over nats-py it is a
+        coroutine (the handler makes it a task)."""
         if self.nc is None:
             raise errors.InternalError("the gateway is not attached to NATS")
         identity = context.identity
@@ -175,27 +196,39 @@ class Relay:
             payload=msgspec.Raw(payload),
         )
         try:
-            reply = await self.replies.request(
+            ack = self.replies.request(
                 self._event_subject(identity, action),
                 _encode(event),
                 self.store_timeout,
                 {"Nats-Msg-Id": dedup_id(identity, action, request, payload)},
             )
-            ack = _ack_decoder.decode(reply.data)
-            if ack.error is not None or not ack.stream:
-                raise RuntimeError(f"the stream refused it: {ack.error or reply.data!r}")
         except Exception as exc:
-            nats_failures.log(
-                logging.ERROR,
-                "storing",
-                "%s: could not store %s %s: %r",
-                identity,
-                action,
-                context.message_id,
-                exc,
-                extra={"identity": identity},
-            )
-            raise errors.InternalError("the message could not be stored; send it again") from None
+            raise self._not_stored(exc, action, context) from None
+        return ack
+
+    def stored(self, ack: asyncio.Future[Reply], action: str, context: CallContext) -> None:
+        """The end of :meth:`start_store`, ``ack`` done: InternalError unless the stream took it
+        (why is logged)."""
+        try:
+            _take_ack(ack.result())
+        except Exception as exc:
+            raise self._not_stored(exc, action, context) from None
+
+    def _not_stored(
+        self, exc: Exception, action: str, context: CallContext
+    ) -> errors.InternalError:
+        """Log why a durable CALL was not stored; the error the station is answered with."""
+        nats_failures.log(
+            logging.ERROR,
+            "storing",
+            "%s: could not store %s %s: %r",
+            context.identity,
+            action,
+            context.message_id,
+            exc,
+            extra={"identity": context.identity},
+        )
+        return errors.InternalError("the message could not be stored; send it again")
 
     async def forward(
         self, version: ProtocolVersion, action: str, payload: bytes, context: CallContext
@@ -274,3 +307,10 @@ class _PubAck(msgspec.Struct):
 
 
 _ack_decoder = msgspec.json.Decoder(_PubAck)
+
+
+def _take_ack(reply: Reply) -> None:
+    """Raise unless ``reply`` is the stream's ack of a stored message."""
+    ack = _ack_decoder.decode(reply.data)
+    if ack.error is not None or not ack.stream:
+        raise RuntimeError(f"the stream refused it: {ack.error or reply.data!r}")
