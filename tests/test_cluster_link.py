@@ -28,6 +28,7 @@ from ocpp_fast.cluster import ClusterConfig, NatsServer
 from ocpp_fast.cluster._nats_link import (
     DEFAULT_MAX_PAYLOAD,
     MAX_CONTROL_LINE,
+    SWEEP_EVERY,
     WRITE_AT_ONCE_BELOW,
     NatsLink,
     Reply,
@@ -198,6 +199,39 @@ def test_requests_replies_no_responders_timeouts_and_close(nats_url: str) -> Non
         with pytest.raises(ConnectionError):
             link.request("echo.1", b"x", 5)
         assert link.waiting == 0 and link.not_ready() is not None
+        await nc.close()
+
+    run(scenario)
+
+
+def test_timeouts_are_swept_each_by_its_own_deadline(nats_url: str) -> None:
+    """No timer per request: a sweep fails each held request within SWEEP_EVERY of its own
+    timeout, one with a long timeout made first delaying none made after it, and stops once
+    nothing waits."""
+
+    async def scenario() -> None:
+        nc = await echoing(nats_url)
+        link = NatsLink(nats_url, {}, "t")
+        await link.attach()
+        loop = asyncio.get_running_loop()
+        long = link.request("hold.long", b"x", 30)
+        started = loop.time()
+        timings: list[float] = []
+        for timeout in (0.3, 0.1):
+            try:
+                await link.request(f"hold.t{timeout * 10:.0f}", b"x", timeout)
+            except NatsTimeout:
+                timings.append(loop.time() - started)
+            started = loop.time()
+        assert 0.3 <= timings[0] < 0.3 + SWEEP_EVERY + 0.25
+        assert 0.1 <= timings[1] < 0.1 + SWEEP_EVERY + 0.25
+        answered = await link.request("echo.1", b"1", 0.2)  # its deadline is swept, not failed
+        await asyncio.sleep(0.2 + 2 * SWEEP_EVERY)
+        assert answered.data == b"1|[]" and link.waiting == 1 and not long.done()
+        await link.close()
+        assert link._sweeper is None and not link._deadlines
+        with pytest.raises(ConnectionError):
+            await long
         await nc.close()
 
     run(scenario)

@@ -117,6 +117,8 @@ def test_a_subscription_answers_nats_py_requests_until_it_ends(nats_url: str) ->
         )
         assert [r.data for r in replies] == [b"CALL %d" % n for n in range(50)]
         link.unsubscribe(sid)
+        with pytest.raises(NoRespondersError):  # its answer: the server has taken the UNSUB
+            await link.request("nobody.here", b"", 5)
         with pytest.raises(NoRespondersError):
             await client.request("cmd.one", b"x", timeout=5)
         await link.close()
