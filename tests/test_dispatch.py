@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import gc
 import logging
 import sys
 from pathlib import Path
@@ -777,3 +778,33 @@ def test_helper_methods_with_common_names_do_not_shadow_dispatch() -> None:
     connection.feed(b'[2,"2","Heartbeat",{}]')
     assert msgspec.json.decode(written[0])[:2] == [3, "2"]
     assert csms.run() == "mine" and csms.route("here") == "here"
+
+
+def test_a_call_cancelled_while_its_frame_is_sent_leaves_no_waiter() -> None:
+    """Cancelled while its CALL frame is still being sent (a ``send`` transport that waits),
+    a ``call()`` leaves nothing behind: the transport failing later has no waiter to fail,
+    so asyncio reports no "Future exception was never retrieved"."""
+
+    async def scenario() -> list[dict[str, Any]]:
+        reported: list[dict[str, Any]] = []
+        asyncio.get_running_loop().set_exception_handler(
+            lambda _, context: reported.append(context)
+        )
+        blocked = asyncio.Event()
+
+        async def send(frame: bytes) -> None:
+            await blocked.wait()  # the socket's buffer full: the send waits
+
+        connection = AsyncConnection(MyTestCharger(), send=send, identity="CP1")
+        calling = asyncio.ensure_future(connection.call(messages.HeartbeatRequest(), timeout=5))
+        await asyncio.sleep(0)
+        calling.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await calling
+        assert not connection._waiters
+        connection.abort(ConnectionError("the connection was lost"))
+        del calling
+        gc.collect()
+        return reported
+
+    assert asyncio.run(scenario()) == []

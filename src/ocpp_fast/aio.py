@@ -590,8 +590,8 @@ class AsyncConnection:
         message_id = self._protocol.call(request)
         waiter: asyncio.Future[Any] = loop.create_future()
         self._waiters[message_id] = waiter
-        await self._flush()
-        try:
+        try:  # the flush too: cancelled there, the waiter must not be left behind
+            await self._flush()
             response: ResponseT = await asyncio.wait_for(asyncio.shield(waiter), timeout)
             return response
         except TimeoutError:
