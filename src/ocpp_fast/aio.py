@@ -362,14 +362,7 @@ class AsyncConnection:
                 self._free -= 1
             self._spawn(self._answer(event, route, result, started), shared_slot=slot_taken)
             return
-        if error is not None:
-            self._fail(event, error)
-        elif type(event) is CallReceived:
-            self._protocol.respond(request.message_id, request.action, result)
-        if self._frames:
-            self._frames.pop(request.message_id, None)
-        if started:  # metrics are kept
-            self._timed(request.action, started)
+        self._conclude(event, request, result, error, started)
         if slot_taken:  # answered at once after all: its slots back (the backlog goes on)
             if self._slots is not None:
                 self._slots.give()
@@ -397,8 +390,6 @@ class AsyncConnection:
         if shared_slot and self._slots is not None:
             self._slots.give()
         self._free += 1
-        if self._frames:
-            self._frames.pop(request.message_id, None)
         result: Any = None
         error: Exception | None = None
         cancelled = False
@@ -408,13 +399,11 @@ class AsyncConnection:
             cancelled = True
         except Exception as exc:
             error = exc
-        if not cancelled and not self._stopped:
-            if error is not None:
-                self._fail(event, error)
-            elif type(event) is CallReceived:
-                self._protocol.respond(request.message_id, request.action, result)
-            if started:  # metrics are kept
-                self._timed(request.action, started)
+        if cancelled or self._stopped:
+            if self._frames:
+                self._frames.pop(request.message_id, None)
+        else:
+            self._conclude(event, request, result, error, started)
             if self._write is None:
                 self._later(self._flush())
             else:
@@ -437,21 +426,35 @@ class AsyncConnection:
         request = _request_of(event)
         if result is _NOT_STARTED and self._protocol.metrics is not None:
             started = perf_counter()
+        error: Exception | None = None
         try:
             if result is _NOT_STARTED:
                 result = self.handler.invoke_handler(route, request, self.identity, self)
             if is_awaitable(result):
                 result = await result
         except Exception as exc:
-            self._fail(event, exc)
-        else:
-            if type(event) is CallReceived:
-                self._protocol.respond(request.message_id, request.action, result)
+            error = exc
+        self._conclude(event, request, result, error, started)
+        await self._flush()
+
+    def _conclude(
+        self,
+        event: CallReceived | SendReceived,
+        request: Call,
+        result: Any,
+        error: Exception | None,
+        started: float,
+    ) -> None:
+        """The end of a handler, however it ran (on the spot, in a task, from a future's
+        callback): its answer or error queued, its kept frame let go, its time reported."""
+        if error is not None:
+            self._fail(event, error)
+        elif type(event) is CallReceived:
+            self._protocol.respond(request.message_id, request.action, result)
         if self._frames:
             self._frames.pop(request.message_id, None)
         if started:  # metrics are kept
             self._timed(request.action, started)
-        await self._flush()
 
     def _timed(self, action: str, started: float) -> None:
         """Report a handler's time (called only where metrics are kept: ``started`` is set)."""
