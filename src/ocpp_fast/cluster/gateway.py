@@ -47,7 +47,7 @@ from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.cluster._handlers import clustered
 from ocpp_fast.cluster._nats_link import Delivered, NatsLink
 from ocpp_fast.cluster.config import DEFAULT_DURABLE, ClusterConfig, nats_failures, node_name
-from ocpp_fast.cluster.relay import Relay, _ack_decoder
+from ocpp_fast.cluster.relay import Relay, take_ack
 from ocpp_fast.cluster.subjects import encode_identity
 from ocpp_fast.cluster.wire import (
     Outcome,
@@ -282,10 +282,10 @@ class Gateway:
         subject for ``key``, acknowledged by its stream), over the link."""
         assert self._link is not None
         subject = f"$KV.{self.names.bucket}.{key}"
-        reply = (await self._link.request(subject, value, REGISTRY_TIMEOUT)).data
-        ack = _ack_decoder.decode(reply)
-        if ack.error is not None or not ack.stream:
-            raise RuntimeError(f"the registry refused {key}: {ack.error or reply!r}")
+        take_ack(
+            await self._link.request(subject, value, REGISTRY_TIMEOUT),
+            f"the registry refused {key}",
+        )
 
     async def _unregister(self, identity: str) -> None:
         """Delete the station's line, unless another node wrote it since (it reconnected there)."""

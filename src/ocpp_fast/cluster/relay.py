@@ -33,7 +33,7 @@ from ocpp_fast.dispatch import CallContext
 if TYPE_CHECKING:
     from nats.aio.client import Client as Nats
 
-__all__ = ["Relay", "dedup_id", "station_payload"]
+__all__ = ["Relay", "dedup_id", "station_payload", "take_ack"]
 
 log = logging.getLogger("ocpp_fast.cluster")
 
@@ -165,7 +165,7 @@ class Relay:
         """Put a durable CALL in the stream; InternalError when the stream did not take it."""
         ack = self.start_store(version, action, request, payload, context)
         try:
-            _take_ack(await ack)
+            take_ack(await ack)
         except Exception as exc:
             raise self._not_stored(exc, action, context) from None
 
@@ -210,7 +210,7 @@ class Relay:
         """The end of :meth:`start_store`, ``ack`` done: InternalError unless the stream took it
         (why is logged)."""
         try:
-            _take_ack(ack.result())
+            take_ack(ack.result())
         except Exception as exc:
             raise self._not_stored(exc, action, context) from None
 
@@ -309,8 +309,9 @@ class _PubAck(msgspec.Struct):
 _ack_decoder = msgspec.json.Decoder(_PubAck)
 
 
-def _take_ack(reply: Reply) -> None:
-    """Raise unless ``reply`` is the stream's ack of a stored message."""
+def take_ack(reply: Reply, refused: str = "the stream refused it") -> None:
+    """Raise (``refused``, and why) unless ``reply`` is a stream's ack of a stored message
+    (a durable CALL's; a registry line's, the bucket being a stream too)."""
     ack = _ack_decoder.decode(reply.data)
     if ack.error is not None or not ack.stream:
-        raise RuntimeError(f"the stream refused it: {ack.error or reply.data!r}")
+        raise RuntimeError(f"{refused}: {ack.error or reply.data!r}")
