@@ -305,3 +305,68 @@ def test_handle_still_runs_async_handlers_to_their_end() -> None:
     assert Gated().handle(data_transfer("V")) == b'[3,"d1",{"status":"Accepted"}]'
     refused = Gated().handle(data_transfer("raise"))
     assert refused is not None and msgspec.json.decode(refused)[:3] == [4, "d1", "InternalError"]
+
+
+class PlainKeeping(v201.ChargeSystem):
+    """Plain handlers of a class that keeps frames: one answers at once, one hands back a
+    future answered later; each notes the frame its connection holds for it."""
+
+    keeps_frames = True
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, bytes | str | None]] = []
+        self.later: list[asyncio.Future[messages.DataTransferResponse]] = []
+
+    def authorize(
+        self, request: messages.AuthorizeRequest, context: CallContext
+    ) -> messages.AuthorizeResponse:
+        connection = context.connection
+        assert isinstance(connection, AsyncConnection)
+        self.seen.append((context.message_id, connection.frame_of(context.message_id)))
+        return messages.AuthorizeResponse(
+            id_token_info=v201.datatypes.IdTokenInfoType(
+                status=v201.enums.AuthorizationStatusEnumType.ACCEPTED
+            )
+        )
+
+    def data_transfer(
+        self, request: messages.DataTransferRequest, context: CallContext
+    ) -> asyncio.Future[messages.DataTransferResponse]:
+        connection = context.connection
+        assert isinstance(connection, AsyncConnection)
+        self.seen.append((context.message_id, connection.frame_of(context.message_id)))
+        answer: asyncio.Future[messages.DataTransferResponse] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self.later.append(answer)
+        return answer
+
+
+@pytest.mark.parametrize("twin", TWINS, ids=[t.IMPLEMENTATION for t in TWINS])
+def test_a_plain_handler_sees_its_frame_on_the_compiled_path(
+    twin: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``frame_of`` holds for a plain handler as for an async one: the compiled path keeps
+    the frame while it runs, and lets it go once answered (at once, or by its future)."""
+    monkeypatch.setattr("ocpp_fast.dispatch.fast_dispatch_class", lambda: twin.FastDispatch)
+    handler = PlainKeeping()
+    text = '[2,"d1","DataTransfer",{"vendorId":"V"}]'
+
+    async def main() -> list[bytes]:
+        written: list[bytes] = []
+        connection = AsyncConnection(handler, write=written.append, identity="CS1")
+        assert type(connection._fast) is twin.FastDispatch
+        connection.feed(AUTHORIZE)
+        assert connection._frames == {}  # answered: let go
+        connection.feed(text)
+        assert connection._frames == {"d1": text}  # held until its future completes
+        handler.later[0].set_result(
+            messages.DataTransferResponse(status=v201.enums.DataTransferStatusEnumType.ACCEPTED)
+        )
+        await connection.drain(5)
+        assert connection._frames == {}
+        return written
+
+    written = asyncio.run(main())
+    assert handler.seen == [("a1", AUTHORIZE), ("d1", text)]
+    assert [msgspec.json.decode(w)[:2] for w in written] == [[3, "a1"], [3, "d1"]]

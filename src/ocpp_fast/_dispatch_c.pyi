@@ -15,6 +15,7 @@ class FastDispatch:
         context_type: type[Any],
         peer: Any = None,
         protocol: Any = None,
+        frames: dict[str, bytes | str] | None = None,
     ) -> None: ...
     def answer(
         self, data: bytes | str, identity: str

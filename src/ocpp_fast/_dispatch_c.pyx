@@ -273,8 +273,9 @@ cdef class FastDispatch:
     cdef ActionSlots _slots
     cdef object _metrics
     cdef dict _cells
+    cdef object _frames
 
-    def __init__(self, handler, routes, context_type, peer=None, protocol=None):
+    def __init__(self, handler, routes, context_type, peer=None, protocol=None, frames=None):
         if not isinstance(routes, dict):
             raise TypeError("routes must be a FastRoutes table")
         slots = getattr(routes, "slots", None)
@@ -288,6 +289,9 @@ cdef class FastDispatch:
         self._peer = peer
         self._protocol = protocol
         self._handling = None if protocol is None else protocol._handling
+        if frames is not None and type(frames) is not dict:
+            raise TypeError("frames must be a dict")
+        self._frames = frames
 
     cdef array.array _cell(self, object metrics, str name):
         """The cell of ``name`` in ``metrics`` (``Metrics.cell``): from its table, read
@@ -353,6 +357,11 @@ cdef class FastDispatch:
             cell.data.as_doubles[C_CALLS_IN] += 1
         if is_async:  # for the asyncio layer's slots and task (its handler time is taken there)
             return CallReceived(self._in_hand(message_id, p, &h, name, request))
+        frames = self._frames
+        if frames is not None:  # kept while the handler runs, for connection.frame_of
+            if message_id is None:
+                message_id = _message_id(p, &h)
+            (<dict>frames)[message_id] = data
         if cell is not None:
             started = _now()
         try:
@@ -390,6 +399,8 @@ cdef class FastDispatch:
         memcpy(out + 4 + id_len, b'",', 2)
         memcpy(out + 6 + id_len, body_p, body_len)
         out[6 + id_len + body_len] = 93  # ']'
+        if frames is not None:  # answered: let go (the general code lets go of the others)
+            (<dict>frames).pop(message_id, None)
         if debug:
             log_frame(">", identity, reply)
         if cell is not None:

@@ -42,7 +42,15 @@ def use_clock(clock: Any = None) -> None:
 class FastDispatch:
     """One handler's compiled path (``protocol``: a live connection's, or ``None``)."""
 
-    __slots__ = ("_context_type", "_handler", "_handling", "_peer", "_protocol", "_routes")
+    __slots__ = (
+        "_context_type",
+        "_frames",
+        "_handler",
+        "_handling",
+        "_peer",
+        "_protocol",
+        "_routes",
+    )
 
     def __init__(
         self,
@@ -51,6 +59,7 @@ class FastDispatch:
         context_type: type[Any],
         peer: Any = None,
         protocol: Any = None,
+        frames: dict[str, bytes | str] | None = None,
     ) -> None:
         self._handler = handler
         self._routes = routes
@@ -58,6 +67,9 @@ class FastDispatch:
         self._peer = peer
         self._protocol = protocol
         self._handling: set[str] | None = None if protocol is None else protocol._handling
+        if frames is not None and type(frames) is not dict:
+            raise TypeError("frames must be a dict")
+        self._frames = frames
 
     def answer(
         self, data: bytes | str, identity: str
@@ -105,6 +117,9 @@ class FastDispatch:
             cell[CALLS_IN] += 1
         if is_async:  # for the asyncio layer's slots and task (its handler time is taken there)
             return CallReceived(self._in_hand(message_id, name, request))
+        frames = self._frames
+        if frames is not None:  # kept while the handler runs, for connection.frame_of
+            frames[message_id] = data
         if cell is not None:
             started = _clock()
         try:
@@ -129,6 +144,8 @@ class FastDispatch:
             except msgspec.ValidationError:
                 return self._ran(message_id, name, request, result, None, started)
         reply = b'[3,"' + raw_id + b'",' + body + b"]"
+        if frames is not None:  # answered: let go (the general code lets go of the others)
+            frames.pop(message_id, None)
         if debug:
             log_frame(">", identity, reply)
         if cell is not None:

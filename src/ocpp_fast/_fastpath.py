@@ -49,12 +49,15 @@ from ocpp_fast.protocol import CallReceived
 if TYPE_CHECKING:
 
     class Dispatcher(Protocol):
-        """What both twins' ``FastDispatch(handler, routes, context_type, peer, protocol)`` is.
+        """What both twins' ``FastDispatch(handler, routes, context_type, peer, protocol,
+        frames)`` is.
 
         ``protocol`` (the connection's sans-I/O :class:`~ocpp_fast.protocol.Protocol`, or
         ``None`` for :meth:`~ocpp_fast.dispatch.OcppHandler.handle`) is where metrics are
         read and the ids in hand are kept; ``peer`` and ``context_type`` make the
-        :class:`~ocpp_fast.dispatch.CallContext` of handlers that take one. (Declared for
+        :class:`~ocpp_fast.dispatch.CallContext` of handlers that take one; ``frames`` (the
+        connection's, when its handler's class keeps frames) holds each CALL's frame while
+        its plain handler runs, for ``frame_of``. (Declared for
         the type checker only: a ``typing.Protocol`` costs every import to make.)
         """
 

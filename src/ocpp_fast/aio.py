@@ -144,7 +144,11 @@ class AsyncConnection:
         self._send = send
         self._write = write
         self._protocol: Protocol = handler.protocol(identity)
-        self._fast = handler.fast_dispatch(self, self._protocol)
+        self._frames: dict[str, bytes | str] | None = {} if handler.keeps_frames else None
+        """The frame of each CALL whose handler has not answered yet, kept when the handler's
+        class asks (:attr:`~ocpp_fast.dispatch.OcppHandler.keeps_frames`); the compiled path
+        keeps a plain handler's there too while it runs."""
+        self._fast = handler.fast_dispatch(self, self._protocol, self._frames)
         self._waiters: dict[str, asyncio.Future[Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending: dict[Deferred[Any] | asyncio.Future[Any], int] = {}
@@ -166,9 +170,6 @@ class AsyncConnection:
         self.on_answer: list[Callable[[str, Any], None]] = []
         """Told ``(action, response)`` of each of our CALLs the peer answered validly, before
         its caller (a station's client reads the heartbeat interval of a BootNotification)."""
-        self._frames: dict[str, bytes | str] | None = {} if handler.keeps_frames else None
-        """The frame of each CALL whose handler has not answered yet, kept when the handler's
-        class asks (:attr:`~ocpp_fast.dispatch.OcppHandler.keeps_frames`)."""
 
     @property
     def version(self) -> ProtocolVersion:

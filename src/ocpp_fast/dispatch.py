@@ -319,11 +319,15 @@ class OcppHandler:
         return self._reply_to(outcome, identity)
 
     def fast_dispatch(
-        self, peer: PeerConnection | None = None, protocol: Protocol | None = None
+        self,
+        peer: PeerConnection | None = None,
+        protocol: Protocol | None = None,
+        frames: dict[str, bytes | str] | None = None,
     ) -> Dispatcher:
         """The compiled path of this handler (:mod:`ocpp_fast._fastpath`): of a live
-        connection when ``protocol`` is given (its metrics, its ids in hand), else of
-        :meth:`handle`.
+        connection when ``protocol`` is given (its metrics, its ids in hand; ``frames``: where
+        it keeps each CALL's frame while the handler runs, when the class keeps frames),
+        else of :meth:`handle`.
 
         A handler whose :meth:`invoke_handler` or :meth:`handler_route` is not the base's
         (overridden in its class, or set on the instance, to wrap or route every handler)
@@ -343,7 +347,7 @@ class OcppHandler:
             routes = fast_routes(None)
         else:
             routes = fast_routes(cls)
-        return fast_dispatch_class()(self, routes, CallContext, peer, protocol)
+        return fast_dispatch_class()(self, routes, CallContext, peer, protocol, frames)
 
     def _reply_to(self, ran: HandlerRan, identity: str) -> bytes:
         """The reply to a CALL whose handler ran, in :meth:`handle`: a coroutine is run to its
