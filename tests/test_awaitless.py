@@ -210,3 +210,41 @@ def _wrapped(
 )
 def test_only_a_body_that_cannot_suspend_runs_at_once(function: Any, expected: bool) -> None:
     assert never_suspends(function) is expected
+
+
+LATER = datetime.datetime(2027, 1, 1, tzinfo=datetime.UTC)
+
+
+@pytest.mark.parametrize("twin", TWINS, ids=[t.IMPLEMENTATION for t in TWINS])
+@pytest.mark.parametrize("kind", ["plain", "async"])
+def test_a_handler_set_on_the_instance_is_the_one_called(
+    twin: ModuleType, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test replacing a handler on its instance (``monkeypatch.setattr(csms, "heartbeat",
+    fake)``) has its fake called, as for a plain handler: a coroutine it returns is awaited."""
+    csms = Csms()
+    got: list[Any] = []
+
+    def fake(request: messages.HeartbeatRequest) -> messages.HeartbeatResponse:
+        got.append(request)
+        return messages.HeartbeatResponse(current_time=LATER)
+
+    async def fake_async(request: messages.HeartbeatRequest) -> messages.HeartbeatResponse:
+        await asyncio.sleep(0)
+        return fake(request)
+
+    monkeypatch.setattr(csms, "heartbeat", fake if kind == "plain" else fake_async)
+    monkeypatch.setattr("ocpp_fast.dispatch.fast_dispatch_class", lambda: twin.FastDispatch)
+    later = b'[3,"h1",{"currentTime":"2027-01-01T00:00:00Z"}]'
+
+    async def main() -> list[bytes]:
+        written: list[bytes] = []
+        connection = AsyncConnection(csms, write=written.append, identity="CS1")
+        connection.feed(b'[2,"h1","Heartbeat",{}]')
+        await connection.drain(5)
+        return written
+
+    assert asyncio.run(main()) == [later]
+    if kind == "plain":
+        assert csms.handle(b'[2,"h1","Heartbeat",{}]') == later
+    assert got == [messages.HeartbeatRequest()] * (2 if kind == "plain" else 1)

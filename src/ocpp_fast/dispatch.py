@@ -530,7 +530,7 @@ def _build_routes(cls: type[OcppHandler]) -> dict[str, Route]:
         calls, is_async = name, inspect.iscoroutinefunction(member)
         if never_suspends(member):
             calls, is_async = f"_ocpp_at_once_{name}", False
-            setattr(cls, calls, awaitless_twin(member, wants_context))
+            setattr(cls, calls, awaitless_twin(member, wants_context, name))
         later = getattr(member, _ANSWERS_LATER, False) is True
         routes[action.name] = Route(action.name, name, wants_context, is_async, calls, later)
     return routes
