@@ -28,6 +28,7 @@ from ocpp_fast.cluster import ClusterConfig, NatsServer
 from ocpp_fast.cluster._nats_link import (
     DEFAULT_MAX_PAYLOAD,
     MAX_CONTROL_LINE,
+    MAX_MEMBERS,
     SWEEP_EVERY,
     WRITE_AT_ONCE_BELOW,
     NatsLink,
@@ -531,3 +532,77 @@ def test_options_the_link_does_not_speak_keep_nats_py(
         "go through nats-py (the option tls_handshake_first=)" in r.getMessage()
         for r in caplog.records
     )
+
+
+def clustered(name: str, routes_to: int, port: int) -> NatsServer:
+    """A nats-server of a two-server cluster named ``T``, its route port ``port``, routed to the
+    other's ``routes_to``."""
+    return NatsServer(
+        arguments=[
+            *("--cluster", f"nats://127.0.0.1:{port}", "--routes", f"nats://127.0.0.1:{routes_to}"),
+            *("--server_name", name, "--cluster_name", "T"),
+        ]
+    )
+
+
+def test_the_link_fails_over_to_a_member_the_cluster_named() -> None:
+    """Given one server of a NATS cluster, the link learns the other from its INFO
+    (``connect_urls``) and, when the one given dies, connects to the other: requests go on."""
+    from ocpp_fast._machine import free_port
+
+    route_a, route_b = free_port(), free_port()
+    a, b = clustered("A", route_b, route_a), clustered("B", route_a, route_b)
+
+    async def scenario() -> None:
+        nc = await echoing(b.url)  # the responder is on B
+        link = NatsLink(a.url, {"reconnect_time_wait": 0.1}, "t")
+        await link.attach()
+        async with asyncio.timeout(10):  # the route forms, A tells of B
+            while b.url not in link.servers:
+                await asyncio.sleep(0.05)
+            while True:  # and B's subscription reaches A
+                try:
+                    reply = await link.request("echo.1", b"via A", 1)
+                    break
+                except NoRespondersError:
+                    await asyncio.sleep(0.05)
+        assert reply.data == b"via A|[]"
+        assert link.servers == [a.url, b.url]
+        a.kill()
+        async with asyncio.timeout(10):  # the loss seen, then B connected to
+            while link._wire is None or link._wire.server is not link._members[0]:
+                await asyncio.sleep(0.05)
+            reply = await link.request("echo.2", b"via B", 5)
+        assert reply.data == b"via B|[]"
+        assert link.not_ready() is None
+        await link.close()
+        await nc.close()
+
+    a.start()
+    b.start()
+    try:
+        run(scenario)
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_what_an_info_names_is_kept_bounded_and_read_safely() -> None:
+    """Members come from ``connect_urls`` as ``host:port`` (IPv6 in brackets), reached with the
+    scheme and credentials of the server that named them; what cannot be read is skipped, known
+    servers are not added twice, and at most MAX_MEMBERS are kept."""
+    link = NatsLink("tls://u:p@nats.example:4222", {}, "t")
+    told = link._servers[0]
+    link.learned({"connect_urls": ["nats.example:4222", "10.0.0.2:4223", "[::1]:4224"]}, told)
+    link.learned({"connect_urls": ["10.0.0.2:4223", ":", "bad:port:x", 7, "10.0.0.3"]}, told)
+    link.learned({"connect_urls": "10.0.0.9:1"}, told)  # not a list: nothing
+    assert link.servers == [
+        "tls://nats.example:4222",
+        "tls://10.0.0.2:4223",
+        "tls://::1:4224",
+        "tls://10.0.0.3:4222",
+    ]
+    member = link._members[0]
+    assert (member.user, member.password, member.tls_name) == ("u", "p", "nats.example")
+    link.learned({"connect_urls": [f"10.1.0.{n}:4222" for n in range(100)]}, told)
+    assert len(link._members) == MAX_MEMBERS

@@ -35,9 +35,11 @@ requests too (:func:`unspoken`).
 NATS going away fails every waiting request at once with ``ConnectionError`` (the
 store then answers InternalError, and the station sends again); while away a request
 fails at once too, and the link connects again in the background every
-``reconnect_time_wait`` seconds, for good, with its inbox and every subscription
-made again; then the callbacks in :attr:`NatsLink.on_back` run (the gateway writes its
-registry lines again).
+``reconnect_time_wait`` seconds, for good, trying in turn the servers given and the other
+members of their cluster that the servers' INFO named (``connect_urls``, as nats-py does),
+with its inbox and every subscription made again; then the callbacks in
+:attr:`NatsLink.on_back` run (the gateway writes its registry lines again). At most
+:data:`MAX_MEMBERS` members are kept.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import copy
 import itertools
 import json
 import logging
@@ -87,6 +90,9 @@ MAX_CONTROL_LINE = 4096
 
 DEFAULT_MAX_PAYLOAD = 1024 * 1024
 """Payload bytes at most until the server's INFO says otherwise (its own default)."""
+
+MAX_MEMBERS = 32
+"""Servers learned from the cluster's INFO (``connect_urls``) kept at most, besides those given."""
 
 WRITE_AT_ONCE_BELOW = 4
 """Requests waiting (the one being sent included) under which a publish is written at once."""
@@ -150,6 +156,25 @@ class _Server:
         self.user = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
         self.url = f"{parts.scheme}://{self.host}:{self.port}"  # no credentials in logs
+        self.tls_name: str | None = None
+        """The name its TLS certificate is checked against, when not ``host`` (a member of the
+        cluster learned by address: the name of the server that told of it)."""
+
+    def member(self, address: str) -> _Server | None:
+        """The cluster member at ``address`` (``host:port``, as INFO's ``connect_urls`` has it),
+        reached as this server is (scheme, credentials, TLS name); ``None`` if unreadable."""
+        try:
+            parts = urlsplit(f"//{address}")
+            host, port = parts.hostname, parts.port
+        except ValueError:
+            return None
+        if not host:
+            return None
+        other = copy.copy(self)
+        other.host, other.port = host, port or 4222
+        other.url = f"{'tls' if self.tls else 'nats'}://{host}:{other.port}"
+        other.tls_name = self.tls_name or self.host
+        return other
 
 
 class NatsLink:
@@ -161,6 +186,9 @@ class NatsLink:
             raise ValueError(f"the NATS link does not speak {reason}")
         urls = [servers] if isinstance(servers, str) else list(servers)
         self._servers = [_Server(url) for url in urls]
+        self._members: list[_Server] = []
+        """The other servers of the cluster, as INFO told of them (:meth:`learned`): where
+        the link connects again too when the servers given are down, as nats-py does."""
         self._options = dict(options)
         self.name = str(options.get("name") or name)
         prefix = options.get("inbox_prefix", "_INBOX")
@@ -343,6 +371,7 @@ class NatsLink:
         loop = self._loop
         assert loop is not None
         wire = _Wire(self, loop)
+        wire.server = server
         timeout = float(self._options.get("connect_timeout", CONNECT_TIMEOUT))
         try:
             async with asyncio.timeout(timeout):
@@ -354,7 +383,7 @@ class NatsLink:
                         raise ConnectionError(f"{server.url} does not offer TLS")
                     await wire.start_tls(
                         tls if tls is not None else ssl.create_default_context(),
-                        self._options.get("tls_hostname") or server.host,
+                        self._options.get("tls_hostname") or server.tls_name or server.host,
                     )
                 wire.write(b"CONNECT %b\r\nPING\r\n" % self._connect_json(server, info))
                 await wire.pong
@@ -400,6 +429,26 @@ class NatsLink:
                 fields["auth_token"] = token or user
         return json.dumps(fields).encode()
 
+    def learned(self, info: Mapping[str, Any], server: _Server | None) -> None:
+        """INFO from ``server`` (the one a wire is connected to): the cluster members it names
+        that the link does not know yet are kept, up to :data:`MAX_MEMBERS`."""
+        addresses = info.get("connect_urls")
+        if server is None or not isinstance(addresses, list):
+            return
+        known = {(s.host, s.port) for s in self._servers + self._members}
+        for address in addresses:
+            if len(self._members) >= MAX_MEMBERS:
+                return
+            member = server.member(address) if isinstance(address, str) else None
+            if member is not None and (member.host, member.port) not in known:
+                known.add((member.host, member.port))
+                self._members.append(member)
+
+    @property
+    def servers(self) -> list[str]:
+        """The servers the link may connect to: those given, then the members learned."""
+        return [server.url for server in self._servers + self._members]
+
     def lost(self, wire: _Wire, why: str) -> None:
         """The connection ``wire`` is gone (called by it)."""
         if wire is not self._wire:
@@ -414,7 +463,9 @@ class NatsLink:
 
     async def _reconnect(self) -> None:
         wait = float(self._options.get("reconnect_time_wait", RECONNECT_WAIT))
-        for server in itertools.cycle(self._servers):
+        for attempt in itertools.count():
+            candidates = self._servers + self._members  # the members learned so far
+            server = candidates[attempt % len(candidates)]
             await asyncio.sleep(wait)
             try:
                 self._wire = await self._connect(server)
@@ -485,6 +536,8 @@ class _Wire(asyncio.Protocol):
         self.link = link
         self.loop = loop
         self.transport: asyncio.Transport | None = None
+        self.server: _Server | None = None
+        """The server it is connected to (what its INFO's members are reached as)."""
         self.info: asyncio.Future[dict[str, Any]] = loop.create_future()
         self.pong: asyncio.Future[None] = loop.create_future()
         self._buf = bytearray()
@@ -639,7 +692,10 @@ class _Wire(asyncio.Protocol):
                     self.pong.set_result(None)
             elif op == b"INFO":
                 info = json.loads(rest)
+                if not isinstance(info, dict):
+                    raise ValueError("INFO is not an object")
                 self._max_payload = int(info.get("max_payload", self._max_payload))
+                self.link.learned(info, self.server)
                 if not self.info.done():
                     self.info.set_result(info)
             elif op == b"-ERR":
