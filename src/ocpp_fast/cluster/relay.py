@@ -126,7 +126,7 @@ class Relay:
         or over ``nc`` where the link does not speak ``config.options`` (decided once)."""
         reason = unspoken(config.servers, config.options)
         if reason is None:
-            link = NatsLink(config.servers, config.options, f"{name} (stores)")
+            link = NatsLink(config.servers, config.options, f"{name} (link)")
             await link.attach()
             self.replies = link
         else:
