@@ -17,11 +17,17 @@ from nats.errors import NoRespondersError
 from nats.js.kv import KeyValue
 from test_cluster_link import Fed
 
-from ocpp_fast.cluster import ClusterClient, ClusterConfig, Gateway, StationNotConnected
+from ocpp_fast.cluster import (
+    ClusterClient,
+    ClusterConfig,
+    Gateway,
+    StationNotConnected,
+    TooManyRoutedCalls,
+)
 from ocpp_fast.cluster._nats_link import NatsLink
 from ocpp_fast.demo import DemoChargeSystem
 from ocpp_fast.dispatch import CallContext
-from ocpp_fast.transport import connect, serve
+from ocpp_fast.transport import Limits, connect, serve
 from ocpp_fast.v201 import enums, messages
 
 
@@ -271,6 +277,40 @@ def test_a_line_not_written_while_the_link_was_down_is_written_when_it_is_back(
         async with ClusterClient(cluster) as client:
             await until(lambda: _listed_is(client, ["D1"]), "listed when the link is back", 10)
             assert (await client.call("D1", data_transfer(), timeout=5)).data == "D1"
+        await station.close()
+        await server.close()
+        await gateway.close()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("over", ["link", "nats-py"])
+def test_routed_calls_beyond_the_limit_are_refused_at_once(nats_url: str, over: str) -> None:
+    """``Limits.routed_calls`` routed calls wait for a slow station; the next is refused at once
+    (``TooManyRoutedCalls``, without waiting for the station); once they are answered, calls go
+    on."""
+    options = {} if over == "link" else {"tls_handshake_first": False}  # one the link lacks
+    cluster = ClusterConfig(nats_url, config(nats_url).names, options)
+
+    async def scenario() -> None:
+        gateway = Gateway(cluster)
+        server = await serve(DemoChargeSystem(), cluster=gateway, limits=Limits(routed_calls=2))
+        assert (gateway._link is not None) == (over == "link")
+        station = await connect(SlowStation(), f"ws://127.0.0.1:{server.port}/ocpp/B1")
+        await gateway.holds("B1", 5)
+        async with ClusterClient(cluster) as client:
+            slow = [
+                asyncio.ensure_future(client.call("B1", data_transfer("slow"), timeout=5))
+                for _ in range(2)
+            ]
+            await until(lambda: gateway._routed_waiting == 2, "both routed calls wait")
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(TooManyRoutedCalls, match="2 routed calls waiting"):
+                await client.call("B1", data_transfer(), timeout=5)
+            assert asyncio.get_running_loop().time() - started < 0.5  # refused, not waited
+            assert [a.data for a in await asyncio.gather(*slow)] == ["B1", "B1"]
+            await until(lambda: gateway._routed_waiting == 0, "both done")
+            assert (await client.call("B1", data_transfer(), timeout=5)).data == "B1"
         await station.close()
         await server.close()
         await gateway.close()

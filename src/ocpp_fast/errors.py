@@ -39,6 +39,7 @@ __all__ = [
     "SecurityError",
     "StartupFailed",
     "StationNotConnected",
+    "TooManyRoutedCalls",
     "TypeConstraintViolationError",
     "error_class",
 ]
@@ -223,6 +224,17 @@ class StationNotConnected(ConnectionError):
 
     def __init__(self, identity: str, why: str = "") -> None:
         super().__init__(why or f"{identity} is not connected")
+        self.identity = identity
+
+
+class TooManyRoutedCalls(RuntimeError):
+    """The gateway holding the station has as many routed calls waiting as its
+    ``Limits.routed_calls`` allows: this one was refused at once, before reaching the
+    station (nothing was said on the wire). Try again later, or call less at once.
+    """
+
+    def __init__(self, identity: str, why: str = "") -> None:
+        super().__init__(why or f"the gateway holding {identity} has too many routed calls")
         self.identity = identity
 
 

@@ -23,7 +23,7 @@ require("nats", "ocpp_fast.cluster")
 
 if TYPE_CHECKING:
     from ocpp_fast.cluster._server import NatsServer
-    from ocpp_fast.cluster.client import ClusterClient, StationNotConnected
+    from ocpp_fast.cluster.client import ClusterClient, StationNotConnected, TooManyRoutedCalls
     from ocpp_fast.cluster.config import DEFAULT_DURABLE, ClusterConfig
     from ocpp_fast.cluster.gateway import Gateway
     from ocpp_fast.cluster.subjects import Names, decode_identity, encode_identity
@@ -40,6 +40,7 @@ __all__ = [
     "Names",
     "StationEntry",
     "StationNotConnected",
+    "TooManyRoutedCalls",
     "Worker",
     "decode_event",
     "decode_identity",
@@ -58,6 +59,7 @@ __getattr__, __dir__ = lazy_exports(
         "Names": "subjects",
         "StationEntry": "wire",
         "StationNotConnected": "client",
+        "TooManyRoutedCalls": "client",
         "Worker": "worker",
         "decode_event": "wire",
         "decode_identity": "subjects",

@@ -27,13 +27,13 @@ from ocpp_fast.aio import DEFAULT_TIMEOUT
 from ocpp_fast.cluster.config import ClusterConfig, node_name
 from ocpp_fast.cluster.subjects import decode_identity
 from ocpp_fast.cluster.wire import RoutedCall, decode_outcome, response_of
-from ocpp_fast.errors import StationNotConnected
+from ocpp_fast.errors import StationNotConnected, TooManyRoutedCalls
 from ocpp_fast.stations import StationEntry
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as Nats
 
-__all__ = ["ClusterClient", "RoutedPeer", "StationNotConnected"]
+__all__ = ["ClusterClient", "RoutedPeer", "StationNotConnected", "TooManyRoutedCalls"]
 
 _encode = msgspec.json.Encoder().encode
 _entry_decoder = msgspec.json.Decoder(StationEntry)
@@ -124,8 +124,9 @@ class ClusterClient:
         Raises the station's error as the :class:`~ocpp_fast.errors.OcppError`
         class of its code, :class:`StationNotConnected` at once when no node
         holds the station (or it left during the call), ``TimeoutError`` when it
-        did not answer within ``timeout``. The request is checked against its
-        schema here, before it travels.
+        did not answer within ``timeout``, :class:`TooManyRoutedCalls` at once when the
+        gateway holding it has ``Limits.routed_calls`` waiting already. The request is
+        checked against its schema here, before it travels.
         """
         version, action = _action_of(request)
         payload = encode_checked_payload(request, action, version, response=False)
@@ -147,6 +148,8 @@ class ClusterClient:
             raise StationNotConnected(identity, outcome.description)
         if outcome.failure == "timeout":
             raise TimeoutError(outcome.description)
+        if outcome.failure == "busy":
+            raise TooManyRoutedCalls(identity, outcome.description)
         if outcome.failure:
             raise ValueError(outcome.description)
         response: ResponseT = response_of(outcome, version, action)

@@ -33,7 +33,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -118,6 +118,8 @@ class Gateway:
         self._kv: KeyValue | None = None
         self._server: CsmsServer | None = None
         self._link: NatsLink | None = None
+        self._routed_waiting = 0
+        """Routed calls whose task runs (bounded by the server's ``Limits.routed_calls``)."""
         """The relay's NATS link, when it has one: subscriptions and registry lines go over it."""
         self._subscriptions: dict[str, Subscription | int] = {}
         """The command subscription of each station held here (a sid on the link, or nats-py's)."""
@@ -354,7 +356,11 @@ class Gateway:
 
         async def received(msg: Msg) -> None:
             # A task per CALL: each has its own timeout while the connection queues them.
-            self._spawn(self._routed(identity, msg))
+            refused = self._refused(identity)
+            if refused is None:
+                self._spawn_routed(self._routed(identity, msg))
+            else:
+                await _quietly(msg.respond(_encode(refused)))
 
         return received
 
@@ -367,9 +373,39 @@ class Gateway:
         the call's task (each has its own timeout while the connection queues them)."""
 
         def delivered(data: bytes, reply: bytes) -> None:
-            self._spawn(self._routed_over_link(identity, data, reply))
+            refused = self._refused(identity)
+            if refused is None:
+                self._spawn_routed(self._routed_over_link(identity, data, reply))
+            elif reply and self._link is not None:
+                self._link.publish(reply, _encode(refused))
 
         return delivered
+
+    def _refused(self, identity: str) -> Outcome | None:
+        """The answer of a routed call refused at once: ``Limits.routed_calls`` wait already."""
+        assert self._server is not None
+        limit = self._server.limits.routed_calls
+        if self._routed_waiting < limit:
+            return None
+        nats_failures.warning(
+            "routed calls refused",
+            "%s: a routed call refused: %d wait already (Limits.routed_calls)",
+            identity,
+            limit,
+            extra={"identity": identity},
+        )
+        return Outcome(
+            failure="busy",
+            description=f"the gateway {self.node} has {limit} routed calls waiting, its limit",
+        )
+
+    def _spawn_routed(self, work: Coroutine[Any, Any, None]) -> None:
+        """A routed call's task, counted while it waits for its station."""
+        self._routed_waiting += 1
+        self._spawn(work, self._routed_done)
+
+    def _routed_done(self, task: asyncio.Task[None]) -> None:
+        self._routed_waiting -= 1
 
     async def _routed_over_link(self, identity: str, data: bytes, reply: bytes) -> None:
         outcome = await self._call_station(identity, data)
@@ -411,10 +447,16 @@ class Gateway:
 
     # --- the end ----------------------------------------------------------------------------
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def _spawn(
+        self,
+        work: Coroutine[Any, Any, None],
+        done: Callable[[asyncio.Task[None]], None] | None = None,
+    ) -> None:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if done is not None:
+            task.add_done_callback(done)
 
     def not_ready(self) -> str | None:
         """Why this gateway cannot serve stations now (``/readyz`` says it), or ``None``."""

@@ -54,9 +54,20 @@ class Limits:
     unread_output: int = 1 << 20
     """Bytes buffered for a station that sends but does not read (pongs of its pings, our
     answers); once over it, the next data it sends closes the connection."""
+    routed_calls: int = 10_000
+    """Calls to its stations that the cluster's clients (``ClusterClient.call``) have waiting
+    at once on a gateway (each a task, queued behind the station's outstanding CALL until it
+    answers or its timeout ends); beyond it, a routed call is refused at once and its caller
+    gets :class:`~ocpp_fast.errors.TooManyRoutedCalls`."""
 
     def __post_init__(self) -> None:
-        for name in ("calls_in_flight", "handler_tasks", "max_connections", "pending_handshakes"):
+        for name in (
+            "calls_in_flight",
+            "handler_tasks",
+            "max_connections",
+            "pending_handshakes",
+            "routed_calls",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"Limits.{name} must be at least 1")
 
