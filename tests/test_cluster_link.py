@@ -599,7 +599,7 @@ def test_what_an_info_names_is_kept_bounded_and_read_safely() -> None:
     assert link.servers == [
         "tls://nats.example:4222",
         "tls://10.0.0.2:4223",
-        "tls://::1:4224",
+        "tls://[::1]:4224",
         "tls://10.0.0.3:4222",
     ]
     member = link._members[0]

@@ -145,6 +145,11 @@ def _split(url: str) -> SplitResult:
     return urlsplit(url if "://" in url else f"nats://{url}")
 
 
+def _url(scheme: str, host: str, port: int) -> str:
+    """A server's URL as logs show it (an IPv6 address in brackets)."""
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
 class _Server:
     """One server of the list: where it is and the credentials its URL carries."""
 
@@ -155,7 +160,7 @@ class _Server:
         self.port = parts.port or 4222
         self.user = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
-        self.url = f"{parts.scheme}://{self.host}:{self.port}"  # no credentials in logs
+        self.url = _url(parts.scheme, self.host, self.port)  # no credentials in logs
         self.tls_name: str | None = None
         """The name its TLS certificate is checked against, when not ``host`` (a member of the
         cluster learned by address: the name of the server that told of it)."""
@@ -172,7 +177,7 @@ class _Server:
             return None
         other = copy.copy(self)
         other.host, other.port = host, port or 4222
-        other.url = f"{'tls' if self.tls else 'nats'}://{host}:{other.port}"
+        other.url = _url("tls" if self.tls else "nats", host, other.port)
         other.tls_name = self.tls_name or self.host
         return other
 
