@@ -399,6 +399,39 @@ def test_serve_logs_each_station_coming_and_going_and_no_frame_by_default(backen
     assert len([line for line in chatty if re.search(r"SIM\d+ [<>] \[", line)]) > 60
 
 
+def test_an_app_that_configures_logging_gets_each_line_once(tmp_path: Path) -> None:
+    """An APP that sets up logging for its own lines (``logging.basicConfig``) sees them beside
+    the command's, and each of ocpp_fast's lines once, not again through the root handler."""
+    (tmp_path / "logged_app.py").write_text(
+        textwrap.dedent(
+            """
+            import logging
+            import sys
+
+            from ocpp_fast.demo import DemoChargeSystem
+
+            logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="app %(message)s")
+
+            class Csms(DemoChargeSystem):
+                def on_connect(self, connection):
+                    logging.getLogger("logged_app").info("hello %s", connection.identity)
+            """
+        )
+    )
+    server, port = serve("logged_app:Csms", cwd=tmp_path)
+    try:
+        assert server.stdout is not None
+        server.stdout.readline()
+        report = asyncio.run(simulate(f"ws://127.0.0.1:{port}/", 2, 0.5, handle_signals=False))
+        assert report.connected == 2, report.table()
+        time.sleep(0.3)  # the server logs the last disconnect
+    finally:
+        lines = stop(server).splitlines()
+    assert len([line for line in lines if line.startswith("app hello SIM")]) == 2, lines
+    assert len([line for line in lines if "SIM00000: connected" in line]) == 1, lines
+    assert len([line for line in lines if "SIM00000: disconnected" in line]) == 1, lines
+
+
 def test_a_worker_loads_a_factory_from_its_app_dir(app_dir: Path, tmp_path: Path) -> None:
     """``ocpp-fast worker`` takes APP as serve does (factory, --app-dir): run from elsewhere."""
     with NatsServer() as nats_server:
