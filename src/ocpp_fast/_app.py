@@ -24,8 +24,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ocpp_fast._protocol_version import LABELS
 from ocpp_fast.dispatch import ChargeSystem, OcppHandler
+from ocpp_fast.transport._handlers import subprotocol_of
 
 __all__ = ["AppError", "import_attribute", "load_app"]
 
@@ -107,13 +107,10 @@ def _instance(value: Any, spec: str) -> OcppHandler:
 
 
 def _subprotocol(key: Any, handler: OcppHandler, spec: str) -> str:
-    name = f"ocpp{key}" if key in LABELS else key
-    if name != handler.version.subprotocol:
-        raise AppError(
-            f"{spec}: {key!r} maps to a handler of OCPP {handler.version}; "
-            f"use the key {handler.version.subprotocol!r}"
-        )
-    return name
+    try:
+        return subprotocol_of(key, handler, "ChargeSystem")
+    except ValueError as exc:
+        raise AppError(f"{spec}: {exc}") from None
 
 
 def handlers_of(value: Any, spec: str) -> dict[str, OcppHandler]:
