@@ -134,3 +134,12 @@ def test_bench_prints_the_comparison(capsys: pytest.CaptureFixture[str]) -> None
     # issue 25's targets: the worst action's e/d, and the live path in µs
     assert re.search(r"worst e/d = [\d.]+, \w+.*\(target <= 2.5: (met|NOT met)", out), out
     assert re.search(r"\bi = [\d.]+ µs \(target <= 3.5 µs: (met|NOT met)", out), out
+
+
+def test_bench_help_names_the_command_to_type(capsys: pytest.CaptureFixture[str]) -> None:
+    """``ocpp-fast bench`` parses with bench's own parser: its usage line says
+    ``ocpp-fast bench``, as the CLI reference does, not ``ocpp-fast``."""
+    with pytest.raises(SystemExit) as exited:
+        main(["bench", "--help"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: ocpp-fast bench [-h]")
