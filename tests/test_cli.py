@@ -14,6 +14,7 @@ from demo_load import free_port
 from websockets.asyncio.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
+import ocpp_fast
 from ocpp_fast.bench import DEFAULT_MIX
 from ocpp_fast.cli import main
 from ocpp_fast.demo import DemoChargeSystem
@@ -143,3 +144,10 @@ def test_bench_help_names_the_command_to_type(capsys: pytest.CaptureFixture[str]
         main(["bench", "--help"])
     assert exited.value.code == 0
     assert capsys.readouterr().out.startswith("usage: ocpp-fast bench [-h]")
+
+
+def test_version_is_said(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"ocpp-fast {ocpp_fast.__version__}\n"

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import ocpp_fast
 from ocpp_fast import errors
 from ocpp_fast._cli_serve import add_app_arguments, add_serve_arguments, serve_command
 from ocpp_fast._extras import MissingExtra
@@ -177,6 +178,9 @@ def _command(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(
         prog="ocpp-fast", description=__doc__.split("\n\n")[0].replace("``", "")
     )
+    # The first thing asked of a command installed on a server; without it, argparse answered
+    # "the following arguments are required: command".
+    parser.add_argument("--version", action="version", version=f"ocpp-fast {ocpp_fast.__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser(
         "serve", help="run a CSMS: your app (module:attr) or the demo of every version"
