@@ -56,6 +56,10 @@ async def make_later():
 def admit_all(station):
     return True
 
+class NeedsConfig(DemoChargeSystem):
+    def __init__(self, dsn):
+        self.dsn = dsn
+
 class Busy(DemoChargeSystem):
     async def on_startup(self, server):
         raise OSError(98, "address already in use")
@@ -112,6 +116,13 @@ def test_every_form_of_app(app_dir: Path) -> None:
         ("fleet_app:absent", False, "has no attribute 'absent'"),
         ("no_such_module:app", False, "no module 'no_such_module'"),
         ("fleet_app", False, "module:attribute"),
+        (
+            "fleet_app:NeedsConfig",
+            False,
+            r"fleet_app:NeedsConfig: NeedsConfig\(\) raised TypeError: .*missing 1 required "
+            r"positional argument: 'dsn'; a class is made with no arguments: serve an instance, "
+            r"or a function with --factory",
+        ),
     ],
 )
 def test_what_is_not_an_app_is_said_plainly(
