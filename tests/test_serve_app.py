@@ -199,6 +199,7 @@ def test_flags_that_are_wrong_are_refused_before_serving(app_dir: Path) -> None:
         (["--limit", "speed=3"], "use NAME=VALUE"),
         (["--tolerate", "everything"], "unknown tolerance"),
         (["--authorize", "fleet_app:absent"], "has no attribute"),
+        (["--authorize", "fleet_app:nothing"], "--authorize fleet_app:nothing is int, not a func"),
         (["fleet_app:make"], "pass --factory"),
     ]:
         run = subprocess.run(

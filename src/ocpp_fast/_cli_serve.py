@@ -301,6 +301,11 @@ async def serve_command(args: argparse.Namespace) -> int:
         authorize = None
         if args.authorize is not None:
             authorize = import_attribute(args.authorize, args.app_dir)
+            if not callable(authorize):  # else every station's handshake fails, one by one
+                raise AppError(
+                    f"--authorize {args.authorize} is {type(authorize).__name__}, not a "
+                    "function of a StationRequest returning an Admission or a bool"
+                )
         elif args.security_profile in (1, 2):
             raise ValueError(
                 f"security profile {args.security_profile} checks each station's password: "
