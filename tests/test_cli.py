@@ -14,6 +14,7 @@ from demo_load import free_port
 from websockets.asyncio.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
+import ocpp_fast
 from ocpp_fast.bench import DEFAULT_MIX
 from ocpp_fast.cli import main
 from ocpp_fast.demo import DemoChargeSystem
@@ -134,3 +135,19 @@ def test_bench_prints_the_comparison(capsys: pytest.CaptureFixture[str]) -> None
     # issue 25's targets: the worst action's e/d, and the live path in µs
     assert re.search(r"worst e/d = [\d.]+, \w+.*\(target <= 2.5: (met|NOT met)", out), out
     assert re.search(r"\bi = [\d.]+ µs \(target <= 3.5 µs: (met|NOT met)", out), out
+
+
+def test_bench_help_names_the_command_to_type(capsys: pytest.CaptureFixture[str]) -> None:
+    """``ocpp-fast bench`` parses with bench's own parser: its usage line says
+    ``ocpp-fast bench``, as the CLI reference does, not ``ocpp-fast``."""
+    with pytest.raises(SystemExit) as exited:
+        main(["bench", "--help"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: ocpp-fast bench [-h]")
+
+
+def test_version_is_said(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"ocpp-fast {ocpp_fast.__version__}\n"

@@ -93,6 +93,34 @@ def test_an_async_handler_that_awaits_in_handle_is_the_callers_mistake(evse: str
     assert reply_async(_Waits(), frame) == [3, "s", {}]
 
 
+class _Sleeps(v201.ChargeSystem):
+    tolerance = Tolerance.NUMERIC_STRING
+
+    async def status_notification(
+        self, request: messages.StatusNotificationRequest
+    ) -> messages.StatusNotificationResponse:
+        await asyncio.sleep(0.001)  # asks for the running loop before it could suspend
+        return messages.StatusNotificationResponse()
+
+
+@pytest.mark.parametrize("evse", ["1", '"1"'], ids=["valid", "repaired"])
+def test_an_async_handler_that_needs_a_loop_in_handle_is_the_callers_mistake_too(
+    evse: str,
+) -> None:
+    """Most real awaits (a sleep, a lock, a database call) ask asyncio for the running loop
+    first, and fail in ``handle()`` before they could suspend: that is the same mistake, said
+    as such, where the peer was answered a bare InternalError ("the handler failed")."""
+    frame = (
+        '[2,"s","StatusNotification",{"timestamp":"2026-11-24T12:00:00Z",'
+        f'"connectorStatus":"Available","evseId":{evse},"connectorId":1}}]'
+    )
+    with pytest.raises(
+        HandlerSuspended, match=r"handler of StatusNotification needs an event loop .*handle_async"
+    ):
+        _Sleeps().handle(frame)
+    assert reply_async(_Sleeps(), frame) == [3, "s", {}]
+
+
 def reply_async(handler: v201.ChargeSystem, frame: str) -> Any:
     answered = asyncio.run(handler.handle_async(frame))
     assert answered is not None

@@ -56,6 +56,10 @@ async def make_later():
 def admit_all(station):
     return True
 
+class NeedsConfig(DemoChargeSystem):
+    def __init__(self, dsn):
+        self.dsn = dsn
+
 class Busy(DemoChargeSystem):
     async def on_startup(self, server):
         raise OSError(98, "address already in use")
@@ -112,6 +116,13 @@ def test_every_form_of_app(app_dir: Path) -> None:
         ("fleet_app:absent", False, "has no attribute 'absent'"),
         ("no_such_module:app", False, "no module 'no_such_module'"),
         ("fleet_app", False, "module:attribute"),
+        (
+            "fleet_app:NeedsConfig",
+            False,
+            r"fleet_app:NeedsConfig: NeedsConfig\(\) raised TypeError: .*missing 1 required "
+            r"positional argument: 'dsn'; a class is made with no arguments: serve an instance, "
+            r"or a function with --factory",
+        ),
     ],
 )
 def test_what_is_not_an_app_is_said_plainly(
@@ -188,6 +199,7 @@ def test_flags_that_are_wrong_are_refused_before_serving(app_dir: Path) -> None:
         (["--limit", "speed=3"], "use NAME=VALUE"),
         (["--tolerate", "everything"], "unknown tolerance"),
         (["--authorize", "fleet_app:absent"], "has no attribute"),
+        (["--authorize", "fleet_app:nothing"], "--authorize fleet_app:nothing is int, not a func"),
         (["fleet_app:make"], "pass --factory"),
     ]:
         run = subprocess.run(
@@ -397,6 +409,39 @@ def test_serve_logs_each_station_coming_and_going_and_no_frame_by_default(backen
     assert len(lines) <= 3 + 6, lines  # the first line, 6 of the stations, "stopped"
     chatty = served_log("--backend", backend, "--log-frames")
     assert len([line for line in chatty if re.search(r"SIM\d+ [<>] \[", line)]) > 60
+
+
+def test_an_app_that_configures_logging_gets_each_line_once(tmp_path: Path) -> None:
+    """An APP that sets up logging for its own lines (``logging.basicConfig``) sees them beside
+    the command's, and each of ocpp_fast's lines once, not again through the root handler."""
+    (tmp_path / "logged_app.py").write_text(
+        textwrap.dedent(
+            """
+            import logging
+            import sys
+
+            from ocpp_fast.demo import DemoChargeSystem
+
+            logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="app %(message)s")
+
+            class Csms(DemoChargeSystem):
+                def on_connect(self, connection):
+                    logging.getLogger("logged_app").info("hello %s", connection.identity)
+            """
+        )
+    )
+    server, port = serve("logged_app:Csms", cwd=tmp_path)
+    try:
+        assert server.stdout is not None
+        server.stdout.readline()
+        report = asyncio.run(simulate(f"ws://127.0.0.1:{port}/", 2, 0.5, handle_signals=False))
+        assert report.connected == 2, report.table()
+        time.sleep(0.3)  # the server logs the last disconnect
+    finally:
+        lines = stop(server).splitlines()
+    assert len([line for line in lines if line.startswith("app hello SIM")]) == 2, lines
+    assert len([line for line in lines if "SIM00000: connected" in line]) == 1, lines
+    assert len([line for line in lines if "SIM00000: disconnected" in line]) == 1, lines
 
 
 def test_a_worker_loads_a_factory_from_its_app_dir(app_dir: Path, tmp_path: Path) -> None:

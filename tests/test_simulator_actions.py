@@ -183,3 +183,25 @@ def test_the_command_refuses_wrong_actions_and_passwords_before_starting(
     assert "no password for SIM00001 (the stations are SIM00000 to SIM00001)" in (
         capsys.readouterr().err
     )
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--url", "127.0.0.1:9/ocpp"], "--url 127.0.0.1:9/ocpp: give a ws:// or wss:// URL"),
+        (["--url", "http://127.0.0.1:9"], "--url http://127.0.0.1:9: give a ws:// or wss://"),
+        (["--url", "ws://127.0.0.1:9", "--chargers", "0"], "--chargers 0: at least one"),
+        (["--url", "ws://127.0.0.1:9", "--duration", "-1"], "--duration -1: a number of sec"),
+        (["--url", "ws://127.0.0.1:9", "--interval", "0"], "--interval 0: a number of sec"),
+        (["--url", "ws://127.0.0.1:9", "--first-station", "-2"], "--first-station -2: 0 or"),
+    ],
+)
+def test_the_command_refuses_a_fleet_that_tests_nothing_before_starting(
+    flags: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A URL without a WebSocket scheme, no stations, no time: a usage error (2) said once,
+    not a station-by-station connect failure, nor a CI job passing with nothing sent."""
+    with pytest.raises(SystemExit) as exited:
+        main(["simulate", *flags])
+    assert exited.value.code == 2
+    assert said in capsys.readouterr().err

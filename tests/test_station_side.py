@@ -138,6 +138,31 @@ def test_serve_and_connect_take_and_refuse_handlers_alike() -> None:
     run(main)
 
 
+def test_serve_and_connect_key_a_version_by_label_and_refuse_a_key_of_another() -> None:
+    """``{"2.0.1": ..., "1.6": ...}``, as ``ocpp-fast serve`` takes it, is served as the
+    subprotocols ``ocpp2.0.1`` and ``ocpp1.6`` (it was offered as ``2.0.1``, which no station
+    asks for: every handshake failed with no common version); a key naming another version
+    than its handler's is refused when given, on both sides alike."""
+
+    async def main() -> None:
+        with pytest.raises(ValueError, match=r"key 'ocpp1.6' maps to a ChargeSystem of OCPP 2.0.1"):
+            await serve({"ocpp1.6": v201.ChargeSystem()})
+        with pytest.raises(ValueError, match=r"key '2.1' .* Charger of OCPP 1.6; use .*'ocpp1.6'"):
+            StationClient({"2.1": v16.Charger()}, "ws://127.0.0.1:1/CS1")
+        server = await serve({"2.0.1": v201.ChargeSystem(), "1.6": v16.ChargeSystem()})
+        try:
+            url = f"ws://127.0.0.1:{server.port}/ocpp"
+            new = await connect({"2.0.1": v201.Charger()}, f"{url}/CS201")
+            old = await connect(v16.Charger(), f"{url}/CS16")
+            assert (new.subprotocol, old.subprotocol) == ("ocpp2.0.1", "ocpp1.6")
+            await new.close()
+            await old.close()
+        finally:
+            await server.close()
+
+    run(main)
+
+
 def test_a_station_client_takes_one_charger_as_connect_does() -> None:
     async def main() -> None:
         port = free_port()

@@ -261,7 +261,6 @@ def cli_markdown() -> str:
         for name, sub in _subcommands(top).items():
             if name == "bench":  # it hands its arguments on to ocpp_fast.bench's own parser
                 sub = parser_of(bench.main)
-                sub.prog = f"{top.prog} bench"
             summary = _help_of(top, name)
             lines += [f"## `ocpp-fast {name}`", "", summary[:1].upper() + summary[1:] + ".", ""]
             lines += _usage(sub) + _options_table(sub)

@@ -24,8 +24,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ocpp_fast._protocol_version import LABELS
 from ocpp_fast.dispatch import ChargeSystem, OcppHandler
+from ocpp_fast.transport._handlers import subprotocol_of
 
 __all__ = ["AppError", "import_attribute", "load_app"]
 
@@ -84,20 +84,33 @@ def _libraries() -> tuple[str, ...]:
 def raised(exc: BaseException) -> str:
     """``KeyError: 'PORT' (at app.py, line 3)``: the exception and the line of the app that
     raised it, the innermost frame outside Python's library, installed packages and
-    ocpp_fast (``os.environ[...]`` raises in ``os``: the line to fix is the app's)."""
+    ocpp_fast (``os.environ[...]`` raises in ``os``: the line to fix is the app's). Never a
+    line of ocpp_fast's: a class called with the wrong arguments raises where we call it,
+    which is no line for the app to fix."""
     said = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<")]
     libraries = _libraries()
+    ours = str(Path(__file__).parent.resolve()) + os.sep
     own = [f for f in frames if not str(Path(f.filename).resolve()).startswith(libraries)]
-    if own or frames:
-        frame = (own or frames)[-1]
+    others = [f for f in frames if not str(Path(f.filename).resolve()).startswith(ours)]
+    if own or others:
+        frame = (own or others)[-1]
         said += f" (at {frame.filename}, line {frame.lineno})"
     return said
 
 
 def _instance(value: Any, spec: str) -> OcppHandler:
     if isinstance(value, type) and issubclass(value, ChargeSystem) and hasattr(value, "version"):
-        value = value()
+        try:  # a class is made with no arguments; one that needs some is the app's mistake
+            value = value()
+        except Exception as exc:
+            hint = (
+                "; a class is made with no arguments: serve an instance, or a function with "
+                "--factory"
+                if isinstance(exc, TypeError)
+                else ""
+            )
+            raise AppError(f"{spec}: {value.__name__}() raised {raised(exc)}{hint}") from exc
     if not isinstance(value, ChargeSystem):
         raise AppError(
             f"{spec} gave {value!r}: expected a ChargeSystem class or instance, a mapping of "
@@ -107,13 +120,10 @@ def _instance(value: Any, spec: str) -> OcppHandler:
 
 
 def _subprotocol(key: Any, handler: OcppHandler, spec: str) -> str:
-    name = f"ocpp{key}" if key in LABELS else key
-    if name != handler.version.subprotocol:
-        raise AppError(
-            f"{spec}: {key!r} maps to a handler of OCPP {handler.version}; "
-            f"use the key {handler.version.subprotocol!r}"
-        )
-    return name
+    try:
+        return subprotocol_of(key, handler, "ChargeSystem")
+    except ValueError as exc:
+        raise AppError(f"{spec}: {exc}") from None
 
 
 def handlers_of(value: Any, spec: str) -> dict[str, OcppHandler]:

@@ -19,13 +19,20 @@ for any time).
 
 from __future__ import annotations
 
+import asyncio
 import dis
 import inspect
 from collections.abc import Callable, Coroutine
 from types import CoroutineType, FunctionType
 from typing import Any
 
-__all__ = ["HandlerSuspended", "awaitless_twin", "finish_at_once", "never_suspends"]
+__all__ = [
+    "HandlerSuspended",
+    "awaitless_twin",
+    "finish_at_once",
+    "needed_a_loop",
+    "never_suspends",
+]
 
 _SUSPENDING_OPS = frozenset(
     {"YIELD_VALUE", "SEND", "GET_AWAITABLE", "GET_AITER", "GET_ANEXT", "BEFORE_ASYNC_WITH"}
@@ -50,6 +57,20 @@ def finish_at_once(result: Any) -> Any:
         return done.value
     coro.close()
     raise HandlerSuspended("an async handler suspended in handle(): use handle_async()")
+
+
+def needed_a_loop(error: BaseException | None) -> bool:
+    """Whether ``error`` is asyncio's refusal of a handler that awaited real work (a sleep,
+    a lock, a database call) with no event loop running: in :meth:`OcppHandler.handle` such
+    a handler fails before it could suspend, and is the same mistake of the caller as one
+    that suspends, not an error to answer the peer with."""
+    if not isinstance(error, RuntimeError) or "no running event loop" not in str(error):
+        return False
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return True
+    return False
 
 
 def never_suspends(member: Any) -> bool:

@@ -219,11 +219,15 @@ def ports_of(args: argparse.Namespace) -> tuple[int | None, int | None]:
 
 
 def _log_to_stdout(level: str, frames: bool) -> None:
+    """ocpp_fast's lines on stdout, in the command's own format. They stop there: an APP that
+    configures logging for its own lines (``logging.basicConfig`` at import) would otherwise
+    print each of ocpp_fast's twice, once here and once more through its root handler."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(_FrameLines())
     root = logging.getLogger("ocpp_fast")
     root.addHandler(handler)
     root.setLevel(level.upper())
+    root.propagate = False
     logging.getLogger("ocpp_fast.frames").setLevel(logging.DEBUG if frames else logging.WARNING)
 
 
@@ -297,6 +301,11 @@ async def serve_command(args: argparse.Namespace) -> int:
         authorize = None
         if args.authorize is not None:
             authorize = import_attribute(args.authorize, args.app_dir)
+            if not callable(authorize):  # else every station's handshake fails, one by one
+                raise AppError(
+                    f"--authorize {args.authorize} is {type(authorize).__name__}, not a "
+                    "function of a StationRequest returning an Admission or a bool"
+                )
         elif args.security_profile in (1, 2):
             raise ValueError(
                 f"security profile {args.security_profile} checks each station's password: "

@@ -698,7 +698,11 @@ def report(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Verify every variant on every frame, time them, print the comparison."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    # Named as it is run, ``ocpp-fast bench`` (``ocpp-fast`` hands it the rest of its arguments),
+    # so ``--help`` and usage errors show the command to type.
+    parser = argparse.ArgumentParser(
+        prog="ocpp-fast bench", description=__doc__.split("\n\n")[0].replace("``", "")
+    )
     parser.add_argument("mix", nargs="?", type=Path, default=DEFAULT_MIX, help="JSON-lines mix")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--repeats", type=int, default=7, help="interleaved rounds (best kept)")

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import ocpp_fast
 from ocpp_fast import errors
 from ocpp_fast._cli_serve import add_app_arguments, add_serve_arguments, serve_command
 from ocpp_fast._extras import MissingExtra
@@ -85,6 +86,22 @@ async def _simulate(args: argparse.Namespace, passwords: Passwords) -> int:
     return 0 if report.ok else 1
 
 
+def _check_fleet(args: argparse.Namespace) -> None:
+    """Refuse a fleet that cannot test anything before a station starts: a URL without
+    ``ws://`` or ``wss://`` would otherwise fail each station's connect one by one, and no
+    stations or no time would pass a CI job (exit 0) having sent nothing."""
+    for url in args.url:
+        if not url.lower().startswith(("ws://", "wss://")):
+            raise ValueError(f"--url {url}: give a ws:// or wss:// URL (ws://HOST:PORT/PATH)")
+    if args.chargers < 1:
+        raise ValueError(f"--chargers {args.chargers}: at least one station")
+    for flag, value in (("--duration", args.duration), ("--interval", args.interval)):
+        if not value > 0:
+            raise ValueError(f"{flag} {value:g}: a number of seconds above 0")
+    if args.first_station < 0:
+        raise ValueError(f"--first-station {args.first_station}: 0 or more")
+
+
 def _simulate_settings(
     parser: argparse.ArgumentParser, args: argparse.Namespace
 ) -> tuple[Passwords, str]:
@@ -92,6 +109,7 @@ def _simulate_settings(
     from ocpp_fast.simulator import check_passwords, chosen_actions, read_password_file
 
     try:
+        _check_fleet(args)
         actions = ",".join(args.actions)
         chosen_actions(actions)
         if args.password is not None and args.password_file is not None:
@@ -160,6 +178,9 @@ def _command(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(
         prog="ocpp-fast", description=__doc__.split("\n\n")[0].replace("``", "")
     )
+    # The first thing asked of a command installed on a server; without it, argparse answered
+    # "the following arguments are required: command".
+    parser.add_argument("--version", action="version", version=f"ocpp-fast {ocpp_fast.__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser(
         "serve", help="run a CSMS: your app (module:attr) or the demo of every version"

@@ -34,7 +34,13 @@ import msgspec
 
 from ocpp_fast import errors
 from ocpp_fast._actions import Sender
-from ocpp_fast._awaitless import HandlerSuspended, awaitless_twin, finish_at_once, never_suspends
+from ocpp_fast._awaitless import (
+    HandlerSuspended,
+    awaitless_twin,
+    finish_at_once,
+    needed_a_loop,
+    never_suspends,
+)
 from ocpp_fast._fastpath import HandlerRan, fast_dispatch_class, fast_routes, install_compiled
 from ocpp_fast._frame_log import debug_enabled, log_frame
 from ocpp_fast._model import Request, ResponseT
@@ -362,6 +368,8 @@ class OcppHandler:
                 error = exc
         if isinstance(error, HandlerSuspended):
             raise error
+        if needed_a_loop(error):
+            raise _without_loop(call.action, error) from error
         if error is not None:
             refusal = as_ocpp_error(call, error, identity)
             answered = self.__dict__.get("_answered_log")
@@ -400,6 +408,8 @@ class OcppHandler:
             if is_awaitable(result):
                 result = await result
         except Exception as exc:
+            if needed_a_loop(exc):
+                raise _without_loop(call.action, exc) from exc
             error = as_ocpp_error(call, exc, protocol.identity)
             protocol.respond_error(call.message_id, error, call.action)
             return
@@ -413,6 +423,14 @@ class OcppHandler:
                 await result
         except Exception as exc:
             send_failed(send, exc, identity)
+
+
+def _without_loop(action: str, error: BaseException | None) -> HandlerSuspended:
+    """What :meth:`OcppHandler.handle` raises for a handler that needed an event loop."""
+    return HandlerSuspended(
+        f"the handler of {action} needs an event loop ({error}), which handle() does not run: "
+        "use await handle_async(frame)"
+    )
 
 
 class Charger(OcppHandler):

@@ -375,8 +375,8 @@ async def simulate(
     stations send, ``"all"`` of the fleet's mix, ``"core"`` (:data:`CORE_ACTIONS`), or action
     names (:func:`chosen_actions`). ``password``: HTTP Basic (security profiles 1 and 2), one
     for every station or a mapping of identity to password; ``ssl``: the TLS context for
-    ``wss://`` (with a client certificate for profile 3). ``progress`` is called about once
-    a second.
+    ``wss://`` (with a client certificate for profile 3). ``progress(report, elapsed)`` is
+    called about once a second with the report so far and the seconds elapsed.
     ``backend`` picks the WebSocket library (:mod:`ocpp_fast.transport.backend`);
     ``compression`` offers permessage-deflate. Several URLs (a cluster's gateways):
     station ``i`` connects to URL ``i`` modulo their number and fails over to the next

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ocpp_fast._protocol_version import LABELS
 from ocpp_fast.dispatch import OcppHandler
 
-__all__ = ["by_subprotocol"]
+__all__ = ["by_subprotocol", "subprotocol_of"]
 
 
 def by_subprotocol(
@@ -26,4 +27,21 @@ def by_subprotocol(
             f"handlers is one {kind} or a mapping of subprotocol to {kind} "
             f'({{"ocpp1.6": {kind.lower()}}}), not {type(handlers).__name__}'
         )
-    return dict(handlers)
+    return {subprotocol_of(key, handler, kind): handler for key, handler in handlers.items()}
+
+
+def subprotocol_of(key: str, handler: OcppHandler, kind: str) -> str:
+    """The subprotocol ``key`` names: ``"ocpp1.6"``, or its label ``"1.6"`` as ``ocpp-fast
+    serve`` takes it. A key that is not the handler's own version would be offered in the
+    handshake and never match (``"2.0.1"`` offered as such, no station asks for it), or pair a
+    station with the model of another version: refused here, not at the first station."""
+    version = getattr(handler, "version", None)
+    if version is None:  # a version-less base: nothing to check the key against
+        return key
+    name = f"ocpp{key}" if key in LABELS else key
+    if name != version.subprotocol:
+        raise ValueError(
+            f"the key {key!r} maps to a {kind} of OCPP {version}; "
+            f"use the key {version.subprotocol!r}"
+        )
+    return name

@@ -500,7 +500,8 @@ async def connect(
     """Connect a station to the CSMS at ``url`` (``ws://`` or ``wss://``, identity last).
 
     ``handlers`` is one ``Charger``, or one per subprotocol in order of
-    preference (``{"ocpp2.0.1": ..., "ocpp1.6": ...}``). ``password`` turns on
+    preference (``{"ocpp2.0.1": ..., "ocpp1.6": ...}``, or by label: ``{"2.0.1": ...}``).
+    ``password`` turns on
     HTTP Basic (profiles 1 and 2; the user name is the identity); ``ssl``
     carries TLS, with a client certificate for profile 3. ``compression`` offers
     permessage-deflate (the CSMS decides); ``backend`` picks the WebSocket library.

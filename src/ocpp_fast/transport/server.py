@@ -82,7 +82,9 @@ async def serve(
     cluster: ClusterAttachment | None = None,
     reuse_port: bool = False,
 ) -> CsmsServer:
-    """Start a CSMS serving ``handlers`` (one ``ChargeSystem``, or one per subprotocol).
+    """Start a CSMS serving ``handlers`` (one ``ChargeSystem``, or one per subprotocol, keyed
+    ``"ocpp1.6"`` or by the label ``"1.6"``; a key of another version than its handler's is a
+    ``ValueError``).
 
     ``security_profile``: 0 none (development only), 1 HTTP Basic over ``ws://``,
     2 TLS + Basic, 3 mutual TLS (pass an ``ssl`` context that requires and
