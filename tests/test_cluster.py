@@ -546,3 +546,27 @@ def test_one_admin_function_reaches_stations_in_one_process_and_in_a_cluster(
         assert [identity for identity, _ in csms.left] == ["CS9"]
 
     run(scenario)
+
+
+def test_stations_lists_a_fleet_of_more_than_a_thousand_at_once(nats_url: str) -> None:
+    """2,500 registry lines: ``stations()`` lists every one well within its timeout (its
+    consumer asked for acks it never sent, so delivery stopped at the 1,000th line and the
+    rest waited for the timeout)."""
+    cluster = config(nats_url)
+
+    async def scenario() -> None:
+        gateway = Gateway(cluster)
+        server = await serve(DemoChargeSystem(), cluster=gateway)
+        identities = [f"F{n:04d}" for n in range(2500)]
+        assert all(
+            await asyncio.gather(*(gateway._register(identity, "2.0.1") for identity in identities))
+        )
+        async with ClusterClient(cluster) as client:
+            started = asyncio.get_running_loop().time()
+            listed = await client.stations(timeout=5)
+            assert asyncio.get_running_loop().time() - started < 3  # not a fetch's timeout
+            assert sorted(listed) == identities
+        await server.close()
+        await gateway.close()
+
+    run(scenario)

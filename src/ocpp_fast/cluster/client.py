@@ -170,12 +170,19 @@ class ClusterClient:
             stream=f"KV_{bucket}",
             config=api.ConsumerConfig(
                 deliver_policy=api.DeliverPolicy.LAST_PER_SUBJECT,
+                # no acks: with the default (explicit, at most 1,000 unacknowledged) delivery
+                # stopped at the 1,000th line and the rest of a larger fleet waited for a timeout
+                ack_policy=api.AckPolicy.NONE,
                 inactive_threshold=timeout * 3,
                 mem_storage=True,
             ),
         )
         found: dict[str, StationEntry] = {}
         try:
+            # What is pending now is the last line of every key: read that many and stop.
+            # Gateways rewrite every line each third of the TTL, so the consumer keeps getting
+            # new entries behind them; following those, a large fleet was listed only once the
+            # reading outran the rewriting (minutes, with 3,000 stations on a busy machine).
             left = (await subscription.consumer_info()).num_pending or 0
             while left > 0:
                 try:
@@ -183,7 +190,7 @@ class ClusterClient:
                 except NatsTimeout:  # entries expired since we asked: what is left is gone
                     break
                 for msg in batch:
-                    left = msg.metadata.num_pending
+                    left = min(left - 1, msg.metadata.num_pending)
                     headers = msg.headers or {}
                     if msg.data and _KV_OPERATION not in headers and _MARKER not in headers:
                         identity = decode_identity(msg.subject[len(prefix) :])
