@@ -24,6 +24,7 @@ from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
+from ocpp_fast._machine import free_port
 from ocpp_fast.cluster import ClusterConfig, NatsServer
 from ocpp_fast.cluster._nats_link import (
     DEFAULT_MAX_PAYLOAD,
@@ -548,8 +549,6 @@ def clustered(name: str, routes_to: int, port: int) -> NatsServer:
 def test_the_link_fails_over_to_a_member_the_cluster_named() -> None:
     """Given one server of a NATS cluster, the link learns the other from its INFO
     (``connect_urls``) and, when the one given dies, connects to the other: requests go on."""
-    from ocpp_fast._machine import free_port
-
     route_a, route_b = free_port(), free_port()
     a, b = clustered("A", route_b, route_a), clustered("B", route_a, route_b)
 

@@ -244,7 +244,7 @@ class AsyncConnection:
     def _fed(self) -> bool:
         """The end of :meth:`feed`: what was answered written; ``False`` (reading pauses)
         while CALLs wait in the backlog."""
-        if self._write is not None and self._protocol._outbox:  # a CALL started answers later
+        if self._write is not None and self._protocol._outbox:  # empty: its handler answers later
             self._write_out()
         if self._backlog:
             self._paused = True
