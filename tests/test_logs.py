@@ -212,7 +212,7 @@ def test_an_action_not_handled_warns_once_and_each_error_answered_is_logged(
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert [r.getMessage() for r in warnings] == [
         "CS001: StatusNotification is not handled here: answering NotSupported (logged once "
-        'per action; ocpp_messages_total{kind="error"} counts each)'
+        "per action)"  # no metrics here: no counter to name
     ]
     answered = [r for r in caplog.records if "answering" in r.msg and r.levelno < logging.WARNING]
     # the actions not handled had their WARNING: each CALLERROR is DEBUG; a handler's is INFO
@@ -228,6 +228,23 @@ def test_an_action_not_handled_warns_once_and_each_error_answered_is_logged(
         "d1",
         "NotSupported",
     )
+
+
+def test_the_warning_of_an_action_not_handled_names_the_counter_only_with_metrics(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Where metrics are kept, the WARNING points at the counter that counts every refusal
+    (it is logged once); without them it names none (a counter nobody has would mislead)."""
+    from ocpp_fast.metrics import Metrics
+
+    protocol = v201.ChargeSystem().protocol("CS001")
+    protocol.metrics = Metrics()
+    caplog.set_level(logging.WARNING, logger="ocpp_fast")
+    protocol.receive(STATUS.format(id="s1"))
+    assert [r.getMessage() for r in caplog.records] == [
+        "CS001: StatusNotification is not handled here: answering NotSupported (logged once "
+        'per action; ocpp_messages_total{kind="error"} counts each)'
+    ]
 
 
 def test_a_live_connection_logs_the_errors_it_answers(caplog: pytest.LogCaptureFixture) -> None:
