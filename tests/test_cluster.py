@@ -452,8 +452,9 @@ async def _listed(client: ClusterClient) -> dict[str, Any]:
 
 def test_handlers_in_a_worker_in_this_process(nats_url: str) -> None:
     """Forwarded CALLs: InternalError at once while no worker runs; then the worker's answers,
-    its OCPP errors as their class with description and details, and its call back to the
-    station through the cluster; the stream still gets the durable actions first."""
+    its OCPP errors as their class with description and details, its call back to the
+    station through the cluster and the station's identity and version on its context's
+    connection; the stream still gets the durable actions first."""
     from cluster_handlers import WorkerCsms
 
     from ocpp_fast.cluster import Worker
@@ -478,10 +479,12 @@ def test_handlers_in_a_worker_in_this_process(nats_url: str) -> None:
         assert refused.value.details == {"why": "asked to"}
         back = await station.call(messages.DataTransferRequest(vendor_id="callback"), timeout=5)
         assert back.data == "W.1"
+        whom = await station.call(messages.DataTransferRequest(vendor_id="whom"), timeout=5)
+        assert whom.data == "W.1 2.0.1"  # the worker's stand-in says whom it stands for
         await station.call(event("T-3", 0), timeout=5)
         stored = await read_events(nats_url, cluster.names)
         assert [e.action for e in stored] == ["TransactionEvent"]
-        assert worker.handled == 4  # Heartbeat, refuse, callback, TransactionEvent
+        assert worker.handled == 5  # Heartbeat, refuse, callback, whom, TransactionEvent
         await worker.close()
         await station.close()
         await server.close()

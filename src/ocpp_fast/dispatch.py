@@ -81,11 +81,22 @@ log = logging.getLogger("ocpp_fast")
 
 
 class PeerConnection(typing.Protocol):
-    """What a handler may do with its connection: call the peer, or (2.1) send to it.
+    """What a handler may do with its connection: call the peer, or (2.1) send to it; and
+    whom it talks to, in which version.
 
-    :class:`~ocpp_fast.aio.AsyncConnection` is one; declared here so that
-    dispatch needs nothing from the asyncio layer above it.
+    :class:`~ocpp_fast.aio.AsyncConnection` is one, and so is a cluster worker's stand-in
+    (:class:`~ocpp_fast.cluster.client.RoutedPeer`): only what both give truthfully is
+    declared (a worker holds no socket, so no ``remote_address`` or ``connected_since``).
+    Declared here so that dispatch needs nothing from the asyncio layer above it.
     """
+
+    @property
+    def identity(self) -> str:
+        """The station's identity."""
+
+    @property
+    def version(self) -> ProtocolVersion:
+        """The OCPP version spoken (``str()`` of it is the label: ``2.0.1``)."""
 
     async def call(self, request: Request[ResponseT], timeout: float = ...) -> ResponseT:
         """Send a CALL and return the peer's typed response."""
