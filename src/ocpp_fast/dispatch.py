@@ -280,7 +280,9 @@ class OcppHandler:
 
         ``None`` where the spec says no reply (a CALLRESULT or CALLERROR, an
         ignored message type). Async handlers work here as long as they do not
-        really suspend; use :meth:`handle_async` for those that do.
+        really suspend; use :meth:`handle_async` for those that do, and for a
+        handler marked :func:`answers_later` (a cluster gateway's durable actions):
+        here they raise :class:`HandlerSuspended`, which says so.
 
         A valid CALL of an action with a plain handler takes the compiled path
         (:mod:`ocpp_fast._fastpath`, the CSMS hot path); another handled valid CALL
@@ -322,6 +324,8 @@ class OcppHandler:
             except errors.OcppError:
                 call = None
             if type(call) is Call and (route := self._routes.get(call.action)) is not None:
+                if route.answers_later:  # before it starts what handle() could not wait for
+                    raise _answers_later(call.action)
                 if debug_enabled():
                     log_frame("<", identity, frame)
                 try:
@@ -441,6 +445,15 @@ def _without_loop(action: str, error: BaseException | None) -> HandlerSuspended:
     return HandlerSuspended(
         f"the handler of {action} needs an event loop ({error}), which handle() does not run: "
         "use await handle_async(frame)"
+    )
+
+
+def _answers_later(action: str) -> HandlerSuspended:
+    """What :meth:`OcppHandler.handle` raises for a handler marked :func:`answers_later`
+    (a cluster gateway's durable action: its answer waits for the stream's ack)."""
+    return HandlerSuspended(
+        f"the handler of {action} answers later (a cluster gateway's durable action waits for "
+        "the stream's ack), which handle() cannot wait for: use await handle_async(frame)"
     )
 
 
