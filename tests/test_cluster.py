@@ -493,6 +493,20 @@ def test_handlers_in_a_worker_in_this_process(nats_url: str) -> None:
     run(scenario)
 
 
+def test_a_gateway_that_never_held_a_station_is_settled(nats_url: str) -> None:
+    """Nothing seen, nothing to follow: ``settled()`` returns at once (it waited for a change
+    that never came, so closing such a gateway took the 5 s that ``close()`` allows)."""
+
+    async def scenario() -> None:
+        gateway = Gateway(config(nats_url))
+        server = await serve(DemoChargeSystem(), cluster=gateway)
+        await gateway.settled(2.0)  # TimeoutError without a station, before
+        await server.close()
+        await gateway.close()
+
+    run(scenario)
+
+
 def frame_of(request: Any, message_id: str) -> bytes:
     """The CALL frame of a 2.0.1 ``request``, as a station sends it."""
     from ocpp_fast.codec import encode_call

@@ -129,6 +129,7 @@ class Gateway:
         self._back = asyncio.Event()
         """Set when NATS is back after a loss: the registry is written again at once."""
         self._settled = asyncio.Event()
+        self._settled.set()  # no change seen yet: nothing to follow (a close need not wait)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._closing: asyncio.Task[None] | None = None
