@@ -1,10 +1,10 @@
 """The ChargeSystem the cluster tests run in worker processes (``cluster_handlers:WorkerCsms``).
 
 It answers what the stations of the tests send, says which process answered
-(DataTransfer ``whoami``), calls the station back through the cluster
-(``callback``), refuses with an OCPP error (``refuse``), and can be caught
-mid-request (``sleep``: it writes its pid to the file named in ``data`` and then
-waits, so a test can kill it there).
+(DataTransfer ``whoami``) and for which station and version (``whom``), calls the
+station back through the cluster (``callback``), refuses with an OCPP error
+(``refuse``), and can be caught mid-request (``sleep``: it writes its pid to the file
+named in ``data`` and then waits, so a test can kill it there).
 """
 
 from __future__ import annotations
@@ -33,6 +33,10 @@ class WorkerCsms(DemoChargeSystem):
             await asyncio.sleep(60)
         if request.vendor_id == "refuse":
             raise errors.NotSupportedError("refused by the worker", {"why": "asked to"})
+        if request.vendor_id == "whom" and context.connection is not None:
+            return messages.DataTransferResponse(  # what a live connection would say
+                status=accepted, data=f"{context.connection.identity} {context.connection.version}"
+            )
         if request.vendor_id == "callback":
             assert context.connection is not None
             answer = await context.connection.call(

@@ -452,8 +452,9 @@ async def _listed(client: ClusterClient) -> dict[str, Any]:
 
 def test_handlers_in_a_worker_in_this_process(nats_url: str) -> None:
     """Forwarded CALLs: InternalError at once while no worker runs; then the worker's answers,
-    its OCPP errors as their class with description and details, and its call back to the
-    station through the cluster; the stream still gets the durable actions first."""
+    its OCPP errors as their class with description and details, its call back to the
+    station through the cluster and the station's identity and version on its context's
+    connection; the stream still gets the durable actions first."""
     from cluster_handlers import WorkerCsms
 
     from ocpp_fast.cluster import Worker
@@ -478,16 +479,91 @@ def test_handlers_in_a_worker_in_this_process(nats_url: str) -> None:
         assert refused.value.details == {"why": "asked to"}
         back = await station.call(messages.DataTransferRequest(vendor_id="callback"), timeout=5)
         assert back.data == "W.1"
+        whom = await station.call(messages.DataTransferRequest(vendor_id="whom"), timeout=5)
+        assert whom.data == "W.1 2.0.1"  # the worker's stand-in says whom it stands for
         await station.call(event("T-3", 0), timeout=5)
         stored = await read_events(nats_url, cluster.names)
         assert [e.action for e in stored] == ["TransactionEvent"]
-        assert worker.handled == 4  # Heartbeat, refuse, callback, TransactionEvent
+        assert worker.handled == 5  # Heartbeat, refuse, callback, whom, TransactionEvent
         await worker.close()
         await station.close()
         await server.close()
         await gateway.close()
 
     run(scenario)
+
+
+def test_a_gateway_that_never_held_a_station_is_settled(nats_url: str) -> None:
+    """Nothing seen, nothing to follow: ``settled()`` returns at once (it waited for a change
+    that never came, so closing such a gateway took the 5 s that ``close()`` allows)."""
+
+    async def scenario() -> None:
+        gateway = Gateway(config(nats_url))
+        server = await serve(DemoChargeSystem(), cluster=gateway)
+        await gateway.settled(2.0)  # TimeoutError without a station, before
+        await server.close()
+        await gateway.close()
+
+    run(scenario)
+
+
+def frame_of(request: Any, message_id: str) -> bytes:
+    """The CALL frame of a 2.0.1 ``request``, as a station sends it."""
+    from ocpp_fast.codec import encode_call
+
+    return encode_call(message_id, type(request).__name__.removesuffix("Request"), request)
+
+
+def test_handle_on_a_gateway_s_handlers_says_to_use_handle_async(nats_url: str) -> None:
+    """``handle()`` runs no event loop, and a durable action's answer waits for the stream's
+    ack: it raises HandlerSuspended naming ``handle_async`` before anything is stored (it
+    answered the station InternalError, after storing it when a loop ran); ``handle_async``
+    stores and answers; an action that is not durable is answered by ``handle()`` as ever."""
+    from ocpp_fast.dispatch import HandlerSuspended
+
+    cluster = config(nats_url)
+    durable = frame_of(event("T-9", 0), "e1")
+
+    async def scenario() -> None:
+        gateway = Gateway(cluster)
+        server = await serve(DemoChargeSystem(), cluster=gateway)
+        handler = server.handlers["ocpp2.0.1"]
+        with pytest.raises(HandlerSuspended, match=r"TransactionEvent .*handle_async"):
+            handler.handle(durable, "CS9")  # a loop runs here, but handle() cannot wait
+        assert (handler.handle(b'[2,"h1","Heartbeat",{}]', "CS9") or b"").startswith(b'[3,"h1"')
+        assert await handler.handle_async(durable, "CS9") == b'[3,"e1",{}]'
+        stored = await read_events(nats_url, cluster.names)
+        assert [(e.identity, e.message_id) for e in stored] == [("CS9", "e1")]
+        await server.close()
+        await gateway.close()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("handlers_in", ["gateway", "workers"])
+def test_handle_without_a_loop_raises_for_what_waits_for_nats(handlers_in: str) -> None:
+    """With no event loop at all: an ``async def`` handler of a durable action and a CALL
+    forwarded to the workers raise HandlerSuspended naming ``handle_async`` too (they were
+    answered InternalError), whether or not the gateway is attached."""
+    from ocpp_fast.dispatch import HandlerSuspended
+
+    class Awaiting(DemoChargeSystem):
+        async def transaction_event(
+            self, request: messages.TransactionEventRequest
+        ) -> messages.TransactionEventResponse:
+            await asyncio.sleep(0)
+            return messages.TransactionEventResponse()
+
+    gateway = Gateway(handlers_in=handlers_in)
+    handler = gateway.handlers_for({"ocpp2.0.1": Awaiting()})["ocpp2.0.1"]
+    with pytest.raises(HandlerSuspended, match=r"TransactionEvent .*handle_async"):
+        handler.handle(frame_of(event("T-9", 0), "e1"), "CS9")
+    heartbeat = b'[2,"h1","Heartbeat",{}]'
+    if handlers_in == "workers":
+        with pytest.raises(HandlerSuspended, match=r"Heartbeat .*handle_async"):
+            handler.handle(heartbeat, "CS9")
+    else:
+        assert (handler.handle(heartbeat, "CS9") or b"").startswith(b'[3,"h1"')
 
 
 class Greeting(DemoChargeSystem):

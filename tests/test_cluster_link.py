@@ -16,8 +16,8 @@ from typing import Any
 
 import nats
 import pytest
+from cluster_procs import IdentityStation, run
 from cluster_procs import cluster_config as config
-from cluster_procs import run
 from cluster_raw import EVENT, call, serving, station
 from nats.aio.client import Client as Nats
 from nats.aio.msg import Msg
@@ -25,7 +25,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from ocpp_fast._machine import free_port
-from ocpp_fast.cluster import ClusterConfig, NatsServer
+from ocpp_fast.cluster import ClusterClient, ClusterConfig, NatsServer
 from ocpp_fast.cluster._nats_link import (
     DEFAULT_MAX_PAYLOAD,
     MAX_CONTROL_LINE,
@@ -39,6 +39,8 @@ from ocpp_fast.cluster._nats_link import (
 )
 from ocpp_fast.cluster._replies import Replies
 from ocpp_fast.demo import DemoChargeSystem
+from ocpp_fast.transport import connect
+from ocpp_fast.v201.messages import DataTransferRequest
 
 
 def transaction_event(seq: int) -> bytes:
@@ -500,6 +502,50 @@ def test_a_link_cut_is_said_by_readyz_and_mended(nats_url: str) -> None:
             ws = await station(server.port, "C1")
             assert (await call(ws, "m1", "TransactionEvent", transaction_event(1)))[0] == 3
             await ws.close()
+
+    run(scenario)
+
+
+def test_readyz_follows_the_connection_that_carries_the_stations_work(nats_url: str) -> None:
+    """With the gateway's own link, nats-py's connection carries only the registry's upkeep:
+    closed for good (its reconnects used up, while the link's never end), the gateway stays
+    ready and stores and routed calls go on; the link's loss is said first, nats-py's beside
+    it. Without the link (an option it does not speak), nats-py's loss is said with what
+    fails."""
+    cluster = config(nats_url)
+    link_down = "the NATS link for stores, requests and routed calls is down, reconnecting"
+
+    async def scenario() -> None:
+        async with serving(cluster, DemoChargeSystem()) as (gateway, server):
+            ws = await station(server.port, "R1")
+            answering = await connect(IdentityStation(), f"ws://127.0.0.1:{server.port}/ocpp/R2")
+            await gateway.holds("R2", 5)
+            assert gateway._nc is not None and isinstance(gateway.relay.replies, NatsLink)
+            await gateway._nc.close()
+            assert gateway.not_ready() is None
+            assert (await call(ws, "m1", "TransactionEvent", transaction_event(1)))[0] == 3
+            async with ClusterClient(cluster) as client:
+                answer = await client.call("R2", DataTransferRequest(vendor_id="x"), timeout=5)
+            assert answer.data == "R2"
+            wire = gateway.relay.replies._wire
+            assert wire is not None and wire.transport is not None
+            wire.transport.abort()
+            await asyncio.sleep(0)
+            assert gateway.not_ready() == (
+                f"{link_down}; nats-py's connection (the registry's upkeep) is closed too"
+            )
+            async with asyncio.timeout(5):
+                while gateway.not_ready() is not None:
+                    await asyncio.sleep(0.05)
+            await answering.close()
+            await ws.close()
+        without_link = ClusterConfig(nats_url, cluster.names, {"tls_handshake_first": False})
+        async with serving(without_link, DemoChargeSystem()) as (gateway, server):
+            assert gateway._nc is not None and gateway.not_ready() is None
+            await gateway._nc.close()
+            assert gateway.not_ready() == (
+                "the NATS connection for stores, requests and routed calls is closed"
+            )
 
     run(scenario)
 

@@ -404,8 +404,11 @@ async def raw_websocket(
     return reader, writer
 
 
-def test_pongs_for_pings_never_read_are_capped(backend: str) -> None:
-    """1M pings never read made +119 MiB of pongs; now the station is cut off."""
+def test_pongs_for_pings_never_read_are_capped(
+    backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """1M pings never read made +119 MiB of pongs; now the station is cut off, and its
+    "disconnected" line says why (no close frame says it: the socket is aborted)."""
 
     async def session() -> tuple[int, float]:
         limits = Limits(unread_output=256 * 1024)
@@ -424,14 +427,23 @@ def test_pongs_for_pings_never_read_are_capped(backend: str) -> None:
                 pass
             growth = rss_mib() - before
             writer.close()
+            for _ in range(250):  # its line, before a stop could become its reason
+                if "disconnected" in caplog.text:
+                    break
+                await asyncio.sleep(0.02)
             return sent, growth
         finally:
             await server.close(timeout=1)
 
+    caplog.set_level(logging.INFO, logger="ocpp_fast.transport")
     sent, growth = run(session)
     print(f"\npings never read: cut off after {sent} pings, RSS +{growth:.1f} MiB")
     assert sent < 1_000_000
     assert growth < 40
+    said = [r.getMessage() for r in caplog.records if "disconnected" in r.getMessage()]
+    assert said == [
+        "CS001: disconnected: connection lost (aborted by us: over 262144 bytes unread)"
+    ]
 
 
 # --- 5. and 6. the handshake: identities, Authorization ------------------------------------

@@ -177,9 +177,71 @@ def test_the_websocket_libraries_add_no_info_line_per_connection(
     assert library == []
     ours = [r.getMessage() for r in caplog.records if r.name == "ocpp_fast.transport"]
     assert ours.count("CS1: connected (ocpp2.0.1)") == 2
-    # the server says how the station left (the reason on_disconnect gets)
-    assert ours.count(LEFT) == 2
+    # the server and the station's client each say how it left (what on_disconnect gets)
+    assert ours.count(LEFT) == 4
     assert all(r.identity == "CS1" for r in caplog.records if r.name == "ocpp_fast.transport")  # type: ignore[attr-defined]
+
+
+def test_how_a_connection_ended_is_said_bounded_and_escaped() -> None:
+    """A peer's close reason is untrusted: cut at 123 characters (the most a close frame
+    carries), its unprintable characters escaped (no forged line, no terminal escape), its
+    accented letters kept; a connection lost without a close frame says the transport's error
+    in the log line only (``on_disconnect`` gets "connection lost", as documented)."""
+    from ocpp_fast.transport._lifecycle import close_reason, ending
+
+    long = close_reason((4000, "x" * 500), None, True)
+    assert long == f"closed by the station (4000: {'x' * 123})"
+    hostile = close_reason((4000, "Wartung läuft\r\nCS9: connected\x1b[2J"), None, True)
+    assert hostile == "closed by the station (4000: Wartung läuft\\r\\nCS9: connected\\x1b[2J)"
+    lost = close_reason(None, None, False)
+    assert lost == "connection lost"
+    reset = ConnectionResetError(104, "Connection reset by peer")
+    assert ending(lost, reset) == (
+        "connection lost (ConnectionResetError: [Errno 104] Connection reset by peer)"
+    )
+    assert ending(lost, None) == ending(lost, "") == "connection lost"
+    assert ending(long, reset) == long  # the close frame says it already
+
+
+def test_the_server_says_the_transport_error_that_ended_a_station(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A station whose TCP connection is reset (no close frame): the websockets backend's
+    "disconnected" line names the error; ``on_disconnect`` still gets "connection lost"."""
+    import socket
+    import struct
+
+    from websockets.asyncio.client import connect as ws_connect
+    from websockets.typing import Subprotocol
+
+    told: list[str] = []
+
+    class Csms(v201.ChargeSystem):
+        def on_disconnect(self, connection: Any, reason: str) -> None:
+            told.append(reason)
+
+    async def session() -> None:
+        server = await serve(Csms(), backend="websockets")
+        url = f"ws://127.0.0.1:{server.port}/CS1"
+        async with ws_connect(url, subprotocols=[Subprotocol("ocpp2.0.1")]) as station:
+            for _ in range(250):  # until the server holds it
+                if "CS1" in server.connections:
+                    break
+                await asyncio.sleep(0.02)
+            raw = station.transport.get_extra_info("socket")
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            station.transport.abort()  # an RST, no close frame
+            for _ in range(250):
+                if told:
+                    break
+                await asyncio.sleep(0.02)
+        await server.close()
+
+    caplog.set_level(logging.INFO, logger="ocpp_fast.transport")
+    asyncio.run(asyncio.wait_for(session(), 20))
+    assert told == ["connection lost"]
+    (line,) = [r.getMessage() for r in caplog.records if "disconnected" in r.getMessage()]
+    assert line.startswith("CS1: disconnected: connection lost (ConnectionResetError: "), line
 
 
 STATUS = (
@@ -212,7 +274,7 @@ def test_an_action_not_handled_warns_once_and_each_error_answered_is_logged(
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert [r.getMessage() for r in warnings] == [
         "CS001: StatusNotification is not handled here: answering NotSupported (logged once "
-        'per action; ocpp_messages_total{kind="error"} counts each)'
+        "per action)"  # no metrics here: no counter to name
     ]
     answered = [r for r in caplog.records if "answering" in r.msg and r.levelno < logging.WARNING]
     # the actions not handled had their WARNING: each CALLERROR is DEBUG; a handler's is INFO
@@ -228,6 +290,23 @@ def test_an_action_not_handled_warns_once_and_each_error_answered_is_logged(
         "d1",
         "NotSupported",
     )
+
+
+def test_the_warning_of_an_action_not_handled_names_the_counter_only_with_metrics(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Where metrics are kept, the WARNING points at the counter that counts every refusal
+    (it is logged once); without them it names none (a counter nobody has would mislead)."""
+    from ocpp_fast.metrics import Metrics
+
+    protocol = v201.ChargeSystem().protocol("CS001")
+    protocol.metrics = Metrics()
+    caplog.set_level(logging.WARNING, logger="ocpp_fast")
+    protocol.receive(STATUS.format(id="s1"))
+    assert [r.getMessage() for r in caplog.records] == [
+        "CS001: StatusNotification is not handled here: answering NotSupported (logged once "
+        'per action; ocpp_messages_total{kind="error"} counts each)'
+    ]
 
 
 def test_a_live_connection_logs_the_errors_it_answers(caplog: pytest.LogCaptureFixture) -> None:

@@ -132,6 +132,23 @@ def test_what_is_not_an_app_is_said_plainly(
         asyncio.run(load_app(spec, factory=factory, app_dir=app_dir))
 
 
+def test_a_missing_module_names_the_directory_looked_in(
+    app_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default ``--app-dir .`` is named as the absolute directory it was: ``.`` says
+    nothing in the log of a unit or a container."""
+    monkeypatch.chdir(app_dir)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the app's directory goes first
+    with pytest.raises(AppError) as raised:
+        asyncio.run(load_app("no_such_module:app", app_dir="."))
+    assert (
+        str(raised.value)
+        == f"no module 'no_such_module' (looked in {app_dir.resolve()} and sys.path)"
+    )
+    with pytest.raises(AppError, match=r"\(looked in sys\.path\)$"):
+        asyncio.run(load_app("no_such_module:app", app_dir=None))
+
+
 def serve(*argv: str, cwd: Path | None = None) -> tuple[subprocess.Popen[str], int]:
     port = free_port()
     command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", str(port), *argv]

@@ -11,6 +11,7 @@ import datetime
 import logging
 import socket
 import ssl
+import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -442,3 +443,63 @@ def test_wss_to_a_port_without_tls_fails_cleanly_on_picows(
         run(main)
     assert not [r for r in caplog.records if r.name == "asyncio"], caplog.records
     assert "Logging error" not in capfd.readouterr().err
+
+
+async def _one_connection_csms(end: Callable[[Any], Awaitable[None]]) -> Any:
+    """A CSMS (the websockets library, raw) that accepts one station and ends its connection
+    with ``end(websocket)``."""
+    from websockets.asyncio.server import serve as ws_serve
+    from websockets.typing import Subprotocol
+
+    async def handler(websocket: Any) -> None:
+        await end(websocket)
+
+    return await ws_serve(handler, "127.0.0.1", 0, subprotocols=[Subprotocol("ocpp2.0.1")])
+
+
+async def _disconnected_line(
+    end: Callable[[Any], Awaitable[None]],
+    caplog: pytest.LogCaptureFixture,
+    backend: str | None = None,
+) -> str:
+    """What a station logs when ``end`` ends its connection (on ``backend``, else the test's)."""
+    csms = await _one_connection_csms(end)
+    port = csms.sockets[0].getsockname()[1]
+    url = f"ws://127.0.0.1:{port}/CS001"
+    client = await connect(v201.Charger(), url, backoff=FAST, backend=backend)
+    try:
+        await until(lambda: any("disconnected" in r.getMessage() for r in caplog.records))
+    finally:
+        await client.close()
+        csms.close()
+    (line,) = {r.getMessage() for r in caplog.records if "disconnected" in r.getMessage()}
+    return line
+
+
+@pytest.mark.usefixtures("backend")
+def test_a_station_says_why_it_was_disconnected(caplog: pytest.LogCaptureFixture) -> None:
+    """The station's "disconnected" line says why, as ``on_disconnect`` is told: the CSMS's
+    close code and reason, its line breaks escaped (a CSMS's words cannot forge a log line)."""
+    caplog.set_level(logging.INFO, logger="ocpp_fast.transport")
+
+    async def close_for_maintenance(websocket: Any) -> None:
+        await websocket.close(4000, "maintenance\nCS002: connected")
+
+    line = run(lambda: _disconnected_line(close_for_maintenance, caplog))
+    assert line == "CS001: disconnected: closed by the CSMS (4000: maintenance\\nCS002: connected)"
+
+
+def test_a_station_says_the_transport_error_that_ended_its_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A connection reset without a close frame: the websockets backend names the error (picows
+    hands it to no one: the line says "connection lost" there)."""
+    caplog.set_level(logging.INFO, logger="ocpp_fast.transport")
+
+    async def reset(websocket: Any) -> None:
+        raw = websocket.transport.get_extra_info("socket")
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        websocket.transport.abort()  # an RST, no close frame
+
+    line = run(lambda: _disconnected_line(reset, caplog, backend="websockets"))
+    assert line.startswith("CS001: disconnected: connection lost (ConnectionResetError: "), line

@@ -39,11 +39,10 @@ def import_attribute(spec: str, app_dir: str | Path | None = ".") -> Any:
     module_name, colon, name = spec.partition(":")
     if not colon or not module_name or not name:
         raise AppError(f"name it as module:attribute, not {spec!r}")
-    if app_dir is not None:
-        folder = str(Path(app_dir).resolve())
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
-    found: Any = _import(module_name, app_dir)
+    folder = None if app_dir is None else str(Path(app_dir).resolve())
+    if folder is not None and folder not in sys.path:
+        sys.path.insert(0, folder)
+    found: Any = _import(module_name, folder)
     for part in name.split("."):
         try:
             found = getattr(found, part)
@@ -52,8 +51,10 @@ def import_attribute(spec: str, app_dir: str | Path | None = ".") -> Any:
     return found
 
 
-def _import(module_name: str, app_dir: str | Path | None) -> Any:
-    """The module, or an :class:`AppError` saying in one line why it did not import.
+def _import(module_name: str, folder: str | None) -> Any:
+    """The module, or an :class:`AppError` saying in one line why it did not import
+    (``folder``: the app's directory, absolute, as the message names it: ``.`` says nothing
+    in a unit's or a container's log).
 
     Whatever the module raises (a syntax error, a missing dependency, a failing line run at
     import) stops the command before it serves: the CLI says it in one line, where to look
@@ -67,7 +68,8 @@ def _import(module_name: str, app_dir: str | Path | None) -> Any:
         ) from exc
     except ModuleNotFoundError as exc:
         if exc.name is not None and (module_name + ".").startswith(exc.name + "."):
-            raise AppError(f"no module {module_name!r} (looked in {app_dir} and sys.path)") from exc
+            where = "sys.path" if folder is None else f"{folder} and sys.path"
+            raise AppError(f"no module {module_name!r} (looked in {where})") from exc
         raise AppError(f"cannot import {module_name!r}: {raised(exc)}") from exc
     except Exception as exc:
         raise AppError(f"cannot import {module_name!r}: {raised(exc)}") from exc

@@ -81,11 +81,22 @@ log = logging.getLogger("ocpp_fast")
 
 
 class PeerConnection(typing.Protocol):
-    """What a handler may do with its connection: call the peer, or (2.1) send to it.
+    """What a handler may do with its connection: call the peer, or (2.1) send to it; and
+    whom it talks to, in which version.
 
-    :class:`~ocpp_fast.aio.AsyncConnection` is one; declared here so that
-    dispatch needs nothing from the asyncio layer above it.
+    :class:`~ocpp_fast.aio.AsyncConnection` is one, and so is a cluster worker's stand-in
+    (:class:`~ocpp_fast.cluster.client.RoutedPeer`): only what both give truthfully is
+    declared (a worker holds no socket, so no ``remote_address`` or ``connected_since``).
+    Declared here so that dispatch needs nothing from the asyncio layer above it.
     """
+
+    @property
+    def identity(self) -> str:
+        """The station's identity."""
+
+    @property
+    def version(self) -> ProtocolVersion:
+        """The OCPP version spoken (``str()`` of it is the label: ``2.0.1``)."""
 
     async def call(self, request: Request[ResponseT], timeout: float = ...) -> ResponseT:
         """Send a CALL and return the peer's typed response."""
@@ -269,7 +280,9 @@ class OcppHandler:
 
         ``None`` where the spec says no reply (a CALLRESULT or CALLERROR, an
         ignored message type). Async handlers work here as long as they do not
-        really suspend; use :meth:`handle_async` for those that do.
+        really suspend; use :meth:`handle_async` for those that do, and for a
+        handler marked :func:`answers_later` (a cluster gateway's durable actions):
+        here they raise :class:`HandlerSuspended`, which says so.
 
         A valid CALL of an action with a plain handler takes the compiled path
         (:mod:`ocpp_fast._fastpath`, the CSMS hot path); another handled valid CALL
@@ -311,6 +324,8 @@ class OcppHandler:
             except errors.OcppError:
                 call = None
             if type(call) is Call and (route := self._routes.get(call.action)) is not None:
+                if route.answers_later:  # before it starts what handle() could not wait for
+                    raise _answers_later(call.action)
                 if debug_enabled():
                     log_frame("<", identity, frame)
                 try:
@@ -430,6 +445,15 @@ def _without_loop(action: str, error: BaseException | None) -> HandlerSuspended:
     return HandlerSuspended(
         f"the handler of {action} needs an event loop ({error}), which handle() does not run: "
         "use await handle_async(frame)"
+    )
+
+
+def _answers_later(action: str) -> HandlerSuspended:
+    """What :meth:`OcppHandler.handle` raises for a handler marked :func:`answers_later`
+    (a cluster gateway's durable action: its answer waits for the stream's ack)."""
+    return HandlerSuspended(
+        f"the handler of {action} answers later (a cluster gateway's durable action waits for "
+        "the stream's ack), which handle() cannot wait for: use await handle_async(frame)"
     )
 
 

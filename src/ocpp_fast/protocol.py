@@ -421,10 +421,12 @@ class Protocol:
         else:
             error = _not_supported(call.action, self.side)
             if self._logged.first(("not handled", call.action)):
+                # the counter is named only where it exists: without metrics it counts nothing
+                counted = '; ocpp_messages_total{kind="error"} counts each' if self.metrics else ""
                 self.log.warning(
-                    "%s is not handled here: answering NotSupported (logged once per action; "
-                    'ocpp_messages_total{kind="error"} counts each)',
+                    "%s is not handled here: answering NotSupported (logged once per action%s)",
                     call.action,
+                    counted,
                     extra={"action": call.action, "message_id": call.message_id},
                 )
         self._answer_error(call.message_id, error, call.action)

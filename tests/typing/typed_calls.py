@@ -14,7 +14,7 @@ from ocpp_fast import Request, ResponseT, v16, v21, v201
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.cluster import ClusterClient
 from ocpp_fast.cluster.client import RoutedPeer
-from ocpp_fast.dispatch import CallContext
+from ocpp_fast.dispatch import CallContext, PeerConnection
 from ocpp_fast.stations import StationCaller
 from ocpp_fast.transport import CsmsServer, StationClient
 
@@ -41,6 +41,11 @@ async def csms_calls(server: CsmsServer, cluster: ClusterClient, peer: RoutedPee
     clear = v21.messages.ClearCacheRequest()
     assert_type(await connection.call(clear), v21.messages.ClearCacheResponse)
     assert_type(await cluster.call("CS21", clear), v21.messages.ClearCacheResponse)
+
+
+def handler_connections(connection: AsyncConnection, peer: RoutedPeer) -> list[PeerConnection]:
+    """What ``context.connection`` may be: a live connection, or a worker's stand-in."""
+    return [connection, peer]
 
 
 async def station_calls(client: StationClient, connection: AsyncConnection) -> None:

@@ -122,3 +122,19 @@ class SharedHandler(v201.ChargeSystem):
 
     data_transfer = _either
     status_notification = _either
+
+
+class KnowsItsStation(v201.ChargeSystem):
+    """A handler reads whom it answers from its context's connection: a live connection
+    and a cluster worker's stand-in both declare ``identity`` and ``version``."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, str] = {}
+
+    def heartbeat(
+        self, request: messages.HeartbeatRequest, context: CallContext
+    ) -> messages.HeartbeatResponse:
+        connection = context.connection
+        if connection is not None:  # None in handle(): no connection there
+            self.seen[connection.identity] = connection.version.label
+        return messages.HeartbeatResponse(current_time=NOW)

@@ -203,16 +203,20 @@ class ClusterClient:
 
 class RoutedPeer:
     """A worker's stand-in for the station's connection: ``context.connection.call(...)``
-    goes through the cluster to wherever the station is."""
+    goes through the cluster to wherever the station is; ``identity`` and ``version`` are
+    the station's, as the gateway forwarded its CALL."""
 
-    def __init__(self, client: ClusterClient, identity: str) -> None:
+    def __init__(self, client: ClusterClient, identity: str, version: ProtocolVersion) -> None:
         self._client = client
-        self._identity = identity
+        self.identity = identity
+        """The station's identity."""
+        self.version = version
+        """The version the station speaks (the gateway forwarded its CALL in it)."""
 
     async def call(
         self, request: Request[ResponseT], timeout: float = DEFAULT_TIMEOUT
     ) -> ResponseT:
-        return await self._client.call(self._identity, request, timeout)
+        return await self._client.call(self.identity, request, timeout)
 
     async def send(self, request: Any) -> None:
         raise NotImplementedError("SEND frames are not routed through the cluster")

@@ -129,6 +129,7 @@ class Gateway:
         self._back = asyncio.Event()
         """Set when NATS is back after a loss: the registry is written again at once."""
         self._settled = asyncio.Event()
+        self._settled.set()  # no change seen yet: nothing to follow (a close need not wait)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._closing: asyncio.Task[None] | None = None
@@ -459,14 +460,33 @@ class Gateway:
             task.add_done_callback(done)
 
     def not_ready(self) -> str | None:
-        """Why this gateway cannot serve stations now (``/readyz`` says it), or ``None``."""
-        if self._nc is None:
+        """Why this gateway cannot serve stations now (``/readyz`` says it), or ``None``.
+
+        Ready is whether the connection carrying what a station's CALLs and the routed calls
+        need (stores, worker requests, command subscriptions, registry lines) is up: the
+        gateway's own link where it has one, else nats-py's. With the link, nats-py's
+        connection carries only the registry's upkeep (deleting the line of a station that
+        left, which then expires after ``registry_ttl``; making the stream and the bucket
+        again after NATS lost them): its loss alone leaves the gateway ready, and is named
+        beside the link's when both are down.
+        """
+        nc = self._nc
+        if nc is None:
             return "not connected to NATS yet"
-        if self._nc.is_connected:
-            return self.relay.not_ready()
-        if self._nc.is_reconnecting:
-            return f"connection to NATS lost ({self.config.servers}), reconnecting"
-        return "the connection to NATS is closed"
+        if nc.is_connected:
+            nats_py = None
+        elif nc.is_reconnecting:
+            nats_py = f"lost ({self.config.servers}), reconnecting"
+        else:
+            nats_py = "closed"
+        if self._link is None:  # nats-py's carries everything
+            if nats_py is None:
+                return None
+            return f"the NATS connection for stores, requests and routed calls is {nats_py}"
+        link = self._link.not_ready()
+        if link is None or nats_py is None:
+            return link
+        return f"{link}; nats-py's connection (the registry's upkeep) is {nats_py} too"
 
     def _closed_by_server(self) -> None:
         """Start leaving the cluster, once (the server's ``on_closed`` callback)."""

@@ -183,6 +183,7 @@ class Relay:
         once it is done. Over the NATS link it is the link's own future: no task and no
         coroutine stand between the ack read and the user's handler; over nats-py it is a
         coroutine (the handler makes it a task)."""
+        _loop_running()
         if self.nc is None:
             raise errors.InternalError("the gateway is not attached to NATS")
         identity = context.identity
@@ -234,6 +235,7 @@ class Relay:
         self, version: ProtocolVersion, action: str, payload: bytes, context: CallContext
     ) -> Any:
         """Have one of the version's workers handle the CALL; its typed response."""
+        _loop_running()
         if self.nc is None:
             raise errors.InternalError("the gateway is not attached to NATS")
         work = WorkRequest(
@@ -286,6 +288,14 @@ class Relay:
             except NoRespondersError:
                 await asyncio.sleep(wait)
         return await self.replies.request(subject, data, self.worker_timeout)
+
+
+def _loop_running() -> None:
+    """Raise asyncio's ``RuntimeError`` when no event loop runs: a store or a worker's answer
+    is waited for on the loop, so a CALL handled without one (``handle()``, the sans-I/O
+    entry) is the caller's mistake, which ``handle()`` raises as ``HandlerSuspended`` naming
+    ``handle_async``, not an InternalError to answer the station (nor a store sent first)."""
+    asyncio.get_running_loop()
 
 
 _SUBJECTS_KEPT = 65536

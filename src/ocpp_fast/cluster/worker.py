@@ -134,7 +134,7 @@ class Worker:
         """Run the handler (a plain one may hand back an awaitable) and reply its outcome."""
         try:
             result = handler.invoke_handler(
-                route, call, identity, RoutedPeer(self.client, identity)
+                route, call, identity, RoutedPeer(self.client, identity, handler.version)
             )
             if is_awaitable(result):
                 result = await result

@@ -25,6 +25,7 @@ __all__ = [
     "CloseFrames",
     "SHUTTING_DOWN",
     "close_reason",
+    "ending",
     "peer_closed_first",
     "greet",
     "see_off",
@@ -37,6 +38,10 @@ log = logging.getLogger("ocpp_fast.transport")
 CONNECTION_LOST = "connection lost"
 SHUTTING_DOWN = "the CSMS is shutting down"
 REPLACED = "replaced by a newer connection"
+
+CLOSE_TEXT_SHOWN = 123
+"""Characters of a close frame's reason (or a transport's error) said at most: the most a close
+frame carries (in bytes), a bound that holds whatever the peer's library let through."""
 
 CloseFrames = tuple[tuple[int, str] | None, tuple[int, str] | None, bool]
 """How a WebSocket closed: ``(code, reason)`` of the frame received and of the one sent
@@ -68,7 +73,25 @@ def close_reason(
         who, (code, text) = us, sent
     else:
         return CONNECTION_LOST
-    return f"closed by {who} ({code}{': ' + text if text else ''})"
+    return f"closed by {who} ({code}{': ' + _shown(text) if text else ''})"
+
+
+def ending(reason: str, lost: BaseException | str | None) -> str:
+    """The "disconnected" line's words: ``reason`` (what ``on_disconnect`` gets), and for a
+    connection lost without a close frame, why where the backend knows it (``lost``: the
+    transport's error, or what made us abort the socket)."""
+    if reason != CONNECTION_LOST or not lost:
+        return reason
+    if isinstance(lost, BaseException):
+        lost = f"{type(lost).__name__}: {lost}" if str(lost) else type(lost).__name__
+    return f"{reason} ({_shown(lost)})"
+
+
+def _shown(text: str) -> str:
+    """``text`` (a peer's, untrusted) as one bounded piece of a log line: cut at
+    :data:`CLOSE_TEXT_SHOWN` characters, every character that is not printable (a line break,
+    a terminal escape) escaped; printable ones, accented letters included, kept."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text[:CLOSE_TEXT_SHOWN])
 
 
 def _hook_of(handler: OcppHandler, name: str) -> Any:

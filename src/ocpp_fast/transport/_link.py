@@ -52,6 +52,10 @@ class Link(Protocol):
     def close_frames(self) -> CloseFrames:
         """Once :meth:`run` returned: the closing handshake, to say who closed and why."""
 
+    def lost_to(self) -> BaseException | str | None:
+        """Once :meth:`run` returned: why the WebSocket ended without a closing handshake,
+        where the backend tells (the transport's error, or why we aborted the socket)."""
+
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the WebSocket (a closing handshake, bounded)."""
 

@@ -133,6 +133,9 @@ class PicowsLink(OcppListener):
             bool(handshake.recv_then_sent),
         )
 
+    def lost_to(self) -> str | None:
+        return self.aborted
+
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self.start_close(code, reason)
         try:

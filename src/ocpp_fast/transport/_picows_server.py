@@ -216,7 +216,7 @@ class _Station(OcppListener):
         session, self.session = self.session, None
         self.detach()
         if session is not None:
-            server._later(server.finish(session, _close_frames(transport)))
+            server._later(server.finish(session, _close_frames(transport), self.aborted))
 
 
 class _Keepalive:

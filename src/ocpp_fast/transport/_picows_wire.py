@@ -74,6 +74,9 @@ class OcppListener(WSListener):
         """Called once the socket is closed."""
         self._early: list[bytes] | None = []
         """Messages received before :meth:`attach`; ``None`` once attached or detached."""
+        self.aborted: str | None = None
+        """Why we aborted the socket (no close frame goes out then), if we did: the
+        "disconnected" line says it. picows hands the transport's own error to no one."""
 
     def attach(self, connection: AsyncConnection) -> None:
         """Carry ``connection`` from now on, first feeding it what arrived before it."""
@@ -131,7 +134,9 @@ class OcppListener(WSListener):
             return  # the rest of what arrived with a frame we refused
         socket = transport.underlying_transport
         if socket.get_write_buffer_size() > self._unread_output:
-            self._refuse("unread output", f"over {self._unread_output} bytes unread")
+            why = f"over {self._unread_output} bytes unread"
+            self.aborted = f"aborted by us: {why}"
+            self._refuse("unread output", why)
             socket.abort()
             return
         kind = frame.msg_type

@@ -42,6 +42,7 @@ from ocpp_fast.transport._lifecycle import (
     SHUTTING_DOWN,
     CloseFrames,
     close_reason,
+    ending,
     greet,
     peer_closed_first,
     see_off,
@@ -387,10 +388,13 @@ class Stations:
         session.greeting = greet(session.connection)
         return True
 
-    async def finish(self, session: Session, frames: CloseFrames) -> None:
+    async def finish(
+        self, session: Session, frames: CloseFrames, lost: BaseException | str | None = None
+    ) -> None:
         """The station's connection is gone (``frames``: its close frames, as the backend saw
-        them): out of the table at once; its handlers get ``handler_grace`` seconds to finish,
-        then are cancelled; then the handler's ``on_disconnect`` is told why.
+        them; ``lost``: why it ended without them, where the backend knows): out of the table
+        at once; its handlers get ``handler_grace`` seconds to finish, then are cancelled; then
+        the handler's ``on_disconnect`` is told why, and the log.
 
         The first cause wins, fixed now: the station's own close frame if it came first;
         else the server's reason if it had started ending the connection (replaced, shutting
@@ -422,6 +426,7 @@ class Stations:
             await see_off(connection, session.greeting, said, grace)
         finally:
             self._sessions.discard(session)
+            said = ending(said, lost)
             ConnectionLog(log, identity).info("disconnected: %s", said, extra={"reason": said})
 
     # --- calls from your own code ----------------------------------------------------------

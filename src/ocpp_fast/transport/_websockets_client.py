@@ -24,6 +24,7 @@ class WebsocketsLink:
     def __init__(self, websocket: ClientConnection) -> None:
         self._websocket = websocket
         self._connection: AsyncConnection | None = None
+        self._lost: BaseException | None = None
 
     @property
     def subprotocol(self) -> str | None:
@@ -42,7 +43,11 @@ class WebsocketsLink:
 
     async def run(self) -> None:
         assert self._connection is not None
-        await pump(self._websocket, self._connection)
+        closed = await pump(self._websocket, self._connection)
+        self._lost = None if closed is None else closed.__cause__  # the transport's error
+
+    def lost_to(self) -> BaseException | None:
+        return self._lost
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         await self._websocket.close(code, reason)

@@ -138,7 +138,7 @@ class WebsocketsServer(CsmsServer):
             await asyncio.wait([reading])
         finally:
             reading.cancel()
-            await self.finish(session, _close_frames(websocket))
+            await self.finish(session, _close_frames(websocket), websocket.lost_to)
         if not reading.cancelled() and (error := reading.exception()) is not None:
             ConnectionLog(log, identity).error("reading failed", exc_info=error)
 
@@ -195,6 +195,9 @@ class _StationSocket(ServerConnection):
         self._admitted = False
         self._received = 0
         self._lost: list[Callable[[], object]] = []
+        self.lost_to: Exception | str | None = None
+        """Why the connection ended without a close frame, if known (for the log): why we
+        aborted it, or the transport's error."""
         self._refused_data = False
         self._malformed = False
         """Answered 400: websockets could not read the request."""
@@ -289,6 +292,8 @@ class _StationSocket(ServerConnection):
         self.csms.refusal_log.refused(reason, self.peer, identity, detail)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.lost_to is None:
+            self.lost_to = exc
         if self._made:
             super().connection_lost(exc)
         self.handshake_done()
@@ -345,6 +350,7 @@ class _StationSocket(ServerConnection):
         self.csms.refusals.warning(
             kind, "%s: closing the connection: %s", who, why, extra={"identity": who}
         )
+        self.lost_to = f"aborted by us: {why}"
         self.transport.abort()
 
     def _who(self) -> str:

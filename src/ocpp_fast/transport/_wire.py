@@ -29,8 +29,9 @@ def text_sender(websocket: WebSocket) -> Callable[[bytes], Awaitable[None]]:
     return send
 
 
-async def pump(websocket: WebSocket, connection: AsyncConnection) -> None:
-    """Feed every received message to ``connection`` until the WebSocket closes.
+async def pump(websocket: WebSocket, connection: AsyncConnection) -> ConnectionClosed:
+    """Feed every received message to ``connection`` until the WebSocket closes; what
+    websockets raised then (its ``__cause__``: the transport's error, if one ended it).
 
     Messages are taken as bytes (``decode=False``): the codec checks UTF-8 itself
     and answers a bad frame with the error the spec names.
@@ -38,5 +39,5 @@ async def pump(websocket: WebSocket, connection: AsyncConnection) -> None:
     try:
         while True:
             await connection.receive(await websocket.recv(decode=False))
-    except ConnectionClosed:
-        pass
+    except ConnectionClosed as closed:
+        return closed

@@ -23,7 +23,7 @@ from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.errors import HandshakeFailed
 from ocpp_fast.transport._handlers import by_subprotocol
-from ocpp_fast.transport._lifecycle import close_reason, greet, see_off
+from ocpp_fast.transport._lifecycle import close_reason, ending, greet, see_off
 from ocpp_fast.transport._link import Link, LinkOptions, Opener
 from ocpp_fast.transport._sender import (
     DEFAULT_RETRY,
@@ -421,8 +421,10 @@ class StationClient:
                 self._beating.cancel()
                 self._beating = None
             connection.abort(ConnectionError("the connection to the CSMS was lost"))
-            ConnectionLog(log, self.identity).info("disconnected")
-            await see_off(connection, greeting, self._how_it_ended(link), HOOK_GRACE)
+            reason = self._how_it_ended(link)
+            said = ending(reason, link.lost_to())
+            ConnectionLog(log, self.identity).info("disconnected: %s", said, extra={"reason": said})
+            await see_off(connection, greeting, reason, HOOK_GRACE)
 
     def _how_it_ended(self, link: Link) -> str:
         """``on_disconnect``'s reason: the close frames say who closed, with what code."""
