@@ -508,10 +508,10 @@ def test_a_link_cut_is_said_by_readyz_and_mended(nats_url: str) -> None:
 
 def test_readyz_follows_the_connection_that_carries_the_stations_work(nats_url: str) -> None:
     """With the gateway's own link, nats-py's connection carries only the registry's upkeep:
-    closed for good (its reconnects used up, while the link's never end), the gateway stays
-    ready and stores and routed calls go on; the link's loss is said first, nats-py's beside
-    it. Without the link (an option it does not speak), nats-py's loss is said with what
-    fails."""
+    while it reconnects the gateway stays ready; closed for good (its reconnects used up,
+    while the link's never end) it is not ready, for it never comes back, though stores and
+    routed calls go on; the link's loss is said first, nats-py's beside it. Without the link
+    (an option it does not speak), nats-py's loss is said with what fails."""
     cluster = config(nats_url)
     link_down = "the NATS link for stores, requests and routed calls is down, reconnecting"
 
@@ -520,9 +520,20 @@ def test_readyz_follows_the_connection_that_carries_the_stations_work(nats_url: 
             ws = await station(server.port, "R1")
             answering = await connect(IdentityStation(), f"ws://127.0.0.1:{server.port}/ocpp/R2")
             await gateway.holds("R2", 5)
-            assert gateway._nc is not None and isinstance(gateway.relay.replies, NatsLink)
-            await gateway._nc.close()
+            nc = gateway._nc
+            assert nc is not None and isinstance(gateway.relay.replies, NatsLink)
+            nc._transport._io_writer.transport.abort()  # type: ignore[union-attr]
+            async with asyncio.timeout(5):
+                while not nc.is_reconnecting:
+                    await asyncio.sleep(0)
             assert gateway.not_ready() is None
+            async with asyncio.timeout(10):
+                while not nc.is_connected:
+                    await asyncio.sleep(0.05)
+            await nc.close()
+            assert gateway.not_ready() == (
+                "nats-py's connection (the registry's upkeep) is closed and will not reconnect"
+            )
             assert (await call(ws, "m1", "TransactionEvent", transaction_event(1)))[0] == 3
             async with ClusterClient(cluster) as client:
                 answer = await client.call("R2", DataTransferRequest(vendor_id="x"), timeout=5)
@@ -532,10 +543,13 @@ def test_readyz_follows_the_connection_that_carries_the_stations_work(nats_url: 
             wire.transport.abort()
             await asyncio.sleep(0)
             assert gateway.not_ready() == (
-                f"{link_down}; nats-py's connection (the registry's upkeep) is closed too"
+                f"{link_down}; nats-py's connection (the registry's upkeep) is closed and will "
+                "not reconnect"
             )
             async with asyncio.timeout(5):
-                while gateway.not_ready() is not None:
+                while gateway.not_ready() != (
+                    "nats-py's connection (the registry's upkeep) is closed and will not reconnect"
+                ):
                     await asyncio.sleep(0.05)
             await answering.close()
             await ws.close()

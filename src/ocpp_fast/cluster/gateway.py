@@ -467,8 +467,9 @@ class Gateway:
         gateway's own link where it has one, else nats-py's. With the link, nats-py's
         connection carries only the registry's upkeep (deleting the line of a station that
         left, which then expires after ``registry_ttl``; making the stream and the bucket
-        again after NATS lost them): its loss alone leaves the gateway ready, and is named
-        beside the link's when both are down.
+        again after NATS lost them): while it reconnects the gateway stays ready; closed for
+        good (its ``max_reconnect_attempts`` used up) it never comes back, so the gateway is
+        not ready, for its orchestrator to restart it, although stations are still served.
         """
         nc = self._nc
         if nc is None:
@@ -484,6 +485,9 @@ class Gateway:
                 return None
             return f"the NATS connection for stores, requests and routed calls is {nats_py}"
         link = self._link.not_ready()
+        if nats_py == "closed":
+            upkeep = "nats-py's connection (the registry's upkeep) is closed and will not reconnect"
+            return upkeep if link is None else f"{link}; {upkeep}"
         if link is None or nats_py is None:
             return link
         return f"{link}; nats-py's connection (the registry's upkeep) is {nats_py} too"
