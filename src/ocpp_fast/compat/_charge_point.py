@@ -130,48 +130,28 @@ def _wants_id(handler: Any) -> bool:
         return "call_unique_id" in inspect.signature(handler).parameters
 
 
-class _ReceivedCall(Call):  # type: ignore[misc]
-    """A received CALL, with its frame text so validation decodes the original bytes."""
-
-    def __init__(self, unique_id: Any, action: str, payload: Any, raw: str | bytes) -> None:
-        super().__init__(unique_id, action, payload)
-        self.raw = raw
-
-
-class _ReceivedResult(CallResult):  # type: ignore[misc]
-    """A received CALLRESULT, with its frame text for the same reason."""
-
-    def __init__(self, unique_id: Any, payload: Any, raw: str | bytes) -> None:
-        super().__init__(unique_id, payload)
-        self.raw = raw
+def _received_call(unique_id: Any, action: str, payload: Any, raw: str | bytes) -> Any:
+    """A received CALL as ``ocpp``'s own ``Call`` (its exact type: ``ocpp``'s
+    ``validate_payload`` refuses any other, subclasses included, and backends call it on
+    what they are handed), with its frame text so our validation decodes the original
+    bytes."""
+    msg = Call(unique_id, action, payload)
+    msg.raw = raw
+    return msg
 
 
-_UNREAD = object()
+def _received_result(unique_id: Any, payload: Any, raw: str | bytes) -> Any:
+    """A received CALLRESULT as ``ocpp``'s own ``CallResult``, for the same reasons."""
+    msg = CallResult(unique_id, payload)
+    msg.raw = raw
+    return msg
 
 
-class _SentResult(CallResult):  # type: ignore[misc]
-    """The CALLRESULT answered to a CALL, as ``ocpp``'s ``_handle_call`` returns it.
-
-    A backend overriding ``_handle_call`` may read its ``payload`` (the camelCase dict
-    sent); it is decoded from the text sent only then, so the answer costs no second
-    parse when nobody looks.
-    """
-
-    def __init__(self, unique_id: Any, action: str, text: str) -> None:
-        self.unique_id = unique_id
-        self.action = action
-        self._text = text
-        self._payload: Any = _UNREAD
-
-    @property
-    def payload(self) -> Any:
-        if self._payload is _UNREAD:
-            self._payload = _decode(self._text)[2]
-        return self._payload
-
-    @payload.setter
-    def payload(self, value: Any) -> None:
-        self._payload = value
+def _sent_result(unique_id: Any, action: str, text: str) -> Any:
+    """The CALLRESULT answered to a CALL, as ``ocpp``'s ``_handle_call`` returns it: its
+    own ``CallResult`` holding the camelCase dict sent (built only for a backend that
+    overrides ``_handle_call``, the one reader)."""
+    return CallResult(unique_id, _decode(text)[2], action)
 
 
 def _usable_id(unique_id: Any) -> bool:
@@ -324,10 +304,10 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 await self._fast_route_other(raw_msg)
                 return
             if kind == 2 and len(frame) == 4 and type(frame[2]) is str and usable:
-                await self._fast_route_call(_ReceivedCall(unique_id, frame[2], frame[3], raw_msg))
+                await self._fast_route_call(_received_call(unique_id, frame[2], frame[3], raw_msg))
                 return
             if kind == 3 and len(frame) == 3:
-                self._fast_deliver(_ReceivedResult(unique_id, frame[2], raw_msg))
+                self._fast_deliver(_received_result(unique_id, frame[2], raw_msg))
                 return
             if kind == 4 and _is_error_body(frame):
                 self._fast_deliver(
@@ -343,7 +323,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         unique_id = frame[1]
         return frame[0] != 2 and type(unique_id) is str and unique_id in self._fast_waiting
 
-    async def _fast_route_call(self, msg: _ReceivedCall) -> None:
+    async def _fast_route_call(self, msg: Call) -> None:
         try:
             handle: Any = self._handle_call
             try:
@@ -352,7 +332,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 plain = False
             if plain:
                 # not overridden (nor patched on the instance): nobody reads what it
-                # returns, so no _SentResult is built
+                # returns, so no CallResult of the answer is built
                 await self._fast_handle_call(msg, False)
             else:
                 await handle(msg)
@@ -438,7 +418,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
 
     async def _fast_handle_call(self, msg: Any, result_wanted: bool) -> Any:
         """:meth:`_handle_call`'s work; the CALLRESULT sent is returned as a
-        :class:`_SentResult` only if ``result_wanted`` (building one costs about 1 %
+        ``CallResult`` only if ``result_wanted`` (building one costs about 1 %
         of a message, and :meth:`route_message` never reads it)."""
         version = _VERSIONS.get(self._ocpp_version) or self._fast_version
         action = msg.action
@@ -474,7 +454,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             return None
         text = self._fast_result_text(msg, response, handlers)
         await self._send(text)
-        sent = _SentResult(msg.unique_id, action, text) if result_wanted else None
+        sent = _sent_result(msg.unique_id, action, text) if result_wanted else None
         after = handlers.get("_after_action")
         if after is None:
             return sent
