@@ -15,7 +15,9 @@ what ``start()`` raises, what a handler gets) and that the peer receives the sam
   ``_get_specific_response``, then ``validate_payload`` on the response it returned
   [a_station_validating_what_it_is_handed].
 - CSMSs overriding ``_handle_call`` to audit each request: ``validate_payload`` on the
-  message, then ``super()._handle_call`` [a_csms_validating_what_it_is_handed].
+  message, then ``super()._handle_call`` [a_csms_validating_what_it_is_handed]; or
+  looking the station up first, the lookup raising for a station it does not know
+  [a_failing_handle_call_override_ends_start].
 
 Patterns read that already worked (covered here or by the earlier audits' tests):
 handlers without ``**kwargs`` given an optional field, a builtin ``NotImplementedError``
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import ocpp.exceptions
 import ocpp.v16
@@ -215,3 +217,61 @@ def test_a_csms_validating_what_it_is_handed() -> None:
     assert ours == theirs
     assert ours[0][0] == result16.BootNotification(current_time=NOW, interval=10, status="Accepted")
     assert ours[0][1] == [("BootNotification", "valid")]
+
+
+# --- a failure out of an overridden _handle_call ends start() -------------------------------
+
+
+def fleet_csms(base: type[Any]) -> type[Any]:
+    """A CSMS whose ``_handle_call`` override looks each station's settings up in its
+    fleet before handling anything but a BootNotification; a station it does not know
+    makes the lookup raise ``KeyError``, a bug of the backend's that ``ocpp`` lets out of
+    ``start()`` (the connection handler's ``except`` logs it and the connection closes)."""
+
+    class Csms(base):  # type: ignore[misc]
+        fleet: ClassVar[dict[str, Any]] = {}
+
+        def __init__(self, id: str, connection: Any) -> None:
+            super().__init__(id, connection)
+            self.seen: list[str] = []
+
+        async def _handle_call(self, msg: Any) -> Any:
+            self.seen.append(msg.action)
+            if msg.action != "BootNotification":
+                self.fleet[self.id]  # the lookup is the point
+            return await super()._handle_call(msg)
+
+        @on("BootNotification")
+        def on_boot_notification(self, **kwargs: Any) -> Any:
+            return result16.BootNotification(current_time=NOW, interval=10, status="Accepted")
+
+        @on("StatusNotification")
+        def on_status_notification(self, **kwargs: Any) -> Any:
+            return result16.StatusNotification()
+
+    return Csms
+
+
+def test_a_failing_handle_call_override_ends_start() -> None:
+    """``start()`` raises what the routing of a CALL raised, as ``ocpp``'s does, and
+    handles nothing read after it (the drop-in logged it, read on and answered the next
+    CALL, and the backend never learnt of it)."""
+
+    async def script(csms: Any, station: Any) -> Any:
+        booted = await station.call(
+            call16.BootNotification(charge_point_model="M", charge_point_vendor="V")
+        )
+        await station._send('[2,"h1","Heartbeat",{}]')  # sent without waiting, as
+        await station._send(  # a station flushing its queue does
+            '[2,"s1","StatusNotification",{"connectorId":1,"errorCode":"NoError",'
+            '"status":"Available"}]'
+        )
+        await asyncio.wait_for(station._connection.wait_closed(), 10)
+        return booted.status, csms.seen, station._response_queue.qsize()
+
+    theirs, ours = (
+        asyncio.run(real_pair(fleet_csms(base), ocpp.v16.ChargePoint, "1.6", script))
+        for base in V16
+    )
+    assert ours == theirs
+    assert ours == (("Accepted", ["BootNotification", "Heartbeat"], 0), "KeyError: 'CP_1'")

@@ -206,6 +206,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         self._fast_handling: set[asyncio.Task[Any]] = set()  # CALLs read by start()
         self._fast_hooks: set[asyncio.Task[Any]] = set()  # @after coroutines running
         self._fast_last_call: asyncio.Task[Any] | None = None
+        self._fast_reader: asyncio.Task[Any] | None = None  # start() while it reads
+        self._fast_failure: BaseException | None = None  # what start() is to raise
         self._response_queue = _Responses(self._fast_deliver)
 
     @property
@@ -238,8 +240,16 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         ``start()`` reads nothing while a handler runs: what the backend does once
         ``start()`` ended (forget the station, replace ``_connection``) comes after
         every handler. Cancelled, it cancels them, as ``ocpp``'s handler is.
+
+        A CALL whose routing raised (an overridden ``_handle_call`` or
+        ``route_message`` failing with something else than ``ocpp``'s errors, which
+        are answered) ends ``start()`` with that exception, as it leaves ``ocpp``'s
+        ``start()``: reading stops, the CALLs read after it are never handled, and
+        the backend's ``except`` around ``start()`` sees it.
         """
         loop = asyncio.get_running_loop()  # kept: ensure_future looks it up (a getpid on 3.11)
+        self._fast_failure = None
+        reader = self._fast_reader = asyncio.current_task()
         try:
             while True:
                 message = await self._connection.recv()
@@ -256,23 +266,37 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 else:
                     await self.route_message(message)
         except asyncio.CancelledError:
+            self._fast_reader = None
             for task in self._fast_handling:
                 task.cancel()
-            raise
+            # cancelled by _fast_call_done alone (not also by the backend): its failure
+            if self._fast_failure is None or reader is None or reader.uncancel() > 0:
+                raise
         except Exception:
+            self._fast_reader = None
             pending = [task for task in self._fast_handling if not task.done()]
             if pending:
                 await asyncio.wait(pending)
-            raise
+            if self._fast_failure is None:
+                raise
+        # raised outside the except clauses, so its own context and traceback are kept
+        failure, self._fast_failure = self._fast_failure, None
+        raise failure
 
     async def _fast_route_in_turn(
         self, message: str | bytes, before: asyncio.Task[Any] | None
     ) -> None:
-        """Route a CALL once the one read before it is handled (whatever its outcome)."""
-        if before is not None and not before.done():
-            await asyncio.wait((before,))
-        del before
-        await self.route_message(message)
+        """Route a CALL once the one read before it is handled, unless that one's routing
+        failed: ``start()`` raises that failure, and ``ocpp``'s would not have read this CALL
+        (its done callback, which tells the others, may not have run yet)."""
+        if before is not None:
+            if not before.done():
+                await asyncio.wait((before,))
+            if not before.cancelled() and _routing_failed(before.exception()):
+                return
+            before = None
+        if self._fast_failure is None:
+            await self.route_message(message)
 
     def _fast_call_done(self, task: asyncio.Task[Any]) -> None:
         self._fast_handling.discard(task)
@@ -282,12 +306,18 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         error = task.exception()
         if error is None:
             return
-        if _connection_closed(error):  # start() raises its own: ocpp logs nothing more
+        if not _routing_failed(error):  # start() raises its own: ocpp logs nothing more
             self.logger.debug(
                 "%s: the connection closed before a call was answered: %r", self.id, error
             )
-        else:
-            self.logger.error("%s: handling a call failed: %r", self.id, error, exc_info=False)
+            return
+        # start() raises it, as ocpp's start() does, handling nothing read after it
+        if self._fast_failure is None:
+            self._fast_failure = error
+        for later in self._fast_handling:
+            later.cancel()
+        if self._fast_reader is not None:
+            self._fast_reader.cancel()
 
     async def route_message(self, raw_msg: str | bytes) -> None:
         """Route one frame: a CALL to its handler (answered), a response to its ``call()``."""
@@ -697,6 +727,12 @@ def _vendor_route(handlers: dict[str, Any] | None) -> bool:
         and "_on_action" in handlers
         and bool(handlers.get("_skip_schema_validation", False))
     )
+
+
+def _routing_failed(error: BaseException | None) -> bool:
+    """A CALL's routing raised, and not because the connection closed under it (its
+    answer could not be sent: ``start()`` raises the connection's own exception then)."""
+    return error is not None and not _connection_closed(error)
 
 
 def _connection_closed(error: BaseException) -> bool:
