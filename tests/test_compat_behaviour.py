@@ -724,9 +724,41 @@ def test_the_version_classes_are_ocpps_subclasses() -> None:
 
 
 def test_datetime_objects_in_a_response_are_written_as_rfc3339() -> None:
-    _, ours_cls = PAIRS["2.0.1"]
+    """Where ``ocpp``'s JSON encoder cannot write the object (a ``TypeError`` out of
+    ``route_message``, the CALL never answered), the drop-in writes it as the native
+    API does."""
+    theirs_cls, ours_cls = PAIRS["2.0.1"]
     when = datetime.datetime(2026, 11, 30, 10, 0, tzinfo=datetime.UTC)
     reply = call_result.Heartbeat(current_time=when)
     assert sent_by(ours_cls, ['[2,"h","Heartbeat",{}]'], Heartbeat=reply) == [
         [3, "h", {"currentTime": NOW}]
     ]
+    with pytest.raises(TypeError, match="datetime is not JSON serializable"):
+        sent_by(theirs_cls, ['[2,"h","Heartbeat",{}]'], Heartbeat=reply)
+
+
+def test_datetime_objects_in_a_request_are_written_where_ocpp_refuses_them() -> None:
+    """A ``call()`` request holding a ``datetime``: ``ocpp``'s schema check raises
+    TypeConstraintViolationError (a date-time is a string) and sends nothing; the
+    drop-in writes the string, as in a response."""
+    when = datetime.datetime(2026, 11, 30, 10, 0, tzinfo=datetime.UTC)
+    request = call.StatusNotification(
+        timestamp=when, connector_status="Available", evse_id=1, connector_id=1
+    )
+
+    async def sent(cls: type[Any]) -> list[Any]:
+        sink = Sink()
+        charge_point = cls("CP-1", sink, 0.01)
+        with contextlib.suppress(asyncio.TimeoutError):  # nobody answers
+            await charge_point.call(request)
+        return [msgspec.json.decode(text)[2:] for text in sink.sent]
+
+    theirs_cls, ours_cls = PAIRS["2.0.1"]
+    assert asyncio.run(sent(ours_cls)) == [
+        [
+            "StatusNotification",
+            {"timestamp": NOW, "connectorStatus": "Available", "evseId": 1, "connectorId": 1},
+        ]
+    ]
+    with pytest.raises(ocpp.exceptions.TypeConstraintViolationError):
+        asyncio.run(sent(theirs_cls))
