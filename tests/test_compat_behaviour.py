@@ -152,6 +152,27 @@ def test_handler_errors_use_the_version_spelling() -> None:
     assert oops[0][:3] == [4, "h1", "InternalError"] and "secret" not in str(oops)
 
 
+class Busy(ocpp.exceptions.OCPPError):  # type: ignore[misc]
+    """A backend's own error class, with a code the spec's table does not have."""
+
+    code = "Busy"
+    default_description = "the station's slot is taken"
+
+
+def test_a_handler_error_of_a_code_outside_the_table_is_generic_error() -> None:
+    """``ocpp`` sends the class's code whatever it is; the receiver of a code outside
+    the table cannot read it, so the drop-in sends GenericError, words kept."""
+    theirs_cls, ours_cls = PAIRS["2.0.1"]
+    frame = '[2,"h1","Heartbeat",{}]'
+    error = Busy(details={"retryAfter": 5})
+    assert sent_by(ours_cls, [frame], Heartbeat=error) == [
+        [4, "h1", "GenericError", "the station's slot is taken", {"retryAfter": 5}]
+    ]
+    assert sent_by(theirs_cls, [frame], Heartbeat=error) == [
+        [4, "h1", "Busy", "the station's slot is taken", {"retryAfter": 5}]
+    ]
+
+
 def test_an_invalid_handler_response_is_our_internal_error() -> None:
     theirs_cls, ours_cls = PAIRS["2.0.1"]
     bad = call_result.Heartbeat(current_time=12)
