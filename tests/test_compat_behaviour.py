@@ -187,8 +187,11 @@ def test_an_invalid_handler_response_is_our_internal_error() -> None:
         "h",
         "TypeConstraintViolation",
     ]
-    returned_none = sent_by(ours_cls, ['[2,"h","Heartbeat",{}]'], Heartbeat=None)
-    assert returned_none[0][:3] == [4, "h", "InternalError"]
+    for not_a_dataclass in (None, {"currentTime": NOW}):
+        answer = sent_by(ours_cls, ['[2,"h","Heartbeat",{}]'], Heartbeat=not_a_dataclass)
+        assert answer[0][:3] == [4, "h", "InternalError"]
+        with pytest.raises(TypeError, match="dataclass"):  # ocpp answers nothing
+            sent_by(theirs_cls, ['[2,"h","Heartbeat",{}]'], Heartbeat=not_a_dataclass)
 
 
 def test_formats_are_unchecked_by_default_and_checked_with_strict_formats() -> None:
