@@ -14,6 +14,10 @@ what ``start()`` raises, what a handler gets) and that the peer receives the sam
   hand, ``validate_payload`` before sending, ``_call_lock``, ``_send`` and
   ``_get_specific_response``, then ``validate_payload`` on the response it returned
   [a_station_validating_what_it_is_handed].
+- Home Assistant integrations patching quirky firmware: a BootNotification's
+  over-long model cut in ``_handle_call``, a GetConfiguration answer completed in
+  ``_get_specific_response``, before ``ocpp`` validates them
+  [a_quirky_stations_messages_repaired_by_the_backend].
 - CSMSs overriding ``_handle_call`` to audit each request: ``validate_payload`` on the
   message, then ``super()._handle_call`` [a_csms_validating_what_it_is_handed]; or
   looking the station up first, the lookup raising for a station it does not know
@@ -234,6 +238,77 @@ def test_a_csms_validating_what_it_is_handed() -> None:
     assert ours == theirs
     assert ours[0][0] == result16.BootNotification(current_time=NOW, interval=10, status="Accepted")
     assert ours[0][1] == [("BootNotification", "valid")]
+
+
+# --- quirky stations' messages repaired by the backend ---------------------------------------
+
+
+def repairing_csms(base: type[Any]) -> type[Any]:
+    """A CSMS that repairs what a quirky firmware sends before ``ocpp`` validates it: a
+    BootNotification's model over its 20 characters cut in ``_handle_call``, and a
+    GetConfiguration answer without ``readonly`` completed in ``_get_specific_response``
+    (Home Assistant integrations patch such firmware so)."""
+
+    class Csms(base):  # type: ignore[misc]
+        async def _handle_call(self, msg: Any) -> Any:
+            if msg.action == "BootNotification":
+                msg.payload["chargePointModel"] = msg.payload["chargePointModel"][:20]
+            return await super()._handle_call(msg)
+
+        async def _get_specific_response(self, unique_id: str, timeout: float) -> Any:
+            response = await super()._get_specific_response(unique_id, timeout)
+            if response.message_type_id == MessageType.CallResult:
+                for key in response.payload.get("configurationKey", []):
+                    key.setdefault("readonly", True)
+            return response
+
+        @on("BootNotification")
+        def on_boot_notification(self, charge_point_model: str, **kwargs: Any) -> Any:
+            self.model = charge_point_model
+            return result16.BootNotification(current_time=NOW, interval=10, status="Accepted")
+
+        @after("BootNotification")
+        async def read_configuration(self, **kwargs: Any) -> None:
+            request = call16.GetConfiguration(key=["HeartbeatInterval"])
+            self.configuration = await self.call(request)
+
+    return Csms
+
+
+class QuirkyStation(ocpp.v16.ChargePoint):  # type: ignore[misc]
+    """The firmware: its GetConfiguration answer leaves out the required ``readonly``
+    (``skip_schema_validation`` lets ``ocpp`` send it so)."""
+
+    @on("GetConfiguration", skip_schema_validation=True)
+    def on_get_configuration(self, key: list[str]) -> Any:
+        return result16.GetConfiguration(configuration_key=[{"key": key[0], "value": "300"}])
+
+
+def test_a_quirky_stations_messages_repaired_by_the_backend() -> None:
+    """The payload validated is the one the override left, as ``ocpp`` validates it: the
+    drop-in validated the frame as received, so the repaired BootNotification was
+    refused (PropertyConstraintViolation) and the repaired answer raised."""
+
+    async def script(csms: Any, station: Any) -> Any:
+        boot = call16.BootNotification(
+            charge_point_model="Smart Charger 40A Pro+", charge_point_vendor="V"
+        )
+        booted = await station.call(boot, skip_schema_validation=True)  # as the firmware sends it
+        if booted is not None:
+            await until(lambda: hasattr(csms, "configuration"))
+        await station._connection.close()
+        return booted, getattr(csms, "model", None), getattr(csms, "configuration", None)
+
+    theirs, ours = (
+        asyncio.run(real_pair(repairing_csms(base), QuirkyStation, "1.6", script)) for base in V16
+    )
+    assert ours == theirs
+    assert ours[0][1:] == (
+        "Smart Charger 40A Pr",
+        result16.GetConfiguration(
+            configuration_key=[{"key": "HeartbeatInterval", "value": "300", "readonly": True}]
+        ),
+    )
 
 
 # --- a failure out of an overridden _handle_call ends start() -------------------------------

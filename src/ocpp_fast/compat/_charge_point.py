@@ -373,8 +373,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 plain = False
             if plain:
                 # not overridden (nor patched on the instance): nobody reads what it
-                # returns, so no CallResult of the answer is built
-                await self._fast_handle_call(msg, False)
+                # returns, and nobody changed the message
+                await self._fast_handle_call(msg, True)
             else:
                 await handle(msg)
         except ocpp.exceptions.OCPPError as error:
@@ -455,12 +455,18 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         sent, None after a handler's failure was answered, or the ``@after`` hook's
         return value.
         """
-        return await self._fast_handle_call(msg, True)
+        return await self._fast_handle_call(msg, False)
 
-    async def _fast_handle_call(self, msg: Any, result_wanted: bool) -> Any:
-        """:meth:`_handle_call`'s work; the CALLRESULT sent is returned as a
-        ``CallResult`` only if ``result_wanted`` (building one decodes the answer sent
-        again, and :meth:`route_message` never reads it)."""
+    async def _fast_handle_call(self, msg: Any, plain: bool) -> Any:
+        """:meth:`_handle_call`'s work.
+
+        ``plain``: called by :meth:`route_message` itself, ``_handle_call`` not being
+        overridden. Then nobody reads what it returns, so no ``CallResult`` of the answer
+        is built (that decodes the answer sent again), and the message is as decoded, so
+        its frame's own text is validated. Otherwise an override may have repaired the
+        payload before ``super()._handle_call(msg)`` (a quirky station's value cut to its
+        maxLength): the payload is validated as it is then, as ``ocpp`` validates it.
+        """
         version = _VERSIONS.get(self._ocpp_version) or self._fast_version
         action = msg.action
         handlers = self.route_map.get(action)
@@ -476,7 +482,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             )
         payload = msg.payload
         if not handlers.get("_skip_schema_validation", False):
-            self._fast_check_request(msg, version)
+            self._fast_check_request(msg, version, plain)
             if (version.label, 2, action) in _DECIMAL_PAYLOADS:
                 payload = floats_as_decimals(payload)
         payload = to_snake(payload)
@@ -495,14 +501,16 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             return None
         text = self._fast_result_text(msg, response, handlers)
         await self._send(text)
-        sent = _sent_result(msg.unique_id, action, text) if result_wanted else None
+        sent = None if plain else _sent_result(msg.unique_id, action, text)
         after = handlers.get("_after_action")
         if after is None:
             return sent
         return self._fast_run_after(after, payload, msg.unique_id, sent)
 
-    def _fast_check_request(self, msg: Any, version: ProtocolVersion) -> None:
-        raw = getattr(msg, "raw", None)
+    def _fast_check_request(self, msg: Any, version: ProtocolVersion, as_framed: bool) -> None:
+        """Validate a CALL's payload: its frame's text if ``as_framed`` (the message is
+        as decoded from it), else the payload as it is now."""
+        raw = getattr(msg, "raw", None) if as_framed else None
         if raw is None or type(msg.unique_id) is not str:
             raw = b'[2,"0",' + _encode(msg.action) + b"," + _encode(msg.payload) + b"]"
         try:
@@ -659,16 +667,21 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         payload = response.payload
         if not skip_schema_validation:
             version = self._fast_version  # read again, as ocpp validates the response
-            await self._fast_check_result(response, action, version)
+            as_framed = getattr(self._get_specific_response, "__func__", None) is _GET_RESPONSE
+            await self._fast_check_result(response, action, version, as_framed)
             if (version.label, 3, action) in _DECIMAL_PAYLOADS:
                 payload = floats_as_decimals(payload)
         result_class = getattr(self._call_result, action)
         return result_class(**to_snake(payload))
 
     async def _fast_check_result(
-        self, response: Any, action: str, version: ProtocolVersion
+        self, response: Any, action: str, version: ProtocolVersion, as_framed: bool
     ) -> None:
-        raw = getattr(response, "raw", None)
+        """Validate the CALLRESULT answering our ``call()``: its frame's text if
+        ``as_framed`` (``_get_specific_response`` is ours, so the response is as decoded),
+        else its payload as an override of ``_get_specific_response`` left it (a quirky
+        station's answer repaired there is validated repaired, as ``ocpp`` validates it)."""
+        raw = getattr(response, "raw", None) if as_framed else None
         if raw is None or type(response.unique_id) is not str or not _usable_id(response.unique_id):
             raw = b'[3,"0",' + _encode(response.payload) + b"]"
             result_of = "0"
@@ -727,6 +740,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
 
 _HANDLE_CALL = ChargePoint._handle_call
 """The drop-in's own ``_handle_call``: a subclass that overrides it gets it called."""
+_GET_RESPONSE = ChargePoint._get_specific_response
+"""The drop-in's own ``_get_specific_response``: an override may change the response."""
 
 
 def _vendor_route(handlers: dict[str, Any] | None) -> bool:
