@@ -152,6 +152,27 @@ def test_handler_errors_use_the_version_spelling() -> None:
     assert oops[0][:3] == [4, "h1", "InternalError"] and "secret" not in str(oops)
 
 
+class Busy(ocpp.exceptions.OCPPError):  # type: ignore[misc]
+    """A backend's own error class, with a code the spec's table does not have."""
+
+    code = "Busy"
+    default_description = "the station's slot is taken"
+
+
+def test_a_handler_error_of_a_code_outside_the_table_is_generic_error() -> None:
+    """``ocpp`` sends the class's code whatever it is; the receiver of a code outside
+    the table cannot read it, so the drop-in sends GenericError, words kept."""
+    theirs_cls, ours_cls = PAIRS["2.0.1"]
+    frame = '[2,"h1","Heartbeat",{}]'
+    error = Busy(details={"retryAfter": 5})
+    assert sent_by(ours_cls, [frame], Heartbeat=error) == [
+        [4, "h1", "GenericError", "the station's slot is taken", {"retryAfter": 5}]
+    ]
+    assert sent_by(theirs_cls, [frame], Heartbeat=error) == [
+        [4, "h1", "Busy", "the station's slot is taken", {"retryAfter": 5}]
+    ]
+
+
 def test_an_invalid_handler_response_is_our_internal_error() -> None:
     theirs_cls, ours_cls = PAIRS["2.0.1"]
     bad = call_result.Heartbeat(current_time=12)
@@ -166,8 +187,11 @@ def test_an_invalid_handler_response_is_our_internal_error() -> None:
         "h",
         "TypeConstraintViolation",
     ]
-    returned_none = sent_by(ours_cls, ['[2,"h","Heartbeat",{}]'], Heartbeat=None)
-    assert returned_none[0][:3] == [4, "h", "InternalError"]
+    for not_a_dataclass in (None, {"currentTime": NOW}):
+        answer = sent_by(ours_cls, ['[2,"h","Heartbeat",{}]'], Heartbeat=not_a_dataclass)
+        assert answer[0][:3] == [4, "h", "InternalError"]
+        with pytest.raises(TypeError, match="dataclass"):  # ocpp answers nothing
+            sent_by(theirs_cls, ['[2,"h","Heartbeat",{}]'], Heartbeat=not_a_dataclass)
 
 
 def test_formats_are_unchecked_by_default_and_checked_with_strict_formats() -> None:
@@ -724,9 +748,41 @@ def test_the_version_classes_are_ocpps_subclasses() -> None:
 
 
 def test_datetime_objects_in_a_response_are_written_as_rfc3339() -> None:
-    _, ours_cls = PAIRS["2.0.1"]
+    """Where ``ocpp``'s JSON encoder cannot write the object (a ``TypeError`` out of
+    ``route_message``, the CALL never answered), the drop-in writes it as the native
+    API does."""
+    theirs_cls, ours_cls = PAIRS["2.0.1"]
     when = datetime.datetime(2026, 11, 30, 10, 0, tzinfo=datetime.UTC)
     reply = call_result.Heartbeat(current_time=when)
     assert sent_by(ours_cls, ['[2,"h","Heartbeat",{}]'], Heartbeat=reply) == [
         [3, "h", {"currentTime": NOW}]
     ]
+    with pytest.raises(TypeError, match="datetime is not JSON serializable"):
+        sent_by(theirs_cls, ['[2,"h","Heartbeat",{}]'], Heartbeat=reply)
+
+
+def test_datetime_objects_in_a_request_are_written_where_ocpp_refuses_them() -> None:
+    """A ``call()`` request holding a ``datetime``: ``ocpp``'s schema check raises
+    TypeConstraintViolationError (a date-time is a string) and sends nothing; the
+    drop-in writes the string, as in a response."""
+    when = datetime.datetime(2026, 11, 30, 10, 0, tzinfo=datetime.UTC)
+    request = call.StatusNotification(
+        timestamp=when, connector_status="Available", evse_id=1, connector_id=1
+    )
+
+    async def sent(cls: type[Any]) -> list[Any]:
+        sink = Sink()
+        charge_point = cls("CP-1", sink, 0.01)
+        with contextlib.suppress(asyncio.TimeoutError):  # nobody answers
+            await charge_point.call(request)
+        return [msgspec.json.decode(text)[2:] for text in sink.sent]
+
+    theirs_cls, ours_cls = PAIRS["2.0.1"]
+    assert asyncio.run(sent(ours_cls)) == [
+        [
+            "StatusNotification",
+            {"timestamp": NOW, "connectorStatus": "Available", "evseId": 1, "connectorId": 1},
+        ]
+    ]
+    with pytest.raises(ocpp.exceptions.TypeConstraintViolationError):
+        asyncio.run(sent(theirs_cls))

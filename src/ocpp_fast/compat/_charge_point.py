@@ -130,48 +130,39 @@ def _wants_id(handler: Any) -> bool:
         return "call_unique_id" in inspect.signature(handler).parameters
 
 
-class _ReceivedCall(Call):  # type: ignore[misc]
-    """A received CALL, with its frame text so validation decodes the original bytes."""
-
-    def __init__(self, unique_id: Any, action: str, payload: Any, raw: str | bytes) -> None:
-        super().__init__(unique_id, action, payload)
-        self.raw = raw
-
-
-class _ReceivedResult(CallResult):  # type: ignore[misc]
-    """A received CALLRESULT, with its frame text for the same reason."""
-
-    def __init__(self, unique_id: Any, payload: Any, raw: str | bytes) -> None:
-        super().__init__(unique_id, payload)
-        self.raw = raw
-
-
-_UNREAD = object()
+def _received_call(unique_id: Any, action: str, payload: Any, raw: str | bytes) -> Any:
+    """A received CALL as ``ocpp``'s own ``Call`` (its exact type: ``ocpp``'s
+    ``validate_payload`` refuses any other, subclasses included, and backends call it on
+    what they are handed), with its frame text so our validation decodes the original
+    bytes. Its attributes are set as ``Call.__init__`` sets them, without calling it: its
+    one other step turns a dataclass payload into a dict, which a decoded frame never
+    holds, and skipping it makes the object a third as costly (it is built per CALL)."""
+    msg = _new_call(Call)
+    msg.unique_id = unique_id
+    msg.action = action
+    msg.payload = payload
+    msg.raw = raw
+    return msg
 
 
-class _SentResult(CallResult):  # type: ignore[misc]
-    """The CALLRESULT answered to a CALL, as ``ocpp``'s ``_handle_call`` returns it.
+def _received_result(unique_id: Any, payload: Any, raw: str | bytes) -> Any:
+    """A received CALLRESULT as ``ocpp``'s own ``CallResult``, for the same reasons."""
+    msg = _new_call(CallResult)
+    msg.unique_id = unique_id
+    msg.payload = payload
+    msg.action = None
+    msg.raw = raw
+    return msg
 
-    A backend overriding ``_handle_call`` may read its ``payload`` (the camelCase dict
-    sent); it is decoded from the text sent only then, so the answer costs no second
-    parse when nobody looks.
-    """
 
-    def __init__(self, unique_id: Any, action: str, text: str) -> None:
-        self.unique_id = unique_id
-        self.action = action
-        self._text = text
-        self._payload: Any = _UNREAD
+_new_call = object.__new__
 
-    @property
-    def payload(self) -> Any:
-        if self._payload is _UNREAD:
-            self._payload = _decode(self._text)[2]
-        return self._payload
 
-    @payload.setter
-    def payload(self, value: Any) -> None:
-        self._payload = value
+def _sent_result(unique_id: Any, action: str, text: str) -> Any:
+    """The CALLRESULT answered to a CALL, as ``ocpp``'s ``_handle_call`` returns it: its
+    own ``CallResult`` holding the camelCase dict sent (built only for a backend that
+    overrides ``_handle_call``, the one reader)."""
+    return CallResult(unique_id, _decode(text)[2], action)
 
 
 def _usable_id(unique_id: Any) -> bool:
@@ -226,6 +217,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         self._fast_handling: set[asyncio.Task[Any]] = set()  # CALLs read by start()
         self._fast_hooks: set[asyncio.Task[Any]] = set()  # @after coroutines running
         self._fast_last_call: asyncio.Task[Any] | None = None
+        self._fast_reader: asyncio.Task[Any] | None = None  # start() while it reads
+        self._fast_failure: BaseException | None = None  # what start() is to raise
         self._response_queue = _Responses(self._fast_deliver)
 
     @property
@@ -258,8 +251,16 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         ``start()`` reads nothing while a handler runs: what the backend does once
         ``start()`` ended (forget the station, replace ``_connection``) comes after
         every handler. Cancelled, it cancels them, as ``ocpp``'s handler is.
+
+        A CALL whose routing raised (an overridden ``_handle_call`` or
+        ``route_message`` failing with something else than ``ocpp``'s errors, which
+        are answered) ends ``start()`` with that exception, as it leaves ``ocpp``'s
+        ``start()``: reading stops, the CALLs read after it are never handled, and
+        the backend's ``except`` around ``start()`` sees it.
         """
         loop = asyncio.get_running_loop()  # kept: ensure_future looks it up (a getpid on 3.11)
+        self._fast_failure = None
+        reader = self._fast_reader = asyncio.current_task()
         try:
             while True:
                 message = await self._connection.recv()
@@ -276,23 +277,37 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 else:
                     await self.route_message(message)
         except asyncio.CancelledError:
+            self._fast_reader = None
             for task in self._fast_handling:
                 task.cancel()
-            raise
+            # cancelled by _fast_call_done alone (not also by the backend): its failure
+            if self._fast_failure is None or reader is None or reader.uncancel() > 0:
+                raise
         except Exception:
+            self._fast_reader = None
             pending = [task for task in self._fast_handling if not task.done()]
             if pending:
                 await asyncio.wait(pending)
-            raise
+            if self._fast_failure is None:
+                raise
+        # raised outside the except clauses, so its own context and traceback are kept
+        failure, self._fast_failure = self._fast_failure, None
+        raise failure
 
     async def _fast_route_in_turn(
         self, message: str | bytes, before: asyncio.Task[Any] | None
     ) -> None:
-        """Route a CALL once the one read before it is handled (whatever its outcome)."""
-        if before is not None and not before.done():
-            await asyncio.wait((before,))
-        del before
-        await self.route_message(message)
+        """Route a CALL once the one read before it is handled, unless that one's routing
+        failed: ``start()`` raises that failure, and ``ocpp``'s would not have read this CALL
+        (its done callback, which tells the others, may not have run yet)."""
+        if before is not None:
+            if not before.done():
+                await asyncio.wait((before,))
+            if not before.cancelled() and _routing_failed(before.exception()):
+                return
+            before = None
+        if self._fast_failure is None:
+            await self.route_message(message)
 
     def _fast_call_done(self, task: asyncio.Task[Any]) -> None:
         self._fast_handling.discard(task)
@@ -302,12 +317,18 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         error = task.exception()
         if error is None:
             return
-        if _connection_closed(error):  # start() raises its own: ocpp logs nothing more
+        if not _routing_failed(error):  # start() raises its own: ocpp logs nothing more
             self.logger.debug(
                 "%s: the connection closed before a call was answered: %r", self.id, error
             )
-        else:
-            self.logger.error("%s: handling a call failed: %r", self.id, error, exc_info=False)
+            return
+        # start() raises it, as ocpp's start() does, handling nothing read after it
+        if self._fast_failure is None:
+            self._fast_failure = error
+        for later in self._fast_handling:
+            later.cancel()
+        if self._fast_reader is not None:
+            self._fast_reader.cancel()
 
     async def route_message(self, raw_msg: str | bytes) -> None:
         """Route one frame: a CALL to its handler (answered), a response to its ``call()``."""
@@ -324,10 +345,10 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 await self._fast_route_other(raw_msg)
                 return
             if kind == 2 and len(frame) == 4 and type(frame[2]) is str and usable:
-                await self._fast_route_call(_ReceivedCall(unique_id, frame[2], frame[3], raw_msg))
+                await self._fast_route_call(_received_call(unique_id, frame[2], frame[3], raw_msg))
                 return
             if kind == 3 and len(frame) == 3:
-                self._fast_deliver(_ReceivedResult(unique_id, frame[2], raw_msg))
+                self._fast_deliver(_received_result(unique_id, frame[2], raw_msg))
                 return
             if kind == 4 and _is_error_body(frame):
                 self._fast_deliver(
@@ -343,7 +364,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         unique_id = frame[1]
         return frame[0] != 2 and type(unique_id) is str and unique_id in self._fast_waiting
 
-    async def _fast_route_call(self, msg: _ReceivedCall) -> None:
+    async def _fast_route_call(self, msg: Call) -> None:
         try:
             handle: Any = self._handle_call
             try:
@@ -352,8 +373,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 plain = False
             if plain:
                 # not overridden (nor patched on the instance): nobody reads what it
-                # returns, so no _SentResult is built
-                await self._fast_handle_call(msg, False)
+                # returns, and nobody changed the message
+                await self._fast_handle_call(msg, True)
             else:
                 await handle(msg)
         except ocpp.exceptions.OCPPError as error:
@@ -434,12 +455,18 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         sent, None after a handler's failure was answered, or the ``@after`` hook's
         return value.
         """
-        return await self._fast_handle_call(msg, True)
+        return await self._fast_handle_call(msg, False)
 
-    async def _fast_handle_call(self, msg: Any, result_wanted: bool) -> Any:
-        """:meth:`_handle_call`'s work; the CALLRESULT sent is returned as a
-        :class:`_SentResult` only if ``result_wanted`` (building one costs about 1 %
-        of a message, and :meth:`route_message` never reads it)."""
+    async def _fast_handle_call(self, msg: Any, plain: bool) -> Any:
+        """:meth:`_handle_call`'s work.
+
+        ``plain``: called by :meth:`route_message` itself, ``_handle_call`` not being
+        overridden. Then nobody reads what it returns, so no ``CallResult`` of the answer
+        is built (that decodes the answer sent again), and the message is as decoded, so
+        its frame's own text is validated. Otherwise an override may have repaired the
+        payload before ``super()._handle_call(msg)`` (a quirky station's value cut to its
+        maxLength): the payload is validated as it is then, as ``ocpp`` validates it.
+        """
         version = _VERSIONS.get(self._ocpp_version) or self._fast_version
         action = msg.action
         handlers = self.route_map.get(action)
@@ -455,7 +482,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             )
         payload = msg.payload
         if not handlers.get("_skip_schema_validation", False):
-            self._fast_check_request(msg, version)
+            self._fast_check_request(msg, version, plain)
             if (version.label, 2, action) in _DECIMAL_PAYLOADS:
                 payload = floats_as_decimals(payload)
         payload = to_snake(payload)
@@ -474,14 +501,16 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             return None
         text = self._fast_result_text(msg, response, handlers)
         await self._send(text)
-        sent = _SentResult(msg.unique_id, action, text) if result_wanted else None
+        sent = None if plain else _sent_result(msg.unique_id, action, text)
         after = handlers.get("_after_action")
         if after is None:
             return sent
         return self._fast_run_after(after, payload, msg.unique_id, sent)
 
-    def _fast_check_request(self, msg: Any, version: ProtocolVersion) -> None:
-        raw = getattr(msg, "raw", None)
+    def _fast_check_request(self, msg: Any, version: ProtocolVersion, as_framed: bool) -> None:
+        """Validate a CALL's payload: its frame's text if ``as_framed`` (the message is
+        as decoded from it), else the payload as it is now."""
+        raw = getattr(msg, "raw", None) if as_framed else None
         if raw is None or type(msg.unique_id) is not str:
             raw = b'[2,"0",' + _encode(msg.action) + b"," + _encode(msg.payload) + b"]"
         try:
@@ -638,16 +667,21 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         payload = response.payload
         if not skip_schema_validation:
             version = self._fast_version  # read again, as ocpp validates the response
-            await self._fast_check_result(response, action, version)
+            as_framed = getattr(self._get_specific_response, "__func__", None) is _GET_RESPONSE
+            await self._fast_check_result(response, action, version, as_framed)
             if (version.label, 3, action) in _DECIMAL_PAYLOADS:
                 payload = floats_as_decimals(payload)
         result_class = getattr(self._call_result, action)
         return result_class(**to_snake(payload))
 
     async def _fast_check_result(
-        self, response: Any, action: str, version: ProtocolVersion
+        self, response: Any, action: str, version: ProtocolVersion, as_framed: bool
     ) -> None:
-        raw = getattr(response, "raw", None)
+        """Validate the CALLRESULT answering our ``call()``: its frame's text if
+        ``as_framed`` (``_get_specific_response`` is ours, so the response is as decoded),
+        else its payload as an override of ``_get_specific_response`` left it (a quirky
+        station's answer repaired there is validated repaired, as ``ocpp`` validates it)."""
+        raw = getattr(response, "raw", None) if as_framed else None
         if raw is None or type(response.unique_id) is not str or not _usable_id(response.unique_id):
             raw = b'[3,"0",' + _encode(response.payload) + b"]"
             result_of = "0"
@@ -706,6 +740,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
 
 _HANDLE_CALL = ChargePoint._handle_call
 """The drop-in's own ``_handle_call``: a subclass that overrides it gets it called."""
+_GET_RESPONSE = ChargePoint._get_specific_response
+"""The drop-in's own ``_get_specific_response``: an override may change the response."""
 
 
 def _vendor_route(handlers: dict[str, Any] | None) -> bool:
@@ -717,6 +753,12 @@ def _vendor_route(handlers: dict[str, Any] | None) -> bool:
         and "_on_action" in handlers
         and bool(handlers.get("_skip_schema_validation", False))
     )
+
+
+def _routing_failed(error: BaseException | None) -> bool:
+    """A CALL's routing raised, and not because the connection closed under it (its
+    answer could not be sent: ``start()`` raises the connection's own exception then)."""
+    return error is not None and not _connection_closed(error)
 
 
 def _connection_closed(error: BaseException) -> bool:
