@@ -47,6 +47,7 @@ its own, with a handler that never answers and ``_response_queue`` replaced on r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, ClassVar
 
@@ -66,6 +67,7 @@ from ocpp.v201 import enums as enums201
 from test_compat_field import until
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from ocpp_fast.compat import v16, v201
@@ -367,6 +369,56 @@ def test_a_failing_handle_call_override_ends_start() -> None:
     )
     assert ours == theirs
     assert ours == (("Accepted", ["BootNotification", "Heartbeat"], 0), "KeyError: 'CP_1'")
+
+
+def hook_csms(base: type[Any]) -> type[Any]:
+    """A CSMS whose plain ``@after`` hook of the Heartbeat has a bug (it raises
+    ``RuntimeError``): ``ocpp`` runs it inside ``_handle_call`` once the answer is sent,
+    so the exception leaves ``start()`` as a failing ``_handle_call`` override's does."""
+
+    class Csms(base):  # type: ignore[misc]
+        def __init__(self, id: str, connection: Any) -> None:
+            super().__init__(id, connection)
+            self.seen: list[str] = []
+
+        @on("Heartbeat")
+        def on_heartbeat(self) -> Any:
+            self.seen.append("Heartbeat")
+            return result16.Heartbeat(current_time=NOW)
+
+        @after("Heartbeat")
+        def remember(self) -> None:
+            self.seen.append("after Heartbeat")
+            raise RuntimeError("the hook's own bug")
+
+        @on("StatusNotification")
+        def on_status_notification(self, **kwargs: Any) -> Any:
+            self.seen.append("StatusNotification")
+            return result16.StatusNotification()
+
+    return Csms
+
+
+def test_a_failing_plain_after_hook_ends_start() -> None:
+    """A plain ``@after`` hook raising (anything but ``KeyError``) ends ``start()`` with its
+    exception once the CALL is answered, as ``ocpp``'s does (the drop-in logged it and read
+    on, the backend never learning of it); a CALL read after it is not handled."""
+
+    async def script(csms: Any, station: Any) -> Any:
+        answered = await station.call(call16.Heartbeat())
+        with contextlib.suppress(ConnectionClosed):  # closed already, or about to be
+            await station._send(
+                '[2,"s1","StatusNotification",{"connectorId":1,"errorCode":"NoError",'
+                '"status":"Available"}]'
+            )
+        await asyncio.wait_for(station._connection.wait_closed(), 10)
+        return answered.current_time, csms.seen
+
+    theirs, ours = (
+        asyncio.run(real_pair(hook_csms(base), ocpp.v16.ChargePoint, "1.6", script)) for base in V16
+    )
+    assert ours == theirs
+    assert ours == ((NOW, ["Heartbeat", "after Heartbeat"]), "RuntimeError: the hook's own bug")
 
 
 # --- a whole 2.0.1 session, each side on either class ----------------------------------------

@@ -586,20 +586,19 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
     def _fast_run_after(
         self, after: Any, payload: dict[str, Any], unique_id: Any, sent: Any
     ) -> Any:
-        """The ``@after`` hook as ``ocpp`` runs it: a coroutine is scheduled, not awaited;
-        a KeyError inside a plain one is swallowed. Any other failure is logged.
+        """The ``@after`` hook as ``ocpp`` runs it: a coroutine is scheduled, not awaited
+        (its failure is logged); a KeyError inside a plain one is swallowed; any other
+        exception of a plain one goes on out of ``_handle_call``, so ``start()`` ends with
+        it, the CALL being answered already (a bug in the backend's hook, as with ``ocpp``).
 
         Returns what ``ocpp``'s ``_handle_call`` returns then: the hook's return value
-        (the coroutine, for one scheduled), or ``sent`` when the hook raised."""
+        (the coroutine, for one scheduled), or ``sent`` when the hook raised KeyError."""
         try:
             if _wants_id(after):
                 result = after(**payload, call_unique_id=unique_id)
             else:
                 result = after(**payload)
         except KeyError:
-            return sent
-        except Exception:
-            self.logger.exception("%s: @after hook for %s failed", self.id, unique_id)
             return sent
         if inspect.isawaitable(result):
             task = asyncio.ensure_future(result)
