@@ -130,14 +130,15 @@ def _wants_id(handler: Any) -> bool:
         return "call_unique_id" in inspect.signature(handler).parameters
 
 
-def _received_call(unique_id: Any, action: str, payload: Any, raw: str | bytes) -> Any:
-    """A received CALL as ``ocpp``'s own ``Call`` (its exact type: ``ocpp``'s
-    ``validate_payload`` refuses any other, subclasses included, and backends call it on
-    what they are handed), with its frame text so our validation decodes the original
-    bytes. Its attributes are set as ``Call.__init__`` sets them, without calling it: its
-    one other step turns a dataclass payload into a dict, which a decoded frame never
-    holds, and skipping it makes the object a third as costly (it is built per CALL)."""
-    msg = _new_call(Call)
+def _received(kind: type[Any], unique_id: Any, action: Any, payload: Any, raw: str | bytes) -> Any:
+    """A received CALL or CALLRESULT as ``ocpp``'s own ``Call`` or ``CallResult`` (``kind``;
+    its exact type: ``ocpp``'s ``validate_payload`` refuses any other, subclasses included,
+    and backends call it on what they are handed), with its frame text so our validation
+    decodes the original bytes. Its attributes are set as ``__init__`` sets them, without
+    calling it: its one other step turns a dataclass payload into a dict, which a decoded
+    frame never holds, and skipping it makes the object a third as costly (it is built per
+    message). A CALLRESULT's ``action`` is ``None``, as ``ocpp`` leaves it."""
+    msg = _new_message(kind)
     msg.unique_id = unique_id
     msg.action = action
     msg.payload = payload
@@ -145,17 +146,7 @@ def _received_call(unique_id: Any, action: str, payload: Any, raw: str | bytes) 
     return msg
 
 
-def _received_result(unique_id: Any, payload: Any, raw: str | bytes) -> Any:
-    """A received CALLRESULT as ``ocpp``'s own ``CallResult``, for the same reasons."""
-    msg = _new_call(CallResult)
-    msg.unique_id = unique_id
-    msg.payload = payload
-    msg.action = None
-    msg.raw = raw
-    return msg
-
-
-_new_call = object.__new__
+_new_message = object.__new__
 
 
 def _sent_result(unique_id: Any, action: str, text: str) -> Any:
@@ -345,10 +336,10 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 await self._fast_route_other(raw_msg)
                 return
             if kind == 2 and len(frame) == 4 and type(frame[2]) is str and usable:
-                await self._fast_route_call(_received_call(unique_id, frame[2], frame[3], raw_msg))
+                await self._fast_route_call(_received(Call, unique_id, frame[2], frame[3], raw_msg))
                 return
             if kind == 3 and len(frame) == 3:
-                self._fast_deliver(_received_result(unique_id, frame[2], raw_msg))
+                self._fast_deliver(_received(CallResult, unique_id, None, frame[2], raw_msg))
                 return
             if kind == 4 and _is_error_body(frame):
                 self._fast_deliver(
