@@ -343,12 +343,17 @@ class StationClient:
         return self._link is not None and self._link.compressed
 
     async def close(self) -> None:
-        """Let in-flight handlers answer, then close for good."""
+        """Let in-flight handlers answer, then close for good.
+
+        Queued messages not yet answered stay in the queue; whoever awaits one (its
+        ``Queued``, or a ``call()``) gets ``StillQueued`` at once."""
         self._closing = True
         self._closed.set()
         if self._delivering is not None:
             self._delivering.cancel()
             await asyncio.wait([self._delivering])  # its error, if any, was logged
+        if self._sender is not None:
+            self._sender.stopped()
         if self.connection is not None:
             await self.connection.drain()
         if self._link is not None:
