@@ -345,9 +345,8 @@ def traffic_for(label: str, serial: str) -> Traffic:
 # --- what the simulated stations answer -------------------------------------------------------
 
 
-class _Accepts2x:
-    """A simulated 2.x station accepts what a CSMS commonly asks of it: one body per handler
-    for 2.0.1 and 2.1 (the classes below declare each handler with their version's types)."""
+class _Accepts2xBodies:
+    """A simulated 2.x station accepts what a CSMS commonly asks of it."""
 
     _messages: Any
     _enums: Any
@@ -373,52 +372,28 @@ class _Accepts2x:
         )
 
 
-class SimulatedStation(_Accepts2x, v201.Charger):
-    """The station side of a simulated 2.0.1 charger.
+if TYPE_CHECKING:
 
-    Subclass it to change what it answers: each handler is declared with 2.0.1's types, so
-    an override that hands a request back with ``super()`` type-checks."""
+    class _Accepts2x:
+        """To the type checkers, the version's own declared handler slots (a method defined
+        in a mixin beside a version's base conflicts with the slot the base declares)."""
+
+else:
+    _Accepts2x = _Accepts2xBodies
+
+
+class SimulatedStation(_Accepts2x, v201.Charger):
+    """The station side of a simulated 2.0.1 charger."""
 
     _messages = messages
     _enums = enums
 
-    if TYPE_CHECKING:  # the bodies are _Accepts2x's, shared with 2.1
-
-        def request_start_transaction(
-            self, request: messages.RequestStartTransactionRequest
-        ) -> messages.RequestStartTransactionResponse: ...
-        def request_stop_transaction(
-            self, request: messages.RequestStopTransactionRequest
-        ) -> messages.RequestStopTransactionResponse: ...
-        def change_availability(
-            self, request: messages.ChangeAvailabilityRequest
-        ) -> messages.ChangeAvailabilityResponse: ...
-        def unlock_connector(
-            self, request: messages.UnlockConnectorRequest
-        ) -> messages.UnlockConnectorResponse: ...
-
 
 class SimulatedStation21(_Accepts2x, v21.Charger):
-    """The station side of a simulated 2.1 charger (its handlers typed as 2.1's, as
-    :class:`SimulatedStation`'s are as 2.0.1's)."""
+    """The station side of a simulated 2.1 charger."""
 
     _messages = messages21
     _enums = enums21
-
-    if TYPE_CHECKING:  # the bodies are _Accepts2x's, shared with 2.0.1
-
-        def request_start_transaction(
-            self, request: messages21.RequestStartTransactionRequest
-        ) -> messages21.RequestStartTransactionResponse: ...
-        def request_stop_transaction(
-            self, request: messages21.RequestStopTransactionRequest
-        ) -> messages21.RequestStopTransactionResponse: ...
-        def change_availability(
-            self, request: messages21.ChangeAvailabilityRequest
-        ) -> messages21.ChangeAvailabilityResponse: ...
-        def unlock_connector(
-            self, request: messages21.UnlockConnectorRequest
-        ) -> messages21.UnlockConnectorResponse: ...
 
 
 class SimulatedStation16(v16.Charger):
