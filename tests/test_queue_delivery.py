@@ -360,3 +360,38 @@ def test_a_station_booting_while_the_csms_is_down_queues_and_delivers_once_start
     refused, events = run(session())
     assert refused
     assert events == expected(1)
+
+
+def test_closing_the_client_ends_the_wait_of_an_unanswered_message_which_stays_queued(
+    tmp_path: Path,
+) -> None:
+    """The CSMS is gone, an event is put, the station closes: whoever awaits that event (its
+    Queued, or a call() of another task) hears StillQueued at once instead of waiting for
+    good, and the event is still in the file for the next client."""
+
+    async def session() -> tuple[list[str], int]:
+        server = await serve(Recorder())
+        url = f"ws://127.0.0.1:{server.port}/ocpp/CS001"
+        queue_file = str(tmp_path / "queue.sqlite")
+        client = await connect(v201.Charger(), url, queue=queue_file, backoff=FAST)
+        await server.close()
+        queued = client.put(transaction_event(EVENTS.STARTED, "T1", 0))
+        calling = asyncio.create_task(client.call(transaction_event(EVENTS.ENDED, "T1", 1)))
+        await asyncio.sleep(0)  # the call() is put and waiting
+        await client.close()
+        heard = []
+        for waited in (asyncio.ensure_future(queued), calling):
+            try:
+                await waited
+            except StillQueued:
+                heard.append("StillQueued")
+        reopened = StationClient(v201.Charger(), url, queue=queue_file)
+        try:
+            left = len(reopened.queue or ())
+        finally:
+            await reopened.close()
+        return heard, left
+
+    heard, left = run(session())
+    assert heard == ["StillQueued", "StillQueued"]
+    assert left == 2

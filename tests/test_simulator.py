@@ -5,6 +5,7 @@ duration, and a run stopped early returning its partial report."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import ssl
 import time
 from collections import Counter
@@ -14,12 +15,17 @@ from typing import Any
 import pytest
 from test_transport import Pki
 
-from ocpp_fast.demo import demo_handlers
+from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16, demo_handlers
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.simulator import STILL_CONNECTING, SimulationReport, simulate
 from ocpp_fast.transport import Admission, StationRequest, serve
+from ocpp_fast.v16 import enums as enums16
+from ocpp_fast.v16 import messages as messages16
+from ocpp_fast.v201 import enums, messages
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test on both backends
+
+NOW = datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC)
 
 
 class Counting:
@@ -220,3 +226,45 @@ def test_the_live_count_shows_a_lost_csms_and_a_stop_returns_the_partial_report(
     assert report.messages > 0
     assert abs(report.seconds - took) < 1.0 and report.seconds < 30
     assert "(stopped early)" in report.table()
+
+
+def test_a_rejected_boot_is_an_error_of_the_run() -> None:
+    """A CSMS that answers every call but rejects the stations' boots: each rejection is in
+    the errors, by action and status, and the run is not ok (the command exits 1)."""
+
+    class Rejecting(DemoChargeSystem):
+        def boot_notification(
+            self, request: messages.BootNotificationRequest
+        ) -> messages.BootNotificationResponse:
+            return messages.BootNotificationResponse(
+                current_time=NOW, interval=60, status=enums.RegistrationStatusEnumType.REJECTED
+            )
+
+    class Rejecting16(DemoChargeSystem16):
+        def boot_notification(
+            self, request: messages16.BootNotificationRequest
+        ) -> messages16.BootNotificationResponse:
+            return messages16.BootNotificationResponse(
+                current_time=NOW,
+                interval=60,
+                status=enums16.BootNotificationResponseStatusEnum.REJECTED,
+            )
+
+    async def main() -> SimulationReport:
+        server = await serve({"ocpp2.0.1": Rejecting(), "ocpp1.6": Rejecting16()})
+        try:  # actions: the boot only, so the errors count the rejections and nothing else
+            return await simulate(
+                f"ws://127.0.0.1:{server.port}/ocpp",
+                4,
+                0.3,
+                versions=["1.6", "2.0.1"],
+                actions=["BootNotification"],
+            )
+        finally:
+            await server.close()
+
+    report = asyncio.run(main())
+    assert report.connected == 4
+    assert report.errors["BootNotification: Rejected"] >= 4, report.errors
+    assert set(report.errors) == {"BootNotification: Rejected"}
+    assert not report.ok

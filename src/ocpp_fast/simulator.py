@@ -118,7 +118,8 @@ class SimulationReport:
     errors: Counter[str] = field(default_factory=Counter)
     """Failed calls by action and OCPP error code (``TransactionEvent:
     PropertyConstraintViolation``, or ``Heartbeat: TimeoutError`` / ``...: ConnectionError``
-    when no answer came), and stations that could not connect by cause: ``connect: HTTP 401
+    when no answer came), ``BootNotification: Rejected`` for each boot the CSMS answered
+    Rejected, and stations that could not connect by cause: ``connect: HTTP 401
     Unauthorized (...)``, ``connect: connection refused``, ``connect: TLS: ...``
     (:func:`connect_failure`). A NotSupported answer to a core action (:data:`CORE_ACTIONS`)
     is an error too: ``StatusNotification: NotSupported``."""
@@ -314,6 +315,9 @@ async def _call(client: StationClient, state: Any, kind: str, report: Simulation
         return
     report.latencies.append(time.perf_counter() - started)
     report.messages += 1
+    if action == "BootNotification" and str(response.status) == "Rejected":
+        # answered, yet the CSMS refused the station: a run where it happens is no success
+        report.errors["BootNotification: Rejected"] += 1
     state.answered(request, response)
 
 

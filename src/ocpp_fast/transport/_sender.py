@@ -194,6 +194,21 @@ class QueueSender:
         )
         self._settle(message.position, None, error)
 
+    def stopped(self) -> None:
+        """The client closed: each message put in this process and not yet answered is
+        settled with :class:`StillQueued`, so an ``await`` of its :class:`Queued` (or a
+        ``call()``) ends instead of waiting for a delivery this client will never make. The
+        messages stay in the queue: a file queue hands them to the next client opened on it."""
+        waiting, self._waiting = self._waiting, {}
+        for position, done in waiting.items():
+            if not done.done():
+                done.set_exception(
+                    StillQueued(
+                        f"message {position} of the transaction queue was not answered before "
+                        "the client closed: it stays queued, for the next client on the file"
+                    )
+                )
+
     def _settle(self, position: int, response: Any, error: Exception | None) -> None:
         done = self._waiting.pop(position, None)
         if done is None or done.done():

@@ -186,10 +186,11 @@ class StationClient:
         An interval of inactivity, as OCPP 2.0.1 defines ``HeartbeatInterval`` (1.6 lets a
         station skip heartbeats while other messages flow): any frame sent to the CSMS (a
         CALL, or an answer to one of its CALLs) starts the count again, so a busy station
-        sends none. Taken from an accepted BootNotificationResponse's ``interval`` (OCPP asks
-        the station to adopt it); set it when the CSMS changes ``HeartbeatInterval`` (1.6
-        ChangeConfiguration, 2.x SetVariables). The next heartbeat is due that long after
-        the change at the earliest.
+        sends none. Once it is set (``heartbeat=``), taken from an accepted
+        BootNotificationResponse's ``interval`` (OCPP asks the station to adopt it); while it
+        is ``None`` the boot's interval is not adopted. Set it when the CSMS changes
+        ``HeartbeatInterval`` (1.6 ChangeConfiguration, 2.x SetVariables). The next heartbeat
+        is due that long after the change at the earliest.
         """
         return self._heartbeat
 
@@ -342,12 +343,17 @@ class StationClient:
         return self._link is not None and self._link.compressed
 
     async def close(self) -> None:
-        """Let in-flight handlers answer, then close for good."""
+        """Let in-flight handlers answer, then close for good.
+
+        Queued messages not yet answered stay in the queue; whoever awaits one (its
+        ``Queued``, or a ``call()``) gets ``StillQueued`` at once."""
         self._closing = True
         self._closed.set()
         if self._delivering is not None:
             self._delivering.cancel()
             await asyncio.wait([self._delivering])  # its error, if any, was logged
+        if self._sender is not None:
+            self._sender.stopped()
         if self.connection is not None:
             await self.connection.drain()
         if self._link is not None:
@@ -514,7 +520,8 @@ async def connect(
     connection the station tries the next one in turn. ``heartbeat`` (seconds) sends a
     HeartbeatRequest after that long without a frame to the CSMS (an interval of inactivity:
     a busy station sends none), at the interval of an accepted BootNotificationResponse once
-    one came (:attr:`StationClient.heartbeat_interval`).
+    one came (:attr:`StationClient.heartbeat_interval`). Without it no heartbeat is sent,
+    whatever the boot's answer says.
 
     The handler's ``on_connect`` / ``on_disconnect`` run at each connection and its end.
     Raises an ``OSError`` when the first connection fails: ``ConnectionRefusedError``,
