@@ -181,6 +181,8 @@ def test_stations_that_could_not_connect_are_counted_by_cause() -> None:
         "connect: no common OCPP version: the CSMS accepted none of ocpp2.0.1": 3,
     }, mixed.errors
     table = mixed.table().splitlines()
+    assert table[0].split() == ["stations", "connected", "1", "/", "6"]
+    assert table[1].split() == ["fleet", "by", "version", "1.6:", "3,", "2.0.1:", "3"]
     assert table[-3].split() == ["errors", "5"]
     assert table[-2] == "  3  connect: no common OCPP version: the CSMS accepted none of ocpp2.0.1"
     assert table[-1] == "  2  connect: HTTP 404 Not Found (unknown station)"

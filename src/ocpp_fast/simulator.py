@@ -113,7 +113,7 @@ class SimulationReport:
     """The real duration of the run, stopped early or not."""
     stopped_early: bool = False
     versions: Counter[str] = field(default_factory=Counter)
-    """Stations per OCPP version."""
+    """Stations per OCPP version, as the fleet was planned (connected or not)."""
     latencies: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     """Failed calls by action and OCPP error code (``TransactionEvent:
@@ -154,7 +154,8 @@ class SimulationReport:
         rate = self.messages / self.seconds if self.seconds else 0.0
         fleet = ", ".join(f"{label}: {count}" for label, count in sorted(self.versions.items()))
         rows = [
-            ("stations connected", f"{self.connected} / {self.stations} ({fleet})"),
+            ("stations connected", f"{self.connected} / {self.stations}"),
+            ("fleet by version", fleet),  # planned: beside the count it read as connected
             ("stations connected at the end", f"{self.live}"),
             ("charging sessions", f"{self.sessions}"),
             ("messages (calls answered)", f"{self.messages}"),
