@@ -775,3 +775,31 @@ def test_identities_that_would_reach_files_or_logs_are_refused() -> None:
     assert parse_identity("/ocpp/a..b") is None
     assert parse_identity("/ocpp/CS%20001") == "CS 001"
     assert parse_identity("/ocpp/Station.%C3%A9-1_x") == "Station.é-1_x"
+
+
+@pytest.mark.parametrize("compression", [None, "deflate"], ids=["plain", "inflated"])
+def test_a_message_over_max_size_is_logged_as_closing_the_connection(
+    backend: str, compression: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The operator's line for a message over ``max_size`` says that the station was cut off,
+    on both backends, as the logging reference lists it (picows logged only the size)."""
+    frame = '[2,"b1","DataTransfer",{"vendorId":"GA","data":"' + "x" * 5000 + '"}]'
+
+    async def session() -> None:
+        server = await start(backend, MyTestChargeSystem(), max_size=1000)
+        try:
+            async with station(server, "CS001", compression=compression) as peer:
+                await peer.send(frame)
+                with suppress(ConnectionClosed):
+                    await asyncio.wait_for(peer.recv(), 2)
+                await until(lambda: "CS001" not in server.connections)
+        finally:
+            await server.close(timeout=1)
+
+    with caplog.at_level(logging.INFO, logger="ocpp_fast.transport"):
+        run(session)
+    lines = [f"{r.name} {r.levelname} {r.getMessage()}" for r in caplog.records]
+    said = [line for line in lines if "closing the connection" in line]
+    assert len(said) == 1, lines
+    assert said[0].startswith("ocpp_fast.transport WARNING CS001: closing the connection: ")
+    assert "1000" in said[0] and said[0].endswith("(1009)"), said
