@@ -423,7 +423,7 @@ def test_serve_logs_each_station_coming_and_going_and_no_frame_by_default(backen
     connected = [line for line in lines if re.search(r"info SIM\d+: connected \(ocpp2", line)]
     left = [line for line in lines if "disconnected: closed by the station (1000" in line]
     assert len(connected) == 3 and len(left) == 3, lines
-    assert len(lines) <= 3 + 6, lines  # the first line, 6 of the stations, "stopped"
+    assert len(lines) <= 4 + 6, lines  # the first line, 6 of the stations, "stopping", "stopped"
     chatty = served_log("--backend", backend, "--log-frames")
     assert len([line for line in chatty if re.search(r"SIM\d+ [<>] \[", line)]) > 60
 
@@ -519,3 +519,6 @@ def test_a_signal_the_moment_serve_is_up_stops_it_cleanly(sig: signal.Signals) -
     assert server.returncode == 0, err
     assert "Traceback" not in err
     assert out.strip().endswith("stopped")
+    # the stop is said when it begins, with what it waits for (even with --quiet)
+    said = f"stopping on {sig.name}: 0 stations connected, new ones refused; calls in flight get"
+    assert f"{said} up to 10 s\nstopped" in out, out

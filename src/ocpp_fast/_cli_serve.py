@@ -293,9 +293,15 @@ async def serve_command(args: argparse.Namespace) -> int:
     # Before anything is printed: a SIGINT or SIGTERM from the first moment on is a clean
     # stop (once the server is up), never a traceback.
     stop = asyncio.Event()
+    signals: list[signal.Signals] = []  # which one stopped us, for the line that says so
+
+    def stop_on(sig: signal.Signals) -> None:
+        signals.append(sig)
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stop_on, sig)
     try:
         handlers, name = await _handlers(args)
         authorize = None
@@ -364,6 +370,13 @@ async def serve_command(args: argparse.Namespace) -> int:
         print(f"probes on {probes}/healthz and {probes}/readyz", flush=True)
     _tell_started()
     await stop.wait()
+    # Said at once: a stop drains for up to --shutdown-timeout, and the log showed nothing
+    # between the signal and "stopped" but the hooks' own lines.
+    print(
+        f"stopping on {signals[0].name}: {len(server.connections)} stations connected, new "
+        f"ones refused; calls in flight get up to {args.shutdown_timeout:g} s",
+        flush=True,
+    )
     await server.close(args.shutdown_timeout)
     if gateway is not None:
         await gateway.close()
