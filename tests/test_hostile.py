@@ -322,7 +322,9 @@ async def closed_at_once(reader: asyncio.StreamReader, limit: float = 1.0) -> bo
         return False
 
 
-def test_pending_handshakes_are_capped_and_time_out(backend: str) -> None:
+def test_pending_handshakes_are_capped_and_time_out(
+    backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
     async def session() -> tuple[list[bool], float, int]:
         limits = Limits(pending_handshakes=5, handshake_timeout=1.0)
         server = await start(backend, MyTestChargeSystem(), limits=limits)
@@ -339,8 +341,15 @@ def test_pending_handshakes_are_capped_and_time_out(backend: str) -> None:
         finally:
             await server.close(timeout=1)
 
-    closed, timed_out, status = run(session)
+    with caplog.at_level(logging.WARNING, logger="ocpp_fast.transport.refusals"):
+        closed, timed_out, status = run(session)
     assert closed == [False] * 5 + [True] * 3
+    refused = [r.getMessage() for r in caplog.records if getattr(r, "reason", "") == "socket_cap"]
+    assert len(refused) == 3, refused  # the line names the cap that was full (it said 6 of 5)
+    assert all(
+        line.endswith(": 5 handshakes pending already (Limits.pending_handshakes)")
+        for line in refused
+    ), refused
     assert timed_out < 1.5
     assert status == 101
 

@@ -327,7 +327,8 @@ class Stations:
         Call it after counting the new connection in ``sockets`` and ``handshaking``.
         """
         if self.handshaking > self.limits.pending_handshakes:
-            return f"{self.handshaking} handshakes pending"
+            # the new one is counted: the line names the cap that was full, not cap + 1
+            return f"{self.handshaking - 1} handshakes pending already (Limits.pending_handshakes)"
         if self.sockets > _socket_room(self.limits.spare_fds):
             return f"{self.sockets} open, near the file-descriptor limit"
         return None
