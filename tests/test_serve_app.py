@@ -218,6 +218,15 @@ def test_flags_that_are_wrong_are_refused_before_serving(app_dir: Path) -> None:
         (["--authorize", "fleet_app:absent"], "has no attribute"),
         (["--authorize", "fleet_app:nothing"], "--authorize fleet_app:nothing is int, not a func"),
         (["fleet_app:make"], "pass --factory"),
+        # numbers out of range: 99999 listened on 34463, a metrics port over 65535 was a
+        # traceback (exit 1), and the others were taken as they came
+        (["--port", "99999"], "argument --port: 99999 is no port (0 to 65535)"),
+        (["--metrics-port", "70000"], "argument --metrics-port: 70000 is no port"),
+        (["--health-port", "-1"], "argument --health-port: -1 is no port"),
+        (["--shutdown-timeout", "-1"], "argument --shutdown-timeout: -1 is no number of sec"),
+        (["--ping-interval", "-5"], "argument --ping-interval: -5 is no number of seconds"),
+        (["--max-size", "0"], "argument --max-size: 0 is not 1 or more"),
+        (["--workers", "0"], "argument --workers: 0 is not 1 or more"),
     ]:
         run = subprocess.run(
             [sys.executable, "-m", "ocpp_fast.cli", "serve", "--app-dir", str(app_dir), *flags],
