@@ -322,7 +322,9 @@ async def closed_at_once(reader: asyncio.StreamReader, limit: float = 1.0) -> bo
         return False
 
 
-def test_pending_handshakes_are_capped_and_time_out(backend: str) -> None:
+def test_pending_handshakes_are_capped_and_time_out(
+    backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
     async def session() -> tuple[list[bool], float, int]:
         limits = Limits(pending_handshakes=5, handshake_timeout=1.0)
         server = await start(backend, MyTestChargeSystem(), limits=limits)
@@ -339,8 +341,15 @@ def test_pending_handshakes_are_capped_and_time_out(backend: str) -> None:
         finally:
             await server.close(timeout=1)
 
-    closed, timed_out, status = run(session)
+    with caplog.at_level(logging.WARNING, logger="ocpp_fast.transport.refusals"):
+        closed, timed_out, status = run(session)
     assert closed == [False] * 5 + [True] * 3
+    refused = [r.getMessage() for r in caplog.records if getattr(r, "reason", "") == "socket_cap"]
+    assert len(refused) == 3, refused  # the line names the cap that was full (it said 6 of 5)
+    assert all(
+        line.endswith(": 5 handshakes pending already (Limits.pending_handshakes)")
+        for line in refused
+    ), refused
     assert timed_out < 1.5
     assert status == 101
 
@@ -775,3 +784,31 @@ def test_identities_that_would_reach_files_or_logs_are_refused() -> None:
     assert parse_identity("/ocpp/a..b") is None
     assert parse_identity("/ocpp/CS%20001") == "CS 001"
     assert parse_identity("/ocpp/Station.%C3%A9-1_x") == "Station.é-1_x"
+
+
+@pytest.mark.parametrize("compression", [None, "deflate"], ids=["plain", "inflated"])
+def test_a_message_over_max_size_is_logged_as_closing_the_connection(
+    backend: str, compression: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The operator's line for a message over ``max_size`` says that the station was cut off,
+    on both backends, as the logging reference lists it (picows logged only the size)."""
+    frame = '[2,"b1","DataTransfer",{"vendorId":"GA","data":"' + "x" * 5000 + '"}]'
+
+    async def session() -> None:
+        server = await start(backend, MyTestChargeSystem(), max_size=1000)
+        try:
+            async with station(server, "CS001", compression=compression) as peer:
+                await peer.send(frame)
+                with suppress(ConnectionClosed):
+                    await asyncio.wait_for(peer.recv(), 2)
+                await until(lambda: "CS001" not in server.connections)
+        finally:
+            await server.close(timeout=1)
+
+    with caplog.at_level(logging.INFO, logger="ocpp_fast.transport"):
+        run(session)
+    lines = [f"{r.name} {r.levelname} {r.getMessage()}" for r in caplog.records]
+    said = [line for line in lines if "closing the connection" in line]
+    assert len(said) == 1, lines
+    assert said[0].startswith("ocpp_fast.transport WARNING CS001: closing the connection: ")
+    assert "1000" in said[0] and said[0].endswith("(1009)"), said

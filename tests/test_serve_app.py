@@ -218,6 +218,15 @@ def test_flags_that_are_wrong_are_refused_before_serving(app_dir: Path) -> None:
         (["--authorize", "fleet_app:absent"], "has no attribute"),
         (["--authorize", "fleet_app:nothing"], "--authorize fleet_app:nothing is int, not a func"),
         (["fleet_app:make"], "pass --factory"),
+        # numbers out of range: 99999 listened on 34463, a metrics port over 65535 was a
+        # traceback (exit 1), and the others were taken as they came
+        (["--port", "99999"], "argument --port: 99999 is no port (0 to 65535)"),
+        (["--metrics-port", "70000"], "argument --metrics-port: 70000 is no port"),
+        (["--health-port", "-1"], "argument --health-port: -1 is no port"),
+        (["--shutdown-timeout", "-1"], "argument --shutdown-timeout: -1 is no number of sec"),
+        (["--ping-interval", "-5"], "argument --ping-interval: -5 is no number of seconds"),
+        (["--max-size", "0"], "argument --max-size: 0 is not 1 or more"),
+        (["--workers", "0"], "argument --workers: 0 is not 1 or more"),
     ]:
         run = subprocess.run(
             [sys.executable, "-m", "ocpp_fast.cli", "serve", "--app-dir", str(app_dir), *flags],
@@ -423,7 +432,7 @@ def test_serve_logs_each_station_coming_and_going_and_no_frame_by_default(backen
     connected = [line for line in lines if re.search(r"info SIM\d+: connected \(ocpp2", line)]
     left = [line for line in lines if "disconnected: closed by the station (1000" in line]
     assert len(connected) == 3 and len(left) == 3, lines
-    assert len(lines) <= 3 + 6, lines  # the first line, 6 of the stations, "stopped"
+    assert len(lines) <= 4 + 6, lines  # the first line, 6 of the stations, "stopping", "stopped"
     chatty = served_log("--backend", backend, "--log-frames")
     assert len([line for line in chatty if re.search(r"SIM\d+ [<>] \[", line)]) > 60
 
@@ -519,3 +528,6 @@ def test_a_signal_the_moment_serve_is_up_stops_it_cleanly(sig: signal.Signals) -
     assert server.returncode == 0, err
     assert "Traceback" not in err
     assert out.strip().endswith("stopped")
+    # the stop is said when it begins, with what it waits for (even with --quiet)
+    said = f"stopping on {sig.name}: 0 stations connected, new ones refused; calls in flight get"
+    assert f"{said} up to 10 s\nstopped" in out, out

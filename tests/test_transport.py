@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.typing import Subprotocol
 
 from ocpp_fast import v16
+from ocpp_fast.errors import HandshakeFailed
 from ocpp_fast.transport import Admission, Backoff, StationRequest, connect, parse_identity, serve
 from ocpp_fast.transport.backend import BACKENDS
 from ocpp_fast.v201 import datatypes, enums, messages
@@ -280,6 +281,30 @@ def test_security_profile_2_tls_and_basic_auth(pki: Pki) -> None:
             await server.close()
 
     assert isinstance(run(session), messages.HeartbeatResponse)
+
+
+def test_a_ws_url_for_a_tls_port_is_not_called_a_version_mismatch(pki: Pki) -> None:
+    """A station given ``ws://`` for a port that speaks TLS: the CSMS closes the socket without
+    answering the upgrade. picows' station said "no common OCPP version", which sent the
+    operator looking at subprotocols; it says the connection was closed unanswered."""
+
+    async def session() -> HandshakeFailed:
+        server = await serve(
+            MyTestChargeSystem(),
+            authorize=lambda s: True,
+            security_profile=2,
+            ssl=pki.server_context(mutual=False),
+        )
+        try:
+            with pytest.raises(HandshakeFailed) as raised:
+                await connect(MyTestCharger(), f"ws://127.0.0.1:{server.port}/CS001", password="x")
+            return raised.value
+        finally:
+            await server.close()
+
+    failed = run(session)
+    assert not failed.no_common_version, failed
+    assert failed.status is None
 
 
 def test_security_profile_3_mutual_tls(pki: Pki) -> None:

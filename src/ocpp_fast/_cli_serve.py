@@ -38,6 +38,33 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 _LIMIT_NAMES = tuple(field.name for field in dataclasses.fields(Limits))
 
 
+def port(text: str) -> int:
+    """A TCP port, 0 to 65535, as a flag's type: argparse says a wrong one in one line and
+    exits 2. Unchecked, 99999 listened on 34463 (the kernel keeps 16 bits) and a metrics
+    port over 65535 ended in a traceback."""
+    number = int(text)
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"{number} is no port (0 to 65535)")
+    return number
+
+
+def seconds(text: str) -> float:
+    """A duration of 0 s or more, as a flag's type (a negative one was taken as it came)."""
+    number = float(text)
+    if not 0 <= number < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is no number of seconds (0 or more)")
+    return number
+
+
+def count(text: str) -> int:
+    """An integer of 1 or more, as a flag's type (``--max-size 0`` refused every message,
+    ``--workers 0`` ran one process)."""
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is not 1 or more")
+    return number
+
+
 class _FrameLines(logging.Formatter):
     """One readable line per frame: ``CS001 < [2,"1","Heartbeat",{}]``; others as they are."""
 
@@ -79,7 +106,7 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
     )
     add_app_arguments(serve)
     serve.add_argument("--host", default="127.0.0.1", help="the address to listen on")
-    serve.add_argument("--port", type=int, default=9000, help="the port (0: any free one)")
+    serve.add_argument("--port", type=port, default=9000, help="the port (0: any free one)")
     serve.add_argument(
         "--security-profile",
         type=int,
@@ -114,20 +141,20 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
     )
     serve.add_argument(
         "--ping-interval",
-        type=float,
+        type=seconds,
         default=20.0,
         help="seconds between keepalive pings (0: none)",
     )
-    serve.add_argument("--max-size", type=int, default=2**20, help="largest message, in bytes")
+    serve.add_argument("--max-size", type=count, default=2**20, help="largest message, in bytes")
     serve.add_argument("--backend", choices=BACKENDS, help="WebSocket library (default: fastest)")
     serve.add_argument(
         "--metrics-port",
-        type=int,
+        type=port,
         help="serve Prometheus metrics on this port (extra [metrics]), and /healthz and /readyz",
     )
     serve.add_argument(
         "--health-port",
-        type=int,
+        type=port,
         help="serve only the probes /healthz and /readyz on this port (no extra needed)",
     )
     serve.add_argument(
@@ -150,7 +177,7 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
     )
     serve.add_argument(
         "--shutdown-timeout",
-        type=float,
+        type=seconds,
         default=10.0,
         help="seconds a stop waits for calls in flight",
     )
@@ -293,9 +320,15 @@ async def serve_command(args: argparse.Namespace) -> int:
     # Before anything is printed: a SIGINT or SIGTERM from the first moment on is a clean
     # stop (once the server is up), never a traceback.
     stop = asyncio.Event()
+    signals: list[signal.Signals] = []  # which one stopped us, for the line that says so
+
+    def stop_on(sig: signal.Signals) -> None:
+        signals.append(sig)
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stop_on, sig)
     try:
         handlers, name = await _handlers(args)
         authorize = None
@@ -364,6 +397,13 @@ async def serve_command(args: argparse.Namespace) -> int:
         print(f"probes on {probes}/healthz and {probes}/readyz", flush=True)
     _tell_started()
     await stop.wait()
+    # Said at once: a stop drains for up to --shutdown-timeout, and the log showed nothing
+    # between the signal and "stopped" but the hooks' own lines.
+    print(
+        f"stopping on {signals[0].name}: {len(server.connections)} stations connected, new "
+        f"ones refused; calls in flight get up to {args.shutdown_timeout:g} s",
+        flush=True,
+    )
     await server.close(args.shutdown_timeout)
     if gateway is not None:
         await gateway.close()

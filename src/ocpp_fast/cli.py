@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import ocpp_fast
 from ocpp_fast import errors
-from ocpp_fast._cli_serve import add_app_arguments, add_serve_arguments, serve_command
+from ocpp_fast._cli_serve import add_app_arguments, add_serve_arguments, count, serve_command
 from ocpp_fast._extras import MissingExtra
 from ocpp_fast._protocol_version import LABELS, by_label
 from ocpp_fast.tolerance import Tolerance
@@ -197,7 +197,7 @@ def _command(argv: Sequence[str] | None) -> int:
     # Seconds a forwarded CALL waits for its worker / a dead gateway's stations stay listed.
     serve.add_argument("--worker-timeout", type=float, default=10.0, help=argparse.SUPPRESS)
     serve.add_argument("--registry-ttl", type=float, default=30.0, help=argparse.SUPPRESS)
-    serve.add_argument("--workers", type=int, default=1, help="gateway processes on the port")
+    serve.add_argument("--workers", type=count, default=1, help="gateway processes on the port")
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     work = commands.add_parser("worker", help="run handlers for a cluster's gateways")
     work.add_argument("--nats", metavar="URL", required=True, help="the cluster's NATS server")

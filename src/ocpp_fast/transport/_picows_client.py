@@ -36,6 +36,10 @@ TLS_CUT_SHORT = (
 )
 """What a ``wss://`` connection whose TLS handshake the peer cut short raises
 (:class:`ConnectionResetError`; picows gives one without a word)."""
+UNANSWERED = "the CSMS closed the connection without answering the WebSocket handshake"
+"""What a connection closed before any HTTP answer raises (as a :class:`HandshakeFailed`)."""
+UNANSWERED_HINT = " (a ws:// URL for a port with TLS? a CSMS at a connection limit?)"
+"""Its likely causes, said for a ``ws://`` URL: a TLS port drops a plain HTTP request."""
 
 
 class _WithoutTlsEofReports:
@@ -188,6 +192,10 @@ async def open_picows(url: str, options: LinkOptions) -> PicowsLink:
         if options.ssl is None or str(exc):
             raise
         raise ConnectionResetError(TLS_CUT_SHORT) from None
+    if link.transport is None:
+        # picows returns without a connection when the CSMS closed the socket before any
+        # answer to the upgrade; the link then agreed no version, which read as a mismatch
+        raise HandshakeFailed(UNANSWERED + ("" if options.ssl is not None else UNANSWERED_HINT))
     if link.failure is not None:
         await link.close(1010, "extension refused")
         raise HandshakeFailed(link.failure)

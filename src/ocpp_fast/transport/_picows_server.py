@@ -149,6 +149,8 @@ class _Station(OcppListener):
         self._released = False
 
     def _refused(self, kind: str, why: str) -> None:
+        if kind == "message size":
+            return  # said once the connection is gone, as for picows' own 1009 (Stations.finish)
         self.server.refusals.warning(
             kind, "%s: %s", self.identity, why, extra={"identity": self.identity}
         )

@@ -176,8 +176,9 @@ class OcppListener(WSListener):
         parts += frame.get_payload_as_memoryview()
         if len(parts) > self._max_size:
             self._fragments = None
-            self._refuse("message size", f"a message over {self._max_size} bytes")
-            self.start_close(1009, "message too big")
+            why = f"a message over {self._max_size} bytes"
+            self._refuse("message size", why)
+            self.start_close(1009, why)
             return
         if not frame.fin:
             return
@@ -196,8 +197,9 @@ class OcppListener(WSListener):
         try:
             return deflate.decompress(payload, self._max_size)
         except MessageTooBig:
-            self._refuse("message size", f"a message inflating over {self._max_size} bytes")
-            self.start_close(1009, "message too big")
+            why = f"a message inflating over {self._max_size} bytes"
+            self._refuse("message size", why)
+            self.start_close(1009, why)
         except zlib.error:
             self._refuse("protocol", "corrupt compressed data")
             self.start_close(1007, "corrupt compressed data")

@@ -67,6 +67,8 @@ __all__ = [
 log = logging.getLogger("ocpp_fast.transport")
 _NAMED = 10
 """Stations named in the one shutdown line about cancelled CALLs (the rest are counted)."""
+_MESSAGE_TOO_BIG = 1009
+"""The close code of a message over ``max_size`` (RFC 6455), whichever backend sent it."""
 
 
 class Admission(enum.Enum):
@@ -325,7 +327,8 @@ class Stations:
         Call it after counting the new connection in ``sockets`` and ``handshaking``.
         """
         if self.handshaking > self.limits.pending_handshakes:
-            return f"{self.handshaking} handshakes pending"
+            # the new one is counted: the line names the cap that was full, not cap + 1
+            return f"{self.handshaking - 1} handshakes pending already (Limits.pending_handshakes)"
         if self.sockets > _socket_room(self.limits.spare_fds):
             return f"{self.sockets} open, near the file-descriptor limit"
         return None
@@ -404,6 +407,8 @@ class Stations:
         said = close_reason(*frames)
         if session.reason is not None and not peer_closed_first(*frames):
             said = session.reason
+        else:
+            self._tell_too_big(identity, frames)
         if self._live.get(identity) is session:  # unless a newer one took its place
             del self._live[identity]
             del self.connections[identity]
@@ -428,6 +433,23 @@ class Stations:
             self._sessions.discard(session)
             said = ending(said, lost)
             ConnectionLog(log, identity).info("disconnected: %s", said, extra={"reason": said})
+
+    def _tell_too_big(self, identity: str, frames: CloseFrames) -> None:
+        """A station cut off for a message over ``max_size``: one WARNING line, the same on
+        both backends. Said here, from the close frame we sent, because two of the three
+        checks (picows' frame parser and websockets') run inside the WebSocket libraries,
+        which tell us nothing but that close frame; its text names the size."""
+        _, sent, _ = frames
+        if sent is None or sent[0] != _MESSAGE_TOO_BIG or peer_closed_first(*frames):
+            return
+        self.refusals.warning(
+            "message size",
+            "%s: closing the connection: %s (%d)",
+            identity,
+            sent[1] or "a message over max_size",
+            _MESSAGE_TOO_BIG,
+            extra={"identity": identity},
+        )
 
     # --- calls from your own code ----------------------------------------------------------
 
