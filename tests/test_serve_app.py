@@ -510,7 +510,37 @@ def test_mutual_tls_from_the_flags_of_serve_and_simulate(
     finally:
         stop(server)
     out = capsys.readouterr().out
-    assert "2 / 2 (1.6: 1, 2.1: 1)" in out and "0 / 2" in out
+    assert "stations connected             2 / 2\n" in out and "0 / 2" in out
+    assert "fleet by version               1.6: 1, 2.1: 1\n" in out
+
+
+def test_a_server_anyone_may_join_under_any_identity_is_said_at_start(tmp_path: Path) -> None:
+    """TLS with security profile 0 and no --authorize (or a host beyond loopback) lets any
+    client in under any identity: serve says so after its start line; not for the demo on
+    127.0.0.1, nor once stations are authenticated (profile 3 here)."""
+    pki = Pki(tmp_path)
+    warning = "warning: security profile 0 and no --authorize: stations are not authenticated"
+    outputs = []
+    for flags in (
+        ["--ssl-certfile", str(pki.server)],
+        ["--host", "::1"],
+        ["--host", "0.0.0.0"],
+        [
+            "--security-profile",
+            "3",
+            "--ssl-certfile",
+            str(pki.server),
+            "--ssl-ca-certs",
+            str(pki.ca),
+        ],
+    ):
+        server, _ = serve("--quiet", *flags)
+        assert server.stdout is not None
+        assert "Ctrl-C stops" in server.stdout.readline()
+        server.terminate()
+        outputs.append(server.stdout.read())  # what readline buffered too (communicate skips it)
+        assert server.wait(15) == 0
+    assert [warning in out for out in outputs] == [True, False, True, False], outputs
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

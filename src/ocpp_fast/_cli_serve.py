@@ -395,6 +395,9 @@ async def serve_command(args: argparse.Namespace) -> int:
     if server.health_port is not None:
         probes = f"http://{args.host}:{server.health_port}"
         print(f"probes on {probes}/healthz and {probes}/readyz", flush=True)
+    unauthenticated = _unauthenticated(args, tls=context is not None)
+    if unauthenticated:
+        print(unauthenticated, flush=True)
     _tell_started()
     await stop.wait()
     # Said at once: a stop drains for up to --shutdown-timeout, and the log showed nothing
@@ -409,3 +412,21 @@ async def serve_command(args: argparse.Namespace) -> int:
         await gateway.close()
     print("stopped", flush=True)
     return 0
+
+
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def _unauthenticated(args: argparse.Namespace, *, tls: bool) -> str | None:
+    """The warning for a server that anyone reaching it may join under any identity: security
+    profile 0 without ``--authorize``, beyond loopback or over TLS (TLS suggests a real
+    deployment, and authenticates only the CSMS). Said after the start line, even with
+    ``--quiet``; ``None`` where it does not apply (the demo on 127.0.0.1)."""
+    if args.security_profile != 0 or args.authorize is not None:
+        return None
+    if not tls and args.host in _LOOPBACK:
+        return None
+    return (
+        "warning: security profile 0 and no --authorize: stations are not authenticated, any "
+        "client may connect under any identity (--security-profile 1-3 for a real fleet)"
+    )
