@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
+import json
 import logging
 import socket
 import ssl
@@ -16,7 +17,7 @@ from typing import Any
 
 import nats
 import pytest
-from cluster_procs import IdentityStation, run
+from cluster_procs import IdentityStation, read_events, run
 from cluster_procs import cluster_config as config
 from cluster_raw import EVENT, call, serving, station
 from nats.aio.client import Client as Nats
@@ -28,6 +29,7 @@ from ocpp_fast._machine import free_port
 from ocpp_fast.cluster import ClusterClient, ClusterConfig, NatsServer
 from ocpp_fast.cluster._nats_link import (
     DEFAULT_MAX_PAYLOAD,
+    GATHER_UP_TO,
     MAX_CONTROL_LINE,
     MAX_MEMBERS,
     SWEEP_EVERY,
@@ -278,6 +280,87 @@ def test_a_lone_request_is_written_at_once_and_many_share_one_write(nats_url: st
         await nc.close()
 
     run(scenario)
+
+
+def test_a_write_window_gathers_requests_made_apart(nats_url: str) -> None:
+    """Under ``write_window`` requests made in separate loop turns (the moderate rate, where
+    each durable CALL is alone in its turn) leave in one write at the window's end; past
+    GATHER_UP_TO bytes they leave at once; closing writes what the window still holds."""
+
+    async def scenario() -> None:
+        nc = await echoing(nats_url)
+        link = NatsLink(nats_url, {}, "t", write_window=0.2)
+        await link.attach()
+        wire = link._wire
+        assert wire is not None
+        counted = CountedWrites(wire.transport)
+        wire.transport = counted  # type: ignore[assignment]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        apart = []
+        for n in range(3):
+            apart.append(link.request(f"echo.{n}", b"%d" % n, 5))
+            await asyncio.sleep(0.02)  # loop turns between them
+        assert counted.writes == 0
+        replies = await asyncio.gather(*apart)
+        assert [r.data for r in replies] == [b"0|[]", b"1|[]", b"2|[]"]
+        assert counted.writes == 1 and loop.time() - started >= 0.2
+        big = b"x" * (GATHER_UP_TO // 2)
+        pending = [link.request(f"echo.big{n}", big, 5) for n in range(2)]
+        assert counted.writes == 2  # the second reached GATHER_UP_TO: written before any turn
+        await asyncio.gather(*pending)
+        received: asyncio.Queue[bytes] = asyncio.Queue()
+
+        async def keep(msg: Msg) -> None:
+            await received.put(msg.data)
+
+        await nc.subscribe("kept", cb=keep)
+        await nc.flush()
+        assert link.publish(b"kept", b"last")
+        await link.close()  # within the window: the publish still goes
+        assert await asyncio.wait_for(received.get(), 5) == b"last"
+        await nc.close()
+
+    run(scenario)
+
+
+def test_a_gateway_s_write_window_stores_calls_of_several_stations_in_one_write(
+    nats_url: str,
+) -> None:
+    """``Gateway(write_window=...)``: durable CALLs of three stations, sent apart, are each
+    answered after their ack as before, stored in the stream, and their publishes left in one
+    write (three without the window)."""
+
+    async def scenario() -> None:
+        cluster = config(nats_url)
+        async with serving(cluster, DemoChargeSystem(), write_window=0.15) as (gateway, server):
+            link = gateway.relay.replies
+            assert isinstance(link, NatsLink) and link.write_window == 0.15
+            sockets = [await station(server.port, f"W{n}") for n in range(3)]
+            await asyncio.sleep(0.5)  # the registry lines of their connections are written
+            wire = link._wire
+            assert wire is not None
+            counted = CountedWrites(wire.transport)
+            wire.transport = counted  # type: ignore[assignment]
+            for n, ws in enumerate(sockets):
+                frame = b'[2,"w%d","TransactionEvent",%s]' % (n, transaction_event(n))
+                await ws.send(frame.decode())
+                await asyncio.sleep(0.03)
+            answers = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for ws in sockets]
+            assert [a[:2] for a in answers] == [[3, "w0"], [3, "w1"], [3, "w2"]]
+            assert counted.writes == 1
+            for ws in sockets:
+                await ws.close()
+        stored = await read_events(nats_url, cluster.names)
+        assert sorted(e.identity for e in stored) == ["W0", "W1", "W2"]
+
+    run(scenario)
+
+
+def test_a_write_window_is_seconds_0_or_more() -> None:
+    for wrong in (-0.1, float("nan")):
+        with pytest.raises(ValueError, match="write_window"):
+            NatsLink("nats://127.0.0.1:1", {}, "t", write_window=wrong)
 
 
 def credentialed(arguments: list[str]) -> Iterator[NatsServer]:

@@ -137,10 +137,12 @@ def test_gateways_and_workers_in_processes(tmp_path: Path) -> None:
     with NatsServer() as nats_server, cluster_processes(nats_server.url) as procs:
         flags = ["--handlers", "workers", "--worker-timeout", str(WORKER_TIMEOUT)]
         flags += ["--registry-ttl", str(REGISTRY_TTL)]
-        started = [procs.gateway(*flags, wait=False) for _ in range(3)]
+        # one gateway gathers its NATS writes (worker requests, registry lines) over 20 ms
+        windows = [(), (), ("--nats-write-window", "0.02")]
+        started = [procs.gateway(*flags, *window, wait=False) for window in windows]
         workers = [procs.worker(wait=False) for _ in range(2)]
-        for proc, _ in started:
-            proc.wait_for("gateway ")
+        lines = [proc.wait_for("gateway ") for proc, _ in started]
+        assert ["gathered over 20 ms" in line for line in lines] == [False, False, True], lines
         for worker in workers:
             worker.wait_for("worker serving")
         urls = [f"ws://127.0.0.1:{port}/ocpp" for _, port in started]

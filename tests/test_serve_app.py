@@ -226,6 +226,7 @@ def test_flags_that_are_wrong_are_refused_before_serving(app_dir: Path) -> None:
         (["--shutdown-timeout", "-1"], "argument --shutdown-timeout: -1 is no number of sec"),
         (["--ping-interval", "-5"], "argument --ping-interval: -5 is no number of seconds"),
         (["--max-size", "0"], "argument --max-size: 0 is not 1 or more"),
+        (["--nats-write-window", "-0.1"], "argument --nats-write-window: -0.1 is no number"),
         (["--workers", "0"], "argument --workers: 0 is not 1 or more"),
     ]:
         run = subprocess.run(

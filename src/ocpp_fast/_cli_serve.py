@@ -367,6 +367,7 @@ async def serve_command(args: argparse.Namespace) -> int:
             handlers,
             args.worker_timeout,
             args.registry_ttl,
+            args.nats_write_window,
         )
     try:
         server = await _serve(args, handlers, authorize, context, limits, gateway)
@@ -389,7 +390,12 @@ async def serve_command(args: argparse.Namespace) -> int:
         flush=True,
     )
     if gateway is not None:
-        print(f"gateway {gateway.node} of the cluster at {gateway.config.servers}", flush=True)
+        window = gateway.relay.write_window
+        gathered = f"; NATS writes gathered over {window * 1000:g} ms" if window else ""
+        print(
+            f"gateway {gateway.node} of the cluster at {gateway.config.servers}{gathered}",
+            flush=True,
+        )
     if server.metrics_port is not None:
         print(f"metrics on http://{args.host}:{server.metrics_port}/metrics", flush=True)
     if server.health_port is not None:

@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING
 
 import ocpp_fast
 from ocpp_fast import errors
-from ocpp_fast._cli_serve import add_app_arguments, add_serve_arguments, count, serve_command
+from ocpp_fast._cli_serve import (
+    add_app_arguments,
+    add_serve_arguments,
+    count,
+    seconds,
+    serve_command,
+)
 from ocpp_fast._extras import MissingExtra
 from ocpp_fast._protocol_version import LABELS, by_label
 from ocpp_fast.tolerance import Tolerance
@@ -193,6 +199,14 @@ def _command(argv: Sequence[str] | None) -> int:
         choices=("gateway", "workers"),
         default="gateway",
         help="with --nats: run the handlers here (APP's) or in `ocpp-fast worker`s",
+    )
+    serve.add_argument(
+        "--nats-write-window",
+        type=seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="with --nats: writes to NATS wait up to this long to share one (less CPU per "
+        "durable CALL, each answered up to this much later; default 0)",
     )
     # Seconds a forwarded CALL waits for its worker / a dead gateway's stations stay listed.
     serve.add_argument("--worker-timeout", type=float, default=10.0, help=argparse.SUPPRESS)

@@ -32,6 +32,7 @@ def gateway_for(
     handlers: Mapping[str, OcppHandler],
     worker_timeout: float,
     registry_ttl: float,
+    write_window: float = 0.0,
 ) -> tuple[dict[str, OcppHandler], Gateway]:
     """What ``serve --nats`` serves: the app's handlers here, or every version forwarded.
 
@@ -45,6 +46,7 @@ def gateway_for(
         handlers_in=handlers_in,
         worker_timeout=worker_timeout,
         registry_ttl=registry_ttl,
+        write_window=write_window,
     )
     if handlers_in == "gateway":
         return dict(handlers), gateway

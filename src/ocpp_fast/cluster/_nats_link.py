@@ -97,6 +97,10 @@ MAX_MEMBERS = 32
 WRITE_AT_ONCE_BELOW = 4
 """Requests waiting (the one being sent included) under which a publish is written at once."""
 
+GATHER_UP_TO = 64 * 1024
+"""Bytes gathered under a write window (``NatsLink(write_window=...)``) that are written at
+once, without waiting for the window's end."""
+
 SWEEP_EVERY = 0.05
 """Seconds between two sweeps of the requests past their timeout, while any waits: a
 request fails at most this long after its timeout."""
@@ -185,10 +189,22 @@ class _Server:
 class NatsLink:
     """Requests over a NATS connection of the link's own, their replies to one inbox."""
 
-    def __init__(self, servers: str | Sequence[str], options: Mapping[str, Any], name: str) -> None:
+    def __init__(
+        self,
+        servers: str | Sequence[str],
+        options: Mapping[str, Any],
+        name: str,
+        *,
+        write_window: float = 0.0,
+    ) -> None:
         reason = unspoken(servers, options)
         if reason is not None:
             raise ValueError(f"the NATS link does not speak {reason}")
+        if not write_window >= 0:  # NaN too
+            raise ValueError(f"write_window is seconds, 0 or more, not {write_window!r}")
+        self.write_window = write_window
+        """Seconds a write waits for others to share it (0: written at once while few
+        requests wait). See :class:`~ocpp_fast.cluster.Gateway`'s ``write_window``."""
         urls = [servers] if isinstance(servers, str) else list(servers)
         self._servers = [_Server(url) for url in urls]
         self._members: list[_Server] = []
@@ -554,6 +570,8 @@ class _Wire(asyncio.Protocol):
         self._head_len = -1
         self._max_payload = DEFAULT_MAX_PAYLOAD
         self._out: list[bytes] = []
+        self._out_bytes = 0
+        self._flusher: asyncio.TimerHandle | asyncio.Handle | None = None
         self._pings_out = 0
         self._pinger: asyncio.TimerHandle | None = None
 
@@ -561,27 +579,47 @@ class _Wire(asyncio.Protocol):
 
     def send(self, data: bytes) -> None:
         """Write ``data`` now while few requests wait; else buffer it, so that what this
-        event-loop iteration sends goes in one write.
+        event-loop iteration sends goes in one write; under a write window, buffer it
+        until the window ends (or :data:`GATHER_UP_TO` bytes wait).
 
         A buffered write costs a turn of the loop (``call_soon``) before it leaves: at a
         moderate rate, where each durable CALL's publish is alone in its iteration, that
         turn was a wake-up more per CALL for nothing to share. Under load many requests
-        wait and their publishes share writes again.
+        wait and their publishes share writes again. A window makes them share at a
+        moderate rate too: one write for the publishes of the window, and their acks,
+        which nats-server sends as they come, mostly read together in one wake-up.
         """
         out = self._out
-        if not out and len(self.link._waiting) < WRITE_AT_ONCE_BELOW:
+        if out:
+            out.append(data)
+            self._out_bytes += len(data)
+            if self._out_bytes >= GATHER_UP_TO:
+                self._flush()
+            return
+        window = self.link.write_window
+        if window > 0:
+            out.append(data)
+            self._out_bytes = len(data)
+            self._flusher = self.loop.call_later(window, self._flush)
+            return
+        if len(self.link._waiting) < WRITE_AT_ONCE_BELOW:
             transport = self.transport
             if transport is not None and not transport.is_closing():
                 transport.write(data)
             return
         out.append(data)
-        if len(out) == 1:
-            self.loop.call_soon(self._flush)
+        self._out_bytes = len(data)
+        self._flusher = self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
+        """Write what :meth:`send` buffered, in one write."""
+        if self._flusher is not None:
+            self._flusher.cancel()  # a no-op when it is the one running
+            self._flusher = None
         out, self._out = self._out, []
+        self._out_bytes = 0
         transport = self.transport
-        if transport is not None and not transport.is_closing():
+        if out and transport is not None and not transport.is_closing():
             transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def write(self, data: bytes) -> None:
@@ -615,6 +653,7 @@ class _Wire(asyncio.Protocol):
     def close(self) -> None:
         if self._pinger is not None:
             self._pinger.cancel()
+        self._flush()  # what a window holds (a routed call's outcome) still goes
         if self.transport is not None:
             self.transport.close()
 
@@ -631,6 +670,9 @@ class _Wire(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._pinger is not None:
             self._pinger.cancel()
+        if self._flusher is not None:
+            self._flusher.cancel()
+            self._flusher = None
         why = f"NATS connection lost: {exc!r}" if exc else "NATS closed the connection"
         self._fail_handshake(ConnectionError(why))
         self.link.lost(self, why)

@@ -86,6 +86,13 @@ class Gateway:
     server's handlers then only say which versions are served, and lend their
     tolerance settings). ``durable`` maps version labels to the actions stored
     before answering (an empty mapping stores nothing).
+
+    ``write_window``: seconds a write to NATS waits for others to share it (0, the
+    default: written at once while few requests wait). At a moderate rate each durable
+    CALL's publish is otherwise a write and a wake-up of its own, and its ack another:
+    a window of a few tens of milliseconds gathers them, for about a third less CPU
+    per message (see the cluster page), each durable CALL answered up to that much
+    later. Routed calls, worker requests and registry lines wait as well.
     """
 
     def __init__(
@@ -99,9 +106,12 @@ class Gateway:
         registry_ttl: float = 30.0,
         duplicate_window: float = 120.0,
         node: str | None = None,
+        write_window: float = 0.0,
     ) -> None:
         if handlers_in not in ("gateway", "workers"):
             raise ValueError(f"handlers_in is 'gateway' or 'workers', not {handlers_in!r}")
+        if not write_window >= 0:  # NaN too
+            raise ValueError(f"write_window is seconds, 0 or more, not {write_window!r}")
         self.config = config or ClusterConfig()
         self.names = self.config.names
         self.forward_to_workers = handlers_in == "workers"
@@ -111,7 +121,11 @@ class Gateway:
         self.node = node or node_name()
         """This gateway's name in the registry."""
         self.relay = Relay(
-            self.names, self.node, store_timeout=store_timeout, worker_timeout=worker_timeout
+            self.names,
+            self.node,
+            store_timeout=store_timeout,
+            worker_timeout=worker_timeout,
+            write_window=write_window,
         )
         """What the served handlers store and forward through."""
         self._nc: Nats | None = None

@@ -108,12 +108,21 @@ class Relay:
     """Stores and forwards for one gateway (its NATS connection is set when it attaches)."""
 
     def __init__(
-        self, names: Names, node: str, *, store_timeout: float, worker_timeout: float
+        self,
+        names: Names,
+        node: str,
+        *,
+        store_timeout: float,
+        worker_timeout: float,
+        write_window: float = 0.0,
     ) -> None:
         self.names = names
         self.node = node
         self.store_timeout = store_timeout
         self.worker_timeout = worker_timeout
+        self.write_window = write_window
+        """Seconds the link's writes wait to share one (nats-py's connection has its own
+        flushing: the window applies to the link only)."""
         self.replies: Requests = Replies()
         """The stream's acks and the workers' outcomes, to one inbox: on a NATS link of
         ocpp_fast's own, or on nats-py's connection where the link does not speak its options."""
@@ -126,7 +135,12 @@ class Relay:
         or over ``nc`` where the link does not speak ``config.options`` (decided once)."""
         reason = unspoken(config.servers, config.options)
         if reason is None:
-            link = NatsLink(config.servers, config.options, f"{name} (link)")
+            link = NatsLink(
+                config.servers,
+                config.options,
+                f"{name} (link)",
+                write_window=self.write_window,
+            )
             await link.attach()
             self.replies = link
         else:
