@@ -558,7 +558,7 @@ def _build_routes(cls: type[OcppHandler]) -> dict[str, Route]:
             )
         if action is None:
             near = difflib.get_close_matches(name, list(by_method), n=1, cutoff=_TYPO_CUTOFF)
-            if near:
+            if near and not _named_after(name, near[0]):
                 raise TypeError(
                     f"{cls.__name__}.{name} looks like a misspelt handler: did you mean {near[0]}?"
                 )
@@ -576,6 +576,17 @@ def _build_routes(cls: type[OcppHandler]) -> dict[str, Route]:
         later = getattr(member, _ANSWERS_LATER, False) is True
         routes[action.name] = Route(action.name, name, wants_context, is_async, calls, later)
     return routes
+
+
+def _named_after(name: str, handler: str) -> bool:
+    """Whether ``name`` holds the handler name ``handler`` whole, between underscores
+    (``default_boot_notification``, ``log_boot_notification``): a helper named after the
+    action, not a misspelling of it, however close the two are.
+
+    Only the closest handler name counts, so ``remot_start_transaction`` (closest:
+    ``remote_start_transaction``) is still a misspelling, although it holds
+    ``start_transaction``."""
+    return name != handler and f"_{handler}_" in f"_{name}_"
 
 
 def _wants_context(method: Callable[..., Any]) -> bool:
