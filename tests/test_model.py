@@ -17,7 +17,7 @@ import msgspec
 import pytest
 
 from ocpp_fast import _actions, v16, v21, v201
-from ocpp_fast._model import OcppStruct
+from ocpp_fast._model import OcppStruct, Request, SendRequest
 from ocpp_fast.v201 import actions, enums, messages
 
 REPO = Path(__file__).resolve().parent.parent
@@ -84,6 +84,16 @@ def test_send_only_action_of_21_has_no_response() -> None:
     assert action.response is None
     assert action.sender is _actions.Sender.STATION
     assert all(a.response is not None for a in v21.actions.ACTIONS.values() if a is not action)
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGES))
+def test_a_request_is_answered_or_sent_as_a_send_by_its_base(package: str) -> None:
+    """``call()`` takes a ``Request``, ``send()`` a ``SendRequest``: each request class is
+    exactly one of them, as its action has a response or not."""
+    for action in PACKAGES[package].actions.ACTIONS.values():
+        answered = action.response is not None
+        assert issubclass(action.request, Request) is answered, action.name
+        assert issubclass(action.request, SendRequest) is not answered, action.name
 
 
 def test_draft04_is_the_16_core_only() -> None:

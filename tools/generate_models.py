@@ -238,6 +238,8 @@ def model_imports(
     model_names = [n for n in ("AwareDatetime", "CustomData", "OcppStruct") if n in used]
     if "(Request[" in body:
         model_names.append("Request")
+    if "(SendRequest)" in body:
+        model_names.append("SendRequest")
     lines.append(f"from ocpp_fast._model import {', '.join(model_names)}")
     enum_names = [n for n in local_enums if n in used]
     if enum_names:
@@ -255,10 +257,13 @@ def model_imports(
 def struct_base(name: str, model: Model) -> str:
     """The base class of a Struct: ``Request["<Action>Response"]`` for a request that is
     answered, which carries its response type to type checkers (``connection.call``
-    returns it); ``OcppStruct`` for the rest (responses, data types, SEND-only requests)."""
+    returns it); ``SendRequest`` for a request never answered (2.1's SEND-only actions:
+    ``send()`` takes them); ``OcppStruct`` for the rest (responses, data types)."""
     action = name.removesuffix("Request")
     if action != name and f"{action}Response" in model.messages:
         return f'Request["{action}Response"]'
+    if action != name and name in model.messages:  # a request with no response schema
+        return "SendRequest"
     return "OcppStruct"
 
 

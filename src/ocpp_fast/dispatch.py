@@ -43,7 +43,7 @@ from ocpp_fast._awaitless import (
 )
 from ocpp_fast._fastpath import HandlerRan, fast_dispatch_class, fast_routes, install_compiled
 from ocpp_fast._frame_log import debug_enabled, log_frame
-from ocpp_fast._model import Request, ResponseT
+from ocpp_fast._model import Request, ResponseT, SendRequest
 from ocpp_fast._outgoing import error_frame, result_frame
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast._ratelimit import ConnectionLog, FirstTimes, LogLimiter
@@ -101,7 +101,7 @@ class PeerConnection(typing.Protocol):
     async def call(self, request: Request[ResponseT], timeout: float = ...) -> ResponseT:
         """Send a CALL and return the peer's typed response."""
 
-    async def send(self, request: Any) -> None:
+    async def send(self, request: SendRequest) -> None:
         """2.1: send a SEND frame (never answered)."""
 
     def set_tolerance(self, policy: Tolerance) -> None:
