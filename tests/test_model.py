@@ -229,6 +229,31 @@ def test_the_version_package_still_exports_everything(package: str) -> None:
         module.NoSuchThing  # noqa: B018
 
 
+GENERATED_MODULES = ["enums", "datatypes", "messages", "actions", "version", "handlers"]
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGES))
+@pytest.mark.parametrize("name", GENERATED_MODULES)
+def test_a_generated_module_holds_only_ocpp_names(package: str, name: str) -> None:
+    """``dir()``, ``help()`` and completion of ``v16.datatypes`` showed ``Annotated``, ``Meta``,
+    ``msgspec``, ``UNSET``, ``OcppStruct``...: what the module imports to build itself is
+    deleted from its namespace. Beside its ``__all__`` stay only the version's enums and data
+    types it imports (OCPP types); ``import *`` gives its ``__all__``."""
+    module = importlib.import_module(f"ocpp_fast.{package}.{name}")
+    ocpp_types = (f"ocpp_fast.{package}.enums", f"ocpp_fast.{package}.datatypes")
+    names = {n for n in vars(module) if not (n.startswith("__") and n.endswith("__"))}
+    imported = {
+        n
+        for n in names - set(module.__all__)
+        if getattr(vars(module)[n], "__module__", "") in ocpp_types
+    }
+    assert sorted(names - set(module.__all__) - imported) == []
+    assert not {"Annotated", "Meta", "msgspec", "UNSET", "OcppStruct"} & names
+    star: dict[str, Any] = {}
+    exec(f"from ocpp_fast.{package}.{name} import *", star)
+    assert set(star) - {"__builtins__"} == set(module.__all__)
+
+
 def test_report_import_time_of_v201() -> None:
     """Prints the cost of ``import ocpp_fast.v201`` (a figure, not a timed assertion)."""
     code = (

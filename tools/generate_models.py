@@ -20,6 +20,7 @@ name explicitly, so nothing is derived from names at run time.
 from __future__ import annotations
 
 import argparse
+import ast
 import keyword
 import re
 import subprocess
@@ -524,6 +525,30 @@ class Charger(dispatch.Charger):
 '''
 
 
+def without_helpers(text: str, spec: VersionSpec) -> str:
+    """``text`` ending in a ``del`` of the names its top-level imports bind only to build the
+    module (``Annotated``, ``Meta``, ``msgspec``, ``OcppStruct``...), so that ``dir()``,
+    ``help()`` and an IDE's completion of the module show the version's own names: those it
+    defines, and the enums and data types of the version it imports (OCPP types too).
+    Nothing refers to a helper after the module ran: annotations are evaluated as each class
+    is made, so msgspec needs no module global later."""
+    kept = {f"ocpp_fast.{spec.package}.enums", f"ocpp_fast.{spec.package}.datatypes"}
+    helpers: list[str] = []
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.Import):
+            helpers += [(alias.asname or alias.name).split(".")[0] for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module not in kept:
+            helpers += [alias.asname or alias.name for alias in node.names]
+    if not helpers:
+        return text
+    return (
+        text.rstrip("\n")
+        + "\n\n# Imported to build the module, not part of it: out of its namespace, so that\n"
+        + "# dir() and completion list the OCPP names only (``__all__`` lists its own).\n"
+        + f"del {', '.join(sorted(helpers, key=str.lower))}\n"
+    )
+
+
 def generate(spec: VersionSpec, out_root: Path) -> list[Path]:
     """Write the four model modules of one version; return their paths."""
     model = load_model(spec)
@@ -555,6 +580,8 @@ def generate(spec: VersionSpec, out_root: Path) -> list[Path]:
     written = []
     for name, text in files.items():
         path = folder / name
+        if name != "__init__.py":  # the package's names are lazy, its __dir__ lists them
+            text = without_helpers(text, spec)
         path.write_text(text, encoding="utf-8")
         written.append(path)
     # One formatter, pinned in the dev dependencies, makes the output stable.

@@ -1665,3 +1665,20 @@ class VatNumberValidationResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
     evse_id: Annotated[int, Meta(ge=0)] | UnsetType = msgspec.field(default=UNSET, name="evseId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
+
+
+# Imported to build the module, not part of it: out of its namespace, so that
+# dir() and completion list the OCPP names only (``__all__`` lists its own).
+del (
+    Annotated,
+    Any,
+    AwareDatetime,
+    CustomData,
+    Meta,
+    msgspec,
+    OcppStruct,
+    Request,
+    SendRequest,
+    UNSET,
+    UnsetType,
+)
