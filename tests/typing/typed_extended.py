@@ -4,7 +4,7 @@ form dispatch takes (plain or ``async``, with or without context) and reaches th
 answer, typed, as ``self.default_<handler>(request)``.
 
 Checked by mypy --strict (``make typecheck``) and pyright strict (tests/test_typing.py);
-never run (tests/test_demo_defaults.py runs the same overrides).
+never run (tests/test_extending.py runs such overrides).
 """
 
 from __future__ import annotations
