@@ -37,7 +37,7 @@ from ocpp_fast.transport import Admission, CsmsServer, StationRequest
 from ocpp_fast.v16 import datatypes as datatypes16
 from ocpp_fast.v16 import enums as enums16
 from ocpp_fast.v16 import messages as messages16
-from ocpp_fast.v201 import datatypes, enums, messages
+from ocpp_fast.v201 import enums, messages
 
 # admin_api.py sits beside this file: imported as `examples.admin_api` when this module is
 # `examples.fleet_csms` (ocpp-fast serve from the repository's root), as `admin_api` when
@@ -175,9 +175,6 @@ class _Fleet:
             context.connection.set_tolerance(NOISY_TOLERANCE)  # from its first boot on
 
 
-_ACCEPTED = datatypes.IdTokenInfoType(status=enums.AuthorizationStatusEnumType.ACCEPTED)
-
-
 class Fleet201(_Fleet, DemoChargeSystem):
     """OCPP 2.0.1 stations (the demo's answers, but for boots and transactions); it also runs
     the admin API while the server runs."""
@@ -199,15 +196,14 @@ class Fleet201(_Fleet, DemoChargeSystem):
             await self.api.cleanup()
 
     # These handlers also take the call's context (dispatch passes it to a handler that asks
-    # for it): either form type-checks against the action's declared handler slot.
+    # for it): either form type-checks against the action's declared handler slot. What they
+    # answer is the demo's own, self.default_<handler>(request), typed.
     def boot_notification(
         self, request: messages.BootNotificationRequest, context: CallContext
     ) -> messages.BootNotificationResponse:
         station = request.charging_station
         self._booted(context, station.vendor_name, station.model)
-        return messages.BootNotificationResponse(
-            current_time=_now(), interval=300, status=enums.RegistrationStatusEnumType.ACCEPTED
-        )
+        return self.default_boot_notification(request)
 
     def transaction_event(
         self, request: messages.TransactionEventRequest, context: CallContext
@@ -222,9 +218,7 @@ class Fleet201(_Fleet, DemoChargeSystem):
         ended = request.event_type is enums.TransactionEventEnumType.ENDED
         if energy or ended:
             fleet_db.meter(row, energy[-1] if energy else 0.0, stopped=ended)
-        if request.event_type is enums.TransactionEventEnumType.STARTED:
-            return messages.TransactionEventResponse(id_token_info=_ACCEPTED)
-        return messages.TransactionEventResponse()
+        return self.default_transaction_event(request)
 
 
 _ACCEPTED_16 = datatypes16.IdTagInfoType(status=enums16.IdTagInfoStatusEnum.ACCEPTED)
@@ -234,17 +228,13 @@ class Fleet16(_Fleet, DemoChargeSystem16):
     """OCPP 1.6 stations: the same fleet, the 1.6 messages (the demo's answers, but for boots
     and transactions)."""
 
-    def boot_notification(  # type: ignore[override]
+    def boot_notification(
         self, request: messages16.BootNotificationRequest, context: CallContext
     ) -> messages16.BootNotificationResponse:
         self._booted(context, request.charge_point_vendor, request.charge_point_model)
-        return messages16.BootNotificationResponse(
-            current_time=_now(),
-            interval=300,
-            status=enums16.BootNotificationResponseStatusEnum.ACCEPTED,
-        )
+        return self.default_boot_notification(request)
 
-    def start_transaction(  # type: ignore[override]
+    def start_transaction(
         self, request: messages16.StartTransactionRequest, context: CallContext
     ) -> messages16.StartTransactionResponse:
         transaction = fleet_db.start(context.identity)
@@ -257,7 +247,7 @@ class Fleet16(_Fleet, DemoChargeSystem16):
         self, request: messages16.StopTransactionRequest
     ) -> messages16.StopTransactionResponse:
         fleet_db.meter(request.transaction_id, float(request.meter_stop), stopped=True)
-        return messages16.StopTransactionResponse()
+        return self.default_stop_transaction(request)
 
 
 app = {"ocpp2.0.1": Fleet201(), "ocpp1.6": Fleet16()}

@@ -298,6 +298,28 @@ def test_a_misspelt_handler_is_an_error_at_class_creation() -> None:
 
 
 @pytest.mark.parametrize(
+    ("base", "name"),
+    [
+        (v201.ChargeSystem, "default_security_event_notification"),
+        (v201.ChargeSystem, "log_boot_notification"),
+        (v16.Charger, "remote_start_transaction_count"),
+    ],
+)
+def test_a_helper_named_after_an_action_is_no_misspelling(base: type[Any], name: str) -> None:
+    """A name holding a handler's name whole, between underscores, is a helper (the demo's
+    ``default_<handler>`` answers): difflib found it close enough to be refused before."""
+    helper: type[Any] = type("Helper", (base,), {name: lambda self, request: None})
+    assert helper.handled_actions() == []
+
+
+def test_a_misspelling_holding_a_shorter_handler_name_is_still_refused() -> None:
+    """``remot_start_transaction`` holds ``start_transaction``, yet its closest handler name
+    is ``remote_start_transaction``: a misspelling of that one."""
+    with pytest.raises(TypeError, match="did you mean remote_start_transaction"):
+        type("Typo", (v16.Charger,), {"remot_start_transaction": lambda self, request: None})
+
+
+@pytest.mark.parametrize(
     ("base", "name", "suggested"),
     [
         (v201.ChargeSystem, "BootNotification", "boot_notification"),

@@ -17,7 +17,7 @@ import msgspec
 import pytest
 
 from ocpp_fast import _actions, v16, v21, v201
-from ocpp_fast._model import OcppStruct
+from ocpp_fast._model import OcppStruct, Request, SendRequest
 from ocpp_fast.v201 import actions, enums, messages
 
 REPO = Path(__file__).resolve().parent.parent
@@ -84,6 +84,16 @@ def test_send_only_action_of_21_has_no_response() -> None:
     assert action.response is None
     assert action.sender is _actions.Sender.STATION
     assert all(a.response is not None for a in v21.actions.ACTIONS.values() if a is not action)
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGES))
+def test_a_request_is_answered_or_sent_as_a_send_by_its_base(package: str) -> None:
+    """``call()`` takes a ``Request``, ``send()`` a ``SendRequest``: each request class is
+    exactly one of them, as its action has a response or not."""
+    for action in PACKAGES[package].actions.ACTIONS.values():
+        answered = action.response is not None
+        assert issubclass(action.request, Request) is answered, action.name
+        assert issubclass(action.request, SendRequest) is not answered, action.name
 
 
 def test_draft04_is_the_16_core_only() -> None:
@@ -217,6 +227,31 @@ def test_the_version_package_still_exports_everything(package: str) -> None:
     assert module.ChargeSystem.version is module.VERSION
     with pytest.raises(AttributeError):
         module.NoSuchThing  # noqa: B018
+
+
+GENERATED_MODULES = ["enums", "datatypes", "messages", "actions", "version", "handlers"]
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGES))
+@pytest.mark.parametrize("name", GENERATED_MODULES)
+def test_a_generated_module_holds_only_ocpp_names(package: str, name: str) -> None:
+    """``dir()``, ``help()`` and completion of ``v16.datatypes`` showed ``Annotated``, ``Meta``,
+    ``msgspec``, ``UNSET``, ``OcppStruct``...: what the module imports to build itself is
+    deleted from its namespace. Beside its ``__all__`` stay only the version's enums and data
+    types it imports (OCPP types); ``import *`` gives its ``__all__``."""
+    module = importlib.import_module(f"ocpp_fast.{package}.{name}")
+    ocpp_types = (f"ocpp_fast.{package}.enums", f"ocpp_fast.{package}.datatypes")
+    names = {n for n in vars(module) if not (n.startswith("__") and n.endswith("__"))}
+    imported = {
+        n
+        for n in names - set(module.__all__)
+        if getattr(vars(module)[n], "__module__", "") in ocpp_types
+    }
+    assert sorted(names - set(module.__all__) - imported) == []
+    assert not {"Annotated", "Meta", "msgspec", "UNSET", "OcppStruct"} & names
+    star: dict[str, Any] = {}
+    exec(f"from ocpp_fast.{package}.{name} import *", star)
+    assert set(star) - {"__builtins__"} == set(module.__all__)
 
 
 def test_report_import_time_of_v201() -> None:

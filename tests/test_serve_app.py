@@ -489,7 +489,7 @@ def test_a_16_request_type_is_what_the_16_demo_answers() -> None:
     start = messages16.StartTransactionRequest(
         connector_id=1, id_tag="T", meter_start=0, timestamp=datetime.datetime.now(datetime.UTC)
     )
-    first, second = demo.start_transaction(start), demo.start_transaction(start)
+    first, second = demo.default_start_transaction(start), demo.default_start_transaction(start)
     assert (first.transaction_id, second.transaction_id) == (1, 2)
 
 

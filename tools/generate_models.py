@@ -20,6 +20,7 @@ name explicitly, so nothing is derived from names at run time.
 from __future__ import annotations
 
 import argparse
+import ast
 import keyword
 import re
 import subprocess
@@ -238,6 +239,8 @@ def model_imports(
     model_names = [n for n in ("AwareDatetime", "CustomData", "OcppStruct") if n in used]
     if "(Request[" in body:
         model_names.append("Request")
+    if "(SendRequest)" in body:
+        model_names.append("SendRequest")
     lines.append(f"from ocpp_fast._model import {', '.join(model_names)}")
     enum_names = [n for n in local_enums if n in used]
     if enum_names:
@@ -255,10 +258,13 @@ def model_imports(
 def struct_base(name: str, model: Model) -> str:
     """The base class of a Struct: ``Request["<Action>Response"]`` for a request that is
     answered, which carries its response type to type checkers (``connection.call``
-    returns it); ``OcppStruct`` for the rest (responses, data types, SEND-only requests)."""
+    returns it); ``SendRequest`` for a request never answered (2.1's SEND-only actions:
+    ``send()`` takes them); ``OcppStruct`` for the rest (responses, data types)."""
     action = name.removesuffix("Request")
     if action != name and f"{action}Response" in model.messages:
         return f'Request["{action}Response"]'
+    if action != name and name in model.messages:  # a request with no response schema
+        return "SendRequest"
     return "OcppStruct"
 
 
@@ -519,6 +525,30 @@ class Charger(dispatch.Charger):
 '''
 
 
+def without_helpers(text: str, spec: VersionSpec) -> str:
+    """``text`` ending in a ``del`` of the names its top-level imports bind only to build the
+    module (``Annotated``, ``Meta``, ``msgspec``, ``OcppStruct``...), so that ``dir()``,
+    ``help()`` and an IDE's completion of the module show the version's own names: those it
+    defines, and the enums and data types of the version it imports (OCPP types too).
+    Nothing refers to a helper after the module ran: annotations are evaluated as each class
+    is made, so msgspec needs no module global later."""
+    kept = {f"ocpp_fast.{spec.package}.enums", f"ocpp_fast.{spec.package}.datatypes"}
+    helpers: list[str] = []
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.Import):
+            helpers += [(alias.asname or alias.name).split(".")[0] for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module not in kept:
+            helpers += [alias.asname or alias.name for alias in node.names]
+    if not helpers:
+        return text
+    return (
+        text.rstrip("\n")
+        + "\n\n# Imported to build the module, not part of it: out of its namespace, so that\n"
+        + "# dir() and completion list the OCPP names only (``__all__`` lists its own).\n"
+        + f"del {', '.join(sorted(helpers, key=str.lower))}\n"
+    )
+
+
 def generate(spec: VersionSpec, out_root: Path) -> list[Path]:
     """Write the four model modules of one version; return their paths."""
     model = load_model(spec)
@@ -550,6 +580,8 @@ def generate(spec: VersionSpec, out_root: Path) -> list[Path]:
     written = []
     for name, text in files.items():
         path = folder / name
+        if name != "__init__.py":  # the package's names are lazy, its __dir__ lists them
+            text = without_helpers(text, spec)
         path.write_text(text, encoding="utf-8")
         written.append(path)
     # One formatter, pinned in the dev dependencies, makes the output stable.

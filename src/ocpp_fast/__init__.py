@@ -5,7 +5,8 @@ the codec load on first access, as do the names shared by every version:
 ``UNSET`` / ``UnsetType`` (an absent optional field), ``CallContext`` (a
 handler's second argument), ``Tolerance`` (which deviations are repaired), and
 ``Request`` / ``ResponseT`` (to annotate a function that calls the peer:
-``request: Request[ResponseT]`` returns ``ResponseT``). The errors are in
+``request: Request[ResponseT]`` returns ``ResponseT``), ``SendRequest`` (2.1's requests
+sent as SEND frames, never answered). The errors are in
 :mod:`ocpp_fast.errors`.
 """
 
@@ -21,6 +22,7 @@ __all__ = [
     "CallContext",
     "Request",
     "ResponseT",
+    "SendRequest",
     "Tolerance",
     "UnsetType",
     "__version__",
@@ -37,12 +39,12 @@ if TYPE_CHECKING:
     from msgspec import UNSET, UnsetType
 
     from ocpp_fast import codec, errors, frames, v16, v21, v201
-    from ocpp_fast._model import Request, ResponseT, dec_hook
+    from ocpp_fast._model import Request, ResponseT, SendRequest, dec_hook
     from ocpp_fast.dispatch import CallContext
     from ocpp_fast.tolerance import Tolerance
 
 _LAZY = frozenset({"codec", "errors", "frames", "v16", "v21", "v201"})
-_FROM_MODEL = frozenset({"dec_hook", "Request", "ResponseT"})
+_FROM_MODEL = frozenset({"dec_hook", "Request", "ResponseT", "SendRequest"})
 
 
 def __getattr__(name: str) -> Any:

@@ -23,6 +23,7 @@ __all__ = [
     "OcppStruct",
     "Request",
     "ResponseT",
+    "SendRequest",
     "dec_hook",
     "json_type_name",
     "enum_validator",
@@ -75,6 +76,15 @@ else:
 
         def __class_getitem__(cls, response: Any) -> type[Request]:
             return cls
+
+
+class SendRequest(OcppStruct):
+    """Base of every request sent only as a SEND frame (OCPP 2.1's
+    ``NotifyPeriodicEventStreamRequest``): never answered, so it has no response type.
+    ``send()`` takes one, and only one (typed like ``call()`` takes a :class:`Request`)::
+
+        async def stream(self, request: SendRequest) -> None: ...
+    """
 
 
 class OcppEnum(enum.StrEnum):

@@ -10,6 +10,7 @@ connection answers InternalError and logs it, never blaming the peer.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import msgspec
@@ -27,6 +28,54 @@ log = logging.getLogger("ocpp_fast")
 _encode = msgspec.json.Encoder().encode
 _encode_call_error = codec.encode_call_error
 _result_checks: dict[type[Any], tuple[Any, bool]] = {}
+
+
+_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+"""One step of a payload path as msgspec writes it: ``.wireName`` or ``[index]``."""
+
+
+def _schema_error_of_ours(
+    exc: msgspec.ValidationError, payload: Any, frame_prefix: str = ""
+) -> errors.OcppError:
+    """The classified error of a payload we wrote, refused by the typed decode; when the value
+    refused is a ``None`` in an optional field, its description says what to write instead.
+
+    msgspec encodes ``None`` as ``null``, which no OCPP schema allows, and its error names the
+    wire path and ``null`` only ("Expected `str`, got `null`"): nothing there points at
+    ``UNSET``, the value of an absent optional field. Built only once the check has failed,
+    so the path of a valid payload costs what it did."""
+    error = classify(exc, frame_prefix)
+    if "got `null`" in error.description:
+        field = _optional_field_set_to_none(payload, error.details.get("path", ""))
+        if field is not None:
+            hint = f" ({field} is optional: leave it out or set it to UNSET; None is sent as null)"
+            error.description = (error.description + hint)[: errors.DESCRIPTION_MAX_LENGTH]
+            error.args = (error.description,)
+    return error
+
+
+def _optional_field_set_to_none(payload: Any, path: str) -> str | None:
+    """The Python name of the field at ``path`` (``$.chargingStation.serialNumber``) of
+    ``payload``, when it is optional (its default is ``UNSET``) and holds ``None``."""
+    value, field = payload, None
+    steps = _STEP.findall(path.removeprefix("$"))
+    if "".join(f".{name}" if name else f"[{index}]" for name, index in steps) != path[1:]:
+        return None  # a path of another shape: no guess
+    for name, index in steps:
+        if name:
+            if not isinstance(value, msgspec.Struct):
+                return None
+            field = next((f for f in msgspec.structs.fields(value) if f.encode_name == name), None)
+            if field is None:
+                return None
+            value = getattr(value, field.name)
+        else:
+            if not isinstance(value, list) or int(index) >= len(value):
+                return None
+            value, field = value[int(index)], None
+    if value is None and field is not None and field.default is msgspec.UNSET:
+        return field.name
+    return None
 
 
 def _expect_type(payload: Any, action: str, expected: type[Any], what: str) -> None:
@@ -96,7 +145,7 @@ def result_frame(
             try:
                 decode(frame)
             except msgspec.ValidationError as exc:
-                raise classify(exc, frame_prefix="$[2]") from None
+                raise _schema_error_of_ours(exc, response, frame_prefix="$[2]") from None
     except (TypeError, errors.OcppError) as exc:
         ConnectionLog(log, identity).error(
             "our %s response to %s is invalid, answering InternalError: %s",
@@ -143,7 +192,7 @@ def encode_checked_payload(
     try:
         decoders[action].decode(data)  # our encoder writes RFC 3339: no spelling check
     except msgspec.ValidationError as exc:
-        error = classify(exc)
+        error = _schema_error_of_ours(exc, payload)
         if not response:
             error.origin = errors.Origin.REQUEST_CHECK
         raise error from None

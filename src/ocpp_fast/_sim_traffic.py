@@ -346,30 +346,38 @@ def traffic_for(label: str, serial: str) -> Traffic:
 
 
 class _Accepts2xBodies:
-    """A simulated 2.x station accepts what a CSMS commonly asks of it."""
+    """A simulated 2.x station accepts what a CSMS commonly asks of it: one body per answer
+    for 2.0.1 and 2.1, named ``default_<handler>``; the handler is that same function, and
+    each station class declares the ``default_`` methods with its version's types."""
 
     _messages: Any
     _enums: Any
 
-    def request_start_transaction(self, request: Any) -> Any:
+    def default_request_start_transaction(self, request: Any) -> Any:
         return self._messages.RequestStartTransactionResponse(
             status=self._enums.RequestStartStopStatusEnumType.ACCEPTED
         )
 
-    def request_stop_transaction(self, request: Any) -> Any:
+    def default_request_stop_transaction(self, request: Any) -> Any:
         return self._messages.RequestStopTransactionResponse(
             status=self._enums.RequestStartStopStatusEnumType.ACCEPTED
         )
 
-    def change_availability(self, request: Any) -> Any:
+    def default_change_availability(self, request: Any) -> Any:
         return self._messages.ChangeAvailabilityResponse(
             status=self._enums.ChangeAvailabilityStatusEnumType.ACCEPTED
         )
 
-    def unlock_connector(self, request: Any) -> Any:
+    def default_unlock_connector(self, request: Any) -> Any:
         return self._messages.UnlockConnectorResponse(
             status=self._enums.UnlockStatusEnumType.UNLOCKED
         )
+
+    # the handlers: the default answers themselves
+    request_start_transaction = default_request_start_transaction
+    request_stop_transaction = default_request_stop_transaction
+    change_availability = default_change_availability
+    unlock_connector = default_unlock_connector
 
 
 if TYPE_CHECKING:
@@ -383,49 +391,96 @@ else:
 
 
 class SimulatedStation(_Accepts2x, v201.Charger):
-    """The station side of a simulated 2.0.1 charger."""
+    """The station side of a simulated 2.0.1 charger.
+
+    To change one answer, subclass it and override that handler in any form a handler
+    takes (plain or ``async def``, with or without ``context``); the station's own answer
+    is ``self.default_<handler>(request)``, typed with the action's request and response
+    (``super().<handler>(request)`` is not: the base's handler may be any of those forms).
+    """
 
     _messages = messages
     _enums = enums
 
+    if TYPE_CHECKING:  # the bodies are _Accepts2xBodies', shared with 2.1
+
+        def default_request_start_transaction(
+            self, request: messages.RequestStartTransactionRequest
+        ) -> messages.RequestStartTransactionResponse: ...
+        def default_request_stop_transaction(
+            self, request: messages.RequestStopTransactionRequest
+        ) -> messages.RequestStopTransactionResponse: ...
+        def default_change_availability(
+            self, request: messages.ChangeAvailabilityRequest
+        ) -> messages.ChangeAvailabilityResponse: ...
+        def default_unlock_connector(
+            self, request: messages.UnlockConnectorRequest
+        ) -> messages.UnlockConnectorResponse: ...
+
 
 class SimulatedStation21(_Accepts2x, v21.Charger):
-    """The station side of a simulated 2.1 charger."""
+    """The station side of a simulated 2.1 charger, extended as :class:`SimulatedStation` is
+    (``self.default_<handler>(request)``, typed with 2.1's messages)."""
 
     _messages = messages21
     _enums = enums21
 
+    if TYPE_CHECKING:  # the bodies are _Accepts2xBodies', shared with 2.0.1
+
+        def default_request_start_transaction(
+            self, request: messages21.RequestStartTransactionRequest
+        ) -> messages21.RequestStartTransactionResponse: ...
+        def default_request_stop_transaction(
+            self, request: messages21.RequestStopTransactionRequest
+        ) -> messages21.RequestStopTransactionResponse: ...
+        def default_change_availability(
+            self, request: messages21.ChangeAvailabilityRequest
+        ) -> messages21.ChangeAvailabilityResponse: ...
+        def default_unlock_connector(
+            self, request: messages21.UnlockConnectorRequest
+        ) -> messages21.UnlockConnectorResponse: ...
+
 
 class SimulatedStation16(v16.Charger):
-    """The station side of a simulated 1.6 charger: it accepts what a CSMS commonly asks."""
+    """The station side of a simulated 1.6 charger: it accepts what a CSMS commonly asks.
 
-    def remote_start_transaction(
+    Extended as :class:`SimulatedStation` is: override a handler in any form, and reach the
+    station's answer as ``self.default_<handler>(request)``, typed with 1.6's messages.
+    """
+
+    def default_remote_start_transaction(
         self, request: messages16.RemoteStartTransactionRequest
     ) -> messages16.RemoteStartTransactionResponse:
         return messages16.RemoteStartTransactionResponse(
             status=enums16.RemoteStartTransactionResponseStatusEnum.ACCEPTED
         )
 
-    def remote_stop_transaction(
+    def default_remote_stop_transaction(
         self, request: messages16.RemoteStopTransactionRequest
     ) -> messages16.RemoteStopTransactionResponse:
         return messages16.RemoteStopTransactionResponse(
             status=enums16.RemoteStopTransactionResponseStatusEnum.ACCEPTED
         )
 
-    def change_availability(
+    def default_change_availability(
         self, request: messages16.ChangeAvailabilityRequest
     ) -> messages16.ChangeAvailabilityResponse:
         return messages16.ChangeAvailabilityResponse(
             status=enums16.ChangeAvailabilityResponseStatusEnum.ACCEPTED
         )
 
-    def unlock_connector(
+    def default_unlock_connector(
         self, request: messages16.UnlockConnectorRequest
     ) -> messages16.UnlockConnectorResponse:
         return messages16.UnlockConnectorResponse(
             status=enums16.UnlockConnectorResponseStatusEnum.UNLOCKED
         )
+
+    if not TYPE_CHECKING:  # the handlers are the answers (checkers see the version's slots)
+        remote_start_transaction = default_remote_start_transaction
+        remote_stop_transaction = default_remote_stop_transaction
+        change_availability = default_change_availability
+        unlock_connector = default_unlock_connector
 
 
 def station_handler(label: str) -> OcppHandler:

@@ -40,7 +40,7 @@ from typing import Any
 
 from ocpp_fast._deferred import Deferred
 from ocpp_fast._fastpath import HandlerRan, install_compiled
-from ocpp_fast._model import Request, ResponseT
+from ocpp_fast._model import Request, ResponseT, SendRequest
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.dispatch import OcppHandler, Route, as_ocpp_error, is_awaitable, send_failed
 from ocpp_fast.frames import Call
@@ -615,8 +615,12 @@ class AsyncConnection:
         finally:
             self._waiters.pop(message_id, None)
 
-    async def send(self, request: Any) -> None:
-        """2.1: send ``request`` as a SEND frame (``NotifyPeriodicEventStream``); no answer."""
+    async def send(self, request: SendRequest) -> None:
+        """2.1: send ``request`` as a SEND frame (``NotifyPeriodicEventStream``); no answer.
+
+        Typed as :meth:`call` is: only a SEND-only request (a
+        :class:`~ocpp_fast.SendRequest`) type-checks, and a request that is answered is a
+        ``ValueError`` at run time too."""
         self._protocol.send(request)
         await self._flush()
 

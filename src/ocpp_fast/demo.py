@@ -33,56 +33,75 @@ def _now() -> datetime.datetime:
 
 class _Answers2xBodies:
     """The demo's answers in OCPP 2.x: 2.0.1 and 2.1 name these messages alike, so one body
-    serves both, each subclass naming its version's modules."""
+    serves both, each subclass naming its version's modules.
+
+    Each answer is a ``default_<handler>`` method, and the handler is that same function
+    (no call more on the hot path): a subclass overriding the handler still reaches the
+    demo's answer, typed, through ``default_<handler>`` (each demo class declares them with
+    its version's types)."""
 
     _messages: Any
     _enums: Any
     _accepted: ClassVar[Any]
     """The IdTokenInfo of an accepted token, in the version's types."""
 
-    def boot_notification(self, request: Any) -> Any:
+    def default_boot_notification(self, request: Any) -> Any:
         return self._messages.BootNotificationResponse(
             current_time=_now(),
             interval=HEARTBEAT_INTERVAL,
             status=self._enums.RegistrationStatusEnumType.ACCEPTED,
         )
 
-    def heartbeat(self, request: Any) -> Any:
+    def default_heartbeat(self, request: Any) -> Any:
         return self._messages.HeartbeatResponse(current_time=_now())
 
-    def status_notification(self, request: Any) -> Any:
+    def default_status_notification(self, request: Any) -> Any:
         return self._messages.StatusNotificationResponse()
 
-    def authorize(self, request: Any) -> Any:
+    def default_authorize(self, request: Any) -> Any:
         return self._messages.AuthorizeResponse(id_token_info=self._accepted)
 
-    def transaction_event(self, request: Any) -> Any:
+    def default_transaction_event(self, request: Any) -> Any:
         if request.event_type is self._enums.TransactionEventEnumType.STARTED:
             return self._messages.TransactionEventResponse(id_token_info=self._accepted)
         return self._messages.TransactionEventResponse()
 
-    def meter_values(self, request: Any) -> Any:
+    def default_meter_values(self, request: Any) -> Any:
         return self._messages.MeterValuesResponse()
 
-    def notify_report(self, request: Any) -> Any:
+    def default_notify_report(self, request: Any) -> Any:
         return self._messages.NotifyReportResponse()
 
-    def notify_event(self, request: Any) -> Any:
+    def default_notify_event(self, request: Any) -> Any:
         return self._messages.NotifyEventResponse()
 
-    def firmware_status_notification(self, request: Any) -> Any:
+    def default_firmware_status_notification(self, request: Any) -> Any:
         return self._messages.FirmwareStatusNotificationResponse()
 
-    def log_status_notification(self, request: Any) -> Any:
+    def default_log_status_notification(self, request: Any) -> Any:
         return self._messages.LogStatusNotificationResponse()
 
-    def security_event_notification(self, request: Any) -> Any:
+    def default_security_event_notification(self, request: Any) -> Any:
         return self._messages.SecurityEventNotificationResponse()
 
-    def data_transfer(self, request: Any) -> Any:
+    def default_data_transfer(self, request: Any) -> Any:
         return self._messages.DataTransferResponse(
             status=self._enums.DataTransferStatusEnumType.ACCEPTED
         )
+
+    # the handlers: the default answers themselves
+    boot_notification = default_boot_notification
+    heartbeat = default_heartbeat
+    status_notification = default_status_notification
+    authorize = default_authorize
+    transaction_event = default_transaction_event
+    meter_values = default_meter_values
+    notify_report = default_notify_report
+    notify_event = default_notify_event
+    firmware_status_notification = default_firmware_status_notification
+    log_status_notification = default_log_status_notification
+    security_event_notification = default_security_event_notification
+    data_transfer = default_data_transfer
 
 
 if TYPE_CHECKING:
@@ -96,31 +115,120 @@ else:
 
 
 class DemoChargeSystem(_Answers2x, v201.ChargeSystem):
-    """OCPP 2.0.1: accepts every boot and token; acknowledges events, values and reports."""
+    """OCPP 2.0.1: accepts every boot and token; acknowledges events, values and reports.
+
+    To change one answer, subclass it and override that handler in any form a handler
+    takes (plain or ``async def``, with or without ``context``); the demo's own answer is
+    ``self.default_<handler>(request)``, typed with the action's request and response
+    (``super().<handler>(request)`` is not: the base's handler may be any of those forms).
+    """
 
     _messages = messages
     _enums = enums
     _accepted = datatypes.IdTokenInfoType(status=enums.AuthorizationStatusEnumType.ACCEPTED)
 
+    if TYPE_CHECKING:  # the bodies are _Answers2xBodies', shared with 2.1
+
+        def default_boot_notification(
+            self, request: messages.BootNotificationRequest
+        ) -> messages.BootNotificationResponse: ...
+        def default_heartbeat(
+            self, request: messages.HeartbeatRequest
+        ) -> messages.HeartbeatResponse: ...
+        def default_status_notification(
+            self, request: messages.StatusNotificationRequest
+        ) -> messages.StatusNotificationResponse: ...
+        def default_authorize(
+            self, request: messages.AuthorizeRequest
+        ) -> messages.AuthorizeResponse: ...
+        def default_transaction_event(
+            self, request: messages.TransactionEventRequest
+        ) -> messages.TransactionEventResponse: ...
+        def default_meter_values(
+            self, request: messages.MeterValuesRequest
+        ) -> messages.MeterValuesResponse: ...
+        def default_notify_report(
+            self, request: messages.NotifyReportRequest
+        ) -> messages.NotifyReportResponse: ...
+        def default_notify_event(
+            self, request: messages.NotifyEventRequest
+        ) -> messages.NotifyEventResponse: ...
+        def default_firmware_status_notification(
+            self, request: messages.FirmwareStatusNotificationRequest
+        ) -> messages.FirmwareStatusNotificationResponse: ...
+        def default_log_status_notification(
+            self, request: messages.LogStatusNotificationRequest
+        ) -> messages.LogStatusNotificationResponse: ...
+        def default_security_event_notification(
+            self, request: messages.SecurityEventNotificationRequest
+        ) -> messages.SecurityEventNotificationResponse: ...
+        def default_data_transfer(
+            self, request: messages.DataTransferRequest
+        ) -> messages.DataTransferResponse: ...
+
 
 class DemoChargeSystem21(_Answers2x, v21.ChargeSystem):
-    """OCPP 2.1: the same answers as :class:`DemoChargeSystem`."""
+    """OCPP 2.1: the same answers as :class:`DemoChargeSystem`, extended the same way
+    (``self.default_<handler>(request)``, typed with 2.1's messages)."""
 
     _messages = messages21
     _enums = enums21
     _accepted = datatypes21.IdTokenInfoType(status=enums21.AuthorizationStatusEnumType.ACCEPTED)
+
+    if TYPE_CHECKING:  # the bodies are _Answers2xBodies', shared with 2.0.1
+
+        def default_boot_notification(
+            self, request: messages21.BootNotificationRequest
+        ) -> messages21.BootNotificationResponse: ...
+        def default_heartbeat(
+            self, request: messages21.HeartbeatRequest
+        ) -> messages21.HeartbeatResponse: ...
+        def default_status_notification(
+            self, request: messages21.StatusNotificationRequest
+        ) -> messages21.StatusNotificationResponse: ...
+        def default_authorize(
+            self, request: messages21.AuthorizeRequest
+        ) -> messages21.AuthorizeResponse: ...
+        def default_transaction_event(
+            self, request: messages21.TransactionEventRequest
+        ) -> messages21.TransactionEventResponse: ...
+        def default_meter_values(
+            self, request: messages21.MeterValuesRequest
+        ) -> messages21.MeterValuesResponse: ...
+        def default_notify_report(
+            self, request: messages21.NotifyReportRequest
+        ) -> messages21.NotifyReportResponse: ...
+        def default_notify_event(
+            self, request: messages21.NotifyEventRequest
+        ) -> messages21.NotifyEventResponse: ...
+        def default_firmware_status_notification(
+            self, request: messages21.FirmwareStatusNotificationRequest
+        ) -> messages21.FirmwareStatusNotificationResponse: ...
+        def default_log_status_notification(
+            self, request: messages21.LogStatusNotificationRequest
+        ) -> messages21.LogStatusNotificationResponse: ...
+        def default_security_event_notification(
+            self, request: messages21.SecurityEventNotificationRequest
+        ) -> messages21.SecurityEventNotificationResponse: ...
+        def default_data_transfer(
+            self, request: messages21.DataTransferRequest
+        ) -> messages21.DataTransferResponse: ...
 
 
 _ACCEPTED_16 = datatypes16.IdTagInfoType(status=enums16.IdTagInfoStatusEnum.ACCEPTED)
 
 
 class DemoChargeSystem16(v16.ChargeSystem):
-    """OCPP 1.6: accepts every boot and idTag; numbers transactions; acknowledges the rest."""
+    """OCPP 1.6: accepts every boot and idTag; numbers transactions; acknowledges the rest.
+
+    Extended as :class:`DemoChargeSystem` is: override a handler in any form, and reach the
+    demo's answer as ``self.default_<handler>(request)``, typed with 1.6's messages.
+    """
 
     def __init__(self) -> None:
         self._transaction_ids = itertools.count(1)
 
-    def boot_notification(
+    def default_boot_notification(
         self, request: messages16.BootNotificationRequest
     ) -> messages16.BootNotificationResponse:
         return messages16.BootNotificationResponse(
@@ -129,55 +237,72 @@ class DemoChargeSystem16(v16.ChargeSystem):
             status=enums16.BootNotificationResponseStatusEnum.ACCEPTED,
         )
 
-    def heartbeat(self, request: messages16.HeartbeatRequest) -> messages16.HeartbeatResponse:
+    def default_heartbeat(
+        self, request: messages16.HeartbeatRequest
+    ) -> messages16.HeartbeatResponse:
         return messages16.HeartbeatResponse(current_time=_now())
 
-    def status_notification(
+    def default_status_notification(
         self, request: messages16.StatusNotificationRequest
     ) -> messages16.StatusNotificationResponse:
         return messages16.StatusNotificationResponse()
 
-    def authorize(self, request: messages16.AuthorizeRequest) -> messages16.AuthorizeResponse:
+    def default_authorize(
+        self, request: messages16.AuthorizeRequest
+    ) -> messages16.AuthorizeResponse:
         return messages16.AuthorizeResponse(id_tag_info=_ACCEPTED_16)
 
-    def start_transaction(
+    def default_start_transaction(
         self, request: messages16.StartTransactionRequest
     ) -> messages16.StartTransactionResponse:
         return messages16.StartTransactionResponse(
             id_tag_info=_ACCEPTED_16, transaction_id=next(self._transaction_ids)
         )
 
-    def stop_transaction(
+    def default_stop_transaction(
         self, request: messages16.StopTransactionRequest
     ) -> messages16.StopTransactionResponse:
         return messages16.StopTransactionResponse()
 
-    def meter_values(
+    def default_meter_values(
         self, request: messages16.MeterValuesRequest
     ) -> messages16.MeterValuesResponse:
         return messages16.MeterValuesResponse()
 
-    def diagnostics_status_notification(
+    def default_diagnostics_status_notification(
         self, request: messages16.DiagnosticsStatusNotificationRequest
     ) -> messages16.DiagnosticsStatusNotificationResponse:
         return messages16.DiagnosticsStatusNotificationResponse()
 
-    def firmware_status_notification(
+    def default_firmware_status_notification(
         self, request: messages16.FirmwareStatusNotificationRequest
     ) -> messages16.FirmwareStatusNotificationResponse:
         return messages16.FirmwareStatusNotificationResponse()
 
-    def security_event_notification(
+    def default_security_event_notification(
         self, request: messages16.SecurityEventNotificationRequest
     ) -> messages16.SecurityEventNotificationResponse:
         return messages16.SecurityEventNotificationResponse()
 
-    def data_transfer(
+    def default_data_transfer(
         self, request: messages16.DataTransferRequest
     ) -> messages16.DataTransferResponse:
         return messages16.DataTransferResponse(
             status=enums16.DataTransferResponseStatusEnum.ACCEPTED
         )
+
+    if not TYPE_CHECKING:  # the handlers are the answers (checkers see the version's slots)
+        boot_notification = default_boot_notification
+        heartbeat = default_heartbeat
+        status_notification = default_status_notification
+        authorize = default_authorize
+        start_transaction = default_start_transaction
+        stop_transaction = default_stop_transaction
+        meter_values = default_meter_values
+        diagnostics_status_notification = default_diagnostics_status_notification
+        firmware_status_notification = default_firmware_status_notification
+        security_event_notification = default_security_event_notification
+        data_transfer = default_data_transfer
 
 
 def demo_handlers() -> dict[str, OcppHandler]:

@@ -43,7 +43,7 @@ from ocpp_fast._awaitless import (
 )
 from ocpp_fast._fastpath import HandlerRan, fast_dispatch_class, fast_routes, install_compiled
 from ocpp_fast._frame_log import debug_enabled, log_frame
-from ocpp_fast._model import Request, ResponseT
+from ocpp_fast._model import Request, ResponseT, SendRequest
 from ocpp_fast._outgoing import error_frame, result_frame
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast._ratelimit import ConnectionLog, FirstTimes, LogLimiter
@@ -101,7 +101,7 @@ class PeerConnection(typing.Protocol):
     async def call(self, request: Request[ResponseT], timeout: float = ...) -> ResponseT:
         """Send a CALL and return the peer's typed response."""
 
-    async def send(self, request: Any) -> None:
+    async def send(self, request: SendRequest) -> None:
         """2.1: send a SEND frame (never answered)."""
 
     def set_tolerance(self, policy: Tolerance) -> None:
@@ -558,7 +558,7 @@ def _build_routes(cls: type[OcppHandler]) -> dict[str, Route]:
             )
         if action is None:
             near = difflib.get_close_matches(name, list(by_method), n=1, cutoff=_TYPO_CUTOFF)
-            if near:
+            if near and not _named_after(name, near[0]):
                 raise TypeError(
                     f"{cls.__name__}.{name} looks like a misspelt handler: did you mean {near[0]}?"
                 )
@@ -576,6 +576,17 @@ def _build_routes(cls: type[OcppHandler]) -> dict[str, Route]:
         later = getattr(member, _ANSWERS_LATER, False) is True
         routes[action.name] = Route(action.name, name, wants_context, is_async, calls, later)
     return routes
+
+
+def _named_after(name: str, handler: str) -> bool:
+    """Whether ``name`` holds the handler name ``handler`` whole, between underscores
+    (``default_boot_notification``, ``log_boot_notification``): a helper named after the
+    action, not a misspelling of it, however close the two are.
+
+    Only the closest handler name counts, so ``remot_start_transaction`` (closest:
+    ``remote_start_transaction``) is still a misspelling, although it holds
+    ``start_transaction``."""
+    return name != handler and f"_{handler}_" in f"_{name}_"
 
 
 def _wants_context(method: Callable[..., Any]) -> bool:

@@ -36,7 +36,7 @@ import msgspec
 from ocpp_fast import codec, errors
 from ocpp_fast._actions import Sender
 from ocpp_fast._frame_log import debug_enabled, log_frame
-from ocpp_fast._model import Request
+from ocpp_fast._model import Request, SendRequest
 from ocpp_fast._outgoing import encode_checked_payload, error_frame, result_frame, type_name
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast._ratelimit import ConnectionLog, FirstTimes, LogLimiter
@@ -274,7 +274,7 @@ class Protocol:
             self.metrics.frame("out", "call", action)
         return message_id
 
-    def send(self, request: Any) -> str:
+    def send(self, request: SendRequest) -> str:
         """2.1: send ``request`` as a SEND frame, at once; it is never answered.
 
         SEND frames stand outside the one-outstanding-CALL rule. Only actions

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 from typing import assert_type
 
-from ocpp_fast import Request, ResponseT, v16, v21, v201
+from ocpp_fast import Request, ResponseT, SendRequest, v16, v21, v201
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.cluster import ClusterClient
 from ocpp_fast.cluster.client import RoutedPeer
@@ -67,6 +67,21 @@ async def station_calls(client: StationClient, connection: AsyncConnection) -> N
     assert_type(await connection.call(status), v21.messages.StatusNotificationResponse)
     data = v201.messages.DataTransferRequest(vendor_id="V")  # both sides send it
     assert_type(await client.call(data), v201.messages.DataTransferResponse)
+
+
+async def station_sends(client: StationClient, connection: AsyncConnection) -> None:
+    """2.1's SEND frames: typed as calls are, taking a SEND-only request, answering nothing."""
+    stream = v21.messages.NotifyPeriodicEventStreamRequest(
+        data=[v21.datatypes.StreamDataElementType(t=0.5, v="230.1")], id=1, pending=0, basetime=NOW
+    )
+    assert_type(await client.send(stream), None)
+    assert_type(await client.send(stream, timeout=5), None)
+    assert_type(await connection.send(stream), None)
+
+
+async def send_any(connection: PeerConnection, request: SendRequest) -> None:
+    """A function of the user's own that passes any SEND on."""
+    await connection.send(request)
 
 
 async def from_a_handler(

@@ -20,7 +20,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
 
 from ocpp_fast._actions import Sender
-from ocpp_fast._model import Request, ResponseT
+from ocpp_fast._model import Request, ResponseT, SendRequest
 from ocpp_fast._outgoing import encode_checked_payload
 from ocpp_fast._protocol_version import LABELS, ProtocolVersion
 from ocpp_fast.aio import DEFAULT_TIMEOUT
@@ -218,7 +218,7 @@ class RoutedPeer:
     ) -> ResponseT:
         return await self._client.call(self.identity, request, timeout)
 
-    async def send(self, request: Any) -> None:
+    async def send(self, request: SendRequest) -> None:
         raise NotImplementedError("SEND frames are not routed through the cluster")
 
     def set_tolerance(self, policy: Any) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
-from ocpp_fast._model import Request, ResponseT
+from ocpp_fast._model import Request, ResponseT, SendRequest
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
@@ -318,8 +318,10 @@ class StationClient:
             await self._connected.wait()
         return connection
 
-    async def send(self, request: Any, timeout: float = DEFAULT_TIMEOUT) -> None:
-        """2.1: send ``request`` as a SEND frame once connected."""
+    async def send(self, request: SendRequest, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """2.1: send ``request`` as a SEND frame once connected (a SEND-only request, a
+        :class:`~ocpp_fast.SendRequest`, such as ``NotifyPeriodicEventStreamRequest``: it is
+        never answered, so nothing is returned)."""
         connection = await self._live(timeout, request)
         await connection.send(request)
 

@@ -176,3 +176,8 @@ class TransactionDataSampledValueType(OcppStruct):
 class TransactionDataType(OcppStruct):
     timestamp: AwareDatetime = msgspec.field(name="timestamp")
     sampled_value: list[TransactionDataSampledValueType] = msgspec.field(name="sampledValue")
+
+
+# Imported to build the module, not part of it: out of its namespace, so that
+# dir() and completion list the OCPP names only (``__all__`` lists its own).
+del Annotated, AwareDatetime, Meta, msgspec, OcppStruct, UNSET, UnsetType

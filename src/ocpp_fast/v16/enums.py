@@ -533,3 +533,7 @@ ENUMS: dict[str, type[OcppEnum]] = {
 
 validate = enum_validator(ENUMS)
 """``validate(enum_type_name, value)``: whether ``value`` is valid for that enum."""
+
+# Imported to build the module, not part of it: out of its namespace, so that
+# dir() and completion list the OCPP names only (``__all__`` lists its own).
+del enum_validator, OcppEnum

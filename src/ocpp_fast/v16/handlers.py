@@ -393,3 +393,8 @@ class Charger(dispatch.Charger):
         """UnlockConnector, sent by the CSMS."""
         update_firmware: Handler[messages.UpdateFirmwareRequest, messages.UpdateFirmwareResponse]
         """UpdateFirmware, sent by the CSMS."""
+
+
+# Imported to build the module, not part of it: out of its namespace, so that
+# dir() and completion list the OCPP names only (``__all__`` lists its own).
+del dispatch, TYPE_CHECKING, VERSION

@@ -590,3 +590,8 @@ class UpdateFirmwareRequest(Request["UpdateFirmwareResponse"]):
 
 class UpdateFirmwareResponse(OcppStruct):
     pass
+
+
+# Imported to build the module, not part of it: out of its namespace, so that
+# dir() and completion list the OCPP names only (``__all__`` lists its own).
+del Annotated, AwareDatetime, Meta, msgspec, OcppStruct, Request, UNSET, UnsetType

@@ -464,3 +464,7 @@ ACTIONS: dict[str, Action] = {
 
 DRAFT04_MESSAGES: frozenset[type[OcppStruct]] = frozenset({})
 """Messages whose schema is draft-04, where ``1.0`` is not an integer."""
+
+# Imported to build the module, not part of it: out of its namespace, so that
+# dir() and completion list the OCPP names only (``__all__`` lists its own).
+del Action, messages, OcppStruct, Sender

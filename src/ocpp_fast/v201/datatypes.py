@@ -876,3 +876,8 @@ class TransactionType(OcppStruct):
     time_spent_charging: int | UnsetType = msgspec.field(default=UNSET, name="timeSpentCharging")
     stopped_reason: ReasonEnumType | UnsetType = msgspec.field(default=UNSET, name="stoppedReason")
     remote_start_id: int | UnsetType = msgspec.field(default=UNSET, name="remoteStartId")
+
+
+# Imported to build the module, not part of it: out of its namespace, so that
+# dir() and completion list the OCPP names only (``__all__`` lists its own).
+del Annotated, AwareDatetime, CustomData, Meta, msgspec, OcppStruct, UNSET, UnsetType

@@ -1111,3 +1111,8 @@ class UpdateFirmwareResponse(OcppStruct):
     status: UpdateFirmwareStatusEnumType = msgspec.field(name="status")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
+
+
+# Imported to build the module, not part of it: out of its namespace, so that
+# dir() and completion list the OCPP names only (``__all__`` lists its own).
+del Annotated, Any, AwareDatetime, CustomData, Meta, msgspec, OcppStruct, Request, UNSET, UnsetType

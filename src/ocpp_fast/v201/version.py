@@ -17,3 +17,7 @@ VERSION = ProtocolVersion(
     reply_to_unknown_message_type=True,
 )
 """The rules of OCPP 2.0.1 for the codec and the connection (``ocpp2.0.1``)."""
+
+# Imported to build the module, not part of it: out of its namespace, so that
+# dir() and completion list the OCPP names only (``__all__`` lists its own).
+del actions, ProtocolVersion

@@ -1941,3 +1941,8 @@ class TransactionType(OcppStruct):
         default=UNSET, name="transactionLimit"
     )
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
+
+
+# Imported to build the module, not part of it: out of its namespace, so that
+# dir() and completion list the OCPP names only (``__all__`` lists its own).
+del Annotated, AwareDatetime, CustomData, Meta, msgspec, OcppStruct, UNSET, UnsetType

@@ -843,3 +843,8 @@ class Charger(dispatch.Charger):
         def vat_number_validation(self, request: Never, /) -> Never:
             """VatNumberValidation is sent by the station: a Charger never receives it."""
             ...
+
+
+# Imported to build the module, not part of it: out of its namespace, so that
+# dir() and completion list the OCPP names only (``__all__`` lists its own).
+del dispatch, TYPE_CHECKING, VERSION

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from ocpp_fast._model import AwareDatetime, CustomData, OcppStruct, Request
+from ocpp_fast._model import AwareDatetime, CustomData, OcppStruct, Request, SendRequest
 from ocpp_fast.v21.datatypes import (
     AddressType,
     AuthorizationData,
@@ -1073,7 +1073,7 @@ class NotifyMonitoringReportResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyPeriodicEventStreamRequest(OcppStruct):
+class NotifyPeriodicEventStreamRequest(SendRequest):
     data: Annotated[list[StreamDataElementType], Meta(min_length=1)] = msgspec.field(name="data")
     id: Annotated[int, Meta(ge=0)] = msgspec.field(name="id")
     pending: Annotated[int, Meta(ge=0)] = msgspec.field(name="pending")
@@ -1665,3 +1665,20 @@ class VatNumberValidationResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
     evse_id: Annotated[int, Meta(ge=0)] | UnsetType = msgspec.field(default=UNSET, name="evseId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
+
+
+# Imported to build the module, not part of it: out of its namespace, so that
+# dir() and completion list the OCPP names only (``__all__`` lists its own).
+del (
+    Annotated,
+    Any,
+    AwareDatetime,
+    CustomData,
+    Meta,
+    msgspec,
+    OcppStruct,
+    Request,
+    SendRequest,
+    UNSET,
+    UnsetType,
+)

@@ -34,6 +34,20 @@ async def wrong(conn: AsyncConnection, cluster: ClusterClient, client: StationCl
     print(a, b, c)
 
 
+async def wrong_sends(conn: AsyncConnection, client: StationClient, protocol: Protocol) -> None:
+    """A SEND frame carries only a SEND-only request (2.1's NotifyPeriodicEventStream): one that
+    is answered goes by call(), and a response is no request at all."""
+    heartbeat = v21.messages.HeartbeatRequest()
+    # expect: mypy[arg-type] pyright[reportArgumentType]
+    await client.send(heartbeat)
+    # expect: mypy[arg-type] pyright[reportArgumentType]
+    await conn.send(RESET)
+    # expect: mypy[arg-type] pyright[reportArgumentType]
+    await client.send(v21.messages.HeartbeatResponse(current_time=NOW), timeout=5)
+    # expect: mypy[arg-type] pyright[reportArgumentType]
+    protocol.send(heartbeat)
+
+
 def sans_io(protocol: Protocol) -> None:
     """The sans-I/O protocol returns a message id, but takes only requests that are answered."""
     protocol.call(RESET)
