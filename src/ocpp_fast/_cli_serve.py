@@ -18,6 +18,7 @@ import ssl
 import sys
 from typing import TYPE_CHECKING, Any
 
+from ocpp_fast._cli_types import count, port, seconds
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.errors import StartupFailed
 from ocpp_fast.tolerance import Tolerance
@@ -36,33 +37,6 @@ log = logging.getLogger("ocpp_fast.transport")
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _LIMIT_NAMES = tuple(field.name for field in dataclasses.fields(Limits))
-
-
-def port(text: str) -> int:
-    """A TCP port, 0 to 65535, as a flag's type: argparse says a wrong one in one line and
-    exits 2. Unchecked, 99999 listened on 34463 (the kernel keeps 16 bits) and a metrics
-    port over 65535 ended in a traceback."""
-    number = int(text)
-    if not 0 <= number <= 65535:
-        raise argparse.ArgumentTypeError(f"{number} is no port (0 to 65535)")
-    return number
-
-
-def seconds(text: str) -> float:
-    """A duration of 0 s or more, as a flag's type (a negative one was taken as it came)."""
-    number = float(text)
-    if not 0 <= number < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text} is no number of seconds (0 or more)")
-    return number
-
-
-def count(text: str) -> int:
-    """An integer of 1 or more, as a flag's type (``--max-size 0`` refused every message,
-    ``--workers 0`` ran one process)."""
-    number = int(text)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{number} is not 1 or more")
-    return number
 
 
 class _FrameLines(logging.Formatter):
