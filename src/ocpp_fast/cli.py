@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import ocpp_fast
 from ocpp_fast import errors
+from ocpp_fast._cli_log import add_log_format_argument
 from ocpp_fast._cli_serve import add_app_arguments, add_serve_arguments, serve_command
 from ocpp_fast._cli_types import count, natural, seconds, seconds_above_0, websocket_url
 from ocpp_fast._extras import MissingExtra
@@ -195,6 +196,7 @@ def _command(argv: Sequence[str] | None) -> int:
     work.add_argument("--nats", metavar="URL", required=True, help="the cluster's NATS server")
     work.add_argument("--nats-creds", metavar="FILE", help="NATS credentials file (.creds)")
     add_app_arguments(work)
+    add_log_format_argument(work)
     work.add_argument(
         "handlers", nargs="+", metavar="APP", help="module:attr, as for serve (one or more)"
     )
@@ -274,13 +276,22 @@ def _command(argv: Sequence[str] | None) -> int:
             if "--workers" in argv:
                 del argv[argv.index("--workers") : argv.index("--workers") + 2]
             return serve_processes(
-                [a for a in argv if not a.startswith("--workers=")], args.workers
+                [a for a in argv if not a.startswith("--workers=")], args.workers, args.log_format
             )
         return run(serve_command(args))
     if args.command == "worker":
         from ocpp_fast.cluster._cli import worker
 
-        return run(worker(args.nats, args.nats_creds, args.handlers, args.factory, args.app_dir))
+        return run(
+            worker(
+                args.nats,
+                args.nats_creds,
+                args.handlers,
+                args.factory,
+                args.app_dir,
+                args.log_format,
+            )
+        )
     if args.command == "simulate":
         passwords, args.actions = _simulate_settings(sim, args)
         return run(_simulate(args, passwords))
