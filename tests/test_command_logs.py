@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
+import logging
 import os
 import re
 import signal
@@ -21,6 +22,8 @@ from cluster_procs import NatsServer, Proc
 from demo_load import free_port
 from websockets.asyncio.client import connect as ws_connect
 from websockets.typing import Subprotocol
+
+from ocpp_fast._cli_log import _JsonLines
 
 UTC = datetime.UTC
 TEXT_LINE = re.compile(
@@ -200,3 +203,17 @@ def test_a_worker_logs_as_serve_does(tmp_path: Path) -> None:
         and re.fullmatch(r"worker \S+ serving OCPP 2.0.1", r["message"])
         for r in records
     ), records
+
+
+def test_a_field_json_cannot_hold_costs_its_form_not_the_line() -> None:
+    """A record's field that ``json.dumps`` refuses even as text (a mapping keyed by tuples,
+    from an APP logging on an ocpp_fast logger) is written as its text; the line was lost,
+    with a "Logging error" traceback on stderr instead."""
+    formatter = _JsonLines(None)
+    record = logging.makeLogRecord(
+        {"name": "ocpp_fast", "msg": "late %s", "args": ("CS1",), "levelname": "WARNING"}
+    )
+    record.__dict__.update(identity="CS1", late={("CS1", "m1"): 2})
+    said = json.loads(formatter.format(record))
+    assert said["message"] == "late CS1" and said["identity"] == "CS1", said
+    assert said["late"] == "{('CS1', 'm1'): 2}", said

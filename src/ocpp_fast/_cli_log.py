@@ -68,6 +68,11 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
+def _plain(value: Any) -> Any:
+    """``value`` if JSON holds it as it is (a string, a number, a bool, null), else its text."""
+    return value if value is None or isinstance(value, str | int | float | bool) else str(value)
+
+
 def _message(record: logging.LogRecord) -> str:
     """The record's message; a frame's as ``CS42 < [2,"1","Heartbeat",{}]``, readable (the
     message of ``ocpp_fast.frames`` shows the frame's ``repr``, ``b'...'``)."""
@@ -120,9 +125,13 @@ class _JsonLines(logging.Formatter):
             line["traceback"] = self.formatException(record.exc_info)
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
-        # default=str: a field no JSON type holds (an enum, a path) is written as its text,
-        # rather than the line being lost to a TypeError inside logging
-        return json.dumps(line, default=str)
+        # default=str: a field no JSON type holds (an enum, a path) is written as its text;
+        # one that still fails (a mapping with keys no JSON key takes, a cycle) is written as
+        # its text too, rather than the whole line being lost to an error inside logging
+        try:
+            return json.dumps(line, default=str)
+        except (TypeError, ValueError):
+            return json.dumps({name: _plain(value) for name, value in line.items()})
 
 
 def log_to(

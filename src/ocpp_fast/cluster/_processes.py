@@ -105,7 +105,7 @@ class Supervisor:
     poll: float = 0.2
     first_delay: float = FIRST_DELAY
     clock: Callable[[], float] = time.monotonic
-    log: Callable[[int, str], None] = field(default=lambda level, line: _print(level, line))
+    log: Callable[[int, str], None] = _print
     """Says a restart (at WARNING) and giving up (at ERROR): ``(level, line)``, as
     :meth:`logging.Logger.log` takes them."""
     tells_started: bool = False
