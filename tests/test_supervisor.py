@@ -174,3 +174,31 @@ def _zombie(pid: int) -> bool:
             return stat.read().split(") ", 1)[1].startswith("Z")
     except FileNotFoundError:
         return False
+
+
+def test_a_stop_while_the_children_start_stops_every_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM (``systemctl stop``) while the children are being started: the stop reached only
+    the children listed by then, none here, and the supervisor waited for ever on the others."""
+    supervisor = Supervisor([sys.executable, "-c", SLEEPER], 2, poll=0.05)
+    start = supervisor._start
+
+    def start_then_stop(slot: int) -> tuple[subprocess.Popen[bytes], int]:
+        started = start(slot)
+        if slot == 0:
+            supervisor.stop()  # the signal, as slot 0 is started and not yet listed
+        return started
+
+    monkeypatch.setattr(supervisor, "_start", start_then_stop)
+    codes: list[int] = []
+    runner = threading.Thread(target=lambda: codes.append(supervisor.run()), daemon=True)
+    runner.start()
+    runner.join(20)
+    hung = runner.is_alive()
+    for child in supervisor._children:  # what a hung run left behind
+        if child.popen.poll() is None:
+            child.popen.kill()
+    runner.join(10)
+    assert not hung, "run() waited for a child that was never told to stop"
+    assert len(codes) == 1  # its code: -15 when SIGTERM came before the child's handler
+    assert len(supervisor._children) == 1  # no child started once the stop was asked
+    assert not any(alive(child.popen.pid) for child in supervisor._children)

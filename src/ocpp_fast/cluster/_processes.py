@@ -149,8 +149,14 @@ class Supervisor:
         """Start the children and keep them running until :meth:`stop` or a hopeless child."""
         now = self.clock()
         for slot in range(self.count):
+            if self._stopping:
+                break  # stopped while starting: start no more
             popen, ready = self._start(slot)
             self._children.append(_Child(slot, popen, now, self.first_delay, ready))
+        if self._stopping:
+            # A stop asked while the children were starting reached only those listed by
+            # then: tell them all (it waited for ever on a child never told).
+            self.stop()
         while not self._stopping:
             time.sleep(self.poll)
             for child in self._children:
