@@ -6,7 +6,9 @@ mapping or ``--password-file``. The command's exit codes and its progress lines 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import math
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ import pytest
 from core_csms import Core16, Core201, Core201WithoutStatus
 from demo_load import free_port
 
+from ocpp_fast._cli_types import seconds_above_0
 from ocpp_fast.cli import main
 from ocpp_fast.demo import demo_handlers
 from ocpp_fast.dispatch import OcppHandler
@@ -188,20 +191,32 @@ def test_the_command_refuses_wrong_actions_and_passwords_before_starting(
 @pytest.mark.parametrize(
     ("flags", "said"),
     [
-        (["--url", "127.0.0.1:9/ocpp"], "--url 127.0.0.1:9/ocpp: give a ws:// or wss:// URL"),
-        (["--url", "http://127.0.0.1:9"], "--url http://127.0.0.1:9: give a ws:// or wss://"),
-        (["--url", "ws://127.0.0.1:9", "--chargers", "0"], "--chargers 0: at least one"),
-        (["--url", "ws://127.0.0.1:9", "--duration", "-1"], "--duration -1: a number of sec"),
-        (["--url", "ws://127.0.0.1:9", "--interval", "0"], "--interval 0: a number of sec"),
-        (["--url", "ws://127.0.0.1:9", "--first-station", "-2"], "--first-station -2: 0 or"),
+        (["--url", "127.0.0.1:9/ocpp"], "--url: 127.0.0.1:9/ocpp is no ws:// or wss:// URL"),
+        (["--url", "ws://127.0.0.1:9", "http://127.0.0.1:9"], "--url: http://127.0.0.1:9 is no"),
+        (["--url", "ws://127.0.0.1:9", "--chargers", "0"], "--chargers: 0 is not 1 or more"),
+        (["--url", "ws://127.0.0.1:9", "--duration", "-1"], "--duration: -1 is no number of sec"),
+        (["--url", "ws://127.0.0.1:9", "--duration", "nan"], "--duration: nan is no number of"),
+        (["--url", "ws://127.0.0.1:9", "--interval", "0"], "--interval: 0 is no number of sec"),
+        (["--url", "ws://127.0.0.1:9", "--first-station", "-2"], "--first-station: -2 is not 0"),
     ],
 )
 def test_the_command_refuses_a_fleet_that_tests_nothing_before_starting(
     flags: list[str], said: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A URL without a WebSocket scheme, no stations, no time: a usage error (2) said once,
-    not a station-by-station connect failure, nor a CI job passing with nothing sent."""
+    not a station-by-station connect failure, nor a CI job passing with nothing sent. Worded
+    and checked as serve's numbers are, by the flag's type (``argument --chargers: ...``)."""
     with pytest.raises(SystemExit) as exited:
         main(["simulate", *flags])
     assert exited.value.code == 2
-    assert said in capsys.readouterr().err
+    *usage, error = capsys.readouterr().err.splitlines()
+    assert usage[0].startswith("usage: ocpp-fast simulate ")
+    assert error.startswith("ocpp-fast simulate: error: argument ") and said in error, error
+
+
+def test_a_fleet_may_run_until_it_is_stopped() -> None:
+    """``--duration inf``: a soak run until Ctrl-C or SIGTERM, which the check of "above 0"
+    keeps accepting (NaN, which compares false with everything, it refuses)."""
+    assert seconds_above_0("inf") == math.inf
+    with pytest.raises(argparse.ArgumentTypeError):
+        seconds_above_0("nan")

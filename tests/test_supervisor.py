@@ -3,6 +3,7 @@ a child that cannot start ends the run, and no child outlives a parent killed wi
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -40,10 +41,15 @@ def alive(pid: int) -> bool:
     return True
 
 
+def kept(lines: list[str]) -> Callable[[int, str], None]:
+    """A supervisor's ``log`` keeping each line in ``lines``, after its level's name."""
+    return lambda level, line: lines.append(f"{logging.getLevelName(level)} {line}")
+
+
 def test_a_child_that_dies_is_started_again_and_stop_ends_them_all() -> None:
     lines: list[str] = []
     supervisor = Supervisor(
-        [sys.executable, "-c", SLEEPER], 2, poll=0.05, first_delay=0.05, log=lines.append
+        [sys.executable, "-c", SLEEPER], 2, poll=0.05, first_delay=0.05, log=kept(lines)
     )
     codes: list[int] = []
     runner = threading.Thread(target=lambda: codes.append(supervisor.run()))
@@ -55,7 +61,8 @@ def test_a_child_that_dies_is_started_again_and_stop_ends_them_all() -> None:
         until(lambda: supervisor.restarts == 1)
         now = [child.popen.pid for child in supervisor._children]
         assert now[1] == first[1] and now[0] not in first
-        assert alive(now[0]) and "exited with code -9" in lines[0]
+        assert alive(now[0]) and lines[0].startswith("WARNING process 0 of 2 (pid ")
+        assert "exited with code -9" in lines[0]
     finally:
         supervisor.stop()
         runner.join(15)
@@ -70,7 +77,7 @@ def test_a_child_that_cannot_start_ends_the_run_with_its_code() -> None:
         1,
         poll=0.02,
         first_delay=0.01,
-        log=lines.append,
+        log=kept(lines),
     )
     assert supervisor.run() == 3
     assert supervisor.restarts == QUICK_EXITS_ALLOWED - 1
@@ -91,7 +98,7 @@ def test_a_child_dying_before_it_said_it_started_failed_however_long_it_took(
         """A quick supervisor of ``count`` children running ``code``, told when each started."""
         command = [sys.executable, "-c", code]
         return Supervisor(
-            command, count, poll=0.02, first_delay=0.01, log=lines.append, tells_started=True
+            command, count, poll=0.02, first_delay=0.01, log=kept(lines), tells_started=True
         )
 
     supervisor = telling(slow_failure, 2)
@@ -103,7 +110,7 @@ def test_a_child_dying_before_it_said_it_started_failed_however_long_it_took(
         supervisor.stop()
         runner.join(10)
     assert codes == [2], lines
-    assert lines[-1].startswith("ocpp-fast serve: error: process ")
+    assert lines[-1].startswith("ERROR process ")
     assert f"failed to start {QUICK_EXITS_ALLOWED} times in a row (exit code 2" in lines[-1]
 
     # said it started (as serve does on the pipe), then died quickly: a crash, not a failed start
@@ -125,7 +132,9 @@ def test_a_child_dying_before_it_said_it_started_failed_however_long_it_took(
 def test_serve_says_when_it_started() -> None:
     """``ocpp-fast serve`` tells the supervisor once its on_startup hooks returned."""
     command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", "0", "--quiet"]
-    supervisor = Supervisor(command, 1, poll=0.05, log=print, tells_started=True)
+    supervisor = Supervisor(
+        command, 1, poll=0.05, log=lambda level, line: print(line), tells_started=True
+    )
     runner = threading.Thread(target=supervisor.run)
     runner.start()
     try:
@@ -165,3 +174,31 @@ def _zombie(pid: int) -> bool:
             return stat.read().split(") ", 1)[1].startswith("Z")
     except FileNotFoundError:
         return False
+
+
+def test_a_stop_while_the_children_start_stops_every_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM (``systemctl stop``) while the children are being started: the stop reached only
+    the children listed by then, none here, and the supervisor waited for ever on the others."""
+    supervisor = Supervisor([sys.executable, "-c", SLEEPER], 2, poll=0.05)
+    start = supervisor._start
+
+    def start_then_stop(slot: int) -> tuple[subprocess.Popen[bytes], int]:
+        started = start(slot)
+        if slot == 0:
+            supervisor.stop()  # the signal, as slot 0 is started and not yet listed
+        return started
+
+    monkeypatch.setattr(supervisor, "_start", start_then_stop)
+    codes: list[int] = []
+    runner = threading.Thread(target=lambda: codes.append(supervisor.run()), daemon=True)
+    runner.start()
+    runner.join(20)
+    hung = runner.is_alive()
+    for child in supervisor._children:  # what a hung run left behind
+        if child.popen.poll() is None:
+            child.popen.kill()
+    runner.join(10)
+    assert not hung, "run() waited for a child that was never told to stop"
+    assert len(codes) == 1  # its code: -15 when SIGTERM came before the child's handler
+    assert len(supervisor._children) == 1  # no child started once the stop was asked
+    assert not any(alive(child.popen.pid) for child in supervisor._children)

@@ -388,7 +388,7 @@ def serve_starts(command: list[str | Path], cwd: Path) -> str:
         _, err = process.communicate(timeout=30)
     finally:
         process.kill()
-    assert first.startswith("demo CSMS on ws://127.0.0.1:"), (first, err)
+    assert " info demo CSMS on ws://127.0.0.1:" in first, (first, err)
     assert "Traceback" not in err, err
     assert process.returncode == 0, err
     return first

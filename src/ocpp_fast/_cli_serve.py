@@ -18,12 +18,19 @@ import ssl
 import sys
 from typing import TYPE_CHECKING, Any
 
+from ocpp_fast._cli_log import add_log_format_argument, command_log, log_to, process_name
+from ocpp_fast._cli_types import count, port, seconds
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.errors import StartupFailed
 from ocpp_fast.tolerance import Tolerance
 from ocpp_fast.transport.backend import BACKENDS
 from ocpp_fast.transport.limits import DEFAULT_LIMITS, Limits
-from ocpp_fast.transport.runtime import READY_FD_ENVIRONMENT, process_slot, settle_gc
+from ocpp_fast.transport.runtime import (
+    READY_FD_ENVIRONMENT,
+    process_count,
+    process_slot,
+    settle_gc,
+)
 
 if TYPE_CHECKING:
     from ocpp_fast.transport import CsmsServer
@@ -36,48 +43,6 @@ log = logging.getLogger("ocpp_fast.transport")
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _LIMIT_NAMES = tuple(field.name for field in dataclasses.fields(Limits))
-
-
-def port(text: str) -> int:
-    """A TCP port, 0 to 65535, as a flag's type: argparse says a wrong one in one line and
-    exits 2. Unchecked, 99999 listened on 34463 (the kernel keeps 16 bits) and a metrics
-    port over 65535 ended in a traceback."""
-    number = int(text)
-    if not 0 <= number <= 65535:
-        raise argparse.ArgumentTypeError(f"{number} is no port (0 to 65535)")
-    return number
-
-
-def seconds(text: str) -> float:
-    """A duration of 0 s or more, as a flag's type (a negative one was taken as it came)."""
-    number = float(text)
-    if not 0 <= number < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text} is no number of seconds (0 or more)")
-    return number
-
-
-def count(text: str) -> int:
-    """An integer of 1 or more, as a flag's type (``--max-size 0`` refused every message,
-    ``--workers 0`` ran one process)."""
-    number = int(text)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{number} is not 1 or more")
-    return number
-
-
-class _FrameLines(logging.Formatter):
-    """One readable line per frame: ``CS001 < [2,"1","Heartbeat",{}]``; others as they are."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        when = self.formatTime(record, "%H:%M:%S")
-        frame = getattr(record, "frame", None)
-        if record.name == "ocpp_fast.frames" and frame is not None:
-            text = frame.decode("utf-8", "replace") if isinstance(frame, bytes) else str(frame)
-            return f"{when} {record.__dict__['identity']} {record.__dict__['direction']} {text}"
-        line = f"{when} {record.levelname.lower()} {record.getMessage()}"
-        if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
-        return line
 
 
 def add_app_arguments(parser: argparse.ArgumentParser) -> None:
@@ -175,6 +140,7 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         help="problems only: no frame (even at debug), no line per station (level warning "
         "unless --log-level says otherwise)",
     )
+    add_log_format_argument(serve)
     serve.add_argument(
         "--shutdown-timeout",
         type=seconds,
@@ -245,19 +211,6 @@ def ports_of(args: argparse.Namespace) -> tuple[int | None, int | None]:
     return (metrics and metrics + slot), (health and health + slot)
 
 
-def _log_to_stdout(level: str, frames: bool) -> None:
-    """ocpp_fast's lines on stdout, in the command's own format. They stop there: an APP that
-    configures logging for its own lines (``logging.basicConfig`` at import) would otherwise
-    print each of ocpp_fast's twice, once here and once more through its root handler."""
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(_FrameLines())
-    root = logging.getLogger("ocpp_fast")
-    root.addHandler(handler)
-    root.setLevel(level.upper())
-    root.propagate = False
-    logging.getLogger("ocpp_fast.frames").setLevel(logging.DEBUG if frames else logging.WARNING)
-
-
 def _tell_started() -> None:
     """Under ``--workers N``: tell the supervisor this process started (it counts a process
     that dies before this as a failed start, and stops ``serve`` after several in a row)."""
@@ -316,7 +269,11 @@ async def serve_command(args: argparse.Namespace) -> int:
     """Run ``ocpp-fast serve`` until SIGINT or SIGTERM."""
     from ocpp_fast._app import AppError, import_attribute
 
-    _log_to_stdout(log_level_of(args), frames_logged(args))
+    # Under --workers N each process names itself in each line: they share one stdout.
+    process = process_name(process_slot(), process_count()) if args.reuse_port else None
+    log_to(
+        sys.stdout, log_level_of(args), args.log_format, process=process, frames=frames_logged(args)
+    )
     # Before anything is printed: a SIGINT or SIGTERM from the first moment on is a clean
     # stop (once the server is up), never a traceback.
     stop = asyncio.Event()
@@ -385,38 +342,42 @@ async def serve_command(args: argparse.Namespace) -> int:
     settle_gc()
     scheme = "wss" if context is not None else "ws"
     versions = ", ".join(handlers)
-    print(
-        f"{name} on {scheme}://{args.host}:{server.port}/<identity> ({versions}); Ctrl-C stops",
-        flush=True,
+    command_log.info(
+        "%s on %s://%s:%s/<identity> (%s); Ctrl-C stops",
+        name,
+        scheme,
+        args.host,
+        server.port,
+        versions,
     )
     if gateway is not None:
         window = gateway.relay.write_window
         gathered = f"; NATS writes gathered over {window * 1000:g} ms" if window else ""
-        print(
-            f"gateway {gateway.node} of the cluster at {gateway.config.servers}{gathered}",
-            flush=True,
+        command_log.info(
+            "gateway %s of the cluster at %s%s", gateway.node, gateway.config.servers, gathered
         )
     if server.metrics_port is not None:
-        print(f"metrics on http://{args.host}:{server.metrics_port}/metrics", flush=True)
+        command_log.info("metrics on http://%s:%s/metrics", args.host, server.metrics_port)
     if server.health_port is not None:
         probes = f"http://{args.host}:{server.health_port}"
-        print(f"probes on {probes}/healthz and {probes}/readyz", flush=True)
+        command_log.info("probes on %s/healthz and %s/readyz", probes, probes)
     unauthenticated = _unauthenticated(args, tls=context is not None)
     if unauthenticated:
-        print(unauthenticated, flush=True)
+        command_log.warning("%s", unauthenticated)
     _tell_started()
     await stop.wait()
     # Said at once: a stop drains for up to --shutdown-timeout, and the log showed nothing
     # between the signal and "stopped" but the hooks' own lines.
-    print(
-        f"stopping on {signals[0].name}: {len(server.connections)} stations connected, new "
-        f"ones refused; calls in flight get up to {args.shutdown_timeout:g} s",
-        flush=True,
+    command_log.info(
+        "stopping on %s: %d stations connected, new ones refused; calls in flight get up to %g s",
+        signals[0].name,
+        len(server.connections),
+        args.shutdown_timeout,
     )
     await server.close(args.shutdown_timeout)
     if gateway is not None:
         await gateway.close()
-    print("stopped", flush=True)
+    command_log.info("stopped")
     return 0
 
 
@@ -426,13 +387,13 @@ _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 def _unauthenticated(args: argparse.Namespace, *, tls: bool) -> str | None:
     """The warning for a server that anyone reaching it may join under any identity: security
     profile 0 without ``--authorize``, beyond loopback or over TLS (TLS suggests a real
-    deployment, and authenticates only the CSMS). Said after the start line, even with
-    ``--quiet``; ``None`` where it does not apply (the demo on 127.0.0.1)."""
+    deployment, and authenticates only the CSMS). Said after the start line, at WARNING, even
+    with ``--quiet``; ``None`` where it does not apply (the demo on 127.0.0.1)."""
     if args.security_profile != 0 or args.authorize is not None:
         return None
     if not tls and args.host in _LOOPBACK:
         return None
     return (
-        "warning: security profile 0 and no --authorize: stations are not authenticated, any "
+        "security profile 0 and no --authorize: stations are not authenticated, any "
         "client may connect under any identity (--security-profile 1-3 for a real fleet)"
     )

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from ocpp_fast._app import AppError, load_app
+from ocpp_fast._cli_log import SUPERVISOR, command_log, log_to
 from ocpp_fast._protocol_version import LABELS
 from ocpp_fast.cluster._processes import Supervisor
 from ocpp_fast.cluster.config import ClusterConfig
@@ -58,7 +59,7 @@ def gateway_for(
     return served, gateway
 
 
-def serve_processes(argv: Sequence[str], count: int) -> int:
+def serve_processes(argv: Sequence[str], count: int, log_format: str) -> int:
     """``serve --workers N``: N gateway processes on one port (SO_REUSEPORT), stopped together.
 
     Each child is this command again with ``--reuse-port`` instead of
@@ -67,16 +68,21 @@ def serve_processes(argv: Sequence[str], count: int) -> int:
     reconnecting to the others on the same port meanwhile.
     """
     command = [sys.executable, "-m", "ocpp_fast.cli", *argv, "--reuse-port"]
-    supervisor = Supervisor(command, count, tells_started=True)
+    # Its own lines (a restart, giving up) on stderr as before, in the children's format.
+    log_to(sys.stderr, "info", log_format, process=SUPERVISOR)
+    supervisor = Supervisor(command, count, log=command_log.log, tells_started=True)
     signal.signal(signal.SIGINT, supervisor.stop)
     signal.signal(signal.SIGTERM, supervisor.stop)
     return supervisor.run()
 
 
 async def worker(
-    nats: str, creds: str | None, specs: Sequence[str], factory: bool, app_dir: str
+    nats: str, creds: str | None, specs: Sequence[str], factory: bool, app_dir: str, log_format: str
 ) -> int:
-    """``ocpp-fast worker --nats URL APP...``: serve until SIGINT/SIGTERM."""
+    """``ocpp-fast worker --nats URL APP...``: serve until SIGINT/SIGTERM, logging as ``serve``
+    does (its lines at WARNING went to stderr bare, through Python's last-resort handler, and
+    its INFO lines, a NATS reconnect among them, nowhere)."""
+    log_to(sys.stdout, "info", log_format)
     handlers: list[OcppHandler] = []
     try:
         for spec in specs:
@@ -91,8 +97,8 @@ async def worker(
         loop.add_signal_handler(sig, stop.set)
     await pool.start()
     versions = ", ".join(pool.handlers)
-    print(f"worker serving OCPP {versions} from {nats}; Ctrl-C stops", flush=True)
+    command_log.info("worker serving OCPP %s from %s; Ctrl-C stops", versions, nats)
     await stop.wait()
     await pool.close()
-    print(f"stopped after {pool.handled} calls", flush=True)
+    command_log.info("stopped after %d calls", pool.handled)
     return 0

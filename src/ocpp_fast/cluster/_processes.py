@@ -20,6 +20,7 @@ behind holding the port.
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import signal
 import subprocess
@@ -28,6 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from ocpp_fast._cli_log import process_name
 from ocpp_fast.transport.runtime import (
     PROCESS_COUNT_ENVIRONMENT,
     PROCESS_SLOT_ENVIRONMENT,
@@ -56,6 +58,12 @@ def _die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
     except (OSError, AttributeError):
         pass
+
+
+def _print(level: int, line: str) -> None:
+    """The supervisor's lines without a logger: on stderr, an error said as the command's."""
+    prefix = "ocpp-fast serve: error: " if level >= logging.ERROR else ""
+    print(f"{prefix}{line}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -97,7 +105,9 @@ class Supervisor:
     poll: float = 0.2
     first_delay: float = FIRST_DELAY
     clock: Callable[[], float] = time.monotonic
-    log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)
+    log: Callable[[int, str], None] = _print
+    """Says a restart (at WARNING) and giving up (at ERROR): ``(level, line)``, as
+    :meth:`logging.Logger.log` takes them."""
     tells_started: bool = False
     """The command says on its pipe when it started (``ocpp-fast serve`` does): one that dies
     before that failed to start, however long it took."""
@@ -139,8 +149,14 @@ class Supervisor:
         """Start the children and keep them running until :meth:`stop` or a hopeless child."""
         now = self.clock()
         for slot in range(self.count):
+            if self._stopping:
+                break  # stopped while starting: start no more
             popen, ready = self._start(slot)
             self._children.append(_Child(slot, popen, now, self.first_delay, ready))
+        if self._stopping:
+            # A stop asked while the children were starting reached only those listed by
+            # then: tell them all (it waited for ever on a child never told).
+            self.stop()
         while not self._stopping:
             time.sleep(self.poll)
             for child in self._children:
@@ -166,19 +182,21 @@ class Supervisor:
         child.quick_exits = child.quick_exits + 1 if failed else 0
         if lived >= LIVED:
             child.delay = self.first_delay
+        name = process_name(child.slot, self.count)
         if child.quick_exits >= QUICK_EXITS_ALLOWED:
             self.log(
-                f"ocpp-fast serve: error: process {child.slot} of {self.count} failed to start "
-                f"{QUICK_EXITS_ALLOWED} times in a row (exit code {code}; its error is above): "
-                "stopping every process"
+                logging.ERROR,
+                f"{name} failed to start {QUICK_EXITS_ALLOWED} times in a row (exit code "
+                f"{code}; its error is above): stopping every process",
             )
             self._code = code or 1
             self.stop()
             return
         early = " (before it started)" if failed and self.tells_started else ""
         self.log(
-            f"process {child.slot} of {self.count} (pid {child.popen.pid}) exited with code "
-            f"{code} after {lived:.1f} s{early}; starting another in {child.delay:g} s"
+            logging.WARNING,
+            f"{name} (pid {child.popen.pid}) exited with code {code} after {lived:.1f} s{early}; "
+            f"starting another in {child.delay:g} s",
         )
         child.restart_at = now + child.delay
         child.delay = min(child.delay * 2, LONGEST_DELAY)

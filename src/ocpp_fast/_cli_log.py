@@ -1,0 +1,167 @@
+"""The log lines of ``ocpp-fast serve`` and ``ocpp-fast worker``: the command's own (its start,
+its stop) and ocpp_fast's, in one format chosen by ``--log-format``.
+
+An operator ships these lines to a collector (journald, a container runtime, Loki...), which
+needs to know when each was written and how grave it is, whichever process of ``serve
+--workers N`` wrote it; the command's own lines were bare prints, without either.
+
+- ``text`` (the default, for a person): ``2026-12-03T08:41:07.215Z info CS42: connected
+  (ocpp2.0.1)``: the time in UTC (ISO 8601, milliseconds), the level, the message; a traceback
+  follows on lines of its own.
+- ``json`` (for a collector): one object per line, ``{"time": ..., "level": "info", "logger":
+  "ocpp_fast.transport", "message": ..., "pid": 4242, "identity": "CS42"}``: the record's
+  structured fields (``identity``, ``action``, ``message_id``, ``code``, ``reason``... the
+  ``extra=`` of each of ocpp_fast's records) as keys, a traceback as ``traceback``.
+
+Under ``serve --workers N`` each line names its process: ``[process 1 of 4, pid 4242]`` after
+the time (``"process": "process 1 of 4"`` in JSON), and the supervisor's own lines
+``[supervisor, pid 4240]``. The slot (0 to N - 1) is the one the supervisor names when it
+restarts a process, and the one added to ``--metrics-port``; the pid tells two lives of one
+slot apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from typing import Any, TextIO
+
+__all__ = [
+    "LOG_FORMATS",
+    "SUPERVISOR",
+    "add_log_format_argument",
+    "command_log",
+    "log_to",
+    "process_name",
+]
+
+LOG_FORMATS = ("text", "json")
+
+command_log = logging.getLogger("ocpp_fast.cli")
+"""The command's own lines (its start, its stop, the supervisor's restarts): INFO and up
+whatever ``--log-level`` says, as an operator needs them even with ``--quiet``."""
+
+_RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+"""What every record has; the rest of a record's attributes are the ``extra=`` of its call."""
+
+
+def add_log_format_argument(parser: argparse.ArgumentParser) -> None:
+    """``--log-format text|json``, for ``serve`` and ``worker`` alike."""
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="text",
+        help="text: a line per record, with its UTC time and level; json: one object per "
+        "line, with the record's fields (identity, action...) as keys",
+    )
+
+
+def _utc(record: logging.LogRecord) -> str:
+    """The record's time in UTC, ISO 8601 to the millisecond: ``2026-12-03T08:41:07.215Z``."""
+    moment = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+    return f"{moment}.{int(record.msecs):03d}Z"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _plain(value: Any) -> Any:
+    """``value`` if JSON holds it as it is (a string, a number, a bool, null), else its text."""
+    return value if value is None or isinstance(value, str | int | float | bool) else str(value)
+
+
+def _message(record: logging.LogRecord) -> str:
+    """The record's message; a frame's as ``CS42 < [2,"1","Heartbeat",{}]``, readable (the
+    message of ``ocpp_fast.frames`` shows the frame's ``repr``, ``b'...'``)."""
+    frame = getattr(record, "frame", None)
+    if record.name == "ocpp_fast.frames" and frame is not None:
+        fields = record.__dict__
+        return f"{fields['identity']} {fields['direction']} {_text(frame)}"
+    return record.getMessage()
+
+
+class _TextLines(logging.Formatter):
+    """``<time> [<process>] <level> <message>``, the process only when one is named."""
+
+    def __init__(self, process: str | None) -> None:
+        super().__init__()
+        self._process = process
+
+    def format(self, record: logging.LogRecord) -> str:
+        who = f" [{self._process}, pid {record.process}]" if self._process else ""
+        line = f"{_utc(record)}{who} {record.levelname.lower()} {_message(record)}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        if record.stack_info:
+            line += "\n" + self.formatStack(record.stack_info)
+        return line
+
+
+class _JsonLines(logging.Formatter):
+    """One JSON object per record: the time, level, logger and message, the pid (and the
+    process of ``--workers N``), then the record's own fields (never over those)."""
+
+    def __init__(self, process: str | None) -> None:
+        super().__init__()
+        self._process = process
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": _utc(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": _message(record),
+            "pid": record.process,
+        }
+        if self._process:
+            line["process"] = self._process
+        for name, value in record.__dict__.items():
+            if name not in _RECORD_ATTRIBUTES and name not in line:
+                line[name] = _text(value) if isinstance(value, bytes) else value
+        if record.exc_info:
+            line["traceback"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            line["stack"] = self.formatStack(record.stack_info)
+        # default=str: a field no JSON type holds (an enum, a path) is written as its text;
+        # one that still fails (a mapping with keys no JSON key takes, a cycle) is written as
+        # its text too, rather than the whole line being lost to an error inside logging
+        try:
+            return json.dumps(line, default=str)
+        except (TypeError, ValueError):
+            return json.dumps({name: _plain(value) for name, value in line.items()})
+
+
+def log_to(
+    stream: TextIO,
+    level: str,
+    log_format: str,
+    *,
+    process: str | None = None,
+    frames: bool = False,
+) -> None:
+    """ocpp_fast's lines and the command's on ``stream``, in ``log_format``, ``process`` named
+    in each. They stop there: an APP that configures logging for its own lines
+    (``logging.basicConfig`` at import) would otherwise print each of ocpp_fast's twice, once
+    here and once more through its root handler."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(_JsonLines(process) if log_format == "json" else _TextLines(process))
+    root = logging.getLogger("ocpp_fast")
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    root.propagate = False
+    command_log.setLevel(logging.INFO)
+    logging.getLogger("ocpp_fast.frames").setLevel(logging.DEBUG if frames else logging.WARNING)
+
+
+def process_name(slot: int, count: int) -> str:
+    """How each line of process ``slot`` of ``serve --workers count`` names it: as the
+    supervisor's line about its restart does (``process 1 of 4 (pid 4242) exited...``), so
+    that one grep finds both, in either format."""
+    return f"process {slot} of {count}"
+
+
+SUPERVISOR = "supervisor"
+"""How the lines of ``serve --workers N``'s parent process name it."""

@@ -1,0 +1,69 @@
+"""The types of the ``ocpp-fast`` command's flags, checked by argparse as it reads them.
+
+A value out of range is a usage error of one line (``argument --port: 99999 is no port (0 to
+65535)``), exit code 2, before anything starts. ``serve``'s and ``simulate``'s flags share
+these, so that the commands check in one place and word their refusals alike (``simulate``
+checked its own after parsing, in words of its own).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from typing import TypeVar
+
+__all__ = ["count", "natural", "port", "seconds", "seconds_above_0", "websocket_url"]
+
+N = TypeVar("N", int, float, str)
+
+
+def _ranged(
+    name: str, convert: Callable[[str], N], accept: Callable[[N], bool], wanted: str
+) -> Callable[[str], N]:
+    """A flag's type: ``convert`` the text, refuse it unless ``accept``; ``wanted`` ends the
+    refusal (``<text> is <wanted>``). ``name`` is what argparse calls text that is no number
+    at all (``invalid port value: 'x'``)."""
+
+    def parse(text: str) -> N:
+        number = convert(text)
+        if not accept(number):
+            raise argparse.ArgumentTypeError(f"{text} is {wanted}")
+        return number
+
+    parse.__name__ = parse.__qualname__ = name
+    return parse
+
+
+port = _ranged("port", int, lambda number: 0 <= number <= 65535, "no port (0 to 65535)")
+"""A TCP port, 0 to 65535. Unchecked, 99999 listened on 34463 (the kernel keeps 16 bits) and a
+metrics port over 65535 ended in a traceback."""
+
+seconds = _ranged(
+    "seconds", float, lambda number: 0 <= number < math.inf, "no number of seconds (0 or more)"
+)
+"""A duration of 0 s or more (a negative one was taken as it came); not NaN nor infinite."""
+
+seconds_above_0 = _ranged(
+    "seconds", float, lambda number: number > 0, "no number of seconds above 0"
+)
+"""A duration above 0 s: ``simulate``'s ``--duration`` and ``--interval`` (no time, or a
+negative one, would pass a CI job having sent nothing). Infinite is accepted: ``--duration
+inf`` runs until SIGINT or SIGTERM. NaN is refused (it compares false)."""
+
+count = _ranged("count", int, lambda number: number >= 1, "not 1 or more")
+"""An integer of 1 or more (``--max-size 0`` refused every message, ``--workers 0`` ran one
+process, ``--chargers 0`` tested nothing)."""
+
+natural = _ranged("number", int, lambda number: number >= 0, "not 0 or more")
+"""An integer of 0 or more (``--first-station``: the stations' numbers)."""
+
+
+websocket_url = _ranged(
+    "URL",
+    str,
+    lambda url: url.lower().startswith(("ws://", "wss://")),
+    "no ws:// or wss:// URL (ws://HOST:PORT/PATH)",
+)
+"""A CSMS's URL for ``simulate``: without ``ws://`` or ``wss://`` each station's connect
+would fail, one by one, rather than the command once."""

@@ -1,0 +1,219 @@
+"""What ``ocpp-fast serve`` and ``ocpp-fast worker`` write for a log collector: every line (the
+command's own and ocpp_fast's) with its UTC time and level, as text or as one JSON object, and
+under ``serve --workers N`` the process that wrote it; real processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cluster_procs import NatsServer, Proc
+from demo_load import free_port
+from websockets.asyncio.client import connect as ws_connect
+from websockets.typing import Subprotocol
+
+from ocpp_fast._cli_log import _JsonLines
+
+UTC = datetime.UTC
+TEXT_LINE = re.compile(
+    r"(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"
+    r"(?: \[(?P<process>[^,\]]+), pid (?P<pid>\d+)\])? (?P<level>debug|info|warning|error) "
+    r"(?P<message>.*)"
+)
+
+APP = """
+from ocpp_fast.demo import DemoChargeSystem
+
+class Failing(DemoChargeSystem):
+    def heartbeat(self, request):
+        raise RuntimeError("the clock is gone")
+"""
+
+
+def now() -> datetime.datetime:
+    """The time now, to the millisecond as the lines have it (rounded down)."""
+    moment = datetime.datetime.now(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def when(stamp: str) -> datetime.datetime:
+    return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def heartbeat(port: int, identity: str) -> None:
+    """One station's visit: a Heartbeat, its answer (or CALLERROR), and goodbye."""
+
+    async def visit() -> None:
+        async with ws_connect(
+            f"ws://127.0.0.1:{port}/{identity}", subprotocols=[Subprotocol("ocpp2.0.1")]
+        ) as websocket:
+            await websocket.send('[2,"h1","Heartbeat",{}]')
+            await websocket.recv()
+
+    asyncio.run(asyncio.wait_for(visit(), 10))
+
+
+def served(*flags: str, cwd: Path | None = None) -> list[str]:
+    """The lines ``ocpp-fast serve FLAGS`` wrote while station CS42 sent a Heartbeat, until
+    SIGTERM; the machine's zone is India's (+05:30), so that a local time would show."""
+    port = free_port()
+    command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", str(port), *flags]
+    env = {**os.environ, "TZ": "Asia/Kolkata"}
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=cwd, env=env)
+    try:
+        assert server.stdout is not None
+        lines = [server.stdout.readline()]
+        heartbeat(port, "CS42")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, _ = server.communicate(timeout=15)
+    assert server.returncode == 0, [*lines, out]
+    return lines + out.splitlines()
+
+
+def test_every_text_line_says_its_utc_time_and_level() -> None:
+    """The command's own lines (its start, ``stopping on SIGTERM``, ``stopped``) and
+    ocpp_fast's: ``<ISO 8601 UTC time> <level> <message>``. The command's own had neither, and
+    ocpp_fast's a local ``HH:MM:SS`` without the day."""
+    before = now()
+    lines = served()
+    after = now()
+    parsed = [TEXT_LINE.fullmatch(line.rstrip("\n")) for line in lines]
+    assert all(parsed), lines
+    said = [(match["level"], match["message"]) for match in parsed if match]
+    assert said[0][0] == "info" and said[0][1].startswith("demo CSMS on ws://127.0.0.1:"), said
+    assert ("info", "CS42: connected (ocpp2.0.1)") in said, said
+    assert said[-2][1].startswith("stopping on SIGTERM: 0 stations connected"), said
+    assert said[-1] == ("info", "stopped"), said
+    for match in parsed:
+        assert match and before <= when(match["time"]) <= after, (before, after, lines)
+        assert match["process"] is None  # one process: none named
+
+
+def test_json_lines_carry_the_records_fields(tmp_path: Path) -> None:
+    """``--log-format json``: one object per line, with the time, level, logger, message and
+    pid, plus what the record carries: the station's identity, a frame, a traceback."""
+    (tmp_path / "failing_app.py").write_text(textwrap.dedent(APP))
+    before = now()
+    lines = served("failing_app:Failing", "--log-format", "json", "--log-frames", cwd=tmp_path)
+    after = now()
+    records: list[dict[str, Any]] = [json.loads(line) for line in lines]
+    for record in records:
+        assert {"time", "level", "logger", "message", "pid"} <= record.keys(), record
+        assert before <= when(record["time"]) <= after, (before, after, record)
+        assert "process" not in record, record
+    first, *_, stopping, stopped = records
+    assert first["logger"] == "ocpp_fast.cli" and first["level"] == "info", first
+    assert first["message"].startswith("failing_app:Failing on ws://127.0.0.1:"), first
+    assert stopping["message"].startswith("stopping on SIGTERM"), stopping
+    assert (stopped["logger"], stopped["message"]) == ("ocpp_fast.cli", "stopped")
+    connected = next(r for r in records if r["message"] == "CS42: connected (ocpp2.0.1)")
+    assert (connected["logger"], connected["identity"]) == ("ocpp_fast.transport", "CS42")
+    frame = next(r for r in records if r["logger"] == "ocpp_fast.frames")
+    assert frame["message"] == 'CS42 < [2,"h1","Heartbeat",{}]', frame
+    assert (frame["level"], frame["identity"], frame["direction"]) == ("debug", "CS42", "<")
+    assert frame["frame"] == '[2,"h1","Heartbeat",{}]'
+    raised = next(r for r in records if r["level"] == "error")
+    assert raised["message"] == "CS42: handler of Heartbeat (h1) raised", raised
+    assert (raised["identity"], raised["action"], raised["message_id"]) == (
+        "CS42",
+        "Heartbeat",
+        "h1",
+    )
+    assert raised["traceback"].endswith("RuntimeError: the clock is gone"), raised
+
+
+def parse(line: str, log_format: str) -> dict[str, Any]:
+    """A line of either format as a dict of the JSON format's keys (what the tests read)."""
+    if log_format == "json":
+        record: dict[str, Any] = json.loads(line)
+        return record
+    match = TEXT_LINE.fullmatch(line.rstrip("\n"))
+    assert match, line
+    fields = match.groupdict()
+    return {**fields, "pid": fields["pid"] and int(fields["pid"])}
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_each_process_of_workers_is_named_in_its_lines(log_format: str) -> None:
+    """``serve --workers 2``: each line says which process wrote it (its slot, as the
+    supervisor's restart line names it, and its pid), and so do the supervisor's own lines,
+    on stderr: all of them wrote the same bare lines before."""
+    port = free_port()
+    command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", str(port)]
+    command += ["--workers", "2", "--log-format", log_format]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None and server.stderr is not None
+        first = [parse(server.stdout.readline(), log_format) for _ in range(2)]
+        assert {line["process"] for line in first} == {"process 0 of 2", "process 1 of 2"}
+        assert all(" on ws://127.0.0.1:" in line["message"] for line in first), first
+        pids = {line["process"]: line["pid"] for line in first}
+        assert len(set(pids.values())) == 2 and server.pid not in pids.values(), pids
+        os.kill(pids["process 1 of 2"], signal.SIGKILL)
+        restart = parse(server.stderr.readline(), log_format)
+        assert (restart["process"], restart["pid"]) == ("supervisor", server.pid), restart
+        assert restart["level"] == "warning", restart
+        assert restart["message"].startswith(
+            f"process 1 of 2 (pid {pids['process 1 of 2']}) exited with code -9 after "
+        ), restart
+        again = parse(server.stdout.readline(), log_format)  # the new process 1's first line
+        assert again["process"] == "process 1 of 2" and again["pid"] not in pids.values()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, err = server.communicate(timeout=20)
+    assert server.returncode == 0, err
+    stops = [parse(line, log_format) for line in out.splitlines()]
+    assert sorted(line["process"] for line in stops if line["message"] == "stopped") == [
+        "process 0 of 2",
+        "process 1 of 2",
+    ], out
+
+
+def test_a_worker_logs_as_serve_does(tmp_path: Path) -> None:
+    """``ocpp-fast worker --log-format json``: its own lines and ocpp_fast's as serve's (they
+    were bare prints, and ocpp_fast's INFO lines went nowhere)."""
+    (tmp_path / "failing_app.py").write_text(textwrap.dedent(APP))
+    with NatsServer() as nats_server:
+        command = [sys.executable, "-m", "ocpp_fast.cli", "worker", "--nats", nats_server.url]
+        app = ["--app-dir", str(tmp_path), "failing_app:Failing"]
+        worker = Proc([*command, "--log-format", "json", *app])
+        try:
+            worker.wait_for("worker serving")
+        finally:
+            worker.kill()
+    records = [json.loads(line) for line in worker.seen]
+    said = records[-1]
+    assert said["logger"] == "ocpp_fast.cli" and said["level"] == "info", said
+    assert said["message"] == f"worker serving OCPP 2.0.1 from {nats_server.url}; Ctrl-C stops"
+    # ocpp_fast's own INFO line, with the worker's node name
+    assert any(
+        r["logger"] == "ocpp_fast.cluster"
+        and re.fullmatch(r"worker \S+ serving OCPP 2.0.1", r["message"])
+        for r in records
+    ), records
+
+
+def test_a_field_json_cannot_hold_costs_its_form_not_the_line() -> None:
+    """A record's field that ``json.dumps`` refuses even as text (a mapping keyed by tuples,
+    from an APP logging on an ocpp_fast logger) is written as its text; the line was lost,
+    with a "Logging error" traceback on stderr instead."""
+    formatter = _JsonLines(None)
+    record = logging.makeLogRecord(
+        {"name": "ocpp_fast", "msg": "late %s", "args": ("CS1",), "levelname": "WARNING"}
+    )
+    record.__dict__.update(identity="CS1", late={("CS1", "m1"): 2})
+    said = json.loads(formatter.format(record))
+    assert said["message"] == "late CS1" and said["identity"] == "CS1", said
+    assert said["late"] == "{('CS1', 'm1'): 2}", said
