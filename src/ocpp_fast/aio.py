@@ -626,11 +626,16 @@ class AsyncConnection:
 
     # --- the end ------------------------------------------------------------------------------
 
-    def abort(self, error: Exception) -> None:
-        """The transport is gone: every call awaiting an answer fails with ``error``."""
-        for waiter in self._waiters.values():
+    def abort(self, error: Exception, on_wire: Exception | None = None) -> None:
+        """The transport is gone: every call awaiting an answer fails with ``error``; the one
+        whose CALL was on the wire with ``on_wire`` instead, when given (the peer said why it
+        closed, and it was about that CALL: a station's client gives a ``TooBigForCsms``)."""
+        outstanding = None if on_wire is None else self._protocol.outstanding
+        for message_id, waiter in self._waiters.items():
             if not waiter.done():
-                waiter.set_exception(error)
+                waiter.set_exception(
+                    on_wire if on_wire is not None and message_id == outstanding else error
+                )
 
     async def drain(self, timeout: float | None = None) -> bool:
         """Wait until every running handler has answered (for graceful shutdown).

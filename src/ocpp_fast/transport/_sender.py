@@ -31,7 +31,7 @@ from ocpp_fast._actions import Sender
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
-from ocpp_fast.errors import NotSupportedError, OcppError, OcppNotImplementedError
+from ocpp_fast.errors import NotSupportedError, OcppError, OcppNotImplementedError, TooBigForCsms
 from ocpp_fast.transport.txqueue import QueuedMessage, TransactionQueue, classify
 
 __all__ = ["DEFAULT_RETRY", "MessageRetry", "QueueSender", "Queued", "StillQueued"]
@@ -153,6 +153,9 @@ class QueueSender:
             self.queue.sending = message.position
             try:
                 response = await connection.call(message.request(), timeout=self.retry.timeout)
+            except TooBigForCsms as exc:
+                self._too_big(message, exc)
+                continue
             except ConnectionError:
                 continue  # not an attempt: sent again once reconnected
             except (OcppError, TimeoutError) as exc:
@@ -191,6 +194,21 @@ class QueueSender:
             message.transaction,
             message.attempts + 1,
             error,
+        )
+        self._settle(message.position, None, error)
+
+    def _too_big(self, message: QueuedMessage, error: TooBigForCsms) -> None:
+        """The CSMS closed the connection for ``message``'s size: it never takes it, and sent
+        again it would close every connection and hold up the rest of the queue for good."""
+        self.queue.remove(message.position)
+        self._log.warning(
+            "dropped %s %d of transaction %r: %d bytes, larger than the CSMS accepts "
+            "(it closed the connection with 1009, message too big)",
+            message.action,
+            message.position,
+            message.transaction,
+            error.size,
+            extra={"action": message.action, "size": error.size},
         )
         self._settle(message.position, None, error)
 
