@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -345,6 +345,25 @@ def traffic_for(label: str, serial: str) -> Traffic:
 # --- what the simulated stations answer -------------------------------------------------------
 
 
+class _Registered:
+    """Whether the CSMS accepted the boot of the station's connection (:attr:`accepted`): a
+    station it has not accepted (Pending, Rejected, or no boot yet) starts no transaction, so
+    it answers a remote start Rejected. Learnt from the answers to its own BootNotifications on
+    each connection, whoever sent them; an ``on_connect`` override calls ``super().on_connect``
+    to keep it."""
+
+    accepted = False
+
+    def on_connect(self, connection: Any) -> Awaitable[None] | None:
+        self.accepted = False  # a new connection boots anew
+        connection.on_answer.append(self._answered)
+        return None
+
+    def _answered(self, action: str, response: Any) -> None:
+        if action == "BootNotification":
+            self.accepted = str(response.status) == "Accepted"
+
+
 class _Accepts2xBodies:
     """A simulated 2.x station accepts what a CSMS commonly asks of it: one body per answer
     for 2.0.1 and 2.1, named ``default_<handler>``; the handler is that same function, and
@@ -352,10 +371,12 @@ class _Accepts2xBodies:
 
     _messages: Any
     _enums: Any
+    accepted: bool
 
     def default_request_start_transaction(self, request: Any) -> Any:
+        status = self._enums.RequestStartStopStatusEnumType  # a start once accepted only
         return self._messages.RequestStartTransactionResponse(
-            status=self._enums.RequestStartStopStatusEnumType.ACCEPTED
+            status=status.ACCEPTED if self.accepted else status.REJECTED
         )
 
     def default_request_stop_transaction(self, request: Any) -> Any:
@@ -390,7 +411,7 @@ else:
     _Accepts2x = _Accepts2xBodies
 
 
-class SimulatedStation(_Accepts2x, v201.Charger):
+class SimulatedStation(_Accepts2x, _Registered, v201.Charger):
     """The station side of a simulated 2.0.1 charger.
 
     To change one answer, subclass it and override that handler in any form a handler
@@ -418,7 +439,7 @@ class SimulatedStation(_Accepts2x, v201.Charger):
         ) -> messages.UnlockConnectorResponse: ...
 
 
-class SimulatedStation21(_Accepts2x, v21.Charger):
+class SimulatedStation21(_Accepts2x, _Registered, v21.Charger):
     """The station side of a simulated 2.1 charger, extended as :class:`SimulatedStation` is
     (``self.default_<handler>(request)``, typed with 2.1's messages)."""
 
@@ -441,7 +462,7 @@ class SimulatedStation21(_Accepts2x, v21.Charger):
         ) -> messages21.UnlockConnectorResponse: ...
 
 
-class SimulatedStation16(v16.Charger):
+class SimulatedStation16(_Registered, v16.Charger):
     """The station side of a simulated 1.6 charger: it accepts what a CSMS commonly asks.
 
     Extended as :class:`SimulatedStation` is: override a handler in any form, and reach the
@@ -451,8 +472,9 @@ class SimulatedStation16(v16.Charger):
     def default_remote_start_transaction(
         self, request: messages16.RemoteStartTransactionRequest
     ) -> messages16.RemoteStartTransactionResponse:
+        status = enums16.RemoteStartTransactionResponseStatusEnum  # a start once accepted only
         return messages16.RemoteStartTransactionResponse(
-            status=enums16.RemoteStartTransactionResponseStatusEnum.ACCEPTED
+            status=status.ACCEPTED if self.accepted else status.REJECTED
         )
 
     def default_remote_stop_transaction(
