@@ -16,7 +16,12 @@ Retries follow the spec (2.0.1 ``OCPPCommCtrlr.MessageAttempts`` /
 invalid CALLRESULT, no answer within ``timeout``) the sender waits
 ``interval * n`` seconds, and drops the message, logged, after ``attempts``
 failures. A NotImplemented or NotSupported error is final at once: that CSMS
-does not know the action, no retry will teach it.
+does not know the action, no retry will teach it. So is a message the CSMS
+closed the connection for as too big (1009, :class:`~ocpp_fast.errors.TooBigForCsms`):
+sent again, it would close every connection and hold up the queue for good.
+
+The sender waits for the client's word that requests may go: with the client's
+own boot (``boot=``), not before the CSMS accepted the boot of the connection.
 """
 
 from __future__ import annotations
