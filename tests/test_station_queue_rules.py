@@ -14,7 +14,7 @@ import pytest
 from queue_station import FAST, transaction_event
 
 from ocpp_fast import errors, v16, v201
-from ocpp_fast.aio import AsyncConnection
+from ocpp_fast.aio import AsyncConnection, connect_in_memory
 from ocpp_fast.transport import StationClient, connect, serve
 from ocpp_fast.v16 import datatypes as datatypes16
 from ocpp_fast.v16 import enums as enums16
@@ -152,6 +152,18 @@ def test_the_queue_waits_for_the_boot_of_each_connection_to_be_accepted() -> Non
     assert client.boot_response.status == enums.RegistrationStatusEnumType.ACCEPTED
 
 
+def test_a_connection_knows_the_status_of_its_last_boot() -> None:
+    async def main() -> list[str | None]:
+        station, _ = connect_in_memory(v201.Charger(), Strict201(), identity="CS1")
+        seen = [station.registration]
+        for _ in range(2):
+            await station.call(BOOT, timeout=5)
+            seen.append(station.registration)
+        return seen
+
+    assert asyncio.run(main()) == [None, "Pending", "Accepted"]
+
+
 class Strict16(v16.ChargeSystem):
     def __init__(self) -> None:
         self.strict = Strict()
@@ -203,8 +215,9 @@ def test_ocpp16_the_queue_waits_for_the_boot_to_be_accepted() -> None:
         )
         try:
             await client.start()
+            accepted = await client.booted(timeout=10)
             await asyncio.gather(start, stop)
-            return csms.strict, client.boot_response
+            return csms.strict, accepted
         finally:
             await client.close()
             await server.close()
@@ -217,6 +230,8 @@ def test_ocpp16_the_queue_waits_for_the_boot_to_be_accepted() -> None:
 
 
 def test_boot_takes_one_request_of_each_version_spoken() -> None:
+    with pytest.raises(ValueError, match="does not boot by itself"):
+        asyncio.run(StationClient(v201.Charger(), "ws://h/CS1").booted())
     with pytest.raises(ValueError, match=r"one BootNotificationRequest of OCPP 1\.6"):
         StationClient({"1.6": v16.Charger(), "2.0.1": v201.Charger()}, "ws://h/CS1", boot=BOOT)
     with pytest.raises(ValueError, match="versions the station speaks"):

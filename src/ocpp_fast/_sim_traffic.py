@@ -348,20 +348,27 @@ def traffic_for(label: str, serial: str) -> Traffic:
 class _Registered:
     """Whether the CSMS accepted the boot of the station's connection (:attr:`accepted`): a
     station it has not accepted (Pending, Rejected, or no boot yet) starts no transaction, so
-    it answers a remote start Rejected. Learnt from the answers to its own BootNotifications on
-    each connection, whoever sent them; an ``on_connect`` override calls ``super().on_connect``
-    to keep it."""
+    it answers a remote start Rejected. Read from the connection's ``registration`` (the
+    status of the last boot answered on it, whoever sent it); the station keeps the connection
+    it is on from ``on_connect`` to ``on_disconnect``, so an override of either calls
+    ``super()``'s to keep it. (With the client's own boot, ``connect(..., boot=)``,
+    ``on_connect`` comes once the boot is accepted.)"""
 
-    accepted = False
+    _connection: Any = None
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the CSMS accepted the boot of the connection the station is on."""
+        return getattr(self._connection, "registration", None) == "Accepted"
 
     def on_connect(self, connection: Any) -> Awaitable[None] | None:
-        self.accepted = False  # a new connection boots anew
-        connection.on_answer.append(self._answered)
+        self._connection = connection
         return None
 
-    def _answered(self, action: str, response: Any) -> None:
-        if action == "BootNotification":
-            self.accepted = str(response.status) == "Accepted"
+    def on_disconnect(self, connection: Any, reason: str) -> Awaitable[None] | None:
+        if self._connection is connection:
+            self._connection = None
+        return None
 
 
 class _Accepts2xBodies:

@@ -269,6 +269,19 @@ class StationClient:
             self._delivering = asyncio.create_task(self._sender.run(self._connection))
             self._delivering.add_done_callback(self._delivery_stopped)
 
+    async def booted(self, timeout: float | None = DEFAULT_TIMEOUT) -> Any:
+        """With ``boot``: wait until the CSMS accepted the boot of the live connection (at once
+        when it has); its BootNotificationResponse. ``TimeoutError`` after ``timeout`` seconds
+        (:attr:`boot_response` then says whether it was Pending, Rejected or not answered yet);
+        ``ValueError`` for a client built without ``boot``, whose boot is the caller's own."""
+        if not self._boots:
+            raise ValueError("this StationClient does not boot by itself: give it boot=")
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"the CSMS did not accept the boot within {timeout:g} s") from None
+        return self.boot_response
+
     def _delivery_stopped(self, task: asyncio.Task[None]) -> None:
         """Only close() should stop the queue's delivery: anything else is logged loudly."""
         if not task.cancelled() and (error := task.exception()) is not None:
