@@ -383,3 +383,54 @@ def test_a_rejected_station_boots_again_after_the_interval_and_then_works(label:
     assert report.errors == Counter({"BootNotification: Rejected": 1})
     assert report.connected == 1 and report.messages > 2  # two boots and traffic
     assert "BootNotification: Rejected" in report.table()
+
+
+class Registrar:
+    """Demo handlers that accept every boot and record each other request as early (before
+    the station's first boot to this server) or later."""
+
+    def __init__(self) -> None:
+        self.boots = 0
+        self.early: list[str] = []
+        self.later = 0
+        self.handler = self._watched(DemoChargeSystem())
+
+    def _watched(self, handler: OcppHandler) -> OcppHandler:
+        invoke = handler.invoke_handler
+
+        def watched(route: Any, call: Any, identity: str, peer: Any) -> Any:
+            if call.action == "BootNotification":
+                self.boots += 1
+            elif self.boots:
+                self.later += 1
+            else:
+                self.early.append(call.action)
+            return invoke(route, call, identity, peer)
+
+        handler.invoke_handler = watched  # type: ignore[method-assign]
+        return handler
+
+
+def test_a_station_boots_again_on_a_new_connection_before_anything_else() -> None:
+    """The CSMS restarts mid-run: the station's first message to the new one is its boot."""
+
+    async def main() -> tuple[Registrar, Registrar, SimulationReport]:
+        first, second = Registrar(), Registrar()
+        server = await serve(first.handler)
+        port = server.port
+        url = f"ws://127.0.0.1:{port}/ocpp"
+        running = asyncio.create_task(simulate(url, 1, 3.0, interval=0.05, actions="core"))
+        try:
+            await asyncio.wait_for(until(lambda: first.later > 0), 10)
+            await server.close()
+            server = await serve(second.handler, port=port)
+            await asyncio.wait_for(until(lambda: second.later > 0), 10)
+            report = await asyncio.wait_for(running, 20)
+        finally:
+            await server.close()
+        return first, second, report
+
+    first, second, report = asyncio.run(main())
+    assert first.boots == 1 and first.early == []
+    assert second.boots >= 1 and second.early == []  # booted again before its traffic
+    assert report.live == 1

@@ -261,6 +261,12 @@ async def _station(fleet: _Fleet, index: int, label: str, rng: random.Random) ->
             pause = fleet.interval * rng.uniform(0.5, 1.5)
             if not await _slept(fleet, pause):
                 break
+            connection = client.connection
+            if connection is None:
+                continue  # offline: a message now would go out first on the next connection
+            if connection.registration != "Accepted":  # a new connection: it boots anew
+                accepted = await _booted(fleet, client, state)
+                continue
             kind = rng.choices(kinds, weights)[0]
             answer = await _call(client, state, kind, report)
             if kind == "BootNotification" and not _accepting(answer):
