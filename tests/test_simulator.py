@@ -328,7 +328,7 @@ class RejectingOnce16(DemoChargeSystem16):
         super().__init__()
         self.gate = gate
 
-    async def boot_notification(  # type: ignore[override]
+    async def boot_notification(
         self, request: messages16.BootNotificationRequest
     ) -> messages16.BootNotificationResponse:
         accepted = await self.gate.boot()
