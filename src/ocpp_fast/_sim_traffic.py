@@ -425,6 +425,9 @@ class SimulatedStation(_Accepts2x, _Registered, v201.Charger):
     takes (plain or ``async def``, with or without ``context``); the station's own answer
     is ``self.default_<handler>(request)``, typed with the action's request and response
     (``super().<handler>(request)`` is not: the base's handler may be any of those forms).
+    Its remote start is Rejected until the CSMS accepted the boot of its connection; an
+    override of ``on_connect`` or ``on_disconnect`` calls ``super()``'s, which keep that
+    connection.
     """
 
     _messages = messages
