@@ -115,13 +115,21 @@ class Refusing(SimulatedStation16):
 
 
 def test_a_simulated_station_overridden_async_answers_its_own_and_the_default() -> None:
+    """Its default answer refuses a remote start until its boot was accepted."""
+
     async def main() -> list[str]:
-        _, csms = pair = connect_in_memory(Refusing(), DemoChargeSystem16())
+        station, csms = pair = connect_in_memory(Refusing(), DemoChargeSystem16())
         answers = []
-        for tag in ("04A1", "BLOCKED"):
+        for tag in ("04A1", "BOOT", "04A1", "BLOCKED"):
+            if tag == "BOOT":
+                boot = messages16.BootNotificationRequest(
+                    charge_point_vendor="V", charge_point_model="M"
+                )
+                answers.append(str((await station.call(boot)).status))
+                continue
             request = messages16.RemoteStartTransactionRequest(id_tag=tag)
             answers.append(str((await csms.call(request)).status))
         await pair.close()
         return answers
 
-    assert asyncio.run(main()) == ["Accepted", "Rejected"]
+    assert asyncio.run(main()) == ["Rejected", "Accepted", "Accepted", "Rejected"]

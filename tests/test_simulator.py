@@ -21,7 +21,7 @@ from ocpp_fast.simulator import STILL_CONNECTING, SimulationReport, simulate
 from ocpp_fast.transport import Admission, StationRequest, serve
 from ocpp_fast.v16 import enums as enums16
 from ocpp_fast.v16 import messages as messages16
-from ocpp_fast.v201 import enums, messages
+from ocpp_fast.v201 import datatypes, enums, messages
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test on both backends
 
@@ -270,3 +270,167 @@ def test_a_rejected_boot_is_an_error_of_the_run() -> None:
     assert report.errors["BootNotification: Rejected"] >= 4, report.errors
     assert set(report.errors) == {"BootNotification: Rejected"}
     assert not report.ok
+
+
+class BootGate:
+    """A CSMS's bookkeeping: each station's first boot Rejected (boot again in 1 s), the second
+    held until :attr:`may_accept` is set, then Accepted; every other request recorded in
+    :attr:`early` when it comes before that, counted in :attr:`later` after."""
+
+    def __init__(self) -> None:
+        self.boots = 0
+        self.accepted = False
+        self.may_accept = asyncio.Event()
+        self.early: list[str] = []
+        self.later = 0
+
+    async def boot(self) -> bool:
+        self.boots += 1
+        if self.boots == 1:
+            return False
+        await self.may_accept.wait()
+        self.accepted = True
+        return True
+
+    def watch(self, handler: OcppHandler) -> OcppHandler:
+        invoke = handler.invoke_handler
+
+        def watched(route: Any, call: Any, identity: str, peer: Any) -> Any:
+            if call.action != "BootNotification":
+                if self.accepted:
+                    self.later += 1
+                else:
+                    self.early.append(call.action)
+            return invoke(route, call, identity, peer)
+
+        handler.invoke_handler = watched  # type: ignore[method-assign]
+        return handler
+
+
+class RejectingOnce(DemoChargeSystem):
+    def __init__(self, gate: BootGate) -> None:
+        self.gate = gate
+
+    async def boot_notification(
+        self, request: messages.BootNotificationRequest
+    ) -> messages.BootNotificationResponse:
+        accepted = await self.gate.boot()
+        status = enums.RegistrationStatusEnumType
+        return messages.BootNotificationResponse(
+            current_time=NOW,
+            interval=300 if accepted else 1,
+            status=status.ACCEPTED if accepted else status.REJECTED,
+        )
+
+
+class RejectingOnce16(DemoChargeSystem16):
+    def __init__(self, gate: BootGate) -> None:
+        super().__init__()
+        self.gate = gate
+
+    async def boot_notification(
+        self, request: messages16.BootNotificationRequest
+    ) -> messages16.BootNotificationResponse:
+        accepted = await self.gate.boot()
+        status = enums16.BootNotificationResponseStatusEnum
+        return messages16.BootNotificationResponse(
+            current_time=NOW,
+            interval=300 if accepted else 1,
+            status=status.ACCEPTED if accepted else status.REJECTED,
+        )
+
+
+def remote_start(label: str) -> Any:
+    if label == "1.6":
+        return messages16.RemoteStartTransactionRequest(id_tag="TAG")
+    token = datatypes.IdTokenType(id_token="TAG", type=enums.IdTokenEnumType.ISO14443)
+    return messages.RequestStartTransactionRequest(id_token=token, remote_start_id=1)
+
+
+async def until(condition: Any) -> None:
+    while not condition():
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("label", ["1.6", "2.0.1"])
+def test_a_rejected_station_boots_again_after_the_interval_and_then_works(label: str) -> None:
+    """Rejected, the station sends nothing else, refuses a remote start, boots again after the
+    CSMS's interval; accepted, it runs its traffic and takes a remote start. The rejection is
+    an error of the run, as before."""
+
+    async def main() -> tuple[BootGate, str, str, SimulationReport]:
+        gate = BootGate()
+        csms = RejectingOnce16(gate) if label == "1.6" else RejectingOnce(gate)
+        server = await serve(gate.watch(csms))
+        url = f"ws://127.0.0.1:{server.port}/ocpp"
+        try:
+            running = asyncio.create_task(
+                simulate(url, 1, 3.0, interval=0.05, versions=label, actions="core")
+            )
+            await asyncio.wait_for(until(lambda: gate.boots == 2), 10)  # its answer held
+            before = await server.call("SIM00000", remote_start(label), timeout=5)
+            gate.may_accept.set()
+            await asyncio.wait_for(until(lambda: gate.later > 0), 10)
+            after = await server.call("SIM00000", remote_start(label), timeout=5)
+            report = await asyncio.wait_for(running, 20)
+        finally:
+            await server.close()
+        return gate, str(before.status), str(after.status), report
+
+    gate, before, after, report = asyncio.run(main())
+    assert gate.early == []  # nothing but the boot until it was accepted
+    assert (before, after) == ("Rejected", "Accepted")
+    assert report.errors == Counter({"BootNotification: Rejected": 1})
+    assert report.connected == 1 and report.messages > 2  # two boots and traffic
+    assert "BootNotification: Rejected" in report.table()
+
+
+class Registrar:
+    """Demo handlers that accept every boot and record each other request as early (before
+    the station's first boot to this server) or later."""
+
+    def __init__(self) -> None:
+        self.boots = 0
+        self.early: list[str] = []
+        self.later = 0
+        self.handler = self._watched(DemoChargeSystem())
+
+    def _watched(self, handler: OcppHandler) -> OcppHandler:
+        invoke = handler.invoke_handler
+
+        def watched(route: Any, call: Any, identity: str, peer: Any) -> Any:
+            if call.action == "BootNotification":
+                self.boots += 1
+            elif self.boots:
+                self.later += 1
+            else:
+                self.early.append(call.action)
+            return invoke(route, call, identity, peer)
+
+        handler.invoke_handler = watched  # type: ignore[method-assign]
+        return handler
+
+
+def test_a_station_boots_again_on_a_new_connection_before_anything_else() -> None:
+    """The CSMS restarts mid-run: the station's first message to the new one is its boot."""
+
+    async def main() -> tuple[Registrar, Registrar, SimulationReport]:
+        first, second = Registrar(), Registrar()
+        server = await serve(first.handler)
+        port = server.port
+        url = f"ws://127.0.0.1:{port}/ocpp"
+        running = asyncio.create_task(simulate(url, 1, 3.0, interval=0.05, actions="core"))
+        try:
+            await asyncio.wait_for(until(lambda: first.later > 0), 10)
+            await server.close()
+            server = await serve(second.handler, port=port)
+            await asyncio.wait_for(until(lambda: second.later > 0), 10)
+            report = await asyncio.wait_for(running, 20)
+        finally:
+            await server.close()
+        return first, second, report
+
+    first, second, report = asyncio.run(main())
+    assert first.boots == 1 and first.early == []
+    assert second.boots >= 1 and second.early == []  # booted again before its traffic
+    assert report.live == 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -345,6 +345,32 @@ def traffic_for(label: str, serial: str) -> Traffic:
 # --- what the simulated stations answer -------------------------------------------------------
 
 
+class _Registered:
+    """Whether the CSMS accepted the boot of the station's connection (:attr:`accepted`): a
+    station it has not accepted (Pending, Rejected, or no boot yet) starts no transaction, so
+    it answers a remote start Rejected. Read from the connection's ``registration`` (the
+    status of the last boot answered on it, whoever sent it); the station keeps the connection
+    it is on from ``on_connect`` to ``on_disconnect``, so an override of either calls
+    ``super()``'s to keep it. (With the client's own boot, ``connect(..., boot=)``,
+    ``on_connect`` comes once the boot is accepted.)"""
+
+    _connection: Any = None
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the CSMS accepted the boot of the connection the station is on."""
+        return getattr(self._connection, "registration", None) == "Accepted"
+
+    def on_connect(self, connection: Any) -> Awaitable[None] | None:
+        self._connection = connection
+        return None
+
+    def on_disconnect(self, connection: Any, reason: str) -> Awaitable[None] | None:
+        if self._connection is connection:
+            self._connection = None
+        return None
+
+
 class _Accepts2xBodies:
     """A simulated 2.x station accepts what a CSMS commonly asks of it: one body per answer
     for 2.0.1 and 2.1, named ``default_<handler>``; the handler is that same function, and
@@ -352,10 +378,12 @@ class _Accepts2xBodies:
 
     _messages: Any
     _enums: Any
+    accepted: bool
 
     def default_request_start_transaction(self, request: Any) -> Any:
+        status = self._enums.RequestStartStopStatusEnumType  # a start once accepted only
         return self._messages.RequestStartTransactionResponse(
-            status=self._enums.RequestStartStopStatusEnumType.ACCEPTED
+            status=status.ACCEPTED if self.accepted else status.REJECTED
         )
 
     def default_request_stop_transaction(self, request: Any) -> Any:
@@ -390,13 +418,16 @@ else:
     _Accepts2x = _Accepts2xBodies
 
 
-class SimulatedStation(_Accepts2x, v201.Charger):
+class SimulatedStation(_Accepts2x, _Registered, v201.Charger):
     """The station side of a simulated 2.0.1 charger.
 
     To change one answer, subclass it and override that handler in any form a handler
     takes (plain or ``async def``, with or without ``context``); the station's own answer
     is ``self.default_<handler>(request)``, typed with the action's request and response
     (``super().<handler>(request)`` is not: the base's handler may be any of those forms).
+    Its remote start is Rejected until the CSMS accepted the boot of its connection; an
+    override of ``on_connect`` or ``on_disconnect`` calls ``super()``'s, which keep that
+    connection.
     """
 
     _messages = messages
@@ -418,7 +449,7 @@ class SimulatedStation(_Accepts2x, v201.Charger):
         ) -> messages.UnlockConnectorResponse: ...
 
 
-class SimulatedStation21(_Accepts2x, v21.Charger):
+class SimulatedStation21(_Accepts2x, _Registered, v21.Charger):
     """The station side of a simulated 2.1 charger, extended as :class:`SimulatedStation` is
     (``self.default_<handler>(request)``, typed with 2.1's messages)."""
 
@@ -441,7 +472,7 @@ class SimulatedStation21(_Accepts2x, v21.Charger):
         ) -> messages21.UnlockConnectorResponse: ...
 
 
-class SimulatedStation16(v16.Charger):
+class SimulatedStation16(_Registered, v16.Charger):
     """The station side of a simulated 1.6 charger: it accepts what a CSMS commonly asks.
 
     Extended as :class:`SimulatedStation` is: override a handler in any form, and reach the
@@ -451,8 +482,9 @@ class SimulatedStation16(v16.Charger):
     def default_remote_start_transaction(
         self, request: messages16.RemoteStartTransactionRequest
     ) -> messages16.RemoteStartTransactionResponse:
+        status = enums16.RemoteStartTransactionResponseStatusEnum  # a start once accepted only
         return messages16.RemoteStartTransactionResponse(
-            status=enums16.RemoteStartTransactionResponseStatusEnum.ACCEPTED
+            status=status.ACCEPTED if self.accepted else status.REJECTED
         )
 
     def default_remote_stop_transaction(

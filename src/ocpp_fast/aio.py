@@ -170,6 +170,11 @@ class AsyncConnection:
         self.on_answer: list[Callable[[str, Any], None]] = []
         """Told ``(action, response)`` of each of our CALLs the peer answered validly, before
         its caller (a station's client reads the heartbeat interval of a BootNotification)."""
+        self.registration: str | None = None
+        """A station's connection: the ``status`` of the last BootNotificationResponse the CSMS
+        gave on it (``"Accepted"``, ``"Pending"``, ``"Rejected"``), whoever sent the boot;
+        ``None`` before one. A handler reads it to refuse what a station not accepted cannot
+        do (a remote start)."""
 
     @property
     def version(self) -> ProtocolVersion:
@@ -298,7 +303,9 @@ class AsyncConnection:
         (A ResultRejected is only logged, by the protocol: nobody awaits a result we sent.)
         """
         if isinstance(event, CallSucceeded | CallFailed):
-            if self.on_answer and isinstance(event, CallSucceeded):
+            if isinstance(event, CallSucceeded):
+                if event.action == "BootNotification":
+                    self.registration = str(event.response.status)
                 for watcher in self.on_answer:
                     watcher(event.action, event.response)
             waiter = self._waiters.get(event.message_id)
@@ -626,11 +633,16 @@ class AsyncConnection:
 
     # --- the end ------------------------------------------------------------------------------
 
-    def abort(self, error: Exception) -> None:
-        """The transport is gone: every call awaiting an answer fails with ``error``."""
-        for waiter in self._waiters.values():
+    def abort(self, error: Exception, on_wire: Exception | None = None) -> None:
+        """The transport is gone: every call awaiting an answer fails with ``error``; the one
+        whose CALL was on the wire with ``on_wire`` instead, when given (the peer said why it
+        closed, and it was about that CALL: a station's client gives a ``TooBigForCsms``)."""
+        outstanding = None if on_wire is None else self._protocol.outstanding
+        for message_id, waiter in self._waiters.items():
             if not waiter.done():
-                waiter.set_exception(error)
+                waiter.set_exception(
+                    on_wire if on_wire is not None and message_id == outstanding else error
+                )
 
     async def drain(self, timeout: float | None = None) -> bool:
         """Wait until every running handler has answered (for graceful shutdown).

@@ -469,7 +469,8 @@ class Charger(OcppHandler):
 
     def on_connect(self, connection: Any) -> Awaitable[None] | None:
         """Connected to the CSMS, the first time or again after a reconnect (``connection``:
-        the :class:`~ocpp_fast.aio.AsyncConnection`, with ``version`` and ``identity``).
+        the :class:`~ocpp_fast.aio.AsyncConnection`, with ``version`` and ``identity``); with
+        the client's own boot (``connect(..., boot=)``), once the CSMS accepted it.
 
         An ``async def`` override runs as a task of its own while the CSMS's frames are
         read, so it may ``await connection.call(...)`` (boot, then report each connector's

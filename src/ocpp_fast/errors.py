@@ -39,6 +39,7 @@ __all__ = [
     "SecurityError",
     "StartupFailed",
     "StationNotConnected",
+    "TooBigForCsms",
     "TooManyRoutedCalls",
     "TypeConstraintViolationError",
     "error_class",
@@ -211,6 +212,30 @@ def error_class(code: str) -> type[OcppError]:
     An unknown code maps to :class:`GenericError`, so a peer's typo still raises.
     """
     return _BY_CODE.get(code, GenericError)
+
+
+class TooBigForCsms(OcppError):
+    """The CSMS closed the connection with WebSocket code 1009 (message too big) while this
+    CALL of the station was on the wire, and no larger frame had gone out on that connection:
+    the CALL is larger than the CSMS accepts (its ``max_size``), so sending it again would only
+    close the next connection too.
+
+    An :class:`OcppError` (origin :attr:`Origin.PEER`, code ``GenericError``), as the other
+    errors a queued message is dropped for, so ``except OcppError`` around a transaction
+    message catches it. A queued message is taken out of the queue for it, logged once, and the
+    rest of the queue goes on; a plain ``call()`` raises it in place of ``ConnectionError``.
+    """
+
+    def __init__(self, action: str, size: int, *, message_id: str | None = None) -> None:
+        super().__init__(
+            f"{action} of {size} bytes is larger than the CSMS accepts: it closed the "
+            "connection with 1009 (message too big)",
+            message_id=message_id,
+            action=action,
+            origin=Origin.PEER,
+        )
+        self.size = size
+        """The bytes of the CALL's frame (its JSON, before any compression)."""
 
 
 class StationNotConnected(ConnectionError):

@@ -320,6 +320,13 @@ class Protocol:
         """The id of our CALL awaiting its answer, if any."""
         return self._pending.message_id if self._pending else None
 
+    @property
+    def outstanding_call(self) -> tuple[str, str, int] | None:
+        """``(message id, action, bytes of its frame)`` of our CALL awaiting its answer, if any
+        (a station's client tells by the size whether a close with 1009 was about it)."""
+        pending = self._pending
+        return None if pending is None else (pending.message_id, pending.action, len(pending.frame))
+
     def respond(self, message_id: str, action: str, response: Any) -> None:
         """Answer the peer's CALL ``message_id`` with the ``response`` Struct.
 

@@ -41,6 +41,7 @@ from ocpp_fast._sim_traffic import (
     traffic_for,
 )
 from ocpp_fast.transport import Backoff, HandshakeFailed, StationClient, connect
+from ocpp_fast.transport.client import BOOT_RETRY_FLOOR, boot_retry_delay
 
 __all__ = [
     "ACTION_PRESETS",
@@ -255,19 +256,58 @@ async def _station(fleet: _Fleet, index: int, label: str, rng: random.Random) ->
     state = traffic_for(label, identity)
     kinds, weights = fleet.kinds, fleet.weights
     try:
-        await _call(client, state, "BootNotification", report)
-        while True:
+        accepted = await _booted(fleet, client, state)
+        while accepted:
             pause = fleet.interval * rng.uniform(0.5, 1.5)
-            left = fleet.deadline - time.monotonic()
-            if left < pause:  # the next message would come after the end
-                await asyncio.sleep(max(0.0, left))
+            if not await _slept(fleet, pause):
                 break
-            await asyncio.sleep(pause)
-            await _call(client, state, rng.choices(kinds, weights)[0], report)
+            connection = client.connection
+            if connection is None:
+                continue  # offline: a message now would go out first on the next connection
+            if connection.registration != "Accepted":  # a new connection: it boots anew
+                accepted = await _booted(fleet, client, state)
+                continue
+            kind = rng.choices(kinds, weights)[0]
+            answer = await _call(client, state, kind, report)
+            if kind == "BootNotification" and not _accepting(answer):
+                accepted = await _booted(fleet, client, state, answer)
     finally:
         report.sessions += state.sessions
         fleet.ended[identity] = client.connection is not None
         await client.close()
+
+
+_FIRST: Any = object()
+"""The boot has not been sent yet (see :func:`_booted`)."""
+
+
+async def _booted(fleet: _Fleet, client: StationClient, state: Any, answer: Any = _FIRST) -> bool:
+    """Boot until the CSMS accepts, as OCPP asks: after a Pending or Rejected ``answer`` (or a
+    failed boot, ``None``) wait the interval the CSMS gave (:func:`boot_retry_delay`: at least
+    :data:`BOOT_RETRY_FLOOR` s for 0 or a failure) and boot again, sending nothing else
+    meanwhile. ``True`` once accepted; ``False`` when the run would end first."""
+    while answer is _FIRST or not _accepting(answer):
+        if answer is not _FIRST:
+            delay = BOOT_RETRY_FLOOR if answer is None else boot_retry_delay(answer.interval)
+            if not await _slept(fleet, delay):
+                return False
+        answer = await _call(client, state, "BootNotification", fleet.report)
+    return True
+
+
+def _accepting(answer: Any) -> bool:
+    """Whether ``answer`` (a BootNotificationResponse, or ``None``) accepted the station."""
+    return answer is not None and str(answer.status) == "Accepted"
+
+
+async def _slept(fleet: _Fleet, seconds: float) -> bool:
+    """Wait ``seconds``; ``False`` (having waited for the end instead) when the run ends first."""
+    left = fleet.deadline - time.monotonic()
+    if left < seconds:  # the next message would come after the end
+        await asyncio.sleep(max(0.0, left))
+        return False
+    await asyncio.sleep(seconds)
+    return True
 
 
 _PLAIN_CAUSES: tuple[tuple[type[BaseException], str], ...] = (
@@ -296,7 +336,9 @@ def connect_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-async def _call(client: StationClient, state: Any, kind: str, report: SimulationReport) -> None:
+async def _call(client: StationClient, state: Any, kind: str, report: SimulationReport) -> Any:
+    """Send the next request of ``kind``, counted in ``report``; the response, or ``None`` when
+    the call failed."""
     request = state.request(kind)
     action = type(request).__name__.removesuffix("Request")  # in the station's version
     started = time.perf_counter()
@@ -307,19 +349,20 @@ async def _call(client: StationClient, state: Any, kind: str, report: Simulation
             report.errors[f"{action}: {exc.code}"] += 1
         else:
             report.not_supported[action] += 1
-        return
+        return None
     except errors.OcppError as exc:
         report.errors[f"{action}: {exc.code}"] += 1
-        return
+        return None
     except (TimeoutError, ConnectionError) as exc:
         report.errors[f"{action}: {type(exc).__name__}"] += 1
-        return
+        return None
     report.latencies.append(time.perf_counter() - started)
     report.messages += 1
     if action == "BootNotification" and str(response.status) == "Rejected":
         # answered, yet the CSMS refused the station: a run where it happens is no success
         report.errors["BootNotification: Rejected"] += 1
     state.answered(request, response)
+    return response
 
 
 @contextlib.contextmanager

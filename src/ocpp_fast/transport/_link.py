@@ -41,10 +41,11 @@ class Link(Protocol):
         """Whether permessage-deflate was agreed."""
 
     def connection_for(
-        self, handler: OcppHandler, identity: str, on_sent: Callable[[], None]
+        self, handler: OcppHandler, identity: str, on_sent: Callable[[int], None]
     ) -> AsyncConnection:
         """The :class:`AsyncConnection` this link carries, for ``handler``; ``on_sent`` is
-        called as each of its frames goes out (the heartbeat counts silence from the last)."""
+        told the bytes of each of its frames as it goes out, before any compression (the
+        heartbeat counts silence from the last; a close with 1009 is laid to the largest)."""
 
     async def run(self) -> None:
         """Carry frames until the WebSocket is closed (by either side, or lost)."""
@@ -81,23 +82,25 @@ Opener = Callable[[str, LinkOptions], Awaitable[Link]]
 """``open(url, options)`` of one backend."""
 
 
-def telling(write: Callable[[bytes], None], on_sent: Callable[[], None]) -> Callable[[bytes], None]:
-    """``write``, calling ``on_sent`` first: a link's frames out, each one noticed."""
+def telling(
+    write: Callable[[bytes], None], on_sent: Callable[[int], None]
+) -> Callable[[bytes], None]:
+    """``write``, telling ``on_sent`` the frame's size first: a link's frames out, each noticed."""
 
     def write_told(frame: bytes) -> None:
-        on_sent()
+        on_sent(len(frame))
         write(frame)
 
     return write_told
 
 
 def telling_async(
-    send: Callable[[bytes], Awaitable[None]], on_sent: Callable[[], None]
+    send: Callable[[bytes], Awaitable[None]], on_sent: Callable[[int], None]
 ) -> Callable[[bytes], Awaitable[None]]:
     """:func:`telling` for a link whose sends are awaited."""
 
     async def send_told(frame: bytes) -> None:
-        on_sent()
+        on_sent(len(frame))
         await send(frame)
 
     return send_told

@@ -112,7 +112,7 @@ class PicowsLink(OcppListener):
         self._deflate = MessageDeflate(params, is_server=False) if params is not None else None
 
     def connection_for(
-        self, handler: OcppHandler, identity: str, on_sent: Callable[[], None]
+        self, handler: OcppHandler, identity: str, on_sent: Callable[[int], None]
     ) -> AsyncConnection:
         write = telling(self.write, on_sent)
         self._made = AsyncConnection(handler, write=write, identity=identity, on_resume=self.resume)

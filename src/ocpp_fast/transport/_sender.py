@@ -16,7 +16,12 @@ Retries follow the spec (2.0.1 ``OCPPCommCtrlr.MessageAttempts`` /
 invalid CALLRESULT, no answer within ``timeout``) the sender waits
 ``interval * n`` seconds, and drops the message, logged, after ``attempts``
 failures. A NotImplemented or NotSupported error is final at once: that CSMS
-does not know the action, no retry will teach it.
+does not know the action, no retry will teach it. So is a message the CSMS
+closed the connection for as too big (1009, :class:`~ocpp_fast.errors.TooBigForCsms`):
+sent again, it would close every connection and hold up the queue for good.
+
+The sender waits for the client's word that requests may go: with the client's
+own boot (``boot=``), not before the CSMS accepted the boot of the connection.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from ocpp_fast._actions import Sender
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
-from ocpp_fast.errors import NotSupportedError, OcppError, OcppNotImplementedError
+from ocpp_fast.errors import NotSupportedError, OcppError, OcppNotImplementedError, TooBigForCsms
 from ocpp_fast.transport.txqueue import QueuedMessage, TransactionQueue, classify
 
 __all__ = ["DEFAULT_RETRY", "MessageRetry", "QueueSender", "Queued", "StillQueued"]
@@ -153,6 +158,9 @@ class QueueSender:
             self.queue.sending = message.position
             try:
                 response = await connection.call(message.request(), timeout=self.retry.timeout)
+            except TooBigForCsms as exc:
+                self._too_big(message, exc)
+                continue
             except ConnectionError:
                 continue  # not an attempt: sent again once reconnected
             except (OcppError, TimeoutError) as exc:
@@ -191,6 +199,21 @@ class QueueSender:
             message.transaction,
             message.attempts + 1,
             error,
+        )
+        self._settle(message.position, None, error)
+
+    def _too_big(self, message: QueuedMessage, error: TooBigForCsms) -> None:
+        """The CSMS closed the connection for ``message``'s size: it never takes it, and sent
+        again it would close every connection and hold up the rest of the queue for good."""
+        self.queue.remove(message.position)
+        self._log.warning(
+            "dropped %s %d of transaction %r: %d bytes, larger than the CSMS accepts "
+            "(it closed the connection with 1009, message too big)",
+            message.action,
+            message.position,
+            message.transaction,
+            error.size,
+            extra={"action": message.action, "size": error.size},
         )
         self._settle(message.position, None, error)
 

@@ -35,7 +35,7 @@ class WebsocketsLink:
         return any(e.name == "permessage-deflate" for e in self._websocket.protocol.extensions)
 
     def connection_for(
-        self, handler: OcppHandler, identity: str, on_sent: Callable[[], None]
+        self, handler: OcppHandler, identity: str, on_sent: Callable[[int], None]
     ) -> AsyncConnection:
         send = telling_async(text_sender(self._websocket), on_sent)
         self._connection = AsyncConnection(handler, send, identity=identity)

@@ -13,17 +13,25 @@ import logging
 import random
 import ssl as ssl_module
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
 from ocpp_fast._model import Request, ResponseT, SendRequest
+from ocpp_fast._outgoing import encode_checked_payload
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
-from ocpp_fast.errors import HandshakeFailed
+from ocpp_fast.errors import HandshakeFailed, OcppError, TooBigForCsms
 from ocpp_fast.transport._handlers import by_subprotocol
-from ocpp_fast.transport._lifecycle import close_reason, ending, greet, see_off
+from ocpp_fast.transport._lifecycle import (
+    CloseFrames,
+    close_reason,
+    ending,
+    greet,
+    peer_closed_first,
+    see_off,
+)
 from ocpp_fast.transport._link import Link, LinkOptions, Opener
 from ocpp_fast.transport._sender import (
     DEFAULT_RETRY,
@@ -43,11 +51,13 @@ if TYPE_CHECKING:
     from ocpp_fast.v201 import messages as messages201
 
 __all__ = [
+    "BOOT_RETRY_FLOOR",
     "Backoff",
     "MessageRetry",
     "Queued",
     "StationClient",
     "StillQueued",
+    "boot_retry_delay",
     "connect",
 ]
 
@@ -60,6 +70,18 @@ CLOSED_BY_THE_STATION = "closed by the station"
 HOOK_GRACE = 5.0
 """Seconds ``on_connect`` may go on after the connection is gone (its calls fail at once
 then), and ``on_disconnect`` may run, before they are cancelled: a reconnect waits for them."""
+BOOT_RETRY_FLOOR = 10.0
+"""Seconds a station waits before it boots again when the CSMS answered Pending or Rejected
+with an ``interval`` of 0 (OCPP leaves the wait to the station then, one that does not flood
+the CSMS), and after a boot that got no answer or a CALLERROR."""
+TOO_BIG = 1009
+"""The WebSocket close code of a message larger than the receiver takes (RFC 6455)."""
+
+
+def boot_retry_delay(interval: float) -> float:
+    """Seconds to wait before booting again after a Pending or Rejected BootNotificationResponse
+    whose ``interval`` is this: the CSMS's minimum wait, or :data:`BOOT_RETRY_FLOOR` for 0."""
+    return float(interval) if interval > 0 else BOOT_RETRY_FLOOR
 
 
 @dataclass(frozen=True)
@@ -97,6 +119,15 @@ class StationClient:
     :mod:`ocpp_fast.transport.txqueue` for what is stored and what may be
     dropped when it is full). Messages still queued when the process stopped
     are delivered by the next client opened on the same file.
+
+    With ``boot`` (the BootNotificationRequest of each version the station speaks), the
+    client boots at each connection itself, before any other request of the station: it sends
+    the boot again after a Pending or Rejected answer once the CSMS's ``interval`` passed
+    (:func:`boot_retry_delay`), and only once the CSMS accepted it do the queue, ``call()``,
+    the heartbeat and the Charger's ``on_connect`` go on, as OCPP asks. The Charger's handlers
+    answer the CSMS meanwhile, and what they send on their ``connection`` (a message the CSMS
+    triggered) goes out at once. Without ``boot``, the queue and ``call()`` send as soon as
+    a connection is open, the boot being the station's own business.
     """
 
     def __init__(
@@ -118,6 +149,7 @@ class StationClient:
         metrics: Metrics | None = None,
         failover: Sequence[str] = (),
         heartbeat: float | None = None,
+        boot: Request[Any] | Iterable[Request[Any]] | None = None,
     ) -> None:
         """``handlers`` and the options are those of :func:`connect`; ``failover``: other URLs
         of the same CSMS, tried in turn after a lost connection."""
@@ -145,7 +177,16 @@ class StationClient:
         self.subprotocol: str | None = None
         self.connects = 0
         """How many times a connection was opened."""
-        self._connected = asyncio.Event()
+        self._boots = _boots_of(boot, self.handlers)
+        self.boot_response: Any = None
+        """With ``boot``: the CSMS's last answer to it on the live connection (``None`` before
+        the first one came, and without ``boot``)."""
+        self._booting: asyncio.Task[None] | None = None
+        self._greeting: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        """Set while the station's requests may go: connected and, with ``boot``, accepted."""
+        self._largest_sent = 0
+        """The bytes of the largest frame sent on the live connection (see :meth:`_too_big`)."""
         self._closing = False
         self._closed = asyncio.Event()
         self._link: Link | None = None
@@ -204,9 +245,10 @@ class StationClient:
         self._start_beating()
 
     def _start_beating(self) -> None:
-        """A heartbeat task for the live connection, if heartbeats are on and none runs."""
+        """A heartbeat task for the live connection, if heartbeats are on and none runs (with
+        ``boot``, once it was accepted: a heartbeat is a request like any other)."""
         connection = self.connection
-        if self._heartbeat is None or connection is None:
+        if self._heartbeat is None or connection is None or not self._ready.is_set():
             return
         if self._beating is None or self._beating.done():
             self._beating = asyncio.create_task(self._beat(connection))
@@ -226,6 +268,19 @@ class StationClient:
         if self._sender is not None and self._delivering is None:
             self._delivering = asyncio.create_task(self._sender.run(self._connection))
             self._delivering.add_done_callback(self._delivery_stopped)
+
+    async def booted(self, timeout: float | None = DEFAULT_TIMEOUT) -> Any:
+        """With ``boot``: wait until the CSMS accepted the boot of the live connection (at once
+        when it has); its BootNotificationResponse. ``TimeoutError`` after ``timeout`` seconds
+        (:attr:`boot_response` then says whether it was Pending, Rejected or not answered yet);
+        ``ValueError`` for a client built without ``boot``, whose boot is the caller's own."""
+        if not self._boots:
+            raise ValueError("this StationClient does not boot by itself: give it boot=")
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"the CSMS did not accept the boot within {timeout:g} s") from None
+        return self.boot_response
 
     def _delivery_stopped(self, task: asyncio.Task[None]) -> None:
         """Only close() should stop the queue's delivery: anything else is logged loudly."""
@@ -313,9 +368,10 @@ class StationClient:
         return queued
 
     async def _connection(self) -> AsyncConnection:
-        """The live connection, once there is one (no timeout: the queue waits for good)."""
-        while (connection := self.connection) is None:
-            await self._connected.wait()
+        """The live connection once requests may go on it (with ``boot``, once accepted); no
+        timeout: the queue waits for good."""
+        while (connection := self.connection) is None or not self._ready.is_set():
+            await self._ready.wait()
         return connection
 
     async def send(self, request: SendRequest, timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -327,13 +383,13 @@ class StationClient:
 
     async def _live(self, timeout: float, request: object) -> AsyncConnection:
         connection = self.connection
-        if connection is None:  # only then is waiting worth a timer
+        if connection is None or not self._ready.is_set():  # only then is a timer worth it
             try:
-                await asyncio.wait_for(self._connected.wait(), timeout)
+                await asyncio.wait_for(self._ready.wait(), timeout)
             except TimeoutError:
+                missing = "accepted boot" if self.connection else "connection to the CSMS"
                 raise TimeoutError(
-                    f"{type(request).__name__} not sent: no connection to the CSMS "
-                    f"within {timeout:g} s"
+                    f"{type(request).__name__} not sent: no {missing} within {timeout:g} s"
                 ) from None
             connection = self.connection
             assert connection is not None
@@ -407,39 +463,90 @@ class StationClient:
             raise HandshakeFailed.no_common(self.handlers, subprotocol)
 
         self._sent()  # a new connection: its silence counts from now
-        connection = link.connection_for(self.handlers[subprotocol], self.identity, self._sent)
+        self._largest_sent = 0
+        handler = self.handlers[subprotocol]
+        connection = link.connection_for(handler, self.identity, self._sent)
         connection.protocol.metrics = self.metrics
         connection.on_answer.append(self._adopt_interval)
         self._link, self.connection, self.subprotocol = link, connection, subprotocol
         self.connects += 1
-        self._connected.set()
+        self.boot_response = None
         ConnectionLog(log, self.identity).info(
             "connected to %s (%s, %s)", self.url, subprotocol, self.backend
         )
-        greeting = greet(connection)
-        self._start_beating()  # no task at all for a station without heartbeats
+        if self._boots:
+            boot = self._boots[handler.version.label]
+            self._booting = asyncio.create_task(self._boot(connection, boot))
+        else:
+            self._opened(connection)
         if self._first is not None and not self._first.done():
             self._first.set_result(None)
         try:
             await link.run()
         finally:
-            self._connected.clear()
+            self._ready.clear()
             self.connection = None
+            if self._booting is not None:
+                self._booting.cancel()
+                await asyncio.wait([self._booting])
+                self._booting = None
             if self._beating is not None:
                 self._beating.cancel()
                 self._beating = None
-            connection.abort(ConnectionError("the connection to the CSMS was lost"))
-            reason = self._how_it_ended(link)
+            frames = _close_frames(link)
+            lost = ConnectionError("the connection to the CSMS was lost")
+            connection.abort(lost, self._too_big(connection, frames))
+            reason = self._how_it_ended(frames)
             said = ending(reason, link.lost_to())
             ConnectionLog(log, self.identity).info("disconnected: %s", said, extra={"reason": said})
+            greeting, self._greeting = self._greeting, None
             await see_off(connection, greeting, reason, HOOK_GRACE)
 
-    def _how_it_ended(self, link: Link) -> str:
+    def _opened(self, connection: AsyncConnection) -> None:
+        """The station's requests may go on ``connection`` (at once, or once its boot was
+        accepted): the queue and ``call()`` go on, ``on_connect`` runs, heartbeats start."""
+        self._ready.set()
+        self._greeting = greet(connection)
+        self._start_beating()  # no task at all for a station without heartbeats
+
+    async def _boot(self, connection: AsyncConnection, request: Any) -> None:
+        """The client's own boot (``boot``), the first CALL of each connection, sent again after
+        a Pending or Rejected answer once the CSMS's interval passed, or after a failure, until
+        the CSMS accepts it (cancelled when the connection ends)."""
+        said = ConnectionLog(log, self.identity)
+        while True:
+            try:
+                response = await connection.call(request, timeout=DEFAULT_TIMEOUT)
+            except ConnectionError:
+                return  # gone: the next connection boots anew
+            except (OcppError, TimeoutError) as exc:
+                delay = BOOT_RETRY_FLOOR
+                said.warning("BootNotification failed, again in %g s: %s", delay, exc)
+            else:
+                self.boot_response = response
+                if response.status == "Accepted":
+                    self._opened(connection)
+                    return
+                delay = boot_retry_delay(response.interval)
+                said.info("BootNotification %s, again in %g s", response.status, delay)
+            await asyncio.sleep(delay)
+
+    def _too_big(self, connection: AsyncConnection, frames: CloseFrames) -> TooBigForCsms | None:
+        """The error of our CALL on the wire when the CSMS closed with 1009 (message too big)
+        and no frame larger than it went out on this connection: the frame the CSMS refused was
+        no larger, so this CALL is too big as well, and would close every connection it is sent
+        on. ``None`` otherwise (a larger frame, an answer of ours, may be the one refused)."""
+        received = frames[0]
+        if received is None or received[0] != TOO_BIG or not peer_closed_first(*frames):
+            return None
+        on_wire = connection.protocol.outstanding_call
+        if on_wire is None or on_wire[2] < self._largest_sent:
+            return None
+        message_id, action, size = on_wire
+        return TooBigForCsms(action, size, message_id=message_id)
+
+    def _how_it_ended(self, frames: CloseFrames) -> str:
         """``on_disconnect``'s reason: the close frames say who closed, with what code."""
-        try:
-            frames = link.close_frames()
-        except Exception:  # a backend's record we cannot read: say what we know
-            frames = None, None, False
         reason = close_reason(*frames, peer="the CSMS", us="the station")
         if self._closing and reason == close_reason(None, None, False):
             return CLOSED_BY_THE_STATION  # close() cut a link whose handshake was not seen
@@ -453,10 +560,12 @@ class StationClient:
         if response.status == "Accepted" and response.interval > 0:
             self.heartbeat_interval = float(response.interval)
 
-    def _sent(self) -> None:
-        """The heartbeat's silence counts from now: a frame went to the CSMS (the links call
-        it per frame), or the interval changed, or a connection was made."""
+    def _sent(self, size: int = 0) -> None:
+        """The heartbeat's silence counts from now: a frame of ``size`` bytes went to the CSMS
+        (the links call it per frame), or the interval changed, or a connection was made."""
         self._quiet_since = time.monotonic()
+        if size > self._largest_sent:
+            self._largest_sent = size
 
     async def _beat(self, connection: AsyncConnection) -> None:
         """Send a HeartbeatRequest once nothing went to the CSMS for :attr:`heartbeat_interval`
@@ -477,6 +586,44 @@ class StationClient:
                 return  # gone: the next connection beats anew
             except Exception as exc:
                 ConnectionLog(log, self.identity).warning("heartbeat failed: %s", exc)
+
+
+def _close_frames(link: Link) -> CloseFrames:
+    """How ``link`` closed (see :meth:`Link.close_frames`)."""
+    try:
+        return link.close_frames()
+    except Exception:  # a backend's record we cannot read: say what we know
+        return None, None, False
+
+
+def _boots_of(
+    boot: Request[Any] | Iterable[Request[Any]] | None, handlers: Mapping[str, OcppHandler]
+) -> dict[str, Any]:
+    """``boot=``: the BootNotificationRequest of each version of ``handlers``, by its label,
+    each checked against its schema now (an invalid one would be refused at every connection).
+    ``ValueError`` for a version without one, or a request that is no such boot."""
+    if boot is None:
+        return {}
+    given = [boot] if isinstance(boot, Request) else list(boot)
+    found: dict[str, Any] = {}
+    for handler in handlers.values():
+        version = handler.version
+        kind = version.request_types["BootNotification"]
+        mine = [request for request in given if type(request) is kind]
+        if len(mine) != 1:
+            raise ValueError(
+                f"boot= takes one BootNotificationRequest of OCPP {version.label} "
+                f"(the station speaks it), not {len(mine)}"
+            )
+        encode_checked_payload(mine[0], "BootNotification", version, response=False)
+        found[version.label] = mine[0]
+    strays = [request for request in given if all(request is not f for f in found.values())]
+    if strays:
+        raise ValueError(
+            f"boot= takes BootNotificationRequests of the versions the station speaks, "
+            f"not {type(strays[0]).__module__}.{type(strays[0]).__name__}"
+        )
+    return found
 
 
 def _opener(backend: str) -> Opener:
@@ -506,6 +653,7 @@ async def connect(
     metrics: Metrics | None = None,
     failover: Sequence[str] = (),
     heartbeat: float | None = None,
+    boot: Request[Any] | Iterable[Request[Any]] | None = None,
 ) -> StationClient:
     """Connect a station to the CSMS at ``url`` (``ws://`` or ``wss://``, identity last).
 
@@ -523,7 +671,10 @@ async def connect(
     HeartbeatRequest after that long without a frame to the CSMS (an interval of inactivity:
     a busy station sends none), at the interval of an accepted BootNotificationResponse once
     one came (:attr:`StationClient.heartbeat_interval`). Without it no heartbeat is sent,
-    whatever the boot's answer says.
+    whatever the boot's answer says. ``boot`` (the BootNotificationRequest of each version
+    offered) makes the client boot at each connection, again after Pending or Rejected, and hold
+    the station's other requests (the queue's too) until the CSMS accepted it (see
+    :class:`StationClient`); ``connect()`` returns once connected, not waiting for the answer.
 
     The handler's ``on_connect`` / ``on_disconnect`` run at each connection and its end.
     Raises an ``OSError`` when the first connection fails: ``ConnectionRefusedError``,
@@ -545,6 +696,7 @@ async def connect(
         metrics=metrics,
         failover=failover,
         heartbeat=heartbeat,
+        boot=boot,
     )
     await client.start()
     return client
