@@ -13,10 +13,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import compiled_expected
+from conftest import LISTENER_TWINS, compiled_expected
 from picows import WSCloseCode, WSMsgType
 from picows.picows import _make_test_ws_frame
 
+from ocpp_fast._fastpath import pure_twins
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.demo import DemoChargeSystem
 from ocpp_fast.transport._picows_wire import COMPRESS_FROM, PAUSE_AFTER, OcppListener
@@ -129,19 +130,20 @@ def listening() -> Iterator[Listening]:
 
 
 def test_the_twin_under_test_is_the_one_asked_for(listener_twin: str) -> None:
-    from ocpp_fast import _dispatch_c
-
-    compiled = OcppListener.on_ws_frame is _dispatch_c.listener_frame
-    assert compiled == (listener_twin == "compiled")
-    assert (OcppListener.write is _dispatch_c.listener_write) == compiled
+    for method in ("on_ws_frame", "write"):
+        pure = pure_twins.get((OcppListener, method))
+        compiled = pure is not None and getattr(OcppListener, method) is not pure
+        assert compiled == (listener_twin == "compiled")
 
 
 @pytest.mark.skipif(not compiled_expected(), reason="the pure build has no compiled twin")
 def test_the_compiled_twins_are_installed_where_built() -> None:
-    from ocpp_fast._fastpath import pure_twins
+    from ocpp_fast import _dispatch_c
 
+    assert LISTENER_TWINS == ["compiled", "python"]
+    assert pure_twins[OcppListener, "on_ws_frame"] is not _dispatch_c.listener_frame
+    assert pure_twins[OcppListener, "write"] is not _dispatch_c.listener_write
     assert pure_twins[OcppListener, "on_ws_frame"].__module__ == OcppListener.__module__
-    assert pure_twins[OcppListener, "write"].__module__ == OcppListener.__module__
 
 
 def test_a_whole_text_frame_is_fed_to_the_connection() -> None:
