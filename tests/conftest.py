@@ -1,5 +1,6 @@
 """Shared fixtures: every codec test runs on both implementations, every socket test that
-asks for ``backend`` on both WebSocket backends."""
+asks for ``backend`` on both WebSocket backends, every test that asks for ``listener_twin``
+on both twins of the picows listener's per-message methods."""
 
 from __future__ import annotations
 
@@ -54,6 +55,61 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     name: str = request.param
     monkeypatch.setenv(ENVIRONMENT, name)
     return name
+
+
+def listener_twins() -> list[str]:
+    """The twins of the picows listener this run can test: ``compiled`` (``_dispatch_c``'s
+    functions, in place of ``on_ws_frame`` and ``write`` where built) first, and ``python``,
+    the methods themselves."""
+    try:
+        from ocpp_fast._fastpath import pure_twins
+        from ocpp_fast.transport._picows_wire import OcppListener
+    except ImportError:  # picows is an optional extra
+        return ["python"]
+    return ["compiled", "python"] if (OcppListener, "on_ws_frame") in pure_twins else ["python"]
+
+
+LISTENER_TWINS = listener_twins()
+
+
+@pytest.fixture(params=LISTENER_TWINS)
+def listener_twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The twin of ``OcppListener.on_ws_frame`` and ``.write`` live during the test.
+
+    A module whose picows tests must pass on both says ``pytestmark =
+    pytest.mark.usefixtures("listener_twin")``: ``python`` puts the Python methods back on
+    the class for the test (listeners bind ``write`` when their connection is made, so
+    within the test it is one twin throughout).
+    """
+    name: str = request.param
+    if name == "python" and LISTENER_TWINS[0] == "compiled":
+        from ocpp_fast._fastpath import pure_twins
+        from ocpp_fast.transport._picows_wire import OcppListener
+
+        for (cls, method), pure in pure_twins.items():
+            if cls is OcppListener:
+                monkeypatch.setattr(cls, method, pure)
+    return name
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test parametrized onto websockets alone runs with one twin of the picows listener,
+    not with each: that backend has no such listener."""
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params if callspec is not None else {}
+        values = [value for value in params.values() if isinstance(value, str)]
+        redundant = (
+            params.get("listener_twin", LISTENER_TWINS[0]) != LISTENER_TWINS[0]
+            and "websockets" in values
+            and "picows" not in values
+        )
+        (dropped if redundant else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from ocpp_fast.transport.backend import BACKENDS
 from ocpp_fast.v201 import enums, messages
 
 STATIONS = 30
+pytestmark = pytest.mark.usefixtures("listener_twin")  # picows' listener: both twins
 
 
 @pytest.mark.parametrize("client_backend", BACKENDS)

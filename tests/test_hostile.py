@@ -35,6 +35,7 @@ from ocpp_fast.transport.limits import REPLACED_CLOSE_CODE
 from ocpp_fast.v201 import messages
 
 BACKENDS = list(transport_backends)
+pytestmark = pytest.mark.usefixtures("listener_twin")  # picows' listener: both twins
 """The transport backends every test runs on."""
 
 HEARTBEAT = '[2,"{}","Heartbeat",{{}}]'

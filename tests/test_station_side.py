@@ -32,6 +32,7 @@ from ocpp_fast.transport import (
 from ocpp_fast.v16 import messages as messages16
 from ocpp_fast.v201 import datatypes, enums, messages
 
+pytestmark = pytest.mark.usefixtures("listener_twin")  # picows' listener: both twins
 FAST = Backoff(minimum=0.05, random_range=0.05, repeat_times=2)
 NOW = datetime.datetime(2026, 12, 2, tzinfo=datetime.UTC)
 BOOT = messages.BootNotificationRequest(

@@ -39,7 +39,8 @@ def run(coro: Callable[[], Awaitable[Any]]) -> Any:
     return asyncio.run(asyncio.wait_for(coro(), 20))
 
 
-pytestmark = pytest.mark.usefixtures("backend")  # every test on both backends
+pytestmark = pytest.mark.usefixtures("backend", "listener_twin")  # both backends; both twins
+# of the picows listener
 
 
 # --- certificates made for the test run -------------------------------------------------------

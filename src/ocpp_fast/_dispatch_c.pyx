@@ -464,3 +464,60 @@ def feed(connection, data):
         write(answered)
         return True
     return connection._feed_answered(data, answered)
+
+
+# --- the picows listener (ocpp_fast.transport._picows_wire) --------------------------------------
+# Its per-message steps, as ``feed``'s above: module functions put in place of
+# ``OcppListener.on_ws_frame`` and ``OcppListener.write``, which stay their pure twins. picows is
+# an optional extra whose layout is not ours: its objects are used as Python objects, and its
+# constants are given by the listener's module (``use_picows``).
+
+cdef object _TEXT = None
+"""picows' ``WSMsgType.TEXT``; ``None`` until ``use_picows``."""
+cdef object _COMPRESS_FROM = None
+"""``_picows_wire.COMPRESS_FROM``: shorter answers go out uncompressed."""
+
+
+def use_picows(text, compress_from):
+    """Take picows' ``WSMsgType.TEXT`` and the listener's ``COMPRESS_FROM`` (before the
+    listener's twins below are installed)."""
+    global _TEXT, _COMPRESS_FROM
+    _TEXT = text
+    _COMPRESS_FROM = compress_from
+
+
+def listener_frame(listener, transport, frame):
+    """:meth:`OcppListener.on_ws_frame <ocpp_fast.transport._picows_wire.OcppListener.on_ws_frame>`
+    in C: the same checks in the same order, a whole text frame fed to the connection,
+    every other frame left to ``listener._other_frame``."""
+    listener.quiet = 0
+    if listener._refusing:
+        return None
+    socket = transport.underlying_transport
+    if socket.get_write_buffer_size() > listener._unread_output:
+        listener._abort_unread(socket)
+        return None
+    kind = frame.msg_type
+    if kind is _TEXT and frame.fin and not frame.rsv1 and listener._fragments is None:
+        connection = listener.connection
+        if connection is None:
+            listener._keep_early(frame.get_payload_as_bytes())
+        elif not connection.feed(frame.get_payload_as_bytes()):
+            listener._over_bound(connection)
+    else:
+        listener._other_frame(transport, frame, kind)
+    return None
+
+
+def listener_write(listener, frame):
+    """:meth:`OcppListener.write <ocpp_fast.transport._picows_wire.OcppListener.write>` in C:
+    one message out as a text frame, compressed where agreed and worth it."""
+    transport = listener.transport
+    if transport is None:
+        return None
+    deflate = listener._deflate
+    if deflate is not None and len(frame) >= _COMPRESS_FROM:
+        transport.send(_TEXT, deflate.compress(frame), True, True)
+    else:
+        transport.send(_TEXT, frame)
+    return None

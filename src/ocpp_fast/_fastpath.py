@@ -79,6 +79,7 @@ __all__ = [
     "fast_dispatch_class",
     "fast_routes",
     "install_compiled",
+    "pure_twins",
 ]
 
 
@@ -196,8 +197,9 @@ def fast_dispatch_class() -> Callable[..., Dispatcher]:
 
 def compiled_twin(name: str) -> Callable[..., Any] | None:
     """A function of ``_dispatch_c`` that does a Python method's steps in C (``handle``
-    of ``OcppHandler``, ``feed`` of ``AsyncConnection``) where the compiled path is
-    live, else ``None`` (the Python method is then its twin)."""
+    of ``OcppHandler``, ``feed`` of ``AsyncConnection``, ``on_ws_frame`` and ``write`` of
+    the picows listener) where the compiled path is live, else ``None`` (the Python
+    method is then its twin)."""
     if fast_dispatch_class().__module__ != "ocpp_fast._dispatch_c":
         return None
     from ocpp_fast import _dispatch_c
@@ -206,10 +208,18 @@ def compiled_twin(name: str) -> Callable[..., Any] | None:
     return twin
 
 
-def install_compiled(cls: type[Any], name: str) -> None:
-    """Put ``_dispatch_c``'s twin of ``cls.<name>`` in its place (with the method's
-    docstring) when the compiled path is built; the Python method stays the pure twin."""
-    compiled = compiled_twin(name)
+pure_twins: dict[tuple[type[Any], str], Callable[..., Any]] = {}
+"""``(class, method name) -> the Python method`` of each method :func:`install_compiled`
+replaced: the tests put it back to run the pure twin where the compiled one is built."""
+
+
+def install_compiled(cls: type[Any], name: str, twin: str | None = None) -> None:
+    """Put ``_dispatch_c``'s twin of ``cls.<name>`` (the function named ``twin``, by
+    default ``name``) in its place, with the method's docstring, when the compiled path
+    is built; the Python method stays the pure twin (kept in :data:`pure_twins`)."""
+    compiled = compiled_twin(twin or name)
     if compiled is not None:
-        compiled.__doc__ = getattr(cls, name).__doc__
+        method = getattr(cls, name)
+        pure_twins[cls, name] = method
+        compiled.__doc__ = method.__doc__
         setattr(cls, name, compiled)

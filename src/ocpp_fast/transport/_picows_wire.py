@@ -18,6 +18,7 @@ from typing import Any
 
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 
+from ocpp_fast._fastpath import compiled_twin, install_compiled
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.transport.deflate import MessageDeflate, MessageTooBig
 
@@ -95,7 +96,11 @@ class OcppListener(WSListener):
     # --- wiring -------------------------------------------------------------------------------
 
     def write(self, frame: bytes) -> None:
-        """Send one OCPP-J message as a text frame (compressed where agreed and worth it)."""
+        """Send one OCPP-J message as a text frame (compressed where agreed and worth it).
+
+        Each answer goes through here: with the compiled path built, ``_dispatch_c``'s
+        ``listener_write`` takes this method's place, the same steps without a Python
+        frame; this method is its pure twin."""
         transport = self.transport
         if transport is None:
             return
@@ -129,15 +134,19 @@ class OcppListener(WSListener):
             callback()
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        """One frame from picows: a whole text frame fed to the connection at once.
+
+        Every message comes through here: with the compiled path built,
+        ``_dispatch_c``'s ``listener_frame`` takes this method's place, the same steps
+        in the same order without a Python frame; this method is its pure twin, and
+        both leave every frame but a whole uncompressed text one to :meth:`_other_frame`.
+        """
         self.quiet = 0
         if self._refusing:
             return  # the rest of what arrived with a frame we refused
         socket = transport.underlying_transport
         if socket.get_write_buffer_size() > self._unread_output:
-            why = f"over {self._unread_output} bytes unread"
-            self.aborted = f"aborted by us: {why}"
-            self._refuse("unread output", why)
-            socket.abort()
+            self._abort_unread(socket)
             return
         kind = frame.msg_type
         if kind is _TEXT and frame.fin and not frame.rsv1 and self._fragments is None:
@@ -147,7 +156,19 @@ class OcppListener(WSListener):
                 self._keep_early(frame.get_payload_as_bytes())
             elif not connection.feed(frame.get_payload_as_bytes()):
                 self._over_bound(connection)
-        elif kind is _TEXT or kind is _CONTINUATION:
+        else:
+            self._other_frame(transport, frame, kind)
+
+    def _abort_unread(self, socket: Any) -> None:
+        """The peer leaves our answers unread past the cap: refused, the socket aborted."""
+        why = f"over {self._unread_output} bytes unread"
+        self.aborted = f"aborted by us: {why}"
+        self._refuse("unread output", why)
+        socket.abort()
+
+    def _other_frame(self, transport: WSTransport, frame: WSFrame, kind: WSMsgType) -> None:
+        """A frame of :meth:`on_ws_frame` other than a whole uncompressed text frame."""
+        if kind is _TEXT or kind is _CONTINUATION:
             self._fragment(frame, kind)
         elif kind is _PING:
             transport.send_pong(frame.get_payload_as_bytes())  # here, so the cap above applies
@@ -236,3 +257,17 @@ class OcppListener(WSListener):
             self._on_refused(kind, why)
         else:
             log.warning("closing the connection: %s", why)
+
+
+def _install_compiled() -> None:
+    """With the compiled path built, its twins of :meth:`OcppListener.on_ws_frame` and
+    :meth:`OcppListener.write` take their places (given picows' constants first:
+    ``_dispatch_c`` cannot import picows, an optional extra)."""
+    use_picows = compiled_twin("use_picows")
+    if use_picows is not None:
+        use_picows(_TEXT, COMPRESS_FROM)
+        install_compiled(OcppListener, "on_ws_frame", "listener_frame")
+        install_compiled(OcppListener, "write", "listener_write")
+
+
+_install_compiled()
