@@ -7,7 +7,7 @@ a ``nats-server -js`` and runs two layouts in turn, each under the same simulate
 - ``in gateways``: ``--gateways`` processes of ``ocpp-fast serve --nats`` running the demo
   handlers themselves (durable actions stored in the stream before each answer);
 - ``in gateways, writes gathered``: the same with ``--nats-write-window`` (``--write-window``
-  s, 0.02 by default): each gateway's publishes and their acks share writes and wake-ups;
+  s, 0.05 by default): each gateway's publishes and their acks share writes and wake-ups;
 - ``in workers``: the same gateways with ``--handlers workers`` and ``--workers`` processes
   of ``ocpp-fast worker`` running the same demo handlers.
 
@@ -364,7 +364,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--write-window",
         type=float,
-        default=0.02,
+        default=0.05,
         help="s, the gathered layout's --nats-write-window (the others: 0)",
     )
     args = parser.parse_args(argv)

@@ -249,9 +249,11 @@ class CountedWrites:
     def __init__(self, transport: Any) -> None:
         self.transport = transport
         self.writes = 0
+        self.last = b""
 
     def write(self, data: bytes) -> None:
         self.writes += 1
+        self.last = data
         self.transport.write(data)
 
     def __getattr__(self, name: str) -> Any:
@@ -309,16 +311,11 @@ def test_a_write_window_gathers_requests_made_apart(nats_url: str) -> None:
         pending = [link.request(f"echo.big{n}", big, 5) for n in range(2)]
         assert counted.writes == 2  # the second reached GATHER_UP_TO: written before any turn
         await asyncio.gather(*pending)
-        received: asyncio.Queue[bytes] = asyncio.Queue()
-
-        async def keep(msg: Msg) -> None:
-            await received.put(msg.data)
-
-        await nc.subscribe("kept", cb=keep)
-        await nc.flush()
         assert link.publish(b"kept", b"last")
-        await link.close()  # within the window: the publish still goes
-        assert await asyncio.wait_for(received.get(), 5) == b"last"
+        assert counted.writes == 2  # held by the window
+        await link.close()  # within the window: the publish is written before the close
+        # (what the server does with a socket closed at once is the kernel's: not asserted)
+        assert counted.writes == 3 and counted.last == b"PUB kept 4\r\nlast\r\n"
         await nc.close()
 
     run(scenario)
