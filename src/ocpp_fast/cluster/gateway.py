@@ -90,9 +90,10 @@ class Gateway:
     ``write_window``: seconds a write to NATS waits for others to share it (0, the
     default: written at once while few requests wait). At a moderate rate each durable
     CALL's publish is otherwise a write and a wake-up of its own, and its ack another:
-    a window of a few tens of milliseconds gathers them, for about a third less CPU
-    per message (see the cluster page), each durable CALL answered up to that much
-    later. Routed calls, worker requests and registry lines wait as well.
+    a window of a few tens of milliseconds gathers them (50 ms at 333 msg/s: about a
+    fifth less of the gateway's CPU per message, two thirds less of nats-server's; see
+    the cluster page), each durable CALL answered up to that much later. Routed calls,
+    worker requests and registry lines wait as well.
     """
 
     def __init__(
