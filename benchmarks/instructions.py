@@ -109,29 +109,28 @@ def child(variant: str, rounds: int, heartbeat_only: bool) -> None:
         run()
 
 
-def _instructions(variant: str, rounds: int, heartbeat_only: bool, valgrind: str) -> int:
+def callgrind_total(script: Path, arguments: list[str], valgrind: str, what: str) -> int:
+    """Instructions ``python script *arguments`` runs under callgrind (hash seed fixed, so that
+    dict layouts and thus the count repeat from run to run)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
-        command = [
-            valgrind,
-            "--tool=callgrind",
-            f"--callgrind-out-file={out}",
-            sys.executable,
-            str(SELF),
-            "--child",
-            variant,
-            "--rounds",
-            str(rounds),
-        ]
-        if heartbeat_only:
-            command.append("--heartbeat")
+        command = [valgrind, "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable]
         env = {**os.environ, "PYTHONHASHSEED": "0"}
-        subprocess.run(command, check=True, capture_output=True, env=env)
+        subprocess.run(
+            [*command, str(script), *arguments], check=True, capture_output=True, env=env
+        )
         text = out.read_text(encoding="utf-8", errors="replace")
     found = re.search(r"^(?:summary|totals): (\d+)", text, re.MULTILINE)
     if found is None:
-        raise SystemExit(f"no instruction total in callgrind's output for {variant}")
+        raise SystemExit(f"no instruction total in callgrind's output for {what}")
     return int(found.group(1))
+
+
+def _instructions(variant: str, rounds: int, heartbeat_only: bool, valgrind: str) -> int:
+    arguments = ["--child", variant, "--rounds", str(rounds)]
+    if heartbeat_only:
+        arguments.append("--heartbeat")
+    return callgrind_total(SELF, arguments, valgrind, variant)
 
 
 def main(argv: list[str] | None = None) -> int:

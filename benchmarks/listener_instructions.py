@@ -23,19 +23,16 @@ import argparse
 import asyncio
 import gc
 import logging
-import os
 import random
-import re
 import shutil
 import socket
-import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import msgspec
+from instructions import callgrind_total
 
 SELF = Path(__file__).resolve()
 MIX = SELF.parent.parent / "src" / "ocpp_fast" / "data" / "mix-v201.jsonl"
@@ -171,17 +168,7 @@ async def child(kind: str, messages: int) -> None:
 
 
 def _instructions(kind: str, messages: int, valgrind: str) -> int:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "callgrind.out"
-        command = [valgrind, "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable]
-        command += [str(SELF), "--child", kind, "--messages", str(messages)]
-        env = {**os.environ, "PYTHONHASHSEED": "0"}
-        subprocess.run(command, check=True, capture_output=True, env=env)
-        text = out.read_text(encoding="utf-8", errors="replace")
-    found = re.search(r"^(?:summary|totals): (\d+)", text, re.MULTILINE)
-    if found is None:
-        raise SystemExit(f"no instruction total in callgrind's output for {kind}")
-    return int(found.group(1))
+    return callgrind_total(SELF, ["--child", kind, "--messages", str(messages)], valgrind, kind)
 
 
 def main(argv: list[str] | None = None) -> int:
