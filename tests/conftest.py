@@ -1,6 +1,7 @@
 """Shared fixtures: every codec test runs on both implementations, every socket test that
 asks for ``backend`` on both WebSocket backends, every test that asks for ``listener_twin``
-on both twins of the picows listener's per-message methods."""
+on both twins of the picows listener's per-message methods, every test that asks for
+``dispatch_twin`` on both twins of ``OcppHandler.handle`` and ``AsyncConnection.feed``."""
 
 from __future__ import annotations
 
@@ -88,6 +89,49 @@ def listener_twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
 
         for (cls, method), pure in pure_twins.items():
             if cls is OcppListener:
+                monkeypatch.setattr(cls, method, pure)
+    return name
+
+
+def _listener_class() -> type | None:
+    """The picows listener's class, ``None`` without picows (an optional extra)."""
+    try:
+        from ocpp_fast.transport._picows_wire import OcppListener
+    except ImportError:
+        return None
+    return OcppListener
+
+
+def dispatch_twins() -> list[str]:
+    """The twins of the dispatch path's entry points this run can test: ``compiled``
+    (``_dispatch_c.handle`` and ``.feed``, in place of ``OcppHandler.handle`` and
+    ``AsyncConnection.feed`` where built) first, and ``python``, the methods themselves."""
+    from ocpp_fast._fastpath import pure_twins
+    from ocpp_fast.aio import AsyncConnection
+
+    return ["compiled", "python"] if (AsyncConnection, "feed") in pure_twins else ["python"]
+
+
+DISPATCH_TWINS = dispatch_twins()
+
+
+@pytest.fixture(params=DISPATCH_TWINS)
+def dispatch_twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The twin of every method ``install_compiled`` replaced but the picows listener's
+    (those are ``listener_twin``'s): ``OcppHandler.handle`` and ``AsyncConnection.feed``.
+
+    A module whose tests drive ``handle`` or ``feed`` says ``pytestmark =
+    pytest.mark.usefixtures("dispatch_twin")``: ``python`` puts the Python methods back on
+    their classes for the test, so that without ``OCPP_FAST_NO_EXTENSIONS=1`` the pure twins
+    run the same tests as the compiled ones.
+    """
+    name: str = request.param
+    if name == "python" and DISPATCH_TWINS[0] == "compiled":
+        from ocpp_fast._fastpath import pure_twins
+
+        listener = _listener_class()
+        for (cls, method), pure in pure_twins.items():
+            if cls is not listener:
                 monkeypatch.setattr(cls, method, pure)
     return name
 

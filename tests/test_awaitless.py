@@ -30,6 +30,8 @@ from ocpp_fast.dispatch import CallContext, Route
 from ocpp_fast.frames import Call
 from ocpp_fast.v201 import messages
 
+pytestmark = pytest.mark.usefixtures("dispatch_twin")  # handle and feed: both twins
+
 NOW = datetime.datetime(2026, 12, 2, 12, tzinfo=datetime.UTC)
 ACCEPTED = v201.enums.DataTransferStatusEnumType.ACCEPTED
 

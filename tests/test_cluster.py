@@ -514,6 +514,7 @@ def frame_of(request: Any, message_id: str) -> bytes:
     return encode_call(message_id, type(request).__name__.removesuffix("Request"), request)
 
 
+@pytest.mark.usefixtures("dispatch_twin")  # handle: both twins
 def test_handle_on_a_gateway_s_handlers_says_to_use_handle_async(nats_url: str) -> None:
     """``handle()`` runs no event loop, and a durable action's answer waits for the stream's
     ack: it raises HandlerSuspended naming ``handle_async`` before anything is stored (it
@@ -540,6 +541,7 @@ def test_handle_on_a_gateway_s_handlers_says_to_use_handle_async(nats_url: str) 
     run(scenario)
 
 
+@pytest.mark.usefixtures("dispatch_twin")  # handle: both twins
 @pytest.mark.parametrize("handlers_in", ["gateway", "workers"])
 def test_handle_without_a_loop_raises_for_what_waits_for_nats(handlers_in: str) -> None:
     """With no event loop at all: an ``async def`` handler of a durable action and a CALL

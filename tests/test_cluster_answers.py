@@ -88,6 +88,7 @@ async def tasks_made(nats_url: str, handler: ChargeSystem, calls: int) -> tuple[
     return answered, made[0]
 
 
+@pytest.mark.usefixtures("dispatch_twin")  # feed: both twins
 @pytest.mark.parametrize(
     ("handler", "tasks"), [(Plain, 0), (Awaiting, 3), (HandsBackACoroutine, 3)]
 )

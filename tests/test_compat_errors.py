@@ -263,6 +263,7 @@ def test_a_21_callresulterror_without_details_is_taken_quietly() -> None:
     assert asyncio.run(run(ocpp.v21.ChargePoint)) == []  # ocpp does not know type 5 at all
 
 
+@pytest.mark.usefixtures("dispatch_twin")  # feed: both twins
 @pytest.mark.parametrize("details", [b"null", None])
 def test_the_native_api_delivers_an_error_without_details_to_the_waiting_call(
     details: bytes | None, caplog: pytest.LogCaptureFixture

@@ -26,6 +26,8 @@ from ocpp_fast.protocol import CallFailed, CallReceived, CallSucceeded, Protocol
 from ocpp_fast.tolerance import Tolerance
 from ocpp_fast.v201 import datatypes, enums, messages
 
+pytestmark = pytest.mark.usefixtures("dispatch_twin")  # handle and feed: both twins
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
 
 

@@ -19,6 +19,8 @@ from ocpp_fast.v16 import enums as enums16
 from ocpp_fast.v16 import messages as messages16
 from ocpp_fast.v201 import datatypes, enums, messages
 
+pytestmark = pytest.mark.usefixtures("dispatch_twin")  # handle and feed: both twins
+
 EXTENDED = [
     DemoChargeSystem,
     DemoChargeSystem21,

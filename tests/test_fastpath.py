@@ -17,20 +17,22 @@ from typing import Any
 
 import msgspec
 import pytest
-from conftest import compiled_expected
+from conftest import DISPATCH_TWINS, compiled_expected
 from frame_outcomes import mix_frames
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ocpp_fast import _dispatch_py, errors, v16, v201
 from ocpp_fast._awaitless import finish_at_once
-from ocpp_fast._fastpath import HandlerRan, fast_dispatch_class, fast_routes
+from ocpp_fast._fastpath import HandlerRan, fast_dispatch_class, fast_routes, pure_twins
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.bench import fast_responses
-from ocpp_fast.dispatch import CallContext
+from ocpp_fast.dispatch import CallContext, OcppHandler
 from ocpp_fast.metrics import Metrics
 from ocpp_fast.tolerance import Tolerance
 from ocpp_fast.v201 import messages
+
+pytestmark = pytest.mark.usefixtures("dispatch_twin")  # handle and feed: both twins
 
 
 def _twins() -> list[ModuleType]:
@@ -111,6 +113,26 @@ def authorize(token: str, message_id: str = "a1") -> bytes:
 def test_the_live_implementation_is_compiled_when_expected() -> None:
     module = fast_dispatch_class().__module__
     assert module == ("ocpp_fast._dispatch_c" if compiled_expected() else "ocpp_fast._dispatch_py")
+
+
+def test_the_twins_of_handle_and_feed_under_test_are_the_ones_asked_for(
+    dispatch_twin: str,
+) -> None:
+    for cls, method in ((OcppHandler, "handle"), (AsyncConnection, "feed")):
+        pure = pure_twins.get((cls, method))
+        compiled = pure is not None and getattr(cls, method) is not pure
+        assert compiled == (dispatch_twin == "compiled")
+
+
+@pytest.mark.skipif(not compiled_expected(), reason="the pure build has no compiled twin")
+def test_the_compiled_twins_of_handle_and_feed_are_installed_where_built() -> None:
+    from ocpp_fast import _dispatch_c
+
+    assert DISPATCH_TWINS == ["compiled", "python"]
+    assert pure_twins[OcppHandler, "handle"] is not _dispatch_c.handle
+    assert pure_twins[AsyncConnection, "feed"] is not _dispatch_c.feed
+    assert pure_twins[OcppHandler, "handle"].__module__ == OcppHandler.__module__
+    assert pure_twins[AsyncConnection, "feed"].__module__ == AsyncConnection.__module__
 
 
 @pytest.mark.parametrize("twin", TWINS, ids=[t.IMPLEMENTATION for t in TWINS])

@@ -30,6 +30,8 @@ from ocpp_fast.metrics import Metrics
 from ocpp_fast.protocol import CallReceived, Protocol
 from ocpp_fast.v201 import messages
 
+pytestmark = pytest.mark.usefixtures("dispatch_twin")  # handle and feed: both twins
+
 NOW = datetime.datetime(2026, 12, 2, 12, tzinfo=datetime.UTC)
 received: list[bytes | str] = []
 """The frames a :class:`Counting` protocol was given, in order."""

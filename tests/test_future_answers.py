@@ -27,6 +27,8 @@ from ocpp_fast.dispatch import CallContext, Route, answers_later
 from ocpp_fast.frames import Call
 from ocpp_fast.v201 import messages
 
+pytestmark = pytest.mark.usefixtures("dispatch_twin")  # handle and feed: both twins
+
 Future = asyncio.Future[Any] | Deferred[Any]
 ACCEPTED = messages.AuthorizeResponse(
     id_token_info=v201.datatypes.IdTokenInfoType(

@@ -170,6 +170,7 @@ def test_compiled_lenient_datetime_scan_matches_the_reference_regex(data: bytes)
             assert scan(data) == (LENIENT_DATETIME.search(data) is not None), data
 
 
+@pytest.mark.usefixtures("dispatch_twin")  # handle: both twins
 @FUZZ
 @given(st.sampled_from(MIX), st.binary(max_size=8), st.integers(min_value=0))
 def test_charge_system_handle_never_raises_and_always_answers_calls(

@@ -17,6 +17,8 @@ from ocpp_fast import v16, v201
 from ocpp_fast.logs import frame_log_limit, set_frame_log_limit
 from ocpp_fast.transport import connect, serve
 
+pytestmark = pytest.mark.usefixtures("dispatch_twin")  # handle and feed: both twins
+
 STATUS_16 = (
     b'[2,"s1","StatusNotification",{"connectorId":1,"errorCode":"NoError","status":"Available"}]'
 )

@@ -283,6 +283,7 @@ def _exposition(twin: ModuleType, monkeypatch: pytest.MonkeyPatch) -> str:
         metrics.stop_http()
 
 
+@pytest.mark.usefixtures("dispatch_twin")  # feed: both twins
 def test_both_dispatch_twins_expose_the_same_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
     from ocpp_fast import _dispatch_py
 

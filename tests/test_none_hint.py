@@ -16,6 +16,8 @@ from ocpp_fast.aio import connect_in_memory
 from ocpp_fast.protocol import Protocol, Side
 from ocpp_fast.v201 import datatypes, enums, messages
 
+pytestmark = pytest.mark.usefixtures("dispatch_twin")  # handle and feed: both twins
+
 NOW = datetime.datetime(2026, 12, 3, 9, tzinfo=datetime.UTC)
 HINT = "is optional: leave it out or set it to UNSET; None is sent as null"
 

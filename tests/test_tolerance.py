@@ -26,6 +26,8 @@ from ocpp_fast.cli import main
 from ocpp_fast.protocol import CallReceived, CallSucceeded, Protocol, Side
 from ocpp_fast.tolerance import Deviation, Tolerance, repair
 
+pytestmark = pytest.mark.usefixtures("dispatch_twin")  # handle and feed: both twins
+
 T = Tolerance
 WHEN = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 

@@ -16,6 +16,8 @@ from ocpp_fast import dispatch, errors, tolerance, v16, v21
 from ocpp_fast.aio import connect_in_memory
 from ocpp_fast.protocol import CallFailed, Protocol, ResultRejected, SendReceived, Side
 
+pytestmark = pytest.mark.usefixtures("dispatch_twin")  # handle and feed: both twins
+
 NOW = datetime.datetime(2026, 11, 24, 12, tzinfo=datetime.UTC)
 
 
