@@ -228,6 +228,16 @@ def test_flags_that_are_wrong_are_refused_before_serving(app_dir: Path) -> None:
         (["--max-size", "0"], "argument --max-size: 0 is not 1 or more"),
         (["--nats-write-window", "-0.1"], "argument --nats-write-window: -0.1 is no number"),
         (["--workers", "0"], "argument --workers: 0 is not 1 or more"),
+        # the hidden cluster timings, unchecked floats that took 0 and -1 (a --limit mistake
+        # after them, so that a command accepting them still stops, saying something else)
+        (
+            ["--worker-timeout", "0", "--limit", "speed=3"],
+            "argument --worker-timeout: 0 is no number of seconds above 0",
+        ),
+        (
+            ["--registry-ttl", "-1", "--limit", "speed=3"],
+            "argument --registry-ttl: -1 is no number of seconds above 0",
+        ),
     ]:
         run = subprocess.run(
             [sys.executable, "-m", "ocpp_fast.cli", "serve", "--app-dir", str(app_dir), *flags],
