@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -217,3 +218,45 @@ def test_a_field_json_cannot_hold_costs_its_form_not_the_line() -> None:
     said = json.loads(formatter.format(record))
     assert said["message"] == "late CS1" and said["identity"] == "CS1", said
     assert said["late"] == "{('CS1', 'm1'): 2}", said
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_failure_to_start_is_one_line_in_the_chosen_format(log_format: str) -> None:
+    """A port in use: exit 2 and one line on stderr, at error, in ``--log-format``'s form (it
+    was a bare ``ocpp-fast serve: error: ...`` that a collector reading JSON could not parse)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        used = str(taken.getsockname()[1])
+        command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", used]
+        run = subprocess.run(
+            [*command, "--log-format", log_format], capture_output=True, text=True, timeout=30
+        )
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert run.stderr.count("\n") == 1, run.stderr
+    said = parse(run.stderr, log_format)
+    assert said["level"] == "error" and said["message"].endswith("address already in use"), said
+    assert said.get("process") is None, said
+    if log_format == "json":
+        assert (said["logger"], said["pid"]) == ("ocpp_fast.cli", int(said["pid"])), said
+
+
+def test_under_workers_a_failure_to_start_names_its_process() -> None:
+    """``serve --workers 2`` on a port in use: each process's failure names it, as its other
+    lines do (the supervisor then restarts it, and gives up after a few: not waited for)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        used = str(taken.getsockname()[1])
+        command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", used]
+        command += ["--workers", "2", "--log-format", "json"]
+        server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+        try:
+            assert server.stderr is not None
+            first = json.loads(server.stderr.readline())
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.communicate(timeout=20)
+    assert first["process"] in {"process 0 of 2", "process 1 of 2"}, first
+    assert first["pid"] != server.pid, first
+    assert first["level"] == "error" and first["message"].endswith("address already in use")
