@@ -16,6 +16,8 @@ needs to know when each was written and how grave it is, whichever process of ``
 A failure to start (a port in use, an APP that does not load, an ``on_startup`` that raised) is
 one line in the same format on stderr, at ERROR, and the command exits with code 2: a collector
 reading JSON got a bare ``ocpp-fast serve: error: ...`` it could not parse, naming no process.
+``ocpp-fast simulate`` writes ocpp_fast's warnings and errors to stderr in the same format too,
+above its progress line (:func:`log_to`'s ``above_progress``).
 
 Under ``serve --workers N`` each line names its process: ``[process 1 of 4, pid 4242]`` after
 the time (``"process": "process 1 of 4"`` in JSON), and the supervisor's own lines
@@ -62,7 +64,7 @@ _RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {
 
 
 def add_log_format_argument(parser: argparse.ArgumentParser) -> None:
-    """``--log-format text|json``, for ``serve`` and ``worker`` alike."""
+    """``--log-format text|json``, for ``serve``, ``worker`` and ``simulate`` alike."""
     parser.add_argument(
         "--log-format",
         choices=LOG_FORMATS,
@@ -148,6 +150,15 @@ class _JsonLines(logging.Formatter):
             return json.dumps({name: _plain(value) for name, value in line.items()})
 
 
+class _AboveProgress(logging.StreamHandler[TextIO]):
+    """A handler writing each line over a terminal's progress line (``simulate``'s, drawn with
+    ``\\r`` and no newline, on the same stream): the line is cleared first, else the record
+    would start in the middle of it. The next progress tick draws it again below."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return "\r\x1b[K" + super().format(record)
+
+
 def _on_stderr(record: logging.LogRecord) -> bool:
     return bool(getattr(record, _ON_STDERR, False))
 
@@ -163,14 +174,15 @@ def log_to(
     *,
     process: str | None = None,
     frames: bool = False,
+    above_progress: bool = False,
 ) -> None:
     """ocpp_fast's lines and the command's on ``stream``, in ``log_format``, ``process`` named
     in each; a failure to start (:func:`startup_failed`) on stderr in the same format. They
     stop there: an APP that configures logging for its own lines (``logging.basicConfig`` at
     import) would otherwise print each of ocpp_fast's twice, once here and once more through
-    its root handler."""
+    its root handler. ``above_progress``: ``stream`` is a terminal showing a progress line."""
     formatter = _JsonLines(process) if log_format == "json" else _TextLines(process)
-    handler = logging.StreamHandler(stream)
+    handler = _AboveProgress(stream) if above_progress else logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     handler.addFilter(_elsewhere)
     failures = logging.StreamHandler(sys.stderr)

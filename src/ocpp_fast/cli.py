@@ -12,7 +12,6 @@ Usage (every flag: ``ocpp-fast COMMAND --help``, or the CLI reference of the doc
 from __future__ import annotations
 
 import argparse
-import logging
 import ssl
 import sys
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import ocpp_fast
 from ocpp_fast import errors
-from ocpp_fast._cli_log import add_log_format_argument
+from ocpp_fast._cli_log import add_log_format_argument, log_to
 from ocpp_fast._cli_serve import add_app_arguments, add_serve_arguments, serve_command
 from ocpp_fast._cli_types import count, natural, seconds, seconds_above_0, websocket_url
 from ocpp_fast._extras import MissingExtra
@@ -67,7 +66,9 @@ async def _simulate(args: argparse.Namespace, passwords: Passwords) -> int:
         context = ssl.create_default_context(cafile=args.ssl_ca_certs)
         if args.ssl_certfile:
             context.load_cert_chain(args.ssl_certfile, args.ssl_keyfile)
-    logging.getLogger("ocpp_fast").setLevel(logging.ERROR)
+    # ocpp_fast's warnings and errors (a station's reconnect failing, a handler raising) as
+    # serve writes them; they went to stderr bare, through Python's last-resort handler
+    log_to(sys.stderr, "warning", args.log_format, above_progress=terminal)
     report = await simulate(
         args.url,
         args.chargers,
@@ -247,6 +248,7 @@ def _command(argv: Sequence[str] | None) -> int:
         help="the first station's number: SIM<N> (give each simulator its own range)",
     )
     sim.add_argument("--seed", type=int, default=0, help="the same seed, the same traffic")
+    add_log_format_argument(sim)
     sim.add_argument("--ssl-ca-certs", metavar="FILE", help="the CA that signed the CSMS's cert")
     sim.add_argument("--ssl-certfile", metavar="FILE", help="profile 3: the stations' certificate")
     sim.add_argument("--ssl-keyfile", metavar="FILE", help="its private key, if not in certfile")
