@@ -351,3 +351,20 @@ def test_on_a_terminal_simulates_lines_clear_the_progress_line_first() -> None:
     for start in warned:
         assert err[:start].endswith("\r\x1b[K"), repr(err[max(0, start - 80) : start + 40])
     assert "stations 1/1" in err.split("\r\x1b[K")[0], err  # the progress came first
+
+
+def test_simulate_run_by_main_leaves_logging_as_it_found_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``main(["simulate", ...])`` in a process that goes on (a test, a script): ocpp_fast's
+    logger as before, without the command's handler. It stayed, writing every later line to a
+    stream since closed ("--- Logging error ---"), once more per run, and hiding them from the
+    root logger."""
+    from ocpp_fast.cli import main
+
+    logger = logging.getLogger("ocpp_fast")
+    before = (list(logger.handlers), logger.propagate, logger.level)
+    url = f"ws://127.0.0.1:{free_port()}/ocpp"  # nobody there: each station fails to connect
+    assert main(["simulate", "--url", url, "--chargers", "1", "--duration", "0.5"]) in (0, 1)
+    assert "stations connected             0 / 1" in capsys.readouterr().out
+    assert (list(logger.handlers), logger.propagate, logger.level) == before

@@ -33,6 +33,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 __all__ = [
@@ -175,12 +176,16 @@ def log_to(
     process: str | None = None,
     frames: bool = False,
     above_progress: bool = False,
-) -> None:
+) -> Callable[[], None]:
     """ocpp_fast's lines and the command's on ``stream``, in ``log_format``, ``process`` named
     in each; a failure to start (:func:`startup_failed`) on stderr in the same format. They
     stop there: an APP that configures logging for its own lines (``logging.basicConfig`` at
     import) would otherwise print each of ocpp_fast's twice, once here and once more through
-    its root handler. ``above_progress``: ``stream`` is a terminal showing a progress line."""
+    its root handler. ``above_progress``: ``stream`` is a terminal showing a progress line.
+
+    Returns what undoes it all, for a command run by :func:`ocpp_fast.cli.main` in a process
+    that goes on (a test, a script): its handlers stayed, writing each later line once more
+    per run, to streams since closed, and with propagation off nothing reached the root's."""
     formatter = _JsonLines(process) if log_format == "json" else _TextLines(process)
     handler = _AboveProgress(stream) if above_progress else logging.StreamHandler(stream)
     handler.setFormatter(formatter)
@@ -189,12 +194,24 @@ def log_to(
     failures.setFormatter(formatter)
     failures.addFilter(_on_stderr)
     root = logging.getLogger("ocpp_fast")
+    frames_log = logging.getLogger("ocpp_fast.frames")
+    levels = [(logger, logger.level) for logger in (root, command_log, frames_log)]
+    propagated = root.propagate
     root.addHandler(handler)
     root.addHandler(failures)
     root.setLevel(level.upper())
     root.propagate = False
     command_log.setLevel(logging.INFO)
-    logging.getLogger("ocpp_fast.frames").setLevel(logging.DEBUG if frames else logging.WARNING)
+    frames_log.setLevel(logging.DEBUG if frames else logging.WARNING)
+
+    def undo() -> None:
+        root.removeHandler(handler)
+        root.removeHandler(failures)
+        root.propagate = propagated
+        for logger, was in levels:
+            logger.setLevel(was)
+
+    return undo
 
 
 def startup_failed(error: object) -> int:

@@ -68,21 +68,25 @@ async def _simulate(args: argparse.Namespace, passwords: Passwords) -> int:
             context.load_cert_chain(args.ssl_certfile, args.ssl_keyfile)
     # ocpp_fast's warnings and errors (a station's reconnect failing, a handler raising) as
     # serve writes them; they went to stderr bare, through Python's last-resort handler
-    log_to(sys.stderr, "warning", args.log_format, above_progress=terminal)
-    report = await simulate(
-        args.url,
-        args.chargers,
-        args.duration,
-        interval=args.interval,
-        progress=progress,
-        backend=args.backend,
-        versions=args.version,
-        password=passwords,
-        ssl=context,
-        actions=args.actions,
-        seed=args.seed,
-        first_station=args.first_station,
-    )
+    # (undone after: tests and scripts run the command by main() in a process that goes on)
+    unlog = log_to(sys.stderr, "warning", args.log_format, above_progress=terminal)
+    try:
+        report = await simulate(
+            args.url,
+            args.chargers,
+            args.duration,
+            interval=args.interval,
+            progress=progress,
+            backend=args.backend,
+            versions=args.version,
+            password=passwords,
+            ssl=context,
+            actions=args.actions,
+            seed=args.seed,
+            first_station=args.first_station,
+        )
+    finally:
+        unlog()
     if terminal:
         print(file=sys.stderr)
     print(report.table())
