@@ -9,8 +9,10 @@ import datetime
 import json
 import logging
 import os
+import pty
 import re
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -217,3 +219,152 @@ def test_a_field_json_cannot_hold_costs_its_form_not_the_line() -> None:
     said = json.loads(formatter.format(record))
     assert said["message"] == "late CS1" and said["identity"] == "CS1", said
     assert said["late"] == "{('CS1', 'm1'): 2}", said
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_failure_to_start_is_one_line_in_the_chosen_format(log_format: str) -> None:
+    """A port in use: exit 2 and one line on stderr, at error, in ``--log-format``'s form (it
+    was a bare ``ocpp-fast serve: error: ...`` that a collector reading JSON could not parse)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        used = str(taken.getsockname()[1])
+        command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", used]
+        run = subprocess.run(
+            [*command, "--log-format", log_format], capture_output=True, text=True, timeout=30
+        )
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert run.stderr.count("\n") == 1, run.stderr
+    said = parse(run.stderr, log_format)
+    assert said["level"] == "error" and said["message"].endswith("address already in use"), said
+    assert said.get("process") is None, said
+    if log_format == "json":
+        assert (said["logger"], said["pid"]) == ("ocpp_fast.cli", int(said["pid"])), said
+
+
+def test_under_workers_a_failure_to_start_names_its_process() -> None:
+    """``serve --workers 2`` on a port in use: each process's failure names it, as its other
+    lines do (the supervisor then restarts it, and gives up after a few: not waited for)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        used = str(taken.getsockname()[1])
+        command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", used]
+        command += ["--workers", "2", "--log-format", "json"]
+        server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+        try:
+            assert server.stderr is not None
+            first = json.loads(server.stderr.readline())
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.communicate(timeout=20)
+    assert first["process"] in {"process 0 of 2", "process 1 of 2"}, first
+    assert first["pid"] != server.pid, first
+    assert first["level"] == "error" and first["message"].endswith("address already in use")
+
+
+def simulated(log_format: str, *, terminal: bool = False) -> tuple[str, str, int]:
+    """``ocpp-fast simulate``'s stdout, stderr and exit code, one station on a demo CSMS that
+    is killed once the station is connected: its reconnects fail, which ocpp_fast logs at
+    WARNING. ``terminal``: stderr is a pseudo-terminal, where the progress line is redrawn in
+    place."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", str(port), "--quiet"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        server.stdout.readline()  # its start line: it listens
+        command = [sys.executable, "-m", "ocpp_fast.cli", "simulate", "--chargers", "1"]
+        command += ["--url", f"ws://127.0.0.1:{port}/ocpp", "--duration", "5"]
+        command += ["--interval", "0.5"]
+        if log_format != "text":  # text: the default's
+            command += ["--log-format", log_format]
+        if terminal:
+            return _on_a_terminal(command, server)
+        simulator = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        assert simulator.stderr is not None
+        progress = simulator.stderr.readline()  # the first progress line (stderr is no tty)
+        assert "stations 1/1" in progress, progress
+    finally:
+        server.kill()
+        server.wait()
+    out, err = simulator.communicate(timeout=60)
+    return out, progress + err, simulator.returncode
+
+
+def _on_a_terminal(command: list[str], server: subprocess.Popen[str]) -> tuple[str, str, int]:
+    """``command`` run with stderr on a pseudo-terminal, ``server`` killed once the progress
+    line shows the station connected."""
+    controller, terminal = pty.openpty()
+    simulator = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=terminal, text=True)
+    os.close(terminal)
+    seen = b""
+    while b"stations 1/1" not in seen:
+        seen += os.read(controller, 4096)
+    server.kill()
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # EIO: the simulator closed the terminal's last end
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(controller)
+    out, _ = simulator.communicate(timeout=60)
+    return out, seen.decode(), simulator.returncode
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_simulate_logs_ocpp_fasts_warnings_in_the_chosen_format(log_format: str) -> None:
+    """``simulate``'s station losing its CSMS: each failed reconnect a line on stderr, with its
+    time and level (they were suppressed below ERROR, and an ERROR went out bare), between the
+    progress lines; the report on stdout as before."""
+    out, err, code = simulated(log_format)
+    assert out.startswith("stations connected             1 / 1\n"), out
+    assert code in (0, 1), (out, err)
+    lines = err.splitlines()
+    progress = [line for line in lines if "stations " in line and " msg/s " in line]
+    logged = [parse(line, log_format) for line in lines if line not in progress]
+    assert progress and logged, err
+    for record in logged:
+        assert record["level"] == "warning", record
+        assert record["message"].startswith("SIM00000: connection failed: "), record
+    if log_format == "json":
+        assert {r["logger"] for r in logged} == {"ocpp_fast.transport"}, logged
+        assert {r["identity"] for r in logged} == {"SIM00000"}, logged
+
+
+def test_on_a_terminal_simulates_lines_clear_the_progress_line_first() -> None:
+    """On a terminal the progress line is redrawn in place (``\\r``, no newline): a logged
+    line first clears it (``\\r`` and erase-line), else it would start in the middle of the
+    progress line; the progress is drawn again on the next tick."""
+    out, err, _ = simulated("text", terminal=True)
+    assert out.startswith("stations connected             1 / 1\n"), out
+    warned = [m.start() for m in re.finditer(r"\d{4}-\d\d-\d\dT\S+Z warning SIM00000", err)]
+    assert warned, err
+    for start in warned:
+        assert err[:start].endswith("\r\x1b[K"), repr(err[max(0, start - 80) : start + 40])
+    assert "stations 1/1" in err.split("\r\x1b[K")[0], err  # the progress came first
+
+
+def test_simulate_run_by_main_leaves_logging_as_it_found_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``main(["simulate", ...])`` in a process that goes on (a test, a script): ocpp_fast's
+    logger as before, without the command's handler. It stayed, writing every later line to a
+    stream since closed ("--- Logging error ---"), once more per run, and hiding them from the
+    root logger."""
+    from ocpp_fast.cli import main
+
+    logger = logging.getLogger("ocpp_fast")
+    before = (list(logger.handlers), logger.propagate, logger.level)
+    url = f"ws://127.0.0.1:{free_port()}/ocpp"  # nobody there: each station fails to connect
+    assert main(["simulate", "--url", url, "--chargers", "1", "--duration", "0.5"]) in (0, 1)
+    assert "stations connected             0 / 1" in capsys.readouterr().out
+    assert (list(logger.handlers), logger.propagate, logger.level) == before

@@ -13,6 +13,12 @@ needs to know when each was written and how grave it is, whichever process of ``
   structured fields (``identity``, ``action``, ``message_id``, ``code``, ``reason``... the
   ``extra=`` of each of ocpp_fast's records) as keys, a traceback as ``traceback``.
 
+A failure to start (a port in use, an APP that does not load, an ``on_startup`` that raised) is
+one line in the same format on stderr, at ERROR, and the command exits with code 2: a collector
+reading JSON got a bare ``ocpp-fast serve: error: ...`` it could not parse, naming no process.
+``ocpp-fast simulate`` writes ocpp_fast's warnings and errors to stderr in the same format too,
+above its progress line (:func:`log_to`'s ``above_progress``).
+
 Under ``serve --workers N`` each line names its process: ``[process 1 of 4, pid 4242]`` after
 the time (``"process": "process 1 of 4"`` in JSON), and the supervisor's own lines
 ``[supervisor, pid 4240]``. The slot (0 to N - 1) is the one the supervisor names when it
@@ -25,7 +31,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 __all__ = [
@@ -35,6 +43,7 @@ __all__ = [
     "command_log",
     "log_to",
     "process_name",
+    "startup_failed",
 ]
 
 LOG_FORMATS = ("text", "json")
@@ -43,12 +52,20 @@ command_log = logging.getLogger("ocpp_fast.cli")
 """The command's own lines (its start, its stop, the supervisor's restarts): INFO and up
 whatever ``--log-level`` says, as an operator needs them even with ``--quiet``."""
 
-_RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
-"""What every record has; the rest of a record's attributes are the ``extra=`` of its call."""
+_ON_STDERR = "_ocpp_fast_on_stderr"
+"""The mark of a record :func:`startup_failed` wrote: on stderr, whatever stream the others use."""
+
+_RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    _ON_STDERR,
+}
+"""What every record has (and the mark above); the rest of a record's attributes are the
+``extra=`` of its call."""
 
 
 def add_log_format_argument(parser: argparse.ArgumentParser) -> None:
-    """``--log-format text|json``, for ``serve`` and ``worker`` alike."""
+    """``--log-format text|json``, for ``serve``, ``worker`` and ``simulate`` alike."""
     parser.add_argument(
         "--log-format",
         choices=LOG_FORMATS,
@@ -134,6 +151,23 @@ class _JsonLines(logging.Formatter):
             return json.dumps({name: _plain(value) for name, value in line.items()})
 
 
+class _AboveProgress(logging.StreamHandler[TextIO]):
+    """A handler writing each line over a terminal's progress line (``simulate``'s, drawn with
+    ``\\r`` and no newline, on the same stream): the line is cleared first, else the record
+    would start in the middle of it. The next progress tick draws it again below."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return "\r\x1b[K" + super().format(record)
+
+
+def _on_stderr(record: logging.LogRecord) -> bool:
+    return bool(getattr(record, _ON_STDERR, False))
+
+
+def _elsewhere(record: logging.LogRecord) -> bool:
+    return not _on_stderr(record)
+
+
 def log_to(
     stream: TextIO,
     level: str,
@@ -141,19 +175,51 @@ def log_to(
     *,
     process: str | None = None,
     frames: bool = False,
-) -> None:
+    above_progress: bool = False,
+) -> Callable[[], None]:
     """ocpp_fast's lines and the command's on ``stream``, in ``log_format``, ``process`` named
-    in each. They stop there: an APP that configures logging for its own lines
-    (``logging.basicConfig`` at import) would otherwise print each of ocpp_fast's twice, once
-    here and once more through its root handler."""
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(_JsonLines(process) if log_format == "json" else _TextLines(process))
+    in each; a failure to start (:func:`startup_failed`) on stderr in the same format. They
+    stop there: an APP that configures logging for its own lines (``logging.basicConfig`` at
+    import) would otherwise print each of ocpp_fast's twice, once here and once more through
+    its root handler. ``above_progress``: ``stream`` is a terminal showing a progress line.
+
+    Returns what undoes it all, for a command run by :func:`ocpp_fast.cli.main` in a process
+    that goes on (a test, a script): its handlers stayed, writing each later line once more
+    per run, to streams since closed, and with propagation off nothing reached the root's."""
+    formatter = _JsonLines(process) if log_format == "json" else _TextLines(process)
+    handler = _AboveProgress(stream) if above_progress else logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    handler.addFilter(_elsewhere)
+    failures = logging.StreamHandler(sys.stderr)
+    failures.setFormatter(formatter)
+    failures.addFilter(_on_stderr)
     root = logging.getLogger("ocpp_fast")
+    frames_log = logging.getLogger("ocpp_fast.frames")
+    levels = [(logger, logger.level) for logger in (root, command_log, frames_log)]
+    propagated = root.propagate
     root.addHandler(handler)
+    root.addHandler(failures)
     root.setLevel(level.upper())
     root.propagate = False
     command_log.setLevel(logging.INFO)
-    logging.getLogger("ocpp_fast.frames").setLevel(logging.DEBUG if frames else logging.WARNING)
+    frames_log.setLevel(logging.DEBUG if frames else logging.WARNING)
+
+    def undo() -> None:
+        root.removeHandler(handler)
+        root.removeHandler(failures)
+        root.propagate = propagated
+        for logger, was in levels:
+            logger.setLevel(was)
+
+    return undo
+
+
+def startup_failed(error: object) -> int:
+    """Say that the command failed to start (why: ``error``) as one line on stderr, in the
+    format :func:`log_to` set, at ERROR; the exit code to return, 2. The traceback, if any, is
+    the caller's to log at DEBUG: a failure to start is a line an operator reads at once."""
+    command_log.error("%s", error, extra={_ON_STDERR: True})
+    return 2
 
 
 def process_name(slot: int, count: int) -> str:

@@ -18,7 +18,13 @@ import ssl
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ocpp_fast._cli_log import add_log_format_argument, command_log, log_to, process_name
+from ocpp_fast._cli_log import (
+    add_log_format_argument,
+    command_log,
+    log_to,
+    process_name,
+    startup_failed,
+)
 from ocpp_fast._cli_types import count, port, seconds
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.errors import StartupFailed
@@ -308,8 +314,7 @@ async def serve_command(args: argparse.Namespace) -> int:
         # APP that does not import or whose factory raised: one line naming the file and
         # line, as for every failure to start; its traceback at --log-level debug.
         log.debug("%s", exc, exc_info=exc.__cause__)
-        print(f"ocpp-fast serve: error: {exc}", file=sys.stderr)
-        return 2
+        return startup_failed(exc)
     if policy:
         for handler in handlers.values():
             handler.tolerance |= policy
@@ -335,10 +340,9 @@ async def serve_command(args: argparse.Namespace) -> int:
         if isinstance(exc, StartupFailed):
             log.debug("%s", exc, exc_info=exc.error)
             said = f"{name}: {exc}"
-        print(f"ocpp-fast serve: error: {said}", file=sys.stderr)
         if gateway is not None:
             await gateway.close()
-        return 2
+        return startup_failed(said)
     settle_gc()
     scheme = "wss" if context is not None else "ws"
     versions = ", ".join(handlers)

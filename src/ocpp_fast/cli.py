@@ -12,7 +12,6 @@ Usage (every flag: ``ocpp-fast COMMAND --help``, or the CLI reference of the doc
 from __future__ import annotations
 
 import argparse
-import logging
 import ssl
 import sys
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import ocpp_fast
 from ocpp_fast import errors
-from ocpp_fast._cli_log import add_log_format_argument
+from ocpp_fast._cli_log import add_log_format_argument, log_to
 from ocpp_fast._cli_serve import add_app_arguments, add_serve_arguments, serve_command
 from ocpp_fast._cli_types import count, natural, seconds, seconds_above_0, websocket_url
 from ocpp_fast._extras import MissingExtra
@@ -67,21 +66,27 @@ async def _simulate(args: argparse.Namespace, passwords: Passwords) -> int:
         context = ssl.create_default_context(cafile=args.ssl_ca_certs)
         if args.ssl_certfile:
             context.load_cert_chain(args.ssl_certfile, args.ssl_keyfile)
-    logging.getLogger("ocpp_fast").setLevel(logging.ERROR)
-    report = await simulate(
-        args.url,
-        args.chargers,
-        args.duration,
-        interval=args.interval,
-        progress=progress,
-        backend=args.backend,
-        versions=args.version,
-        password=passwords,
-        ssl=context,
-        actions=args.actions,
-        seed=args.seed,
-        first_station=args.first_station,
-    )
+    # ocpp_fast's warnings and errors (a station's reconnect failing, a handler raising) as
+    # serve writes them; they went to stderr bare, through Python's last-resort handler
+    # (undone after: tests and scripts run the command by main() in a process that goes on)
+    unlog = log_to(sys.stderr, "warning", args.log_format, above_progress=terminal)
+    try:
+        report = await simulate(
+            args.url,
+            args.chargers,
+            args.duration,
+            interval=args.interval,
+            progress=progress,
+            backend=args.backend,
+            versions=args.version,
+            password=passwords,
+            ssl=context,
+            actions=args.actions,
+            seed=args.seed,
+            first_station=args.first_station,
+        )
+    finally:
+        unlog()
     if terminal:
         print(file=sys.stderr)
     print(report.table())
@@ -188,8 +193,10 @@ def _command(argv: Sequence[str] | None) -> int:
         "durable CALL, each answered up to this much later; default 0)",
     )
     # Seconds a forwarded CALL waits for its worker / a dead gateway's stations stay listed.
-    serve.add_argument("--worker-timeout", type=float, default=10.0, help=argparse.SUPPRESS)
-    serve.add_argument("--registry-ttl", type=float, default=30.0, help=argparse.SUPPRESS)
+    serve.add_argument(
+        "--worker-timeout", type=seconds_above_0, default=10.0, help=argparse.SUPPRESS
+    )
+    serve.add_argument("--registry-ttl", type=seconds_above_0, default=30.0, help=argparse.SUPPRESS)
     serve.add_argument("--workers", type=count, default=1, help="gateway processes on the port")
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     work = commands.add_parser("worker", help="run handlers for a cluster's gateways")
@@ -245,6 +252,7 @@ def _command(argv: Sequence[str] | None) -> int:
         help="the first station's number: SIM<N> (give each simulator its own range)",
     )
     sim.add_argument("--seed", type=int, default=0, help="the same seed, the same traffic")
+    add_log_format_argument(sim)
     sim.add_argument("--ssl-ca-certs", metavar="FILE", help="the CA that signed the CSMS's cert")
     sim.add_argument("--ssl-certfile", metavar="FILE", help="profile 3: the stations' certificate")
     sim.add_argument("--ssl-keyfile", metavar="FILE", help="its private key, if not in certfile")

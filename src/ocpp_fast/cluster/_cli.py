@@ -10,7 +10,7 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from ocpp_fast._app import AppError, load_app
-from ocpp_fast._cli_log import SUPERVISOR, command_log, log_to
+from ocpp_fast._cli_log import SUPERVISOR, command_log, log_to, startup_failed
 from ocpp_fast._protocol_version import LABELS
 from ocpp_fast.cluster._processes import Supervisor
 from ocpp_fast.cluster.config import ClusterConfig
@@ -88,8 +88,7 @@ async def worker(
         for spec in specs:
             handlers += (await load_app(spec, factory=factory, app_dir=app_dir)).values()
     except AppError as exc:
-        print(f"ocpp-fast worker: error: {exc}", file=sys.stderr)
-        return 2
+        return startup_failed(exc)
     pool = Worker(handlers, config_for(nats, creds))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
