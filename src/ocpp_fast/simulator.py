@@ -111,7 +111,10 @@ class SimulationReport:
     """Stations connected now (counted about once a second); in the final report, those still
     connected when their run ended, as the last progress call showed."""
     sessions: int = 0
+    """Transactions the stations ended (those a remote stop ended included)."""
     messages: int = 0
+    """The stations' calls the CSMS answered, the events of remote starts and stops included
+    (the CSMS's own requests to the stations are not counted)."""
     seconds: float = 0.0
     """The real duration of the run, stopped early or not."""
     stopped_early: bool = False
