@@ -5,21 +5,23 @@ Every version follows one traffic shape, the shares of the shared 2.0.1 fleet mi
 notifications and meter values); a 1.6 station sends that shape's 1.6 messages
 (StartTransaction / MeterValues / StopTransaction for the transaction's events). Each
 station's state keeps its messages coherent: a transaction starts after an authorized
-token, its meter values carry its id, it stops.
+token, its meter values carry its id, it stops. A remote start the station accepts begins that
+same transaction (one at a time, on its one EVSE) and a remote stop ends it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+import logging
 import uuid
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import msgspec
 
 from ocpp_fast import v16, v21, v201
-from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.v16 import datatypes as datatypes16
 from ocpp_fast.v16 import enums as enums16
 from ocpp_fast.v16 import messages as messages16
@@ -38,6 +40,7 @@ __all__ = [
     "Traffic",
     "action_of",
     "chosen_actions",
+    "is_core",
     "station_handler",
     "traffic_for",
 ]
@@ -107,6 +110,12 @@ def chosen_actions(actions: str | Iterable[str]) -> frozenset[str]:
             f"not {', '.join(unknown) or repr(actions)}"
         )
     return frozenset(chosen)
+
+
+def is_core(action: str) -> bool:
+    """Whether ``action``, named in any version (1.6's ``StopTransaction`` too), is core
+    (:data:`CORE_ACTIONS`)."""
+    return _ALIASES_16.get(action, action) in CORE_ACTIONS
 
 
 def action_of(kind: str) -> str:
@@ -222,26 +231,71 @@ class Traffic:
     def answered(self, request: Any, response: Any) -> None:
         """The CSMS's answer to ``request`` (2.x needs none of them to go on)."""
 
-    def _transaction_event(self, event: str) -> Any:
+    def failed(self, request: Any) -> None:
+        """``request`` got no answer (2.x goes on: the transaction is the station's own)."""
+
+    @property
+    def charging(self) -> bool:
+        """Whether a transaction runs (or, 1.6, is being started): a remote start is refused."""
+        return self.transaction is not None
+
+    def remote_start(self, request: Any) -> Any:
+        """The TransactionEvent Started of a RequestStartTransaction ``request`` (its token and
+        remoteStartId, trigger RemoteStart), the transaction begun; ``None`` when the station
+        cannot start it: charging already, or an EVSE other than its only one (1)."""
+        if self.charging or request.evse_id not in (msgspec.UNSET, 1):
+            return None
+        return self._transaction_event(
+            "Started",
+            self.model.enums.TriggerReasonEnumType.REMOTE_START,
+            id_token=request.id_token,
+            remote_start_id=request.remote_start_id,
+        )
+
+    def remote_stop(self, transaction_id: Any) -> Any:
+        """The TransactionEvent Ended (trigger RemoteStop, stopped reason Remote) of the running
+        transaction ``transaction_id``; ``None`` when no such transaction runs."""
+        if self.transaction is None or transaction_id != self.transaction:
+            return None
+        enums = self.model.enums
+        return self._transaction_event(
+            "Ended", enums.TriggerReasonEnumType.REMOTE_STOP, stopped=enums.ReasonEnumType.REMOTE
+        )
+
+    def _transaction_event(
+        self,
+        event: str,
+        trigger: Any = None,
+        *,
+        id_token: Any = None,
+        remote_start_id: Any = msgspec.UNSET,
+        stopped: Any = msgspec.UNSET,
+    ) -> Any:
+        """The next event of the transaction: ``Started`` begins one when none runs, else it is
+        an ``Updated`` (one transaction at a time on the station's one EVSE, as in 1.6)."""
         model = self.model
-        if event == "Started" or self.transaction is None:
+        if self.transaction is None:
             self.transaction, self.seq_no, event = str(uuid.uuid4()), 0, "Started"
-        elif event == "Ended":
+        elif event == "Started":
+            event = "Updated"
+        if event == "Ended":
             self.sessions += 1
         self.seq_no += 1
         self.energy += _ENERGY_STEP
         request = model.messages.TransactionEventRequest(
             event_type=model.enums.TransactionEventEnumType(event),
             timestamp=_now(),
-            trigger_reason=model.triggers[event],
+            trigger_reason=trigger or model.triggers[event],
             seq_no=self.seq_no,
             transaction_info=model.datatypes.TransactionType(
                 transaction_id=self.transaction,
                 charging_state=model.enums.ChargingStateEnumType.CHARGING,
+                stopped_reason=stopped,
+                remote_start_id=remote_start_id,
             ),
             evse=model.datatypes.EVSEType(id=1, connector_id=1),
             meter_value=model.meter(self.energy),
-            id_token=model.token if event == "Started" else msgspec.UNSET,
+            id_token=(id_token or model.token) if event == "Started" else msgspec.UNSET,
         )
         if event == "Ended":
             self.transaction = None
@@ -259,6 +313,7 @@ class Traffic16(Traffic):
     transaction id), MeterValues of that transaction, and StopTransaction."""
 
     starting: bool = False
+    """A StartTransaction is on its way: its answer gives the transaction id."""
 
     def request(self, kind: str) -> Any:
         if kind.startswith("TransactionEvent"):
@@ -295,25 +350,54 @@ class Traffic16(Traffic):
 
     def answered(self, request: Any, response: Any) -> None:
         if isinstance(response, messages16.StartTransactionResponse):
-            self.transaction = response.transaction_id
+            self.transaction, self.starting = response.transaction_id, False
+
+    def failed(self, request: Any) -> None:
+        if isinstance(request, messages16.StartTransactionRequest):
+            self.starting = False  # no transaction id came: the station is free again
+
+    @property
+    def charging(self) -> bool:
+        return self.transaction is not None or self.starting
+
+    def remote_start(self, request: Any) -> Any:
+        """The StartTransaction of a RemoteStartTransaction ``request`` (its idTag); ``None``
+        when the station cannot start it: charging already (or starting), or a connector other
+        than its only one (1)."""
+        if self.charging or request.connector_id not in (msgspec.UNSET, 1):
+            return None
+        return self._start(request.id_tag)
+
+    def remote_stop(self, transaction_id: Any) -> Any:
+        """The StopTransaction (reason Remote) of the running transaction ``transaction_id``;
+        ``None`` when no such transaction runs (one still starting has no id yet)."""
+        if self.transaction is None or transaction_id != self.transaction:
+            return None
+        return self._stop(enums16.ReasonEnum.REMOTE)
 
     def _transaction(self, event: str) -> Any:
+        if self.starting:  # the transaction has no id yet: plain meter values meanwhile
+            return self._meter_values()
         if self.transaction is None:
-            self.energy += _ENERGY_STEP
-            return messages16.StartTransactionRequest(
-                connector_id=1, id_tag=_ID_TAG, meter_start=int(self.energy), timestamp=_now()
-            )
+            return self._start(_ID_TAG)
         if event == "Ended":
-            transaction, self.transaction = self.transaction, None
-            self.sessions += 1
-            self.energy += _ENERGY_STEP
-            return messages16.StopTransactionRequest(
-                meter_stop=int(self.energy),
-                timestamp=_now(),
-                transaction_id=transaction,
-                reason=enums16.ReasonEnum.EV_DISCONNECTED,
-            )
+            return self._stop(enums16.ReasonEnum.EV_DISCONNECTED)
         return self._meter_values()
+
+    def _start(self, id_tag: str) -> messages16.StartTransactionRequest:
+        self.starting = True
+        self.energy += _ENERGY_STEP
+        return messages16.StartTransactionRequest(
+            connector_id=1, id_tag=id_tag, meter_start=int(self.energy), timestamp=_now()
+        )
+
+    def _stop(self, reason: enums16.ReasonEnum) -> messages16.StopTransactionRequest:
+        transaction, self.transaction = self.transaction, None
+        self.sessions += 1
+        self.energy += _ENERGY_STEP
+        return messages16.StopTransactionRequest(
+            meter_stop=int(self.energy), timestamp=_now(), transaction_id=transaction, reason=reason
+        )
 
     def _meter_values(self) -> messages16.MeterValuesRequest:
         self.energy += _ENERGY_STEP if self.transaction is not None else 0.0
@@ -371,6 +455,78 @@ class _Registered:
         return None
 
 
+Sender: TypeAlias = Callable[[Any], Awaitable[Any]]
+"""Sends a station's request and gives the CSMS's response, or ``None`` when the call failed,
+having told the station's :class:`Traffic` either way (``answered`` / ``failed``)."""
+
+log = logging.getLogger("ocpp_fast.simulator")
+
+
+class _Transacting(_Registered):
+    """A station that carries out the remote starts and stops it accepts, on its one EVSE
+    (connector 1): the transaction is its :attr:`traffic`'s, the one its own traffic runs, so
+    under ``simulate()`` it goes on with that traffic's meter values and may end as any other.
+
+    The event that starts or ends the transaction is built while the answer is made (a second
+    start finds the station charging at once) and sent just after, as its own CALL, by
+    :attr:`sender`: alone, the station calls on its connection; under ``simulate()``, the run's
+    sender, which counts the call in the report as it counts the traffic's."""
+
+    _label = "2.0.1"
+    _traffic: Traffic | None = None
+    sender: Sender | None = None
+    """How the station's CALLs go out (``None``: on its connection, counted nowhere)."""
+
+    @property
+    def traffic(self) -> Traffic:
+        """The station's charging state (a fresh one, idle, the first time it is read)."""
+        if self._traffic is None:
+            self._traffic = traffic_for(self._label, "SIM")
+        return self._traffic
+
+    @traffic.setter
+    def traffic(self, traffic: Traffic) -> None:
+        self._traffic = traffic
+
+    def _carry_out(self, request: Any) -> bool:
+        """Send ``request`` (an event of the traffic's transaction, or ``None``: nothing to do)
+        after the answer being made; whether there was one."""
+        if request is None:
+            return False
+        task = asyncio.get_running_loop().create_task(self._send(request))
+        _pending.add(task)
+        task.add_done_callback(_sent)
+        return True
+
+    async def _send(self, request: Any) -> Any:
+        if self.sender is not None:
+            return await self.sender(request)
+        traffic, connection = self.traffic, self._connection
+        try:
+            if connection is None:
+                raise ConnectionError("the station is not connected")
+            response = await connection.call(request, timeout=_CALL_TIMEOUT)
+        except Exception as exc:
+            traffic.failed(request)
+            log.warning("%s of a remote start or stop failed: %r", type(request).__name__, exc)
+            return None
+        traffic.answered(request, response)
+        return response
+
+
+def _sent(task: asyncio.Task[Any]) -> None:
+    """A remote start's or stop's call is done: what it raised unexpectedly is logged."""
+    _pending.discard(task)
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("a remote start's or stop's call failed", exc_info=error)
+
+
+_pending: set[asyncio.Task[Any]] = set()
+"""The remote starts' and stops' calls on their way (a task nobody holds may be collected)."""
+_CALL_TIMEOUT = 30.0
+"""Seconds a station alone waits for the answer to a remote start's or stop's event."""
+
+
 class _Accepts2xBodies:
     """A simulated 2.x station accepts what a CSMS commonly asks of it: one body per answer
     for 2.0.1 and 2.1, named ``default_<handler>``; the handler is that same function, and
@@ -379,16 +535,26 @@ class _Accepts2xBodies:
     _messages: Any
     _enums: Any
     accepted: bool
+    traffic: Traffic
+    _carry_out: Callable[[Any], bool]
 
     def default_request_start_transaction(self, request: Any) -> Any:
-        status = self._enums.RequestStartStopStatusEnumType  # a start once accepted only
+        """Accepted, and the transaction started (TransactionEvent Started, trigger
+        RemoteStart, with the request's token and remoteStartId), once the CSMS accepted the
+        boot, on EVSE 1 (or no EVSE given), while no transaction runs; Rejected otherwise."""
+        started = self.accepted and self._carry_out(self.traffic.remote_start(request))
+        status = self._enums.RequestStartStopStatusEnumType
         return self._messages.RequestStartTransactionResponse(
-            status=status.ACCEPTED if self.accepted else status.REJECTED
+            status=status.ACCEPTED if started else status.REJECTED
         )
 
     def default_request_stop_transaction(self, request: Any) -> Any:
+        """Accepted, and the transaction ended (Ended, trigger RemoteStop, reason Remote), when
+        it is the one running; Rejected for any other transaction id."""
+        stopped = self._carry_out(self.traffic.remote_stop(request.transaction_id))
+        status = self._enums.RequestStartStopStatusEnumType
         return self._messages.RequestStopTransactionResponse(
-            status=self._enums.RequestStartStopStatusEnumType.ACCEPTED
+            status=status.ACCEPTED if stopped else status.REJECTED
         )
 
     def default_change_availability(self, request: Any) -> Any:
@@ -418,7 +584,7 @@ else:
     _Accepts2x = _Accepts2xBodies
 
 
-class SimulatedStation(_Accepts2x, _Registered, v201.Charger):
+class SimulatedStation(_Accepts2x, _Transacting, v201.Charger):
     """The station side of a simulated 2.0.1 charger.
 
     To change one answer, subclass it and override that handler in any form a handler
@@ -427,7 +593,9 @@ class SimulatedStation(_Accepts2x, _Registered, v201.Charger):
     (``super().<handler>(request)`` is not: the base's handler may be any of those forms).
     Its remote start is Rejected until the CSMS accepted the boot of its connection; an
     override of ``on_connect`` or ``on_disconnect`` calls ``super()``'s, which keep that
-    connection.
+    connection. An accepted remote start starts a transaction on EVSE 1 (TransactionEvent
+    Started, trigger RemoteStart, with the request's token and remoteStartId) and a remote
+    stop of it ends it (Ended, reason Remote): its :attr:`traffic` holds that transaction.
     """
 
     _messages = messages
@@ -449,12 +617,13 @@ class SimulatedStation(_Accepts2x, _Registered, v201.Charger):
         ) -> messages.UnlockConnectorResponse: ...
 
 
-class SimulatedStation21(_Accepts2x, _Registered, v21.Charger):
+class SimulatedStation21(_Accepts2x, _Transacting, v21.Charger):
     """The station side of a simulated 2.1 charger, extended as :class:`SimulatedStation` is
     (``self.default_<handler>(request)``, typed with 2.1's messages)."""
 
     _messages = messages21
     _enums = enums21
+    _label = "2.1"
 
     if TYPE_CHECKING:  # the bodies are _Accepts2xBodies', shared with 2.0.1
 
@@ -472,26 +641,36 @@ class SimulatedStation21(_Accepts2x, _Registered, v21.Charger):
         ) -> messages21.UnlockConnectorResponse: ...
 
 
-class SimulatedStation16(_Registered, v16.Charger):
+class SimulatedStation16(_Transacting, v16.Charger):
     """The station side of a simulated 1.6 charger: it accepts what a CSMS commonly asks.
 
     Extended as :class:`SimulatedStation` is: override a handler in any form, and reach the
     station's answer as ``self.default_<handler>(request)``, typed with 1.6's messages.
     """
 
+    _label = "1.6"
+
     def default_remote_start_transaction(
         self, request: messages16.RemoteStartTransactionRequest
     ) -> messages16.RemoteStartTransactionResponse:
-        status = enums16.RemoteStartTransactionResponseStatusEnum  # a start once accepted only
+        """Accepted, and StartTransaction sent with the request's idTag (the CSMS's answer
+        gives the transaction id), once the CSMS accepted the boot, on connector 1 (or none
+        given), while no transaction runs or starts; Rejected otherwise."""
+        started = self.accepted and self._carry_out(self.traffic.remote_start(request))
+        status = enums16.RemoteStartTransactionResponseStatusEnum
         return messages16.RemoteStartTransactionResponse(
-            status=status.ACCEPTED if self.accepted else status.REJECTED
+            status=status.ACCEPTED if started else status.REJECTED
         )
 
     def default_remote_stop_transaction(
         self, request: messages16.RemoteStopTransactionRequest
     ) -> messages16.RemoteStopTransactionResponse:
+        """Accepted, and StopTransaction sent (reason Remote), when ``transactionId`` is the
+        running transaction's; Rejected for any other."""
+        stopped = self._carry_out(self.traffic.remote_stop(request.transaction_id))
+        status = enums16.RemoteStopTransactionResponseStatusEnum
         return messages16.RemoteStopTransactionResponse(
-            status=enums16.RemoteStopTransactionResponseStatusEnum.ACCEPTED
+            status=status.ACCEPTED if stopped else status.REJECTED
         )
 
     def default_change_availability(
@@ -515,8 +694,17 @@ class SimulatedStation16(_Registered, v16.Charger):
         unlock_connector = default_unlock_connector
 
 
-def station_handler(label: str) -> OcppHandler:
-    """The handler of a simulated station of OCPP ``label``."""
+AnyStation: TypeAlias = "SimulatedStation | SimulatedStation16 | SimulatedStation21"
+
+
+def station_handler(label: str, traffic: Traffic | None = None) -> AnyStation:
+    """The handler of a simulated station of OCPP ``label``, whose remote starts and stops run
+    the transaction of ``traffic`` (the state its own traffic sends from)."""
+    station: AnyStation
     if label == "1.6":
-        return SimulatedStation16()
-    return SimulatedStation21() if label == "2.1" else SimulatedStation()
+        station = SimulatedStation16()
+    else:
+        station = SimulatedStation21() if label == "2.1" else SimulatedStation()
+    if traffic is not None:
+        station.traffic = traffic
+    return station

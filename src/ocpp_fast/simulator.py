@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import random
 import signal
@@ -37,6 +38,7 @@ from ocpp_fast._sim_traffic import (
     SimulatedStation21,
     action_of,
     chosen_actions,
+    is_core,
     station_handler,
     traffic_for,
 )
@@ -109,7 +111,10 @@ class SimulationReport:
     """Stations connected now (counted about once a second); in the final report, those still
     connected when their run ended, as the last progress call showed."""
     sessions: int = 0
+    """Transactions the stations ended (those a remote stop ended included)."""
     messages: int = 0
+    """The stations' calls the CSMS answered, the events of remote starts and stops included
+    (the CSMS's own requests to the stations are not counted)."""
     seconds: float = 0.0
     """The real duration of the run, stopped early or not."""
     stopped_early: bool = False
@@ -230,13 +235,15 @@ def read_password_file(path: str | os.PathLike[str]) -> dict[str, str]:
 async def _station(fleet: _Fleet, index: int, label: str, rng: random.Random) -> None:
     identity = identity_of(index)
     report = fleet.report
+    state = traffic_for(label, identity)
+    station = station_handler(label, state)  # its remote starts run the traffic's transaction
     async with fleet.gate:  # ramp up: a bounded number of handshakes at once
         try:
             mine = [f"{url.rstrip('/')}/{identity}" for url in fleet.urls]
             first = index % len(mine)  # stations spread over the URLs, then fail over in turn
             mine = mine[first:] + mine[:first]
             client: StationClient = await connect(
-                station_handler(label),
+                station,
                 mine[0],
                 failover=mine[1:],
                 password=_password_of(fleet.passwords, identity),
@@ -253,7 +260,7 @@ async def _station(fleet: _Fleet, index: int, label: str, rng: random.Random) ->
             raise
     fleet.clients[identity] = client
     report.connected += 1
-    state = traffic_for(label, identity)
+    station.sender = functools.partial(_send, client, state, report)
     kinds, weights = fleet.kinds, fleet.weights
     try:
         accepted = await _booted(fleet, client, state)
@@ -339,21 +346,29 @@ def connect_failure(exc: BaseException) -> str:
 async def _call(client: StationClient, state: Any, kind: str, report: SimulationReport) -> Any:
     """Send the next request of ``kind``, counted in ``report``; the response, or ``None`` when
     the call failed."""
-    request = state.request(kind)
+    return await _send(client, state, report, state.request(kind))
+
+
+async def _send(client: StationClient, state: Any, report: SimulationReport, request: Any) -> Any:
+    """Send ``request`` (the traffic's, or the event of a remote start or stop), counted in
+    ``report``, and tell ``state`` its answer or its failure; the response, or ``None``."""
     action = type(request).__name__.removesuffix("Request")  # in the station's version
     started = time.perf_counter()
     try:
         response = await client.call(request, timeout=CALL_TIMEOUT)
     except errors.NotSupportedError as exc:
-        if action_of(kind) in CORE_ACTIONS:
+        state.failed(request)
+        if is_core(action):
             report.errors[f"{action}: {exc.code}"] += 1
         else:
             report.not_supported[action] += 1
         return None
     except errors.OcppError as exc:
+        state.failed(request)
         report.errors[f"{action}: {exc.code}"] += 1
         return None
     except (TimeoutError, ConnectionError) as exc:
+        state.failed(request)
         report.errors[f"{action}: {type(exc).__name__}"] += 1
         return None
     report.latencies.append(time.perf_counter() - started)
