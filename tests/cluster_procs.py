@@ -16,8 +16,12 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+
 from ocpp_fast._machine import free_port
 from ocpp_fast.cluster import ClusterConfig, DurableEvent, Names, decode_event
+from ocpp_fast.cluster._replies import Requests
 from ocpp_fast.cluster._server import NatsServer
 from ocpp_fast.dispatch import CallContext
 from ocpp_fast.v201 import Charger, enums, messages
@@ -30,6 +34,7 @@ __all__ = [
     "cluster_config",
     "read_events",
     "run",
+    "until_routed",
 ]
 
 TESTS = Path(__file__).resolve().parent
@@ -40,6 +45,26 @@ _prefixes = itertools.count()
 def run(coro: Callable[[], Awaitable[Any]]) -> Any:
     """Run a test's scenario in a loop of its own, 30 s at most."""
     return asyncio.run(asyncio.wait_for(coro(), 30))
+
+
+async def until_routed(requests: Requests, subject: str) -> None:
+    """Wait until a request on ``subject`` through ``requests`` reaches a subscriber.
+
+    nats-server (2.15, under load) may still answer another connection's publish "no
+    responders" for some milliseconds after a new subscription was flushed (nats-server
+    issue 2876 describes it): a test that subscribes and then counts on the gateway's
+    publishes reaching it waits for this first. The probe reaches the subscriber too.
+    """
+    async with asyncio.timeout(5):
+        while True:
+            try:
+                await requests.request(subject, b"probe", 0.05)
+            except NoRespondersError:
+                await asyncio.sleep(0.01)
+            except NatsTimeout:
+                return  # taken, not answered: routed
+            else:
+                return
 
 
 def cluster_config(nats_url: str) -> ClusterConfig:

@@ -59,9 +59,11 @@ class HeldAcks:
 
     async def start(self, nats_url: str, cluster: ClusterConfig) -> None:
         self.nc = await nats.connect(nats_url)
-        await self.nc.jetstream().delete_stream(cluster.names.stream)
+        # Subscribed before the stream goes: subscribed after, nats-server 2.15 sometimes still
+        # answers a publish "no responders" (see cluster_procs.until_routed).
         await self.nc.subscribe(cluster.names.events(), cb=self._take)
         await self.nc.flush()
+        await self.nc.jetstream().delete_stream(cluster.names.stream)
 
     async def _take(self, msg: Msg) -> None:
         self.held.append(msg)

@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 import nats
 from cluster_procs import cluster_config as config
-from cluster_procs import read_events, run
+from cluster_procs import read_events, run, until_routed
 from cluster_raw import EVENT, call, serving, station
 from websockets.asyncio.client import ClientConnection
 
@@ -163,6 +163,7 @@ def test_stores_that_fail_or_get_no_ack_are_each_answered_internal_error(nats_ur
             assert await answers() == expected  # no responders: at once
             await nc.subscribe(cluster.names.events(), cb=None)  # takes them, never acks
             await nc.flush()
+            await until_routed(gateway.relay.replies, cluster.names.events()[:-1] + "probe")
             started = asyncio.get_running_loop().time()
             assert await answers() == expected
             assert asyncio.get_running_loop().time() - started >= 0.5
