@@ -568,36 +568,3 @@ def test_a_frame_sent_on_a_closed_websockets_socket_raises_connection_error() ->
     raised = asyncio.run(main())
     assert isinstance(raised, ConnectionError), raised
     assert isinstance(raised.__cause__, ConnectionClosed)
-
-
-def test_picows_stations_run_on_aiofastnet_s_transport_and_tls_ones_on_the_loop_s(
-    pki: Pki,
-) -> None:
-    """Plain ws:// connections are accepted onto aiofastnet's transport (the one picows is
-    fastest on, see transport/_fast_accept.py); wss:// ones stay on the loop's, whose start_tls
-    the handshake needs. Both carry calls."""
-
-    async def transport_of(tls: bool) -> str:
-        server = await serve(
-            MyTestChargeSystem(),
-            ssl=pki.server_context(mutual=False) if tls else None,
-            backend="picows",  # whichever the module's parameter
-        )
-        client = await connect(
-            MyTestCharger(),
-            f"{'wss' if tls else 'ws'}://127.0.0.1:{server.port}/CS001",
-            ssl=pki.client_context(with_certificate=False) if tls else None,
-        )
-        try:
-            assert isinstance(
-                await client.call(messages.HeartbeatRequest(), timeout=5),
-                messages.HeartbeatResponse,
-            )
-            (station,) = server._listeners  # type: ignore[attr-defined]
-            return type(station.transport.underlying_transport).__module__
-        finally:
-            await client.close()
-            await server.close()
-
-    assert run(lambda: transport_of(False)).startswith("aiofastnet.")
-    assert not run(lambda: transport_of(True)).startswith("aiofastnet.")

@@ -35,7 +35,6 @@ from picows.picows import WSProtocol  # type: ignore[attr-defined]
 
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.dispatch import OcppHandler
-from ocpp_fast.transport._fast_accept import FastListener, listen_fast
 from ocpp_fast.transport._lifecycle import CloseFrames
 from ocpp_fast.transport._picows_wire import OcppListener
 from ocpp_fast.transport._refusals import MALFORMED, Reason, Refusal, peer_of, shown_peer
@@ -82,7 +81,7 @@ class PicowsServer(CsmsServer):
         super().__init__(handlers, authorize, require_basic_auth, limits)
         self.max_size = max_size
         self.ping_interval = ping_interval
-        self._server: asyncio.Server | FastListener | None = None
+        self._server: asyncio.Server | None = None
         self._listeners: set[_Station] = set()
         self._handshakes: set[_Handshake] = set()
         self._undo_accept_errors: Callable[[], None] = lambda: None
@@ -302,7 +301,7 @@ class _Handshake(asyncio.Protocol):
         refused = server.room_for_socket()
         if refused is not None:
             server.refusal_log.refused(Reason.SOCKET_CAP, self.peer, None, refused)
-            asyncio.get_running_loop().call_soon(self.abort)
+            self.abort()
             return
         if server.tls is None:
             self._await_request()
@@ -505,17 +504,12 @@ async def serve_picows(handlers: Mapping[str, OcppHandler], options: ServerOptio
     server.metrics = options.metrics
     server.tls = options.ssl
     loop = asyncio.get_running_loop()
-
-    def factory() -> _Handshake:
-        return _Handshake(server)
-
-    reuse_port = options.reuse_port or None
-    if options.ssl is None:  # plain ws: on aiofastnet's transport (see _fast_accept)
-        server._server = await listen_fast(factory, options.host, options.port, reuse_port)
-    else:
-        server._server = await loop.create_server(
-            factory, options.host, options.port, reuse_port=reuse_port
-        )
+    server._server = await loop.create_server(
+        lambda: _Handshake(server),
+        options.host,
+        options.port,
+        reuse_port=options.reuse_port or None,
+    )
     server._undo_accept_errors = quiet_accept_errors(loop, server._server.sockets, server.refusals)
     if options.ping_interval is not None:
         server._keepalive = _Keepalive(server._listeners, options.ping_interval)

@@ -581,10 +581,9 @@ def _socket_room(spare: int) -> float:
     return math.inf if soft == resource.RLIM_INFINITY else soft - spare
 
 
-ACCEPT_ERROR = "socket.accept() out of system resource"
+_ACCEPT_ERROR = "socket.accept() out of system resource"
 """What asyncio reports when accept() fails with EMFILE/ENFILE/ENOBUFS/ENOMEM; it then stops
-accepting on that socket for a second (its own back-off) and tries again. Our own accepting
-listener (``_fast_accept``) reports and rests alike."""
+accepting on that socket for a second (its own back-off) and tries again."""
 
 
 def quiet_accept_errors(
@@ -602,7 +601,7 @@ def quiet_accept_errors(
 
     def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         sock = context.get("socket")
-        if context.get("message") == ACCEPT_ERROR and sock is not None and sock.fileno() in ours:
+        if context.get("message") == _ACCEPT_ERROR and sock is not None and sock.fileno() in ours:
             refusals.warning(
                 "accept",
                 "cannot accept connections (%s); asyncio retries in 1 s",
