@@ -236,9 +236,12 @@ def test_no_common_version_is_told_apart_from_a_refusal() -> None:
     run(main)
 
 
-class SlowToAnswer(Csms):
+class SlowToAnswer(v201.ChargeSystem):
     """Counts a status report as it comes, answers it a moment later: the CSMS has counted a
     report whose answer the station has not had yet, a window a loaded machine opens too."""
+
+    def __init__(self) -> None:
+        self.statuses = 0
 
     async def status_notification(
         self, request: messages.StatusNotificationRequest
