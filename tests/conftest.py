@@ -122,17 +122,23 @@ def dispatch_twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
 
     A module whose tests drive ``handle`` or ``feed`` says ``pytestmark =
     pytest.mark.usefixtures("dispatch_twin")``: ``python`` puts the Python methods back on
-    their classes for the test, so that without ``OCPP_FAST_NO_EXTENSIONS=1`` the pure twins
-    run the same tests as the compiled ones.
+    their classes for the test, and the pure ``FastDispatch`` (``_dispatch_py``) under them
+    where they make one, so that without ``OCPP_FAST_NO_EXTENSIONS=1`` the whole pure path
+    runs the same tests as the compiled one (the entry points alone ran the compiled
+    ``FastDispatch`` still). A handler keeps the path it made for ``handle``, so one made
+    before the test keeps its twin: the tests make theirs.
     """
     name: str = request.param
     if name == "python" and DISPATCH_TWINS[0] == "compiled":
+        from ocpp_fast import dispatch
+        from ocpp_fast._dispatch_py import FastDispatch
         from ocpp_fast._fastpath import pure_twins
 
         listener = _listener_class()
         for (cls, method), pure in pure_twins.items():
             if cls is not listener:
                 monkeypatch.setattr(cls, method, pure)
+        monkeypatch.setattr(dispatch, "fast_dispatch_class", lambda: FastDispatch)
     return name
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from demo_load import free_port
+from serve_proc import serving
 from websockets.asyncio.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
@@ -85,19 +85,12 @@ def test_simulated_stations_run_sessions_without_errors() -> None:
 
 
 def test_serve_logs_one_readable_line_per_frame_when_asked() -> None:
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", str(port), "--log-frames"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        assert "demo CSMS on" in server.stdout.readline()
+    with serving("--log-frames") as server:
+        assert "demo CSMS on" in server.line()
 
         async def station() -> bytes:
             async with ws_connect(
-                f"ws://127.0.0.1:{port}/CS42", subprotocols=[Subprotocol("ocpp2.0.1")]
+                f"ws://127.0.0.1:{server.port}/CS42", subprotocols=[Subprotocol("ocpp2.0.1")]
             ) as websocket:
                 await websocket.send('[2,"h1","Heartbeat",{}]')
                 reply = await websocket.recv(decode=False)
@@ -107,10 +100,7 @@ def test_serve_logs_one_readable_line_per_frame_when_asked() -> None:
         reply = asyncio.run(station())
         assert reply.startswith(b'[3,"h1",{"currentTime":')
         # the station's arrival, then one line per frame
-        lines = [server.stdout.readline() for _ in range(3)]
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+        lines = [server.line() for _ in range(3)]
     assert "info CS42: connected (ocpp2.0.1)" in lines[0], lines
     assert any('CS42 < [2,"h1","Heartbeat",{}]' in line for line in lines), lines
     assert any('CS42 > [3,"h1",{"currentTime":' in line for line in lines), lines

@@ -21,11 +21,12 @@ from typing import Any
 
 import pytest
 from cluster_procs import NatsServer, Proc
-from demo_load import free_port
+from serve_proc import Served, serving
 from websockets.asyncio.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
 from ocpp_fast._cli_log import _JsonLines
+from ocpp_fast._machine import free_port
 
 UTC = datetime.UTC
 TEXT_LINE = re.compile(
@@ -69,19 +70,11 @@ def heartbeat(port: int, identity: str) -> None:
 def served(*flags: str, cwd: Path | None = None) -> list[str]:
     """The lines ``ocpp-fast serve FLAGS`` wrote while station CS42 sent a Heartbeat, until
     SIGTERM; the machine's zone is India's (+05:30), so that a local time would show."""
-    port = free_port()
-    command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", str(port), *flags]
-    env = {**os.environ, "TZ": "Asia/Kolkata"}
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=cwd, env=env)
-    try:
-        assert server.stdout is not None
-        lines = [server.stdout.readline()]
-        heartbeat(port, "CS42")
-    finally:
-        server.send_signal(signal.SIGTERM)
-        out, _ = server.communicate(timeout=15)
-    assert server.returncode == 0, [*lines, out]
-    return lines + out.splitlines()
+    with serving(*flags, cwd=cwd, env={"TZ": "Asia/Kolkata"}) as server:
+        lines = [server.line()]
+        heartbeat(server.port, "CS42")
+    assert server.process.returncode == 0, [*lines, server.out]
+    return lines + server.out.splitlines()
 
 
 def test_every_text_line_says_its_utc_time_and_level() -> None:
@@ -152,35 +145,28 @@ def test_each_process_of_workers_is_named_in_its_lines(log_format: str) -> None:
     """``serve --workers 2``: each line says which process wrote it (its slot, as the
     supervisor's restart line names it, and its pid), and so do the supervisor's own lines,
     on stderr: all of them wrote the same bare lines before."""
-    port = free_port()
-    command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", str(port)]
-    command += ["--workers", "2", "--log-format", log_format]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None and server.stderr is not None
-        first = [parse(server.stdout.readline(), log_format) for _ in range(2)]
+    with serving("--workers", "2", "--log-format", log_format, stderr=True, timeout=20) as server:
+        supervisor = server.process.pid
+        first = [parse(server.line(), log_format) for _ in range(2)]
         assert {line["process"] for line in first} == {"process 0 of 2", "process 1 of 2"}
         assert all(" on ws://127.0.0.1:" in line["message"] for line in first), first
         pids = {line["process"]: line["pid"] for line in first}
-        assert len(set(pids.values())) == 2 and server.pid not in pids.values(), pids
+        assert len(set(pids.values())) == 2 and supervisor not in pids.values(), pids
         os.kill(pids["process 1 of 2"], signal.SIGKILL)
-        restart = parse(server.stderr.readline(), log_format)
-        assert (restart["process"], restart["pid"]) == ("supervisor", server.pid), restart
+        restart = parse(server.err_line(), log_format)
+        assert (restart["process"], restart["pid"]) == ("supervisor", supervisor), restart
         assert restart["level"] == "warning", restart
         assert restart["message"].startswith(
             f"process 1 of 2 (pid {pids['process 1 of 2']}) exited with code -9 after "
         ), restart
-        again = parse(server.stdout.readline(), log_format)  # the new process 1's first line
+        again = parse(server.line(), log_format)  # the new process 1's first line
         assert again["process"] == "process 1 of 2" and again["pid"] not in pids.values()
-    finally:
-        server.send_signal(signal.SIGTERM)
-        out, err = server.communicate(timeout=20)
-    assert server.returncode == 0, err
-    stops = [parse(line, log_format) for line in out.splitlines()]
+    assert server.process.returncode == 0, server.err
+    stops = [parse(line, log_format) for line in server.out.splitlines()]
     assert sorted(line["process"] for line in stops if line["message"] == "stopped") == [
         "process 0 of 2",
         "process 1 of 2",
-    ], out
+    ], server.out
 
 
 def test_a_worker_logs_as_serve_does(tmp_path: Path) -> None:
@@ -248,18 +234,12 @@ def test_under_workers_a_failure_to_start_names_its_process() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        used = str(taken.getsockname()[1])
-        command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", used]
-        command += ["--workers", "2", "--log-format", "json"]
-        server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-        try:
-            assert server.stderr is not None
-            first = json.loads(server.stderr.readline())
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.communicate(timeout=20)
+        used = taken.getsockname()[1]
+        flags = ["--workers", "2", "--log-format", "json"]
+        with serving(*flags, port=used, stderr=True, timeout=20) as server:
+            first = json.loads(server.err_line())
     assert first["process"] in {"process 0 of 2", "process 1 of 2"}, first
-    assert first["pid"] != server.pid, first
+    assert first["pid"] != server.process.pid, first
     assert first["level"] == "error" and first["message"].endswith("address already in use")
 
 
@@ -268,17 +248,10 @@ def simulated(log_format: str, *, terminal: bool = False) -> tuple[str, str, int
     is killed once the station is connected: its reconnects fail, which ocpp_fast logs at
     WARNING. ``terminal``: stderr is a pseudo-terminal, where the progress line is redrawn in
     place."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", str(port), "--quiet"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        server.stdout.readline()  # its start line: it listens
+    with serving("--quiet", stop=signal.SIGKILL) as server:
+        server.line()  # its start line: it listens
         command = [sys.executable, "-m", "ocpp_fast.cli", "simulate", "--chargers", "1"]
-        command += ["--url", f"ws://127.0.0.1:{port}/ocpp", "--duration", "5"]
+        command += ["--url", f"ws://127.0.0.1:{server.port}/ocpp", "--duration", "5"]
         command += ["--interval", "0.5"]
         if log_format != "text":  # text: the default's
             command += ["--log-format", log_format]
@@ -290,14 +263,11 @@ def simulated(log_format: str, *, terminal: bool = False) -> tuple[str, str, int
         assert simulator.stderr is not None
         progress = simulator.stderr.readline()  # the first progress line (stderr is no tty)
         assert "stations 1/1" in progress, progress
-    finally:
-        server.kill()
-        server.wait()
     out, err = simulator.communicate(timeout=60)
     return out, progress + err, simulator.returncode
 
 
-def _on_a_terminal(command: list[str], server: subprocess.Popen[str]) -> tuple[str, str, int]:
+def _on_a_terminal(command: list[str], server: Served) -> tuple[str, str, int]:
     """``command`` run with stderr on a pseudo-terminal, ``server`` killed once the progress
     line shows the station connected."""
     controller, terminal = pty.openpty()
@@ -306,7 +276,7 @@ def _on_a_terminal(command: list[str], server: subprocess.Popen[str]) -> tuple[s
     seen = b""
     while b"stations 1/1" not in seen:
         seen += os.read(controller, 4096)
-    server.kill()
+    server.process.kill()
     while True:
         try:
             chunk = os.read(controller, 4096)

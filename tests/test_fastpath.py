@@ -124,6 +124,22 @@ def test_the_twins_of_handle_and_feed_under_test_are_the_ones_asked_for(
         assert compiled == (dispatch_twin == "compiled")
 
 
+def test_the_twin_under_handle_and_feed_is_the_one_asked_for(dispatch_twin: str) -> None:
+    """``python`` runs the whole pure path: the pure ``FastDispatch`` under ``handle`` and
+    ``feed`` too (the fixture put the Python entry points back alone, and the compiled
+    ``FastDispatch`` still did their work: only ``OCPP_FAST_NO_EXTENSIONS=1`` ran the pure one)."""
+    expected = "ocpp_fast._dispatch_c" if dispatch_twin == "compiled" else "ocpp_fast._dispatch_py"
+    csms = Csms()
+    assert csms.handle(b'[2,"hb-1","Heartbeat",{}]', "CS1") is not None
+    assert csms._handle_path is not None
+    assert type(csms._handle_path[1]).__module__ == expected
+    written: list[bytes] = []
+    connection = AsyncConnection(Csms(), write=written.append, identity="CS1")
+    connection.feed(b'[2,"hb-2","Heartbeat",{}]')
+    assert type(connection._fast).__module__ == expected
+    assert written == [b'[3,"hb-2",{"currentTime":"2026-11-24T12:00:00Z"}]']
+
+
 @pytest.mark.skipif(not compiled_expected(), reason="the pure build has no compiled twin")
 def test_the_compiled_twins_of_handle_and_feed_are_installed_where_built() -> None:
     from ocpp_fast import _dispatch_c

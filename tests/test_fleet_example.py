@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import msgspec
 import pytest
 from demo_load import free_port
 from fleet_csms import NOISY_VENDOR, FleetDb
+from serve_proc import start
 from websockets.asyncio.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
@@ -39,23 +39,18 @@ class Fleet:
         db.add("NOISY1", PASSWORD)
         db.add("PLAIN1", PASSWORD)
         self.port, self.api_port, self.metrics_port = free_port(), free_port(), free_port()
-        command = [
-            *(sys.executable, "-m", "ocpp_fast.cli", "serve", "examples.fleet_csms:app"),
+        self.served = start(
+            "examples.fleet_csms:app",
             *("--security-profile", "1", "--authorize", "examples.fleet_csms:authorize"),
-            *("--port", str(self.port), "--metrics-port", str(self.metrics_port)),
-            *("--backend", backend, "--quiet"),
-        ]
-        env = dict(os.environ, FLEET_DB=str(self.db_path), FLEET_ADMIN_PORT=str(self.api_port))
-        self.process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+            *("--metrics-port", str(self.metrics_port), "--backend", backend, "--quiet"),
+            port=self.port,
+            cwd=ROOT,
+            env={"FLEET_DB": str(self.db_path), "FLEET_ADMIN_PORT": str(self.api_port)},
         )
-        assert self.process.stdout is not None
-        self.banner = [self.process.stdout.readline(), self.process.stdout.readline()]
+        self.banner = [self.served.line(), self.served.line()]
 
     def stop(self) -> str:
-        self.process.terminate()
-        out, _ = self.process.communicate(timeout=15)
-        return out
+        return self.served.stop()
 
 
 async def api(method: str, url: str, body: Any = None) -> tuple[int, Any]:

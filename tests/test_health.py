@@ -9,8 +9,6 @@ import asyncio
 import concurrent.futures
 import json
 import socket
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import pytest
 from cluster_procs import NatsServer
 from demo_load import free_port
+from serve_proc import serving
 
 from ocpp_fast.cluster import ClusterConfig, Gateway
 from ocpp_fast.demo import DemoChargeSystem
@@ -149,18 +148,10 @@ def test_a_gateway_is_not_ready_while_nats_is_gone() -> None:
 def test_serve_prints_where_the_probes_are_and_answers_them() -> None:
     """``ocpp-fast serve --health-port``: the line printed names the URLs, which answer."""
     health = free_port()
-    command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", str(free_port())]
-    server = subprocess.Popen(
-        [*command, "--health-port", str(health)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert server.stdout is not None
-        lines = [server.stdout.readline(), server.stdout.readline()]
+    with serving("--health-port", str(health)) as server:
+        lines = [server.line(), server.line()]
         assert f"probes on http://127.0.0.1:{health}/healthz" in lines[1], lines
         assert probe(health, "/readyz") == (200, {"ready": True})
-    finally:
-        server.terminate()
-        server.communicate(timeout=15)
 
 
 def two_free_ports() -> int:
@@ -183,16 +174,10 @@ def test_each_process_of_workers_is_probed_on_a_port_of_its_own() -> None:
     health = two_free_ports()
     while (port := free_port()) in (health, health + 1):
         pass
-    command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", str(port)]
-    command += ["--workers", "2", "--health-port", str(health)]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None
-        said = [server.stdout.readline() for _ in range(4)]
+    flags = ["--workers", "2", "--health-port", str(health)]
+    with serving(*flags, port=port, stderr=True) as server:
+        said = [server.line() for _ in range(4)]
         assert sum("probes on" in line for line in said) == 2, said
         for probed in (health, health + 1):
             assert probe(probed, "/readyz") == (200, {"ready": True})
-    finally:
-        server.terminate()
-        _out, err = server.communicate(timeout=15)
-    assert "Traceback" not in err, err
+    assert "Traceback" not in server.err, server.err

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import os
 import re
 import signal
 import socket
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 from cluster_procs import NatsServer, Proc
 from demo_load import free_port
+from serve_proc import serving, start
 from test_transport import Pki
 from websockets.asyncio.client import connect as ws_connect
 from websockets.typing import Subprotocol
@@ -149,29 +149,14 @@ def test_a_missing_module_names_the_directory_looked_in(
         asyncio.run(load_app("no_such_module:app", app_dir=None))
 
 
-def serve(*argv: str, cwd: Path | None = None) -> tuple[subprocess.Popen[str], int]:
-    port = free_port()
-    command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", str(port), *argv]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=cwd)
-    return server, port
-
-
-def stop(server: subprocess.Popen[str]) -> str:
-    server.terminate()
-    out, _ = server.communicate(timeout=15)
-    return out
-
-
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_serve_a_factory_from_the_project_folder_with_both_versions_on_one_port(
     app_dir: Path, backend: str
 ) -> None:
-    server, port = serve(
-        "fleet_app:make", "--factory", "--quiet", "--backend", backend, cwd=app_dir
-    )
-    try:
-        assert server.stdout is not None
-        first = server.stdout.readline()
+    flags = ["fleet_app:make", "--factory", "--quiet", "--backend", backend]
+    with serving(*flags, cwd=app_dir) as server:
+        port = server.port
+        first = server.line()
         assert f"fleet_app:make on ws://127.0.0.1:{port}/<identity>" in first
         assert "(ocpp1.6, ocpp2.0.1)" in first
 
@@ -195,9 +180,7 @@ def test_serve_a_factory_from_the_project_folder_with_both_versions_on_one_port(
         reply, agreed = asyncio.run(asyncio.wait_for(stations(), 10))
         assert reply.startswith(b'[3,"h1",{"currentTime":')
         assert agreed is None
-    finally:
-        out = stop(server)
-    assert out.strip().endswith("stopped")
+    assert server.out.strip().endswith("stopped")
 
 
 def test_flags_that_are_wrong_are_refused_before_serving(app_dir: Path) -> None:
@@ -282,27 +265,17 @@ def test_workers_start_an_admin_api_in_slot_0_only(app_dir: Path) -> None:
     """``--workers 2``: every process runs on_startup, each knows its slot and the count, and
     the app's admin API on a fixed port starts once (it crash-looped every process but the
     first when each tried to bind it)."""
-    admin, port = free_port(), free_port()
-    command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "fleet_app:OneAdmin"]
-    server = subprocess.Popen(
-        [*command, "--app-dir", str(app_dir), "--port", str(port), "--workers", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "ADMIN_PORT": str(admin)},
-    )
-    try:
-        assert server.stdout is not None
+    admin = free_port()
+    flags = ["fleet_app:OneAdmin", "--app-dir", str(app_dir), "--workers", "2"]
+    with serving(*flags, stderr=True, env={"ADMIN_PORT": str(admin)}, timeout=20) as server:
         said: list[str] = []
         while len(said) < 8 and not {"slot 0 of 2", "slot 1 of 2"} <= set(said):
-            said.append(server.stdout.readline().strip())  # "" at EOF: a process died
+            said.append(server.line().strip())  # "" at EOF: a process died
         assert {"slot 0 of 2", "slot 1 of 2"} <= set(said), said
         with socket.create_connection(("127.0.0.1", admin), timeout=10) as api:
             assert api.makefile().readline() == "admin\n"
-    finally:
-        server.send_signal(signal.SIGTERM)
-        _out, err = server.communicate(timeout=20)
-    assert server.returncode == 0, err
+    err = server.err
+    assert server.process.returncode == 0, err
     assert "exited with code" not in err and "Traceback" not in err, err
 
 
@@ -404,13 +377,11 @@ def test_a_worker_says_an_app_that_does_not_import_in_one_line(app_dir: Path) ->
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_demo_serves_every_version_on_one_port(backend: str) -> None:
-    server, port = serve("--quiet", "--backend", backend)
-    try:
-        assert server.stdout is not None
-        assert "(ocpp2.1, ocpp2.0.1, ocpp1.6)" in server.stdout.readline()
+    with serving("--quiet", "--backend", backend) as server:
+        assert "(ocpp2.1, ocpp2.0.1, ocpp1.6)" in server.line()
         report = asyncio.run(
             simulate(
-                f"ws://127.0.0.1:{port}/ocpp",
+                f"ws://127.0.0.1:{server.port}/ocpp",
                 9,
                 1.5,
                 interval=0.02,
@@ -418,8 +389,6 @@ def test_the_demo_serves_every_version_on_one_port(backend: str) -> None:
                 handle_signals=False,
             )
         )
-    finally:
-        stop(server)
     assert report.errors == {} and report.connected == 9, report.errors
     assert report.versions == {"1.6": 3, "2.0.1": 3, "2.1": 3}
     assert report.sessions > 0
@@ -427,18 +396,14 @@ def test_the_demo_serves_every_version_on_one_port(backend: str) -> None:
 
 def served_log(*flags: str) -> list[str]:
     """What ``ocpp-fast serve`` printed while 3 simulated stations talked for a second."""
-    server, port = serve(*flags)
-    try:
-        assert server.stdout is not None
-        server.stdout.readline()
+    with serving(*flags) as server:
+        server.line()
         report = asyncio.run(
-            simulate(f"ws://127.0.0.1:{port}/", 3, 1.0, interval=0.05, handle_signals=False)
+            simulate(f"ws://127.0.0.1:{server.port}/", 3, 1.0, interval=0.05, handle_signals=False)
         )
         assert report.connected == 3 and report.messages > 30, report.table()
         time.sleep(0.3)  # the server logs the last disconnect
-    finally:
-        out = stop(server)
-    return out.splitlines()
+    return server.out.splitlines()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -475,15 +440,13 @@ def test_an_app_that_configures_logging_gets_each_line_once(tmp_path: Path) -> N
             """
         )
     )
-    server, port = serve("logged_app:Csms", cwd=tmp_path)
-    try:
-        assert server.stdout is not None
-        server.stdout.readline()
-        report = asyncio.run(simulate(f"ws://127.0.0.1:{port}/", 2, 0.5, handle_signals=False))
+    with serving("logged_app:Csms", cwd=tmp_path) as server:
+        server.line()
+        url = f"ws://127.0.0.1:{server.port}/"
+        report = asyncio.run(simulate(url, 2, 0.5, handle_signals=False))
         assert report.connected == 2, report.table()
         time.sleep(0.3)  # the server logs the last disconnect
-    finally:
-        lines = stop(server).splitlines()
+    lines = server.out.splitlines()
     assert len([line for line in lines if line.startswith("app hello SIM")]) == 2, lines
     assert len([line for line in lines if "SIM00000: connected" in line]) == 1, lines
     assert len([line for line in lines if "SIM00000: disconnected" in line]) == 1, lines
@@ -517,17 +480,13 @@ def test_mutual_tls_from_the_flags_of_serve_and_simulate(
     """Security profile 3: serve's --ssl-* flags, and the simulator's (station certificates)."""
     pki = Pki(tmp_path)
     tls = ["--ssl-certfile", str(pki.server), "--ssl-ca-certs", str(pki.ca)]
-    server, port = serve("--quiet", "--security-profile", "3", *tls)
-    try:
-        assert server.stdout is not None
-        assert f"on wss://127.0.0.1:{port}/" in server.stdout.readline()
-        url = f"wss://127.0.0.1:{port}/ocpp"
+    with serving("--quiet", "--security-profile", "3", *tls) as server:
+        assert f"on wss://127.0.0.1:{server.port}/" in server.line()
+        url = f"wss://127.0.0.1:{server.port}/ocpp"
         simulated = ["simulate", "--url", url, "--chargers", "2", "--duration", "1"]
         station_tls = ["--ssl-ca-certs", str(pki.ca), "--ssl-certfile", str(pki.client)]
         assert main([*simulated, "--version", "1.6", "2.1", *station_tls]) == 0
         assert main([*simulated, "--ssl-ca-certs", str(pki.ca)]) == 1  # no certificate
-    finally:
-        stop(server)
     out = capsys.readouterr().out
     assert "stations connected             2 / 2\n" in out and "0 / 2" in out
     assert "fleet by version               1.6: 1, 2.1: 1\n" in out
@@ -553,12 +512,10 @@ def test_a_server_anyone_may_join_under_any_identity_is_said_at_start(tmp_path: 
             str(pki.ca),
         ],
     ):
-        server, _ = serve("--quiet", *flags)
-        assert server.stdout is not None
-        assert "Ctrl-C stops" in server.stdout.readline()
-        server.terminate()
-        outputs.append(server.stdout.read())  # what readline buffered too (communicate skips it)
-        assert server.wait(15) == 0
+        server = start("--quiet", *flags)
+        assert "Ctrl-C stops" in server.line()
+        outputs.append(server.stop())
+        assert server.process.returncode == 0
     assert [warning in out for out in outputs] == [True, False, True, False], outputs
 
 
@@ -566,15 +523,11 @@ def test_a_server_anyone_may_join_under_any_identity_is_said_at_start(tmp_path: 
 def test_a_signal_the_moment_serve_is_up_stops_it_cleanly(sig: signal.Signals) -> None:
     """Ctrl-C (or SIGTERM) right after the first line: a clean stop, exit 0, no traceback
     (the handler was installed only after that line was printed)."""
-    port = free_port()
-    command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", str(port), "--quiet"]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert server.stdout is not None
-    first = server.stdout.readline()
+    server = start("--quiet", stderr=True)
+    first = server.line()
     assert "Ctrl-C stops" in first
-    server.send_signal(sig)
-    out, err = server.communicate(timeout=15)
-    assert server.returncode == 0, err
+    out, err = server.stop(sig), server.err
+    assert server.process.returncode == 0, err
     assert "Traceback" not in err
     assert out.strip().endswith("stopped")
     # the stop is said when it begins, with what it waits for (even with --quiet)

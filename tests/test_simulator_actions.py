@@ -9,14 +9,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from core_csms import Core16, Core201, Core201WithoutStatus
-from demo_load import free_port
+from serve_proc import serving
 
 from ocpp_fast._cli_types import seconds_above_0
 from ocpp_fast.cli import main
@@ -140,20 +138,9 @@ def test_each_station_logs_in_with_its_own_password(tmp_path: Path) -> None:
 @pytest.fixture
 def core_csms() -> Iterator[int]:
     """``ocpp-fast serve core_csms:app`` (2.0.1 and 1.6, core actions only); its port."""
-    port = free_port()
-    command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "core_csms:app", "--quiet"]
-    server = subprocess.Popen(
-        [*command, "--port", str(port), "--app-dir", str(Path(__file__).parent)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        assert "core_csms:app on" in server.stdout.readline()
-        yield port
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with serving("core_csms:app", "--quiet", "--app-dir", str(Path(__file__).parent)) as server:
+        assert "core_csms:app on" in server.line()
+        yield server.port
 
 
 def test_the_command_passes_a_core_csms_and_says_so_in_plain_lines(
