@@ -14,7 +14,8 @@ they do not move with the machine's other work.
 ``--instructions`` runs the durable CALLs alone (no profiler) under ``valgrind --tool=callgrind``,
 1,200 and 200 of them, and prints the instructions per durable CALL (the difference over
 1,000: the start, the imports and nats-server's handshake cancel out; nats-server itself is
-another process, not counted).
+another process, not counted), then the same for the CALL not stored (the gateway serving no
+durable action: what a single process's path costs in the same harness).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from instructions import callgrind_total
 
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.cluster import ClusterConfig, Gateway, NatsServer
+from ocpp_fast.cluster.config import DEFAULT_DURABLE
 from ocpp_fast.dispatch import CallContext
 from ocpp_fast.transport.runtime import run
 from ocpp_fast.v201 import ChargeSystem, messages
@@ -92,10 +94,12 @@ class Csms(ChargeSystem):
 async def on_a_gateway(
     url: str,
     work: Callable[[Gateway, Callable[[bytes], Awaitable[None]]], Awaitable[Any]],
+    durable: bool = True,
 ) -> Any:
     """``work(gateway, one)`` where ``one(frame)`` feeds a durable CALL to a gateway's
-    connection and returns once it is answered, after 50 CALLs to warm; its result."""
-    gateway = Gateway(ClusterConfig(url))
+    connection (stored nowhere, ``durable`` false) and returns once it is answered, after 50
+    CALLs to warm; its result."""
+    gateway = Gateway(ClusterConfig(url), durable=DEFAULT_DURABLE if durable else {})
     nc = await gateway.config.connect("store-calls")
     await gateway._ensure_stream(nc.jetstream())
     await gateway.relay.attach(nc, gateway.config, "store-calls")
@@ -165,21 +169,27 @@ async def calls_per_call(
     return result
 
 
-async def fed(url: str, calls: int) -> None:
+async def fed(url: str, calls: int, durable: bool) -> None:
     """``calls`` durable CALLs on a gateway's connection, nothing else (under callgrind)."""
 
     async def work(gateway: Gateway, one: Callable[[bytes], Awaitable[None]]) -> None:
         for frame in frames(calls, 50):
             await one(frame)
 
-    await on_a_gateway(url, work)
+    await on_a_gateway(url, work, durable)
 
 
-def instructions(valgrind: str) -> float:
-    """Instructions per durable CALL under callgrind: 1,200 CALLs less 200, over 1,000."""
+def instructions(valgrind: str, durable: bool) -> float:
+    """Instructions per CALL under callgrind: 1,200 CALLs less 200, over 1,000 (not stored,
+    ``durable`` false: the same harness and handler, the single process's path)."""
     script = Path(__file__).resolve()
     runs = [
-        callgrind_total(script, ["--child-calls", str(calls)], valgrind, f"{calls} CALLs")
+        callgrind_total(
+            script,
+            ["--child-calls", str(calls), *([] if durable else ["--not-stored"])],
+            valgrind,
+            f"{calls} CALLs",
+        )
         for calls in (1200, 200)
     ]
     return (runs[0] - runs[1]) / 1000
@@ -226,16 +236,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=12)
     parser.add_argument("--instructions", action="store_true", help="callgrind per durable CALL")
     parser.add_argument("--child-calls", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--not-stored", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_calls is not None:
         with NatsServer() as nats:
-            run(fed(nats.url, args.child_calls))
+            run(fed(nats.url, args.child_calls, not args.not_stored))
         return 0
     if args.instructions:
         valgrind = shutil.which("valgrind")
         if valgrind is None:
             raise SystemExit("valgrind is not installed")
-        print(f"instructions per durable CALL (callgrind): {instructions(valgrind):,.0f}")
+        print(f"instructions per durable CALL (callgrind): {instructions(valgrind, True):,.0f}")
+        print(f"   the same CALL not stored: {instructions(valgrind, False):,.0f}")
         return 0
     profiler = cProfile.Profile()
     with NatsServer() as nats:
