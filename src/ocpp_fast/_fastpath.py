@@ -30,7 +30,10 @@ success; it leaves everything else to the general code, which is unchanged:
   logged and in hand, exactly the event ``Protocol.receive`` would have returned for
   it: the asyncio layer runs it within its bounds (``AsyncConnection._take_call``),
   without decoding it again. :meth:`~ocpp_fast.dispatch.OcppHandler.handle` (no
-  connection, no loop) gets ``None`` for those, and runs them its own way as before.
+  connection, no loop) gets ``None`` for those, and runs them its own way as before;
+- ``True``: on a live connection that writes its frames, the CALL of a gated action (a
+  :class:`Gate`: the cluster gateway's store of a durable CALL) started within the
+  connection's bounds; the path answers it itself once the gate's future is done.
 """
 
 from __future__ import annotations
