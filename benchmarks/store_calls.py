@@ -10,6 +10,12 @@ most frequent ones. Then it feeds as many TransactionEvent CALLs, one after the 
 before it) and prints the calls and the tasks made per CALL, and (a pass without the
 profiler) the event loop's turns from the ack read to the answer written. Counts, not times:
 they do not move with the machine's other work.
+
+``--instructions`` runs the durable CALLs alone (no profiler) under ``valgrind --tool=callgrind``,
+1,200 and 200 of them, and prints the instructions per durable CALL (the difference over
+1,000: the start, the imports and nats-server's handshake cancel out; nats-server itself is
+another process, not counted), then the same for the CALL not stored (the gateway serving no
+durable action: what a single process's path costs in the same harness).
 """
 
 from __future__ import annotations
@@ -18,11 +24,16 @@ import argparse
 import asyncio
 import collections
 import cProfile
-from collections.abc import Sequence
+import shutil
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
+
+from instructions import callgrind_total
 
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.cluster import ClusterConfig, Gateway, NatsServer
+from ocpp_fast.cluster.config import DEFAULT_DURABLE
 from ocpp_fast.dispatch import CallContext
 from ocpp_fast.transport.runtime import run
 from ocpp_fast.v201 import ChargeSystem, messages
@@ -80,33 +91,26 @@ class Csms(ChargeSystem):
         return messages.TransactionEventResponse()
 
 
-async def calls_per_call(
-    url: str, calls: int, profiler: cProfile.Profile
-) -> tuple[dict[str, int], int, float]:
-    """The calls of ``calls`` durable CALLs on a gateway's connection, each fed once the last
-    was answered; the tasks made meanwhile; then, profiler off, the loop's turns from the
-    stream's ack read to the answer written, per CALL."""
-    gateway = Gateway(ClusterConfig(url))
+async def on_a_gateway(
+    url: str,
+    work: Callable[[Gateway, Callable[[bytes], Awaitable[None]]], Awaitable[Any]],
+    durable: bool = True,
+) -> Any:
+    """``work(gateway, one)`` where ``one(frame)`` feeds a durable CALL to a gateway's
+    connection (stored nowhere, ``durable`` false) and returns once it is answered, after 50
+    CALLs to warm; its result."""
+    gateway = Gateway(ClusterConfig(url), durable=DEFAULT_DURABLE if durable else {})
     nc = await gateway.config.connect("store-calls")
     await gateway._ensure_stream(nc.jetstream())
     await gateway.relay.attach(nc, gateway.config, "store-calls")
     handler = gateway.handlers_for({"ocpp2.0.1": Csms()})["ocpp2.0.1"]
     loop = asyncio.get_running_loop()
     answered: list[asyncio.Future[bytes]] = []
-    tasks = [0]
-    default_factory = loop.get_task_factory()
-
-    def counting_factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
-        tasks[0] += 1
-        if default_factory is not None:
-            return default_factory(loop, coro, **kwargs)
-        return asyncio.Task(coro, loop=loop, **kwargs)
 
     def write(frame: bytes) -> None:
         answered[0].set_result(frame)  # the write is the answer's; the turns count to it
 
     connection = AsyncConnection(handler, write=write, identity="S1")
-    frames = [b'[2,"m%d","TransactionEvent",%b]' % (n, PAYLOAD % n) for n in range(calls + 50)]
 
     async def one(frame: bytes) -> None:
         answered[:] = [loop.create_future()]
@@ -114,20 +118,81 @@ async def calls_per_call(
         reply = await answered[0]
         assert reply.startswith(b"[3,"), reply
 
-    for frame in frames[:50]:  # warm
+    for frame in frames(50):  # warm
         await one(frame)
-    loop.set_task_factory(counting_factory)
-    before = counts(profiler)
-    for frame in frames[50:]:
-        await one(frame)
-    after = counts(profiler)
-    loop.set_task_factory(default_factory)
-    profiler.disable()
-    turns = await turns_to_answer(gateway.relay.replies, one, frames[:calls])
+    result = await work(gateway, one)
     await gateway.relay.close()
     await nc.close()
-    diff = {key: n - before.get(key, 0) for key, n in after.items()}
-    return {key: n for key, n in diff.items() if n}, tasks[0], turns
+    return result
+
+
+def frames(calls: int, first: int = 0) -> list[bytes]:
+    """``calls`` TransactionEvent CALLs, their message ids and seqNos from ``first`` on (the
+    warm-up's are 0-49: those after it are new to the stream's duplicate window)."""
+    return [
+        b'[2,"m%d","TransactionEvent",%b]' % (n, PAYLOAD % n) for n in range(first, first + calls)
+    ]
+
+
+async def calls_per_call(
+    url: str, calls: int, profiler: cProfile.Profile
+) -> tuple[dict[str, int], int, float]:
+    """The calls of ``calls`` durable CALLs on a gateway's connection, each fed once the last
+    was answered; the tasks made meanwhile; then, profiler off, the loop's turns from the
+    stream's ack read to the answer written, per CALL."""
+
+    async def work(
+        gateway: Gateway, one: Callable[[bytes], Awaitable[None]]
+    ) -> tuple[dict[str, int], int, float]:
+        loop = asyncio.get_running_loop()
+        tasks = [0]
+        default_factory = loop.get_task_factory()
+
+        def counting_factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+            tasks[0] += 1
+            if default_factory is not None:
+                return default_factory(loop, coro, **kwargs)
+            return asyncio.Task(coro, loop=loop, **kwargs)
+
+        loop.set_task_factory(counting_factory)
+        before = counts(profiler)
+        for frame in frames(calls, 50):
+            await one(frame)
+        after = counts(profiler)
+        loop.set_task_factory(default_factory)
+        profiler.disable()
+        turns = await turns_to_answer(gateway.relay.replies, one, frames(calls))
+        diff = {key: n - before.get(key, 0) for key, n in after.items()}
+        return {key: n for key, n in diff.items() if n}, tasks[0], turns
+
+    result: tuple[dict[str, int], int, float] = await on_a_gateway(url, work)
+    return result
+
+
+async def fed(url: str, calls: int, durable: bool) -> None:
+    """``calls`` durable CALLs on a gateway's connection, nothing else (under callgrind)."""
+
+    async def work(gateway: Gateway, one: Callable[[bytes], Awaitable[None]]) -> None:
+        for frame in frames(calls, 50):
+            await one(frame)
+
+    await on_a_gateway(url, work, durable)
+
+
+def instructions(valgrind: str, durable: bool) -> float:
+    """Instructions per CALL under callgrind: 1,200 CALLs less 200, over 1,000 (not stored,
+    ``durable`` false: the same harness and handler, the single process's path)."""
+    script = Path(__file__).resolve()
+    runs = [
+        callgrind_total(
+            script,
+            ["--child-calls", str(calls), *([] if durable else ["--not-stored"])],
+            valgrind,
+            f"{calls} CALLs",
+        )
+        for calls in (1200, 200)
+    ]
+    return (runs[0] - runs[1]) / 1000
 
 
 async def turns_to_answer(link: Any, one: Any, frames: list[bytes]) -> float:
@@ -169,7 +234,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stores", type=int, default=2000)
     parser.add_argument("--top", type=int, default=12)
+    parser.add_argument("--instructions", action="store_true", help="callgrind per durable CALL")
+    parser.add_argument("--child-calls", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--not-stored", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child_calls is not None:
+        with NatsServer() as nats:
+            run(fed(nats.url, args.child_calls, not args.not_stored))
+        return 0
+    if args.instructions:
+        valgrind = shutil.which("valgrind")
+        if valgrind is None:
+            raise SystemExit("valgrind is not installed")
+        print(f"instructions per durable CALL (callgrind): {instructions(valgrind, True):,.0f}")
+        print(f"   the same CALL not stored: {instructions(valgrind, False):,.0f}")
+        return 0
     profiler = cProfile.Profile()
     with NatsServer() as nats:
         # tls_handshake_first=False changes nothing on a nats:// URL but the link does not

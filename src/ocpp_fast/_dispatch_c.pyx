@@ -42,6 +42,7 @@ cdef extern from *:
     """
     double ocpp_fast_perf_counter()
 
+import asyncio
 import datetime
 import logging
 
@@ -67,6 +68,8 @@ cdef object _log_state = getattr(frames_log, "__dict__", None)
 cdef object _log_cache = getattr(frames_log, "_cache", None)
 cdef object _UNSET = msgspec.UNSET
 cdef object _UTC = datetime.timezone.utc
+cdef object _Future = asyncio.Future
+cdef object _ensure_future = asyncio.ensure_future
 import_datetime()
 
 # The layout of a metrics cell (ocpp_fast._metric_cells, which says what each slot holds).
@@ -135,8 +138,17 @@ cdef enum:
     EMPTY_IS_VALID = 5
     PLAN = 6
     IS_ASYNC = 7
+    GATE = 8
     DECODE = 0
     HAS_DATETIME = 1
+
+
+# The fields of a Gate (ocpp_fast._fastpath.Gate).
+cdef enum:
+    G_START = 0
+    G_CHECK = 1
+    G_CALLS = 2
+    G_WANTS_CONTEXT = 3
 
 
 cdef inline str _message_id(const unsigned char* p, Head* h):
@@ -261,6 +273,9 @@ def surely_valid(value, plan):
     return _surely_valid(value, <tuple>plan)
 
 
+cdef class Gated
+
+
 cdef class FastDispatch:
     """One handler's compiled path (``protocol``: a live connection's, or ``None``)."""
 
@@ -356,6 +371,14 @@ cdef class FastDispatch:
             cell = self._cell(metrics, name)
             cell.data.as_doubles[C_CALLS_IN] += 1
         if is_async:  # for the asyncio layer's slots and task (its handler time is taken there)
+            gate = fields[GATE]
+            if gate is not None and _slot_free(self._peer):
+                if message_id is None:
+                    message_id = _message_id(p, &h)
+                return self._gated(<tuple>gate, message_id, name, request,
+                                   PyBytes_FromStringAndSize(<const char*>p + h.payload,
+                                                             n - 1 - h.payload),
+                                   data, identity, cell)
             return CallReceived(self._in_hand(message_id, p, &h, name, request))
         frames = self._frames
         if frames is not None:  # kept while the handler runs, for connection.frame_of
@@ -374,39 +397,83 @@ cdef class FastDispatch:
                 result = method(request)
         except Exception as exc:
             return self._ran(message_id, p, &h, name, request, None, exc, started)
-        if type(result) is not fields[RESPONSE_TYPE]:
+        reply = _reply(result, fields, <const char*>p + h.id_start, h.id_end - h.id_start)
+        if reply is None:
             return self._ran(message_id, p, &h, name, request, result, None, started)
-        try:
-            body = _encode(result)
-        except _EncodeFailure:
-            return self._ran(message_id, p, &h, name, request, result, None, started)
-        cdef Py_ssize_t body_len = PyBytes_GET_SIZE(body)
-        cdef const char* body_p = PyBytes_AS_STRING(body)
-        plan = fields[PLAN]
-        if not (fields[EMPTY_IS_VALID] and body_len == 2 and body_p[0] == 123 and body_p[1] == 125) and not (
-                plan is not None and _surely_valid(result, <tuple>plan)):
-            try:
-                fields[CHECK](body)
-            except _ValidationError:
-                return self._ran(message_id, p, &h, name, request, result, None, started)
-
-        # [3,"<id>",<body>]: the id's bytes are its JSON (the scan allows no escapes)
-        cdef Py_ssize_t id_len = h.id_end - h.id_start
-        reply = PyBytes_FromStringAndSize(NULL, id_len + body_len + 7)
-        cdef char* out = PyBytes_AS_STRING(reply)
-        memcpy(out, b'[3,"', 4)
-        memcpy(out + 4, p + h.id_start, id_len)
-        memcpy(out + 4 + id_len, b'",', 2)
-        memcpy(out + 6 + id_len, body_p, body_len)
-        out[6 + id_len + body_len] = 93  # ']'
-        if frames is not None:  # answered: let go (the general code lets go of the others)
-            (<dict>frames).pop(message_id, None)
-        if debug:
-            log_frame(">", identity, reply)
-        if cell is not None:
-            cell.data.as_doubles[C_RESULTS_OUT] += 1
-            _observe(cell.data.as_doubles, _now() - started)
+        _answered(frames, message_id, identity, reply, debug, cell, started)
         return reply
+
+    cdef object _gated(self, tuple gate, str message_id, str action, object request,
+                       bytes payload, object data, object identity, array.array cell):
+        """Start the gate of a CALL on a live connection (its slots free): ``True``, the CALL
+        is the path's until :class:`Gated` answers it; or what ``start`` raised, for the
+        general code to answer. In hand and its frame kept until then, as the general path
+        does for a handler that answers later; its handler time starts here, as there."""
+        connection = self._peer
+        cdef double started = _now() if cell is not None else 0.0
+        context = self._context_type(identity, message_id, connection)
+        if self._handling is not None:
+            (<set>self._handling).add(message_id)
+        frames = self._frames
+        if frames is not None:
+            (<dict>frames)[message_id] = data
+        try:
+            ack = gate[G_START](action, request, payload, context)
+            if not isinstance(ack, _Future):
+                ack = _ensure_future(ack)
+        except Exception as exc:
+            return HandlerRan(Call(message_id, action, request), None, exc, started)
+        connection._free -= 1
+        slots = connection._slots
+        if slots is not None:
+            slots.free -= 1  # Slots.take, its free slot seen by _slot_free
+        gated = Gated(self, connection, context, action, request,
+                      (<str>message_id).encode("ascii"), ack, started)
+        connection._pending[gated] = 1
+        ack.add_done_callback(gated)
+        return True
+
+    cdef object _conclude(self, Gated gated, object ack):
+        """The gate of ``gated`` is through (or failed): the user's handler run and its
+        response answered and written, as the path answers a plain handler's; anything else
+        (an error, a result the path does not vouch for) handed to the general code."""
+        connection = gated.connection
+        context = gated.context
+        action = gated.action
+        request = gated.request
+        cdef double started = gated.started
+        message_id = context.message_id
+        cdef tuple fields = <tuple>self._routes[action]
+        cdef tuple gate = <tuple>fields[GATE]
+        try:
+            gate[G_CHECK](ack, action, context)
+            calls = gate[G_CALLS]
+            if gate[G_WANTS_CONTEXT]:
+                result = calls(self._handler, request, context)
+            else:
+                result = calls(self._handler, request)
+        except Exception as exc:
+            return _hand_over(connection, message_id, action, request, None, exc, started)
+        cdef bytes raw_id = gated.raw_id
+        reply = _reply(result, fields, PyBytes_AS_STRING(raw_id), PyBytes_GET_SIZE(raw_id))
+        if reply is None:
+            return _hand_over(connection, message_id, action, request, result, None, started)
+        if self._handling is not None:
+            (<set>self._handling).discard(message_id)
+        metrics = self._protocol.metrics
+        cdef array.array cell = None if metrics is None else self._cell(metrics, action)
+        _answered(self._frames, message_id, context.identity, reply, _frames_logged(), cell,
+                  started)
+        outbox = self._protocol._outbox
+        try:
+            if outbox:
+                outbox.append(reply)
+                connection._write_out()
+            else:
+                connection._write(reply)
+        except Exception as exc:  # the transport failing under it, as in AsyncConnection
+            self._protocol.log.debug("could not send a reply: %r", exc)
+        return None
 
     cdef object _ran(self, object message_id, const unsigned char* p, Head* h, str action,
                      object request, object result, object error, double started):
@@ -421,6 +488,150 @@ cdef class FastDispatch:
         if self._handling is not None:
             (<set>self._handling).add(message_id)
         return Call(message_id, action, request)
+
+
+cdef bint _slot_free(object connection) except -1:
+    """Whether a gated CALL can start on the compiled path: ``connection`` is a live one that
+    writes its frames (not a sending transport's: those answer through a task) with a slot
+    free of its own and of the shared ones (``AsyncConnection._take_slot`` would take it)."""
+    if connection is None or connection._write is None or connection._free <= 0:
+        return False
+    slots = connection._slots
+    return slots is None or slots.free > 0
+
+
+cdef object _reply(object result, tuple fields, const char* raw_id, Py_ssize_t id_len):
+    """``[3,"<id>",<payload>]`` of a handler's ``result``; ``None`` where the general code must
+    judge it (not the response type, not encodable, refused by the check)."""
+    if type(result) is not fields[RESPONSE_TYPE]:
+        return None
+    try:
+        body = _encode(result)
+    except _EncodeFailure:
+        return None
+    cdef Py_ssize_t body_len = PyBytes_GET_SIZE(body)
+    cdef const char* body_p = PyBytes_AS_STRING(body)
+    plan = fields[PLAN]
+    if not (fields[EMPTY_IS_VALID] and body_len == 2 and body_p[0] == 123 and body_p[1] == 125) and not (
+            plan is not None and _surely_valid(result, <tuple>plan)):
+        try:
+            fields[CHECK](body)
+        except _ValidationError:
+            return None
+    # [3,"<id>",<body>]: the id's bytes are its JSON (the scan allows no escapes)
+    reply = PyBytes_FromStringAndSize(NULL, id_len + body_len + 7)
+    cdef char* out = PyBytes_AS_STRING(reply)
+    memcpy(out, b'[3,"', 4)
+    memcpy(out + 4, raw_id, id_len)
+    memcpy(out + 4 + id_len, b'",', 2)
+    memcpy(out + 6 + id_len, body_p, body_len)
+    out[6 + id_len + body_len] = 93  # ']'
+    return reply
+
+
+cdef void _answered(object frames, object message_id, object identity, object reply, bint debug,
+                    array.array cell, double started) except *:
+    """A CALL answered on the path: its frame let go, the reply logged, its metrics kept."""
+    if frames is not None:  # answered: let go (the general code lets go of the others)
+        (<dict>frames).pop(message_id, None)
+    if debug:
+        log_frame(">", identity, reply)
+    if cell is not None:
+        cell.data.as_doubles[C_RESULTS_OUT] += 1
+        _observe(cell.data.as_doubles, _now() - started)
+
+
+cdef object _hand_over(object connection, object message_id, object action, object request,
+                       object result, object error, double started):
+    """A gated CALL whose outcome is the general code's (as the path hands over a plain
+    handler's: ``AsyncConnection._handler_ran``), written out."""
+    connection._handler_ran(HandlerRan(Call(message_id, action, request), result, error, started))
+    try:
+        connection._write_out()
+    except Exception as exc:  # the transport failing under it, as in AsyncConnection
+        connection.protocol.log.debug("could not send a reply: %r", exc)
+    return None
+
+
+cdef class Gated:
+    """A gated CALL waiting for its gate: the done callback of the gate's future, and what the
+    connection holds in ``_pending`` meanwhile (``stop`` cancels it, ``drain`` waits for it),
+    as it holds the future a plain handler hands back (``AsyncConnection._settled``)."""
+
+    cdef FastDispatch dispatch
+    cdef object connection
+    cdef object context
+    cdef object action
+    cdef object request
+    cdef bytes raw_id
+    cdef object ack
+    cdef double started
+    cdef bint done
+
+    def __init__(self, FastDispatch dispatch, connection, context, action, request,
+                 bytes raw_id, ack, double started):
+        self.dispatch = dispatch
+        self.connection = connection
+        self.context = context
+        self.action = action
+        self.request = request
+        self.raw_id = raw_id
+        self.ack = ack
+        self.started = started
+        self.done = False
+
+    def __call__(self, ack):
+        """The gate's future is done: the CALL answered, unless it was cancelled or the
+        connection stopped (then nothing is, and what the future raised is retrieved)."""
+        if self.done:  # cancelled meanwhile
+            if not ack.cancelled():
+                ack.exception()
+            return None
+        self._release()
+        connection = self.connection
+        if ack.cancelled() or connection._stopped:
+            if not ack.cancelled():
+                ack.exception()
+            self._let_go()
+        else:
+            self.dispatch._conclude(self, ack)
+        if connection._paused:
+            connection._work_backlog()
+        return None
+
+    def cancel(self):
+        """Nobody wants the answer any more (``AsyncConnection.stop``): the gate's future
+        cancelled, so the user's handler never runs; the slots given back now."""
+        if self.done:
+            return False
+        self._release()
+        self.ack.cancel()
+        self._let_go()
+        if self.connection._paused:
+            self.connection._work_backlog()
+        return True
+
+    cdef void _release(self) except *:
+        """No longer pending: the connection's slots back, ``drain`` told when none is left."""
+        self.done = True
+        connection = self.connection
+        pending = connection._pending
+        del pending[self]
+        drained = connection._drained
+        if not pending and drained is not None and not drained.done():
+            drained.set_result(None)
+        slots = connection._slots
+        if slots is not None:
+            if slots._waiting:
+                slots.give()
+            else:
+                slots.free += 1  # Slots.give, none waiting
+        connection._free += 1
+
+    cdef void _let_go(self) except *:
+        frames = self.dispatch._frames
+        if frames:
+            (<dict>frames).pop(self.context.message_id, None)
 
 
 def handle(handler, frame, identity=""):
@@ -462,6 +673,8 @@ def feed(connection, data):
     write = connection._write
     if type(answered) is bytes and write is not None and not connection._protocol._outbox:
         write(answered)
+        return True
+    if answered is True and not connection._protocol._outbox:  # gated: answered later
         return True
     return connection._feed_answered(data, answered)
 

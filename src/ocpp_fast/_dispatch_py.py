@@ -9,6 +9,7 @@ recognise exactly the frames their codecs do.
 
 from __future__ import annotations
 
+import asyncio
 from array import array
 from time import perf_counter
 from typing import Any, Literal
@@ -16,7 +17,7 @@ from typing import Any, Literal
 import msgspec
 
 from ocpp_fast._codec_py import _HEAD, _NOT_CONCLUDED, _typed
-from ocpp_fast._fastpath import FastRoutes, HandlerRan
+from ocpp_fast._fastpath import FastRoute, FastRoutes, Gate, HandlerRan
 from ocpp_fast._frame_log import debug_enabled, log_frame
 from ocpp_fast._metric_cells import CALLS_IN, RESULTS_OUT, observe
 from ocpp_fast._response_plan import surely_valid
@@ -73,9 +74,9 @@ class FastDispatch:
 
     def answer(
         self, data: bytes | str, identity: str
-    ) -> bytes | HandlerRan | CallReceived | Literal[False] | None:
+    ) -> bytes | HandlerRan | CallReceived | bool | None:
         """The CALLRESULT of ``data``; or the handler's outcome; or an async handler's CALL,
-        decoded; or ``None``: not done."""
+        decoded; or ``True``: a gated CALL started, answered later; or ``None``: not done."""
         if type(data) is bytes:
             buf = data
         elif type(data) is str:
@@ -95,7 +96,7 @@ class FastDispatch:
         route = self._routes[name]
         if route is None:
             return None
-        method, wants_context, decoder, response_type, check, empty_is_valid, plan, is_async = route
+        method, wants_context, decoder, _, _, _, _, is_async, gate = route
         if is_async and self._protocol is None:
             return None  # handle() runs an async handler its own way, as it always did
         raw_id = head.group(2)
@@ -116,6 +117,11 @@ class FastDispatch:
             cell = metrics.cell(name)
             cell[CALLS_IN] += 1
         if is_async:  # for the asyncio layer's slots and task (its handler time is taken there)
+            if gate is not None and _slot_free(self._peer):
+                payload = buf[head.end() : -1]
+                return self._gated(
+                    gate, message_id, raw_id, name, request, payload, data, identity, cell
+                )
             return CallReceived(self._in_hand(message_id, name, request))
         frames = self._frames
         if frames is not None:  # kept while the handler runs, for connection.frame_of
@@ -130,27 +136,10 @@ class FastDispatch:
                 result = handle(request)
         except Exception as exc:
             return self._ran(message_id, name, request, None, exc, started)
-        if type(result) is not response_type:
+        reply = _reply(result, route, raw_id)
+        if reply is None:
             return self._ran(message_id, name, request, result, None, started)
-        try:
-            body = _encode(result)
-        except _EncodeFailure:
-            return self._ran(message_id, name, request, result, None, started)
-        if not (empty_is_valid and body == b"{}") and not (
-            plan is not None and surely_valid(result, plan)
-        ):
-            try:
-                check(body)
-            except msgspec.ValidationError:
-                return self._ran(message_id, name, request, result, None, started)
-        reply = b'[3,"' + raw_id + b'",' + body + b"]"
-        if frames is not None:  # answered: let go (the general code lets go of the others)
-            frames.pop(message_id, None)
-        if debug:
-            log_frame(">", identity, reply)
-        if cell is not None:
-            cell[RESULTS_OUT] += 1
-            observe(cell, _clock() - started)
+        _answered(frames, message_id, identity, reply, debug, cell, started)
         return reply
 
     def _ran(
@@ -165,8 +154,245 @@ class FastDispatch:
         """Hand the handler's outcome to the general code."""
         return HandlerRan(self._in_hand(message_id, action, request), result, error, started)
 
+    def _gated(
+        self,
+        gate: Gate,
+        message_id: str,
+        raw_id: bytes,
+        action: str,
+        request: Any,
+        payload: bytes,
+        data: bytes | str,
+        identity: str,
+        cell: array[float] | None,
+    ) -> Literal[True] | HandlerRan:
+        """Start the gate of a CALL on a live connection (its slots free): ``True``, the CALL
+        is the path's until :class:`Gated` answers it; or what ``start`` raised, for the
+        general code to answer. In hand and its frame kept until then, as the general path
+        does for a handler that answers later; its handler time starts here, as there."""
+        connection = self._peer
+        started = _clock() if cell is not None else 0.0
+        context = self._context_type(identity, message_id, connection)
+        if self._handling is not None:
+            self._handling.add(message_id)
+        frames = self._frames
+        if frames is not None:
+            frames[message_id] = data
+        try:
+            ack = gate[0](action, request, payload, context)  # start
+            if not isinstance(ack, asyncio.Future):
+                ack = asyncio.ensure_future(ack)
+        except Exception as exc:
+            return self._ran(message_id, action, request, None, exc, started)
+        connection._free -= 1
+        slots = connection._slots
+        if slots is not None:
+            slots.free -= 1  # Slots.take, its free slot seen by _slot_free
+        gated = Gated(self, connection, context, action, request, raw_id, ack, started)
+        connection._pending[gated] = 1
+        ack.add_done_callback(gated)
+        return True
+
+    def _conclude(self, gated: Gated, ack: asyncio.Future[Any]) -> None:
+        """The gate of ``gated`` is through (or failed): the user's handler run and its
+        response answered and written, as the path answers a plain handler's; anything else
+        (an error, a result the path does not vouch for) handed to the general code."""
+        connection, context, action = gated.connection, gated.context, gated.action
+        request, started = gated.request, gated.started
+        message_id = context.message_id
+        route = self._routes[action]
+        assert route is not None
+        gate = route[8]
+        assert gate is not None
+        _, check, calls, wants_context = gate
+        try:
+            check(ack, action, context)
+            if wants_context:
+                result = calls(self._handler, request, context)
+            else:
+                result = calls(self._handler, request)
+        except Exception as exc:
+            return _hand_over(connection, message_id, action, request, None, exc, started)
+        reply = _reply(result, route, gated.raw_id)
+        if reply is None:
+            return _hand_over(connection, message_id, action, request, result, None, started)
+        if self._handling is not None:
+            self._handling.discard(message_id)
+        metrics = self._protocol.metrics
+        cell = None if metrics is None else metrics.cell(action)
+        debug = debug_enabled()
+        _answered(self._frames, message_id, context.identity, reply, debug, cell, started)
+        outbox = self._protocol._outbox
+        try:
+            if outbox:
+                outbox.append(reply)
+                connection._write_out()
+            else:
+                connection._write(reply)
+        except Exception as exc:  # the transport failing under it, as in AsyncConnection
+            self._protocol.log.debug("could not send a reply: %r", exc)
+        return None
+
     def _in_hand(self, message_id: str, action: str, request: Any) -> Call:
         """The CALL, left to the general code: its id is in hand until it is answered."""
         if self._handling is not None:
             self._handling.add(message_id)
         return Call(message_id, action, request)
+
+
+def _slot_free(connection: Any) -> bool:
+    """Whether a gated CALL can start on the compiled path: ``connection`` is a live one that
+    writes its frames (not a sending transport's: those answer through a task) with a slot
+    free of its own and of the shared ones (``AsyncConnection._take_slot`` would take it)."""
+    if connection is None or connection._write is None or connection._free <= 0:
+        return False
+    slots = connection._slots
+    return slots is None or slots.free > 0
+
+
+def _reply(result: Any, route: FastRoute, raw_id: bytes) -> bytes | None:
+    """``[3,"<id>",<payload>]`` of a handler's ``result``; ``None`` where the general code must
+    judge it (not the response type, not encodable, refused by the check)."""
+    _, _, _, response_type, check, empty_is_valid, plan, _, _ = route
+    if type(result) is not response_type:
+        return None
+    try:
+        body = _encode(result)
+    except _EncodeFailure:
+        return None
+    if not (empty_is_valid and body == b"{}") and not (
+        plan is not None and surely_valid(result, plan)
+    ):
+        try:
+            check(body)
+        except msgspec.ValidationError:
+            return None
+    return b'[3,"' + raw_id + b'",' + body + b"]"
+
+
+def _answered(
+    frames: dict[str, bytes | str] | None,
+    message_id: str,
+    identity: str,
+    reply: bytes,
+    debug: bool,
+    cell: array[float] | None,
+    started: float,
+) -> None:
+    """A CALL answered on the path: its frame let go, the reply logged, its metrics kept."""
+    if frames is not None:  # answered: let go (the general code lets go of the others)
+        frames.pop(message_id, None)
+    if debug:
+        log_frame(">", identity, reply)
+    if cell is not None:
+        cell[RESULTS_OUT] += 1
+        observe(cell, _clock() - started)
+
+
+def _hand_over(
+    connection: Any,
+    message_id: str,
+    action: str,
+    request: Any,
+    result: Any,
+    error: Exception | None,
+    started: float,
+) -> None:
+    """A gated CALL whose outcome is the general code's (as the path hands over a plain
+    handler's: ``AsyncConnection._handler_ran``), written out."""
+    connection._handler_ran(HandlerRan(Call(message_id, action, request), result, error, started))
+    try:
+        connection._write_out()
+    except Exception as exc:  # the transport failing under it, as in AsyncConnection
+        connection.protocol.log.debug("could not send a reply: %r", exc)
+
+
+class Gated:
+    """A gated CALL waiting for its gate: the done callback of the gate's future, and what the
+    connection holds in ``_pending`` meanwhile (``stop`` cancels it, ``drain`` waits for it),
+    as it holds the future a plain handler hands back (``AsyncConnection._settled``)."""
+
+    __slots__ = (
+        "ack",
+        "action",
+        "connection",
+        "context",
+        "dispatch",
+        "done",
+        "raw_id",
+        "request",
+        "started",
+    )
+
+    def __init__(
+        self,
+        dispatch: FastDispatch,
+        connection: Any,
+        context: Any,
+        action: str,
+        request: Any,
+        raw_id: bytes,
+        ack: asyncio.Future[Any],
+        started: float,
+    ) -> None:
+        self.dispatch = dispatch
+        self.connection = connection
+        self.context = context
+        self.action = action
+        self.request = request
+        self.raw_id = raw_id
+        self.ack = ack
+        self.started = started
+        self.done = False
+
+    def __call__(self, ack: asyncio.Future[Any]) -> None:
+        """The gate's future is done: the CALL answered, unless it was cancelled or the
+        connection stopped (then nothing is, and what the future raised is retrieved)."""
+        if self.done:  # cancelled meanwhile
+            if not ack.cancelled():
+                ack.exception()
+            return
+        self._release()
+        connection = self.connection
+        if ack.cancelled() or connection._stopped:
+            if not ack.cancelled():
+                ack.exception()
+            self._let_go()
+        else:
+            self.dispatch._conclude(self, ack)
+        if connection._paused:
+            connection._work_backlog()
+
+    def cancel(self) -> bool:
+        """Nobody wants the answer any more (``AsyncConnection.stop``): the gate's future
+        cancelled, so the user's handler never runs; the slots given back now."""
+        if self.done:
+            return False
+        self._release()
+        self.ack.cancel()
+        self._let_go()
+        if self.connection._paused:
+            self.connection._work_backlog()
+        return True
+
+    def _release(self) -> None:
+        """No longer pending: the connection's slots back, ``drain`` told when none is left."""
+        self.done = True
+        connection = self.connection
+        pending = connection._pending
+        del pending[self]
+        drained = connection._drained
+        if not pending and drained is not None and not drained.done():
+            drained.set_result(None)
+        slots = connection._slots
+        if slots is not None:
+            if slots._waiting:
+                slots.give()
+            else:
+                slots.free += 1  # Slots.give, none waiting
+        connection._free += 1
+
+    def _let_go(self) -> None:
+        frames = self.dispatch._frames
+        if frames:
+            frames.pop(self.context.message_id, None)

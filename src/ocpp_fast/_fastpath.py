@@ -30,14 +30,17 @@ success; it leaves everything else to the general code, which is unchanged:
   logged and in hand, exactly the event ``Protocol.receive`` would have returned for
   it: the asyncio layer runs it within its bounds (``AsyncConnection._take_call``),
   without decoding it again. :meth:`~ocpp_fast.dispatch.OcppHandler.handle` (no
-  connection, no loop) gets ``None`` for those, and runs them its own way as before.
+  connection, no loop) gets ``None`` for those, and runs them its own way as before;
+- ``True``: on a live connection that writes its frames, the CALL of a gated action (a
+  :class:`Gate`: the cluster gateway's store of a durable CALL) started within the
+  connection's bounds; the path answers it itself once the gate's future is done.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ocpp_fast import codec
 from ocpp_fast._outgoing import result_check
@@ -63,16 +66,19 @@ if TYPE_CHECKING:
 
         def answer(
             self, data: bytes | str, identity: str
-        ) -> bytes | HandlerRan | CallReceived | Literal[False] | None:
+        ) -> bytes | HandlerRan | CallReceived | bool | None:
             """The CALLRESULT of ``data``; or the handler's outcome; or (on a live connection)
-            the decoded CALL of an async handler; ``None``: not done; ``False``: not done, the
-            strict decode refused the payload of a handled action (the general path decodes
-            it again, for the reference path and tolerance)."""
+            the decoded CALL of an async handler; ``True`` (on a live connection that writes
+            its frames): the CALL of a gated action started, the path answers it later;
+            ``None``: not done; ``False``: not done, the strict decode refused the payload of
+            a handled action (the general path decodes it again, for the reference path and
+            tolerance)."""
 
 
 __all__ = [
     "Dispatcher",
     "FastRoute",
+    "Gate",
     "FastRoutes",
     "HandlerRan",
     "compiled_twin",
@@ -83,11 +89,32 @@ __all__ = [
 ]
 
 
-class FastRoute(tuple[str, bool, TypedDecoder, type[Any], Callable[[bytes], Any], bool, Any, bool]):
+class Gate(tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any], bool]):
+    """A step a plain handler's CALL goes through before the handler runs, whose outcome comes
+    later (the cluster gateway's store of a durable CALL: the stream's ack), so that the
+    compiled path answers it with no task, no coroutine and no Python frame of its own:
+
+    ``(start, check, calls, wants_context)``: ``start(action, request, payload, context)``
+    starts the step and hands back an ``asyncio.Future`` (or an awaitable, made a task) of
+    its outcome, ``payload`` being the station's bytes of the request; what it raises is the
+    CALL's answer. Once that future is done, ``check(future, action, context)`` raises the
+    error to answer with unless the step went through; then ``calls`` (the user's function,
+    unbound) runs as ``calls(handler, request[, context])`` (``wants_context``) and its
+    response is answered as the compiled path answers any plain handler's. A handler class
+    names its gates by action in ``_gates``; the action's route must be ``answers_later``
+    (its method is what the general path runs, the same steps in Python).
+    """
+
+    __slots__ = ()
+
+
+class FastRoute(
+    tuple[str, bool, TypedDecoder, type[Any], Callable[[bytes], Any], bool, Any, bool, Gate | None]
+):
     """What the compiled path needs to answer one action, made once per class and action:
 
     ``(method, wants_context, request, response_type, check, empty_is_valid, plan,
-    is_async)``:
+    is_async, gate)``:
     the handler's name (looked up on the instance per CALL, as ``invoke_handler``
     does), whether it takes a context, the strict typed decoder of the request (never a
     ``reference_only`` one), the response type, the strict decoder of the response
@@ -97,7 +124,9 @@ class FastRoute(tuple[str, bool, TypedDecoder, type[Any], Callable[[bytes], Any]
     does not is decoded), and whether the asyncio layer runs the handler within its bounds
     (``async def``, or a plain one marked :func:`~ocpp_fast.dispatch.answers_later`: then the
     path only decodes the CALL, for the asyncio layer to run it in a task, or to call it and
-    answer from its future's callback). A plain tuple to both
+    answer from its future's callback), and the action's :class:`Gate` or ``None`` (on a live
+    connection that writes its frames, a gated CALL is started and later answered by the path
+    itself, within the connection's bounds). A plain tuple to both
     twins (the compiled one reads it by index); the names are for the rest of us. (No
     ``NamedTuple``: making one compiles code, and every ``import ocpp_fast`` would pay
     for it.)
@@ -116,10 +145,16 @@ class FastRoutes(dict[str, "FastRoute | None"]):
     does not go (no handler, a type only the reference path checks); each filled on the
     first CALL of its action, so decoders stay lazy."""
 
-    def __init__(self, version: ProtocolVersion, routes: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        version: ProtocolVersion,
+        routes: dict[str, Any],
+        gates: Mapping[str, Gate] | None = None,
+    ) -> None:
         super().__init__()
         self._version = version
         self._routes = routes
+        self._gates = gates or {}
         self.slots: object = None
         """The compiled twin's ``ActionSlots`` (action bytes to their name and route),
         made by its first dispatcher and shared by the table's others."""
@@ -144,6 +179,7 @@ class FastRoutes(dict[str, "FastRoute | None"]):
                         result_check(response_type)[1],
                         response_plan(response_type),
                         route.is_async or route.answers_later,
+                        self._gates.get(action) if route.answers_later else None,
                     )
                 )
         self[action] = entry
@@ -161,7 +197,9 @@ def fast_routes(handler_class: type[Any] | None) -> FastRoutes:
         return _TAKES_NOTHING
     table = _tables.get(handler_class)
     if table is None:
-        table = _tables[handler_class] = FastRoutes(handler_class.version, handler_class._routes)
+        table = _tables[handler_class] = FastRoutes(
+            handler_class.version, handler_class._routes, getattr(handler_class, "_gates", None)
+        )
     return table
 
 

@@ -209,6 +209,8 @@ class AsyncConnection:
         if type(answered) is bytes and write is not None and not self._protocol._outbox:
             write(answered)  # the outbox is empty unless a frame was queued unflushed
             return True
+        if answered is True and not self._protocol._outbox:  # gated: answered later
+            return True
         return self._feed_answered(data, answered)
 
     def _feed_answered(self, data: bytes | str, answered: Any) -> bool:
@@ -219,6 +221,8 @@ class AsyncConnection:
             if self._write is not None:
                 self._write_out()
             return True
+        if answered is True:  # a gated CALL, started: the compiled path answers it later
+            return self._fed()
         if type(answered) is CallReceived:  # an async handler's CALL, decoded and in hand
             self._received(answered, data)
             return self._fed()

@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import CoroutineType, GeneratorType
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar
 
 import msgspec
 
@@ -309,14 +309,15 @@ class OcppHandler:
         self,
         frame: bytes | str,
         identity: str,
-        outcome: HandlerRan | CallReceived | Literal[False] | None,
+        outcome: HandlerRan | CallReceived | bool | None,
     ) -> bytes | None:
         """The rest of :meth:`handle`, where the compiled path did not conclude with a reply
         (shared by the compiled ``handle`` of ``_dispatch_c``, which ends here too).
 
-        (A :class:`CallReceived`, an async handler's CALL decoded, is a live connection's
-        outcome: the path of ``handle``, made without a protocol, answers ``None`` there.)"""
-        if isinstance(outcome, CallReceived):
+        (A :class:`CallReceived`, an async handler's CALL decoded, and ``True``, a gated CALL
+        started, are a live connection's outcomes: the path of ``handle``, made without a
+        protocol, answers ``None`` there.)"""
+        if isinstance(outcome, CallReceived) or outcome is True:
             outcome = None
         if outcome is None:  # not the compiled path's: decoded here if a handled CALL
             try:

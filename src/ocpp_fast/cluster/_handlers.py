@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from ocpp_fast._deferred import ERROR, PENDING, RESULT, Deferred, pass_on
+from ocpp_fast._fastpath import Gate
 from ocpp_fast.cluster.relay import Relay, station_payload
 from ocpp_fast.dispatch import CallContext, OcppHandler, Route, answers_later, is_awaitable
 
@@ -137,6 +139,27 @@ def _forwarding(action: str, durable: bool) -> Method:
     return handle
 
 
+def _gates(base: type[OcppHandler], relay: Relay, methods: dict[str, Any]) -> dict[str, Gate]:
+    """The store of each durable action whose user handler is plain, as the compiled path's
+    :class:`~ocpp_fast._fastpath.Gate`: on a live connection it publishes the station's
+    bytes, and once the stream's ack is in, runs the user's handler and answers, with no
+    Python frame of the connection's or of this module's (``_storing``'s ``start`` and
+    :class:`_Stored` are the same steps, for the CALLs the general path takes)."""
+    version = base.version
+    gates: dict[str, Gate] = {}
+    for name, route in base._routes.items():
+        if version.actions[name].method in methods and not route.is_async:
+            gates[name] = Gate(
+                (
+                    partial(relay.start_store, version),
+                    relay.stored,
+                    getattr(base, route.calls),
+                    route.wants_context,
+                )
+            )
+    return gates
+
+
 def clustered(
     handler: OcppHandler, relay: Relay, *, forward: bool, durable: frozenset[str]
 ) -> OcppHandler:
@@ -155,6 +178,8 @@ def clustered(
         return handler
     for method in methods.values():
         method.__qualname__ = f"{base.__name__}.{method.__name__}"
+    if not forward:
+        methods["_gates"] = _gates(base, relay, methods)
     methods["_relay"] = relay
     methods["keeps_frames"] = True  # the station's bytes are what is stored and forwarded
     derived = type(f"Clustered{base.__name__}", (base,), methods)

@@ -212,7 +212,7 @@ class Relay:
         )
         try:
             ack = self.replies.request(
-                self._event_subject(identity, action),
+                self._subjects.get((identity, action)) or self._event_subject(identity, action),
                 _encode(event),
                 self.store_timeout,
                 {"Nats-Msg-Id": dedup_id(identity, action, request, payload)},
@@ -304,12 +304,12 @@ class Relay:
         return await self.replies.request(subject, data, self.worker_timeout)
 
 
-def _loop_running() -> None:
-    """Raise asyncio's ``RuntimeError`` when no event loop runs: a store or a worker's answer
-    is waited for on the loop, so a CALL handled without one (``handle()``, the sans-I/O
-    entry) is the caller's mistake, which ``handle()`` raises as ``HandlerSuspended`` naming
-    ``handle_async``, not an InternalError to answer the station (nor a store sent first)."""
-    asyncio.get_running_loop()
+_loop_running = asyncio.get_running_loop
+"""Raise asyncio's ``RuntimeError`` when no event loop runs: a store or a worker's answer
+is waited for on the loop, so a CALL handled without one (``handle()``, the sans-I/O
+entry) is the caller's mistake, which ``handle()`` raises as ``HandlerSuspended`` naming
+``handle_async``, not an InternalError to answer the station (nor a store sent first).
+(asyncio's own function: no Python frame per store.)"""
 
 
 _SUBJECTS_KEPT = 65536

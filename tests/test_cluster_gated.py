@@ -1,0 +1,318 @@
+"""A gateway's durable CALL of a plain user handler on the compiled path's gated route.
+
+The gateway's served class names the store of each such action as a
+:class:`~ocpp_fast._fastpath.Gate`: on a live connection that writes its frames, the
+compiled path (both twins) publishes the station's bytes, and answers from the ack
+future's callback itself. The general path (``_storing``'s method and ``_Stored``) does
+the same in Python, where the compiled path steps aside (a class whose own
+``invoke_handler`` keeps every CALL off it). Each scenario runs on both twins and on the
+general path, against a relay whose requests are futures the test completes, and must
+come out the same: answers, errors, frames kept, ids in hand, slots, metrics, stop, drain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+import msgspec
+import pytest
+from nats.errors import TimeoutError as NatsTimeout
+from test_fastpath import TWINS
+
+from ocpp_fast import dispatch, errors
+from ocpp_fast._metric_cells import SUM
+from ocpp_fast.aio import AsyncConnection, Slots
+from ocpp_fast.cluster._handlers import clustered
+from ocpp_fast.cluster._nats_link import Reply
+from ocpp_fast.cluster.config import ClusterConfig
+from ocpp_fast.cluster.relay import Relay
+from ocpp_fast.cluster.wire import DurableEvent
+from ocpp_fast.dispatch import CallContext, Route
+from ocpp_fast.frames import Call
+from ocpp_fast.metrics import Metrics
+from ocpp_fast.v201 import ChargeSystem, messages
+
+pytestmark = pytest.mark.usefixtures("dispatch_twin")  # feed: both twins
+
+PAYLOAD = (
+    b'{"eventType":"Updated","timestamp":"2026-11-30T12:00:00Z",'
+    b'"triggerReason":"MeterValuePeriodic","seqNo":%d,"transactionInfo":{"transactionId":"T"}}'
+)
+STORED = b'{"stream":"OCPP_EVENTS","seq":1}'
+
+
+def event(seq: int, message_id: str | None = None) -> bytes:
+    return b'[2,"%b","TransactionEvent",%b]' % (
+        (message_id or f"m{seq}").encode(),
+        PAYLOAD % seq,
+    )
+
+
+class Csms(ChargeSystem):
+    """A plain handler of the durable action; seqNo 7 raises, 8 answers an invalid response."""
+
+    def __init__(self) -> None:
+        self.ran: list[int] = []
+
+    def transaction_event(
+        self, request: messages.TransactionEventRequest, context: CallContext
+    ) -> messages.TransactionEventResponse:
+        self.ran.append(request.seq_no)
+        connection = context.connection
+        assert isinstance(connection, AsyncConnection)
+        assert connection.frame_of(context.message_id) is not None  # kept while it runs
+        if request.seq_no == 7:
+            raise errors.SecurityError("not you")
+        if request.seq_no == 8:
+            return messages.TransactionEventResponse(total_cost="x")  # type: ignore[arg-type]
+        return messages.TransactionEventResponse()
+
+
+class CsmsGeneral(Csms):
+    """The same handler on the general path."""
+
+    def invoke_handler(self, route: Route | None, call: Call, identity: str, peer: Any) -> Any:
+        return super().invoke_handler(route, call, identity, peer)
+
+
+class Replies:
+    """A relay's requests as futures the test completes."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, dict[str, str] | None, asyncio.Future[Any]]] = []
+
+    def request(
+        self, subject: str, data: bytes, timeout: float, headers: dict[str, str] | None = None
+    ) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.sent.append((subject, data, headers, future))
+        return future
+
+    def ack(self, index: int, data: bytes = STORED) -> None:
+        self.sent[index][3].set_result(Reply(data))
+
+    @property
+    def waiting(self) -> int:
+        return sum(not future.done() for *_, future in self.sent)
+
+    def not_ready(self) -> str | None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+PATHS = [pytest.param((Csms, twin), id=f"compiled-{twin.IMPLEMENTATION}") for twin in TWINS] + [
+    pytest.param((CsmsGeneral, TWINS[0]), id="general")
+]
+
+
+@pytest.fixture(params=PATHS)
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[type[Csms]]:
+    """A user handler class, with the compiled path's twin it runs on."""
+    cls, twin = request.param
+    monkeypatch.setattr(dispatch, "fast_dispatch_class", lambda: twin.FastDispatch)
+    yield cls
+
+
+class Station:
+    """A gateway's connection of one station, its relay's requests held by the test."""
+
+    def __init__(self, cls: type[Csms], attached: bool = True, **options: Any) -> None:
+        self.user = cls()
+        self.replies = Replies()
+        self.relay = Relay(ClusterConfig().names, "n1", store_timeout=5.0, worker_timeout=5.0)
+        self.relay.replies = self.replies
+        if attached:
+            self.relay.nc = object()  # type: ignore[assignment]
+        served = clustered(
+            self.user, self.relay, forward=False, durable=frozenset({"TransactionEvent"})
+        )
+        self.written: list[bytes] = []
+        self.connection = AsyncConnection(
+            served, write=self.written.append, identity="S1", **options
+        )
+
+    def pending_kinds(self) -> list[str]:
+        return [type(answer).__name__ for answer in self.connection._pending]
+
+
+async def turns(count: int = 3) -> None:
+    for _ in range(count):
+        await asyncio.sleep(0)
+
+
+def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    asyncio.run(scenario())
+
+
+def test_the_ack_answers_and_the_stored_bytes_are_the_stations(path: type[Csms]) -> None:
+    """Published at once with the station's own bytes; nothing answered until the ack,
+    the frame and the id held meanwhile; then the user's handler runs and the answer is
+    written, everything let go. On the compiled path no Python object of the general
+    path's (``_Stored``) waits: the gated route's own."""
+
+    async def scenario() -> None:
+        station = Station(path)
+        connection = station.connection
+        frame = event(1)
+        assert connection.feed(frame) is True
+        ((subject, data, headers, _),) = station.replies.sent
+        stored = msgspec.json.decode(data, type=DurableEvent)
+        assert (subject.split(".")[-1], bytes(stored.payload)) == ("TransactionEvent", PAYLOAD % 1)
+        assert (stored.identity, stored.message_id, stored.version) == ("S1", "m1", "2.0.1")
+        assert headers is not None and len(headers["Nats-Msg-Id"]) == 32
+        assert (station.written, station.user.ran) == ([], [])
+        assert (connection.frame_of("m1"), connection.handling) == (frame, 1)
+        assert connection.protocol._handling == {"m1"}
+        compiled = path is Csms
+        assert station.pending_kinds() == ["Gated" if compiled else "_Stored"]
+        station.replies.ack(0)
+        await turns()
+        assert station.written == [b'[3,"m1",{}]']
+        assert station.user.ran == [1]
+        assert (connection.frame_of("m1"), connection.handling) == (None, 0)
+        assert connection.protocol._handling == set()
+        assert (connection._free, connection._pending) == (3, {})
+
+    run(scenario)
+
+
+@pytest.mark.parametrize(
+    "outcome", ["refused", "timeout", "link lost", "handler raises", "invalid response"]
+)
+def test_what_fails_is_answered_as_its_callerror(path: type[Csms], outcome: str) -> None:
+    """A store the stream refused, that timed out or whose link went: InternalError (the
+    station sends again); the user's handler raising: its error; its response invalid:
+    InternalError. The handler does not run unless the store went through."""
+
+    async def scenario() -> None:
+        station = Station(path)
+        seq = {"handler raises": 7, "invalid response": 8}.get(outcome, 1)
+        station.connection.feed(event(seq))
+        future = station.replies.sent[0][3]
+        if outcome == "refused":
+            station.replies.ack(0, b'{"error":{"code":503,"description":"no space"}}')
+        elif outcome == "timeout":
+            future.set_exception(NatsTimeout())
+        elif outcome == "link lost":
+            future.set_exception(ConnectionError("gone"))
+        else:
+            station.replies.ack(0)
+        await turns()
+        ((code, message_id, error, *_),) = [msgspec.json.decode(w) for w in station.written]
+        assert (code, message_id) == (4, f"m{seq}")
+        assert error == ("SecurityError" if outcome == "handler raises" else "InternalError")
+        assert station.user.ran == ([] if seq == 1 else [seq])
+        assert (station.connection.handling, station.connection.frame_of(f"m{seq}")) == (0, None)
+        assert station.connection.protocol._handling == set()
+        assert station.connection._free == 3
+
+    run(scenario)
+
+
+def test_a_store_that_cannot_start_is_answered_at_once(path: type[Csms]) -> None:
+    """The relay not attached: InternalError within ``feed``, nothing published or held."""
+
+    async def scenario() -> None:
+        station = Station(path, attached=False)
+        station.connection.feed(event(1))
+        ((code, message_id, error, *_),) = [msgspec.json.decode(w) for w in station.written]
+        assert (code, message_id, error) == (4, "m1", "InternalError")
+        assert (station.replies.sent, station.user.ran) == ([], [])
+        assert (station.connection.handling, station.connection._free) == (0, 3)
+        assert station.connection.protocol._handling == set()
+
+    run(scenario)
+
+
+def test_calls_beyond_the_bounds_wait_and_are_answered_in_order(path: type[Csms]) -> None:
+    """One slot of the connection's (``max_calls=1``) and the server's shared ones: the
+    second CALL waits in the backlog (reading pauses), is published once the first is
+    answered, and both are answered in order; every slot is given back."""
+
+    async def scenario() -> None:
+        shared = Slots(2)
+        station = Station(path, max_calls=1, task_slots=shared)
+        connection = station.connection
+        assert connection.feed(event(1)) is True
+        assert connection.feed(event(2)) is False
+        assert (len(station.replies.sent), shared.free) == (1, 1)
+        station.replies.ack(0)
+        await turns()
+        assert station.written == [b'[3,"m1",{}]']
+        assert len(station.replies.sent) == 2
+        station.replies.ack(1)
+        await turns()
+        assert station.written == [b'[3,"m1",{}]', b'[3,"m2",{}]']
+        assert (connection._free, shared.free, connection.waiting) == (1, 2, 0)
+
+    run(scenario)
+
+
+def test_a_stopped_connection_answers_nothing_and_gives_everything_back(
+    path: type[Csms],
+) -> None:
+    """Stopped while the store waits: the user's handler never runs, nothing is written, the
+    slots are back at once and nothing is left pending, whether the ack comes or not."""
+
+    async def scenario() -> None:
+        reported: list[dict[str, Any]] = []
+        asyncio.get_running_loop().set_exception_handler(lambda _, c: reported.append(c))
+        shared = Slots(3)
+        station = Station(path, task_slots=shared)
+        connection = station.connection
+        connection.feed(event(1))
+        connection.feed(event(2))
+        connection.stop()
+        assert (connection.handling, connection._free, shared.free) == (0, 3, 3)
+        assert connection.frame_of("m1") is None
+        futures = [sent[3] for sent in station.replies.sent]
+        assert all(future.cancelled() for future in futures)
+        await turns()
+        assert (station.written, station.user.ran, reported) == ([], [], [])
+        assert await connection.drain(1)
+
+    run(scenario)
+
+
+def test_drain_waits_for_the_store(path: type[Csms]) -> None:
+    async def scenario() -> None:
+        station = Station(path)
+        station.connection.feed(event(1))
+        drained = asyncio.ensure_future(station.connection.drain(5))
+        await turns()
+        assert not drained.done()
+        station.replies.ack(0)
+        assert await drained
+        assert station.written == [b'[3,"m1",{}]']
+
+    run(scenario)
+
+
+def test_metrics_and_the_frame_log_are_kept_as_on_the_general_path(
+    path: type[Csms], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The CALL counted in, its result out and its handler's time (the store's wait
+    included), and both frames logged at DEBUG, whichever path answered."""
+
+    async def scenario() -> None:
+        station = Station(path)
+        metrics = station.connection.protocol.metrics = Metrics()
+        with caplog.at_level("DEBUG", logger="ocpp_fast.frames"):
+            station.connection.feed(event(1))
+            station.replies.ack(0)
+            await turns()
+        assert station.written == [b'[3,"m1",{}]']
+        frames = metrics.frames
+        assert frames["in", "call", "TransactionEvent"] == 1
+        assert frames["out", "result", "TransactionEvent"] == 1
+        cell = metrics.cell("TransactionEvent")
+        assert sum(cell[:SUM]) == 1  # one handler time observed
+        logged = [r.getMessage() for r in caplog.records if r.name == "ocpp_fast.frames"]
+        assert any("TransactionEvent" in line for line in logged)
+        assert any('[3,"m1",{}]' in line for line in logged)
+
+    run(scenario)
