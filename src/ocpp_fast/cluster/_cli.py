@@ -70,7 +70,7 @@ def serve_processes(argv: Sequence[str], count: int, log_format: str) -> int:
     command = [sys.executable, "-m", "ocpp_fast.cli", *argv, "--reuse-port"]
     # Its own lines (a restart, giving up) on stderr as before, in the children's format.
     log_to(sys.stderr, "info", log_format, process=SUPERVISOR)
-    supervisor = Supervisor(command, count, log=command_log.log, tells_started=True)
+    supervisor = Supervisor(command, count, tells_started=True)
     signal.signal(signal.SIGINT, supervisor.stop)
     signal.signal(signal.SIGTERM, supervisor.stop)
     return supervisor.run()
