@@ -55,6 +55,8 @@ async def _simulate(args: argparse.Namespace, passwords: Passwords) -> int:
             f"messages {report.messages}  {rate:,.0f} msg/s  "
             f"p50 {report.percentile(0.5):.1f} ms  errors {errors_seen}"
         )
+        if report.connections_lost:  # a CSMS that went away may fail no call: said here
+            line += f"  lost {report.connections_lost}"
         if terminal:
             print(f"\r{line}", end="", file=sys.stderr, flush=True)
         elif elapsed - shown[0] >= PLAIN_PROGRESS_EVERY:
