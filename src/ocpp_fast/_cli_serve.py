@@ -333,6 +333,7 @@ async def serve_command(args: argparse.Namespace) -> int:
             args.worker_timeout,
             args.registry_ttl,
             args.nats_write_window,
+            args.nats_start_timeout,
         )
     try:
         server = await _serve(args, handlers, authorize, context, limits, gateway)

@@ -206,6 +206,12 @@ def _command(argv: Sequence[str] | None) -> int:
     work.add_argument(
         "handlers", nargs="+", metavar="APP", help="module:attr, as for serve (one or more)"
     )
+    # Seconds serve --nats and worker wait for NATS at their start (the cluster's
+    # NATS_START_TIMEOUT, not imported here: it needs nats).
+    for command in (serve, work):
+        command.add_argument(
+            "--nats-start-timeout", type=seconds_above_0, default=10.0, help=argparse.SUPPRESS
+        )
     sim = commands.add_parser("simulate", help="load-test a CSMS with simulated stations")
     sim.add_argument(
         "--url",
@@ -311,6 +317,7 @@ def _run(
                 args.factory,
                 args.app_dir,
                 args.log_format,
+                args.nats_start_timeout,
             )
         )
     if args.command == "simulate":
