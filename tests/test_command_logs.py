@@ -310,6 +310,20 @@ def test_simulate_logs_ocpp_fasts_warnings_in_the_chosen_format(log_format: str)
         assert {r["identity"] for r in logged} == {"SIM00000"}, logged
 
 
+def test_simulate_against_a_csms_killed_mid_run_fails_and_says_why() -> None:
+    """A CSMS killed (-9) mid-run: no call may fail (an offline station sends nothing), so the
+    run ended with ``errors 0`` and exit code 0, a CI job passing against a dead CSMS. The
+    connection lost and the reconnects that failed are reported now, and the station not
+    back at the end fails the run."""
+    out, err, code = simulated("text")
+    assert code == 1, (out, err)
+    lost = re.search(r"^connections lost +(\d+), reconnects failed (\d+)(.*)$", out, re.M)
+    assert lost is not None, out
+    assert lost[1] == "1" and int(lost[2]) >= 1, out
+    assert "1 stations not back at the end: a failure" in lost[3], out
+    assert "stations connected at the end  0" in out, out
+
+
 def test_on_a_terminal_simulates_lines_clear_the_progress_line_first() -> None:
     """On a terminal the progress line is redrawn in place (``\\r``, no newline): a logged
     line first clears it (``\\r`` and erase-line), else it would start in the middle of the

@@ -8,6 +8,8 @@ real virtualenvs holding one extra each (``make wheel``).
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -121,6 +123,7 @@ def test_the_command_serves_without_websockets() -> None:
     )
 
 
+@pytest.mark.parametrize("log_format", ["text", "json"])
 @pytest.mark.parametrize(
     ("blocked", "argv", "extra"),
     [
@@ -130,13 +133,26 @@ def test_the_command_serves_without_websockets() -> None:
             ["worker", "--nats", "nats://127.0.0.1:1", "cluster_handlers:WorkerCsms"],
             "cluster",
         ),
+        ("nats", ["serve", "--port", "0", "--nats", "nats://127.0.0.1:1"], "cluster"),
         ("prometheus_client", ["serve", "--port", "0", "--metrics-port", "0"], "metrics"),
     ],
 )
-def test_the_command_says_which_extra_is_missing(blocked: str, argv: list[str], extra: str) -> None:
+def test_the_command_says_which_extra_is_missing(
+    blocked: str, argv: list[str], extra: str, log_format: str
+) -> None:
+    """One line, as every failure to start is said: in --log-format, with its time and level
+    (it was a bare ``ocpp-fast: ...`` whatever the format, which a collector reading JSON
+    could not parse)."""
+    argv = [*argv, "--log-format", log_format]
     script = f"from ocpp_fast.cli import main; raise SystemExit(main({argv!r}))"
     result = without(blocked, script)
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
-    assert result.stderr.strip().startswith("ocpp-fast: ")
-    assert f'pip install "ocpp-fast[{extra}]"' in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    if log_format == "json":
+        record = json.loads(line)
+        assert record["level"] == "error", record
+        assert record["message"].endswith(f'pip install "ocpp-fast[{extra}]"'), record
+    else:
+        assert line.endswith(f'pip install "ocpp-fast[{extra}]"'), line
+        assert re.match(r"\d{4}-\d\d-\d\dT[\d:.]+Z error \S", line), line

@@ -375,6 +375,30 @@ def test_a_worker_says_an_app_that_does_not_import_in_one_line(app_dir: Path) ->
     )
 
 
+@pytest.mark.parametrize(
+    "command", [["worker", "cluster_handlers:WorkerCsms"], ["serve", "--port", "0", "--quiet"]]
+)
+def test_nats_unreachable_at_the_start_is_one_line_and_exit_2(command: list[str]) -> None:
+    """``worker --nats`` / ``serve --nats`` with nothing listening at the URL: nats-py retried
+    for good, the process waited silently (a WARNING a minute) and SIGTERM could not stop it.
+    Now, past the start timeout, one line naming the URL and why, exit code 2."""
+    url = f"nats://127.0.0.1:{free_port()}"
+    start = ["--nats", url, "--nats-start-timeout", "1"]  # hidden flag: 10 s by default
+    run = subprocess.run(
+        [sys.executable, "-m", "ocpp_fast.cli", *command, *start],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parent,  # where cluster_handlers is
+    )
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert "Traceback" not in run.stdout + run.stderr
+    assert failure(run.stderr) == (
+        f"NATS at {url} unreachable: no connection within 1 s "
+        "(last: ConnectionRefusedError: [Errno 111] Connection refused)"
+    )
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_demo_serves_every_version_on_one_port(backend: str) -> None:
     with serving("--quiet", "--backend", backend) as server:

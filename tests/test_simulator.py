@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import logging
 import ssl
 import time
 from collections import Counter
@@ -17,8 +18,9 @@ from test_transport import Pki
 
 from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16, demo_handlers
 from ocpp_fast.dispatch import OcppHandler
-from ocpp_fast.simulator import STILL_CONNECTING, SimulationReport, simulate
+from ocpp_fast.simulator import FAILURES_SHOWN, STILL_CONNECTING, SimulationReport, simulate
 from ocpp_fast.transport import Admission, StationRequest, serve
+from ocpp_fast.transport.client import CONNECTION_FAILED
 from ocpp_fast.v16 import enums as enums16
 from ocpp_fast.v16 import messages as messages16
 from ocpp_fast.v201 import datatypes, enums, messages
@@ -434,3 +436,44 @@ def test_a_station_boots_again_on_a_new_connection_before_anything_else() -> Non
     assert first.boots == 1 and first.early == []
     assert second.boots >= 1 and second.early == []  # booted again before its traffic
     assert report.live == 1
+
+
+def test_a_fleets_failed_reconnects_are_summarized_not_logged_one_by_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A CSMS gone: every station logged ``connection failed`` at each reconnect, thousands of
+    WARNINGs for a fleet. The first FAILURES_SHOWN of a cause are let through, the others
+    counted in one line; the report counts them all."""
+
+    async def main() -> SimulationReport:
+        server = await serve(demo_handlers())
+        seen: list[int] = []
+
+        async def lose_the_csms() -> None:
+            while not seen or seen[-1] < 20:
+                await asyncio.sleep(0.05)
+            await server.close(0)
+
+        closer = asyncio.create_task(lose_the_csms())
+        report = await simulate(
+            f"ws://127.0.0.1:{server.port}/ocpp",
+            20,
+            4.0,
+            interval=0.2,
+            progress=lambda report, elapsed: seen.append(report.live),
+        )
+        await closer
+        return report
+
+    with caplog.at_level(logging.WARNING, logger="ocpp_fast"):
+        report = asyncio.run(main())
+    transport = [r for r in caplog.records if r.name == "ocpp_fast.transport"]
+    failed = [r for r in transport if r.msg.endswith(CONNECTION_FAILED)]
+    summaries = [r for r in transport if "suppressed" in r.getMessage()]
+    assert report.connections_lost == 20 and report.not_back == 20 and not report.ok
+    assert report.reconnects_failed > FAILURES_SHOWN, report.table()
+    assert 0 < len(failed) <= FAILURES_SHOWN, [r.getMessage() for r in failed]
+    held_back = sum(r.__dict__["suppressed"] for r in summaries)
+    assert summaries[-1].getMessage().startswith(f"{held_back} more connection failed (")
+    assert len(failed) + held_back == report.reconnects_failed
+    assert logging.getLogger("ocpp_fast.transport").filters == []  # the run's filter is gone

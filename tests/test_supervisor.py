@@ -202,3 +202,18 @@ def test_a_stop_while_the_children_start_stops_every_one(monkeypatch: pytest.Mon
     assert len(codes) == 1  # its code: -15 when SIGTERM came before the child's handler
     assert len(supervisor._children) == 1  # no child started once the stop was asked
     assert not any(alive(child.popen.pid) for child in supervisor._children)
+
+
+def test_the_default_log_is_the_commands_not_a_bare_print(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The default ``log`` printed ``ocpp-fast serve: error: ...`` bare on stderr, unlike every
+    other line of the command: it is the command's logger now, whose format --log-format sets."""
+    supervisor = Supervisor(
+        [sys.executable, "-c", "raise SystemExit(3)"], 1, poll=0.02, first_delay=0.01
+    )
+    with caplog.at_level(logging.INFO, logger="ocpp_fast.cli"):
+        assert supervisor.run() == 3
+    assert "ocpp-fast serve: error:" not in capsys.readouterr().err
+    failed = [r for r in caplog.records if r.name == "ocpp_fast.cli" and r.levelno == logging.ERROR]
+    assert failed and "failed to start" in failed[-1].getMessage()

@@ -41,6 +41,7 @@ __all__ = [
     "SUPERVISOR",
     "add_log_format_argument",
     "command_log",
+    "failed_before_logging",
     "log_to",
     "process_name",
     "startup_failed",
@@ -220,6 +221,18 @@ def startup_failed(error: object) -> int:
     the caller's to log at DEBUG: a failure to start is a line an operator reads at once."""
     command_log.error("%s", error, extra={_ON_STDERR: True})
     return 2
+
+
+def failed_before_logging(error: object, log_format: str) -> int:
+    """:func:`startup_failed` for a command that failed before it set its logging up (an
+    optional extra missing as its module was imported: ``worker`` without ``[cluster]``): the
+    same line, in ``log_format``, where a bare ``ocpp-fast: ...`` print went out whatever the
+    format. The logging is undone after (``main()`` may run in a process that goes on)."""
+    undo = log_to(sys.stderr, "error", log_format)
+    try:
+        return startup_failed(error)
+    finally:
+        undo()
 
 
 def process_name(slot: int, count: int) -> str:

@@ -26,6 +26,7 @@ from ocpp_fast._cli_log import (
     startup_failed,
 )
 from ocpp_fast._cli_types import count, port, seconds
+from ocpp_fast._extras import MissingExtra
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.errors import StartupFailed
 from ocpp_fast.tolerance import Tolerance
@@ -310,7 +311,7 @@ async def serve_command(args: argparse.Namespace) -> int:
         policy = Tolerance.parse(args.tolerate)
         limits = limits_of(args.limit)
         context = ssl_context_of(args)
-    except (AppError, ValueError, OSError) as exc:
+    except (AppError, ValueError, OSError, MissingExtra) as exc:
         # APP that does not import or whose factory raised: one line naming the file and
         # line, as for every failure to start; its traceback at --log-level debug.
         log.debug("%s", exc, exc_info=exc.__cause__)
@@ -320,8 +321,10 @@ async def serve_command(args: argparse.Namespace) -> int:
             handler.tolerance |= policy
     gateway = None
     if args.nats:
-        from ocpp_fast.cluster._cli import gateway_for
-
+        try:
+            from ocpp_fast.cluster._cli import gateway_for
+        except MissingExtra as exc:  # said as any failure to start, in --log-format
+            return startup_failed(exc)
         handlers, gateway = gateway_for(
             args.nats,
             args.nats_creds,
@@ -330,12 +333,14 @@ async def serve_command(args: argparse.Namespace) -> int:
             args.worker_timeout,
             args.registry_ttl,
             args.nats_write_window,
+            args.nats_start_timeout,
         )
     try:
         server = await _serve(args, handlers, authorize, context, limits, gateway)
-    except (OSError, StartupFailed) as exc:
-        # A port in use, an address not ours, a start-up hook that raised: said plainly in
-        # one line (the hook's traceback at debug), the server already closed by serve().
+    except (OSError, StartupFailed, MissingExtra) as exc:
+        # A port in use, an address not ours, a start-up hook that raised, --metrics-port
+        # without the extra: said plainly in one line (the hook's traceback at debug), the
+        # server already closed by serve().
         said = str(exc)
         if isinstance(exc, StartupFailed):
             log.debug("%s", exc, exc_info=exc.error)

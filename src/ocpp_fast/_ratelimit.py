@@ -81,27 +81,49 @@ class LogLimiter:
     ) -> None:
         """Log ``message % args`` unless ``kind`` already used its share of this window;
         ``extra`` goes on the record (for a structured log handler)."""
+        if self.admits(level, kind):
+            self._logger.log(level, message, *args, extra=extra)
+
+    def admits(self, level: int, kind: str) -> bool:
+        """Whether a record of ``kind`` at ``level`` may go out now (one that may not is
+        counted, and said in the line that opens the kind's next window): for a caller whose
+        record is already made (a :class:`logging.Filter`'s). ``False`` below the logger's
+        level, uncounted."""
         if not self._logger.isEnabledFor(level):
-            return
+            return False
         now = self._clock()
         window = self._windows.get(kind)
         if window is None or now - window[0] >= self._interval:
-            if window is not None and window[2]:
-                dropped, seconds = int(window[2]), now - window[0]
-                self._logger.log(
-                    level,
-                    "%d more %s messages suppressed in %.0f s",
-                    dropped,
-                    kind,
-                    seconds,
-                    extra={"kind": kind, "suppressed": dropped},
-                )
+            if window is not None:
+                self._say_dropped(level, kind, window, now)
             window = self._windows[kind] = [now, 0, 0]
         if window[1] < self._burst:
             window[1] += 1
-            self._logger.log(level, message, *args, extra=extra)
-        else:
-            window[2] += 1
+            return True
+        window[2] += 1
+        return False
+
+    def flush(self, level: int, *, everything: bool = False) -> None:
+        """Say now, at ``level``, how many records of each kind were dropped in windows that
+        ended (``everything``: in the open ones too, at the end of a run), rather than when
+        the next record of that kind comes: one may never come (a storm that stopped)."""
+        now = self._clock()
+        for kind, window in list(self._windows.items()):
+            if everything or now - window[0] >= self._interval:
+                self._say_dropped(level, kind, window, now)
+                del self._windows[kind]
+
+    def _say_dropped(self, level: int, kind: str, window: list[float], now: float) -> None:
+        if window[2]:
+            dropped, seconds = int(window[2]), now - window[0]
+            self._logger.log(
+                level,
+                "%d more %s messages suppressed in %.0f s",
+                dropped,
+                kind,
+                seconds,
+                extra={"kind": kind, "suppressed": dropped},
+            )
 
     def warning(
         self, kind: str, message: str, *args: Any, extra: Mapping[str, Any] | None = None

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import ocpp_fast
 from ocpp_fast import errors
-from ocpp_fast._cli_log import add_log_format_argument, log_to
+from ocpp_fast._cli_log import add_log_format_argument, failed_before_logging, log_to
 from ocpp_fast._cli_serve import add_app_arguments, add_serve_arguments, serve_command
 from ocpp_fast._cli_types import count, natural, seconds, seconds_above_0, websocket_url
 from ocpp_fast._extras import MissingExtra
@@ -55,6 +55,8 @@ async def _simulate(args: argparse.Namespace, passwords: Passwords) -> int:
             f"messages {report.messages}  {rate:,.0f} msg/s  "
             f"p50 {report.percentile(0.5):.1f} ms  errors {errors_seen}"
         )
+        if report.connections_lost:  # a CSMS that went away may fail no call: said here
+            line += f"  lost {report.connections_lost}"
         if terminal:
             print(f"\r{line}", end="", file=sys.stderr, flush=True)
         elif elapsed - shown[0] >= PLAIN_PROGRESS_EVERY:
@@ -156,12 +158,9 @@ def _validate(path: Path, label: str, policy: Tolerance) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``ocpp-fast`` command; a missing optional dependency is one line naming the
-    ``pip install`` to run, not a traceback."""
-    try:
-        return _command(argv)
-    except MissingExtra as exc:
-        print(f"ocpp-fast: {exc}", file=sys.stderr)
-        return 2
+    ``pip install`` to run, not a traceback: a failure to start, in the command's
+    ``--log-format`` (:func:`~ocpp_fast._cli_log.startup_failed`), exit code 2."""
+    return _command(argv)
 
 
 def _command(argv: Sequence[str] | None) -> int:
@@ -207,6 +206,12 @@ def _command(argv: Sequence[str] | None) -> int:
     work.add_argument(
         "handlers", nargs="+", metavar="APP", help="module:attr, as for serve (one or more)"
     )
+    # Seconds serve --nats and worker wait for NATS at their start (the cluster's
+    # NATS_START_TIMEOUT, not imported here: it needs nats).
+    for command in (serve, work):
+        command.add_argument(
+            "--nats-start-timeout", type=seconds_above_0, default=10.0, help=argparse.SUPPRESS
+        )
     sim = commands.add_parser("simulate", help="load-test a CSMS with simulated stations")
     sim.add_argument(
         "--url",
@@ -270,6 +275,20 @@ def _command(argv: Sequence[str] | None) -> int:
     )
     commands.add_parser("bench", help="the codec and dispatch comparison", add_help=False)
     args, rest = parser.parse_known_args(argv)
+    try:
+        return _run(args, rest, argv, parser, sim)
+    except MissingExtra as exc:  # found as a command's module was imported, before its logging
+        return failed_before_logging(exc, getattr(args, "log_format", "text"))
+
+
+def _run(
+    args: argparse.Namespace,
+    rest: list[str],
+    argv: Sequence[str] | None,
+    parser: argparse.ArgumentParser,
+    sim: argparse.ArgumentParser,
+) -> int:
+    """Run the command ``args`` name (``rest``: what only ``bench`` takes)."""
     if args.command == "bench":
         from ocpp_fast.bench import main as bench
 
@@ -298,6 +317,7 @@ def _command(argv: Sequence[str] | None) -> int:
                 args.factory,
                 args.app_dir,
                 args.log_format,
+                args.nats_start_timeout,
             )
         )
     if args.command == "simulate":

@@ -5,8 +5,13 @@ them), boots, and then runs charging sessions whose traffic follows the shape of
 fleet (:data:`MIX_SHARES`), in OCPP 1.6, 2.0.1 or 2.1: a mixed fleet gives each station
 one of several versions in turn. Every call's latency and every error (by OCPP error code)
 is recorded; the report counts the stations connected *now* (a CSMS that went away shows
-at once), the real duration, and is returned in part when the run is stopped early
-(SIGINT / SIGTERM, or the ``stop`` event).
+at once), the connections lost and the reconnects that failed, the real duration, and is
+returned in part when the run is stopped early (SIGINT / SIGTERM, or the ``stop`` event).
+
+A CSMS that goes away makes every station log a WARNING per failed reconnect (thousands of
+lines for a fleet): during a run those lines are summarized, the first
+:data:`FAILURES_SHOWN` of each cause per :data:`FAILURES_WINDOW` seconds let through, then one
+line counting the others.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
 import random
 import signal
@@ -29,6 +35,7 @@ from typing import Any, TypeAlias
 from ocpp_fast import errors
 from ocpp_fast._machine import percentile
 from ocpp_fast._protocol_version import LABELS
+from ocpp_fast._ratelimit import LogLimiter
 from ocpp_fast._sim_traffic import (
     ACTION_PRESETS,
     CORE_ACTIONS,
@@ -43,11 +50,13 @@ from ocpp_fast._sim_traffic import (
     traffic_for,
 )
 from ocpp_fast.transport import Backoff, HandshakeFailed, StationClient, connect
-from ocpp_fast.transport.client import BOOT_RETRY_FLOOR, boot_retry_delay
+from ocpp_fast.transport.client import BOOT_RETRY_FLOOR, CONNECTION_FAILED, boot_retry_delay
 
 __all__ = [
     "ACTION_PRESETS",
     "CORE_ACTIONS",
+    "FAILURES_SHOWN",
+    "FAILURES_WINDOW",
     "MIX_SHARES",
     "STILL_CONNECTING",
     "SimulatedStation",
@@ -70,6 +79,13 @@ STILL_CONNECTING = "no answer to the handshake before the run ended"
 answer (overloaded, or ``wss://`` to a port without TLS, which waits for an HTTP request)."""
 WIND_DOWN = 2.0
 """Seconds stations still waiting for an answer get after the end, before they are stopped."""
+FAILURES_SHOWN = 5
+"""``connection failed`` WARNINGs of the run's stations let through per cause (``connection
+refused``...: :func:`connect_failure`) per :data:`FAILURES_WINDOW`; the others are counted in
+one line per cause and window (``37 more connection failed (connection refused) messages
+suppressed in 10 s``), so a dead CSMS makes a bounded log however big the fleet."""
+FAILURES_WINDOW = 10.0
+"""Seconds per window of :data:`FAILURES_SHOWN`."""
 
 
 def identity_of(index: int) -> str:
@@ -133,12 +149,27 @@ class SimulationReport:
     """Calls of an optional action (NotifyReport, SecurityEventNotification, DataTransfer...)
     the CSMS answered NotSupported, by action: OCPP lets a CSMS leave them out, so they are
     not :attr:`errors` (``actions=`` stops the stations sending them)."""
+    connections_lost: int = 0
+    """Connections that ended before the run did (the CSMS closed them or went away), those the
+    stations opened again included. A station offline sends nothing, so a CSMS killed mid-run
+    may fail no call: this is where it shows."""
+    reconnects_failed: int = 0
+    """Attempts to connect again, after a lost connection, that failed."""
+
+    @property
+    def not_back(self) -> int:
+        """Stations that lost their connection and were not connected again at the end (in
+        the final report; during the run, those offline now)."""
+        return max(0, self.connected - self.live)
 
     @property
     def ok(self) -> bool:
-        """Every station connected and no call failed (NotSupported answers to optional
-        actions are no failures): what ``ocpp-fast simulate`` exits 0 for."""
-        return not self.errors and self.connected == self.stations
+        """Every station connected, no call failed (NotSupported answers to optional actions
+        are no failures), and every station was connected at the end (none lost its
+        connection for good): what ``ocpp-fast simulate`` exits 0 for. Connections lost and
+        reconnects that failed, once every station is back, are reported but no failure: a
+        CSMS restarted, or a cluster's gateway that failed over, is what such a run tests."""
+        return not self.errors and self.connected == self.stations and not self.not_back
 
     @property
     def held(self) -> int:
@@ -159,10 +190,14 @@ class SimulationReport:
     def table(self) -> str:
         rate = self.messages / self.seconds if self.seconds else 0.0
         fleet = ", ".join(f"{label}: {count}" for label, count in sorted(self.versions.items()))
+        lost = f"{self.connections_lost}, reconnects failed {self.reconnects_failed}"
+        if self.not_back:  # what fails the run, said beside the figures it comes from
+            lost += f" ({self.not_back} stations not back at the end: a failure)"
         rows = [
             ("stations connected", f"{self.connected} / {self.stations}"),
             ("fleet by version", fleet),  # planned: beside the count it read as connected
             ("stations connected at the end", f"{self.live}"),
+            ("connections lost", lost),
             ("charging sessions", f"{self.sessions}"),
             ("messages (calls answered)", f"{self.messages}"),
             ("duration", f"{self.seconds:.1f} s{' (stopped early)' if self.stopped_early else ''}"),
@@ -215,6 +250,55 @@ class _Fleet:
             ended.get(identity, client.connection is not None)
             for identity, client in self.clients.items()
         )
+
+    def lost(self, live: int) -> int:
+        """Connections that ended before their station's run did: every one opened but those
+        ``live`` now (each station's count of connections made goes on after its end: it
+        closes its client then, which opens none)."""
+        return sum(client.connects for client in self.clients.values()) - live
+
+    def reconnects_failed(self) -> int:
+        """The stations' failed attempts to connect again so far."""
+        return sum(client.failed_reconnects for client in self.clients.values())
+
+
+class _FailureLines(logging.Filter):
+    """The ``connection failed`` WARNING of each reconnect of the run's stations (by identity:
+    another run in the process keeps its own), let through :data:`FAILURES_SHOWN` per cause
+    per :data:`FAILURES_WINDOW` seconds, then counted (:class:`~ocpp_fast._ratelimit.
+    LogLimiter`, the count said on the transport's log, as the lines were)."""
+
+    def __init__(self, logger: logging.Logger, clients: Mapping[str, StationClient]) -> None:
+        super().__init__()
+        self._clients = clients
+        self._limiter = LogLimiter(logger, FAILURES_SHOWN, FAILURES_WINDOW)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        identity = getattr(record, "identity", None)
+        # the station's line: its ConnectionLog put the identity (no "%" in SIM...) first
+        if identity not in self._clients or record.msg != f"{identity}: {CONNECTION_FAILED}":
+            return True
+        error = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        cause = connect_failure(error) if isinstance(error, BaseException) else str(error)
+        return self._limiter.admits(record.levelno, f"connection failed ({cause})")
+
+    def flush(self, *, everything: bool = False) -> None:
+        """Say the count of the lines held back in windows that ended (``everything``: all)."""
+        self._limiter.flush(logging.WARNING, everything=everything)
+
+
+@contextlib.contextmanager
+def _failures_summarized(clients: Mapping[str, StationClient]) -> Iterator[_FailureLines]:
+    """:class:`_FailureLines` on the transport's log for the run; what it held back is
+    counted at the end."""
+    logger = logging.getLogger("ocpp_fast.transport")
+    lines = _FailureLines(logger, clients)
+    logger.addFilter(lines)
+    try:
+        yield lines
+    finally:
+        logger.removeFilter(lines)
+        lines.flush(everything=True)
 
 
 def read_password_file(path: str | os.PathLike[str]) -> dict[str, str]:
@@ -482,8 +566,11 @@ async def simulate(
     def count() -> None:
         report.seconds = time.monotonic() - start
         report.live = fleet.live()
+        report.connections_lost = fleet.lost(report.live)
+        report.reconnects_failed = fleet.reconnects_failed()
 
-    with _stopped_by_signals(stop, handle_signals):
+    summarized = _failures_summarized(fleet.clients)
+    with _stopped_by_signals(stop, handle_signals), summarized as failure_lines:
         while not finished.done() and not stop.is_set():
             left = start + duration + WIND_DOWN - time.monotonic()
             if left <= 0:
@@ -492,6 +579,7 @@ async def simulate(
                 [finished, stopping], timeout=min(1.0, left), return_when=asyncio.FIRST_COMPLETED
             )
             count()
+            failure_lines.flush()
             if progress is not None:
                 progress(report, report.seconds)
         report.stopped_early = stop.is_set()

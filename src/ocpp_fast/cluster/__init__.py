@@ -24,7 +24,7 @@ require("nats", "ocpp_fast.cluster")
 if TYPE_CHECKING:
     from ocpp_fast.cluster._server import NatsServer
     from ocpp_fast.cluster.client import ClusterClient, StationNotConnected, TooManyRoutedCalls
-    from ocpp_fast.cluster.config import DEFAULT_DURABLE, ClusterConfig
+    from ocpp_fast.cluster.config import DEFAULT_DURABLE, ClusterConfig, NatsUnreachable
     from ocpp_fast.cluster.gateway import Gateway
     from ocpp_fast.cluster.subjects import Names, decode_identity, encode_identity
     from ocpp_fast.cluster.wire import DurableEvent, StationEntry, decode_event
@@ -37,6 +37,7 @@ __all__ = [
     "DurableEvent",
     "Gateway",
     "NatsServer",
+    "NatsUnreachable",
     "Names",
     "StationEntry",
     "StationNotConnected",
@@ -56,6 +57,7 @@ __getattr__, __dir__ = lazy_exports(
         "DurableEvent": "wire",
         "Gateway": "gateway",
         "NatsServer": "_server",
+        "NatsUnreachable": "config",
         "Names": "subjects",
         "StationEntry": "wire",
         "StationNotConnected": "client",

@@ -13,7 +13,7 @@ from ocpp_fast._app import AppError, load_app
 from ocpp_fast._cli_log import SUPERVISOR, command_log, log_to, startup_failed
 from ocpp_fast._protocol_version import LABELS
 from ocpp_fast.cluster._processes import Supervisor
-from ocpp_fast.cluster.config import ClusterConfig
+from ocpp_fast.cluster.config import NATS_START_TIMEOUT, ClusterConfig, NatsUnreachable
 from ocpp_fast.cluster.gateway import Gateway
 from ocpp_fast.cluster.worker import Worker
 from ocpp_fast.dispatch import OcppHandler
@@ -21,9 +21,12 @@ from ocpp_fast.dispatch import OcppHandler
 __all__ = ["gateway_for", "serve_processes", "worker"]
 
 
-def config_for(nats: str, creds: str | None) -> ClusterConfig:
-    """The cluster at ``nats``, authenticated with a credentials file when one is given."""
-    return ClusterConfig(nats, options={"user_credentials": creds} if creds else {})
+def config_for(nats: str, creds: str | None, start_timeout: float) -> ClusterConfig:
+    """The cluster at ``nats``, authenticated with a credentials file when one is given; NATS
+    not reached within ``start_timeout`` seconds is a failure to start (it was retried for
+    good, silently but for a WARNING a minute, and SIGTERM could not stop the wait)."""
+    options = {"user_credentials": creds} if creds else {}
+    return ClusterConfig(nats, options=options, start_timeout=start_timeout)
 
 
 def gateway_for(
@@ -34,6 +37,7 @@ def gateway_for(
     worker_timeout: float,
     registry_ttl: float,
     write_window: float = 0.0,
+    start_timeout: float = NATS_START_TIMEOUT,
 ) -> tuple[dict[str, OcppHandler], Gateway]:
     """What ``serve --nats`` serves: the app's handlers here, or every version forwarded.
 
@@ -43,7 +47,7 @@ def gateway_for(
     sockets, where ``on_connect`` can call its station; the other versions get the bare
     ``ChargeSystem`` of their package."""
     gateway = Gateway(
-        config_for(nats, creds),
+        config_for(nats, creds, start_timeout),
         handlers_in=handlers_in,
         worker_timeout=worker_timeout,
         registry_ttl=registry_ttl,
@@ -70,14 +74,20 @@ def serve_processes(argv: Sequence[str], count: int, log_format: str) -> int:
     command = [sys.executable, "-m", "ocpp_fast.cli", *argv, "--reuse-port"]
     # Its own lines (a restart, giving up) on stderr as before, in the children's format.
     log_to(sys.stderr, "info", log_format, process=SUPERVISOR)
-    supervisor = Supervisor(command, count, log=command_log.log, tells_started=True)
+    supervisor = Supervisor(command, count, tells_started=True)
     signal.signal(signal.SIGINT, supervisor.stop)
     signal.signal(signal.SIGTERM, supervisor.stop)
     return supervisor.run()
 
 
 async def worker(
-    nats: str, creds: str | None, specs: Sequence[str], factory: bool, app_dir: str, log_format: str
+    nats: str,
+    creds: str | None,
+    specs: Sequence[str],
+    factory: bool,
+    app_dir: str,
+    log_format: str,
+    start_timeout: float = NATS_START_TIMEOUT,
 ) -> int:
     """``ocpp-fast worker --nats URL APP...``: serve until SIGINT/SIGTERM, logging as ``serve``
     does (its lines at WARNING went to stderr bare, through Python's last-resort handler, and
@@ -89,12 +99,15 @@ async def worker(
             handlers += (await load_app(spec, factory=factory, app_dir=app_dir)).values()
     except AppError as exc:
         return startup_failed(exc)
-    pool = Worker(handlers, config_for(nats, creds))
+    pool = Worker(handlers, config_for(nats, creds, start_timeout))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await pool.start()
+    try:
+        await pool.start()
+    except NatsUnreachable as exc:  # one line and exit code 2, as serve's failures to start
+        return startup_failed(exc)
     versions = ", ".join(pool.handlers)
     command_log.info("worker serving OCPP %s from %s; Ctrl-C stops", versions, nats)
     await stop.wait()

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ocpp_fast._cli_log import process_name
+from ocpp_fast._cli_log import command_log, process_name
 from ocpp_fast.transport.runtime import (
     PROCESS_COUNT_ENVIRONMENT,
     PROCESS_SLOT_ENVIRONMENT,
@@ -58,12 +58,6 @@ def _die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
     except (OSError, AttributeError):
         pass
-
-
-def _print(level: int, line: str) -> None:
-    """The supervisor's lines without a logger: on stderr, an error said as the command's."""
-    prefix = "ocpp-fast serve: error: " if level >= logging.ERROR else ""
-    print(f"{prefix}{line}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -105,9 +99,11 @@ class Supervisor:
     poll: float = 0.2
     first_delay: float = FIRST_DELAY
     clock: Callable[[], float] = time.monotonic
-    log: Callable[[int, str], None] = _print
+    log: Callable[[int, str], None] = command_log.log
     """Says a restart (at WARNING) and giving up (at ERROR): ``(level, line)``, as
-    :meth:`logging.Logger.log` takes them."""
+    :meth:`logging.Logger.log` takes them. By default the command's own log, in the format
+    ``--log-format`` chose (a bare ``ocpp-fast serve: error:`` print was the default once,
+    a line no collector reading JSON could parse)."""
     tells_started: bool = False
     """The command says on its pipe when it started (``ocpp-fast serve`` does): one that dies
     before that failed to start, however long it took."""

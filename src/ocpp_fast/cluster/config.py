@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -15,7 +16,15 @@ from ocpp_fast._ratelimit import LogLimiter
 from ocpp_fast.cluster.subjects import Names
 from ocpp_fast.stations import node_name  # one rule for naming a process, cluster or not
 
-__all__ = ["DEFAULT_DURABLE", "ClusterConfig", "connect_nats", "nats_failures", "node_name"]
+__all__ = [
+    "DEFAULT_DURABLE",
+    "NATS_START_TIMEOUT",
+    "ClusterConfig",
+    "NatsUnreachable",
+    "connect_nats",
+    "nats_failures",
+    "node_name",
+]
 
 log = logging.getLogger("ocpp_fast.cluster")
 nats_failures = LogLimiter(log)
@@ -48,19 +57,36 @@ class ClusterConfig:
     servers: str | Sequence[str] = "nats://127.0.0.1:4222"
     names: Names = field(default_factory=Names)
     options: Mapping[str, Any] = field(default_factory=dict)
+    start_timeout: float | None = None
+    """Seconds the first connection to NATS may take before the piece's start (``Gateway``'s
+    attach, ``Worker.start()``) raises :class:`NatsUnreachable`; ``None``, the default:
+    it waits for NATS for good, as a library's caller may want. ``ocpp-fast serve --nats``
+    and ``worker`` give :data:`NATS_START_TIMEOUT`, so that a wrong URL is one line and an
+    exit code, not a process that retries silently for ever."""
 
     async def connect(
         self, name: str, reconnected: Callable[[], Awaitable[None]] | None = None
     ) -> Nats:
         """A NATS connection for one piece of the cluster, called ``name`` in the server's
         views; ``reconnected`` is awaited each time it is back after losing NATS."""
-        return await connect_nats(self.servers, name, self.options, reconnected)
+        return await connect_nats(
+            self.servers, name, self.options, reconnected, start_timeout=self.start_timeout
+        )
 
 
 RECONNECT_WAIT = 0.5
 """Seconds between attempts to reach NATS again (``reconnect_time_wait`` unless given)."""
 CONNECT_TIMEOUT = 5.0
 """Seconds a connection to NATS may take (``connect_timeout`` unless given)."""
+
+NATS_START_TIMEOUT = 10.0
+"""Seconds ``ocpp-fast serve --nats`` and ``ocpp-fast worker`` wait for NATS at their start
+(long enough for a NATS started beside them, a container's, to come up)."""
+
+
+class NatsUnreachable(ConnectionError):
+    """No NATS server could be reached within :attr:`ClusterConfig.start_timeout`."""
+
 
 NATS_ERRORS_PER_WINDOW = 1
 """Lines of one kind of NATS error per connection per ``LOG_INTERVAL`` (a minute): while NATS
@@ -72,8 +98,12 @@ async def connect_nats(
     name: str,
     options: Mapping[str, Any] | None = None,
     reconnected: Callable[[], Awaitable[None]] | None = None,
+    *,
+    start_timeout: float | None = None,
 ) -> Nats:
-    """``nats.connect`` with the cluster's defaults, overridden by ``options``.
+    """``nats.connect`` with the cluster's defaults, overridden by ``options``; the first
+    connection raises :class:`NatsUnreachable` after ``start_timeout`` seconds, if given (it
+    names the servers and the last error: nats-py retries the first connection for good too).
 
     NATS going away is expected and retried, and said in few lines: one WARNING when the
     connection is lost, one INFO when it is back (with how long it was away), and in between
@@ -86,7 +116,10 @@ async def connect_nats(
     lost_at: list[float] = []
     made: list[Nats] = []
 
+    last: list[Exception] = []
+
     async def error(exc: Exception) -> None:
+        last[:] = [exc]
         failures.warning(f"{name}: NATS {type(exc).__name__}", "%s: NATS: %r", name, exc)
 
     async def lost() -> None:
@@ -112,7 +145,18 @@ async def connect_nats(
     chosen["disconnected_cb"] = _then(lost, chosen.get("disconnected_cb"))
     chosen["reconnected_cb"] = _then(_then(back, chosen.get("reconnected_cb")), reconnected)
     servers_list = [servers] if isinstance(servers, str) else list(servers)
-    made.append(await nats.connect(servers=servers_list, **chosen))
+    timer = asyncio.timeout(start_timeout)
+    try:
+        async with timer:
+            made.append(await nats.connect(servers=servers_list, **chosen))
+    except TimeoutError:
+        if not timer.expired():  # nats-py's own (allow_reconnect=False, say): as it came
+            raise
+        why = f" (last: {type(last[0]).__name__}: {last[0]})" if last else ""
+        raise NatsUnreachable(
+            f"NATS at {', '.join(servers_list)} unreachable: no connection within "
+            f"{start_timeout:g} s{why}"
+        ) from None
     return made[0]
 
 

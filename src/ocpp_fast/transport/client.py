@@ -74,6 +74,9 @@ BOOT_RETRY_FLOOR = 10.0
 """Seconds a station waits before it boots again when the CSMS answered Pending or Rejected
 with an ``interval`` of 0 (OCPP leaves the wait to the station then, one that does not flood
 the CSMS), and after a boot that got no answer or a CALLERROR."""
+CONNECTION_FAILED = "connection failed: %s"
+"""The WARNING of each failed attempt to connect again (its argument the exception): a fleet's
+simulator summarizes these records (:mod:`ocpp_fast.simulator`), thousands when a CSMS is down."""
 TOO_BIG = 1009
 """The WebSocket close code of a message larger than the receiver takes (RFC 6455)."""
 
@@ -177,6 +180,10 @@ class StationClient:
         self.subprotocol: str | None = None
         self.connects = 0
         """How many times a connection was opened."""
+        self.failed_reconnects = 0
+        """How many attempts to connect again failed (after a lost connection: a failed first
+        attempt is :meth:`start`'s to raise). With :attr:`connects`, what a load test reports:
+        a CSMS that went away shows here, where no call may have failed."""
         self._boots = _boots_of(boot, self.handlers)
         self.boot_response: Any = None
         """With ``boot``: the CSMS's last answer to it on the live connection (``None`` before
@@ -433,7 +440,8 @@ class StationClient:
                     return
                 if not isinstance(exc, OSError):
                     raise
-                ConnectionLog(log, self.identity).warning("connection failed: %s", exc)
+                self.failed_reconnects += 1
+                ConnectionLog(log, self.identity).warning(CONNECTION_FAILED, exc)
             if self._closing:
                 break
             self._turn += 1
