@@ -381,9 +381,11 @@ def test_a_worker_says_an_app_that_does_not_import_in_one_line(app_dir: Path) ->
 def test_nats_unreachable_at_the_start_is_one_line_and_exit_2(command: list[str]) -> None:
     """``worker --nats`` / ``serve --nats`` with nothing listening at the URL: nats-py retried
     for good, the process waited silently (a WARNING a minute) and SIGTERM could not stop it.
-    Now, past the start timeout, one line naming the URL and why, exit code 2."""
+    Now, past the start timeout, one line naming the URL and why, exit code 2; the URL's
+    credentials are not shown."""
     url = f"nats://127.0.0.1:{free_port()}"
-    start = ["--nats", url, "--nats-start-timeout", "1"]  # hidden flag: 10 s by default
+    secret_url = url.replace("//", "//ops:s3cret@")
+    start = ["--nats", secret_url, "--nats-start-timeout", "1"]  # hidden: 10 s by default
     run = subprocess.run(
         [sys.executable, "-m", "ocpp_fast.cli", *command, *start],
         capture_output=True,
@@ -393,10 +395,30 @@ def test_nats_unreachable_at_the_start_is_one_line_and_exit_2(command: list[str]
     )
     assert run.returncode == 2, (run.stdout, run.stderr)
     assert "Traceback" not in run.stdout + run.stderr
+    assert "s3cret" not in run.stdout + run.stderr
     assert failure(run.stderr) == (
         f"NATS at {url} unreachable: no connection within 1 s "
         "(last: ConnectionRefusedError: [Errno 111] Connection refused)"
     )
+
+
+def test_the_gateway_s_start_line_shows_the_nats_url_without_its_credentials() -> None:
+    """``serve --nats nats://user:secret@host:port``: the start line names the cluster's
+    servers (as the readiness probe and the NATS failure lines do) without the secret."""
+    with NatsServer() as nats_server:
+        url = nats_server.url.replace("//", "//ops:s3cret@")
+        with serving("--nats", url, "--quiet") as server:
+            lines = [server.line() for _ in range(2)]
+            assert any(f"of the cluster at {nats_server.url}" in line for line in lines), lines
+    assert "s3cret" not in "".join(lines) + server.out
+
+
+def test_shown_servers_drop_the_credentials_of_each_url() -> None:
+    from ocpp_fast.cluster.config import shown_servers
+
+    assert shown_servers("nats://u:p@h:4222") == "nats://h:4222"
+    assert shown_servers(["tls://token@[::1]:4222", "h:4222"]) == "tls://[::1]:4222, h:4222"
+    assert shown_servers("u:p@h:1") == "h:1"
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -360,10 +360,15 @@ async def serve_command(args: argparse.Namespace) -> int:
         versions,
     )
     if gateway is not None:
+        from ocpp_fast.cluster.config import shown_servers  # installed: a gateway runs
+
         window = gateway.relay.write_window
         gathered = f"; NATS writes gathered over {window * 1000:g} ms" if window else ""
         command_log.info(
-            "gateway %s of the cluster at %s%s", gateway.node, gateway.config.servers, gathered
+            "gateway %s of the cluster at %s%s",
+            gateway.node,
+            shown_servers(gateway.config.servers),
+            gathered,
         )
     if server.metrics_port is not None:
         command_log.info("metrics on http://%s:%s/metrics", args.host, server.metrics_port)

@@ -13,7 +13,12 @@ from ocpp_fast._app import AppError, load_app
 from ocpp_fast._cli_log import SUPERVISOR, command_log, log_to, startup_failed
 from ocpp_fast._protocol_version import LABELS
 from ocpp_fast.cluster._processes import Supervisor
-from ocpp_fast.cluster.config import NATS_START_TIMEOUT, ClusterConfig, NatsUnreachable
+from ocpp_fast.cluster.config import (
+    NATS_START_TIMEOUT,
+    ClusterConfig,
+    NatsUnreachable,
+    shown_servers,
+)
 from ocpp_fast.cluster.gateway import Gateway
 from ocpp_fast.cluster.worker import Worker
 from ocpp_fast.dispatch import OcppHandler
@@ -109,7 +114,7 @@ async def worker(
     except NatsUnreachable as exc:  # one line and exit code 2, as serve's failures to start
         return startup_failed(exc)
     versions = ", ".join(pool.handlers)
-    command_log.info("worker serving OCPP %s from %s; Ctrl-C stops", versions, nats)
+    command_log.info("worker serving OCPP %s from %s; Ctrl-C stops", versions, shown_servers(nats))
     await stop.wait()
     await pool.close()
     command_log.info("stopped after %d calls", pool.handled)

@@ -154,10 +154,30 @@ async def connect_nats(
             raise
         why = f" (last: {type(last[0]).__name__}: {last[0]})" if last else ""
         raise NatsUnreachable(
-            f"NATS at {', '.join(servers_list)} unreachable: no connection within "
+            f"NATS at {shown_servers(servers_list)} unreachable: no connection within "
             f"{start_timeout:g} s{why}"
         ) from None
     return made[0]
+
+
+def shown_servers(servers: str | Sequence[str]) -> str:
+    """``servers`` as a log line or ``/readyz`` may show them: without the credentials a URL
+    can carry (``nats://user:secret@host:4222`` shows ``nats://host:4222``), comma-separated.
+
+    The command's start line, a failure to reach NATS and the readiness probe name the
+    servers, and an operator's logs and probes are read by more people than the secret is
+    meant for."""
+    urls = [servers] if isinstance(servers, str) else list(servers)
+    return ", ".join(_without_credentials(url) for url in urls)
+
+
+def _without_credentials(url: str) -> str:
+    scheme, found, rest = url.partition("://")
+    if not found:
+        scheme, rest = "", url
+    authority, slash, path = rest.partition("/")
+    host = authority.rpartition("@")[2]
+    return f"{scheme}{found}{host}{slash}{path}"
 
 
 def _then(

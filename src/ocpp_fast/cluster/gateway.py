@@ -46,7 +46,13 @@ from ocpp_fast import errors
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.cluster._handlers import clustered
 from ocpp_fast.cluster._nats_link import Delivered, NatsLink
-from ocpp_fast.cluster.config import DEFAULT_DURABLE, ClusterConfig, nats_failures, node_name
+from ocpp_fast.cluster.config import (
+    DEFAULT_DURABLE,
+    ClusterConfig,
+    nats_failures,
+    node_name,
+    shown_servers,
+)
 from ocpp_fast.cluster.relay import Relay, take_ack
 from ocpp_fast.cluster.subjects import encode_identity
 from ocpp_fast.cluster.wire import (
@@ -492,7 +498,7 @@ class Gateway:
         if nc.is_connected:
             nats_py = None
         elif nc.is_reconnecting:
-            nats_py = f"lost ({self.config.servers}), reconnecting"
+            nats_py = f"lost ({shown_servers(self.config.servers)}), reconnecting"
         else:
             nats_py = "closed"
         if self._link is None:  # nats-py's carries everything
