@@ -340,6 +340,8 @@ BROKEN = {
     # needs a package not installed, named like the app's own module (not "no module typo")
     "typo_dep": "import typo\n",
     "late_app": "def make():\n    raise RuntimeError('no database')\n",
+    # a runnable example of the docs served as it is: its main runs at import, in our loop
+    "loop_app": "import asyncio\n\nasync def main():\n    pass\n\nasyncio.run(main())\n",
 }
 
 
@@ -369,8 +371,16 @@ BROKEN = {
             "(at {dir}/late_app.py, line 2)",
             2,
         ),
+        (
+            "loop_app:Csms",
+            "cannot import 'loop_app': RuntimeError: asyncio.run() cannot be called from a "
+            "running event loop (at {dir}/loop_app.py, line 6); the module starts its own event "
+            "loop at import (asyncio.run(main()) say): put that under "
+            'if __name__ == "__main__":, as ocpp-fast runs the loop',
+            6,
+        ),
     ],
-    ids=["syntax-error", "raises-at-import", "missing-dependency", "factory-raises"],
+    ids=["syntax-error", "raises-at-import", "missing-dependency", "factory-raises", "own-loop"],
 )
 def test_an_app_that_does_not_import_is_one_line_naming_file_and_line(
     app_dir: Path, spec: str, said: str, line: int
