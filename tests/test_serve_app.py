@@ -511,6 +511,19 @@ def test_a_worker_loads_a_factory_from_its_app_dir(app_dir: Path, tmp_path: Path
     assert "OCPP 2.0.1, 1.6" in line
 
 
+def test_a_gateway_for_workers_without_app_is_not_called_the_demo() -> None:
+    """``serve --nats URL --handlers workers`` without APP forwards every CALL: its first line
+    said "demo CSMS on ...", which told the operator the demo answered the stations."""
+    with NatsServer() as nats_server:
+        command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", "0"]
+        gateway = Proc([*command, "--nats", nats_server.url, "--handlers", "workers"])
+        try:
+            line = gateway.wait_for(" on ws://")
+        finally:
+            gateway.kill()
+    assert " info CSMS of the workers on ws://127.0.0.1:" in line, line
+
+
 def test_a_16_request_type_is_what_the_16_demo_answers() -> None:
     """The 1.6 demo numbers transactions (what a 1.6 station needs to stop one)."""
     demo = DemoChargeSystem16()

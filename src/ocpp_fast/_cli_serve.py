@@ -235,6 +235,10 @@ async def _handlers(args: argparse.Namespace) -> tuple[dict[str, OcppHandler], s
     if args.app is None:
         from ocpp_fast.demo import demo_handlers
 
+        if args.nats and args.handlers == "workers":
+            # The demo's classes only say which versions to accept: every CALL goes to a
+            # worker, so "demo CSMS" would tell the operator the demo answers.
+            return demo_handlers(), "CSMS of the workers"
         return demo_handlers(), "demo CSMS"
     from ocpp_fast._app import load_app
 

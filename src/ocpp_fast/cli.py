@@ -154,6 +154,22 @@ def _validate(path: Path, label: str, policy: Tolerance) -> int:
     return 1 if bad else 0
 
 
+def _check_cluster_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A flag of the cluster without ``--nats`` is a usage error: ignored, ``--handlers
+    workers`` served the demo CSMS (or APP) in place of the workers, answering every station."""
+    given = [
+        flag
+        for flag, set_ in (
+            ("--handlers workers", args.handlers == "workers"),
+            ("--nats-creds", args.nats_creds is not None),
+            ("--nats-write-window", args.nats_write_window != 0),
+        )
+        if set_
+    ]
+    if given and not args.nats:
+        parser.error(f"{given[0]} needs --nats URL: it is a setting of a cluster's gateway")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``ocpp-fast`` command; a missing optional dependency is one line naming the
     ``pip install`` to run, not a traceback."""
@@ -277,6 +293,7 @@ def _command(argv: Sequence[str] | None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "serve":
+        _check_cluster_flags(serve, args)
         if args.workers > 1:
             from ocpp_fast.cluster._cli import serve_processes
 
