@@ -215,7 +215,10 @@ def test_flags_that_are_wrong_are_refused_before_serving(app_dir: Path) -> None:
         (["--limit", "handler_grace=soon"], "is no float"),
         (["--limit", "speed=3"], "use NAME=VALUE"),
         (["--tolerate", "everything"], "unknown tolerance"),
-        (["--authorize", "fleet_app:absent"], "has no attribute"),
+        (
+            ["--authorize", "fleet_app:absent"],
+            "--authorize fleet_app:absent: module 'fleet_app' has no attribute 'absent'",
+        ),
         (["--authorize", "fleet_app:nothing"], "--authorize fleet_app:nothing is int, not a func"),
         (["fleet_app:make"], "pass --factory"),
         # numbers out of range: 99999 listened on 34463, a metrics port over 65535 was a

@@ -300,7 +300,10 @@ async def serve_command(args: argparse.Namespace) -> int:
         handlers, name = await _handlers(args)
         authorize = None
         if args.authorize is not None:
-            authorize = import_attribute(args.authorize, args.app_dir)
+            try:
+                authorize = import_attribute(args.authorize, args.app_dir)
+            except AppError as exc:  # "module 'csms' has no attribute" did not say which flag
+                raise AppError(f"--authorize {args.authorize}: {exc}") from exc.__cause__
             if not callable(authorize):  # else every station's handshake fails, one by one
                 raise AppError(
                     f"--authorize {args.authorize} is {type(authorize).__name__}, not a "
