@@ -399,6 +399,36 @@ def test_an_app_that_does_not_import_is_one_line_naming_file_and_line(
         assert traceback == debug, run.stdout
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["serve", "--port", "0", "--shutdown-timeout", "1", "--nats", "nats://127.0.0.1:1"],
+        ["worker", "--nats", "nats://127.0.0.1:1", "fleet_app:make_later", "--factory"],
+    ],
+    ids=["serve", "worker"],
+)
+def test_a_stop_while_nats_does_not_answer_ends_the_command(
+    app_dir: Path, command: list[str]
+) -> None:
+    """A gateway or worker waiting for a NATS server that is down (started before it, or a
+    wrong URL) stops on SIGTERM, as Ctrl-C does: the signal waited for the start, which waits
+    for NATS without end, so only SIGKILL ended it."""
+    proc = Proc([sys.executable, "-m", "ocpp_fast.cli", *command, "--app-dir", str(app_dir)])
+    try:
+        proc.wait_for("NATS: ConnectionRefusedError")
+        proc.popen.send_signal(signal.SIGTERM)
+        assert proc.popen.wait(15) == 0
+        said = proc.wait_for("stopped")
+    finally:
+        proc.kill()
+    assert said.endswith(
+        (
+            " info stopped on SIGTERM before the start finished\n",
+            " info stopped before the worker joined the cluster\n",
+        )
+    ), said
+
+
 def test_a_worker_says_an_app_that_does_not_import_in_one_line(app_dir: Path) -> None:
     """``ocpp-fast worker`` loads APP with the same loader: the same line, exit 2."""
     (app_dir / "typo_app.py").write_text(BROKEN["typo_app"])
