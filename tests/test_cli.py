@@ -141,3 +141,24 @@ def test_version_is_said(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert exited.value.code == 0
     assert capsys.readouterr().out == f"ocpp-fast {ocpp_fast.__version__}\n"
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--handlers", "workers"], ["--nats-creds", "x.creds"], ["--nats-write-window", "0.05"]],
+)
+def test_a_cluster_flag_without_nats_is_a_usage_error(flags: list[str]) -> None:
+    """Ignored, ``serve --handlers workers`` without ``--nats`` served the demo CSMS, which
+    answered every station the workers were meant to: now exit 2 before listening (in a
+    process of its own, which a regression leaves serving until the timeout)."""
+    run = subprocess.run(
+        [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", "0", *flags],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    named = " ".join(flags) if flags[0] == "--handlers" else flags[0]
+    assert run.stderr.splitlines()[-1] == (
+        f"ocpp-fast serve: error: {named} needs --nats URL: it is a setting of a cluster's gateway"
+    )

@@ -3,7 +3,10 @@
 Each block is self-contained and runs on its own, in a fresh namespace, in a temporary
 working directory (a block that writes files leaves nothing behind). A block whose first
 line is ``# file: test_NAME.py`` is a pytest module: it is written under that name and run
-by pytest in a subprocess, which must pass every test it collects.
+by pytest in a subprocess, which must pass every test it collects. So is any other block that
+defines a test function: a reader copies it into a test file, where plain pytest must pass it
+too (an ``async def test_`` run by ``asyncio.run`` at the bottom of the block passed when run
+as a script, and fails under pytest without a plugin).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 TEST_FILE = re.compile(r"# file: (test_\w+\.py)\n")
+DEFINES_TESTS = re.compile(r"^(async )?def test_", re.M)
 
 
 def blocks() -> list[tuple[str, str]]:
@@ -81,10 +85,12 @@ def test_example_runs(code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         return
     if test_file is None:
         exec(compile(code, "docs_example.py", "exec"), {"__name__": "docs_example"})
-        return
-    (tmp_path / test_file.group(1)).write_text(code, encoding="utf-8")
+        if not DEFINES_TESTS.search(code):
+            return
+    name = test_file.group(1) if test_file else "test_docs_example.py"
+    (tmp_path / name).write_text(code, encoding="utf-8")
     ran = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test_file.group(1)],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", name],
         cwd=tmp_path,
         capture_output=True,
         text=True,

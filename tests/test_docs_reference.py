@@ -41,6 +41,28 @@ def test_cli_page_has_every_command_and_flag() -> None:
             assert f"| `{flag}` |" in section or f", `{flag}` |" in section, (name, flag)
 
 
+def test_the_guides_tables_have_every_flag() -> None:
+    """The how-to pages' own tables of every flag (``ocpp-fast serve``'s in Serve your own
+    CSMS, ``simulate``'s in Load-test) claim to be whole: a flag added to the command and not
+    to the table leaves a user of that page without it (``simulate --log-format`` was)."""
+    top = docs_hooks.parser_of(cli.main)
+    commands = {
+        name: sub
+        for action in top._actions
+        if isinstance(action, argparse._SubParsersAction)
+        for name, sub in action.choices.items()
+    }
+    for name, page, heading in (
+        ("serve", "how-to/serve-your-app.md", "## Every flag"),
+        ("simulate", "getting-started/simulator.md", "## Every option"),
+    ):
+        text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+        table = text.split(heading, 1)[1].split("\n## ", 1)[0]
+        rows = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
+        missing = [flag for flag in flags(commands[name]) if not any(flag in r for r in rows)]
+        assert not missing, (page, missing)
+
+
 def test_hidden_flags_stay_hidden() -> None:
     assert "--reuse-port" not in docs_hooks.cli_markdown()
 

@@ -198,7 +198,10 @@ def test_flags_that_are_wrong_are_refused_before_serving(app_dir: Path) -> None:
         (["--limit", "handler_grace=soon"], "is no float"),
         (["--limit", "speed=3"], "use NAME=VALUE"),
         (["--tolerate", "everything"], "unknown tolerance"),
-        (["--authorize", "fleet_app:absent"], "has no attribute"),
+        (
+            ["--authorize", "fleet_app:absent"],
+            "--authorize fleet_app:absent: module 'fleet_app' has no attribute 'absent'",
+        ),
         (["--authorize", "fleet_app:nothing"], "--authorize fleet_app:nothing is int, not a func"),
         (["fleet_app:make"], "pass --factory"),
         # numbers out of range: 99999 listened on 34463, a metrics port over 65535 was a
@@ -313,6 +316,8 @@ BROKEN = {
     # needs a package not installed, named like the app's own module (not "no module typo")
     "typo_dep": "import typo\n",
     "late_app": "def make():\n    raise RuntimeError('no database')\n",
+    # a runnable example of the docs served as it is: its main runs at import, in our loop
+    "loop_app": "import asyncio\n\nasync def main():\n    pass\n\nasyncio.run(main())\n",
 }
 
 
@@ -342,8 +347,16 @@ BROKEN = {
             "(at {dir}/late_app.py, line 2)",
             2,
         ),
+        (
+            "loop_app:Csms",
+            "cannot import 'loop_app': RuntimeError: asyncio.run() cannot be called from a "
+            "running event loop (at {dir}/loop_app.py, line 6); the module starts its own event "
+            "loop at import (asyncio.run(main()) say): put that under "
+            'if __name__ == "__main__":, as ocpp-fast runs the loop',
+            6,
+        ),
     ],
-    ids=["syntax-error", "raises-at-import", "missing-dependency", "factory-raises"],
+    ids=["syntax-error", "raises-at-import", "missing-dependency", "factory-raises", "own-loop"],
 )
 def test_an_app_that_does_not_import_is_one_line_naming_file_and_line(
     app_dir: Path, spec: str, said: str, line: int
@@ -357,6 +370,36 @@ def test_an_app_that_does_not_import_is_one_line_naming_file_and_line(
         assert failure(run.stderr).startswith(said.format(dir=app_dir)), run.stderr
         traceback = "Traceback" in run.stdout and f'.py", line {line}' in run.stdout
         assert traceback == debug, run.stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["serve", "--port", "0", "--shutdown-timeout", "1", "--nats", "nats://127.0.0.1:1"],
+        ["worker", "--nats", "nats://127.0.0.1:1", "fleet_app:make_later", "--factory"],
+    ],
+    ids=["serve", "worker"],
+)
+def test_a_stop_while_nats_does_not_answer_ends_the_command(
+    app_dir: Path, command: list[str]
+) -> None:
+    """A gateway or worker waiting for a NATS server that is down (started before it, or a
+    wrong URL) stops on SIGTERM, as Ctrl-C does: the signal waited for the start, which waits
+    for NATS without end, so only SIGKILL ended it."""
+    proc = Proc([sys.executable, "-m", "ocpp_fast.cli", *command, "--app-dir", str(app_dir)])
+    try:
+        proc.wait_for("NATS: ConnectionRefusedError")
+        proc.popen.send_signal(signal.SIGTERM)
+        assert proc.popen.wait(15) == 0
+        said = proc.wait_for("stopped")
+    finally:
+        proc.kill()
+    assert said.endswith(
+        (
+            " info stopped on SIGTERM before the start finished\n",
+            " info stopped before the worker joined the cluster\n",
+        )
+    ), said
 
 
 def test_a_worker_says_an_app_that_does_not_import_in_one_line(app_dir: Path) -> None:
@@ -508,6 +551,19 @@ def test_a_worker_loads_a_factory_from_its_app_dir(app_dir: Path, tmp_path: Path
         finally:
             worker.kill()
     assert "OCPP 2.0.1, 1.6" in line
+
+
+def test_a_gateway_for_workers_without_app_is_not_called_the_demo() -> None:
+    """``serve --nats URL --handlers workers`` without APP forwards every CALL: its first line
+    said "demo CSMS on ...", which told the operator the demo answered the stations."""
+    with NatsServer() as nats_server:
+        command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", "0"]
+        gateway = Proc([*command, "--nats", nats_server.url, "--handlers", "workers"])
+        try:
+            line = gateway.wait_for(" on ws://")
+        finally:
+            gateway.kill()
+    assert " info CSMS of the workers on ws://127.0.0.1:" in line, line
 
 
 def test_a_16_request_type_is_what_the_16_demo_answers() -> None:

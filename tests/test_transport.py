@@ -136,6 +136,17 @@ def test_identity_is_the_last_path_segment_percent_decoded() -> None:
     assert parse_identity("/") is None
 
 
+def test_a_url_without_identity_says_how_to_give_one() -> None:
+    """``connect(..., "ws://HOST:PORT")``, the CSMS's start line copied: the error names both
+    ways to give the identity (it said only that there was none)."""
+    with pytest.raises(ValueError) as refused:
+        asyncio.run(connect(MyTestCharger(), "ws://127.0.0.1:9"))
+    assert str(refused.value) == (
+        "no station identity in 'ws://127.0.0.1:9': end the URL with it "
+        "(ws://HOST:PORT/ocpp/CS001), or pass identity="
+    )
+
+
 @pytest.mark.parametrize("client_backend", BACKENDS)
 def test_a_session_both_ways_with_compression(backend: str, client_backend: str) -> None:
     """Every pairing of server and client backends: the two interoperate."""

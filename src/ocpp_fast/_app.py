@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import re
 import sys
 import sysconfig
 import traceback
@@ -72,7 +73,30 @@ def _import(module_name: str, folder: str | None) -> Any:
             raise AppError(f"no module {module_name!r} (looked in {where})") from exc
         raise AppError(f"cannot import {module_name!r}: {raised(exc)}") from exc
     except Exception as exc:
-        raise AppError(f"cannot import {module_name!r}: {raised(exc)}") from exc
+        hint = ""
+        if isinstance(exc, RuntimeError) and _LOOP_RUNNING.search(str(exc)):
+            _close_unawaited(exc)
+            hint = (
+                "; the module starts its own event loop at import (asyncio.run(main()) say): "
+                'put that under if __name__ == "__main__":, as ocpp-fast runs the loop'
+            )
+        raise AppError(f"cannot import {module_name!r}: {raised(exc)}{hint}") from exc
+
+
+_LOOP_RUNNING = re.compile(r"running event loop|another loop is running|already running")
+"""What asyncio (and uvloop) say when a loop is started inside the running one: a module
+copied from a runnable example, whose ``asyncio.run(main())`` runs at import under the
+command's own loop."""
+
+
+def _close_unawaited(exc: BaseException) -> None:
+    """Close the coroutines the failed ``asyncio.run(main())`` never started: freed with the
+    exception, each would print a ``RuntimeWarning: coroutine 'main' was never awaited`` under
+    the one line that says what to do."""
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        for value in frame.f_locals.values():
+            if inspect.iscoroutine(value) and inspect.getcoroutinestate(value) == "CORO_CREATED":
+                value.close()
 
 
 def _libraries() -> tuple[str, ...]:

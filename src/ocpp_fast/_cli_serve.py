@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
 import signal
 import ssl
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ocpp_fast._cli_log import (
     add_log_format_argument,
@@ -50,6 +52,7 @@ log = logging.getLogger("ocpp_fast.transport")
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _LIMIT_NAMES = tuple(field.name for field in dataclasses.fields(Limits))
+T = TypeVar("T")
 
 
 def add_app_arguments(parser: argparse.ArgumentParser) -> None:
@@ -236,6 +239,10 @@ async def _handlers(args: argparse.Namespace) -> tuple[dict[str, OcppHandler], s
     if args.app is None:
         from ocpp_fast.demo import demo_handlers
 
+        if args.nats and args.handlers == "workers":
+            # The demo's classes only say which versions to accept: every CALL goes to a
+            # worker, so "demo CSMS" would tell the operator the demo answers.
+            return demo_handlers(), "CSMS of the workers"
         return demo_handlers(), "demo CSMS"
     from ocpp_fast._app import load_app
 
@@ -272,6 +279,32 @@ async def _serve(
     )
 
 
+async def unless_stopped(start: Awaitable[T], stop: asyncio.Event, grace: float) -> T | None:
+    """What ``start`` returns; ``None`` if ``stop`` was set and ``start`` had still not
+    finished ``grace`` seconds later (it is cancelled then).
+
+    A stop during the start lets it finish first, so that it ends as any stop does (the
+    hooks' ``on_shutdown`` included), but only for so long: a start that waits for what never
+    comes (a NATS server down, which the client waits for without end) held the command
+    through every SIGINT and SIGTERM, to be ended only by SIGKILL."""
+    task = asyncio.ensure_future(start)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            await asyncio.wait({task}, timeout=grace)
+    finally:
+        stopped.cancel()
+        gave_up = not task.done()
+        if gave_up:
+            task.cancel()
+    if gave_up:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return None
+    return task.result()
+
+
 async def serve_command(args: argparse.Namespace) -> int:
     """Run ``ocpp-fast serve`` until SIGINT or SIGTERM."""
     from ocpp_fast._app import AppError, import_attribute
@@ -282,7 +315,7 @@ async def serve_command(args: argparse.Namespace) -> int:
         sys.stdout, log_level_of(args), args.log_format, process=process, frames=frames_logged(args)
     )
     # Before anything is printed: a SIGINT or SIGTERM from the first moment on is a clean
-    # stop (once the server is up), never a traceback.
+    # stop (the start first finishes or is given up: unless_stopped), never a traceback.
     stop = asyncio.Event()
     signals: list[signal.Signals] = []  # which one stopped us, for the line that says so
 
@@ -297,7 +330,10 @@ async def serve_command(args: argparse.Namespace) -> int:
         handlers, name = await _handlers(args)
         authorize = None
         if args.authorize is not None:
-            authorize = import_attribute(args.authorize, args.app_dir)
+            try:
+                authorize = import_attribute(args.authorize, args.app_dir)
+            except AppError as exc:  # "module 'csms' has no attribute" did not say which flag
+                raise AppError(f"--authorize {args.authorize}: {exc}") from exc.__cause__
             if not callable(authorize):  # else every station's handshake fails, one by one
                 raise AppError(
                     f"--authorize {args.authorize} is {type(authorize).__name__}, not a "
@@ -336,7 +372,11 @@ async def serve_command(args: argparse.Namespace) -> int:
             args.nats_start_timeout,
         )
     try:
-        server = await _serve(args, handlers, authorize, context, limits, gateway)
+        started = await unless_stopped(
+            _serve(args, handlers, authorize, context, limits, gateway),
+            stop,
+            args.shutdown_timeout,
+        )
     except (OSError, StartupFailed, MissingExtra) as exc:
         # A port in use, an address not ours, a start-up hook that raised, --metrics-port
         # without the extra: said plainly in one line (the hook's traceback at debug), the
@@ -348,6 +388,12 @@ async def serve_command(args: argparse.Namespace) -> int:
         if gateway is not None:
             await gateway.close()
         return startup_failed(said)
+    if started is None:
+        if gateway is not None:
+            await gateway.close()
+        command_log.info("stopped on %s before the start finished", signals[0].name)
+        return 0
+    server = started
     settle_gc()
     scheme = "wss" if context is not None else "ws"
     versions = ", ".join(handlers)

@@ -156,6 +156,22 @@ def _validate(path: Path, label: str, policy: Tolerance) -> int:
     return 1 if bad else 0
 
 
+def _check_cluster_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A flag of the cluster without ``--nats`` is a usage error: ignored, ``--handlers
+    workers`` served the demo CSMS (or APP) in place of the workers, answering every station."""
+    given = [
+        flag
+        for flag, set_ in (
+            ("--handlers workers", args.handlers == "workers"),
+            ("--nats-creds", args.nats_creds is not None),
+            ("--nats-write-window", args.nats_write_window != 0),
+        )
+        if set_
+    ]
+    if given and not args.nats:
+        parser.error(f"{given[0]} needs --nats URL: it is a setting of a cluster's gateway")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``ocpp-fast`` command; a missing optional dependency is one line naming the
     ``pip install`` to run, not a traceback: a failure to start, in the command's
@@ -276,7 +292,7 @@ def _command(argv: Sequence[str] | None) -> int:
     commands.add_parser("bench", help="the codec and dispatch comparison", add_help=False)
     args, rest = parser.parse_known_args(argv)
     try:
-        return _run(args, rest, argv, parser, sim)
+        return _run(args, rest, argv, parser, serve, sim)
     except MissingExtra as exc:  # found as a command's module was imported, before its logging
         return failed_before_logging(exc, getattr(args, "log_format", "text"))
 
@@ -286,6 +302,7 @@ def _run(
     rest: list[str],
     argv: Sequence[str] | None,
     parser: argparse.ArgumentParser,
+    serve: argparse.ArgumentParser,
     sim: argparse.ArgumentParser,
 ) -> int:
     """Run the command ``args`` name (``rest``: what only ``bench`` takes)."""
@@ -296,6 +313,7 @@ def _run(
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "serve":
+        _check_cluster_flags(serve, args)
         if args.workers > 1:
             from ocpp_fast.cluster._cli import serve_processes
 

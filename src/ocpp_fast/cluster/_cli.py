@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from ocpp_fast._app import AppError, load_app
 from ocpp_fast._cli_log import SUPERVISOR, command_log, log_to, startup_failed
+from ocpp_fast._cli_serve import unless_stopped
 from ocpp_fast._protocol_version import LABELS
 from ocpp_fast.cluster._processes import Supervisor
 from ocpp_fast.cluster.config import (
@@ -109,10 +110,19 @@ async def worker(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    try:
+
+    async def join() -> bool:
         await pool.start()
+        return True
+
+    try:
+        joined = await unless_stopped(join(), stop, 0)
     except NatsUnreachable as exc:  # one line and exit code 2, as serve's failures to start
         return startup_failed(exc)
+    if joined is None:  # stopped while NATS did not answer
+        await pool.close()
+        command_log.info("stopped before the worker joined the cluster")
+        return 0
     versions = ", ".join(pool.handlers)
     command_log.info("worker serving OCPP %s from %s; Ctrl-C stops", versions, shown_servers(nats))
     await stop.wait()

@@ -163,7 +163,10 @@ class StationClient:
         self._turn = 0
         found = identity or parse_identity(url)
         if found is None:
-            raise ValueError(f"no station identity in {url!r}")
+            raise ValueError(
+                f"no station identity in {url!r}: end the URL with it "
+                "(ws://HOST:PORT/ocpp/CS001), or pass identity="
+            )
         self.identity = found
         self._password = password
         self._ssl = ssl
