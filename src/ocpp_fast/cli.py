@@ -5,7 +5,7 @@ Usage (every flag: ``ocpp-fast COMMAND --help``, or the CLI reference of the doc
     ocpp-fast serve [APP] [--factory] [--host H] [--port P] [--security-profile N] ... [--nats URL]
     ocpp-fast worker --nats URL APP [APP...] [--factory]
     ocpp-fast simulate --url ws://127.0.0.1:9000/ocpp --chargers 100 --duration 30
-    ocpp-fast validate FRAMES.jsonl [--version 2.0.1] [--tolerate naive_datetime,enum_case,...]
+    ocpp-fast validate FRAMES.jsonl|SERVE.log [--version 2.0.1] [--identity ID] [--tolerate ...]
     ocpp-fast bench [MIX] [--markdown]
 """
 
@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import ocpp_fast
-from ocpp_fast import errors
 from ocpp_fast._cli_log import add_log_format_argument, failed_before_logging, log_to
 from ocpp_fast._cli_serve import add_app_arguments, add_serve_arguments, serve_command
 from ocpp_fast._cli_types import count, natural, seconds, seconds_above_0, websocket_url
 from ocpp_fast._extras import MissingExtra
-from ocpp_fast._protocol_version import LABELS, by_label
+from ocpp_fast._protocol_version import LABELS
 from ocpp_fast.tolerance import Tolerance
 from ocpp_fast.transport.backend import BACKENDS
 from ocpp_fast.transport.runtime import run
@@ -118,42 +117,6 @@ def _simulate_settings(
     except ValueError as exc:
         parser.error(f"--password-file {args.password_file}: {exc}")
     return passwords, actions
-
-
-def _validate(path: Path, label: str, policy: Tolerance) -> int:
-    """Check a log of frames, one JSON array per line; CALLRESULTs are judged against
-    the action of the CALL with the same id earlier in the log. With ``tolerate``, a
-    frame the policy accepts is reported with each deviation it would repair."""
-    from ocpp_fast import codec
-    from ocpp_fast.tolerance import retry
-
-    version = by_label(label)
-    calls: dict[str, str] = {}
-    bad = total = repaired = 0
-    for number, line in enumerate(path.read_bytes().splitlines(), 1):
-        if not line.strip():
-            continue
-        total += 1
-        try:
-            frame = codec.decode_frame(line, version, calls)
-        except errors.OcppError as exc:
-            accepted = retry(line, exc, version, calls, policy)
-            if accepted is None:
-                bad += 1
-                where = exc.details.get("path", "")
-                print(f"{path}:{number}: {version.code_of(exc)} {where} {exc.description}")
-                continue
-            repaired += 1
-            frame = accepted.frame
-            for deviation in accepted.deviations:
-                print(f"{path}:{number}: repaired {deviation.kind.label} {deviation.path}")
-        message_id = getattr(frame, "message_id", None)
-        action = getattr(frame, "action", None)
-        if message_id is not None and action is not None and type(frame).__name__ == "Call":
-            calls[message_id] = action
-    tolerated = f", {repaired} accepted after repair" if policy else ""
-    print(f"{total} frames, {bad} invalid{tolerated} (OCPP {version.label})")
-    return 1 if bad else 0
 
 
 def _check_cluster_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -277,8 +240,16 @@ def _command(argv: Sequence[str] | None) -> int:
     sim.add_argument("--ssl-ca-certs", metavar="FILE", help="the CA that signed the CSMS's cert")
     sim.add_argument("--ssl-certfile", metavar="FILE", help="profile 3: the stations' certificate")
     sim.add_argument("--ssl-keyfile", metavar="FILE", help="its private key, if not in certfile")
-    check = commands.add_parser("validate", help="check a log of frames, one per line")
-    check.add_argument("file", type=Path, help="the log: one JSON array (a frame) per line")
+    check = commands.add_parser(
+        "validate", help="check a log of frames: one per line, or serve --log-frames' log"
+    )
+    check.add_argument(
+        "file",
+        type=Path,
+        help="one JSON array (a frame) per line, or the log of `ocpp-fast serve --log-frames` "
+        "in either --log-format, told apart line by line: its other lines are skipped (and "
+        "counted), a frame the log cut is reported as such, unchecked",
+    )
     check.add_argument(
         "--version", default="2.0.1", choices=sorted(LABELS), help="the OCPP version of the log"
     )
@@ -288,6 +259,11 @@ def _command(argv: Sequence[str] | None) -> int:
         metavar="CLASSES",
         help="comma-separated tolerance classes (naive_datetime, space_datetime, "
         "numeric_string, enum_case, null_optional, unknown_fields, overlong_string, all)",
+    )
+    check.add_argument(
+        "--identity",
+        metavar="ID",
+        help="in a log of serve: check this station's frames only (the others are counted)",
     )
     commands.add_parser("bench", help="the codec and dispatch comparison", add_help=False)
     args, rest = parser.parse_known_args(argv)
@@ -345,7 +321,9 @@ def _run(
         policy = Tolerance.parse(args.tolerate)
     except ValueError as exc:  # an unknown tolerance class
         parser.error(str(exc))
-    return _validate(args.file, args.version, policy)
+    from ocpp_fast._cli_validate import validate
+
+    return validate(args.file, args.version, policy, args.identity)
 
 
 if __name__ == "__main__":

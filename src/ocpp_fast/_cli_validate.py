@@ -1,0 +1,191 @@
+"""``ocpp-fast validate``: check a log of frames, as a station sent them or a CSMS answered.
+
+Testers replay what a real station sent, and the log that holds it is most often the command's
+own: ``ocpp-fast serve --log-frames``. So the file is read line by line, each line told apart
+by its own form (no flag):
+
+- a frame line of the command's log, ``--log-format text`` (``<time> [<process>] debug CS42 <
+  [2,...]``) or ``json`` (an object of the logger ``ocpp_fast.frames``): its frame is checked,
+  with the station's identity and the direction (``<`` received, ``>`` sent) read from the line;
+- another line of that log (a station connecting, the command's start): skipped, and counted;
+  and a line that is no record, after one that is, belongs to the record above (a traceback's
+  lines; the rest of a frame with a line break in it, in the text format, where it is joined);
+- any other line: a frame on its own, one JSON array per line, as a proxy writes them.
+
+The log cuts each frame at :func:`~ocpp_fast._frame_log.frame_log_limit` (500 characters unless
+``OCPP_FAST_FRAME_LOG_CHARS`` says otherwise): a frame of the log that is no whole JSON and that
+long is reported as cut, not as a station's ``FormatViolation`` it never sent.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from ocpp_fast import errors
+from ocpp_fast._frame_log import FRAME_LOG_ENVIRONMENT, frame_log_limit, frames_log
+from ocpp_fast._protocol_version import by_label
+from ocpp_fast.tolerance import Tolerance
+
+__all__ = ["validate"]
+
+_TEXT_RECORD = re.compile(
+    rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z(?: \[[^\]\n]*\])? ([a-z]+) ", re.ASCII
+)
+"""The start of a line of ``--log-format text``: the UTC time, the process (under ``--workers
+N``), the level (:class:`ocpp_fast._cli_log._TextLines`)."""
+
+_TEXT_FRAME = re.compile(rb"([^:\r\n]+?) ([<>]) ")
+"""What follows ``debug`` on a frame's line: the identity (which holds no ``:``, so no other
+debug line of ocpp_fast reads as a frame's) and the direction."""
+
+_JSON_RECORD_KEYS = frozenset({"time", "level", "logger", "message"})
+"""What every line of ``--log-format json`` holds (:class:`ocpp_fast._cli_log._JsonLines`)."""
+
+TRUNCATED = "truncated in the log"
+"""What is said of a frame the log cut (and, in the summary, how many)."""
+
+
+class Entry(NamedTuple):
+    """One frame of the file, or one log line that is none (``frame`` ``None``)."""
+
+    number: int
+    """The line it starts on (1 for the first)."""
+    frame: bytes | None = None
+    identity: str | None = None
+    """The station's, for a frame of the command's log; ``None`` on a plain line."""
+    direction: str | None = None
+    """``<`` received from the station, ``>`` sent to it; ``None`` on a plain line."""
+
+
+def _record(line: bytes, number: int) -> Entry | None:
+    """The log record ``line`` is (a frame's or another's), or ``None`` if it is no record."""
+    if line.startswith(b"{"):
+        try:
+            fields: Any = json.loads(line)
+        except ValueError:
+            return None
+        if not isinstance(fields, dict) or not fields.keys() >= _JSON_RECORD_KEYS:
+            return None
+        identity, direction, frame = (fields.get(k) for k in ("identity", "direction", "frame"))
+        if fields["logger"] == frames_log.name and direction in ("<", ">") and frame is not None:
+            return Entry(number, str(frame).encode(), str(identity), direction)
+        return Entry(number)
+    text = _TEXT_RECORD.match(line)
+    if text is None:
+        return None
+    on_frame = _TEXT_FRAME.match(line, text.end()) if text.group(1) == b"debug" else None
+    if on_frame is None:
+        return Entry(number)
+    identity = on_frame.group(1).decode("utf-8", "replace")
+    return Entry(number, line[on_frame.end() :], identity, on_frame.group(2).decode())
+
+
+def entries(data: bytes) -> Iterator[Entry]:
+    """The frames and other log lines of ``data``, in order (blank lines skipped)."""
+    record: Entry | None = None  # the last record of the log, yielded once its lines are read
+    joins = False  # whether a line that is no record goes on with record's frame (text format)
+    for number, line in enumerate(data.splitlines(keepends=True), 1):
+        new = _record(line, number)
+        if new is None and record is not None:  # a line of the record above
+            if joins:
+                record = record._replace(frame=(record.frame or b"") + line)
+            elif line.strip():
+                yield Entry(number)
+            continue
+        if record is not None:
+            yield _ended(record)
+        record = new
+        joins = new is not None and new.frame is not None and not line.startswith(b"{")
+        if new is None and line.strip():
+            yield Entry(number, line.rstrip(b"\r\n"))
+    if record is not None:
+        yield _ended(record)
+
+
+def _ended(record: Entry) -> Entry:
+    """``record`` without the line end its frame was read with (a text line's)."""
+    if record.frame is None:
+        return record
+    return record._replace(frame=record.frame.rstrip(b"\r\n"))
+
+
+def _cut(frame: bytes) -> bool:
+    """Whether the log cut ``frame``: no whole JSON, and at least as long as the cut, in
+    bytes. A frame received is cut at that many bytes (a character split by the cut is read back
+    as one U+FFFD, 3 bytes), a frame sent at that many characters (of a byte or more)."""
+    limit = frame_log_limit()
+    if limit is None or len(frame) < limit:
+        return False
+    try:
+        json.loads(frame)
+    except ValueError:
+        return True
+    return False
+
+
+_ANSWERED_BY = {"<": ">", ">": "<", None: None}
+"""The direction of the answers to a CALL sent in each (on a plain line, one file-wide)."""
+
+
+def validate(path: Path, label: str, policy: Tolerance, identity: str | None = None) -> int:
+    """Check the frames of ``path`` (``identity``: only that station's), each reported on its
+    line; CALLRESULTs are judged against the action of the CALL with the same id earlier in the
+    log, from the same station the other way. With ``policy``, a frame it accepts is reported
+    with each deviation it would repair. Exit code 1 if a frame is invalid; a frame the log cut
+    is reported but is none: what the station sent is unknown."""
+    from ocpp_fast import codec
+    from ocpp_fast.tolerance import retry
+
+    version = by_label(label)
+    calls: dict[tuple[str | None, str | None], dict[str, str]] = {}
+    bad = total = repaired = truncated = others = elsewhere = 0
+    for entry in entries(path.read_bytes()):
+        line = entry.frame
+        if line is None:
+            others += 1
+            continue
+        if identity is not None and entry.identity != identity:
+            elsewhere += 1
+            continue
+        total += 1
+        where = f"{path}:{entry.number}:"
+        if entry.identity is not None:
+            where += f" {entry.identity} {entry.direction}"
+        pending = calls.setdefault((entry.identity, _ANSWERED_BY[entry.direction]), {})
+        try:
+            frame = codec.decode_frame(line, version, pending)
+        except errors.OcppError as exc:
+            if entry.identity is not None and _cut(line):
+                truncated += 1
+                print(f"{where} {TRUNCATED} (run with {FRAME_LOG_ENVIRONMENT}=all)")
+                continue
+            accepted = retry(line, exc, version, pending, policy)
+            if accepted is None:
+                bad += 1
+                at = exc.details.get("path", "")
+                print(f"{where} {version.code_of(exc)} {at} {exc.description}")
+                continue
+            repaired += 1
+            frame = accepted.frame
+            for deviation in accepted.deviations:
+                print(f"{where} repaired {deviation.kind.label} {deviation.path}")
+        message_id = getattr(frame, "message_id", None)
+        action = getattr(frame, "action", None)
+        if message_id is not None and action is not None and type(frame).__name__ == "Call":
+            calls.setdefault((entry.identity, entry.direction), {})[message_id] = action
+    summary = f"{total} frames, {bad} invalid"
+    if policy:
+        summary += f", {repaired} accepted after repair"
+    if truncated:
+        summary += f", {truncated} {TRUNCATED}"
+    skipped = [f"{others} other log lines"] if others else []
+    if elsewhere:
+        skipped.append(f"{elsewhere} frames of other stations")
+    if skipped:
+        summary += f"; skipped {', '.join(skipped)}"
+    print(f"{summary} (OCPP {version.label})")
+    return 1 if bad else 0

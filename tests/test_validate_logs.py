@@ -1,0 +1,206 @@
+"""``ocpp-fast validate`` reading the command's own frame log (``serve --log-frames``), in
+both ``--log-format``s: real logs of a simulated fleet, and crafted frames through the same
+formatters and the same cut."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from serve_proc import serving
+
+from ocpp_fast._cli_log import command_log, log_to
+from ocpp_fast._frame_log import frame_log_limit, log_frame, set_frame_log_limit
+from ocpp_fast.cli import main
+
+SUMMARY = re.compile(
+    r"(?P<frames>\d+) frames, (?P<invalid>\d+) invalid"
+    r"(?:; skipped (?P<others>\d+) other log lines)?"
+    r"(?:, (?P<elsewhere>\d+) frames of other stations)? \(OCPP 2\.0\.1\)"
+)
+TEXT_FRAME = re.compile(r".* debug (SIM\d+) ([<>]) (.*)\n?")
+
+
+def framed(line: str, log_format: str) -> tuple[str, str, str] | None:
+    """The identity, direction and frame of a frame's line, read as a person reading the log
+    would (not as validate does); ``None`` for another line."""
+    if log_format == "json":
+        record = json.loads(line)
+        if record["logger"] != "ocpp_fast.frames":
+            return None
+        return record["identity"], record["direction"], record["frame"]
+    match = TEXT_FRAME.fullmatch(line)
+    return None if match is None else (match[1], match[2], match[3])
+
+
+def fleet_log(folder: Path, log_format: str, chars: str) -> tuple[Path, list[str]]:
+    """The log of ``serve --log-frames`` (``OCPP_FAST_FRAME_LOG_CHARS=chars``) while
+    ``ocpp-fast simulate`` ran 3 stations for 2 s, and its lines."""
+    cut = {"OCPP_FAST_FRAME_LOG_CHARS": chars}
+    with serving("--log-frames", "--log-format", log_format, env=cut) as server:
+        lines = [server.line()]  # its start line: it listens
+        url = f"ws://127.0.0.1:{server.port}/ocpp"
+        simulate = [sys.executable, "-m", "ocpp_fast.cli", "simulate", "--url", url]
+        simulate += ["--chargers", "3", "--duration", "2", "--interval", "0.1", "--seed", "5"]
+        ran = subprocess.run(simulate, capture_output=True, text=True, timeout=60)
+        assert ran.returncode == 0, (ran.stdout, ran.stderr)
+    lines += server.out.splitlines(keepends=True)
+    log = folder / f"serve.{log_format}.log"
+    log.write_text("".join(lines))
+    return log, lines
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_validate_reads_the_log_of_serve_log_frames(
+    log_format: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A simulated fleet's frames, logged whole by ``serve --log-frames``: every one valid,
+    every other line of the log skipped and counted, each station's frames alone on demand."""
+    log, lines = fleet_log(tmp_path, log_format, "all")
+    frames = [found for line in lines if (found := framed(line, log_format))]
+    assert len(frames) > 50, lines  # sessions of 3 stations, both ways
+
+    assert main(["validate", str(log)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{len(frames)} frames, 0 invalid; skipped {len(lines) - len(frames)} other log lines "
+        "(OCPP 2.0.1)"
+    ]
+
+    assert main(["validate", str(log), "--identity", "SIM00001"]) == 0
+    summary = SUMMARY.fullmatch(capsys.readouterr().out.strip())
+    assert summary is not None
+    own = sum(identity == "SIM00001" for identity, _, _ in frames)
+    assert (int(summary["frames"]), int(summary["invalid"])) == (own, 0)
+    assert int(summary["elsewhere"]) == len(frames) - own > 0
+
+
+@pytest.fixture
+def cut_at_500() -> Iterator[None]:
+    """The log's default cut, whatever the tests before set."""
+    before = frame_log_limit()
+    set_frame_log_limit(500)
+    yield
+    set_frame_log_limit(before)
+
+
+def whole(frame: str) -> bool:
+    try:
+        json.loads(frame)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.usefixtures("cut_at_500")
+def test_validate_tells_the_frames_the_log_cut(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same fleet logged with the default cut: the frames cut at 500 characters (a
+    TransactionEvent with its meter values...) are each said to be, none is invalid."""
+    log, lines = fleet_log(tmp_path, "text", "500")
+    cut = [
+        f"{log}:{number}: {found[0]} {found[1]} truncated in the log "
+        "(run with OCPP_FAST_FRAME_LOG_CHARS=all)"
+        for number, line in enumerate(lines, 1)
+        if (found := framed(line, "text")) and len(found[2]) == 500 and not whole(found[2])
+    ]
+    frames = sum(framed(line, "text") is not None for line in lines)
+    assert cut, lines
+    assert main(["validate", str(log)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        *cut,
+        f"{frames} frames, 0 invalid, {len(cut)} truncated in the log; "
+        f"skipped {len(lines) - frames} other log lines (OCPP 2.0.1)",
+    ]
+
+
+NOW = '"currentTime":"2026-12-03T08:42:15Z"'
+HEADER = b'[2,"5","DataTransfer",{"vendorId":"VV","data":"'  # 47 bytes: 2-byte chars split at 500
+CRAFTED: list[tuple[str, str, bytes | str]] = [
+    ("<", "CS001", b'[2,"1","Heartbeat",{}]'),
+    (
+        "<",
+        "CS002",
+        b'[2,"1","BootNotification",{"reason":"PowerUp","chargingStation":{"model":"M","vendorName":"V"}}]',
+    ),
+    ("<", "CS002", b'[3,"1",{}]'),  # no CALL of CS002's own "1" was sent: not judged
+    # each station's answers judged against its own CALLs, and those of the other way
+    ("<", "CS001", b'[3,"1",{}]'),
+    (">", "CS002", b'[3,"1",{' + NOW.encode() + b',"interval":300,"status":"Accepted"}]'),
+    (">", "CS001", b'[3,"1",{' + NOW.encode() + b"}]"),
+    (">", "CS001", '[2,"r1","Reset",{"type":"Immediate"}]'),
+    ("<", "CS001", b'[2,"r1","Heartbeat",{}]'),
+    ("<", "CS001", b'[3,"r1",{"status":"Accepted"}]'),
+    (">", "CS001", b'[3,"r1",{' + NOW.encode() + b"}]"),
+    # bad frames (lines 12 to 14), and frames the log cut (15 to 17)
+    (
+        "<",
+        "CS002",
+        b'[2,"2","StatusNotification",{"timestamp":"2026-12-03T08:42:15","connectorStatus":"Available","evseId":1,"connectorId":1}]',
+    ),
+    ("<", "CS001", b'[2,"3","Heartbeat",{}'),
+    ("<", "CS001", b'[2,"4","Heartbeat",{"x":"' + b"x" * 472 + b'"}]'),  # 500 bytes, whole
+    ("<", "CS001", HEADER + b"x" * 600 + b'"}]'),
+    ("<", "CS002", HEADER + "é".encode() * 300 + b'"}]'),
+    (">", "CS001", '[3,"5",{"status":"Accepted","data":"' + "y" * 600 + '"}]'),
+    # a frame with a line break in it, on two lines of a text log
+    ("<", "CS002", b'[2,"6",\n"Heartbeat",{}]'),
+]
+
+
+def crafted_log(log_format: str) -> str:
+    """The lines ``serve --log-frames`` writes for :data:`CRAFTED`, by its own formatters: a
+    line of the command first, an error with its traceback last."""
+    stream = io.StringIO()
+    undo = log_to(stream, "debug", log_format, frames=True)
+    try:
+        command_log.info("demo CSMS on ws://127.0.0.1:9000/<identity>")
+        for direction, identity, frame in CRAFTED:
+            log_frame(direction, identity, frame)
+        try:
+            raise RuntimeError("the clock is gone")
+        except RuntimeError:
+            logging.getLogger("ocpp_fast").exception("CS001: handler of Heartbeat (h1) raised")
+    finally:
+        undo()
+    return stream.getvalue()
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+@pytest.mark.usefixtures("cut_at_500")
+def test_validate_names_line_and_station_of_each_bad_frame(
+    log_format: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / f"crafted.{log_format}.log"
+    log.write_text(crafted_log(log_format))
+    lines = log.read_text().splitlines()
+    assert main(["validate", str(log)]) == 1
+    cut = "truncated in the log (run with OCPP_FAST_FRAME_LOG_CHARS=all)"
+    others = len(lines) - len(CRAFTED) - (log_format == "text")  # the frame on two lines
+    assert capsys.readouterr().out.splitlines() == [
+        f"{log}:12: CS002 < PropertyConstraintViolation $.timestamp Invalid RFC3339 encoded "
+        "datetime at $.timestamp",
+        f"{log}:13: CS001 < RpcFrameworkError  frame is not valid JSON: Input data was truncated",
+        f"{log}:14: CS001 < FormatViolation $.x Object contains unknown field `x` at $.x",
+        f"{log}:15: CS001 < {cut}",
+        f"{log}:16: CS002 < {cut}",
+        f"{log}:17: CS001 > {cut}",
+        f"{len(CRAFTED)} frames, 3 invalid, 3 truncated in the log; "
+        f"skipped {others} other log lines (OCPP 2.0.1)",
+    ]
+
+    assert main(["validate", str(log), "--identity", "CS002", "--tolerate", "all"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{log}:12: CS002 < repaired naive_datetime $.timestamp",
+        f"{log}:16: CS002 < {cut}",
+        "6 frames, 0 invalid, 1 accepted after repair, 1 truncated in the log; "
+        f"skipped {others} other log lines, {len(CRAFTED) - 6} frames of other stations "
+        "(OCPP 2.0.1)",
+    ]
