@@ -18,10 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from demo_load import free_port
 from websockets.asyncio.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
+from ocpp_fast._machine import free_port
 from ocpp_fast.simulator import SimulationReport, simulate
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "ocpp_package_backend.py"

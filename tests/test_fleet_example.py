@@ -14,12 +14,12 @@ from typing import Any
 import aiohttp
 import msgspec
 import pytest
-from demo_load import free_port
 from fleet_csms import NOISY_VENDOR, FleetDb
 from serve_proc import start
 from websockets.asyncio.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
+from ocpp_fast._machine import free_port
 from ocpp_fast.simulator import SimulationReport, simulate
 from ocpp_fast.transport.backend import BACKENDS
 from ocpp_fast.transport.identity import basic_header

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 from cluster_procs import NatsServer
-from demo_load import free_port
 from serve_proc import serving
 
+from ocpp_fast._machine import free_port
 from ocpp_fast.cluster import ClusterConfig, Gateway
 from ocpp_fast.demo import DemoChargeSystem
 from ocpp_fast.transport import serve

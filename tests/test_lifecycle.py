@@ -11,11 +11,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from demo_load import free_port
 from my_test_charge_system import MyTestChargeSystem
 from my_test_charger import MyTestCharger
 
 from ocpp_fast import aio
+from ocpp_fast._machine import free_port
 from ocpp_fast.errors import StartupFailed, StationNotConnected
 from ocpp_fast.stations import StationCaller, StationEntry
 from ocpp_fast.transport import Backoff, connect, serve

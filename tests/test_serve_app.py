@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 from cluster_procs import NatsServer, Proc
-from demo_load import free_port
 from serve_proc import serving, start
 from test_transport import Pki
 from websockets.asyncio.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
 from ocpp_fast._app import AppError, load_app
+from ocpp_fast._machine import free_port
 from ocpp_fast.cli import main
 from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16
 from ocpp_fast.simulator import simulate
