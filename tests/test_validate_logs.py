@@ -204,3 +204,11 @@ def test_validate_names_line_and_station_of_each_bad_frame(
         f"skipped {others} other log lines, {len(CRAFTED) - 6} frames of other stations "
         "(OCPP 2.0.1)",
     ]
+
+    # A station the log does not hold checked nothing: said, and a failure (it exited 0).
+    assert main(["validate", str(log), "--identity", "CS0002"]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"0 frames, 0 invalid; skipped {others} other log lines, {len(CRAFTED)} frames of other "
+        "stations (OCPP 2.0.1)",
+        f"no frame of station CS0002 in {log} (its stations: CS001, CS002)",
+    ]

@@ -135,14 +135,16 @@ def validate(path: Path, label: str, policy: Tolerance, identity: str | None = N
     """Check the frames of ``path`` (``identity``: only that station's), each reported on its
     line; CALLRESULTs are judged against the action of the CALL with the same id earlier in the
     log, from the same station the other way. With ``policy``, a frame it accepts is reported
-    with each deviation it would repair. Exit code 1 if a frame is invalid; a frame the log cut
-    is reported but is none: what the station sent is unknown."""
+    with each deviation it would repair. Exit code 1 if a frame is invalid, or if ``identity``
+    has no frame in the log (a misspelt station checked nothing, and a CI job would have
+    passed); a frame the log cut is reported but is none: what the station sent is unknown."""
     from ocpp_fast import codec
     from ocpp_fast.tolerance import retry
 
     version = by_label(label)
     calls: dict[tuple[str | None, str | None], dict[str, str]] = {}
     bad = total = repaired = truncated = others = elsewhere = 0
+    stations: set[str] = set()
     for entry in entries(path.read_bytes()):
         line = entry.frame
         if line is None:
@@ -150,6 +152,8 @@ def validate(path: Path, label: str, policy: Tolerance, identity: str | None = N
             continue
         if identity is not None and entry.identity != identity:
             elsewhere += 1
+            if entry.identity is not None:
+                stations.add(entry.identity)
             continue
         total += 1
         where = f"{path}:{entry.number}:"
@@ -188,4 +192,13 @@ def validate(path: Path, label: str, policy: Tolerance, identity: str | None = N
     if skipped:
         summary += f"; skipped {', '.join(skipped)}"
     print(f"{summary} (OCPP {version.label})")
+    if identity is not None and total == 0:
+        seen = sorted(stations)
+        named = ", ".join(seen[:_STATIONS_NAMED]) + (", ..." if len(seen) > _STATIONS_NAMED else "")
+        print(f"no frame of station {identity} in {path} (its stations: {named or 'none'})")
+        return 1
     return 1 if bad else 0
+
+
+_STATIONS_NAMED = 10
+"""Stations a refused ``--identity`` names from the log, at most."""
