@@ -18,6 +18,7 @@ from serve_proc import serving
 
 from ocpp_fast._cli_log import command_log, log_to
 from ocpp_fast._frame_log import frame_log_limit, log_frame, set_frame_log_limit
+from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.cli import main
 
 SUMMARY = re.compile(
@@ -40,15 +41,18 @@ def framed(line: str, log_format: str) -> tuple[str, str, str] | None:
     return None if match is None else (match[1], match[2], match[3])
 
 
-def fleet_log(folder: Path, log_format: str, chars: str) -> tuple[Path, list[str]]:
+def fleet_log(folder: Path, log_format: str, chars: str, *versions: str) -> tuple[Path, list[str]]:
     """The log of ``serve --log-frames`` (``OCPP_FAST_FRAME_LOG_CHARS=chars``) while
-    ``ocpp-fast simulate`` ran 3 stations for 2 s, and its lines."""
+    ``ocpp-fast simulate`` ran 3 stations for 2 s (of ``versions``, in turn, if given), and its
+    lines."""
     cut = {"OCPP_FAST_FRAME_LOG_CHARS": chars}
     with serving("--log-frames", "--log-format", log_format, env=cut) as server:
         lines = [server.line()]  # its start line: it listens
         url = f"ws://127.0.0.1:{server.port}/ocpp"
         simulate = [sys.executable, "-m", "ocpp_fast.cli", "simulate", "--url", url]
         simulate += ["--chargers", "3", "--duration", "2", "--interval", "0.1", "--seed", "5"]
+        if versions:
+            simulate += ["--version", *versions]
         ran = subprocess.run(simulate, capture_output=True, text=True, timeout=60)
         assert ran.returncode == 0, (ran.stdout, ran.stderr)
     lines += server.out.splitlines(keepends=True)
@@ -79,6 +83,25 @@ def test_validate_reads_the_log_of_serve_log_frames(
     own = sum(identity == "SIM00001" for identity, _, _ in frames)
     assert (int(summary["frames"]), int(summary["invalid"])) == (own, 0)
     assert int(summary["elsewhere"]) == len(frames) - own > 0
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_validate_checks_each_station_in_its_own_version(
+    log_format: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo CSMS serves every version on one port: a fleet of 1.6, 2.0.1 and 2.1 stations
+    in one log, each checked in the version its connection line says (the 1.6 frames were
+    checked as 2.0.1 and failed), whatever ``--version`` says."""
+    log, lines = fleet_log(tmp_path, log_format, "all", "1.6", "2.0.1", "2.1")
+    frames = [found for line in lines if (found := framed(line, log_format))]
+    connected = [line for line in lines if re.search(r"SIM\d+: connected \(ocpp", line)]
+    assert len(connected) == 3, lines
+    for version in ("2.0.1", "1.6"):
+        assert main(["validate", str(log), "--version", version]) == 0
+        assert capsys.readouterr().out.splitlines() == [
+            f"{len(frames)} frames, 0 invalid; skipped {len(lines) - len(frames)} other log "
+            "lines (OCPP 1.6: 1 station, 2.0.1: 1 station, 2.1: 1 station)"
+        ]
 
 
 @pytest.fixture
@@ -211,4 +234,46 @@ def test_validate_names_line_and_station_of_each_bad_frame(
         f"0 frames, 0 invalid; skipped {others} other log lines, {len(CRAFTED)} frames of other "
         "stations (OCPP 2.0.1)",
         f"no frame of station CS0002 in {log} (its stations: CS001, CS002)",
+    ]
+
+
+HEARTBEAT_16_ANSWER = '[3,"h",{' + NOW + "}]"
+BOOT_16 = '[2,"b","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]'
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_validate_takes_the_version_of_the_latest_connection(
+    log_format: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A station's frames are checked in the version of its latest connection line before
+    them; a station with none (or a frame before it) in ``--version``."""
+    stream = io.StringIO()
+    undo = log_to(stream, "debug", log_format, frames=True)
+    transport = logging.getLogger("ocpp_fast.transport")
+    try:
+        log_frame("<", "CS001", BOOT_16)  # line 1: before its connection, in --version
+        ConnectionLog(transport, "CS001").info("connected (%s)", "ocpp1.6")
+        log_frame("<", "CS001", BOOT_16)
+        ConnectionLog(transport, "CS002").info("connected (%s)", "ocpp1.6")
+        ConnectionLog(transport, "CS002").info("disconnected: closed by the station (1000)")
+        ConnectionLog(transport, "CS002").info("connected (%s)", "ocpp2.0.1")
+        log_frame("<", "CS002", BOOT_16)  # line 7: CS002 is 2.0.1 now
+        log_frame("<", "CS003", BOOT_16)  # line 8: no connection line, in --version
+        log_frame("<", "CS001", '[2,"h","Heartbeat",{}]')
+        log_frame(">", "CS001", HEARTBEAT_16_ANSWER)
+    finally:
+        undo()
+    log = tmp_path / f"versions.{log_format}.log"
+    log.write_text(stream.getvalue())
+    assert main(["validate", str(log)]) == 1
+    unknown = "FormatViolation $.chargePointVendor Object contains unknown field"
+    assert capsys.readouterr().out.splitlines() == [
+        f"{log}:1: CS001 < {unknown} `chargePointVendor` at $.chargePointVendor",
+        f"{log}:7: CS002 < {unknown} `chargePointVendor` at $.chargePointVendor",
+        f"{log}:8: CS003 < {unknown} `chargePointVendor` at $.chargePointVendor",
+        "6 frames, 3 invalid; skipped 4 other log lines (OCPP 1.6: 1 station, 2.0.1: 3 stations)",
+    ]
+    assert main(["validate", str(log), "--version", "1.6", "--identity", "CS003"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "1 frames, 0 invalid; skipped 4 other log lines, 5 frames of other stations (OCPP 1.6)"
     ]
