@@ -126,14 +126,18 @@ def test_validate_tells_the_frames_the_log_cut(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The same fleet logged with the default cut: the frames cut at 500 characters (a
-    TransactionEvent with its meter values...) are each said to be, none is invalid."""
+    TransactionEvent with its meter values...), which the log marks, are each said to be, none
+    is invalid."""
     log, lines = fleet_log(tmp_path, "text", "500")
     cut = [
         f"{log}:{number}: {found[0]} {found[1]} truncated in the log "
         "(run with OCPP_FAST_FRAME_LOG_CHARS=all)"
         for number, line in enumerate(lines, 1)
-        if (found := framed(line, "text")) and len(found[2]) == 500 and not whole(found[2])
+        if (found := framed(line, "text")) and found[2].endswith(" [cut]")
     ]
+    logged = [found[2] for line in lines if (found := framed(line, "text"))]
+    marked = [frame.removesuffix(" [cut]") for frame in logged if frame.endswith(" [cut]")]
+    assert all(len(frame) == 500 and not whole(frame) for frame in marked)
     frames = sum(framed(line, "text") is not None for line in lines)
     assert cut, lines
     assert main(["validate", str(log)]) == 0
@@ -277,3 +281,47 @@ def test_validate_takes_the_version_of_the_latest_connection(
     assert capsys.readouterr().out.splitlines() == [
         "1 frames, 0 invalid; skipped 4 other log lines, 5 frames of other stations (OCPP 1.6)"
     ]
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_validate_takes_the_cut_the_log_marks(
+    log_format: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A frame the log cut says so, so a log cut at 100 characters is read by a validate whose
+    own limit is 500 (or all): the frame cut is reported as such, not as a station's broken
+    frame; a whole one is checked, and one as long that is no JSON is invalid."""
+    before = frame_log_limit()
+    set_frame_log_limit(100)
+    stream = io.StringIO()
+    undo = log_to(stream, "debug", log_format, frames=True)
+    try:
+        log_frame("<", "CS001", HEADER + b"x" * 200 + b'"}]')  # cut
+        log_frame("<", "CS001", b'[2,"6","Heartbeat",{"x":"' + b"x" * 72 + b'"}]')  # 100, whole
+        log_frame("<", "CS001", b'[2,"7","Heartbeat",{"x":"' + b"x" * 69 + b" [cut]")  # sent so
+    finally:
+        undo()
+        set_frame_log_limit(before)
+    lines = stream.getvalue().splitlines()
+    marked = [json.loads(line).get("cut") if log_format == "json" else line for line in lines]
+    if log_format == "json":
+        assert marked == [True, None, None]
+    else:
+        assert lines[0].endswith('"data":"' + "x" * 53 + " [cut]")
+        assert not lines[1].endswith(" [cut]")
+    log = tmp_path / f"cut.{log_format}.log"
+    log.write_text(stream.getvalue())
+    set_frame_log_limit(500)
+    try:
+        assert main(["validate", str(log)]) == 1
+    finally:
+        set_frame_log_limit(before)
+    cut = "truncated in the log (run with OCPP_FAST_FRAME_LOG_CHARS=all)"
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{log}:1: CS001 < {cut}"
+    assert out[1].startswith(f"{log}:2: CS001 < FormatViolation $.x ")
+    # A station's own frame ending as the text mark does is read as cut there (the text log
+    # cannot tell the two apart), as the station's in JSON.
+    third = f"{log}:3: CS001 < " + (cut if log_format == "text" else "RpcFrameworkError ")
+    assert out[2].startswith(third)
+    bad = 2 if log_format == "json" else 1
+    assert out[3:] == [f"3 frames, {bad} invalid, {3 - bad} truncated in the log (OCPP 2.0.1)"]

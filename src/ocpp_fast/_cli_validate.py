@@ -17,8 +17,10 @@ by its own form (no flag):
 - any other line: a frame on its own, one JSON array per line, as a proxy writes them.
 
 The log cuts each frame at :func:`~ocpp_fast._frame_log.frame_log_limit` (500 characters unless
-``OCPP_FAST_FRAME_LOG_CHARS`` says otherwise): a frame of the log that is no whole JSON and that
-long is reported as cut, not as a station's ``FormatViolation`` it never sent.
+``OCPP_FAST_FRAME_LOG_CHARS`` says otherwise), and says so (``"cut": true``, or
+:data:`~ocpp_fast._frame_log.FRAME_CUT_MARK` after the frame in text): such a frame is reported
+as cut, not as a station's ``FormatViolation`` it never sent. In a log written before the mark,
+a frame that is no whole JSON and at least this process's limit long is taken as cut.
 """
 
 from __future__ import annotations
@@ -30,7 +32,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ocpp_fast import errors
-from ocpp_fast._frame_log import FRAME_LOG_ENVIRONMENT, frame_log_limit, frames_log
+from ocpp_fast._frame_log import (
+    FRAME_CUT_MARK,
+    FRAME_LOG_ENVIRONMENT,
+    frame_log_limit,
+    frames_log,
+)
 from ocpp_fast._protocol_version import LABELS, ProtocolVersion, by_label
 from ocpp_fast.tolerance import Tolerance
 
@@ -71,6 +78,8 @@ class Entry(NamedTuple):
     """``<`` received from the station, ``>`` sent to it; ``None`` on a plain line."""
     version: str | None = None
     """On a station's connection line (no frame), the label of the version it negotiated."""
+    cut: bool = False
+    """Whether the log says it cut the frame."""
 
 
 def _record(line: bytes, number: int) -> Entry | None:
@@ -84,7 +93,8 @@ def _record(line: bytes, number: int) -> Entry | None:
             return None
         identity, direction, frame = (fields.get(k) for k in ("identity", "direction", "frame"))
         if fields["logger"] == frames_log.name and direction in ("<", ">") and frame is not None:
-            return Entry(number, str(frame).encode(), str(identity), direction)
+            cut = fields.get("cut") is True
+            return Entry(number, str(frame).encode(), str(identity), direction, cut=cut)
         return _connection(str(fields["message"]), number)
     text = _TEXT_RECORD.match(line)
     if text is None:
@@ -120,24 +130,32 @@ def entries(data: bytes) -> Iterator[Entry]:
                 yield Entry(number)
             continue
         if record is not None:
-            yield _ended(record)
+            yield _ended(record, joins)
         record = new
         joins = new is not None and new.frame is not None and not line.startswith(b"{")
         if new is None and line.strip():
             yield Entry(number, line.rstrip(b"\r\n"))
     if record is not None:
-        yield _ended(record)
+        yield _ended(record, joins)
 
 
-def _ended(record: Entry) -> Entry:
-    """``record`` without the line end its frame was read with (a text line's)."""
+_CUT_MARK = FRAME_CUT_MARK.encode()
+
+
+def _ended(record: Entry, text: bool) -> Entry:
+    """``record`` without the line end its frame was read with (a text line's), nor the mark
+    of a frame the text log cut (which a JSON frame may hold: it is the station's)."""
     if record.frame is None:
         return record
-    return record._replace(frame=record.frame.rstrip(b"\r\n"))
+    frame = record.frame.rstrip(b"\r\n")
+    if text and frame.endswith(_CUT_MARK):
+        return record._replace(frame=frame[: -len(_CUT_MARK)], cut=True)
+    return record._replace(frame=frame)
 
 
 def _cut(frame: bytes) -> bool:
-    """Whether the log cut ``frame``: no whole JSON, and at least as long as the cut, in
+    """Whether the log cut ``frame``, in a log that does not say (written before the mark): no
+    whole JSON, and at least as long as the cut, in
     bytes. A frame received is cut at that many bytes (a character split by the cut is read back
     as one U+FFFD, 3 bytes), a frame sent at that many characters (of a byte or more)."""
     limit = frame_log_limit()
@@ -194,7 +212,7 @@ def validate(path: Path, label: str, policy: Tolerance, identity: str | None = N
         try:
             frame = codec.decode_frame(line, version, pending)
         except errors.OcppError as exc:
-            if entry.identity is not None and _cut(line):
+            if entry.identity is not None and (entry.cut or _cut(line)):
                 truncated += 1
                 print(f"{where} {TRUNCATED} (run with {FRAME_LOG_ENVIRONMENT}=all)")
                 continue
