@@ -155,9 +155,9 @@ def _ended(record: Entry, text: bool) -> Entry:
 
 def _cut(frame: bytes) -> bool:
     """Whether the log cut ``frame``, in a log that does not say (written before the mark): no
-    whole JSON, and at least as long as the cut, in
-    bytes. A frame received is cut at that many bytes (a character split by the cut is read back
-    as one U+FFFD, 3 bytes), a frame sent at that many characters (of a byte or more)."""
+    whole JSON, and at least as long as the cut, in bytes. A frame received is cut at that many
+    bytes (a character split by the cut is read back as one U+FFFD, 3 bytes), a frame sent at
+    that many characters (of a byte or more)."""
     limit = frame_log_limit()
     if limit is None or len(frame) < limit:
         return False
