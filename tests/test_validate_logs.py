@@ -18,6 +18,7 @@ from serve_proc import serving
 
 from ocpp_fast._cli_log import command_log, log_to
 from ocpp_fast._frame_log import frame_log_limit, log_frame, set_frame_log_limit
+from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.cli import main
 
 SUMMARY = re.compile(
@@ -40,15 +41,18 @@ def framed(line: str, log_format: str) -> tuple[str, str, str] | None:
     return None if match is None else (match[1], match[2], match[3])
 
 
-def fleet_log(folder: Path, log_format: str, chars: str) -> tuple[Path, list[str]]:
+def fleet_log(folder: Path, log_format: str, chars: str, *versions: str) -> tuple[Path, list[str]]:
     """The log of ``serve --log-frames`` (``OCPP_FAST_FRAME_LOG_CHARS=chars``) while
-    ``ocpp-fast simulate`` ran 3 stations for 2 s, and its lines."""
+    ``ocpp-fast simulate`` ran 3 stations for 2 s (of ``versions``, in turn, if given), and its
+    lines."""
     cut = {"OCPP_FAST_FRAME_LOG_CHARS": chars}
     with serving("--log-frames", "--log-format", log_format, env=cut) as server:
         lines = [server.line()]  # its start line: it listens
         url = f"ws://127.0.0.1:{server.port}/ocpp"
         simulate = [sys.executable, "-m", "ocpp_fast.cli", "simulate", "--url", url]
         simulate += ["--chargers", "3", "--duration", "2", "--interval", "0.1", "--seed", "5"]
+        if versions:
+            simulate += ["--version", *versions]
         ran = subprocess.run(simulate, capture_output=True, text=True, timeout=60)
         assert ran.returncode == 0, (ran.stdout, ran.stderr)
     lines += server.out.splitlines(keepends=True)
@@ -81,6 +85,25 @@ def test_validate_reads_the_log_of_serve_log_frames(
     assert int(summary["elsewhere"]) == len(frames) - own > 0
 
 
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_validate_checks_each_station_in_its_own_version(
+    log_format: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo CSMS serves every version on one port: a fleet of 1.6, 2.0.1 and 2.1 stations
+    in one log, each checked in the version its connection line says (the 1.6 frames were
+    checked as 2.0.1 and failed), whatever ``--version`` says."""
+    log, lines = fleet_log(tmp_path, log_format, "all", "1.6", "2.0.1", "2.1")
+    frames = [found for line in lines if (found := framed(line, log_format))]
+    connected = [line for line in lines if re.search(r"SIM\d+: connected \(ocpp", line)]
+    assert len(connected) == 3, lines
+    for version in ("2.0.1", "1.6"):
+        assert main(["validate", str(log), "--version", version]) == 0
+        assert capsys.readouterr().out.splitlines() == [
+            f"{len(frames)} frames, 0 invalid; skipped {len(lines) - len(frames)} other log "
+            "lines (OCPP 1.6: 1 station, 2.0.1: 1 station, 2.1: 1 station)"
+        ]
+
+
 @pytest.fixture
 def cut_at_500() -> Iterator[None]:
     """The log's default cut, whatever the tests before set."""
@@ -103,14 +126,18 @@ def test_validate_tells_the_frames_the_log_cut(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The same fleet logged with the default cut: the frames cut at 500 characters (a
-    TransactionEvent with its meter values...) are each said to be, none is invalid."""
+    TransactionEvent with its meter values...), which the log marks, are each said to be, none
+    is invalid."""
     log, lines = fleet_log(tmp_path, "text", "500")
     cut = [
         f"{log}:{number}: {found[0]} {found[1]} truncated in the log "
         "(run with OCPP_FAST_FRAME_LOG_CHARS=all)"
         for number, line in enumerate(lines, 1)
-        if (found := framed(line, "text")) and len(found[2]) == 500 and not whole(found[2])
+        if (found := framed(line, "text")) and found[2].endswith(" [cut]")
     ]
+    logged = [found[2] for line in lines if (found := framed(line, "text"))]
+    marked = [frame.removesuffix(" [cut]") for frame in logged if frame.endswith(" [cut]")]
+    assert all(len(frame) == 500 and not whole(frame) for frame in marked)
     frames = sum(framed(line, "text") is not None for line in lines)
     assert cut, lines
     assert main(["validate", str(log)]) == 0
@@ -212,3 +239,89 @@ def test_validate_names_line_and_station_of_each_bad_frame(
         "stations (OCPP 2.0.1)",
         f"no frame of station CS0002 in {log} (its stations: CS001, CS002)",
     ]
+
+
+HEARTBEAT_16_ANSWER = '[3,"h",{' + NOW + "}]"
+BOOT_16 = '[2,"b","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]'
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_validate_takes_the_version_of_the_latest_connection(
+    log_format: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A station's frames are checked in the version of its latest connection line before
+    them; a station with none (or a frame before it) in ``--version``."""
+    stream = io.StringIO()
+    undo = log_to(stream, "debug", log_format, frames=True)
+    transport = logging.getLogger("ocpp_fast.transport")
+    try:
+        log_frame("<", "CS001", BOOT_16)  # line 1: before its connection, in --version
+        ConnectionLog(transport, "CS001").info("connected (%s)", "ocpp1.6")
+        log_frame("<", "CS001", BOOT_16)
+        ConnectionLog(transport, "CS002").info("connected (%s)", "ocpp1.6")
+        ConnectionLog(transport, "CS002").info("disconnected: closed by the station (1000)")
+        ConnectionLog(transport, "CS002").info("connected (%s)", "ocpp2.0.1")
+        log_frame("<", "CS002", BOOT_16)  # line 7: CS002 is 2.0.1 now
+        log_frame("<", "CS003", BOOT_16)  # line 8: no connection line, in --version
+        log_frame("<", "CS001", '[2,"h","Heartbeat",{}]')
+        log_frame(">", "CS001", HEARTBEAT_16_ANSWER)
+    finally:
+        undo()
+    log = tmp_path / f"versions.{log_format}.log"
+    log.write_text(stream.getvalue())
+    assert main(["validate", str(log)]) == 1
+    unknown = "FormatViolation $.chargePointVendor Object contains unknown field"
+    assert capsys.readouterr().out.splitlines() == [
+        f"{log}:1: CS001 < {unknown} `chargePointVendor` at $.chargePointVendor",
+        f"{log}:7: CS002 < {unknown} `chargePointVendor` at $.chargePointVendor",
+        f"{log}:8: CS003 < {unknown} `chargePointVendor` at $.chargePointVendor",
+        "6 frames, 3 invalid; skipped 4 other log lines (OCPP 1.6: 1 station, 2.0.1: 3 stations)",
+    ]
+    assert main(["validate", str(log), "--version", "1.6", "--identity", "CS003"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "1 frames, 0 invalid; skipped 4 other log lines, 5 frames of other stations (OCPP 1.6)"
+    ]
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_validate_takes_the_cut_the_log_marks(
+    log_format: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A frame the log cut says so, so a log cut at 100 characters is read by a validate whose
+    own limit is 500 (or all): the frame cut is reported as such, not as a station's broken
+    frame; a whole one is checked, and one as long that is no JSON is invalid."""
+    before = frame_log_limit()
+    set_frame_log_limit(100)
+    stream = io.StringIO()
+    undo = log_to(stream, "debug", log_format, frames=True)
+    try:
+        log_frame("<", "CS001", HEADER + b"x" * 200 + b'"}]')  # cut
+        log_frame("<", "CS001", b'[2,"6","Heartbeat",{"x":"' + b"x" * 72 + b'"}]')  # 100, whole
+        log_frame("<", "CS001", b'[2,"7","Heartbeat",{"x":"' + b"x" * 69 + b" [cut]")  # sent so
+    finally:
+        undo()
+        set_frame_log_limit(before)
+    lines = stream.getvalue().splitlines()
+    marked = [json.loads(line).get("cut") if log_format == "json" else line for line in lines]
+    if log_format == "json":
+        assert marked == [True, None, None]
+    else:
+        assert lines[0].endswith('"data":"' + "x" * 53 + " [cut]")
+        assert not lines[1].endswith(" [cut]")
+    log = tmp_path / f"cut.{log_format}.log"
+    log.write_text(stream.getvalue())
+    set_frame_log_limit(500)
+    try:
+        assert main(["validate", str(log)]) == 1
+    finally:
+        set_frame_log_limit(before)
+    cut = "truncated in the log (run with OCPP_FAST_FRAME_LOG_CHARS=all)"
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{log}:1: CS001 < {cut}"
+    assert out[1].startswith(f"{log}:2: CS001 < FormatViolation $.x ")
+    # A station's own frame ending as the text mark does is read as cut there (the text log
+    # cannot tell the two apart), as the station's in JSON.
+    third = f"{log}:3: CS001 < " + (cut if log_format == "text" else "RpcFrameworkError ")
+    assert out[2].startswith(third)
+    bad = 2 if log_format == "json" else 1
+    assert out[3:] == [f"3 frames, {bad} invalid, {3 - bad} truncated in the log (OCPP 2.0.1)"]

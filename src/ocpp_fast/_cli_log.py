@@ -36,6 +36,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from ocpp_fast._frame_log import FRAME_CUT_MARK
+
 __all__ = [
     "LOG_FORMATS",
     "SUPERVISOR",
@@ -97,7 +99,8 @@ def _message(record: logging.LogRecord) -> str:
     frame = getattr(record, "frame", None)
     if record.name == "ocpp_fast.frames" and frame is not None:
         fields = record.__dict__
-        return f"{fields['identity']} {fields['direction']} {_text(frame)}"
+        cut = FRAME_CUT_MARK if fields.get("cut") else ""
+        return f"{fields['identity']} {fields['direction']} {_text(frame)}{cut}"
     return record.getMessage()
 
 

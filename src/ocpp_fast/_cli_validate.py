@@ -7,14 +7,20 @@ by its own form (no flag):
 - a frame line of the command's log, ``--log-format text`` (``<time> [<process>] debug CS42 <
   [2,...]``) or ``json`` (an object of the logger ``ocpp_fast.frames``): its frame is checked,
   with the station's identity and the direction (``<`` received, ``>`` sent) read from the line;
-- another line of that log (a station connecting, the command's start): skipped, and counted;
+- a station's connection line (``CS42: connected (ocpp1.6)``): the version its frames after it
+  are checked in, until it connects again (the demo CSMS serves every version on one port, so
+  one log holds stations of several; ``--version`` is for a station with no such line); it is
+  skipped and counted as the line below;
+- another line of that log (the command's start, a station leaving): skipped, and counted;
   and a line that is no record, after one that is, belongs to the record above (a traceback's
   lines; the rest of a frame with a line break in it, in the text format, where it is joined);
 - any other line: a frame on its own, one JSON array per line, as a proxy writes them.
 
 The log cuts each frame at :func:`~ocpp_fast._frame_log.frame_log_limit` (500 characters unless
-``OCPP_FAST_FRAME_LOG_CHARS`` says otherwise): a frame of the log that is no whole JSON and that
-long is reported as cut, not as a station's ``FormatViolation`` it never sent.
+``OCPP_FAST_FRAME_LOG_CHARS`` says otherwise), and says so (``"cut": true``, or
+:data:`~ocpp_fast._frame_log.FRAME_CUT_MARK` after the frame in text): such a frame is reported
+as cut, not as a station's ``FormatViolation`` it never sent. In a log written before the mark,
+a frame that is no whole JSON and at least this process's limit long is taken as cut.
 """
 
 from __future__ import annotations
@@ -26,8 +32,13 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ocpp_fast import errors
-from ocpp_fast._frame_log import FRAME_LOG_ENVIRONMENT, frame_log_limit, frames_log
-from ocpp_fast._protocol_version import by_label
+from ocpp_fast._frame_log import (
+    FRAME_CUT_MARK,
+    FRAME_LOG_ENVIRONMENT,
+    frame_log_limit,
+    frames_log,
+)
+from ocpp_fast._protocol_version import LABELS, ProtocolVersion, by_label
 from ocpp_fast.tolerance import Tolerance
 
 __all__ = ["validate"]
@@ -41,6 +52,12 @@ N``), the level (:class:`ocpp_fast._cli_log._TextLines`)."""
 _TEXT_FRAME = re.compile(rb"([^:\r\n]+?) ([<>]) ")
 """What follows ``debug`` on a frame's line: the identity (which holds no ``:``, so no other
 debug line of ocpp_fast reads as a frame's) and the direction."""
+
+_CONNECTED = re.compile(
+    rf"(.+): connected \(ocpp({'|'.join(re.escape(label) for label in LABELS)})\)", re.DOTALL
+)
+"""The message of a station's connection (``transport._websockets_server``): its identity and
+the version it negotiated."""
 
 _JSON_RECORD_KEYS = frozenset({"time", "level", "logger", "message"})
 """What every line of ``--log-format json`` holds (:class:`ocpp_fast._cli_log._JsonLines`)."""
@@ -59,6 +76,10 @@ class Entry(NamedTuple):
     """The station's, for a frame of the command's log; ``None`` on a plain line."""
     direction: str | None = None
     """``<`` received from the station, ``>`` sent to it; ``None`` on a plain line."""
+    version: str | None = None
+    """On a station's connection line (no frame), the label of the version it negotiated."""
+    cut: bool = False
+    """Whether the log says it cut the frame."""
 
 
 def _record(line: bytes, number: int) -> Entry | None:
@@ -72,16 +93,28 @@ def _record(line: bytes, number: int) -> Entry | None:
             return None
         identity, direction, frame = (fields.get(k) for k in ("identity", "direction", "frame"))
         if fields["logger"] == frames_log.name and direction in ("<", ">") and frame is not None:
-            return Entry(number, str(frame).encode(), str(identity), direction)
-        return Entry(number)
+            cut = fields.get("cut") is True
+            return Entry(number, str(frame).encode(), str(identity), direction, cut=cut)
+        return _connection(str(fields["message"]), number)
     text = _TEXT_RECORD.match(line)
     if text is None:
         return None
+    if text.group(1) == b"info":
+        return _connection(line[text.end() :].rstrip(b"\r\n").decode("utf-8", "replace"), number)
     on_frame = _TEXT_FRAME.match(line, text.end()) if text.group(1) == b"debug" else None
     if on_frame is None:
         return Entry(number)
     identity = on_frame.group(1).decode("utf-8", "replace")
     return Entry(number, line[on_frame.end() :], identity, on_frame.group(2).decode())
+
+
+def _connection(message: str, number: int) -> Entry:
+    """The entry of a log line that holds no frame: with the station and its version if
+    ``message`` says a station connected."""
+    connected = _CONNECTED.fullmatch(message)
+    if connected is None:
+        return Entry(number)
+    return Entry(number, identity=connected.group(1), version=connected.group(2))
 
 
 def entries(data: bytes) -> Iterator[Entry]:
@@ -97,26 +130,34 @@ def entries(data: bytes) -> Iterator[Entry]:
                 yield Entry(number)
             continue
         if record is not None:
-            yield _ended(record)
+            yield _ended(record, joins)
         record = new
         joins = new is not None and new.frame is not None and not line.startswith(b"{")
         if new is None and line.strip():
             yield Entry(number, line.rstrip(b"\r\n"))
     if record is not None:
-        yield _ended(record)
+        yield _ended(record, joins)
 
 
-def _ended(record: Entry) -> Entry:
-    """``record`` without the line end its frame was read with (a text line's)."""
+_CUT_MARK = FRAME_CUT_MARK.encode()
+
+
+def _ended(record: Entry, text: bool) -> Entry:
+    """``record`` without the line end its frame was read with (a text line's), nor the mark
+    of a frame the text log cut (which a JSON frame may hold: it is the station's)."""
     if record.frame is None:
         return record
-    return record._replace(frame=record.frame.rstrip(b"\r\n"))
+    frame = record.frame.rstrip(b"\r\n")
+    if text and frame.endswith(_CUT_MARK):
+        return record._replace(frame=frame[: -len(_CUT_MARK)], cut=True)
+    return record._replace(frame=frame)
 
 
 def _cut(frame: bytes) -> bool:
-    """Whether the log cut ``frame``: no whole JSON, and at least as long as the cut, in
-    bytes. A frame received is cut at that many bytes (a character split by the cut is read back
-    as one U+FFFD, 3 bytes), a frame sent at that many characters (of a byte or more)."""
+    """Whether the log cut ``frame``, in a log that does not say (written before the mark): no
+    whole JSON, and at least as long as the cut, in bytes. A frame received is cut at that many
+    bytes (a character split by the cut is read back as one U+FFFD, 3 bytes), a frame sent at
+    that many characters (of a byte or more)."""
     limit = frame_log_limit()
     if limit is None or len(frame) < limit:
         return False
@@ -133,15 +174,19 @@ _ANSWERED_BY = {"<": ">", ">": "<", None: None}
 
 def validate(path: Path, label: str, policy: Tolerance, identity: str | None = None) -> int:
     """Check the frames of ``path`` (``identity``: only that station's), each reported on its
-    line; CALLRESULTs are judged against the action of the CALL with the same id earlier in the
-    log, from the same station the other way. With ``policy``, a frame it accepts is reported
-    with each deviation it would repair. Exit code 1 if a frame is invalid, or if ``identity``
-    has no frame in the log (a misspelt station checked nothing, and a CI job would have
-    passed); a frame the log cut is reported but is none: what the station sent is unknown."""
+    line, in the version of its station's latest connection line before it (``label`` for a
+    station the log holds none of, and for plain lines); CALLRESULTs are judged against the
+    action of the CALL with the same id earlier in the log, from the same station the other
+    way. With ``policy``, a frame it accepts is reported with each deviation it would repair.
+    Exit code 1 if a frame is invalid, or if ``identity`` has no frame in the log (a misspelt
+    station checked nothing, and a CI job would have passed); a frame the log cut is reported
+    but is none: what the station sent is unknown."""
     from ocpp_fast import codec
     from ocpp_fast.tolerance import retry
 
-    version = by_label(label)
+    default = by_label(label)
+    connected: dict[str | None, ProtocolVersion] = {}  # each station's, by its latest connection
+    checked: dict[str, set[str | None]] = {}  # the stations of each version's frames checked
     calls: dict[tuple[str | None, str | None], dict[str, str]] = {}
     bad = total = repaired = truncated = others = elsewhere = 0
     stations: set[str] = set()
@@ -149,6 +194,8 @@ def validate(path: Path, label: str, policy: Tolerance, identity: str | None = N
         line = entry.frame
         if line is None:
             others += 1
+            if entry.version is not None:
+                connected[entry.identity] = by_label(entry.version)
             continue
         if identity is not None and entry.identity != identity:
             elsewhere += 1
@@ -156,6 +203,8 @@ def validate(path: Path, label: str, policy: Tolerance, identity: str | None = N
                 stations.add(entry.identity)
             continue
         total += 1
+        version = connected.get(entry.identity, default)
+        checked.setdefault(version.label, set()).add(entry.identity)
         where = f"{path}:{entry.number}:"
         if entry.identity is not None:
             where += f" {entry.identity} {entry.direction}"
@@ -163,7 +212,7 @@ def validate(path: Path, label: str, policy: Tolerance, identity: str | None = N
         try:
             frame = codec.decode_frame(line, version, pending)
         except errors.OcppError as exc:
-            if entry.identity is not None and _cut(line):
+            if entry.identity is not None and (entry.cut or _cut(line)):
                 truncated += 1
                 print(f"{where} {TRUNCATED} (run with {FRAME_LOG_ENVIRONMENT}=all)")
                 continue
@@ -191,13 +240,26 @@ def validate(path: Path, label: str, policy: Tolerance, identity: str | None = N
         skipped.append(f"{elsewhere} frames of other stations")
     if skipped:
         summary += f"; skipped {', '.join(skipped)}"
-    print(f"{summary} (OCPP {version.label})")
+    print(f"{summary} (OCPP {_versions(checked, default)})")
     if identity is not None and total == 0:
         seen = sorted(stations)
         named = ", ".join(seen[:_STATIONS_NAMED]) + (", ..." if len(seen) > _STATIONS_NAMED else "")
         print(f"no frame of station {identity} in {path} (its stations: {named or 'none'})")
         return 1
     return 1 if bad else 0
+
+
+def _versions(checked: dict[str, set[str | None]], default: ProtocolVersion) -> str:
+    """The versions the frames were checked in, for the summary: the one label when there is
+    one (as before a log said its stations' versions), else each with its stations
+    (``1.6: 2 stations, 2.0.1: 3 stations``), in the order of the versions."""
+    if len(checked) <= 1:
+        return next(iter(checked), default.label)
+    return ", ".join(
+        f"{label}: {len(checked[label])} station{'s' if len(checked[label]) != 1 else ''}"
+        for label in LABELS
+        if label in checked
+    )
 
 
 _STATIONS_NAMED = 10

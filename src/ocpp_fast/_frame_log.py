@@ -9,7 +9,10 @@ Frames are cut at :func:`frame_log_limit` characters (500 unless set): a busy lo
 must not hold every 200 KB NotifyReport, but a GetConfiguration answer being
 debugged must be seen whole, so the limit is a setting
 (:func:`ocpp_fast.logs.set_frame_log_limit`, or ``OCPP_FAST_FRAME_LOG_CHARS`` in the
-environment: a number, or ``all``).
+environment: a number, or ``all``). A frame cut says so: the record carries ``cut=True``
+(``"cut": true`` in the JSON log of the command, :data:`FRAME_CUT_MARK` after the frame in its
+text log), so a reader of the log (``ocpp-fast validate``) tells it from a station's broken
+frame whatever limit the log was written with.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 
 __all__ = [
     "DEFAULT_FRAME_LOG_CHARS",
+    "FRAME_CUT_MARK",
     "FRAME_LOG_ENVIRONMENT",
     "debug_enabled",
     "frame_log_limit",
@@ -34,6 +38,8 @@ debug_enabled = functools.partial(frames_log.isEnabledFor, logging.DEBUG)
 
 DEFAULT_FRAME_LOG_CHARS = 500
 FRAME_LOG_ENVIRONMENT = "OCPP_FAST_FRAME_LOG_CHARS"
+FRAME_CUT_MARK = " [cut]"
+"""What the command's text log writes after a frame the log cut."""
 
 
 def _limit_from(text: str | None) -> int | None:
@@ -67,13 +73,11 @@ def frame_log_limit() -> int | None:
 
 
 def log_frame(direction: str, identity: str, frame: bytes | str) -> None:
-    """Log one frame (call it only when :func:`debug_enabled`), cut at the limit."""
-    if _limit is not None:
+    """Log one frame (call it only when :func:`debug_enabled`), cut at the limit (the record
+    then says ``cut=True``)."""
+    extra: dict[str, object] = {"identity": identity, "direction": direction}
+    if _limit is not None and len(frame) > _limit:
         frame = frame[:_limit]
-    frames_log.debug(
-        "%s %s %r",
-        identity,
-        direction,
-        frame,
-        extra={"identity": identity, "direction": direction, "frame": frame},
-    )
+        extra["cut"] = True
+    extra["frame"] = frame
+    frames_log.debug("%s %s %r", identity, direction, frame, extra=extra)

@@ -251,7 +251,11 @@ def _command(argv: Sequence[str] | None) -> int:
         "counted), a frame the log cut is reported as such, unchecked",
     )
     check.add_argument(
-        "--version", default="2.0.1", choices=sorted(LABELS), help="the OCPP version of the log"
+        "--version",
+        default="2.0.1",
+        choices=sorted(LABELS),
+        help="the OCPP version of the frames: those of a station whose `connected (ocppX)` line "
+        "the log holds are checked in that version instead",
     )
     check.add_argument(
         "--tolerate",
