@@ -460,8 +460,9 @@ def test_shown_servers_drop_the_credentials_of_each_url() -> None:
     from ocpp_fast.cluster.config import shown_servers
 
     assert shown_servers("nats://u:p@h:4222") == "nats://h:4222"
-    assert shown_servers(["tls://token@[::1]:4222", "h:4222"]) == "tls://[::1]:4222, h:4222"
-    assert shown_servers("u:p@h:1") == "h:1"
+    # as the NATS link's own lines show a server: nats:// where the URL names no scheme
+    assert shown_servers(["tls://token@[::1]:4222", "h:4222"]) == "tls://[::1]:4222, nats://h:4222"
+    assert shown_servers("u:p@h:1") == "nats://h:1"
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

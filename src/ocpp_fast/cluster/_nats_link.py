@@ -56,14 +56,21 @@ import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import SplitResult, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import msgspec
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from ocpp_fast._ratelimit import LogLimiter
-from ocpp_fast.cluster.config import CONNECT_TIMEOUT, NATS_ERRORS_PER_WINDOW, RECONNECT_WAIT
+from ocpp_fast.cluster.config import (
+    CONNECT_TIMEOUT,
+    NATS_ERRORS_PER_WINDOW,
+    RECONNECT_WAIT,
+    address_of,
+    shown_url,
+    split_url,
+)
 
 __all__ = ["SPOKEN", "Delivered", "NatsLink", "Reply", "unspoken"]
 
@@ -130,7 +137,7 @@ def unspoken(servers: str | Sequence[str], options: Mapping[str, Any]) -> str | 
     """Why the link cannot carry a connection made with ``servers`` and ``options``
     (``None``: it can)."""
     for server in [servers] if isinstance(servers, str) else servers:
-        scheme = _split(server).scheme
+        scheme = split_url(server).scheme
         if scheme not in ("nats", "tls"):
             return f"the server URL scheme {scheme!r}"
     for name, value in options.items():
@@ -143,27 +150,16 @@ def unspoken(servers: str | Sequence[str], options: Mapping[str, Any]) -> str | 
     return None
 
 
-def _split(url: str) -> SplitResult:
-    """A server URL's parts, ``nats://`` where it names no scheme (as nats-py reads it)."""
-    return urlsplit(url if "://" in url else f"nats://{url}")
-
-
-def _url(scheme: str, host: str, port: int) -> str:
-    """A server's URL as logs show it (an IPv6 address in brackets)."""
-    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
-
-
 class _Server:
     """One server of the list: where it is and the credentials its URL carries."""
 
     def __init__(self, url: str) -> None:
-        parts = _split(url)
+        parts = split_url(url)
         self.tls = parts.scheme == "tls"
-        self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or 4222
+        self.host, self.port = address_of(parts)
         self.user = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
-        self.url = _url(parts.scheme, self.host, self.port)  # no credentials in logs
+        self.url = shown_url(parts.scheme, self.host, self.port)  # no credentials in logs
         self.tls_name: str | None = None
         """The name its TLS certificate is checked against, when not ``host`` (a member of the
         cluster learned by address: the name of the server that told of it)."""
@@ -180,7 +176,7 @@ class _Server:
             return None
         other = copy.copy(self)
         other.host, other.port = host, port or 4222
-        other.url = _url("tls" if self.tls else "nats", host, other.port)
+        other.url = shown_url("tls" if self.tls else "nats", host, other.port)
         other.tls_name = self.tls_name or self.host
         return other
 

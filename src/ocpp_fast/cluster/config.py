@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 import nats
 from nats.aio.client import Client as Nats
@@ -21,9 +22,13 @@ __all__ = [
     "NATS_START_TIMEOUT",
     "ClusterConfig",
     "NatsUnreachable",
+    "address_of",
     "connect_nats",
     "nats_failures",
     "node_name",
+    "shown_servers",
+    "shown_url",
+    "split_url",
 ]
 
 log = logging.getLogger("ocpp_fast.cluster")
@@ -161,23 +166,31 @@ async def connect_nats(
 
 
 def shown_servers(servers: str | Sequence[str]) -> str:
-    """``servers`` as a log line or ``/readyz`` may show them: without the credentials a URL
-    can carry (``nats://user:secret@host:4222`` shows ``nats://host:4222``), comma-separated.
+    """``servers`` as a log line or ``/readyz`` may show them, comma-separated: each as the
+    NATS link's lines show a server (:func:`shown_url`), without the credentials a URL can
+    carry (``nats://user:secret@host:4222`` shows ``nats://host:4222``).
 
     The command's start line, a failure to reach NATS and the readiness probe name the
     servers, and an operator's logs and probes are read by more people than the secret is
     meant for."""
     urls = [servers] if isinstance(servers, str) else list(servers)
-    return ", ".join(_without_credentials(url) for url in urls)
+    parts = [split_url(url) for url in urls]
+    return ", ".join(shown_url(part.scheme, *address_of(part)) for part in parts)
 
 
-def _without_credentials(url: str) -> str:
-    scheme, found, rest = url.partition("://")
-    if not found:
-        scheme, rest = "", url
-    authority, slash, path = rest.partition("/")
-    host = authority.rpartition("@")[2]
-    return f"{scheme}{found}{host}{slash}{path}"
+def split_url(url: str) -> SplitResult:
+    """A server URL's parts, ``nats://`` where it names no scheme (as nats-py reads it)."""
+    return urlsplit(url if "://" in url else f"nats://{url}")
+
+
+def address_of(parts: SplitResult) -> tuple[str, int]:
+    """The host and port a server URL names (127.0.0.1 and 4222 where it names none)."""
+    return parts.hostname or "127.0.0.1", parts.port or 4222
+
+
+def shown_url(scheme: str, host: str, port: int) -> str:
+    """A server's URL as logs show it (an IPv6 address in brackets), without credentials."""
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 def _then(
