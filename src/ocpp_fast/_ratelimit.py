@@ -43,7 +43,13 @@ class ConnectionLog(logging.LoggerAdapter):  # type: ignore[type-arg]
 
     def __init__(self, logger: logging.Logger, identity: str) -> None:
         super().__init__(logger, {"identity": identity})
-        self._prefix = identity.replace("%", "%%") + ": " if identity else ""
+        self._prefix = self.message_of(identity, "")
+
+    @staticmethod
+    def message_of(identity: str, message: str) -> str:
+        """The message (``record.msg``, before its arguments) a line of ``identity``'s log
+        has for ``message``: what a filter compares a record with."""
+        return f"{identity.replace('%', '%%')}: {message}" if identity else message
 
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
         extra = dict(kwargs.get("extra") or {})

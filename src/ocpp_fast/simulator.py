@@ -35,7 +35,7 @@ from typing import Any, TypeAlias
 from ocpp_fast import errors
 from ocpp_fast._machine import percentile
 from ocpp_fast._protocol_version import LABELS
-from ocpp_fast._ratelimit import LogLimiter
+from ocpp_fast._ratelimit import ConnectionLog, LogLimiter
 from ocpp_fast._sim_traffic import (
     ACTION_PRESETS,
     CORE_ACTIONS,
@@ -275,8 +275,9 @@ class _FailureLines(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         identity = getattr(record, "identity", None)
-        # the station's line: its ConnectionLog put the identity (no "%" in SIM...) first
-        if identity not in self._clients or record.msg != f"{identity}: {CONNECTION_FAILED}":
+        if not isinstance(identity, str) or identity not in self._clients:
+            return True
+        if record.msg != ConnectionLog.message_of(identity, CONNECTION_FAILED):
             return True
         error = record.args[0] if isinstance(record.args, tuple) and record.args else None
         cause = connect_failure(error) if isinstance(error, BaseException) else str(error)
