@@ -361,16 +361,19 @@ async def serve_command(args: argparse.Namespace) -> int:
             from ocpp_fast.cluster._cli import gateway_for
         except MissingExtra as exc:  # said as any failure to start, in --log-format
             return startup_failed(exc)
-        handlers, gateway = gateway_for(
-            args.nats,
-            args.nats_creds,
-            args.handlers,
-            handlers,
-            args.worker_timeout,
-            args.registry_ttl,
-            args.nats_write_window,
-            args.nats_start_timeout,
-        )
+        try:
+            handlers, gateway = gateway_for(
+                args.nats,
+                args.nats_creds,
+                args.handlers,
+                handlers,
+                args.worker_timeout,
+                args.registry_ttl,
+                args.nats_write_window,
+                args.nats_start_timeout,
+            )
+        except ValueError as exc:  # a --nats-creds file it cannot use
+            return startup_failed(exc)
     try:
         started = await unless_stopped(
             _serve(args, handlers, authorize, context, limits, gateway),

@@ -13,6 +13,7 @@ from ocpp_fast._app import AppError, load_app
 from ocpp_fast._cli_log import SUPERVISOR, command_log, log_to, startup_failed
 from ocpp_fast._cli_serve import unless_stopped
 from ocpp_fast._protocol_version import LABELS
+from ocpp_fast.cluster._nats_auth import signer_of
 from ocpp_fast.cluster._processes import Supervisor
 from ocpp_fast.cluster.config import (
     NATS_START_TIMEOUT,
@@ -30,8 +31,14 @@ __all__ = ["gateway_for", "serve_processes", "worker"]
 def config_for(nats: str, creds: str | None, start_timeout: float) -> ClusterConfig:
     """The cluster at ``nats``, authenticated with a credentials file when one is given; NATS
     not reached within ``start_timeout`` seconds is a failure to start (it was retried for
-    good, silently but for a WARNING a minute, and SIGTERM could not stop the wait)."""
+    good, silently but for a WARNING a minute, and SIGTERM could not stop the wait). A
+    credentials file that cannot be read or used is a ``ValueError`` naming it, at once (it
+    was a traceback, or a wait for NATS, at the first connection)."""
     options = {"user_credentials": creds} if creds else {}
+    try:
+        signer_of(options)
+    except OSError as exc:
+        raise ValueError(f"--nats-creds {creds}: {exc.strerror or exc}") from None
     return ClusterConfig(nats, options=options, start_timeout=start_timeout)
 
 
@@ -103,9 +110,9 @@ async def worker(
     try:
         for spec in specs:
             handlers += (await load_app(spec, factory=factory, app_dir=app_dir)).values()
-    except AppError as exc:
+        pool = Worker(handlers, config_for(nats, creds, start_timeout))
+    except (AppError, ValueError) as exc:
         return startup_failed(exc)
-    pool = Worker(handlers, config_for(nats, creds, start_timeout))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

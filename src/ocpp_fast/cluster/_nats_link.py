@@ -28,9 +28,10 @@ publish machinery of the answer, about 0.7 ms of a gateway's CPU each.
 
 What is rare stays on nats-py (the stream's and the bucket's creation, a registry line's
 read and conditional delete, the cluster clients' side). The link speaks the connection
-options listed in :data:`SPOKEN`; with any other (nkeys, credentials files,
-callbacks for credentials, websocket URLs) the gateway keeps nats-py for these
-requests too (:func:`unspoken`).
+options listed in :data:`SPOKEN`, an nkey seed and a credentials file among them
+(:mod:`~ocpp_fast.cluster._nats_auth`); with any other (callbacks for credentials or
+signatures, credentials given other than as a file's path, websocket URLs) the gateway
+keeps nats-py for these requests too (:func:`unspoken`).
 
 NATS going away fails every waiting request at once with ``ConnectionError`` (the
 store then answers InternalError, and the station sends again); while away a request
@@ -51,6 +52,7 @@ import copy
 import itertools
 import json
 import logging
+import os
 import secrets
 import ssl
 import time
@@ -63,6 +65,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from ocpp_fast._ratelimit import LogLimiter
+from ocpp_fast.cluster._nats_auth import SIGNING_OPTIONS, signer_of
 from ocpp_fast.cluster.config import (
     CONNECT_TIMEOUT,
     NATS_ERRORS_PER_WINDOW,
@@ -79,6 +82,7 @@ log = logging.getLogger("ocpp_fast.cluster")
 SPOKEN = frozenset(
     {"user", "password", "token", "tls", "tls_hostname", "connect_timeout", "name"}
     | {"reconnect_time_wait", "inbox_prefix", "ping_interval", "max_outstanding_pings"}
+    | set(SIGNING_OPTIONS)
 )
 """Connection options the link takes as nats-py does."""
 
@@ -147,6 +151,8 @@ def unspoken(servers: str | Sequence[str], options: Mapping[str, Any]) -> str | 
             return f"the option {name}="
         if name in ("user", "password", "token") and not isinstance(value, str):
             return f"{name}= given as a callback"
+        if name in SIGNING_OPTIONS and not isinstance(value, str | os.PathLike):
+            return f"{name}= given as a {type(value).__name__}"  # nats-py's other forms
     return None
 
 
@@ -197,6 +203,7 @@ class NatsLink:
             raise ValueError(f"the NATS link does not speak {reason}")
         if not write_window >= 0:  # NaN too
             raise ValueError(f"write_window is seconds, 0 or more, not {write_window!r}")
+        signer_of(options)  # a missing or malformed credentials file: said now (OSError/ValueError)
         self.write_window = write_window
         """Seconds a write waits for others to share it (0: written at once while few
         requests wait). See :class:`~ocpp_fast.cluster.Gateway`'s ``write_window``."""
@@ -448,6 +455,13 @@ class NatsLink:
                 fields["user"], fields["pass"] = user, password
             elif user or token:  # nats://token@host: a token alone, as nats-py reads it
                 fields["auth_token"] = token or user
+            try:
+                signer = signer_of(self._options)  # read again: credentials rotated on disk
+            except ValueError as exc:  # a file changed for the worse: this attempt fails
+                raise ConnectionError(str(exc)) from None
+            nonce = info.get("nonce")
+            if signer is not None and isinstance(nonce, str):
+                fields.update(signer.fields(nonce))
         return json.dumps(fields).encode()
 
     def learned(self, info: Mapping[str, Any], server: _Server | None) -> None:
