@@ -46,6 +46,7 @@ from ocpp_fast._sim_traffic import (
     action_of,
     chosen_actions,
     is_core,
+    mixed_actions,
     station_handler,
     traffic_for,
 )
@@ -532,7 +533,7 @@ async def simulate(
     ``handle_signals``, ends the run early with the report so far.
     """
     labels = _labels(versions)
-    chosen = chosen_actions(actions)
+    chosen = mixed_actions(actions)
     kinds = [kind for kind in MIX_SHARES if action_of(kind) in chosen]
     check_passwords(password, chargers, first_station)
     urls = [url] if isinstance(url, str) else list(url)
