@@ -522,7 +522,9 @@ async def simulate(
     process its own range). ``versions``: the OCPP version of the fleet, or several for a
     mixed one (station ``i`` speaks ``versions[i % len(versions)]``). ``actions``: what the
     stations send, ``"all"`` of the fleet's mix, ``"core"`` (:data:`CORE_ACTIONS`), or action
-    names (:func:`chosen_actions`). ``password``: HTTP Basic (security profiles 1 and 2), one
+    names (:func:`chosen_actions`; each station boots on connecting whatever they are, and
+    boots again mid-run, a restart, only when they name BootNotification: ``"all"`` and
+    ``"core"`` do). ``password``: HTTP Basic (security profiles 1 and 2), one
     for every station or a mapping of identity to password; ``ssl``: the TLS context for
     ``wss://`` (with a client certificate for profile 3). ``progress(report, elapsed)`` is
     called about once a second with the report so far and the seconds elapsed.
