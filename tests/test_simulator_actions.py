@@ -89,6 +89,20 @@ def test_a_core_action_answered_notsupported_fails_the_run_named_by_action() -> 
     assert report.table().splitlines()[-1].endswith("StatusNotification: NotSupported")
 
 
+def test_named_actions_without_boot_boot_once_per_connection() -> None:
+    """A station boots when it connects whatever the choice, but a BootNotification mid-run is
+    part of the mix only when chosen (the presets choose it): named without it, the others keep
+    their shares among themselves, as the docs say. The mix had it always, so a station reported
+    a PowerUp boot in the middle of its transaction with no way to turn it off."""
+    core201, core16 = Core201(), Core16()
+    actions = "Heartbeat,StatusNotification,TransactionEvent"
+    report = run_against({"ocpp2.0.1": core201, "ocpp1.6": core16}, actions=actions)
+    assert report.ok and report.messages > 300, report.table()
+    assert core201.answered["BootNotification"] == 3, core201.answered  # one per station
+    assert core16.answered["BootNotification"] == 3, core16.answered
+    assert core201.answered["Heartbeat"] and core201.answered["TransactionEvent"]
+
+
 def test_actions_are_presets_names_or_both() -> None:
     assert chosen_actions("all") == chosen_actions(["core", *sorted(OPTIONAL)])
     assert chosen_actions("Heartbeat") == {"BootNotification", "Heartbeat"}  # a station boots

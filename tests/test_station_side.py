@@ -219,6 +219,21 @@ def test_a_refused_station_reads_the_http_status_from_a_public_exception() -> No
     assert old_path is HandshakeFailed is errors.HandshakeFailed
 
 
+def test_a_refusal_keeps_the_csms_words_and_marks_a_cut() -> None:
+    """The websockets library's server (under the ``ocpp`` package) refuses a station whose
+    versions it does not serve with a 400 and an 87-character line naming its own: cut at 80
+    characters, without a mark, it read "expected one of ocpp", its versions gone and the cut
+    unseen. A line too long for :data:`~ocpp_fast.errors.BODY_CHARS` ends in "..."."""
+    said = b"Failed to open a WebSocket connection: invalid subprotocol; "
+    said += b"expected one of ocpp2.0.1.\n"
+    refused = HandshakeFailed.refused(400, said)
+    assert refused.body.endswith("expected one of ocpp2.0.1."), refused.body
+    assert str(refused) == f"the CSMS refused the handshake: HTTP 400 Bad Request ({refused.body})"
+    page = HandshakeFailed.refused(503, b"<html>" + b"x" * 500 + b"</html>")
+    assert page.body == "<html>" + "x" * (errors.BODY_CHARS - 6) + "...", page.body
+    assert HandshakeFailed.refused(401, b"").body == ""
+
+
 @pytest.mark.usefixtures("backend")
 def test_no_common_version_is_told_apart_from_a_refusal() -> None:
     async def main() -> None:

@@ -477,13 +477,29 @@ version's ``ChargeSystem``, above them all, says ``AsyncConnection`` and ``CsmsS
 that a hook written with other types is an incompatible override and the attributes it uses
 are checked."""
 
+STATION_HOOK_DECLARATIONS = """
+        def on_connect(self, connection: AsyncConnection) -> Awaitable[None] | None:
+            \"\"\"Connected to the CSMS (see ``dispatch.Charger.on_connect``).\"\"\"
+            ...
+
+        def on_disconnect(self, connection: AsyncConnection, reason: str) -> Awaitable[None] | None:
+            \"\"\"The connection to the CSMS is gone (see ``dispatch.Charger.on_disconnect``).\"\"\"
+            ...
+"""
+"""The station's two hooks, typed as :data:`HOOK_DECLARATIONS` types the CSMS's: a station's
+connection is an ``AsyncConnection`` too (``connect()``'s and ``connect_in_memory``'s alike),
+and without them a ``Charger``'s ``on_connect`` took any parameter type, unchecked."""
+
 
 def render_handlers(spec: VersionSpec, model: Model) -> str:
     """``handlers.py``: the two handler base classes of the version, with the handler
     slots type checkers and IDEs see (:func:`handler_declarations`)."""
     v = spec.package
     csms = "\n".join(handler_declarations(spec, model, "CSMS", "ChargeSystem")) + HOOK_DECLARATIONS
-    station = "\n".join(handler_declarations(spec, model, "STATION", "Charger"))
+    station = (
+        "\n".join(handler_declarations(spec, model, "STATION", "Charger"))
+        + STATION_HOOK_DECLARATIONS
+    )
     return f'''{HEADER.format(label=spec.label)}
 """The OCPP {spec.label} handler base classes: subclass the one of your side.
 

@@ -280,8 +280,10 @@ class StartupFailed(RuntimeError):
         """What it raised."""
 
 
-BODY_CHARS = 80
-"""How much of a refusal's body :class:`HandshakeFailed` keeps (a CSMS may send a page)."""
+BODY_CHARS = 160
+"""How much of a refusal's body :class:`HandshakeFailed` keeps (a CSMS may send a page), its
+first line; a longer line is cut there and ends in ``...``. Room for a server's sentence: the
+websockets library's refusal of a station's versions (87 characters) names its own at the end."""
 
 
 class HandshakeFailed(ConnectionError):
@@ -312,7 +314,8 @@ class HandshakeFailed(ConnectionError):
         self.reason = reason
         """The status's phrase (``"Unauthorized"``), or why the upgrade was given up."""
         self.body = body
-        """The first line of the CSMS's response body (cut at :data:`BODY_CHARS`): its words."""
+        """The first line of the CSMS's response body (cut at :data:`BODY_CHARS`, then ``...``):
+        its words."""
         self.offered = tuple(offered)
         """With :attr:`no_common_version`: the subprotocols the station offered."""
         self.chosen = chosen
@@ -331,9 +334,10 @@ class HandshakeFailed(ConnectionError):
         except ValueError:
             reason = ""
         lines = (body or b"").decode("utf-8", "replace").strip().splitlines()
-        said = (
-            "".join(c if c.isprintable() else "?" for c in lines[0][:BODY_CHARS]) if lines else ""
-        )
+        first = lines[0] if lines else ""
+        said = "".join(c if c.isprintable() else "?" for c in first[:BODY_CHARS])
+        if len(first) > BODY_CHARS:
+            said += "..."  # a cut seen as one: the words after it are missing
         message = f"the CSMS refused the handshake: HTTP {status} {reason}".rstrip()
         return cls(message + (f" ({said})" if said else ""), status, reason, said)
 

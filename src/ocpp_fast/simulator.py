@@ -46,6 +46,7 @@ from ocpp_fast._sim_traffic import (
     action_of,
     chosen_actions,
     is_core,
+    mixed_actions,
     station_handler,
     traffic_for,
 )
@@ -521,7 +522,9 @@ async def simulate(
     process its own range). ``versions``: the OCPP version of the fleet, or several for a
     mixed one (station ``i`` speaks ``versions[i % len(versions)]``). ``actions``: what the
     stations send, ``"all"`` of the fleet's mix, ``"core"`` (:data:`CORE_ACTIONS`), or action
-    names (:func:`chosen_actions`). ``password``: HTTP Basic (security profiles 1 and 2), one
+    names (:func:`chosen_actions`; each station boots on connecting whatever they are, and
+    boots again mid-run, a restart, only when they name BootNotification: ``"all"`` and
+    ``"core"`` do). ``password``: HTTP Basic (security profiles 1 and 2), one
     for every station or a mapping of identity to password; ``ssl``: the TLS context for
     ``wss://`` (with a client certificate for profile 3). ``progress(report, elapsed)`` is
     called about once a second with the report so far and the seconds elapsed.
@@ -532,7 +535,7 @@ async def simulate(
     ``handle_signals``, ends the run early with the report so far.
     """
     labels = _labels(versions)
-    chosen = chosen_actions(actions)
+    chosen = mixed_actions(actions)
     kinds = [kind for kind in MIX_SHARES if action_of(kind) in chosen]
     check_passwords(password, chargers, first_station)
     urls = [url] if isinstance(url, str) else list(url)

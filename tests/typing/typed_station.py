@@ -98,3 +98,15 @@ async def build(url: str, failed: HandshakeFailed) -> None:
     assert_type(station, AsyncConnection)
     assert_type(csms, AsyncConnection)
     await pair.close()
+
+
+async def boot_answer(client: StationClient) -> None:
+    """The boot's answer is the BootNotificationResponse of the connection's version, not
+    ``Any``: its common fields are typed, and a 2.x field needs the version narrowed."""
+    accepted = await client.booted()
+    assert_type(accepted.interval, int)
+    if isinstance(accepted, v201.messages.BootNotificationResponse):
+        print(accepted.status_info)
+    last = client.boot_response
+    if last is not None:
+        print(last.status == "Pending", last.current_time.isoformat())

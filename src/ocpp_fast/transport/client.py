@@ -188,9 +188,16 @@ class StationClient:
         attempt is :meth:`start`'s to raise). With :attr:`connects`, what a load test reports:
         a CSMS that went away shows here, where no call may have failed."""
         self._boots = _boots_of(boot, self.handlers)
-        self.boot_response: Any = None
+        self.boot_response: (
+            messages16.BootNotificationResponse
+            | messages201.BootNotificationResponse
+            | messages21.BootNotificationResponse
+            | None
+        ) = None
         """With ``boot``: the CSMS's last answer to it on the live connection (``None`` before
-        the first one came, and without ``boot``)."""
+        the first one came, and without ``boot``): the BootNotificationResponse of the
+        connection's version, so its fields are typed (``status``, ``interval``...); narrow it
+        with ``isinstance`` for a field one version has alone (2.x ``status_info``)."""
         self._booting: asyncio.Task[None] | None = None
         self._greeting: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -279,18 +286,28 @@ class StationClient:
             self._delivering = asyncio.create_task(self._sender.run(self._connection))
             self._delivering.add_done_callback(self._delivery_stopped)
 
-    async def booted(self, timeout: float | None = DEFAULT_TIMEOUT) -> Any:
+    async def booted(
+        self, timeout: float | None = DEFAULT_TIMEOUT
+    ) -> (
+        messages16.BootNotificationResponse
+        | messages201.BootNotificationResponse
+        | messages21.BootNotificationResponse
+    ):
         """With ``boot``: wait until the CSMS accepted the boot of the live connection (at once
-        when it has); its BootNotificationResponse. ``TimeoutError`` after ``timeout`` seconds
-        (:attr:`boot_response` then says whether it was Pending, Rejected or not answered yet);
-        ``ValueError`` for a client built without ``boot``, whose boot is the caller's own."""
+        when it has); its BootNotificationResponse, typed as :attr:`boot_response` is (never
+        ``None`` here). ``TimeoutError`` after ``timeout`` seconds (:attr:`boot_response` then
+        says whether it was Pending, Rejected or not answered yet); ``ValueError`` for a client
+        built without ``boot``, whose boot is the caller's own."""
         if not self._boots:
             raise ValueError("this StationClient does not boot by itself: give it boot=")
         try:
             await asyncio.wait_for(self._ready.wait(), timeout)
         except TimeoutError:
             raise TimeoutError(f"the CSMS did not accept the boot within {timeout:g} s") from None
-        return self.boot_response
+        response = self.boot_response
+        if response is None:  # the accepted connection ended, a new one began, as we woke
+            raise ConnectionError("the connection whose boot was accepted is gone")
+        return response
 
     def _delivery_stopped(self, task: asyncio.Task[None]) -> None:
         """Only close() should stop the queue's delivery: anything else is logged loudly."""

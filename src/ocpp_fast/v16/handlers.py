@@ -394,6 +394,14 @@ class Charger(dispatch.Charger):
         update_firmware: Handler[messages.UpdateFirmwareRequest, messages.UpdateFirmwareResponse]
         """UpdateFirmware, sent by the CSMS."""
 
+        def on_connect(self, connection: AsyncConnection) -> Awaitable[None] | None:
+            """Connected to the CSMS (see ``dispatch.Charger.on_connect``)."""
+            ...
+
+        def on_disconnect(self, connection: AsyncConnection, reason: str) -> Awaitable[None] | None:
+            """The connection to the CSMS is gone (see ``dispatch.Charger.on_disconnect``)."""
+            ...
+
 
 # Imported to build the module, not part of it: out of its namespace, so that
 # dir() and completion list the OCPP names only (``__all__`` lists its own).

@@ -844,6 +844,14 @@ class Charger(dispatch.Charger):
             """VatNumberValidation is sent by the station: a Charger never receives it."""
             ...
 
+        def on_connect(self, connection: AsyncConnection) -> Awaitable[None] | None:
+            """Connected to the CSMS (see ``dispatch.Charger.on_connect``)."""
+            ...
+
+        def on_disconnect(self, connection: AsyncConnection, reason: str) -> Awaitable[None] | None:
+            """The connection to the CSMS is gone (see ``dispatch.Charger.on_disconnect``)."""
+            ...
+
 
 # Imported to build the module, not part of it: out of its namespace, so that
 # dir() and completion list the OCPP names only (``__all__`` lists its own).

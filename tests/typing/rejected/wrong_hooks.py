@@ -26,3 +26,15 @@ class Csms(v201.ChargeSystem):
     def on_shutdown(self, server: CsmsServer) -> None:
         # expect: mypy[attr-defined] pyright[reportAttributeAccessIssue]
         server.stations_by_id = {}
+
+
+class Station(v201.Charger):
+    """A Charger's hooks are typed as the ChargeSystem's: they took any type before."""
+
+    # expect: mypy[override] pyright[reportIncompatibleMethodOverride]
+    def on_connect(self, connection: str) -> None:
+        print(connection)
+
+    def on_disconnect(self, connection: AsyncConnection, reason: str) -> None:
+        # expect: mypy[attr-defined] pyright[reportAttributeAccessIssue]
+        connection.station_id = reason

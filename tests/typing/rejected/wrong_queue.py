@@ -25,3 +25,17 @@ async def wrong(client: StationClient) -> None:
     # expect: mypy[assignment] pyright[reportAssignmentType]
     seconds: float = client.heartbeat_interval  # None: no heartbeat
     print(a, seconds)
+
+
+async def wrong_boot(client: StationClient) -> None:
+    """The boot's answer was ``Any``: a misspelt field, or a 2.x field read off a possibly
+    1.6 answer, or a ``None`` not ruled out, passed unseen."""
+    accepted = await client.booted()
+    # expect: mypy[union-attr] pyright[reportAttributeAccessIssue,reportUnknownMemberType]
+    if accepted.stauts == "Accepted":
+        return
+    # expect: mypy[union-attr] pyright[reportAttributeAccessIssue,reportUnknownMemberType]
+    if accepted.status_info:
+        return
+    # expect: mypy[union-attr] pyright[reportOptionalMemberAccess]
+    print(client.boot_response.status)
