@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +19,8 @@ from serve_proc import serving
 
 from ocpp_fast._cli_types import seconds_above_0
 from ocpp_fast.cli import main
-from ocpp_fast.demo import demo_handlers
-from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16, demo_handlers
+from ocpp_fast.dispatch import CallContext, OcppHandler
 from ocpp_fast.simulator import (
     CORE_ACTIONS,
     SimulationReport,
@@ -29,6 +30,8 @@ from ocpp_fast.simulator import (
     simulate,
 )
 from ocpp_fast.transport import Admission, StationRequest, serve
+from ocpp_fast.v16 import messages as messages16
+from ocpp_fast.v201 import messages
 
 OPTIONAL = {"DataTransfer", "SecurityEventNotification", "NotifyReport"}
 OPTIONAL_16 = {"DataTransfer", "SecurityEventNotification", "DiagnosticsStatusNotification"}
@@ -101,6 +104,89 @@ def test_named_actions_without_boot_boot_once_per_connection() -> None:
     assert core201.answered["BootNotification"] == 3, core201.answered  # one per station
     assert core16.answered["BootNotification"] == 3, core16.answered
     assert core201.answered["Heartbeat"] and core201.answered["TransactionEvent"]
+
+
+class Restarts201(DemoChargeSystem):
+    """The demo, noting per station its boots and its transactions' events."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: collections.defaultdict[str, list[tuple[str, ...]]] = collections.defaultdict(
+            list
+        )
+
+    def boot_notification(
+        self, request: messages.BootNotificationRequest, context: CallContext
+    ) -> messages.BootNotificationResponse:
+        self.seen[context.identity].append(("boot",))
+        return self.default_boot_notification(request)
+
+    def transaction_event(
+        self, request: messages.TransactionEventRequest, context: CallContext
+    ) -> messages.TransactionEventResponse:
+        info = request.transaction_info
+        event = (str(request.event_type), str(request.trigger_reason), str(info.stopped_reason))
+        self.seen[context.identity].append(event)
+        return self.default_transaction_event(request)
+
+
+class Restarts16(DemoChargeSystem16):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: collections.defaultdict[str, list[tuple[str, ...]]] = collections.defaultdict(
+            list
+        )
+
+    def boot_notification(
+        self, request: messages16.BootNotificationRequest, context: CallContext
+    ) -> messages16.BootNotificationResponse:
+        self.seen[context.identity].append(("boot",))
+        return self.default_boot_notification(request)
+
+    def start_transaction(
+        self, request: messages16.StartTransactionRequest, context: CallContext
+    ) -> messages16.StartTransactionResponse:
+        self.seen[context.identity].append(("Started",))
+        return self.default_start_transaction(request)
+
+    def stop_transaction(
+        self, request: messages16.StopTransactionRequest, context: CallContext
+    ) -> messages16.StopTransactionResponse:
+        self.seen[context.identity].append(("Ended", str(request.reason)))
+        return self.default_stop_transaction(request)
+
+
+def restarts_mid_transaction(seen: dict[str, list[tuple[str, ...]]]) -> list[tuple[str, ...]]:
+    """For each boot after a station's first (a restart in the mix) while one of its
+    transactions was open, the transaction event that came next."""
+    after = []
+    for events in seen.values():
+        open_, booted = False, False
+        for number, event in enumerate(events):
+            if event[0] == "boot":
+                if booted and open_ and number + 1 < len(events):
+                    after.append(events[number + 1])
+                booted = True
+            elif event[0] == "Started":
+                open_ = True
+            elif event[0] == "Ended":
+                open_ = False
+    return after
+
+
+def test_a_restart_mid_run_ends_the_transaction_the_power_cut() -> None:
+    """A BootNotification PowerUp mid-run is a station that lost power: once booted it ends
+    the transaction that was running (2.x: Ended, trigger AbnormalCondition, stopped reason
+    PowerLoss; 1.6: StopTransaction reason PowerLoss), where it went on with it as if nothing
+    had happened (its next event an Updated of the same transaction)."""
+    csms201, csms16 = Restarts201(), Restarts16()
+    report = run_against({"ocpp2.0.1": csms201, "ocpp1.6": csms16}, chargers=8)
+    assert report.connected == 8 and not report.errors, report.table()
+    after201 = restarts_mid_transaction(csms201.seen)
+    after16 = restarts_mid_transaction(csms16.seen)
+    assert after201 and after16, (csms201.seen, csms16.seen)  # the mix restarted some
+    assert set(after201) == {("Ended", "AbnormalCondition", "PowerLoss")}, after201
+    assert set(after16) == {("Ended", "PowerLoss")}, after16
 
 
 def test_actions_are_presets_names_or_both() -> None:

@@ -272,6 +272,19 @@ class Traffic:
             "Ended", enums.TriggerReasonEnumType.REMOTE_STOP, stopped=enums.ReasonEnumType.REMOTE
         )
 
+    def power_lost(self) -> Any:
+        """What a station restarting mid-run (a BootNotification PowerUp in the mix) sends
+        once booted: the TransactionEvent Ended (trigger AbnormalCondition, stopped reason
+        PowerLoss) of the transaction the power cut; ``None`` when none ran."""
+        if self.transaction is None:
+            return None
+        enums = self.model.enums
+        return self._transaction_event(
+            "Ended",
+            enums.TriggerReasonEnumType.ABNORMAL_CONDITION,
+            stopped=enums.ReasonEnumType.POWER_LOSS,
+        )
+
     def _transaction_event(
         self,
         event: str,
@@ -384,6 +397,13 @@ class Traffic16(Traffic):
         if self.transaction is None or transaction_id != self.transaction:
             return None
         return self._stop(enums16.ReasonEnum.REMOTE)
+
+    def power_lost(self) -> Any:
+        """The StopTransaction (reason PowerLoss) of the transaction the restart cut; ``None``
+        when none ran (or its StartTransaction is still unanswered: it has no id to stop)."""
+        if self.transaction is None:
+            return None
+        return self._stop(enums16.ReasonEnum.POWER_LOSS)
 
     def _transaction(self, event: str) -> Any:
         if self.starting:  # the transaction has no id yet: plain meter values meanwhile

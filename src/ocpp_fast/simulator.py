@@ -362,8 +362,14 @@ async def _station(fleet: _Fleet, index: int, label: str, rng: random.Random) ->
                 continue
             kind = rng.choices(kinds, weights)[0]
             answer = await _call(client, state, kind, report)
-            if kind == "BootNotification" and not _accepting(answer):
+            if kind != "BootNotification":
+                continue
+            # a restart (PowerUp): once booted, the transaction the power cut is ended
+            if not _accepting(answer):
                 accepted = await _booted(fleet, client, state, answer)
+            ended = state.power_lost() if accepted else None
+            if ended is not None:
+                await _send(client, state, report, ended)
     finally:
         report.sessions += state.sessions
         fleet.ended[identity] = client.connection is not None
