@@ -451,6 +451,31 @@ def test_nats_unreachable_at_the_start_is_one_line_and_exit_2(command: list[str]
     )
 
 
+@pytest.mark.parametrize(
+    "command", [["worker", "cluster_handlers:WorkerCsms"], ["serve", "--port", "0", "--quiet"]]
+)
+def test_the_nats_start_timeout_of_the_command_is_the_cluster_s_constant(
+    command: list[str],
+) -> None:
+    """``serve --nats`` and ``worker`` wait :data:`~ocpp_fast.cluster.config.NATS_START_TIMEOUT`
+    for NATS: the command's default was a literal of its own beside it (``--nats-start-timeout``
+    10.0), which a change of the constant did not reach. Here the constant is set to 0.5 s."""
+    shortened = (
+        "import sys; import ocpp_fast.cluster.config as config; config.NATS_START_TIMEOUT = 0.5; "
+        "from ocpp_fast.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    url = f"nats://127.0.0.1:{free_port()}"
+    run = subprocess.run(
+        [sys.executable, "-c", shortened, *command, "--nats", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parent,  # where cluster_handlers is
+    )
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert failure(run.stderr).startswith(f"NATS at {url} unreachable: no connection within 0.5 s")
+
+
 def test_the_gateway_s_start_line_shows_the_nats_url_without_its_credentials() -> None:
     """``serve --nats nats://user:secret@host:port``: the start line names the cluster's
     servers (as the readiness probe and the NATS failure lines do) without the secret."""

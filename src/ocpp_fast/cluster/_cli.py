@@ -28,9 +28,10 @@ from ocpp_fast.dispatch import OcppHandler
 __all__ = ["gateway_for", "serve_processes", "worker"]
 
 
-def config_for(nats: str, creds: str | None, start_timeout: float) -> ClusterConfig:
+def config_for(nats: str, creds: str | None, start_timeout: float | None) -> ClusterConfig:
     """The cluster at ``nats``, authenticated with a credentials file when one is given; NATS
-    not reached within ``start_timeout`` seconds is a failure to start (it was retried for
+    not reached within ``start_timeout`` seconds (``None``: :data:`NATS_START_TIMEOUT`, the
+    hidden ``--nats-start-timeout`` not given) is a failure to start (it was retried for
     good, silently but for a WARNING a minute, and SIGTERM could not stop the wait). A
     credentials file that cannot be read or used is a ``ValueError`` naming it, at once (it
     was a traceback, or a wait for NATS, at the first connection)."""
@@ -39,6 +40,8 @@ def config_for(nats: str, creds: str | None, start_timeout: float) -> ClusterCon
         signer_of(options)
     except OSError as exc:
         raise ValueError(f"--nats-creds {creds}: {exc.strerror or exc}") from None
+    if start_timeout is None:
+        start_timeout = NATS_START_TIMEOUT
     return ClusterConfig(nats, options=options, start_timeout=start_timeout)
 
 
@@ -50,7 +53,7 @@ def gateway_for(
     worker_timeout: float,
     registry_ttl: float,
     write_window: float = 0.0,
-    start_timeout: float = NATS_START_TIMEOUT,
+    start_timeout: float | None = None,
 ) -> tuple[dict[str, OcppHandler], Gateway]:
     """What ``serve --nats`` serves: the app's handlers here, or every version forwarded.
 
@@ -100,7 +103,7 @@ async def worker(
     factory: bool,
     app_dir: str,
     log_format: str,
-    start_timeout: float = NATS_START_TIMEOUT,
+    start_timeout: float | None = None,
 ) -> int:
     """``ocpp-fast worker --nats URL APP...``: serve until SIGINT/SIGTERM, logging as ``serve``
     does (its lines at WARNING went to stderr bare, through Python's last-resort handler, and
