@@ -407,6 +407,24 @@ def test_a_stop_while_nats_does_not_answer_ends_the_command(
     ), said
 
 
+def test_a_start_given_up_is_raised_not_a_none_result() -> None:
+    """``unless_stopped``: a start that returns nothing (``Worker.start()``) is told apart from
+    one given up on a stop, which raises ``GaveUpStart`` (a give-up was ``None``, so the worker
+    wrapped its start in a function returning ``True``)."""
+    from ocpp_fast._cli_serve import GaveUpStart, unless_stopped
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        assert await unless_stopped(asyncio.sleep(0), stop, 0) is None
+        stop.set()
+        never = asyncio.get_running_loop().create_future()
+        with pytest.raises(GaveUpStart):
+            await unless_stopped(never, stop, 0)
+        assert never.cancelled()
+
+    asyncio.run(asyncio.wait_for(scenario(), 5))
+
+
 def test_a_worker_says_an_app_that_does_not_import_in_one_line(app_dir: Path) -> None:
     """``ocpp-fast worker`` loads APP with the same loader: the same line, exit 2."""
     (app_dir / "typo_app.py").write_text(BROKEN["typo_app"])

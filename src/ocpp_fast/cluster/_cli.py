@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from ocpp_fast._app import AppError, load_app
 from ocpp_fast._cli_log import SUPERVISOR, command_log, log_to, startup_failed
-from ocpp_fast._cli_serve import unless_stopped
+from ocpp_fast._cli_serve import GaveUpStart, unless_stopped
 from ocpp_fast._protocol_version import LABELS
 from ocpp_fast.cluster._nats_auth import signer_of
 from ocpp_fast.cluster._processes import Supervisor
@@ -121,15 +121,11 @@ async def worker(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    async def join() -> bool:
-        await pool.start()
-        return True
-
     try:
-        joined = await unless_stopped(join(), stop, 0)
+        await unless_stopped(pool.start(), stop, 0)
     except NatsUnreachable as exc:  # one line and exit code 2, as serve's failures to start
         return startup_failed(exc)
-    if joined is None:  # stopped while NATS did not answer
+    except GaveUpStart:  # stopped while NATS did not answer
         await pool.close()
         command_log.info("stopped before the worker joined the cluster")
         return 0
