@@ -26,8 +26,11 @@ from ocpp_fast._app import AppError, load_app
 from ocpp_fast._machine import free_port
 from ocpp_fast.cli import main
 from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16
+from ocpp_fast.errors import HandshakeFailed
 from ocpp_fast.simulator import simulate
+from ocpp_fast.transport import connect
 from ocpp_fast.transport.backend import BACKENDS
+from ocpp_fast.v16 import Charger as Charger16
 from ocpp_fast.v16 import messages as messages16
 
 APP = """
@@ -614,6 +617,26 @@ def test_a_gateway_for_workers_without_app_is_not_called_the_demo() -> None:
         finally:
             gateway.kill()
     assert " info CSMS of the workers on ws://127.0.0.1:" in line, line
+
+
+def test_a_gateway_for_workers_accepts_the_versions_of_its_app() -> None:
+    """``serve APP --nats URL --handlers workers`` with a 2.0.1 APP (the workers' own): the
+    gateway accepts 2.0.1, as ``serve(app, cluster=Gateway(handlers_in="workers"))`` does, not
+    every version (a 1.6 station was accepted, each of its CALLs answered InternalError: no
+    worker runs for OCPP 1.6); a 1.6 station fails its handshake."""
+    with NatsServer() as nats_server:
+        port = free_port()
+        command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", str(port)]
+        app = ["cluster_handlers:WorkerCsms", "--app-dir", str(Path(__file__).parent)]
+        gateway = Proc([*command, *app, "--nats", nats_server.url, "--handlers", "workers"])
+        try:
+            line = gateway.wait_for(" on ws://")
+            assert line.endswith("/<identity> (ocpp2.0.1); Ctrl-C stops\n"), line
+            url = f"ws://127.0.0.1:{port}/CS1"
+            with pytest.raises(HandshakeFailed, match=r"ocpp1\.6"):
+                asyncio.run(asyncio.wait_for(connect(Charger16(), url), 10))
+        finally:
+            gateway.kill()
 
 
 def test_a_16_request_type_is_what_the_16_demo_answers() -> None:

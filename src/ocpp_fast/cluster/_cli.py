@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import signal
 import sys
 from collections.abc import Mapping, Sequence
@@ -12,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from ocpp_fast._app import AppError, load_app
 from ocpp_fast._cli_log import SUPERVISOR, command_log, log_to, startup_failed
 from ocpp_fast._cli_serve import GaveUpStart, unless_stopped
-from ocpp_fast._protocol_version import LABELS
 from ocpp_fast.cluster._nats_auth import signer_of
 from ocpp_fast.cluster._processes import Supervisor
 from ocpp_fast.cluster.config import (
@@ -55,13 +53,17 @@ def gateway_for(
     write_window: float = 0.0,
     start_timeout: float | None = None,
 ) -> tuple[dict[str, OcppHandler], Gateway]:
-    """What ``serve --nats`` serves: the app's handlers here, or every version forwarded.
+    """What ``serve --nats`` serves, and the gateway: ``handlers``, APP's or without APP the
+    demo's of every version, whether they run here or forward every CALL to workers.
 
-    Forwarded, the handler of a version the app serves is still the app's own class (every
-    CALL goes to workers through a subclass of it: :func:`~ocpp_fast.cluster._handlers.
-    clustered`), so that its lifecycle hooks run here, in the process holding the stations'
-    sockets, where ``on_connect`` can call its station; the other versions get the bare
-    ``ChargeSystem`` of their package."""
+    Forwarded, the handlers are still the app's own classes (every CALL goes to workers
+    through a subclass of each: :func:`~ocpp_fast.cluster._handlers.clustered`), so that
+    their lifecycle hooks run here, in the process holding the stations' sockets, where
+    ``on_connect`` can call its station; and the versions accepted are APP's, those of the
+    workers given the same APP, as ``serve(app, cluster=Gateway(..., handlers_in="workers"))``
+    accepts. A station of another version is refused at its handshake (no common
+    subprotocol), where it was accepted, each of its CALLs then answered InternalError (no
+    worker runs for its version)."""
     gateway = Gateway(
         config_for(nats, creds, start_timeout),
         handlers_in=handlers_in,
@@ -69,14 +71,7 @@ def gateway_for(
         registry_ttl=registry_ttl,
         write_window=write_window,
     )
-    if handlers_in == "gateway":
-        return dict(handlers), gateway
-    served: dict[str, OcppHandler] = {}
-    for package in reversed(list(LABELS.values())):  # 2.1, 2.0.1, 1.6: the newest first
-        base: OcppHandler = importlib.import_module(package).ChargeSystem()
-        served[base.version.subprotocol] = base
-    served.update(handlers)  # the app's classes where it has one, for their hooks
-    return served, gateway
+    return dict(handlers), gateway
 
 
 def serve_processes(argv: Sequence[str], count: int, log_format: str) -> int:
