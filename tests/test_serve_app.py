@@ -418,7 +418,9 @@ def test_a_start_given_up_is_raised_not_a_none_result() -> None:
 
     async def scenario() -> None:
         stop = asyncio.Event()
-        assert await unless_stopped(asyncio.sleep(0), stop, 0) is None
+        returns_none = asyncio.ensure_future(asyncio.sleep(0))
+        await unless_stopped(returns_none, stop, 0)  # returned, as the future did: no raise
+        assert returns_none.done() and returns_none.result() is None
         stop.set()
         never = asyncio.get_running_loop().create_future()
         with pytest.raises(GaveUpStart):
