@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import datetime
 import json
 import socket
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -20,7 +23,8 @@ from serve_proc import serving
 from ocpp_fast._machine import free_port
 from ocpp_fast.cluster import ClusterConfig, Gateway
 from ocpp_fast.demo import DemoChargeSystem
-from ocpp_fast.transport import serve
+from ocpp_fast.transport import connect, serve
+from ocpp_fast.v201 import Charger, datatypes, enums, messages
 
 
 def probe(port: int, path: str) -> tuple[int, dict[str, Any]]:
@@ -30,6 +34,17 @@ def probe(port: int, path: str) -> tuple[int, dict[str, Any]]:
             return reply.status, json.loads(reply.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+def event(transaction: str, seq_no: int) -> messages.TransactionEventRequest:
+    """A TransactionEvent: durable, stored in the events stream before it is answered."""
+    return messages.TransactionEventRequest(
+        event_type=enums.TransactionEventEnumType.UPDATED,
+        timestamp=datetime.datetime.now(datetime.UTC),
+        trigger_reason=enums.TriggerReasonEnumType.METER_VALUE_PERIODIC,
+        seq_no=seq_no,
+        transaction_info=datatypes.TransactionType(transaction_id=transaction),
+    )
 
 
 class SlowToStop(DemoChargeSystem):
@@ -143,6 +158,46 @@ def test_a_gateway_is_not_ready_while_nats_is_gone() -> None:
             again.stop()
 
     asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_a_gateway_listens_only_once_nats_answers() -> None:
+    """``serve --nats``: while NATS is still awaited at the start, the probes answer (live, not
+    ready: ``not connected to NATS yet``) but the OCPP port refuses connections. It accepted
+    stations in that window, answering their durable CALLs InternalError (every CALL with
+    handlers in workers), and dropped them when NATS never came; a load balancer checking the
+    port, or the kernel spreading ``--workers N``'s connections, sent stations there. Once
+    NATS is up the gateway listens and stores a station's TransactionEvent."""
+    nats = NatsServer()
+    health = free_port()
+    with contextlib.ExitStack() as stack:
+        stack.callback(nats.stop)  # after the gateway's stop, which leaves the registry
+        server = stack.enter_context(
+            serving("--nats", nats.url, "--health-port", str(health), "--quiet")
+        )
+        deadline = time.monotonic() + 15
+        while True:  # the command starts (imports), then its probes answer
+            assert time.monotonic() < deadline, "the probes never answered"
+            with contextlib.suppress(OSError):
+                answer = probe(health, "/readyz")
+                break
+            time.sleep(0.05)
+        assert answer[0] == 503 and answer[1]["not_ready"]["nats"] == "not connected to NATS yet"
+        assert probe(health, "/healthz") == (200, {"live": True})
+        with pytest.raises(ConnectionRefusedError):
+            asyncio.run(connect(Charger(), f"ws://127.0.0.1:{server.port}/CS1"))
+        nats.start()
+        while " info gateway " not in (line := server.line()):
+            assert line, "the gateway exited"
+        assert probe(health, "/readyz") == (200, {"ready": True})
+
+        async def station() -> Any:
+            client = await connect(Charger(), f"ws://127.0.0.1:{server.port}/CS1")
+            try:
+                return await client.call(event("T1", 0), timeout=5)
+            finally:
+                await client.close()
+
+        assert isinstance(asyncio.run(station()), messages.TransactionEventResponse)
 
 
 def test_serve_prints_where_the_probes_are_and_answers_them() -> None:

@@ -26,8 +26,11 @@ from ocpp_fast._app import AppError, load_app
 from ocpp_fast._machine import free_port
 from ocpp_fast.cli import main
 from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16
+from ocpp_fast.errors import HandshakeFailed
 from ocpp_fast.simulator import simulate
+from ocpp_fast.transport import connect
 from ocpp_fast.transport.backend import BACKENDS
+from ocpp_fast.v16 import Charger as Charger16
 from ocpp_fast.v16 import messages as messages16
 
 APP = """
@@ -375,8 +378,8 @@ def test_an_app_that_does_not_import_is_one_line_naming_file_and_line(
 @pytest.mark.parametrize(
     "command",
     [
-        ["serve", "--port", "0", "--shutdown-timeout", "1", "--nats", "nats://127.0.0.1:1"],
-        ["worker", "--nats", "nats://127.0.0.1:1", "fleet_app:make_later", "--factory"],
+        ["serve", "--port", "0", "--shutdown-timeout", "1"],
+        ["worker", "fleet_app:make_later", "--factory"],
     ],
     ids=["serve", "worker"],
 )
@@ -385,10 +388,15 @@ def test_a_stop_while_nats_does_not_answer_ends_the_command(
 ) -> None:
     """A gateway or worker waiting for a NATS server that is down (started before it, or a
     wrong URL) stops on SIGTERM, as Ctrl-C does: the signal waited for the start, which waits
-    for NATS without end, so only SIGKILL ended it."""
-    proc = Proc([sys.executable, "-m", "ocpp_fast.cli", *command, "--app-dir", str(app_dir)])
+    for NATS without end, so only SIGKILL ended it. The "NATS server" is the test's socket,
+    which closes each connection at once: its first one says the command waits for NATS."""
+    with socket.create_server(("127.0.0.1", 0)) as not_nats:
+        nats = f"nats://127.0.0.1:{not_nats.getsockname()[1]}"
+        argv = [sys.executable, "-m", "ocpp_fast.cli", *command, "--app-dir", str(app_dir)]
+        proc = Proc([*argv, "--nats", nats])
+        not_nats.settimeout(20)
+        not_nats.accept()[0].close()
     try:
-        proc.wait_for("NATS: ConnectionRefusedError")
         proc.popen.send_signal(signal.SIGTERM)
         assert proc.popen.wait(15) == 0
         said = proc.wait_for("stopped")
@@ -400,6 +408,26 @@ def test_a_stop_while_nats_does_not_answer_ends_the_command(
             " info stopped before the worker joined the cluster\n",
         )
     ), said
+
+
+def test_a_start_given_up_is_raised_not_a_none_result() -> None:
+    """``unless_stopped``: a start that returns nothing (``Worker.start()``) is told apart from
+    one given up on a stop, which raises ``GaveUpStart`` (a give-up was ``None``, so the worker
+    wrapped its start in a function returning ``True``)."""
+    from ocpp_fast._cli_serve import GaveUpStart, unless_stopped
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        returns_none = asyncio.ensure_future(asyncio.sleep(0))
+        await unless_stopped(returns_none, stop, 0)  # returned, as the future did: no raise
+        assert returns_none.done() and returns_none.result() is None
+        stop.set()
+        never = asyncio.get_running_loop().create_future()
+        with pytest.raises(GaveUpStart):
+            await unless_stopped(never, stop, 0)
+        assert never.cancelled()
+
+    asyncio.run(asyncio.wait_for(scenario(), 5))
 
 
 def test_a_worker_says_an_app_that_does_not_import_in_one_line(app_dir: Path) -> None:
@@ -424,8 +452,9 @@ def test_a_worker_says_an_app_that_does_not_import_in_one_line(app_dir: Path) ->
 def test_nats_unreachable_at_the_start_is_one_line_and_exit_2(command: list[str]) -> None:
     """``worker --nats`` / ``serve --nats`` with nothing listening at the URL: nats-py retried
     for good, the process waited silently (a WARNING a minute) and SIGTERM could not stop it.
-    Now, past the start timeout, one line naming the URL and why, exit code 2; the URL's
-    credentials are not shown."""
+    Now, past the start timeout, one line naming the URL and why, exit code 2 (and nothing
+    before it: a WARNING of the first failed attempt said the same); the URL's credentials are
+    not shown."""
     url = f"nats://127.0.0.1:{free_port()}"
     secret_url = url.replace("//", "//ops:s3cret@")
     start = ["--nats", secret_url, "--nats-start-timeout", "1"]  # hidden: 10 s by default
@@ -437,12 +466,37 @@ def test_nats_unreachable_at_the_start_is_one_line_and_exit_2(command: list[str]
         cwd=Path(__file__).parent,  # where cluster_handlers is
     )
     assert run.returncode == 2, (run.stdout, run.stderr)
-    assert "Traceback" not in run.stdout + run.stderr
-    assert "s3cret" not in run.stdout + run.stderr
+    assert run.stdout == ""  # no WARNING of the first failed attempt before the line
+    assert "s3cret" not in run.stderr
     assert failure(run.stderr) == (
         f"NATS at {url} unreachable: no connection within 1 s "
         "(last: ConnectionRefusedError: [Errno 111] Connection refused)"
     )
+
+
+@pytest.mark.parametrize(
+    "command", [["worker", "cluster_handlers:WorkerCsms"], ["serve", "--port", "0", "--quiet"]]
+)
+def test_the_nats_start_timeout_of_the_command_is_the_cluster_s_constant(
+    command: list[str],
+) -> None:
+    """``serve --nats`` and ``worker`` wait :data:`~ocpp_fast.cluster.config.NATS_START_TIMEOUT`
+    for NATS: the command's default was a literal of its own beside it (``--nats-start-timeout``
+    10.0), which a change of the constant did not reach. Here the constant is set to 0.5 s."""
+    shortened = (
+        "import sys; import ocpp_fast.cluster.config as config; config.NATS_START_TIMEOUT = 0.5; "
+        "from ocpp_fast.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    url = f"nats://127.0.0.1:{free_port()}"
+    run = subprocess.run(
+        [sys.executable, "-c", shortened, *command, "--nats", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parent,  # where cluster_handlers is
+    )
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert failure(run.stderr).startswith(f"NATS at {url} unreachable: no connection within 0.5 s")
 
 
 def test_the_gateway_s_start_line_shows_the_nats_url_without_its_credentials() -> None:
@@ -565,6 +619,26 @@ def test_a_gateway_for_workers_without_app_is_not_called_the_demo() -> None:
         finally:
             gateway.kill()
     assert " info CSMS of the workers on ws://127.0.0.1:" in line, line
+
+
+def test_a_gateway_for_workers_accepts_the_versions_of_its_app() -> None:
+    """``serve APP --nats URL --handlers workers`` with a 2.0.1 APP (the workers' own): the
+    gateway accepts 2.0.1, as ``serve(app, cluster=Gateway(handlers_in="workers"))`` does, not
+    every version (a 1.6 station was accepted, each of its CALLs answered InternalError: no
+    worker runs for OCPP 1.6); a 1.6 station fails its handshake."""
+    with NatsServer() as nats_server:
+        port = free_port()
+        command = [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", str(port)]
+        app = ["cluster_handlers:WorkerCsms", "--app-dir", str(Path(__file__).parent)]
+        gateway = Proc([*command, *app, "--nats", nats_server.url, "--handlers", "workers"])
+        try:
+            line = gateway.wait_for(" on ws://")
+            assert line.endswith("/<identity> (ocpp2.0.1); Ctrl-C stops\n"), line
+            url = f"ws://127.0.0.1:{port}/CS1"
+            with pytest.raises(HandshakeFailed, match=r"ocpp1\.6"):
+                asyncio.run(asyncio.wait_for(connect(Charger16(), url), 10))
+        finally:
+            gateway.kill()
 
 
 def test_a_16_request_type_is_what_the_16_demo_answers() -> None:

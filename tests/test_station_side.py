@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import re
 import socket
 import ssl
 import struct
@@ -247,6 +248,37 @@ def test_no_common_version_is_told_apart_from_a_refusal() -> None:
         assert failed.no_common_version and failed.status is None
         assert failed.offered == ("ocpp1.6",) and failed.chosen is None
         assert "no common OCPP version" in str(failed) and "ocpp1.6" in str(failed)
+
+    run(main)
+
+
+@pytest.mark.usefixtures("backend")
+def test_an_http_url_fails_at_once_naming_the_websocket_url() -> None:
+    """``connect()`` to ``http://`` / ``https://`` (a URL an operator copies from a browser):
+    picows failed it at the handshake as ``HandshakeFailed``, websockets as ``InvalidURI``, and
+    an HTTP failover URL only when its turn came (for good). Now a ``ValueError`` before any
+    connection, naming the WebSocket URL meant; other URLs that are no ``ws://`` or ``wss://``
+    URL with a host likewise, as ``simulate --url`` says (one check)."""
+
+    async def main() -> None:
+        with socket.create_server(("127.0.0.1", 0)) as listening:
+            listening.setblocking(False)
+            port = listening.getsockname()[1]
+            good = f"ws://127.0.0.1:{port}/CS1"
+            wrong = {
+                f"http://127.0.0.1:{port}/CS1": f"use ws://127.0.0.1:{port}/CS1",
+                f"HTTPS://127.0.0.1:{port}/CS1": f"use wss://127.0.0.1:{port}/CS1",
+                f"127.0.0.1:{port}/CS1": "is no ws:// or wss:// URL (ws://HOST:PORT/PATH)",
+                "ws:/CS1": "is a URL without a host (ws://HOST:PORT/PATH)",
+            }
+            for url, said in wrong.items():
+                with pytest.raises(ValueError, match=re.escape(f"{url} ")) as failed:
+                    await connect(v201.Charger(), url, backoff=FAST)
+                assert str(failed.value).endswith(said), failed.value
+                with pytest.raises(ValueError, match=re.escape(said)):
+                    await connect(v201.Charger(), good, failover=[url], backoff=FAST)
+            with pytest.raises(BlockingIOError):  # no connection was tried
+                listening.accept()
 
     run(main)
 

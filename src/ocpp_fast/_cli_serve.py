@@ -46,7 +46,13 @@ if TYPE_CHECKING:
     from ocpp_fast.transport._stations import Authorize
     from ocpp_fast.transport.server import ClusterAttachment
 
-__all__ = ["add_app_arguments", "add_serve_arguments", "serve_command"]
+__all__ = [
+    "GaveUpStart",
+    "add_app_arguments",
+    "add_serve_arguments",
+    "serve_command",
+    "unless_stopped",
+]
 
 log = logging.getLogger("ocpp_fast.transport")
 
@@ -279,9 +285,15 @@ async def _serve(
     )
 
 
-async def unless_stopped(start: Awaitable[T], stop: asyncio.Event, grace: float) -> T | None:
-    """What ``start`` returns; ``None`` if ``stop`` was set and ``start`` had still not
-    finished ``grace`` seconds later (it is cancelled then).
+class GaveUpStart(Exception):
+    """Raised by :func:`unless_stopped`: stopped, and the start did not finish in time."""
+
+
+async def unless_stopped(start: Awaitable[T], stop: asyncio.Event, grace: float) -> T:
+    """What ``start`` returns; :class:`GaveUpStart` if ``stop`` was set and ``start`` had
+    still not finished ``grace`` seconds later (it is cancelled then). Raised, not returned as
+    ``None``: a start that returns nothing (``Worker.start()``) needed a wrapper returning
+    ``True`` to be told apart from a start given up.
 
     A stop during the start lets it finish first, so that it ends as any stop does (the
     hooks' ``on_shutdown`` included), but only for so long: a start that waits for what never
@@ -301,7 +313,7 @@ async def unless_stopped(start: Awaitable[T], stop: asyncio.Event, grace: float)
     if gave_up:
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        return None
+        raise GaveUpStart
     return task.result()
 
 
@@ -375,11 +387,16 @@ async def serve_command(args: argparse.Namespace) -> int:
         except ValueError as exc:  # a --nats-creds file it cannot use
             return startup_failed(exc)
     try:
-        started = await unless_stopped(
+        server = await unless_stopped(
             _serve(args, handlers, authorize, context, limits, gateway),
             stop,
             args.shutdown_timeout,
         )
+    except GaveUpStart:
+        if gateway is not None:
+            await gateway.close()
+        command_log.info("stopped on %s before the start finished", signals[0].name)
+        return 0
     except (OSError, StartupFailed, MissingExtra) as exc:
         # A port in use, an address not ours, a start-up hook that raised, --metrics-port
         # without the extra: said plainly in one line (the hook's traceback at debug), the
@@ -391,12 +408,6 @@ async def serve_command(args: argparse.Namespace) -> int:
         if gateway is not None:
             await gateway.close()
         return startup_failed(said)
-    if started is None:
-        if gateway is not None:
-            await gateway.close()
-        command_log.info("stopped on %s before the start finished", signals[0].name)
-        return 0
-    server = started
     settle_gc()
     scheme = "wss" if context is not None else "ws"
     versions = ", ".join(handlers)

@@ -13,6 +13,8 @@ import math
 from collections.abc import Callable
 from typing import TypeVar
 
+from ocpp_fast.transport.identity import websocket_url_problem
+
 __all__ = ["count", "natural", "port", "seconds", "seconds_above_0", "websocket_url"]
 
 N = TypeVar("N", int, float, str)
@@ -59,11 +61,11 @@ natural = _ranged("number", int, lambda number: number >= 0, "not 0 or more")
 """An integer of 0 or more (``--first-station``: the stations' numbers)."""
 
 
-websocket_url = _ranged(
-    "URL",
-    str,
-    lambda url: url.lower().startswith(("ws://", "wss://")),
-    "no ws:// or wss:// URL (ws://HOST:PORT/PATH)",
-)
-"""A CSMS's URL for ``simulate``: without ``ws://`` or ``wss://`` each station's connect
-would fail, one by one, rather than the command once."""
+def websocket_url(text: str) -> str:
+    """A CSMS's URL for ``simulate``: without ``ws://`` or ``wss://`` each station's connect
+    would fail, one by one, rather than the command once. The check is ``connect()``'s own
+    (:func:`~ocpp_fast.transport.identity.websocket_url_problem`)."""
+    problem = websocket_url_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{text} is {problem}")
+    return text

@@ -185,12 +185,10 @@ def _command(argv: Sequence[str] | None) -> int:
     work.add_argument(
         "handlers", nargs="+", metavar="APP", help="module:attr, as for serve (one or more)"
     )
-    # Seconds serve --nats and worker wait for NATS at their start (the cluster's
-    # NATS_START_TIMEOUT, not imported here: it needs nats).
+    # Seconds serve --nats and worker wait for NATS at their start; not given (None), the
+    # cluster's NATS_START_TIMEOUT (not imported here: the cluster package needs nats).
     for command in (serve, work):
-        command.add_argument(
-            "--nats-start-timeout", type=seconds_above_0, default=10.0, help=argparse.SUPPRESS
-        )
+        command.add_argument("--nats-start-timeout", type=seconds_above_0, help=argparse.SUPPRESS)
     sim = commands.add_parser("simulate", help="load-test a CSMS with simulated stations")
     sim.add_argument(
         "--url",

@@ -4,15 +4,13 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import signal
 import sys
 from collections.abc import Mapping, Sequence
 
 from ocpp_fast._app import AppError, load_app
 from ocpp_fast._cli_log import SUPERVISOR, command_log, log_to, startup_failed
-from ocpp_fast._cli_serve import unless_stopped
-from ocpp_fast._protocol_version import LABELS
+from ocpp_fast._cli_serve import GaveUpStart, unless_stopped
 from ocpp_fast.cluster._nats_auth import signer_of
 from ocpp_fast.cluster._processes import Supervisor
 from ocpp_fast.cluster.config import (
@@ -28,9 +26,10 @@ from ocpp_fast.dispatch import OcppHandler
 __all__ = ["gateway_for", "serve_processes", "worker"]
 
 
-def config_for(nats: str, creds: str | None, start_timeout: float) -> ClusterConfig:
+def config_for(nats: str, creds: str | None, start_timeout: float | None) -> ClusterConfig:
     """The cluster at ``nats``, authenticated with a credentials file when one is given; NATS
-    not reached within ``start_timeout`` seconds is a failure to start (it was retried for
+    not reached within ``start_timeout`` seconds (``None``: :data:`NATS_START_TIMEOUT`, the
+    hidden ``--nats-start-timeout`` not given) is a failure to start (it was retried for
     good, silently but for a WARNING a minute, and SIGTERM could not stop the wait). A
     credentials file that cannot be read or used is a ``ValueError`` naming it, at once (it
     was a traceback, or a wait for NATS, at the first connection)."""
@@ -39,6 +38,8 @@ def config_for(nats: str, creds: str | None, start_timeout: float) -> ClusterCon
         signer_of(options)
     except OSError as exc:
         raise ValueError(f"--nats-creds {creds}: {exc.strerror or exc}") from None
+    if start_timeout is None:
+        start_timeout = NATS_START_TIMEOUT
     return ClusterConfig(nats, options=options, start_timeout=start_timeout)
 
 
@@ -50,15 +51,19 @@ def gateway_for(
     worker_timeout: float,
     registry_ttl: float,
     write_window: float = 0.0,
-    start_timeout: float = NATS_START_TIMEOUT,
+    start_timeout: float | None = None,
 ) -> tuple[dict[str, OcppHandler], Gateway]:
-    """What ``serve --nats`` serves: the app's handlers here, or every version forwarded.
+    """What ``serve --nats`` serves, and the gateway: ``handlers``, APP's or without APP the
+    demo's of every version, whether they run here or forward every CALL to workers.
 
-    Forwarded, the handler of a version the app serves is still the app's own class (every
-    CALL goes to workers through a subclass of it: :func:`~ocpp_fast.cluster._handlers.
-    clustered`), so that its lifecycle hooks run here, in the process holding the stations'
-    sockets, where ``on_connect`` can call its station; the other versions get the bare
-    ``ChargeSystem`` of their package."""
+    Forwarded, the handlers are still the app's own classes (every CALL goes to workers
+    through a subclass of each: :func:`~ocpp_fast.cluster._handlers.clustered`), so that
+    their lifecycle hooks run here, in the process holding the stations' sockets, where
+    ``on_connect`` can call its station; and the versions accepted are APP's, those of the
+    workers given the same APP, as ``serve(app, cluster=Gateway(..., handlers_in="workers"))``
+    accepts. A station of another version is refused at its handshake (no common
+    subprotocol), where it was accepted, each of its CALLs then answered InternalError (no
+    worker runs for its version)."""
     gateway = Gateway(
         config_for(nats, creds, start_timeout),
         handlers_in=handlers_in,
@@ -66,14 +71,7 @@ def gateway_for(
         registry_ttl=registry_ttl,
         write_window=write_window,
     )
-    if handlers_in == "gateway":
-        return dict(handlers), gateway
-    served: dict[str, OcppHandler] = {}
-    for package in reversed(list(LABELS.values())):  # 2.1, 2.0.1, 1.6: the newest first
-        base: OcppHandler = importlib.import_module(package).ChargeSystem()
-        served[base.version.subprotocol] = base
-    served.update(handlers)  # the app's classes where it has one, for their hooks
-    return served, gateway
+    return dict(handlers), gateway
 
 
 def serve_processes(argv: Sequence[str], count: int, log_format: str) -> int:
@@ -100,7 +98,7 @@ async def worker(
     factory: bool,
     app_dir: str,
     log_format: str,
-    start_timeout: float = NATS_START_TIMEOUT,
+    start_timeout: float | None = None,
 ) -> int:
     """``ocpp-fast worker --nats URL APP...``: serve until SIGINT/SIGTERM, logging as ``serve``
     does (its lines at WARNING went to stderr bare, through Python's last-resort handler, and
@@ -118,15 +116,11 @@ async def worker(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    async def join() -> bool:
-        await pool.start()
-        return True
-
     try:
-        joined = await unless_stopped(join(), stop, 0)
+        await unless_stopped(pool.start(), stop, 0)
     except NatsUnreachable as exc:  # one line and exit code 2, as serve's failures to start
         return startup_failed(exc)
-    if joined is None:  # stopped while NATS did not answer
+    except GaveUpStart:  # stopped while NATS did not answer
         await pool.close()
         command_log.info("stopped before the worker joined the cluster")
         return 0

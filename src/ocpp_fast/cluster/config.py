@@ -109,6 +109,10 @@ async def connect_nats(
     """``nats.connect`` with the cluster's defaults, overridden by ``options``; the first
     connection raises :class:`NatsUnreachable` after ``start_timeout`` seconds, if given (it
     names the servers and the last error: nats-py retries the first connection for good too).
+    Its failed attempts meanwhile are not logged: the operator of a command that could not
+    start got a WARNING of the first one (``NATS: ConnectionRefusedError(...)``) and then the
+    ``NatsUnreachable`` line saying the same; without ``start_timeout`` they are, as below,
+    being the only sign of a start that may wait for good.
 
     NATS going away is expected and retried, and said in few lines: one WARNING when the
     connection is lost, one INFO when it is back (with how long it was away), and in between
@@ -125,6 +129,8 @@ async def connect_nats(
 
     async def error(exc: Exception) -> None:
         last[:] = [exc]
+        if not made and start_timeout is not None:
+            return  # said once, in NatsUnreachable, if the start gives up
         failures.warning(f"{name}: NATS {type(exc).__name__}", "%s: NATS: %r", name, exc)
 
     async def lost() -> None:

@@ -170,10 +170,12 @@ class Gateway:
             for subprotocol, handler in handlers.items()
         }
 
-    async def attach(self, server: CsmsServer) -> None:
-        """Connect to NATS, make sure the stream and the registry exist, and start following
-        the server's stations (those already connected included)."""
-        self._server = server
+    async def connect(self) -> None:
+        """Connect to NATS and make sure the stream and the registry exist: what every CALL
+        of a station may need. ``serve()`` awaits it before the server listens, so that no
+        station is accepted while NATS is still awaited (its durable CALLs, and with handlers
+        in workers all of them, would be answered InternalError, and it would be dropped if
+        NATS never came); :meth:`attach` does it when it was not done."""
         name = f"ocpp-gateway {self.node}"
         self._nc = nc = await self.config.connect(name, self._reconnected)
         js = nc.jetstream()
@@ -183,6 +185,13 @@ class Gateway:
             self._link.on_back.append(self._back.set)
         await self._ensure_stream(js)
         self._kv = await self._ensure_registry(js)
+
+    async def attach(self, server: CsmsServer) -> None:
+        """Start following the server's stations (those already connected included),
+        connected to NATS first if :meth:`connect` was not awaited."""
+        if self._kv is None:
+            await self.connect()
+        self._server = server
         server.on_station.append(self.station_changed)
         server.on_closed.append(self._closed_by_server)
         for identity in server.connections:

@@ -41,7 +41,7 @@ from ocpp_fast.transport._sender import (
     StillQueued,
 )
 from ocpp_fast.transport.backend import resolve
-from ocpp_fast.transport.identity import basic_header, parse_identity
+from ocpp_fast.transport.identity import basic_header, parse_identity, websocket_url_problem
 from ocpp_fast.transport.txqueue import TransactionQueue
 
 if TYPE_CHECKING:
@@ -160,6 +160,10 @@ class StationClient:
         self.url = url
         """The URL of the current (or next) connection."""
         self._urls = [url, *failover]
+        for each in self._urls:
+            problem = websocket_url_problem(each)
+            if problem is not None:
+                raise ValueError(f"{each} is {problem}")
         self._turn = 0
         found = identity or parse_identity(url)
         if found is None:
@@ -707,7 +711,9 @@ async def connect(
     The handler's ``on_connect`` / ``on_disconnect`` run at each connection and its end.
     Raises an ``OSError`` when the first connection fails: ``ConnectionRefusedError``,
     ``TimeoutError``, an ``ssl.SSLError``..., or :class:`~ocpp_fast.errors.HandshakeFailed`
-    when the CSMS refused the station (its ``status``: 401, 404...).
+    when the CSMS refused the station (its ``status``: 401, 404...); a ``ValueError`` at once,
+    before connecting, for a URL (``failover`` ones too) that is no ``ws://`` or ``wss://`` URL
+    with a host (``http://...`` says which WebSocket URL to use), or names no identity.
     """
     client = StationClient(
         handlers,

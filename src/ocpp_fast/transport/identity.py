@@ -6,7 +6,13 @@ import base64
 import binascii
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["IDENTITY_MAX_LENGTH", "basic_credentials", "escaped", "parse_identity"]
+__all__ = [
+    "IDENTITY_MAX_LENGTH",
+    "basic_credentials",
+    "escaped",
+    "parse_identity",
+    "websocket_url_problem",
+]
 
 IDENTITY_MAX_LENGTH = 48
 """OCPP 2.x: the identity is at most 48 characters (and holds no ``:``)."""
@@ -34,6 +40,30 @@ def parse_identity(path: str) -> str | None:
     ):
         return None
     return identity
+
+
+_WEBSOCKET_OF = {"http": "ws", "https": "wss"}
+"""The WebSocket scheme of the HTTP URL an operator may write by mistake."""
+
+
+def websocket_url_problem(url: str) -> str | None:
+    """What is wrong with ``url`` as a CSMS's URL, to follow ``"<url> is "``; ``None`` for a
+    ``ws://`` or ``wss://`` URL naming a host.
+
+    One check for ``connect()`` (every URL, the failover ones too) and ``simulate --url``:
+    ``http://`` failed each connection at the handshake (``HandshakeFailed`` on picows,
+    websockets' ``InvalidURI`` on the other backend), and a failover URL only when its turn
+    came, for good. An HTTP URL gets its WebSocket twin as the advice."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in _WEBSOCKET_OF:
+        twin = f"{_WEBSOCKET_OF[scheme]}{url[len(scheme) :]}"
+        return f"no ws:// or wss:// URL: OCPP-J runs over WebSocket, use {twin}"
+    if scheme not in ("ws", "wss"):
+        return "no ws:// or wss:// URL (ws://HOST:PORT/PATH)"
+    if not parts.hostname:
+        return "a URL without a host (ws://HOST:PORT/PATH)"
+    return None
 
 
 def escaped(text: str, limit: int = 80) -> str:

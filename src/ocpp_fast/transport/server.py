@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl as ssl_module
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ocpp_fast.dispatch import OcppHandler
@@ -54,7 +54,9 @@ class ClusterAttachment(Protocol):
 
     Declared here so that the transport needs nothing from the cluster package above it.
     An attachment may also have ``not_ready() -> str | None`` (why it cannot serve now, as the
-    gateway says when NATS is lost): ``/readyz`` then reports it as ``nats``.
+    gateway says when NATS is lost): ``/readyz`` then reports it as ``nats``; and ``async
+    connect()``, awaited before the server listens (the gateway reaches NATS there, so that
+    no station is accepted whose CALLs could not yet be stored, forwarded or routed).
     """
 
     def handlers_for(self, handlers: Mapping[str, OcppHandler]) -> Mapping[str, OcppHandler]:
@@ -133,24 +135,32 @@ async def serve(
         metrics,
         reuse_port,
     )
+    # The probes answer from the first moment (/readyz saying why not yet), the port only
+    # once the cluster is reached: a station accepted while the gateway still waited for NATS
+    # had its durable CALLs (with handlers in workers, every CALL) answered InternalError,
+    # and was dropped if NATS never came; a load balancer checking the port, or the kernel
+    # spreading connections over ``--workers N``, sent stations to a process not ready.
+    probes = _Probes(
+        host, metrics if metrics_port is not None else None, metrics_port, health_port, cluster
+    )
     server: CsmsServer
-    if chosen == "picows":
-        from ocpp_fast.transport._picows_server import serve_picows
-
-        server = await serve_picows(handlers, options)
-    else:
-        from ocpp_fast.transport._websockets_server import serve_websockets
-
-        server = await serve_websockets(handlers, options)
     try:
-        _serve_probes(
-            server,
-            host,
-            metrics if metrics_port is not None else None,
-            metrics_port,
-            health_port,
-            cluster,
-        )
+        connect = getattr(cluster, "connect", None)
+        if connect is not None:
+            await connect()
+        if chosen == "picows":
+            from ocpp_fast.transport._picows_server import serve_picows
+
+            server = await serve_picows(handlers, options)
+        else:
+            from ocpp_fast.transport._websockets_server import serve_websockets
+
+            server = await serve_websockets(handlers, options)
+    except BaseException:
+        probes.stop()
+        raise
+    probes.follow(server)
+    try:
         if cluster is not None:
             await cluster.attach(server)
         await start_up(handlers.values(), server)
@@ -162,27 +172,58 @@ async def serve(
     return server
 
 
-def _serve_probes(
-    server: CsmsServer,
-    host: str,
-    metrics: Metrics | None,
-    metrics_port: int | None,
-    health_port: int | None,
-    cluster: ClusterAttachment | None,
-) -> None:
-    """``/metrics``, ``/healthz`` and ``/readyz`` on the ports asked for (stopped with the
-    server, so that ``/readyz`` says "shutting down" while it closes)."""
-    if metrics_port is None and health_port is None:
-        return
-    health = Health(asyncio.get_running_loop())
-    health.checks["server"] = server.not_serving
-    cluster_check = getattr(cluster, "not_ready", None)
-    if cluster_check is not None:
-        health.checks["nats"] = cluster_check
-    if metrics is not None and metrics_port is not None:
-        server.metrics_port = server.health_port = metrics.serve_http(metrics_port, host, health)
-        server.on_closed.append(metrics.stop_http)
-    if health_port is not None and health_port != metrics_port:
-        probes = serve_operations(host, health_port, operations_app(health, None))
-        server.health_port = probes.server_address[1]
-        server.on_closed.append(probes.stop)
+class _Probes:
+    """``/metrics``, ``/healthz`` and ``/readyz`` on the ports asked for, started before the
+    server listens (so that they answer while a gateway waits for NATS: ``/healthz`` live,
+    ``/readyz`` naming what it waits for) and stopped with it, so that ``/readyz`` says
+    "shutting down" while it closes."""
+
+    def __init__(
+        self,
+        host: str,
+        metrics: Metrics | None,
+        metrics_port: int | None,
+        health_port: int | None,
+        cluster: ClusterAttachment | None,
+    ) -> None:
+        self.health: Health | None = None
+        self.metrics_port: int | None = None
+        self.health_port: int | None = None
+        self._stops: list[Callable[[], None]] = []
+        if metrics_port is None and health_port is None:
+            return
+        health = self.health = Health(asyncio.get_running_loop())
+        health.checks["server"] = _not_listening
+        cluster_check = getattr(cluster, "not_ready", None)
+        if cluster_check is not None:
+            health.checks["nats"] = cluster_check
+        try:
+            if metrics is not None and metrics_port is not None:
+                self.metrics_port = self.health_port = metrics.serve_http(
+                    metrics_port, host, health
+                )
+                self._stops.append(metrics.stop_http)
+            if health_port is not None and health_port != metrics_port:
+                probes = serve_operations(host, health_port, operations_app(health, None))
+                self.health_port = probes.server_address[1]
+                self._stops.append(probes.stop)
+        except BaseException:  # the health port in use: the metrics port is not left open
+            self.stop()
+            raise
+
+    def follow(self, server: CsmsServer) -> None:
+        """``server`` listens: the probes report it, and stop when it is closed."""
+        server.metrics_port, server.health_port = self.metrics_port, self.health_port
+        if self.health is not None:
+            self.health.checks["server"] = server.not_serving
+        server.on_closed.extend(self._stops)
+
+    def stop(self) -> None:
+        """Stop serving the probes (the start failed before the server listened)."""
+        for stop in self._stops:
+            stop()
+
+
+def _not_listening() -> str:
+    """``/readyz``'s ``server`` before the server listens."""
+    return "starting: not listening yet"
