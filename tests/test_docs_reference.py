@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
 import docs_hooks  # noqa: E402
+import docs_names  # noqa: E402
 
 from ocpp_fast import bench, cli  # noqa: E402
 
@@ -83,3 +84,23 @@ def test_every_example_is_linked_from_a_page() -> None:
     assert examples
     unlinked = [name for name in examples if f"](repo:examples/{name})" not in pages]
     assert not unlinked, f"examples no page links to: {unlinked}"
+
+
+def test_the_names_page_maps_the_ocpp_package_s_names_to_existing_classes() -> None:
+    """Each counterpart the page names exists, the 1.6 names that all differ are there, and
+    the plain Accepted/Rejected statuses are told apart by name, not listed by the dozen."""
+    import importlib
+    import re
+
+    page = docs_names.names_markdown()
+    rows = dict(re.findall(r"^\| `(\w+)` \| (.+?) \|", page, flags=re.MULTILINE))
+    for cell in rows.values():
+        for dotted in re.findall(r"`(ocpp_fast\.[\w.]+)`", cell):
+            module, name = dotted.rsplit(".", 1)
+            assert hasattr(importlib.import_module(module), name), dotted
+    assert rows["ChargePointStatus"] == "`ocpp_fast.v16.enums.StatusNotificationRequestStatusEnum`"
+    assert rows["ResetStatus"] == "`ocpp_fast.v16.enums.ResetResponseStatusEnum`"
+    assert rows["IdTagInfo"] == "`ocpp_fast.v16.datatypes.IdTagInfoType`"
+    assert rows["MonitorBaseEnumType"] == "`ocpp_fast.v201.enums.MonitoringBaseEnumType`"
+    assert rows["RemoteStartStopStatus"].count(" or ") == 1  # RemoteStart... or RemoteStop...
+    assert "`RegistrationStatusEnumType`" not in page  # the same name in 2.0.1: not listed

@@ -2,6 +2,8 @@
 
 - ``reference/cli.md``: every command and flag of ``ocpp-fast``, written from the argparse
   parsers the command itself builds, at build time, so the page cannot drift from the code.
+- ``reference/ocpp-package-names.md``: the `ocpp` package's names of enums and data types
+  beside ocpp_fast's (:mod:`docs_names`), from both packages as installed.
 - ``reference/api/<module>.md``: one page per public module (no ``_`` in its dotted path),
   found by walking ``src/ocpp_fast``; a module added later gets its page and its place in the
   nav without anyone remembering to add it.
@@ -28,6 +30,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # mkdocs loads hooks by file path
 
 from docs_models import is_model, model_markdown
+from docs_names import PAGE as NAMES_PAGE
+from docs_names import names_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "src" / "ocpp_fast"
@@ -295,10 +299,11 @@ def on_config(config: Any) -> Any:
 
 
 def on_files(files: Any, config: Any) -> Any:
-    """Add the CLI page and one page per public module."""
+    """Add the CLI page, the `ocpp` package's names page and one page per public module."""
     from mkdocs.structure.files import File
 
     files.append(File.generated(config, CLI_PAGE, content=cli_markdown()))
+    files.append(File.generated(config, NAMES_PAGE, content=names_markdown()))
     for module in public_modules():
         files.append(File.generated(config, api_page(module), content=api_markdown(module)))
     return files
