@@ -170,11 +170,10 @@ def _command(argv: Sequence[str] | None) -> int:
         help="with --nats: writes to NATS wait up to this long to share one (less CPU per "
         "durable CALL, each answered up to this much later; default 0)",
     )
-    # Seconds a forwarded CALL waits for its worker / a dead gateway's stations stay listed.
-    serve.add_argument(
-        "--worker-timeout", type=seconds_above_0, default=10.0, help=argparse.SUPPRESS
-    )
-    serve.add_argument("--registry-ttl", type=seconds_above_0, default=30.0, help=argparse.SUPPRESS)
+    # Seconds a forwarded CALL waits for its worker / a dead gateway's stations stay listed
+    # (without them, Gateway's own defaults).
+    serve.add_argument("--worker-timeout", type=seconds_above_0, help=argparse.SUPPRESS)
+    serve.add_argument("--registry-ttl", type=seconds_above_0, help=argparse.SUPPRESS)
     serve.add_argument("--workers", type=count, default=1, help="gateway processes on the port")
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     work = commands.add_parser("worker", help="run handlers for a cluster's gateways")

@@ -78,6 +78,12 @@ _encode = msgspec.json.Encoder().encode
 _routed_decoder = msgspec.json.Decoder(RoutedCall)
 _entry_decoder = msgspec.json.Decoder(StationEntry)
 _BATCH = 256
+
+WORKER_TIMEOUT = 10.0
+"""Seconds a CALL forwarded to the workers waits for its answer, by default."""
+
+REGISTRY_TTL = 30.0
+"""Seconds a gateway's registry lines outlive it, by default (rewritten every third of it)."""
 """Registry writes in flight at once (a thousand stations connecting is a thousand puts)."""
 REGISTRY_TIMEOUT = 5.0
 """Seconds a registry line written over the link waits for the bucket's ack (nats-py's
@@ -108,9 +114,9 @@ class Gateway:
         *,
         handlers_in: str = "gateway",
         durable: Mapping[str, frozenset[str]] = DEFAULT_DURABLE,
-        worker_timeout: float = 10.0,
+        worker_timeout: float = WORKER_TIMEOUT,
         store_timeout: float = 5.0,
-        registry_ttl: float = 30.0,
+        registry_ttl: float = REGISTRY_TTL,
         duplicate_window: float = 120.0,
         node: str | None = None,
         write_window: float = 0.0,
