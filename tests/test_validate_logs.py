@@ -10,14 +10,17 @@ import logging
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from serve_proc import serving
 
 from ocpp_fast._cli_log import command_log, log_to
+from ocpp_fast._cli_validate import entries
+from ocpp_fast._connected_line import connected_station, log_connected
 from ocpp_fast._frame_log import frame_log_limit, log_frame, set_frame_log_limit
+from ocpp_fast._protocol_version import LABELS, by_label
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.cli import main
 
@@ -256,11 +259,11 @@ def test_validate_takes_the_version_of_the_latest_connection(
     transport = logging.getLogger("ocpp_fast.transport")
     try:
         log_frame("<", "CS001", BOOT_16)  # line 1: before its connection, in --version
-        ConnectionLog(transport, "CS001").info("connected (%s)", "ocpp1.6")
+        log_connected(transport, "CS001", "ocpp1.6")
         log_frame("<", "CS001", BOOT_16)
-        ConnectionLog(transport, "CS002").info("connected (%s)", "ocpp1.6")
+        log_connected(transport, "CS002", "ocpp1.6")
         ConnectionLog(transport, "CS002").info("disconnected: closed by the station (1000)")
-        ConnectionLog(transport, "CS002").info("connected (%s)", "ocpp2.0.1")
+        log_connected(transport, "CS002", "ocpp2.0.1")
         log_frame("<", "CS002", BOOT_16)  # line 7: CS002 is 2.0.1 now
         log_frame("<", "CS003", BOOT_16)  # line 8: no connection line, in --version
         log_frame("<", "CS001", '[2,"h","Heartbeat",{}]')
@@ -325,3 +328,29 @@ def test_validate_takes_the_cut_the_log_marks(
     assert out[2].startswith(third)
     bad = 2 if log_format == "json" else 1
     assert out[3:] == [f"3 frames, {bad} invalid, {3 - bad} truncated in the log (OCPP 2.0.1)"]
+
+
+def written(log_format: str, write: Callable[[], None]) -> str:
+    """The lines ``serve --log-frames`` writes in ``log_format`` for what ``write`` logs."""
+    stream = io.StringIO()
+    undo = log_to(stream, "debug", log_format, frames=True)
+    try:
+        write()
+    finally:
+        undo()
+    return stream.getvalue()
+
+
+TRANSPORT = logging.getLogger("ocpp_fast.transport")
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+@pytest.mark.parametrize("label", list(LABELS))
+def test_validate_reads_the_connection_line_the_servers_write(log_format: str, label: str) -> None:
+    """Both servers log a station's connection through ``log_connected``, and validate reads it
+    with ``connected_station``, side by side: the version of each station comes back."""
+    subprotocol = by_label(label).subprotocol
+    log = written(log_format, lambda: log_connected(TRANSPORT, "CS 1", subprotocol))
+    message = json.loads(log)["message"] if log_format == "json" else log.split(" info ", 1)[1]
+    assert connected_station(message.rstrip("\n")) == ("CS 1", label)
+    assert [entry.version for entry in entries(log.encode())] == [label]

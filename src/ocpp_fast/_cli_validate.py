@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ocpp_fast import errors
+from ocpp_fast._connected_line import connected_station
 from ocpp_fast._frame_log import (
     FRAME_CUT_MARK,
     FRAME_LOG_ENVIRONMENT,
@@ -52,12 +53,6 @@ N``), the level (:class:`ocpp_fast._cli_log._TextLines`)."""
 _TEXT_FRAME = re.compile(rb"([^:\r\n]+?) ([<>]) ")
 """What follows ``debug`` on a frame's line: the identity (which holds no ``:``, so no other
 debug line of ocpp_fast reads as a frame's) and the direction."""
-
-_CONNECTED = re.compile(
-    rf"(.+): connected \(ocpp({'|'.join(re.escape(label) for label in LABELS)})\)", re.DOTALL
-)
-"""The message of a station's connection (``transport._websockets_server``): its identity and
-the version it negotiated."""
 
 _JSON_RECORD_KEYS = frozenset({"time", "level", "logger", "message"})
 """What every line of ``--log-format json`` holds (:class:`ocpp_fast._cli_log._JsonLines`)."""
@@ -111,10 +106,10 @@ def _record(line: bytes, number: int) -> Entry | None:
 def _connection(message: str, number: int) -> Entry:
     """The entry of a log line that holds no frame: with the station and its version if
     ``message`` says a station connected."""
-    connected = _CONNECTED.fullmatch(message)
+    connected = connected_station(message)
     if connected is None:
         return Entry(number)
-    return Entry(number, identity=connected.group(1), version=connected.group(2))
+    return Entry(number, identity=connected[0], version=connected[1])
 
 
 def entries(data: bytes) -> Iterator[Entry]:
