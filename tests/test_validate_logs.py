@@ -282,7 +282,7 @@ def test_validate_takes_the_version_of_the_latest_connection(
     ]
     assert main(["validate", str(log), "--version", "1.6", "--identity", "CS003"]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "1 frames, 0 invalid; skipped 4 other log lines, 5 frames of other stations (OCPP 1.6)"
+        "1 frame, 0 invalid; skipped 4 other log lines, 5 frames of other stations (OCPP 1.6)"
     ]
 
 
@@ -354,3 +354,28 @@ def test_validate_reads_the_connection_line_the_servers_write(log_format: str, l
     message = json.loads(log)["message"] if log_format == "json" else log.split(" info ", 1)[1]
     assert connected_station(message.rstrip("\n")) == ("CS 1", label)
     assert [entry.version for entry in entries(log.encode())] == [label]
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_validate_forgets_the_calls_of_a_closed_connection(
+    log_format: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CALL's id is its connection's: a CALLRESULT after the station connected again answers
+    no CALL of the connection before (it was judged as Reset's answer here), while one on the
+    same connection is judged."""
+
+    def write() -> None:
+        log_connected(TRANSPORT, "CS001", "ocpp2.0.1")
+        log_frame(">", "CS001", '[2,"r1","Reset",{"type":"Immediate"}]')
+        log_frame(">", "CS001", '[2,"r2","Reset",{"type":"Immediate"}]')
+        log_frame("<", "CS001", b'[3,"r2",{' + NOW.encode() + b"}]")
+        ConnectionLog(TRANSPORT, "CS001").info("disconnected: closed by the station (1000)")
+        log_connected(TRANSPORT, "CS001", "ocpp2.0.1")
+        log_frame("<", "CS001", b'[3,"r1",{' + NOW.encode() + b"}]")
+
+    log = tmp_path / f"reconnected.{log_format}.log"
+    log.write_text(written(log_format, write))
+    assert main(["validate", str(log)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(" ", 3)[:3] for line in out[:-1]] == [[f"{log}:4:", "CS001", "<"]]
+    assert out[-1] == "4 frames, 1 invalid; skipped 3 other log lines (OCPP 2.0.1)"

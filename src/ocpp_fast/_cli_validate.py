@@ -172,10 +172,11 @@ def validate(path: Path, label: str, policy: Tolerance, identity: str | None = N
     line, in the version of its station's latest connection line before it (``label`` for a
     station the log holds none of, and for plain lines); CALLRESULTs are judged against the
     action of the CALL with the same id earlier in the log, from the same station the other
-    way. With ``policy``, a frame it accepts is reported with each deviation it would repair.
-    Exit code 1 if a frame is invalid, or if ``identity`` has no frame in the log (a misspelt
-    station checked nothing, and a CI job would have passed); a frame the log cut is reported
-    but is none: what the station sent is unknown."""
+    way since its latest connection line (the ids are a connection's). With ``policy``, a frame
+    it accepts is reported with each deviation it would repair. Exit code 1 if a frame is
+    invalid, or if ``identity`` has no frame in the log (a misspelt station checked nothing, and
+    a CI job would have passed); a frame the log cut is reported but is none: what the station
+    sent is unknown."""
     from ocpp_fast import codec
     from ocpp_fast.tolerance import retry
 
@@ -191,6 +192,8 @@ def validate(path: Path, label: str, policy: Tolerance, identity: str | None = N
             others += 1
             if entry.version is not None:
                 connected[entry.identity] = by_label(entry.version)
+                for direction in ("<", ">"):  # its CALLs were the closed connection's
+                    calls.pop((entry.identity, direction), None)
             continue
         if identity is not None and entry.identity != identity:
             elsewhere += 1
@@ -225,14 +228,14 @@ def validate(path: Path, label: str, policy: Tolerance, identity: str | None = N
         action = getattr(frame, "action", None)
         if message_id is not None and action is not None and type(frame).__name__ == "Call":
             calls.setdefault((entry.identity, entry.direction), {})[message_id] = action
-    summary = f"{total} frames, {bad} invalid"
+    summary = f"{_counted(total, 'frame')}, {bad} invalid"
     if policy:
         summary += f", {repaired} accepted after repair"
     if truncated:
         summary += f", {truncated} {TRUNCATED}"
-    skipped = [f"{others} other log lines"] if others else []
+    skipped = [_counted(others, "other log line")] if others else []
     if elsewhere:
-        skipped.append(f"{elsewhere} frames of other stations")
+        skipped.append(f"{_counted(elsewhere, 'frame')} of other stations")
     if skipped:
         summary += f"; skipped {', '.join(skipped)}"
     print(f"{summary} (OCPP {_versions(checked, default)})")
@@ -251,10 +254,15 @@ def _versions(checked: dict[str, set[str | None]], default: ProtocolVersion) -> 
     if len(checked) <= 1:
         return next(iter(checked), default.label)
     return ", ".join(
-        f"{label}: {len(checked[label])} station{'s' if len(checked[label]) != 1 else ''}"
+        f"{label}: {_counted(len(checked[label]), 'station')}"
         for label in LABELS
         if label in checked
     )
+
+
+def _counted(count: int, thing: str) -> str:
+    """``1 frame``, ``2 frames``: the summary said ``1 frames``."""
+    return f"{count} {thing}{'' if count == 1 else 's'}"
 
 
 _STATIONS_NAMED = 10
