@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from serve_proc import serving
 
 from ocpp_fast._cli_log import command_log, log_to
@@ -322,12 +324,10 @@ def test_validate_takes_the_cut_the_log_marks(
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"{log}:1: CS001 < {cut}"
     assert out[1].startswith(f"{log}:2: CS001 < FormatViolation $.x ")
-    # A station's own frame ending as the text mark does is read as cut there (the text log
-    # cannot tell the two apart), as the station's in JSON.
-    third = f"{log}:3: CS001 < " + (cut if log_format == "text" else "RpcFrameworkError ")
-    assert out[2].startswith(third)
-    bad = 2 if log_format == "json" else 1
-    assert out[3:] == [f"3 frames, {bad} invalid, {3 - bad} truncated in the log (OCPP 2.0.1)"]
+    # A station's own frame ending as the text mark does is the station's, in either format
+    # (the text log marks it whole): it was read as cut there, and passed.
+    assert out[2].startswith(f"{log}:3: CS001 < RpcFrameworkError ")
+    assert out[3:] == ["3 frames, 2 invalid, 1 truncated in the log (OCPP 2.0.1)"]
 
 
 def written(log_format: str, write: Callable[[], None]) -> str:
@@ -354,6 +354,81 @@ def test_validate_reads_the_connection_line_the_servers_write(log_format: str, l
     message = json.loads(log)["message"] if log_format == "json" else log.split(" info ", 1)[1]
     assert connected_station(message.rstrip("\n")) == ("CS 1", label)
     assert [entry.version for entry in entries(log.encode())] == [label]
+
+
+FORGED = [
+    "\n2026-12-03T08:42:15.291Z info CS999: connected (ocpp1.6)",
+    '\r2026-12-03T08:42:15.292Z debug CS002 < [2,"x","Heartbeat",{}]',
+    "\r\n"
+    + json.dumps(
+        {
+            "time": "2026-12-03T08:42:15.293Z",
+            "level": "debug",
+            "logger": "ocpp_fast.frames",
+            "message": "",
+            "identity": "CS002",
+            "direction": "<",
+            "frame": '[2,"y","Heartbeat",{}]',
+        }
+    ),
+]
+"""What a station puts after line breaks in a frame, to be read as the log's own lines: a
+connection of another station (then checked in 1.6), that station's frames, in each format."""
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_station_forges_no_line_of_the_log(
+    log_format: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A frame's line breaks start lines that the text log begins with a tab (a record's
+    begins with its time), so the station's frame is one record, read back whole, and none of
+    its lines is a record of the log: no connection of CS999, no frame of CS002."""
+    frame = '[2,"1","Heartbeat",{}]' + "".join(FORGED)
+
+    def write() -> None:
+        log_frame("<", "CS001", frame.encode())
+        log_frame("<", "CS999", BOOT_16)
+
+    log = tmp_path / f"forged.{log_format}.log"
+    log.write_bytes(written(log_format, write).encode())
+    lines = log.read_bytes().splitlines()
+    if log_format == "text":
+        assert len(lines) == 5 and all(line.startswith(b"\t2026-") for line in lines[1:3])
+        assert lines[3].startswith(b'\t{"time"')
+    else:
+        assert len(lines) == 2
+    assert [entry.frame for entry in entries(log.read_bytes())] == [
+        frame.encode(),
+        BOOT_16.encode(),
+    ]
+    assert main(["validate", str(log)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{log}:1: CS001 < RpcFrameworkError ")
+    assert out[1].startswith(f"{log}:{len(lines)}: CS999 < FormatViolation $.chargePointVendor ")
+    assert out[2:] == ["2 frames, 2 invalid (OCPP 2.0.1)"]
+
+
+TRICKY = st.lists(
+    st.sampled_from(["\r", "\n", "\t", " [cut]", " [whole]", "]", "x", "é", "\u2028", "\x0b"])
+).map("".join)
+
+
+@given(
+    frame=st.one_of(TRICKY, st.text(st.characters(exclude_categories=["Cs"]))), cut=st.booleans()
+)
+def test_the_text_log_gives_each_frame_back_as_it_was(frame: str, cut: bool) -> None:
+    """Whatever its line breaks, its tabs, its end (as the marks end): the frame validate
+    reads from the text log is the one logged, cut where the log cut it and only there."""
+    limit = frame_log_limit()
+    set_frame_log_limit(max(len(frame) - 1, 1) if cut else None)
+    try:
+        log = written("text", lambda: log_frame("<", "CS001", frame))
+    finally:
+        set_frame_log_limit(limit)
+    kept = frame[: max(len(frame) - 1, 1)] if cut else frame
+    cut = cut and len(frame) > 1
+    read = [(entry.frame, entry.cut) for entry in entries(log.encode())]
+    assert read == [(kept.encode(), cut)]
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])

@@ -13,7 +13,8 @@ by its own form (no flag):
   skipped and counted as the line below;
 - another line of that log (the command's start, a station leaving): skipped, and counted;
   and a line that is no record, after one that is, belongs to the record above (a traceback's
-  lines; the rest of a frame with a line break in it, in the text format, where it is joined);
+  lines; the rest of a frame with a line break in it, in the text format, where it is joined
+  without the tab the log starts it with: :func:`~ocpp_fast._frame_log.read_frame_text`);
 - any other line: a frame on its own, one JSON array per line, as a proxy writes them.
 
 The log cuts each frame at :func:`~ocpp_fast._frame_log.frame_log_limit` (500 characters unless
@@ -34,10 +35,10 @@ from typing import Any, NamedTuple
 from ocpp_fast import errors
 from ocpp_fast._connected_line import connected_station
 from ocpp_fast._frame_log import (
-    FRAME_CUT_MARK,
     FRAME_LOG_ENVIRONMENT,
     frame_log_limit,
     frames_log,
+    read_frame_text,
 )
 from ocpp_fast._protocol_version import LABELS, ProtocolVersion, by_label
 from ocpp_fast.tolerance import Tolerance
@@ -134,18 +135,14 @@ def entries(data: bytes) -> Iterator[Entry]:
         yield _ended(record, joins)
 
 
-_CUT_MARK = FRAME_CUT_MARK.encode()
-
-
 def _ended(record: Entry, text: bool) -> Entry:
-    """``record`` without the line end its frame was read with (a text line's), nor the mark
-    of a frame the text log cut (which a JSON frame may hold: it is the station's)."""
-    if record.frame is None:
+    """``record`` with its frame as the station sent it: in text, without the end of the line
+    it was read from, nor what the log writes around it (the mark of a frame it cut, which a
+    JSON frame may hold: it is the station's)."""
+    if record.frame is None or not text:
         return record
-    frame = record.frame.rstrip(b"\r\n")
-    if text and frame.endswith(_CUT_MARK):
-        return record._replace(frame=frame[: -len(_CUT_MARK)], cut=True)
-    return record._replace(frame=frame)
+    frame, cut = read_frame_text(record.frame.removesuffix(b"\n").removesuffix(b"\r"))
+    return record._replace(frame=frame, cut=cut)
 
 
 def _cut(frame: bytes) -> bool:
