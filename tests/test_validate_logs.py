@@ -454,3 +454,27 @@ def test_validate_forgets_the_calls_of_a_closed_connection(
     out = capsys.readouterr().out.splitlines()
     assert [line.split(" ", 3)[:3] for line in out[:-1]] == [[f"{log}:4:", "CS001", "<"]]
     assert out[-1] == "4 frames, 1 invalid; skipped 3 other log lines (OCPP 2.0.1)"
+
+
+def test_a_station_named_as_another_and_a_direction_keeps_its_frames(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An identity may hold `` < `` (a printable one: ``CS001 < x``), and its frame line then
+    starts as CS001's would: the text log's identity is the longest a connection line named
+    (its frames were CS001's, and invalid); a station with no such line, the shortest."""
+
+    def write() -> None:
+        for identity in ("CS001", "CS001 < x"):
+            log_connected(TRANSPORT, identity, "ocpp2.0.1")
+            log_frame("<", identity, '[2,"1","Heartbeat",{}]')
+
+    log = tmp_path / "identities.log"
+    log.write_text(written("text", write))
+    assert [entry.identity for entry in entries(log.read_bytes())] == ["CS001", "CS001"] + [
+        "CS001 < x"
+    ] * 2
+    assert main(["validate", str(log), "--identity", "CS001"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "1 frame, 0 invalid; skipped 2 other log lines, 1 frame of other stations (OCPP 2.0.1)"
+    ]
+    assert entries(b"2026-12-03T08:42:15.291Z debug CS9 < x < [2]\n").__next__().identity == "CS9"

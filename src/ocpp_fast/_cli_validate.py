@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -51,9 +51,9 @@ _TEXT_RECORD = re.compile(
 """The start of a line of ``--log-format text``: the UTC time, the process (under ``--workers
 N``), the level (:class:`ocpp_fast._cli_log._TextLines`)."""
 
-_TEXT_FRAME = re.compile(rb"([^:\r\n]+?) ([<>]) ")
-"""What follows ``debug`` on a frame's line: the identity (which holds no ``:``, so no other
-debug line of ocpp_fast reads as a frame's) and the direction."""
+_TEXT_DIRECTION = re.compile(rb"(?= ([<>]) )")
+"""Where the identity may end, on a frame's line (``debug CS42 < ...``): before the direction
+and the space after it (each place, those that overlap included)."""
 
 _JSON_RECORD_KEYS = frozenset({"time", "level", "logger", "message"})
 """What every line of ``--log-format json`` holds (:class:`ocpp_fast._cli_log._JsonLines`)."""
@@ -78,8 +78,9 @@ class Entry(NamedTuple):
     """Whether the log says it cut the frame."""
 
 
-def _record(line: bytes, number: int) -> Entry | None:
-    """The log record ``line`` is (a frame's or another's), or ``None`` if it is no record."""
+def _record(line: bytes, number: int, known: Container[str] = ()) -> Entry | None:
+    """The log record ``line`` is (a frame's or another's), or ``None`` if it is no record;
+    ``known``: the identities of the stations connected before (see :func:`_frame_line`)."""
     if line.startswith(b"{"):
         try:
             fields: Any = json.loads(line)
@@ -97,11 +98,29 @@ def _record(line: bytes, number: int) -> Entry | None:
         return None
     if text.group(1) == b"info":
         return _connection(line[text.end() :].rstrip(b"\r\n").decode("utf-8", "replace"), number)
-    on_frame = _TEXT_FRAME.match(line, text.end()) if text.group(1) == b"debug" else None
+    on_frame = _frame_line(line, text.end(), known) if text.group(1) == b"debug" else None
     if on_frame is None:
         return Entry(number)
-    identity = on_frame.group(1).decode("utf-8", "replace")
-    return Entry(number, line[on_frame.end() :], identity, on_frame.group(2).decode())
+    identity, direction, start = on_frame
+    return Entry(number, line[start:], identity, direction)
+
+
+def _frame_line(line: bytes, start: int, known: Container[str]) -> tuple[str, str, int] | None:
+    """The identity, the direction and where the frame starts, of a text frame line whose
+    message starts at ``start``; ``None`` if it is no frame's. An identity holds no ``:`` (so
+    no other debug line of ocpp_fast reads as a frame's), but may hold `` < `` or `` > ``
+    (``CS001 < x`` is printable), so the line's first direction may be in the identity:
+    the identity is the longest that a connection line named (in ``known``), else the shortest
+    (the line of ``CS001 < x`` read as CS001's frame ``x < [2,...]`` was CS001's, invalid)."""
+    found = None
+    for end in _TEXT_DIRECTION.finditer(line, start + 1):
+        head = line[start : end.start()]
+        if b":" in head or b"\n" in head or b"\r" in head:
+            break
+        identity = head.decode("utf-8", "replace")
+        if found is None or identity in known:
+            found = identity, end.group(1).decode(), end.start() + 3
+    return found
 
 
 def _connection(message: str, number: int) -> Entry:
@@ -117,8 +136,11 @@ def entries(data: bytes) -> Iterator[Entry]:
     """The frames and other log lines of ``data``, in order (blank lines skipped)."""
     record: Entry | None = None  # the last record of the log, yielded once its lines are read
     joins = False  # whether a line that is no record goes on with record's frame (text format)
+    known: set[str] = set()  # the stations connected, whose identities a frame line may hold
     for number, line in enumerate(data.splitlines(keepends=True), 1):
-        new = _record(line, number)
+        new = _record(line, number, known)
+        if new is not None and new.version is not None and new.identity is not None:
+            known.add(new.identity)
         if new is None and record is not None:  # a line of the record above
             if joins:
                 record = record._replace(frame=(record.frame or b"") + line)
