@@ -478,3 +478,27 @@ def test_a_station_named_as_another_and_a_direction_keeps_its_frames(
         "1 frame, 0 invalid; skipped 2 other log lines, 1 frame of other stations (OCPP 2.0.1)"
     ]
     assert entries(b"2026-12-03T08:42:15.291Z debug CS9 < x < [2]\n").__next__().identity == "CS9"
+
+
+@pytest.mark.usefixtures("cut_at_500")
+def test_a_long_broken_frame_logged_whole_is_invalid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The recipe: serve with ``OCPP_FAST_FRAME_LOG_CHARS=all``, validate with none. A station's
+    frame cut short by its own firmware, 600 bytes, logged whole (no mark), is the station's
+    and invalid: it was taken as cut by the log for being longer than validate's own limit,
+    and passed."""
+    broken = HEADER + b"x" * 600  # no end: the station's
+    set_frame_log_limit(None)
+    try:
+        log = written("text", lambda: log_frame("<", "CS001", broken))
+    finally:
+        set_frame_log_limit(500)
+    path = tmp_path / "whole.log"
+    path.write_text(log)
+    assert main(["validate", str(path)]) == 1
+    assert (
+        capsys.readouterr()
+        .out.splitlines()[0]
+        .startswith(f"{path}:1: CS001 < RpcFrameworkError  frame is not valid JSON")
+    )

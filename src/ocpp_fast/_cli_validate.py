@@ -20,8 +20,10 @@ by its own form (no flag):
 The log cuts each frame at :func:`~ocpp_fast._frame_log.frame_log_limit` (500 characters unless
 ``OCPP_FAST_FRAME_LOG_CHARS`` says otherwise), and says so (``"cut": true``, or
 :data:`~ocpp_fast._frame_log.FRAME_CUT_MARK` after the frame in text): such a frame is reported
-as cut, not as a station's ``FormatViolation`` it never sent. In a log written before the mark,
-a frame that is no whole JSON and at least this process's limit long is taken as cut.
+as cut, not as a station's ``FormatViolation`` it never sent. A frame without the mark is the
+station's whole frame, however long: the cut is not guessed from its length (as it was for the
+logs written before the mark, by this process's own limit, a frame the station itself cut short
+and logged whole passed as the log's cut).
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ from ocpp_fast import errors
 from ocpp_fast._connected_line import connected_station
 from ocpp_fast._frame_log import (
     FRAME_LOG_ENVIRONMENT,
-    frame_log_limit,
     frames_log,
     read_frame_text,
 )
@@ -167,21 +168,6 @@ def _ended(record: Entry, text: bool) -> Entry:
     return record._replace(frame=frame, cut=cut)
 
 
-def _cut(frame: bytes) -> bool:
-    """Whether the log cut ``frame``, in a log that does not say (written before the mark): no
-    whole JSON, and at least as long as the cut, in bytes. A frame received is cut at that many
-    bytes (a character split by the cut is read back as one U+FFFD, 3 bytes), a frame sent at
-    that many characters (of a byte or more)."""
-    limit = frame_log_limit()
-    if limit is None or len(frame) < limit:
-        return False
-    try:
-        json.loads(frame)
-    except ValueError:
-        return True
-    return False
-
-
 _ANSWERED_BY = {"<": ">", ">": "<", None: None}
 """The direction of the answers to a CALL sent in each (on a plain line, one file-wide)."""
 
@@ -229,7 +215,7 @@ def validate(path: Path, label: str, policy: Tolerance, identity: str | None = N
         try:
             frame = codec.decode_frame(line, version, pending)
         except errors.OcppError as exc:
-            if entry.identity is not None and (entry.cut or _cut(line)):
+            if entry.cut:
                 truncated += 1
                 print(f"{where} {TRUNCATED} (run with {FRAME_LOG_ENVIRONMENT}=all)")
                 continue
