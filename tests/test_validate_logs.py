@@ -10,6 +10,7 @@ import logging
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -477,7 +478,14 @@ def test_a_station_named_as_another_and_a_direction_keeps_its_frames(
     assert capsys.readouterr().out.splitlines() == [
         "1 frame, 0 invalid; skipped 2 other log lines, 1 frame of other stations (OCPP 2.0.1)"
     ]
-    assert entries(b"2026-12-03T08:42:15.291Z debug CS9 < x < [2]\n").__next__().identity == "CS9"
+    line = b"2026-12-03T08:42:15.291Z debug CS9 < x < [2]\n"
+    assert next(entries(line)).identity == "CS9"
+    # A frame of 400 KB, " < " all along: the identity is looked for in its first bytes only
+    # (each " < " was tried, with the line up to it: 10 s here, growing as the square).
+    long_line = line.replace(b"x < ", b"x < " * 100_000)
+    began = time.perf_counter()
+    assert next(entries(long_line)).frame == long_line[37:-1]
+    assert time.perf_counter() - began < 2
 
 
 @pytest.mark.usefixtures("cut_at_500")

@@ -43,6 +43,7 @@ from ocpp_fast._frame_log import (
 )
 from ocpp_fast._protocol_version import LABELS, ProtocolVersion, by_label
 from ocpp_fast.tolerance import Tolerance
+from ocpp_fast.transport.identity import IDENTITY_MAX_LENGTH
 
 __all__ = ["validate"]
 
@@ -55,6 +56,12 @@ N``), the level (:class:`ocpp_fast._cli_log._TextLines`)."""
 _TEXT_DIRECTION = re.compile(rb"(?= ([<>]) )")
 """Where the identity may end, on a frame's line (``debug CS42 < ...``): before the direction
 and the space after it (each place, those that overlap included)."""
+
+_NO_IDENTITY = re.compile(rb"[:\r\n]")
+"""What no identity holds (:func:`~ocpp_fast.transport.identity.parse_identity`)."""
+
+_IDENTITY_BYTES = IDENTITY_MAX_LENGTH * 4
+"""The most bytes an identity takes in UTF-8."""
 
 _JSON_RECORD_KEYS = frozenset({"time", "level", "logger", "message"})
 """What every line of ``--log-format json`` holds (:class:`ocpp_fast._cli_log._JsonLines`)."""
@@ -113,12 +120,11 @@ def _frame_line(line: bytes, start: int, known: Container[str]) -> tuple[str, st
     (``CS001 < x`` is printable), so the line's first direction may be in the identity:
     the identity is the longest that a connection line named (in ``known``), else the shortest
     (the line of ``CS001 < x`` read as CS001's frame ``x < [2,...]`` was CS001's, invalid)."""
+    longest = start + _IDENTITY_BYTES  # the search stops there: a frame's " < " are many
+    stop = _NO_IDENTITY.search(line, start, longest)
     found = None
-    for end in _TEXT_DIRECTION.finditer(line, start + 1):
-        head = line[start : end.start()]
-        if b":" in head or b"\n" in head or b"\r" in head:
-            break
-        identity = head.decode("utf-8", "replace")
+    for end in _TEXT_DIRECTION.finditer(line, start + 1, (stop.start() if stop else longest) + 3):
+        identity = line[start : end.start()].decode("utf-8", "replace")
         if found is None or identity in known:
             found = identity, end.group(1).decode(), end.start() + 3
     return found
