@@ -188,12 +188,25 @@ CRAFTED: list[tuple[str, str, bytes | str]] = [
 ]
 
 
-def crafted_log(log_format: str) -> str:
-    """The lines ``serve --log-frames`` writes for :data:`CRAFTED`, by its own formatters: a
-    line of the command first, an error with its traceback last."""
+def written(log_format: str, write: Callable[[], None]) -> str:
+    """The lines ``serve --log-frames`` writes in ``log_format`` for what ``write`` logs."""
     stream = io.StringIO()
     undo = log_to(stream, "debug", log_format, frames=True)
     try:
+        write()
+    finally:
+        undo()
+    return stream.getvalue()
+
+
+TRANSPORT = logging.getLogger("ocpp_fast.transport")
+
+
+def crafted_log(log_format: str) -> str:
+    """The lines ``serve --log-frames`` writes for :data:`CRAFTED`, by its own formatters: a
+    line of the command first, an error with its traceback last."""
+
+    def write() -> None:
         command_log.info("demo CSMS on ws://127.0.0.1:9000/<identity>")
         for direction, identity, frame in CRAFTED:
             log_frame(direction, identity, frame)
@@ -201,9 +214,8 @@ def crafted_log(log_format: str) -> str:
             raise RuntimeError("the clock is gone")
         except RuntimeError:
             logging.getLogger("ocpp_fast").exception("CS001: handler of Heartbeat (h1) raised")
-    finally:
-        undo()
-    return stream.getvalue()
+
+    return written(log_format, write)
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
@@ -257,24 +269,21 @@ def test_validate_takes_the_version_of_the_latest_connection(
 ) -> None:
     """A station's frames are checked in the version of its latest connection line before
     them; a station with none (or a frame before it) in ``--version``."""
-    stream = io.StringIO()
-    undo = log_to(stream, "debug", log_format, frames=True)
-    transport = logging.getLogger("ocpp_fast.transport")
-    try:
+
+    def write() -> None:
         log_frame("<", "CS001", BOOT_16)  # line 1: before its connection, in --version
-        log_connected(transport, "CS001", "ocpp1.6")
+        log_connected(TRANSPORT, "CS001", "ocpp1.6")
         log_frame("<", "CS001", BOOT_16)
-        log_connected(transport, "CS002", "ocpp1.6")
-        ConnectionLog(transport, "CS002").info("disconnected: closed by the station (1000)")
-        log_connected(transport, "CS002", "ocpp2.0.1")
+        log_connected(TRANSPORT, "CS002", "ocpp1.6")
+        ConnectionLog(TRANSPORT, "CS002").info("disconnected: closed by the station (1000)")
+        log_connected(TRANSPORT, "CS002", "ocpp2.0.1")
         log_frame("<", "CS002", BOOT_16)  # line 7: CS002 is 2.0.1 now
         log_frame("<", "CS003", BOOT_16)  # line 8: no connection line, in --version
         log_frame("<", "CS001", '[2,"h","Heartbeat",{}]')
         log_frame(">", "CS001", HEARTBEAT_16_ANSWER)
-    finally:
-        undo()
+
     log = tmp_path / f"versions.{log_format}.log"
-    log.write_text(stream.getvalue())
+    log.write_text(written(log_format, write))
     assert main(["validate", str(log)]) == 1
     unknown = "FormatViolation $.chargePointVendor Object contains unknown field"
     assert capsys.readouterr().out.splitlines() == [
@@ -298,24 +307,26 @@ def test_validate_takes_the_cut_the_log_marks(
     frame; a whole one is checked, and one as long that is no JSON is invalid."""
     before = frame_log_limit()
     set_frame_log_limit(100)
-    stream = io.StringIO()
-    undo = log_to(stream, "debug", log_format, frames=True)
-    try:
+
+    def write() -> None:
         log_frame("<", "CS001", HEADER + b"x" * 200 + b'"}]')  # cut
         log_frame("<", "CS001", b'[2,"6","Heartbeat",{"x":"' + b"x" * 72 + b'"}]')  # 100, whole
         log_frame("<", "CS001", b'[2,"7","Heartbeat",{"x":"' + b"x" * 69 + b" [cut]")  # sent so
+
+    try:
+        text = written(log_format, write)
     finally:
-        undo()
         set_frame_log_limit(before)
-    lines = stream.getvalue().splitlines()
+    lines = text.splitlines()
     marked = [json.loads(line).get("cut") if log_format == "json" else line for line in lines]
     if log_format == "json":
         assert marked == [True, None, None]
     else:
         assert lines[0].endswith('"data":"' + "x" * 53 + " [cut]")
         assert not lines[1].endswith(" [cut]")
+        assert lines[2].endswith('"x' + "x" * 68 + " [cut] [whole]")
     log = tmp_path / f"cut.{log_format}.log"
-    log.write_text(stream.getvalue())
+    log.write_text(text)
     set_frame_log_limit(500)
     try:
         assert main(["validate", str(log)]) == 1
@@ -329,20 +340,6 @@ def test_validate_takes_the_cut_the_log_marks(
     # (the text log marks it whole): it was read as cut there, and passed.
     assert out[2].startswith(f"{log}:3: CS001 < RpcFrameworkError ")
     assert out[3:] == ["3 frames, 2 invalid, 1 truncated in the log (OCPP 2.0.1)"]
-
-
-def written(log_format: str, write: Callable[[], None]) -> str:
-    """The lines ``serve --log-frames`` writes in ``log_format`` for what ``write`` logs."""
-    stream = io.StringIO()
-    undo = log_to(stream, "debug", log_format, frames=True)
-    try:
-        write()
-    finally:
-        undo()
-    return stream.getvalue()
-
-
-TRANSPORT = logging.getLogger("ocpp_fast.transport")
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
