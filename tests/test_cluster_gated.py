@@ -13,15 +13,15 @@ come out the same: answers, errors, frames kept, ids in hand, slots, metrics, st
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import msgspec
 import pytest
+from handler_paths import path_fixture
 from nats.errors import TimeoutError as NatsTimeout
-from test_fastpath import TWINS
 
-from ocpp_fast import dispatch, errors
+from ocpp_fast import errors
 from ocpp_fast._metric_cells import SUM
 from ocpp_fast.aio import AsyncConnection, Slots
 from ocpp_fast.cluster._handlers import clustered
@@ -104,17 +104,7 @@ class Replies:
         return None
 
 
-PATHS = [pytest.param((Csms, twin), id=f"compiled-{twin.IMPLEMENTATION}") for twin in TWINS] + [
-    pytest.param((CsmsGeneral, TWINS[0]), id="general")
-]
-
-
-@pytest.fixture(params=PATHS)
-def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[type[Csms]]:
-    """A user handler class, with the compiled path's twin it runs on."""
-    cls, twin = request.param
-    monkeypatch.setattr(dispatch, "fast_dispatch_class", lambda: twin.FastDispatch)
-    yield cls
+path = path_fixture(Csms, CsmsGeneral)
 
 
 class Station:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import pytest
-from test_fastpath import TWINS
+from handler_paths import path_fixture
 
-from ocpp_fast import dispatch, errors, v201
+from ocpp_fast import errors, v201
 from ocpp_fast._deferred import Deferred
 from ocpp_fast.aio import AsyncConnection, Slots
 from ocpp_fast.dispatch import CallContext, Route, answers_later
@@ -81,17 +81,7 @@ class LaterGeneral(Later):
         return super().invoke_handler(route, call, identity, peer)
 
 
-PATHS = [pytest.param((Later, twin), id=f"compiled-{twin.IMPLEMENTATION}") for twin in TWINS] + [
-    pytest.param((LaterGeneral, TWINS[0]), id="general")
-]
-
-
-@pytest.fixture(params=PATHS)
-def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[type[Later]]:
-    """A handler class, with the compiled path's twin it runs on."""
-    cls, twin = request.param
-    monkeypatch.setattr(dispatch, "fast_dispatch_class", lambda: twin.FastDispatch)
-    yield cls
+path = path_fixture(Later, LaterGeneral)
 
 
 @pytest.fixture(params=["future", "deferred"])

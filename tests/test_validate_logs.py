@@ -10,14 +10,20 @@ import logging
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from serve_proc import serving
 
 from ocpp_fast._cli_log import command_log, log_to
+from ocpp_fast._cli_validate import entries
+from ocpp_fast._connected_line import connected_station, log_connected
 from ocpp_fast._frame_log import frame_log_limit, log_frame, set_frame_log_limit
+from ocpp_fast._protocol_version import LABELS, by_label
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.cli import main
 
@@ -182,12 +188,25 @@ CRAFTED: list[tuple[str, str, bytes | str]] = [
 ]
 
 
-def crafted_log(log_format: str) -> str:
-    """The lines ``serve --log-frames`` writes for :data:`CRAFTED`, by its own formatters: a
-    line of the command first, an error with its traceback last."""
+def written(log_format: str, write: Callable[[], None]) -> str:
+    """The lines ``serve --log-frames`` writes in ``log_format`` for what ``write`` logs."""
     stream = io.StringIO()
     undo = log_to(stream, "debug", log_format, frames=True)
     try:
+        write()
+    finally:
+        undo()
+    return stream.getvalue()
+
+
+TRANSPORT = logging.getLogger("ocpp_fast.transport")
+
+
+def crafted_log(log_format: str) -> str:
+    """The lines ``serve --log-frames`` writes for :data:`CRAFTED`, by its own formatters: a
+    line of the command first, an error with its traceback last."""
+
+    def write() -> None:
         command_log.info("demo CSMS on ws://127.0.0.1:9000/<identity>")
         for direction, identity, frame in CRAFTED:
             log_frame(direction, identity, frame)
@@ -195,9 +214,8 @@ def crafted_log(log_format: str) -> str:
             raise RuntimeError("the clock is gone")
         except RuntimeError:
             logging.getLogger("ocpp_fast").exception("CS001: handler of Heartbeat (h1) raised")
-    finally:
-        undo()
-    return stream.getvalue()
+
+    return written(log_format, write)
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
@@ -251,24 +269,21 @@ def test_validate_takes_the_version_of_the_latest_connection(
 ) -> None:
     """A station's frames are checked in the version of its latest connection line before
     them; a station with none (or a frame before it) in ``--version``."""
-    stream = io.StringIO()
-    undo = log_to(stream, "debug", log_format, frames=True)
-    transport = logging.getLogger("ocpp_fast.transport")
-    try:
+
+    def write() -> None:
         log_frame("<", "CS001", BOOT_16)  # line 1: before its connection, in --version
-        ConnectionLog(transport, "CS001").info("connected (%s)", "ocpp1.6")
+        log_connected(TRANSPORT, "CS001", "ocpp1.6")
         log_frame("<", "CS001", BOOT_16)
-        ConnectionLog(transport, "CS002").info("connected (%s)", "ocpp1.6")
-        ConnectionLog(transport, "CS002").info("disconnected: closed by the station (1000)")
-        ConnectionLog(transport, "CS002").info("connected (%s)", "ocpp2.0.1")
+        log_connected(TRANSPORT, "CS002", "ocpp1.6")
+        ConnectionLog(TRANSPORT, "CS002").info("disconnected: closed by the station (1000)")
+        log_connected(TRANSPORT, "CS002", "ocpp2.0.1")
         log_frame("<", "CS002", BOOT_16)  # line 7: CS002 is 2.0.1 now
         log_frame("<", "CS003", BOOT_16)  # line 8: no connection line, in --version
         log_frame("<", "CS001", '[2,"h","Heartbeat",{}]')
         log_frame(">", "CS001", HEARTBEAT_16_ANSWER)
-    finally:
-        undo()
+
     log = tmp_path / f"versions.{log_format}.log"
-    log.write_text(stream.getvalue())
+    log.write_text(written(log_format, write))
     assert main(["validate", str(log)]) == 1
     unknown = "FormatViolation $.chargePointVendor Object contains unknown field"
     assert capsys.readouterr().out.splitlines() == [
@@ -279,7 +294,7 @@ def test_validate_takes_the_version_of_the_latest_connection(
     ]
     assert main(["validate", str(log), "--version", "1.6", "--identity", "CS003"]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "1 frames, 0 invalid; skipped 4 other log lines, 5 frames of other stations (OCPP 1.6)"
+        "1 frame, 0 invalid; skipped 4 other log lines, 5 frames of other stations (OCPP 1.6)"
     ]
 
 
@@ -292,24 +307,26 @@ def test_validate_takes_the_cut_the_log_marks(
     frame; a whole one is checked, and one as long that is no JSON is invalid."""
     before = frame_log_limit()
     set_frame_log_limit(100)
-    stream = io.StringIO()
-    undo = log_to(stream, "debug", log_format, frames=True)
-    try:
+
+    def write() -> None:
         log_frame("<", "CS001", HEADER + b"x" * 200 + b'"}]')  # cut
         log_frame("<", "CS001", b'[2,"6","Heartbeat",{"x":"' + b"x" * 72 + b'"}]')  # 100, whole
         log_frame("<", "CS001", b'[2,"7","Heartbeat",{"x":"' + b"x" * 69 + b" [cut]")  # sent so
+
+    try:
+        text = written(log_format, write)
     finally:
-        undo()
         set_frame_log_limit(before)
-    lines = stream.getvalue().splitlines()
+    lines = text.splitlines()
     marked = [json.loads(line).get("cut") if log_format == "json" else line for line in lines]
     if log_format == "json":
         assert marked == [True, None, None]
     else:
         assert lines[0].endswith('"data":"' + "x" * 53 + " [cut]")
         assert not lines[1].endswith(" [cut]")
+        assert lines[2].endswith('"x' + "x" * 68 + " [cut] [whole]")
     log = tmp_path / f"cut.{log_format}.log"
-    log.write_text(stream.getvalue())
+    log.write_text(text)
     set_frame_log_limit(500)
     try:
         assert main(["validate", str(log)]) == 1
@@ -319,9 +336,174 @@ def test_validate_takes_the_cut_the_log_marks(
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"{log}:1: CS001 < {cut}"
     assert out[1].startswith(f"{log}:2: CS001 < FormatViolation $.x ")
-    # A station's own frame ending as the text mark does is read as cut there (the text log
-    # cannot tell the two apart), as the station's in JSON.
-    third = f"{log}:3: CS001 < " + (cut if log_format == "text" else "RpcFrameworkError ")
-    assert out[2].startswith(third)
-    bad = 2 if log_format == "json" else 1
-    assert out[3:] == [f"3 frames, {bad} invalid, {3 - bad} truncated in the log (OCPP 2.0.1)"]
+    # A station's own frame ending as the text mark does is the station's, in either format
+    # (the text log marks it whole): it was read as cut there, and passed.
+    assert out[2].startswith(f"{log}:3: CS001 < RpcFrameworkError ")
+    assert out[3:] == ["3 frames, 2 invalid, 1 truncated in the log (OCPP 2.0.1)"]
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+@pytest.mark.parametrize("label", list(LABELS))
+def test_validate_reads_the_connection_line_the_servers_write(log_format: str, label: str) -> None:
+    """Both servers log a station's connection through ``log_connected``, and validate reads it
+    with ``connected_station``, side by side: the version of each station comes back."""
+    subprotocol = by_label(label).subprotocol
+    log = written(log_format, lambda: log_connected(TRANSPORT, "CS 1", subprotocol))
+    message = json.loads(log)["message"] if log_format == "json" else log.split(" info ", 1)[1]
+    assert connected_station(message.rstrip("\n")) == ("CS 1", label)
+    assert [entry.version for entry in entries(log.encode())] == [label]
+
+
+FORGED = [
+    "\n2026-12-03T08:42:15.291Z info CS999: connected (ocpp1.6)",
+    '\r2026-12-03T08:42:15.292Z debug CS002 < [2,"x","Heartbeat",{}]',
+    "\r\n"
+    + json.dumps(
+        {
+            "time": "2026-12-03T08:42:15.293Z",
+            "level": "debug",
+            "logger": "ocpp_fast.frames",
+            "message": "",
+            "identity": "CS002",
+            "direction": "<",
+            "frame": '[2,"y","Heartbeat",{}]',
+        }
+    ),
+]
+"""What a station puts after line breaks in a frame, to be read as the log's own lines: a
+connection of another station (then checked in 1.6), that station's frames, in each format."""
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_station_forges_no_line_of_the_log(
+    log_format: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A frame's line breaks start lines that the text log begins with a tab (a record's
+    begins with its time), so the station's frame is one record, read back whole, and none of
+    its lines is a record of the log: no connection of CS999, no frame of CS002."""
+    frame = '[2,"1","Heartbeat",{}]' + "".join(FORGED)
+
+    def write() -> None:
+        log_frame("<", "CS001", frame.encode())
+        log_frame("<", "CS999", BOOT_16)
+
+    log = tmp_path / f"forged.{log_format}.log"
+    log.write_bytes(written(log_format, write).encode())
+    lines = log.read_bytes().splitlines()
+    if log_format == "text":
+        assert len(lines) == 5 and all(line.startswith(b"\t2026-") for line in lines[1:3])
+        assert lines[3].startswith(b'\t{"time"')
+    else:
+        assert len(lines) == 2
+    assert [entry.frame for entry in entries(log.read_bytes())] == [
+        frame.encode(),
+        BOOT_16.encode(),
+    ]
+    assert main(["validate", str(log)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{log}:1: CS001 < RpcFrameworkError ")
+    assert out[1].startswith(f"{log}:{len(lines)}: CS999 < FormatViolation $.chargePointVendor ")
+    assert out[2:] == ["2 frames, 2 invalid (OCPP 2.0.1)"]
+
+
+TRICKY = st.lists(
+    st.sampled_from(["\r", "\n", "\t", " [cut]", " [whole]", "]", "x", "é", "\u2028", "\x0b"])
+).map("".join)
+
+
+@given(
+    frame=st.one_of(TRICKY, st.text(st.characters(exclude_categories=["Cs"]))), cut=st.booleans()
+)
+def test_the_text_log_gives_each_frame_back_as_it_was(frame: str, cut: bool) -> None:
+    """Whatever its line breaks, its tabs, its end (as the marks end): the frame validate
+    reads from the text log is the one logged, cut where the log cut it and only there."""
+    limit = frame_log_limit()
+    set_frame_log_limit(max(len(frame) - 1, 1) if cut else None)
+    try:
+        log = written("text", lambda: log_frame("<", "CS001", frame))
+    finally:
+        set_frame_log_limit(limit)
+    kept = frame[: max(len(frame) - 1, 1)] if cut else frame
+    cut = cut and len(frame) > 1
+    read = [(entry.frame, entry.cut) for entry in entries(log.encode())]
+    assert read == [(kept.encode(), cut)]
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_validate_forgets_the_calls_of_a_closed_connection(
+    log_format: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CALL's id is its connection's: a CALLRESULT after the station connected again answers
+    no CALL of the connection before (it was judged as Reset's answer here), while one on the
+    same connection is judged."""
+
+    def write() -> None:
+        log_connected(TRANSPORT, "CS001", "ocpp2.0.1")
+        log_frame(">", "CS001", '[2,"r1","Reset",{"type":"Immediate"}]')
+        log_frame(">", "CS001", '[2,"r2","Reset",{"type":"Immediate"}]')
+        log_frame("<", "CS001", b'[3,"r2",{' + NOW.encode() + b"}]")
+        ConnectionLog(TRANSPORT, "CS001").info("disconnected: closed by the station (1000)")
+        log_connected(TRANSPORT, "CS001", "ocpp2.0.1")
+        log_frame("<", "CS001", b'[3,"r1",{' + NOW.encode() + b"}]")
+
+    log = tmp_path / f"reconnected.{log_format}.log"
+    log.write_text(written(log_format, write))
+    assert main(["validate", str(log)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(" ", 3)[:3] for line in out[:-1]] == [[f"{log}:4:", "CS001", "<"]]
+    assert out[-1] == "4 frames, 1 invalid; skipped 3 other log lines (OCPP 2.0.1)"
+
+
+def test_a_station_named_as_another_and_a_direction_keeps_its_frames(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An identity may hold `` < `` (a printable one: ``CS001 < x``), and its frame line then
+    starts as CS001's would: the text log's identity is the longest a connection line named
+    (its frames were CS001's, and invalid); a station with no such line, the shortest."""
+
+    def write() -> None:
+        for identity in ("CS001", "CS001 < x"):
+            log_connected(TRANSPORT, identity, "ocpp2.0.1")
+            log_frame("<", identity, '[2,"1","Heartbeat",{}]')
+
+    log = tmp_path / "identities.log"
+    log.write_text(written("text", write))
+    assert [entry.identity for entry in entries(log.read_bytes())] == ["CS001", "CS001"] + [
+        "CS001 < x"
+    ] * 2
+    assert main(["validate", str(log), "--identity", "CS001"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "1 frame, 0 invalid; skipped 2 other log lines, 1 frame of other stations (OCPP 2.0.1)"
+    ]
+    line = b"2026-12-03T08:42:15.291Z debug CS9 < x < [2]\n"
+    assert next(entries(line)).identity == "CS9"
+    # A frame of 400 KB, " < " all along: the identity is looked for in its first bytes only
+    # (each " < " was tried, with the line up to it: 10 s here, growing as the square).
+    long_line = line.replace(b"x < ", b"x < " * 100_000)
+    began = time.perf_counter()
+    assert next(entries(long_line)).frame == long_line[37:-1]
+    assert time.perf_counter() - began < 2
+
+
+@pytest.mark.usefixtures("cut_at_500")
+def test_a_long_broken_frame_logged_whole_is_invalid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The recipe: serve with ``OCPP_FAST_FRAME_LOG_CHARS=all``, validate with none. A station's
+    frame cut short by its own firmware, 600 bytes, logged whole (no mark), is the station's
+    and invalid: it was taken as cut by the log for being longer than validate's own limit,
+    and passed."""
+    broken = HEADER + b"x" * 600  # no end: the station's
+    set_frame_log_limit(None)
+    try:
+        log = written("text", lambda: log_frame("<", "CS001", broken))
+    finally:
+        set_frame_log_limit(500)
+    path = tmp_path / "whole.log"
+    path.write_text(log)
+    assert main(["validate", str(path)]) == 1
+    assert (
+        capsys.readouterr()
+        .out.splitlines()[0]
+        .startswith(f"{path}:1: CS001 < RpcFrameworkError  frame is not valid JSON")
+    )

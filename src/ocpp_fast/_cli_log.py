@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from ocpp_fast._frame_log import FRAME_CUT_MARK
+from ocpp_fast._frame_log import frame_text
 
 __all__ = [
     "LOG_FORMATS",
@@ -95,12 +95,13 @@ def _plain(value: Any) -> Any:
 
 def _message(record: logging.LogRecord) -> str:
     """The record's message; a frame's as ``CS42 < [2,"1","Heartbeat",{}]``, readable (the
-    message of ``ocpp_fast.frames`` shows the frame's ``repr``, ``b'...'``)."""
+    message of ``ocpp_fast.frames`` shows the frame's ``repr``, ``b'...'``), in the form
+    :func:`~ocpp_fast._frame_log.frame_text` gives: no line of it reads as a record."""
     frame = getattr(record, "frame", None)
     if record.name == "ocpp_fast.frames" and frame is not None:
         fields = record.__dict__
-        cut = FRAME_CUT_MARK if fields.get("cut") else ""
-        return f"{fields['identity']} {fields['direction']} {_text(frame)}{cut}"
+        text = frame_text(_text(frame), bool(fields.get("cut")))
+        return f"{fields['identity']} {fields['direction']} {text}"
     return record.getMessage()
 
 

@@ -13,33 +13,37 @@ by its own form (no flag):
   skipped and counted as the line below;
 - another line of that log (the command's start, a station leaving): skipped, and counted;
   and a line that is no record, after one that is, belongs to the record above (a traceback's
-  lines; the rest of a frame with a line break in it, in the text format, where it is joined);
+  lines; the rest of a frame with a line break in it, in the text format, where it is joined
+  without the tab the log starts it with: :func:`~ocpp_fast._frame_log.read_frame_text`);
 - any other line: a frame on its own, one JSON array per line, as a proxy writes them.
 
 The log cuts each frame at :func:`~ocpp_fast._frame_log.frame_log_limit` (500 characters unless
 ``OCPP_FAST_FRAME_LOG_CHARS`` says otherwise), and says so (``"cut": true``, or
 :data:`~ocpp_fast._frame_log.FRAME_CUT_MARK` after the frame in text): such a frame is reported
-as cut, not as a station's ``FormatViolation`` it never sent. In a log written before the mark,
-a frame that is no whole JSON and at least this process's limit long is taken as cut.
+as cut, not as a station's ``FormatViolation`` it never sent. A frame without the mark is the
+station's whole frame, however long: the cut is not guessed from its length (as it was for the
+logs written before the mark, by this process's own limit, a frame the station itself cut short
+and logged whole passed as the log's cut).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from ocpp_fast import errors
+from ocpp_fast._connected_line import connected_station
 from ocpp_fast._frame_log import (
-    FRAME_CUT_MARK,
     FRAME_LOG_ENVIRONMENT,
-    frame_log_limit,
     frames_log,
+    read_frame_text,
 )
 from ocpp_fast._protocol_version import LABELS, ProtocolVersion, by_label
 from ocpp_fast.tolerance import Tolerance
+from ocpp_fast.transport.identity import IDENTITY_MAX_LENGTH
 
 __all__ = ["validate"]
 
@@ -49,15 +53,15 @@ _TEXT_RECORD = re.compile(
 """The start of a line of ``--log-format text``: the UTC time, the process (under ``--workers
 N``), the level (:class:`ocpp_fast._cli_log._TextLines`)."""
 
-_TEXT_FRAME = re.compile(rb"([^:\r\n]+?) ([<>]) ")
-"""What follows ``debug`` on a frame's line: the identity (which holds no ``:``, so no other
-debug line of ocpp_fast reads as a frame's) and the direction."""
+_TEXT_DIRECTION = re.compile(rb"(?= ([<>]) )")
+"""Where the identity may end, on a frame's line (``debug CS42 < ...``): before the direction
+and the space after it (each place, those that overlap included)."""
 
-_CONNECTED = re.compile(
-    rf"(.+): connected \(ocpp({'|'.join(re.escape(label) for label in LABELS)})\)", re.DOTALL
-)
-"""The message of a station's connection (``transport._websockets_server``): its identity and
-the version it negotiated."""
+_NO_IDENTITY = re.compile(rb"[:\r\n]")
+"""What no identity holds (:func:`~ocpp_fast.transport.identity.parse_identity`)."""
+
+_IDENTITY_BYTES = IDENTITY_MAX_LENGTH * 4
+"""The most bytes an identity takes in UTF-8."""
 
 _JSON_RECORD_KEYS = frozenset({"time", "level", "logger", "message"})
 """What every line of ``--log-format json`` holds (:class:`ocpp_fast._cli_log._JsonLines`)."""
@@ -82,8 +86,9 @@ class Entry(NamedTuple):
     """Whether the log says it cut the frame."""
 
 
-def _record(line: bytes, number: int) -> Entry | None:
-    """The log record ``line`` is (a frame's or another's), or ``None`` if it is no record."""
+def _record(line: bytes, number: int, known: Container[str] = ()) -> Entry | None:
+    """The log record ``line`` is (a frame's or another's), or ``None`` if it is no record;
+    ``known``: the identities of the stations connected before (see :func:`_frame_line`)."""
     if line.startswith(b"{"):
         try:
             fields: Any = json.loads(line)
@@ -101,28 +106,48 @@ def _record(line: bytes, number: int) -> Entry | None:
         return None
     if text.group(1) == b"info":
         return _connection(line[text.end() :].rstrip(b"\r\n").decode("utf-8", "replace"), number)
-    on_frame = _TEXT_FRAME.match(line, text.end()) if text.group(1) == b"debug" else None
+    on_frame = _frame_line(line, text.end(), known) if text.group(1) == b"debug" else None
     if on_frame is None:
         return Entry(number)
-    identity = on_frame.group(1).decode("utf-8", "replace")
-    return Entry(number, line[on_frame.end() :], identity, on_frame.group(2).decode())
+    identity, direction, start = on_frame
+    return Entry(number, line[start:], identity, direction)
+
+
+def _frame_line(line: bytes, start: int, known: Container[str]) -> tuple[str, str, int] | None:
+    """The identity, the direction and where the frame starts, of a text frame line whose
+    message starts at ``start``; ``None`` if it is no frame's. An identity holds no ``:`` (so
+    no other debug line of ocpp_fast reads as a frame's), but may hold `` < `` or `` > ``
+    (``CS001 < x`` is printable), so the line's first direction may be in the identity:
+    the identity is the longest that a connection line named (in ``known``), else the shortest
+    (the line of ``CS001 < x`` read as CS001's frame ``x < [2,...]`` was CS001's, invalid)."""
+    longest = start + _IDENTITY_BYTES  # the search stops there: a frame's " < " are many
+    stop = _NO_IDENTITY.search(line, start, longest)
+    found = None
+    for end in _TEXT_DIRECTION.finditer(line, start + 1, (stop.start() if stop else longest) + 3):
+        identity = line[start : end.start()].decode("utf-8", "replace")
+        if found is None or identity in known:
+            found = identity, end.group(1).decode(), end.start() + 3
+    return found
 
 
 def _connection(message: str, number: int) -> Entry:
     """The entry of a log line that holds no frame: with the station and its version if
     ``message`` says a station connected."""
-    connected = _CONNECTED.fullmatch(message)
+    connected = connected_station(message)
     if connected is None:
         return Entry(number)
-    return Entry(number, identity=connected.group(1), version=connected.group(2))
+    return Entry(number, identity=connected[0], version=connected[1])
 
 
 def entries(data: bytes) -> Iterator[Entry]:
     """The frames and other log lines of ``data``, in order (blank lines skipped)."""
     record: Entry | None = None  # the last record of the log, yielded once its lines are read
     joins = False  # whether a line that is no record goes on with record's frame (text format)
+    known: set[str] = set()  # the stations connected, whose identities a frame line may hold
     for number, line in enumerate(data.splitlines(keepends=True), 1):
-        new = _record(line, number)
+        new = _record(line, number, known)
+        if new is not None and new.version is not None and new.identity is not None:
+            known.add(new.identity)
         if new is None and record is not None:  # a line of the record above
             if joins:
                 record = record._replace(frame=(record.frame or b"") + line)
@@ -139,33 +164,14 @@ def entries(data: bytes) -> Iterator[Entry]:
         yield _ended(record, joins)
 
 
-_CUT_MARK = FRAME_CUT_MARK.encode()
-
-
 def _ended(record: Entry, text: bool) -> Entry:
-    """``record`` without the line end its frame was read with (a text line's), nor the mark
-    of a frame the text log cut (which a JSON frame may hold: it is the station's)."""
-    if record.frame is None:
+    """``record`` with its frame as the station sent it: in text, without the end of the line
+    it was read from, nor what the log writes around it (the mark of a frame it cut, which a
+    JSON frame may hold: it is the station's)."""
+    if record.frame is None or not text:
         return record
-    frame = record.frame.rstrip(b"\r\n")
-    if text and frame.endswith(_CUT_MARK):
-        return record._replace(frame=frame[: -len(_CUT_MARK)], cut=True)
-    return record._replace(frame=frame)
-
-
-def _cut(frame: bytes) -> bool:
-    """Whether the log cut ``frame``, in a log that does not say (written before the mark): no
-    whole JSON, and at least as long as the cut, in bytes. A frame received is cut at that many
-    bytes (a character split by the cut is read back as one U+FFFD, 3 bytes), a frame sent at
-    that many characters (of a byte or more)."""
-    limit = frame_log_limit()
-    if limit is None or len(frame) < limit:
-        return False
-    try:
-        json.loads(frame)
-    except ValueError:
-        return True
-    return False
+    frame, cut = read_frame_text(record.frame.removesuffix(b"\n").removesuffix(b"\r"))
+    return record._replace(frame=frame, cut=cut)
 
 
 _ANSWERED_BY = {"<": ">", ">": "<", None: None}
@@ -177,10 +183,11 @@ def validate(path: Path, label: str, policy: Tolerance, identity: str | None = N
     line, in the version of its station's latest connection line before it (``label`` for a
     station the log holds none of, and for plain lines); CALLRESULTs are judged against the
     action of the CALL with the same id earlier in the log, from the same station the other
-    way. With ``policy``, a frame it accepts is reported with each deviation it would repair.
-    Exit code 1 if a frame is invalid, or if ``identity`` has no frame in the log (a misspelt
-    station checked nothing, and a CI job would have passed); a frame the log cut is reported
-    but is none: what the station sent is unknown."""
+    way since its latest connection line (the ids are a connection's). With ``policy``, a frame
+    it accepts is reported with each deviation it would repair. Exit code 1 if a frame is
+    invalid, or if ``identity`` has no frame in the log (a misspelt station checked nothing, and
+    a CI job would have passed); a frame the log cut is reported but is none: what the station
+    sent is unknown."""
     from ocpp_fast import codec
     from ocpp_fast.tolerance import retry
 
@@ -196,6 +203,8 @@ def validate(path: Path, label: str, policy: Tolerance, identity: str | None = N
             others += 1
             if entry.version is not None:
                 connected[entry.identity] = by_label(entry.version)
+                for direction in ("<", ">"):  # its CALLs were the closed connection's
+                    calls.pop((entry.identity, direction), None)
             continue
         if identity is not None and entry.identity != identity:
             elsewhere += 1
@@ -212,7 +221,7 @@ def validate(path: Path, label: str, policy: Tolerance, identity: str | None = N
         try:
             frame = codec.decode_frame(line, version, pending)
         except errors.OcppError as exc:
-            if entry.identity is not None and (entry.cut or _cut(line)):
+            if entry.cut:
                 truncated += 1
                 print(f"{where} {TRUNCATED} (run with {FRAME_LOG_ENVIRONMENT}=all)")
                 continue
@@ -230,14 +239,14 @@ def validate(path: Path, label: str, policy: Tolerance, identity: str | None = N
         action = getattr(frame, "action", None)
         if message_id is not None and action is not None and type(frame).__name__ == "Call":
             calls.setdefault((entry.identity, entry.direction), {})[message_id] = action
-    summary = f"{total} frames, {bad} invalid"
+    summary = f"{_counted(total, 'frame')}, {bad} invalid"
     if policy:
         summary += f", {repaired} accepted after repair"
     if truncated:
         summary += f", {truncated} {TRUNCATED}"
-    skipped = [f"{others} other log lines"] if others else []
+    skipped = [_counted(others, "other log line")] if others else []
     if elsewhere:
-        skipped.append(f"{elsewhere} frames of other stations")
+        skipped.append(f"{_counted(elsewhere, 'frame')} of other stations")
     if skipped:
         summary += f"; skipped {', '.join(skipped)}"
     print(f"{summary} (OCPP {_versions(checked, default)})")
@@ -256,10 +265,15 @@ def _versions(checked: dict[str, set[str | None]], default: ProtocolVersion) -> 
     if len(checked) <= 1:
         return next(iter(checked), default.label)
     return ", ".join(
-        f"{label}: {len(checked[label])} station{'s' if len(checked[label]) != 1 else ''}"
+        f"{label}: {_counted(len(checked[label]), 'station')}"
         for label in LABELS
         if label in checked
     )
+
+
+def _counted(count: int, thing: str) -> str:
+    """``1 frame``, ``2 frames``: the summary said ``1 frames``."""
+    return f"{count} {thing}{'' if count == 1 else 's'}"
 
 
 _STATIONS_NAMED = 10

@@ -13,6 +13,13 @@ environment: a number, or ``all``). A frame cut says so: the record carries ``cu
 (``"cut": true`` in the JSON log of the command, :data:`FRAME_CUT_MARK` after the frame in its
 text log), so a reader of the log (``ocpp-fast validate``) tells it from a station's broken
 frame whatever limit the log was written with.
+
+The text log writes a frame as the station sent it, for a person to read, yet a station must
+not be able to write log lines of its own with it: :func:`frame_text` starts each line the
+frame's own line breaks open with :data:`FRAME_LINE_CONTINUED` (so none reads as a record of
+the log: a ``connected (ocpp1.6)`` line, another station's frame), and writes
+:data:`FRAME_WHOLE_MARK` after a whole frame that ends as if marked, so that no frame reads as
+cut but one the log cut; :func:`read_frame_text` undoes both, to the frame's exact text.
 """
 
 from __future__ import annotations
@@ -20,15 +27,20 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 
 __all__ = [
     "DEFAULT_FRAME_LOG_CHARS",
     "FRAME_CUT_MARK",
+    "FRAME_LINE_CONTINUED",
     "FRAME_LOG_ENVIRONMENT",
+    "FRAME_WHOLE_MARK",
     "debug_enabled",
     "frame_log_limit",
+    "frame_text",
     "frames_log",
     "log_frame",
+    "read_frame_text",
     "set_frame_log_limit",
 ]
 
@@ -40,6 +52,19 @@ DEFAULT_FRAME_LOG_CHARS = 500
 FRAME_LOG_ENVIRONMENT = "OCPP_FAST_FRAME_LOG_CHARS"
 FRAME_CUT_MARK = " [cut]"
 """What the command's text log writes after a frame the log cut."""
+FRAME_WHOLE_MARK = " [whole]"
+"""What the text log writes after a whole frame that ends with a mark (a station's broken
+frame can: no JSON does), as a string escapes its quote: read as cut, such a frame passed
+``validate``."""
+FRAME_LINE_CONTINUED = "\t"
+"""What the text log writes after each line break of a frame (CR, LF, CR LF): a record's line
+starts with its time, so a line of the frame's read alone is none (and a collector's
+multi-line rule on ``^\\s`` joins it to its record)."""
+
+_LINE_BREAK = re.compile(r"\r\n?|\n")
+_LINE_CONTINUED = re.compile(rb"(\r\n?|\n)" + re.escape(FRAME_LINE_CONTINUED.encode()))
+_MARKS = (FRAME_CUT_MARK, FRAME_WHOLE_MARK)
+_CUT, _WHOLE = (mark.encode() for mark in _MARKS)
 
 
 def _limit_from(text: str | None) -> int | None:
@@ -81,3 +106,22 @@ def log_frame(direction: str, identity: str, frame: bytes | str) -> None:
         extra["cut"] = True
     extra["frame"] = frame
     frames_log.debug("%s %s %r", identity, direction, frame, extra=extra)
+
+
+def frame_text(frame: str, cut: bool) -> str:
+    """``frame`` as the command's text log writes it (``cut``: the log cut it), so that it
+    stays within its record: see the module's docstring."""
+    text = _LINE_BREAK.sub(lambda line_break: line_break[0] + FRAME_LINE_CONTINUED, frame)
+    if cut:
+        return text + FRAME_CUT_MARK
+    return text + FRAME_WHOLE_MARK if text.endswith(_MARKS) else text
+
+
+def read_frame_text(text: bytes) -> tuple[bytes, bool]:
+    """The frame :func:`frame_text` wrote as ``text`` (the lines of its record joined, the last
+    one's end removed), and whether the log cut it. A log written before the marks and the
+    continuation reads as it is, but for a tab after a line break in a frame: in a string, a
+    line break is no JSON anyway, and whitespace elsewhere changes nothing."""
+    cut = text.endswith(_CUT)
+    text = text.removesuffix(_CUT if cut else _WHOLE)
+    return _LINE_CONTINUED.sub(rb"\1", text), cut

@@ -33,6 +33,7 @@ from picows import (
 # what ws_create_server calls, and we need it to hand over a socket already admitted.
 from picows.picows import WSProtocol  # type: ignore[attr-defined]
 
+from ocpp_fast._connected_line import log_connected
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport._lifecycle import CloseFrames
@@ -180,7 +181,7 @@ class _Station(OcppListener):
             return
         self.attach(connection)
         self.session = session
-        ConnectionLog(log, self.identity).info("connected (%s)", self.subprotocol)
+        log_connected(log, self.identity, self.subprotocol)
 
     def release(self) -> None:
         """The socket no longer counts against the server's caps (once)."""

@@ -28,6 +28,7 @@ from websockets.http11 import Request, Response  # noqa: E402
 from websockets.protocol import Event, State  # noqa: E402
 from websockets.typing import Subprotocol  # noqa: E402
 
+from ocpp_fast._connected_line import log_connected  # noqa: E402
 from ocpp_fast._ratelimit import ConnectionLog  # noqa: E402
 from ocpp_fast.dispatch import OcppHandler  # noqa: E402
 from ocpp_fast.transport._lifecycle import CloseFrames  # noqa: E402
@@ -129,7 +130,7 @@ class WebsocketsServer(CsmsServer):
         if not self.take_over(session):
             await websocket.close(REPLACED_CLOSE_CODE, "an authenticated connection is live")
             return
-        ConnectionLog(log, identity).info("connected (%s)", subprotocol)
+        log_connected(log, identity, subprotocol)
         reading = asyncio.ensure_future(pump(websocket, connection))
         # A station that goes away leaves the table at once, even while its
         # reader waits for a handler slot.
