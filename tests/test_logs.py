@@ -331,3 +331,27 @@ def test_a_live_connection_logs_the_errors_it_answers(caplog: pytest.LogCaptureF
     asyncio.run(session())
     assert "CS009: answering DataTransfer" in caplog.text
     assert "with NotSupported: vendor X is not known here" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b'[2,"1","Heartbeat",{"a\\nFAKE LINE":1}]',  # a field name quoted in the decode error
+        b'[4,"zz","Internal\\nFAKE LINE","desc",{}]',  # a CALLERROR's code, unknown id
+        b'[4,"z\\nFAKE LINE","InternalError","desc",{}]',  # its id
+    ],
+    ids=["field-name", "error-code", "message-id"],
+)
+def test_a_station_s_text_in_a_log_line_cannot_start_a_line_of_its_own(
+    frame: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What a station wrote and the library logs is escaped and cut: a line break in an error
+    code or a field name started a line of the station's own in a text log (one that reads as
+    the server's: ``validate`` and log collectors believe it)."""
+    with caplog.at_level(logging.INFO, logger="ocpp_fast"):
+        MyTestChargeSystem().handle(frame)
+        MyTestChargeSystem().handle(b'[4,"y","' + b"I" * 5000 + b'","d",{}]')  # cut
+    said = [record.getMessage() for record in caplog.records]
+    assert any("FAKE LINE" in line for line in said), said
+    assert all("\n" not in line and len(line) < 1000 for line in said), said
+    assert any("\\nFAKE LINE" in line for line in said), said

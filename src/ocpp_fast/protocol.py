@@ -36,6 +36,7 @@ import msgspec
 from ocpp_fast import codec, errors
 from ocpp_fast._actions import Sender
 from ocpp_fast._frame_log import debug_enabled, log_frame
+from ocpp_fast._log_text import PeerText
 from ocpp_fast._model import Request, SendRequest
 from ocpp_fast._outgoing import encode_checked_payload, error_frame, result_frame, type_name
 from ocpp_fast._protocol_version import ProtocolVersion
@@ -591,8 +592,12 @@ class Protocol:
 
     def _peer_log(self, level: int, kind: str, message: str, *args: Any, **extra: Any) -> None:
         """Log what the peer caused, rate-limited per connection and ``kind``; ``extra``
-        (action, message_id, code) goes on the record, beside the identity."""
-        self._limiter().log(level, kind, message, *args, extra=extra)
+        (action, message_id, code) goes on the record, beside the identity. Each argument
+        is the peer's text (or holds it, as a decode error quotes a field name): written on
+        one line, cut (:class:`~ocpp_fast._log_text.PeerText`), where a line break in a
+        CALLERROR's code or an unknown field's name started a line of the station's own."""
+        shown = [PeerText(arg) for arg in args]
+        self._limiter().log(level, kind, message, *shown, extra=extra)
 
     def _limiter(self) -> LogLimiter:
         limiter = self._warnings

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
+from ocpp_fast._log_text import PeerText
 from ocpp_fast._model import Request, ResponseT, SendRequest
 from ocpp_fast._outgoing import encode_checked_payload
 from ocpp_fast._ratelimit import ConnectionLog
@@ -553,7 +554,7 @@ class StationClient:
                 return  # gone: the next connection boots anew
             except (OcppError, TimeoutError) as exc:
                 delay = BOOT_RETRY_FLOOR
-                said.warning("BootNotification failed, again in %g s: %s", delay, exc)
+                said.warning("BootNotification failed, again in %g s: %s", delay, PeerText(exc))
             else:
                 self.boot_response = response
                 if response.status == "Accepted":
@@ -617,7 +618,7 @@ class StationClient:
             except ConnectionError:
                 return  # gone: the next connection beats anew
             except Exception as exc:
-                ConnectionLog(log, self.identity).warning("heartbeat failed: %s", exc)
+                ConnectionLog(log, self.identity).warning("heartbeat failed: %s", PeerText(exc))
 
 
 def _close_frames(link: Link) -> CloseFrames:

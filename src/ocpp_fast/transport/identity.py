@@ -6,6 +6,8 @@ import base64
 import binascii
 from urllib.parse import unquote, urlsplit
 
+from ocpp_fast._log_text import escaped
+
 __all__ = [
     "IDENTITY_MAX_LENGTH",
     "basic_credentials",
@@ -64,11 +66,6 @@ def websocket_url_problem(url: str) -> str | None:
     if not parts.hostname:
         return "a URL without a host (ws://HOST:PORT/PATH)"
     return None
-
-
-def escaped(text: str, limit: int = 80) -> str:
-    """``text`` as it may appear in a log line: control characters escaped, cut at ``limit``."""
-    return ascii(text[:limit])[1:-1]
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:

@@ -1,0 +1,43 @@
+"""Text a peer chose, as it may appear in a log line.
+
+A station writes much of what the library logs about it: an error code and description of a
+CALLERROR, a field name quoted in a decode error, an identity, a subprotocol. Written raw, a
+line break in any of them starts a line of the station's own in a text log, one that reads as
+a record of the server's (``<time> info CS9: connected (ocpp1.6)``, which ``ocpp-fast
+validate`` and log collectors believe), and a megabyte of it makes one line a megabyte.
+"""
+
+from __future__ import annotations
+
+__all__ = ["PEER_TEXT_LIMIT", "PeerText", "escaped"]
+
+PEER_TEXT_LIMIT = 300
+"""Characters of one peer-made argument a log line keeps (a decode error's message, with its
+path, fits; a description a station made a megabyte long does not)."""
+
+
+def escaped(text: str, limit: int = 80) -> str:
+    """``text`` as it may appear in a log line: control characters escaped, cut at ``limit``."""
+    return ascii(text[:limit])[1:-1]
+
+
+class PeerText:
+    """A log argument made by the peer: ``%s`` writes it on one line (as it is when it holds
+    only printable characters, else escaped), ``%r`` as ``ascii()`` does; both cut at
+    :data:`PEER_TEXT_LIMIT`. Lazy: the text is made only if the record is written (the peer's
+    log lines are rate-limited, most are dropped)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        text = str(self.value)
+        if text.isprintable() and len(text) <= PEER_TEXT_LIMIT:
+            return text
+        return escaped(text, PEER_TEXT_LIMIT)
+
+    def __repr__(self) -> str:
+        value = self.value
+        return ascii(value[:PEER_TEXT_LIMIT] if isinstance(value, str) else value)
