@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import json
 import re
 import sys
 from collections import OrderedDict
@@ -391,7 +392,10 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 kind = CALLRESULTERROR  # 2.1 answers a bad CALLRESULT so
             if error.message_type == 6:
                 return  # a SEND is never answered
-            await self._send(self._fast_error_text(error.message_id or "-1", error, kind))
+            unique_id = error.message_id or errors.UNREADABLE_MESSAGE_ID
+            if error.message_type is None:  # no JSON to the spec: is it to ocpp's reading?
+                unique_id = _lenient_call_id(raw_msg) or unique_id
+            await self._send(self._fast_error_text(unique_id, error, kind))
             return
         if frame is None:  # a message type this version ignores
             self.logger.debug("%s: ignored frame %.200r", self.id, raw_msg)
@@ -761,6 +765,24 @@ def _connection_closed(error: BaseException) -> bool:
         return True
     module = sys.modules.get("websockets.exceptions")
     return module is not None and isinstance(error, module.ConnectionClosed)
+
+
+def _lenient_call_id(raw_msg: str | bytes) -> Any:
+    """The id of a CALL that is no JSON to the spec but is to Python's ``json``, which
+    ``ocpp`` reads frames with: a float NaN or infinity, which ``ocpp``'s encoder writes as
+    ``NaN``/``Infinity`` (a station's meter dividing by zero), or a lone surrogate escape.
+
+    The frame is still refused, but answered with the CALL's own id rather than "-1", so
+    the peer's ``call()`` gets the error at once instead of waiting out its timeout (with
+    ``ocpp`` its call lock held all along, so nothing else it sends goes out meanwhile).
+    Only read on that error path; None when there is no such CALL.
+    """
+    try:
+        frame = json.loads(raw_msg)
+    except (ValueError, RecursionError):
+        return None
+    is_call = type(frame) is list and len(frame) == 4 and type(frame[0]) is int and frame[0] == 2
+    return frame[1] if is_call and _usable_id(frame[1]) else None
 
 
 def _is_error_body(frame: list[Any]) -> bool:
