@@ -14,7 +14,9 @@ what these tests pin, each over real WebSockets with a real ``ocpp`` peer:
   as Python's ``json`` reads it, so the peer's ``call()`` gets its error at once (it
   waited out its whole timeout for an answer to "-1", holding its call lock)
   [a_call_ocpp_writes_with_nan_is_answered_with_its_own_id,
-  a_call_ocpp_writes_with_a_lone_surrogate_is_answered_with_its_own_id];
+  a_call_ocpp_writes_with_a_lone_surrogate_is_answered_with_its_own_id]; such an answer to
+  the drop-in's ``call()`` fails the call at once, as an invalid CALLRESULT does (it waited
+  out its timeout) [an_answer_ocpp_writes_with_nan_fails_the_call_at_once];
 - the documented differences newly listed: a ``Decimal`` in the three 1.6 payloads
   ``ocpp`` validates with decimals (``ocpp`` raises TypeError) and a NaN in a ``call()``
   (``ocpp`` sends it) [a_decimal_in_a_16_decimal_payload_is_written,
@@ -193,3 +195,46 @@ def test_a_tuple_for_an_array_is_written_where_ocpp_refuses_it() -> None:
 
     assert run(ocpp.v16.ChargePoint) == "TypeConstraintViolationError"
     assert run(v16.ChargePoint) == ["HeartbeatInterval"]
+
+
+def test_an_answer_ocpp_writes_with_nan_fails_the_call_at_once() -> None:
+    """An ``ocpp`` station whose composite schedule holds a NaN limit answers ``NaN``: the
+    drop-in's ``call()`` raises ``ocpp``'s exception of the spec's code at once (it waited
+    for its timeout), and, 1.6 and 2.0.1 answering no CALLRESULT, nothing is sent back."""
+
+    class Station(ocpp.v201.ChargePoint):  # type: ignore[misc]
+        @on("GetCompositeSchedule")
+        def on_composite(self, duration: int, evse_id: int, **kwargs: Any) -> Any:
+            period = {"start_period": 0, "limit": math.nan}
+            return result201.GetCompositeSchedule(
+                status="Accepted",
+                schedule={
+                    "evse_id": evse_id,
+                    "duration": duration,
+                    "schedule_start": NOW,
+                    "charging_rate_unit": "W",
+                    "charging_schedule_period": [period],
+                },
+            )
+
+    async def script(csms: Any, station: Any) -> Any:
+        csms._response_timeout = 3
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            result = await csms.call(call201.GetCompositeSchedule(duration=60, evse_id=1))
+        except ocpp.exceptions.OCPPError as error:
+            outcome = f"{type(error).__name__}: {error.description}"
+        else:
+            outcome = repr(result.schedule["charging_schedule_period"][0]["limit"])
+        await asyncio.sleep(0.05)  # what the CSMS sent back would have arrived
+        return outcome, loop.time() - started, station._response_queue.qsize()
+
+    def run(csms_class: type[Any]) -> Any:
+        return asyncio.run(real_pair(csms_class, Station, "2.0.1", script))[0]
+
+    assert run(ocpp.v201.ChargePoint)[0] == "nan"  # ocpp reads it
+    outcome, waited, sent_back = run(v201.ChargePoint)
+    assert outcome.startswith("GenericError: frame is not valid JSON")  # RpcFrameworkError
+    assert waited < 1
+    assert sent_back == 0
