@@ -21,7 +21,11 @@ what these tests pin, each over real WebSockets with a real ``ocpp`` peer:
   ``ocpp`` validates with decimals (``ocpp`` raises TypeError) and a NaN in a ``call()``
   (``ocpp`` sends it) [a_decimal_in_a_16_decimal_payload_is_written,
   a_nan_in_a_call_is_refused_before_it_is_sent], and a tuple for an array (``ocpp`` refuses
-  it) [a_tuple_for_an_array_is_written_where_ocpp_refuses_it].
+  it) [a_tuple_for_an_array_is_written_where_ocpp_refuses_it];
+- what ``call()`` cannot write: a ``unique_id`` that is a ``uuid.UUID`` was sent and never
+  matched (``ocpp`` raises TypeError, as the drop-in now does), a lone surrogate in the text
+  raised UnicodeEncodeError (now ``ocpp``'s FormatViolationError; ``ocpp`` sends the escape)
+  [what_call_cannot_write_raises_before_anything_is_sent].
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import decimal
 import math
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -238,3 +243,38 @@ def test_an_answer_ocpp_writes_with_nan_fails_the_call_at_once() -> None:
     assert outcome.startswith("GenericError: frame is not valid JSON")  # RpcFrameworkError
     assert waited < 1
     assert sent_back == 0
+
+
+def test_what_call_cannot_write_raises_before_anything_is_sent() -> None:
+    """A ``unique_id`` that is a ``uuid.UUID``, not its text: ``ocpp`` raises TypeError (its
+    ``json.dumps``); the drop-in sent it and waited out its timeout, the answer's id being a
+    string. A lone surrogate in a request's text: ``ocpp`` writes the escape (an ``ocpp``
+    peer reads it); the drop-in cannot write it in UTF-8 and raised UnicodeEncodeError, which
+    ``except OCPPError`` around the call let through: now FormatViolationError."""
+
+    class Station(ocpp.v201.ChargePoint):  # type: ignore[misc]
+        @on("DataTransfer")
+        def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> Any:
+            return result201.DataTransfer(status="Accepted")
+
+    async def script(csms: Any, station: Any) -> Any:
+        csms._response_timeout = 2
+        outcomes = []
+        for kwargs in (
+            {"unique_id": uuid.UUID(int=1)},
+            {"payload": call201.DataTransfer(vendor_id="V\ud800")},
+        ):
+            arguments = {"payload": call201.DataTransfer(vendor_id="V"), **kwargs}
+            try:
+                result = await csms.call(**arguments)
+            except (TypeError, ocpp.exceptions.OCPPError) as error:
+                outcomes.append(type(error).__name__)
+            else:
+                outcomes.append(result.status)
+        return outcomes
+
+    def run(csms_class: type[Any]) -> Any:
+        return asyncio.run(real_pair(csms_class, Station, "2.0.1", script))[0]
+
+    assert run(ocpp.v201.ChargePoint) == ["TypeError", "Accepted"]
+    assert run(v201.ChargePoint) == ["TypeError", "FormatViolationError"]

@@ -655,14 +655,26 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         exception of the spec code if not), one call is outstanding at a time
         (``_call_lock``), a CALLERROR returns None (``suppress=True``) or raises
         ``ocpp``'s exception of its code, and no response in time raises
-        ``asyncio.TimeoutError``. The response is matched by id.
+        ``asyncio.TimeoutError``. The response is matched by id. A ``unique_id`` that is
+        no ``str`` or ``int`` raises ``TypeError`` before anything is sent, as ``ocpp``'s
+        ``json.dumps`` raises (sent, it was never matched: the answer's id is a string);
+        text UTF-8 cannot encode (a lone surrogate, which ``ocpp`` writes as a ``\\ud800``
+        escape) raises ``FormatViolationError``, as an invalid request does.
         """
         version = self._fast_version
         action = payload.__class__.__name__
         if unique_id is None:
             unique_id = str(self._unique_id_generator())
+        elif not isinstance(unique_id, (str, int)):  # ocpp's json.dumps refuses it so
+            raise TypeError(f"Object of type {type(unique_id).__name__} is not JSON serializable")
         request_type = version.request_types.get(action)
-        body = _encode(to_wire(payload, shape_of(request_type)))
+        try:
+            body = _encode(to_wire(payload, shape_of(request_type)))
+        except UnicodeEncodeError as error:  # a lone surrogate: no UTF-8, so no frame
+            raise ocpp.exceptions.FormatViolationError(
+                description=f"{action} request holds text UTF-8 cannot encode: {error}",
+                details={"cause": str(error)},
+            ) from None
         if not skip_schema_validation:
             if request_type is None:
                 raise ocpp.exceptions.NotImplementedError(
