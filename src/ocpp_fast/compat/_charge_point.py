@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import json
 import re
 import sys
 from collections import OrderedDict
@@ -37,7 +38,7 @@ from ocpp_fast import codec, errors
 from ocpp_fast._protocol_version import ProtocolVersion, by_label
 from ocpp_fast._reference import MESSAGE_ID_MAX_LENGTH, decode_payload
 from ocpp_fast.compat._naming import floats_as_decimals, shape_of, to_snake, to_wire
-from ocpp_fast.frames import CALLRESULTERROR, CallResultError, Send
+from ocpp_fast.frames import CALLERROR, CALLRESULTERROR, CallResultError, Send
 
 __all__ = ["ChargePoint", "ocpp_exception", "ocpp_validation_exception"]
 
@@ -386,12 +387,16 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             frame = codec.decode_frame(raw_msg, version)
         except errors.OcppError as error:
             self.logger.warning("%s: malformed frame %.200r: %s", self.id, raw_msg, error)
-            kind = 4
+            kind: int | None = CALLERROR
+            unique_id = error.message_id or errors.UNREADABLE_MESSAGE_ID
             if error.message_type == 3 and version.answers_bad_results:
                 kind = CALLRESULTERROR  # 2.1 answers a bad CALLRESULT so
-            if error.message_type == 6:
-                return  # a SEND is never answered
-            await self._send(self._fast_error_text(error.message_id or "-1", error, kind))
+            elif error.message_type == 6:
+                kind = None  # a SEND is never answered
+            elif error.message_type is None:  # no JSON to the spec: is it to ocpp's reading?
+                kind, unique_id = self._fast_read_leniently(raw_msg, error, version)
+            if kind is not None:
+                await self._send(self._fast_error_text(unique_id, error, kind))
             return
         if frame is None:  # a message type this version ignores
             self.logger.debug("%s: ignored frame %.200r", self.id, raw_msg)
@@ -402,6 +407,39 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             if frame.details_missing:
                 self._fast_details_of([])
             self.logger.warning("%s: the station rejected our result: %s", self.id, frame)
+
+    def _fast_read_leniently(
+        self, raw_msg: str | bytes, error: errors.OcppError, version: ProtocolVersion
+    ) -> tuple[int | None, Any]:
+        """How to answer a frame that is no JSON to the spec, read as ``ocpp`` reads frames
+        (Python's ``json``): ``(message type of the answer or None for no answer, its id)``.
+
+        What ``ocpp``'s encoder writes for a float NaN or infinity (``NaN``, ``Infinity``)
+        and a lone surrogate escape (``\\ud800``) are no JSON, yet an ``ocpp`` peer reads
+        them. The frame is still refused, but its own id is used where it can be read, so
+        the peer's ``call()`` gets its error at once instead of waiting out its timeout
+        for an answer to "-1" (with ``ocpp`` its call lock held all along), and a response
+        to our ``call()`` fails that call at once (it waited for its timeout): as an invalid
+        CALLRESULT does, answered with CALLRESULTERROR in 2.1 only. Only read on this error
+        path.
+        """
+        unreadable = (CALLERROR, errors.UNREADABLE_MESSAGE_ID)
+        try:
+            frame = json.loads(raw_msg)
+        except (ValueError, RecursionError):
+            return unreadable
+        if type(frame) is not list or len(frame) < 3 or type(frame[0]) is not int:
+            return unreadable
+        kind, unique_id = frame[0], frame[1]
+        if kind == 2 and len(frame) == 4 and _usable_id(unique_id):
+            return CALLERROR, unique_id
+        waiter = self._fast_waiting.get(unique_id) if kind == 3 and len(frame) == 3 else None
+        if waiter is None or waiter.done():
+            return unreadable
+        waiter.set_exception(ocpp_exception(error, version))
+        if version.answers_bad_results:
+            return CALLRESULTERROR, unique_id
+        return None, unique_id
 
     def _fast_details_of(self, frame: list[Any]) -> Any:
         """An error frame's ErrorDetails; ``null`` or absent is ``{}``, logged once (INFO).
@@ -617,14 +655,26 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         exception of the spec code if not), one call is outstanding at a time
         (``_call_lock``), a CALLERROR returns None (``suppress=True``) or raises
         ``ocpp``'s exception of its code, and no response in time raises
-        ``asyncio.TimeoutError``. The response is matched by id.
+        ``asyncio.TimeoutError``. The response is matched by id. A ``unique_id`` that is
+        no ``str`` or ``int`` raises ``TypeError`` before anything is sent, as ``ocpp``'s
+        ``json.dumps`` raises (sent, it was never matched: the answer's id is a string);
+        text UTF-8 cannot encode (a lone surrogate, which ``ocpp`` writes as a ``\\ud800``
+        escape) raises ``FormatViolationError``, as an invalid request does.
         """
         version = self._fast_version
         action = payload.__class__.__name__
         if unique_id is None:
             unique_id = str(self._unique_id_generator())
+        elif not isinstance(unique_id, (str, int)):  # ocpp's json.dumps refuses it so
+            raise TypeError(f"Object of type {type(unique_id).__name__} is not JSON serializable")
         request_type = version.request_types.get(action)
-        body = _encode(to_wire(payload, shape_of(request_type)))
+        try:
+            body = _encode(to_wire(payload, shape_of(request_type)))
+        except UnicodeEncodeError as error:  # a lone surrogate: no UTF-8, so no frame
+            raise ocpp.exceptions.FormatViolationError(
+                description=f"{action} request holds text UTF-8 cannot encode: {error}",
+                details={"cause": str(error)},
+            ) from None
         if not skip_schema_validation:
             if request_type is None:
                 raise ocpp.exceptions.NotImplementedError(
