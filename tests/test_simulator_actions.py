@@ -106,14 +106,16 @@ def test_named_actions_without_boot_boot_once_per_connection() -> None:
     assert core201.answered["Heartbeat"] and core201.answered["TransactionEvent"]
 
 
+Events = collections.defaultdict[str, list[tuple[str, ...]]]
+"""Per station, its boots and its transactions' events, in order."""
+
+
 class Restarts201(DemoChargeSystem):
     """The demo, noting per station its boots and its transactions' events."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.seen: collections.defaultdict[str, list[tuple[str, ...]]] = collections.defaultdict(
-            list
-        )
+        self.seen: Events = collections.defaultdict(list)
 
     def boot_notification(
         self, request: messages.BootNotificationRequest, context: CallContext
@@ -131,11 +133,11 @@ class Restarts201(DemoChargeSystem):
 
 
 class Restarts16(DemoChargeSystem16):
+    """The same in 1.6: StartTransaction and StopTransaction are the transaction's events."""
+
     def __init__(self) -> None:
         super().__init__()
-        self.seen: collections.defaultdict[str, list[tuple[str, ...]]] = collections.defaultdict(
-            list
-        )
+        self.seen: Events = collections.defaultdict(list)
 
     def boot_notification(
         self, request: messages16.BootNotificationRequest, context: CallContext
@@ -156,7 +158,7 @@ class Restarts16(DemoChargeSystem16):
         return self.default_stop_transaction(request)
 
 
-def restarts_mid_transaction(seen: dict[str, list[tuple[str, ...]]]) -> list[tuple[str, ...]]:
+def restarts_mid_transaction(seen: Events) -> list[tuple[str, ...]]:
     """For each boot after a station's first (a restart in the mix) while one of its
     transactions was open, the transaction event that came next."""
     after = []
