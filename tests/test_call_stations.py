@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import queue
 import re
 import subprocess
@@ -361,3 +362,34 @@ def test_call_flags_out_of_place_are_usage_errors(
         main(["serve", *flags])
     assert exited.value.code == 2
     assert said in capsys.readouterr().err
+
+
+def test_a_fault_of_the_script_is_said_with_its_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    """Not left to asyncio's "Task exception was never retrieved", nor summed up as done; and
+    the station, left, gets no second line."""
+    from ocpp_fast._demo_calls import CallingDemo, _Script
+    from ocpp_fast.transport import serve
+
+    class Broken(CallingDemo):
+        async def _steps(self, script: _Script) -> None:
+            raise RuntimeError("a bug of the script")
+
+    async def run() -> None:
+        server = await serve(Broken())
+        try:
+            url = f"ws://127.0.0.1:{server.port}/ocpp/CS009"
+            station = await connect(Cooperative(), url, boot=BOOT)
+            await station.booted()
+            for _ in range(100):
+                if any("calls failed" in r.getMessage() for r in caplog.records):
+                    break
+                await asyncio.sleep(0.02)
+            await station.close()
+        finally:
+            await server.close()
+
+    with caplog.at_level(logging.INFO, logger="ocpp_fast"):
+        asyncio.run(run())
+    said = [r for r in caplog.records if r.name == "ocpp_fast.demo"]
+    assert [r.getMessage() for r in said] == ["CS009: calls failed"], said
+    assert said[0].exc_info is not None and "a bug of the script" in str(said[0].exc_info[1])

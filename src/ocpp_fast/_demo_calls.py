@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import itertools
 import logging
 from collections.abc import Callable, Coroutine
@@ -153,12 +152,14 @@ class _Script:
             self._said(UNANSWERED, action, f"{called}: no answer within {self.timeout:g} s")
             return None
         except errors.OcppError as exc:
+            if exc.origin is errors.Origin.REQUEST_CHECK:
+                raise  # our request is at fault, not the station: it was never sent
             code = self.connection.version.code_of(exc)
             if exc.origin is errors.Origin.PEER:
                 self._said(
                     CALLERROR, action, f"{called}: CALLERROR {code}: {exc.description}", code
                 )
-            else:  # its answer broke the schema (or, a bug of ours, our request did)
+            else:  # its answer broke the schema
                 why = " ".join(filter(None, (code, exc.details.get("path"), exc.description)))
                 self._said(INVALID, action, f"{called}: invalid answer: {why}", code)
             return None
@@ -204,9 +205,15 @@ class _Script:
         """The script's ``steps``, then the line that sums them up. A call failing because
         the station left ends it silently: the station's ``on_disconnect`` says so, with how
         it left, as it does for a script it cancels."""
-        with contextlib.suppress(ConnectionError):
+        try:
             await steps
-            self.end("calls done")
+        except ConnectionError:
+            return
+        except Exception:  # a fault of ours: said with its traceback, not left to asyncio
+            self.ended = True
+            self.log.exception("calls failed")
+            return
+        self.end("calls done")
 
     def end(self, how: str) -> None:
         """The script's last line: ``how`` it ended, and its calls counted by outcome."""
