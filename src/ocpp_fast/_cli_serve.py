@@ -27,7 +27,7 @@ from ocpp_fast._cli_log import (
     process_name,
     startup_failed,
 )
-from ocpp_fast._cli_types import count, port, seconds
+from ocpp_fast._cli_types import count, port, seconds, timeout
 from ocpp_fast._extras import MissingExtra
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.errors import StartupFailed
@@ -158,6 +158,20 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
     )
     add_log_format_argument(serve)
     serve.add_argument(
+        "--call-stations",
+        action="store_true",
+        help="the demo (no APP) calls each station once its boot is accepted: a short script "
+        "of requests of its version that change nothing (GetVariables or GetConfiguration, "
+        "TriggerMessage, a remote start and stop...), one line per call saying what it answered",
+    )
+    serve.add_argument(
+        "--call-timeout",
+        type=timeout,
+        metavar="SECONDS",
+        help="with --call-stations: how long each call waits for the station's answer, and the "
+        "remote start for its transaction (default 30)",
+    )
+    serve.add_argument(
         "--shutdown-timeout",
         type=seconds,
         default=10.0,
@@ -244,6 +258,11 @@ async def _handlers(args: argparse.Namespace) -> tuple[dict[str, OcppHandler], s
     """What to serve, and how to name it in the first line printed."""
     if args.app is None:
         from ocpp_fast.demo import demo_handlers
+
+        if args.call_stations:
+            from ocpp_fast._demo_calls import CALL_TIMEOUT, calling_demo_handlers
+
+            return calling_demo_handlers(args.call_timeout or CALL_TIMEOUT), "demo CSMS"
 
         if args.nats and args.handlers == "workers":
             # The demo's classes only say which versions to accept: every CALL goes to a
@@ -435,6 +454,8 @@ async def serve_command(args: argparse.Namespace) -> int:
     if server.health_port is not None:
         probes = f"http://{args.host}:{server.health_port}"
         command_log.info("probes on %s/healthz and %s/readyz", probes, probes)
+    if args.call_stations:
+        _say_calls(args.call_timeout)
     unauthenticated = _unauthenticated(args, tls=context is not None)
     if unauthenticated:
         command_log.warning("%s", unauthenticated)
@@ -453,6 +474,19 @@ async def serve_command(args: argparse.Namespace) -> int:
         await gateway.close()
     command_log.info("stopped")
     return 0
+
+
+def _say_calls(call_timeout: float | None) -> None:
+    """The line after the start line under ``--call-stations``: what each station will be
+    asked, so that the lines of a station's calls read against it."""
+    from ocpp_fast._demo_calls import CALL_TIMEOUT, SCRIPTS
+
+    scripts = "; ".join(f"{label}: {', '.join(actions)}" for label, actions in SCRIPTS.items())
+    command_log.info(
+        "calling each station once its boot is accepted, %g s per call at most (%s)",
+        call_timeout or CALL_TIMEOUT,
+        scripts,
+    )
 
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")

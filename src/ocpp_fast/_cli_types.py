@@ -15,7 +15,15 @@ from typing import TypeVar
 
 from ocpp_fast.transport.identity import websocket_url_problem
 
-__all__ = ["count", "natural", "port", "seconds", "seconds_above_0", "websocket_url"]
+__all__ = [
+    "count",
+    "natural",
+    "port",
+    "seconds",
+    "seconds_above_0",
+    "timeout",
+    "websocket_url",
+]
 
 N = TypeVar("N", int, float, str)
 
@@ -52,6 +60,12 @@ seconds_above_0 = _ranged(
 """A duration above 0 s: ``simulate``'s ``--duration`` and ``--interval`` (no time, or a
 negative one, would pass a CI job having sent nothing). Infinite is accepted: ``--duration
 inf`` runs until SIGINT or SIGTERM. NaN is refused (it compares false)."""
+
+timeout = _ranged(
+    "seconds", float, lambda number: 0 < number < math.inf, "no timeout (seconds above 0, finite)"
+)
+"""How long something waits, above 0 s and finite: no wait at all fails every call, and an
+endless one holds the station's script where a timeout is what it reports."""
 
 count = _ranged("count", int, lambda number: number >= 1, "not 1 or more")
 """An integer of 1 or more (``--max-size 0`` refused every message, ``--workers 0`` ran one

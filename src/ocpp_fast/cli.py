@@ -135,6 +135,18 @@ def _check_cluster_flags(parser: argparse.ArgumentParser, args: argparse.Namespa
         parser.error(f"{given[0]} needs --nats URL: it is a setting of a cluster's gateway")
 
 
+def _check_call_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--call-stations`` is the demo's, run here: with ``APP`` (whose own code calls its
+    stations, or not) or a cluster (``--handlers workers`` answers the boots elsewhere) it
+    would be ignored; ``--call-timeout`` without it, likewise."""
+    if args.call_timeout is not None and not args.call_stations:
+        parser.error("--call-timeout needs --call-stations: it is the timeout of those calls")
+    if args.call_stations and args.app is not None:
+        parser.error("--call-stations is the demo's (no APP): your APP calls its stations itself")
+    if args.call_stations and args.nats:
+        parser.error("--call-stations is for the demo in one process: not with --nats")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``ocpp-fast`` command; a missing optional dependency is one line naming the
     ``pip install`` to run, not a traceback: a failure to start, in the command's
@@ -291,6 +303,7 @@ def _run(
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "serve":
         _check_cluster_flags(serve, args)
+        _check_call_flags(serve, args)
         if args.workers > 1:
             from ocpp_fast.cluster._cli import serve_processes
 

@@ -31,6 +31,7 @@ LOGGERS = {
     "ocpp_fast.transport.picows": "picows' own lines (WARNING and up unless lowered)",
     "ocpp_fast.transport.websockets": "websockets' own lines (WARNING and up unless lowered)",
     "ocpp_fast.cluster": "gateways, workers and the registry",
+    "ocpp_fast.demo": "serve --call-stations: the demo CSMS's calls to stations, and answers",
     "ocpp_fast.cli": "the ocpp-fast command's own lines: its start, its stop, restarts",
 }
 """Every logger ocpp_fast writes to, and what it says."""

@@ -29,6 +29,7 @@ __all__ = [
     "peer_closed_first",
     "greet",
     "see_off",
+    "shown",
     "shut_down",
     "start_up",
 ]
@@ -73,7 +74,7 @@ def close_reason(
         who, (code, text) = us, sent
     else:
         return CONNECTION_LOST
-    return f"closed by {who} ({code}{': ' + _shown(text) if text else ''})"
+    return f"closed by {who} ({code}{': ' + shown(text) if text else ''})"
 
 
 def ending(reason: str, lost: BaseException | str | None) -> str:
@@ -84,14 +85,15 @@ def ending(reason: str, lost: BaseException | str | None) -> str:
         return reason
     if isinstance(lost, BaseException):
         lost = f"{type(lost).__name__}: {lost}" if str(lost) else type(lost).__name__
-    return f"{reason} ({_shown(lost)})"
+    return f"{reason} ({shown(lost)})"
 
 
-def _shown(text: str) -> str:
-    """``text`` (a peer's, untrusted) as one bounded piece of a log line: cut at
-    :data:`CLOSE_TEXT_SHOWN` characters, every character that is not printable (a line break,
-    a terminal escape) escaped; printable ones, accented letters included, kept."""
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text[:CLOSE_TEXT_SHOWN])
+def shown(text: str, limit: int | None = CLOSE_TEXT_SHOWN) -> str:
+    """``text`` (a peer's, untrusted) as one bounded piece of a log line: cut at ``limit``
+    characters (``None``: whole, for text already bounded otherwise), every character that is
+    not printable (a line break, a terminal escape) escaped, so that no peer writes a line of
+    its own into the log; printable ones, accented letters included, kept."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text[:limit])
 
 
 def _hook_of(handler: OcppHandler, name: str) -> Any:
