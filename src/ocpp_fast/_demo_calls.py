@@ -36,10 +36,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import msgspec
 
 from ocpp_fast import errors
+from ocpp_fast._log_text import shown
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16, DemoChargeSystem21
 from ocpp_fast.dispatch import CallContext, OcppHandler, PeerConnection
-from ocpp_fast.transport._lifecycle import shown
 from ocpp_fast.v16 import enums as enums16
 from ocpp_fast.v16 import messages as messages16
 from ocpp_fast.v21 import datatypes as datatypes21

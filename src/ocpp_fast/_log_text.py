@@ -9,7 +9,7 @@ validate`` and log collectors believe), and a megabyte of it makes one line a me
 
 from __future__ import annotations
 
-__all__ = ["PEER_TEXT_LIMIT", "PeerText", "escaped"]
+__all__ = ["PEER_TEXT_LIMIT", "PeerText", "escaped", "shown"]
 
 PEER_TEXT_LIMIT = 300
 """Characters of one peer-made argument a log line keeps (a decode error's message, with its
@@ -21,9 +21,17 @@ def escaped(text: str, limit: int = 80) -> str:
     return ascii(text[:limit])[1:-1]
 
 
+def shown(text: str, limit: int | None) -> str:
+    """``text`` (a peer's, untrusted) as one bounded piece of a log line: cut at ``limit``
+    characters (``None``: whole, for text already bounded otherwise), every character that is
+    not printable (a line break, a terminal escape) escaped, so that no peer writes a line of
+    its own into the log; printable ones, accented letters included, kept."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text[:limit])
+
+
 class PeerText:
-    """A log argument made by the peer: ``%s`` writes it on one line (as it is when it holds
-    only printable characters, else escaped), ``%r`` as ``ascii()`` does; both cut at
+    """A log argument made by the peer: ``%s`` writes it as :func:`shown` does, ``%r`` as
+    ``ascii()`` does; both cut at
     :data:`PEER_TEXT_LIMIT`. Lazy: the text is made only if the record is written (the peer's
     log lines are rate-limited, most are dropped)."""
 
@@ -33,10 +41,7 @@ class PeerText:
         self.value = value
 
     def __str__(self) -> str:
-        text = str(self.value)
-        if text.isprintable() and len(text) <= PEER_TEXT_LIMIT:
-            return text
-        return escaped(text, PEER_TEXT_LIMIT)
+        return shown(str(self.value), PEER_TEXT_LIMIT)
 
     def __repr__(self) -> str:
         value = self.value

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Iterable
 from typing import Any
 
+from ocpp_fast._log_text import shown
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import Charger, ChargeSystem, OcppHandler, is_awaitable
@@ -29,7 +30,6 @@ __all__ = [
     "peer_closed_first",
     "greet",
     "see_off",
-    "shown",
     "shut_down",
     "start_up",
 ]
@@ -74,7 +74,7 @@ def close_reason(
         who, (code, text) = us, sent
     else:
         return CONNECTION_LOST
-    return f"closed by {who} ({code}{': ' + shown(text) if text else ''})"
+    return f"closed by {who} ({code}{': ' + shown(text, CLOSE_TEXT_SHOWN) if text else ''})"
 
 
 def ending(reason: str, lost: BaseException | str | None) -> str:
@@ -85,15 +85,7 @@ def ending(reason: str, lost: BaseException | str | None) -> str:
         return reason
     if isinstance(lost, BaseException):
         lost = f"{type(lost).__name__}: {lost}" if str(lost) else type(lost).__name__
-    return f"{reason} ({shown(lost)})"
-
-
-def shown(text: str, limit: int | None = CLOSE_TEXT_SHOWN) -> str:
-    """``text`` (a peer's, untrusted) as one bounded piece of a log line: cut at ``limit``
-    characters (``None``: whole, for text already bounded otherwise), every character that is
-    not printable (a line break, a terminal escape) escaped, so that no peer writes a line of
-    its own into the log; printable ones, accented letters included, kept."""
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text[:limit])
+    return f"{reason} ({shown(lost, CLOSE_TEXT_SHOWN)})"
 
 
 def _hook_of(handler: OcppHandler, name: str) -> Any:
