@@ -243,6 +243,11 @@ class _Fleet:
     """The stations' clients by identity, for the live count."""
     ended: dict[str, bool]
     """Whether each station whose run ended was connected then (it closes its client after)."""
+    over: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the run ends or is stopped, before the stations' tasks are cancelled: a
+    station whose cancel was lost (Python 3.11's ``asyncio.wait_for`` returns an answer that
+    came as it was cancelled, and drops the cancel) stops at its next pause all the same,
+    where it ran on to the planned end (a stopped 60 s run took its whole minute)."""
 
     def live(self) -> int:
         """Stations connected now, a station whose run ended counted as it ended."""
@@ -401,6 +406,8 @@ def _accepting(answer: Any) -> bool:
 
 async def _slept(fleet: _Fleet, seconds: float) -> bool:
     """Wait ``seconds``; ``False`` (having waited for the end instead) when the run ends first."""
+    if fleet.over.is_set():
+        return False
     left = fleet.deadline - time.monotonic()
     if left < seconds:  # the next message would come after the end
         await asyncio.sleep(max(0.0, left))
@@ -593,6 +600,7 @@ async def simulate(
             if progress is not None:
                 progress(report, report.seconds)
         report.stopped_early = stop.is_set()
+        fleet.over.set()
         stopping.cancel()
         for task in tasks:
             task.cancel()  # a station still waiting for an answer past the end, or stopped
