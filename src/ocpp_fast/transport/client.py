@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
+from ocpp_fast._awaited import answer_within
 from ocpp_fast._log_text import PeerText
 from ocpp_fast._model import Request, ResponseT, SendRequest
 from ocpp_fast._outgoing import encode_checked_payload
@@ -335,9 +336,7 @@ class StationClient:
         delivered = self._put_if_queued(request)
         if delivered is not None:
             try:
-                response: ResponseT = await asyncio.wait_for(
-                    asyncio.shield(delivered.delivered), timeout
-                )
+                response: ResponseT = await answer_within(delivered.delivered, timeout)
                 return response
             except TimeoutError:
                 raise StillQueued(f"{type(request).__name__} is queued, not yet answered") from None
