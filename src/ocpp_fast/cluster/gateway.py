@@ -78,13 +78,14 @@ _encode = msgspec.json.Encoder().encode
 _routed_decoder = msgspec.json.Decoder(RoutedCall)
 _entry_decoder = msgspec.json.Decoder(StationEntry)
 _BATCH = 256
+"""Registry writes in flight at once (a thousand stations connecting is a thousand puts)."""
 
 WORKER_TIMEOUT = 10.0
 """Seconds a CALL forwarded to the workers waits for its answer, by default."""
 
 REGISTRY_TTL = 30.0
 """Seconds a gateway's registry lines outlive it, by default (rewritten every third of it)."""
-"""Registry writes in flight at once (a thousand stations connecting is a thousand puts)."""
+
 REGISTRY_TIMEOUT = 5.0
 """Seconds a registry line written over the link waits for the bucket's ack (nats-py's
 JetStream default, which the lines written through nats-py wait)."""
