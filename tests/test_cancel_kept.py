@@ -9,7 +9,7 @@ import asyncio
 import msgspec
 
 from ocpp_fast import v201
-from ocpp_fast._awaited import answer_within
+from ocpp_fast._awaited import within
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.v201 import messages
 
@@ -44,13 +44,36 @@ def test_an_answer_without_a_cancel_is_returned_and_a_timeout_raised() -> None:
     async def main() -> None:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         asyncio.get_running_loop().call_later(0.01, future.set_result, 7)
-        assert await answer_within(future, 1.0) == 7
+        assert await within(asyncio.shield(future), 1.0) == 7
         never: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         try:
-            await answer_within(never, 0.01)
+            await within(asyncio.shield(never), 0.01)
         except TimeoutError:
             assert not never.cancelled()  # shielded: left to its owner
         else:
             raise AssertionError("no TimeoutError")
 
     asyncio.run(main())
+
+
+def test_a_wait_for_an_event_cancelled_as_it_is_set_raises_cancelled() -> None:
+    """The other wait of a call, for the accepted connection (``StationClient._live``,
+    ``booted``): an ``asyncio.Event`` set in the turn its waiter was cancelled."""
+
+    async def main() -> list[str]:
+        seen = []
+        for waits in (within, asyncio.wait_for):  # ours, and 3.11's own for comparison
+            ready = asyncio.Event()
+            task = asyncio.create_task(waits(ready.wait(), 5))
+            await asyncio.sleep(0)  # waiting now
+            ready.set()
+            assert task.cancel()
+            try:
+                await task
+                seen.append("returned")
+            except asyncio.CancelledError:
+                seen.append("cancelled")
+        return seen
+
+    seen = asyncio.run(main())
+    assert seen[0] == "cancelled", seen  # whatever 3.11's wait_for did (seen[1])

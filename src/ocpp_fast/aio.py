@@ -38,7 +38,7 @@ from functools import partial
 from time import perf_counter
 from typing import Any
 
-from ocpp_fast._awaited import answer_within
+from ocpp_fast._awaited import within
 from ocpp_fast._deferred import Deferred
 from ocpp_fast._fastpath import HandlerRan, install_compiled
 from ocpp_fast._model import Request, ResponseT, SendRequest
@@ -608,7 +608,7 @@ class AsyncConnection:
         self._waiters[message_id] = waiter
         try:  # the flush too: cancelled there, the waiter must not be left behind
             await self._flush()
-            response: ResponseT = await answer_within(waiter, timeout)
+            response: ResponseT = await within(asyncio.shield(waiter), timeout)
             return response
         except TimeoutError:
             failed = self._protocol.time_out(message_id)

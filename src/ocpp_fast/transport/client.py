@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
-from ocpp_fast._awaited import answer_within
+from ocpp_fast._awaited import within
 from ocpp_fast._log_text import PeerText
 from ocpp_fast._model import Request, ResponseT, SendRequest
 from ocpp_fast._outgoing import encode_checked_payload
@@ -307,7 +307,7 @@ class StationClient:
         if not self._boots:
             raise ValueError("this StationClient does not boot by itself: give it boot=")
         try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
+            await within(self._ready.wait(), timeout)
         except TimeoutError:
             raise TimeoutError(f"the CSMS did not accept the boot within {timeout:g} s") from None
         response = self.boot_response
@@ -336,7 +336,7 @@ class StationClient:
         delivered = self._put_if_queued(request)
         if delivered is not None:
             try:
-                response: ResponseT = await answer_within(delivered.delivered, timeout)
+                response: ResponseT = await within(asyncio.shield(delivered.delivered), timeout)
                 return response
             except TimeoutError:
                 raise StillQueued(f"{type(request).__name__} is queued, not yet answered") from None
@@ -416,7 +416,7 @@ class StationClient:
         connection = self.connection
         if connection is None or not self._ready.is_set():  # only then is a timer worth it
             try:
-                await asyncio.wait_for(self._ready.wait(), timeout)
+                await within(self._ready.wait(), timeout)
             except TimeoutError:
                 missing = "accepted boot" if self.connection else "connection to the CSMS"
                 raise TimeoutError(
