@@ -84,8 +84,15 @@ class Replies:
         self.sent: list[tuple[str, bytes, dict[str, str] | None, asyncio.Future[Any]]] = []
 
     def request(
-        self, subject: str, data: bytes, timeout: float, headers: dict[str, str] | None = None
+        self,
+        subject: str,
+        data: bytes,
+        timeout: float,
+        headers: dict[str, str] | None = None,
+        *,
+        gather: bool = False,
     ) -> asyncio.Future[Any]:
+        assert gather  # a store: it may wait for the write window
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.sent.append((subject, data, headers, future))
         return future

@@ -285,9 +285,10 @@ def test_a_lone_request_is_written_at_once_and_many_share_one_write(nats_url: st
 
 
 def test_a_write_window_gathers_requests_made_apart(nats_url: str) -> None:
-    """Under ``write_window`` requests made in separate loop turns (the moderate rate, where
-    each durable CALL is alone in its turn) leave in one write at the window's end; past
-    GATHER_UP_TO bytes they leave at once; closing writes what the window still holds."""
+    """Under ``write_window`` gathered requests (stores) made in separate loop turns (the
+    moderate rate, where each durable CALL is alone in its turn) leave in one write at the
+    window's end; past GATHER_UP_TO bytes they leave at once; closing writes what the window
+    still holds."""
 
     async def scenario() -> None:
         nc = await echoing(nats_url)
@@ -301,21 +302,21 @@ def test_a_write_window_gathers_requests_made_apart(nats_url: str) -> None:
         started = loop.time()
         apart = []
         for n in range(3):
-            apart.append(link.request(f"echo.{n}", b"%d" % n, 5))
+            apart.append(link.request(f"echo.{n}", b"%d" % n, 5, gather=True))
             await asyncio.sleep(0.02)  # loop turns between them
         assert counted.writes == 0
         replies = await asyncio.gather(*apart)
         assert [r.data for r in replies] == [b"0|[]", b"1|[]", b"2|[]"]
         assert counted.writes == 1 and loop.time() - started >= 0.2
         big = b"x" * (GATHER_UP_TO // 2)
-        pending = [link.request(f"echo.big{n}", big, 5) for n in range(2)]
+        pending = [link.request(f"echo.big{n}", big, 5, gather=True) for n in range(2)]
         assert counted.writes == 2  # the second reached GATHER_UP_TO: written before any turn
         await asyncio.gather(*pending)
-        assert link.publish(b"kept", b"last")
+        assert link.request("echo.kept", b"last", 5, gather=True) is not None
         assert counted.writes == 2  # held by the window
-        await link.close()  # within the window: the publish is written before the close
+        await link.close()  # within the window: the store is written before the close
         # (what the server does with a socket closed at once is the kernel's: not asserted)
-        assert counted.writes == 3 and counted.last == b"PUB kept 4\r\nlast\r\n"
+        assert counted.writes == 3 and counted.last.endswith(b"\r\nlast\r\n")
         await nc.close()
 
     run(scenario)
@@ -350,6 +351,37 @@ def test_a_gateway_s_write_window_stores_calls_of_several_stations_in_one_write(
                 await ws.close()
         stored = await read_events(nats_url, cluster.names)
         assert sorted(e.identity for e in stored) == ["W0", "W1", "W2"]
+
+    run(scenario)
+
+
+def test_under_a_write_window_only_stores_wait(nats_url: str) -> None:
+    """A write that may not wait (a request not gathered: a worker request, a registry line;
+    a publish: a routed call's outcome) leaves at once under a window, taking the stores the
+    window holds with it in the same write: a routed call or a CALL for the workers is not
+    answered a window later."""
+
+    async def scenario() -> None:
+        nc = await echoing(nats_url)
+        link = NatsLink(nats_url, {}, "t", write_window=5.0)
+        await link.attach()
+        wire = link._wire
+        assert wire is not None
+        counted = CountedWrites(wire.transport)
+        wire.transport = counted  # type: ignore[assignment]
+        stored = link.request("echo.store", b"s", 5, gather=True)
+        await asyncio.sleep(0.02)
+        assert counted.writes == 0  # the store waits for the window
+        asked = link.request("echo.ask", b"a", 5)  # a worker request: not gathered
+        assert counted.writes == 1 and b"\r\ns\r\n" in counted.last  # the store went with it
+        replies = await asyncio.wait_for(asyncio.gather(stored, asked), 2)  # not 5 s later
+        assert [r.data for r in replies] == [b"s|[]", b"a|[]"]
+        link.request("echo.store2", b"t", 5, gather=True)
+        assert counted.writes == 1
+        assert link.publish(b"outcome", b"o")  # a routed call's outcome
+        assert counted.writes == 2 and counted.last.endswith(b"PUB outcome 1\r\no\r\n")
+        await link.close()
+        await nc.close()
 
     run(scenario)
 

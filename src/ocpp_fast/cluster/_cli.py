@@ -19,7 +19,7 @@ from ocpp_fast.cluster.config import (
     NatsUnreachable,
     shown_servers,
 )
-from ocpp_fast.cluster.gateway import REGISTRY_TTL, WORKER_TIMEOUT, Gateway
+from ocpp_fast.cluster.gateway import REGISTRY_TTL, WORKER_TIMEOUT, WRITE_WINDOW, Gateway
 from ocpp_fast.cluster.worker import Worker
 from ocpp_fast.dispatch import OcppHandler
 
@@ -50,7 +50,7 @@ def gateway_for(
     handlers: Mapping[str, OcppHandler],
     worker_timeout: float | None = None,
     registry_ttl: float | None = None,
-    write_window: float = 0.0,
+    write_window: float | None = None,
     start_timeout: float | None = None,
 ) -> tuple[dict[str, OcppHandler], Gateway]:
     """What ``serve --nats`` serves, and the gateway: ``handlers``, APP's or without APP the
@@ -63,14 +63,14 @@ def gateway_for(
     workers given the same APP, as ``serve(app, cluster=Gateway(..., handlers_in="workers"))``
     accepts. A station of another version is refused at its handshake (no common
     subprotocol), where it was accepted, each of its CALLs then answered InternalError (no
-    worker runs for its version). ``worker_timeout`` and ``registry_ttl`` left ``None`` are
-    :class:`Gateway`'s defaults (the command wrote the figures again)."""
+    worker runs for its version). ``worker_timeout``, ``registry_ttl`` and ``write_window``
+    left ``None`` are :class:`Gateway`'s defaults (the command wrote the figures again)."""
     gateway = Gateway(
         config_for(nats, creds, start_timeout),
         handlers_in=handlers_in,
         worker_timeout=WORKER_TIMEOUT if worker_timeout is None else worker_timeout,
         registry_ttl=REGISTRY_TTL if registry_ttl is None else registry_ttl,
-        write_window=write_window,
+        write_window=WRITE_WINDOW if write_window is None else write_window,
     )
     return dict(handlers), gateway
 

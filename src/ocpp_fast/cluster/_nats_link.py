@@ -205,8 +205,9 @@ class NatsLink:
             raise ValueError(f"write_window is seconds, 0 or more, not {write_window!r}")
         signer_of(options)  # a missing or malformed credentials file: said now (OSError/ValueError)
         self.write_window = write_window
-        """Seconds a write waits for others to share it (0: written at once while few
-        requests wait). See :class:`~ocpp_fast.cluster.Gateway`'s ``write_window``."""
+        """Seconds a gathered request (``request(..., gather=True)``: a store) waits for others
+        to share its write (0: written at once while few requests wait). See
+        :class:`~ocpp_fast.cluster.Gateway`'s ``write_window``."""
         urls = [servers] if isinstance(servers, str) else list(servers)
         self._servers = [_Server(url) for url in urls]
         self._members: list[_Server] = []
@@ -241,9 +242,18 @@ class NatsLink:
     # --- the requests ---------------------------------------------------------------------
 
     def request(
-        self, subject: str, data: bytes, timeout: float, headers: dict[str, str] | None = None
+        self,
+        subject: str,
+        data: bytes,
+        timeout: float,
+        headers: dict[str, str] | None = None,
+        *,
+        gather: bool = False,
     ) -> asyncio.Future[Reply]:
         """Publish ``data`` to ``subject``; the future of its reply.
+
+        ``gather``: the publish may wait for the write window (a durable CALL's store, whose
+        station waits in any case); otherwise it leaves now, with whatever the window holds.
 
         The future fails with nats' ``NoRespondersError`` when nobody listens on
         ``subject``, its ``TimeoutError`` when no reply came within ``timeout``
@@ -269,10 +279,13 @@ class NatsLink:
             head = (lines + "\r\n").encode()
             wire.send(
                 b"HPUB %b %b %d %d\r\n%b%b\r\n"
-                % (subject.encode(), reply, len(head), len(head) + len(data), head, data)
+                % (subject.encode(), reply, len(head), len(head) + len(data), head, data),
+                gather,
             )
         else:
-            wire.send(b"PUB %b %b %d\r\n%b\r\n" % (subject.encode(), reply, len(data), data))
+            wire.send(
+                b"PUB %b %b %d\r\n%b\r\n" % (subject.encode(), reply, len(data), data), gather
+            )
         return reply_to
 
     def _expire_later(self, loop: asyncio.AbstractEventLoop, timeout: float, token: bytes) -> None:
@@ -585,16 +598,20 @@ class _Wire(asyncio.Protocol):
         self._max_payload = DEFAULT_MAX_PAYLOAD
         self._out: list[bytes] = []
         self._out_bytes = 0
+        self._windowed = False
+        """Whether what ``_out`` holds waits for the write window (else for the loop's turn)."""
         self._flusher: asyncio.TimerHandle | asyncio.Handle | None = None
         self._pings_out = 0
         self._pinger: asyncio.TimerHandle | None = None
 
     # --- writing ----------------------------------------------------------------------------
 
-    def send(self, data: bytes) -> None:
+    def send(self, data: bytes, gather: bool = False) -> None:
         """Write ``data`` now while few requests wait; else buffer it, so that what this
         event-loop iteration sends goes in one write; under a write window, buffer it
-        until the window ends (or :data:`GATHER_UP_TO` bytes wait).
+        (``gather``: a durable CALL's store) until the window ends (or :data:`GATHER_UP_TO`
+        bytes wait). A write that may not wait (a routed call's outcome, a worker request,
+        a registry line, a PONG) takes what the window holds with it, in one write.
 
         A buffered write costs a turn of the loop (``call_soon``) before it leaves: at a
         moderate rate, where each durable CALL's publish is alone in its iteration, that
@@ -607,13 +624,14 @@ class _Wire(asyncio.Protocol):
         if out:
             out.append(data)
             self._out_bytes += len(data)
-            if self._out_bytes >= GATHER_UP_TO:
+            if self._out_bytes >= GATHER_UP_TO or (self._windowed and not gather):
                 self._flush()
             return
         window = self.link.write_window
-        if window > 0:
+        if window > 0 and gather:
             out.append(data)
             self._out_bytes = len(data)
+            self._windowed = True
             self._flusher = self.loop.call_later(window, self._flush)
             return
         if len(self.link._waiting) < WRITE_AT_ONCE_BELOW:
@@ -632,6 +650,7 @@ class _Wire(asyncio.Protocol):
             self._flusher = None
         out, self._out = self._out, []
         self._out_bytes = 0
+        self._windowed = False
         transport = self.transport
         if out and transport is not None and not transport.is_closing():
             transport.write(out[0] if len(out) == 1 else b"".join(out))

@@ -51,7 +51,13 @@ class Requests(Protocol):
     or :class:`~ocpp_fast.cluster._nats_link.NatsLink` on one of ocpp_fast's own."""
 
     def request(
-        self, subject: str, data: bytes, timeout: float, headers: dict[str, str] | None = None
+        self,
+        subject: str,
+        data: bytes,
+        timeout: float,
+        headers: dict[str, str] | None = None,
+        *,
+        gather: bool = False,
     ) -> Awaitable[Reply]: ...
 
     @property
@@ -85,9 +91,16 @@ class Replies:
         self._subscription = await nc.subscribe(self._prefix + "*", cb=self._received)
 
     async def request(
-        self, subject: str, data: bytes, timeout: float, headers: dict[str, str] | None = None
+        self,
+        subject: str,
+        data: bytes,
+        timeout: float,
+        headers: dict[str, str] | None = None,
+        *,
+        gather: bool = False,
     ) -> Msg:
-        """Publish ``data`` to ``subject`` and return its reply.
+        """Publish ``data`` to ``subject`` and return its reply (``gather`` changes nothing:
+        nats-py's connection has its own flushing, and no write window).
 
         Raises nats' ``NoRespondersError`` when nobody listens on ``subject`` and its
         ``TimeoutError`` when no reply came within ``timeout`` seconds; whatever the

@@ -216,6 +216,7 @@ class Relay:
                 _encode(event),
                 self.store_timeout,
                 {"Nats-Msg-Id": dedup_id(identity, action, request, payload)},
+                gather=True,
             )
         except Exception as exc:
             raise self._not_stored(exc, action, context) from None
