@@ -44,6 +44,7 @@ from ocpp_fast.transport._sender import (
 )
 from ocpp_fast.transport.backend import resolve
 from ocpp_fast.transport.identity import basic_header, parse_identity, websocket_url_problem
+from ocpp_fast.transport.memory import InMemoryServer
 from ocpp_fast.transport.txqueue import TransactionQueue
 
 if TYPE_CHECKING:
@@ -80,6 +81,8 @@ CONNECTION_FAILED = "connection failed: %s"
 """The WARNING of each failed attempt to connect again (its argument the exception): a fleet's
 simulator summarizes these records (:mod:`ocpp_fast.simulator`), thousands when a CSMS is down."""
 TOO_BIG = 1009
+MEMORY = "memory"
+""":attr:`StationClient.backend` of a client whose links are opened ``via`` an in-memory CSMS."""
 """The WebSocket close code of a message larger than the receiver takes (RFC 6455)."""
 
 
@@ -155,6 +158,7 @@ class StationClient:
         failover: Sequence[str] = (),
         heartbeat: float | None = None,
         boot: Request[Any] | Iterable[Request[Any]] | None = None,
+        via: InMemoryServer | None = None,
     ) -> None:
         """``handlers`` and the options are those of :func:`connect`; ``failover``: other URLs
         of the same CSMS, tried in turn after a lost connection."""
@@ -181,9 +185,9 @@ class StationClient:
         self._max_size = max_size
         self._compression = compression
         self._rng = rng or random.Random()
-        self.backend = resolve(backend)
-        """The WebSocket library carrying the frames."""
-        self._open: Opener = _opener(self.backend)
+        self.backend = MEMORY if via is not None else resolve(backend)
+        """The WebSocket library carrying the frames (``"memory"`` with ``via``)."""
+        self._open: Opener = via.open if via is not None else _opener(self.backend)
         self.connection: AsyncConnection | None = None
         """The live connection, ``None`` while (re)connecting."""
         self.subprotocol: str | None = None
@@ -532,7 +536,10 @@ class StationClient:
             said = ending(reason, link.lost_to())
             ConnectionLog(log, self.identity).info("disconnected: %s", said, extra={"reason": said})
             greeting, self._greeting = self._greeting, None
-            await see_off(connection, greeting, reason, HOOK_GRACE)
+            try:
+                await see_off(connection, greeting, reason, HOOK_GRACE)
+            finally:
+                link.seen_off()
 
     def _opened(self, connection: AsyncConnection) -> None:
         """The station's requests may go on ``connection`` (at once, or once its boot was
@@ -686,6 +693,7 @@ async def connect(
     failover: Sequence[str] = (),
     heartbeat: float | None = None,
     boot: Request[Any] | Iterable[Request[Any]] | None = None,
+    via: InMemoryServer | None = None,
 ) -> StationClient:
     """Connect a station to the CSMS at ``url`` (``ws://`` or ``wss://``, identity last).
 
@@ -707,6 +715,10 @@ async def connect(
     offered) makes the client boot at each connection, again after Pending or Rejected, and hold
     the station's other requests (the queue's too) until the CSMS accepted it (see
     :class:`StationClient`); ``connect()`` returns once connected, not waiting for the answer.
+    ``via`` (tests) connects to an :class:`~ocpp_fast.transport.memory.InMemoryServer` with no
+    socket (:func:`~ocpp_fast.transport.memory.serve_in_memory`): the client is the same, its
+    frames go through the event loop, ``url`` only names the identity (and ``backend``,
+    ``ssl``, ``compression``, ``ping_interval`` have nothing to act on).
 
     The handler's ``on_connect`` / ``on_disconnect`` run at each connection and its end.
     Raises an ``OSError`` when the first connection fails: ``ConnectionRefusedError``,
@@ -731,6 +743,7 @@ async def connect(
         failover=failover,
         heartbeat=heartbeat,
         boot=boot,
+        via=via,
     )
     await client.start()
     return client
