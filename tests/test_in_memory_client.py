@@ -1,7 +1,7 @@
 """A station's own ``StationClient`` against a CSMS in the same event loop, with no socket
 (``serve_in_memory`` and ``connect(..., via=server)``): its boot, queue, heartbeats and
 reconnects as in production, an outage made on purpose (``disconnect``, ``reachable``), the
-refusals a socket gives."""
+refusals a socket gives, and ``StationClient.of`` from a handler."""
 
 from __future__ import annotations
 
@@ -12,13 +12,15 @@ from typing import Any
 
 import pytest
 
-from ocpp_fast import v16, v201
-from ocpp_fast.aio import AsyncConnection
+from ocpp_fast import CallContext, v16, v201
+from ocpp_fast.aio import AsyncConnection, connect_in_memory
 from ocpp_fast.errors import NotSupportedError, StationNotConnected
 from ocpp_fast.transport import (
     Admission,
     Backoff,
     HandshakeFailed,
+    InMemoryServer,
+    StationClient,
     StationRequest,
     connect,
     serve_in_memory,
@@ -80,10 +82,21 @@ class Csms(v201.ChargeSystem):
 
 
 class Firmware(v201.Charger):
-    """Records why its connections ended."""
+    """Queues its TransactionEvent from the remote start's handler, through its client."""
 
     def __init__(self) -> None:
         self.left: list[str] = []
+        self.clients: list[StationClient] = []
+
+    def request_start_transaction(
+        self, request: messages.RequestStartTransactionRequest, context: CallContext
+    ) -> messages.RequestStartTransactionResponse:
+        client = StationClient.of(context)
+        self.clients.append(client)
+        client.put(started())
+        return messages.RequestStartTransactionResponse(
+            status=enums.RequestStartStopStatusEnumType.ACCEPTED, transaction_id="T-1"
+        )
 
     def on_disconnect(self, connection: AsyncConnection, reason: str) -> None:
         self.left.append(reason)
@@ -222,5 +235,34 @@ def test_a_newer_connection_replaces_the_older_one() -> None:
         await server.close()
         assert csms.left[0] == "replaced by a newer connection"
         assert replaced.left[0] == f"closed by the CSMS ({REPLACED_CLOSE_CODE}: {csms.left[0]})"
+
+    run(scenario)
+
+
+def test_a_handler_reaches_its_client() -> None:
+    async def scenario() -> None:
+        csms = Csms()
+        server: InMemoryServer = await serve_in_memory(csms)
+        firmware = Firmware()
+        station = await connect(firmware, URL, boot=BOOT, queue=":memory:", via=server)
+        await station.booted(timeout=5)
+        start = messages.RequestStartTransactionRequest(id_token=TOKEN, remote_start_id=1)
+        answer = await server.call("CS001", start, timeout=5)
+        assert answer.status == enums.RequestStartStopStatusEnumType.ACCEPTED
+        assert firmware.clients == [station]
+        assert station.connection is not None and StationClient.of(station.connection) is station
+        await until(lambda: "Started 0" in csms.seen)
+        await station.close()
+        await server.close()
+
+    run(scenario)
+
+
+def test_a_connection_of_no_client_is_told() -> None:
+    async def scenario() -> None:
+        pair = connect_in_memory(v201.Charger(), Csms())
+        with pytest.raises(LookupError, match="serve_in_memory"):
+            StationClient.of(pair.station)
+        await pair.close()
 
     run(scenario)

@@ -13,6 +13,7 @@ import logging
 import random
 import ssl as ssl_module
 import time
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
@@ -23,7 +24,7 @@ from ocpp_fast._model import Request, ResponseT, SendRequest
 from ocpp_fast._outgoing import encode_checked_payload
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
-from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.dispatch import CallContext, OcppHandler, PeerConnection
 from ocpp_fast.errors import HandshakeFailed, OcppError, TooBigForCsms
 from ocpp_fast.transport._handlers import by_subprotocol
 from ocpp_fast.transport._lifecycle import (
@@ -84,6 +85,11 @@ TOO_BIG = 1009
 MEMORY = "memory"
 """:attr:`StationClient.backend` of a client whose links are opened ``via`` an in-memory CSMS."""
 """The WebSocket close code of a message larger than the receiver takes (RFC 6455)."""
+
+
+_CLIENTS: weakref.WeakKeyDictionary[AsyncConnection, StationClient] = weakref.WeakKeyDictionary()
+"""The client of each station connection (:meth:`StationClient.of`); weak, so a connection
+gone is forgotten with it."""
 
 
 def boot_retry_delay(interval: float) -> float:
@@ -240,6 +246,28 @@ class StationClient:
             watched = self._sender.queue
             metrics.queued = len(watched)
             watched.on_size.append(lambda size: setattr(metrics, "queued", size))
+
+    @classmethod
+    def of(cls, where: CallContext | PeerConnection) -> StationClient:
+        """The client whose connection ``where`` is: a handler's ``context`` (the CSMS's CALL
+        came on it), or the connection ``on_connect`` / ``on_disconnect`` get. How a
+        ``Charger``'s handler reaches what belongs to the client rather than to one
+        connection: its transaction queue (:meth:`put`), :attr:`heartbeat_interval`, a
+        :meth:`call` that waits for the next connection. Right from the CSMS's first frame,
+        for a client built by :func:`connect` too, and for a ``Charger`` instance serving
+        several clients (each connection knows its own).
+
+        ``LookupError`` for a connection no ``StationClient`` opened (``connect_in_memory``'s
+        two bare ends: test such a station with ``serve_in_memory`` and ``via=``).
+        """
+        connection = where.connection if isinstance(where, CallContext) else where
+        client = _CLIENTS.get(connection) if isinstance(connection, AsyncConnection) else None
+        if client is None:
+            raise LookupError(
+                "this connection is not a StationClient's (connect_in_memory has none: "
+                "serve_in_memory and connect(..., via=server) give the station its client)"
+            )
+        return client
 
     @property
     def queue(self) -> TransactionQueue | None:
@@ -502,6 +530,7 @@ class StationClient:
         self._largest_sent = 0
         handler = self.handlers[subprotocol]
         connection = link.connection_for(handler, self.identity, self._sent)
+        _CLIENTS[connection] = self  # before its first frame: StationClient.of in a handler
         connection.protocol.metrics = self.metrics
         connection.on_answer.append(self._adopt_interval)
         self._link, self.connection, self.subprotocol = link, connection, subprotocol
