@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from ocpp_fast import CallContext, v16, v201
-from ocpp_fast.aio import AsyncConnection, connect_in_memory
+from ocpp_fast.aio import AsyncConnection, MemoryWire, connect_in_memory
 from ocpp_fast.errors import NotSupportedError, StationNotConnected
 from ocpp_fast.transport import (
     Admission,
@@ -264,5 +264,36 @@ def test_a_connection_of_no_client_is_told() -> None:
         with pytest.raises(LookupError, match="serve_in_memory"):
             StationClient.of(pair.station)
         await pair.close()
+
+    run(scenario)
+
+
+def test_the_wire_keeps_order_feeds_a_late_end_and_loses_what_travels_when_cut() -> None:
+    class Fed:
+        def __init__(self) -> None:
+            self.frames: list[bytes] = []
+
+        def feed(self, frame: bytes) -> bool:
+            self.frames.append(frame)
+            return True
+
+    async def scenario() -> None:
+        wire = MemoryWire()
+        station, csms = Fed(), Fed()
+        wire.attach(0, station)  # type: ignore[arg-type]  # all the wire asks of an end
+        wire.writer(0)(b"1")
+        wire.writer(0)(b"2")
+        await asyncio.sleep(0)
+        assert csms.frames == []  # the CSMS's end is not there yet: kept for it
+        wire.attach(1, csms)  # type: ignore[arg-type]
+        assert csms.frames == [b"1", b"2"]
+        wire.writer(1)(b"3")
+        wire.writer(1)(b"4")
+        wire.cut()
+        await asyncio.sleep(0)
+        assert station.frames == []  # on their way when the wire was cut
+        wire.writer(1)(b"5")
+        await asyncio.sleep(0)
+        assert station.frames == [] and not wire.open
 
     run(scenario)
