@@ -60,6 +60,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "AsyncConnection",
     "InMemoryPair",
+    "MemoryWire",
     "Send",
     "Slots",
     "Write",
@@ -706,6 +707,56 @@ def _retrieve(task: asyncio.Task[None]) -> None:
         log.debug("writing a reply failed: %r", error)
 
 
+class MemoryWire:
+    """Frames between two :class:`AsyncConnection` of one event loop, with no socket: what
+    :func:`connect_in_memory` and the in-memory CSMS of ``ocpp_fast.transport.memory`` carry
+    their frames on (one carrier, so both deliver alike).
+
+    Each frame is fed to the other end from a later turn of the loop (``call_soon``), in the
+    order written, as a socket would: calls may cross and handlers may call back. Once
+    :meth:`cut`, no frame travels, those on the way included (a lost connection loses them).
+    """
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._ends: list[AsyncConnection | None] = [None, None]
+        self._early: tuple[list[bytes], list[bytes]] = ([], [])
+        """Frames that reached an end not attached yet (fed to it as it is)."""
+        self.open = True
+        """Whether frames still travel."""
+
+    def attach(self, side: int, end: AsyncConnection) -> None:
+        """``end`` is the connection of ``side`` (0 or 1): the frames of the other side go to it."""
+        self._ends[side] = end
+        early, self._early[side][:] = list(self._early[side]), []
+        for frame in early:
+            self._deliver(side, frame)
+
+    def writer(self, side: int) -> Write:
+        """The ``write`` of ``side``'s connection: each frame goes to the other side's."""
+        other = 1 - side
+
+        def write(frame: bytes) -> None:
+            if self.open:
+                self._loop.call_soon(self._deliver, other, frame)
+
+        return write
+
+    def cut(self) -> None:
+        """No more frames travel, and those on the way are lost."""
+        self.open = False
+
+    def _deliver(self, side: int, frame: bytes) -> None:
+        """A frame reaches ``side``, unless the wire was cut while it travelled."""
+        if not self.open:
+            return
+        end = self._ends[side]
+        if end is None:
+            self._early[side].append(frame)
+        else:
+            end.feed(frame)
+
+
 class InMemoryPair(tuple[AsyncConnection, AsyncConnection]):
     """The two ends :func:`connect_in_memory` made, the station's first: unpack it
     (``station, csms = pair``), and ``await pair.close()`` to end the conversation as a
@@ -716,17 +767,17 @@ class InMemoryPair(tuple[AsyncConnection, AsyncConnection]):
         station: AsyncConnection,
         csms: AsyncConnection,
         greetings: tuple[asyncio.Task[None] | None, asyncio.Task[None] | None],
-        still_open: list[bool],
+        wire: MemoryWire,
     ) -> InMemoryPair:
         pair = super().__new__(cls, (station, csms))
         pair._greetings = greetings
-        pair._open = still_open
+        pair._wire = wire
         return pair
 
     _greetings: tuple[asyncio.Task[None] | None, asyncio.Task[None] | None]
     """The ``async`` ``on_connect`` of each side, still running or done (``None``: none)."""
-    _open: list[bool]
-    """Whether frames still travel (shared with the writers)."""
+    _wire: MemoryWire
+    """What carries the frames."""
 
     @property
     def station(self) -> AsyncConnection:
@@ -745,9 +796,9 @@ class InMemoryPair(tuple[AsyncConnection, AsyncConnection]):
         ended (``grace`` seconds at most each)."""
         from ocpp_fast.transport._lifecycle import close_reason, see_off  # the floor above
 
-        if not self._open[0]:
+        if not self._wire.open:
             return
-        self._open[0] = False
+        self._wire.cut()
         reason = close_reason((1000, ""), None, True)  # the same words on both sides
         for end, greeting in zip(self, self._greetings, strict=True):
             end.abort(ConnectionError(f"the in-memory connection was {reason}"))
@@ -766,28 +817,18 @@ def connect_in_memory(
 
     As over a socket, each side's ``on_connect`` runs now (an ``async def`` one as a
     task, from the next turn of the loop) and its ``on_disconnect`` at
-    :meth:`InMemoryPair.close`, so presence logic is tested without sockets.
+    :meth:`InMemoryPair.close`, so presence logic is tested without sockets. These are
+    two bare connections: a station that needs its client's boot, queue, heartbeats or
+    reconnects is tested through ``ocpp_fast.transport.memory.serve_in_memory`` instead.
     """
     from ocpp_fast.transport._lifecycle import greet  # the floor above: a late binding
 
-    loop = asyncio.get_running_loop()
-    ends: list[AsyncConnection] = []
-    still_open = [True]
-
-    def writer(index: int) -> Write:
-        def write(frame: bytes) -> None:
-            if still_open[0]:
-                loop.call_soon(_deliver, ends[1 - index], still_open, frame)
-
-        return write
-
-    ends.append(AsyncConnection(station, write=writer(0), identity=identity))
-    ends.append(AsyncConnection(csms, write=writer(1), identity=identity))
+    wire = MemoryWire()
+    ends = (
+        AsyncConnection(station, write=wire.writer(0), identity=identity),
+        AsyncConnection(csms, write=wire.writer(1), identity=identity),
+    )
+    wire.attach(0, ends[0])
+    wire.attach(1, ends[1])
     greetings = (greet(ends[1]), greet(ends[0]))  # the CSMS knows first, as over a socket
-    return InMemoryPair(ends[0], ends[1], (greetings[1], greetings[0]), still_open)
-
-
-def _deliver(end: AsyncConnection, still_open: list[bool], frame: bytes) -> None:
-    """A frame reaches ``end``, unless the pair was closed while it travelled."""
-    if still_open[0]:
-        end.feed(frame)
+    return InMemoryPair(ends[0], ends[1], (greetings[1], greetings[0]), wire)

@@ -8,6 +8,9 @@
 - :func:`connect` runs a station: it offers its versions in order of preference,
   authenticates (security profiles 1-3), and keeps reconnecting with the
   randomized back-off of the spec until it is closed.
+- :func:`serve_in_memory` runs a CSMS in the same event loop, which ``connect(..., via=server)``
+  reaches with no socket: a station's code is tested with its own client (boot, queue,
+  heartbeats, reconnects) and no network.
 
 Install one WebSocket library with its extra: ``pip install "ocpp-fast[picows]"`` (the
 fast one) or ``pip install "ocpp-fast[websockets]"``; either works alone.
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
     )
     from ocpp_fast.transport.identity import parse_identity
     from ocpp_fast.transport.limits import Limits
+    from ocpp_fast.transport.memory import InMemoryServer, serve_in_memory
     from ocpp_fast.transport.server import Admission, CsmsServer, StationRequest, serve
     from ocpp_fast.transport.txqueue import QueueFull, TransactionQueue
 
@@ -37,6 +41,7 @@ __all__ = [
     "Backoff",
     "CsmsServer",
     "HandshakeFailed",
+    "InMemoryServer",
     "Limits",
     "MessageRetry",
     "QueueFull",
@@ -48,6 +53,7 @@ __all__ = [
     "connect",
     "parse_identity",
     "serve",
+    "serve_in_memory",
 ]
 
 # Loaded on first use: the command line and the backend choice need no WebSocket library.
@@ -58,6 +64,7 @@ __getattr__, __dir__ = lazy_exports(
         "Backoff": "client",
         "CsmsServer": "server",
         "HandshakeFailed": "_link",
+        "InMemoryServer": "memory",
         "Limits": "limits",
         "MessageRetry": "client",
         "QueueFull": "txqueue",
@@ -69,5 +76,6 @@ __getattr__, __dir__ = lazy_exports(
         "connect": "client",
         "parse_identity": "identity",
         "serve": "server",
+        "serve_in_memory": "memory",
     },
 )

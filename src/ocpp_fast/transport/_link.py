@@ -60,6 +60,12 @@ class Link(Protocol):
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the WebSocket (a closing handshake, bounded)."""
 
+    def seen_off(self) -> None:
+        """Once :meth:`run` returned: the client is through with the connection's end (the
+        ``Charger``'s ``on_disconnect`` ran). A socket needs to know nothing of it; the
+        in-memory CSMS waits for it, so that its ``disconnect()`` returns with the station's
+        side done too."""
+
 
 @dataclass(frozen=True)
 class LinkOptions:

@@ -140,6 +140,9 @@ class PicowsLink(OcppListener):
     def lost_to(self) -> str | None:
         return self.aborted
 
+    def seen_off(self) -> None:
+        pass  # nothing waits for the station's side of a socket
+
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self.start_close(code, reason)
         try:

@@ -49,6 +49,9 @@ class WebsocketsLink:
     def lost_to(self) -> BaseException | None:
         return self._lost
 
+    def seen_off(self) -> None:
+        pass  # nothing waits for the station's side of a socket
+
     async def close(self, code: int = 1000, reason: str = "") -> None:
         await self._websocket.close(code, reason)
 

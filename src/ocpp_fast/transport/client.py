@@ -13,6 +13,7 @@ import logging
 import random
 import ssl as ssl_module
 import time
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
@@ -23,7 +24,7 @@ from ocpp_fast._model import Request, ResponseT, SendRequest
 from ocpp_fast._outgoing import encode_checked_payload
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
-from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.dispatch import CallContext, OcppHandler, PeerConnection
 from ocpp_fast.errors import HandshakeFailed, OcppError, TooBigForCsms
 from ocpp_fast.transport._handlers import by_subprotocol
 from ocpp_fast.transport._lifecycle import (
@@ -44,6 +45,7 @@ from ocpp_fast.transport._sender import (
 )
 from ocpp_fast.transport.backend import resolve
 from ocpp_fast.transport.identity import basic_header, parse_identity, websocket_url_problem
+from ocpp_fast.transport.memory import InMemoryServer
 from ocpp_fast.transport.txqueue import TransactionQueue
 
 if TYPE_CHECKING:
@@ -80,7 +82,14 @@ CONNECTION_FAILED = "connection failed: %s"
 """The WARNING of each failed attempt to connect again (its argument the exception): a fleet's
 simulator summarizes these records (:mod:`ocpp_fast.simulator`), thousands when a CSMS is down."""
 TOO_BIG = 1009
+MEMORY = "memory"
+""":attr:`StationClient.backend` of a client whose links are opened ``via`` an in-memory CSMS."""
 """The WebSocket close code of a message larger than the receiver takes (RFC 6455)."""
+
+
+_CLIENTS: weakref.WeakKeyDictionary[AsyncConnection, StationClient] = weakref.WeakKeyDictionary()
+"""The client of each station connection (:meth:`StationClient.of`); weak, so a connection
+gone is forgotten with it."""
 
 
 def boot_retry_delay(interval: float) -> float:
@@ -155,6 +164,7 @@ class StationClient:
         failover: Sequence[str] = (),
         heartbeat: float | None = None,
         boot: Request[Any] | Iterable[Request[Any]] | None = None,
+        via: InMemoryServer | None = None,
     ) -> None:
         """``handlers`` and the options are those of :func:`connect`; ``failover``: other URLs
         of the same CSMS, tried in turn after a lost connection."""
@@ -181,9 +191,9 @@ class StationClient:
         self._max_size = max_size
         self._compression = compression
         self._rng = rng or random.Random()
-        self.backend = resolve(backend)
-        """The WebSocket library carrying the frames."""
-        self._open: Opener = _opener(self.backend)
+        self.backend = MEMORY if via is not None else resolve(backend)
+        """The WebSocket library carrying the frames (``"memory"`` with ``via``)."""
+        self._open: Opener = via.open if via is not None else _opener(self.backend)
         self.connection: AsyncConnection | None = None
         """The live connection, ``None`` while (re)connecting."""
         self.subprotocol: str | None = None
@@ -236,6 +246,28 @@ class StationClient:
             watched = self._sender.queue
             metrics.queued = len(watched)
             watched.on_size.append(lambda size: setattr(metrics, "queued", size))
+
+    @classmethod
+    def of(cls, where: CallContext | PeerConnection) -> StationClient:
+        """The client whose connection ``where`` is: a handler's ``context`` (the CSMS's CALL
+        came on it), or the connection ``on_connect`` / ``on_disconnect`` get. How a
+        ``Charger``'s handler reaches what belongs to the client rather than to one
+        connection: its transaction queue (:meth:`put`), :attr:`heartbeat_interval`, a
+        :meth:`call` that waits for the next connection. Right from the CSMS's first frame,
+        for a client built by :func:`connect` too, and for a ``Charger`` instance serving
+        several clients (each connection knows its own).
+
+        ``LookupError`` for a connection no ``StationClient`` opened (``connect_in_memory``'s
+        two bare ends: test such a station with ``serve_in_memory`` and ``via=``).
+        """
+        connection = where.connection if isinstance(where, CallContext) else where
+        client = _CLIENTS.get(connection) if isinstance(connection, AsyncConnection) else None
+        if client is None:
+            raise LookupError(
+                "this connection is not a StationClient's (connect_in_memory has none: "
+                "serve_in_memory and connect(..., via=server) give the station its client)"
+            )
+        return client
 
     @property
     def queue(self) -> TransactionQueue | None:
@@ -498,6 +530,7 @@ class StationClient:
         self._largest_sent = 0
         handler = self.handlers[subprotocol]
         connection = link.connection_for(handler, self.identity, self._sent)
+        _CLIENTS[connection] = self  # before its first frame: StationClient.of in a handler
         connection.protocol.metrics = self.metrics
         connection.on_answer.append(self._adopt_interval)
         self._link, self.connection, self.subprotocol = link, connection, subprotocol
@@ -532,7 +565,10 @@ class StationClient:
             said = ending(reason, link.lost_to())
             ConnectionLog(log, self.identity).info("disconnected: %s", said, extra={"reason": said})
             greeting, self._greeting = self._greeting, None
-            await see_off(connection, greeting, reason, HOOK_GRACE)
+            try:
+                await see_off(connection, greeting, reason, HOOK_GRACE)
+            finally:
+                link.seen_off()
 
     def _opened(self, connection: AsyncConnection) -> None:
         """The station's requests may go on ``connection`` (at once, or once its boot was
@@ -686,6 +722,7 @@ async def connect(
     failover: Sequence[str] = (),
     heartbeat: float | None = None,
     boot: Request[Any] | Iterable[Request[Any]] | None = None,
+    via: InMemoryServer | None = None,
 ) -> StationClient:
     """Connect a station to the CSMS at ``url`` (``ws://`` or ``wss://``, identity last).
 
@@ -707,6 +744,10 @@ async def connect(
     offered) makes the client boot at each connection, again after Pending or Rejected, and hold
     the station's other requests (the queue's too) until the CSMS accepted it (see
     :class:`StationClient`); ``connect()`` returns once connected, not waiting for the answer.
+    ``via`` (tests) connects to an :class:`~ocpp_fast.transport.memory.InMemoryServer` with no
+    socket (:func:`~ocpp_fast.transport.memory.serve_in_memory`): the client is the same, its
+    frames go through the event loop, ``url`` only names the identity (and ``backend``,
+    ``ssl``, ``compression``, ``ping_interval`` have nothing to act on).
 
     The handler's ``on_connect`` / ``on_disconnect`` run at each connection and its end.
     Raises an ``OSError`` when the first connection fails: ``ConnectionRefusedError``,
@@ -731,6 +772,7 @@ async def connect(
         failover=failover,
         heartbeat=heartbeat,
         boot=boot,
+        via=via,
     )
     await client.start()
     return client

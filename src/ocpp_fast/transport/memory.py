@@ -1,0 +1,262 @@
+"""A CSMS in the test's own event loop, reached by a station's client with no socket.
+
+``connect_in_memory`` wires two bare connections: enough for a ``Charger``'s handlers, but a
+station whose code leans on its :class:`~ocpp_fast.transport.client.StationClient` (``boot=``,
+the transaction queue, heartbeats, reconnects) needs the client itself. Here the client is the
+production one, unchanged: only what carries its frames differs. :func:`serve_in_memory` starts
+an :class:`InMemoryServer`, the backend-independent half of ``serve()``'s server (admission,
+``authorize``, the table of stations, ``call()``, the lifecycle hooks, shutdown) with frames
+carried by a :class:`~ocpp_fast.aio.MemoryWire`, and ``connect(..., via=server)`` (or
+``StationClient(..., via=server)``) opens its links there instead of a WebSocket::
+
+    server = await serve_in_memory(FakeCsms())
+    station = await connect(Firmware(), "ws://csms.test/ocpp/CS001", boot=BOOT, via=server)
+    await station.booted()
+    await server.disconnect("CS001")  # a connection lost: the client reconnects by itself
+
+:meth:`InMemoryServer.disconnect` ends a station's connection (lost, or closed by the CSMS
+with a code) and :attr:`InMemoryServer.reachable` makes the CSMS unreachable meanwhile, so
+what happens across an outage (the queue kept, the boot again) is tested without sockets. No
+WebSocket library is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from urllib.parse import urlsplit
+
+from ocpp_fast._connected_line import log_connected
+from ocpp_fast.aio import AsyncConnection, MemoryWire
+from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.errors import HandshakeFailed, StationNotConnected
+from ocpp_fast.transport._handlers import by_subprotocol
+from ocpp_fast.transport._lifecycle import SHUTTING_DOWN, CloseFrames, start_up
+from ocpp_fast.transport._link import LinkOptions, telling
+from ocpp_fast.transport._stations import Authorize, Session, Stations, log, run_closed
+from ocpp_fast.transport.identity import parse_identity
+from ocpp_fast.transport.limits import DEFAULT_LIMITS, REPLACED_CLOSE_CODE, Limits
+
+__all__ = ["InMemoryServer", "serve_in_memory"]
+
+_STATION, _CSMS = 0, 1
+"""The two sides of a :class:`_Socket` (and of its wire)."""
+PEER = "memory"
+"""The peer address the server's log lines give an in-memory station."""
+DROPPED = "dropped in memory (InMemoryServer.disconnect)"
+"""Why a connection ended without a close frame, as the "disconnected" lines say."""
+
+
+class _Socket:
+    """One in-memory WebSocket: frames on a :class:`MemoryWire`, and its closing as a
+    WebSocket's (who sent the close frame, with what code), so that both sides say why it
+    ended in the words they use over a socket."""
+
+    def __init__(self) -> None:
+        self.wire = MemoryWire()
+        self.ended = asyncio.Event()
+        """Set once no frame travels any more (closed or lost)."""
+        self.station_saw_it = asyncio.Event()
+        """Set once the station's client saw the end off (its ``on_disconnect`` ran)."""
+        self.finished = asyncio.Event()
+        """Set once the server finished the session (its ``on_disconnect`` ran)."""
+        self._closer: int | None = None
+        self._frame: tuple[int, str] | None = None
+        self.lost: str | None = None
+
+    def close(self, side: int, code: int, reason: str) -> None:
+        """``side`` sends a close frame: it arrives after the frames written before it, and
+        the other side answers it at once (the first close wins, as on a WebSocket)."""
+        if self._closer is not None or not self.wire.open:
+            return
+        self._closer, self._frame = side, (code, reason)
+        asyncio.get_running_loop().call_soon(self._end)  # behind the frames on their way
+
+    def drop(self, why: str) -> None:
+        """Lost with no close frame: the frames on their way are lost too."""
+        if self.wire.open:
+            self._closer, self._frame, self.lost = None, None, why
+            self._end()
+
+    def _end(self) -> None:
+        self.wire.cut()
+        self.ended.set()
+
+    def frames(self, side: int) -> CloseFrames:
+        """The closing handshake as ``side`` saw it: the frame received, the one sent, and
+        whether the received one came first (the peer closed)."""
+        if self._frame is None:
+            return None, None, False
+        return self._frame, self._frame, self._closer != side
+
+
+class _MemoryLink:
+    """A station's link to an :class:`InMemoryServer` (a :class:`~._link.Link`)."""
+
+    def __init__(self, socket: _Socket, subprotocol: str | None) -> None:
+        self._socket = socket
+        self._subprotocol = subprotocol
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self._subprotocol
+
+    @property
+    def compressed(self) -> bool:
+        return False
+
+    def connection_for(
+        self, handler: OcppHandler, identity: str, on_sent: Callable[[int], None]
+    ) -> AsyncConnection:
+        wire = self._socket.wire
+        connection = AsyncConnection(
+            handler, write=telling(wire.writer(_STATION), on_sent), identity=identity
+        )
+        wire.attach(_STATION, connection)
+        return connection
+
+    async def run(self) -> None:
+        await self._socket.ended.wait()
+
+    def close_frames(self) -> CloseFrames:
+        return self._socket.frames(_STATION)
+
+    def lost_to(self) -> str | None:
+        return self._socket.lost
+
+    def seen_off(self) -> None:
+        self._socket.station_saw_it.set()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self._socket.close(_STATION, code, reason)
+        await self._socket.ended.wait()
+
+
+class InMemoryServer(Stations):
+    """A CSMS in this event loop whose stations connect with no socket
+    (``connect(..., via=server)``): what ``serve()``'s server offers but the port
+    (``call()``, ``stations()``, ``connections``, ``close()``), plus the outage of a test
+    (:meth:`disconnect`, :attr:`reachable`). Made by :func:`serve_in_memory`."""
+
+    def __init__(
+        self,
+        handlers: Mapping[str, OcppHandler],
+        authorize: Authorize | None,
+        require_basic_auth: bool,
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
+        super().__init__(handlers, authorize, require_basic_auth, limits)
+        self.reachable = True
+        """While ``False``, a station's attempt to connect fails with
+        ``ConnectionRefusedError``, as when nothing listens (its client retries per its
+        back-off): set it, then :meth:`disconnect` a station, to keep it offline a while."""
+        self._closed = False
+        self._sockets: dict[Session, _Socket] = {}
+
+    async def open(self, url: str, options: LinkOptions) -> _MemoryLink:
+        """A station's client opens a link (its ``via``): admitted as ``serve()`` admits a
+        WebSocket (``authorize``, the identity in the URL's path, HTTP Basic from its
+        password), with the errors a socket gives (``ConnectionRefusedError``,
+        :class:`~ocpp_fast.errors.HandshakeFailed` with the HTTP status)."""
+        if self._closed or not self.reachable:
+            state = "closed" if self._closed else "not reachable (InMemoryServer.reachable)"
+            raise ConnectionRefusedError(f"the in-memory CSMS is {state}")
+        parts = urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        basic = options.headers.get("Authorization")
+        authorization = [] if basic is None else [basic]
+        offered = tuple(options.subprotocols)
+        verdict = await self.admit(path, authorization, offered, None, PEER)
+        if not isinstance(verdict, bool):
+            raise HandshakeFailed.refused(verdict.status.value, verdict.text.encode())
+        socket = _Socket()
+        identity = parse_identity(path) or "?"
+        subprotocol = self.subprotocol_for(offered)
+        if subprotocol is None:
+            self.refusal_log.no_common_version(PEER, identity, offered, self.handlers)
+            return _MemoryLink(socket, None)  # the client closes it, as OCPP-J says
+        connection = self.new_connection(
+            self.handlers[subprotocol], write=socket.wire.writer(_CSMS), identity=identity
+        )
+        socket.wire.attach(_CSMS, connection)
+
+        async def close(code: int, reason: str) -> None:
+            socket.close(_CSMS, code, reason)
+
+        session = Session(identity, connection, verdict, close)
+        if not self.take_over(session):
+            socket.close(_CSMS, REPLACED_CLOSE_CODE, "an authenticated connection is live")
+            socket.finished.set()
+            return _MemoryLink(socket, subprotocol)
+        log_connected(log, identity, subprotocol)
+        self.admitted += 1
+        self._sockets[session] = socket
+        self._later(self._hold(session, socket))
+        return _MemoryLink(socket, subprotocol)
+
+    async def _hold(self, session: Session, socket: _Socket) -> None:
+        """The server's side of one connection, until it ends: then finished as every
+        backend finishes one (out of the table, handlers drained, ``on_disconnect``)."""
+        await socket.ended.wait()
+        self.admitted -= 1
+        del self._sockets[session]
+        try:
+            await self.finish(session, socket.frames(_CSMS), socket.lost)
+        finally:
+            socket.finished.set()
+
+    async def disconnect(self, identity: str, code: int | None = None, reason: str = "") -> None:
+        """End the connection of the station ``identity``: lost with no close frame (a cable
+        pulled; the frames on their way are lost), or, with ``code``, closed by the CSMS with
+        that code and ``reason``. Returns once both sides saw it off: the ``on_disconnect``
+        of the ``ChargeSystem`` and of the ``Charger`` ran, and the station's client goes on
+        to reconnect (see :attr:`reachable`).
+        :class:`~ocpp_fast.errors.StationNotConnected` when the station is not connected."""
+        session = self._live.get(identity)
+        socket = None if session is None else self._sockets.get(session)
+        if socket is None:
+            raise StationNotConnected(identity)
+        if code is None:
+            socket.drop(DROPPED)
+        else:
+            socket.close(_CSMS, code, reason)
+        await socket.station_saw_it.wait()
+        await socket.finished.wait()
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Stop within ``timeout`` seconds, as ``serve()``'s server does: ``on_shutdown``, no
+        new stations, handlers finish while time allows, then every connection closes with
+        1001 and the stations' endings (their ``on_disconnect``) run."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        await self.begin_closing()
+        if self._closed:
+            return
+        self._closed = True
+        await self.stop_handlers(deadline - min(1.0, timeout / 4))
+        for session, socket in list(self._sockets.items()):
+            socket.close(_CSMS, 1001, session.reason or SHUTTING_DOWN)
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=max(0.01, deadline - loop.time()))
+        run_closed(self)
+
+
+async def serve_in_memory(
+    handlers: OcppHandler | Mapping[str, OcppHandler],
+    *,
+    authorize: Authorize | None = None,
+    require_basic_auth: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+) -> InMemoryServer:
+    """Start a CSMS serving ``handlers`` in this event loop, for stations that connect with
+    ``via=`` the server returned (``connect()``, ``StationClient``): ``handlers``,
+    ``authorize`` and ``limits`` as ``serve()`` takes them, ``require_basic_auth`` as its
+    security profile 1 (a station without a password is refused 401). Each handler's
+    ``on_startup`` has run when it returns."""
+    served = by_subprotocol(handlers, "ChargeSystem")
+    if require_basic_auth and authorize is None:
+        raise ValueError("require_basic_auth checks each station's password: pass authorize=")
+    server = InMemoryServer(served, authorize, require_basic_auth, limits)
+    await start_up(served.values(), server)
+    server.started = True
+    return server

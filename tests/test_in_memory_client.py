@@ -1,0 +1,299 @@
+"""A station's own ``StationClient`` against a CSMS in the same event loop, with no socket
+(``serve_in_memory`` and ``connect(..., via=server)``): its boot, queue, heartbeats and
+reconnects as in production, an outage made on purpose (``disconnect``, ``reachable``), the
+refusals a socket gives, and ``StationClient.of`` from a handler."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from ocpp_fast import CallContext, v16, v201
+from ocpp_fast.aio import AsyncConnection, MemoryWire, connect_in_memory
+from ocpp_fast.errors import NotSupportedError, StationNotConnected
+from ocpp_fast.transport import (
+    Admission,
+    Backoff,
+    HandshakeFailed,
+    InMemoryServer,
+    StationClient,
+    StationRequest,
+    connect,
+    serve_in_memory,
+)
+from ocpp_fast.transport.limits import REPLACED_CLOSE_CODE
+from ocpp_fast.v201 import datatypes, enums, messages
+
+URL = "ws://csms.test/ocpp/CS001"
+FAST = Backoff(minimum=0.01, random_range=0.0)
+NOW = datetime.datetime(2026, 12, 3, tzinfo=datetime.UTC)
+BOOT = messages.BootNotificationRequest(
+    reason=enums.BootReasonEnumType.POWER_UP,
+    charging_station=datatypes.ChargingStationType(model="M", vendor_name="V"),
+)
+TOKEN = datatypes.IdTokenType(id_token="04A1", type=enums.IdTokenEnumType.ISO14443)
+
+
+def run(coro: Callable[[], Awaitable[Any]]) -> Any:
+    return asyncio.run(asyncio.wait_for(coro(), 30))
+
+
+def started(seq_no: int = 0) -> messages.TransactionEventRequest:
+    return messages.TransactionEventRequest(
+        event_type=enums.TransactionEventEnumType.STARTED,
+        timestamp=NOW,
+        trigger_reason=enums.TriggerReasonEnumType.AUTHORIZED,
+        seq_no=seq_no,
+        transaction_info=datatypes.TransactionType(transaction_id="T-1"),
+    )
+
+
+class Csms(v201.ChargeSystem):
+    """Accepts each boot (``interval`` 1 s) and records what came, in order."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.left: list[str] = []
+
+    def boot_notification(
+        self, request: messages.BootNotificationRequest
+    ) -> messages.BootNotificationResponse:
+        self.seen.append("boot")
+        return messages.BootNotificationResponse(
+            current_time=NOW, interval=1, status=enums.RegistrationStatusEnumType.ACCEPTED
+        )
+
+    def heartbeat(self, request: messages.HeartbeatRequest) -> messages.HeartbeatResponse:
+        self.seen.append("heartbeat")
+        return messages.HeartbeatResponse(current_time=NOW)
+
+    def transaction_event(
+        self, request: messages.TransactionEventRequest
+    ) -> messages.TransactionEventResponse:
+        self.seen.append(f"{request.event_type.value} {request.seq_no}")
+        return messages.TransactionEventResponse()
+
+    def on_disconnect(self, connection: AsyncConnection, reason: str) -> None:
+        self.left.append(reason)
+
+
+class Firmware(v201.Charger):
+    """Queues its TransactionEvent from the remote start's handler, through its client."""
+
+    def __init__(self) -> None:
+        self.left: list[str] = []
+        self.clients: list[StationClient] = []
+
+    def request_start_transaction(
+        self, request: messages.RequestStartTransactionRequest, context: CallContext
+    ) -> messages.RequestStartTransactionResponse:
+        client = StationClient.of(context)
+        self.clients.append(client)
+        client.put(started())
+        return messages.RequestStartTransactionResponse(
+            status=enums.RequestStartStopStatusEnumType.ACCEPTED, transaction_id="T-1"
+        )
+
+    def on_disconnect(self, connection: AsyncConnection, reason: str) -> None:
+        self.left.append(reason)
+
+
+async def until(condition: Callable[[], bool], seconds: float = 5) -> None:
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("not within the time")
+
+
+def test_boot_heartbeat_and_calls_both_ways_with_no_socket() -> None:
+    async def scenario() -> None:
+        csms = Csms()
+        server = await serve_in_memory(csms)
+        station = await connect(Firmware(), URL, boot=BOOT, heartbeat=300, via=server)
+        assert station.backend == "memory" and not station.compressed
+        accepted = await station.booted(timeout=5)
+        assert accepted.interval == 1 and station.heartbeat_interval == 1.0
+        assert set(await server.stations()) == {"CS001"}
+        with pytest.raises(NotSupportedError):  # the station's CALLERROR, carried back
+            await server.call(
+                "CS001", messages.ResetRequest(type=enums.ResetEnumType.IMMEDIATE), timeout=5
+            )
+        await until(lambda: "heartbeat" in csms.seen)
+        await station.close()
+        await server.close()
+        assert csms.seen[:2] == ["boot", "heartbeat"]
+        assert csms.left == ["closed by the station (1000)"]
+
+    run(scenario)
+
+
+def test_the_queue_is_kept_across_an_outage_and_delivered_after_the_next_boot() -> None:
+    async def scenario() -> None:
+        csms = Csms()
+        server = await serve_in_memory(csms)
+        firmware = Firmware()
+        station = await connect(
+            firmware, URL, boot=BOOT, queue=":memory:", backoff=FAST, via=server
+        )
+        await station.booted(timeout=5)
+        server.reachable = False
+        await server.disconnect("CS001")
+        assert station.connection is None
+        assert firmware.left == csms.left == ["connection lost"]
+        queued = station.put(started())
+        await asyncio.sleep(0.1)  # attempts to connect fail meanwhile
+        assert station.failed_reconnects > 0 and station.queue is not None
+        assert len(station.queue) == 1 and csms.seen == ["boot"]
+        server.reachable = True
+        await asyncio.wait_for(queued, 5)
+        assert csms.seen == ["boot", "boot", "Started 0"]  # booted again before the queue
+        assert station.connects == 2
+        await station.close()
+        await server.close()
+
+    run(scenario)
+
+
+def test_a_close_by_the_csms_and_its_shutdown_are_said_as_over_a_socket() -> None:
+    async def scenario() -> None:
+        csms = Csms()
+        server = await serve_in_memory(csms)
+        firmware = Firmware()
+        station = await connect(firmware, URL, boot=BOOT, backoff=FAST, via=server)
+        await station.booted(timeout=5)
+        await server.disconnect("CS001", 4000, "bye")
+        assert firmware.left == csms.left == ["closed by the CSMS (4000: bye)"]
+        await station.booted(timeout=5)  # back by itself
+        await server.close()
+        await until(lambda: len(firmware.left) == 2)
+        assert firmware.left[1] == "closed by the CSMS (1001: the CSMS is shutting down)"
+        assert csms.left[1] == "the CSMS is shutting down"  # the server's own words
+        with pytest.raises(StationNotConnected):
+            await server.disconnect("CS001")
+        await station.close()
+
+    run(scenario)
+
+
+def test_a_frame_on_its_way_is_lost_with_the_connection() -> None:
+    async def scenario() -> None:
+        server = await serve_in_memory(Csms())
+        station = await connect(Firmware(), URL, backoff=Backoff(60, 0), via=server)
+        call = asyncio.ensure_future(station.call(started()))
+        await asyncio.sleep(0)  # written, not delivered yet
+        await server.disconnect("CS001")
+        with pytest.raises(ConnectionError):
+            await call
+        await station.close()
+        await server.close()
+
+    run(scenario)
+
+
+def test_refusals_are_those_of_a_socket() -> None:
+    def known(station: StationRequest) -> Admission:
+        if station.identity != "CS001":
+            return Admission.UNKNOWN
+        return Admission.ACCEPT if station.password == "secret" else Admission.UNAUTHORIZED
+
+    async def scenario() -> None:
+        server = await serve_in_memory(Csms(), authorize=known, require_basic_auth=True)
+        with pytest.raises(HandshakeFailed) as unknown:
+            await connect(v201.Charger(), "ws://csms.test/ocpp/CS999", password="x", via=server)
+        assert unknown.value.status == 404
+        with pytest.raises(HandshakeFailed) as no_password:
+            await connect(v201.Charger(), URL, via=server)
+        assert no_password.value.status == 401
+        with pytest.raises(HandshakeFailed) as other_version:
+            await connect(v16.Charger(), URL, password="secret", via=server)
+        assert other_version.value.no_common_version
+        station = await connect(v201.Charger(), URL, password="secret", via=server)
+        await station.close()
+        await server.close()
+        with pytest.raises(ConnectionRefusedError):
+            await connect(v201.Charger(), URL, password="secret", via=server)
+
+    run(scenario)
+
+
+def test_a_newer_connection_replaces_the_older_one() -> None:
+    async def scenario() -> None:
+        csms = Csms()
+        server = await serve_in_memory(csms)
+        replaced = Firmware()
+        first = await connect(replaced, URL, backoff=Backoff(60, 0), via=server)
+        second = await connect(Firmware(), URL, via=server)
+        await until(lambda: first.connection is None)
+        assert second.connection is not None and set(server.connections) == {"CS001"}
+        await first.close()
+        await second.close()
+        await server.close()
+        assert csms.left[0] == "replaced by a newer connection"
+        assert replaced.left[0] == f"closed by the CSMS ({REPLACED_CLOSE_CODE}: {csms.left[0]})"
+
+    run(scenario)
+
+
+def test_a_handler_reaches_its_client() -> None:
+    async def scenario() -> None:
+        csms = Csms()
+        server: InMemoryServer = await serve_in_memory(csms)
+        firmware = Firmware()
+        station = await connect(firmware, URL, boot=BOOT, queue=":memory:", via=server)
+        await station.booted(timeout=5)
+        start = messages.RequestStartTransactionRequest(id_token=TOKEN, remote_start_id=1)
+        answer = await server.call("CS001", start, timeout=5)
+        assert answer.status == enums.RequestStartStopStatusEnumType.ACCEPTED
+        assert firmware.clients == [station]
+        assert station.connection is not None and StationClient.of(station.connection) is station
+        await until(lambda: "Started 0" in csms.seen)
+        await station.close()
+        await server.close()
+
+    run(scenario)
+
+
+def test_a_connection_of_no_client_is_told() -> None:
+    async def scenario() -> None:
+        pair = connect_in_memory(v201.Charger(), Csms())
+        with pytest.raises(LookupError, match="serve_in_memory"):
+            StationClient.of(pair.station)
+        await pair.close()
+
+    run(scenario)
+
+
+def test_the_wire_keeps_order_feeds_a_late_end_and_loses_what_travels_when_cut() -> None:
+    class Fed:
+        def __init__(self) -> None:
+            self.frames: list[bytes] = []
+
+        def feed(self, frame: bytes) -> bool:
+            self.frames.append(frame)
+            return True
+
+    async def scenario() -> None:
+        wire = MemoryWire()
+        station, csms = Fed(), Fed()
+        wire.attach(0, station)  # type: ignore[arg-type]  # all the wire asks of an end
+        wire.writer(0)(b"1")
+        wire.writer(0)(b"2")
+        await asyncio.sleep(0)
+        assert csms.frames == []  # the CSMS's end is not there yet: kept for it
+        wire.attach(1, csms)  # type: ignore[arg-type]
+        assert csms.frames == [b"1", b"2"]
+        wire.writer(1)(b"3")
+        wire.writer(1)(b"4")
+        wire.cut()
+        await asyncio.sleep(0)
+        assert station.frames == []  # on their way when the wire was cut
+        wire.writer(1)(b"5")
+        await asyncio.sleep(0)
+        assert station.frames == [] and not wire.open
+
+    run(scenario)
