@@ -82,9 +82,9 @@ CONNECTION_FAILED = "connection failed: %s"
 """The WARNING of each failed attempt to connect again (its argument the exception): a fleet's
 simulator summarizes these records (:mod:`ocpp_fast.simulator`), thousands when a CSMS is down."""
 TOO_BIG = 1009
+"""The WebSocket close code of a message larger than the receiver takes (RFC 6455)."""
 MEMORY = "memory"
 """:attr:`StationClient.backend` of a client whose links are opened ``via`` an in-memory CSMS."""
-"""The WebSocket close code of a message larger than the receiver takes (RFC 6455)."""
 
 
 _CLIENTS: weakref.WeakKeyDictionary[AsyncConnection, StationClient] = weakref.WeakKeyDictionary()
