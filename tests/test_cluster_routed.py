@@ -5,6 +5,7 @@ nats-py kept for both where the link does not speak the connection's options."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any
 
@@ -312,6 +313,54 @@ def test_routed_calls_beyond_the_limit_are_refused_at_once(nats_url: str, over: 
             await until(lambda: gateway._routed_waiting == 0, "both done")
             assert (await client.call("B1", data_transfer(), timeout=5)).data == "B1"
         await station.close()
+        await server.close()
+        await gateway.close()
+
+    run(scenario)
+
+
+def test_the_refresh_writes_every_line_over_the_link_with_no_task_per_line(
+    nats_url: str,
+) -> None:
+    """The refresh rewrites every station's line every third of the TTL: over the link the lines
+    are its requests awaited together (no task per line, where each was one through
+    ``_in_batches``); all are written again (their revisions move), and a line the bucket
+    refuses makes the round report a failure (so that the stream and bucket are remade)."""
+    cluster = config(nats_url)
+
+    async def scenario() -> None:
+        gateway = Gateway(cluster)
+        server = await serve(DemoChargeSystem(), cluster=gateway)
+        stations = [
+            await connect(IdentityStation(), f"ws://127.0.0.1:{server.port}/ocpp/R{n}")
+            for n in range(5)
+        ]
+        for n in range(5):
+            await gateway.holds(f"R{n}", 5)
+        assert gateway._kv is not None
+        before = {n: (await gateway._kv.get(f"R{n}")).revision for n in range(5)}
+        loop = asyncio.get_running_loop()
+        made = [0]
+        factory = loop.get_task_factory()
+
+        def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+            made[0] += 1
+            if factory is not None:
+                return factory(loop, coro, **kwargs)
+            return asyncio.Task(coro, loop=loop, **kwargs)
+
+        loop.set_task_factory(counting)
+        try:
+            assert await gateway._write_lines() is True
+        finally:
+            loop.set_task_factory(factory)
+        assert made[0] == 0
+        after = {n: (await gateway._kv.get(f"R{n}")).revision for n in range(5)}
+        assert all(after[n] > before[n] for n in range(5)), (before, after)
+        gateway.names = dataclasses.replace(gateway.names, bucket="nobucket")  # nobody stores it
+        assert await gateway._write_lines() is False
+        for station in stations:
+            await station.close()
         await server.close()
         await gateway.close()
 

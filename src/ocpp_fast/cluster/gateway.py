@@ -316,24 +316,47 @@ class Gateway:
             return self._unregister(identity)
         return _nothing()
 
-    async def _register(self, identity: str, label: str) -> bool:
-        assert self._kv is not None
+    def _line(self, identity: str, label: str) -> tuple[str, bytes]:
+        """The key and value of ``identity``'s registry line."""
         since = self._since.get(identity) or datetime.datetime.now(datetime.UTC)
         entry = StationEntry(node=self.node, version=label, since=since)
-        key, value = encode_identity(identity), _encode(entry)
+        return encode_identity(identity), _encode(entry)
+
+    async def _register(self, identity: str, label: str) -> bool:
+        assert self._kv is not None
+        key, value = self._line(identity, label)
         if self._link is None:
             return await _quietly(self._kv.put(key, value))
-        return await _quietly(self._put_over_link(key, value))
+        return await self._put_over_link([(key, value)])
 
-    async def _put_over_link(self, key: str, value: bytes) -> None:
-        """A registry line as ``KeyValue.put`` writes it (a JetStream publish to the bucket's
-        subject for ``key``, acknowledged by its stream), over the link."""
-        assert self._link is not None
-        subject = f"$KV.{self.names.bucket}.{key}"
-        take_ack(
-            await self._link.request(subject, value, REGISTRY_TIMEOUT),
-            f"the registry refused {key}",
-        )
+    async def _put_over_link(self, lines: list[tuple[str, bytes]]) -> bool:
+        """Registry lines as ``KeyValue.put`` writes them (a JetStream publish to the bucket's
+        subject for each key, acknowledged by its stream), over the link, awaited together:
+        the link's futures, no task or coroutine of a line's own (the refresh rewrites every
+        line every third of the TTL, a station's share of which cost a task and four
+        coroutines); whether all were written (why not is logged)."""
+        link = self._link
+        assert link is not None
+        sent: list[tuple[str, asyncio.Future[Any]]] = []
+        written = True
+        for key, value in lines:
+            try:
+                future = link.request(f"$KV.{self.names.bucket}.{key}", value, REGISTRY_TIMEOUT)
+            except ConnectionError as exc:  # NATS away: those sent fail with it
+                _failed(exc)
+                written = False
+                break
+            sent.append((key, future))
+        replies = await asyncio.gather(*(future for _, future in sent), return_exceptions=True)
+        for (key, _), reply in zip(sent, replies, strict=True):
+            try:
+                if isinstance(reply, BaseException):  # a cancelled future's line too
+                    raise RuntimeError(f"the line of {key} was not written: {reply!r}")
+                take_ack(reply, f"the registry refused {key}")
+            except Exception as exc:
+                _failed(exc)
+                written = False
+        return written
 
     async def _unregister(self, identity: str) -> None:
         """Delete the station's line, unless another node wrote it since (it reconnected there)."""
@@ -388,12 +411,18 @@ class Gateway:
         """Write the registry line of every station held here; whether all were written."""
         assert self._server is not None
         live = self._server.connections
-        writes = [
-            self._register(identity, live[identity].handler.version.label)
+        held = [
+            (identity, live[identity].handler.version.label)
             for identity in list(self._subscriptions)
             if identity in live
         ]
-        return all(await _in_batches(writes))
+        if self._link is None:
+            return all(await _in_batches([self._register(*line) for line in held]))
+        written = True
+        for start in range(0, len(held), _BATCH):
+            batch = [self._line(*line) for line in held[start : start + _BATCH]]
+            written = await self._put_over_link(batch) and written
+        return written
 
     # --- routed CALLs to our stations -------------------------------------------------------
 
@@ -586,6 +615,11 @@ async def _quietly(work: Any) -> bool:
     try:
         await work
     except Exception as exc:
-        nats_failures.warning(type(exc).__name__, "cluster: %r", exc)
+        _failed(exc)
         return False
     return True
+
+
+def _failed(exc: BaseException) -> None:
+    """Log a NATS operation that failed (the loops retry it)."""
+    nats_failures.warning(type(exc).__name__, "cluster: %r", exc)
