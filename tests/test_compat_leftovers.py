@@ -1,0 +1,196 @@
+"""The drop-in's leftovers from the fourth audit, each run on ``ocpp`` 2.1.0 and on the drop-in.
+
+Each test feeds ``ocpp``'s ChargePoint and ``ocpp_fast.compat``'s the same input and
+requires the same outcome (what is sent, what is raised), or the difference the
+migration guide lists:
+
+- Key names: the drop-in wrote a payload key spelt otherwise than the schema
+  (``ChargingProfileId``, ``Component``) as the schema spells it, on every version,
+  where ``ocpp`` writes it as given and refuses it (``call()`` raises
+  FormatViolationError, nothing sent; with ``skip_schema_validation=True`` it is sent as
+  given). Only the names ``ocpp``'s own conversion gets wrong, all of them 2.1's
+  (``limitL2``, ``prioritizedEmaids``), are still written as the schema spells them
+  [a_key_spelt_otherwise_is_refused_as_ocpp_refuses_it,
+  unvalidated_keys_are_sent_as_ocpp_writes_them,
+  a_result_with_a_key_spelt_otherwise_is_not_sent,
+  the_21_names_ocpp_gets_wrong_are_still_written_as_the_schema_spells_them].
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+import ocpp.exceptions
+import ocpp.v16
+import ocpp.v21
+import ocpp.v201
+import pytest
+from compat_pair import Sink, ocpp_validating_inline
+from ocpp.routing import on
+from ocpp.v16 import call as call16
+from ocpp.v16 import call_result as result16
+from ocpp.v21 import call as call21
+from ocpp.v201 import call as call201
+
+from ocpp_fast.compat import v16, v21, v201
+
+NOW = "2026-12-03T07:00:00Z"
+PAIRS = {
+    "1.6": (ocpp.v16.ChargePoint, v16.ChargePoint),
+    "2.0.1": (ocpp.v201.ChargePoint, v201.ChargePoint),
+    "2.1": (ocpp.v21.ChargePoint, v21.ChargePoint),
+}
+
+
+@pytest.fixture(autouse=True)
+def _inline_validation() -> Iterator[None]:
+    with ocpp_validating_inline():
+        yield
+
+
+async def _call(base: type[Any], request: Any, **kwargs: Any) -> tuple[str, list[Any]]:
+    """What ``call()`` raised (its class name) and the frames it sent, no answer coming."""
+    sink = Sink()
+    charge_point = base("CP", sink, response_timeout=0.01)
+    charge_point._unique_id_generator = lambda: "c1"
+    try:
+        await charge_point.call(request, **kwargs)
+    except Exception as error:
+        outcome = type(error).__name__
+    else:
+        outcome = "returned"
+    return outcome, [msgspec.json.decode(frame) for frame in sink.sent]
+
+
+def _profile16(**keys: Any) -> dict[str, Any]:
+    return {
+        **keys,
+        "stack_level": 0,
+        "charging_profile_purpose": "TxProfile",
+        "charging_profile_kind": "Absolute",
+        "charging_schedule": {
+            "charging_rate_unit": "A",
+            "charging_schedule_period": [{"start_period": 0, "limit": 6.0}],
+        },
+    }
+
+
+def _set_variable(**keys: Any) -> Any:
+    return call201.SetVariables(set_variable_data=[{"variable": {"name": "V"}, **keys}])
+
+
+def _profile21(period: dict[str, Any]) -> Any:
+    return call21.SetChargingProfile(
+        evse_id=1,
+        charging_profile={
+            "id": 1,
+            "stack_level": 0,
+            "charging_profile_purpose": "TxDefaultProfile",
+            "charging_profile_kind": "Absolute",
+            "charging_schedule": [
+                {
+                    "id": 1,
+                    "charging_rate_unit": "W",
+                    "start_schedule": NOW,
+                    "charging_schedule_period": [{"start_period": 0, "limit": 10.0, **period}],
+                }
+            ],
+        },
+    )
+
+
+MISSPELT = {
+    "1.6 ChargingProfileId": (
+        "1.6",
+        call16.RemoteStartTransaction(id_tag="T", charging_profile=_profile16(ChargingProfileId=1)),
+    ),
+    "1.6 charging_profile_ID": (
+        "1.6",
+        call16.RemoteStartTransaction(
+            id_tag="T", charging_profile=_profile16(charging_profile_ID=1)
+        ),
+    ),
+    "2.0.1 Component": ("2.0.1", _set_variable(attribute_value="1", Component={"name": "C"})),
+    "2.0.1 Name": ("2.0.1", _set_variable(attribute_value="1", component={"Name": "C"})),
+    "2.1 LimitL2": ("2.1", _profile21({"LimitL2": 5.0})),
+}
+
+
+@pytest.mark.parametrize("case", MISSPELT)
+def test_a_key_spelt_otherwise_is_refused_as_ocpp_refuses_it(case: str) -> None:
+    """A key of a dict in a request that the schema spells otherwise (case, underscores):
+    ``ocpp`` writes it as given, its validation refuses it, ``call()`` raises
+    FormatViolationError and sends nothing. The drop-in wrote the schema's spelling and
+    sent the call: a backend passed its tests on the drop-in that failed on ``ocpp``, and
+    back on ``ocpp`` (or with ``skip_schema_validation``) sent a key no station knows."""
+    label, request = MISSPELT[case]
+    theirs_class, ours_class = PAIRS[label]
+    theirs = asyncio.run(_call(theirs_class, request))
+    ours = asyncio.run(_call(ours_class, request))
+    assert theirs == ("FormatViolationError", [])
+    assert ours == theirs
+
+
+def test_a_key_ocpp_writes_right_is_sent_as_ocpp_sends_it() -> None:
+    """``attribute_Value``: ``ocpp``'s conversion writes ``attributeValue``, the schema's
+    name, so both send the call (the restriction above refuses only what ``ocpp`` does)."""
+    request = _set_variable(attribute_Value="1", component={"name": "C"})
+    theirs = asyncio.run(_call(ocpp.v201.ChargePoint, request))
+    assert theirs[0] == "TimeoutError"
+    assert theirs[1][0][3]["setVariableData"][0]["attributeValue"] == "1"
+    assert asyncio.run(_call(v201.ChargePoint, request)) == theirs
+
+
+@pytest.mark.parametrize("case", MISSPELT)
+def test_unvalidated_keys_are_sent_as_ocpp_writes_them(case: str) -> None:
+    """``call(..., skip_schema_validation=True)`` sends the payload as ``ocpp`` converts it,
+    a key spelt otherwise included: the drop-in sent the schema's spelling instead."""
+    label, request = MISSPELT[case]
+    theirs_class, ours_class = PAIRS[label]
+    theirs = asyncio.run(_call(theirs_class, request, skip_schema_validation=True))
+    assert theirs[0] == "TimeoutError"
+    assert asyncio.run(_call(ours_class, request, skip_schema_validation=True)) == theirs
+
+
+def test_a_result_with_a_key_spelt_otherwise_is_not_sent() -> None:
+    """A handler's result holding ``{"Key": ...}``: ``ocpp`` refuses its own answer and
+    sends a CALLERROR FormatViolation (the guide's row: the drop-in answers InternalError,
+    the fault being ours); the drop-in sent a CALLRESULT with ``key``."""
+
+    def station(base: type[Any]) -> type[Any]:
+        class Station(base):  # type: ignore[misc]
+            @on("GetConfiguration")
+            def on_get_configuration(self, **kwargs: Any) -> Any:
+                return result16.GetConfiguration(
+                    configuration_key=[{"Key": "HeartbeatInterval", "readonly": False}]
+                )
+
+        return Station
+
+    async def run(base: type[Any]) -> list[Any]:
+        sink = Sink()
+        await station(base)("CP", sink).route_message('[2,"g1","GetConfiguration",{}]')
+        return [msgspec.json.decode(frame)[:3] for frame in sink.sent]
+
+    assert asyncio.run(run(ocpp.v16.ChargePoint)) == [[4, "g1", "FormatViolation"]]
+    assert asyncio.run(run(v16.ChargePoint)) == [[4, "g1", "InternalError"]]
+
+
+def test_the_21_names_ocpp_gets_wrong_are_still_written_as_the_schema_spells_them() -> None:
+    """The guide's row: ``ocpp`` writes ``limitL2`` for ``limit_l2`` (what a handler is
+    handed) and ``prioritizedEmaids`` for its own dataclass field, and refuses both; the
+    drop-in writes ``limit_L2`` and ``prioritizedEMAIDs``, as the 2.1 schema spells them."""
+    profile = _profile21({"limit_l2": 5.0})
+    certificate = call21.Get15118EVCertificate(
+        iso_15118_schema_version="v", action="Install", exi_request="e", prioritized_emaids=["A"]
+    )
+    for request in (profile, certificate):
+        assert asyncio.run(_call(ocpp.v21.ChargePoint, request)) == ("FormatViolationError", [])
+    outcome, ((_, _, _, payload),) = asyncio.run(_call(v21.ChargePoint, profile))
+    period = payload["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][0]
+    assert (outcome, period) == ("TimeoutError", {"startPeriod": 0, "limit": 10.0, "limit_L2": 5.0})
+    outcome, ((_, _, _, payload),) = asyncio.run(_call(v21.ChargePoint, certificate))
+    assert (outcome, payload["prioritizedEMAIDs"]) == ("TimeoutError", ["A"])
