@@ -14,6 +14,10 @@ migration guide lists:
   unvalidated_keys_are_sent_as_ocpp_writes_them,
   a_result_with_a_key_spelt_otherwise_is_not_sent,
   the_21_names_ocpp_gets_wrong_are_still_written_as_the_schema_spells_them].
+- A handler raising ``asyncio.CancelledError`` (awaiting a lookup someone cancelled)
+  ends ``ocpp``'s ``start()``, its ``except Exception`` not catching it; the drop-in read
+  on, handled the next CALL and left this one unanswered without a word
+  [a_handler_raising_cancelled_error_ends_start].
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as result16
 from ocpp.v21 import call as call21
 from ocpp.v201 import call as call201
+from ocpp.v201 import call_result as result201
 
 from ocpp_fast.compat import v16, v21, v201
 
@@ -194,3 +199,66 @@ def test_the_21_names_ocpp_gets_wrong_are_still_written_as_the_schema_spells_the
     assert (outcome, period) == ("TimeoutError", {"startPeriod": 0, "limit": 10.0, "limit_L2": 5.0})
     outcome, ((_, _, _, payload),) = asyncio.run(_call(v21.ChargePoint, certificate))
     assert (outcome, payload["prioritizedEMAIDs"]) == ("TimeoutError", ["A"])
+
+
+# --- a handler raising CancelledError ---------------------------------------------------------
+
+
+class _Connection:
+    """Hands ``start()`` the frames, then fails as a closed connection does."""
+
+    def __init__(self, frames: list[str]) -> None:
+        self.frames = frames
+        self.sent: list[str] = []
+
+    async def recv(self) -> str:
+        if self.frames:
+            return self.frames.pop(0)
+        await asyncio.sleep(0.2)
+        raise ConnectionError("closed")
+
+    async def send(self, text: str) -> None:
+        self.sent.append(text)
+
+
+def test_a_handler_raising_cancelled_error_ends_start() -> None:
+    """A handler awaiting a lookup that another task cancelled gets ``CancelledError``:
+    ``ocpp``'s ``_handle_call`` catches ``Exception`` only, so it leaves ``route_message``
+    and ``start()``, the CALL unanswered and the CALLs after it never handled. The drop-in
+    dropped it with the routing task: it read on, answered the next CALL, and ``start()``
+    ended only with the connection, the station's ``call()`` waiting out its timeout."""
+    frames = [
+        '[2,"a1","Authorize",{"idToken":{"idToken":"T","type":"ISO14443"}}]',
+        '[2,"h1","Heartbeat",{}]',
+    ]
+
+    def csms(base: type[Any]) -> type[Any]:
+        class Csms(base):  # type: ignore[misc]
+            @on("Authorize")
+            async def on_authorize(self, id_token: dict[str, str]) -> Any:
+                lookup = asyncio.ensure_future(asyncio.sleep(10))
+                asyncio.get_running_loop().call_soon(lookup.cancel)  # a shutdown elsewhere
+                await lookup
+                return result201.Authorize(id_token_info={"status": "Accepted"})
+
+            @on("Heartbeat")
+            def on_heartbeat(self) -> Any:
+                return result201.Heartbeat(current_time=NOW)
+
+        return Csms
+
+    async def run(base: type[Any]) -> tuple[str, list[str], int]:
+        connection = _Connection(list(frames))
+        try:
+            await csms(base)("CP", connection).start()
+        except BaseException as error:  # the point: which one leaves start()
+            outcome = type(error).__name__
+        else:
+            outcome = "returned"
+        current = asyncio.current_task()
+        assert current is not None
+        return outcome, connection.sent, current.cancelling()
+
+    theirs = asyncio.run(run(ocpp.v201.ChargePoint))
+    assert theirs == ("CancelledError", [], 0)
+    assert asyncio.run(run(v201.ChargePoint)) == theirs

@@ -246,9 +246,10 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
 
         A CALL whose routing raised (an overridden ``_handle_call`` or
         ``route_message`` failing with something else than ``ocpp``'s errors, which
-        are answered) ends ``start()`` with that exception, as it leaves ``ocpp``'s
-        ``start()``: reading stops, the CALLs read after it are never handled, and
-        the backend's ``except`` around ``start()`` sees it.
+        are answered; a handler raising ``asyncio.CancelledError``, which no
+        ``except Exception`` answers) ends ``start()`` with that exception, as it
+        leaves ``ocpp``'s ``start()``: reading stops, the CALLs read after it are never
+        handled, and the backend's ``except`` around ``start()`` sees it.
         """
         loop = asyncio.get_running_loop()  # kept: ensure_future looks it up (a getpid on 3.11)
         self._fast_failure = None
@@ -295,7 +296,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         if before is not None:
             if not before.done():
                 await asyncio.wait((before,))
-            if not before.cancelled() and _routing_failed(before.exception()):
+            if _routing_failed(_failure_of(before)):
                 return
             before = None
         if self._fast_failure is None:
@@ -304,9 +305,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
     def _fast_call_done(self, task: asyncio.Task[Any]) -> None:
         self._fast_handling.discard(task)
         self._fast_call_slots.release()
-        if task.cancelled():
-            return
-        error = task.exception()
+        error = _failure_of(task)
         if error is None:
             return
         if not _routing_failed(error):  # start() raises its own: ocpp logs nothing more
@@ -793,6 +792,27 @@ def _vendor_route(handlers: dict[str, Any] | None) -> bool:
         and "_on_action" in handlers
         and bool(handlers.get("_skip_schema_validation", False))
     )
+
+
+def _failure_of(task: asyncio.Task[Any]) -> BaseException | None:
+    """What a CALL's routing task raised, None if it returned or was cancelled by us.
+
+    A ``CancelledError`` the routing raised itself (a handler awaiting a task someone
+    cancelled, or raising it) is a failure like any other exception: it leaves
+    ``ocpp``'s ``start()``, whose ``_handle_call`` catches only ``Exception``, and so
+    ends the drop-in's, the CALL unanswered. A task cancelled by ``cancel()`` (when
+    ``start()`` is cancelled, or after another CALL's failure) has a cancel request
+    counted (``cancelling()``) and is no failure of its own.
+    """
+    if not task.cancelled():
+        return task.exception()
+    if task.cancelling():
+        return None
+    try:
+        task.result()
+    except asyncio.CancelledError as cancelled:
+        return cancelled
+    return None  # not reached: a cancelled task's result() raises
 
 
 def _routing_failed(error: BaseException | None) -> bool:
