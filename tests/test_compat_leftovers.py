@@ -18,11 +18,20 @@ migration guide lists:
   ends ``ocpp``'s ``start()``, its ``except Exception`` not catching it; the drop-in read
   on, handled the next CALL and left this one unanswered without a word
   [a_handler_raising_cancelled_error_ends_start].
+- A CALLRESULT that is no JSON (``NaN``) failed the drop-in's ``call()`` with
+  FormationViolationError on 1.6 and GenericError on 2.x (``ocpp`` has no class of
+  RpcFrameworkError); now FormatViolationError on every version, the class ``ocpp``
+  raises for a frame that is not JSON [an_answer_that_is_no_json_raises_format_violation].
+  A peer's CALLERROR whose code ``ocpp`` has no class for raises its
+  UnknownCallErrorCodeError on both [a_code_ocpp_has_no_class_for_raises_as_with_ocpp];
+  the drop-in answers a CALL holding NaN with the spec's code of the version
+  [a_call_holding_nan_is_answered_with_the_versions_code].
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,6 +48,7 @@ from ocpp.v16 import call_result as result16
 from ocpp.v21 import call as call21
 from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
+from test_compat_ported import real_pair
 
 from ocpp_fast.compat import v16, v21, v201
 
@@ -262,3 +272,91 @@ def test_a_handler_raising_cancelled_error_ends_start() -> None:
     theirs = asyncio.run(run(ocpp.v201.ChargePoint))
     assert theirs == ("CancelledError", [], 0)
     assert asyncio.run(run(v201.ChargePoint)) == theirs
+
+
+# --- errors of codes ocpp has no class for --------------------------------------------------
+
+_HEARTBEATS = {"1.6": call16.Heartbeat(), "2.0.1": call201.Heartbeat(), "2.1": call21.Heartbeat()}
+
+
+async def _answered(base: type[Any], label: str, answer: str, suppress: bool) -> Any:
+    """What ``call()`` raises or returns when the peer answers ``answer``, and what was sent
+    back (2.1's CALLRESULTERROR)."""
+    sink = Sink()
+    charge_point = base("CP", sink, response_timeout=1)
+    charge_point._unique_id_generator = lambda: "u1"
+    waiting = asyncio.ensure_future(charge_point.call(_HEARTBEATS[label], suppress=suppress))
+    await asyncio.sleep(0.01)
+    await charge_point.route_message(answer)
+    try:
+        outcome: Any = await waiting
+    except Exception as error:
+        outcome = type(error)
+    return outcome, [msgspec.json.decode(frame)[:3] for frame in sink.sent[1:]]
+
+
+@pytest.mark.parametrize("label", PAIRS)
+@pytest.mark.parametrize("code", ["RpcFrameworkError", "MessageTypeNotSupported", "AcmeRetryLater"])
+def test_a_code_ocpp_has_no_class_for_raises_as_with_ocpp(label: str, code: str) -> None:
+    """A CALLERROR whose code ``ocpp`` has no exception class for (2.x's RpcFrameworkError
+    and MessageTypeNotSupported, a vendor's own code): ``call(suppress=False)`` raises
+    ``ocpp``'s UnknownCallErrorCodeError, which is no OCPPError, on both; ``suppress=True``
+    returns None on both."""
+    answer = f'[4,"u1","{code}","no",{{}}]'
+    for suppress, expected in ((False, ocpp.exceptions.UnknownCallErrorCodeError), (True, None)):
+        outcomes = [asyncio.run(_answered(base, label, answer, suppress)) for base in PAIRS[label]]
+        assert outcomes == [(expected, [])] * 2
+
+
+@pytest.mark.parametrize("label", PAIRS)
+def test_an_answer_that_is_no_json_raises_format_violation(label: str) -> None:
+    """``[3,"u1",{"currentTime":NaN}]``: ``ocpp`` reads it (and refuses the float where a
+    string is due); the drop-in refuses the frame, as the spec's JSON has no NaN, with
+    ``ocpp``'s class for a frame that is not JSON, the same on every version (1.6 raised
+    FormationViolationError, 2.x GenericError, ``ocpp`` having no RpcFrameworkError); 2.1
+    sends its CALLRESULTERROR of the spec's code."""
+    answer = '[3,"u1",{"currentTime":NaN}]'
+    theirs_class, ours_class = PAIRS[label]
+    theirs = asyncio.run(_answered(theirs_class, label, answer, False))
+    assert theirs == (ocpp.exceptions.TypeConstraintViolationError, [])
+    back = [[5, "u1", "RpcFrameworkError"]] if label == "2.1" else []
+    assert asyncio.run(_answered(ours_class, label, answer, False)) == (
+        ocpp.exceptions.FormatViolationError,
+        back,
+    )
+
+
+@pytest.mark.parametrize(
+    ("label", "raised"),
+    [
+        ("1.6", ocpp.exceptions.FormationViolationError),
+        ("2.0.1", ocpp.exceptions.UnknownCallErrorCodeError),
+    ],
+)
+def test_a_call_holding_nan_is_answered_with_the_versions_code(
+    label: str, raised: type[Exception]
+) -> None:
+    """An ``ocpp`` station's MeterValues holding NaN, over a real WebSocket: the drop-in
+    answers the spec's code for a frame that is not JSON, FormationViolation on 1.6 and
+    RpcFrameworkError on 2.0.1, which the station's ``call()`` raises as
+    FormationViolationError and, ``ocpp`` having no class of that code,
+    UnknownCallErrorCodeError (``ocpp`` itself answers such a CALL as if it held a float)."""
+    if label == "1.6":  # a meter read as NaN; ocpp's own check refuses a float there
+        request: Any = call16.StartTransaction(
+            connector_id=1, id_tag="T", meter_start=math.nan, timestamp=NOW
+        )
+    else:
+        request = call201.MeterValues(
+            evse_id=1, meter_value=[{"timestamp": NOW, "sampled_value": [{"value": math.nan}]}]
+        )
+    csms_class = PAIRS[label][1]
+
+    async def script(csms: Any, station: Any) -> Any:
+        try:
+            await station.call(request, suppress=False, skip_schema_validation=label == "1.6")
+        except Exception as error:
+            return type(error)
+        return "answered"
+
+    observed, _ = asyncio.run(real_pair(csms_class, PAIRS[label][0], label, script, 2))
+    assert observed is raised

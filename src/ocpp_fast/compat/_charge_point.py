@@ -40,7 +40,12 @@ from ocpp_fast._reference import MESSAGE_ID_MAX_LENGTH, decode_payload
 from ocpp_fast.compat._naming import floats_as_decimals, shape_of, to_snake, to_wire
 from ocpp_fast.frames import CALLERROR, CALLRESULTERROR, CallResultError, Send
 
-__all__ = ["ChargePoint", "ocpp_exception", "ocpp_validation_exception"]
+__all__ = [
+    "ChargePoint",
+    "ocpp_exception",
+    "ocpp_unreadable_exception",
+    "ocpp_validation_exception",
+]
 
 LOGGER = ocpp.charge_point.LOGGER
 """``ocpp``'s default logger (named ``ocpp``): logs go where they went before."""
@@ -112,6 +117,24 @@ def ocpp_validation_exception(error: errors.OcppError, version: ProtocolVersion)
         return ocpp_exception(error, version)
     cls = _OCPP_CLASS_OF_KEYWORD.get(keyword, ocpp.exceptions.FormatViolationError)
     exception: Exception = cls(
+        description=error.description, details={"cause": error.description, **error.details}
+    )
+    return exception
+
+
+def ocpp_unreadable_exception(error: errors.OcppError) -> Exception:
+    """The exception a ``call()`` raises when its answer is no JSON to the spec, though
+    Python's ``json`` reads it (``NaN``, ``Infinity``, a lone surrogate escape, as an
+    ``ocpp`` peer writes them): ``FormatViolationError``, on every version.
+
+    It is the class ``ocpp`` raises for a frame that is not JSON (its ``unpack``). The
+    spec's code, RpcFrameworkError (1.6: FormationViolation), goes on the wire where an
+    answer is sent (2.1's CALLRESULTERROR), but ``ocpp`` has no class of RpcFrameworkError
+    (a peer's CALLERROR of that code raises its ``UnknownCallErrorCodeError``, which is
+    no ``OCPPError``, as any code it has no class for does), and a class by code would
+    have the same answer raise ``FormationViolationError`` on 1.6 and a stand-in on 2.x.
+    """
+    exception: Exception = ocpp.exceptions.FormatViolationError(
         description=error.description, details={"cause": error.description, **error.details}
     )
     return exception
@@ -418,7 +441,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         them. The frame is still refused, but its own id is used where it can be read, so
         the peer's ``call()`` gets its error at once instead of waiting out its timeout
         for an answer to "-1" (with ``ocpp`` its call lock held all along), and a response
-        to our ``call()`` fails that call at once (it waited for its timeout): as an invalid
+        to our ``call()`` fails that call at once (it waited for its timeout) with
+        ``FormatViolationError`` (:func:`ocpp_unreadable_exception`): as an invalid
         CALLRESULT does, answered with CALLRESULTERROR in 2.1 only. Only read on this error
         path.
         """
@@ -435,7 +459,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         waiter = self._fast_waiting.get(unique_id) if kind == 3 and len(frame) == 3 else None
         if waiter is None or waiter.done():
             return unreadable
-        waiter.set_exception(ocpp_exception(error, version))
+        waiter.set_exception(ocpp_unreadable_exception(error))
         if version.answers_bad_results:
             return CALLRESULTERROR, unique_id
         return None, unique_id
