@@ -26,6 +26,11 @@ migration guide lists:
   UnknownCallErrorCodeError on both [a_code_ocpp_has_no_class_for_raises_as_with_ocpp];
   the drop-in answers a CALL holding NaN with the spec's code of the version
   [a_call_holding_nan_is_answered_with_the_versions_code].
+- Found running an ``ocpp`` CSMS and charger in the four pairings: a float NaN or
+  infinity the schema did not refuse (``skip_schema_validation=True``, DataTransfer
+  ``data``) was sent as ``null`` (msgspec's writing of it), where ``ocpp`` sends ``NaN``
+  and the guide says the drop-in refuses it; it is refused now, with or without
+  validation [a_nan_is_never_sent_as_null].
 """
 
 from __future__ import annotations
@@ -360,3 +365,67 @@ def test_a_call_holding_nan_is_answered_with_the_versions_code(
 
     observed, _ = asyncio.run(real_pair(csms_class, PAIRS[label][0], label, script, 2))
     assert observed is raised
+
+
+# --- a NaN the schema does not refuse -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("request_", "kwargs", "path"),
+    [
+        (call201.DataTransfer(vendor_id="V", data={"x": math.nan}), {}, "$.data.x"),
+        (
+            call201.MeterValues(
+                evse_id=1, meter_value=[{"timestamp": NOW, "sampled_value": [{"value": math.inf}]}]
+            ),
+            {"skip_schema_validation": True},
+            "$.meterValue[0].sampledValue[0].value",
+        ),
+    ],
+    ids=["data", "unvalidated"],
+)
+def test_a_nan_is_never_sent_as_null(request_: Any, kwargs: dict[str, Any], path: str) -> None:
+    """``ocpp`` writes ``NaN``/``Infinity`` (the guide's row); the drop-in refuses a request
+    holding one, ``TypeConstraintViolationError`` naming its path, nothing sent, also where
+    validation lets it through. It sent ``null`` there: a value nobody wrote."""
+
+    async def run(base: type[Any]) -> tuple[Any, list[str]]:
+        sink = Sink()
+        try:
+            await base("CP", sink, response_timeout=0.01).call(request_, **kwargs)
+        except ocpp.exceptions.TypeConstraintViolationError as error:
+            return error.details["path"], sink.sent
+        except TimeoutError:
+            return "sent", sink.sent
+        return "answered", sink.sent
+
+    outcome, (frame,) = asyncio.run(run(ocpp.v201.ChargePoint))
+    assert outcome == "sent"
+    assert "NaN" in frame or "Infinity" in frame  # no JSON: the guide's row
+    assert asyncio.run(run(v201.ChargePoint)) == (path, [])
+
+
+def test_a_result_holding_nan_is_answered_internal_error() -> None:
+    """A handler's DataTransfer result whose ``data`` (any value) holds a NaN: ``ocpp``
+    answers ``[NaN]``; the drop-in answers InternalError (the guide's row), where it
+    answered ``[null]``."""
+
+    def station(base: type[Any]) -> type[Any]:
+        class Station(base):  # type: ignore[misc]
+            @on("DataTransfer")
+            def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> Any:
+                return result201.DataTransfer(status="Accepted", data=[math.nan])
+
+        return Station
+
+    async def run(base: type[Any]) -> list[str]:
+        sink = Sink()
+        await station(base)("CP", sink).route_message('[2,"d1","DataTransfer",{"vendorId":"V"}]')
+        return sink.sent
+
+    assert asyncio.run(run(ocpp.v201.ChargePoint)) == [
+        '[3,"d1",{"status":"Accepted","data":[NaN]}]'
+    ]
+    assert asyncio.run(run(v201.ChargePoint)) == [
+        '[4,"d1","InternalError","invalid DataTransfer response",{}]'
+    ]

@@ -37,7 +37,14 @@ from ocpp.messages import Call, CallError, CallResult, MessageType
 from ocpp_fast import codec, errors
 from ocpp_fast._protocol_version import ProtocolVersion, by_label
 from ocpp_fast._reference import MESSAGE_ID_MAX_LENGTH, decode_payload
-from ocpp_fast.compat._naming import floats_as_decimals, shape_of, to_snake, to_wire
+from ocpp_fast.compat._naming import (
+    NonFiniteNumber,
+    floats_as_decimals,
+    shape_of,
+    to_snake,
+    to_wire,
+    written,
+)
 from ocpp_fast.frames import CALLERROR, CALLRESULTERROR, CallResultError, Send
 
 __all__ = [
@@ -604,7 +611,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         try:
             if not hasattr(type(response), "__dataclass_fields__"):
                 raise TypeError(f"a handler must return a call_result dataclass, not {response!r}")
-            body = _encode(to_wire(response, shape_of(version.response_types.get(action))))
+            body = written(to_wire(response, shape_of(version.response_types.get(action))))
             if not handlers.get("_skip_schema_validation", False):
                 self._fast_check(b'[3,"0",' + body + b"]", action, "0", version)
         except (TypeError, ValueError, OverflowError, errors.OcppError) as error:
@@ -692,7 +699,12 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             raise TypeError(f"Object of type {type(unique_id).__name__} is not JSON serializable")
         request_type = version.request_types.get(action)
         try:
-            body = _encode(to_wire(payload, shape_of(request_type)))
+            body = written(to_wire(payload, shape_of(request_type)))
+        except NonFiniteNumber as error:  # refused with or without validation: no JSON
+            raise ocpp.exceptions.TypeConstraintViolationError(
+                description=f"{action} request holds {error}",
+                details={"cause": str(error), "path": error.path},
+            ) from None
         except UnicodeEncodeError as error:  # a lone surrogate: no UTF-8, so no frame
             raise ocpp.exceptions.FormatViolationError(
                 description=f"{action} request holds text UTF-8 cannot encode: {error}",

@@ -28,13 +28,23 @@ from __future__ import annotations
 import dataclasses
 import decimal
 import enum
+import math
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 from msgspec import inspect as mi
 from ocpp.charge_point import camel_to_snake_case, snake_to_camel_case
 
-__all__ = ["Shape", "floats_as_decimals", "shape_of", "to_snake", "to_wire"]
+__all__ = [
+    "NonFiniteNumber",
+    "Shape",
+    "floats_as_decimals",
+    "shape_of",
+    "to_snake",
+    "to_wire",
+    "written",
+]
 
 MEMO_LIMIT = 4096
 """Distinct keys remembered per direction; the schemas hold fewer than 2,000, and
@@ -231,3 +241,42 @@ def to_wire(value: Any, shape: Shape | None) -> Any:
     if kind is decimal.Decimal:
         return float(f"{value:.1f}")  # as ocpp's JSON encoder writes a Decimal
     return value
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+class NonFiniteNumber(ValueError):
+    """A float NaN or infinity in a payload to send, at ``path`` (``$.meterValue[0]...``)."""
+
+    def __init__(self, path: str, value: float) -> None:
+        super().__init__(f"{value!r} at {path}: JSON has no such number")
+        self.path = path
+
+
+def written(value: Any) -> bytes:
+    """:func:`to_wire`'s output as JSON; :class:`NonFiniteNumber` for a float NaN or infinity.
+
+    msgspec writes those as ``null``, so a NaN became a ``null`` nobody wrote, sent
+    wherever validation did not refuse it (``skip_schema_validation=True``, DataTransfer
+    ``data``, which takes any value); ``ocpp`` writes ``NaN``, which is no JSON. Since
+    :func:`to_wire` drops every ``None``, a ``null`` in the text comes from such a float
+    (or a string or tuple holding it), so only then is the payload walked for it: the
+    frames that carry none pay one search of the text.
+    """
+    body = _encode(value)
+    if b"null" in body:
+        _refuse_non_finite(value, "$")
+    return body
+
+
+def _refuse_non_finite(value: Any, path: str) -> None:
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise NonFiniteNumber(path, value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_non_finite(item, f"{path}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _refuse_non_finite(item, f"{path}[{index}]")
