@@ -204,8 +204,9 @@ def test_a_tuple_for_an_array_is_written_where_ocpp_refuses_it() -> None:
 
 def test_an_answer_ocpp_writes_with_nan_fails_the_call_at_once() -> None:
     """An ``ocpp`` station whose composite schedule holds a NaN limit answers ``NaN``: the
-    drop-in's ``call()`` raises ``ocpp``'s exception of the spec's code at once (it waited
-    for its timeout), and, 1.6 and 2.0.1 answering no CALLRESULT, nothing is sent back."""
+    drop-in's ``call()`` raises ``FormatViolationError`` at once, the class ``ocpp`` raises
+    for a frame that is not JSON (it waited for its timeout), and, 1.6 and 2.0.1 answering
+    no CALLRESULT, nothing is sent back."""
 
     class Station(ocpp.v201.ChargePoint):  # type: ignore[misc]
         @on("GetCompositeSchedule")
@@ -240,7 +241,7 @@ def test_an_answer_ocpp_writes_with_nan_fails_the_call_at_once() -> None:
 
     assert run(ocpp.v201.ChargePoint)[0] == "nan"  # ocpp reads it
     outcome, waited, sent_back = run(v201.ChargePoint)
-    assert outcome.startswith("GenericError: frame is not valid JSON")  # RpcFrameworkError
+    assert outcome.startswith("FormatViolationError: frame is not valid JSON")  # as ocpp names it
     assert waited < 1
     assert sent_back == 0
 

@@ -37,10 +37,22 @@ from ocpp.messages import Call, CallError, CallResult, MessageType
 from ocpp_fast import codec, errors
 from ocpp_fast._protocol_version import ProtocolVersion, by_label
 from ocpp_fast._reference import MESSAGE_ID_MAX_LENGTH, decode_payload
-from ocpp_fast.compat._naming import floats_as_decimals, shape_of, to_snake, to_wire
+from ocpp_fast.compat._naming import (
+    NonFiniteNumber,
+    floats_as_decimals,
+    shape_of,
+    to_snake,
+    to_wire,
+    written,
+)
 from ocpp_fast.frames import CALLERROR, CALLRESULTERROR, CallResultError, Send
 
-__all__ = ["ChargePoint", "ocpp_exception", "ocpp_validation_exception"]
+__all__ = [
+    "ChargePoint",
+    "ocpp_exception",
+    "ocpp_unreadable_exception",
+    "ocpp_validation_exception",
+]
 
 LOGGER = ocpp.charge_point.LOGGER
 """``ocpp``'s default logger (named ``ocpp``): logs go where they went before."""
@@ -112,6 +124,24 @@ def ocpp_validation_exception(error: errors.OcppError, version: ProtocolVersion)
         return ocpp_exception(error, version)
     cls = _OCPP_CLASS_OF_KEYWORD.get(keyword, ocpp.exceptions.FormatViolationError)
     exception: Exception = cls(
+        description=error.description, details={"cause": error.description, **error.details}
+    )
+    return exception
+
+
+def ocpp_unreadable_exception(error: errors.OcppError) -> Exception:
+    """The exception a ``call()`` raises when its answer is no JSON to the spec, though
+    Python's ``json`` reads it (``NaN``, ``Infinity``, a lone surrogate escape, as an
+    ``ocpp`` peer writes them): ``FormatViolationError``, on every version.
+
+    It is the class ``ocpp`` raises for a frame that is not JSON (its ``unpack``). The
+    spec's code, RpcFrameworkError (1.6: FormationViolation), goes on the wire where an
+    answer is sent (2.1's CALLRESULTERROR), but ``ocpp`` has no class of RpcFrameworkError
+    (a peer's CALLERROR of that code raises its ``UnknownCallErrorCodeError``, which is
+    no ``OCPPError``, as any code it has no class for does), and a class by code would
+    have the same answer raise ``FormationViolationError`` on 1.6 and a stand-in on 2.x.
+    """
+    exception: Exception = ocpp.exceptions.FormatViolationError(
         description=error.description, details={"cause": error.description, **error.details}
     )
     return exception
@@ -246,9 +276,10 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
 
         A CALL whose routing raised (an overridden ``_handle_call`` or
         ``route_message`` failing with something else than ``ocpp``'s errors, which
-        are answered) ends ``start()`` with that exception, as it leaves ``ocpp``'s
-        ``start()``: reading stops, the CALLs read after it are never handled, and
-        the backend's ``except`` around ``start()`` sees it.
+        are answered; a handler raising ``asyncio.CancelledError``, which no
+        ``except Exception`` answers) ends ``start()`` with that exception, as it
+        leaves ``ocpp``'s ``start()``: reading stops, the CALLs read after it are never
+        handled, and the backend's ``except`` around ``start()`` sees it.
         """
         loop = asyncio.get_running_loop()  # kept: ensure_future looks it up (a getpid on 3.11)
         self._fast_failure = None
@@ -295,7 +326,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         if before is not None:
             if not before.done():
                 await asyncio.wait((before,))
-            if not before.cancelled() and _routing_failed(before.exception()):
+            if _routing_failed(_failure_of(before)):
                 return
             before = None
         if self._fast_failure is None:
@@ -304,9 +335,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
     def _fast_call_done(self, task: asyncio.Task[Any]) -> None:
         self._fast_handling.discard(task)
         self._fast_call_slots.release()
-        if task.cancelled():
-            return
-        error = task.exception()
+        error = _failure_of(task)
         if error is None:
             return
         if not _routing_failed(error):  # start() raises its own: ocpp logs nothing more
@@ -419,7 +448,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         them. The frame is still refused, but its own id is used where it can be read, so
         the peer's ``call()`` gets its error at once instead of waiting out its timeout
         for an answer to "-1" (with ``ocpp`` its call lock held all along), and a response
-        to our ``call()`` fails that call at once (it waited for its timeout): as an invalid
+        to our ``call()`` fails that call at once (it waited for its timeout) with
+        ``FormatViolationError`` (:func:`ocpp_unreadable_exception`): as an invalid
         CALLRESULT does, answered with CALLRESULTERROR in 2.1 only. Only read on this error
         path.
         """
@@ -436,7 +466,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         waiter = self._fast_waiting.get(unique_id) if kind == 3 and len(frame) == 3 else None
         if waiter is None or waiter.done():
             return unreadable
-        waiter.set_exception(ocpp_exception(error, version))
+        waiter.set_exception(ocpp_unreadable_exception(error))
         if version.answers_bad_results:
             return CALLRESULTERROR, unique_id
         return None, unique_id
@@ -581,7 +611,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         try:
             if not hasattr(type(response), "__dataclass_fields__"):
                 raise TypeError(f"a handler must return a call_result dataclass, not {response!r}")
-            body = _encode(to_wire(response, shape_of(version.response_types.get(action))))
+            body = written(to_wire(response, shape_of(version.response_types.get(action))))
             if not handlers.get("_skip_schema_validation", False):
                 self._fast_check(b'[3,"0",' + body + b"]", action, "0", version)
         except (TypeError, ValueError, OverflowError, errors.OcppError) as error:
@@ -669,7 +699,12 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             raise TypeError(f"Object of type {type(unique_id).__name__} is not JSON serializable")
         request_type = version.request_types.get(action)
         try:
-            body = _encode(to_wire(payload, shape_of(request_type)))
+            body = written(to_wire(payload, shape_of(request_type)))
+        except NonFiniteNumber as error:  # refused with or without validation: no JSON
+            raise ocpp.exceptions.TypeConstraintViolationError(
+                description=f"{action} request holds {error}",
+                details={"cause": str(error), "path": error.path},
+            ) from None
         except UnicodeEncodeError as error:  # a lone surrogate: no UTF-8, so no frame
             raise ocpp.exceptions.FormatViolationError(
                 description=f"{action} request holds text UTF-8 cannot encode: {error}",
@@ -793,6 +828,27 @@ def _vendor_route(handlers: dict[str, Any] | None) -> bool:
         and "_on_action" in handlers
         and bool(handlers.get("_skip_schema_validation", False))
     )
+
+
+def _failure_of(task: asyncio.Task[Any]) -> BaseException | None:
+    """What a CALL's routing task raised, None if it returned or was cancelled by us.
+
+    A ``CancelledError`` the routing raised itself (a handler awaiting a task someone
+    cancelled, or raising it) is a failure like any other exception: it leaves
+    ``ocpp``'s ``start()``, whose ``_handle_call`` catches only ``Exception``, and so
+    ends the drop-in's, the CALL unanswered. A task cancelled by ``cancel()`` (when
+    ``start()`` is cancelled, or after another CALL's failure) has a cancel request
+    counted (``cancelling()``) and is no failure of its own.
+    """
+    if not task.cancelled():
+        return task.exception()
+    if task.cancelling():
+        return None
+    try:
+        task.result()
+    except asyncio.CancelledError as cancelled:
+        return cancelled
+    return None  # not reached: a cancelled task's result() raises
 
 
 def _routing_failed(error: BaseException | None) -> bool:

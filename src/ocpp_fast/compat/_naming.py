@@ -15,7 +15,12 @@ written with one decimal), with one repair: where ``ocpp`` 2.1.0 writes a 2.1
 name its own schema does not allow (``limitL2`` for ``limit_L2``,
 ``priceScheduleId`` for ``priceScheduleID``), the schema's name is written. The
 repair follows the Struct of the schema at each depth, because one spelling can
-be right in one type and wrong in another (``soc`` / ``soC``).
+be right in one type and wrong in another (``soc`` / ``soC``). It repairs only
+what ``ocpp``'s conversion makes of a name of its own: the name a handler was
+handed (``limit_l2``) or a field of ``ocpp``'s dataclasses (``prioritized_emaids``).
+Any other spelling (``ChargePointVendor``, ``connector_ID``) is written as
+``ocpp`` writes it, so validation refuses it as ``ocpp``'s does: no key of 1.6 or
+2.0.1 is ever repaired, ``ocpp``'s names being right there.
 """
 
 from __future__ import annotations
@@ -23,13 +28,23 @@ from __future__ import annotations
 import dataclasses
 import decimal
 import enum
+import math
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 from msgspec import inspect as mi
 from ocpp.charge_point import camel_to_snake_case, snake_to_camel_case
 
-__all__ = ["Shape", "floats_as_decimals", "shape_of", "to_snake", "to_wire"]
+__all__ = [
+    "NonFiniteNumber",
+    "Shape",
+    "floats_as_decimals",
+    "shape_of",
+    "to_snake",
+    "to_wire",
+    "written",
+]
 
 MEMO_LIMIT = 4096
 """Distinct keys remembered per direction; the schemas hold fewer than 2,000, and
@@ -92,30 +107,44 @@ class Shape:
     """What the schema says of one object type: its names and the types nested in it.
 
     :meth:`wire_name` turns a name ``ocpp`` writes into the schema's spelling
-    where the two differ only in case or underscores; ``nested`` maps each wire
-    name to the Shape of the object type under it (through lists and optionality).
+    where ``ocpp``'s conversion gets it wrong; ``nested`` maps each wire name to
+    the Shape of the object type under it (through lists and optionality).
     """
 
-    __slots__ = ("_by_folded", "_repaired", "nested", "wire_names")
+    __slots__ = ("_by_folded", "_ocpp_spelling", "nested", "wire_names")
 
     def __init__(self, wire_names: frozenset[str]) -> None:
         self.wire_names = wire_names
         self.nested: dict[str, Shape | None] = {}
         folded: dict[str, str | None] = {}
-        for name in wire_names:  # two names folding alike are ambiguous: no repair then
+        written: dict[str, str | None] = {}
+        for name in wire_names:  # two names spelt alike are ambiguous: no repair then
             folded[_folded(name)] = None if _folded(name) in folded else name
+            spelling = _camel_names[_snake_names[name]]
+            if spelling != name:
+                written[spelling] = None if spelling in written else name
         self._by_folded = folded
-        self._repaired: dict[str, str] = {}
+        self._ocpp_spelling = written
 
     def wire_name(self, name: str) -> str:
-        """``name`` as the schema spells it (unchanged when it is right, or unknown)."""
-        repaired = self._repaired.get(name)
-        if repaired is None:
-            repaired = name
-            if name not in self.wire_names:
-                repaired = self._by_folded.get(_folded(name)) or name
-            if len(self._repaired) < MEMO_LIMIT:
-                self._repaired[name] = repaired
+        """A dict key as the schema spells it: ``name`` itself, or the schema's name
+        ``name`` is what ``ocpp`` writes for (``limitL2``: a handler handed
+        ``limit_l2`` gives it back so). Any other name is kept, for validation to refuse
+        as ``ocpp``'s does (``ChargePointVendor`` was repaired, and sent where ``ocpp``
+        raises FormatViolationError)."""
+        if name in self.wire_names:
+            return name
+        return self._ocpp_spelling.get(name) or name
+
+    def field_wire_name(self, name: str, ocpp_field: bool) -> str:
+        """A dataclass field's written name as the schema spells it: as :meth:`wire_name`,
+        and for a field of ``ocpp``'s own dataclasses (``ocpp_field``) also a name that
+        differs only in case or underscores (``prioritized_emaids``, written
+        ``prioritizedEmaids``, is 2.1's ``prioritizedEMAIDs``): ``ocpp`` names the
+        schema's field so, and the drop-in sends it as the schema spells it."""
+        repaired = self.wire_name(name)
+        if repaired == name and ocpp_field and name not in self.wire_names:
+            repaired = self._by_folded.get(_folded(name)) or name
         return repaired
 
 
@@ -166,11 +195,12 @@ def _field_plan(cls: type[Any], shape: Shape | None) -> tuple[tuple[str, str, Sh
     plan = _field_plans.get((cls, shape))
     if plan is None:
         entries = []
+        ocpp_field = cls.__module__.partition(".")[0] == "ocpp"
         for field in dataclasses.fields(cls):
             wire = _camel_names[field.name]
             nested = None
             if shape is not None:
-                wire = shape.wire_name(wire)
+                wire = shape.field_wire_name(wire, ocpp_field)
                 nested = shape.nested.get(wire)
             entries.append((field.name, wire, nested))
         plan = _field_plans[(cls, shape)] = tuple(entries)
@@ -211,3 +241,42 @@ def to_wire(value: Any, shape: Shape | None) -> Any:
     if kind is decimal.Decimal:
         return float(f"{value:.1f}")  # as ocpp's JSON encoder writes a Decimal
     return value
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+class NonFiniteNumber(ValueError):
+    """A float NaN or infinity in a payload to send, at ``path`` (``$.meterValue[0]...``)."""
+
+    def __init__(self, path: str, value: float) -> None:
+        super().__init__(f"{value!r} at {path}: JSON has no such number")
+        self.path = path
+
+
+def written(value: Any) -> bytes:
+    """:func:`to_wire`'s output as JSON; :class:`NonFiniteNumber` for a float NaN or infinity.
+
+    msgspec writes those as ``null``, so a NaN became a ``null`` nobody wrote, sent
+    wherever validation did not refuse it (``skip_schema_validation=True``, DataTransfer
+    ``data``, which takes any value); ``ocpp`` writes ``NaN``, which is no JSON. Since
+    :func:`to_wire` drops every ``None``, a ``null`` in the text comes from such a float
+    (or a string or tuple holding it), so only then is the payload walked for it: the
+    frames that carry none pay one search of the text.
+    """
+    body = _encode(value)
+    if b"null" in body:
+        _refuse_non_finite(value, "$")
+    return body
+
+
+def _refuse_non_finite(value: Any, path: str) -> None:
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise NonFiniteNumber(path, value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_non_finite(item, f"{path}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _refuse_non_finite(item, f"{path}[{index}]")
