@@ -265,7 +265,7 @@ def written(value: Any) -> bytes:
     frames that carry none pay one search of the text.
     """
     body = _encode(value)
-    if b"null" in body:
+    if body.find(b"null") >= 0:  # not ``in``: bytes' ``in`` tries the needle as an int first
         _refuse_non_finite(value, "$")
     return body
 
