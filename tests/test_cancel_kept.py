@@ -319,3 +319,50 @@ def test_a_demo_script_cancelled_as_its_transaction_comes_goes_no_further() -> N
         return seen
 
     assert asyncio.run(main()) == "cancelled"
+
+
+def test_a_registry_read_cancelled_as_a_batch_comes_raises_cancelled() -> None:
+    """``ClusterClient.stations()`` reads the registry with nats-py's ``fetch``, which waits
+    with ``asyncio.wait_for``; here a stand-in that waits the same way."""
+    from types import SimpleNamespace
+
+    from ocpp_fast.cluster import ClusterClient
+
+    class Subscription:
+        def __init__(self) -> None:
+            self.batch: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+            self.fetching = False
+
+        async def consumer_info(self) -> Any:
+            return SimpleNamespace(num_pending=1)
+
+        async def fetch(self, count: int, timeout: float) -> list[Any]:
+            self.fetching = True
+            return await asyncio.wait_for(self.batch, timeout)  # as nats-py's next_msg waits
+
+        async def unsubscribe(self) -> None:
+            pass
+
+    class Nats:
+        def __init__(self) -> None:
+            self.subscription = Subscription()
+
+        def jetstream(self) -> Any:
+            return self
+
+        async def pull_subscribe(self, *args: Any, **kwargs: Any) -> Subscription:
+            return self.subscription
+
+    async def main() -> str:
+        client = ClusterClient()
+        client._nc = nats = Nats()  # type: ignore[assignment]
+        reading = asyncio.create_task(client.stations(timeout=5))
+        while not nats.subscription.fetching:
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        entry = SimpleNamespace(metadata=SimpleNamespace(num_pending=0), headers=None, data=b"")
+        nats.subscription.batch.set_result([entry])
+        reading.cancel()
+        return await settle(reading)
+
+    assert asyncio.run(main()) == "cancelled"

@@ -167,6 +167,12 @@ class ClusterClient:
         server says none is left: nats-py's KV watcher may signal "no more" before it
         delivered entries already on their way, and then lists nothing.
         """
+        # within: nats-py's reads wait with asyncio.wait_for, which on 3.11 returns a batch
+        # that came as the caller was cancelled and drops the cancel (the caller went on with
+        # the list); kept, it is raised once the reading stopped
+        return await within(self._read_registry(timeout), None)
+
+    async def _read_registry(self, timeout: float) -> dict[str, StationEntry]:
         bucket = self.names.bucket
         prefix = f"$KV.{bucket}."
         subscription = await self.nats.jetstream().pull_subscribe(
