@@ -157,6 +157,7 @@ def test_a_201_station_is_called_once_booted_after_the_boots_answer() -> None:
         asyncio.run(station())
         lines = server.lines
     assert server.calls_of("CS001") == list(SCRIPTS["2.x"])
+    assert " 30 s per call at most (" in line_of(lines, "calling each station")
     assert ": called GetVariables (OCPPCommCtrlr HeartbeatInterval): Accepted, value 300" in (
         line_of(lines, "called GetVariables")
     )
@@ -175,6 +176,65 @@ def test_a_201_station_is_called_once_booted_after_the_boots_answer() -> None:
     frames = [line for line in lines if " CS001 > " in line]
     assert frames[0].split(" CS001 > ")[1].startswith("[3,"), frames[:2]
     assert '"GetVariables"' in frames[1], frames[:2]
+
+
+PROCESS = re.compile(r"\[(process \d+ of \d+), pid \d+\] ")
+
+
+def process_of(line: str) -> str:
+    """The process of ``serve --workers N`` that wrote ``line`` (``process 0 of 2``)."""
+    found = PROCESS.search(line)
+    assert found is not None, line
+    return found[1]
+
+
+def connected(identity: str) -> Callable[[str], bool]:
+    return lambda line: f" {identity}: connected (" in line
+
+
+def test_under_workers_each_process_calls_the_stations_it_accepted() -> None:
+    """``serve --workers 2 --call-stations``: each process is a demo CSMS of its own on the
+    port (SO_REUSEPORT), so it calls the stations whose boots it accepted, each once, the whole
+    script, every line of a station naming the process holding it; each process says what it
+    will call. Stations are connected until both processes hold one (the kernel spreads them)."""
+    with serving("--call-stations", "--call-timeout", "5", "--workers", "2") as server:
+        announced: list[str] = []
+
+        def both_announced(line: str) -> bool:
+            if "calling each station once its boot is accepted, 5 s per call" in line:
+                announced.append(line)
+            return len(announced) == 2
+
+        if not any(both_announced(line) for line in server.lines):
+            server.until(both_announced)
+
+        async def stations() -> dict[str, str]:
+            held: dict[str, str] = {}  # identity: the process its connected line names
+            clients = []
+            try:
+                while len(held) < 4 or (len(set(held.values())) < 2 and len(held) < 16):
+                    identity = f"CS{len(held):03d}"
+                    url = f"ws://127.0.0.1:{server.port}/ocpp/{identity}"
+                    clients.append(await connect(Cooperative(), url, boot=BOOT))
+                    lines = await asyncio.to_thread(server.until, connected(identity))
+                    held[identity] = process_of(lines[-1])
+                for identity in held:
+                    if not any(map(ended(identity), server.lines)):
+                        await asyncio.to_thread(server.until, ended(identity))
+            finally:
+                for client in clients:
+                    await client.close()
+            return held
+
+        held = asyncio.run(stations())
+        lines = server.lines
+    assert {process_of(line) for line in announced} == {"process 0 of 2", "process 1 of 2"}
+    assert set(held.values()) == {"process 0 of 2", "process 1 of 2"}, held
+    for identity, process in held.items():
+        assert server.calls_of(identity) == list(SCRIPTS["2.x"]), (identity, lines)
+        said = [line for line in lines if f" {identity}: " in line]
+        assert {process_of(line) for line in said} == {process}, said
+        assert line_of(lines, f"{identity}: calls done").endswith(": calls done: 5 answered\n")
 
 
 def test_16_and_21_stations_of_ocpp_fast_simulate_are_called_in_their_versions() -> None:
@@ -271,6 +331,8 @@ def test_an_invalid_answer_a_callerror_and_silence_are_each_said() -> None:
         called = asyncio.run(station())
         lines = server.lines
     assert called == list(SCRIPTS["2.x"][:4])
+    # the timeout the calls waited is the one announced
+    assert " 1 s per call at most (" in line_of(lines, "calling each station")
     assert line_of(lines, "RAW1: called GetVariables").endswith(
         "warning RAW1: called GetVariables (OCPPCommCtrlr HeartbeatInterval): invalid answer: "
         "PropertyConstraintViolation $.getVariableResult[0].attributeStatus Invalid enum value "

@@ -5,13 +5,16 @@ the cancel (the task went on as if never cancelled)."""
 from __future__ import annotations
 
 import asyncio
+import json
+from typing import Any
 
 import msgspec
 
 from ocpp_fast import v201
 from ocpp_fast._awaited import within
-from ocpp_fast.aio import AsyncConnection
-from ocpp_fast.v201 import messages
+from ocpp_fast.aio import AsyncConnection, connect_in_memory
+from ocpp_fast.transport import StationClient
+from ocpp_fast.v201 import datatypes, enums, messages
 
 
 def test_a_call_cancelled_as_its_answer_comes_raises_cancelled() -> None:
@@ -77,3 +80,289 @@ def test_a_wait_for_an_event_cancelled_as_it_is_set_raises_cancelled() -> None:
 
     seen = asyncio.run(main())
     assert seen[0] == "cancelled", seen  # whatever 3.11's wait_for did (seen[1])
+
+
+# --- the library's other waits: a task cancelled as its wait ended goes no further ----------
+
+
+def outcome_of(task: asyncio.Task[Any]) -> str:
+    """``cancelled``, ``returned`` or ``running`` (a task that lost its cancel and went on)."""
+    if not task.done():
+        return "running"
+    return "cancelled" if task.cancelled() else "returned"
+
+
+async def settle(task: asyncio.Task[Any], seconds: float = 0.2) -> str:
+    """``task``'s :func:`outcome_of` once it ended or ``seconds`` passed; a task still running
+    is cancelled (and awaited) then, so that the test leaves nothing behind."""
+    await asyncio.wait([task], timeout=seconds)
+    seen = outcome_of(task)
+    if seen == "running":
+        task.cancel()
+        await asyncio.wait([task])
+    return seen
+
+
+def test_a_heartbeat_task_cancelled_as_the_interval_changes_ends() -> None:
+    """``StationClient`` cancels its heartbeat task when the connection ends; cancelled in the
+    turn the interval changed (a boot's answer adopted, a ChangeConfiguration), it went on to
+    its next heartbeat, on the connection gone."""
+
+    async def main() -> str:
+        client = StationClient(v201.Charger(), "ws://127.0.0.1:9/CS1", heartbeat=60)
+        connection = AsyncConnection(v201.Charger(), write=lambda frame: None, identity="CS1")
+        beating = asyncio.create_task(client._beat(connection))
+        await asyncio.sleep(0)  # waiting for the interval now
+        client.heartbeat_interval = 60
+        beating.cancel()
+        return await settle(beating)
+
+    assert asyncio.run(main()) == "cancelled"
+
+
+def test_a_hook_cancelled_as_it_ends_stops_the_close() -> None:
+    """The in-memory pair's ``close()`` sees each side off in turn (``on_disconnect``, bounded
+    by its grace); cancelled as the station's hook ended, it went on to the CSMS's."""
+    told: list[str] = []
+
+    class Station(v201.Charger):
+        leaving: asyncio.Future[None]
+
+        async def on_disconnect(self, connection: AsyncConnection, reason: str) -> None:
+            told.append("station")
+            await self.leaving
+
+    class Csms(v201.ChargeSystem):
+        async def on_disconnect(self, connection: AsyncConnection, reason: str) -> None:
+            told.append("csms")
+
+    async def main() -> str:
+        station = Station()
+        station.leaving = asyncio.get_running_loop().create_future()
+        pair = connect_in_memory(station, Csms())
+        closing = asyncio.create_task(pair.close(grace=5))
+        while not told:
+            await asyncio.sleep(0)
+        station.leaving.set_result(None)
+        closing.cancel()
+        return await settle(closing)
+
+    assert asyncio.run(main()) == "cancelled"
+    assert told == ["station"]
+
+
+def test_a_picows_close_cancelled_as_the_link_goes_raises_cancelled() -> None:
+    """``StationClient.close()`` (and a runner giving up a connection) wait for the picows
+    link to go; cancelled as it went, the cancel was dropped."""
+    from ocpp_fast.transport._picows_client import PicowsLink
+
+    async def main() -> str:
+        link = PicowsLink(2**20)
+        closing = asyncio.create_task(link.close())
+        await asyncio.sleep(0)  # waiting for the link to go
+        link.on_ws_disconnected(None)  # type: ignore[arg-type]  # (the transport is not read)
+        closing.cancel()
+        return await settle(closing)
+
+    assert asyncio.run(main()) == "cancelled"
+
+
+def test_a_drop_in_call_cancelled_as_its_answer_comes_raises_cancelled() -> None:
+    """The drop-in's ``ChargePoint.call`` waits for the answer as ``ocpp`` does, with
+    ``asyncio.wait_for``: cancelled as the answer came, it returned it."""
+    from ocpp.v201 import call
+
+    from ocpp_fast.compat.v201 import ChargePoint
+
+    class Socket:
+        def __init__(self) -> None:
+            self.sent: list[str] = []
+
+        async def send(self, text: str) -> None:
+            self.sent.append(text)
+
+        async def recv(self) -> str:
+            await asyncio.Event().wait()
+            raise AssertionError("never")
+
+    async def main() -> str:
+        socket = Socket()
+        charge_point = ChargePoint("CS1", socket, response_timeout=5)
+        calling = asyncio.create_task(charge_point.call(call.Heartbeat()))
+        while not socket.sent:
+            await asyncio.sleep(0)
+        message_id = json.loads(socket.sent[0])[1]
+        await charge_point.route_message(
+            json.dumps([3, message_id, {"currentTime": "2026-01-01T00:00:00Z"}])
+        )
+        calling.cancel()
+        return await settle(calling)
+
+    assert asyncio.run(main()) == "cancelled"
+
+
+def test_a_gateways_refresh_cancelled_as_nats_comes_back_ends() -> None:
+    """``Gateway.close()`` cancels the registry's refresh loop; cancelled in the turn NATS came
+    back, the loop went on remaking the stream and rewriting the registry (on a closed
+    connection, a warning each third of the TTL) for as long as the process ran."""
+    from ocpp_fast.cluster import Gateway
+
+    async def main() -> tuple[str, list[str]]:
+        gateway = Gateway()
+        done: list[str] = []
+
+        async def remake() -> None:
+            done.append("remake")
+
+        async def write_lines() -> bool:
+            done.append("write")
+            return True
+
+        gateway._remake = remake  # type: ignore[method-assign]
+        gateway._write_lines = write_lines  # type: ignore[method-assign]
+        refreshing = asyncio.create_task(gateway._refresh())
+        await asyncio.sleep(0)  # waiting for NATS to come back, or the next round
+        await gateway._reconnected()
+        refreshing.cancel()
+        return await settle(refreshing), done
+
+    assert asyncio.run(main()) == ("cancelled", [])
+
+
+def test_a_gateways_settled_cancelled_as_it_settles_raises_cancelled() -> None:
+    from ocpp_fast.cluster import Gateway
+
+    async def main() -> str:
+        gateway = Gateway()
+        gateway._settled.clear()  # a station came or went
+        waiting = asyncio.create_task(gateway.settled(5))
+        await asyncio.sleep(0)
+        gateway._settled.set()
+        waiting.cancel()
+        return await settle(waiting)
+
+    assert asyncio.run(main()) == "cancelled"
+
+
+def test_a_routed_call_cancelled_as_its_reply_comes_raises_cancelled() -> None:
+    """``ClusterClient.call`` awaits nats-py's ``request``, which waits with
+    ``asyncio.wait_for``; here a stand-in that waits the same way."""
+    from ocpp_fast.cluster import ClusterClient
+    from ocpp_fast.cluster.wire import Outcome
+
+    class Reply:
+        data = msgspec.json.encode(Outcome(result=msgspec.Raw(b'{"status":"Accepted"}')))
+
+    class Nats:
+        def __init__(self) -> None:
+            self.reply: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+
+        async def request(self, subject: str, data: bytes, timeout: float) -> Reply:
+            return await asyncio.wait_for(self.reply, timeout)  # as nats-py's request waits
+
+    async def main() -> str:
+        client = ClusterClient()
+        client._nc = nats = Nats()  # type: ignore[assignment]
+        request = messages.ResetRequest(type=enums.ResetEnumType.IMMEDIATE)
+        calling = asyncio.create_task(client.call("CS1", request, timeout=5))
+        await asyncio.sleep(0)
+        nats.reply.set_result(Reply())
+        calling.cancel()
+        return await settle(calling)
+
+    assert asyncio.run(main()) == "cancelled"
+
+
+def test_a_demo_script_cancelled_as_its_transaction_comes_goes_no_further() -> None:
+    """``serve --call-stations``: a script cancelled (its station left) in the turn the
+    station's transaction message named the remote start went on to the charge and the
+    remote stop."""
+    from ocpp_fast._demo_calls import _Script
+
+    class Peer:
+        identity = "CS1"
+
+        def __init__(self) -> None:
+            self.called: list[str] = []
+
+        async def call(self, request: Any, timeout: float) -> Any:
+            self.called.append(type(request).__name__)
+            return messages.RequestStartTransactionResponse(
+                status=enums.RequestStartStopStatusEnumType.ACCEPTED
+            )
+
+    async def main() -> str:
+        peer = Peer()
+        script = _Script(peer, 5)  # type: ignore[arg-type]
+        start = messages.RequestStartTransactionRequest(
+            id_token=datatypes.IdTokenType(id_token="T", type=enums.IdTokenEnumType.CENTRAL),
+            remote_start_id=7,
+        )
+        running = asyncio.create_task(
+            script.start_then_stop(
+                start,
+                "remoteStartId 7",
+                (7, "TransactionEvent with remoteStartId 7"),
+                lambda transaction: messages.RequestStopTransactionRequest(
+                    transaction_id=transaction
+                ),
+                "RequestStopTransaction",
+            )
+        )
+        while script.transaction is None or not peer.called:
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)  # waiting for the transaction now
+        script.started(7, "T1")
+        running.cancel()
+        seen = await settle(running, 3.0)  # the charge lasts CHARGE_SECONDS
+        assert peer.called == ["RequestStartTransactionRequest"], peer.called
+        return seen
+
+    assert asyncio.run(main()) == "cancelled"
+
+
+def test_a_registry_read_cancelled_as_a_batch_comes_raises_cancelled() -> None:
+    """``ClusterClient.stations()`` reads the registry with nats-py's ``fetch``, which waits
+    with ``asyncio.wait_for``; here a stand-in that waits the same way."""
+    from types import SimpleNamespace
+
+    from ocpp_fast.cluster import ClusterClient
+
+    class Subscription:
+        def __init__(self) -> None:
+            self.batch: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+            self.fetching = False
+
+        async def consumer_info(self) -> Any:
+            return SimpleNamespace(num_pending=1)
+
+        async def fetch(self, count: int, timeout: float) -> list[Any]:
+            self.fetching = True
+            return await asyncio.wait_for(self.batch, timeout)  # as nats-py's next_msg waits
+
+        async def unsubscribe(self) -> None:
+            pass
+
+    class Nats:
+        def __init__(self) -> None:
+            self.subscription = Subscription()
+
+        def jetstream(self) -> Any:
+            return self
+
+        async def pull_subscribe(self, *args: Any, **kwargs: Any) -> Subscription:
+            return self.subscription
+
+    async def main() -> str:
+        client = ClusterClient()
+        client._nc = nats = Nats()  # type: ignore[assignment]
+        reading = asyncio.create_task(client.stations(timeout=5))
+        while not nats.subscription.fetching:
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        entry = SimpleNamespace(metadata=SimpleNamespace(num_pending=0), headers=None, data=b"")
+        nats.subscription.batch.set_result([entry])
+        reading.cancel()
+        return await settle(reading)
+
+    assert asyncio.run(main()) == "cancelled"

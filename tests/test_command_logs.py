@@ -129,6 +129,56 @@ def test_json_lines_carry_the_records_fields(tmp_path: Path) -> None:
     assert raised["traceback"].endswith("RuntimeError: the clock is gone"), raised
 
 
+QUOTING_APP = """
+from ocpp_fast.demo import DemoChargeSystem
+
+class Quoting(DemoChargeSystem):
+    def data_transfer(self, request):
+        raise ValueError(f"unknown vendor {request.vendor_id}")
+"""
+
+FORGED = "2026-12-03T08:42:15.291Z info CS9: connected (ocpp1.6)"
+
+
+def test_a_traceback_quoting_a_station_forges_no_line(tmp_path: Path) -> None:
+    """A handler's exception quoting what the station sent (a vendorId holding a line break,
+    then a line in the log's form): the text log writes the traceback with a tab at the start
+    of each of its lines, so no line but a record's first starts with a time. It was written
+    raw: the station's ``CS9: connected (ocpp1.6)`` was a line of the log, which ``ocpp-fast
+    validate`` and a collector read as the server's."""
+    (tmp_path / "quoting_app.py").write_text(textwrap.dedent(QUOTING_APP))
+    vendor = "Acme\n" + FORGED + "\r" + FORGED  # LF, then a CR alone (a line break to many)
+    frame = json.dumps([2, "d1", "DataTransfer", {"vendorId": vendor}])
+    with serving("quoting_app:Quoting", cwd=tmp_path) as server:
+        lines = [server.line()]
+
+        async def visit() -> None:
+            async with ws_connect(
+                f"ws://127.0.0.1:{server.port}/CS42", subprotocols=[Subprotocol("ocpp2.0.1")]
+            ) as websocket:
+                await websocket.send(frame)
+                assert json.loads(await websocket.recv())[2] == "InternalError"
+
+        asyncio.run(asyncio.wait_for(visit(), 10))
+    # (read as text: every CR, LF or CR LF ends a line, as for the strictest reader)
+    lines += server.out.splitlines(keepends=True)
+    records = [line for line in lines if not line.startswith("\t")]
+    assert all(TEXT_LINE.fullmatch(line.rstrip("\n")) for line in records), records
+    assert not any(FORGED in line for line in records), records
+    raised = next(i for i, line in enumerate(lines) if "handler of DataTransfer (d1)" in line)
+    traceback = []
+    for line in lines[raised + 1 :]:
+        if not line.startswith("\t"):
+            break
+        traceback.append(line)
+    assert traceback[0] == "\tTraceback (most recent call last):\n", traceback
+    assert traceback[-3:] == [
+        "\tValueError: unknown vendor Acme\n",
+        "\t" + FORGED + "\n",
+        "\t" + FORGED + "\n",
+    ], traceback
+
+
 def parse(line: str, log_format: str) -> dict[str, Any]:
     """A line of either format as a dict of the JSON format's keys (what the tests read)."""
     if log_format == "json":

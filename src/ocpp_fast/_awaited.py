@@ -5,7 +5,9 @@ same turn of the loop as its task was cancelled, and drops the cancel (3.12's, b
 ``asyncio.timeout``, raises ``CancelledError``): a task awaiting ``call()`` when it was
 cancelled went on as if it had not been, and a simulator stopped while a station waited for
 its answer ran to its planned end. :func:`within` is ``wait_for`` with the cancel kept, for
-the waits of a call: its answer, and the accepted connection it goes out on.
+every wait of the library whose task must stop when cancelled (a call's answer, a heartbeat's
+interval, a lifecycle hook, a closing link...). A wait that a lost cancel cannot leave running
+(its only result ends the task anyway) stays ``wait_for``, and says why where it is.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ T = TypeVar("T")
 async def within(awaitable: Awaitable[T], timeout: float | None) -> T:
     """``await asyncio.wait_for(awaitable, timeout)``, raising ``CancelledError`` when this
     task was cancelled while waiting, even if the result came in the same turn. (Wrap a future
-    another owns in ``asyncio.shield``: a timeout cancels what it waits for.)"""
+    another owns in ``asyncio.shield``: a timeout cancels what it waits for.) With ``timeout``
+    ``None`` it only keeps the cancel, for an awaitable that waits with ``wait_for`` inside
+    (nats-py's ``request``)."""
     task = asyncio.current_task()
     cancels = task.cancelling() if task is not None else 0
     result = await asyncio.wait_for(awaitable, timeout)

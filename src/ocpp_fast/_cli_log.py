@@ -7,7 +7,8 @@ needs to know when each was written and how grave it is, whichever process of ``
 
 - ``text`` (the default, for a person): ``2026-12-03T08:41:07.215Z info CS42: connected
   (ocpp2.0.1)``: the time in UTC (ISO 8601, milliseconds), the level, the message; a traceback
-  follows on lines of its own.
+  follows on lines of its own, each begun with a tab, as is every other line a record's text
+  breaks into (a frame's, a message's): only a record's first line begins with its time.
 - ``json`` (for a collector): one object per line, ``{"time": ..., "level": "info", "logger":
   "ocpp_fast.transport", "message": ..., "pid": 4242, "identity": "CS42"}``: the record's
   structured fields (``identity``, ``action``, ``message_id``, ``code``, ``reason``... the
@@ -37,6 +38,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from ocpp_fast._frame_log import frame_text
+from ocpp_fast._log_text import continued
 
 __all__ = [
     "LOG_FORMATS",
@@ -93,20 +95,31 @@ def _plain(value: Any) -> Any:
     return value if value is None or isinstance(value, str | int | float | bool) else str(value)
 
 
-def _message(record: logging.LogRecord) -> str:
-    """The record's message; a frame's as ``CS42 < [2,"1","Heartbeat",{}]``, readable (the
-    message of ``ocpp_fast.frames`` shows the frame's ``repr``, ``b'...'``), in the form
-    :func:`~ocpp_fast._frame_log.frame_text` gives: no line of it reads as a record."""
+def _frame_message(record: logging.LogRecord) -> str | None:
+    """A frame's record's message as ``CS42 < [2,"1","Heartbeat",{}]``, readable (the message
+    of ``ocpp_fast.frames`` shows the frame's ``repr``, ``b'...'``), in the form
+    :func:`~ocpp_fast._frame_log.frame_text` gives: no line of it reads as a record. ``None``
+    for a record of no frame."""
     frame = getattr(record, "frame", None)
-    if record.name == "ocpp_fast.frames" and frame is not None:
-        fields = record.__dict__
-        text = frame_text(_text(frame), bool(fields.get("cut")))
-        return f"{fields['identity']} {fields['direction']} {text}"
-    return record.getMessage()
+    if record.name != "ocpp_fast.frames" or frame is None:
+        return None
+    fields = record.__dict__
+    text = frame_text(_text(frame), bool(fields.get("cut")))
+    return f"{fields['identity']} {fields['direction']} {text}"
+
+
+def _message(record: logging.LogRecord) -> str:
+    """The record's message; a frame's as :func:`_frame_message` writes it."""
+    framed = _frame_message(record)
+    return record.getMessage() if framed is None else framed
 
 
 class _TextLines(logging.Formatter):
-    """``<time> [<process>] <level> <message>``, the process only when one is named."""
+    """``<time> [<process>] <level> <message>``, the process only when one is named; the lines
+    of a traceback, and any other line a record's text breaks into, begin with
+    :data:`~ocpp_fast._log_text.LINE_CONTINUED` (a frame's in :func:`_frame_message`): an
+    exception quoting a station's field (``ValueError: unknown vendor <the station's text>``)
+    wrote a line break and then a line of the station's own, read as the server's record."""
 
     def __init__(self, process: str | None) -> None:
         super().__init__()
@@ -114,12 +127,15 @@ class _TextLines(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         who = f" [{self._process}, pid {record.process}]" if self._process else ""
-        line = f"{_utc(record)}{who} {record.levelname.lower()} {_message(record)}"
+        message = _frame_message(record)
+        if message is None:
+            message = continued(record.getMessage())
+        below = ""
         if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+            below += "\n" + self.formatException(record.exc_info)
         if record.stack_info:
-            line += "\n" + self.formatStack(record.stack_info)
-        return line
+            below += "\n" + self.formatStack(record.stack_info)
+        return f"{_utc(record)}{who} {record.levelname.lower()} {message}{continued(below)}"
 
 
 class _JsonLines(logging.Formatter):

@@ -254,15 +254,29 @@ def _tell_started() -> None:
         pass  # not a pipe of ours (set by hand): nobody is waiting
 
 
-async def _handlers(args: argparse.Namespace) -> tuple[dict[str, OcppHandler], str]:
-    """What to serve, and how to name it in the first line printed."""
+def _call_timeout(args: argparse.Namespace) -> float | None:
+    """Under ``--call-stations``, how long each call waits (``--call-timeout``, else the
+    demo's :data:`~ocpp_fast._demo_calls.CALL_TIMEOUT`); ``None`` without it. Resolved once,
+    for the handlers and for the line announcing them, so that the two cannot differ."""
+    if not args.call_stations:
+        return None
+    from ocpp_fast._demo_calls import CALL_TIMEOUT
+
+    return CALL_TIMEOUT if args.call_timeout is None else float(args.call_timeout)
+
+
+async def _handlers(
+    args: argparse.Namespace, call_timeout: float | None
+) -> tuple[dict[str, OcppHandler], str]:
+    """What to serve, and how to name it in the first line printed (``call_timeout``: the
+    demo calls its stations, each call waiting that long)."""
     if args.app is None:
         from ocpp_fast.demo import demo_handlers
 
-        if args.call_stations:
-            from ocpp_fast._demo_calls import CALL_TIMEOUT, calling_demo_handlers
+        if call_timeout is not None:
+            from ocpp_fast._demo_calls import calling_demo_handlers
 
-            return calling_demo_handlers(args.call_timeout or CALL_TIMEOUT), "demo CSMS"
+            return calling_demo_handlers(call_timeout), "demo CSMS"
 
         if args.nats and args.handlers == "workers":
             # The demo's classes only say which versions to accept: every CALL goes to a
@@ -357,8 +371,9 @@ async def serve_command(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop_on, sig)
+    call_timeout = _call_timeout(args)
     try:
-        handlers, name = await _handlers(args)
+        handlers, name = await _handlers(args, call_timeout)
         authorize = None
         if args.authorize is not None:
             try:
@@ -454,8 +469,8 @@ async def serve_command(args: argparse.Namespace) -> int:
     if server.health_port is not None:
         probes = f"http://{args.host}:{server.health_port}"
         command_log.info("probes on %s/healthz and %s/readyz", probes, probes)
-    if args.call_stations:
-        _say_calls(args.call_timeout)
+    if call_timeout is not None:
+        _say_calls(call_timeout)
     unauthenticated = _unauthenticated(args, tls=context is not None)
     if unauthenticated:
         command_log.warning("%s", unauthenticated)
@@ -476,15 +491,16 @@ async def serve_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _say_calls(call_timeout: float | None) -> None:
+def _say_calls(call_timeout: float) -> None:
     """The line after the start line under ``--call-stations``: what each station will be
-    asked, so that the lines of a station's calls read against it."""
-    from ocpp_fast._demo_calls import CALL_TIMEOUT, SCRIPTS
+    asked, and how long each call waits, so that the lines of a station's calls read against
+    it."""
+    from ocpp_fast._demo_calls import SCRIPTS
 
     scripts = "; ".join(f"{label}: {', '.join(actions)}" for label, actions in SCRIPTS.items())
     command_log.info(
         "calling each station once its boot is accepted, %g s per call at most (%s)",
-        call_timeout or CALL_TIMEOUT,
+        call_timeout,
         scripts,
     )
 

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import msgspec
 
 from ocpp_fast import errors
+from ocpp_fast._awaited import within
 from ocpp_fast._log_text import shown
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16, DemoChargeSystem21
@@ -187,8 +188,8 @@ class _Script:
             how = "got no answer to go on with" if started is None else f"was {started.status}"
             self.skip(stopping, f"the remote start {how}")
             return
-        try:
-            transaction = await asyncio.wait_for(self.transaction, self.timeout)
+        try:  # within: a script cancelled as the transaction came (it left) goes no further
+            transaction = await within(self.transaction, self.timeout)
         except TimeoutError:
             self.skip(stopping, f"no {message} within {self.timeout:g} s")
             return

@@ -29,6 +29,8 @@ import logging
 import os
 import re
 
+from ocpp_fast._log_text import LINE_CONTINUED, continued
+
 __all__ = [
     "DEFAULT_FRAME_LOG_CHARS",
     "FRAME_CUT_MARK",
@@ -56,12 +58,10 @@ FRAME_WHOLE_MARK = " [whole]"
 """What the text log writes after a whole frame that ends with a mark (a station's broken
 frame can: no JSON does), as a string escapes its quote: read as cut, such a frame passed
 ``validate``."""
-FRAME_LINE_CONTINUED = "\t"
-"""What the text log writes after each line break of a frame (CR, LF, CR LF): a record's line
-starts with its time, so a line of the frame's read alone is none (and a collector's
-multi-line rule on ``^\\s`` joins it to its record)."""
+FRAME_LINE_CONTINUED = LINE_CONTINUED
+"""What the text log writes after each line break of a frame (CR, LF, CR LF), as after those
+of any record (:func:`~ocpp_fast._log_text.continued`)."""
 
-_LINE_BREAK = re.compile(r"\r\n?|\n")
 _LINE_CONTINUED = re.compile(rb"(\r\n?|\n)" + re.escape(FRAME_LINE_CONTINUED.encode()))
 _MARKS = (FRAME_CUT_MARK, FRAME_WHOLE_MARK)
 _CUT, _WHOLE = (mark.encode() for mark in _MARKS)
@@ -111,7 +111,7 @@ def log_frame(direction: str, identity: str, frame: bytes | str) -> None:
 def frame_text(frame: str, cut: bool) -> str:
     """``frame`` as the command's text log writes it (``cut``: the log cut it), so that it
     stays within its record: see the module's docstring."""
-    text = _LINE_BREAK.sub(lambda line_break: line_break[0] + FRAME_LINE_CONTINUED, frame)
+    text = continued(frame)
     if cut:
         return text + FRAME_CUT_MARK
     return text + FRAME_WHOLE_MARK if text.endswith(_MARKS) else text

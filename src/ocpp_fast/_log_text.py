@@ -9,11 +9,28 @@ validate`` and log collectors believe), and a megabyte of it makes one line a me
 
 from __future__ import annotations
 
-__all__ = ["PEER_TEXT_LIMIT", "PeerText", "escaped", "shown"]
+import re
+
+__all__ = ["LINE_CONTINUED", "PEER_TEXT_LIMIT", "PeerText", "continued", "escaped", "shown"]
 
 PEER_TEXT_LIMIT = 300
 """Characters of one peer-made argument a log line keeps (a decode error's message, with its
 path, fits; a description a station made a megabyte long does not)."""
+
+
+LINE_CONTINUED = "\t"
+"""What the command's text log writes after each line break inside one record (CR, LF, CR
+LF): a record's line starts with its time, so a line of a frame or of a traceback read alone
+is none (and a collector's multi-line rule on ``^\\s`` joins it to its record)."""
+
+_LINE_BREAK = re.compile(r"\r\n?|\n")
+
+
+def continued(text: str) -> str:
+    """``text`` with :data:`LINE_CONTINUED` after each of its line breaks: written whole (a
+    frame, a traceback quoting a station's field in its exception), none of its lines reads
+    as a record of the log."""
+    return _LINE_BREAK.sub(lambda line_break: line_break[0] + LINE_CONTINUED, text)
 
 
 def escaped(text: str, limit: int = 80) -> str:

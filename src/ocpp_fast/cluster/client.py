@@ -20,6 +20,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
 
 from ocpp_fast._actions import Sender
+from ocpp_fast._awaited import within
 from ocpp_fast._model import Request, ResponseT, SendRequest
 from ocpp_fast._outgoing import encode_checked_payload
 from ocpp_fast._protocol_version import LABELS, ProtocolVersion
@@ -133,10 +134,13 @@ class ClusterClient:
         routed = RoutedCall(
             action=action, version=version.label, payload=msgspec.Raw(payload), timeout=timeout
         )
+        request_sent = self.nats.request(
+            self.names.command(identity), _encode(routed), timeout=timeout + _MARGIN
+        )
         try:
-            reply = await self.nats.request(
-                self.names.command(identity), _encode(routed), timeout=timeout + _MARGIN
-            )
+            # nats-py waits with asyncio.wait_for, which on 3.11 returns a reply that came as
+            # the caller was cancelled and drops the cancel: within keeps it (no bound of its own)
+            reply = await within(request_sent, None)
         except NoRespondersError:
             raise StationNotConnected(
                 identity, f"{identity} is not connected to the cluster"
@@ -163,6 +167,12 @@ class ClusterClient:
         server says none is left: nats-py's KV watcher may signal "no more" before it
         delivered entries already on their way, and then lists nothing.
         """
+        # within: nats-py's reads wait with asyncio.wait_for, which on 3.11 returns a batch
+        # that came as the caller was cancelled and drops the cancel (the caller went on with
+        # the list); kept, it is raised once the reading stopped
+        return await within(self._read_registry(timeout), None)
+
+    async def _read_registry(self, timeout: float) -> dict[str, StationEntry]:
         bucket = self.names.bucket
         prefix = f"$KV.{bucket}."
         subscription = await self.nats.jetstream().pull_subscribe(

@@ -43,6 +43,7 @@ from nats.js import api
 from nats.js.errors import BadRequestError, KeyNotFoundError
 
 from ocpp_fast import errors
+from ocpp_fast._awaited import within
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.cluster._handlers import clustered
 from ocpp_fast.cluster._nats_link import Delivered, NatsLink
@@ -248,8 +249,9 @@ class Gateway:
         self._wake.set()
 
     async def settled(self, timeout: float) -> None:
-        """Wait until subscriptions and registry follow every change seen so far."""
-        await asyncio.wait_for(self._settled.wait(), timeout)
+        """Wait until subscriptions and registry follow every change seen so far (a cancel as
+        they came is kept: :func:`~ocpp_fast._awaited.within`)."""
+        await within(self._settled.wait(), timeout)
 
     async def holds(self, identity: str, timeout: float) -> None:
         """Wait until ``identity`` is connected here, subscribed and in the registry."""
@@ -385,8 +387,10 @@ class Gateway:
         interval of NATS coming back (it took two: the first remade the bucket only).
         """
         while True:
+            # within: close() cancels this loop; a cancel dropped as NATS came back (3.11's
+            # wait_for) left it rewriting the registry on a closed connection for good
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._back.wait(), self.registry_ttl / 3)
+                await within(self._back.wait(), self.registry_ttl / 3)
             back = self._back.is_set()
             self._back.clear()
             if back:
@@ -592,6 +596,8 @@ class Gateway:
             task.cancel()
         await self.relay.close()
         if self._nc is not None:
+            # Plain wait_for: a cancel it drops (3.11) lets only the close below run, the
+            # close's own last step.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._nc.drain(), 5.0)
             await _quietly(self._nc.close())

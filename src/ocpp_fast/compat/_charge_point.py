@@ -35,6 +35,7 @@ import ocpp.exceptions
 from ocpp.messages import Call, CallError, CallResult, MessageType
 
 from ocpp_fast import codec, errors
+from ocpp_fast._awaited import within
 from ocpp_fast._protocol_version import ProtocolVersion, by_label
 from ocpp_fast._reference import MESSAGE_ID_MAX_LENGTH, decode_payload
 from ocpp_fast.compat._naming import (
@@ -785,10 +786,12 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         return waiter
 
     async def _get_specific_response(self, unique_id: Any, timeout: float) -> Any:
-        """The response with ``unique_id``, or ``asyncio.TimeoutError`` after ``timeout`` s."""
+        """The response with ``unique_id``, or ``asyncio.TimeoutError`` after ``timeout`` s;
+        ``CancelledError`` when cancelled, even as the response came (``ocpp``'s
+        ``asyncio.wait_for`` returns it on 3.11, and the cancelled task went on)."""
         waiter = self._fast_expect(unique_id)
         try:
-            return await asyncio.wait_for(waiter, timeout)
+            return await within(waiter, timeout)
         finally:
             if self._fast_waiting.get(unique_id) is waiter and waiter.done():
                 del self._fast_waiting[unique_id]

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Iterable
 from typing import Any
 
+from ocpp_fast._awaited import within
 from ocpp_fast._log_text import shown
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import AsyncConnection
@@ -111,8 +112,12 @@ def _called(hook: Any, args: tuple[Any, ...], identity: str, name: str) -> Await
 
 
 async def _guarded(work: Awaitable[None], identity: str, name: str, grace: float | None) -> None:
+    """Await the hook ``name``'s ``work`` (``grace`` seconds at most), its failure logged; a
+    cancel that came as it ended is kept (:func:`~ocpp_fast._awaited.within`): dropped, the task
+    seeing the station off went on (the in-memory pair's ``close()`` to the other side's hook,
+    a client's runner to its next connection)."""
     try:
-        await asyncio.wait_for(work, grace)
+        await within(work, grace)
     except TimeoutError:
         ConnectionLog(log, identity).warning("%s still running after %g s, cancelled", name, grace)
     except asyncio.CancelledError:

@@ -14,6 +14,7 @@ from picows import (
     ws_connect,
 )
 
+from ocpp_fast._awaited import within
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport._link import CloseFrames, HandshakeFailed, LinkOptions, telling
@@ -146,7 +147,9 @@ class PicowsLink(OcppListener):
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self.start_close(code, reason)
         try:
-            await asyncio.wait_for(asyncio.shield(self._disconnected), _CLOSE_WAIT)
+            # within: a cancel as the link went is kept (wait_for dropped it on 3.11, and the
+            # client's close(), or its runner, went on as if not cancelled)
+            await within(asyncio.shield(self._disconnected), _CLOSE_WAIT)
         except TimeoutError:
             if self.transport is not None:
                 self.transport.disconnect(graceful=False)

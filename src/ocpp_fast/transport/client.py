@@ -505,7 +505,9 @@ class StationClient:
             delay = self._backoff.delay(attempt, self._rng)
             attempt += 1
             ConnectionLog(log, self.identity).info("reconnecting in %.1f s", delay)
-            with contextlib.suppress(TimeoutError):  # close() cuts the wait short
+            # close() cuts the wait short. Plain wait_for: the cancel it drops on 3.11 came
+            # with close()'s event, and close() has set _closing, which ends the loop anyway.
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closed.wait(), delay)
 
     async def _session(self) -> None:
@@ -645,8 +647,8 @@ class StationClient:
             self._interval_set.clear()
             quiet = time.monotonic() - self._quiet_since
             if quiet < interval:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._interval_set.wait(), interval - quiet)
+                with contextlib.suppress(TimeoutError):  # a cancel as the interval changes ends it
+                    await within(self._interval_set.wait(), interval - quiet)
                 continue  # a frame went out meanwhile, or a new interval: count again
             try:
                 await connection.call(request_type(), timeout=min(interval, DEFAULT_TIMEOUT))
