@@ -241,6 +241,10 @@ class Traffic:
     def answered(self, request: Any, response: Any) -> None:
         """The CSMS's answer to ``request`` (2.x needs none of them to go on)."""
 
+    def read(self, response: Any) -> None:
+        """An answer to one of the station's CALLs, as the connection reads it, before the
+        caller resumes (2.x needs none of them)."""
+
     def failed(self, request: Any) -> None:
         """``request`` got no answer (2.x goes on: the transaction is the station's own)."""
 
@@ -372,7 +376,14 @@ class Traffic16(Traffic):
         return messages16.DataTransferRequest(vendor_id="GA", message_id="sim", data=self.serial)
 
     def answered(self, request: Any, response: Any) -> None:
-        if isinstance(response, messages16.StartTransactionResponse):
+        self.read(response)
+
+    def read(self, response: Any) -> None:
+        """A StartTransaction's answer gives the transaction its id as soon as the connection
+        reads it, as a real station knows it once it read the conf: a RemoteStopTransaction the
+        CSMS sends straight after names it, and comes before the StartTransaction's caller
+        resumes (then :meth:`answered` finds it known, or already stopped)."""
+        if isinstance(response, messages16.StartTransactionResponse) and self.starting:
             self.transaction, self.starting = response.transaction_id, False
 
     def failed(self, request: Any) -> None:
@@ -517,6 +528,17 @@ class _Transacting(_Registered):
     @traffic.setter
     def traffic(self, traffic: Traffic) -> None:
         self._traffic = traffic
+
+    def on_connect(self, connection: Any) -> Awaitable[None] | None:
+        super().on_connect(connection)
+        connection.on_answer.append(self._read)
+        return None
+
+    def _read(self, action: str, response: Any) -> None:
+        """Each answer to the station's CALLs, as the connection reads it (before the caller
+        resumes, and before the CSMS's next frame is handled): the traffic learns a 1.6
+        transaction's id there (:meth:`Traffic16.read`)."""
+        self.traffic.read(response)
 
     def _carry_out(self, request: Any) -> bool:
         """Send ``request`` (an event of the traffic's transaction, or ``None``: nothing to do)
