@@ -38,12 +38,12 @@ LABELS = ["1.6", "2.0.1", "2.1"]
 class Seen:
     """A demo CSMS of one version that records every request it answers, in order."""
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, csms: OcppHandler | None = None) -> None:
+        """``csms``: a demo of ``label`` of the test's own (the demo itself by default)."""
         self.requests: list[Any] = []
-        csms: OcppHandler
-        if label == "1.6":
+        if csms is None and label == "1.6":
             csms = DemoChargeSystem16()
-        else:
+        elif csms is None:
             csms = DemoChargeSystem21() if label == "2.1" else DemoChargeSystem()
         invoke = csms.invoke_handler
 
