@@ -414,3 +414,37 @@ def test_each_default_fits_its_own_data_type_and_limits() -> None:
         assert max(len(each.component), len(each.variable)) <= 50, each
     named = {(s.component, s.evse, s.connector, s.variable, s.variable_instance) for s in MODEL_2X}
     assert len(named) == len(MODEL_2X)
+
+
+@pytest.mark.parametrize(
+    ("data_type", "value", "problem"),
+    [
+        ("integer", "60", None),
+        ("integer", "-1", "ValueOutOfRange"),
+        ("integer", " 60", "InvalidValue"),
+        ("integer", "1_000", "InvalidValue"),
+        ("integer", "6.0", "InvalidValue"),
+        ("decimal", "7.5", None),
+        ("decimal", "1e3", "InvalidValue"),
+        ("boolean", "True", "InvalidValue"),
+        ("OptionList", "B", None),
+        ("OptionList", "A,B", "InvalidValue"),
+        ("MemberList", "A,B", None),
+        ("MemberList", "", "InvalidValue"),
+        ("string", "x" * 101, "ValueTooLong"),
+    ],
+)
+def test_a_value_is_checked_as_written_on_the_wire(
+    data_type: str, value: str, problem: str | None
+) -> None:
+    """Numbers are plain digits (Python's ``int()`` would take `` 60`` and ``1_000``, stored and
+    read back as set), booleans ``true`` / ``false``, list members among the values list."""
+    checked = Setting(
+        "V",
+        "",
+        data_type,
+        min_limit=0,
+        max_limit=100,
+        values_list="A,B" if "List" in data_type else None,
+    )
+    assert checked.problem(value) == problem

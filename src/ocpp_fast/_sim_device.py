@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,11 @@ REPORT_ITEMS = 10
 messages, so a CSMS's handling of ``seqNo`` and ``tbc`` is exercised."""
 
 
+_NUMBERS = {"integer": re.compile(r"-?[0-9]+"), "decimal": re.compile(r"-?[0-9]+(\.[0-9]+)?")}
+"""A value of each numeric data type as written on the wire: plain digits (Python's own
+``int()`` takes ``" 5"`` and ``"1_000"``, which a station would then read back as set)."""
+
+
 @dataclass(frozen=True)
 class Setting:
     """One variable (2.x) or configuration key (1.6, ``component`` empty), as the data says."""
@@ -77,10 +83,9 @@ class Setting:
         if not self.writable:
             return "ReadOnly"
         if self.data_type in ("integer", "decimal"):
-            try:
-                number = int(value) if self.data_type == "integer" else float(value)
-            except ValueError:
+            if not _NUMBERS[self.data_type].fullmatch(value):
                 return "InvalidValue"
+            number = float(value)
             low, high = self.min_limit, self.max_limit
             if (low is not None and number < low) or (high is not None and number > high):
                 return "ValueOutOfRange"
@@ -120,7 +125,9 @@ MODEL_2X = _settings("device-model-v2x.jsonl")
 CONFIGURATION_16 = _settings("configuration-v16.jsonl")
 """The configuration keys of a simulated 1.6 station, with their default values."""
 HEARTBEAT = ("OCPPCommCtrlr", "HeartbeatInterval")
+"""The 2.x component and variable the station applies to its heartbeat."""
 HEARTBEAT_16 = "HeartbeatInterval"
+"""The 1.6 key the station applies to its heartbeat."""
 
 
 def _same(given: Any, known: str | None) -> bool:
