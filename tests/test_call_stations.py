@@ -115,32 +115,13 @@ def line_of(lines: list[str], text: str) -> str:
 
 class Cooperative(SimulatedStation):
     """A 2.0.1 station answering every request of the script (the simulated station itself
-    answers the remote start and stop, and carries them out)."""
-
-    def get_variables(self, request: messages.GetVariablesRequest) -> messages.GetVariablesResponse:
-        return messages.GetVariablesResponse(
-            get_variable_result=[
-                datatypes.GetVariableResultType(
-                    attribute_status=enums.GetVariableStatusEnumType.ACCEPTED,
-                    component=data.component,
-                    variable=data.variable,
-                    attribute_value="300",
-                )
-                for data in request.get_variable_data
-            ]
-        )
+    answers GetVariables and GetBaseReport from its device model, and the remote start and
+    stop, which it carries out)."""
 
     def trigger_message(
         self, request: messages.TriggerMessageRequest
     ) -> messages.TriggerMessageResponse:
         return messages.TriggerMessageResponse(status=enums.TriggerMessageStatusEnumType.ACCEPTED)
-
-    def get_base_report(
-        self, request: messages.GetBaseReportRequest
-    ) -> messages.GetBaseReportResponse:
-        return messages.GetBaseReportResponse(
-            status=enums.GenericDeviceModelStatusEnumType.ACCEPTED
-        )
 
 
 def test_a_201_station_is_called_once_booted_after_the_boots_answer() -> None:
@@ -238,8 +219,10 @@ def test_under_workers_each_process_calls_the_stations_it_accepted() -> None:
 
 
 def test_16_and_21_stations_of_ocpp_fast_simulate_are_called_in_their_versions() -> None:
-    """Each in its version's script; the simulated station answers NotSupported to what it does
-    not handle (said as the CALLERROR it is), and carries out the remote start and stop."""
+    """Each in its version's script; the simulated station answers its configuration from its
+    model (the boot's interval, 300 s, is its HeartbeatInterval), NotSupported to what it does
+    not handle (TriggerMessage, said as the CALLERROR it is), and carries out the remote start
+    and stop."""
     with serving("--call-stations") as server:
         simulate = subprocess.Popen(
             [
@@ -261,8 +244,10 @@ def test_16_and_21_stations_of_ocpp_fast_simulate_are_called_in_their_versions()
     assert server.calls_of("SIM00000") == list(SCRIPTS["1.6"])
     assert server.calls_of("SIM00001") == list(SCRIPTS["2.x"])
     assert line_of(lines, "SIM00000: called GetConfiguration").endswith(
-        "warning SIM00000: called GetConfiguration (HeartbeatInterval): CALLERROR NotSupported: "
-        "GetConfiguration is not handled by this station\n"
+        "info SIM00000: called GetConfiguration (HeartbeatInterval): value 300\n"
+    )
+    assert line_of(lines, "SIM00000: called TriggerMessage").endswith(
+        ": CALLERROR NotSupported: TriggerMessage is not handled by this station\n"
     )
     assert "(idTag OCPP-FAST-DEMO, connector 1): Accepted\n" in line_of(
         lines, "SIM00000: called RemoteStartTransaction"
@@ -273,10 +258,17 @@ def test_16_and_21_stations_of_ocpp_fast_simulate_are_called_in_their_versions()
         line_of(lines, "SIM00000: called RemoteStopTransaction"),
     )
     assert line_of(lines, "SIM00000: calls done").endswith(
-        "warning SIM00000: calls done: 2 answered, 2 CALLERROR\n"
+        "warning SIM00000: calls done: 3 answered, 1 CALLERROR\n"
+    )
+    assert line_of(lines, "SIM00001: called GetVariables").endswith(
+        "info SIM00001: called GetVariables (OCPPCommCtrlr HeartbeatInterval): "
+        "Accepted, value 300\n"
+    )
+    assert line_of(lines, "SIM00001: called GetBaseReport").endswith(
+        "(ConfigurationInventory): Accepted\n"
     )
     assert "SIM00001: called RequestStopTransaction (transaction " in "".join(lines)
-    assert line_of(lines, "SIM00001: calls done").endswith(": 2 answered, 3 CALLERROR\n")
+    assert line_of(lines, "SIM00001: calls done").endswith(": 4 answered, 1 CALLERROR\n")
 
 
 async def answering(websocket: ClientConnection, answers: dict[str, Any], until: str) -> list[str]:

@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from ocpp_fast import CallContext
 from ocpp_fast._sim_traffic import traffic_for
 from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16, DemoChargeSystem21
 from ocpp_fast.dispatch import OcppHandler
@@ -37,12 +38,12 @@ LABELS = ["1.6", "2.0.1", "2.1"]
 class Seen:
     """A demo CSMS of one version that records every request it answers, in order."""
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, csms: OcppHandler | None = None) -> None:
+        """``csms``: a demo of ``label`` of the test's own (the demo itself by default)."""
         self.requests: list[Any] = []
-        csms: OcppHandler
-        if label == "1.6":
+        if csms is None and label == "1.6":
             csms = DemoChargeSystem16()
-        else:
+        elif csms is None:
             csms = DemoChargeSystem21() if label == "2.1" else DemoChargeSystem()
         invoke = csms.invoke_handler
 
@@ -304,3 +305,69 @@ def test_a_started_event_of_the_traffic_while_charging_goes_on_with_the_transact
     assert str(then.event_type) == "Updated"
     assert then.transaction_info.transaction_id == started.transaction_info.transaction_id
     assert then.seq_no == started.seq_no + 1
+
+
+class StopsAtOnce(DemoChargeSystem16):
+    """A 1.6 CSMS that sends RemoteStopTransaction of the transaction it just numbered right
+    after answering StartTransaction (the task runs once the answer is written): the stop
+    reaches the station on the heels of the conf."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answers: list[str] = []
+        self.stopped: list[messages16.StopTransactionRequest] = []
+
+    def start_transaction(
+        self, request: messages16.StartTransactionRequest, context: CallContext
+    ) -> messages16.StartTransactionResponse:
+        response = self.default_start_transaction(request)
+        stop = messages16.RemoteStopTransactionRequest(transaction_id=response.transaction_id)
+        connection = context.connection
+        assert connection is not None
+
+        async def stop_it() -> None:
+            self.answers.append(str((await connection.call(stop, timeout=5)).status))
+
+        asyncio.get_running_loop().create_task(stop_it())
+        return response
+
+    def stop_transaction(
+        self, request: messages16.StopTransactionRequest
+    ) -> messages16.StopTransactionResponse:
+        self.stopped.append(request)
+        return self.default_stop_transaction(request)
+
+
+async def stopped(csms: StopsAtOnce, count: int) -> None:
+    """Until the ``count``-th stop was answered and, when Accepted, its StopTransaction came."""
+    while len(csms.answers) < count or (
+        csms.answers[-1] == "Accepted" and len(csms.stopped) < count
+    ):
+        await asyncio.sleep(0.01)
+
+
+def test_a_16_remote_stop_straight_after_the_start_transactions_answer_is_accepted() -> None:
+    """The station knows its transaction id once it read StartTransaction.conf, not once the
+    call that sent it resumed: a stop coming right behind the conf was Rejected."""
+
+    async def main() -> StopsAtOnce:
+        csms = StopsAtOnce()
+        server = await serve(csms)
+        url = f"ws://127.0.0.1:{server.port}/ocpp/CS001"
+        station = await connect(SimulatedStation16(), url, boot=boot_of("1.6"))
+        try:
+            await station.booted()
+            for count in range(1, 4):
+                start = await server.call("CS001", start_of("1.6"), timeout=5)
+                assert str(start.status) == "Accepted"
+                await asyncio.wait_for(stopped(csms, count), 10)
+                assert csms.answers == ["Accepted"] * count  # the stop of the id just given
+        finally:
+            await station.close()
+            await server.close()
+        return csms
+
+    csms = asyncio.run(main())
+    assert csms.answers == ["Accepted"] * 3
+    assert [str(stop.reason) for stop in csms.stopped] == ["Remote"] * 3
+    assert [stop.transaction_id for stop in csms.stopped] == [1, 2, 3]

@@ -211,6 +211,8 @@ def wheel_tags(wheel: Path) -> list[str]:
 def assert_no_leftovers(names: list[str]) -> None:
     assert "ocpp_fast/py.typed" in names
     assert "ocpp_fast/data/mix-v201.jsonl" in names  # `ocpp-fast bench` needs it installed
+    for model in ("device-model-v2x", "configuration-v16"):  # the simulated stations' settings
+        assert f"ocpp_fast/data/{model}.jsonl" in names
     leftovers = [n for n in names if n.endswith(BUILD_LEFTOVERS)]
     assert not leftovers, leftovers
 

@@ -15,13 +15,13 @@ import asyncio
 import datetime
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import msgspec
 
-from ocpp_fast import v16, v21, v201
+from ocpp_fast import _sim_device, v16, v21, v201
 from ocpp_fast.v16 import datatypes as datatypes16
 from ocpp_fast.v16 import enums as enums16
 from ocpp_fast.v16 import messages as messages16
@@ -29,6 +29,9 @@ from ocpp_fast.v21 import datatypes as datatypes21
 from ocpp_fast.v21 import enums as enums21
 from ocpp_fast.v21 import messages as messages21
 from ocpp_fast.v201 import datatypes, enums, messages
+
+if TYPE_CHECKING:
+    from ocpp_fast.transport import StationClient
 
 __all__ = [
     "ACTION_PRESETS",
@@ -241,6 +244,10 @@ class Traffic:
     def answered(self, request: Any, response: Any) -> None:
         """The CSMS's answer to ``request`` (2.x needs none of them to go on)."""
 
+    def read(self, response: Any) -> None:
+        """An answer to one of the station's CALLs, as the connection reads it, before the
+        caller resumes (2.x needs none of them)."""
+
     def failed(self, request: Any) -> None:
         """``request`` got no answer (2.x goes on: the transaction is the station's own)."""
 
@@ -372,7 +379,14 @@ class Traffic16(Traffic):
         return messages16.DataTransferRequest(vendor_id="GA", message_id="sim", data=self.serial)
 
     def answered(self, request: Any, response: Any) -> None:
-        if isinstance(response, messages16.StartTransactionResponse):
+        self.read(response)
+
+    def read(self, response: Any) -> None:
+        """A StartTransaction's answer gives the transaction its id as soon as the connection
+        reads it, as a real station knows it once it read the conf: a RemoteStopTransaction the
+        CSMS sends straight after names it, and comes before the StartTransaction's caller
+        resumes (then :meth:`answered` finds it known, or already stopped)."""
+        if isinstance(response, messages16.StartTransactionResponse) and self.starting:
             self.transaction, self.starting = response.transaction_id, False
 
     def failed(self, request: Any) -> None:
@@ -506,6 +520,11 @@ class _Transacting(_Registered):
     _traffic: Traffic | None = None
     sender: Sender | None = None
     """How the station's CALLs go out (``None``: on its connection, counted nowhere)."""
+    client: StationClient | None = None
+    """The client the station is connected by, whose heartbeat (its
+    :attr:`~ocpp_fast.transport.StationClient.heartbeat_interval`) follows the
+    ``HeartbeatInterval`` the CSMS sets (SetVariables, ChangeConfiguration); ``simulate()`` sets
+    it, a station connected by your own code may (``station.client = await connect(...)``)."""
 
     @property
     def traffic(self) -> Traffic:
@@ -518,15 +537,59 @@ class _Transacting(_Registered):
     def traffic(self, traffic: Traffic) -> None:
         self._traffic = traffic
 
+    def on_connect(self, connection: Any) -> Awaitable[None] | None:
+        super().on_connect(connection)
+        connection.on_answer.append(self._read)
+        self._connected_as(connection.identity)
+        return None
+
+    def _connected_as(self, identity: str) -> None:
+        """The station is connected as ``identity`` (2.x: its ``SecurityCtrlr.Identity``)."""
+
+    def _read(self, action: str, response: Any) -> None:
+        """Each answer to the station's CALLs, as the connection reads it (before the caller
+        resumes, and before the CSMS's next frame is handled): the traffic learns a 1.6
+        transaction's id there (:meth:`Traffic16.read`), and an accepted boot's interval is
+        the station's ``HeartbeatInterval`` (OCPP asks the station to adopt it)."""
+        self.traffic.read(response)
+        accepted = action == "BootNotification" and response.status == "Accepted"
+        if accepted and response.interval > 0:
+            self._heartbeat_is(str(response.interval))
+
+    def _heartbeat_is(self, seconds: str) -> None:
+        """The station's ``HeartbeatInterval`` is ``seconds`` now (each version's model)."""
+
+    def _heartbeat_set(self, seconds: str | None) -> None:
+        """The CSMS set ``HeartbeatInterval`` (``None``: it did not): the client's heartbeat
+        follows, when the station knows its client."""
+        if seconds is not None and self.client is not None:
+            self.client.heartbeat_interval = float(seconds)
+
     def _carry_out(self, request: Any) -> bool:
         """Send ``request`` (an event of the traffic's transaction, or ``None``: nothing to do)
         after the answer being made; whether there was one."""
         if request is None:
             return False
-        task = asyncio.get_running_loop().create_task(self._send(request))
+        self._after_answer(self._send(request))
+        return True
+
+    def _carry_out_each(self, requests: list[Any]) -> None:
+        """Send ``requests`` (a report's parts) after the answer being made, one after the
+        other (one CALL outstanding, as OCPP-J asks), stopping at the first that fails."""
+        if requests:
+            self._after_answer(self._send_each(requests))
+
+    async def _send_each(self, requests: list[Any]) -> None:
+        for request in requests:
+            if await self._send(request) is None:
+                return
+
+    @staticmethod
+    def _after_answer(work: Coroutine[Any, Any, Any]) -> None:
+        """Run ``work`` once the handler returned (its answer written first)."""
+        task = asyncio.get_running_loop().create_task(work)
         _pending.add(task)
         task.add_done_callback(_sent)
-        return True
 
     async def _send(self, request: Any) -> Any:
         if self.sender is not None:
@@ -538,23 +601,24 @@ class _Transacting(_Registered):
             response = await connection.call(request, timeout=_CALL_TIMEOUT)
         except Exception as exc:
             traffic.failed(request)
-            log.warning("%s of a remote start or stop failed: %r", type(request).__name__, exc)
+            log.warning("%s after an answer failed: %r", type(request).__name__, exc)
             return None
         traffic.answered(request, response)
         return response
 
 
 def _sent(task: asyncio.Task[Any]) -> None:
-    """A remote start's or stop's call is done: what it raised unexpectedly is logged."""
+    """A call made after an answer (a remote start's or stop's event, a report) is done: what
+    it raised unexpectedly is logged."""
     _pending.discard(task)
     if not task.cancelled() and (error := task.exception()) is not None:
-        log.error("a remote start's or stop's call failed", exc_info=error)
+        log.error("a call after an answer failed", exc_info=error)
 
 
 _pending: set[asyncio.Task[Any]] = set()
-"""The remote starts' and stops' calls on their way (a task nobody holds may be collected)."""
+"""The calls made after an answer on their way (a task nobody holds may be collected)."""
 _CALL_TIMEOUT = 30.0
-"""Seconds a station alone waits for the answer to a remote start's or stop's event."""
+"""Seconds a station alone waits for the answer to a call it makes after an answer."""
 
 
 class _Accepts2xBodies:
@@ -564,9 +628,48 @@ class _Accepts2xBodies:
 
     _messages: Any
     _enums: Any
+    _types: _Model2x
     accepted: bool
     traffic: Traffic
     _carry_out: Callable[[Any], bool]
+    _carry_out_each: Callable[[list[Any]], None]
+    _heartbeat_set: Callable[[str | None], None]
+    _device_model: _sim_device.DeviceModel | None = None
+
+    @property
+    def device_model(self) -> _sim_device.DeviceModel:
+        """The station's variables and their values (GetVariables, SetVariables,
+        GetBaseReport): the packaged defaults the first time it is read."""
+        if self._device_model is None:
+            self._device_model = _sim_device.DeviceModel()
+        return self._device_model
+
+    def _connected_as(self, identity: str) -> None:
+        self.device_model.set_value("SecurityCtrlr", "Identity", identity)
+
+    def _heartbeat_is(self, seconds: str) -> None:
+        self.device_model.set_value(*_sim_device.HEARTBEAT, seconds)
+
+    def default_get_variables(self, request: Any) -> Any:
+        """Each item's value from :attr:`device_model`, or why not (UnknownComponent,
+        UnknownVariable, NotSupportedAttributeType for an attribute but Actual)."""
+        return _sim_device.get_variables(self.device_model, self._types, request)
+
+    def default_set_variables(self, request: Any) -> Any:
+        """Each writable item set when its value fits its data type and limits (Rejected
+        otherwise, or when read-only); a new ``HeartbeatInterval`` is applied to the heartbeat
+        of :attr:`client`."""
+        response, heartbeat = _sim_device.set_variables(self.device_model, self._types, request)
+        self._heartbeat_set(heartbeat)
+        return response
+
+    def default_get_base_report(self, request: Any) -> Any:
+        """Accepted for ConfigurationInventory and FullInventory, then the report in
+        NotifyReports (``seqNo`` from 0, ``tbc`` on all but the last); NotSupported for
+        SummaryInventory."""
+        response, reports = _sim_device.base_report(self.device_model, self._types, request)
+        self._carry_out_each(reports)
+        return response
 
     def default_request_start_transaction(self, request: Any) -> Any:
         """Accepted, and the transaction started (TransactionEvent Started, trigger
@@ -602,6 +705,9 @@ class _Accepts2xBodies:
     request_stop_transaction = default_request_stop_transaction
     change_availability = default_change_availability
     unlock_connector = default_unlock_connector
+    get_variables = default_get_variables
+    set_variables = default_set_variables
+    get_base_report = default_get_base_report
 
 
 if TYPE_CHECKING:
@@ -630,6 +736,7 @@ class SimulatedStation(_Accepts2x, _Transacting, v201.Charger):
 
     _messages = messages
     _enums = enums
+    _types = _V201
 
     if TYPE_CHECKING:  # the bodies are _Accepts2xBodies', shared with 2.1
 
@@ -645,6 +752,17 @@ class SimulatedStation(_Accepts2x, _Transacting, v201.Charger):
         def default_unlock_connector(
             self, request: messages.UnlockConnectorRequest
         ) -> messages.UnlockConnectorResponse: ...
+        def default_get_variables(
+            self, request: messages.GetVariablesRequest
+        ) -> messages.GetVariablesResponse: ...
+        def default_set_variables(
+            self, request: messages.SetVariablesRequest
+        ) -> messages.SetVariablesResponse: ...
+        def default_get_base_report(
+            self, request: messages.GetBaseReportRequest
+        ) -> messages.GetBaseReportResponse: ...
+        @property
+        def device_model(self) -> _sim_device.DeviceModel: ...
 
 
 class SimulatedStation21(_Accepts2x, _Transacting, v21.Charger):
@@ -653,6 +771,7 @@ class SimulatedStation21(_Accepts2x, _Transacting, v21.Charger):
 
     _messages = messages21
     _enums = enums21
+    _types = _V21
     _label = "2.1"
 
     if TYPE_CHECKING:  # the bodies are _Accepts2xBodies', shared with 2.0.1
@@ -669,6 +788,17 @@ class SimulatedStation21(_Accepts2x, _Transacting, v21.Charger):
         def default_unlock_connector(
             self, request: messages21.UnlockConnectorRequest
         ) -> messages21.UnlockConnectorResponse: ...
+        def default_get_variables(
+            self, request: messages21.GetVariablesRequest
+        ) -> messages21.GetVariablesResponse: ...
+        def default_set_variables(
+            self, request: messages21.SetVariablesRequest
+        ) -> messages21.SetVariablesResponse: ...
+        def default_get_base_report(
+            self, request: messages21.GetBaseReportRequest
+        ) -> messages21.GetBaseReportResponse: ...
+        @property
+        def device_model(self) -> _sim_device.DeviceModel: ...
 
 
 class SimulatedStation16(_Transacting, v16.Charger):
@@ -679,6 +809,34 @@ class SimulatedStation16(_Transacting, v16.Charger):
     """
 
     _label = "1.6"
+    _configuration: _sim_device.Configuration16 | None = None
+
+    @property
+    def configuration(self) -> _sim_device.Configuration16:
+        """The station's configuration keys and their values (GetConfiguration,
+        ChangeConfiguration): the packaged defaults the first time it is read."""
+        if self._configuration is None:
+            self._configuration = _sim_device.Configuration16()
+        return self._configuration
+
+    def _heartbeat_is(self, seconds: str) -> None:
+        self.configuration.values[_sim_device.HEARTBEAT_16] = seconds
+
+    def default_get_configuration(
+        self, request: messages16.GetConfigurationRequest
+    ) -> messages16.GetConfigurationResponse:
+        """The known keys asked for (every one when none is), the others in ``unknownKey``."""
+        return _sim_device.get_configuration(self.configuration, request)
+
+    def default_change_configuration(
+        self, request: messages16.ChangeConfigurationRequest
+    ) -> messages16.ChangeConfigurationResponse:
+        """Accepted when the key is writable and the value fits, Rejected otherwise,
+        NotSupported for an unknown key; a new ``HeartbeatInterval`` is applied to the
+        heartbeat of :attr:`client`."""
+        response, heartbeat = _sim_device.change_configuration(self.configuration, request)
+        self._heartbeat_set(heartbeat)
+        return response
 
     def default_remote_start_transaction(
         self, request: messages16.RemoteStartTransactionRequest
@@ -722,6 +880,8 @@ class SimulatedStation16(_Transacting, v16.Charger):
         remote_stop_transaction = default_remote_stop_transaction
         change_availability = default_change_availability
         unlock_connector = default_unlock_connector
+        get_configuration = default_get_configuration
+        change_configuration = default_change_configuration
 
 
 AnyStation: TypeAlias = "SimulatedStation | SimulatedStation16 | SimulatedStation21"

@@ -130,8 +130,9 @@ class SimulationReport:
     sessions: int = 0
     """Transactions the stations ended (those a remote stop ended included)."""
     messages: int = 0
-    """The stations' calls the CSMS answered, the events of remote starts and stops included
-    (the CSMS's own requests to the stations are not counted)."""
+    """The stations' calls the CSMS answered, the events of remote starts and stops and the
+    NotifyReports of a base report included (the CSMS's own requests to the stations are not
+    counted, nor the heartbeats of a HeartbeatInterval the CSMS set)."""
     seconds: float = 0.0
     """The real duration of the run, stopped early or not."""
     stopped_early: bool = False
@@ -352,6 +353,7 @@ async def _station(fleet: _Fleet, index: int, label: str, rng: random.Random) ->
     fleet.clients[identity] = client
     report.connected += 1
     station.sender = functools.partial(_send, client, state, report)
+    station.client = client  # its heartbeat follows the HeartbeatInterval the CSMS sets
     kinds, weights = fleet.kinds, fleet.weights
     try:
         accepted = await _booted(fleet, client, state)
