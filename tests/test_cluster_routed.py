@@ -338,7 +338,7 @@ def test_the_refresh_writes_every_line_over_the_link_with_no_task_per_line(
         for n in range(5):
             await gateway.holds(f"R{n}", 5)
         assert gateway._kv is not None
-        before = {n: (await gateway._kv.get(f"R{n}")).revision for n in range(5)}
+        before = {n: (await gateway._kv.get(f"R{n}")).revision or 0 for n in range(5)}
         loop = asyncio.get_running_loop()
         made = [0]
         factory = loop.get_task_factory()
@@ -355,7 +355,7 @@ def test_the_refresh_writes_every_line_over_the_link_with_no_task_per_line(
         finally:
             loop.set_task_factory(factory)
         assert made[0] == 0
-        after = {n: (await gateway._kv.get(f"R{n}")).revision for n in range(5)}
+        after = {n: (await gateway._kv.get(f"R{n}")).revision or 0 for n in range(5)}
         assert all(after[n] > before[n] for n in range(5)), (before, after)
         gateway.names = dataclasses.replace(gateway.names, bucket="nobucket")  # nobody stores it
         assert await gateway._write_lines() is False
