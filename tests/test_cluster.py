@@ -172,6 +172,62 @@ def test_durable_actions_are_in_the_stream_before_the_answer(nats_url: str, back
     run(scenario)
 
 
+class SlowStartDemo(DemoChargeSystem):
+    """A gateway's app whose ``on_startup`` takes a while to make what its boot handler needs."""
+
+    def __init__(self) -> None:
+        self.listening = asyncio.Event()
+        self.release = asyncio.Event()
+        self.port = 0
+        self.pool: str | None = None
+        self.booted_with: list[str | None] = []
+
+    async def on_startup(self, server: CsmsServer) -> None:
+        self.port = server.port
+        self.listening.set()
+        await self.release.wait()
+        self.pool = "pool"
+
+    def boot_notification(
+        self, request: messages.BootNotificationRequest
+    ) -> messages.BootNotificationResponse:
+        self.booted_with.append(self.pool)
+        return self.default_boot_notification(request)
+
+
+def test_a_gateway_serves_a_station_only_once_on_startup_returned(
+    nats_url: str, backend: str
+) -> None:
+    """``cluster.attach`` runs before ``on_startup``: a station connecting meanwhile waits
+    for the hook all the same, and is then held and booted with what the hook made."""
+    cluster = config(nats_url)
+
+    async def scenario() -> None:
+        gateway = Gateway(cluster)
+        csms = SlowStartDemo()
+        starting = asyncio.ensure_future(serve(csms, cluster=gateway))
+        await csms.listening.wait()
+        url = f"ws://127.0.0.1:{csms.port}/ocpp/CS.9"
+        boot = messages.BootNotificationRequest(
+            reason=enums.BootReasonEnumType.POWER_UP,
+            charging_station=datatypes.ChargingStationType(model="M", vendor_name="V"),
+        )
+        connecting = asyncio.ensure_future(connect(IdentityStation(), url, boot=boot))
+        await asyncio.sleep(0.3)
+        assert not connecting.done() and csms.booted_with == []
+        csms.release.set()
+        server = await starting
+        station = await connecting
+        await station.booted(5)
+        await gateway.holds("CS.9", 5)
+        assert csms.booted_with == ["pool"]
+        await station.close()
+        await server.close()
+        await gateway.close()
+
+    run(scenario)
+
+
 def test_a_transaction_event_sent_again_is_stored_once(nats_url: str) -> None:
     """The same (transactionId, seqNo) under a new message id, as a station resends after a
     reconnect: answered both times, stored once (Nats-Msg-Id deduplication)."""

@@ -14,7 +14,7 @@ import pytest
 
 from ocpp_fast import CallContext, v16, v201
 from ocpp_fast.aio import AsyncConnection, MemoryWire, connect_in_memory
-from ocpp_fast.errors import NotSupportedError, StationNotConnected
+from ocpp_fast.errors import NotSupportedError, StartupFailed, StationNotConnected
 from ocpp_fast.transport import (
     Admission,
     Backoff,
@@ -295,5 +295,56 @@ def test_the_wire_keeps_order_feeds_a_late_end_and_loses_what_travels_when_cut()
         wire.writer(1)(b"5")
         await asyncio.sleep(0)
         assert station.frames == [] and not wire.open
+
+    run(scenario)
+
+
+class SlowStart(Csms):
+    """Its ``on_startup`` starts a station (``via=`` the server it gets) then takes a while to
+    make what the handlers need; ``fail``: it cannot."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.fail = fail
+        self.pool: str | None = None
+        self.station: asyncio.Task[StationClient] | None = None
+
+    async def on_startup(self, server: Any) -> None:
+        self.station = asyncio.ensure_future(connect(v201.Charger(), URL, boot=BOOT, via=server))
+        await asyncio.sleep(0.2)
+        assert not self.station.done()  # its link waits for this hook
+        if self.fail:
+            raise RuntimeError("the database is unreachable")
+        self.pool = "pool"
+
+    def on_connect(self, connection: AsyncConnection) -> None:
+        self.seen.append(f"connect with {self.pool}")
+
+    def boot_notification(
+        self, request: messages.BootNotificationRequest
+    ) -> messages.BootNotificationResponse:
+        self.seen.append(f"boot with {self.pool}")
+        return super().boot_notification(request)
+
+
+def test_a_station_connecting_during_on_startup_is_served_once_it_returned() -> None:
+    async def scenario() -> None:
+        csms = SlowStart()
+        server = await serve_in_memory(csms)
+        assert csms.station is not None
+        station = await csms.station
+        await station.booted(5)
+        assert csms.seen == ["connect with pool", "boot with pool", "boot"]
+        await station.close()
+        await server.close()
+
+        failing = SlowStart(fail=True)
+        with pytest.raises(StartupFailed):
+            await serve_in_memory(failing)
+        assert failing.station is not None
+        with pytest.raises(HandshakeFailed) as refused:
+            await failing.station
+        assert refused.value.status == 503
+        assert failing.seen == []  # neither on_connect nor a handler ran
 
     run(scenario)

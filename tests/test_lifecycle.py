@@ -18,8 +18,8 @@ from ocpp_fast import aio
 from ocpp_fast._machine import free_port
 from ocpp_fast.errors import StartupFailed, StationNotConnected
 from ocpp_fast.stations import StationCaller, StationEntry
-from ocpp_fast.transport import Backoff, connect, serve
-from ocpp_fast.v201 import enums, messages
+from ocpp_fast.transport import Backoff, Limits, connect, serve
+from ocpp_fast.v201 import datatypes, enums, messages
 
 FAST = Backoff(minimum=0.05, random_range=0.05, repeat_times=2)
 UNLOCK = messages.UnlockConnectorRequest(evse_id=1, connector_id=1)
@@ -274,3 +274,141 @@ def test_a_station_connecting_again_replaces_its_older_connection() -> None:
         await server.close()
 
     run(main)
+
+
+class SlowStart(MyTestChargeSystem):
+    """An app whose ``on_startup`` takes a while (opening its database pool, say) and what
+    its handlers then need; ``fail``: the pool cannot be opened."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.listening = asyncio.Event()
+        self.release = asyncio.Event()
+        self.port = 0
+        self.pool: str | None = None
+        self.seen_by: list[str | None] = []
+        """The pool as ``authorize``, ``on_connect`` and the BootNotification handler saw it."""
+
+    async def on_startup(self, server: Any) -> None:
+        self.port = server.port
+        self.listening.set()
+        await self.release.wait()
+        if self.fail:
+            raise RuntimeError("the database is unreachable")
+        self.pool = "pool"
+
+    def authorize(self, station: Any) -> bool:  # type: ignore[override]
+        self.seen_by.append(self.pool)
+        return True
+
+    def on_connect(self, connection: aio.AsyncConnection) -> None:
+        self.seen_by.append(self.pool)
+
+    def boot_notification(
+        self, request: messages.BootNotificationRequest
+    ) -> messages.BootNotificationResponse:
+        self.seen_by.append(self.pool)
+        return super().boot_notification(request)
+
+
+BOOT = messages.BootNotificationRequest(
+    reason=enums.BootReasonEnumType.POWER_UP,
+    charging_station=datatypes.ChargingStationType(model="M", vendor_name="V"),
+)
+
+
+async def upgrade_answer(port: int, path: str, first: int | None = None) -> bytes:
+    """A raw WebSocket upgrade request: what the server answers until it closes (or its
+    ``first`` bytes: a 101 stays open)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp2.0.1\r\n\r\n"
+        ).encode()
+    )
+    answer = b""
+    try:
+        async with asyncio.timeout(5):
+            while chunk := await reader.read(65536 if first is None else first - len(answer)):
+                answer += chunk
+                if first is not None and len(answer) >= first:
+                    break
+    except (TimeoutError, ConnectionError):
+        pass
+    writer.close()
+    return answer
+
+
+def test_a_station_connecting_during_on_startup_is_served_once_it_returned() -> None:
+    async def main() -> None:
+        csms = SlowStart()
+        starting = asyncio.ensure_future(serve(csms, authorize=csms.authorize))
+        await csms.listening.wait()
+        url = f"ws://127.0.0.1:{csms.port}/CS9"
+        connecting = asyncio.ensure_future(connect(MyTestCharger(), url, boot=BOOT, backoff=FAST))
+        await asyncio.sleep(0.3)
+        assert not connecting.done()  # its handshake waits for on_startup
+        assert csms.seen_by == []  # nor authorize, on_connect nor a handler ran
+        csms.release.set()
+        server = await starting
+        client = await connecting
+        try:
+            await client.booted(5)
+            assert csms.seen_by == ["pool", "pool", "pool"]  # what on_startup made is there
+        finally:
+            await client.close()
+            await server.close()
+
+    run(main)
+
+
+def test_a_station_waiting_for_an_on_startup_that_raises_is_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def main() -> None:
+        csms = SlowStart(fail=True)
+        starting = asyncio.ensure_future(serve(csms, authorize=csms.authorize))
+        await csms.listening.wait()
+        answering = asyncio.ensure_future(upgrade_answer(csms.port, "/CS10"))
+        await asyncio.sleep(0.3)
+        assert not answering.done()
+        csms.release.set()
+        with pytest.raises(StartupFailed):
+            await starting
+        answer = await answering
+        assert answer.startswith(b"HTTP/1.1 503 "), answer  # on picows too, not dropped
+        assert answer.endswith(b"shutting down\n"), answer
+        assert csms.seen_by == []  # neither authorize, nor on_connect, nor a handler ran
+
+    caplog.set_level(logging.WARNING, logger="ocpp_fast.transport.refusals")
+    run(main)
+    refused = [r for r in caplog.records if r.name == "ocpp_fast.transport.refusals"]
+    assert [r.reason for r in refused] == ["shutting_down"]  # type: ignore[attr-defined]
+
+
+def test_a_station_waiting_for_on_startup_past_the_handshake_timeout_is_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def main() -> None:
+        csms = SlowStart()
+        limits = Limits(handshake_timeout=0.3)
+        starting = asyncio.ensure_future(serve(csms, authorize=csms.authorize, limits=limits))
+        await csms.listening.wait()
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        answer = await upgrade_answer(csms.port, "/CS11")
+        assert answer == b""  # dropped as any slow handshake, with no answer
+        assert 0.2 < loop.time() - began < 2
+        assert csms.seen_by == []
+        csms.release.set()
+        server = await starting
+        assert await upgrade_answer(server.port, "/CS12", first=12) == b"HTTP/1.1 101"
+        await server.close(1)
+
+    caplog.set_level(logging.WARNING, logger="ocpp_fast.transport.refusals")
+    run(main)
+    refused = [r for r in caplog.records if r.name == "ocpp_fast.transport.refusals"]
+    assert [r.reason for r in refused] == ["handshake_timeout"]  # type: ignore[attr-defined]
+    assert "the server still starting (on_startup)" in refused[0].getMessage()

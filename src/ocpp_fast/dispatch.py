@@ -499,8 +499,11 @@ class ChargeSystem(OcppHandler):
 
     def on_startup(self, server: Any) -> Awaitable[None] | None:
         """The server is listening (``server``: the running ``CsmsServer``): start what lives
-        beside it in its event loop, such as an admin HTTP API calling ``server.call``.
-        A raise stops the start: ``serve()`` closes the server and raises it.
+        beside it in its event loop, such as an admin HTTP API calling ``server.call``, and
+        what the handlers need (a database pool): no station is admitted before every
+        ``on_startup`` returned (one connecting meanwhile waits in its handshake, within
+        ``Limits.handshake_timeout``). A raise stops the start: the stations waiting are
+        refused, ``serve()`` closes the server and raises it.
 
         The hooks' parameters are ``Any`` here (dispatch sits below the asyncio layer and the
         transport); each version's ``ChargeSystem`` declares them ``CsmsServer`` and

@@ -105,7 +105,7 @@ class PicowsServer(CsmsServer):
         if self._keepalive is not None:
             self._keepalive.stop()
         for handshake in list(self._handshakes):
-            handshake.abort()
+            handshake.shut()
         await self.stop_handlers(deadline - min(1.0, timeout / 4))
         for station in list(self._listeners):
             station.start_close(1001, "the CSMS is shutting down")
@@ -283,6 +283,8 @@ class _Handshake(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._head = bytearray()
         self._admitting: asyncio.Task[None] | None = None
+        self._path: str | None = None
+        """The request's path while :meth:`Stations.admit` decides on it."""
         self._timer: asyncio.TimerHandle | None = None
         self._counted = False
         self.peer = "?"
@@ -320,7 +322,7 @@ class _Handshake(asyncio.Protocol):
         self._timer = loop.call_at(deadline, self._too_slow)
 
     def _too_slow(self) -> None:
-        self._refuse(Reason.HANDSHAKE_TIMEOUT, "no complete request in time")
+        self._refuse(Reason.HANDSHAKE_TIMEOUT, self.server.too_slow(self._admitting is not None))
 
     def _refuse(self, reason: Reason, detail: str) -> None:
         """Abort a handshake that never got as far as an HTTP answer."""
@@ -330,6 +332,17 @@ class _Handshake(asyncio.Protocol):
     def abort(self) -> None:
         if self.transport is not None:
             self.transport.abort()
+
+    def shut(self) -> None:
+        """The server closes: a request waiting for its admission (for the server's start,
+        or for ``authorize``) is refused 503 "shutting down", as the websockets backend
+        refuses it; a socket still in TLS or sending its request is dropped."""
+        admitting, path = self._admitting, self._path
+        if admitting is None or admitting.done() or path is None:
+            self.abort()
+            return
+        admitting.cancel()
+        self._respond(self.server.refuse_admission(path, self.peer))
 
     def data_received(self, data: bytes) -> None:
         if self._admitting is not None:
@@ -381,9 +394,11 @@ class _Handshake(asyncio.Protocol):
             for value in headers.get("sec-websocket-protocol", ())
             for part in value.split(",")
         )
+        self._path = path
         verdict = await server.admit(
             path, headers.get("authorization", ()), offered, self._certificate(), self.peer
         )
+        self._path = None
         if not isinstance(verdict, bool):
             self._respond(verdict)
             return

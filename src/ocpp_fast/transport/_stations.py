@@ -208,8 +208,11 @@ class Stations:
         self.health_port: int | None = None
         """The port answering ``/healthz`` and ``/readyz`` (``serve(health_port=...)``, or the
         metrics port)."""
-        self.started = False
-        """Set by ``serve()`` once every ``on_startup`` returned: ready for stations."""
+        self._started = False
+        self._gate = asyncio.Event()
+        """Set once the server started (every ``on_startup`` returned) or began to stop:
+        until then each handshake waits in :meth:`admit`, so that no station is served, nor
+        ``authorize`` asked, before the app's ``on_startup`` made what they need."""
         self.process_slot = process_slot()
         """This process's slot under ``ocpp-fast serve --workers N``, 0 to N - 1 (0 when not
         started that way): what must exist once for every process (an admin API on a fixed
@@ -222,6 +225,24 @@ class Stations:
         self.on_station: list[Callable[[str], None]] = []
         """Told the identity of each station that became live or stopped being live
         (``connections`` says which): how a cluster gateway follows the stations."""
+
+    @property
+    def started(self) -> bool:
+        """Set by ``serve()`` once every ``on_startup`` returned: ready for stations. A
+        station whose handshake came earlier waited for it (within ``handshake_timeout``)."""
+        return self._started
+
+    @started.setter
+    def started(self, value: bool) -> None:
+        self._started = value
+        if value:
+            self._gate.set()
+
+    def stop_admitting(self) -> None:
+        """Refuse new stations from now on, those waiting for the start included (they are
+        refused 503 "shutting down", unless the backend drops their sockets first)."""
+        self._stopping = True
+        self._gate.set()
 
     # --- the handshake ----------------------------------------------------------------------
 
@@ -236,7 +257,10 @@ class Stations:
         """Admit a station (``True`` when it is authenticated, else ``False``) or refuse it
         (logged and counted here, with the ``peer`` address).
 
-        ``authorization`` holds every ``Authorization`` header sent. Never raises:
+        Waits first for the server to start (every ``on_startup`` returned), as ASGI's
+        lifespan does, within the backend's ``handshake_timeout``; refused 503 if it stops
+        meanwhile (an ``on_startup`` raised). ``authorization`` holds every
+        ``Authorization`` header sent. Never raises:
         a failure of ``authorize`` is logged and refused 503 (try again later), so
         no handshake ends in HTTP 500 and no station learns our tracebacks.
         """
@@ -246,13 +270,23 @@ class Stations:
             log.exception("admitting %s failed", escaped(path))
             verdict = _AUTHORIZE_FAILED
         if isinstance(verdict, Refusal):
-            identity = _identity_in(path)
-            detail = verdict.text.strip()
-            if identity is None:
-                detail += f" (path {escaped(path)})"
-            status = f"HTTP {verdict.status.value} {detail}"
-            self.refusal_log.refused(verdict.reason, peer, identity, status)
+            self._refused(verdict, path, peer)
         return verdict
+
+    def refuse_admission(self, path: str, peer: str) -> Refusal:
+        """The server closes while the handshake of ``path`` waits in :meth:`admit` (for the
+        start, or for ``authorize``), which the backend gave up: refused 503 "shutting
+        down", logged and counted as :meth:`admit` would have."""
+        self._refused(_SHUTTING_DOWN, path, peer)
+        return _SHUTTING_DOWN
+
+    def _refused(self, refusal: Refusal, path: str, peer: str) -> None:
+        identity = _identity_in(path)
+        detail = refusal.text.strip()
+        if identity is None:
+            detail += f" (path {escaped(path)})"
+        status = f"HTTP {refusal.status.value} {detail}"
+        self.refusal_log.refused(refusal.reason, peer, identity, status)
 
     async def _admit(
         self,
@@ -261,6 +295,8 @@ class Stations:
         offered: tuple[str, ...],
         certificate: Mapping[str, Any] | None,
     ) -> Refusal | bool:
+        if not self._gate.is_set():  # the deadline of the handshake bounds the wait
+            await self._gate.wait()
         if self._stopping:
             return _SHUTTING_DOWN
         if self.admitted >= self.limits.max_connections:
@@ -300,6 +336,13 @@ class Stations:
         if isinstance(decision, bool):
             return Admission.ACCEPT if decision else Admission.UNKNOWN
         return decision
+
+    def too_slow(self, request_complete: bool) -> str:
+        """Why a handshake past ``handshake_timeout`` is dropped, as the refusal log says it
+        (both backends): the station was slow, or the server had not started yet."""
+        if request_complete and not self._gate.is_set():
+            return "the server still starting (on_startup) at the deadline"
+        return "no complete request in time"
 
     def secure(
         self,
@@ -506,12 +549,12 @@ class Stations:
         ``on_shutdown`` (within ``handler_grace``), while the stations are still there."""
         if self._stopping:
             return
-        self._stopping = True
+        self.stop_admitting()
         await shut_down(self.handlers.values(), self, self.limits.handler_grace)
 
     async def stop_handlers(self, deadline: float) -> None:
         """Refuse new stations; let handlers run until ``deadline`` (loop time), then cancel."""
-        self._stopping = True
+        self.stop_admitting()
         loop = asyncio.get_running_loop()
         for session in list(self._sessions):
             if not await session.connection.drain(max(0.0, deadline - loop.time())):

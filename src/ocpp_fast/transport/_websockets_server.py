@@ -260,7 +260,8 @@ class _StationSocket(ServerConnection):
                 await super().handshake(*args, **kwargs)
         except (asyncio.CancelledError, TimeoutError):
             if not self.csms._stopping:  # the deadline, or websockets' open_timeout
-                self._refuse_handshake(Reason.HANDSHAKE_TIMEOUT, "no complete request in time")
+                detail = self.csms.too_slow(self.request is not None)
+                self._refuse_handshake(Reason.HANDSHAKE_TIMEOUT, detail)
             raise
         failure = self.protocol.handshake_exc
         if self.protocol.state is not State.OPEN and (not self.answered or self._malformed):

@@ -252,11 +252,17 @@ async def serve_in_memory(
     ``via=`` the server returned (``connect()``, ``StationClient``): ``handlers``,
     ``authorize`` and ``limits`` as ``serve()`` takes them, ``require_basic_auth`` as its
     security profile 1 (a station without a password is refused 401). Each handler's
-    ``on_startup`` has run when it returns."""
+    ``on_startup`` has run when it returns; a station connecting meanwhile (``via=`` the
+    server the hook got) waits until then, and is refused if a hook raises."""
     served = by_subprotocol(handlers, "ChargeSystem")
     if require_basic_auth and authorize is None:
         raise ValueError("require_basic_auth checks each station's password: pass authorize=")
     server = InMemoryServer(served, authorize, require_basic_auth, limits)
-    await start_up(served.values(), server)
-    server.started = True
+    try:
+        await start_up(served.values(), server)
+        server.started = True
+    except BaseException:
+        server.stop_admitting()  # closed without on_shutdown, as serve() does
+        await server.close(0)
+        raise
     return server

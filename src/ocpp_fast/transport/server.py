@@ -166,7 +166,7 @@ async def serve(
         await start_up(handlers.values(), server)
         server.started = True
     except BaseException:
-        server._stopping = True  # closed without on_shutdown: the start did not finish
+        server.stop_admitting()  # closed without on_shutdown: the start did not finish
         await server.close(0)
         raise
     return server
