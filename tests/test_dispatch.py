@@ -480,6 +480,24 @@ def test_an_invalid_request_is_refused_before_sending() -> None:
     assert conn.data_to_send() == []
 
 
+def test_a_request_of_another_version_is_refused_with_the_module_to_use() -> None:
+    """A 2.0.1 request on a 2.1 connection (the classes share their names) names the module
+    to build it from; one the other side sends says so; neither is sent."""
+    csms = Protocol(v21.VERSION, Side.CSMS)
+    reset = messages.ResetRequest(type=enums.ResetEnumType.IMMEDIATE)
+    with pytest.raises(ValueError) as refused:
+        csms.call(reset)
+    assert str(refused.value) == (
+        "v201.messages.ResetRequest is not a request the csms sends in OCPP 2.1: "
+        "this connection speaks OCPP 2.1, so build it from ocpp_fast.v21.messages"
+    )
+    with pytest.raises(ValueError, match=r"in OCPP 1\.6 the other side sends Heartbeat$"):
+        Protocol(v16.VERSION, Side.CSMS).call(v16.messages.HeartbeatRequest())
+    with pytest.raises(ValueError, match=r"sends in OCPP 2\.1$"):  # no such action in 2.1
+        csms.call(v16.messages.RemoteStartTransactionRequest(id_tag="T"))
+    assert csms.data_to_send() == []
+
+
 def test_generated_message_ids_are_unique_uuid4() -> None:
     conn = Protocol(v201.VERSION, Side.STATION)
     seen = {conn.call(messages.HeartbeatRequest()) for _ in range(200)}

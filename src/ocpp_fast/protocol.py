@@ -260,10 +260,7 @@ class Protocol:
         """
         action = self._request_types.get(type(request))
         if action is None:
-            raise ValueError(
-                f"{type_name(type(request))} is not a request the {self.side.value} "
-                f"sends in OCPP {self.version.label}"
-            )
+            raise ValueError(self._not_sendable(type(request)))
         if action not in self.version.response_types:
             raise ValueError(f"{action} is never answered: send it with send(), not call()")
         payload = encode_checked_payload(request, action, self.version, response=False)
@@ -274,6 +271,27 @@ class Protocol:
         if self.metrics is not None:
             self.metrics.frame("out", "call", action)
         return message_id
+
+    def _not_sendable(self, kind: type[Any]) -> str:
+        """Why ``call()`` refuses a request type, and what to do instead.
+
+        The usual cause is a request built from another version's module (a 2.0.1
+        ``RequestStartTransactionRequest`` for a station that negotiated 2.1): the classes
+        share their names, so the message names the module to build it from.
+        """
+        label = self.version.label
+        refused = f"{type_name(kind)} is not a request the {self.side.value} sends in OCPP {label}"
+        action = kind.__name__.removesuffix("Request")
+        own = self.version.request_types.get(action)
+        if own is None or own.__name__ != kind.__name__:
+            return refused
+        if own in self._request_types:
+            module = "v" + label.replace(".", "")
+            return (
+                f"{refused}: this connection speaks OCPP {label}, "
+                f"so build it from ocpp_fast.{module}.messages"
+            )
+        return f"{refused}: in OCPP {label} the other side sends {action}"
 
     def send(self, request: SendRequest) -> str:
         """2.1: send ``request`` as a SEND frame, at once; it is never answered.
