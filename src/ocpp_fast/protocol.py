@@ -191,6 +191,7 @@ class Protocol:
         "_pending",
         "_queue",
         "_request_types",
+        "_timed_out",
         "_warnings",
         "deviations",
         "identity",
@@ -231,6 +232,9 @@ class Protocol:
         self._outbox: list[bytes] = []
         self._queue: deque[_Outgoing] = deque()
         self._pending: _Outgoing | None = None
+        self._timed_out: tuple[str, str] | None = None
+        """``(message id, action)`` of the last CALL that timed out: its answer, if it comes,
+        is logged as late, not as unknown, so the operator knows to raise the timeout."""
         self._handling: set[str] = set()
         self._warnings: LogLimiter | None = None
         self._log: ConnectionLog | None = None
@@ -331,6 +335,7 @@ class Protocol:
         if pending is None or pending.message_id != message_id:
             return None
         self._pending = None
+        self._timed_out = (message_id, pending.action)
         self._send_next()
         return CallFailed(message_id, pending.action, TimeoutError(f"{pending.action} timed out"))
 
@@ -467,6 +472,18 @@ class Protocol:
     def _result(self, result: CallResult) -> list[Event]:
         pending = self._pending
         if result.action is None or pending is None or pending.message_id != result.message_id:
+            late = self._late(result.message_id)
+            if late is not None:
+                self._peer_log(
+                    logging.WARNING,
+                    "late CALLRESULT",
+                    "discarding the CALLRESULT of %s %r: it came after the call timed out",
+                    late,
+                    result.message_id,
+                    action=late,
+                    message_id=result.message_id,
+                )
+                return []
             self._peer_log(
                 logging.WARNING,
                 "unknown-id CALLRESULT",
@@ -503,6 +520,20 @@ class Protocol:
             return [ResultRejected(frame.message_id, error)]
         pending = self._pending
         if pending is None or pending.message_id != frame.message_id:
+            late = self._late(frame.message_id)
+            if late is not None:
+                self._peer_log(
+                    logging.WARNING,
+                    "late CALLERROR",
+                    "discarding the CALLERROR (%s) of %s %r: it came after the call timed out",
+                    frame.error_code,
+                    late,
+                    frame.message_id,
+                    action=late,
+                    message_id=frame.message_id,
+                    code=frame.error_code,
+                )
+                return []
             self._peer_log(
                 logging.WARNING,
                 "unknown-id CALLERROR",
@@ -516,6 +547,15 @@ class Protocol:
         self._pending = None
         self._send_next()
         return [CallFailed(frame.message_id, pending.action, error)]
+
+    def _late(self, message_id: str) -> str | None:
+        """The action of the CALL ``message_id`` if it is the last one that timed out (its
+        answer comes once at most: the slot is emptied), else ``None``."""
+        timed_out = self._timed_out
+        if timed_out is None or timed_out[0] != message_id:
+            return None
+        self._timed_out = None
+        return timed_out[1]
 
     def _bad_frame(self, exc: errors.OcppError) -> list[Event]:
         pending = self._pending
