@@ -434,7 +434,9 @@ def test_time_out_frees_the_slot_and_late_answers_are_discarded(
     with caplog.at_level(logging.WARNING, "ocpp_fast"):
         late = conn.receive(b'[3,"id1",{"currentTime":"2026-11-24T12:00:00Z"}]')
     assert late == [] and conn.data_to_send() == []
-    assert any("unknown id" in r.getMessage() for r in caplog.records)
+    assert [r.getMessage() for r in caplog.records] == [
+        "discarding the CALLRESULT of Heartbeat 'id1': it came after the call timed out"
+    ]
     assert conn.outstanding == "id2"
 
 
@@ -478,6 +480,24 @@ def test_an_invalid_request_is_refused_before_sending() -> None:
     with pytest.raises(ValueError, match="not a request the station sends"):
         conn.call(messages.ResetRequest(type=enums.ResetEnumType.IMMEDIATE))
     assert conn.data_to_send() == []
+
+
+def test_a_request_of_another_version_is_refused_with_the_module_to_use() -> None:
+    """A 2.0.1 request on a 2.1 connection (the classes share their names) names the module
+    to build it from; one the other side sends says so; neither is sent."""
+    csms = Protocol(v21.VERSION, Side.CSMS)
+    reset = messages.ResetRequest(type=enums.ResetEnumType.IMMEDIATE)
+    with pytest.raises(ValueError) as refused:
+        csms.call(reset)
+    assert str(refused.value) == (
+        "v201.messages.ResetRequest is not a request the csms sends in OCPP 2.1: "
+        "this connection speaks OCPP 2.1, so build it from ocpp_fast.v21.messages"
+    )
+    with pytest.raises(ValueError, match=r"in OCPP 1\.6 the other side sends Heartbeat$"):
+        Protocol(v16.VERSION, Side.CSMS).call(v16.messages.HeartbeatRequest())
+    with pytest.raises(ValueError, match=r"sends in OCPP 2\.1$"):  # no such action in 2.1
+        csms.call(v16.messages.RemoteStartTransactionRequest(id_tag="T"))
+    assert csms.data_to_send() == []
 
 
 def test_generated_message_ids_are_unique_uuid4() -> None:
@@ -670,7 +690,7 @@ def test_timeout_then_the_late_answer_is_dropped_and_the_next_call_works(
     with caplog.at_level(logging.WARNING, "ocpp_fast"):
         answer = asyncio.run(run())
     assert answer.status is enums.RegistrationStatusEnumType.ACCEPTED
-    assert any("unknown id" in r.getMessage() for r in caplog.records)
+    assert any("of Heartbeat" in r.getMessage() for r in caplog.records)
 
 
 def test_the_peers_error_is_raised_as_the_class_of_its_code() -> None:
@@ -750,6 +770,28 @@ def test_a_connection_logs_with_its_identity(caplog: pytest.LogCaptureFixture) -
     (record,) = [r for r in caplog.records if "unknown id" in r.getMessage()]
     assert record.getMessage().startswith("CS%d-7: discarding a CALLRESULT with unknown id")
     assert record.__dict__["identity"] == "CS%d-7"
+
+
+def test_an_answer_after_its_timeout_is_logged_as_late(caplog: pytest.LogCaptureFixture) -> None:
+    """The answer of a CALL that timed out is not "unknown": the line names its action and
+    says it came late (the timeout to raise); it is still dropped, and only once late."""
+    conn = Protocol(v201.VERSION, Side.CSMS, identity="CS001")
+    first = conn.call(messages.ResetRequest(type=enums.ResetEnumType.IMMEDIATE))
+    assert isinstance(conn.time_out(first), CallFailed)
+    second = conn.call(messages.ClearCacheRequest())
+    assert conn.time_out(second) is not None  # the slot holds the last one only
+    with caplog.at_level(logging.WARNING, logger="ocpp_fast"):
+        assert conn.receive(f'[4,"{second}","InternalError","slow",{{}}]'.encode()) == []
+        assert conn.receive(f'[3,"{second}",{{"status":"Accepted"}}]'.encode()) == []
+        assert conn.receive(f'[3,"{first}",{{"status":"Accepted"}}]'.encode()) == []
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        f"CS001: discarding the CALLERROR (InternalError) of ClearCache '{second}': "
+        "it came after the call timed out",
+        f"CS001: discarding a CALLRESULT with unknown id '{second}'",
+        f"CS001: discarding a CALLRESULT with unknown id '{first}'",
+    ]
+    assert caplog.records[0].__dict__["action"] == "ClearCache"
 
 
 def test_the_names_of_0_1_still_work_with_a_warning() -> None:

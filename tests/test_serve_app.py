@@ -116,7 +116,8 @@ def test_every_form_of_app(app_dir: Path) -> None:
         ("fleet_app:nothing", False, "expected a ChargeSystem"),
         ("fleet_app:nothing", True, "not a function"),
         ("fleet_app:wrong_key", False, "use the key 'ocpp2.0.1'"),
-        ("fleet_app:absent", False, "has no attribute 'absent'"),
+        ("fleet_app:absent", False, "has no attribute 'absent'$"),
+        ("fleet_app:bth", False, "has no attribute 'bth'; did you mean 'both'\\?"),
         ("no_such_module:app", False, "no module 'no_such_module'"),
         ("fleet_app", False, "module:attribute"),
         (

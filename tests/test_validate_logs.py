@@ -507,3 +507,40 @@ def test_a_long_broken_frame_logged_whole_is_invalid(
         .out.splitlines()[0]
         .startswith(f"{path}:1: CS001 < RpcFrameworkError  frame is not valid JSON")
     )
+
+
+def test_the_applications_own_lines_in_the_same_stdout_are_other_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``serve your app`` has the application log to stdout beside ocpp_fast's lines (its
+    ``logging.basicConfig``): such a line before the first record was read as a frame, and
+    one after a frame's line as the rest of that frame, and each such valid frame was
+    reported invalid. A line the text log's tab does not start is the frame's only while the
+    frame is no whole JSON yet: a log written before the tab."""
+    boot = written("text", lambda: log_frame("<", "CS001", BOOT_16))
+    answer = written("text", lambda: log_frame(">", "CS001", HEARTBEAT_16_ANSWER))
+    connected = written("text", lambda: log_connected(TRANSPORT, "CS001", "ocpp1.6"))
+    older = boot.replace('{"chargePointVendor"', '{\n"chargePointVendor"')  # no tab: before it
+    log = tmp_path / "app.log"
+    log.write_text(
+        "mycsms admin API on 127.0.0.1:8080\n"
+        + connected
+        + boot
+        + "mycsms CS001 booted: M\n"
+        + answer
+        + "mycsms a line of the application\n"
+        + older
+    )
+    assert sorted((e.number, e.frame) for e in entries(log.read_bytes())) == [
+        (1, None),
+        (2, None),
+        (3, BOOT_16.encode()),
+        (4, None),
+        (5, HEARTBEAT_16_ANSWER.encode()),
+        (6, None),
+        (7, BOOT_16.replace('{"chargePointVendor"', '{\n"chargePointVendor"').encode()),
+    ]
+    assert main(["validate", str(log), "--version", "1.6"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "3 frames, 0 invalid; skipped 4 other log lines (OCPP 1.6)"
+    ]

@@ -14,6 +14,7 @@ where ``attr`` is
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import os
@@ -48,8 +49,18 @@ def import_attribute(spec: str, app_dir: str | Path | None = ".") -> Any:
         try:
             found = getattr(found, part)
         except AttributeError:
-            raise AppError(f"module {module_name!r} has no attribute {name!r}") from None
+            raise AppError(
+                f"module {module_name!r} has no attribute {name!r}{_near_miss(found, part)}"
+            ) from None
     return found
+
+
+def _near_miss(holder: Any, part: str) -> str:
+    """``; did you mean 'app'?`` for a misspelt attribute, the way a typo in a handler's name is
+    told: the public names of ``holder`` close to ``part``, or nothing."""
+    names = [name for name in dir(holder) if not name.startswith("_")]
+    close = difflib.get_close_matches(part, names, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _import(module_name: str, folder: str | None) -> Any:

@@ -12,10 +12,13 @@ by its own form (no flag):
   one log holds stations of several; ``--version`` is for a station with no such line); it is
   skipped and counted as the line below;
 - another line of that log (the command's start, a station leaving): skipped, and counted;
-  and a line that is no record, after one that is, belongs to the record above (a traceback's
-  lines; the rest of a frame with a line break in it, in the text format, where it is joined
-  without the tab the log starts it with: :func:`~ocpp_fast._frame_log.read_frame_text`);
-- any other line: a frame on its own, one JSON array per line, as a proxy writes them.
+  and a line that is no record, in a file that holds one, is skipped and counted too (a
+  traceback's lines; the application's own lines, which it prints to the same stdout), but
+  for the rest of a frame with a line break in it, in the text format: a line the log starts
+  with a tab after the break, joined to the frame without it
+  (:func:`~ocpp_fast._frame_log.read_frame_text`);
+- any other line, in a file that holds no record: a frame on its own, one JSON array per
+  line, as a proxy writes them.
 
 The log cuts each frame at :func:`~ocpp_fast._frame_log.frame_log_limit` (500 characters unless
 ``OCPP_FAST_FRAME_LOG_CHARS`` says otherwise), and says so (``"cut": true``, or
@@ -37,7 +40,10 @@ from typing import Any, NamedTuple
 from ocpp_fast import errors
 from ocpp_fast._connected_line import connected_station
 from ocpp_fast._frame_log import (
+    FRAME_CUT_MARK,
+    FRAME_LINE_CONTINUED,
     FRAME_LOG_ENVIRONMENT,
+    FRAME_WHOLE_MARK,
     frames_log,
     read_frame_text,
 )
@@ -144,12 +150,14 @@ def entries(data: bytes) -> Iterator[Entry]:
     record: Entry | None = None  # the last record of the log, yielded once its lines are read
     joins = False  # whether a line that is no record goes on with record's frame (text format)
     known: set[str] = set()  # the stations connected, whose identities a frame line may hold
-    for number, line in enumerate(data.splitlines(keepends=True), 1):
+    lines = data.splitlines(keepends=True)
+    a_log: bool | None = None  # whether ``data`` is a log (holds a record), once asked
+    for number, line in enumerate(lines, 1):
         new = _record(line, number, known)
         if new is not None and new.version is not None and new.identity is not None:
             known.add(new.identity)
         if new is None and record is not None:  # a line of the record above
-            if joins:
+            if joins and _goes_on(record.frame or b"", line):
                 record = record._replace(frame=(record.frame or b"") + line)
             elif line.strip():
                 yield Entry(number)
@@ -159,9 +167,30 @@ def entries(data: bytes) -> Iterator[Entry]:
         record = new
         joins = new is not None and new.frame is not None and not line.startswith(b"{")
         if new is None and line.strip():
-            yield Entry(number, line.rstrip(b"\r\n"))
+            if a_log is None:
+                a_log = any(_record(later, 0) is not None for later in lines[number:])
+            # before the log's first record, a line of the application's own (printed to
+            # the same stdout) is one of its other lines; in a file of frames, a frame
+            yield Entry(number) if a_log else Entry(number, line.rstrip(b"\r\n"))
     if record is not None:
         yield _ended(record, joins)
+
+
+def _goes_on(frame: bytes, line: bytes) -> bool:
+    """Whether ``line``, no record, is the rest of the text log's ``frame`` above it: it starts
+    with the tab the log writes after a frame's line break. Without it, it is a line of
+    another writer to the same stdout (the application's own log), unless ``frame`` is no
+    whole JSON yet, unmarked: a log written before the tab, whose frame went on bare."""
+    if line.startswith(FRAME_LINE_CONTINUED.encode()):
+        return True
+    frame = frame.rstrip(b"\r\n")
+    if frame.endswith((FRAME_CUT_MARK.encode(), FRAME_WHOLE_MARK.encode())):
+        return False
+    try:
+        json.loads(frame)
+    except ValueError:
+        return True
+    return False
 
 
 def _ended(record: Entry, text: bool) -> Entry:

@@ -191,6 +191,7 @@ class Protocol:
         "_pending",
         "_queue",
         "_request_types",
+        "_timed_out",
         "_warnings",
         "deviations",
         "identity",
@@ -231,6 +232,9 @@ class Protocol:
         self._outbox: list[bytes] = []
         self._queue: deque[_Outgoing] = deque()
         self._pending: _Outgoing | None = None
+        self._timed_out: tuple[str, str] | None = None
+        """``(message id, action)`` of the last CALL that timed out: its answer, if it comes,
+        is logged as late, not as unknown, so the operator knows to raise the timeout."""
         self._handling: set[str] = set()
         self._warnings: LogLimiter | None = None
         self._log: ConnectionLog | None = None
@@ -260,10 +264,7 @@ class Protocol:
         """
         action = self._request_types.get(type(request))
         if action is None:
-            raise ValueError(
-                f"{type_name(type(request))} is not a request the {self.side.value} "
-                f"sends in OCPP {self.version.label}"
-            )
+            raise ValueError(self._not_sendable(type(request)))
         if action not in self.version.response_types:
             raise ValueError(f"{action} is never answered: send it with send(), not call()")
         payload = encode_checked_payload(request, action, self.version, response=False)
@@ -274,6 +275,27 @@ class Protocol:
         if self.metrics is not None:
             self.metrics.frame("out", "call", action)
         return message_id
+
+    def _not_sendable(self, kind: type[Any]) -> str:
+        """Why ``call()`` refuses a request type, and what to do instead.
+
+        The usual cause is a request built from another version's module (a 2.0.1
+        ``RequestStartTransactionRequest`` for a station that negotiated 2.1): the classes
+        share their names, so the message names the module to build it from.
+        """
+        label = self.version.label
+        refused = f"{type_name(kind)} is not a request the {self.side.value} sends in OCPP {label}"
+        action = kind.__name__.removesuffix("Request")
+        own = self.version.request_types.get(action)
+        if own is None or own.__name__ != kind.__name__:
+            return refused
+        if own in self._request_types:
+            module = "v" + label.replace(".", "")
+            return (
+                f"{refused}: this connection speaks OCPP {label}, "
+                f"so build it from ocpp_fast.{module}.messages"
+            )
+        return f"{refused}: in OCPP {label} the other side sends {action}"
 
     def send(self, request: SendRequest) -> str:
         """2.1: send ``request`` as a SEND frame, at once; it is never answered.
@@ -313,6 +335,7 @@ class Protocol:
         if pending is None or pending.message_id != message_id:
             return None
         self._pending = None
+        self._timed_out = (message_id, pending.action)
         self._send_next()
         return CallFailed(message_id, pending.action, TimeoutError(f"{pending.action} timed out"))
 
@@ -449,6 +472,18 @@ class Protocol:
     def _result(self, result: CallResult) -> list[Event]:
         pending = self._pending
         if result.action is None or pending is None or pending.message_id != result.message_id:
+            late = self._late(result.message_id)
+            if late is not None:
+                self._peer_log(
+                    logging.WARNING,
+                    "late CALLRESULT",
+                    "discarding the CALLRESULT of %s %r: it came after the call timed out",
+                    late,
+                    result.message_id,
+                    action=late,
+                    message_id=result.message_id,
+                )
+                return []
             self._peer_log(
                 logging.WARNING,
                 "unknown-id CALLRESULT",
@@ -485,6 +520,20 @@ class Protocol:
             return [ResultRejected(frame.message_id, error)]
         pending = self._pending
         if pending is None or pending.message_id != frame.message_id:
+            late = self._late(frame.message_id)
+            if late is not None:
+                self._peer_log(
+                    logging.WARNING,
+                    "late CALLERROR",
+                    "discarding the CALLERROR (%s) of %s %r: it came after the call timed out",
+                    frame.error_code,
+                    late,
+                    frame.message_id,
+                    action=late,
+                    message_id=frame.message_id,
+                    code=frame.error_code,
+                )
+                return []
             self._peer_log(
                 logging.WARNING,
                 "unknown-id CALLERROR",
@@ -498,6 +547,15 @@ class Protocol:
         self._pending = None
         self._send_next()
         return [CallFailed(frame.message_id, pending.action, error)]
+
+    def _late(self, message_id: str) -> str | None:
+        """The action of the CALL ``message_id`` if it is the last one that timed out (its
+        answer comes once at most: the slot is emptied), else ``None``."""
+        timed_out = self._timed_out
+        if timed_out is None or timed_out[0] != message_id:
+            return None
+        self._timed_out = None
+        return timed_out[1]
 
     def _bad_frame(self, exc: errors.OcppError) -> list[Event]:
         pending = self._pending
