@@ -162,3 +162,21 @@ def test_a_cluster_flag_without_nats_is_a_usage_error(flags: list[str]) -> None:
     assert run.stderr.splitlines()[-1] == (
         f"ocpp-fast serve: error: {named} needs --nats URL: it is a setting of a cluster's gateway"
     )
+
+
+def test_simulate_help_says_its_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    """A user reading ``simulate --help`` learns how many stations, how long and how often it
+    runs without flags (the help named none of them)."""
+    with pytest.raises(SystemExit) as exited:
+        main(["simulate", "--help"])
+    assert exited.value.code == 0
+    said = " ".join(capsys.readouterr().out.split())
+    for default in (
+        "simulated stations (default 10)",
+        "seconds (default 30; inf: until Ctrl-C)",
+        "seconds between a station's messages (default 1)",
+        "version (default 2.0.1)",
+        "SIM<N> (default 0;",
+        "the same traffic (default 0)",
+    ):
+        assert default in said, default

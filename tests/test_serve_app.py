@@ -266,6 +266,8 @@ def test_a_port_in_use_is_said_plainly() -> None:
             assert run.returncode == 2, (flags, run.stdout, run.stderr)
             assert "in use" in failure(run.stderr), run.stderr
             assert "Traceback" not in run.stderr, run.stderr
+            # the flag that chose the port taken, which the bind's error does not name
+            assert f"give another port than {flags[-2]} {used})" in run.stderr, run.stderr
 
 
 def test_workers_start_an_admin_api_in_slot_0_only(app_dir: Path) -> None:

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import logging
 import os
 import signal
@@ -232,6 +233,18 @@ def frames_logged(args: argparse.Namespace) -> bool:
     return (args.log_frames or log_level_of(args) == "debug") and not args.quiet
 
 
+def port_taken(args: argparse.Namespace, said: str) -> str:
+    """What to do about a port in use, added to the bind's error (``said``), which names the
+    address but not the flag that chose it: that flag, found by the port in the error, or
+    every port flag given."""
+    metrics, health = ports_of(args)
+    flags = [("--port", args.port), ("--metrics-port", metrics), ("--health-port", health)]
+    given = [(flag, number) for flag, number in flags if number]
+    named = [item for item in given if f", {item[1]})" in said] or given
+    chose = " or ".join(f"{flag} {number}" for flag, number in named)
+    return f" (another process listens there: stop it, or give another port than {chose})"
+
+
 def ports_of(args: argparse.Namespace) -> tuple[int | None, int | None]:
     """``--metrics-port`` and ``--health-port``; in process ``k`` of ``--workers N``, each
     plus ``k``: the processes share the OCPP port, but each is scraped and probed alone."""
@@ -439,6 +452,8 @@ async def serve_command(args: argparse.Namespace) -> int:
         if isinstance(exc, StartupFailed):
             log.debug("%s", exc, exc_info=exc.error)
             said = f"{name}: {exc}"
+        elif isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+            said += port_taken(args, said)
         if gateway is not None:
             await gateway.close()
         return startup_failed(said)

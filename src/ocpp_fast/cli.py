@@ -208,12 +208,18 @@ def _command(argv: Sequence[str] | None) -> int:
         nargs="+",
         help="CSMS URL; the station identity is appended (several: stations spread, fail over)",
     )
-    sim.add_argument("--chargers", type=count, default=10, help="simulated stations")
+    sim.add_argument("--chargers", type=count, default=10, help="simulated stations (default 10)")
     sim.add_argument(
-        "--duration", type=seconds_above_0, default=30.0, help="seconds (inf: until Ctrl-C)"
+        "--duration",
+        type=seconds_above_0,
+        default=30.0,
+        help="seconds (default 30; inf: until Ctrl-C)",
     )
     sim.add_argument(
-        "--interval", type=seconds_above_0, default=1.0, help="seconds between messages"
+        "--interval",
+        type=seconds_above_0,
+        default=1.0,
+        help="seconds between a station's messages (default 1)",
     )
     sim.add_argument("--backend", choices=BACKENDS, help="WebSocket library (default: fastest)")
     sim.add_argument(
@@ -221,7 +227,8 @@ def _command(argv: Sequence[str] | None) -> int:
         nargs="+",
         default=["2.0.1"],
         choices=list(LABELS),
-        help="the stations' OCPP version; several: a mixed fleet, the versions in turn",
+        help="the stations' OCPP version (default 2.0.1); several: a mixed fleet, the versions "
+        "in turn",
     )
     sim.add_argument(
         "--actions",
@@ -242,9 +249,11 @@ def _command(argv: Sequence[str] | None) -> int:
         type=natural,
         default=0,
         metavar="N",
-        help="the first station's number: SIM<N> (give each simulator its own range)",
+        help="the first station's number: SIM<N> (default 0; give each simulator its own range)",
     )
-    sim.add_argument("--seed", type=int, default=0, help="the same seed, the same traffic")
+    sim.add_argument(
+        "--seed", type=int, default=0, help="the same seed, the same traffic (default 0)"
+    )
     add_log_format_argument(sim)
     sim.add_argument("--ssl-ca-certs", metavar="FILE", help="the CA that signed the CSMS's cert")
     sim.add_argument("--ssl-certfile", metavar="FILE", help="profile 3: the stations' certificate")
