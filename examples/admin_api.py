@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import itertools
 import signal
-from typing import Any
 
 from aiohttp import web
 
@@ -32,21 +31,41 @@ STATIONS: web.AppKey[StationCaller] = web.AppKey("stations", StationCaller)
 _remote_start_ids = itertools.count(1)
 
 
-def start_request(version: str, id_token: str, evse_id: int) -> Any:
-    """The request that starts a charge on a station of OCPP ``version``."""
+async def request_start(
+    stations: StationCaller, identity: str, version: str, id_token: str, evse_id: int
+) -> str:
+    """Start a charge on the station ``identity`` of OCPP ``version``; the status it answered.
+
+    One call per version, each with its own request and response types: mypy checks each
+    (a request built from another version's module is refused by the connection)."""
     if version == "1.6":
-        return messages16.RemoteStartTransactionRequest(id_tag=id_token, connector_id=evse_id)
+        answer16 = await stations.call(
+            identity,
+            messages16.RemoteStartTransactionRequest(id_tag=id_token, connector_id=evse_id),
+            timeout=10,
+        )
+        return answer16.status.value
     if version == "2.1":
-        return messages21.RequestStartTransactionRequest(
-            id_token=datatypes21.IdTokenType(id_token=id_token, type="ISO14443"),
+        answer21 = await stations.call(
+            identity,
+            messages21.RequestStartTransactionRequest(
+                id_token=datatypes21.IdTokenType(id_token=id_token, type="ISO14443"),
+                remote_start_id=next(_remote_start_ids),
+                evse_id=evse_id,
+            ),
+            timeout=10,
+        )
+        return answer21.status.value
+    answer = await stations.call(
+        identity,
+        messages.RequestStartTransactionRequest(
+            id_token=datatypes.IdTokenType(id_token=id_token, type=enums.IdTokenEnumType.ISO14443),
             remote_start_id=next(_remote_start_ids),
             evse_id=evse_id,
-        )
-    return messages.RequestStartTransactionRequest(
-        id_token=datatypes.IdTokenType(id_token=id_token, type=enums.IdTokenEnumType.ISO14443),
-        remote_start_id=next(_remote_start_ids),
-        evse_id=evse_id,
+        ),
+        timeout=10,
     )
+    return answer.status.value
 
 
 async def list_stations(request: web.Request) -> web.Response:
@@ -73,16 +92,14 @@ async def start_charging(request: web.Request) -> web.Response:
     if entry is None:
         return web.json_response({"error": f"{identity} is not connected"}, status=404)
     try:
-        response = await stations.call(
-            identity, start_request(entry.version, id_token, evse_id), timeout=10
-        )
+        status = await request_start(stations, identity, entry.version, id_token, evse_id)
     except StationNotConnected:
         return web.json_response({"error": f"{identity} left"}, status=404)
     except TimeoutError:
         return web.json_response({"error": f"{identity} did not answer"}, status=504)
     except errors.OcppError as exc:
         return web.json_response({"error": exc.code, "description": exc.description}, status=502)
-    return web.json_response({"identity": identity, "status": str(response.status)})
+    return web.json_response({"identity": identity, "status": status})
 
 
 def admin_app(stations: StationCaller) -> web.Application:
