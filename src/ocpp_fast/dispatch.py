@@ -282,7 +282,9 @@ class OcppHandler:
         ignored message type). Async handlers work here as long as they do not
         really suspend; use :meth:`handle_async` for those that do, and for a
         handler marked :func:`answers_later` (a cluster gateway's durable actions):
-        here they raise :class:`HandlerSuspended`, which says so.
+        here they raise :class:`HandlerSuspended`, which says so (an ``async`` handler
+        runs up to its first real suspension: whether it suspends is only known then, so
+        what it did before stays done).
 
         A valid CALL of an action with a plain handler takes the compiled path
         (:mod:`ocpp_fast._fastpath`, the CSMS hot path); another handled valid CALL
