@@ -272,10 +272,15 @@ def test_a_failure_to_start_is_one_line_in_the_chosen_format(log_format: str) ->
     assert run.returncode == 2, (run.stdout, run.stderr)
     assert run.stderr.count("\n") == 1, run.stderr
     said = parse(run.stderr, log_format)
-    assert said["level"] == "error" and said["message"].endswith("address already in use"), said
+    assert said["level"] == "error", said
+    assert said["message"].endswith(f"address already in use {PORT_TAKEN} --port {used})"), said
     assert said.get("process") is None, said
     if log_format == "json":
         assert (said["logger"], said["pid"]) == ("ocpp_fast.cli", int(said["pid"])), said
+
+
+PORT_TAKEN = "(another process listens there: stop it, or give another port than"
+"""What ``serve`` adds to the bind's error of a port in use: the flag that chose the port."""
 
 
 def test_under_workers_a_failure_to_start_names_its_process() -> None:
@@ -290,7 +295,8 @@ def test_under_workers_a_failure_to_start_names_its_process() -> None:
             first = json.loads(server.err_line())
     assert first["process"] in {"process 0 of 2", "process 1 of 2"}, first
     assert first["pid"] != server.process.pid, first
-    assert first["level"] == "error" and first["message"].endswith("address already in use")
+    assert first["level"] == "error", first
+    assert first["message"].endswith(f"address already in use {PORT_TAKEN} --port {used})")
 
 
 def simulated(log_format: str, *, terminal: bool = False) -> tuple[str, str, int]:
