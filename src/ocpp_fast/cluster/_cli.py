@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from ocpp_fast._app import AppError, load_app
 from ocpp_fast._cli_log import SUPERVISOR, command_log, log_to, startup_failed
 from ocpp_fast._cli_serve import GaveUpStart, unless_stopped
-from ocpp_fast.cluster._nats_auth import signer_of
 from ocpp_fast._supervisor import Supervisor
+from ocpp_fast.cluster._nats_auth import signer_of
 from ocpp_fast.cluster.config import (
     NATS_START_TIMEOUT,
     ClusterConfig,
