@@ -249,7 +249,9 @@ def test_the_watcher_sees_each_kind_of_change_and_skips_what_is_not_the_app(
     assert watcher.changed() == str(tmp_path / "c.py")
     # the changed file's cached bytecode is removed: a .pyc written within the second of
     # an edit keeping the size would be taken as current
-    cached = Path(py_compile.compile(str(tmp_path / "c.py")))
+    compiled = py_compile.compile(str(tmp_path / "c.py"))
+    assert compiled is not None
+    cached = Path(compiled)
     (tmp_path / "c.py").write_text("c = 2\n")
     now[0] = 2.5
     assert watcher.changed() == str(tmp_path / "c.py")
