@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import pytest
 
-from ocpp_fast.cluster import _processes
-from ocpp_fast.cluster._processes import QUICK_EXITS_ALLOWED, Supervisor
+from ocpp_fast import _supervisor
+from ocpp_fast._supervisor import QUICK_EXITS_ALLOWED, Supervisor
 from ocpp_fast.transport.runtime import READY_FD_ENVIRONMENT
 
 # A child that stops cleanly on SIGTERM, as a gateway does.
@@ -90,7 +90,7 @@ def test_a_child_dying_before_it_said_it_started_failed_however_long_it_took(
     """A serve whose on_startup fails after a slow start (a database timing out) lives longer
     than QUICK_EXIT each time: it looped for ever. Dying before it says it started is what
     counts; a child that said so and then died is restarted, never counted."""
-    monkeypatch.setattr(_processes, "QUICK_EXIT", 0.1)
+    monkeypatch.setattr(_supervisor, "QUICK_EXIT", 0.1)
     slow_failure = "import time; time.sleep(0.3); raise SystemExit(2)"
     lines: list[str] = []
 
@@ -148,7 +148,7 @@ def test_serve_says_when_it_started() -> None:
 @pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux's")
 def test_no_child_outlives_a_parent_killed_with_kill_9() -> None:
     parent_code = (
-        "import sys; from ocpp_fast.cluster._processes import Supervisor; "
+        "import sys; from ocpp_fast._supervisor import Supervisor; "
         f"Supervisor([sys.executable, '-c', {SLEEPER!r}], 1, poll=0.05).run()"
     )
     parent = subprocess.Popen(

@@ -12,6 +12,7 @@ Usage (every flag: ``ocpp-fast COMMAND --help``, or the CLI reference of the doc
 from __future__ import annotations
 
 import argparse
+import os
 import ssl
 import sys
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ from ocpp_fast._extras import MissingExtra
 from ocpp_fast._protocol_version import LABELS
 from ocpp_fast.tolerance import Tolerance
 from ocpp_fast.transport.backend import BACKENDS
-from ocpp_fast.transport.runtime import run
+from ocpp_fast.transport.runtime import RELOADED_ENVIRONMENT, run
 
 if TYPE_CHECKING:
     from ocpp_fast.simulator import Passwords
@@ -147,6 +148,30 @@ def _check_call_flags(parser: argparse.ArgumentParser, args: argparse.Namespace)
         parser.error("--call-stations is for the demo in one process: not with --nats")
 
 
+def _check_reload_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--reload`` serves one process of APP, for development: without APP there is nothing
+    of the developer's to watch; with ``--workers N`` (a deployment's setting) each edit would
+    restart N processes, and one that no longer imports would leave the others waiting with
+    it, where the supervisor of ``--workers`` gives up; with ``--nats`` the app may run in
+    ``ocpp-fast worker`` processes, which no reload here restarts."""
+    if args.reload_dir and not args.reload:
+        parser.error("--reload-dir needs --reload: it says what --reload watches")
+    if not args.reload:
+        return
+    if args.app is None:
+        parser.error("--reload serves your APP again when its files change: give APP")
+    if args.workers > 1:
+        parser.error("--reload is for one process in development: not with --workers")
+    if args.nats:
+        parser.error(
+            "--reload is for one process in development: not with --nats (the app may run "
+            "in `ocpp-fast worker` processes, which it would not restart)"
+        )
+    for folder in args.reload_dir:
+        if not os.path.isdir(folder):
+            parser.error(f"--reload-dir {folder}: no such folder")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``ocpp-fast`` command; a missing optional dependency is one line naming the
     ``pip install`` to run, not a traceback: a failure to start, in the command's
@@ -188,6 +213,19 @@ def _command(argv: Sequence[str] | None) -> int:
     serve.add_argument("--registry-ttl", type=seconds_above_0, help=argparse.SUPPRESS)
     serve.add_argument("--workers", type=count, default=1, help="gateway processes on the port")
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    serve.add_argument(
+        "--reload",
+        action="store_true",
+        help="development: serve APP again when one of its .py files changes (APP's folder "
+        "and --app-dir, or each --reload-dir)",
+    )
+    serve.add_argument(
+        "--reload-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="with --reload: watch the .py files under DIR, in place of APP's (repeatable)",
+    )
     work = commands.add_parser("worker", help="run handlers for a cluster's gateways")
     work.add_argument("--nats", metavar="URL", required=True, help="the cluster's NATS server")
     work.add_argument("--nats-creds", metavar="FILE", help="NATS credentials file (.creds)")
@@ -313,6 +351,13 @@ def _run(
     if args.command == "serve":
         _check_cluster_flags(serve, args)
         _check_call_flags(serve, args)
+        _check_reload_flags(serve, args)
+        if args.reload and os.environ.pop(RELOADED_ENVIRONMENT, None) is None:
+            from ocpp_fast._reload import app_folders, serve_reloading
+
+            folders = args.reload_dir or app_folders(args.app, args.app_dir)
+            argv = list(sys.argv[1:] if argv is None else argv)
+            return serve_reloading(argv, folders, args.log_format)
         if args.workers > 1:
             from ocpp_fast.cluster._cli import serve_processes
 

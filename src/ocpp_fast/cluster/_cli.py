@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from ocpp_fast._app import AppError, load_app
 from ocpp_fast._cli_log import SUPERVISOR, command_log, log_to, startup_failed
 from ocpp_fast._cli_serve import GaveUpStart, unless_stopped
+from ocpp_fast._supervisor import Supervisor
 from ocpp_fast.cluster._nats_auth import signer_of
-from ocpp_fast.cluster._processes import Supervisor
 from ocpp_fast.cluster.config import (
     NATS_START_TIMEOUT,
     ClusterConfig,
@@ -80,7 +80,7 @@ def serve_processes(argv: Sequence[str], count: int, log_format: str) -> int:
 
     Each child is this command again with ``--reuse-port`` instead of
     ``--workers``; SIGINT/SIGTERM here stop them all; one that dies is started
-    again (:class:`~ocpp_fast.cluster._processes.Supervisor`), its stations
+    again (:class:`~ocpp_fast._supervisor.Supervisor`), its stations
     reconnecting to the others on the same port meanwhile.
     """
     command = [sys.executable, "-m", "ocpp_fast.cli", *argv, "--reuse-port"]

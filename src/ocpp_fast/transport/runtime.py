@@ -25,6 +25,7 @@ __all__ = [
     "PROCESS_COUNT_ENVIRONMENT",
     "PROCESS_SLOT_ENVIRONMENT",
     "READY_FD_ENVIRONMENT",
+    "RELOADED_ENVIRONMENT",
     "YOUNG_THRESHOLD",
     "process_count",
     "process_slot",
@@ -41,6 +42,9 @@ PROCESS_COUNT_ENVIRONMENT = "OCPP_FAST_PROCESSES"
 READY_FD_ENVIRONMENT = "OCPP_FAST_READY_FD"
 """Set by ``serve --workers N``: the pipe on which a process says it started (every
 ``on_startup`` returned), so that one dying before that counts as a failed start."""
+RELOADED_ENVIRONMENT = "OCPP_FAST_RELOADED"
+"""Set by ``serve --reload`` in the process it starts: that one serves, where the same command
+line, ``--reload`` included, watches the app's files in the parent."""
 
 
 def process_slot() -> int:

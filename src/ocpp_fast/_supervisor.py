@@ -12,6 +12,12 @@ so on a pipe (``READY_FD_ENVIRONMENT``), when every ``on_startup`` returned, how
 long that took; another command (``tells_started=False``) once it lived ``QUICK_EXIT``
 seconds.
 
+Under ``serve --reload`` (:mod:`ocpp_fast._reload`) the same machinery serves one process
+for development: a change to the app's files (``changed``) stops the child as SIGTERM does
+and starts it again at once, and a child that exits on its own (an edit that no longer
+imports) waits for the next change instead of the back-off: a developer fixes the file,
+rather than the parent giving up after five failed starts.
+
 On Linux each child also asks the kernel for SIGTERM when its parent dies
 (``PR_SET_PDEATHSIG``), so a parent killed with ``kill -9`` leaves no gateway
 behind holding the port.
@@ -21,12 +27,13 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import math
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ocpp_fast._cli_log import command_log, process_name
@@ -75,7 +82,10 @@ class _Child:
     """The child said it started (its ``on_startup`` hooks returned)."""
     quick_exits: int = 0
     restart_at: float | None = None
-    """When a dead child is to be started again (None while it runs)."""
+    """When a dead child is to be started again (None while it runs; ``math.inf`` under
+    ``changed``: when a file changes)."""
+    reloading: bool = False
+    """Stopped for a change: started again as soon as it exited, its exit no failure."""
 
     def heard(self) -> bool:
         """Whether the child has said it started (reading its pipe without waiting)."""
@@ -107,6 +117,13 @@ class Supervisor:
     tells_started: bool = False
     """The command says on its pipe when it started (``ocpp-fast serve`` does): one that dies
     before that failed to start, however long it took."""
+    changed: Callable[[], str | None] | None = None
+    """Polled each round: a file that changed since the last call (said in the log), on which
+    every child is stopped (SIGTERM) and started again as soon as it exited; with it, a
+    child that exits on its own is started again on the next change, not after a back-off
+    (``serve --reload``)."""
+    environment: Mapping[str, str] = field(default_factory=dict)
+    """Set in each child's environment, on top of this process's."""
     restarts: int = 0
     """Children started again after dying (for tests and the log)."""
     _children: list[_Child] = field(default_factory=list)
@@ -119,6 +136,7 @@ class Supervisor:
         ready, told = os.pipe()
         env = dict(
             os.environ,
+            **self.environment,
             **{
                 PROCESS_SLOT_ENVIRONMENT: str(slot),
                 PROCESS_COUNT_ENVIRONMENT: str(self.count),
@@ -155,12 +173,29 @@ class Supervisor:
             self.stop()
         while not self._stopping:
             time.sleep(self.poll)
+            changed = None if self.changed is None else self.changed()
+            if changed is not None and not self._stopping:
+                self._reload(changed)
             for child in self._children:
                 self._tend(child)
-        codes = [child.popen.wait() for child in self._children]
+        # A child waiting for a change exited before the stop: its code (an edit that did
+        # not import) is not how the stop went.
+        codes = [child.popen.wait() for child in self._children if child.restart_at != math.inf]
         for child in self._children:
             child.heard()  # closes its pipe
         return self._code or max(codes, default=0)
+
+    def _reload(self, changed: str) -> None:
+        """``changed`` changed: stop each running child (started again once it exited, by
+        :meth:`_tend`), and start again at once each one that waited for a change."""
+        self.log(logging.INFO, f"{changed} changed: restarting")
+        for child in self._children:
+            if child.restart_at == math.inf:
+                child.restart_at = self.clock()
+            elif child.restart_at is None:
+                child.reloading = True
+                if child.popen.poll() is None:
+                    child.popen.send_signal(signal.SIGTERM)
 
     def _tend(self, child: _Child) -> None:
         now = self.clock()
@@ -175,6 +210,19 @@ class Supervisor:
             return
         lived = now - child.started
         failed = not child.heard() if self.tells_started else lived < QUICK_EXIT
+        if child.reloading:  # stopped for a change: started again at once
+            child.reloading = False
+            child.restart_at = now
+            return
+        if self.changed is not None:
+            before = " before it started (its error is above)" if failed else ""
+            self.log(
+                logging.WARNING,
+                f"the app (pid {child.popen.pid}) exited with code {code}{before}; "
+                "waiting for a change to start it again",
+            )
+            child.restart_at = math.inf
+            return
         child.quick_exits = child.quick_exits + 1 if failed else 0
         if lived >= LIVED:
             child.delay = self.first_delay
