@@ -217,3 +217,33 @@ def test_the_default_log_is_the_commands_not_a_bare_print(
     assert "ocpp-fast serve: error:" not in capsys.readouterr().err
     failed = [r for r in caplog.records if r.name == "ocpp_fast.cli" and r.levelno == logging.ERROR]
     assert failed and "failed to start" in failed[-1].getMessage()
+
+
+def test_serve_workers_needs_no_cluster_extra() -> None:
+    """``serve --workers 2`` runs where nats-py is not installed (here: hidden from the parent,
+    which is what supervises): it needs no NATS, and it stopped at once with "ocpp_fast.cluster
+    needs nats, which is not installed" when its supervisor lived in the cluster package."""
+    hidden = (
+        "import sys; sys.modules['nats'] = None\n"
+        "from ocpp_fast.cli import main\n"
+        "sys.exit(main(['serve', '--workers', '2', '--port', '0']))\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", hidden], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    started: list[str] = []
+
+    def read() -> None:
+        assert parent.stdout is not None
+        for line in parent.stdout:
+            started.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        until(lambda: sum("Ctrl-C stops" in line for line in started) == 2, timeout=30)
+    finally:
+        parent.send_signal(signal.SIGTERM)
+        _, err = parent.communicate(timeout=20)
+    assert parent.returncode == 0, err
+    assert "needs nats" not in err, err

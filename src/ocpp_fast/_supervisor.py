@@ -36,14 +36,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ocpp_fast._cli_log import command_log, process_name
+from ocpp_fast._cli_log import SUPERVISOR, command_log, log_to, process_name
 from ocpp_fast.transport.runtime import (
     PROCESS_COUNT_ENVIRONMENT,
     PROCESS_SLOT_ENVIRONMENT,
     READY_FD_ENVIRONMENT,
 )
 
-__all__ = ["Supervisor"]
+__all__ = ["Supervisor", "serve_processes"]
 
 FIRST_DELAY = 0.5
 """Seconds before the first restart of a child that died."""
@@ -244,3 +244,21 @@ class Supervisor:
         )
         child.restart_at = now + child.delay
         child.delay = min(child.delay * 2, LONGEST_DELAY)
+
+
+def serve_processes(argv: Sequence[str], count: int, log_format: str) -> int:
+    """``serve --workers N``: N processes on one port (SO_REUSEPORT), stopped together (here,
+    not in the cluster package: it needs no NATS).
+
+    Each child is this command again with ``--reuse-port`` instead of
+    ``--workers``; SIGINT/SIGTERM here stop them all; one that dies is started
+    again (:class:`~ocpp_fast._supervisor.Supervisor`), its stations
+    reconnecting to the others on the same port meanwhile.
+    """
+    command = [sys.executable, "-m", "ocpp_fast.cli", *argv, "--reuse-port"]
+    # Its own lines (a restart, giving up) on stderr as before, in the children's format.
+    log_to(sys.stderr, "info", log_format, process=SUPERVISOR)
+    supervisor = Supervisor(command, count, tells_started=True)
+    signal.signal(signal.SIGINT, supervisor.stop)
+    signal.signal(signal.SIGTERM, supervisor.stop)
+    return supervisor.run()

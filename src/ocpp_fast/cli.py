@@ -359,7 +359,7 @@ def _run(
             argv = list(sys.argv[1:] if argv is None else argv)
             return serve_reloading(argv, folders, args.log_format)
         if args.workers > 1:
-            from ocpp_fast.cluster._cli import serve_processes
+            from ocpp_fast._supervisor import serve_processes
 
             argv = list(sys.argv[1:] if argv is None else argv)
             if "--workers" in argv:

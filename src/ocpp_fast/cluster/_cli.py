@@ -9,9 +9,8 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from ocpp_fast._app import AppError, load_app
-from ocpp_fast._cli_log import SUPERVISOR, command_log, log_to, startup_failed
+from ocpp_fast._cli_log import command_log, log_to, startup_failed
 from ocpp_fast._cli_serve import GaveUpStart, unless_stopped
-from ocpp_fast._supervisor import Supervisor
 from ocpp_fast.cluster._nats_auth import signer_of
 from ocpp_fast.cluster.config import (
     NATS_START_TIMEOUT,
@@ -23,7 +22,7 @@ from ocpp_fast.cluster.gateway import REGISTRY_TTL, WORKER_TIMEOUT, WRITE_WINDOW
 from ocpp_fast.cluster.worker import Worker
 from ocpp_fast.dispatch import OcppHandler
 
-__all__ = ["gateway_for", "serve_processes", "worker"]
+__all__ = ["gateway_for", "worker"]
 
 
 def config_for(nats: str, creds: str | None, start_timeout: float | None) -> ClusterConfig:
@@ -73,23 +72,6 @@ def gateway_for(
         write_window=WRITE_WINDOW if write_window is None else write_window,
     )
     return dict(handlers), gateway
-
-
-def serve_processes(argv: Sequence[str], count: int, log_format: str) -> int:
-    """``serve --workers N``: N gateway processes on one port (SO_REUSEPORT), stopped together.
-
-    Each child is this command again with ``--reuse-port`` instead of
-    ``--workers``; SIGINT/SIGTERM here stop them all; one that dies is started
-    again (:class:`~ocpp_fast._supervisor.Supervisor`), its stations
-    reconnecting to the others on the same port meanwhile.
-    """
-    command = [sys.executable, "-m", "ocpp_fast.cli", *argv, "--reuse-port"]
-    # Its own lines (a restart, giving up) on stderr as before, in the children's format.
-    log_to(sys.stderr, "info", log_format, process=SUPERVISOR)
-    supervisor = Supervisor(command, count, tells_started=True)
-    signal.signal(signal.SIGINT, supervisor.stop)
-    signal.signal(signal.SIGTERM, supervisor.stop)
-    return supervisor.run()
 
 
 async def worker(
