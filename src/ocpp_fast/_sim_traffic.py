@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import msgspec
 
 from ocpp_fast import _sim_device, v16, v21, v201
+from ocpp_fast.transport import StationClient
 from ocpp_fast.v16 import datatypes as datatypes16
 from ocpp_fast.v16 import enums as enums16
 from ocpp_fast.v16 import messages as messages16
@@ -29,9 +30,6 @@ from ocpp_fast.v21 import datatypes as datatypes21
 from ocpp_fast.v21 import enums as enums21
 from ocpp_fast.v21 import messages as messages21
 from ocpp_fast.v201 import datatypes, enums, messages
-
-if TYPE_CHECKING:
-    from ocpp_fast.transport import StationClient
 
 __all__ = [
     "ACTION_PRESETS",
@@ -499,6 +497,16 @@ class _Registered:
         return None
 
 
+def _client_boot(connection: Any) -> Any:
+    """The accepted boot of ``connection``'s client, when the client booted by itself
+    (``connect(..., boot=)``: that boot was answered before the station's ``on_connect``, so the
+    station never read it); ``None`` otherwise (no client: ``connect_in_memory``)."""
+    try:
+        return StationClient.of(connection).boot_response
+    except LookupError:
+        return None
+
+
 Sender: TypeAlias = Callable[[Any], Awaitable[Any]]
 """Sends a station's request and gives the CSMS's response, or ``None`` when the call failed,
 having told the station's :class:`Traffic` either way (``answered`` / ``failed``)."""
@@ -541,6 +549,7 @@ class _Transacting(_Registered):
         super().on_connect(connection)
         connection.on_answer.append(self._read)
         self._connected_as(connection.identity)
+        self._adopt(_client_boot(connection))
         return None
 
     def _connected_as(self, identity: str) -> None:
@@ -552,9 +561,14 @@ class _Transacting(_Registered):
         transaction's id there (:meth:`Traffic16.read`), and an accepted boot's interval is
         the station's ``HeartbeatInterval`` (OCPP asks the station to adopt it)."""
         self.traffic.read(response)
-        accepted = action == "BootNotification" and response.status == "Accepted"
-        if accepted and response.interval > 0:
-            self._heartbeat_is(str(response.interval))
+        if action == "BootNotification":
+            self._adopt(response)
+
+    def _adopt(self, boot: Any) -> None:
+        """An accepted BootNotificationResponse ``boot`` (or ``None``) gives its interval to the
+        station's ``HeartbeatInterval``."""
+        if boot is not None and boot.status == "Accepted" and boot.interval > 0:
+            self._heartbeat_is(str(boot.interval))
 
     def _heartbeat_is(self, seconds: str) -> None:
         """The station's ``HeartbeatInterval`` is ``seconds`` now (each version's model)."""
