@@ -220,9 +220,9 @@ def test_under_workers_each_process_calls_the_stations_it_accepted() -> None:
 
 def test_16_and_21_stations_of_ocpp_fast_simulate_are_called_in_their_versions() -> None:
     """Each in its version's script; the simulated station answers its configuration from its
-    model (the boot's interval, 300 s, is its HeartbeatInterval), NotSupported to what it does
-    not handle (TriggerMessage, said as the CALLERROR it is), and carries out the remote start
-    and stop."""
+    model (the boot's interval, 300 s, is its HeartbeatInterval), accepts the TriggerMessage of
+    its connector's StatusNotification, and carries out the remote start and stop: every call
+    answered."""
     with serving("--call-stations") as server:
         simulate = subprocess.Popen(
             [
@@ -247,7 +247,7 @@ def test_16_and_21_stations_of_ocpp_fast_simulate_are_called_in_their_versions()
         "info SIM00000: called GetConfiguration (HeartbeatInterval): value 300\n"
     )
     assert line_of(lines, "SIM00000: called TriggerMessage").endswith(
-        ": CALLERROR NotSupported: TriggerMessage is not handled by this station\n"
+        "info SIM00000: called TriggerMessage (StatusNotification, connector 1): Accepted\n"
     )
     assert "(idTag OCPP-FAST-DEMO, connector 1): Accepted\n" in line_of(
         lines, "SIM00000: called RemoteStartTransaction"
@@ -258,7 +258,7 @@ def test_16_and_21_stations_of_ocpp_fast_simulate_are_called_in_their_versions()
         line_of(lines, "SIM00000: called RemoteStopTransaction"),
     )
     assert line_of(lines, "SIM00000: calls done").endswith(
-        "warning SIM00000: calls done: 3 answered, 1 CALLERROR\n"
+        "info SIM00000: calls done: 4 answered\n"
     )
     assert line_of(lines, "SIM00001: called GetVariables").endswith(
         "info SIM00001: called GetVariables (OCPPCommCtrlr HeartbeatInterval): "
@@ -268,7 +268,12 @@ def test_16_and_21_stations_of_ocpp_fast_simulate_are_called_in_their_versions()
         "(ConfigurationInventory): Accepted\n"
     )
     assert "SIM00001: called RequestStopTransaction (transaction " in "".join(lines)
-    assert line_of(lines, "SIM00001: calls done").endswith(": 4 answered, 1 CALLERROR\n")
+    assert line_of(lines, "SIM00001: called TriggerMessage").endswith(
+        "(StatusNotification, EVSE 1 connector 1): Accepted\n"
+    )
+    assert line_of(lines, "SIM00001: calls done").endswith(
+        "info SIM00001: calls done: 5 answered\n"
+    )
 
 
 async def answering(websocket: ClientConnection, answers: dict[str, Any], until: str) -> list[str]:

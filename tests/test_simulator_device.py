@@ -355,16 +355,23 @@ def test_16_get_configuration_and_change_configuration() -> None:
     assert beats >= 1
 
 
-def test_a_boot_by_the_client_before_on_connect_leaves_the_default_interval() -> None:
+@pytest.mark.parametrize("label", ["1.6", "2.0.1", "2.1"])
+def test_a_boot_by_the_client_gives_the_station_its_interval(label: str) -> None:
     """With ``connect(boot=)`` the client boots before the station's ``on_connect``: the
-    station does not see that answer, so its HeartbeatInterval stays the model's default."""
+    station takes that accepted boot's interval from its client (``boot_response``) there, as
+    it takes its own boot's."""
 
-    async def main() -> Any:
-        async with station_at("1.6", own_boot=False) as (_, server, _client):
-            asked = messages16.GetConfigurationRequest(key=["HeartbeatInterval"])
-            return await server.call("CS001", asked, timeout=5)
+    async def main() -> str:
+        async with station_at(label, own_boot=False) as (_, server, _client):
+            if label == "1.6":
+                asked = messages16.GetConfigurationRequest(key=["HeartbeatInterval"])
+                keys: Any = (await server.call("CS001", asked, timeout=5)).configuration_key
+                return str(keys[0].value)
+            request = got(label, item(label, "OCPPCommCtrlr", "HeartbeatInterval"))
+            results: Any = (await server.call("CS001", request, timeout=5)).get_variable_result
+            return str(results[0].attribute_value)
 
-    assert asyncio.run(main()).configuration_key[0].value == "300"
+    assert asyncio.run(main()) == str(INTERVAL)
 
 
 def test_a_simulated_runs_station_applies_a_heartbeat_interval_set_by_the_csms() -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import msgspec
 
 from ocpp_fast import _sim_device, v16, v21, v201
+from ocpp_fast.transport import StationClient
 from ocpp_fast.v16 import datatypes as datatypes16
 from ocpp_fast.v16 import enums as enums16
 from ocpp_fast.v16 import messages as messages16
@@ -29,9 +30,6 @@ from ocpp_fast.v21 import datatypes as datatypes21
 from ocpp_fast.v21 import enums as enums21
 from ocpp_fast.v21 import messages as messages21
 from ocpp_fast.v201 import datatypes, enums, messages
-
-if TYPE_CHECKING:
-    from ocpp_fast.transport import StationClient
 
 __all__ = [
     "ACTION_PRESETS",
@@ -167,12 +165,13 @@ class _Model2x:
             )
         ]
 
-    def meter(self, energy: float) -> list[Any]:
+    def meter(self, energy: float, context: str = "Sample.Periodic") -> list[Any]:
+        """The meter values of a reading (``context``: ``Trigger`` for a triggered one)."""
         datatypes, enums = self.datatypes, self.enums
         sampled = [
             datatypes.SampledValueType(
                 value=energy,
-                context=enums.ReadingContextEnumType.SAMPLE_PERIODIC,
+                context=enums.ReadingContextEnumType(context),
                 measurand=enums.MeasurandEnumType.ENERGY_ACTIVE_IMPORT_REGISTER,
                 unit_of_measure=datatypes.UnitOfMeasureType(unit="Wh"),
             ),
@@ -187,6 +186,23 @@ class _Model2x:
         ]
         return [datatypes.MeterValueType(timestamp=_now(), sampled_value=sampled)]
 
+
+_TRIGGERABLE = frozenset(
+    {"BootNotification", "Heartbeat", "StatusNotification", "MeterValues", "TransactionEvent"}
+)
+"""What a simulated 2.x station sends when the CSMS triggers it (TriggerMessage): what its
+traffic sends; the others (certificates, firmware and log status) are NotImplemented."""
+_TRIGGERABLE_16 = frozenset(
+    {
+        "BootNotification",
+        "Heartbeat",
+        "StatusNotification",
+        "MeterValues",
+        "DiagnosticsStatusNotification",
+    }
+)
+"""What a simulated 1.6 station sends when triggered (FirmwareStatusNotification is
+NotImplemented)."""
 
 _V201 = _Model2x(messages, enums, datatypes, enums.IdTokenEnumType.ISO14443)
 _V21 = _Model2x(messages21, enums21, datatypes21, "ISO14443")  # 2.1's idToken type is a string
@@ -240,6 +256,38 @@ class Traffic:
                 type="StartupOfTheDevice", timestamp=_now(), tech_info="simulated"
             )
         return messages.DataTransferRequest(vendor_id="GA", message_id="sim", data=self.serial)
+
+    def triggered(
+        self, message: str, evse: int | None, connector: int | None, accepted: bool
+    ) -> tuple[str, list[Any]]:
+        """What a TriggerMessage of ``message`` is answered (``Accepted``, ``Rejected``,
+        ``NotImplemented``) and, when Accepted, the requests the station then sends. ``evse`` /
+        ``connector``: the request's (``None``: not given, every one: the station has EVSE 1
+        with connector 1 alone, any other is Rejected). A boot once the CSMS ``accepted`` one
+        is Rejected (OCPP 2.0.1 F06: the station is registered already); a TransactionEvent
+        when no transaction runs too (there is none to tell of)."""
+        model = self.model
+        messages, enums = model.messages, model.enums
+        if message not in _TRIGGERABLE:
+            return "NotImplemented", []
+        if evse not in (None, 1) or connector not in (None, 1):
+            return "Rejected", []
+        if message == "BootNotification":
+            if accepted:
+                return "Rejected", []
+            boot = msgspec.structs.replace(
+                self.request(message), reason=enums.BootReasonEnumType.TRIGGERED
+            )
+            return "Accepted", [boot]
+        if message == "MeterValues":
+            meter = model.meter(self.energy, "Trigger")
+            return "Accepted", [messages.MeterValuesRequest(evse_id=1, meter_value=meter)]
+        if message == "TransactionEvent":
+            if self.transaction is None:
+                return "Rejected", []
+            trigger = enums.TriggerReasonEnumType.TRIGGER
+            return "Accepted", [self._transaction_event("Updated", trigger)]
+        return "Accepted", [self.request(message)]  # Heartbeat, StatusNotification
 
     def answered(self, request: Any, response: Any) -> None:
         """The CSMS's answer to ``request`` (2.x needs none of them to go on)."""
@@ -357,13 +405,7 @@ class Traffic16(Traffic):
         if kind == "Heartbeat":
             return messages16.HeartbeatRequest()
         if kind == "StatusNotification":
-            status = enums16.StatusNotificationRequestStatusEnum
-            return messages16.StatusNotificationRequest(
-                connector_id=1,
-                error_code=enums16.ErrorCodeEnum.NO_ERROR,
-                status=status.CHARGING if self.transaction is not None else status.AVAILABLE,
-                timestamp=_now(),
-            )
+            return self._status(1)
         if kind == "Authorize":
             return messages16.AuthorizeRequest(id_tag=_ID_TAG)
         if kind == "MeterValues":
@@ -377,6 +419,26 @@ class Traffic16(Traffic):
                 type="StartupOfTheDevice", timestamp=_now(), tech_info="simulated"
             )
         return messages16.DataTransferRequest(vendor_id="GA", message_id="sim", data=self.serial)
+
+    def triggered(
+        self, message: str, evse: int | None, connector: int | None, accepted: bool
+    ) -> tuple[str, list[Any]]:
+        """As 2.x's, with 1.6's connectors: a StatusNotification of connector 0 is the charge
+        point's own, one without ``connectorId`` is one of each connector (0 and 1, OCPP 1.6
+        §5.17: absent means every connector it applies to); MeterValues of connector 1 only
+        (no main meter on connector 0); a boot is Accepted even once registered (1.6 has no
+        rule against it)."""
+        if message not in _TRIGGERABLE_16:
+            return "NotImplemented", []
+        if connector not in (None, 0, 1) or (message == "MeterValues" and connector == 0):
+            return "Rejected", []
+        if message == "StatusNotification":
+            connectors = [0, 1] if connector is None else [connector]
+            return "Accepted", [self._status(each) for each in connectors]
+        if message == "MeterValues":
+            return "Accepted", [self._meter_values(enums16.ContextEnum.TRIGGER)]
+        kind = "NotifyReport" if message == "DiagnosticsStatusNotification" else message
+        return "Accepted", [self.request(kind)]
 
     def answered(self, request: Any, response: Any) -> None:
         self.read(response)
@@ -443,12 +505,25 @@ class Traffic16(Traffic):
             meter_stop=int(self.energy), timestamp=_now(), transaction_id=transaction, reason=reason
         )
 
-    def _meter_values(self) -> messages16.MeterValuesRequest:
+    def _status(self, connector: int) -> messages16.StatusNotificationRequest:
+        """The StatusNotification of ``connector`` (0: the charge point itself, Available)."""
+        status = enums16.StatusNotificationRequestStatusEnum
+        charging = connector == 1 and self.transaction is not None
+        return messages16.StatusNotificationRequest(
+            connector_id=connector,
+            error_code=enums16.ErrorCodeEnum.NO_ERROR,
+            status=status.CHARGING if charging else status.AVAILABLE,
+            timestamp=_now(),
+        )
+
+    def _meter_values(
+        self, context: enums16.ContextEnum = enums16.ContextEnum.SAMPLE_PERIODIC
+    ) -> messages16.MeterValuesRequest:
         self.energy += _ENERGY_STEP if self.transaction is not None else 0.0
         sampled = [
             datatypes16.MeterValueSampledValueType(
                 value=f"{self.energy:.0f}",
-                context=enums16.ContextEnum.SAMPLE_PERIODIC,
+                context=context,
                 measurand=enums16.MeasurandEnum.ENERGY_ACTIVE_IMPORT_REGISTER,
                 unit=enums16.MeterValueSampledValueUnitEnum.WH,
             ),
@@ -499,6 +574,16 @@ class _Registered:
         return None
 
 
+def _client_boot(connection: Any) -> Any:
+    """The accepted boot of ``connection``'s client, when the client booted by itself
+    (``connect(..., boot=)``: that boot was answered before the station's ``on_connect``, so the
+    station never read it); ``None`` otherwise (no client: ``connect_in_memory``)."""
+    try:
+        return StationClient.of(connection).boot_response
+    except LookupError:
+        return None
+
+
 Sender: TypeAlias = Callable[[Any], Awaitable[Any]]
 """Sends a station's request and gives the CSMS's response, or ``None`` when the call failed,
 having told the station's :class:`Traffic` either way (``answered`` / ``failed``)."""
@@ -541,6 +626,7 @@ class _Transacting(_Registered):
         super().on_connect(connection)
         connection.on_answer.append(self._read)
         self._connected_as(connection.identity)
+        self._adopt(_client_boot(connection))
         return None
 
     def _connected_as(self, identity: str) -> None:
@@ -552,9 +638,14 @@ class _Transacting(_Registered):
         transaction's id there (:meth:`Traffic16.read`), and an accepted boot's interval is
         the station's ``HeartbeatInterval`` (OCPP asks the station to adopt it)."""
         self.traffic.read(response)
-        accepted = action == "BootNotification" and response.status == "Accepted"
-        if accepted and response.interval > 0:
-            self._heartbeat_is(str(response.interval))
+        if action == "BootNotification":
+            self._adopt(response)
+
+    def _adopt(self, boot: Any) -> None:
+        """An accepted BootNotificationResponse ``boot`` (or ``None``) gives its interval to the
+        station's ``HeartbeatInterval``."""
+        if boot is not None and boot.status == "Accepted" and boot.interval > 0:
+            self._heartbeat_is(str(boot.interval))
 
     def _heartbeat_is(self, seconds: str) -> None:
         """The station's ``HeartbeatInterval`` is ``seconds`` now (each version's model)."""
@@ -564,6 +655,14 @@ class _Transacting(_Registered):
         follows, when the station knows its client."""
         if seconds is not None and self.client is not None:
             self.client.heartbeat_interval = float(seconds)
+
+    def _trigger(self, message: str, evse: int | None, connector: int | None) -> str:
+        """Answer a TriggerMessage of ``message`` (:meth:`Traffic.triggered`): its status, the
+        messages it asks for sent after the answer, as the station's other calls are (under
+        ``simulate()``, counted in the report)."""
+        status, requests = self.traffic.triggered(message, evse, connector, self.accepted)
+        self._carry_out_each(requests)
+        return status
 
     def _carry_out(self, request: Any) -> bool:
         """Send ``request`` (an event of the traffic's transaction, or ``None``: nothing to do)
@@ -634,6 +733,7 @@ class _Accepts2xBodies:
     _carry_out: Callable[[Any], bool]
     _carry_out_each: Callable[[list[Any]], None]
     _heartbeat_set: Callable[[str | None], None]
+    _trigger: Callable[[str, int | None, int | None], str]
     _device_model: _sim_device.DeviceModel | None = None
 
     @property
@@ -690,6 +790,21 @@ class _Accepts2xBodies:
             status=status.ACCEPTED if stopped else status.REJECTED
         )
 
+    def default_trigger_message(self, request: Any) -> Any:
+        """Accepted, and the message sent after the answer: BootNotification (reason Triggered;
+        Rejected once the CSMS accepted a boot), Heartbeat, StatusNotification, MeterValues
+        (context Trigger), TransactionEvent (Updated, trigger Trigger; Rejected when no
+        transaction runs), of EVSE 1 connector 1 (an ``evse`` naming another is Rejected);
+        NotImplemented for the others."""
+        evse = request.evse
+        where = (None, None)
+        if evse is not msgspec.UNSET:
+            where = (evse.id, None if evse.connector_id is msgspec.UNSET else evse.connector_id)
+        status = self._trigger(str(request.requested_message), *where)
+        return self._messages.TriggerMessageResponse(
+            status=self._enums.TriggerMessageStatusEnumType(status)
+        )
+
     def default_change_availability(self, request: Any) -> Any:
         return self._messages.ChangeAvailabilityResponse(
             status=self._enums.ChangeAvailabilityStatusEnumType.ACCEPTED
@@ -708,6 +823,7 @@ class _Accepts2xBodies:
     get_variables = default_get_variables
     set_variables = default_set_variables
     get_base_report = default_get_base_report
+    trigger_message = default_trigger_message
 
 
 if TYPE_CHECKING:
@@ -761,6 +877,9 @@ class SimulatedStation(_Accepts2x, _Transacting, v201.Charger):
         def default_get_base_report(
             self, request: messages.GetBaseReportRequest
         ) -> messages.GetBaseReportResponse: ...
+        def default_trigger_message(
+            self, request: messages.TriggerMessageRequest
+        ) -> messages.TriggerMessageResponse: ...
         @property
         def device_model(self) -> _sim_device.DeviceModel: ...
 
@@ -797,6 +916,9 @@ class SimulatedStation21(_Accepts2x, _Transacting, v21.Charger):
         def default_get_base_report(
             self, request: messages21.GetBaseReportRequest
         ) -> messages21.GetBaseReportResponse: ...
+        def default_trigger_message(
+            self, request: messages21.TriggerMessageRequest
+        ) -> messages21.TriggerMessageResponse: ...
         @property
         def device_model(self) -> _sim_device.DeviceModel: ...
 
@@ -861,6 +983,19 @@ class SimulatedStation16(_Transacting, v16.Charger):
             status=status.ACCEPTED if stopped else status.REJECTED
         )
 
+    def default_trigger_message(
+        self, request: messages16.TriggerMessageRequest
+    ) -> messages16.TriggerMessageResponse:
+        """Accepted, and the message sent after the answer: BootNotification, Heartbeat,
+        DiagnosticsStatusNotification (Idle), StatusNotification (of ``connectorId``, 0 the
+        charge point's; of connectors 0 and 1 without it), MeterValues (connector 1, context
+        Trigger); Rejected for another connector; NotImplemented for FirmwareStatusNotification."""
+        connector = None if request.connector_id is msgspec.UNSET else request.connector_id
+        status = self._trigger(str(request.requested_message), None, connector)
+        return messages16.TriggerMessageResponse(
+            status=enums16.TriggerMessageResponseStatusEnum(status)
+        )
+
     def default_change_availability(
         self, request: messages16.ChangeAvailabilityRequest
     ) -> messages16.ChangeAvailabilityResponse:
@@ -882,6 +1017,7 @@ class SimulatedStation16(_Transacting, v16.Charger):
         unlock_connector = default_unlock_connector
         get_configuration = default_get_configuration
         change_configuration = default_change_configuration
+        trigger_message = default_trigger_message
 
 
 AnyStation: TypeAlias = "SimulatedStation | SimulatedStation16 | SimulatedStation21"

@@ -1,0 +1,186 @@
+"""TriggerMessage to a simulated station, from a real CSMS (the library's own, over real sockets,
+on both backends): Accepted and the message sent after the answer for what the station sends
+(BootNotification, Heartbeat, StatusNotification, MeterValues; 2.x TransactionEvent, 1.6
+DiagnosticsStatusNotification), of the EVSE or connector asked for; Rejected for another EVSE
+or connector, a 2.x boot once registered, a TransactionEvent with no transaction;
+NotImplemented for the rest. Alone (``connect()``) and inside a ``simulate()`` run, whose
+report counts the triggered messages."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msgspec
+import pytest
+from test_simulator_remote import Seen, boot_of, start_of, station_of
+
+from ocpp_fast.simulator import simulate
+from ocpp_fast.transport import connect, serve
+from ocpp_fast.v16 import enums as enums16
+from ocpp_fast.v16 import messages as messages16
+from ocpp_fast.v21 import datatypes as datatypes21
+from ocpp_fast.v21 import messages as messages21
+from ocpp_fast.v201 import datatypes, messages
+
+pytestmark = pytest.mark.usefixtures("backend")  # every test on both backends
+
+
+def trigger_of(
+    label: str, message: str, evse: int | None = None, connector: int | None = None
+) -> Any:
+    """A TriggerMessage of ``message`` (1.6: ``connector`` is its connectorId; 2.x: ``evse`` and
+    ``connector`` its EVSEType)."""
+    if label == "1.6":
+        given = msgspec.UNSET if connector is None else connector
+        requested = enums16.RequestedMessageEnum(message)
+        return messages16.TriggerMessageRequest(requested_message=requested, connector_id=given)
+    types, module = (datatypes21, messages21) if label == "2.1" else (datatypes, messages)
+    where: Any = msgspec.UNSET
+    if evse is not None:
+        where = types.EVSEType(
+            id=evse, connector_id=msgspec.UNSET if connector is None else connector
+        )
+    return module.TriggerMessageRequest(requested_message=message, evse=where)
+
+
+def kind_of(label: str, action: str) -> type:
+    module: Any = messages16 if label == "1.6" else messages21 if label == "2.1" else messages
+    kind: type = getattr(module, f"{action}Request")
+    return kind
+
+
+async def triggered(server: Any, seen: Seen, label: str, message: str, **where: Any) -> str:
+    """Trigger ``message``; its status, once the message an Accepted one asks for came."""
+    module: Any = messages16 if label == "1.6" else messages21 if label == "2.1" else messages
+    kind = getattr(module, f"{message}Request", None)  # (the certificates' have other names)
+    before = 0 if kind is None else len(seen.of(kind))
+    answer = await server.call("CS001", trigger_of(label, message, **where), timeout=5)
+    if str(answer.status) == "Accepted":
+        assert kind is not None
+        await asyncio.wait_for(seen.until(kind, before + 1), 10)
+    return str(answer.status)
+
+
+@pytest.mark.parametrize("label", ["2.0.1", "2.1"])
+def test_a_2x_station_sends_what_is_triggered_of_its_evse(label: str) -> None:
+    async def main() -> tuple[list[str], Seen]:
+        seen = Seen(label)
+        server = await serve(seen.handler)
+        url = f"ws://127.0.0.1:{server.port}/ocpp/CS001"
+        station = await connect(station_of(label), url, boot=boot_of(label))
+        try:
+            await station.booted()
+            said = [
+                await triggered(server, seen, label, "StatusNotification", evse=1, connector=1),
+                await triggered(server, seen, label, "StatusNotification"),
+                await triggered(server, seen, label, "Heartbeat"),
+                await triggered(server, seen, label, "MeterValues", evse=1),
+                await triggered(server, seen, label, "StatusNotification", evse=2),
+                await triggered(server, seen, label, "StatusNotification", evse=1, connector=2),
+                await triggered(server, seen, label, "BootNotification"),  # registered already
+                await triggered(server, seen, label, "TransactionEvent"),  # none runs
+                await triggered(server, seen, label, "SignChargingStationCertificate"),
+            ]
+            await server.call("CS001", start_of(label), timeout=5)
+            await asyncio.wait_for(seen.until(kind_of(label, "TransactionEvent")), 10)
+            said.append(await triggered(server, seen, label, "TransactionEvent", evse=1))
+        finally:
+            await station.close()
+            await server.close()
+        return said, seen
+
+    said, seen = asyncio.run(main())
+    assert said == [
+        "Accepted",
+        "Accepted",
+        "Accepted",
+        "Accepted",
+        "Rejected",
+        "Rejected",
+        "Rejected",
+        "Rejected",
+        "NotImplemented",
+        "Accepted",
+    ]
+    statuses = seen.of(kind_of(label, "StatusNotification"))
+    assert [(s.evse_id, s.connector_id, str(s.connector_status)) for s in statuses] == [
+        (1, 1, "Available"),
+        (1, 1, "Available"),
+    ]
+    (metered,) = seen.of(kind_of(label, "MeterValues"))
+    assert metered.evse_id == 1
+    assert str(metered.meter_value[0].sampled_value[0].context) == "Trigger"
+    assert len(seen.of(kind_of(label, "BootNotification"))) == 1
+    started, updated = seen.of(kind_of(label, "TransactionEvent"))
+    assert (str(updated.event_type), str(updated.trigger_reason)) == ("Updated", "Trigger")
+    assert updated.transaction_info.transaction_id == started.transaction_info.transaction_id
+
+
+def test_a_16_station_sends_what_is_triggered_of_its_connectors() -> None:
+    async def main() -> tuple[list[str], Seen]:
+        seen = Seen("1.6")
+        server = await serve(seen.handler)
+        url = f"ws://127.0.0.1:{server.port}/ocpp/CS001"
+        station = await connect(station_of("1.6"), url, boot=boot_of("1.6"))
+        try:
+            await station.booted()
+            said = [
+                await triggered(server, seen, "1.6", "StatusNotification", connector=1),
+                await triggered(server, seen, "1.6", "StatusNotification", connector=0),
+                await triggered(server, seen, "1.6", "StatusNotification"),
+                await triggered(server, seen, "1.6", "Heartbeat"),
+                await triggered(server, seen, "1.6", "MeterValues"),
+                await triggered(server, seen, "1.6", "DiagnosticsStatusNotification"),
+                await triggered(server, seen, "1.6", "BootNotification"),
+                await triggered(server, seen, "1.6", "StatusNotification", connector=2),
+                await triggered(server, seen, "1.6", "MeterValues", connector=0),
+                await triggered(server, seen, "1.6", "FirmwareStatusNotification"),
+            ]
+            statuses = seen.of(messages16.StatusNotificationRequest)
+            if len(statuses) < 4:  # the second of the trigger without connectorId
+                await asyncio.wait_for(seen.until(messages16.StatusNotificationRequest, 4), 10)
+        finally:
+            await station.close()
+            await server.close()
+        return said, seen
+
+    said, seen = asyncio.run(main())
+    assert said == ["Accepted"] * 7 + ["Rejected", "Rejected", "NotImplemented"]
+    statuses = seen.of(messages16.StatusNotificationRequest)
+    assert [s.connector_id for s in statuses] == [1, 0, 0, 1]
+    (metered,) = seen.of(messages16.MeterValuesRequest)
+    assert metered.connector_id == 1
+    assert str(metered.meter_value[0].sampled_value[0].context) == "Trigger"
+    assert len(seen.of(messages16.DiagnosticsStatusNotificationRequest)) == 1
+    assert len(seen.of(messages16.BootNotificationRequest)) == 2
+
+
+@pytest.mark.parametrize("label", ["1.6", "2.0.1"])
+def test_a_triggered_message_in_a_run_is_counted_in_its_report(label: str) -> None:
+    """Inside ``simulate()`` (rare heartbeats only): the triggered StatusNotification goes out
+    by the run's sender, so the report's messages are every call the CSMS answered."""
+
+    async def main() -> tuple[Seen, Any]:
+        seen = Seen(label)
+        server = await serve(seen.handler)
+        url = f"ws://127.0.0.1:{server.port}/ocpp"
+        status = kind_of(label, "StatusNotification")
+        try:
+            running = asyncio.create_task(
+                simulate(url, 1, 3.0, interval=10.0, versions=label, actions=["Heartbeat"])
+            )
+            await asyncio.wait_for(seen.until(kind_of(label, "BootNotification")), 10)
+            trigger = trigger_of(label, "StatusNotification", evse=1, connector=1)
+            while str((await server.call("SIM00000", trigger, timeout=5)).status) != "Accepted":
+                await asyncio.sleep(0.01)  # (1.6) until the station read the boot's answer
+            await asyncio.wait_for(seen.until(status), 10)
+            report = await asyncio.wait_for(running, 20)
+        finally:
+            await server.close()
+        return seen, report
+
+    seen, report = asyncio.run(main())
+    assert report.errors == {}, report.errors
+    assert len(seen.of(kind_of(label, "StatusNotification"))) == 1
+    assert report.messages == len(seen.requests)  # the triggered one counted
