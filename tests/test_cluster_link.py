@@ -29,6 +29,7 @@ from ocpp_fast._machine import free_port
 from ocpp_fast.cluster import ClusterClient, ClusterConfig, NatsServer
 from ocpp_fast.cluster._nats_link import (
     DEFAULT_MAX_PAYLOAD,
+    GATHER_AT_MOST,
     GATHER_UP_TO,
     MAX_CONTROL_LINE,
     MAX_MEMBERS,
@@ -351,6 +352,32 @@ def test_a_gateway_s_write_window_stores_calls_of_several_stations_in_one_write(
                 await ws.close()
         stored = await read_events(nats_url, cluster.names)
         assert sorted(e.identity for e in stored) == ["W0", "W1", "W2"]
+
+    run(scenario)
+
+
+def test_a_write_window_holds_at_most_gather_at_most_writes(nats_url: str) -> None:
+    """Under a long window, GATHER_AT_MOST stores leave at once in one write, not at the
+    window's end: at a high rate each store would otherwise wait the whole window."""
+
+    async def scenario() -> None:
+        nc = await echoing(nats_url)
+        link = NatsLink(nats_url, {}, "t", write_window=5.0)
+        await link.attach()
+        wire = link._wire
+        assert wire is not None
+        counted = CountedWrites(wire.transport)
+        wire.transport = counted  # type: ignore[assignment]
+        stores = [
+            link.request(f"echo.s{n}", b"%d" % n, 5, gather=True) for n in range(GATHER_AT_MOST - 1)
+        ]
+        assert counted.writes == 0
+        stores.append(link.request("echo.last", b"last", 5, gather=True))
+        assert counted.writes == 1  # all of them, in one write
+        replies = await asyncio.wait_for(asyncio.gather(*stores), 2)  # not 5 s later
+        assert len(replies) == GATHER_AT_MOST and replies[-1].data == b"last|[]"
+        await link.close()
+        await nc.close()
 
     run(scenario)
 

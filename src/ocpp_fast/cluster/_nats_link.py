@@ -113,6 +113,11 @@ GATHER_UP_TO = 64 * 1024
 """Bytes gathered under a write window (``NatsLink(write_window=...)``) that are written at
 once, without waiting for the window's end."""
 
+GATHER_AT_MOST = 32
+"""Writes gathered under a write window that are written at once: past a few tens sharing
+one write, waiting longer saves little CPU, and each waiting store's station waits for it
+(at a high rate the window would otherwise hold each store its full length)."""
+
 SWEEP_EVERY = 0.05
 """Seconds between two sweeps of the requests past their timeout, while any waits: a
 request fails at most this long after its timeout."""
@@ -610,8 +615,9 @@ class _Wire(asyncio.Protocol):
         """Write ``data`` now while few requests wait; else buffer it, so that what this
         event-loop iteration sends goes in one write; under a write window, buffer it
         (``gather``: a durable CALL's store) until the window ends (or :data:`GATHER_UP_TO`
-        bytes wait). A write that may not wait (a routed call's outcome, a worker request,
-        a registry line, a PONG) takes what the window holds with it, in one write.
+        bytes, or :data:`GATHER_AT_MOST` writes, wait). A write that may not wait (a routed
+        call's outcome, a worker request, a registry line, a PONG) takes what the window
+        holds with it, in one write.
 
         A buffered write costs a turn of the loop (``call_soon``) before it leaves: at a
         moderate rate, where each durable CALL's publish is alone in its iteration, that
@@ -624,7 +630,9 @@ class _Wire(asyncio.Protocol):
         if out:
             out.append(data)
             self._out_bytes += len(data)
-            if self._out_bytes >= GATHER_UP_TO or (self._windowed and not gather):
+            if self._out_bytes >= GATHER_UP_TO or (
+                self._windowed and (not gather or len(out) >= GATHER_AT_MOST)
+            ):
                 self._flush()
             return
         window = self.link.write_window
