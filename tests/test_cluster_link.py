@@ -260,16 +260,22 @@ class CountedWrites:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.transport, name)
 
+    @classmethod
+    def on(cls, link: NatsLink) -> CountedWrites:
+        """Count the writes of ``link``'s connection from now on."""
+        wire = link._wire
+        assert wire is not None
+        counted = cls(wire.transport)
+        wire.transport = counted  # type: ignore[assignment]
+        return counted
+
 
 def test_a_lone_request_is_written_at_once_and_many_share_one_write(nats_url: str) -> None:
     async def scenario() -> None:
         nc = await echoing(nats_url)
         link = NatsLink(nats_url, {}, "t")
         await link.attach()
-        wire = link._wire
-        assert wire is not None
-        counted = CountedWrites(wire.transport)
-        wire.transport = counted  # type: ignore[assignment]
+        counted = CountedWrites.on(link)
         lone = link.request("echo.lone", b"1", 5)
         assert counted.writes == 1  # before the loop turned: no wake-up spent on it
         assert (await lone).data == b"1|[]"
@@ -295,10 +301,7 @@ def test_a_write_window_gathers_requests_made_apart(nats_url: str) -> None:
         nc = await echoing(nats_url)
         link = NatsLink(nats_url, {}, "t", write_window=0.2)
         await link.attach()
-        wire = link._wire
-        assert wire is not None
-        counted = CountedWrites(wire.transport)
-        wire.transport = counted  # type: ignore[assignment]
+        counted = CountedWrites.on(link)
         loop = asyncio.get_running_loop()
         started = loop.time()
         apart = []
@@ -337,10 +340,7 @@ def test_a_gateway_s_write_window_stores_calls_of_several_stations_in_one_write(
             assert isinstance(link, NatsLink) and link.write_window == 0.15
             sockets = [await station(server.port, f"W{n}") for n in range(3)]
             await asyncio.sleep(0.5)  # the registry lines of their connections are written
-            wire = link._wire
-            assert wire is not None
-            counted = CountedWrites(wire.transport)
-            wire.transport = counted  # type: ignore[assignment]
+            counted = CountedWrites.on(link)
             for n, ws in enumerate(sockets):
                 frame = b'[2,"w%d","TransactionEvent",%s]' % (n, transaction_event(n))
                 await ws.send(frame.decode())
@@ -364,10 +364,7 @@ def test_a_write_window_holds_at_most_gather_at_most_writes(nats_url: str) -> No
         nc = await echoing(nats_url)
         link = NatsLink(nats_url, {}, "t", write_window=5.0)
         await link.attach()
-        wire = link._wire
-        assert wire is not None
-        counted = CountedWrites(wire.transport)
-        wire.transport = counted  # type: ignore[assignment]
+        counted = CountedWrites.on(link)
         stores = [
             link.request(f"echo.s{n}", b"%d" % n, 5, gather=True) for n in range(GATHER_AT_MOST - 1)
         ]
@@ -392,10 +389,7 @@ def test_under_a_write_window_only_stores_wait(nats_url: str) -> None:
         nc = await echoing(nats_url)
         link = NatsLink(nats_url, {}, "t", write_window=5.0)
         await link.attach()
-        wire = link._wire
-        assert wire is not None
-        counted = CountedWrites(wire.transport)
-        wire.transport = counted  # type: ignore[assignment]
+        counted = CountedWrites.on(link)
         stored = link.request("echo.store", b"s", 5, gather=True)
         await asyncio.sleep(0.02)
         assert counted.writes == 0  # the store waits for the window
