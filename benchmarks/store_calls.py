@@ -95,11 +95,14 @@ async def on_a_gateway(
     url: str,
     work: Callable[[Gateway, Callable[[bytes], Awaitable[None]]], Awaitable[Any]],
     durable: bool = True,
+    write_window: float = 0.0,
 ) -> Any:
     """``work(gateway, one)`` where ``one(frame)`` feeds a durable CALL to a gateway's
     connection (stored nowhere, ``durable`` false) and returns once it is answered, after 50
     CALLs to warm; its result."""
-    gateway = Gateway(ClusterConfig(url), durable=DEFAULT_DURABLE if durable else {})
+    gateway = Gateway(
+        ClusterConfig(url), durable=DEFAULT_DURABLE if durable else {}, write_window=write_window
+    )
     nc = await gateway.config.connect("store-calls")
     await gateway._ensure_stream(nc.jetstream())
     await gateway.relay.attach(nc, gateway.config, "store-calls")
@@ -169,24 +172,29 @@ async def calls_per_call(
     return result
 
 
-async def fed(url: str, calls: int, durable: bool) -> None:
+async def fed(url: str, calls: int, durable: bool, write_window: float) -> None:
     """``calls`` durable CALLs on a gateway's connection, nothing else (under callgrind)."""
 
     async def work(gateway: Gateway, one: Callable[[bytes], Awaitable[None]]) -> None:
         for frame in frames(calls, 50):
             await one(frame)
 
-    await on_a_gateway(url, work, durable)
+    await on_a_gateway(url, work, durable, write_window)
 
 
-def instructions(valgrind: str, durable: bool) -> float:
+def instructions(valgrind: str, durable: bool, write_window: float) -> float:
     """Instructions per CALL under callgrind: 1,200 CALLs less 200, over 1,000 (not stored,
     ``durable`` false: the same harness and handler, the single process's path)."""
     script = Path(__file__).resolve()
     runs = [
         callgrind_total(
             script,
-            ["--child-calls", str(calls), *([] if durable else ["--not-stored"])],
+            [
+                "--child-calls",
+                str(calls),
+                f"--write-window={write_window}",
+                *([] if durable else ["--not-stored"]),
+            ],
             valgrind,
             f"{calls} CALLs",
         )
@@ -235,19 +243,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stores", type=int, default=2000)
     parser.add_argument("--top", type=int, default=12)
     parser.add_argument("--instructions", action="store_true", help="callgrind per durable CALL")
+    parser.add_argument(
+        "--write-window",
+        type=float,
+        default=0.0,
+        help="the gateway's write window, s (default 0: one CALL at a time shares no write, "
+        "a window would add only its timer to each store)",
+    )
     parser.add_argument("--child-calls", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--not-stored", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_calls is not None:
         with NatsServer() as nats:
-            run(fed(nats.url, args.child_calls, not args.not_stored))
+            run(fed(nats.url, args.child_calls, not args.not_stored, args.write_window))
         return 0
     if args.instructions:
         valgrind = shutil.which("valgrind")
         if valgrind is None:
             raise SystemExit("valgrind is not installed")
-        print(f"instructions per durable CALL (callgrind): {instructions(valgrind, True):,.0f}")
-        print(f"   the same CALL not stored: {instructions(valgrind, False):,.0f}")
+        stored = instructions(valgrind, True, args.write_window)
+        print(
+            f"instructions per durable CALL (callgrind, window {args.write_window} s):"
+            f" {stored:,.0f}"
+        )
+        print(f"   the same CALL not stored: {instructions(valgrind, False, 0.0):,.0f}")
         return 0
     profiler = cProfile.Profile()
     with NatsServer() as nats:

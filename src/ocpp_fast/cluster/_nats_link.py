@@ -65,6 +65,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from ocpp_fast._ratelimit import LogLimiter
+from ocpp_fast.cluster import _store
 from ocpp_fast.cluster._nats_auth import SIGNING_OPTIONS, signer_of
 from ocpp_fast.cluster.config import (
     CONNECT_TIMEOUT,
@@ -265,6 +266,24 @@ class NatsLink:
         seconds (at most :data:`SWEEP_EVERY` later), ``ConnectionError`` when NATS
         went away meanwhile. While NATS is away this raises ``ConnectionError`` at once.
         """
+        head = None
+        if headers:
+            lines = "NATS/1.0\r\n"
+            for key, value in headers.items():  # no generator: one frame less per request
+                lines += f"{key}: {value}\r\n"
+            head = (lines + "\r\n").encode()
+        return self.request_bytes(subject.encode(), data, timeout, head, gather)
+
+    def request_bytes(
+        self,
+        subject: bytes,
+        data: bytes,
+        timeout: float,
+        head: bytes | None = None,
+        gather: bool = False,
+    ) -> asyncio.Future[Reply]:
+        """:meth:`request` with the subject encoded and the header block (``NATS/1.0\\r\\n``,
+        the header lines, an empty line) made: what a durable CALL's store writes."""
         wire = self._wire
         if wire is None:
             raise ConnectionError(f"{self.name}: not connected to NATS")
@@ -277,20 +296,10 @@ class NatsLink:
         else:
             self._expire_later(wire.loop, timeout, token)
         reply = self._prefix + token
-        if headers:
-            lines = "NATS/1.0\r\n"
-            for key, value in headers.items():  # no generator: one frame less per request
-                lines += f"{key}: {value}\r\n"
-            head = (lines + "\r\n").encode()
-            wire.send(
-                b"HPUB %b %b %d %d\r\n%b%b\r\n"
-                % (subject.encode(), reply, len(head), len(head) + len(data), head, data),
-                gather,
-            )
+        if head is None:
+            wire.send(_store.pub(subject, reply, data), gather)
         else:
-            wire.send(
-                b"PUB %b %b %d\r\n%b\r\n" % (subject.encode(), reply, len(data), data), gather
-            )
+            wire.send(_store.hpub(subject, reply, head, data), gather)
         return reply_to
 
     def _expire_later(self, loop: asyncio.AbstractEventLoop, timeout: float, token: bytes) -> None:

@@ -9,9 +9,9 @@ small piece only.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
@@ -23,11 +23,12 @@ from ocpp_fast import errors
 from ocpp_fast._codec_py import _HEAD
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.aio import AsyncConnection
+from ocpp_fast.cluster import _store
 from ocpp_fast.cluster._nats_link import NatsLink, unspoken
 from ocpp_fast.cluster._replies import Replies, Reply, Requests
 from ocpp_fast.cluster.config import ClusterConfig, nats_failures
 from ocpp_fast.cluster.subjects import Names
-from ocpp_fast.cluster.wire import DurableEvent, WorkRequest, decode_outcome, response_of
+from ocpp_fast.cluster.wire import WorkRequest, decode_outcome, response_of
 from ocpp_fast.dispatch import CallContext
 
 if TYPE_CHECKING:
@@ -52,13 +53,30 @@ def dedup_id(identity: str, action: str, request: Any, payload: bytes) -> str:
     stream drops a repeat within its duplicate window. Hashed: the id is a
     header, and identities and transaction ids may hold any character.
     """
-    info = getattr(request, "transaction_info", None)
-    seq_no = getattr(request, "seq_no", None)
-    if info is not None and seq_no is not None and action == "TransactionEvent":
-        key = f"tx\0{identity}\0{info.transaction_id}\0{seq_no}".encode()
-    else:
-        key = b"\0".join((identity.encode(), action.encode(), payload))
-    return hashlib.blake2b(key, digest_size=16).hexdigest()
+    return _dedup(_dedup_heads(identity, action), action, request, payload)
+
+
+def _dedup_heads(identity: str, action: str) -> tuple[bytes, bytes]:
+    """The first bytes of :func:`dedup_id`'s hashed key, a TransactionEvent's and any other
+    action's: what stays the same for a station's action (made once per station and action)."""
+    station = identity.encode()
+    return b"tx\0" + station + b"\0", station + b"\0" + action.encode() + b"\0"
+
+
+def _dedup(heads: tuple[bytes, bytes], action: str, request: Any, payload: bytes) -> str:
+    """:func:`dedup_id` from ``heads`` (:func:`_dedup_heads`): the key ``tx``, identity,
+    transaction id, seqNo or identity, action, payload, NUL between them, hashed (the same
+    ids as ever: gateways of two releases side by side drop each other's repeats)."""
+    if action == "TransactionEvent":
+        info = getattr(request, "transaction_info", None)
+        seq_no = getattr(request, "seq_no", None)
+        if info is not None and seq_no is not None:
+            key = b"%b%b\0%d" % (heads[0], info.transaction_id.encode(), seq_no)
+            return _blake2b(key, digest_size=16).hexdigest()
+    return _blake2b(heads[1] + payload, digest_size=16).hexdigest()
+
+
+_blake2b = hashlib.blake2b
 
 
 def station_payload(
@@ -128,7 +146,12 @@ class Relay:
         ocpp_fast's own, or on nats-py's connection where the link does not speak its options."""
         self.nc: Nats | None = None
         """The gateway's NATS connection, once attached."""
-        self._subjects: dict[tuple[str, str], str] = {}
+        self._kept: dict[tuple[str, str], _Made] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The loop the last store ran on: a store checks it still runs (``handle()`` runs
+        none) rather than asking asyncio (:meth:`_attached_loop`)."""
+        self._link: NatsLink | None = None
+        """``replies`` when it is a :class:`NatsLink`: stores are written as bytes on it."""
 
     async def attach(self, nc: Nats, config: ClusterConfig, name: str) -> None:
         """Start storing and forwarding: over a :class:`NatsLink` to ``config``'s servers,
@@ -142,12 +165,13 @@ class Relay:
                 write_window=self.write_window,
             )
             await link.attach()
-            self.replies = link
+            self.replies = self._link = link
         else:
             log.info("%s: stores and worker requests go through nats-py (%s)", name, reason)
             replies = Replies()
             await replies.attach(nc)
             self.replies = replies
+            self._link = None
         self.nc = nc
 
     def not_ready(self) -> str | None:
@@ -158,15 +182,21 @@ class Relay:
         """Fail what waits for a reply and close what the requests go through."""
         await self.replies.close()
 
-    def _event_subject(self, identity: str, action: str) -> str:
-        """``names.event`` of a station's action, made once per station and action."""
-        key = (identity, action)
-        subject = self._subjects.get(key)
-        if subject is None:
-            if len(self._subjects) >= _SUBJECTS_KEPT:
-                self._subjects.clear()
-            subject = self._subjects[key] = self.names.event(identity, action)
-        return subject
+    def _made(self, identity: str, action: str, label: str) -> _Made:
+        """What stays the same between the stores of a station's action (its version ``label``
+        is the station's now: a station may come back speaking another), made once."""
+        kept = self._kept
+        if len(kept) >= _SUBJECTS_KEPT:
+            kept.clear()
+        subject = self.names.event(identity, action)
+        made = kept[identity, action] = (
+            label,
+            subject,
+            subject.encode(),
+            _store.event_head(identity, action, label, self.node),
+            _dedup_heads(identity, action),
+        )
+        return made
 
     async def store(
         self,
@@ -196,31 +226,41 @@ class Relay:
         gateway's of a durable action whose user handler is plain) hands it to :meth:`stored`
         once it is done. Over the NATS link it is the link's own future: no task and no
         coroutine stand between the ack read and the user's handler; over nats-py it is a
-        coroutine (the handler makes it a task)."""
-        _loop_running()
-        if self.nc is None:
-            raise errors.InternalError("the gateway is not attached to NATS")
+        coroutine (the handler makes it a task).
+
+        The event is built as bytes (:mod:`~ocpp_fast.cluster._store_c`), not as a
+        :class:`~ocpp_fast.cluster.wire.DurableEvent` encoded: what a station's action's
+        events share is made once (:meth:`_made`)."""
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            self._loop = self._attached_loop()
         identity = context.identity
-        event = DurableEvent(
-            identity=identity,
-            message_id=context.message_id,
-            action=action,
-            version=version.label,
-            received_at=datetime.datetime.now(datetime.UTC),
-            node=self.node,
-            payload=msgspec.Raw(payload),
-        )
+        label = version.label
+        made = self._kept.get((identity, action))
+        if made is None or made[0] != label:
+            made = self._made(identity, action, label)
+        msg_id = _dedup(made[4], action, request, payload)
         try:
-            ack = self.replies.request(
-                self._subjects.get((identity, action)) or self._event_subject(identity, action),
-                _encode(event),
-                self.store_timeout,
-                {"Nats-Msg-Id": dedup_id(identity, action, request, payload)},
-                gather=True,
+            body = _store.event_body(made[3], context.message_id, _time_ns(), payload)
+            link = self._link
+            if link is not None:
+                return link.request_bytes(
+                    made[2], body, self.store_timeout, _MSG_ID + msg_id.encode() + b"\r\n\r\n", True
+                )
+            return self.replies.request(
+                made[1], body, self.store_timeout, {"Nats-Msg-Id": msg_id}, gather=True
             )
         except Exception as exc:
             raise self._not_stored(exc, action, context) from None
-        return ack
+
+    def _attached_loop(self) -> asyncio.AbstractEventLoop:
+        """The running loop, once the relay is attached: asyncio's RuntimeError where none
+        runs (``handle()``: see :data:`_loop_running`), InternalError before attaching.
+        (Asked once per loop: asyncio's own asks the system for the process id each time.)"""
+        loop = _loop_running()
+        if self.nc is None:
+            raise errors.InternalError("the gateway is not attached to NATS")
+        return loop
 
     def stored(self, ack: asyncio.Future[Reply], action: str, context: CallContext) -> None:
         """The end of :meth:`start_store`, ``ack`` done: InternalError unless the stream took it
@@ -314,7 +354,15 @@ entry) is the caller's mistake, which ``handle()`` raises as ``HandlerSuspended`
 
 
 _SUBJECTS_KEPT = 65536
-"""Stream subjects kept made (a station's few durable actions each); emptied when full."""
+"""Stations' actions whose stores' common parts are kept made (:meth:`Relay._made`: a
+station's few durable actions each); emptied when full."""
+
+_Made = tuple[str, str, bytes, bytes, tuple[bytes, bytes]]
+"""A station's action's version label, its stream subject (and encoded), its events' head
+(:func:`~ocpp_fast.cluster._store_py.event_head`) and its dedup heads (:func:`_dedup_heads`)."""
+
+_MSG_ID = b"NATS/1.0\r\nNats-Msg-Id: "
+_time_ns = time.time_ns
 
 
 class _ApiError(msgspec.Struct):
