@@ -155,4 +155,4 @@ wheel-matrix: $(STAMP)
 	done
 
 clean:
-	rm -rf $(VENV) build src/ocpp_fast/*.so src/ocpp_fast/_codec_c.c src/ocpp_fast/_dispatch_c.c src/ocpp_fast/cluster/_store_c.c src/ocpp_fast/cluster/*.so
+	rm -rf $(VENV) build src/ocpp_fast/*.so src/ocpp_fast/_codec_c.c src/ocpp_fast/_dispatch_c.c src/ocpp_fast/cluster/_link_bytes_c.c src/ocpp_fast/cluster/*.so

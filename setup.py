@@ -54,7 +54,7 @@ def extensions() -> list[Extension]:
         [
             Extension("ocpp_fast._codec_c", ["src/ocpp_fast/_codec_c.pyx"]),
             Extension("ocpp_fast._dispatch_c", ["src/ocpp_fast/_dispatch_c.pyx"]),
-            Extension("ocpp_fast.cluster._store_c", ["src/ocpp_fast/cluster/_store_c.pyx"]),
+            Extension("ocpp_fast.cluster._link_bytes_c", ["src/ocpp_fast/cluster/_link_bytes_c.pyx"]),
         ],
         compiler_directives={
             "language_level": "3",

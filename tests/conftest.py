@@ -142,6 +142,35 @@ def dispatch_twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     return name
 
 
+def link_bytes_twins() -> list[str]:
+    """The twins of the NATS link's bytes this run can test: ``compiled`` (``_link_bytes_c``)
+    where it is in use, and ``python`` (``_link_bytes_py``)."""
+    from ocpp_fast.cluster import _link_bytes, _link_bytes_py
+
+    return ["python"] if _link_bytes.implementation is _link_bytes_py else ["compiled", "python"]
+
+
+@pytest.fixture(params=link_bytes_twins())
+def link_bytes_twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The twin of ``ocpp_fast.cluster._link_bytes`` (a durable CALL's event and publishes,
+    the link's reader) for the test: a module whose tests build, write or read the link's
+    bytes says ``pytestmark = pytest.mark.usefixtures("link_bytes_twin")``; ``python`` puts
+    the pure twin's functions and ``Reader`` in place (a connection made before keeps its
+    reader: the tests make theirs)."""
+    from ocpp_fast.cluster import _link_bytes, _link_bytes_py
+
+    name: str = request.param
+    if name == "python":
+        for attribute in ("Reader", "event_body", "event_head", "hpub", "pub", "implementation"):
+            value = (
+                _link_bytes_py
+                if attribute == "implementation"
+                else getattr(_link_bytes_py, attribute)
+            )
+            monkeypatch.setattr(_link_bytes, attribute, value)
+    return name
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test parametrized onto websockets alone runs with one twin of the picows listener,
     not with each: that backend has no such listener."""

@@ -34,7 +34,7 @@ from ocpp_fast.frames import Call
 from ocpp_fast.metrics import Metrics
 from ocpp_fast.v201 import ChargeSystem, messages
 
-pytestmark = pytest.mark.usefixtures("dispatch_twin")  # feed: both twins
+pytestmark = pytest.mark.usefixtures("dispatch_twin", "link_bytes_twin")  # both twins of each
 
 PAYLOAD = (
     b'{"eventType":"Updated","timestamp":"2026-11-30T12:00:00Z",'

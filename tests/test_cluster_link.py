@@ -27,11 +27,10 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from ocpp_fast._machine import free_port
 from ocpp_fast.cluster import ClusterClient, ClusterConfig, NatsServer
+from ocpp_fast.cluster._link_bytes_py import DEFAULT_MAX_PAYLOAD, MAX_CONTROL_LINE
 from ocpp_fast.cluster._nats_link import (
-    DEFAULT_MAX_PAYLOAD,
     GATHER_AT_MOST,
     GATHER_UP_TO,
-    MAX_CONTROL_LINE,
     MAX_MEMBERS,
     SWEEP_EVERY,
     WRITE_AT_ONCE_BELOW,
@@ -44,6 +43,8 @@ from ocpp_fast.cluster._replies import Replies
 from ocpp_fast.demo import DemoChargeSystem
 from ocpp_fast.transport import connect
 from ocpp_fast.v201.messages import DataTransferRequest
+
+pytestmark = pytest.mark.usefixtures("link_bytes_twin")  # both twins of the bytes
 
 
 def transaction_event(seq: int) -> bytes:
@@ -126,8 +127,8 @@ def test_the_parser_takes_any_split_of_the_stream() -> None:
                     (b"body", {"A": "b", "C": "d"}),
                 ], cut
                 assert await fed.written() == b"PONG\r\n"
-                assert fed.link.waiting == 0 and not fed.wire._buf
-                assert fed.wire._max_payload == 2048
+                assert fed.link.waiting == 0 and not fed.wire.reader.buffered
+                assert fed.wire.reader.max_payload == 2048
 
     run(scenario)
 
@@ -154,7 +155,7 @@ def test_what_the_parser_will_not_hold_drops_the_connection(sent: bytes) -> None
             for start in range(0, len(sent), 1000):
                 fed.wire.data_received(sent[start : start + 1000])
             assert fed.wire.transport is not None and fed.wire.transport.is_closing()
-            assert len(fed.wire._buf) <= MAX_CONTROL_LINE + 2
+            assert fed.wire.reader.buffered <= MAX_CONTROL_LINE + 2
             with pytest.raises(ConnectionError):
                 await waiting
             with pytest.raises(ConnectionError):

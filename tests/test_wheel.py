@@ -225,7 +225,7 @@ def test_sdist_holds_the_sources(sdist: Path) -> None:
         "setup.py",
         "src/ocpp_fast/_codec_c.pyx",
         "src/ocpp_fast/_dispatch_c.pyx",
-        "src/ocpp_fast/cluster/_store_c.pyx",
+        "src/ocpp_fast/cluster/_link_bytes_c.pyx",
         "src/ocpp_fast/_scan.pxi",
         "src/ocpp_fast/py.typed",
         "src/ocpp_fast/data/mix-v201.jsonl",
@@ -238,7 +238,7 @@ def test_sdist_holds_the_sources(sdist: Path) -> None:
 
 def test_platform_wheel_contents(platform_wheel: Path) -> None:
     names = wheel_names(platform_wheel)
-    for module in ("_codec_c", "_dispatch_c", "cluster/_store_c"):
+    for module in ("_codec_c", "_dispatch_c", "cluster/_link_bytes_c"):
         compiled = [n for n in names if n.startswith(f"ocpp_fast/{module}.") and n.endswith(".so")]
         assert len(compiled) == 1, names
     assert "ocpp_fast/_codec_c.pyx" in names  # see BUILD_LEFTOVERS

@@ -65,7 +65,11 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from ocpp_fast._ratelimit import LogLimiter
-from ocpp_fast.cluster import _store
+from ocpp_fast.cluster import _link_bytes
+from ocpp_fast.cluster._link_bytes_py import (
+    INBOX_SID,
+    token_of,
+)
 from ocpp_fast.cluster._nats_auth import SIGNING_OPTIONS, signer_of
 from ocpp_fast.cluster.config import (
     CONNECT_TIMEOUT,
@@ -98,12 +102,6 @@ its reconnect budget: the link reconnects for good; its buffers; ``verbose``/``p
 which the link never asks for, and ``no_echo``, which concerns only its own messages to its
 inbox, of which it sends none)."""
 
-MAX_CONTROL_LINE = 4096
-"""Bytes of a protocol line (``MSG``, ``INFO``...) at most, as nats-server's default."""
-
-DEFAULT_MAX_PAYLOAD = 1024 * 1024
-"""Payload bytes at most until the server's INFO says otherwise (its own default)."""
-
 MAX_MEMBERS = 32
 """Servers learned from the cluster's INFO (``connect_urls``) kept at most, besides those given."""
 
@@ -126,9 +124,6 @@ request fails at most this long after its timeout."""
 _NON_FATAL = (b"permissions violation", b"invalid subject")
 """``-ERR`` that nats-server sends and keeps the connection for."""
 
-
-_INBOX_SID = b"1"
-"""The inbox's subscription; those made by :meth:`NatsLink.subscribe` count on from 2."""
 
 Delivered = Callable[[bytes, bytes], None]
 """What a subscription's messages are handed to: ``(payload, reply subject)`` (``b""`` when
@@ -226,8 +221,10 @@ class NatsLink:
         self._prefix = f"{prefix}.{secrets.token_hex(11)}.".encode()
         """The inbox's subjects start so: ``<prefix>.<n>`` is the reply subject of request n."""
         self._tokens = itertools.count()
-        self._waiting: dict[bytes, asyncio.Future[Reply]] = {}
-        self._deadlines: dict[float, collections.deque[tuple[float, bytes]]] = {}
+        self._waiting: dict[int, asyncio.Future[Reply]] = {}
+        """The requests waiting for their reply, by number (the connection's reader holds it:
+        emptied in place, never replaced)."""
+        self._deadlines: dict[float, collections.deque[tuple[float, int]]] = {}
         """Per timeout, ``(deadline, token)`` of the requests made with it, in the order they
         were made (so in deadline order): what :meth:`_sweep` expires. An answered request's
         entry stays until its deadline: at most the requests of the last ``timeout`` seconds."""
@@ -287,7 +284,7 @@ class NatsLink:
         wire = self._wire
         if wire is None:
             raise ConnectionError(f"{self.name}: not connected to NATS")
-        token = b"%d" % next(self._tokens)
+        token = next(self._tokens)
         reply_to: asyncio.Future[Reply] = wire.loop.create_future()
         self._waiting[token] = reply_to
         due = self._deadlines.get(timeout)
@@ -295,14 +292,13 @@ class NatsLink:
             due.append((wire.loop.time() + timeout, token))
         else:
             self._expire_later(wire.loop, timeout, token)
-        reply = self._prefix + token
         if head is None:
-            wire.send(_store.pub(subject, reply, data), gather)
+            wire.send(_link_bytes.pub(subject, self._prefix, token, data), gather)
         else:
-            wire.send(_store.hpub(subject, reply, head, data), gather)
+            wire.send(_link_bytes.hpub(subject, self._prefix, token, head, data), gather)
         return reply_to
 
-    def _expire_later(self, loop: asyncio.AbstractEventLoop, timeout: float, token: bytes) -> None:
+    def _expire_later(self, loop: asyncio.AbstractEventLoop, timeout: float, token: int) -> None:
         """Note when request ``token`` expires; one sweep every :data:`SWEEP_EVERY` seconds
         expires what is due, rather than a timer made and cancelled per request."""
         due = self._deadlines.get(timeout)
@@ -328,14 +324,14 @@ class NatsLink:
             self._sweeper = loop.call_later(SWEEP_EVERY, self._sweep, loop)
 
     def _replied(self, subject: bytes, data: bytes, head: bytes | None) -> None:
-        """A message to the inbox: the reply its token names (its deadline is left to the
-        sweep, which finds it answered)."""
-        reply_to = self._waiting.pop(subject[len(self._prefix) :], None)
+        """A reply with headers (a plain one's future the connection's reader completes):
+        the request its number names (its deadline is left to the sweep, which finds it
+        answered)."""
+        reply_to = self._waiting.pop(token_of(subject, self._prefix), None)
         if reply_to is None:
             return  # expired, or not ours
         if head is None:
-            if not reply_to.done():  # _complete, unless its waiter cancelled it
-                reply_to.set_result(Reply(data))
+            _complete(reply_to, Reply(data))
             return
         status, headers = _parse_headers(head)
         if status == "503" and not data:
@@ -344,12 +340,13 @@ class NatsLink:
             _complete(reply_to, Reply(data, headers))
 
     def _fail_waiting(self, why: str) -> None:
-        waiting, self._waiting = self._waiting, {}
+        waiting = list(self._waiting.values())
+        self._waiting.clear()
         self._deadlines.clear()
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
-        for reply_to in waiting.values():
+        for reply_to in waiting:
             _complete(reply_to, ConnectionError(why))
 
     @property
@@ -447,7 +444,7 @@ class NatsLink:
             raise
         wire.write(
             b"".join(
-                [b"SUB %b* %b\r\n" % (self._prefix, _INBOX_SID)]
+                [b"SUB %b* %b\r\n" % (self._prefix, INBOX_SID)]
                 + [
                     b"SUB %b %b\r\n" % (subject, sid)
                     for sid, (subject, _) in self._subscribed.items()
@@ -602,14 +599,9 @@ class _Wire(asyncio.Protocol):
         """The server it is connected to (what its INFO's members are reached as)."""
         self.info: asyncio.Future[dict[str, Any]] = loop.create_future()
         self.pong: asyncio.Future[None] = loop.create_future()
-        self._buf = bytearray()
-        self._need = 0
-        """Bytes of the message being read (payload and its CRLF); 0 while reading a line."""
-        self._subject = b""
-        self._sid = b""
-        self._reply = b""
-        self._head_len = -1
-        self._max_payload = DEFAULT_MAX_PAYLOAD
+        self.reader = _link_bytes.Reader(self, link._waiting, link._prefix, Reply)
+        """What the server sends, read: ``data_received`` is its ``feed``."""
+        self.data_received = self.reader.feed  # type: ignore[method-assign]
         self._out: list[bytes] = []
         self._out_bytes = 0
         self._windowed = False
@@ -733,64 +725,17 @@ class _Wire(asyncio.Protocol):
                 waiter.set_exception(error)
                 waiter.exception()  # retrieved: no warning when nobody awaits it any more
 
-    def data_received(self, data: bytes) -> None:
-        buf = self._buf
-        buf += data
-        pos, end = 0, len(buf)
-        while pos < end:
-            need = self._need
-            if need:
-                stop = pos + need
-                if stop > end:
-                    break
-                if buf[stop - 2 : stop] != b"\r\n":
-                    return self._protocol_error("a message not ended by CRLF")
-                payload = bytes(buf[pos : stop - 2])
-                head_len = self._head_len
-                if self._sid != _INBOX_SID:
-                    self.link._delivered(
-                        self._sid, payload[head_len:] if head_len > 0 else payload, self._reply
-                    )
-                elif head_len < 0:
-                    self.link._replied(self._subject, payload, None)
-                else:
-                    self.link._replied(self._subject, payload[head_len:], payload[:head_len])
-                self._need = 0
-                pos = stop
-                continue
-            eol = buf.find(b"\r\n", pos)
-            if eol < 0:
-                if end - pos > MAX_CONTROL_LINE:
-                    return self._protocol_error("a protocol line too long")
-                break
-            line = bytes(buf[pos:eol])
-            pos = eol + 2
-            if not self._line(line):
-                return None
-        del buf[:pos]
-        return None
-
     # --- what the server says ---------------------------------------------------------------
 
-    def _line(self, line: bytes) -> bool:
-        """Act on one protocol line; False when the connection is being dropped."""
-        op, _, rest = line.partition(b" ")
-        op = op.upper()
+    def data_received(self, data: bytes) -> None:
+        """Read by :attr:`reader` (set in place of this method per connection)."""
+        self.reader.feed(data)
+
+    def _control(self, op: bytes, rest: bytes, line: bytes) -> bool:
+        """Act on a protocol line other than a message's (``op`` upper case, ``rest`` after
+        it; the reader reads ``MSG``/``HMSG``); False when the connection is being dropped."""
         try:
-            if op == b"MSG" or op == b"HMSG":
-                parts = rest.split()
-                total = int(parts[-1])
-                head_len = int(parts[-2]) if op == b"HMSG" else -1
-                bad_head = head_len > total or (op == b"HMSG" and head_len < 0)
-                if total > self._max_payload or bad_head:
-                    self._protocol_error(f"a message of {total} bytes")
-                    return False
-                self._subject, self._sid, self._head_len = parts[0], parts[1], head_len
-                # MSG <subject> <sid> [reply] <size>; HMSG ... [reply] <head size> <size>
-                with_reply = len(parts) == (4 if head_len < 0 else 5)
-                self._reply = parts[2] if with_reply else b""
-                self._need = total + 2
-            elif op == b"PING":
+            if op == b"PING":
                 self.send(b"PONG\r\n")
             elif op == b"PONG":
                 self._pings_out = 0
@@ -800,7 +745,7 @@ class _Wire(asyncio.Protocol):
                 info = json.loads(rest)
                 if not isinstance(info, dict):
                     raise ValueError("INFO is not an object")
-                self._max_payload = int(info.get("max_payload", self._max_payload))
+                self.reader.max_payload = int(info.get("max_payload", self.reader.max_payload))
                 self.link.learned(info, self.server)
                 if not self.info.done():
                     self.info.set_result(info)
@@ -825,6 +770,5 @@ class _Wire(asyncio.Protocol):
         return False
 
     def _protocol_error(self, what: str) -> None:
-        self._buf.clear()
-        self._need = 0
+        self.reader.reset()
         self._gone(f"NATS sent {what}")

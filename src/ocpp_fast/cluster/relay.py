@@ -23,7 +23,7 @@ from ocpp_fast import errors
 from ocpp_fast._codec_py import _HEAD
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.aio import AsyncConnection
-from ocpp_fast.cluster import _store
+from ocpp_fast.cluster import _link_bytes
 from ocpp_fast.cluster._nats_link import NatsLink, unspoken
 from ocpp_fast.cluster._replies import Replies, Reply, Requests
 from ocpp_fast.cluster.config import ClusterConfig, nats_failures
@@ -193,7 +193,7 @@ class Relay:
             label,
             subject,
             subject.encode(),
-            _store.event_head(identity, action, label, self.node),
+            _link_bytes.event_head(identity, action, label, self.node),
             _dedup_heads(identity, action),
         )
         return made
@@ -228,7 +228,7 @@ class Relay:
         coroutine stand between the ack read and the user's handler; over nats-py it is a
         coroutine (the handler makes it a task).
 
-        The event is built as bytes (:mod:`~ocpp_fast.cluster._store_c`), not as a
+        The event is built as bytes (:mod:`~ocpp_fast.cluster._link_bytes_c`), not as a
         :class:`~ocpp_fast.cluster.wire.DurableEvent` encoded: what a station's action's
         events share is made once (:meth:`_made`)."""
         loop = self._loop
@@ -241,7 +241,7 @@ class Relay:
             made = self._made(identity, action, label)
         msg_id = _dedup(made[4], action, request, payload)
         try:
-            body = _store.event_body(made[3], context.message_id, _time_ns(), payload)
+            body = _link_bytes.event_body(made[3], context.message_id, _time_ns(), payload)
             link = self._link
             if link is not None:
                 return link.request_bytes(
@@ -359,7 +359,8 @@ station's few durable actions each); emptied when full."""
 
 _Made = tuple[str, str, bytes, bytes, tuple[bytes, bytes]]
 """A station's action's version label, its stream subject (and encoded), its events' head
-(:func:`~ocpp_fast.cluster._store_py.event_head`) and its dedup heads (:func:`_dedup_heads`)."""
+(:func:`~ocpp_fast.cluster._link_bytes_py.event_head`) and its dedup heads
+(:func:`_dedup_heads`)."""
 
 _MSG_ID = b"NATS/1.0\r\nNats-Msg-Id: "
 _time_ns = time.time_ns

@@ -1,0 +1,409 @@
+# cython: language_level=3
+"""The bytes of the gateway's NATS link in C: the compiled twin of
+:mod:`ocpp_fast.cluster._link_bytes_py` (same functions and class, same bytes, same calls in
+the same order; its docstrings say what each does and why). Each frame built is one
+allocation, its parts copied in; the one step that is not plain copying, a message id
+that JSON must escape, is msgspec's (as in the twin). The reader parses a message's line
+and completes a plain reply's future in C; a line it does not read as the common case
+(an unusual field count or number) is read as the twin reads it, with Python's own
+``split`` and ``int``.
+"""
+
+cimport cython
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.unicode cimport PyUnicode_GET_LENGTH
+from libc.stdio cimport snprintf
+from libc.string cimport memcmp, memcpy
+
+import msgspec
+
+from ocpp_fast.cluster._link_bytes_py import (
+    DEFAULT_MAX_PAYLOAD,
+    INBOX_SID,
+    MAX_CONTROL_LINE,
+    event_head,
+    token_of,
+)
+
+cdef extern from "<time.h>":
+    ctypedef long time_t
+    struct tm:
+        int tm_sec
+        int tm_min
+        int tm_hour
+        int tm_mday
+        int tm_mon
+        int tm_year
+    tm* gmtime_r(const time_t* timer, tm* result)
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_COMPACT_ASCII(object)
+    const char* PyUnicode_DATA(object)
+
+__all__ = ["Reader", "event_body", "event_head", "hpub", "pub", "stamp", "token_of"]
+
+cdef Py_ssize_t _MAX_LINE = MAX_CONTROL_LINE
+cdef bytes _INBOX = INBOX_SID
+
+_encode = msgspec.json.Encoder().encode
+
+cdef bytes _RECEIVED = b',"received_at":"'
+cdef bytes _PAYLOAD = b'Z","payload":'
+cdef long long _second = -1
+cdef char _date[32]
+"""``YYYY-MM-DDTHH:MM:SS`` of ``_second`` (19 bytes)."""
+
+
+cdef int _date_of(long long second) except -1:
+    """Format ``_date`` for ``second`` since the epoch, UTC (once a second)."""
+    global _second
+    cdef time_t t = <time_t>second
+    cdef tm parts
+    if gmtime_r(&t, &parts) == NULL:
+        raise OverflowError("time out of range")
+    snprintf(_date, sizeof(_date), "%04d-%02d-%02dT%02d:%02d:%02d",
+             parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
+             parts.tm_hour, parts.tm_min, parts.tm_sec)
+    _second = second
+    return 0
+
+
+cdef inline char* _put(char* at, const char* part, Py_ssize_t size):
+    memcpy(at, part, size)
+    return at + size
+
+
+cdef inline char* _micros(char* at, long long micros):
+    cdef int i
+    for i in range(5, -1, -1):
+        at[i] = <char>(48 + micros % 10)
+        micros //= 10
+    return at + 6
+
+
+cdef inline int _digits(Py_ssize_t n):
+    cdef int count = 1
+    while n >= 10:
+        n //= 10
+        count += 1
+    return count
+
+
+cdef inline char* _number(char* at, Py_ssize_t n):
+    cdef int size = _digits(n)
+    cdef int i
+    for i in range(size - 1, -1, -1):
+        at[i] = <char>(48 + n % 10)
+        n //= 10
+    return at + size
+
+
+cdef inline bint _plain_ascii(str text):
+    """Whether JSON writes ``text`` as it is between quotes (ASCII, no escape)."""
+    if not PyUnicode_IS_COMPACT_ASCII(text):
+        return False
+    cdef const unsigned char* p = <const unsigned char*>PyUnicode_DATA(text)
+    cdef Py_ssize_t i
+    cdef unsigned char c
+    for i in range(PyUnicode_GET_LENGTH(text)):
+        c = p[i]
+        if c < 0x20 or c == 0x22 or c == 0x5C or c == 0x7F:
+            return False
+    return True
+
+
+cdef void _split(object nanos, long long* second, long long* micros) except *:
+    cdef long long n = nanos
+    cdef long long s = n // 1000000000
+    cdef long long rest = n % 1000000000
+    if rest < 0:  # floor, as Python's divmod
+        rest += 1000000000
+        s -= 1
+    second[0] = s
+    micros[0] = rest // 1000
+
+
+def stamp(nanos):
+    cdef long long second, micros
+    _split(nanos, &second, &micros)
+    if second != _second:
+        _date_of(second)
+    out = PyBytes_FromStringAndSize(NULL, 16 + 19 + 1 + 6 + 13)
+    cdef char* at = PyBytes_AS_STRING(out)
+    at = _put(at, PyBytes_AS_STRING(_RECEIVED), 16)
+    at = _put(at, _date, 19)
+    at[0] = 46  # "."
+    at = _micros(at + 1, micros)
+    _put(at, PyBytes_AS_STRING(_PAYLOAD), 13)
+    return out
+
+
+def event_body(bytes head, str message_id, nanos, bytes payload):
+    cdef long long second, micros
+    _split(nanos, &second, &micros)
+    if second != _second:
+        _date_of(second)
+    cdef bytes quoted = None
+    cdef const char* id_text
+    cdef Py_ssize_t id_size
+    if _plain_ascii(message_id):
+        id_text = PyUnicode_DATA(message_id)
+        id_size = PyUnicode_GET_LENGTH(message_id) + 2
+    else:
+        quoted = _encode(message_id)
+        id_text = PyBytes_AS_STRING(quoted)
+        id_size = PyBytes_GET_SIZE(quoted)
+    cdef Py_ssize_t head_size = PyBytes_GET_SIZE(head)
+    cdef Py_ssize_t payload_size = PyBytes_GET_SIZE(payload)
+    out = PyBytes_FromStringAndSize(NULL, head_size + id_size + 55 + payload_size + 1)
+    cdef char* at = _put(PyBytes_AS_STRING(out), PyBytes_AS_STRING(head), head_size)
+    if quoted is None:
+        at[0] = 34  # the quotes around a message id written as it is
+        at = _put(at + 1, id_text, id_size - 2)
+        at[0] = 34
+        at += 1
+    else:
+        at = _put(at, id_text, id_size)
+    at = _put(at, PyBytes_AS_STRING(_RECEIVED), 16)
+    at = _put(at, _date, 19)
+    at[0] = 46  # "."
+    at = _micros(at + 1, micros)
+    at = _put(at, PyBytes_AS_STRING(_PAYLOAD), 13)
+    at = _put(at, PyBytes_AS_STRING(payload), payload_size)
+    at[0] = 125  # "}"
+    return out
+
+
+def hpub(bytes subject, bytes prefix, token, bytes head, bytes data):
+    cdef Py_ssize_t s = PyBytes_GET_SIZE(subject), r = PyBytes_GET_SIZE(prefix)
+    cdef Py_ssize_t h = PyBytes_GET_SIZE(head), d = PyBytes_GET_SIZE(data)
+    cdef Py_ssize_t n = token
+    if n < 0:
+        raise ValueError("a request number is 0 or more")
+    out = PyBytes_FromStringAndSize(
+        NULL, 5 + s + 1 + r + _digits(n) + 1 + _digits(h) + 1 + _digits(h + d) + 2 + h + d + 2
+    )
+    cdef char* at = _put(PyBytes_AS_STRING(out), "HPUB ", 5)
+    at = _put(at, PyBytes_AS_STRING(subject), s)
+    at[0] = 32
+    at = _put(at + 1, PyBytes_AS_STRING(prefix), r)
+    at = _number(at, n)
+    at[0] = 32
+    at = _number(at + 1, h)
+    at[0] = 32
+    at = _number(at + 1, h + d)
+    at = _put(at, "\r\n", 2)
+    at = _put(at, PyBytes_AS_STRING(head), h)
+    at = _put(at, PyBytes_AS_STRING(data), d)
+    _put(at, "\r\n", 2)
+    return out
+
+
+def pub(bytes subject, bytes prefix, token, bytes data):
+    cdef Py_ssize_t s = PyBytes_GET_SIZE(subject), r = PyBytes_GET_SIZE(prefix)
+    cdef Py_ssize_t d = PyBytes_GET_SIZE(data)
+    cdef Py_ssize_t n = token
+    if n < 0:
+        raise ValueError("a request number is 0 or more")
+    out = PyBytes_FromStringAndSize(NULL, 4 + s + 1 + r + _digits(n) + 1 + _digits(d) + 2 + d + 2)
+    cdef char* at = _put(PyBytes_AS_STRING(out), "PUB ", 4)
+    at = _put(at, PyBytes_AS_STRING(subject), s)
+    at[0] = 32
+    at = _put(at + 1, PyBytes_AS_STRING(prefix), r)
+    at = _number(at, n)
+    at[0] = 32
+    at = _number(at + 1, d)
+    at = _put(at, "\r\n", 2)
+    at = _put(at, PyBytes_AS_STRING(data), d)
+    _put(at, "\r\n", 2)
+    return out
+
+
+cdef inline bint _space(char c):
+    """ASCII whitespace, as ``bytes.split()`` splits on."""
+    return c == 32 or (9 <= c <= 13)
+
+
+cdef long long _count(const char* p, Py_ssize_t size):
+    """The number spelt by ``size`` ASCII digits (1 to 18 of them), or -1."""
+    if size < 1 or size > 18:
+        return -1
+    cdef long long n = 0
+    cdef Py_ssize_t i
+    for i in range(size):
+        if p[i] < 48 or p[i] > 57:
+            return -1
+        n = n * 10 + (p[i] - 48)
+    return n
+
+
+cdef class Reader:
+    cdef public object wire
+    cdef public object link
+    cdef public dict waiting
+    cdef public bytes prefix
+    cdef public object reply_type
+    cdef public Py_ssize_t max_payload
+    cdef bytearray _buf
+    cdef Py_ssize_t _need
+    cdef bytes _subject
+    cdef bytes _sid
+    cdef bytes _reply
+    cdef Py_ssize_t _head_len
+
+    def __init__(self, wire, dict waiting, bytes prefix, reply_type):
+        self.wire = wire
+        self.link = wire.link
+        self.waiting = waiting
+        self.prefix = prefix
+        self.reply_type = reply_type
+        self.max_payload = DEFAULT_MAX_PAYLOAD
+        self._buf = bytearray()
+        self._need = 0
+        self._subject = b""
+        self._sid = b""
+        self._reply = b""
+        self._head_len = -1
+
+    @property
+    def buffered(self):
+        return PyByteArray_GET_SIZE(self._buf)
+
+    def reset(self):
+        self._buf = bytearray()
+        self._need = 0
+
+    def feed(self, data):
+        cdef bytearray buf = self._buf
+        buf += data
+        cdef Py_ssize_t pos = 0, end = PyByteArray_GET_SIZE(buf), need, stop, eol, head_len
+        cdef const char* p
+        while pos < end:
+            p = PyByteArray_AS_STRING(buf)
+            need = self._need
+            if need:
+                stop = pos + need
+                if stop > end:
+                    break
+                if p[stop - 2] != 13 or p[stop - 1] != 10:
+                    return self.wire._protocol_error("a message not ended by CRLF")
+                payload = PyBytes_FromStringAndSize(p + pos, stop - 2 - pos)
+                head_len = self._head_len
+                self._need = 0
+                pos = stop
+                if self._sid != _INBOX:
+                    self.link._delivered(
+                        self._sid, payload[head_len:] if head_len > 0 else payload, self._reply
+                    )
+                elif head_len < 0:
+                    self._replied(self._subject, payload)
+                else:
+                    self.link._replied(self._subject, payload[head_len:], payload[:head_len])
+                if self._buf is not buf:  # reset meanwhile
+                    return None
+                continue
+            eol = _crlf(p, pos, end)
+            if eol < 0:
+                if end - pos > _MAX_LINE:
+                    return self.wire._protocol_error("a protocol line too long")
+                break
+            line = PyBytes_FromStringAndSize(p + pos, eol - pos)
+            pos = eol + 2
+            if not self._line(line) or self._buf is not buf:
+                return None
+        del buf[:pos]
+        return None
+
+    cdef void _replied(self, bytes subject, bytes data) except *:
+        cdef Py_ssize_t size = PyBytes_GET_SIZE(subject), start = PyBytes_GET_SIZE(self.prefix)
+        cdef const char* p = PyBytes_AS_STRING(subject)
+        cdef long long token = -1
+        if size >= start and memcmp(p, PyBytes_AS_STRING(self.prefix), start) == 0:
+            token = _count(p + start, size - start)
+        reply_to = self.waiting.pop(token, None)
+        if reply_to is not None and not reply_to.done():
+            reply_to.set_result(self.reply_type(data))
+
+    cdef bint _line(self, bytes line) except -1:
+        cdef const char* p = PyBytes_AS_STRING(line)
+        cdef Py_ssize_t size = PyBytes_GET_SIZE(line), op_end = 0
+        while op_end < size and p[op_end] != 32:
+            op_end += 1
+        cdef bint headed
+        if op_end == 3 and (p[0] | 32) == 109 and (p[1] | 32) == 115 and (p[2] | 32) == 103:
+            headed = False  # msg, any case
+        elif (op_end == 4 and (p[0] | 32) == 104 and (p[1] | 32) == 109
+                and (p[2] | 32) == 115 and (p[3] | 32) == 103):
+            headed = True  # hmsg
+        else:
+            op = line[:op_end].upper()
+            rest = line[op_end + 1:] if op_end < size else b""
+            return self.wire._control(op, rest, line)
+        # the fields after the operation: subject, sid, [reply], [head size], size
+        cdef Py_ssize_t starts[5]
+        cdef Py_ssize_t ends[5]
+        cdef int count = 0
+        cdef Py_ssize_t i = op_end + 1
+        while i < size:
+            if _space(p[i]):
+                i += 1
+                continue
+            if count == 5:
+                return self._line_as_twin(line, op_end, headed)
+            starts[count] = i
+            while i < size and not _space(p[i]):
+                i += 1
+            ends[count] = i
+            count += 1
+        if count < (4 if headed else 3):
+            return self._line_as_twin(line, op_end, headed)
+        cdef long long total = _count(p + starts[count - 1], ends[count - 1] - starts[count - 1])
+        cdef long long head_len = -1
+        if headed:
+            head_len = _count(p + starts[count - 2], ends[count - 2] - starts[count - 2])
+        if total < 0 or (headed and head_len < 0):
+            return self._line_as_twin(line, op_end, headed)
+        if total > self.max_payload or head_len > total:
+            self.wire._protocol_error(f"a message of {total} bytes")
+            return False
+        self._subject = PyBytes_FromStringAndSize(p + starts[0], ends[0] - starts[0])
+        self._sid = PyBytes_FromStringAndSize(p + starts[1], ends[1] - starts[1])
+        self._head_len = head_len
+        if count == (5 if headed else 4):
+            self._reply = PyBytes_FromStringAndSize(p + starts[2], ends[2] - starts[2])
+        else:
+            self._reply = b""
+        self._need = total + 2
+        return True
+
+    @cython.wraparound(True)
+    @cython.boundscheck(True)
+    cdef bint _line_as_twin(self, bytes line, Py_ssize_t op_end, bint headed) except -1:
+        """A message's line the common case does not cover, read as the twin reads it."""
+        rest = line[op_end + 1:] if op_end < len(line) else b""
+        try:
+            parts = rest.split()
+            total = int(parts[-1])
+            head_len = int(parts[-2]) if headed else -1
+            bad_head = head_len > total or (headed and head_len < 0)
+            if total > self.max_payload or bad_head:
+                self.wire._protocol_error(f"a message of {total} bytes")
+                return False
+            self._subject, self._sid, self._head_len = parts[0], parts[1], head_len
+        except (ValueError, IndexError):
+            self.wire._protocol_error(f"a malformed line {line[:40]!r}")
+            return False
+        with_reply = len(parts) == (4 if head_len < 0 else 5)
+        self._reply = parts[2] if with_reply else b""
+        self._need = total + 2
+        return True
+
+
+cdef Py_ssize_t _crlf(const char* p, Py_ssize_t start, Py_ssize_t end):
+    """Where the first CRLF at or after ``start`` begins, or -1."""
+    cdef Py_ssize_t i
+    for i in range(start, end - 1):
+        if p[i] == 13 and p[i + 1] == 10:
+            return i
+    return -1
