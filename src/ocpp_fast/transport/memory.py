@@ -70,7 +70,7 @@ class _Socket:
         if self._closer is not None or not self.wire.open:
             return
         self._closer, self._frame = side, (code, reason)
-        asyncio.get_running_loop().call_soon(self._end)  # behind the frames on their way
+        self.wire.cut_behind().add_done_callback(lambda _: self.ended.set())
 
     def drop(self, why: str) -> None:
         """Lost with no close frame: the frames on their way are lost too."""
