@@ -18,6 +18,7 @@ from ocpp_fast.errors import NotSupportedError, StartupFailed, StationNotConnect
 from ocpp_fast.transport import (
     Admission,
     Backoff,
+    CsmsServer,
     HandshakeFailed,
     InMemoryServer,
     StationClient,
@@ -295,6 +296,21 @@ def test_the_wire_keeps_order_feeds_a_late_end_and_loses_what_travels_when_cut()
         wire.writer(1)(b"5")
         await asyncio.sleep(0)
         assert station.frames == [] and not wire.open
+
+    run(scenario)
+
+
+def test_the_in_memory_server_is_a_csms_server_without_a_port() -> None:
+    """Code of a CSMS typed against ``CsmsServer`` (mypy refused the in-memory server: it was
+    a bare ``Stations``, tests/typing/typed_hooks.py) takes it; its missing port says why."""
+
+    async def scenario() -> None:
+        server = await serve_in_memory(Csms())
+        assert isinstance(server, CsmsServer) and server.listening() == ()
+        assert not hasattr(server, "port")
+        with pytest.raises(AttributeError, match="no port: its stations connect with via="):
+            print(server.port)
+        await server.close()
 
     run(scenario)
 
