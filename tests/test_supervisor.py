@@ -182,7 +182,7 @@ def test_a_stop_while_the_children_start_stops_every_one(monkeypatch: pytest.Mon
     supervisor = Supervisor([sys.executable, "-c", SLEEPER], 2, poll=0.05)
     start = supervisor._start
 
-    def start_then_stop(slot: int) -> tuple[subprocess.Popen[bytes], int]:
+    def start_then_stop(slot: int) -> tuple[subprocess.Popen[bytes], int | None]:
         started = start(slot)
         if slot == 0:
             supervisor.stop()  # the signal, as slot 0 is started and not yet listed
