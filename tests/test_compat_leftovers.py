@@ -31,6 +31,12 @@ migration guide lists:
   ``data``) was sent as ``null`` (msgspec's writing of it), where ``ocpp`` sends ``NaN``
   and the guide says the drop-in refuses it; it is refused now, with or without
   validation [a_nan_is_never_sent_as_null].
+- A handler's error whose details held a NaN was answered with ``null`` for it (``ocpp``:
+  ``NaN``, no JSON); now ``{}``
+  [error_details_holding_nan_are_answered_as_details_json_cannot_hold].
+  A code ``ocpp`` has no class for stood in as GenericError in what the drop-in's checks
+  raise; now ``ocpp``'s class of the same fault
+  [a_code_ocpp_has_no_class_for_is_raised_as_ocpp_raises_its_fault].
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from typing import Any
 
 import msgspec
 import ocpp.exceptions
+import ocpp.messages
 import ocpp.v16
 import ocpp.v21
 import ocpp.v201
@@ -55,7 +62,10 @@ from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
 from test_compat_ported import real_pair
 
+from ocpp_fast import errors
+from ocpp_fast._protocol_version import by_label
 from ocpp_fast.compat import v16, v21, v201
+from ocpp_fast.compat._charge_point import ocpp_exception
 
 NOW = "2026-12-03T07:00:00Z"
 PAIRS = {
@@ -429,3 +439,67 @@ def test_a_result_holding_nan_is_answered_internal_error() -> None:
     assert asyncio.run(run(v201.ChargePoint)) == [
         '[4,"d1","InternalError","invalid DataTransfer response",{}]'
     ]
+
+
+# --- an answer's ErrorDetails holding a NaN; a code ocpp has no class for ----------------------
+
+
+@pytest.mark.parametrize("label", PAIRS)
+def test_error_details_holding_nan_are_answered_as_details_json_cannot_hold(label: str) -> None:
+    """A handler raising an ``ocpp`` error whose details hold a float NaN or infinity:
+    ``ocpp`` writes them ``NaN`` / ``Infinity`` (no JSON; 2.1.0 measured here); the drop-in
+    wrote ``null``, values nobody wrote. Now they are ErrorDetails JSON cannot hold, sent
+    ``{}`` as the details ``json`` cannot write (the guide's row), code and words kept."""
+
+    def station(base: type[Any]) -> type[Any]:
+        class Station(base):  # type: ignore[misc]
+            @on("Heartbeat")
+            def on_heartbeat(self) -> Any:
+                raise ocpp.exceptions.InternalError(
+                    description="meter", details={"reading": math.nan, "limit": [math.inf]}
+                )
+
+        return Station
+
+    async def run(base: type[Any]) -> list[str]:
+        sink = Sink()
+        await station(base)("CP", sink).route_message('[2,"h1","Heartbeat",{}]')
+        return sink.sent
+
+    assert asyncio.run(run(PAIRS[label][0])) == [
+        '[4,"h1","InternalError","meter",{"reading":NaN,"limit":[Infinity]}]'
+    ]
+    assert asyncio.run(run(PAIRS[label][1])) == ['[4,"h1","InternalError","meter",{}]']
+
+
+def _raised_by_unpack(frame: str) -> type[Exception]:
+    """The class ``ocpp``'s ``unpack`` raises for ``frame``."""
+    with pytest.raises(ocpp.exceptions.OCPPError) as raised:
+        ocpp.messages.unpack(frame)
+    return type(raised.value)
+
+
+@pytest.mark.parametrize("label", PAIRS)
+def test_a_code_ocpp_has_no_class_for_is_raised_as_ocpp_raises_its_fault(label: str) -> None:
+    """``ocpp_exception`` (a request or result the drop-in's check refuses) fell back to
+    GenericError for a code ``ocpp`` has no class for: 2.x's RpcFrameworkError (a frame not
+    JSON to the spec, nested too deeply) and MessageTypeNotSupported. ``ocpp`` raises
+    FormatViolationError for a frame that is not JSON and PropertyConstraintViolationError for
+    a MessageTypeId it does not know, whatever the version: so does the drop-in now. Every
+    other code of the spec is raised as ``ocpp``'s class of that code."""
+    version = by_label(label)
+    not_json, unknown_type = _raised_by_unpack("[2,"), _raised_by_unpack('[7,"u1",{}]')
+    assert (not_json, unknown_type) == (
+        ocpp.exceptions.FormatViolationError,
+        ocpp.exceptions.PropertyConstraintViolationError,
+    )
+    raised: Any = ocpp_exception(errors.RpcFrameworkError("frame is nested too deeply"), version)
+    assert raised.description == "frame is nested too deeply"
+    assert type(raised) is not_json
+    assert type(ocpp_exception(errors.MessageTypeNotSupportedError("7"), version)) is unknown_type
+    for cls in set(errors._BY_CODE.values()) - {
+        errors.RpcFrameworkError,
+        errors.MessageTypeNotSupportedError,
+    }:
+        code = version.code_of(cls)
+        assert ocpp_exception(cls("x"), version).code == code  # type: ignore[attr-defined]

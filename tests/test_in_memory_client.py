@@ -18,6 +18,7 @@ from ocpp_fast.errors import NotSupportedError, StartupFailed, StationNotConnect
 from ocpp_fast.transport import (
     Admission,
     Backoff,
+    CsmsServer,
     HandshakeFailed,
     InMemoryServer,
     StationClient,
@@ -295,6 +296,54 @@ def test_the_wire_keeps_order_feeds_a_late_end_and_loses_what_travels_when_cut()
         wire.writer(1)(b"5")
         await asyncio.sleep(0)
         assert station.frames == [] and not wire.open
+
+    run(scenario)
+
+
+def test_the_in_memory_server_is_a_csms_server_without_a_port() -> None:
+    """Code of a CSMS typed against ``CsmsServer`` (mypy refused the in-memory server: it was
+    a bare ``Stations``, tests/typing/typed_hooks.py) takes it; its missing port says why."""
+
+    async def scenario() -> None:
+        server = await serve_in_memory(Csms())
+        assert isinstance(server, CsmsServer) and server.listening() == ()
+        assert not hasattr(server, "port")
+        with pytest.raises(AttributeError, match="no port: its stations connect with via="):
+            print(server.port)
+        await server.close()
+
+    run(scenario)
+
+
+def test_a_pair_closed_delivers_the_frames_sent_before_it() -> None:
+    """A WebSocket's close frame goes behind the frames sent before it: ``pair.close()``
+    cut the wire at once, so a CALL the station wrote just before never reached the CSMS.
+    Delivered now; its async handler runs to its end (within ``grace``), as a server lets a
+    station's handlers finish after it left; its answer, written after the close, is lost."""
+    handled: list[str] = []
+
+    class Recording(v201.ChargeSystem):
+        async def status_notification(
+            self, request: messages.StatusNotificationRequest
+        ) -> messages.StatusNotificationResponse:
+            await asyncio.sleep(0.01)  # a database write
+            handled.append(request.connector_status.value)
+            return messages.StatusNotificationResponse()
+
+    async def scenario() -> None:
+        pair = connect_in_memory(v201.Charger(), Recording())
+        status = messages.StatusNotificationRequest(
+            timestamp=NOW,
+            connector_status=enums.ConnectorStatusEnumType.AVAILABLE,
+            evse_id=1,
+            connector_id=1,
+        )
+        sending = asyncio.ensure_future(pair.station.call(status, timeout=5))
+        await asyncio.sleep(0)  # the CALL is written, on its way
+        await pair.close()
+        assert handled == ["Available"]
+        with pytest.raises(ConnectionError):
+            await sending  # the answer came after the close
 
     run(scenario)
 

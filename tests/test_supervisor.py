@@ -182,7 +182,7 @@ def test_a_stop_while_the_children_start_stops_every_one(monkeypatch: pytest.Mon
     supervisor = Supervisor([sys.executable, "-c", SLEEPER], 2, poll=0.05)
     start = supervisor._start
 
-    def start_then_stop(slot: int) -> tuple[subprocess.Popen[bytes], int]:
+    def start_then_stop(slot: int) -> tuple[subprocess.Popen[bytes], int | None]:
         started = start(slot)
         if slot == 0:
             supervisor.stop()  # the signal, as slot 0 is started and not yet listed
@@ -247,3 +247,24 @@ def test_serve_workers_needs_no_cluster_extra() -> None:
         _, err = parent.communicate(timeout=20)
     assert parent.returncode == 0, err
     assert "needs nats" not in err, err
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts fds in /proc")
+def test_restarts_leave_no_file_descriptor_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command that does not say it started (``tells_started=False``) was still given a
+    pipe each start, never read nor closed until the run ended, and then only the last:
+    one fd lost per restart, for as long as the supervisor ran."""
+    monkeypatch.setattr(_supervisor, "QUICK_EXIT", 0.0)  # no failed start: restarted for ever
+    monkeypatch.setattr(_supervisor, "LIVED", 0.0)  # the back-off starts afresh each time
+    before = len(os.listdir("/proc/self/fd"))
+    supervisor = Supervisor(
+        [sys.executable, "-c", "pass"], 1, poll=0.01, first_delay=0.01, log=lambda *_: None
+    )
+    runner = threading.Thread(target=supervisor.run)
+    runner.start()
+    try:
+        until(lambda: supervisor.restarts >= 10, timeout=30)
+    finally:
+        supervisor.stop()
+        runner.join(15)
+    assert len(os.listdir("/proc/self/fd")) == before

@@ -94,10 +94,16 @@ class _Child:
                 said = os.read(self.ready, 1)
             except BlockingIOError:
                 return self.started_up
-            os.close(self.ready)
-            self.ready = None
+            self.close_pipe()
             self.started_up = said == b"1"
         return self.started_up
+
+    def close_pipe(self) -> None:
+        """Close the pipe of the process in this slot, read or not: each start opens a new one
+        (a restart that left it open lost one fd each time, for as long as the parent ran)."""
+        if self.ready is not None:
+            os.close(self.ready)
+            self.ready = None
 
 
 @dataclass
@@ -130,23 +136,26 @@ class Supervisor:
     _stopping: bool = False
     _code: int = 0
 
-    def _start(self, slot: int) -> tuple[subprocess.Popen[bytes], int]:
-        """Start the child of ``slot``; it and the pipe on which it will say it started."""
+    def _start(self, slot: int) -> tuple[subprocess.Popen[bytes], int | None]:
+        """Start the child of ``slot``; it and the pipe on which it will say it started
+        (``None`` unless :attr:`tells_started`: a pipe nobody reads is only an fd to lose)."""
         preexec = _die_with_parent if sys.platform == "linux" else None
-        ready, told = os.pipe()
         env = dict(
             os.environ,
             **self.environment,
-            **{
-                PROCESS_SLOT_ENVIRONMENT: str(slot),
-                PROCESS_COUNT_ENVIRONMENT: str(self.count),
-                READY_FD_ENVIRONMENT: str(told),
-            },
+            **{PROCESS_SLOT_ENVIRONMENT: str(slot), PROCESS_COUNT_ENVIRONMENT: str(self.count)},
         )
+        if not self.tells_started:
+            return subprocess.Popen(list(self.command), preexec_fn=preexec, env=env), None
+        ready, told = os.pipe()
+        env[READY_FD_ENVIRONMENT] = str(told)
         try:
             popen = subprocess.Popen(
                 list(self.command), preexec_fn=preexec, env=env, pass_fds=(told,)
             )
+        except BaseException:
+            os.close(ready)
+            raise
         finally:
             os.close(told)
         os.set_blocking(ready, False)
@@ -182,7 +191,7 @@ class Supervisor:
         # not import) is not how the stop went.
         codes = [child.popen.wait() for child in self._children if child.restart_at != math.inf]
         for child in self._children:
-            child.heard()  # closes its pipe
+            child.close_pipe()
         return self._code or max(codes, default=0)
 
     def _reload(self, changed: str) -> None:
@@ -201,6 +210,7 @@ class Supervisor:
         now = self.clock()
         if child.restart_at is not None:
             if now >= child.restart_at and not self._stopping:
+                child.close_pipe()  # the one of the process that exited, if still open
                 child.popen, child.ready = self._start(child.slot)
                 child.started, child.restart_at, child.started_up = now, None, False
                 self.restarts += 1

@@ -746,6 +746,20 @@ class MemoryWire:
         """No more frames travel, and those on the way are lost."""
         self.open = False
 
+    def cut_behind(self) -> asyncio.Future[None]:
+        """Cut the wire once the frames written so far arrived, as a WebSocket's close frame
+        goes behind the frames sent before it (a frame written later is lost); the future is
+        done once the wire is cut."""
+        done: asyncio.Future[None] = self._loop.create_future()
+
+        def cut() -> None:
+            self.cut()
+            if not done.done():
+                done.set_result(None)
+
+        self._loop.call_soon(cut)  # behind each frame's delivery, queued by call_soon too
+        return done
+
     def _deliver(self, side: int, frame: bytes) -> None:
         """A frame reaches ``side``, unless the wire was cut while it travelled."""
         if not self.open:
@@ -772,12 +786,15 @@ class InMemoryPair(tuple[AsyncConnection, AsyncConnection]):
         pair = super().__new__(cls, (station, csms))
         pair._greetings = greetings
         pair._wire = wire
+        pair._closing = False
         return pair
 
     _greetings: tuple[asyncio.Task[None] | None, asyncio.Task[None] | None]
     """The ``async`` ``on_connect`` of each side, still running or done (``None``: none)."""
     _wire: MemoryWire
     """What carries the frames."""
+    _closing: bool
+    """:meth:`close` began (it ends the conversation once)."""
 
     @property
     def station(self) -> AsyncConnection:
@@ -790,18 +807,23 @@ class InMemoryPair(tuple[AsyncConnection, AsyncConnection]):
         return self[1]
 
     async def close(self, grace: float = 5.0) -> None:
-        """The station closes the connection: no more frames travel, calls awaiting an
-        answer fail with ``ConnectionError``, then each side's ``on_disconnect`` runs with
-        ``"closed by the station (1000)"``, as over a socket, after its ``on_connect``
-        ended (``grace`` seconds at most each)."""
+        """The station closes the connection, as over a socket: the frames either side sent
+        before still arrive, then no more travel; calls awaiting an answer fail with
+        ``ConnectionError``; the handlers still running get ``grace`` seconds to finish
+        (their answers go nowhere), as a server gives a station's handlers after it left,
+        then are cancelled; then each side's ``on_disconnect`` runs with ``"closed by the
+        station (1000)"``, after its ``on_connect`` ended (``grace`` seconds at most each)."""
         from ocpp_fast.transport._lifecycle import close_reason, see_off  # the floor above
 
-        if not self._wire.open:
+        if self._closing or not self._wire.open:
             return
-        self._wire.cut()
+        self._closing = True
+        await self._wire.cut_behind()
         reason = close_reason((1000, ""), None, True)  # the same words on both sides
-        for end, greeting in zip(self, self._greetings, strict=True):
+        for end in self:
             end.abort(ConnectionError(f"the in-memory connection was {reason}"))
+        for end, greeting in zip(self, self._greetings, strict=True):
+            await end.drain(grace)
             end.stop()
             await see_off(end, greeting, reason, grace)
 

@@ -9,7 +9,7 @@ import datetime
 
 from ocpp_fast import v16, v201
 from ocpp_fast.aio import AsyncConnection
-from ocpp_fast.transport import CsmsServer
+from ocpp_fast.transport import CsmsServer, serve_in_memory
 from ocpp_fast.v201 import enums, messages
 
 
@@ -44,3 +44,10 @@ async def from_startup(server: CsmsServer) -> None:
     reset = messages.ResetRequest(type=enums.ResetEnumType.IMMEDIATE)
     answer: messages.ResetResponse = await server.call("CS001", reset)
     print(answer.status)
+
+
+async def tested_in_memory() -> None:
+    """A test hands the same code the in-memory server: it is a ``CsmsServer`` too."""
+    server = await serve_in_memory(Csms())
+    await from_startup(server)
+    await server.close()

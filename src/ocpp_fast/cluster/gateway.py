@@ -95,6 +95,13 @@ single process's; 20 ms brought it to about 1.8x (the performance page has the r
 durable CALL answered up to that much later, which its station does not notice (OCPP's
 timeouts are tens of seconds). 0 writes every store at once."""
 
+SETTLE_AT_CLOSE = 5.0
+"""Seconds :meth:`Gateway.close` gives the registry to follow the stations' leaving (their
+lines deleted) before it stops following."""
+
+LOOPS_END = 5.0
+"""Seconds :meth:`Gateway.close` waits for its loops to end once cancelled."""
+
 REGISTRY_TIMEOUT = 5.0
 """Seconds a registry line written over the link waits for the bucket's ack (nats-py's
 JetStream default, which the lines written through nats-py wait)."""
@@ -267,24 +274,32 @@ class Gateway:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            dirty, self._dirty = self._dirty, set()
-            writes = []
-            for identity in dirty:
-                try:
-                    writes.append(await self._follow(identity))
-                except Exception as exc:  # NATS away: try again in a second
-                    nats_failures.warning(
-                        "following a station",
-                        "%s: cluster: following it failed: %r",
-                        identity,
-                        exc,
-                        extra={"identity": identity},
-                    )
-                    self._dirty.add(identity)
-                    self._later_wake(1.0)
-            await _in_batches(writes)
-            if not self._dirty:
-                self._settled.set()
+            # within: close() cancels this loop, and nats-py's own waits can drop the cancel
+            # (3.11's wait_for as a reply comes; its flush swallows one while its queue is
+            # full): the loop went on, and waited on _wake for good after the close
+            await within(self._follow_changes(), None)
+
+    async def _follow_changes(self) -> None:
+        """One round of :meth:`_reconcile`: subscriptions and registry follow the stations
+        whose state changed since the last."""
+        dirty, self._dirty = self._dirty, set()
+        writes = []
+        for identity in dirty:
+            try:
+                writes.append(await self._follow(identity))
+            except Exception as exc:  # NATS away: try again in a second
+                nats_failures.warning(
+                    "following a station",
+                    "%s: cluster: following it failed: %r",
+                    identity,
+                    exc,
+                    extra={"identity": identity},
+                )
+                self._dirty.add(identity)
+                self._later_wake(1.0)
+        await _in_batches(writes)
+        if not self._dirty:
+            self._settled.set()
 
     def _later_wake(self, delay: float) -> None:
         asyncio.get_running_loop().call_later(delay, self._wake.set)
@@ -388,16 +403,21 @@ class Gateway:
         """
         while True:
             # within: close() cancels this loop; a cancel dropped as NATS came back (3.11's
-            # wait_for) left it rewriting the registry on a closed connection for good
+            # wait_for), or inside nats-py's own waits while the round runs, left it
+            # rewriting the registry on a closed connection for good
             with contextlib.suppress(TimeoutError):
                 await within(self._back.wait(), self.registry_ttl / 3)
             back = self._back.is_set()
             self._back.clear()
-            if back:
-                await self._remake()
-            if not await self._write_lines() and not back:
-                await self._remake()
-                await self._write_lines()
+            await within(self._refresh_round(back), None)
+
+    async def _refresh_round(self, back: bool) -> None:
+        """One round of :meth:`_refresh` (``back``: NATS is back after a loss)."""
+        if back:
+            await self._remake()
+        if not await self._write_lines() and not back:
+            await self._remake()
+            await self._write_lines()
 
     async def _remake(self) -> None:
         """Make the events stream and the registry bucket again where they are gone."""
@@ -589,11 +609,15 @@ class Gateway:
             for identity in list(self._subscriptions):
                 self.station_changed(identity)
             with contextlib.suppress(TimeoutError):
-                await self.settled(5.0)
+                await self.settled(SETTLE_AT_CLOSE)
         for loop in self._loops:
             loop.cancel()
         for task in list(self._tasks):
             task.cancel()
+        if self._loops:
+            # ended before NATS is closed under them: a round in nats-py's waits ends as
+            # they return (bounded by their own timeouts, as is this wait)
+            await asyncio.wait(self._loops, timeout=LOOPS_END)
         await self.relay.close()
         if self._nc is not None:
             # Plain wait_for: a cancel it drops (3.11) lets only the close below run, the

@@ -94,10 +94,24 @@ _OCPP_EXCEPTIONS: dict[str, type[Exception]] = {
 }
 
 
+_OCPP_CLASS_OF_FAULT: tuple[tuple[type[errors.OcppError], type[Exception]], ...] = (
+    (errors.RpcFrameworkError, ocpp.exceptions.FormatViolationError),
+    (errors.MessageTypeNotSupportedError, ocpp.exceptions.PropertyConstraintViolationError),
+)
+"""The faults whose code ``ocpp`` has no class for (2.x's RpcFrameworkError and
+MessageTypeNotSupported), by the class ``ocpp`` raises for the same fault: its ``unpack``
+raises FormatViolationError for a frame that is not JSON and PropertyConstraintViolationError
+for a MessageTypeId it does not know, on every version (1.6's spellings of these codes,
+FormationViolation and GenericError, name other faults). They stood in as GenericError."""
+
+
 def ocpp_exception(error: errors.OcppError, version: ProtocolVersion) -> Exception:
     """The ``ocpp`` exception of ``error``'s code, spelt as the version spells it,
-    so the ``except`` clauses of a backend written for ``ocpp`` catch it."""
-    cls = _OCPP_EXCEPTIONS.get(version.code_of(error), ocpp.exceptions.GenericError)
+    so the ``except`` clauses of a backend written for ``ocpp`` catch it; for a code
+    ``ocpp`` has no class for, the class it raises for the same fault."""
+    cls: Any = next((c for fault, c in _OCPP_CLASS_OF_FAULT if isinstance(error, fault)), None)
+    if cls is None:
+        cls = _OCPP_EXCEPTIONS[version.code_of(error)]  # every other code of the spec has one
     exception: Exception = cls(description=error.description, details=dict(error.details))
     return exception
 
@@ -639,7 +653,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             ours = errors.InternalError("An unexpected error occurred.")  # ocpp's words
         frame = (kind, unique_id, version.code_of(ours), ours.description, ours.details)
         try:
-            return _encode(frame).decode()
+            # written(): a float NaN or infinity, which msgspec writes as a null nobody wrote
+            # (ocpp writes NaN, no JSON), is refused too
+            return written(frame).decode()
         except (TypeError, ValueError, OverflowError):  # details a handler could not encode
             return _encode((*frame[:4], {})).decode()
 

@@ -583,7 +583,8 @@ class Stations:
 
 class CsmsServer(Stations):
     """A running CSMS, whatever carries its WebSockets: its stations by identity
-    (``connections``), its port, and a bounded stop."""
+    (``connections``), its port, and a bounded stop. ``serve()``'s servers are ones, and so
+    is the in-memory server of tests (``serve_in_memory()``, which has no port)."""
 
     def listening(self) -> Sequence[Any]:
         """The sockets the server listens on (the backend's)."""

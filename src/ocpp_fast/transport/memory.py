@@ -23,7 +23,8 @@ WebSocket library is needed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from ocpp_fast._connected_line import log_connected
@@ -33,7 +34,7 @@ from ocpp_fast.errors import HandshakeFailed, StationNotConnected
 from ocpp_fast.transport._handlers import by_subprotocol
 from ocpp_fast.transport._lifecycle import SHUTTING_DOWN, CloseFrames, start_up
 from ocpp_fast.transport._link import LinkOptions, telling
-from ocpp_fast.transport._stations import Authorize, Session, Stations, log, run_closed
+from ocpp_fast.transport._stations import Authorize, CsmsServer, Session, log, run_closed
 from ocpp_fast.transport.identity import parse_identity
 from ocpp_fast.transport.limits import DEFAULT_LIMITS, REPLACED_CLOSE_CODE, Limits
 
@@ -70,7 +71,7 @@ class _Socket:
         if self._closer is not None or not self.wire.open:
             return
         self._closer, self._frame = side, (code, reason)
-        asyncio.get_running_loop().call_soon(self._end)  # behind the frames on their way
+        self.wire.cut_behind().add_done_callback(lambda _: self.ended.set())
 
     def drop(self, why: str) -> None:
         """Lost with no close frame: the frames on their way are lost too."""
@@ -132,11 +133,15 @@ class _MemoryLink:
         await self._socket.ended.wait()
 
 
-class InMemoryServer(Stations):
+class InMemoryServer(CsmsServer):
     """A CSMS in this event loop whose stations connect with no socket
     (``connect(..., via=server)``): what ``serve()``'s server offers but the port
     (``call()``, ``stations()``, ``connections``, ``close()``), plus the outage of a test
-    (:meth:`disconnect`, :attr:`reachable`). Made by :func:`serve_in_memory`."""
+    (:meth:`disconnect`, :attr:`reachable`). Made by :func:`serve_in_memory`.
+
+    A :class:`~ocpp_fast.transport.server.CsmsServer`, as each backend's server is: the
+    code of a CSMS typed against it (its ``on_startup`` keeping the server, an admin API
+    calling stations) is tested with this one unchanged, and type-checks so."""
 
     def __init__(
         self,
@@ -152,6 +157,17 @@ class InMemoryServer(Stations):
         back-off): set it, then :meth:`disconnect` a station, to keep it offline a while."""
         self._closed = False
         self._sockets: dict[Session, _Socket] = {}
+
+    def listening(self) -> Sequence[Any]:
+        """None: its stations connect with ``via=`` this server, not to a socket."""
+        return ()
+
+    @property
+    def port(self) -> int:
+        """An in-memory server has no port: ``AttributeError`` (``hasattr`` says so)."""
+        raise AttributeError(
+            "an in-memory server listens on no port: its stations connect with via=server"
+        )
 
     async def open(self, url: str, options: LinkOptions) -> _MemoryLink:
         """A station's client opens a link (its ``via``): admitted as ``serve()`` admits a
