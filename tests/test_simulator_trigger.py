@@ -13,15 +13,17 @@ from typing import Any
 
 import msgspec
 import pytest
-from test_simulator_remote import Seen, boot_of, start_of, station_of
+from test_simulator_remote import LABELS, Seen, boot_of, start_of, station_of
 
+from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16, DemoChargeSystem21
 from ocpp_fast.simulator import simulate
 from ocpp_fast.transport import connect, serve
 from ocpp_fast.v16 import enums as enums16
 from ocpp_fast.v16 import messages as messages16
 from ocpp_fast.v21 import datatypes as datatypes21
+from ocpp_fast.v21 import enums as enums21
 from ocpp_fast.v21 import messages as messages21
-from ocpp_fast.v201 import datatypes, messages
+from ocpp_fast.v201 import datatypes, enums, messages
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test on both backends
 
@@ -184,3 +186,88 @@ def test_a_triggered_message_in_a_run_is_counted_in_its_report(label: str) -> No
     assert report.errors == {}, report.errors
     assert len(seen.of(kind_of(label, "StatusNotification"))) == 1
     assert report.messages == len(seen.requests)  # the triggered one counted
+
+
+def boot_held(label: str, first: str) -> Any:
+    """A demo CSMS of ``label`` that answers each station's first boot ``first`` (``Pending``
+    or ``Rejected``) with an interval of 60 s, longer than any test waits, and every later
+    boot Accepted; :attr:`boots` counts them."""
+    base: Any = DemoChargeSystem16 if label == "1.6" else DemoChargeSystem21
+    if label == "2.0.1":
+        base = DemoChargeSystem
+    status: Any = enums16.BootNotificationResponseStatusEnum
+    if label != "1.6":
+        status = (enums21 if label == "2.1" else enums).RegistrationStatusEnumType
+
+    class FirstBootHeld(base):  # type: ignore[misc]
+        boots = 0
+
+        def boot_notification(self, request: Any) -> Any:
+            answer = self.default_boot_notification(request)
+            type(self).boots += 1
+            if type(self).boots > 1:
+                return answer
+            return msgspec.structs.replace(answer, status=status(first), interval=60)
+
+    return FirstBootHeld()
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_a_boot_triggered_while_pending_is_sent_and_ends_the_wait(label: str) -> None:
+    """Alone, booted by its client (``connect(boot=)``), Pending for 60 s: the CSMS triggers a
+    BootNotification, the station answers Accepted, sends it on the connection (its client
+    holds its other requests until accepted), and the CSMS's Accepted ends the client's wait:
+    ``booted()`` returns, and no third boot follows. (The triggered one could not go out: the
+    station had no connection before ``on_connect``, which waits for the accepted boot.)"""
+
+    async def main() -> tuple[str, Any, Seen]:
+        seen = Seen(label, boot_held(label, "Pending"))
+        server = await serve(seen.handler)
+        url = f"ws://127.0.0.1:{server.port}/ocpp/CS001"
+        station = await connect(station_of(label), url, boot=boot_of(label))
+        try:
+            await asyncio.wait_for(seen.until(kind_of(label, "BootNotification")), 5)
+            said = await triggered(server, seen, label, "BootNotification")
+            booted = await station.booted(timeout=5)
+            await asyncio.sleep(0.2)  # a needless boot again would come now
+        finally:
+            await station.close()
+            await server.close()
+        return said, booted, seen
+
+    said, booted, seen = asyncio.run(main())
+    assert said == "Accepted"
+    assert str(booted.status) == "Accepted"
+    _first, again = seen.of(kind_of(label, "BootNotification"))  # two boots, no third
+    if label != "1.6":
+        assert str(again.reason) == "Triggered"
+
+
+@pytest.mark.parametrize("label", ["1.6", "2.0.1"])
+def test_a_boot_triggered_while_pending_in_a_run_ends_the_wait(label: str) -> None:
+    """Inside ``simulate()``: Pending for 60 s, the CSMS triggers the boot and accepts it; the
+    station goes on with its traffic at once (heartbeats here) instead of waiting the interval
+    out and booting a third time."""
+
+    async def main() -> tuple[Seen, Any]:
+        seen = Seen(label, boot_held(label, "Pending"))
+        server = await serve(seen.handler)
+        url = f"ws://127.0.0.1:{server.port}/ocpp"
+        boot = kind_of(label, "BootNotification")
+        try:
+            running = asyncio.create_task(
+                simulate(url, 1, 2.0, interval=0.1, versions=label, actions=["Heartbeat"])
+            )
+            await asyncio.wait_for(seen.until(boot), 10)
+            trigger = trigger_of(label, "BootNotification")
+            assert str((await server.call("SIM00000", trigger, timeout=5)).status) == "Accepted"
+            await asyncio.wait_for(seen.until(kind_of(label, "Heartbeat")), 5)
+            report = await asyncio.wait_for(running, 20)
+        finally:
+            await server.close()
+        return seen, report
+
+    seen, report = asyncio.run(main())
+    assert len(seen.of(kind_of(label, "BootNotification"))) == 2
+    assert report.errors == {}, report.errors
+    assert report.messages == len(seen.requests)  # the triggered boot counted

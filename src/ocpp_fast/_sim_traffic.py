@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import msgspec
 
 from ocpp_fast import _sim_device, v16, v21, v201
+from ocpp_fast.aio import AsyncConnection
+from ocpp_fast.dispatch import PeerConnection, Route
+from ocpp_fast.frames import Call
 from ocpp_fast.transport import StationClient
 from ocpp_fast.v16 import datatypes as datatypes16
 from ocpp_fast.v16 import enums as enums16
@@ -555,7 +558,8 @@ class _Registered:
     status of the last boot answered on it, whoever sent it); the station keeps the connection
     it is on from ``on_connect`` to ``on_disconnect``, so an override of either calls
     ``super()``'s to keep it. (With the client's own boot, ``connect(..., boot=)``,
-    ``on_connect`` comes once the boot is accepted.)"""
+    ``on_connect`` comes once the boot is accepted: a CALL of the CSMS before it, while
+    Pending, gives the station its connection then.)"""
 
     _connection: Any = None
 
@@ -623,11 +627,31 @@ class _Transacting(_Registered):
         self._traffic = traffic
 
     def on_connect(self, connection: Any) -> Awaitable[None] | None:
+        self._keep(connection)
+        self._adopt(_client_boot(connection))
+        return None
+
+    def _keep(self, connection: Any) -> None:
+        """The station is on ``connection`` (from ``on_connect``, or from the CSMS's first CALL
+        when that came first): it reads the answers to its CALLs there and sends there."""
+        if self._connection is connection:
+            return
         super().on_connect(connection)
         connection.on_answer.append(self._read)
         self._connected_as(connection.identity)
-        self._adopt(_client_boot(connection))
-        return None
+
+    def invoke_handler(
+        self, route: Route | None, call: Call, identity: str, peer: PeerConnection | None
+    ) -> Any:
+        """Every CALL of the CSMS, before its handler: the station keeps the connection it came
+        on (with ``connect(..., boot=)`` ``on_connect`` waits for the accepted boot, but the
+        CSMS may call while Pending, and what the station sends after its answer, a triggered
+        boot, goes on that connection). (A handler class that overrides this method takes
+        every CALL through it: simulated stations answer the CSMS's few CALLs without the
+        compiled path.)"""
+        if isinstance(peer, AsyncConnection) and self._connection is None:
+            self._keep(peer)
+        return super().invoke_handler(route, call, identity, peer)  # type: ignore[misc]
 
     def _connected_as(self, identity: str) -> None:
         """The station is connected as ``identity`` (2.x: its ``SecurityCtrlr.Identity``)."""
