@@ -15,9 +15,10 @@ import msgspec
 import pytest
 from test_simulator_remote import LABELS, Seen, boot_of, start_of, station_of
 
+from ocpp_fast import errors
 from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16, DemoChargeSystem21
 from ocpp_fast.simulator import simulate
-from ocpp_fast.transport import connect, serve
+from ocpp_fast.transport import StationClient, connect, serve
 from ocpp_fast.v16 import enums as enums16
 from ocpp_fast.v16 import messages as messages16
 from ocpp_fast.v21 import datatypes as datatypes21
@@ -271,3 +272,56 @@ def test_a_boot_triggered_while_pending_in_a_run_ends_the_wait(label: str) -> No
     assert len(seen.of(kind_of(label, "BootNotification"))) == 2
     assert report.errors == {}, report.errors
     assert report.messages == len(seen.requests)  # the triggered boot counted
+
+
+async def answer_of(server: Any, request: Any) -> str:
+    """The station's answer to ``request``: its status, its CALLERROR's code, or ``no answer``
+    within half a second."""
+    try:
+        answer = await server.call("CS001", request, timeout=0.5)
+    except TimeoutError:
+        return "no answer"
+    except errors.OcppError as exc:
+        return exc.code
+    return str(getattr(answer, "status", "answered"))
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_a_rejected_station_answers_as_its_version_says(label: str) -> None:
+    """Its boot Rejected (for 60 s): a 1.6 station answers nothing at all, not even a
+    TriggerMessage (OCPP 1.6 section 4.2: "While Rejected, the Charge Point SHALL NOT respond
+    to any Central System initiated message"); a 2.x one refuses every CALL with SecurityError
+    but a TriggerMessage of BootNotification, which it answers Accepted and carries out: the
+    CSMS's Accepted answer to that boot ends its client's wait. Answered as usual before, the
+    calls of a rejected station went through as if it were accepted."""
+
+    async def main() -> tuple[list[str], Seen, StationClient]:
+        seen = Seen(label, boot_held(label, "Rejected"))
+        server = await serve(seen.handler)
+        url = f"ws://127.0.0.1:{server.port}/ocpp/CS001"
+        station = await connect(station_of(label), url, boot=boot_of(label))
+        try:
+            await asyncio.wait_for(seen.until(kind_of(label, "BootNotification")), 5)
+            said = [
+                await answer_of(server, start_of(label)),
+                await answer_of(server, trigger_of(label, "Heartbeat")),
+                await answer_of(server, trigger_of(label, "BootNotification")),
+            ]
+            if label != "1.6":
+                await asyncio.wait_for(station.booted(), 5)  # the triggered boot, accepted
+                said.append(await answer_of(server, trigger_of(label, "Heartbeat")))
+                await asyncio.wait_for(seen.until(kind_of(label, "Heartbeat")), 5)
+        finally:
+            await station.close()
+            await server.close()
+        return said, seen, station
+
+    said, seen, station = asyncio.run(main())
+    if label == "1.6":
+        assert said == ["no answer"] * 3
+        assert seen.requests == seen.of(messages16.BootNotificationRequest)  # its boot only
+        assert str(station.boot_response.status) == "Rejected"  # type: ignore[union-attr]
+        return
+    assert said == ["SecurityError", "SecurityError", "Accepted", "Accepted"]
+    assert len(seen.of(kind_of(label, "BootNotification"))) == 2
+    assert len(seen.of(kind_of(label, "Heartbeat"))) == 1  # the one triggered once accepted

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import msgspec
 
-from ocpp_fast import _sim_device, v16, v21, v201
+from ocpp_fast import _sim_device, errors, v16, v21, v201
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import PeerConnection, Route
 from ocpp_fast.frames import Call
@@ -646,12 +646,33 @@ class _Transacting(_Registered):
         """Every CALL of the CSMS, before its handler: the station keeps the connection it came
         on (with ``connect(..., boot=)`` ``on_connect`` waits for the accepted boot, but the
         CSMS may call while Pending, and what the station sends after its answer, a triggered
-        boot, goes on that connection). (A handler class that overrides this method takes
-        every CALL through it: simulated stations answer the CSMS's few CALLs without the
-        compiled path.)"""
-        if isinstance(peer, AsyncConnection) and self._connection is None:
-            self._keep(peer)
+        boot, goes on that connection), then answers as its registration allows: while the
+        CSMS has Rejected its boot, :meth:`_while_rejected` says what. (A handler class that
+        overrides this method takes every CALL through it: simulated stations answer the
+        CSMS's few CALLs without the compiled path.)"""
+        if isinstance(peer, AsyncConnection):
+            if self._connection is None:
+                self._keep(peer)
+            if peer.registration == "Rejected":
+                refusal = self._while_rejected(call)
+                if refusal is not None:
+                    return refusal
         return super().invoke_handler(route, call, identity, peer)  # type: ignore[misc]
+
+    def _while_rejected(self, call: Call) -> Any:
+        """A CALL of the CSMS while it has Rejected the station's boot: ``None`` to answer it
+        as usual, else what answers it instead. OCPP 2.0.1 (B03) lets the station send
+        nothing but its boot until the CSMS's interval passed, and the CSMS initiate nothing
+        meanwhile: a TriggerMessage of BootNotification (the CSMS changed its mind) is
+        answered and the boot sent, any other CALL refused with SecurityError (the code a CSMS
+        answers a station it has not accepted, B02.FR.09 / B03.FR.07)."""
+        payload = call.payload
+        if call.action == "TriggerMessage" and payload.requested_message == "BootNotification":
+            return None
+        raise errors.SecurityError(
+            f"{call.action} refused: the CSMS rejected the station's boot "
+            "(only a TriggerMessage of BootNotification is answered until it accepts one)"
+        )
 
     def _connected_as(self, identity: str) -> None:
         """The station is connected as ``identity`` (2.x: its ``SecurityCtrlr.Identity``)."""
@@ -967,6 +988,15 @@ class SimulatedStation16(_Transacting, v16.Charger):
 
     def _heartbeat_is(self, seconds: str) -> None:
         self.configuration.values[_sim_device.HEARTBEAT_16] = seconds
+
+    def _while_rejected(self, call: Call) -> Any:
+        """OCPP 1.6 (section 4.2): "While Rejected, the Charge Point SHALL NOT respond to any
+        Central System initiated message": no CALLRESULT, no CALLERROR, not even to a
+        TriggerMessage. A future cancelled at once is the connection's way to leave a CALL
+        unanswered (the CSMS's call times out, as against such a station)."""
+        unanswered: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        unanswered.cancel()
+        return unanswered
 
     def default_get_configuration(
         self, request: messages16.GetConfigurationRequest
