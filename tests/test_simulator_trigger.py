@@ -1,10 +1,12 @@
 """TriggerMessage to a simulated station, from a real CSMS (the library's own, over real sockets,
 on both backends): Accepted and the message sent after the answer for what the station sends
-(BootNotification, Heartbeat, StatusNotification, MeterValues; 2.x TransactionEvent, 1.6
-DiagnosticsStatusNotification), of the EVSE or connector asked for; Rejected for another EVSE
-or connector, a 2.x boot once registered, a TransactionEvent with no transaction;
+(BootNotification, Heartbeat, StatusNotification, MeterValues; 2.x TransactionEvent and
+LogStatusNotification, FirmwareStatusNotification, 1.6 DiagnosticsStatusNotification), of the
+EVSE or connector asked for where the message is of one (ignored elsewhere); Rejected for
+another EVSE or connector, a 2.x boot once registered, a TransactionEvent with no transaction;
 NotImplemented for the rest. Alone (``connect()``) and inside a ``simulate()`` run, whose
-report counts the triggered messages."""
+report counts the triggered messages. A boot triggered while Pending ends the wait for the next
+boot; while Rejected, a 1.6 station answers nothing, a 2.x one only a boot's trigger."""
 
 from __future__ import annotations
 
@@ -84,6 +86,9 @@ def test_a_2x_station_sends_what_is_triggered_of_its_evse(label: str) -> None:
                 await triggered(server, seen, label, "BootNotification"),  # registered already
                 await triggered(server, seen, label, "TransactionEvent"),  # none runs
                 await triggered(server, seen, label, "SignChargingStationCertificate"),
+                await triggered(server, seen, label, "FirmwareStatusNotification"),
+                await triggered(server, seen, label, "LogStatusNotification"),
+                await triggered(server, seen, label, "Heartbeat", evse=2),  # evse ignored
             ]
             await server.call("CS001", start_of(label), timeout=5)
             await asyncio.wait_for(seen.until(kind_of(label, "TransactionEvent")), 10)
@@ -105,6 +110,9 @@ def test_a_2x_station_sends_what_is_triggered_of_its_evse(label: str) -> None:
         "Rejected",
         "NotImplemented",
         "Accepted",
+        "Accepted",
+        "Accepted",
+        "Accepted",
     ]
     statuses = seen.of(kind_of(label, "StatusNotification"))
     assert [(s.evse_id, s.connector_id, str(s.connector_status)) for s in statuses] == [
@@ -115,6 +123,11 @@ def test_a_2x_station_sends_what_is_triggered_of_its_evse(label: str) -> None:
     assert metered.evse_id == 1
     assert str(metered.meter_value[0].sampled_value[0].context) == "Trigger"
     assert len(seen.of(kind_of(label, "BootNotification"))) == 1
+    (firmware,) = seen.of(kind_of(label, "FirmwareStatusNotification"))
+    (log,) = seen.of(kind_of(label, "LogStatusNotification"))
+    for idle in (firmware, log):  # no update, no upload: Idle, without a requestId
+        assert (str(idle.status), idle.request_id) == ("Idle", msgspec.UNSET)
+    assert len(seen.of(kind_of(label, "Heartbeat"))) == 2
     started, updated = seen.of(kind_of(label, "TransactionEvent"))
     assert (str(updated.event_type), str(updated.trigger_reason)) == ("Updated", "Trigger")
     assert updated.transaction_info.transaction_id == started.transaction_info.transaction_id
@@ -139,6 +152,7 @@ def test_a_16_station_sends_what_is_triggered_of_its_connectors() -> None:
                 await triggered(server, seen, "1.6", "StatusNotification", connector=2),
                 await triggered(server, seen, "1.6", "MeterValues", connector=0),
                 await triggered(server, seen, "1.6", "FirmwareStatusNotification"),
+                await triggered(server, seen, "1.6", "Heartbeat", connector=2),  # ignored
             ]
             statuses = seen.of(messages16.StatusNotificationRequest)
             if len(statuses) < 4:  # the second of the trigger without connectorId
@@ -149,7 +163,10 @@ def test_a_16_station_sends_what_is_triggered_of_its_connectors() -> None:
         return said, seen
 
     said, seen = asyncio.run(main())
-    assert said == ["Accepted"] * 7 + ["Rejected", "Rejected", "NotImplemented"]
+    assert said == ["Accepted"] * 7 + ["Rejected", "Rejected", "Accepted", "Accepted"]
+    (firmware,) = seen.of(messages16.FirmwareStatusNotificationRequest)
+    assert str(firmware.status) == "Idle"  # no update runs
+    assert len(seen.of(messages16.HeartbeatRequest)) == 2
     statuses = seen.of(messages16.StatusNotificationRequest)
     assert [s.connector_id for s in statuses] == [1, 0, 0, 1]
     (metered,) = seen.of(messages16.MeterValuesRequest)

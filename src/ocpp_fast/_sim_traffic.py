@@ -191,10 +191,19 @@ class _Model2x:
 
 
 _TRIGGERABLE = frozenset(
-    {"BootNotification", "Heartbeat", "StatusNotification", "MeterValues", "TransactionEvent"}
+    {
+        "BootNotification",
+        "Heartbeat",
+        "StatusNotification",
+        "MeterValues",
+        "TransactionEvent",
+        "FirmwareStatusNotification",
+        "LogStatusNotification",
+    }
 )
 """What a simulated 2.x station sends when the CSMS triggers it (TriggerMessage): what its
-traffic sends; the others (certificates, firmware and log status) are NotImplemented."""
+traffic sends, and its firmware and log status (``Idle``: it has no update or upload running);
+the others (certificates, 2.1's ``CustomTrigger``) are NotImplemented."""
 _TRIGGERABLE_16 = frozenset(
     {
         "BootNotification",
@@ -202,10 +211,15 @@ _TRIGGERABLE_16 = frozenset(
         "StatusNotification",
         "MeterValues",
         "DiagnosticsStatusNotification",
+        "FirmwareStatusNotification",
     }
 )
-"""What a simulated 1.6 station sends when triggered (FirmwareStatusNotification is
-NotImplemented)."""
+"""What a simulated 1.6 station sends when triggered: every message 1.6's TriggerMessage names."""
+_PLACED = frozenset({"StatusNotification", "MeterValues", "TransactionEvent"})
+"""The triggerable messages an EVSE or connector applies to. For the others the CSMS's
+``evse`` / ``connectorId`` is ignored and the message sent all the same (OCPP 1.6 section 5.17:
+"The requested message is leading: if the specified connectorId is not relevant to the
+message, it should be ignored"; 2.0.1 use case F06 says the same of the EVSE)."""
 
 _V201 = _Model2x(messages, enums, datatypes, enums.IdTokenEnumType.ISO14443)
 _V21 = _Model2x(messages21, enums21, datatypes21, "ISO14443")  # 2.1's idToken type is a string
@@ -266,15 +280,24 @@ class Traffic:
         """What a TriggerMessage of ``message`` is answered (``Accepted``, ``Rejected``,
         ``NotImplemented``) and, when Accepted, the requests the station then sends. ``evse`` /
         ``connector``: the request's (``None``: not given, every one: the station has EVSE 1
-        with connector 1 alone, any other is Rejected). A boot once the CSMS ``accepted`` one
-        is Rejected (OCPP 2.0.1 F06: the station is registered already); a TransactionEvent
-        when no transaction runs too (there is none to tell of)."""
+        with connector 1 alone, any other is Rejected where the message is of one,
+        :data:`_PLACED`, and ignored elsewhere). A boot once the CSMS ``accepted`` one is
+        Rejected (OCPP 2.0.1 F06: the station is registered already); a TransactionEvent when
+        no transaction runs too (there is none to tell of). Firmware and log status are
+        ``Idle`` without ``requestId`` (the schemas' rule for a triggered one with no firmware
+        update or log upload running)."""
         model = self.model
         messages, enums = model.messages, model.enums
         if message not in _TRIGGERABLE:
             return "NotImplemented", []
-        if evse not in (None, 1) or connector not in (None, 1):
+        if message in _PLACED and (evse not in (None, 1) or connector not in (None, 1)):
             return "Rejected", []
+        if message == "FirmwareStatusNotification":  # no update runs: Idle, no requestId
+            idle = enums.FirmwareStatusEnumType.IDLE
+            return "Accepted", [messages.FirmwareStatusNotificationRequest(status=idle)]
+        if message == "LogStatusNotification":  # no upload runs: Idle, no requestId
+            idle_log = enums.UploadLogStatusEnumType.IDLE
+            return "Accepted", [messages.LogStatusNotificationRequest(status=idle_log)]
         if message == "BootNotification":
             if accepted:
                 return "Rejected", []
@@ -429,17 +452,23 @@ class Traffic16(Traffic):
         """As 2.x's, with 1.6's connectors: a StatusNotification of connector 0 is the charge
         point's own, one without ``connectorId`` is one of each connector (0 and 1, OCPP 1.6
         §5.17: absent means every connector it applies to); MeterValues of connector 1 only
-        (no main meter on connector 0); a boot is Accepted even once registered (1.6 has no
-        rule against it)."""
+        (no main meter on connector 0); a ``connectorId`` is ignored for the other messages
+        (§5.17: the requested message is leading); a boot is Accepted even once registered
+        (1.6 has no rule against it); firmware and diagnostics status are ``Idle``."""
         if message not in _TRIGGERABLE_16:
             return "NotImplemented", []
-        if connector not in (None, 0, 1) or (message == "MeterValues" and connector == 0):
+        if message in _PLACED and (
+            connector not in (None, 0, 1) or (message == "MeterValues" and connector == 0)
+        ):
             return "Rejected", []
         if message == "StatusNotification":
             connectors = [0, 1] if connector is None else [connector]
             return "Accepted", [self._status(each) for each in connectors]
         if message == "MeterValues":
             return "Accepted", [self._meter_values(enums16.ContextEnum.TRIGGER)]
+        if message == "FirmwareStatusNotification":
+            idle = enums16.FirmwareStatusNotificationRequestStatusEnum.IDLE
+            return "Accepted", [messages16.FirmwareStatusNotificationRequest(status=idle)]
         kind = "NotifyReport" if message == "DiagnosticsStatusNotification" else message
         return "Accepted", [self.request(kind)]
 
@@ -839,8 +868,9 @@ class _Accepts2xBodies:
         """Accepted, and the message sent after the answer: BootNotification (reason Triggered;
         Rejected once the CSMS accepted a boot), Heartbeat, StatusNotification, MeterValues
         (context Trigger), TransactionEvent (Updated, trigger Trigger; Rejected when no
-        transaction runs), of EVSE 1 connector 1 (an ``evse`` naming another is Rejected);
-        NotImplemented for the others."""
+        transaction runs), of EVSE 1 connector 1 (an ``evse`` naming another is Rejected for
+        these three, ignored for the others), FirmwareStatusNotification and
+        LogStatusNotification (Idle); NotImplemented for the others (certificates)."""
         evse = request.evse
         where = (None, None)
         if evse is not msgspec.UNSET:
@@ -1041,9 +1071,10 @@ class SimulatedStation16(_Transacting, v16.Charger):
         self, request: messages16.TriggerMessageRequest
     ) -> messages16.TriggerMessageResponse:
         """Accepted, and the message sent after the answer: BootNotification, Heartbeat,
-        DiagnosticsStatusNotification (Idle), StatusNotification (of ``connectorId``, 0 the
-        charge point's; of connectors 0 and 1 without it), MeterValues (connector 1, context
-        Trigger); Rejected for another connector; NotImplemented for FirmwareStatusNotification."""
+        DiagnosticsStatusNotification and FirmwareStatusNotification (Idle), StatusNotification
+        (of ``connectorId``, 0 the charge point's; of connectors 0 and 1 without it), MeterValues
+        (connector 1, context Trigger); Rejected for another connector of these two (a
+        ``connectorId`` is ignored for the others)."""
         connector = None if request.connector_id is msgspec.UNSET else request.connector_id
         status = self._trigger(str(request.requested_message), None, connector)
         return messages16.TriggerMessageResponse(
