@@ -21,7 +21,10 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import msgspec
 
-from ocpp_fast import _sim_device, v16, v21, v201
+from ocpp_fast import _sim_device, errors, v16, v21, v201
+from ocpp_fast.aio import AsyncConnection
+from ocpp_fast.dispatch import PeerConnection, Route
+from ocpp_fast.frames import Call
 from ocpp_fast.transport import StationClient
 from ocpp_fast.v16 import datatypes as datatypes16
 from ocpp_fast.v16 import enums as enums16
@@ -188,10 +191,19 @@ class _Model2x:
 
 
 _TRIGGERABLE = frozenset(
-    {"BootNotification", "Heartbeat", "StatusNotification", "MeterValues", "TransactionEvent"}
+    {
+        "BootNotification",
+        "Heartbeat",
+        "StatusNotification",
+        "MeterValues",
+        "TransactionEvent",
+        "FirmwareStatusNotification",
+        "LogStatusNotification",
+    }
 )
 """What a simulated 2.x station sends when the CSMS triggers it (TriggerMessage): what its
-traffic sends; the others (certificates, firmware and log status) are NotImplemented."""
+traffic sends, and its firmware and log status (``Idle``: it has no update or upload running);
+the others (certificates, 2.1's ``CustomTrigger``) are NotImplemented."""
 _TRIGGERABLE_16 = frozenset(
     {
         "BootNotification",
@@ -199,10 +211,15 @@ _TRIGGERABLE_16 = frozenset(
         "StatusNotification",
         "MeterValues",
         "DiagnosticsStatusNotification",
+        "FirmwareStatusNotification",
     }
 )
-"""What a simulated 1.6 station sends when triggered (FirmwareStatusNotification is
-NotImplemented)."""
+"""What a simulated 1.6 station sends when triggered: every message 1.6's TriggerMessage names."""
+_PLACED = frozenset({"StatusNotification", "MeterValues", "TransactionEvent"})
+"""The triggerable messages an EVSE or connector applies to. For the others the CSMS's
+``evse`` / ``connectorId`` is ignored and the message sent all the same (OCPP 1.6 section 5.17:
+"The requested message is leading: if the specified connectorId is not relevant to the
+message, it should be ignored"; 2.0.1 use case F06 says the same of the EVSE)."""
 
 _V201 = _Model2x(messages, enums, datatypes, enums.IdTokenEnumType.ISO14443)
 _V21 = _Model2x(messages21, enums21, datatypes21, "ISO14443")  # 2.1's idToken type is a string
@@ -263,15 +280,24 @@ class Traffic:
         """What a TriggerMessage of ``message`` is answered (``Accepted``, ``Rejected``,
         ``NotImplemented``) and, when Accepted, the requests the station then sends. ``evse`` /
         ``connector``: the request's (``None``: not given, every one: the station has EVSE 1
-        with connector 1 alone, any other is Rejected). A boot once the CSMS ``accepted`` one
-        is Rejected (OCPP 2.0.1 F06: the station is registered already); a TransactionEvent
-        when no transaction runs too (there is none to tell of)."""
+        with connector 1 alone, any other is Rejected where the message is of one,
+        :data:`_PLACED`, and ignored elsewhere). A boot once the CSMS ``accepted`` one is
+        Rejected (OCPP 2.0.1 F06: the station is registered already); a TransactionEvent when
+        no transaction runs too (there is none to tell of). Firmware and log status are
+        ``Idle`` without ``requestId`` (the schemas' rule for a triggered one with no firmware
+        update or log upload running)."""
         model = self.model
         messages, enums = model.messages, model.enums
         if message not in _TRIGGERABLE:
             return "NotImplemented", []
-        if evse not in (None, 1) or connector not in (None, 1):
+        if message in _PLACED and (evse not in (None, 1) or connector not in (None, 1)):
             return "Rejected", []
+        if message == "FirmwareStatusNotification":  # no update runs: Idle, no requestId
+            idle = enums.FirmwareStatusEnumType.IDLE
+            return "Accepted", [messages.FirmwareStatusNotificationRequest(status=idle)]
+        if message == "LogStatusNotification":  # no upload runs: Idle, no requestId
+            idle_log = enums.UploadLogStatusEnumType.IDLE
+            return "Accepted", [messages.LogStatusNotificationRequest(status=idle_log)]
         if message == "BootNotification":
             if accepted:
                 return "Rejected", []
@@ -426,17 +452,23 @@ class Traffic16(Traffic):
         """As 2.x's, with 1.6's connectors: a StatusNotification of connector 0 is the charge
         point's own, one without ``connectorId`` is one of each connector (0 and 1, OCPP 1.6
         §5.17: absent means every connector it applies to); MeterValues of connector 1 only
-        (no main meter on connector 0); a boot is Accepted even once registered (1.6 has no
-        rule against it)."""
+        (no main meter on connector 0); a ``connectorId`` is ignored for the other messages
+        (§5.17: the requested message is leading); a boot is Accepted even once registered
+        (1.6 has no rule against it); firmware and diagnostics status are ``Idle``."""
         if message not in _TRIGGERABLE_16:
             return "NotImplemented", []
-        if connector not in (None, 0, 1) or (message == "MeterValues" and connector == 0):
+        if message in _PLACED and (
+            connector not in (None, 0, 1) or (message == "MeterValues" and connector == 0)
+        ):
             return "Rejected", []
         if message == "StatusNotification":
             connectors = [0, 1] if connector is None else [connector]
             return "Accepted", [self._status(each) for each in connectors]
         if message == "MeterValues":
             return "Accepted", [self._meter_values(enums16.ContextEnum.TRIGGER)]
+        if message == "FirmwareStatusNotification":
+            idle = enums16.FirmwareStatusNotificationRequestStatusEnum.IDLE
+            return "Accepted", [messages16.FirmwareStatusNotificationRequest(status=idle)]
         kind = "NotifyReport" if message == "DiagnosticsStatusNotification" else message
         return "Accepted", [self.request(kind)]
 
@@ -555,7 +587,8 @@ class _Registered:
     status of the last boot answered on it, whoever sent it); the station keeps the connection
     it is on from ``on_connect`` to ``on_disconnect``, so an override of either calls
     ``super()``'s to keep it. (With the client's own boot, ``connect(..., boot=)``,
-    ``on_connect`` comes once the boot is accepted.)"""
+    ``on_connect`` comes once the boot is accepted: a CALL of the CSMS before it, while
+    Pending, gives the station its connection then.)"""
 
     _connection: Any = None
 
@@ -623,11 +656,52 @@ class _Transacting(_Registered):
         self._traffic = traffic
 
     def on_connect(self, connection: Any) -> Awaitable[None] | None:
+        self._keep(connection)
+        self._adopt(_client_boot(connection))
+        return None
+
+    def _keep(self, connection: Any) -> None:
+        """The station is on ``connection`` (from ``on_connect``, or from the CSMS's first CALL
+        when that came first): it reads the answers to its CALLs there and sends there."""
+        if self._connection is connection:
+            return
         super().on_connect(connection)
         connection.on_answer.append(self._read)
         self._connected_as(connection.identity)
-        self._adopt(_client_boot(connection))
-        return None
+
+    def invoke_handler(
+        self, route: Route | None, call: Call, identity: str, peer: PeerConnection | None
+    ) -> Any:
+        """Every CALL of the CSMS, before its handler: the station keeps the connection it came
+        on (with ``connect(..., boot=)`` ``on_connect`` waits for the accepted boot, but the
+        CSMS may call while Pending, and what the station sends after its answer, a triggered
+        boot, goes on that connection), then answers as its registration allows: while the
+        CSMS has Rejected its boot, :meth:`_while_rejected` says what. (A handler class that
+        overrides this method takes every CALL through it: simulated stations answer the
+        CSMS's few CALLs without the compiled path.)"""
+        if isinstance(peer, AsyncConnection):
+            if self._connection is None:
+                self._keep(peer)
+            if peer.registration == "Rejected":
+                refusal = self._while_rejected(call)
+                if refusal is not None:
+                    return refusal
+        return super().invoke_handler(route, call, identity, peer)  # type: ignore[misc]
+
+    def _while_rejected(self, call: Call) -> Any:
+        """A CALL of the CSMS while it has Rejected the station's boot: ``None`` to answer it
+        as usual, else what answers it instead. OCPP 2.0.1 (B03) lets the station send
+        nothing but its boot until the CSMS's interval passed, and the CSMS initiate nothing
+        meanwhile: a TriggerMessage of BootNotification (the CSMS changed its mind) is
+        answered and the boot sent, any other CALL refused with SecurityError (the code a CSMS
+        answers a station it has not accepted, B02.FR.09 / B03.FR.07)."""
+        payload = call.payload
+        if call.action == "TriggerMessage" and payload.requested_message == "BootNotification":
+            return None
+        raise errors.SecurityError(
+            f"{call.action} refused: the CSMS rejected the station's boot "
+            "(only a TriggerMessage of BootNotification is answered until it accepts one)"
+        )
 
     def _connected_as(self, identity: str) -> None:
         """The station is connected as ``identity`` (2.x: its ``SecurityCtrlr.Identity``)."""
@@ -794,8 +868,9 @@ class _Accepts2xBodies:
         """Accepted, and the message sent after the answer: BootNotification (reason Triggered;
         Rejected once the CSMS accepted a boot), Heartbeat, StatusNotification, MeterValues
         (context Trigger), TransactionEvent (Updated, trigger Trigger; Rejected when no
-        transaction runs), of EVSE 1 connector 1 (an ``evse`` naming another is Rejected);
-        NotImplemented for the others."""
+        transaction runs), of EVSE 1 connector 1 (an ``evse`` naming another is Rejected for
+        these three, ignored for the others), FirmwareStatusNotification and
+        LogStatusNotification (Idle); NotImplemented for the others (certificates)."""
         evse = request.evse
         where = (None, None)
         if evse is not msgspec.UNSET:
@@ -944,6 +1019,15 @@ class SimulatedStation16(_Transacting, v16.Charger):
     def _heartbeat_is(self, seconds: str) -> None:
         self.configuration.values[_sim_device.HEARTBEAT_16] = seconds
 
+    def _while_rejected(self, call: Call) -> Any:
+        """OCPP 1.6 (section 4.2): "While Rejected, the Charge Point SHALL NOT respond to any
+        Central System initiated message": no CALLRESULT, no CALLERROR, not even to a
+        TriggerMessage. A future cancelled at once is the connection's way to leave a CALL
+        unanswered (the CSMS's call times out, as against such a station)."""
+        unanswered: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        unanswered.cancel()
+        return unanswered
+
     def default_get_configuration(
         self, request: messages16.GetConfigurationRequest
     ) -> messages16.GetConfigurationResponse:
@@ -987,9 +1071,10 @@ class SimulatedStation16(_Transacting, v16.Charger):
         self, request: messages16.TriggerMessageRequest
     ) -> messages16.TriggerMessageResponse:
         """Accepted, and the message sent after the answer: BootNotification, Heartbeat,
-        DiagnosticsStatusNotification (Idle), StatusNotification (of ``connectorId``, 0 the
-        charge point's; of connectors 0 and 1 without it), MeterValues (connector 1, context
-        Trigger); Rejected for another connector; NotImplemented for FirmwareStatusNotification."""
+        DiagnosticsStatusNotification and FirmwareStatusNotification (Idle), StatusNotification
+        (of ``connectorId``, 0 the charge point's; of connectors 0 and 1 without it), MeterValues
+        (connector 1, context Trigger); Rejected for another connector of these two (a
+        ``connectorId`` is ignored for the others)."""
         connector = None if request.connector_id is msgspec.UNSET else request.connector_id
         status = self._trigger(str(request.requested_message), None, connector)
         return messages16.TriggerMessageResponse(

@@ -51,7 +51,12 @@ from ocpp_fast._sim_traffic import (
     traffic_for,
 )
 from ocpp_fast.transport import Backoff, HandshakeFailed, StationClient, connect
-from ocpp_fast.transport.client import BOOT_RETRY_FLOOR, CONNECTION_FAILED, boot_retry_delay
+from ocpp_fast.transport.client import (
+    BOOT_RETRY_FLOOR,
+    CONNECTION_FAILED,
+    boot_accepted_within,
+    boot_retry_delay,
+)
 
 __all__ = [
     "ACTION_PRESETS",
@@ -391,14 +396,32 @@ async def _booted(fleet: _Fleet, client: StationClient, state: Any, answer: Any 
     """Boot until the CSMS accepts, as OCPP asks: after a Pending or Rejected ``answer`` (or a
     failed boot, ``None``) wait the interval the CSMS gave (:func:`boot_retry_delay`: at least
     :data:`BOOT_RETRY_FLOOR` s for 0 or a failure) and boot again, sending nothing else
-    meanwhile. ``True`` once accepted; ``False`` when the run would end first."""
+    meanwhile; a boot the CSMS triggered during the wait (TriggerMessage, sent by the
+    station's handler) that it accepts ends it, with no second boot. ``True`` once accepted;
+    ``False`` when the run would end first."""
     while answer is _FIRST or not _accepting(answer):
         if answer is not _FIRST:
-            delay = BOOT_RETRY_FLOOR if answer is None else boot_retry_delay(answer.interval)
-            if not await _slept(fleet, delay):
-                return False
+            if answer is None:  # failed: no answer says where the station stands
+                if not await _slept(fleet, BOOT_RETRY_FLOOR):
+                    return False
+            elif (waited := await _boot_waited(fleet, client, answer.interval)) is not None:
+                return waited
         answer = await _call(client, state, "BootNotification", fleet.report)
     return True
+
+
+async def _boot_waited(fleet: _Fleet, client: StationClient, interval: float) -> bool | None:
+    """Wait the ``interval`` of a Pending or Rejected boot before booting again (as
+    :func:`_slept`): ``None`` when the time passed, ``True`` when a boot was accepted on the
+    station's connection meanwhile (the CSMS triggered it), ``False`` when the run ends first."""
+    seconds = boot_retry_delay(interval)
+    connection = client.connection
+    if connection is None or fleet.over.is_set():
+        return None if await _slept(fleet, seconds) else False
+    left = fleet.deadline - time.monotonic()
+    if await boot_accepted_within(connection, max(0.0, min(seconds, left))):
+        return True
+    return None if left >= seconds else False
 
 
 def _accepting(answer: Any) -> bool:

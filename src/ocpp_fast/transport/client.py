@@ -61,6 +61,7 @@ __all__ = [
     "Queued",
     "StationClient",
     "StillQueued",
+    "boot_accepted_within",
     "boot_retry_delay",
     "connect",
 ]
@@ -96,6 +97,30 @@ def boot_retry_delay(interval: float) -> float:
     """Seconds to wait before booting again after a Pending or Rejected BootNotificationResponse
     whose ``interval`` is this: the CSMS's minimum wait, or :data:`BOOT_RETRY_FLOOR` for 0."""
     return float(interval) if interval > 0 else BOOT_RETRY_FLOOR
+
+
+async def boot_accepted_within(connection: AsyncConnection, seconds: float) -> bool:
+    """Wait up to ``seconds`` (the wait before booting again after Pending or Rejected) for the
+    CSMS to accept a boot on ``connection``, whoever sent it; whether it did. While Pending the
+    CSMS may trigger a BootNotification (TriggerMessage), which the station's handler sends:
+    its Accepted answer ends the wait, where the station would boot again for nothing after it
+    (with an answer that came already, :attr:`~ocpp_fast.aio.AsyncConnection.registration`
+    says so, at once)."""
+    if connection.registration == "Accepted":
+        return True
+    accepted = asyncio.Event()
+
+    def watch(action: str, response: Any) -> None:
+        if action == "BootNotification" and response.status == "Accepted":
+            accepted.set()
+
+    connection.on_answer.append(watch)
+    try:
+        with contextlib.suppress(TimeoutError):
+            await within(accepted.wait(), seconds)
+        return accepted.is_set()
+    finally:
+        connection.on_answer.remove(watch)
 
 
 @dataclass(frozen=True)
@@ -140,8 +165,10 @@ class StationClient:
     (:func:`boot_retry_delay`), and only once the CSMS accepted it do the queue, ``call()``,
     the heartbeat and the Charger's ``on_connect`` go on, as OCPP asks. The Charger's handlers
     answer the CSMS meanwhile, and what they send on their ``connection`` (a message the CSMS
-    triggered) goes out at once. Without ``boot``, the queue and ``call()`` send as soon as
-    a connection is open, the boot being the station's own business.
+    triggered) goes out at once: a BootNotification the CSMS triggered while Pending, once
+    accepted, ends the wait as the client's own would (no second boot after it). Without
+    ``boot``, the queue and ``call()`` send as soon as a connection is open, the boot being the
+    station's own business.
     """
 
     def __init__(
@@ -210,8 +237,9 @@ class StationClient:
             | messages21.BootNotificationResponse
             | None
         ) = None
-        """With ``boot``: the CSMS's last answer to it on the live connection (``None`` before
-        the first one came, and without ``boot``): the BootNotificationResponse of the
+        """With ``boot``: the CSMS's last answer to it on the live connection, or to a boot the
+        CSMS triggered there (``None`` before the first one came, and without ``boot``): the
+        BootNotificationResponse of the
         connection's version, so its fields are typed (``status``, ``interval``...); narrow it
         with ``isinstance`` for a field one version has alone (2.x ``status_info``)."""
         self._booting: asyncio.Task[None] | None = None
@@ -582,7 +610,8 @@ class StationClient:
     async def _boot(self, connection: AsyncConnection, request: Any) -> None:
         """The client's own boot (``boot``), the first CALL of each connection, sent again after
         a Pending or Rejected answer once the CSMS's interval passed, or after a failure, until
-        the CSMS accepts it (cancelled when the connection ends)."""
+        the CSMS accepts it (cancelled when the connection ends); a boot the CSMS triggered
+        meanwhile (sent by the Charger's handler) that it accepts ends the wait as well."""
         said = ConnectionLog(log, self.identity)
         while True:
             try:
@@ -592,14 +621,15 @@ class StationClient:
             except (OcppError, TimeoutError) as exc:
                 delay = BOOT_RETRY_FLOOR
                 said.warning("BootNotification failed, again in %g s: %s", delay, PeerText(exc))
-            else:
-                self.boot_response = response
+            else:  # (its answer is boot_response already: _adopt_interval read it)
                 if response.status == "Accepted":
                     self._opened(connection)
                     return
                 delay = boot_retry_delay(response.interval)
                 said.info("BootNotification %s, again in %g s", response.status, delay)
-            await asyncio.sleep(delay)
+            if await boot_accepted_within(connection, delay):  # a boot the CSMS triggered
+                self._opened(connection)
+                return
 
     def _too_big(self, connection: AsyncConnection, frames: CloseFrames) -> TooBigForCsms | None:
         """The error of our CALL on the wire when the CSMS closed with 1009 (message too big)
@@ -623,9 +653,15 @@ class StationClient:
         return reason
 
     def _adopt_interval(self, action: str, response: Any) -> None:
-        """An accepted BootNotificationResponse sets the heartbeat interval (OCPP asks the
-        station to adopt it), when the client sends heartbeats at all."""
-        if action != "BootNotification" or self._heartbeat is None:
+        """A BootNotificationResponse on the connection, to the client's boot or to one the
+        CSMS triggered: with ``boot``, it is :attr:`boot_response`; accepted, it sets the
+        heartbeat interval (OCPP asks the station to adopt it), when the client sends
+        heartbeats at all."""
+        if action != "BootNotification":
+            return
+        if self._boots:
+            self.boot_response = response
+        if self._heartbeat is None:
             return
         if response.status == "Accepted" and response.interval > 0:
             self.heartbeat_interval = float(response.interval)
