@@ -164,6 +164,39 @@ def test_a_cluster_flag_without_nats_is_a_usage_error(flags: list[str]) -> None:
     )
 
 
+@pytest.mark.parametrize("command", [["serve"], ["worker", "csms:app"]])
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("nats://127.0.0.1:99999", "nats://127.0.0.1:99999 has no valid port (1 to 65535)"),
+        ("nats://a:4222,nats://b:x", "nats://b:x has no valid port (1 to 65535)"),
+        (
+            "http://127.0.0.1:4222",
+            "http://127.0.0.1:4222 is no NATS server's URL (nats://, tls://, ws:// or wss://HOST:PORT)",
+        ),
+        ("nats://:4222", "nats://:4222 names no host"),
+        (",", "',' names no NATS server"),
+    ],
+)
+def test_a_nats_url_nats_cannot_use_is_a_usage_error(
+    command: list[str], url: str, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A port out of range or a list with one ended the start in nats-py's traceback (exit
+    1), and an ``http://`` URL was retried for 10 s and said as ``Name or service not
+    known``: now argparse's one line naming the URL, exit 2, before anything starts."""
+    with pytest.raises(SystemExit) as exited:
+        main([command[0], "--nats", url, *command[1:]])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(f"argument --nats: {said}")
+
+
+def test_nats_takes_a_comma_separated_list_of_servers() -> None:
+    from ocpp_fast._cli_types import nats_servers
+
+    assert nats_servers("nats://a:4222, tls://b:4223,c") == ["nats://a:4222", "tls://b:4223", "c"]
+    assert nats_servers("nats://u:p@a:4222") == ["nats://u:p@a:4222"]
+
+
 def test_simulate_help_says_its_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     """A user reading ``simulate --help`` learns how many stations, how long and how often it
     runs without flags (the help named none of them)."""

@@ -513,6 +513,17 @@ def test_the_gateway_s_start_line_shows_the_nats_url_without_its_credentials() -
     assert "s3cret" not in "".join(lines) + server.out
 
 
+def test_a_gateway_given_several_nats_servers_joins_the_one_that_answers() -> None:
+    """``serve --nats URL,URL`` (a NATS cluster's servers, as the ``nats`` command takes them):
+    the first down, the gateway starts on the second. The list was one URL to nats-py, which
+    failed to parse it: a traceback, exit 1."""
+    with NatsServer() as nats_server:
+        servers = f"nats://127.0.0.1:{free_port()},{nats_server.url}"
+        with serving("--nats", servers, "--quiet") as server:
+            lines = [server.line() for _ in range(2)]
+            assert any(f"of the cluster at {servers.replace(',', ', ')}" in line for line in lines)
+
+
 def test_shown_servers_drop_the_credentials_of_each_url() -> None:
     from ocpp_fast.cluster.config import shown_servers
 

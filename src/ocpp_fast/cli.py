@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING
 import ocpp_fast
 from ocpp_fast._cli_log import add_log_format_argument, failed_before_logging, log_to
 from ocpp_fast._cli_serve import add_app_arguments, add_serve_arguments, serve_command
-from ocpp_fast._cli_types import count, natural, seconds, seconds_above_0, websocket_url
+from ocpp_fast._cli_types import (
+    count,
+    nats_servers,
+    natural,
+    seconds,
+    seconds_above_0,
+    websocket_url,
+)
 from ocpp_fast._extras import MissingExtra
 from ocpp_fast._protocol_version import LABELS
 from ocpp_fast.tolerance import Tolerance
@@ -191,7 +198,12 @@ def _command(argv: Sequence[str] | None) -> int:
         "serve", help="run a CSMS: your app (module:attr) or the demo of every version"
     )
     add_serve_arguments(serve)
-    serve.add_argument("--nats", metavar="URL", help="join the cluster at this NATS server")
+    serve.add_argument(
+        "--nats",
+        metavar="URL",
+        type=nats_servers,
+        help="join the cluster at this NATS server (several: URL,URL,... tried in turn)",
+    )
     serve.add_argument("--nats-creds", metavar="FILE", help="NATS credentials file (.creds)")
     serve.add_argument(
         "--handlers",
@@ -227,7 +239,13 @@ def _command(argv: Sequence[str] | None) -> int:
         help="with --reload: watch the .py files under DIR, in place of APP's (repeatable)",
     )
     work = commands.add_parser("worker", help="run handlers for a cluster's gateways")
-    work.add_argument("--nats", metavar="URL", required=True, help="the cluster's NATS server")
+    work.add_argument(
+        "--nats",
+        metavar="URL",
+        type=nats_servers,
+        required=True,
+        help="the cluster's NATS server (several: URL,URL,... tried in turn)",
+    )
     work.add_argument("--nats-creds", metavar="FILE", help="NATS credentials file (.creds)")
     add_app_arguments(work)
     add_log_format_argument(work)

@@ -25,7 +25,9 @@ from ocpp_fast.dispatch import OcppHandler
 __all__ = ["gateway_for", "worker"]
 
 
-def config_for(nats: str, creds: str | None, start_timeout: float | None) -> ClusterConfig:
+def config_for(
+    nats: str | Sequence[str], creds: str | None, start_timeout: float | None
+) -> ClusterConfig:
     """The cluster at ``nats``, authenticated with a credentials file when one is given; NATS
     not reached within ``start_timeout`` seconds (``None``: :data:`NATS_START_TIMEOUT`, the
     hidden ``--nats-start-timeout`` not given) is a failure to start (it was retried for
@@ -43,7 +45,7 @@ def config_for(nats: str, creds: str | None, start_timeout: float | None) -> Clu
 
 
 def gateway_for(
-    nats: str,
+    nats: str | Sequence[str],
     creds: str | None,
     handlers_in: str,
     handlers: Mapping[str, OcppHandler],
@@ -75,7 +77,7 @@ def gateway_for(
 
 
 async def worker(
-    nats: str,
+    nats: str | Sequence[str],
     creds: str | None,
     specs: Sequence[str],
     factory: bool,
