@@ -145,7 +145,13 @@ def test_version_is_said(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.parametrize(
     "flags",
-    [["--handlers", "workers"], ["--nats-creds", "x.creds"], ["--nats-write-window", "0.05"]],
+    [
+        ["--handlers", "workers"],
+        ["--nats-creds", "x.creds"],
+        ["--nats-write-window", "0.05"],
+        ["--worker-timeout", "5"],
+        ["--registry-ttl", "5"],
+    ],
 )
 def test_a_cluster_flag_without_nats_is_a_usage_error(flags: list[str]) -> None:
     """Ignored, ``serve --handlers workers`` without ``--nats`` served the demo CSMS, which
@@ -162,6 +168,43 @@ def test_a_cluster_flag_without_nats_is_a_usage_error(flags: list[str]) -> None:
     assert run.stderr.splitlines()[-1] == (
         f"ocpp-fast serve: error: {named} needs --nats URL: it is a setting of a cluster's gateway"
     )
+
+
+def test_a_worker_timeout_without_workers_is_a_usage_error() -> None:
+    """``--worker-timeout`` with the handlers in the gateway was taken and never used (no CALL
+    waits for a worker): now a usage error, before NATS is awaited."""
+    nats = ["--nats", "nats://h:1", "--nats-start-timeout", "1"]
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ocpp_fast.cli",
+            "serve",
+            "--port",
+            "0",
+            *nats,
+            "--worker-timeout",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert run.stderr.splitlines()[-1] == (
+        "ocpp-fast serve: error: --worker-timeout needs --handlers workers: "
+        "it is how long they may take"
+    )
+
+
+def test_serve_help_shows_the_cluster_s_timeouts(capsys: pytest.CaptureFixture[str]) -> None:
+    """The limits page sends an operator to ``--worker-timeout`` and ``--registry-ttl``, which
+    ``serve --help`` (and so the CLI reference) hid."""
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert "--worker-timeout SECONDS with --handlers workers: how long a CALL waits" in said
+    assert "--registry-ttl SECONDS with --nats: how long a station stays listed" in said
 
 
 @pytest.mark.parametrize("command", [["serve"], ["worker", "csms:app"]])

@@ -136,11 +136,16 @@ def _check_cluster_flags(parser: argparse.ArgumentParser, args: argparse.Namespa
             ("--handlers workers", args.handlers == "workers"),
             ("--nats-creds", args.nats_creds is not None),
             ("--nats-write-window", args.nats_write_window is not None),
+            ("--worker-timeout", args.worker_timeout is not None),
+            ("--registry-ttl", args.registry_ttl is not None),
         )
         if set_
     ]
     if given and not args.nats:
         parser.error(f"{given[0]} needs --nats URL: it is a setting of a cluster's gateway")
+    if args.worker_timeout is not None and args.handlers != "workers":
+        # the gateway's own handlers answer: no CALL would wait for a worker
+        parser.error("--worker-timeout needs --handlers workers: it is how long they may take")
 
 
 def _check_call_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -219,10 +224,22 @@ def _command(argv: Sequence[str] | None) -> int:
         "NATS (less CPU per durable CALL, each answered up to this much later; default 0.02, "
         "0 writes each at once)",
     )
-    # Seconds a forwarded CALL waits for its worker / a dead gateway's stations stay listed
-    # (without them, Gateway's own defaults).
-    serve.add_argument("--worker-timeout", type=seconds_above_0, help=argparse.SUPPRESS)
-    serve.add_argument("--registry-ttl", type=seconds_above_0, help=argparse.SUPPRESS)
+    # Not given (None): Gateway's own defaults, WORKER_TIMEOUT and REGISTRY_TTL (not imported
+    # here: the cluster package needs nats).
+    serve.add_argument(
+        "--worker-timeout",
+        type=seconds_above_0,
+        metavar="SECONDS",
+        help="with --handlers workers: how long a CALL waits for its worker before the station "
+        "gets InternalError (default 10; keep it below the stations' own timeout)",
+    )
+    serve.add_argument(
+        "--registry-ttl",
+        type=seconds_above_0,
+        metavar="SECONDS",
+        help="with --nats: how long a station stays listed in the registry after its gateway "
+        "died (default 30; each gateway rewrites its lines every third of it)",
+    )
     serve.add_argument("--workers", type=count, default=1, help="gateway processes on the port")
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     serve.add_argument(
