@@ -549,6 +549,57 @@ def test_handlers_in_a_worker_in_this_process(nats_url: str) -> None:
     run(scenario)
 
 
+def test_an_action_no_worker_handles_is_logged_as_one_process_logs_it(
+    nats_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker whose class has no method for an action answers NotSupported; the gateway
+    logged each such answer at INFO as a handler's refusal (10 a minute per station: a line
+    per station and CALL in a fleet) and no process said the action was not handled. Now
+    as in one process: one WARNING per action in the gateway and one in the worker, each
+    answer at DEBUG; a handler's own NotSupported is still logged at INFO."""
+    from ocpp_fast import v201
+    from ocpp_fast.cluster import Worker
+
+    class Partial(v201.ChargeSystem):
+        def data_transfer(
+            self, request: messages.DataTransferRequest
+        ) -> messages.DataTransferResponse:
+            raise errors.NotSupportedError("refused by the worker")
+
+    cluster = config(nats_url)
+
+    async def scenario() -> None:
+        gateway = Gateway(cluster, handlers_in="workers", worker_timeout=2)
+        server = await serve(DemoChargeSystem(), cluster=gateway)
+        worker = Worker(Partial(), cluster)
+        await worker.start()
+        station = await connect(IdentityStation(), f"ws://127.0.0.1:{server.port}/ocpp/NH.1")
+        for _ in range(3):
+            with pytest.raises(errors.NotSupportedError):
+                await station.call(messages.HeartbeatRequest(), timeout=5)
+        with pytest.raises(errors.NotSupportedError):
+            await station.call(messages.DataTransferRequest(vendor_id="v"), timeout=5)
+        await station.close()
+        await worker.close()
+        await server.close()
+        await gateway.close()
+
+    with caplog.at_level(logging.DEBUG, logger="ocpp_fast"):
+        run(scenario)
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if "Heartbeat" in r.getMessage()]
+    warned = [message for level, message in said if level == logging.WARNING]
+    assert sorted(warned) == [
+        "NH.1: Heartbeat is not handled here: answering NotSupported (logged once per action)",
+        "worker: Heartbeat of OCPP 2.0.1 is not handled by "
+        f"{Partial.__qualname__}: answering NotSupported (logged once per action)",
+    ]
+    assert not [message for level, message in said if level == logging.INFO]
+    answered = [m for level, m in said if level == logging.DEBUG and "answering Heartbeat" in m]
+    assert len(answered) == 3
+    refused = [r for r in caplog.records if "answering DataTransfer" in r.getMessage()]
+    assert [r.levelno for r in refused] == [logging.INFO]
+
+
 def test_a_gateway_that_never_held_a_station_is_settled(nats_url: str) -> None:
     """Nothing seen, nothing to follow: ``settled()`` returns at once (it waited for a change
     that never came, so closing such a gateway took the 5 s that ``close()`` allows)."""
