@@ -600,6 +600,32 @@ def test_an_action_no_worker_handles_is_logged_as_one_process_logs_it(
     assert [r.levelno for r in refused] == [logging.INFO]
 
 
+def test_a_gateway_keeps_the_retention_an_operator_set_on_the_stream() -> None:
+    """The cluster page tells operators to set the events stream's retention themselves (the
+    gateway makes it without limits): a gateway that starts must keep what they set."""
+    import nats
+
+    async def scenario(url: str) -> float:
+        gateway = Gateway(ClusterConfig(url))
+        await gateway.connect()  # makes the stream, unlimited
+        await gateway.close()
+        nc = await nats.connect(url)
+        js = nc.jetstream()
+        stream = (await js.stream_info("OCPP_EVENTS")).config
+        assert stream.max_age in (None, 0)
+        stream.max_age = 3600.0
+        await js.update_stream(stream)
+        gateway = Gateway(ClusterConfig(url))
+        await gateway.connect()
+        await gateway.close()
+        kept = (await js.stream_info("OCPP_EVENTS")).config.max_age
+        await nc.close()
+        return kept or 0.0
+
+    with NatsServer() as nats_server:
+        assert run(lambda: scenario(nats_server.url)) == 3600.0
+
+
 def test_a_gateway_that_never_held_a_station_is_settled(nats_url: str) -> None:
     """Nothing seen, nothing to follow: ``settled()`` returns at once (it waited for a change
     that never came, so closing such a gateway took the 5 s that ``close()`` allows)."""
