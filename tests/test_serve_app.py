@@ -513,6 +513,18 @@ def test_the_gateway_s_start_line_shows_the_nats_url_without_its_credentials() -
     assert "s3cret" not in "".join(lines) + server.out
 
 
+def test_the_gateway_s_start_line_says_the_workers_answer() -> None:
+    """``serve csms:app --nats URL --handlers workers`` said ``csms:app on ws://...`` and
+    nothing of the workers: an operator read that APP answered there."""
+    with NatsServer() as nats_server:
+        flags = ["--nats", nats_server.url, "--handlers", "workers", "--worker-timeout", "4"]
+        with serving(*flags, "--quiet", "--nats-write-window", "0") as server:
+            lines = [server.line() for _ in range(2)]
+    assert lines[1].endswith(
+        f"of the cluster at {nats_server.url}; every CALL answered by the workers (within 4 s)\n"
+    ), lines
+
+
 def test_a_gateway_given_several_nats_servers_joins_the_one_that_answers() -> None:
     """``serve --nats URL,URL`` (a NATS cluster's servers, as the ``nats`` command takes them):
     the first down, the gateway starts on the second. The list was one URL to nats-py, which

@@ -473,10 +473,17 @@ async def serve_command(args: argparse.Namespace) -> int:
 
         window = gateway.relay.write_window
         gathered = f"; NATS writes gathered over {window * 1000:g} ms" if window else ""
+        # The line above names APP, whose handlers do not run here with --handlers workers.
+        forwarded = (
+            f"; every CALL answered by the workers (within {gateway.relay.worker_timeout:g} s)"
+            if gateway.forward_to_workers
+            else ""
+        )
         command_log.info(
-            "gateway %s of the cluster at %s%s",
+            "gateway %s of the cluster at %s%s%s",
             gateway.node,
             shown_servers(gateway.config.servers),
+            forwarded,
             gathered,
         )
     if server.metrics_port is not None:
