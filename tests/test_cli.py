@@ -197,6 +197,24 @@ def test_a_worker_timeout_without_workers_is_a_usage_error() -> None:
     )
 
 
+def test_serve_help_says_its_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    """``serve --help`` named no default of the flags an operator sets first (where it
+    listens, how long a stop takes), and called ``--workers`` "gateway processes" without
+    ``--nats``, where they are whole servers."""
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    said = " ".join(capsys.readouterr().out.split())
+    for default in (
+        "the address to listen on (default 127.0.0.1: this machine only",
+        "the port (default 9000; 0: any free one)",
+        "keepalive pings (default 20; 0: none)",
+        "largest message, in bytes (default 1048576)",
+        "waits for calls in flight (default 10)",
+        "processes serving the port (SO_REUSEPORT; default 1)",
+    ):
+        assert default in said, default
+
+
 def test_serve_help_shows_the_cluster_s_timeouts(capsys: pytest.CaptureFixture[str]) -> None:
     """The limits page sends an operator to ``--worker-timeout`` and ``--registry-ttl``, which
     ``serve --help`` (and so the CLI reference) hid."""

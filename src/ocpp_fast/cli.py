@@ -240,7 +240,13 @@ def _command(argv: Sequence[str] | None) -> int:
         help="with --nats: how long a station stays listed in the registry after its gateway "
         "died (default 30; each gateway rewrites its lines every third of it)",
     )
-    serve.add_argument("--workers", type=count, default=1, help="gateway processes on the port")
+    serve.add_argument(
+        "--workers",
+        type=count,
+        default=1,
+        help="processes serving the port (SO_REUSEPORT; default 1), each started again if it "
+        "dies; with --nats, each a gateway",
+    )
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     serve.add_argument(
         "--reload",
