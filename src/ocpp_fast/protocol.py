@@ -380,7 +380,7 @@ class Protocol:
         self._handling.discard(message_id)
         self._answer_error(message_id, error, action)
         if type(error) is NotHandled:  # a worker's class has no method for it
-            self._warn_not_handled(action, message_id)
+            self._warn_not_handled(action, message_id, "by the workers")
             self._log_answered(action, message_id, error, logging.DEBUG)
         else:
             self._log_answered(action, message_id, error)
@@ -463,19 +463,21 @@ class Protocol:
             )
         else:
             error = _not_supported(call.action, self.side)
-            self._warn_not_handled(call.action, call.message_id)
+            self._warn_not_handled(call.action, call.message_id, "here")
         self._answer_error(call.message_id, error, call.action)
         self._log_answered(call.action, call.message_id, error, logging.DEBUG)
         return []
 
-    def _warn_not_handled(self, action: str, message_id: str) -> None:
-        """The WARNING of an action no handler takes, the first time (per handler class)."""
+    def _warn_not_handled(self, action: str, message_id: str, where: str) -> None:
+        """The WARNING of an action no handler takes ``where`` (``here``, or ``by the
+        workers``), the first time (per handler class)."""
         if self._logged.first(("not handled", action)):
             # the counter is named only where it exists: without metrics it counts nothing
             counted = '; ocpp_messages_total{kind="error"} counts each' if self.metrics else ""
             self.log.warning(
-                "%s is not handled here: answering NotSupported (logged once per action%s)",
+                "%s is not handled %s: answering NotSupported (logged once per action%s)",
                 action,
+                where,
                 counted,
                 extra={"action": action, "message_id": message_id},
             )
