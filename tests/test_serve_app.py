@@ -634,6 +634,25 @@ def test_a_worker_loads_a_factory_from_its_app_dir(app_dir: Path, tmp_path: Path
     assert "OCPP 2.0.1, 1.6" in line
 
 
+def test_a_worker_says_its_stop_as_it_begins() -> None:
+    """SIGTERM to ``ocpp-fast worker``: a line at once (as serve says its stop), then the
+    count; it said nothing until ``stopped after``, up to 5 s later with handlers running."""
+    with NatsServer() as nats_server:
+        command = [sys.executable, "-m", "ocpp_fast.cli", "worker", "--nats", nats_server.url]
+        worker = Proc([*command, "cluster_handlers:WorkerCsms"])
+        try:
+            worker.wait_for("worker serving")
+            worker.popen.send_signal(signal.SIGTERM)
+            stopping = worker.wait_for("stopping on")
+            stopped = worker.wait_for("stopped after")
+        finally:
+            worker.kill()
+    assert stopping.rstrip().endswith(
+        "info stopping on SIGTERM: no new CALLs taken; those in hand get up to 5 s"
+    ), stopping
+    assert stopped.rstrip().endswith("info stopped after 0 calls"), stopped
+
+
 def test_a_gateway_for_workers_without_app_is_not_called_the_demo() -> None:
     """``serve --nats URL --handlers workers`` without APP forwards every CALL: its first line
     said "demo CSMS on ...", which told the operator the demo answered the stations."""

@@ -19,7 +19,7 @@ from ocpp_fast.cluster.config import (
     shown_servers,
 )
 from ocpp_fast.cluster.gateway import REGISTRY_TTL, WORKER_TIMEOUT, WRITE_WINDOW, Gateway
-from ocpp_fast.cluster.worker import Worker
+from ocpp_fast.cluster.worker import CLOSE_GRACE, Worker
 from ocpp_fast.dispatch import OcppHandler
 
 __all__ = ["gateway_for", "worker"]
@@ -97,9 +97,15 @@ async def worker(
     except (AppError, ValueError) as exc:
         return startup_failed(exc)
     stop = asyncio.Event()
+    signals: list[signal.Signals] = []  # which one stopped us, for the line that says so
+
+    def stop_on(sig: signal.Signals) -> None:
+        signals.append(sig)
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stop_on, sig)
 
     try:
         await unless_stopped(pool.start(), stop, 0)
@@ -112,6 +118,13 @@ async def worker(
     versions = ", ".join(pool.handlers)
     command_log.info("worker serving OCPP %s from %s; Ctrl-C stops", versions, shown_servers(nats))
     await stop.wait()
+    # Said at once, as serve says its stop: the handlers still running get up to
+    # CLOSE_GRACE, and nothing was logged between the signal and "stopped after".
+    command_log.info(
+        "stopping on %s: no new CALLs taken; those in hand get up to %g s",
+        signals[0].name,
+        CLOSE_GRACE,
+    )
     await pool.close()
     command_log.info("stopped after %d calls", pool.handled)
     return 0

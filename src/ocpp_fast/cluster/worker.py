@@ -42,6 +42,9 @@ _encode = msgspec.json.Encoder().encode
 _work_decoder = msgspec.json.Decoder(WorkRequest)
 _EMPTY = Outcome()
 
+CLOSE_GRACE = 5.0
+"""Seconds :meth:`Worker.close` lets the CALLs being handled answer."""
+
 
 class Worker:
     """Runs ``handlers`` (one ``ChargeSystem`` per version) for the CALLs of every station.
@@ -89,12 +92,13 @@ class Worker:
         log.info("worker %s serving OCPP %s", self.node, ", ".join(self.handlers))
 
     async def close(self) -> None:
-        """Stop taking CALLs, let those being handled answer (up to 5 s), disconnect."""
+        """Stop taking CALLs, let those being handled answer (up to :data:`CLOSE_GRACE`),
+        disconnect."""
         for subscription in self._subscriptions:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
         if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5.0)
+            await asyncio.wait(list(self._tasks), timeout=CLOSE_GRACE)
         await self.client.close()
 
     async def _received(self, msg: Msg) -> None:
