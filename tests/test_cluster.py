@@ -335,7 +335,9 @@ def test_durable_actions_of_ocpp_16_and_routed_calls_in_16(nats_url: str) -> Non
 def test_a_restarted_nats_server_gets_the_subscriptions_and_the_registry_back() -> None:
     """nats-server stops and a new one (empty: no bucket, no stream) starts on its port: the
     gateway reconnects, its command subscriptions come back with it, and its next registry
-    refresh makes the bucket again and lists its station."""
+    refresh makes the bucket again and lists its station; the events stream is made again
+    with it, so a durable action is stored (the cluster page said it was not made again until
+    a gateway started)."""
 
     async def scenario() -> None:
         first = NatsServer().start()
@@ -358,6 +360,9 @@ def test_a_restarted_nats_server_gets_the_subscriptions_and_the_registry_back() 
                     "CS1", messages.DataTransferRequest(vendor_id="x"), timeout=5
                 )
                 assert answer.data == "CS1"
+            await station.call(event("T-again", 0), timeout=5)
+            stored = await read_events(second.url)
+            assert [(e.identity, e.action) for e in stored] == [("CS1", "TransactionEvent")]
             await station.close()
             await server.close()
             await gateway.close()
