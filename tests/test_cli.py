@@ -145,7 +145,13 @@ def test_version_is_said(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.parametrize(
     "flags",
-    [["--handlers", "workers"], ["--nats-creds", "x.creds"], ["--nats-write-window", "0.05"]],
+    [
+        ["--handlers", "workers"],
+        ["--nats-creds", "x.creds"],
+        ["--nats-write-window", "0.05"],
+        ["--worker-timeout", "5"],
+        ["--registry-ttl", "5"],
+    ],
 )
 def test_a_cluster_flag_without_nats_is_a_usage_error(flags: list[str]) -> None:
     """Ignored, ``serve --handlers workers`` without ``--nats`` served the demo CSMS, which
@@ -162,6 +168,94 @@ def test_a_cluster_flag_without_nats_is_a_usage_error(flags: list[str]) -> None:
     assert run.stderr.splitlines()[-1] == (
         f"ocpp-fast serve: error: {named} needs --nats URL: it is a setting of a cluster's gateway"
     )
+
+
+def test_a_worker_timeout_without_workers_is_a_usage_error() -> None:
+    """``--worker-timeout`` with the handlers in the gateway was taken and never used (no CALL
+    waits for a worker): now a usage error, before NATS is awaited."""
+    nats = ["--nats", "nats://h:1", "--nats-start-timeout", "1"]
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ocpp_fast.cli",
+            "serve",
+            "--port",
+            "0",
+            *nats,
+            "--worker-timeout",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert run.stderr.splitlines()[-1] == (
+        "ocpp-fast serve: error: --worker-timeout needs --handlers workers: "
+        "it is how long they may take"
+    )
+
+
+def test_serve_help_says_its_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    """``serve --help`` named no default of the flags an operator sets first (where it
+    listens, how long a stop takes), and called ``--workers`` "gateway processes" without
+    ``--nats``, where they are whole servers."""
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    said = " ".join(capsys.readouterr().out.split())
+    for default in (
+        "the address to listen on (default 127.0.0.1: this machine only",
+        "the port (default 9000; 0: any free one)",
+        "keepalive pings (default 20; 0: none)",
+        "largest message, in bytes (default 1048576)",
+        "waits for calls in flight (default 10)",
+        "processes serving the port (SO_REUSEPORT; default 1)",
+    ):
+        assert default in said, default
+
+
+def test_serve_help_shows_the_cluster_s_timeouts(capsys: pytest.CaptureFixture[str]) -> None:
+    """The limits page sends an operator to ``--worker-timeout`` and ``--registry-ttl``, which
+    ``serve --help`` (and so the CLI reference) hid."""
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert "--worker-timeout SECONDS with --handlers workers: how long a CALL waits" in said
+    assert "--registry-ttl SECONDS with --nats: how long a station stays listed" in said
+
+
+@pytest.mark.parametrize("command", [["serve"], ["worker", "csms:app"]])
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("nats://127.0.0.1:99999", "nats://127.0.0.1:99999 has no valid port (1 to 65535)"),
+        ("nats://a:4222,nats://b:x", "nats://b:x has no valid port (1 to 65535)"),
+        (
+            "http://127.0.0.1:4222",
+            "http://127.0.0.1:4222 is no NATS server's URL (nats://, tls://, ws:// or wss://HOST:PORT)",
+        ),
+        ("nats://:4222", "nats://:4222 names no host"),
+        (",", "',' names no NATS server"),
+    ],
+)
+def test_a_nats_url_nats_cannot_use_is_a_usage_error(
+    command: list[str], url: str, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A port out of range or a list with one ended the start in nats-py's traceback (exit
+    1), and an ``http://`` URL was retried for 10 s and said as ``Name or service not
+    known``: now argparse's one line naming the URL, exit 2, before anything starts."""
+    with pytest.raises(SystemExit) as exited:
+        main([command[0], "--nats", url, *command[1:]])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(f"argument --nats: {said}")
+
+
+def test_nats_takes_a_comma_separated_list_of_servers() -> None:
+    from ocpp_fast._cli_types import nats_servers
+
+    assert nats_servers("nats://a:4222, tls://b:4223,c") == ["nats://a:4222", "tls://b:4223", "c"]
+    assert nats_servers("nats://u:p@a:4222") == ["nats://u:p@a:4222"]
 
 
 def test_simulate_help_says_its_defaults(capsys: pytest.CaptureFixture[str]) -> None:

@@ -335,7 +335,9 @@ def test_durable_actions_of_ocpp_16_and_routed_calls_in_16(nats_url: str) -> Non
 def test_a_restarted_nats_server_gets_the_subscriptions_and_the_registry_back() -> None:
     """nats-server stops and a new one (empty: no bucket, no stream) starts on its port: the
     gateway reconnects, its command subscriptions come back with it, and its next registry
-    refresh makes the bucket again and lists its station."""
+    refresh makes the bucket again and lists its station; the events stream is made again
+    with it, so a durable action is stored (the cluster page said it was not made again until
+    a gateway started)."""
 
     async def scenario() -> None:
         first = NatsServer().start()
@@ -358,6 +360,9 @@ def test_a_restarted_nats_server_gets_the_subscriptions_and_the_registry_back() 
                     "CS1", messages.DataTransferRequest(vendor_id="x"), timeout=5
                 )
                 assert answer.data == "CS1"
+            await station.call(event("T-again", 0), timeout=5)
+            stored = await read_events(second.url)
+            assert [(e.identity, e.action) for e in stored] == [("CS1", "TransactionEvent")]
             await station.close()
             await server.close()
             await gateway.close()
@@ -547,6 +552,84 @@ def test_handlers_in_a_worker_in_this_process(nats_url: str) -> None:
         await gateway.close()
 
     run(scenario)
+
+
+def test_an_action_no_worker_handles_is_logged_as_one_process_logs_it(
+    nats_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker whose class has no method for an action answers NotSupported; the gateway
+    logged each such answer at INFO as a handler's refusal (10 a minute per station: a line
+    per station and CALL in a fleet) and no process said the action was not handled. Now
+    as in one process: one WARNING per action in the gateway and one in the worker, each
+    answer at DEBUG; a handler's own NotSupported is still logged at INFO."""
+    from ocpp_fast import v201
+    from ocpp_fast.cluster import Worker
+
+    class Partial(v201.ChargeSystem):
+        def data_transfer(
+            self, request: messages.DataTransferRequest
+        ) -> messages.DataTransferResponse:
+            raise errors.NotSupportedError("refused by the worker")
+
+    cluster = config(nats_url)
+
+    async def scenario() -> None:
+        gateway = Gateway(cluster, handlers_in="workers", worker_timeout=2)
+        server = await serve(DemoChargeSystem(), cluster=gateway)
+        worker = Worker(Partial(), cluster)
+        await worker.start()
+        station = await connect(IdentityStation(), f"ws://127.0.0.1:{server.port}/ocpp/NH.1")
+        for _ in range(3):
+            with pytest.raises(errors.NotSupportedError):
+                await station.call(messages.HeartbeatRequest(), timeout=5)
+        with pytest.raises(errors.NotSupportedError):
+            await station.call(messages.DataTransferRequest(vendor_id="v"), timeout=5)
+        await station.close()
+        await worker.close()
+        await server.close()
+        await gateway.close()
+
+    with caplog.at_level(logging.DEBUG, logger="ocpp_fast"):
+        run(scenario)
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if "Heartbeat" in r.getMessage()]
+    warned = [message for level, message in said if level == logging.WARNING]
+    assert sorted(warned) == [
+        "NH.1: Heartbeat is not handled by the workers: answering NotSupported "
+        "(logged once per action)",
+        "worker: Heartbeat of OCPP 2.0.1 is not handled by "
+        f"{Partial.__qualname__}: answering NotSupported (logged once per action)",
+    ]
+    assert not [message for level, message in said if level == logging.INFO]
+    answered = [m for level, m in said if level == logging.DEBUG and "answering Heartbeat" in m]
+    assert len(answered) == 3
+    refused = [r for r in caplog.records if "answering DataTransfer" in r.getMessage()]
+    assert [r.levelno for r in refused] == [logging.INFO]
+
+
+def test_a_gateway_keeps_the_retention_an_operator_set_on_the_stream() -> None:
+    """The cluster page tells operators to set the events stream's retention themselves (the
+    gateway makes it without limits): a gateway that starts must keep what they set."""
+    import nats
+
+    async def scenario(url: str) -> float:
+        gateway = Gateway(ClusterConfig(url))
+        await gateway.connect()  # makes the stream, unlimited
+        await gateway.close()
+        nc = await nats.connect(url)
+        js = nc.jetstream()
+        stream = (await js.stream_info("OCPP_EVENTS")).config
+        assert stream.max_age in (None, 0)
+        stream.max_age = 3600.0
+        await js.update_stream(stream)
+        gateway = Gateway(ClusterConfig(url))
+        await gateway.connect()
+        await gateway.close()
+        kept = (await js.stream_info("OCPP_EVENTS")).config.max_age
+        await nc.close()
+        return kept or 0.0
+
+    with NatsServer() as nats_server:
+        assert run(lambda: scenario(nats_server.url)) == 3600.0
 
 
 def test_a_gateway_that_never_held_a_station_is_settled(nats_url: str) -> None:

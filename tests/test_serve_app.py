@@ -513,6 +513,29 @@ def test_the_gateway_s_start_line_shows_the_nats_url_without_its_credentials() -
     assert "s3cret" not in "".join(lines) + server.out
 
 
+def test_the_gateway_s_start_line_says_the_workers_answer() -> None:
+    """``serve csms:app --nats URL --handlers workers`` said ``csms:app on ws://...`` and
+    nothing of the workers: an operator read that APP answered there."""
+    with NatsServer() as nats_server:
+        flags = ["--nats", nats_server.url, "--handlers", "workers", "--worker-timeout", "4"]
+        with serving(*flags, "--quiet", "--nats-write-window", "0") as server:
+            lines = [server.line() for _ in range(2)]
+    assert lines[1].endswith(
+        f"of the cluster at {nats_server.url}; every CALL answered by the workers (within 4 s)\n"
+    ), lines
+
+
+def test_a_gateway_given_several_nats_servers_joins_the_one_that_answers() -> None:
+    """``serve --nats URL,URL`` (a NATS cluster's servers, as the ``nats`` command takes them):
+    the first down, the gateway starts on the second. The list was one URL to nats-py, which
+    failed to parse it: a traceback, exit 1."""
+    with NatsServer() as nats_server:
+        servers = f"nats://127.0.0.1:{free_port()},{nats_server.url}"
+        with serving("--nats", servers, "--quiet") as server:
+            lines = [server.line() for _ in range(2)]
+            assert any(f"of the cluster at {servers.replace(',', ', ')}" in line for line in lines)
+
+
 def test_shown_servers_drop_the_credentials_of_each_url() -> None:
     from ocpp_fast.cluster.config import shown_servers
 
@@ -609,6 +632,25 @@ def test_a_worker_loads_a_factory_from_its_app_dir(app_dir: Path, tmp_path: Path
         finally:
             worker.kill()
     assert "OCPP 2.0.1, 1.6" in line
+
+
+def test_a_worker_says_its_stop_as_it_begins() -> None:
+    """SIGTERM to ``ocpp-fast worker``: a line at once (as serve says its stop), then the
+    count; it said nothing until ``stopped after``, up to 5 s later with handlers running."""
+    with NatsServer() as nats_server:
+        command = [sys.executable, "-m", "ocpp_fast.cli", "worker", "--nats", nats_server.url]
+        worker = Proc([*command, "cluster_handlers:WorkerCsms"])
+        try:
+            worker.wait_for("worker serving")
+            worker.popen.send_signal(signal.SIGTERM)
+            stopping = worker.wait_for("stopping on")
+            stopped = worker.wait_for("stopped after")
+        finally:
+            worker.kill()
+    assert stopping.rstrip().endswith(
+        "info stopping on SIGTERM: no new CALLs taken; those in hand get up to 5 s"
+    ), stopping
+    assert stopped.rstrip().endswith("info stopped after 0 calls"), stopped
 
 
 def test_a_gateway_for_workers_without_app_is_not_called_the_demo() -> None:

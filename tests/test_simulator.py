@@ -10,6 +10,7 @@ import logging
 import ssl
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from ocpp_fast import errors
 from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16, demo_handlers
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.simulator import FAILURES_SHOWN, STILL_CONNECTING, SimulationReport, simulate
-from ocpp_fast.transport import Admission, StationRequest, serve
+from ocpp_fast.transport import Admission, CsmsServer, StationRequest, serve
 from ocpp_fast.transport.client import CONNECTION_FAILED, StationClient
 from ocpp_fast.v16 import enums as enums16
 from ocpp_fast.v16 import messages as messages16
@@ -141,6 +142,34 @@ def test_basic_auth_and_tls_with_a_password(tmp_path: Path) -> None:
     assert bad.errors == {"connect: HTTP 401 Unauthorized (unauthorized)": 2}, bad.errors
     assert untrusted.connected == 0 and len(untrusted.errors) == 1, untrusted.errors
     assert next(iter(untrusted.errors)).startswith("connect: TLS: certificate verify failed")
+
+
+def test_a_mixed_fleet_on_several_urls_puts_every_version_on_every_url() -> None:
+    """Two versions on two gateways: station ``i`` took URL ``i % 2`` and version ``i % 2``,
+    so each gateway got one version only (all 1.6 stations on the first). Now the ``k``-th
+    station of each version takes URL ``k % 2``."""
+
+    async def main() -> list[set[str]]:
+        servers = [await serve(demo_handlers()) for _ in range(2)]
+        seen: list[set[str]] = [set(), set()]
+
+        def versions_of(server: CsmsServer, versions: set[str]) -> Callable[[str], None]:
+            def told(identity: str) -> None:
+                versions.update(c.version.label for c in server.connections.values())
+
+            return told
+
+        for server, versions in zip(servers, seen, strict=True):
+            server.on_station.append(versions_of(server, versions))
+        urls = [f"ws://127.0.0.1:{server.port}/ocpp" for server in servers]
+        try:
+            await simulate(urls, 4, 0.3, versions=["1.6", "2.0.1"], actions="core")
+        finally:
+            for server in servers:
+                await server.close()
+        return seen
+
+    assert asyncio.run(main()) == [{"1.6", "2.0.1"}, {"1.6", "2.0.1"}]
 
 
 def test_stations_that_could_not_connect_are_counted_by_cause() -> None:

@@ -87,8 +87,15 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         "one (several versions on one port); without it, the demo of every version",
     )
     add_app_arguments(serve)
-    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on")
-    serve.add_argument("--port", type=port, default=9000, help="the port (0: any free one)")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: every "
+        "interface)",
+    )
+    serve.add_argument(
+        "--port", type=port, default=9000, help="the port (default 9000; 0: any free one)"
+    )
     serve.add_argument(
         "--security-profile",
         type=int,
@@ -125,9 +132,14 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         "--ping-interval",
         type=seconds,
         default=20.0,
-        help="seconds between keepalive pings (0: none)",
+        help="seconds between keepalive pings (default 20; 0: none)",
     )
-    serve.add_argument("--max-size", type=count, default=2**20, help="largest message, in bytes")
+    serve.add_argument(
+        "--max-size",
+        type=count,
+        default=2**20,
+        help="largest message, in bytes (default 1048576)",
+    )
     serve.add_argument("--backend", choices=BACKENDS, help="WebSocket library (default: fastest)")
     serve.add_argument(
         "--metrics-port",
@@ -176,7 +188,7 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         "--shutdown-timeout",
         type=seconds,
         default=10.0,
-        help="seconds a stop waits for calls in flight",
+        help="seconds a stop waits for calls in flight (default 10)",
     )
 
 
@@ -473,10 +485,17 @@ async def serve_command(args: argparse.Namespace) -> int:
 
         window = gateway.relay.write_window
         gathered = f"; NATS writes gathered over {window * 1000:g} ms" if window else ""
+        # The line above names APP, whose handlers do not run here with --handlers workers.
+        forwarded = (
+            f"; every CALL answered by the workers (within {gateway.relay.worker_timeout:g} s)"
+            if gateway.forward_to_workers
+            else ""
+        )
         command_log.info(
-            "gateway %s of the cluster at %s%s",
+            "gateway %s of the cluster at %s%s%s",
             gateway.node,
             shown_servers(gateway.config.servers),
+            forwarded,
             gathered,
         )
     if server.metrics_port is not None:

@@ -12,11 +12,13 @@ import argparse
 import math
 from collections.abc import Callable
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from ocpp_fast.transport.identity import websocket_url_problem
 
 __all__ = [
     "count",
+    "nats_servers",
     "natural",
     "port",
     "seconds",
@@ -83,3 +85,33 @@ def websocket_url(text: str) -> str:
     if problem is not None:
         raise argparse.ArgumentTypeError(f"{text} is {problem}")
     return text
+
+
+NATS_SCHEMES = ("nats", "tls", "ws", "wss")
+"""The schemes of a NATS server's URL that the cluster's connections speak."""
+
+
+def nats_servers(text: str) -> list[str]:
+    """``--nats``: one NATS server's URL, or several separated by commas, as the ``nats``
+    command and nats-server's own settings write a cluster's (``nats://a:4222,nats://b:4222``);
+    each is tried in turn. A URL NATS cannot use is a usage error here, naming it: unchecked,
+    a list or a port out of range ended the start in nats-py's traceback, and an ``http://``
+    URL in 10 s of retries said as ``Name or service not known``."""
+    servers = [url.strip() for url in text.split(",") if url.strip()]
+    if not servers:
+        raise argparse.ArgumentTypeError(f"{text!r} names no NATS server")
+    for url in servers:
+        parts = urlsplit(url if "://" in url else f"nats://{url}")  # as nats-py reads it
+        if parts.scheme not in NATS_SCHEMES:
+            raise argparse.ArgumentTypeError(
+                f"{url} is no NATS server's URL (nats://, tls://, ws:// or wss://HOST:PORT)"
+            )
+        try:
+            port = parts.port  # None: NATS's own, 4222
+        except ValueError:  # not a number, or over 65535
+            port = 0
+        if port == 0:
+            raise argparse.ArgumentTypeError(f"{url} has no valid port (1 to 65535)")
+        if not parts.hostname:
+            raise argparse.ArgumentTypeError(f"{url} names no host")
+    return servers

@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING
 import ocpp_fast
 from ocpp_fast._cli_log import add_log_format_argument, failed_before_logging, log_to
 from ocpp_fast._cli_serve import add_app_arguments, add_serve_arguments, serve_command
-from ocpp_fast._cli_types import count, natural, seconds, seconds_above_0, websocket_url
+from ocpp_fast._cli_types import (
+    count,
+    nats_servers,
+    natural,
+    seconds,
+    seconds_above_0,
+    websocket_url,
+)
 from ocpp_fast._extras import MissingExtra
 from ocpp_fast._protocol_version import LABELS
 from ocpp_fast.tolerance import Tolerance
@@ -129,11 +136,16 @@ def _check_cluster_flags(parser: argparse.ArgumentParser, args: argparse.Namespa
             ("--handlers workers", args.handlers == "workers"),
             ("--nats-creds", args.nats_creds is not None),
             ("--nats-write-window", args.nats_write_window is not None),
+            ("--worker-timeout", args.worker_timeout is not None),
+            ("--registry-ttl", args.registry_ttl is not None),
         )
         if set_
     ]
     if given and not args.nats:
         parser.error(f"{given[0]} needs --nats URL: it is a setting of a cluster's gateway")
+    if args.worker_timeout is not None and args.handlers != "workers":
+        # the gateway's own handlers answer: no CALL would wait for a worker
+        parser.error("--worker-timeout needs --handlers workers: it is how long they may take")
 
 
 def _check_call_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -191,7 +203,12 @@ def _command(argv: Sequence[str] | None) -> int:
         "serve", help="run a CSMS: your app (module:attr) or the demo of every version"
     )
     add_serve_arguments(serve)
-    serve.add_argument("--nats", metavar="URL", help="join the cluster at this NATS server")
+    serve.add_argument(
+        "--nats",
+        metavar="URL",
+        type=nats_servers,
+        help="join the cluster at this NATS server (several: URL,URL,... tried in turn)",
+    )
     serve.add_argument("--nats-creds", metavar="FILE", help="NATS credentials file (.creds)")
     serve.add_argument(
         "--handlers",
@@ -207,11 +224,29 @@ def _command(argv: Sequence[str] | None) -> int:
         "NATS (less CPU per durable CALL, each answered up to this much later; default 0.02, "
         "0 writes each at once)",
     )
-    # Seconds a forwarded CALL waits for its worker / a dead gateway's stations stay listed
-    # (without them, Gateway's own defaults).
-    serve.add_argument("--worker-timeout", type=seconds_above_0, help=argparse.SUPPRESS)
-    serve.add_argument("--registry-ttl", type=seconds_above_0, help=argparse.SUPPRESS)
-    serve.add_argument("--workers", type=count, default=1, help="gateway processes on the port")
+    # Not given (None): Gateway's own defaults, WORKER_TIMEOUT and REGISTRY_TTL (not imported
+    # here: the cluster package needs nats).
+    serve.add_argument(
+        "--worker-timeout",
+        type=seconds_above_0,
+        metavar="SECONDS",
+        help="with --handlers workers: how long a CALL waits for its worker before the station "
+        "gets InternalError (default 10; keep it below the stations' own timeout)",
+    )
+    serve.add_argument(
+        "--registry-ttl",
+        type=seconds_above_0,
+        metavar="SECONDS",
+        help="with --nats: how long a station stays listed in the registry after its gateway "
+        "died (default 30; each gateway rewrites its lines every third of it)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=count,
+        default=1,
+        help="processes serving the port (SO_REUSEPORT; default 1), each started again if it "
+        "dies; with --nats, each a gateway",
+    )
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     serve.add_argument(
         "--reload",
@@ -227,7 +262,13 @@ def _command(argv: Sequence[str] | None) -> int:
         help="with --reload: watch the .py files under DIR, in place of APP's (repeatable)",
     )
     work = commands.add_parser("worker", help="run handlers for a cluster's gateways")
-    work.add_argument("--nats", metavar="URL", required=True, help="the cluster's NATS server")
+    work.add_argument(
+        "--nats",
+        metavar="URL",
+        type=nats_servers,
+        required=True,
+        help="the cluster's NATS server (several: URL,URL,... tried in turn)",
+    )
     work.add_argument("--nats-creds", metavar="FILE", help="NATS credentials file (.creds)")
     add_app_arguments(work)
     add_log_format_argument(work)

@@ -145,6 +145,14 @@ class HandlerFailed(errors.InternalError):
     :func:`log_error_answered` adds no line of its own."""
 
 
+class NotHandled(errors.NotSupportedError):
+    """The NotSupported a cluster's worker answers for an action its class has no method for,
+    as the gateway raises it: answered as this process answers such a CALL itself (a WARNING
+    once per action, then each answer at DEBUG), where a handler's refusal is logged at INFO
+    per CALL; with the handlers in workers a fleet sending an action nobody handles wrote a
+    line per station and CALL (up to the limit), and nothing said it was not handled."""
+
+
 def log_error_answered(
     limiter: LogLimiter,
     version: ProtocolVersion,
@@ -371,7 +379,11 @@ class Protocol:
         CALLERROR of ``error``'s code."""
         self._handling.discard(message_id)
         self._answer_error(message_id, error, action)
-        self._log_answered(action, message_id, error)
+        if type(error) is NotHandled:  # a worker's class has no method for it
+            self._warn_not_handled(action, message_id, "by the workers")
+            self._log_answered(action, message_id, error, logging.DEBUG)
+        else:
+            self._log_answered(action, message_id, error)
 
     # --- what comes in --------------------------------------------------------------
 
@@ -451,18 +463,24 @@ class Protocol:
             )
         else:
             error = _not_supported(call.action, self.side)
-            if self._logged.first(("not handled", call.action)):
-                # the counter is named only where it exists: without metrics it counts nothing
-                counted = '; ocpp_messages_total{kind="error"} counts each' if self.metrics else ""
-                self.log.warning(
-                    "%s is not handled here: answering NotSupported (logged once per action%s)",
-                    call.action,
-                    counted,
-                    extra={"action": call.action, "message_id": call.message_id},
-                )
+            self._warn_not_handled(call.action, call.message_id, "here")
         self._answer_error(call.message_id, error, call.action)
         self._log_answered(call.action, call.message_id, error, logging.DEBUG)
         return []
+
+    def _warn_not_handled(self, action: str, message_id: str, where: str) -> None:
+        """The WARNING of an action no handler takes ``where`` (``here``, or ``by the
+        workers``), the first time (per handler class)."""
+        if self._logged.first(("not handled", action)):
+            # the counter is named only where it exists: without metrics it counts nothing
+            counted = '; ocpp_messages_total{kind="error"} counts each' if self.metrics else ""
+            self.log.warning(
+                "%s is not handled %s: answering NotSupported (logged once per action%s)",
+                action,
+                where,
+                counted,
+                extra={"action": action, "message_id": message_id},
+            )
 
     def _log_answered(
         self, action: str, message_id: str, error: errors.OcppError, level: int = logging.INFO

@@ -329,7 +329,9 @@ def read_password_file(path: str | os.PathLike[str]) -> dict[str, str]:
     return passwords
 
 
-async def _station(fleet: _Fleet, index: int, label: str, rng: random.Random) -> None:
+async def _station(fleet: _Fleet, index: int, label: str, first: int, rng: random.Random) -> None:
+    """Station ``index``, of version ``label``, connected to ``fleet.urls[first]`` and failing
+    over to the next URLs in turn."""
     identity = identity_of(index)
     report = fleet.report
     state = traffic_for(label, identity)
@@ -337,7 +339,6 @@ async def _station(fleet: _Fleet, index: int, label: str, rng: random.Random) ->
     async with fleet.gate:  # ramp up: a bounded number of handshakes at once
         try:
             mine = [f"{url.rstrip('/')}/{identity}" for url in fleet.urls]
-            first = index % len(mine)  # stations spread over the URLs, then fail over in turn
             mine = mine[first:] + mine[:first]
             client: StationClient = await connect(
                 station,
@@ -567,9 +568,10 @@ async def simulate(
     ``wss://`` (with a client certificate for profile 3). ``progress(report, elapsed)`` is
     called about once a second with the report so far and the seconds elapsed.
     ``backend`` picks the WebSocket library (:mod:`ocpp_fast.transport.backend`);
-    ``compression`` offers permessage-deflate. Several URLs (a cluster's gateways):
-    station ``i`` connects to URL ``i`` modulo their number and fails over to the next
-    ones when it loses it. Setting ``stop``, or SIGINT / SIGTERM while
+    ``compression`` offers permessage-deflate. Several URLs (a cluster's gateways): the
+    ``k``-th station of each version (station ``i`` is the ``i // len(versions)``-th of its
+    own) connects to URL ``k`` modulo their number, so that every version reaches every URL,
+    and fails over to the next ones when it loses it. Setting ``stop``, or SIGINT / SIGTERM while
     ``handle_signals``, ends the run early with the report so far.
     """
     labels = _labels(versions)
@@ -600,7 +602,11 @@ async def simulate(
     for i in range(first_station, first_station + chargers):
         label = labels[i % len(labels)]
         report.versions[label] += 1
-        station = _station(fleet, i, label, random.Random(rng.random()))
+        # The k-th station of each version connects to URL k modulo their number: each
+        # version spread over every URL (with i modulo their number, 2 versions on 2
+        # gateways put each version on one gateway only).
+        first = i // len(labels) % len(urls)
+        station = _station(fleet, i, label, first, random.Random(rng.random()))
         tasks.append(asyncio.create_task(station))
     stopping: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
     finished: asyncio.Future[Any] = asyncio.gather(*tasks, return_exceptions=True)

@@ -19,13 +19,15 @@ from ocpp_fast.cluster.config import (
     shown_servers,
 )
 from ocpp_fast.cluster.gateway import REGISTRY_TTL, WORKER_TIMEOUT, WRITE_WINDOW, Gateway
-from ocpp_fast.cluster.worker import Worker
+from ocpp_fast.cluster.worker import CLOSE_GRACE, Worker
 from ocpp_fast.dispatch import OcppHandler
 
 __all__ = ["gateway_for", "worker"]
 
 
-def config_for(nats: str, creds: str | None, start_timeout: float | None) -> ClusterConfig:
+def config_for(
+    nats: str | Sequence[str], creds: str | None, start_timeout: float | None
+) -> ClusterConfig:
     """The cluster at ``nats``, authenticated with a credentials file when one is given; NATS
     not reached within ``start_timeout`` seconds (``None``: :data:`NATS_START_TIMEOUT`, the
     hidden ``--nats-start-timeout`` not given) is a failure to start (it was retried for
@@ -43,7 +45,7 @@ def config_for(nats: str, creds: str | None, start_timeout: float | None) -> Clu
 
 
 def gateway_for(
-    nats: str,
+    nats: str | Sequence[str],
     creds: str | None,
     handlers_in: str,
     handlers: Mapping[str, OcppHandler],
@@ -75,7 +77,7 @@ def gateway_for(
 
 
 async def worker(
-    nats: str,
+    nats: str | Sequence[str],
     creds: str | None,
     specs: Sequence[str],
     factory: bool,
@@ -95,9 +97,15 @@ async def worker(
     except (AppError, ValueError) as exc:
         return startup_failed(exc)
     stop = asyncio.Event()
+    signals: list[signal.Signals] = []  # which one stopped us, for the line that says so
+
+    def stop_on(sig: signal.Signals) -> None:
+        signals.append(sig)
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stop_on, sig)
 
     try:
         await unless_stopped(pool.start(), stop, 0)
@@ -110,6 +118,13 @@ async def worker(
     versions = ", ".join(pool.handlers)
     command_log.info("worker serving OCPP %s from %s; Ctrl-C stops", versions, shown_servers(nats))
     await stop.wait()
+    # Said at once, as serve says its stop: the handlers still running get up to
+    # CLOSE_GRACE, and nothing was logged between the signal and "stopped after".
+    command_log.info(
+        "stopping on %s: no new CALLs taken; those in hand get up to %g s",
+        signals[0].name,
+        CLOSE_GRACE,
+    )
     await pool.close()
     command_log.info("stopped after %d calls", pool.handled)
     return 0

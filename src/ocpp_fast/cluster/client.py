@@ -126,7 +126,9 @@ class ClusterClient:
         class of its code, :class:`StationNotConnected` at once when no node
         holds the station (or it left during the call), ``TimeoutError`` when it
         did not answer within ``timeout``, :class:`TooManyRoutedCalls` at once when the
-        gateway holding it has ``Limits.routed_calls`` waiting already. The request is
+        gateway holding it has ``Limits.routed_calls`` waiting already, ``ValueError`` when the
+        station speaks another version than the request's module (``<identity> speaks OCPP 1.6,
+        not 2.0.1``; a connection's own ``call`` raises ``ValueError`` too). The request is
         checked against its schema here, before it travels.
         """
         version, action = _action_of(request)

@@ -16,6 +16,7 @@ import msgspec
 
 from ocpp_fast import errors
 from ocpp_fast._protocol_version import ProtocolVersion
+from ocpp_fast.protocol import NotHandled
 from ocpp_fast.stations import StationEntry  # the registry's entry (defined below the cluster)
 
 __all__ = [
@@ -68,6 +69,9 @@ class Outcome(msgspec.Struct, frozen=True, omit_defaults=True):
     origin: str = ""
     """Who refused, for an error (an :class:`~ocpp_fast.errors.Origin` value; empty: none)."""
     failure: str = ""
+    not_handled: bool = False
+    """The NotSupported of a worker whose class has no method for the action: the gateway
+    logs it as one process logs an action it does not handle (once, then at DEBUG)."""
 
 
 class DurableEvent(msgspec.Struct, frozen=True):
@@ -118,7 +122,8 @@ def raise_error(outcome: Outcome) -> None:
     """Raise the OCPP error an :class:`Outcome` carries, as the class of its code."""
     if outcome.code:
         origin = errors.Origin(outcome.origin) if outcome.origin else None
-        raise errors.error_class(outcome.code)(outcome.description, outcome.details, origin=origin)
+        kind = NotHandled if outcome.not_handled else errors.error_class(outcome.code)
+        raise kind(outcome.description, outcome.details, origin=origin)
 
 
 def response_of(outcome: Outcome, version: ProtocolVersion, action: str) -> Any:

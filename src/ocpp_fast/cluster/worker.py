@@ -24,7 +24,7 @@ from nats.aio.msg import Msg
 
 from ocpp_fast import errors
 from ocpp_fast._outgoing import encode_checked_payload
-from ocpp_fast._ratelimit import ConnectionLog
+from ocpp_fast._ratelimit import ConnectionLog, FirstTimes
 from ocpp_fast.cluster.client import ClusterClient, RoutedPeer
 from ocpp_fast.cluster.config import ClusterConfig, node_name
 from ocpp_fast.cluster.wire import Outcome, WorkRequest, error_outcome
@@ -41,6 +41,9 @@ log = logging.getLogger("ocpp_fast.cluster")
 _encode = msgspec.json.Encoder().encode
 _work_decoder = msgspec.json.Decoder(WorkRequest)
 _EMPTY = Outcome()
+
+CLOSE_GRACE = 5.0
+"""Seconds :meth:`Worker.close` lets the CALLs being handled answer."""
 
 
 class Worker:
@@ -70,6 +73,7 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop  # set by start(), before any CALL comes
         self.handled = 0
         """CALLs answered so far (for the benchmarks and tests)."""
+        self._not_handled_logged = FirstTimes()
 
     async def start(self) -> None:
         """Connect and join the queue group of each version served."""
@@ -88,12 +92,13 @@ class Worker:
         log.info("worker %s serving OCPP %s", self.node, ", ".join(self.handlers))
 
     async def close(self) -> None:
-        """Stop taking CALLs, let those being handled answer (up to 5 s), disconnect."""
+        """Stop taking CALLs, let those being handled answer (up to :data:`CLOSE_GRACE`),
+        disconnect."""
         for subscription in self._subscriptions:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
         if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5.0)
+            await asyncio.wait(list(self._tasks), timeout=CLOSE_GRACE)
         await self.client.close()
 
     async def _received(self, msg: Msg) -> None:
@@ -140,9 +145,26 @@ class Worker:
                 result = await result
         except Exception as exc:
             outcome = error_outcome(as_ocpp_error(call, exc, identity), handler.version)
+            if route is None:  # the class has no method for the action: NotSupported
+                outcome = self._not_handled(handler, call, outcome)
         else:
             outcome = self._outcome(handler, call, result, identity)
         await self._reply(msg, outcome)
+
+    def _not_handled(self, handler: OcppHandler, call: Call, outcome: Outcome) -> Outcome:
+        """The NotSupported of an action ``handler``'s class has no method for, marked so that
+        the gateway logs it as one process does (a WARNING once, then DEBUG), and said here
+        once per action: the worker is where the method is missing."""
+        if self._not_handled_logged.first((handler.version.label, call.action)):
+            log.warning(
+                "worker: %s of OCPP %s is not handled by %s: answering NotSupported "
+                "(logged once per action)",
+                call.action,
+                handler.version.label,
+                type(handler).__qualname__,
+                extra={"action": call.action},
+            )
+        return msgspec.structs.replace(outcome, not_handled=True)
 
     def _outcome(self, handler: OcppHandler, call: Call, result: Any, identity: str) -> Outcome:
         version = handler.version
