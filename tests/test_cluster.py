@@ -554,6 +554,40 @@ def test_handlers_in_a_worker_in_this_process(nats_url: str) -> None:
     run(scenario)
 
 
+def test_no_worker_running_is_a_warning_and_its_answers_add_no_line(
+    nats_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No worker at all: each CALL answered InternalError was logged at INFO as a handler's
+    refusal ("answering Heartbeat ... with InternalError"), a line per station and CALL, and
+    no WARNING said the workers were gone. Now a WARNING (rate-limited) names the station,
+    version, action and message id, and the answer adds no line."""
+    cluster = config(nats_url)
+
+    async def scenario() -> None:
+        gateway = Gateway(cluster, handlers_in="workers", worker_timeout=2)
+        server = await serve(DemoChargeSystem(), cluster=gateway)
+        station = await connect(IdentityStation(), f"ws://127.0.0.1:{server.port}/ocpp/NW.1")
+        for _ in range(3):
+            with pytest.raises(errors.InternalError, match=r"no worker runs for OCPP 2\.0\.1"):
+                await station.call(messages.HeartbeatRequest(), timeout=5)
+        await station.close()
+        await server.close()
+        await gateway.close()
+
+    with caplog.at_level(logging.DEBUG, logger="ocpp_fast"):
+        run(scenario)
+    said = [
+        (r.levelno, r.getMessage())
+        for r in caplog.records
+        if "Heartbeat" in r.getMessage() and r.levelno >= logging.INFO
+    ]
+    assert [level for level, _ in said] == [logging.WARNING] * 3, said
+    assert all(
+        message.startswith("NW.1: no worker runs for OCPP 2.0.1 to answer Heartbeat ")
+        for _, message in said
+    ), said
+
+
 def test_an_action_no_worker_handles_is_logged_as_one_process_logs_it(
     nats_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:

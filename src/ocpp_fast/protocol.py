@@ -139,10 +139,15 @@ def _not_supported(
     )
 
 
-class HandlerFailed(errors.InternalError):
+class AlreadyLogged(errors.InternalError):
+    """An InternalError whose cause was logged where it was raised, naming the station, the
+    action and the message id (rate-limited): :func:`log_error_answered` adds no line of its
+    own, which would say the same once more per CALL."""
+
+
+class HandlerFailed(AlreadyLogged):
     """The InternalError answering a CALL whose handler raised something other than an
-    ``OcppError``: that was logged at ERROR with its traceback already, so
-    :func:`log_error_answered` adds no line of its own."""
+    ``OcppError``: that was logged at ERROR with its traceback already."""
 
 
 class NotHandled(errors.NotSupportedError):
@@ -169,7 +174,7 @@ def log_error_answered(
     most ``LOG_BURST`` lines a minute per ``limiter`` (a connection's, whose log names the
     station; or one per handler for :meth:`OcppHandler.handle`, which passes the
     ``identity`` to name)."""
-    if isinstance(error, HandlerFailed):
+    if isinstance(error, AlreadyLogged):
         return
     code = version.code_of(error)
     extra = {"action": action, "message_id": message_id, "code": code}

@@ -517,7 +517,8 @@ class NatsLink:
         if self._closed:
             return
         self._lost_at = time.monotonic()
-        log.info("%s: NATS link lost (%s); reconnecting", self.name, why)
+        # WARNING, as nats-py's own "NATS connection lost": the stores wait meanwhile
+        log.warning("%s: NATS link lost (%s); reconnecting", self.name, why)
         self._reconnecting = asyncio.ensure_future(self._reconnect())
 
     async def _reconnect(self) -> None:

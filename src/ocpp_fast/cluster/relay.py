@@ -30,6 +30,7 @@ from ocpp_fast.cluster.config import ClusterConfig, nats_failures
 from ocpp_fast.cluster.subjects import Names
 from ocpp_fast.cluster.wire import WorkRequest, decode_outcome, response_of
 from ocpp_fast.dispatch import CallContext
+from ocpp_fast.protocol import AlreadyLogged
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as Nats
@@ -270,9 +271,7 @@ class Relay:
         except Exception as exc:
             raise self._not_stored(exc, action, context) from None
 
-    def _not_stored(
-        self, exc: Exception, action: str, context: CallContext
-    ) -> errors.InternalError:
+    def _not_stored(self, exc: Exception, action: str, context: CallContext) -> AlreadyLogged:
         """Log why a durable CALL was not stored; the error the station is answered with."""
         nats_failures.log(
             logging.ERROR,
@@ -284,7 +283,7 @@ class Relay:
             exc,
             extra={"identity": context.identity},
         )
-        return errors.InternalError("the message could not be stored; send it again")
+        return AlreadyLogged("the message could not be stored; send it again")
 
     async def forward(
         self, version: ProtocolVersion, action: str, payload: bytes, context: CallContext
@@ -303,7 +302,16 @@ class Relay:
         try:
             reply = await self._ask_a_worker(self.names.work(version.label, action), _encode(work))
         except NoRespondersError:
-            raise errors.InternalError(f"no worker runs for OCPP {version.label}") from None
+            nats_failures.warning(
+                "no worker runs",
+                "%s: no worker runs for OCPP %s to answer %s %s",
+                context.identity,
+                version.label,
+                action,
+                context.message_id,
+                extra={"identity": context.identity},
+            )
+            raise AlreadyLogged(f"no worker runs for OCPP {version.label}") from None
         except NatsTimeout:
             nats_failures.warning(
                 "no worker answered",
@@ -314,7 +322,7 @@ class Relay:
                 self.worker_timeout,
                 extra={"identity": context.identity},
             )
-            raise errors.InternalError("the handler did not answer in time") from None
+            raise AlreadyLogged("the handler did not answer in time") from None
         except ConnectionError as exc:  # the NATS link lost: nothing was handled, or it is lost
             nats_failures.warning(
                 "not forwarded",
@@ -325,7 +333,7 @@ class Relay:
                 exc,
                 extra={"identity": context.identity},
             )
-            raise errors.InternalError("the handler could not be reached") from None
+            raise AlreadyLogged("the handler could not be reached") from None
         return response_of(decode_outcome(reply.data), version, action)
 
     async def _ask_a_worker(self, subject: str, data: bytes) -> Reply:
