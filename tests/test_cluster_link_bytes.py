@@ -11,11 +11,13 @@ import importlib
 import time
 from types import ModuleType
 
+import msgspec
 import pytest
 
 from ocpp_fast import codec
 from ocpp_fast.cluster import _link_bytes, _link_bytes_py
-from ocpp_fast.cluster.relay import dedup_id
+from ocpp_fast.cluster._nats_link import Reply
+from ocpp_fast.cluster.relay import dedup_id, take_ack
 from ocpp_fast.cluster.wire import decode_event
 from ocpp_fast.v201 import datatypes, enums, messages
 
@@ -250,3 +252,26 @@ def test_a_plain_reply_completes_its_request_in_the_reader() -> None:
             ("delivered", b"3", b"z", b""),
         ], twin
         assert left == 0
+
+
+@pytest.mark.parametrize(
+    ("data", "taken"),
+    [
+        (b'{"stream":"OCPP_EVENTS","seq":12}', True),
+        (b'{"stream":"OCPP_EVENTS","seq":12,"duplicate":true}', True),
+        (b'{"stream": "S", "seq": 1}', True),  # not compact: decoded
+        (b'{"stream":"","seq":12}', False),
+        (b'{"stream":"S","seq":1,"error":{"code":503,"description":"no"}}', False),
+        (b'{"error":{"code":503,"description":"no"}}', False),
+        (b'{"stream":"S","seq":1', False),
+        (b"", False),
+    ],
+)
+def test_a_store_is_taken_on_a_stream_s_ack_only(data: bytes, taken: bool) -> None:
+    """``take_ack`` takes a store on JetStream's ack alone: a stream named, no error, a whole
+    object (a look at the bytes instead of decoding them was tried: more instructions)."""
+    if taken:
+        take_ack(Reply(data))
+    else:
+        with pytest.raises((RuntimeError, msgspec.DecodeError)):
+            take_ack(Reply(data))
