@@ -161,7 +161,15 @@ def link_bytes_twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
 
     name: str = request.param
     if name == "python":
-        for attribute in ("Reader", "event_body", "event_head", "hpub", "pub", "implementation"):
+        for attribute in (
+            "Ack",
+            "Reader",
+            "event_body",
+            "event_head",
+            "hpub",
+            "pub",
+            "implementation",
+        ):
             value = (
                 _link_bytes_py
                 if attribute == "implementation"

@@ -5,6 +5,7 @@ the readers making the same calls in the same order for the same stream, however
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import hashlib
 import importlib
@@ -275,3 +276,69 @@ def test_a_store_is_taken_on_a_stream_s_ack_only(data: bytes, taken: bool) -> No
     else:
         with pytest.raises((RuntimeError, msgspec.DecodeError)):
             take_ack(Reply(data))
+
+
+# --- the store's ack ---------------------------------------------------------------------
+
+
+def test_both_acks_call_back_as_they_complete_and_keep_the_reader_safe() -> None:
+    """A callback runs inside ``set_result`` (no turn of the loop); one added once done runs
+    a turn later; what a callback raises goes to the loop's exception handler and the next
+    callback still runs; results, errors and a cancel read as a future's; it can be awaited."""
+
+    async def scenario(twin: ModuleType) -> list[object]:
+        loop = asyncio.get_running_loop()
+        seen: list[object] = []
+        loop.set_exception_handler(lambda _, context: seen.append(("handler", context["message"])))
+
+        def failing(done: object) -> None:
+            raise RuntimeError("boom")
+
+        ack = twin.Ack(loop)
+        ack.add_done_callback(lambda done: seen.append(("first", done.result())))
+        ack.add_done_callback(failing)
+        ack.add_done_callback(lambda done: seen.append(("third", done.done())))
+        assert not ack.done()
+        with pytest.raises(asyncio.InvalidStateError):
+            ack.result()
+        ack.set_result("r")
+        seen.append("set")
+        ack.add_done_callback(lambda done: seen.append("late"))
+        seen.append("added late")
+        await asyncio.sleep(0)
+        with pytest.raises(asyncio.InvalidStateError):
+            ack.set_result("again")
+        seen.append(await ack)
+
+        failed = twin.Ack(loop)
+        failed.set_exception(ValueError("no"))
+        seen.append(repr(failed.exception()))
+        with pytest.raises(ValueError):
+            await failed
+
+        cancelled = twin.Ack(loop)
+        cancelled.add_done_callback(lambda done: seen.append(("cancelled", done.cancelled())))
+        assert cancelled.cancel() and not cancelled.cancel()
+        cancelled.set_result("ignored")  # finished after all: nobody waits
+        with pytest.raises(asyncio.CancelledError):
+            cancelled.exception()
+
+        pending = twin.Ack(loop)
+        loop.call_soon(pending.set_result, "later")
+        seen.append(await pending)
+        return seen
+
+    runs = [asyncio.run(scenario(twin)) for twin in TWINS]
+    assert runs[0] == [
+        ("first", "r"),
+        ("handler", "a store's ack callback failed"),
+        ("third", True),
+        "set",
+        "added late",
+        "late",
+        "r",
+        "ValueError('no')",
+        ("cancelled", True),
+        "later",
+    ]
+    assert all(run == runs[0] for run in runs)

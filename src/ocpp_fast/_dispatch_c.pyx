@@ -419,8 +419,8 @@ cdef class FastDispatch:
             (<dict>frames)[message_id] = data
         try:
             ack = gate[G_START](action, request, payload, context)
-            if not isinstance(ack, _Future):
-                ack = _ensure_future(ack)
+            if not isinstance(ack, _Future) and not hasattr(ack, "add_done_callback"):
+                ack = _ensure_future(ack)  # a coroutine (over nats-py); a future, an Ack: as is
         except Exception as exc:
             return HandlerRan(Call(message_id, action, request), None, exc, started)
         connection._free -= 1

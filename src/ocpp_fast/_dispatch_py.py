@@ -180,7 +180,7 @@ class FastDispatch:
             frames[message_id] = data
         try:
             ack = gate[0](action, request, payload, context)  # start
-            if not isinstance(ack, asyncio.Future):
+            if not hasattr(ack, "add_done_callback"):  # a future, an Ack: taken as they are
                 ack = asyncio.ensure_future(ack)
         except Exception as exc:
             return self._ran(message_id, action, request, None, exc, started)

@@ -48,7 +48,7 @@ def _storing(action: str, base: type[OcppHandler], route: Route) -> Method:
         def start(self: Any, request: Any, context: CallContext) -> _Stored:
             payload = station_payload(self.version, action, request, context)
             ack = self._relay.start_store(self.version, action, request, payload, context)
-            if not isinstance(ack, asyncio.Future):  # over nats-py: a coroutine
+            if not hasattr(ack, "add_done_callback"):  # over nats-py: a coroutine
                 ack = asyncio.ensure_future(ack)
             return _Stored(ack, user, self, request, context)
 
@@ -122,8 +122,9 @@ class _Stored(Deferred[Any]):
         waits_for.add_done_callback(lambda done: pass_on(done, self))
 
     def cancel(self) -> bool:
+        cancelled = super().cancel()  # first: an Ack calls this back at once as it is cancelled
         self._waits_for.cancel()
-        return super().cancel()
+        return cancelled
 
 
 def _forwarding(action: str, durable: bool) -> Method:

@@ -10,7 +10,7 @@ from types import ModuleType
 from ocpp_fast.cluster import _link_bytes_py
 from ocpp_fast.codec import _compiled_allowed
 
-__all__ = ["Reader", "event_body", "event_head", "hpub", "implementation", "pub"]
+__all__ = ["Ack", "Reader", "event_body", "event_head", "hpub", "implementation", "pub"]
 
 implementation: ModuleType = _link_bytes_py
 """The twin in use."""
@@ -27,3 +27,4 @@ event_body = implementation.event_body
 hpub = implementation.hpub
 pub = implementation.pub
 Reader = implementation.Reader
+Ack = implementation.Ack

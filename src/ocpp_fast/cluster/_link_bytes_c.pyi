@@ -1,6 +1,7 @@
 """Types of the compiled twin: those of :mod:`ocpp_fast.cluster._link_bytes_py`."""
 
 from ocpp_fast.cluster._link_bytes_py import (
+    Ack,
     Reader,
     event_body,
     event_head,
@@ -10,4 +11,4 @@ from ocpp_fast.cluster._link_bytes_py import (
     token_of,
 )
 
-__all__ = ["Reader", "event_body", "event_head", "hpub", "pub", "stamp", "token_of"]
+__all__ = ["Ack", "Reader", "event_body", "event_head", "hpub", "pub", "stamp", "token_of"]

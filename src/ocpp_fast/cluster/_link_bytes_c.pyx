@@ -16,6 +16,8 @@ from cpython.unicode cimport PyUnicode_GET_LENGTH
 from libc.stdio cimport snprintf
 from libc.string cimport memcmp, memcpy
 
+import asyncio
+
 import msgspec
 
 from ocpp_fast.cluster._link_bytes_py import (
@@ -41,7 +43,7 @@ cdef extern from "Python.h":
     bint PyUnicode_IS_COMPACT_ASCII(object)
     const char* PyUnicode_DATA(object)
 
-__all__ = ["Reader", "event_body", "event_head", "hpub", "pub", "stamp", "token_of"]
+__all__ = ["Ack", "Reader", "event_body", "event_head", "hpub", "pub", "stamp", "token_of"]
 
 cdef Py_ssize_t _MAX_LINE = MAX_CONTROL_LINE
 cdef bytes _INBOX = INBOX_SID
@@ -125,7 +127,7 @@ cdef void _split(object nanos, long long* second, long long* micros) except *:
 
 
 def stamp(nanos):
-    cdef long long second, micros
+    cdef long long second = 0, micros = 0
     _split(nanos, &second, &micros)
     if second != _second:
         _date_of(second)
@@ -140,7 +142,7 @@ def stamp(nanos):
 
 
 def event_body(bytes head, str message_id, nanos, bytes payload):
-    cdef long long second, micros
+    cdef long long second = 0, micros = 0
     _split(nanos, &second, &micros)
     if second != _second:
         _date_of(second)
@@ -407,3 +409,98 @@ cdef Py_ssize_t _crlf(const char* p, Py_ssize_t start, Py_ssize_t end):
         if p[i] == 13 and p[i + 1] == 10:
             return i
     return -1
+
+
+cdef object _CancelledError = asyncio.CancelledError
+cdef object _InvalidStateError = asyncio.InvalidStateError
+cdef int _PENDING = 0
+cdef int _RESULT = 1
+cdef int _ERROR = 2
+cdef int _CANCELLED = 3
+
+
+cdef class Ack:
+    """The twin's ``Ack`` (a ``Deferred`` whose callbacks cannot break the reader), in C: its
+    methods are what a future's are, C calls (the twin's are Python, which is why a Python
+    ``Deferred`` did not pay here: see the performance page)."""
+
+    cdef object _loop
+    cdef int _state
+    cdef object _value
+    cdef list _callbacks
+
+    def __init__(self, loop):
+        self._loop = loop
+        self._state = _PENDING
+        self._value = None
+        self._callbacks = None
+
+    def done(self):
+        return self._state != _PENDING
+
+    def cancelled(self):
+        return self._state == _CANCELLED
+
+    def result(self):
+        if self._state == _RESULT:
+            return self._value
+        if self._state == _ERROR:
+            raise self._value
+        if self._state == _CANCELLED:
+            raise _CancelledError
+        raise _InvalidStateError("the result is not there yet")
+
+    def exception(self):
+        if self._state == _ERROR:
+            return self._value
+        self.result()
+        return None
+
+    def add_done_callback(self, callback):
+        if self._state != _PENDING:
+            self._loop.call_soon(callback, self)
+        elif self._callbacks is None:
+            self._callbacks = [callback]
+        else:
+            self._callbacks.append(callback)
+
+    def set_result(self, value):
+        self._complete(_RESULT, value)
+
+    def set_exception(self, error):
+        self._complete(_ERROR, error)
+
+    def cancel(self):
+        if self._state != _PENDING:
+            return False
+        self._complete(_CANCELLED, None)
+        return True
+
+    cdef void _complete(self, int state, object value) except *:
+        if self._state == _CANCELLED:
+            return
+        if self._state != _PENDING:
+            raise _InvalidStateError("already done")
+        self._state = state
+        self._value = value
+        callbacks = self._callbacks
+        self._callbacks = None
+        if callbacks is not None:
+            for callback in callbacks:
+                try:
+                    callback(self)
+                except Exception as exc:
+                    self._loop.call_exception_handler(
+                        {"message": "a store's ack callback failed", "exception": exc}
+                    )
+
+    def __await__(self):
+        future = self._loop.create_future()
+        if self._state == _PENDING:
+            self.add_done_callback(lambda done: _pass_on(done, future))
+        else:
+            _pass_on(self, future)
+        return future.__await__()
+
+
+from ocpp_fast._deferred import pass_on as _pass_on

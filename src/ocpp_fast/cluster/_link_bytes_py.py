@@ -25,7 +25,10 @@ from typing import Any, Protocol
 
 import msgspec
 
+from ocpp_fast._deferred import CANCELLED, PENDING, Deferred
+
 __all__ = [
+    "Ack",
     "DEFAULT_MAX_PAYLOAD",
     "INBOX_SID",
     "MAX_CONTROL_LINE",
@@ -241,3 +244,47 @@ class Reader:
         self._reply = parts[2] if with_reply else b""
         self._need = total + 2
         return True
+
+
+class Ack(Deferred[Any]):
+    """A store's reply to come, completed by the reader as the reply is read: its done
+    callbacks run then, inside ``data_received`` (the gated CALL's answer written in that
+    same turn), where an ``asyncio.Future`` schedules each with ``call_soon`` (a ``Handle``
+    made, queued and run a turn later: with the future itself, about an eighth of a durable
+    CALL's instructions). A :class:`~ocpp_fast._deferred.Deferred` (so anything that takes
+    one takes it: the connection, ``pass_on``, ``await``) whose callbacks cannot break the
+    reader: what one raises goes to the loop's exception handler, as asyncio does with a
+    future's; one added once it is done is called soon, on its own loop (asyncio's rule,
+    without asking asyncio for the running loop)."""
+
+    __slots__ = ("_loop",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._loop = loop
+
+    def add_done_callback(self, callback: Any) -> None:
+        """Call ``callback(self)`` once done: as it completes, or soon if it is done."""
+        if self._state != PENDING:
+            self._loop.call_soon(callback, self)
+        elif self._callbacks is None:
+            self._callbacks = [callback]
+        else:
+            self._callbacks.append(callback)
+
+    def _complete(self, state: int, value: Any) -> None:
+        if self._state == CANCELLED:
+            return  # what it stood for finished after all: nobody waits
+        if self._state != PENDING:
+            raise asyncio.InvalidStateError("already done")
+        self._state = state
+        self._value = value
+        callbacks, self._callbacks = self._callbacks, None
+        if callbacks is not None:
+            for callback in callbacks:
+                try:
+                    callback(self)
+                except Exception as exc:
+                    self._loop.call_exception_handler(
+                        {"message": "a store's ack callback failed", "exception": exc}
+                    )

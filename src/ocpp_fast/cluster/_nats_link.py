@@ -57,7 +57,7 @@ import secrets
 import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias, cast
 from urllib.parse import unquote, urlsplit
 
 import msgspec
@@ -68,6 +68,7 @@ from ocpp_fast._ratelimit import LogLimiter
 from ocpp_fast.cluster import _link_bytes
 from ocpp_fast.cluster._link_bytes_py import (
     INBOX_SID,
+    Ack,
     token_of,
 )
 from ocpp_fast.cluster._nats_auth import SIGNING_OPTIONS, signer_of
@@ -124,6 +125,10 @@ request fails at most this long after its timeout."""
 _NON_FATAL = (b"permissions violation", b"invalid subject")
 """``-ERR`` that nats-server sends and keeps the connection for."""
 
+
+Waiting: TypeAlias = "asyncio.Future[Reply] | Ack"
+"""What waits for a request's reply: a future, or a store's
+:class:`~ocpp_fast.cluster._link_bytes_py.Ack`."""
 
 Delivered = Callable[[bytes, bytes], None]
 """What a subscription's messages are handed to: ``(payload, reply subject)`` (``b""`` when
@@ -221,7 +226,7 @@ class NatsLink:
         self._prefix = f"{prefix}.{secrets.token_hex(11)}.".encode()
         """The inbox's subjects start so: ``<prefix>.<n>`` is the reply subject of request n."""
         self._tokens = itertools.count()
-        self._waiting: dict[int, asyncio.Future[Reply]] = {}
+        self._waiting: dict[int, Waiting] = {}
         """The requests waiting for their reply, by number (the connection's reader holds it:
         emptied in place, never replaced)."""
         self._deadlines: dict[float, collections.deque[tuple[float, int]]] = {}
@@ -269,7 +274,8 @@ class NatsLink:
             for key, value in headers.items():  # no generator: one frame less per request
                 lines += f"{key}: {value}\r\n"
             head = (lines + "\r\n").encode()
-        return self.request_bytes(subject.encode(), data, timeout, head, gather)
+        future = self.request_bytes(subject.encode(), data, timeout, head, gather)
+        return cast("asyncio.Future[Reply]", future)  # settles_at_once False: a future
 
     def request_bytes(
         self,
@@ -278,14 +284,22 @@ class NatsLink:
         timeout: float,
         head: bytes | None = None,
         gather: bool = False,
-    ) -> asyncio.Future[Reply]:
+        settles_at_once: bool = False,
+    ) -> Waiting:
         """:meth:`request` with the subject encoded and the header block (``NATS/1.0\\r\\n``,
-        the header lines, an empty line) made: what a durable CALL's store writes."""
+        the header lines, an empty line) made: what a durable CALL's store writes.
+
+        ``settles_at_once``: the reply's waiter is an
+        :class:`~ocpp_fast.cluster._link_bytes_py.Ack`, whose callbacks run as the reply is
+        read, rather than an ``asyncio.Future`` (whose callbacks run a turn of the loop
+        later): for a waiter that only answers a CALL."""
         wire = self._wire
         if wire is None:
             raise ConnectionError(f"{self.name}: not connected to NATS")
         token = next(self._tokens)
-        reply_to: asyncio.Future[Reply] = wire.loop.create_future()
+        reply_to: Waiting = (
+            _link_bytes.Ack(wire.loop) if settles_at_once else wire.loop.create_future()
+        )
         self._waiting[token] = reply_to
         due = self._deadlines.get(timeout)
         if due is not None and self._sweeper is not None:  # _expire_later, while sweeping
@@ -565,7 +579,7 @@ class NatsLink:
             wire.close()
 
 
-def _complete(reply_to: asyncio.Future[Reply], outcome: Reply | Exception) -> None:
+def _complete(reply_to: Waiting, outcome: Reply | Exception) -> None:
     """Complete a request's future, unless its waiter cancelled it."""
     if reply_to.done():
         return

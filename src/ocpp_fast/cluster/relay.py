@@ -246,7 +246,12 @@ class Relay:
             link = self._link
             if link is not None:
                 return link.request_bytes(
-                    made[2], body, self.store_timeout, _MSG_ID + msg_id.encode() + b"\r\n\r\n", True
+                    made[2],
+                    body,
+                    self.store_timeout,
+                    _MSG_ID + msg_id.encode() + b"\r\n\r\n",
+                    True,
+                    True,  # an Ack: the CALL answered as the ack is read
                 )
             return self.replies.request(
                 made[1], body, self.store_timeout, {"Nats-Msg-Id": msg_id}, gather=True
