@@ -19,7 +19,9 @@ unanswered. Now every walk of a payload is a loop:
   [a_result_holding_itself_is_answered_internal_error];
 - the result of our ``call()`` is handed over as ``ocpp`` hands it
   [a_deep_call_result_is_returned_as_ocpp_returns_it]; a request that holds itself raises
-  ``ValueError`` [a_request_holding_itself_raises_value_error].
+  ``ValueError`` [a_request_holding_itself_raises_value_error];
+- a frame read whole whose payload's check, further down the stack, finds it too deep is
+  answered with the codec's code [refused_deeper_down_is_answered_with_the_codecs_code].
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import msgspec
+import ocpp.exceptions
 import ocpp.v21
 import ocpp.v201
 import pytest
@@ -224,6 +227,38 @@ def test_a_deep_call_result_is_returned_as_ocpp_returns_it(kind: str) -> None:
     ours = asyncio.run(run(v201.ChargePoint))
     assert theirs.status == "Accepted"
     assert ours == theirs
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_refused_deeper_down_is_answered_with_the_codecs_code(
+    label: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A frame ``route_message`` read whole that the check of its payload, further down the
+    stack, refuses as nested too deeply (msgspec's bound being the stack left: a band of a
+    few levels). Answered with the code the codec names (RpcFrameworkError, 1.6
+    FormationViolation) to the frame's id, where 2.x answered FormatViolation, the code of
+    the class ``ocpp`` raises for the fault; the class stays ``ocpp``'s."""
+    _, ours_class = charge_point_classes(label, ["DataTransfer"])
+    raised: list[Exception] = []
+
+    def refused(*args: Any) -> None:
+        raise errors.RpcFrameworkError("frame is nested too deeply")
+
+    monkeypatch.setattr(ours_class, "_fast_check", refused)
+    original = ours_class._fast_route_call
+
+    async def routed(self: Any, msg: Any) -> None:
+        try:
+            await self._fast_handle_call(msg, True)
+        except Exception as error:
+            raised.append(error)
+        await original(self, msg)
+
+    monkeypatch.setattr(ours_class, "_fast_route_call", routed)
+    outcome, sent, _ = asyncio.run(_route(ours_class, _data_transfer("list", 3), _accepted(label)))
+    code = by_label(label).code_of(errors.RpcFrameworkError)
+    assert (outcome, sent) == ("returned", [[4, "d1", code, "frame is nested too deeply", {}]])
+    assert type(raised[0]) is ocpp.exceptions.FormatViolationError
 
 
 def test_a_request_holding_itself_raises_value_error() -> None:
