@@ -590,7 +590,14 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         try:
             self._fast_check(raw, msg.action, None, version)
         except errors.OcppError as error:
-            raise ocpp_exception(error, version) from None
+            exception: Any = ocpp_exception(error, version)
+            if isinstance(error, errors.RpcFrameworkError):
+                # A frame route_message read, refused here as nested too deeply: msgspec's
+                # bound is the stack left, less this deeper down. Answered with the code the
+                # codec names for it (route_message's own refusal of a deeper one), not that
+                # of the class ocpp raises for the fault (FormatViolationError, kept).
+                exception.code = version.code_of(error)
+            raise exception from None
 
     def _fast_check(
         self, frame: str | bytes, action: str, result_of: Any, version: ProtocolVersion

@@ -29,6 +29,7 @@ import dataclasses
 import decimal
 import enum
 import math
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,7 @@ from msgspec import inspect as mi
 from ocpp.charge_point import camel_to_snake_case, snake_to_camel_case
 
 __all__ = [
+    "NestedTooDeeply",
     "NonFiniteNumber",
     "Shape",
     "floats_as_decimals",
@@ -69,27 +71,91 @@ _snake_names = _KeyMemo(camel_to_snake_case)
 _camel_names = _KeyMemo(snake_to_camel_case)
 
 
+RECURSION_BUDGET = 32
+"""Levels a walk of a payload descends by recursion before it queues what lies deeper: the
+frames a walk stacks on its caller's (one a level) stay this few, however deep the payload."""
+
+
+class NestedTooDeeply(ValueError):
+    """A value nested deeper than any JSON the codec reads or writes (``sys.getrecursionlimit()``
+    levels, msgspec's bound): one that holds itself, most likely."""
+
+    def __init__(self) -> None:
+        super().__init__(f"nested deeper than {sys.getrecursionlimit()} levels")
+
+
+_Queued = list[tuple[Any, Any, tuple[Any, ...]]]
+"""What a walk left for later: ``(object or list, key or index, walk's leading arguments)``."""
+
+
+def _walked(out: Any, queued: _Queued, walk: Callable[..., Any]) -> Any:
+    """``out`` once every value a walk queued is walked and put in its place.
+
+    A peer's DataTransfer ``data`` may nest as deep as the codec reads (about the
+    interpreter's recursion limit, from a shallower stack than a walk runs on), so a walk
+    that recursed all the way down raised RecursionError out of ``route_message`` (500
+    nested lists did), which ended ``start()``. A walk recurses :data:`RECURSION_BUDGET`
+    levels and queues the values below; this loop walks them, one depth band after the
+    other, each from its own shallow stack: a payload of usual depth queues nothing and costs
+    what the recursion did. :class:`NestedTooDeeply` past the interpreter's bound, where a
+    value that holds itself would keep the loop going for good.
+    """
+    limit = sys.getrecursionlimit()
+    depth = 0
+    while queued:
+        depth += RECURSION_BUDGET + 1
+        if depth > limit:
+            raise NestedTooDeeply
+        band, queued = queued, []
+        for parent, slot, args in band:
+            parent[slot] = walk(*args, RECURSION_BUDGET, queued)
+    return out
+
+
 def to_snake(data: Any) -> Any:
     """``ocpp``'s ``camel_to_snake_case``: every key of every object renamed, values kept."""
+    queued: _Queued = []
+    out = _snake(data, RECURSION_BUDGET, queued)
+    return _walked(out, queued, _snake) if queued else out
+
+
+def _snake(data: Any, budget: int, queued: _Queued) -> Any:
+    """:func:`to_snake`, ``budget`` levels down, what lies deeper queued (see :func:`_walked`)."""
     kind = type(data)
     if kind is dict:
         names = _snake_names
-        out = {}
+        out: dict[str, Any] = {}
         for key, value in data.items():
             sub = type(value)
             if sub is dict or sub is list:
-                value = to_snake(value)
+                if budget:
+                    value = _snake(value, budget - 1, queued)
+                else:
+                    queued.append((out, names[key], (value,)))
             out[names[key]] = value
         return out
-    if kind is list:
-        return [to_snake(item) for item in data]
+    if kind is list:  # a loop, not a comprehension: one would make a closure of each call
+        items: list[Any] = []
+        append = items.append
+        for item in data:
+            sub = type(item)
+            if sub is dict or sub is list:
+                if budget:
+                    item = _snake(item, budget - 1, queued)
+                else:
+                    queued.append((items, len(items), (item,)))
+            append(item)
+        return items
     return data
 
 
 def floats_as_decimals(data: Any) -> Any:
     """Every float as the ``Decimal`` of its repr, as ``ocpp`` hands the payloads it
     validates with decimal arithmetic (1.6 SetChargingProfile, RemoteStartTransaction
-    and the GetCompositeSchedule result) to the code that reads them."""
+    and the GetCompositeSchedule result) to the code that reads them.
+
+    A recursion, bounded: it walks only those payloads, once their schema (a few levels,
+    no value of any type) accepted them."""
     kind = type(data)
     if kind is float:
         return decimal.Decimal(repr(data))
@@ -212,7 +278,20 @@ _PLAIN = (str, int, float, bool)
 
 def to_wire(value: Any, shape: Shape | None) -> Any:
     """A value as ``ocpp`` writes it: what ``serialize_as_dict``, ``remove_nones`` and
-    ``snake_to_camel_case`` make of it, with the schema's spelling of every name."""
+    ``snake_to_camel_case`` make of it, with the schema's spelling of every name.
+
+    A handler's result may hold what a peer sent (a DataTransfer ``data`` echoed), so the
+    walk is bounded as :func:`to_snake`'s is (:func:`_walked`): :class:`NestedTooDeeply`
+    for a value that holds itself, where the recursion raised RecursionError out of
+    ``route_message``.
+    """
+    queued: _Queued = []
+    out = _wire(value, shape, RECURSION_BUDGET, queued)
+    return _walked(out, queued, _wire) if queued else out
+
+
+def _wire(value: Any, shape: Shape | None, budget: int, queued: _Queued) -> Any:
+    """:func:`to_wire`, ``budget`` levels down, what lies deeper queued (see :func:`_walked`)."""
     kind = type(value)
     if kind in _PLAIN or isinstance(value, enum.Enum):
         return value
@@ -221,7 +300,11 @@ def to_wire(value: Any, shape: Shape | None) -> Any:
         for attribute, wire, nested in _field_plans.get((kind, shape)) or _field_plan(kind, shape):
             item = getattr(value, attribute)
             if item is not None:
-                out[wire] = to_wire(item, nested)
+                if budget:
+                    out[wire] = _wire(item, nested, budget - 1, queued)
+                else:
+                    out[wire] = None
+                    queued.append((out, wire, (item, nested)))
         return out
     if kind is dict or isinstance(value, dict):
         out = {}
@@ -234,10 +317,23 @@ def to_wire(value: Any, shape: Shape | None) -> Any:
             if shape is not None:
                 wire = shape.wire_name(wire)
                 nested = shape.nested.get(wire)
-            out[wire] = to_wire(item, nested)
+            if budget:
+                out[wire] = _wire(item, nested, budget - 1, queued)
+            else:
+                out[wire] = None
+                queued.append((out, wire, (item, nested)))
         return out
-    if kind is list:
-        return [to_wire(item, shape) for item in value if item is not None]
+    if kind is list:  # a loop, not a comprehension: one would make a closure of each call
+        items: list[Any] = []
+        append = items.append
+        for item in value:
+            if item is not None:
+                if budget:
+                    append(_wire(item, shape, budget - 1, queued))
+                else:
+                    queued.append((items, len(items), (item, shape)))
+                    append(None)
+        return items
     if kind is decimal.Decimal:
         return float(f"{value:.1f}")  # as ocpp's JSON encoder writes a Decimal
     return value
@@ -262,21 +358,30 @@ def written(value: Any) -> bytes:
     ``data``, which takes any value); ``ocpp`` writes ``NaN``, which is no JSON. Since
     :func:`to_wire` drops every ``None``, a ``null`` in the text comes from such a float
     (or a string or tuple holding it), so only then is the payload walked for it: the
-    frames that carry none pay one search of the text.
+    frames that carry none pay one search of the text. :class:`NestedTooDeeply` for a value
+    msgspec cannot write from this depth of the stack (its RecursionError), as deep as what
+    the codec reads from a shallower one.
     """
-    body = _encode(value)
+    try:
+        body = _encode(value)
+    except RecursionError:
+        raise NestedTooDeeply from None
     if body.find(b"null") >= 0:  # not ``in``: bytes' ``in`` tries the needle as an int first
-        _refuse_non_finite(value, "$")
+        _refuse_non_finite(value)
     return body
 
 
-def _refuse_non_finite(value: Any, path: str) -> None:
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise NonFiniteNumber(path, value)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _refuse_non_finite(item, f"{path}.{key}")
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            _refuse_non_finite(item, f"{path}[{index}]")
+def _refuse_non_finite(value: Any) -> None:
+    """:class:`NonFiniteNumber` for the first float NaN or infinity in ``value`` (in the
+    order it is written), by a loop: ``value`` may nest as deep as :func:`to_wire`'s."""
+    todo: list[tuple[Any, str]] = [(value, "$")]
+    pop, extend = todo.pop, todo.extend
+    while todo:
+        item, path = pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                raise NonFiniteNumber(path, item)
+        elif isinstance(item, dict):
+            extend(reversed([(sub, f"{path}.{key}") for key, sub in item.items()]))
+        elif isinstance(item, list | tuple):
+            extend(reversed([(sub, f"{path}[{index}]") for index, sub in enumerate(item)]))
