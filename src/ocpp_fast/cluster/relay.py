@@ -24,6 +24,7 @@ from ocpp_fast._codec_py import _HEAD
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.cluster import _link_bytes
+from ocpp_fast.cluster._link_bytes_py import Ack
 from ocpp_fast.cluster._nats_link import NatsLink, unspoken
 from ocpp_fast.cluster._replies import Replies, Reply, Requests
 from ocpp_fast.cluster.config import ClusterConfig, nats_failures
@@ -225,9 +226,12 @@ class Relay:
         """Send a durable CALL to the stream: its ack to come (InternalError now when it
         cannot go out). :meth:`store` awaits it; a handler answered from a callback (the
         gateway's of a durable action whose user handler is plain) hands it to :meth:`stored`
-        once it is done. Over the NATS link it is the link's own future: no task and no
-        coroutine stand between the ack read and the user's handler; over nats-py it is a
-        coroutine (the handler makes it a task).
+        once it is done. Over the NATS link it is the link's own
+        :class:`~ocpp_fast.cluster._link_bytes_py.Ack`, whose callbacks run as the ack is
+        read: no task, no coroutine and no turn of the loop stand between the ack and the
+        user's handler; over nats-py it is a coroutine (the handler makes it a task). What
+        cannot be sent (a station's text that cannot be encoded, NATS away) is InternalError,
+        logged.
 
         The event is built as bytes (:mod:`~ocpp_fast.cluster._link_bytes_c`), not as a
         :class:`~ocpp_fast.cluster.wire.DurableEvent` encoded: what a station's action's
@@ -237,11 +241,11 @@ class Relay:
             self._loop = self._attached_loop()
         identity = context.identity
         label = version.label
-        made = self._kept.get((identity, action))
-        if made is None or made[0] != label:
-            made = self._made(identity, action, label)
-        msg_id = _dedup(made[4], action, request, payload)
         try:
+            made = self._kept.get((identity, action))
+            if made is None or made[0] != label:
+                made = self._made(identity, action, label)
+            msg_id = _dedup(made[4], action, request, payload)
             body = _link_bytes.event_body(made[3], context.message_id, _time_ns(), payload)
             link = self._link
             if link is not None:
@@ -268,7 +272,7 @@ class Relay:
             raise errors.InternalError("the gateway is not attached to NATS")
         return loop
 
-    def stored(self, ack: asyncio.Future[Reply], action: str, context: CallContext) -> None:
+    def stored(self, ack: asyncio.Future[Reply] | Ack, action: str, context: CallContext) -> None:
         """The end of :meth:`start_store`, ``ack`` done: InternalError unless the stream took it
         (why is logged)."""
         try:
