@@ -101,8 +101,12 @@ class Deferred(Generic[T]):
         self._value = value
         callbacks, self._callbacks = self._callbacks, None
         if callbacks is not None:
-            for callback in callbacks:
-                callback(self)
+            self._call_back(callbacks)
+
+    def _call_back(self, callbacks: list[Callable[[Deferred[T]], object]]) -> None:
+        """Call each of ``callbacks`` with it, now complete (what one raises, its caller gets)."""
+        for callback in callbacks:
+            callback(self)
 
     def __await__(self) -> Generator[Any, None, T]:
         """Await it (outside a connection, e.g. ``handle_async``): through an asyncio future."""

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from ocpp_fast._deferred import CANCELLED, PENDING, Deferred
+from ocpp_fast._deferred import PENDING, Deferred
 
 __all__ = [
     "Ack",
@@ -272,19 +272,11 @@ class Ack(Deferred[Any]):
         else:
             self._callbacks.append(callback)
 
-    def _complete(self, state: int, value: Any) -> None:
-        if self._state == CANCELLED:
-            return  # what it stood for finished after all: nobody waits
-        if self._state != PENDING:
-            raise asyncio.InvalidStateError("already done")
-        self._state = state
-        self._value = value
-        callbacks, self._callbacks = self._callbacks, None
-        if callbacks is not None:
-            for callback in callbacks:
-                try:
-                    callback(self)
-                except Exception as exc:
-                    self._loop.call_exception_handler(
-                        {"message": "a store's ack callback failed", "exception": exc}
-                    )
+    def _call_back(self, callbacks: list[Any]) -> None:
+        for callback in callbacks:
+            try:
+                callback(self)
+            except Exception as exc:
+                self._loop.call_exception_handler(
+                    {"message": "a store's ack callback failed", "exception": exc}
+                )
