@@ -299,6 +299,30 @@ def test_a_stopped_connection_answers_nothing_and_leaves_nothing(
     run(scenario)
 
 
+def test_a_cancelled_future_gives_its_message_id_back(path: type[Later], kind: str) -> None:
+    """A future the handler's own code cancels leaves its CALL unanswered (a simulated 1.6
+    station whose boot was Rejected answers nothing so): its id was kept as still in hand for
+    good, one more per such CALL until the connection closed, and a CALL sent again with it
+    refused as a duplicate. Now the id is given back: the same id is handled again."""
+
+    async def scenario() -> None:
+        handler = path(kind)
+        station = Station(handler)
+        connection = station.connection
+        for _ in range(2):
+            assert connection.feed(data_transfer("d1")) is True
+            handler.futures["d1"].cancel()
+            await turns()
+            assert station.written == []
+            assert connection.protocol._handling == set()
+        assert connection.feed(data_transfer("d1")) is True
+        handler.futures["d1"].set_result(ACCEPTED_TRANSFER)
+        await turns()
+        assert station.written == [transfer_answer("d1")]
+
+    run(scenario)
+
+
 def test_drain_waits_for_the_futures(path: type[Later], kind: str) -> None:
     async def scenario() -> None:
         handler = path(kind)

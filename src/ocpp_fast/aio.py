@@ -416,6 +416,9 @@ class AsyncConnection:
         if cancelled or self._stopped:
             if self._frames:
                 self._frames.pop(request.message_id, None)
+            # never answered: its id is no longer in hand (a station that answers nothing
+            # while Rejected would keep one per CALL until it closes)
+            self.protocol._handling.discard(request.message_id)
         else:
             self._conclude(event, request, result, error, started)
             if self._write is None:
