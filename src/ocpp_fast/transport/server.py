@@ -56,7 +56,9 @@ class ClusterAttachment(Protocol):
     An attachment may also have ``not_ready() -> str | None`` (why it cannot serve now, as the
     gateway says when NATS is lost): ``/readyz`` then reports it as ``nats``; and ``async
     connect()``, awaited before the server listens (the gateway reaches NATS there, so that
-    no station is accepted whose CALLs could not yet be stored, forwarded or routed).
+    no station is accepted whose CALLs could not yet be stored, forwarded or routed); and
+    ``measure(metrics)``, called with the server's :class:`~ocpp_fast.metrics.Metrics` when it
+    keeps any, to add its own figures to them.
     """
 
     def handlers_for(self, handlers: Mapping[str, OcppHandler]) -> Mapping[str, OcppHandler]:
@@ -123,6 +125,9 @@ async def serve(
         from ocpp_fast.metrics import Metrics
 
         metrics = Metrics()
+    measure = getattr(cluster, "measure", None)  # a gateway's own figures, beside the server's
+    if measure is not None and metrics is not None:
+        measure(metrics)
     options = ServerOptions(
         host,
         port,
