@@ -1,8 +1,8 @@
-"""The cluster's figures on ``/metrics``: a gateway's (extra ``[metrics]``).
+"""The cluster's figures on ``/metrics``: a gateway's and a worker's (extra ``[metrics]``).
 
-Nothing here runs per message. The relay, the NATS link and the gateway keep
-plain integers (and a dict per kind of failure, written on the failure path only); this
-collector reads them when ``/metrics`` is scraped, from prometheus-client's thread, as
+Nothing here runs per message. The relay, the NATS link, the gateway and the worker keep
+plain integers (and a dict per kind of failure, written on the failure path only); these
+collectors read them when ``/metrics`` is scraped, from prometheus-client's thread, as
 :mod:`ocpp_fast.metrics` reads its own. A durable CALL's store thus pays one ``+= 1``,
 where a prometheus-client counter would take a lock and a method call.
 """
@@ -19,8 +19,9 @@ if TYPE_CHECKING:
     from nats.aio.client import Client as Nats
 
     from ocpp_fast.cluster.gateway import Gateway
+    from ocpp_fast.cluster.worker import Worker
 
-__all__ = ["GatewayFigures"]
+__all__ = ["GatewayFigures", "WorkerFigures"]
 
 
 class GatewayFigures(Collector):
@@ -82,6 +83,50 @@ class GatewayFigures(Collector):
                 "Writes to NATS that ended a write window (--nats-write-window)",
                 link.window_writes,
             )
+        yield connected
+        yield reconnects
+
+
+class WorkerFigures(Collector):
+    """A worker's CALLs, the handlers running and its NATS connection (its handlers' times
+    are :class:`~ocpp_fast.metrics.Metrics`' own ``ocpp_handler_seconds``)."""
+
+    def __init__(self, worker: Worker) -> None:
+        self._worker = worker
+
+    def collect(self) -> Iterator[Any]:
+        worker = self._worker
+        calls = CounterMetricFamily(
+            "ocpp_cluster_worker_calls",
+            "CALLs answered by this worker, by action and outcome (result or error)",
+            labels=["action", "outcome"],
+        )
+        for (action, outcome), count in list(worker.calls.items()):
+            calls.add_metric([action, outcome], count)
+        yield calls
+        yield _plain(
+            "ocpp_cluster_worker_unreadable",
+            "Work requests this worker could not read (answered InternalError)",
+            worker.unreadable,
+        )
+        yield _plain(
+            "ocpp_cluster_worker_reply_failures",
+            "Answers this worker could not send back to the gateway",
+            worker.reply_failures,
+        )
+        yield GaugeMetricFamily(
+            "ocpp_cluster_worker_busy",
+            "async handlers running now (at most ocpp_cluster_worker_concurrency)",
+            worker.busy,
+        )
+        yield GaugeMetricFamily(
+            "ocpp_cluster_worker_concurrency",
+            "async handlers that may run at once (--concurrency)",
+            worker.concurrency,
+        )
+        connected = _nats_connected()
+        reconnects = _nats_reconnects()
+        _nats_py(connected, reconnects, worker.client.connection)
         yield connected
         yield reconnects
 
