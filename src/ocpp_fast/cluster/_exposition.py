@@ -1,8 +1,9 @@
 """The cluster's figures on ``/metrics``: a gateway's and a worker's (extra ``[metrics]``).
 
-Nothing here runs per message. The relay, the NATS link, the gateway and the worker keep
-plain integers (and a dict per kind of failure, written on the failure path only); these
-collectors read them when ``/metrics`` is scraped, from prometheus-client's thread, as
+Nothing here runs per message. The relay, the NATS link and the gateway keep plain
+integers (and a dict per kind of failure, written on the failure path only), the worker its
+counts too (a dict of its CALLs by action and outcome); these collectors read them when
+``/metrics`` is scraped, from prometheus-client's thread, as
 :mod:`ocpp_fast.metrics` reads its own. A durable CALL's store thus pays one ``+= 1``,
 where a prometheus-client counter would take a lock and a method call.
 """
