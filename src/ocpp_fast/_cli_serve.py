@@ -48,9 +48,11 @@ if TYPE_CHECKING:
     from ocpp_fast.transport.server import ClusterAttachment
 
 __all__ = [
+    "LOG_LEVELS",
     "GaveUpStart",
     "add_app_arguments",
     "add_serve_arguments",
+    "port_in_use",
     "serve_command",
     "unless_stopped",
 ]
@@ -251,6 +253,11 @@ def port_taken(args: argparse.Namespace, said: str) -> str:
     every port flag given."""
     metrics, health = ports_of(args)
     flags = [("--port", args.port), ("--metrics-port", metrics), ("--health-port", health)]
+    return port_in_use(flags, said)
+
+
+def port_in_use(flags: list[tuple[str, int | None]], said: str) -> str:
+    """:func:`port_taken` of any command: ``flags`` the port flags and their ports."""
     given = [(flag, number) for flag, number in flags if number]
     named = [item for item in given if f", {item[1]})" in said] or given
     chose = " or ".join(f"{flag} {number}" for flag, number in named)

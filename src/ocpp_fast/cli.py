@@ -3,7 +3,7 @@
 Usage (every flag: ``ocpp-fast COMMAND --help``, or the CLI reference of the docs)::
 
     ocpp-fast serve [APP] [--factory] [--host H] [--port P] [--security-profile N] ... [--nats URL]
-    ocpp-fast worker --nats URL APP [APP...] [--factory]
+    ocpp-fast worker --nats URL APP [APP...] [--factory] [--concurrency N] [--metrics-port P]
     ocpp-fast simulate --url ws://127.0.0.1:9000/ocpp --chargers 100 --duration 30
     ocpp-fast validate FRAMES.jsonl|SERVE.log [--version 2.0.1] [--identity ID] [--tolerate ...]
     ocpp-fast bench [MIX] [--markdown]
@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING
 
 import ocpp_fast
 from ocpp_fast._cli_log import add_log_format_argument, failed_before_logging, log_to
-from ocpp_fast._cli_serve import add_app_arguments, add_serve_arguments, serve_command
+from ocpp_fast._cli_serve import LOG_LEVELS, add_app_arguments, add_serve_arguments, serve_command
 from ocpp_fast._cli_types import (
     count,
     nats_servers,
     natural,
+    port,
     seconds,
     seconds_above_0,
     websocket_url,
@@ -271,6 +272,34 @@ def _command(argv: Sequence[str] | None) -> int:
     )
     work.add_argument("--nats-creds", metavar="FILE", help="NATS credentials file (.creds)")
     add_app_arguments(work)
+    work.add_argument(
+        "--concurrency",
+        type=count,
+        default=256,
+        help="async handlers that may run at once (default 256; plain ones run one at a time)",
+    )
+    work.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address --metrics-port and --health-port listen on (default 127.0.0.1)",
+    )
+    work.add_argument(
+        "--metrics-port",
+        type=port,
+        help="serve Prometheus metrics on this port (extra [metrics]), and /healthz and /readyz",
+    )
+    work.add_argument(
+        "--health-port",
+        type=port,
+        help="serve only the probes /healthz and /readyz on this port (no extra needed)",
+    )
+    work.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default="info",
+        help="info (the default): the start, the stop, NATS reconnects and problems; "
+        "warning: problems only; debug: everything",
+    )
     add_log_format_argument(work)
     work.add_argument(
         "handlers", nargs="+", metavar="APP", help="module:attr, as for serve (one or more)"
@@ -412,17 +441,7 @@ def _run(
     if args.command == "worker":
         from ocpp_fast.cluster._cli import worker
 
-        return run(
-            worker(
-                args.nats,
-                args.nats_creds,
-                args.handlers,
-                args.factory,
-                args.app_dir,
-                args.log_format,
-                args.nats_start_timeout,
-            )
-        )
+        return run(worker(args))
     if args.command == "simulate":
         passwords, args.actions = _simulate_settings(sim, args)
         return run(_simulate(args, passwords))

@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import errno
 import signal
 import sys
 from collections.abc import Mapping, Sequence
 
 from ocpp_fast._app import AppError, load_app
 from ocpp_fast._cli_log import command_log, log_to, startup_failed
-from ocpp_fast._cli_serve import GaveUpStart, unless_stopped
+from ocpp_fast._cli_serve import GaveUpStart, port_in_use, unless_stopped
+from ocpp_fast._extras import MissingExtra
 from ocpp_fast.cluster._nats_auth import signer_of
 from ocpp_fast.cluster.config import (
     NATS_START_TIMEOUT,
@@ -21,6 +24,7 @@ from ocpp_fast.cluster.config import (
 from ocpp_fast.cluster.gateway import REGISTRY_TTL, WORKER_TIMEOUT, WRITE_WINDOW, Gateway
 from ocpp_fast.cluster.worker import CLOSE_GRACE, Worker
 from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.transport._health import Probes
 
 __all__ = ["gateway_for", "worker"]
 
@@ -76,26 +80,47 @@ def gateway_for(
     return dict(handlers), gateway
 
 
-async def worker(
-    nats: str | Sequence[str],
-    creds: str | None,
-    specs: Sequence[str],
-    factory: bool,
-    app_dir: str,
-    log_format: str,
-    start_timeout: float | None = None,
-) -> int:
+async def worker(args: argparse.Namespace) -> int:
     """``ocpp-fast worker --nats URL APP...``: serve until SIGINT/SIGTERM, logging as ``serve``
     does (its lines at WARNING went to stderr bare, through Python's last-resort handler, and
-    its INFO lines, a NATS reconnect among them, nowhere)."""
-    log_to(sys.stdout, "info", log_format)
+    its INFO lines, a NATS reconnect among them, nowhere), with ``serve``'s ``/metrics``,
+    ``/healthz`` and ``/readyz`` when asked (``--metrics-port``, ``--health-port``), served
+    from before NATS is reached: ``/readyz`` says what is awaited."""
+    log_to(sys.stdout, args.log_level, args.log_format)
     handlers: list[OcppHandler] = []
     try:
-        for spec in specs:
-            handlers += (await load_app(spec, factory=factory, app_dir=app_dir)).values()
-        pool = Worker(handlers, config_for(nats, creds, start_timeout))
-    except (AppError, ValueError) as exc:
+        for spec in args.handlers:
+            handlers += (await load_app(spec, factory=args.factory, app_dir=args.app_dir)).values()
+        metrics = None
+        if args.metrics_port is not None:
+            from ocpp_fast.metrics import Metrics
+
+            metrics = Metrics()
+        pool = Worker(
+            handlers,
+            config_for(args.nats, args.nats_creds, args.nats_start_timeout),
+            concurrency=args.concurrency,
+            metrics=metrics,
+        )
+        probes = Probes(
+            args.host, metrics, args.metrics_port, args.health_port, {"worker": pool.not_ready}
+        )
+    except OSError as exc:  # a port in use: which flag chose it
+        said = str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            flags = [("--metrics-port", args.metrics_port), ("--health-port", args.health_port)]
+            said += port_in_use(flags, said)
+        return startup_failed(said)
+    except (AppError, ValueError, MissingExtra) as exc:
         return startup_failed(exc)
+    try:
+        return await _work(pool, probes, args.nats)
+    finally:
+        probes.stop()
+
+
+async def _work(pool: Worker, probes: Probes, nats: str | Sequence[str]) -> int:
+    """Start ``pool``, serve until SIGINT/SIGTERM, stop; the exit code."""
     stop = asyncio.Event()
     signals: list[signal.Signals] = []  # which one stopped us, for the line that says so
 
@@ -117,6 +142,11 @@ async def worker(
         return 0
     versions = ", ".join(pool.handlers)
     command_log.info("worker serving OCPP %s from %s; Ctrl-C stops", versions, shown_servers(nats))
+    if probes.metrics_port is not None:
+        command_log.info("metrics on http://%s:%s/metrics", probes.host, probes.metrics_port)
+    if probes.health_port is not None:
+        at = f"http://{probes.host}:{probes.health_port}"
+        command_log.info("probes on %s/healthz and %s/readyz", at, at)
     await stop.wait()
     # Said at once, as serve says its stop: the handlers still running get up to
     # CLOSE_GRACE, and nothing was logged between the signal and "stopped after".

@@ -246,6 +246,11 @@ class NatsLink:
         """The subscriptions by sid: their subject and callback (made again on reconnect)."""
         self.on_back: list[Callable[[], None]] = []
         """Called each time the link is connected again after a loss."""
+        self.reconnects = 0
+        """Times the link was connected again after a loss (for ``/metrics``)."""
+        self.window_writes = 0
+        """Writes that ended a write window (for ``/metrics``: the stores they carried are the
+        stores, every store waiting for the window)."""
 
     # --- the requests ---------------------------------------------------------------------
 
@@ -552,6 +557,7 @@ class NatsLink:
                     exc,
                 )
                 continue
+            self.reconnects += 1
             log.info("%s: NATS link back after %.1f s", self.name, time.monotonic() - self._lost_at)
             for callback in self.on_back:
                 callback()
@@ -674,6 +680,8 @@ class _Wire(asyncio.Protocol):
             self._flusher = None
         out, self._out = self._out, []
         self._out_bytes = 0
+        if self._windowed:
+            self.link.window_writes += 1
         self._windowed = False
         transport = self.transport
         if out and transport is not None and not transport.is_closing():

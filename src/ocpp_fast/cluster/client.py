@@ -117,6 +117,13 @@ class ClusterClient:
             raise RuntimeError("the client is not connected: await client.connect() first")
         return self._nc
 
+    @property
+    def connection(self) -> Nats | None:
+        """The NATS connection while there is one (``None`` before :meth:`connect` and after
+        :meth:`close`): for what only looks at it, as ``/metrics`` does, where :attr:`nats`
+        would raise."""
+        return self._nc
+
     async def call(
         self, identity: str, request: Request[ResponseT], timeout: float = DEFAULT_TIMEOUT
     ) -> ResponseT:

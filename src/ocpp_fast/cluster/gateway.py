@@ -47,6 +47,7 @@ from ocpp_fast._awaited import within
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.cluster._handlers import clustered
 from ocpp_fast.cluster._nats_link import Delivered, NatsLink
+from ocpp_fast.cluster._tally import ROUTED_OUTCOMES, routed_outcome, tally
 from ocpp_fast.cluster.config import (
     DEFAULT_DURABLE,
     ClusterConfig,
@@ -69,6 +70,7 @@ if TYPE_CHECKING:
     from nats.js import JetStreamContext
     from nats.js.kv import KeyValue
 
+    from ocpp_fast.metrics import Metrics
     from ocpp_fast.transport._stations import CsmsServer
 
 __all__ = ["Gateway"]
@@ -162,9 +164,11 @@ class Gateway:
         self._kv: KeyValue | None = None
         self._server: CsmsServer | None = None
         self._link: NatsLink | None = None
+        """The relay's NATS link, when it has one: subscriptions and registry lines go over it."""
         self._routed_waiting = 0
         """Routed calls whose task runs (bounded by the server's ``Limits.routed_calls``)."""
-        """The relay's NATS link, when it has one: subscriptions and registry lines go over it."""
+        self.routed = tally(ROUTED_OUTCOMES)
+        """Routed calls to stations held here, by how they ended (:data:`ROUTED_OUTCOMES`)."""
         self._subscriptions: dict[str, Subscription | int] = {}
         """The command subscription of each station held here (a sid on the link, or nats-py's)."""
         self._since: dict[str, datetime.datetime] = {}
@@ -192,6 +196,29 @@ class Gateway:
             )
             for subprotocol, handler in handlers.items()
         }
+
+    def measure(self, metrics: Metrics) -> None:
+        """Expose this gateway's figures (stores, worker requests, routed calls, NATS) with
+        ``metrics``' own, read when they are scraped (``serve()`` calls it when it keeps
+        metrics: :mod:`ocpp_fast.cluster._exposition`)."""
+        from ocpp_fast.cluster._exposition import GatewayFigures
+
+        metrics.registry.register(GatewayFigures(self))
+
+    @property
+    def nats(self) -> Nats | None:
+        """nats-py's connection, once made."""
+        return self._nc
+
+    @property
+    def link(self) -> NatsLink | None:
+        """The relay's NATS link, when it has one (else nats-py's connection carries all)."""
+        return self._link
+
+    @property
+    def routed_waiting(self) -> int:
+        """Routed calls waiting for their station now."""
+        return self._routed_waiting
 
     async def connect(self) -> None:
         """Connect to NATS and make sure the stream and the registry exist: what every CALL
@@ -486,6 +513,7 @@ class Gateway:
         limit = self._server.limits.routed_calls
         if self._routed_waiting < limit:
             return None
+        self.routed["refused"] += 1
         nats_failures.warning(
             "routed calls refused",
             "%s: a routed call refused: %d wait already (Limits.routed_calls)",
@@ -517,6 +545,13 @@ class Gateway:
             )
 
     async def _call_station(self, identity: str, data: bytes) -> Outcome:
+        """The outcome of a routed call to ``identity``, counted in :attr:`routed`."""
+        outcome = await self._station_answer(identity, data)
+        label = routed_outcome(outcome)
+        self.routed[label] = self.routed.get(label, 0) + 1
+        return outcome
+
+    async def _station_answer(self, identity: str, data: bytes) -> Outcome:
         assert self._server is not None
         connection = self._server.connections.get(identity)
         if connection is None:

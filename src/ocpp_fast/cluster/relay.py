@@ -27,6 +27,7 @@ from ocpp_fast.cluster import _link_bytes
 from ocpp_fast.cluster._link_bytes_py import Ack
 from ocpp_fast.cluster._nats_link import NatsLink, unspoken
 from ocpp_fast.cluster._replies import Replies, Reply, Requests
+from ocpp_fast.cluster._tally import FORWARD_CAUSES, STORE_CAUSES, store_cause, tally
 from ocpp_fast.cluster.config import ClusterConfig, nats_failures
 from ocpp_fast.cluster.subjects import Names
 from ocpp_fast.cluster.wire import WorkRequest, decode_outcome, response_of
@@ -154,6 +155,13 @@ class Relay:
         none) rather than asking asyncio (:meth:`_attached_loop`)."""
         self._link: NatsLink | None = None
         """``replies`` when it is a :class:`NatsLink`: stores are written as bytes on it."""
+        self.stores = 0
+        """Durable CALLs sent to the stream (each then stored, or counted in
+        ``store_failures``): a plain ``+= 1`` per store, read when ``/metrics`` is scraped."""
+        self.store_failures = tally(STORE_CAUSES)
+        self.forwarded = 0
+        """CALLs sent to the workers (each then answered, or counted in ``forward_failures``)."""
+        self.forward_failures = tally(FORWARD_CAUSES)
 
     async def attach(self, nc: Nats, config: ClusterConfig, name: str) -> None:
         """Start storing and forwarding: over a :class:`NatsLink` to ``config``'s servers,
@@ -241,6 +249,7 @@ class Relay:
             self._loop = self._attached_loop()
         identity = context.identity
         label = version.label
+        self.stores += 1
         try:
             made = self._kept.get((identity, action))
             if made is None or made[0] != label:
@@ -282,6 +291,7 @@ class Relay:
 
     def _not_stored(self, exc: Exception, action: str, context: CallContext) -> AlreadyLogged:
         """Log why a durable CALL was not stored; the error the station is answered with."""
+        self.store_failures[store_cause(exc)] += 1
         nats_failures.log(
             logging.ERROR,
             "storing",
@@ -308,9 +318,11 @@ class Relay:
             version=version.label,
             payload=msgspec.Raw(payload),
         )
+        self.forwarded += 1
         try:
             reply = await self._ask_a_worker(self.names.work(version.label, action), _encode(work))
         except NoRespondersError:
+            self.forward_failures["no_worker"] += 1
             nats_failures.warning(
                 "no worker runs",
                 "%s: no worker runs for OCPP %s to answer %s %s",
@@ -322,6 +334,7 @@ class Relay:
             )
             raise AlreadyLogged(f"no worker runs for OCPP {version.label}") from None
         except NatsTimeout:
+            self.forward_failures["timeout"] += 1
             nats_failures.warning(
                 "no worker answered",
                 "%s: no worker answered %s %s within %s s",
@@ -333,6 +346,7 @@ class Relay:
             )
             raise AlreadyLogged("the handler did not answer in time") from None
         except ConnectionError as exc:  # the NATS link lost: nothing was handled, or it is lost
+            self.forward_failures["unreachable"] += 1
             nats_failures.warning(
                 "not forwarded",
                 "%s: %s %s not forwarded: %s",

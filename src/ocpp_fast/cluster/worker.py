@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -34,6 +36,8 @@ from ocpp_fast.frames import Call
 if TYPE_CHECKING:
     from nats.aio.subscription import Subscription
 
+    from ocpp_fast.metrics import Metrics
+
 __all__ = ["Worker"]
 
 log = logging.getLogger("ocpp_fast.cluster")
@@ -50,7 +54,10 @@ class Worker:
     """Runs ``handlers`` (one ``ChargeSystem`` per version) for the CALLs of every station.
 
     ``concurrency`` bounds the ``async def`` handlers running at once (plain
-    ones are answered inside the NATS callback, one after the other).
+    ones are answered inside the NATS callback, one after the other). With ``metrics``
+    (:class:`~ocpp_fast.metrics.Metrics`, extra ``[metrics]``) the handlers' times are kept
+    in its ``ocpp_handler_seconds``, and the worker's own figures (its CALLs, the handlers
+    running, its NATS connection) are added to it (``ocpp-fast worker --metrics-port``).
     """
 
     def __init__(
@@ -59,7 +66,10 @@ class Worker:
         config: ClusterConfig | None = None,
         *,
         concurrency: int = 256,
+        metrics: Metrics | None = None,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency is 1 or more, not {concurrency!r}")
         listed = [handlers] if isinstance(handlers, OcppHandler) else list(handlers)
         self.handlers = {handler.version.label: handler for handler in listed}
         self.config = config or ClusterConfig()
@@ -67,13 +77,44 @@ class Worker:
         self.node = node_name()
         """This worker's name: ``ocpp-worker <node>`` is its NATS connection's."""
         self.client = ClusterClient(self.config, name=f"ocpp-worker {self.node}")
+        self.concurrency = concurrency
+        """``async def`` handlers that may run at once."""
         self._slots = asyncio.Semaphore(concurrency)
         self._subscriptions: list[Subscription] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop  # set by start(), before any CALL comes
         self.handled = 0
         """CALLs answered so far (for the benchmarks and tests)."""
+        self.calls: defaultdict[tuple[str, str], int] = defaultdict(int)
+        """``(action, outcome)`` -> CALLs answered, ``outcome`` ``result`` or ``error`` (the
+        actions are the versions' own: bounded)."""
+        self.unreadable = 0
+        """Work requests that could not be read (answered InternalError)."""
+        self.reply_failures = 0
+        """Answers that could not be sent back."""
+        self.busy = 0
+        """``async def`` handlers running now (each holds one of ``concurrency`` slots)."""
+        self.metrics = metrics
+        self._started = False
+        self._closing = False
         self._not_handled_logged = FirstTimes()
+        if metrics is not None:
+            from ocpp_fast.cluster._exposition import WorkerFigures
+
+            metrics.registry.register(WorkerFigures(self))
+
+    def not_ready(self) -> str | None:
+        """Why this worker takes no CALLs now (``/readyz`` says it), or ``None``."""
+        if self._closing:
+            return "stopping: no new CALLs taken"
+        nc = self.client.connection
+        if nc is None or not self._started:
+            return "not connected to NATS yet"
+        if nc.is_connected:
+            return None
+        if nc.is_reconnecting:
+            return "the NATS connection is lost, reconnecting"
+        return "the NATS connection is closed"
 
     async def start(self) -> None:
         """Connect and join the queue group of each version served."""
@@ -89,11 +130,13 @@ class Worker:
                 )
             )
         await nc.flush()
+        self._started = True
         log.info("worker %s serving OCPP %s", self.node, ", ".join(self.handlers))
 
     async def close(self) -> None:
         """Stop taking CALLs, let those being handled answer (up to :data:`CLOSE_GRACE`),
         disconnect."""
+        self._closing = True
         for subscription in self._subscriptions:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
@@ -107,6 +150,7 @@ class Worker:
             handler = self.handlers[work.version]
             request = handler.version.request_decoders[work.action].decode(work.payload)
         except Exception as exc:  # a gateway of another build, or not a gateway at all
+            self.unreadable += 1
             log.error("worker: unreadable work request: %r", exc)
             with contextlib.suppress(Exception):
                 await msg.respond(_encode(Outcome(code="InternalError", description="unreadable")))
@@ -128,15 +172,19 @@ class Worker:
         self, handler: OcppHandler, route: Route, call: Call, identity: str, msg: Msg
     ) -> None:
         """An ``async def`` handler, in its task, holding one of the ``concurrency`` slots."""
+        self.busy += 1
         try:
             await self._answer(handler, route, call, identity, msg)
         finally:
+            self.busy -= 1
             self._slots.release()
 
     async def _answer(
         self, handler: OcppHandler, route: Route | None, call: Call, identity: str, msg: Msg
     ) -> None:
         """Run the handler (a plain one may hand back an awaitable) and reply its outcome."""
+        metrics = self.metrics
+        started = perf_counter() if metrics is not None else 0.0
         try:
             result = handler.invoke_handler(
                 route, call, identity, RoutedPeer(self.client, identity, handler.version)
@@ -149,6 +197,9 @@ class Worker:
                 outcome = self._not_handled(handler, call, outcome)
         else:
             outcome = self._outcome(handler, call, result, identity)
+        if metrics is not None:
+            metrics.handled(call.action, perf_counter() - started)
+        self.calls[call.action, "error" if outcome.code else "result"] += 1
         await self._reply(msg, outcome)
 
     def _not_handled(self, handler: OcppHandler, call: Call, outcome: Outcome) -> Outcome:
@@ -188,6 +239,7 @@ class Worker:
         try:
             await msg.respond(_encode(outcome))
         except Exception as exc:
+            self.reply_failures += 1
             log.warning("worker: could not reply: %r", exc)
 
     async def run_until(self, stop: asyncio.Event) -> None:

@@ -19,10 +19,17 @@ import socket
 import threading
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
-from typing import Any
+from typing import Any, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-__all__ = ["LOOP_ANSWER_SECONDS", "Health", "OperationsServer", "serve_operations"]
+__all__ = [
+    "LOOP_ANSWER_SECONDS",
+    "Check",
+    "Health",
+    "OperationsServer",
+    "Probes",
+    "serve_operations",
+]
 
 LOOP_ANSWER_SECONDS = 0.5
 """How long a probe waits for the event loop to run its check: below Kubernetes' default probe
@@ -156,3 +163,57 @@ def serve_operations(host: str, port: int, app: WsgiApp) -> OperationsServer:
     server.set_app(app)
     threading.Thread(target=server.serve_forever, name="ocpp-fast-http", daemon=True).start()
     return server
+
+
+class MetricsPage(Protocol):
+    """What :class:`Probes` serves ``/metrics`` with: :class:`ocpp_fast.metrics.Metrics` (named
+    so, not imported: the metrics module imports this one)."""
+
+    def serve_http(self, port: int, host: str = ..., health: Health | None = ...) -> int: ...
+
+    def stop_http(self) -> None: ...
+
+
+class Probes:
+    """``/metrics`` (with ``metrics``) and the probes on ``metrics_port``, the probes alone on
+    ``health_port`` (the two may be one), each port only if given (0: any free one; the
+    attributes say which were taken); ``/readyz`` runs ``checks``. ``serve()`` and ``ocpp-fast
+    worker`` serve theirs so, started before they connect anywhere, so that a probe answers
+    from the first moment (``/readyz`` naming what is awaited)."""
+
+    def __init__(
+        self,
+        host: str,
+        metrics: MetricsPage | None,
+        metrics_port: int | None,
+        health_port: int | None,
+        checks: dict[str, Check],
+    ) -> None:
+        self.host = host
+        self.health: Health | None = None
+        self.metrics_port: int | None = None
+        self.health_port: int | None = None
+        self.stops: list[Callable[[], None]] = []
+        """What stops each port served."""
+        if metrics_port is None and health_port is None:
+            return
+        health = self.health = Health(asyncio.get_running_loop())
+        health.checks.update(checks)
+        try:
+            if metrics is not None and metrics_port is not None:
+                self.metrics_port = self.health_port = metrics.serve_http(
+                    metrics_port, host, health
+                )
+                self.stops.append(metrics.stop_http)
+            if health_port is not None and health_port != metrics_port:
+                probes = serve_operations(host, health_port, operations_app(health, None))
+                self.health_port = probes.server_address[1]
+                self.stops.append(probes.stop)
+        except BaseException:  # the health port in use: the metrics port is not left open
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop serving every port."""
+        for stop in self.stops:
+            stop()

@@ -8,14 +8,13 @@ bounds, shutdown, the refusal log) is in :mod:`ocpp_fast.transport._stations`.
 
 from __future__ import annotations
 
-import asyncio
 import ssl as ssl_module
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport._handlers import by_subprotocol
-from ocpp_fast.transport._health import Health, operations_app, serve_operations
+from ocpp_fast.transport._health import Check, Probes
 from ocpp_fast.transport._lifecycle import start_up
 from ocpp_fast.transport._stations import (
     Admission,
@@ -56,7 +55,9 @@ class ClusterAttachment(Protocol):
     An attachment may also have ``not_ready() -> str | None`` (why it cannot serve now, as the
     gateway says when NATS is lost): ``/readyz`` then reports it as ``nats``; and ``async
     connect()``, awaited before the server listens (the gateway reaches NATS there, so that
-    no station is accepted whose CALLs could not yet be stored, forwarded or routed).
+    no station is accepted whose CALLs could not yet be stored, forwarded or routed); and
+    ``measure(metrics)``, called with the server's :class:`~ocpp_fast.metrics.Metrics` when it
+    keeps any, to add its own figures to them.
     """
 
     def handlers_for(self, handlers: Mapping[str, OcppHandler]) -> Mapping[str, OcppHandler]:
@@ -123,6 +124,9 @@ async def serve(
         from ocpp_fast.metrics import Metrics
 
         metrics = Metrics()
+    measure = getattr(cluster, "measure", None)  # a gateway's own figures, beside the server's
+    if measure is not None and metrics is not None:
+        measure(metrics)
     options = ServerOptions(
         host,
         port,
@@ -172,7 +176,7 @@ async def serve(
     return server
 
 
-class _Probes:
+class _Probes(Probes):
     """``/metrics``, ``/healthz`` and ``/readyz`` on the ports asked for, started before the
     server listens (so that they answer while a gateway waits for NATS: ``/healthz`` live,
     ``/readyz`` naming what it waits for) and stopped with it, so that ``/readyz`` says
@@ -186,42 +190,18 @@ class _Probes:
         health_port: int | None,
         cluster: ClusterAttachment | None,
     ) -> None:
-        self.health: Health | None = None
-        self.metrics_port: int | None = None
-        self.health_port: int | None = None
-        self._stops: list[Callable[[], None]] = []
-        if metrics_port is None and health_port is None:
-            return
-        health = self.health = Health(asyncio.get_running_loop())
-        health.checks["server"] = _not_listening
+        checks: dict[str, Check] = {"server": _not_listening}
         cluster_check = getattr(cluster, "not_ready", None)
         if cluster_check is not None:
-            health.checks["nats"] = cluster_check
-        try:
-            if metrics is not None and metrics_port is not None:
-                self.metrics_port = self.health_port = metrics.serve_http(
-                    metrics_port, host, health
-                )
-                self._stops.append(metrics.stop_http)
-            if health_port is not None and health_port != metrics_port:
-                probes = serve_operations(host, health_port, operations_app(health, None))
-                self.health_port = probes.server_address[1]
-                self._stops.append(probes.stop)
-        except BaseException:  # the health port in use: the metrics port is not left open
-            self.stop()
-            raise
+            checks["nats"] = cluster_check
+        super().__init__(host, metrics, metrics_port, health_port, checks)
 
     def follow(self, server: CsmsServer) -> None:
         """``server`` listens: the probes report it, and stop when it is closed."""
         server.metrics_port, server.health_port = self.metrics_port, self.health_port
         if self.health is not None:
             self.health.checks["server"] = server.not_serving
-        server.on_closed.extend(self._stops)
-
-    def stop(self) -> None:
-        """Stop serving the probes (the start failed before the server listened)."""
-        for stop in self._stops:
-            stop()
+        server.on_closed.extend(self.stops)
 
 
 def _not_listening() -> str:
