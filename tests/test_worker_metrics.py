@@ -5,7 +5,6 @@ against a real nats-server."""
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import socket
 import subprocess
@@ -13,12 +12,12 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cluster_procs import IdentityStation, Proc, run
 from cluster_procs import cluster_config as config
 from prometheus_client import generate_latest
+from test_health import probe
 
 from ocpp_fast import errors
 from ocpp_fast._machine import free_port
@@ -43,14 +42,6 @@ def figures_of(metrics: Metrics) -> dict[str, float]:
     """What ``/metrics`` would show of ``metrics`` now."""
     text = generate_latest(metrics.registry).decode()
     return {name: float(value) for name, value in FIGURE.findall(text)}
-
-
-def probe(port: int, path: str) -> tuple[int, dict[str, Any]]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def test_a_worker_counts_its_calls_handler_times_and_what_it_cannot_read(
