@@ -46,6 +46,10 @@ PAYLOAD = (
 ORIGINS = (("/nats/", "nats-py"), ("asyncio", "asyncio"), ("ocpp_fast", "ocpp_fast"))
 
 
+ON_WRITE: list[Callable[[], None]] = []
+"""Called as a CALL's answer is written (:func:`turns_to_answer` reads its turn there)."""
+
+
 def counts(profiler: cProfile.Profile) -> dict[str, int]:
     """Calls so far per function (``getstats`` reads them without stopping the profiler)."""
     out: dict[str, int] = {}
@@ -111,7 +115,9 @@ async def on_a_gateway(
     answered: list[asyncio.Future[bytes]] = []
 
     def write(frame: bytes) -> None:
-        answered[0].set_result(frame)  # the write is the answer's; the turns count to it
+        for hook in ON_WRITE:
+            hook()
+        answered[0].set_result(frame)  # the write is the answer's (its waiter wakes a turn later)
 
     connection = AsyncConnection(handler, write=write, identity="S1")
 
@@ -164,7 +170,7 @@ async def calls_per_call(
         after = counts(profiler)
         loop.set_task_factory(default_factory)
         profiler.disable()
-        turns = await turns_to_answer(gateway.relay.replies, one, frames(calls))
+        turns = await turns_to_answer(gateway.relay._link, one, frames(calls))
         diff = {key: n - before.get(key, 0) for key, n in after.items()}
         return {key: n for key, n in diff.items() if n}, tasks[0], turns
 
@@ -205,25 +211,41 @@ def instructions(valgrind: str, durable: bool, write_window: float) -> float:
 
 async def turns_to_answer(link: Any, one: Any, frames: list[bytes]) -> float:
     """Loop turns between the link reading a reply and the answer's write, per CALL: a
-    callback that schedules itself again counts the turns meanwhile."""
+    callback that schedules itself again counts the turns meanwhile. The read is marked by a
+    done callback of each store's ack: an ``Ack``'s run as the reader reads the reply (the
+    reader completes plain replies itself, no Python method of the link is called for one);
+    over nats-py, where the ack is an asyncio future, the mark comes a turn late."""
     loop = asyncio.get_running_loop()
     ticks, at_ack, total = [0], [0], [0]
-    replied = link._replied
+    request_bytes = link.request_bytes
+    at_write = [0]
+
+    def wrote() -> None:
+        at_write[0] = ticks[0]
 
     def tick() -> None:
         ticks[0] += 1
         loop.call_soon(tick)
 
-    def marked(*args: Any) -> None:
+    def mark(_: Any) -> None:
         at_ack[0] = ticks[0]
-        replied(*args)
 
-    link._replied = marked
+    def marked(*args: Any) -> Any:
+        ack = request_bytes(*args)
+        ack.add_done_callback(mark)
+        return ack
+
+    link.request_bytes = marked
+    ON_WRITE.append(wrote)
     loop.call_soon(tick)
     for frame in frames:
+        at_ack[0] = -1
         await one(frame)
-        total[0] += ticks[0] - at_ack[0]
-    del link._replied
+        if at_ack[0] < 0:
+            raise RuntimeError("no store's ack was read for a durable CALL")
+        total[0] += at_write[0] - at_ack[0]
+    del link.request_bytes
+    ON_WRITE.remove(wrote)
     return total[0] / len(frames)
 
 
