@@ -313,3 +313,30 @@ def test_metrics_and_the_frame_log_are_kept_as_on_the_general_path(
         assert any('[3,"m1",{}]' in line for line in logged)
 
     run(scenario)
+
+
+def test_a_store_cancelled_elsewhere_gives_its_message_id_back(path: type[Csms]) -> None:
+    """A store's ack cancelled by someone else than the connection (its link closing it, code
+    holding it): the CALL is not answered and the user's handler never runs, as on a stopped
+    connection, and its id is no longer in hand: the same id sent again is handled, where the
+    gated route kept it for good (refused as a duplicate, one more per such CALL)."""
+
+    async def scenario() -> None:
+        station = Station(path)
+        connection = station.connection
+        assert connection.feed(event(1)) is True
+        station.replies.sent[0][3].cancel()
+        await turns()
+        assert (station.written, station.user.ran) == ([], [])
+        assert connection.protocol._handling == set()
+        assert (connection.frame_of("m1"), connection.handling, connection._pending) == (
+            None,
+            0,
+            {},
+        )
+        assert connection.feed(event(1)) is True
+        station.replies.ack(1)
+        await turns()
+        assert station.written == [b'[3,"m1",{}]']
+
+    run(scenario)

@@ -629,9 +629,14 @@ cdef class Gated:
         connection._free += 1
 
     cdef void _let_go(self) except *:
-        frames = self.dispatch._frames
+        """The twin's: kept frame dropped, id no longer in hand."""
+        message_id = self.context.message_id
+        dispatch = self.dispatch
+        frames = dispatch._frames
         if frames:
-            (<dict>frames).pop(self.context.message_id, None)
+            (<dict>frames).pop(message_id, None)
+        if dispatch._handling is not None:
+            (<set>dispatch._handling).discard(message_id)
 
 
 def handle(handler, frame, identity=""):

@@ -393,6 +393,12 @@ class Gated:
         connection._free += 1
 
     def _let_go(self) -> None:
-        frames = self.dispatch._frames
+        """Unanswered for good (cancelled, the connection stopped): its kept frame dropped and
+        its id no longer in hand (a store's ack cancelled elsewhere kept it for good)."""
+        message_id = self.context.message_id
+        dispatch = self.dispatch
+        frames = dispatch._frames
         if frames:
-            frames.pop(self.context.message_id, None)
+            frames.pop(message_id, None)
+        if dispatch._handling is not None:
+            dispatch._handling.discard(message_id)
