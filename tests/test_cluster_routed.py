@@ -365,3 +365,33 @@ def test_the_refresh_writes_every_line_over_the_link_with_no_task_per_line(
         await gateway.close()
 
     run(scenario)
+
+
+@pytest.mark.parametrize("over", ["link", "nats-py"])
+def test_a_routed_call_waiting_at_close_is_answered_and_its_task_ended(
+    nats_url: str, over: str
+) -> None:
+    """The server closing while a routed call waits for its station: the caller is told the
+    station is gone (not left to its timeout) and, once ``close()`` returned, no task of the
+    gateway's is left running (it was cancelled and left behind)."""
+    options = {} if over == "link" else {"tls_handshake_first": False}  # one the link lacks
+    cluster = ClusterConfig(nats_url, config(nats_url).names, options)
+
+    async def scenario() -> None:
+        gateway = Gateway(cluster)
+        server = await serve(DemoChargeSystem(), cluster=gateway)
+        station = await connect(SlowStation(), f"ws://127.0.0.1:{server.port}/ocpp/C1")
+        await gateway.holds("C1", 5)
+        async with ClusterClient(cluster) as client:
+            slow = asyncio.ensure_future(client.call("C1", data_transfer("slow"), timeout=8))
+            await until(lambda: gateway._routed_waiting == 1, "the routed call waits")
+            started = asyncio.get_running_loop().time()
+            await gateway.close()  # as SIGTERM's path closes it: before the server's stations
+            assert gateway._tasks == set()
+            with pytest.raises(StationNotConnected):
+                await slow
+            assert asyncio.get_running_loop().time() - started < 5
+        await station.close()
+        await server.close()
+
+    run(scenario)

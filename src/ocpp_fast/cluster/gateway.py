@@ -102,7 +102,8 @@ SETTLE_AT_CLOSE = 5.0
 lines deleted) before it stops following."""
 
 LOOPS_END = 5.0
-"""Seconds :meth:`Gateway.close` waits for its loops to end once cancelled."""
+"""Seconds :meth:`Gateway.close` waits for its loops and its routed calls' tasks to end once
+cancelled (a routed call's tells its caller first)."""
 
 REGISTRY_TIMEOUT = 5.0
 """Seconds a registry line written over the link waits for the bucket's ack (nats-py's
@@ -491,8 +492,21 @@ class Gateway:
         return received
 
     async def _routed(self, identity: str, msg: Msg) -> None:
-        outcome = await self._call_station(identity, msg.data)
+        try:
+            outcome = await self._call_station(identity, msg.data)
+        except asyncio.CancelledError:
+            await _quietly(msg.respond(_encode(self._closing_outcome(identity))))
+            raise
         await _quietly(msg.respond(_encode(outcome)))
+
+    def _closing_outcome(self, identity: str) -> Outcome:
+        """What a routed call still waiting as the gateway closes answers its caller (rather
+        than nothing, the caller waiting out its timeout): the station is going with it."""
+        self.routed["disconnected"] += 1
+        return Outcome(
+            failure="disconnected",
+            description=f"{identity}'s gateway {self.node} closed while the call waited",
+        )
 
     def _delivered_callback(self, identity: str) -> Delivered:
         """The link's subscription callback: called from its ``data_received``, it only starts
@@ -535,7 +549,12 @@ class Gateway:
         self._routed_waiting -= 1
 
     async def _routed_over_link(self, identity: str, data: bytes, reply: bytes) -> None:
-        outcome = await self._call_station(identity, data)
+        try:
+            outcome = await self._call_station(identity, data)
+        except asyncio.CancelledError:
+            if reply and self._link is not None:
+                self._link.publish(reply, _encode(self._closing_outcome(identity)))
+            raise
         if reply and self._link is not None and not self._link.publish(reply, _encode(outcome)):
             nats_failures.warning(
                 "routed outcome lost",
@@ -647,12 +666,13 @@ class Gateway:
                 await self.settled(SETTLE_AT_CLOSE)
         for loop in self._loops:
             loop.cancel()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._loops:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()  # a routed call's tells its caller the gateway closed
+        if self._loops or tasks:
             # ended before NATS is closed under them: a round in nats-py's waits ends as
             # they return (bounded by their own timeouts, as is this wait)
-            await asyncio.wait(self._loops, timeout=LOOPS_END)
+            await asyncio.wait([*self._loops, *tasks], timeout=LOOPS_END)
         await self.relay.close()
         if self._nc is not None:
             # Plain wait_for: a cancel it drops (3.11) lets only the close below run, the
