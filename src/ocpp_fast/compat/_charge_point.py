@@ -636,7 +636,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             body = written(to_wire(response, shape_of(version.response_types.get(action))))
             if not handlers.get("_skip_schema_validation", False):
                 self._fast_check(b'[3,"0",' + body + b"]", action, "0", version)
-        except (TypeError, ValueError, OverflowError, errors.OcppError) as error:
+        except (TypeError, ValueError, OverflowError, RecursionError, errors.OcppError) as error:
             self.logger.error(
                 "%s: our %s response to %s is invalid, answering InternalError: %s",
                 self.id,
@@ -663,7 +663,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             # written(): a float NaN or infinity, which msgspec writes as a null nobody wrote
             # (ocpp writes NaN, no JSON), is refused too
             return written(frame).decode()
-        except (TypeError, ValueError, OverflowError):  # details a handler could not encode
+        except (TypeError, ValueError, OverflowError, RecursionError):  # unwritable details
             return _encode((*frame[:4], {})).decode()
 
     def _fast_run_after(
