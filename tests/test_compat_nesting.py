@@ -19,7 +19,9 @@ unanswered. Now every walk of a payload is a loop:
   [a_result_holding_itself_is_answered_internal_error];
 - the result of our ``call()`` is handed over as ``ocpp`` hands it
   [a_deep_call_result_is_returned_as_ocpp_returns_it]; a request that holds itself raises
-  ``ValueError`` [a_request_holding_itself_raises_value_error];
+  RecursionError, as with ``ocpp`` (``NestedTooDeeply`` was a ValueError, which a backend's
+  ``except RecursionError`` written against ``ocpp`` missed)
+  [a_request_holding_itself_raises_recursion_error_as_with_ocpp];
 - a frame read whole whose payload's check, further down the stack, finds it too deep is
   answered with the codec's code [refused_deeper_down_is_answered_with_the_codecs_code].
 """
@@ -207,6 +209,21 @@ def test_a_result_holding_itself_is_answered_internal_error() -> None:
     assert [frame[:3] for frame in sent] == [[4, "d1", "InternalError"]]
 
 
+def test_error_details_holding_themselves_are_answered_as_details_json_cannot_hold() -> None:
+    """A handler's error whose details hold themselves: ``ocpp`` raises ValueError out of
+    ``route_message`` (its ``json.dumps``: a circular reference), nothing answered; the
+    drop-in answers the code and description with ``{}``, as for any details JSON cannot
+    hold (``NestedTooDeeply``, now a RecursionError, is among them)."""
+    looped: dict[str, Any] = {}
+    looped["self"] = looped
+    theirs_class, ours_class = charge_point_classes("2.0.1", ["DataTransfer"])
+    error = ocpp.exceptions.GenericError(description="no", details=looped)
+    theirs = asyncio.run(_route(theirs_class, _data_transfer("dict", 2), error))
+    assert theirs[:2] == ("ValueError", [])
+    outcome, sent, _ = asyncio.run(_route(ours_class, _data_transfer("dict", 2), error))
+    assert (outcome, sent) == ("returned", [[4, "d1", "GenericError", "no", {}]])
+
+
 @pytest.mark.parametrize("kind", ["dict", "list"])
 def test_a_deep_call_result_is_returned_as_ocpp_returns_it(kind: str) -> None:
     """Our ``call()`` answered with ``data`` 600 levels deep: the result ``ocpp`` returns
@@ -261,21 +278,27 @@ def test_refused_deeper_down_is_answered_with_the_codecs_code(
     assert type(raised[0]) is ocpp.exceptions.FormatViolationError
 
 
-def test_a_request_holding_itself_raises_value_error() -> None:
-    """A ``call()`` whose request holds itself: ``ocpp`` raises RecursionError; the drop-in
-    raised it too (its recursion); now ``ValueError`` (``NestedTooDeeply``), nothing sent."""
+def test_a_request_holding_itself_raises_recursion_error_as_with_ocpp() -> None:
+    """A ``call()`` whose request holds itself, or nests deeper than JSON is read: ``ocpp``
+    raises RecursionError (its ``asdict``), nothing sent. The drop-in raised
+    ``NestedTooDeeply``, a ValueError, past a backend's ``except RecursionError``; it is a
+    RecursionError now, nothing sent, and no ``OCPPError`` on either."""
     looped: dict[str, Any] = {}
     looped["self"] = looped
+    deep: list[Any] = []
+    for _ in range(3000):
+        deep = [deep]
 
-    async def run(cls: type[Any]) -> tuple[str, list[str]]:
+    async def run(cls: type[Any], data: Any) -> tuple[str, list[str]]:
         sink = Sink()
         try:
-            await cls("CP", sink).call(call201.DataTransfer(vendor_id="V", data=looped))
-        except Exception as error:
-            return type(error).__name__, sink.sent
+            await cls("CP", sink).call(call201.DataTransfer(vendor_id="V", data=data))
+        except RecursionError as error:
+            assert not isinstance(error, ocpp.exceptions.OCPPError)
+            return "RecursionError", sink.sent
         return "returned", sink.sent
 
-    assert asyncio.run(run(ocpp.v201.ChargePoint)) == ("RecursionError", [])
-    outcome, sent = asyncio.run(run(v201.ChargePoint))
-    assert (outcome, sent) == ("NestedTooDeeply", [])
-    assert issubclass(NestedTooDeeply, ValueError)
+    for data in (looped, deep):
+        assert asyncio.run(run(ocpp.v201.ChargePoint, data)) == ("RecursionError", [])
+        assert asyncio.run(run(v201.ChargePoint, data)) == ("RecursionError", [])
+    assert issubclass(NestedTooDeeply, RecursionError)

@@ -51,7 +51,6 @@ from ocpp_fast.frames import CALLERROR, CALLRESULTERROR, CallResultError, Send
 __all__ = [
     "ChargePoint",
     "ocpp_exception",
-    "ocpp_unreadable_exception",
     "ocpp_validation_exception",
 ]
 
@@ -105,14 +104,22 @@ for a MessageTypeId it does not know, on every version (1.6's spellings of these
 FormationViolation and GenericError, name other faults). They stood in as GenericError."""
 
 
+def _ocpp_class(error: errors.OcppError, version: ProtocolVersion) -> Any:
+    """``ocpp``'s class of ``error``'s code as the version spells it; for a code ``ocpp``
+    has no class for, the class it raises for the same fault."""
+    cls: Any = next((c for fault, c in _OCPP_CLASS_OF_FAULT if isinstance(error, fault)), None)
+    if cls is None:
+        cls = _OCPP_EXCEPTIONS[version.code_of(error)]  # every other code of the spec has one
+    return cls
+
+
 def ocpp_exception(error: errors.OcppError, version: ProtocolVersion) -> Exception:
     """The ``ocpp`` exception of ``error``'s code, spelt as the version spells it,
     so the ``except`` clauses of a backend written for ``ocpp`` catch it; for a code
     ``ocpp`` has no class for, the class it raises for the same fault."""
-    cls: Any = next((c for fault, c in _OCPP_CLASS_OF_FAULT if isinstance(error, fault)), None)
-    if cls is None:
-        cls = _OCPP_EXCEPTIONS[version.code_of(error)]  # every other code of the spec has one
-    exception: Exception = cls(description=error.description, details=dict(error.details))
+    exception: Exception = _ocpp_class(error, version)(
+        description=error.description, details=dict(error.details)
+    )
     return exception
 
 
@@ -128,35 +135,26 @@ keyword (enum, format, pattern, minimum, minItems ...) is its FormatViolationErr
 
 def ocpp_validation_exception(error: errors.OcppError, version: ProtocolVersion) -> Exception:
     """The exception ``ocpp`` raises in the user's process when a payload it validates
-    (a ``call()``'s request, the CALLRESULT answering it) breaks its schema.
+    (a ``call()``'s request, the CALLRESULT answering it) breaks its schema, or when the
+    answer to a ``call()`` is no frame to the spec at all.
 
     The spec's code is what goes on the wire; the class raised to Python code is
     ``ocpp``'s, chosen by the schema keyword as ``ocpp`` chooses it, for every version,
-    so ``except FormatViolationError`` written against ``ocpp`` still catches.
+    so ``except FormatViolationError`` written against ``ocpp`` still catches. An error of
+    no keyword gets the class of :func:`ocpp_exception`: an answer that is no JSON to the
+    spec though Python's ``json`` reads it (``NaN``, as an ``ocpp`` peer writes a float NaN)
+    or that is no frame (a CALLRESULT of 2 elements) is a RpcFrameworkError (1.6:
+    FormationViolation), raised as ``FormatViolationError`` on every version, the class
+    ``ocpp``'s ``unpack`` raises for a frame that is not JSON (``ocpp`` has no class of
+    RpcFrameworkError, and a class by code would raise ``FormationViolationError`` on 1.6
+    and a stand-in on 2.x).
     """
     keyword = error.schema_keyword
     if keyword is None:
-        return ocpp_exception(error, version)
-    cls = _OCPP_CLASS_OF_KEYWORD.get(keyword, ocpp.exceptions.FormatViolationError)
+        cls = _ocpp_class(error, version)
+    else:
+        cls = _OCPP_CLASS_OF_KEYWORD.get(keyword, ocpp.exceptions.FormatViolationError)
     exception: Exception = cls(
-        description=error.description, details={"cause": error.description, **error.details}
-    )
-    return exception
-
-
-def ocpp_unreadable_exception(error: errors.OcppError) -> Exception:
-    """The exception a ``call()`` raises when its answer is no JSON to the spec, though
-    Python's ``json`` reads it (``NaN``, ``Infinity``, a lone surrogate escape, as an
-    ``ocpp`` peer writes them): ``FormatViolationError``, on every version.
-
-    It is the class ``ocpp`` raises for a frame that is not JSON (its ``unpack``). The
-    spec's code, RpcFrameworkError (1.6: FormationViolation), goes on the wire where an
-    answer is sent (2.1's CALLRESULTERROR), but ``ocpp`` has no class of RpcFrameworkError
-    (a peer's CALLERROR of that code raises its ``UnknownCallErrorCodeError``, which is
-    no ``OCPPError``, as any code it has no class for does), and a class by code would
-    have the same answer raise ``FormationViolationError`` on 1.6 and a stand-in on 2.x.
-    """
-    exception: Exception = ocpp.exceptions.FormatViolationError(
         description=error.description, details={"cause": error.description, **error.details}
     )
     return exception
@@ -386,7 +384,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             if kind == 3 and len(frame) == 3:
                 self._fast_deliver(_received(CallResult, unique_id, None, frame[2], raw_msg))
                 return
-            if kind == 4 and _is_error_body(frame):
+            if kind == 4 and (_is_error_body(frame) or self._fast_awaited_error(frame)):
                 self._fast_deliver(
                     CallError(unique_id, frame[2], frame[3], self._fast_details_of(frame))
                 )
@@ -399,6 +397,17 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         ``ocpp`` matches it, where a station's own over-long id is refused."""
         unique_id = frame[1]
         return frame[0] != 2 and type(unique_id) is str and unique_id in self._fast_waiting
+
+    def _fast_awaited_error(self, frame: list[Any]) -> bool:
+        """A malformed CALLERROR of 4 or 5 elements (a description or code that is no
+        string, ErrorDetails that are no object) to a ``call()`` waiting on its id: handed
+        to that call as ``ocpp`` hands it (``suppress`` returns None, else ``ocpp``'s
+        exception of the code holding what was sent), logged. Never answered: nothing is
+        answered to an error frame, and the call does not wait out its timeout."""
+        if (len(frame) != 5 and len(frame) != 4) or not self._fast_awaits(frame[1]):
+            return False
+        self.logger.warning("%s: malformed error frame %.200r, handed to its call", self.id, frame)
+        return True
 
     async def _fast_route_call(self, msg: Call) -> None:
         try:
@@ -433,10 +442,13 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             self.logger.warning("%s: malformed frame %.200r: %s", self.id, raw_msg, error)
             kind: int | None = CALLERROR
             unique_id = error.message_id or errors.UNREADABLE_MESSAGE_ID
-            if error.message_type == 3 and version.answers_bad_results:
-                kind = CALLRESULTERROR  # 2.1 answers a bad CALLRESULT so
-            elif error.message_type == 6:
-                kind = None  # a SEND is never answered
+            if error.message_type == 3:  # never answered with a CALLERROR
+                kind = self._fast_fail_waiting(unique_id, error, version)
+            elif error.message_type == 6 or (
+                error.message_type in (CALLERROR, CALLRESULTERROR)
+                and not isinstance(error, errors.MessageTypeNotSupportedError)
+            ):
+                kind = None  # a SEND is never answered, nor is an error frame
             elif error.message_type is None:  # no JSON to the spec: is it to ocpp's reading?
                 kind, unique_id = self._fast_read_leniently(raw_msg, error, version)
             if kind is not None:
@@ -464,9 +476,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         the peer's ``call()`` gets its error at once instead of waiting out its timeout
         for an answer to "-1" (with ``ocpp`` its call lock held all along), and a response
         to our ``call()`` fails that call at once (it waited for its timeout) with
-        ``FormatViolationError`` (:func:`ocpp_unreadable_exception`): as an invalid
-        CALLRESULT does, answered with CALLRESULTERROR in 2.1 only. Only read on this error
-        path.
+        ``FormatViolationError`` (:meth:`_fast_fail_waiting`): as an invalid CALLRESULT
+        does, answered with CALLRESULTERROR in 2.1 only. Only read on this error path.
         """
         unreadable = (CALLERROR, errors.UNREADABLE_MESSAGE_ID)
         try:
@@ -478,13 +489,30 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         kind, unique_id = frame[0], frame[1]
         if kind == 2 and len(frame) == 4 and _usable_id(unique_id):
             return CALLERROR, unique_id
-        waiter = self._fast_waiting.get(unique_id) if kind == 3 and len(frame) == 3 else None
-        if waiter is None or waiter.done():
-            return unreadable
-        waiter.set_exception(ocpp_unreadable_exception(error))
-        if version.answers_bad_results:
-            return CALLRESULTERROR, unique_id
-        return None, unique_id
+        if kind == 3 and len(frame) == 3 and self._fast_awaits(unique_id):
+            return self._fast_fail_waiting(unique_id, error, version), unique_id
+        return unreadable
+
+    def _fast_awaits(self, unique_id: Any) -> bool:
+        """A ``call()`` waits on ``unique_id`` (of any JSON type a peer sends)."""
+        if type(unique_id) is not str and type(unique_id) is not int:
+            return False  # a list or object id is no key, and no call of ours has one
+        waiter = self._fast_waiting.get(unique_id)
+        return waiter is not None and not waiter.done()
+
+    def _fast_fail_waiting(
+        self, unique_id: Any, error: errors.OcppError, version: ProtocolVersion
+    ) -> int | None:
+        """A CALLRESULT that is no frame to the spec (2 elements, ``NaN`` in it): the
+        ``call()`` waiting on its id fails at once, as an invalid CALLRESULT fails it
+        (``ocpp``'s class of the fault, :func:`ocpp_validation_exception`), where it waited
+        out its timeout. Returns how it is answered: CALLRESULTERROR in 2.1 if a call
+        waited, else nothing (a CALLRESULT is never answered with a CALLERROR; one of an
+        unknown id is discarded, as the native API discards it)."""
+        if not self._fast_awaits(unique_id):
+            return None
+        self._fast_waiting[unique_id].set_exception(ocpp_validation_exception(error, version))
+        return CALLRESULTERROR if version.answers_bad_results else None
 
     def _fast_details_of(self, frame: list[Any]) -> Any:
         """An error frame's ErrorDetails; ``null`` or absent is ``{}``, logged once (INFO).
@@ -636,7 +664,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             body = written(to_wire(response, shape_of(version.response_types.get(action))))
             if not handlers.get("_skip_schema_validation", False):
                 self._fast_check(b'[3,"0",' + body + b"]", action, "0", version)
-        except (TypeError, ValueError, OverflowError, errors.OcppError) as error:
+        except (TypeError, ValueError, OverflowError, RecursionError, errors.OcppError) as error:
             self.logger.error(
                 "%s: our %s response to %s is invalid, answering InternalError: %s",
                 self.id,
@@ -663,7 +691,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             # written(): a float NaN or infinity, which msgspec writes as a null nobody wrote
             # (ocpp writes NaN, no JSON), is refused too
             return written(frame).decode()
-        except (TypeError, ValueError, OverflowError):  # details a handler could not encode
+        except (TypeError, ValueError, OverflowError, RecursionError):  # unwritable details
             return _encode((*frame[:4], {})).decode()
 
     def _fast_run_after(

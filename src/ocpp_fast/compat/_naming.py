@@ -90,9 +90,13 @@ RECURSION_BUDGET = 32
 frames a walk stacks on its caller's (one a level) stay this few, however deep the payload."""
 
 
-class NestedTooDeeply(ValueError):
+class NestedTooDeeply(RecursionError):
     """A value nested deeper than any JSON the codec reads or writes (``sys.getrecursionlimit()``
-    levels, msgspec's bound): one that holds itself, most likely."""
+    levels, msgspec's bound): one that holds itself, most likely.
+
+    A RecursionError, as what ``ocpp`` raises for the same value (its ``asdict`` and
+    ``json.dumps`` recurse): a backend's ``except RecursionError`` around ``call()`` catches
+    it on both. It is no ``OCPPError`` on either, nothing having been sent or received."""
 
     def __init__(self) -> None:
         super().__init__(f"nested deeper than {sys.getrecursionlimit()} levels")
