@@ -136,6 +136,25 @@ def test_a_worker_process_serves_metrics_and_probes_with_its_flags(nats_url: str
         proc.kill()
 
 
+def test_a_worker_s_metrics_and_probes_listen_on_hosts_of_their_own(nats_url: str) -> None:
+    """``worker --metrics-host 127.0.0.2 --health-host 127.0.0.3``, as ``serve``'s: each port
+    on its own address (``--host`` by default, for both), said so in the start lines."""
+    metrics_port, health_port = free_port(), free_port()
+    flags = ["--metrics-port", str(metrics_port), "--health-port", str(health_port)]
+    hosts = ["--metrics-host", "127.0.0.2", "--health-host", "127.0.0.3"]
+    proc = Proc([*WORKER, "--nats", nats_url, *flags, *hosts, DEMO])
+    try:
+        proc.wait_for(f"probes on http://127.0.0.3:{health_port}/healthz")
+        assert f"metrics on http://127.0.0.2:{metrics_port}/metrics" in "".join(proc.seen)
+        assert probe(metrics_port, "/readyz", "127.0.0.2") == (200, {"ready": True})
+        assert probe(health_port, "/healthz", "127.0.0.3") == (200, {"live": True})
+        for port in (metrics_port, health_port):
+            with socket.socket() as client:
+                assert client.connect_ex(("127.0.0.1", port)) != 0  # not on --host
+    finally:
+        proc.kill()
+
+
 def test_a_worker_whose_metrics_port_is_taken_says_which_flag() -> None:
     """One line and exit code 2, as ``serve``'s, naming the flag (before NATS is asked)."""
     with socket.socket() as taken:

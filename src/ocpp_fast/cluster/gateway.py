@@ -86,6 +86,10 @@ _BATCH = 256
 WORKER_TIMEOUT = 10.0
 """Seconds a CALL forwarded to the workers waits for its answer, by default."""
 
+STORE_TIMEOUT = 5.0
+"""Seconds a durable CALL's store waits for JetStream's ack, by default (then the station gets
+InternalError and sends the CALL again)."""
+
 REGISTRY_TTL = 30.0
 """Seconds a gateway's registry lines outlive it, by default (rewritten every third of it)."""
 
@@ -134,7 +138,7 @@ class Gateway:
         handlers_in: str = "gateway",
         durable: Mapping[str, frozenset[str]] = DEFAULT_DURABLE,
         worker_timeout: float = WORKER_TIMEOUT,
-        store_timeout: float = 5.0,
+        store_timeout: float = STORE_TIMEOUT,
         registry_ttl: float = REGISTRY_TTL,
         duplicate_window: float = 120.0,
         node: str | None = None,
