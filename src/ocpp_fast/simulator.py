@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import os
 import random
 import signal
@@ -141,6 +142,9 @@ class SimulationReport:
     seconds: float = 0.0
     """The real duration of the run, stopped early or not."""
     stopped_early: bool = False
+    """Stopped (``stop``, SIGINT, SIGTERM) before the end it was given."""
+    duration: float = 0.0
+    """The duration asked for (``inf``: until stopped); ``simulate()`` sets it."""
     versions: Counter[str] = field(default_factory=Counter)
     """Stations per OCPP version, as the fleet was planned (connected or not)."""
     latencies: list[float] = field(default_factory=list)
@@ -207,7 +211,7 @@ class SimulationReport:
             ("connections lost", lost),
             ("charging sessions", f"{self.sessions}"),
             ("messages (calls answered)", f"{self.messages}"),
-            ("duration", f"{self.seconds:.1f} s{' (stopped early)' if self.stopped_early else ''}"),
+            ("duration", f"{self.seconds:.1f} s{self._how_it_ended()}"),
             ("throughput", f"{rate:,.0f} msg/s"),
             ("latency p50", f"{self.percentile(0.50):.2f} ms"),
             ("latency p99", f"{self.percentile(0.99):.2f} ms"),
@@ -220,6 +224,16 @@ class SimulationReport:
         lines += _by_kind(self.not_supported)
         lines.append(f"{rows[-1][0].ljust(width)}  {rows[-1][1]}")
         return "\n".join(lines + _by_kind(self.errors))
+
+    def _how_it_ended(self) -> str:
+        """The duration's note: a run of no end (``--duration inf``), stopped, ran until
+        stopped, as it was asked to; ``stopped early`` there said it missed an end it never
+        had."""
+        if not self.stopped_early:
+            return ""
+        return (
+            " (until stopped: no end was set)" if math.isinf(self.duration) else " (stopped early)"
+        )
 
 
 def _by_kind(counts: Counter[str]) -> list[str]:
@@ -579,7 +593,7 @@ async def simulate(
     kinds = [kind for kind in MIX_SHARES if action_of(kind) in chosen]
     check_passwords(password, chargers, first_station)
     urls = [url] if isinstance(url, str) else list(url)
-    report = SimulationReport(stations=chargers)
+    report = SimulationReport(stations=chargers, duration=duration)
     stop = stop or asyncio.Event()
     rng = random.Random(seed)
     start = time.monotonic()
