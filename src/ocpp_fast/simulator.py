@@ -53,7 +53,6 @@ from ocpp_fast._sim_traffic import (
 )
 from ocpp_fast.transport import Backoff, HandshakeFailed, StationClient, connect
 from ocpp_fast.transport.client import (
-    BOOT_RETRY_FLOOR,
     CONNECTION_FAILED,
     boot_accepted_within,
     boot_retry_delay,
@@ -409,24 +408,26 @@ _FIRST: Any = object()
 
 async def _booted(fleet: _Fleet, client: StationClient, state: Any, answer: Any = _FIRST) -> bool:
     """Boot until the CSMS accepts, as OCPP asks: after a Pending or Rejected ``answer`` (or a
-    failed boot, ``None``) wait the interval the CSMS gave (:func:`boot_retry_delay`: at least
-    :data:`BOOT_RETRY_FLOOR` s for 0 or a failure) and boot again, sending nothing else
-    meanwhile; a boot the CSMS triggered during the wait (TriggerMessage, sent by the
-    station's handler) that it accepts ends it, with no second boot. ``True`` once accepted;
-    ``False`` when the run would end first."""
+    failed boot, ``None``) wait the interval the CSMS gave (:func:`boot_retry_delay`:
+    :data:`~ocpp_fast.transport.client.BOOT_RETRY_FLOOR` s for 0 or a failure) and boot
+    again, sending nothing else meanwhile; a boot the CSMS triggered during the wait
+    (TriggerMessage, sent by the station's handler) that it accepts ends it, with no second
+    boot, after a failed boot as after a Pending one (the wait after a failure, a plain
+    sleep, went on to its 10 s and a needless boot; ``StationClient``'s own boot loop
+    watched both). ``True`` once accepted; ``False`` when the run would end first."""
     while answer is _FIRST or not _accepting(answer):
         if answer is not _FIRST:
-            if answer is None:  # failed: no answer says where the station stands
-                if not await _slept(fleet, BOOT_RETRY_FLOOR):
-                    return False
-            elif (waited := await _boot_waited(fleet, client, answer.interval)) is not None:
+            # failed (None): no answer says where the station stands, the floor's wait
+            interval = 0 if answer is None else answer.interval
+            if (waited := await _boot_waited(fleet, client, interval)) is not None:
                 return waited
         answer = await _call(client, state, "BootNotification", fleet.report)
     return True
 
 
 async def _boot_waited(fleet: _Fleet, client: StationClient, interval: float) -> bool | None:
-    """Wait the ``interval`` of a Pending or Rejected boot before booting again (as
+    """Wait the ``interval`` of a Pending or Rejected boot (0 after a failed one) before
+    booting again (as
     :func:`_slept`): ``None`` when the time passed, ``True`` when a boot was accepted on the
     station's connection meanwhile (the CSMS triggered it), ``False`` when the run ends first."""
     seconds = boot_retry_delay(interval)
