@@ -18,6 +18,7 @@ from cluster_procs import cluster_config as config
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
+from nats.js.errors import NoStreamResponseError
 
 from ocpp_fast import errors
 from ocpp_fast.cluster import ClusterClient, ClusterConfig, Gateway, TooManyRoutedCalls, Worker
@@ -181,11 +182,50 @@ def test_stores_refused_by_the_stream_and_with_no_stream_are_counted_so(nats_url
     run(scenario)
 
 
+REGISTRY_FAILURES = "ocpp_cluster_registry_failures_total{cause=%r}"
+
+
+def test_registry_lines_not_written_are_counted_by_cause(nats_url: str) -> None:
+    """The registry's bucket deleted under a gateway holding a station: the next refresh's
+    line finds no stream (``no_stream``), then the gateway makes the bucket again and writes
+    it. Those failures were WARNINGs only, in no series."""
+    import nats
+
+    cluster = config(nats_url)
+
+    async def scenario() -> None:
+        gateway = Gateway(cluster, registry_ttl=0.6)  # a refresh every 0.2 s
+        server = await serve(DemoChargeSystem(), cluster=gateway, metrics_port=0)
+        assert server.metrics_port is not None
+        port = server.metrics_port
+        first = await scraped(port)
+        for cause in ("refused", "timeout", "link_down", "no_stream", "other"):
+            assert first[label(REGISTRY_FAILURES, cause)] == 0
+        station = await connect(IdentityStation(), f"ws://127.0.0.1:{server.port}/ocpp/K.1")
+        await gateway.holds("K.1", 5)
+        nc = await nats.connect(nats_url)
+        await nc.jetstream().delete_key_value(cluster.names.bucket)
+        deadline = asyncio.get_running_loop().time() + 10
+        while not (await scraped(port))[label(REGISTRY_FAILURES, "no_stream")]:
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.05)
+        async with ClusterClient(cluster) as client:  # written again once the bucket is back
+            while "K.1" not in await client.stations():
+                await asyncio.sleep(0.05)
+        await nc.close()
+        await station.close()
+        await server.close()
+        await gateway.close()
+
+    run(scenario)
+
+
 def test_the_cause_of_a_failed_store() -> None:
     """What each failure of a store is counted as (a timeout's own test would wait the store
     timeout out: the class is what decides)."""
     assert store_cause(NatsTimeout()) == "timeout"
     assert store_cause(NoRespondersError()) == "no_stream"
+    assert store_cause(NoStreamResponseError()) == "no_stream"  # a registry line over nats-py
     assert store_cause(ConnectionError("lost")) == "link_down"
     assert store_cause(RuntimeError("the stream refused it: ...")) == "refused"
     assert store_cause(ValueError("?")) == "other"

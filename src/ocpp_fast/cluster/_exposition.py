@@ -45,6 +45,12 @@ class GatewayFigures(Collector):
             "cause",
             relay.store_failures,
         )
+        yield _by(
+            "ocpp_cluster_registry_failures",
+            "Registry lines not written (a station's put, or its delete once it left), by cause",
+            "cause",
+            gateway.registry_failures,
+        )
         yield _plain(
             "ocpp_cluster_forwarded",
             "CALLs sent to the workers (each answered, or counted as failed)",
