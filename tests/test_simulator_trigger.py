@@ -318,14 +318,15 @@ def test_a_boot_triggered_after_a_failed_boot_in_a_run_ends_the_wait(label: str)
     ``StationClient``'s own boot does), instead of waiting the 10 s out for a third boot."""
 
     async def main() -> tuple[Seen, Any]:
-        seen = Seen(label, boot_failed_once(label))
+        csms = boot_failed_once(label)
+        seen = Seen(label, csms)
         server = await serve(seen.handler)
         url = f"ws://127.0.0.1:{server.port}/ocpp"
         try:
             running = asyncio.create_task(
                 simulate(url, 1, 4.0, interval=0.1, versions=label, actions=["Heartbeat"])
             )
-            while not type(seen.handler).boots:  # (Seen records no request that raised)
+            while not type(csms).boots:  # (Seen records no request that raised)
                 await asyncio.sleep(0.01)
             await asyncio.sleep(0.1)  # the station reads the failure
             trigger = trigger_of(label, "BootNotification")
