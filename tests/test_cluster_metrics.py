@@ -121,6 +121,9 @@ def test_a_gateway_counts_its_stores_routed_calls_link_and_window(nats_url: str)
         await server.close()
         await gateway.close()
         assert figures["ocpp_cluster_stores_total"] == 2
+        # the handlers run here: their times keep their name (a forwarding gateway's do not)
+        assert figures['ocpp_handler_seconds_count{action="TransactionEvent"}'] == 2
+        assert not [name for name in figures if name.startswith("ocpp_cluster_forward_seconds")]
         assert all(figures[label(STORE_FAILURES, c)] == 0 for c in ("refused", "link_down"))
         routed = {
             outcome: figures[f'ocpp_cluster_routed_calls_total{{outcome="{outcome}"}}']

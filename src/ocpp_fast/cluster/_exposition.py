@@ -22,7 +22,16 @@ if TYPE_CHECKING:
     from ocpp_fast.cluster.gateway import Gateway
     from ocpp_fast.cluster.worker import Worker
 
-__all__ = ["GatewayFigures", "WorkerFigures"]
+__all__ = ["FORWARD_SERIES", "GatewayFigures", "WorkerFigures"]
+
+FORWARD_SERIES = (
+    "ocpp_cluster_forward_seconds",
+    "Time a CALL forwarded to the workers takes to be answered (the round trip, the worker's "
+    "handler in it, and a durable action's store)",
+)
+"""The name and help of a forwarding gateway's CALL times: the dispatch path times every CALL
+from its dispatch to its answer, which there is the round trip to a worker; under
+``ocpp_handler_seconds`` it read as a handler's time, the worker's own series' name."""
 
 
 class GatewayFigures(Collector):

@@ -216,10 +216,14 @@ class Gateway:
     def measure(self, metrics: Metrics) -> None:
         """Expose this gateway's figures (stores, worker requests, routed calls, NATS) with
         ``metrics``' own, read when they are scraped (``serve()`` calls it when it keeps
-        metrics: :mod:`ocpp_fast.cluster._exposition`)."""
-        from ocpp_fast.cluster._exposition import GatewayFigures
+        metrics: :mod:`ocpp_fast.cluster._exposition`). With the handlers in workers, the
+        CALLs' times are the round trips to them: exposed as ``ocpp_cluster_forward_seconds``,
+        not as ``ocpp_handler_seconds`` (the workers' handlers' own)."""
+        from ocpp_fast.cluster._exposition import FORWARD_SERIES, GatewayFigures
 
         metrics.registry.register(GatewayFigures(self))
+        if self.forward_to_workers:
+            metrics.handler_series = FORWARD_SERIES
 
     @property
     def nats(self) -> Nats | None:
