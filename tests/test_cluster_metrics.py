@@ -223,6 +223,42 @@ def test_registry_lines_not_written_are_counted_by_cause(nats_url: str) -> None:
     run(scenario)
 
 
+def test_a_cluster_client_counts_its_calls_by_outcome(nats_url: str) -> None:
+    """``ClusterClient.calls``: what the caller alone sees (a station connected nowhere: no
+    gateway counts that call) beside what the gateway counts too, with the same labels."""
+    cluster = config(nats_url)
+
+    async def scenario() -> dict[str, int]:
+        gateway = Gateway(cluster)
+        server = await serve(DemoChargeSystem(), cluster=gateway)
+        station = await connect(SlowStation(), f"ws://127.0.0.1:{server.port}/ocpp/C.1")
+        await gateway.holds("C.1", 5)
+        async with ClusterClient(cluster) as client:
+            assert set(client.calls.values()) == {0}  # each outcome there from the start
+            await client.call("C.1", messages.DataTransferRequest(vendor_id="x"), timeout=5)
+            with pytest.raises(errors.NotSupportedError):
+                await client.call("C.1", messages.DataTransferRequest(vendor_id="refuse"), 5)
+            with pytest.raises(TimeoutError):
+                await client.call("C.1", messages.DataTransferRequest(vendor_id="slow"), 0.3)
+            with pytest.raises(errors.StationNotConnected):
+                await client.call("nobody", messages.DataTransferRequest(vendor_id="x"), 5)
+            calls = dict(client.calls)
+        await station.close()
+        await server.close()
+        await gateway.close()
+        return calls
+
+    calls = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert calls == {
+        "answered": 1,
+        "callerror": 1,
+        "timeout": 1,
+        "disconnected": 1,
+        "version": 0,
+        "refused": 0,
+    }
+
+
 def test_the_cause_of_a_failed_store() -> None:
     """What each failure of a store is counted as (a timeout's own test would wait the store
     timeout out: the class is what decides)."""

@@ -66,6 +66,8 @@ def test_a_worker_counts_its_calls_handler_times_and_what_it_cannot_read(
         await station.call(messages.HeartbeatRequest(), timeout=5)
         with pytest.raises(errors.NotSupportedError):
             await station.call(messages.DataTransferRequest(vendor_id="refuse"), timeout=5)
+        # its handler calls the station back, through the cluster
+        await station.call(messages.DataTransferRequest(vendor_id="callback"), timeout=5)
         sleeping = asyncio.ensure_future(
             station.call(
                 messages.DataTransferRequest(vendor_id="sleep", data=str(tmp_path / "pid")), 5
@@ -95,6 +97,8 @@ def test_a_worker_counts_its_calls_handler_times_and_what_it_cannot_read(
         calls = 'ocpp_cluster_worker_calls_total{action="%s",outcome="%s"}'
         assert after[calls % ("Heartbeat", "result")] == 1
         assert after[calls % ("DataTransfer", "error")] == 1
+        routed = 'ocpp_cluster_worker_routed_calls_total{outcome="%s"}'
+        assert after[routed % "answered"] == 1 and after[routed % "timeout"] == 0
         assert after['ocpp_handler_seconds_count{action="Heartbeat"}'] == 1
         # the gateway's times of the same CALLs are round trips to the worker: a name of their
         # own, so that a query of ocpp_handler_seconds sums no round trip with handler times

@@ -120,6 +120,12 @@ class WorkerFigures(Collector):
         for (action, outcome), count in list(worker.calls.items()):
             calls.add_metric([action, outcome], count)
         yield calls
+        yield _by(
+            "ocpp_cluster_worker_routed_calls",
+            "Calls this worker's handlers made to stations (context.connection.call), by outcome",
+            "outcome",
+            worker.client.calls,
+        )
         yield _plain(
             "ocpp_cluster_worker_unreadable",
             "Work requests this worker could not read (answered InternalError)",
