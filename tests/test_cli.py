@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -15,6 +16,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
 import ocpp_fast
+from ocpp_fast._machine import free_port
 from ocpp_fast.bench import DEFAULT_MIX
 from ocpp_fast.cli import main
 from ocpp_fast.demo import DemoChargeSystem
@@ -223,6 +225,61 @@ def test_serve_help_shows_the_cluster_s_timeouts(capsys: pytest.CaptureFixture[s
     said = " ".join(capsys.readouterr().out.split())
     assert "--worker-timeout SECONDS with --handlers workers: how long a CALL waits" in said
     assert "--registry-ttl SECONDS with --nats: how long a station stays listed" in said
+
+
+def test_serve_help_shows_the_nats_start_and_store_timeouts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--nats-start-timeout`` was hidden from ``--help`` (for no reason written anywhere:
+    the cluster page tells operators of the 10 s wait), and the store timeout had no flag."""
+    for command in (["serve"], ["worker"]):
+        with pytest.raises(SystemExit):
+            main([*command, "--help"])
+        said = " ".join(capsys.readouterr().out.split())
+        assert "--nats-start-timeout SECONDS how long to wait for NATS at the start" in said
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert "--nats-store-timeout SECONDS with --nats: how long a durable CALL waits" in said
+
+
+def test_the_nats_store_timeout_reaches_the_gateway(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``serve --nats ... --nats-store-timeout 0.7`` makes a gateway whose relay waits 0.7 s
+    for a store's ack (5 s without the flag: ``Gateway``'s default); NATS is not there, so
+    the command stops after ``--nats-start-timeout``, having made both."""
+    from ocpp_fast.cluster import _cli
+    from ocpp_fast.cluster.gateway import STORE_TIMEOUT, Gateway
+
+    made: list[Gateway] = []
+
+    class Recorded(Gateway):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(_cli, "Gateway", Recorded)
+    nats = ["serve", "--port", "0", "--quiet", "--nats", f"nats://127.0.0.1:{free_port()}"]
+    nats += ["--nats-start-timeout", "0.2"]
+    assert main([*nats, "--nats-store-timeout", "0.7"]) == 2
+    assert main(nats) == 2
+    assert [gateway.relay.store_timeout for gateway in made] == [0.7, STORE_TIMEOUT]
+
+
+def test_the_nats_timeouts_without_nats_are_usage_errors() -> None:
+    """As every other flag of the cluster: ignored without ``--nats``, they would hide that
+    this ``serve`` joins no cluster."""
+    for flag in ("--nats-store-timeout", "--nats-start-timeout"):
+        run = subprocess.run(
+            [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", "0", flag, "1"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert run.returncode == 2, (run.stdout, run.stderr)
+        assert run.stderr.splitlines()[-1] == (
+            f"ocpp-fast serve: error: {flag} needs --nats URL: it is a setting of a cluster's "
+            "gateway"
+        )
 
 
 @pytest.mark.parametrize("command", [["serve"], ["worker", "csms:app"]])

@@ -18,6 +18,7 @@ from cluster_procs import cluster_config as config
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
+from nats.js.errors import NoStreamResponseError
 
 from ocpp_fast import errors
 from ocpp_fast.cluster import ClusterClient, ClusterConfig, Gateway, TooManyRoutedCalls, Worker
@@ -120,6 +121,9 @@ def test_a_gateway_counts_its_stores_routed_calls_link_and_window(nats_url: str)
         await server.close()
         await gateway.close()
         assert figures["ocpp_cluster_stores_total"] == 2
+        # the handlers run here: their times keep their name (a forwarding gateway's do not)
+        assert figures['ocpp_handler_seconds_count{action="TransactionEvent"}'] == 2
+        assert not [name for name in figures if name.startswith("ocpp_cluster_forward_seconds")]
         assert all(figures[label(STORE_FAILURES, c)] == 0 for c in ("refused", "link_down"))
         routed = {
             outcome: figures[f'ocpp_cluster_routed_calls_total{{outcome="{outcome}"}}']
@@ -181,11 +185,86 @@ def test_stores_refused_by_the_stream_and_with_no_stream_are_counted_so(nats_url
     run(scenario)
 
 
+REGISTRY_FAILURES = "ocpp_cluster_registry_failures_total{cause=%r}"
+
+
+def test_registry_lines_not_written_are_counted_by_cause(nats_url: str) -> None:
+    """The registry's bucket deleted under a gateway holding a station: the next refresh's
+    line finds no stream (``no_stream``), then the gateway makes the bucket again and writes
+    it. Those failures were WARNINGs only, in no series."""
+    import nats
+
+    cluster = config(nats_url)
+
+    async def scenario() -> None:
+        gateway = Gateway(cluster, registry_ttl=0.6)  # a refresh every 0.2 s
+        server = await serve(DemoChargeSystem(), cluster=gateway, metrics_port=0)
+        assert server.metrics_port is not None
+        port = server.metrics_port
+        first = await scraped(port)
+        for cause in ("refused", "timeout", "link_down", "no_stream", "other"):
+            assert first[label(REGISTRY_FAILURES, cause)] == 0
+        station = await connect(IdentityStation(), f"ws://127.0.0.1:{server.port}/ocpp/K.1")
+        await gateway.holds("K.1", 5)
+        nc = await nats.connect(nats_url)
+        await nc.jetstream().delete_key_value(cluster.names.bucket)
+        deadline = asyncio.get_running_loop().time() + 10
+        while not (await scraped(port))[label(REGISTRY_FAILURES, "no_stream")]:
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.05)
+        async with ClusterClient(cluster) as client:  # written again once the bucket is back
+            while "K.1" not in await client.stations():
+                await asyncio.sleep(0.05)
+        await nc.close()
+        await station.close()
+        await server.close()
+        await gateway.close()
+
+    run(scenario)
+
+
+def test_a_cluster_client_counts_its_calls_by_outcome(nats_url: str) -> None:
+    """``ClusterClient.calls``: what the caller alone sees (a station connected nowhere: no
+    gateway counts that call) beside what the gateway counts too, with the same labels."""
+    cluster = config(nats_url)
+
+    async def scenario() -> dict[str, int]:
+        gateway = Gateway(cluster)
+        server = await serve(DemoChargeSystem(), cluster=gateway)
+        station = await connect(SlowStation(), f"ws://127.0.0.1:{server.port}/ocpp/C.1")
+        await gateway.holds("C.1", 5)
+        async with ClusterClient(cluster) as client:
+            assert set(client.calls.values()) == {0}  # each outcome there from the start
+            await client.call("C.1", messages.DataTransferRequest(vendor_id="x"), timeout=5)
+            with pytest.raises(errors.NotSupportedError):
+                await client.call("C.1", messages.DataTransferRequest(vendor_id="refuse"), 5)
+            with pytest.raises(TimeoutError):
+                await client.call("C.1", messages.DataTransferRequest(vendor_id="slow"), 0.3)
+            with pytest.raises(errors.StationNotConnected):
+                await client.call("nobody", messages.DataTransferRequest(vendor_id="x"), 5)
+            calls = dict(client.calls)
+        await station.close()
+        await server.close()
+        await gateway.close()
+        return calls
+
+    calls = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert calls == {
+        "answered": 1,
+        "callerror": 1,
+        "timeout": 1,
+        "disconnected": 1,
+        "version": 0,
+        "refused": 0,
+    }
+
+
 def test_the_cause_of_a_failed_store() -> None:
     """What each failure of a store is counted as (a timeout's own test would wait the store
     timeout out: the class is what decides)."""
     assert store_cause(NatsTimeout()) == "timeout"
     assert store_cause(NoRespondersError()) == "no_stream"
+    assert store_cause(NoStreamResponseError()) == "no_stream"  # a registry line over nats-py
     assert store_cause(ConnectionError("lost")) == "link_down"
     assert store_cause(RuntimeError("the stream refused it: ...")) == "refused"
     assert store_cause(ValueError("?")) == "other"

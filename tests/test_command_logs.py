@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import io
 import json
 import logging
 import os
@@ -217,6 +218,52 @@ def test_each_process_of_workers_is_named_in_its_lines(log_format: str) -> None:
         "process 0 of 2",
         "process 1 of 2",
     ], server.out
+
+
+UNCONFIGURED_APP = """
+import logging
+
+from ocpp_fast.demo import DemoChargeSystem
+
+log = logging.getLogger("csms")
+
+
+class Csms(DemoChargeSystem):
+    async def on_startup(self, server):
+        log.warning("app started")
+        log.info("not shown: Python shows an unconfigured logger's warnings and up")
+"""
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_under_workers_an_unconfigured_app_s_warnings_name_their_process(
+    tmp_path: Path, log_format: str
+) -> None:
+    """``serve APP --workers 2``, APP logging with no setup of its own: Python wrote its
+    warnings bare on stderr (``app started`` twice, from which process?). Now in the
+    command's format, naming the process, still on stderr and from WARNING up."""
+    (tmp_path / "unconfigured_app.py").write_text(UNCONFIGURED_APP)
+    flags = ["unconfigured_app:Csms", "--workers", "2", "--log-format", log_format]
+    with serving(*flags, stderr=True, cwd=tmp_path, timeout=20) as server:
+        said = [parse(server.err_line(), log_format) for _ in range(2)]
+    assert {line["process"] for line in said} == {"process 0 of 2", "process 1 of 2"}, said
+    assert all(line["message"] == "app started" for line in said), said
+    assert all(line["level"] == "warning" for line in said), said
+    assert "not shown" not in server.err + server.out
+    if log_format == "json":
+        assert {line["logger"] for line in said} == {"csms"}
+
+
+def test_the_last_resort_of_a_process_is_given_back() -> None:
+    """``log_to(process=...)`` run in a process that goes on (``main()`` in a test): its undo
+    gives Python's own ``lastResort`` back."""
+    from ocpp_fast._cli_log import log_to
+
+    before = logging.lastResort
+    undo = log_to(io.StringIO(), "info", "text", process="process 0 of 2")
+    assert logging.lastResort is not before
+    undo()
+    assert logging.lastResort is before
 
 
 def test_a_worker_logs_as_serve_does(tmp_path: Path) -> None:

@@ -27,10 +27,10 @@ from ocpp_fast.transport import connect, serve
 from ocpp_fast.v201 import Charger, datatypes, enums, messages
 
 
-def probe(port: int, path: str) -> tuple[int, dict[str, Any]]:
+def probe(port: int, path: str, host: str = "127.0.0.1") -> tuple[int, dict[str, Any]]:
     """The status and JSON body of ``GET path`` (blocking: call it from a thread)."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as reply:
+        with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=5) as reply:
             return reply.status, json.loads(reply.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
@@ -207,6 +207,61 @@ def test_serve_prints_where_the_probes_are_and_answers_them() -> None:
         lines = [server.line(), server.line()]
         assert f"probes on http://127.0.0.1:{health}/healthz" in lines[1], lines
         assert probe(health, "/readyz") == (200, {"ready": True})
+
+
+def refused(host: str, port: int) -> bool:
+    """Whether nothing listens on ``host:port``."""
+    with socket.socket() as client:
+        client.settimeout(5)
+        return client.connect_ex((host, port)) != 0
+
+
+def test_the_metrics_and_the_probes_listen_on_hosts_of_their_own() -> None:
+    """``serve --host 127.0.0.1 --metrics-host 127.0.0.2 --health-host 127.0.0.3``: each port
+    on its own address (both followed ``--host``, the stations': a CSMS on 0.0.0.0 published
+    its metrics on every interface), and the lines printed say where."""
+    metrics, health = free_port(), free_port()
+    flags = ["--metrics-port", str(metrics), "--health-port", str(health)]
+    hosts = ["--metrics-host", "127.0.0.2", "--health-host", "127.0.0.3"]
+    with serving(*flags, *hosts) as server:
+        lines = [server.line() for _ in range(3)]
+        assert f"metrics on http://127.0.0.2:{metrics}/metrics" in lines[1], lines
+        assert f"probes on http://127.0.0.3:{health}/healthz" in lines[2], lines
+        assert probe(metrics, "/readyz", "127.0.0.2") == (200, {"ready": True})
+        assert probe(health, "/readyz", "127.0.0.3") == (200, {"ready": True})
+        assert refused("127.0.0.1", metrics) and refused("127.0.0.1", health)
+        assert not refused("127.0.0.1", server.port)  # the stations' port stays on --host
+
+
+def test_serve_takes_the_hosts_of_its_metrics_and_probes() -> None:
+    """``serve(metrics_host=..., health_host=...)``; not given, ``host`` as before."""
+
+    async def main() -> None:
+        server = await serve(
+            DemoChargeSystem(),
+            metrics_port=free_port(),
+            health_port=free_port(),  # (0 twice is one port: the metrics one)
+            metrics_host="127.0.0.2",
+            health_host="127.0.0.3",
+        )
+        same = await serve(DemoChargeSystem(), health_port=0)
+        try:
+            loop = asyncio.get_running_loop()
+            assert server.metrics_port is not None and server.health_port is not None
+            assert same.health_port is not None
+            for host, port in [
+                ("127.0.0.2", server.metrics_port),
+                ("127.0.0.3", server.health_port),
+                ("127.0.0.1", same.health_port),
+            ]:
+                answer = await loop.run_in_executor(None, probe, port, "/healthz", host)
+                assert answer == (200, {"live": True})
+            assert refused("127.0.0.1", server.metrics_port)
+        finally:
+            await server.close()
+            await same.close()
+
+    asyncio.run(main())
 
 
 def two_free_ports() -> int:

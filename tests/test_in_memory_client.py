@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import typing
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -311,6 +312,10 @@ def test_the_in_memory_server_is_a_csms_server_without_a_port() -> None:
         with pytest.raises(AttributeError, match="no port: its stations connect with via="):
             print(server.port)
         await server.close()
+
+    # typed so: reading it gives no int (it said int, the base class's, and raised)
+    port: property = vars(InMemoryServer)["port"]
+    assert port.fget is not None and typing.get_type_hints(port.fget)["return"] is typing.Never
 
     run(scenario)
 

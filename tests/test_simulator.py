@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import math
 import ssl
 import time
 from collections import Counter
@@ -260,6 +261,31 @@ def test_the_live_count_shows_a_lost_csms_and_a_stop_returns_the_partial_report(
     assert report.messages > 0
     assert abs(report.seconds - took) < 1.0 and report.seconds < 30
     assert "(stopped early)" in report.table()
+
+
+def test_a_run_without_end_stopped_does_not_say_it_stopped_early() -> None:
+    """``simulate --duration inf`` ended by Ctrl-C said ``(stopped early)``: there is no end
+    to stop early from. A run of a finite duration stopped still says it."""
+
+    async def main() -> tuple[SimulationReport, SimulationReport]:
+        server = await serve(DemoChargeSystem())
+        url = f"ws://127.0.0.1:{server.port}/ocpp"
+        reports = []
+        try:
+            for duration in (math.inf, 60.0):
+                stop = asyncio.Event()
+                asyncio.get_running_loop().call_later(0.5, stop.set)
+                reports.append(await simulate(url, 1, duration, stop=stop))
+        finally:
+            await server.close()
+        return reports[0], reports[1]
+
+    endless, finite = asyncio.run(main())
+    assert endless.stopped_early and endless.duration == math.inf
+    duration_line = [line for line in endless.table().splitlines() if "duration" in line]
+    assert "(until stopped: no end was set)" in duration_line[0], duration_line
+    assert "early" not in endless.table()
+    assert "(stopped early)" in finite.table()
 
 
 def test_a_stop_ends_a_station_whose_cancel_was_lost(monkeypatch: pytest.MonkeyPatch) -> None:

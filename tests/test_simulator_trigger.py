@@ -291,6 +291,57 @@ def test_a_boot_triggered_while_pending_in_a_run_ends_the_wait(label: str) -> No
     assert report.messages == len(seen.requests)  # the triggered boot counted
 
 
+def boot_failed_once(label: str) -> Any:
+    """A demo CSMS of ``label`` whose handler fails the first boot (the station gets
+    InternalError: no answer says where it stands) and accepts every later one."""
+    base: Any = DemoChargeSystem16 if label == "1.6" else DemoChargeSystem21
+    if label == "2.0.1":
+        base = DemoChargeSystem
+
+    class FirstBootFails(base):  # type: ignore[misc]
+        boots = 0
+
+        def boot_notification(self, request: Any) -> Any:
+            type(self).boots += 1
+            if type(self).boots == 1:
+                raise RuntimeError("the database is not there yet")
+            return self.default_boot_notification(request)
+
+    return FirstBootFails()
+
+
+@pytest.mark.parametrize("label", ["1.6", "2.0.1"])
+def test_a_boot_triggered_after_a_failed_boot_in_a_run_ends_the_wait(label: str) -> None:
+    """Inside ``simulate()``: the first boot fails (InternalError), so the station waits
+    ``BOOT_RETRY_FLOOR`` (10 s) before booting again; the CSMS triggers a boot meanwhile and
+    accepts it: the station goes on at once, as after a Pending boot (and as a
+    ``StationClient``'s own boot does), instead of waiting the 10 s out for a third boot."""
+
+    async def main() -> tuple[Seen, Any]:
+        csms = boot_failed_once(label)
+        seen = Seen(label, csms)
+        server = await serve(seen.handler)
+        url = f"ws://127.0.0.1:{server.port}/ocpp"
+        try:
+            running = asyncio.create_task(
+                simulate(url, 1, 4.0, interval=0.1, versions=label, actions=["Heartbeat"])
+            )
+            while not type(csms).boots:  # (Seen records no request that raised)
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)  # the station reads the failure
+            trigger = trigger_of(label, "BootNotification")
+            assert str((await server.call("SIM00000", trigger, timeout=5)).status) == "Accepted"
+            await asyncio.wait_for(seen.until(kind_of(label, "Heartbeat")), 3)
+            report = await asyncio.wait_for(running, 20)
+        finally:
+            await server.close()
+        return seen, report
+
+    seen, report = asyncio.run(main())
+    assert len(seen.of(kind_of(label, "BootNotification"))) == 1  # the triggered one, no third
+    assert report.errors == {"BootNotification: InternalError": 1}, report.errors
+
+
 async def answer_of(server: Any, request: Any) -> str:
     """The station's answer to ``request``: its status, its CALLERROR's code, or ``no answer``
     within half a second."""

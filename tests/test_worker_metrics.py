@@ -55,7 +55,8 @@ def test_a_worker_counts_its_calls_handler_times_and_what_it_cannot_read(
 
     async def scenario() -> None:
         gateway = Gateway(cluster, handlers_in="workers", worker_timeout=1)
-        server = await serve(DemoChargeSystem(), cluster=gateway)
+        gateway_metrics = Metrics()
+        server = await serve(DemoChargeSystem(), cluster=gateway, metrics=gateway_metrics)
         station = await connect(IdentityStation(), f"ws://127.0.0.1:{server.port}/ocpp/F.1")
         metrics = Metrics()
         worker = Worker(WorkerCsms(), cluster, metrics=metrics, concurrency=3)
@@ -65,6 +66,8 @@ def test_a_worker_counts_its_calls_handler_times_and_what_it_cannot_read(
         await station.call(messages.HeartbeatRequest(), timeout=5)
         with pytest.raises(errors.NotSupportedError):
             await station.call(messages.DataTransferRequest(vendor_id="refuse"), timeout=5)
+        # its handler calls the station back, through the cluster
+        await station.call(messages.DataTransferRequest(vendor_id="callback"), timeout=5)
         sleeping = asyncio.ensure_future(
             station.call(
                 messages.DataTransferRequest(vendor_id="sleep", data=str(tmp_path / "pid")), 5
@@ -80,6 +83,7 @@ def test_a_worker_counts_its_calls_handler_times_and_what_it_cannot_read(
         )
         assert b"InternalError" in reply.data
         after = figures_of(metrics)
+        at_gateway = figures_of(gateway_metrics)
         for task in list(worker._tasks):
             task.cancel()
         await worker.close()
@@ -93,7 +97,13 @@ def test_a_worker_counts_its_calls_handler_times_and_what_it_cannot_read(
         calls = 'ocpp_cluster_worker_calls_total{action="%s",outcome="%s"}'
         assert after[calls % ("Heartbeat", "result")] == 1
         assert after[calls % ("DataTransfer", "error")] == 1
+        routed = 'ocpp_cluster_worker_routed_calls_total{outcome="%s"}'
+        assert after[routed % "answered"] == 1 and after[routed % "timeout"] == 0
         assert after['ocpp_handler_seconds_count{action="Heartbeat"}'] == 1
+        # the gateway's times of the same CALLs are round trips to the worker: a name of their
+        # own, so that a query of ocpp_handler_seconds sums no round trip with handler times
+        assert at_gateway['ocpp_cluster_forward_seconds_count{action="Heartbeat"}'] == 1
+        assert not [name for name in at_gateway if name.startswith("ocpp_handler_seconds")]
         assert after["ocpp_cluster_worker_unreadable_total"] == 1
         assert after["ocpp_cluster_worker_reply_failures_total"] == 0
         assert after["ocpp_cluster_worker_busy"] == 1  # the sleeper, until cancelled
@@ -132,6 +142,25 @@ def test_a_worker_process_serves_metrics_and_probes_with_its_flags(nats_url: str
         assert f"metrics on http://127.0.0.1:{metrics_port}/metrics" in said
         assert "worker serving OCPP 2.0.1 from" in said
         assert not re.search(r"worker \S+ serving OCPP", said), said  # ocpp_fast.cluster, INFO
+    finally:
+        proc.kill()
+
+
+def test_a_worker_s_metrics_and_probes_listen_on_hosts_of_their_own(nats_url: str) -> None:
+    """``worker --metrics-host 127.0.0.2 --health-host 127.0.0.3``, as ``serve``'s: each port
+    on its own address (``--host`` by default, for both), said so in the start lines."""
+    metrics_port, health_port = free_port(), free_port()
+    flags = ["--metrics-port", str(metrics_port), "--health-port", str(health_port)]
+    hosts = ["--metrics-host", "127.0.0.2", "--health-host", "127.0.0.3"]
+    proc = Proc([*WORKER, "--nats", nats_url, *flags, *hosts, DEMO])
+    try:
+        proc.wait_for(f"probes on http://127.0.0.3:{health_port}/healthz")
+        assert f"metrics on http://127.0.0.2:{metrics_port}/metrics" in "".join(proc.seen)
+        assert probe(metrics_port, "/readyz", "127.0.0.2") == (200, {"ready": True})
+        assert probe(health_port, "/healthz", "127.0.0.3") == (200, {"live": True})
+        for port in (metrics_port, health_port):
+            with socket.socket() as client:
+                assert client.connect_ex(("127.0.0.1", port)) != 0  # not on --host
     finally:
         proc.kill()
 

@@ -199,10 +199,14 @@ def log_to(
     above_progress: bool = False,
 ) -> Callable[[], None]:
     """ocpp_fast's lines and the command's on ``stream``, in ``log_format``, ``process`` named
-    in each; a failure to start (:func:`startup_failed`) on stderr in the same format. They
-    stop there: an APP that configures logging for its own lines (``logging.basicConfig`` at
-    import) would otherwise print each of ocpp_fast's twice, once here and once more through
-    its root handler. ``above_progress``: ``stream`` is a terminal showing a progress line.
+    in each; a failure to start (:func:`startup_failed`) on stderr in the same format. With
+    ``process`` (``serve --workers N``), the warnings and errors of an APP that set up no
+    logging of its own, which Python writes bare on stderr (``logging.lastResort``), are
+    written in the format too, on stderr, naming their process: the same line from N
+    processes could not be told apart. ocpp_fast's lines stop there: an APP that configures
+    logging for its own lines (``logging.basicConfig`` at import) would otherwise print each
+    of them twice, once here and once more through its root handler. ``above_progress``:
+    ``stream`` is a terminal showing a progress line.
 
     Returns what undoes it all, for a command run by :func:`ocpp_fast.cli.main` in a process
     that goes on (a test, a script): its handlers stayed, writing each later line once more
@@ -218,6 +222,12 @@ def log_to(
     frames_log = logging.getLogger("ocpp_fast.frames")
     levels = [(logger, logger.level) for logger in (root, command_log, frames_log)]
     propagated = root.propagate
+    last_resort = logging.lastResort
+    if process is not None:
+        unconfigured = logging.StreamHandler(sys.stderr)
+        unconfigured.setLevel(logging.WARNING)  # lastResort's: what Python shows of them
+        unconfigured.setFormatter(formatter)
+        logging.lastResort = unconfigured
     root.addHandler(handler)
     root.addHandler(failures)
     root.setLevel(level.upper())
@@ -226,6 +236,7 @@ def log_to(
     frames_log.setLevel(logging.DEBUG if frames else logging.WARNING)
 
     def undo() -> None:
+        logging.lastResort = last_resort
         root.removeHandler(handler)
         root.removeHandler(failures)
         root.propagate = propagated

@@ -51,7 +51,9 @@ __all__ = [
     "LOG_LEVELS",
     "GaveUpStart",
     "add_app_arguments",
+    "add_operations_hosts",
     "add_serve_arguments",
+    "operations_hosts",
     "port_in_use",
     "serve_command",
     "unless_stopped",
@@ -153,6 +155,7 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         type=port,
         help="serve only the probes /healthz and /readyz on this port (no extra needed)",
     )
+    add_operations_hosts(serve, "--host")
     serve.add_argument(
         "--log-level",
         choices=LOG_LEVELS,
@@ -192,6 +195,32 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         default=10.0,
         help="seconds a stop waits for calls in flight (default 10)",
     )
+
+
+def add_operations_hosts(parser: argparse.ArgumentParser, default: str) -> None:
+    """``--metrics-host`` and ``--health-host``, for ``serve`` and ``worker`` alike: each port
+    of the operator's on an address of its own, ``default`` (the flag named) when not given.
+    Both followed ``--host``, the stations' address: a server listening on 0.0.0.0 for its
+    stations published its metrics on every interface too, where a local agent scraping
+    127.0.0.1 was all an operator wanted."""
+    parser.add_argument(
+        "--metrics-host",
+        metavar="HOST",
+        help=f"the address --metrics-port listens on (default: {default}'s)",
+    )
+    parser.add_argument(
+        "--health-host",
+        metavar="HOST",
+        help=f"the address --health-port listens on (default: {default}'s)",
+    )
+
+
+def operations_hosts(args: argparse.Namespace) -> tuple[str, str]:
+    """The addresses of the metrics port and of the health port: ``--metrics-host`` and
+    ``--health-host``, each ``--host`` when not given."""
+    metrics: str = args.metrics_host or args.host
+    health: str = args.health_host or args.host
+    return metrics, health
 
 
 def limits_of(settings: list[str]) -> Limits:
@@ -332,6 +361,7 @@ async def _serve(
     from ocpp_fast.transport import serve
 
     metrics_port, health_port = ports_of(args)
+    metrics_host, health_host = operations_hosts(args)
     return await serve(
         handlers,
         args.host,
@@ -347,6 +377,8 @@ async def _serve(
         health_port=health_port,
         cluster=gateway,
         reuse_port=args.reuse_port,
+        metrics_host=metrics_host,
+        health_host=health_host,
     )
 
 
@@ -449,6 +481,7 @@ async def serve_command(args: argparse.Namespace) -> int:
                 args.registry_ttl,
                 args.nats_write_window,
                 args.nats_start_timeout,
+                args.nats_store_timeout,
             )
         except ValueError as exc:  # a --nats-creds file it cannot use
             return startup_failed(exc)
@@ -505,10 +538,13 @@ async def serve_command(args: argparse.Namespace) -> int:
             forwarded,
             gathered,
         )
+    metrics_host, health_host = operations_hosts(args)
     if server.metrics_port is not None:
-        command_log.info("metrics on http://%s:%s/metrics", args.host, server.metrics_port)
+        command_log.info("metrics on http://%s:%s/metrics", metrics_host, server.metrics_port)
     if server.health_port is not None:
-        probes = f"http://{args.host}:{server.health_port}"
+        # on the metrics port when --health-port is not given (or the same): its host then
+        on_metrics = server.health_port == server.metrics_port
+        probes = f"http://{metrics_host if on_metrics else health_host}:{server.health_port}"
         command_log.info("probes on %s/healthz and %s/readyz", probes, probes)
     if call_timeout is not None:
         _say_calls(call_timeout)

@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING
 
 import ocpp_fast
 from ocpp_fast._cli_log import add_log_format_argument, failed_before_logging, log_to
-from ocpp_fast._cli_serve import LOG_LEVELS, add_app_arguments, add_serve_arguments, serve_command
+from ocpp_fast._cli_serve import (
+    LOG_LEVELS,
+    add_app_arguments,
+    add_operations_hosts,
+    add_serve_arguments,
+    serve_command,
+)
 from ocpp_fast._cli_types import (
     count,
     nats_servers,
@@ -137,6 +143,8 @@ def _check_cluster_flags(parser: argparse.ArgumentParser, args: argparse.Namespa
             ("--handlers workers", args.handlers == "workers"),
             ("--nats-creds", args.nats_creds is not None),
             ("--nats-write-window", args.nats_write_window is not None),
+            ("--nats-store-timeout", args.nats_store_timeout is not None),
+            ("--nats-start-timeout", args.nats_start_timeout is not None),
             ("--worker-timeout", args.worker_timeout is not None),
             ("--registry-ttl", args.registry_ttl is not None),
         )
@@ -235,6 +243,13 @@ def _command(argv: Sequence[str] | None) -> int:
         "gets InternalError (default 10; keep it below the stations' own timeout)",
     )
     serve.add_argument(
+        "--nats-store-timeout",
+        type=seconds_above_0,
+        metavar="SECONDS",
+        help="with --nats: how long a durable CALL waits for JetStream's ack of its store "
+        "before the station gets InternalError (default 5)",
+    )
+    serve.add_argument(
         "--registry-ttl",
         type=seconds_above_0,
         metavar="SECONDS",
@@ -293,6 +308,7 @@ def _command(argv: Sequence[str] | None) -> int:
         type=port,
         help="serve only the probes /healthz and /readyz on this port (no extra needed)",
     )
+    add_operations_hosts(work, "--host")
     work.add_argument(
         "--log-level",
         choices=LOG_LEVELS,
@@ -307,7 +323,13 @@ def _command(argv: Sequence[str] | None) -> int:
     # Seconds serve --nats and worker wait for NATS at their start; not given (None), the
     # cluster's NATS_START_TIMEOUT (not imported here: the cluster package needs nats).
     for command in (serve, work):
-        command.add_argument("--nats-start-timeout", type=seconds_above_0, help=argparse.SUPPRESS)
+        command.add_argument(
+            "--nats-start-timeout",
+            type=seconds_above_0,
+            metavar="SECONDS",
+            help="how long to wait for NATS at the start before failing to start (exit code 2; "
+            "default 10)",
+        )
     sim = commands.add_parser("simulate", help="load-test a CSMS with simulated stations")
     sim.add_argument(
         "--url",

@@ -10,7 +10,8 @@ connection without metrics pays one ``is None`` check per frame.
   result, error, send);
 - ``ocpp_errors_total{direction, code}``: CALLERRORs sent (out) and received (in);
 - ``ocpp_deviations_total{kind}``: deviations repaired under a tolerance policy;
-- ``ocpp_handler_seconds{action}``: how long handlers take (histogram);
+- ``ocpp_handler_seconds{action}``: how long handlers take (histogram; on a cluster's gateway
+  forwarding every CALL to workers, ``ocpp_cluster_forward_seconds{action}``: the round trip);
 - ``ocpp_queued_messages``: transaction messages waiting in a station's queue (a station
   with a queue only);
 - ``ocpp_handshakes_refused_total{reason}``: stations turned away at the handshake (reason:
@@ -58,7 +59,10 @@ from prometheus_client.core import (  # noqa: E402
 )
 from prometheus_client.registry import Collector  # noqa: E402
 
-__all__ = ["BUCKETS", "Metrics"]
+__all__ = ["BUCKETS", "HANDLER_SERIES", "Metrics"]
+
+HANDLER_SERIES = ("ocpp_handler_seconds", "Time handlers take to answer")
+"""The name and help of the histogram of handler times (:attr:`Metrics.handler_series`)."""
 
 
 class Metrics:
@@ -78,6 +82,12 @@ class Metrics:
         self.queued: int | None = None
         """Transaction messages waiting in a station's queue (set by its owner); ``None``
         where no queue is watched (a CSMS), and the series is then not exposed."""
+        self.handler_series = HANDLER_SERIES
+        """The name and help under which the handler times are exposed. What is timed is from
+        a CALL's dispatch to its answer: a cluster's gateway whose every CALL is forwarded to
+        the workers times the round trip to them, and exposes it under a name of its own
+        (:meth:`ocpp_fast.cluster.Gateway.measure`), so that ``ocpp_handler_seconds`` is
+        always a handler's own time (the worker's, there)."""
         self.cells: dict[str, array[float]] = {}
         """action -> its cell (:mod:`ocpp_fast._metric_cells`): handler times, and the CALLs
         the dispatch path answered; made by :meth:`cell`, written in place."""
@@ -202,9 +212,8 @@ class _Exposition(Collector):
             "reason",
             m.refusals,
         )
-        times = HistogramMetricFamily(
-            "ocpp_handler_seconds", "Time handlers take to answer", labels=["action"]
-        )
+        name, documentation = m.handler_series
+        times = HistogramMetricFamily(name, documentation, labels=["action"])
         for action, (counts, total) in m.handler_times().items():
             cumulative, buckets = 0.0, []
             for bound, in_bucket in zip((*BUCKETS, float("inf")), counts, strict=True):

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import os
 import random
 import signal
@@ -52,7 +53,6 @@ from ocpp_fast._sim_traffic import (
 )
 from ocpp_fast.transport import Backoff, HandshakeFailed, StationClient, connect
 from ocpp_fast.transport.client import (
-    BOOT_RETRY_FLOOR,
     CONNECTION_FAILED,
     boot_accepted_within,
     boot_retry_delay,
@@ -141,6 +141,9 @@ class SimulationReport:
     seconds: float = 0.0
     """The real duration of the run, stopped early or not."""
     stopped_early: bool = False
+    """Stopped (``stop``, SIGINT, SIGTERM) before the end it was given."""
+    duration: float = 0.0
+    """The duration asked for (``inf``: until stopped); ``simulate()`` sets it."""
     versions: Counter[str] = field(default_factory=Counter)
     """Stations per OCPP version, as the fleet was planned (connected or not)."""
     latencies: list[float] = field(default_factory=list)
@@ -207,7 +210,7 @@ class SimulationReport:
             ("connections lost", lost),
             ("charging sessions", f"{self.sessions}"),
             ("messages (calls answered)", f"{self.messages}"),
-            ("duration", f"{self.seconds:.1f} s{' (stopped early)' if self.stopped_early else ''}"),
+            ("duration", f"{self.seconds:.1f} s{self._how_it_ended()}"),
             ("throughput", f"{rate:,.0f} msg/s"),
             ("latency p50", f"{self.percentile(0.50):.2f} ms"),
             ("latency p99", f"{self.percentile(0.99):.2f} ms"),
@@ -220,6 +223,16 @@ class SimulationReport:
         lines += _by_kind(self.not_supported)
         lines.append(f"{rows[-1][0].ljust(width)}  {rows[-1][1]}")
         return "\n".join(lines + _by_kind(self.errors))
+
+    def _how_it_ended(self) -> str:
+        """The duration's note: a run of no end (``--duration inf``), stopped, ran until
+        stopped, as it was asked to; ``stopped early`` there said it missed an end it never
+        had."""
+        if not self.stopped_early:
+            return ""
+        return (
+            " (until stopped: no end was set)" if math.isinf(self.duration) else " (stopped early)"
+        )
 
 
 def _by_kind(counts: Counter[str]) -> list[str]:
@@ -395,24 +408,26 @@ _FIRST: Any = object()
 
 async def _booted(fleet: _Fleet, client: StationClient, state: Any, answer: Any = _FIRST) -> bool:
     """Boot until the CSMS accepts, as OCPP asks: after a Pending or Rejected ``answer`` (or a
-    failed boot, ``None``) wait the interval the CSMS gave (:func:`boot_retry_delay`: at least
-    :data:`BOOT_RETRY_FLOOR` s for 0 or a failure) and boot again, sending nothing else
-    meanwhile; a boot the CSMS triggered during the wait (TriggerMessage, sent by the
-    station's handler) that it accepts ends it, with no second boot. ``True`` once accepted;
-    ``False`` when the run would end first."""
+    failed boot, ``None``) wait the interval the CSMS gave (:func:`boot_retry_delay`:
+    :data:`~ocpp_fast.transport.client.BOOT_RETRY_FLOOR` s for 0 or a failure) and boot
+    again, sending nothing else meanwhile; a boot the CSMS triggered during the wait
+    (TriggerMessage, sent by the station's handler) that it accepts ends it, with no second
+    boot, after a failed boot as after a Pending one (the wait after a failure, a plain
+    sleep, went on to its 10 s and a needless boot; ``StationClient``'s own boot loop
+    watched both). ``True`` once accepted; ``False`` when the run would end first."""
     while answer is _FIRST or not _accepting(answer):
         if answer is not _FIRST:
-            if answer is None:  # failed: no answer says where the station stands
-                if not await _slept(fleet, BOOT_RETRY_FLOOR):
-                    return False
-            elif (waited := await _boot_waited(fleet, client, answer.interval)) is not None:
+            # failed (None): no answer says where the station stands, the floor's wait
+            interval = 0 if answer is None else answer.interval
+            if (waited := await _boot_waited(fleet, client, interval)) is not None:
                 return waited
         answer = await _call(client, state, "BootNotification", fleet.report)
     return True
 
 
 async def _boot_waited(fleet: _Fleet, client: StationClient, interval: float) -> bool | None:
-    """Wait the ``interval`` of a Pending or Rejected boot before booting again (as
+    """Wait the ``interval`` of a Pending or Rejected boot (0 after a failed one) before
+    booting again (as
     :func:`_slept`): ``None`` when the time passed, ``True`` when a boot was accepted on the
     station's connection meanwhile (the CSMS triggered it), ``False`` when the run ends first."""
     seconds = boot_retry_delay(interval)
@@ -579,7 +594,7 @@ async def simulate(
     kinds = [kind for kind in MIX_SHARES if action_of(kind) in chosen]
     check_passwords(password, chargers, first_station)
     urls = [url] if isinstance(url, str) else list(url)
-    report = SimulationReport(stations=chargers)
+    report = SimulationReport(stations=chargers, duration=duration)
     stop = stop or asyncio.Event()
     rng = random.Random(seed)
     start = time.monotonic()

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from ocpp_fast._app import AppError, load_app
 from ocpp_fast._cli_log import command_log, log_to, startup_failed
-from ocpp_fast._cli_serve import GaveUpStart, port_in_use, unless_stopped
+from ocpp_fast._cli_serve import GaveUpStart, operations_hosts, port_in_use, unless_stopped
 from ocpp_fast._extras import MissingExtra
 from ocpp_fast.cluster._nats_auth import signer_of
 from ocpp_fast.cluster.config import (
@@ -21,7 +21,13 @@ from ocpp_fast.cluster.config import (
     NatsUnreachable,
     shown_servers,
 )
-from ocpp_fast.cluster.gateway import REGISTRY_TTL, WORKER_TIMEOUT, WRITE_WINDOW, Gateway
+from ocpp_fast.cluster.gateway import (
+    REGISTRY_TTL,
+    STORE_TIMEOUT,
+    WORKER_TIMEOUT,
+    WRITE_WINDOW,
+    Gateway,
+)
 from ocpp_fast.cluster.worker import CLOSE_GRACE, Worker
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport._health import Probes
@@ -33,8 +39,8 @@ def config_for(
     nats: str | Sequence[str], creds: str | None, start_timeout: float | None
 ) -> ClusterConfig:
     """The cluster at ``nats``, authenticated with a credentials file when one is given; NATS
-    not reached within ``start_timeout`` seconds (``None``: :data:`NATS_START_TIMEOUT`, the
-    hidden ``--nats-start-timeout`` not given) is a failure to start (it was retried for
+    not reached within ``start_timeout`` seconds (``None``: :data:`NATS_START_TIMEOUT`,
+    ``--nats-start-timeout`` not given) is a failure to start (it was retried for
     good, silently but for a WARNING a minute, and SIGTERM could not stop the wait). A
     credentials file that cannot be read or used is a ``ValueError`` naming it, at once (it
     was a traceback, or a wait for NATS, at the first connection)."""
@@ -57,6 +63,7 @@ def gateway_for(
     registry_ttl: float | None = None,
     write_window: float | None = None,
     start_timeout: float | None = None,
+    store_timeout: float | None = None,
 ) -> tuple[dict[str, OcppHandler], Gateway]:
     """What ``serve --nats`` serves, and the gateway: ``handlers``, APP's or without APP the
     demo's of every version, whether they run here or forward every CALL to workers.
@@ -68,14 +75,16 @@ def gateway_for(
     workers given the same APP, as ``serve(app, cluster=Gateway(..., handlers_in="workers"))``
     accepts. A station of another version is refused at its handshake (no common
     subprotocol), where it was accepted, each of its CALLs then answered InternalError (no
-    worker runs for its version). ``worker_timeout``, ``registry_ttl`` and ``write_window``
-    left ``None`` are :class:`Gateway`'s defaults (the command wrote the figures again)."""
+    worker runs for its version). ``worker_timeout``, ``registry_ttl``, ``write_window`` and
+    ``store_timeout`` left ``None`` are :class:`Gateway`'s defaults (the command wrote the
+    figures again)."""
     gateway = Gateway(
         config_for(nats, creds, start_timeout),
         handlers_in=handlers_in,
         worker_timeout=WORKER_TIMEOUT if worker_timeout is None else worker_timeout,
         registry_ttl=REGISTRY_TTL if registry_ttl is None else registry_ttl,
         write_window=WRITE_WINDOW if write_window is None else write_window,
+        store_timeout=STORE_TIMEOUT if store_timeout is None else store_timeout,
     )
     return dict(handlers), gateway
 
@@ -102,8 +111,14 @@ async def worker(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             metrics=metrics,
         )
+        metrics_host, health_host = operations_hosts(args)
         probes = Probes(
-            args.host, metrics, args.metrics_port, args.health_port, {"worker": pool.not_ready}
+            metrics_host,
+            metrics,
+            args.metrics_port,
+            args.health_port,
+            {"worker": pool.not_ready},
+            health_host,
         )
     except OSError as exc:  # a port in use: which flag chose it
         said = str(exc)
@@ -145,7 +160,8 @@ async def _work(pool: Worker, probes: Probes, nats: str | Sequence[str]) -> int:
     if probes.metrics_port is not None:
         command_log.info("metrics on http://%s:%s/metrics", probes.host, probes.metrics_port)
     if probes.health_port is not None:
-        at = f"http://{probes.host}:{probes.health_port}"
+        on_metrics = probes.health_port == probes.metrics_port  # no --health-port of its own
+        at = f"http://{probes.host if on_metrics else probes.health_host}:{probes.health_port}"
         command_log.info("probes on %s/healthz and %s/readyz", at, at)
     await stop.wait()
     # Said at once, as serve says its stop: the handlers still running get up to

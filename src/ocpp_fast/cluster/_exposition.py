@@ -22,7 +22,16 @@ if TYPE_CHECKING:
     from ocpp_fast.cluster.gateway import Gateway
     from ocpp_fast.cluster.worker import Worker
 
-__all__ = ["GatewayFigures", "WorkerFigures"]
+__all__ = ["FORWARD_SERIES", "GatewayFigures", "WorkerFigures"]
+
+FORWARD_SERIES = (
+    "ocpp_cluster_forward_seconds",
+    "Time a CALL forwarded to the workers takes to be answered (the round trip, the worker's "
+    "handler in it, and a durable action's store)",
+)
+"""The name and help of a forwarding gateway's CALL times: the dispatch path times every CALL
+from its dispatch to its answer, which there is the round trip to a worker; under
+``ocpp_handler_seconds`` it read as a handler's time, the worker's own series' name."""
 
 
 class GatewayFigures(Collector):
@@ -44,6 +53,12 @@ class GatewayFigures(Collector):
             "Durable CALLs not stored (the station answered InternalError), by cause",
             "cause",
             relay.store_failures,
+        )
+        yield _by(
+            "ocpp_cluster_registry_failures",
+            "Registry lines not written (a station's put, or its delete once it left), by cause",
+            "cause",
+            gateway.registry_failures,
         )
         yield _plain(
             "ocpp_cluster_forwarded",
@@ -105,6 +120,12 @@ class WorkerFigures(Collector):
         for (action, outcome), count in list(worker.calls.items()):
             calls.add_metric([action, outcome], count)
         yield calls
+        yield _by(
+            "ocpp_cluster_worker_routed_calls",
+            "Calls this worker's handlers made to stations (context.connection.call), by outcome",
+            "outcome",
+            worker.client.calls,
+        )
         yield _plain(
             "ocpp_cluster_worker_unreadable",
             "Work requests this worker could not read (answered InternalError)",

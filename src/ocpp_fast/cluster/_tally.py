@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js.errors import NoStreamResponseError
 
 from ocpp_fast.cluster.wire import Outcome
 
@@ -24,7 +25,8 @@ __all__ = [
 ]
 
 STORE_CAUSES = ("refused", "timeout", "link_down", "no_stream", "other")
-"""Why a durable CALL was not stored: the stream answered with an error (``refused``), no
+"""Why a durable CALL was not stored (or a registry line not written: the gateway's
+``registry_failures``): the stream answered with an error (``refused``), no
 ack within the store timeout (``timeout``), the NATS connection down or lost meanwhile
 (``link_down``), no stream listens on its subject (``no_stream``: NATS said "no
 responders", the stream deleted or lost with nats-server's storage), anything else."""
@@ -52,7 +54,7 @@ def store_cause(exc: BaseException) -> str:
     """The :data:`STORE_CAUSES` label of why a store failed with ``exc``."""
     if isinstance(exc, NatsTimeout | TimeoutError):
         return "timeout"
-    if isinstance(exc, NoRespondersError):
+    if isinstance(exc, NoRespondersError | NoStreamResponseError):  # (nats-py's JetStream's)
         return "no_stream"
     if isinstance(exc, ConnectionError):
         return "link_down"

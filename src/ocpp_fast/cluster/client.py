@@ -25,6 +25,7 @@ from ocpp_fast._model import Request, ResponseT, SendRequest
 from ocpp_fast._outgoing import encode_checked_payload
 from ocpp_fast._protocol_version import LABELS, ProtocolVersion
 from ocpp_fast.aio import DEFAULT_TIMEOUT
+from ocpp_fast.cluster._tally import ROUTED_OUTCOMES, routed_outcome, tally
 from ocpp_fast.cluster.config import ClusterConfig, node_name
 from ocpp_fast.cluster.subjects import decode_identity
 from ocpp_fast.cluster.wire import RoutedCall, decode_outcome, response_of
@@ -87,6 +88,16 @@ class ClusterClient:
         """The connection's name in NATS's views (``nats server report connections``) and in
         this process's log lines about NATS."""
         self._nc: Nats | None = None
+        self.calls = tally(ROUTED_OUTCOMES)
+        """The calls made through this client, by how they ended, with the labels of the
+        gateway's ``ocpp_cluster_routed_calls_total``
+        (:data:`~ocpp_fast.cluster._tally.ROUTED_OUTCOMES`): ``answered``, ``callerror``,
+        ``timeout``, ``disconnected``, ``version``, ``refused``. The gateways count the
+        calls that reached them; only the caller sees those that reached none (the station
+        connected nowhere: ``disconnected``; no gateway answered in time: ``timeout``). A
+        worker exposes its own as ``ocpp_cluster_worker_routed_calls_total``; a process of
+        yours reads them here. A call ended otherwise (NATS closed under it, a request of
+        the wrong type) is not counted."""
 
     async def connect(self) -> ClusterClient:
         if self._nc is None:
@@ -151,12 +162,16 @@ class ClusterClient:
             # the caller was cancelled and drops the cancel: within keeps it (no bound of its own)
             reply = await within(request_sent, None)
         except NoRespondersError:
+            self.calls["disconnected"] += 1
             raise StationNotConnected(
                 identity, f"{identity} is not connected to the cluster"
             ) from None
         except NatsTimeout:
+            self.calls["timeout"] += 1
             raise TimeoutError(f"no answer from the node holding {identity}") from None
         outcome = decode_outcome(reply.data)
+        label = routed_outcome(outcome)
+        self.calls[label] = self.calls.get(label, 0) + 1
         if outcome.failure == "disconnected":
             raise StationNotConnected(identity, outcome.description)
         if outcome.failure == "timeout":

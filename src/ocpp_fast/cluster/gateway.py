@@ -47,7 +47,13 @@ from ocpp_fast._awaited import within
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.cluster._handlers import clustered
 from ocpp_fast.cluster._nats_link import Delivered, NatsLink
-from ocpp_fast.cluster._tally import ROUTED_OUTCOMES, routed_outcome, tally
+from ocpp_fast.cluster._tally import (
+    ROUTED_OUTCOMES,
+    STORE_CAUSES,
+    routed_outcome,
+    store_cause,
+    tally,
+)
 from ocpp_fast.cluster.config import (
     DEFAULT_DURABLE,
     ClusterConfig,
@@ -85,6 +91,10 @@ _BATCH = 256
 
 WORKER_TIMEOUT = 10.0
 """Seconds a CALL forwarded to the workers waits for its answer, by default."""
+
+STORE_TIMEOUT = 5.0
+"""Seconds a durable CALL's store waits for JetStream's ack, by default (then the station gets
+InternalError and sends the CALL again)."""
 
 REGISTRY_TTL = 30.0
 """Seconds a gateway's registry lines outlive it, by default (rewritten every third of it)."""
@@ -135,7 +145,7 @@ class Gateway:
         handlers_in: str = "gateway",
         durable: Mapping[str, frozenset[str]] = DEFAULT_DURABLE,
         worker_timeout: float = WORKER_TIMEOUT,
-        store_timeout: float = 5.0,
+        store_timeout: float = STORE_TIMEOUT,
         registry_ttl: float = REGISTRY_TTL,
         duplicate_window: float = 120.0,
         node: str | None = None,
@@ -170,6 +180,12 @@ class Gateway:
         """Routed calls whose task runs (bounded by the server's ``Limits.routed_calls``)."""
         self.routed = tally(ROUTED_OUTCOMES)
         """Routed calls to stations held here, by how they ended (:data:`ROUTED_OUTCOMES`)."""
+        self.registry_failures = tally(STORE_CAUSES)
+        """Registry lines not written (a put, or the delete of a station that left), by cause
+        (:data:`~ocpp_fast.cluster._tally.STORE_CAUSES`: the bucket is a stream, and fails as
+        the events stream does). Each is retried by the loops, so the operator saw only
+        WARNINGs, rate-limited: a registry that stopped following the stations (``stations()``
+        missing some, routed calls finding them anyway) showed in no series."""
         self._subscriptions: dict[str, Subscription | int] = {}
         """The command subscription of each station held here (a sid on the link, or nats-py's)."""
         self._since: dict[str, datetime.datetime] = {}
@@ -201,10 +217,14 @@ class Gateway:
     def measure(self, metrics: Metrics) -> None:
         """Expose this gateway's figures (stores, worker requests, routed calls, NATS) with
         ``metrics``' own, read when they are scraped (``serve()`` calls it when it keeps
-        metrics: :mod:`ocpp_fast.cluster._exposition`)."""
-        from ocpp_fast.cluster._exposition import GatewayFigures
+        metrics: :mod:`ocpp_fast.cluster._exposition`). With the handlers in workers, the
+        CALLs' times are the round trips to them: exposed as ``ocpp_cluster_forward_seconds``,
+        not as ``ocpp_handler_seconds`` (the workers' handlers' own)."""
+        from ocpp_fast.cluster._exposition import FORWARD_SERIES, GatewayFigures
 
         metrics.registry.register(GatewayFigures(self))
+        if self.forward_to_workers:
+            metrics.handler_series = FORWARD_SERIES
 
     @property
     def nats(self) -> Nats | None:
@@ -371,8 +391,24 @@ class Gateway:
         assert self._kv is not None
         key, value = self._line(identity, label)
         if self._link is None:
-            return await _quietly(self._kv.put(key, value))
+            return await self._registry_write(self._kv.put(key, value))
         return await self._put_over_link([(key, value)])
+
+    async def _registry_write(self, work: Any) -> bool:
+        """:func:`_quietly` for a registry write, a failure counted in
+        :attr:`registry_failures`."""
+        try:
+            await work
+        except Exception as exc:
+            self._registry_failed(exc)
+            return False
+        return True
+
+    def _registry_failed(self, exc: BaseException, lines: int = 1) -> None:
+        """``lines`` registry lines not written, for ``exc``: counted, logged (the loops
+        retry them)."""
+        self.registry_failures[store_cause(exc)] += lines
+        _failed(exc)
 
     async def _put_over_link(self, lines: list[tuple[str, bytes]]) -> bool:
         """Registry lines as ``KeyValue.put`` writes them (a JetStream publish to the bucket's
@@ -388,18 +424,20 @@ class Gateway:
             try:
                 future = link.request(f"$KV.{self.names.bucket}.{key}", value, REGISTRY_TIMEOUT)
             except ConnectionError as exc:  # NATS away: those sent fail with it
-                _failed(exc)
+                self._registry_failed(exc, len(lines) - len(sent))  # this one and the rest
                 written = False
                 break
             sent.append((key, future))
         replies = await asyncio.gather(*(future for _, future in sent), return_exceptions=True)
         for (key, _), reply in zip(sent, replies, strict=True):
+            if isinstance(reply, BaseException):  # a cancelled future's line too
+                self._registry_failed(reply)
+                written = False
+                continue
             try:
-                if isinstance(reply, BaseException):  # a cancelled future's line too
-                    raise RuntimeError(f"the line of {key} was not written: {reply!r}")
                 take_ack(reply, f"the registry refused {key}")
             except Exception as exc:
-                _failed(exc)
+                self._registry_failed(exc)
                 written = False
         return written
 
@@ -412,10 +450,11 @@ class Gateway:
         except KeyNotFoundError:
             return
         except Exception as exc:
+            self.registry_failures[store_cause(exc)] += 1  # its line stays until it expires
             nats_failures.warning("registry read", "registry: reading %s failed: %r", key, exc)
             return
         if entry.value and _entry_decoder.decode(entry.value).node == self.node:
-            await _quietly(self._kv.delete(key, last=entry.revision))
+            await self._registry_write(self._kv.delete(key, last=entry.revision))
 
     async def _reconnected(self) -> None:
         self._back.set()

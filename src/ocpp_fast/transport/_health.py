@@ -179,7 +179,12 @@ class Probes:
     ``health_port`` (the two may be one), each port only if given (0: any free one; the
     attributes say which were taken); ``/readyz`` runs ``checks``. ``serve()`` and ``ocpp-fast
     worker`` serve theirs so, started before they connect anywhere, so that a probe answers
-    from the first moment (``/readyz`` naming what is awaited)."""
+    from the first moment (``/readyz`` naming what is awaited).
+
+    ``host`` is the address of the metrics port; ``health_host`` that of the health port
+    (``None``: ``host``): an operator may keep ``/metrics`` on 127.0.0.1 (a local agent
+    scrapes it) while the probes answer on every interface (the orchestrator's), or the
+    other way round."""
 
     def __init__(
         self,
@@ -188,8 +193,10 @@ class Probes:
         metrics_port: int | None,
         health_port: int | None,
         checks: dict[str, Check],
+        health_host: str | None = None,
     ) -> None:
         self.host = host
+        self.health_host = host if health_host is None else health_host
         self.health: Health | None = None
         self.metrics_port: int | None = None
         self.health_port: int | None = None
@@ -206,7 +213,9 @@ class Probes:
                 )
                 self.stops.append(metrics.stop_http)
             if health_port is not None and health_port != metrics_port:
-                probes = serve_operations(host, health_port, operations_app(health, None))
+                probes = serve_operations(
+                    self.health_host, health_port, operations_app(health, None)
+                )
                 self.health_port = probes.server_address[1]
                 self.stops.append(probes.stop)
         except BaseException:  # the health port in use: the metrics port is not left open

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Never
 from urllib.parse import urlsplit
 
 from ocpp_fast._connected_line import log_connected
@@ -163,8 +163,12 @@ class InMemoryServer(CsmsServer):
         return ()
 
     @property
-    def port(self) -> int:
-        """An in-memory server has no port: ``AttributeError`` (``hasattr`` says so)."""
+    def port(self) -> Never:
+        """An in-memory server has no port: ``AttributeError`` (``hasattr`` says so), typed
+        ``Never`` (it was ``int``, the base class's: a type checker, an IDE, the API reference
+        saw a port where reading it raises). Code typed against ``CsmsServer`` that reads
+        ``port`` still type-checks (each backend's server has one): in a test of it, use
+        ``listening()``, empty here, or ``hasattr(server, "port")``."""
         raise AttributeError(
             "an in-memory server listens on no port: its stations connect with via=server"
         )

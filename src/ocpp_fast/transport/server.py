@@ -84,6 +84,8 @@ async def serve(
     health_port: int | None = None,
     cluster: ClusterAttachment | None = None,
     reuse_port: bool = False,
+    metrics_host: str | None = None,
+    health_host: str | None = None,
 ) -> CsmsServer:
     """Start a CSMS serving ``handlers`` (one ``ChargeSystem``, or one per subprotocol, keyed
     ``"ocpp1.6"`` or by the label ``"1.6"``; a key of another version than its handler's is a
@@ -98,12 +100,14 @@ async def serve(
     that answers none is closed after about two).
     ``limits`` caps what each station may cost (:class:`Limits`). ``metrics_port`` serves
     Prometheus metrics (:mod:`ocpp_fast.metrics`, extra ``[metrics]``) on that port of
-    ``host`` (0: any free one; ``server.metrics_port`` says which); or pass your own
+    ``metrics_host`` (``None``: ``host``; 0: any free port, ``server.metrics_port`` says which),
+    so that the stations' address need not be the scraper's; or pass your own
     ``metrics`` and serve them as you like. The metrics port answers the probes ``/healthz``
     (the event loop runs) and ``/readyz`` (listening, started, not stopping, and in a
-    cluster connected to NATS) too; ``health_port`` serves only those, with no extra
-    (``server.health_port`` says where they are). ``cluster`` attaches the server to a cluster
-    (:class:`ocpp_fast.cluster.Gateway`, extra ``[cluster]``). ``reuse_port`` (SO_REUSEPORT)
+    cluster connected to NATS) too; ``health_port`` serves only those, with no extra, on
+    ``health_host`` (``None``: ``host``; ``server.health_port`` says where they are).
+    ``cluster`` attaches the server to a cluster (:class:`ocpp_fast.cluster.Gateway`, extra
+    ``[cluster]``). ``reuse_port`` (SO_REUSEPORT)
     lets several processes listen on one port, the kernel spreading connections among them.
     """
     chosen = resolve(backend)
@@ -145,7 +149,12 @@ async def serve(
     # and was dropped if NATS never came; a load balancer checking the port, or the kernel
     # spreading connections over ``--workers N``, sent stations to a process not ready.
     probes = _Probes(
-        host, metrics if metrics_port is not None else None, metrics_port, health_port, cluster
+        host if metrics_host is None else metrics_host,
+        metrics if metrics_port is not None else None,
+        metrics_port,
+        health_port,
+        cluster,
+        host if health_host is None else health_host,
     )
     server: CsmsServer
     try:
@@ -189,12 +198,13 @@ class _Probes(Probes):
         metrics_port: int | None,
         health_port: int | None,
         cluster: ClusterAttachment | None,
+        health_host: str,
     ) -> None:
         checks: dict[str, Check] = {"server": _not_listening}
         cluster_check = getattr(cluster, "not_ready", None)
         if cluster_check is not None:
             checks["nats"] = cluster_check
-        super().__init__(host, metrics, metrics_port, health_port, checks)
+        super().__init__(host, metrics, metrics_port, health_port, checks, health_host)
 
     def follow(self, server: CsmsServer) -> None:
         """``server`` listens: the probes report it, and stop when it is closed."""
