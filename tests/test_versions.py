@@ -13,7 +13,7 @@ import pytest
 
 import ocpp_fast
 from ocpp_fast import dispatch, errors, tolerance, v16, v21
-from ocpp_fast.aio import connect_in_memory
+from ocpp_fast.aio import AsyncConnection, connect_in_memory
 from ocpp_fast.protocol import CallFailed, Protocol, ResultRejected, SendReceived, Side
 
 pytestmark = pytest.mark.usefixtures("dispatch_twin")  # handle and feed: both twins
@@ -210,6 +210,37 @@ def test_21_send_frames_reach_the_handler_and_are_never_answered() -> None:
     events = conn.receive(frame)
     assert len(events) == 1 and isinstance(events[0], SendReceived)
     assert conn.data_to_send() == []
+
+
+def test_21_a_send_of_a_calls_action_is_dropped_and_said(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """OCPP-J 2.1: only an action never answered (NotifyPeriodicEventStream) is sent as a SEND.
+    A SEND of a CALL's action (Heartbeat) reached its handler, whose answer went nowhere: it is
+    dropped with a WARNING naming it, on handle(), the protocol and a live connection alike."""
+
+    class Counting(Central21):
+        beats = 0
+
+        def heartbeat(
+            self, request: v21.messages.HeartbeatRequest
+        ) -> v21.messages.HeartbeatResponse:
+            Counting.beats += 1
+            return super().heartbeat(request)
+
+    frame = b'[6,"s1","Heartbeat",{}]'
+    with caplog.at_level(logging.WARNING, "ocpp_fast"):
+        assert Counting().handle(frame) is None
+        conn = Protocol(v21.VERSION, Side.CSMS)
+        assert conn.receive(frame) == []
+        assert conn.data_to_send() == []
+        written: list[bytes] = []
+        live = AsyncConnection(Counting(), write=written.append, identity="S1")
+        live.feed(frame)
+        assert written == []
+    assert Counting.beats == 0
+    said = [r.getMessage() for r in caplog.records if "SEND of Heartbeat" in r.getMessage()]
+    assert len(said) == 3 and "never answered" in said[0], said
 
 
 def test_21_send_is_outside_the_one_outstanding_call_rule() -> None:

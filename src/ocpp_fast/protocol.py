@@ -431,6 +431,19 @@ class Protocol:
                     message_id=frame.message_id,
                 )
                 return []
+            if frame.action in self.version.response_types:
+                # OCPP-J 2.1: only an action never answered (NotifyPeriodicEventStream) is
+                # sent as a SEND; one of a CALL's actions cannot be answered so, and its
+                # handler's answer would go nowhere.
+                self._peer_log(
+                    logging.WARNING,
+                    "SEND of a CALL's action",
+                    "dropping a SEND of %s: only actions never answered are sent as SEND",
+                    frame.action,
+                    action=frame.action,
+                    message_id=frame.message_id,
+                )
+                return []
             return [SendReceived(frame)]
         assert isinstance(frame, CallError)
         return self._error(frame)
