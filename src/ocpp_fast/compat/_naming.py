@@ -130,15 +130,21 @@ def _walked(out: Any, queued: _Queued, walk: Callable[..., Any]) -> Any:
     return out
 
 
-def to_snake(data: Any) -> Any:
-    """``ocpp``'s ``camel_to_snake_case``: every key of every object renamed, values kept."""
+def _deeper(walk: Callable[..., Any], *args: Any) -> Any:
+    """``walk(*args)`` for a value a walk without a queue reached out of budget: walked with
+    a queue of its own (:func:`_walked`). The walks start without one, so a payload of usual
+    depth makes no queue and no extra call: their first :data:`RECURSION_BUDGET` levels are
+    a plain recursion, what lies deeper is walked in bands from here."""
     queued: _Queued = []
-    out = _snake(data, RECURSION_BUDGET, queued)
-    return _walked(out, queued, _snake) if queued else out
+    out = walk(*args, RECURSION_BUDGET, queued)
+    return _walked(out, queued, walk) if queued else out
 
 
-def _snake(data: Any, budget: int, queued: _Queued) -> Any:
-    """:func:`to_snake`, ``budget`` levels down, what lies deeper queued (see :func:`_walked`)."""
+def to_snake(data: Any, budget: int = RECURSION_BUDGET, queued: _Queued | None = None) -> Any:
+    """``ocpp``'s ``camel_to_snake_case``: every key of every object renamed, values kept.
+
+    ``budget`` levels down by recursion, what lies deeper queued in ``queued`` (see
+    :func:`_walked`) or, without one, walked by :func:`_deeper`."""
     kind = type(data)
     if kind is dict:
         known = _snake_names.known
@@ -151,7 +157,9 @@ def _snake(data: Any, budget: int, queued: _Queued) -> Any:
             sub = type(value)
             if sub is dict or sub is list:
                 if budget:
-                    value = _snake(value, budget - 1, queued)
+                    value = to_snake(value, budget - 1, queued)
+                elif queued is None:
+                    value = _deeper(to_snake, value)
                 else:
                     queued.append((out, name, (value,)))
             out[name] = value
@@ -163,7 +171,9 @@ def _snake(data: Any, budget: int, queued: _Queued) -> Any:
             sub = type(item)
             if sub is dict or sub is list:
                 if budget:
-                    item = _snake(item, budget - 1, queued)
+                    item = to_snake(item, budget - 1, queued)
+                elif queued is None:
+                    item = _deeper(to_snake, item)
                 else:
                     queued.append((items, len(items), (item,)))
             append(item)
@@ -298,22 +308,20 @@ def _field_plan(cls: type[Any], shape: Shape | None) -> tuple[tuple[str, str, Sh
 _PLAIN = (str, int, float, bool)
 
 
-def to_wire(value: Any, shape: Shape | None) -> Any:
+def to_wire(
+    value: Any,
+    shape: Shape | None,
+    budget: int = RECURSION_BUDGET,
+    queued: _Queued | None = None,
+) -> Any:
     """A value as ``ocpp`` writes it: what ``serialize_as_dict``, ``remove_nones`` and
     ``snake_to_camel_case`` make of it, with the schema's spelling of every name.
 
     A handler's result may hold what a peer sent (a DataTransfer ``data`` echoed), so the
-    walk is bounded as :func:`to_snake`'s is (:func:`_walked`): :class:`NestedTooDeeply`
-    for a value that holds itself, where the recursion raised RecursionError out of
-    ``route_message``.
+    walk is bounded as :func:`to_snake`'s is (``budget``, ``queued``; :func:`_walked`):
+    :class:`NestedTooDeeply` for a value that holds itself, where the recursion raised
+    RecursionError out of ``route_message``.
     """
-    queued: _Queued = []
-    out = _wire(value, shape, RECURSION_BUDGET, queued)
-    return _walked(out, queued, _wire) if queued else out
-
-
-def _wire(value: Any, shape: Shape | None, budget: int, queued: _Queued) -> Any:
-    """:func:`to_wire`, ``budget`` levels down, what lies deeper queued (see :func:`_walked`)."""
     kind = type(value)
     if kind in _PLAIN or isinstance(value, enum.Enum):
         return value
@@ -323,7 +331,9 @@ def _wire(value: Any, shape: Shape | None, budget: int, queued: _Queued) -> Any:
             item = getattr(value, attribute)
             if item is not None:
                 if budget:
-                    out[wire] = _wire(item, nested, budget - 1, queued)
+                    out[wire] = to_wire(item, nested, budget - 1, queued)
+                elif queued is None:
+                    out[wire] = _deeper(to_wire, item, nested)
                 else:
                     out[wire] = None
                     queued.append((out, wire, (item, nested)))
@@ -346,7 +356,9 @@ def _wire(value: Any, shape: Shape | None, budget: int, queued: _Queued) -> Any:
                 wire = shape.wire_name(wire)
                 nested = shape.nested.get(wire)
             if budget:
-                out[wire] = _wire(item, nested, budget - 1, queued)
+                out[wire] = to_wire(item, nested, budget - 1, queued)
+            elif queued is None:
+                out[wire] = _deeper(to_wire, item, nested)
             else:
                 out[wire] = None
                 queued.append((out, wire, (item, nested)))
@@ -357,7 +369,9 @@ def _wire(value: Any, shape: Shape | None, budget: int, queued: _Queued) -> Any:
         for item in value:
             if item is not None:
                 if budget:
-                    append(_wire(item, shape, budget - 1, queued))
+                    append(to_wire(item, shape, budget - 1, queued))
+                elif queued is None:
+                    append(_deeper(to_wire, item, shape))
                 else:
                     queued.append((items, len(items), (item, shape)))
                     append(None)
