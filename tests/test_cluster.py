@@ -588,6 +588,45 @@ def test_no_worker_running_is_a_warning_and_its_answers_add_no_line(
     ), said
 
 
+def test_the_lines_a_storm_held_back_are_counted_once_it_stopped(
+    nats_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cluster's limited lines (no worker, NATS away) let 10 a minute through and said how
+    many more were held back only with the kind's next line, after the minute: a storm that
+    stopped never had it said, so a gateway whose workers were gone for a few seconds logged
+    10 lines for 113 CALLs answered InternalError (a walk of the cluster). The gateway's
+    refresh now says the count once the window ended, and its close says the rest."""
+    from ocpp_fast.cluster.config import nats_failures
+
+    monkeypatch.setattr(nats_failures, "_burst", 1)
+    monkeypatch.setattr(nats_failures, "_interval", 2.0)  # each CALL takes 0.35 s
+    monkeypatch.setattr(nats_failures, "_windows", {})
+
+    async def scenario() -> list[str]:
+        gateway = Gateway(config(nats_url), handlers_in="workers", registry_ttl=0.6)
+        server = await serve(DemoChargeSystem(), cluster=gateway)
+        station = await connect(IdentityStation(), f"ws://127.0.0.1:{server.port}/ocpp/ST.1")
+        for _ in range(3):
+            with pytest.raises(errors.InternalError, match="no worker runs"):
+                await station.call(messages.HeartbeatRequest(), timeout=5)
+        said: list[str] = []
+        for _ in range(100):  # the refresh runs every 0.2 s; the window ends 2 s after it began
+            said = [r.getMessage() for r in caplog.records if "suppressed" in r.getMessage()]
+            if said:
+                break
+            await asyncio.sleep(0.05)
+        await station.close()
+        await server.close()
+        await gateway.close()
+        return said
+
+    with caplog.at_level(logging.WARNING, logger="ocpp_fast.cluster"):
+        said = run(scenario)
+    assert len(said) == 1 and re.fullmatch(
+        r"2 more no worker runs messages suppressed in 2 s", said[0]
+    ), said
+
+
 def test_an_action_no_worker_handles_is_logged_as_one_process_logs_it(
     nats_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
