@@ -667,7 +667,7 @@ def test_an_action_no_worker_handles_is_logged_as_one_process_logs_it(
     said = [(r.levelno, r.getMessage()) for r in caplog.records if "Heartbeat" in r.getMessage()]
     warned = [message for level, message in said if level == logging.WARNING]
     assert sorted(warned) == [
-        "NH.1: Heartbeat is not handled by the workers: answering NotSupported "
+        "NH.1: Heartbeat of OCPP 2.0.1 is not handled by the workers: answering NotSupported "
         "(logged once per action)",
         "worker: Heartbeat of OCPP 2.0.1 is not handled by "
         f"{Partial.__qualname__}: answering NotSupported (logged once per action)",
