@@ -588,6 +588,22 @@ def test_no_worker_running_is_a_warning_and_its_answers_add_no_line(
     ), said
 
 
+def test_a_client_takes_the_servers_as_the_commands_do(nats_url: str) -> None:
+    """``--nats nats://a:4222,nats://b:4222`` names a cluster's servers; the same setting given
+    to a ClusterClient (an admin API reading the commands' NATS_URL) ended in nats-py's
+    ``invalid connect url option``. A string of several is split as the commands split it,
+    and the first server down is passed over."""
+
+    async def scenario() -> None:
+        async with ClusterClient(f"nats://127.0.0.1:1, {nats_url}") as client:
+            with pytest.raises(StationNotConnected):
+                await client.call(
+                    "NOWHERE", messages.ResetRequest(type=enums.ResetEnumType.IMMEDIATE), timeout=5
+                )
+
+    run(scenario)
+
+
 def test_the_lines_a_storm_held_back_are_counted_once_it_stopped(
     nats_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
