@@ -604,6 +604,19 @@ def test_a_client_takes_the_servers_as_the_commands_do(nats_url: str) -> None:
     run(scenario)
 
 
+def test_no_station_is_listed_before_any_gateway_made_the_registry() -> None:
+    """An admin API started before the gateways (or on a NATS that lost its storage) asked
+    ``stations()`` and got nats-py's ``NotFoundError: stream not found``: no bucket yet is no
+    station connected."""
+
+    async def scenario(url: str) -> dict[str, Any]:
+        async with ClusterClient(url) as client:
+            return dict(await client.stations(timeout=5))
+
+    with NatsServer() as nats_server:
+        assert run(lambda: scenario(nats_server.url)) == {}
+
+
 def test_the_lines_a_storm_held_back_are_counted_once_it_stopped(
     nats_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
