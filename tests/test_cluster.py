@@ -591,6 +591,74 @@ def test_no_worker_running_is_a_warning_and_its_answers_add_no_line(
     ), said
 
 
+def test_a_client_takes_the_servers_as_the_commands_do(nats_url: str) -> None:
+    """``--nats nats://a:4222,nats://b:4222`` names a cluster's servers; the same setting given
+    to a ClusterClient (an admin API reading the commands' NATS_URL) ended in nats-py's
+    ``invalid connect url option``. A string of several is split as the commands split it,
+    and the first server down is passed over."""
+
+    async def scenario() -> None:
+        async with ClusterClient(f"nats://127.0.0.1:1, {nats_url}") as client:
+            with pytest.raises(StationNotConnected):
+                await client.call(
+                    "NOWHERE", messages.ResetRequest(type=enums.ResetEnumType.IMMEDIATE), timeout=5
+                )
+
+    run(scenario)
+
+
+def test_no_station_is_listed_before_any_gateway_made_the_registry() -> None:
+    """An admin API started before the gateways (or on a NATS that lost its storage) asked
+    ``stations()`` and got nats-py's ``NotFoundError: stream not found``: no bucket yet is no
+    station connected."""
+
+    async def scenario(url: str) -> dict[str, Any]:
+        async with ClusterClient(url) as client:
+            return dict(await client.stations(timeout=5))
+
+    with NatsServer() as nats_server:
+        assert run(lambda: scenario(nats_server.url)) == {}
+
+
+def test_the_lines_a_storm_held_back_are_counted_once_it_stopped(
+    nats_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cluster's limited lines (no worker, NATS away) let 10 a minute through and said how
+    many more were held back only with the kind's next line, after the minute: a storm that
+    stopped never had it said, so a gateway whose workers were gone for a few seconds logged
+    10 lines for 113 CALLs answered InternalError (a walk of the cluster). The gateway's
+    refresh now says the count once the window ended, and its close says the rest."""
+    from ocpp_fast.cluster.config import nats_failures
+
+    monkeypatch.setattr(nats_failures, "_burst", 1)
+    monkeypatch.setattr(nats_failures, "_interval", 2.0)  # each CALL takes 0.35 s
+    monkeypatch.setattr(nats_failures, "_windows", {})
+
+    async def scenario() -> list[str]:
+        gateway = Gateway(config(nats_url), handlers_in="workers", registry_ttl=0.6)
+        server = await serve(DemoChargeSystem(), cluster=gateway)
+        station = await connect(IdentityStation(), f"ws://127.0.0.1:{server.port}/ocpp/ST.1")
+        for _ in range(3):
+            with pytest.raises(errors.InternalError, match="no worker runs"):
+                await station.call(messages.HeartbeatRequest(), timeout=5)
+        said: list[str] = []
+        for _ in range(100):  # the refresh runs every 0.2 s; the window ends 2 s after it began
+            said = [r.getMessage() for r in caplog.records if "suppressed" in r.getMessage()]
+            if said:
+                break
+            await asyncio.sleep(0.05)
+        await station.close()
+        await server.close()
+        await gateway.close()
+        return said
+
+    with caplog.at_level(logging.WARNING, logger="ocpp_fast.cluster"):
+        said = run(scenario)
+    assert len(said) == 1 and re.fullmatch(
+        r"2 more no worker runs messages suppressed in 2 s", said[0]
+    ), said
+
+
 def test_an_action_no_worker_handles_is_logged_as_one_process_logs_it(
     nats_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -631,7 +699,7 @@ def test_an_action_no_worker_handles_is_logged_as_one_process_logs_it(
     said = [(r.levelno, r.getMessage()) for r in caplog.records if "Heartbeat" in r.getMessage()]
     warned = [message for level, message in said if level == logging.WARNING]
     assert sorted(warned) == [
-        "NH.1: Heartbeat is not handled by the workers: answering NotSupported "
+        "NH.1: Heartbeat of OCPP 2.0.1 is not handled by the workers: answering NotSupported "
         "(logged once per action)",
         "worker: Heartbeat of OCPP 2.0.1 is not handled by "
         f"{Partial.__qualname__}: answering NotSupported (logged once per action)",

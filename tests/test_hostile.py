@@ -738,6 +738,37 @@ def test_the_log_limiter_lets_a_burst_through_then_counts() -> None:
     ]
 
 
+def test_a_flush_says_each_kinds_count_at_its_own_level() -> None:
+    """A flush (the gateway's, once a storm's minute ended) says each kind's count at the level
+    of its own records: the count of failed stores (ERROR) was not to be a WARNING that an
+    operator's alert on errors misses."""
+    from ocpp_fast._ratelimit import LogLimiter
+
+    records: list[tuple[int, str]] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append((record.levelno, record.getMessage()))
+
+    logger = logging.getLogger("test_hostile.flush")
+    logger.addHandler(Collect())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    now = [0.0]
+    limiter = LogLimiter(logger, burst=1, interval=60.0, clock=lambda: now[0])
+    for _ in range(3):
+        limiter.log(logging.ERROR, "storing", "not stored")
+        limiter.warning("no worker", "no worker")
+    limiter.flush()
+    assert len(records) == 2  # nothing more said before the window ended
+    now[0] = 61.0
+    limiter.flush()
+    assert records[2:] == [
+        (logging.ERROR, "2 more storing messages suppressed in 61 s"),
+        (logging.WARNING, "2 more no worker messages suppressed in 61 s"),
+    ]
+
+
 def test_first_times_remembers_a_bounded_number_of_keys() -> None:
     from ocpp_fast._ratelimit import FirstTimes
 

@@ -275,8 +275,8 @@ def test_an_action_not_handled_warns_once_and_each_error_answered_is_logged(
     csms.handle('[2,"d1","DataTransfer",{"vendorId":"X"}]', "CS002")
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert [r.getMessage() for r in warnings] == [
-        "CS001: StatusNotification is not handled here: answering NotSupported (logged once "
-        "per action)"  # no metrics here: no counter to name
+        "CS001: StatusNotification of OCPP 2.0.1 is not handled here: answering NotSupported "
+        "(logged once per action)"  # no metrics here: no counter to name
     ]
     answered = [r for r in caplog.records if "answering" in r.msg and r.levelno < logging.WARNING]
     # the actions not handled had their WARNING: each CALLERROR is DEBUG; a handler's is INFO
@@ -306,8 +306,28 @@ def test_the_warning_of_an_action_not_handled_names_the_counter_only_with_metric
     caplog.set_level(logging.WARNING, logger="ocpp_fast")
     protocol.receive(STATUS.format(id="s1"))
     assert [r.getMessage() for r in caplog.records] == [
-        "CS001: StatusNotification is not handled here: answering NotSupported (logged once "
-        'per action; ocpp_messages_total{kind="error"} counts each)'
+        "CS001: StatusNotification of OCPP 2.0.1 is not handled here: answering NotSupported "
+        '(logged once per action; ocpp_messages_total{kind="error"} counts each)'
+    ]
+
+
+def test_the_warning_of_an_action_not_handled_names_the_version(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A server of several versions has a handler each, and each warns once per action: the
+    same action unhandled in 1.6 and 2.0.1 made two lines alike but for the station, which an
+    operator read as "once per action" broken (a walk of a cluster, DataTransfer twice on one
+    gateway). Each line names its version."""
+    from ocpp_fast import v16
+
+    caplog.set_level(logging.WARNING, logger="ocpp_fast")
+    v201.ChargeSystem().handle('[2,"d1","DataTransfer",{"vendorId":"X"}]', "CS201")
+    v16.ChargeSystem().handle('[2,"d1","DataTransfer",{"vendorId":"X"}]', "CS016")
+    assert [r.getMessage() for r in caplog.records] == [
+        "CS201: DataTransfer of OCPP 2.0.1 is not handled here: answering NotSupported "
+        "(logged once per action)",
+        "CS016: DataTransfer of OCPP 1.6 is not handled here: answering NotSupported "
+        "(logged once per action)",
     ]
 
 

@@ -173,6 +173,28 @@ def test_a_mixed_fleet_on_several_urls_puts_every_version_on_every_url() -> None
     assert asyncio.run(main()) == [{"1.6", "2.0.1"}, {"1.6", "2.0.1"}]
 
 
+def test_a_gateway_down_at_the_start_sends_its_stations_to_the_others() -> None:
+    """``--url A B`` with A down when the run starts (a gateway restarting): the stations of A
+    failed to connect and stayed out of the run (3 of 6 connected, `connect: connection
+    refused`), though B answered. They fail over to B at once."""
+    import socket
+
+    async def main() -> SimulationReport:
+        server = await serve(demo_handlers())
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            down = f"ws://127.0.0.1:{probe.getsockname()[1]}/ocpp"
+        try:
+            return await simulate(
+                [down, f"ws://127.0.0.1:{server.port}/ocpp"], 4, 0.5, actions="core"
+            )
+        finally:
+            await server.close()
+
+    report = asyncio.run(main())
+    assert (report.connected, report.errors) == (4, Counter()), report.errors
+
+
 def test_stations_that_could_not_connect_are_counted_by_cause() -> None:
     """Unknown stations (404), a version the CSMS does not serve, a port nobody listens on:
     each cause on a line of its own in the report and its table, with how many stations."""

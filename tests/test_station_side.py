@@ -283,6 +283,27 @@ def test_an_http_url_fails_at_once_naming_the_websocket_url() -> None:
     run(main)
 
 
+@pytest.mark.usefixtures("backend")
+def test_the_first_connection_tries_the_failover_urls_before_it_fails() -> None:
+    """A station given a cluster's gateways (``failover=``) raised at once when the first was
+    down at its start, though another answered: ``simulate --url A B`` with A down lost a
+    share of its fleet for the whole run (a walk of the cluster). The first connection tries
+    each URL once, at once; only when none answers does it raise, the first URL's error."""
+
+    async def main() -> None:
+        server = await serve(v201.ChargeSystem())
+        down = f"ws://127.0.0.1:{free_port()}/ocpp/CS1"
+        up = f"ws://127.0.0.1:{server.port}/ocpp/CS1"
+        client = await connect(v201.Charger(), down, failover=[down, up], backoff=FAST)
+        assert client.url == up and "CS1" in server.connections
+        await client.close()
+        with pytest.raises(ConnectionRefusedError):
+            await connect(v201.Charger(), down, failover=[down], backoff=FAST)
+        await server.close()
+
+    run(main)
+
+
 class SlowToAnswer(v201.ChargeSystem):
     """Counts a status report as it comes, answers it a moment later: the CSMS has counted a
     report whose answer the station has not had yet, a window a loaded machine opens too."""

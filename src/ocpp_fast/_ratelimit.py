@@ -75,7 +75,7 @@ class LogLimiter:
         self._interval = interval
         self._clock = clock
         self._windows: dict[str, list[float]] = {}
-        """kind -> [window start, records logged, records dropped]."""
+        """kind -> [window start, records logged, records dropped, level of its records]."""
 
     def log(
         self,
@@ -102,21 +102,23 @@ class LogLimiter:
         if window is None or now - window[0] >= self._interval:
             if window is not None:
                 self._say_dropped(level, kind, window, now)
-            window = self._windows[kind] = [now, 0, 0]
+            window = self._windows[kind] = [now, 0, 0, level]
+        window[3] = level
         if window[1] < self._burst:
             window[1] += 1
             return True
         window[2] += 1
         return False
 
-    def flush(self, level: int, *, everything: bool = False) -> None:
-        """Say now, at ``level``, how many records of each kind were dropped in windows that
-        ended (``everything``: in the open ones too, at the end of a run), rather than when
-        the next record of that kind comes: one may never come (a storm that stopped)."""
+    def flush(self, level: int | None = None, *, everything: bool = False) -> None:
+        """Say now, at ``level`` (``None``: at the level of the kind's own records), how many
+        records of each kind were dropped in windows that ended (``everything``: in the open
+        ones too, at the end of a run), rather than when the next record of that kind comes:
+        one may never come (a storm that stopped)."""
         now = self._clock()
         for kind, window in list(self._windows.items()):
             if everything or now - window[0] >= self._interval:
-                self._say_dropped(level, kind, window, now)
+                self._say_dropped(int(window[3]) if level is None else level, kind, window, now)
                 del self._windows[kind]
 
     def _say_dropped(self, level: int, kind: str, window: list[float], now: float) -> None:

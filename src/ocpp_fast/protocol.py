@@ -488,13 +488,17 @@ class Protocol:
 
     def _warn_not_handled(self, action: str, message_id: str, where: str) -> None:
         """The WARNING of an action no handler takes ``where`` (``here``, or ``by the
-        workers``), the first time (per handler class)."""
+        workers``), the first time (per handler class). It names the version: a server of
+        several has a handler each, so the same action comes once per version, which read as
+        the line's "once per action" broken when the version was not said."""
         if self._logged.first(("not handled", action)):
             # the counter is named only where it exists: without metrics it counts nothing
             counted = '; ocpp_messages_total{kind="error"} counts each' if self.metrics else ""
             self.log.warning(
-                "%s is not handled %s: answering NotSupported (logged once per action%s)",
+                "%s of OCPP %s is not handled %s: answering NotSupported "
+                "(logged once per action%s)",
                 action,
+                self.version.label,
                 where,
                 counted,
                 extra={"action": action, "message_id": message_id},

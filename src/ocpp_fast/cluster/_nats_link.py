@@ -77,6 +77,7 @@ from ocpp_fast.cluster.config import (
     NATS_ERRORS_PER_WINDOW,
     RECONNECT_WAIT,
     address_of,
+    server_urls,
     shown_url,
     split_url,
 )
@@ -146,7 +147,7 @@ class Reply(msgspec.Struct):
 def unspoken(servers: str | Sequence[str], options: Mapping[str, Any]) -> str | None:
     """Why the link cannot carry a connection made with ``servers`` and ``options``
     (``None``: it can)."""
-    for server in [servers] if isinstance(servers, str) else servers:
+    for server in server_urls(servers):
         scheme = split_url(server).scheme
         if scheme not in ("nats", "tls"):
             return f"the server URL scheme {scheme!r}"
@@ -214,8 +215,7 @@ class NatsLink:
         """Seconds a gathered request (``request(..., gather=True)``: a store) waits for others
         to share its write (0: written at once while few requests wait). See
         :class:`~ocpp_fast.cluster.Gateway`'s ``write_window``."""
-        urls = [servers] if isinstance(servers, str) else list(servers)
-        self._servers = [_Server(url) for url in urls]
+        self._servers = [_Server(url) for url in server_urls(servers)]
         self._members: list[_Server] = []
         """The other servers of the cluster, as INFO told of them (:meth:`learned`): where
         the link connects again too when the servers given are down, as nats-py does."""

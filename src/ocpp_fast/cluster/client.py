@@ -18,6 +18,7 @@ import msgspec
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
+from nats.js.errors import NotFoundError
 
 from ocpp_fast._actions import Sender
 from ocpp_fast._awaited import within
@@ -199,18 +200,25 @@ class ClusterClient:
     async def _read_registry(self, timeout: float) -> dict[str, StationEntry]:
         bucket = self.names.bucket
         prefix = f"$KV.{bucket}."
-        subscription = await self.nats.jetstream().pull_subscribe(
-            prefix + ">",
-            stream=f"KV_{bucket}",
-            config=api.ConsumerConfig(
-                deliver_policy=api.DeliverPolicy.LAST_PER_SUBJECT,
-                # no acks: with the default (explicit, at most 1,000 unacknowledged) delivery
-                # stopped at the 1,000th line and the rest of a larger fleet waited for a timeout
-                ack_policy=api.AckPolicy.NONE,
-                inactive_threshold=timeout * 3,
-                mem_storage=True,
-            ),
-        )
+        try:
+            subscription = await self.nats.jetstream().pull_subscribe(
+                prefix + ">",
+                stream=f"KV_{bucket}",
+                config=api.ConsumerConfig(
+                    deliver_policy=api.DeliverPolicy.LAST_PER_SUBJECT,
+                    # no acks: with the default (explicit, at most 1,000 unacknowledged)
+                    # delivery stopped at the 1,000th line and the rest of a larger fleet
+                    # waited for a timeout
+                    ack_policy=api.AckPolicy.NONE,
+                    inactive_threshold=timeout * 3,
+                    mem_storage=True,
+                ),
+            )
+        except NotFoundError:
+            # no bucket: no gateway made it yet (an admin API started before them, a NATS
+            # restarted without storage), so no station is connected; this raised nats-py's
+            # "stream not found", which says nothing of stations
+            return {}
         found: dict[str, StationEntry] = {}
         try:
             # What is pending now is the last line of every key: read that many and stop.

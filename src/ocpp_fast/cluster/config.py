@@ -26,6 +26,7 @@ __all__ = [
     "connect_nats",
     "nats_failures",
     "node_name",
+    "server_urls",
     "shown_servers",
     "shown_url",
     "split_url",
@@ -60,6 +61,8 @@ class ClusterConfig:
     """
 
     servers: str | Sequence[str] = "nats://127.0.0.1:4222"
+    """A server's URL, several separated by commas (``--nats``'s form), or a list; tried in
+    turn."""
     names: Names = field(default_factory=Names)
     options: Mapping[str, Any] = field(default_factory=dict)
     start_timeout: float | None = None
@@ -155,7 +158,7 @@ async def connect_nats(
     chosen.update(options or {})
     chosen["disconnected_cb"] = _then(lost, chosen.get("disconnected_cb"))
     chosen["reconnected_cb"] = _then(_then(back, chosen.get("reconnected_cb")), reconnected)
-    servers_list = [servers] if isinstance(servers, str) else list(servers)
+    servers_list = server_urls(servers)
     timer = asyncio.timeout(start_timeout)
     try:
         async with timer:
@@ -179,9 +182,17 @@ def shown_servers(servers: str | Sequence[str]) -> str:
     The command's start line, a failure to reach NATS and the readiness probe name the
     servers, and an operator's logs and probes are read by more people than the secret is
     meant for."""
-    urls = [servers] if isinstance(servers, str) else list(servers)
-    parts = [split_url(url) for url in urls]
+    parts = [split_url(url) for url in server_urls(servers)]
     return ", ".join(shown_url(part.scheme, *address_of(part)) for part in parts)
+
+
+def server_urls(servers: str | Sequence[str]) -> list[str]:
+    """The servers' URLs, one each: a string may name several separated by commas, as
+    ``--nats`` and the ``nats`` command write a cluster's (``nats://a:4222,nats://b:4222``).
+    An operator's own process (a ``ClusterClient`` in an admin API) given the same setting as
+    the commands got nats-py's ``invalid connect url option`` for the whole string."""
+    texts = [servers] if isinstance(servers, str) else list(servers)
+    return [url.strip() for text in texts for url in text.split(",") if url.strip()]
 
 
 def split_url(url: str) -> SplitResult:

@@ -477,6 +477,10 @@ class Gateway:
             back = self._back.is_set()
             self._back.clear()
             await within(self._refresh_round(back), None)
+            # the count of the lines a storm held back (no worker, NATS away) is said here,
+            # once its minute ended: said only by the kind's next line, it never came when
+            # the storm had stopped, and 10 lines stood for any number of failed CALLs
+            nats_failures.flush()
 
     async def _refresh_round(self, back: bool) -> None:
         """One round of :meth:`_refresh` (``back``: NATS is back after a loss)."""
@@ -713,6 +717,7 @@ class Gateway:
             # they return (bounded by their own timeouts, as is this wait)
             await asyncio.wait([*self._loops, *tasks], timeout=LOOPS_END)
         await self.relay.close()
+        nats_failures.flush(everything=True)  # what the last minute held back, said
         if self._nc is not None:
             # Plain wait_for: a cancel it drops (3.11) lets only the close below run, the
             # close's own last step.

@@ -194,7 +194,8 @@ class StationClient:
         via: InMemoryServer | None = None,
     ) -> None:
         """``handlers`` and the options are those of :func:`connect`; ``failover``: other URLs
-        of the same CSMS, tried in turn after a lost connection."""
+        of the same CSMS, tried in turn after a lost connection, and at once when the first
+        connection fails."""
         self.handlers = by_subprotocol(handlers, "Charger")
         self.url = url
         """The URL of the current (or next) connection."""
@@ -514,13 +515,26 @@ class StationClient:
 
     async def _run(self) -> None:
         attempt = 0
+        first_failure: Exception | None = None
         while not self._closing:
             try:
                 await self._session()
                 attempt = 0
             except Exception as exc:  # an OSError (HandshakeFailed too) or a backend's surprise
                 if self._first is not None and not self._first.done():
-                    self._first.set_exception(exc)
+                    first_failure = first_failure or exc
+                    if isinstance(exc, OSError) and self._turn + 1 < len(self._urls):
+                        # The first connection tries each URL once, at once, before it fails:
+                        # it raised at the first, so a simulated fleet spread over a cluster's
+                        # gateways lost for good the stations of one that was down at the start.
+                        ConnectionLog(log, self.identity).info(
+                            "%s: %s; trying %s", self.url, exc, self._urls[self._turn + 1]
+                        )
+                        self._turn += 1
+                        self.url = self._urls[self._turn]
+                        continue
+                    self._turn, self.url = 0, self._urls[0]  # start() again begins there
+                    self._first.set_exception(first_failure)
                     return
                 if not isinstance(exc, OSError):
                     raise
@@ -772,12 +786,13 @@ async def connect(
     permessage-deflate (the CSMS decides); ``backend`` picks the WebSocket library.
     ``queue`` keeps transaction messages across disconnects and restarts, retried
     per ``retry`` (see :class:`StationClient`). ``metrics`` counts this station's frames,
-    handler times and queue length (:mod:`ocpp_fast.metrics`). ``failover`` lists other URLs
-    of the same CSMS (a cluster's gateways, same identity last): after a lost or failed
-    connection the station tries the next one in turn. ``heartbeat`` (seconds) sends a
-    HeartbeatRequest after that long without a frame to the CSMS (an interval of inactivity:
-    a busy station sends none), at the interval of an accepted BootNotificationResponse once
-    one came (:attr:`StationClient.heartbeat_interval`). Without it no heartbeat is sent,
+    handler times and queue length (:mod:`ocpp_fast.metrics`). ``failover`` lists other URLs of
+    the same CSMS (a cluster's gateways, same identity last): after a lost or failed connection
+    the station tries the next one in turn (the first connection tries each once, at once, and
+    raises the first URL's failure only when none answered). ``heartbeat`` (seconds) sends a
+    HeartbeatRequest after that long without a frame to the CSMS (an interval of inactivity: a
+    busy station sends none), at the interval of an accepted BootNotificationResponse once one
+    came (:attr:`StationClient.heartbeat_interval`). Without it no heartbeat is sent,
     whatever the boot's answer says. ``boot`` (the BootNotificationRequest of each version
     offered) makes the client boot at each connection, again after Pending or Rejected, and hold
     the station's other requests (the queue's too) until the CSMS accepted it (see
