@@ -51,7 +51,7 @@ __all__ = [
     "LOG_LEVELS",
     "GaveUpStart",
     "add_app_arguments",
-    "add_operations_hosts",
+    "add_operations_ports",
     "add_serve_arguments",
     "operations_hosts",
     "port_in_use",
@@ -145,17 +145,7 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         help="largest message, in bytes (default 1048576)",
     )
     serve.add_argument("--backend", choices=BACKENDS, help="WebSocket library (default: fastest)")
-    serve.add_argument(
-        "--metrics-port",
-        type=port,
-        help="serve Prometheus metrics on this port (extra [metrics]), and /healthz and /readyz",
-    )
-    serve.add_argument(
-        "--health-port",
-        type=port,
-        help="serve only the probes /healthz and /readyz on this port (no extra needed)",
-    )
-    add_operations_hosts(serve, "--host")
+    add_operations_ports(serve, "--host")
     serve.add_argument(
         "--log-level",
         choices=LOG_LEVELS,
@@ -197,12 +187,22 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
     )
 
 
-def add_operations_hosts(parser: argparse.ArgumentParser, default: str) -> None:
-    """``--metrics-host`` and ``--health-host``, for ``serve`` and ``worker`` alike: each port
-    of the operator's on an address of its own, ``default`` (the flag named) when not given.
-    Both followed ``--host``, the stations' address: a server listening on 0.0.0.0 for its
-    stations published its metrics on every interface too, where a local agent scraping
-    127.0.0.1 was all an operator wanted."""
+def add_operations_ports(parser: argparse.ArgumentParser, default: str) -> None:
+    """``--metrics-port`` and ``--health-port``, with ``--metrics-host`` and ``--health-host``,
+    for ``serve`` and ``worker`` alike: each port of the operator's on an address of its own,
+    ``default`` (the flag named) when not given. Both followed ``--host``, the stations'
+    address: a server listening on 0.0.0.0 for its stations published its metrics on every
+    interface too, where a local agent scraping 127.0.0.1 was all an operator wanted."""
+    parser.add_argument(
+        "--metrics-port",
+        type=port,
+        help="serve Prometheus metrics on this port (extra [metrics]), and /healthz and /readyz",
+    )
+    parser.add_argument(
+        "--health-port",
+        type=port,
+        help="serve only the probes /healthz and /readyz on this port (no extra needed)",
+    )
     parser.add_argument(
         "--metrics-host",
         metavar="HOST",

@@ -24,7 +24,7 @@ from ocpp_fast._cli_log import add_log_format_argument, failed_before_logging, l
 from ocpp_fast._cli_serve import (
     LOG_LEVELS,
     add_app_arguments,
-    add_operations_hosts,
+    add_operations_ports,
     add_serve_arguments,
     serve_command,
 )
@@ -32,7 +32,6 @@ from ocpp_fast._cli_types import (
     count,
     nats_servers,
     natural,
-    port,
     seconds,
     seconds_above_0,
     websocket_url,
@@ -298,17 +297,7 @@ def _command(argv: Sequence[str] | None) -> int:
         default="127.0.0.1",
         help="the address --metrics-port and --health-port listen on (default 127.0.0.1)",
     )
-    work.add_argument(
-        "--metrics-port",
-        type=port,
-        help="serve Prometheus metrics on this port (extra [metrics]), and /healthz and /readyz",
-    )
-    work.add_argument(
-        "--health-port",
-        type=port,
-        help="serve only the probes /healthz and /readyz on this port (no extra needed)",
-    )
-    add_operations_hosts(work, "--host")
+    add_operations_ports(work, "--host")
     work.add_argument(
         "--log-level",
         choices=LOG_LEVELS,

@@ -422,29 +422,23 @@ class Protocol:
             return self._result(frame)
         if type(frame) is Send:
             if frame.action not in self.receivable:
-                self._peer_log(
-                    logging.WARNING,
-                    "SEND not sent to us",
-                    "dropping a SEND of %s, not sent to us",
-                    frame.action,
-                    action=frame.action,
-                    message_id=frame.message_id,
-                )
-                return []
-            if frame.action in self.version.response_types:
+                kind, why = "SEND not sent to us", ", not sent to us"
+            elif frame.action in self.version.response_types:
                 # OCPP-J 2.1: only an action never answered (NotifyPeriodicEventStream) is
                 # sent as a SEND; one of a CALL's actions cannot be answered so, and its
                 # handler's answer would go nowhere.
-                self._peer_log(
-                    logging.WARNING,
-                    "SEND of a CALL's action",
-                    "dropping a SEND of %s: only actions never answered are sent as SEND",
-                    frame.action,
-                    action=frame.action,
-                    message_id=frame.message_id,
-                )
-                return []
-            return [SendReceived(frame)]
+                kind, why = "SEND of a CALL's action", ": only actions never answered are sent"
+            else:
+                return [SendReceived(frame)]
+            self._peer_log(
+                logging.WARNING,
+                kind,
+                "dropping a SEND of %s" + why,
+                frame.action,
+                action=frame.action,
+                message_id=frame.message_id,
+            )
+            return []
         assert isinstance(frame, CallError)
         return self._error(frame)
 
