@@ -76,7 +76,10 @@ class Worker:
         self.names = self.config.names
         self.node = node_name()
         """This worker's name: ``ocpp-worker <node>`` is its NATS connection's."""
-        self.client = ClusterClient(self.config, name=f"ocpp-worker {self.node}")
+        # the config's start_timeout, None included (a library's worker may wait for good)
+        self.client = ClusterClient(
+            self.config, name=f"ocpp-worker {self.node}", start_timeout=self.config.start_timeout
+        )
         self.concurrency = concurrency
         """``async def`` handlers that may run at once."""
         self._slots = asyncio.Semaphore(concurrency)
@@ -119,7 +122,7 @@ class Worker:
     async def start(self) -> None:
         """Connect and join the queue group of each version served."""
         self._loop = asyncio.get_running_loop()
-        await self.client.connect()
+        await self.client._join()
         nc = self.client.nats
         for label in self.handlers:
             self._subscriptions.append(
