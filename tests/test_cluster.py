@@ -13,6 +13,7 @@ import collections
 import datetime
 import logging
 import re
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -23,16 +24,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ocpp_fast import errors, v16
+from ocpp_fast._machine import free_port
 from ocpp_fast._ratelimit import LOG_BURST
 from ocpp_fast.cluster import (
     ClusterClient,
     ClusterConfig,
     Gateway,
     Names,
+    NatsUnreachable,
     StationNotConnected,
+    Worker,
     decode_identity,
     encode_identity,
 )
+from ocpp_fast.cluster.config import NATS_START_TIMEOUT
 from ocpp_fast.demo import DemoChargeSystem
 from ocpp_fast.stations import StationCaller
 from ocpp_fast.transport import Backoff, CsmsServer, StationClient, connect, serve
@@ -321,10 +326,27 @@ def test_durable_actions_of_ocpp_16_and_routed_calls_in_16(nats_url: str) -> Non
                 "OLD 1", m16.UnlockConnectorRequest(connector_id=1), timeout=5
             )
             assert unlocked.status == "Unlocked"
-            with pytest.raises(ValueError, match=r"speaks OCPP 1\.6"):  # a 2.0.1 request to it
+            # a 2.0.1 request to it: which version it speaks, and the module to build it from
+            # (it said only "speaks OCPP 1.6, not 2.0.1", where a connection's call() names it)
+            with pytest.raises(ValueError) as refused:
                 await client.call(
                     "OLD 1", messages.UnlockConnectorRequest(evse_id=1, connector_id=1), timeout=5
                 )
+            assert str(refused.value) == (
+                "OLD 1 speaks OCPP 1.6, not 2.0.1: build the UnlockConnectorRequest from "
+                "ocpp_fast.v16.messages"
+            )
+            remote_start = messages.RequestStartTransactionRequest(
+                id_token=datatypes.IdTokenType(id_token="TAG", type=enums.IdTokenEnumType.ISO14443),
+                remote_start_id=1,
+            )
+            with pytest.raises(ValueError) as refused:  # no such action in 1.6
+                await client.call("OLD 1", remote_start, timeout=5)
+            assert str(refused.value) == (
+                "OLD 1 speaks OCPP 1.6, not 2.0.1, and OCPP 1.6 has no RequestStartTransaction "
+                "a CSMS sends (its requests are in ocpp_fast.v16.messages)"
+            )
+            assert client.calls["version"] == 2
         await station.close()
         await server.close()
         await gateway.close()
@@ -605,6 +627,36 @@ def test_a_client_takes_the_servers_as_the_commands_do(nats_url: str) -> None:
                 )
 
     run(scenario)
+
+
+def test_a_client_gives_up_on_an_unreachable_nats_saying_what_to_check() -> None:
+    """A ``ClusterClient`` (an admin script) pointed at a NATS that does not answer waited for
+    good, nothing said after nats-py's first failed attempt: its config's ``start_timeout``
+    default, ``None``. It waits the commands' :data:`NATS_START_TIMEOUT` now, then raises
+    ``NatsUnreachable`` naming the servers, the last error and what to check; a config's own
+    timeout is kept, ``start_timeout=None`` waits for good, and a worker keeps its config's
+    (``None``: a library's worker waits for good, as documented)."""
+    url = f"nats://127.0.0.1:{free_port()}"
+    assert ClusterClient(url).config.start_timeout == NATS_START_TIMEOUT
+    assert ClusterClient(ClusterConfig(url)).config.start_timeout == NATS_START_TIMEOUT
+    assert ClusterClient(ClusterConfig(url, start_timeout=3)).config.start_timeout == 3
+    assert ClusterClient(url, start_timeout=None).config.start_timeout is None
+    assert Worker(DemoChargeSystem(), ClusterConfig(url)).client.config.start_timeout is None
+
+    async def scenario() -> None:
+        async with ClusterClient(url, start_timeout=0.5):
+            raise AssertionError("connected to a NATS that is not there")
+
+    began = time.monotonic()
+    with pytest.raises(NatsUnreachable) as failed:
+        run(scenario)
+    assert time.monotonic() - began < 10
+    said = str(failed.value)
+    assert said.startswith(f"NATS at {url} unreachable: no connection within 0.5 s (last: ")
+    assert said.endswith(
+        ". Is NATS running there, and is it the cluster's URL (the gateways' --nats)? "
+        "ClusterClient(..., start_timeout=SECONDS) waits longer, None for good"
+    )
 
 
 def test_no_station_is_listed_before_any_gateway_made_the_registry() -> None:

@@ -634,6 +634,34 @@ def test_a_worker_loads_a_factory_from_its_app_dir(app_dir: Path, tmp_path: Path
     assert "OCPP 2.0.1, 1.6" in line
 
 
+def test_a_worker_serves_the_versions_of_each_app_and_refuses_two_of_one_version() -> None:
+    """``ocpp-fast worker APP APP...``: the handlers of every APP, each version in its queue
+    group. Two APPs of one version left the last one serving it and the first one nowhere,
+    nothing said; it is a failure to start now, naming both (before NATS is reached)."""
+    command = [sys.executable, "-m", "ocpp_fast.cli", "worker"]
+    with NatsServer() as nats_server:
+        apps = ["ocpp_fast.demo:DemoChargeSystem", "ocpp_fast.demo:DemoChargeSystem16"]
+        worker = Proc([*command, "--nats", nats_server.url, *apps])
+        try:
+            line = worker.wait_for("worker serving")
+        finally:
+            worker.kill()
+    assert " info worker serving OCPP 2.0.1, 1.6 from " in line, line
+    same = ["ocpp_fast.demo:DemoChargeSystem", "cluster_handlers:WorkerCsms"]
+    run = subprocess.run(
+        [*command, "--nats", "nats://127.0.0.1:1", *same],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parent,  # where cluster_handlers is
+    )
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert failure(run.stderr) == (
+        "ocpp_fast.demo:DemoChargeSystem and cluster_handlers:WorkerCsms both handle OCPP 2.0.1: "
+        "a worker runs one handler per version; give one of them"
+    )
+
+
 def test_a_worker_says_its_stop_as_it_begins() -> None:
     """SIGTERM to ``ocpp-fast worker``: a line at once (as serve says its stop), then the
     count; it said nothing until ``stopped after``, up to 5 s later with handlers running."""

@@ -151,6 +151,13 @@ class ProtocolVersion:
         )
         return sendable, receivable
 
+    @property
+    def messages_module(self) -> str:
+        """The module its requests are built from (``ocpp_fast.v16.messages``): what an error
+        about a request of another version tells to use, the classes of every version sharing
+        their names."""
+        return f"{LABELS[self.label]}.messages"
+
     def __repr__(self) -> str:
         return f"<ProtocolVersion {self.label}>"
 

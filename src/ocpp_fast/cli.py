@@ -307,7 +307,10 @@ def _command(argv: Sequence[str] | None) -> int:
     )
     add_log_format_argument(work)
     work.add_argument(
-        "handlers", nargs="+", metavar="APP", help="module:attr, as for serve (one or more)"
+        "handlers",
+        nargs="+",
+        metavar="APP",
+        help="module:attr, as for serve; several: the versions of each (one APP per version)",
     )
     # Seconds serve --nats and worker wait for NATS at their start; not given (None), the
     # cluster's NATS_START_TIMEOUT (not imported here: the cluster package needs nats).

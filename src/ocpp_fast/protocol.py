@@ -303,10 +303,9 @@ class Protocol:
         if own is None or own.__name__ != kind.__name__:
             return refused
         if own in self._request_types:
-            module = "v" + label.replace(".", "")
             return (
                 f"{refused}: this connection speaks OCPP {label}, "
-                f"so build it from ocpp_fast.{module}.messages"
+                f"so build it from {self.version.messages_module}"
             )
         return f"{refused}: in OCPP {label} the other side sends {action}"
 

@@ -9,6 +9,7 @@ subscribes to it, so NATS delivers it there (or, with no subscriber, answers
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 from collections.abc import Sequence
 from types import TracebackType
@@ -27,7 +28,7 @@ from ocpp_fast._outgoing import encode_checked_payload
 from ocpp_fast._protocol_version import LABELS, ProtocolVersion
 from ocpp_fast.aio import DEFAULT_TIMEOUT
 from ocpp_fast.cluster._tally import ROUTED_OUTCOMES, routed_outcome, tally
-from ocpp_fast.cluster.config import ClusterConfig, node_name
+from ocpp_fast.cluster.config import NATS_START_TIMEOUT, ClusterConfig, NatsUnreachable, node_name
 from ocpp_fast.cluster.subjects import decode_identity
 from ocpp_fast.cluster.wire import RoutedCall, decode_outcome, response_of
 from ocpp_fast.errors import StationNotConnected, TooManyRoutedCalls
@@ -75,6 +76,12 @@ class ClusterClient:
     ``async with ClusterClient("nats://127.0.0.1:4222") as client:`` or
     ``await client.connect()`` / ``await client.close()``. Pass a
     :class:`ClusterConfig` for another prefix, credentials or TLS.
+
+    NATS not reached within ``start_timeout`` seconds (:data:`NATS_START_TIMEOUT`, as the
+    commands wait) makes :meth:`connect` raise :class:`NatsUnreachable`, naming the servers,
+    the last error and what to check; ``None`` waits for good. A ``ClusterConfig`` that sets
+    its own ``start_timeout`` keeps it. An admin script pointed at a wrong URL hung with
+    nothing said (the config's default, ``None``, which a long-running gateway may want).
     """
 
     def __init__(
@@ -82,8 +89,12 @@ class ClusterClient:
         servers: str | Sequence[str] | ClusterConfig = "nats://127.0.0.1:4222",
         *,
         name: str | None = None,
+        start_timeout: float | None = NATS_START_TIMEOUT,
     ):
-        self.config = servers if isinstance(servers, ClusterConfig) else ClusterConfig(servers)
+        config = servers if isinstance(servers, ClusterConfig) else ClusterConfig(servers)
+        if config.start_timeout is None:
+            config = dataclasses.replace(config, start_timeout=start_timeout)
+        self.config = config
         self.names = self.config.names
         self.name = name or f"ocpp-client {node_name()}"
         """The connection's name in NATS's views (``nats server report connections``) and in
@@ -101,9 +112,22 @@ class ClusterClient:
         the wrong type) is not counted."""
 
     async def connect(self) -> ClusterClient:
+        """Connect to NATS (once); :class:`NatsUnreachable` after ``start_timeout``."""
+        try:
+            await self._join()
+        except NatsUnreachable as exc:
+            raise NatsUnreachable(
+                f"{exc}. Is NATS running there, and is it the cluster's URL (the gateways' "
+                "--nats)? ClusterClient(..., start_timeout=SECONDS) waits longer, None for good"
+            ) from None
+        return self
+
+    async def _join(self) -> None:
+        """:meth:`connect` without its advice to a client's caller: a worker's start
+        (:class:`~ocpp_fast.cluster.worker.Worker`) fails with the bare
+        :class:`NatsUnreachable`, since its command names a flag of its own."""
         if self._nc is None:
             self._nc = await self.config.connect(self.name)
-        return self
 
     async def __aenter__(self) -> ClusterClient:
         return await self.connect()
@@ -147,8 +171,9 @@ class ClusterClient:
         did not answer within ``timeout``, :class:`TooManyRoutedCalls` at once when the
         gateway holding it has ``Limits.routed_calls`` waiting already, ``ValueError`` when the
         station speaks another version than the request's module (``<identity> speaks OCPP 1.6,
-        not 2.0.1``; a connection's own ``call`` raises ``ValueError`` too). The request is
-        checked against its schema here, before it travels.
+        not 2.0.1: build the UnlockConnectorRequest from ocpp_fast.v16.messages``, as a
+        connection's own ``call`` names the module). The request is checked against its schema
+        here, before it travels.
         """
         version, action = _action_of(request)
         payload = encode_checked_payload(request, action, version, response=False)

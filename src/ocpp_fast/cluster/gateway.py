@@ -43,6 +43,7 @@ from nats.js import api
 from nats.js.errors import BadRequestError, KeyNotFoundError
 
 from ocpp_fast import errors
+from ocpp_fast._actions import Sender
 from ocpp_fast._awaited import within
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.cluster._handlers import clustered
@@ -76,6 +77,7 @@ if TYPE_CHECKING:
     from nats.js import JetStreamContext
     from nats.js.kv import KeyValue
 
+    from ocpp_fast._protocol_version import ProtocolVersion
     from ocpp_fast.metrics import Metrics
     from ocpp_fast.transport._stations import CsmsServer
 
@@ -623,8 +625,7 @@ class Gateway:
             routed = _routed_decoder.decode(data)
             if routed.version != version.label:
                 return Outcome(
-                    failure="version",
-                    description=f"{identity} speaks OCPP {version.label}, not {routed.version}",
+                    failure="version", description=_other_version(identity, version, routed)
                 )
             request = version.request_decoders[routed.action].decode(routed.payload)
             response = await connection.call(request, timeout=routed.timeout)
@@ -752,3 +753,16 @@ async def _quietly(work: Any) -> bool:
 def _failed(exc: BaseException) -> None:
     """Log a NATS operation that failed (the loops retry it)."""
     nats_failures.warning(type(exc).__name__, "cluster: %r", exc)
+
+
+def _other_version(identity: str, version: ProtocolVersion, routed: RoutedCall) -> str:
+    """Why a routed call of another OCPP version than its station's is refused, and what to
+    build instead: it said only ``CS001 speaks OCPP 1.6, not 2.0.1``, where a connection's own
+    ``call()`` names the module (the classes of every version share their names)."""
+    refused = f"{identity} speaks OCPP {version.label}, not {routed.version}"
+    if routed.action in version.side_tables(Sender.CSMS)[0].values():
+        return f"{refused}: build the {routed.action}Request from {version.messages_module}"
+    return (
+        f"{refused}, and OCPP {version.label} has no {routed.action} a CSMS sends "
+        f"(its requests are in {version.messages_module})"
+    )

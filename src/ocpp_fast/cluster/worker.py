@@ -51,7 +51,8 @@ CLOSE_GRACE = 5.0
 
 
 class Worker:
-    """Runs ``handlers`` (one ``ChargeSystem`` per version) for the CALLs of every station.
+    """Runs ``handlers`` (one ``ChargeSystem`` per version: two of one version are a
+    ``ValueError``) for the CALLs of every station.
 
     ``concurrency`` bounds the ``async def`` handlers running at once (plain
     ones are answered inside the NATS callback, one after the other). With ``metrics``
@@ -71,12 +72,25 @@ class Worker:
         if concurrency < 1:
             raise ValueError(f"concurrency is 1 or more, not {concurrency!r}")
         listed = [handlers] if isinstance(handlers, OcppHandler) else list(handlers)
-        self.handlers = {handler.version.label: handler for handler in listed}
+        self.handlers: dict[str, OcppHandler] = {}
+        for handler in listed:
+            # each version's CALLs come through one queue group, to one handler: the later one
+            # took the place of the earlier silently (``ocpp-fast worker a:Csms b:Csms``)
+            label = handler.version.label
+            if label in self.handlers:
+                raise ValueError(
+                    f"{_named(self.handlers[label])} and {_named(handler)} both handle OCPP "
+                    f"{label}: a worker runs one handler per version; give one of them"
+                )
+            self.handlers[label] = handler
         self.config = config or ClusterConfig()
         self.names = self.config.names
         self.node = node_name()
         """This worker's name: ``ocpp-worker <node>`` is its NATS connection's."""
-        self.client = ClusterClient(self.config, name=f"ocpp-worker {self.node}")
+        # the config's start_timeout, None included (a library's worker may wait for good)
+        self.client = ClusterClient(
+            self.config, name=f"ocpp-worker {self.node}", start_timeout=self.config.start_timeout
+        )
         self.concurrency = concurrency
         """``async def`` handlers that may run at once."""
         self._slots = asyncio.Semaphore(concurrency)
@@ -119,7 +133,7 @@ class Worker:
     async def start(self) -> None:
         """Connect and join the queue group of each version served."""
         self._loop = asyncio.get_running_loop()
-        await self.client.connect()
+        await self.client._join()
         nc = self.client.nats
         for label in self.handlers:
             self._subscriptions.append(
@@ -249,3 +263,9 @@ class Worker:
             await stop.wait()
         finally:
             await self.close()
+
+
+def _named(handler: OcppHandler) -> str:
+    """A handler as an error names it: its class, with its module."""
+    kind = type(handler)
+    return f"{kind.__module__}:{kind.__qualname__}"
