@@ -539,10 +539,11 @@ HEARTBEAT_SEEN: list[Any] = [("Heartbeat", {})]
 
 
 def _status_100(label: str) -> dict[str, Any]:
-    """What a StatusNotification handler is handed for ``"connectorId": 1e2``."""
+    """What a StatusNotification handler is handed for ``"connectorId": 1e2`` (an int: the sweep
+    compares with ``==``, where ``100 == 100.0``; test_compat_sweep_leftovers checks the type)."""
     names = {"evseId": "evse_id", "connectorId": "connector_id"}
     names |= {"connectorStatus": "connector_status", "timestamp": "timestamp"}
-    return {names[key]: value for key, value in STATUS_2X.items()} | {"connector_id": 100.0}
+    return {names[key]: value for key, value in STATUS_2X.items()} | {"connector_id": 100}
 
 
 DELIBERATE: dict[str, tuple[str, Callable[[str], Any]]] = {
@@ -564,7 +565,7 @@ DELIBERATE: dict[str, tuple[str, Callable[[str], Any]]] = {
         lambda label: _as_code("PropertyConstraintViolation")(label) if label == "2.1" else None,
     ),
     "valid, 1e2 for an integer": (
-        "the handler handed the number as sent (`1.0`, `100.0` for `1e2`: a float)",
+        "the handler handed an int (`1`, `100` for `1e2`) where the schema says integer",
         lambda label: (
             _answered(label, "m1", "TypeConstraintViolation")  # 1.6 core is draft-04
             if label == "1.6"

@@ -34,10 +34,10 @@ import ocpp.charge_point
 import ocpp.exceptions
 from ocpp.messages import Call, CallError, CallResult, MessageType
 
-from ocpp_fast import codec, errors
+from ocpp_fast import _reference, codec, errors
 from ocpp_fast._awaited import within
 from ocpp_fast._protocol_version import ProtocolVersion, by_label
-from ocpp_fast._reference import MESSAGE_ID_MAX_LENGTH, decode_payload
+from ocpp_fast._reference import MESSAGE_ID_MAX_LENGTH, decode_payload, integers_as_read
 from ocpp_fast.compat._naming import (
     NonFiniteNumber,
     floats_as_decimals,
@@ -436,6 +436,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
     async def _fast_route_other(self, raw_msg: str | bytes) -> None:
         """Everything but a well-formed CALL, CALLRESULT or CALLERROR: the codec's verdict."""
         version = self._fast_version
+        read = _reference.integral_floats_read
         try:
             frame = codec.decode_frame(raw_msg, version)
         except errors.OcppError as error:
@@ -458,7 +459,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             self.logger.debug("%s: ignored frame %.200r", self.id, raw_msg)
             return
         if isinstance(frame, Send):  # 2.1: handled, never answered
-            await self._fast_route_send(frame.message_id, frame.action, raw_msg)
+            integers = _reference.integral_floats_read != read  # 1.0 for an integer read
+            await self._fast_route_send(frame.message_id, frame.action, raw_msg, integers)
         elif isinstance(frame, CallResultError):
             if frame.details_missing:
                 self._fast_details_of([])
@@ -533,14 +535,22 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             )
         return {}
 
-    async def _fast_route_send(self, unique_id: str, action: str, raw_msg: str | bytes) -> None:
+    async def _fast_route_send(
+        self, unique_id: str, action: str, raw_msg: str | bytes, integers: bool
+    ) -> None:
+        """Hand a 2.1 SEND to its handler, never answered; ``integers``: the codec read an
+        integral float as an integer in it, made an int in what the handler is handed."""
         handlers = self.route_map.get(action) or {}
         handler = handlers.get("_on_action")
         if handler is None:
             self.logger.warning("%s: no handler for the SEND %s %s", self.id, action, unique_id)
             return
+        payload = _decode(raw_msg)[3]
+        if integers:
+            version = self._fast_version
+            payload = integers_as_read(payload, version.request_types[action], version)
         try:
-            result = handler(**to_snake(_decode(raw_msg)[3]))
+            result = handler(**to_snake(payload))
             if inspect.isawaitable(result):
                 await result
         except Exception:
@@ -584,7 +594,10 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             )
         payload = msg.payload
         if not handlers.get("_skip_schema_validation", False):
+            read = _reference.integral_floats_read
             self._fast_check_request(msg, version, plain)
+            if _reference.integral_floats_read != read:  # 1.0 for an integer: an int, as read
+                payload = integers_as_read(payload, version.request_types[action], version)
             if (version.label, 2, action) in _DECIMAL_PAYLOADS:
                 payload = floats_as_decimals(payload)
         payload = to_snake(payload)
@@ -795,7 +808,10 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         if not skip_schema_validation:
             version = self._fast_version  # read again, as ocpp validates the response
             as_framed = getattr(self._get_specific_response, "__func__", None) is _GET_RESPONSE
+            read = _reference.integral_floats_read
             await self._fast_check_result(response, action, version, as_framed)
+            if _reference.integral_floats_read != read:  # 1.0 for an integer: an int, as read
+                payload = integers_as_read(payload, version.response_types[action], version)
             if (version.label, 3, action) in _DECIMAL_PAYLOADS:
                 payload = floats_as_decimals(payload)
         result_class = getattr(self._call_result, action)
