@@ -110,7 +110,7 @@ def test_draft04_still_refuses_an_integral_float() -> None:
     assert [sent[:3] for sent in theirs[1]] == [sent[:3] for sent in ours[1]]
 
 
-async def _called(cls: type[Any], request: Any, answer: str) -> Any:
+async def _called(cls: type[Any], request: Any, answer: str | bytes) -> Any:
     sink = Sink()
     charge_point = cls("CP", sink)
     charge_point._unique_id_generator = lambda: "c1"
@@ -173,3 +173,39 @@ def test_an_integral_float_in_a_send_is_handed_as_an_int() -> None:
     assert sink.sent == []
     wanted = {"id": 3, "pending": 0, "basetime": NOW, "data": [{"t": 1.0, "v": "1"}]}
     assert _typed(handed) == _typed([wanted])
+
+
+def _too_deep(unique_id: str) -> str:
+    """A CALLRESULT answering a Reset whose payload nests deeper than any reader here reads."""
+    return f'[3,{unique_id},{{"status":"Accepted","customData":' + "[" * 3500 + "]" * 3500 + "}]"
+
+
+@pytest.mark.parametrize("binary", [False, True])
+@pytest.mark.parametrize("label", LABELS)
+def test_a_too_deep_answer_fails_the_waiting_call_at_once(label: str, binary: bool) -> None:
+    """``ocpp`` raises RecursionError out of ``route_message`` (its ``json.loads``), its call
+    left waiting. The drop-in answered a CALLERROR of id "-1" (RpcFrameworkError) and its
+    call waited out its timeout; now the call fails at once with FormatViolationError, as
+    for an answer holding NaN, nothing sent but 2.1's CALLRESULTERROR RpcFrameworkError."""
+    request = _module("ocpp", label, "call").Reset(type="Hard" if label == "1.6" else "Immediate")
+    theirs_class, ours_class = charge_point_classes(label, [])
+    text = _too_deep('"c1"')
+    answer = text.encode() if binary else text  # some firmware sends binary frames
+    theirs, _ = asyncio.run(_called(theirs_class, request, answer))
+    assert theirs == ("route_message raised", "RecursionError")
+    ours, sent = asyncio.run(_called(ours_class, request, answer))
+    assert ours == ("raised", "FormatViolationError")
+    back = [[5, "c1", "RpcFrameworkError", "frame is nested too deeply", {}]]
+    assert sent[1:] == (back if label == "2.1" else [])
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_a_too_deep_frame_of_no_waiting_call_is_answered_as_the_codec_answers(label: str) -> None:
+    """A too deep CALLRESULT whose id no call waits on (or whose head is no CALLRESULT's)
+    is answered as the codec answers a frame it cannot read, as before: RpcFrameworkError
+    (1.6 FormationViolation) to "-1"."""
+    _, ours_class = charge_point_classes(label, [])
+    code = "FormationViolation" if label == "1.6" else "RpcFrameworkError"
+    for frame in (_too_deep('"zz"'), _too_deep("[1]"), _too_deep('"c1"').replace("3", "7", 1)):
+        outcome, sent, _ = asyncio.run(_route(ours_class, frame, {}))
+        assert (outcome, sent) == ("returned", [[4, "-1", code, "frame is nested too deeply", {}]])

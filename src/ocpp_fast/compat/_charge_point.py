@@ -62,6 +62,13 @@ _decode = msgspec.json.decode
 _CALL_START = re.compile(r"[ \t\n\r]*\[[ \t\n\r]*2[ \t\n\r]*,")
 _CALL_START_BYTES = re.compile(_CALL_START.pattern.encode())
 """A CALL in a binary frame (some firmware sends its frames so)."""
+_RESULT_HEAD = re.compile(
+    r"[ \t\n\r]*\[[ \t\n\r]*3[ \t\n\r]*,[ \t\n\r]*"
+    r'("(?:[^"\\]|\\.)*"|-?(?:0|[1-9][0-9]*))[ \t\n\r]*,'
+)
+_RESULT_HEAD_BYTES = re.compile(_RESULT_HEAD.pattern.encode())
+"""A CALLRESULT's head and its id (a JSON string or integer), read from a frame too deep to
+decode whole."""
 _UNMATCHED_KEPT = 16
 """Responses with no call waiting that are kept for a ``call()`` about to wait on their id."""
 _DECIMAL_PAYLOADS = frozenset(
@@ -484,8 +491,10 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         unreadable = (CALLERROR, errors.UNREADABLE_MESSAGE_ID)
         try:
             frame = json.loads(raw_msg)
-        except (ValueError, RecursionError):
+        except ValueError:
             return unreadable
+        except RecursionError:
+            return self._fast_read_too_deep(raw_msg, error, version)
         if type(frame) is not list or len(frame) < 3 or type(frame[0]) is not int:
             return unreadable
         kind, unique_id = frame[0], frame[1]
@@ -494,6 +503,29 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         if kind == 3 and len(frame) == 3 and self._fast_awaits(unique_id):
             return self._fast_fail_waiting(unique_id, error, version), unique_id
         return unreadable
+
+    def _fast_read_too_deep(
+        self, raw_msg: str | bytes, error: errors.OcppError, version: ProtocolVersion
+    ) -> tuple[int | None, Any]:
+        """:meth:`_fast_read_leniently` of a frame nested deeper than any reader here reads
+        (the codec's bound and ``json``'s, the interpreter's recursion limit): ``ocpp``
+        raises RecursionError out of ``route_message`` (its ``json.loads``), its call waiting
+        out its timeout. A CALLRESULT whose head (``[3,"id",``) names a ``call()`` waiting
+        fails that call at once, as a CALLRESULT holding NaN does; any other such frame is
+        answered as the codec answers it (RpcFrameworkError to "-1"), as before."""
+        head: re.Match[str] | re.Match[bytes] | None
+        if isinstance(raw_msg, str):
+            head = _RESULT_HEAD.match(raw_msg)
+        else:
+            head = _RESULT_HEAD_BYTES.match(raw_msg)
+        if head is not None:
+            try:
+                unique_id = json.loads(head.group(1))
+            except ValueError:  # a bad escape in the id
+                unique_id = None
+            if self._fast_awaits(unique_id):
+                return self._fast_fail_waiting(unique_id, error, version), unique_id
+        return CALLERROR, errors.UNREADABLE_MESSAGE_ID
 
     def _fast_awaits(self, unique_id: Any) -> bool:
         """A ``call()`` waits on ``unique_id`` (of any JSON type a peer sends)."""
@@ -505,8 +537,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
     def _fast_fail_waiting(
         self, unique_id: Any, error: errors.OcppError, version: ProtocolVersion
     ) -> int | None:
-        """A CALLRESULT that is no frame to the spec (2 elements, ``NaN`` in it): the
-        ``call()`` waiting on its id fails at once, as an invalid CALLRESULT fails it
+        """A CALLRESULT that is no frame to the spec (2 elements, ``NaN`` in it, nested too
+        deeply to read): the ``call()`` waiting on its id fails at once, as an invalid
+        CALLRESULT fails it
         (``ocpp``'s class of the fault, :func:`ocpp_validation_exception`), where it waited
         out its timeout. Returns how it is answered: CALLRESULTERROR in 2.1 if a call
         waited, else nothing (a CALLRESULT is never answered with a CALLERROR; one of an
