@@ -46,6 +46,7 @@ __all__ = [
     "classify",
     "decode_frame_reference",
     "decode_payload",
+    "integers_as_read",
 ]
 
 MESSAGE_ID_MAX_LENGTH = 36
@@ -149,17 +150,49 @@ _ANY_DATETIME_STAND_IN = "2000-01-01T00:00:00Z"
 valid ``format: date-time`` for a validator without a format checker."""
 
 
-def _fix(value: Any, plan: Any, draft04_integers: bool, formats: bool = True) -> Any:
+integral_floats_read = 0
+"""How many integral floats (``1.0``, ``1e2``) the checks have read as integers so far.
+
+The drop-in (:mod:`ocpp_fast.compat`) hands a handler the payload as decoded untyped, so
+such a number stays a float there, where the schema and the native API make it an int. It
+reads this count before and after its check of a payload and, only when it moved, makes
+them ints in what it hands over (:func:`integers_as_read`): a payload without one costs it
+two reads of this number, no walk. Such floats are read only here (the typed decode of the
+fast paths refuses them)."""
+
+
+def integers_as_read(obj: Any, tp: type[Any], version: ProtocolVersion) -> Any:
+    """``obj``, an untyped payload of type ``tp`` that passed the check, with every integral
+    float where the schema says integer made an int, as the check read it; in place where it
+    can. Draft-04 payloads (1.6 core) are left as they are: such a float is refused there."""
+    if tp not in _plans:
+        _plan(mi.type_info(tp))
+    return _fix(obj, ("struct_ref", tp), tp in version.draft04_messages, integers_only=True)
+
+
+def _fix(
+    value: Any,
+    plan: Any,
+    draft04_integers: bool,
+    formats: bool = True,
+    *,
+    integers_only: bool = False,
+) -> Any:
     """Apply a plan to a decoded value, in place where it can.
 
     ``formats=False`` judges as a validator without a format checker does (the
-    ``ocpp`` package's): any string is a date-time or a URI.
+    ``ocpp`` package's): any string is a date-time or a URI. ``integers_only``: only
+    integral floats are made ints, nothing else is checked or replaced.
     """
+    global integral_floats_read
     if plan is None:
         return value
     if plan == "int":
         if not draft04_integers and isinstance(value, float) and value.is_integer():
+            integral_floats_read += 1
             return int(value)
+        return value
+    if integers_only and (type(plan) is str or plan[0] == "multiple"):
         return value
     if plan == "datetime":
         if isinstance(value, str):
@@ -184,7 +217,9 @@ def _fix(value: Any, plan: Any, draft04_integers: bool, formats: bool = True) ->
         if isinstance(value, list):
             for index, item in enumerate(value):
                 try:
-                    value[index] = _fix(item, sub, draft04_integers, formats)
+                    value[index] = _fix(
+                        item, sub, draft04_integers, formats, integers_only=integers_only
+                    )
                 except _Violation as violation:
                     violation.path.append(f"[{index}]")
                     raise
@@ -196,7 +231,13 @@ def _fix(value: Any, plan: Any, draft04_integers: bool, formats: bool = True) ->
         for wire, field_plan in resolved[1].items():
             if wire in value:
                 try:
-                    value[wire] = _fix(value[wire], field_plan, draft04_integers, formats)
+                    value[wire] = _fix(
+                        value[wire],
+                        field_plan,
+                        draft04_integers,
+                        formats,
+                        integers_only=integers_only,
+                    )
                 except _Violation as violation:
                     violation.path.append(f".{wire}")
                     raise

@@ -34,10 +34,10 @@ import ocpp.charge_point
 import ocpp.exceptions
 from ocpp.messages import Call, CallError, CallResult, MessageType
 
-from ocpp_fast import codec, errors
+from ocpp_fast import _reference, codec, errors
 from ocpp_fast._awaited import within
 from ocpp_fast._protocol_version import ProtocolVersion, by_label
-from ocpp_fast._reference import MESSAGE_ID_MAX_LENGTH, decode_payload
+from ocpp_fast._reference import MESSAGE_ID_MAX_LENGTH, decode_payload, integers_as_read
 from ocpp_fast.compat._naming import (
     NonFiniteNumber,
     floats_as_decimals,
@@ -62,6 +62,13 @@ _decode = msgspec.json.decode
 _CALL_START = re.compile(r"[ \t\n\r]*\[[ \t\n\r]*2[ \t\n\r]*,")
 _CALL_START_BYTES = re.compile(_CALL_START.pattern.encode())
 """A CALL in a binary frame (some firmware sends its frames so)."""
+_RESULT_HEAD = re.compile(
+    r"[ \t\n\r]*\[[ \t\n\r]*3[ \t\n\r]*,[ \t\n\r]*"
+    r'("(?:[^"\\]|\\.)*"|-?(?:0|[1-9][0-9]*))[ \t\n\r]*,'
+)
+_RESULT_HEAD_BYTES = re.compile(_RESULT_HEAD.pattern.encode())
+"""A CALLRESULT's head and its id (a JSON string or integer), read from a frame too deep to
+decode whole."""
 _UNMATCHED_KEPT = 16
 """Responses with no call waiting that are kept for a ``call()`` about to wait on their id."""
 _DECIMAL_PAYLOADS = frozenset(
@@ -436,6 +443,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
     async def _fast_route_other(self, raw_msg: str | bytes) -> None:
         """Everything but a well-formed CALL, CALLRESULT or CALLERROR: the codec's verdict."""
         version = self._fast_version
+        read = _reference.integral_floats_read
         try:
             frame = codec.decode_frame(raw_msg, version)
         except errors.OcppError as error:
@@ -458,7 +466,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             self.logger.debug("%s: ignored frame %.200r", self.id, raw_msg)
             return
         if isinstance(frame, Send):  # 2.1: handled, never answered
-            await self._fast_route_send(frame.message_id, frame.action, raw_msg)
+            integers = _reference.integral_floats_read != read  # 1.0 for an integer read
+            await self._fast_route_send(frame.message_id, frame.action, raw_msg, integers)
         elif isinstance(frame, CallResultError):
             if frame.details_missing:
                 self._fast_details_of([])
@@ -482,8 +491,10 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         unreadable = (CALLERROR, errors.UNREADABLE_MESSAGE_ID)
         try:
             frame = json.loads(raw_msg)
-        except (ValueError, RecursionError):
+        except ValueError:
             return unreadable
+        except RecursionError:
+            return self._fast_read_too_deep(raw_msg, error, version)
         if type(frame) is not list or len(frame) < 3 or type(frame[0]) is not int:
             return unreadable
         kind, unique_id = frame[0], frame[1]
@@ -492,6 +503,29 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         if kind == 3 and len(frame) == 3 and self._fast_awaits(unique_id):
             return self._fast_fail_waiting(unique_id, error, version), unique_id
         return unreadable
+
+    def _fast_read_too_deep(
+        self, raw_msg: str | bytes, error: errors.OcppError, version: ProtocolVersion
+    ) -> tuple[int | None, Any]:
+        """:meth:`_fast_read_leniently` of a frame nested deeper than any reader here reads
+        (the codec's bound and ``json``'s, the interpreter's recursion limit): ``ocpp``
+        raises RecursionError out of ``route_message`` (its ``json.loads``), its call waiting
+        out its timeout. A CALLRESULT whose head (``[3,"id",``) names a ``call()`` waiting
+        fails that call at once, as a CALLRESULT holding NaN does; any other such frame is
+        answered as the codec answers it (RpcFrameworkError to "-1"), as before."""
+        head: re.Match[str] | re.Match[bytes] | None
+        if isinstance(raw_msg, str):
+            head = _RESULT_HEAD.match(raw_msg)
+        else:
+            head = _RESULT_HEAD_BYTES.match(raw_msg)
+        if head is not None:
+            try:
+                unique_id = json.loads(head.group(1))
+            except ValueError:  # a bad escape in the id
+                unique_id = None
+            if self._fast_awaits(unique_id):
+                return self._fast_fail_waiting(unique_id, error, version), unique_id
+        return CALLERROR, errors.UNREADABLE_MESSAGE_ID
 
     def _fast_awaits(self, unique_id: Any) -> bool:
         """A ``call()`` waits on ``unique_id`` (of any JSON type a peer sends)."""
@@ -503,8 +537,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
     def _fast_fail_waiting(
         self, unique_id: Any, error: errors.OcppError, version: ProtocolVersion
     ) -> int | None:
-        """A CALLRESULT that is no frame to the spec (2 elements, ``NaN`` in it): the
-        ``call()`` waiting on its id fails at once, as an invalid CALLRESULT fails it
+        """A CALLRESULT that is no frame to the spec (2 elements, ``NaN`` in it, nested too
+        deeply to read): the ``call()`` waiting on its id fails at once, as an invalid
+        CALLRESULT fails it
         (``ocpp``'s class of the fault, :func:`ocpp_validation_exception`), where it waited
         out its timeout. Returns how it is answered: CALLRESULTERROR in 2.1 if a call
         waited, else nothing (a CALLRESULT is never answered with a CALLERROR; one of an
@@ -533,14 +568,22 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             )
         return {}
 
-    async def _fast_route_send(self, unique_id: str, action: str, raw_msg: str | bytes) -> None:
+    async def _fast_route_send(
+        self, unique_id: str, action: str, raw_msg: str | bytes, integers: bool
+    ) -> None:
+        """Hand a 2.1 SEND to its handler, never answered; ``integers``: the codec read an
+        integral float as an integer in it, made an int in what the handler is handed."""
         handlers = self.route_map.get(action) or {}
         handler = handlers.get("_on_action")
         if handler is None:
             self.logger.warning("%s: no handler for the SEND %s %s", self.id, action, unique_id)
             return
+        payload = _decode(raw_msg)[3]
+        if integers:
+            version = self._fast_version
+            payload = integers_as_read(payload, version.request_types[action], version)
         try:
-            result = handler(**to_snake(_decode(raw_msg)[3]))
+            result = handler(**to_snake(payload))
             if inspect.isawaitable(result):
                 await result
         except Exception:
@@ -584,7 +627,10 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             )
         payload = msg.payload
         if not handlers.get("_skip_schema_validation", False):
+            read = _reference.integral_floats_read
             self._fast_check_request(msg, version, plain)
+            if _reference.integral_floats_read != read:  # 1.0 for an integer: an int, as read
+                payload = integers_as_read(payload, version.request_types[action], version)
             if (version.label, 2, action) in _DECIMAL_PAYLOADS:
                 payload = floats_as_decimals(payload)
         payload = to_snake(payload)
@@ -795,7 +841,10 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         if not skip_schema_validation:
             version = self._fast_version  # read again, as ocpp validates the response
             as_framed = getattr(self._get_specific_response, "__func__", None) is _GET_RESPONSE
+            read = _reference.integral_floats_read
             await self._fast_check_result(response, action, version, as_framed)
+            if _reference.integral_floats_read != read:  # 1.0 for an integer: an int, as read
+                payload = integers_as_read(payload, version.response_types[action], version)
             if (version.label, 3, action) in _DECIMAL_PAYLOADS:
                 payload = floats_as_decimals(payload)
         result_class = getattr(self._call_result, action)
