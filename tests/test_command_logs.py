@@ -254,16 +254,77 @@ def test_under_workers_an_unconfigured_app_s_warnings_name_their_process(
         assert {line["logger"] for line in said} == {"csms"}
 
 
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_in_one_process_an_unconfigured_app_s_warnings_are_in_the_command_s_format(
+    tmp_path: Path, log_format: str
+) -> None:
+    """``serve APP`` (no ``--workers``), APP logging with no setup of its own: Python wrote
+    its warnings bare on stderr (``app started``: no time, no level, and no JSON for a
+    collector parsing ``--log-format json``). Now in the command's format, naming no process,
+    still on stderr and from WARNING up."""
+    (tmp_path / "unconfigured_app.py").write_text(UNCONFIGURED_APP)
+    flags = ["unconfigured_app:Csms", "--log-format", log_format]
+    with serving(*flags, stderr=True, cwd=tmp_path) as server:
+        said = parse(server.err_line(), log_format)
+    assert (said["level"], said["message"]) == ("warning", "app started"), said
+    assert said.get("process") is None, said
+    assert "not shown" not in server.err + server.out
+    if log_format == "json":
+        assert said["logger"] == "csms", said
+
+
+def test_an_app_that_configures_its_logging_keeps_its_format(tmp_path: Path) -> None:
+    """What Python's last resort wrote, and so what the command writes in its stead, is only
+    a record no handler took: an APP's own setup (``logging.basicConfig``) writes its warnings
+    in its format, once."""
+    (tmp_path / "configured_app.py").write_text(
+        "import logging\n"
+        'logging.basicConfig(format="app %(levelname)s %(message)s")\n' + UNCONFIGURED_APP
+    )
+    with serving("configured_app:Csms", stderr=True, cwd=tmp_path) as server:
+        assert server.err_line() == "app WARNING app started\n"
+    assert "app started" not in server.err + server.out
+
+
+def test_a_worker_writes_an_unconfigured_app_s_warnings_in_its_format(tmp_path: Path) -> None:
+    """``ocpp-fast worker APP``, APP warning at import with no logging of its own: a bare
+    ``app imported`` on stderr as well, before the command's format. (Loaded before NATS is
+    reached: none is needed here.)"""
+    (tmp_path / "warning_app.py").write_text(
+        textwrap.dedent(
+            """
+            import logging
+
+            from ocpp_fast.demo import DemoChargeSystem
+
+            logging.getLogger("csms").warning("app imported")
+            Csms = DemoChargeSystem
+            """
+        )
+    )
+    nats = f"nats://127.0.0.1:{free_port()}"  # nothing listens: the worker waits for it
+    command = [sys.executable, "-m", "ocpp_fast.cli", "worker", "--nats", nats]
+    worker = Proc(
+        [*command, "--log-format", "json", "--app-dir", str(tmp_path), "warning_app:Csms"]
+    )
+    try:
+        said = json.loads(worker.wait_for("app imported"))
+    finally:
+        worker.kill()
+    assert (said["level"], said["logger"], said["message"]) == ("warning", "csms", "app imported")
+
+
 def test_the_last_resort_of_a_process_is_given_back() -> None:
-    """``log_to(process=...)`` run in a process that goes on (``main()`` in a test): its undo
-    gives Python's own ``lastResort`` back."""
+    """``log_to`` run in a process that goes on (``main()`` in a test): its undo gives Python's
+    own ``lastResort`` back."""
     from ocpp_fast._cli_log import log_to
 
-    before = logging.lastResort
-    undo = log_to(io.StringIO(), "info", "text", process="process 0 of 2")
-    assert logging.lastResort is not before
-    undo()
-    assert logging.lastResort is before
+    for process in (None, "process 0 of 2"):
+        before = logging.lastResort
+        undo = log_to(io.StringIO(), "info", "text", process=process)
+        assert logging.lastResort is not before
+        undo()
+        assert logging.lastResort is before
 
 
 def test_a_worker_logs_as_serve_does(tmp_path: Path) -> None:

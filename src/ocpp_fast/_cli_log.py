@@ -18,7 +18,9 @@ A failure to start (a port in use, an APP that does not load, an ``on_startup`` 
 one line in the same format on stderr, at ERROR, and the command exits with code 2: a collector
 reading JSON got a bare ``ocpp-fast serve: error: ...`` it could not parse, naming no process.
 ``ocpp-fast simulate`` writes ocpp_fast's warnings and errors to stderr in the same format too,
-above its progress line (:func:`log_to`'s ``above_progress``).
+above its progress line (:func:`log_to`'s ``above_progress``). The warnings and errors of a
+logger nobody set up (an APP's that configures no logging), which Python writes bare on stderr,
+are written there in the format as well.
 
 Under ``serve --workers N`` each line names its process: ``[process 1 of 4, pid 4242]`` after
 the time (``"process": "process 1 of 4"`` in JSON), and the supervisor's own lines
@@ -199,14 +201,18 @@ def log_to(
     above_progress: bool = False,
 ) -> Callable[[], None]:
     """ocpp_fast's lines and the command's on ``stream``, in ``log_format``, ``process`` named
-    in each; a failure to start (:func:`startup_failed`) on stderr in the same format. With
-    ``process`` (``serve --workers N``), the warnings and errors of an APP that set up no
-    logging of its own, which Python writes bare on stderr (``logging.lastResort``), are
-    written in the format too, on stderr, naming their process: the same line from N
-    processes could not be told apart. ocpp_fast's lines stop there: an APP that configures
-    logging for its own lines (``logging.basicConfig`` at import) would otherwise print each
-    of them twice, once here and once more through its root handler. ``above_progress``:
-    ``stream`` is a terminal showing a progress line.
+    in each; a failure to start (:func:`startup_failed`) on stderr in the same format.
+
+    The warnings and errors of a logger nobody set up (an APP's that configures no logging,
+    asyncio's), which Python writes bare on stderr (``logging.lastResort``), are written in
+    the format too, on stderr, from WARNING up as Python does: a bare ``app started`` had no
+    time or level, broke a collector parsing ``--log-format json``, and under ``--workers N``
+    the same line from N processes could not be told apart. An APP that configures its
+    logging keeps its format: Python's last resort, and so this, only writes a record no
+    handler took. ocpp_fast's lines stop there: an APP that configures logging for its own
+    lines (``logging.basicConfig`` at import) would otherwise print each of them twice, once
+    here and once more through its root handler. ``above_progress``: ``stream`` is a terminal
+    showing a progress line.
 
     Returns what undoes it all, for a command run by :func:`ocpp_fast.cli.main` in a process
     that goes on (a test, a script): its handlers stayed, writing each later line once more
@@ -223,11 +229,12 @@ def log_to(
     levels = [(logger, logger.level) for logger in (root, command_log, frames_log)]
     propagated = root.propagate
     last_resort = logging.lastResort
-    if process is not None:
-        unconfigured = logging.StreamHandler(sys.stderr)
-        unconfigured.setLevel(logging.WARNING)  # lastResort's: what Python shows of them
-        unconfigured.setFormatter(formatter)
-        logging.lastResort = unconfigured
+    # on stderr, as Python's; over simulate's progress line there, as ocpp_fast's lines are
+    kind = _AboveProgress if above_progress else logging.StreamHandler
+    unconfigured = kind(sys.stderr)
+    unconfigured.setLevel(logging.WARNING)  # lastResort's: what Python shows of them
+    unconfigured.setFormatter(formatter)
+    logging.lastResort = unconfigured
     root.addHandler(handler)
     root.addHandler(failures)
     root.setLevel(level.upper())
