@@ -11,6 +11,8 @@ import contextlib
 import datetime
 import json
 import socket
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -231,6 +233,32 @@ def test_the_metrics_and_the_probes_listen_on_hosts_of_their_own() -> None:
         assert probe(health, "/readyz", "127.0.0.3") == (200, {"ready": True})
         assert refused("127.0.0.1", metrics) and refused("127.0.0.1", health)
         assert not refused("127.0.0.1", server.port)  # the stations' port stays on --host
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["serve", "--port", "0"],
+        # NATS refused at once: a regression exits 2 too, but on a failure to start
+        ["worker", "--nats", "nats://127.0.0.1:1", "--nats-start-timeout", "1", "csms:app"],
+    ],
+)
+@pytest.mark.parametrize("kind", ["metrics", "health"])
+def test_a_host_without_its_port_is_a_usage_error(command: list[str], kind: str) -> None:
+    """``--metrics-host`` or ``--health-host`` alone was ignored, nothing said (``serve``
+    served, with no port where the scraper or probe was pointed): exit 2, naming the port flag
+    it needs."""
+    run = subprocess.run(
+        [sys.executable, "-m", "ocpp_fast.cli", *command, f"--{kind}-host", "127.0.0.2"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert run.stderr.splitlines()[-1] == (
+        f"ocpp-fast {command[0]}: error: --{kind}-host needs --{kind}-port: it is the address "
+        "that port listens on"
+    )
 
 
 def test_serve_takes_the_hosts_of_its_metrics_and_probes() -> None:

@@ -53,6 +53,7 @@ __all__ = [
     "add_app_arguments",
     "add_operations_ports",
     "add_serve_arguments",
+    "check_operations_hosts",
     "operations_hosts",
     "port_in_use",
     "serve_command",
@@ -213,6 +214,17 @@ def add_operations_ports(parser: argparse.ArgumentParser, default: str) -> None:
         metavar="HOST",
         help=f"the address --health-port listens on (default: {default}'s)",
     )
+
+
+def check_operations_hosts(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--metrics-host`` or ``--health-host`` without its port flag is a usage error: it was
+    ignored, nothing said, and the operator's scraper or probe found nothing at the address
+    given (``--metrics-port``'s probes are on ``--metrics-host``, never ``--health-host``)."""
+    for kind in ("metrics", "health"):
+        if getattr(args, f"{kind}_host") is not None and getattr(args, f"{kind}_port") is None:
+            parser.error(
+                f"--{kind}-host needs --{kind}-port: it is the address that port listens on"
+            )
 
 
 def operations_hosts(args: argparse.Namespace) -> tuple[str, str]:

@@ -26,6 +26,7 @@ from ocpp_fast._cli_serve import (
     add_app_arguments,
     add_operations_ports,
     add_serve_arguments,
+    check_operations_hosts,
     serve_command,
 )
 from ocpp_fast._cli_types import (
@@ -412,7 +413,7 @@ def _command(argv: Sequence[str] | None) -> int:
     commands.add_parser("bench", help="the codec and dispatch comparison", add_help=False)
     args, rest = parser.parse_known_args(argv)
     try:
-        return _run(args, rest, argv, parser, serve, sim)
+        return _run(args, rest, argv, parser, serve, work, sim)
     except MissingExtra as exc:  # found as a command's module was imported, before its logging
         return failed_before_logging(exc, getattr(args, "log_format", "text"))
 
@@ -423,6 +424,7 @@ def _run(
     argv: Sequence[str] | None,
     parser: argparse.ArgumentParser,
     serve: argparse.ArgumentParser,
+    work: argparse.ArgumentParser,
     sim: argparse.ArgumentParser,
 ) -> int:
     """Run the command ``args`` name (``rest``: what only ``bench`` takes)."""
@@ -436,6 +438,7 @@ def _run(
         _check_cluster_flags(serve, args)
         _check_call_flags(serve, args)
         _check_reload_flags(serve, args)
+        check_operations_hosts(serve, args)
         if args.reload and os.environ.pop(RELOADED_ENVIRONMENT, None) is None:
             from ocpp_fast._reload import app_folders, serve_reloading
 
@@ -453,6 +456,7 @@ def _run(
             )
         return run(serve_command(args))
     if args.command == "worker":
+        check_operations_hosts(work, args)
         from ocpp_fast.cluster._cli import worker
 
         return run(worker(args))
