@@ -488,7 +488,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         for an answer to "-1" (with ``ocpp`` its call lock held all along), and a response
         to our ``call()`` fails that call at once (it waited for its timeout) with
         ``FormatViolationError`` (:meth:`_fast_fail_waiting`): as an invalid CALLRESULT
-        does, answered with CALLRESULTERROR in 2.1 only. Only read on this error path.
+        does, answered with CALLRESULTERROR in 2.1 only; one of no call is discarded, never
+        answered (as ``ocpp`` discards it; the spec's rule for a CALLRESULT of an unknown id).
+        Only read on this error path.
         """
         unreadable = (CALLERROR, errors.UNREADABLE_MESSAGE_ID)
         try:
@@ -500,7 +502,12 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         kind, unique_id = frame[0], frame[1]
         if kind == 2 and len(frame) == 4 and _usable_id(unique_id):
             return CALLERROR, unique_id
-        if kind == 3 and len(frame) == 3 and self._fast_awaits(unique_id):
+        if (
+            kind == 3
+            and len(frame) == 3
+            and (_usable_id(unique_id) or self._fast_awaits(unique_id))
+        ):
+            # fails the call waiting on it; one of no call is discarded, as ocpp does
             return self._fast_fail_waiting(unique_id, error, version), unique_id
         return unreadable
 
