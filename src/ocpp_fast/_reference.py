@@ -16,6 +16,7 @@ must be RFC 3339 (msgspec also takes a space separator and ``+HHMM`` offsets).
 from __future__ import annotations
 
 import calendar
+import itertools
 import re
 from collections.abc import Mapping
 from decimal import Decimal
@@ -150,15 +151,22 @@ _ANY_DATETIME_STAND_IN = "2000-01-01T00:00:00Z"
 valid ``format: date-time`` for a validator without a format checker."""
 
 
+_STAMPS = itertools.count(1)
 integral_floats_read = 0
-"""How many integral floats (``1.0``, ``1e2``) the checks have read as integers so far.
+"""The stamp of the last integral float (``1.0``, ``1e2``) the checks read as an integer.
 
 The drop-in (:mod:`ocpp_fast.compat`) hands a handler the payload as decoded untyped, so
 such a number stays a float there, where the schema and the native API make it an int. It
-reads this count before and after its check of a payload and, only when it moved, makes
+reads this value before and after its check of a payload and, only when it moved, makes
 them ints in what it hands over (:func:`integers_as_read`): a payload without one costs it
 two reads of this number, no walk. Such floats are read only here (the typed decode of the
-fast paths refuses them)."""
+fast paths refuses them).
+
+Each conversion writes a stamp of its own, drawn whole from a counter (``next()``, one step
+under the GIL), never written twice: a write another thread was switched out in the middle
+of, landing later, writes its own older stamp, never the value a check read before it ran.
+A count raised by ``+= 1`` (read, add, write) could be put back so, hiding a conversion from
+a drop-in in another thread. The hot path pays nothing for it: the reads are unchanged."""
 
 
 def integers_as_read(obj: Any, tp: type[Any], version: ProtocolVersion) -> Any:
@@ -189,7 +197,7 @@ def _fix(
         return value
     if plan == "int":
         if not draft04_integers and isinstance(value, float) and value.is_integer():
-            integral_floats_read += 1
+            integral_floats_read = next(_STAMPS)
             return int(value)
         return value
     if integers_only and (type(plan) is str or plan[0] == "multiple"):
