@@ -12,8 +12,9 @@ unanswered. Now every walk of a payload is a loop:
   conversion of it raises RecursionError out of ``route_message`` from about 490 levels
   [an_echoed_deep_value_is_answered];
 - deeper than the codec reads, the codec's answer (RpcFrameworkError, 1.6
-  FormationViolation, id "-1"), as the native path's, where ``ocpp`` raises
-  RecursionError [too_deep_for_the_codec_is_answered_as_the_native_path_answers];
+  FormationViolation, to the CALL's id read from its head; it was "-1"), as the native
+  path's, where ``ocpp`` raises RecursionError
+  [too_deep_for_the_codec_is_answered_as_the_native_path_answers];
 - ``start()`` reads on after such a frame [start_reads_on_after_a_deep_frame];
 - a result that holds itself is answered InternalError, where it raised RecursionError
   [a_result_holding_itself_is_answered_internal_error];
@@ -140,8 +141,9 @@ def test_too_deep_for_the_codec_is_answered_as_the_native_path_answers(
     label: str, kind: str, depth: int
 ) -> None:
     """Deeper than msgspec reads: the code the native codec raises (RpcFrameworkError,
-    1.6's FormationViolation) to id "-1", as for any frame that is not JSON to it.
-    ``ocpp`` raises RecursionError out of ``route_message`` (its ``json.loads``)."""
+    1.6's FormationViolation) to the CALL's id, read from the frame's head (it was "-1",
+    which the station cannot match to its CALL). ``ocpp`` raises RecursionError out of
+    ``route_message`` (its ``json.loads``), answering nothing."""
     frame = _data_transfer(kind, depth)
     version = by_label(label)
     with pytest.raises(errors.RpcFrameworkError) as native:
@@ -153,7 +155,8 @@ def test_too_deep_for_the_codec_is_answered_as_the_native_path_answers(
         [],
     )
     ours = asyncio.run(_route(ours_class, frame, _accepted(label)))
-    assert ours == ("returned", [[4, "-1", code, "frame is nested too deeply", {}]], [])
+    assert native.value.message_id == "d1"
+    assert ours == ("returned", [[4, "d1", code, "frame is nested too deeply", {}]], [])
 
 
 @pytest.mark.parametrize("label", LABELS)
@@ -188,7 +191,7 @@ def test_start_reads_on_after_a_deep_frame(label: str) -> None:
 
     sent, still_reading = asyncio.run(run())
     first = (4, "d1") if label == "1.6" else (3, "d1")  # 1.6: data is a string
-    assert sent == [first, (4, "-1"), (3, "h1")]
+    assert sent == [first, (4, "d1"), (3, "h1")]
     assert still_reading
 
 

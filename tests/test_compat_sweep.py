@@ -30,7 +30,9 @@ API and the spec discard it); a CALLRESULT of 2 elements to our call left it wai
 CALLRESULT holding ``NaN`` whose id was a list raised TypeError out of ``route_message``
 (so out of ``start()``), where ``ocpp`` reads it and the spec answers it as no JSON; a
 CALLRESULT to our call nested deeper than the codec reads was answered with a CALLERROR of
-id "-1", the call left waiting out its timeout.
+id "-1", the call left waiting out its timeout; a CALLRESULT of no call holding ``NaN`` was
+answered with a CALLERROR of id "-1" (``ocpp`` reads it and discards it, as the spec does a
+CALLRESULT of an unknown id).
 """
 
 from __future__ import annotations
@@ -434,6 +436,10 @@ INCOMING: dict[str, tuple[str, Frames]] = {
     "CALLRESULT of no call": ("plain", lambda label: ['[3,"zz",{"status":"Accepted"}]']),
     "CALLERROR of no call": ("plain", lambda label: ['[4,"zz","GenericError","d",{}]']),
     "CALLRESULT of 2 elements, no call": ("plain", lambda label: ['[3,"zz"]']),
+    "no JSON to the spec (NaN), CALLRESULT of no call": (
+        "plain",
+        lambda label: ['[3,"zz",{"a":NaN}]'],
+    ),
     "CALLERROR of 3 elements, no call": ("plain", lambda label: ['[4,"zz","GenericError"]']),
     "CALLERROR with string details, no call": (
         "plain",

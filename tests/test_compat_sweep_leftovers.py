@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -201,11 +202,50 @@ def test_a_too_deep_answer_fails_the_waiting_call_at_once(label: str, binary: bo
 
 @pytest.mark.parametrize("label", LABELS)
 def test_a_too_deep_frame_of_no_waiting_call_is_answered_as_the_codec_answers(label: str) -> None:
-    """A too deep CALLRESULT whose id no call waits on (or whose head is no CALLRESULT's)
-    is answered as the codec answers a frame it cannot read, as before: RpcFrameworkError
-    (1.6 FormationViolation) to "-1"."""
+    """A too deep frame that answers no waiting call is handled as the native path handles it
+    (``ocpp`` raises RecursionError out of ``route_message`` for each): a CALLRESULT of an id
+    no call waits on is discarded, as one of 2 elements is (it was answered with a CALLERROR
+    of id "-1"; a CALLRESULT is never answered so); one whose head is unreadable (an id that
+    is a list) is answered RpcFrameworkError (1.6 FormationViolation) to "-1"; an unknown
+    message type as a frame read whole (2.0.1: MessageTypeNotSupported to its id)."""
     _, ours_class = charge_point_classes(label, [])
     code = "FormationViolation" if label == "1.6" else "RpcFrameworkError"
-    for frame in (_too_deep('"zz"'), _too_deep("[1]"), _too_deep('"c1"').replace("3", "7", 1)):
+    for frame, answer in (
+        (_too_deep('"zz"'), []),
+        (_too_deep("[1]"), [[4, "-1", code, "frame is nested too deeply", {}]]),
+        (
+            _too_deep('"c1"').replace("3", "7", 1),
+            [[4, "c1", "MessageTypeNotSupported"]] if label == "2.0.1" else [],
+        ),
+    ):
         outcome, sent, _ = asyncio.run(_route(ours_class, frame, {}))
-        assert (outcome, sent) == ("returned", [[4, "-1", code, "frame is nested too deeply", {}]])
+        assert len(sent) == len(answer)
+        shown = [message[: len(want)] for message, want in zip(sent, answer, strict=True)]
+        assert (outcome, shown) == ("returned", answer)
+
+
+@pytest.mark.parametrize("unique_id", [7, "x" * 37])
+def test_a_too_deep_answer_fails_a_call_of_an_id_the_spec_refuses(unique_id: Any) -> None:
+    """A ``call()`` made with an id the spec refuses (an integer, over 36 characters: ``ocpp``
+    sends what it is given) answered too deeply to read: the codec reads the head but takes
+    no such id, so the drop-in reads it from the head itself and the call fails at once, as
+    for a string id; it waited out its timeout."""
+    request = _module("ocpp", "2.0.1", "call").Reset(type="Immediate")
+    _, ours_class = charge_point_classes("2.0.1", [])
+
+    async def run() -> Any:
+        sink = Sink()
+        charge_point = ours_class("CP", sink, response_timeout=5)
+        calling = asyncio.ensure_future(
+            charge_point.call(request, suppress=False, unique_id=unique_id)
+        )
+        while not sink.sent:
+            await asyncio.sleep(0)
+        await charge_point.route_message(_too_deep(json.dumps(unique_id)))
+        try:
+            await asyncio.wait_for(calling, 1)
+        except Exception as error:
+            return type(error).__name__, parsed(sink.sent)[1:]
+        return "returned", parsed(sink.sent)[1:]
+
+    assert asyncio.run(run()) == ("FormatViolationError", [])

@@ -16,6 +16,7 @@ must be RFC 3339 (msgspec also takes a space separator and ``+HHMM`` offsets).
 from __future__ import annotations
 
 import calendar
+import itertools
 import re
 from collections.abc import Mapping
 from decimal import Decimal
@@ -150,15 +151,22 @@ _ANY_DATETIME_STAND_IN = "2000-01-01T00:00:00Z"
 valid ``format: date-time`` for a validator without a format checker."""
 
 
+_STAMPS = itertools.count(1)
 integral_floats_read = 0
-"""How many integral floats (``1.0``, ``1e2``) the checks have read as integers so far.
+"""The stamp of the last integral float (``1.0``, ``1e2``) the checks read as an integer.
 
 The drop-in (:mod:`ocpp_fast.compat`) hands a handler the payload as decoded untyped, so
 such a number stays a float there, where the schema and the native API make it an int. It
-reads this count before and after its check of a payload and, only when it moved, makes
+reads this value before and after its check of a payload and, only when it moved, makes
 them ints in what it hands over (:func:`integers_as_read`): a payload without one costs it
 two reads of this number, no walk. Such floats are read only here (the typed decode of the
-fast paths refuses them)."""
+fast paths refuses them).
+
+Each conversion writes a stamp of its own, drawn whole from a counter (``next()``, one step
+under the GIL), never written twice: a write another thread was switched out in the middle
+of, landing later, writes its own older stamp, never the value a check read before it ran.
+A count raised by ``+= 1`` (read, add, write) could be put back so, hiding a conversion from
+a drop-in in another thread. The hot path pays nothing for it: the reads are unchanged."""
 
 
 def integers_as_read(obj: Any, tp: type[Any], version: ProtocolVersion) -> Any:
@@ -189,7 +197,7 @@ def _fix(
         return value
     if plan == "int":
         if not draft04_integers and isinstance(value, float) and value.is_integer():
-            integral_floats_read += 1
+            integral_floats_read = next(_STAMPS)
             return int(value)
         return value
     if integers_only and (type(plan) is str or plan[0] == "multiple"):
@@ -371,8 +379,43 @@ def _json_error(data: bytes, exc: ValueError) -> str:
     )
 
 
+_TOO_DEEP = "frame is nested too deeply"
+
+_DEEP_HEAD = re.compile(
+    rb"[ \t\n\r]*\[[ \t\n\r]*(-?(?:0|[1-9][0-9]*))[ \t\n\r]*,"
+    rb'[ \t\n\r]*("(?:[^"\\]|\\.)*"|[-+.0-9eE]+|true|false|null)[ \t\n\r]*,'
+)
+"""The head of a frame, ``[<message type>, <message id>,``: what is read of a frame nested
+deeper than msgspec reads (the interpreter's recursion limit, about 990 levels)."""
+
+
+class _TooDeep(Exception):
+    """A frame nested deeper than msgspec reads whose head is intact: ``head`` holds its
+    message type and id, all the envelope checks can be run on."""
+
+    def __init__(self, head: list[Any]) -> None:
+        super().__init__(_TOO_DEEP)
+        self.head = head
+
+
+def _deep_head(data: bytes) -> list[Any] | None:
+    """``[message type, message id]`` read from the head of a frame too deep to decode whole,
+    or ``None`` when the head is no frame's. Such a frame is JSON (RFC 8259 lets a reader
+    bound the depth it reads), so its id is readable, and it is answered to, as a frame of
+    the wrong element count is: the spec's "-1" is for an id that cannot be read."""
+    head = _DEEP_HEAD.match(data)
+    if head is None:
+        return None
+    try:
+        raw_id = msgspec.json.decode(head.group(2))
+    except ValueError:  # a bad escape, a control character, a malformed number
+        return None
+    return [int(head.group(1)), raw_id]
+
+
 def _parse(data: bytes | str) -> Any:
-    """Untyped JSON, or the RpcFrameworkError of a frame that is not JSON."""
+    """Untyped JSON, or the RpcFrameworkError of a frame that is not JSON; ``_TooDeep``
+    for one nested too deeply to read whose head is intact."""
     if isinstance(data, str):
         try:
             data = data.encode("utf-8")
@@ -385,7 +428,10 @@ def _parse(data: bytes | str) -> Any:
     except ValueError as exc:  # msgspec.DecodeError, or a number it cannot hold
         raise _framework_error(_json_error(data, exc)) from None
     except RecursionError:
-        raise _framework_error("frame is nested too deeply") from None
+        head = _deep_head(data)
+        if head is None:
+            raise _framework_error(_TOO_DEEP) from None
+        raise _TooDeep(head) from None
 
 
 def decode_frame_reference(
@@ -396,7 +442,11 @@ def decode_frame_reference(
     Returns ``None`` for a frame the version says to ignore. The raised error's
     ``message_id`` and ``message_type`` tell the caller whom it concerns.
     """
-    frame = _parse(data)
+    try:
+        frame = _parse(data)
+        too_deep = False
+    except _TooDeep as deep:  # its head is checked as any frame's, then it is refused
+        frame, too_deep = deep.head, True
     if not isinstance(frame, list):
         raise _framework_error(f"frame must be a JSON array, got {json_type_name(frame)}")
     if not frame or type(frame[0]) is not int:
@@ -420,6 +470,8 @@ def decode_frame_reference(
             f"message id longer than {MESSAGE_ID_MAX_LENGTH} characters", message_type=kind
         )
     assert isinstance(message_id, str)
+    if too_deep:  # 2: answered to its id; 3: fails the call it answers, or is discarded
+        raise _framework_error(_TOO_DEEP, message_id, kind)
     expected = 4 if kind in (CALL, SEND) else 3 if kind == CALLRESULT else 5
     if len(frame) != expected and not (expected == 5 and len(frame) == 4):
         raise _framework_error(

@@ -67,8 +67,8 @@ _RESULT_HEAD = re.compile(
     r'("(?:[^"\\]|\\.)*"|-?(?:0|[1-9][0-9]*))[ \t\n\r]*,'
 )
 _RESULT_HEAD_BYTES = re.compile(_RESULT_HEAD.pattern.encode())
-"""A CALLRESULT's head and its id (a JSON string or integer), read from a frame too deep to
-decode whole."""
+"""A CALLRESULT's head and its id (a JSON string or integer), read where the codec read no
+id it takes."""
 _UNMATCHED_KEPT = 16
 """Responses with no call waiting that are kept for a ``call()`` about to wait on their id."""
 _DECIMAL_PAYLOADS = frozenset(
@@ -451,6 +451,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             kind: int | None = CALLERROR
             unique_id = error.message_id or errors.UNREADABLE_MESSAGE_ID
             if error.message_type == 3:  # never answered with a CALLERROR
+                if unique_id == errors.UNREADABLE_MESSAGE_ID:  # to the spec; ours, maybe
+                    unique_id = self._fast_result_id(raw_msg)
                 kind = self._fast_fail_waiting(unique_id, error, version)
             elif error.message_type == 6 or (
                 error.message_type in (CALLERROR, CALLRESULTERROR)
@@ -486,46 +488,46 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         for an answer to "-1" (with ``ocpp`` its call lock held all along), and a response
         to our ``call()`` fails that call at once (it waited for its timeout) with
         ``FormatViolationError`` (:meth:`_fast_fail_waiting`): as an invalid CALLRESULT
-        does, answered with CALLRESULTERROR in 2.1 only. Only read on this error path.
+        does, answered with CALLRESULTERROR in 2.1 only; one of no call is discarded, never
+        answered (as ``ocpp`` discards it; the spec's rule for a CALLRESULT of an unknown id).
+        Only read on this error path.
         """
         unreadable = (CALLERROR, errors.UNREADABLE_MESSAGE_ID)
         try:
             frame = json.loads(raw_msg)
-        except ValueError:
+        except (ValueError, RecursionError):  # the codec read a deep frame's head if any
             return unreadable
-        except RecursionError:
-            return self._fast_read_too_deep(raw_msg, error, version)
         if type(frame) is not list or len(frame) < 3 or type(frame[0]) is not int:
             return unreadable
         kind, unique_id = frame[0], frame[1]
         if kind == 2 and len(frame) == 4 and _usable_id(unique_id):
             return CALLERROR, unique_id
-        if kind == 3 and len(frame) == 3 and self._fast_awaits(unique_id):
+        if (
+            kind == 3
+            and len(frame) == 3
+            and (_usable_id(unique_id) or self._fast_awaits(unique_id))
+        ):
+            # fails the call waiting on it; one of no call is discarded, as ocpp does
             return self._fast_fail_waiting(unique_id, error, version), unique_id
         return unreadable
 
-    def _fast_read_too_deep(
-        self, raw_msg: str | bytes, error: errors.OcppError, version: ProtocolVersion
-    ) -> tuple[int | None, Any]:
-        """:meth:`_fast_read_leniently` of a frame nested deeper than any reader here reads
-        (the codec's bound and ``json``'s, the interpreter's recursion limit): ``ocpp``
-        raises RecursionError out of ``route_message`` (its ``json.loads``), its call waiting
-        out its timeout. A CALLRESULT whose head (``[3,"id",``) names a ``call()`` waiting
-        fails that call at once, as a CALLRESULT holding NaN does; any other such frame is
-        answered as the codec answers it (RpcFrameworkError to "-1"), as before."""
+    def _fast_result_id(self, raw_msg: str | bytes) -> Any:
+        """The id of a CALLRESULT whose id the codec cannot take (no string, over 36
+        characters), read from its head (``[3,<id>,``) as ``ocpp`` reads ids, for a
+        ``call()`` made with such an id (``unique_id=``, as ``ocpp`` allows): one of 4
+        elements or nested too deeply to read fails that call at once, as one with a string
+        id does. ``None`` when the head is unreadable."""
         head: re.Match[str] | re.Match[bytes] | None
         if isinstance(raw_msg, str):
             head = _RESULT_HEAD.match(raw_msg)
         else:
             head = _RESULT_HEAD_BYTES.match(raw_msg)
-        if head is not None:
-            try:
-                unique_id = json.loads(head.group(1))
-            except ValueError:  # a bad escape in the id
-                unique_id = None
-            if self._fast_awaits(unique_id):
-                return self._fast_fail_waiting(unique_id, error, version), unique_id
-        return CALLERROR, errors.UNREADABLE_MESSAGE_ID
+        if head is None:
+            return None
+        try:
+            return json.loads(head.group(1))
+        except ValueError:  # a bad escape in the id
+            return None
 
     def _fast_awaits(self, unique_id: Any) -> bool:
         """A ``call()`` waits on ``unique_id`` (of any JSON type a peer sends)."""
