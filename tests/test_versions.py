@@ -316,3 +316,22 @@ def test_a_version_prints_as_its_label_and_exports_the_shared_names(
     assert set(version_package.__all__) <= set(dir(version_package))
     assert ocpp_fast.UNSET is msgspec.UNSET and ocpp_fast.Tolerance is tolerance.Tolerance
     assert ocpp_fast.CallContext is dispatch.CallContext
+
+
+def test_21_an_invalid_send_is_discarded_never_answered(caplog: pytest.LogCaptureFixture) -> None:
+    """OCPP-J 2.1: a SEND is never answered. An invalid one (NotifyPeriodicEventStream without
+    its required fields) was answered with a CALLERROR to its id; it is discarded, said in a
+    WARNING, on the protocol, handle() and a live connection alike."""
+    frame = b'[6,"s1","NotifyPeriodicEventStream",{}]'
+    with caplog.at_level(logging.WARNING, "ocpp_fast"):
+        conn = Protocol(v21.VERSION, Side.CSMS)
+        assert conn.receive(frame) == []
+        assert conn.data_to_send() == []
+        csms = Central21()
+        assert csms.handle(frame) is None
+        written: list[bytes] = []
+        AsyncConnection(Central21(), write=written.append, identity="S1").feed(frame)
+        assert written == []
+        assert csms.streamed == []
+    said = [r.getMessage() for r in caplog.records if "invalid SEND" in r.getMessage()]
+    assert len(said) >= 2, said

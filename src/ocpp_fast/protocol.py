@@ -46,6 +46,7 @@ from ocpp_fast.frames import (
     CALLERROR,
     CALLRESULT,
     CALLRESULTERROR,
+    SEND,
     Call,
     CallError,
     CallResult,
@@ -620,6 +621,18 @@ class Protocol:
             self._pending = None
             self._send_next()
             return [CallFailed(pending.message_id, pending.action, exc)]
+        if exc.message_type == SEND:
+            # OCPP-J 2.1: a SEND is never answered, an invalid one neither (a CALLERROR to
+            # its id would answer a message the peer expects no answer to)
+            self._peer_log(
+                logging.WARNING,
+                "invalid SEND",
+                "discarding an invalid SEND: %s",
+                exc,
+                action=exc.action,
+                message_id=exc.message_id,
+            )
+            return []
         action = exc.action
         if exc.message_type == CALL and action is not None and action not in self.receivable:
             # not ours to handle: that answer comes before any complaint about the payload
