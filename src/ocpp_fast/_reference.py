@@ -18,7 +18,7 @@ from __future__ import annotations
 import calendar
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -47,6 +47,7 @@ __all__ = [
     "classify",
     "decode_frame_reference",
     "decode_payload",
+    "frame_head",
     "integers_as_read",
 ]
 
@@ -381,12 +382,13 @@ def _json_error(data: bytes, exc: ValueError) -> str:
 
 _TOO_DEEP = "frame is nested too deeply"
 
-_DEEP_HEAD = re.compile(
+_FRAME_HEAD = re.compile(
     rb"[ \t\n\r]*\[[ \t\n\r]*(-?(?:0|[1-9][0-9]*))[ \t\n\r]*,"
     rb'[ \t\n\r]*("(?:[^"\\]|\\.)*"|[-+.0-9eE]+|true|false|null)[ \t\n\r]*,'
 )
 """The head of a frame, ``[<message type>, <message id>,``: what is read of a frame nested
 deeper than msgspec reads (the interpreter's recursion limit, about 990 levels)."""
+_FRAME_HEAD_TEXT = re.compile(_FRAME_HEAD.pattern.decode())
 
 
 class _TooDeep(Exception):
@@ -398,16 +400,21 @@ class _TooDeep(Exception):
         self.head = head
 
 
-def _deep_head(data: bytes) -> list[Any] | None:
-    """``[message type, message id]`` read from the head of a frame too deep to decode whole,
-    or ``None`` when the head is no frame's. Such a frame is JSON (RFC 8259 lets a reader
-    bound the depth it reads), so its id is readable, and it is answered to, as a frame of
-    the wrong element count is: the spec's "-1" is for an id that cannot be read."""
-    head = _DEEP_HEAD.match(data)
+def frame_head(
+    data: bytes | str, read_id: Callable[[Any], Any] = msgspec.json.decode
+) -> list[Any] | None:
+    """``[message type, message id]`` read from the head of a frame alone, or ``None`` when
+    the head is no frame's (the id read by ``read_id``: the drop-in reads ids as ``ocpp``
+    does, with ``json.loads``). A frame too deep to decode whole is JSON (RFC 8259 lets a
+    reader bound the depth it reads), so its id is readable, and it is answered to, as a
+    frame of the wrong element count is: the spec's "-1" is for an id that cannot be read."""
+    head: re.Match[str] | re.Match[bytes] | None = (
+        _FRAME_HEAD_TEXT.match(data) if isinstance(data, str) else _FRAME_HEAD.match(data)
+    )
     if head is None:
         return None
     try:
-        raw_id = msgspec.json.decode(head.group(2))
+        raw_id = read_id(head.group(2))
     except ValueError:  # a bad escape, a control character, a malformed number
         return None
     return [int(head.group(1)), raw_id]
@@ -428,7 +435,7 @@ def _parse(data: bytes | str) -> Any:
     except ValueError as exc:  # msgspec.DecodeError, or a number it cannot hold
         raise _framework_error(_json_error(data, exc)) from None
     except RecursionError:
-        head = _deep_head(data)
+        head = frame_head(data)
         if head is None:
             raise _framework_error(_TOO_DEEP) from None
         raise _TooDeep(head) from None

@@ -37,7 +37,12 @@ from ocpp.messages import Call, CallError, CallResult, MessageType
 from ocpp_fast import _reference, codec, errors
 from ocpp_fast._awaited import within
 from ocpp_fast._protocol_version import ProtocolVersion, by_label
-from ocpp_fast._reference import MESSAGE_ID_MAX_LENGTH, decode_payload, integers_as_read
+from ocpp_fast._reference import (
+    MESSAGE_ID_MAX_LENGTH,
+    decode_payload,
+    frame_head,
+    integers_as_read,
+)
 from ocpp_fast.compat._naming import (
     NonFiniteNumber,
     floats_as_decimals,
@@ -62,13 +67,6 @@ _decode = msgspec.json.decode
 _CALL_START = re.compile(r"[ \t\n\r]*\[[ \t\n\r]*2[ \t\n\r]*,")
 _CALL_START_BYTES = re.compile(_CALL_START.pattern.encode())
 """A CALL in a binary frame (some firmware sends its frames so)."""
-_RESULT_HEAD = re.compile(
-    r"[ \t\n\r]*\[[ \t\n\r]*3[ \t\n\r]*,[ \t\n\r]*"
-    r'("(?:[^"\\]|\\.)*"|-?(?:0|[1-9][0-9]*))[ \t\n\r]*,'
-)
-_RESULT_HEAD_BYTES = re.compile(_RESULT_HEAD.pattern.encode())
-"""A CALLRESULT's head and its id (a JSON string or integer), read where the codec read no
-id it takes."""
 _UNMATCHED_KEPT = 16
 """Responses with no call waiting that are kept for a ``call()`` about to wait on their id."""
 _DECIMAL_PAYLOADS = frozenset(
@@ -517,17 +515,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         ``call()`` made with such an id (``unique_id=``, as ``ocpp`` allows): one of 4
         elements or nested too deeply to read fails that call at once, as one with a string
         id does. ``None`` when the head is unreadable."""
-        head: re.Match[str] | re.Match[bytes] | None
-        if isinstance(raw_msg, str):
-            head = _RESULT_HEAD.match(raw_msg)
-        else:
-            head = _RESULT_HEAD_BYTES.match(raw_msg)
-        if head is None:
-            return None
-        try:
-            return json.loads(head.group(1))
-        except ValueError:  # a bad escape in the id
-            return None
+        head = frame_head(raw_msg, json.loads)
+        return head[1] if head is not None and head[0] == 3 else None
 
     def _fast_awaits(self, unique_id: Any) -> bool:
         """A ``call()`` waits on ``unique_id`` (of any JSON type a peer sends)."""
