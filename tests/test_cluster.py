@@ -922,6 +922,39 @@ def test_one_admin_function_reaches_stations_in_one_process_and_in_a_cluster(
     run(scenario)
 
 
+def test_cluster_client_disconnects_a_station_wherever_it_is(nats_url: str) -> None:
+    """ClusterClient.disconnect closes the station on its gateway as server.disconnect does
+    (code and reason in on_disconnect, returned once it ran), counted ``closed`` both sides;
+    a station held nowhere is StationNotConnected, a bad code refused before it travels."""
+    cluster = config(nats_url)
+
+    async def scenario() -> None:
+        csms = Greeting()
+        gateway = Gateway(cluster)
+        server = await serve(csms, cluster=gateway)
+        station = await connect(
+            IdentityStation(),
+            f"ws://127.0.0.1:{server.port}/CS5",
+            backoff=Backoff(minimum=30, random_range=0),  # gone until the test ends
+        )
+        await gateway.holds("CS5", 5)
+        async with ClusterClient(cluster) as client:
+            await client.disconnect("CS5", 4001, "moved to another site", timeout=5)
+            assert csms.left == [("CS5", "closed by the CSMS (4001: moved to another site)")]
+            assert "CS5" not in server.connections
+            assert client.calls["closed"] == gateway.routed["closed"] == 1
+            with pytest.raises(StationNotConnected):
+                await client.disconnect("CS5", timeout=5)
+            with pytest.raises(ValueError, match="no close code"):
+                await client.disconnect("CS5", 1006)
+            assert client.calls["disconnected"] == 1  # the refused code never travelled
+        await station.close()
+        await server.close()
+        await gateway.close()
+
+    run(scenario)
+
+
 def test_stations_lists_a_fleet_of_more_than_a_thousand_at_once(nats_url: str) -> None:
     """2,500 registry lines: ``stations()`` lists every one well within its timeout (its
     consumer asked for acks it never sent, so delivery stopped at the 1,000th line and the

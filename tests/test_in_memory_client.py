@@ -168,6 +168,12 @@ def test_a_close_by_the_csms_and_its_shutdown_are_said_as_over_a_socket() -> Non
         firmware = Firmware()
         station = await connect(firmware, URL, boot=BOOT, backoff=FAST, via=server)
         await station.booted(timeout=5)
+        for code in (1005, 1010, 5000):  # what no server sends, as a real server refuses it
+            with pytest.raises(ValueError, match="no close code"):
+                await server.disconnect("CS001", code)
+        with pytest.raises(ValueError, match="123 bytes"):
+            await server.disconnect("CS001", 4000, "x" * 124)
+        assert firmware.left == []
         await server.disconnect("CS001", 4000, "bye")
         assert firmware.left == csms.left == ["closed by the CSMS (4000: bye)"]
         await station.booted(timeout=5)  # back by itself

@@ -164,6 +164,41 @@ def test_shutting_down_is_the_reason_given_at_close() -> None:
     run(main)
 
 
+def test_server_disconnect_closes_a_station_with_its_code_and_reason() -> None:
+    """An operator's ``server.disconnect``: the station gets the close frame, the handler's
+    ``on_disconnect`` the words; the call returns once that ran; the station may come back."""
+
+    async def main() -> None:
+        csms = Watching()
+        server = await serve(csms)
+        client = await connect(MyTestCharger(), f"ws://127.0.0.1:{server.port}/CS008", backoff=FAST)
+        try:
+            for _ in range(200):
+                if "CS008" in csms.unlocked:
+                    break
+                await asyncio.sleep(0.01)
+            first = server.connections["CS008"]
+            await server.disconnect("CS008", 1008, "credentials revoked")
+            said = "closed by the CSMS (1008: credentials revoked)"
+            assert csms.events[-1] == ("disconnect", "CS008", said)
+            for _ in range(300):  # the station connects again on its own
+                if server.connections.get("CS008") not in (None, first):
+                    break
+                await asyncio.sleep(0.01)
+            assert server.connections["CS008"] is not first
+            with pytest.raises(StationNotConnected):
+                await server.disconnect("CS999")
+            for code, reason in ((1005, ""), (2000, ""), (None, ""), (1000, "é" * 62)):
+                with pytest.raises(ValueError):
+                    await server.disconnect("CS008", code, reason)
+            assert server.connections["CS008"] is not first  # nothing closed by those
+        finally:
+            await client.close()
+            await server.close()
+
+    run(main)
+
+
 class Holding(Watching):
     """Its FirmwareStatusNotification handler holds on until ``release`` is set."""
 

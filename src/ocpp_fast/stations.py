@@ -1,9 +1,10 @@
 """Reaching stations from your own code, whatever the deployment.
 
 One process (``server = await serve(...)``) and a cluster (``ClusterClient``) offer the
-same two coroutines, described by :class:`StationCaller`: ``call(identity, request,
-timeout=...)`` sends a CALL to a station wherever it is connected, and ``stations()``
-lists who is connected, each as a :class:`StationEntry`. Both raise
+same three coroutines, described by :class:`StationCaller`: ``call(identity, request,
+timeout=...)`` sends a CALL to a station wherever it is connected, ``stations()``
+lists who is connected, each as a :class:`StationEntry`, and ``disconnect(identity,
+code, reason)`` closes a station's connection. They raise
 :class:`StationNotConnected` for a station that is not there. Code written against
 :class:`StationCaller` (an admin API, a script) moves from one process to the cluster
 unchanged.
@@ -57,4 +58,16 @@ class StationCaller(Protocol):
 
     async def stations(self, timeout: float = ...) -> dict[str, StationEntry]:
         """Every connected station by identity."""
+        ...
+
+    async def disconnect(
+        self, identity: str, code: int = ..., reason: str = "", timeout: float = ...
+    ) -> None:
+        """Close the station's connection with the WebSocket close ``code`` (1000 by default)
+        and ``reason``; returns once its session ended (its ``on_disconnect`` ran).
+
+        Raises :class:`StationNotConnected` when the station is not connected,
+        ``ValueError`` for a code a server may not send or a reason over 123 bytes,
+        ``TimeoutError`` when the session did not end within ``timeout``.
+        """
         ...

@@ -36,12 +36,21 @@ FORWARD_CAUSES = ("no_worker", "timeout", "unreachable")
 (``no_worker``), none answered within ``worker_timeout`` (``timeout``), the NATS connection
 down or lost meanwhile (``unreachable``)."""
 
-ROUTED_OUTCOMES = ("answered", "callerror", "timeout", "disconnected", "version", "refused")
+ROUTED_OUTCOMES = (
+    "answered",
+    "callerror",
+    "timeout",
+    "disconnected",
+    "version",
+    "refused",
+    "closed",
+)
 """How a routed call (``ClusterClient.call`` to a station held by this gateway) ended: the
 station's response (``answered``) or CALLERROR (``callerror``; a routing failure of the
 gateway's own is one too, an InternalError), no answer in the call's timeout, the station
 gone, the call for another OCPP version than the station's, or ``refused`` at once because
-``Limits.routed_calls`` calls wait already."""
+``Limits.routed_calls`` calls wait already; ``closed``: a ``ClusterClient.disconnect`` that
+closed the station's connection (its session ended)."""
 
 
 def tally(causes: tuple[str, ...]) -> dict[str, int]:
@@ -67,4 +76,6 @@ def routed_outcome(outcome: Outcome) -> str:
     """The :data:`ROUTED_OUTCOMES` label of a routed call's ``outcome``, as the gateway sends it."""
     if outcome.failure:
         return "refused" if outcome.failure == "busy" else outcome.failure
-    return "callerror" if outcome.code else "answered"
+    if outcome.code:
+        return "callerror"
+    return "answered" if outcome.result else "closed"  # an answer always has its payload

@@ -30,9 +30,10 @@ from ocpp_fast.aio import DEFAULT_TIMEOUT
 from ocpp_fast.cluster._tally import ROUTED_OUTCOMES, routed_outcome, tally
 from ocpp_fast.cluster.config import NATS_START_TIMEOUT, ClusterConfig, NatsUnreachable, node_name
 from ocpp_fast.cluster.subjects import decode_identity
-from ocpp_fast.cluster.wire import RoutedCall, decode_outcome, response_of
+from ocpp_fast.cluster.wire import Outcome, RoutedCall, decode_outcome, raise_error, response_of
 from ocpp_fast.errors import StationNotConnected, TooManyRoutedCalls
 from ocpp_fast.stations import StationEntry
+from ocpp_fast.transport._lifecycle import check_close
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as Nats
@@ -104,7 +105,8 @@ class ClusterClient:
         """The calls made through this client, by how they ended, with the labels of the
         gateway's ``ocpp_cluster_routed_calls_total``
         (:data:`~ocpp_fast.cluster._tally.ROUTED_OUTCOMES`): ``answered``, ``callerror``,
-        ``timeout``, ``disconnected``, ``version``, ``refused``. The gateways count the
+        ``timeout``, ``disconnected``, ``version``, ``refused``, ``closed`` (a
+        :meth:`disconnect` done). The gateways count the
         calls that reached them; only the caller sees those that reached none (the station
         connected nowhere: ``disconnected``; no gateway answered in time: ``timeout``). A
         worker exposes its own as ``ocpp_cluster_worker_routed_calls_total``; a process of
@@ -180,8 +182,45 @@ class ClusterClient:
         routed = RoutedCall(
             action=action, version=version.label, payload=msgspec.Raw(payload), timeout=timeout
         )
+        outcome = await self._routed(identity, routed)
+        if outcome.failure:
+            raise ValueError(outcome.description)
+        response: ResponseT = response_of(outcome, version, action)
+        return response
+
+    async def disconnect(
+        self, identity: str, code: int = 1000, reason: str = "", timeout: float = 30.0
+    ) -> None:
+        """Close the connection of the station ``identity`` wherever it is connected, as
+        ``CsmsServer.disconnect`` closes it in one process (close ``code`` and ``reason``;
+        returns once its session ended on its gateway, ``on_disconnect`` run): to make it
+        connect again, to another gateway or with new credentials, or to stop serving it.
+
+        Raises :class:`StationNotConnected` when no node holds it, ``TimeoutError`` when
+        its session did not end within ``timeout`` seconds, ``ValueError`` (here, before
+        anything travels) for a code a server may not send or a reason over 123 bytes.
+        Gateways of a release before this method answer it ``ValueError`` ("speaks OCPP
+        ..., not "): upgrade them first."""
+        check_close(code, reason)
+        routed = RoutedCall(
+            action="",
+            version="",
+            payload=msgspec.Raw(b"null"),
+            timeout=timeout,
+            close_code=code,
+            close_reason=reason,
+        )
+        outcome = await self._routed(identity, routed)
+        raise_error(outcome)
+        if outcome.failure:
+            raise ValueError(outcome.description)
+
+    async def _routed(self, identity: str, routed: RoutedCall) -> Outcome:
+        """Send ``routed`` to the node holding ``identity``: its :class:`Outcome`, counted in
+        :attr:`calls`; the failures every routed request shares raised (the station connected
+        nowhere or gone, no answer in time, the gateway's routed calls at their limit)."""
         request_sent = self.nats.request(
-            self.names.command(identity), _encode(routed), timeout=timeout + _MARGIN
+            self.names.command(identity), _encode(routed), timeout=routed.timeout + _MARGIN
         )
         try:
             # nats-py waits with asyncio.wait_for, which on 3.11 returns a reply that came as
@@ -204,10 +243,7 @@ class ClusterClient:
             raise TimeoutError(outcome.description)
         if outcome.failure == "busy":
             raise TooManyRoutedCalls(identity, outcome.description)
-        if outcome.failure:
-            raise ValueError(outcome.description)
-        response: ResponseT = response_of(outcome, version, action)
-        return response
+        return outcome
 
     async def stations(self, timeout: float = 10.0) -> dict[str, StationEntry]:
         """Every station connected to the cluster, with the node holding it (the registry).

@@ -623,6 +623,8 @@ class Gateway:
         version = connection.handler.version
         try:
             routed = _routed_decoder.decode(data)
+            if routed.close_code:
+                return await self._disconnect(identity, routed)
             if routed.version != version.label:
                 return Outcome(
                     failure="version", description=_other_version(identity, version, routed)
@@ -641,6 +643,24 @@ class Gateway:
                 errors.InternalError(f"routing failed: {type(exc).__name__}"), version
             )
         return Outcome(result=msgspec.Raw(_encode(response)))
+
+    async def _disconnect(self, identity: str, routed: RoutedCall) -> Outcome:
+        """A ``ClusterClient.disconnect``: the station's connection closed as
+        ``CsmsServer.disconnect`` closes it; the empty outcome once it is gone."""
+        assert self._server is not None
+        try:
+            await self._server.disconnect(
+                identity, routed.close_code, routed.close_reason, routed.timeout
+            )
+        except errors.StationNotConnected:
+            return Outcome(failure="disconnected", description=f"{identity} is not connected")
+        except TimeoutError:
+            return Outcome(
+                failure="timeout", description=f"{identity}'s session did not end in time"
+            )
+        except ValueError as exc:  # a code or reason the client's own check lets through none
+            return Outcome(code="GenericError", description=str(exc))
+        return Outcome()
 
     # --- the end ----------------------------------------------------------------------------
 

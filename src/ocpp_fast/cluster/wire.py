@@ -44,13 +44,17 @@ class WorkRequest(msgspec.Struct, frozen=True):
     payload: msgspec.Raw
 
 
-class RoutedCall(msgspec.Struct, frozen=True):
-    """A CALL for a station, from a :class:`~ocpp_fast.cluster.ClusterClient` to its node."""
+class RoutedCall(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A CALL for a station, from a :class:`~ocpp_fast.cluster.ClusterClient` to its node;
+    or, with ``close_code``, the station's connection to close (``ClusterClient.disconnect``:
+    ``action``, ``version`` and ``payload`` empty then)."""
 
     action: str
     version: str
     payload: msgspec.Raw
     timeout: float
+    close_code: int = 0
+    close_reason: str = ""
 
 
 class Outcome(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -58,6 +58,24 @@ def peer_closed_first(
     return received is not None and (received_first or sent is None)
 
 
+_SENDABLE = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1011, 1012, 1013, 1014})
+"""Close codes of RFC 6455 (and IANA's registry) a server may put in a close frame: not
+1004-1006 and 1015 (never sent), nor 1010 (a client's); 3000-4999 are for applications."""
+
+
+def check_close(code: int, reason: str) -> None:
+    """``ValueError`` unless ``code`` and ``reason`` fit a close frame a server sends: a code
+    it may send, a reason of at most 123 UTF-8 bytes (the frame's 125 less the code)."""
+    if code not in _SENDABLE and not 3000 <= code <= 4999:
+        raise ValueError(
+            f"{code} is no close code a server sends: 1000 (normal), 1001, 1008 (policy), "
+            "1011-1013, or 3000-4999 for your own"
+        )
+    size = len(reason.encode("utf-8"))  # UnicodeEncodeError (a ValueError) for a lone surrogate
+    if size > CLOSE_TEXT_SHOWN:
+        raise ValueError(f"a close reason holds at most 123 bytes in UTF-8, not {size}")
+
+
 def close_reason(
     received: tuple[int, str] | None,
     sent: tuple[int, str] | None,

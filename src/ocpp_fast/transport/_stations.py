@@ -28,6 +28,7 @@ try:
 except ImportError:  # Windows
     resource = None  # type: ignore[assignment]
 
+from ocpp_fast._awaited import within
 from ocpp_fast._model import Request, ResponseT
 from ocpp_fast._ratelimit import ConnectionLog, LogLimiter
 
@@ -41,6 +42,7 @@ from ocpp_fast.transport._lifecycle import (
     REPLACED,
     SHUTTING_DOWN,
     CloseFrames,
+    check_close,
     close_reason,
     ending,
     greet,
@@ -163,6 +165,9 @@ class Session:
     """The handler's ``async`` ``on_connect`` while it runs."""
     reason: str | None = None
     """Why the server ended the connection, set as it starts to (replaced, shutting down)."""
+    ended: asyncio.Event | None = None
+    """Set once the session is finished (``on_disconnect`` ran), made by whoever waits for
+    that (:meth:`Stations.disconnect`): most sessions end with nobody waiting."""
 
 
 class Stations:
@@ -476,6 +481,8 @@ class Stations:
             self._sessions.discard(session)
             said = ending(said, lost)
             ConnectionLog(log, identity).info("disconnected: %s", said, extra={"reason": said})
+            if session.ended is not None:
+                session.ended.set()
 
     def _tell_too_big(self, identity: str, frames: CloseFrames) -> None:
         """A station cut off for a message over ``max_size``: one WARNING line, the same on
@@ -516,6 +523,36 @@ class Stations:
             raise
         except ConnectionError as exc:  # the socket failed under the CALL
             raise StationNotConnected(identity, str(exc)) from exc
+
+    async def disconnect(
+        self, identity: str, code: int | None = 1000, reason: str = "", timeout: float = 30.0
+    ) -> None:
+        """Close the connection of the station ``identity`` with the WebSocket close ``code``
+        and ``reason`` (1000 and no words by default; 1008 for a policy, such as credentials
+        revoked): what an operator does to a station it no longer serves, or to make one
+        connect again (to another gateway of a cluster, with new credentials). Returns once
+        the station is out of :attr:`connections` and the handler's ``on_disconnect`` ran,
+        with ``"closed by the CSMS (<code>: <reason>)"``; the station decides whether it
+        comes back (``authorize`` decides whether it is let in).
+
+        Raises :class:`~ocpp_fast.errors.StationNotConnected` when the station is not
+        connected, ``ValueError`` for a code a server may not send or a reason over 123
+        bytes (what a close frame holds), ``TimeoutError`` when the session has not ended
+        within ``timeout`` seconds (the connection is closed by then; handlers of the station
+        still running get ``Limits.handler_grace`` seconds before they are cancelled).
+        ``ClusterClient.disconnect`` does the same wherever the station is connected.
+        ``code=None`` (no close frame: the connection lost) is for the in-memory server of
+        tests."""
+        if code is None:
+            raise ValueError("a server closes a station's connection with a close code")
+        check_close(code, reason)
+        session = self._live.get(identity)
+        if session is None:
+            raise StationNotConnected(identity)
+        if session.ended is None:
+            session.ended = asyncio.Event()
+        await session.close(code, reason)
+        await within(session.ended.wait(), timeout)
 
     async def stations(self, timeout: float = 10.0) -> dict[str, StationEntry]:
         """Every connected station, by identity: this process, its version, since when

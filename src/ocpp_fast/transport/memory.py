@@ -27,12 +27,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Never
 from urllib.parse import urlsplit
 
+from ocpp_fast._awaited import within
 from ocpp_fast._connected_line import log_connected
 from ocpp_fast.aio import AsyncConnection, MemoryWire
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.errors import HandshakeFailed, StationNotConnected
 from ocpp_fast.transport._handlers import by_subprotocol
-from ocpp_fast.transport._lifecycle import SHUTTING_DOWN, CloseFrames, start_up
+from ocpp_fast.transport._lifecycle import SHUTTING_DOWN, CloseFrames, check_close, start_up
 from ocpp_fast.transport._link import LinkOptions, telling
 from ocpp_fast.transport._stations import Authorize, CsmsServer, Session, log, run_closed
 from ocpp_fast.transport.identity import parse_identity
@@ -225,13 +226,18 @@ class InMemoryServer(CsmsServer):
         finally:
             socket.finished.set()
 
-    async def disconnect(self, identity: str, code: int | None = None, reason: str = "") -> None:
+    async def disconnect(
+        self, identity: str, code: int | None = None, reason: str = "", timeout: float = 30.0
+    ) -> None:
         """End the connection of the station ``identity``: lost with no close frame (a cable
         pulled; the frames on their way are lost), or, with ``code``, closed by the CSMS with
-        that code and ``reason``. Returns once both sides saw it off: the ``on_disconnect``
+        that code and ``reason``, as a real server's :meth:`CsmsServer.disconnect` closes it
+        (the same checks of both). Returns once both sides saw it off: the ``on_disconnect``
         of the ``ChargeSystem`` and of the ``Charger`` ran, and the station's client goes on
-        to reconnect (see :attr:`reachable`).
+        to reconnect (see :attr:`reachable`); ``TimeoutError`` after ``timeout`` seconds.
         :class:`~ocpp_fast.errors.StationNotConnected` when the station is not connected."""
+        if code is not None:
+            check_close(code, reason)
         session = self._live.get(identity)
         socket = None if session is None else self._sockets.get(session)
         if socket is None:
@@ -240,6 +246,10 @@ class InMemoryServer(CsmsServer):
             socket.drop(DROPPED)
         else:
             socket.close(_CSMS, code, reason)
+        await within(self._seen_off(socket), timeout)
+
+    @staticmethod
+    async def _seen_off(socket: _Socket) -> None:
         await socket.station_saw_it.wait()
         await socket.finished.wait()
 
