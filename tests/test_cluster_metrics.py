@@ -256,6 +256,7 @@ def test_a_cluster_client_counts_its_calls_by_outcome(nats_url: str) -> None:
         "disconnected": 1,
         "version": 0,
         "refused": 0,
+        "closed": 0,
     }
 
 
