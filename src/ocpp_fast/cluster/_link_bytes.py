@@ -10,7 +10,17 @@ from types import ModuleType
 from ocpp_fast.cluster import _link_bytes_py
 from ocpp_fast.codec import _compiled_allowed
 
-__all__ = ["Ack", "Reader", "event_body", "event_head", "hpub", "implementation", "pub"]
+__all__ = [
+    "Ack",
+    "Reader",
+    "Stores",
+    "dedup_key",
+    "event_body",
+    "event_head",
+    "hpub",
+    "implementation",
+    "pub",
+]
 
 implementation: ModuleType = _link_bytes_py
 """The twin in use."""
@@ -28,3 +38,5 @@ hpub = implementation.hpub
 pub = implementation.pub
 Reader = implementation.Reader
 Ack = implementation.Ack
+Stores = implementation.Stores
+dedup_key = implementation.dedup_key

@@ -14,7 +14,8 @@ from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_GET_LENGTH
 from libc.stdio cimport snprintf
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memcmp, memcpy, memset
+from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 
 import asyncio
 
@@ -24,6 +25,8 @@ from ocpp_fast.cluster._link_bytes_py import (
     DEFAULT_MAX_PAYLOAD,
     INBOX_SID,
     MAX_CONTROL_LINE,
+    MSG_ID_HEAD,
+    dedup_heads,
     event_head,
     token_of,
 )
@@ -42,8 +45,23 @@ cdef extern from "<time.h>":
 cdef extern from "Python.h":
     bint PyUnicode_IS_COMPACT_ASCII(object)
     const char* PyUnicode_DATA(object)
+    const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
 
-__all__ = ["Ack", "Reader", "event_body", "event_head", "hpub", "pub", "stamp", "token_of"]
+__all__ = [
+    "MSG_ID_HEAD",
+    "Ack",
+    "Reader",
+    "Stores",
+    "blake2b16",
+    "dedup_heads",
+    "dedup_key",
+    "event_body",
+    "event_head",
+    "hpub",
+    "pub",
+    "stamp",
+    "token_of",
+]
 
 cdef Py_ssize_t _MAX_LINE = MAX_CONTROL_LINE
 cdef bytes _INBOX = INBOX_SID
@@ -144,6 +162,11 @@ def stamp(nanos):
 def event_body(bytes head, str message_id, nanos, bytes payload):
     cdef long long second = 0, micros = 0
     _split(nanos, &second, &micros)
+    return _event_body(head, message_id, second, micros, payload)
+
+
+cdef bytes _event_body(bytes head, str message_id, long long second, long long micros,
+                       bytes payload):
     if second != _second:
         _date_of(second)
     cdef bytes quoted = None
@@ -178,11 +201,15 @@ def event_body(bytes head, str message_id, nanos, bytes payload):
 
 
 def hpub(bytes subject, bytes prefix, token, bytes head, bytes data):
-    cdef Py_ssize_t s = PyBytes_GET_SIZE(subject), r = PyBytes_GET_SIZE(prefix)
-    cdef Py_ssize_t h = PyBytes_GET_SIZE(head), d = PyBytes_GET_SIZE(data)
     cdef Py_ssize_t n = token
     if n < 0:
         raise ValueError("a request number is 0 or more")
+    return _hpub(subject, prefix, n, head, data)
+
+
+cdef bytes _hpub(bytes subject, bytes prefix, Py_ssize_t n, bytes head, bytes data):
+    cdef Py_ssize_t s = PyBytes_GET_SIZE(subject), r = PyBytes_GET_SIZE(prefix)
+    cdef Py_ssize_t h = PyBytes_GET_SIZE(head), d = PyBytes_GET_SIZE(data)
     out = PyBytes_FromStringAndSize(
         NULL, 5 + s + 1 + r + _digits(n) + 1 + _digits(h) + 1 + _digits(h + d) + 2 + h + d + 2
     )
@@ -504,3 +531,327 @@ cdef class Ack:
 
 
 from ocpp_fast._deferred import pass_on as _pass_on
+
+
+# --- BLAKE2b (RFC 7693), for the dedup id of a store ------------------------------------------
+
+ctypedef unsigned long long u64
+
+cdef u64 _IV[8]
+_IV[:] = [
+    0x6A09E667F3BCC908, 0xBB67AE8584CAA73B, 0x3C6EF372FE94F82B, 0xA54FF53A5F1D36F1,
+    0x510E527FADE682D1, 0x9B05688C2B3E6C1F, 0x1F83D9ABFB41BD6B, 0x5BE0CD19137E2179,
+]
+
+cdef unsigned char _SIGMA[12][16]
+_SIGMA[:] = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
+    [14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3],
+    [11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4],
+    [7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8],
+    [9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13],
+    [2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9],
+    [12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11],
+    [13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10],
+    [6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5],
+    [10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0],
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
+    [14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3],
+]
+
+ctypedef struct _Blake:
+    u64 h[8]
+    u64 t  # bytes hashed so far (the counter's high word stays 0: keys are short)
+    unsigned char block[128]
+    Py_ssize_t fill  # bytes in block, not hashed yet (a full block waits: it may be the last)
+
+
+cdef inline u64 _rotr(u64 x, int n) noexcept nogil:
+    return (x >> n) | (x << (64 - n))
+
+
+cdef inline void _mix(u64* v, int a, int b, int c, int d, u64 x, u64 y) noexcept nogil:
+    """RFC 7693's G."""
+    v[a] = v[a] + v[b] + x
+    v[d] = _rotr(v[d] ^ v[a], 32)
+    v[c] = v[c] + v[d]
+    v[b] = _rotr(v[b] ^ v[c], 24)
+    v[a] = v[a] + v[b] + y
+    v[d] = _rotr(v[d] ^ v[a], 16)
+    v[c] = v[c] + v[d]
+    v[b] = _rotr(v[b] ^ v[c], 63)
+
+
+cdef void _compress(_Blake* s, bint last) noexcept nogil:
+    """RFC 7693's F: ``s.block`` into ``s.h``, the counter ``s.t``."""
+    cdef u64 v[16]
+    cdef u64 m[16]
+    cdef int i, j
+    cdef const unsigned char* sigma
+    for i in range(16):
+        m[i] = 0
+        for j in range(8):  # little-endian words, whatever the machine
+            m[i] |= (<u64>s.block[8 * i + j]) << (8 * j)
+    for i in range(8):
+        v[i] = s.h[i]
+        v[i + 8] = _IV[i]
+    v[12] ^= s.t
+    if last:
+        v[14] = ~v[14]
+    for i in range(12):
+        sigma = _SIGMA[i]
+        _mix(v, 0, 4, 8, 12, m[sigma[0]], m[sigma[1]])
+        _mix(v, 1, 5, 9, 13, m[sigma[2]], m[sigma[3]])
+        _mix(v, 2, 6, 10, 14, m[sigma[4]], m[sigma[5]])
+        _mix(v, 3, 7, 11, 15, m[sigma[6]], m[sigma[7]])
+        _mix(v, 0, 5, 10, 15, m[sigma[8]], m[sigma[9]])
+        _mix(v, 1, 6, 11, 12, m[sigma[10]], m[sigma[11]])
+        _mix(v, 2, 7, 8, 13, m[sigma[12]], m[sigma[13]])
+        _mix(v, 3, 4, 9, 14, m[sigma[14]], m[sigma[15]])
+    for i in range(8):
+        s.h[i] ^= v[i] ^ v[i + 8]
+
+
+cdef inline void _blake_start(_Blake* s) noexcept nogil:
+    """A 16-byte digest, no key."""
+    cdef int i
+    for i in range(8):
+        s.h[i] = _IV[i]
+    s.h[0] ^= 0x01010000 ^ 16
+    s.t = 0
+    s.fill = 0
+
+
+cdef void _blake_add(_Blake* s, const char* data, Py_ssize_t size) noexcept nogil:
+    cdef Py_ssize_t take
+    while size > 0:
+        if s.fill == 128:  # more comes: the block held is not the last
+            s.t += 128
+            _compress(s, False)
+            s.fill = 0
+        take = 128 - s.fill
+        if take > size:
+            take = size
+        memcpy(s.block + s.fill, data, take)
+        s.fill += take
+        data += take
+        size -= take
+
+
+cdef const char* _HEX = "0123456789abcdef"
+
+
+cdef void _blake_hex(_Blake* s, char* out) noexcept nogil:
+    """The last block hashed, the digest's 16 bytes written as 32 hex digits at ``out``."""
+    cdef int i
+    cdef unsigned char byte
+    s.t += s.fill
+    memset(s.block + s.fill, 0, 128 - s.fill)
+    _compress(s, True)
+    for i in range(16):
+        byte = <unsigned char>(s.h[i >> 3] >> (8 * (i & 7)))
+        out[2 * i] = _HEX[byte >> 4]
+        out[2 * i + 1] = _HEX[byte & 15]
+
+
+def blake2b16(bytes data):
+    cdef _Blake s
+    _blake_start(&s)
+    _blake_add(&s, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+    out = PyBytes_FromStringAndSize(NULL, 32)
+    _blake_hex(&s, PyBytes_AS_STRING(out))
+    return out.decode("ascii")
+
+
+cdef inline void _blake_bytes(_Blake* s, bytes data) noexcept:
+    _blake_add(s, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+
+
+cdef str _TRANSACTION_EVENT = "TransactionEvent"
+
+
+cdef int _dedup(_Blake* s, tuple heads, str action, object request, object payload) except -1:
+    """The twin's ``dedup_key``, hashed into ``s`` (its digest not taken)."""
+    cdef Py_ssize_t size = 0
+    cdef const char* text
+    cdef char digits[24]
+    cdef long long n
+    cdef int count
+    if action is _TRANSACTION_EVENT or action == _TRANSACTION_EVENT:
+        info = getattr(request, "transaction_info", None)
+        seq_no = getattr(request, "seq_no", None)
+        if info is not None and seq_no is not None:
+            _blake_bytes(s, <bytes?>heads[0])
+            transaction_id = info.transaction_id
+            if type(transaction_id) is str:
+                text = PyUnicode_AsUTF8AndSize(transaction_id, &size)
+                _blake_add(s, text, size)
+            else:
+                _blake_bytes(s, transaction_id.encode())
+            _blake_add(s, "\0", 1)
+            if type(seq_no) is int and -(1 << 62) < seq_no < (1 << 62):
+                n = seq_no
+                count = 0
+                if n < 0:
+                    digits[0] = 45  # "-"
+                    count = 1
+                    n = -n
+                count += _digits(<Py_ssize_t>n)
+                _number(digits + count - _digits(<Py_ssize_t>n), <Py_ssize_t>n)
+                _blake_add(s, digits, count)
+            else:
+                _blake_bytes(s, b"%d" % (seq_no,))
+            return 0
+    _blake_bytes(s, <bytes?>heads[1])
+    _blake_bytes(s, <bytes?>payload)
+    return 0
+
+
+def dedup_key(tuple heads, str action, request, payload):
+    cdef _Blake s
+    _blake_start(&s)
+    _dedup(&s, heads, action, request, payload)
+    out = PyBytes_FromStringAndSize(NULL, 32)
+    _blake_hex(&s, PyBytes_AS_STRING(out))
+    return out.decode("ascii")
+
+
+cdef bytes _MSG_ID_HEAD = MSG_ID_HEAD
+cdef Py_ssize_t _MSG_ID_SIZE = len(MSG_ID_HEAD)
+
+
+cdef class Stores:
+    """The twin's ``Stores`` in C: one C call per store, no Python frame (the relay's Python
+    per store and per ack check were a third of a durable CALL's instructions)."""
+
+    cdef public object relay
+    cdef public Py_ssize_t count
+    cdef public double timeout
+    cdef public Py_ssize_t bound
+    cdef object _names
+    cdef object _node
+    cdef object _decode
+    cdef dict _kept
+    cdef object _loop
+    cdef object _link
+    cdef dict _waiting
+    cdef dict _deadlines
+    cdef object _tokens
+    cdef bytes _prefix
+    cdef object _link_loop
+
+    def __init__(self, relay, ack_decoder, Py_ssize_t bound=65536):
+        self.relay = relay
+        self.count = 0
+        self.timeout = relay.store_timeout
+        self.bound = bound
+        self._names = relay.names
+        self._node = relay.node
+        self._decode = ack_decoder.decode
+        self._kept = {}
+        self._loop = None
+        self._link = None
+        self._waiting = {}
+        self._deadlines = {}
+        self._tokens = None
+        self._prefix = b""
+        self._link_loop = None
+
+    @property
+    def stations(self):
+        return len(self._kept)
+
+    def attach(self, link):
+        self._link = link
+        if link is not None:
+            self._waiting = link._waiting
+            self._deadlines = link._deadlines
+            self._tokens = link._tokens
+            self._prefix = link._prefix
+            self._link_loop = link._loop
+
+    cdef tuple _made(self, str identity, str action, str label):
+        cdef dict kept = self._kept
+        actions = kept.get(identity)
+        if actions is None:
+            if len(kept) >= self.bound:
+                kept.clear()
+            actions = kept[identity] = {}
+        subject = self._names.event(identity, action)
+        made = (
+            label,
+            subject,
+            subject.encode(),
+            event_head(identity, action, label, self._node),
+            dedup_heads(identity, action),
+        )
+        (<dict?>actions)[action] = made
+        return made
+
+    def start(self, version, str action, request, payload, context):
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            self._loop = self.relay._attached_loop()
+        identity = context.identity
+        label = version.label
+        self.count += 1
+        cdef _Blake s
+        cdef timespec now
+        cdef tuple made
+        cdef bytes head
+        cdef char* at
+        try:
+            actions = self._kept.get(identity)
+            found = None if actions is None else (<dict?>actions).get(action)
+            if found is None or (<tuple>found)[0] != label:
+                made = self._made(identity, action, label)
+            else:
+                made = <tuple>found
+            _blake_start(&s)
+            _dedup(&s, <tuple>made[4], action, request, payload)
+            head = PyBytes_FromStringAndSize(NULL, _MSG_ID_SIZE + 32 + 4)
+            at = _put(PyBytes_AS_STRING(head), PyBytes_AS_STRING(_MSG_ID_HEAD), _MSG_ID_SIZE)
+            _blake_hex(&s, at)
+            _put(at + 32, "\r\n\r\n", 4)
+            clock_gettime(CLOCK_REALTIME, &now)
+            body = _event_body(made[3], context.message_id, now.tv_sec, now.tv_nsec // 1000,
+                               payload)
+            if self._link is None:
+                return self.relay.replies.request(
+                    made[1], body, self.timeout,
+                    {"Nats-Msg-Id": head[_MSG_ID_SIZE:_MSG_ID_SIZE + 32].decode("ascii")},
+                    gather=True,
+                )
+            return self._request(<bytes>made[2], body, head)
+        except Exception as exc:
+            raise self.relay._not_stored(exc, action, context) from None
+
+    cdef Ack _request(self, bytes subject, bytes body, bytes head):
+        link = self._link
+        wire = link._wire
+        if wire is None:
+            raise ConnectionError(f"{link.name}: not connected to NATS")
+        token = next(self._tokens)
+        loop = self._link_loop
+        cdef Ack ack = Ack(loop)
+        self._waiting[token] = ack
+        cdef double timeout = self.timeout
+        due = self._deadlines.get(timeout)
+        if due is not None and link._sweeper is not None:
+            due.append((loop.time() + timeout, token))
+        else:
+            link._expire_later(loop, timeout, token)
+        wire.send(_hpub(subject, self._prefix, token, head, body), True)
+        return ack
+
+    def check(self, ack, action, context):
+        try:
+            if type(ack) is Ack and (<Ack>ack)._state == _RESULT:
+                reply = (<Ack>ack)._value
+            else:
+                reply = ack.result()
+            stored = self._decode(reply.data)
+            if stored.error is not None or not stored.stream:
+                self.relay._refused(reply)
+        except Exception as exc:
+            raise self.relay._not_stored(exc, action, context) from None

@@ -20,6 +20,7 @@ message, the control lines) goes to the link's and the connection's Python as be
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from typing import Any, Protocol
 
@@ -32,8 +33,13 @@ __all__ = [
     "DEFAULT_MAX_PAYLOAD",
     "INBOX_SID",
     "MAX_CONTROL_LINE",
+    "MSG_ID_HEAD",
     "Reader",
+    "Stores",
     "Wire",
+    "blake2b16",
+    "dedup_heads",
+    "dedup_key",
     "event_body",
     "event_head",
     "hpub",
@@ -280,3 +286,159 @@ class Ack(Deferred[Any]):
                 self._loop.call_exception_handler(
                     {"message": "a store's ack callback failed", "exception": exc}
                 )
+
+
+def blake2b16(data: bytes) -> str:
+    """BLAKE2b of ``data``, 16 bytes, as hex: hashlib's (the compiled twin computes it itself,
+    RFC 7693, where hashlib's call cost more than the hash of a short key)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def dedup_key(heads: tuple[bytes, bytes], action: str, request: Any, payload: bytes) -> str:
+    """The ``Nats-Msg-Id`` of a durable CALL from its station's ``heads``
+    (:func:`dedup_heads`): the key ``tx``, identity, transaction id, seqNo (a 2.x
+    TransactionEvent's, whatever its message id: a station resends with a new id after a
+    reconnect) or identity, action, payload, NUL between them, hashed (the same ids as ever:
+    gateways of two releases side by side drop each other's repeats)."""
+    if action == "TransactionEvent":
+        info = getattr(request, "transaction_info", None)
+        seq_no = getattr(request, "seq_no", None)
+        if info is not None and seq_no is not None:
+            key = b"%b%b\0%d" % (heads[0], info.transaction_id.encode(), seq_no)
+            return blake2b16(key)
+    return blake2b16(heads[1] + payload)
+
+
+def dedup_heads(identity: str, action: str) -> tuple[bytes, bytes]:
+    """The first bytes of :func:`dedup_key`'s hashed key, a TransactionEvent's and any other
+    action's: what stays the same for a station's action (made once per station and action)."""
+    station = identity.encode()
+    return b"tx\0" + station + b"\0", station + b"\0" + action.encode() + b"\0"
+
+
+MSG_ID_HEAD = b"NATS/1.0\r\nNats-Msg-Id: "
+"""The header block of a store's ``HPUB`` up to its dedup id (then ``\\r\\n\\r\\n``)."""
+
+
+class Stores:
+    """A gateway's durable CALLs sent to the events stream: what the relay did per CALL in
+    Python (the station's action's parts made once, the dedup id, the event's bytes, the
+    ``HPUB`` and the request waiting for its ack), one call here (and one C call in the
+    compiled twin: at a station's rate every store runs cold, and its Python frames were
+    a third of a durable CALL's instructions). ``start`` and ``check`` are the
+    :class:`~ocpp_fast._fastpath.Gate`'s steps as they are.
+
+    ``relay`` is the :class:`~ocpp_fast.cluster.relay.Relay` it stores for: what is rare
+    goes back to it (the running loop checked once per loop, a failure logged, the
+    stores over nats-py when the link is not in use). The store timeout is read once (the
+    relay's setter tells). What a station's action's stores share is kept for ``bound``
+    stations (emptied when full: a station's few durable actions each)."""
+
+    def __init__(self, relay: Any, ack_decoder: Any, bound: int = 65536) -> None:
+        self.relay = relay
+        self.count = 0
+        """Durable CALLs sent (``Relay.stores``)."""
+        self.timeout = float(relay.store_timeout)
+        self.bound = bound
+        self._names = relay.names
+        self._node = relay.node
+        self._decode = ack_decoder.decode
+        self._kept: dict[str, dict[str, tuple[str, str, bytes, bytes, tuple[bytes, bytes]]]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._link: Any = None
+        self._waiting: dict[int, Any] = {}
+        self._deadlines: dict[float, Any] = {}
+        self._tokens: Any = None
+        self._prefix = b""
+        self._link_loop: Any = None
+
+    @property
+    def stations(self) -> int:
+        """Stations whose stores' parts are kept made."""
+        return len(self._kept)
+
+    def attach(self, link: Any) -> None:
+        """Store over ``link`` (a ``NatsLink``, attached), or over the relay's ``replies``
+        (``None``). What the link never replaces (its waiting requests, its request numbers,
+        its deadlines, its inbox, its loop) is read once here."""
+        self._link = link
+        if link is not None:
+            self._waiting = link._waiting
+            self._deadlines = link._deadlines
+            self._tokens = link._tokens
+            self._prefix = link._prefix
+            self._link_loop = link._loop
+
+    def _made(
+        self, identity: str, action: str, label: str
+    ) -> tuple[str, str, bytes, bytes, tuple[bytes, bytes]]:
+        """What stays the same between the stores of a station's action (its version
+        ``label`` is the station's now: a station may come back speaking another)."""
+        kept = self._kept
+        actions = kept.get(identity)
+        if actions is None:
+            if len(kept) >= self.bound:
+                kept.clear()
+            actions = kept[identity] = {}
+        subject = self._names.event(identity, action)
+        made = actions[action] = (
+            label,
+            subject,
+            subject.encode(),
+            event_head(identity, action, label, self._node),
+            dedup_heads(identity, action),
+        )
+        return made
+
+    def start(self, version: Any, action: str, request: Any, payload: bytes, context: Any) -> Any:
+        """Send a durable CALL to the stream: its ack to come (``Relay.start_store``)."""
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            self._loop = self.relay._attached_loop()
+        identity = context.identity
+        label = version.label
+        self.count += 1
+        try:
+            actions = self._kept.get(identity)
+            made = None if actions is None else actions.get(action)
+            if made is None or made[0] != label:
+                made = self._made(identity, action, label)
+            msg_id = dedup_key(made[4], action, request, payload)
+            body = event_body(made[3], context.message_id, time.time_ns(), payload)
+            if self._link is None:
+                return self.relay.replies.request(
+                    made[1], body, self.timeout, {"Nats-Msg-Id": msg_id}, gather=True
+                )
+            return self._request(made[2], body, MSG_ID_HEAD + msg_id.encode() + b"\r\n\r\n")
+        except Exception as exc:
+            raise self.relay._not_stored(exc, action, context) from None
+
+    def _request(self, subject: bytes, body: bytes, head: bytes) -> Ack:
+        """``NatsLink.request_bytes(subject, body, timeout, head, True, True)``, its steps here."""
+        link = self._link
+        wire = link._wire
+        if wire is None:
+            raise ConnectionError(f"{link.name}: not connected to NATS")
+        token = next(self._tokens)
+        loop = self._link_loop
+        ack = Ack(loop)
+        self._waiting[token] = ack
+        timeout = self.timeout
+        due = self._deadlines.get(timeout)
+        if due is not None and link._sweeper is not None:
+            due.append((loop.time() + timeout, token))
+        else:
+            link._expire_later(loop, timeout, token)
+        wire.send(hpub(subject, self._prefix, token, head, body), True)
+        return ack
+
+    def check(self, ack: Any, action: str, context: Any) -> None:
+        """The end of :meth:`start`, ``ack`` done: the relay's failure (logged) unless the
+        stream took the event (``Relay.stored``)."""
+        try:
+            reply = ack.result()
+            stored = self._decode(reply.data)
+            if stored.error is not None or not stored.stream:
+                self.relay._refused(reply)
+        except Exception as exc:
+            raise self.relay._not_stored(exc, action, context) from None
