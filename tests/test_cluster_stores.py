@@ -126,8 +126,12 @@ class Loop:
 
 
 class Wire:
+    """A link's connection; its writer is itself (a Python one: the compiled store calls its
+    ``send``, as it would a pure twin's writer)."""
+
     def __init__(self) -> None:
         self.sent: list[tuple[bytes, bool]] = []
+        self.writer = self
 
     def send(self, data: bytes, gather: bool = False) -> None:
         self.sent.append((data, gather))
@@ -328,3 +332,137 @@ def test_both_stores_go_through_the_relay_s_replies_without_a_link() -> None:
         )
         assert headers == {"Nats-Msg-Id": dedup_id("S1", "TransactionEvent", request, b"{}")}
         assert isinstance(body, bytes) and decode_event(body).message_id == "m"
+
+
+# --- Writer ------------------------------------------------------------------------------
+
+
+class Handle:
+    def __init__(self, log: list[object], what: str) -> None:
+        self.log, self.what = log, what
+
+    def cancel(self) -> None:
+        self.log.append(("cancel", self.what))
+
+
+class WriterLoop:
+    def __init__(self, log: list[object]) -> None:
+        self.log = log
+        self.due: list[Any] = []
+
+    def call_soon(self, callback: Any) -> Handle:
+        self.log.append("soon")
+        self.due.append(callback)
+        return Handle(self.log, "soon")
+
+    def call_later(self, delay: float, callback: Any) -> Handle:
+        self.log.append(("later", delay))
+        self.due.append(callback)
+        return Handle(self.log, "later")
+
+
+class Transport:
+    def __init__(self, log: list[object]) -> None:
+        self.log = log
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        self.log.append(("write", data))
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+
+def _writes(twin: ModuleType, window: float) -> list[object]:
+    """A script of sends (few and many requests waiting, gathered or not, a big one, the
+    transport closing) and what the writer writes and schedules for it."""
+    log: list[object] = []
+    loop = WriterLoop(log)
+    link = SimpleNamespace(window_writes=0)
+    waiting: dict[int, object] = {}
+    writer = twin.Writer(link, loop, waiting, window)
+    writer.send(b"before the transport")  # nothing to write on: dropped
+    writer.transport = Transport(log)
+    writer.send(b"a", True)
+    writer.send(b"b")
+    waiting.update({n: None for n in range(5)})
+    writer.send(b"c", True)
+    writer.send(b"d", True)
+    log.append(("held", writer.held))
+    for callback in loop.due[:]:
+        loop.due.remove(callback)
+        callback()
+    for n in range(40):
+        writer.send(b"%d" % n, True)
+    writer.send(b"x" * (64 * 1024))
+    log.append(("held", writer.held))
+    writer.send(b"e", True)
+    writer.stop()
+    writer.flush()
+    writer.transport.closing = True
+    writer.send(b"f")
+    writer.flush()
+    log.append(("window writes", link.window_writes))
+    return log
+
+
+@pytest.mark.parametrize("window", [0.0, 0.01])
+def test_both_writers_write_and_schedule_alike(window: float) -> None:
+    runs = [_writes(twin, window) for twin in TWINS]
+    assert all(run == runs[0] for run in runs)
+    shown = [
+        ("write", len(entry[1]))
+        if isinstance(entry, tuple) and entry[0] == "write" and len(entry[1]) > 60
+        else entry
+        for entry in runs[0]
+    ]
+    many = b"".join(b"%d" % n for n in range(32))  # GATHER_AT_MOST of them leave at once
+    if window == 0:  # at once while few wait; else at the loop's turn, or past GATHER_UP_TO
+        assert shown == [
+            ("write", b"a"),
+            ("write", b"b"),
+            "soon",
+            ("held", 2),
+            ("cancel", "soon"),
+            ("write", b"cd"),
+            "soon",
+            ("cancel", "soon"),
+            ("write", 65606),
+            ("held", 0),
+            "soon",
+            ("cancel", "soon"),
+            ("write", b"e"),
+            "soon",  # the transport closing: flushed, nothing written
+            ("cancel", "soon"),
+            ("window writes", 0),
+        ]
+    else:  # stores wait for the window; a write that may not wait takes them along
+        assert shown == [
+            ("later", 0.01),
+            ("cancel", "later"),
+            ("write", b"ab"),
+            ("later", 0.01),
+            ("held", 2),
+            ("cancel", "later"),
+            ("write", b"cd"),
+            ("later", 0.01),
+            ("cancel", "later"),
+            ("write", many),
+            ("later", 0.01),
+            ("cancel", "later"),
+            ("write", 65552),
+            ("held", 0),
+            ("later", 0.01),
+            ("cancel", "later"),
+            ("write", b"e"),
+            "soon",
+            ("cancel", "soon"),
+            ("window writes", 5),
+        ]
+
+
+def test_a_link_s_write_window_set_later_reaches_its_writer() -> None:
+    for twin in TWINS:
+        writer = twin.Writer(SimpleNamespace(window_writes=0), None, {}, 0.0)
+        writer.window = 0.5
+        assert writer.window == 0.5

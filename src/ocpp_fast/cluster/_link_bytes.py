@@ -14,6 +14,7 @@ __all__ = [
     "Ack",
     "Reader",
     "Stores",
+    "Writer",
     "dedup_key",
     "event_body",
     "event_head",
@@ -39,4 +40,5 @@ pub = implementation.pub
 Reader = implementation.Reader
 Ack = implementation.Ack
 Stores = implementation.Stores
+Writer = implementation.Writer
 dedup_key = implementation.dedup_key

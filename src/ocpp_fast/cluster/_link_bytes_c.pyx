@@ -23,7 +23,10 @@ import msgspec
 
 from ocpp_fast.cluster._link_bytes_py import (
     DEFAULT_MAX_PAYLOAD,
+    GATHER_AT_MOST,
+    GATHER_UP_TO,
     INBOX_SID,
+    WRITE_AT_ONCE_BELOW,
     MAX_CONTROL_LINE,
     MSG_ID_HEAD,
     dedup_heads,
@@ -52,6 +55,7 @@ __all__ = [
     "Ack",
     "Reader",
     "Stores",
+    "Writer",
     "blake2b16",
     "dedup_heads",
     "dedup_key",
@@ -841,7 +845,12 @@ cdef class Stores:
             due.append((loop.time() + timeout, token))
         else:
             link._expire_later(loop, timeout, token)
-        wire.send(_hpub(subject, self._prefix, token, head, body), True)
+        writer = wire.writer
+        data = _hpub(subject, self._prefix, token, head, body)
+        if type(writer) is Writer:
+            (<Writer>writer)._send(data, True)
+        else:
+            writer.send(data, True)
         return ack
 
     def check(self, ack, action, context):
@@ -855,3 +864,85 @@ cdef class Stores:
                 self.relay._refused(reply)
         except Exception as exc:
             raise self.relay._not_stored(exc, action, context) from None
+
+
+cdef Py_ssize_t _GATHER_UP_TO = GATHER_UP_TO
+cdef Py_ssize_t _GATHER_AT_MOST = GATHER_AT_MOST
+cdef Py_ssize_t _AT_ONCE_BELOW = WRITE_AT_ONCE_BELOW
+
+
+cdef class Writer:
+    """The twin's ``Writer`` in C: a store's publish is a C call from :class:`Stores`."""
+
+    cdef public object link
+    cdef public object loop
+    cdef public double window
+    cdef public object transport
+    cdef dict _waiting
+    cdef list _out
+    cdef Py_ssize_t _out_bytes
+    cdef bint _windowed
+    cdef object _flusher
+
+    def __init__(self, link, loop, dict waiting, double window):
+        self.link = link
+        self.loop = loop
+        self.window = window
+        self.transport = None
+        self._waiting = waiting
+        self._out = []
+        self._out_bytes = 0
+        self._windowed = False
+        self._flusher = None
+
+    @property
+    def held(self):
+        return len(self._out)
+
+    def send(self, bytes data, bint gather=False):
+        self._send(data, gather)
+
+    cdef int _send(self, bytes data, bint gather) except -1:
+        cdef list out = self._out
+        if len(out):
+            out.append(data)
+            self._out_bytes += PyBytes_GET_SIZE(data)
+            if self._out_bytes >= _GATHER_UP_TO or (
+                self._windowed and (not gather or len(out) >= _GATHER_AT_MOST)
+            ):
+                self.flush()
+            return 0
+        if self.window > 0 and gather:
+            out.append(data)
+            self._out_bytes = PyBytes_GET_SIZE(data)
+            self._windowed = True
+            self._flusher = self.loop.call_later(self.window, self.flush)
+            return 0
+        if len(self._waiting) < _AT_ONCE_BELOW:
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                transport.write(data)
+            return 0
+        out.append(data)
+        self._out_bytes = PyBytes_GET_SIZE(data)
+        self._flusher = self.loop.call_soon(self.flush)
+        return 0
+
+    def flush(self):
+        if self._flusher is not None:
+            self._flusher.cancel()  # a no-op when it is the one running
+            self._flusher = None
+        cdef list out = self._out
+        self._out = []
+        self._out_bytes = 0
+        if self._windowed:
+            self.link.window_writes += 1
+        self._windowed = False
+        transport = self.transport
+        if len(out) and transport is not None and not transport.is_closing():
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
+
+    def stop(self):
+        if self._flusher is not None:
+            self._flusher.cancel()
+            self._flusher = None
