@@ -7,6 +7,7 @@ alike."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import hashlib
 import importlib
@@ -466,3 +467,25 @@ def test_a_link_s_write_window_set_later_reaches_its_writer() -> None:
         writer = twin.Writer(SimpleNamespace(window_writes=0), None, {}, 0.0)
         writer.window = 0.5
         assert writer.window == 0.5
+
+
+def test_both_readers_complete_a_store_s_ack_with_the_reply_s_bytes() -> None:
+    """A store's ack is only decoded: the reader hands it the bytes (no ``Reply`` made), a
+    future still gets a ``Reply``; ``check`` takes either."""
+
+    async def scenario(twin: ModuleType) -> list[object]:
+        loop = asyncio.get_running_loop()
+        ack, future = twin.Ack(loop), loop.create_future()
+        wire = SimpleNamespace(link=None)
+        reader = twin.Reader(wire, {1: ack, 2: future}, b"_INBOX.a.", Reply)
+        reader.feed(b'MSG _INBOX.a.1 1 10\r\n{"stream"}\r\nMSG _INBOX.a.2 1 2\r\nok\r\n')
+        stores, relay, _ = _stores(twin)
+        stored = b'{"stream":"S","seq":1}'
+        for reply in (stored, Reply(stored)):
+            done = twin.Ack(loop)
+            done.set_result(reply)
+            stores.check(done, "MeterValues", CallContext("S1", "m"))
+        return [ack.result(), future.result(), relay.failed]
+
+    for twin in TWINS:
+        assert asyncio.run(scenario(twin)) == [b'{"stream"}', Reply(b"ok"), []], twin

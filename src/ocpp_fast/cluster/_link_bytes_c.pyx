@@ -355,7 +355,12 @@ cdef class Reader:
         if size >= start and memcmp(p, PyBytes_AS_STRING(self.prefix), start) == 0:
             token = _count(p + start, size - start)
         reply_to = self.waiting.pop(token, None)
-        if reply_to is not None and not reply_to.done():
+        if reply_to is None:
+            return
+        if type(reply_to) is Ack:  # a store's: its bytes, completed in C
+            if (<Ack>reply_to)._state == _PENDING:
+                (<Ack>reply_to)._complete(_RESULT, data)
+        elif not reply_to.done():
             reply_to.set_result(self.reply_type(data))
 
     cdef bint _line(self, bytes line) except -1:
@@ -563,6 +568,10 @@ _SIGMA[:] = [
     [14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3],
 ]
 
+cdef u64 _ONE = 1
+cdef bint _LITTLE_ENDIAN = (<unsigned char*>&_ONE)[0] == 1
+"""The machine's words are little-endian, as BLAKE2b reads a block's: copied as they are."""
+
 ctypedef struct _Blake:
     u64 h[8]
     u64 t  # bytes hashed so far (the counter's high word stays 0: keys are short)
@@ -592,10 +601,13 @@ cdef void _compress(_Blake* s, bint last) noexcept nogil:
     cdef u64 m[16]
     cdef int i, j
     cdef const unsigned char* sigma
-    for i in range(16):
-        m[i] = 0
-        for j in range(8):  # little-endian words, whatever the machine
-            m[i] |= (<u64>s.block[8 * i + j]) << (8 * j)
+    if _LITTLE_ENDIAN:
+        memcpy(m, s.block, 128)
+    else:
+        for i in range(16):
+            m[i] = 0
+            for j in range(8):  # little-endian words, whatever the machine
+                m[i] |= (<u64>s.block[8 * i + j]) << (8 * j)
     for i in range(8):
         v[i] = s.h[i]
         v[i + 8] = _IV[i]
@@ -837,7 +849,8 @@ cdef class Stores:
             raise ConnectionError(f"{link.name}: not connected to NATS")
         token = next(self._tokens)
         loop = self._link_loop
-        cdef Ack ack = Ack(loop)
+        cdef Ack ack = Ack.__new__(Ack)  # Ack(loop) without a Python call: pending, no callbacks
+        ack._loop = loop
         self._waiting[token] = ack
         cdef double timeout = self.timeout
         due = self._deadlines.get(timeout)
@@ -859,7 +872,7 @@ cdef class Stores:
                 reply = (<Ack>ack)._value
             else:
                 reply = ack.result()
-            stored = self._decode(reply.data)
+            stored = self._decode(reply if type(reply) is bytes else reply.data)
             if stored.error is not None or not stored.stream:
                 self.relay._refused(reply)
         except Exception as exc:

@@ -153,7 +153,7 @@ class Reader:
     def __init__(
         self,
         wire: Wire,
-        waiting: dict[int, asyncio.Future[Any]],
+        waiting: dict[int, Any],
         prefix: bytes,
         reply_type: type[Any],
     ) -> None:
@@ -226,10 +226,12 @@ class Reader:
 
     def _replied(self, subject: bytes, data: bytes) -> None:
         """A reply without headers: its request's future done (one expired, or whose waiter
-        cancelled it, or not ours: dropped; its deadline is left to the link's sweep)."""
+        cancelled it, or not ours: dropped; its deadline is left to the link's sweep). A
+        store's :class:`Ack` gets the reply's bytes as they are, a future a ``reply_type``
+        made of them (a store's ack is only ever decoded: :meth:`Stores.check`)."""
         reply_to = self.waiting.pop(token_of(subject, self.prefix), None)
         if reply_to is not None and not reply_to.done():
-            reply_to.set_result(self.reply_type(data))
+            reply_to.set_result(data if type(reply_to) is Ack else self.reply_type(data))
 
     def _line(self, line: bytes) -> bool:
         """Act on one protocol line; False when the connection is being dropped."""
@@ -549,7 +551,7 @@ class Stores:
         stream took the event (``Relay.stored``)."""
         try:
             reply = ack.result()
-            stored = self._decode(reply.data)
+            stored = self._decode(reply if type(reply) is bytes else reply.data)
             if stored.error is not None or not stored.stream:
                 self.relay._refused(reply)
         except Exception as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 from nats.errors import NoRespondersError
@@ -206,7 +206,7 @@ class Relay:
         request: Any,
         payload: bytes,
         context: CallContext,
-    ) -> Awaitable[Reply]:
+    ) -> Awaitable[Reply | bytes]:
         """Send a durable CALL to the stream: its ack to come (InternalError now when it
         cannot go out). :meth:`store` awaits it; a handler answered from a callback (the
         gateway's of a durable action whose user handler is plain) hands it to :meth:`stored`
@@ -220,7 +220,9 @@ class Relay:
         The event is built as bytes (:mod:`~ocpp_fast.cluster._link_bytes_c`), not as a
         :class:`~ocpp_fast.cluster.wire.DurableEvent` encoded: what a station's action's
         events share is made once, and the whole store is one call of :attr:`storing`'s."""
-        ack: Awaitable[Reply] = self.storing.start(version, action, request, payload, context)
+        ack: Awaitable[Reply | bytes] = self.storing.start(
+            version, action, request, payload, context
+        )
         return ack
 
     def _attached_loop(self) -> asyncio.AbstractEventLoop:
@@ -237,7 +239,7 @@ class Relay:
         (why is logged)."""
         self.storing.check(ack, action, context)
 
-    def _refused(self, reply: Reply) -> None:
+    def _refused(self, reply: Reply | bytes) -> None:
         """Raise why the stream did not take a store (:attr:`storing` saw it did not)."""
         take_ack(reply)
 
@@ -353,9 +355,11 @@ class _PubAck(msgspec.Struct):
 _ack_decoder = msgspec.json.Decoder(_PubAck)
 
 
-def take_ack(reply: Reply, refused: str = "the stream refused it") -> None:
+def take_ack(reply: Reply | bytes, refused: str = "the stream refused it") -> None:
     """Raise (``refused``, and why) unless ``reply`` is a stream's ack of a stored message
-    (a durable CALL's; a registry line's, the bucket being a stream too)."""
-    ack = _ack_decoder.decode(reply.data)
+    (a durable CALL's; a registry line's, the bucket being a stream too). A store's
+    :class:`~ocpp_fast.cluster._link_bytes_py.Ack` holds the reply's bytes alone."""
+    data = reply if type(reply) is bytes else cast(Reply, reply).data
+    ack = _ack_decoder.decode(data)
     if ack.error is not None or not ack.stream:
-        raise RuntimeError(f"{refused}: {ack.error or reply.data!r}")
+        raise RuntimeError(f"{refused}: {ack.error or data!r}")
