@@ -23,7 +23,7 @@ from ocpp_fast import errors
 from ocpp_fast.cluster import ClusterConfig
 from ocpp_fast.cluster._link_bytes_py import dedup_heads
 from ocpp_fast.cluster._nats_link import Reply
-from ocpp_fast.cluster.relay import Relay, dedup_id
+from ocpp_fast.cluster.relay import Relay, _ack_decoder, dedup_id, take_ack
 from ocpp_fast.cluster.wire import decode_event
 from ocpp_fast.dispatch import CallContext
 from ocpp_fast.v201 import ChargeSystem, datatypes, enums, messages
@@ -489,3 +489,57 @@ def test_both_readers_complete_a_store_s_ack_with_the_reply_s_bytes() -> None:
 
     for twin in TWINS:
         assert asyncio.run(scenario(twin)) == [b'{"stream"}', Reply(b"ok"), []], twin
+
+
+ACKS = [
+    b'{"stream":"OCPP_EVENTS","seq":12}',
+    b'{"stream":"S","seq":0}',
+    b'{"stream":"S","seq":1,"duplicate":true}',
+    b'{"stream":"S","seq":1,"duplicate":false}',
+    b'{"stream":"S","seq":1,"domain":"hub"}',
+    b'{"stream":"S","seq":123456789012345678}',
+    b'{"stream":"S","seq":1234567890123456789}',
+    b'{"stream":"S","seq":01}',
+    b'{"stream":"S","seq":-1}',
+    b'{"stream":"S","seq":1.5}',
+    b'{"stream":"S","seq":}',
+    b'{"stream":"S","seq":1} ',
+    b'{"stream":"S","seq":1}}',
+    b'{"stream":"S","seq":1',
+    b'{"stream":"","seq":1}',
+    b'{"stream":"a\\"b","seq":1}',
+    b'{"stream":"\xc3\xa9","seq":1}',
+    b'{"stream":"\xff","seq":1}',
+    b'{"stream":"tab\there","seq":1}',
+    b'{"stream":"S","seq":1,"error":{"code":503,"description":"no"}}',
+    b'{"error":{"code":503,"description":"no"}}',
+    b'{"stream": "S", "seq": 1}',
+    b'{"seq":1,"stream":"S"}',
+    b'{"stream":"S"}',
+    b"",
+    b"{",
+]
+
+
+@pytest.mark.parametrize("data", ACKS)
+def test_both_stores_take_an_ack_as_its_decoder_does(data: bytes) -> None:
+    """The compiled twin takes the usual ack by a look at its bytes, decodes any other; both
+    take exactly what ``take_ack`` takes, whatever the shape."""
+    try:
+        take_ack(data)
+        taken = True
+    except (RuntimeError, msgspec.DecodeError):
+        taken = False
+
+    async def check(twin: ModuleType) -> bool:
+        stores = twin.Stores(FakeRelay(), _ack_decoder)
+        ack = twin.Ack(asyncio.get_running_loop())
+        ack.set_result(data)
+        try:
+            stores.check(ack, "MeterValues", CallContext("S1", "m"))
+        except errors.InternalError:
+            return False
+        return True
+
+    for twin in TWINS:
+        assert asyncio.run(check(twin)) is taken, twin
