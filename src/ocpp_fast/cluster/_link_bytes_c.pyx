@@ -309,18 +309,34 @@ cdef class Reader:
 
     def feed(self, data):
         cdef bytearray buf = self._buf
+        cdef Py_ssize_t pos
+        if PyByteArray_GET_SIZE(buf) == 0 and type(data) is bytes:
+            # nothing held: read ``data`` where it is, and hold only what is left of it (a
+            # read is mostly whole messages: no copy into the buffer and out of it)
+            pos = self._read(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), buf)
+            if pos >= 0 and pos < PyBytes_GET_SIZE(data):
+                buf += (<bytes>data)[pos:]
+            return None
         buf += data
-        cdef Py_ssize_t pos = 0, end = PyByteArray_GET_SIZE(buf), need, stop, eol, head_len
-        cdef const char* p
+        pos = self._read(PyByteArray_AS_STRING(buf), PyByteArray_GET_SIZE(buf), buf)
+        if pos > 0:
+            del buf[:pos]
+        return None
+
+    cdef Py_ssize_t _read(self, const char* p, Py_ssize_t end, bytearray buf) except -2:
+        """Act on what is complete in ``p[:end]`` (``buf``'s bytes, or those of a read while
+        ``buf`` holds none: neither changes meanwhile); how much was read, or -1 when the
+        connection is being dropped (``buf`` was replaced: :meth:`reset`)."""
+        cdef Py_ssize_t pos = 0, need, stop, eol, head_len
         while pos < end:
-            p = PyByteArray_AS_STRING(buf)
             need = self._need
             if need:
                 stop = pos + need
                 if stop > end:
                     break
                 if p[stop - 2] != 13 or p[stop - 1] != 10:
-                    return self.wire._protocol_error("a message not ended by CRLF")
+                    self.wire._protocol_error("a message not ended by CRLF")
+                    return -1
                 payload = PyBytes_FromStringAndSize(p + pos, stop - 2 - pos)
                 head_len = self._head_len
                 self._need = 0
@@ -334,19 +350,19 @@ cdef class Reader:
                 else:
                     self.link._replied(self._subject, payload[head_len:], payload[:head_len])
                 if self._buf is not buf:  # reset meanwhile
-                    return None
+                    return -1
                 continue
             eol = _crlf(p, pos, end)
             if eol < 0:
                 if end - pos > _MAX_LINE:
-                    return self.wire._protocol_error("a protocol line too long")
+                    self.wire._protocol_error("a protocol line too long")
+                    return -1
                 break
             line = PyBytes_FromStringAndSize(p + pos, eol - pos)
             pos = eol + 2
             if not self._line(line) or self._buf is not buf:
-                return None
-        del buf[:pos]
-        return None
+                return -1
+        return pos
 
     cdef void _replied(self, bytes subject, bytes data) except *:
         cdef Py_ssize_t size = PyBytes_GET_SIZE(subject), start = PyBytes_GET_SIZE(self.prefix)
