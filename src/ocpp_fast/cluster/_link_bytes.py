@@ -1,7 +1,7 @@
-"""The bytes of the NATS link (a durable CALL's event, the publishes, what the server sends
-read): the compiled twin (``_link_bytes_c``) where it was built and allowed, else the pure
-one (``_link_bytes_py``), chosen as the codec's is (``OCPP_FAST_NO_EXTENSIONS=1`` asks for
-the pure one)."""
+"""The bytes of the NATS link (a durable CALL's store, its event, the publishes and their
+writes, what the server sends read): the compiled twin (``_link_bytes_c``) where it was
+built and allowed, else the pure one (``_link_bytes_py``), chosen as the codec's is
+(``OCPP_FAST_NO_EXTENSIONS=1`` asks for the pure one)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,10 @@ allocation, its parts copied in; the one step that is not plain copying, a messa
 that JSON must escape, is msgspec's (as in the twin). The reader parses a message's line
 and completes a plain reply's future in C; a line it does not read as the common case
 (an unusual field count or number) is read as the twin reads it, with Python's own
-``split`` and ``int``.
+``split`` and ``int``. A store's ``Stores.start`` runs in C from the station's payload to
+the publish handed to the C ``Writer`` (the dedup id by the BLAKE2b of RFC 7693 below,
+written from its description), and ``Stores.check`` takes the stream's usual ack by a look
+at its bytes (any other is decoded, as the twin decodes every ack).
 """
 
 cimport cython

@@ -15,6 +15,12 @@ the payload, the request it answers and its future were a tenth of a durable CAL
 instructions in Python. :class:`Reader` parses ``MSG``/``HMSG`` and completes a plain
 reply's future itself; everything else (a reply with headers, a subscription's
 message, the control lines) goes to the link's and the connection's Python as before.
+
+What was left of a store's Python per CALL (the relay's ``start_store`` and ``stored``,
+the dedup id, the link's request and write: a third of a durable CALL's instructions) is
+:class:`Stores` and :class:`Writer`: in the compiled twin one C call from the station's
+frame to the buffered publish, and one from the ack's read to the user's handler, the
+dedup id hashed by its own BLAKE2b (``hashlib``'s call cost more than a short key's hash).
 """
 
 from __future__ import annotations
