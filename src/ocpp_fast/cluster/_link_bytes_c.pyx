@@ -317,7 +317,10 @@ cdef class Reader:
             # nothing held: read ``data`` where it is, and hold only what is left of it (a
             # read is mostly whole messages: no copy into the buffer and out of it)
             pos = self._read(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), buf)
-            if pos >= 0 and pos < PyBytes_GET_SIZE(data):
+            if pos < 0:
+                if self._buf is buf:  # dropped, not reset: held as a buffered read leaves it
+                    buf += data
+            elif pos < PyBytes_GET_SIZE(data):
                 buf += (<bytes>data)[pos:]
             return None
         buf += data
