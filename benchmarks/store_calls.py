@@ -49,6 +49,9 @@ ORIGINS = (("/nats/", "nats-py"), ("asyncio", "asyncio"), ("ocpp_fast", "ocpp_fa
 ON_WRITE: list[Callable[[], None]] = []
 """Called as a CALL's answer is written (:func:`turns_to_answer` reads its turn there)."""
 
+ON_FED: list[Callable[[], None]] = []
+"""Called once a CALL was fed, its store sent (:func:`turns_to_answer` marks its ack)."""
+
 
 def counts(profiler: cProfile.Profile) -> dict[str, int]:
     """Calls so far per function (``getstats`` reads them without stopping the profiler)."""
@@ -124,6 +127,8 @@ async def on_a_gateway(
     async def one(frame: bytes) -> None:
         answered[:] = [loop.create_future()]
         connection.feed(frame)
+        for hook in ON_FED:
+            hook()
         reply = await answered[0]
         assert reply.startswith(b"[3,"), reply
 
@@ -214,10 +219,11 @@ async def turns_to_answer(link: Any, one: Any, frames: list[bytes]) -> float:
     callback that schedules itself again counts the turns meanwhile. The read is marked by a
     done callback of each store's ack: an ``Ack``'s run as the reader reads the reply (the
     reader completes plain replies itself, no Python method of the link is called for one);
-    over nats-py, where the ack is an asyncio future, the mark comes a turn late."""
+    over nats-py, where the ack is an asyncio future, the mark comes a turn late. (The store
+    is sent by the relay's ``Stores`` in one C call: the mark is added to what waits on the
+    link once the CALL was fed.)"""
     loop = asyncio.get_running_loop()
     ticks, at_ack, total = [0], [0], [0]
-    request_bytes = link.request_bytes
     at_write = [0]
 
     def wrote() -> None:
@@ -230,12 +236,11 @@ async def turns_to_answer(link: Any, one: Any, frames: list[bytes]) -> float:
     def mark(_: Any) -> None:
         at_ack[0] = ticks[0]
 
-    def marked(*args: Any) -> Any:
-        ack = request_bytes(*args)
-        ack.add_done_callback(mark)
-        return ack
+    def marked() -> None:
+        for ack in link._waiting.values():
+            ack.add_done_callback(mark)
 
-    link.request_bytes = marked
+    ON_FED.append(marked)
     ON_WRITE.append(wrote)
     loop.call_soon(tick)
     for frame in frames:
@@ -244,7 +249,7 @@ async def turns_to_answer(link: Any, one: Any, frames: list[bytes]) -> float:
         if at_ack[0] < 0:
             raise RuntimeError("no store's ack was read for a durable CALL")
         total[0] += at_write[0] - at_ack[0]
-    del link.request_bytes
+    ON_FED.remove(marked)
     ON_WRITE.remove(wrote)
     return total[0] / len(frames)
 

@@ -342,3 +342,19 @@ def test_both_acks_call_back_as_they_complete_and_keep_the_reader_safe() -> None
         "later",
     ]
     assert all(run == runs[0] for run in runs)
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_both_readers_hold_the_same_bytes_whatever_happened(stream: bytes) -> None:
+    """What a reader holds after each read (``buffered``), dropped or not: the compiled one
+    reads a read in place while it holds nothing, and must hold what the twin holds."""
+    for at in range(0, len(stream) + 1, max(1, len(stream) // 20)):
+        held = set()
+        for twin in TWINS:
+            recorded = Recorded(twin)
+            seen = []
+            for part in (stream[:at], stream[at:]):
+                recorded.reader.feed(part)
+                seen.append(recorded.reader.buffered)
+            held.add(tuple(seen))
+        assert len(held) == 1, (at, held)

@@ -226,6 +226,8 @@ def test_sdist_holds_the_sources(sdist: Path) -> None:
         "src/ocpp_fast/_codec_c.pyx",
         "src/ocpp_fast/_dispatch_c.pyx",
         "src/ocpp_fast/cluster/_link_bytes_c.pyx",
+        "src/ocpp_fast/cluster/_blake2b.pxi",
+        "src/ocpp_fast/cluster/_stores.pxi",
         "src/ocpp_fast/_scan.pxi",
         "src/ocpp_fast/py.typed",
         "src/ocpp_fast/data/mix-v201.jsonl",

@@ -152,8 +152,8 @@ def _gates(base: type[OcppHandler], relay: Relay, methods: dict[str, Any]) -> di
         if version.actions[name].method in methods and not route.is_async:
             gates[name] = Gate(
                 (
-                    partial(relay.start_store, version),
-                    relay.stored,
+                    partial(relay.storing.start, version),  # Relay.start_store's, no frame
+                    relay.storing.check,  # Relay.stored's
                     getattr(base, route.calls),
                     route.wants_context,
                 )

@@ -6,7 +6,10 @@ allocation, its parts copied in; the one step that is not plain copying, a messa
 that JSON must escape, is msgspec's (as in the twin). The reader parses a message's line
 and completes a plain reply's future in C; a line it does not read as the common case
 (an unusual field count or number) is read as the twin reads it, with Python's own
-``split`` and ``int``.
+``split`` and ``int``. A store's ``Stores.start`` runs in C from the station's payload to
+the publish handed to the C ``Writer`` (the dedup id by the BLAKE2b of RFC 7693 below,
+written from its description), and ``Stores.check`` takes the stream's usual ack by a look
+at its bytes (any other is decoded, as the twin decodes every ack).
 """
 
 cimport cython
@@ -14,7 +17,8 @@ from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_GET_LENGTH
 from libc.stdio cimport snprintf
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memcmp, memcpy, memset
+from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 
 import asyncio
 
@@ -22,8 +26,13 @@ import msgspec
 
 from ocpp_fast.cluster._link_bytes_py import (
     DEFAULT_MAX_PAYLOAD,
+    GATHER_AT_MOST,
+    GATHER_UP_TO,
     INBOX_SID,
+    WRITE_AT_ONCE_BELOW,
     MAX_CONTROL_LINE,
+    MSG_ID_HEAD,
+    dedup_heads,
     event_head,
     token_of,
 )
@@ -42,8 +51,24 @@ cdef extern from "<time.h>":
 cdef extern from "Python.h":
     bint PyUnicode_IS_COMPACT_ASCII(object)
     const char* PyUnicode_DATA(object)
+    const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
 
-__all__ = ["Ack", "Reader", "event_body", "event_head", "hpub", "pub", "stamp", "token_of"]
+__all__ = [
+    "MSG_ID_HEAD",
+    "Ack",
+    "Reader",
+    "Stores",
+    "Writer",
+    "blake2b16",
+    "dedup_heads",
+    "dedup_key",
+    "event_body",
+    "event_head",
+    "hpub",
+    "pub",
+    "stamp",
+    "token_of",
+]
 
 cdef Py_ssize_t _MAX_LINE = MAX_CONTROL_LINE
 cdef bytes _INBOX = INBOX_SID
@@ -144,6 +169,11 @@ def stamp(nanos):
 def event_body(bytes head, str message_id, nanos, bytes payload):
     cdef long long second = 0, micros = 0
     _split(nanos, &second, &micros)
+    return _event_body(head, message_id, second, micros, payload)
+
+
+cdef bytes _event_body(bytes head, str message_id, long long second, long long micros,
+                       bytes payload):
     if second != _second:
         _date_of(second)
     cdef bytes quoted = None
@@ -178,11 +208,15 @@ def event_body(bytes head, str message_id, nanos, bytes payload):
 
 
 def hpub(bytes subject, bytes prefix, token, bytes head, bytes data):
-    cdef Py_ssize_t s = PyBytes_GET_SIZE(subject), r = PyBytes_GET_SIZE(prefix)
-    cdef Py_ssize_t h = PyBytes_GET_SIZE(head), d = PyBytes_GET_SIZE(data)
     cdef Py_ssize_t n = token
     if n < 0:
         raise ValueError("a request number is 0 or more")
+    return _hpub(subject, prefix, n, head, data)
+
+
+cdef bytes _hpub(bytes subject, bytes prefix, Py_ssize_t n, bytes head, bytes data):
+    cdef Py_ssize_t s = PyBytes_GET_SIZE(subject), r = PyBytes_GET_SIZE(prefix)
+    cdef Py_ssize_t h = PyBytes_GET_SIZE(head), d = PyBytes_GET_SIZE(data)
     out = PyBytes_FromStringAndSize(
         NULL, 5 + s + 1 + r + _digits(n) + 1 + _digits(h) + 1 + _digits(h + d) + 2 + h + d + 2
     )
@@ -278,18 +312,37 @@ cdef class Reader:
 
     def feed(self, data):
         cdef bytearray buf = self._buf
+        cdef Py_ssize_t pos
+        if PyByteArray_GET_SIZE(buf) == 0 and type(data) is bytes:
+            # nothing held: read ``data`` where it is, and hold only what is left of it (a
+            # read is mostly whole messages: no copy into the buffer and out of it)
+            pos = self._read(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), buf)
+            if pos < 0:
+                if self._buf is buf:  # dropped, not reset: held as a buffered read leaves it
+                    buf += data
+            elif pos < PyBytes_GET_SIZE(data):
+                buf += (<bytes>data)[pos:]
+            return None
         buf += data
-        cdef Py_ssize_t pos = 0, end = PyByteArray_GET_SIZE(buf), need, stop, eol, head_len
-        cdef const char* p
+        pos = self._read(PyByteArray_AS_STRING(buf), PyByteArray_GET_SIZE(buf), buf)
+        if pos > 0:
+            del buf[:pos]
+        return None
+
+    cdef Py_ssize_t _read(self, const char* p, Py_ssize_t end, bytearray buf) except -2:
+        """Act on what is complete in ``p[:end]`` (``buf``'s bytes, or those of a read while
+        ``buf`` holds none: neither changes meanwhile); how much was read, or -1 when the
+        connection is being dropped (``buf`` was replaced: :meth:`reset`)."""
+        cdef Py_ssize_t pos = 0, need, stop, eol, head_len
         while pos < end:
-            p = PyByteArray_AS_STRING(buf)
             need = self._need
             if need:
                 stop = pos + need
                 if stop > end:
                     break
                 if p[stop - 2] != 13 or p[stop - 1] != 10:
-                    return self.wire._protocol_error("a message not ended by CRLF")
+                    self.wire._protocol_error("a message not ended by CRLF")
+                    return -1
                 payload = PyBytes_FromStringAndSize(p + pos, stop - 2 - pos)
                 head_len = self._head_len
                 self._need = 0
@@ -303,19 +356,19 @@ cdef class Reader:
                 else:
                     self.link._replied(self._subject, payload[head_len:], payload[:head_len])
                 if self._buf is not buf:  # reset meanwhile
-                    return None
+                    return -1
                 continue
             eol = _crlf(p, pos, end)
             if eol < 0:
                 if end - pos > _MAX_LINE:
-                    return self.wire._protocol_error("a protocol line too long")
+                    self.wire._protocol_error("a protocol line too long")
+                    return -1
                 break
             line = PyBytes_FromStringAndSize(p + pos, eol - pos)
             pos = eol + 2
             if not self._line(line) or self._buf is not buf:
-                return None
-        del buf[:pos]
-        return None
+                return -1
+        return pos
 
     cdef void _replied(self, bytes subject, bytes data) except *:
         cdef Py_ssize_t size = PyBytes_GET_SIZE(subject), start = PyBytes_GET_SIZE(self.prefix)
@@ -324,7 +377,12 @@ cdef class Reader:
         if size >= start and memcmp(p, PyBytes_AS_STRING(self.prefix), start) == 0:
             token = _count(p + start, size - start)
         reply_to = self.waiting.pop(token, None)
-        if reply_to is not None and not reply_to.done():
+        if reply_to is None:
+            return
+        if type(reply_to) is Ack:  # a store's: its bytes, completed in C
+            if (<Ack>reply_to)._state == _PENDING:
+                (<Ack>reply_to)._complete(_RESULT, data)
+        elif not reply_to.done():
             reply_to.set_result(self.reply_type(data))
 
     cdef bint _line(self, bytes line) except -1:
@@ -504,3 +562,7 @@ cdef class Ack:
 
 
 from ocpp_fast._deferred import pass_on as _pass_on
+
+
+include "_blake2b.pxi"
+include "_stores.pxi"

@@ -15,11 +15,18 @@ the payload, the request it answers and its future were a tenth of a durable CAL
 instructions in Python. :class:`Reader` parses ``MSG``/``HMSG`` and completes a plain
 reply's future itself; everything else (a reply with headers, a subscription's
 message, the control lines) goes to the link's and the connection's Python as before.
+
+What was left of a store's Python per CALL (the relay's ``start_store`` and ``stored``,
+the dedup id, the link's request and write: a third of a durable CALL's instructions) is
+:class:`Stores` and :class:`Writer`: in the compiled twin one C call from the station's
+frame to the buffered publish, and one from the ack's read to the user's handler, the
+dedup id hashed by its own BLAKE2b (``hashlib``'s call cost more than a short key's hash).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from typing import Any, Protocol
 
@@ -30,10 +37,19 @@ from ocpp_fast._deferred import PENDING, Deferred
 __all__ = [
     "Ack",
     "DEFAULT_MAX_PAYLOAD",
+    "GATHER_AT_MOST",
+    "GATHER_UP_TO",
+    "WRITE_AT_ONCE_BELOW",
     "INBOX_SID",
     "MAX_CONTROL_LINE",
+    "MSG_ID_HEAD",
     "Reader",
+    "Stores",
     "Wire",
+    "Writer",
+    "blake2b16",
+    "dedup_heads",
+    "dedup_key",
     "event_body",
     "event_head",
     "hpub",
@@ -143,7 +159,7 @@ class Reader:
     def __init__(
         self,
         wire: Wire,
-        waiting: dict[int, asyncio.Future[Any]],
+        waiting: dict[int, Any],
         prefix: bytes,
         reply_type: type[Any],
     ) -> None:
@@ -216,10 +232,12 @@ class Reader:
 
     def _replied(self, subject: bytes, data: bytes) -> None:
         """A reply without headers: its request's future done (one expired, or whose waiter
-        cancelled it, or not ours: dropped; its deadline is left to the link's sweep)."""
+        cancelled it, or not ours: dropped; its deadline is left to the link's sweep). A
+        store's :class:`Ack` gets the reply's bytes as they are, a future a ``reply_type``
+        made of them (a store's ack is only ever decoded: :meth:`Stores.check`)."""
         reply_to = self.waiting.pop(token_of(subject, self.prefix), None)
         if reply_to is not None and not reply_to.done():
-            reply_to.set_result(self.reply_type(data))
+            reply_to.set_result(data if type(reply_to) is Ack else self.reply_type(data))
 
     def _line(self, line: bytes) -> bool:
         """Act on one protocol line; False when the connection is being dropped."""
@@ -280,3 +298,267 @@ class Ack(Deferred[Any]):
                 self._loop.call_exception_handler(
                     {"message": "a store's ack callback failed", "exception": exc}
                 )
+
+
+WRITE_AT_ONCE_BELOW = 4
+"""Requests waiting (the one being sent included) under which a publish is written at once."""
+
+GATHER_UP_TO = 64 * 1024
+"""Bytes gathered under a write window (``NatsLink(write_window=...)``) that are written at
+once, without waiting for the window's end."""
+
+GATHER_AT_MOST = 32
+"""Writes gathered under a write window that are written at once: past a few tens sharing
+one write, waiting longer saves little CPU, and each waiting store's station waits for it
+(at a high rate the window would otherwise hold each store its full length)."""
+
+
+class Writer:
+    """What one connection of the link writes (its ``_Wire``'s ``writer``): every publish
+    goes through :meth:`send` (a durable CALL's in the compiled twin a C call from
+    :class:`Stores`, no Python frame).
+
+    ``waiting`` is the link's requests waiting (how many decides whether a publish leaves
+    at once), ``window`` its write window, ``link`` what counts the writes that ended a
+    window (``window_writes``)."""
+
+    def __init__(
+        self,
+        link: Any,
+        loop: asyncio.AbstractEventLoop,
+        waiting: dict[int, Any],
+        window: float,
+    ) -> None:
+        self.link = link
+        self.loop = loop
+        self.window = window
+        """Seconds a gathered publish waits for others (the link's ``write_window``)."""
+        self.transport: Any = None
+        """The connection's transport, once made (replaced by TLS's)."""
+        self._waiting = waiting
+        self._out: list[bytes] = []
+        self._out_bytes = 0
+        self._windowed = False
+        """Whether what ``_out`` holds waits for the write window (else for the loop's turn)."""
+        self._flusher: asyncio.TimerHandle | asyncio.Handle | None = None
+
+    @property
+    def held(self) -> int:
+        """Publishes buffered, not written yet."""
+        return len(self._out)
+
+    def send(self, data: bytes, gather: bool = False) -> None:
+        """Write ``data`` now while few requests wait; else buffer it, so that what this
+        event-loop iteration sends goes in one write; under a write window, buffer it
+        (``gather``: a durable CALL's store) until the window ends (or :data:`GATHER_UP_TO`
+        bytes, or :data:`GATHER_AT_MOST` writes, wait). A write that may not wait (a routed
+        call's outcome, a worker request, a registry line, a PONG) takes what the window
+        holds with it, in one write.
+
+        A buffered write costs a turn of the loop (``call_soon``) before it leaves: at a
+        moderate rate, where each durable CALL's publish is alone in its iteration, that
+        turn was a wake-up more per CALL for nothing to share. Under load many requests
+        wait and their publishes share writes again. A window makes them share at a
+        moderate rate too: one write for the publishes of the window, and their acks,
+        which nats-server sends as they come, mostly read together in one wake-up.
+        """
+        out = self._out
+        if out:
+            out.append(data)
+            self._out_bytes += len(data)
+            if self._out_bytes >= GATHER_UP_TO or (
+                self._windowed and (not gather or len(out) >= GATHER_AT_MOST)
+            ):
+                self.flush()
+            return
+        window = self.window
+        if window > 0 and gather:
+            out.append(data)
+            self._out_bytes = len(data)
+            self._windowed = True
+            self._flusher = self.loop.call_later(window, self.flush)
+            return
+        if len(self._waiting) < WRITE_AT_ONCE_BELOW:
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                transport.write(data)
+            return
+        out.append(data)
+        self._out_bytes = len(data)
+        self._flusher = self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write what :meth:`send` buffered, in one write."""
+        if self._flusher is not None:
+            self._flusher.cancel()  # a no-op when it is the one running
+            self._flusher = None
+        out, self._out = self._out, []
+        self._out_bytes = 0
+        if self._windowed:
+            self.link.window_writes += 1
+        self._windowed = False
+        transport = self.transport
+        if out and transport is not None and not transport.is_closing():
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
+
+    def stop(self) -> None:
+        """The connection is lost: what is buffered is not written."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+            self._flusher = None
+
+
+def blake2b16(data: bytes) -> str:
+    """BLAKE2b of ``data``, 16 bytes, as hex: hashlib's (the compiled twin computes it itself,
+    RFC 7693, where hashlib's call cost more than the hash of a short key)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def dedup_key(heads: tuple[bytes, bytes], action: str, request: Any, payload: bytes) -> str:
+    """The ``Nats-Msg-Id`` of a durable CALL from its station's ``heads``
+    (:func:`dedup_heads`): the key ``tx``, identity, transaction id, seqNo (a 2.x
+    TransactionEvent's, whatever its message id: a station resends with a new id after a
+    reconnect) or identity, action, payload, NUL between them, hashed (the same ids as ever:
+    gateways of two releases side by side drop each other's repeats)."""
+    if action == "TransactionEvent":
+        info = getattr(request, "transaction_info", None)
+        seq_no = getattr(request, "seq_no", None)
+        if info is not None and seq_no is not None:
+            key = b"%b%b\0%d" % (heads[0], info.transaction_id.encode(), seq_no)
+            return blake2b16(key)
+    return blake2b16(heads[1] + payload)
+
+
+def dedup_heads(identity: str, action: str) -> tuple[bytes, bytes]:
+    """The first bytes of :func:`dedup_key`'s hashed key, a TransactionEvent's and any other
+    action's: what stays the same for a station's action (made once per station and action)."""
+    station = identity.encode()
+    return b"tx\0" + station + b"\0", station + b"\0" + action.encode() + b"\0"
+
+
+MSG_ID_HEAD = b"NATS/1.0\r\nNats-Msg-Id: "
+"""The header block of a store's ``HPUB`` up to its dedup id (then ``\\r\\n\\r\\n``)."""
+
+
+class Stores:
+    """A gateway's durable CALLs sent to the events stream: what the relay did per CALL in
+    Python (the station's action's parts made once, the dedup id, the event's bytes, the
+    ``HPUB`` and the request waiting for its ack), one call here (and one C call in the
+    compiled twin: at a station's rate every store runs cold, and its Python frames were
+    a third of a durable CALL's instructions). ``start`` and ``check`` are the
+    :class:`~ocpp_fast._fastpath.Gate`'s steps as they are.
+
+    ``relay`` is the :class:`~ocpp_fast.cluster.relay.Relay` it stores for: what is rare
+    goes back to it (the running loop checked once per loop, a failure logged, the
+    stores over nats-py when the link is not in use). The store timeout is read once (the
+    relay's setter tells). What a station's action's stores share is kept for ``bound``
+    stations (emptied when full: a station's few durable actions each)."""
+
+    def __init__(self, relay: Any, ack_decoder: Any, bound: int = 65536) -> None:
+        self.relay = relay
+        self.count = 0
+        """Durable CALLs sent (``Relay.stores``)."""
+        self.timeout = float(relay.store_timeout)
+        self.bound = bound
+        self._names = relay.names
+        self._node = relay.node
+        self._decode = ack_decoder.decode
+        self._kept: dict[str, dict[str, tuple[str, str, bytes, bytes, tuple[bytes, bytes]]]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._link: Any = None
+        self._waiting: dict[int, Any] = {}
+        self._deadlines: dict[float, Any] = {}
+        self._tokens: Any = None
+        self._prefix = b""
+        self._link_loop: Any = None
+
+    @property
+    def stations(self) -> int:
+        """Stations whose stores' parts are kept made."""
+        return len(self._kept)
+
+    def attach(self, link: Any) -> None:
+        """Store over ``link`` (a ``NatsLink``, attached), or over the relay's ``replies``
+        (``None``). What the link never replaces (its waiting requests, its request numbers,
+        its deadlines, its inbox, its loop) is read once here."""
+        self._link = link
+        if link is not None:
+            self._waiting = link._waiting
+            self._deadlines = link._deadlines
+            self._tokens = link._tokens
+            self._prefix = link._prefix
+            self._link_loop = link._loop
+
+    def _made(
+        self, identity: str, action: str, label: str
+    ) -> tuple[str, str, bytes, bytes, tuple[bytes, bytes]]:
+        """What stays the same between the stores of a station's action (its version
+        ``label`` is the station's now: a station may come back speaking another)."""
+        kept = self._kept
+        actions = kept.get(identity)
+        if actions is None:
+            if len(kept) >= self.bound:
+                kept.clear()
+            actions = kept[identity] = {}
+        subject = self._names.event(identity, action)
+        made = actions[action] = (
+            label,
+            subject,
+            subject.encode(),
+            event_head(identity, action, label, self._node),
+            dedup_heads(identity, action),
+        )
+        return made
+
+    def start(self, version: Any, action: str, request: Any, payload: bytes, context: Any) -> Any:
+        """Send a durable CALL to the stream: its ack to come (``Relay.start_store``)."""
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            self._loop = self.relay._attached_loop()
+        identity = context.identity
+        label = version.label
+        self.count += 1
+        try:
+            actions = self._kept.get(identity)
+            made = None if actions is None else actions.get(action)
+            if made is None or made[0] != label:
+                made = self._made(identity, action, label)
+            msg_id = dedup_key(made[4], action, request, payload)
+            body = event_body(made[3], context.message_id, time.time_ns(), payload)
+            if self._link is None:
+                return self.relay.replies.request(
+                    made[1], body, self.timeout, {"Nats-Msg-Id": msg_id}, gather=True
+                )
+            return self._request(made[2], body, MSG_ID_HEAD + msg_id.encode() + b"\r\n\r\n")
+        except Exception as exc:
+            raise self.relay._not_stored(exc, action, context) from None
+
+    def _request(self, subject: bytes, body: bytes, head: bytes) -> Ack:
+        """``NatsLink.request_bytes(subject, body, timeout, head, True, True)``, its steps here."""
+        link = self._link
+        wire = link._wire
+        if wire is None:
+            raise ConnectionError(f"{link.name}: not connected to NATS")
+        token = next(self._tokens)
+        loop = self._link_loop
+        ack = Ack(loop)
+        self._waiting[token] = ack
+        timeout = self.timeout
+        due = self._deadlines.get(timeout)
+        if due is not None and link._sweeper is not None:
+            due.append((loop.time() + timeout, token))
+        else:
+            link._expire_later(loop, timeout, token)
+        wire.writer.send(hpub(subject, self._prefix, token, head, body), True)
+        return ack
+
+    def check(self, ack: Any, action: str, context: Any) -> None:
+        """The end of :meth:`start`, ``ack`` done: the relay's failure (logged) unless the
+        stream took the event (``Relay.stored``)."""
+        try:
+            reply = ack.result()
+            stored = self._decode(reply if type(reply) is bytes else reply.data)
+            if stored.error is not None or not stored.stream:
+                self.relay._refused(reply)
+        except Exception as exc:
+            raise self.relay._not_stored(exc, action, context) from None

@@ -67,8 +67,12 @@ from nats.errors import TimeoutError as NatsTimeout
 from ocpp_fast._ratelimit import LogLimiter
 from ocpp_fast.cluster import _link_bytes
 from ocpp_fast.cluster._link_bytes_py import (
+    GATHER_AT_MOST,
+    GATHER_UP_TO,
     INBOX_SID,
+    WRITE_AT_ONCE_BELOW,
     Ack,
+    Writer,
     token_of,
 )
 from ocpp_fast.cluster._nats_auth import SIGNING_OPTIONS, signer_of
@@ -82,7 +86,16 @@ from ocpp_fast.cluster.config import (
     split_url,
 )
 
-__all__ = ["SPOKEN", "Delivered", "NatsLink", "Reply", "unspoken"]
+__all__ = [
+    "GATHER_AT_MOST",
+    "GATHER_UP_TO",
+    "SPOKEN",
+    "WRITE_AT_ONCE_BELOW",
+    "Delivered",
+    "NatsLink",
+    "Reply",
+    "unspoken",
+]
 
 log = logging.getLogger("ocpp_fast.cluster")
 
@@ -106,18 +119,6 @@ inbox, of which it sends none)."""
 
 MAX_MEMBERS = 32
 """Servers learned from the cluster's INFO (``connect_urls``) kept at most, besides those given."""
-
-WRITE_AT_ONCE_BELOW = 4
-"""Requests waiting (the one being sent included) under which a publish is written at once."""
-
-GATHER_UP_TO = 64 * 1024
-"""Bytes gathered under a write window (``NatsLink(write_window=...)``) that are written at
-once, without waiting for the window's end."""
-
-GATHER_AT_MOST = 32
-"""Writes gathered under a write window that are written at once: past a few tens sharing
-one write, waiting longer saves little CPU, and each waiting store's station waits for it
-(at a high rate the window would otherwise hold each store its full length)."""
 
 SWEEP_EVERY = 0.05
 """Seconds between two sweeps of the requests past their timeout, while any waits: a
@@ -211,10 +212,7 @@ class NatsLink:
         if not write_window >= 0:  # NaN too
             raise ValueError(f"write_window is seconds, 0 or more, not {write_window!r}")
         signer_of(options)  # a missing or malformed credentials file: said now (OSError/ValueError)
-        self.write_window = write_window
-        """Seconds a gathered request (``request(..., gather=True)``: a store) waits for others
-        to share its write (0: written at once while few requests wait). See
-        :class:`~ocpp_fast.cluster.Gateway`'s ``write_window``."""
+        self._write_window = write_window
         self._servers = [_Server(url) for url in server_urls(servers)]
         self._members: list[_Server] = []
         """The other servers of the cluster, as INFO told of them (:meth:`learned`): where
@@ -251,6 +249,20 @@ class NatsLink:
         self.window_writes = 0
         """Writes that ended a write window (for ``/metrics``: the stores they carried are the
         stores, every store waiting for the window)."""
+
+    @property
+    def write_window(self) -> float:
+        """Seconds a gathered request (``request(..., gather=True)``: a store) waits for others
+        to share its write (0: written at once while few requests wait). See
+        :class:`~ocpp_fast.cluster.Gateway`'s ``write_window``. (Read by each connection's
+        writer as it is made; set, it reaches the connection's writer at once.)"""
+        return self._write_window
+
+    @write_window.setter
+    def write_window(self, seconds: float) -> None:
+        self._write_window = seconds
+        if self._wire is not None:
+            self._wire.writer.window = seconds
 
     # --- the requests ---------------------------------------------------------------------
 
@@ -312,9 +324,9 @@ class NatsLink:
         else:
             self._expire_later(wire.loop, timeout, token)
         if head is None:
-            wire.send(_link_bytes.pub(subject, self._prefix, token, data), gather)
+            wire.writer.send(_link_bytes.pub(subject, self._prefix, token, data), gather)
         else:
-            wire.send(_link_bytes.hpub(subject, self._prefix, token, head, data), gather)
+            wire.writer.send(_link_bytes.hpub(subject, self._prefix, token, head, data), gather)
         return reply_to
 
     def _expire_later(self, loop: asyncio.AbstractEventLoop, timeout: float, token: int) -> None:
@@ -615,7 +627,8 @@ class _Wire(asyncio.Protocol):
     def __init__(self, link: NatsLink, loop: asyncio.AbstractEventLoop) -> None:
         self.link = link
         self.loop = loop
-        self.transport: asyncio.Transport | None = None
+        self.writer: Writer = _link_bytes.Writer(link, loop, link._waiting, link.write_window)
+        """What is written to the server: every publish goes through its ``send``."""
         self.server: _Server | None = None
         """The server it is connected to (what its INFO's members are reached as)."""
         self.info: asyncio.Future[dict[str, Any]] = loop.create_future()
@@ -623,69 +636,25 @@ class _Wire(asyncio.Protocol):
         self.reader = _link_bytes.Reader(self, link._waiting, link._prefix, Reply)
         """What the server sends, read: ``data_received`` is its ``feed``."""
         self.data_received = self.reader.feed  # type: ignore[method-assign]
-        self._out: list[bytes] = []
-        self._out_bytes = 0
-        self._windowed = False
-        """Whether what ``_out`` holds waits for the write window (else for the loop's turn)."""
-        self._flusher: asyncio.TimerHandle | asyncio.Handle | None = None
         self._pings_out = 0
         self._pinger: asyncio.TimerHandle | None = None
 
     # --- writing ----------------------------------------------------------------------------
 
+    @property
+    def transport(self) -> asyncio.Transport | None:
+        """The connection's transport (its writer's), once made."""
+        transport: asyncio.Transport | None = self.writer.transport
+        return transport
+
+    @transport.setter
+    def transport(self, transport: asyncio.Transport | None) -> None:
+        self.writer.transport = transport
+
     def send(self, data: bytes, gather: bool = False) -> None:
-        """Write ``data`` now while few requests wait; else buffer it, so that what this
-        event-loop iteration sends goes in one write; under a write window, buffer it
-        (``gather``: a durable CALL's store) until the window ends (or :data:`GATHER_UP_TO`
-        bytes, or :data:`GATHER_AT_MOST` writes, wait). A write that may not wait (a routed
-        call's outcome, a worker request, a registry line, a PONG) takes what the window
-        holds with it, in one write.
-
-        A buffered write costs a turn of the loop (``call_soon``) before it leaves: at a
-        moderate rate, where each durable CALL's publish is alone in its iteration, that
-        turn was a wake-up more per CALL for nothing to share. Under load many requests
-        wait and their publishes share writes again. A window makes them share at a
-        moderate rate too: one write for the publishes of the window, and their acks,
-        which nats-server sends as they come, mostly read together in one wake-up.
-        """
-        out = self._out
-        if out:
-            out.append(data)
-            self._out_bytes += len(data)
-            if self._out_bytes >= GATHER_UP_TO or (
-                self._windowed and (not gather or len(out) >= GATHER_AT_MOST)
-            ):
-                self._flush()
-            return
-        window = self.link.write_window
-        if window > 0 and gather:
-            out.append(data)
-            self._out_bytes = len(data)
-            self._windowed = True
-            self._flusher = self.loop.call_later(window, self._flush)
-            return
-        if len(self.link._waiting) < WRITE_AT_ONCE_BELOW:
-            transport = self.transport
-            if transport is not None and not transport.is_closing():
-                transport.write(data)
-            return
-        out.append(data)
-        self._out_bytes = len(data)
-        self._flusher = self.loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        """Write what :meth:`send` buffered, in one write."""
-        if self._flusher is not None:
-            self._flusher.cancel()  # a no-op when it is the one running
-            self._flusher = None
-        out, self._out = self._out, []
-        self._out_bytes = 0
-        if self._windowed:
-            self.link.window_writes += 1
-        self._windowed = False
-        transport = self.transport
-        if out and transport is not None and not transport.is_closing():
-            transport.write(out[0] if len(out) == 1 else b"".join(out))
+        """:meth:`Writer.send <ocpp_fast.cluster._link_bytes_py.Writer.send>`: now while few
+        requests wait, else with what this turn of the loop (or the write window) sends."""
+        self.writer.send(data, gather)
 
     def write(self, data: bytes) -> None:
         """Write ``data`` now (the handshake)."""
@@ -718,7 +687,7 @@ class _Wire(asyncio.Protocol):
     def close(self) -> None:
         if self._pinger is not None:
             self._pinger.cancel()
-        self._flush()  # what a window holds (a routed call's outcome) still goes
+        self.writer.flush()  # what a window holds (a routed call's outcome) still goes
         if self.transport is not None:
             self.transport.close()
 
@@ -735,9 +704,7 @@ class _Wire(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._pinger is not None:
             self._pinger.cancel()
-        if self._flusher is not None:
-            self._flusher.cancel()
-            self._flusher = None
+        self.writer.stop()
         why = f"NATS connection lost: {exc!r}" if exc else "NATS closed the connection"
         self._fail_handshake(ConnectionError(why))
         self.link.lost(self, why)

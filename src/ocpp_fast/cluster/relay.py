@@ -9,11 +9,9 @@ small piece only.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import time
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 from nats.errors import NoRespondersError
@@ -23,8 +21,8 @@ from ocpp_fast import errors
 from ocpp_fast._codec_py import _HEAD
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.aio import AsyncConnection
-from ocpp_fast.cluster import _link_bytes
-from ocpp_fast.cluster._link_bytes_py import Ack
+from ocpp_fast.cluster import _link_bytes, _link_bytes_py
+from ocpp_fast.cluster._link_bytes_py import Ack, dedup_heads, dedup_key
 from ocpp_fast.cluster._nats_link import NatsLink, unspoken
 from ocpp_fast.cluster._replies import Replies, Reply, Requests
 from ocpp_fast.cluster._tally import FORWARD_CAUSES, STORE_CAUSES, store_cause, tally
@@ -54,32 +52,11 @@ def dedup_id(identity: str, action: str, request: Any, payload: bytes) -> str:
     station, whatever its message id (a station resends with a new id after a
     reconnect); anything else is its station, action and exact payload. The
     stream drops a repeat within its duplicate window. Hashed: the id is a
-    header, and identities and transaction ids may hold any character.
+    header, and identities and transaction ids may hold any character. (A store
+    computes it as :class:`~ocpp_fast.cluster._link_bytes_py.Stores` does, the station's
+    part made once; this is the formula in one call.)
     """
-    return _dedup(_dedup_heads(identity, action), action, request, payload)
-
-
-def _dedup_heads(identity: str, action: str) -> tuple[bytes, bytes]:
-    """The first bytes of :func:`dedup_id`'s hashed key, a TransactionEvent's and any other
-    action's: what stays the same for a station's action (made once per station and action)."""
-    station = identity.encode()
-    return b"tx\0" + station + b"\0", station + b"\0" + action.encode() + b"\0"
-
-
-def _dedup(heads: tuple[bytes, bytes], action: str, request: Any, payload: bytes) -> str:
-    """:func:`dedup_id` from ``heads`` (:func:`_dedup_heads`): the key ``tx``, identity,
-    transaction id, seqNo or identity, action, payload, NUL between them, hashed (the same
-    ids as ever: gateways of two releases side by side drop each other's repeats)."""
-    if action == "TransactionEvent":
-        info = getattr(request, "transaction_info", None)
-        seq_no = getattr(request, "seq_no", None)
-        if info is not None and seq_no is not None:
-            key = b"%b%b\0%d" % (heads[0], info.transaction_id.encode(), seq_no)
-            return _blake2b(key, digest_size=16).hexdigest()
-    return _blake2b(heads[1] + payload, digest_size=16).hexdigest()
-
-
-_blake2b = hashlib.blake2b
+    return dedup_key(dedup_heads(identity, action), action, request, payload)
 
 
 def station_payload(
@@ -139,7 +116,7 @@ class Relay:
     ) -> None:
         self.names = names
         self.node = node
-        self.store_timeout = store_timeout
+        self._store_timeout = store_timeout
         self.worker_timeout = worker_timeout
         self.write_window = write_window
         """Seconds the link's writes wait to share one (nats-py's connection has its own
@@ -149,19 +126,33 @@ class Relay:
         ocpp_fast's own, or on nats-py's connection where the link does not speak its options."""
         self.nc: Nats | None = None
         """The gateway's NATS connection, once attached."""
-        self._kept: dict[tuple[str, str], _Made] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        """The loop the last store ran on: a store checks it still runs (``handle()`` runs
-        none) rather than asking asyncio (:meth:`_attached_loop`)."""
         self._link: NatsLink | None = None
         """``replies`` when it is a :class:`NatsLink`: stores are written as bytes on it."""
-        self.stores = 0
-        """Durable CALLs sent to the stream (each then stored, or counted in
-        ``store_failures``): a plain ``+= 1`` per store, read when ``/metrics`` is scraped."""
+        self.storing: _link_bytes_py.Stores = _link_bytes.Stores(self, _ack_decoder)
+        """The stores themselves, per CALL (a compiled class where the link's bytes are:
+        :class:`~ocpp_fast.cluster._link_bytes_py.Stores`); its ``start`` and ``check`` are
+        :meth:`start_store` and :meth:`stored`, which the gateway's compiled path calls
+        directly."""
         self.store_failures = tally(STORE_CAUSES)
         self.forwarded = 0
         """CALLs sent to the workers (each then answered, or counted in ``forward_failures``)."""
         self.forward_failures = tally(FORWARD_CAUSES)
+
+    @property
+    def stores(self) -> int:
+        """Durable CALLs sent to the stream (each then stored, or counted in
+        ``store_failures``): counted by :attr:`storing`, read when ``/metrics`` is scraped."""
+        return self.storing.count
+
+    @property
+    def store_timeout(self) -> float:
+        """Seconds a store waits for the stream's ack (read by :attr:`storing` as it is set)."""
+        return self._store_timeout
+
+    @store_timeout.setter
+    def store_timeout(self, seconds: float) -> None:
+        self._store_timeout = seconds
+        self.storing.timeout = float(seconds)
 
     async def attach(self, nc: Nats, config: ClusterConfig, name: str) -> None:
         """Start storing and forwarding: over a :class:`NatsLink` to ``config``'s servers,
@@ -182,6 +173,7 @@ class Relay:
             await replies.attach(nc)
             self.replies = replies
             self._link = None
+        self.storing.attach(self._link)
         self.nc = nc
 
     def not_ready(self) -> str | None:
@@ -191,22 +183,6 @@ class Relay:
     async def close(self) -> None:
         """Fail what waits for a reply and close what the requests go through."""
         await self.replies.close()
-
-    def _made(self, identity: str, action: str, label: str) -> _Made:
-        """What stays the same between the stores of a station's action (its version ``label``
-        is the station's now: a station may come back speaking another), made once."""
-        kept = self._kept
-        if len(kept) >= _SUBJECTS_KEPT:
-            kept.clear()
-        subject = self.names.event(identity, action)
-        made = kept[identity, action] = (
-            label,
-            subject,
-            subject.encode(),
-            _link_bytes.event_head(identity, action, label, self.node),
-            _dedup_heads(identity, action),
-        )
-        return made
 
     async def store(
         self,
@@ -230,7 +206,7 @@ class Relay:
         request: Any,
         payload: bytes,
         context: CallContext,
-    ) -> Awaitable[Reply]:
+    ) -> Awaitable[Reply | bytes]:
         """Send a durable CALL to the stream: its ack to come (InternalError now when it
         cannot go out). :meth:`store` awaits it; a handler answered from a callback (the
         gateway's of a durable action whose user handler is plain) hands it to :meth:`stored`
@@ -243,34 +219,11 @@ class Relay:
 
         The event is built as bytes (:mod:`~ocpp_fast.cluster._link_bytes_c`), not as a
         :class:`~ocpp_fast.cluster.wire.DurableEvent` encoded: what a station's action's
-        events share is made once (:meth:`_made`)."""
-        loop = self._loop
-        if loop is None or not loop.is_running():
-            self._loop = self._attached_loop()
-        identity = context.identity
-        label = version.label
-        self.stores += 1
-        try:
-            made = self._kept.get((identity, action))
-            if made is None or made[0] != label:
-                made = self._made(identity, action, label)
-            msg_id = _dedup(made[4], action, request, payload)
-            body = _link_bytes.event_body(made[3], context.message_id, _time_ns(), payload)
-            link = self._link
-            if link is not None:
-                return link.request_bytes(
-                    made[2],
-                    body,
-                    self.store_timeout,
-                    _MSG_ID + msg_id.encode() + b"\r\n\r\n",
-                    True,
-                    True,  # an Ack: the CALL answered as the ack is read
-                )
-            return self.replies.request(
-                made[1], body, self.store_timeout, {"Nats-Msg-Id": msg_id}, gather=True
-            )
-        except Exception as exc:
-            raise self._not_stored(exc, action, context) from None
+        events share is made once, and the whole store is one call of :attr:`storing`'s."""
+        ack: Awaitable[Reply | bytes] = self.storing.start(
+            version, action, request, payload, context
+        )
+        return ack
 
     def _attached_loop(self) -> asyncio.AbstractEventLoop:
         """The running loop, once the relay is attached: asyncio's RuntimeError where none
@@ -284,10 +237,11 @@ class Relay:
     def stored(self, ack: asyncio.Future[Reply] | Ack, action: str, context: CallContext) -> None:
         """The end of :meth:`start_store`, ``ack`` done: InternalError unless the stream took it
         (why is logged)."""
-        try:
-            take_ack(ack.result())
-        except Exception as exc:
-            raise self._not_stored(exc, action, context) from None
+        self.storing.check(ack, action, context)
+
+    def _refused(self, reply: Reply | bytes) -> None:
+        """Raise why the stream did not take a store (:attr:`storing` saw it did not)."""
+        take_ack(reply)
 
     def _not_stored(self, exc: Exception, action: str, context: CallContext) -> AlreadyLogged:
         """Log why a durable CALL was not stored; the error the station is answered with."""
@@ -384,19 +338,6 @@ entry) is the caller's mistake, which ``handle()`` raises as ``HandlerSuspended`
 (asyncio's own function: no Python frame per store.)"""
 
 
-_SUBJECTS_KEPT = 65536
-"""Stations' actions whose stores' common parts are kept made (:meth:`Relay._made`: a
-station's few durable actions each); emptied when full."""
-
-_Made = tuple[str, str, bytes, bytes, tuple[bytes, bytes]]
-"""A station's action's version label, its stream subject (and encoded), its events' head
-(:func:`~ocpp_fast.cluster._link_bytes_py.event_head`) and its dedup heads
-(:func:`_dedup_heads`)."""
-
-_MSG_ID = b"NATS/1.0\r\nNats-Msg-Id: "
-_time_ns = time.time_ns
-
-
 class _ApiError(msgspec.Struct):
     code: int = 0
     description: str = ""
@@ -414,9 +355,11 @@ class _PubAck(msgspec.Struct):
 _ack_decoder = msgspec.json.Decoder(_PubAck)
 
 
-def take_ack(reply: Reply, refused: str = "the stream refused it") -> None:
+def take_ack(reply: Reply | bytes, refused: str = "the stream refused it") -> None:
     """Raise (``refused``, and why) unless ``reply`` is a stream's ack of a stored message
-    (a durable CALL's; a registry line's, the bucket being a stream too)."""
-    ack = _ack_decoder.decode(reply.data)
+    (a durable CALL's; a registry line's, the bucket being a stream too). A store's
+    :class:`~ocpp_fast.cluster._link_bytes_py.Ack` holds the reply's bytes alone."""
+    data = reply if type(reply) is bytes else cast(Reply, reply).data
+    ack = _ack_decoder.decode(data)
     if ack.error is not None or not ack.stream:
-        raise RuntimeError(f"{refused}: {ack.error or reply.data!r}")
+        raise RuntimeError(f"{refused}: {ack.error or data!r}")

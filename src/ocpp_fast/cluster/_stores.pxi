@@ -1,0 +1,326 @@
+# A gateway's durable CALL stored in C, and the link's writes: Stores and Writer, included
+# by _link_bytes_c.pyx (their pure twins are _link_bytes_py.py's; what each does and why is
+# said there).
+
+cdef inline void _blake_bytes(_Blake* s, bytes data) noexcept:
+    _blake_add(s, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+
+
+cdef str _TRANSACTION_EVENT = "TransactionEvent"
+
+
+cdef int _dedup(_Blake* s, tuple heads, str action, object request, object payload) except -1:
+    """The twin's ``dedup_key``, hashed into ``s`` (its digest not taken)."""
+    cdef Py_ssize_t size = 0
+    cdef const char* text
+    cdef char digits[24]
+    cdef long long n
+    cdef int count
+    if action is _TRANSACTION_EVENT or action == _TRANSACTION_EVENT:
+        info = getattr(request, "transaction_info", None)
+        seq_no = getattr(request, "seq_no", None)
+        if info is not None and seq_no is not None:
+            _blake_bytes(s, <bytes?>heads[0])
+            transaction_id = info.transaction_id
+            if type(transaction_id) is str:
+                text = PyUnicode_AsUTF8AndSize(transaction_id, &size)
+                _blake_add(s, text, size)
+            else:
+                _blake_bytes(s, transaction_id.encode())
+            _blake_add(s, "\0", 1)
+            if type(seq_no) is int and -(1 << 62) < seq_no < (1 << 62):
+                n = seq_no
+                count = 0
+                if n < 0:
+                    digits[0] = 45  # "-"
+                    count = 1
+                    n = -n
+                count += _digits(<Py_ssize_t>n)
+                _number(digits + count - _digits(<Py_ssize_t>n), <Py_ssize_t>n)
+                _blake_add(s, digits, count)
+            else:
+                _blake_bytes(s, b"%d" % (seq_no,))
+            return 0
+    _blake_bytes(s, <bytes?>heads[1])
+    _blake_bytes(s, <bytes?>payload)
+    return 0
+
+
+def dedup_key(tuple heads, str action, request, payload):
+    cdef _Blake s
+    _blake_start(&s)
+    _dedup(&s, heads, action, request, payload)
+    out = PyBytes_FromStringAndSize(NULL, 32)
+    _blake_hex(&s, PyBytes_AS_STRING(out))
+    return out.decode("ascii")
+
+
+cdef inline Py_ssize_t _skip(const char* p, Py_ssize_t at, Py_ssize_t end, const char* word,
+                            Py_ssize_t size):
+    """Where ``word`` ends if it is at ``at``, else -1."""
+    if end - at < size or memcmp(p + at, word, size) != 0:
+        return -1
+    return at + size
+
+
+cdef bint _plainly_stored(bytes data):
+    """Whether ``data`` is JetStream's ack of a store in its usual shape, which the ack's
+    decoder would take (a stream named, no error): ``{"stream":"<name>","seq":<n>}``, maybe
+    ``,"duplicate":true`` before the brace; the name printable ASCII without an escape, the
+    number JSON's (no leading zero), at most 18 digits. Anything else is decoded, as the
+    twin decodes every ack (the same outcome: a look at these few bytes is a tenth of a
+    decode's instructions)."""
+    cdef const char* p = PyBytes_AS_STRING(data)
+    cdef Py_ssize_t end = PyBytes_GET_SIZE(data), at, start
+    at = _skip(p, 0, end, b'{"stream":"', 11)
+    if at < 0:
+        return False
+    start = at
+    while at < end and p[at] != 34:  # the closing quote
+        if p[at] < 32 or p[at] > 126 or p[at] == 92:
+            return False
+        at += 1
+    if at == start:
+        return False
+    at = _skip(p, at, end, b'","seq":', 8)
+    if at < 0 or at >= end:
+        return False
+    start = at
+    while at < end and 48 <= p[at] <= 57:
+        at += 1
+    if at == start or at - start > 18 or (p[start] == 48 and at - start > 1):
+        return False
+    if at == end - 1 and p[at] == 125:
+        return True
+    return _skip(p, at, end, b',"duplicate":true}', 18) == end
+
+
+cdef bytes _MSG_ID_HEAD = MSG_ID_HEAD
+cdef Py_ssize_t _MSG_ID_SIZE = len(MSG_ID_HEAD)
+
+
+cdef class Stores:
+    """The twin's ``Stores`` in C: one C call per store, no Python frame (the relay's Python
+    per store and per ack check were a third of a durable CALL's instructions)."""
+
+    cdef public object relay
+    cdef public Py_ssize_t count
+    cdef public double timeout
+    cdef public Py_ssize_t bound
+    cdef object _names
+    cdef object _node
+    cdef object _decode
+    cdef dict _kept
+    cdef object _loop
+    cdef object _link
+    cdef dict _waiting
+    cdef dict _deadlines
+    cdef object _tokens
+    cdef bytes _prefix
+    cdef object _link_loop
+
+    def __init__(self, relay, ack_decoder, Py_ssize_t bound=65536):
+        self.relay = relay
+        self.count = 0
+        self.timeout = relay.store_timeout
+        self.bound = bound
+        self._names = relay.names
+        self._node = relay.node
+        self._decode = ack_decoder.decode
+        self._kept = {}
+        self._loop = None
+        self._link = None
+        self._waiting = {}
+        self._deadlines = {}
+        self._tokens = None
+        self._prefix = b""
+        self._link_loop = None
+
+    @property
+    def stations(self):
+        return len(self._kept)
+
+    def attach(self, link):
+        self._link = link
+        if link is not None:
+            self._waiting = link._waiting
+            self._deadlines = link._deadlines
+            self._tokens = link._tokens
+            self._prefix = link._prefix
+            self._link_loop = link._loop
+
+    cdef tuple _made(self, str identity, str action, str label):
+        cdef dict kept = self._kept
+        actions = kept.get(identity)
+        if actions is None:
+            if len(kept) >= self.bound:
+                kept.clear()
+            actions = kept[identity] = {}
+        subject = self._names.event(identity, action)
+        made = (
+            label,
+            subject,
+            subject.encode(),
+            event_head(identity, action, label, self._node),
+            dedup_heads(identity, action),
+        )
+        (<dict?>actions)[action] = made
+        return made
+
+    def start(self, version, str action, request, payload, context):
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            self._loop = self.relay._attached_loop()
+        identity = context.identity
+        label = version.label
+        self.count += 1
+        cdef _Blake s
+        cdef timespec now
+        cdef tuple made
+        cdef bytes head
+        cdef char* at
+        try:
+            actions = self._kept.get(identity)
+            found = None if actions is None else (<dict?>actions).get(action)
+            if found is None or (<tuple>found)[0] != label:
+                made = self._made(identity, action, label)
+            else:
+                made = <tuple>found
+            _blake_start(&s)
+            _dedup(&s, <tuple>made[4], action, request, payload)
+            head = PyBytes_FromStringAndSize(NULL, _MSG_ID_SIZE + 32 + 4)
+            at = _put(PyBytes_AS_STRING(head), PyBytes_AS_STRING(_MSG_ID_HEAD), _MSG_ID_SIZE)
+            _blake_hex(&s, at)
+            _put(at + 32, "\r\n\r\n", 4)
+            clock_gettime(CLOCK_REALTIME, &now)
+            body = _event_body(made[3], context.message_id, now.tv_sec, now.tv_nsec // 1000,
+                               payload)
+            if self._link is None:
+                return self.relay.replies.request(
+                    made[1], body, self.timeout,
+                    {"Nats-Msg-Id": head[_MSG_ID_SIZE:_MSG_ID_SIZE + 32].decode("ascii")},
+                    gather=True,
+                )
+            return self._request(<bytes>made[2], body, head)
+        except Exception as exc:
+            raise self.relay._not_stored(exc, action, context) from None
+
+    cdef Ack _request(self, bytes subject, bytes body, bytes head):
+        link = self._link
+        wire = link._wire
+        if wire is None:
+            raise ConnectionError(f"{link.name}: not connected to NATS")
+        token = next(self._tokens)
+        loop = self._link_loop
+        cdef Ack ack = Ack.__new__(Ack)  # Ack(loop) without a Python call: pending, no callbacks
+        ack._loop = loop
+        self._waiting[token] = ack
+        cdef double timeout = self.timeout
+        due = self._deadlines.get(timeout)
+        if due is not None and link._sweeper is not None:
+            due.append((loop.time() + timeout, token))
+        else:
+            link._expire_later(loop, timeout, token)
+        writer = wire.writer
+        data = _hpub(subject, self._prefix, token, head, body)
+        if type(writer) is Writer:
+            (<Writer>writer)._send(data, True)
+        else:
+            writer.send(data, True)
+        return ack
+
+    def check(self, ack, action, context):
+        try:
+            if type(ack) is Ack and (<Ack>ack)._state == _RESULT:
+                reply = (<Ack>ack)._value
+                if type(reply) is bytes and _plainly_stored(<bytes>reply):
+                    return
+            else:
+                reply = ack.result()
+            stored = self._decode(reply if type(reply) is bytes else reply.data)
+            if stored.error is not None or not stored.stream:
+                self.relay._refused(reply)
+        except Exception as exc:
+            raise self.relay._not_stored(exc, action, context) from None
+
+
+cdef Py_ssize_t _GATHER_UP_TO = GATHER_UP_TO
+cdef Py_ssize_t _GATHER_AT_MOST = GATHER_AT_MOST
+cdef Py_ssize_t _AT_ONCE_BELOW = WRITE_AT_ONCE_BELOW
+
+
+cdef class Writer:
+    """The twin's ``Writer`` in C: a store's publish is a C call from :class:`Stores`."""
+
+    cdef public object link
+    cdef public object loop
+    cdef public double window
+    cdef public object transport
+    cdef dict _waiting
+    cdef list _out
+    cdef Py_ssize_t _out_bytes
+    cdef bint _windowed
+    cdef object _flusher
+
+    def __init__(self, link, loop, dict waiting, double window):
+        self.link = link
+        self.loop = loop
+        self.window = window
+        self.transport = None
+        self._waiting = waiting
+        self._out = []
+        self._out_bytes = 0
+        self._windowed = False
+        self._flusher = None
+
+    @property
+    def held(self):
+        return len(self._out)
+
+    def send(self, bytes data, bint gather=False):
+        self._send(data, gather)
+
+    cdef int _send(self, bytes data, bint gather) except -1:
+        cdef list out = self._out
+        if len(out):
+            out.append(data)
+            self._out_bytes += PyBytes_GET_SIZE(data)
+            if self._out_bytes >= _GATHER_UP_TO or (
+                self._windowed and (not gather or len(out) >= _GATHER_AT_MOST)
+            ):
+                self.flush()
+            return 0
+        if self.window > 0 and gather:
+            out.append(data)
+            self._out_bytes = PyBytes_GET_SIZE(data)
+            self._windowed = True
+            self._flusher = self.loop.call_later(self.window, self.flush)
+            return 0
+        if len(self._waiting) < _AT_ONCE_BELOW:
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                transport.write(data)
+            return 0
+        out.append(data)
+        self._out_bytes = PyBytes_GET_SIZE(data)
+        self._flusher = self.loop.call_soon(self.flush)
+        return 0
+
+    def flush(self):
+        if self._flusher is not None:
+            self._flusher.cancel()  # a no-op when it is the one running
+            self._flusher = None
+        cdef list out = self._out
+        self._out = []
+        self._out_bytes = 0
+        if self._windowed:
+            self.link.window_writes += 1
+        self._windowed = False
+        transport = self.transport
+        if len(out) and transport is not None and not transport.is_closing():
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
+
+    def stop(self):
+        if self._flusher is not None:
+            self._flusher.cancel()
+            self._flusher = None
