@@ -43,9 +43,9 @@ Sources read, and the patterns each uses (the test named in brackets):
   ``_unique_id_generator`` [unique_id_generator].
 
 Not supported (see the migration page): ``_ocpp_version = "2.0"`` (OCPP 2.0, which
-ocpp_fast does not model), and reading ``_response_queue`` directly instead of
-calling ``_get_specific_response`` (compat matches responses by id and never fills
-it). Starlette is not installed here; its adapter is the same ``recv()``/``send()``
+ocpp_fast does not model), and reading the drop-in's own ``_response_queue`` directly
+instead of calling ``_get_specific_response`` (compat matches responses by id and never
+fills its own; a queue the backend set itself is filled, tests/test_compat_sweep.py). Starlette is not installed here; its adapter is the same ``recv()``/``send()``
 object as the aiohttp one.
 """
 

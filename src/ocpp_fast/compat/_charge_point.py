@@ -27,7 +27,7 @@ import json
 import re
 import sys
 from collections import OrderedDict
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 import ocpp.charge_point
@@ -212,12 +212,14 @@ def _usable_id(unique_id: Any) -> bool:
 
 
 class _Responses(asyncio.Queue[Any]):
-    """``ocpp``'s ``_response_queue``, for backends that route frames themselves.
+    """The drop-in's own ``_response_queue``, for backends that route frames themselves.
 
     A ``route_message`` written whole (``unpack``, then ``_handle_call`` for a CALL
     and ``self._response_queue.put_nowait(msg)`` for a response, as ``ocpp``'s own
     does) puts responses here; each goes to the ``call()`` waiting on its id, as
     the drop-in's own routing hands them, instead of waiting in a queue nobody reads.
+    A queue the backend put in ``_response_queue`` itself (any other object) is used
+    as ``ocpp`` uses it instead: see :meth:`ChargePoint._fast_respond`.
     """
 
     def __init__(self, deliver: Any) -> None:
@@ -226,6 +228,23 @@ class _Responses(asyncio.Queue[Any]):
 
     def put_nowait(self, item: Any) -> None:
         self._deliver_to(item)
+
+
+_STATE = frozenset(
+    {
+        "_fast_details_missing_logged",
+        "_fast_waiting",
+        "_fast_unmatched",
+        "_fast_unknown_ids",
+        "_fast_call_slots",
+        "_fast_handling",
+        "_fast_hooks",
+        "_fast_last_call",
+        "_fast_reader",
+        "_fast_failure",
+    }
+)
+"""The drop-in's own per-connection state, made by :meth:`ChargePoint._fast_init_state`."""
 
 
 class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
@@ -249,6 +268,18 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         self, id: str, connection: Any, response_timeout: float = 30, logger: Any = LOGGER
     ) -> None:
         super().__init__(id, connection, response_timeout, logger)
+        self._fast_init_state()
+        self._response_queue = _Responses(self._fast_deliver)
+
+    def _fast_init_state(self) -> None:
+        """Make the drop-in's own state (:data:`_STATE`).
+
+        Called by ``__init__``, and on first use by :meth:`__getattr__` for a subclass
+        whose ``__init__`` does not call ``super().__init__()`` but sets ``ocpp``'s
+        attributes itself (``id``, ``_connection``, ``route_map``, ``_call_lock``,
+        ``_response_queue``...), as some backends do: ``ocpp``'s class works so, and
+        the drop-in raised AttributeError on its first frame.
+        """
         self._fast_details_missing_logged = False
         self._fast_waiting: dict[Any, asyncio.Future[Any]] = {}
         self._fast_unmatched: OrderedDict[Any, Any] = OrderedDict()
@@ -259,7 +290,26 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         self._fast_last_call: asyncio.Task[Any] | None = None
         self._fast_reader: asyncio.Task[Any] | None = None  # start() while it reads
         self._fast_failure: BaseException | None = None  # what start() is to raise
-        self._response_queue = _Responses(self._fast_deliver)
+
+    if not TYPE_CHECKING:  # mypy would take any attribute of the class for an Any
+
+        def __getattr__(self, name: str) -> Any:
+            """The drop-in's state made on first use (see :meth:`_fast_init_state`).
+
+            Python calls this only for an attribute found nowhere else, so it costs
+            nothing once the state is made. Any other missing attribute raises the
+            AttributeError Python would (``_ocpp_version`` unset on the generic class),
+            a property's own included (``_fast_version`` raises ``_ocpp_version``'s).
+            """
+            if name in _STATE and "_fast_waiting" not in self.__dict__:
+                self._fast_init_state()
+                return self.__dict__[name]
+            prop = getattr(type(self), name, None)
+            if isinstance(prop, property) and prop.fget is not None:
+                return prop.fget(self)  # raises the AttributeError that sent it here
+            raise AttributeError(
+                f"{type(self).__name__!r} object has no attribute {name!r}", name=name, obj=self
+            )
 
     @property
     def _fast_version(self) -> ProtocolVersion:
@@ -387,10 +437,12 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 await self._fast_route_call(_received(Call, unique_id, frame[2], frame[3], raw_msg))
                 return
             if kind == 3 and len(frame) == 3:
-                self._fast_deliver(_received(CallResult, unique_id, None, frame[2], raw_msg))
+                self._response_queue.put_nowait(
+                    _received(CallResult, unique_id, None, frame[2], raw_msg)
+                )
                 return
             if kind == 4 and (_is_error_body(frame) or self._fast_awaited_error(frame)):
-                self._fast_deliver(
+                self._response_queue.put_nowait(
                     CallError(unique_id, frame[2], frame[3], self._fast_details_of(frame))
                 )
                 return
@@ -408,8 +460,12 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         string, ErrorDetails that are no object) to a ``call()`` waiting on its id: handed
         to that call as ``ocpp`` hands it (``suppress`` returns None, else ``ocpp``'s
         exception of the code holding what was sent), logged. Never answered: nothing is
-        answered to an error frame, and the call does not wait out its timeout."""
-        if (len(frame) != 5 and len(frame) != 4) or not self._fast_awaits(frame[1]):
+        answered to an error frame, and the call does not wait out its timeout. With a
+        ``_response_queue`` the backend set itself, one of no call is put in it too, as
+        ``ocpp`` puts it (the next ``call()`` drops it, a backend reading the queue sees it)."""
+        if (len(frame) != 5 and len(frame) != 4) or not (
+            self._fast_awaits(frame[1]) or type(self._response_queue) is not _Responses
+        ):
             return False
         self.logger.warning("%s: malformed error frame %.200r, handed to its call", self.id, frame)
         return True
@@ -505,6 +561,10 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             and len(frame) == 3
             and (_usable_id(unique_id) or self._fast_awaits(unique_id))
         ):
+            queue = self._response_queue
+            if type(queue) is not _Responses:  # the backend's own: filled as ocpp fills it
+                queue.put_nowait(_received(CallResult, unique_id, None, frame[2], raw_msg))
+                return None, unique_id  # call() refuses it, as it does any invalid one
             # fails the call waiting on it; one of no call is discarded, as ocpp does
             return self._fast_fail_waiting(unique_id, error, version), unique_id
         return unreadable
@@ -535,8 +595,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         out its timeout. Returns how it is answered: CALLRESULTERROR in 2.1 if a call
         waited, else nothing (a CALLRESULT is never answered with a CALLERROR; one of an
         unknown id is discarded, as the native API discards it)."""
-        if not self._fast_awaits(unique_id):
-            return None
+        if not self._fast_awaits(unique_id) or type(self._response_queue) is not _Responses:
+            return None  # with the backend's own queue the call reads that, as ocpp's does
         self._fast_waiting[unique_id].set_exception(ocpp_validation_exception(error, version))
         return CALLRESULTERROR if version.answers_bad_results else None
 
@@ -880,12 +940,40 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         """The response with ``unique_id``, or ``asyncio.TimeoutError`` after ``timeout`` s;
         ``CancelledError`` when cancelled, even as the response came (``ocpp``'s
         ``asyncio.wait_for`` returns it on 3.11, and the cancelled task went on)."""
+        queue = self._response_queue
+        if type(queue) is not _Responses:
+            return await self._fast_read_queue(queue, unique_id, timeout)
         waiter = self._fast_expect(unique_id)
         try:
             return await within(waiter, timeout)
         finally:
             if self._fast_waiting.get(unique_id) is waiter and waiter.done():
                 del self._fast_waiting[unique_id]
+
+    async def _fast_read_queue(self, queue: Any, unique_id: Any, timeout: float) -> Any:
+        """The response with ``unique_id`` from a ``_response_queue`` the backend set itself,
+        read as ``ocpp`` reads its own: responses of another id are taken off and dropped
+        (logged), ``asyncio.TimeoutError`` once ``timeout`` s passed in all.
+
+        The backend may read that queue too, or put in it what it routed itself: the
+        drop-in fills it (:meth:`route_message`) and reads it as ``ocpp`` does, so both
+        see every response, each once, where responses bypassed it and the backend's
+        reader waited forever."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            response = await within(queue.get(), timeout)
+            if response.unique_id == unique_id:
+                return response
+            self.logger.warning(
+                "%s: dropped response with id %.40r while waiting for %.40r",
+                self.id,
+                response.unique_id,
+                unique_id,
+            )
+            timeout = deadline - loop.time()
+            if timeout < 0:
+                raise TimeoutError
 
     def _fast_deliver(self, response: Any) -> None:
         """Hand a CALLRESULT or CALLERROR to the call waiting on its id."""
