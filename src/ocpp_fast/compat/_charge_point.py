@@ -218,16 +218,29 @@ class _Responses(asyncio.Queue[Any]):
     and ``self._response_queue.put_nowait(msg)`` for a response, as ``ocpp``'s own
     does) puts responses here; each goes to the ``call()`` waiting on its id, as
     the drop-in's own routing hands them, instead of waiting in a queue nobody reads.
-    A queue the backend put in ``_response_queue`` itself (any other object) is used
-    as ``ocpp`` uses it instead: see :meth:`ChargePoint._fast_respond`.
+    A backend may read it too, as ``ocpp``'s ``_get_specific_response`` does (an override
+    of its own that calls no ``super()``): while one awaits :meth:`get`, responses are put
+    here for it instead, as ``ocpp`` puts them. A queue the backend put in
+    ``_response_queue`` itself (any other object) is used as ``ocpp`` uses it instead.
     """
 
     def __init__(self, deliver: Any) -> None:
         super().__init__()
         self._deliver_to = deliver
+        self._readers = 0
 
     def put_nowait(self, item: Any) -> None:
-        self._deliver_to(item)
+        if self._readers:
+            super().put_nowait(item)
+        else:
+            self._deliver_to(item)
+
+    async def get(self) -> Any:
+        self._readers += 1
+        try:
+            return await super().get()
+        finally:
+            self._readers -= 1
 
 
 _STATE = frozenset(
@@ -838,14 +851,20 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         no ``str`` or ``int`` raises ``TypeError`` before anything is sent, as ``ocpp``'s
         ``json.dumps`` raises (sent, it was never matched: the answer's id is a string);
         text UTF-8 cannot encode (a lone surrogate, which ``ocpp`` writes as a ``\\ud800``
-        escape) raises ``FormatViolationError``, as an invalid request does.
+        escape) raises ``FormatViolationError``, as an invalid request does. A payload that
+        is no dataclass instance (a dict) raises ``ocpp``'s ``TypeError`` first, nothing
+        sent (unvalidated, it went out as an action named ``dict``); then the id is made,
+        then ``_ocpp_version`` read (unset on the generic class: its AttributeError), in
+        ``ocpp``'s order.
         """
-        version = self._fast_version
+        if not hasattr(type(payload), "__dataclass_fields__"):  # ocpp's asdict refuses it
+            raise TypeError("asdict() should be called on dataclass instances")
         action = payload.__class__.__name__
         if unique_id is None:
             unique_id = str(self._unique_id_generator())
         elif not isinstance(unique_id, (str, int)):  # ocpp's json.dumps refuses it so
             raise TypeError(f"Object of type {type(unique_id).__name__} is not JSON serializable")
+        version = self._fast_version
         request_type = version.request_types.get(action)
         try:
             body = written(to_wire(payload, shape_of(request_type)))
