@@ -26,7 +26,7 @@ backend's own queue is compared too.
 Every outcome is the same on both, or differs as :data:`DELIBERATE` says: the migration
 guide's row that lists the difference (checked to be in the docs) and what the drop-in
 does instead, asserted. A difference listed nowhere fails the sweep, so does a listed one
-that no longer differs (the table stays live). Bounded: 2,532 runs, about 20 seconds.
+that no longer differs (the table stays live). Bounded: 2,628 runs, about 20 seconds.
 
 Found by it and fixed (each failed here before): a CALLERROR to our ``call()`` whose
 details were no object (or whose description was no string) was answered with a CALLERROR
@@ -490,6 +490,11 @@ INCOMING: dict[str, tuple[str, Frames]] = {
         lambda label: ['[3,"zz",{"a":NaN}]'],
     ),
     "CALLERROR of 3 elements, no call": ("plain", lambda label: ['[4,"zz","GenericError"]']),
+    "CALLRESULT of 4 elements, no call": ("plain", lambda label: ['[3,"zz",{},"Reset"]']),
+    "no JSON to the spec (NaN), CALLERROR of no call": (
+        "plain",
+        lambda label: ['[4,"zz","GenericError","d",{"a":NaN}]'],
+    ),
     "CALLERROR with string details, no call": (
         "plain",
         lambda label: ['[4,"zz","GenericError","d","x"]'],
@@ -784,6 +789,7 @@ ANSWERS: dict[str, list[str]] = {
     "payload null": ['[3,"u1",null]'],
     "no JSON to the spec (NaN)": ['[3,"u1",{"status":NaN}]'],
     "CALLRESULT of 2 elements": ['[3,"u1"]'],
+    "CALLRESULT of 4 elements": ['[3,"u1",{"status":"Accepted"},"Reset"]'],
     "CALLRESULT nested too deeply": [
         '[3,"u1",{"status":"Accepted","customData":' + "[" * 3500 + "]" * 3500 + "}]"
     ],
@@ -794,6 +800,7 @@ ANSWERS: dict[str, list[str]] = {
     "CALLERROR with a description no string": ['[4,"u1","GenericError",5,{}]'],
     "CALLERROR with a code no string": ['[4,"u1",5,"d",{}]'],
     "CALLERROR of 6 elements": ['[4,"u1","GenericError","d",{},1]'],
+    "no JSON to the spec (NaN), CALLERROR": ['[4,"u1","GenericError","d",{"a":NaN}]'],
     "no answer": [],
 }
 """Answers to our ``call()`` of a valid Reset, its id ``u1``."""
@@ -960,7 +967,7 @@ def _fails_at_once_as_read(label: str, option: str, theirs: Any) -> Any:
 
 
 _GUIDE_21 = "an invalid CALLRESULT to our `call()` answered with CALLRESULTERROR"
-_GUIDE_NOT_JSON = "a response to our `call()` fails that call at once with `FormatViolationError`"
+_GUIDE_NOT_JSON = "a CALLRESULT to our `call()` fails that call at once with `FormatViolationError`"
 DELIBERATE_ANSWERS: dict[str, tuple[str, Callable[[str, str, Any], Any]]] = {
     "missing required field": (_GUIDE_21, _result_error("OccurrenceConstraintViolation")),
     "extra field": (_GUIDE_21, _result_error("FormatViolation")),
@@ -971,6 +978,10 @@ DELIBERATE_ANSWERS: dict[str, tuple[str, Callable[[str, str, Any], Any]]] = {
     "no JSON to the spec (NaN)": (_GUIDE_NOT_JSON, _fails_at_once),
     "CALLRESULT of 2 elements": (
         "a CALLRESULT of 2 elements answering our `call()`",
+        _fails_at_once,
+    ),
+    "CALLRESULT of 4 elements": (
+        "a CALLRESULT of 4 elements answering our `call()`",
         _fails_at_once,
     ),
     "CALLRESULT nested too deeply": (
@@ -1000,6 +1011,7 @@ _GUIDE_OWN_QUEUE = "| a `_response_queue` the backend set itself"
 DELIBERATE_OWN_QUEUE: dict[str, tuple[str, Callable[[str, str, Any], Any]]] = {
     **{name: DELIBERATE_ANSWERS[name] for name in list(DELIBERATE_ANSWERS)[:6]},
     "no JSON to the spec (NaN)": (_GUIDE_OWN_QUEUE, _validated_as_not_json),
+    "CALLRESULT of 4 elements": (_GUIDE_OWN_QUEUE, _validated_as_not_json),
     "CALLRESULT nested too deeply": (_GUIDE_OWN_QUEUE, _waits_as_read),
 }
 """:data:`DELIBERATE_ANSWERS` for a backend that set its own ``_response_queue``: the

@@ -520,7 +520,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             if error.message_type == 3:  # never answered with a CALLERROR
                 if unique_id == errors.UNREADABLE_MESSAGE_ID:  # to the spec; ours, maybe
                     unique_id = self._fast_result_id(raw_msg)
-                kind = self._fast_fail_waiting(unique_id, error, version)
+                kind = self._fast_fail_waiting(unique_id, error, version, raw_msg)
             elif error.message_type == 6 or (
                 error.message_type in (CALLERROR, CALLRESULTERROR)
                 and not isinstance(error, errors.MessageTypeNotSupportedError)
@@ -552,7 +552,10 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         and a lone surrogate escape (``\\ud800``) are no JSON, yet an ``ocpp`` peer reads
         them. The frame is still refused, but its own id is used where it can be read, so
         the peer's ``call()`` gets its error at once instead of waiting out its timeout
-        for an answer to "-1" (with ``ocpp`` its call lock held all along), and a response
+        for an answer to "-1" (with ``ocpp`` its call lock held all along); an error frame
+        is never answered (it was, to "-1"), and one to our ``call()`` is handed to that
+        call as ``ocpp`` hands it (None with ``suppress``, else the exception of its
+        code, holding the details as read), where the call waited out its timeout; a CALLRESULT
         to our ``call()`` fails that call at once (it waited for its timeout) with
         ``FormatViolationError`` (:meth:`_fast_fail_waiting`): as an invalid CALLRESULT
         does, answered with CALLRESULTERROR in 2.1 only; one of no call is discarded, never
@@ -574,12 +577,17 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             and len(frame) == 3
             and (_usable_id(unique_id) or self._fast_awaits(unique_id))
         ):
-            queue = self._response_queue
-            if type(queue) is not _Responses:  # the backend's own: filled as ocpp fills it
-                queue.put_nowait(_received(CallResult, unique_id, None, frame[2], raw_msg))
-                return None, unique_id  # call() refuses it, as it does any invalid one
             # fails the call waiting on it; one of no call is discarded, as ocpp does
-            return self._fast_fail_waiting(unique_id, error, version), unique_id
+            return self._fast_fail_waiting(unique_id, error, version, raw_msg), unique_id
+        if kind == CALLERROR or (kind == CALLRESULTERROR and version.answers_bad_results):
+            # never answered, as no error frame is; one of 4 or 5 elements to a call waiting
+            # on its id is handed to it as ocpp hands it (its details as json read them)
+            if (_usable_id(unique_id) or self._fast_awaits(unique_id)) and (
+                kind == CALLERROR and self._fast_awaited_error(frame)
+            ):
+                details = self._fast_details_of(frame)
+                self._response_queue.put_nowait(CallError(unique_id, frame[2], frame[3], details))
+            return None, unique_id
         return unreadable
 
     def _fast_result_id(self, raw_msg: str | bytes) -> Any:
@@ -599,19 +607,45 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         return waiter is not None and not waiter.done()
 
     def _fast_fail_waiting(
-        self, unique_id: Any, error: errors.OcppError, version: ProtocolVersion
+        self, unique_id: Any, error: errors.OcppError, version: ProtocolVersion, raw_msg: Any
     ) -> int | None:
-        """A CALLRESULT that is no frame to the spec (2 elements, ``NaN`` in it, nested too
-        deeply to read): the ``call()`` waiting on its id fails at once, as an invalid
+        """A CALLRESULT that is no frame to the spec (2 or 4 elements, ``NaN`` in it, nested
+        too deeply to read): the ``call()`` waiting on its id fails at once, as an invalid
         CALLRESULT fails it
         (``ocpp``'s class of the fault, :func:`ocpp_validation_exception`), where it waited
         out its timeout. Returns how it is answered: CALLRESULTERROR in 2.1 if a call
         waited, else nothing (a CALLRESULT is never answered with a CALLERROR; one of an
-        unknown id is discarded, as the native API discards it)."""
-        if not self._fast_awaits(unique_id) or type(self._response_queue) is not _Responses:
-            return None  # with the backend's own queue the call reads that, as ocpp's does
+        unknown id is discarded, as the native API discards it). With a ``_response_queue``
+        the backend set itself, the call reads that: see :meth:`_fast_queue_as_read`."""
+        queue = self._response_queue
+        if type(queue) is not _Responses:
+            self._fast_queue_as_read(queue, raw_msg)
+            return None  # call() answers in 2.1 as it refuses it
+        if not self._fast_awaits(unique_id):
+            return None
         self._fast_waiting[unique_id].set_exception(ocpp_validation_exception(error, version))
         return CALLRESULTERROR if version.answers_bad_results else None
+
+    def _fast_queue_as_read(self, queue: Any, raw_msg: Any) -> None:
+        """A CALLRESULT the codec refuses, put in the backend's own ``_response_queue`` as
+        ``ocpp`` puts it (read by Python's ``json``; 4 elements taken as 3, as its
+        ``CallResult`` takes them): ``call()`` refuses it at once, as without that queue, and
+        returns it unvalidated (``skip_schema_validation``) as ``ocpp`` does; a backend
+        reading the queue gets it as from ``ocpp``. One ``json`` cannot read (nested too
+        deeply) or of 2 elements is discarded, as ``ocpp`` discards it (its call waits),
+        and so is one whose id is no string or is over-long (of no call)."""
+        try:
+            frame = json.loads(raw_msg)
+        except (ValueError, RecursionError):
+            return
+        if (
+            type(frame) is list
+            and (len(frame) == 3 or len(frame) == 4)
+            and type(frame[0]) is int
+            and frame[0] == 3
+            and (_usable_id(frame[1]) or self._fast_awaits(frame[1]))
+        ):
+            queue.put_nowait(_received(CallResult, frame[1], None, frame[2], raw_msg))
 
     def _fast_details_of(self, frame: list[Any]) -> Any:
         """An error frame's ErrorDetails; ``null`` or absent is ``{}``, logged once (INFO).
