@@ -41,7 +41,10 @@ answered with a CALLERROR of id "-1" (``ocpp`` reads it and discards it, as the 
 CALLRESULT of an unknown id); a backend whose ``__init__`` calls no ``super().__init__()``
 raised AttributeError (the drop-in's own state) on its first response and in ``start()``;
 responses never reached a ``_response_queue`` the backend set itself, so a backend reading
-it waited forever, and our ``call()`` ignored it.
+it waited forever, and our ``call()`` ignored it; a CALLERROR holding ``NaN`` (as ``ocpp``
+writes a float NaN) was answered with a CALLERROR of id "-1" and its call waited out its
+timeout, where ``ocpp`` hands it to the call; a ``call()`` given a dict sent it unvalidated
+as an action ``dict`` (``ocpp`` raises TypeError).
 """
 
 from __future__ import annotations
