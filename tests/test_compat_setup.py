@@ -7,7 +7,9 @@
   [the_generic_class_without_a_version_fails_where_ocpp_fails]. A missing attribute is
   named as Python names it, although the drop-in makes its own state on first use for a
   backend that calls no ``super().__init__()``
-  [a_missing_attribute_is_named_as_python_names_it].
+  [a_missing_attribute_is_named_as_python_names_it]; one a mixin after the ChargePoint
+  in the bases answers from its ``__getattr__`` still goes there
+  [a_mixins_getattr_after_the_charge_point_still_answers].
 - A backend whose ``_get_specific_response`` reads ``self._response_queue`` as ``ocpp``'s
   does, calling no ``super()``: on a queue of its own, or on the drop-in's, the answer
   reaches it (the drop-in filled neither, and the call waited out its timeout)
@@ -147,3 +149,23 @@ def test_an_override_reading_the_queue_gets_the_answer(own: bool) -> None:
     ours = asyncio.run(_answered(_reading_the_queue(v201.ChargePoint, own)))
     assert theirs == ("Accepted", ["zz"])
     assert ours == theirs
+
+
+class _Delegating:
+    """A mixin that answers any attribute nobody has from an object of its own."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("site_"):
+            return f"from the mixin: {name}"
+        raise AttributeError(name)
+
+
+def test_a_mixins_getattr_after_the_charge_point_still_answers() -> None:
+    """``class Csms(ChargePoint, Mixin)``: a name no class has goes to the mixin's
+    ``__getattr__``, as with ``ocpp``'s class (the drop-in's own, made for its state,
+    must not end the lookup)."""
+    for base in (ocpp.v201.ChargePoint, v201.ChargePoint):
+        csms = type("Csms", (base, _Delegating), {})("CP", Sink())
+        assert csms.site_name == "from the mixin: site_name"
+        with pytest.raises(AttributeError):
+            csms.other  # noqa: B018

@@ -310,9 +310,11 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             """The drop-in's state made on first use (see :meth:`_fast_init_state`).
 
             Python calls this only for an attribute found nowhere else, so it costs
-            nothing once the state is made. Any other missing attribute raises the
-            AttributeError Python would (``_ocpp_version`` unset on the generic class),
-            a property's own included (``_fast_version`` raises ``_ocpp_version``'s).
+            nothing once the state is made. Any other missing attribute goes to the
+            ``__getattr__`` of a class after this one in the backend's bases (a mixin's,
+            as before this one existed), else raises the AttributeError Python would
+            (``_ocpp_version`` unset on the generic class), a property's own included
+            (``_fast_version`` raises ``_ocpp_version``'s).
             """
             if name in _STATE and "_fast_waiting" not in self.__dict__:
                 self._fast_init_state()
@@ -320,6 +322,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             prop = getattr(type(self), name, None)
             if isinstance(prop, property) and prop.fget is not None:
                 return prop.fget(self)  # raises the AttributeError that sent it here
+            later = getattr(super(), "__getattr__", None)
+            if later is not None:
+                return later(name)
             raise AttributeError(
                 f"{type(self).__name__!r} object has no attribute {name!r}", name=name, obj=self
             )
