@@ -26,7 +26,7 @@ backend's own queue is compared too.
 Every outcome is the same on both, or differs as :data:`DELIBERATE` says: the migration
 guide's row that lists the difference (checked to be in the docs) and what the drop-in
 does instead, asserted. A difference listed nowhere fails the sweep, so does a listed one
-that no longer differs (the table stays live). Bounded: 2,628 runs, about 20 seconds.
+that no longer differs (the table stays live). Bounded: 2,664 runs, about 20 seconds.
 
 Found by it and fixed (each failed here before): a CALLERROR to our ``call()`` whose
 details were no object (or whose description was no string) was answered with a CALLERROR
@@ -473,6 +473,12 @@ INCOMING: dict[str, tuple[str, Frames]] = {
     "message type as a string": ("plain", lambda label: ['["2","m1","Heartbeat",{}]']),
     "message type 7": ("plain", lambda label: ['[7,"m1","Heartbeat",{}]']),
     "message type 0": ("plain", lambda label: ['[0,"m1","Heartbeat",{}]']),
+    "message type 2.0": ("plain", lambda label: ['[2.0,"m1","Heartbeat",{}]']),
+    "binary frame opening with a BOM": (
+        "plain",
+        lambda label: [b"\xef\xbb\xbf" + _call("Heartbeat", {}).encode()],
+    ),
+    "binary frame in UTF-16": ("plain", lambda label: [_call("Heartbeat", {}).encode("utf-16")]),
     "CALL of 5 elements": ("plain", lambda label: ['[2,"m1","Heartbeat",{},{}]']),
     "CALL of 3 elements": ("plain", lambda label: ['[2,"m1","Heartbeat"]']),
     "an object": ("plain", lambda label: ['{"messageTypeId":2}']),
@@ -653,6 +659,9 @@ DELIBERATE: dict[str, tuple[str, Callable[[str], Any]]] = {
     "not JSON": ("| malformed frame (not JSON", _malformed("-1")),
     "not UTF-8": ("| malformed frame (not JSON", _malformed("-1")),
     "no JSON to the spec (NaN), id a list": ("| malformed frame (not JSON", _malformed("-1")),
+    "message type 2.0": ("a message type of `2.0` is handled as 2", _malformed("m1")),
+    "binary frame opening with a BOM": ("opening with a UTF-8 BOM is decoded", _malformed("m1")),
+    "binary frame in UTF-16": ("a binary frame in UTF-16 or UTF-32", _malformed("m1")),
     "id null": ("an id that is no string", _malformed("-1")),
     "id a float": ("an id that is no string", _malformed("-1")),
     "id a list": ("an id that is no string", _malformed("-1")),
