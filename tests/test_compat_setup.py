@@ -5,11 +5,12 @@
   ``_ocpp_version``), a dict given for the dataclass is ``ocpp``'s TypeError before that;
   the drop-in read the version first (the id generator never called)
   [the_generic_class_without_a_version_fails_where_ocpp_fails]. A missing attribute is
-  named as Python names it, although the drop-in makes its own state on first use for a
-  backend that calls no ``super().__init__()``
+  named as Python names it, the drop-in making its own state in ``__new__`` for a backend
+  that calls no ``super().__init__()``
   [a_missing_attribute_is_named_as_python_names_it]; one a mixin after the ChargePoint
-  in the bases answers from its ``__getattr__`` still goes there
-  [a_mixins_getattr_after_the_charge_point_still_answers].
+  in the bases answers from its ``__getattr__`` still goes there, and a mixin's own
+  ``__new__`` taking the constructor's arguments still gets them
+  [a_mixins_getattr_after_the_charge_point_still_answers, a_mixins_new_gets_the_arguments].
 - A backend whose ``_get_specific_response`` reads ``self._response_queue`` as ``ocpp``'s
   does, calling no ``super()``: on a queue of its own, or on the drop-in's, the answer
   reaches it (the drop-in filled neither, and the call waited out its timeout)
@@ -22,7 +23,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import ocpp.charge_point
 import ocpp.v201
@@ -105,7 +106,7 @@ def test_a_missing_attribute_is_named_as_python_names_it() -> None:
     charge_point = _bare(_charge_point.ChargePoint)("CP", Sink())
     with pytest.raises(AttributeError, match="'_ocpp_version'"):
         charge_point._fast_version  # noqa: B018
-    assert charge_point._fast_waiting == {}  # the drop-in's own state, made as it is read
+    assert charge_point._fast_waiting == {}  # the drop-in's own state, made by __new__
 
 
 def _reading_the_queue(base: type[Any], own: bool) -> type[Any]:
@@ -169,3 +170,21 @@ def test_a_mixins_getattr_after_the_charge_point_still_answers() -> None:
         assert csms.site_name == "from the mixin: site_name"
         with pytest.raises(AttributeError):
             csms.other  # noqa: B018
+
+
+class _Counting:
+    """A mixin whose ``__new__`` keeps what each instance was made with."""
+
+    made: ClassVar[list[Any]] = []
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        cls.made.append((args, kwargs))
+        return super().__new__(cls)
+
+
+def test_a_mixins_new_gets_the_arguments() -> None:
+    for base in (ocpp.v201.ChargePoint, v201.ChargePoint):
+        _Counting.made.clear()
+        csms = type("Csms", (base, _Counting), {})("CP", Sink(), response_timeout=3)
+        assert _Counting.made == [(("CP", csms._connection), {"response_timeout": 3})]
+        assert csms._response_timeout == 3

@@ -27,7 +27,7 @@ import json
 import re
 import sys
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import msgspec
 import ocpp.charge_point
@@ -243,23 +243,6 @@ class _Responses(asyncio.Queue[Any]):
             self._readers -= 1
 
 
-_STATE = frozenset(
-    {
-        "_fast_details_missing_logged",
-        "_fast_waiting",
-        "_fast_unmatched",
-        "_fast_unknown_ids",
-        "_fast_call_slots",
-        "_fast_handling",
-        "_fast_hooks",
-        "_fast_last_call",
-        "_fast_reader",
-        "_fast_failure",
-    }
-)
-"""The drop-in's own per-connection state, made by :meth:`ChargePoint._fast_init_state`."""
-
-
 class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
     """``ocpp.charge_point.ChargePoint`` on ocpp_fast: same constructor, attributes and methods.
 
@@ -277,22 +260,33 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
     strict_formats: ClassVar[bool] = False
     max_concurrent_calls: ClassVar[int] = 4
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        """A new instance, the drop-in's own state (:meth:`_fast_init_state`) made already.
+
+        Made here, not only in ``__init__``: a backend whose ``__init__`` sets ``ocpp``'s
+        attributes itself (``id``, ``_connection``, ``route_map``, ``_call_lock``,
+        ``_response_queue``...) and calls no ``super().__init__()``, as ``ocpp``'s class
+        allows and some backends do, raised AttributeError on its first response and in
+        ``start()``. ``__new__`` runs for every instance, whatever ``__init__`` does, once,
+        and costs nothing per message (a ``__getattr__`` making the state on first use
+        would slow every attribute read of the instance: CPython does not specialise
+        them on a class that has one).
+        """
+        make = super().__new__
+        instance: Self = make(cls) if make is object.__new__ else make(cls, *args, **kwargs)
+        instance._fast_init_state()
+        return instance
+
     def __init__(
         self, id: str, connection: Any, response_timeout: float = 30, logger: Any = LOGGER
     ) -> None:
         super().__init__(id, connection, response_timeout, logger)
-        self._fast_init_state()
+        self._fast_init_state()  # anew, for a backend calling __init__ again on reconnect
         self._response_queue = _Responses(self._fast_deliver)
 
     def _fast_init_state(self) -> None:
-        """Make the drop-in's own state (:data:`_STATE`).
-
-        Called by ``__init__``, and on first use by :meth:`__getattr__` for a subclass
-        whose ``__init__`` does not call ``super().__init__()`` but sets ``ocpp``'s
-        attributes itself (``id``, ``_connection``, ``route_map``, ``_call_lock``,
-        ``_response_queue``...), as some backends do: ``ocpp``'s class works so, and
-        the drop-in raised AttributeError on its first frame.
-        """
+        """Make the drop-in's own per-connection state (``_fast_...``), by :meth:`__new__`
+        and ``__init__``."""
         self._fast_details_missing_logged = False
         self._fast_waiting: dict[Any, asyncio.Future[Any]] = {}
         self._fast_unmatched: OrderedDict[Any, Any] = OrderedDict()
@@ -303,31 +297,6 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         self._fast_last_call: asyncio.Task[Any] | None = None
         self._fast_reader: asyncio.Task[Any] | None = None  # start() while it reads
         self._fast_failure: BaseException | None = None  # what start() is to raise
-
-    if not TYPE_CHECKING:  # mypy would take any attribute of the class for an Any
-
-        def __getattr__(self, name: str) -> Any:
-            """The drop-in's state made on first use (see :meth:`_fast_init_state`).
-
-            Python calls this only for an attribute found nowhere else, so it costs
-            nothing once the state is made. Any other missing attribute goes to the
-            ``__getattr__`` of a class after this one in the backend's bases (a mixin's,
-            as before this one existed), else raises the AttributeError Python would
-            (``_ocpp_version`` unset on the generic class), a property's own included
-            (``_fast_version`` raises ``_ocpp_version``'s).
-            """
-            if name in _STATE and "_fast_waiting" not in self.__dict__:
-                self._fast_init_state()
-                return self.__dict__[name]
-            prop = getattr(type(self), name, None)
-            if isinstance(prop, property) and prop.fget is not None:
-                return prop.fget(self)  # raises the AttributeError that sent it here
-            later = getattr(super(), "__getattr__", None)
-            if later is not None:
-                return later(name)
-            raise AttributeError(
-                f"{type(self).__name__!r} object has no attribute {name!r}", name=name, obj=self
-            )
 
     @property
     def _fast_version(self) -> ProtocolVersion:
