@@ -43,10 +43,11 @@ Sources read, and the patterns each uses (the test named in brackets):
   ``_unique_id_generator`` [unique_id_generator].
 
 Not supported (see the migration page): ``_ocpp_version = "2.0"`` (OCPP 2.0, which
-ocpp_fast does not model), and reading ``_response_queue`` directly instead of
-calling ``_get_specific_response`` (compat matches responses by id and never fills
-it). Starlette is not installed here; its adapter is the same ``recv()``/``send()``
-object as the aiohttp one.
+ocpp_fast does not model), and looking into the drop-in's own ``_response_queue`` with
+nobody awaiting ``get()`` on it (``qsize()``, ``get_nowait()``: compat matches responses
+by id and fills its own queue only for a reader waiting on it; a queue the backend set
+itself is filled as ``ocpp`` fills it, tests/test_compat_setup.py). Starlette is not
+installed here; its adapter is the same ``recv()``/``send()`` object as the aiohttp one.
 """
 
 from __future__ import annotations

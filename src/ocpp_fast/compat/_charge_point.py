@@ -27,7 +27,7 @@ import json
 import re
 import sys
 from collections import OrderedDict
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import msgspec
 import ocpp.charge_point
@@ -212,20 +212,35 @@ def _usable_id(unique_id: Any) -> bool:
 
 
 class _Responses(asyncio.Queue[Any]):
-    """``ocpp``'s ``_response_queue``, for backends that route frames themselves.
+    """The drop-in's own ``_response_queue``, for backends that route frames themselves.
 
     A ``route_message`` written whole (``unpack``, then ``_handle_call`` for a CALL
     and ``self._response_queue.put_nowait(msg)`` for a response, as ``ocpp``'s own
     does) puts responses here; each goes to the ``call()`` waiting on its id, as
     the drop-in's own routing hands them, instead of waiting in a queue nobody reads.
+    A backend may read it too, as ``ocpp``'s ``_get_specific_response`` does (an override
+    of its own that calls no ``super()``): while one awaits :meth:`get`, responses are put
+    here for it instead, as ``ocpp`` puts them. A queue the backend put in
+    ``_response_queue`` itself (any other object) is used as ``ocpp`` uses it instead.
     """
 
     def __init__(self, deliver: Any) -> None:
         super().__init__()
         self._deliver_to = deliver
+        self._readers = 0
 
     def put_nowait(self, item: Any) -> None:
-        self._deliver_to(item)
+        if self._readers:
+            super().put_nowait(item)
+        else:
+            self._deliver_to(item)
+
+    async def get(self) -> Any:
+        self._readers += 1
+        try:
+            return await super().get()
+        finally:
+            self._readers -= 1
 
 
 class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
@@ -245,10 +260,33 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
     strict_formats: ClassVar[bool] = False
     max_concurrent_calls: ClassVar[int] = 4
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        """A new instance, the drop-in's own state (:meth:`_fast_init_state`) made already.
+
+        Made here, not only in ``__init__``: a backend whose ``__init__`` sets ``ocpp``'s
+        attributes itself (``id``, ``_connection``, ``route_map``, ``_call_lock``,
+        ``_response_queue``...) and calls no ``super().__init__()``, as ``ocpp``'s class
+        allows and some backends do, raised AttributeError on its first response and in
+        ``start()``. ``__new__`` runs for every instance, whatever ``__init__`` does, once,
+        and costs nothing per message (a ``__getattr__`` making the state on first use
+        would slow every attribute read of the instance: CPython does not specialise
+        them on a class that has one).
+        """
+        make = super().__new__
+        instance: Self = make(cls) if make is object.__new__ else make(cls, *args, **kwargs)
+        instance._fast_init_state()
+        return instance
+
     def __init__(
         self, id: str, connection: Any, response_timeout: float = 30, logger: Any = LOGGER
     ) -> None:
         super().__init__(id, connection, response_timeout, logger)
+        self._fast_init_state()  # anew, for a backend calling __init__ again on reconnect
+        self._response_queue = _Responses(self._fast_deliver)
+
+    def _fast_init_state(self) -> None:
+        """Make the drop-in's own per-connection state (``_fast_...``), by :meth:`__new__`
+        and ``__init__``."""
         self._fast_details_missing_logged = False
         self._fast_waiting: dict[Any, asyncio.Future[Any]] = {}
         self._fast_unmatched: OrderedDict[Any, Any] = OrderedDict()
@@ -259,7 +297,6 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         self._fast_last_call: asyncio.Task[Any] | None = None
         self._fast_reader: asyncio.Task[Any] | None = None  # start() while it reads
         self._fast_failure: BaseException | None = None  # what start() is to raise
-        self._response_queue = _Responses(self._fast_deliver)
 
     @property
     def _fast_version(self) -> ProtocolVersion:
@@ -387,10 +424,12 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 await self._fast_route_call(_received(Call, unique_id, frame[2], frame[3], raw_msg))
                 return
             if kind == 3 and len(frame) == 3:
-                self._fast_deliver(_received(CallResult, unique_id, None, frame[2], raw_msg))
+                self._response_queue.put_nowait(
+                    _received(CallResult, unique_id, None, frame[2], raw_msg)
+                )
                 return
             if kind == 4 and (_is_error_body(frame) or self._fast_awaited_error(frame)):
-                self._fast_deliver(
+                self._response_queue.put_nowait(
                     CallError(unique_id, frame[2], frame[3], self._fast_details_of(frame))
                 )
                 return
@@ -408,8 +447,12 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         string, ErrorDetails that are no object) to a ``call()`` waiting on its id: handed
         to that call as ``ocpp`` hands it (``suppress`` returns None, else ``ocpp``'s
         exception of the code holding what was sent), logged. Never answered: nothing is
-        answered to an error frame, and the call does not wait out its timeout."""
-        if (len(frame) != 5 and len(frame) != 4) or not self._fast_awaits(frame[1]):
+        answered to an error frame, and the call does not wait out its timeout. With a
+        ``_response_queue`` the backend set itself, one of no call is put in it too, as
+        ``ocpp`` puts it (the next ``call()`` drops it, a backend reading the queue sees it)."""
+        if (len(frame) != 5 and len(frame) != 4) or not (
+            self._fast_awaits(frame[1]) or type(self._response_queue) is not _Responses
+        ):
             return False
         self.logger.warning("%s: malformed error frame %.200r, handed to its call", self.id, frame)
         return True
@@ -451,7 +494,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             if error.message_type == 3:  # never answered with a CALLERROR
                 if unique_id == errors.UNREADABLE_MESSAGE_ID:  # to the spec; ours, maybe
                     unique_id = self._fast_result_id(raw_msg)
-                kind = self._fast_fail_waiting(unique_id, error, version)
+                kind = self._fast_fail_waiting(unique_id, error, version, raw_msg)
             elif error.message_type == 6 or (
                 error.message_type in (CALLERROR, CALLRESULTERROR)
                 and not isinstance(error, errors.MessageTypeNotSupportedError)
@@ -483,7 +526,10 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         and a lone surrogate escape (``\\ud800``) are no JSON, yet an ``ocpp`` peer reads
         them. The frame is still refused, but its own id is used where it can be read, so
         the peer's ``call()`` gets its error at once instead of waiting out its timeout
-        for an answer to "-1" (with ``ocpp`` its call lock held all along), and a response
+        for an answer to "-1" (with ``ocpp`` its call lock held all along); an error frame
+        is never answered (it was, to "-1"), and one to our ``call()`` is handed to that
+        call as ``ocpp`` hands it (None with ``suppress``, else the exception of its
+        code, holding the details as read), where the call waited out its timeout; a CALLRESULT
         to our ``call()`` fails that call at once (it waited for its timeout) with
         ``FormatViolationError`` (:meth:`_fast_fail_waiting`): as an invalid CALLRESULT
         does, answered with CALLRESULTERROR in 2.1 only; one of no call is discarded, never
@@ -506,7 +552,16 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             and (_usable_id(unique_id) or self._fast_awaits(unique_id))
         ):
             # fails the call waiting on it; one of no call is discarded, as ocpp does
-            return self._fast_fail_waiting(unique_id, error, version), unique_id
+            return self._fast_fail_waiting(unique_id, error, version, raw_msg), unique_id
+        if kind == CALLERROR or (kind == CALLRESULTERROR and version.answers_bad_results):
+            # never answered, as no error frame is; one of 4 or 5 elements to a call waiting
+            # on its id is handed to it as ocpp hands it (its details as json read them)
+            if (_usable_id(unique_id) or self._fast_awaits(unique_id)) and (
+                kind == CALLERROR and self._fast_awaited_error(frame)
+            ):
+                details = self._fast_details_of(frame)
+                self._response_queue.put_nowait(CallError(unique_id, frame[2], frame[3], details))
+            return None, unique_id
         return unreadable
 
     def _fast_result_id(self, raw_msg: str | bytes) -> Any:
@@ -526,19 +581,45 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         return waiter is not None and not waiter.done()
 
     def _fast_fail_waiting(
-        self, unique_id: Any, error: errors.OcppError, version: ProtocolVersion
+        self, unique_id: Any, error: errors.OcppError, version: ProtocolVersion, raw_msg: Any
     ) -> int | None:
-        """A CALLRESULT that is no frame to the spec (2 elements, ``NaN`` in it, nested too
-        deeply to read): the ``call()`` waiting on its id fails at once, as an invalid
+        """A CALLRESULT that is no frame to the spec (2 or 4 elements, ``NaN`` in it, nested
+        too deeply to read): the ``call()`` waiting on its id fails at once, as an invalid
         CALLRESULT fails it
         (``ocpp``'s class of the fault, :func:`ocpp_validation_exception`), where it waited
         out its timeout. Returns how it is answered: CALLRESULTERROR in 2.1 if a call
         waited, else nothing (a CALLRESULT is never answered with a CALLERROR; one of an
-        unknown id is discarded, as the native API discards it)."""
+        unknown id is discarded, as the native API discards it). With a ``_response_queue``
+        the backend set itself, the call reads that: see :meth:`_fast_queue_as_read`."""
+        queue = self._response_queue
+        if type(queue) is not _Responses:
+            self._fast_queue_as_read(queue, raw_msg)
+            return None  # call() answers in 2.1 as it refuses it
         if not self._fast_awaits(unique_id):
             return None
         self._fast_waiting[unique_id].set_exception(ocpp_validation_exception(error, version))
         return CALLRESULTERROR if version.answers_bad_results else None
+
+    def _fast_queue_as_read(self, queue: Any, raw_msg: Any) -> None:
+        """A CALLRESULT the codec refuses, put in the backend's own ``_response_queue`` as
+        ``ocpp`` puts it (read by Python's ``json``; 4 elements taken as 3, as its
+        ``CallResult`` takes them): ``call()`` refuses it at once, as without that queue, and
+        returns it unvalidated (``skip_schema_validation``) as ``ocpp`` does; a backend
+        reading the queue gets it as from ``ocpp``. One ``json`` cannot read (nested too
+        deeply) or of 2 elements is discarded, as ``ocpp`` discards it (its call waits),
+        and so is one whose id is no string or is over-long (of no call)."""
+        try:
+            frame = json.loads(raw_msg)
+        except (ValueError, RecursionError):
+            return
+        if (
+            type(frame) is list
+            and (len(frame) == 3 or len(frame) == 4)
+            and type(frame[0]) is int
+            and frame[0] == 3
+            and (_usable_id(frame[1]) or self._fast_awaits(frame[1]))
+        ):
+            queue.put_nowait(_received(CallResult, frame[1], None, frame[2], raw_msg))
 
     def _fast_details_of(self, frame: list[Any]) -> Any:
         """An error frame's ErrorDetails; ``null`` or absent is ``{}``, logged once (INFO).
@@ -778,14 +859,20 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         no ``str`` or ``int`` raises ``TypeError`` before anything is sent, as ``ocpp``'s
         ``json.dumps`` raises (sent, it was never matched: the answer's id is a string);
         text UTF-8 cannot encode (a lone surrogate, which ``ocpp`` writes as a ``\\ud800``
-        escape) raises ``FormatViolationError``, as an invalid request does.
+        escape) raises ``FormatViolationError``, as an invalid request does. A payload that
+        is no dataclass instance (a dict) raises ``ocpp``'s ``TypeError`` first, nothing
+        sent (unvalidated, it went out as an action named ``dict``); then the id is made,
+        then ``_ocpp_version`` read (unset on the generic class: its AttributeError), in
+        ``ocpp``'s order.
         """
-        version = self._fast_version
+        if not hasattr(type(payload), "__dataclass_fields__"):  # ocpp's asdict refuses it
+            raise TypeError("asdict() should be called on dataclass instances")
         action = payload.__class__.__name__
         if unique_id is None:
             unique_id = str(self._unique_id_generator())
         elif not isinstance(unique_id, (str, int)):  # ocpp's json.dumps refuses it so
             raise TypeError(f"Object of type {type(unique_id).__name__} is not JSON serializable")
+        version = self._fast_version
         request_type = version.request_types.get(action)
         try:
             body = written(to_wire(payload, shape_of(request_type)))
@@ -880,12 +967,40 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         """The response with ``unique_id``, or ``asyncio.TimeoutError`` after ``timeout`` s;
         ``CancelledError`` when cancelled, even as the response came (``ocpp``'s
         ``asyncio.wait_for`` returns it on 3.11, and the cancelled task went on)."""
+        queue = self._response_queue
+        if type(queue) is not _Responses:
+            return await self._fast_read_queue(queue, unique_id, timeout)
         waiter = self._fast_expect(unique_id)
         try:
             return await within(waiter, timeout)
         finally:
             if self._fast_waiting.get(unique_id) is waiter and waiter.done():
                 del self._fast_waiting[unique_id]
+
+    async def _fast_read_queue(self, queue: Any, unique_id: Any, timeout: float) -> Any:
+        """The response with ``unique_id`` from a ``_response_queue`` the backend set itself,
+        read as ``ocpp`` reads its own: responses of another id are taken off and dropped
+        (logged), ``asyncio.TimeoutError`` once ``timeout`` s passed in all.
+
+        The backend may read that queue too, or put in it what it routed itself: the
+        drop-in fills it (:meth:`route_message`) and reads it as ``ocpp`` does, so both
+        see every response, each once, where responses bypassed it and the backend's
+        reader waited forever."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            response = await within(queue.get(), timeout)
+            if response.unique_id == unique_id:
+                return response
+            self.logger.warning(
+                "%s: dropped response with id %.40r while waiting for %.40r",
+                self.id,
+                response.unique_id,
+                unique_id,
+            )
+            timeout = deadline - loop.time()
+            if timeout < 0:
+                raise TimeoutError
 
     def _fast_deliver(self, response: Any) -> None:
         """Hand a CALLRESULT or CALLERROR to the call waiting on its id."""
