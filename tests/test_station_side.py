@@ -388,6 +388,30 @@ def test_the_heartbeat_is_opt_in_and_follows_the_boot_interval() -> None:
     run(main)
 
 
+@pytest.mark.usefixtures("backend")
+def test_close_leaves_no_heartbeat_task_behind() -> None:
+    """``close()`` returns with the heartbeat task finished, not merely cancelled: a firmware
+    that runs its own loop and closes it right after ``close()`` got "Task was destroyed but
+    it is pending" for the heartbeat's task (asyncio.run hid it, cancelling what was left)."""
+
+    async def main() -> None:
+        before = asyncio.all_tasks()  # this one, and run()'s wait_for
+        server = await serve(Csms())
+        url = f"ws://127.0.0.1:{server.port}/CS001"
+        station = await connect(v201.Charger(), url, backoff=FAST, heartbeat=60, boot=BOOT)
+        try:
+            await station.booted(timeout=5)
+            assert station._beating is not None  # heartbeats on: the task waits its interval
+            beating = station._beating
+        finally:
+            await station.close()
+            await server.close()
+        assert beating.done()
+        assert asyncio.all_tasks() - before == set()
+
+    run(main)
+
+
 class Cleaner(v201.Charger):
     """Answers ClearCache (a CALLRESULT); any other CALL of the CSMS gets a CALLERROR."""
 

@@ -600,7 +600,11 @@ class StationClient:
                 await asyncio.wait([self._booting])
                 self._booting = None
             if self._beating is not None:
+                # awaited, as the boot is: a heartbeat task merely cancelled is still pending
+                # when close() returns, and a loop closed then destroys it ("Task was
+                # destroyed but it is pending")
                 self._beating.cancel()
+                await asyncio.wait([self._beating])
                 self._beating = None
             frames = _close_frames(link)
             lost = ConnectionError("the connection to the CSMS was lost")
