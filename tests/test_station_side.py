@@ -622,3 +622,28 @@ def test_a_station_says_the_transport_error_that_ended_its_connection(
 
     line = run(lambda: _disconnected_line(reset, caplog, backend="websockets"))
     assert line.startswith("CS001: disconnected: connection lost (ConnectionResetError: "), line
+
+
+def test_a_boot_of_the_wrong_version_names_both_versions() -> None:
+    """The BootNotificationRequest classes of the versions share a name: a 1.6 boot given to a
+    2.0.1 station said "takes one BootNotificationRequest of OCPP 2.0.1, not 0", which reads as
+    if no boot had been given. The error names the version given, the one spoken, and the
+    class to use."""
+    boot16 = messages16.BootNotificationRequest(charge_point_vendor="A", charge_point_model="M")
+    with pytest.raises(ValueError) as wrong:
+        StationClient(v201.Charger(), "ws://127.0.0.1:9/CS001", boot=boot16)
+    said = str(wrong.value)
+    assert "OCPP 1.6" in said and "OCPP 2.0.1" in said
+    assert "ocpp_fast.v201.messages.BootNotificationRequest" in said
+    with pytest.raises(ValueError, match=r"OCPP 2\.0\.1, a version the station does not speak"):
+        StationClient(v16.Charger(), "ws://127.0.0.1:9/CS001", boot=[boot16, BOOT])
+    with pytest.raises(ValueError, match=r"not 2$"):
+        StationClient(v201.Charger(), "ws://127.0.0.1:9/CS001", boot=[BOOT, BOOT])
+    with pytest.raises(ValueError, match=r"not ocpp_fast\.v16\.messages\.HeartbeatRequest"):
+        StationClient(v201.Charger(), "ws://127.0.0.1:9/CS001", boot=messages16.HeartbeatRequest())
+    both = StationClient(
+        {"ocpp2.0.1": v201.Charger(), "ocpp1.6": v16.Charger()},
+        "ws://127.0.0.1:9/CS001",
+        boot=[boot16, BOOT],
+    )
+    assert both.identity == "CS001"

@@ -22,6 +22,7 @@ from ocpp_fast._awaited import within
 from ocpp_fast._log_text import PeerText
 from ocpp_fast._model import Request, ResponseT, SendRequest
 from ocpp_fast._outgoing import encode_checked_payload
+from ocpp_fast._protocol_version import LABELS, by_label
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
 from ocpp_fast.dispatch import CallContext, OcppHandler, PeerConnection
@@ -725,29 +726,57 @@ def _boots_of(
 ) -> dict[str, Any]:
     """``boot=``: the BootNotificationRequest of each version of ``handlers``, by its label,
     each checked against its schema now (an invalid one would be refused at every connection).
-    ``ValueError`` for a version without one, or a request that is no such boot."""
+    ``ValueError`` for a version without one, or a request that is no such boot: naming the
+    version of the boot given and the one the station speaks, since the classes of the versions
+    share a name and a 1.6 boot given to a 2.0.1 station read as "not 0" boots."""
     if boot is None:
         return {}
     given = [boot] if isinstance(boot, Request) else list(boot)
+    for request in given:
+        if _boot_version(request) is None:
+            raise ValueError(
+                f"boot= takes BootNotificationRequests, not {_qualified(type(request))}"
+            )
     found: dict[str, Any] = {}
     for handler in handlers.values():
         version = handler.version
         kind = version.request_types["BootNotification"]
         mine = [request for request in given if type(request) is kind]
         if len(mine) != 1:
+            others = sorted({str(_boot_version(request)) for request in given} - {version.label})
+            if not mine and others:
+                raise ValueError(
+                    f"boot= got a BootNotificationRequest of OCPP {', '.join(others)}, but the "
+                    f"station speaks OCPP {version.label}: give {_qualified(kind)} "
+                    "(one boot per version the station offers)"
+                )
             raise ValueError(
                 f"boot= takes one BootNotificationRequest of OCPP {version.label} "
-                f"(the station speaks it), not {len(mine)}"
+                f"({_qualified(kind)}), not {len(mine)}"
             )
         encode_checked_payload(mine[0], "BootNotification", version, response=False)
         found[version.label] = mine[0]
     strays = [request for request in given if all(request is not f for f in found.values())]
     if strays:
         raise ValueError(
-            f"boot= takes BootNotificationRequests of the versions the station speaks, "
-            f"not {type(strays[0]).__module__}.{type(strays[0]).__name__}"
+            f"boot= got a BootNotificationRequest of OCPP {_boot_version(strays[0])}, a version "
+            f"the station does not speak (it speaks {', '.join(found)})"
         )
     return found
+
+
+def _boot_version(request: object) -> str | None:
+    """The OCPP version label whose BootNotificationRequest ``request`` is, or ``None``."""
+    for label in LABELS:
+        if type(request) is by_label(label).request_types["BootNotification"]:
+            return label
+    return None
+
+
+def _qualified(kind: type) -> str:
+    """``ocpp_fast.v201.messages.BootNotificationRequest``: the classes of the versions share
+    their names, their module says which is which."""
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 def _opener(backend: str) -> Opener:
