@@ -647,3 +647,32 @@ def test_a_boot_of_the_wrong_version_names_both_versions() -> None:
         boot=[boot16, BOOT],
     )
     assert both.identity == "CS001"
+
+
+@pytest.mark.usefixtures("backend")
+def test_connect_takes_max_size_for_what_the_csms_sends() -> None:
+    """``connect(max_size=...)``: the largest message the station takes from the CSMS (a
+    larger one closes the connection with 1009). ``StationClient`` had the option and
+    ``connect()`` did not pass it on: its stations always took 1 MiB, whatever firmware with
+    less memory asked for."""
+
+    async def main() -> None:
+        csms = Csms()
+        server = await serve(csms)
+        url = f"ws://127.0.0.1:{server.port}/CS001"
+        station = await connect(v201.Charger(), url, backoff=FAST, max_size=512)
+        try:
+            await until(lambda: "CS001" in server.connections)
+            small = messages.DataTransferRequest(vendor_id="V", data="x" * 100)
+            with pytest.raises(errors.OcppError):  # answered (NotImplemented): it got through
+                await server.call("CS001", small, timeout=5)
+            big = messages.DataTransferRequest(vendor_id="V", data="x" * 1000)
+            with pytest.raises(ConnectionError):
+                await server.call("CS001", big, timeout=5)
+            await until(lambda: csms.events[-1][0] == "disconnect")
+            assert csms.events[-1][1].startswith("closed by the station (1009")
+        finally:
+            await station.close()
+            await server.close()
+
+    run(main)

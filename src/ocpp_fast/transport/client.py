@@ -194,7 +194,8 @@ class StationClient:
         boot: Request[Any] | Iterable[Request[Any]] | None = None,
         via: InMemoryServer | None = None,
     ) -> None:
-        """``handlers`` and the options are those of :func:`connect`; ``failover``: other URLs
+        """``handlers`` and the options are those of :func:`connect` (``max_size`` included:
+        the largest message taken from the CSMS); ``failover``: other URLs
         of the same CSMS, tried in turn after a lost connection, and at once when the first
         connection fails."""
         self.handlers = by_subprotocol(handlers, "Charger")
@@ -800,6 +801,7 @@ async def connect(
     backoff: Backoff = Backoff(),
     ping_interval: float | None = 20,
     backend: str | None = None,
+    max_size: int = 2**20,
     compression: bool = True,
     queue: str | TransactionQueue | None = None,
     retry: MessageRetry = DEFAULT_RETRY,
@@ -817,6 +819,9 @@ async def connect(
     HTTP Basic (profiles 1 and 2; the user name is the identity); ``ssl``
     carries TLS, with a client certificate for profile 3. ``compression`` offers
     permessage-deflate (the CSMS decides); ``backend`` picks the WebSocket library.
+    ``max_size`` (bytes, 1 MiB by default) is the largest message the station takes from the
+    CSMS: a larger one closes the connection with 1009 (message too big), as the CSMS's own
+    ``max_size`` guards it from the station.
     ``queue`` keeps transaction messages across disconnects and restarts, retried
     per ``retry`` (see :class:`StationClient`). ``metrics`` counts this station's frames,
     handler times and queue length (:mod:`ocpp_fast.metrics`). ``failover`` lists other URLs of
@@ -851,6 +856,7 @@ async def connect(
         backoff=backoff,
         ping_interval=ping_interval,
         backend=backend,
+        max_size=max_size,
         compression=compression,
         queue=queue,
         retry=retry,
