@@ -11,6 +11,7 @@ import typing
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 import pytest
 
 from ocpp_fast import CallContext, v16, v201
@@ -157,6 +158,49 @@ def test_the_queue_is_kept_across_an_outage_and_delivered_after_the_next_boot() 
         assert station.connects == 2
         await station.close()
         await server.close()
+
+    run(scenario)
+
+
+def test_an_event_put_while_disconnected_is_flagged_offline() -> None:
+    """OCPP asks a station to flag the TransactionEvents that happened while the CSMS was
+    unreachable (``offline``); the client knows when it was not connected, so a 2.x event put
+    then goes with ``offline`` true, unless the firmware set the field itself."""
+
+    class Recorder(Csms):
+        def __init__(self) -> None:
+            super().__init__()
+            self.offline: list[object] = []
+
+        def transaction_event(
+            self, request: messages.TransactionEventRequest
+        ) -> messages.TransactionEventResponse:
+            self.offline.append(request.offline)
+            return super().transaction_event(request)
+
+    def updated(offline: bool | None = None) -> messages.TransactionEventRequest:
+        event = msgspec.structs.replace(
+            started(), event_type=enums.TransactionEventEnumType.UPDATED
+        )
+        return event if offline is None else msgspec.structs.replace(event, offline=offline)
+
+    async def scenario() -> None:
+        csms = Recorder()
+        server = await serve_in_memory(csms)
+        station = await connect(
+            Firmware(), URL, boot=BOOT, queue=":memory:", backoff=FAST, via=server
+        )
+        await station.booted(timeout=5)
+        await station.call(started(), timeout=5)  # connected: left as it was
+        server.reachable = False
+        await server.disconnect("CS001")
+        outage = [station.put(updated()), station.put(updated(offline=False))]
+        server.reachable = True
+        await asyncio.wait_for(asyncio.gather(*outage), 5)
+        await station.call(updated(), timeout=5)  # connected again
+        await station.close()
+        await server.close()
+        assert csms.offline == [msgspec.UNSET, True, False, msgspec.UNSET]
 
     run(scenario)
 

@@ -18,6 +18,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
+import msgspec
+from msgspec import UNSET
+
 from ocpp_fast._awaited import within
 from ocpp_fast._log_text import PeerText
 from ocpp_fast._model import Request, ResponseT, SendRequest
@@ -458,6 +461,8 @@ class StationClient:
         found = self._sender.queued(request)
         if found is None:
             return None
+        if found[1] == "TransactionEvent" and self.connection is None:
+            request = _offline(request)
         queued: Queued[ResponseT] = self._sender.put(*found, request)
         return queued
 
@@ -712,6 +717,18 @@ class StationClient:
                 return  # gone: the next connection beats anew
             except Exception as exc:
                 ConnectionLog(log, self.identity).warning("heartbeat failed: %s", PeerText(exc))
+
+
+def _offline(request: Request[ResponseT]) -> Request[ResponseT]:
+    """A 2.x TransactionEvent put while the client has no connection, with ``offline`` true
+    unless the caller set it: OCPP asks a station to flag the events that happened while the
+    CSMS was unreachable (a CSMS treats them as late news: no remote stop for a transaction
+    that already ended...), and the client is what knows it was not connected. A value the
+    caller gave, ``False`` included, is kept: the firmware may know better (a cut it has not
+    seen yet, the time the event really happened)."""
+    if getattr(request, "offline", None) is not UNSET:
+        return request
+    return msgspec.structs.replace(request, offline=True)
 
 
 def _close_frames(link: Link) -> CloseFrames:
