@@ -205,6 +205,26 @@ def test_an_event_put_while_disconnected_is_flagged_offline() -> None:
     run(scenario)
 
 
+def test_a_cancelled_station_is_lost_to_the_csms() -> None:
+    """A client cancelled rather than closed drops its connection, as over a socket: the
+    in-memory CSMS saw it connected for good."""
+
+    async def scenario() -> None:
+        csms = Csms()
+        server = await serve_in_memory(csms)
+        station = await connect(Firmware(), URL, backoff=FAST, via=server)
+        assert "CS001" in server.connections
+        runner = station._runner
+        assert runner is not None
+        runner.cancel()
+        await asyncio.wait([runner])
+        await until(lambda: csms.left == ["connection lost"])
+        assert "CS001" not in server.connections
+        await server.close()
+
+    run(scenario)
+
+
 def test_a_close_by_the_csms_and_its_shutdown_are_said_as_over_a_socket() -> None:
     async def scenario() -> None:
         csms = Csms()

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import importlib.util
 import logging
 import re
 import socket
 import ssl
 import struct
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -676,3 +680,51 @@ def test_connect_takes_max_size_for_what_the_csms_sends() -> None:
             await server.close()
 
     run(main)
+
+
+@pytest.mark.usefixtures("backend")
+def test_a_cancelled_station_drops_its_socket() -> None:
+    """A client cancelled rather than closed (``asyncio.run`` ending with the station still
+    connected cancels its tasks) drops its socket: on picows it stayed open with no task to
+    read it, the CSMS saw the station connected until its pings went unanswered, and the
+    interpreter's exit finalized it with "Error in sys.excepthook" on stderr."""
+
+    async def main() -> None:
+        csms = Csms()
+        server = await serve(csms, ping_interval=None)  # only the socket can tell it went
+        url = f"ws://127.0.0.1:{server.port}/CS001"
+        station = await connect(v201.Charger(), url, backoff=FAST, ping_interval=None)
+        try:
+            await until(lambda: "CS001" in server.connections)
+            runner = station._runner
+            assert runner is not None
+            runner.cancel()
+            await asyncio.wait([runner])
+            await until(lambda: "CS001" not in server.connections)
+            assert csms.events[-1] == ("disconnect", "connection lost")
+        finally:
+            await server.close()
+
+    run(main)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("picows") is None, reason="picows not installed")
+def test_a_station_left_connected_at_exit_leaves_stderr_clean(tmp_path: Path) -> None:
+    """The symptom: a script whose ``asyncio.run`` returns with a picows station connected
+    printed "Error in sys.excepthook:" at exit."""
+    script = tmp_path / "left.py"
+    script.write_text(
+        "import asyncio\n"
+        "from ocpp_fast import v201\n"
+        "from ocpp_fast.transport import connect, serve\n"
+        "async def main() -> None:\n"
+        "    server = await serve(v201.ChargeSystem(), backend='picows')\n"
+        "    url = f'ws://127.0.0.1:{server.port}/CS001'\n"
+        "    await connect(v201.Charger(), url, backend='picows')\n"
+        "asyncio.run(main())\n",
+        encoding="utf-8",
+    )
+    ran = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert ran.returncode == 0 and ran.stderr == "", ran.stderr

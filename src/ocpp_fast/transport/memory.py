@@ -46,7 +46,9 @@ _STATION, _CSMS = 0, 1
 PEER = "memory"
 """The peer address the server's log lines give an in-memory station."""
 DROPPED = "dropped in memory (InMemoryServer.disconnect)"
-"""Why a connection ended without a close frame, as the "disconnected" lines say."""
+CANCELLED = "the station's client was cancelled, not closed"
+"""Why a connection ended without a close frame, as the "disconnected" lines say (and
+:data:`CANCELLED`, for a station whose session was cancelled)."""
 
 
 class _Socket:
@@ -118,7 +120,11 @@ class _MemoryLink:
         return connection
 
     async def run(self) -> None:
-        await self._socket.ended.wait()
+        try:
+            await self._socket.ended.wait()
+        except asyncio.CancelledError:  # cancelled, not closed: lost, as a socket drops
+            self._socket.drop(CANCELLED)
+            raise
 
     def close_frames(self) -> CloseFrames:
         return self._socket.frames(_STATION)
