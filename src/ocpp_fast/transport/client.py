@@ -350,10 +350,19 @@ class StationClient:
         listens), ``TimeoutError``, an ``ssl.SSLError``, or
         :class:`~ocpp_fast.errors.HandshakeFailed` (the CSMS refused: ``status`` 401, 404...);
         ``start()`` may then be called again (a station that boots offline retries it).
+        A :meth:`close` while it connects ends it too: it returns, with no connection.
+        ``RuntimeError`` on a client closed already (make a new one: its queue file hands
+        over what is left in it).
         """
+        if self._closing:
+            raise RuntimeError(
+                f"StationClient {self.identity} was closed: make a new one to connect again"
+            )
         self._first = asyncio.get_running_loop().create_future()
         self._runner = asyncio.create_task(self._run())
         await self._first
+        if self._closing:
+            return  # close() came while connecting: nothing to deliver for
         if self._sender is not None and self._delivering is None:
             self._delivering = asyncio.create_task(self._sender.run(self._connection))
             self._delivering.add_done_callback(self._delivery_stopped)
@@ -528,6 +537,8 @@ class StationClient:
                 await self._session()
                 attempt = 0
             except Exception as exc:  # an OSError (HandshakeFailed too) or a backend's surprise
+                if self._closing:
+                    break  # close() came while connecting: no failure to report
                 if self._first is not None and not self._first.done():
                     first_failure = first_failure or exc
                     if isinstance(exc, OSError) and self._turn + 1 < len(self._urls):
@@ -558,6 +569,8 @@ class StationClient:
             # with close()'s event, and close() has set _closing, which ends the loop anyway.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closed.wait(), delay)
+        if self._first is not None and not self._first.done():
+            self._first.set_result(None)  # closed before the first connection: start() returns
 
     async def _session(self) -> None:
         headers = {}
@@ -572,6 +585,11 @@ class StationClient:
             compression=self._compression,
         )
         link = await self._open(self.url, options)
+        if self._closing:
+            # close() came while the link was opening: it found no link to close, and would
+            # wait for this session for ever (a firmware stopped during its start hung)
+            await link.close()
+            return
         subprotocol = link.subprotocol
         if subprotocol is None or subprotocol not in self.handlers:
             await link.close(1002, "no acceptable OCPP version")
