@@ -779,7 +779,8 @@ def _boots_of(
         kind = version.request_types["BootNotification"]
         mine = [request for request in given if type(request) is kind]
         if len(mine) != 1:
-            others = sorted({str(_boot_version(request)) for request in given} - {version.label})
+            spoken = {handler.version.label for handler in handlers.values()}
+            others = sorted({str(_boot_version(request)) for request in given} - spoken)
             if not mine and others:
                 raise ValueError(
                     f"boot= got a BootNotificationRequest of OCPP {', '.join(others)}, but the "
@@ -788,15 +789,15 @@ def _boots_of(
                 )
             raise ValueError(
                 f"boot= takes one BootNotificationRequest of OCPP {version.label} "
-                f"({_qualified(kind)}), not {len(mine)}"
+                f"({_qualified(kind)}), not {len(mine)}: one per version the station offers"
             )
         encode_checked_payload(mine[0], "BootNotification", version, response=False)
         found[version.label] = mine[0]
     strays = [request for request in given if all(request is not f for f in found.values())]
     if strays:
         raise ValueError(
-            f"boot= got a BootNotificationRequest of OCPP {_boot_version(strays[0])}, a version "
-            f"the station does not speak (it speaks {', '.join(found)})"
+            f"boot= takes BootNotificationRequests of the versions the station speaks "
+            f"({', '.join(found)}), not one of OCPP {_boot_version(strays[0])}"
         )
     return found
 
