@@ -16,7 +16,12 @@ import pytest
 
 from ocpp_fast import CallContext, v16, v201
 from ocpp_fast.aio import AsyncConnection, MemoryWire, connect_in_memory
-from ocpp_fast.errors import NotSupportedError, StartupFailed, StationNotConnected
+from ocpp_fast.errors import (
+    NotSupportedError,
+    StartupFailed,
+    StationNotConnected,
+    TooBigForCsms,
+)
 from ocpp_fast.transport import (
     Admission,
     Backoff,
@@ -220,6 +225,44 @@ def test_a_cancelled_station_is_lost_to_the_csms() -> None:
         await asyncio.wait([runner])
         await until(lambda: csms.left == ["connection lost"])
         assert "CS001" not in server.connections
+        await server.close()
+
+    run(scenario)
+
+
+def test_max_size_holds_both_ways_in_memory() -> None:
+    """``max_size`` acts in memory as over a socket: a station's message over the server's
+    (``serve_in_memory(max_size=)``) closes its connection with 1009, so a queued message too
+    big for the CSMS is dropped with ``TooBigForCsms``; a CSMS's message over the station's
+    ``max_size`` (``connect(max_size=)``) is closed 1009 by the station. Both were ignored
+    under ``via=``: a test in memory passed where the station failed on a socket."""
+
+    async def scenario() -> None:
+        csms = Csms()
+        server = await serve_in_memory(csms, max_size=400)
+        station = await connect(
+            Firmware(), URL, queue=":memory:", backoff=FAST, max_size=300, via=server
+        )
+        big = msgspec.structs.replace(
+            started(),
+            id_token=datatypes.IdTokenType(id_token="x" * 36, type=enums.IdTokenEnumType.CENTRAL),
+            meter_value=[
+                datatypes.MeterValueType(
+                    timestamp=NOW, sampled_value=[datatypes.SampledValueType(value=n)]
+                )
+                for n in range(10)
+            ],
+        )
+        with pytest.raises(TooBigForCsms):
+            await asyncio.wait_for(station.put(big), 5)
+        assert csms.left == ["closed by the CSMS (1009: a message over 400 bytes)"]
+        await asyncio.wait_for(station.put(started()), 5)  # a small one after the reconnect
+        data = messages.DataTransferRequest(vendor_id="V", data="x" * 400)
+        with pytest.raises(ConnectionError):
+            await server.call("CS001", data, timeout=5)
+        await until(lambda: len(csms.left) == 2)
+        assert csms.left[1] == "closed by the station (1009: a message over 300 bytes)"
+        await station.close()
         await server.close()
 
     run(scenario)
