@@ -268,6 +268,32 @@ def test_max_size_holds_both_ways_in_memory() -> None:
     run(scenario)
 
 
+def test_close_cuts_a_handshake_short() -> None:
+    """``close()`` while a handshake is in progress cancels it: a CSMS that accepted the
+    connection and never answered held ``close()`` for the whole opening timeout (5 to 10 s
+    over a socket, by backend; for ever in memory, where none applies). Here the CSMS's
+    ``authorize`` never returns."""
+
+    async def scenario() -> None:
+        asked = asyncio.Event()
+
+        async def authorize(station: StationRequest) -> Admission:
+            asked.set()
+            await asyncio.Event().wait()  # never answers
+            return Admission.ACCEPT
+
+        server = await serve_in_memory(Csms(), authorize=authorize)
+        station = StationClient(Firmware(), URL, backoff=FAST, via=server)
+        starting = asyncio.create_task(station.start())
+        await asyncio.wait_for(asked.wait(), 5)
+        await asyncio.wait_for(station.close(), 10)  # it waited for ever
+        await asyncio.wait_for(starting, 10)
+        assert station.connection is None and station.connects == 0
+        await server.close()
+
+    run(scenario)
+
+
 def test_a_close_by_the_csms_and_its_shutdown_are_said_as_over_a_socket() -> None:
     async def scenario() -> None:
         csms = Csms()

@@ -733,37 +733,33 @@ def test_a_station_left_connected_at_exit_leaves_stderr_clean(tmp_path: Path) ->
 @pytest.mark.usefixtures("backend")
 def test_a_close_while_the_first_connection_opens_ends_both() -> None:
     """``close()`` while ``start()`` is still opening the first connection (a firmware stopped
-    during its start): the link opened after close() had looked for one, nothing closed it, and
-    close() waited for that session for ever. Now the link is closed as it opens, close()
-    returns, ``start()`` returns with no connection, and a closed client refuses to start."""
+    during its start) waited for the opening's timeout, or for ever for a link that opened
+    after close() looked for one. Now the handshake is cut short: close() returns, ``start()``
+    returns with no connection, and a closed client refuses to start again. (picows drops the
+    socket of a handshake cut short at its own handshake timeout, 5 s: not waited for here.)"""
 
     async def main() -> None:
-        csms = Csms()
-        admitting = asyncio.Event()
-        admit = asyncio.Event()
+        accepted, done = asyncio.Event(), asyncio.Event()
 
-        async def authorize(station: StationRequest) -> Admission:
-            admitting.set()
-            await admit.wait()  # the station's handshake waits here, its open() in progress
-            return Admission.ACCEPT
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            accepted.set()  # never answers the upgrade request
+            await done.wait()
+            writer.close()
 
-        server = await serve(csms, authorize=authorize)
-        station = StationClient(v201.Charger(), f"ws://127.0.0.1:{server.port}/CS001")
+        listener = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        station = StationClient(v201.Charger(), f"ws://127.0.0.1:{port}/CS001")
         try:
             starting = asyncio.create_task(station.start())
-            await asyncio.wait_for(admitting.wait(), 10)
-            closing = asyncio.create_task(station.close())
-            await asyncio.sleep(0)  # close() has begun: no link to close yet
-            admit.set()
-            await asyncio.wait_for(closing, 10)
+            await asyncio.wait_for(accepted.wait(), 10)
+            await asyncio.wait_for(station.close(), 30)
             await asyncio.wait_for(starting, 10)
-            assert station.connection is None
-            await until(
-                lambda: csms.events[-1:] == [("disconnect", "closed by the station (1000)")]
-            )
+            assert station.connection is None and station.connects == 0
             with pytest.raises(RuntimeError, match="was closed"):
                 await station.start()
         finally:
-            await server.close()
+            done.set()
+            listener.close()
+            await listener.wait_closed()
 
     run(main)

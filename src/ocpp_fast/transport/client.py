@@ -258,6 +258,8 @@ class StationClient:
         self._closed = asyncio.Event()
         self._link: Link | None = None
         self._runner: asyncio.Task[None] | None = None
+        self._opening: asyncio.Future[Link] | None = None
+        """The opening of a link in progress (its handshake), which :meth:`close` cancels."""
         self._first: asyncio.Future[None] | None = None
         self._sender: QueueSender | None = None
         self._delivering: asyncio.Task[None] | None = None
@@ -515,6 +517,10 @@ class StationClient:
         ``Queued``, or a ``call()``) gets ``StillQueued`` at once."""
         self._closing = True
         self._closed.set()
+        if self._opening is not None:
+            # a handshake in progress: a CSMS that accepted the TCP connection and says nothing
+            # held close() for the whole opening timeout (5 to 10 s, by backend)
+            self._opening.cancel()
         if self._delivering is not None:
             self._delivering.cancel()
             await asyncio.wait([self._delivering])  # its error, if any, was logged
@@ -584,7 +590,16 @@ class StationClient:
             max_size=self._max_size,
             compression=self._compression,
         )
-        link = await self._open(self.url, options)
+        self._opening = opening = asyncio.ensure_future(self._open(self.url, options))
+        try:
+            link = await opening
+        except asyncio.CancelledError:
+            runner = asyncio.current_task()
+            if runner is not None and runner.cancelling():
+                raise  # the session itself was cancelled
+            return  # close() cancelled the handshake: nothing was opened
+        finally:
+            self._opening = None
         if self._closing:
             # close() came while the link was opening: it found no link to close, and would
             # wait for this session for ever (a firmware stopped during its start hung)
