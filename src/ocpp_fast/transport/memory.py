@@ -50,9 +50,9 @@ TOO_BIG = 1009
 DEFAULT_MAX_SIZE = 2**20
 """``max_size`` of ``serve()`` and of a station, in bytes: the same here by default."""
 DROPPED = "dropped in memory (InMemoryServer.disconnect)"
+"""Why a connection ended without a close frame, as the "disconnected" lines say."""
 CANCELLED = "the station's client was cancelled, not closed"
-"""Why a connection ended without a close frame, as the "disconnected" lines say (and
-:data:`CANCELLED`, for a station whose session was cancelled)."""
+"""Why the connection of a station whose session was cancelled ended (no close frame)."""
 
 
 class _Socket:
