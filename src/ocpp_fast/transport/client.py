@@ -446,7 +446,8 @@ class StationClient:
         Synchronous: once it returns, the message is stored (on disk, for a
         file queue) and survives a power cut. Awaiting the :class:`Queued`
         (nobody need) gives the CSMS's typed response, or raises the error it
-        was dropped for. For a 2.x TransactionEvent the queue sets ``seqNo``; for a
+        was dropped for. For a 2.x TransactionEvent the queue sets ``seqNo``, and
+        ``offline`` true when it is put with no connection (unless the caller set it); for a
         1.6 StartTransaction, ``Queued.transaction_id`` is the id to use in its
         MeterValues and StopTransaction, even before the CSMS answered.
 
