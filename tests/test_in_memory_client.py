@@ -11,11 +11,17 @@ import typing
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 import pytest
 
 from ocpp_fast import CallContext, v16, v201
 from ocpp_fast.aio import AsyncConnection, MemoryWire, connect_in_memory
-from ocpp_fast.errors import NotSupportedError, StartupFailed, StationNotConnected
+from ocpp_fast.errors import (
+    NotSupportedError,
+    StartupFailed,
+    StationNotConnected,
+    TooBigForCsms,
+)
 from ocpp_fast.transport import (
     Admission,
     Backoff,
@@ -156,6 +162,133 @@ def test_the_queue_is_kept_across_an_outage_and_delivered_after_the_next_boot() 
         assert csms.seen == ["boot", "boot", "Started 0"]  # booted again before the queue
         assert station.connects == 2
         await station.close()
+        await server.close()
+
+    run(scenario)
+
+
+def test_an_event_put_while_disconnected_is_flagged_offline() -> None:
+    """OCPP asks a station to flag the TransactionEvents that happened while the CSMS was
+    unreachable (``offline``); the client knows when it was not connected, so a 2.x event put
+    then goes with ``offline`` true, unless the firmware set the field itself."""
+
+    class Recorder(Csms):
+        def __init__(self) -> None:
+            super().__init__()
+            self.offline: list[object] = []
+
+        def transaction_event(
+            self, request: messages.TransactionEventRequest
+        ) -> messages.TransactionEventResponse:
+            self.offline.append(request.offline)
+            return super().transaction_event(request)
+
+    def updated(offline: bool | None = None) -> messages.TransactionEventRequest:
+        event = msgspec.structs.replace(
+            started(), event_type=enums.TransactionEventEnumType.UPDATED
+        )
+        return event if offline is None else msgspec.structs.replace(event, offline=offline)
+
+    async def scenario() -> None:
+        csms = Recorder()
+        server = await serve_in_memory(csms)
+        station = await connect(
+            Firmware(), URL, boot=BOOT, queue=":memory:", backoff=FAST, via=server
+        )
+        await station.booted(timeout=5)
+        await station.call(started(), timeout=5)  # connected: left as it was
+        server.reachable = False
+        await server.disconnect("CS001")
+        outage = [station.put(updated()), station.put(updated(offline=False))]
+        server.reachable = True
+        await asyncio.wait_for(asyncio.gather(*outage), 5)
+        await station.call(updated(), timeout=5)  # connected again
+        await station.close()
+        await server.close()
+        assert csms.offline == [msgspec.UNSET, True, False, msgspec.UNSET]
+
+    run(scenario)
+
+
+def test_a_cancelled_station_is_lost_to_the_csms() -> None:
+    """A client cancelled rather than closed drops its connection, as over a socket: the
+    in-memory CSMS saw it connected for good."""
+
+    async def scenario() -> None:
+        csms = Csms()
+        server = await serve_in_memory(csms)
+        station = await connect(Firmware(), URL, backoff=FAST, via=server)
+        assert "CS001" in server.connections
+        runner = station._runner
+        assert runner is not None
+        runner.cancel()
+        await asyncio.wait([runner])
+        await until(lambda: csms.left == ["connection lost"])
+        assert "CS001" not in server.connections
+        await server.close()
+
+    run(scenario)
+
+
+def test_max_size_holds_both_ways_in_memory() -> None:
+    """``max_size`` acts in memory as over a socket: a station's message over the server's
+    (``serve_in_memory(max_size=)``) closes its connection with 1009, so a queued message too
+    big for the CSMS is dropped with ``TooBigForCsms``; a CSMS's message over the station's
+    ``max_size`` (``connect(max_size=)``) is closed 1009 by the station. Both were ignored
+    under ``via=``: a test in memory passed where the station failed on a socket."""
+
+    async def scenario() -> None:
+        csms = Csms()
+        server = await serve_in_memory(csms, max_size=400)
+        station = await connect(
+            Firmware(), URL, queue=":memory:", backoff=FAST, max_size=300, via=server
+        )
+        big = msgspec.structs.replace(
+            started(),
+            id_token=datatypes.IdTokenType(id_token="x" * 36, type=enums.IdTokenEnumType.CENTRAL),
+            meter_value=[
+                datatypes.MeterValueType(
+                    timestamp=NOW, sampled_value=[datatypes.SampledValueType(value=n)]
+                )
+                for n in range(10)
+            ],
+        )
+        with pytest.raises(TooBigForCsms):
+            await asyncio.wait_for(station.put(big), 5)
+        assert csms.left == ["closed by the CSMS (1009: a message over 400 bytes)"]
+        await asyncio.wait_for(station.put(started()), 5)  # a small one after the reconnect
+        data = messages.DataTransferRequest(vendor_id="V", data="x" * 400)
+        with pytest.raises(ConnectionError):
+            await server.call("CS001", data, timeout=5)
+        await until(lambda: len(csms.left) == 2)
+        assert csms.left[1] == "closed by the station (1009: a message over 300 bytes)"
+        await station.close()
+        await server.close()
+
+    run(scenario)
+
+
+def test_close_cuts_a_handshake_short() -> None:
+    """``close()`` while a handshake is in progress cancels it: a CSMS that accepted the
+    connection and never answered held ``close()`` for the whole opening timeout (5 to 10 s
+    over a socket, by backend; for ever in memory, where none applies). Here the CSMS's
+    ``authorize`` never returns."""
+
+    async def scenario() -> None:
+        asked = asyncio.Event()
+
+        async def authorize(station: StationRequest) -> Admission:
+            asked.set()
+            await asyncio.Event().wait()  # never answers
+            return Admission.ACCEPT
+
+        server = await serve_in_memory(Csms(), authorize=authorize)
+        station = StationClient(Firmware(), URL, backoff=FAST, via=server)
+        starting = asyncio.create_task(station.start())
+        await asyncio.wait_for(asked.wait(), 5)
+        await asyncio.wait_for(station.close(), 10)  # it waited for ever
+        await asyncio.wait_for(starting, 10)
+        assert station.connection is None and station.connects == 0
         await server.close()
 
     run(scenario)

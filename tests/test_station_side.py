@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import importlib.util
 import logging
 import re
 import socket
 import ssl
 import struct
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -388,6 +392,30 @@ def test_the_heartbeat_is_opt_in_and_follows_the_boot_interval() -> None:
     run(main)
 
 
+@pytest.mark.usefixtures("backend")
+def test_close_leaves_no_heartbeat_task_behind() -> None:
+    """``close()`` returns with the heartbeat task finished, not merely cancelled: a firmware
+    that runs its own loop and closes it right after ``close()`` got "Task was destroyed but
+    it is pending" for the heartbeat's task (asyncio.run hid it, cancelling what was left)."""
+
+    async def main() -> None:
+        before = asyncio.all_tasks()  # this one, and run()'s wait_for
+        server = await serve(Csms())
+        url = f"ws://127.0.0.1:{server.port}/CS001"
+        station = await connect(v201.Charger(), url, backoff=FAST, heartbeat=60, boot=BOOT)
+        try:
+            await station.booted(timeout=5)
+            assert station._beating is not None  # heartbeats on: the task waits its interval
+            beating = station._beating
+        finally:
+            await station.close()
+            await server.close()
+        assert beating.done()
+        assert asyncio.all_tasks() - before == set()
+
+    run(main)
+
+
 class Cleaner(v201.Charger):
     """Answers ClearCache (a CALLRESULT); any other CALL of the CSMS gets a CALLERROR."""
 
@@ -598,3 +626,140 @@ def test_a_station_says_the_transport_error_that_ended_its_connection(
 
     line = run(lambda: _disconnected_line(reset, caplog, backend="websockets"))
     assert line.startswith("CS001: disconnected: connection lost (ConnectionResetError: "), line
+
+
+def test_a_boot_of_the_wrong_version_names_both_versions() -> None:
+    """The BootNotificationRequest classes of the versions share a name: a 1.6 boot given to a
+    2.0.1 station said "takes one BootNotificationRequest of OCPP 2.0.1, not 0", which reads as
+    if no boot had been given. The error names the version given, the one spoken, and the
+    class to use."""
+    boot16 = messages16.BootNotificationRequest(charge_point_vendor="A", charge_point_model="M")
+    with pytest.raises(ValueError) as wrong:
+        StationClient(v201.Charger(), "ws://127.0.0.1:9/CS001", boot=boot16)
+    said = str(wrong.value)
+    assert "OCPP 1.6" in said and "OCPP 2.0.1" in said
+    assert "ocpp_fast.v201.messages.BootNotificationRequest" in said
+    with pytest.raises(ValueError, match=r"the versions the station speaks \(1\.6\), not one of"):
+        StationClient(v16.Charger(), "ws://127.0.0.1:9/CS001", boot=[boot16, BOOT])
+    with pytest.raises(ValueError, match=r"not 2: one per version"):
+        StationClient(v201.Charger(), "ws://127.0.0.1:9/CS001", boot=[BOOT, BOOT])
+    with pytest.raises(ValueError, match=r"not ocpp_fast\.v16\.messages\.HeartbeatRequest"):
+        StationClient(v201.Charger(), "ws://127.0.0.1:9/CS001", boot=messages16.HeartbeatRequest())
+    both = StationClient(
+        {"ocpp2.0.1": v201.Charger(), "ocpp1.6": v16.Charger()},
+        "ws://127.0.0.1:9/CS001",
+        boot=[boot16, BOOT],
+    )
+    assert both.identity == "CS001"
+
+
+@pytest.mark.usefixtures("backend")
+def test_connect_takes_max_size_for_what_the_csms_sends() -> None:
+    """``connect(max_size=...)``: the largest message the station takes from the CSMS (a
+    larger one closes the connection with 1009). ``StationClient`` had the option and
+    ``connect()`` did not pass it on: its stations always took 1 MiB, whatever firmware with
+    less memory asked for."""
+
+    async def main() -> None:
+        csms = Csms()
+        server = await serve(csms)
+        url = f"ws://127.0.0.1:{server.port}/CS001"
+        station = await connect(v201.Charger(), url, backoff=FAST, max_size=512)
+        try:
+            await until(lambda: "CS001" in server.connections)
+            small = messages.DataTransferRequest(vendor_id="V", data="x" * 100)
+            with pytest.raises(errors.OcppError):  # answered (NotImplemented): it got through
+                await server.call("CS001", small, timeout=5)
+            big = messages.DataTransferRequest(vendor_id="V", data="x" * 1000)
+            with pytest.raises(ConnectionError):
+                await server.call("CS001", big, timeout=5)
+            await until(lambda: csms.events[-1][0] == "disconnect")
+            assert csms.events[-1][1].startswith("closed by the station (1009")
+        finally:
+            await station.close()
+            await server.close()
+
+    run(main)
+
+
+@pytest.mark.usefixtures("backend")
+def test_a_cancelled_station_drops_its_socket() -> None:
+    """A client cancelled rather than closed (``asyncio.run`` ending with the station still
+    connected cancels its tasks) drops its socket: on picows it stayed open with no task to
+    read it, the CSMS saw the station connected until its pings went unanswered, and the
+    interpreter's exit finalized it with "Error in sys.excepthook" on stderr."""
+
+    async def main() -> None:
+        csms = Csms()
+        server = await serve(csms, ping_interval=None)  # only the socket can tell it went
+        url = f"ws://127.0.0.1:{server.port}/CS001"
+        station = await connect(v201.Charger(), url, backoff=FAST, ping_interval=None)
+        try:
+            await until(lambda: "CS001" in server.connections)
+            runner = station._runner
+            assert runner is not None
+            runner.cancel()
+            await asyncio.wait([runner])
+            await until(lambda: "CS001" not in server.connections)
+            assert csms.events[-1] == ("disconnect", "connection lost")
+        finally:
+            await server.close()
+
+    run(main)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("picows") is None, reason="picows not installed")
+def test_a_station_left_connected_at_exit_leaves_stderr_clean(tmp_path: Path) -> None:
+    """The symptom: a script whose ``asyncio.run`` returns with a picows station connected
+    printed "Error in sys.excepthook:" at exit."""
+    script = tmp_path / "left.py"
+    script.write_text(
+        "import asyncio\n"
+        "from ocpp_fast import v201\n"
+        "from ocpp_fast.transport import connect, serve\n"
+        "async def main() -> None:\n"
+        "    server = await serve(v201.ChargeSystem(), backend='picows')\n"
+        "    url = f'ws://127.0.0.1:{server.port}/CS001'\n"
+        "    await connect(v201.Charger(), url, backend='picows')\n"
+        "asyncio.run(main())\n",
+        encoding="utf-8",
+    )
+    ran = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert ran.returncode == 0 and ran.stderr == "", ran.stderr
+
+
+@pytest.mark.usefixtures("backend")
+def test_a_close_while_the_first_connection_opens_ends_both() -> None:
+    """``close()`` while ``start()`` is still opening the first connection (a firmware stopped
+    during its start) waited for the opening's timeout, or for ever for a link that opened
+    after close() looked for one. Now the handshake is cut short: close() returns, ``start()``
+    returns with no connection, and a closed client refuses to start again. (picows drops the
+    socket of a handshake cut short at its own handshake timeout, 5 s: not waited for here.)"""
+
+    async def main() -> None:
+        accepted, done = asyncio.Event(), asyncio.Event()
+
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            accepted.set()  # never answers the upgrade request
+            await done.wait()
+            writer.close()
+
+        listener = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        station = StationClient(v201.Charger(), f"ws://127.0.0.1:{port}/CS001")
+        try:
+            starting = asyncio.create_task(station.start())
+            await asyncio.wait_for(accepted.wait(), 10)
+            await asyncio.wait_for(station.close(), 30)
+            await asyncio.wait_for(starting, 10)
+            assert station.connection is None and station.connects == 0
+            with pytest.raises(RuntimeError, match="was closed"):
+                await station.start()
+        finally:
+            done.set()
+            listener.close()
+            await listener.wait_closed()
+
+    run(main)

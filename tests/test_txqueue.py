@@ -145,7 +145,10 @@ def test_16_placeholder_ids_are_replaced_when_the_start_is_answered_even_after_a
         id_tag_info=datatypes16.IdTagInfoType(status=v16.enums.IdTagInfoStatusEnum.ACCEPTED),
         transaction_id=7,
     )
+    assert queue.csms_transaction_id(placeholder) is None  # not answered yet
     queue.acknowledged(started, answer)
+    assert queue.csms_transaction_id(placeholder) == 7  # what a RemoteStop will name
+    assert queue.csms_transaction_id(7) == 7  # the CSMS's own id already
     stop = messages16.StopTransactionRequest(
         meter_stop=5, timestamp=NOW, transaction_id=placeholder
     )
@@ -156,4 +159,5 @@ def test_16_placeholder_ids_are_replaced_when_the_start_is_answered_even_after_a
     assert [m.transaction for m in queued] == ["7", "7"]
     queue.acknowledged(stopped, messages16.StopTransactionResponse())
     assert queue._db.execute("SELECT count(*) FROM transaction_ids").fetchone()[0] == 0
+    assert queue.csms_transaction_id(placeholder) is None  # the transaction ended: forgotten
     queue.close()

@@ -176,7 +176,9 @@ class AsyncConnection:
         """A station's connection: the ``status`` of the last BootNotificationResponse the CSMS
         gave on it (``"Accepted"``, ``"Pending"``, ``"Rejected"``), whoever sent the boot;
         ``None`` before one. A handler reads it to refuse what a station not accepted cannot
-        do (a remote start)."""
+        do (a remote start). The station's side only: on the CSMS's side of a connection it
+        stays ``None`` (the CSMS answers boots, it sends none), so a ``ChargeSystem`` that
+        waits for a station's boot before calling it keeps what it answered itself."""
 
     @property
     def version(self) -> ProtocolVersion:

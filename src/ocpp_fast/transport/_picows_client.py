@@ -124,7 +124,17 @@ class PicowsLink(OcppListener):
         # what the CSMS sent meanwhile was kept and is handled first.
         assert self._made is not None
         self.attach(self._made)
-        await asyncio.shield(self._disconnected)
+        try:
+            await asyncio.shield(self._disconnected)
+        except asyncio.CancelledError:
+            # The session cancelled (asyncio.run ending with the client not closed, a task
+            # group's failure): drop the socket now. picows keeps it open otherwise, with no
+            # task left to read it, until the interpreter's exit finalizes it, too late to
+            # report anything ("Error in sys.excepthook" on stderr), and the CSMS sees the
+            # station connected until its pings go unanswered.
+            if self.transport is not None:
+                self.transport.disconnect(graceful=False)
+            raise
 
     def close_frames(self) -> CloseFrames:
         # Any: picows types the code an Enum, but a code it does not know comes as an int

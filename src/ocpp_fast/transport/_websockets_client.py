@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from websockets.asyncio.client import ClientConnection
@@ -43,7 +44,14 @@ class WebsocketsLink:
 
     async def run(self) -> None:
         assert self._connection is not None
-        closed = await pump(self._websocket, self._connection)
+        try:
+            closed = await pump(self._websocket, self._connection)
+        except asyncio.CancelledError:
+            # The session cancelled, not closed: drop the socket, as on picows. websockets
+            # leaves it open otherwise, and the CSMS sees the station connected until its
+            # pings go unanswered.
+            self._websocket.transport.abort()
+            raise
         self._lost = None if closed is None else closed.__cause__  # the transport's error
 
     def lost_to(self) -> BaseException | None:

@@ -18,10 +18,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
+import msgspec
+from msgspec import UNSET
+
 from ocpp_fast._awaited import within
 from ocpp_fast._log_text import PeerText
 from ocpp_fast._model import Request, ResponseT, SendRequest
 from ocpp_fast._outgoing import encode_checked_payload
+from ocpp_fast._protocol_version import LABELS, by_label
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
 from ocpp_fast.dispatch import CallContext, OcppHandler, PeerConnection
@@ -193,7 +197,8 @@ class StationClient:
         boot: Request[Any] | Iterable[Request[Any]] | None = None,
         via: InMemoryServer | None = None,
     ) -> None:
-        """``handlers`` and the options are those of :func:`connect`; ``failover``: other URLs
+        """``handlers`` and the options are those of :func:`connect` (``max_size`` included:
+        the largest message taken from the CSMS); ``failover``: other URLs
         of the same CSMS, tried in turn after a lost connection, and at once when the first
         connection fails."""
         self.handlers = by_subprotocol(handlers, "Charger")
@@ -253,6 +258,8 @@ class StationClient:
         self._closed = asyncio.Event()
         self._link: Link | None = None
         self._runner: asyncio.Task[None] | None = None
+        self._opening: asyncio.Future[Link] | None = None
+        """The opening of a link in progress (its handshake), which :meth:`close` cancels."""
         self._first: asyncio.Future[None] | None = None
         self._sender: QueueSender | None = None
         self._delivering: asyncio.Task[None] | None = None
@@ -345,10 +352,19 @@ class StationClient:
         listens), ``TimeoutError``, an ``ssl.SSLError``, or
         :class:`~ocpp_fast.errors.HandshakeFailed` (the CSMS refused: ``status`` 401, 404...);
         ``start()`` may then be called again (a station that boots offline retries it).
+        A :meth:`close` while it connects ends it too: it returns, with no connection.
+        ``RuntimeError`` on a client closed already (make a new one: its queue file hands
+        over what is left in it).
         """
+        if self._closing:
+            raise RuntimeError(
+                f"StationClient {self.identity} was closed: make a new one to connect again"
+            )
         self._first = asyncio.get_running_loop().create_future()
         self._runner = asyncio.create_task(self._run())
         await self._first
+        if self._closing:
+            return  # close() came while connecting: nothing to deliver for
         if self._sender is not None and self._delivering is None:
             self._delivering = asyncio.create_task(self._sender.run(self._connection))
             self._delivering.add_done_callback(self._delivery_stopped)
@@ -430,7 +446,8 @@ class StationClient:
         Synchronous: once it returns, the message is stored (on disk, for a
         file queue) and survives a power cut. Awaiting the :class:`Queued`
         (nobody need) gives the CSMS's typed response, or raises the error it
-        was dropped for. For a 2.x TransactionEvent the queue sets ``seqNo``; for a
+        was dropped for. For a 2.x TransactionEvent the queue sets ``seqNo``, and
+        ``offline`` true when it is put with no connection (unless the caller set it); for a
         1.6 StartTransaction, ``Queued.transaction_id`` is the id to use in its
         MeterValues and StopTransaction, even before the CSMS answered.
 
@@ -456,6 +473,8 @@ class StationClient:
         found = self._sender.queued(request)
         if found is None:
             return None
+        if found[1] == "TransactionEvent" and self.connection is None:
+            request = _offline(request)
         queued: Queued[ResponseT] = self._sender.put(*found, request)
         return queued
 
@@ -499,6 +518,10 @@ class StationClient:
         ``Queued``, or a ``call()``) gets ``StillQueued`` at once."""
         self._closing = True
         self._closed.set()
+        if self._opening is not None:
+            # a handshake in progress: a CSMS that accepted the TCP connection and says nothing
+            # held close() for the whole opening timeout (5 to 10 s, by backend)
+            self._opening.cancel()
         if self._delivering is not None:
             self._delivering.cancel()
             await asyncio.wait([self._delivering])  # its error, if any, was logged
@@ -521,6 +544,8 @@ class StationClient:
                 await self._session()
                 attempt = 0
             except Exception as exc:  # an OSError (HandshakeFailed too) or a backend's surprise
+                if self._closing:
+                    break  # close() came while connecting: no failure to report
                 if self._first is not None and not self._first.done():
                     first_failure = first_failure or exc
                     if isinstance(exc, OSError) and self._turn + 1 < len(self._urls):
@@ -551,6 +576,8 @@ class StationClient:
             # with close()'s event, and close() has set _closing, which ends the loop anyway.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closed.wait(), delay)
+        if self._first is not None and not self._first.done():
+            self._first.set_result(None)  # closed before the first connection: start() returns
 
     async def _session(self) -> None:
         headers = {}
@@ -564,7 +591,21 @@ class StationClient:
             max_size=self._max_size,
             compression=self._compression,
         )
-        link = await self._open(self.url, options)
+        self._opening = opening = asyncio.ensure_future(self._open(self.url, options))
+        try:
+            link = await opening
+        except asyncio.CancelledError:
+            runner = asyncio.current_task()
+            if runner is not None and runner.cancelling():
+                raise  # the session itself was cancelled
+            return  # close() cancelled the handshake: nothing was opened
+        finally:
+            self._opening = None
+        if self._closing:
+            # close() came while the link was opening: it found no link to close, and would
+            # wait for this session for ever (a firmware stopped during its start hung)
+            await link.close()
+            return
         subprotocol = link.subprotocol
         if subprotocol is None or subprotocol not in self.handlers:
             await link.close(1002, "no acceptable OCPP version")
@@ -600,7 +641,11 @@ class StationClient:
                 await asyncio.wait([self._booting])
                 self._booting = None
             if self._beating is not None:
+                # awaited, as the boot is: a heartbeat task merely cancelled is still pending
+                # when close() returns, and a loop closed then destroys it ("Task was
+                # destroyed but it is pending")
                 self._beating.cancel()
+                await asyncio.wait([self._beating])
                 self._beating = None
             frames = _close_frames(link)
             lost = ConnectionError("the connection to the CSMS was lost")
@@ -708,6 +753,18 @@ class StationClient:
                 ConnectionLog(log, self.identity).warning("heartbeat failed: %s", PeerText(exc))
 
 
+def _offline(request: Request[ResponseT]) -> Request[ResponseT]:
+    """A 2.x TransactionEvent put while the client has no connection, with ``offline`` true
+    unless the caller set it: OCPP asks a station to flag the events that happened while the
+    CSMS was unreachable (a CSMS treats them as late news: no remote stop for a transaction
+    that already ended...), and the client is what knows it was not connected. A value the
+    caller gave, ``False`` included, is kept: the firmware may know better (a cut it has not
+    seen yet, the time the event really happened)."""
+    if getattr(request, "offline", None) is not UNSET:
+        return request
+    return msgspec.structs.replace(request, offline=True)
+
+
 def _close_frames(link: Link) -> CloseFrames:
     """How ``link`` closed (see :meth:`Link.close_frames`)."""
     try:
@@ -721,29 +778,58 @@ def _boots_of(
 ) -> dict[str, Any]:
     """``boot=``: the BootNotificationRequest of each version of ``handlers``, by its label,
     each checked against its schema now (an invalid one would be refused at every connection).
-    ``ValueError`` for a version without one, or a request that is no such boot."""
+    ``ValueError`` for a version without one, or a request that is no such boot: naming the
+    version of the boot given and the one the station speaks, since the classes of the versions
+    share a name and a 1.6 boot given to a 2.0.1 station read as "not 0" boots."""
     if boot is None:
         return {}
     given = [boot] if isinstance(boot, Request) else list(boot)
+    for request in given:
+        if _boot_version(request) is None:
+            raise ValueError(
+                f"boot= takes BootNotificationRequests, not {_qualified(type(request))}"
+            )
     found: dict[str, Any] = {}
     for handler in handlers.values():
         version = handler.version
         kind = version.request_types["BootNotification"]
         mine = [request for request in given if type(request) is kind]
         if len(mine) != 1:
+            spoken = {handler.version.label for handler in handlers.values()}
+            others = sorted({str(_boot_version(request)) for request in given} - spoken)
+            if not mine and others:
+                raise ValueError(
+                    f"boot= got a BootNotificationRequest of OCPP {', '.join(others)}, but the "
+                    f"station speaks OCPP {version.label}: give {_qualified(kind)} "
+                    "(one boot per version the station offers)"
+                )
             raise ValueError(
                 f"boot= takes one BootNotificationRequest of OCPP {version.label} "
-                f"(the station speaks it), not {len(mine)}"
+                f"({_qualified(kind)}), not {len(mine)}: one per version the station offers"
             )
         encode_checked_payload(mine[0], "BootNotification", version, response=False)
         found[version.label] = mine[0]
     strays = [request for request in given if all(request is not f for f in found.values())]
     if strays:
         raise ValueError(
-            f"boot= takes BootNotificationRequests of the versions the station speaks, "
-            f"not {type(strays[0]).__module__}.{type(strays[0]).__name__}"
+            f"boot= takes BootNotificationRequests of the versions the station speaks "
+            f"({', '.join(found)}), not one of OCPP {_boot_version(strays[0])}"
         )
     return found
+
+
+def _boot_version(request: object) -> str | None:
+    """The OCPP version label whose BootNotificationRequest ``request`` is, or ``None``."""
+    for label in LABELS:
+        if type(request) is by_label(label).request_types["BootNotification"]:
+            return label
+    return None
+
+
+def _qualified(kind: type) -> str:
+    """``ocpp_fast.v201.messages.BootNotificationRequest``: the classes of the versions share
+    their names, their module says which is which."""
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 def _opener(backend: str) -> Opener:
@@ -767,6 +853,7 @@ async def connect(
     backoff: Backoff = Backoff(),
     ping_interval: float | None = 20,
     backend: str | None = None,
+    max_size: int = 2**20,
     compression: bool = True,
     queue: str | TransactionQueue | None = None,
     retry: MessageRetry = DEFAULT_RETRY,
@@ -784,6 +871,9 @@ async def connect(
     HTTP Basic (profiles 1 and 2; the user name is the identity); ``ssl``
     carries TLS, with a client certificate for profile 3. ``compression`` offers
     permessage-deflate (the CSMS decides); ``backend`` picks the WebSocket library.
+    ``max_size`` (bytes, 1 MiB by default) is the largest message the station takes from the
+    CSMS: a larger one closes the connection with 1009 (message too big), as the CSMS's own
+    ``max_size`` guards it from the station.
     ``queue`` keeps transaction messages across disconnects and restarts, retried
     per ``retry`` (see :class:`StationClient`). ``metrics`` counts this station's frames,
     handler times and queue length (:mod:`ocpp_fast.metrics`). ``failover`` lists other URLs of
@@ -818,6 +908,7 @@ async def connect(
         backoff=backoff,
         ping_interval=ping_interval,
         backend=backend,
+        max_size=max_size,
         compression=compression,
         queue=queue,
         retry=retry,

@@ -45,8 +45,14 @@ _STATION, _CSMS = 0, 1
 """The two sides of a :class:`_Socket` (and of its wire)."""
 PEER = "memory"
 """The peer address the server's log lines give an in-memory station."""
+TOO_BIG = 1009
+"""The close code of a message larger than its receiver's ``max_size`` (RFC 6455)."""
+DEFAULT_MAX_SIZE = 2**20
+"""``max_size`` of ``serve()`` and of a station, in bytes: the same here by default."""
 DROPPED = "dropped in memory (InMemoryServer.disconnect)"
 """Why a connection ended without a close frame, as the "disconnected" lines say."""
+CANCELLED = "the station's client was cancelled, not closed"
+"""Why the connection of a station whose session was cancelled ended (no close frame)."""
 
 
 class _Socket:
@@ -65,6 +71,22 @@ class _Socket:
         self._closer: int | None = None
         self._frame: tuple[int, str] | None = None
         self.lost: str | None = None
+
+    def writer(self, side: int, peer_takes: int) -> Callable[[bytes], None]:
+        """The ``write`` of ``side``: frames to the other side, which takes messages up to
+        ``peer_takes`` bytes (its ``max_size``) and closes with 1009 at a larger one, as a
+        WebSocket end does; the frames written before it still arrive. Without it a station
+        tested in memory never met the limit it meets over a socket (a queued message too big
+        for the CSMS, a CSMS's message too big for the station's ``max_size``)."""
+        write = self.wire.writer(side)
+
+        def checked(frame: bytes) -> None:
+            if len(frame) > peer_takes:
+                self.close(1 - side, TOO_BIG, f"a message over {peer_takes} bytes")
+                return
+            write(frame)
+
+        return checked
 
     def close(self, side: int, code: int, reason: str) -> None:
         """``side`` sends a close frame: it arrives after the frames written before it, and
@@ -95,9 +117,10 @@ class _Socket:
 class _MemoryLink:
     """A station's link to an :class:`InMemoryServer` (a :class:`~._link.Link`)."""
 
-    def __init__(self, socket: _Socket, subprotocol: str | None) -> None:
+    def __init__(self, socket: _Socket, subprotocol: str | None, csms_takes: int) -> None:
         self._socket = socket
         self._subprotocol = subprotocol
+        self._csms_takes = csms_takes
 
     @property
     def subprotocol(self) -> str | None:
@@ -110,15 +133,17 @@ class _MemoryLink:
     def connection_for(
         self, handler: OcppHandler, identity: str, on_sent: Callable[[int], None]
     ) -> AsyncConnection:
-        wire = self._socket.wire
-        connection = AsyncConnection(
-            handler, write=telling(wire.writer(_STATION), on_sent), identity=identity
-        )
-        wire.attach(_STATION, connection)
+        write = self._socket.writer(_STATION, self._csms_takes)
+        connection = AsyncConnection(handler, write=telling(write, on_sent), identity=identity)
+        self._socket.wire.attach(_STATION, connection)
         return connection
 
     async def run(self) -> None:
-        await self._socket.ended.wait()
+        try:
+            await self._socket.ended.wait()
+        except asyncio.CancelledError:  # cancelled, not closed: lost, as a socket drops
+            self._socket.drop(CANCELLED)
+            raise
 
     def close_frames(self) -> CloseFrames:
         return self._socket.frames(_STATION)
@@ -150,8 +175,12 @@ class InMemoryServer(CsmsServer):
         authorize: Authorize | None,
         require_basic_auth: bool,
         limits: Limits = DEFAULT_LIMITS,
+        max_size: int = DEFAULT_MAX_SIZE,
     ) -> None:
         super().__init__(handlers, authorize, require_basic_auth, limits)
+        self.max_size = max_size
+        """The largest message a station may send, as ``serve()``'s ``max_size``: a larger one
+        closes its connection with 1009."""
         self.reachable = True
         """While ``False``, a station's attempt to connect fails with
         ``ConnectionRefusedError``, as when nothing listens (its client retries per its
@@ -195,9 +224,11 @@ class InMemoryServer(CsmsServer):
         subprotocol = self.subprotocol_for(offered)
         if subprotocol is None:
             self.refusal_log.no_common_version(PEER, identity, offered, self.handlers)
-            return _MemoryLink(socket, None)  # the client closes it, as OCPP-J says
+            return _MemoryLink(socket, None, self.max_size)  # the client closes it (OCPP-J)
         connection = self.new_connection(
-            self.handlers[subprotocol], write=socket.wire.writer(_CSMS), identity=identity
+            self.handlers[subprotocol],
+            write=socket.writer(_CSMS, options.max_size),
+            identity=identity,
         )
         socket.wire.attach(_CSMS, connection)
 
@@ -208,12 +239,12 @@ class InMemoryServer(CsmsServer):
         if not self.take_over(session):
             socket.close(_CSMS, REPLACED_CLOSE_CODE, "an authenticated connection is live")
             socket.finished.set()
-            return _MemoryLink(socket, subprotocol)
+            return _MemoryLink(socket, subprotocol, self.max_size)
         log_connected(log, identity, subprotocol)
         self.admitted += 1
         self._sockets[session] = socket
         self._later(self._hold(session, socket))
-        return _MemoryLink(socket, subprotocol)
+        return _MemoryLink(socket, subprotocol, self.max_size)
 
     async def _hold(self, session: Session, socket: _Socket) -> None:
         """The server's side of one connection, until it ends: then finished as every
@@ -277,17 +308,20 @@ async def serve_in_memory(
     authorize: Authorize | None = None,
     require_basic_auth: bool = False,
     limits: Limits = DEFAULT_LIMITS,
+    max_size: int = DEFAULT_MAX_SIZE,
 ) -> InMemoryServer:
     """Start a CSMS serving ``handlers`` in this event loop, for stations that connect with
     ``via=`` the server returned (``connect()``, ``StationClient``): ``handlers``,
     ``authorize`` and ``limits`` as ``serve()`` takes them, ``require_basic_auth`` as its
-    security profile 1 (a station without a password is refused 401). Each handler's
+    security profile 1 (a station without a password is refused 401), ``max_size`` as its
+    ``max_size`` (the largest message a station may send; the station's own ``max_size``
+    bounds what it takes, as over a socket). Each handler's
     ``on_startup`` has run when it returns; a station connecting meanwhile (``via=`` the
     server the hook got) waits until then, and is refused if a hook raises."""
     served = by_subprotocol(handlers, "ChargeSystem")
     if require_basic_auth and authorize is None:
         raise ValueError("require_basic_auth checks each station's password: pass authorize=")
-    server = InMemoryServer(served, authorize, require_basic_auth, limits)
+    server = InMemoryServer(served, authorize, require_basic_auth, limits, max_size)
     try:
         await start_up(served.values(), server)
         server.started = True

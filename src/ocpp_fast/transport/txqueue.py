@@ -41,7 +41,8 @@ answer to StartTransaction, which an offline station does not have. A queued
 StartTransaction gets a placeholder id, its position negated
 (:attr:`QueuedMessage.transaction_id`); MeterValues and StopTransaction may
 carry it, and the queue puts the real id in them once the answer came (before
-they are sent, and in those put later). Should the StartTransaction be dropped
+they are sent, and in those put later; :meth:`TransactionQueue.csms_transaction_id` tells it
+to the station's own code). Should the StartTransaction be dropped
 (its retries spent), they go out with the placeholder, which the CSMS refuses.
 
 For 2.x TransactionEvents the queue owns ``seqNo``: it numbers each
@@ -223,6 +224,25 @@ class TransactionQueue:
             "SELECT real FROM transaction_ids WHERE placeholder = ?", (request.transaction_id,)
         ).fetchone()
         return request if row is None else msgspec.structs.replace(request, transaction_id=row[0])
+
+    def csms_transaction_id(self, transaction_id: int) -> int | None:
+        """1.6: the CSMS's transactionId for ``transaction_id``, a placeholder (< 0) the
+        queue gave a StartTransaction put while the answer was not in hand; ``None`` while
+        that StartTransaction is unanswered (and once the transaction's StopTransaction was
+        answered: the queue forgets the pair then). An id >= 0 is the CSMS's already, and is
+        returned as it is.
+
+        How firmware that kept only the placeholder (through a restart, say) learns the id the
+        CSMS knows the transaction by, to match a RemoteStopTransaction or a
+        GetCompositeSchedule against its own transaction, without awaiting the ``Queued`` of the
+        start (gone with the process that put it). Read from the same store the queue replaces
+        the placeholders from, so both agree."""
+        if transaction_id >= 0:
+            return transaction_id
+        row = self._db.execute(
+            "SELECT real FROM transaction_ids WHERE placeholder = ?", (transaction_id,)
+        ).fetchone()
+        return None if row is None else int(row[0])
 
     def acknowledged(self, message: QueuedMessage, response: Any) -> None:
         """The CSMS answered ``message``: forget it.
