@@ -16,10 +16,11 @@ import time
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, overload
 
 import msgspec
 from msgspec import UNSET
+from typing_extensions import TypeVar
 
 from ocpp_fast._awaited import within
 from ocpp_fast._log_text import PeerText
@@ -55,12 +56,17 @@ from ocpp_fast.transport.txqueue import TransactionQueue
 if TYPE_CHECKING:
     from ocpp_fast.metrics import Metrics
     from ocpp_fast.v16 import messages as messages16
+    from ocpp_fast.v16.messages import BootNotificationResponse as Boot16
     from ocpp_fast.v21 import messages as messages21
+    from ocpp_fast.v21.messages import BootNotificationResponse as Boot21
     from ocpp_fast.v201 import messages as messages201
+    from ocpp_fast.v201.messages import BootNotificationResponse as Boot201
 
 __all__ = [
     "BOOT_RETRY_FLOOR",
+    "AnyBootResponse",
     "Backoff",
+    "BootT",
     "MessageRetry",
     "Queued",
     "StationClient",
@@ -92,7 +98,20 @@ MEMORY = "memory"
 """:attr:`StationClient.backend` of a client whose links are opened ``via`` an in-memory CSMS."""
 
 
-_CLIENTS: weakref.WeakKeyDictionary[AsyncConnection, StationClient] = weakref.WeakKeyDictionary()
+AnyBootResponse: TypeAlias = "Boot16 | Boot201 | Boot21"
+"""The BootNotificationResponse of any version: what :meth:`StationClient.booted` gives a
+client whose version its type does not say (several versions, no ``boot``)."""
+BootT = TypeVar("BootT", bound=AnyBootResponse, default=AnyBootResponse, covariant=True)
+"""The BootNotificationResponse of a :class:`StationClient`'s version (its parameter): the
+response of its ``boot=`` when that is one version's request, so ``booted()`` needs no
+``isinstance`` to narrow it; :data:`AnyBootResponse` otherwise, and for a bare
+``StationClient`` annotation (a default: existing code that does not parametrize is
+unchanged). Its default needs ``typing_extensions`` (PEP 696) on Python < 3.13."""
+
+
+_CLIENTS: weakref.WeakKeyDictionary[AsyncConnection, StationClient[Any]] = (
+    weakref.WeakKeyDictionary()
+)
 """The client of each station connection (:meth:`StationClient.of`); weak, so a connection
 gone is forgotten with it."""
 
@@ -146,7 +165,7 @@ class Backoff:
         return base + rng.uniform(0.0, self.random_range)
 
 
-class StationClient:
+class StationClient(Generic[BootT]):
     """A station connected to a CSMS, reconnecting until :meth:`close`.
 
     Calls wait for a connection; a call in flight when the connection drops
@@ -173,6 +192,10 @@ class StationClient:
     accepted, ends the wait as the client's own would (no second boot after it). Without
     ``boot``, the queue and ``call()`` send as soon as a connection is open, the boot being the
     station's own business.
+
+    Generic over the version's BootNotificationResponse (:data:`BootT`): a client built with
+    one version's ``boot`` is a ``StationClient[v201.messages.BootNotificationResponse]``
+    (1.6's likewise), whose :meth:`booted` is typed so; a bare ``StationClient`` is the union.
     """
 
     def __init__(
@@ -194,7 +217,7 @@ class StationClient:
         metrics: Metrics | None = None,
         failover: Sequence[str] = (),
         heartbeat: float | None = None,
-        boot: Request[Any] | Iterable[Request[Any]] | None = None,
+        boot: Request[BootT] | Iterable[Request[Any]] | None = None,
         via: InMemoryServer | None = None,
     ) -> None:
         """``handlers`` and the options are those of :func:`connect` (``max_size`` included:
@@ -237,17 +260,7 @@ class StationClient:
         attempt is :meth:`start`'s to raise). With :attr:`connects`, what a load test reports:
         a CSMS that went away shows here, where no call may have failed."""
         self._boots = _boots_of(boot, self.handlers)
-        self.boot_response: (
-            messages16.BootNotificationResponse
-            | messages201.BootNotificationResponse
-            | messages21.BootNotificationResponse
-            | None
-        ) = None
-        """With ``boot``: the CSMS's last answer to it on the live connection, or to a boot the
-        CSMS triggered there (``None`` before the first one came, and without ``boot``): the
-        BootNotificationResponse of the
-        connection's version, so its fields are typed (``status``, ``interval``...); narrow it
-        with ``isinstance`` for a field one version has alone (2.x ``status_info``)."""
+        self._boot_response: BootT | None = None
         self._booting: asyncio.Task[None] | None = None
         self._greeting: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -304,6 +317,16 @@ class StationClient:
                 "serve_in_memory and connect(..., via=server) give the station its client)"
             )
         return client
+
+    @property
+    def boot_response(self) -> BootT | None:
+        """With ``boot``: the CSMS's last answer to it on the live connection, or to a boot the
+        CSMS triggered there (``None`` before the first one came, and without ``boot``): the
+        BootNotificationResponse of the connection's version, so its fields are typed
+        (``status``, ``interval``...). A client given one version's ``boot`` is typed by it
+        (:data:`BootT`); for one of several versions, narrow it with ``isinstance`` for a field
+        one version has alone (2.x ``status_info``). Read-only, as the client's own record."""
+        return self._boot_response
 
     @property
     def queue(self) -> TransactionQueue | None:
@@ -369,13 +392,7 @@ class StationClient:
             self._delivering = asyncio.create_task(self._sender.run(self._connection))
             self._delivering.add_done_callback(self._delivery_stopped)
 
-    async def booted(
-        self, timeout: float | None = DEFAULT_TIMEOUT
-    ) -> (
-        messages16.BootNotificationResponse
-        | messages201.BootNotificationResponse
-        | messages21.BootNotificationResponse
-    ):
+    async def booted(self, timeout: float | None = DEFAULT_TIMEOUT) -> BootT:
         """With ``boot``: wait until the CSMS accepted the boot of the live connection (at once
         when it has); its BootNotificationResponse, typed as :attr:`boot_response` is (never
         ``None`` here). ``TimeoutError`` after ``timeout`` seconds (:attr:`boot_response` then
@@ -387,7 +404,7 @@ class StationClient:
             await within(self._ready.wait(), timeout)
         except TimeoutError:
             raise TimeoutError(f"the CSMS did not accept the boot within {timeout:g} s") from None
-        response = self.boot_response
+        response = self._boot_response
         if response is None:  # the accepted connection ended, a new one began, as we woke
             raise ConnectionError("the connection whose boot was accepted is gone")
         return response
@@ -620,7 +637,7 @@ class StationClient:
         connection.on_answer.append(self._adopt_interval)
         self._link, self.connection, self.subprotocol = link, connection, subprotocol
         self.connects += 1
-        self.boot_response = None
+        self._boot_response = None
         ConnectionLog(log, self.identity).info(
             "connected to %s (%s, %s)", self.url, subprotocol, self.backend
         )
@@ -719,7 +736,7 @@ class StationClient:
         if action != "BootNotification":
             return
         if self._boots:
-            self.boot_response = response
+            self._boot_response = response
         if self._heartbeat is None:
             return
         if response.status == "Accepted" and response.interval > 0:
@@ -860,9 +877,9 @@ async def connect(
     metrics: Metrics | None = None,
     failover: Sequence[str] = (),
     heartbeat: float | None = None,
-    boot: Request[Any] | Iterable[Request[Any]] | None = None,
+    boot: Request[BootT] | Iterable[Request[Any]] | None = None,
     via: InMemoryServer | None = None,
-) -> StationClient:
+) -> StationClient[BootT]:
     """Connect a station to the CSMS at ``url`` (``ws://`` or ``wss://``, identity last).
 
     ``handlers`` is one ``Charger``, or one per subprotocol in order of
@@ -899,7 +916,7 @@ async def connect(
     before connecting, for a URL (``failover`` ones too) that is no ``ws://`` or ``wss://`` URL
     with a host (``http://...`` says which WebSocket URL to use), or names no identity.
     """
-    client = StationClient(
+    client: StationClient[BootT] = StationClient(
         handlers,
         url,
         identity=identity,
