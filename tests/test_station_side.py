@@ -27,12 +27,14 @@ from ocpp_fast.aio import AsyncConnection, connect_in_memory
 from ocpp_fast.transport import (
     Admission,
     Backoff,
+    CsmsServer,
     HandshakeFailed,
     Limits,
     StationClient,
     StationRequest,
     connect,
     serve,
+    serve_in_memory,
 )
 from ocpp_fast.v16 import messages as messages16
 from ocpp_fast.v201 import datatypes, enums, messages
@@ -644,7 +646,8 @@ def test_a_boot_of_the_wrong_version_names_both_versions() -> None:
     with pytest.raises(ValueError, match=r"not 2: one per version"):
         StationClient(v201.Charger(), "ws://127.0.0.1:9/CS001", boot=[BOOT, BOOT])
     with pytest.raises(ValueError, match=r"not ocpp_fast\.v16\.messages\.HeartbeatRequest"):
-        StationClient(v201.Charger(), "ws://127.0.0.1:9/CS001", boot=messages16.HeartbeatRequest())
+        no_boot: Any = messages16.HeartbeatRequest()  # a type error too: BootT's bound
+        StationClient(v201.Charger(), "ws://127.0.0.1:9/CS001", boot=no_boot)
     both = StationClient(
         {"ocpp2.0.1": v201.Charger(), "ocpp1.6": v16.Charger()},
         "ws://127.0.0.1:9/CS001",
@@ -795,3 +798,47 @@ def test_a_handshake_cut_short_drops_its_socket_at_once() -> None:
             await listener.wait_closed()
 
     run(main)
+
+
+@pytest.mark.parametrize("carrier", ["picows", "websockets", "memory"])
+def test_a_message_over_the_stations_max_size_is_logged_as_the_csms_logs_one(
+    carrier: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A CSMS's message over the station's ``max_size`` closes the connection with 1009 and
+    says so in one WARNING, the CSMS's own line for a station's message too big: the same
+    on every carrier. In memory (``via=``) and on websockets the station logged nothing but
+    the INFO "disconnected" line, and on picows a WARNING without the station's identity."""
+
+    async def main() -> None:
+        server: CsmsServer
+        if carrier == "memory":
+            server = memory = await serve_in_memory(Csms())
+            url = "ws://csms.test/CS001"
+            station = await connect(v201.Charger(), url, backoff=FAST, max_size=512, via=memory)
+        else:
+            server = await serve(Csms(), backend=carrier)
+            url = f"ws://127.0.0.1:{server.port}/CS001"
+            station = await connect(
+                v201.Charger(), url, backoff=FAST, max_size=512, backend=carrier
+            )
+        try:
+            await until(lambda: "CS001" in server.connections)
+            big = messages.DataTransferRequest(vendor_id="V", data="x" * 1000)
+            with pytest.raises(ConnectionError):
+                await server.call("CS001", big, timeout=5)
+        finally:
+            await station.close()
+            await server.close()
+
+    with caplog.at_level(logging.INFO, logger="ocpp_fast"):
+        run(main)
+    said = [
+        (r.name, r.levelname, r.getMessage())
+        for r in caplog.records
+        if r.levelno >= logging.WARNING
+    ]
+    assert len(said) == 1, said
+    name, level, text = said[0]
+    assert (name, level) == ("ocpp_fast.transport", "WARNING")
+    assert text.startswith("CS001: closing the connection: ") and text.endswith(" (1009)"), text
+    assert "512" in text, text

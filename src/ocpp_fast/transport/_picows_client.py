@@ -21,7 +21,7 @@ from ocpp_fast._awaited import within
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport._link import CloseFrames, HandshakeFailed, LinkOptions, telling
-from ocpp_fast.transport._picows_wire import OcppListener
+from ocpp_fast.transport._picows_wire import OcppListener, log
 from ocpp_fast.transport.deflate import (
     MessageDeflate,
     NegotiationError,
@@ -124,12 +124,23 @@ class _Dialer:
                 self.sock.shutdown(socket.SHUT_RDWR)
 
 
+def _said_by_the_client(kind: str, why: str) -> None:
+    """What the listener refused on a station's link: a message over ``max_size`` is said by
+    the client once the link closed, with the station's identity, as on every carrier (from
+    the 1009 frame sent); the rest as the listener says it."""
+    if kind != "message size":
+        log.warning("closing the connection: %s", why)
+
+
 class PicowsLink(OcppListener):
     """A picows client connection carrying OCPP-J (it is its own listener)."""
 
     def __init__(self, max_size: int) -> None:
         super().__init__(
-            max_size=max_size, deflate=None, unread_output=DEFAULT_LIMITS.unread_output
+            max_size=max_size,
+            deflate=None,
+            unread_output=DEFAULT_LIMITS.unread_output,
+            on_refused=_said_by_the_client,
         )
         self.agreed: str | None = None
         self.failure: str | None = None

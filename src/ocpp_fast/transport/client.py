@@ -33,12 +33,15 @@ from ocpp_fast.dispatch import CallContext, OcppHandler, PeerConnection
 from ocpp_fast.errors import HandshakeFailed, OcppError, TooBigForCsms
 from ocpp_fast.transport._handlers import by_subprotocol
 from ocpp_fast.transport._lifecycle import (
+    CUT_OFF_FOR_SIZE,
+    MESSAGE_TOO_BIG,
     CloseFrames,
     close_reason,
     ending,
     greet,
     peer_closed_first,
     see_off,
+    too_big_sent,
 )
 from ocpp_fast.transport._link import Link, LinkOptions, Opener
 from ocpp_fast.transport._sender import (
@@ -92,7 +95,7 @@ the CSMS), and after a boot that got no answer or a CALLERROR."""
 CONNECTION_FAILED = "connection failed: %s"
 """The WARNING of each failed attempt to connect again (its argument the exception): a fleet's
 simulator summarizes these records (:mod:`ocpp_fast.simulator`), thousands when a CSMS is down."""
-TOO_BIG = 1009
+TOO_BIG = MESSAGE_TOO_BIG
 """The WebSocket close code of a message larger than the receiver takes (RFC 6455)."""
 MEMORY = "memory"
 """:attr:`StationClient.backend` of a client whose links are opened ``via`` an in-memory CSMS."""
@@ -665,6 +668,8 @@ class StationClient(Generic[BootT]):
                 await asyncio.wait([self._beating])
                 self._beating = None
             frames = _close_frames(link)
+            if (too_big := too_big_sent(frames)) is not None:  # the CSMS's line, station-side
+                ConnectionLog(log, self.identity).warning(CUT_OFF_FOR_SIZE, too_big, TOO_BIG)
             lost = ConnectionError("the connection to the CSMS was lost")
             connection.abort(lost, self._too_big(connection, frames))
             reason = self._how_it_ended(frames)
