@@ -842,3 +842,29 @@ def test_a_message_over_the_stations_max_size_is_logged_as_the_csms_logs_one(
     assert (name, level) == ("ocpp_fast.transport", "WARNING")
     assert text.startswith("CS001: closing the connection: ") and text.endswith(" (1009)"), text
     assert "512" in text, text
+
+
+@pytest.mark.usefixtures("backend")
+def test_a_wss_url_without_ssl_takes_the_systems_default_context() -> None:
+    """``wss://`` with no ``ssl=`` is TLS with the system's trusted CAs, on both backends, as
+    with ``ssl=ssl.create_default_context()``: websockets raised ``ValueError: ssl=None is
+    incompatible with a wss:// URI`` (an ``ssl=None`` the firmware never wrote), and picows,
+    taking a default of its own, raised a ``ConnectionResetError`` with no words for a port
+    without TLS, with "--- Logging error ---" on stderr."""
+
+    async def attempt(url: str, tls: ssl.SSLContext | None) -> OSError:
+        with pytest.raises(OSError) as failed:
+            await connect(v201.Charger(), url, backoff=FAST, ssl=tls)
+        return failed.value
+
+    async def main() -> None:
+        server = await serve(v201.ChargeSystem(), limits=Limits(handshake_timeout=0.3))
+        url = f"wss://127.0.0.1:{server.port}/CS1"  # a port without TLS
+        try:
+            given = await attempt(url, ssl.create_default_context())
+            default = await attempt(url, None)
+        finally:
+            await server.close()
+        assert (type(default), str(default)) == (type(given), str(given))
+
+    run(main)

@@ -17,6 +17,7 @@ import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeAlias, overload
+from urllib.parse import urlsplit
 
 import msgspec
 from msgspec import UNSET
@@ -245,6 +246,7 @@ class StationClient(Generic[BootT]):
         self.identity = found
         self._password = password
         self._ssl = ssl
+        self._default_tls: ssl_module.SSLContext | None = None
         self._backoff = backoff
         self._ping_interval = ping_interval
         self._max_size = max_size
@@ -606,7 +608,7 @@ class StationClient(Generic[BootT]):
         options = LinkOptions(
             subprotocols=list(self.handlers),
             headers=headers,
-            ssl=self._ssl,
+            ssl=self._tls_for(self.url),
             ping_interval=self._ping_interval,
             max_size=self._max_size,
             compression=self._compression,
@@ -680,6 +682,18 @@ class StationClient(Generic[BootT]):
                 await see_off(connection, greeting, reason, HOOK_GRACE)
             finally:
                 link.seen_off()
+
+    def _tls_for(self, url: str) -> ssl_module.SSLContext | None:
+        """The TLS context of a connection to ``url``: ``ssl=``, or for a ``wss://`` URL without
+        one the system's default (the CSMS's certificate checked against the trusted CAs,
+        made once per client). The backends differed without it: websockets refused
+        ``wss://`` ("ssl=None is incompatible"), picows took a default of its own and, not
+        knowing the link was TLS, said a TLS handshake cut short with no words."""
+        if self._ssl is not None or urlsplit(url).scheme.lower() != "wss":
+            return self._ssl
+        if self._default_tls is None:
+            self._default_tls = ssl_module.create_default_context()
+        return self._default_tls
 
     def _opened(self, connection: AsyncConnection) -> None:
         """The station's requests may go on ``connection`` (at once, or once its boot was
@@ -891,8 +905,10 @@ async def connect(
     preference (``{"ocpp2.0.1": ..., "ocpp1.6": ...}``, or by label: ``{"2.0.1": ...}``).
     ``password`` turns on
     HTTP Basic (profiles 1 and 2; the user name is the identity); ``ssl``
-    carries TLS, with a client certificate for profile 3. ``compression`` offers
-    permessage-deflate (the CSMS decides); ``backend`` picks the WebSocket library.
+    carries TLS, with a client certificate for profile 3 (a ``wss://`` URL without it uses the
+    system's default context: the CSMS's certificate checked against the trusted CAs).
+    ``compression`` offers permessage-deflate (the CSMS decides); ``backend`` picks the
+    WebSocket library.
     ``max_size`` (bytes, 1 MiB by default) is the largest message the station takes from the
     CSMS: a larger one closes the connection with 1009 (message too big), as the CSMS's own
     ``max_size`` guards it from the station.
