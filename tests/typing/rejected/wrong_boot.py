@@ -6,6 +6,7 @@ is no BootNotificationRequest as ``boot``. ``# expect:`` comments as in wrong_ha
 from __future__ import annotations
 
 from ocpp_fast import v16, v201
+from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.transport import StationClient, connect
 
 BOOT201 = v201.messages.BootNotificationRequest(
@@ -23,3 +24,9 @@ async def wrong(url: str) -> None:
     # expect: mypy[type-var] pyright[reportArgumentType]
     StationClient(v201.Charger(), url, boot=v201.messages.HeartbeatRequest())
     print(answer, as16)
+
+
+def misspelled(connection: AsyncConnection) -> bool:
+    """How the CSMS answered the last boot is one of three words: a misspelled one never is."""
+    # expect: mypy[comparison-overlap] pyright[reportUnnecessaryComparison]
+    return connection.registration == "accepted"
