@@ -401,12 +401,13 @@ class StationClient(Generic[BootT]):
         """With ``boot``: wait until the CSMS accepted the boot of the live connection (at once
         when it has); its BootNotificationResponse, typed as :attr:`boot_response` is (never
         ``None`` here). ``TimeoutError`` after ``timeout`` seconds (:attr:`boot_response` then
-        says whether it was Pending, Rejected or not answered yet); ``ValueError`` for a client
-        built without ``boot``, whose boot is the caller's own."""
+        says whether it was Pending, Rejected or not answered yet); ``ConnectionError`` at once
+        when the client is (or gets) closed; ``ValueError`` for a client built without
+        ``boot``, whose boot is the caller's own."""
         if not self._boots:
             raise ValueError("this StationClient does not boot by itself: give it boot=")
         try:
-            await within(self._ready.wait(), timeout)
+            await self._until_ready(timeout)
         except TimeoutError:
             raise TimeoutError(f"the CSMS did not accept the boot within {timeout:g} s") from None
         response = self._boot_response
@@ -430,7 +431,8 @@ class StationClient(Generic[BootT]):
         comes when the queue delivered it. ``StillQueued`` (a ``TimeoutError``)
         after ``timeout`` means not yet answered, but not lost either: the
         queue keeps delivering it. A CALLERROR is raised once the retries are
-        spent and the message is dropped.
+        spent and the message is dropped. Another request waiting for a connection (or an
+        accepted boot) gets a ``ConnectionError`` when the client is closed.
         """
         delivered = self._put_if_queued(request)
         if delivered is not None:
@@ -518,7 +520,7 @@ class StationClient(Generic[BootT]):
         connection = self.connection
         if connection is None or not self._ready.is_set():  # only then is a timer worth it
             try:
-                await within(self._ready.wait(), timeout)
+                await self._until_ready(timeout)
             except TimeoutError:
                 missing = "accepted boot" if self.connection else "connection to the CSMS"
                 raise TimeoutError(
@@ -527,6 +529,24 @@ class StationClient(Generic[BootT]):
             connection = self.connection
             assert connection is not None
         return connection
+
+    async def _until_ready(self, timeout: float | None) -> None:
+        """Wait until the station's requests may go (connected and, with ``boot``, accepted);
+        ``TimeoutError`` after ``timeout`` seconds, and a ``ConnectionError`` at once when the
+        client is (or gets) closed: ``booted()`` and a waiting ``call()`` held a firmware's
+        shutdown for their whole timeout, then blamed the CSMS."""
+        if not self._closing and not self._ready.is_set():
+            ready = asyncio.ensure_future(self._ready.wait())
+            closed = asyncio.ensure_future(self._closed.wait())
+            try:
+                await within(
+                    asyncio.wait([ready, closed], return_when=asyncio.FIRST_COMPLETED), timeout
+                )
+            finally:
+                ready.cancel()
+                closed.cancel()
+        if self._closing:
+            raise ConnectionError(f"StationClient {self.identity} was closed")
 
     @property
     def compressed(self) -> bool:
