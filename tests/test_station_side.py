@@ -800,32 +800,41 @@ def test_a_handshake_cut_short_drops_its_socket_at_once() -> None:
     run(main)
 
 
+@pytest.mark.parametrize("sender", ["csms", "station"])
 @pytest.mark.parametrize("carrier", ["picows", "websockets", "memory"])
-def test_a_message_over_the_stations_max_size_is_logged_as_the_csms_logs_one(
-    carrier: str, caplog: pytest.LogCaptureFixture
+def test_a_message_over_max_size_is_one_warning_on_every_carrier_both_ways(
+    carrier: str, sender: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A CSMS's message over the station's ``max_size`` closes the connection with 1009 and
-    says so in one WARNING, the CSMS's own line for a station's message too big: the same
-    on every carrier. In memory (``via=``) and on websockets the station logged nothing but
-    the INFO "disconnected" line, and on picows a WARNING without the station's identity."""
+    """A message over its receiver's ``max_size`` closes the connection with 1009 and is said
+    in one WARNING naming the station, by whichever side cut the other off: the CSMS's line
+    for a station's message, and now the station's for a CSMS's, the same on every carrier.
+    In memory (``via=``) and on websockets the station logged nothing but the INFO
+    "disconnected" line, and on picows a WARNING without the station's identity."""
+    station_takes, csms_takes = (512, 2**20) if sender == "csms" else (2**20, 512)
 
     async def main() -> None:
         server: CsmsServer
         if carrier == "memory":
-            server = memory = await serve_in_memory(Csms())
+            server = memory = await serve_in_memory(Csms(), max_size=csms_takes)
             url = "ws://csms.test/CS001"
-            station = await connect(v201.Charger(), url, backoff=FAST, max_size=512, via=memory)
+            station = await connect(
+                v201.Charger(), url, backoff=FAST, max_size=station_takes, via=memory
+            )
         else:
-            server = await serve(Csms(), backend=carrier)
+            server = await serve(Csms(), backend=carrier, max_size=csms_takes)
             url = f"ws://127.0.0.1:{server.port}/CS001"
             station = await connect(
-                v201.Charger(), url, backoff=FAST, max_size=512, backend=carrier
+                v201.Charger(), url, backoff=FAST, max_size=station_takes, backend=carrier
             )
         try:
             await until(lambda: "CS001" in server.connections)
             big = messages.DataTransferRequest(vendor_id="V", data="x" * 1000)
-            with pytest.raises(ConnectionError):
-                await server.call("CS001", big, timeout=5)
+            if sender == "csms":
+                with pytest.raises(ConnectionError):
+                    await server.call("CS001", big, timeout=5)
+            else:
+                with pytest.raises(errors.TooBigForCsms):
+                    await station.call(big, timeout=5)
         finally:
             await station.close()
             await server.close()
