@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import ssl as ssl_module
@@ -246,7 +247,6 @@ class StationClient(Generic[BootT]):
         self.identity = found
         self._password = password
         self._ssl = ssl
-        self._default_tls: ssl_module.SSLContext | None = None
         self._backoff = backoff
         self._ping_interval = ping_interval
         self._max_size = max_size
@@ -705,15 +705,13 @@ class StationClient(Generic[BootT]):
 
     def _tls_for(self, url: str) -> ssl_module.SSLContext | None:
         """The TLS context of a connection to ``url``: ``ssl=``, or for a ``wss://`` URL without
-        one the system's default (the CSMS's certificate checked against the trusted CAs,
-        made once per client). The backends differed without it: websockets refused
-        ``wss://`` ("ssl=None is incompatible"), picows took a default of its own and, not
-        knowing the link was TLS, said a TLS handshake cut short with no words."""
+        one the system's default (:func:`_system_tls`). The backends differed without it:
+        websockets refused ``wss://`` ("ssl=None is incompatible"), picows took a default of
+        its own and, not knowing the link was TLS, said a TLS handshake cut short with no
+        words."""
         if self._ssl is not None or urlsplit(url).scheme.lower() != "wss":
             return self._ssl
-        if self._default_tls is None:
-            self._default_tls = ssl_module.create_default_context()
-        return self._default_tls
+        return _system_tls()
 
     def _opened(self, connection: AsyncConnection) -> None:
         """The station's requests may go on ``connection`` (at once, or once its boot was
@@ -807,6 +805,14 @@ class StationClient(Generic[BootT]):
                 return  # gone: the next connection beats anew
             except Exception as exc:
                 ConnectionLog(log, self.identity).warning("heartbeat failed: %s", PeerText(exc))
+
+
+@functools.cache
+def _system_tls() -> ssl_module.SSLContext:
+    """The TLS context of a ``wss://`` station given no ``ssl=``: the CSMS's certificate checked
+    against the CAs the system trusts (as ``ocpp-fast simulate`` does). One for the process: a
+    simulated fleet of thousands would load the system's CAs once per station otherwise."""
+    return ssl_module.create_default_context()
 
 
 def _offline(request: Request[ResponseT]) -> Request[ResponseT]:
