@@ -541,3 +541,37 @@ def test_a_station_connecting_during_on_startup_is_served_once_it_returned() -> 
         assert failing.seen == []  # neither on_connect nor a handler ran
 
     run(scenario)
+
+
+class Pending(Csms):
+    """Answers every boot Pending, with a minute's wait before the next."""
+
+    def boot_notification(
+        self, request: messages.BootNotificationRequest
+    ) -> messages.BootNotificationResponse:
+        return messages.BootNotificationResponse(
+            current_time=NOW, interval=60, status=enums.RegistrationStatusEnumType.PENDING
+        )
+
+
+def test_close_ends_what_waits_for_the_boot_at_once() -> None:
+    """``booted()`` and a ``call()`` waiting for an accepted boot end when the client closes,
+    with a ``ConnectionError`` saying so: they waited out their whole timeout (30 s by
+    default), holding a firmware's shutdown, then said the CSMS had not accepted the boot.
+    A client closed already says so at once too."""
+
+    async def scenario() -> None:
+        server = await serve_in_memory(Pending())
+        station = await connect(Firmware(), URL, boot=BOOT, backoff=FAST, via=server)
+        booted = asyncio.create_task(station.booted(timeout=20))
+        called = asyncio.create_task(station.call(messages.HeartbeatRequest(), timeout=20))
+        await until(lambda: station.boot_response is not None)
+        await station.close()
+        for waiting in (booted, called):
+            with pytest.raises(ConnectionError, match="CS001 was closed"):
+                await asyncio.wait_for(waiting, 2)
+        with pytest.raises(ConnectionError, match="CS001 was closed"):
+            await asyncio.wait_for(station.booted(timeout=20), 2)
+        await server.close()
+
+    run(scenario)

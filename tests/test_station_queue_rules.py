@@ -14,7 +14,7 @@ import pytest
 from queue_station import FAST, transaction_event
 
 from ocpp_fast import errors, v16, v201
-from ocpp_fast.aio import AsyncConnection, connect_in_memory
+from ocpp_fast.aio import AsyncConnection, Registration, connect_in_memory
 from ocpp_fast.transport import StationClient, connect, serve
 from ocpp_fast.v16 import datatypes as datatypes16
 from ocpp_fast.v16 import enums as enums16
@@ -153,7 +153,7 @@ def test_the_queue_waits_for_the_boot_of_each_connection_to_be_accepted() -> Non
 
 
 def test_a_connection_knows_the_status_of_its_last_boot() -> None:
-    async def main() -> list[str | None]:
+    async def main() -> list[Registration | None]:
         station, _ = connect_in_memory(v201.Charger(), Strict201(), identity="CS1")
         seen = [station.registration]
         for _ in range(2):

@@ -27,12 +27,14 @@ from ocpp_fast.aio import AsyncConnection, connect_in_memory
 from ocpp_fast.transport import (
     Admission,
     Backoff,
+    CsmsServer,
     HandshakeFailed,
     Limits,
     StationClient,
     StationRequest,
     connect,
     serve,
+    serve_in_memory,
 )
 from ocpp_fast.v16 import messages as messages16
 from ocpp_fast.v201 import datatypes, enums, messages
@@ -644,7 +646,8 @@ def test_a_boot_of_the_wrong_version_names_both_versions() -> None:
     with pytest.raises(ValueError, match=r"not 2: one per version"):
         StationClient(v201.Charger(), "ws://127.0.0.1:9/CS001", boot=[BOOT, BOOT])
     with pytest.raises(ValueError, match=r"not ocpp_fast\.v16\.messages\.HeartbeatRequest"):
-        StationClient(v201.Charger(), "ws://127.0.0.1:9/CS001", boot=messages16.HeartbeatRequest())
+        no_boot: Any = messages16.HeartbeatRequest()  # a type error too: BootT's bound
+        StationClient(v201.Charger(), "ws://127.0.0.1:9/CS001", boot=no_boot)
     both = StationClient(
         {"ocpp2.0.1": v201.Charger(), "ocpp1.6": v16.Charger()},
         "ws://127.0.0.1:9/CS001",
@@ -735,15 +738,18 @@ def test_a_close_while_the_first_connection_opens_ends_both() -> None:
     """``close()`` while ``start()`` is still opening the first connection (a firmware stopped
     during its start) waited for the opening's timeout, or for ever for a link that opened
     after close() looked for one. Now the handshake is cut short: close() returns, ``start()``
-    returns with no connection, and a closed client refuses to start again. (picows drops the
-    socket of a handshake cut short at its own handshake timeout, 5 s: not waited for here.)"""
+    returns with no connection, the socket is closed at once, and a closed client refuses to
+    start again. (picows kept the socket open until its own handshake timeout, 5 s: the CSMS
+    saw a station connected that long after it was closed.)"""
 
     async def main() -> None:
-        accepted, done = asyncio.Event(), asyncio.Event()
+        asked, gone = asyncio.Event(), asyncio.Event()
 
         async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            accepted.set()  # never answers the upgrade request
-            await done.wait()
+            await reader.readuntil(b"\r\n\r\n")  # the upgrade request, never answered
+            asked.set()
+            await reader.read()  # b"" once the station's end of the socket is closed
+            gone.set()
             writer.close()
 
         listener = await asyncio.start_server(silent, "127.0.0.1", 0)
@@ -751,15 +757,94 @@ def test_a_close_while_the_first_connection_opens_ends_both() -> None:
         station = StationClient(v201.Charger(), f"ws://127.0.0.1:{port}/CS001")
         try:
             starting = asyncio.create_task(station.start())
-            await asyncio.wait_for(accepted.wait(), 10)
+            await asyncio.wait_for(asked.wait(), 10)
             await asyncio.wait_for(station.close(), 30)
             await asyncio.wait_for(starting, 10)
             assert station.connection is None and station.connects == 0
+            await asyncio.wait_for(gone.wait(), 2)  # picows: only after 5 s
             with pytest.raises(RuntimeError, match="was closed"):
                 await station.start()
         finally:
-            done.set()
             listener.close()
             await listener.wait_closed()
+
+    run(main)
+
+
+@pytest.mark.parametrize("sender", ["csms", "station"])
+@pytest.mark.parametrize("carrier", ["picows", "websockets", "memory"])
+def test_a_message_over_max_size_is_one_warning_on_every_carrier_both_ways(
+    carrier: str, sender: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A message over its receiver's ``max_size`` closes the connection with 1009 and is said
+    in one WARNING naming the station, by whichever side cut the other off: the CSMS's line
+    for a station's message, and now the station's for a CSMS's, the same on every carrier.
+    In memory (``via=``) and on websockets the station logged nothing but the INFO
+    "disconnected" line, and on picows a WARNING without the station's identity."""
+    station_takes, csms_takes = (512, 2**20) if sender == "csms" else (2**20, 512)
+
+    async def main() -> None:
+        server: CsmsServer
+        if carrier == "memory":
+            server = memory = await serve_in_memory(Csms(), max_size=csms_takes)
+            url = "ws://csms.test/CS001"
+            station = await connect(
+                v201.Charger(), url, backoff=FAST, max_size=station_takes, via=memory
+            )
+        else:
+            server = await serve(Csms(), backend=carrier, max_size=csms_takes)
+            url = f"ws://127.0.0.1:{server.port}/CS001"
+            station = await connect(
+                v201.Charger(), url, backoff=FAST, max_size=station_takes, backend=carrier
+            )
+        try:
+            await until(lambda: "CS001" in server.connections)
+            big = messages.DataTransferRequest(vendor_id="V", data="x" * 1000)
+            if sender == "csms":
+                with pytest.raises(ConnectionError):
+                    await server.call("CS001", big, timeout=5)
+            else:
+                with pytest.raises(errors.TooBigForCsms):
+                    await station.call(big, timeout=5)
+        finally:
+            await station.close()
+            await server.close()
+
+    with caplog.at_level(logging.INFO, logger="ocpp_fast"):
+        run(main)
+    said = [
+        (r.name, r.levelname, r.getMessage())
+        for r in caplog.records
+        if r.levelno >= logging.WARNING
+    ]
+    assert len(said) == 1, said
+    name, level, text = said[0]
+    assert (name, level) == ("ocpp_fast.transport", "WARNING")
+    assert text.startswith("CS001: closing the connection: ") and text.endswith(" (1009)"), text
+    assert "512" in text, text
+
+
+@pytest.mark.usefixtures("backend")
+def test_a_wss_url_without_ssl_takes_the_systems_default_context() -> None:
+    """``wss://`` with no ``ssl=`` is TLS with the system's trusted CAs, on both backends, as
+    with ``ssl=ssl.create_default_context()``: websockets raised ``ValueError: ssl=None is
+    incompatible with a wss:// URI`` (an ``ssl=None`` the firmware never wrote), and picows,
+    taking a default of its own, raised a ``ConnectionResetError`` with no words for a port
+    without TLS, with "--- Logging error ---" on stderr."""
+
+    async def attempt(url: str, tls: ssl.SSLContext | None) -> OSError:
+        with pytest.raises(OSError) as failed:
+            await connect(v201.Charger(), url, backoff=FAST, ssl=tls)
+        return failed.value
+
+    async def main() -> None:
+        server = await serve(v201.ChargeSystem(), limits=Limits(handshake_timeout=0.3))
+        url = f"wss://127.0.0.1:{server.port}/CS1"  # a port without TLS
+        try:
+            given = await attempt(url, ssl.create_default_context())
+            default = await attempt(url, None)
+        finally:
+            await server.close()
+        assert (type(default), str(default)) == (type(given), str(given))
 
     run(main)

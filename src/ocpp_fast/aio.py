@@ -36,7 +36,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
 from time import perf_counter
-from typing import Any
+from typing import Any, Literal, cast
 
 from ocpp_fast._awaited import within
 from ocpp_fast._deferred import Deferred
@@ -61,6 +61,7 @@ __all__ = [
     "AsyncConnection",
     "InMemoryPair",
     "MemoryWire",
+    "Registration",
     "Send",
     "Slots",
     "Write",
@@ -68,6 +69,11 @@ __all__ = [
 ]
 
 log = logging.getLogger("ocpp_fast")
+
+Registration = Literal["Accepted", "Pending", "Rejected"]
+"""How a CSMS answered a station's boot (:attr:`AsyncConnection.registration`): the three
+``status`` values of a BootNotificationResponse, the same in every version, so a misspelled
+one (``"accepted"``) is a type error rather than a test that is never true."""
 
 DEFAULT_TIMEOUT = 30.0
 """Seconds to wait for the answer to a CALL, the usual OCPP choice."""
@@ -172,7 +178,7 @@ class AsyncConnection:
         self.on_answer: list[Callable[[str, Any], None]] = []
         """Told ``(action, response)`` of each of our CALLs the peer answered validly, before
         its caller (a station's client reads the heartbeat interval of a BootNotification)."""
-        self.registration: str | None = None
+        self.registration: Registration | None = None
         """A station's connection: the ``status`` of the last BootNotificationResponse the CSMS
         gave on it (``"Accepted"``, ``"Pending"``, ``"Rejected"``), whoever sent the boot;
         ``None`` before one. A handler reads it to refuse what a station not accepted cannot
@@ -313,7 +319,8 @@ class AsyncConnection:
         if isinstance(event, CallSucceeded | CallFailed):
             if isinstance(event, CallSucceeded):
                 if event.action == "BootNotification":
-                    self.registration = str(event.response.status)
+                    # one of the three: the response was checked against its schema
+                    self.registration = cast(Registration, str(event.response.status))
                 for watcher in self.on_answer:
                     watcher(event.action, event.response)
             waiter = self._waiters.get(event.message_id)

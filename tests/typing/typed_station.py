@@ -17,7 +17,7 @@ from ocpp_fast import v16, v21, v201
 from ocpp_fast.aio import AsyncConnection, InMemoryPair, connect_in_memory
 from ocpp_fast.errors import HandshakeFailed
 from ocpp_fast.transport import HandshakeFailed as FromTheTransport
-from ocpp_fast.transport import Queued, StationClient
+from ocpp_fast.transport import Queued, StationClient, connect
 
 NOW = datetime.datetime.now(datetime.UTC)
 
@@ -110,3 +110,51 @@ async def boot_answer(client: StationClient) -> None:
     last = client.boot_response
     if last is not None:
         print(last.status == "Pending", last.current_time.isoformat())
+
+
+BOOT16 = v16.messages.BootNotificationRequest(charge_point_model="M", charge_point_vendor="V")
+BOOT201 = v201.messages.BootNotificationRequest(
+    reason=v201.enums.BootReasonEnumType.POWER_UP,
+    charging_station=v201.datatypes.ChargingStationType(model="M", vendor_name="V"),
+)
+
+
+async def boot_of_one_version(url: str) -> None:
+    """A client built with one version's boot is typed by it: its ``booted()`` and
+    ``boot_response`` are that version's response, with no ``isinstance`` to narrow them."""
+    station = await connect(v201.Charger(), url, boot=BOOT201)
+    assert_type(station, StationClient[v201.messages.BootNotificationResponse])
+    accepted = await station.booted()
+    assert_type(accepted, v201.messages.BootNotificationResponse)
+    print(accepted.status_info)  # a 2.x field, no narrowing
+    assert_type(station.boot_response, v201.messages.BootNotificationResponse | None)
+    station16 = StationClient(v16.Charger(), url, boot=BOOT16)
+    assert_type(await station16.booted(), v16.messages.BootNotificationResponse)
+    # the parameter written out, as a function taking a 2.0.1 station says it
+    typed: StationClient[v201.messages.BootNotificationResponse] = station
+    print(typed.identity)
+
+
+async def boot_of_several_versions(url: str) -> None:
+    """A client of several versions (or none) keeps the union, as before the parameter."""
+    both = StationClient(
+        {"2.0.1": v201.Charger(), "1.6": v16.Charger()}, url, boot=[BOOT201, BOOT16]
+    )
+    assert_type(
+        await both.booted(),
+        v16.messages.BootNotificationResponse
+        | v201.messages.BootNotificationResponse
+        | v21.messages.BootNotificationResponse,
+    )
+    plain: StationClient = await connect(Firmware(), url)
+    assert_type(plain, StationClient)
+
+
+def identity_of(client: StationClient) -> str:
+    """Code written before the parameter: a bare ``StationClient`` takes every version's."""
+    return client.identity
+
+
+async def older_code_takes_a_typed_client(url: str) -> None:
+    print(identity_of(await connect(v201.Charger(), url, boot=BOOT201)))
+    print(identity_of(StationClient(v16.Charger(), url, boot=BOOT16)))

@@ -29,6 +29,7 @@ __all__ = [
     "close_reason",
     "ending",
     "peer_closed_first",
+    "too_big_sent",
     "greet",
     "see_off",
     "shut_down",
@@ -56,6 +57,24 @@ def peer_closed_first(
     """Whether the peer's close frame came first: it ended the connection, whatever we
     decided meanwhile (a shutdown, a replacement) and did not get to send first."""
     return received is not None and (received_first or sent is None)
+
+
+MESSAGE_TOO_BIG = 1009
+"""The close code of a message larger than the receiver takes (RFC 6455)."""
+CUT_OFF_FOR_SIZE = "closing the connection: %s (%d)"
+"""The WARNING (after the peer's identity) of a peer cut off for a message over ``max_size``:
+a CSMS's about a station, a station's about its CSMS, on every backend and in memory."""
+
+
+def too_big_sent(frames: CloseFrames) -> str | None:
+    """What the WARNING of a peer cut off for a message over our ``max_size`` says: the reason
+    of the 1009 close frame we sent first (it names the size). ``None`` for any other ending.
+    Read from the close frame because most size checks run inside the WebSocket libraries,
+    which tell us nothing but that frame."""
+    _, sent, _ = frames
+    if sent is None or sent[0] != MESSAGE_TOO_BIG or peer_closed_first(*frames):
+        return None
+    return sent[1] or "a message over max_size"
 
 
 _SENDABLE = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1011, 1012, 1013, 1014})

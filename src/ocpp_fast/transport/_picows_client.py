@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from collections.abc import Callable
 from typing import Any
 
 from picows import (
     WSError,
     WSInvalidStatusError,
+    WSParsedURL,
     WSUpgradeRequest,
     WSUpgradeResponse,
     ws_connect,
@@ -18,7 +21,7 @@ from ocpp_fast._awaited import within
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport._link import CloseFrames, HandshakeFailed, LinkOptions, telling
-from ocpp_fast.transport._picows_wire import OcppListener
+from ocpp_fast.transport._picows_wire import OcppListener, log
 from ocpp_fast.transport.deflate import (
     MessageDeflate,
     NegotiationError,
@@ -77,12 +80,67 @@ def _drop_tls_eof_reports(loop: asyncio.AbstractEventLoop) -> None:
         loop.set_exception_handler(_WithoutTlsEofReports(current))
 
 
+class _Dialer:
+    """The TCP connection of one :func:`open_picows`, made here (picows' ``socket_factory``)
+    so that a cancelled handshake can drop it at once.
+
+    picows keeps the socket of a ``ws_connect`` cancelled while it waits for the HTTP answer
+    open, with nothing left to read it, until its own handshake timeout (5 s): a station
+    closed during its handshake stayed connected that long to the CSMS's eyes, and a
+    firmware restarting meanwhile had two sockets on it. Only the socket is ours to reach,
+    not picows' transport, so :meth:`drop` shuts it down (the CSMS sees the end at once,
+    picows' transport reads it and closes the socket itself).
+    """
+
+    def __init__(self) -> None:
+        self.sock: socket.socket | None = None
+
+    async def __call__(self, url: WSParsedURL) -> socket.socket:
+        """Connect to ``url``'s host as ``loop.create_connection`` would: each address it
+        resolves to in turn, the first one's failure raised when none answers."""
+        loop = asyncio.get_running_loop()
+        found = await loop.getaddrinfo(url.host, url.port, type=socket.SOCK_STREAM)
+        failures: list[OSError] = []
+        for family, kind, proto, _, address in found:
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.setblocking(False)
+                await loop.sock_connect(sock, address)
+            except OSError as exc:
+                sock.close()
+                failures.append(exc)
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            self.sock = sock
+            return sock
+        raise failures[0]  # getaddrinfo raises rather than return no address
+
+    def drop(self) -> None:
+        """End the connection now, whoever holds the socket."""
+        if self.sock is not None:
+            with contextlib.suppress(OSError):  # gone already
+                self.sock.shutdown(socket.SHUT_RDWR)
+
+
+def _said_by_the_client(kind: str, why: str) -> None:
+    """What the listener refused on a station's link: a message over ``max_size`` is said by
+    the client once the link closed, with the station's identity, as on every carrier (from
+    the 1009 frame sent); the rest as the listener says it."""
+    if kind != "message size":
+        log.warning("closing the connection: %s", why)
+
+
 class PicowsLink(OcppListener):
     """A picows client connection carrying OCPP-J (it is its own listener)."""
 
     def __init__(self, max_size: int) -> None:
         super().__init__(
-            max_size=max_size, deflate=None, unread_output=DEFAULT_LIMITS.unread_output
+            max_size=max_size,
+            deflate=None,
+            unread_output=DEFAULT_LIMITS.unread_output,
+            on_refused=_said_by_the_client,
         )
         self.agreed: str | None = None
         self.failure: str | None = None
@@ -182,6 +240,7 @@ async def open_picows(url: str, options: LinkOptions) -> PicowsLink:
         extra["Sec-WebSocket-Protocol"] = ", ".join(options.subprotocols)
     if options.ssl is not None:
         _drop_tls_eof_reports(asyncio.get_running_loop())
+    dialer = _Dialer()
     try:
         await ws_connect(
             listener_for,
@@ -196,7 +255,11 @@ async def open_picows(url: str, options: LinkOptions) -> PicowsLink:
             read_buffer_init_size=2048,
             max_redirects=0,
             logger_name=picows_log,
+            socket_factory=dialer,
         )
+    except asyncio.CancelledError:
+        dialer.drop()  # (close() during the handshake)
+        raise
     except WSInvalidStatusError as exc:
         if exc.response is None:
             raise HandshakeFailed(str(exc)) from exc

@@ -39,6 +39,8 @@ from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.errors import StationNotConnected
 from ocpp_fast.stations import StationEntry, node_name
 from ocpp_fast.transport._lifecycle import (
+    CUT_OFF_FOR_SIZE,
+    MESSAGE_TOO_BIG,
     REPLACED,
     SHUTTING_DOWN,
     CloseFrames,
@@ -49,6 +51,7 @@ from ocpp_fast.transport._lifecycle import (
     peer_closed_first,
     see_off,
     shut_down,
+    too_big_sent,
 )
 from ocpp_fast.transport._refusals import Reason, Refusal, RefusalLog, peer_of
 from ocpp_fast.transport._tls import secure
@@ -69,8 +72,6 @@ __all__ = [
 log = logging.getLogger("ocpp_fast.transport")
 _NAMED = 10
 """Stations named in the one shutdown line about cancelled CALLs (the rest are counted)."""
-_MESSAGE_TOO_BIG = 1009
-"""The close code of a message over ``max_size`` (RFC 6455), whichever backend sent it."""
 
 
 class Admission(enum.Enum):
@@ -486,18 +487,16 @@ class Stations:
 
     def _tell_too_big(self, identity: str, frames: CloseFrames) -> None:
         """A station cut off for a message over ``max_size``: one WARNING line, the same on
-        both backends. Said here, from the close frame we sent, because two of the three
-        checks (picows' frame parser and websockets') run inside the WebSocket libraries,
-        which tell us nothing but that close frame; its text names the size."""
-        _, sent, _ = frames
-        if sent is None or sent[0] != _MESSAGE_TOO_BIG or peer_closed_first(*frames):
+        both backends and in memory (:func:`~._lifecycle.too_big_sent`)."""
+        why = too_big_sent(frames)
+        if why is None:
             return
         self.refusals.warning(
             "message size",
-            "%s: closing the connection: %s (%d)",
+            "%s: " + CUT_OFF_FOR_SIZE,
             identity,
-            sent[1] or "a message over max_size",
-            _MESSAGE_TOO_BIG,
+            why,
+            MESSAGE_TOO_BIG,
             extra={"identity": identity},
         )
 

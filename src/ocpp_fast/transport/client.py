@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import ssl as ssl_module
@@ -16,10 +17,12 @@ import time
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, overload
+from urllib.parse import urlsplit
 
 import msgspec
 from msgspec import UNSET
+from typing_extensions import TypeVar
 
 from ocpp_fast._awaited import within
 from ocpp_fast._log_text import PeerText
@@ -32,12 +35,15 @@ from ocpp_fast.dispatch import CallContext, OcppHandler, PeerConnection
 from ocpp_fast.errors import HandshakeFailed, OcppError, TooBigForCsms
 from ocpp_fast.transport._handlers import by_subprotocol
 from ocpp_fast.transport._lifecycle import (
+    CUT_OFF_FOR_SIZE,
+    MESSAGE_TOO_BIG,
     CloseFrames,
     close_reason,
     ending,
     greet,
     peer_closed_first,
     see_off,
+    too_big_sent,
 )
 from ocpp_fast.transport._link import Link, LinkOptions, Opener
 from ocpp_fast.transport._sender import (
@@ -55,12 +61,17 @@ from ocpp_fast.transport.txqueue import TransactionQueue
 if TYPE_CHECKING:
     from ocpp_fast.metrics import Metrics
     from ocpp_fast.v16 import messages as messages16
+    from ocpp_fast.v16.messages import BootNotificationResponse as Boot16
     from ocpp_fast.v21 import messages as messages21
+    from ocpp_fast.v21.messages import BootNotificationResponse as Boot21
     from ocpp_fast.v201 import messages as messages201
+    from ocpp_fast.v201.messages import BootNotificationResponse as Boot201
 
 __all__ = [
     "BOOT_RETRY_FLOOR",
+    "AnyBootResponse",
     "Backoff",
+    "BootT",
     "MessageRetry",
     "Queued",
     "StationClient",
@@ -86,13 +97,26 @@ the CSMS), and after a boot that got no answer or a CALLERROR."""
 CONNECTION_FAILED = "connection failed: %s"
 """The WARNING of each failed attempt to connect again (its argument the exception): a fleet's
 simulator summarizes these records (:mod:`ocpp_fast.simulator`), thousands when a CSMS is down."""
-TOO_BIG = 1009
+TOO_BIG = MESSAGE_TOO_BIG
 """The WebSocket close code of a message larger than the receiver takes (RFC 6455)."""
 MEMORY = "memory"
 """:attr:`StationClient.backend` of a client whose links are opened ``via`` an in-memory CSMS."""
 
 
-_CLIENTS: weakref.WeakKeyDictionary[AsyncConnection, StationClient] = weakref.WeakKeyDictionary()
+AnyBootResponse: TypeAlias = "Boot16 | Boot201 | Boot21"
+"""The BootNotificationResponse of any version: what :meth:`StationClient.booted` gives a
+client whose version its type does not say (several versions, no ``boot``)."""
+BootT = TypeVar("BootT", bound=AnyBootResponse, default=AnyBootResponse, covariant=True)
+"""The BootNotificationResponse of a :class:`StationClient`'s version (its parameter): the
+response of its ``boot=`` when that is one version's request, so ``booted()`` needs no
+``isinstance`` to narrow it; :data:`AnyBootResponse` otherwise, and for a bare
+``StationClient`` annotation (a default: existing code that does not parametrize is
+unchanged). Its default needs ``typing_extensions`` (PEP 696) on Python < 3.13."""
+
+
+_CLIENTS: weakref.WeakKeyDictionary[AsyncConnection, StationClient[Any]] = (
+    weakref.WeakKeyDictionary()
+)
 """The client of each station connection (:meth:`StationClient.of`); weak, so a connection
 gone is forgotten with it."""
 
@@ -146,7 +170,7 @@ class Backoff:
         return base + rng.uniform(0.0, self.random_range)
 
 
-class StationClient:
+class StationClient(Generic[BootT]):
     """A station connected to a CSMS, reconnecting until :meth:`close`.
 
     Calls wait for a connection; a call in flight when the connection drops
@@ -173,6 +197,10 @@ class StationClient:
     accepted, ends the wait as the client's own would (no second boot after it). Without
     ``boot``, the queue and ``call()`` send as soon as a connection is open, the boot being the
     station's own business.
+
+    Generic over the version's BootNotificationResponse (:data:`BootT`): a client built with
+    one version's ``boot`` is a ``StationClient[v201.messages.BootNotificationResponse]``
+    (1.6's likewise), whose :meth:`booted` is typed so; a bare ``StationClient`` is the union.
     """
 
     def __init__(
@@ -194,7 +222,7 @@ class StationClient:
         metrics: Metrics | None = None,
         failover: Sequence[str] = (),
         heartbeat: float | None = None,
-        boot: Request[Any] | Iterable[Request[Any]] | None = None,
+        boot: Request[BootT] | Iterable[Request[Any]] | None = None,
         via: InMemoryServer | None = None,
     ) -> None:
         """``handlers`` and the options are those of :func:`connect` (``max_size`` included:
@@ -237,17 +265,7 @@ class StationClient:
         attempt is :meth:`start`'s to raise). With :attr:`connects`, what a load test reports:
         a CSMS that went away shows here, where no call may have failed."""
         self._boots = _boots_of(boot, self.handlers)
-        self.boot_response: (
-            messages16.BootNotificationResponse
-            | messages201.BootNotificationResponse
-            | messages21.BootNotificationResponse
-            | None
-        ) = None
-        """With ``boot``: the CSMS's last answer to it on the live connection, or to a boot the
-        CSMS triggered there (``None`` before the first one came, and without ``boot``): the
-        BootNotificationResponse of the
-        connection's version, so its fields are typed (``status``, ``interval``...); narrow it
-        with ``isinstance`` for a field one version has alone (2.x ``status_info``)."""
+        self._boot_response: BootT | None = None
         self._booting: asyncio.Task[None] | None = None
         self._greeting: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -304,6 +322,16 @@ class StationClient:
                 "serve_in_memory and connect(..., via=server) give the station its client)"
             )
         return client
+
+    @property
+    def boot_response(self) -> BootT | None:
+        """With ``boot``: the CSMS's last answer to it on the live connection, or to a boot the
+        CSMS triggered there (``None`` before the first one came, and without ``boot``): the
+        BootNotificationResponse of the connection's version, so its fields are typed
+        (``status``, ``interval``...). A client given one version's ``boot`` is typed by it
+        (:data:`BootT`); for one of several versions, narrow it with ``isinstance`` for a field
+        one version has alone (2.x ``status_info``). Read-only, as the client's own record."""
+        return self._boot_response
 
     @property
     def queue(self) -> TransactionQueue | None:
@@ -369,25 +397,20 @@ class StationClient:
             self._delivering = asyncio.create_task(self._sender.run(self._connection))
             self._delivering.add_done_callback(self._delivery_stopped)
 
-    async def booted(
-        self, timeout: float | None = DEFAULT_TIMEOUT
-    ) -> (
-        messages16.BootNotificationResponse
-        | messages201.BootNotificationResponse
-        | messages21.BootNotificationResponse
-    ):
+    async def booted(self, timeout: float | None = DEFAULT_TIMEOUT) -> BootT:
         """With ``boot``: wait until the CSMS accepted the boot of the live connection (at once
         when it has); its BootNotificationResponse, typed as :attr:`boot_response` is (never
         ``None`` here). ``TimeoutError`` after ``timeout`` seconds (:attr:`boot_response` then
-        says whether it was Pending, Rejected or not answered yet); ``ValueError`` for a client
-        built without ``boot``, whose boot is the caller's own."""
+        says whether it was Pending, Rejected or not answered yet); ``ConnectionError`` at once
+        when the client is (or gets) closed; ``ValueError`` for a client built without
+        ``boot``, whose boot is the caller's own."""
         if not self._boots:
             raise ValueError("this StationClient does not boot by itself: give it boot=")
         try:
-            await within(self._ready.wait(), timeout)
+            await self._until_ready(timeout)
         except TimeoutError:
             raise TimeoutError(f"the CSMS did not accept the boot within {timeout:g} s") from None
-        response = self.boot_response
+        response = self._boot_response
         if response is None:  # the accepted connection ended, a new one began, as we woke
             raise ConnectionError("the connection whose boot was accepted is gone")
         return response
@@ -408,7 +431,8 @@ class StationClient:
         comes when the queue delivered it. ``StillQueued`` (a ``TimeoutError``)
         after ``timeout`` means not yet answered, but not lost either: the
         queue keeps delivering it. A CALLERROR is raised once the retries are
-        spent and the message is dropped.
+        spent and the message is dropped. Another request waiting for a connection (or an
+        accepted boot) gets a ``ConnectionError`` when the client is closed.
         """
         delivered = self._put_if_queued(request)
         if delivered is not None:
@@ -496,7 +520,7 @@ class StationClient:
         connection = self.connection
         if connection is None or not self._ready.is_set():  # only then is a timer worth it
             try:
-                await within(self._ready.wait(), timeout)
+                await self._until_ready(timeout)
             except TimeoutError:
                 missing = "accepted boot" if self.connection else "connection to the CSMS"
                 raise TimeoutError(
@@ -505,6 +529,24 @@ class StationClient:
             connection = self.connection
             assert connection is not None
         return connection
+
+    async def _until_ready(self, timeout: float | None) -> None:
+        """Wait until the station's requests may go (connected and, with ``boot``, accepted);
+        ``TimeoutError`` after ``timeout`` seconds, and a ``ConnectionError`` at once when the
+        client is (or gets) closed: ``booted()`` and a waiting ``call()`` held a firmware's
+        shutdown for their whole timeout, then blamed the CSMS."""
+        if not self._closing and not self._ready.is_set():
+            ready = asyncio.ensure_future(self._ready.wait())
+            closed = asyncio.ensure_future(self._closed.wait())
+            try:
+                await within(
+                    asyncio.wait([ready, closed], return_when=asyncio.FIRST_COMPLETED), timeout
+                )
+            finally:
+                ready.cancel()
+                closed.cancel()
+        if self._closing:
+            raise ConnectionError(f"StationClient {self.identity} was closed")
 
     @property
     def compressed(self) -> bool:
@@ -586,7 +628,7 @@ class StationClient:
         options = LinkOptions(
             subprotocols=list(self.handlers),
             headers=headers,
-            ssl=self._ssl,
+            ssl=self._tls_for(self.url),
             ping_interval=self._ping_interval,
             max_size=self._max_size,
             compression=self._compression,
@@ -620,7 +662,7 @@ class StationClient:
         connection.on_answer.append(self._adopt_interval)
         self._link, self.connection, self.subprotocol = link, connection, subprotocol
         self.connects += 1
-        self.boot_response = None
+        self._boot_response = None
         ConnectionLog(log, self.identity).info(
             "connected to %s (%s, %s)", self.url, subprotocol, self.backend
         )
@@ -648,6 +690,8 @@ class StationClient:
                 await asyncio.wait([self._beating])
                 self._beating = None
             frames = _close_frames(link)
+            if (too_big := too_big_sent(frames)) is not None:  # the CSMS's line, station-side
+                ConnectionLog(log, self.identity).warning(CUT_OFF_FOR_SIZE, too_big, TOO_BIG)
             lost = ConnectionError("the connection to the CSMS was lost")
             connection.abort(lost, self._too_big(connection, frames))
             reason = self._how_it_ended(frames)
@@ -658,6 +702,16 @@ class StationClient:
                 await see_off(connection, greeting, reason, HOOK_GRACE)
             finally:
                 link.seen_off()
+
+    def _tls_for(self, url: str) -> ssl_module.SSLContext | None:
+        """The TLS context of a connection to ``url``: ``ssl=``, or for a ``wss://`` URL without
+        one the system's default (:func:`_system_tls`). The backends differed without it:
+        websockets refused ``wss://`` ("ssl=None is incompatible"), picows took a default of
+        its own and, not knowing the link was TLS, said a TLS handshake cut short with no
+        words."""
+        if self._ssl is not None or urlsplit(url).scheme.lower() != "wss":
+            return self._ssl
+        return _system_tls()
 
     def _opened(self, connection: AsyncConnection) -> None:
         """The station's requests may go on ``connection`` (at once, or once its boot was
@@ -719,7 +773,7 @@ class StationClient:
         if action != "BootNotification":
             return
         if self._boots:
-            self.boot_response = response
+            self._boot_response = response
         if self._heartbeat is None:
             return
         if response.status == "Accepted" and response.interval > 0:
@@ -751,6 +805,14 @@ class StationClient:
                 return  # gone: the next connection beats anew
             except Exception as exc:
                 ConnectionLog(log, self.identity).warning("heartbeat failed: %s", PeerText(exc))
+
+
+@functools.cache
+def _system_tls() -> ssl_module.SSLContext:
+    """The TLS context of a ``wss://`` station given no ``ssl=``: the CSMS's certificate checked
+    against the CAs the system trusts (as ``ocpp-fast simulate`` does). One for the process: a
+    simulated fleet of thousands would load the system's CAs once per station otherwise."""
+    return ssl_module.create_default_context()
 
 
 def _offline(request: Request[ResponseT]) -> Request[ResponseT]:
@@ -860,17 +922,19 @@ async def connect(
     metrics: Metrics | None = None,
     failover: Sequence[str] = (),
     heartbeat: float | None = None,
-    boot: Request[Any] | Iterable[Request[Any]] | None = None,
+    boot: Request[BootT] | Iterable[Request[Any]] | None = None,
     via: InMemoryServer | None = None,
-) -> StationClient:
+) -> StationClient[BootT]:
     """Connect a station to the CSMS at ``url`` (``ws://`` or ``wss://``, identity last).
 
     ``handlers`` is one ``Charger``, or one per subprotocol in order of
     preference (``{"ocpp2.0.1": ..., "ocpp1.6": ...}``, or by label: ``{"2.0.1": ...}``).
     ``password`` turns on
     HTTP Basic (profiles 1 and 2; the user name is the identity); ``ssl``
-    carries TLS, with a client certificate for profile 3. ``compression`` offers
-    permessage-deflate (the CSMS decides); ``backend`` picks the WebSocket library.
+    carries TLS, with a client certificate for profile 3 (a ``wss://`` URL without it uses the
+    system's default context: the CSMS's certificate checked against the trusted CAs).
+    ``compression`` offers permessage-deflate (the CSMS decides); ``backend`` picks the
+    WebSocket library.
     ``max_size`` (bytes, 1 MiB by default) is the largest message the station takes from the
     CSMS: a larger one closes the connection with 1009 (message too big), as the CSMS's own
     ``max_size`` guards it from the station.
@@ -899,7 +963,7 @@ async def connect(
     before connecting, for a URL (``failover`` ones too) that is no ``ws://`` or ``wss://`` URL
     with a host (``http://...`` says which WebSocket URL to use), or names no identity.
     """
-    client = StationClient(
+    client: StationClient[BootT] = StationClient(
         handlers,
         url,
         identity=identity,

@@ -1,0 +1,32 @@
+# pyright: strict
+"""A client typed by its boot's version must not pass for another version's, nor take what
+is no BootNotificationRequest as ``boot``. ``# expect:`` comments as in wrong_handlers.py.
+"""
+
+from __future__ import annotations
+
+from ocpp_fast import v16, v201
+from ocpp_fast.aio import AsyncConnection
+from ocpp_fast.transport import StationClient, connect
+
+BOOT201 = v201.messages.BootNotificationRequest(
+    reason=v201.enums.BootReasonEnumType.POWER_UP,
+    charging_station=v201.datatypes.ChargingStationType(model="M", vendor_name="V"),
+)
+
+
+async def wrong(url: str) -> None:
+    station = await connect(v201.Charger(), url, boot=BOOT201)
+    # expect: mypy[assignment] pyright[reportAssignmentType]
+    answer: v16.messages.BootNotificationResponse = await station.booted()
+    # expect: mypy[assignment] pyright[reportAssignmentType]
+    as16: StationClient[v16.messages.BootNotificationResponse] = station
+    # expect: mypy[type-var] pyright[reportArgumentType]
+    StationClient(v201.Charger(), url, boot=v201.messages.HeartbeatRequest())
+    print(answer, as16)
+
+
+def misspelled(connection: AsyncConnection) -> bool:
+    """How the CSMS answered the last boot is one of three words: a misspelled one never is."""
+    # expect: mypy[comparison-overlap] pyright[reportUnnecessaryComparison]
+    return connection.registration == "accepted"
