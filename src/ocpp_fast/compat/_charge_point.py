@@ -311,6 +311,17 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         """
         return _version_of(self._ocpp_version)
 
+    @property
+    def _fast_version_if_set(self) -> ProtocolVersion | None:
+        """The version, or None while ``_ocpp_version`` is unset: for the paths ``ocpp`` walks
+        without reading it (a route of ``skip_schema_validation=True``, a ``call()`` with it,
+        a frame it cannot parse), which a generic class without a version still serves."""
+        try:
+            label = self._ocpp_version
+        except AttributeError:
+            return None
+        return _version_of(label)
+
     # --- reading ------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -482,8 +493,17 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             await self._send(self._fast_error_text(msg.unique_id, error))
 
     async def _fast_route_other(self, raw_msg: str | bytes) -> None:
-        """Everything but a well-formed CALL, CALLRESULT or CALLERROR: the codec's verdict."""
-        version = self._fast_version
+        """Everything but a well-formed CALL, CALLRESULT or CALLERROR: the codec's verdict.
+
+        With no ``_ocpp_version`` set (a generic class serving unvalidated routes), no version
+        says how to read or answer it: logged and dropped, as ``ocpp``'s ``unpack`` drops what
+        it cannot parse without reading the version."""
+        version = self._fast_version_if_set
+        if version is None:
+            self.logger.warning(
+                "%s: malformed frame %.200r, not answered: no _ocpp_version set", self.id, raw_msg
+            )
+            return
         read = _reference.integral_floats_read
         try:
             frame = codec.decode_frame(raw_msg, version)
@@ -684,10 +704,19 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         payload before ``super()._handle_call(msg)`` (a quirky station's value cut to its
         maxLength): the payload is validated as it is then, as ``ocpp`` validates it.
         """
-        version = _VERSIONS.get(self._ocpp_version) or self._fast_version
         action = msg.action
         handlers = self.route_map.get(action)
-        if action not in version.request_types and not _vendor_route(handlers):
+        try:
+            version = _VERSIONS.get(self._ocpp_version) or self._fast_version
+        except AttributeError:  # no version: ocpp reads none for an unvalidated handler
+            if not _vendor_route(handlers):
+                raise
+            version = None
+        if (
+            version is not None
+            and action not in version.request_types
+            and not _vendor_route(handlers)
+        ):
             raise ocpp.exceptions.NotImplementedError(
                 description=f"{action[:64]!r} is not an action of OCPP {version.label}",
                 details={"cause": f"{action[:64]} is not an action of OCPP {version.label}"},
@@ -698,7 +727,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 details={"cause": f"No handler for {action} registered."},
             )
         payload = msg.payload
-        if not handlers.get("_skip_schema_validation", False):
+        if version is not None and not handlers.get("_skip_schema_validation", False):
             read = _reference.integral_floats_read
             self._fast_check_request(msg, version, plain)
             if _reference.integral_floats_read != read:  # 1.0 for an integer: an int, as read
@@ -719,7 +748,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             self.logger.exception("Error while handling request '%s'", msg)
             await self._send(self._fast_error_text(msg.unique_id, error))
             return None
-        text = self._fast_result_text(msg, response, handlers)
+        text = self._fast_result_text(msg, response, handlers, version)
         await self._send(text)
         sent = None if plain else _sent_result(msg.unique_id, action, text)
         after = handlers.get("_after_action")
@@ -767,20 +796,23 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 tp, payload = version.response_types[action], _decode(frame)[2]
             decode_payload(payload, tp, version, formats=False)
 
-    def _fast_result_text(self, msg: Any, response: Any, handlers: dict[str, Any]) -> str:
+    def _fast_result_text(
+        self, msg: Any, response: Any, handlers: dict[str, Any], version: ProtocolVersion | None
+    ) -> str:
         """The CALLRESULT text of a handler's return value.
 
         One that is no dataclass or breaks the schema is our fault: logged, and
         ``ocpp``'s InternalError raised, which the caller answers (``ocpp`` raises its
-        validation error there, so the ``@after`` hook does not run either way).
+        validation error there, so the ``@after`` hook does not run either way). ``version``
+        None: no version set, the route unvalidated; written by ``ocpp``'s names.
         """
-        version = _VERSIONS.get(self._ocpp_version) or self._fast_version
         action = msg.action
         try:
             if not hasattr(type(response), "__dataclass_fields__"):
                 raise TypeError(f"a handler must return a call_result dataclass, not {response!r}")
-            body = written(to_wire(response, shape_of(version.response_types.get(action))))
-            if not handlers.get("_skip_schema_validation", False):
+            shape = None if version is None else shape_of(version.response_types.get(action))
+            body = written(to_wire(response, shape))
+            if version is not None and not handlers.get("_skip_schema_validation", False):
                 self._fast_check(b'[3,"0",' + body + b"]", action, "0", version)
         except (TypeError, ValueError, OverflowError, RecursionError, errors.OcppError) as error:
             self.logger.error(
@@ -794,8 +826,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         return f"[3,{_encode(msg.unique_id).decode()},{body.decode()}]"
 
     def _fast_error_text(self, unique_id: Any, error: BaseException, kind: int = 4) -> str:
-        """A CALLERROR (or 2.1 CALLRESULTERROR) for any exception, in the version's spelling."""
-        version = self._fast_version
+        """A CALLERROR (or 2.1 CALLRESULTERROR) for any exception, in the version's spelling
+        (with no version set, a code of the spec's table as raised, as ``ocpp`` sends it)."""
+        version = self._fast_version_if_set
         if isinstance(error, errors.OcppError):
             ours = error
         elif isinstance(error, ocpp.exceptions.OCPPError):
@@ -804,7 +837,12 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             ours = cls(str(error.description or ""), details)
         else:
             ours = errors.InternalError("An unexpected error occurred.")  # ocpp's words
-        frame = (kind, unique_id, version.code_of(ours), ours.description, ours.details)
+        if version is not None:
+            code = version.code_of(ours)
+        else:
+            raised = str(getattr(error, "code", ""))
+            code = raised if raised in (ours.code, ours.code_16) else ours.code
+        frame = (kind, unique_id, code, ours.description, ours.details)
         try:
             # written(): a float NaN or infinity, which msgspec writes as a null nobody wrote
             # (ocpp writes NaN, no JSON), is refused too
@@ -872,8 +910,11 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             unique_id = str(self._unique_id_generator())
         elif not isinstance(unique_id, (str, int)):  # ocpp's json.dumps refuses it so
             raise TypeError(f"Object of type {type(unique_id).__name__} is not JSON serializable")
-        version = self._fast_version
-        request_type = version.request_types.get(action)
+        if skip_schema_validation:  # ocpp reads no version then: a generic class may have none
+            version: ProtocolVersion | None = self._fast_version_if_set
+        else:
+            version = self._fast_version
+        request_type = None if version is None else version.request_types.get(action)
         try:
             body = written(to_wire(payload, shape_of(request_type)))
         except NonFiniteNumber as error:  # refused with or without validation: no JSON
@@ -886,7 +927,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 description=f"{action} request holds text UTF-8 cannot encode: {error}",
                 details={"cause": str(error)},
             ) from None
-        if not skip_schema_validation:
+        if version is not None and not skip_schema_validation:
             if request_type is None:
                 raise ocpp.exceptions.NotImplementedError(
                     details={"cause": f"{action} is not an action of OCPP {version.label}"}
@@ -992,8 +1033,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             response = await within(queue.get(), timeout)
             if response.unique_id == unique_id:
                 return response
-            self.logger.warning(
-                "%s: dropped response with id %.40r while waiting for %.40r",
+            self.logger.error(  # as ocpp logs it: see _fast_deliver
+                "%s: ignoring a response with unknown unique id %.40r while waiting for %.40r",
                 self.id,
                 response.unique_id,
                 unique_id,
@@ -1014,8 +1055,11 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         self._fast_unknown_ids += 1
         count = self._fast_unknown_ids
         if count <= _UNKNOWN_ID_LOGGED or count % 1000 == 0:
-            self.logger.warning(
-                "%s: response with unknown id %.40r, no call waits for it (%d so far)",
+            # ERROR, on the backend's logger, naming the "unknown unique id", as ocpp logs it
+            # (when its next call() takes it off): alerts on ocpp's line keep firing
+            self.logger.error(
+                "%s: ignoring a response with unknown unique id %.40r, no call waits for it "
+                "(%d so far)",
                 self.id,
                 response.unique_id,
                 count,
