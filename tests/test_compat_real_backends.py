@@ -14,7 +14,10 @@ each sends, logs, raises or returns; where they differ on purpose, the test says
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -152,3 +155,136 @@ def test_an_unknown_id_is_logged_as_ocpp_logs_it(
     lines = [r for r in caplog.records if "unknown unique id" in r.getMessage().lower()]
     assert [(r.name, r.levelname) for r in lines] == [("ocpp", "ERROR")]
     assert "stale" in lines[0].getMessage()
+
+
+async def _queue_read_by_hand(cls: type[Any]) -> tuple[int, Any, int]:
+    """A backend that looks into ``_response_queue`` with no call waiting (to flush stale
+    answers before a call, or to count them)."""
+    backend = cls("CP", Sink())
+    await backend.route_message('[3,"stale-1",{"currentTime":"2026-12-04T15:00:00Z"}]')
+    await backend.route_message('[4,"stale-2","InternalError","late",{}]')
+    size = backend._response_queue.qsize()
+    first = backend._response_queue.get_nowait()
+    return size, (type(first).__name__, first.unique_id), backend._response_queue.qsize()
+
+
+def test_a_queue_read_with_nobody_waiting_finds_the_unread_responses() -> None:
+    """``ocpp`` keeps every response no call took in its queue; the drop-in's held nothing
+    (``qsize()`` 0, ``get_nowait()`` raised QueueEmpty): a backend flushing stale answers
+    found none. Now they are kept there, the last 16."""
+    theirs_class, ours_class = charge_point_classes("2.0.1", [])
+    theirs = asyncio.run(_queue_read_by_hand(theirs_class))
+    assert theirs == (2, ("CallResult", "stale-1"), 1)
+    assert asyncio.run(_queue_read_by_hand(ours_class)) == theirs
+
+
+def _late_reader() -> dict[str, Any]:
+    """An override of ``_get_specific_response`` that does something before it reads the
+    queue (a metric, a lock), so the answer may be in the queue before its ``get()``."""
+
+    async def _get_specific_response(self: Any, unique_id: str, timeout: float) -> Any:
+        for _ in range(5):
+            await asyncio.sleep(0)
+        response = await asyncio.wait_for(self._response_queue.get(), timeout)
+        assert response.unique_id == unique_id
+        return response
+
+    return {"_get_specific_response": _get_specific_response}
+
+
+async def _answered_before_get(cls: type[Any]) -> Any:
+    sink = Sink()
+    backend = cls("CP", sink, response_timeout=2)
+    backend._ocpp_version = "2.0.1"
+    backend._call_result = call_result
+    backend._unique_id_generator = lambda: "c1"
+    calling = asyncio.ensure_future(backend.call(call.Heartbeat()))
+    await _until(lambda: bool(sink.sent))
+    await backend.route_message('[3,"c1",{"currentTime":"2026-12-04T15:00:00Z"}]')
+    try:
+        return await asyncio.wait_for(calling, 5)
+    except TimeoutError:
+        return "timed out"
+
+
+def test_an_answer_before_an_overrides_get_reaches_it() -> None:
+    """The answer arrives before the override awaits ``get()``: ``ocpp`` leaves it in the
+    queue, the override finds it; the drop-in's own matching took it, and the call timed
+    out. Now the drop-in hands responses to its waiters only when the method is its own."""
+    theirs, ours = (asyncio.run(_answered_before_get(cls)) for cls in _both(_late_reader()))
+    assert theirs == call_result.Heartbeat(current_time="2026-12-04T15:00:00Z")
+    assert ours == theirs
+
+
+def _own_queue() -> dict[str, Any]:
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        super(type(self), self).__init__(*args, **kwargs)
+        self._response_queue = asyncio.Queue()  # a backend's own, as some set it
+
+    return {"__init__": __init__}
+
+
+async def _cancelled_as_answered(cls: type[Any]) -> tuple[str, list[str]]:
+    sink = Sink()
+    backend = cls("CP", sink, response_timeout=2)
+    backend._ocpp_version = "2.0.1"
+    backend._call_result = call_result
+    backend._unique_id_generator = lambda: "c1"
+    calling = asyncio.ensure_future(backend.call(call.Heartbeat()))
+    await _until(lambda: bool(sink.sent))
+    await backend.route_message('[3,"c1",{"currentTime":"2026-12-04T15:00:00Z"}]')
+    calling.cancel()  # in the same turn: the answer is in the queue, its reader not yet run
+    try:
+        outcome = f"returned {await calling}"
+    except asyncio.CancelledError:
+        outcome = "cancelled"
+    queue = backend._response_queue
+    return outcome, [queue.get_nowait().unique_id for _ in range(queue.qsize())]
+
+
+def test_a_cancel_as_the_answer_comes_leaves_it_in_the_backends_queue() -> None:
+    """A backend's own queue, its ``call()`` cancelled in the turn the answer came. ``ocpp``
+    on Python 3.11 returns the answer (``wait_for`` drops the cancel: the task goes on); the
+    drop-in raises ``CancelledError`` (a cancelled task stops, on every Python) but took the
+    answer off the queue and lost it. Now it puts it back, where ``ocpp``'s ``get()`` on
+    3.12 leaves it, for the next ``call()`` (which drops it, logged) or the backend's reader."""
+    theirs, ours = (asyncio.run(_cancelled_as_answered(cls)) for cls in _both(_own_queue()))
+    if sys.version_info < (3, 12):
+        assert theirs == (
+            "returned Heartbeat(current_time='2026-12-04T15:00:00Z', custom_data=None)",
+            [],
+        )
+    assert ours == ("cancelled", ["c1"])
+
+
+def test_a_call_from_another_loop_fails_at_once() -> None:
+    """``start()`` reads in one loop (a thread's), ``call()`` is awaited in another: its
+    answer can never reach it, and it hung until its timeout (``ocpp``'s too). Now it raises
+    RuntimeError saying so, nothing sent."""
+    sink = Sink()
+    backend = compat.ChargePoint("CP", sink, response_timeout=30)
+    backend._ocpp_version = "2.0.1"
+    ready = threading.Event()
+    loop = asyncio.new_event_loop()
+    stopping = loop.create_future()
+
+    async def serve() -> None:
+        reading = asyncio.ensure_future(backend.start())
+        await _until(lambda: backend._fast_reader is not None)
+        ready.set()
+        await stopping
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reading
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(5)
+        with pytest.raises(RuntimeError, match="another event loop"):
+            asyncio.run(asyncio.wait_for(backend.call(call.Heartbeat()), 2))
+        assert sink.sent == []
+    finally:
+        loop.call_soon_threadsafe(stopping.set_result, None)
+        thread.join(5)
+        loop.close()

@@ -26,7 +26,7 @@ import inspect
 import json
 import re
 import sys
-from collections import OrderedDict
+from collections import deque
 from typing import Any, ClassVar, Self
 
 import msgspec
@@ -220,7 +220,10 @@ class _Responses(asyncio.Queue[Any]):
     the drop-in's own routing hands them, instead of waiting in a queue nobody reads.
     A backend may read it too, as ``ocpp``'s ``_get_specific_response`` does (an override
     of its own that calls no ``super()``): while one awaits :meth:`get`, responses are put
-    here for it instead, as ``ocpp`` puts them. A queue the backend put in
+    here for it instead, as ``ocpp`` puts them. A response no call of ours takes (of an
+    unknown id, or read by such an override) stays here, as in ``ocpp``'s queue, so
+    ``qsize()`` and ``get_nowait()`` find it; only the last :data:`_UNMATCHED_KEPT` are
+    kept (``ocpp``'s grows while no call reads it). A queue the backend put in
     ``_response_queue`` itself (any other object) is used as ``ocpp`` uses it instead.
     """
 
@@ -229,11 +232,29 @@ class _Responses(asyncio.Queue[Any]):
         self._deliver_to = deliver
         self._readers = 0
 
+    def _init(self, maxsize: int) -> None:
+        # asyncio.Queue's own storage, by the name its qsize() and empty() read, typed here
+        self._queue: deque[Any] = deque()
+
+    def _put(self, item: Any) -> None:
+        self._queue.append(item)
+
+    def _get(self) -> Any:
+        return self._queue.popleft()
+
     def put_nowait(self, item: Any) -> None:
-        if self._readers:
+        if self._readers or not self._deliver_to(item):
             super().put_nowait(item)
-        else:
-            self._deliver_to(item)
+            if not self._readers and len(self._queue) > _UNMATCHED_KEPT:
+                self._queue.popleft()
+
+    def take(self, unique_id: Any) -> Any:
+        """The first response kept of ``unique_id``, taken out; None if none is."""
+        for response in self._queue:
+            if response.unique_id == unique_id:
+                self._queue.remove(response)
+                return response
+        return None
 
     async def get(self) -> Any:
         self._readers += 1
@@ -289,7 +310,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         and ``__init__``."""
         self._fast_details_missing_logged = False
         self._fast_waiting: dict[Any, asyncio.Future[Any]] = {}
-        self._fast_unmatched: OrderedDict[Any, Any] = OrderedDict()
+        self._fast_reading: set[Any] = set()  # ids our _get_specific_response awaits
         self._fast_unknown_ids = 0
         self._fast_call_slots = asyncio.Semaphore(self.max_concurrent_calls)
         self._fast_handling: set[asyncio.Task[Any]] = set()  # CALLs read by start()
@@ -939,6 +960,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             except errors.OcppError as error:
                 raise ocpp_validation_exception(error, version) from None
         text = f"[2,{_encode(unique_id).decode()},{_encode(action).decode()},{body.decode()}]"
+        self._fast_check_loop()
         self._fast_expect(unique_id)
         try:
             async with self._call_lock:
@@ -992,16 +1014,25 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 await self._send(self._fast_error_text(response.unique_id, error, CALLRESULTERROR))
             raise ocpp_validation_exception(error, version) from None
 
+    def _fast_check_loop(self) -> None:
+        """Refuse a ``call()`` from another event loop than the one ``start()`` reads in: its
+        answer would resolve a future of the other loop from this one, unseen, and the call
+        hang until its timeout (with ``ocpp`` too). Nothing is sent."""
+        reader = self._fast_reader
+        if reader is not None and reader.get_loop() is not asyncio.get_running_loop():
+            raise RuntimeError(
+                f"{self.id}: call() from another event loop than the one start() reads in: "
+                "the answer could never reach it. Await call() in start()'s loop (from another "
+                "thread: asyncio.run_coroutine_threadsafe(cp.call(...), loop))."
+            )
+
     def _fast_expect(self, unique_id: Any) -> asyncio.Future[Any]:
-        """Register the future a response with ``unique_id`` resolves; a response that
-        arrived before it (kept among the unmatched) resolves it at once."""
+        """Register the future a response with ``unique_id`` resolves (``call()`` does before
+        it sends, so a malformed answer or one of an over-long id is known for its own)."""
         waiter = self._fast_waiting.get(unique_id)
         if waiter is None:
             waiter = asyncio.get_running_loop().create_future()
             self._fast_waiting[unique_id] = waiter
-            early = self._fast_unmatched.pop(unique_id, None)
-            if early is not None:
-                waiter.set_result(early)
         return waiter
 
     async def _get_specific_response(self, unique_id: Any, timeout: float) -> Any:
@@ -1012,9 +1043,15 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         if type(queue) is not _Responses:
             return await self._fast_read_queue(queue, unique_id, timeout)
         waiter = self._fast_expect(unique_id)
+        if not waiter.done():  # an answer that came before this read is kept in the queue
+            early = queue.take(unique_id)
+            if early is not None:
+                waiter.set_result(early)
+        self._fast_reading.add(unique_id)
         try:
             return await within(waiter, timeout)
         finally:
+            self._fast_reading.discard(unique_id)
             if self._fast_waiting.get(unique_id) is waiter and waiter.done():
                 del self._fast_waiting[unique_id]
 
@@ -1026,11 +1063,14 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         The backend may read that queue too, or put in it what it routed itself: the
         drop-in fills it (:meth:`route_message`) and reads it as ``ocpp`` does, so both
         see every response, each once, where responses bypassed it and the backend's
-        reader waited forever."""
+        reader waited forever. Cancelled in the turn its response came, the call raises
+        ``CancelledError`` (as every wait of the drop-in) and puts the response back, for
+        the next ``call()`` or reader to find, where it was lost (``ocpp`` on Python 3.11
+        returns it, the cancel dropped; on 3.12 its ``get()`` leaves it in the queue)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            response = await within(queue.get(), timeout)
+            response = await within(queue.get(), timeout, queue.put_nowait)
             if response.unique_id == unique_id:
                 return response
             self.logger.error(  # as ocpp logs it: see _fast_deliver
@@ -1043,15 +1083,19 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             if timeout < 0:
                 raise TimeoutError
 
-    def _fast_deliver(self, response: Any) -> None:
-        """Hand a CALLRESULT or CALLERROR to the call waiting on its id."""
+    def _fast_deliver(self, response: Any) -> bool:
+        """Hand a CALLRESULT or CALLERROR to the call waiting on its id; False if it is to
+        be kept in the queue instead: no call waits on it (logged), or the call's reader is
+        not waiting yet (ours, or an override of ``_get_specific_response`` reading the queue
+        as ``ocpp``'s does)."""
         waiter = self._fast_waiting.get(response.unique_id)
         if waiter is not None and not waiter.done():
+            if response.unique_id not in self._fast_reading:
+                # its reader is yet to come: ours takes it from the queue, and an override
+                # of _get_specific_response reading the queue finds it there, as with ocpp
+                return False
             waiter.set_result(response)
-            return
-        self._fast_unmatched[response.unique_id] = response
-        if len(self._fast_unmatched) > _UNMATCHED_KEPT:
-            self._fast_unmatched.popitem(last=False)
+            return True
         self._fast_unknown_ids += 1
         count = self._fast_unknown_ids
         if count <= _UNKNOWN_ID_LOGGED or count % 1000 == 0:
@@ -1064,6 +1108,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 response.unique_id,
                 count,
             )
+        return False
 
 
 _HANDLE_CALL = ChargePoint._handle_call
