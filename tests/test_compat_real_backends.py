@@ -24,6 +24,7 @@ from typing import Any
 import ocpp.charge_point
 import ocpp.exceptions
 import pytest
+import websockets.exceptions
 from compat_pair import Sink, charge_point_classes, ocpp_validating_inline, parsed
 from ocpp.routing import on
 from ocpp.v201 import call, call_result
@@ -288,3 +289,65 @@ def test_a_call_from_another_loop_fails_at_once() -> None:
         loop.call_soon_threadsafe(stopping.set_result, None)
         thread.join(5)
         loop.close()
+
+
+class _Socket(Sink):
+    """A connection that refuses a second concurrent ``recv()``, as ``websockets`` does."""
+
+    def __init__(self, frames: list[str]) -> None:
+        super().__init__()
+        for frame in frames:
+            self.inbox.put_nowait(frame)
+        self.reading = False
+
+    async def recv(self) -> str:
+        if self.reading:
+            raise websockets.exceptions.ConcurrencyError(
+                "cannot call recv while another coroutine is already running recv"
+            )
+        self.reading = True
+        try:
+            return await self.inbox.get()
+        finally:
+            self.reading = False
+
+
+def _raw_reader() -> dict[str, Any]:
+    """A handler that reads the frame after its CALL itself, as some backends do."""
+
+    async def on_data_transfer_raw(self: Any, **kwargs: Any) -> Any:
+        self.read_raw.append(await self._connection.recv())
+        return call_result.DataTransfer(status="Accepted")
+
+    return {"on_data_transfer_raw": on("DataTransfer")(on_data_transfer_raw)}
+
+
+async def _handler_reads(cls: type[Any]) -> tuple[list[str], list[Any]]:
+    socket = _Socket(['[2,"1","DataTransfer",{"vendorId":"V"}]', "a raw frame"])
+    backend = cls("CP", socket)
+    backend._ocpp_version = "2.0.1"
+    backend.read_raw = []
+    reading = asyncio.ensure_future(backend.start())
+    await _until(lambda: any('"1"' in frame for frame in socket.sent))
+    reading.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reading
+    return backend.read_raw, [frame[:3] for frame in parsed(socket.sent)]
+
+
+def test_a_handler_reading_the_connection_itself_fails_clearly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``ocpp``'s ``start()`` reads nothing while a handler runs, so a handler's own
+    ``self._connection.recv()`` gets the next frame. The drop-in's reads on (so a handler's
+    ``call()`` is answered): the two reads compete. ``websockets`` refuses the second; the
+    CALL was answered InternalError among the usual handler failure, the frame going to
+    ``start()``. Now an ERROR line says what happened and what to do instead; see the
+    differences guide (behaving as ``ocpp`` would stop reading for every handler's time)."""
+    theirs, ours = (asyncio.run(_handler_reads(cls)) for cls in _both(_raw_reader()))
+    assert theirs == (["a raw frame"], [[3, "1", {"status": "Accepted"}]])
+    # start() took the frame meant for the handler: malformed, answered to "-1"
+    assert ours == ([], [[4, "-1", "RpcFrameworkError"], [4, "1", "InternalError"]])
+    (line,) = [r for r in caplog.records if "self._connection.recv()" in r.getMessage()]
+    assert (line.name, line.levelname) == ("ocpp", "ERROR")
+    assert "DataTransfer handler" in line.getMessage()

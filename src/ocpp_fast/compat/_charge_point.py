@@ -766,6 +766,15 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             if inspect.isawaitable(response):
                 response = await response
         except Exception as error:
+            if self._fast_reader is not None and _competing_recv(error):
+                self.logger.error(
+                    "%s: the %s handler read the connection itself (self._connection.recv()) "
+                    "while start() reads it: the drop-in's start() reads on while handlers run "
+                    "(so their call() gets its answer), so a handler cannot take the next frame "
+                    "itself; handle that frame with its own @on handler instead",
+                    self.id,
+                    action[:64],
+                )
             self.logger.exception("Error while handling request '%s'", msg)
             await self._send(self._fast_error_text(msg.unique_id, error))
             return None
@@ -1153,6 +1162,12 @@ def _routing_failed(error: BaseException | None) -> bool:
     """A CALL's routing raised, and not because the connection closed under it (its
     answer could not be sent: ``start()`` raises the connection's own exception then)."""
     return error is not None and not _connection_closed(error)
+
+
+def _competing_recv(error: BaseException) -> bool:
+    """A connection refusing a second concurrent ``recv()``: ``websockets`` raises
+    RuntimeError (its ConcurrencyError, a subclass, since version 14) naming ``recv``."""
+    return isinstance(error, RuntimeError) and "recv" in str(error)
 
 
 def _connection_closed(error: BaseException) -> bool:
