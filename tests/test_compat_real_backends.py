@@ -9,6 +9,16 @@ each sends, logs, raises or returns; where they differ on purpose, the test says
   [a_generic_class_without_a_version_serves_unvalidated_routes].
 - A response of an id no call waits for was logged at WARNING; ``ocpp`` logs it at ERROR
   on the backend's logger [an_unknown_id_is_logged_as_ocpp_logs_it].
+- The drop-in's ``_response_queue`` held nothing for a backend reading it with no call
+  waiting [a_queue_read_with_nobody_waiting_finds_the_unread_responses], and an answer that
+  came before an override's ``get()`` went to the drop-in's own matching
+  [an_answer_before_an_overrides_get_reaches_it].
+- A cancel in the turn the answer came lost it from a backend's own queue
+  [a_cancel_as_the_answer_comes_leaves_it_in_the_backends_queue].
+- ``call()`` from another event loop hung [a_call_from_another_loop_fails_at_once].
+- A handler reading ``self._connection.recv()`` competes with ``start()``: kept (reading on
+  is what answers a handler's ``call()``), now said in an ERROR line
+  [a_handler_reading_the_connection_itself_fails_clearly].
 """
 
 from __future__ import annotations
