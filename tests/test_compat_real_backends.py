@@ -203,7 +203,9 @@ def _late_reader() -> dict[str, Any]:
     return {"_get_specific_response": _get_specific_response}
 
 
-async def _answered_before_get(cls: type[Any]) -> Any:
+async def _heartbeat_answered(cls: type[Any]) -> tuple[Any, asyncio.Future[Any]]:
+    """A 2.0.1 backend whose ``call()`` of a Heartbeat (id "c1") was just answered, the
+    answer routed, its ``call()`` task not yet run since."""
     sink = Sink()
     backend = cls("CP", sink, response_timeout=2)
     backend._ocpp_version = "2.0.1"
@@ -212,6 +214,11 @@ async def _answered_before_get(cls: type[Any]) -> Any:
     calling = asyncio.ensure_future(backend.call(call.Heartbeat()))
     await _until(lambda: bool(sink.sent))
     await backend.route_message('[3,"c1",{"currentTime":"2026-12-04T15:00:00Z"}]')
+    return backend, calling
+
+
+async def _answered_before_get(cls: type[Any]) -> Any:
+    _, calling = await _heartbeat_answered(cls)
     try:
         return await asyncio.wait_for(calling, 5)
     except TimeoutError:
@@ -221,7 +228,8 @@ async def _answered_before_get(cls: type[Any]) -> Any:
 def test_an_answer_before_an_overrides_get_reaches_it() -> None:
     """The answer arrives before the override awaits ``get()``: ``ocpp`` leaves it in the
     queue, the override finds it; the drop-in's own matching took it, and the call timed
-    out. Now the drop-in hands responses to its waiters only when the method is its own."""
+    out. Now the drop-in hands a response to its own matching only once its own reader
+    awaits it; until then it stays in the queue, where either reader finds it."""
     theirs, ours = (asyncio.run(_answered_before_get(cls)) for cls in _both(_late_reader()))
     assert theirs == call_result.Heartbeat(current_time="2026-12-04T15:00:00Z")
     assert ours == theirs
@@ -236,14 +244,7 @@ def _own_queue() -> dict[str, Any]:
 
 
 async def _cancelled_as_answered(cls: type[Any]) -> tuple[str, list[str]]:
-    sink = Sink()
-    backend = cls("CP", sink, response_timeout=2)
-    backend._ocpp_version = "2.0.1"
-    backend._call_result = call_result
-    backend._unique_id_generator = lambda: "c1"
-    calling = asyncio.ensure_future(backend.call(call.Heartbeat()))
-    await _until(lambda: bool(sink.sent))
-    await backend.route_message('[3,"c1",{"currentTime":"2026-12-04T15:00:00Z"}]')
+    backend, calling = await _heartbeat_answered(cls)
     calling.cancel()  # in the same turn: the answer is in the queue, its reader not yet run
     try:
         outcome = f"returned {await calling}"
