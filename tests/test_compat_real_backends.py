@@ -86,7 +86,7 @@ def _unvalidated_backend() -> dict[str, Any]:
     }
 
 
-async def _serve_without_version(cls: type[Any]) -> tuple[list[Any], list[str], Any]:
+async def _serve_without_version(cls: type[Any]) -> tuple[list[str], list[Any], Any]:
     sink = Sink()
     backend = cls("CP", sink)
     backend._call_result = call_result
