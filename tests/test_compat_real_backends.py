@@ -13,8 +13,9 @@ each sends, logs, raises or returns; where they differ on purpose, the test says
   waiting [a_queue_read_with_nobody_waiting_finds_the_unread_responses], and an answer that
   came before an override's ``get()`` went to the drop-in's own matching
   [an_answer_before_an_overrides_get_reaches_it].
-- A cancel in the turn the answer came lost it from a backend's own queue
-  [a_cancel_as_the_answer_comes_leaves_it_in_the_backends_queue].
+- A cancel in the turn the answer came lost it, from a backend's own queue or the drop-in's
+  [a_cancel_as_the_answer_comes_leaves_it_in_the_backends_queue,
+  a_cancel_as_the_answer_comes_leaves_it_in_the_drop_ins_queue].
 - ``call()`` from another event loop hung [a_call_from_another_loop_fails_at_once].
 - A handler reading ``self._connection.recv()`` competes with ``start()``: kept (reading on
   is what answers a handler's ``call()``), now said in an ERROR line
@@ -261,7 +262,7 @@ def test_a_cancel_as_the_answer_comes_leaves_it_in_the_backends_queue() -> None:
     answer off the queue and lost it. Now it puts it back, where ``ocpp``'s ``get()`` on
     3.12 leaves it, for the next ``call()`` (which drops it, logged) or the backend's reader."""
     theirs, ours = (asyncio.run(_cancelled_as_answered(cls)) for cls in _both(_own_queue()))
-    if sys.version_info < (3, 12):
+    if sys.version_info < (3, 12):  # on 3.12, ocpp's get() leaves it in the queue
         assert theirs == (
             "returned Heartbeat(current_time='2026-12-04T15:00:00Z', custom_data=None)",
             [],
@@ -362,3 +363,10 @@ def test_a_handler_reading_the_connection_itself_fails_clearly(
     (line,) = [r for r in caplog.records if "self._connection.recv()" in r.getMessage()]
     assert (line.name, line.levelname) == ("ocpp", "ERROR")
     assert "DataTransfer handler" in line.getMessage()
+
+
+def test_a_cancel_as_the_answer_comes_leaves_it_in_the_drop_ins_queue() -> None:
+    """The same with the drop-in's own queue: the answer, of no call now, was dropped
+    unseen; now it is left in the queue (and logged), as a backend's own queue keeps it."""
+    _, ours_class = charge_point_classes("2.0.1", [])
+    assert asyncio.run(_cancelled_as_answered(ours_class)) == ("cancelled", ["c1"])

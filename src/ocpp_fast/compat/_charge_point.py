@@ -1047,7 +1047,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
     async def _get_specific_response(self, unique_id: Any, timeout: float) -> Any:
         """The response with ``unique_id``, or ``asyncio.TimeoutError`` after ``timeout`` s;
         ``CancelledError`` when cancelled, even as the response came (``ocpp``'s
-        ``asyncio.wait_for`` returns it on 3.11, and the cancelled task went on)."""
+        ``asyncio.wait_for`` returns it on 3.11, and the cancelled task went on); that
+        response is then left in the queue, of no call now (logged), as ``ocpp``'s ``get()``
+        leaves it on 3.12."""
         queue = self._response_queue
         if type(queue) is not _Responses:
             return await self._fast_read_queue(queue, unique_id, timeout)
@@ -1058,7 +1060,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 waiter.set_result(early)
         self._fast_reading.add(unique_id)
         try:
-            return await within(waiter, timeout)
+            return await within(waiter, timeout, queue.put_nowait)
         finally:
             self._fast_reading.discard(unique_id)
             if self._fast_waiting.get(unique_id) is waiter and waiter.done():
