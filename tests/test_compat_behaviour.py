@@ -686,7 +686,7 @@ def test_unknown_id_results_are_logged_a_bounded_number_of_times(
 
     with caplog.at_level(logging.WARNING, logger="ocpp"):
         asyncio.run(run())
-    unknown = [r for r in caplog.records if "unknown id" in r.getMessage()]
+    unknown = [r for r in caplog.records if "unknown unique id" in r.getMessage()]
     assert 5 <= len(unknown) <= 8  # the first five, then one per thousand
 
 

@@ -13,7 +13,7 @@ interval, a lifecycle hook, a closing link...). A wait that a lost cancel cannot
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 __all__ = ["within"]
@@ -21,15 +21,20 @@ __all__ = ["within"]
 T = TypeVar("T")
 
 
-async def within(awaitable: Awaitable[T], timeout: float | None) -> T:
+async def within(
+    awaitable: Awaitable[T], timeout: float | None, dropped: Callable[[T], object] | None = None
+) -> T:
     """``await asyncio.wait_for(awaitable, timeout)``, raising ``CancelledError`` when this
     task was cancelled while waiting, even if the result came in the same turn. (Wrap a future
     another owns in ``asyncio.shield``: a timeout cancels what it waits for.) With ``timeout``
     ``None`` it only keeps the cancel, for an awaitable that waits with ``wait_for`` inside
-    (nats-py's ``request``)."""
+    (nats-py's ``request``). ``dropped`` is handed a result the cancel won over, for one
+    taken from where another reader would have found it (a queue's item, put back)."""
     task = asyncio.current_task()
     cancels = task.cancelling() if task is not None else 0
     result = await asyncio.wait_for(awaitable, timeout)
     if task is not None and task.cancelling() > cancels:
+        if dropped is not None:
+            dropped(result)
         raise asyncio.CancelledError  # the result came with the cancel: the cancel wins
     return result

@@ -26,7 +26,7 @@ import inspect
 import json
 import re
 import sys
-from collections import OrderedDict
+from collections import deque
 from typing import Any, ClassVar, Self
 
 import msgspec
@@ -220,7 +220,10 @@ class _Responses(asyncio.Queue[Any]):
     the drop-in's own routing hands them, instead of waiting in a queue nobody reads.
     A backend may read it too, as ``ocpp``'s ``_get_specific_response`` does (an override
     of its own that calls no ``super()``): while one awaits :meth:`get`, responses are put
-    here for it instead, as ``ocpp`` puts them. A queue the backend put in
+    here for it instead, as ``ocpp`` puts them. A response no call of ours takes (of an
+    unknown id, or read by such an override) stays here, as in ``ocpp``'s queue, so
+    ``qsize()`` and ``get_nowait()`` find it; only the last :data:`_UNMATCHED_KEPT` are
+    kept (``ocpp``'s grows while no call reads it). A queue the backend put in
     ``_response_queue`` itself (any other object) is used as ``ocpp`` uses it instead.
     """
 
@@ -229,11 +232,29 @@ class _Responses(asyncio.Queue[Any]):
         self._deliver_to = deliver
         self._readers = 0
 
+    def _init(self, maxsize: int) -> None:
+        # asyncio.Queue's own storage, by the name its qsize() and empty() read, typed here
+        self._queue: deque[Any] = deque()
+
+    def _put(self, item: Any) -> None:
+        self._queue.append(item)
+
+    def _get(self) -> Any:
+        return self._queue.popleft()
+
     def put_nowait(self, item: Any) -> None:
-        if self._readers:
+        if self._readers or not self._deliver_to(item):
             super().put_nowait(item)
-        else:
-            self._deliver_to(item)
+            if not self._readers and len(self._queue) > _UNMATCHED_KEPT:
+                self._queue.popleft()
+
+    def take(self, unique_id: Any) -> Any:
+        """The first response kept of ``unique_id``, taken out; None if none is."""
+        for response in self._queue:
+            if response.unique_id == unique_id:
+                self._queue.remove(response)
+                return response
+        return None
 
     async def get(self) -> Any:
         self._readers += 1
@@ -289,7 +310,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         and ``__init__``."""
         self._fast_details_missing_logged = False
         self._fast_waiting: dict[Any, asyncio.Future[Any]] = {}
-        self._fast_unmatched: OrderedDict[Any, Any] = OrderedDict()
+        self._fast_reading: set[Any] = set()  # ids our _get_specific_response awaits
         self._fast_unknown_ids = 0
         self._fast_call_slots = asyncio.Semaphore(self.max_concurrent_calls)
         self._fast_handling: set[asyncio.Task[Any]] = set()  # CALLs read by start()
@@ -310,6 +331,17 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         Unset, it raises the AttributeError ``ocpp`` raises.
         """
         return _version_of(self._ocpp_version)
+
+    @property
+    def _fast_version_if_set(self) -> ProtocolVersion | None:
+        """The version, or None while ``_ocpp_version`` is unset: for the paths ``ocpp`` walks
+        without reading it (a route of ``skip_schema_validation=True``, a ``call()`` with it,
+        a frame it cannot parse), which a generic class without a version still serves."""
+        try:
+            label = self._ocpp_version
+        except AttributeError:
+            return None
+        return _version_of(label)
 
     # --- reading ------------------------------------------------------------------------
 
@@ -482,8 +514,17 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             await self._send(self._fast_error_text(msg.unique_id, error))
 
     async def _fast_route_other(self, raw_msg: str | bytes) -> None:
-        """Everything but a well-formed CALL, CALLRESULT or CALLERROR: the codec's verdict."""
-        version = self._fast_version
+        """Everything but a well-formed CALL, CALLRESULT or CALLERROR: the codec's verdict.
+
+        With no ``_ocpp_version`` set (a generic class serving unvalidated routes), no version
+        says how to read or answer it: logged and dropped, as ``ocpp``'s ``unpack`` drops what
+        it cannot parse without reading the version."""
+        version = self._fast_version_if_set
+        if version is None:
+            self.logger.warning(
+                "%s: malformed frame %.200r, not answered: no _ocpp_version set", self.id, raw_msg
+            )
+            return
         read = _reference.integral_floats_read
         try:
             frame = codec.decode_frame(raw_msg, version)
@@ -684,10 +725,19 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         payload before ``super()._handle_call(msg)`` (a quirky station's value cut to its
         maxLength): the payload is validated as it is then, as ``ocpp`` validates it.
         """
-        version = _VERSIONS.get(self._ocpp_version) or self._fast_version
         action = msg.action
         handlers = self.route_map.get(action)
-        if action not in version.request_types and not _vendor_route(handlers):
+        try:
+            version = _VERSIONS.get(self._ocpp_version) or self._fast_version
+        except AttributeError:  # no version: ocpp reads none for an unvalidated handler
+            if not _vendor_route(handlers):
+                raise
+            version = None
+        if (
+            version is not None
+            and action not in version.request_types
+            and not _vendor_route(handlers)
+        ):
             raise ocpp.exceptions.NotImplementedError(
                 description=f"{action[:64]!r} is not an action of OCPP {version.label}",
                 details={"cause": f"{action[:64]} is not an action of OCPP {version.label}"},
@@ -698,7 +748,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 details={"cause": f"No handler for {action} registered."},
             )
         payload = msg.payload
-        if not handlers.get("_skip_schema_validation", False):
+        if version is not None and not handlers.get("_skip_schema_validation", False):
             read = _reference.integral_floats_read
             self._fast_check_request(msg, version, plain)
             if _reference.integral_floats_read != read:  # 1.0 for an integer: an int, as read
@@ -716,10 +766,19 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             if inspect.isawaitable(response):
                 response = await response
         except Exception as error:
+            if self._fast_reader is not None and _competing_recv(error):
+                self.logger.error(
+                    "%s: the %s handler read the connection itself (self._connection.recv()) "
+                    "while start() reads it: the drop-in's start() reads on while handlers run "
+                    "(so their call() gets its answer), so a handler cannot take the next frame "
+                    "itself; handle that frame with its own @on handler instead",
+                    self.id,
+                    action[:64],
+                )
             self.logger.exception("Error while handling request '%s'", msg)
             await self._send(self._fast_error_text(msg.unique_id, error))
             return None
-        text = self._fast_result_text(msg, response, handlers)
+        text = self._fast_result_text(msg, response, handlers, version)
         await self._send(text)
         sent = None if plain else _sent_result(msg.unique_id, action, text)
         after = handlers.get("_after_action")
@@ -767,20 +826,23 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 tp, payload = version.response_types[action], _decode(frame)[2]
             decode_payload(payload, tp, version, formats=False)
 
-    def _fast_result_text(self, msg: Any, response: Any, handlers: dict[str, Any]) -> str:
+    def _fast_result_text(
+        self, msg: Any, response: Any, handlers: dict[str, Any], version: ProtocolVersion | None
+    ) -> str:
         """The CALLRESULT text of a handler's return value.
 
         One that is no dataclass or breaks the schema is our fault: logged, and
         ``ocpp``'s InternalError raised, which the caller answers (``ocpp`` raises its
-        validation error there, so the ``@after`` hook does not run either way).
+        validation error there, so the ``@after`` hook does not run either way). ``version``
+        None: no version set, the route unvalidated; written by ``ocpp``'s names.
         """
-        version = _VERSIONS.get(self._ocpp_version) or self._fast_version
         action = msg.action
         try:
             if not hasattr(type(response), "__dataclass_fields__"):
                 raise TypeError(f"a handler must return a call_result dataclass, not {response!r}")
-            body = written(to_wire(response, shape_of(version.response_types.get(action))))
-            if not handlers.get("_skip_schema_validation", False):
+            shape = None if version is None else shape_of(version.response_types.get(action))
+            body = written(to_wire(response, shape))
+            if version is not None and not handlers.get("_skip_schema_validation", False):
                 self._fast_check(b'[3,"0",' + body + b"]", action, "0", version)
         except (TypeError, ValueError, OverflowError, RecursionError, errors.OcppError) as error:
             self.logger.error(
@@ -794,8 +856,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         return f"[3,{_encode(msg.unique_id).decode()},{body.decode()}]"
 
     def _fast_error_text(self, unique_id: Any, error: BaseException, kind: int = 4) -> str:
-        """A CALLERROR (or 2.1 CALLRESULTERROR) for any exception, in the version's spelling."""
-        version = self._fast_version
+        """A CALLERROR (or 2.1 CALLRESULTERROR) for any exception, in the version's spelling
+        (with no version set, a code of the spec's table as raised, as ``ocpp`` sends it)."""
+        version = self._fast_version_if_set
         if isinstance(error, errors.OcppError):
             ours = error
         elif isinstance(error, ocpp.exceptions.OCPPError):
@@ -804,7 +867,12 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             ours = cls(str(error.description or ""), details)
         else:
             ours = errors.InternalError("An unexpected error occurred.")  # ocpp's words
-        frame = (kind, unique_id, version.code_of(ours), ours.description, ours.details)
+        if version is not None:
+            code = version.code_of(ours)
+        else:
+            raised = str(getattr(error, "code", ""))
+            code = raised if raised in (ours.code, ours.code_16) else ours.code
+        frame = (kind, unique_id, code, ours.description, ours.details)
         try:
             # written(): a float NaN or infinity, which msgspec writes as a null nobody wrote
             # (ocpp writes NaN, no JSON), is refused too
@@ -872,8 +940,11 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             unique_id = str(self._unique_id_generator())
         elif not isinstance(unique_id, (str, int)):  # ocpp's json.dumps refuses it so
             raise TypeError(f"Object of type {type(unique_id).__name__} is not JSON serializable")
-        version = self._fast_version
-        request_type = version.request_types.get(action)
+        if skip_schema_validation:  # ocpp reads no version then: a generic class may have none
+            version: ProtocolVersion | None = self._fast_version_if_set
+        else:
+            version = self._fast_version
+        request_type = None if version is None else version.request_types.get(action)
         try:
             body = written(to_wire(payload, shape_of(request_type)))
         except NonFiniteNumber as error:  # refused with or without validation: no JSON
@@ -886,7 +957,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 description=f"{action} request holds text UTF-8 cannot encode: {error}",
                 details={"cause": str(error)},
             ) from None
-        if not skip_schema_validation:
+        if version is not None and not skip_schema_validation:
             if request_type is None:
                 raise ocpp.exceptions.NotImplementedError(
                     details={"cause": f"{action} is not an action of OCPP {version.label}"}
@@ -898,6 +969,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             except errors.OcppError as error:
                 raise ocpp_validation_exception(error, version) from None
         text = f"[2,{_encode(unique_id).decode()},{_encode(action).decode()},{body.decode()}]"
+        self._fast_check_loop()
         self._fast_expect(unique_id)
         try:
             async with self._call_lock:
@@ -951,29 +1023,46 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 await self._send(self._fast_error_text(response.unique_id, error, CALLRESULTERROR))
             raise ocpp_validation_exception(error, version) from None
 
+    def _fast_check_loop(self) -> None:
+        """Refuse a ``call()`` from another event loop than the one ``start()`` reads in: its
+        answer would resolve a future of the other loop from this one, unseen, and the call
+        hang until its timeout (with ``ocpp`` too). Nothing is sent."""
+        reader = self._fast_reader
+        if reader is not None and reader.get_loop() is not asyncio.get_running_loop():
+            raise RuntimeError(
+                f"{self.id}: call() from another event loop than the one start() reads in: "
+                "the answer could never reach it. Await call() in start()'s loop (from another "
+                "thread: asyncio.run_coroutine_threadsafe(cp.call(...), loop))."
+            )
+
     def _fast_expect(self, unique_id: Any) -> asyncio.Future[Any]:
-        """Register the future a response with ``unique_id`` resolves; a response that
-        arrived before it (kept among the unmatched) resolves it at once."""
+        """Register the future a response with ``unique_id`` resolves (``call()`` does before
+        it sends, so a malformed answer or one of an over-long id is known for its own)."""
         waiter = self._fast_waiting.get(unique_id)
         if waiter is None:
             waiter = asyncio.get_running_loop().create_future()
             self._fast_waiting[unique_id] = waiter
-            early = self._fast_unmatched.pop(unique_id, None)
-            if early is not None:
-                waiter.set_result(early)
         return waiter
 
     async def _get_specific_response(self, unique_id: Any, timeout: float) -> Any:
         """The response with ``unique_id``, or ``asyncio.TimeoutError`` after ``timeout`` s;
         ``CancelledError`` when cancelled, even as the response came (``ocpp``'s
-        ``asyncio.wait_for`` returns it on 3.11, and the cancelled task went on)."""
+        ``asyncio.wait_for`` returns it on 3.11, and the cancelled task went on); that
+        response is then left in the queue, of no call now (logged), as ``ocpp``'s ``get()``
+        leaves it on 3.12."""
         queue = self._response_queue
         if type(queue) is not _Responses:
             return await self._fast_read_queue(queue, unique_id, timeout)
         waiter = self._fast_expect(unique_id)
+        if not waiter.done():  # an answer that came before this read is kept in the queue
+            early = queue.take(unique_id)
+            if early is not None:
+                waiter.set_result(early)
+        self._fast_reading.add(unique_id)
         try:
-            return await within(waiter, timeout)
+            return await within(waiter, timeout, queue.put_nowait)
         finally:
+            self._fast_reading.discard(unique_id)
             if self._fast_waiting.get(unique_id) is waiter and waiter.done():
                 del self._fast_waiting[unique_id]
 
@@ -985,15 +1074,18 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         The backend may read that queue too, or put in it what it routed itself: the
         drop-in fills it (:meth:`route_message`) and reads it as ``ocpp`` does, so both
         see every response, each once, where responses bypassed it and the backend's
-        reader waited forever."""
+        reader waited forever. Cancelled in the turn its response came, the call raises
+        ``CancelledError`` (as every wait of the drop-in) and puts the response back, for
+        the next ``call()`` or reader to find, where it was lost (``ocpp`` on Python 3.11
+        returns it, the cancel dropped; on 3.12 its ``get()`` leaves it in the queue)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            response = await within(queue.get(), timeout)
+            response = await within(queue.get(), timeout, queue.put_nowait)
             if response.unique_id == unique_id:
                 return response
-            self.logger.warning(
-                "%s: dropped response with id %.40r while waiting for %.40r",
+            self.logger.error(  # as ocpp logs it: see _fast_deliver
+                "%s: ignoring a response with unknown unique id %.40r while waiting for %.40r",
                 self.id,
                 response.unique_id,
                 unique_id,
@@ -1002,24 +1094,32 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             if timeout < 0:
                 raise TimeoutError
 
-    def _fast_deliver(self, response: Any) -> None:
-        """Hand a CALLRESULT or CALLERROR to the call waiting on its id."""
+    def _fast_deliver(self, response: Any) -> bool:
+        """Hand a CALLRESULT or CALLERROR to the call waiting on its id; False if it is to
+        be kept in the queue instead: no call waits on it (logged), or the call's reader is
+        not waiting yet (ours, or an override of ``_get_specific_response`` reading the queue
+        as ``ocpp``'s does)."""
         waiter = self._fast_waiting.get(response.unique_id)
         if waiter is not None and not waiter.done():
+            if response.unique_id not in self._fast_reading:
+                # its reader is yet to come: ours takes it from the queue, and an override
+                # of _get_specific_response reading the queue finds it there, as with ocpp
+                return False
             waiter.set_result(response)
-            return
-        self._fast_unmatched[response.unique_id] = response
-        if len(self._fast_unmatched) > _UNMATCHED_KEPT:
-            self._fast_unmatched.popitem(last=False)
+            return True
         self._fast_unknown_ids += 1
         count = self._fast_unknown_ids
         if count <= _UNKNOWN_ID_LOGGED or count % 1000 == 0:
-            self.logger.warning(
-                "%s: response with unknown id %.40r, no call waits for it (%d so far)",
+            # ERROR, on the backend's logger, naming the "unknown unique id", as ocpp logs it
+            # (when its next call() takes it off): alerts on ocpp's line keep firing
+            self.logger.error(
+                "%s: ignoring a response with unknown unique id %.40r, no call waits for it "
+                "(%d so far)",
                 self.id,
                 response.unique_id,
                 count,
             )
+        return False
 
 
 _HANDLE_CALL = ChargePoint._handle_call
@@ -1064,6 +1164,12 @@ def _routing_failed(error: BaseException | None) -> bool:
     """A CALL's routing raised, and not because the connection closed under it (its
     answer could not be sent: ``start()`` raises the connection's own exception then)."""
     return error is not None and not _connection_closed(error)
+
+
+def _competing_recv(error: BaseException) -> bool:
+    """A connection refusing a second concurrent ``recv()``: ``websockets`` raises
+    RuntimeError (its ConcurrencyError, a subclass, since version 14) naming ``recv``."""
+    return isinstance(error, RuntimeError) and "recv" in str(error)
 
 
 def _connection_closed(error: BaseException) -> bool:
