@@ -218,6 +218,11 @@ STREAMS = [
     b"X" * 5000,
     b"MSG a 1 1\r\n" + b"1" * 19 + b"\r\n",
     b"MSG a 1 " + b"1" * 19 + b"\r\n",
+    # the inbox is sid 1 only (not 11); a reply's number read with a reply field, by the
+    # twin's reading of a line with one field too many, and from a subject not ours
+    b"MSG _INBOX.abc.1 11 2\r\nab\r\nMSG _INBOX.abc.2 1 _INBOX.r.9 2\r\ncd\r\n"
+    b"MSG _INBOX.abc.3 1 x y 2\r\nef\r\nMSG _INBOX.abd.4 1 2\r\ngh\r\n"
+    b"MSG _INBOX.abc.4 1 2\r\nij\r\nHMSG _INBOX.abc.0 1 x 12 14\r\nNATS/1.0\r\n\r\nkl\r\n",
 ]
 
 
@@ -238,6 +243,22 @@ def test_both_readers_make_the_same_calls_however_the_stream_is_cut(stream: byte
         assert cut == whole, at
     bytewise = {repr(_read(twin, stream, list(range(1, len(stream))))) for twin in TWINS}
     assert bytewise == whole
+
+
+def test_the_inbox_s_replies_are_read_by_sid_and_request_number() -> None:
+    """What the compiled reader reads in place (no bytes of the line, the subject or the
+    sid): the inbox is sid 1, a reply's request its subject's number, whatever fields come
+    between (the twin's reading of a line it does not take as usual included)."""
+    for twin in TWINS:
+        calls, left = _read(twin, STREAMS[-1], [])
+        assert calls == [
+            ("delivered", b"11", b"ab", b""),
+            ("result", 2, ("reply", b"cd")),
+            ("result", 3, ("reply", b"ef")),
+            ("result", 4, ("reply", b"ij")),
+            ("replied", b"_INBOX.abc.0", b"kl", b"NATS/1.0\r\n\r\n"),
+        ], twin
+        assert left == 0
 
 
 def test_a_plain_reply_completes_its_request_in_the_reader() -> None:

@@ -13,6 +13,7 @@ import hashlib
 import importlib
 import itertools
 import random
+from collections.abc import Iterator
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
@@ -20,9 +21,9 @@ import msgspec
 import pytest
 
 from ocpp_fast import errors
-from ocpp_fast.cluster import ClusterConfig
+from ocpp_fast.cluster import ClusterConfig, _nats_link
 from ocpp_fast.cluster._link_bytes_py import dedup_heads
-from ocpp_fast.cluster._nats_link import Reply
+from ocpp_fast.cluster._nats_link import NatsLink, Reply
 from ocpp_fast.cluster.relay import Relay, _ack_decoder, dedup_id, take_ack
 from ocpp_fast.cluster.wire import decode_event
 from ocpp_fast.dispatch import CallContext
@@ -117,7 +118,7 @@ def test_a_transaction_id_that_cannot_be_encoded_is_refused_by_both() -> None:
 
 
 class Loop:
-    """The loop as a store uses it."""
+    """The loop as a store and the link use it."""
 
     def is_running(self) -> bool:
         return True
@@ -125,12 +126,16 @@ class Loop:
     def time(self) -> float:
         return 1000.0
 
+    def call_later(self, delay: float, callback: object, *args: object) -> object:
+        return object()  # the link's sweep, never run here
+
 
 class Wire:
     """A link's connection; its writer is itself (a Python one: the compiled store calls its
     ``send``, as it would a pure twin's writer)."""
 
     def __init__(self) -> None:
+        self.loop = Loop()
         self.sent: list[tuple[bytes, bool]] = []
         self.writer = self
 
@@ -138,24 +143,35 @@ class Wire:
         self.sent.append((data, gather))
 
 
-class Link:
-    """A ``NatsLink`` as a store uses it: what it reads once and per store."""
+class Link(NatsLink):
+    """A real ``NatsLink`` on a fake connection (requests numbered from 5, a known inbox),
+    noting each deadline queue it makes: the compiled store makes the link's request
+    itself, the pure one calls ``request_bytes``; the tests see the same link state."""
 
     def __init__(self) -> None:
-        self.name = "gw (link)"
-        self._waiting: dict[int, Any] = {}
-        self._deadlines: dict[float, list[tuple[float, int]]] = {}
+        super().__init__("nats://127.0.0.1:4222", {}, "gw (link)")
         self._tokens = itertools.count(5)
         self._prefix = b"_INBOX.abc."
-        self._loop = Loop()
-        self._wire: Wire | None = Wire()
-        self._sweeper: object | None = None
+        self._loop = Loop()  # type: ignore[assignment]
+        self._wire: Wire | None = Wire()  # type: ignore[assignment]
         self.expiring: list[tuple[float, int]] = []
 
-    def _expire_later(self, loop: Loop, timeout: float, token: int) -> None:
+    def _expire_later(self, loop: Any, timeout: float, token: int) -> None:
         self.expiring.append((timeout, token))
-        self._deadlines.setdefault(timeout, []).append((loop.time() + timeout, token))
-        self._sweeper = object()
+        super()._expire_later(loop, timeout, token)
+
+    @property
+    def deadlines(self) -> dict[float, list[tuple[float, int]]]:
+        return {timeout: list(due) for timeout, due in self._deadlines.items()}
+
+
+def _each_twin() -> Iterator[ModuleType]:
+    """Each twin, with the link's own bytes and ``Ack`` that twin's (as the link runs with
+    the twin in use: its reader completes only its own twin's ``Ack`` in place)."""
+    for twin in TWINS:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_nats_link, "_link_bytes", twin)
+            yield twin
 
 
 class Replies:
@@ -229,13 +245,13 @@ def _sent(twin: ModuleType) -> list[Any]:
         assert b'"received_at":"' in body
         expected = dedup_id(identity, action, request, PAYLOAD)
         assert head == b"NATS/1.0\r\nNats-Msg-Id: %b\r\n\r\n" % expected.encode()
-    seen.append((sorted(link._waiting), link._deadlines, link.expiring, stores.count))
+    seen.append((sorted(link._waiting), link.deadlines, link.expiring, stores.count))
     seen.append((relay.failed, stores.stations))
     return seen
 
 
 def test_both_stores_publish_the_same_and_keep_the_same_requests_waiting() -> None:
-    runs = [_sent(twin) for twin in TWINS]
+    runs = [_sent(twin) for twin in _each_twin()]
     assert runs[0][0][0].startswith(b"HPUB ocpp.events.S1.TransactionEvent _INBOX.abc.5 59 ")
     assert runs[0][-2] == (
         [5, 6, 7],
@@ -248,11 +264,11 @@ def test_both_stores_publish_the_same_and_keep_the_same_requests_waiting() -> No
 
 
 def test_both_stores_read_the_timeout_they_are_told() -> None:
-    for twin in TWINS:
+    for twin in _each_twin():
         stores, _relay, link = _stores(twin)
         stores.timeout = 0.25
         stores.start(VERSION, "MeterValues", None, b"{}", CallContext("S1", "m1"))
-        assert link._deadlines == {0.25: [(1000.25, 5)]}, twin
+        assert link.deadlines == {0.25: [(1000.25, 5)]}, twin
 
 
 def test_a_relay_s_store_timeout_reaches_its_stores() -> None:
@@ -267,7 +283,7 @@ def test_a_relay_s_store_timeout_reaches_its_stores() -> None:
 def test_both_stores_keep_a_bounded_number_of_stations() -> None:
     """What a station's action's stores share is kept per station, up to ``bound`` stations
     (then emptied); a station speaking another version has its parts made again."""
-    for twin in TWINS:
+    for twin in _each_twin():
         stores, _relay, link = _stores(twin, bound=3)
         for n in range(3):
             stores.start(VERSION, "MeterValues", None, b"{}", CallContext(f"S{n}", "m"))
@@ -285,7 +301,7 @@ def test_both_stores_keep_a_bounded_number_of_stations() -> None:
 def test_both_stores_hand_failures_to_the_relay() -> None:
     """NATS away, a message id JSON cannot hold, a refused or failed ack: the relay's
     failure raised (it logs), the store counted all the same."""
-    for twin in TWINS:
+    for twin in _each_twin():
         stores, relay, link = _stores(twin)
         link._wire = None
         with pytest.raises(errors.InternalError):
@@ -317,9 +333,46 @@ def test_both_stores_hand_failures_to_the_relay() -> None:
         assert stores.count == 7
 
 
+def test_both_stores_refuse_an_action_not_a_str_before_counting() -> None:
+    """A caller's mistake (the dispatch always hands a ``str``): TypeError from both twins,
+    nothing counted, kept, sent or handed to the relay."""
+    for twin in _each_twin():
+        stores, relay, link = _stores(twin)
+        for action in (None, 5, b"MeterValues", type("Named", (str,), {})("MeterValues")):
+            with pytest.raises(TypeError, match="a store's action is a str, not "):
+                stores.start(VERSION, action, None, b"{}", CallContext("S1", "m"))
+        assert (stores.count, stores.stations, relay.failed, link._waiting) == (0, 0, [], {})
+        assert link._wire is not None and link._wire.sent == [], twin
+
+
+def test_the_pure_store_is_the_link_s_request() -> None:
+    """The pure twin asks the link (``request_bytes``, an ``Ack`` waiting) rather than
+    repeating its steps; only the compiled twin makes the request itself, for speed."""
+    asked: list[tuple[Any, ...]] = []
+
+    class Asked(Link):
+        def request_bytes(self, *args: Any) -> Any:
+            asked.append(args)
+            return super().request_bytes(*args)
+
+    relay, link = FakeRelay(), Asked()
+    stores = _link_bytes_py.Stores(relay, msgspec.json.Decoder(PubAck))
+    stores.attach(link)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_nats_link, "_link_bytes", _link_bytes_py)
+        ack = stores.start(VERSION, "MeterValues", None, b"{}", CallContext("S1", "m"))
+    ((subject, body, timeout, head, gather, at_once),) = asked
+    assert (subject, timeout, gather, at_once) == (b"ocpp.events.S1.MeterValues", 5.0, True, True)
+    assert head == b"NATS/1.0\r\nNats-Msg-Id: %b\r\n\r\n" % (
+        dedup_id("S1", "MeterValues", None, b"{}").encode()
+    )
+    assert decode_event(body).message_id == "m"
+    assert link._waiting == {5: ack} and type(ack) is _link_bytes_py.Ack
+
+
 def test_both_stores_go_through_the_relay_s_replies_without_a_link() -> None:
     """Over nats-py (the link does not speak the options) a store is the replies' request."""
-    for twin in TWINS:
+    for twin in _each_twin():
         stores, relay, _ = _stores(twin)
         stores.attach(None)
         request = _event(9, "T")

@@ -68,7 +68,7 @@ cdef object _log_state = getattr(frames_log, "__dict__", None)
 cdef object _log_cache = getattr(frames_log, "_cache", None)
 cdef object _UNSET = msgspec.UNSET
 cdef object _UTC = datetime.timezone.utc
-cdef object _Future = asyncio.Future
+cdef object _ABSENT = object()
 cdef object _ensure_future = asyncio.ensure_future
 import_datetime()
 
@@ -419,18 +419,28 @@ cdef class FastDispatch:
             (<dict>frames)[message_id] = data
         try:
             ack = gate[G_START](action, request, payload, context)
-            if not isinstance(ack, _Future) and not hasattr(ack, "add_done_callback"):
-                ack = _ensure_future(ack)  # a coroutine (over nats-py); a future, an Ack: as is
+            # the twin's hasattr, the method kept for the call below (one look-up, not three)
+            add_done_callback = getattr(ack, "add_done_callback", _ABSENT)
+            if add_done_callback is _ABSENT:  # a coroutine (over nats-py); a future, an Ack: as is
+                ack = _ensure_future(ack)
+                add_done_callback = ack.add_done_callback
         except Exception as exc:
             return HandlerRan(Call(message_id, action, request), None, exc, started)
         connection._free -= 1
         slots = connection._slots
         if slots is not None:
             slots.free -= 1  # Slots.take, its free slot seen by _slot_free
-        gated = Gated(self, connection, context, action, request,
-                      (<str>message_id).encode("ascii"), ack, started)
+        cdef Gated gated = Gated.__new__(Gated)  # Gated(...) without its Python call
+        gated.dispatch = self
+        gated.connection = connection
+        gated.context = context
+        gated.action = action
+        gated.request = request
+        gated.raw_id = (<str>message_id).encode("ascii")
+        gated.ack = ack
+        gated.started = started
         connection._pending[gated] = 1
-        ack.add_done_callback(gated)
+        add_done_callback(gated)
         return True
 
     cdef object _conclude(self, Gated gated, object ack):

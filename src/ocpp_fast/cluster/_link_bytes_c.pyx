@@ -72,6 +72,8 @@ __all__ = [
 
 cdef Py_ssize_t _MAX_LINE = MAX_CONTROL_LINE
 cdef bytes _INBOX = INBOX_SID
+assert len(_INBOX) == 1
+cdef char _INBOX_DIGIT = _INBOX[0]
 
 _encode = msgspec.json.Encoder().encode
 
@@ -287,6 +289,7 @@ cdef class Reader:
     cdef bytes _sid
     cdef bytes _reply
     cdef Py_ssize_t _head_len
+    cdef long long _token
 
     def __init__(self, wire, dict waiting, bytes prefix, reply_type):
         self.wire = wire
@@ -301,6 +304,7 @@ cdef class Reader:
         self._sid = b""
         self._reply = b""
         self._head_len = -1
+        self._token = -1
 
     @property
     def buffered(self):
@@ -352,7 +356,7 @@ cdef class Reader:
                         self._sid, payload[head_len:] if head_len > 0 else payload, self._reply
                     )
                 elif head_len < 0:
-                    self._replied(self._subject, payload)
+                    self._replied(self._token, payload)
                 else:
                     self.link._replied(self._subject, payload[head_len:], payload[:head_len])
                 if self._buf is not buf:  # reset meanwhile
@@ -364,18 +368,21 @@ cdef class Reader:
                     self.wire._protocol_error("a protocol line too long")
                     return -1
                 break
-            line = PyBytes_FromStringAndSize(p + pos, eol - pos)
+            stop = pos
             pos = eol + 2
-            if not self._line(line) or self._buf is not buf:
+            if not self._line(p + stop, eol - stop) or self._buf is not buf:
                 return -1
         return pos
 
-    cdef void _replied(self, bytes subject, bytes data) except *:
-        cdef Py_ssize_t size = PyBytes_GET_SIZE(subject), start = PyBytes_GET_SIZE(self.prefix)
-        cdef const char* p = PyBytes_AS_STRING(subject)
-        cdef long long token = -1
+    cdef long long _token_of(self, const char* p, Py_ssize_t size):
+        """The twin's ``token_of`` for the subject at ``p`` (no bytes made of it)."""
+        cdef Py_ssize_t start = PyBytes_GET_SIZE(self.prefix)
         if size >= start and memcmp(p, PyBytes_AS_STRING(self.prefix), start) == 0:
-            token = _count(p + start, size - start)
+            return _count(p + start, size - start)
+        return -1
+
+    cdef void _replied(self, long long token, bytes data) except *:
+        """The twin's ``_replied``, the subject's request number read with its line."""
         reply_to = self.waiting.pop(token, None)
         if reply_to is None:
             return
@@ -385,9 +392,11 @@ cdef class Reader:
         elif not reply_to.done():
             reply_to.set_result(self.reply_type(data))
 
-    cdef bint _line(self, bytes line) except -1:
-        cdef const char* p = PyBytes_AS_STRING(line)
-        cdef Py_ssize_t size = PyBytes_GET_SIZE(line), op_end = 0
+    cdef bint _line(self, const char* p, Py_ssize_t size) except -1:
+        """Act on the protocol line at ``p`` (``size`` bytes, no CRLF); made a bytes object
+        only when it is not a message's (a store's ack makes none of its line, its subject
+        or its sid: its request's number is read where it is)."""
+        cdef Py_ssize_t op_end = 0
         while op_end < size and p[op_end] != 32:
             op_end += 1
         cdef bint headed
@@ -397,6 +406,7 @@ cdef class Reader:
                 and (p[2] | 32) == 115 and (p[3] | 32) == 103):
             headed = True  # hmsg
         else:
+            line = PyBytes_FromStringAndSize(p, size)
             op = line[:op_end].upper()
             rest = line[op_end + 1:] if op_end < size else b""
             return self.wire._control(op, rest, line)
@@ -410,25 +420,32 @@ cdef class Reader:
                 i += 1
                 continue
             if count == 5:
-                return self._line_as_twin(line, op_end, headed)
+                return self._line_as_twin(PyBytes_FromStringAndSize(p, size), op_end, headed)
             starts[count] = i
             while i < size and not _space(p[i]):
                 i += 1
             ends[count] = i
             count += 1
         if count < (4 if headed else 3):
-            return self._line_as_twin(line, op_end, headed)
+            return self._line_as_twin(PyBytes_FromStringAndSize(p, size), op_end, headed)
         cdef long long total = _count(p + starts[count - 1], ends[count - 1] - starts[count - 1])
         cdef long long head_len = -1
         if headed:
             head_len = _count(p + starts[count - 2], ends[count - 2] - starts[count - 2])
         if total < 0 or (headed and head_len < 0):
-            return self._line_as_twin(line, op_end, headed)
+            return self._line_as_twin(PyBytes_FromStringAndSize(p, size), op_end, headed)
         if total > self.max_payload or head_len > total:
             self.wire._protocol_error(f"a message of {total} bytes")
             return False
-        self._subject = PyBytes_FromStringAndSize(p + starts[0], ends[0] - starts[0])
-        self._sid = PyBytes_FromStringAndSize(p + starts[1], ends[1] - starts[1])
+        # the subject is read only for a reply (a subscription's message is handed its sid)
+        if ends[1] - starts[1] == 1 and p[starts[1]] == _INBOX_DIGIT:
+            self._sid = _INBOX  # the inbox's: no bytes made
+            if headed:  # the link reads its headers
+                self._subject = PyBytes_FromStringAndSize(p + starts[0], ends[0] - starts[0])
+            else:  # a plain reply: its request's number is all that is read of it
+                self._token = self._token_of(p + starts[0], ends[0] - starts[0])
+        else:
+            self._sid = PyBytes_FromStringAndSize(p + starts[1], ends[1] - starts[1])
         self._head_len = head_len
         if count == (5 if headed else 4):
             self._reply = PyBytes_FromStringAndSize(p + starts[2], ends[2] - starts[2])
@@ -451,6 +468,7 @@ cdef class Reader:
                 self.wire._protocol_error(f"a message of {total} bytes")
                 return False
             self._subject, self._sid, self._head_len = parts[0], parts[1], head_len
+            self._token = self._token_of(PyBytes_AS_STRING(parts[0]), len(parts[0]))
         except (ValueError, IndexError):
             self.wire._protocol_error(f"a malformed line {line[:40]!r}")
             return False

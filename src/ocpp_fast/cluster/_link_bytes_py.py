@@ -466,11 +466,6 @@ class Stores:
         self._kept: dict[str, dict[str, tuple[str, str, bytes, bytes, tuple[bytes, bytes]]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._link: Any = None
-        self._waiting: dict[int, Any] = {}
-        self._deadlines: dict[float, Any] = {}
-        self._tokens: Any = None
-        self._prefix = b""
-        self._link_loop: Any = None
 
     @property
     def stations(self) -> int:
@@ -479,15 +474,10 @@ class Stores:
 
     def attach(self, link: Any) -> None:
         """Store over ``link`` (a ``NatsLink``, attached), or over the relay's ``replies``
-        (``None``). What the link never replaces (its waiting requests, its request numbers,
-        its deadlines, its inbox, its loop) is read once here."""
+        (``None``). (The compiled twin reads here once what the link never replaces, its
+        waiting requests, request numbers, deadlines, inbox and loop, to make the link's
+        request itself; this one asks the link.)"""
         self._link = link
-        if link is not None:
-            self._waiting = link._waiting
-            self._deadlines = link._deadlines
-            self._tokens = link._tokens
-            self._prefix = link._prefix
-            self._link_loop = link._loop
 
     def _made(
         self, identity: str, action: str, label: str
@@ -511,7 +501,10 @@ class Stores:
         return made
 
     def start(self, version: Any, action: str, request: Any, payload: bytes, context: Any) -> Any:
-        """Send a durable CALL to the stream: its ack to come (``Relay.start_store``)."""
+        """Send a durable CALL to the stream: its ack to come (``Relay.start_store``). An
+        action not a ``str`` is the caller's mistake: a TypeError, before anything is counted."""
+        if type(action) is not str:
+            raise TypeError(f"a store's action is a str, not {type(action).__name__}")
         loop = self._loop
         if loop is None or not loop.is_running():
             self._loop = self.relay._attached_loop()
@@ -529,28 +522,10 @@ class Stores:
                 return self.relay.replies.request(
                     made[1], body, self.timeout, {"Nats-Msg-Id": msg_id}, gather=True
                 )
-            return self._request(made[2], body, MSG_ID_HEAD + msg_id.encode() + b"\r\n\r\n")
+            head = MSG_ID_HEAD + msg_id.encode() + b"\r\n\r\n"
+            return self._link.request_bytes(made[2], body, self.timeout, head, True, True)
         except Exception as exc:
             raise self.relay._not_stored(exc, action, context) from None
-
-    def _request(self, subject: bytes, body: bytes, head: bytes) -> Ack:
-        """``NatsLink.request_bytes(subject, body, timeout, head, True, True)``, its steps here."""
-        link = self._link
-        wire = link._wire
-        if wire is None:
-            raise ConnectionError(f"{link.name}: not connected to NATS")
-        token = next(self._tokens)
-        loop = self._link_loop
-        ack = Ack(loop)
-        self._waiting[token] = ack
-        timeout = self.timeout
-        due = self._deadlines.get(timeout)
-        if due is not None and link._sweeper is not None:
-            due.append((loop.time() + timeout, token))
-        else:
-            link._expire_later(loop, timeout, token)
-        wire.writer.send(hpub(subject, self._prefix, token, head, body), True)
-        return ack
 
     def check(self, ack: Any, action: str, context: Any) -> None:
         """The end of :meth:`start`, ``ack`` done: the relay's failure (logged) unless the

@@ -167,7 +167,9 @@ cdef class Stores:
         (<dict?>actions)[action] = made
         return made
 
-    def start(self, version, str action, request, payload, context):
+    def start(self, version, action, request, payload, context):
+        if type(action) is not str:
+            raise TypeError(f"a store's action is a str, not {type(action).__name__}")
         loop = self._loop
         if loop is None or not loop.is_running():
             self._loop = self.relay._attached_loop()
