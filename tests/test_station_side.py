@@ -848,3 +848,45 @@ def test_a_wss_url_without_ssl_takes_the_systems_default_context() -> None:
         assert (type(default), str(default)) == (type(given), str(given))
 
     run(main)
+
+
+@pytest.mark.usefixtures("backend")
+def test_a_binary_frame_from_the_csms_closes_with_1003_on_every_backend(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """OCPP-J is text frames only: a station refuses a CSMS's binary frame as our servers
+    refuse a station's, closing with 1003 and one WARNING naming itself. On websockets the
+    station answered the CALL in it (its messages are read as bytes, both kinds alike), on
+    picows it closed with 1003 and logged a line without its identity."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.frames import Close
+
+    seen: list[object] = []
+
+    async def binary_call(websocket: Any) -> None:
+        await websocket.send(b'[2,"b1","Heartbeat",{}]')  # a CALL, in a binary frame
+        try:
+            seen.append(await asyncio.wait_for(websocket.recv(), 5))
+        except ConnectionClosed as closed:
+            seen.append(closed.rcvd)
+
+    async def main() -> None:
+        csms = await _one_connection_csms(binary_call)
+        port = csms.sockets[0].getsockname()[1]
+        try:
+            station = await connect(v201.Charger(), f"ws://127.0.0.1:{port}/CS001", backoff=FAST)
+            try:
+                await until(lambda: bool(seen), 5)
+            finally:
+                await station.close()
+        finally:
+            csms.close()
+            await csms.wait_closed()
+
+    with caplog.at_level(logging.INFO, logger="ocpp_fast"):
+        run(main)
+    [closed] = seen
+    assert isinstance(closed, Close), seen
+    assert (closed.code, closed.reason) == (1003, "OCPP-J uses text frames only")
+    said = [(r.name, r.levelname, r.getMessage()) for r in caplog.records if r.levelno >= 30]
+    assert said == [("ocpp_fast.transport", "WARNING", "CS001: closing with 1003: a binary frame")]

@@ -82,6 +82,9 @@ class LinkOptions:
     """The largest message accepted (after inflation)."""
     compression: bool
     """Offer permessage-deflate."""
+    identity: str = "?"
+    """The station, for what the link logs before the client's connection is made (a
+    frame the CSMS sends at once and the link refuses)."""
 
 
 Opener = Callable[[str, LinkOptions], Awaitable[Link]]

@@ -124,14 +124,6 @@ class _Dialer:
                 self.sock.shutdown(socket.SHUT_RDWR)
 
 
-def _said_by_the_client(kind: str, why: str) -> None:
-    """What the listener refused on a station's link: a message over ``max_size`` is said by
-    the client once the link closed, with the station's identity, as on every carrier (from
-    the 1009 frame sent); the rest as the listener says it."""
-    if kind != "message size":
-        log.warning("closing the connection: %s", why)
-
-
 class PicowsLink(OcppListener):
     """A picows client connection carrying OCPP-J (it is its own listener)."""
 
@@ -140,13 +132,23 @@ class PicowsLink(OcppListener):
             max_size=max_size,
             deflate=None,
             unread_output=DEFAULT_LIMITS.unread_output,
-            on_refused=_said_by_the_client,
+            on_refused=self._said,
         )
+        self.identity = "?"
+        """The station, for the log (``LinkOptions.identity``)."""
         self.agreed: str | None = None
         self.failure: str | None = None
         self._made: AsyncConnection | None = None
         self._disconnected = asyncio.get_running_loop().create_future()
         self.gone.append(self._mark_gone)
+
+    def _said(self, kind: str, why: str) -> None:
+        """What the listener refused on the station's link, in one WARNING naming the
+        station, as a server says a station's (``<identity>: <why>``): a message over
+        ``max_size`` is said by the client once the link closed, as on every carrier (from
+        the 1009 frame sent)."""
+        if kind != "message size":
+            log.warning("%s: %s", self.identity, why)
 
     def _mark_gone(self) -> None:
         if not self._disconnected.done():
@@ -227,6 +229,7 @@ async def open_picows(url: str, options: LinkOptions) -> PicowsLink:
     """Open the WebSocket: our versions in order of preference, permessage-deflate offered
     if asked."""
     link = PicowsLink(options.max_size)
+    link.identity = options.identity
     ping_interval = options.ping_interval
 
     def listener_for(request: WSUpgradeRequest, response: WSUpgradeResponse) -> Any:

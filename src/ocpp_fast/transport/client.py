@@ -632,6 +632,7 @@ class StationClient(Generic[BootT]):
             ping_interval=self._ping_interval,
             max_size=self._max_size,
             compression=self._compression,
+            identity=self.identity,
         )
         self._opening = opening = asyncio.ensure_future(self._open(self.url, options))
         try:
