@@ -1,0 +1,228 @@
+"""More patterns of real ``ocpp`` backends and simulators, ``ocpp`` 2.1.0 against the drop-in.
+
+Read through code search (December 2026; no code copied, each backend here is our own,
+written to the pattern) and run over real WebSockets on 127.0.0.1 on both classes, comparing
+what the peer receives and what the backend's code sees:
+
+- A station simulator on ``ocpp.v16.ChargePoint`` (mobilityhouse/ocpp's example charge
+  point, SayKnowToCode/OCPP, dwarg/py-ocpp): ``asyncio.gather(cp.start(),
+  cp.send_boot_notification())``, ``response.status == RegistrationStatus.accepted``, a
+  heartbeat loop at the interval the CSMS gave, naive ``datetime.utcnow().isoformat()``
+  timestamps, ended by the CSMS closing, against a CSMS checking the
+  ``Sec-WebSocket-Protocol`` request header and ``subprotocol`` as those examples do
+  [station_booting_and_beating_until_the_csms_closes].
+- A CSMS keeping a dict of connected ChargePoints and calling ``await cp.call(...)`` from
+  other tasks (an HTTP handler's, EV4EU/ov2xmp-django's Sanic routes): two calls at once
+  (one outstanding at a time, ``_call_lock``), ``unique_id=``, ``suppress=False`` raising
+  the station's CALLERROR, a ``_send`` override logging every frame, a call pending when
+  the station drops (its timeout), and a call to a station gone from the dict too late
+  [calls_from_other_tasks].
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import ocpp.exceptions
+import ocpp.v16
+import pytest
+import websockets
+from compat_pair import ocpp_validating_inline
+from ocpp.routing import on
+from ocpp.v16 import call, call_result
+from ocpp.v16.enums import Action, RegistrationStatus, RemoteStartStopStatus
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
+
+from ocpp_fast.compat import v16
+
+BASES = (ocpp.v16.ChargePoint, v16.ChargePoint)
+
+
+@pytest.fixture(autouse=True)
+def _inline_validation() -> Iterator[None]:
+    with ocpp_validating_inline():
+        yield
+
+
+# --- the station side -----------------------------------------------------------------------
+
+
+def simulator(base: type[Any]) -> type[Any]:
+    class Station(base):  # type: ignore[misc]
+        seen: list[Any]
+
+        async def send_boot_notification(self) -> None:
+            request = call.BootNotification(charge_point_model="M", charge_point_vendor="V")
+            response = await self.call(request)
+            self.seen.append(("accepted", response.status == RegistrationStatus.accepted))
+            self.seen.append(("status", type(response.status).__name__, response.status))
+            stamp = datetime(2026, 12, 4, 15, 0, 0, 123456).isoformat()  # utcnow(): no offset
+            await self.call(
+                call.StatusNotification(
+                    connector_id=1, error_code="NoError", status="Available", timestamp=stamp
+                )
+            )
+            while True:
+                beat = await self.call(call.Heartbeat())
+                self.seen.append(("beat", beat.current_time))
+                await asyncio.sleep(response.interval / 1000)
+
+    return Station
+
+
+async def station_session(base: type[Any]) -> tuple[list[Any], list[Any], str]:
+    received: list[Any] = []
+    checks: list[Any] = []
+
+    async def csms(websocket: ServerConnection) -> None:
+        assert websocket.request is not None
+        checks.append(websocket.request.headers["Sec-WebSocket-Protocol"])
+        checks.append(websocket.subprotocol)
+        checks.append(websocket.request.path.strip("/"))
+        answers = [
+            {"currentTime": "2026-12-04T15:00:00Z", "interval": 10, "status": "Accepted"},
+            {},
+            {"currentTime": "2026-12-04T15:00:01Z"},
+            {"currentTime": "2026-12-04T15:00:02Z"},
+        ]
+        for answer in answers:
+            frame = json.loads(await websocket.recv())
+            received.append(frame)
+            await websocket.send(json.dumps([3, frame[1], answer]))
+        received.append(json.loads(await websocket.recv()))  # the third beat: left unanswered
+        await websocket.close()
+
+    async with serve(csms, "127.0.0.1", 0, subprotocols=["ocpp1.6"]) as server:  # type: ignore[list-item]
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/CP_7"
+        async with connect(url, subprotocols=["ocpp1.6"]) as websocket:  # type: ignore[list-item]
+            station = simulator(base)("CP_7", websocket, 5)
+            station.seen = checks
+            try:
+                await asyncio.gather(station.start(), station.send_boot_notification())
+            except websockets.ConnectionClosed as closed:
+                ended = type(closed).__name__
+    return [frame[2:] for frame in received], checks, ended
+
+
+def test_station_booting_and_beating_until_the_csms_closes() -> None:
+    theirs, ours = (asyncio.run(station_session(base)) for base in BASES)
+    assert ours == theirs
+    frames, checks, ended = ours
+    assert frames[1] == [
+        "StatusNotification",
+        {
+            "connectorId": 1,
+            "errorCode": "NoError",
+            "status": "Available",
+            "timestamp": "2026-12-04T15:00:00.123456",
+        },
+    ]
+    assert checks[:6] == [
+        "ocpp1.6",
+        "ocpp1.6",
+        "CP_7",
+        ("accepted", True),
+        ("status", "str", "Accepted"),
+        ("beat", "2026-12-04T15:00:01Z"),
+    ]
+    assert ended == "ConnectionClosedOK"
+
+
+# --- a CSMS calling its stations from other tasks -------------------------------------------
+
+
+def central_system(base: type[Any]) -> type[Any]:
+    class Csms(base):  # type: ignore[misc]
+        log: list[str]
+
+        async def _send(self, message: str) -> None:
+            self.log.append(f"-> {message}")
+            await super()._send(message)
+
+        @on(Action.boot_notification)
+        def on_boot(self, charge_point_vendor: str, charge_point_model: str, **kwargs: Any) -> Any:
+            return call_result.BootNotification(
+                current_time="2026-12-04T15:00:00", interval=300, status=RegistrationStatus.accepted
+            )
+
+    return Csms
+
+
+async def outcome(coroutine: Any) -> Any:
+    """What the backend's HTTP handler would answer: the result, or the exception's class
+    and what it holds."""
+    try:
+        result = await coroutine
+    except ocpp.exceptions.OCPPError as error:
+        return (type(error).__name__, error.description, error.details)
+    except Exception as error:
+        return type(error).__name__
+    return result
+
+
+async def calls_session(base: type[Any]) -> dict[str, Any]:
+    points: dict[str, Any] = {}
+    log: list[str] = []
+    seen: dict[str, Any] = {}
+
+    async def on_connect(websocket: ServerConnection) -> None:
+        assert websocket.request is not None
+        point = central_system(base)(websocket.request.path.strip("/"), websocket, 0.3)
+        point.log = log
+        point._unique_id_generator = lambda: f"u{len(log)}"
+        points[point.id] = point
+        try:
+            await point.start()
+        except websockets.ConnectionClosed:
+            del points[point.id]
+
+    async with serve(on_connect, "127.0.0.1", 0, subprotocols=["ocpp1.6"]) as server:  # type: ignore[list-item]
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/CP9"
+        station = await connect(url, subprotocols=["ocpp1.6"])  # type: ignore[list-item]
+        await station.send(
+            '[2,"b1","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]'
+        )
+        seen["boot"] = json.loads(await station.recv())
+        point = points["CP9"]
+        start = call.RemoteStartTransaction(id_tag="T", connector_id=1)
+        first = asyncio.ensure_future(outcome(point.call(start, unique_id="http-1")))
+        second = asyncio.ensure_future(
+            outcome(point.call(call.UnlockConnector(connector_id=1), suppress=False))
+        )
+        asked = json.loads(await station.recv())
+        seen["only one outstanding"] = await outcome(asyncio.wait_for(station.recv(), 0.1))
+        await station.send(json.dumps([3, asked[1], {"status": "Accepted"}]))
+        unlock = json.loads(await station.recv())
+        await station.send(json.dumps([4, unlock[1], "NotSupported", "no lock", {"why": 1}]))
+        seen["first"] = await first
+        seen["second"] = await second
+        pending = asyncio.ensure_future(outcome(point.call(call.Heartbeat())))
+        seen["pending asked"] = json.loads(await station.recv())[2]
+        await station.close()
+        seen["pending"] = await pending
+        while "CP9" in points:
+            await asyncio.sleep(0.01)
+        seen["stale"] = await outcome(point.call(call.Heartbeat()))
+    seen["log"] = [line.split(",")[:3] for line in log]
+    return seen
+
+
+def test_calls_from_other_tasks() -> None:
+    theirs, ours = (asyncio.run(calls_session(base)) for base in BASES)
+    assert ours == theirs
+    assert ours["only one outstanding"] == "TimeoutError"
+    assert ours["first"] == call_result.RemoteStartTransaction(
+        status=RemoteStartStopStatus.accepted
+    )
+    assert ours["second"] == ("NotSupportedError", "no lock", {"why": 1})
+    assert ours["pending"] == "TimeoutError"
+    assert ours["stale"] == "ConnectionClosedOK"
+    assert ours["log"][:2] == [
+        ["-> [3", '"b1"', '{"currentTime":"2026-12-04T15:00:00"'],
+        ["-> [2", '"http-1"', '"RemoteStartTransaction"'],
+    ]

@@ -1,0 +1,151 @@
+"""One ChargePoint reused across reconnects, ``ocpp`` 2.1.0 against the drop-in, over real sockets.
+
+Home Assistant's ``ocpp`` integration (lbbrhzn/ocpp, its reconnect path and the bug reports
+about it) and backends like it keep one ChargePoint per station id: when the station
+connects again, the backend puts the new websocket in ``_connection`` and awaits ``start()``
+once more, on the same object, while the old connection's ``start()`` may still run; it then
+cancels that old run (or the old connection's close ends it). Our own backend, written to
+that pattern, serves a raw station on 127.0.0.1 through both classes:
+
+- cancelling the old run cancelled the CALL the new run was handling, never answered
+  [the_old_run_cancelled_leaves_the_new_runs_call_answered];
+- the old run, ended by its connection's close, waited for the new run's handler before it
+  raised, and cleared the new run's reader [the_old_run_ends_when_its_connection_does].
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import ocpp.v16
+import pytest
+from compat_pair import ocpp_validating_inline
+from ocpp.routing import on
+from ocpp.v16 import call_result
+from ocpp.v16.enums import Action
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.server import ServerConnection, serve
+
+from ocpp_fast.compat import v16
+
+BASES = (ocpp.v16.ChargePoint, v16.ChargePoint)
+NOW = "2026-12-04T15:00:00Z"
+
+
+@pytest.fixture(autouse=True)
+def _inline_validation() -> Iterator[None]:
+    with ocpp_validating_inline():
+        yield
+
+
+def backend(base: type[Any]) -> type[Any]:
+    """A CSMS whose Heartbeat handler awaits a slow store, recording what happens when."""
+
+    class Csms(base):  # type: ignore[misc]
+        events: list[str]
+
+        @on(Action.heartbeat)
+        async def on_heartbeat(self) -> Any:
+            self.events.append("heartbeat: begins")
+            await asyncio.sleep(0.2)  # a database write
+            self.events.append("heartbeat: answered")
+            return call_result.Heartbeat(current_time=NOW)
+
+    return Csms
+
+
+class Registry:
+    """The backend's dict of stations: one ChargePoint per id, reused on reconnect, and the
+    task of each connection's ``start()``; each run's end is recorded."""
+
+    def __init__(self, csms_class: type[Any]) -> None:
+        self.csms_class = csms_class
+        self.points: dict[str, Any] = {}
+        self.runs: list[asyncio.Task[Any]] = []
+        self.events: list[str] = []
+
+    async def on_connect(self, websocket: ServerConnection) -> None:
+        assert websocket.request is not None
+        station_id = websocket.request.path.strip("/")
+        point = self.points.get(station_id)
+        if point is None:
+            point = self.points[station_id] = self.csms_class(station_id, websocket, 2)
+            point.events = self.events
+        else:
+            point._connection = websocket  # the same object, a new connection
+        run = asyncio.current_task()
+        assert run is not None
+        self.runs.append(run)
+        number = len(self.runs)
+        try:
+            await point.start()
+        except BaseException as error:
+            self.events.append(f"run {number} ended: {type(error).__name__}")
+            if not isinstance(error, asyncio.CancelledError):
+                raise
+
+
+async def answer(station: ClientConnection) -> Any:
+    try:
+        return json.loads(await asyncio.wait_for(station.recv(), 2))
+    except TimeoutError:
+        return "no answer"
+
+
+async def reconnected(base: type[Any], retire: str) -> tuple[Any, list[str]]:
+    """A station connects, connects again (the first connection still open), sends a
+    Heartbeat on the second; while its handler runs, the first run is ``retire``d:
+    ``"cancel"``led by the backend, or ``"close"``d by the station."""
+    registry = Registry(backend(base))
+    async with serve(registry.on_connect, "127.0.0.1", 0, subprotocols=["ocpp1.6"]) as server:  # type: ignore[list-item]
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/CP1"
+        first = await connect(url, subprotocols=["ocpp1.6"])  # type: ignore[list-item]
+        second = await connect(url, subprotocols=["ocpp1.6"])  # type: ignore[list-item]
+        while len(registry.runs) < 2:
+            await asyncio.sleep(0.01)
+        await second.send('[2,"h1","Heartbeat",{}]')
+        while "heartbeat: begins" not in registry.events:
+            await asyncio.sleep(0.01)
+        if retire == "cancel":
+            registry.runs[0].cancel()
+        else:
+            await first.close()
+        got = await answer(second)
+        await first.close()
+        await second.close()
+        while len([e for e in registry.events if " ended: " in e]) < 2:
+            await asyncio.sleep(0.01)
+    return got, registry.events
+
+
+def test_the_old_run_cancelled_leaves_the_new_runs_call_answered() -> None:
+    """``ocpp``'s old ``start()``, cancelled, cancels only its own wait; the drop-in's
+    cancelled every CALL the ChargePoint was handling, the new run's too: the station's
+    Heartbeat was never answered."""
+    theirs, ours = (asyncio.run(reconnected(base, "cancel")) for base in BASES)
+    assert ours == theirs
+    got, events = ours
+    assert got == [3, "h1", {"currentTime": NOW}]
+    assert events == [
+        "heartbeat: begins",
+        "run 1 ended: CancelledError",
+        "heartbeat: answered",
+        "run 2 ended: ConnectionClosedOK",
+    ]
+
+
+def test_the_old_run_ends_when_its_connection_does() -> None:
+    """The old connection closing ends its ``start()`` at once, as ``ocpp``'s (which handles
+    nothing then): the drop-in's waited for the new run's handler first."""
+    theirs, ours = (asyncio.run(reconnected(base, "close")) for base in BASES)
+    assert ours == theirs
+    got, events = ours
+    assert got == [3, "h1", {"currentTime": NOW}]
+    assert events[:3] == [
+        "heartbeat: begins",
+        "run 1 ended: ConnectionClosedOK",
+        "heartbeat: answered",
+    ]
