@@ -17,6 +17,11 @@ what the peer receives and what the backend's code sees:
   the station's CALLERROR, a ``_send`` override logging every frame, a call pending when
   the station drops (its timeout), and a call to a station gone from the dict too late
   [calls_from_other_tasks].
+- A station simulator reconnecting with the same ChargePoint (``_connection`` replaced, ``start()``
+  gathered with its boot again, ``return_exceptions=True``), against a CSMS on ``websockets``'
+  legacy ``serve`` with ``on_connect(websocket, path)`` and ``request_headers`` (dwarg/py-ocpp,
+  SayKnowToCode/OCPP): a Heartbeat left unanswered as the CSMS restarts, then a Reset from the
+  CSMS on the new connection [a_station_reconnecting_with_the_same_charge_point].
 """
 
 from __future__ import annotations
@@ -226,3 +231,93 @@ def test_calls_from_other_tasks() -> None:
         ["-> [3", '"b1"', '{"currentTime":"2026-12-04T15:00:00"'],
         ["-> [2", '"http-1"', '"RemoteStartTransaction"'],
     ]
+
+
+# --- a station reconnecting with the same ChargePoint, to a legacy websockets CSMS ----------
+
+
+def rebooting_station(base: type[Any]) -> type[Any]:
+    class Station(base):  # type: ignore[misc]
+        seen: list[Any]
+
+        async def boot_and_beat(self) -> str:
+            request = call.BootNotification(charge_point_model="M", charge_point_vendor="V")
+            booted = await self.call(request)
+            self.seen.append(("booted", booted.status == RegistrationStatus.accepted))
+            for _ in range(2):
+                beat = await self.call(call.Heartbeat())
+                self.seen.append(("beat", beat.current_time))
+            return "beaten"
+
+        @on(Action.reset)
+        def on_reset(self, type: str) -> Any:
+            self.seen.append(("reset", type))
+            return call_result.Reset(status="Accepted")
+
+    return Station
+
+
+async def legacy_csms_session(base: type[Any]) -> tuple[list[Any], list[Any]]:
+    """A CSMS on ``websockets``' legacy server (``on_connect(websocket, path)``, the
+    ``request_headers`` check): the first connection closed with a Heartbeat unanswered, the
+    second answered and sent a Reset. The station keeps one ChargePoint, puts each new
+    connection in ``_connection`` and gathers ``start()`` with its boot (results kept)."""
+    import websockets.legacy.server
+
+    received: list[Any] = []
+    seen: list[Any] = []
+    connections = 0
+
+    async def on_connect(websocket: Any, path: str) -> None:
+        nonlocal connections
+        connections += 1
+        seen.append((path, websocket.request_headers["Sec-WebSocket-Protocol"]))
+        boot = json.loads(await websocket.recv())
+        received.append(boot[2])
+        accepted = {"currentTime": "2026-12-04T15:00:00Z", "interval": 5, "status": "Accepted"}
+        await websocket.send(json.dumps([3, boot[1], accepted]))
+        beat = json.loads(await websocket.recv())
+        received.append(beat[2])
+        if connections == 1:
+            await websocket.close()  # the CSMS restarts: the Heartbeat is never answered
+            return
+        await websocket.send(json.dumps([3, beat[1], {"currentTime": "2026-12-04T15:00:01Z"}]))
+        beat = json.loads(await websocket.recv())
+        await websocket.send('[2,"r1","Reset",{"type":"Soft"}]')
+        answers = [json.loads(await websocket.recv())]
+        await websocket.send(json.dumps([3, beat[1], {"currentTime": "2026-12-04T15:00:02Z"}]))
+        received.append(answers)
+        await websocket.close()
+
+    station = rebooting_station(base)("CP_3", None, 0.5)
+    station.seen = seen
+    serving = websockets.legacy.server.serve(on_connect, "127.0.0.1", 0, subprotocols=["ocpp1.6"])  # type: ignore[list-item]
+    async with serving as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/CP_3"
+        for _ in range(2):
+            async with connect(url, subprotocols=["ocpp1.6"]) as websocket:  # type: ignore[list-item]
+                station._connection = websocket
+                outcomes = await asyncio.gather(
+                    station.start(), station.boot_and_beat(), return_exceptions=True
+                )
+                seen.append([o if type(o) is str else type(o).__name__ for o in outcomes])
+    return received, seen
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_a_station_reconnecting_with_the_same_charge_point() -> None:
+    theirs, ours = (asyncio.run(legacy_csms_session(base)) for base in BASES)
+    assert ours == theirs
+    received, seen = ours
+    assert seen == [
+        ("/CP_3", "ocpp1.6"),
+        ("booted", True),
+        ["ConnectionClosedOK", "TimeoutError"],
+        ("/CP_3", "ocpp1.6"),
+        ("booted", True),
+        ("beat", "2026-12-04T15:00:01Z"),
+        ("reset", "Soft"),
+        ("beat", "2026-12-04T15:00:02Z"),
+        ["ConnectionClosedOK", "beaten"],
+    ]
+    assert received[-1] == [[3, "r1", {"status": "Accepted"}]]
