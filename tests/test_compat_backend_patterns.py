@@ -293,7 +293,8 @@ async def legacy_csms_session(base: type[Any]) -> tuple[list[Any], list[Any]]:
     station.seen = seen
     serving = websockets.legacy.server.serve(on_connect, "127.0.0.1", 0, subprotocols=["ocpp1.6"])  # type: ignore[list-item]
     async with serving as server:
-        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/CP_3"
+        port = next(iter(server.sockets)).getsockname()[1]
+        url = f"ws://127.0.0.1:{port}/CP_3"
         for _ in range(2):
             async with connect(url, subprotocols=["ocpp1.6"]) as websocket:  # type: ignore[list-item]
                 station._connection = websocket
