@@ -2,7 +2,7 @@
 
 Read through code search (December 2026; no code copied, each backend here is our own,
 written to the pattern) and run over real WebSockets on 127.0.0.1 on both classes, comparing
-what the peer receives and what the backend's code sees:
+what the peer receives, what the backend's code sees and the lines logged (logger ``ocpp``):
 
 - A station simulator on ``ocpp.v16.ChargePoint`` (mobilityhouse/ocpp's example charge
   point, SayKnowToCode/OCPP, dwarg/py-ocpp): ``asyncio.gather(cp.start(),
@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+import logging
+import re
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +54,39 @@ BASES = (ocpp.v16.ChargePoint, v16.ChargePoint)
 def _inline_validation() -> Iterator[None]:
     with ocpp_validating_inline():
         yield
+
+
+class Lines(logging.Handler):
+    """The ``ocpp`` logger's lines of one session (the drop-in logs on it too), level and
+    text, the random message ids made alike."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}", "<uuid>", record.getMessage())
+        self.lines.append((record.levelname, text))
+
+
+def on_both(session: Callable[[type[Any]], Coroutine[Any, Any, Any]]) -> tuple[Any, Any]:
+    """``session`` on ``ocpp``'s class and on the drop-in's: what each returned, and the
+    lines each logged."""
+    logger = logging.getLogger("ocpp")
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    outcomes: list[tuple[Any, list[tuple[str, str]]]] = []
+    try:
+        for base in BASES:
+            lines = Lines()
+            logger.addHandler(lines)
+            try:
+                outcomes.append((asyncio.run(session(base)), lines.lines))
+            finally:
+                logger.removeHandler(lines)
+    finally:
+        logger.setLevel(level)
+    return outcomes[0], outcomes[1]
 
 
 # --- the station side -----------------------------------------------------------------------
@@ -115,8 +150,9 @@ async def station_session(base: type[Any]) -> tuple[list[Any], list[Any], str]:
 
 
 def test_station_booting_and_beating_until_the_csms_closes() -> None:
-    theirs, ours = (asyncio.run(station_session(base)) for base in BASES)
-    assert ours == theirs
+    theirs, (ours, lines) = on_both(station_session)
+    assert (ours, lines) == theirs
+    assert lines
     frames, checks, ended = ours
     assert frames[1] == [
         "StatusNotification",
@@ -218,8 +254,9 @@ async def calls_session(base: type[Any]) -> dict[str, Any]:
 
 
 def test_calls_from_other_tasks() -> None:
-    theirs, ours = (asyncio.run(calls_session(base)) for base in BASES)
-    assert ours == theirs
+    theirs, (ours, lines) = on_both(calls_session)
+    assert (ours, lines) == theirs
+    assert lines
     assert ours["only one outstanding"] == "TimeoutError"
     assert ours["first"] == call_result.RemoteStartTransaction(
         status=RemoteStartStopStatus.accepted
@@ -307,8 +344,9 @@ async def legacy_csms_session(base: type[Any]) -> tuple[list[Any], list[Any]]:
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_a_station_reconnecting_with_the_same_charge_point() -> None:
-    theirs, ours = (asyncio.run(legacy_csms_session(base)) for base in BASES)
-    assert ours == theirs
+    theirs, (ours, lines) = on_both(legacy_csms_session)
+    assert (ours, lines) == theirs
+    assert lines
     received, seen = ours
     assert seen == [
         ("/CP_3", "ocpp1.6"),
