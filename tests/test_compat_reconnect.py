@@ -11,6 +11,8 @@ that pattern, serves a raw station on 127.0.0.1 through both classes:
   [the_old_run_cancelled_leaves_the_new_runs_call_answered];
 - the old run, ended by its connection's close, waited for the new run's handler before it
   raised, and cleared the new run's reader [the_old_run_ends_when_its_connection_does].
+- the old connection, half closed, still sending (mobilityhouse/ocpp#248): the same on both,
+  quirks included [a_half_dead_connections_call_is_answered_on_the_new_one].
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 from ocpp_fast.compat import v16
 
@@ -93,6 +96,8 @@ async def answer(station: ClientConnection) -> Any:
         return json.loads(await asyncio.wait_for(station.recv(), 2))
     except TimeoutError:
         return "no answer"
+    except ConnectionClosed as closed:
+        return f"closed {closed.rcvd.code if closed.rcvd else None}"
 
 
 async def reconnected(base: type[Any], retire: str) -> tuple[Any, list[str]]:
@@ -149,3 +154,46 @@ def test_the_old_run_ends_when_its_connection_does() -> None:
         "run 1 ended: ConnectionClosedOK",
         "heartbeat: answered",
     ]
+
+
+async def half_dead(base: type[Any]) -> tuple[list[Any], list[str]]:
+    """The old connection, never closed by the station, sends a CALL after the new one came
+    (the half-closed charger of mobilityhouse/ocpp#248); then the new one sends its own."""
+    registry = Registry(backend(base))
+    async with serve(registry.on_connect, "127.0.0.1", 0, subprotocols=["ocpp1.6"]) as server:  # type: ignore[list-item]
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/CP1"
+        first = await connect(url, subprotocols=["ocpp1.6"])  # type: ignore[list-item]
+        second = await connect(url, subprotocols=["ocpp1.6"])  # type: ignore[list-item]
+        while len(registry.runs) < 2:
+            await asyncio.sleep(0.01)
+        await first.send('[2,"old1","Heartbeat",{}]')
+        while "run 1 ended: ConcurrencyError" not in registry.events:
+            await asyncio.sleep(0.01)
+        await second.send('[2,"new1","Heartbeat",{}]')
+        got = []
+        for name, station in (("first", first), ("second", second)):
+            while (frame := await answer(station)) != "no answer":
+                got.append((name, frame))
+                if type(frame) is str:  # closed
+                    break
+        await first.close()
+        await second.close()
+        while len([e for e in registry.events if " ended: " in e]) < 2:
+            await asyncio.sleep(0.01)
+    return got, registry.events
+
+
+def test_a_half_dead_connections_call_is_answered_on_the_new_one() -> None:
+    """As ``ocpp``'s, the old run answers the old connection's CALL through ``_connection``, the
+    new one, then reads that new connection too, which ``websockets`` refuses (two reads at
+    once): the old run ends with ``ConcurrencyError``, the new one reads on."""
+    theirs, ours = (asyncio.run(half_dead(base)) for base in BASES)
+    assert ours == theirs
+    got, events = ours
+    assert got == [
+        ("first", "closed 1011"),  # the backend's handler raised the old run's error
+        ("second", [3, "old1", {"currentTime": NOW}]),
+        ("second", [3, "new1", {"currentTime": NOW}]),
+    ]
+    assert events[2] == "run 1 ended: ConcurrencyError"
+    assert events[-1] == "run 2 ended: ConnectionClosedOK"
