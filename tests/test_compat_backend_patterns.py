@@ -22,6 +22,8 @@ what the peer receives, what the backend's code sees and the lines logged (logge
   legacy ``serve`` with ``on_connect(websocket, path)`` and ``request_headers`` (dwarg/py-ocpp,
   SayKnowToCode/OCPP): a Heartbeat left unanswered as the CSMS restarts, then a Reset from the
   CSMS on the new connection [a_station_reconnecting_with_the_same_charge_point].
+- A CSMS's HTTP API closing a station's connection (mobilityhouse/ocpp#86) while a handler
+  runs [a_connection_closed_by_the_backend_while_a_handler_runs].
 """
 
 from __future__ import annotations
@@ -360,3 +362,65 @@ def test_a_station_reconnecting_with_the_same_charge_point() -> None:
         ["ConnectionClosedOK", "beaten"],
     ]
     assert received[-1] == [[3, "r1", {"status": "Accepted"}]]
+
+
+# --- a CSMS closing a station's connection from its HTTP API --------------------------------
+
+
+def slow_backend(base: type[Any]) -> type[Any]:
+    class Csms(base):  # type: ignore[misc]
+        events: list[str]
+
+        @on(Action.heartbeat)
+        async def on_heartbeat(self) -> Any:
+            self.events.append("heartbeat: begins")
+            await asyncio.sleep(0.1)  # a database write
+            self.events.append("heartbeat: answered")
+            return call_result.Heartbeat(current_time="2026-12-04T15:00:00Z")
+
+    return Csms
+
+
+async def disconnect_session(base: type[Any]) -> tuple[str, list[str]]:
+    """The HTTP API's ``POST /disconnect`` (mobilityhouse/ocpp#86's answer): the backend
+    closes ``cp._connection`` from another task while a handler of the station's CALL runs."""
+    points: dict[str, Any] = {}
+    events: list[str] = []
+
+    async def on_connect(websocket: ServerConnection) -> None:
+        assert websocket.request is not None
+        point = slow_backend(base)(websocket.request.path.strip("/"), websocket)
+        point.events = events
+        points[point.id] = point
+        try:
+            await point.start()
+        except websockets.ConnectionClosed as closed:
+            events.append(f"start() raised {type(closed).__name__}")
+
+    async with serve(on_connect, "127.0.0.1", 0, subprotocols=["ocpp1.6"]) as server:  # type: ignore[list-item]
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/CP1"
+        async with connect(url, subprotocols=["ocpp1.6"]) as station:  # type: ignore[list-item]
+            await station.send('[2,"h1","Heartbeat",{}]')
+            while "heartbeat: begins" not in events:
+                await asyncio.sleep(0.01)
+            await points["CP1"]._connection.close()
+            got = await outcome(asyncio.wait_for(station.recv(), 2))
+            while len(events) < 3:
+                await asyncio.sleep(0.01)
+    return got, events
+
+
+def test_a_connection_closed_by_the_backend_while_a_handler_runs() -> None:
+    """The same on both: the handler runs to its end, its answer is not sent, ``start()``
+    raises the connection's ``ConnectionClosedOK`` once it did. The drop-in logs one line
+    more, at DEBUG: that answer was lost to the close (``ocpp``'s answer raised it out of
+    its ``start()``, which says nothing of the answer); the differences guide's log row."""
+    theirs, (ours, lines) = on_both(disconnect_session)
+    assert ours == theirs[0]
+    assert ours == (
+        "ConnectionClosedOK",
+        ["heartbeat: begins", "heartbeat: answered", "start() raised ConnectionClosedOK"],
+    )
+    assert [line for line in lines if line[0] != "DEBUG"] == theirs[1]
+    [debug] = [text for level, text in lines if level == "DEBUG"]
+    assert debug.startswith("CP1: the connection closed before a call was answered")
