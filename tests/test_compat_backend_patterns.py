@@ -40,7 +40,7 @@ import ocpp.exceptions
 import ocpp.v16
 import pytest
 import websockets
-from compat_pair import ocpp_validating_inline
+from compat_pair import ocpp_validating_inline, slow_heartbeat_backend
 from ocpp.routing import on
 from ocpp.v16 import call, call_result
 from ocpp.v16.enums import Action, RegistrationStatus, RemoteStartStopStatus
@@ -94,14 +94,20 @@ def on_both(session: Callable[[type[Any]], Coroutine[Any, Any, Any]]) -> tuple[A
 # --- the station side -----------------------------------------------------------------------
 
 
+async def boot(station: Any) -> Any:
+    """The simulators' BootNotification, its status compared with the enum, as they do."""
+    request = call.BootNotification(charge_point_model="M", charge_point_vendor="V")
+    response = await station.call(request)
+    station.seen.append(("accepted", response.status == RegistrationStatus.accepted))
+    return response
+
+
 def simulator(base: type[Any]) -> type[Any]:
     class Station(base):  # type: ignore[misc]
         seen: list[Any]
 
         async def send_boot_notification(self) -> None:
-            request = call.BootNotification(charge_point_model="M", charge_point_vendor="V")
-            response = await self.call(request)
-            self.seen.append(("accepted", response.status == RegistrationStatus.accepted))
+            response = await boot(self)
             self.seen.append(("status", type(response.status).__name__, response.status))
             stamp = datetime(2026, 12, 4, 15, 0, 0, 123456).isoformat()  # utcnow(): no offset
             await self.call(
@@ -280,9 +286,7 @@ def rebooting_station(base: type[Any]) -> type[Any]:
         seen: list[Any]
 
         async def boot_and_beat(self) -> str:
-            request = call.BootNotification(charge_point_model="M", charge_point_vendor="V")
-            booted = await self.call(request)
-            self.seen.append(("booted", booted.status == RegistrationStatus.accepted))
+            await boot(self)
             for _ in range(2):
                 beat = await self.call(call.Heartbeat())
                 self.seen.append(("beat", beat.current_time))
@@ -352,10 +356,10 @@ def test_a_station_reconnecting_with_the_same_charge_point() -> None:
     received, seen = ours
     assert seen == [
         ("/CP_3", "ocpp1.6"),
-        ("booted", True),
+        ("accepted", True),
         ["ConnectionClosedOK", "TimeoutError"],
         ("/CP_3", "ocpp1.6"),
-        ("booted", True),
+        ("accepted", True),
         ("beat", "2026-12-04T15:00:01Z"),
         ("reset", "Soft"),
         ("beat", "2026-12-04T15:00:02Z"),
@@ -367,20 +371,6 @@ def test_a_station_reconnecting_with_the_same_charge_point() -> None:
 # --- a CSMS closing a station's connection from its HTTP API --------------------------------
 
 
-def slow_backend(base: type[Any]) -> type[Any]:
-    class Csms(base):  # type: ignore[misc]
-        events: list[str]
-
-        @on(Action.heartbeat)
-        async def on_heartbeat(self) -> Any:
-            self.events.append("heartbeat: begins")
-            await asyncio.sleep(0.1)  # a database write
-            self.events.append("heartbeat: answered")
-            return call_result.Heartbeat(current_time="2026-12-04T15:00:00Z")
-
-    return Csms
-
-
 async def disconnect_session(base: type[Any]) -> tuple[str, list[str]]:
     """The HTTP API's ``POST /disconnect`` (mobilityhouse/ocpp#86's answer): the backend
     closes ``cp._connection`` from another task while a handler of the station's CALL runs."""
@@ -389,7 +379,7 @@ async def disconnect_session(base: type[Any]) -> tuple[str, list[str]]:
 
     async def on_connect(websocket: ServerConnection) -> None:
         assert websocket.request is not None
-        point = slow_backend(base)(websocket.request.path.strip("/"), websocket)
+        point = slow_heartbeat_backend(base, 0.1)(websocket.request.path.strip("/"), websocket)
         point.events = events
         points[point.id] = point
         try:

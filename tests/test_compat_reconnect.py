@@ -18,16 +18,14 @@ that pattern, serves a raw station on 127.0.0.1 through both classes:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import ocpp.v16
 import pytest
-from compat_pair import ocpp_validating_inline
-from ocpp.routing import on
-from ocpp.v16 import call_result
-from ocpp.v16.enums import Action
+from compat_pair import NOW, ocpp_validating_inline, slow_heartbeat_backend
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -35,29 +33,12 @@ from websockets.exceptions import ConnectionClosed
 from ocpp_fast.compat import v16
 
 BASES = (ocpp.v16.ChargePoint, v16.ChargePoint)
-NOW = "2026-12-04T15:00:00Z"
 
 
 @pytest.fixture(autouse=True)
 def _inline_validation() -> Iterator[None]:
     with ocpp_validating_inline():
         yield
-
-
-def backend(base: type[Any]) -> type[Any]:
-    """A CSMS whose Heartbeat handler awaits a slow store, recording what happens when."""
-
-    class Csms(base):  # type: ignore[misc]
-        events: list[str]
-
-        @on(Action.heartbeat)
-        async def on_heartbeat(self) -> Any:
-            self.events.append("heartbeat: begins")
-            await asyncio.sleep(0.2)  # a database write
-            self.events.append("heartbeat: answered")
-            return call_result.Heartbeat(current_time=NOW)
-
-    return Csms
 
 
 class Registry:
@@ -100,17 +81,31 @@ async def answer(station: ClientConnection) -> Any:
         return f"closed {closed.rcvd.code if closed.rcvd else None}"
 
 
-async def reconnected(base: type[Any], retire: str) -> tuple[Any, list[str]]:
-    """A station connects, connects again (the first connection still open), sends a
-    Heartbeat on the second; while its handler runs, the first run is ``retire``d:
-    ``"cancel"``led by the backend, or ``"close"``d by the station."""
-    registry = Registry(backend(base))
+@contextlib.asynccontextmanager
+async def connected_twice(
+    base: type[Any],
+) -> AsyncIterator[tuple[Registry, ClientConnection, ClientConnection]]:
+    """The backend served on 127.0.0.1, a station connected to it twice (the first connection
+    left open); on the way out both are closed and the two runs have ended."""
+    registry = Registry(slow_heartbeat_backend(base, 0.2))
     async with serve(registry.on_connect, "127.0.0.1", 0, subprotocols=["ocpp1.6"]) as server:  # type: ignore[list-item]
         url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/CP1"
         first = await connect(url, subprotocols=["ocpp1.6"])  # type: ignore[list-item]
         second = await connect(url, subprotocols=["ocpp1.6"])  # type: ignore[list-item]
         while len(registry.runs) < 2:
             await asyncio.sleep(0.01)
+        yield registry, first, second
+        await first.close()
+        await second.close()
+        while len([e for e in registry.events if " ended: " in e]) < 2:
+            await asyncio.sleep(0.01)
+
+
+async def reconnected(base: type[Any], retire: str) -> tuple[Any, list[str]]:
+    """A station connects, connects again (the first connection still open), sends a
+    Heartbeat on the second; while its handler runs, the first run is ``retire``d:
+    ``"cancel"``led by the backend, or ``"close"``d by the station."""
+    async with connected_twice(base) as (registry, first, second):
         await second.send('[2,"h1","Heartbeat",{}]')
         while "heartbeat: begins" not in registry.events:
             await asyncio.sleep(0.01)
@@ -119,10 +114,6 @@ async def reconnected(base: type[Any], retire: str) -> tuple[Any, list[str]]:
         else:
             await first.close()
         got = await answer(second)
-        await first.close()
-        await second.close()
-        while len([e for e in registry.events if " ended: " in e]) < 2:
-            await asyncio.sleep(0.01)
     return got, registry.events
 
 
@@ -159,13 +150,7 @@ def test_the_old_run_ends_when_its_connection_does() -> None:
 async def half_dead(base: type[Any]) -> tuple[list[Any], list[str]]:
     """The old connection, never closed by the station, sends a CALL after the new one came
     (the half-closed charger of mobilityhouse/ocpp#248); then the new one sends its own."""
-    registry = Registry(backend(base))
-    async with serve(registry.on_connect, "127.0.0.1", 0, subprotocols=["ocpp1.6"]) as server:  # type: ignore[list-item]
-        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/CP1"
-        first = await connect(url, subprotocols=["ocpp1.6"])  # type: ignore[list-item]
-        second = await connect(url, subprotocols=["ocpp1.6"])  # type: ignore[list-item]
-        while len(registry.runs) < 2:
-            await asyncio.sleep(0.01)
+    async with connected_twice(base) as (registry, first, second):
         await first.send('[2,"old1","Heartbeat",{}]')
         while "run 1 ended: ConcurrencyError" not in registry.events:
             await asyncio.sleep(0.01)
@@ -176,10 +161,6 @@ async def half_dead(base: type[Any]) -> tuple[list[Any], list[str]]:
                 got.append((name, frame))
                 if type(frame) is str:  # closed
                     break
-        await first.close()
-        await second.close()
-        while len([e for e in registry.events if " ended: " in e]) < 2:
-            await asyncio.sleep(0.01)
     return got, registry.events
 
 
