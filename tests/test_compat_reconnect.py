@@ -11,6 +11,9 @@ that pattern, serves a raw station on 127.0.0.1 through both classes:
   [the_old_run_cancelled_leaves_the_new_runs_call_answered];
 - the old run, ended by its connection's close, waited for the new run's handler before it
   raised, and cleared the new run's reader [the_old_run_ends_when_its_connection_does].
+- a CALL of the new run whose routing fails (an overridden ``_handle_call`` raising) did
+  not end the new run once the old one had ended: the old run's end had cleared the new
+  run's reader [a_routing_failure_ends_the_new_run_after_the_old_one_ended].
 - the old connection, half closed, still sending (mobilityhouse/ocpp#248): the same on both,
   quirks included [a_half_dead_connections_call_is_answered_on_the_new_one].
 """
@@ -39,6 +42,19 @@ BASES = (ocpp.v16.ChargePoint, v16.ChargePoint)
 def _inline_validation() -> Iterator[None]:
     with ocpp_validating_inline():
         yield
+
+
+def looking_up(base: type[Any]) -> type[Any]:
+    """The backend looks the station up before each CALL, in an overridden ``_handle_call``
+    (a CSMS's pattern); for an Authorize the lookup fails, which ends ``start()``."""
+
+    class Csms(base):  # type: ignore[misc]
+        async def _handle_call(self, msg: Any) -> Any:
+            if msg.action == "Authorize":
+                raise LookupError("no such station")
+            return await super()._handle_call(msg)
+
+    return Csms
 
 
 class Registry:
@@ -87,7 +103,7 @@ async def connected_twice(
 ) -> AsyncIterator[tuple[Registry, ClientConnection, ClientConnection]]:
     """The backend served on 127.0.0.1, a station connected to it twice (the first connection
     left open); on the way out both are closed and the two runs have ended."""
-    registry = Registry(slow_heartbeat_backend(base, 0.2))
+    registry = Registry(looking_up(slow_heartbeat_backend(base, 0.2)))
     async with serve(registry.on_connect, "127.0.0.1", 0, subprotocols=["ocpp1.6"]) as server:  # type: ignore[list-item]
         url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/CP1"
         first = await connect(url, subprotocols=["ocpp1.6"])  # type: ignore[list-item]
@@ -178,3 +194,26 @@ def test_a_half_dead_connections_call_is_answered_on_the_new_one() -> None:
     ]
     assert events[2] == "run 1 ended: ConcurrencyError"
     assert events[-1] == "run 2 ended: ConnectionClosedOK"
+
+
+async def failing_after_the_old_run(base: type[Any]) -> tuple[Any, list[str]]:
+    """The old connection closes (its run ends), then a CALL on the new one fails its routing."""
+    async with connected_twice(base) as (registry, first, second):
+        await first.close()
+        while "run 1 ended: ConnectionClosedOK" not in registry.events:
+            await asyncio.sleep(0.01)
+        await second.send('[2,"a1","Authorize",{"idTag":"T"}]')
+        got = await answer(second)
+    return got, registry.events
+
+
+def test_a_routing_failure_ends_the_new_run_after_the_old_one_ended() -> None:
+    """``start()`` ends with the exception of a CALL's routing, as ``ocpp``'s: on the new run
+    too. The old run's end had cleared the reader the new run registered, so the failure
+    could not end it: it read on until its connection closed."""
+    theirs, ours = (asyncio.run(failing_after_the_old_run(base)) for base in BASES)
+    assert ours == theirs
+    assert ours == (
+        "closed 1011",  # the backend's connection handler raised it
+        ["run 1 ended: ConnectionClosedOK", "run 2 ended: LookupError"],
+    )
