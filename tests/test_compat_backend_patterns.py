@@ -22,6 +22,9 @@ what the peer receives, what the backend's code sees and the lines logged (logge
   legacy ``serve`` with ``on_connect(websocket, path)`` and ``request_headers`` (dwarg/py-ocpp,
   SayKnowToCode/OCPP): a Heartbeat left unanswered as the CSMS restarts, then a Reset from the
   CSMS on the new connection [a_station_reconnecting_with_the_same_charge_point].
+- ``ocpp``'s own example charge point: ``asyncio.gather(cp.start(), boot, authorize("car_1"),
+  authorize("car_2"))``, the answers read as ``response.id_tag_info["parent_id_tag"]``
+  [a_station_gathering_its_calls].
 - A CSMS's HTTP API closing a station's connection (mobilityhouse/ocpp#86) while a handler
   runs [a_connection_closed_by_the_backend_while_a_handler_runs].
 """
@@ -43,7 +46,7 @@ import websockets
 from compat_pair import ocpp_validating_inline, slow_heartbeat_backend
 from ocpp.routing import on
 from ocpp.v16 import call, call_result
-from ocpp.v16.enums import Action, RegistrationStatus, RemoteStartStopStatus
+from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus, RemoteStartStopStatus
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
@@ -414,3 +417,75 @@ def test_a_connection_closed_by_the_backend_while_a_handler_runs() -> None:
     assert [line for line in lines if line[0] != "DEBUG"] == theirs[1]
     [debug] = [text for level, text in lines if level == "DEBUG"]
     assert debug.startswith("CP1: the connection closed before a call was answered")
+
+
+# --- a station gathering several calls with start() -----------------------------------------
+
+
+def authorizing_station(base: type[Any]) -> type[Any]:
+    class Station(base):  # type: ignore[misc]
+        seen: list[Any]
+
+        async def authorize(self, id_tag: str) -> Any:
+            response = await self.call(call.Authorize(id_tag=id_tag))
+            info = response.id_tag_info
+            accepted = info["status"] == AuthorizationStatus.accepted
+            self.seen.append((id_tag, accepted, sorted(info)))
+            return info["parent_id_tag"]  # a KeyError where the CSMS left it out
+
+    return Station
+
+
+async def gathering_session(base: type[Any]) -> tuple[list[Any], list[Any], list[str]]:
+    """The station gathers ``start()``, its boot and two Authorize calls at once (``ocpp``'s
+    own example charge point): one outstanding at a time, in the order gathered."""
+    frames: list[Any] = []
+
+    async def csms(websocket: ServerConnection) -> None:
+        for _ in range(3):
+            frame = json.loads(await websocket.recv())
+            frames.append(frame[2:])
+            if frame[2] == "BootNotification":
+                answer = {
+                    "currentTime": "2026-12-04T15:00:00Z",
+                    "interval": 10,
+                    "status": "Accepted",
+                }
+            elif frame[3]["idTag"] == "car_1":
+                info = {
+                    "status": "Accepted",
+                    "parentIdTag": "P",
+                    "expiryDate": "2027-01-01T00:00:00Z",
+                }
+                answer = {"idTagInfo": info}
+            else:
+                answer = {"idTagInfo": {"status": "Blocked"}}
+            await websocket.send(json.dumps([3, frame[1], answer]))
+        await websocket.close()
+
+    async with serve(csms, "127.0.0.1", 0, subprotocols=["ocpp1.6"]) as server:  # type: ignore[list-item]
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/CP_1"
+        async with connect(url, subprotocols=["ocpp1.6"]) as websocket:  # type: ignore[list-item]
+            station = authorizing_station(base)("CP_1", websocket)
+            station.seen = []
+            outcomes = await asyncio.gather(
+                station.start(),
+                boot(station),
+                station.authorize("car_1"),
+                station.authorize("car_2"),
+                return_exceptions=True,
+            )
+    return frames, station.seen, [type(outcome).__name__ for outcome in outcomes]
+
+
+def test_a_station_gathering_its_calls() -> None:
+    theirs, (ours, lines) = on_both(gathering_session)
+    assert (ours, lines) == theirs
+    frames, seen, outcomes = ours
+    assert [frame[0] for frame in frames] == ["BootNotification", "Authorize", "Authorize"]
+    assert seen == [
+        ("accepted", True),
+        ("car_1", True, ["expiry_date", "parent_id_tag", "status"]),
+        ("car_2", False, ["status"]),
+    ]
+    assert outcomes == ["ConnectionClosedOK", "BootNotification", "str", "KeyError"]
