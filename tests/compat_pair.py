@@ -18,6 +18,8 @@ import msgspec
 import ocpp.messages
 from ocpp.charge_point import camel_to_snake_case
 from ocpp.routing import after, on
+from ocpp.v16 import call_result as call_result16
+from ocpp.v16.enums import Action
 
 from ocpp_fast import compat
 
@@ -114,3 +116,24 @@ def reply_for(label: str, action: str, payload: dict[str, Any]) -> Any:
 def parsed(frames: list[str]) -> list[Any]:
     """Sent frames as JSON values (ocpp escapes non-ASCII, we write UTF-8: same JSON)."""
     return [msgspec.json.decode(frame) for frame in frames]
+
+
+NOW = "2026-12-04T15:00:00Z"
+
+
+def slow_heartbeat_backend(base: type[Any], delay: float) -> type[Any]:
+    """A 1.6 CSMS on ``base`` whose Heartbeat handler awaits a slow store for ``delay`` s,
+    appending to the instance's ``events`` list when it begins and when it answers (``NOW``):
+    for the tests of what happens to a running handler."""
+
+    class Csms(base):  # type: ignore[misc]
+        events: list[str]
+
+        @on(Action.heartbeat)  # type: ignore[untyped-decorator]
+        async def on_heartbeat(self) -> Any:
+            self.events.append("heartbeat: begins")
+            await asyncio.sleep(delay)  # a database write
+            self.events.append("heartbeat: answered")
+            return call_result16.Heartbeat(current_time=NOW)
+
+    return Csms

@@ -25,7 +25,6 @@ import functools
 import inspect
 import json
 import re
-import sys
 from collections import deque
 from typing import Any, ClassVar, Self
 
@@ -51,6 +50,7 @@ from ocpp_fast.compat._naming import (
     to_wire,
     written,
 )
+from ocpp_fast.compat._reading import Reading
 from ocpp_fast.frames import CALLERROR, CALLRESULTERROR, CallResultError, Send
 
 __all__ = [
@@ -312,12 +312,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         self._fast_waiting: dict[Any, asyncio.Future[Any]] = {}
         self._fast_reading: set[Any] = set()  # ids our _get_specific_response awaits
         self._fast_unknown_ids = 0
-        self._fast_call_slots = asyncio.Semaphore(self.max_concurrent_calls)
-        self._fast_handling: set[asyncio.Task[Any]] = set()  # CALLs read by start()
         self._fast_hooks: set[asyncio.Task[Any]] = set()  # @after coroutines running
-        self._fast_last_call: asyncio.Task[Any] | None = None
-        self._fast_reader: asyncio.Task[Any] | None = None  # start() while it reads
-        self._fast_failure: BaseException | None = None  # what start() is to raise
+        self._fast_reader: asyncio.Task[Any] | None = None  # the latest start() while it reads
 
     @property
     def _fast_version(self) -> ProtocolVersion:
@@ -359,7 +355,10 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         their answer fails) before the exception leaves, as with ``ocpp``, whose
         ``start()`` reads nothing while a handler runs: what the backend does once
         ``start()`` ended (forget the station, replace ``_connection``) comes after
-        every handler. Cancelled, it cancels them, as ``ocpp``'s handler is.
+        every handler. Cancelled, it cancels them, as ``ocpp``'s handler is. Each run
+        keeps its own (:class:`~ocpp_fast.compat._reading.Reading`): a backend that
+        reuses the ChargePoint on reconnect, ``start()`` awaited for the new connection
+        before it cancels the old run, keeps the new run's CALLs answered.
 
         A CALL whose routing raised (an overridden ``_handle_call`` or
         ``route_message`` failing with something else than ``ocpp``'s errors, which
@@ -369,8 +368,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         handled, and the backend's ``except`` around ``start()`` sees it.
         """
         loop = asyncio.get_running_loop()  # kept: ensure_future looks it up (a getpid on 3.11)
-        self._fast_failure = None
         reader = self._fast_reader = asyncio.current_task()
+        run = Reading(self, reader, self.max_concurrent_calls)  # this run's own: see _reading
+        handling = run.handling
         try:
             while True:
                 message = await self._connection.recv()
@@ -379,64 +379,37 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 if (kind is str and _CALL_START.match(message)) or (
                     kind is bytes and _CALL_START_BYTES.match(message)
                 ):
-                    await self._fast_call_slots.acquire()
-                    task = loop.create_task(self._fast_route_in_turn(message, self._fast_last_call))
-                    self._fast_last_call = task
-                    self._fast_handling.add(task)
-                    task.add_done_callback(self._fast_call_done)
+                    await run.slots.acquire()
+                    task = loop.create_task(run.route_in_turn(message, run.last_call))
+                    run.last_call = task
+                    handling.add(task)
+                    task.add_done_callback(run.call_done)
                 else:
                     await self.route_message(message)
         except asyncio.CancelledError:
-            self._fast_reader = None
-            for task in self._fast_handling:
+            self._fast_stopped_reading(run)
+            for task in handling:
                 task.cancel()
-            # cancelled by _fast_call_done alone (not also by the backend): its failure
-            if self._fast_failure is None or reader is None or reader.uncancel() > 0:
+            # cancelled by call_done alone (not also by the backend): its failure
+            if run.failure is None or reader is None or reader.uncancel() > 0:
                 raise
         except Exception:
-            self._fast_reader = None
-            pending = [task for task in self._fast_handling if not task.done()]
+            self._fast_stopped_reading(run)
+            pending = [task for task in handling if not task.done()]
             if pending:
                 await asyncio.wait(pending)
-            if self._fast_failure is None:
+            if run.failure is None:
                 raise
         # raised outside the except clauses, so its own context and traceback are kept
-        failure, self._fast_failure = self._fast_failure, None
+        failure, run.failure = run.failure, None
         raise failure
 
-    async def _fast_route_in_turn(
-        self, message: str | bytes, before: asyncio.Task[Any] | None
-    ) -> None:
-        """Route a CALL once the one read before it is handled, unless that one's routing
-        failed: ``start()`` raises that failure, and ``ocpp``'s would not have read this CALL
-        (its done callback, which tells the others, may not have run yet)."""
-        if before is not None:
-            if not before.done():
-                await asyncio.wait((before,))
-            if _routing_failed(_failure_of(before)):
-                return
-            before = None
-        if self._fast_failure is None:
-            await self.route_message(message)
-
-    def _fast_call_done(self, task: asyncio.Task[Any]) -> None:
-        self._fast_handling.discard(task)
-        self._fast_call_slots.release()
-        error = _failure_of(task)
-        if error is None:
-            return
-        if not _routing_failed(error):  # start() raises its own: ocpp logs nothing more
-            self.logger.debug(
-                "%s: the connection closed before a call was answered: %r", self.id, error
-            )
-            return
-        # start() raises it, as ocpp's start() does, handling nothing read after it
-        if self._fast_failure is None:
-            self._fast_failure = error
-        for later in self._fast_handling:
-            later.cancel()
-        if self._fast_reader is not None:
-            self._fast_reader.cancel()
+    def _fast_stopped_reading(self, run: Reading) -> None:
+        """``run`` reads no more: it is no longer the reader, unless a later ``start()``
+        (the backend's reconnect, the same ChargePoint) took its place already."""
+        if self._fast_reader is run.reader:
+            self._fast_reader = None
+        run.reader = None  # so a CALL failing now does not cancel it: it waits for them
 
     async def route_message(self, raw_msg: str | bytes) -> None:
         """Route one frame: a CALL to its handler (answered), a response to its ``call()``."""
@@ -1139,49 +1112,10 @@ def _vendor_route(handlers: dict[str, Any] | None) -> bool:
     )
 
 
-def _failure_of(task: asyncio.Task[Any]) -> BaseException | None:
-    """What a CALL's routing task raised, None if it returned or was cancelled by us.
-
-    A ``CancelledError`` the routing raised itself (a handler awaiting a task someone
-    cancelled, or raising it) is a failure like any other exception: it leaves
-    ``ocpp``'s ``start()``, whose ``_handle_call`` catches only ``Exception``, and so
-    ends the drop-in's, the CALL unanswered. A task cancelled by ``cancel()`` (when
-    ``start()`` is cancelled, or after another CALL's failure) has a cancel request
-    counted (``cancelling()``) and is no failure of its own.
-    """
-    if not task.cancelled():
-        return task.exception()
-    if task.cancelling():
-        return None
-    try:
-        task.result()
-    except asyncio.CancelledError as cancelled:
-        return cancelled
-    return None  # not reached: a cancelled task's result() raises
-
-
-def _routing_failed(error: BaseException | None) -> bool:
-    """A CALL's routing raised, and not because the connection closed under it (its
-    answer could not be sent: ``start()`` raises the connection's own exception then)."""
-    return error is not None and not _connection_closed(error)
-
-
 def _competing_recv(error: BaseException) -> bool:
     """A connection refusing a second concurrent ``recv()``: ``websockets`` raises
     RuntimeError (its ConcurrencyError, a subclass, since version 14) naming ``recv``."""
     return isinstance(error, RuntimeError) and "recv" in str(error)
-
-
-def _connection_closed(error: BaseException) -> bool:
-    """The connection closed under a handler (its answer could not be sent).
-
-    ``websockets``' ConnectionClosed is recognised without importing it: a
-    connection of that library has loaded it already (``ocpp`` needs no websockets).
-    """
-    if isinstance(error, ConnectionError):
-        return True
-    module = sys.modules.get("websockets.exceptions")
-    return module is not None and isinstance(error, module.ConnectionClosed)
 
 
 def _is_error_body(frame: list[Any]) -> bool:
