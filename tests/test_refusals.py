@@ -383,3 +383,30 @@ def test_a_401_says_what_the_station_sent_wrong_and_a_wrong_password_nothing(
     )
     assert wrong_password == "the CSMS refused the handshake: HTTP 401 Unauthorized (unauthorized)"
     assert mismatch.strip() == "the Basic user is not the station identity of the URL"
+
+
+def test_a_fresh_servers_metrics_show_its_versions_and_refusal_reasons_at_zero() -> None:
+    """Before any station came: ``rate()`` sees the first refusal only as a rise from a 0
+    already scraped, and a panel of stations online reads 0 rather than no data. A station's
+    own metrics (no server) get none of these zeros."""
+    from ocpp_fast import v16, v201
+
+    metrics = Metrics()
+
+    async def session() -> None:
+        server = await serve(
+            {"ocpp2.0.1": v201.ChargeSystem(), "ocpp1.6": v16.ChargeSystem()}, metrics=metrics
+        )
+        await server.close()
+
+    run(session)
+    page = generate_latest(metrics.registry).decode()
+    assert 'ocpp_stations_connected{version="2.0.1"} 0.0' in page
+    assert 'ocpp_stations_connected{version="1.6"} 0.0' in page
+    assert 'ocpp_stations_connected{version="2.1"}' not in page
+    for reason in ("unauthorized", "no_credentials", "unknown_station", "tls", "bad_path"):
+        assert f'ocpp_handshakes_refused_total{{reason="{reason}"}} 0.0' in page
+    assert dict(metrics.refusals) == {}  # the counts themselves are untouched
+    station = generate_latest(Metrics().registry).decode()
+    assert "ocpp_handshakes_refused_total{" not in station
+    assert "ocpp_stations_connected{" not in station
