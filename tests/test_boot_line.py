@@ -124,3 +124,22 @@ def test_a_station_booting_in_a_loop_is_logged_a_limited_number_of_times(
     caplog.set_level(logging.INFO, logger="ocpp_fast")
     asyncio.run(asyncio.wait_for(session(), 20))
     assert 1 <= len(boot_lines(caplog)) <= 10
+
+
+def test_a_handler_run_without_a_live_connection_logs_the_boot_too(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A cluster's worker runs the handler through ``invoke_handler`` with a peer that holds
+    no connection of its own (the gateway does): the line is written there, unlimited by a
+    connection it does not have."""
+    from ocpp_fast.frames import Call
+
+    csms = Csms16()
+    boot = messages16.BootNotificationRequest(charge_point_vendor="Old", charge_point_model="Box")
+    caplog.set_level(logging.INFO, logger="ocpp_fast")
+    for peer in (None, object()):
+        answer = csms.invoke_handler(
+            csms.handler_route("BootNotification"), Call("1", "BootNotification", boot), "W1", peer
+        )
+        assert answer.status == "Pending"
+    assert boot_lines(caplog) == [("W1", "W1: BootNotification answered Pending: Old Box")] * 2
