@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+from typing import Any
 
 import pytest
 
@@ -137,7 +138,8 @@ def test_a_handler_run_without_a_live_connection_logs_the_boot_too(
     csms = Csms16()
     boot = messages16.BootNotificationRequest(charge_point_vendor="Old", charge_point_model="Box")
     caplog.set_level(logging.INFO, logger="ocpp_fast")
-    for peer in (None, object()):
+    peers: list[Any] = [None, object()]  # no peer; a routed one, holding no protocol
+    for peer in peers:
         answer = csms.invoke_handler(
             csms.handler_route("BootNotification"), Call("1", "BootNotification", boot), "W1", peer
         )
