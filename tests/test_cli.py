@@ -327,7 +327,22 @@ def test_simulate_help_says_its_defaults(capsys: pytest.CaptureFixture[str]) -> 
         "seconds (default 30; inf: until Ctrl-C)",
         "seconds between a station's messages (default 1)",
         "version (default 2.0.1)",
-        "SIM<N> (default 0;",
+        "(SIM00000 for 0, the default;",
         "the same traffic (default 0)",
     ):
         assert default in said, default
+
+
+def test_simulate_help_names_the_identities_an_authorize_list_must_hold(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An operator whose CSMS admits known stations only lists the simulator's identities:
+    ``--help`` spells them as the stations send them (SIM00000), not SIM<N> alone, read as
+    SIM0."""
+    from ocpp_fast.simulator import identity_of
+
+    with pytest.raises(SystemExit):
+        main(["simulate", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())  # argparse wraps the lines
+    assert f"identity ({identity_of(0)}, {identity_of(1)}...) is appended" in shown
+    assert f"{identity_of(0)} for 0, the default" in shown

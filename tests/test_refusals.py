@@ -345,3 +345,68 @@ def test_a_password_profile_without_authorize_is_refused_at_start(profile: int, 
     context = pki.server_context(mutual=False) if profile == 2 else None
     with pytest.raises(ValueError, match=f"security profile {profile} checks each station"):
         asyncio.run(serve(MyTestChargeSystem(), security_profile=profile, ssl=context))
+
+
+def test_a_401_says_what_the_station_sent_wrong_and_a_wrong_password_nothing(
+    backend: str,
+) -> None:
+    """A station started without its password, or with another identity as Basic user, is
+    told what to mend in the words its client reports; a wrong password only "unauthorized",
+    so the words give a prober nothing."""
+    from ocpp_fast.errors import HandshakeFailed
+
+    def authorize(station: StationRequest) -> Admission:
+        return Admission.ACCEPT if station.password == PASSWORD else Admission.UNAUTHORIZED
+
+    async def session() -> list[str]:
+        server = await serve(
+            MyTestChargeSystem(), authorize=authorize, security_profile=1, backend=backend
+        )
+        url = f"ws://127.0.0.1:{server.port}/ocpp/CS001"
+        said: list[str] = []
+        try:
+            for password in (None, "not-the-password"):
+                with pytest.raises(HandshakeFailed) as refused:
+                    await connect(MyTestCharger(), url, password=password, backend=backend)
+                assert refused.value.status == 401
+                said.append(str(refused.value))
+            mismatch = upgrade("/CS001", f"Authorization: {basic_header('CS002', PASSWORD)}")
+            said.append((await exchange(server.port, mismatch)).decode().rsplit("\r\n", 1)[-1])
+        finally:
+            await server.close()
+        return said
+
+    no_password, wrong_password, mismatch = run(session)
+    assert no_password == (
+        "the CSMS refused the handshake: HTTP 401 Unauthorized (no password: this CSMS needs"
+        " HTTP Basic auth, user the station identity)"
+    )
+    assert wrong_password == "the CSMS refused the handshake: HTTP 401 Unauthorized (unauthorized)"
+    assert mismatch.strip() == "the Basic user is not the station identity of the URL"
+
+
+def test_a_fresh_servers_metrics_show_its_versions_and_refusal_reasons_at_zero() -> None:
+    """Before any station came: ``rate()`` sees the first refusal only as a rise from a 0
+    already scraped, and a panel of stations online reads 0 rather than no data. A station's
+    own metrics (no server) get none of these zeros."""
+    from ocpp_fast import v16, v201
+
+    metrics = Metrics()
+
+    async def session() -> None:
+        server = await serve(
+            {"ocpp2.0.1": v201.ChargeSystem(), "ocpp1.6": v16.ChargeSystem()}, metrics=metrics
+        )
+        await server.close()
+
+    run(session)
+    page = generate_latest(metrics.registry).decode()
+    assert 'ocpp_stations_connected{version="2.0.1"} 0.0' in page
+    assert 'ocpp_stations_connected{version="1.6"} 0.0' in page
+    assert 'ocpp_stations_connected{version="2.1"}' not in page
+    for reason in ("unauthorized", "no_credentials", "unknown_station", "tls", "bad_path"):
+        assert f'ocpp_handshakes_refused_total{{reason="{reason}"}} 0.0' in page
+    assert dict(metrics.refusals) == {}  # the counts themselves are untouched
+    station = generate_latest(Metrics().registry).decode()
+    assert "ocpp_handshakes_refused_total{" not in station
+    assert "ocpp_stations_connected{" not in station

@@ -578,15 +578,16 @@ def served_log(*flags: str) -> list[str]:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_serve_logs_each_station_coming_and_going_and_no_frame_by_default(backend: str) -> None:
-    """The default level is INFO: one line per station connecting and one per station leaving
-    (with why), none per frame; ``--log-frames`` adds one per frame."""
+    """The default level is INFO: one line per station connecting, one per boot answered and
+    one per station leaving (with why), none per frame; ``--log-frames`` adds one per frame."""
     lines = served_log("--backend", backend)
     frames = [line for line in lines if re.search(r"SIM\d+ [<>] \[", line)]
     assert frames == [], lines[:5]
     connected = [line for line in lines if re.search(r"info SIM\d+: connected \(ocpp2", line)]
     left = [line for line in lines if "disconnected: closed by the station (1000" in line]
-    assert len(connected) == 3 and len(left) == 3, lines
-    assert len(lines) <= 4 + 6, lines  # the first line, 6 of the stations, "stopping", "stopped"
+    booted = [line for line in lines if re.search(r"info SIM\d+: BootNotification answered", line)]
+    assert len(connected) == 3 and len(booted) == 3 and len(left) == 3, lines
+    assert len(lines) <= 4 + 9, lines  # the first line, 9 of the stations, "stopping", "stopped"
     chatty = served_log("--backend", backend, "--log-frames")
     assert len([line for line in chatty if re.search(r"SIM\d+ [<>] \[", line)]) > 60
 

@@ -329,7 +329,8 @@ def _command(argv: Sequence[str] | None) -> int:
         type=websocket_url,
         required=True,
         nargs="+",
-        help="CSMS URL; the station identity is appended (several: stations spread, fail over)",
+        help="CSMS URL; the station identity (SIM00000, SIM00001...) is appended (several: "
+        "stations spread, fail over)",
     )
     sim.add_argument("--chargers", type=count, default=10, help="simulated stations (default 10)")
     sim.add_argument(
@@ -372,7 +373,8 @@ def _command(argv: Sequence[str] | None) -> int:
         type=natural,
         default=0,
         metavar="N",
-        help="the first station's number: SIM<N> (default 0; give each simulator its own range)",
+        help="the first station's number: the stations are SIM<N>, SIM<N+1>... in 5 digits "
+        "(SIM00000 for 0, the default; give each simulator its own range)",
     )
     sim.add_argument(
         "--seed", type=int, default=0, help="the same seed, the same traffic (default 0)"

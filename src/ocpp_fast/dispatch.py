@@ -41,6 +41,7 @@ from ocpp_fast._awaitless import (
     needed_a_loop,
     never_suspends,
 )
+from ocpp_fast._boot_line import logged_boot
 from ocpp_fast._fastpath import HandlerRan, fast_dispatch_class, fast_routes, install_compiled
 from ocpp_fast._frame_log import debug_enabled, log_frame
 from ocpp_fast._model import Request, ResponseT, SendRequest
@@ -581,6 +582,10 @@ def _build_routes(cls: type[OcppHandler]) -> dict[str, Route]:
             calls, is_async = f"_ocpp_at_once_{name}", False
             setattr(cls, calls, awaitless_twin(member, wants_context, name))
         later = getattr(member, _ANSWERS_LATER, False) is True
+        if action.name == "BootNotification" and cls.side is Sender.CSMS:
+            logged = f"_ocpp_logged_{name}"  # the line of each boot answered, in the log
+            setattr(cls, logged, logged_boot(calls, wants_context, is_async))
+            calls, wants_context = logged, True
         routes[action.name] = Route(action.name, name, wants_context, is_async, calls, later)
     return routes
 

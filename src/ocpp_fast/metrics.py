@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from array import array
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ocpp_fast._extras import require
@@ -79,6 +79,8 @@ class Metrics:
         """reason -> handshakes refused."""
         self.stations: defaultdict[str, int] = defaultdict(int)
         """OCPP version -> stations connected now."""
+        self.zeros: dict[str, tuple[str, ...]] = {}
+        """series -> the label values shown at 0 until counted (:meth:`expect`)."""
         self.queued: int | None = None
         """Transaction messages waiting in a station's queue (set by its owner); ``None``
         where no queue is watched (a CSMS), and the series is then not exposed."""
@@ -155,6 +157,17 @@ class Metrics:
     def handled(self, action: str, seconds: float) -> None:
         observe(self.cell(action), seconds)
 
+    def expect(self, series: str, values: Iterable[str]) -> None:
+        """Show ``series`` (``ocpp_stations_connected``, ``ocpp_handshakes_refused_total``)
+        at 0 for each of ``values`` until they are counted: a server's versions and refusal
+        reasons are known at its start, and a series born at its first count hides that count
+        from ``rate()`` and ``increase()`` (the first bad password, alerted on), and leaves
+        a fresh CSMS's panel of stations online empty where it should read 0."""
+        self.zeros[series] = tuple(values)
+
+    def with_zeros(self, series: str, counts: dict[str, int]) -> dict[str, int]:
+        return dict.fromkeys(self.zeros.get(series, ()), 0) | counts
+
     def station(self, version: str, delta: int) -> None:
         self.stations[version] += delta
 
@@ -181,7 +194,7 @@ class _Exposition(Collector):
         stations = GaugeMetricFamily(
             "ocpp_stations_connected", "Stations connected now", labels=["version"]
         )
-        for version, count in list(m.stations.items()):
+        for version, count in m.with_zeros("ocpp_stations_connected", m.stations).items():
             stations.add_metric([version], count)
         yield stations
         frames = CounterMetricFamily(
@@ -210,7 +223,7 @@ class _Exposition(Collector):
             "ocpp_handshakes_refused",
             "Stations turned away at the WebSocket handshake, by reason",
             "reason",
-            m.refusals,
+            m.with_zeros("ocpp_handshakes_refused_total", m.refusals),
         )
         name, documentation = m.handler_series
         times = HistogramMetricFamily(name, documentation, labels=["action"])

@@ -109,16 +109,25 @@ def _identity_in(path: str) -> str | None:
         return None
 
 
-def _unauthorized(reason: Reason) -> Refusal:
-    return Refusal(http.HTTPStatus.UNAUTHORIZED, "unauthorized\n", reason)
+def _unauthorized(reason: Reason, words: str = "unauthorized") -> Refusal:
+    return Refusal(http.HTTPStatus.UNAUTHORIZED, words + "\n", reason)
 
 
 UNAUTHORIZED = _unauthorized(Reason.UNAUTHORIZED)
 """``authorize`` refused the credentials (each backend adds ``WWW-Authenticate: Basic`` to
-every 401)."""
-_NO_CREDENTIALS = _unauthorized(Reason.NO_CREDENTIALS)
-_BAD_AUTHORIZATION_HEADER = _unauthorized(Reason.BAD_AUTHORIZATION_HEADER)
-_USER_MISMATCH = _unauthorized(Reason.USER_MISMATCH)
+every 401). Its words stay bare: a wrong password tells a prober nothing."""
+# A request the station built wrong says what to mend, in the body its client reports
+# (``HandshakeFailed``, the simulator's errors): only the station's own request is named.
+_NO_CREDENTIALS = _unauthorized(
+    Reason.NO_CREDENTIALS,
+    "no password: this CSMS needs HTTP Basic auth, user the station identity",
+)
+_BAD_AUTHORIZATION_HEADER = _unauthorized(
+    Reason.BAD_AUTHORIZATION_HEADER, "the Authorization header is not one valid Basic"
+)
+_USER_MISMATCH = _unauthorized(
+    Reason.USER_MISMATCH, "the Basic user is not the station identity of the URL"
+)
 _SHUTTING_DOWN = Refusal(
     http.HTTPStatus.SERVICE_UNAVAILABLE, "shutting down\n", Reason.SHUTTING_DOWN
 )

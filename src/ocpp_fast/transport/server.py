@@ -16,6 +16,7 @@ from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport._handlers import by_subprotocol
 from ocpp_fast.transport._health import Check, Probes
 from ocpp_fast.transport._lifecycle import start_up
+from ocpp_fast.transport._refusals import Reason
 from ocpp_fast.transport._stations import (
     Admission,
     Authorize,
@@ -128,6 +129,9 @@ async def serve(
         from ocpp_fast.metrics import Metrics
 
         metrics = Metrics()
+    if metrics is not None:  # at 0 from the start: the first count is a rise rate() sees
+        metrics.expect("ocpp_stations_connected", (h.version.label for h in handlers.values()))
+        metrics.expect("ocpp_handshakes_refused_total", (reason.value for reason in Reason))
     measure = getattr(cluster, "measure", None)  # a gateway's own figures, beside the server's
     if measure is not None and metrics is not None:
         measure(metrics)
