@@ -54,6 +54,8 @@ def logged_boot(calls: str, wants_context: bool, is_async: bool) -> Callable[...
 
 
 def _log_answer(context: Any, request: Any, response: Any) -> None:
+    if not log.isEnabledFor(logging.INFO):
+        return  # nothing made for a line nobody reads (the gate counts a boot's instructions)
     status = getattr(response, "status", None)
     if status is None:  # not a BootNotificationResponse: dispatch answers InternalError
         return
