@@ -46,7 +46,7 @@ def logged_boot(calls: str, wants_context: bool, is_async: bool) -> Callable[...
     def answer(self: Any, request: Any, context: Any) -> Any:
         method = getattr(self, calls)
         response = method(request, context) if wants_context else method(request)
-        if not inspect.isawaitable(response):
+        if log.isEnabledFor(logging.INFO) and not inspect.isawaitable(response):
             _log_answer(context, request, response)
         return response
 
