@@ -109,7 +109,8 @@ def test_each_request_fails_after_its_timeout_within_two_sweeps(twin: Any) -> No
             ack = link.request_bytes(b"s", b"x", timeout, None, True, True)
             made[n] = (clock.now, timeout, ack)
             if n in answered:  # its reply read at once
-                link._waiting.pop(n).set_result(b"ok")
+                waiter: Any = link._waiting.pop(n)  # an Ack: the reply's bytes
+                waiter.set_result(b"ok")
         for n, (_, _, ack) in made.items():
             if n not in failed and n not in answered and ack.done():
                 assert isinstance(ack.exception(), NatsTimeout)
