@@ -161,8 +161,10 @@ class Link(NatsLink):
         super()._expire_later(loop, timeout, token)
 
     @property
-    def deadlines(self) -> dict[float, list[tuple[float, int]]]:
-        return {timeout: list(due) for timeout, due in self._deadlines.items()}
+    def deadlines(self) -> dict[float, list[int]]:
+        """The batches not dated yet (a store notes no deadline of its own)."""
+        assert not self._deadlines
+        return {timeout: list(batch) for timeout, batch in self._open.items()}
 
 
 def _each_twin() -> Iterator[ModuleType]:
@@ -255,8 +257,8 @@ def test_both_stores_publish_the_same_and_keep_the_same_requests_waiting() -> No
     assert runs[0][0][0].startswith(b"HPUB ocpp.events.S1.TransactionEvent _INBOX.abc.5 59 ")
     assert runs[0][-2] == (
         [5, 6, 7],
-        {5.0: [(1005.0, 5), (1005.0, 6), (1005.0, 7)]},
-        [(5.0, 5)],  # the first made the deadlines' queue; the others joined it
+        {5.0: [5, 6, 7]},
+        [(5.0, 5)],  # the first opened its timeout's batch; the others joined it
         3,
     )
     assert runs[0][-1] == ([], 2)
@@ -268,7 +270,8 @@ def test_both_stores_read_the_timeout_they_are_told() -> None:
         stores, _relay, link = _stores(twin)
         stores.timeout = 0.25
         stores.start(VERSION, "MeterValues", None, b"{}", CallContext("S1", "m1"))
-        assert link.deadlines == {0.25: [(1000.25, 5)]}, twin
+        assert link.deadlines == {0.25: [5]}, twin
+        assert type(next(iter(link.deadlines))) is float and stores.timeout == 0.25
 
 
 def test_a_relay_s_store_timeout_reaches_its_stores() -> None:

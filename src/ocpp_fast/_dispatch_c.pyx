@@ -375,7 +375,7 @@ cdef class FastDispatch:
             if gate is not None and _slot_free(self._peer):
                 if message_id is None:
                     message_id = _message_id(p, &h)
-                return self._gated(<tuple>gate, message_id, name, request,
+                return self._gated(fields, message_id, name, request,
                                    PyBytes_FromStringAndSize(<const char*>p + h.payload,
                                                              n - 1 - h.payload),
                                    data, identity, cell)
@@ -403,7 +403,7 @@ cdef class FastDispatch:
         _answered(frames, message_id, identity, reply, debug, cell, started)
         return reply
 
-    cdef object _gated(self, tuple gate, str message_id, str action, object request,
+    cdef object _gated(self, tuple fields, str message_id, str action, object request,
                        bytes payload, object data, object identity, array.array cell):
         """Start the gate of a CALL on a live connection (its slots free): ``True``, the CALL
         is the path's until :class:`Gated` answers it; or what ``start`` raised, for the
@@ -418,7 +418,7 @@ cdef class FastDispatch:
         if frames is not None:
             (<dict>frames)[message_id] = data
         try:
-            ack = gate[G_START](action, request, payload, context)
+            ack = (<tuple>fields[GATE])[G_START](action, request, payload, context)
             # the twin's hasattr, the method kept for the call below (one look-up, not three)
             add_done_callback = getattr(ack, "add_done_callback", _ABSENT)
             if add_done_callback is _ABSENT:  # a coroutine (over nats-py); a future, an Ack: as is
@@ -434,6 +434,9 @@ cdef class FastDispatch:
         gated.dispatch = self
         gated.connection = connection
         gated.context = context
+        gated.fields = fields
+        gated.message_id = message_id
+        gated.identity = identity
         gated.action = action
         gated.request = request
         gated.raw_id = (<str>message_id).encode("ascii")
@@ -452,8 +455,8 @@ cdef class FastDispatch:
         action = gated.action
         request = gated.request
         cdef double started = gated.started
-        message_id = context.message_id
-        cdef tuple fields = <tuple>self._routes[action]
+        message_id = gated.message_id
+        cdef tuple fields = gated.fields  # the route it started on (read again: a look-up)
         cdef tuple gate = <tuple>fields[GATE]
         try:
             gate[G_CHECK](ack, action, context)
@@ -472,7 +475,7 @@ cdef class FastDispatch:
             (<set>self._handling).discard(message_id)
         metrics = self._protocol.metrics
         cdef array.array cell = None if metrics is None else self._cell(metrics, action)
-        _answered(self._frames, message_id, context.identity, reply, _frames_logged(), cell,
+        _answered(self._frames, message_id, gated.identity, reply, _frames_logged(), cell,
                   started)
         outbox = self._protocol._outbox
         try:
@@ -571,6 +574,9 @@ cdef class Gated:
     cdef FastDispatch dispatch
     cdef object connection
     cdef object context
+    cdef tuple fields
+    cdef str message_id
+    cdef object identity
     cdef object action
     cdef object request
     cdef bytes raw_id
@@ -583,6 +589,9 @@ cdef class Gated:
         self.dispatch = dispatch
         self.connection = connection
         self.context = context
+        self.fields = None if dispatch is None else dispatch._routes[action]
+        self.message_id = context.message_id
+        self.identity = context.identity
         self.action = action
         self.request = request
         self.raw_id = raw_id
@@ -627,9 +636,10 @@ cdef class Gated:
         connection = self.connection
         pending = connection._pending
         del pending[self]
-        drained = connection._drained
-        if not pending and drained is not None and not drained.done():
-            drained.set_result(None)
+        if not pending:  # drain is told (at saturation most releases leave others pending)
+            drained = connection._drained
+            if drained is not None and not drained.done():
+                drained.set_result(None)
         slots = connection._slots
         if slots is not None:
             if slots._waiting:
@@ -640,7 +650,7 @@ cdef class Gated:
 
     cdef void _let_go(self) except *:
         """The twin's: kept frame dropped, id no longer in hand."""
-        message_id = self.context.message_id
+        message_id = self.message_id
         dispatch = self.dispatch
         frames = dispatch._frames
         if frames:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import msgspec
 
 from ocpp_fast._codec_py import _HEAD, _NOT_CONCLUDED, _typed
-from ocpp_fast._fastpath import FastRoute, FastRoutes, Gate, HandlerRan
+from ocpp_fast._fastpath import FastRoute, FastRoutes, HandlerRan
 from ocpp_fast._frame_log import debug_enabled, log_frame
 from ocpp_fast._metric_cells import CALLS_IN, RESULTS_OUT, observe
 from ocpp_fast._response_plan import surely_valid
@@ -120,7 +120,7 @@ class FastDispatch:
             if gate is not None and _slot_free(self._peer):
                 payload = buf[head.end() : -1]
                 return self._gated(
-                    gate, message_id, raw_id, name, request, payload, data, identity, cell
+                    route, message_id, raw_id, name, request, payload, data, identity, cell
                 )
             return CallReceived(self._in_hand(message_id, name, request))
         frames = self._frames
@@ -156,7 +156,7 @@ class FastDispatch:
 
     def _gated(
         self,
-        gate: Gate,
+        route: FastRoute,
         message_id: str,
         raw_id: bytes,
         action: str,
@@ -179,6 +179,8 @@ class FastDispatch:
         if frames is not None:
             frames[message_id] = data
         try:
+            gate = route[8]
+            assert gate is not None  # _answer came here for a gated route only
             ack = gate[0](action, request, payload, context)  # start
             if not hasattr(ack, "add_done_callback"):  # a future, an Ack: taken as they are
                 ack = asyncio.ensure_future(ack)
@@ -188,7 +190,7 @@ class FastDispatch:
         slots = connection._slots
         if slots is not None:
             slots.free -= 1  # Slots.take, its free slot seen by _slot_free
-        gated = Gated(self, connection, context, action, request, raw_id, ack, started)
+        gated = Gated(self, connection, context, action, request, raw_id, ack, started, route)
         connection._pending[gated] = 1
         ack.add_done_callback(gated)
         return True
@@ -199,9 +201,8 @@ class FastDispatch:
         (an error, a result the path does not vouch for) handed to the general code."""
         connection, context, action = gated.connection, gated.context, gated.action
         request, started = gated.request, gated.started
-        message_id = context.message_id
-        route = self._routes[action]
-        assert route is not None
+        message_id = gated.message_id
+        route = gated.route  # the route it started on (read again: a look-up)
         gate = route[8]
         assert gate is not None
         _, check, calls, wants_context = gate
@@ -221,7 +222,7 @@ class FastDispatch:
         metrics = self._protocol.metrics
         cell = None if metrics is None else metrics.cell(action)
         debug = debug_enabled()
-        _answered(self._frames, message_id, context.identity, reply, debug, cell, started)
+        _answered(self._frames, message_id, gated.identity, reply, debug, cell, started)
         outbox = self._protocol._outbox
         try:
             if outbox:
@@ -319,8 +320,11 @@ class Gated:
         "context",
         "dispatch",
         "done",
+        "identity",
+        "message_id",
         "raw_id",
         "request",
+        "route",
         "started",
     )
 
@@ -334,10 +338,16 @@ class Gated:
         raw_id: bytes,
         ack: asyncio.Future[Any],
         started: float,
+        route: FastRoute,
     ) -> None:
         self.dispatch = dispatch
         self.connection = connection
         self.context = context
+        self.route = route
+        """The CALL's route as it started (its gate's check and handler run from it)."""
+        self.message_id: str = context.message_id
+        self.identity: str = context.identity
+        """The context's, read once (the compiled twin keeps them as C fields)."""
         self.action = action
         self.request = request
         self.raw_id = raw_id
@@ -381,9 +391,10 @@ class Gated:
         connection = self.connection
         pending = connection._pending
         del pending[self]
-        drained = connection._drained
-        if not pending and drained is not None and not drained.done():
-            drained.set_result(None)
+        if not pending:  # drain is told (at saturation most releases leave others pending)
+            drained = connection._drained
+            if drained is not None and not drained.done():
+                drained.set_result(None)
         slots = connection._slots
         if slots is not None:
             if slots._waiting:
@@ -395,7 +406,7 @@ class Gated:
     def _let_go(self) -> None:
         """Unanswered for good (cancelled, the connection stopped): its kept frame dropped and
         its id no longer in hand (a store's ack cancelled elsewhere kept it for good)."""
-        message_id = self.context.message_id
+        message_id = self.message_id
         dispatch = self.dispatch
         frames = dispatch._frames
         if frames:

@@ -16,7 +16,9 @@ write (scheduled with ``call_soon``); the replies are parsed in ``data_received`
 complete the waiting futures there. No timer is made per request: one sweep every
 :data:`SWEEP_EVERY` seconds, while requests wait, fails those past their timeout (a
 timer made and cancelled per request was 1.4 µs of uvloop's here, about 2,000
-instructions of a durable CALL's 140,000 under callgrind). A request's future calls
+instructions of a durable CALL's 140,000 under callgrind), and a request reads no clock:
+it joins its timeout's batch of the requests made since the last sweep, which that sweep
+dates (see :data:`SWEEP_EVERY`). A request's future calls
 back a turn of the loop later, as asyncio's do: a :class:`~ocpp_fast._deferred.Deferred`
 calling back as the reply is read saved that turn but cost as much in Python calls.
 
@@ -121,8 +123,13 @@ MAX_MEMBERS = 32
 """Servers learned from the cluster's INFO (``connect_urls``) kept at most, besides those given."""
 
 SWEEP_EVERY = 0.05
-"""Seconds between two sweeps of the requests past their timeout, while any waits: a
-request fails at most this long after its timeout."""
+"""Seconds between two sweeps of the requests past their timeout, while any waits. A
+request is never failed before its timeout and, while the loop keeps time, at most twice
+this long after it: a request notes no deadline of its own (reading the clock, a tuple and
+a float per request were a twentieth of a durable CALL's instructions); the requests made
+between two sweeps are a batch, whose deadline the second sweep sets from its own time
+(that of the batch's last request at the latest), so the first of them may wait one sweep
+longer than it would with its own."""
 
 _NON_FATAL = (b"permissions violation", b"invalid subject")
 """``-ERR`` that nats-server sends and keeps the connection for."""
@@ -227,10 +234,14 @@ class NatsLink:
         self._waiting: dict[int, Waiting] = {}
         """The requests waiting for their reply, by number (the connection's reader holds it:
         emptied in place, never replaced)."""
-        self._deadlines: dict[float, collections.deque[tuple[float, int]]] = {}
-        """Per timeout, ``(deadline, token)`` of the requests made with it, in the order they
-        were made (so in deadline order): what :meth:`_sweep` expires. An answered request's
-        entry stays until its deadline: at most the requests of the last ``timeout`` seconds."""
+        self._open: dict[float, list[int]] = {}
+        """Per timeout, the numbers of the requests made with it since the last sweep (their
+        batch, not dated yet); while any is here a sweep is due."""
+        self._deadlines: dict[float, collections.deque[tuple[float, list[int]]]] = {}
+        """Per timeout, ``(deadline, tokens)`` of the batches the sweeps dated, in the order
+        they were made (so in deadline order): what :meth:`_sweep` expires. An answered
+        request's number stays until its batch's deadline: at most the requests of the last
+        ``timeout`` seconds and two sweeps."""
         self._sweeper: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wire: _Wire | None = None
@@ -282,7 +293,7 @@ class NatsLink:
 
         The future fails with nats' ``NoRespondersError`` when nobody listens on
         ``subject``, its ``TimeoutError`` when no reply came within ``timeout``
-        seconds (at most :data:`SWEEP_EVERY` later), ``ConnectionError`` when NATS
+        seconds (at most twice :data:`SWEEP_EVERY` later), ``ConnectionError`` when NATS
         went away meanwhile. While NATS is away this raises ``ConnectionError`` at once.
         """
         head = None
@@ -318,9 +329,9 @@ class NatsLink:
             _link_bytes.Ack(wire.loop) if settles_at_once else wire.loop.create_future()
         )
         self._waiting[token] = reply_to
-        due = self._deadlines.get(timeout)
-        if due is not None and self._sweeper is not None:  # _expire_later, while sweeping
-            due.append((wire.loop.time() + timeout, token))
+        batch = self._open.get(timeout)
+        if batch is not None:  # what _expire_later does once per batch
+            batch.append(token)
         else:
             self._expire_later(wire.loop, timeout, token)
         if head is None:
@@ -330,28 +341,34 @@ class NatsLink:
         return reply_to
 
     def _expire_later(self, loop: asyncio.AbstractEventLoop, timeout: float, token: int) -> None:
-        """Note when request ``token`` expires; one sweep every :data:`SWEEP_EVERY` seconds
-        expires what is due, rather than a timer made and cancelled per request."""
-        due = self._deadlines.get(timeout)
-        if due is None:
-            due = self._deadlines[timeout] = collections.deque()
-        due.append((loop.time() + timeout, token))
+        """Open the batch of ``timeout``'s requests with request ``token`` (the first since
+        the last sweep); one sweep every :data:`SWEEP_EVERY` seconds expires what is due,
+        rather than a timer made and cancelled per request."""
+        self._open[timeout] = [token]
         if self._sweeper is None:
             self._sweeper = loop.call_later(SWEEP_EVERY, self._sweep, loop)
 
     def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Fail the requests whose deadline passed; again in :data:`SWEEP_EVERY` while any wait."""
+        """Date the batches made since the last sweep (each request of one was made by now:
+        ``now + timeout`` is none's deadline before its own), fail the requests of the
+        batches whose deadline passed; again in :data:`SWEEP_EVERY` while any wait."""
         self._sweeper = None
         now = loop.time()
+        deadlines = self._deadlines
+        for timeout, batch in self._open.items():
+            due = deadlines.get(timeout)
+            if due is None:
+                due = deadlines[timeout] = collections.deque()
+            due.append((now + timeout, batch))
+        self._open.clear()
         waiting = self._waiting
-        for timeout, due in list(self._deadlines.items()):
+        for timeout, due in list(deadlines.items()):
             while due and due[0][0] <= now:
-                reply_to = waiting.pop(due.popleft()[1], None)
-                if reply_to is not None:
-                    _complete(reply_to, NatsTimeout())
+                for token in sorted(waiting.keys() & due.popleft()[1]):  # C: most answered
+                    _complete(waiting.pop(token), NatsTimeout())
             if not due:
-                del self._deadlines[timeout]
-        if self._deadlines:
+                del deadlines[timeout]
+        if deadlines:
             self._sweeper = loop.call_later(SWEEP_EVERY, self._sweep, loop)
 
     def _replied(self, subject: bytes, data: bytes, head: bytes | None) -> None:
@@ -373,6 +390,7 @@ class NatsLink:
     def _fail_waiting(self, why: str) -> None:
         waiting = list(self._waiting.values())
         self._waiting.clear()
+        self._open.clear()
         self._deadlines.clear()
         if self._sweeper is not None:
             self._sweeper.cancel()

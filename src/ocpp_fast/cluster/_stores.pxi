@@ -105,7 +105,7 @@ cdef class Stores:
 
     cdef public object relay
     cdef public Py_ssize_t count
-    cdef public double timeout
+    cdef object _timeout_key
     cdef public Py_ssize_t bound
     cdef object _names
     cdef object _node
@@ -114,7 +114,7 @@ cdef class Stores:
     cdef object _loop
     cdef object _link
     cdef dict _waiting
-    cdef dict _deadlines
+    cdef dict _open
     cdef object _tokens
     cdef bytes _prefix
     cdef object _link_loop
@@ -131,10 +131,18 @@ cdef class Stores:
         self._loop = None
         self._link = None
         self._waiting = {}
-        self._deadlines = {}
+        self._open = {}
         self._tokens = None
         self._prefix = b""
         self._link_loop = None
+
+    @property
+    def timeout(self):
+        return self._timeout_key
+
+    @timeout.setter
+    def timeout(self, seconds):
+        self._timeout_key = float(seconds)  # the link's batches' key, made once
 
     @property
     def stations(self):
@@ -144,7 +152,7 @@ cdef class Stores:
         self._link = link
         if link is not None:
             self._waiting = link._waiting
-            self._deadlines = link._deadlines
+            self._open = link._open
             self._tokens = link._tokens
             self._prefix = link._prefix
             self._link_loop = link._loop
@@ -199,7 +207,7 @@ cdef class Stores:
                                payload)
             if self._link is None:
                 return self.relay.replies.request(
-                    made[1], body, self.timeout,
+                    made[1], body, self._timeout_key,
                     {"Nats-Msg-Id": head[_MSG_ID_SIZE:_MSG_ID_SIZE + 32].decode("ascii")},
                     gather=True,
                 )
@@ -217,12 +225,11 @@ cdef class Stores:
         cdef Ack ack = Ack.__new__(Ack)  # Ack(loop) without a Python call: pending, no callbacks
         ack._loop = loop
         self._waiting[token] = ack
-        cdef double timeout = self.timeout
-        due = self._deadlines.get(timeout)
-        if due is not None and link._sweeper is not None:
-            due.append((loop.time() + timeout, token))
+        batch = self._open.get(self._timeout_key)
+        if batch is not None:
+            (<list?>batch).append(token)
         else:
-            link._expire_later(loop, timeout, token)
+            link._expire_later(loop, self._timeout_key, token)
         writer = wire.writer
         data = _hpub(subject, self._prefix, token, head, body)
         if type(writer) is Writer:
