@@ -307,8 +307,16 @@ def test_the_warning_of_an_action_not_handled_names_the_counter_only_with_metric
     protocol.receive(STATUS.format(id="s1"))
     assert [r.getMessage() for r in caplog.records] == [
         "CS001: StatusNotification of OCPP 2.0.1 is not handled here: answering NotSupported "
-        '(logged once per action; ocpp_messages_total{kind="error"} counts each)'
+        "(logged once per action; "
+        'ocpp_messages_total{action="StatusNotification",direction="out",kind="error"} '
+        "counts each)"
     ]
+    from prometheus_client import generate_latest
+
+    exposed = generate_latest(protocol.metrics.registry).decode()  # the series the line names
+    assert 'ocpp_messages_total{action="StatusNotification",direction="out",kind="error"} 1.0' in (
+        exposed.splitlines()
+    )
 
 
 def test_the_warning_of_an_action_not_handled_names_the_version(

@@ -487,7 +487,13 @@ class Protocol:
         the line's "once per action" broken when the version was not said."""
         if self._logged.first(("not handled", action)):
             # the counter is named only where it exists: without metrics it counts nothing
-            counted = '; ocpp_messages_total{kind="error"} counts each' if self.metrics else ""
+            # (the series of this action's refusals, so a query copied from the line finds them)
+            counted = (
+                f'; ocpp_messages_total{{action="{action}",direction="out",kind="error"}} '
+                "counts each"
+                if self.metrics
+                else ""
+            )
             self.log.warning(
                 "%s of OCPP %s is not handled %s: answering NotSupported "
                 "(logged once per action%s)",
