@@ -97,8 +97,6 @@ the CSMS), and after a boot that got no answer or a CALLERROR."""
 CONNECTION_FAILED = "connection failed: %s"
 """The WARNING of each failed attempt to connect again (its argument the exception): a fleet's
 simulator summarizes these records (:mod:`ocpp_fast.simulator`), thousands when a CSMS is down."""
-TOO_BIG = MESSAGE_TOO_BIG
-"""The WebSocket close code of a message larger than the receiver takes (RFC 6455)."""
 MEMORY = "memory"
 """:attr:`StationClient.backend` of a client whose links are opened ``via`` an in-memory CSMS."""
 
@@ -692,7 +690,9 @@ class StationClient(Generic[BootT]):
                 self._beating = None
             frames = _close_frames(link)
             if (too_big := too_big_sent(frames)) is not None:  # the CSMS's line, station-side
-                ConnectionLog(log, self.identity).warning(CUT_OFF_FOR_SIZE, too_big, TOO_BIG)
+                ConnectionLog(log, self.identity).warning(
+                    CUT_OFF_FOR_SIZE, too_big, MESSAGE_TOO_BIG
+                )
             lost = ConnectionError("the connection to the CSMS was lost")
             connection.abort(lost, self._too_big(connection, frames))
             reason = self._how_it_ended(frames)
@@ -751,7 +751,7 @@ class StationClient(Generic[BootT]):
         no larger, so this CALL is too big as well, and would close every connection it is sent
         on. ``None`` otherwise (a larger frame, an answer of ours, may be the one refused)."""
         received = frames[0]
-        if received is None or received[0] != TOO_BIG or not peer_closed_first(*frames):
+        if received is None or received[0] != MESSAGE_TOO_BIG or not peer_closed_first(*frames):
             return None
         on_wire = connection.protocol.outstanding_call
         if on_wire is None or on_wire[2] < self._largest_sent:

@@ -33,7 +33,13 @@ from ocpp_fast.aio import AsyncConnection, MemoryWire
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.errors import HandshakeFailed, StationNotConnected
 from ocpp_fast.transport._handlers import by_subprotocol
-from ocpp_fast.transport._lifecycle import SHUTTING_DOWN, CloseFrames, check_close, start_up
+from ocpp_fast.transport._lifecycle import (
+    MESSAGE_TOO_BIG,
+    SHUTTING_DOWN,
+    CloseFrames,
+    check_close,
+    start_up,
+)
 from ocpp_fast.transport._link import LinkOptions, telling
 from ocpp_fast.transport._stations import Authorize, CsmsServer, Session, log, run_closed
 from ocpp_fast.transport.identity import parse_identity
@@ -45,8 +51,6 @@ _STATION, _CSMS = 0, 1
 """The two sides of a :class:`_Socket` (and of its wire)."""
 PEER = "memory"
 """The peer address the server's log lines give an in-memory station."""
-TOO_BIG = 1009
-"""The close code of a message larger than its receiver's ``max_size`` (RFC 6455)."""
 DEFAULT_MAX_SIZE = 2**20
 """``max_size`` of ``serve()`` and of a station, in bytes: the same here by default."""
 DROPPED = "dropped in memory (InMemoryServer.disconnect)"
@@ -82,7 +86,7 @@ class _Socket:
 
         def checked(frame: bytes) -> None:
             if len(frame) > peer_takes:
-                self.close(1 - side, TOO_BIG, f"a message over {peer_takes} bytes")
+                self.close(1 - side, MESSAGE_TOO_BIG, f"a message over {peer_takes} bytes")
                 return
             write(frame)
 

@@ -220,10 +220,17 @@ class TransactionQueue:
 
     def _known_id(self, request: Any) -> Any:
         """1.6: ``request`` with its placeholder transactionId replaced, if the real id is known."""
+        real = self._real_id(request.transaction_id)
+        return request if real is None else msgspec.structs.replace(request, transaction_id=real)
+
+    def _real_id(self, placeholder: int) -> int | None:
+        """The CSMS's transactionId of ``placeholder``, once its StartTransaction was answered
+        (and until its StopTransaction was): the one look-up both the queue's replacing and
+        :meth:`csms_transaction_id` read."""
         row = self._db.execute(
-            "SELECT real FROM transaction_ids WHERE placeholder = ?", (request.transaction_id,)
+            "SELECT real FROM transaction_ids WHERE placeholder = ?", (placeholder,)
         ).fetchone()
-        return request if row is None else msgspec.structs.replace(request, transaction_id=row[0])
+        return None if row is None else int(row[0])
 
     def csms_transaction_id(self, transaction_id: int) -> int | None:
         """1.6: the CSMS's transactionId for ``transaction_id``, a placeholder (< 0) the
@@ -239,10 +246,7 @@ class TransactionQueue:
         the placeholders from, so both agree."""
         if transaction_id >= 0:
             return transaction_id
-        row = self._db.execute(
-            "SELECT real FROM transaction_ids WHERE placeholder = ?", (transaction_id,)
-        ).fetchone()
-        return None if row is None else int(row[0])
+        return self._real_id(transaction_id)
 
     def acknowledged(self, message: QueuedMessage, response: Any) -> None:
         """The CSMS answered ``message``: forget it.
