@@ -5,18 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
-from websockets.frames import DATA_OPCODES, CloseCode, Frame, Opcode
 from websockets.typing import Subprotocol
 
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport._link import CloseFrames, HandshakeFailed, LinkOptions, telling_async
-from ocpp_fast.transport._wire import pump, text_sender
+from ocpp_fast.transport._wire import TextFramesOnly, pump, text_sender
 from ocpp_fast.transport.library_logs import websockets_log
 
 __all__ = ["WebsocketsLink", "open_websockets"]
@@ -24,31 +22,16 @@ __all__ = ["WebsocketsLink", "open_websockets"]
 log = logging.getLogger("ocpp_fast.transport")
 
 
-class _CsmsSocket(ClientConnection):
+class _CsmsSocket(TextFramesOnly, ClientConnection):
     """websockets' client connection, refusing a binary frame from the CSMS as the picows
-    link and both servers refuse a station's: OCPP-J is text frames only, so the station
-    closes with 1003 and says so in one WARNING naming itself. websockets hands a binary
-    message over as bytes (``recv(decode=False)`` reads both kinds alike), so the station
-    answered it here and closed on picows."""
+    link and both servers refuse a station's (:class:`~._wire.TextFramesOnly`): the station
+    closes with 1003 and says so in one WARNING naming itself (it answered the frame)."""
 
     identity = "?"
     """The station, for the log (``LinkOptions.identity``, set as the socket is made)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._refused_data = False
-
-    def process_event(self, event: Any) -> None:
-        if isinstance(event, Frame) and event.opcode in DATA_OPCODES:
-            if self._refused_data:
-                return  # the rest of what arrived with the binary frame
-            if event.opcode is Opcode.BINARY:
-                self._refused_data = True
-                log.warning("%s: closing with 1003: a binary frame", self.identity)
-                self.protocol.fail(CloseCode.UNSUPPORTED_DATA, "OCPP-J uses text frames only")
-                self.send_data()
-                return
-        super().process_event(event)
+    def say_binary_refused(self) -> None:
+        log.warning("%s: closing with 1003: a binary frame", self.identity)
 
 
 class WebsocketsLink:

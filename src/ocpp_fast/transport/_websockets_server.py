@@ -23,9 +23,8 @@ from typing import Any  # noqa: E402
 from websockets.asyncio.server import Server, ServerConnection  # noqa: E402
 from websockets.asyncio.server import serve as ws_serve  # noqa: E402
 from websockets.exceptions import InvalidMessage  # noqa: E402
-from websockets.frames import DATA_OPCODES, CloseCode, Frame, Opcode  # noqa: E402
 from websockets.http11 import Request, Response  # noqa: E402
-from websockets.protocol import Event, State  # noqa: E402
+from websockets.protocol import State  # noqa: E402
 from websockets.typing import Subprotocol  # noqa: E402
 
 from ocpp_fast._connected_line import log_connected  # noqa: E402
@@ -41,7 +40,7 @@ from ocpp_fast.transport._stations import (  # noqa: E402
     quiet_accept_errors,
     run_closed,
 )
-from ocpp_fast.transport._wire import pump, text_sender  # noqa: E402
+from ocpp_fast.transport._wire import TextFramesOnly, pump, text_sender  # noqa: E402
 from ocpp_fast.transport.identity import escaped, parse_identity  # noqa: E402
 from ocpp_fast.transport.library_logs import websockets_log  # noqa: E402
 from ocpp_fast.transport.limits import DEFAULT_LIMITS, REPLACED_CLOSE_CODE, Limits  # noqa: E402
@@ -169,7 +168,7 @@ class WebsocketsServer(CsmsServer):
         run_closed(self)
 
 
-class _StationSocket(ServerConnection):
+class _StationSocket(TextFramesOnly, ServerConnection):
     """websockets' server connection with the byte- and socket-level caps of :class:`Limits`.
 
     They apply where websockets hands over the bytes, before it buffers them:
@@ -199,7 +198,6 @@ class _StationSocket(ServerConnection):
         self.lost_to: Exception | str | None = None
         """Why the connection ended without a close frame, if known (for the log): why we
         aborted it, or the transport's error."""
-        self._refused_data = False
         self._malformed = False
         """Answered 400: websockets could not read the request."""
 
@@ -326,26 +324,13 @@ class _StationSocket(ServerConnection):
             return
         super().data_received(data)
 
-    def process_event(self, event: Event) -> None:
-        if isinstance(event, Frame) and event.opcode in DATA_OPCODES:
-            if self._refused_data:
-                return  # the rest of what arrived with the binary frame
-            if event.opcode is Opcode.BINARY:
-                self._refuse_binary()
-                return
-        super().process_event(event)
-
-    def _refuse_binary(self) -> None:
-        """OCPP-J is text frames only: close 1003 (unsupported data)."""
-        self._refused_data = True
+    def say_binary_refused(self) -> None:
         self.csms.refusals.warning(
             "binary frame",
             "%s: closing with 1003: a binary frame",
             self._who(),
             extra={"identity": self._who()},
         )
-        self.protocol.fail(CloseCode.UNSUPPORTED_DATA, "OCPP-J uses text frames only")
-        self.send_data()
 
     def _cut(self, kind: str, why: str) -> None:
         who = self._who()
