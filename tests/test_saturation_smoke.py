@@ -1,0 +1,128 @@
+"""The saturation benchmark (``make load-saturation``) in small, and its load generator's frames.
+
+The harness runs as ``make load-saturation`` runs it (a subprocess, a real nats-server, the
+server pinned to one CPU), one round of a 1 s window with 20 stations: both rows must
+measure answers and no CALLERROR. Nothing asserts on timings. The generator's frames are
+checked directly: each one a valid 2.0.1 CALL of the mix, numbered, its TransactionEvent's
+``seqNo`` counted up and its transaction id the station's own (two stations' stores must
+never share a deduplication key, or JetStream would drop one as a duplicate).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import msgspec
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import saturation  # noqa: E402  # benchmarks/ is no package: its modules import each other
+import saturation_child  # noqa: E402
+
+from ocpp_fast import codec, frames, v201  # noqa: E402
+
+HARNESS_TIMEOUT = 120.0
+"""Seconds the small run may take (about 15 s here)."""
+
+needs_two_cpus = pytest.mark.skipif(
+    len(os.sched_getaffinity(0)) < 2, reason="the harness pins the server to a CPU of its own"
+)
+
+
+@needs_two_cpus
+def test_both_rows_measure_answers_and_no_error(tmp_path: Path) -> None:
+    out = tmp_path / "rows.json"
+    argv = [sys.executable, str(BENCHMARKS / "saturation.py"), "--quick", "--window", "1"]
+    argv += ["--stations", "20", "--quiet-wait", "0", "--json", str(out)]
+    harness = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        cwd=BENCHMARKS,
+    )
+    try:
+        stdout, stderr = harness.communicate(timeout=HARNESS_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(harness.pid, signal.SIGKILL)
+        harness.communicate()
+        pytest.fail(f"the saturation harness took more than {HARNESS_TIMEOUT:g} s")
+    assert harness.returncode == 0, stderr[-3000:]
+    rows = msgspec.json.decode(out.read_bytes(), type=list[saturation.Row])
+    assert [row.layout for row in rows] == ["single", "gateway"]
+    for row in rows:
+        assert row.answered > 0, (row, stdout)
+        assert row.errors == 0, (row, stdout)
+        assert row.server_cpu > 0, row
+    assert rows[1].nats_cpu > 0  # the gateway stored its durable CALLs
+    assert "3 gateways = " in stdout
+
+
+def frames_of(identity: str, count: int) -> list[bytes]:
+    """The first ``count`` frames a station of the generator sends (no connection)."""
+    sent: list[bytes] = []
+
+    class Transport:
+        def send(self, kind: object, data: bytes) -> None:
+            sent.append(data)
+
+    station = saturation_child.Station(
+        saturation_child.Generator(), identity, saturation_child.schedules(identity, 7)
+    )
+    station.transport = Transport()  # type: ignore[assignment]
+    for _ in range(count):
+        station.send_next()
+    return sent
+
+
+def test_the_generator_sends_valid_numbered_calls_of_the_mix() -> None:
+    sent = frames_of("SAT00001", 101)
+    calls: list[frames.Call] = []
+    for data in sent:
+        call = codec.decode_frame(data, v201.VERSION)  # raises if the frame is invalid
+        assert isinstance(call, frames.Call), data
+        calls.append(call)
+    assert [call.message_id for call in calls] == [str(n) for n in range(1, 102)]
+    assert calls[0].action == "BootNotification"
+    mix_actions = {frame[2] for _, frame in saturation_child.mix()}
+    assert {call.action for call in calls} == mix_actions
+    shares = {
+        action: sum(w for w, f in saturation_child.mix() if f[2] == action)
+        for action in mix_actions
+    }
+    for action, share in shares.items():  # a cycle of 100 after the boot: the mix's weights
+        assert sum(call.action == action for call in calls[1:]) == share
+
+
+def test_transaction_events_count_their_seq_no_with_the_station_s_transaction() -> None:
+    def events(identity: str) -> list[tuple[str, int]]:
+        out = []
+        for data in frames_of(identity, 101):
+            frame = msgspec.json.decode(data)
+            if frame[2] == "TransactionEvent":
+                payload = frame[3]
+                out.append((payload["transactionInfo"]["transactionId"], payload["seqNo"]))
+        return out
+
+    one, other = events("SAT00001"), events("SAT00002")
+    assert {tx for tx, _ in one} == {"SAT00001-tx"}
+    assert {tx for tx, _ in other} == {"SAT00002-tx"}
+    seq = [n for _, n in one]
+    assert seq == sorted(seq) and len(set(seq)) == len(seq)
+
+
+def test_a_round_is_read_by_msg_per_s_only_when_both_rows_saturate() -> None:
+    single = saturation.Row("single", seconds=1.0, answered=10_000, server_cpu=0.95)
+    gateway = saturation.Row("gateway", seconds=1.0, answered=9_000, server_cpu=0.97)
+    assert saturation.gateway_share(single, gateway) == (0.9, "msg/s at saturation")
+    gateway.server_cpu = 0.5  # not saturated: 50 µs against 95 µs per message
+    share, how = saturation.gateway_share(single, gateway)
+    assert share == pytest.approx(95 / (0.5 / 9_000 * 1e6))
+    assert how.startswith("CPU per message")
