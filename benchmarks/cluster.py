@@ -23,6 +23,10 @@ a third per gateway; the gateways' window is ``--write-window``): msg/s of 3 gat
 one process's (target: >= 2.5x on a machine with the cores for it), and how that
 extrapolates from CPU per message.
 
+Here the simulators, not the servers, are what saturates on a 2-core machine (a server at
+40-50 % of a core): ``saturation.py`` (``make load-saturation``) drives one process and one
+gateway to a full core each, with a lighter generator, and compares their msg/s.
+
 On a machine with fewer cores than processes (3 gateways, nats-server and 3 simulators on
 2 cores) the gateways' CPU per message includes contention the single process's row does
 not have (one process beside one simulator): ``--gateways 1`` compares like with like.

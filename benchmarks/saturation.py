@@ -9,7 +9,7 @@ machine the server then sits at 40-50 % of a core, the simulator is what saturat
 the ratio can only be extrapolated from CPU per message at that rate. Here the server is
 saturated for real:
 
-- the server under test runs alone on CPU 0 (``taskset``): ``ocpp-fast serve`` without
+- the server under test runs alone on CPU 0 (``sched_setaffinity``): ``ocpp-fast serve`` without
   NATS (the single process), or ``serve --nats --handlers gateway`` (a gateway running
   the demo handlers, its durable actions stored in JetStream before each answer, its
   stores gathered over its default write window);
@@ -99,7 +99,7 @@ class Row:
 
 
 def server_argv(port: int, nats_url: str | None) -> list[str]:
-    argv = ["taskset", "-c", str(SERVER_CPU), sys.executable, "-m", "ocpp_fast.cli", "serve"]
+    argv = [sys.executable, "-m", "ocpp_fast.cli", "serve"]
     argv += ["--quiet", "--port", str(port)]
     if nats_url is not None:
         argv += ["--nats", nats_url, "--handlers", "gateway"]
@@ -122,6 +122,7 @@ def measure(layout: str, nats: NatsServer | None, args: argparse.Namespace) -> R
     row = Row(layout)
     port = free_port()
     server = Child(server_argv(port, None if nats is None else nats.url))
+    os.sched_setaffinity(server.pid, {SERVER_CPU})  # before it starts any thread of its own
     generator: Child | None = None
     try:
         ready = "gateway " if nats is not None else "Ctrl-C stops"
