@@ -66,6 +66,7 @@ from load_proc import (
     exit_on_signal,
     kill_children,
     raise_fd_limit,
+    wait_line,
     windows_of,
 )
 
@@ -122,17 +123,6 @@ def start_gateway(nats_url: str | None, workers: bool, window: float) -> tuple[C
         argv += ["--nats", nats_url, "--handlers", "workers" if workers else "gateway"]
         argv += ["--nats-write-window", str(window)]
     return Child(argv), port
-
-
-def wait_line(child: Child, text: str, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(text in line for line in child.lines):
-            return True
-        if not child.alive():
-            return False
-        time.sleep(0.05)
-    return False
 
 
 async def reach_all(nats_url: str, identities: list[str]) -> tuple[int, int, float]:

@@ -111,6 +111,19 @@ class Child:
             _children.remove(self.process)
 
 
+def wait_line(child: Child, text: str, timeout: float) -> bool:
+    """Whether ``child`` printed a line holding ``text`` within ``timeout`` s (False at once
+    if it exits first)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(text in line for line in child.lines):
+            return True
+        if not child.alive():
+            return False
+        time.sleep(0.05)
+    return False
+
+
 def windows_of(simulators: Sequence[Child], notes: list[str]) -> list[load_report.Window]:
     """The windows the simulators report after SIGUSR2 (30 s each at most); a note per missing
     one."""

@@ -54,6 +54,7 @@ from load_proc import (
     kill_children,
     raise_fd_limit,
     wait_for_quiet,
+    wait_line,
 )
 
 from ocpp_fast._machine import free_port
@@ -104,17 +105,6 @@ def server_argv(port: int, nats_url: str | None) -> list[str]:
     if nats_url is not None:
         argv += ["--nats", nats_url, "--handlers", "gateway"]
     return argv
-
-
-def wait_line(child: Child, text: str, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(text in line for line in child.lines):
-            return True
-        if not child.alive():
-            return False
-        time.sleep(0.05)
-    return False
 
 
 def measure(layout: str, nats: NatsServer | None, args: argparse.Namespace) -> Row:

@@ -12,9 +12,6 @@ are checked directly.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,6 +22,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 import load_report  # noqa: E402  # benchmarks/ is no package: its modules import each other
+from bench_harness import run_harness  # noqa: E402
 from load import Figures  # noqa: E402
 from load_rows import BY_KEY  # noqa: E402
 
@@ -42,17 +40,7 @@ def figures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Figures]:
     argv += ["--saturation-stations", "50", "--saturation-interval", "0.05"]
     argv += ["--saturation-processes", "2", "--window", "2", "--settle", "0.5"]
     argv += ["--ramp", "20", "--quiet-wait", "0", "--json", str(out)]
-    # Its own session, so that a run over time is killed with every process it started.
-    harness = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    try:
-        _, stderr = harness.communicate(timeout=HARNESS_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(harness.pid, signal.SIGKILL)
-        harness.communicate()
-        pytest.fail(f"the load harness took more than {HARNESS_TIMEOUT:g} s")
-    assert harness.returncode == 0, stderr[-3000:]
+    run_harness(argv, HARNESS_TIMEOUT)
     rows = msgspec.json.decode(out.read_bytes(), type=list[Figures])
     return {row.row: row for row in rows}
 

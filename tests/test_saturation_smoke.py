@@ -11,8 +11,6 @@ never share a deduplication key, or JetStream would drop one as a duplicate).
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -24,6 +22,7 @@ sys.path.insert(0, str(BENCHMARKS))
 
 import saturation  # noqa: E402  # benchmarks/ is no package: its modules import each other
 import saturation_child  # noqa: E402
+from bench_harness import run_harness  # noqa: E402
 
 from ocpp_fast import codec, frames, v201  # noqa: E402
 
@@ -40,21 +39,7 @@ def test_both_rows_measure_answers_and_no_error(tmp_path: Path) -> None:
     out = tmp_path / "rows.json"
     argv = [sys.executable, str(BENCHMARKS / "saturation.py"), "--quick", "--window", "1"]
     argv += ["--stations", "20", "--quiet-wait", "0", "--json", str(out)]
-    harness = subprocess.Popen(
-        argv,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        cwd=BENCHMARKS,
-    )
-    try:
-        stdout, stderr = harness.communicate(timeout=HARNESS_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(harness.pid, signal.SIGKILL)
-        harness.communicate()
-        pytest.fail(f"the saturation harness took more than {HARNESS_TIMEOUT:g} s")
-    assert harness.returncode == 0, stderr[-3000:]
+    stdout = run_harness(argv, HARNESS_TIMEOUT, cwd=BENCHMARKS)
     rows = msgspec.json.decode(out.read_bytes(), type=list[saturation.Row])
     assert [row.layout for row in rows] == ["single", "gateway"]
     for row in rows:
