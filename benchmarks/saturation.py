@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
+import saturation_perf
 from load_proc import (
     Child,
     cpu_seconds,
@@ -80,6 +81,8 @@ class Row:
     note: str = ""
     busy: float = 0.0
     """The machine's % busy over the second before the row (other work: noise)."""
+    profiled: bool = False
+    """Recorded by ``perf`` over its window (which costs the server CPU of its own)."""
 
     @property
     def rate(self) -> float:
@@ -107,9 +110,12 @@ def server_argv(port: int, nats_url: str | None) -> list[str]:
     return argv
 
 
-def measure(layout: str, nats: NatsServer | None, args: argparse.Namespace) -> Row:
-    """One row: the server on CPU 0 under the generator on CPU 1."""
-    row = Row(layout)
+def measure(
+    layout: str, nats: NatsServer | None, args: argparse.Namespace, profile: Path | None = None
+) -> Row:
+    """One row: the server on CPU 0 under the generator on CPU 1 (recorded by ``perf`` into
+    ``profile`` over the window, when given)."""
+    row = Row(layout, profiled=profile is not None)
     port = free_port()
     server = Child(server_argv(port, None if nats is None else nats.url))
     os.sched_setaffinity(server.pid, {SERVER_CPU})  # before it starts any thread of its own
@@ -135,7 +141,12 @@ def measure(layout: str, nats: NatsServer | None, args: argparse.Namespace) -> R
         server0, generator0 = cpu_seconds(server.pid), cpu_seconds(generator.pid)
         nats0 = 0.0 if nats_pid is None else cpu_seconds(nats_pid)
         generator.process.send_signal(signal.SIGUSR1)
+        recorder = (
+            None if profile is None else saturation_perf.record(server.pid, args.window, profile)
+        )
         time.sleep(args.window)
+        if recorder is not None:
+            recorder.wait(timeout=60)
         row.server_cpu = cpu_seconds(server.pid) - server0
         row.generator_cpu = cpu_seconds(generator.pid) - generator0
         row.nats_cpu = 0.0 if nats_pid is None else cpu_seconds(nats_pid) - nats0
@@ -168,6 +179,8 @@ def describe(row: Row) -> str:
         text += f", nats-server {row.nats_cpu / seconds * 100:.0f} %"
     if not row.saturated:
         text += " (NOT saturated" + (f": {row.note})" if row.note else ")")
+    if row.profiled:
+        text += " [profiled]"
     if row.busy > 15:
         text += f" [the machine {row.busy:.0f} % busy before the row]"
     return text
@@ -203,6 +216,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quiet-wait", type=float, default=30.0, help="s at most per row")
     parser.add_argument("--quick", action="store_true", help="one round, a 3 s window")
     parser.add_argument("--json", type=Path, help="also write every row there")
+    parser.add_argument(
+        "--perf",
+        type=Path,
+        metavar="DIR",
+        help="record each row with perf into DIR and print where the gateway's extra goes",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.window, args.settle = 1, 3.0, 1.0
@@ -214,6 +233,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (os.cpu_count() or 1) < 2:
         print("saturation.py needs 2 CPUs (the server alone on one)")
         return 2
+    if args.perf is not None:
+        why = saturation_perf.available()
+        if why is not None:
+            print(f"--perf: {why}")
+            return 2
+        args.perf.mkdir(parents=True, exist_ok=True)
     atexit.register(kill_children)
     signal.signal(signal.SIGTERM, exit_on_signal)
     os.sched_setaffinity(0, {OTHERS_CPU})  # nats-server and the generator inherit it
@@ -227,9 +252,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     with NatsServer() as nats:
         for number in range(args.rounds):
             rows = []
+            profiles = {}
             for layout in ("single", "gateway"):
                 busy = wait_for_quiet(args.quiet_wait) if args.quiet_wait > 0 else 0.0
-                row = measure(layout, nats if layout == "gateway" else None, args)
+                if args.perf is not None:
+                    profiles[layout] = args.perf / f"{layout}-{number + 1}.data"
+                row = measure(
+                    layout, nats if layout == "gateway" else None, args, profiles.get(layout)
+                )
                 row.busy = busy
                 rows.append(row)
             single, gateway = rows
@@ -238,6 +268,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             for row in rows:
                 print(describe(row))
             print(compare(single, gateway))
+            if profiles and single.answered and gateway.answered:
+                for line in saturation_perf.compare(
+                    profiles["single"], single.micros, profiles["gateway"], gateway.micros
+                ):
+                    print(line)
             if single.answered and gateway.answered:
                 ratios.append(gateway_share(single, gateway)[0])
     if args.json is not None:
