@@ -23,7 +23,7 @@ import re
 import shutil
 import subprocess
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from load_proc import register
@@ -60,6 +60,12 @@ def stacks(data: Path) -> Iterator[Stack]:
         text=True,
         check=False,
     ).stdout
+    return parse(text)
+
+
+def parse(text: str) -> Iterator[Stack]:
+    """The stacks of ``perf script``'s text: a sample's line, then its frames indented (an
+    inlined function's ``(inlined)`` in place of its file), a blank line between samples."""
     stack: Stack = []
     for line in text.splitlines():
         if not line.strip() or not line[0].isspace():
@@ -81,16 +87,16 @@ def _name(frame: tuple[str, str]) -> str:
     return f"{short}: {symbol}"
 
 
-def shares(data: Path) -> tuple[Counter[str], Counter[str], int]:
+def shares(samples: Iterable[Stack]) -> tuple[Counter[str], Counter[str], int]:
     """Per frame, the samples it is on (inclusive) and at the top of (self, an inlined leaf
     counted in its caller, named with the frame below it); and the number of samples."""
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
     count = 0
-    for stack in stacks(data):
+    for stack in samples:
         count += 1
-        inclusive.update({_name(frame) for frame in stack if frame[1] != INLINED})
         real = [frame for frame in stack if frame[1] != INLINED]
+        inclusive.update({_name(frame) for frame in real})
         if real:
             caller = f" < {real[1][0]}" if len(real) > 1 else ""
             own[_name(real[0]) + caller] += 1
@@ -99,8 +105,8 @@ def shares(data: Path) -> tuple[Counter[str], Counter[str], int]:
 
 def compare(single: Path, single_us: float, gateway: Path, gateway_us: float) -> list[str]:
     """The frames whose µs per message differ most, gateway against single process."""
-    s_incl, s_own, s_count = shares(single)
-    g_incl, g_own, g_count = shares(gateway)
+    s_incl, s_own, s_count = shares(stacks(single))
+    g_incl, g_own, g_count = shares(stacks(gateway))
     if not s_count or not g_count:
         return ["   perf: no samples (is perf allowed to record here?)"]
     lines = [

@@ -22,6 +22,7 @@ sys.path.insert(0, str(BENCHMARKS))
 
 import saturation  # noqa: E402  # benchmarks/ is no package: its modules import each other
 import saturation_child  # noqa: E402
+import saturation_perf  # noqa: E402
 from bench_harness import run_harness  # noqa: E402
 
 from ocpp_fast import codec, frames, v201  # noqa: E402
@@ -111,3 +112,30 @@ def test_a_round_is_read_by_msg_per_s_only_when_both_rows_saturate() -> None:
     share, how = saturation.gateway_share(single, gateway)
     assert share == pytest.approx(95 / (0.5 / 9_000 * 1e6))
     assert how.startswith("CPU per message")
+
+
+PERF_SCRIPT = """\
+python  4242
+\t          1ab737 Py_TYPE (inlined)
+\t          1ab737 _PyObject_Malloc (/usr/lib/libpython3.11.so.1.0)
+\t           17397 __pyx_f_Stores_start (/x/_link_bytes_c.cpython-311-x86_64-linux-gnu.so)
+\t          158cc7 uv__read (/x/loop.cpython-311-x86_64-linux-gnu.so)
+
+python  4242
+\t           2e3c0 __pyx_f_Stores_start (/x/_link_bytes_c.cpython-311-x86_64-linux-gnu.so)
+\t          158cc7 uv__read (/x/loop.cpython-311-x86_64-linux-gnu.so)
+"""
+
+
+def test_a_profile_counts_each_frame_once_a_sample_and_an_inlined_leaf_in_its_caller() -> None:
+    samples = list(saturation_perf.parse(PERF_SCRIPT))
+    assert samples[0][0] == ("Py_TYPE", "inlined")
+    inclusive, own, count = saturation_perf.shares(samples)
+    assert count == 2
+    assert inclusive["_link_bytes_c: __pyx_f_Stores_start"] == 2
+    assert inclusive["loop: uv__read"] == 2
+    assert inclusive["libpython3.11: _PyObject_Malloc"] == 1
+    assert own == {
+        "libpython3.11: _PyObject_Malloc < __pyx_f_Stores_start": 1,
+        "_link_bytes_c: __pyx_f_Stores_start < uv__read": 1,
+    }
