@@ -14,11 +14,14 @@ $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip "setuptools>=69" wheel "Cython>=3.0"
 	$(PY) -m pip install --quiet -e ".[dev]"
-	$(MAKE) build-ext
+	$(PY) setup.py --quiet build_ext --inplace
 	touch $(STAMP)
 
 # The compiled codec and dispatch path, built in place next to their .pyx (editable installs import from src/).
-build-ext:
+# Every target that runs the library depends on it: Cython and build_ext redo only what changed
+# (about 1 s when nothing did), and a work tree never runs an extension older than its .pyx
+# (one built into build/ by a wheel, and not copied in place, ran stale under `make test`).
+build-ext: $(STAMP)
 	$(PY) setup.py --quiet build_ext --inplace
 
 test: $(STAMP) lint typecheck docs pytest
@@ -42,7 +45,7 @@ interop/node_modules/.installed: interop/package.json interop/package-lock.json
 # TEST_WORKERS=0 runs it in this process, one test after the other.
 TEST_WORKERS ?= 3
 
-pytest: $(STAMP) interop/node_modules/.installed browser
+pytest: $(STAMP) build-ext interop/node_modules/.installed browser
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests benchmarks
 
 # The documentation site (mkdocs.yml, docs/, tools/docs_hooks.py) into build/site, strict: a
@@ -62,10 +65,10 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	fi
 
-demo: $(STAMP)
+demo: $(STAMP) build-ext
 	$(PY) examples/demo_load.py
 
-bench: $(STAMP)
+bench: $(STAMP) build-ext
 	$(PY) -m ocpp_fast.cli bench
 
 # The load benchmark (benchmarks/load.py): five CSMS processes in turn (the picows echo floor,
@@ -73,7 +76,7 @@ bench: $(STAMP)
 # interop/) under simulated stations on 127.0.0.1, at saturation (1,000 stations) and at a fleet
 # rate (5,000 stations, a call every 4 s each); prints figures and issue 11's targets as met /
 # NOT met, asserts nothing (about 4 minutes).
-load: $(STAMP) interop/node_modules/.installed
+load: $(STAMP) build-ext interop/node_modules/.installed
 	$(PY) benchmarks/load.py $(LOAD_ARGS)
 
 # --- benchmarks tracked over time (benchmarks/track.py; docs/explanation/benchmarks.md) ----------
@@ -120,12 +123,12 @@ bench-chart: $(STAMP)
 	$(PY) benchmarks/track.py chart
 
 # make load with --json, its figures appended to benchmarks/history/load.jsonl (per release).
-load-record: $(STAMP) interop/node_modules/.installed
+load-record: $(STAMP) build-ext interop/node_modules/.installed
 	$(PY) benchmarks/track.py load -- $(LOAD_ARGS)
 
 # A CSMS on several processes over NATS (docs: how-to/cluster.md): nats-server, 2 gateways,
 # 2 workers and 300 simulated stations for 20 s; routed calls and the registry shown.
-demo-cluster: $(STAMP)
+demo-cluster: $(STAMP) build-ext
 	$(PY) examples/demo_cluster.py
 
 # The cluster benchmark (benchmarks/cluster.py): one process without NATS at a gateway's rate,
@@ -133,14 +136,14 @@ demo-cluster: $(STAMP)
 # us/msg per process, routed-call latency, a gateway's CPU/msg against the single process's
 # (target <= 2x). `--saturation` adds 3 gateways against one process at interval 0 (target
 # >= 2.5x). Prints figures, asserts nothing (about 3 minutes).
-load-cluster: $(STAMP)
+load-cluster: $(STAMP) build-ext
 	cd benchmarks && ../$(PY) cluster.py
 
 # Saturation for real (benchmarks/saturation.py): one process, then one gateway, each alone on
 # CPU 0 and driven to a full core by a light generator on CPU 1 (with nats-server); msg/s of
 # each, and what 3 gateways deliver against one process (target >= 2.5x). Figures, never
 # assertions (about 2 minutes: 3 rounds, each row after the machine is quiet).
-load-saturation: $(STAMP)
+load-saturation: $(STAMP) build-ext
 	cd benchmarks && ../$(PY) saturation.py
 
 generate: $(STAMP)
