@@ -375,7 +375,9 @@ class StationClient(Generic[BootT]):
 
         With a queue, what an earlier process left in it starts going out now.
         A failed first attempt raises an ``OSError``: ``ConnectionRefusedError`` (nothing
-        listens), ``TimeoutError``, an ``ssl.SSLError``, or
+        listens; a plain ``OSError`` naming each address when the host has several and none
+        answers, as asyncio's ``create_connection`` says it), ``TimeoutError``, an
+        ``ssl.SSLError``, or
         :class:`~ocpp_fast.errors.HandshakeFailed` (the CSMS refused: ``status`` 401, 404...);
         ``start()`` may then be called again (a station that boots offline retries it).
         A :meth:`close` while it connects ends it too: it returns, with no connection.
