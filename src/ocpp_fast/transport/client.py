@@ -55,6 +55,7 @@ from ocpp_fast.transport._sender import (
 )
 from ocpp_fast.transport.backend import resolve
 from ocpp_fast.transport.identity import basic_header, parse_identity, websocket_url_problem
+from ocpp_fast.transport.limits import DEFAULT_MAX_SIZE
 from ocpp_fast.transport.memory import InMemoryServer
 from ocpp_fast.transport.txqueue import TransactionQueue
 
@@ -213,7 +214,7 @@ class StationClient(Generic[BootT]):
         ping_interval: float | None = 20,
         rng: random.Random | None = None,
         backend: str | None = None,
-        max_size: int = 2**20,
+        max_size: int = DEFAULT_MAX_SIZE,
         compression: bool = True,
         queue: str | TransactionQueue | None = None,
         retry: MessageRetry = DEFAULT_RETRY,
@@ -918,7 +919,7 @@ async def connect(
     backoff: Backoff = Backoff(),
     ping_interval: float | None = 20,
     backend: str | None = None,
-    max_size: int = 2**20,
+    max_size: int = DEFAULT_MAX_SIZE,
     compression: bool = True,
     queue: str | TransactionQueue | None = None,
     retry: MessageRetry = DEFAULT_RETRY,
@@ -938,7 +939,8 @@ async def connect(
     system's default context: the CSMS's certificate checked against the trusted CAs).
     ``compression`` offers permessage-deflate (the CSMS decides); ``backend`` picks the
     WebSocket library.
-    ``max_size`` (bytes, 1 MiB by default) is the largest message the station takes from the
+    ``max_size`` (bytes, :data:`~ocpp_fast.transport.limits.DEFAULT_MAX_SIZE`, 1 MiB, by
+    default) is the largest message the station takes from the
     CSMS: a larger one closes the connection with 1009 (message too big), as the CSMS's own
     ``max_size`` guards it from the station.
     ``queue`` keeps transaction messages across disconnects and restarts, retried
