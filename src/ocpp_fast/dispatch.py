@@ -117,7 +117,30 @@ class CallContext(msgspec.Struct, frozen=True):
     message_id: str
     """The id of the CALL being handled."""
     connection: PeerConnection | None = None
-    """The asyncio connection, to ``await context.connection.call(...)`` the peer from a handler."""
+    """The asyncio connection, to ``await context.connection.call(...)`` the peer from a
+    handler; ``None`` where the CALL came with none (:meth:`OcppHandler.handle`). A handler
+    that always runs on a connection reads :attr:`peer` instead, which needs no check."""
+
+    @property
+    def peer(self) -> PeerConnection:
+        """:attr:`connection`, typed without ``None``: ``await context.peer.call(...)``.
+
+        Every connection (``serve()``, ``connect()``, in memory, a cluster's worker) gives
+        its handlers one, so a handler calling back would otherwise check ``None`` only for
+        ``mypy --strict``, with an ``assert`` that says nothing when it fails. Raises
+        ``RuntimeError`` naming the CALL when there is none: the frame was answered by
+        :meth:`OcppHandler.handle` (or ``handle_async()``), with no peer to call, or the
+        context was made by hand (a unit test gives it a ``connection=``).
+        """
+        connection = self.connection
+        if connection is None:
+            raise RuntimeError(
+                f"CallContext.peer: the CALL {self.message_id!r} of {self.identity!r} came with"
+                " no connection to call back on (handled by OcppHandler.handle() or"
+                " handle_async(), or a CallContext made without connection=); a handler"
+                " that may run so checks context.connection for None instead"
+            )
+        return connection
 
 
 _RequestT = TypeVar("_RequestT")
