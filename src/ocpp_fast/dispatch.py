@@ -62,6 +62,9 @@ from ocpp_fast.tolerance import Tolerance
 
 if TYPE_CHECKING:
     from ocpp_fast._fastpath import Dispatcher
+    from ocpp_fast.v16.messages import BootNotificationResponse as Boot16
+    from ocpp_fast.v21.messages import BootNotificationResponse as Boot21
+    from ocpp_fast.v201.messages import BootNotificationResponse as Boot201
 
 __all__ = [
     "Answer",
@@ -219,6 +222,16 @@ class OcppHandler:
     _handle_path: tuple[type[OcppHandler], Dispatcher] | None = None
     """:meth:`handle`'s compiled path, made on its first frame, and the class it was made for
     (the cluster's gateway shares a user's instance ``__dict__`` with a derived class)."""
+
+    if TYPE_CHECKING:
+
+        def _version_boot_response(self) -> Boot16 | Boot201 | Boot21:
+            """To type checkers only: the BootNotificationResponse of a station's version.
+            Each version's ``Charger`` narrows it to its own, so ``connect(v201.Charger(),
+            url)`` is a ``StationClient`` of 2.0.1's response with no ``boot=`` to say the
+            version (``transport.client.VersionedCharger``); any other handler gives the
+            union, as every handler was typed before."""
+            ...
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

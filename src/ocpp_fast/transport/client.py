@@ -17,7 +17,7 @@ import time
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeAlias, overload
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeAlias, cast, overload
 from urllib.parse import urlsplit
 
 import msgspec
@@ -77,6 +77,7 @@ __all__ = [
     "Queued",
     "StationClient",
     "StillQueued",
+    "VersionedCharger",
     "boot_accepted_within",
     "boot_retry_delay",
     "connect",
@@ -111,6 +112,20 @@ response of its ``boot=`` when that is one version's request, so ``booted()`` ne
 ``isinstance`` to narrow it; :data:`AnyBootResponse` otherwise, and for a bare
 ``StationClient`` annotation (a default: existing code that does not parametrize is
 unchanged). Its default needs ``typing_extensions`` (PEP 696) on Python < 3.13."""
+
+
+class VersionedCharger(Protocol[BootT]):
+    """A station's ``Charger`` as type checkers see it: each version's ``Charger``
+    (``v201.Charger`` and its subclasses) declares its version's BootNotificationResponse
+    (:data:`BootT`), so ``connect(v201.Charger(), url)`` is a
+    ``StationClient[v201.messages.BootNotificationResponse]`` with no ``boot=`` to say the
+    version. A mapping of subprotocols, or any other handler (``dispatch.Charger``, a value
+    annotated ``OcppHandler``), gives the union (:data:`AnyBootResponse`), as before. Nothing
+    of it exists at run time."""
+
+    def _version_boot_response(self) -> BootT:
+        """The BootNotificationResponse of the Charger's version."""
+        ...
 
 
 _CLIENTS: weakref.WeakKeyDictionary[AsyncConnection, StationClient[Any]] = (
@@ -204,7 +219,7 @@ class StationClient(Generic[BootT]):
 
     def __init__(
         self,
-        handlers: OcppHandler | Mapping[str, OcppHandler],
+        handlers: VersionedCharger[BootT] | Mapping[str, OcppHandler],
         url: str,
         *,
         identity: str | None = None,
@@ -228,7 +243,10 @@ class StationClient(Generic[BootT]):
         the largest message taken from the CSMS); ``failover``: other URLs
         of the same CSMS, tried in turn after a lost connection, and at once when the first
         connection fails."""
-        self.handlers = by_subprotocol(handlers, "Charger")
+        # a VersionedCharger is an OcppHandler: only OcppHandler and its classes declare it
+        self.handlers = by_subprotocol(
+            cast("OcppHandler | Mapping[str, OcppHandler]", handlers), "Charger"
+        )
         self.url = url
         """The URL of the current (or next) connection."""
         self._urls = [url, *failover]
@@ -910,7 +928,7 @@ def _opener(backend: str) -> Opener:
 
 
 async def connect(
-    handlers: OcppHandler | Mapping[str, OcppHandler],
+    handlers: VersionedCharger[BootT] | Mapping[str, OcppHandler],
     url: str,
     *,
     identity: str | None = None,
