@@ -8,6 +8,11 @@ handler itself, so cancelling the old run touches nothing of the new one. With t
 routing state on the instance, cancelling the old run cancelled the CALLs the new one was
 handling (never answered), and its end cleared the new run's reader and waited for the
 new run's handlers.
+
+A run that ends before it routed every CALL it read (cancelled, or a CALL's routing failed)
+leaves them to the next ``start()`` on the same connection (:meth:`Reading.unrouted_calls`):
+``ocpp``'s, which reads a frame only once the one before it is handled, would have left them
+in the socket for that ``start()`` to read.
 """
 
 from __future__ import annotations
@@ -20,19 +25,44 @@ __all__ = ["Reading", "failure_of", "routing_failed"]
 
 
 class Reading:
-    """A ``start()`` run: its task, the CALL tasks it made, the last of them (the next
-    waits for it: CALLs are handled one at a time, in order), the failure it is to raise,
-    and its own bound on the CALLs it holds (``max_concurrent_calls``)."""
+    """A ``start()`` run: its task and connection, the CALL tasks it made, the last of them
+    (the next waits for it: CALLs are handled one at a time, in order), the CALLs read and
+    not routed yet, the failure it is to raise, and its own bound on the CALLs it holds
+    (``max_concurrent_calls``)."""
 
-    __slots__ = ("failure", "handling", "last_call", "owner", "reader", "slots")
+    __slots__ = (
+        "connection",
+        "failure",
+        "handling",
+        "held",
+        "last_call",
+        "owner",
+        "reader",
+        "slots",
+        "unrouted",
+    )
 
-    def __init__(self, owner: Any, reader: asyncio.Task[Any] | None, bound: int) -> None:
+    def __init__(
+        self, owner: Any, reader: asyncio.Task[Any] | None, bound: int, connection: Any
+    ) -> None:
         self.owner = owner  # the ChargePoint: its route_message, logger and id
         self.reader = reader
+        self.connection = connection  # what its frames are read from
         self.handling: set[asyncio.Task[Any]] = set()
         self.last_call: asyncio.Task[Any] | None = None
         self.failure: BaseException | None = None
         self.slots = asyncio.Semaphore(bound)
+        self.unrouted: dict[asyncio.Task[Any], str | bytes] = {}  # CALL task -> its frame
+        self.held: str | bytes | None = None  # a CALL read, waiting for a slot
+
+    def unrouted_calls(self) -> list[str | bytes]:
+        """The CALLs read and never routed (none of their handler ran), in the order they
+        came: those queued behind the one being handled, or behind one whose routing failed,
+        and one that waited for a slot."""
+        calls = list(self.unrouted.values())
+        if self.held is not None:
+            calls.append(self.held)
+        return calls
 
     async def route_in_turn(self, message: str | bytes, before: asyncio.Task[Any] | None) -> None:
         """Route a CALL once the one read before it is handled, unless that one's routing
@@ -45,6 +75,7 @@ class Reading:
                 return
             before = None
         if self.failure is None:
+            del self.unrouted[asyncio.current_task()]  # type: ignore[arg-type]  # a task's own
             await self.owner.route_message(message)
 
     def call_done(self, task: asyncio.Task[Any]) -> None:
