@@ -377,7 +377,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         reader = self._fast_reader = asyncio.current_task()
         connection = self._connection
         run = Reading(self, reader, self.max_concurrent_calls, connection)  # see _reading
-        handling, unrouted = run.handling, run.unrouted
+        handling, queued = run.handling, run.queued
         left = self._fast_unread_of(connection)
         message: Any
         try:
@@ -397,7 +397,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                         run.held = message  # read, and now neither routed nor dropped
                         raise
                     task = loop.create_task(run.route_in_turn(message, run.last_call))
-                    unrouted[task] = message
+                    queued.append(message)
                     run.last_call = task
                     handling.add(task)
                     task.add_done_callback(run.call_done)

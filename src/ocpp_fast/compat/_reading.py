@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections import deque
 from typing import Any
 
 __all__ = ["Reading", "failure_of", "routing_failed"]
@@ -37,9 +38,9 @@ class Reading:
         "held",
         "last_call",
         "owner",
+        "queued",
         "reader",
         "slots",
-        "unrouted",
     )
 
     def __init__(
@@ -52,14 +53,19 @@ class Reading:
         self.last_call: asyncio.Task[Any] | None = None
         self.failure: BaseException | None = None
         self.slots = asyncio.Semaphore(bound)
-        self.unrouted: dict[asyncio.Task[Any], str | bytes] = {}  # CALL task -> its frame
+        self.queued: deque[str | bytes] = deque()
+        """The frames of the CALL tasks that have not routed theirs, in the order read. CALLs
+        are routed one at a time in that order, so a task about to route finds its own frame
+        first (one that returns unrouted, after a routing failure, leaves it, and so does
+        every task after it: the run ends). A deque, not a dict by task: this is paid per
+        CALL (about 300 instructions, where a dict by ``asyncio.current_task()`` cost 2,000)."""
         self.held: str | bytes | None = None  # a CALL read, waiting for a slot
 
     def unrouted_calls(self) -> list[str | bytes]:
         """The CALLs read and never routed (none of their handler ran), in the order they
         came: those queued behind the one being handled, or behind one whose routing failed,
         and one that waited for a slot."""
-        calls = list(self.unrouted.values())
+        calls = list(self.queued)
         if self.held is not None:
             calls.append(self.held)
         return calls
@@ -75,7 +81,7 @@ class Reading:
                 return
             before = None
         if self.failure is None:
-            del self.unrouted[asyncio.current_task()]  # type: ignore[arg-type]  # a task's own
+            self.queued.popleft()  # this task's frame (see queued)
             await self.owner.route_message(message)
 
     def call_done(self, task: asyncio.Task[Any]) -> None:
