@@ -232,6 +232,38 @@ def test_a_csms_refusing_on_every_address_fails_as_asyncio_s_create_connection()
     run(main)
 
 
+@pytest.mark.skipif(importlib.util.find_spec("uvloop") is None, reason="uvloop not installed")
+@pytest.mark.skipif(importlib.util.find_spec("picows") is None, reason="picows not installed")
+def test_a_csms_refusing_on_every_address_fails_as_uvloop_s_create_connection() -> None:
+    """On uvloop (where ``ocpp_fast.run`` puts a station) ``create_connection``, the
+    websockets client's, words a refusal without the address (``[Errno 111] Connection
+    refused``), so every address of a host refusing reads the same and it raises one
+    ``ConnectionRefusedError``; the picows client, whose errors name the address, raised a
+    combined ``OSError`` there. Its errors are now worded as uvloop's: the same error as
+    uvloop's ``create_connection`` gives for one address, for one or several."""
+    import uvloop
+
+    async def main() -> None:
+        port = free_port()
+        loop = asyncio.get_running_loop()
+        with pytest.raises(OSError) as expected:  # uvloop's own words, for one address
+            await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+        hosts = {"one.test": ["127.0.0.1"], "two.test": ["127.0.0.1", "127.0.0.2"]}
+
+        async def getaddrinfo(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
+            found = hosts.get(host, [host])  # uvloop's sock_connect looks an address up too
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port)) for ip in found]
+
+        loop.getaddrinfo = getaddrinfo  # type: ignore[method-assign,assignment]
+        for host in hosts:
+            with pytest.raises(OSError) as station:
+                await connect(v16.Charger(), f"ws://{host}:{port}/ocpp/CS16", backend="picows")
+            assert type(station.value) is type(expected.value) is ConnectionRefusedError
+            assert str(station.value) == str(expected.value), host
+
+    uvloop.run(asyncio.wait_for(main(), 45))
+
+
 @pytest.mark.usefixtures("backend")
 def test_a_refused_station_reads_the_http_status_from_a_public_exception() -> None:
     def authorize(station: StationRequest) -> Admission:

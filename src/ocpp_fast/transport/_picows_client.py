@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -80,6 +81,18 @@ def _drop_tls_eof_reports(loop: asyncio.AbstractEventLoop) -> None:
         loop.set_exception_handler(_WithoutTlsEofReports(current))
 
 
+def as_the_loop_words_it(loop: asyncio.AbstractEventLoop, failure: OSError) -> OSError:
+    """``failure`` (of ``loop.sock_connect``) as ``loop.create_connection`` would raise it:
+    asyncio's connects with ``sock_connect`` itself (the same error, naming the address);
+    uvloop's connects in libuv and says only the errno's words (``[Errno 111] Connection
+    refused``), so that every address of a host refusing reads the same and
+    :func:`none_answered` raises one ``ConnectionRefusedError`` there, as the websockets
+    client on uvloop does."""
+    if failure.errno is None or not type(loop).__module__.startswith("uvloop"):
+        return failure
+    return OSError(failure.errno, os.strerror(failure.errno))  # its subclass, by the errno
+
+
 def none_answered(failures: list[OSError]) -> OSError:
     """The error of a connection no resolved address accepted, as asyncio's (and uvloop's)
     ``create_connection`` makes it, so that a station fails alike on every backend: one
@@ -121,7 +134,7 @@ class _Dialer:
                 await loop.sock_connect(sock, address)
             except OSError as exc:
                 sock.close()
-                failures.append(exc)
+                failures.append(as_the_loop_words_it(loop, exc))
                 continue
             except BaseException:
                 sock.close()
