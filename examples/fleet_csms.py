@@ -171,8 +171,8 @@ class _Fleet:
 
     def _booted(self, context: CallContext, vendor: str, model: str) -> None:
         fleet_db.booted(context.identity, vendor, model)
-        if vendor == NOISY_VENDOR and context.connection is not None:
-            context.connection.set_tolerance(NOISY_TOLERANCE)  # from its first boot on
+        if vendor == NOISY_VENDOR:
+            context.peer.set_tolerance(NOISY_TOLERANCE)  # from its first boot on
 
 
 class Fleet201(_Fleet, DemoChargeSystem):

@@ -522,7 +522,11 @@ async def _gateway_holding(
     """A demo CSMS on ``gateway`` with one station per identity, each in the registry."""
     server = await serve(DemoChargeSystem(), cluster=gateway)
     url = f"ws://127.0.0.1:{server.port}/ocpp/"
-    stations = [await connect(IdentityStation(), url + name) for name in identities]
+    # annotated: each is a StationClient of 2.0.1's boot response, a list of them is not a
+    # list of the union (list is invariant)
+    stations: list[StationClient] = [
+        await connect(IdentityStation(), url + name) for name in identities
+    ]
     for name in identities:
         await gateway.holds(name, 5)
     return server, stations

@@ -635,6 +635,44 @@ def test_a_handler_may_call_the_peer_without_deadlock() -> None:
     assert asyncio.run(run()).interval == 5
 
 
+class CallingBackTyped(MyTestChargeSystem):
+    """:class:`CallingBack` as a user writes it under ``mypy --strict``: ``context.peer``,
+    no ``None`` to check."""
+
+    async def boot_notification(  # type: ignore[override]
+        self, request: messages.BootNotificationRequest, context: CallContext
+    ) -> messages.BootNotificationResponse:
+        unlock = await context.peer.call(
+            messages.UnlockConnectorRequest(evse_id=1, connector_id=1), timeout=2
+        )
+        interval = 7 if unlock.status == "Unlocked" else 1  # the station's answer came back
+        return messages.BootNotificationResponse(
+            current_time=NOW, interval=interval, status=enums.RegistrationStatusEnumType.ACCEPTED
+        )
+
+
+def test_context_peer_is_the_connection_and_names_the_call_when_there_is_none(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``CallContext.connection`` is ``PeerConnection | None``, so a handler calling back
+    checked ``None`` for mypy alone; ``context.peer`` is the same connection typed without
+    ``None``, and without one (a frame answered by ``handle()``) it raises a RuntimeError
+    naming the CALL, which the peer gets as InternalError, where an ``assert`` said nothing."""
+
+    async def over_a_connection() -> Any:
+        station, _ = connect_in_memory(MyTestCharger(), CallingBackTyped(), "CS001")
+        return await station.call(BOOT, timeout=2)
+
+    assert asyncio.run(over_a_connection()).interval == 7
+    with caplog.at_level(logging.ERROR, "ocpp_fast"):
+        answer = reply(CallingBackTyped(), msgspec.json.encode([2, "b7", "BootNotification", BOOT]))
+    assert answer[:3] == [4, "b7", "InternalError"]
+    said = [str(r.exc_info[1]) for r in caplog.records if r.exc_info]
+    assert any("the CALL 'b7' of 'CS1' came with no connection" in line for line in said), said
+    with pytest.raises(RuntimeError, match=r"CallContext.peer: the CALL '9' of 'CS2'"):
+        print(CallContext("CS2", "9").peer)
+
+
 class Slow(MyTestChargeSystem):
     delay = 0.3
 

@@ -195,6 +195,76 @@ def test_a_station_client_takes_one_charger_as_connect_does() -> None:
 
 
 @pytest.mark.usefixtures("backend")
+def test_a_csms_refusing_on_every_address_fails_as_asyncio_s_create_connection() -> None:
+    """A host resolving to several addresses, none answering: the picows client (which makes
+    its TCP connection itself) raised the first address's error, where asyncio's
+    ``create_connection`` (the websockets client's) raises one ``OSError`` naming every
+    address. Each backend now fails exactly as ``create_connection`` does in the same run:
+    one address or the same words from each, that error itself; different words, combined."""
+
+    async def main() -> None:
+        port = free_port()
+        hosts = {
+            "one.test": ["127.0.0.1"],
+            "same.test": ["127.0.0.1", "127.0.0.1"],
+            "two.test": ["127.0.0.1", "127.0.0.2"],
+        }
+
+        async def getaddrinfo(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port)) for ip in hosts[host]]
+
+        loop = asyncio.get_running_loop()
+        loop.getaddrinfo = getaddrinfo  # type: ignore[method-assign,assignment]
+        seen = {}
+        for host in hosts:
+            with pytest.raises(OSError) as expected:
+                await loop.create_connection(asyncio.Protocol, host, port)
+            with pytest.raises(OSError) as station:
+                await connect(v16.Charger(), f"ws://{host}:{port}/ocpp/CS16")
+            assert type(station.value) is type(expected.value)
+            assert str(station.value) == str(expected.value)
+            seen[host] = station.value
+        assert isinstance(seen["one.test"], ConnectionRefusedError)
+        assert isinstance(seen["same.test"], ConnectionRefusedError)
+        assert str(seen["two.test"]).startswith("Multiple exceptions: ")
+        assert "127.0.0.2" in str(seen["two.test"])
+
+    run(main)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("uvloop") is None, reason="uvloop not installed")
+@pytest.mark.skipif(importlib.util.find_spec("picows") is None, reason="picows not installed")
+def test_a_csms_refusing_on_every_address_fails_as_uvloop_s_create_connection() -> None:
+    """On uvloop (where ``ocpp_fast.run`` puts a station) ``create_connection``, the
+    websockets client's, words a refusal without the address (``[Errno 111] Connection
+    refused``), so every address of a host refusing reads the same and it raises one
+    ``ConnectionRefusedError``; the picows client, whose errors name the address, raised a
+    combined ``OSError`` there. Its errors are now worded as uvloop's: the same error as
+    uvloop's ``create_connection`` gives for one address, for one or several."""
+    import uvloop
+
+    async def main() -> None:
+        port = free_port()
+        loop = asyncio.get_running_loop()
+        with pytest.raises(OSError) as expected:  # uvloop's own words, for one address
+            await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+        hosts = {"one.test": ["127.0.0.1"], "two.test": ["127.0.0.1", "127.0.0.2"]}
+
+        async def getaddrinfo(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
+            found = hosts.get(host, [host])  # uvloop's sock_connect looks an address up too
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port)) for ip in found]
+
+        loop.getaddrinfo = getaddrinfo  # type: ignore[method-assign,assignment]
+        for host in hosts:
+            with pytest.raises(OSError) as station:
+                await connect(v16.Charger(), f"ws://{host}:{port}/ocpp/CS16", backend="picows")
+            assert type(station.value) is type(expected.value) is ConnectionRefusedError
+            assert str(station.value) == str(expected.value), host
+
+    uvloop.run(asyncio.wait_for(main(), 45))
+
+
+@pytest.mark.usefixtures("backend")
 def test_a_refused_station_reads_the_http_status_from_a_public_exception() -> None:
     def authorize(station: StationRequest) -> Admission:
         if station.identity != "CS16":

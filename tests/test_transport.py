@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import datetime
+import inspect
 import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -22,9 +24,20 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.typing import Subprotocol
 
 from ocpp_fast import v16
+from ocpp_fast._cli_serve import add_serve_arguments
 from ocpp_fast.errors import HandshakeFailed
-from ocpp_fast.transport import Admission, Backoff, StationRequest, connect, parse_identity, serve
+from ocpp_fast.transport import (
+    Admission,
+    Backoff,
+    StationClient,
+    StationRequest,
+    connect,
+    memory,
+    parse_identity,
+    serve,
+)
 from ocpp_fast.transport.backend import BACKENDS
+from ocpp_fast.transport.limits import DEFAULT_MAX_SIZE
 from ocpp_fast.v201 import datatypes, enums, messages
 
 BOOT = messages.BootNotificationRequest(
@@ -579,3 +592,19 @@ def test_a_frame_sent_on_a_closed_websockets_socket_raises_connection_error() ->
     raised = asyncio.run(main())
     assert isinstance(raised, ConnectionError), raised
     assert isinstance(raised.__cause__, ConnectionClosed)
+
+
+def test_every_default_max_size_is_the_one_named_constant() -> None:
+    """The default largest message was the literal ``2**20`` written in ``serve()``,
+    ``connect()``, ``StationClient``, the CLI and the in-memory server, each its own int:
+    changing one left the sides disagreeing. Each default is now
+    ``limits.DEFAULT_MAX_SIZE`` itself (the same object, not an equal number)."""
+    serve_parser = argparse.ArgumentParser()
+    add_serve_arguments(serve_parser)
+    takers: list[Any] = [serve, connect, StationClient, memory.serve_in_memory]
+    takers.append(memory.InMemoryServer)
+    for taker in takers:
+        default = inspect.signature(taker).parameters["max_size"].default
+        assert default is DEFAULT_MAX_SIZE, taker
+    assert serve_parser.get_default("max_size") is DEFAULT_MAX_SIZE
+    assert f"(default {DEFAULT_MAX_SIZE})" in serve_parser.format_help()

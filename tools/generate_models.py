@@ -485,10 +485,15 @@ STATION_HOOK_DECLARATIONS = """
         def on_disconnect(self, connection: AsyncConnection, reason: str) -> Awaitable[None] | None:
             \"\"\"The connection to the CSMS is gone (see ``dispatch.Charger.on_disconnect``).\"\"\"
             ...
+
+        def _version_boot_response(self) -> messages.BootNotificationResponse:
+            \"\"\"This version's BootNotificationResponse (see ``dispatch.Charger``).\"\"\"
+            ...
 """
 """The station's two hooks, typed as :data:`HOOK_DECLARATIONS` types the CSMS's: a station's
 connection is an ``AsyncConnection`` too (``connect()``'s and ``connect_in_memory``'s alike),
-and without them a ``Charger``'s ``on_connect`` took any parameter type, unchecked."""
+and without them a ``Charger``'s ``on_connect`` took any parameter type, unchecked. With them
+the version's BootNotificationResponse, by which ``connect()`` types its client."""
 
 
 def render_handlers(spec: VersionSpec, model: Model) -> str:

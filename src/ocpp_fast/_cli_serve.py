@@ -34,7 +34,7 @@ from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.errors import StartupFailed
 from ocpp_fast.tolerance import Tolerance
 from ocpp_fast.transport.backend import BACKENDS
-from ocpp_fast.transport.limits import DEFAULT_LIMITS, Limits
+from ocpp_fast.transport.limits import DEFAULT_LIMITS, DEFAULT_MAX_SIZE, Limits
 from ocpp_fast.transport.runtime import (
     READY_FD_ENVIRONMENT,
     process_count,
@@ -142,8 +142,8 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--max-size",
         type=count,
-        default=2**20,
-        help="largest message, in bytes (default 1048576)",
+        default=DEFAULT_MAX_SIZE,
+        help=f"largest message, in bytes (default {DEFAULT_MAX_SIZE})",
     )
     serve.add_argument("--backend", choices=BACKENDS, help="WebSocket library (default: fastest)")
     add_operations_ports(serve, "--host")

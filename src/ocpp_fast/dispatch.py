@@ -62,6 +62,9 @@ from ocpp_fast.tolerance import Tolerance
 
 if TYPE_CHECKING:
     from ocpp_fast._fastpath import Dispatcher
+    from ocpp_fast.v16.messages import BootNotificationResponse as Boot16
+    from ocpp_fast.v21.messages import BootNotificationResponse as Boot21
+    from ocpp_fast.v201.messages import BootNotificationResponse as Boot201
 
 __all__ = [
     "Answer",
@@ -117,7 +120,30 @@ class CallContext(msgspec.Struct, frozen=True):
     message_id: str
     """The id of the CALL being handled."""
     connection: PeerConnection | None = None
-    """The asyncio connection, to ``await context.connection.call(...)`` the peer from a handler."""
+    """The asyncio connection, to ``await context.connection.call(...)`` the peer from a
+    handler; ``None`` where the CALL came with none (:meth:`OcppHandler.handle`). A handler
+    that always runs on a connection reads :attr:`peer` instead, which needs no check."""
+
+    @property
+    def peer(self) -> PeerConnection:
+        """:attr:`connection`, typed without ``None``: ``await context.peer.call(...)``.
+
+        Every connection (``serve()``, ``connect()``, in memory, a cluster's worker) gives
+        its handlers one, so a handler calling back would otherwise check ``None`` only for
+        ``mypy --strict``, with an ``assert`` that says nothing when it fails. Raises
+        ``RuntimeError`` naming the CALL when there is none: the frame was answered by
+        :meth:`OcppHandler.handle` (or ``handle_async()``), with no peer to call, or the
+        context was made by hand (a unit test gives it a ``connection=``).
+        """
+        connection = self.connection
+        if connection is None:
+            raise RuntimeError(
+                f"CallContext.peer: the CALL {self.message_id!r} of {self.identity!r} came with"
+                " no connection to call back on (handled by OcppHandler.handle() or"
+                " handle_async(), or a CallContext made without connection=); a handler"
+                " that may run so checks context.connection for None instead"
+            )
+        return connection
 
 
 _RequestT = TypeVar("_RequestT")
@@ -196,6 +222,16 @@ class OcppHandler:
     _handle_path: tuple[type[OcppHandler], Dispatcher] | None = None
     """:meth:`handle`'s compiled path, made on its first frame, and the class it was made for
     (the cluster's gateway shares a user's instance ``__dict__`` with a derived class)."""
+
+    if TYPE_CHECKING:
+
+        def _version_boot_response(self) -> Boot16 | Boot201 | Boot21:
+            """To type checkers only: the BootNotificationResponse of a station's version.
+            Each version's ``Charger`` narrows it to its own, so ``connect(v201.Charger(),
+            url)`` is a ``StationClient`` of 2.0.1's response with no ``boot=`` to say the
+            version (``transport.client.VersionedCharger``); any other handler gives the
+            union, as every handler was typed before."""
+            ...
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -97,6 +97,20 @@ async def from_a_handler(
         assert_type(answer, v201.messages.GetBaseReportResponse)
 
 
+async def from_a_handler_on_a_connection(
+    request: v201.messages.BootNotificationRequest, context: CallContext
+) -> None:
+    """A handler that always runs on a connection calls back with no ``None`` to check."""
+    peer: PeerConnection = context.peer
+    answer = await peer.call(v201.messages.ClearCacheRequest())
+    assert_type(answer, v201.messages.ClearCacheResponse)
+    reset = await context.peer.call(
+        v201.messages.ResetRequest(type=v201.enums.ResetEnumType.ON_IDLE), timeout=5
+    )
+    assert_type(reset, v201.messages.ResetResponse)
+    print(context.peer.identity, context.peer.version.label)
+
+
 async def relay(connection: AsyncConnection, request: Request[ResponseT]) -> ResponseT:
     """A function of the user's own that passes any request on keeps its type."""
     return await connection.call(request, timeout=10)

@@ -15,6 +15,7 @@ from typing import assert_type
 
 from ocpp_fast import v16, v21, v201
 from ocpp_fast.aio import AsyncConnection, InMemoryPair, connect_in_memory
+from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.errors import HandshakeFailed
 from ocpp_fast.transport import HandshakeFailed as FromTheTransport
 from ocpp_fast.transport import Queued, StationClient, connect
@@ -136,7 +137,8 @@ async def boot_of_one_version(url: str) -> None:
 
 
 async def boot_of_several_versions(url: str) -> None:
-    """A client of several versions (or none) keeps the union, as before the parameter."""
+    """A client of several versions, or of a mapping, keeps the union, as before the
+    parameter."""
     both = StationClient(
         {"2.0.1": v201.Charger(), "1.6": v16.Charger()}, url, boot=[BOOT201, BOOT16]
     )
@@ -146,8 +148,32 @@ async def boot_of_several_versions(url: str) -> None:
         | v201.messages.BootNotificationResponse
         | v21.messages.BootNotificationResponse,
     )
-    plain: StationClient = await connect(Firmware(), url)
+    plain = await connect({"ocpp1.6": Firmware()}, url)
     assert_type(plain, StationClient)
+
+
+def of_a_handler_of_no_version(handler: OcppHandler, url: str) -> None:
+    """A value whose type says no version (annotated ``OcppHandler``) is taken as before."""
+    assert_type(StationClient(handler, url), StationClient)
+
+
+async def version_of_the_charger(url: str) -> None:
+    """Without ``boot=`` the Charger's version types the client (a subclass's too), so a
+    function taking a 2.0.1 station takes it, and adding ``boot=`` later changes no type."""
+    station = await connect(v201.Charger(), url)
+    assert_type(station, StationClient[v201.messages.BootNotificationResponse])
+    assert_type(station.boot_response, v201.messages.BootNotificationResponse | None)
+    assert_type(
+        StationClient(Firmware(), url), StationClient[v16.messages.BootNotificationResponse]
+    )
+    assert_type(
+        await connect(v21.Charger(), url), StationClient[v21.messages.BootNotificationResponse]
+    )
+    print(takes_a_201_station(station))
+
+
+def takes_a_201_station(station: StationClient[v201.messages.BootNotificationResponse]) -> str:
+    return station.identity
 
 
 def identity_of(client: StationClient) -> str:

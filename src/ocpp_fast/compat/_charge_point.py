@@ -314,6 +314,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         self._fast_unknown_ids = 0
         self._fast_hooks: set[asyncio.Task[Any]] = set()  # @after coroutines running
         self._fast_reader: asyncio.Task[Any] | None = None  # the latest start() while it reads
+        # CALLs a start() read and did not route, for the next start() on that connection
+        self._fast_unread: tuple[Any, list[str | bytes]] | None = None
 
     @property
     def _fast_version(self) -> ProtocolVersion:
@@ -364,23 +366,38 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         ``route_message`` failing with something else than ``ocpp``'s errors, which
         are answered; a handler raising ``asyncio.CancelledError``, which no
         ``except Exception`` answers) ends ``start()`` with that exception, as it
-        leaves ``ocpp``'s ``start()``: reading stops, the CALLs read after it are never
-        handled, and the backend's ``except`` around ``start()`` sees it.
+        leaves ``ocpp``'s ``start()``: reading stops, the CALLs read after it are not
+        handled by this run, and the backend's ``except`` around ``start()`` sees it.
+
+        Cancelled or so failed, the CALLs it read and had not routed are kept for the next
+        ``start()`` on the same connection, which routes them first, in order: ``ocpp``'s
+        would have left them in the socket for it to read.
         """
         loop = asyncio.get_running_loop()  # kept: ensure_future looks it up (a getpid on 3.11)
         reader = self._fast_reader = asyncio.current_task()
-        run = Reading(self, reader, self.max_concurrent_calls)  # this run's own: see _reading
-        handling = run.handling
+        connection = self._connection
+        run = Reading(self, reader, self.max_concurrent_calls, connection)  # see _reading
+        handling, queued = run.handling, run.queued
+        left = self._fast_unread_of(connection)
+        message: Any
         try:
             while True:
-                message = await self._connection.recv()
-                self.logger.info("%s: receive message %s", self.id, message)
+                if left:  # read by a start() that ended before it routed them
+                    message = left.pop(0)
+                else:
+                    message = await self._connection.recv()
+                    self.logger.info("%s: receive message %s", self.id, message)
                 kind = type(message)
                 if (kind is str and _CALL_START.match(message)) or (
                     kind is bytes and _CALL_START_BYTES.match(message)
                 ):
-                    await run.slots.acquire()
+                    try:
+                        await run.slots.acquire()
+                    except asyncio.CancelledError:
+                        run.held = message  # read, and now neither routed nor dropped
+                        raise
                     task = loop.create_task(run.route_in_turn(message, run.last_call))
+                    queued.append(message)
                     run.last_call = task
                     handling.add(task)
                     task.add_done_callback(run.call_done)
@@ -388,6 +405,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                     await self.route_message(message)
         except asyncio.CancelledError:
             self._fast_stopped_reading(run)
+            self._fast_keep_unread(run, left)
             for task in handling:
                 task.cancel()
             # cancelled by call_done alone (not also by the backend): its failure
@@ -403,6 +421,22 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         # raised outside the except clauses, so its own context and traceback are kept
         failure, run.failure = run.failure, None
         raise failure
+
+    def _fast_unread_of(self, connection: Any) -> list[str | bytes]:
+        """The CALLs an earlier ``start()`` on ``connection`` read and did not route (taken:
+        this run routes them first), none for another connection."""
+        kept, self._fast_unread = self._fast_unread, None
+        if kept is None or kept[0] is not connection:
+            return []
+        return kept[1]
+
+    def _fast_keep_unread(self, run: Reading, left: list[str | bytes]) -> None:
+        """``run`` ended (cancelled, or a CALL's routing failed) with CALLs read and not
+        routed: kept, in order, for the next ``start()`` on its connection, which ``ocpp``'s
+        would have read them from (its ``start()`` reads a frame only once the one before it
+        is handled)."""
+        calls = run.unrouted_calls() + left
+        self._fast_unread = (run.connection, calls) if calls else None
 
     def _fast_stopped_reading(self, run: Reading) -> None:
         """``run`` reads no more: it is no longer the reader, unless a later ``start()``

@@ -8,31 +8,67 @@ handler itself, so cancelling the old run touches nothing of the new one. With t
 routing state on the instance, cancelling the old run cancelled the CALLs the new one was
 handling (never answered), and its end cleared the new run's reader and waited for the
 new run's handlers.
+
+A run that ends before it routed every CALL it read (cancelled, or a CALL's routing failed)
+leaves them to the next ``start()`` on the same connection (:meth:`Reading.unrouted_calls`):
+``ocpp``'s, which reads a frame only once the one before it is handled, would have left them
+in the socket for that ``start()`` to read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from collections import deque
 from typing import Any
 
 __all__ = ["Reading", "failure_of", "routing_failed"]
 
 
 class Reading:
-    """A ``start()`` run: its task, the CALL tasks it made, the last of them (the next
-    waits for it: CALLs are handled one at a time, in order), the failure it is to raise,
-    and its own bound on the CALLs it holds (``max_concurrent_calls``)."""
+    """A ``start()`` run: its task and connection, the CALL tasks it made, the last of them
+    (the next waits for it: CALLs are handled one at a time, in order), the CALLs read and
+    not routed yet, the failure it is to raise, and its own bound on the CALLs it holds
+    (``max_concurrent_calls``)."""
 
-    __slots__ = ("failure", "handling", "last_call", "owner", "reader", "slots")
+    __slots__ = (
+        "connection",
+        "failure",
+        "handling",
+        "held",
+        "last_call",
+        "owner",
+        "queued",
+        "reader",
+        "slots",
+    )
 
-    def __init__(self, owner: Any, reader: asyncio.Task[Any] | None, bound: int) -> None:
+    def __init__(
+        self, owner: Any, reader: asyncio.Task[Any] | None, bound: int, connection: Any
+    ) -> None:
         self.owner = owner  # the ChargePoint: its route_message, logger and id
         self.reader = reader
+        self.connection = connection  # what its frames are read from
         self.handling: set[asyncio.Task[Any]] = set()
         self.last_call: asyncio.Task[Any] | None = None
         self.failure: BaseException | None = None
         self.slots = asyncio.Semaphore(bound)
+        self.queued: deque[str | bytes] = deque()
+        """The frames of the CALL tasks that have not routed theirs, in the order read. CALLs
+        are routed one at a time in that order, so a task about to route finds its own frame
+        first (one that returns unrouted, after a routing failure, leaves it, and so does
+        every task after it: the run ends). A deque, not a dict by task: this is paid per
+        CALL (about 300 instructions, where a dict by ``asyncio.current_task()`` cost 2,000)."""
+        self.held: str | bytes | None = None  # a CALL read, waiting for a slot
+
+    def unrouted_calls(self) -> list[str | bytes]:
+        """The CALLs read and never routed (none of their handler ran), in the order they
+        came: those queued behind the one being handled, or behind one whose routing failed,
+        and one that waited for a slot."""
+        calls = list(self.queued)
+        if self.held is not None:
+            calls.append(self.held)
+        return calls
 
     async def route_in_turn(self, message: str | bytes, before: asyncio.Task[Any] | None) -> None:
         """Route a CALL once the one read before it is handled, unless that one's routing
@@ -45,6 +81,7 @@ class Reading:
                 return
             before = None
         if self.failure is None:
+            self.queued.popleft()  # this task's frame (see queued)
             await self.owner.route_message(message)
 
     def call_done(self, task: asyncio.Task[Any]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -80,6 +81,31 @@ def _drop_tls_eof_reports(loop: asyncio.AbstractEventLoop) -> None:
         loop.set_exception_handler(_WithoutTlsEofReports(current))
 
 
+def as_the_loop_words_it(loop: asyncio.AbstractEventLoop, failure: OSError) -> OSError:
+    """``failure`` (of ``loop.sock_connect``) as ``loop.create_connection`` would raise it:
+    asyncio's connects with ``sock_connect`` itself (the same error, naming the address);
+    uvloop's connects in libuv and says only the errno's words (``[Errno 111] Connection
+    refused``), so that every address of a host refusing reads the same and
+    :func:`none_answered` raises one ``ConnectionRefusedError`` there, as the websockets
+    client on uvloop does."""
+    if failure.errno is None or not type(loop).__module__.startswith("uvloop"):
+        return failure
+    return OSError(failure.errno, os.strerror(failure.errno))  # its subclass, by the errno
+
+
+def none_answered(failures: list[OSError]) -> OSError:
+    """The error of a connection no resolved address accepted, as asyncio's (and uvloop's)
+    ``create_connection`` makes it, so that a station fails alike on every backend: one
+    address, or the same words from each, raise the first one's own error (an
+    ``except ConnectionRefusedError`` still takes it); different words raise one plain
+    ``OSError`` naming every address's failure (where a handler reading only the first
+    would miss that IPv6 was unreachable and IPv4 refused)."""
+    first = failures[0]
+    if all(str(failure) == str(first) for failure in failures):
+        return first
+    return OSError("Multiple exceptions: " + ", ".join(str(failure) for failure in failures))
+
+
 class _Dialer:
     """The TCP connection of one :func:`open_picows`, made here (picows' ``socket_factory``)
     so that a cancelled handshake can drop it at once.
@@ -97,7 +123,7 @@ class _Dialer:
 
     async def __call__(self, url: WSParsedURL) -> socket.socket:
         """Connect to ``url``'s host as ``loop.create_connection`` would: each address it
-        resolves to in turn, the first one's failure raised when none answers."""
+        resolves to in turn, failing as it fails when none answers (:func:`none_answered`)."""
         loop = asyncio.get_running_loop()
         found = await loop.getaddrinfo(url.host, url.port, type=socket.SOCK_STREAM)
         failures: list[OSError] = []
@@ -108,14 +134,14 @@ class _Dialer:
                 await loop.sock_connect(sock, address)
             except OSError as exc:
                 sock.close()
-                failures.append(exc)
+                failures.append(as_the_loop_words_it(loop, exc))
                 continue
             except BaseException:
                 sock.close()
                 raise
             self.sock = sock
             return sock
-        raise failures[0]  # getaddrinfo raises rather than return no address
+        raise none_answered(failures)  # getaddrinfo raises rather than return no address
 
     def drop(self) -> None:
         """End the connection now, whoever holds the socket."""

@@ -17,7 +17,7 @@ import time
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeAlias, overload
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeAlias, cast, overload
 from urllib.parse import urlsplit
 
 import msgspec
@@ -55,6 +55,7 @@ from ocpp_fast.transport._sender import (
 )
 from ocpp_fast.transport.backend import resolve
 from ocpp_fast.transport.identity import basic_header, parse_identity, websocket_url_problem
+from ocpp_fast.transport.limits import DEFAULT_MAX_SIZE
 from ocpp_fast.transport.memory import InMemoryServer
 from ocpp_fast.transport.txqueue import TransactionQueue
 
@@ -76,6 +77,7 @@ __all__ = [
     "Queued",
     "StationClient",
     "StillQueued",
+    "VersionedCharger",
     "boot_accepted_within",
     "boot_retry_delay",
     "connect",
@@ -110,6 +112,20 @@ response of its ``boot=`` when that is one version's request, so ``booted()`` ne
 ``isinstance`` to narrow it; :data:`AnyBootResponse` otherwise, and for a bare
 ``StationClient`` annotation (a default: existing code that does not parametrize is
 unchanged). Its default needs ``typing_extensions`` (PEP 696) on Python < 3.13."""
+
+
+class VersionedCharger(Protocol[BootT]):
+    """A station's ``Charger`` as type checkers see it: each version's ``Charger``
+    (``v201.Charger`` and its subclasses) declares its version's BootNotificationResponse
+    (:data:`BootT`), so ``connect(v201.Charger(), url)`` is a
+    ``StationClient[v201.messages.BootNotificationResponse]`` with no ``boot=`` to say the
+    version. A mapping of subprotocols, or any other handler (``dispatch.Charger``, a value
+    annotated ``OcppHandler``), gives the union (:data:`AnyBootResponse`), as before. Nothing
+    of it exists at run time."""
+
+    def _version_boot_response(self) -> BootT:
+        """The BootNotificationResponse of the Charger's version."""
+        ...
 
 
 _CLIENTS: weakref.WeakKeyDictionary[AsyncConnection, StationClient[Any]] = (
@@ -203,7 +219,7 @@ class StationClient(Generic[BootT]):
 
     def __init__(
         self,
-        handlers: OcppHandler | Mapping[str, OcppHandler],
+        handlers: VersionedCharger[BootT] | Mapping[str, OcppHandler],
         url: str,
         *,
         identity: str | None = None,
@@ -213,7 +229,7 @@ class StationClient(Generic[BootT]):
         ping_interval: float | None = 20,
         rng: random.Random | None = None,
         backend: str | None = None,
-        max_size: int = 2**20,
+        max_size: int = DEFAULT_MAX_SIZE,
         compression: bool = True,
         queue: str | TransactionQueue | None = None,
         retry: MessageRetry = DEFAULT_RETRY,
@@ -227,7 +243,10 @@ class StationClient(Generic[BootT]):
         the largest message taken from the CSMS); ``failover``: other URLs
         of the same CSMS, tried in turn after a lost connection, and at once when the first
         connection fails."""
-        self.handlers = by_subprotocol(handlers, "Charger")
+        # a VersionedCharger is an OcppHandler: only OcppHandler and its classes declare it
+        self.handlers = by_subprotocol(
+            cast("OcppHandler | Mapping[str, OcppHandler]", handlers), "Charger"
+        )
         self.url = url
         """The URL of the current (or next) connection."""
         self._urls = [url, *failover]
@@ -375,7 +394,9 @@ class StationClient(Generic[BootT]):
 
         With a queue, what an earlier process left in it starts going out now.
         A failed first attempt raises an ``OSError``: ``ConnectionRefusedError`` (nothing
-        listens), ``TimeoutError``, an ``ssl.SSLError``, or
+        listens; a plain ``OSError`` naming each address when the host has several and none
+        answers, as asyncio's ``create_connection`` says it), ``TimeoutError``, an
+        ``ssl.SSLError``, or
         :class:`~ocpp_fast.errors.HandshakeFailed` (the CSMS refused: ``status`` 401, 404...);
         ``start()`` may then be called again (a station that boots offline retries it).
         A :meth:`close` while it connects ends it too: it returns, with no connection.
@@ -907,7 +928,7 @@ def _opener(backend: str) -> Opener:
 
 
 async def connect(
-    handlers: OcppHandler | Mapping[str, OcppHandler],
+    handlers: VersionedCharger[BootT] | Mapping[str, OcppHandler],
     url: str,
     *,
     identity: str | None = None,
@@ -916,7 +937,7 @@ async def connect(
     backoff: Backoff = Backoff(),
     ping_interval: float | None = 20,
     backend: str | None = None,
-    max_size: int = 2**20,
+    max_size: int = DEFAULT_MAX_SIZE,
     compression: bool = True,
     queue: str | TransactionQueue | None = None,
     retry: MessageRetry = DEFAULT_RETRY,
@@ -936,7 +957,8 @@ async def connect(
     system's default context: the CSMS's certificate checked against the trusted CAs).
     ``compression`` offers permessage-deflate (the CSMS decides); ``backend`` picks the
     WebSocket library.
-    ``max_size`` (bytes, 1 MiB by default) is the largest message the station takes from the
+    ``max_size`` (bytes, :data:`~ocpp_fast.transport.limits.DEFAULT_MAX_SIZE`, 1 MiB, by
+    default) is the largest message the station takes from the
     CSMS: a larger one closes the connection with 1009 (message too big), as the CSMS's own
     ``max_size`` guards it from the station.
     ``queue`` keeps transaction messages across disconnects and restarts, retried

@@ -15,7 +15,15 @@ from dataclasses import dataclass
 
 from ocpp_fast.aio import CALLS_IN_FLIGHT
 
-__all__ = ["DEFAULT_LIMITS", "REPLACED_CLOSE_CODE", "Limits"]
+__all__ = ["DEFAULT_LIMITS", "DEFAULT_MAX_SIZE", "REPLACED_CLOSE_CODE", "Limits"]
+
+DEFAULT_MAX_SIZE = 2**20
+"""The largest message, in bytes (1 MiB), taken by default on either side: a station's by
+:func:`~ocpp_fast.transport.serve` (``ocpp-fast serve --max-size``) and
+:func:`~ocpp_fast.transport.memory.serve_in_memory`, the CSMS's by a station's
+:func:`~ocpp_fast.transport.connect` and :class:`~ocpp_fast.transport.StationClient`. A
+larger one closes the connection with 1009 (message too big). One constant, so that the two
+sides and every carrier keep agreeing on what fits."""
 
 REPLACED_CLOSE_CODE = 1008
 """Close code of a connection replaced by a newer one of the same station (policy violation:

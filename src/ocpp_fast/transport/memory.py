@@ -43,7 +43,12 @@ from ocpp_fast.transport._lifecycle import (
 from ocpp_fast.transport._link import LinkOptions, telling
 from ocpp_fast.transport._stations import Authorize, CsmsServer, Session, log, run_closed
 from ocpp_fast.transport.identity import parse_identity
-from ocpp_fast.transport.limits import DEFAULT_LIMITS, REPLACED_CLOSE_CODE, Limits
+from ocpp_fast.transport.limits import (
+    DEFAULT_LIMITS,
+    DEFAULT_MAX_SIZE,
+    REPLACED_CLOSE_CODE,
+    Limits,
+)
 
 __all__ = ["InMemoryServer", "serve_in_memory"]
 
@@ -51,8 +56,6 @@ _STATION, _CSMS = 0, 1
 """The two sides of a :class:`_Socket` (and of its wire)."""
 PEER = "memory"
 """The peer address the server's log lines give an in-memory station."""
-DEFAULT_MAX_SIZE = 2**20
-"""``max_size`` of ``serve()`` and of a station, in bytes: the same here by default."""
 DROPPED = "dropped in memory (InMemoryServer.disconnect)"
 """Why a connection ended without a close frame, as the "disconnected" lines say."""
 CANCELLED = "the station's client was cancelled, not closed"

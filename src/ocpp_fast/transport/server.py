@@ -25,7 +25,7 @@ from ocpp_fast.transport._stations import (
     StationRequest,
 )
 from ocpp_fast.transport.backend import resolve
-from ocpp_fast.transport.limits import DEFAULT_LIMITS, Limits
+from ocpp_fast.transport.limits import DEFAULT_LIMITS, DEFAULT_MAX_SIZE, Limits
 
 if TYPE_CHECKING:
     from ocpp_fast.metrics import Metrics
@@ -77,7 +77,7 @@ async def serve(
     security_profile: int = 0,
     ssl: ssl_module.SSLContext | None = None,
     ping_interval: float | None = 20,
-    max_size: int = 2**20,
+    max_size: int = DEFAULT_MAX_SIZE,
     limits: Limits = DEFAULT_LIMITS,
     backend: str | None = None,
     metrics_port: int | None = None,
@@ -99,7 +99,9 @@ async def serve(
     require it (without it any password would do), elsewhere every station is admitted.
     permessage-deflate is on; keepalive pings every ``ping_interval`` seconds (a station
     that answers none is closed after about two).
-    ``limits`` caps what each station may cost (:class:`Limits`). ``metrics_port`` serves
+    ``limits`` caps what each station may cost (:class:`Limits`); ``max_size`` is the largest
+    message a station may send, in bytes (:data:`~ocpp_fast.transport.limits.DEFAULT_MAX_SIZE`,
+    1 MiB, by default): a larger one closes its connection with 1009. ``metrics_port`` serves
     Prometheus metrics (:mod:`ocpp_fast.metrics`, extra ``[metrics]``) on that port of
     ``metrics_host`` (``None``: ``host``; 0: any free port, ``server.metrics_port`` says which),
     so that the stations' address need not be the scraper's; or pass your own

@@ -618,6 +618,10 @@ class Charger(dispatch.Charger):
             """The connection to the CSMS is gone (see ``dispatch.Charger.on_disconnect``)."""
             ...
 
+        def _version_boot_response(self) -> messages.BootNotificationResponse:
+            """This version's BootNotificationResponse (see ``dispatch.Charger``)."""
+            ...
+
 
 # Imported to build the module, not part of it: out of its namespace, so that
 # dir() and completion list the OCPP names only (``__all__`` lists its own).

@@ -26,6 +26,14 @@ async def wrong(url: str) -> None:
     print(answer, as16)
 
 
+async def wrong_version(url: str) -> None:
+    """A client typed by its Charger's version (no ``boot=``) is no other version's."""
+    station = await connect(v16.Charger(), url)
+    # expect: mypy[assignment] pyright[reportAssignmentType]
+    as201: StationClient[v201.messages.BootNotificationResponse] = station
+    print(as201)
+
+
 def misspelled(connection: AsyncConnection) -> bool:
     """How the CSMS answered the last boot is one of three words: a misspelled one never is."""
     # expect: mypy[comparison-overlap] pyright[reportUnnecessaryComparison]
