@@ -175,7 +175,14 @@ cdef class Stores:
         (<dict?>actions)[action] = made
         return made
 
+    def starter(self, version):
+        return StoreStart(self, version)
+
     def start(self, version, action, request, payload, context):
+        return self._start(version, action, request, payload, context)
+
+    cdef object _start(self, object version, object action, object request, object payload,
+                       object context):
         if type(action) is not str:
             raise TypeError(f"a store's action is a str, not {type(action).__name__}")
         loop = self._loop
@@ -251,6 +258,25 @@ cdef class Stores:
                 self.relay._refused(reply)
         except Exception as exc:
             raise self.relay._not_stored(exc, action, context) from None
+
+
+cdef class StoreStart(GateStart):
+    """The twin's ``starter``: ``Stores.start`` of one version, which the compiled dispatch
+    path calls in C (``GateStart.begin``), its ack then completing the gated CALL by a C
+    call (``follow``): no ``partial``, bound method, callbacks list or tuple per store."""
+
+    cdef Stores stores
+    cdef object version
+
+    def __init__(self, Stores stores, version):
+        self.stores = stores
+        self.version = version
+
+    cdef object begin(self, object action, object request, object payload, object context):
+        return self.stores._start(self.version, action, request, payload, context)
+
+    cdef bint follow(self, object ack, Gated gated) except -1:
+        return type(ack) is Ack and (<Ack>ack)._follow(gated)
 
 
 cdef Py_ssize_t _GATHER_UP_TO = GATHER_UP_TO
