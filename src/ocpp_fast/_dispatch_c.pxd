@@ -19,7 +19,7 @@ cdef class Gated:
     cdef double started
     cdef bint done
 
-    cdef void fire(self, object ack) except *
+    cdef void fire(self, object ack, bint cancelled) except *
     cdef void _release(self) except *
     cdef void _let_go(self) except *
 
@@ -27,3 +27,4 @@ cdef class Gated:
 cdef class GateStart:
     cdef object begin(self, object action, object request, object payload, object context)
     cdef bint follow(self, object ack, Gated gated) except -1
+    cdef int check(self, object ack, object action, object context) except -1

@@ -278,9 +278,10 @@ cdef class GateStart:
     in ``_dispatch_c.pxd``): ``begin`` is ``start(action, request, payload, context)``
     without a Python call, and ``follow`` has ``gated`` called back as ``ack`` completes by
     a C call, where the ack is one its module completes (then ``True``; ``False``: the
-    path adds ``gated`` as the ack's done callback). A subclass is still a plain callable
-    ``start`` to anything else (the pure twin, the general path). The cluster gateway's
-    store (``cluster/_link_bytes_c.pyx``'s ``StoreStart``) is one."""
+    path adds ``gated`` as the ack's done callback); ``check`` is the gate's ``check``
+    (``Gate``'s second step, which must be the same), a C call too. A subclass is still a
+    plain callable ``start`` to anything else (the pure twin, the general path). The
+    cluster gateway's store (``cluster/_link_bytes_c.pyx``'s ``StoreStart``) is one."""
 
     def __call__(self, action, request, payload, context):
         return self.begin(action, request, payload, context)
@@ -290,6 +291,9 @@ cdef class GateStart:
 
     cdef bint follow(self, object ack, Gated gated) except -1:
         return False
+
+    cdef int check(self, object ack, object action, object context) except -1:
+        raise NotImplementedError
 
 
 cdef class FastDispatch:
@@ -482,8 +486,12 @@ cdef class FastDispatch:
         message_id = gated.message_id
         cdef tuple fields = gated.fields  # the route it started on (read again: a look-up)
         cdef tuple gate = <tuple>fields[GATE]
+        start = gate[G_START]
         try:
-            gate[G_CHECK](ack, action, context)
+            if isinstance(start, GateStart):  # its check is the gate's, in C
+                (<GateStart>start).check(ack, action, context)
+            else:
+                gate[G_CHECK](ack, action, context)
             calls = gate[G_CALLS]
             if gate[G_WANTS_CONTEXT]:
                 result = calls(self._handler, request, context)
@@ -614,18 +622,19 @@ cdef class Gated:
     def __call__(self, ack):
         """The gate's future is done: the CALL answered, unless it was cancelled or the
         connection stopped (then nothing is, and what the future raised is retrieved)."""
-        self.fire(ack)
+        self.fire(ack, ack.cancelled())
 
-    cdef void fire(self, object ack) except *:
-        """``__call__``'s steps, called in C by a store's ack (``GateStart.follow``)."""
+    cdef void fire(self, object ack, bint cancelled) except *:
+        """``__call__``'s steps, called in C by a store's ack (``GateStart.follow``), which
+        says whether it was cancelled (no Python call to ask it)."""
         if self.done:  # cancelled meanwhile
-            if not ack.cancelled():
+            if not cancelled:
                 ack.exception()
             return
         self._release()
         connection = self.connection
-        if ack.cancelled() or connection._stopped:
-            if not ack.cancelled():
+        if cancelled or connection._stopped:
+            if not cancelled:
                 ack.exception()
             self._let_go()
         else:

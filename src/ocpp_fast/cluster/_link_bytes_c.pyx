@@ -576,7 +576,7 @@ cdef class Ack:
         if gated is not None:
             self._gated = None
             try:
-                gated.fire(self)
+                gated.fire(self, state == _CANCELLED)
             except Exception as exc:
                 self._loop.call_exception_handler(
                     {"message": "a store's ack callback failed", "exception": exc}

@@ -246,11 +246,14 @@ cdef class Stores:
         return ack
 
     def check(self, ack, action, context):
+        self._check(ack, action, context)
+
+    cdef int _check(self, object ack, object action, object context) except -1:
         try:
             if type(ack) is Ack and (<Ack>ack)._state == _RESULT:
                 reply = (<Ack>ack)._value
                 if type(reply) is bytes and _plainly_stored(<bytes>reply):
-                    return
+                    return 0
             else:
                 reply = ack.result()
             stored = self._decode(reply if type(reply) is bytes else reply.data)
@@ -258,12 +261,14 @@ cdef class Stores:
                 self.relay._refused(reply)
         except Exception as exc:
             raise self.relay._not_stored(exc, action, context) from None
+        return 0
 
 
 cdef class StoreStart(GateStart):
     """The twin's ``starter``: ``Stores.start`` of one version, which the compiled dispatch
     path calls in C (``GateStart.begin``), its ack then completing the gated CALL by a C
-    call (``follow``): no ``partial``, bound method, callbacks list or tuple per store."""
+    call (``follow``), and checks it by one (``check``, ``Stores.check``): no ``partial``,
+    bound method, callbacks list or tuple per store."""
 
     cdef Stores stores
     cdef object version
@@ -277,6 +282,9 @@ cdef class StoreStart(GateStart):
 
     cdef bint follow(self, object ack, Gated gated) except -1:
         return type(ack) is Ack and (<Ack>ack)._follow(gated)
+
+    cdef int check(self, object ack, object action, object context) except -1:
+        return self.stores._check(ack, action, context)
 
 
 cdef Py_ssize_t _GATHER_UP_TO = GATHER_UP_TO
