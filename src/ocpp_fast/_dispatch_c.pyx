@@ -309,7 +309,6 @@ cdef class FastDispatch:
     cdef object _metrics
     cdef dict _cells
     cdef object _frames
-    cdef dict _state
 
     def __init__(self, handler, routes, context_type, peer=None, protocol=None, frames=None):
         if not isinstance(routes, dict):
@@ -323,7 +322,6 @@ cdef class FastDispatch:
         self._routes = routes
         self._context_type = context_type
         self._peer = peer
-        self._state = _state_of(peer)
         self._protocol = protocol
         self._handling = None if protocol is None else protocol._handling
         if frames is not None and type(frames) is not dict:
@@ -394,7 +392,7 @@ cdef class FastDispatch:
             cell.data.as_doubles[C_CALLS_IN] += 1
         if is_async:  # for the asyncio layer's slots and task (its handler time is taken there)
             gate = fields[GATE]
-            if gate is not None and _slot_free(self._peer, self._state):
+            if gate is not None and _slot_free(self._peer):
                 if message_id is None:
                     message_id = _message_id(p, &h)
                 return self._gated(fields, message_id, name, request,
@@ -467,12 +465,11 @@ cdef class FastDispatch:
         except Exception as exc:
             return HandlerRan(Call(message_id, action, request), None, exc, started)
         gated.ack = ack
-        cdef dict state = self._state
-        _put(connection, state, "_free", _read(connection, state, "_free") - 1)
-        slots = _read(connection, state, "_slots")
+        connection._free -= 1
+        slots = connection._slots
         if slots is not None:
             slots.free -= 1  # Slots.take, its free slot seen by _slot_free
-        _read(connection, state, "_pending")[gated] = 1
+        connection._pending[gated] = 1
         if not followed:
             add_done_callback(gated)
         return True
@@ -518,7 +515,7 @@ cdef class FastDispatch:
                 outbox.append(reply)
                 connection._write_out()
             else:
-                _read(connection, self._state, "_write")(reply)
+                connection._write(reply)
         except Exception as exc:  # the transport failing under it, as in AsyncConnection
             self._protocol.log.debug("could not send a reply: %r", exc)
         return None
@@ -538,62 +535,13 @@ cdef class FastDispatch:
         return Call(message_id, action, request)
 
 
-cdef tuple _STATE = ("_free", "_slots", "_pending", "_stopped", "_paused", "_drained", "_write")
-"""The connection's attributes the gated route reads and writes per CALL."""
-
-
-cdef dict _state_of(object connection):
-    """Where ``connection``'s :data:`_STATE` can be read and written as Python would: its
-    instance dict, when its class leaves attribute access to ``object``'s and defines none of
-    those names itself (no property, slot or class default would take the read); else
-    ``None`` (asked through ``getattr`` as before). A generic look-up of an instance
-    attribute goes through the type first: 150-250 instructions, a dozen per durable CALL on
-    a gateway; a look-up in the dict held here is a third of that."""
-    if connection is None:
-        return None
-    cls = type(connection)
-    if cls.__getattribute__ is not object.__getattribute__ or cls.__setattr__ is not object.__setattr__:
-        return None
-    for name in _STATE:
-        if hasattr(cls, name):
-            return None
-    state = getattr(connection, "__dict__", None)
-    return <dict>state if type(state) is dict else None
-
-
-cdef inline object _read(object connection, dict state, str name):
-    """``connection.<name>``, from ``state`` (:func:`_state_of`) where it holds it."""
-    cdef PyObject* found
-    if state is not None:
-        found = PyDict_GetItemWithError(state, name)
-        if found != NULL:
-            return <object>found
-    return getattr(connection, name)
-
-
-cdef inline int _put(object connection, dict state, str name, object value) except -1:
-    """``connection.<name> = value``, in ``state`` where it is held (:func:`_state_of`)."""
-    if state is not None:
-        state[name] = value
-    else:
-        setattr(connection, name, value)
-    return 0
-
-
-cdef inline dict _state_held(Gated gated):
-    """The state dict of ``gated``'s connection its dispatch holds (``None`` without one)."""
-    dispatch = gated.dispatch
-    return None if dispatch is None else (<FastDispatch>dispatch)._state
-
-
-cdef bint _slot_free(object connection, dict state) except -1:
+cdef bint _slot_free(object connection) except -1:
     """Whether a gated CALL can start on the compiled path: ``connection`` is a live one that
     writes its frames (not a sending transport's: those answer through a task) with a slot
     free of its own and of the shared ones (``AsyncConnection._take_slot`` would take it)."""
-    if (connection is None or _read(connection, state, "_write") is None
-            or _read(connection, state, "_free") <= 0):
+    if connection is None or connection._write is None or connection._free <= 0:
         return False
-    slots = _read(connection, state, "_slots")
+    slots = connection._slots
     return slots is None or slots.free > 0
 
 
@@ -685,14 +633,13 @@ cdef class Gated:
             return
         self._release()
         connection = self.connection
-        cdef dict state = _state_held(self)
-        if cancelled or _read(connection, state, "_stopped"):
+        if cancelled or connection._stopped:
             if not cancelled:
                 ack.exception()
             self._let_go()
         else:
             (<FastDispatch>self.dispatch)._conclude(self, ack)
-        if _read(connection, state, "_paused"):
+        if connection._paused:
             connection._work_backlog()
 
     def cancel(self):
@@ -711,20 +658,19 @@ cdef class Gated:
         """No longer pending: the connection's slots back, ``drain`` told when none is left."""
         self.done = True
         connection = self.connection
-        cdef dict state = _state_held(self)
-        pending = _read(connection, state, "_pending")
+        pending = connection._pending
         del pending[self]
         if not pending:  # drain is told (at saturation most releases leave others pending)
-            drained = _read(connection, state, "_drained")
+            drained = connection._drained
             if drained is not None and not drained.done():
                 drained.set_result(None)
-        slots = _read(connection, state, "_slots")
+        slots = connection._slots
         if slots is not None:
             if slots._waiting:
                 slots.give()
             else:
                 slots.free += 1  # Slots.give, none waiting
-        _put(connection, state, "_free", _read(connection, state, "_free") + 1)
+        connection._free += 1
 
     cdef void _let_go(self) except *:
         """The twin's: kept frame dropped, id no longer in hand."""
