@@ -13,7 +13,6 @@ import asyncio
 import importlib
 import itertools
 from types import ModuleType, SimpleNamespace
-from typing import Any
 
 import msgspec
 import pytest
