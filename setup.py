@@ -56,6 +56,7 @@ def extensions() -> list[Extension]:
             Extension("ocpp_fast._dispatch_c", ["src/ocpp_fast/_dispatch_c.pyx"]),
             Extension("ocpp_fast.cluster._link_bytes_c", ["src/ocpp_fast/cluster/_link_bytes_c.pyx"]),
         ],
+        include_path=["src"],  # cluster/_link_bytes_c cimports ocpp_fast._dispatch_c (its .pxd)
         compiler_directives={
             "language_level": "3",
             "boundscheck": False,

@@ -225,6 +225,7 @@ def test_sdist_holds_the_sources(sdist: Path) -> None:
         "setup.py",
         "src/ocpp_fast/_codec_c.pyx",
         "src/ocpp_fast/_dispatch_c.pyx",
+        "src/ocpp_fast/_dispatch_c.pxd",  # cimported by cluster/_link_bytes_c.pyx
         "src/ocpp_fast/cluster/_link_bytes_c.pyx",
         "src/ocpp_fast/cluster/_blake2b.pxi",
         "src/ocpp_fast/cluster/_stores.pxi",

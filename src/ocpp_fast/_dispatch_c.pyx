@@ -273,7 +273,27 @@ def surely_valid(value, plan):
     return _surely_valid(value, <tuple>plan)
 
 
-cdef class Gated
+cdef class GateStart:
+    """The start of a :class:`~ocpp_fast._fastpath.Gate` that the path calls in C (declared
+    in ``_dispatch_c.pxd``): ``begin`` is ``start(action, request, payload, context)``
+    without a Python call, and ``follow`` has ``gated`` called back as ``ack`` completes by
+    a C call, where the ack is one its module completes (then ``True``; ``False``: the
+    path adds ``gated`` as the ack's done callback); ``check`` is the gate's ``check``
+    (``Gate``'s second step, which must be the same), a C call too. A subclass is still a
+    plain callable ``start`` to anything else (the pure twin, the general path). The
+    cluster gateway's store (``cluster/_link_bytes_c.pyx``'s ``StoreStart``) is one."""
+
+    def __call__(self, action, request, payload, context):
+        return self.begin(action, request, payload, context)
+
+    cdef object begin(self, object action, object request, object payload, object context):
+        raise NotImplementedError
+
+    cdef bint follow(self, object ack, Gated gated) except -1:
+        return False
+
+    cdef int check(self, object ack, object action, object context) except -1:
+        raise NotImplementedError
 
 
 cdef class FastDispatch:
@@ -417,19 +437,6 @@ cdef class FastDispatch:
         frames = self._frames
         if frames is not None:
             (<dict>frames)[message_id] = data
-        try:
-            ack = (<tuple>fields[GATE])[G_START](action, request, payload, context)
-            # the twin's hasattr, the method kept for the call below (one look-up, not three)
-            add_done_callback = getattr(ack, "add_done_callback", _ABSENT)
-            if add_done_callback is _ABSENT:  # a coroutine (over nats-py); a future, an Ack: as is
-                ack = _ensure_future(ack)
-                add_done_callback = ack.add_done_callback
-        except Exception as exc:
-            return HandlerRan(Call(message_id, action, request), None, exc, started)
-        connection._free -= 1
-        slots = connection._slots
-        if slots is not None:
-            slots.free -= 1  # Slots.take, its free slot seen by _slot_free
         cdef Gated gated = Gated.__new__(Gated)  # Gated(...) without its Python call
         gated.dispatch = self
         gated.connection = connection
@@ -440,10 +447,31 @@ cdef class FastDispatch:
         gated.action = action
         gated.request = request
         gated.raw_id = (<str>message_id).encode("ascii")
-        gated.ack = ack
         gated.started = started
+        start = (<tuple>fields[GATE])[G_START]
+        try:
+            if isinstance(start, GateStart):  # the store's: begun and followed by C calls
+                ack = (<GateStart>start).begin(action, request, payload, context)
+                followed = (<GateStart>start).follow(ack, gated)
+            else:
+                ack = start(action, request, payload, context)
+                followed = False
+            if not followed:
+                # the twin's hasattr, the method kept for the call below (one look-up, not three)
+                add_done_callback = getattr(ack, "add_done_callback", _ABSENT)
+                if add_done_callback is _ABSENT:  # a coroutine (over nats-py); a future: as is
+                    ack = _ensure_future(ack)
+                    add_done_callback = ack.add_done_callback
+        except Exception as exc:
+            return HandlerRan(Call(message_id, action, request), None, exc, started)
+        gated.ack = ack
+        connection._free -= 1
+        slots = connection._slots
+        if slots is not None:
+            slots.free -= 1  # Slots.take, its free slot seen by _slot_free
         connection._pending[gated] = 1
-        add_done_callback(gated)
+        if not followed:
+            add_done_callback(gated)
         return True
 
     cdef object _conclude(self, Gated gated, object ack):
@@ -458,8 +486,12 @@ cdef class FastDispatch:
         message_id = gated.message_id
         cdef tuple fields = gated.fields  # the route it started on (read again: a look-up)
         cdef tuple gate = <tuple>fields[GATE]
+        start = gate[G_START]
         try:
-            gate[G_CHECK](ack, action, context)
+            if isinstance(start, GateStart):  # its check is the gate's, in C
+                (<GateStart>start).check(ack, action, context)
+            else:
+                gate[G_CHECK](ack, action, context)
             calls = gate[G_CALLS]
             if gate[G_WANTS_CONTEXT]:
                 result = calls(self._handler, request, context)
@@ -569,20 +601,8 @@ cdef object _hand_over(object connection, object message_id, object action, obje
 cdef class Gated:
     """A gated CALL waiting for its gate: the done callback of the gate's future, and what the
     connection holds in ``_pending`` meanwhile (``stop`` cancels it, ``drain`` waits for it),
-    as it holds the future a plain handler hands back (``AsyncConnection._settled``)."""
-
-    cdef FastDispatch dispatch
-    cdef object connection
-    cdef object context
-    cdef tuple fields
-    cdef str message_id
-    cdef object identity
-    cdef object action
-    cdef object request
-    cdef bytes raw_id
-    cdef object ack
-    cdef double started
-    cdef bint done
+    as it holds the future a plain handler hands back (``AsyncConnection._settled``). Its
+    fields are declared in ``_dispatch_c.pxd`` (a store's ack calls :meth:`fire` in C)."""
 
     def __init__(self, FastDispatch dispatch, connection, context, action, request,
                  bytes raw_id, ack, double started):
@@ -602,21 +622,25 @@ cdef class Gated:
     def __call__(self, ack):
         """The gate's future is done: the CALL answered, unless it was cancelled or the
         connection stopped (then nothing is, and what the future raised is retrieved)."""
+        self.fire(ack, ack.cancelled())
+
+    cdef void fire(self, object ack, bint cancelled) except *:
+        """``__call__``'s steps, called in C by a store's ack (``GateStart.follow``), which
+        says whether it was cancelled (no Python call to ask it)."""
         if self.done:  # cancelled meanwhile
-            if not ack.cancelled():
+            if not cancelled:
                 ack.exception()
-            return None
+            return
         self._release()
         connection = self.connection
-        if ack.cancelled() or connection._stopped:
-            if not ack.cancelled():
+        if cancelled or connection._stopped:
+            if not cancelled:
                 ack.exception()
             self._let_go()
         else:
-            self.dispatch._conclude(self, ack)
+            (<FastDispatch>self.dispatch)._conclude(self, ack)
         if connection._paused:
             connection._work_backlog()
-        return None
 
     def cancel(self):
         """Nobody wants the answer any more (``AsyncConnection.stop``): the gate's future
@@ -651,7 +675,7 @@ cdef class Gated:
     cdef void _let_go(self) except *:
         """The twin's: kept frame dropped, id no longer in hand."""
         message_id = self.message_id
-        dispatch = self.dispatch
+        cdef FastDispatch dispatch = <FastDispatch>self.dispatch
         frames = dispatch._frames
         if frames:
             (<dict>frames).pop(message_id, None)

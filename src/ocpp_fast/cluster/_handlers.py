@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from ocpp_fast._deferred import ERROR, PENDING, RESULT, Deferred, pass_on
@@ -152,7 +151,7 @@ def _gates(base: type[OcppHandler], relay: Relay, methods: dict[str, Any]) -> di
         if version.actions[name].method in methods and not route.is_async:
             gates[name] = Gate(
                 (
-                    partial(relay.storing.start, version),  # Relay.start_store's, no frame
+                    relay.storing.starter(version),  # Relay.start_store's, no frame
                     relay.storing.check,  # Relay.stored's
                     getattr(base, route.calls),
                     route.wants_context,

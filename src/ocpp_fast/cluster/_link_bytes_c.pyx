@@ -20,6 +20,8 @@ from libc.stdio cimport snprintf
 from libc.string cimport memcmp, memcpy, memset
 from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 
+from ocpp_fast._dispatch_c cimport Gated, GateStart
+
 import asyncio
 
 import msgspec
@@ -504,12 +506,16 @@ cdef class Ack:
     cdef int _state
     cdef object _value
     cdef list _callbacks
+    cdef Gated _gated
+    """The gated CALL waiting for it, called first as it completes (by a C call: no list, no
+    Python call); taken only as its first waiter, so the order of callbacks is kept."""
 
     def __init__(self, loop):
         self._loop = loop
         self._state = _PENDING
         self._value = None
         self._callbacks = None
+        self._gated = None
 
     def done(self):
         return self._state != _PENDING
@@ -531,6 +537,13 @@ cdef class Ack:
             return self._value
         self.result()
         return None
+
+    cdef bint _follow(self, Gated gated) except -1:
+        """Call ``gated`` back in C as this completes, if it is the first to wait."""
+        if self._state != _PENDING or self._callbacks is not None or self._gated is not None:
+            return False
+        self._gated = gated
+        return True
 
     def add_done_callback(self, callback):
         if self._state != _PENDING:
@@ -559,6 +572,15 @@ cdef class Ack:
             raise _InvalidStateError("already done")
         self._state = state
         self._value = value
+        gated = self._gated
+        if gated is not None:
+            self._gated = None
+            try:
+                gated.fire(self, state == _CANCELLED)
+            except Exception as exc:
+                self._loop.call_exception_handler(
+                    {"message": "a store's ack callback failed", "exception": exc}
+                )
         callbacks = self._callbacks
         self._callbacks = None
         if callbacks is not None:

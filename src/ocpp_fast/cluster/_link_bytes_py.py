@@ -28,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any, Protocol
 
 import msgspec
@@ -499,6 +501,12 @@ class Stores:
             dedup_heads(identity, action),
         )
         return made
+
+    def starter(self, version: Any) -> Callable[[str, Any, bytes, Any], Any]:
+        """:meth:`start` of ``version``'s CALLs, as a :class:`~ocpp_fast._fastpath.Gate`
+        takes it (the compiled twin's is a ``GateStart`` the compiled dispatch path calls in
+        C, its ack completing the gated CALL by a C call)."""
+        return partial(self.start, version)
 
     def start(self, version: Any, action: str, request: Any, payload: bytes, context: Any) -> Any:
         """Send a durable CALL to the stream: its ack to come (``Relay.start_store``). An

@@ -175,7 +175,14 @@ cdef class Stores:
         (<dict?>actions)[action] = made
         return made
 
+    def starter(self, version):
+        return StoreStart(self, version)
+
     def start(self, version, action, request, payload, context):
+        return self._start(version, action, request, payload, context)
+
+    cdef object _start(self, object version, object action, object request, object payload,
+                       object context):
         if type(action) is not str:
             raise TypeError(f"a store's action is a str, not {type(action).__name__}")
         loop = self._loop
@@ -239,11 +246,14 @@ cdef class Stores:
         return ack
 
     def check(self, ack, action, context):
+        self._check(ack, action, context)
+
+    cdef int _check(self, object ack, object action, object context) except -1:
         try:
             if type(ack) is Ack and (<Ack>ack)._state == _RESULT:
                 reply = (<Ack>ack)._value
                 if type(reply) is bytes and _plainly_stored(<bytes>reply):
-                    return
+                    return 0
             else:
                 reply = ack.result()
             stored = self._decode(reply if type(reply) is bytes else reply.data)
@@ -251,6 +261,30 @@ cdef class Stores:
                 self.relay._refused(reply)
         except Exception as exc:
             raise self.relay._not_stored(exc, action, context) from None
+        return 0
+
+
+cdef class StoreStart(GateStart):
+    """The twin's ``starter``: ``Stores.start`` of one version, which the compiled dispatch
+    path calls in C (``GateStart.begin``), its ack then completing the gated CALL by a C
+    call (``follow``), and checks it by one (``check``, ``Stores.check``): no ``partial``,
+    bound method, callbacks list or tuple per store."""
+
+    cdef Stores stores
+    cdef object version
+
+    def __init__(self, Stores stores, version):
+        self.stores = stores
+        self.version = version
+
+    cdef object begin(self, object action, object request, object payload, object context):
+        return self.stores._start(self.version, action, request, payload, context)
+
+    cdef bint follow(self, object ack, Gated gated) except -1:
+        return type(ack) is Ack and (<Ack>ack)._follow(gated)
+
+    cdef int check(self, object ack, object action, object context) except -1:
+        return self.stores._check(ack, action, context)
 
 
 cdef Py_ssize_t _GATHER_UP_TO = GATHER_UP_TO

@@ -1,0 +1,30 @@
+# What other compiled modules reach of the dispatch path in C (a cimport, no Python call):
+# a gated CALL's waiter, and the base of a gate's start. The cluster's link
+# (cluster/_link_bytes_c.pyx) starts a durable CALL's store and completes its Gated by C
+# calls through these; anything else (the pure twins, a user's gate) goes through Python
+# calls as before.
+
+
+cdef class Gated:
+    cdef object dispatch  # the FastDispatch that started it
+    cdef object connection
+    cdef object context
+    cdef tuple fields
+    cdef str message_id
+    cdef object identity
+    cdef object action
+    cdef object request
+    cdef bytes raw_id
+    cdef object ack
+    cdef double started
+    cdef bint done
+
+    cdef void fire(self, object ack, bint cancelled) except *
+    cdef void _release(self) except *
+    cdef void _let_go(self) except *
+
+
+cdef class GateStart:
+    cdef object begin(self, object action, object request, object payload, object context)
+    cdef bint follow(self, object ack, Gated gated) except -1
+    cdef int check(self, object ack, object action, object context) except -1
