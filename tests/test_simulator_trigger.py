@@ -6,7 +6,7 @@ EVSE or connector asked for where the message is of one (ignored elsewhere); Rej
 another EVSE or connector, a 2.x boot once registered, a TransactionEvent with no transaction;
 NotImplemented for the rest. Alone (``connect()``) and inside a ``simulate()`` run, whose
 report counts the triggered messages. A boot triggered while Pending ends the wait for the next
-boot; while Rejected, a 1.6 station answers nothing, a 2.x one only a boot's trigger."""
+boot; while Rejected, a station of any version answers nothing."""
 
 from __future__ import annotations
 
@@ -355,13 +355,11 @@ async def answer_of(server: Any, request: Any) -> str:
 
 
 @pytest.mark.parametrize("label", LABELS)
-def test_a_rejected_station_answers_as_its_version_says(label: str) -> None:
-    """Its boot Rejected (for 60 s): a 1.6 station answers nothing at all, not even a
-    TriggerMessage (OCPP 1.6 section 4.2: "While Rejected, the Charge Point SHALL NOT respond
-    to any Central System initiated message"); a 2.x one refuses every CALL with SecurityError
-    but a TriggerMessage of BootNotification, which it answers Accepted and carries out: the
-    CSMS's Accepted answer to that boot ends its client's wait. Answered as usual before, the
-    calls of a rejected station went through as if it were accepted."""
+def test_a_rejected_station_answers_nothing_in_every_version(label: str) -> None:
+    """Its boot Rejected (for 60 s): a station of any version answers nothing at all, no
+    CALLRESULT and no CALLERROR, not even a TriggerMessage of BootNotification, and sends
+    nothing but its boot (one rule for 1.6 and 2.x; a 2.x station answered SecurityError, and
+    a boot's trigger Accepted, where a 1.6 one was silent)."""
 
     async def main() -> tuple[list[str], Seen, StationClient]:
         seen = Seen(label, boot_held(label, "Rejected"))
@@ -375,21 +373,14 @@ def test_a_rejected_station_answers_as_its_version_says(label: str) -> None:
                 await answer_of(server, trigger_of(label, "Heartbeat")),
                 await answer_of(server, trigger_of(label, "BootNotification")),
             ]
-            if label != "1.6":
-                await asyncio.wait_for(station.booted(), 5)  # the triggered boot, accepted
-                said.append(await answer_of(server, trigger_of(label, "Heartbeat")))
-                await asyncio.wait_for(seen.until(kind_of(label, "Heartbeat")), 5)
+            await asyncio.sleep(0.3)  # a boot the trigger would have sent
         finally:
             await station.close()
             await server.close()
         return said, seen, station
 
     said, seen, station = asyncio.run(main())
-    if label == "1.6":
-        assert said == ["no answer"] * 3
-        assert seen.requests == seen.of(messages16.BootNotificationRequest)  # its boot only
-        assert str(station.boot_response.status) == "Rejected"  # type: ignore[union-attr]
-        return
-    assert said == ["SecurityError", "SecurityError", "Accepted", "Accepted"]
-    assert len(seen.of(kind_of(label, "BootNotification"))) == 2
-    assert len(seen.of(kind_of(label, "Heartbeat"))) == 1  # the one triggered once accepted
+    assert said == ["no answer"] * 3
+    assert seen.requests == seen.of(kind_of(label, "BootNotification"))  # its boot only
+    assert len(seen.requests) == 1
+    assert str(station.boot_response.status) == "Rejected"  # type: ignore[union-attr]

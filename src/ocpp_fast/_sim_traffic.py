@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import msgspec
 
-from ocpp_fast import _sim_device, errors, v16, v21, v201
+from ocpp_fast import _sim_device, v16, v21, v201
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import PeerConnection, Route
 from ocpp_fast.frames import Call
@@ -217,9 +217,9 @@ _TRIGGERABLE_16 = frozenset(
 """What a simulated 1.6 station sends when triggered: every message 1.6's TriggerMessage names."""
 _PLACED = frozenset({"StatusNotification", "MeterValues", "TransactionEvent"})
 """The triggerable messages an EVSE or connector applies to. For the others the CSMS's
-``evse`` / ``connectorId`` is ignored and the message sent all the same (OCPP 1.6 section 5.17:
-"The requested message is leading: if the specified connectorId is not relevant to the
-message, it should be ignored"; 2.0.1 use case F06 says the same of the EVSE)."""
+``evse`` / ``connectorId`` is ignored and the message sent all the same: the simulator's
+reading of OCPP's TriggerMessage sections (as recalled; neither the shared OCPP-J summary nor
+the JSON schemas state it, so the docs say so)."""
 
 _V201 = _Model2x(messages, enums, datatypes, enums.IdTokenEnumType.ISO14443)
 _V21 = _Model2x(messages21, enums21, datatypes21, "ISO14443")  # 2.1's idToken type is a string
@@ -282,7 +282,8 @@ class Traffic:
         ``connector``: the request's (``None``: not given, every one: the station has EVSE 1
         with connector 1 alone, any other is Rejected where the message is of one,
         :data:`_PLACED`, and ignored elsewhere). A boot once the CSMS ``accepted`` one is
-        Rejected (OCPP 2.0.1 F06: the station is registered already); a TransactionEvent when
+        Rejected (the station is registered already: the simulator's reading, unverified
+        against the specification's text); a TransactionEvent when
         no transaction runs too (there is none to tell of). Firmware and log status are
         ``Idle`` without ``requestId`` (the schemas' rule for a triggered one with no firmware
         update or log upload running)."""
@@ -450,10 +451,10 @@ class Traffic16(Traffic):
         self, message: str, evse: int | None, connector: int | None, accepted: bool
     ) -> tuple[str, list[Any]]:
         """As 2.x's, with 1.6's connectors: a StatusNotification of connector 0 is the charge
-        point's own, one without ``connectorId`` is one of each connector (0 and 1, OCPP 1.6
-        §5.17: absent means every connector it applies to); MeterValues of connector 1 only
-        (no main meter on connector 0); a ``connectorId`` is ignored for the other messages
-        (§5.17: the requested message is leading); a boot is Accepted even once registered
+        point's own, one without ``connectorId`` is one of each connector (0 and 1: absent
+        means every connector it applies to); MeterValues of connector 1 only (no main meter
+        on connector 0); a ``connectorId`` is ignored for the other messages (as for 2.x:
+        :data:`_PLACED`); a boot is Accepted even once registered
         (1.6 has no rule against it); firmware and diagnostics status are ``Idle``."""
         if message not in _TRIGGERABLE_16:
             return "NotImplemented", []
@@ -676,32 +677,26 @@ class _Transacting(_Registered):
         on (with ``connect(..., boot=)`` ``on_connect`` waits for the accepted boot, but the
         CSMS may call while Pending, and what the station sends after its answer, a triggered
         boot, goes on that connection), then answers as its registration allows: while the
-        CSMS has Rejected its boot, :meth:`_while_rejected` says what. (A handler class that
+        CSMS has Rejected its boot, none (:meth:`_while_rejected`). (A handler class that
         overrides this method takes every CALL through it: simulated stations answer the
         CSMS's few CALLs without the compiled path.)"""
         if isinstance(peer, AsyncConnection):
             if self._connection is None:
                 self._keep(peer)
             if peer.registration == "Rejected":
-                refusal = self._while_rejected(call)
-                if refusal is not None:
-                    return refusal
+                return self._while_rejected(call)
         return super().invoke_handler(route, call, identity, peer)  # type: ignore[misc]
 
     def _while_rejected(self, call: Call) -> Any:
-        """A CALL of the CSMS while it has Rejected the station's boot: ``None`` to answer it
-        as usual, else what answers it instead. OCPP 2.0.1 (B03) lets the station send
-        nothing but its boot until the CSMS's interval passed, and the CSMS initiate nothing
-        meanwhile: a TriggerMessage of BootNotification (the CSMS changed its mind) is
-        answered and the boot sent, any other CALL refused with SecurityError (the code a CSMS
-        answers a station it has not accepted, B02.FR.09 / B03.FR.07)."""
-        payload = call.payload
-        if call.action == "TriggerMessage" and payload.requested_message == "BootNotification":
-            return None
-        raise errors.SecurityError(
-            f"{call.action} refused: the CSMS rejected the station's boot "
-            "(only a TriggerMessage of BootNotification is answered until it accepts one)"
-        )
+        """A CALL of the CSMS while it has Rejected the station's boot, in every version: no
+        answer at all, no CALLRESULT and no CALLERROR, not even to a TriggerMessage (a station
+        refused sends and answers nothing until a boot of its is accepted; its next boot waits
+        the answer's ``interval``). A future cancelled at once is the connection's way to leave a
+        CALL unanswered: the CSMS's call times out, as against such a station. (2.x answered
+        SecurityError, and a TriggerMessage of BootNotification: one rule now for 1.6 and 2.x.)"""
+        unanswered: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        unanswered.cancel()
+        return unanswered
 
     def _connected_as(self, identity: str) -> None:
         """The station is connected as ``identity`` (2.x: its ``SecurityCtrlr.Identity``)."""
@@ -1018,15 +1013,6 @@ class SimulatedStation16(_Transacting, v16.Charger):
 
     def _heartbeat_is(self, seconds: str) -> None:
         self.configuration.values[_sim_device.HEARTBEAT_16] = seconds
-
-    def _while_rejected(self, call: Call) -> Any:
-        """OCPP 1.6 (section 4.2): "While Rejected, the Charge Point SHALL NOT respond to any
-        Central System initiated message": no CALLRESULT, no CALLERROR, not even to a
-        TriggerMessage. A future cancelled at once is the connection's way to leave a CALL
-        unanswered (the CSMS's call times out, as against such a station)."""
-        unanswered: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        unanswered.cancel()
-        return unanswered
 
     def default_get_configuration(
         self, request: messages16.GetConfigurationRequest
