@@ -10,8 +10,10 @@ UnknownVariable, NotSupportedAttributeType (only the ``Actual`` attribute is mod
 for a read-only variable or a value its data type or limits refuse; more items than
 ``DeviceDataCtrlr.ItemsPerMessage`` allows is a CALLERROR OccurrenceConstraintViolation. 1.6:
 unknown keys in ``unknownKey``; ChangeConfiguration NotSupported for an unknown key, Rejected for
-a read-only key or a bad value. Only ``HeartbeatInterval`` acts on the station (the station
-applies it to its heartbeat); the others are kept and read back.
+a read-only key or a bad value. Two settings act on the station (:data:`ACTING`): its heartbeat
+interval, and the interval of the meter values it sends during a transaction (2.x
+``SampledDataCtrlr.TxUpdatedInterval``, 1.6 ``MeterValueSampleInterval``); the others are kept
+and read back.
 """
 
 from __future__ import annotations
@@ -32,8 +34,11 @@ from ocpp_fast.v16 import enums as enums16
 from ocpp_fast.v16 import messages as messages16
 
 __all__ = [
+    "ACTING",
     "HEARTBEAT",
     "HEARTBEAT_16",
+    "SAMPLE",
+    "SAMPLE_16",
     "REPORT_ITEMS",
     "Configuration16",
     "DeviceModel",
@@ -42,6 +47,8 @@ __all__ = [
     "change_configuration",
     "get_configuration",
     "get_variables",
+    "sample_interval",
+    "sample_interval_16",
     "set_variables",
 ]
 
@@ -128,6 +135,18 @@ HEARTBEAT = ("OCPPCommCtrlr", "HeartbeatInterval")
 """The 2.x component and variable the station applies to its heartbeat."""
 HEARTBEAT_16 = "HeartbeatInterval"
 """The 1.6 key the station applies to its heartbeat."""
+SAMPLE = ("SampledDataCtrlr", "TxUpdatedInterval")
+"""The 2.x component and variable of the seconds between a transaction's TransactionEvent
+``Updated`` (trigger MeterValuePeriodic) the station sends by itself (0: none)."""
+SAMPLE_16 = "MeterValueSampleInterval"
+"""The 1.6 key of the seconds between a transaction's MeterValues the station sends by itself."""
+ACTING = (HEARTBEAT, SAMPLE, HEARTBEAT_16, SAMPLE_16)
+"""The settings that change what a simulated station does (the docs list them); the others are
+kept and read back only."""
+
+
+def _default(settings: Iterable[Setting], component: str, variable: str) -> str:
+    return next(s.value for s in settings if (s.component, s.variable) == (component, variable))
 
 
 def _same(given: Any, known: str | None) -> bool:
@@ -257,12 +276,14 @@ def get_variables(model: DeviceModel, version: Any, request: Any) -> Any:
     return version.messages.GetVariablesResponse(get_variable_result=results)
 
 
-def set_variables(model: DeviceModel, version: Any, request: Any) -> tuple[Any, str | None]:
-    """SetVariablesResponse, each writable item set when its value fits; and the new
-    HeartbeatInterval when it was set (``None`` otherwise), for the station to apply."""
+def set_variables(
+    model: DeviceModel, version: Any, request: Any
+) -> tuple[Any, dict[tuple[str, str], str]]:
+    """SetVariablesResponse, each writable item set when its value fits; and the values set, by
+    component and variable, for the station to apply those that act (:data:`ACTING`)."""
     _too_many(len(request.set_variable_data), model.limit("SetVariables"), "SetVariables")
     types, status = version.datatypes, version.enums.SetVariableStatusEnumType
-    results, heartbeat = [], None
+    results, changed = [], {}
     for data in request.set_variable_data:
         reason = None
         found = model.find(data.component, data.variable)
@@ -275,8 +296,7 @@ def set_variables(model: DeviceModel, version: Any, request: Any) -> tuple[Any, 
             said = "Rejected" if reason is not None else "Accepted"
             if reason is None:
                 model.values[found] = data.attribute_value
-                if (found.component, found.variable) == HEARTBEAT:
-                    heartbeat = data.attribute_value
+                changed[found.component, found.variable] = data.attribute_value
         results.append(
             types.SetVariableResultType(
                 attribute_status=status(said),
@@ -286,7 +306,7 @@ def set_variables(model: DeviceModel, version: Any, request: Any) -> tuple[Any, 
                 attribute_status_info=_status_info(types, reason),
             )
         )
-    return version.messages.SetVariablesResponse(set_variable_result=results), heartbeat
+    return version.messages.SetVariablesResponse(set_variable_result=results), changed
 
 
 def base_report(model: DeviceModel, version: Any, request: Any) -> tuple[Any, list[Any]]:
@@ -373,9 +393,27 @@ def get_configuration(
 
 def change_configuration(
     configuration: Configuration16, request: messages16.ChangeConfigurationRequest
-) -> tuple[messages16.ChangeConfigurationResponse, str | None]:
-    """ChangeConfigurationResponse; and the new HeartbeatInterval when it was set."""
+) -> tuple[messages16.ChangeConfigurationResponse, dict[str, str]]:
+    """ChangeConfigurationResponse; and the value set by key (none when it was not), for the
+    station to apply those that act (:data:`ACTING`)."""
     said = configuration.change(request.key, request.value)
     status = enums16.ChangeConfigurationResponseStatusEnum(said)
-    heartbeat = request.value if said == "Accepted" and request.key == HEARTBEAT_16 else None
-    return messages16.ChangeConfigurationResponse(status=status), heartbeat
+    changed = {request.key: request.value} if said == "Accepted" else {}
+    return messages16.ChangeConfigurationResponse(status=status), changed
+
+
+_SAMPLE_DEFAULT = float(_default(MODEL_2X, *SAMPLE))
+_SAMPLE_DEFAULT_16 = float(_default(CONFIGURATION_16, "", SAMPLE_16))
+
+
+def sample_interval(model: DeviceModel | None) -> float:
+    """A 2.x station's ``TxUpdatedInterval`` in seconds: the packaged default while its
+    ``model`` was never read nor set (``None``: a fleet's stations build none for it)."""
+    return _SAMPLE_DEFAULT if model is None else float(model.value_of(*SAMPLE))
+
+
+def sample_interval_16(configuration: Configuration16 | None) -> float:
+    """A 1.6 station's ``MeterValueSampleInterval`` in seconds (as :func:`sample_interval`)."""
+    if configuration is None:
+        return _SAMPLE_DEFAULT_16
+    return float(configuration.values[SAMPLE_16])

@@ -16,7 +16,7 @@ import datetime
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import msgspec
@@ -235,6 +235,10 @@ class Traffic:
     seq_no: int = 0
     energy: float = 0.0
     sessions: int = 0
+    began: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    """Called when a transaction begins (1.6: once the CSMS gave its id), so that the station
+    starts the clock of its periodic meter values; checked on a start only, so the traffic's
+    other messages pay nothing for it."""
 
     def request(self, kind: str) -> Any:
         """The next request of ``kind`` (a key of :data:`MIX_SHARES`), coherent with the
@@ -381,6 +385,8 @@ class Traffic:
         model = self.model
         if self.transaction is None:
             self.transaction, self.seq_no, event = str(uuid.uuid4()), 0, "Started"
+            if self.began is not None:
+                self.began()
         elif event == "Started":
             event = "Updated"
         if event == "Ended":
@@ -483,6 +489,8 @@ class Traffic16(Traffic):
         resumes (then :meth:`answered` finds it known, or already stopped)."""
         if isinstance(response, messages16.StartTransactionResponse) and self.starting:
             self.transaction, self.starting = response.transaction_id, False
+            if self.began is not None:
+                self.began()
 
     def failed(self, request: Any) -> None:
         if isinstance(request, messages16.StartTransactionRequest):
@@ -648,13 +656,15 @@ class _Transacting(_Registered):
     @property
     def traffic(self) -> Traffic:
         """The station's charging state (a fresh one, idle, the first time it is read)."""
-        if self._traffic is None:
-            self._traffic = traffic_for(self._label, "SIM")
-        return self._traffic
+        traffic = self._traffic
+        if traffic is None:
+            traffic = self.traffic = traffic_for(self._label, "SIM")
+        return traffic
 
     @traffic.setter
     def traffic(self, traffic: Traffic) -> None:
         self._traffic = traffic
+        traffic.began = self._schedule_sample  # its transactions' meter values, on a clock
 
     def on_connect(self, connection: Any) -> Awaitable[None] | None:
         self._keep(connection)
@@ -713,8 +723,12 @@ class _Transacting(_Registered):
     def _adopt(self, boot: Any) -> None:
         """An accepted BootNotificationResponse ``boot`` (or ``None``) gives its interval to the
         station's ``HeartbeatInterval``."""
-        if boot is not None and boot.status == "Accepted" and boot.interval > 0:
+        if boot is None or boot.status != "Accepted":
+            return
+        if boot.interval > 0:
             self._heartbeat_is(str(boot.interval))
+        if self._traffic is not None and self._traffic.transaction is not None:
+            self._schedule_sample()  # back on an accepted connection: the clock goes on
 
     def _heartbeat_is(self, seconds: str) -> None:
         """The station's ``HeartbeatInterval`` is ``seconds`` now (each version's model)."""
@@ -724,6 +738,49 @@ class _Transacting(_Registered):
         follows, when the station knows its client."""
         if seconds is not None and self.client is not None:
             self.client.heartbeat_interval = float(seconds)
+
+    def _settings_set(self, heartbeat: str | None, sampling: bool) -> None:
+        """The CSMS set settings that act (:data:`~ocpp_fast._sim_device.ACTING`): a
+        ``heartbeat`` interval (``None``: not set), the interval of the meter values
+        (``sampling``: set), which restarts their clock when a transaction runs."""
+        self._heartbeat_set(heartbeat)
+        if sampling:
+            self._schedule_sample()
+
+    _sampling: asyncio.TimerHandle | None = None
+
+    def _sample_interval(self) -> float:
+        """Seconds between the meter values the station sends by itself during a transaction
+        (0: none), its version's setting (:meth:`_schedule_sample`)."""
+        return 0.0
+
+    def _schedule_sample(self) -> None:
+        """(Re)start the clock of the running transaction's periodic meter values at the
+        station's interval now (2.x ``TxUpdatedInterval``: TransactionEvent ``Updated``, trigger
+        MeterValuePeriodic; 1.6 ``MeterValueSampleInterval``: MeterValues of the transaction):
+        called when a transaction begins, the interval is set, or a boot is accepted. One timer
+        per running transaction, not per message: the traffic of a run pays nothing for it."""
+        if self._sampling is not None:
+            self._sampling.cancel()
+            self._sampling = None
+        traffic = self.traffic
+        seconds = self._sample_interval()
+        if traffic.transaction is not None and seconds > 0:
+            which = (traffic.transaction, traffic.sessions)
+            loop = asyncio.get_running_loop()
+            self._sampling = loop.call_later(seconds, self._sample, which)
+
+    def _sample(self, which: tuple[Any, int]) -> None:
+        """A tick of the clock of transaction ``which`` (its id, and the sessions ended before
+        it: a 1.6 CSMS may give an id twice): its meter values sent, and the next tick set;
+        nothing when it ended, or when the station is not on an accepted connection (offline,
+        booting again: its next accepted boot starts the clock again)."""
+        self._sampling = None
+        traffic = self.traffic
+        if (traffic.transaction, traffic.sessions) != which or not self.accepted:
+            return
+        self._carry_out(traffic.request("TransactionEvent.Updated"))
+        self._schedule_sample()
 
     def _trigger(self, message: str, evse: int | None, connector: int | None) -> str:
         """Answer a TriggerMessage of ``message`` (:meth:`Traffic.triggered`): its status, the
@@ -801,7 +858,7 @@ class _Accepts2xBodies:
     traffic: Traffic
     _carry_out: Callable[[Any], bool]
     _carry_out_each: Callable[[list[Any]], None]
-    _heartbeat_set: Callable[[str | None], None]
+    _settings_set: Callable[[str | None, bool], None]
     _trigger: Callable[[str, int | None, int | None], str]
     _device_model: _sim_device.DeviceModel | None = None
 
@@ -827,10 +884,14 @@ class _Accepts2xBodies:
     def default_set_variables(self, request: Any) -> Any:
         """Each writable item set when its value fits its data type and limits (Rejected
         otherwise, or when read-only); a new ``HeartbeatInterval`` is applied to the heartbeat
-        of :attr:`client`."""
-        response, heartbeat = _sim_device.set_variables(self.device_model, self._types, request)
-        self._heartbeat_set(heartbeat)
+        of :attr:`client`, a new ``TxUpdatedInterval`` to a running transaction's meter
+        values."""
+        response, changed = _sim_device.set_variables(self.device_model, self._types, request)
+        self._settings_set(changed.get(_sim_device.HEARTBEAT), _sim_device.SAMPLE in changed)
         return response
+
+    def _sample_interval(self) -> float:
+        return _sim_device.sample_interval(self._device_model)
 
     def default_get_base_report(self, request: Any) -> Any:
         """Accepted for ConfigurationInventory and FullInventory, then the report in
@@ -1014,6 +1075,9 @@ class SimulatedStation16(_Transacting, v16.Charger):
     def _heartbeat_is(self, seconds: str) -> None:
         self.configuration.values[_sim_device.HEARTBEAT_16] = seconds
 
+    def _sample_interval(self) -> float:
+        return _sim_device.sample_interval_16(self._configuration)
+
     def default_get_configuration(
         self, request: messages16.GetConfigurationRequest
     ) -> messages16.GetConfigurationResponse:
@@ -1025,9 +1089,10 @@ class SimulatedStation16(_Transacting, v16.Charger):
     ) -> messages16.ChangeConfigurationResponse:
         """Accepted when the key is writable and the value fits, Rejected otherwise,
         NotSupported for an unknown key; a new ``HeartbeatInterval`` is applied to the
-        heartbeat of :attr:`client`."""
-        response, heartbeat = _sim_device.change_configuration(self.configuration, request)
-        self._heartbeat_set(heartbeat)
+        heartbeat of :attr:`client`, a new ``MeterValueSampleInterval`` to a running
+        transaction's meter values."""
+        response, changed = _sim_device.change_configuration(self.configuration, request)
+        self._settings_set(changed.get(_sim_device.HEARTBEAT_16), _sim_device.SAMPLE_16 in changed)
         return response
 
     def default_remote_start_transaction(

@@ -1,0 +1,133 @@
+"""A simulated station's periodic meter values during a transaction, at the interval its
+configuration says (2.x ``SampledDataCtrlr.TxUpdatedInterval``: TransactionEvent ``Updated``,
+trigger MeterValuePeriodic; 1.6 ``MeterValueSampleInterval``: MeterValues of the transaction),
+from a real CSMS (the library's own, over real sockets, on both backends): set while idle it
+acts on the next transaction, set to 0 it stops, alone and inside a ``simulate()`` run, whose
+report counts them. (The interval was stored and read back only: no meter values came.)"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from test_simulator_device import item, setting, station_at
+from test_simulator_remote import LABELS, Seen, boot_of, start_of, started_kind
+
+from ocpp_fast.simulator import SimulationReport, simulate
+from ocpp_fast.transport import serve
+from ocpp_fast.v16 import messages as messages16
+
+pytestmark = pytest.mark.usefixtures("backend")  # every test on both backends
+
+
+def interval_set(label: str, seconds: int) -> Any:
+    """The CSMS's request that sets the station's meter values interval to ``seconds``."""
+    if label == "1.6":
+        return messages16.ChangeConfigurationRequest(
+            key="MeterValueSampleInterval", value=str(seconds)
+        )
+    return setting(
+        label, item(label, "SampledDataCtrlr", "TxUpdatedInterval", attribute_value=str(seconds))
+    )
+
+
+def set_status(label: str, answer: Any) -> str:
+    if label == "1.6":
+        return str(answer.status)
+    return str(answer.set_variable_result[0].attribute_status)
+
+
+def samples(seen: Seen, label: str) -> list[Any]:
+    """The periodic meter values the station sent by itself: 1.6 MeterValues of a transaction,
+    context Sample.Periodic; 2.x TransactionEvent Updated, trigger MeterValuePeriodic."""
+    if label == "1.6":
+        return [
+            request
+            for request in seen.of(messages16.MeterValuesRequest)
+            if isinstance(request.transaction_id, int)
+            and str(request.meter_value[0].sampled_value[0].context) == "Sample.Periodic"
+        ]
+    return [
+        request
+        for request in seen.of(started_kind(label))
+        if str(request.event_type) == "Updated"
+        and str(request.trigger_reason) == "MeterValuePeriodic"
+    ]
+
+
+def transaction_id(label: str, request: Any) -> Any:
+    return request.transaction_id if label == "1.6" else request.transaction_info.transaction_id
+
+
+async def sampled(seen: Seen, label: str, count: int) -> None:
+    while len(samples(seen, label)) < count:
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_a_transactions_meter_values_follow_the_interval_the_csms_sets(label: str) -> None:
+    """Set to 1 s while idle, then a remote start: the transaction's meter values come every
+    second by themselves, of its id; set to 0, they stop."""
+
+    async def main() -> tuple[list[Any], Any, int, list[str]]:
+        async with station_at(label) as (seen, server, _client):
+            said = [set_status(label, await server.call("CS001", interval_set(label, 1), 5))]
+            started_at = asyncio.get_running_loop().time()
+            assert str((await server.call("CS001", start_of(label), timeout=5)).status) == (
+                "Accepted"
+            )
+            started = await asyncio.wait_for(seen.until(started_kind(label)), 5)
+            await asyncio.wait_for(sampled(seen, label, 2), 5)
+            took = asyncio.get_running_loop().time() - started_at
+            said.append(set_status(label, await server.call("CS001", interval_set(label, 0), 5)))
+            stopped_at = len(samples(seen, label))
+            await asyncio.sleep(1.5)
+            after = len(samples(seen, label)) - stopped_at
+            assert took >= 1.9, took  # one a second, not at once
+        return samples(seen, label), started, after, said
+
+    periodic, started, after, said = asyncio.run(main())
+    assert said == ["Accepted", "Accepted"]
+    assert after == 0  # none once the interval is 0
+    transaction = 1 if label == "1.6" else started.transaction_info.transaction_id
+    assert {transaction_id(label, each) for each in periodic} == {transaction}
+    assert all(each.meter_value for each in periodic)
+
+
+@pytest.mark.parametrize("label", ["1.6", "2.0.1"])
+def test_a_runs_transaction_is_metered_at_the_interval_set(label: str) -> None:
+    """Inside ``simulate()`` (heartbeats only: the traffic sends no meter values of its own),
+    a remotely started transaction's periodic meter values come at the interval the CSMS set,
+    and the report counts them with the run's other calls."""
+
+    async def main() -> tuple[Seen, SimulationReport]:
+        seen = Seen(label)
+        server = await serve(seen.handler)
+        url = f"ws://127.0.0.1:{server.port}/ocpp"
+        stop = asyncio.Event()
+        try:
+            running = asyncio.create_task(
+                simulate(
+                    url, 1, 60.0, interval=5.0, versions=label, actions=["Heartbeat"], stop=stop
+                )
+            )
+            await asyncio.wait_for(seen.until(type(boot_of(label))), 10)
+            while True:  # (refused until the station read its boot's answer)
+                if str((await server.call("SIM00000", start_of(label), timeout=5)).status) == (
+                    "Accepted"
+                ):
+                    break
+                await asyncio.sleep(0.01)
+            answer = await server.call("SIM00000", interval_set(label, 1), timeout=5)
+            assert set_status(label, answer) == "Accepted"
+            await asyncio.wait_for(sampled(seen, label, 2), 5)
+            stop.set()
+            report = await asyncio.wait_for(running, 20)
+        finally:
+            await server.close()
+        return seen, report
+
+    seen, report = asyncio.run(main())
+    assert report.errors == {}, report.errors
+    assert report.messages == len(seen.requests)  # the samples counted as the run's calls
