@@ -7,7 +7,7 @@ The model's data itself is checked too: each default fits its own data type and 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
@@ -25,7 +25,7 @@ from ocpp_fast._sim_device import (
 )
 from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16, DemoChargeSystem21
 from ocpp_fast.dispatch import OcppHandler
-from ocpp_fast.simulator import simulate
+from ocpp_fast.simulator import SimulationReport, simulate
 from ocpp_fast.transport import CsmsServer, connect, serve
 from ocpp_fast.v16 import messages as messages16
 from ocpp_fast.v21 import datatypes as datatypes21
@@ -381,29 +381,47 @@ def test_a_simulated_runs_station_applies_a_heartbeat_interval_set_by_the_csms()
 
     async def main() -> int:
         seen = Seen("1.6")
-        server = await serve(seen.handler)
-        url = f"ws://127.0.0.1:{server.port}/ocpp"
-        stop = asyncio.Event()
-        try:
-            running = asyncio.create_task(
-                simulate(
-                    url, 1, 60.0, interval=20.0, versions="1.6", actions=["Authorize"], stop=stop
-                )
-            )
-            await asyncio.wait_for(seen.until(messages16.BootNotificationRequest), 10)
+        async with one_station_run(seen, "1.6", 20.0, ["Authorize"]) as (server, _ended):
             change = messages16.ChangeConfigurationRequest(key="HeartbeatInterval", value="1")
             while str((await server.call("SIM00000", change, timeout=5)).status) != "Accepted":
                 await asyncio.sleep(0.01)
             before = heartbeats(seen, "1.6")
             await asyncio.sleep(2.5)
-            beats = heartbeats(seen, "1.6") - before
-            stop.set()
-            await asyncio.wait_for(running, 20)
-        finally:
-            await server.close()
-        return beats
+            return heartbeats(seen, "1.6") - before
 
     assert asyncio.run(main()) >= 1
+
+
+@asynccontextmanager
+async def one_station_run(
+    seen: Seen, label: str, interval: float, actions: list[str]
+) -> AsyncIterator[tuple[CsmsServer, Callable[[], Awaitable[SimulationReport]]]]:
+    """A ``simulate()`` run of one station of ``label`` (up to 60 s) against the CSMS ``seen``,
+    its boot come: the server, and ``ended()``, which stops the run and gives its report (the
+    run is stopped on leaving anyway)."""
+    server = await serve(seen.handler)
+    url = f"ws://127.0.0.1:{server.port}/ocpp"
+    stop = asyncio.Event()
+    running = asyncio.create_task(
+        simulate(url, 1, 60.0, interval=interval, versions=label, actions=actions, stop=stop)
+    )
+
+    async def ended() -> SimulationReport:
+        stop.set()
+        return await asyncio.wait_for(running, 20)
+
+    try:
+        boot = (
+            messages16.BootNotificationRequest
+            if label == "1.6"
+            else messages.BootNotificationRequest
+        )
+        await asyncio.wait_for(seen.until(boot), 10)
+        yield server, ended
+    finally:
+        if not running.done():
+            await ended()
+        await server.close()
 
 
 def every_setting() -> Iterator[Setting]:

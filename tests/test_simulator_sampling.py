@@ -11,11 +11,10 @@ import asyncio
 from typing import Any
 
 import pytest
-from test_simulator_device import item, setting, station_at
-from test_simulator_remote import LABELS, Seen, boot_of, start_of, started_kind
+from test_simulator_device import item, one_station_run, setting, station_at
+from test_simulator_remote import LABELS, Seen, accepted_start, start_of, started_kind
 
-from ocpp_fast.simulator import SimulationReport, simulate
-from ocpp_fast.transport import serve
+from ocpp_fast.simulator import SimulationReport
 from ocpp_fast.v16 import messages as messages16
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test on both backends
@@ -103,30 +102,12 @@ def test_a_runs_transaction_is_metered_at_the_interval_set(label: str) -> None:
 
     async def main() -> tuple[Seen, SimulationReport]:
         seen = Seen(label)
-        server = await serve(seen.handler)
-        url = f"ws://127.0.0.1:{server.port}/ocpp"
-        stop = asyncio.Event()
-        try:
-            running = asyncio.create_task(
-                simulate(
-                    url, 1, 60.0, interval=5.0, versions=label, actions=["Heartbeat"], stop=stop
-                )
-            )
-            await asyncio.wait_for(seen.until(type(boot_of(label))), 10)
-            while True:  # (refused until the station read its boot's answer)
-                if str((await server.call("SIM00000", start_of(label), timeout=5)).status) == (
-                    "Accepted"
-                ):
-                    break
-                await asyncio.sleep(0.01)
+        async with one_station_run(seen, label, 5.0, ["Heartbeat"]) as (server, ended):
+            await accepted_start(server, label)
             answer = await server.call("SIM00000", interval_set(label, 1), timeout=5)
             assert set_status(label, answer) == "Accepted"
             await asyncio.wait_for(sampled(seen, label, 2), 5)
-            stop.set()
-            report = await asyncio.wait_for(running, 20)
-        finally:
-            await server.close()
-        return seen, report
+            return seen, await ended()
 
     seen, report = asyncio.run(main())
     assert report.errors == {}, report.errors
