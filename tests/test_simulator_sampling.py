@@ -112,3 +112,47 @@ def test_a_runs_transaction_is_metered_at_the_interval_set(label: str) -> None:
     seen, report = asyncio.run(main())
     assert report.errors == {}, report.errors
     assert report.messages == len(seen.requests)  # the samples counted as the run's calls
+
+
+def measurands_set(label: str, measurands: str) -> Any:
+    """The CSMS's request that chooses the measurands of the sampled meter values."""
+    if label == "1.6":
+        return messages16.ChangeConfigurationRequest(key="MeterValuesSampledData", value=measurands)
+    return setting(
+        label, item(label, "SampledDataCtrlr", "TxUpdatedMeasurands", attribute_value=measurands)
+    )
+
+
+def units_of(label: str, sample: Any) -> list[tuple[str, str]]:
+    """Each sampled value's measurand and unit."""
+    values = sample.meter_value[0].sampled_value
+    if label == "1.6":
+        return [(str(v.measurand), str(v.unit)) for v in values]
+    return [(str(v.measurand), v.unit_of_measure.unit) for v in values]
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_the_sampled_meter_values_carry_the_measurands_the_csms_chose(label: str) -> None:
+    """TxUpdatedMeasurands (1.6 MeterValuesSampledData) set to the state of charge and the
+    current: the transaction's periodic meter values carry those, in that order, with their
+    units (they carried energy and power whatever was set); a list with a measurand outside
+    the values list is Rejected and changes nothing."""
+
+    async def main() -> tuple[list[str], Any]:
+        async with station_at(label) as (seen, server, _client):
+            said = []
+            for request in (
+                measurands_set(label, "SoC,Current.Import"),
+                measurands_set(label, "SoC,Frequency"),
+                interval_set(label, 1),
+            ):
+                said.append(set_status(label, await server.call("CS001", request, timeout=5)))
+            await server.call("CS001", start_of(label), timeout=5)
+            await asyncio.wait_for(sampled(seen, label, 1), 5)
+        return said, samples(seen, label)[0]
+
+    said, sample = asyncio.run(main())
+    assert said == ["Accepted", "Rejected", "Accepted"]
+    assert units_of(label, sample) == [("SoC", "Percent"), ("Current.Import", "A")]
+    state_of_charge = float(sample.meter_value[0].sampled_value[0].value)
+    assert 20.0 < state_of_charge <= 100.0

@@ -10,10 +10,10 @@ UnknownVariable, NotSupportedAttributeType (only the ``Actual`` attribute is mod
 for a read-only variable or a value its data type or limits refuse; more items than
 ``DeviceDataCtrlr.ItemsPerMessage`` allows is a CALLERROR OccurrenceConstraintViolation. 1.6:
 unknown keys in ``unknownKey``; ChangeConfiguration NotSupported for an unknown key, Rejected for
-a read-only key or a bad value. Two settings act on the station (:data:`ACTING`): its heartbeat
-interval, and the interval of the meter values it sends during a transaction (2.x
-``SampledDataCtrlr.TxUpdatedInterval``, 1.6 ``MeterValueSampleInterval``); the others are kept
-and read back.
+a read-only key or a bad value. Three settings act on the station (:data:`ACTING`): its heartbeat
+interval, the interval of the meter values it sends during a transaction (2.x
+``SampledDataCtrlr.TxUpdatedInterval``, 1.6 ``MeterValueSampleInterval``) and their measurands
+(``TxUpdatedMeasurands``, ``MeterValuesSampledData``); the others are kept and read back.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ __all__ = [
     "ACTING",
     "HEARTBEAT",
     "HEARTBEAT_16",
+    "MEASURANDS",
+    "MEASURANDS_16",
     "SAMPLE",
     "SAMPLE_16",
     "REPORT_ITEMS",
@@ -140,7 +142,11 @@ SAMPLE = ("SampledDataCtrlr", "TxUpdatedInterval")
 ``Updated`` (trigger MeterValuePeriodic) the station sends by itself (0: none)."""
 SAMPLE_16 = "MeterValueSampleInterval"
 """The 1.6 key of the seconds between a transaction's MeterValues the station sends by itself."""
-ACTING = (HEARTBEAT, SAMPLE, HEARTBEAT_16, SAMPLE_16)
+MEASURANDS = ("SampledDataCtrlr", "TxUpdatedMeasurands")
+"""The 2.x component and variable of the measurands of a transaction's ``Updated`` events."""
+MEASURANDS_16 = "MeterValuesSampledData"
+"""The 1.6 key of the measurands of the periodic MeterValues."""
+ACTING = (HEARTBEAT, SAMPLE, MEASURANDS, HEARTBEAT_16, SAMPLE_16, MEASURANDS_16)
 """The settings that change what a simulated station does (the docs list them); the others are
 kept and read back only."""
 

@@ -168,9 +168,19 @@ class _Model2x:
             )
         ]
 
-    def meter(self, energy: float, context: str = "Sample.Periodic") -> list[Any]:
-        """The meter values of a reading (``context``: ``Trigger`` for a triggered one)."""
+    def meter(
+        self,
+        energy: float,
+        context: str = "Sample.Periodic",
+        measurands: tuple[str, ...] | None = None,
+    ) -> list[Any]:
+        """The meter values of a reading (``context``: ``Trigger`` for a triggered one):
+        energy, power and voltage, or the ``measurands`` the CSMS chose (TxUpdatedMeasurands:
+        ``None`` while it set none, which costs the traffic nothing)."""
         datatypes, enums = self.datatypes, self.enums
+        if measurands is not None:
+            sampled = [self._sampled(measurand, energy, context) for measurand in measurands]
+            return [datatypes.MeterValueType(timestamp=_now(), sampled_value=sampled)]
         sampled = [
             datatypes.SampledValueType(
                 value=energy,
@@ -188,6 +198,38 @@ class _Model2x:
             ),
         ]
         return [datatypes.MeterValueType(timestamp=_now(), sampled_value=sampled)]
+
+    def _sampled(self, measurand: str, energy: float, context: str) -> Any:
+        value, unit, phase = reading(measurand, energy)
+        enums = self.enums
+        return self.datatypes.SampledValueType(
+            value=value,
+            context=enums.ReadingContextEnumType(context),
+            measurand=enums.MeasurandEnumType(measurand),
+            phase=msgspec.UNSET if phase is None else enums.PhaseEnumType(phase),
+            unit_of_measure=self.datatypes.UnitOfMeasureType(unit=unit),
+        )
+
+
+_READINGS: dict[str, tuple[float | None, str, str | None]] = {
+    "Energy.Active.Import.Register": (None, "Wh", None),
+    "Power.Active.Import": (7200.0, "W", None),
+    "Voltage": (230.1, "V", "L1-N"),
+    "Current.Import": (31.3, "A", "L1"),
+    "SoC": (None, "Percent", None),
+}
+"""Each measurand a simulated station can sample (the values list of TxUpdatedMeasurands and
+1.6's MeterValuesSampledData): its value (``None``: from the energy), unit and phase; a
+station charging at 7.2 kW on one phase."""
+
+
+def reading(measurand: str, energy: float) -> tuple[float, str, str | None]:
+    """The value, unit and phase of ``measurand`` when the meter has counted ``energy`` Wh (the
+    state of charge rises 1 % per 600 Wh from 20 %, a 60 kWh battery)."""
+    value, unit, phase = _READINGS[measurand]
+    if value is None:
+        value = energy if unit == "Wh" else round(min(100.0, 20.0 + energy / 600), 1)
+    return value, unit, phase
 
 
 _TRIGGERABLE = frozenset(
@@ -235,6 +277,10 @@ class Traffic:
     seq_no: int = 0
     energy: float = 0.0
     sessions: int = 0
+    measurands: tuple[str, ...] | None = None
+    """The measurands of the transaction's sampled meter values the CSMS chose (2.x
+    ``TxUpdatedMeasurands``, for its ``Updated`` events; 1.6 ``MeterValuesSampledData``, for its
+    periodic MeterValues); ``None`` while it chose none: the station's usual ones."""
     began: Callable[[], None] | None = field(default=None, repr=False, compare=False)
     """Called when a transaction begins (1.6: once the CSMS gave its id), so that the station
     starts the clock of its periodic meter values; checked on a start only, so the traffic's
@@ -405,7 +451,9 @@ class Traffic:
                 remote_start_id=remote_start_id,
             ),
             evse=model.datatypes.EVSEType(id=1, connector_id=1),
-            meter_value=model.meter(self.energy),
+            meter_value=model.meter(
+                self.energy, measurands=self.measurands if event == "Updated" else None
+            ),
             id_token=(id_token or model.token) if event == "Started" else msgspec.UNSET,
         )
         if event == "Ended":
@@ -561,7 +609,20 @@ class Traffic16(Traffic):
         self, context: enums16.ContextEnum = enums16.ContextEnum.SAMPLE_PERIODIC
     ) -> messages16.MeterValuesRequest:
         self.energy += _ENERGY_STEP if self.transaction is not None else 0.0
-        sampled = [
+        chosen = self.measurands
+        if chosen is not None and context == enums16.ContextEnum.SAMPLE_PERIODIC:
+            sampled = [self._chosen(measurand, context) for measurand in chosen]
+        else:
+            sampled = self._sampled(context)
+        return messages16.MeterValuesRequest(
+            connector_id=1,
+            meter_value=[datatypes16.MeterValueType(timestamp=_now(), sampled_value=sampled)],
+            transaction_id=self.transaction if self.transaction is not None else msgspec.UNSET,
+        )
+
+    def _sampled(self, context: enums16.ContextEnum) -> list[Any]:
+        """The usual sampled values: energy and power."""
+        return [
             datatypes16.MeterValueSampledValueType(
                 value=f"{self.energy:.0f}",
                 context=context,
@@ -572,10 +633,16 @@ class Traffic16(Traffic):
                 value="7200", measurand=enums16.MeasurandEnum.POWER_ACTIVE_IMPORT
             ),
         ]
-        return messages16.MeterValuesRequest(
-            connector_id=1,
-            meter_value=[datatypes16.MeterValueType(timestamp=_now(), sampled_value=sampled)],
-            transaction_id=self.transaction if self.transaction is not None else msgspec.UNSET,
+
+    def _chosen(self, measurand: str, context: enums16.ContextEnum) -> Any:
+        """The sampled value of a measurand the CSMS chose (MeterValuesSampledData)."""
+        value, unit, phase = reading(measurand, self.energy)
+        return datatypes16.MeterValueSampledValueType(
+            value=f"{value:.1f}".removesuffix(".0"),
+            context=context,
+            measurand=enums16.MeasurandEnum(measurand),
+            phase=msgspec.UNSET if phase is None else enums16.PhaseEnum(phase),
+            unit=enums16.MeterValueSampledValueUnitEnum(unit),
         )
 
 
@@ -739,13 +806,16 @@ class _Transacting(_Registered):
         if seconds is not None and self.client is not None:
             self.client.heartbeat_interval = float(seconds)
 
-    def _settings_set(self, heartbeat: str | None, sampling: bool) -> None:
+    def _settings_set(self, heartbeat: str | None, sampling: bool, measurands: str | None) -> None:
         """The CSMS set settings that act (:data:`~ocpp_fast._sim_device.ACTING`): a
         ``heartbeat`` interval (``None``: not set), the interval of the meter values
-        (``sampling``: set), which restarts their clock when a transaction runs."""
+        (``sampling``: set), which restarts their clock when a transaction runs, the
+        ``measurands`` of the sampled ones (a comma-separated list its checks let through)."""
         self._heartbeat_set(heartbeat)
         if sampling:
             self._schedule_sample()
+        if measurands is not None:
+            self.traffic.measurands = tuple(measurands.split(","))
 
     _sampling: asyncio.TimerHandle | None = None
 
@@ -858,7 +928,7 @@ class _Accepts2xBodies:
     traffic: Traffic
     _carry_out: Callable[[Any], bool]
     _carry_out_each: Callable[[list[Any]], None]
-    _settings_set: Callable[[str | None, bool], None]
+    _settings_set: Callable[[str | None, bool, str | None], None]
     _trigger: Callable[[str, int | None, int | None], str]
     _device_model: _sim_device.DeviceModel | None = None
 
@@ -887,7 +957,11 @@ class _Accepts2xBodies:
         of :attr:`client`, a new ``TxUpdatedInterval`` to a running transaction's meter
         values."""
         response, changed = _sim_device.set_variables(self.device_model, self._types, request)
-        self._settings_set(changed.get(_sim_device.HEARTBEAT), _sim_device.SAMPLE in changed)
+        self._settings_set(
+            changed.get(_sim_device.HEARTBEAT),
+            _sim_device.SAMPLE in changed,
+            changed.get(_sim_device.MEASURANDS),
+        )
         return response
 
     def _sample_interval(self) -> float:
@@ -1092,7 +1166,11 @@ class SimulatedStation16(_Transacting, v16.Charger):
         heartbeat of :attr:`client`, a new ``MeterValueSampleInterval`` to a running
         transaction's meter values."""
         response, changed = _sim_device.change_configuration(self.configuration, request)
-        self._settings_set(changed.get(_sim_device.HEARTBEAT_16), _sim_device.SAMPLE_16 in changed)
+        self._settings_set(
+            changed.get(_sim_device.HEARTBEAT_16),
+            _sim_device.SAMPLE_16 in changed,
+            changed.get(_sim_device.MEASURANDS_16),
+        )
         return response
 
     def default_remote_start_transaction(
