@@ -3,7 +3,9 @@ configuration says (2.x ``SampledDataCtrlr.TxUpdatedInterval``: TransactionEvent
 trigger MeterValuePeriodic; 1.6 ``MeterValueSampleInterval``: MeterValues of the transaction),
 from a real CSMS (the library's own, over real sockets, on both backends): set while idle it
 acts on the next transaction, set to 0 it stops, alone and inside a ``simulate()`` run, whose
-report counts them. (The interval was stored and read back only: no meter values came.)"""
+report counts them; their measurands are those the CSMS chose (TxUpdatedMeasurands,
+MeterValuesSampledData). (Both were stored and read back only: no meter values came, and
+always energy and power.)"""
 
 from __future__ import annotations
 
@@ -80,6 +82,7 @@ def test_a_transactions_meter_values_follow_the_interval_the_csms_sets(label: st
             await asyncio.wait_for(sampled(seen, label, 2), 5)
             took = asyncio.get_running_loop().time() - started_at
             said.append(set_status(label, await server.call("CS001", interval_set(label, 0), 5)))
+            await asyncio.sleep(0.2)  # (a sample sent as the interval was set, let in)
             stopped_at = len(samples(seen, label))
             await asyncio.sleep(1.5)
             after = len(samples(seen, label)) - stopped_at
