@@ -16,6 +16,7 @@ import pytest
 from test_simulator_device import item, one_station_run, setting, station_at
 from test_simulator_remote import LABELS, Seen, accepted_start, start_of, started_kind
 
+from ocpp_fast._sim_traffic import station_handler, traffic_for
 from ocpp_fast.simulator import SimulationReport
 from ocpp_fast.v16 import messages as messages16
 
@@ -159,3 +160,32 @@ def test_the_sampled_meter_values_carry_the_measurands_the_csms_chose(label: str
     assert units_of(label, sample) == [("SoC", "Percent"), ("Current.Import", "A")]
     state_of_charge = float(sample.meter_value[0].sampled_value[0].value)
     assert 20.0 < state_of_charge <= 100.0
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_a_run_s_station_leaves_its_meter_values_to_the_mix_until_the_csms_sets_an_interval(
+    label: str,
+) -> None:
+    """A ``simulate()`` station (``station_handler`` given its traffic) starts no clock of its
+    own at the default interval when a transaction begins: its mix already sends the
+    transaction's meter values, and a second clock would add messages to every run. Once the
+    CSMS sets the interval, the clock runs. A station alone keeps its default clock."""
+
+    def clock_after_a_start(station: Any) -> bool:
+        station.traffic.transaction = 7 if label == "1.6" else "T7"
+        station._schedule_sample()
+        running = station._sampling is not None
+        if running:
+            station._sampling.cancel()
+            station._sampling = None
+        return running
+
+    async def main() -> list[bool]:
+        alone = station_handler(label)
+        in_run = station_handler(label, traffic_for(label, "SIM00000"))
+        seen = [clock_after_a_start(alone), clock_after_a_start(in_run)]
+        in_run._settings_set(None, True, None)  # the CSMS set the interval
+        seen.append(clock_after_a_start(in_run))
+        return seen
+
+    assert asyncio.run(main()) == [True, False, True]

@@ -815,11 +815,20 @@ class _Transacting(_Registered):
         ``measurands`` of the sampled ones (a comma-separated list its checks let through)."""
         self._heartbeat_set(heartbeat)
         if sampling:
+            self._sampling_set = True
             self._schedule_sample()
         if measurands is not None:
             self.traffic.measurands = tuple(measurands.split(","))
 
     _sampling: asyncio.TimerHandle | None = None
+    samples_by_default: bool = True
+    """Whether the station keeps the clock of its periodic meter values at its default interval
+    before the CSMS sets one. A ``simulate()`` station's traffic mix already carries its
+    transactions' meter values at the run's pace: a clock of its own at the default (60 s)
+    would add messages to every run (about 7 % at the fleet rate) and move the load
+    benchmarks' figures, so :func:`station_handler` turns it off for a station given its
+    traffic, until the CSMS sets the interval."""
+    _sampling_set: bool = False
 
     def _sample_interval(self) -> float:
         """Seconds between the meter values the station sends by itself during a transaction
@@ -836,7 +845,8 @@ class _Transacting(_Registered):
             self._sampling.cancel()
             self._sampling = None
         traffic = self.traffic
-        seconds = self._sample_interval()
+        asked = self.samples_by_default or self._sampling_set
+        seconds = self._sample_interval() if asked else 0.0
         if traffic.transaction is not None and seconds > 0:
             which = (traffic.transaction, traffic.sessions)
             loop = asyncio.get_running_loop()
@@ -1241,7 +1251,9 @@ AnyStation: TypeAlias = "SimulatedStation | SimulatedStation16 | SimulatedStatio
 
 def station_handler(label: str, traffic: Traffic | None = None) -> AnyStation:
     """The handler of a simulated station of OCPP ``label``, whose remote starts and stops run
-    the transaction of ``traffic`` (the state its own traffic sends from)."""
+    the transaction of ``traffic`` (the state its own traffic sends from; its transactions'
+    periodic meter values then come from that traffic's mix until the CSMS sets their
+    interval: :attr:`_Transacting.samples_by_default`)."""
     station: AnyStation
     if label == "1.6":
         station = SimulatedStation16()
@@ -1249,4 +1261,5 @@ def station_handler(label: str, traffic: Traffic | None = None) -> AnyStation:
         station = SimulatedStation21() if label == "2.1" else SimulatedStation()
     if traffic is not None:
         station.traffic = traffic
+        station.samples_by_default = False  # the traffic's mix carries its meter values
     return station
