@@ -833,11 +833,26 @@ class _Station(Sink):
         self.wrote.set()
 
 
+SHORT_TIMEOUT = 0.05
+"""``call()``'s timeout in the sweep: an answer that no call takes costs this long."""
+
+LONG_TIMEOUT = 1.0
+"""The timeout of a second run where one package's call timed out and the other's returned: a loaded
+machine can hold a process longer than :data:`SHORT_TIMEOUT` between the CALL's write and
+its answer's routing (seen once in CI: ``ocpp``'s call timed out where the drop-in's got its
+answer), which says nothing of either package."""
+
+
 async def _call_once(
-    cls: type[Any], request: Any, answers: list[str], options: dict[str, Any], style: str
+    cls: type[Any],
+    request: Any,
+    answers: list[str],
+    options: dict[str, Any],
+    style: str,
+    timeout: float = SHORT_TIMEOUT,
 ) -> tuple[list[Any], Any]:
     station = _Station()
-    charge_point = cls("CP-1", station, response_timeout=0.05)
+    charge_point = cls("CP-1", station, response_timeout=timeout)
     charge_point._unique_id_generator = lambda: "u1"
     calling = asyncio.ensure_future(charge_point.call(request, **options))
     if answers:
@@ -875,7 +890,24 @@ def call_outcomes(
     answers, options = ANSWERS[answer], CALL_OPTIONS[option]
     theirs = asyncio.run(_call_once(theirs_class, request, answers, options, style))
     ours = asyncio.run(_call_once(ours_class, request, answers, options, style))
+    if (_timed_out(theirs) and _returned(ours)) or (_timed_out(ours) and _returned(theirs)):
+        theirs = asyncio.run(
+            _call_once(theirs_class, request, answers, options, style, LONG_TIMEOUT)
+        )
+        ours = asyncio.run(_call_once(ours_class, request, answers, options, style, LONG_TIMEOUT))
     return theirs, ours
+
+
+def _timed_out(run: tuple[list[Any], Any]) -> bool:
+    """Whether a run's ``call()`` raised TimeoutError."""
+    return bool(run[1][:2] == ("raised", "TimeoutError"))
+
+
+def _returned(run: tuple[list[Any], Any]) -> bool:
+    """Whether a run's ``call()`` returned: with the other's timed out, the sign of a machine
+    that held one of them past :data:`SHORT_TIMEOUT` (no answer the sweep sends is taken by
+    one package and ignored by the other)."""
+    return bool(run[1][0] == "returned")
 
 
 def _reset(label: str, **changes: Any) -> Any:
