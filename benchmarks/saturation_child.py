@@ -25,11 +25,12 @@ import random
 import signal
 import sys
 import time
-from importlib import resources
 from typing import Any
 
 import uvloop
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+
+from ocpp_fast.bench import DEFAULT_MIX, load_mix
 
 ID_MARK = "@@id@@"
 SEQ_MARK = 987654321
@@ -37,10 +38,8 @@ TEXT = WSMsgType.TEXT
 
 
 def mix() -> list[tuple[int, list[Any]]]:
-    """(weight, frame) of every line of the packaged 2.0.1 mix."""
-    text = (resources.files("ocpp_fast") / "data" / "mix-v201.jsonl").read_text()
-    lines = (json.loads(line) for line in text.splitlines() if line.strip())
-    return [(int(line["weight"]), line["frame"]) for line in lines]
+    """(weight, frame) of every CALL of the packaged 2.0.1 mix (read as ``make bench`` reads it)."""
+    return [(int(frame.weight), json.loads(frame.data)) for frame in load_mix(DEFAULT_MIX)]
 
 
 def template(frame: list[Any], identity: str) -> tuple[bytes, bool]:
