@@ -153,6 +153,7 @@ def test_version_is_said(capsys: pytest.CaptureFixture[str]) -> None:
         ["--nats-write-window", "0.05"],
         ["--worker-timeout", "5"],
         ["--registry-ttl", "5"],
+        ["--handler-first"],
     ],
 )
 def test_a_cluster_flag_without_nats_is_a_usage_error(flags: list[str]) -> None:
@@ -196,6 +197,23 @@ def test_a_worker_timeout_without_workers_is_a_usage_error() -> None:
     assert run.stderr.splitlines()[-1] == (
         "ocpp-fast serve: error: --worker-timeout needs --handlers workers: "
         "it is how long they may take"
+    )
+
+
+def test_handler_first_with_workers_is_a_usage_error() -> None:
+    """``--handler-first`` with the handlers in workers: nothing of the user's runs in the
+    gateway, so it would be taken and never used; a usage error, before NATS is awaited."""
+    flags = ["--nats", "nats://h:1", "--nats-start-timeout", "1", "--handlers", "workers"]
+    run = subprocess.run(
+        [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", "0", *flags, "--handler-first"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert run.stderr.splitlines()[-1] == (
+        "ocpp-fast serve: error: --handler-first needs --handlers gateway: "
+        "the handlers run in the workers"
     )
 
 

@@ -32,7 +32,7 @@ from ocpp_fast.cluster import ClusterConfig, Gateway
 from ocpp_fast.cluster.wire import decode_event
 from ocpp_fast.demo import DemoChargeSystem
 from ocpp_fast.transport import CsmsServer
-from ocpp_fast.v201 import messages
+from ocpp_fast.v201 import ChargeSystem, messages
 
 
 class Recording(DemoChargeSystem):
@@ -92,12 +92,13 @@ class HeldAcks:
 
 @contextlib.asynccontextmanager
 async def held(
-    nats_url: str, handler: Recording, identity: str
+    nats_url: str, handler: ChargeSystem, identity: str, **options: Any
 ) -> AsyncIterator[tuple[Gateway, CsmsServer, HeldAcks, ClientConnection]]:
-    """``handler`` served through a gateway whose stores wait for the test's acks, and one
-    station connected to it; all closed on the way out."""
+    """``handler`` served through a gateway whose stores wait for the test's acks
+    (``options``: the gateway's), and one station connected to it; all closed on the way
+    out."""
     cluster = config(nats_url)
-    async with serving(cluster, handler) as (gateway, server):
+    async with serving(cluster, handler, **options) as (gateway, server):
         acks = HeldAcks()
         await acks.start(nats_url, cluster)
         ws = await station(server.port, identity)

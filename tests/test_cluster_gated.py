@@ -67,7 +67,13 @@ class Csms(ChargeSystem):
             raise errors.SecurityError("not you")
         if request.seq_no == 8:
             return messages.TransactionEventResponse(total_cost="x")  # type: ignore[arg-type]
+        if request.seq_no == 9:
+            return self.later()  # type: ignore[return-value]  # an awaitable after all
         return messages.TransactionEventResponse()
+
+    async def later(self) -> messages.TransactionEventResponse:
+        self.ran.append(90)
+        return messages.TransactionEventResponse(total_cost=9.0)
 
 
 class CsmsGeneral(Csms):
@@ -117,7 +123,9 @@ path = path_fixture(Csms, CsmsGeneral)
 class Station:
     """A gateway's connection of one station, its relay's requests held by the test."""
 
-    def __init__(self, cls: type[Csms], attached: bool = True, **options: Any) -> None:
+    def __init__(
+        self, cls: type[Csms], attached: bool = True, handler_first: bool = False, **options: Any
+    ) -> None:
         self.user = cls()
         self.replies = Replies()
         self.relay = Relay(ClusterConfig().names, "n1", store_timeout=5.0, worker_timeout=5.0)
@@ -125,7 +133,11 @@ class Station:
         if attached:
             self.relay.nc = object()  # type: ignore[assignment]
         served = clustered(
-            self.user, self.relay, forward=False, durable=frozenset({"TransactionEvent"})
+            self.user,
+            self.relay,
+            forward=False,
+            durable=frozenset({"TransactionEvent"}),
+            handler_first=handler_first,
         )
         self.written: list[bytes] = []
         self.connection = AsyncConnection(

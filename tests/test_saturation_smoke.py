@@ -39,16 +39,17 @@ needs_two_cpus = pytest.mark.skipif(
 def test_both_rows_measure_answers_and_no_error(tmp_path: Path) -> None:
     out = tmp_path / "rows.json"
     argv = [sys.executable, str(BENCHMARKS / "saturation.py"), "--quick", "--window", "1"]
-    argv += ["--stations", "20", "--quiet-wait", "0", "--json", str(out)]
+    argv += ["--stations", "20", "--quiet-wait", "0", "--json", str(out), "--handler-first"]
     stdout = run_harness(argv, HARNESS_TIMEOUT, cwd=BENCHMARKS)
     rows = msgspec.json.decode(out.read_bytes(), type=list[saturation.Row])
-    assert [row.layout for row in rows] == ["single", "gateway"]
+    assert [row.layout for row in rows] == ["single", "gateway", "gateway-first"]
     for row in rows:
         assert row.answered > 0, (row, stdout)
         assert row.errors == 0, (row, stdout)
         assert row.server_cpu > 0, row
-    assert rows[1].nats_cpu > 0  # the gateway stored its durable CALLs
-    assert "3 gateways = " in stdout
+    assert rows[1].nats_cpu > 0 and rows[2].nats_cpu > 0  # the gateways stored durable CALLs
+    assert "a gateway delivers " in stdout and "a gateway-first delivers " in stdout
+    assert "3 x gateway-first vs one process over 1 rounds" in stdout
 
 
 def frames_of(identity: str, count: int) -> list[bytes]:

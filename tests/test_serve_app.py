@@ -525,6 +525,32 @@ def test_the_gateway_s_start_line_says_the_workers_answer() -> None:
     ), lines
 
 
+def test_a_handler_first_gateway_says_so_and_answers_durable_calls() -> None:
+    """``serve --nats URL --handler-first``: the start line says the durable CALLs' handlers
+    run as their stores are sent, and a TransactionEvent (durable) is answered."""
+
+    async def one_event(port: int) -> str:
+        url = f"ws://127.0.0.1:{port}/ocpp/HF1"
+        async with ws_connect(url, subprotocols=[Subprotocol("ocpp2.0.1")]) as ws:
+            await ws.send(
+                '[2,"e1","TransactionEvent",{"eventType":"Started","timestamp":'
+                '"2026-12-04T12:00:00Z","triggerReason":"Authorized","seqNo":0,'
+                '"transactionInfo":{"transactionId":"T1"}}]'
+            )
+            return str(await asyncio.wait_for(ws.recv(), 10))
+
+    with (
+        NatsServer() as nats_server,
+        serving("--nats", nats_server.url, "--handler-first", "--quiet") as server,
+    ):
+        lines = [server.line() for _ in range(2)]
+        assert lines[1].endswith(
+            "; NATS writes gathered over 20 ms; durable CALLs' handlers run as their "
+            "stores are sent\n"
+        ), lines
+        assert asyncio.run(one_event(server.port)).startswith('[3,"e1",')
+
+
 def test_a_gateway_given_several_nats_servers_joins_the_one_that_answers() -> None:
     """``serve --nats URL,URL`` (a NATS cluster's servers, as the ``nats`` command takes them):
     the first down, the gateway starts on the second. The list was one URL to nats-py, which

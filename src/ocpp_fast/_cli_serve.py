@@ -494,6 +494,7 @@ async def serve_command(args: argparse.Namespace) -> int:
                 args.nats_write_window,
                 args.nats_start_timeout,
                 args.nats_store_timeout,
+                args.handler_first,
             )
         except ValueError as exc:  # a --nats-creds file it cannot use
             return startup_failed(exc)
@@ -543,12 +544,18 @@ async def serve_command(args: argparse.Namespace) -> int:
             if gateway.forward_to_workers
             else ""
         )
+        first = (
+            "; durable CALLs' handlers run as their stores are sent"
+            if gateway.handler_first
+            else ""
+        )
         command_log.info(
-            "gateway %s of the cluster at %s%s%s",
+            "gateway %s of the cluster at %s%s%s%s",
             gateway.node,
             shown_servers(gateway.config.servers),
             forwarded,
             gathered,
+            first,
         )
     metrics_host, health_host = operations_hosts(args)
     if server.metrics_port is not None:

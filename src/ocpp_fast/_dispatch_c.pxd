@@ -18,6 +18,9 @@ cdef class Gated:
     cdef object ack
     cdef double started
     cdef bint done
+    cdef object reply  # a handler-first gate's: the answer built, written once the gate is through
+    cdef object result  # ... or what its handler returned that the path does not vouch for
+    cdef object error  # ... or what its handler raised
 
     cdef void fire(self, object ack, bint cancelled) except *
     cdef void _release(self) except *

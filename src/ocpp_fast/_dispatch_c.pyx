@@ -48,7 +48,7 @@ import logging
 
 import msgspec
 
-from ocpp_fast._fastpath import HandlerRan
+from ocpp_fast._fastpath import HandlerRan, drop_outcome
 from ocpp_fast import _response_plan as _plans
 from ocpp_fast._frame_log import debug_enabled, frames_log, log_frame
 from ocpp_fast import _metric_cells as _cells
@@ -149,6 +149,7 @@ cdef enum:
     G_CHECK = 1
     G_CALLS = 2
     G_WANTS_CONTEXT = 3
+    G_FIRST = 4
 
 
 cdef inline str _message_id(const unsigned char* p, Head* h):
@@ -472,12 +473,37 @@ cdef class FastDispatch:
         connection._pending[gated] = 1
         if not followed:
             add_done_callback(gated)
+        if (<tuple>fields[GATE])[G_FIRST]:
+            self._run_first(gated, fields)
         return True
 
+    cdef void _run_first(self, Gated gated, tuple fields) except *:
+        """A handler-first gate's handler, run as its step begins (the request and the
+        connection still hot): its answer built now and kept on ``gated`` (or what it
+        returned that the path does not vouch for, or what it raised) until the step is
+        through, when :meth:`_conclude` writes it."""
+        cdef tuple gate = <tuple>fields[GATE]
+        calls = gate[G_CALLS]
+        try:
+            if gate[G_WANTS_CONTEXT]:
+                result = calls(self._handler, gated.request, gated.context)
+            else:
+                result = calls(self._handler, gated.request)
+        except Exception as exc:
+            gated.error = exc
+            return
+        cdef bytes raw_id = gated.raw_id
+        reply = _reply(result, fields, PyBytes_AS_STRING(raw_id), PyBytes_GET_SIZE(raw_id))
+        if reply is None:
+            gated.result = result
+        else:
+            gated.reply = reply
+
     cdef object _conclude(self, Gated gated, object ack):
-        """The gate of ``gated`` is through (or failed): the user's handler run and its
-        response answered and written, as the path answers a plain handler's; anything else
-        (an error, a result the path does not vouch for) handed to the general code."""
+        """The gate of ``gated`` is through (or failed): the user's handler run (a
+        handler-first gate's ran as it began: its outcome is taken) and its response answered
+        and written, as the path answers a plain handler's; anything else (an error, a result
+        the path does not vouch for) handed to the general code."""
         connection = gated.connection
         context = gated.context
         action = gated.action
@@ -487,20 +513,32 @@ cdef class FastDispatch:
         cdef tuple fields = gated.fields  # the route it started on (read again: a look-up)
         cdef tuple gate = <tuple>fields[GATE]
         start = gate[G_START]
+        cdef bytes raw_id
+        cdef bint first = gate[G_FIRST]
         try:
             if isinstance(start, GateStart):  # its check is the gate's, in C
                 (<GateStart>start).check(ack, action, context)
             else:
                 gate[G_CHECK](ack, action, context)
-            calls = gate[G_CALLS]
-            if gate[G_WANTS_CONTEXT]:
-                result = calls(self._handler, request, context)
-            else:
-                result = calls(self._handler, request)
+            if not first:
+                calls = gate[G_CALLS]
+                if gate[G_WANTS_CONTEXT]:
+                    result = calls(self._handler, request, context)
+                else:
+                    result = calls(self._handler, request)
         except Exception as exc:
+            if first:
+                drop_outcome(gated.result)
             return _hand_over(connection, message_id, action, request, None, exc, started)
-        cdef bytes raw_id = gated.raw_id
-        reply = _reply(result, fields, PyBytes_AS_STRING(raw_id), PyBytes_GET_SIZE(raw_id))
+        if first:  # the handler ran as the step began: its outcome was kept
+            if gated.error is not None:
+                return _hand_over(connection, message_id, action, request, None, gated.error,
+                                  started)
+            reply = gated.reply
+            result = gated.result
+        else:
+            raw_id = gated.raw_id
+            reply = _reply(result, fields, PyBytes_AS_STRING(raw_id), PyBytes_GET_SIZE(raw_id))
         if reply is None:
             return _hand_over(connection, message_id, action, request, result, None, started)
         if self._handling is not None:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import msgspec
 
 from ocpp_fast._codec_py import _HEAD, _NOT_CONCLUDED, _typed
-from ocpp_fast._fastpath import FastRoute, FastRoutes, HandlerRan
+from ocpp_fast._fastpath import FastRoute, FastRoutes, Gate, HandlerRan, drop_outcome
 from ocpp_fast._frame_log import debug_enabled, log_frame
 from ocpp_fast._metric_cells import CALLS_IN, RESULTS_OUT, observe
 from ocpp_fast._response_plan import surely_valid
@@ -193,28 +193,60 @@ class FastDispatch:
         gated = Gated(self, connection, context, action, request, raw_id, ack, started, route)
         connection._pending[gated] = 1
         ack.add_done_callback(gated)
+        if gate[4]:  # first
+            self._run_first(gated, route, gate)
         return True
 
+    def _run_first(self, gated: Gated, route: FastRoute, gate: Gate) -> None:
+        """A handler-first gate's handler, run as its step begins: its answer built now and
+        kept on ``gated`` (or what it returned that the path does not vouch for, or what it
+        raised) until the step is through, when :meth:`_conclude` writes it."""
+        _, _, calls, wants_context, _ = gate
+        try:
+            if wants_context:
+                result = calls(self._handler, gated.request, gated.context)
+            else:
+                result = calls(self._handler, gated.request)
+        except Exception as exc:
+            gated.error = exc
+            return
+        reply = _reply(result, route, gated.raw_id)
+        if reply is None:
+            gated.result = result
+        else:
+            gated.reply = reply
+
     def _conclude(self, gated: Gated, ack: asyncio.Future[Any]) -> None:
-        """The gate of ``gated`` is through (or failed): the user's handler run and its
-        response answered and written, as the path answers a plain handler's; anything else
-        (an error, a result the path does not vouch for) handed to the general code."""
+        """The gate of ``gated`` is through (or failed): the user's handler run (a
+        handler-first gate's ran as it began: its outcome is taken) and its response answered
+        and written, as the path answers a plain handler's; anything else (an error, a result
+        the path does not vouch for) handed to the general code."""
         connection, context, action = gated.connection, gated.context, gated.action
         request, started = gated.request, gated.started
         message_id = gated.message_id
         route = gated.route  # the route it started on (read again: a look-up)
         gate = route[8]
         assert gate is not None
-        _, check, calls, wants_context = gate
+        _, check, calls, wants_context, first = gate
         try:
             check(ack, action, context)
-            if wants_context:
-                result = calls(self._handler, request, context)
-            else:
-                result = calls(self._handler, request)
+            if not first:
+                if wants_context:
+                    result = calls(self._handler, request, context)
+                else:
+                    result = calls(self._handler, request)
         except Exception as exc:
+            if first:
+                drop_outcome(gated.result)
             return _hand_over(connection, message_id, action, request, None, exc, started)
-        reply = _reply(result, route, gated.raw_id)
+        if first:  # the handler ran as the step began: its outcome was kept
+            if gated.error is not None:
+                return _hand_over(
+                    connection, message_id, action, request, None, gated.error, started
+                )
+            reply, result = gated.reply, gated.result
+        else:
+            reply = _reply(result, route, gated.raw_id)
         if reply is None:
             return _hand_over(connection, message_id, action, request, result, None, started)
         if self._handling is not None:
@@ -320,10 +352,13 @@ class Gated:
         "context",
         "dispatch",
         "done",
+        "error",
         "identity",
         "message_id",
         "raw_id",
+        "reply",
         "request",
+        "result",
         "route",
         "started",
     )
@@ -354,6 +389,12 @@ class Gated:
         self.ack = ack
         self.started = started
         self.done = False
+        self.reply: bytes | None = None
+        """A handler-first gate's answer, built as the gate began (the compiled twin's too)."""
+        self.result: Any = None
+        """... or what its handler returned that the path does not vouch for."""
+        self.error: Exception | None = None
+        """... or what its handler raised."""
 
     def __call__(self, ack: asyncio.Future[Any]) -> None:
         """The gate's future is done: the CALL answered, unless it was cancelled or the

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Mapping
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ocpp_fast import codec
@@ -89,23 +90,34 @@ __all__ = [
 ]
 
 
-class Gate(tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any], bool]):
+class Gate(tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any], bool, bool]):
     """A step a plain handler's CALL goes through before the handler runs, whose outcome comes
     later (the cluster gateway's store of a durable CALL: the stream's ack), so that the
     compiled path answers it with no task, no coroutine and no Python frame of its own:
 
-    ``(start, check, calls, wants_context)``: ``start(action, request, payload, context)``
-    starts the step and hands back an ``asyncio.Future`` (or an awaitable, made a task) of
-    its outcome, ``payload`` being the station's bytes of the request; what it raises is the
-    CALL's answer. Once that future is done, ``check(future, action, context)`` raises the
-    error to answer with unless the step went through; then ``calls`` (the user's function,
-    unbound) runs as ``calls(handler, request[, context])`` (``wants_context``) and its
-    response is answered as the compiled path answers any plain handler's. A handler class
+    ``(start, check, calls, wants_context, first)``: ``start(action, request, payload,
+    context)`` starts the step and hands back an ``asyncio.Future`` (or an awaitable, made a
+    task) of its outcome, ``payload`` being the station's bytes of the request; what it
+    raises is the CALL's answer. Once that future is done, ``check(future, action, context)``
+    raises the error to answer with unless the step went through; then ``calls`` (the user's
+    function, unbound) runs as ``calls(handler, request[, context])`` (``wants_context``)
+    and its response is answered as the compiled path answers any plain handler's. With
+    ``first``, ``calls`` runs as soon as ``start`` has begun the step instead, its outcome
+    (the answer built, or what it raised) kept until the step is through: the answer still
+    waits for the step, and a step that fails is still answered with ``check``'s error, but
+    the handler has run by then (a gateway's ``handler_first``). A handler class
     names its gates by action in ``_gates``; the action's route must be ``answers_later``
     (its method is what the general path runs, the same steps in Python).
     """
 
     __slots__ = ()
+
+
+def drop_outcome(result: Any) -> None:
+    """What a handler-first gate's handler returned, never to be answered (its step failed):
+    a coroutine is closed, so that it is not reported as never awaited."""
+    if isinstance(result, CoroutineType):
+        result.close()
 
 
 class FastRoute(

@@ -64,6 +64,7 @@ def gateway_for(
     write_window: float | None = None,
     start_timeout: float | None = None,
     store_timeout: float | None = None,
+    handler_first: bool = False,
 ) -> tuple[dict[str, OcppHandler], Gateway]:
     """What ``serve --nats`` serves, and the gateway: ``handlers``, APP's or without APP the
     demo's of every version, whether they run here or forward every CALL to workers.
@@ -85,6 +86,7 @@ def gateway_for(
         registry_ttl=REGISTRY_TTL if registry_ttl is None else registry_ttl,
         write_window=WRITE_WINDOW if write_window is None else write_window,
         store_timeout=STORE_TIMEOUT if store_timeout is None else store_timeout,
+        handler_first=handler_first,
     )
     return dict(handlers), gateway
 

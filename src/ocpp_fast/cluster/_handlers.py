@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ocpp_fast._deferred import ERROR, PENDING, RESULT, Deferred, pass_on
-from ocpp_fast._fastpath import Gate
+from ocpp_fast._fastpath import Gate, drop_outcome
 from ocpp_fast.cluster.relay import Relay, station_payload
 from ocpp_fast.dispatch import CallContext, OcppHandler, Route, answers_later, is_awaitable
 
@@ -27,14 +27,16 @@ __all__ = ["clustered"]
 Method = Callable[[Any, Any, CallContext], Any]
 
 
-def _storing(action: str, base: type[OcppHandler], route: Route) -> Method:
-    """The user's handler of a durable action, run once the stream has the CALL.
+def _storing(action: str, base: type[OcppHandler], route: Route, first: bool) -> Method:
+    """The user's handler of a durable action, run once the stream has the CALL (``first``:
+    as soon as its store has begun, the answer still given once the stream has it).
 
     A plain user handler gets a plain method (``answers_later``: its CALLs wait for a slot
     as an async handler's do): it starts the store and hands back a :class:`_Stored`,
     which runs the user's handler in the callback of the stream's ack and completes the
     answer there (no task; the connection writes it in the same turn of the loop). An
-    ``async def`` one gets a coroutine that awaits the store, then it.
+    ``async def`` one gets a coroutine that awaits the store, then it (``first``: it, then
+    the store).
 
     The base class's function is called directly: through ``invoke_handler`` the
     name would find this override again."""
@@ -42,7 +44,7 @@ def _storing(action: str, base: type[OcppHandler], route: Route) -> Method:
     wants_context = route.wants_context
 
     if not route.is_async:
-        user = (inner, wants_context, action, base.version.response_types.get(action))
+        user = (inner, wants_context, action, base.version.response_types.get(action), first)
 
         def start(self: Any, request: Any, context: CallContext) -> _Stored:
             payload = station_payload(self.version, action, request, context)
@@ -61,7 +63,26 @@ def _storing(action: str, base: type[OcppHandler], route: Route) -> Method:
             result = await result
         return result
 
-    return handle
+    async def handle_first(self: Any, request: Any, context: CallContext) -> Any:
+        payload = station_payload(self.version, action, request, context)
+        relay = self._relay  # Any, as in start: the ack is a Future or the link's Ack
+        ack = relay.start_store(self.version, action, request, payload, context)
+        if not hasattr(ack, "add_done_callback"):  # over nats-py: a coroutine
+            ack = asyncio.ensure_future(ack)
+        try:
+            result = inner(self, request, context) if wants_context else inner(self, request)
+            if is_awaitable(result):
+                result = await result
+        except asyncio.CancelledError:
+            ack.cancel()
+            raise
+        except Exception:
+            await relay.stored_after(ack, action, context)  # the store's error comes first
+            raise
+        await relay.stored_after(ack, action, context)
+        return result
+
+    return handle_first if first else handle
 
 
 class _Stored(Deferred[Any]):
@@ -73,12 +94,12 @@ class _Stored(Deferred[Any]):
     Cancelled (the connection stopped), it cancels what it waits for, so the user's handler
     does not run, as an awaiting task's cancellation would have ensured."""
 
-    __slots__ = ("_context", "_handler", "_request", "_user", "_waits_for")
+    __slots__ = ("_context", "_handler", "_kept", "_request", "_user", "_waits_for")
 
     def __init__(
         self,
         ack: asyncio.Future[Any],
-        user: tuple[Callable[..., Any], bool, str, type[Any] | None],
+        user: tuple[Callable[..., Any], bool, str, type[Any] | None, bool],
         handler: Any,
         request: Any,
         context: CallContext,
@@ -93,6 +114,26 @@ class _Stored(Deferred[Any]):
         self._request = request
         self._context = context
         ack.add_done_callback(self)
+        self._kept: tuple[Any, Exception | None] | None = None
+        """A handler-first CALL's outcome (what its handler returned, what it raised)."""
+        if user[4]:
+            self._kept = self._run(user[0], handler, request, context, user[1])
+
+    @staticmethod
+    def _run(
+        inner: Callable[..., Any],
+        handler: Any,
+        request: Any,
+        context: CallContext,
+        wants_context: bool,
+    ) -> tuple[Any, Exception | None]:
+        """The user's handler run: what it returned, or what it raised."""
+        try:
+            return (
+                inner(handler, request, context) if wants_context else inner(handler, request)
+            ), None
+        except Exception as exc:
+            return None, exc
 
     def __call__(self, ack: asyncio.Future[Any]) -> None:
         """The stream's ack came (or the store failed, or timed out)."""
@@ -102,13 +143,21 @@ class _Stored(Deferred[Any]):
         if self._state != PENDING:  # cancelled meanwhile
             ack.exception()  # retrieved: asyncio never reports it
             return
-        inner, wants_context, action, response_type = self._user
+        inner, wants_context, action, response_type, _ = self._user
         handler, request, context = self._handler, self._request, self._context
+        kept = self._kept
         try:
             handler._relay.stored(ack, action, context)
-            result = inner(handler, request, context) if wants_context else inner(handler, request)
         except Exception as exc:
+            if kept is not None:
+                drop_outcome(kept[0])
             self._complete(ERROR, exc)
+            return
+        if kept is None:
+            kept = self._run(inner, handler, request, context, wants_context)
+        result, error = kept
+        if error is not None:
+            self._complete(ERROR, error)
             return
         if type(result) is not response_type and is_awaitable(result):
             self._follow(result)  # a plain handler that handed back an awaitable after all
@@ -139,7 +188,9 @@ def _forwarding(action: str, durable: bool) -> Method:
     return handle
 
 
-def _gates(base: type[OcppHandler], relay: Relay, methods: dict[str, Any]) -> dict[str, Gate]:
+def _gates(
+    base: type[OcppHandler], relay: Relay, methods: dict[str, Any], first: bool
+) -> dict[str, Gate]:
     """The store of each durable action whose user handler is plain, as the compiled path's
     :class:`~ocpp_fast._fastpath.Gate`: on a live connection it publishes the station's
     bytes, and once the stream's ack is in, runs the user's handler and answers, with no
@@ -155,15 +206,22 @@ def _gates(base: type[OcppHandler], relay: Relay, methods: dict[str, Any]) -> di
                     relay.storing.check,  # Relay.stored's
                     getattr(base, route.calls),
                     route.wants_context,
+                    first,  # the gateway's handler_first
                 )
             )
     return gates
 
 
 def clustered(
-    handler: OcppHandler, relay: Relay, *, forward: bool, durable: frozenset[str]
+    handler: OcppHandler,
+    relay: Relay,
+    *,
+    forward: bool,
+    durable: frozenset[str],
+    handler_first: bool = False,
 ) -> OcppHandler:
-    """``handler`` as a gateway serves it (``handler`` itself when nothing changes)."""
+    """``handler`` as a gateway serves it (``handler`` itself when nothing changes);
+    ``handler_first``: a durable CALL's handler runs as its store begins (the Gateway's)."""
     base = type(handler)
     version = base.version
     methods: dict[str, Any] = {}
@@ -173,13 +231,13 @@ def clustered(
         if forward:
             methods[action.method] = _forwarding(name, name in durable)
         elif name in durable and route is not None:
-            methods[action.method] = _storing(name, base, route)
+            methods[action.method] = _storing(name, base, route, handler_first)
     if not methods:
         return handler
     for method in methods.values():
         method.__qualname__ = f"{base.__name__}.{method.__name__}"
     if not forward:
-        methods["_gates"] = _gates(base, relay, methods)
+        methods["_gates"] = _gates(base, relay, methods, handler_first)
     methods["_relay"] = relay
     methods["keeps_frames"] = True  # the station's bytes are what is stored and forwarded
     derived = type(f"Clustered{base.__name__}", (base,), methods)

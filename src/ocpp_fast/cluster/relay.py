@@ -193,7 +193,14 @@ class Relay:
         context: CallContext,
     ) -> None:
         """Put a durable CALL in the stream; InternalError when the stream did not take it."""
-        ack = self.start_store(version, action, request, payload, context)
+        await self.stored_after(
+            self.start_store(version, action, request, payload, context), action, context
+        )
+
+    async def stored_after(
+        self, ack: Awaitable[Reply | bytes], action: str, context: CallContext
+    ) -> None:
+        """:meth:`start_store`'s ``ack`` awaited: InternalError unless the stream took it."""
         try:
             take_ack(await ack)
         except Exception as exc:
