@@ -498,6 +498,7 @@ cdef class FastDispatch:
             gated.result = result
         else:
             gated.reply = reply
+            gated.request = None  # let go while hot: a failed store's error needs only its id
 
     cdef object _conclude(self, Gated gated, object ack):
         """The gate of ``gated`` is through (or failed): the user's handler run (a

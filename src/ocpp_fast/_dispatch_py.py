@@ -215,6 +215,7 @@ class FastDispatch:
             gated.result = result
         else:
             gated.reply = reply
+            gated.request = None  # let go while hot: a failed store's error needs only its id
 
     def _conclude(self, gated: Gated, ack: asyncio.Future[Any]) -> None:
         """The gate of ``gated`` is through (or failed): the user's handler run (a

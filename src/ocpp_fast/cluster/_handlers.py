@@ -118,6 +118,7 @@ class _Stored(Deferred[Any]):
         """A handler-first CALL's outcome (what its handler returned, what it raised)."""
         if user[4]:
             self._kept = self._run(user[0], handler, request, context, user[1])
+            self._request = None  # run: not needed again
 
     @staticmethod
     def _run(
