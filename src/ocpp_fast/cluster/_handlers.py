@@ -88,7 +88,8 @@ def _storing(action: str, base: type[OcppHandler], route: Route, first: bool) ->
 class _Stored(Deferred[Any]):
     """The answer of a durable CALL whose user handler is plain, completed in the callback
     of the stream's ack: the user's handler runs there (its result, or what it raised, is
-    the answer), or the store failed (InternalError, logged by the relay).
+    the answer), or the store failed (InternalError, logged by the relay). Handler first, the
+    handler runs as this is made, its outcome kept for that callback.
 
     It is the ack's done callback itself (``__call__``): nothing else is made per CALL.
     Cancelled (the connection stopped), it cancels what it waits for, so the user's handler
