@@ -361,6 +361,9 @@ def compare_saturation(gateways: Figures, single: Figures, args: argparse.Namesp
         f"{gateway_us:.0f} µs a gateway's message vs {single_us:.0f} µs one process's; "
         f"nats-server {nats_us:.0f} µs/msg on cores of its own): {args.gateways} gateways "
         f"= {extrapolated:.2f}x one process; target >= 2.5x: {verdict(extrapolated >= 2.5)}",
+        "   (the simulators, not the servers, are what saturates here, and a process gains "
+        "more from a full core than a gateway: this overstates 3 gateways; "
+        "`make load-saturation` measures each on a core of its own)",
     ]
 
 
