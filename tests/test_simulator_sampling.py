@@ -16,7 +16,8 @@ import pytest
 from test_simulator_device import item, one_station_run, setting, station_at
 from test_simulator_remote import LABELS, Seen, accepted_start, start_of, started_kind
 
-from ocpp_fast._sim_traffic import station_handler, traffic_for
+from ocpp_fast._sim_stations import station_handler
+from ocpp_fast._sim_traffic16 import traffic_for
 from ocpp_fast.simulator import SimulationReport
 from ocpp_fast.v16 import messages as messages16
 
