@@ -185,7 +185,7 @@ def test_a_run_s_station_leaves_its_meter_values_to_the_mix_until_the_csms_sets_
         alone = station_handler(label)
         in_run = station_handler(label, traffic_for(label, "SIM00000"))
         seen = [clock_after_a_start(alone), clock_after_a_start(in_run)]
-        in_run._settings_set(None, True, None)  # the CSMS set the interval
+        in_run._settings_set({"sample_interval": "60"})  # the CSMS set the interval
         seen.append(clock_after_a_start(in_run))
         return seen
 

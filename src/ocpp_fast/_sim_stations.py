@@ -6,15 +6,14 @@ that act."""
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import msgspec
 
 from ocpp_fast import _sim_device, v16, v21, v201
+from ocpp_fast._sim_acting import _Acting
 from ocpp_fast._sim_traffic import _V21, _V201, Traffic, _Model2x
-from ocpp_fast._sim_traffic16 import traffic_for
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import PeerConnection, Route
 from ocpp_fast.frames import Call
@@ -34,33 +33,6 @@ __all__ = [
 ]
 
 
-class _Registered:
-    """Whether the CSMS accepted the boot of the station's connection (:attr:`accepted`): a
-    station it has not accepted (Pending, Rejected, or no boot yet) starts no transaction, so
-    it answers a remote start Rejected. Read from the connection's ``registration`` (the
-    status of the last boot answered on it, whoever sent it); the station keeps the connection
-    it is on from ``on_connect`` to ``on_disconnect``, so an override of either calls
-    ``super()``'s to keep it. (With the client's own boot, ``connect(..., boot=)``,
-    ``on_connect`` comes once the boot is accepted: a CALL of the CSMS before it, while
-    Pending, gives the station its connection then.)"""
-
-    _connection: Any = None
-
-    @property
-    def accepted(self) -> bool:
-        """Whether the CSMS accepted the boot of the connection the station is on."""
-        return getattr(self._connection, "registration", None) == "Accepted"
-
-    def on_connect(self, connection: Any) -> Awaitable[None] | None:
-        self._connection = connection
-        return None
-
-    def on_disconnect(self, connection: Any, reason: str) -> Awaitable[None] | None:
-        if self._connection is connection:
-            self._connection = None
-        return None
-
-
 def _client_boot(connection: Any) -> Any:
     """The accepted boot of ``connection``'s client, when the client booted by itself
     (``connect(..., boot=)``: that boot was answered before the station's ``on_connect``, so the
@@ -71,14 +43,7 @@ def _client_boot(connection: Any) -> Any:
         return None
 
 
-Sender: TypeAlias = Callable[[Any], Awaitable[Any]]
-"""Sends a station's request and gives the CSMS's response, or ``None`` when the call failed,
-having told the station's :class:`Traffic` either way (``answered`` / ``failed``)."""
-
-log = logging.getLogger("ocpp_fast.simulator")
-
-
-class _Transacting(_Registered):
+class _Transacting(_Acting):
     """A station that carries out the remote starts and stops it accepts, on its one EVSE
     (connector 1): the transaction is its :attr:`traffic`'s, the one its own traffic runs, so
     under ``simulate()`` it goes on with that traffic's meter values and may end as any other.
@@ -87,29 +52,6 @@ class _Transacting(_Registered):
     start finds the station charging at once) and sent just after, as its own CALL, by
     :attr:`sender`: alone, the station calls on its connection; under ``simulate()``, the run's
     sender, which counts the call in the report as it counts the traffic's."""
-
-    _label = "2.0.1"
-    _traffic: Traffic | None = None
-    sender: Sender | None = None
-    """How the station's CALLs go out (``None``: on its connection, counted nowhere)."""
-    client: StationClient | None = None
-    """The client the station is connected by, whose heartbeat (its
-    :attr:`~ocpp_fast.transport.StationClient.heartbeat_interval`) follows the
-    ``HeartbeatInterval`` the CSMS sets (SetVariables, ChangeConfiguration); ``simulate()`` sets
-    it, a station connected by your own code may (``station.client = await connect(...)``)."""
-
-    @property
-    def traffic(self) -> Traffic:
-        """The station's charging state (a fresh one, idle, the first time it is read)."""
-        traffic = self._traffic
-        if traffic is None:
-            traffic = self.traffic = traffic_for(self._label, "SIM")
-        return traffic
-
-    @traffic.setter
-    def traffic(self, traffic: Traffic) -> None:
-        self._traffic = traffic
-        traffic.began = self._schedule_sample  # its transactions' meter values, on a clock
 
     def on_connect(self, connection: Any) -> Awaitable[None] | None:
         self._keep(connection)
@@ -168,78 +110,16 @@ class _Transacting(_Registered):
 
     def _adopt(self, boot: Any) -> None:
         """An accepted BootNotificationResponse ``boot`` (or ``None``) gives its interval to the
-        station's ``HeartbeatInterval``."""
+        station's ``HeartbeatInterval``; the station's clocks go on, and it tells what the CSMS
+        may have missed while it was offline (:meth:`_back_online`)."""
         if boot is None or boot.status != "Accepted":
             return
         if boot.interval > 0:
             self._heartbeat_is(str(boot.interval))
         if self._traffic is not None and self._traffic.transaction is not None:
             self._schedule_sample()  # back on an accepted connection: the clock goes on
-
-    def _heartbeat_is(self, seconds: str) -> None:
-        """The station's ``HeartbeatInterval`` is ``seconds`` now (each version's model)."""
-
-    def _heartbeat_set(self, seconds: str | None) -> None:
-        """The CSMS set ``HeartbeatInterval`` (``None``: it did not): the client's heartbeat
-        follows, when the station knows its client."""
-        if seconds is not None and self.client is not None:
-            self.client.heartbeat_interval = float(seconds)
-
-    def _settings_set(self, heartbeat: str | None, sampling: bool, measurands: str | None) -> None:
-        """The CSMS set settings that act (:data:`~ocpp_fast._sim_device.ACTING`): a
-        ``heartbeat`` interval (``None``: not set), the interval of the meter values
-        (``sampling``: set), which restarts their clock when a transaction runs, the
-        ``measurands`` of the sampled ones (a comma-separated list its checks let through)."""
-        self._heartbeat_set(heartbeat)
-        if sampling:
-            self._sampling_set = True
-            self._schedule_sample()
-        if measurands is not None:
-            self.traffic.measurands = tuple(measurands.split(","))
-
-    _sampling: asyncio.TimerHandle | None = None
-    samples_by_default: bool = True
-    """Whether the station keeps the clock of its periodic meter values at its default interval
-    before the CSMS sets one. A ``simulate()`` station's traffic mix already carries its
-    transactions' meter values at the run's pace: a clock of its own at the default (60 s)
-    would add messages to every run (about 7 % at the fleet rate) and move the load
-    benchmarks' figures, so :func:`station_handler` turns it off for a station given its
-    traffic, until the CSMS sets the interval."""
-    _sampling_set: bool = False
-
-    def _sample_interval(self) -> float:
-        """Seconds between the meter values the station sends by itself during a transaction
-        (0: none), its version's setting (:meth:`_schedule_sample`)."""
-        return 0.0
-
-    def _schedule_sample(self) -> None:
-        """(Re)start the clock of the running transaction's periodic meter values at the
-        station's interval now (2.x ``TxUpdatedInterval``: TransactionEvent ``Updated``, trigger
-        MeterValuePeriodic; 1.6 ``MeterValueSampleInterval``: MeterValues of the transaction):
-        called when a transaction begins, the interval is set, or a boot is accepted. One timer
-        per running transaction, not per message: the traffic of a run pays nothing for it."""
-        if self._sampling is not None:
-            self._sampling.cancel()
-            self._sampling = None
-        traffic = self.traffic
-        asked = self.samples_by_default or self._sampling_set
-        seconds = self._sample_interval() if asked else 0.0
-        if traffic.transaction is not None and seconds > 0:
-            which = (traffic.transaction, traffic.sessions)
-            loop = asyncio.get_running_loop()
-            self._sampling = loop.call_later(seconds, self._sample, which)
-
-    def _sample(self, which: tuple[Any, int]) -> None:
-        """A tick of the clock of transaction ``which`` (its id, and the sessions ended before
-        it: a 1.6 CSMS may give an id twice): its meter values sent, and the next tick set;
-        nothing when it ended, or when the station is not on an accepted connection (offline,
-        booting again: its next accepted boot starts the clock again)."""
-        self._sampling = None
-        traffic = self.traffic
-        if (traffic.transaction, traffic.sessions) != which or not self.accepted:
-            return
-        self._carry_out(traffic.request("TransactionEvent.Updated"))
-        self._schedule_sample()
+        self._schedule_aligned()
+        self._back_online()
 
     def _trigger(self, message: str, evse: int | None, connector: int | None) -> str:
         """Answer a TriggerMessage of ``message`` (:meth:`Traffic.triggered`): its status, the
@@ -248,61 +128,6 @@ class _Transacting(_Registered):
         status, requests = self.traffic.triggered(message, evse, connector, self.accepted)
         self._carry_out_each(requests)
         return status
-
-    def _carry_out(self, request: Any) -> bool:
-        """Send ``request`` (an event of the traffic's transaction, or ``None``: nothing to do)
-        after the answer being made; whether there was one."""
-        if request is None:
-            return False
-        self._after_answer(self._send(request))
-        return True
-
-    def _carry_out_each(self, requests: list[Any]) -> None:
-        """Send ``requests`` (a report's parts) after the answer being made, one after the
-        other (one CALL outstanding, as OCPP-J asks), stopping at the first that fails."""
-        if requests:
-            self._after_answer(self._send_each(requests))
-
-    async def _send_each(self, requests: list[Any]) -> None:
-        for request in requests:
-            if await self._send(request) is None:
-                return
-
-    @staticmethod
-    def _after_answer(work: Coroutine[Any, Any, Any]) -> None:
-        """Run ``work`` once the handler returned (its answer written first)."""
-        task = asyncio.get_running_loop().create_task(work)
-        _pending.add(task)
-        task.add_done_callback(_sent)
-
-    async def _send(self, request: Any) -> Any:
-        if self.sender is not None:
-            return await self.sender(request)
-        traffic, connection = self.traffic, self._connection
-        try:
-            if connection is None:
-                raise ConnectionError("the station is not connected")
-            response = await connection.call(request, timeout=_CALL_TIMEOUT)
-        except Exception as exc:
-            traffic.failed(request)
-            log.warning("%s after an answer failed: %r", type(request).__name__, exc)
-            return None
-        traffic.answered(request, response)
-        return response
-
-
-def _sent(task: asyncio.Task[Any]) -> None:
-    """A call made after an answer (a remote start's or stop's event, a report) is done: what
-    it raised unexpectedly is logged."""
-    _pending.discard(task)
-    if not task.cancelled() and (error := task.exception()) is not None:
-        log.error("a call after an answer failed", exc_info=error)
-
-
-_pending: set[asyncio.Task[Any]] = set()
-"""The calls made after an answer on their way (a task nobody holds may be collected)."""
-_CALL_TIMEOUT = 30.0
-"""Seconds a station alone waits for the answer to a call it makes after an answer."""
 
 
 class _Accepts2xBodies:
@@ -317,7 +142,8 @@ class _Accepts2xBodies:
     traffic: Traffic
     _carry_out: Callable[[Any], bool]
     _carry_out_each: Callable[[list[Any]], None]
-    _settings_set: Callable[[str | None, bool, str | None], None]
+    _settings_set: Callable[[dict[str, str]], None]
+    _start_remote: Callable[[Any], bool]
     _trigger: Callable[[str, int | None, int | None], str]
     _device_model: _sim_device.DeviceModel | None = None
 
@@ -333,7 +159,10 @@ class _Accepts2xBodies:
         self.device_model.set_value("SecurityCtrlr", "Identity", identity)
 
     def _heartbeat_is(self, seconds: str) -> None:
-        self.device_model.set_value(*_sim_device.HEARTBEAT, seconds)
+        self.device_model.set_value(*_sim_device.ACTING["heartbeat"][0], seconds)
+
+    def _setting(self, name: str) -> str | None:
+        return _sim_device.acting_value(self._device_model, name)
 
     def default_get_variables(self, request: Any) -> Any:
         """Each item's value from :attr:`device_model`, or why not (UnknownComponent,
@@ -342,19 +171,12 @@ class _Accepts2xBodies:
 
     def default_set_variables(self, request: Any) -> Any:
         """Each writable item set when its value fits its data type and limits (Rejected
-        otherwise, or when read-only); a new ``HeartbeatInterval`` is applied to the heartbeat
-        of :attr:`client`, a new ``TxUpdatedInterval`` to a running transaction's meter
-        values."""
+        otherwise, or when read-only); those that act are applied at once (a new
+        ``HeartbeatInterval`` to the heartbeat of :attr:`client`, a new ``TxUpdatedInterval``
+        to a running transaction's meter values...: the simulator page lists them)."""
         response, changed = _sim_device.set_variables(self.device_model, self._types, request)
-        self._settings_set(
-            changed.get(_sim_device.HEARTBEAT),
-            _sim_device.SAMPLE in changed,
-            changed.get(_sim_device.MEASURANDS),
-        )
+        self._settings_set(_sim_device.acting_2x(changed))
         return response
-
-    def _sample_interval(self) -> float:
-        return _sim_device.sample_interval(self._device_model)
 
     def default_get_base_report(self, request: Any) -> Any:
         """Accepted for ConfigurationInventory and FullInventory, then the report in
@@ -367,8 +189,10 @@ class _Accepts2xBodies:
     def default_request_start_transaction(self, request: Any) -> Any:
         """Accepted, and the transaction started (TransactionEvent Started, trigger
         RemoteStart, with the request's token and remoteStartId), once the CSMS accepted the
-        boot, on EVSE 1 (or no EVSE given), while no transaction runs; Rejected otherwise."""
-        started = self.accepted and self._carry_out(self.traffic.remote_start(request))
+        boot, on EVSE 1 (or no EVSE given), while no transaction runs; Rejected otherwise.
+        With ``AuthCtrlr.AuthorizeRemoteStart`` true, the token is authorized first (Authorize),
+        and the transaction starts only when the CSMS accepts it."""
+        started = self._start_remote(request)
         status = self._enums.RequestStartStopStatusEnumType
         return self._messages.RequestStartTransactionResponse(
             status=status.ACCEPTED if started else status.REJECTED
@@ -536,10 +360,10 @@ class SimulatedStation16(_Transacting, v16.Charger):
         return self._configuration
 
     def _heartbeat_is(self, seconds: str) -> None:
-        self.configuration.values[_sim_device.HEARTBEAT_16] = seconds
+        self.configuration.values["HeartbeatInterval"] = seconds
 
-    def _sample_interval(self) -> float:
-        return _sim_device.sample_interval_16(self._configuration)
+    def _setting(self, name: str) -> str | None:
+        return _sim_device.acting_value_16(self._configuration, name)
 
     def default_get_configuration(
         self, request: messages16.GetConfigurationRequest
@@ -551,15 +375,12 @@ class SimulatedStation16(_Transacting, v16.Charger):
         self, request: messages16.ChangeConfigurationRequest
     ) -> messages16.ChangeConfigurationResponse:
         """Accepted when the key is writable and the value fits, Rejected otherwise,
-        NotSupported for an unknown key; a new ``HeartbeatInterval`` is applied to the
-        heartbeat of :attr:`client`, a new ``MeterValueSampleInterval`` to a running
-        transaction's meter values."""
+        NotSupported for an unknown key; a key that acts is applied at once (a new
+        ``HeartbeatInterval`` to the heartbeat of :attr:`client`, a new
+        ``MeterValueSampleInterval`` to a running transaction's meter values...: the simulator
+        page lists them)."""
         response, changed = _sim_device.change_configuration(self.configuration, request)
-        self._settings_set(
-            changed.get(_sim_device.HEARTBEAT_16),
-            _sim_device.SAMPLE_16 in changed,
-            changed.get(_sim_device.MEASURANDS_16),
-        )
+        self._settings_set(_sim_device.acting_16(changed))
         return response
 
     def default_remote_start_transaction(
@@ -567,8 +388,10 @@ class SimulatedStation16(_Transacting, v16.Charger):
     ) -> messages16.RemoteStartTransactionResponse:
         """Accepted, and StartTransaction sent with the request's idTag (the CSMS's answer
         gives the transaction id), once the CSMS accepted the boot, on connector 1 (or none
-        given), while no transaction runs or starts; Rejected otherwise."""
-        started = self.accepted and self._carry_out(self.traffic.remote_start(request))
+        given), while no transaction runs or starts; Rejected otherwise. With
+        ``AuthorizeRemoteTxRequests`` true, the idTag is authorized first (Authorize), and the
+        transaction starts only when the CSMS accepts it."""
+        started = self._start_remote(request)
         status = enums16.RemoteStartTransactionResponseStatusEnum
         return messages16.RemoteStartTransactionResponse(
             status=status.ACCEPTED if started else status.REJECTED

@@ -176,11 +176,14 @@ class _Model2x:
         ]
         return [datatypes.MeterValueType(timestamp=_now(), sampled_value=sampled)]
 
-    def chosen_meter(self, energy: float, measurands: tuple[str, ...]) -> list[Any]:
-        """The meter values of a periodic reading of the ``measurands`` the CSMS chose
-        (TxUpdatedMeasurands), in their order. Apart from :meth:`meter`, whose traffic pays
-        nothing for it (a branch there cost it some 700 instructions a message, measured)."""
-        sampled = [self._sampled(measurand, energy, "Sample.Periodic") for measurand in measurands]
+    def chosen_meter(
+        self, energy: float, measurands: tuple[str, ...], context: str = "Sample.Periodic"
+    ) -> list[Any]:
+        """The meter values of a reading of the ``measurands`` the CSMS chose (TxUpdatedMeasurands
+        periodic, TxEndedMeasurands ``Transaction.End``, AlignedDataCtrlr's ``Sample.Clock``),
+        in their order. Apart from :meth:`meter`, whose traffic pays nothing for it (a branch
+        there cost it some 700 instructions a message, measured)."""
+        sampled = [self._sampled(measurand, energy, context) for measurand in measurands]
         return [self.datatypes.MeterValueType(timestamp=_now(), sampled_value=sampled)]
 
     def _sampled(self, measurand: str, energy: float, context: str) -> Any:
@@ -254,6 +257,13 @@ class Traffic:
     """The measurands of the transaction's sampled meter values the CSMS chose (2.x
     ``TxUpdatedMeasurands``, for its ``Updated`` events; 1.6 ``MeterValuesSampledData``, for its
     periodic MeterValues); ``None`` while it chose none: the station's usual ones."""
+    ended_measurands: tuple[str, ...] | None = None
+    """The measurands of the transaction's end the CSMS chose (2.x ``TxEndedMeasurands``, in its
+    ``Ended`` event; 1.6 ``StopTxnSampledData``, in StopTransaction's ``transactionData``);
+    ``None`` while it chose none: the usual meter values (1.6: no ``transactionData``)."""
+    authorizing: bool = False
+    """A remote start waits for the CSMS's answer to its Authorize (``AuthorizeRemoteStart``):
+    the station's one EVSE is taken meanwhile."""
     began: Callable[[], None] | None = field(default=None, repr=False, compare=False)
     """Called when a transaction begins (1.6: once the CSMS gave its id), so that the station
     starts the clock of its periodic meter values; checked on a start only, so the traffic's
@@ -351,14 +361,20 @@ class Traffic:
 
     @property
     def charging(self) -> bool:
-        """Whether a transaction runs (or, 1.6, is being started): a remote start is refused."""
-        return self.transaction is not None
+        """Whether a transaction runs (or is being authorized, or, 1.6, started): a remote start
+        is refused."""
+        return self.transaction is not None or self.authorizing
+
+    def startable(self, request: Any) -> bool:
+        """Whether the station can start a RequestStartTransaction ``request``: not charging, and
+        on its only EVSE (1) or none named."""
+        return not self.charging and request.evse_id in (msgspec.UNSET, 1)
 
     def remote_start(self, request: Any) -> Any:
         """The TransactionEvent Started of a RequestStartTransaction ``request`` (its token and
         remoteStartId, trigger RemoteStart), the transaction begun; ``None`` when the station
-        cannot start it: charging already, or an EVSE other than its only one (1)."""
-        if self.charging or request.evse_id not in (msgspec.UNSET, 1):
+        cannot start it (:meth:`startable`)."""
+        if not self.startable(request):
             return None
         return self._transaction_event(
             "Started",
@@ -425,10 +441,40 @@ class Traffic:
             ),
             evse=model.datatypes.EVSEType(id=1, connector_id=1),
             meter_value=model.meter(self.energy)
-            if self.measurands is None or event != "Updated"
-            else model.chosen_meter(self.energy, self.measurands),
+            if self.measurands is None and self.ended_measurands is None
+            else self._chosen_meter(event),
             id_token=(id_token or model.token) if event == "Started" else msgspec.UNSET,
         )
         if event == "Ended":
             self.transaction = None
         return request
+
+    def _chosen_meter(self, event: str) -> list[Any]:
+        """The meter values of ``event`` once the CSMS chose measurands: those of
+        ``TxUpdatedMeasurands`` in an ``Updated``, of ``TxEndedMeasurands`` in an ``Ended``
+        (context ``Transaction.End``), the usual ones where it chose none."""
+        model, energy = self.model, self.energy
+        if event == "Updated" and self.measurands is not None:
+            return model.chosen_meter(energy, self.measurands)
+        if event == "Ended" and self.ended_measurands is not None:
+            return model.chosen_meter(energy, self.ended_measurands, "Transaction.End")
+        return model.meter(energy)
+
+    def aligned(self, measurands: tuple[str, ...]) -> Any:
+        """The clock-aligned meter values of ``measurands`` (AlignedDataCtrlr), context
+        ``Sample.Clock``: in a TransactionEvent ``Updated`` (trigger MeterValueClock) while a
+        transaction runs, in MeterValues of EVSE 1 otherwise."""
+        meter = self.model.chosen_meter(self.energy, measurands, "Sample.Clock")
+        if self.transaction is None:
+            return self.model.messages.MeterValuesRequest(evse_id=1, meter_value=meter)
+        clock = self.model.enums.TriggerReasonEnumType.METER_VALUE_CLOCK
+        event = self._transaction_event("Updated", clock)
+        return msgspec.structs.replace(event, meter_value=meter)
+
+    def authorize(self, request: Any) -> Any:
+        """The Authorize of a remote start ``request``'s token (``AuthorizeRemoteStart``)."""
+        return self.model.messages.AuthorizeRequest(id_token=request.id_token)
+
+    def authorized(self, response: Any) -> bool:
+        """Whether an Authorize's ``response`` accepts the token."""
+        return str(response.id_token_info.status) == "Accepted"

@@ -112,13 +112,17 @@ class Traffic16(Traffic):
 
     @property
     def charging(self) -> bool:
-        return self.transaction is not None or self.starting
+        return self.transaction is not None or self.starting or self.authorizing
+
+    def startable(self, request: Any) -> bool:
+        """Whether the station can start a RemoteStartTransaction ``request``: not charging (nor
+        starting), and on its only connector (1) or none named."""
+        return not self.charging and request.connector_id in (msgspec.UNSET, 1)
 
     def remote_start(self, request: Any) -> Any:
         """The StartTransaction of a RemoteStartTransaction ``request`` (its idTag); ``None``
-        when the station cannot start it: charging already (or starting), or a connector other
-        than its only one (1)."""
-        if self.charging or request.connector_id not in (msgspec.UNSET, 1):
+        when the station cannot start it (:meth:`startable`)."""
+        if not self.startable(request):
             return None
         return self._start(request.id_tag)
 
@@ -156,8 +160,13 @@ class Traffic16(Traffic):
         transaction, self.transaction = self.transaction, None
         self.sessions += 1
         self.energy += _ENERGY_STEP
+        ended = self.ended_measurands
         return messages16.StopTransactionRequest(
-            meter_stop=int(self.energy), timestamp=_now(), transaction_id=transaction, reason=reason
+            meter_stop=int(self.energy),
+            timestamp=_now(),
+            transaction_id=transaction,
+            reason=reason,
+            transaction_data=msgspec.UNSET if ended is None else self._ended(ended),
         )
 
     def _status(self, connector: int) -> messages16.StatusNotificationRequest:
@@ -194,26 +203,77 @@ class Traffic16(Traffic):
             transaction_id=self.transaction if self.transaction is not None else msgspec.UNSET,
         )
 
-    def _chosen_meter_values(self, measurands: tuple[str, ...]) -> messages16.MeterValuesRequest:
-        """Periodic MeterValues of the ``measurands`` the CSMS chose (MeterValuesSampledData),
-        apart from :meth:`_meter_values`, whose traffic pays nothing for them."""
-        sampled = []
-        for measurand in measurands:
-            value, unit, phase = reading(measurand, self.energy)
-            sampled.append(
-                datatypes16.MeterValueSampledValueType(
-                    value=f"{value:.1f}".removesuffix(".0"),
-                    context=enums16.ContextEnum.SAMPLE_PERIODIC,
-                    measurand=enums16.MeasurandEnum(measurand),
-                    phase=msgspec.UNSET if phase is None else enums16.PhaseEnum(phase),
-                    unit=enums16.MeterValueSampledValueUnitEnum(unit),
-                )
-            )
+    def _chosen_meter_values(
+        self,
+        measurands: tuple[str, ...],
+        context: enums16.ContextEnum = enums16.ContextEnum.SAMPLE_PERIODIC,
+    ) -> messages16.MeterValuesRequest:
+        """MeterValues of the ``measurands`` the CSMS chose (MeterValuesSampledData periodic,
+        MeterValuesAlignedData ``Sample.Clock``), apart from :meth:`_meter_values`, whose
+        traffic pays nothing for them."""
         return messages16.MeterValuesRequest(
             connector_id=1,
-            meter_value=[datatypes16.MeterValueType(timestamp=_now(), sampled_value=sampled)],
+            meter_value=self._chosen(measurands, context),
             transaction_id=self.transaction if self.transaction is not None else msgspec.UNSET,
         )
+
+    def _chosen(
+        self, measurands: tuple[str, ...], context: enums16.ContextEnum
+    ) -> list[datatypes16.MeterValueType]:
+        """A reading of ``measurands`` now, in their order, each with its unit and phase."""
+        sampled = [
+            datatypes16.MeterValueSampledValueType(
+                value=value,
+                context=context,
+                measurand=enums16.MeasurandEnum(measurand),
+                phase=phase,
+                unit=enums16.MeterValueSampledValueUnitEnum(unit),
+            )
+            for measurand, value, unit, phase in self._readings(measurands)
+        ]
+        return [datatypes16.MeterValueType(timestamp=_now(), sampled_value=sampled)]
+
+    def _ended(self, measurands: tuple[str, ...]) -> list[datatypes16.TransactionDataType]:
+        """StopTransaction's ``transactionData``: a reading of ``measurands`` (1.6 types them
+        apart from MeterValues'), context ``Transaction.End``."""
+        sampled = [
+            datatypes16.TransactionDataSampledValueType(
+                value=value,
+                context=enums16.ContextEnum.TRANSACTION_END,
+                measurand=enums16.MeasurandEnum(measurand),
+                phase=phase,
+                unit=enums16.TransactionDataSampledValueUnitEnum(unit),
+            )
+            for measurand, value, unit, phase in self._readings(measurands)
+        ]
+        return [datatypes16.TransactionDataType(timestamp=_now(), sampled_value=sampled)]
+
+    def _readings(self, measurands: tuple[str, ...]) -> list[tuple[str, str, str, Any]]:
+        """Each measurand's value as 1.6 writes it, unit and phase (``UNSET``: none)."""
+        readings = []
+        for measurand in measurands:
+            value, unit, phase = reading(measurand, self.energy)
+            written = f"{value:.1f}".removesuffix(".0")
+            readings.append(
+                (
+                    measurand,
+                    written,
+                    unit,
+                    msgspec.UNSET if phase is None else enums16.PhaseEnum(phase),
+                )
+            )
+        return readings
+
+    def aligned(self, measurands: tuple[str, ...]) -> messages16.MeterValuesRequest:
+        """Clock-aligned MeterValues of ``measurands`` (MeterValuesAlignedData) of connector 1,
+        context ``Sample.Clock``, of the running transaction if one runs."""
+        return self._chosen_meter_values(measurands, enums16.ContextEnum.SAMPLE_CLOCK)
+
+    def authorize(self, request: Any) -> messages16.AuthorizeRequest:
+        return messages16.AuthorizeRequest(id_tag=request.id_tag)
+
+    def authorized(self, response: Any) -> bool:
+        return str(response.id_tag_info.status) == "Accepted"
 
 
 def traffic_for(label: str, serial: str) -> Traffic:
