@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from test_simulator_device import item, setting, station_at
+from test_simulator_device import item, one_station_run, setting, station_at
 from test_simulator_remote import (
     LABELS,
     Seen,
@@ -31,6 +31,7 @@ from test_simulator_sampling import set_status
 
 from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16, DemoChargeSystem21
 from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.simulator import SimulationReport
 from ocpp_fast.transport import Backoff, CsmsServer, StationClient, connect, serve
 from ocpp_fast.v16 import datatypes as datatypes16
 from ocpp_fast.v16 import enums as enums16
@@ -273,6 +274,31 @@ def test_clock_aligned_meter_values_come_on_the_clocks_whole_intervals(label: st
             "Updated",
             "MeterValueClock",
         )
+
+
+@pytest.mark.parametrize("label", ["1.6", "2.0.1"])
+def test_a_runs_station_sends_clock_aligned_meter_values_once_the_csms_sets_the_interval(
+    label: str,
+) -> None:
+    """Inside ``simulate()`` (heartbeats only): none at the default interval 0 (the run's traffic
+    is what it was), then, the interval set to 1, aligned meter values come, counted in the
+    report with the run's other calls."""
+
+    async def main() -> tuple[int, Seen, SimulationReport]:
+        seen = Seen(label)
+        async with one_station_run(seen, label, 5.0, ["Heartbeat"]) as (server, ended):
+            await asyncio.sleep(1.2)
+            before = len(aligned(seen, label))
+            interval = set_to(label, "AlignedDataCtrlr", "Interval", "1")
+            answer = await server.call("SIM00000", interval, timeout=5)
+            assert set_status(label, answer) == "Accepted"
+            await asyncio.wait_for(aligned_sent(seen, label, 2), 5)
+            return before, seen, await ended()
+
+    before, seen, report = asyncio.run(main())
+    assert before == 0
+    assert report.errors == {}, report.errors
+    assert report.messages == len(seen.requests)  # the aligned values counted as the run's
 
 
 # --- OfflineThreshold --------------------------------------------------------------------
