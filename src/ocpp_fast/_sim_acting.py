@@ -212,8 +212,10 @@ class _Acting(_Registered):
         connector 1), as the CSMS may have missed its changes meanwhile. 1.6 has no such key:
         a 1.6 station sends none."""
         since, self._offline_since = self._offline_since, None
+        if since is None:
+            return
         threshold = self._setting("offline_threshold")
-        if since is None or threshold is None:
+        if threshold is None:
             return
         if time.monotonic() - since > float(threshold):
             self._carry_out(self.traffic.request("StatusNotification"))
