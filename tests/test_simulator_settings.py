@@ -366,6 +366,27 @@ def test_back_from_longer_than_the_offline_threshold_the_station_sends_its_statu
     assert counts == [1, 1]
 
 
+def test_a_runs_station_back_from_longer_than_the_threshold_sends_its_status() -> None:
+    """Inside ``simulate()`` (heartbeats only: the mix sends no status of its own), the same:
+    OfflineThreshold 0, the CSMS closes the connection, and the StatusNotification follows the
+    boot on the new one, counted in the report."""
+
+    async def main() -> tuple[Seen, SimulationReport]:
+        seen = Seen("2.0.1")
+        async with one_station_run(seen, "2.0.1", 5.0, ["Heartbeat"]) as (server, ended):
+            threshold = set_to("2.0.1", "OCPPCommCtrlr", "OfflineThreshold", "0")
+            answer = await server.call("SIM00000", threshold, timeout=5)
+            assert set_status("2.0.1", answer) == "Accepted"
+            await server.disconnect("SIM00000")
+            await asyncio.wait_for(seen.until(status_kind("2.0.1")), 10)
+            return seen, await ended()
+
+    seen, report = asyncio.run(main())
+    assert len(seen.of(boot_kind("2.0.1"))) == 2
+    assert report.errors == {}, report.errors
+    assert report.messages == len(seen.requests)
+
+
 def test_a_16_station_has_no_offline_threshold() -> None:
     """1.6 has no OfflineThreshold key: NotSupported, and a reconnect sends no status."""
 
