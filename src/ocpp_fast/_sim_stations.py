@@ -453,7 +453,7 @@ def station_handler(label: str, traffic: Traffic | None = None) -> AnyStation:
     """The handler of a simulated station of OCPP ``label``, whose remote starts and stops run
     the transaction of ``traffic`` (the state its own traffic sends from; its transactions'
     periodic meter values then come from that traffic's mix until the CSMS sets their
-    interval: :attr:`_Transacting.samples_by_default`)."""
+    interval: :attr:`~._sim_acting._Acting.samples_by_default`)."""
     station: AnyStation
     if label == "1.6":
         station = SimulatedStation16()
