@@ -13,7 +13,7 @@ import msgspec
 import pytest
 
 from ocpp_fast import CallContext
-from ocpp_fast._sim_traffic import traffic_for
+from ocpp_fast._sim_traffic16 import traffic_for
 from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16, DemoChargeSystem21
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.simulator import (

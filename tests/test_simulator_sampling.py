@@ -16,7 +16,8 @@ import pytest
 from test_simulator_device import item, one_station_run, setting, station_at
 from test_simulator_remote import LABELS, Seen, accepted_start, start_of, started_kind
 
-from ocpp_fast._sim_traffic import station_handler, traffic_for
+from ocpp_fast._sim_stations import station_handler
+from ocpp_fast._sim_traffic16 import traffic_for
 from ocpp_fast.simulator import SimulationReport
 from ocpp_fast.v16 import messages as messages16
 
@@ -184,7 +185,7 @@ def test_a_run_s_station_leaves_its_meter_values_to_the_mix_until_the_csms_sets_
         alone = station_handler(label)
         in_run = station_handler(label, traffic_for(label, "SIM00000"))
         seen = [clock_after_a_start(alone), clock_after_a_start(in_run)]
-        in_run._settings_set(None, True, None)  # the CSMS set the interval
+        in_run._settings_set({"sample_interval": "60"})  # the CSMS set the interval
         seen.append(clock_after_a_start(in_run))
         return seen
 

@@ -147,6 +147,44 @@ def test_serve_and_connect_take_and_refuse_handlers_alike() -> None:
     run(main)
 
 
+class Recording(v201.ChargeSystem):
+    """A CSMS whose list of the meter values it got is named as its handler of them."""
+
+    def __init__(self) -> None:
+        self.meter_values: list[messages.MeterValuesRequest] = []  # type: ignore[assignment]
+
+    def meter_values(self, request: messages.MeterValuesRequest) -> messages.MeterValuesResponse:
+        return messages.MeterValuesResponse()
+
+
+class Remembering(v201.Charger):
+    def __init__(self) -> None:
+        self.reset = "not yet"  # type: ignore[method-assign,assignment]
+
+    def reset(self, request: messages.ResetRequest) -> messages.ResetResponse:
+        return messages.ResetResponse(status=enums.ResetStatusEnumType.ACCEPTED)
+
+
+def test_serve_and_connect_refuse_a_handler_whose_instance_hides_a_handler_method() -> None:
+    """An attribute of the instance named as a handler method (``self.meter_values = []``)
+    is refused when served or connected, naming the action, the attribute and the fix (every
+    MeterValues was answered InternalError, the log saying ``'list' object is not
+    callable``); a callable set there (a test's stand-in) is taken."""
+
+    async def main() -> None:
+        hidden = r"Recording.meter_values handles MeterValues, but the instance sets "
+        with pytest.raises(TypeError, match=hidden + r"meter_values to a list, .* rename"):
+            await serve(Recording())
+        with pytest.raises(TypeError, match=r"Remembering.reset handles Reset, .* a str"):
+            StationClient({"ocpp2.0.1": Remembering()}, "ws://127.0.0.1:1/CS1")
+        stand_in = v201.ChargeSystem()
+        stand_in.heartbeat = lambda request: None  # type: ignore[assignment]
+        server = await serve(stand_in)
+        await server.close()
+
+    run(main)
+
+
 def test_serve_and_connect_key_a_version_by_label_and_refuse_a_key_of_another() -> None:
     """``{"2.0.1": ..., "1.6": ...}``, as ``ocpp-fast serve`` takes it, is served as the
     subprotocols ``ocpp2.0.1`` and ``ocpp1.6`` (it was offered as ``2.0.1``, which no station

@@ -10,10 +10,10 @@ UnknownVariable, NotSupportedAttributeType (only the ``Actual`` attribute is mod
 for a read-only variable or a value its data type or limits refuse; more items than
 ``DeviceDataCtrlr.ItemsPerMessage`` allows is a CALLERROR OccurrenceConstraintViolation. 1.6:
 unknown keys in ``unknownKey``; ChangeConfiguration NotSupported for an unknown key, Rejected for
-a read-only key or a bad value. Three settings act on the station (:data:`ACTING`): its heartbeat
-interval, the interval of the meter values it sends during a transaction (2.x
-``SampledDataCtrlr.TxUpdatedInterval``, 1.6 ``MeterValueSampleInterval``) and their measurands
-(``TxUpdatedMeasurands``, ``MeterValuesSampledData``); the others are kept and read back.
+a read-only key or a bad value. The settings of :data:`ACTING` act on the station (its heartbeat,
+its sampled and clock-aligned meter values and their measurands, the measurands of a
+transaction's end, the authorization of a remote start, what it sends back from a long time
+offline, its WebSocket pings); the others are kept and read back.
 """
 
 from __future__ import annotations
@@ -35,12 +35,6 @@ from ocpp_fast.v16 import messages as messages16
 
 __all__ = [
     "ACTING",
-    "HEARTBEAT",
-    "HEARTBEAT_16",
-    "MEASURANDS",
-    "MEASURANDS_16",
-    "SAMPLE",
-    "SAMPLE_16",
     "REPORT_ITEMS",
     "Configuration16",
     "DeviceModel",
@@ -48,9 +42,11 @@ __all__ = [
     "base_report",
     "change_configuration",
     "get_configuration",
+    "acting_16",
+    "acting_2x",
+    "acting_value",
+    "acting_value_16",
     "get_variables",
-    "sample_interval",
-    "sample_interval_16",
     "set_variables",
 ]
 
@@ -133,26 +129,22 @@ MODEL_2X = _settings("device-model-v2x.jsonl")
 """The variables of a simulated 2.0.1 or 2.1 station, with their default values."""
 CONFIGURATION_16 = _settings("configuration-v16.jsonl")
 """The configuration keys of a simulated 1.6 station, with their default values."""
-HEARTBEAT = ("OCPPCommCtrlr", "HeartbeatInterval")
-"""The 2.x component and variable the station applies to its heartbeat."""
-HEARTBEAT_16 = "HeartbeatInterval"
-"""The 1.6 key the station applies to its heartbeat."""
-SAMPLE = ("SampledDataCtrlr", "TxUpdatedInterval")
-"""The 2.x component and variable of the seconds between a transaction's TransactionEvent
-``Updated`` (trigger MeterValuePeriodic) the station sends by itself (0: none)."""
-SAMPLE_16 = "MeterValueSampleInterval"
-"""The 1.6 key of the seconds between a transaction's MeterValues the station sends by itself."""
-MEASURANDS = ("SampledDataCtrlr", "TxUpdatedMeasurands")
-"""The 2.x component and variable of the measurands of a transaction's ``Updated`` events."""
-MEASURANDS_16 = "MeterValuesSampledData"
-"""The 1.6 key of the measurands of the periodic MeterValues."""
-ACTING = (HEARTBEAT, SAMPLE, MEASURANDS, HEARTBEAT_16, SAMPLE_16, MEASURANDS_16)
-"""The settings that change what a simulated station does (the docs list them); the others are
-kept and read back only."""
-
-
-def _default(settings: Iterable[Setting], component: str, variable: str) -> str:
-    return next(s.value for s in settings if (s.component, s.variable) == (component, variable))
+ACTING: dict[str, tuple[tuple[str, str], str | None]] = {
+    "heartbeat": (("OCPPCommCtrlr", "HeartbeatInterval"), "HeartbeatInterval"),
+    "sample_interval": (("SampledDataCtrlr", "TxUpdatedInterval"), "MeterValueSampleInterval"),
+    "sampled": (("SampledDataCtrlr", "TxUpdatedMeasurands"), "MeterValuesSampledData"),
+    "ended": (("SampledDataCtrlr", "TxEndedMeasurands"), "StopTxnSampledData"),
+    "aligned_interval": (("AlignedDataCtrlr", "Interval"), "ClockAlignedDataInterval"),
+    "aligned": (("AlignedDataCtrlr", "Measurands"), "MeterValuesAlignedData"),
+    "authorize_remote": (("AuthCtrlr", "AuthorizeRemoteStart"), "AuthorizeRemoteTxRequests"),
+    "offline_threshold": (("OCPPCommCtrlr", "OfflineThreshold"), None),
+    "ping": (("OCPPCommCtrlr", "WebSocketPingInterval"), "WebSocketPingInterval"),
+}
+"""The settings that change what a simulated station does (the docs list them), by one name
+for every version: each one's 2.x component and variable, and its 1.6 key (``None``: 1.6 has
+none). The others are kept and read back only."""
+_KEYS_2X = {name: keys[0] for name, keys in ACTING.items()}
+_KEYS_16 = {name: keys[1] for name, keys in ACTING.items() if keys[1] is not None}
 
 
 def _same(given: Any, known: str | None) -> bool:
@@ -408,18 +400,38 @@ def change_configuration(
     return messages16.ChangeConfigurationResponse(status=status), changed
 
 
-_SAMPLE_DEFAULT = float(_default(MODEL_2X, *SAMPLE))
-_SAMPLE_DEFAULT_16 = float(_default(CONFIGURATION_16, "", SAMPLE_16))
+_DEFAULTS_2X = {
+    name: next(s.value for s in MODEL_2X if (s.component, s.variable) == key)
+    for name, key in _KEYS_2X.items()
+}
+_DEFAULTS_16 = {
+    name: next(s.value for s in CONFIGURATION_16 if s.variable == key)
+    for name, key in _KEYS_16.items()
+}
 
 
-def sample_interval(model: DeviceModel | None) -> float:
-    """A 2.x station's ``TxUpdatedInterval`` in seconds: the packaged default while its
-    ``model`` was never read nor set (``None``: a fleet's stations build none for it)."""
-    return _SAMPLE_DEFAULT if model is None else float(model.value_of(*SAMPLE))
+def acting_2x(changed: dict[tuple[str, str], str]) -> dict[str, str]:
+    """The settings among those a SetVariables ``changed`` (:func:`set_variables`) that act, by
+    their name in :data:`ACTING`."""
+    return {name: changed[key] for name, key in _KEYS_2X.items() if key in changed}
 
 
-def sample_interval_16(configuration: Configuration16 | None) -> float:
-    """A 1.6 station's ``MeterValueSampleInterval`` in seconds (as :func:`sample_interval`)."""
-    if configuration is None:
-        return _SAMPLE_DEFAULT_16
-    return float(configuration.values[SAMPLE_16])
+def acting_16(changed: dict[str, str]) -> dict[str, str]:
+    """The setting a ChangeConfiguration ``changed`` (:func:`change_configuration`), if it
+    acts, by its name in :data:`ACTING`."""
+    return {name: changed[key] for name, key in _KEYS_16.items() if key in changed}
+
+
+def acting_value(model: DeviceModel | None, name: str) -> str:
+    """A 2.x station's value of the setting ``name`` of :data:`ACTING`: the packaged default
+    while its ``model`` was never read nor set (``None``: a fleet's stations build none)."""
+    return _DEFAULTS_2X[name] if model is None else model.value_of(*_KEYS_2X[name])
+
+
+def acting_value_16(configuration: Configuration16 | None, name: str) -> str | None:
+    """A 1.6 station's value of the setting ``name`` (as :func:`acting_value`); ``None`` for a
+    setting 1.6 has no key for (``offline_threshold``)."""
+    key = _KEYS_16.get(name)
+    if key is None:
+        return None
+    return _DEFAULTS_16[name] if configuration is None else configuration.values[key]

@@ -37,20 +37,22 @@ from ocpp_fast import errors
 from ocpp_fast._machine import percentile
 from ocpp_fast._protocol_version import LABELS
 from ocpp_fast._ratelimit import ConnectionLog, LogLimiter
+from ocpp_fast._sim_stations import (
+    SimulatedStation,
+    SimulatedStation16,
+    SimulatedStation21,
+    station_handler,
+)
 from ocpp_fast._sim_traffic import (
     ACTION_PRESETS,
     CORE_ACTIONS,
     MIX_SHARES,
-    SimulatedStation,
-    SimulatedStation16,
-    SimulatedStation21,
     action_of,
     chosen_actions,
     is_core,
     mixed_actions,
-    station_handler,
-    traffic_for,
 )
+from ocpp_fast._sim_traffic16 import traffic_for
 from ocpp_fast.transport import Backoff, HandshakeFailed, StationClient, connect
 from ocpp_fast.transport.client import (
     CONNECTION_FAILED,

@@ -356,6 +356,23 @@ class StationClient(Generic[BootT]):
         return None if self._sender is None else self._sender.queue
 
     @property
+    def ping_interval(self) -> float | None:
+        """Seconds between the WebSocket pings that keep the connection alive (``None``: no
+        pings), as ``ping_interval=`` gave it.
+
+        A WebSocket's keepalive is set as it opens: a value set here is the keepalive of the
+        connections the client opens from then on (after a lost connection), not of the live
+        one. A station sets it when the CSMS changes ``WebSocketPingInterval`` (0: ``None``).
+        """
+        return self._ping_interval
+
+    @ping_interval.setter
+    def ping_interval(self, seconds: float | None) -> None:
+        if seconds is not None and seconds <= 0:
+            raise ValueError("ping_interval is a number of seconds > 0 (None: no pings)")
+        self._ping_interval = seconds
+
+    @property
     def heartbeat_interval(self) -> float | None:
         """Seconds of silence after which the client sends a HeartbeatRequest (``None``: it
         sends none).
