@@ -109,6 +109,16 @@ def _identity_in(path: str) -> str | None:
         return None
 
 
+def _refused_by_bool(station: StationRequest) -> Admission:
+    """What ``False`` from ``authorize`` refuses: a station that presented credentials (a
+    password, a certificate) had them refused, 401 ``unauthorized``, as the typical bool
+    ``authorize`` is a password check, and an operator reading ``unknown_station`` for a wrong
+    password looks for a missing station; one that presented none is unknown, 404."""
+    if station.password is not None or station.certificate is not None:
+        return Admission.UNAUTHORIZED
+    return Admission.UNKNOWN
+
+
 def _unauthorized(reason: Reason, words: str = "unauthorized") -> Refusal:
     return Refusal(http.HTTPStatus.UNAUTHORIZED, words + "\n", reason)
 
@@ -349,7 +359,7 @@ class Stations:
         if inspect.isawaitable(decision):
             decision = await decision
         if isinstance(decision, bool):
-            return Admission.ACCEPT if decision else Admission.UNKNOWN
+            return Admission.ACCEPT if decision else _refused_by_bool(station)
         return decision
 
     def too_slow(self, request_complete: bool) -> str:

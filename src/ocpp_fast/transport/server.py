@@ -95,8 +95,9 @@ async def serve(
     ``security_profile``: 0 none (development only), 1 HTTP Basic over ``ws://``,
     2 TLS + Basic, 3 mutual TLS (pass an ``ssl`` context that requires and
     verifies client certificates). ``authorize`` receives a
-    :class:`StationRequest` and returns an :class:`Admission` (or a bool); profiles 1 and 2
-    require it (without it any password would do), elsewhere every station is admitted.
+    :class:`StationRequest` and returns an :class:`Admission` (or a bool: ``False`` is
+    ``UNAUTHORIZED``, 401, for a station that sent a password or a certificate, else
+    ``UNKNOWN``, 404); profiles 1 and 2 require it (without it any password would do), elsewhere every station is admitted.
     permessage-deflate is on; keepalive pings every ``ping_interval`` seconds (a station
     that answers none is closed after about two).
     ``limits`` caps what each station may cost (:class:`Limits`); ``max_size`` is the largest
