@@ -6,6 +6,10 @@ can take the same object for its queue. Each series is cheap to update: a
 connection without metrics pays one ``is None`` check per frame.
 
 - ``ocpp_stations_connected{version}``: stations connected now;
+- ``ocpp_connections_total{version}``: stations admitted, each connection once (a station
+  reconnecting again and again shows here, not in the gauge above);
+- ``ocpp_disconnections_total{cause}``: connections ended, by cause (station, csms, lost,
+  replaced, shutdown: :func:`ocpp_fast.transport._lifecycle.disconnect_cause`);
 - ``ocpp_messages_total{direction, kind, action}``: frames in and out (kind: call,
   result, error, send);
 - ``ocpp_errors_total{direction, code}``: CALLERRORs sent (out) and received (in);
@@ -79,6 +83,10 @@ class Metrics:
         """reason -> handshakes refused."""
         self.stations: defaultdict[str, int] = defaultdict(int)
         """OCPP version -> stations connected now."""
+        self.connections: defaultdict[str, int] = defaultdict(int)
+        """OCPP version -> connections admitted."""
+        self.disconnections: defaultdict[str, int] = defaultdict(int)
+        """cause -> connections ended."""
         self.zeros: dict[str, tuple[str, ...]] = {}
         """series -> the label values shown at 0 until counted (:meth:`expect`)."""
         self.queued: int | None = None
@@ -158,7 +166,9 @@ class Metrics:
         observe(self.cell(action), seconds)
 
     def expect(self, series: str, values: Iterable[str]) -> None:
-        """Show ``series`` (``ocpp_stations_connected``, ``ocpp_handshakes_refused_total``)
+        """Show ``series`` (``ocpp_stations_connected``, whose versions
+        ``ocpp_connections_total`` shares, ``ocpp_disconnections_total``,
+        ``ocpp_handshakes_refused_total``)
         at 0 for each of ``values`` until they are counted: a server's versions and refusal
         reasons are known at its start, and a series born at its first count hides that count
         from ``rate()`` and ``increase()`` (the first bad password, alerted on), and leaves
@@ -168,8 +178,13 @@ class Metrics:
     def with_zeros(self, series: str, counts: dict[str, int]) -> dict[str, int]:
         return dict.fromkeys(self.zeros.get(series, ()), 0) | counts
 
-    def station(self, version: str, delta: int) -> None:
-        self.stations[version] += delta
+    def connected(self, version: str) -> None:
+        self.stations[version] += 1
+        self.connections[version] += 1
+
+    def disconnected(self, version: str, cause: str) -> None:
+        self.stations[version] -= 1
+        self.disconnections[cause] += 1
 
     def handler_times(self) -> dict[str, tuple[list[float], float]]:
         """action -> (per-bucket counts, +Inf last; sum of seconds): a copy, of the actions
@@ -197,6 +212,18 @@ class _Exposition(Collector):
         for version, count in m.with_zeros("ocpp_stations_connected", m.stations).items():
             stations.add_metric([version], count)
         yield stations
+        yield _counter(
+            "ocpp_connections",
+            "Station connections admitted, by OCPP version",
+            "version",
+            m.with_zeros("ocpp_stations_connected", m.connections),
+        )
+        yield _counter(
+            "ocpp_disconnections",
+            "Station connections ended, by cause",
+            "cause",
+            m.with_zeros("ocpp_disconnections_total", m.disconnections),
+        )
         frames = CounterMetricFamily(
             "ocpp_messages",
             "OCPP-J frames received (in) and sent (out)",

@@ -46,6 +46,7 @@ from ocpp_fast.transport._lifecycle import (
     CloseFrames,
     check_close,
     close_reason,
+    disconnect_cause,
     ending,
     greet,
     peer_closed_first,
@@ -453,7 +454,7 @@ class Stations:
         self.connections[identity] = session.connection
         self._sessions.add(session)
         if self.metrics is not None:
-            self.metrics.station(session.connection.handler.version.label, +1)
+            self.metrics.connected(session.connection.handler.version.label)
         for told in self.on_station:
             told(identity)
         session.greeting = greet(session.connection)
@@ -483,7 +484,8 @@ class Stations:
             for told in self.on_station:
                 told(identity)
         if self.metrics is not None:
-            self.metrics.station(session.connection.handler.version.label, -1)
+            label = session.connection.handler.version.label
+            self.metrics.disconnected(label, disconnect_cause(said))
         connection = session.connection
         connection.abort(StationNotConnected(identity, f"{identity} disconnected"))
         grace = self.limits.handler_grace
