@@ -11,7 +11,7 @@ from types import ModuleType
 import pytest
 from my_test_charge_system import MyTestChargeSystem
 from my_test_charger import MyTestCharger
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from websockets.asyncio.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
@@ -279,7 +279,8 @@ def _exposition(twin: ModuleType, monkeypatch: pytest.MonkeyPatch) -> str:
         port = metrics.serve_http(0)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
             text: str = reply.read().decode()
-        return text
+        # ours only: the process's series (CPU, memory, GC) differ from one scrape to the next
+        return "\n".join(line for line in text.splitlines() if "ocpp_" in line)
     finally:
         twin.use_clock(None)
         metrics.stop_http()
@@ -368,3 +369,35 @@ def test_connections_and_disconnections_are_counted_by_version_and_cause(backend
     for cause in causes:
         assert f'ocpp_disconnections_total{{cause="{cause}"}} 1.0' in scraped, cause
     assert 'ocpp_stations_connected{version="2.0.1"} 0.0' in scraped
+
+
+def test_the_endpoint_serves_the_process_series_an_operator_alerts_on() -> None:
+    """``process_open_fds`` against ``process_max_fds`` (each station holds a socket: the limit
+    a fleet runs into), memory, CPU and the GC, as prometheus-client's global registry serves
+    them, in each server's own registry; a registry passed in is left as given."""
+
+    async def session() -> dict[str, float]:
+        server = await serve(MyTestChargeSystem(), metrics_port=0)
+        other = await serve(MyTestChargeSystem(), metrics_port=0)  # its own registry: no clash
+        assert server.metrics_port is not None
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=5
+            ) as reply:
+                text = reply.read().decode()
+        finally:
+            await other.close()
+            await server.close()
+        found = re.findall(r"^((?:process|python)_[^\s{]+)\S*\s+([0-9.e+-]+)$", text, re.M)
+        return {name: float(value) for name, value in found}
+
+    series = asyncio.run(asyncio.wait_for(session(), 20))
+    assert series["process_open_fds"] >= 3
+    assert series["process_max_fds"] >= series["process_open_fds"]
+    assert series["process_resident_memory_bytes"] > 0
+    assert "process_cpu_seconds_total" in series
+    assert "python_gc_collections_total" in series
+    assert "python_info" in series
+    given = CollectorRegistry()
+    Metrics(given)
+    assert "process_open_fds" not in generate_latest(given).decode()

@@ -22,7 +22,8 @@ connection without metrics pays one ``is None`` check per frame.
   one of :class:`ocpp_fast.transport._refusals.Reason`, e.g. ``unauthorized``).
 
 The series live in a registry of their own (not prometheus-client's global
-one), so two servers in one process, or a test, never collide. Counting is
+one), so two servers in one process, or a test, never collide; it serves the process's
+standard series too (``process_*``, ``python_gc_*``, ``python_info``), as the global one does. Counting is
 plain Python arithmetic in the loop's thread; prometheus-client only reads the
 figures when ``/metrics`` is scraped (a custom collector): its own counters
 take a lock per increment, which cost about 2.5 µs per message here. The counts are
@@ -55,7 +56,13 @@ if TYPE_CHECKING:
 
 require("prometheus_client", "ocpp_fast.metrics")
 
-from prometheus_client import CollectorRegistry, make_wsgi_app  # noqa: E402
+from prometheus_client import (  # noqa: E402
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    make_wsgi_app,
+)
 from prometheus_client.core import (  # noqa: E402
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -69,11 +76,23 @@ HANDLER_SERIES = ("ocpp_handler_seconds", "Time handlers take to answer")
 """The name and help of the histogram of handler times (:attr:`Metrics.handler_series`)."""
 
 
+_STANDARD_COLLECTORS = (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR)
+"""What prometheus-client's global registry serves and an operator's dashboards expect of any
+process (``process_open_fds`` against ``process_max_fds``, the limit a fleet's sockets run
+into; ``process_resident_memory_bytes``, ``process_cpu_seconds_total``; ``python_gc_*``;
+``python_info``): in the registry of our own too, which would otherwise serve only our series.
+A registry passed in is the caller's, left as it is (the global one has them already)."""
+
+
 class Metrics:
     """The figures of one server (or station), in one registry."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry if registry is not None else CollectorRegistry()
+        if registry is None:
+            registry = CollectorRegistry()
+            for standard in _STANDARD_COLLECTORS:
+                registry.register(standard)
+        self.registry = registry
         self._frames: defaultdict[tuple[str, str, str], int] = defaultdict(int)
         """``(direction, kind, action)`` -> frames, but for the cells' (see :attr:`frames`)."""
         self.errors: defaultdict[tuple[str, str], int] = defaultdict(int)
