@@ -23,8 +23,8 @@ connection without metrics pays one ``is None`` check per frame.
 
 The series live in a registry of their own (not prometheus-client's global
 one), so two servers in one process, or a test, never collide; it serves the process's
-standard series too (``process_*``, ``python_gc_*``, ``python_info``), as the global one does. Counting is
-plain Python arithmetic in the loop's thread; prometheus-client only reads the
+standard series too (``process_*``, ``python_gc_*``, ``python_info``), as the global one
+does. Counting is plain Python arithmetic in the loop's thread; prometheus-client only reads the
 figures when ``/metrics`` is scraped (a custom collector): its own counters
 take a lock per increment, which cost about 2.5 µs per message here. The counts are
 ``defaultdict(int)`` (a C type; ``Counter``'s ``+=`` costs a third more), but for what
