@@ -201,6 +201,7 @@ def test_flags_that_are_wrong_are_refused_before_serving(app_dir: Path) -> None:
         ),
         (["--limit", "handler_grace=soon"], "is no float"),
         (["--limit", "speed=3"], "use NAME=VALUE"),
+        (["--limit", "max_connection=20000"], "; did you mean 'max_connections'?"),
         (["--tolerate", "everything"], "unknown tolerance"),
         (
             ["--authorize", "fleet_app:absent"],

@@ -243,7 +243,12 @@ def limits_of(settings: list[str]) -> Limits:
         name, equals, value = setting.partition("=")
         name = name.strip().replace("-", "_")
         if not equals or name not in _LIMIT_NAMES:
-            raise ValueError(f"--limit {setting!r}: use NAME=VALUE, NAME one of {_LIMIT_NAMES}")
+            from ocpp_fast._app import did_you_mean
+
+            near = did_you_mean(name, _LIMIT_NAMES) if equals else ""
+            raise ValueError(
+                f"--limit {setting!r}: use NAME=VALUE, NAME one of {_LIMIT_NAMES}{near}"
+            )
         kind = type(getattr(DEFAULT_LIMITS, name))
         try:
             changes[name] = kind(value)
