@@ -103,7 +103,7 @@ def test_serve_logs_one_readable_line_per_frame_when_asked() -> None:
         assert reply.startswith(b'[3,"h1",{"currentTime":')
         # the station's arrival, then one line per frame
         lines = [server.line() for _ in range(3)]
-    assert "info CS42: connected (ocpp2.0.1)" in lines[0], lines
+    assert "info CS42: connected (ocpp2.0.1) from 127.0.0.1:" in lines[0], lines
     assert any('CS42 < [2,"h1","Heartbeat",{}]' in line for line in lines), lines
     assert any('CS42 > [3,"h1",{"currentTime":' in line for line in lines), lines
 

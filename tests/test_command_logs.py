@@ -89,7 +89,10 @@ def test_every_text_line_says_its_utc_time_and_level() -> None:
     assert all(parsed), lines
     said = [(match["level"], match["message"]) for match in parsed if match]
     assert said[0][0] == "info" and said[0][1].startswith("demo CSMS on ws://127.0.0.1:"), said
-    assert ("info", "CS42: connected (ocpp2.0.1)") in said, said
+    assert any(
+        level == "info" and message.startswith("CS42: connected (ocpp2.0.1) from 127.0.0.1:")
+        for level, message in said
+    ), said
     assert said[-2][1].startswith("stopping on SIGTERM: 0 stations connected"), said
     assert said[-1] == ("info", "stopped"), said
     for match in parsed:
@@ -114,8 +117,10 @@ def test_json_lines_carry_the_records_fields(tmp_path: Path) -> None:
     assert first["message"].startswith("failing_app:Failing on ws://127.0.0.1:"), first
     assert stopping["message"].startswith("stopping on SIGTERM"), stopping
     assert (stopped["logger"], stopped["message"]) == ("ocpp_fast.cli", "stopped")
-    connected = next(r for r in records if r["message"] == "CS42: connected (ocpp2.0.1)")
+    connected = next(r for r in records if r["message"].startswith("CS42: connected (ocpp2.0.1)"))
     assert (connected["logger"], connected["identity"]) == ("ocpp_fast.transport", "CS42")
+    assert connected["message"] == f"CS42: connected (ocpp2.0.1) from {connected['peer']}"
+    assert connected["peer"].startswith("127.0.0.1:"), connected
     frame = next(r for r in records if r["logger"] == "ocpp_fast.frames")
     assert frame["message"] == 'CS42 < [2,"h1","Heartbeat",{}]', frame
     assert (frame["level"], frame["identity"], frame["direction"]) == ("debug", "CS42", "<")

@@ -178,7 +178,12 @@ def test_the_websocket_libraries_add_no_info_line_per_connection(
     ]
     assert library == []
     ours = [r.getMessage() for r in caplog.records if r.name == "ocpp_fast.transport"]
-    assert ours.count("CS1: connected (ocpp2.0.1)") == 2
+    # the server's line names where the station dials from, as a refusal's does
+    connected = [r for r in caplog.records if r.getMessage().startswith("CS1: connected (ocpp")]
+    assert len(connected) == 2  # one per backend
+    for record in connected:
+        assert record.peer.startswith("127.0.0.1:")  # type: ignore[attr-defined]
+        assert record.getMessage() == f"CS1: connected (ocpp2.0.1) from {record.peer}"  # type: ignore[attr-defined]
     # the server and the station's client each say how it left (what on_disconnect gets)
     assert ours.count(LEFT) == 4
     assert all(r.identity == "CS1" for r in caplog.records if r.name == "ocpp_fast.transport")  # type: ignore[attr-defined]

@@ -11,9 +11,11 @@ from types import ModuleType
 import pytest
 from my_test_charge_system import MyTestChargeSystem
 from my_test_charger import MyTestCharger
+from prometheus_client import CollectorRegistry, generate_latest
 from websockets.asyncio.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
+from ocpp_fast.metrics import Metrics
 from ocpp_fast.tolerance import Tolerance
 from ocpp_fast.transport import connect, serve
 from ocpp_fast.transport.backend import BACKENDS
@@ -277,7 +279,8 @@ def _exposition(twin: ModuleType, monkeypatch: pytest.MonkeyPatch) -> str:
         port = metrics.serve_http(0)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
             text: str = reply.read().decode()
-        return text
+        # ours only: the process's series (CPU, memory, GC) differ from one scrape to the next
+        return "\n".join(line for line in text.splitlines() if "ocpp_" in line)
     finally:
         twin.use_clock(None)
         metrics.stop_http()
@@ -318,3 +321,83 @@ def test_both_dispatch_twins_expose_the_same_metrics(monkeypatch: pytest.MonkeyP
         f'ocpp_handler_seconds_bucket{{{authorize},le="+Inf"}} 3.0',
     } <= lines, texts[0]
     assert not any('action="Teleport"' in line for line in lines)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_connections_and_disconnections_are_counted_by_version_and_cause(backend: str) -> None:
+    """A flapping fleet is invisible in ``ocpp_stations_connected`` (a station that left and
+    came back between two scrapes shows nothing): ``ocpp_connections_total{version}`` counts
+    each connection, and ``ocpp_disconnections_total{cause}`` why each ended, every cause at 0
+    from the start so that the first one is a rise ``rate()`` sees."""
+    metrics = Metrics()
+    protocols = [Subprotocol("ocpp2.0.1")]
+
+    async def session() -> str:
+        server = await serve(MyTestChargeSystem(), backend=backend, metrics=metrics)
+        url = f"ws://127.0.0.1:{server.port}/ocpp/"
+
+        async def until(count: int) -> None:
+            while len(server.connections) != count:
+                await asyncio.sleep(0.01)
+
+        at_start = generate_latest(metrics.registry).decode()
+        async with ws_connect(url + "CS1", subprotocols=protocols):
+            await until(1)
+        await until(0)  # closed by the station
+        older = await ws_connect(url + "CS2", subprotocols=protocols)
+        await until(1)
+        newer = await ws_connect(url + "CS2", subprotocols=protocols)  # replaces the older
+        async with ws_connect(url + "CS3", subprotocols=protocols):
+            await until(2)
+            await server.disconnect("CS3", 1008, "revoked")  # closed by the CSMS
+        lost = await ws_connect(url + "CS4", subprotocols=protocols)
+        await until(2)
+        lost.transport.abort()  # no close frame: lost
+        await until(1)
+        await server.close()  # CS2's newer connection: shut down
+        await older.close()
+        await newer.close()
+        return at_start
+
+    at_start = asyncio.run(asyncio.wait_for(session(), 20))
+    causes = ("station", "csms", "lost", "replaced", "shutdown")
+    assert 'ocpp_connections_total{version="2.0.1"} 0.0' in at_start
+    for cause in causes:
+        assert f'ocpp_disconnections_total{{cause="{cause}"}} 0.0' in at_start, cause
+    scraped = generate_latest(metrics.registry).decode()
+    assert 'ocpp_connections_total{version="2.0.1"} 5.0' in scraped
+    for cause in causes:
+        assert f'ocpp_disconnections_total{{cause="{cause}"}} 1.0' in scraped, cause
+    assert 'ocpp_stations_connected{version="2.0.1"} 0.0' in scraped
+
+
+def test_the_endpoint_serves_the_process_series_an_operator_alerts_on() -> None:
+    """``process_open_fds`` against ``process_max_fds`` (each station holds a socket: the limit
+    a fleet runs into), memory, CPU and the GC, as prometheus-client's global registry serves
+    them, in each server's own registry; a registry passed in is left as given."""
+
+    async def session() -> dict[str, float]:
+        server = await serve(MyTestChargeSystem(), metrics_port=0)
+        other = await serve(MyTestChargeSystem(), metrics_port=0)  # its own registry: no clash
+        assert server.metrics_port is not None
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=5
+            ) as reply:
+                text = reply.read().decode()
+        finally:
+            await other.close()
+            await server.close()
+        found = re.findall(r"^((?:process|python)_[^\s{]+)\S*\s+([0-9.e+-]+)$", text, re.M)
+        return {name: float(value) for name, value in found}
+
+    series = asyncio.run(asyncio.wait_for(session(), 20))
+    assert series["process_open_fds"] >= 3
+    assert series["process_max_fds"] >= series["process_open_fds"]
+    assert series["process_resident_memory_bytes"] > 0
+    assert "process_cpu_seconds_total" in series
+    assert "python_gc_collections_total" in series
+    assert "python_info" in series
+    given = CollectorRegistry()
+    Metrics(given)
+    assert "process_open_fds" not in generate_latest(given).decode()

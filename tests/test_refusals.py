@@ -410,3 +410,37 @@ def test_a_fresh_servers_metrics_show_its_versions_and_refusal_reasons_at_zero()
     station = generate_latest(Metrics().registry).decode()
     assert "ocpp_handshakes_refused_total{" not in station
     assert "ocpp_stations_connected{" not in station
+
+
+def test_false_from_authorize_refuses_credentials_401_and_no_credentials_404(
+    backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bool ``authorize`` (the password check of the TLS how-to) answering ``False`` to a
+    wrong password is a refused credential, 401 ``unauthorized``, not an ``unknown_station``
+    (which sent an operator looking for a station missing from the database); a station that
+    sent no credential stays unknown, 404."""
+    metrics = Metrics()
+
+    def authorize(station: StationRequest) -> bool:
+        return station.password == PASSWORD
+
+    wrong = upgrade("/CS001", f"Authorization: {basic_header('CS001', 'wrong')}")
+    right = upgrade("/CS001", f"Authorization: {basic_header('CS001', PASSWORD)}")
+
+    async def session() -> list[int]:
+        server = await serve(
+            MyTestChargeSystem(), authorize=authorize, backend=backend, metrics=metrics
+        )
+        try:
+            return [
+                status(await exchange(server.port, request))
+                for request in (wrong, upgrade("/CS002"), right)
+            ]
+        finally:
+            await server.close()
+
+    caplog.set_level(logging.WARNING, logger="ocpp_fast.transport.refusals")
+    assert run(session) == [401, 404, 101]
+    records = refusal_records(caplog)
+    assert [r.reason for r in records] == ["unauthorized", "unknown_station"]  # type: ignore[attr-defined]
+    assert dict(metrics.refusals) == {"unauthorized": 1, "unknown_station": 1}

@@ -197,10 +197,11 @@ def test_flags_that_are_wrong_are_refused_before_serving(app_dir: Path) -> None:
         (["--security-profile", "2", "--ssl-certfile", "absent.pem"], "pass --authorize"),
         (
             ["--authorize", "fleet_app:admit_all", "--ssl-certfile", "absent.pem"],
-            "--ssl-certfile/--ssl-keyfile absent.pem: No such file",
+            "--ssl-certfile absent.pem: No such file",
         ),
         (["--limit", "handler_grace=soon"], "is no float"),
         (["--limit", "speed=3"], "use NAME=VALUE"),
+        (["--limit", "max_connection=20000"], "; did you mean 'max_connections'?"),
         (["--tolerate", "everything"], "unknown tolerance"),
         (
             ["--authorize", "fleet_app:absent"],

@@ -200,6 +200,8 @@ def written(log_format: str, write: Callable[[], None]) -> str:
 
 
 TRANSPORT = logging.getLogger("ocpp_fast.transport")
+PEER = "10.0.0.7:51234"
+"""Where the stations of these logs connect from (the connection line names it)."""
 
 
 def crafted_log(log_format: str) -> str:
@@ -272,11 +274,11 @@ def test_validate_takes_the_version_of_the_latest_connection(
 
     def write() -> None:
         log_frame("<", "CS001", BOOT_16)  # line 1: before its connection, in --version
-        log_connected(TRANSPORT, "CS001", "ocpp1.6")
+        log_connected(TRANSPORT, "CS001", "ocpp1.6", PEER)
         log_frame("<", "CS001", BOOT_16)
-        log_connected(TRANSPORT, "CS002", "ocpp1.6")
+        log_connected(TRANSPORT, "CS002", "ocpp1.6", PEER)
         ConnectionLog(TRANSPORT, "CS002").info("disconnected: closed by the station (1000)")
-        log_connected(TRANSPORT, "CS002", "ocpp2.0.1")
+        log_connected(TRANSPORT, "CS002", "ocpp2.0.1", PEER)
         log_frame("<", "CS002", BOOT_16)  # line 7: CS002 is 2.0.1 now
         log_frame("<", "CS003", BOOT_16)  # line 8: no connection line, in --version
         log_frame("<", "CS001", '[2,"h","Heartbeat",{}]')
@@ -348,9 +350,12 @@ def test_validate_reads_the_connection_line_the_servers_write(log_format: str, l
     """Both servers log a station's connection through ``log_connected``, and validate reads it
     with ``connected_station``, side by side: the version of each station comes back."""
     subprotocol = by_label(label).subprotocol
-    log = written(log_format, lambda: log_connected(TRANSPORT, "CS 1", subprotocol))
+    log = written(log_format, lambda: log_connected(TRANSPORT, "CS 1", subprotocol, PEER))
     message = json.loads(log)["message"] if log_format == "json" else log.split(" info ", 1)[1]
     assert connected_station(message.rstrip("\n")) == ("CS 1", label)
+    assert message.rstrip("\n").endswith(f"from {PEER}")
+    # a log written before the line named the peer reads the same
+    assert connected_station(f"CS 1: connected ({subprotocol})") == ("CS 1", label)
     assert [entry.version for entry in entries(log.encode())] == [label]
 
 
@@ -438,12 +443,12 @@ def test_validate_forgets_the_calls_of_a_closed_connection(
     same connection is judged."""
 
     def write() -> None:
-        log_connected(TRANSPORT, "CS001", "ocpp2.0.1")
+        log_connected(TRANSPORT, "CS001", "ocpp2.0.1", PEER)
         log_frame(">", "CS001", '[2,"r1","Reset",{"type":"Immediate"}]')
         log_frame(">", "CS001", '[2,"r2","Reset",{"type":"Immediate"}]')
         log_frame("<", "CS001", b'[3,"r2",{' + NOW.encode() + b"}]")
         ConnectionLog(TRANSPORT, "CS001").info("disconnected: closed by the station (1000)")
-        log_connected(TRANSPORT, "CS001", "ocpp2.0.1")
+        log_connected(TRANSPORT, "CS001", "ocpp2.0.1", PEER)
         log_frame("<", "CS001", b'[3,"r1",{' + NOW.encode() + b"}]")
 
     log = tmp_path / f"reconnected.{log_format}.log"
@@ -463,7 +468,7 @@ def test_a_station_named_as_another_and_a_direction_keeps_its_frames(
 
     def write() -> None:
         for identity in ("CS001", "CS001 < x"):
-            log_connected(TRANSPORT, identity, "ocpp2.0.1")
+            log_connected(TRANSPORT, identity, "ocpp2.0.1", PEER)
             log_frame("<", identity, '[2,"1","Heartbeat",{}]')
 
     log = tmp_path / "identities.log"
@@ -519,7 +524,7 @@ def test_the_applications_own_lines_in_the_same_stdout_are_other_lines(
     frame is no whole JSON yet: a log written before the tab."""
     boot = written("text", lambda: log_frame("<", "CS001", BOOT_16))
     answer = written("text", lambda: log_frame(">", "CS001", HEARTBEAT_16_ANSWER))
-    connected = written("text", lambda: log_connected(TRANSPORT, "CS001", "ocpp1.6"))
+    connected = written("text", lambda: log_connected(TRANSPORT, "CS001", "ocpp1.6", PEER))
     older = boot.replace('{"chargePointVendor"', '{\n"chargePointVendor"')  # no tab: before it
     log = tmp_path / "app.log"
     log.write_text(

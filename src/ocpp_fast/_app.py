@@ -22,7 +22,7 @@ import re
 import sys
 import sysconfig
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +58,13 @@ def import_attribute(spec: str, app_dir: str | Path | None = ".") -> Any:
 def _near_miss(holder: Any, part: str) -> str:
     """``; did you mean 'app'?`` for a misspelt attribute, the way a typo in a handler's name is
     told: the public names of ``holder`` close to ``part``, or nothing."""
-    names = [name for name in dir(holder) if not name.startswith("_")]
-    close = difflib.get_close_matches(part, names, n=1)
+    return did_you_mean(part, [name for name in dir(holder) if not name.startswith("_")])
+
+
+def did_you_mean(word: str, names: Iterable[str]) -> str:
+    """``; did you mean 'app'?``: the one of ``names`` closest to a misspelt ``word``, or
+    nothing when none is close (an APP's attribute, a ``--limit`` name)."""
+    close = difflib.get_close_matches(word, list(names), n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 

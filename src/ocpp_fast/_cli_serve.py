@@ -30,6 +30,7 @@ from ocpp_fast._cli_log import (
 )
 from ocpp_fast._cli_types import count, port, seconds, timeout
 from ocpp_fast._extras import MissingExtra
+from ocpp_fast._tls_files import load_certificate
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.errors import StartupFailed
 from ocpp_fast.tolerance import Tolerance
@@ -242,7 +243,12 @@ def limits_of(settings: list[str]) -> Limits:
         name, equals, value = setting.partition("=")
         name = name.strip().replace("-", "_")
         if not equals or name not in _LIMIT_NAMES:
-            raise ValueError(f"--limit {setting!r}: use NAME=VALUE, NAME one of {_LIMIT_NAMES}")
+            from ocpp_fast._app import did_you_mean
+
+            near = did_you_mean(name, _LIMIT_NAMES) if equals else ""
+            raise ValueError(
+                f"--limit {setting!r}: use NAME=VALUE, NAME one of {_LIMIT_NAMES}{near}"
+            )
         kind = type(getattr(DEFAULT_LIMITS, name))
         try:
             changes[name] = kind(value)
@@ -258,11 +264,7 @@ def ssl_context_of(args: argparse.Namespace) -> ssl.SSLContext | None:
             raise ValueError("TLS needs --ssl-certfile (security profiles 2 and 3)")
         return None
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    try:
-        context.load_cert_chain(args.ssl_certfile, args.ssl_keyfile)
-    except (OSError, ssl.SSLError) as exc:  # OSError names no file: say which
-        files = " / ".join(f for f in (args.ssl_certfile, args.ssl_keyfile) if f)
-        raise ValueError(f"--ssl-certfile/--ssl-keyfile {files}: {exc.strerror or exc}") from None
+    load_certificate(context, args.ssl_certfile, args.ssl_keyfile)
     if args.ssl_ca_certs is not None:
         try:
             context.load_verify_locations(args.ssl_ca_certs)

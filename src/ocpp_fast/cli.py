@@ -39,6 +39,7 @@ from ocpp_fast._cli_types import (
 )
 from ocpp_fast._extras import MissingExtra
 from ocpp_fast._protocol_version import LABELS
+from ocpp_fast._tls_files import load_certificate
 from ocpp_fast.tolerance import Tolerance
 from ocpp_fast.transport.backend import BACKENDS
 from ocpp_fast.transport.runtime import RELOADED_ENVIRONMENT, run
@@ -53,7 +54,9 @@ PLAIN_PROGRESS_EVERY = 10.0
 """Seconds between progress lines of ``simulate`` when stderr is no terminal (a CI log)."""
 
 
-async def _simulate(args: argparse.Namespace, passwords: Passwords) -> int:
+async def _simulate(
+    args: argparse.Namespace, passwords: Passwords, context: ssl.SSLContext | None
+) -> int:
     from ocpp_fast.simulator import SimulationReport, simulate
 
     terminal = sys.stderr.isatty()
@@ -77,11 +80,6 @@ async def _simulate(args: argparse.Namespace, passwords: Passwords) -> int:
             shown[0] = elapsed
             print(line, file=sys.stderr, flush=True)
 
-    context = None
-    if args.ssl_ca_certs or args.ssl_certfile or any(u.startswith("wss:") for u in args.url):
-        context = ssl.create_default_context(cafile=args.ssl_ca_certs)
-        if args.ssl_certfile:
-            context.load_cert_chain(args.ssl_certfile, args.ssl_keyfile)
     # ocpp_fast's warnings and errors (a station's reconnect failing, a handler raising) as
     # serve writes them; they went to stderr bare, through Python's last-resort handler
     # (undone after: tests and scripts run the command by main() in a process that goes on)
@@ -132,6 +130,25 @@ def _simulate_settings(
     except ValueError as exc:
         parser.error(f"--password-file {args.password_file}: {exc}")
     return passwords, actions
+
+
+def _station_tls(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> ssl.SSLContext | None:
+    """The stations' TLS context from ``--ssl-*``: a file missing or without what it should
+    hold is a usage error, said before any station starts (it was a traceback)."""
+    if not (args.ssl_ca_certs or args.ssl_certfile or any(u.startswith("wss:") for u in args.url)):
+        return None
+    try:
+        context = ssl.create_default_context(cafile=args.ssl_ca_certs)
+    except (OSError, ssl.SSLError) as exc:
+        parser.error(f"--ssl-ca-certs {args.ssl_ca_certs}: {exc.strerror or exc}")
+    if args.ssl_certfile:
+        try:
+            load_certificate(context, args.ssl_certfile, args.ssl_keyfile)
+        except ValueError as exc:
+            parser.error(str(exc))
+    return context
 
 
 def _check_cluster_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -475,7 +492,7 @@ def _run(
         return run(worker(args))
     if args.command == "simulate":
         passwords, args.actions = _simulate_settings(sim, args)
-        return run(_simulate(args, passwords))
+        return run(_simulate(args, passwords, _station_tls(sim, args)))
     try:
         policy = Tolerance.parse(args.tolerate)
     except ValueError as exc:  # an unknown tolerance class

@@ -6,6 +6,10 @@ can take the same object for its queue. Each series is cheap to update: a
 connection without metrics pays one ``is None`` check per frame.
 
 - ``ocpp_stations_connected{version}``: stations connected now;
+- ``ocpp_connections_total{version}``: stations admitted, each connection once (a station
+  reconnecting again and again shows here, not in the gauge above);
+- ``ocpp_disconnections_total{cause}``: connections ended, by cause (station, csms, lost,
+  replaced, shutdown: :func:`ocpp_fast.transport._lifecycle.disconnect_cause`);
 - ``ocpp_messages_total{direction, kind, action}``: frames in and out (kind: call,
   result, error, send);
 - ``ocpp_errors_total{direction, code}``: CALLERRORs sent (out) and received (in);
@@ -18,8 +22,9 @@ connection without metrics pays one ``is None`` check per frame.
   one of :class:`ocpp_fast.transport._refusals.Reason`, e.g. ``unauthorized``).
 
 The series live in a registry of their own (not prometheus-client's global
-one), so two servers in one process, or a test, never collide. Counting is
-plain Python arithmetic in the loop's thread; prometheus-client only reads the
+one), so two servers in one process, or a test, never collide; it serves the process's
+standard series too (``process_*``, ``python_gc_*``, ``python_info``), as the global one
+does. Counting is plain Python arithmetic in the loop's thread; prometheus-client only reads the
 figures when ``/metrics`` is scraped (a custom collector): its own counters
 take a lock per increment, which cost about 2.5 µs per message here. The counts are
 ``defaultdict(int)`` (a C type; ``Counter``'s ``+=`` costs a third more), but for what
@@ -51,7 +56,13 @@ if TYPE_CHECKING:
 
 require("prometheus_client", "ocpp_fast.metrics")
 
-from prometheus_client import CollectorRegistry, make_wsgi_app  # noqa: E402
+from prometheus_client import (  # noqa: E402
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    make_wsgi_app,
+)
 from prometheus_client.core import (  # noqa: E402
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -65,11 +76,23 @@ HANDLER_SERIES = ("ocpp_handler_seconds", "Time handlers take to answer")
 """The name and help of the histogram of handler times (:attr:`Metrics.handler_series`)."""
 
 
+_STANDARD_COLLECTORS = (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR)
+"""What prometheus-client's global registry serves and an operator's dashboards expect of any
+process (``process_open_fds`` against ``process_max_fds``, the limit a fleet's sockets run
+into; ``process_resident_memory_bytes``, ``process_cpu_seconds_total``; ``python_gc_*``;
+``python_info``): in the registry of our own too, which would otherwise serve only our series.
+A registry passed in is the caller's, left as it is (the global one has them already)."""
+
+
 class Metrics:
     """The figures of one server (or station), in one registry."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry if registry is not None else CollectorRegistry()
+        if registry is None:
+            registry = CollectorRegistry()
+            for standard in _STANDARD_COLLECTORS:
+                registry.register(standard)
+        self.registry = registry
         self._frames: defaultdict[tuple[str, str, str], int] = defaultdict(int)
         """``(direction, kind, action)`` -> frames, but for the cells' (see :attr:`frames`)."""
         self.errors: defaultdict[tuple[str, str], int] = defaultdict(int)
@@ -79,6 +102,10 @@ class Metrics:
         """reason -> handshakes refused."""
         self.stations: defaultdict[str, int] = defaultdict(int)
         """OCPP version -> stations connected now."""
+        self.connections: defaultdict[str, int] = defaultdict(int)
+        """OCPP version -> connections admitted."""
+        self.disconnections: defaultdict[str, int] = defaultdict(int)
+        """cause -> connections ended."""
         self.zeros: dict[str, tuple[str, ...]] = {}
         """series -> the label values shown at 0 until counted (:meth:`expect`)."""
         self.queued: int | None = None
@@ -158,7 +185,9 @@ class Metrics:
         observe(self.cell(action), seconds)
 
     def expect(self, series: str, values: Iterable[str]) -> None:
-        """Show ``series`` (``ocpp_stations_connected``, ``ocpp_handshakes_refused_total``)
+        """Show ``series`` (``ocpp_stations_connected``, whose versions
+        ``ocpp_connections_total`` shares, ``ocpp_disconnections_total``,
+        ``ocpp_handshakes_refused_total``)
         at 0 for each of ``values`` until they are counted: a server's versions and refusal
         reasons are known at its start, and a series born at its first count hides that count
         from ``rate()`` and ``increase()`` (the first bad password, alerted on), and leaves
@@ -168,8 +197,13 @@ class Metrics:
     def with_zeros(self, series: str, counts: dict[str, int]) -> dict[str, int]:
         return dict.fromkeys(self.zeros.get(series, ()), 0) | counts
 
-    def station(self, version: str, delta: int) -> None:
-        self.stations[version] += delta
+    def connected(self, version: str) -> None:
+        self.stations[version] += 1
+        self.connections[version] += 1
+
+    def disconnected(self, version: str, cause: str) -> None:
+        self.stations[version] -= 1
+        self.disconnections[cause] += 1
 
     def handler_times(self) -> dict[str, tuple[list[float], float]]:
         """action -> (per-bucket counts, +Inf last; sum of seconds): a copy, of the actions
@@ -197,6 +231,18 @@ class _Exposition(Collector):
         for version, count in m.with_zeros("ocpp_stations_connected", m.stations).items():
             stations.add_metric([version], count)
         yield stations
+        yield _counter(
+            "ocpp_connections",
+            "Station connections admitted, by OCPP version",
+            "version",
+            m.with_zeros("ocpp_stations_connected", m.connections),
+        )
+        yield _counter(
+            "ocpp_disconnections",
+            "Station connections ended, by cause",
+            "cause",
+            m.with_zeros("ocpp_disconnections_total", m.disconnections),
+        )
         frames = CounterMetricFamily(
             "ocpp_messages",
             "OCPP-J frames received (in) and sent (out)",

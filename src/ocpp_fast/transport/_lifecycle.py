@@ -27,6 +27,8 @@ __all__ = [
     "CloseFrames",
     "SHUTTING_DOWN",
     "close_reason",
+    "DISCONNECT_CAUSES",
+    "disconnect_cause",
     "ending",
     "peer_closed_first",
     "too_big_sent",
@@ -41,6 +43,9 @@ log = logging.getLogger("ocpp_fast.transport")
 CONNECTION_LOST = "connection lost"
 SHUTTING_DOWN = "the CSMS is shutting down"
 REPLACED = "replaced by a newer connection"
+
+DISCONNECT_CAUSES = ("station", "csms", "lost", "replaced", "shutdown")
+"""The label values of ``ocpp_disconnections_total{cause}`` (:func:`disconnect_cause`)."""
 
 CLOSE_TEXT_SHOWN = 123
 """Characters of a close frame's reason (or a transport's error) said at most: the most a close
@@ -113,6 +118,20 @@ def close_reason(
     else:
         return CONNECTION_LOST
     return f"closed by {who} ({code}{': ' + shown(text, CLOSE_TEXT_SHOWN) if text else ''})"
+
+
+def disconnect_cause(reason: str) -> str:
+    """The class of a disconnection ``reason`` (what ``on_disconnect`` gets), one of
+    :data:`DISCONNECT_CAUSES`: a bounded label for the metric, where the reason itself carries
+    a close frame's free text. ``csms`` is a close of ours other than a stop or a replacement
+    (``server.disconnect``, a keepalive unanswered, a message too big)."""
+    if reason == CONNECTION_LOST:
+        return "lost"
+    if reason == REPLACED:
+        return "replaced"
+    if reason == SHUTTING_DOWN:
+        return "shutdown"
+    return "station" if reason.startswith("closed by the station") else "csms"
 
 
 def ending(reason: str, lost: BaseException | str | None) -> str:

@@ -181,7 +181,7 @@ class _Station(OcppListener):
             return
         self.attach(connection)
         self.session = session
-        log_connected(log, self.identity, self.subprotocol)
+        log_connected(log, self.identity, self.subprotocol, shown_peer(self.peer))
 
     def release(self) -> None:
         """The socket no longer counts against the server's caps (once)."""

@@ -46,6 +46,7 @@ from ocpp_fast.transport._lifecycle import (
     CloseFrames,
     check_close,
     close_reason,
+    disconnect_cause,
     ending,
     greet,
     peer_closed_first,
@@ -107,6 +108,16 @@ def _identity_in(path: str) -> str | None:
         return parse_identity(path)
     except UnicodeDecodeError:
         return None
+
+
+def _refused_by_bool(station: StationRequest) -> Admission:
+    """What ``False`` from ``authorize`` refuses: a station that presented credentials (a
+    password, a certificate) had them refused, 401 ``unauthorized``, as the typical bool
+    ``authorize`` is a password check, and an operator reading ``unknown_station`` for a wrong
+    password looks for a missing station; one that presented none is unknown, 404."""
+    if station.password is not None or station.certificate is not None:
+        return Admission.UNAUTHORIZED
+    return Admission.UNKNOWN
 
 
 def _unauthorized(reason: Reason, words: str = "unauthorized") -> Refusal:
@@ -349,7 +360,7 @@ class Stations:
         if inspect.isawaitable(decision):
             decision = await decision
         if isinstance(decision, bool):
-            return Admission.ACCEPT if decision else Admission.UNKNOWN
+            return Admission.ACCEPT if decision else _refused_by_bool(station)
         return decision
 
     def too_slow(self, request_complete: bool) -> str:
@@ -443,7 +454,7 @@ class Stations:
         self.connections[identity] = session.connection
         self._sessions.add(session)
         if self.metrics is not None:
-            self.metrics.station(session.connection.handler.version.label, +1)
+            self.metrics.connected(session.connection.handler.version.label)
         for told in self.on_station:
             told(identity)
         session.greeting = greet(session.connection)
@@ -473,7 +484,8 @@ class Stations:
             for told in self.on_station:
                 told(identity)
         if self.metrics is not None:
-            self.metrics.station(session.connection.handler.version.label, -1)
+            label = session.connection.handler.version.label
+            self.metrics.disconnected(label, disconnect_cause(said))
         connection = session.connection
         connection.abort(StationNotConnected(identity, f"{identity} disconnected"))
         grace = self.limits.handler_grace

@@ -129,7 +129,7 @@ class WebsocketsServer(CsmsServer):
         if not self.take_over(session):
             await websocket.close(REPLACED_CLOSE_CODE, "an authenticated connection is live")
             return
-        log_connected(log, identity, subprotocol)
+        log_connected(log, identity, subprotocol, websocket.peer)
         reading = asyncio.ensure_future(pump(websocket, connection))
         # A station that goes away leaves the table at once, even while its
         # reader waits for a handler slot.

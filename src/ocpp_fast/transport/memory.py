@@ -247,7 +247,7 @@ class InMemoryServer(CsmsServer):
             socket.close(_CSMS, REPLACED_CLOSE_CODE, "an authenticated connection is live")
             socket.finished.set()
             return _MemoryLink(socket, subprotocol, self.max_size)
-        log_connected(log, identity, subprotocol)
+        log_connected(log, identity, subprotocol, PEER)
         self.admitted += 1
         self._sockets[session] = socket
         self._later(self._hold(session, socket))

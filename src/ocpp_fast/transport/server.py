@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport._handlers import by_subprotocol
 from ocpp_fast.transport._health import Check, Probes
-from ocpp_fast.transport._lifecycle import start_up
+from ocpp_fast.transport._lifecycle import DISCONNECT_CAUSES, start_up
 from ocpp_fast.transport._refusals import Reason
 from ocpp_fast.transport._stations import (
     Admission,
@@ -95,8 +95,10 @@ async def serve(
     ``security_profile``: 0 none (development only), 1 HTTP Basic over ``ws://``,
     2 TLS + Basic, 3 mutual TLS (pass an ``ssl`` context that requires and
     verifies client certificates). ``authorize`` receives a
-    :class:`StationRequest` and returns an :class:`Admission` (or a bool); profiles 1 and 2
-    require it (without it any password would do), elsewhere every station is admitted.
+    :class:`StationRequest` and returns an :class:`Admission` (or a bool: ``False`` is
+    ``UNAUTHORIZED``, 401, for a station that sent a password or a certificate, else
+    ``UNKNOWN``, 404); profiles 1 and 2 require it (without it any password would do),
+    elsewhere every station is admitted.
     permessage-deflate is on; keepalive pings every ``ping_interval`` seconds (a station
     that answers none is closed after about two).
     ``limits`` caps what each station may cost (:class:`Limits`); ``max_size`` is the largest
@@ -134,6 +136,7 @@ async def serve(
     if metrics is not None:  # at 0 from the start: the first count is a rise rate() sees
         metrics.expect("ocpp_stations_connected", (h.version.label for h in handlers.values()))
         metrics.expect("ocpp_handshakes_refused_total", (reason.value for reason in Reason))
+        metrics.expect("ocpp_disconnections_total", DISCONNECT_CAUSES)
     measure = getattr(cluster, "measure", None)  # a gateway's own figures, beside the server's
     if measure is not None and metrics is not None:
         measure(metrics)
