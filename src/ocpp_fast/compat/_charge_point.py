@@ -351,7 +351,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         handled as ``ocpp`` handles them: one at a time, in the order they came,
         each answered before the next handler starts, so a station that sends
         StartTransaction and MeterValues without waiting never has the second
-        handled before the first is done.
+        handled before the first is done. A CALL with none before it is let begin
+        (its handler run up to its first await) before the next frame is read, so frames
+        reach ``route_message`` in the order read, as with ``ocpp``.
 
         When reading fails, the CALLs already read are handled (and answered, or
         their answer fails) before the exception leaves, as with ``ocpp``, whose
@@ -396,11 +398,18 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                     except asyncio.CancelledError:
                         run.held = message  # read, and now neither routed nor dropped
                         raise
-                    task = loop.create_task(run.route_in_turn(message, run.last_call))
+                    before = run.last_call
+                    task = loop.create_task(run.route_in_turn(message, before))
                     queued.append(message)
                     run.last_call = task
                     handling.add(task)
                     task.add_done_callback(run.call_done)
+                    if before is None or before.done():
+                        # first in line: let it route (its handler run up to its first
+                        # await) before the next frame is, as ocpp routes frames in the
+                        # order read; a response read next went first (a frame recorder
+                        # in route_message saw it before the CALL it followed)
+                        await asyncio.sleep(0)
                 else:
                     await self.route_message(message)
         except asyncio.CancelledError:
@@ -777,8 +786,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 self.logger.error(
                     "%s: the %s handler read the connection itself (self._connection.recv()) "
                     "while start() reads it: the drop-in's start() reads on while handlers run "
-                    "(so their call() gets its answer), so a handler cannot take the next frame "
-                    "itself; handle that frame with its own @on handler instead",
+                    "(so their call() gets its answer), so a handler that awaited anything "
+                    "before it cannot take the next frame itself; handle that frame with its own "
+                    "@on handler instead",
                     self.id,
                     action[:64],
                 )
