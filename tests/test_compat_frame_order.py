@@ -7,6 +7,8 @@ TransactionEvent) and, right after it, the answer to the CSMS's own ``call()`` p
 the socket at once. ``ocpp``'s ``start()`` routes the CALL, handles it, then reads the answer;
 the drop-in's read the answer on and routed it before its CALL task had begun, so the recorder
 saw the answer first, and the answer's ``call()`` could go on before the CALL's handler ran.
+A handler reading the next frame itself (``await self._connection.recv()``) lost it so, and
+once ``start()`` let it begin first, ``start()``'s own read was refused while the handler waited.
 
 Run over real WebSockets on 127.0.0.1, on both classes, 1.6 and 2.0.1.
 """
@@ -133,3 +135,60 @@ def test_a_call_and_the_answer_after_it_are_routed_in_the_order_read(
         ("call returned", "Accepted"),
     ]
     assert on_drop_in == on_ocpp
+
+
+def raw_reader(base: type[Any]) -> type[Any]:
+    """A 2.0.1 CSMS whose DataTransfer handler reads the frame after its CALL itself, first
+    thing (some backends take a vendor's raw follow-up frame so)."""
+
+    class Csms(base):  # type: ignore[misc]
+        read: list[Any]
+
+        @on("DataTransfer")
+        async def on_data_transfer(self, **kwargs: Any) -> Any:
+            self.read.append(await self._connection.recv())
+            return call_result201.DataTransfer(status="Accepted")
+
+    return Csms
+
+
+async def raw_frame_session(cls: type[Any]) -> tuple[list[Any], Any, str]:
+    """The station sends a DataTransfer, then, a while later, the raw frame the handler
+    reads; it closes once answered: what the handler read, the answer, how ``start()``
+    ended."""
+    ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    read: list[Any] = []
+
+    async def on_connect(websocket: ServerConnection) -> None:
+        csms = cls("CP-1", websocket)
+        csms.read = read
+        try:
+            await csms.start()
+        except Exception as error:  # the station closing: ConnectionClosedOK
+            ended.set_result(type(error).__name__)
+
+    async with serve(on_connect, "127.0.0.1", 0, subprotocols=["ocpp2.0.1"]) as server:  # type: ignore[list-item]
+        port = server.sockets[0].getsockname()[1]
+        async with connect(f"ws://127.0.0.1:{port}", subprotocols=["ocpp2.0.1"]) as station:  # type: ignore[list-item]
+            await station.send('[2,"d1","DataTransfer",{"vendorId":"V"}]')
+            await asyncio.sleep(0.05)  # the handler waits in its recv() meanwhile
+            await station.send("a vendor's raw frame")
+            answer = json.loads(await asyncio.wait_for(station.recv(), 5))
+    return read, answer, await asyncio.wait_for(ended, 5)
+
+
+def test_a_handler_reading_the_next_frame_itself_gets_it_as_with_ocpp() -> None:
+    """The handler's ``recv()`` began before ``start()`` read again, so ``websockets``
+    refused ``start()``'s read (``ConcurrencyError``), which ended ``start()`` on the drop-in
+    while the handler still waited. ``start()`` now reads again once the handler is done,
+    as ``ocpp``'s, which reads nothing while a handler runs."""
+    theirs, ours = (
+        asyncio.run(raw_frame_session(raw_reader(base)))
+        for base in (ocpp.v201.ChargePoint, v201.ChargePoint)
+    )
+    assert theirs == (
+        ["a vendor's raw frame"],
+        [3, "d1", {"status": "Accepted"}],
+        "ConnectionClosedOK",
+    )
+    assert ours == theirs

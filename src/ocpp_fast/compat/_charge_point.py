@@ -353,7 +353,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         StartTransaction and MeterValues without waiting never has the second
         handled before the first is done. A CALL with none before it is let begin
         (its handler run up to its first await) before the next frame is read, so frames
-        reach ``route_message`` in the order read, as with ``ocpp``.
+        reach ``route_message`` in the order read, as with ``ocpp``, and its handler may
+        read the next frame itself (:meth:`_fast_reader_waits`).
 
         When reading fails, the CALLs already read are handled (and answered, or
         their answer fails) before the exception leaves, as with ``ocpp``, whose
@@ -387,7 +388,13 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 if left:  # read by a start() that ended before it routed them
                     message = left.pop(0)
                 else:
-                    message = await self._connection.recv()
+                    try:
+                        message = await self._connection.recv()
+                    except RuntimeError as error:
+                        if not (handling and _competing_recv(error)):
+                            raise
+                        await self._fast_reader_waits(run)
+                        continue
                     self.logger.info("%s: receive message %s", self.id, message)
                 kind = type(message)
                 if (kind is str and _CALL_START.match(message)) or (
@@ -430,6 +437,17 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         # raised outside the except clauses, so its own context and traceback are kept
         failure, run.failure = run.failure, None
         raise failure
+
+    async def _fast_reader_waits(self, run: Reading) -> None:
+        """The connection refused ``start()``'s read: a handler reads it itself (``await
+        self._connection.recv()``, begun before ``start()`` read again). ``start()`` reads
+        again once the CALLs it holds are handled, so the handler gets the frame, as with
+        ``ocpp``, whose ``start()`` reads nothing while a handler runs (it ended with the
+        refusal, ``ConcurrencyError``, the frame then read by the handler)."""
+        self.logger.debug(
+            "%s: a handler reads the connection itself: start() reads once it is done", self.id
+        )
+        await asyncio.wait(list(run.handling))
 
     def _fast_unread_of(self, connection: Any) -> list[str | bytes]:
         """The CALLs an earlier ``start()`` on ``connection`` read and did not route (taken:
