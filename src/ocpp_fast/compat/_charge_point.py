@@ -406,8 +406,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                         run.held = message  # read, and now neither routed nor dropped
                         raise
                     before = run.last_call
+                    queued.append(message)  # first: an eager task factory routes it at once
                     task = loop.create_task(run.route_in_turn(message, before))
-                    queued.append(message)
                     run.last_call = task
                     handling.add(task)
                     task.add_done_callback(run.call_done)
