@@ -57,10 +57,13 @@ def _eager_factory_of_our_own(loop: asyncio.AbstractEventLoop, coro: Any, **kwar
     """3.12's eager task factory, for 3.11: the coroutine's first steps run here."""
     try:
         yielded = coro.send(None)
-    except StopIteration as done:
-        ended = loop.create_future()
-        ended.set_result(done.value)
-        return ended
+    except StopIteration as done:  # ended in its first steps: a task holding its result
+        value = done.value
+
+        async def ended() -> Any:
+            return value
+
+        return asyncio.Task(ended(), loop=loop, **kwargs)
 
     async def rest() -> Any:
         return await _resumed(coro, yielded)
