@@ -366,3 +366,35 @@ def test_a_registry_read_cancelled_as_a_batch_comes_raises_cancelled() -> None:
         return await settle(reading)
 
     assert asyncio.run(main()) == "cancelled"
+
+
+async def _wait_for_on_timeout(awaitable: Any, timeout: float | None) -> Any:
+    """Python 3.12's ``asyncio.wait_for``, in its shape (``asyncio.timeout`` around the await):
+    cancelled in the turn its future got a result, it raises ``CancelledError``."""
+    async with asyncio.timeout(timeout):
+        return await awaitable
+
+
+def test_a_result_that_came_with_the_cancel_is_handed_back_on_3_12s_wait_for(
+    monkeypatch: Any,
+) -> None:
+    """``within(..., dropped=...)`` hands back a result the cancel won over (the drop-in's
+    ``call()`` puts its answer back in ``_response_queue``). It did so only after 3.11's
+    ``wait_for`` returned that result: on 3.12 and later ``wait_for`` raises instead, and the
+    answer was lost (the drop-in's own queue came out empty there)."""
+    monkeypatch.setattr(asyncio, "wait_for", _wait_for_on_timeout)
+
+    async def main() -> tuple[str, list[int]]:
+        handed_back: list[int] = []
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(within(future, 5, handed_back.append))
+        await asyncio.sleep(0)  # waiting on the future
+        future.set_result(7)
+        task.cancel()  # in the same turn
+        try:
+            outcome = f"returned {await task}"
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+        return outcome, handed_back
+
+    assert asyncio.run(main()) == ("cancelled", [7])

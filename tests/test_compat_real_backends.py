@@ -324,10 +324,13 @@ class _Socket(Sink):
             self.reading = False
 
 
-def _raw_reader() -> dict[str, Any]:
-    """A handler that reads the frame after its CALL itself, as some backends do."""
+def _raw_reader(looks_up_first: bool) -> dict[str, Any]:
+    """A handler that reads the frame after its CALL itself, as some backends do; at once,
+    or (``looks_up_first``) after awaiting something else first (a store's lookup)."""
 
     async def on_data_transfer_raw(self: Any, **kwargs: Any) -> Any:
+        for _ in range(3 if looks_up_first else 0):
+            await asyncio.sleep(0)  # the lookup's awaits
         self.read_raw.append(await self._connection.recv())
         return call_result.DataTransfer(status="Accepted")
 
@@ -355,14 +358,26 @@ def test_a_handler_reading_the_connection_itself_fails_clearly(
     ``call()`` is answered): the two reads compete. ``websockets`` refuses the second; the
     CALL was answered InternalError among the usual handler failure, the frame going to
     ``start()``. Now an ERROR line says what happened and what to do instead; see the
-    differences guide (behaving as ``ocpp`` would stop reading for every handler's time)."""
-    theirs, ours = (asyncio.run(_handler_reads(cls)) for cls in _both(_raw_reader()))
+    differences guide (behaving as ``ocpp`` would stop reading for every handler's time).
+    A handler that reads at once gets the frame, as with ``ocpp``: see the next test."""
+    theirs, ours = (asyncio.run(_handler_reads(cls)) for cls in _both(_raw_reader(True)))
     assert theirs == (["a raw frame"], [[3, "1", {"status": "Accepted"}]])
     # start() took the frame meant for the handler: malformed, answered to "-1"
     assert ours == ([], [[4, "-1", "RpcFrameworkError"], [4, "1", "InternalError"]])
     (line,) = [r for r in caplog.records if "self._connection.recv()" in r.getMessage()]
     assert (line.name, line.levelname) == ("ocpp", "ERROR")
     assert "DataTransfer handler" in line.getMessage()
+
+
+def test_a_handler_reading_the_connection_at_once_gets_the_next_frame() -> None:
+    """A handler whose first await is ``self._connection.recv()`` (no other CALL being
+    handled) gets the frame after its CALL, as with ``ocpp``: the drop-in's ``start()`` lets
+    a CALL's handler begin before it reads again. It read first, so the handler's read was
+    refused and the CALL answered InternalError (the test above, which still holds for a
+    handler that awaits something else first)."""
+    theirs, ours = (asyncio.run(_handler_reads(cls)) for cls in _both(_raw_reader(False)))
+    assert theirs == (["a raw frame"], [[3, "1", {"status": "Accepted"}]])
+    assert ours == theirs
 
 
 def test_a_cancel_as_the_answer_comes_leaves_it_in_the_drop_ins_queue() -> None:

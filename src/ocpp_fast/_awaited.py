@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypeGuard, TypeVar
 
 __all__ = ["within"]
 
@@ -32,9 +32,27 @@ async def within(
     taken from where another reader would have found it (a queue's item, put back)."""
     task = asyncio.current_task()
     cancels = task.cancelling() if task is not None else 0
-    result = await asyncio.wait_for(awaitable, timeout)
+    try:
+        result = await asyncio.wait_for(awaitable, timeout)
+    except asyncio.CancelledError:
+        # 3.12+ (wait_for on asyncio.timeout) raises here even when the future it awaited
+        # had its result in the same turn: handed to dropped as 3.11's return is below
+        if dropped is not None and _result_came(awaitable):
+            dropped(awaitable.result())
+        raise
     if task is not None and task.cancelling() > cancels:
         if dropped is not None:
             dropped(result)
         raise asyncio.CancelledError  # the result came with the cancel: the cancel wins
     return result
+
+
+def _result_came(awaitable: Awaitable[T]) -> TypeGuard[asyncio.Future[T]]:
+    """A future (not a coroutine: a cancelled ``Queue.get()`` leaves its item in the queue)
+    that completed with a result."""
+    return (
+        isinstance(awaitable, asyncio.Future)
+        and awaitable.done()
+        and not awaitable.cancelled()
+        and awaitable.exception() is None
+    )

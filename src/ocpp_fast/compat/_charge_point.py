@@ -351,7 +351,10 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         handled as ``ocpp`` handles them: one at a time, in the order they came,
         each answered before the next handler starts, so a station that sends
         StartTransaction and MeterValues without waiting never has the second
-        handled before the first is done.
+        handled before the first is done. A CALL with none before it is let begin
+        (its handler run up to its first await) before the next frame is read, so frames
+        reach ``route_message`` in the order read, as with ``ocpp``, and its handler may
+        read the next frame itself (:meth:`_fast_reader_waits`).
 
         When reading fails, the CALLs already read are handled (and answered, or
         their answer fails) before the exception leaves, as with ``ocpp``, whose
@@ -385,7 +388,13 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 if left:  # read by a start() that ended before it routed them
                     message = left.pop(0)
                 else:
-                    message = await self._connection.recv()
+                    try:
+                        message = await self._connection.recv()
+                    except RuntimeError as error:
+                        if not (handling and _competing_recv(error)):
+                            raise
+                        await self._fast_reader_waits(run)
+                        continue
                     self.logger.info("%s: receive message %s", self.id, message)
                 kind = type(message)
                 if (kind is str and _CALL_START.match(message)) or (
@@ -396,11 +405,18 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                     except asyncio.CancelledError:
                         run.held = message  # read, and now neither routed nor dropped
                         raise
-                    task = loop.create_task(run.route_in_turn(message, run.last_call))
-                    queued.append(message)
+                    before = run.last_call
+                    queued.append(message)  # first: an eager task factory routes it at once
+                    task = loop.create_task(run.route_in_turn(message, before))
                     run.last_call = task
                     handling.add(task)
                     task.add_done_callback(run.call_done)
+                    if before is None or before.done():
+                        # first in line: let it route (its handler run up to its first
+                        # await) before the next frame is, as ocpp routes frames in the
+                        # order read; a response read next went first (a frame recorder
+                        # in route_message saw it before the CALL it followed)
+                        await asyncio.sleep(0)
                 else:
                     await self.route_message(message)
         except asyncio.CancelledError:
@@ -421,6 +437,17 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         # raised outside the except clauses, so its own context and traceback are kept
         failure, run.failure = run.failure, None
         raise failure
+
+    async def _fast_reader_waits(self, run: Reading) -> None:
+        """The connection refused ``start()``'s read: a handler reads it itself (``await
+        self._connection.recv()``, begun before ``start()`` read again). ``start()`` reads
+        again once the CALLs it holds are handled, so the handler gets the frame, as with
+        ``ocpp``, whose ``start()`` reads nothing while a handler runs (it ended with the
+        refusal, ``ConcurrencyError``, the frame then read by the handler)."""
+        self.logger.debug(
+            "%s: a handler reads the connection itself: start() reads once it is done", self.id
+        )
+        await asyncio.wait(list(run.handling))
 
     def _fast_unread_of(self, connection: Any) -> list[str | bytes]:
         """The CALLs an earlier ``start()`` on ``connection`` read and did not route (taken:
@@ -777,8 +804,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 self.logger.error(
                     "%s: the %s handler read the connection itself (self._connection.recv()) "
                     "while start() reads it: the drop-in's start() reads on while handlers run "
-                    "(so their call() gets its answer), so a handler cannot take the next frame "
-                    "itself; handle that frame with its own @on handler instead",
+                    "(so their call() gets its answer), so a handler that awaited anything "
+                    "before it cannot take the next frame itself; handle that frame with its own "
+                    "@on handler instead",
                     self.id,
                     action[:64],
                 )
