@@ -206,3 +206,13 @@ def nats_url() -> Iterator[str]:
 
     with NatsServer() as server:
         yield server.url
+
+
+@pytest.fixture(autouse=True)
+def handler_failures_logged_afresh() -> Iterator[None]:
+    """Each test starts with the process's limiter of handler failure lines empty: the tests
+    before it made handlers raise, and a test reading its own handler's line must get it."""
+    from ocpp_fast.dispatch import handler_failures
+
+    handler_failures._windows.clear()
+    yield

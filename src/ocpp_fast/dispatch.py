@@ -693,7 +693,19 @@ def send_failed(send: Send, exc: Exception, identity: str = "") -> None:
     _handler_failed("SEND ", send.action, send.message_id, identity, exc)
 
 
+handler_failures = LogLimiter(log)
+"""The ERROR lines (with their tracebacks) of handlers that raised: at most ``LOG_BURST`` per
+action and exception class per ``LOG_INTERVAL`` seconds in the process, then one line saying
+how many more there were. A station can make a handler raise on every CALL it sends (so can
+a database down under thousands of stations): a traceback each was log volume without
+bound. Counted, not per connection: a thousand stations failing alike are one failure."""
+
+
 def _handler_failed(kind: str, action: str, message_id: str, identity: str, exc: Exception) -> None:
+    if not handler_failures.admits(
+        logging.ERROR, f"'handler of {kind}{action} raised {type(exc).__name__}'"
+    ):
+        return
     ConnectionLog(log, identity).error(
         "handler of %s%s (%s) raised",
         kind,

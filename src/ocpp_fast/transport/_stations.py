@@ -35,7 +35,7 @@ from ocpp_fast._ratelimit import ConnectionLog, LogLimiter
 if TYPE_CHECKING:
     from ocpp_fast.metrics import Metrics
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection, Send, Slots, Write
-from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.dispatch import OcppHandler, handler_failures
 from ocpp_fast.errors import StationNotConnected
 from ocpp_fast.stations import StationEntry, node_name
 from ocpp_fast.transport._lifecycle import (
@@ -664,6 +664,7 @@ def run_closed(server: Stations) -> None:
     callbacks, server.on_closed = server.on_closed, []
     for callback in callbacks:
         callback()
+    handler_failures.flush(everything=True)  # the handlers' failures held back, said
 
 
 def _retrieved(task: asyncio.Task[None]) -> None:
