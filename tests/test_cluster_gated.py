@@ -189,18 +189,23 @@ def test_the_ack_answers_and_the_stored_bytes_are_the_stations(path: type[Csms])
     run(scenario)
 
 
+@pytest.mark.parametrize("handler_first", [False, True], ids=["store-first", "handler-first"])
 @pytest.mark.parametrize(
     "outcome", ["refused", "timeout", "link lost", "handler raises", "invalid response"]
 )
-def test_what_fails_is_answered_as_its_callerror(path: type[Csms], outcome: str) -> None:
+def test_what_fails_is_answered_as_its_callerror(
+    path: type[Csms], outcome: str, handler_first: bool
+) -> None:
     """A store the stream refused, that timed out or whose link went: InternalError (the
     station sends again); the user's handler raising: its error; its response invalid:
-    InternalError. The handler does not run unless the store went through."""
+    InternalError; nothing written before the store is done. The handler does not run unless
+    the store went through, but with ``handler_first``, where it has run as the store began."""
 
     async def scenario() -> None:
-        station = Station(path)
+        station = Station(path, handler_first=handler_first)
         seq = {"handler raises": 7, "invalid response": 8}.get(outcome, 1)
         station.connection.feed(event(seq))
+        assert (station.user.ran, station.written) == ([seq] if handler_first else [], [])
         future = station.replies.sent[0][3]
         if outcome == "refused":
             station.replies.ack(0, b'{"error":{"code":503,"description":"no space"}}')
@@ -214,7 +219,7 @@ def test_what_fails_is_answered_as_its_callerror(path: type[Csms], outcome: str)
         ((code, message_id, error, *_),) = [msgspec.json.decode(w) for w in station.written]
         assert (code, message_id) == (4, f"m{seq}")
         assert error == ("SecurityError" if outcome == "handler raises" else "InternalError")
-        assert station.user.ran == ([] if seq == 1 else [seq])
+        assert station.user.ran == ([] if seq == 1 and not handler_first else [seq])
         assert (station.connection.handling, station.connection.frame_of(f"m{seq}")) == (0, None)
         assert station.connection.protocol._handling == set()
         assert station.connection._free == 3

@@ -4,7 +4,8 @@ answer still written only once the stream has the CALL.
 The same scenarios as ``test_cluster_gated`` (a relay whose requests are futures the test
 completes), on both twins of the compiled path and on the general path, with the gateway's
 handlers made ``handler_first``: the handler has run before the ack, nothing is written
-before it, and what the ack says decides what the station gets.
+before it, and what the ack says decides what the station gets (what fails, and how it is
+answered, is ``test_cluster_gated``'s scenario with ``handler_first`` too).
 """
 
 from __future__ import annotations
@@ -50,38 +51,6 @@ def test_the_handler_runs_at_once_and_its_answer_waits_for_the_ack(path: type[Cs
         assert (connection.frame_of("m1"), connection.handling) == (None, 0)
         assert connection.protocol._handling == set()
         assert (connection._free, connection._pending) == (3, {})
-
-    run(scenario)
-
-
-@pytest.mark.parametrize(
-    "outcome", ["refused", "timeout", "link lost", "handler raises", "invalid response"]
-)
-def test_what_fails_is_answered_once_the_store_is_done(path: type[Csms], outcome: str) -> None:
-    """The handler has run whatever the store's fate; a store that failed is answered
-    InternalError (the station sends again), the handler's error or its invalid response
-    only once the stream has the CALL."""
-
-    async def scenario() -> None:
-        station = Station(path, handler_first=True)
-        seq = {"handler raises": 7, "invalid response": 8}.get(outcome, 1)
-        station.connection.feed(event(seq))
-        assert (station.user.ran, station.written) == ([seq], [])
-        future = station.replies.sent[0][3]
-        if outcome == "refused":
-            station.replies.ack(0, b'{"error":{"code":503,"description":"no space"}}')
-        elif outcome == "timeout":
-            future.set_exception(NatsTimeout())
-        elif outcome == "link lost":
-            future.set_exception(ConnectionError("gone"))
-        else:
-            station.replies.ack(0)
-        await turns()
-        ((code, message_id, error, *_),) = [msgspec.json.decode(w) for w in station.written]
-        assert (code, message_id) == (4, f"m{seq}")
-        assert error == ("SecurityError" if outcome == "handler raises" else "InternalError")
-        assert (station.connection.handling, station.connection.frame_of(f"m{seq}")) == (0, None)
-        assert station.connection._free == 3
 
     run(scenario)
 
