@@ -173,48 +173,35 @@ def test_a_cluster_flag_without_nats_is_a_usage_error(flags: list[str]) -> None:
     )
 
 
-def test_a_worker_timeout_without_workers_is_a_usage_error() -> None:
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (
+            ["--worker-timeout", "5"],
+            "--worker-timeout needs --handlers workers: it is how long they may take",
+        ),
+        (
+            ["--handlers", "workers", "--handler-first"],
+            "--handler-first needs --handlers gateway: the handlers run in the workers",
+        ),
+    ],
+    ids=["worker-timeout", "handler-first"],
+)
+def test_a_gateway_flag_its_handlers_would_never_use_is_a_usage_error(
+    flags: list[str], said: str
+) -> None:
     """``--worker-timeout`` with the handlers in the gateway was taken and never used (no CALL
-    waits for a worker): now a usage error, before NATS is awaited."""
+    waits for a worker); ``--handler-first`` with them in workers would be (nothing of the
+    user's runs in the gateway): usage errors, before NATS is awaited."""
     nats = ["--nats", "nats://h:1", "--nats-start-timeout", "1"]
     run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ocpp_fast.cli",
-            "serve",
-            "--port",
-            "0",
-            *nats,
-            "--worker-timeout",
-            "5",
-        ],
+        [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", "0", *nats, *flags],
         capture_output=True,
         text=True,
         timeout=30,
     )
     assert run.returncode == 2, (run.stdout, run.stderr)
-    assert run.stderr.splitlines()[-1] == (
-        "ocpp-fast serve: error: --worker-timeout needs --handlers workers: "
-        "it is how long they may take"
-    )
-
-
-def test_handler_first_with_workers_is_a_usage_error() -> None:
-    """``--handler-first`` with the handlers in workers: nothing of the user's runs in the
-    gateway, so it would be taken and never used; a usage error, before NATS is awaited."""
-    flags = ["--nats", "nats://h:1", "--nats-start-timeout", "1", "--handlers", "workers"]
-    run = subprocess.run(
-        [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", "0", *flags, "--handler-first"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert run.returncode == 2, (run.stdout, run.stderr)
-    assert run.stderr.splitlines()[-1] == (
-        "ocpp-fast serve: error: --handler-first needs --handlers gateway: "
-        "the handlers run in the workers"
-    )
+    assert run.stderr.splitlines()[-1] == f"ocpp-fast serve: error: {said}"
 
 
 def test_serve_help_says_its_defaults(capsys: pytest.CaptureFixture[str]) -> None:
