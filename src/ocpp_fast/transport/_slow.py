@@ -101,7 +101,7 @@ class SlowHandlers:
     def _say(self, identity: str, action: str, message_id: str, seconds: float) -> None:
         self._lines.warning(
             "slow handler",
-            "%s: handler of %s (%s) still running after %.0f s",
+            "%s: handler of %s (%s) still running after %.3g s",
             identity,
             action,
             shown(message_id, PEER_TEXT_LIMIT),

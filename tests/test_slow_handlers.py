@@ -1,0 +1,206 @@
+"""A handler that hangs is visible to the operator: a WARNING names it while it runs
+(``Limits.slow_handler``), once per CALL, rate-limited, counted in
+``ocpp_slow_handlers_total``; the station's ``disconnected`` line and the shutdown line name the
+handlers cancelled. Before, nothing was said until the station left and ``handler_grace`` ran
+out, and then without the action or the message id. Real sockets on 127.0.0.1 on both
+backends, and a real ``ocpp-fast serve``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from my_test_charge_system import MyTestChargeSystem
+from serve_proc import start
+from websockets.asyncio.client import connect as ws_connect
+from websockets.typing import Subprotocol
+
+from ocpp_fast._ratelimit import LogLimiter
+from ocpp_fast.aio import AsyncConnection
+from ocpp_fast.dispatch import CallContext
+from ocpp_fast.metrics import Metrics
+from ocpp_fast.transport import Limits, serve
+from ocpp_fast.transport._slow import SlowHandlers, named_calls
+from ocpp_fast.v201 import messages
+
+
+class Stuck(MyTestChargeSystem):
+    """Heartbeats of stations named ``stuck*`` await what never comes (a database down)."""
+
+    def __init__(self) -> None:
+        self.started = 0
+
+    async def heartbeat(  # type: ignore[override]
+        self, request: messages.HeartbeatRequest, context: CallContext
+    ) -> messages.HeartbeatResponse:
+        if context.identity.startswith("stuck"):
+            self.started += 1
+            await asyncio.Event().wait()
+        return super().heartbeat(request)
+
+
+async def until(condition: Callable[[], bool], limit: float = 5.0) -> bool:
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+def test_a_hung_handler_is_said_while_it_runs_then_named_as_cancelled(
+    backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="ocpp_fast.transport")
+    metrics = Metrics()
+
+    def lines(words: str) -> list[logging.LogRecord]:
+        return [r for r in caplog.records if words in r.getMessage()]
+
+    def slow() -> list[logging.LogRecord]:
+        return lines("Heartbeat (h1) still running after")
+
+    async def session() -> None:
+        handler = Stuck()
+        limits = Limits(slow_handler=0.3, handler_grace=0.3)
+        server = await serve(handler, backend=backend, limits=limits, metrics=metrics)
+        url = f"ws://127.0.0.1:{server.port}/"
+        try:
+            async with (
+                ws_connect(url + "stuck1", subprotocols=[Subprotocol("ocpp2.0.1")]) as stuck,
+                ws_connect(url + "quick1", subprotocols=[Subprotocol("ocpp2.0.1")]) as quick,
+            ):
+                await stuck.send('[2,"h1","Heartbeat",{}]')
+                await quick.send('[2,"q1","Heartbeat",{}]')
+                assert json.loads(await quick.recv())[1] == "q1"  # answered: never said
+                assert await until(lambda: bool(slow()))
+                await asyncio.sleep(0.6)  # several sweeps more: still said once
+            assert await until(lambda: bool(lines("stuck1: disconnected")))
+        finally:
+            await server.close()
+
+    asyncio.run(asyncio.wait_for(session(), 20))
+    said_slow = slow()
+    assert len(said_slow) == 1, [r.getMessage() for r in said_slow]
+    assert said_slow[0].getMessage().startswith("stuck1: handler of Heartbeat (h1) still running")
+    assert said_slow[0].levelno == logging.WARNING
+    said = said_slow[0].__dict__
+    assert (said["identity"], said["action"], said["message_id"]) == ("stuck1", "Heartbeat", "h1")
+    assert dict(metrics.slow_handlers) == {"Heartbeat": 1}
+    assert [r.getMessage() for r in lines("cancelling handlers")] == [
+        "stuck1: cancelling handlers still running after it left: Heartbeat h1"
+    ]
+    assert [r.getMessage() for r in lines("stuck1: disconnected")] == [
+        "stuck1: disconnected: closed by the station (1000); handlers cancelled: Heartbeat h1"
+    ]
+    assert [r.getMessage() for r in lines("quick1: disconnected")] == [
+        "quick1: disconnected: closed by the station (1000)"
+    ]
+
+
+def test_slow_handlers_are_said_once_each_and_rate_limited() -> None:
+    """A database down under many stations: 10 lines a minute and a count of the rest, while
+    the metric counts every one; each handler said once, however many sweeps see it."""
+    logger = logging.getLogger("test_slow_handlers.limited")
+    logger.setLevel(logging.WARNING)
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logger.addHandler(Keep())
+    metrics = Metrics()
+    clock = [0.0]
+    slow = SlowHandlers(10.0, LogLimiter(logger, clock=lambda: clock[0]), lambda: metrics)
+
+    async def session() -> list[int]:
+        handler = Stuck()
+        connections = [
+            (f"stuck{i}", AsyncConnection(handler, write=lambda frame: None, identity=f"stuck{i}"))
+            for i in range(30)
+        ]
+        for i, (_, connection) in enumerate(connections):
+            connection.feed(f'[2,"m{i}","Heartbeat",{{}}]'.encode())
+        assert await until(lambda: handler.started == 30)
+        counts = [slow.sweep(connections, now) for now in (0.0, 2.5, 9.9, 10.0, 12.5, 20.0)]
+        for _, connection in connections:
+            connection.stop()
+        await asyncio.sleep(0)
+        counts.append(slow.sweep(connections, 22.5))  # gone: forgotten
+        return counts
+
+    assert asyncio.run(asyncio.wait_for(session(), 10)) == [0, 0, 0, 30, 0, 0, 0]
+    assert len(records) == 10
+    assert records[0].getMessage() == "stuck0: handler of Heartbeat (m0) still running after 10 s"
+    assert metrics.slow_handlers == {"Heartbeat": 30}
+    clock[0] = 61.0
+    slow._lines.flush()
+    assert records[-1].getMessage() == "20 more slow handler messages suppressed in 61 s"
+
+
+def test_named_calls_are_bounded() -> None:
+    calls = [("Authorize", f"a{i}") for i in range(7)]
+    assert named_calls(calls[:2]) == "Authorize a0, Authorize a1"
+    assert named_calls(calls) == (
+        "Authorize a0, Authorize a1, Authorize a2, Authorize a3, Authorize a4 and 2 more"
+    )
+    assert named_calls(calls[:1], total=3) == "Authorize a0 and 2 more"  # some unnamed
+    assert named_calls([], total=2) == "2 unnamed"
+    assert named_calls([("Heartbeat", "x\ny")]) == "Heartbeat x\\ny"  # the peer's id, escaped
+
+
+def test_slow_handler_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="slow_handler"):
+        Limits(slow_handler=0)
+    assert not SlowHandlers(float("inf"), LogLimiter(logging.getLogger("x"))).enabled
+
+
+APP = """
+import asyncio
+
+from ocpp_fast.v201 import ChargeSystem, messages
+
+
+class Csms(ChargeSystem):
+    async def heartbeat(self, request, context):
+        await asyncio.Event().wait()  # the database that never answers
+"""
+
+
+def test_serve_says_the_hung_handler_and_names_it_at_shutdown(tmp_path: Path) -> None:
+    """``ocpp-fast serve`` with ``--limit slow_handler=...``: the WARNING while it hangs, and
+    the shutdown and ``disconnected`` lines naming it once ``--shutdown-timeout`` ran out."""
+    (tmp_path / "stuck_app.py").write_text(textwrap.dedent(APP))
+    flags = ("stuck_app:Csms", "--limit", "slow_handler=0.4", "--shutdown-timeout", "0.5")
+    server = start(*flags, cwd=tmp_path)
+    try:
+        assert "stuck_app:Csms on ws://" in server.line()
+
+        async def visit() -> list[str]:
+            async with ws_connect(
+                f"ws://127.0.0.1:{server.port}/CS7", subprotocols=[Subprotocol("ocpp2.0.1")]
+            ) as websocket:
+                await websocket.send('[2,"db1","Heartbeat",{}]')
+                seen: list[str] = []
+                while not any("still running after" in line for line in seen):
+                    seen.append(await asyncio.to_thread(server.line))
+                await asyncio.to_thread(server.stop)  # the station still connected
+                return seen
+
+        seen = asyncio.run(asyncio.wait_for(visit(), 20))
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+    slow = [line for line in seen if "still running after" in line]
+    assert len(slow) == 1 and " warning CS7: handler of Heartbeat (db1) still running" in slow[0]
+    assert "(CS7: 1 (Heartbeat db1))" in server.out, server.out
+    assert "CS7: disconnected: the CSMS is shutting down; handlers cancelled: Heartbeat db1" in (
+        server.out
+    )
