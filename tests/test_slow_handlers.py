@@ -11,47 +11,22 @@ import asyncio
 import json
 import logging
 import textwrap
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from my_test_charge_system import MyTestChargeSystem
 from serve_proc import start
+from test_hostile import Slow, until
 from websockets.asyncio.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
 from ocpp_fast._ratelimit import LogLimiter
 from ocpp_fast.aio import AsyncConnection
-from ocpp_fast.dispatch import CallContext
 from ocpp_fast.metrics import Metrics
 from ocpp_fast.transport import Limits, serve
 from ocpp_fast.transport._slow import SlowHandlers, named_calls
-from ocpp_fast.v201 import messages
 
-
-class Stuck(MyTestChargeSystem):
-    """Heartbeats of stations named ``stuck*`` await what never comes (a database down)."""
-
-    def __init__(self) -> None:
-        self.started = 0
-
-    async def heartbeat(  # type: ignore[override]
-        self, request: messages.HeartbeatRequest, context: CallContext
-    ) -> messages.HeartbeatResponse:
-        if context.identity.startswith("stuck"):
-            self.started += 1
-            await asyncio.Event().wait()
-        return super().heartbeat(request)
-
-
-async def until(condition: Callable[[], bool], limit: float = 5.0) -> bool:
-    deadline = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.01)
-    return True
+HUNG = 3600.0
+"""A handler's ``delay``: one that never ends within a test (a database down)."""
 
 
 def test_a_hung_handler_is_said_while_it_runs_then_named_as_cancelled(
@@ -63,41 +38,42 @@ def test_a_hung_handler_is_said_while_it_runs_then_named_as_cancelled(
     def lines(words: str) -> list[logging.LogRecord]:
         return [r for r in caplog.records if words in r.getMessage()]
 
-    def slow() -> list[logging.LogRecord]:
+    def said_slow() -> list[logging.LogRecord]:
         return lines("Heartbeat (h1) still running after")
 
-    async def session() -> None:
-        handler = Stuck()
+    async def session() -> int:
+        handler = Slow(HUNG)
         limits = Limits(slow_handler=0.3, handler_grace=0.3)
         server = await serve(handler, backend=backend, limits=limits, metrics=metrics)
         url = f"ws://127.0.0.1:{server.port}/"
         try:
             async with (
-                ws_connect(url + "stuck1", subprotocols=[Subprotocol("ocpp2.0.1")]) as stuck,
+                ws_connect(url + "slow1", subprotocols=[Subprotocol("ocpp2.0.1")]) as hung,
                 ws_connect(url + "quick1", subprotocols=[Subprotocol("ocpp2.0.1")]) as quick,
             ):
-                await stuck.send('[2,"h1","Heartbeat",{}]')
+                await hung.send('[2,"h1","Heartbeat",{}]')
                 await quick.send('[2,"q1","Heartbeat",{}]')
                 assert json.loads(await quick.recv())[1] == "q1"  # answered: never said
-                assert await until(lambda: bool(slow()))
+                assert await until(lambda: bool(said_slow()))
                 await asyncio.sleep(0.6)  # several sweeps more: still said once
-            assert await until(lambda: bool(lines("stuck1: disconnected")))
+            assert await until(lambda: bool(lines("slow1: disconnected")))
         finally:
             await server.close()
+        return handler.cancelled
 
-    asyncio.run(asyncio.wait_for(session(), 20))
-    said_slow = slow()
-    assert len(said_slow) == 1, [r.getMessage() for r in said_slow]
-    assert said_slow[0].getMessage().startswith("stuck1: handler of Heartbeat (h1) still running")
-    assert said_slow[0].levelno == logging.WARNING
-    said = said_slow[0].__dict__
-    assert (said["identity"], said["action"], said["message_id"]) == ("stuck1", "Heartbeat", "h1")
+    assert asyncio.run(asyncio.wait_for(session(), 20)) == 1  # by the grace's end, as before
+    slow = said_slow()
+    assert len(slow) == 1, [r.getMessage() for r in slow]
+    assert slow[0].getMessage().startswith("slow1: handler of Heartbeat (h1) still running")
+    assert slow[0].levelno == logging.WARNING
+    said = slow[0].__dict__
+    assert (said["identity"], said["action"], said["message_id"]) == ("slow1", "Heartbeat", "h1")
     assert dict(metrics.slow_handlers) == {"Heartbeat": 1}
     assert [r.getMessage() for r in lines("cancelling handlers")] == [
-        "stuck1: cancelling handlers still running after it left: Heartbeat h1"
+        "slow1: cancelling handlers still running after it left: Heartbeat h1"
     ]
-    assert [r.getMessage() for r in lines("stuck1: disconnected")] == [
-        "stuck1: disconnected: closed by the station (1000); handlers cancelled: Heartbeat h1"
+    assert [r.getMessage() for r in lines("slow1: disconnected")] == [
+        "slow1: disconnected: closed by the station (1000); handlers cancelled: Heartbeat h1"
     ]
     assert [r.getMessage() for r in lines("quick1: disconnected")] == [
         "quick1: disconnected: closed by the station (1000)"
@@ -121,9 +97,9 @@ def test_slow_handlers_are_said_once_each_and_rate_limited() -> None:
     slow = SlowHandlers(10.0, LogLimiter(logger, clock=lambda: clock[0]), lambda: metrics)
 
     async def session() -> list[int]:
-        handler = Stuck()
+        handler = Slow(HUNG)
         connections = [
-            (f"stuck{i}", AsyncConnection(handler, write=lambda frame: None, identity=f"stuck{i}"))
+            (f"slow{i}", AsyncConnection(handler, write=lambda frame: None, identity=f"slow{i}"))
             for i in range(30)
         ]
         for i, (_, connection) in enumerate(connections):
@@ -138,7 +114,7 @@ def test_slow_handlers_are_said_once_each_and_rate_limited() -> None:
 
     assert asyncio.run(asyncio.wait_for(session(), 10)) == [0, 0, 0, 30, 0, 0, 0]
     assert len(records) == 10
-    assert records[0].getMessage() == "stuck0: handler of Heartbeat (m0) still running after 10 s"
+    assert records[0].getMessage() == "slow0: handler of Heartbeat (m0) still running after 10 s"
     assert metrics.slow_handlers == {"Heartbeat": 30}
     clock[0] = 61.0
     slow._lines.flush()
@@ -177,11 +153,11 @@ class Csms(ChargeSystem):
 def test_serve_says_the_hung_handler_and_names_it_at_shutdown(tmp_path: Path) -> None:
     """``ocpp-fast serve`` with ``--limit slow_handler=...``: the WARNING while it hangs, and
     the shutdown and ``disconnected`` lines naming it once ``--shutdown-timeout`` ran out."""
-    (tmp_path / "stuck_app.py").write_text(textwrap.dedent(APP))
-    flags = ("stuck_app:Csms", "--limit", "slow_handler=0.4", "--shutdown-timeout", "0.5")
+    (tmp_path / "slow_app.py").write_text(textwrap.dedent(APP))
+    flags = ("slow_app:Csms", "--limit", "slow_handler=0.4", "--shutdown-timeout", "0.5")
     server = start(*flags, cwd=tmp_path)
     try:
-        assert "stuck_app:Csms on ws://" in server.line()
+        assert "slow_app:Csms on ws://" in server.line()
 
         async def visit() -> list[str]:
             async with ws_connect(
