@@ -66,7 +66,7 @@ async def main(stations: int, rounds: int) -> None:
         connection.feed(f'[2,"m{i}","Heartbeat",{{}}]'.encode())
     await asyncio.sleep(0)  # every handler started, and hung
     hung = best_ms(lambda: sweeper.sweep(sessions, float(next(clock) * 20)), rounds)
-    print(describe())
+    print("\n".join(describe()))
     print(f"{stations} connections, best of {rounds}:")
     print(f"  visiting them (baseline)          {idle_base:8.3f} ms")
     print(f"  one sweep, no handler running     {idle:8.3f} ms ({idle / idle_base:.2f}x)")

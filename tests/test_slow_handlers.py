@@ -94,7 +94,8 @@ def test_slow_handlers_are_said_once_each_and_rate_limited() -> None:
     logger.addHandler(Keep())
     metrics = Metrics()
     clock = [0.0]
-    slow = SlowHandlers(10.0, LogLimiter(logger, clock=lambda: clock[0]), lambda: metrics)
+    limiter = LogLimiter(logger, clock=lambda: clock[0])
+    slow = SlowHandlers(10.0, limiter, lambda: metrics)
 
     async def session() -> list[int]:
         handler = Slow(HUNG)
@@ -117,7 +118,7 @@ def test_slow_handlers_are_said_once_each_and_rate_limited() -> None:
     assert records[0].getMessage() == "slow0: handler of Heartbeat (m0) still running after 10 s"
     assert metrics.slow_handlers == {"Heartbeat": 30}
     clock[0] = 61.0
-    slow._lines.flush()
+    limiter.flush()
     assert records[-1].getMessage() == "20 more slow handler messages suppressed in 61 s"
 
 
