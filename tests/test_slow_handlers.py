@@ -12,6 +12,7 @@ import json
 import logging
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 from serve_proc import start
@@ -19,11 +20,13 @@ from test_hostile import Slow, until
 from websockets.asyncio.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
+from ocpp_fast import v201
 from ocpp_fast._ratelimit import LogLimiter
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.metrics import Metrics
 from ocpp_fast.transport import Limits, serve
-from ocpp_fast.transport._slow import SlowHandlers, named_calls
+from ocpp_fast.transport._slow import SlowHandlers, in_hand, named_calls
+from ocpp_fast.v201 import messages
 
 HUNG = 3600.0
 """A handler's ``delay``: one that never ends within a test (a database down)."""
@@ -120,6 +123,36 @@ def test_slow_handlers_are_said_once_each_and_rate_limited() -> None:
     clock[0] = 61.0
     limiter.flush()
     assert records[-1].getMessage() == "20 more slow handler messages suppressed in 61 s"
+
+
+class HandsBack(v201.ChargeSystem):
+    """A plain handler handing back a future that nobody completes (answered later)."""
+
+    def heartbeat(self, request: messages.HeartbeatRequest) -> asyncio.Future[Any]:
+        return asyncio.get_running_loop().create_future()
+
+
+def test_a_future_handed_back_is_said_and_named_when_cancelled(
+    dispatch_twin: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The handler that answers through a future it handed back is said and named as an
+    ``async def`` one is (``AsyncConnection.running``), on the compiled path and the other."""
+    caplog.set_level(logging.WARNING, logger="test_slow_handlers.future")
+    slow = SlowHandlers(10.0, LogLimiter(logging.getLogger("test_slow_handlers.future")))
+
+    async def session() -> tuple[int, str, list[tuple[str, str]]]:
+        connection = AsyncConnection(HandsBack(), write=lambda frame: None, identity="CS5")
+        connection.feed(b'[2,"f1","Heartbeat",{}]')
+        said = slow.sweep([("CS5", connection)], 0.0) + slow.sweep([("CS5", connection)], 10.0)
+        named = in_hand(connection)
+        connection.stop()
+        await asyncio.sleep(0)
+        return said, named, connection.cancelled
+
+    assert asyncio.run(session()) == (1, "Heartbeat f1", [("Heartbeat", "f1")])
+    assert [r.getMessage() for r in caplog.records] == [
+        "CS5: handler of Heartbeat (f1) still running after 10 s"
+    ]
 
 
 def test_named_calls_are_bounded() -> None:

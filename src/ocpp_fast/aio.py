@@ -742,6 +742,12 @@ class AsyncConnection:
         return named
 
     @property
+    def unnamed(self) -> int:
+        """The handlers running now that :meth:`running` cannot name (a cluster's gated
+        CALLs, held in ``_pending`` by the compiled path), which :attr:`handling` counts."""
+        return sum(self._pending.values()) - len(self._handed)
+
+    @property
     def handling(self) -> int:
         """How many of the peer's CALLs (and SENDs) are being handled now."""
         return len(self._tasks) + sum(self._pending.values())

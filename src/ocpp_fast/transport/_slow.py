@@ -26,7 +26,7 @@ from ocpp_fast.aio import AsyncConnection
 if TYPE_CHECKING:
     from ocpp_fast.metrics import Metrics
 
-__all__ = ["NAMED_CALLS", "SlowHandlers", "named_calls"]
+__all__ = ["NAMED_CALLS", "SlowHandlers", "in_hand", "named_calls"]
 
 NAMED_CALLS = 5
 """Handlers named in one line (the rest counted: ``and 7 more``)."""
@@ -51,10 +51,11 @@ def named_calls(
     return f"{names} and {more} more" if more else names
 
 
-def in_hand(connection: AsyncConnection) -> str:
-    """The handlers of ``connection`` running now, named (:func:`named_calls`)."""
+def in_hand(connection: AsyncConnection, limit: int = NAMED_CALLS) -> str:
+    """The handlers of ``connection`` running now, the first ``limit`` named
+    (:func:`named_calls`), the others counted."""
     calls = [(action, message_id) for _, action, message_id in connection.running()]
-    return named_calls(calls, connection.handling)
+    return named_calls(calls, len(calls) + connection.unnamed, limit)
 
 
 class SlowHandlers:

@@ -646,15 +646,13 @@ class Stations:
                 _late(who, connection) for who, connection in list(late.items())[:_NAMED]
             )
             more = f" and {len(late) - _NAMED} more stations" if len(late) > _NAMED else ""
+            cancelled = sum(c.handling + c.waiting for c in late.values())
             log.warning(
                 "shutting down: cancelling %d CALL(s) still in hand at the deadline (%s%s)",
-                sum(c.handling + c.waiting for c in late.values()),
+                cancelled,
                 named,
                 more,
-                extra={
-                    "cancelled": sum(c.handling + c.waiting for c in late.values()),
-                    "stations": len(late),
-                },
+                extra={"cancelled": cancelled, "stations": len(late)},
             )
         for session in list(self._sessions):
             session.connection.stop()
@@ -689,13 +687,9 @@ def _late(identity: str, connection: AsyncConnection) -> str:
     the CALLs it will not get answered, its running handlers named (those waiting for a slot
     are counted only)."""
     count = connection.handling + connection.waiting
-    if not connection.handling:
+    if not connection.running() and not connection.unnamed:  # CALLs waiting for a slot only
         return f"{escaped(identity)}: {count}"
-    calls = [(action, message_id) for _, action, message_id in connection.running()]
-    return (
-        f"{escaped(identity)}: {count} "
-        f"({named_calls(calls, connection.handling, _NAMED_PER_STATION)})"
-    )
+    return f"{escaped(identity)}: {count} ({in_hand(connection, _NAMED_PER_STATION)})"
 
 
 def run_closed(server: Stations) -> None:
