@@ -232,7 +232,7 @@ class Stations:
         self._background: set[asyncio.Task[None]] = set()
         self.slow_handlers = SlowHandlers(limits.slow_handler, self.refusals, lambda: self.metrics)
         """Says the handlers still running after ``Limits.slow_handler`` seconds, from one
-        sweep started with the first station and stopped by :func:`run_closed`."""
+        sweep started with the first station and ended by :meth:`stop_handlers`."""
         self._sweeping: asyncio.Task[None] | None = None
         self.metrics: Metrics | None = None
         """Where stations, frames and handler times are counted (``serve(metrics_port=...)``)."""
@@ -630,7 +630,8 @@ class Stations:
         await shut_down(self.handlers.values(), self, self.limits.handler_grace)
 
     async def stop_handlers(self, deadline: float) -> None:
-        """Refuse new stations; let handlers run until ``deadline`` (loop time), then cancel."""
+        """Refuse new stations; let handlers run until ``deadline`` (loop time), then cancel
+        them, and end the sweep of slow handlers."""
         self.stop_admitting()
         loop = asyncio.get_running_loop()
         for session in list(self._sessions):
@@ -659,6 +660,10 @@ class Stations:
             # The backend closes every connection next: the server's cause, for those still
             # open (one whose station left already keeps the reason fixed as it left).
             session.reason = session.reason or SHUTTING_DOWN
+        sweeping, self._sweeping = self._sweeping, None
+        if sweeping is not None:  # ended, not merely cancelled, by the time close() returns
+            sweeping.cancel()
+            await asyncio.wait([sweeping])
 
 
 class CsmsServer(Stations):
@@ -693,10 +698,7 @@ def _late(identity: str, connection: AsyncConnection) -> str:
 
 
 def run_closed(server: Stations) -> None:
-    """Run the server's ``on_closed`` callbacks once (at the end of each backend's close),
-    and stop the sweep of slow handlers."""
-    if server._sweeping is not None:
-        server._sweeping.cancel()
+    """Run the server's ``on_closed`` callbacks once (at the end of each backend's close)."""
     callbacks, server.on_closed = server.on_closed, []
     for callback in callbacks:
         callback()
