@@ -211,8 +211,9 @@ def test_close_is_bounded_and_cancels_hung_handlers(
     backend: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """close(timeout=2) took 14.5 s with a 15 s handler in flight; the cancelled CALL is
-    said in one WARNING (it was cancelled silently)."""
-    caplog.set_level(logging.WARNING, logger="ocpp_fast.transport")
+    said in one WARNING (it was cancelled silently), which names its action and message id,
+    and so does the station's ``disconnected`` line (they said neither)."""
+    caplog.set_level(logging.INFO, logger="ocpp_fast.transport")
 
     async def session() -> tuple[float, int, int | None]:
         handler = Slow()
@@ -232,7 +233,13 @@ def test_close_is_bounded_and_cancels_hung_handlers(
     assert cancelled == 1
     assert code == 1001
     said = [r.getMessage() for r in caplog.records if "cancelling" in r.getMessage()]
-    assert said == ["shutting down: cancelling 1 CALL(s) still in hand at the deadline (slow1: 1)"]
+    assert said == [
+        "shutting down: cancelling 1 CALL(s) still in hand at the deadline (slow1: 1 (Heartbeat 1))"
+    ]
+    left = [r.getMessage() for r in caplog.records if "disconnected" in r.getMessage()]
+    assert left == [
+        "slow1: disconnected: the CSMS is shutting down; handlers cancelled: Heartbeat 1"
+    ]
 
 
 def test_a_station_that_disconnects_leaves_connections_at_once(backend: str) -> None:

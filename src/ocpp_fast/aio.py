@@ -158,7 +158,15 @@ class AsyncConnection:
         keeps a plain handler's there too while it runs."""
         self._fast = handler.fast_dispatch(self, self._protocol, self._frames)
         self._waiters: dict[str, asyncio.Future[Any]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], Call | None] = {}
+        """The connection's tasks: each ``async def`` handler's with the CALL it answers (what
+        :meth:`running` names), and the writes :meth:`_later` left running (``None``)."""
+        self._handed: dict[str, tuple[Deferred[Any] | asyncio.Future[Any], str]] = {}
+        """message id -> (the future a plain handler handed back for it, its action): what
+        :meth:`running` names of ``_pending``."""
+        self.cancelled: list[tuple[str, str]] = []
+        """``(action, message id)`` of the handlers :meth:`stop` cancelled, for the line that
+        says the station is gone."""
         self._pending: dict[Deferred[Any] | asyncio.Future[Any], int] = {}
         """The futures plain handlers handed back, not completed yet (and how many CALLs each
         answers: one, unless a handler hands back the same future twice)."""
@@ -309,7 +317,7 @@ class AsyncConnection:
         if route.answers_later:
             self._answer_now(event, request, route, slot_taken=True)
         else:
-            self._spawn(self._answer(event, route))
+            self._spawn(self._answer(event, route), request)
 
     def _settle(self, event: Event) -> None:
         """A result or error of one of our CALLs: to the ``call()`` awaiting it.
@@ -378,12 +386,15 @@ class AsyncConnection:
                 self._free -= 1
             pending = self._pending
             pending[result] = pending.get(result, 0) + 1
+            self._handed[request.message_id] = (result, request.action)
             result.add_done_callback(partial(self._settled, event, request, started, slot_taken))
             return
         if error is None and is_awaitable(result):
             if not slot_taken:
                 self._free -= 1
-            self._spawn(self._answer(event, route, result, started), shared_slot=slot_taken)
+            self._spawn(
+                self._answer(event, route, result, started), request, shared_slot=slot_taken
+            )
             return
         self._conclude(event, request, result, error, started)
         if slot_taken:  # answered at once after all: its slots back (the backlog goes on)
@@ -406,6 +417,7 @@ class AsyncConnection:
         :meth:`stop`, nothing is."""
         pending = self._pending
         left = pending.pop(answer) - 1
+        self._handed.pop(request.message_id, None)
         if left:
             pending[answer] = left
         elif not pending and self._drained is not None and not self._drained.done():
@@ -511,10 +523,13 @@ class AsyncConnection:
         self._waiting_for_slot = False
         self._work_backlog()
 
-    def _spawn(self, work: Coroutine[Any, Any, None], *, shared_slot: bool = True) -> None:
-        """Run a handler (holding the slots taken for it) as a task of its own."""
+    def _spawn(
+        self, work: Coroutine[Any, Any, None], request: Call, *, shared_slot: bool = True
+    ) -> None:
+        """Run the handler of ``request`` (holding the slots taken for it) as a task of its
+        own."""
         task = self._task(work)
-        self._tasks.add(task)
+        self._tasks[task] = request
         task.add_done_callback(self._finished if shared_slot else self._finished_own)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
@@ -523,7 +538,7 @@ class AsyncConnection:
         self._finished_own(task)
 
     def _finished_own(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
+        self._forget(task)
         self._free += 1
         # Handlers' own exceptions became CALLERRORs; what is left is the transport
         # failing under the reply (a peer that reset): retrieved here, so asyncio
@@ -596,9 +611,12 @@ class AsyncConnection:
 
     def _later(self, work: Coroutine[Any, Any, None]) -> None:
         task = self._task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[task] = None
+        task.add_done_callback(self._forget)
         task.add_done_callback(_retrieve)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
 
     # --- our CALLs ------------------------------------------------------------------------------
 
@@ -687,6 +705,8 @@ class AsyncConnection:
         For a connection that is gone or a shutdown past its deadline: their
         answers could not be delivered anyway.
         """
+        if not self._stopped:  # what it cancels, said once the station is gone
+            self.cancelled.extend((action, message_id) for _, action, message_id in self.running())
         self._stopped = True
         self._backlog.clear()
         for task in list(self._tasks):
@@ -700,6 +720,32 @@ class AsyncConnection:
     def waiting(self) -> int:
         """How many received CALLs wait for a handler slot (reading should pause past a few)."""
         return len(self._backlog)
+
+    def running(self) -> list[tuple[object, str, str]]:
+        """The handlers running now that can be named: ``(what runs it, action, message
+        id)``, "what" being the task of an ``async def`` handler or a ``(future, message id)``
+        pair for the future a plain one handed back (a cluster's gated CALLs are not named:
+        :attr:`handling` counts them). Read by the server's sweep of slow handlers
+        (:mod:`ocpp_fast.transport._slow`) and by the lines that say which were cancelled:
+        an ``async def`` handler's CALL is kept with its task (a dict entry where a set entry
+        was), a handed-back future's in ``_handed``; a plain handler that answers at once
+        (the compiled path) records nothing."""
+        named: list[tuple[object, str, str]] = [
+            (task, call.action, call.message_id)
+            for task, call in self._tasks.items()
+            if call is not None
+        ]
+        named.extend(
+            ((answer, message_id), action, message_id)
+            for message_id, (answer, action) in self._handed.items()
+        )
+        return named
+
+    @property
+    def unnamed(self) -> int:
+        """The handlers running now that :meth:`running` cannot name (a cluster's gated
+        CALLs, held in ``_pending`` by the compiled path), which :attr:`handling` counts."""
+        return sum(self._pending.values()) - len(self._handed)
 
     @property
     def handling(self) -> int:

@@ -106,6 +106,8 @@ class Metrics:
         """OCPP version -> connections admitted."""
         self.disconnections: defaultdict[str, int] = defaultdict(int)
         """cause -> connections ended."""
+        self.slow_handlers: defaultdict[str, int] = defaultdict(int)
+        """action -> handlers still running after ``Limits.slow_handler`` seconds."""
         self.zeros: dict[str, tuple[str, ...]] = {}
         """series -> the label values shown at 0 until counted (:meth:`expect`)."""
         self.queued: int | None = None
@@ -205,6 +207,11 @@ class Metrics:
         self.stations[version] -= 1
         self.disconnections[cause] += 1
 
+    def slow_handler(self, action: str) -> None:
+        """A handler of ``action`` still running after ``Limits.slow_handler`` seconds (an
+        action of the version: its CALL was dispatched, so the series stays bounded)."""
+        self.slow_handlers[action] += 1
+
     def handler_times(self) -> dict[str, tuple[list[float], float]]:
         """action -> (per-bucket counts, +Inf last; sum of seconds): a copy, of the actions
         whose handlers ran."""
@@ -270,6 +277,12 @@ class _Exposition(Collector):
             "Stations turned away at the WebSocket handshake, by reason",
             "reason",
             m.with_zeros("ocpp_handshakes_refused_total", m.refusals),
+        )
+        yield _counter(
+            "ocpp_slow_handlers",
+            "Handlers still running after Limits.slow_handler seconds, by action",
+            "action",
+            m.slow_handlers,
         )
         name, documentation = m.handler_series
         times = HistogramMetricFamily(name, documentation, labels=["action"])

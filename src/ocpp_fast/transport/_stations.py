@@ -55,6 +55,7 @@ from ocpp_fast.transport._lifecycle import (
     too_big_sent,
 )
 from ocpp_fast.transport._refusals import Reason, Refusal, RefusalLog, peer_of
+from ocpp_fast.transport._slow import SlowHandlers, in_hand, named_calls
 from ocpp_fast.transport._tls import secure
 from ocpp_fast.transport.identity import basic_credentials, escaped, parse_identity
 from ocpp_fast.transport.limits import DEFAULT_LIMITS, REPLACED_CLOSE_CODE, Limits
@@ -73,6 +74,8 @@ __all__ = [
 log = logging.getLogger("ocpp_fast.transport")
 _NAMED = 10
 """Stations named in the one shutdown line about cancelled CALLs (the rest are counted)."""
+_NAMED_PER_STATION = 3
+"""Handlers named per station in that line (:func:`~._slow.named_calls`)."""
 
 
 class Admission(enum.Enum):
@@ -227,6 +230,10 @@ class Stations:
         self.tls: ssl_module.SSLContext | None = None
         """The server's TLS context: each backend runs TLS through :meth:`start_tls`."""
         self._background: set[asyncio.Task[None]] = set()
+        self.slow_handlers = SlowHandlers(limits.slow_handler, self.refusals, lambda: self.metrics)
+        """Says the handlers still running after ``Limits.slow_handler`` seconds, from one
+        sweep started with the first station and ended by :meth:`stop_handlers`."""
+        self._sweeping: asyncio.Task[None] | None = None
         self.metrics: Metrics | None = None
         """Where stations, frames and handler times are counted (``serve(metrics_port=...)``)."""
         self.metrics_port: int | None = None
@@ -458,7 +465,13 @@ class Stations:
         for told in self.on_station:
             told(identity)
         session.greeting = greet(session.connection)
+        if self._sweeping is None and self.slow_handlers.enabled:
+            self._sweeping = asyncio.ensure_future(self.slow_handlers.run(self._running))
         return True
+
+    def _running(self) -> Iterable[tuple[str, AsyncConnection]]:
+        """Every session's connection, those of stations gone whose handlers still run too."""
+        return [(session.identity, session.connection) for session in self._sessions]
 
     async def finish(
         self, session: Session, frames: CloseFrames, lost: BaseException | str | None = None
@@ -493,8 +506,9 @@ class Stations:
             if not await connection.drain(grace):
                 self.refusals.warning(
                     "grace",
-                    "%s: cancelling handlers still running after it left",
+                    "%s: cancelling handlers still running after it left: %s",
                     identity,
+                    in_hand(connection),
                     extra={"identity": identity},
                 )
                 connection.stop()
@@ -502,7 +516,13 @@ class Stations:
         finally:
             self._sessions.discard(session)
             said = ending(said, lost)
-            ConnectionLog(log, identity).info("disconnected: %s", said, extra={"reason": said})
+            cancelled = connection.cancelled  # by the grace's end above, or the shutdown's
+            ConnectionLog(log, identity).info(
+                "disconnected: %s%s",
+                said,
+                f"; handlers cancelled: {named_calls(cancelled)}" if cancelled else "",
+                extra={"reason": said},
+            )
             if session.ended is not None:
                 session.ended.set()
 
@@ -610,32 +630,40 @@ class Stations:
         await shut_down(self.handlers.values(), self, self.limits.handler_grace)
 
     async def stop_handlers(self, deadline: float) -> None:
-        """Refuse new stations; let handlers run until ``deadline`` (loop time), then cancel."""
+        """Refuse new stations; let handlers run until ``deadline`` (loop time), then cancel
+        them, and end the sweep of slow handlers."""
         self.stop_admitting()
         loop = asyncio.get_running_loop()
         for session in list(self._sessions):
             if not await session.connection.drain(max(0.0, deadline - loop.time())):
                 break
         late = {
-            session.identity: session.connection.handling + session.connection.waiting
+            session.identity: session.connection
             for session in self._sessions
             if session.connection.handling or session.connection.waiting
         }
         if late:  # one line, whatever the count: the CALLs a station will not get answered
-            named = ", ".join(f"{escaped(who)}: {n}" for who, n in list(late.items())[:_NAMED])
+            named = ", ".join(
+                _late(who, connection) for who, connection in list(late.items())[:_NAMED]
+            )
             more = f" and {len(late) - _NAMED} more stations" if len(late) > _NAMED else ""
+            cancelled = sum(c.handling + c.waiting for c in late.values())
             log.warning(
                 "shutting down: cancelling %d CALL(s) still in hand at the deadline (%s%s)",
-                sum(late.values()),
+                cancelled,
                 named,
                 more,
-                extra={"cancelled": sum(late.values()), "stations": len(late)},
+                extra={"cancelled": cancelled, "stations": len(late)},
             )
         for session in list(self._sessions):
             session.connection.stop()
             # The backend closes every connection next: the server's cause, for those still
             # open (one whose station left already keeps the reason fixed as it left).
             session.reason = session.reason or SHUTTING_DOWN
+        sweeping, self._sweeping = self._sweeping, None
+        if sweeping is not None:  # ended, not merely cancelled, by the time close() returns
+            sweeping.cancel()
+            await asyncio.wait([sweeping])
 
 
 class CsmsServer(Stations):
@@ -657,6 +685,16 @@ class CsmsServer(Stations):
         """Stop within ``timeout`` seconds: refuse new stations, let calls in flight finish
         while time allows, cancel the handlers still running, then close every connection."""
         raise NotImplementedError
+
+
+def _late(identity: str, connection: AsyncConnection) -> str:
+    """One station in the shutdown line: ``CS1: 3 (Authorize m1, Heartbeat m2 and 1 more)``,
+    the CALLs it will not get answered, its running handlers named (those waiting for a slot
+    are counted only)."""
+    count = connection.handling + connection.waiting
+    if not connection.running() and not connection.unnamed:  # CALLs waiting for a slot only
+        return f"{escaped(identity)}: {count}"
+    return f"{escaped(identity)}: {count} ({in_hand(connection, _NAMED_PER_STATION)})"
 
 
 def run_closed(server: Stations) -> None:

@@ -43,6 +43,12 @@ class Limits:
     handler_grace: float = 10.0
     """Seconds the handlers of a station that disconnected may still run (in the
     background, the station already out of ``connections``) before they are cancelled."""
+    slow_handler: float = 10.0
+    """Seconds a handler may run before a WARNING names it (station, action, message id),
+    once per CALL, while it still runs: a handler awaiting what never answers (a database
+    down) is seen before the station gives up on its CALL (stations time out after tens of
+    seconds) and long before ``handler_grace``. Found by one sweep per server every quarter
+    of it, so said between this and one and a half times this; ``inf``: never."""
     max_connections: int = 10_000
     """Open connections (keep it below the process's file-descriptor limit); beyond it,
     HTTP 503."""
@@ -78,6 +84,8 @@ class Limits:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"Limits.{name} must be at least 1")
+        if not self.slow_handler > 0:
+            raise ValueError("Limits.slow_handler must be above 0 (inf: never said)")
 
 
 DEFAULT_LIMITS = Limits()
