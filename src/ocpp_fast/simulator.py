@@ -67,6 +67,7 @@ __all__ = [
     "FAILURES_SHOWN",
     "FAILURES_WINDOW",
     "MIX_SHARES",
+    "RECONNECT_BACKOFF",
     "STILL_CONNECTING",
     "SimulatedStation",
     "SimulatedStation16",
@@ -89,6 +90,12 @@ answer (overloaded, or ``wss://`` to a port without TLS, which waits for an HTTP
 WIND_DOWN = 2.0
 """Seconds the calls still waiting for an answer get after the end, or after a stop, before they
 are cut off (counted in :attr:`SimulationReport.unanswered`)."""
+RECONNECT_BACKOFF = Backoff(minimum=0.5, random_range=1.0, repeat_times=3)
+"""How a simulated station that lost its CSMS tries again: retry ``n`` waits ``0.5 * 2**min(n,
+3)`` s (0.5, 1, 2, then 4) plus up to 1 s at random. Shorter than :class:`~ocpp_fast.transport.
+Backoff`'s default, OCPP's (3 s doubling to 96 s, plus up to 10 s): a load test lasts seconds
+or minutes, and a CSMS restarted during one should see its stations back within it, not after
+it. Still randomized, so that a fleet does not come back in one instant."""
 FAILURES_SHOWN = 5
 """``connection failed`` WARNINGs of the run's stations let through per cause (``connection
 refused``...: :func:`connect_failure`) per :data:`FAILURES_WINDOW`; the others are counted in
@@ -378,7 +385,7 @@ async def _station(fleet: _Fleet, index: int, label: str, first: int, rng: rando
                 failover=mine[1:],
                 password=_password_of(fleet.passwords, identity),
                 ssl=fleet.ssl,
-                backoff=Backoff(minimum=0.5, random_range=1.0, repeat_times=3),
+                backoff=RECONNECT_BACKOFF,
                 backend=fleet.backend,
                 compression=fleet.compression,
             )
