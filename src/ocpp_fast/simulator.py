@@ -3,8 +3,8 @@
 Each station connects over WebSockets (with a password and TLS where the CSMS asks for
 them), boots, and then runs charging sessions whose traffic follows the shape of a real
 fleet (:data:`MIX_SHARES`), in OCPP 1.6, 2.0.1 or 2.1: a mixed fleet gives each station
-one of several versions in turn. Every call's latency and every error (by OCPP error code)
-is recorded; the report counts the stations connected *now* (a CSMS that went away shows
+one of several versions in turn. Every call's latency, every error (by OCPP error code)
+and every call left unanswered at the end is recorded; the report counts the stations connected *now* (a CSMS that went away shows
 at once), the connections lost and the reconnects that failed, the real duration, and is
 returned in part when the run is stopped early (SIGINT / SIGTERM, or the ``stop`` event).
 
@@ -69,6 +69,7 @@ __all__ = [
     "MIX_SHARES",
     "RECONNECT_BACKOFF",
     "STILL_CONNECTING",
+    "WIND_DOWN",
     "SimulatedStation",
     "SimulatedStation16",
     "SimulatedStation21",
@@ -619,7 +620,9 @@ async def simulate(
     ``k``-th station of each version (station ``i`` is the ``i // len(versions)``-th of its
     own) connects to URL ``k`` modulo their number, so that every version reaches every URL,
     and fails over to the next ones when it loses it. Setting ``stop``, or SIGINT / SIGTERM while
-    ``handle_signals``, ends the run early with the report so far.
+    ``handle_signals``, ends the run early with the report so far. At the end, or the stop, the
+    stations send nothing more, and the calls on their way get :data:`WIND_DOWN` seconds to be
+    answered; those still waiting then are :attr:`SimulationReport.unanswered`.
     """
     labels = _labels(versions)
     chosen = mixed_actions(actions)
