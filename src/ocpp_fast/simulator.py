@@ -6,7 +6,8 @@ fleet (:data:`MIX_SHARES`), in OCPP 1.6, 2.0.1 or 2.1: a mixed fleet gives each 
 one of several versions in turn. Every call's latency, every error (by OCPP error code)
 and every call left unanswered at the end is recorded; the report counts the stations
 connected *now* (a CSMS that went away shows at once), the connections lost and the
-reconnects that failed, the real duration, and is returned in part when the run is stopped early (SIGINT / SIGTERM, or the ``stop`` event).
+reconnects that failed, the real duration, and is returned in part when the run is stopped
+early (SIGINT / SIGTERM, or the ``stop`` event).
 
 A CSMS that goes away makes every station log a WARNING per failed reconnect (thousands of
 lines for a fleet): during a run those lines are summarized, the first
