@@ -523,10 +523,10 @@ async def _send(fleet: _Fleet, client: StationClient, state: Any, request: Any) 
     ``None``. Cut off by the run's end, it is counted unanswered (and the cancel goes on)."""
     action = type(request).__name__.removesuffix("Request")  # in the station's version
     report = fleet.report
+    calling = fleet.calls.begin()
     started = time.perf_counter()
     try:
-        with fleet.calls.calling():
-            response = await client.call(request, timeout=CALL_TIMEOUT)
+        response = await client.call(request, timeout=CALL_TIMEOUT)
     except asyncio.CancelledError:
         report.unanswered[action] += 1  # the run ended first: said, not dropped
         raise
@@ -545,6 +545,8 @@ async def _send(fleet: _Fleet, client: StationClient, state: Any, request: Any) 
         state.failed(request)
         report.errors[f"{action}: {type(exc).__name__}"] += 1
         return None
+    finally:
+        fleet.calls.end(calling)
     report.latencies.append(time.perf_counter() - started)
     report.messages += 1
     if action == "BootNotification" and str(response.status) == "Rejected":
@@ -683,10 +685,9 @@ async def simulate(
                 progress(report, report.seconds)
         report.stopped_early = stop.is_set()
         fleet.over.set()  # no new call
-        # the calls in flight get the wind-down to be answered (after a stop, the whole of it)
-        wound_down = start + duration + WIND_DOWN
-        if report.stopped_early:
-            wound_down = time.monotonic() + WIND_DOWN
+        # the calls in flight get the wind-down from the end to be answered (from a stop, or
+        # stations that all ended before it, the whole of it; never endless with no end set)
+        wound_down = min(start + duration, time.monotonic()) + WIND_DOWN
         await fleet.calls.answered(wound_down - time.monotonic())
         stopping.cancel()
         cut_off = fleet.calls.cut_off()  # each counted unanswered (a call after an answer too)
