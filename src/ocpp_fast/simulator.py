@@ -474,7 +474,8 @@ def _accepting(answer: Any) -> bool:
 
 
 async def _slept(fleet: _Fleet, seconds: float) -> bool:
-    """Wait ``seconds``; ``False`` (having waited for the end instead) when the run ends first."""
+    """Wait ``seconds``; ``False`` (having waited for the end instead) when the run ends first,
+    or was stopped meanwhile (a station then sends no call after the stop)."""
     if fleet.over.is_set():
         return False
     left = fleet.deadline - time.monotonic()
