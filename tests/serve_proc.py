@@ -41,6 +41,18 @@ class Served:
         """What it wrote on stdout after the lines read, once stopped."""
         self.err = ""
         """Likewise on stderr, when piped."""
+        self._reading: tuple[threading.Thread, list[str]] | None = None
+
+    def keep_reading(self) -> None:
+        """Read its stdout from now on, in a thread, into :attr:`out` (once stopped): a server
+        that writes much (``--log-frames --log-format json``) filled the pipe nobody read
+        during the test, some 64 KiB, and then blocked on its next line, answering nothing
+        more (a 2 s simulation's last calls waited for the stop)."""
+        assert self.process.stdout is not None and self._reading is None
+        lines: list[str] = []
+        reader = threading.Thread(target=lines.extend, args=(self.process.stdout,), daemon=True)
+        reader.start()
+        self._reading = (reader, lines)
 
     def line(self) -> str:
         """Its next line on stdout (``""`` once it exited)."""
@@ -62,6 +74,8 @@ class Served:
             rest[id(stream)] = stream.read()
 
         streams = [s for s in (self.process.stdout, self.process.stderr) if s is not None]
+        if self._reading is not None:  # stdout has its reader already
+            streams = [s for s in streams if s is not self.process.stdout]
         readers = [threading.Thread(target=read, args=(s,), daemon=True) for s in streams]
         for reader in readers:
             reader.start()
@@ -73,7 +87,11 @@ class Served:
         finally:
             for reader in readers:
                 reader.join(timeout)
-        if self.process.stdout is not None:
+        if self._reading is not None:
+            reader, lines = self._reading
+            reader.join(timeout)
+            self.out = "".join(lines)
+        elif self.process.stdout is not None:
             self.out = rest.get(id(self.process.stdout), "")
         if self.process.stderr is not None:
             self.err = rest.get(id(self.process.stderr), "")

@@ -54,6 +54,7 @@ def fleet_log(folder: Path, log_format: str, chars: str, *versions: str) -> tupl
     cut = {"OCPP_FAST_FRAME_LOG_CHARS": chars}
     with serving("--log-frames", "--log-format", log_format, env=cut) as server:
         lines = [server.line()]  # its start line: it listens
+        server.keep_reading()  # its frames: a full pipe stopped it mid-run
         url = f"ws://127.0.0.1:{server.port}/ocpp"
         simulate = [sys.executable, "-m", "ocpp_fast.cli", "simulate", "--url", url]
         simulate += ["--chargers", "3", "--duration", "2", "--interval", "0.1", "--seed", "5"]

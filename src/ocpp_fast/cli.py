@@ -74,6 +74,8 @@ async def _simulate(
         )
         if report.connections_lost:  # a CSMS that went away may fail no call: said here
             line += f"  lost {report.connections_lost}"
+        if report.unanswered:  # (the last line only: calls cut off by the run's end)
+            line += f"  unanswered {sum(report.unanswered.values())}"
         if terminal:
             print(f"\r{line}", end="", file=sys.stderr, flush=True)
         elif elapsed - shown[0] >= PLAIN_PROGRESS_EVERY:

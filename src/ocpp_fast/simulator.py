@@ -3,10 +3,11 @@
 Each station connects over WebSockets (with a password and TLS where the CSMS asks for
 them), boots, and then runs charging sessions whose traffic follows the shape of a real
 fleet (:data:`MIX_SHARES`), in OCPP 1.6, 2.0.1 or 2.1: a mixed fleet gives each station
-one of several versions in turn. Every call's latency and every error (by OCPP error code)
-is recorded; the report counts the stations connected *now* (a CSMS that went away shows
-at once), the connections lost and the reconnects that failed, the real duration, and is
-returned in part when the run is stopped early (SIGINT / SIGTERM, or the ``stop`` event).
+one of several versions in turn. Every call's latency, every error (by OCPP error code)
+and every call left unanswered at the end is recorded; the report counts the stations
+connected *now* (a CSMS that went away shows at once), the connections lost and the
+reconnects that failed, the real duration, and is returned in part when the run is stopped
+early (SIGINT / SIGTERM, or the ``stop`` event).
 
 A CSMS that goes away makes every station log a WARNING per failed reconnect (thousands of
 lines for a fleet): during a run those lines are summarized, the first
@@ -37,6 +38,7 @@ from ocpp_fast import errors
 from ocpp_fast._machine import percentile
 from ocpp_fast._protocol_version import LABELS
 from ocpp_fast._ratelimit import ConnectionLog, LogLimiter
+from ocpp_fast._sim_calls import InFlight
 from ocpp_fast._sim_stations import (
     SimulatedStation,
     SimulatedStation16,
@@ -66,7 +68,9 @@ __all__ = [
     "FAILURES_SHOWN",
     "FAILURES_WINDOW",
     "MIX_SHARES",
+    "RECONNECT_BACKOFF",
     "STILL_CONNECTING",
+    "WIND_DOWN",
     "SimulatedStation",
     "SimulatedStation16",
     "SimulatedStation21",
@@ -86,7 +90,14 @@ STILL_CONNECTING = "no answer to the handshake before the run ended"
 """The cause of a station still connecting at the end: a CSMS that accepts TCP but does not
 answer (overloaded, or ``wss://`` to a port without TLS, which waits for an HTTP request)."""
 WIND_DOWN = 2.0
-"""Seconds stations still waiting for an answer get after the end, before they are stopped."""
+"""Seconds the calls still waiting for an answer get after the end, or after a stop, before they
+are cut off (counted in :attr:`SimulationReport.unanswered`)."""
+RECONNECT_BACKOFF = Backoff(minimum=0.5, random_range=1.0, repeat_times=3)
+"""How a simulated station that lost its CSMS tries again: retry ``n`` waits ``0.5 * 2**min(n,
+3)`` s (0.5, 1, 2, then 4) plus up to 1 s at random. Shorter than :class:`~ocpp_fast.transport.
+Backoff`'s default, OCPP's (3 s doubling to 96 s, plus up to 10 s): a load test lasts seconds
+or minutes, and a CSMS restarted during one should see its stations back within it, not after
+it. Still randomized, so that a fleet does not come back in one instant."""
 FAILURES_SHOWN = 5
 """``connection failed`` WARNINGs of the run's stations let through per cause (``connection
 refused``...: :func:`connect_failure`) per :data:`FAILURES_WINDOW`; the others are counted in
@@ -157,6 +168,13 @@ class SimulationReport:
     Unauthorized (...)``, ``connect: connection refused``, ``connect: TLS: ...``
     (:func:`connect_failure`). A NotSupported answer to a core action (:data:`CORE_ACTIONS`)
     is an error too: ``StatusNotification: NotSupported``."""
+    unanswered: Counter[str] = field(default_factory=Counter)
+    """The stations' calls still waiting for their answer when the run ended, by action: a
+    CSMS that never answers (a handler that hangs) shows here, and fails the run. Calls in
+    flight at the end, or at a stop, get :data:`WIND_DOWN` seconds to be answered first; a call
+    whose own timeout (:data:`CALL_TIMEOUT`) passed during the run is in :attr:`errors`
+    instead (``Heartbeat: TimeoutError``). Neither is in :attr:`latencies`, which are those of
+    the calls answered."""
     not_supported: Counter[str] = field(default_factory=Counter)
     """Calls of an optional action (NotifyReport, SecurityEventNotification, DataTransfer...)
     the CSMS answered NotSupported, by action: OCPP lets a CSMS leave them out, so they are
@@ -177,11 +195,13 @@ class SimulationReport:
     @property
     def ok(self) -> bool:
         """Every station connected, no call failed (NotSupported answers to optional actions
-        are no failures), and every station was connected at the end (none lost its
-        connection for good): what ``ocpp-fast simulate`` exits 0 for. Connections lost and
+        are no failures), none was left unanswered at the end (:attr:`unanswered`), and every
+        station was connected at the end (none lost its connection for good): what
+        ``ocpp-fast simulate`` exits 0 for. Connections lost and
         reconnects that failed, once every station is back, are reported but no failure: a
         CSMS restarted, or a cluster's gateway that failed over, is what such a run tests."""
-        return not self.errors and self.connected == self.stations and not self.not_back
+        answered = not self.errors and not self.unanswered
+        return answered and self.connected == self.stations and not self.not_back
 
     @property
     def held(self) -> int:
@@ -218,13 +238,16 @@ class SimulationReport:
             ("latency p99", f"{self.percentile(0.99):.2f} ms"),
             ("latency max", f"{max(self.latencies, default=0.0) * 1000:.2f} ms"),
             ("answered NotSupported", f"{sum(self.not_supported.values())} (not errors)"),
+            ("unanswered at the end", f"{sum(self.unanswered.values())}"),
             ("errors", f"{sum(self.errors.values())}"),
         ]
+        kinds = [self.not_supported, self.unanswered, self.errors]  # each below its row
         width = max(len(label) for label, _ in rows)
-        lines = [f"{label.ljust(width)}  {value}" for label, value in rows[:-1]]
-        lines += _by_kind(self.not_supported)
-        lines.append(f"{rows[-1][0].ljust(width)}  {rows[-1][1]}")
-        return "\n".join(lines + _by_kind(self.errors))
+        lines = [f"{label.ljust(width)}  {value}" for label, value in rows[: -len(kinds)]]
+        for (label, value), counts in zip(rows[-len(kinds) :], kinds, strict=True):
+            lines.append(f"{label.ljust(width)}  {value}")
+            lines += _by_kind(counts)
+        return "\n".join(lines)
 
     def _how_it_ended(self) -> str:
         """The duration's note: a run of no end (``--duration inf``), stopped, ran until
@@ -264,6 +287,9 @@ class _Fleet:
     """The stations' clients by identity, for the live count."""
     ended: dict[str, bool]
     """Whether each station whose run ended was connected then (it closes its client after)."""
+    calls: InFlight = field(default_factory=InFlight)
+    """The stations' calls waiting for their answer: the end waits for them, then cuts them off
+    (counted in :attr:`SimulationReport.unanswered`)."""
     over: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the run ends or is stopped, before the stations' tasks are cancelled: a
     station whose cancel was lost (Python 3.11's ``asyncio.wait_for`` returns an answer that
@@ -361,7 +387,7 @@ async def _station(fleet: _Fleet, index: int, label: str, first: int, rng: rando
                 failover=mine[1:],
                 password=_password_of(fleet.passwords, identity),
                 ssl=fleet.ssl,
-                backoff=Backoff(minimum=0.5, random_range=1.0, repeat_times=3),
+                backoff=RECONNECT_BACKOFF,
                 backend=fleet.backend,
                 compression=fleet.compression,
             )
@@ -373,7 +399,7 @@ async def _station(fleet: _Fleet, index: int, label: str, first: int, rng: rando
             raise
     fleet.clients[identity] = client
     report.connected += 1
-    station.sender = functools.partial(_send, client, state, report)
+    station.sender = functools.partial(_send, fleet, client, state)
     station.client = client  # its heartbeat follows the HeartbeatInterval the CSMS sets
     kinds, weights = fleet.kinds, fleet.weights
     try:
@@ -389,7 +415,7 @@ async def _station(fleet: _Fleet, index: int, label: str, first: int, rng: rando
                 accepted = await _booted(fleet, client, state)
                 continue
             kind = rng.choices(kinds, weights)[0]
-            answer = await _call(client, state, kind, report)
+            answer = await _call(fleet, client, state, kind)
             if kind != "BootNotification":
                 continue
             # a restart (PowerUp): once booted, the transaction the power cut is ended
@@ -397,7 +423,7 @@ async def _station(fleet: _Fleet, index: int, label: str, first: int, rng: rando
                 accepted = await _booted(fleet, client, state, answer)
             ended = state.power_lost() if accepted else None
             if ended is not None:
-                await _send(client, state, report, ended)
+                await _send(fleet, client, state, ended)
     finally:
         report.sessions += state.sessions
         fleet.ended[identity] = client.connection is not None
@@ -423,7 +449,7 @@ async def _booted(fleet: _Fleet, client: StationClient, state: Any, answer: Any 
             interval = 0 if answer is None else answer.interval
             if (waited := await _boot_waited(fleet, client, interval)) is not None:
                 return waited
-        answer = await _call(client, state, "BootNotification", fleet.report)
+        answer = await _call(fleet, client, state, "BootNotification")
     return True
 
 
@@ -448,7 +474,8 @@ def _accepting(answer: Any) -> bool:
 
 
 async def _slept(fleet: _Fleet, seconds: float) -> bool:
-    """Wait ``seconds``; ``False`` (having waited for the end instead) when the run ends first."""
+    """Wait ``seconds``; ``False`` (having waited for the end instead) when the run ends first,
+    or was stopped meanwhile (a station then sends no call after the stop)."""
     if fleet.over.is_set():
         return False
     left = fleet.deadline - time.monotonic()
@@ -456,7 +483,7 @@ async def _slept(fleet: _Fleet, seconds: float) -> bool:
         await asyncio.sleep(max(0.0, left))
         return False
     await asyncio.sleep(seconds)
-    return True
+    return not fleet.over.is_set()  # stopped meanwhile: no new call
 
 
 _PLAIN_CAUSES: tuple[tuple[type[BaseException], str], ...] = (
@@ -485,19 +512,25 @@ def connect_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-async def _call(client: StationClient, state: Any, kind: str, report: SimulationReport) -> Any:
-    """Send the next request of ``kind``, counted in ``report``; the response, or ``None`` when
+async def _call(fleet: _Fleet, client: StationClient, state: Any, kind: str) -> Any:
+    """Send the next request of ``kind``, counted in the report; the response, or ``None`` when
     the call failed."""
-    return await _send(client, state, report, state.request(kind))
+    return await _send(fleet, client, state, state.request(kind))
 
 
-async def _send(client: StationClient, state: Any, report: SimulationReport, request: Any) -> Any:
+async def _send(fleet: _Fleet, client: StationClient, state: Any, request: Any) -> Any:
     """Send ``request`` (the traffic's, or the event of a remote start or stop), counted in
-    ``report``, and tell ``state`` its answer or its failure; the response, or ``None``."""
+    the fleet's report, and tell ``state`` its answer or its failure; the response, or
+    ``None``. Cut off by the run's end, it is counted unanswered (and the cancel goes on)."""
     action = type(request).__name__.removesuffix("Request")  # in the station's version
+    report = fleet.report
+    calling = fleet.calls.begin()
     started = time.perf_counter()
     try:
         response = await client.call(request, timeout=CALL_TIMEOUT)
+    except asyncio.CancelledError:
+        report.unanswered[action] += 1  # the run ended first: said, not dropped
+        raise
     except errors.NotSupportedError as exc:
         state.failed(request)
         if is_core(action):
@@ -513,6 +546,8 @@ async def _send(client: StationClient, state: Any, report: SimulationReport, req
         state.failed(request)
         report.errors[f"{action}: {type(exc).__name__}"] += 1
         return None
+    finally:
+        fleet.calls.end(calling)
     report.latencies.append(time.perf_counter() - started)
     report.messages += 1
     if action == "BootNotification" and str(response.status) == "Rejected":
@@ -589,7 +624,9 @@ async def simulate(
     ``k``-th station of each version (station ``i`` is the ``i // len(versions)``-th of its
     own) connects to URL ``k`` modulo their number, so that every version reaches every URL,
     and fails over to the next ones when it loses it. Setting ``stop``, or SIGINT / SIGTERM while
-    ``handle_signals``, ends the run early with the report so far.
+    ``handle_signals``, ends the run early with the report so far. At the end, or the stop, the
+    stations send nothing more, and the calls on their way get :data:`WIND_DOWN` seconds to be
+    answered; those still waiting then are :attr:`SimulationReport.unanswered`.
     """
     labels = _labels(versions)
     chosen = mixed_actions(actions)
@@ -648,11 +685,16 @@ async def simulate(
             if progress is not None:
                 progress(report, report.seconds)
         report.stopped_early = stop.is_set()
-        fleet.over.set()
+        fleet.over.set()  # no new call
+        # the calls in flight get the wind-down from the end to be answered (from a stop, or
+        # stations that all ended before it, the whole of it; never endless with no end set)
+        wound_down = min(start + duration, time.monotonic()) + WIND_DOWN
+        await fleet.calls.answered(wound_down - time.monotonic())
         stopping.cancel()
+        cut_off = fleet.calls.cut_off()  # each counted unanswered (a call after an answer too)
         for task in tasks:
             task.cancel()  # a station still waiting for an answer past the end, or stopped
-        await asyncio.wait([finished])
+        await asyncio.wait([finished, *cut_off])
     for task in tasks:
         if not task.cancelled() and task.exception() is not None:
             report.errors[f"station: {type(task.exception()).__name__}"] += 1
