@@ -767,6 +767,50 @@ def test_an_action_no_worker_handles_is_logged_as_one_process_logs_it(
     assert [r.levelno for r in refused] == [logging.INFO]
 
 
+def test_a_worker_closing_says_how_many_handler_failures_it_held_back(
+    nats_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker's handler failing on every CALL logs 10 lines a minute (the process's
+    ``handler_failures``), and the worker's close says how many more there were, as a
+    server's close does."""
+    from ocpp_fast import v201
+    from ocpp_fast._ratelimit import LOG_BURST
+    from ocpp_fast.cluster import Worker
+
+    class Failing(v201.ChargeSystem):
+        def data_transfer(
+            self, request: messages.DataTransferRequest
+        ) -> messages.DataTransferResponse:
+            raise RuntimeError("the backend is down")
+
+    cluster = config(nats_url)
+    said_at_close: list[str] = []
+
+    async def scenario() -> None:
+        gateway = Gateway(cluster, handlers_in="workers", worker_timeout=5)
+        server = await serve(DemoChargeSystem(), cluster=gateway)
+        worker = Worker(Failing(), cluster)
+        await worker.start()
+        station = await connect(IdentityStation(), f"ws://127.0.0.1:{server.port}/ocpp/HF.1")
+        for _ in range(LOG_BURST + 2):
+            with pytest.raises(errors.InternalError):
+                await station.call(messages.DataTransferRequest(vendor_id="v"), timeout=5)
+        await station.close()
+        await worker.close()
+        said_at_close.extend(
+            r.getMessage() for r in caplog.records if "suppressed" in r.getMessage()
+        )
+        await server.close()
+        await gateway.close()
+
+    with caplog.at_level(logging.INFO, logger="ocpp_fast"):
+        run(scenario)
+    assert len(said_at_close) == 1, said_at_close
+    assert said_at_close[0].startswith(
+        "2 more 'handler of DataTransfer raised RuntimeError' messages suppressed in "
+    )
+
+
 def test_a_gateway_keeps_the_retention_an_operator_set_on_the_stream() -> None:
     """The cluster page tells operators to set the events stream's retention themselves (the
     gateway makes it without limits): a gateway that starts must keep what they set."""

@@ -30,7 +30,13 @@ from ocpp_fast._ratelimit import ConnectionLog, FirstTimes
 from ocpp_fast.cluster.client import ClusterClient, RoutedPeer
 from ocpp_fast.cluster.config import ClusterConfig, node_name
 from ocpp_fast.cluster.wire import Outcome, WorkRequest, error_outcome
-from ocpp_fast.dispatch import OcppHandler, Route, as_ocpp_error, is_awaitable
+from ocpp_fast.dispatch import (
+    OcppHandler,
+    Route,
+    as_ocpp_error,
+    handler_failures,
+    is_awaitable,
+)
 from ocpp_fast.frames import Call
 
 if TYPE_CHECKING:
@@ -157,6 +163,7 @@ class Worker:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=CLOSE_GRACE)
         await self.client.close()
+        handler_failures.flush(everything=True)  # the handlers' failures held back, said
 
     async def _received(self, msg: Msg) -> None:
         try:
