@@ -43,15 +43,20 @@ def _storing(action: str, base: type[OcppHandler], route: Route, first: bool) ->
     inner = getattr(base, route.calls)  # an async def that never awaits: its plain twin
     wants_context = route.wants_context
 
+    def begin(self: Any, request: Any, context: CallContext) -> Any:
+        """The store started: its ack, a future (the link's ``Ack``, or over nats-py the
+        coroutine made a task)."""
+        payload = station_payload(self.version, action, request, context)
+        ack = self._relay.start_store(self.version, action, request, payload, context)
+        if not hasattr(ack, "add_done_callback"):  # over nats-py: a coroutine
+            ack = asyncio.ensure_future(ack)
+        return ack
+
     if not route.is_async:
         user = (inner, wants_context, action, base.version.response_types.get(action), first)
 
         def start(self: Any, request: Any, context: CallContext) -> _Stored:
-            payload = station_payload(self.version, action, request, context)
-            ack = self._relay.start_store(self.version, action, request, payload, context)
-            if not hasattr(ack, "add_done_callback"):  # over nats-py: a coroutine
-                ack = asyncio.ensure_future(ack)
-            return _Stored(ack, user, self, request, context)
+            return _Stored(begin(self, request, context), user, self, request, context)
 
         return answers_later(start)
 
@@ -64,11 +69,8 @@ def _storing(action: str, base: type[OcppHandler], route: Route, first: bool) ->
         return result
 
     async def handle_first(self: Any, request: Any, context: CallContext) -> Any:
-        payload = station_payload(self.version, action, request, context)
-        relay = self._relay  # Any, as in start: the ack is a Future or the link's Ack
-        ack = relay.start_store(self.version, action, request, payload, context)
-        if not hasattr(ack, "add_done_callback"):  # over nats-py: a coroutine
-            ack = asyncio.ensure_future(ack)
+        relay: Relay = self._relay
+        ack = begin(self, request, context)
         try:
             result = inner(self, request, context) if wants_context else inner(self, request)
             if is_awaitable(result):
