@@ -105,14 +105,16 @@ def test_transaction_events_count_their_seq_no_with_the_station_s_transaction() 
     assert seq == sorted(seq) and len(set(seq)) == len(seq)
 
 
-def test_a_round_is_read_by_msg_per_s_only_when_both_rows_saturate() -> None:
-    single = saturation.Row("single", seconds=1.0, answered=10_000, server_cpu=0.95)
-    gateway = saturation.Row("gateway", seconds=1.0, answered=9_000, server_cpu=0.97)
-    assert saturation.gateway_share(single, gateway) == (0.9, "msg/s at saturation")
-    gateway.server_cpu = 0.5  # not saturated: 50 µs against 95 µs per message
+def test_a_round_is_read_by_cpu_per_message_with_msg_per_s_beside() -> None:
+    single = saturation.Row("single", seconds=1.0, answered=10_000, server_cpu=0.99)
+    gateway = saturation.Row("gateway", seconds=1.0, answered=7_200, server_cpu=0.93)
     share, how = saturation.gateway_share(single, gateway)
-    assert share == pytest.approx(95 / (0.5 / 9_000 * 1e6))
-    assert how.startswith("CPU per message")
+    assert share == pytest.approx(99 / (0.93 / 7_200 * 1e6))  # 99 µs against 129.2
+    assert how == "CPU per message at saturation; msg/s here 0.72x"
+    gateway.server_cpu = 0.5  # not saturated: 69 µs against 99 µs per message
+    share, how = saturation.gateway_share(single, gateway)
+    assert share == pytest.approx(99 / (0.5 / 7_200 * 1e6))
+    assert how == "CPU per message (a row was not saturated)"
 
 
 PERF_SCRIPT = """\
