@@ -50,7 +50,7 @@ from ocpp_fast.compat._naming import (
     to_wire,
     written,
 )
-from ocpp_fast.compat._reading import Reading
+from ocpp_fast.compat._reading import Reading, Turn
 from ocpp_fast.frames import CALLERROR, CALLRESULTERROR, CallResultError, Send
 
 __all__ = [
@@ -316,6 +316,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         self._fast_reader: asyncio.Task[Any] | None = None  # the latest start() while it reads
         # CALLs a start() read and did not route, for the next start() on that connection
         self._fast_unread: tuple[Any, list[str | bytes]] | None = None
+        # a frame start() took for no CALL, routed while a CALL is handled (see route_read)
+        self._fast_turn: Turn | None = None
 
     @property
     def _fast_version(self) -> ProtocolVersion:
@@ -417,8 +419,10 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                         # order read; a response read next went first (a frame recorder
                         # in route_message saw it before the CALL it followed)
                         await asyncio.sleep(0)
-                else:
+                elif run.last_call is None or run.last_call.done():
                     await self.route_message(message)
+                else:  # route_message may repair it into a CALL: in its turn then
+                    await run.route_read(message)
         except asyncio.CancelledError:
             self._fast_stopped_reading(run)
             self._fast_keep_unread(run, left)
@@ -524,6 +528,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         return True
 
     async def _fast_route_call(self, msg: Call) -> None:
+        if self._fast_turn is not None:
+            await self._fast_take_turn()
         try:
             handle: Any = self._handle_call
             try:
@@ -747,7 +753,18 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         sent, None after a handler's failure was answered, or the ``@after`` hook's
         return value.
         """
+        if self._fast_turn is not None:  # a route_message written whole calls this
+            await self._fast_take_turn()
         return await self._fast_handle_call(msg, False)
+
+    async def _fast_take_turn(self) -> None:
+        """A CALL ``start()`` did not read as one (``route_message`` repaired it) waits for
+        the CALL read before it, as ``ocpp`` handles them one at a time in the order read
+        (:meth:`~ocpp_fast.compat._reading.Reading.route_read`)."""
+        turn = self._fast_turn
+        if turn is not None and turn.mine():
+            self._fast_turn = None
+            await turn.take()
 
     async def _fast_handle_call(self, msg: Any, plain: bool) -> Any:
         """:meth:`_handle_call`'s work.

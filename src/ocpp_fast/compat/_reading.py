@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import types
 from collections import deque
+from collections.abc import Coroutine, Generator
 from typing import Any
 
-__all__ = ["Reading", "failure_of", "routing_failed"]
+__all__ = ["Reading", "Turn", "failure_of", "routing_failed"]
 
 
 class Reading:
@@ -84,6 +86,32 @@ class Reading:
             self.queued.popleft()  # this task's frame (see queued)
             await self.owner.route_message(message)
 
+    async def route_read(self, message: str | bytes) -> None:
+        """Route a frame ``start()`` did not take for a CALL.
+
+        The backend's ``route_message`` may make it one (a broken frame repaired before
+        ``super().route_message(...)``, or a MessageTypeId written ``2.0``): routed inline,
+        that CALL was handled at once, before the CALL read ahead of it was done. Its routing
+        runs here as inline (in ``start()``'s task, no loop turn added), until it turns out a
+        CALL (:meth:`Turn.take`): the rest of it then goes on in a task of its own, which
+        ``start()`` holds as a CALL it read (the next CALL waits for it), and ``start()``
+        reads on, so a handler's ``call()`` still gets its answer. Anything else (a response)
+        is routed before ``start()`` reads on, its exception leaving ``start()``, as inline.
+        """
+        owner = self.owner
+        turn = owner._fast_turn = Turn(self)
+        routing = owner.route_message(message)
+        try:
+            parked, awaiting = await _driven(routing, turn.parked, _NOTHING)
+        finally:
+            if owner._fast_turn is turn:
+                owner._fast_turn = None
+        if parked:
+            task = asyncio.get_running_loop().create_task(_rest_of(routing, awaiting))
+            self.last_call = task
+            self.handling.add(task)
+            task.add_done_callback(self.call_done)
+
     def call_done(self, task: asyncio.Task[Any]) -> None:
         """A CALL task of this run ended: free its slot; a routing failure ends the run."""
         self.handling.discard(task)
@@ -104,6 +132,72 @@ class Reading:
             later.cancel()
         if self.reader is not None:
             self.reader.cancel()
+
+
+class Turn:
+    """A frame :meth:`Reading.route_read` routes in ``start()``'s task (``reader``), and
+    whether it turned out a CALL that took its turn (``parked``, resolved by :meth:`take`)."""
+
+    __slots__ = ("parked", "reader", "run")
+
+    def __init__(self, run: Reading) -> None:
+        self.run = run
+        self.reader = asyncio.current_task()
+        self.parked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def mine(self) -> bool:
+        """A CALL being routed now is this frame's, and has not taken its turn yet (CALL
+        tasks of ``start()`` may route theirs meanwhile, in their own tasks)."""
+        return not self.parked.done() and asyncio.current_task() is self.reader
+
+    async def take(self) -> None:
+        """The frame turned out a CALL: wait for a slot (reading pauses beyond the bound, as
+        for any CALL), let ``start()`` read on, this CALL now its last, and wait for the
+        CALL read before it to be handled. If that one's routing failed, ``start()`` raises
+        that failure and this CALL is not handled (``CancelledError``, as for a CALL read
+        after the failure)."""
+        run = self.run
+        await run.slots.acquire()
+        before = run.last_call
+        self.parked.set_result(None)
+        if before is not None and not before.done():
+            await asyncio.wait((before,))
+        if run.failure is not None or (before is not None and routing_failed(failure_of(before))):
+            raise asyncio.CancelledError
+
+
+_NOTHING: Any = object()
+"""What :func:`_driven` is given when the coroutine awaits nothing yet (it is to begin)."""
+
+
+@types.coroutine
+def _driven(
+    routing: Coroutine[Any, Any, Any], parked: asyncio.Future[None] | None, awaiting: Any
+) -> Generator[Any, Any, tuple[bool, Any]]:
+    """Run ``routing`` in the awaiting task, as ``await routing`` would, from where it is
+    (``awaiting``: what it awaits, or :data:`_NOTHING` to begin it), until it ends
+    (``(False, None)``) or ``parked`` is resolved (``(True, what it awaits now)``, for a
+    task to go on with: :func:`_rest_of`). What it awaits is handed to the task and the
+    task's answer (or exception, a cancel) back to it, as ``await`` does."""
+    sent: Any = None
+    thrown: BaseException | None = None
+    while True:
+        if awaiting is not _NOTHING:
+            try:
+                sent, thrown = (yield awaiting), None
+            except BaseException as error:  # thrown in by the task (a cancel): passed on
+                sent, thrown = None, error
+        try:
+            awaiting = routing.send(sent) if thrown is None else routing.throw(thrown)
+        except StopIteration:
+            return False, None
+        if parked is not None and parked.done():
+            return True, awaiting
+
+
+async def _rest_of(routing: Coroutine[Any, Any, Any], awaiting: Any) -> None:
+    """The rest of a routing :meth:`Reading.route_read` began, in a task of its own."""
+    await _driven(routing, None, awaiting)
 
 
 def failure_of(task: asyncio.Task[Any]) -> BaseException | None:
