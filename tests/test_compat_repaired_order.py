@@ -122,6 +122,7 @@ async def answered(
             break
         await asyncio.sleep(0.005)
     reading.cancel()
+    ended: Any
     (ended,) = await asyncio.gather(reading, return_exceptions=True)
     csms.events.append(("ended", type(ended).__name__))
     return [msgspec.json.decode(text)[1] for text in sink.sent], csms.events
@@ -186,6 +187,8 @@ class Asking:
     the answer, which the station sends after the broken frame."""
 
     events: list[Any]
+    call: Any
+    _unique_id_generator: Any
 
     async def on_heartbeat(self, call_unique_id: str) -> Any:
         self.events.append(("begins", call_unique_id))
@@ -223,3 +226,19 @@ def test_a_handlers_call_is_answered_while_a_repaired_call_waits_its_turn() -> N
         ("out", "repaired"),
         ("ended", "CancelledError"),
     ]
+
+
+def test_a_repaired_calls_handler_gets_the_answer_to_its_call() -> None:
+    """The repaired CALL's own handler awaits ``call()``: ``start()`` reads on once it began,
+    as for any CALL, so the answer reaches it (routed inline, nothing was read until the
+    handler was done: its ``call()`` waited out its timeout, as with ``ocpp``)."""
+    cls = repairing(v16.ChargePoint, "1.6")
+    asking = type("AskingCsms", (cls,), {"on_heartbeat": on("Heartbeat")(Asking.on_heartbeat)})
+    frames = ['["2","slow","Heartbeat",{}]', '[3,"c1",{"listVersion":7}]']
+    LOGGER.disabled = True
+    try:
+        sent, events = asyncio.run(answered(asking, frames, 2))
+    finally:
+        LOGGER.disabled = False
+    assert sent == ["c1", "slow"]
+    assert ("asked", 7) in events

@@ -50,7 +50,7 @@ from ocpp_fast.compat._naming import (
     to_wire,
     written,
 )
-from ocpp_fast.compat._reading import Reading, Turn
+from ocpp_fast.compat._reading import Reading
 from ocpp_fast.frames import CALLERROR, CALLRESULTERROR, CallResultError, Send
 
 __all__ = [
@@ -317,7 +317,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         # CALLs a start() read and did not route, for the next start() on that connection
         self._fast_unread: tuple[Any, list[str | bytes]] | None = None
         # a frame start() took for no CALL, routed while a CALL is handled (see route_read)
-        self._fast_turn: Turn | None = None
+        self._fast_turn: Reading | None = None
 
     @property
     def _fast_version(self) -> ProtocolVersion:
@@ -419,9 +419,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                         # order read; a response read next went first (a frame recorder
                         # in route_message saw it before the CALL it followed)
                         await asyncio.sleep(0)
-                elif run.last_call is None or run.last_call.done():
-                    await self.route_message(message)
-                else:  # route_message may repair it into a CALL: in its turn then
+                else:  # route_message may repair it into a CALL: handled in turn then
                     await run.route_read(message)
         except asyncio.CancelledError:
             self._fast_stopped_reading(run)
@@ -761,10 +759,10 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         """A CALL ``start()`` did not read as one (``route_message`` repaired it) waits for
         the CALL read before it, as ``ocpp`` handles them one at a time in the order read
         (:meth:`~ocpp_fast.compat._reading.Reading.route_read`)."""
-        turn = self._fast_turn
-        if turn is not None and turn.mine():
+        run = self._fast_turn
+        if run is not None and run.turn_is_taken_by(asyncio.current_task()):
             self._fast_turn = None
-            await turn.take()
+            await run.take_turn()
 
     async def _fast_handle_call(self, msg: Any, plain: bool) -> Any:
         """:meth:`_handle_call`'s work.

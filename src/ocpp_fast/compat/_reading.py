@@ -18,13 +18,14 @@ in the socket for that ``start()`` to read.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 import types
 from collections import deque
 from collections.abc import Coroutine, Generator
 from typing import Any
 
-__all__ = ["Reading", "Turn", "failure_of", "routing_failed"]
+__all__ = ["Reading", "failure_of", "routing_failed"]
 
 
 class Reading:
@@ -40,8 +41,10 @@ class Reading:
         "held",
         "last_call",
         "owner",
+        "parked",
         "queued",
         "reader",
+        "routing_in",
         "slots",
     )
 
@@ -62,6 +65,8 @@ class Reading:
         every task after it: the run ends). A deque, not a dict by task: this is paid per
         CALL (about 300 instructions, where a dict by ``asyncio.current_task()`` cost 2,000)."""
         self.held: str | bytes | None = None  # a CALL read, waiting for a slot
+        self.parked = False  # the frame route_read routes turned out a CALL, in its turn
+        self.routing_in: asyncio.Task[Any] | None = None  # the task route_read routes it in
 
     def unrouted_calls(self) -> list[str | bytes]:
         """The CALLs read and never routed (none of their handler ran), in the order they
@@ -91,26 +96,54 @@ class Reading:
 
         The backend's ``route_message`` may make it one (a broken frame repaired before
         ``super().route_message(...)``, or a MessageTypeId written ``2.0``): routed inline,
-        that CALL was handled at once, before the CALL read ahead of it was done. Its routing
-        runs here as inline (in ``start()``'s task, no loop turn added), until it turns out a
-        CALL (:meth:`Turn.take`): the rest of it then goes on in a task of its own, which
-        ``start()`` holds as a CALL it read (the next CALL waits for it), and ``start()``
-        reads on, so a handler's ``call()`` still gets its answer. Anything else (a response)
-        is routed before ``start()`` reads on, its exception leaving ``start()``, as inline.
+        that CALL was handled at once, before the CALL read ahead of it was done, and its
+        handler's ``call()`` waited out its timeout (nothing was read until it was done).
+        Its routing runs here as inline (in ``start()``'s task, no loop turn added), until
+        it turns out a CALL (:meth:`take_turn`): the rest of it then goes on in a task of
+        its own, which ``start()`` holds as a CALL it read (the next CALL waits for it), and
+        ``start()`` reads on. Anything else (a response) is routed before ``start()`` reads
+        on, its exception leaving ``start()``, as inline.
         """
         owner = self.owner
-        turn = owner._fast_turn = Turn(self)
+        self.parked = False
+        # not self.reader: start()'s first steps may have run in its caller's task (an eager
+        # task factory), which reader names
+        self.routing_in = asyncio.current_task()
+        owner._fast_turn = self
         routing = owner.route_message(message)
         try:
-            parked, awaiting = await _driven(routing, turn.parked, _NOTHING)
+            try:
+                awaiting = routing.send(None)  # most end here: no generator driving them
+            except StopIteration:
+                return
+            if not self.parked:
+                awaiting = await _driven(routing, self, awaiting)
         finally:
-            if owner._fast_turn is turn:
-                owner._fast_turn = None
-        if parked:
+            owner._fast_turn = None
+        if self.parked:
             task = asyncio.get_running_loop().create_task(_rest_of(routing, awaiting))
             self.last_call = task
             self.handling.add(task)
             task.add_done_callback(self.call_done)
+
+    def turn_is_taken_by(self, task: asyncio.Task[Any] | None) -> bool:
+        """A CALL being routed in ``task`` is the frame :meth:`route_read` routes, and has
+        not taken its turn yet (CALL tasks of ``start()`` may route theirs meanwhile)."""
+        return task is self.routing_in and not self.parked
+
+    async def take_turn(self) -> None:
+        """The frame :meth:`route_read` routes turned out a CALL: wait for a slot (reading
+        pauses beyond the bound, as for any CALL), let ``start()`` read on, this CALL now its
+        last (``parked``), and wait for the CALL read before it to be handled. If that one's
+        routing failed, ``start()`` raises that failure and this CALL is not handled
+        (``CancelledError``, as for a CALL read after the failure)."""
+        await self.slots.acquire()
+        before = self.last_call
+        self.parked = True
+        if before is not None and not before.done():
+            await asyncio.wait((before,))
+        if self.failure is not None or (before is not None and routing_failed(failure_of(before))):
+            raise asyncio.CancelledError
 
     def call_done(self, task: asyncio.Task[Any]) -> None:
         """A CALL task of this run ended: free its slot; a routing failure ends the run."""
@@ -134,65 +167,28 @@ class Reading:
             self.reader.cancel()
 
 
-class Turn:
-    """A frame :meth:`Reading.route_read` routes in ``start()``'s task (``reader``), and
-    whether it turned out a CALL that took its turn (``parked``, resolved by :meth:`take`)."""
-
-    __slots__ = ("parked", "reader", "run")
-
-    def __init__(self, run: Reading) -> None:
-        self.run = run
-        self.reader = asyncio.current_task()
-        self.parked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def mine(self) -> bool:
-        """A CALL being routed now is this frame's, and has not taken its turn yet (CALL
-        tasks of ``start()`` may route theirs meanwhile, in their own tasks)."""
-        return not self.parked.done() and asyncio.current_task() is self.reader
-
-    async def take(self) -> None:
-        """The frame turned out a CALL: wait for a slot (reading pauses beyond the bound, as
-        for any CALL), let ``start()`` read on, this CALL now its last, and wait for the
-        CALL read before it to be handled. If that one's routing failed, ``start()`` raises
-        that failure and this CALL is not handled (``CancelledError``, as for a CALL read
-        after the failure)."""
-        run = self.run
-        await run.slots.acquire()
-        before = run.last_call
-        self.parked.set_result(None)
-        if before is not None and not before.done():
-            await asyncio.wait((before,))
-        if run.failure is not None or (before is not None and routing_failed(failure_of(before))):
-            raise asyncio.CancelledError
-
-
-_NOTHING: Any = object()
-"""What :func:`_driven` is given when the coroutine awaits nothing yet (it is to begin)."""
-
-
 @types.coroutine
 def _driven(
-    routing: Coroutine[Any, Any, Any], parked: asyncio.Future[None] | None, awaiting: Any
-) -> Generator[Any, Any, tuple[bool, Any]]:
-    """Run ``routing`` in the awaiting task, as ``await routing`` would, from where it is
-    (``awaiting``: what it awaits, or :data:`_NOTHING` to begin it), until it ends
-    (``(False, None)``) or ``parked`` is resolved (``(True, what it awaits now)``, for a
-    task to go on with: :func:`_rest_of`). What it awaits is handed to the task and the
-    task's answer (or exception, a cancel) back to it, as ``await`` does."""
-    sent: Any = None
-    thrown: BaseException | None = None
+    routing: Coroutine[Any, Any, Any], run: Reading | None, awaiting: Any
+) -> Generator[Any, Any, Any]:
+    """Go on with ``routing`` in the awaiting task, as ``await routing`` would, from where it
+    is (``awaiting``: what it awaits), until it ends, or, given ``run``, until it takes its
+    turn (``run.parked``): then what it awaits is returned, for a task to go on with
+    (:func:`_rest_of`). What it awaits is handed to the task and the task's answer (or
+    exception, a cancel) back to it, as ``await`` does."""
     while True:
-        if awaiting is not _NOTHING:
-            try:
-                sent, thrown = (yield awaiting), None
-            except BaseException as error:  # thrown in by the task (a cancel): passed on
-                sent, thrown = None, error
         try:
-            awaiting = routing.send(sent) if thrown is None else routing.throw(thrown)
+            sent = yield awaiting
+        except BaseException as error:  # thrown in by the task (a cancel): passed on
+            step = functools.partial(routing.throw, error)
+        else:
+            step = functools.partial(routing.send, sent)
+        try:
+            awaiting = step()
         except StopIteration:
-            return False, None
-        if parked is not None and parked.done():
-            return True, awaiting
+            return None
+        if run is not None and run.parked:
+            return awaiting
 
 
 async def _rest_of(routing: Coroutine[Any, Any, Any], awaiting: Any) -> None:
