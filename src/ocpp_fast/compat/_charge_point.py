@@ -357,6 +357,10 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         (its handler run up to its first await) before the next frame is read, so frames
         reach ``route_message`` in the order read, as with ``ocpp``, and its handler may
         read the next frame itself (:meth:`_fast_reader_waits`).
+        A frame read as no CALL that ``route_message`` makes one (an override repairing
+        a broken frame before ``super().route_message(...)``) is handled in its turn too,
+        after the CALL read before it, reading going on meanwhile
+        (:meth:`~ocpp_fast.compat._reading.Reading.route_read`).
 
         When reading fails, the CALLs already read are handled (and answered, or
         their answer fails) before the exception leaves, as with ``ocpp``, whose
