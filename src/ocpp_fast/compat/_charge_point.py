@@ -388,6 +388,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         run = Reading(self, reader, self.max_concurrent_calls, connection)  # see _reading
         handling, queued = run.handling, run.queued
         left = self._fast_unread_of(connection)
+        # only a route_message of the backend's own makes a CALL of a frame read as none (ours
+        # refuses a MessageTypeId such as 2.0): a response costs it nothing more otherwise
+        repairs = getattr(self.route_message, "__func__", None) is not _ROUTE_MESSAGE
         message: Any
         try:
             while True:
@@ -423,8 +426,10 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                         # order read; a response read next went first (a frame recorder
                         # in route_message saw it before the CALL it followed)
                         await asyncio.sleep(0)
-                else:  # route_message may repair it into a CALL: handled in turn then
+                elif repairs:  # route_message may repair it into a CALL: handled in turn then
                     await run.route_read(message)
+                else:
+                    await self.route_message(message)
         except asyncio.CancelledError:
             self._fast_stopped_reading(run)
             self._fast_keep_unread(run, left)
@@ -1179,6 +1184,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
 _HANDLE_CALL = ChargePoint._handle_call
 """The drop-in's own ``_handle_call``: a subclass that overrides it gets it called."""
 _GET_RESPONSE = ChargePoint._get_specific_response
+_ROUTE_MESSAGE = ChargePoint.route_message
+"""The drop-in's own ``route_message``: an override may make a CALL of any frame."""
 """The drop-in's own ``_get_specific_response``: an override may change the response."""
 
 

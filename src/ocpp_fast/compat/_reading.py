@@ -95,7 +95,7 @@ class Reading:
         """Route a frame ``start()`` did not take for a CALL.
 
         The backend's ``route_message`` may make it one (a broken frame repaired before
-        ``super().route_message(...)``, or a MessageTypeId written ``2.0``): routed inline,
+        ``super().route_message(...)``): routed inline,
         that CALL was handled at once, before the CALL read ahead of it was done, and its
         handler's ``call()`` waited out its timeout (nothing was read until it was done).
         Its routing runs here as inline (in ``start()``'s task, no loop turn added), until
