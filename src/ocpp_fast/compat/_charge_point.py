@@ -427,7 +427,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                         # in route_message saw it before the CALL it followed)
                         await asyncio.sleep(0)
                 elif repairs:  # route_message may repair it into a CALL: handled in turn then
-                    await run.route_read(message)
+                    rest = run.route_read(message)
+                    if rest is not None:
+                        await rest
                 else:
                     await self.route_message(message)
         except asyncio.CancelledError:
@@ -769,7 +771,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         the CALL read before it, as ``ocpp`` handles them one at a time in the order read
         (:meth:`~ocpp_fast.compat._reading.Reading.route_read`)."""
         run = self._fast_turn
-        if run is not None and run.turn_is_taken_by(asyncio.current_task()):
+        if run is not None and run.turn_is_taken():
             self._fast_turn = None
             await run.take_turn()
 
