@@ -242,3 +242,41 @@ def test_a_repaired_calls_handler_gets_the_answer_to_its_call() -> None:
         LOGGER.disabled = False
     assert sent == ["c1", "slow"]
     assert ("asked", 7) in events
+
+
+async def cancelled_while_waiting(cls: type[Any]) -> tuple[list[Any], list[Any], int]:
+    """The CALL before the repaired one never ends; ``start()`` is cancelled meanwhile: what
+    was sent, recorded, and how many tasks are left behind."""
+    sink = Sink()
+    csms = cls("CP-1", sink)
+    csms.events = []
+    for frame in ('[2,"hangs","Heartbeat",{}]', FRAMES[1]):
+        sink.inbox.put_nowait(frame)
+    reading = asyncio.ensure_future(csms.start())
+    await asyncio.sleep(0.05)
+    reading.cancel()
+    ended: Any
+    (ended,) = await asyncio.gather(reading, return_exceptions=True)
+    csms.events.append(("ended", type(ended).__name__))
+    await asyncio.sleep(0.01)
+    left = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    return sink.sent, csms.events, len(left)
+
+
+def test_a_repaired_call_waiting_its_turn_is_cancelled_with_start() -> None:
+    """Cancelled, ``start()`` cancels the repaired CALL waiting for its turn, as it does the
+    CALLs it read: never handled, nothing answered, no task left running."""
+
+    def hanging(base: type[Any]) -> type[Any]:
+        class Csms(repairing(base, "1.6")):  # type: ignore[misc]
+            @on("Heartbeat")
+            async def on_heartbeat(self, call_unique_id: str) -> Any:
+                self.events.append(("begins", call_unique_id))
+                await asyncio.Event().wait()
+
+        return Csms
+
+    theirs, ours = (asyncio.run(cancelled_while_waiting(hanging(base))) for base in BASES["1.6"])
+    assert theirs == ([], [("in", "hangs"), ("begins", "hangs"), ("ended", "CancelledError")], 0)
+    assert ours[0] == theirs[0] and ours[2] == theirs[2]
+    assert handling(ours[1]) == handling(theirs[1])
