@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import ocpp.messages
@@ -88,26 +89,16 @@ def passing_on(base: type[Any]) -> type[Any]:
 async def per_call(cls: type[Any], messages: int, buffered: bool) -> float:
     """µs per CALL answered through ``start()``."""
     connection = Connection(messages)
-    station = cls("CP", connection)
-    station.logger.disabled = True  # the INFO lines of each frame, off in both
-    reading = asyncio.ensure_future(station.start())
-    began = time.perf_counter_ns()
-    if buffered:
+
+    async def feed() -> None:
         for _ in range(messages):
             connection.frames.put_nowait(FRAME)
-    else:
-        for _ in range(messages):
-            connection.frames.put_nowait(FRAME)
-            answered = connection.answered
-            while connection.answered == answered:
-                await asyncio.sleep(0)
-    await connection.done.wait()
-    elapsed = time.perf_counter_ns() - began
-    reading.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await reading
-    station.logger.disabled = False
-    return elapsed / messages / 1000
+            if not buffered:
+                answered = connection.answered
+                while connection.answered == answered:
+                    await asyncio.sleep(0)
+
+    return await through_start(cls, connection, messages, feed)
 
 
 async def per_response(cls: type[Any], messages: int) -> float:
@@ -115,10 +106,23 @@ async def per_response(cls: type[Any], messages: int) -> float:
     connection = Responses(messages)
     for _ in range(messages):
         connection.frames.put_nowait(RESULT)
+
+    async def feed() -> None:
+        """Put already: ``start()`` reads them all once it runs."""
+
+    return await through_start(cls, connection, messages, feed)
+
+
+async def through_start(
+    cls: type[Any], connection: Connection, messages: int, feed: Callable[[], Awaitable[None]]
+) -> float:
+    """µs per message through ``start()`` of a ``cls`` on ``connection``, from its first
+    read (``feed`` puts the frames) until ``connection.done``."""
     station = cls("CP", connection)
-    station.logger.disabled = True
-    began = time.perf_counter_ns()
+    station.logger.disabled = True  # the INFO lines of each frame, off in both
     reading = asyncio.ensure_future(station.start())
+    began = time.perf_counter_ns()
+    await feed()
     await connection.done.wait()
     elapsed = time.perf_counter_ns() - began
     reading.cancel()
