@@ -1186,9 +1186,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
 _HANDLE_CALL = ChargePoint._handle_call
 """The drop-in's own ``_handle_call``: a subclass that overrides it gets it called."""
 _GET_RESPONSE = ChargePoint._get_specific_response
+"""The drop-in's own ``_get_specific_response``: an override may change the response."""
 _ROUTE_MESSAGE = ChargePoint.route_message
 """The drop-in's own ``route_message``: an override may make a CALL of any frame."""
-"""The drop-in's own ``_get_specific_response``: an override may change the response."""
 
 
 def _vendor_route(handlers: dict[str, Any] | None) -> bool:
