@@ -235,7 +235,7 @@ def test_boot_takes_one_request_of_each_version_spoken() -> None:
     with pytest.raises(ValueError, match=r"one BootNotificationRequest of OCPP 1\.6"):
         StationClient({"1.6": v16.Charger(), "2.0.1": v201.Charger()}, "ws://h/CS1", boot=BOOT)
     with pytest.raises(ValueError, match="versions the station speaks"):
-        StationClient(v201.Charger(), "ws://h/CS1", boot=[BOOT, BOOT16])
+        StationClient(v201.Charger(), "ws://h/CS1", boot=[BOOT, BOOT16])  # type: ignore[arg-type, list-item]
     with pytest.raises(errors.PropertyConstraintViolationError):  # refused now, not per boot
         StationClient(
             v16.Charger(),

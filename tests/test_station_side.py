@@ -132,7 +132,7 @@ def test_serve_and_connect_take_and_refuse_handlers_alike() -> None:
         ):
             await serve([v201.ChargeSystem()])  # type: ignore[arg-type]
         with pytest.raises(TypeError, match=r"handlers is one Charger or a mapping .* not list"):
-            StationClient([v201.Charger()], "ws://127.0.0.1:1/CS1")  # type: ignore[arg-type]
+            StationClient([v201.Charger()], "ws://127.0.0.1:1/CS1")  # type: ignore[call-overload]
         csms = v201.ChargeSystem()
         server = await serve({"ocpp2.0.1": csms})
         try:
@@ -227,7 +227,7 @@ def test_a_station_client_takes_one_charger_as_connect_does() -> None:
             await client.close()
             await server.close()
         with pytest.raises(TypeError, match=r'\{"ocpp1.6": charger\}'):
-            StationClient([charger], "ws://127.0.0.1:1/CS16")  # type: ignore[arg-type]
+            StationClient([charger], "ws://127.0.0.1:1/CS16")  # type: ignore[call-overload]
 
     run(main)
 
@@ -745,12 +745,12 @@ def test_a_boot_of_the_wrong_version_names_both_versions() -> None:
     class to use."""
     boot16 = messages16.BootNotificationRequest(charge_point_vendor="A", charge_point_model="M")
     with pytest.raises(ValueError) as wrong:
-        StationClient(v201.Charger(), "ws://127.0.0.1:9/CS001", boot=boot16)
+        StationClient(v201.Charger(), "ws://127.0.0.1:9/CS001", boot=boot16)  # type: ignore[arg-type]
     said = str(wrong.value)
     assert "OCPP 1.6" in said and "OCPP 2.0.1" in said
     assert "ocpp_fast.v201.messages.BootNotificationRequest" in said
     with pytest.raises(ValueError, match=r"the versions the station speaks \(1\.6\), not one of"):
-        StationClient(v16.Charger(), "ws://127.0.0.1:9/CS001", boot=[boot16, BOOT])
+        StationClient(v16.Charger(), "ws://127.0.0.1:9/CS001", boot=[boot16, BOOT])  # type: ignore[list-item]
     with pytest.raises(ValueError, match=r"not 2: one per version"):
         StationClient(v201.Charger(), "ws://127.0.0.1:9/CS001", boot=[BOOT, BOOT])
     with pytest.raises(ValueError, match=r"not ocpp_fast\.v16\.messages\.HeartbeatRequest"):

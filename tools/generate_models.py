@@ -489,6 +489,9 @@ STATION_HOOK_DECLARATIONS = """
         def _version_boot_response(self) -> messages.BootNotificationResponse:
             \"\"\"This version's BootNotificationResponse (see ``dispatch.Charger``).\"\"\"
             ...
+
+        _boot_versions: messages.BootNotificationResponse
+        \"\"\"This version's alone: a boot of another version is refused (see ``dispatch``).\"\"\"
 """
 """The station's two hooks, typed as :data:`HOOK_DECLARATIONS` types the CSMS's: a station's
 connection is an ``AsyncConnection`` too (``connect()``'s and ``connect_in_memory``'s alike),

@@ -233,6 +233,11 @@ class OcppHandler:
             union, as every handler was typed before."""
             ...
 
+        _boot_versions: Boot16 | Boot201 | Boot21
+        """To type checkers only, as ``_version_boot_response``, but an attribute: matched
+        invariantly, so a handler of no one version (``transport.client.OfNoOneVersion``) takes
+        a boot of any version, and a Charger of one version, which narrows it, is none."""
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if hasattr(cls, "version") and hasattr(cls, "side"):  # not the version-less bases

@@ -6,10 +6,13 @@ with the running ``CsmsServer``, so what a hook reads of them is checked (no ``A
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
+from typing import assert_type
 
 from ocpp_fast import v16, v201
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.transport import CsmsServer, serve_in_memory
+from ocpp_fast.transport.server import ListeningSocket
 from ocpp_fast.v201 import enums, messages
 
 
@@ -17,6 +20,9 @@ class Csms(v201.ChargeSystem):
     async def on_startup(self, server: CsmsServer) -> None:
         port: int = server.port
         print(port, sorted(server.connections))
+        sockets = server.listening()  # the backend's sockets, not Any
+        assert_type(sockets, Sequence[ListeningSocket])
+        print([sock.family for sock in sockets])
 
     def on_shutdown(self, server: CsmsServer) -> None:
         print(len(server.connections))

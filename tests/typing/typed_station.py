@@ -184,3 +184,22 @@ def identity_of(client: StationClient) -> str:
 async def older_code_takes_a_typed_client(url: str) -> None:
     print(identity_of(await connect(v201.Charger(), url, boot=BOOT201)))
     print(identity_of(StationClient(v16.Charger(), url, boot=BOOT16)))
+
+
+async def boots_by_version(url: str, handler: OcppHandler) -> None:
+    """Each version's Charger takes its own version's boot, alone or in a list; a handler of no
+    one version takes a boot of any version, and is typed by it (a mismatch is in
+    tests/typing/rejected/wrong_boot.py)."""
+    assert_type(
+        await connect(v16.Charger(), url, boot=[BOOT16], heartbeat=300),
+        StationClient[v16.messages.BootNotificationResponse],
+    )
+    assert_type(
+        StationClient(v201.Charger(), url, boot=[BOOT201], rng=None),
+        StationClient[v201.messages.BootNotificationResponse],
+    )
+    assert_type(
+        await connect(handler, url, boot=BOOT16),
+        StationClient[v16.messages.BootNotificationResponse],
+    )
+    assert_type(StationClient(handler, url, boot=[BOOT16, BOOT201]), StationClient)

@@ -316,6 +316,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         self._fast_reader: asyncio.Task[Any] | None = None  # the latest start() while it reads
         # CALLs a start() read and did not route, for the next start() on that connection
         self._fast_unread: tuple[Any, list[str | bytes]] | None = None
+        # a frame start() took for no CALL, routed while a CALL is handled (see route_read)
+        self._fast_turn: Reading | None = None
 
     @property
     def _fast_version(self) -> ProtocolVersion:
@@ -355,6 +357,10 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         (its handler run up to its first await) before the next frame is read, so frames
         reach ``route_message`` in the order read, as with ``ocpp``, and its handler may
         read the next frame itself (:meth:`_fast_reader_waits`).
+        A frame read as no CALL that ``route_message`` makes one (an override repairing
+        a broken frame before ``super().route_message(...)``) is handled in its turn too,
+        after the CALL read before it, reading going on meanwhile
+        (:meth:`~ocpp_fast.compat._reading.Reading.route_read`).
 
         When reading fails, the CALLs already read are handled (and answered, or
         their answer fails) before the exception leaves, as with ``ocpp``, whose
@@ -382,6 +388,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         run = Reading(self, reader, self.max_concurrent_calls, connection)  # see _reading
         handling, queued = run.handling, run.queued
         left = self._fast_unread_of(connection)
+        # only a route_message of the backend's own makes a CALL of a frame read as none (ours
+        # refuses a MessageTypeId such as 2.0): a response costs it nothing more otherwise
+        repairs = getattr(self.route_message, "__func__", None) is not _ROUTE_MESSAGE
         message: Any
         try:
             while True:
@@ -417,6 +426,10 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                         # order read; a response read next went first (a frame recorder
                         # in route_message saw it before the CALL it followed)
                         await asyncio.sleep(0)
+                elif repairs:  # route_message may repair it into a CALL: handled in turn then
+                    rest = run.route_read(message)
+                    if rest is not None:
+                        await rest
                 else:
                     await self.route_message(message)
         except asyncio.CancelledError:
@@ -524,6 +537,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         return True
 
     async def _fast_route_call(self, msg: Call) -> None:
+        if self._fast_turn is not None:
+            await self._fast_take_turn()
         try:
             handle: Any = self._handle_call
             try:
@@ -747,7 +762,18 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         sent, None after a handler's failure was answered, or the ``@after`` hook's
         return value.
         """
+        if self._fast_turn is not None:  # a route_message written whole calls this
+            await self._fast_take_turn()
         return await self._fast_handle_call(msg, False)
+
+    async def _fast_take_turn(self) -> None:
+        """A CALL ``start()`` did not read as one (``route_message`` repaired it) waits for
+        the CALL read before it, as ``ocpp`` handles them one at a time in the order read
+        (:meth:`~ocpp_fast.compat._reading.Reading.route_read`)."""
+        run = self._fast_turn
+        if run is not None and run.turn_is_taken():
+            self._fast_turn = None
+            await run.take_turn()
 
     async def _fast_handle_call(self, msg: Any, plain: bool) -> Any:
         """:meth:`_handle_call`'s work.
@@ -1161,6 +1187,8 @@ _HANDLE_CALL = ChargePoint._handle_call
 """The drop-in's own ``_handle_call``: a subclass that overrides it gets it called."""
 _GET_RESPONSE = ChargePoint._get_specific_response
 """The drop-in's own ``_get_specific_response``: an override may change the response."""
+_ROUTE_MESSAGE = ChargePoint.route_message
+"""The drop-in's own ``route_message``: an override may make a CALL of any frame."""
 
 
 def _vendor_route(handlers: dict[str, Any] | None) -> bool:

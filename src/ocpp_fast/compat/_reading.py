@@ -18,8 +18,11 @@ in the socket for that ``start()`` to read.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
+import types
 from collections import deque
+from collections.abc import Awaitable, Coroutine, Generator
 from typing import Any
 
 __all__ = ["Reading", "failure_of", "routing_failed"]
@@ -38,9 +41,12 @@ class Reading:
         "held",
         "last_call",
         "owner",
+        "parked",
         "queued",
         "reader",
+        "routing_in",
         "slots",
+        "stepping",
     )
 
     def __init__(
@@ -60,6 +66,9 @@ class Reading:
         every task after it: the run ends). A deque, not a dict by task: this is paid per
         CALL (about 300 instructions, where a dict by ``asyncio.current_task()`` cost 2,000)."""
         self.held: str | bytes | None = None  # a CALL read, waiting for a slot
+        self.parked = False  # the frame route_read routes turned out a CALL, in its turn
+        self.routing_in: asyncio.Task[Any] | None = None  # the task route_read routes it in
+        self.stepping = False  # route_read takes the routing's first step, in no task of its own
 
     def unrouted_calls(self) -> list[str | bytes]:
         """The CALLs read and never routed (none of their handler ran), in the order they
@@ -84,6 +93,84 @@ class Reading:
             self.queued.popleft()  # this task's frame (see queued)
             await self.owner.route_message(message)
 
+    def route_read(self, message: str | bytes) -> Awaitable[None] | None:
+        """Route a frame ``start()`` did not take for a CALL, as far as it goes at once: what
+        is left to await of it, ``None`` when nothing is (most frames).
+
+        The backend's ``route_message`` may make it one (a broken frame repaired before
+        ``super().route_message(...)``): routed inline, that CALL was handled at once, before
+        the CALL read ahead of it was done, and its handler's ``call()`` waited out its timeout
+        (nothing was read until it was done). Its routing runs here as inline (in ``start()``'s
+        task, no loop turn added), until it turns out a CALL (:meth:`take_turn`): the rest of
+        it then goes on in a task of its own, which ``start()`` holds as a CALL it read (the
+        next CALL waits for it), and ``start()`` reads on. Anything else (a response) is routed
+        before ``start()`` reads on, its exception leaving ``start()``, as inline. A plain
+        function, its first step taken here: this is paid per frame of a backend that
+        overrides ``route_message``, and a coroutine more cost a third of it.
+        """
+        owner = self.owner
+        self.parked = False
+        self.stepping = True  # no other task runs until send() returns: a CALL is this one
+        owner._fast_turn = self
+        routing = owner.route_message(message)
+        try:
+            awaiting = routing.send(None)
+        except StopIteration:  # routed already, most often
+            owner._fast_turn = None
+            return None
+        except BaseException:  # its exception leaves start(), as inline
+            owner._fast_turn = None
+            raise
+        finally:
+            self.stepping = False
+        if self.parked:
+            owner._fast_turn = None
+            self._hold(routing, awaiting)
+            return None
+        return self._go_on(routing, awaiting)
+
+    async def _go_on(self, routing: Coroutine[Any, Any, Any], awaiting: Any) -> None:
+        """The routing :meth:`route_read` began, awaited in ``start()``'s task until it ends
+        or takes its turn (then held as a CALL read, in a task of its own)."""
+        # other tasks run while it waits: a CALL is this one if routed in this task (not
+        # self.reader: start()'s first steps may have run in its caller's task, with an eager
+        # task factory)
+        self.routing_in = asyncio.current_task()
+        try:
+            awaiting = await _driven(routing, self, awaiting)
+        finally:
+            self.owner._fast_turn = None
+            self.routing_in = None
+        if self.parked:
+            self._hold(routing, awaiting)
+
+    def _hold(self, routing: Coroutine[Any, Any, Any], awaiting: Any) -> None:
+        task = asyncio.get_running_loop().create_task(_rest_of(routing, awaiting))
+        self.last_call = task
+        self.handling.add(task)
+        task.add_done_callback(self.call_done)
+
+    def turn_is_taken(self) -> bool:
+        """A CALL being routed now is the frame :meth:`route_read` routes, and has not taken
+        its turn yet (CALL tasks of ``start()`` may route theirs while it waits)."""
+        if self.parked:
+            return False
+        return self.stepping or asyncio.current_task() is self.routing_in
+
+    async def take_turn(self) -> None:
+        """The frame :meth:`route_read` routes turned out a CALL: wait for a slot (reading
+        pauses beyond the bound, as for any CALL), let ``start()`` read on, this CALL now its
+        last (``parked``), and wait for the CALL read before it to be handled. If that one's
+        routing failed, ``start()`` raises that failure and this CALL is not handled
+        (``CancelledError``, as for a CALL read after the failure)."""
+        await self.slots.acquire()
+        before = self.last_call
+        self.parked = True
+        if before is not None and not before.done():
+            await asyncio.wait((before,))
+        if self.failure is not None or (before is not None and routing_failed(failure_of(before))):
+            raise asyncio.CancelledError
+
     def call_done(self, task: asyncio.Task[Any]) -> None:
         """A CALL task of this run ended: free its slot; a routing failure ends the run."""
         self.handling.discard(task)
@@ -104,6 +191,35 @@ class Reading:
             later.cancel()
         if self.reader is not None:
             self.reader.cancel()
+
+
+@types.coroutine
+def _driven(
+    routing: Coroutine[Any, Any, Any], run: Reading | None, awaiting: Any
+) -> Generator[Any, Any, Any]:
+    """Go on with ``routing`` in the awaiting task, as ``await routing`` would, from where it
+    is (``awaiting``: what it awaits), until it ends, or, given ``run``, until it takes its
+    turn (``run.parked``): then what it awaits is returned, for a task to go on with
+    (:func:`_rest_of`). What it awaits is handed to the task and the task's answer (or
+    exception, a cancel) back to it, as ``await`` does."""
+    while True:
+        try:
+            sent = yield awaiting
+        except BaseException as error:  # thrown in by the task (a cancel): passed on
+            step = functools.partial(routing.throw, error)
+        else:
+            step = functools.partial(routing.send, sent)
+        try:
+            awaiting = step()
+        except StopIteration:
+            return None
+        if run is not None and run.parked:
+            return awaiting
+
+
+async def _rest_of(routing: Coroutine[Any, Any, Any], awaiting: Any) -> None:
+    """The rest of a routing :meth:`Reading.route_read` began, in a task of its own."""
+    await _driven(routing, None, awaiting)
 
 
 def failure_of(task: asyncio.Task[Any]) -> BaseException | None:

@@ -42,6 +42,7 @@ from ocpp_fast.transport._refusals import MALFORMED, Reason, Refusal, peer_of, s
 from ocpp_fast.transport._stations import (
     Authorize,
     CsmsServer,
+    ListeningSocket,
     ServerOptions,
     Session,
     quiet_accept_errors,
@@ -88,7 +89,7 @@ class PicowsServer(CsmsServer):
         self._undo_accept_errors: Callable[[], None] = lambda: None
         self._keepalive: _Keepalive | None = None
 
-    def listening(self) -> Sequence[Any]:
+    def listening(self) -> Sequence[ListeningSocket]:
         assert self._server is not None
         return self._server.sockets
 

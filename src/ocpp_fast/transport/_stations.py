@@ -18,10 +18,12 @@ import http
 import inspect
 import logging
 import math
+import socket
 import ssl as ssl_module
+from asyncio.trsock import TransportSocket
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 try:
     import resource
@@ -65,6 +67,7 @@ __all__ = [
     "Admission",
     "Authorize",
     "CsmsServer",
+    "ListeningSocket",
     "Refusal",
     "Session",
     "StationRequest",
@@ -72,6 +75,12 @@ __all__ = [
 ]
 
 log = logging.getLogger("ocpp_fast.transport")
+
+ListeningSocket: TypeAlias = "socket.socket | TransportSocket"
+"""A socket :meth:`CsmsServer.listening` names: ``websockets``' server lists its sockets as
+``socket.socket``, an ``asyncio`` server (picows's) as ``asyncio``'s ``TransportSocket``; both
+have ``getsockname()``, ``family`` and ``fileno()``. (It was ``Any``: a typo in the caller's
+code passed unseen.)"""
 _NAMED = 10
 """Stations named in the one shutdown line about cancelled CALLs (the rest are counted)."""
 _NAMED_PER_STATION = 3
@@ -671,7 +680,7 @@ class CsmsServer(Stations):
     (``connections``), its port, and a bounded stop. ``serve()``'s servers are ones, and so
     is the in-memory server of tests (``serve_in_memory()``, which has no port)."""
 
-    def listening(self) -> Sequence[Any]:
+    def listening(self) -> Sequence[ListeningSocket]:
         """The sockets the server listens on (the backend's)."""
         raise NotImplementedError
 

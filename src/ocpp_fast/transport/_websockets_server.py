@@ -35,6 +35,7 @@ from ocpp_fast.transport._refusals import MALFORMED, Reason, peer_of  # noqa: E4
 from ocpp_fast.transport._stations import (  # noqa: E402
     Authorize,
     CsmsServer,
+    ListeningSocket,
     ServerOptions,
     Session,
     quiet_accept_errors,
@@ -66,7 +67,7 @@ class WebsocketsServer(CsmsServer):
         """Every TCP connection, from accept to close."""
         self._undo_accept_errors: Callable[[], None] = lambda: None
 
-    def listening(self) -> Sequence[Any]:
+    def listening(self) -> Sequence[ListeningSocket]:
         assert self._server is not None
         return list(self._server.sockets)
 

@@ -17,7 +17,17 @@ import time
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeAlias, cast, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Generic,
+    Protocol,
+    TypeAlias,
+    TypedDict,
+    Unpack,
+    cast,
+    overload,
+)
 from urllib.parse import urlsplit
 
 import msgspec
@@ -73,7 +83,10 @@ __all__ = [
     "AnyBootResponse",
     "Backoff",
     "BootT",
+    "ClientOptions",
     "MessageRetry",
+    "OfNoOneVersion",
+    "Options",
     "Queued",
     "StationClient",
     "StillQueued",
@@ -126,6 +139,19 @@ class VersionedCharger(Protocol[BootT]):
     def _version_boot_response(self) -> BootT:
         """The BootNotificationResponse of the Charger's version."""
         ...
+
+
+class OfNoOneVersion(Protocol):
+    """A handler whose type says no one version (``dispatch.Charger``, a value annotated
+    ``OcppHandler``): :func:`connect` and :class:`StationClient` take a ``boot=`` of any
+    version with it, as the union (:data:`AnyBootResponse`) types it. ``_boot_versions`` is a
+    (writable) attribute, so matched invariantly: a Charger of one version, whose own is its
+    version's response, is none, and a boot of another version (a 1.6 boot given to a
+    ``v201.Charger``) matches no signature of :func:`connect` (where a covariant parameter
+    joined the two into the union, which only the run-time check refused). Nothing of it
+    exists at run time."""
+
+    _boot_versions: AnyBootResponse
 
 
 _CLIENTS: weakref.WeakKeyDictionary[AsyncConnection, StationClient[Any]] = (
@@ -184,6 +210,33 @@ class Backoff:
         return base + rng.uniform(0.0, self.random_range)
 
 
+class Options(TypedDict, total=False):
+    """The keyword options of :func:`connect` (and :class:`StationClient`), as the signatures
+    of each version (their overloads) take them: see :func:`connect` for each."""
+
+    identity: str | None
+    password: str | None
+    ssl: ssl_module.SSLContext | None
+    backoff: Backoff
+    ping_interval: float | None
+    backend: str | None
+    max_size: int
+    compression: bool
+    queue: str | TransactionQueue | None
+    retry: MessageRetry
+    metrics: Metrics | None
+    failover: Sequence[str]
+    heartbeat: float | None
+    via: InMemoryServer | None
+
+
+class ClientOptions(Options, total=False):
+    """:class:`StationClient`'s keyword options: :class:`Options`, and the random source of
+    its reconnection back-off (``rng``, for tests)."""
+
+    rng: random.Random | None
+
+
 class StationClient(Generic[BootT]):
     """A station connected to a CSMS, reconnecting until :meth:`close`.
 
@@ -217,9 +270,59 @@ class StationClient(Generic[BootT]):
     (1.6's likewise), whose :meth:`booted` is typed so; a bare ``StationClient`` is the union.
     """
 
+    @overload
+    def __init__(
+        self: StationClient[Boot16],
+        handlers: VersionedCharger[Boot16],
+        url: str,
+        *,
+        boot: Request[Boot16] | Iterable[Request[Boot16]] | None = None,
+        **options: Unpack[ClientOptions],
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: StationClient[Boot201],
+        handlers: VersionedCharger[Boot201],
+        url: str,
+        *,
+        boot: Request[Boot201] | Iterable[Request[Boot201]] | None = None,
+        **options: Unpack[ClientOptions],
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: StationClient[Boot21],
+        handlers: VersionedCharger[Boot21],
+        url: str,
+        *,
+        boot: Request[Boot21] | Iterable[Request[Boot21]] | None = None,
+        **options: Unpack[ClientOptions],
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: StationClient[BootT],
+        handlers: OfNoOneVersion | Mapping[str, OcppHandler],
+        url: str,
+        *,
+        boot: Request[BootT],
+        **options: Unpack[ClientOptions],
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: StationClient[AnyBootResponse],
+        handlers: OfNoOneVersion | Mapping[str, OcppHandler],
+        url: str,
+        *,
+        boot: Iterable[Request[Any]] | None = None,
+        **options: Unpack[ClientOptions],
+    ) -> None: ...
+
     def __init__(
         self,
-        handlers: VersionedCharger[BootT] | Mapping[str, OcppHandler],
+        handlers: VersionedCharger[Any] | OfNoOneVersion | Mapping[str, OcppHandler],
         url: str,
         *,
         identity: str | None = None,
@@ -236,7 +339,7 @@ class StationClient(Generic[BootT]):
         metrics: Metrics | None = None,
         failover: Sequence[str] = (),
         heartbeat: float | None = None,
-        boot: Request[BootT] | Iterable[Request[Any]] | None = None,
+        boot: Request[Any] | Iterable[Request[Any]] | None = None,
         via: InMemoryServer | None = None,
     ) -> None:
         """``handlers`` and the options are those of :func:`connect` (``max_size`` included:
@@ -944,8 +1047,58 @@ def _opener(backend: str) -> Opener:
     return open_websockets
 
 
+@overload
 async def connect(
-    handlers: VersionedCharger[BootT] | Mapping[str, OcppHandler],
+    handlers: VersionedCharger[Boot16],
+    url: str,
+    *,
+    boot: Request[Boot16] | Iterable[Request[Boot16]] | None = None,
+    **options: Unpack[Options],
+) -> StationClient[Boot16]: ...
+
+
+@overload
+async def connect(
+    handlers: VersionedCharger[Boot201],
+    url: str,
+    *,
+    boot: Request[Boot201] | Iterable[Request[Boot201]] | None = None,
+    **options: Unpack[Options],
+) -> StationClient[Boot201]: ...
+
+
+@overload
+async def connect(
+    handlers: VersionedCharger[Boot21],
+    url: str,
+    *,
+    boot: Request[Boot21] | Iterable[Request[Boot21]] | None = None,
+    **options: Unpack[Options],
+) -> StationClient[Boot21]: ...
+
+
+@overload
+async def connect(
+    handlers: OfNoOneVersion | Mapping[str, OcppHandler],
+    url: str,
+    *,
+    boot: Request[BootT],
+    **options: Unpack[Options],
+) -> StationClient[BootT]: ...
+
+
+@overload
+async def connect(
+    handlers: OfNoOneVersion | Mapping[str, OcppHandler],
+    url: str,
+    *,
+    boot: Iterable[Request[Any]] | None = None,
+    **options: Unpack[Options],
+) -> StationClient[AnyBootResponse]: ...
+
+
+async def connect(
+    handlers: VersionedCharger[Any] | OfNoOneVersion | Mapping[str, OcppHandler],
     url: str,
     *,
     identity: str | None = None,
@@ -961,9 +1114,9 @@ async def connect(
     metrics: Metrics | None = None,
     failover: Sequence[str] = (),
     heartbeat: float | None = None,
-    boot: Request[BootT] | Iterable[Request[Any]] | None = None,
+    boot: Request[Any] | Iterable[Request[Any]] | None = None,
     via: InMemoryServer | None = None,
-) -> StationClient[BootT]:
+) -> StationClient[Any]:
     """Connect a station to the CSMS at ``url`` (``ws://`` or ``wss://``, identity last).
 
     ``handlers`` is one ``Charger``, or one per subprotocol in order of
@@ -1003,8 +1156,9 @@ async def connect(
     before connecting, for a URL (``failover`` ones too) that is no ``ws://`` or ``wss://`` URL
     with a host (``http://...`` says which WebSocket URL to use), or names no identity.
     """
-    client: StationClient[BootT] = StationClient(
-        handlers,
+    # its overloads typed the call already (one per version): any of them builds it alike
+    client: StationClient[Any] = StationClient(
+        cast("Any", handlers),
         url,
         identity=identity,
         password=password,

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Never
+from typing import Never
 from urllib.parse import urlsplit
 
 from ocpp_fast._awaited import within
@@ -41,7 +41,14 @@ from ocpp_fast.transport._lifecycle import (
     start_up,
 )
 from ocpp_fast.transport._link import LinkOptions, telling
-from ocpp_fast.transport._stations import Authorize, CsmsServer, Session, log, run_closed
+from ocpp_fast.transport._stations import (
+    Authorize,
+    CsmsServer,
+    ListeningSocket,
+    Session,
+    log,
+    run_closed,
+)
 from ocpp_fast.transport.identity import parse_identity
 from ocpp_fast.transport.limits import (
     DEFAULT_LIMITS,
@@ -195,7 +202,7 @@ class InMemoryServer(CsmsServer):
         self._closed = False
         self._sockets: dict[Session, _Socket] = {}
 
-    def listening(self) -> Sequence[Any]:
+    def listening(self) -> Sequence[ListeningSocket]:
         """None: its stations connect with ``via=`` this server, not to a socket."""
         return ()
 

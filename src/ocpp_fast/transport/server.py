@@ -21,6 +21,7 @@ from ocpp_fast.transport._stations import (
     Admission,
     Authorize,
     CsmsServer,
+    ListeningSocket,
     ServerOptions,
     StationRequest,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "ClusterAttachment",
     "CsmsServer",
     "Limits",
+    "ListeningSocket",
     "StationRequest",
     "serve",
 ]

@@ -856,6 +856,9 @@ class Charger(dispatch.Charger):
             """This version's BootNotificationResponse (see ``dispatch.Charger``)."""
             ...
 
+        _boot_versions: messages.BootNotificationResponse
+        """This version's alone: a boot of another version is refused (see ``dispatch``)."""
+
 
 # Imported to build the module, not part of it: out of its namespace, so that
 # dir() and completion list the OCPP names only (``__all__`` lists its own).

@@ -21,9 +21,23 @@ async def wrong(url: str) -> None:
     answer: v16.messages.BootNotificationResponse = await station.booted()
     # expect: mypy[assignment] pyright[reportAssignmentType]
     as16: StationClient[v16.messages.BootNotificationResponse] = station
-    # expect: mypy[type-var] pyright[reportArgumentType]
+    # expect: mypy[arg-type] pyright[reportCallIssue, reportArgumentType]
     StationClient(v201.Charger(), url, boot=v201.messages.HeartbeatRequest())
     print(answer, as16)
+
+
+BOOT16 = v16.messages.BootNotificationRequest(charge_point_model="M", charge_point_vendor="V")
+
+
+async def boot_of_another_version(url: str) -> None:
+    """A boot of another version than the Charger's is refused by the checker, not only at run
+    time (``ValueError``): a covariant parameter took the two for their union."""
+    # expect: mypy[arg-type] pyright[reportCallIssue, reportArgumentType]
+    await connect(v201.Charger(), url, boot=BOOT16)
+    # expect: mypy[list-item] pyright[reportCallIssue, reportArgumentType]
+    await connect(v16.Charger(), url, boot=[BOOT201])
+    # expect: mypy[arg-type] pyright[reportCallIssue, reportArgumentType]
+    StationClient(v201.Charger(), url, boot=BOOT16)
 
 
 async def wrong_version(url: str) -> None:
@@ -38,3 +52,11 @@ def misspelled(connection: AsyncConnection) -> bool:
     """How the CSMS answered the last boot is one of three words: a misspelled one never is."""
     # expect: mypy[comparison-overlap] pyright[reportUnnecessaryComparison]
     return connection.registration == "accepted"
+
+
+async def wrong_option(url: str) -> None:
+    """The keyword options are typed on every version's signature."""
+    # expect: mypy[call-overload] pyright[reportCallIssue, reportArgumentType]
+    await connect(v201.Charger(), url, heartbeat="often")
+    # expect: mypy[call-overload] pyright[reportCallIssue]
+    await connect(v201.Charger(), url, rng=None)

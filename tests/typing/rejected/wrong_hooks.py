@@ -26,6 +26,8 @@ class Csms(v201.ChargeSystem):
     def on_shutdown(self, server: CsmsServer) -> None:
         # expect: mypy[attr-defined] pyright[reportAttributeAccessIssue]
         server.stations_by_id = {}
+        # expect: mypy[union-attr] pyright[reportAttributeAccessIssue]
+        server.listening()[0].port = 1  # a socket has getsockname(), no port: it was Any
 
 
 class Station(v201.Charger):
