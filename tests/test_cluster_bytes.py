@@ -16,15 +16,18 @@ from typing import Any
 
 import msgspec
 import nats
+import pytest
 from cluster_procs import cluster_config as config
 from cluster_procs import read_events, run, until_routed
 from cluster_raw import EVENT, call, serving, station
 from websockets.asyncio.client import ClientConnection
 
+from ocpp_fast import v16
 from ocpp_fast.cluster import Names
 from ocpp_fast.cluster.wire import Outcome, WorkRequest
 from ocpp_fast.demo import DemoChargeSystem
 from ocpp_fast.tolerance import Tolerance
+from ocpp_fast.v201 import messages
 
 
 async def stored_payloads(nats_url: str, names: Names) -> list[bytes]:
@@ -50,6 +53,18 @@ def test_the_stored_payload_is_byte_for_byte_what_the_station_sent(nats_url: str
             events = await read_events(nats_url, cluster.names)
             assert events[0].request().transaction_info.transaction_id == "T-1"
             assert events[1].request().evse_id == 1
+            typed = events[0].request(messages.TransactionEventRequest)
+            assert typed == events[0].request() and typed.seq_no == 0
+            assert events[1].request(messages.MeterValuesRequest).evse_id == 1
+            with pytest.raises(TypeError) as wrong:
+                events[1].request(messages.TransactionEventRequest)
+            assert str(wrong.value) == (
+                "this event is MeterValues of OCPP 2.0.1 (ocpp_fast.v201.messages."
+                "MeterValuesRequest), not ocpp_fast.v201.messages.TransactionEventRequest:"
+                " read event.action and event.version first"
+            )
+            with pytest.raises(TypeError, match=r"of OCPP 2\.0\.1 .* not ocpp_fast\.v16\.messages"):
+                events[0].request(v16.messages.StartTransactionRequest)
             await ws.close()
 
     run(scenario)

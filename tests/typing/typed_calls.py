@@ -12,7 +12,7 @@ from typing import assert_type
 
 from ocpp_fast import Request, ResponseT, SendRequest, v16, v21, v201
 from ocpp_fast.aio import AsyncConnection
-from ocpp_fast.cluster import ClusterClient
+from ocpp_fast.cluster import ClusterClient, decode_event
 from ocpp_fast.cluster.client import RoutedPeer
 from ocpp_fast.dispatch import CallContext, PeerConnection
 from ocpp_fast.stations import StationCaller
@@ -136,3 +136,11 @@ async def a_union_of_requests(connection: AsyncConnection, request: Either) -> E
     else:
         assert_type(await connection.call(request), v201.messages.ClearCacheResponse)
     return relayed
+
+
+def a_stored_event(data: bytes) -> int:
+    """A backend reading the cluster's events stream names the request class it expects."""
+    event = decode_event(data)
+    request = event.request(v201.messages.TransactionEventRequest)
+    assert_type(request, v201.messages.TransactionEventRequest)
+    return request.seq_no

@@ -10,7 +10,7 @@ message readable with the ``nats`` command line tool.
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import msgspec
 
@@ -78,6 +78,9 @@ class Outcome(msgspec.Struct, frozen=True, omit_defaults=True):
     logs it as one process logs an action it does not handle (once, then at DEBUG)."""
 
 
+RequestT = TypeVar("RequestT", bound=msgspec.Struct)
+
+
 class DurableEvent(msgspec.Struct, frozen=True):
     """One durable action as stored in the stream, stored before the station was answered."""
 
@@ -89,11 +92,31 @@ class DurableEvent(msgspec.Struct, frozen=True):
     node: str
     payload: msgspec.Raw
 
-    def request(self) -> Any:
-        """The typed request (``TransactionEventRequest``...), decoded with its version's types."""
+    @overload
+    def request(self) -> Any: ...
+
+    @overload
+    def request(self, kind: type[RequestT]) -> RequestT: ...
+
+    def request(self, kind: type[msgspec.Struct] | None = None) -> Any:
+        """The typed request (``TransactionEventRequest``...), decoded with its version's types.
+
+        ``kind`` (the request class you expect, e.g. ``v201.messages.TransactionEventRequest``)
+        types the result for a type checker, where ``request()`` alone can only be ``Any``
+        (the action and the version are the event's data); an event of another action or
+        version raises ``TypeError`` naming both, rather than handing over a request whose
+        fields are not the ones the code reads."""
         from ocpp_fast._protocol_version import by_label
 
-        return by_label(self.version).request_decoders[self.action].decode(self.payload)
+        request = by_label(self.version).request_decoders[self.action].decode(self.payload)
+        if kind is not None and type(request) is not kind:
+            raise TypeError(
+                f"this event is {self.action} of OCPP {self.version}"
+                f" ({type(request).__module__}.{type(request).__qualname__}),"
+                f" not {kind.__module__}.{kind.__qualname__}: read event.action and"
+                " event.version first"
+            )
+        return request
 
 
 _event_decoder = msgspec.json.Decoder(DurableEvent)

@@ -9,7 +9,7 @@ import datetime
 
 from ocpp_fast import v16, v21, v201
 from ocpp_fast.aio import AsyncConnection
-from ocpp_fast.cluster import ClusterClient
+from ocpp_fast.cluster import ClusterClient, decode_event
 from ocpp_fast.protocol import Protocol
 from ocpp_fast.transport import StationClient
 
@@ -54,3 +54,15 @@ def sans_io(protocol: Protocol) -> None:
     answer = v201.messages.ResetResponse(status=v201.enums.ResetStatusEnumType.ACCEPTED)
     # expect: mypy[arg-type] pyright[reportArgumentType]
     protocol.call(answer)
+
+
+def stored_event(data: bytes) -> v16.messages.StartTransactionRequest:
+    """An event's request names a class that is no request, or is read as another."""
+    event = decode_event(data)
+    # expect: mypy[type-var] pyright[reportArgumentType]
+    event.request(int)
+    # expect: mypy[assignment] pyright[reportAssignmentType]
+    started: v16.messages.StartTransactionRequest = event.request(
+        v201.messages.TransactionEventRequest
+    )
+    return started
