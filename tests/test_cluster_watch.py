@@ -61,7 +61,7 @@ def test_a_durable_call_held_for_its_ack_is_said_by_the_sweep(
                 try:
                     await station.send(EVENT % (2, 2))
                     assert await until(lambda: bool(said()), 5)
-                    held = list(server.connections["G.1"]._pending)
+                    held: list[object] = list(server.connections["G.1"]._pending)
                 finally:
                     os.kill(nats.pid, signal.SIGCONT)
                 answer = json.loads(await asyncio.wait_for(station.recv(), 10))
