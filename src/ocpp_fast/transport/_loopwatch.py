@@ -5,8 +5,9 @@ plain ``def`` calling a database driver that is not asyncio, a ``time.sleep``, a
 loop) stops the sweep too, and every station of the process waits with nothing in the log.
 What can see that is another thread: the loop runs a heartbeat, one timer every
 :func:`beat_of` seconds that writes when it is next due (nothing per CALL: the dispatch path
-does not know it exists); a daemon thread looks at that every tenth of the threshold, and
-once the heartbeat is later than the threshold it samples the loop thread's stack
+does not know it exists); a daemon thread looks at that when the heartbeat due would first
+be over the threshold (about once per threshold while the loop runs), and once it is later
+than that it samples the loop thread's stack
 (``sys._current_frames()``) and says, once per blocked episode, where the loop is: the
 innermost frames outside ocpp_fast and the standard library (the user's code), and the
 handler among them with its action, and with its message id and station when it took a
@@ -53,7 +54,8 @@ log = logging.getLogger("ocpp_fast.loop")
 BEAT = 0.25
 """Seconds between heartbeats (shorter for a threshold under a second: a quarter of it)."""
 CHECKS_PER_THRESHOLD = 10
-"""The thread's looks per threshold: a block is said at most a tenth of it late."""
+"""A block is said at most a tenth of the threshold late; while the loop is blocked (or
+stopped) the thread looks that often, for its end."""
 FRAMES_NAMED = 3
 """Frames named in the line besides the handler's (innermost first)."""
 STACK_WALKED = 256
@@ -253,20 +255,26 @@ class LoopWatch:
     # --- on the thread ----------------------------------------------------------------------
 
     def _watch(self) -> None:
-        blocked, seen = False, 0
-        while not self._stop.wait(self.threshold / CHECKS_PER_THRESHOLD):
+        """Wake when the heartbeat due would first be over the threshold (about once a
+        threshold while the loop runs: nothing to look at sooner), or every tenth of it
+        while the loop is blocked or stopped; say a block once, and its end."""
+        blocked, seen, wait = False, 0, self.threshold
+        while not self._stop.wait(wait):
             if self._loop.is_closed():
                 return
+            threshold = self.threshold
             count, late = self._resumed
             if count != seen:  # a heartbeat came late: the loop ran again
                 seen = count
                 if blocked:  # late from when it was due: blocked since then or a beat before
-                    self._said_resumed(late + beat_of(self.threshold) / 2)
+                    self._said_resumed(late + beat_of(threshold) / 2)
                     blocked = False
-            late = time.monotonic() - self._due
-            if not blocked and late > self.threshold and self._loop.is_running():
+            now = time.monotonic()
+            late = now - self._due
+            if not blocked and late > threshold and self._loop.is_running():
                 blocked = True
                 self._said_blocked(late)
+            wait = max(threshold - late, 0.0) + threshold / CHECKS_PER_THRESHOLD
 
     def _said_blocked(self, late: float) -> None:
         self.episodes += 1
