@@ -302,7 +302,7 @@ class LoopWatch:
                 metrics.loop_resumed(seconds)
         self._lines.warning(
             "event loop resumed",
-            "event loop runs again after being blocked for %.2g s",
+            "event loop runs again after being blocked for %.1f s",
             seconds,
             extra={"blocked_for": seconds},
         )
