@@ -19,7 +19,8 @@ One watch per loop, however many servers (or workers) run on it, each one's metr
 :class:`~ocpp_fast._ratelimit.LogLimiter`'s (a loop blocked every few seconds writes 10
 episodes a minute and a count of the rest). The thread keeps a few fields, holds no
 reference to a frame past a sample, and stops with the last server's close: it waits on an
-event, so the stop returns as soon as the thread has seen it (at most one sample and line).
+event, so the stop returns as soon as the thread has seen it (at most one sample and line;
+:data:`JOIN_WITHIN` at the very most).
 A loop stopped (not running) is not blocked, and a closed one ends its watch.
 """
 
@@ -42,9 +43,9 @@ from weakref import WeakKeyDictionary
 
 from ocpp_fast._log_text import PEER_TEXT_LIMIT, shown
 from ocpp_fast._ratelimit import LogLimiter
+from ocpp_fast.dispatch import CallContext, OcppHandler
 
 if TYPE_CHECKING:
-    from ocpp_fast.dispatch import OcppHandler
     from ocpp_fast.metrics import Metrics
 
 __all__ = ["BEAT", "LoopWatch", "beat_of", "blocked_where", "watch_loop"]
@@ -58,6 +59,9 @@ CHECKS_PER_THRESHOLD = 10
 stopped) the thread looks that often, for its end."""
 FRAMES_NAMED = 3
 """Frames named in the line besides the handler's (innermost first)."""
+JOIN_WITHIN = 1.0
+"""Seconds a stop waits for the thread (it sees the stop at once, unless a line it writes is
+held by a log handler that blocks: then it is left, a daemon, to end with the process)."""
 STACK_WALKED = 256
 """Frames looked at, outward from the innermost (a deep recursion is not walked whole)."""
 
@@ -90,8 +94,8 @@ def handler_codes(handlers: Iterable[OcppHandler]) -> dict[CodeType, str]:
                 continue
             for action, route in routes.items():
                 for name in (route.method, route.calls):
-                    function = inspect.unwrap(getattr(klass, name, None) or (lambda: None))
-                    code = getattr(function, "__code__", None)
+                    member = getattr(klass, name, None)
+                    code = getattr(inspect.unwrap(member), "__code__", None) if member else None
                     if isinstance(code, CodeType):
                         codes.setdefault(code, action)
     return codes
@@ -117,9 +121,8 @@ def _place(frame: FrameType) -> str:
 
 def _call_of(frame: FrameType) -> tuple[str, str] | None:
     """``(identity, message id)`` of the CALL a handler's frame answers, from the
-    :class:`~ocpp_fast.dispatch.CallContext` among its arguments (none: ``None``)."""
-    from ocpp_fast.dispatch import CallContext
-
+    :class:`~ocpp_fast.dispatch.CallContext` among its arguments (none: ``None``). Read once
+    per block, from the watch's thread, while the loop's thread waits in the handler."""
     code = frame.f_code
     arguments = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
     local = frame.f_locals
@@ -202,8 +205,6 @@ class LoopWatch:
         self._thread: threading.Thread | None = None
         self._lines = LogLimiter(log)
         """The thread's own limiter: a server's is the loop's, not shared across threads."""
-        self.episodes = 0
-        """Blocked episodes said (or counted, past the rate limit) since the watch began."""
 
     # --- on the loop ------------------------------------------------------------------------
 
@@ -239,7 +240,7 @@ class LoopWatch:
             self._timer = None
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join()
+            self._thread.join(JOIN_WITHIN)
         self._thread = None
 
     def _beat(self) -> None:
@@ -277,7 +278,6 @@ class LoopWatch:
             wait = max(threshold - late, 0.0) + threshold / CHECKS_PER_THRESHOLD
 
     def _said_blocked(self, late: float) -> None:
-        self.episodes += 1
         for watcher in self._watchers:
             metrics = watcher.metrics()
             if metrics is not None:
