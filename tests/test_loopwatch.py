@@ -26,7 +26,7 @@ from websockets.typing import Subprotocol
 from ocpp_fast.dispatch import CallContext
 from ocpp_fast.metrics import Metrics
 from ocpp_fast.transport import Limits, serve
-from ocpp_fast.transport._loopwatch import blocked_where, handler_codes
+from ocpp_fast.transport._loopwatch import _watches, blocked_where, handler_codes, watch_loop
 from ocpp_fast.v201 import ChargeSystem, datatypes, enums, messages
 
 THREAD = "ocpp-fast loop watch"
@@ -252,3 +252,20 @@ def test_serve_says_the_blocked_loop(tmp_path: Path) -> None:
     assert " warning " in blocked and "in Csms.heartbeat (block_app.py:" in blocked, blocked
     assert blocked.rstrip().endswith("the handler of Heartbeat (z1) of CS8"), blocked
     assert len([line for line in seen if RESUMED in line]) == 1
+
+
+def test_a_loop_closed_without_the_servers_close_ends_its_watch() -> None:
+    """A server never closed (a script that ends without ``close()``; its part of the watch,
+    here, never released): its loop closed, the thread ends at its next look and lets the
+    loop go."""
+
+    async def session() -> None:
+        watch_loop(0.2, [Blocking(0)])
+        assert len(watches()) == 1
+
+    asyncio.run(session())
+    deadline = time.monotonic() + 5
+    while watches() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert watches() == []
+    assert len(_watches) == 0

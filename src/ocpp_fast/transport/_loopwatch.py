@@ -261,7 +261,8 @@ class LoopWatch:
         while the loop is blocked or stopped; say a block once, and its end."""
         blocked, seen, wait = False, 0, self.threshold
         while not self._stop.wait(wait):
-            if self._loop.is_closed():
+            if self._loop.is_closed():  # ended without its servers' close: let it go
+                _watches.pop(self._loop, None)
                 return
             threshold = self.threshold
             count, late = self._resumed
