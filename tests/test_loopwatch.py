@@ -269,3 +269,25 @@ def test_a_loop_closed_without_the_servers_close_ends_its_watch() -> None:
         time.sleep(0.05)
     assert watches() == []
     assert len(_watches) == 0
+
+
+def test_blocks_are_said_once_each_and_rate_limited(caplog: pytest.LogCaptureFixture) -> None:
+    """A loop blocked again and again: one line per block and one per its end, 10 blocks a
+    minute per process (the limiter's share), every block counted."""
+    caplog.set_level(logging.INFO, logger="ocpp_fast")
+    metrics = Metrics()
+
+    async def session() -> None:
+        release = watch_loop(0.15, [], lambda: metrics)
+        try:
+            for _ in range(12):
+                time.sleep(0.35)  # blocks the loop
+                await asyncio.sleep(0.25)  # runs: the end is said
+        finally:
+            release()
+
+    asyncio.run(session())
+    assert len(lines(caplog, BLOCKED)) == 10
+    assert len(lines(caplog, RESUMED)) == 10
+    assert metrics.loop_blocks >= 12  # a loaded machine may stall the loop once more
+    assert metrics.loop_blocked_seconds >= 12 * 0.3
