@@ -10,7 +10,9 @@ named in ``data`` and then waits, so a test can kill it there).
 from __future__ import annotations
 
 import asyncio
+import datetime
 import os
+import time
 from pathlib import Path
 
 from ocpp_fast import errors
@@ -59,3 +61,14 @@ class HookedCsms(WorkerCsms):
 
     def on_disconnect(self, connection: AsyncConnection, reason: str) -> None:
         print(f"hook on_disconnect {connection.identity} {reason}", flush=True)
+
+
+class BlockingCsms(DemoChargeSystem):
+    """A plain Heartbeat handler that blocks its worker's event loop for 1.5 s (a driver
+    that is not asyncio): what ``ocpp-fast worker --loop-blocked`` says."""
+
+    def heartbeat(
+        self, request: messages.HeartbeatRequest, context: CallContext
+    ) -> messages.HeartbeatResponse:
+        time.sleep(1.5)
+        return messages.HeartbeatResponse(current_time=datetime.datetime.now(datetime.UTC))

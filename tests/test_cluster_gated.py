@@ -357,3 +357,31 @@ def test_a_store_cancelled_elsewhere_gives_its_message_id_back(path: type[Csms])
         assert station.written == [b'[3,"m1",{}]']
 
     run(scenario)
+
+
+@pytest.mark.parametrize("handler_first", [False, True], ids=["store-first", "handler-first"])
+def test_a_gated_call_waiting_for_its_ack_is_named_as_running(
+    path: type[Csms], handler_first: bool
+) -> None:
+    """The sweep of slow handlers and the lines of cancelled CALLs name what ``running()``
+    names: a gated CALL held for its ack by the compiled path (its ``Gated``, of either twin)
+    is named by its action and id, as the general path's ``_Stored`` is; nothing once the
+    ack answered it, and a stopped connection lists it as cancelled."""
+
+    async def scenario() -> None:
+        station = Station(path, handler_first=handler_first)
+        connection = station.connection
+        connection.feed(event(1))
+        connection.feed(event(2, "m-two"))
+        named = [(action, message_id) for _, action, message_id in connection.running()]
+        assert named == [("TransactionEvent", "m1"), ("TransactionEvent", "m-two")]
+        runners = {runner for runner, _, _ in connection.running()}
+        assert len(runners) == 2  # one per CALL: the sweep says each once
+        station.replies.ack(0)
+        await turns()
+        assert [m for _, _, m in connection.running()] == ["m-two"]
+        connection.stop()
+        assert connection.cancelled == [("TransactionEvent", "m-two")]
+        assert connection.running() == []
+
+    run(scenario)

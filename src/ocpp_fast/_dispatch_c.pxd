@@ -10,9 +10,9 @@ cdef class Gated:
     cdef object connection
     cdef object context
     cdef tuple fields
-    cdef str message_id
-    cdef object identity
-    cdef object action
+    cdef readonly str message_id  # readable from Python, as the pure twin's: the sweep of
+    cdef readonly object identity  # slow handlers names a gated CALL by them
+    cdef readonly object action
     cdef object request
     cdef bytes raw_id
     cdef object ack

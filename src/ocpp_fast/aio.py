@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import typing
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
@@ -90,6 +91,20 @@ Send = Callable[[bytes], Awaitable[None]]
 """Sends one frame (a coroutine function: the ``websockets`` backend)."""
 Write = Callable[[bytes], None]
 """Writes one frame without blocking (the transport buffers it: the ``picows`` backend)."""
+
+
+class GatedCall(typing.Protocol):
+    """A cluster's gated CALL as a connection holds it while the stream's ack is awaited
+    (``Gated`` of ``_dispatch_c`` and of ``_dispatch_py``): what :meth:`AsyncConnection.running`
+    names it by, and what ``stop`` does to it."""
+
+    @property
+    def action(self) -> str: ...
+
+    @property
+    def message_id(self) -> str: ...
+
+    def cancel(self) -> bool: ...
 
 
 class Slots:
@@ -167,7 +182,7 @@ class AsyncConnection:
         self.cancelled: list[tuple[str, str]] = []
         """``(action, message id)`` of the handlers :meth:`stop` cancelled, for the line that
         says the station is gone."""
-        self._pending: dict[Deferred[Any] | asyncio.Future[Any], int] = {}
+        self._pending: dict[Deferred[Any] | asyncio.Future[Any] | GatedCall, int] = {}
         """The futures plain handlers handed back, not completed yet (and how many CALLs each
         answers: one, unless a handler hands back the same future twice)."""
         self._drained: asyncio.Future[None] | None = None
@@ -722,30 +737,31 @@ class AsyncConnection:
         return len(self._backlog)
 
     def running(self) -> list[tuple[object, str, str]]:
-        """The handlers running now that can be named: ``(what runs it, action, message
-        id)``, "what" being the task of an ``async def`` handler or a ``(future, message id)``
-        pair for the future a plain one handed back (a cluster's gated CALLs are not named:
-        :attr:`handling` counts them). Read by the server's sweep of slow handlers
-        (:mod:`ocpp_fast.transport._slow`) and by the lines that say which were cancelled:
-        an ``async def`` handler's CALL is kept with its task (a dict entry where a set entry
-        was), a handed-back future's in ``_handed``; a plain handler that answers at once
-        (the compiled path) records nothing."""
+        """The handlers running now: ``(what runs it, action, message id)``, "what" being the
+        task of an ``async def`` handler, a ``(future, message id)`` pair for the future a
+        plain one handed back, or a cluster's gated CALL (a durable one waiting for its
+        stream's ack, held in ``_pending`` by the compiled path: its ``Gated``, which both
+        twins let read its action and message id). Read by the server's sweep of slow
+        handlers (:mod:`ocpp_fast.transport._slow`) and by the lines that say which were
+        cancelled: an ``async def`` handler's CALL is kept with its task (a dict entry where
+        a set entry was), a handed-back future's in ``_handed``, a gated CALL's on its
+        ``Gated``; a plain handler that answers at once (the compiled path) records nothing.
+        Nothing is recorded per CALL for this: the gated are told apart here, by the sweep."""
         named: list[tuple[object, str, str]] = [
             (task, call.action, call.message_id)
             for task, call in self._tasks.items()
             if call is not None
         ]
+        handed = self._handed
         named.extend(
             ((answer, message_id), action, message_id)
-            for message_id, (answer, action) in self._handed.items()
+            for message_id, (answer, action) in handed.items()
         )
+        if sum(self._pending.values()) > len(handed):  # gated CALLs among them
+            futures = {answer for answer, _ in handed.values()}
+            gated = [cast(GatedCall, held) for held in self._pending if held not in futures]
+            named.extend((held, held.action, held.message_id) for held in gated)
         return named
-
-    @property
-    def unnamed(self) -> int:
-        """The handlers running now that :meth:`running` cannot name (a cluster's gated
-        CALLs, held in ``_pending`` by the compiled path), which :attr:`handling` counts."""
-        return sum(self._pending.values()) - len(self._handed)
 
     @property
     def handling(self) -> int:

@@ -324,6 +324,14 @@ def _command(argv: Sequence[str] | None) -> int:
         help="async handlers that may run at once (default 256; plain ones run one at a time)",
     )
     work.add_argument(
+        "--loop-blocked",
+        type=seconds,
+        default=1.0,
+        metavar="SECONDS",
+        help="say where the event loop is blocked once it has been for this long, as serve's "
+        "--limit loop_blocked (default 1; 0: never)",
+    )
+    work.add_argument(
         "--host",
         default="127.0.0.1",
         help="the address --metrics-port and --health-port listen on (default 127.0.0.1)",

@@ -19,7 +19,11 @@ connection without metrics pays one ``is None`` check per frame.
 - ``ocpp_queued_messages``: transaction messages waiting in a station's queue (a station
   with a queue only);
 - ``ocpp_handshakes_refused_total{reason}``: stations turned away at the handshake (reason:
-  one of :class:`ocpp_fast.transport._refusals.Reason`, e.g. ``unauthorized``).
+  one of :class:`ocpp_fast.transport._refusals.Reason`, e.g. ``unauthorized``);
+- ``ocpp_slow_handlers_total{action}``: handlers still running after ``Limits.slow_handler``;
+- ``ocpp_loop_blocked_total`` and ``ocpp_loop_blocked_seconds_total``: times the event loop
+  was blocked longer than ``Limits.loop_blocked`` (:mod:`ocpp_fast.transport._loopwatch`),
+  and for how long in all (added as each block ends).
 
 The series live in a registry of their own (not prometheus-client's global
 one), so two servers in one process, or a test, never collide; it serves the process's
@@ -108,6 +112,11 @@ class Metrics:
         """cause -> connections ended."""
         self.slow_handlers: defaultdict[str, int] = defaultdict(int)
         """action -> handlers still running after ``Limits.slow_handler`` seconds."""
+        self.loop_blocks = 0
+        """Times the event loop was blocked past ``Limits.loop_blocked`` (counted by the
+        watch's thread, the only writer)."""
+        self.loop_blocked_seconds = 0.0
+        """Seconds those blocks lasted, each added once it ended."""
         self.zeros: dict[str, tuple[str, ...]] = {}
         """series -> the label values shown at 0 until counted (:meth:`expect`)."""
         self.queued: int | None = None
@@ -212,6 +221,14 @@ class Metrics:
         action of the version: its CALL was dispatched, so the series stays bounded)."""
         self.slow_handlers[action] += 1
 
+    def loop_blocked(self) -> None:
+        """The event loop has been blocked past ``Limits.loop_blocked`` (one episode)."""
+        self.loop_blocks += 1
+
+    def loop_resumed(self, seconds: float) -> None:
+        """A block counted by :meth:`loop_blocked` ended after ``seconds``."""
+        self.loop_blocked_seconds += seconds
+
     def handler_times(self) -> dict[str, tuple[list[float], float]]:
         """action -> (per-bucket counts, +Inf last; sum of seconds): a copy, of the actions
         whose handlers ran."""
@@ -283,6 +300,16 @@ class _Exposition(Collector):
             "Handlers still running after Limits.slow_handler seconds, by action",
             "action",
             m.slow_handlers,
+        )
+        yield CounterMetricFamily(
+            "ocpp_loop_blocked",
+            "Times the event loop was blocked longer than Limits.loop_blocked",
+            m.loop_blocks,
+        )
+        yield CounterMetricFamily(
+            "ocpp_loop_blocked_seconds",
+            "Seconds the event loop was blocked, in the blocks longer than Limits.loop_blocked",
+            m.loop_blocked_seconds,
         )
         name, documentation = m.handler_series
         times = HistogramMetricFamily(name, documentation, labels=["action"])

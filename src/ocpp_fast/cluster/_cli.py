@@ -112,6 +112,7 @@ async def worker(args: argparse.Namespace) -> int:
             config_for(args.nats, args.nats_creds, args.nats_start_timeout),
             concurrency=args.concurrency,
             metrics=metrics,
+            loop_blocked=args.loop_blocked,
         )
         metrics_host, health_host = operations_hosts(args)
         probes = Probes(

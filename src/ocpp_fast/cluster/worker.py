@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,8 @@ from ocpp_fast.dispatch import (
     is_awaitable,
 )
 from ocpp_fast.frames import Call
+from ocpp_fast.transport._loopwatch import watch_loop
+from ocpp_fast.transport.limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
     from nats.aio.subscription import Subscription
@@ -65,6 +67,8 @@ class Worker:
     (:class:`~ocpp_fast.metrics.Metrics`, extra ``[metrics]``) the handlers' times are kept
     in its ``ocpp_handler_seconds``, and the worker's own figures (its CALLs, the handlers
     running, its NATS connection) are added to it (``ocpp-fast worker --metrics-port``).
+    ``loop_blocked``: as ``Limits.loop_blocked`` of a server, from :meth:`start` to
+    :meth:`close` (a plain handler blocking the loop holds every CALL of the worker).
     """
 
     def __init__(
@@ -74,6 +78,7 @@ class Worker:
         *,
         concurrency: int = 256,
         metrics: Metrics | None = None,
+        loop_blocked: float | None = DEFAULT_LIMITS.loop_blocked,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency is 1 or more, not {concurrency!r}")
@@ -115,6 +120,8 @@ class Worker:
         self.busy = 0
         """``async def`` handlers running now (each holds one of ``concurrency`` slots)."""
         self.metrics = metrics
+        self.loop_blocked = Limits(loop_blocked=loop_blocked).loop_blocked  # checked as there
+        self._unwatch: Callable[[], None] = lambda: None
         self._started = False
         self._closing = False
         self._not_handled_logged = FirstTimes()
@@ -139,6 +146,8 @@ class Worker:
     async def start(self) -> None:
         """Connect and join the queue group of each version served."""
         self._loop = asyncio.get_running_loop()
+        self._unwatch()  # a second start: one part of the watch still
+        self._unwatch = watch_loop(self.loop_blocked, self.handlers.values(), lambda: self.metrics)
         await self.client._join()
         nc = self.client.nats
         for label in self.handlers:
@@ -163,6 +172,8 @@ class Worker:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=CLOSE_GRACE)
         await self.client.close()
+        self._unwatch()
+        self._unwatch = lambda: None
         handler_failures.flush(everything=True)  # the handlers' failures held back, said
 
     async def _received(self, msg: Msg) -> None:

@@ -55,7 +55,7 @@ def in_hand(connection: AsyncConnection, limit: int = NAMED_CALLS) -> str:
     """The handlers of ``connection`` running now, the first ``limit`` named
     (:func:`named_calls`), the others counted."""
     calls = [(action, message_id) for _, action, message_id in connection.running()]
-    return named_calls(calls, len(calls) + connection.unnamed, limit)
+    return named_calls(calls, limit=limit)
 
 
 class SlowHandlers:

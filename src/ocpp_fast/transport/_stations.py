@@ -701,7 +701,7 @@ def _late(identity: str, connection: AsyncConnection) -> str:
     the CALLs it will not get answered, its running handlers named (those waiting for a slot
     are counted only)."""
     count = connection.handling + connection.waiting
-    if not connection.running() and not connection.unnamed:  # CALLs waiting for a slot only
+    if not connection.running():  # CALLs waiting for a slot only
         return f"{escaped(identity)}: {count}"
     return f"{escaped(identity)}: {count} ({in_hand(connection, _NAMED_PER_STATION)})"
 

@@ -49,6 +49,15 @@ class Limits:
     down) is seen before the station gives up on its CALL (stations time out after tens of
     seconds) and long before ``handler_grace``. Found by one sweep per server every quarter
     of it, so said between this and one and a half times this; ``inf``: never."""
+    loop_blocked: float | None = 1.0
+    """Seconds the event loop may go without running anything else (a plain handler that
+    blocks it: a driver that is not asyncio, a ``time.sleep``, heavy computing) before a
+    WARNING says where it is blocked (the handler's function, file and line, its action,
+    and its station when it takes a ``CallContext``), and another how long it lasted once it
+    runs again; counted in ``ocpp_loop_blocked_total``. Watched from a thread of its own,
+    one per loop (:mod:`~ocpp_fast.transport._loopwatch`), so nothing is added per CALL:
+    said between this and this plus a tenth after the block began. ``None`` or 0: no
+    watch."""
     max_connections: int = 10_000
     """Open connections (keep it below the process's file-descriptor limit); beyond it,
     HTTP 503."""
@@ -86,6 +95,8 @@ class Limits:
                 raise ValueError(f"Limits.{name} must be at least 1")
         if not self.slow_handler > 0:
             raise ValueError("Limits.slow_handler must be above 0 (inf: never said)")
+        if self.loop_blocked is not None and not self.loop_blocked >= 0:
+            raise ValueError("Limits.loop_blocked must be 0 or more (None or 0: not watched)")
 
 
 DEFAULT_LIMITS = Limits()

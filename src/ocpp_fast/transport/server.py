@@ -16,6 +16,7 @@ from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport._handlers import by_subprotocol
 from ocpp_fast.transport._health import Check, Probes
 from ocpp_fast.transport._lifecycle import DISCONNECT_CAUSES, start_up
+from ocpp_fast.transport._loopwatch import watch_loop
 from ocpp_fast.transport._refusals import Reason
 from ocpp_fast.transport._stations import (
     Admission,
@@ -184,6 +185,9 @@ async def serve(
         probes.stop()
         raise
     probes.follow(server)
+    # a thread that sees the loop blocked, from the start (a blocking on_startup too)
+    watching = watch_loop(limits.loop_blocked, handlers.values(), lambda: server.metrics)
+    server.on_closed.append(watching)
     try:
         if cluster is not None:
             await cluster.attach(server)
