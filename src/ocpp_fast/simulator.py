@@ -30,7 +30,7 @@ import ssl as ssl_module
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -39,7 +39,9 @@ from ocpp_fast._machine import percentile
 from ocpp_fast._protocol_version import LABELS
 from ocpp_fast._ratelimit import ConnectionLog, LogLimiter
 from ocpp_fast._sim_calls import InFlight
+from ocpp_fast._sim_reboot import REBOOT_DOWNTIME
 from ocpp_fast._sim_stations import (
+    AnyStation,
     SimulatedStation,
     SimulatedStation16,
     SimulatedStation21,
@@ -55,6 +57,7 @@ from ocpp_fast._sim_traffic import (
     mixed_actions,
 )
 from ocpp_fast._sim_traffic16 import traffic_for
+from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.transport import Backoff, HandshakeFailed, StationClient, connect
 from ocpp_fast.transport.client import (
     CONNECTION_FAILED,
@@ -68,6 +71,7 @@ __all__ = [
     "FAILURES_SHOWN",
     "FAILURES_WINDOW",
     "MIX_SHARES",
+    "REBOOT_DOWNTIME",
     "RECONNECT_BACKOFF",
     "STILL_CONNECTING",
     "WIND_DOWN",
@@ -148,9 +152,17 @@ class SimulationReport:
     sessions: int = 0
     """Transactions the stations ended (those a remote stop ended included)."""
     messages: int = 0
-    """The stations' calls the CSMS answered, the events of remote starts and stops and the
-    NotifyReports of a base report included (the CSMS's own requests to the stations are not
-    counted, nor the heartbeats of a HeartbeatInterval the CSMS set)."""
+    """The stations' calls the CSMS answered, the events of remote starts and stops, the
+    NotifyReports of a base report and the :attr:`interval_heartbeats` included (the CSMS's own
+    requests to the stations are not counted)."""
+    interval_heartbeats: int = 0
+    """Of :attr:`messages`, the Heartbeats the stations' clients sent by themselves, after
+    ``HeartbeatInterval`` seconds without a message (once the CSMS set that interval): apart
+    from the traffic's own heartbeats, which the mix sends at its pace. Those unanswered, or
+    failed, are in :attr:`unanswered` and :attr:`errors` under ``Heartbeat`` as the others."""
+    reboots: int = 0
+    """Stations that rebooted on a Reset of the CSMS (each time): closed, reconnected, booted
+    with reason ``RemoteReset`` (2.x). Their closes are not in :attr:`connections_lost`."""
     seconds: float = 0.0
     """The real duration of the run, stopped early or not."""
     stopped_early: bool = False
@@ -169,12 +181,18 @@ class SimulationReport:
     (:func:`connect_failure`). A NotSupported answer to a core action (:data:`CORE_ACTIONS`)
     is an error too: ``StatusNotification: NotSupported``."""
     unanswered: Counter[str] = field(default_factory=Counter)
-    """The stations' calls still waiting for their answer when the run ended, by action: a
-    CSMS that never answers (a handler that hangs) shows here, and fails the run. Calls in
-    flight at the end, or at a stop, get :data:`WIND_DOWN` seconds to be answered first; a call
-    whose own timeout (:data:`CALL_TIMEOUT`) passed during the run is in :attr:`errors`
-    instead (``Heartbeat: TimeoutError``). Neither is in :attr:`latencies`, which are those of
-    the calls answered."""
+    """The stations' calls sent and still waiting for their answer when the run ended, by
+    action: a CSMS that never answers (a handler that hangs) shows here, and fails the run.
+    Calls in flight at the end, or at a stop, get :data:`WIND_DOWN` seconds to be answered
+    first; a call whose own timeout (:data:`CALL_TIMEOUT`) passed during the run is in
+    :attr:`errors` instead (``Heartbeat: TimeoutError``). Neither is in :attr:`latencies`,
+    which are those of the calls answered."""
+    not_sent: Counter[str] = field(default_factory=Counter)
+    """The stations' calls that were never sent, by action: queued behind one of the
+    station's own the CSMS left unanswered (OCPP-J: one CALL outstanding at a time), or
+    waiting for a connection, when the run ended. The station meant to send them and the CSMS
+    never got them, so they fail the run too; the CSMS never saw them, so they are not
+    :attr:`unanswered`."""
     not_supported: Counter[str] = field(default_factory=Counter)
     """Calls of an optional action (NotifyReport, SecurityEventNotification, DataTransfer...)
     the CSMS answered NotSupported, by action: OCPP lets a CSMS leave them out, so they are
@@ -195,12 +213,13 @@ class SimulationReport:
     @property
     def ok(self) -> bool:
         """Every station connected, no call failed (NotSupported answers to optional actions
-        are no failures), none was left unanswered at the end (:attr:`unanswered`), and every
+        are no failures), none was left unanswered or not sent at the end (:attr:`unanswered`,
+        :attr:`not_sent`: what the stations meant to send, the CSMS got and answered), and every
         station was connected at the end (none lost its connection for good): what
         ``ocpp-fast simulate`` exits 0 for. Connections lost and
         reconnects that failed, once every station is back, are reported but no failure: a
         CSMS restarted, or a cluster's gateway that failed over, is what such a run tests."""
-        answered = not self.errors and not self.unanswered
+        answered = not self.errors and not self.unanswered and not self.not_sent
         return answered and self.connected == self.stations and not self.not_back
 
     @property
@@ -212,6 +231,40 @@ class SimulationReport:
             stacklevel=2,
         )
         return self.live
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report's figures as JSON takes them (``ocpp-fast simulate --json`` prints them):
+        those of :meth:`table` by name, each kind's counts by kind, the latencies as
+        milliseconds at p50, p99 and max, and :attr:`ok`; a duration of no end is ``null``."""
+        counts = {
+            "not_supported": self.not_supported,
+            "unanswered": self.unanswered,
+            "not_sent": self.not_sent,
+            "errors": self.errors,
+        }
+        return {
+            "ok": self.ok,
+            "stations": self.stations,
+            "versions": dict(self.versions),
+            "connected": self.connected,
+            "live": self.live,
+            "not_back": self.not_back,
+            "connections_lost": self.connections_lost,
+            "reconnects_failed": self.reconnects_failed,
+            "reboots": self.reboots,
+            "sessions": self.sessions,
+            "messages": self.messages,
+            "interval_heartbeats": self.interval_heartbeats,
+            "seconds": round(self.seconds, 3),
+            "duration": None if math.isinf(self.duration) else self.duration,
+            "stopped_early": self.stopped_early,
+            "latency_ms": {
+                "p50": round(self.percentile(0.50), 3),
+                "p99": round(self.percentile(0.99), 3),
+                "max": round(max(self.latencies, default=0.0) * 1000, 3),
+            },
+            **{name: dict(kinds.most_common()) for name, kinds in counts.items()},
+        }
 
     def percentile(self, share: float) -> float:
         """Latency in milliseconds at ``share`` (0.5 = median); 0 without data."""
@@ -232,6 +285,8 @@ class SimulationReport:
             ("connections lost", lost),
             ("charging sessions", f"{self.sessions}"),
             ("messages (calls answered)", f"{self.messages}"),
+            ("of which interval heartbeats", f"{self.interval_heartbeats}"),
+            ("reboots (Reset)", f"{self.reboots}"),
             ("duration", f"{self.seconds:.1f} s{self._how_it_ended()}"),
             ("throughput", f"{rate:,.0f} msg/s"),
             ("latency p50", f"{self.percentile(0.50):.2f} ms"),
@@ -239,9 +294,10 @@ class SimulationReport:
             ("latency max", f"{max(self.latencies, default=0.0) * 1000:.2f} ms"),
             ("answered NotSupported", f"{sum(self.not_supported.values())} (not errors)"),
             ("unanswered at the end", f"{sum(self.unanswered.values())}"),
+            ("not sent (queued at the end)", f"{sum(self.not_sent.values())}"),
             ("errors", f"{sum(self.errors.values())}"),
         ]
-        kinds = [self.not_supported, self.unanswered, self.errors]  # each below its row
+        kinds = [self.not_supported, self.unanswered, self.not_sent, self.errors]  # below its row
         width = max(len(label) for label, _ in rows)
         lines = [f"{label.ljust(width)}  {value}" for label, value in rows[: -len(kinds)]]
         for (label, value), counts in zip(rows[-len(kinds) :], kinds, strict=True):
@@ -287,6 +343,12 @@ class _Fleet:
     """The stations' clients by identity, for the live count."""
     ended: dict[str, bool]
     """Whether each station whose run ended was connected then (it closes its client after)."""
+    stations: dict[str, AnyStation] = field(default_factory=dict)
+    """The stations' handlers by identity, for their reboots."""
+    sent_cut_off: set[tuple[str, str]] = field(default_factory=set)
+    """The CALLs on the wire the end cut off (station, message id), each counted unanswered
+    once (:func:`_on_wire`)."""
+    """The stations' handlers by identity, for their reboots."""
     calls: InFlight = field(default_factory=InFlight)
     """The stations' calls waiting for their answer: the end waits for them, then cuts them off
     (counted in :attr:`SimulationReport.unanswered`)."""
@@ -307,8 +369,12 @@ class _Fleet:
     def lost(self, live: int) -> int:
         """Connections that ended before their station's run did: every one opened but those
         ``live`` now (each station's count of connections made goes on after its end: it
-        closes its client then, which opens none)."""
-        return sum(client.connects for client in self.clients.values()) - live
+        closes its client then, which opens none) and those its station closed to reboot."""
+        return sum(client.connects for client in self.clients.values()) - live - self.reboots()
+
+    def reboots(self) -> int:
+        """The stations' reboots on a Reset so far."""
+        return sum(station.reboots for station in self.stations.values())
 
     def reconnects_failed(self) -> int:
         """The stations' failed attempts to connect again so far."""
@@ -398,9 +464,11 @@ async def _station(fleet: _Fleet, index: int, label: str, first: int, rng: rando
             report.errors[f"connect: {STILL_CONNECTING}"] += 1
             raise
     fleet.clients[identity] = client
+    fleet.stations[identity] = station
     report.connected += 1
     station.sender = functools.partial(_send, fleet, client, state)
     station.client = client  # its heartbeat follows the HeartbeatInterval the CSMS sets
+    client.heartbeat_call = functools.partial(_heartbeat, fleet, client, state)
     kinds, weights = fleet.kinds, fleet.weights
     try:
         accepted = await _booted(fleet, client, state)
@@ -409,8 +477,8 @@ async def _station(fleet: _Fleet, index: int, label: str, first: int, rng: rando
             if not await _slept(fleet, pause):
                 break
             connection = client.connection
-            if connection is None:
-                continue  # offline: a message now would go out first on the next connection
+            if connection is None or station.rebooting:
+                continue  # offline (or closing to reboot): a message now would wait or be cut
             if connection.registration != "Accepted":  # a new connection: it boots anew
                 accepted = await _booted(fleet, client, state)
                 continue
@@ -520,16 +588,51 @@ async def _call(fleet: _Fleet, client: StationClient, state: Any, kind: str) -> 
 
 async def _send(fleet: _Fleet, client: StationClient, state: Any, request: Any) -> Any:
     """Send ``request`` (the traffic's, or the event of a remote start or stop), counted in
-    the fleet's report, and tell ``state`` its answer or its failure; the response, or
-    ``None``. Cut off by the run's end, it is counted unanswered (and the cancel goes on)."""
+    the fleet's report (:func:`_counted`); the response, or ``None`` when the call failed."""
+    try:
+        calling = client.call(request, timeout=CALL_TIMEOUT)
+        return await _counted(fleet, client, state, request, calling)
+    except (errors.OcppError, TimeoutError, ConnectionError):
+        return None  # counted
+
+
+async def _heartbeat(
+    fleet: _Fleet,
+    client: StationClient,
+    state: Any,
+    connection: AsyncConnection,
+    request: Any,
+    timeout: float,
+) -> Any:
+    """A Heartbeat the station's client sends by itself (its ``heartbeat_call``), counted as
+    the station's other calls and in :attr:`SimulationReport.interval_heartbeats`; it raises
+    as ``connection.call`` does, for the client's heartbeat loop to see a lost connection."""
+    calling = connection.call(request, timeout=timeout)
+    return await _counted(fleet, client, state, request, calling, interval=True)
+
+
+async def _counted(
+    fleet: _Fleet,
+    client: StationClient,
+    state: Any,
+    request: Any,
+    calling: Awaitable[Any],
+    *,
+    interval: bool = False,
+) -> Any:
+    """Await ``calling``, the call of ``request``, counted in the fleet's report, and tell
+    ``state`` its answer or its failure; the response, or the call's error raised again.
+    Cut off by the run's end, it is counted unanswered, or not sent when it waited behind
+    another (and the cancel goes on)."""
     action = type(request).__name__.removesuffix("Request")  # in the station's version
     report = fleet.report
-    calling = fleet.calls.begin()
+    flight = fleet.calls.begin()
     started = time.perf_counter()
     try:
-        response = await client.call(request, timeout=CALL_TIMEOUT)
-    except asyncio.CancelledError:
-        report.unanswered[action] += 1  # the run ended first: said, not dropped
+        response = await calling
+    except asyncio.CancelledError:  # the run ended first: said, not dropped
+        cut = report.unanswered if _on_wire(fleet, client, action) else report.not_sent
+        cut[action] += 1
         raise
     except errors.NotSupportedError as exc:
         state.failed(request)
@@ -537,24 +640,41 @@ async def _send(fleet: _Fleet, client: StationClient, state: Any, request: Any) 
             report.errors[f"{action}: {exc.code}"] += 1
         else:
             report.not_supported[action] += 1
-        return None
+        raise
     except errors.OcppError as exc:
         state.failed(request)
         report.errors[f"{action}: {exc.code}"] += 1
-        return None
+        raise
     except (TimeoutError, ConnectionError) as exc:
         state.failed(request)
         report.errors[f"{action}: {type(exc).__name__}"] += 1
-        return None
+        raise
     finally:
-        fleet.calls.end(calling)
+        fleet.calls.end(flight)
     report.latencies.append(time.perf_counter() - started)
     report.messages += 1
+    report.interval_heartbeats += interval
     if action == "BootNotification" and str(response.status) == "Rejected":
         # answered, yet the CSMS refused the station: a run where it happens is no success
         report.errors["BootNotification: Rejected"] += 1
     state.answered(request, response)
     return response
+
+
+def _on_wire(fleet: _Fleet, client: StationClient, action: str) -> bool:
+    """Whether a call of ``action`` the run's end cut off was sent: the CALL of that action
+    on the wire on its station's connection, awaiting its answer, and not claimed yet by another
+    call cut off (OCPP-J: one CALL outstanding; those behind it were never sent, nor those that
+    waited for a connection)."""
+    connection = client.connection
+    on_wire = None if connection is None else connection.protocol.outstanding_call
+    if on_wire is None or on_wire[1] != action:
+        return False
+    claimed = (client.identity, on_wire[0])
+    if claimed in fleet.sent_cut_off:
+        return False
+    fleet.sent_cut_off.add(claimed)
+    return True
 
 
 @contextlib.contextmanager
@@ -667,6 +787,7 @@ async def simulate(
 
     def count() -> None:
         report.seconds = time.monotonic() - start
+        report.reboots = fleet.reboots()
         report.live = fleet.live()
         report.connections_lost = fleet.lost(report.live)
         report.reconnects_failed = fleet.reconnects_failed()
