@@ -608,7 +608,7 @@ async def _heartbeat(
     the station's other calls and in :attr:`SimulationReport.interval_heartbeats`; it raises
     as ``connection.call`` does, for the client's heartbeat loop to see a lost connection."""
     calling = connection.call(request, timeout=timeout)
-    return await _counted(fleet, client, state, request, calling, interval=True)
+    return await _counted(fleet, client, state, request, calling, on=connection)
 
 
 async def _counted(
@@ -618,12 +618,14 @@ async def _counted(
     request: Any,
     calling: Awaitable[Any],
     *,
-    interval: bool = False,
+    on: AsyncConnection | None = None,
 ) -> Any:
     """Await ``calling``, the call of ``request``, counted in the fleet's report, and tell
     ``state`` its answer or its failure; the response, or the call's error raised again.
     Cut off by the run's end, it is counted unanswered, or not sent when it waited behind
-    another (and the cancel goes on)."""
+    another (and the cancel goes on). ``on``: the connection of a client's own heartbeat
+    (:func:`_heartbeat`: counted in ``interval_heartbeats`` too), which the client's close
+    cancels once it dropped the connection; ``None``: the client's (``client.call``)."""
     action = type(request).__name__.removesuffix("Request")  # in the station's version
     report = fleet.report
     flight = fleet.calls.begin()
@@ -631,7 +633,8 @@ async def _counted(
     try:
         response = await calling
     except asyncio.CancelledError:  # the run ended first: said, not dropped
-        cut = report.unanswered if _on_wire(fleet, client, action) else report.not_sent
+        connection = client.connection if on is None else on
+        cut = report.unanswered if _on_wire(fleet, connection, action) else report.not_sent
         cut[action] += 1
         raise
     except errors.NotSupportedError as exc:
@@ -653,7 +656,7 @@ async def _counted(
         fleet.calls.end(flight)
     report.latencies.append(time.perf_counter() - started)
     report.messages += 1
-    report.interval_heartbeats += interval
+    report.interval_heartbeats += on is not None
     if action == "BootNotification" and str(response.status) == "Rejected":
         # answered, yet the CSMS refused the station: a run where it happens is no success
         report.errors["BootNotification: Rejected"] += 1
@@ -661,16 +664,15 @@ async def _counted(
     return response
 
 
-def _on_wire(fleet: _Fleet, client: StationClient, action: str) -> bool:
+def _on_wire(fleet: _Fleet, connection: AsyncConnection | None, action: str) -> bool:
     """Whether a call of ``action`` the run's end cut off was sent: the CALL of that action
-    on the wire on its station's connection, awaiting its answer, and not claimed yet by another
-    call cut off (OCPP-J: one CALL outstanding; those behind it were never sent, nor those that
-    waited for a connection)."""
-    connection = client.connection
+    on the wire on its station's ``connection``, awaiting its answer, and not claimed yet by
+    another call cut off (OCPP-J: one CALL outstanding; those behind it were never sent, nor
+    those that waited for a connection, ``None``)."""
     on_wire = None if connection is None else connection.protocol.outstanding_call
-    if on_wire is None or on_wire[1] != action:
+    if connection is None or on_wire is None or on_wire[1] != action:
         return False
-    claimed = (client.identity, on_wire[0])
+    claimed = (connection.identity, on_wire[0])
     if claimed in fleet.sent_cut_off:
         return False
     fleet.sent_cut_off.add(claimed)
