@@ -370,7 +370,8 @@ class _Fleet:
         """Connections that ended before their station's run did: every one opened but those
         ``live`` now (each station's count of connections made goes on after its end: it
         closes its client then, which opens none) and those its station closed to reboot."""
-        return sum(client.connects for client in self.clients.values()) - live - self.reboots()
+        opened = sum(client.connects for client in self.clients.values())
+        return max(0, opened - live - self.reboots())  # (a reboot counts as it begins to close)
 
     def reboots(self) -> int:
         """The stations' reboots on a Reset so far."""

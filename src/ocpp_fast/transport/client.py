@@ -635,10 +635,11 @@ class StationClient(Generic[BootT]):
         the client's boot on that next connection carries ``reason`` (2.x's
         ``BootReasonEnumType``: ``RemoteReset`` after a Reset; 1.6's boot has no reason, so it
         is sent as given). A simulated station calls it when it carries out a Reset."""
-        self._downtime, self._boot_reason = downtime, reason
         link = self._link
-        if link is not None and not self._closing:
-            await link.close(1012, "rebooting")
+        if link is None or self.connection is None or self._closing:
+            return  # no connection to close: the back-off of the one lost goes on
+        self._downtime, self._boot_reason = downtime, reason
+        await link.close(1012, "rebooting")
 
     async def _run(self) -> None:
         attempt = 0
