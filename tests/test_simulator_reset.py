@@ -19,6 +19,7 @@ from test_simulator_remote import (
     Seen,
     boot_of,
     ended_kind,
+    heartbeating,
     start_of,
     started_kind,
     station_of,
@@ -27,7 +28,7 @@ from test_simulator_remote import (
 )
 
 from ocpp_fast import _sim_reboot
-from ocpp_fast.simulator import REBOOT_DOWNTIME, SimulationReport, simulate
+from ocpp_fast.simulator import REBOOT_DOWNTIME, SimulationReport
 from ocpp_fast.transport import CsmsServer, StationClient, connect, serve
 from ocpp_fast.v16 import messages as messages16
 from ocpp_fast.v21 import messages as messages21
@@ -214,20 +215,10 @@ def test_a_reset_in_a_run_is_counted_as_a_reboot_not_a_lost_connection(
     monkeypatch.setattr(_sim_reboot, "REBOOT_DOWNTIME", 0.3)
 
     async def main() -> tuple[Seen, str, list[Any], SimulationReport]:
-        seen = Seen(label)
-        server = await serve(seen.handler)
-        url = f"ws://127.0.0.1:{server.port}/ocpp"
-        try:
-            running = asyncio.create_task(
-                simulate(url, 1, 3.0, interval=0.05, versions=label, actions=["Heartbeat"])
-            )
-            heartbeat = messages16.HeartbeatRequest if label == "1.6" else messages.HeartbeatRequest
-            await asyncio.wait_for(seen.until(heartbeat), 10)  # booted and accepted
+        async with heartbeating(label) as (seen, server, running):
             answer = await server.call("SIM00000", reset_of(label, kind), timeout=5)
             after = await asyncio.wait_for(rebooted(seen, label, 2), 10)
             report = await asyncio.wait_for(running, 20)
-        finally:
-            await server.close()
         return seen, str(answer.status), after, report
 
     seen, status, after, report = asyncio.run(main())

@@ -77,8 +77,6 @@ async def _simulate(
             line += f"  lost {report.connections_lost}"
         if report.unanswered:  # (the last line only: calls cut off by the run's end)
             line += f"  unanswered {sum(report.unanswered.values())}"
-        if report.not_sent:  # (the same: calls queued behind those, never sent)
-            line += f"  not sent {sum(report.not_sent.values())}"
         if terminal:
             print(f"\r{line}", end="", file=sys.stderr, flush=True)
         elif elapsed - shown[0] >= PLAIN_PROGRESS_EVERY:
