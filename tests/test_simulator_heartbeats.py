@@ -77,6 +77,49 @@ def test_an_interval_heartbeat_the_csms_never_answers_is_unanswered() -> None:
     assert not report.ok
 
 
+class SlowBeats(Hanging):
+    """A CSMS that answers heartbeats after 0.8 s, and says when one came."""
+
+    def __init__(self) -> None:
+        super().__init__(slow=0.8)
+        self.beating = asyncio.Event()
+
+    async def heartbeat(self, request: messages.HeartbeatRequest) -> messages.HeartbeatResponse:
+        self.beating.set()
+        return await super().heartbeat(request)
+
+
+def test_an_interval_heartbeat_cut_by_a_lost_connection_is_an_error_not_unanswered() -> None:
+    """Mid-run, the CSMS closes the station's connection while its client's heartbeat waits for
+    the answer: the client drops it with the connection (a cancel, not the run's end), so it is
+    a ``ConnectionError`` as a call of the traffic would be, and nothing is left unanswered."""
+
+    async def main() -> SimulationReport:
+        csms = SlowBeats()
+        server = await serve(csms)
+        try:
+            url = f"ws://127.0.0.1:{server.port}/ocpp"
+            running = asyncio.create_task(
+                simulate(url, 1, 5.0, interval=60.0, actions=["Heartbeat"])
+            )
+            while "SIM00000" not in server.connections:
+                await asyncio.sleep(0.01)
+            await server.call("SIM00000", every("2.0.1", "1"), timeout=5)
+            await asyncio.wait_for(csms.beating.wait(), 5)  # in flight for 0.8 s
+            await server.disconnect("SIM00000")
+            while "SIM00000" not in server.connections:  # back after its back-off
+                await asyncio.sleep(0.01)
+            await server.call("SIM00000", every("2.0.1", "600"), timeout=5)  # no more
+            return await asyncio.wait_for(running, 20)
+        finally:
+            await server.close(0.1)
+
+    report = asyncio.run(main())
+    assert report.errors == {"Heartbeat: ConnectionError": 1}, report.table()
+    assert report.unanswered == {} and report.not_sent == {}, report.table()
+    assert report.connections_lost == 1
+
+
 def test_the_command_prints_the_report_as_json(
     backend: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

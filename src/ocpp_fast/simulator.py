@@ -625,18 +625,24 @@ async def _counted(
     ``state`` its answer or its failure; the response, or the call's error raised again.
     Cut off by the run's end, it is counted unanswered, or not sent when it waited behind
     another (and the cancel goes on). ``on``: the connection of a client's own heartbeat
-    (:func:`_heartbeat`: counted in ``interval_heartbeats`` too), which the client's close
-    cancels once it dropped the connection; ``None``: the client's (``client.call``)."""
+    (:func:`_heartbeat`: counted in ``interval_heartbeats`` too), which the client cancels as
+    it drops the connection (at the station's end, or mid-run when the connection was lost:
+    a ``ConnectionError`` then, as a call of the traffic on it gets); ``None``: the client's
+    (``client.call``)."""
     action = type(request).__name__.removesuffix("Request")  # in the station's version
     report = fleet.report
     flight = fleet.calls.begin()
     started = time.perf_counter()
     try:
         response = await calling
-    except asyncio.CancelledError:  # the run ended first: said, not dropped
-        connection = client.connection if on is None else on
-        cut = report.unanswered if _on_wire(fleet, connection, action) else report.not_sent
-        cut[action] += 1
+    except asyncio.CancelledError:
+        if fleet.over.is_set() or time.monotonic() >= fleet.deadline:  # cut off by the end
+            connection = client.connection if on is None else on
+            cut = report.unanswered if _on_wire(fleet, connection, action) else report.not_sent
+            cut[action] += 1  # said, not dropped
+        else:  # mid-run, only a client's heartbeat: cancelled as its connection was lost
+            state.failed(request)
+            report.errors[f"{action}: ConnectionError"] += 1
         raise
     except errors.NotSupportedError as exc:
         state.failed(request)
