@@ -30,7 +30,7 @@ import ssl as ssl_module
 import time
 import warnings
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -587,14 +587,61 @@ async def _call(fleet: _Fleet, client: StationClient, state: Any, kind: str) -> 
     return await _send(fleet, client, state, state.request(kind))
 
 
-async def _send(fleet: _Fleet, client: StationClient, state: Any, request: Any) -> Any:
+async def _send(
+    fleet: _Fleet,
+    client: StationClient,
+    state: Any,
+    request: Any,
+    on: AsyncConnection | None = None,
+    timeout: float = 0.0,
+) -> Any:
     """Send ``request`` (the traffic's, or the event of a remote start or stop), counted in
-    the fleet's report (:func:`_counted`); the response, or ``None`` when the call failed."""
+    the fleet's report, and tell ``state`` its answer or its failure; the response, or
+    ``None`` when the call failed. Cut off by the run's end, it is counted unanswered, or not
+    sent when it waited behind another (and the cancel goes on). ``on`` and its ``timeout``:
+    the connection of a Heartbeat the client sends by itself (:func:`_heartbeat`), which raises
+    its failure instead, for the client's heartbeat loop, and which the client cancels as it
+    drops the connection (at the station's end, or mid-run when it was lost: a
+    ``ConnectionError`` then, as a call of the traffic on it gets). One coroutine for both:
+    this is every call's way, and a coroutine wrapping another cost each call more."""
+    action = type(request).__name__.removesuffix("Request")  # in the station's version
+    report = fleet.report
+    calling = fleet.calls.begin()
+    started = time.perf_counter()
     try:
-        calling = client.call(request, timeout=CALL_TIMEOUT)
-        return await _counted(fleet, client, state, request, calling)
-    except (errors.OcppError, TimeoutError, ConnectionError):
-        return None  # counted
+        if on is None:
+            response = await client.call(request, timeout=CALL_TIMEOUT)
+        else:
+            response = await on.call(request, timeout=timeout)
+    except asyncio.CancelledError:
+        if fleet.over.is_set() or time.monotonic() >= fleet.deadline:  # cut off by the end
+            connection = client.connection if on is None else on
+            cut = report.unanswered if _on_wire(fleet, connection, action) else report.not_sent
+            cut[action] += 1  # said, not dropped
+        else:  # mid-run, only a client's heartbeat: cancelled as its connection was lost
+            state.failed(request)
+            report.errors[f"{action}: ConnectionError"] += 1
+        raise
+    except (errors.OcppError, TimeoutError, ConnectionError) as exc:
+        state.failed(request)
+        if isinstance(exc, errors.NotSupportedError) and not is_core(action):
+            report.not_supported[action] += 1
+        else:
+            code = exc.code if isinstance(exc, errors.OcppError) else type(exc).__name__
+            report.errors[f"{action}: {code}"] += 1
+        if on is not None:
+            raise
+        return None
+    finally:
+        fleet.calls.end(calling)
+    report.latencies.append(time.perf_counter() - started)
+    report.messages += 1
+    report.interval_heartbeats += on is not None
+    if action == "BootNotification" and str(response.status) == "Rejected":
+        # answered, yet the CSMS refused the station: a run where it happens is no success
+        report.errors["BootNotification: Rejected"] += 1
+    state.answered(request, response)
+    return response
 
 
 async def _heartbeat(
@@ -608,67 +655,7 @@ async def _heartbeat(
     """A Heartbeat the station's client sends by itself (its ``heartbeat_call``), counted as
     the station's other calls and in :attr:`SimulationReport.interval_heartbeats`; it raises
     as ``connection.call`` does, for the client's heartbeat loop to see a lost connection."""
-    calling = connection.call(request, timeout=timeout)
-    return await _counted(fleet, client, state, request, calling, on=connection)
-
-
-async def _counted(
-    fleet: _Fleet,
-    client: StationClient,
-    state: Any,
-    request: Any,
-    calling: Awaitable[Any],
-    *,
-    on: AsyncConnection | None = None,
-) -> Any:
-    """Await ``calling``, the call of ``request``, counted in the fleet's report, and tell
-    ``state`` its answer or its failure; the response, or the call's error raised again.
-    Cut off by the run's end, it is counted unanswered, or not sent when it waited behind
-    another (and the cancel goes on). ``on``: the connection of a client's own heartbeat
-    (:func:`_heartbeat`: counted in ``interval_heartbeats`` too), which the client cancels as
-    it drops the connection (at the station's end, or mid-run when the connection was lost:
-    a ``ConnectionError`` then, as a call of the traffic on it gets); ``None``: the client's
-    (``client.call``)."""
-    action = type(request).__name__.removesuffix("Request")  # in the station's version
-    report = fleet.report
-    flight = fleet.calls.begin()
-    started = time.perf_counter()
-    try:
-        response = await calling
-    except asyncio.CancelledError:
-        if fleet.over.is_set() or time.monotonic() >= fleet.deadline:  # cut off by the end
-            connection = client.connection if on is None else on
-            cut = report.unanswered if _on_wire(fleet, connection, action) else report.not_sent
-            cut[action] += 1  # said, not dropped
-        else:  # mid-run, only a client's heartbeat: cancelled as its connection was lost
-            state.failed(request)
-            report.errors[f"{action}: ConnectionError"] += 1
-        raise
-    except errors.NotSupportedError as exc:
-        state.failed(request)
-        if is_core(action):
-            report.errors[f"{action}: {exc.code}"] += 1
-        else:
-            report.not_supported[action] += 1
-        raise
-    except errors.OcppError as exc:
-        state.failed(request)
-        report.errors[f"{action}: {exc.code}"] += 1
-        raise
-    except (TimeoutError, ConnectionError) as exc:
-        state.failed(request)
-        report.errors[f"{action}: {type(exc).__name__}"] += 1
-        raise
-    finally:
-        fleet.calls.end(flight)
-    report.latencies.append(time.perf_counter() - started)
-    report.messages += 1
-    report.interval_heartbeats += on is not None
-    if action == "BootNotification" and str(response.status) == "Rejected":
-        # answered, yet the CSMS refused the station: a run where it happens is no success
-        report.errors["BootNotification: Rejected"] += 1
-    state.answered(request, response)
-    return response
+    return await _send(fleet, client, state, request, connection, timeout)
 
 
 def _on_wire(fleet: _Fleet, connection: AsyncConnection | None, action: str) -> bool:
