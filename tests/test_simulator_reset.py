@@ -28,6 +28,7 @@ from test_simulator_remote import (
 )
 
 from ocpp_fast import _sim_reboot
+from ocpp_fast.aio import connect_in_memory
 from ocpp_fast.simulator import REBOOT_DOWNTIME, SimulationReport
 from ocpp_fast.transport import CsmsServer, StationClient, connect, serve
 from ocpp_fast.v16 import messages as messages16
@@ -154,9 +155,9 @@ def test_a_reset_ends_the_transaction_and_reboots_the_station(
 
 @pytest.mark.parametrize("label", ["2.0.1", "2.1"])
 def test_an_on_idle_reset_waits_for_the_transaction_to_end(label: str) -> None:
-    """OnIdle while charging is Scheduled: the station goes on charging, and reboots once the
-    transaction ended (a remote stop here: reason Remote, not a reset's); idle, OnIdle is
-    Accepted at once."""
+    """OnIdle while charging is Scheduled (and a second reset meanwhile Rejected): the station
+    goes on charging, and reboots once the transaction ended (a remote stop here: reason
+    Remote, not a reset's); idle, OnIdle is Accepted at once."""
 
     async def main() -> tuple[list[str], list[Any], int]:
         answers = []
@@ -164,6 +165,8 @@ def test_an_on_idle_reset_waits_for_the_transaction_to_end(label: str) -> None:
             await server.call("CS001", start_of(label), timeout=5)
             started = await asyncio.wait_for(seen.until(started_kind(label)), 10)
             reset = reset_of(label, "OnIdle")
+            answers.append(str((await server.call("CS001", reset, timeout=5)).status))
+            # one on its way already: a second is Rejected
             answers.append(str((await server.call("CS001", reset, timeout=5)).status))
             await asyncio.sleep(REBOOT_DOWNTIME)
             assert len(seen.of(boot_kind(label))) == 1  # no reboot while charging
@@ -177,7 +180,7 @@ def test_an_on_idle_reset_waits_for_the_transaction_to_end(label: str) -> None:
         return answers, after, station.reboots
 
     answers, after, reboots = asyncio.run(main())
-    assert answers == ["Scheduled", "Accepted", "Accepted"]
+    assert answers == ["Scheduled", "Rejected", "Accepted", "Accepted"]
     check_rebooted(label, after)
     assert reboots == 2
 
@@ -230,3 +233,24 @@ def test_a_reset_in_a_run_is_counted_as_a_reboot_not_a_lost_connection(
     assert report.ok, report.table()
     assert "reboots (Reset)                1" in report.table().splitlines()
     assert report.messages == len(seen.requests)  # the boot again and statuses counted too
+
+
+@pytest.mark.parametrize("label", ["1.6", "2.0.1"])
+def test_a_station_with_no_client_to_reconnect_with_rejects_a_reset(label: str) -> None:
+    """``connect_in_memory``'s bare ends: nothing would open the connection again, so the
+    station does not close it: Rejected."""
+
+    async def main() -> str:
+        pair = connect_in_memory(station_of(label), Seen(label).handler)
+        try:
+            return str(
+                (
+                    await pair.csms.call(
+                        reset_of(label, "Immediate" if label != "1.6" else "Soft"), timeout=5
+                    )
+                ).status
+            )
+        finally:
+            await pair.close()
+
+    assert asyncio.run(main()) == "Rejected"
