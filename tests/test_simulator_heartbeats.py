@@ -14,7 +14,6 @@ from test_simulator_remote import Seen
 from test_simulator_unanswered import Hanging, _hanging_csms_in_a_thread
 
 from ocpp_fast.cli import main
-from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.simulator import SimulationReport, simulate
 from ocpp_fast.transport import serve
 from ocpp_fast.v16 import messages as messages16
@@ -35,19 +34,28 @@ def every(label: str, seconds: str) -> Any:
     return messages.SetVariablesRequest(set_variable_data=[setting])
 
 
+async def booted(seen: Seen, label: str) -> None:
+    """Until the CSMS answered the station's boot. The HeartbeatInterval is set after it: an
+    accepted boot's interval (300 s) becomes the client's, so a boot answered after the
+    setting (on a loaded machine) undid it."""
+    boot = (
+        messages16.BootNotificationRequest if label == "1.6" else messages.BootNotificationRequest
+    )
+    await asyncio.wait_for(seen.until(boot), 10)
+
+
 async def _quiet_run(
-    csms: OcppHandler, label: str, duration: float, seconds: str = "1"
+    seen: Seen, label: str, duration: float, seconds: str = "1"
 ) -> SimulationReport:
     """One station of ``label`` that sends nothing after its boot (its first message would come
-    after the end), whose HeartbeatInterval the CSMS sets to ``seconds`` once it connected."""
-    server = await serve(csms)
+    after the end), whose HeartbeatInterval the CSMS sets to ``seconds`` once booted."""
+    server = await serve(seen.handler)
     try:
         url = f"ws://127.0.0.1:{server.port}/ocpp"
         running = asyncio.create_task(
             simulate(url, 1, duration, interval=60.0, versions=label, actions=["Heartbeat"])
         )
-        while "SIM00000" not in server.connections:
-            await asyncio.sleep(0.01)
+        await booted(seen, label)
         await server.call("SIM00000", every(label, seconds), timeout=5)
         return await asyncio.wait_for(running, 20)
     finally:
@@ -57,7 +65,7 @@ async def _quiet_run(
 @pytest.mark.parametrize("label", ["1.6", "2.0.1"])
 def test_the_clients_interval_heartbeats_are_counted_with_the_other_calls(label: str) -> None:
     seen = Seen(label)
-    report = asyncio.run(_quiet_run(seen.handler, label, 3.5))
+    report = asyncio.run(_quiet_run(seen, label, 3.5))
     heartbeat = messages16.HeartbeatRequest if label == "1.6" else messages.HeartbeatRequest
     beats = len(seen.of(heartbeat))  # the traffic sent none: every one is the client's
     assert beats >= 2, seen.requests
@@ -71,7 +79,8 @@ def test_the_clients_interval_heartbeats_are_counted_with_the_other_calls(label:
 def test_an_interval_heartbeat_the_csms_never_answers_is_unanswered() -> None:
     """Sent about 3 s in, its own timeout 3 s (the interval), cut by the end at 4.5 s: it was
     on the wire (not sent it is not), and it vanished."""
-    report = asyncio.run(_quiet_run(Hanging(frozenset({"Heartbeat"})), "2.0.1", 4.5, "3"))
+    hung = Seen("2.0.1", Hanging(frozenset({"Heartbeat"})))
+    report = asyncio.run(_quiet_run(hung, "2.0.1", 4.5, "3"))
     assert report.unanswered == {"Heartbeat": 1}, report.table()
     assert report.interval_heartbeats == 0 and report.not_sent == {} and report.errors == {}
     assert not report.ok
@@ -96,14 +105,14 @@ def test_an_interval_heartbeat_cut_by_a_lost_connection_is_an_error_not_unanswer
 
     async def main() -> SimulationReport:
         csms = SlowBeats()
-        server = await serve(csms)
+        seen = Seen("2.0.1", csms)
+        server = await serve(seen.handler)
         try:
             url = f"ws://127.0.0.1:{server.port}/ocpp"
             running = asyncio.create_task(
                 simulate(url, 1, 6.0, interval=60.0, actions=["Heartbeat"])
             )
-            while "SIM00000" not in server.connections:
-                await asyncio.sleep(0.01)
+            await booted(seen, "2.0.1")
             # its timeout the interval, 2 s: well after the answer, even on a loaded machine
             await server.call("SIM00000", every("2.0.1", "2"), timeout=5)
             await asyncio.wait_for(csms.beating.wait(), 5)  # in flight for 0.5 s
