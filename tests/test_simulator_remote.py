@@ -7,6 +7,8 @@ Rejected. Alone (``connect()``) and inside a ``simulate()`` run, whose report co
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -23,7 +25,7 @@ from ocpp_fast.simulator import (
     SimulationReport,
     simulate,
 )
-from ocpp_fast.transport import connect, serve
+from ocpp_fast.transport import CsmsServer, connect, serve
 from ocpp_fast.v16 import messages as messages16
 from ocpp_fast.v21 import datatypes as datatypes21
 from ocpp_fast.v21 import enums as enums21
@@ -195,6 +197,28 @@ def test_a_remote_start_runs_a_transaction_that_a_remote_stop_ends(label: str) -
     asyncio.run(main())
 
 
+@contextlib.asynccontextmanager
+async def heartbeating(
+    label: str,
+) -> AsyncIterator[tuple[Seen, CsmsServer, asyncio.Task[SimulationReport]]]:
+    """A 3 s ``simulate()`` run of one station of ``label`` (``SIM00000``) that sends heartbeats
+    only, every 0.05 s (so its traffic leaves a transaction alone), against a demo CSMS that
+    records what it is sent, once the CSMS saw its first heartbeat (its boot accepted): the
+    CSMS, its server and the run's task."""
+    seen = Seen(label)
+    server = await serve(seen.handler)
+    url = f"ws://127.0.0.1:{server.port}/ocpp"
+    try:
+        running = asyncio.create_task(
+            simulate(url, 1, 3.0, interval=0.05, versions=label, actions=["Heartbeat"])
+        )
+        heartbeat = messages16.HeartbeatRequest if label == "1.6" else messages.HeartbeatRequest
+        await asyncio.wait_for(seen.until(heartbeat), 10)  # booted and accepted
+        yield seen, server, running
+    finally:
+        await server.close()
+
+
 @pytest.mark.parametrize("label", ["1.6", "2.0.1"])
 def test_a_remote_transaction_in_a_run_is_counted_in_its_report(label: str) -> None:
     """Inside ``simulate()`` (heartbeats only, so the traffic leaves the transaction alone):
@@ -202,15 +226,7 @@ def test_a_remote_transaction_in_a_run_is_counted_in_its_report(label: str) -> N
     messages and the ended transaction in its sessions, as it counts the traffic's."""
 
     async def main() -> tuple[Seen, SimulationReport]:
-        seen = Seen(label)
-        server = await serve(seen.handler)
-        url = f"ws://127.0.0.1:{server.port}/ocpp"
-        try:
-            running = asyncio.create_task(
-                simulate(url, 1, 3.0, interval=0.05, versions=label, actions=["Heartbeat"])
-            )
-            heartbeat = messages16.HeartbeatRequest if label == "1.6" else messages.HeartbeatRequest
-            await asyncio.wait_for(seen.until(heartbeat), 10)  # booted and accepted
+        async with heartbeating(label) as (seen, server, running):
             start = await server.call("SIM00000", start_of(label), timeout=5)
             started = await asyncio.wait_for(seen.until(started_kind(label)), 10)
             check_started(label, started)
@@ -219,8 +235,6 @@ def test_a_remote_transaction_in_a_run_is_counted_in_its_report(label: str) -> N
             ended = await asyncio.wait_for(seen.until(ended_kind(label), 2 - (label == "1.6")), 10)
             check_ended(label, ended, transaction)
             report = await asyncio.wait_for(running, 20)
-        finally:
-            await server.close()
         assert (str(start.status), str(stop.status)) == ("Accepted", "Accepted")
         return seen, report
 

@@ -77,7 +77,8 @@ def test_calls_a_hung_csms_never_answers_are_unanswered_and_fail_the_run() -> No
     lines = report.table().splitlines()
     row = lines.index("unanswered at the end          3")
     assert lines[row + 1] == "  3  Heartbeat"
-    assert lines[row + 2] == "errors                         0"
+    assert lines[row + 2] == "not sent (queued at the end)   0"  # each one was on the wire
+    assert lines[row + 3] == "errors                         0"
 
 
 def test_calls_that_time_out_during_the_run_stay_errors(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -120,9 +121,14 @@ def test_a_call_after_an_answer_left_unanswered_is_counted() -> None:
         return report
 
     report = asyncio.run(main())
-    # and the station's next Heartbeat, behind it (one CALL outstanding at a time)
-    assert report.unanswered == {"TransactionEvent": 1, "Heartbeat": 1}, report.table()
+    # the station's next Heartbeat queued behind it (one CALL outstanding at a time) was never
+    # sent: not sent, where it was counted unanswered with the TransactionEvent on the wire
+    assert report.unanswered == {"TransactionEvent": 1}, report.table()
+    assert report.not_sent == {"Heartbeat": 1}, report.table()
     assert report.errors == {} and not report.ok
+    lines = report.table().splitlines()
+    row = lines.index("not sent (queued at the end)   1")
+    assert lines[row + 1] == "  1  Heartbeat"
 
 
 def test_a_stop_lets_the_calls_in_flight_be_answered() -> None:
@@ -174,7 +180,10 @@ def test_the_command_says_the_unanswered_calls_and_exits_1(
         code = main(["simulate", *arguments, "--actions", "Heartbeat", "--backend", backend])
     out, err = capsys.readouterr()
     assert code == 1, out
-    table = "unanswered at the end          2\n  2  Heartbeat\nerrors                         0"
+    table = (
+        "unanswered at the end          2\n  2  Heartbeat\n"
+        "not sent (queued at the end)   0\nerrors                         0"
+    )
     assert table in out
     last_progress = err.rstrip("\n").split("\r")[-1]  # the final report's
     assert last_progress.endswith("errors 0  unanswered 2"), err

@@ -19,9 +19,9 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeAlias
+from typing import Any, Generic, TypeAlias, cast
 
-from ocpp_fast._sim_traffic import Traffic
+from ocpp_fast._sim_traffic import Traffic, TxIdT
 from ocpp_fast._sim_traffic16 import traffic_for
 from ocpp_fast.transport import StationClient
 
@@ -66,13 +66,13 @@ def _listed(value: str) -> tuple[str, ...]:
     return tuple(value.split(","))
 
 
-class _Acting(_Registered):
+class _Acting(_Registered, Generic[TxIdT]):
     """A station that sends by itself: what it carries out after an answer (a remote start's
     event, triggered messages, a report), by :attr:`sender` or on its connection, and what its
     settings ask of it, on its clocks."""
 
     _label = "2.0.1"
-    _traffic: Traffic | None = None
+    _traffic: Traffic[TxIdT] | None = None
     sender: Sender | None = None
     """How the station's CALLs go out (``None``: on its connection, counted nowhere)."""
     client: StationClient | None = None
@@ -84,15 +84,17 @@ class _Acting(_Registered):
     (``station.client = await connect(...)``)."""
 
     @property
-    def traffic(self) -> Traffic:
-        """The station's charging state (a fresh one, idle, the first time it is read)."""
+    def traffic(self) -> Traffic[TxIdT]:
+        """The station's charging state (a fresh one, idle, the first time it is read): its
+        ``transaction`` is the running transaction's id, a ``str`` in 2.x, an ``int`` in 1.6."""
         traffic = self._traffic
         if traffic is None:
-            traffic = self.traffic = traffic_for(self._label, "SIM")
+            # the version's own (its label and its TxIdT go together, class by class)
+            traffic = self.traffic = cast("Traffic[TxIdT]", traffic_for(self._label, "SIM"))
         return traffic
 
     @traffic.setter
-    def traffic(self, traffic: Traffic) -> None:
+    def traffic(self, traffic: Traffic[TxIdT]) -> None:
         self._traffic = traffic
         traffic.began = self._schedule_sample  # its transactions' meter values, on a clock
 

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import msgspec
 
 from ocpp_fast import _sim_device, v16, v21, v201
-from ocpp_fast._sim_acting import _Acting
-from ocpp_fast._sim_traffic import _V21, _V201, Traffic, _Model2x
+from ocpp_fast._sim_reboot import _Rebooting
+from ocpp_fast._sim_traffic import _V21, _V201, Traffic, TxIdT, _Model2x
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.dispatch import PeerConnection, Route
 from ocpp_fast.frames import Call
@@ -43,7 +43,7 @@ def _client_boot(connection: Any) -> Any:
         return None
 
 
-class _Transacting(_Acting):
+class _Transacting(_Rebooting[TxIdT]):
     """A station that carries out the remote starts and stops it accepts, on its one EVSE
     (connector 1): the transaction is its :attr:`traffic`'s, the one its own traffic runs, so
     under ``simulate()`` it goes on with that traffic's meter values and may end as any other.
@@ -107,11 +107,13 @@ class _Transacting(_Acting):
         self.traffic.read(response)
         if action == "BootNotification":
             self._adopt(response)
+        self._idle_now()  # a Reset Scheduled for the transaction's end
 
     def _adopt(self, boot: Any) -> None:
         """An accepted BootNotificationResponse ``boot`` (or ``None``) gives its interval to the
         station's ``HeartbeatInterval``; the station's clocks go on, and it tells what the CSMS
-        may have missed while it was offline (:meth:`_back_online`)."""
+        may have missed while it was offline (:meth:`_back_online`), or, after a Reset's reboot,
+        the status of its connectors."""
         if boot is None or boot.status != "Accepted":
             return
         if boot.interval > 0:
@@ -119,6 +121,8 @@ class _Transacting(_Acting):
         if self._traffic is not None and self._traffic.transaction is not None:
             self._schedule_sample()  # back on an accepted connection: the clock goes on
         self._schedule_aligned()
+        if self._booted_again():
+            self._offline_since = None  # its status said already
         self._back_online()
 
     def _trigger(self, message: str, evse: int | None, connector: int | None) -> str:
@@ -139,12 +143,13 @@ class _Accepts2xBodies:
     _enums: Any
     _types: _Model2x
     accepted: bool
-    traffic: Traffic
+    traffic: Traffic[str]
     _carry_out: Callable[[Any], bool]
     _carry_out_each: Callable[[list[Any]], None]
     _settings_set: Callable[[dict[str, str]], None]
     _start_remote: Callable[[Any], bool]
     _trigger: Callable[[str, int | None, int | None], str]
+    _reset: Callable[[str, bool], str]
     _device_model: _sim_device.DeviceModel | None = None
 
     @property
@@ -223,6 +228,16 @@ class _Accepts2xBodies:
             status=self._enums.TriggerMessageStatusEnumType(status)
         )
 
+    def default_reset(self, request: Any) -> Any:
+        """Accepted, and the station reboots after the answer (the transaction running ended,
+        stopped reason ImmediateReset; the connection closed and opened again
+        :data:`~._sim_reboot.REBOOT_DOWNTIME` s later; a boot with reason RemoteReset, then
+        the StatusNotification of its connector); ``OnIdle`` while charging Scheduled, the
+        reboot after the transaction's end; Rejected with an ``evseId`` (no EVSE reset alone)
+        and for 2.1's ``ImmediateAndResume``."""
+        status = self._reset(str(request.type), request.evse_id is not msgspec.UNSET)
+        return self._messages.ResetResponse(status=self._enums.ResetStatusEnumType(status))
+
     def default_change_availability(self, request: Any) -> Any:
         return self._messages.ChangeAvailabilityResponse(
             status=self._enums.ChangeAvailabilityStatusEnumType.ACCEPTED
@@ -242,6 +257,7 @@ class _Accepts2xBodies:
     set_variables = default_set_variables
     get_base_report = default_get_base_report
     trigger_message = default_trigger_message
+    reset = default_reset
 
 
 if TYPE_CHECKING:
@@ -254,7 +270,7 @@ else:
     _Accepts2x = _Accepts2xBodies
 
 
-class SimulatedStation(_Accepts2x, _Transacting, v201.Charger):
+class SimulatedStation(_Accepts2x, _Transacting[str], v201.Charger):
     """The station side of a simulated 2.0.1 charger.
 
     To change one answer, subclass it and override that handler in any form a handler
@@ -298,11 +314,12 @@ class SimulatedStation(_Accepts2x, _Transacting, v201.Charger):
         def default_trigger_message(
             self, request: messages.TriggerMessageRequest
         ) -> messages.TriggerMessageResponse: ...
+        def default_reset(self, request: messages.ResetRequest) -> messages.ResetResponse: ...
         @property
         def device_model(self) -> _sim_device.DeviceModel: ...
 
 
-class SimulatedStation21(_Accepts2x, _Transacting, v21.Charger):
+class SimulatedStation21(_Accepts2x, _Transacting[str], v21.Charger):
     """The station side of a simulated 2.1 charger, extended as :class:`SimulatedStation` is
     (``self.default_<handler>(request)``, typed with 2.1's messages)."""
 
@@ -337,11 +354,12 @@ class SimulatedStation21(_Accepts2x, _Transacting, v21.Charger):
         def default_trigger_message(
             self, request: messages21.TriggerMessageRequest
         ) -> messages21.TriggerMessageResponse: ...
+        def default_reset(self, request: messages21.ResetRequest) -> messages21.ResetResponse: ...
         @property
         def device_model(self) -> _sim_device.DeviceModel: ...
 
 
-class SimulatedStation16(_Transacting, v16.Charger):
+class SimulatedStation16(_Transacting[int], v16.Charger):
     """The station side of a simulated 1.6 charger: it accepts what a CSMS commonly asks.
 
     Extended as :class:`SimulatedStation` is: override a handler in any form, and reach the
@@ -422,6 +440,14 @@ class SimulatedStation16(_Transacting, v16.Charger):
             status=enums16.TriggerMessageResponseStatusEnum(status)
         )
 
+    def default_reset(self, request: messages16.ResetRequest) -> messages16.ResetResponse:
+        """Accepted, Hard and Soft alike: the transaction running ended (StopTransaction, reason
+        HardReset or SoftReset), then the station reboots after the answer (the connection
+        closed and opened again :data:`~._sim_reboot.REBOOT_DOWNTIME` s later, a boot, then
+        the StatusNotification of connectors 0 and 1)."""
+        status = self._reset(str(request.type), False)
+        return messages16.ResetResponse(status=enums16.ResetResponseStatusEnum(status))
+
     def default_change_availability(
         self, request: messages16.ChangeAvailabilityRequest
     ) -> messages16.ChangeAvailabilityResponse:
@@ -444,12 +470,13 @@ class SimulatedStation16(_Transacting, v16.Charger):
         get_configuration = default_get_configuration
         change_configuration = default_change_configuration
         trigger_message = default_trigger_message
+        reset = default_reset
 
 
 AnyStation: TypeAlias = "SimulatedStation | SimulatedStation16 | SimulatedStation21"
 
 
-def station_handler(label: str, traffic: Traffic | None = None) -> AnyStation:
+def station_handler(label: str, traffic: Traffic[Any] | None = None) -> AnyStation:
     """The handler of a simulated station of OCPP ``label``, whose remote starts and stops run
     the transaction of ``traffic`` (the state its own traffic sends from; its transactions'
     periodic meter values then come from that traffic's mix until the CSMS sets their

@@ -16,7 +16,7 @@ import datetime
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 import msgspec
 
@@ -243,13 +243,20 @@ _V201 = _Model2x(messages, enums, datatypes, enums.IdTokenEnumType.ISO14443)
 _V21 = _Model2x(messages21, enums21, datatypes21, "ISO14443")  # 2.1's idToken type is a string
 
 
+TxIdT = TypeVar("TxIdT", bound=str | int)
+"""The type of a transaction's id: 2.x's ``transactionId`` is the station's string, 1.6's the
+CSMS's integer (StartTransaction's answer)."""
+
+
 @dataclass
-class Traffic:
-    """One station's state between messages, and the next request of each kind (2.x)."""
+class Traffic(Generic[TxIdT]):
+    """One station's state between messages, and the next request of each kind (2.x; 1.6's is
+    :class:`~._sim_traffic16.Traffic16`, a ``Traffic[int]``)."""
 
     serial: str
     model: _Model2x
-    transaction: Any = None
+    transaction: TxIdT | None = None
+    """The running transaction's id (``None``: none runs): a ``str`` in 2.x, an ``int`` in 1.6."""
     seq_no: int = 0
     energy: float = 0.0
     sessions: int = 0
@@ -264,6 +271,9 @@ class Traffic:
     authorizing: bool = False
     """A remote start waits for the CSMS's answer to its Authorize (``AuthorizeRemoteStart``):
     the station's one EVSE is taken meanwhile."""
+    boot_reason: str = "PowerUp"
+    """The ``reason`` of the station's next BootNotification (2.x): ``RemoteReset`` once a Reset
+    made it reboot, until a boot is accepted (1.6's boot has no reason)."""
     began: Callable[[], None] | None = field(default=None, repr=False, compare=False)
     """Called when a transaction begins (1.6: once the CSMS gave its id), so that the station
     starts the clock of its periodic meter values; checked on a start only, so the traffic's
@@ -278,7 +288,7 @@ class Traffic:
             return self._transaction_event(kind.split(".")[1])
         if kind == "BootNotification":
             return messages.BootNotificationRequest(
-                reason=enums.BootReasonEnumType.POWER_UP,
+                reason=enums.BootReasonEnumType(self.boot_reason),
                 charging_station=datatypes.ChargingStationType(
                     model="SimCharger", vendor_name="ocpp-fast", serial_number=self.serial
                 ),
@@ -397,14 +407,25 @@ class Traffic:
         """What a station restarting mid-run (a BootNotification PowerUp in the mix) sends
         once booted: the TransactionEvent Ended (trigger AbnormalCondition, stopped reason
         PowerLoss) of the transaction the power cut; ``None`` when none ran."""
+        enums = self.model.enums
+        return self._cut(
+            enums.TriggerReasonEnumType.ABNORMAL_CONDITION, enums.ReasonEnumType.POWER_LOSS
+        )
+
+    def reset_end(self, kind: str) -> Any:
+        """What a station carrying out a Reset of ``kind`` sends before it reboots: the
+        TransactionEvent Ended (trigger ResetCommand, stopped reason ImmediateReset) of the
+        transaction it cuts; ``None`` when none runs (an ``OnIdle`` reset waits for that)."""
+        enums = self.model.enums
+        return self._cut(
+            enums.TriggerReasonEnumType.RESET_COMMAND, enums.ReasonEnumType.IMMEDIATE_RESET
+        )
+
+    def _cut(self, trigger: Any, stopped: Any) -> Any:
+        """The Ended event of the running transaction cut short (``None`` when none runs)."""
         if self.transaction is None:
             return None
-        enums = self.model.enums
-        return self._transaction_event(
-            "Ended",
-            enums.TriggerReasonEnumType.ABNORMAL_CONDITION,
-            stopped=enums.ReasonEnumType.POWER_LOSS,
-        )
+        return self._transaction_event("Ended", trigger, stopped=stopped)
 
     def _transaction_event(
         self,
@@ -419,7 +440,8 @@ class Traffic:
         an ``Updated`` (one transaction at a time on the station's one EVSE, as in 1.6)."""
         model = self.model
         if self.transaction is None:
-            self.transaction, self.seq_no, event = str(uuid.uuid4()), 0, "Started"
+            # a 2.x id, the station's own (Traffic16 never comes here: 1.6's comes from the CSMS)
+            self.transaction, self.seq_no, event = cast(TxIdT, str(uuid.uuid4())), 0, "Started"
             if self.began is not None:
                 self.began()
         elif event == "Started":

@@ -33,7 +33,7 @@ _ID_TAG = "04A1B2C3D4E5F6"
 
 
 @dataclass
-class Traffic16(Traffic):
+class Traffic16(Traffic[int]):
     """A 1.6 station: the transaction's events become StartTransaction (whose answer gives the
     transaction id), MeterValues of that transaction, and StopTransaction."""
 
@@ -140,6 +140,14 @@ class Traffic16(Traffic):
             return None
         return self._stop(enums16.ReasonEnum.POWER_LOSS)
 
+    def reset_end(self, kind: str) -> Any:
+        """The StopTransaction (reason HardReset or SoftReset, by ``kind``) of the transaction a
+        Reset cuts, sent before the station reboots; ``None`` when none runs."""
+        if self.transaction is None:
+            return None
+        hard = kind == "Hard"
+        return self._stop(enums16.ReasonEnum.HARD_RESET if hard else enums16.ReasonEnum.SOFT_RESET)
+
     def _transaction(self, event: str) -> Any:
         if self.starting:  # the transaction has no id yet: plain meter values meanwhile
             return self._meter_values()
@@ -158,6 +166,7 @@ class Traffic16(Traffic):
 
     def _stop(self, reason: enums16.ReasonEnum) -> messages16.StopTransactionRequest:
         transaction, self.transaction = self.transaction, None
+        assert transaction is not None  # each caller stops the running transaction only
         self.sessions += 1
         self.energy += _ENERGY_STEP
         ended = self.ended_measurands
@@ -276,7 +285,7 @@ class Traffic16(Traffic):
         return str(response.id_tag_info.status) == "Accepted"
 
 
-def traffic_for(label: str, serial: str) -> Traffic:
+def traffic_for(label: str, serial: str) -> Traffic[str] | Traffic16:
     """A fresh station state of OCPP ``label``."""
     if label == "1.6":
         return Traffic16(serial=serial, model=_V201)  # (the 2.x model is not used in 1.6)

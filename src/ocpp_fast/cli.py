@@ -12,6 +12,7 @@ Usage (every flag: ``ocpp-fast COMMAND --help``, or the CLI reference of the doc
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import ssl
 import sys
@@ -105,7 +106,7 @@ async def _simulate(
         unlog()
     if terminal:
         print(file=sys.stderr)
-    print(report.table())
+    print(json.dumps(report.as_dict()) if args.json else report.table())
     return 0 if report.ok else 1
 
 
@@ -418,6 +419,11 @@ def _command(argv: Sequence[str] | None) -> int:
         "--seed", type=int, default=0, help="the same seed, the same traffic (default 0)"
     )
     add_log_format_argument(sim)
+    sim.add_argument(
+        "--json",
+        action="store_true",
+        help="print the report as one JSON object (SimulationReport.as_dict) instead of a table",
+    )
     sim.add_argument("--ssl-ca-certs", metavar="FILE", help="the CA that signed the CSMS's cert")
     sim.add_argument("--ssl-certfile", metavar="FILE", help="profile 3: the stations' certificate")
     sim.add_argument("--ssl-keyfile", metavar="FILE", help="its private key, if not in certfile")

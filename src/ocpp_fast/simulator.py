@@ -21,25 +21,24 @@ import asyncio
 import contextlib
 import functools
 import logging
-import math
 import os
 import random
 import signal
 import socket
 import ssl as ssl_module
 import time
-import warnings
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from ocpp_fast import errors
-from ocpp_fast._machine import percentile
 from ocpp_fast._protocol_version import LABELS
 from ocpp_fast._ratelimit import ConnectionLog, LogLimiter
 from ocpp_fast._sim_calls import InFlight
+from ocpp_fast._sim_reboot import REBOOT_DOWNTIME
+from ocpp_fast._sim_report import SimulationReport
 from ocpp_fast._sim_stations import (
+    AnyStation,
     SimulatedStation,
     SimulatedStation16,
     SimulatedStation21,
@@ -55,6 +54,7 @@ from ocpp_fast._sim_traffic import (
     mixed_actions,
 )
 from ocpp_fast._sim_traffic16 import traffic_for
+from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.transport import Backoff, HandshakeFailed, StationClient, connect
 from ocpp_fast.transport.client import (
     CONNECTION_FAILED,
@@ -68,6 +68,7 @@ __all__ = [
     "FAILURES_SHOWN",
     "FAILURES_WINDOW",
     "MIX_SHARES",
+    "REBOOT_DOWNTIME",
     "RECONNECT_BACKOFF",
     "STILL_CONNECTING",
     "WIND_DOWN",
@@ -135,138 +136,6 @@ def check_passwords(passwords: Passwords, chargers: int, first_station: int = 0)
         )
 
 
-@dataclass
-class SimulationReport:
-    """What a simulation saw; ``table()`` prints it."""
-
-    stations: int
-    connected: int = 0
-    """Stations that connected at least once."""
-    live: int = 0
-    """Stations connected now (counted about once a second); in the final report, those still
-    connected when their run ended, as the last progress call showed."""
-    sessions: int = 0
-    """Transactions the stations ended (those a remote stop ended included)."""
-    messages: int = 0
-    """The stations' calls the CSMS answered, the events of remote starts and stops and the
-    NotifyReports of a base report included (the CSMS's own requests to the stations are not
-    counted, nor the heartbeats of a HeartbeatInterval the CSMS set)."""
-    seconds: float = 0.0
-    """The real duration of the run, stopped early or not."""
-    stopped_early: bool = False
-    """Stopped (``stop``, SIGINT, SIGTERM) before the end it was given."""
-    duration: float = 0.0
-    """The duration asked for (``inf``: until stopped); ``simulate()`` sets it."""
-    versions: Counter[str] = field(default_factory=Counter)
-    """Stations per OCPP version, as the fleet was planned (connected or not)."""
-    latencies: list[float] = field(default_factory=list)
-    errors: Counter[str] = field(default_factory=Counter)
-    """Failed calls by action and OCPP error code (``TransactionEvent:
-    PropertyConstraintViolation``, or ``Heartbeat: TimeoutError`` / ``...: ConnectionError``
-    when no answer came), ``BootNotification: Rejected`` for each boot the CSMS answered
-    Rejected, and stations that could not connect by cause: ``connect: HTTP 401
-    Unauthorized (...)``, ``connect: connection refused``, ``connect: TLS: ...``
-    (:func:`connect_failure`). A NotSupported answer to a core action (:data:`CORE_ACTIONS`)
-    is an error too: ``StatusNotification: NotSupported``."""
-    unanswered: Counter[str] = field(default_factory=Counter)
-    """The stations' calls still waiting for their answer when the run ended, by action: a
-    CSMS that never answers (a handler that hangs) shows here, and fails the run. Calls in
-    flight at the end, or at a stop, get :data:`WIND_DOWN` seconds to be answered first; a call
-    whose own timeout (:data:`CALL_TIMEOUT`) passed during the run is in :attr:`errors`
-    instead (``Heartbeat: TimeoutError``). Neither is in :attr:`latencies`, which are those of
-    the calls answered."""
-    not_supported: Counter[str] = field(default_factory=Counter)
-    """Calls of an optional action (NotifyReport, SecurityEventNotification, DataTransfer...)
-    the CSMS answered NotSupported, by action: OCPP lets a CSMS leave them out, so they are
-    not :attr:`errors` (``actions=`` stops the stations sending them)."""
-    connections_lost: int = 0
-    """Connections that ended before the run did (the CSMS closed them or went away), those the
-    stations opened again included. A station offline sends nothing, so a CSMS killed mid-run
-    may fail no call: this is where it shows."""
-    reconnects_failed: int = 0
-    """Attempts to connect again, after a lost connection, that failed."""
-
-    @property
-    def not_back(self) -> int:
-        """Stations that lost their connection and were not connected again at the end (in
-        the final report; during the run, those offline now)."""
-        return max(0, self.connected - self.live)
-
-    @property
-    def ok(self) -> bool:
-        """Every station connected, no call failed (NotSupported answers to optional actions
-        are no failures), none was left unanswered at the end (:attr:`unanswered`), and every
-        station was connected at the end (none lost its connection for good): what
-        ``ocpp-fast simulate`` exits 0 for. Connections lost and
-        reconnects that failed, once every station is back, are reported but no failure: a
-        CSMS restarted, or a cluster's gateway that failed over, is what such a run tests."""
-        answered = not self.errors and not self.unanswered
-        return answered and self.connected == self.stations and not self.not_back
-
-    @property
-    def held(self) -> int:
-        """Deprecated: the final :attr:`live`, the same figure (removed in 0.3.0)."""
-        warnings.warn(
-            "SimulationReport.held is deprecated: read live (the same figure at the end)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return self.live
-
-    def percentile(self, share: float) -> float:
-        """Latency in milliseconds at ``share`` (0.5 = median); 0 without data."""
-        if not self.latencies:
-            return 0.0
-        return percentile(sorted(self.latencies), share) * 1000
-
-    def table(self) -> str:
-        rate = self.messages / self.seconds if self.seconds else 0.0
-        fleet = ", ".join(f"{label}: {count}" for label, count in sorted(self.versions.items()))
-        lost = f"{self.connections_lost}, reconnects failed {self.reconnects_failed}"
-        if self.not_back:  # what fails the run, said beside the figures it comes from
-            lost += f" ({self.not_back} stations not back at the end: a failure)"
-        rows = [
-            ("stations connected", f"{self.connected} / {self.stations}"),
-            ("fleet by version", fleet),  # planned: beside the count it read as connected
-            ("stations connected at the end", f"{self.live}"),
-            ("connections lost", lost),
-            ("charging sessions", f"{self.sessions}"),
-            ("messages (calls answered)", f"{self.messages}"),
-            ("duration", f"{self.seconds:.1f} s{self._how_it_ended()}"),
-            ("throughput", f"{rate:,.0f} msg/s"),
-            ("latency p50", f"{self.percentile(0.50):.2f} ms"),
-            ("latency p99", f"{self.percentile(0.99):.2f} ms"),
-            ("latency max", f"{max(self.latencies, default=0.0) * 1000:.2f} ms"),
-            ("answered NotSupported", f"{sum(self.not_supported.values())} (not errors)"),
-            ("unanswered at the end", f"{sum(self.unanswered.values())}"),
-            ("errors", f"{sum(self.errors.values())}"),
-        ]
-        kinds = [self.not_supported, self.unanswered, self.errors]  # each below its row
-        width = max(len(label) for label, _ in rows)
-        lines = [f"{label.ljust(width)}  {value}" for label, value in rows[: -len(kinds)]]
-        for (label, value), counts in zip(rows[-len(kinds) :], kinds, strict=True):
-            lines.append(f"{label.ljust(width)}  {value}")
-            lines += _by_kind(counts)
-        return "\n".join(lines)
-
-    def _how_it_ended(self) -> str:
-        """The duration's note: a run of no end (``--duration inf``), stopped, ran until
-        stopped, as it was asked to; ``stopped early`` there said it missed an end it never
-        had."""
-        if not self.stopped_early:
-            return ""
-        return (
-            " (until stopped: no end was set)" if math.isinf(self.duration) else " (stopped early)"
-        )
-
-
-def _by_kind(counts: Counter[str]) -> list[str]:
-    """One line per kind, most frequent first: a cause of many stations is seen at once."""
-    kinds = counts.most_common()
-    digits = max((len(str(count)) for _, count in kinds), default=0)
-    return [f"  {count:>{digits}}  {kind}" for kind, count in kinds]
-
-
 @dataclass(frozen=True)
 class _Fleet:
     """What every station of a run shares."""
@@ -287,6 +156,12 @@ class _Fleet:
     """The stations' clients by identity, for the live count."""
     ended: dict[str, bool]
     """Whether each station whose run ended was connected then (it closes its client after)."""
+    stations: dict[str, AnyStation] = field(default_factory=dict)
+    """The stations' handlers by identity, for their reboots."""
+    sent_cut_off: set[tuple[str, str]] = field(default_factory=set)
+    """The CALLs on the wire the end cut off (station, message id), each counted unanswered
+    once (:func:`_on_wire`)."""
+    """The stations' handlers by identity, for their reboots."""
     calls: InFlight = field(default_factory=InFlight)
     """The stations' calls waiting for their answer: the end waits for them, then cuts them off
     (counted in :attr:`SimulationReport.unanswered`)."""
@@ -307,8 +182,13 @@ class _Fleet:
     def lost(self, live: int) -> int:
         """Connections that ended before their station's run did: every one opened but those
         ``live`` now (each station's count of connections made goes on after its end: it
-        closes its client then, which opens none)."""
-        return sum(client.connects for client in self.clients.values()) - live
+        closes its client then, which opens none) and those its station closed to reboot."""
+        opened = sum(client.connects for client in self.clients.values())
+        return max(0, opened - live - self.reboots())  # (a reboot counts as it begins to close)
+
+    def reboots(self) -> int:
+        """The stations' reboots on a Reset so far."""
+        return sum(station.reboots for station in self.stations.values())
 
     def reconnects_failed(self) -> int:
         """The stations' failed attempts to connect again so far."""
@@ -398,9 +278,11 @@ async def _station(fleet: _Fleet, index: int, label: str, first: int, rng: rando
             report.errors[f"connect: {STILL_CONNECTING}"] += 1
             raise
     fleet.clients[identity] = client
+    fleet.stations[identity] = station
     report.connected += 1
     station.sender = functools.partial(_send, fleet, client, state)
     station.client = client  # its heartbeat follows the HeartbeatInterval the CSMS sets
+    client.heartbeat_call = functools.partial(_heartbeat, fleet, client, state)
     kinds, weights = fleet.kinds, fleet.weights
     try:
         accepted = await _booted(fleet, client, state)
@@ -409,8 +291,8 @@ async def _station(fleet: _Fleet, index: int, label: str, first: int, rng: rando
             if not await _slept(fleet, pause):
                 break
             connection = client.connection
-            if connection is None:
-                continue  # offline: a message now would go out first on the next connection
+            if connection is None or station.rebooting:
+                continue  # offline (or closing to reboot): a message now would wait or be cut
             if connection.registration != "Accepted":  # a new connection: it boots anew
                 accepted = await _booted(fleet, client, state)
                 continue
@@ -518,43 +400,90 @@ async def _call(fleet: _Fleet, client: StationClient, state: Any, kind: str) -> 
     return await _send(fleet, client, state, state.request(kind))
 
 
-async def _send(fleet: _Fleet, client: StationClient, state: Any, request: Any) -> Any:
+async def _send(
+    fleet: _Fleet,
+    client: StationClient,
+    state: Any,
+    request: Any,
+    on: AsyncConnection | None = None,
+    timeout: float = 0.0,
+) -> Any:
     """Send ``request`` (the traffic's, or the event of a remote start or stop), counted in
     the fleet's report, and tell ``state`` its answer or its failure; the response, or
-    ``None``. Cut off by the run's end, it is counted unanswered (and the cancel goes on)."""
+    ``None`` when the call failed. Cut off by the run's end, it is counted unanswered, or not
+    sent when it waited behind another (and the cancel goes on). ``on`` and its ``timeout``:
+    the connection of a Heartbeat the client sends by itself (:func:`_heartbeat`), which raises
+    its failure instead, for the client's heartbeat loop, and which the client cancels as it
+    drops the connection (at the station's end, or mid-run when it was lost: a
+    ``ConnectionError`` then, as a call of the traffic on it gets). One coroutine for both:
+    this is every call's way, and a coroutine wrapping another cost each call more."""
     action = type(request).__name__.removesuffix("Request")  # in the station's version
     report = fleet.report
     calling = fleet.calls.begin()
     started = time.perf_counter()
     try:
-        response = await client.call(request, timeout=CALL_TIMEOUT)
-    except asyncio.CancelledError:
-        report.unanswered[action] += 1  # the run ended first: said, not dropped
-        raise
-    except errors.NotSupportedError as exc:
-        state.failed(request)
-        if is_core(action):
-            report.errors[f"{action}: {exc.code}"] += 1
+        if on is None:
+            response = await client.call(request, timeout=CALL_TIMEOUT)
         else:
+            response = await on.call(request, timeout=timeout)
+    except asyncio.CancelledError:
+        if fleet.over.is_set() or time.monotonic() >= fleet.deadline:  # cut off by the end
+            connection = client.connection if on is None else on
+            cut = report.unanswered if _on_wire(fleet, connection, action) else report.not_sent
+            cut[action] += 1  # said, not dropped
+        else:  # mid-run, only a client's heartbeat: cancelled as its connection was lost
+            state.failed(request)
+            report.errors[f"{action}: ConnectionError"] += 1
+        raise
+    except (errors.OcppError, TimeoutError, ConnectionError) as exc:
+        state.failed(request)
+        if isinstance(exc, errors.NotSupportedError) and not is_core(action):
             report.not_supported[action] += 1
-        return None
-    except errors.OcppError as exc:
-        state.failed(request)
-        report.errors[f"{action}: {exc.code}"] += 1
-        return None
-    except (TimeoutError, ConnectionError) as exc:
-        state.failed(request)
-        report.errors[f"{action}: {type(exc).__name__}"] += 1
+        else:
+            code = exc.code if isinstance(exc, errors.OcppError) else type(exc).__name__
+            report.errors[f"{action}: {code}"] += 1
+        if on is not None:
+            raise
         return None
     finally:
         fleet.calls.end(calling)
     report.latencies.append(time.perf_counter() - started)
     report.messages += 1
+    report.interval_heartbeats += on is not None
     if action == "BootNotification" and str(response.status) == "Rejected":
         # answered, yet the CSMS refused the station: a run where it happens is no success
         report.errors["BootNotification: Rejected"] += 1
     state.answered(request, response)
     return response
+
+
+async def _heartbeat(
+    fleet: _Fleet,
+    client: StationClient,
+    state: Any,
+    connection: AsyncConnection,
+    request: Any,
+    timeout: float,
+) -> Any:
+    """A Heartbeat the station's client sends by itself (its ``heartbeat_call``), counted as
+    the station's other calls and in :attr:`SimulationReport.interval_heartbeats`; it raises
+    as ``connection.call`` does, for the client's heartbeat loop to see a lost connection."""
+    return await _send(fleet, client, state, request, connection, timeout)
+
+
+def _on_wire(fleet: _Fleet, connection: AsyncConnection | None, action: str) -> bool:
+    """Whether a call of ``action`` the run's end cut off was sent: the CALL of that action
+    on the wire on its station's ``connection``, awaiting its answer, and not claimed yet by
+    another call cut off (OCPP-J: one CALL outstanding; those behind it were never sent, nor
+    those that waited for a connection, ``None``)."""
+    on_wire = None if connection is None else connection.protocol.outstanding_call
+    if connection is None or on_wire is None or on_wire[1] != action:
+        return False
+    claimed = (connection.identity, on_wire[0])
+    if claimed in fleet.sent_cut_off:
+        return False
+    fleet.sent_cut_off.add(claimed)
+    return True
 
 
 @contextlib.contextmanager
@@ -667,6 +596,7 @@ async def simulate(
 
     def count() -> None:
         report.seconds = time.monotonic() - start
+        report.reboots = fleet.reboots()
         report.live = fleet.live()
         report.connections_lost = fleet.lost(report.live)
         report.reconnects_failed = fleet.reconnects_failed()

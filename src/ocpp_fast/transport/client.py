@@ -15,7 +15,7 @@ import random
 import ssl as ssl_module
 import time
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import (
     TYPE_CHECKING,
@@ -84,6 +84,7 @@ __all__ = [
     "Backoff",
     "BootT",
     "ClientOptions",
+    "HeartbeatCall",
     "MessageRetry",
     "OfNoOneVersion",
     "Options",
@@ -125,6 +126,10 @@ response of its ``boot=`` when that is one version's request, so ``booted()`` ne
 ``isinstance`` to narrow it; :data:`AnyBootResponse` otherwise, and for a bare
 ``StationClient`` annotation (a default: existing code that does not parametrize is
 unchanged). Its default needs ``typing_extensions`` (PEP 696) on Python < 3.13."""
+
+HeartbeatCall: TypeAlias = Callable[[AsyncConnection, Any, float], Awaitable[Any]]
+""":attr:`StationClient.heartbeat_call`: sends a HeartbeatRequest on a connection within a
+timeout, as ``connection.call(request, timeout=...)`` does."""
 
 
 class VersionedCharger(Protocol[BootT]):
@@ -416,6 +421,15 @@ class StationClient(Generic[BootT]):
         :attr:`heartbeat_interval` after it, an interval of inactivity."""
         self._interval_set = asyncio.Event()
         self._beating: asyncio.Task[None] | None = None
+        self.heartbeat_call: HeartbeatCall | None = None
+        """How the client's own heartbeats (:attr:`heartbeat_interval`) go out: ``None``, on the
+        connection (``connection.call``); else this function of the connection, the request and
+        its timeout, which returns the response or raises as ``connection.call`` does
+        (``ocpp-fast simulate`` counts them so in its report, with the station's other calls)."""
+        self._downtime: float | None = None
+        """Seconds before the next connection after a :meth:`reboot` (``None``: the back-off)."""
+        self._boot_reason: str | None = None
+        """The reason of the client's boot on the next connection, after a :meth:`reboot`."""
         if metrics is not None and self._sender is not None:
             watched = self._sender.queue
             metrics.queued = len(watched)
@@ -717,6 +731,19 @@ class StationClient(Generic[BootT]):
         if self._sender is not None and self._owns_queue:
             self._sender.queue.close()
 
+    async def reboot(self, downtime: float, reason: str | None = None) -> None:
+        """Close the live connection as a station that reboots does (WebSocket close code 1012,
+        Service Restart) and open the next one ``downtime`` seconds later, rather than after
+        the back-off of a lost connection (a reboot is no failure of the CSMS). With ``boot``,
+        the client's boot on that next connection carries ``reason`` (2.x's
+        ``BootReasonEnumType``: ``RemoteReset`` after a Reset; 1.6's boot has no reason, so it
+        is sent as given). A simulated station calls it when it carries out a Reset."""
+        link = self._link
+        if link is None or self.connection is None or self._closing:
+            return  # no connection to close: the back-off of the one lost goes on
+        self._downtime, self._boot_reason = downtime, reason
+        await link.close(1012, "rebooting")
+
     async def _run(self) -> None:
         attempt = 0
         first_failure: Exception | None = None
@@ -751,6 +778,8 @@ class StationClient(Generic[BootT]):
             self._turn += 1
             self.url = self._urls[self._turn % len(self._urls)]
             delay = self._backoff.delay(attempt, self._rng)
+            if self._downtime is not None:  # rebooted, not lost: back after its downtime
+                delay, self._downtime = self._downtime, None
             attempt += 1
             ConnectionLog(log, self.identity).info("reconnecting in %.1f s", delay)
             # close() cuts the wait short. Plain wait_for: the cancel it drops on 3.11 came
@@ -807,7 +836,8 @@ class StationClient(Generic[BootT]):
             "connected to %s (%s, %s)", self.url, subprotocol, self.backend
         )
         if self._boots:
-            boot = self._boots[handler.version.label]
+            boot = _with_reason(self._boots[handler.version.label], self._boot_reason)
+            self._boot_reason = None
             self._booting = asyncio.create_task(self._boot(connection, boot))
         else:
             self._opened(connection)
@@ -941,12 +971,24 @@ class StationClient(Generic[BootT]):
                 with contextlib.suppress(TimeoutError):  # a cancel as the interval changes ends it
                     await within(self._interval_set.wait(), interval - quiet)
                 continue  # a frame went out meanwhile, or a new interval: count again
+            timeout = min(interval, DEFAULT_TIMEOUT)
             try:
-                await connection.call(request_type(), timeout=min(interval, DEFAULT_TIMEOUT))
+                if self.heartbeat_call is None:
+                    await connection.call(request_type(), timeout=timeout)
+                else:
+                    await self.heartbeat_call(connection, request_type(), timeout)
             except ConnectionError:
                 return  # gone: the next connection beats anew
             except Exception as exc:
                 ConnectionLog(log, self.identity).warning("heartbeat failed: %s", PeerText(exc))
+
+
+def _with_reason(boot: Any, reason: str | None) -> Any:
+    """The client's ``boot`` with the ``reason`` of a :meth:`StationClient.reboot` (2.x; a 1.6
+    boot, which has no reason, and no reason given: ``boot`` itself)."""
+    if reason is None or not hasattr(boot, "reason"):
+        return boot
+    return msgspec.structs.replace(boot, reason=type(boot.reason)(reason))
 
 
 @functools.cache
