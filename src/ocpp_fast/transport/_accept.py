@@ -22,6 +22,7 @@ instead would need its private reader callback to resume.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -125,7 +126,8 @@ async def _bound(
     loop: asyncio.AbstractEventLoop, host: str, port: int, reuse_port: bool
 ) -> list[GatedSocket]:
     """A socket bound to each address of ``host`` (``""``: every interface), with the
-    options asyncio's ``create_server`` sets (address reuse; IPv6 sockets IPv6 only)."""
+    options asyncio's ``create_server`` sets (address reuse on POSIX; IPv6 sockets IPv6
+    only), so that ``serve()`` listens where it did when the loop bound them."""
     found = await loop.getaddrinfo(
         host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )
@@ -135,7 +137,8 @@ async def _bound(
         for family, address in addresses:
             sock = GatedSocket(family, socket.SOCK_STREAM)
             bound.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if os.name == "posix":  # elsewhere it lets another process take the port
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if reuse_port:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
