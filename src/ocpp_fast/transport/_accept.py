@@ -103,12 +103,14 @@ async def listen(
     reuse_port: bool,
 ) -> list[T]:
     """``make(**where)`` for each place the server listens: ``where`` is ``sock=`` a
-    :class:`GatedSocket` per address of ``host`` on asyncio's selector loop (``gate`` on
-    ``stations``), else ``host``, ``port`` and ``reuse_port`` for the loop to bind."""
+    :class:`GatedSocket` per address of ``host`` on asyncio's selector loop (the gate told
+    of each connection made by ``stations``), else ``host``, ``port`` and ``reuse_port``
+    for the loop to bind."""
     loop = asyncio.get_running_loop()
     if not gated(loop):
         return [await make(host=host, port=port, reuse_port=reuse_port or None)]
-    gate = stations.accept_gate = AcceptGate(stations)
+    gate = AcceptGate(stations)
+    stations.socket_made = gate.made
     sockets = await _bound(loop, host, port, reuse_port)
     made: list[T] = []
     try:

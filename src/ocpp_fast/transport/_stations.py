@@ -34,7 +34,6 @@ from ocpp_fast._ratelimit import ConnectionLog, LogLimiter
 
 if TYPE_CHECKING:
     from ocpp_fast.metrics import Metrics
-    from ocpp_fast.transport._accept import AcceptGate
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection, Send, Slots, Write
 from ocpp_fast.dispatch import OcppHandler, handler_failures
 from ocpp_fast.errors import StationNotConnected
@@ -223,9 +222,9 @@ class Stations:
         """Connections whose handshake was accepted and that are not closed yet (likewise)."""
         self.sockets = 0
         """Connections from accept to close (likewise)."""
-        self.accept_gate: AcceptGate | None = None
-        """Counts the sockets accepted before their connections are made, where the server
-        accepts through it (asyncio's own loop: :mod:`._accept`)."""
+        self.socket_made: Callable[[asyncio.BaseTransport], None] | None = None
+        """Told of each connection made, where the server counts its sockets from the accept
+        on (asyncio's own loop: :class:`._accept.AcceptGate`)."""
         self.task_slots = Slots(limits.handler_tasks)
         self.refusals = LogLimiter(log)
         """Rate-limits the server's lines about what stations caused, one share per kind."""
@@ -407,8 +406,8 @@ class Stations:
 
         Call it after counting the new connection in ``sockets`` and ``handshaking``.
         """
-        if self.accept_gate is not None:
-            self.accept_gate.made(transport)
+        if self.socket_made is not None:
+            self.socket_made(transport)
         if self.handshaking > self.limits.pending_handshakes:
             # the new one is counted: the line names the cap that was full, not cap + 1
             return f"{self.handshaking - 1} handshakes pending already (Limits.pending_handshakes)"
