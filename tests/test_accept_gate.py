@@ -100,6 +100,22 @@ def test_a_socket_the_loop_closed_before_its_connection_was_made_is_no_longer_he
             client.close()
 
 
+def test_at_the_budget_a_socket_the_loop_closed_unmade_makes_room_again() -> None:
+    gate = AcceptGate(stations_with_room(1))
+    with listening(gate) as server:
+        clients = [socket.create_connection(server.getsockname()) for _ in range(2)]
+        try:
+            first, _ = server.accept()
+            first.close()  # never made: the budget's one socket is free again
+            second, _ = server.accept()  # kept, not closed as over the budget
+            assert second.fileno() != -1
+            assert gate.held() == 1
+            second.close()
+        finally:
+            for client in clients:
+                client.close()
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_host_is_listened_on_at_each_of_its_addresses(backend: str) -> None:
     """On asyncio's loop the server binds its sockets itself: every address of the host (all
