@@ -19,6 +19,7 @@ import asyncio
 import http
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from picows import (
@@ -36,6 +37,7 @@ from picows.picows import WSProtocol  # type: ignore[attr-defined]
 from ocpp_fast._connected_line import log_connected
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.transport._accept import listen
 from ocpp_fast.transport._lifecycle import CloseFrames
 from ocpp_fast.transport._picows_wire import OcppListener
 from ocpp_fast.transport._refusals import MALFORMED, Reason, Refusal, peer_of, shown_peer
@@ -83,15 +85,16 @@ class PicowsServer(CsmsServer):
         super().__init__(handlers, authorize, require_basic_auth, limits)
         self.max_size = max_size
         self.ping_interval = ping_interval
-        self._server: asyncio.Server | None = None
+        self._servers: list[asyncio.Server] = []
+        """One per listening socket (one per address of the host, where we bind them)."""
         self._listeners: set[_Station] = set()
         self._handshakes: set[_Handshake] = set()
         self._undo_accept_errors: Callable[[], None] = lambda: None
         self._keepalive: _Keepalive | None = None
 
     def listening(self) -> Sequence[ListeningSocket]:
-        assert self._server is not None
-        return self._server.sockets
+        assert self._servers
+        return [sock for listening in self._servers for sock in listening.sockets]
 
     async def close(self, timeout: float = 10.0) -> None:
         """Stop within ``timeout`` seconds, as the websockets backend does: no new
@@ -100,9 +103,10 @@ class PicowsServer(CsmsServer):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         await self.begin_closing()
-        if self._server is None:
+        if not self._servers:
             return
-        self._server.close()  # stop listening now
+        for listening in self._servers:
+            listening.close()  # stop listening now
         if self._keepalive is not None:
             self._keepalive.stop()
         for handshake in list(self._handshakes):
@@ -302,7 +306,7 @@ class _Handshake(asyncio.Protocol):
         server.sockets += 1
         server.handshaking += 1
         self._counted = True
-        refused = server.room_for_socket()
+        refused = server.room_for_socket(transport)
         if refused is not None:
             server.refusal_log.refused(Reason.SOCKET_CAP, self.peer, None, refused)
             self.abort()
@@ -521,13 +525,14 @@ async def serve_picows(handlers: Mapping[str, OcppHandler], options: ServerOptio
     server.metrics = options.metrics
     server.tls = options.ssl
     loop = asyncio.get_running_loop()
-    server._server = await loop.create_server(
-        lambda: _Handshake(server),
+    server._servers = await listen(
+        server,
+        partial(loop.create_server, lambda: _Handshake(server)),
         options.host,
         options.port,
-        reuse_port=options.reuse_port or None,
+        options.reuse_port,
     )
-    server._undo_accept_errors = quiet_accept_errors(loop, server._server.sockets, server.refusals)
+    server._undo_accept_errors = quiet_accept_errors(loop, server.listening(), server.refusals)
     if options.ping_interval is not None:
         server._keepalive = _Keepalive(server._listeners, options.ping_interval)
         server._keepalive.start()

@@ -231,6 +231,9 @@ class Stations:
         """Connections whose handshake was accepted and that are not closed yet (likewise)."""
         self.sockets = 0
         """Connections from accept to close (likewise)."""
+        self.socket_made: Callable[[asyncio.BaseTransport], None] | None = None
+        """Told of each connection made, where the server counts its sockets from the accept
+        on (asyncio's own loop: :class:`._accept.AcceptGate`)."""
         self.task_slots = Slots(limits.handler_tasks)
         self.refusals = LogLimiter(log)
         """Rate-limits the server's lines about what stations caused, one share per kind."""
@@ -406,16 +409,24 @@ class Stations:
         """The first subprotocol the station offers that we serve; else none (then we close)."""
         return next((name for name in offered if name in self.handlers), None)
 
-    def room_for_socket(self) -> str | None:
-        """Why a connection just accepted must be closed at once, or ``None`` to keep it.
+    def room_for_socket(self, transport: asyncio.BaseTransport) -> str | None:
+        """Why the connection of ``transport``, just made, must be closed at once, or ``None``
+        to keep it.
 
         Call it after counting the new connection in ``sockets`` and ``handshaking``.
         """
+        if self.socket_made is not None:
+            self.socket_made(transport)
         if self.handshaking > self.limits.pending_handshakes:
             # the new one is counted: the line names the cap that was full, not cap + 1
             return f"{self.handshaking - 1} handshakes pending already (Limits.pending_handshakes)"
-        if self.sockets > _socket_room(self.limits.spare_fds):
-            return f"{self.sockets} open, near the file-descriptor limit"
+        return self.over_fd_budget(self.sockets)
+
+    def over_fd_budget(self, held: int) -> str | None:
+        """Why a server holding ``held`` sockets (the newest one counted) is past its fd
+        budget (the fd limit less ``Limits.spare_fds``), or ``None`` if it is not."""
+        if held > _socket_room(self.limits.spare_fds):
+            return f"{held} open, near the file-descriptor limit"
         return None
 
     # --- open connections -------------------------------------------------------------------

@@ -17,7 +17,7 @@ require("websockets", "the websockets backend")
 import asyncio  # noqa: E402
 import http  # noqa: E402
 import logging  # noqa: E402
-from collections.abc import Callable, Mapping, Sequence  # noqa: E402
+from collections.abc import Awaitable, Callable, Mapping, Sequence  # noqa: E402
 from typing import Any  # noqa: E402
 
 from websockets.asyncio.server import Server, ServerConnection  # noqa: E402
@@ -30,6 +30,7 @@ from websockets.typing import Subprotocol  # noqa: E402
 from ocpp_fast._connected_line import log_connected  # noqa: E402
 from ocpp_fast._ratelimit import ConnectionLog  # noqa: E402
 from ocpp_fast.dispatch import OcppHandler  # noqa: E402
+from ocpp_fast.transport._accept import listen  # noqa: E402
 from ocpp_fast.transport._lifecycle import CloseFrames  # noqa: E402
 from ocpp_fast.transport._refusals import MALFORMED, Reason, peer_of  # noqa: E402
 from ocpp_fast.transport._stations import (  # noqa: E402
@@ -62,14 +63,15 @@ class WebsocketsServer(CsmsServer):
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         super().__init__(handlers, authorize, require_basic_auth, limits)
-        self._server: Server | None = None
+        self._servers: list[Server] = []
+        """One per listening socket (one per address of the host, where we bind them)."""
         self._sockets: set[_StationSocket] = set()
         """Every TCP connection, from accept to close."""
         self._undo_accept_errors: Callable[[], None] = lambda: None
 
     def listening(self) -> Sequence[ListeningSocket]:
-        assert self._server is not None
-        return list(self._server.sockets)
+        assert self._servers
+        return [sock for listening in self._servers for sock in listening.sockets]
 
     def select_subprotocol(
         self, connection: ServerConnection, offered: list[Subprotocol] | Any
@@ -153,18 +155,21 @@ class WebsocketsServer(CsmsServer):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         await self.begin_closing()
-        if self._server is None:
+        if not self._servers:
             return
-        self._server.server.close()  # stop listening now
+        for listening in self._servers:
+            listening.server.close()  # stop listening now
         await self.stop_handlers(deadline - min(1.0, timeout / 4))
-        self._server.close()
-        closing = asyncio.ensure_future(self._server.wait_closed())
-        await asyncio.wait([closing], timeout=max(0.0, deadline - loop.time()))
-        if not closing.done():
+        for listening in self._servers:
+            listening.close()
+        closing = [asyncio.ensure_future(listening.wait_closed()) for listening in self._servers]
+        _, open_still = await asyncio.wait(closing, timeout=max(0.0, deadline - loop.time()))
+        if open_still:
             for socket in list(self._sockets):
                 socket.abort()
-            await asyncio.wait([closing], timeout=0.1)  # handlers unwind after the aborts
-        closing.cancel()
+            await asyncio.wait(open_still, timeout=0.1)  # handlers unwind after the aborts
+        for waiting in closing:
+            waiting.cancel()
         self._undo_accept_errors()
         run_closed(self)
 
@@ -228,7 +233,7 @@ class _StationSocket(TextFramesOnly, ServerConnection):
         csms.sockets += 1
         self._handshaking = True
         csms.handshaking += 1
-        refused = csms.room_for_socket()
+        refused = csms.room_for_socket(raw)
         if refused is not None:
             csms.refusal_log.refused(Reason.SOCKET_CAP, self.peer, None, refused)
             raw.abort()
@@ -385,24 +390,25 @@ async def serve_websockets(
     class Socket(_StationSocket):
         csms = server
 
-    server._server = await ws_serve(
-        server.handle,
-        options.host,
-        options.port,
-        subprotocols=[Subprotocol(name) for name in handlers],
-        select_subprotocol=server.select_subprotocol,
-        process_request=server.process_request,
-        compression="deflate",
-        ping_interval=ping_interval,
-        ping_timeout=ping_interval,  # a dead peer is gone after about two intervals
-        close_timeout=min(10.0, ping_interval or 10.0),  # (websockets then waits for its close)
-        max_size=options.max_size,
-        open_timeout=options.limits.handshake_timeout,
-        create_connection=Socket,
-        logger=websockets_log,
-        reuse_port=options.reuse_port or None,
-    )
+    def serving(**where: Any) -> Awaitable[Server]:  # where: host and port, or a socket
+        return ws_serve(
+            server.handle,
+            subprotocols=[Subprotocol(name) for name in handlers],
+            select_subprotocol=server.select_subprotocol,
+            process_request=server.process_request,
+            compression="deflate",
+            ping_interval=ping_interval,
+            ping_timeout=ping_interval,  # a dead peer is gone after about two intervals
+            close_timeout=min(10.0, ping_interval or 10.0),  # (websockets then waits for its close)
+            max_size=options.max_size,
+            open_timeout=options.limits.handshake_timeout,
+            create_connection=Socket,
+            logger=websockets_log,
+            **where,
+        )
+
+    server._servers = await listen(server, serving, options.host, options.port, options.reuse_port)
     server._undo_accept_errors = quiet_accept_errors(
-        asyncio.get_running_loop(), server._server.sockets, server.refusals
+        asyncio.get_running_loop(), server.listening(), server.refusals
     )
     return server

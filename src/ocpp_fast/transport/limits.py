@@ -62,11 +62,12 @@ class Limits:
     """Open connections (keep it below the process's file-descriptor limit); beyond it,
     HTTP 503."""
     spare_fds: int = 128
-    """File descriptors kept free: a connection accepted when the process's fd limit is
-    closer than this is closed at once, so the server does not run into EMFILE itself
-    (where asyncio stops accepting for a second at a time). asyncio accepts up to 100
-    connections per loop turn before any is counted, and the rest of the process needs
-    some too: keep it above 100."""
+    """File descriptors kept free for the rest of the process (log files, NATS, the health
+    and metrics endpoints, a handler's database): a connection accepted when the process's
+    fd limit is closer than this is closed at once, before the next accept (each socket is
+    counted as it is accepted, on asyncio's loop and on uvloop), so the server holds at most
+    the limit less this and never runs into EMFILE while the rest of the process holds
+    fewer (at EMFILE asyncio stops accepting for a second at a time)."""
     pending_handshakes: int = 256
     """TCP connections still in the opening handshake; beyond it, closed at once."""
     handshake_bytes: int = 16 * 1024
