@@ -649,6 +649,7 @@ class AsyncConnection:
         of an invalid response, or ``TimeoutError``.
         """
         loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         message_id = self._protocol.call(request)
         waiter: asyncio.Future[Any] = loop.create_future()
         self._waiters[message_id] = waiter
@@ -657,21 +658,50 @@ class AsyncConnection:
             response: ResponseT = await within(asyncio.shield(waiter), timeout)
             return response
         except TimeoutError:
-            failed = self._protocol.time_out(message_id)
+            self._said_timed_out(self._protocol.time_out(message_id), message_id)
             await self._flush()
-            if failed is not None:
-                self._protocol.log.warning(
-                    "%s (%s)",
-                    failed.error,
-                    message_id,
-                    extra={"action": failed.action, "message_id": message_id},
-                )
             raise TimeoutError(
                 f"no answer to {type(request).__name__} (message id {message_id}) "
                 f"within {timeout:g} s"
             ) from None
+        except asyncio.CancelledError:
+            self._call_cancelled(message_id, deadline)
+            raise
         finally:
             self._waiters.pop(message_id, None)
+
+    def _said_timed_out(self, failed: CallFailed | None, message_id: str) -> None:
+        if failed is not None:
+            self._protocol.log.warning(
+                "%s (%s)",
+                failed.error,
+                message_id,
+                extra={"action": failed.action, "message_id": message_id},
+            )
+
+    def _call_cancelled(self, message_id: str, deadline: float) -> None:
+        """Whoever awaited :meth:`call` gave up on it: a CALL still queued is dropped, never
+        sent (the peer must not act on what nobody awaits any more); one on the wire keeps
+        the one-at-a-time slot until its answer comes (discarded) or its deadline passes,
+        when it is timed out as an awaited one is, so that a peer that never answers it
+        cannot hold every later CALL of the connection."""
+        protocol = self._protocol
+        if protocol.cancel(message_id) or protocol.outstanding != message_id:
+            return
+        if deadline != deadline or deadline == float("inf"):  # no deadline: as awaited
+            return
+        loop = self._loop or asyncio.get_running_loop()
+        loop.call_at(deadline, self._expire_cancelled, message_id)
+
+    def _expire_cancelled(self, message_id: str) -> None:
+        """The deadline of a cancelled CALL still on the wire: timed out, the next sent."""
+        if self._stopped or self._protocol.outstanding != message_id:
+            return
+        self._said_timed_out(self._protocol.time_out(message_id), message_id)
+        if self._write is not None:
+            self._write_out()
+        else:
+            self._later(self._flush())
 
     async def send(self, request: SendRequest) -> None:
         """2.1: send ``request`` as a SEND frame (``NotifyPeriodicEventStream``); no answer.
