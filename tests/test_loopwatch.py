@@ -10,6 +10,7 @@ import asyncio
 import datetime
 import json
 import logging
+import sched
 import sys
 import textwrap
 import threading
@@ -211,6 +212,53 @@ def test_the_frames_named_are_the_users_innermost_then_the_handler() -> None:
     assert handler_frame.endswith(", the handler of Authorize")
     assert fields["function"] == "Lookup.query" and fields["action"] == "Authorize"
     assert "identity" not in fields
+
+
+class Direct(ChargeSystem):
+    """A handler blocked in its own body (no helper between it and the wait)."""
+
+    def __init__(self, held: threading.Event, release: threading.Event) -> None:
+        self.held, self.release = held, release
+
+    def authorize(self, request: messages.AuthorizeRequest) -> messages.AuthorizeResponse:
+        self.held.set()
+        self.release.wait(10)
+        accepted = enums.AuthorizationStatusEnumType.ACCEPTED
+        return messages.AuthorizeResponse(id_token_info=datatypes.IdTokenInfoType(status=accepted))
+
+
+def program(handler: Direct, request: messages.AuthorizeRequest) -> None:
+    """How the program started: user code that called the standard library (here
+    ``sched``, as a console script's ``<module>`` calls ``asyncio.run``), which calls the
+    handler."""
+    runs = sched.scheduler()
+    runs.enter(0, 1, handler.authorize, (request,))
+    runs.run()
+
+
+def test_what_started_the_program_is_not_named_as_a_caller() -> None:
+    """Only the user's frames inside the library's call are named: the ``program`` below
+    ``sched`` is not (an installed ``ocpp-fast`` named its console script's ``<module>`` as
+    the handler's caller)."""
+    held, release = threading.Event(), threading.Event()
+    handler = Direct(held, release)
+    token = datatypes.IdTokenType(id_token="T", type=enums.IdTokenEnumType.ISO14443)
+    request = messages.AuthorizeRequest(id_token=token)
+    thread = threading.Thread(target=program, args=(handler, request))
+    thread.start()
+    try:
+        assert held.wait(10)
+        frame = sys._current_frames()[thread.ident]  # type: ignore[index]
+        text, fields = blocked_where(frame, handler_codes([handler]))
+        del frame
+    finally:
+        release.set()
+        thread.join()
+    innermost, handler_frame = text.split(" called by ")
+    assert innermost.startswith("Condition.wait (") and "threading.py:" in innermost
+    assert handler_frame.startswith("Direct.authorize (")
+    assert handler_frame.endswith(", the handler of Authorize"), text
+    assert fields["function"] == "Direct.authorize"
 
 
 APP = """

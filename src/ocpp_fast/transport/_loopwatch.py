@@ -133,6 +133,20 @@ def _call_of(frame: FrameType) -> tuple[str, str] | None:
     return None
 
 
+def _innermost_users(frames: list[FrameType]) -> list[FrameType]:
+    """The user's frames the loop's thread is in, innermost first: those above the first
+    frame of ocpp_fast or the standard library met outward from them. What called that one
+    (a console script's ``<module>``, the user's ``main()`` that ran the loop) is how the
+    program started, not where it is blocked."""
+    users: list[FrameType] = []
+    for frame in frames:
+        if _is_users(frame.f_code):
+            users.append(frame)
+        elif users:
+            break
+    return users
+
+
 def blocked_where(
     frame: FrameType | None, codes: Mapping[CodeType, str]
 ) -> tuple[str, dict[str, Any]]:
@@ -147,7 +161,7 @@ def blocked_where(
     if not frames:
         return "no Python frame on its stack", {}
     handler = next((f for f in frames if f.f_code in codes), None)
-    users = [f for f in frames if _is_users(f.f_code)]
+    users = _innermost_users(frames)
     named = list(dict.fromkeys([frames[0], *users[: FRAMES_NAMED - 1]]))
     if handler is not None and handler not in named:
         named.append(handler)
