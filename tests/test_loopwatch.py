@@ -15,7 +15,9 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import generate_latest
@@ -188,23 +190,38 @@ class Lookup(ChargeSystem):
         return messages.AuthorizeResponse(id_token_info=datatypes.IdTokenInfoType(status=accepted))
 
 
+AUTHORIZE = messages.AuthorizeRequest(
+    id_token=datatypes.IdTokenType(id_token="T", type=enums.IdTokenEnumType.ISO14443)
+)
+
+
+def where_blocked(
+    handler: ChargeSystem,
+    held: threading.Event,
+    release: threading.Event,
+    run: Callable[[], object],
+) -> tuple[str, dict[str, Any]]:
+    """``blocked_where`` of a thread running ``run`` while it waits in ``handler`` (which
+    sets ``held`` then waits for ``release``), as the watch reads the loop's thread."""
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        assert held.wait(10)
+        frame = sys._current_frames()[thread.ident]  # type: ignore[index]
+        where = blocked_where(frame, handler_codes([handler]))
+        del frame
+    finally:
+        release.set()
+        thread.join()
+    return where
+
+
 def test_the_frames_named_are_the_users_innermost_then_the_handler() -> None:
     """A handler blocked in a helper: the helper named first, then the handler, with its
     action (no context: no station); the innermost frame, in the standard library, first."""
     held, release = threading.Event(), threading.Event()
     handler = Lookup(held, release)
-    token = datatypes.IdTokenType(id_token="T", type=enums.IdTokenEnumType.ISO14443)
-    request = messages.AuthorizeRequest(id_token=token)
-    thread = threading.Thread(target=handler.authorize, args=(request,))
-    thread.start()
-    try:
-        assert held.wait(10)
-        frame = sys._current_frames()[thread.ident]  # type: ignore[index]
-        text, fields = blocked_where(frame, handler_codes([handler]))
-        del frame
-    finally:
-        release.set()
-        thread.join()
+    text, fields = where_blocked(handler, held, release, lambda: handler.authorize(AUTHORIZE))
     innermost, helper, handler_frame = text.split(" called by ")
     assert innermost.startswith("Condition.wait (") and "threading.py:" in innermost
     assert helper.startswith("Lookup.query (")
@@ -242,18 +259,7 @@ def test_what_started_the_program_is_not_named_as_a_caller() -> None:
     the handler's caller)."""
     held, release = threading.Event(), threading.Event()
     handler = Direct(held, release)
-    token = datatypes.IdTokenType(id_token="T", type=enums.IdTokenEnumType.ISO14443)
-    request = messages.AuthorizeRequest(id_token=token)
-    thread = threading.Thread(target=program, args=(handler, request))
-    thread.start()
-    try:
-        assert held.wait(10)
-        frame = sys._current_frames()[thread.ident]  # type: ignore[index]
-        text, fields = blocked_where(frame, handler_codes([handler]))
-        del frame
-    finally:
-        release.set()
-        thread.join()
+    text, fields = where_blocked(handler, held, release, lambda: program(handler, AUTHORIZE))
     innermost, handler_frame = text.split(" called by ")
     assert innermost.startswith("Condition.wait (") and "threading.py:" in innermost
     assert handler_frame.startswith("Direct.authorize (")
