@@ -29,7 +29,7 @@ from test_simulator_remote import (
 
 from ocpp_fast import _sim_reboot
 from ocpp_fast.aio import connect_in_memory
-from ocpp_fast.simulator import REBOOT_DOWNTIME, SimulationReport
+from ocpp_fast.simulator import REBOOT_DOWNTIME, SimulationReport, simulate
 from ocpp_fast.transport import CsmsServer, StationClient, connect, serve
 from ocpp_fast.v16 import messages as messages16
 from ocpp_fast.v21 import messages as messages21
@@ -254,3 +254,43 @@ def test_a_station_with_no_client_to_reconnect_with_rejects_a_reset(label: str) 
             await pair.close()
 
     assert asyncio.run(main()) == "Rejected"
+
+
+@pytest.mark.parametrize("label", ["1.6", "2.0.1"])
+@pytest.mark.parametrize("how", ["reset", "dropped"])
+def test_a_station_back_on_a_new_connection_boots_at_once_not_at_its_next_message(
+    label: str, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``simulate()`` with a long ``interval`` (30 s: the station's next message would come
+    after the 5 s run): reset, or its connection dropped by the CSMS, the station boots again
+    as soon as it is back. It waited for its next message's time before, and did not boot
+    again within the run."""
+    monkeypatch.setattr(_sim_reboot, "REBOOT_DOWNTIME", 0.3)
+
+    async def main() -> tuple[Seen, float, SimulationReport]:
+        seen = Seen(label)
+        server = await serve(seen.handler)
+        try:
+            url = f"ws://127.0.0.1:{server.port}/ocpp"
+            running = asyncio.create_task(
+                simulate(url, 1, 5.0, interval=30, versions=label, actions=["Heartbeat"])
+            )
+            await asyncio.wait_for(seen.until(boot_kind(label)), 10)
+            started = time.monotonic()
+            if how == "reset":
+                kind = "Immediate" if label != "1.6" else "Soft"
+                await server.call("SIM00000", reset_of(label, kind), timeout=5)
+            else:
+                await server.disconnect("SIM00000", code=1001)
+            await asyncio.wait_for(seen.until(boot_kind(label), 2), 4)
+            back = time.monotonic() - started
+            report = await asyncio.wait_for(running, 20)
+        finally:
+            await server.close()
+        return seen, back, report
+
+    seen, back, report = asyncio.run(main())
+    assert back < 3, back
+    assert len(seen.of(boot_kind(label))) == 2  # and no message besides: its time never came
+    assert report.connections_lost == (1 if how == "dropped" else 0), report.table()
+    assert report.reboots == (1 if how == "reset" else 0), report.table()

@@ -58,6 +58,10 @@ class _Transacting(_Rebooting[TxIdT]):
         self._adopt(_client_boot(connection))
         return None
 
+    woken: asyncio.Future[bool] | None = None
+    """What ``simulate()``'s traffic waits on between two messages: resolved ``True`` by a new
+    connection, so that the station boots on it at once, not at its next message's time."""
+
     def _keep(self, connection: Any) -> None:
         """The station is on ``connection`` (from ``on_connect``, or from the CSMS's first CALL
         when that came first): it reads the answers to its CALLs there and sends there."""
@@ -66,6 +70,9 @@ class _Transacting(_Rebooting[TxIdT]):
         super().on_connect(connection)
         connection.on_answer.append(self._read)
         self._connected_as(connection.identity)
+        woken = self.woken
+        if woken is not None and not woken.done():
+            woken.set_result(True)
 
     def invoke_handler(
         self, route: Route | None, call: Call, identity: str, peer: PeerConnection | None

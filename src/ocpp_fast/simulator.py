@@ -288,7 +288,7 @@ async def _station(fleet: _Fleet, index: int, label: str, first: int, rng: rando
         accepted = await _booted(fleet, client, state)
         while accepted:
             pause = fleet.interval * rng.uniform(0.5, 1.5)
-            if not await _slept(fleet, pause):
+            if not await _slept(fleet, pause, station):
                 break
             connection = client.connection
             if connection is None or station.rebooting:
@@ -355,17 +355,40 @@ def _accepting(answer: Any) -> bool:
     return answer is not None and str(answer.status) == "Accepted"
 
 
-async def _slept(fleet: _Fleet, seconds: float) -> bool:
+async def _slept(fleet: _Fleet, seconds: float, station: Any = None) -> bool:
     """Wait ``seconds``; ``False`` (having waited for the end instead) when the run ends first,
-    or was stopped meanwhile (a station then sends no call after the stop)."""
+    or was stopped meanwhile (a station then sends no call after the stop). A new connection
+    of ``station`` ends the wait at once (``True``): it boots there now, not at its next
+    message's time (with a long ``interval``, after the run)."""
     if fleet.over.is_set():
         return False
     left = fleet.deadline - time.monotonic()
-    if left < seconds:  # the next message would come after the end
-        await asyncio.sleep(max(0.0, left))
-        return False
-    await asyncio.sleep(seconds)
-    return not fleet.over.is_set()  # stopped meanwhile: no new call
+    ending = left < seconds  # the next message would come after the end
+    wait = max(0.0, left) if ending else seconds
+    if station is None:
+        await asyncio.sleep(wait)
+    elif await _woken(station, wait):
+        return not fleet.over.is_set()
+    return not ending and not fleet.over.is_set()  # stopped meanwhile: no new call
+
+
+async def _woken(station: Any, seconds: float) -> bool:
+    """Whether a new connection of ``station`` came within ``seconds`` (one future and one
+    timer, as ``asyncio.sleep`` has)."""
+    loop = asyncio.get_running_loop()
+    woken: asyncio.Future[bool] = loop.create_future()
+    station.woken = woken
+    timer = loop.call_later(seconds, _settle, woken)
+    try:
+        return await woken
+    finally:
+        timer.cancel()
+        station.woken = None
+
+
+def _settle(woken: asyncio.Future[bool]) -> None:
+    if not woken.done():
+        woken.set_result(False)
 
 
 _PLAIN_CAUSES: tuple[tuple[type[BaseException], str], ...] = (
