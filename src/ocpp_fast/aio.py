@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import math
 import typing
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
@@ -688,7 +689,7 @@ class AsyncConnection:
         protocol = self._protocol
         if protocol.cancel(message_id) or protocol.outstanding != message_id:
             return
-        if deadline != deadline or deadline == float("inf"):  # no deadline: as awaited
+        if not math.isfinite(deadline):  # no deadline: held until answered, as awaited
             return
         loop = self._loop or asyncio.get_running_loop()
         loop.call_at(deadline, self._expire_cancelled, message_id)
@@ -698,10 +699,7 @@ class AsyncConnection:
         if self._stopped or self._protocol.outstanding != message_id:
             return
         self._said_timed_out(self._protocol.time_out(message_id), message_id)
-        if self._write is not None:
-            self._write_out()
-        else:
-            self._later(self._flush())
+        self._later(self._flush())  # the next CALL, written as _flush writes (at once, or sent)
 
     async def send(self, request: SendRequest) -> None:
         """2.1: send ``request`` as a SEND frame (``NotifyPeriodicEventStream``); no answer.
