@@ -161,7 +161,6 @@ class _Fleet:
     sent_cut_off: set[tuple[str, str]] = field(default_factory=set)
     """The CALLs on the wire the end cut off (station, message id), each counted unanswered
     once (:func:`_on_wire`)."""
-    """The stations' handlers by identity, for their reboots."""
     calls: InFlight = field(default_factory=InFlight)
     """The stations' calls waiting for their answer: the end waits for them, then cuts them off
     (counted in :attr:`SimulationReport.unanswered`)."""
@@ -355,7 +354,7 @@ def _accepting(answer: Any) -> bool:
     return answer is not None and str(answer.status) == "Accepted"
 
 
-async def _slept(fleet: _Fleet, seconds: float, station: Any = None) -> bool:
+async def _slept(fleet: _Fleet, seconds: float, station: AnyStation | None = None) -> bool:
     """Wait ``seconds``; ``False`` (having waited for the end instead) when the run ends first,
     or was stopped meanwhile (a station then sends no call after the stop). A new connection
     of ``station`` ends the wait at once (``True``): it boots there now, not at its next
@@ -372,7 +371,7 @@ async def _slept(fleet: _Fleet, seconds: float, station: Any = None) -> bool:
     return not ending and not fleet.over.is_set()  # stopped meanwhile: no new call
 
 
-async def _woken(station: Any, seconds: float) -> bool:
+async def _woken(station: AnyStation, seconds: float) -> bool:
     """Whether a new connection of ``station`` came within ``seconds`` (one future and one
     timer, as ``asyncio.sleep`` has)."""
     loop = asyncio.get_running_loop()
