@@ -313,11 +313,12 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         self._fast_reading: set[Any] = set()  # ids our _get_specific_response awaits
         self._fast_unknown_ids = 0
         self._fast_hooks: set[asyncio.Task[Any]] = set()  # @after coroutines running
-        self._fast_reader: asyncio.Task[Any] | None = None  # the latest start() while it reads
+        self._fast_run: Reading | None = None  # the latest start() while it reads
         # CALLs a start() read and did not route, for the next start() on that connection
         self._fast_unread: tuple[Any, list[str | bytes]] | None = None
-        # a frame start() took for no CALL, routed while a CALL is handled (see route_read)
-        self._fast_turn: Reading | None = None
+        # the runs routing a frame start() took for no CALL, one each (see route_read): a
+        # list, as a reconnect's two runs (the old one still reading) may route one at once
+        self._fast_turns: list[Reading] = []
 
     @property
     def _fast_version(self) -> ProtocolVersion:
@@ -383,9 +384,11 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         would have left them in the socket for it to read.
         """
         loop = asyncio.get_running_loop()  # kept: ensure_future looks it up (a getpid on 3.11)
-        reader = self._fast_reader = asyncio.current_task()
+        reader = asyncio.current_task()
         connection = self._connection
-        run = Reading(self, reader, self.max_concurrent_calls, connection)  # see _reading
+        if self._fast_run is not None:
+            await self._fast_wait_for_reader(self._fast_run, reader, connection)
+        run = self._fast_run = Reading(self, reader, self.max_concurrent_calls, connection)
         handling, queued = run.handling, run.queued
         left = self._fast_unread_of(connection)
         # only a route_message of the backend's own makes a CALL of a frame read as none (ours
@@ -433,10 +436,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 else:
                     await self.route_message(message)
         except asyncio.CancelledError:
-            self._fast_stopped_reading(run)
             self._fast_keep_unread(run, left)
-            for task in handling:
-                task.cancel()
+            self._fast_stopped_reading(run)
+            await _cancelled(handling)
             # cancelled by call_done alone (not also by the backend): its failure
             if run.failure is None or reader is None or reader.uncancel() > 0:
                 raise
@@ -462,6 +464,33 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         )
         await asyncio.wait(list(run.handling))
 
+    async def _fast_wait_for_reader(self, latest: Reading, reader: Any, connection: Any) -> None:
+        """A ``start()`` begins while the latest one still reads.
+
+        Cancelled and not ended yet (a restart loop cancelling ``start()``'s task and awaiting
+        ``start()`` again at once), it is waited for until it stopped reading: it read on
+        while a handler ran, and the CALLs it read are kept for this run only then (``ocpp``'s
+        left them in the socket). This run read first, and the old one still took a frame
+        off, or made this run's first read fail (``ConcurrencyError``: two reads at once).
+
+        Reading the same connection, not cancelled, it is refused (``RuntimeError``): the
+        two runs would share the station's CALLs, each handling its own in turn but not
+        after the other's. ``ocpp``'s second ``start()`` fails (``ConcurrencyError``) when
+        its first is reading, reads when it is in a handler, the next CALL then handled
+        before the first is answered. A run on another connection (a reconnect on the same
+        ChargePoint) goes on, as with ``ocpp``."""
+        running = latest.reader
+        if running is None or running is reader or running.done():
+            return
+        if running.cancelling():
+            await latest.stopped()
+        elif latest.connection is connection:
+            raise RuntimeError(
+                f"{self.id}: start() is already reading this connection (two start() at once "
+                "would each handle some of the station's CALLs, out of order): await the "
+                "running one, or cancel it before start() is awaited again"
+            )
+
     def _fast_unread_of(self, connection: Any) -> list[str | bytes]:
         """The CALLs an earlier ``start()`` on ``connection`` read and did not route (taken:
         this run routes them first), none for another connection."""
@@ -481,9 +510,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
     def _fast_stopped_reading(self, run: Reading) -> None:
         """``run`` reads no more: it is no longer the reader, unless a later ``start()``
         (the backend's reconnect, the same ChargePoint) took its place already."""
-        if self._fast_reader is run.reader:
-            self._fast_reader = None
-        run.reader = None  # so a CALL failing now does not cancel it: it waits for them
+        if self._fast_run is run:
+            self._fast_run = None
+        run.stopped_reading()  # a CALL failing now does not cancel it: it waits for them
 
     async def route_message(self, raw_msg: str | bytes) -> None:
         """Route one frame: a CALL to its handler (answered), a response to its ``call()``."""
@@ -537,7 +566,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         return True
 
     async def _fast_route_call(self, msg: Call) -> None:
-        if self._fast_turn is not None:
+        if self._fast_turns:
             await self._fast_take_turn()
         try:
             handle: Any = self._handle_call
@@ -762,18 +791,21 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         sent, None after a handler's failure was answered, or the ``@after`` hook's
         return value.
         """
-        if self._fast_turn is not None:  # a route_message written whole calls this
+        if self._fast_turns:  # a route_message written whole calls this
             await self._fast_take_turn()
         return await self._fast_handle_call(msg, False)
 
     async def _fast_take_turn(self) -> None:
         """A CALL ``start()`` did not read as one (``route_message`` repaired it) waits for
         the CALL read before it, as ``ocpp`` handles them one at a time in the order read
-        (:meth:`~ocpp_fast.compat._reading.Reading.route_read`)."""
-        run = self._fast_turn
-        if run is not None and run.turn_is_taken():
-            self._fast_turn = None
-            await run.take_turn()
+        (:meth:`~ocpp_fast.compat._reading.Reading.route_read`): the run whose frame it is
+        (several may route one at once: a reconnect's old run still reads)."""
+        turns = self._fast_turns
+        for run in turns:
+            if run.turn_is_taken():
+                turns.remove(run)
+                await run.take_turn()
+                return
 
     async def _fast_handle_call(self, msg: Any, plain: bool) -> Any:
         """:meth:`_handle_call`'s work.
@@ -826,7 +858,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             if inspect.isawaitable(response):
                 response = await response
         except Exception as error:
-            if self._fast_reader is not None and _competing_recv(error):
+            if self._fast_run is not None and _competing_recv(error):
                 self.logger.error(
                     "%s: the %s handler read the connection itself (self._connection.recv()) "
                     "while start() reads it: the drop-in's start() reads on while handlers run "
@@ -1088,7 +1120,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         """Refuse a ``call()`` from another event loop than the one ``start()`` reads in: its
         answer would resolve a future of the other loop from this one, unseen, and the call
         hang until its timeout (with ``ocpp`` too). Nothing is sent."""
-        reader = self._fast_reader
+        run = self._fast_run
+        reader = None if run is None else run.reader
         if reader is not None and reader.get_loop() is not asyncio.get_running_loop():
             raise RuntimeError(
                 f"{self.id}: call() from another event loop than the one start() reads in: "
@@ -1200,6 +1233,25 @@ def _vendor_route(handlers: dict[str, Any] | None) -> bool:
         and "_on_action" in handlers
         and bool(handlers.get("_skip_schema_validation", False))
     )
+
+
+async def _cancelled(tasks: set[asyncio.Task[Any]]) -> None:
+    """Cancel a cancelled ``start()``'s CALL tasks and wait for them to end: ``ocpp``'s
+    ``start()`` awaits its handler, so the handler it was cancelled in has ended (its
+    ``except``/``finally`` run) when it raises. Without the wait, a handler cancelled inside
+    ``call()`` was still ending while the backend's next ``start()`` handled the next CALL.
+    Cancelled again meanwhile, it passes the cancel on to them and stops waiting."""
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
+        task.cancel()
+    if not pending:
+        return
+    try:
+        await asyncio.wait(pending)
+    except asyncio.CancelledError:
+        for task in pending:
+            task.cancel()
+        raise
 
 
 def _competing_recv(error: BaseException) -> bool:

@@ -44,9 +44,11 @@ class Reading:
         "parked",
         "queued",
         "reader",
+        "routing",
         "routing_in",
         "slots",
         "stepping",
+        "stopping",
     )
 
     def __init__(
@@ -65,10 +67,29 @@ class Reading:
         first (one that returns unrouted, after a routing failure, leaves it, and so does
         every task after it: the run ends). A deque, not a dict by task: this is paid per
         CALL (about 300 instructions, where a dict by ``asyncio.current_task()`` cost 2,000)."""
-        self.held: str | bytes | None = None  # a CALL read, waiting for a slot
+        self.held: str | bytes | None = None  # read, not routed: waiting for a slot, or cancelled
+        # the frame route_read routes, until it takes its turn as a CALL (then queued)
+        self.routing: str | bytes | None = None
         self.parked = False  # the frame route_read routes turned out a CALL, in its turn
         self.routing_in: asyncio.Task[Any] | None = None  # the task route_read routes it in
         self.stepping = False  # route_read takes the routing's first step, in no task of its own
+        self.stopping: asyncio.Future[None] | None = None  # see stopped()
+
+    async def stopped(self) -> None:
+        """Return once this run reads no more (:meth:`stopped_reading`): a ``start()``
+        awaited again while this cancelled one ends waits for the CALLs it keeps."""
+        if self.reader is None:
+            return
+        if self.stopping is None:
+            self.stopping = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self.stopping)
+
+    def stopped_reading(self) -> None:
+        """The run reads no more, its unrouted CALLs kept (a CALL failing now does not cancel
+        it: it waits for the CALLs it holds)."""
+        self.reader = None
+        if self.stopping is not None and not self.stopping.done():
+            self.stopping.set_result(None)
 
     def unrouted_calls(self) -> list[str | bytes]:
         """The CALLs read and never routed (none of their handler ran), in the order they
@@ -109,22 +130,23 @@ class Reading:
         overrides ``route_message``, and a coroutine more cost a third of it.
         """
         owner = self.owner
+        turns = owner._fast_turns
         self.parked = False
+        self.routing = message
         self.stepping = True  # no other task runs until send() returns: a CALL is this one
-        owner._fast_turn = self
+        turns.append(self)
         routing = owner.route_message(message)
         try:
             awaiting = routing.send(None)
         except StopIteration:  # routed already, most often
-            owner._fast_turn = None
+            self._routed()
             return None
         except BaseException:  # its exception leaves start(), as inline
-            owner._fast_turn = None
+            self._routed()
             raise
         finally:
             self.stepping = False
         if self.parked:
-            owner._fast_turn = None
             self._hold(routing, awaiting)
             return None
         return self._go_on(routing, awaiting)
@@ -138,11 +160,44 @@ class Reading:
         self.routing_in = asyncio.current_task()
         try:
             awaiting = await _driven(routing, self, awaiting)
+        except asyncio.CancelledError:
+            self._keep_unturned()
+            self._routed()
+            raise
+        except BaseException:
+            self._routed()
+            raise
         finally:
-            self.owner._fast_turn = None
             self.routing_in = None
-        if self.parked:
+        if awaiting is _ENDED:
+            self._routed()
+        elif self.parked:
             self._hold(routing, awaiting)
+
+    def _routed(self) -> None:
+        """The routing :meth:`route_read` began ended in ``start()``'s task. Had it taken its
+        turn, it ended in the step that took it (no CALL ahead, a ``send()`` that did not
+        suspend: handled at once): its slot is free again. It was held for a task that never
+        came, so a fifth such CALL waited for a slot forever, and a routing that ended
+        while it awaited was handed to a task that raised ``RuntimeError`` (a coroutine
+        reused), ending ``start()``."""
+        turns = self.owner._fast_turns
+        if self in turns:
+            turns.remove(self)
+        if self.parked:
+            self.slots.release()
+
+    def _keep_unturned(self) -> None:
+        """``start()`` was cancelled (by the backend, or after a CALL's routing failed) while
+        the override still routed the frame, before it took a turn as a CALL (a lookup before
+        ``super()``): kept for the next ``start()`` if a CALL read before it was unhandled, as
+        ``ocpp``'s ``start()``, still handling that CALL, had not read it (else it was routing
+        it too, and it is lost alike)."""
+        before = self.last_call
+        if self.routing is not None and (
+            self.failure is not None or (before is not None and not before.done())
+        ):
+            self.held = self.routing
 
     def _hold(self, routing: Coroutine[Any, Any, Any], awaiting: Any) -> None:
         task = asyncio.get_running_loop().create_task(_rest_of(routing, awaiting))
@@ -162,7 +217,13 @@ class Reading:
         pauses beyond the bound, as for any CALL), let ``start()`` read on, this CALL now its
         last (``parked``), and wait for the CALL read before it to be handled. If that one's
         routing failed, ``start()`` raises that failure and this CALL is not handled
-        (``CancelledError``, as for a CALL read after the failure)."""
+        (``CancelledError``, as for a CALL read after the failure). Until its turn comes its
+        frame is queued as the CALLs ``start()`` read are, so a run ending before (cancelled,
+        or failed) keeps it for the next ``start()``, which routes it again, as ``ocpp``'s
+        reads it then (it was dropped)."""
+        frame, self.routing = self.routing, None
+        assert frame is not None  # the frame route_read routes, whose turn this is
+        self.queued.append(frame)  # in the order read: start() reads nothing more until parked
         await self.slots.acquire()
         before = self.last_call
         self.parked = True
@@ -170,6 +231,7 @@ class Reading:
             await asyncio.wait((before,))
         if self.failure is not None or (before is not None and routing_failed(failure_of(before))):
             raise asyncio.CancelledError
+        self.queued.popleft()  # its own frame, routed now (see queued)
 
     def call_done(self, task: asyncio.Task[Any]) -> None:
         """A CALL task of this run ended: free its slot; a routing failure ends the run."""
@@ -193,13 +255,18 @@ class Reading:
             self.reader.cancel()
 
 
+_ENDED = object()
+"""What :func:`_driven` returns when the routing ended."""
+
+
 @types.coroutine
 def _driven(
     routing: Coroutine[Any, Any, Any], run: Reading | None, awaiting: Any
 ) -> Generator[Any, Any, Any]:
     """Go on with ``routing`` in the awaiting task, as ``await routing`` would, from where it
-    is (``awaiting``: what it awaits), until it ends, or, given ``run``, until it takes its
-    turn (``run.parked``): then what it awaits is returned, for a task to go on with
+    is (``awaiting``: what it awaits), until it ends (:data:`_ENDED` returned), or, given
+    ``run``, until it takes its turn (``run.parked``): then what it awaits is returned (``None``
+    for a bare ``yield``, as ``asyncio.sleep(0)`` makes), for a task to go on with
     (:func:`_rest_of`). What it awaits is handed to the task and the task's answer (or
     exception, a cancel) back to it, as ``await`` does."""
     while True:
@@ -212,7 +279,7 @@ def _driven(
         try:
             awaiting = step()
         except StopIteration:
-            return None
+            return _ENDED
         if run is not None and run.parked:
             return awaiting
 
