@@ -37,6 +37,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import ocpp.v16
@@ -53,6 +54,7 @@ from ocpp_fast.compat import v16
 
 BASES = (ocpp.v16.ChargePoint, v16.ChargePoint)
 ANSWER = {"currentTime": NOW}
+GUIDE = (Path(__file__).parents[1] / "docs" / "explanation" / "compat-differences.md").read_text()
 
 
 @pytest.fixture(autouse=True)
@@ -143,6 +145,7 @@ def test_a_repaired_call_read_before_start_was_cancelled_is_answered_next(
     assert [event for event in handling(ours[1]) if event != first_routing] == handling(theirs[1])
     assert ours[1].count(first_routing) == (0 if name == "lookup-rep" else 1)
     assert ours[1].count(("in", name)) == 2
+    assert "a frame a `route_message` override repairs into a CALL, read while" in GUIDE
 
 
 def test_a_cancelled_start_ends_its_handlers_before_it_raises() -> None:
@@ -389,6 +392,7 @@ def test_a_second_start_while_a_call_is_handled_is_refused() -> None:
             ("first", "ConnectionClosedOK"),
         ],
     )
+    assert "a second `start()` begun while one still reads the same connection" in GUIDE
 
 
 def test_a_start_begun_as_the_first_is_cancelled_reads_on() -> None:

@@ -50,7 +50,7 @@ from ocpp_fast.compat._naming import (
     to_wire,
     written,
 )
-from ocpp_fast.compat._reading import Reading
+from ocpp_fast.compat._reading import Reading, cancel_and_wait
 from ocpp_fast.frames import CALLERROR, CALLRESULTERROR, CallResultError, Send
 
 __all__ = [
@@ -367,7 +367,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         their answer fails) before the exception leaves, as with ``ocpp``, whose
         ``start()`` reads nothing while a handler runs: what the backend does once
         ``start()`` ended (forget the station, replace ``_connection``) comes after
-        every handler. Cancelled, it cancels them, as ``ocpp``'s handler is. Each run
+        every handler. Cancelled, it cancels them, as ``ocpp``'s handler is, and raises once
+        they ended. Each run
         keeps its own (:class:`~ocpp_fast.compat._reading.Reading`): a backend that
         reuses the ChargePoint on reconnect, ``start()`` awaited for the new connection
         before it cancels the old run, keeps the new run's CALLs answered.
@@ -381,13 +382,15 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
 
         Cancelled or so failed, the CALLs it read and had not routed are kept for the next
         ``start()`` on the same connection, which routes them first, in order: ``ocpp``'s
-        would have left them in the socket for it to read.
+        would have left them in the socket for it to read. A ``start()`` begun while another
+        still reads waits for it if it was cancelled, and is refused if it reads the same
+        connection (:meth:`~ocpp_fast.compat._reading.Reading.another_start`).
         """
         loop = asyncio.get_running_loop()  # kept: ensure_future looks it up (a getpid on 3.11)
         reader = asyncio.current_task()
         connection = self._connection
-        if self._fast_run is not None:
-            await self._fast_wait_for_reader(self._fast_run, reader, connection)
+        if self._fast_run is not None:  # another start() still reads
+            await self._fast_run.another_start(reader, connection)
         run = self._fast_run = Reading(self, reader, self.max_concurrent_calls, connection)
         handling, queued = run.handling, run.queued
         left = self._fast_unread_of(connection)
@@ -438,7 +441,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         except asyncio.CancelledError:
             self._fast_keep_unread(run, left)
             self._fast_stopped_reading(run)
-            await _cancelled(handling)
+            await cancel_and_wait(handling)
             # cancelled by call_done alone (not also by the backend): its failure
             if run.failure is None or reader is None or reader.uncancel() > 0:
                 raise
@@ -463,33 +466,6 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             "%s: a handler reads the connection itself: start() reads once it is done", self.id
         )
         await asyncio.wait(list(run.handling))
-
-    async def _fast_wait_for_reader(self, latest: Reading, reader: Any, connection: Any) -> None:
-        """A ``start()`` begins while the latest one still reads.
-
-        Cancelled and not ended yet (a restart loop cancelling ``start()``'s task and awaiting
-        ``start()`` again at once), it is waited for until it stopped reading: it read on
-        while a handler ran, and the CALLs it read are kept for this run only then (``ocpp``'s
-        left them in the socket). This run read first, and the old one still took a frame
-        off, or made this run's first read fail (``ConcurrencyError``: two reads at once).
-
-        Reading the same connection, not cancelled, it is refused (``RuntimeError``): the
-        two runs would share the station's CALLs, each handling its own in turn but not
-        after the other's. ``ocpp``'s second ``start()`` fails (``ConcurrencyError``) when
-        its first is reading, reads when it is in a handler, the next CALL then handled
-        before the first is answered. A run on another connection (a reconnect on the same
-        ChargePoint) goes on, as with ``ocpp``."""
-        running = latest.reader
-        if running is None or running is reader or running.done():
-            return
-        if running.cancelling():
-            await latest.stopped()
-        elif latest.connection is connection:
-            raise RuntimeError(
-                f"{self.id}: start() is already reading this connection (two start() at once "
-                "would each handle some of the station's CALLs, out of order): await the "
-                "running one, or cancel it before start() is awaited again"
-            )
 
     def _fast_unread_of(self, connection: Any) -> list[str | bytes]:
         """The CALLs an earlier ``start()`` on ``connection`` read and did not route (taken:
@@ -1233,25 +1209,6 @@ def _vendor_route(handlers: dict[str, Any] | None) -> bool:
         and "_on_action" in handlers
         and bool(handlers.get("_skip_schema_validation", False))
     )
-
-
-async def _cancelled(tasks: set[asyncio.Task[Any]]) -> None:
-    """Cancel a cancelled ``start()``'s CALL tasks and wait for them to end: ``ocpp``'s
-    ``start()`` awaits its handler, so the handler it was cancelled in has ended (its
-    ``except``/``finally`` run) when it raises. Without the wait, a handler cancelled inside
-    ``call()`` was still ending while the backend's next ``start()`` handled the next CALL.
-    Cancelled again meanwhile, it passes the cancel on to them and stops waiting."""
-    pending = [task for task in tasks if not task.done()]
-    for task in pending:
-        task.cancel()
-    if not pending:
-        return
-    try:
-        await asyncio.wait(pending)
-    except asyncio.CancelledError:
-        for task in pending:
-            task.cancel()
-        raise
 
 
 def _competing_recv(error: BaseException) -> bool:

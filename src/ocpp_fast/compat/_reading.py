@@ -13,6 +13,27 @@ A run that ends before it routed every CALL it read (cancelled, or a CALL's rout
 leaves them to the next ``start()`` on the same connection (:meth:`Reading.unrouted_calls`):
 ``ocpp``'s, which reads a frame only once the one before it is handled, would have left them
 in the socket for that ``start()`` to read.
+
+The turn of a frame :meth:`Reading.route_read` routes (one ``route_message`` may repair into a
+CALL), state by state; whatever the state, the frame is routed once, or kept unrouted:
+
+1. first step (``stepping``, the run in the ChargePoint's ``_fast_turns``), in ``start()``'s
+   task, nothing else running: it ends or raises there (most frames: off ``_fast_turns``; its
+   exception leaves ``start()``), suspends (2), or reaches ``_handle_call`` as a CALL (3);
+2. awaited in ``start()``'s task (``routing_in``; a lookup of the override's before
+   ``super()``, a response's routing): it ends or raises, or reaches ``_handle_call`` (3); the
+   run cancelled (or failed) here keeps the frame (``held``) if a CALL read before it was
+   unhandled (``ocpp`` had not read it), else it is lost as with ``ocpp``;
+3. taking its turn (:meth:`Reading.take_turn`: off ``_fast_turns``, its frame queued as the
+   CALLs ``start()`` read are): it waits for a slot, ``start()`` reading nothing meanwhile; the
+   run cancelled here keeps the frame (queued);
+4. parked (``parked``: it holds a slot, ``start()`` reads on): the rest of the routing goes on
+   in a task of its own, the run's last CALL, while it waits for the CALL read before it; the
+   run cancelled or failed before that one is handled keeps the frame (queued), and this
+   routing gets ``CancelledError``. With nothing to wait for, it may end in the same step:
+   then no task is made, and its slot is freed at once;
+5. its turn: its frame taken off the queue, the CALL handled (its task's end frees the slot;
+   a routing failure ends the run).
 """
 
 from __future__ import annotations
@@ -25,7 +46,7 @@ from collections import deque
 from collections.abc import Awaitable, Coroutine, Generator
 from typing import Any
 
-__all__ = ["Reading", "failure_of", "routing_failed"]
+__all__ = ["Reading", "cancel_and_wait", "failure_of", "routing_failed"]
 
 
 class Reading:
@@ -73,16 +94,37 @@ class Reading:
         self.parked = False  # the frame route_read routes turned out a CALL, in its turn
         self.routing_in: asyncio.Task[Any] | None = None  # the task route_read routes it in
         self.stepping = False  # route_read takes the routing's first step, in no task of its own
-        self.stopping: asyncio.Future[None] | None = None  # see stopped()
+        self.stopping: asyncio.Future[None] | None = None  # see another_start()
 
-    async def stopped(self) -> None:
-        """Return once this run reads no more (:meth:`stopped_reading`): a ``start()``
-        awaited again while this cancelled one ends waits for the CALLs it keeps."""
-        if self.reader is None:
+    async def another_start(self, reader: asyncio.Task[Any] | None, connection: Any) -> None:
+        """A ``start()`` (in ``reader``, on ``connection``) begins while this run, the
+        latest, may still read.
+
+        Cancelled and not ended yet (a restart loop cancelling ``start()``'s task and awaiting
+        ``start()`` again at once), it is waited for until it stopped reading: it read on
+        while a handler ran, and the CALLs it read are kept for the new run only then
+        (``ocpp``'s left them in the socket). The new run read first, and failed at once
+        (``ConcurrencyError``: the old one was still in its read), those CALLs never answered.
+
+        Reading the same connection, not cancelled, the new one is refused (``RuntimeError``):
+        the two runs would share the station's CALLs, each handling its own in turn but not
+        in turn with the other's. ``ocpp``'s second ``start()`` fails (``ConcurrencyError``)
+        when its first is reading, and reads when it is in a handler, the next CALL then
+        handled before that one is answered. A run on another connection (a reconnect on the
+        same ChargePoint) goes on, as with ``ocpp``."""
+        running = self.reader
+        if running is None or running is reader or running.done():
             return
-        if self.stopping is None:
-            self.stopping = asyncio.get_running_loop().create_future()
-        await asyncio.shield(self.stopping)
+        if running.cancelling():
+            if self.stopping is None:
+                self.stopping = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self.stopping)  # set by stopped_reading()
+        elif self.connection is connection:
+            raise RuntimeError(
+                f"{self.owner.id}: start() is already reading this connection (two start() at "
+                "once would each handle some of the station's CALLs, out of order): await the "
+                "running one, or cancel it before start() is awaited again"
+            )
 
     def stopped_reading(self) -> None:
         """The run reads no more, its unrouted CALLs kept (a CALL failing now does not cancel
@@ -287,6 +329,25 @@ def _driven(
 async def _rest_of(routing: Coroutine[Any, Any, Any], awaiting: Any) -> None:
     """The rest of a routing :meth:`Reading.route_read` began, in a task of its own."""
     await _driven(routing, None, awaiting)
+
+
+async def cancel_and_wait(tasks: set[asyncio.Task[Any]]) -> None:
+    """Cancel a cancelled ``start()``'s CALL tasks and wait for them to end: ``ocpp``'s
+    ``start()`` awaits its handler, so the handler it was cancelled in has ended (its
+    ``except``/``finally`` run) when it raises. Without the wait, a handler cancelled inside
+    ``call()`` was still ending while the backend's next ``start()`` handled the next CALL.
+    Cancelled again meanwhile, it passes the cancel on to them and stops waiting."""
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
+        task.cancel()
+    if not pending:
+        return
+    try:
+        await asyncio.wait(pending)
+    except asyncio.CancelledError:
+        for task in pending:
+            task.cancel()
+        raise
 
 
 def failure_of(task: asyncio.Task[Any]) -> BaseException | None:
