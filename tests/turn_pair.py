@@ -51,6 +51,20 @@ async def _behave(name: str) -> None:
             raise ValueError(f"{name} failed")
 
 
+async def routed_whole(point: Any, raw_msg: str) -> None:
+    """A frame routed as a ``route_message`` written whole routes it, as ``ocpp``'s own does:
+    ``unpack``, then ``_handle_call`` for a CALL (its error answered), the response queue for
+    a response."""
+    msg = unpack(raw_msg)
+    if msg.message_type_id == MessageType.Call:
+        try:
+            await point._handle_call(msg)
+        except OCPPError as error:
+            await point._send(msg.create_call_error(error).to_json())
+    else:
+        point._response_queue.put_nowait(msg)
+
+
 def repairing(base: type[Any], whole: bool = False) -> type[Any]:
     """The backend on ``base``; ``whole``: its ``route_message`` written whole (``unpack``,
     ``_handle_call``, the response queue, as ``ocpp``'s own), else ending in ``super()``."""
@@ -71,7 +85,7 @@ def repairing(base: type[Any], whole: bool = False) -> type[Any]:
                 raw_msg = json.dumps(frame)
             try:
                 if whole:
-                    await self._routed_whole(raw_msg)
+                    await routed_whole(self, raw_msg)
                 else:
                     await super().route_message(raw_msg)
             except BaseException as error:
@@ -80,16 +94,6 @@ def repairing(base: type[Any], whole: bool = False) -> type[Any]:
             if "raises-after" in name:
                 raise LookupError(f"{name}: no such station")
             self.events.append(("out", name))
-
-        async def _routed_whole(self, raw_msg: str) -> None:
-            msg = unpack(raw_msg)
-            if msg.message_type_id == MessageType.Call:
-                try:
-                    await self._handle_call(msg)
-                except OCPPError as error:
-                    await self._send(msg.create_call_error(error).to_json())
-            else:
-                self._response_queue.put_nowait(msg)
 
         @on("Heartbeat")  # type: ignore[untyped-decorator]
         async def on_heartbeat(self, call_unique_id: str) -> Any:
