@@ -252,8 +252,10 @@ def test_customdata_vendor_keys_survive_and_datatransfer_null_data_stays() -> No
     connection = Protocol(V2, Side.CSMS, tolerance=T.UNKNOWN_FIELDS | T.NULL_OPTIONAL)
     (event,) = connection.receive(frame)
     assert isinstance(event, CallReceived)
-    assert event.call.payload.data is None
-    assert event.call.payload.custom_data == {"vendorId": "Acme", "extra": {"deep": True}}
+    request = event.call.payload
+    assert isinstance(request, v201.messages.DataTransferRequest)
+    assert request.data is None
+    assert request.custom_data == {"vendorId": "Acme", "extra": {"deep": True}}
     assert set(connection.deviations) == {("DataTransfer", T.UNKNOWN_FIELDS)}
 
 

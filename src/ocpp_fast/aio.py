@@ -343,8 +343,10 @@ class AsyncConnection:
         if isinstance(event, CallSucceeded | CallFailed):
             if isinstance(event, CallSucceeded):
                 if event.action == "BootNotification":
-                    # one of the three: the response was checked against its schema
-                    self.registration = cast(Registration, str(event.response.status))
+                    # one of the three versions' BootNotificationResponse, checked against its
+                    # schema (read through Any: no isinstance of three classes on each boot)
+                    boot: Any = event.response
+                    self.registration = cast(Registration, str(boot.status))
                 for watcher in self.on_answer:
                     watcher(event.action, event.response)
             waiter = self._waiters.get(event.message_id)

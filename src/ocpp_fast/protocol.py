@@ -37,7 +37,7 @@ from ocpp_fast import codec, errors
 from ocpp_fast._actions import Sender
 from ocpp_fast._frame_log import debug_enabled, log_frame
 from ocpp_fast._log_text import PeerText
-from ocpp_fast._model import Request, SendRequest
+from ocpp_fast._model import OcppStruct, Request, SendRequest
 from ocpp_fast._outgoing import encode_checked_payload, error_frame, result_frame, type_name
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast._ratelimit import ConnectionLog, FirstTimes, LogLimiter
@@ -95,11 +95,16 @@ class CallReceived(msgspec.Struct, frozen=True):
 
 
 class CallSucceeded(msgspec.Struct, frozen=True):
-    """Our CALL ``message_id`` was answered with a valid response."""
+    """Our CALL ``message_id`` was answered with a valid response.
+
+    ``response`` is the response Struct of ``action``, typed :class:`~ocpp_fast.OcppStruct`
+    (the base of every message): :meth:`Protocol.call` returns the CALL's id, not a typed
+    handle, so which response it is is known at run time only; narrow it with ``isinstance``
+    to read its fields (the asyncio layer's ``call()`` returns it typed)."""
 
     message_id: str
     action: str
-    response: Any
+    response: OcppStruct
 
 
 class CallFailed(msgspec.Struct, frozen=True):
@@ -364,7 +369,7 @@ class Protocol:
         pending = self._pending
         return None if pending is None else (pending.message_id, pending.action, len(pending.frame))
 
-    def respond(self, message_id: str, action: str, response: Any) -> None:
+    def respond(self, message_id: str, action: str, response: object) -> None:
         """Answer the peer's CALL ``message_id`` with the ``response`` Struct.
 
         A response of the wrong type or with invalid values is our fault: the
@@ -534,7 +539,10 @@ class Protocol:
             return []
         self._pending = None
         self._send_next()
-        return [CallSucceeded(result.message_id, pending.action, result.payload)]
+        # The codec decoded it as the response of its pending action: a Struct (no cast(): a
+        # call on every CALLRESULT, where this annotation costs nothing).
+        response: OcppStruct = result.payload  # type: ignore[assignment]
+        return [CallSucceeded(result.message_id, pending.action, response)]
 
     def _error(self, frame: CallError) -> list[Event]:
         if frame.details_missing and not self._lenient_errors_logged:
