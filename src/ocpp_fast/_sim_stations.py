@@ -53,7 +53,7 @@ class _Transacting(_Rebooting[TxIdT]):
     :attr:`sender`: alone, the station calls on its connection; under ``simulate()``, the run's
     sender, which counts the call in the report as it counts the traffic's."""
 
-    def on_connect(self, connection: Any) -> Awaitable[None] | None:
+    def on_connect(self, connection: AsyncConnection) -> Awaitable[None] | None:
         self._keep(connection)
         self._adopt(_client_boot(connection))
         return None
