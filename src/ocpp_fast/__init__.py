@@ -49,17 +49,19 @@ _LAZY = frozenset({"codec", "errors", "frames", "v16", "v21", "v201"})
 _FROM_MODEL = frozenset({"dec_hook", "OcppStruct", "Request", "ResponseT", "SendRequest"})
 
 
-def __getattr__(name: str) -> Any:
-    """Import a version package or module on first use, keeping ``import ocpp_fast`` cheap."""
-    from ocpp_fast._lazy import SHARED_EXPORTS  # here: `import ocpp_fast` loads nothing more
+if not TYPE_CHECKING:  # a checker sees the names imported above, and no Any for any other
 
-    if name in _FROM_MODEL:  # dec_hook: for msgspec users decoding a payload directly
-        value = getattr(importlib.import_module("ocpp_fast._model"), name)
-    elif name in SHARED_EXPORTS:
-        value = getattr(importlib.import_module(SHARED_EXPORTS[name]), name)
-    elif name in _LAZY:
-        value = importlib.import_module(f"ocpp_fast.{name}")
-    else:
-        raise AttributeError(f"module 'ocpp_fast' has no attribute {name!r}")
-    globals()[name] = value
-    return value
+    def __getattr__(name: str) -> Any:
+        """Import a version package or module on first use, keeping ``import ocpp_fast`` cheap."""
+        from ocpp_fast._lazy import SHARED_EXPORTS  # here: `import ocpp_fast` loads nothing more
+
+        if name in _FROM_MODEL:  # dec_hook: for msgspec users decoding a payload directly
+            value = getattr(importlib.import_module("ocpp_fast._model"), name)
+        elif name in SHARED_EXPORTS:
+            value = getattr(importlib.import_module(SHARED_EXPORTS[name]), name)
+        elif name in _LAZY:
+            value = importlib.import_module(f"ocpp_fast.{name}")
+        else:
+            raise AttributeError(f"module 'ocpp_fast' has no attribute {name!r}")
+        globals()[name] = value
+        return value
