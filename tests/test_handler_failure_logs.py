@@ -30,6 +30,7 @@ class Csms(v16.ChargeSystem):
 def authorize(n: int, tag: str = "T1") -> bytes:
     return b'[2,"m%d","Authorize",{"idTag":"%s"}]' % (n, tag.encode())
 
+
 STREAMED = v21.messages.NotifyPeriodicEventStreamRequest(
     data=[v21.datatypes.StreamDataElementType(t=0.0, v="1")],
     id=1,

@@ -13,11 +13,14 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import assert_type
 
-from ocpp_fast import OcppStruct, codec, v201
+from ocpp_fast import OcppStruct, Request, codec, v201
 from ocpp_fast.aio import AsyncConnection
+from ocpp_fast.cluster import DurableEvent
+from ocpp_fast.dispatch import OcppHandler, Route, is_awaitable
 from ocpp_fast.frames import Call, CallResult, Send
 from ocpp_fast.protocol import CallReceived, CallSucceeded, Protocol, SendReceived
 from ocpp_fast.simulator import SimulatedStation, SimulatedStation16
+from ocpp_fast.transport.txqueue import QueuedMessage
 from ocpp_fast.v201 import enums, messages
 
 
@@ -60,3 +63,19 @@ class Station(SimulatedStation):
 def hooks(station: SimulatedStation16, connection: AsyncConnection) -> None:
     station.on_connect(connection)
     station.on_disconnect(connection, "gone")
+
+
+def stored(event: DurableEvent, queued: QueuedMessage) -> None:
+    """A stored request is a Struct of the event's action: typed by ``kind=``, or narrowed."""
+    assert_type(event.request(), OcppStruct)
+    assert_type(event.request(messages.TransactionEventRequest), messages.TransactionEventRequest)
+    assert_type(queued.request(), Request[OcppStruct])
+
+
+async def wrapped(handler: OcppHandler, route: Route, call: Call) -> object:
+    """What ``invoke_handler`` returns is whatever the handler did: awaited once narrowed."""
+    result = handler.invoke_handler(route, call, "CS001", None)
+    assert_type(result, object)
+    if is_awaitable(result):
+        return await result
+    return result

@@ -6,6 +6,8 @@ simulated station's hook taking another type. ``# expect:`` comments as in wrong
 
 from __future__ import annotations
 
+from ocpp_fast.cluster import DurableEvent
+from ocpp_fast.dispatch import OcppHandler, Route
 from ocpp_fast.frames import Call, CallResult
 from ocpp_fast.protocol import CallSucceeded
 from ocpp_fast.simulator import SimulatedStation
@@ -30,3 +32,13 @@ class Station(SimulatedStation):
     # expect: mypy[override] pyright[reportIncompatibleMethodOverride]
     def on_connect(self, connection: str) -> None:
         print(connection)
+
+
+def stored(event: DurableEvent) -> None:
+    # expect: mypy[attr-defined] pyright[reportAttributeAccessIssue,reportUnknownMemberType]
+    assert event.request().seq_no
+
+
+async def wrapped(handler: OcppHandler, route: Route, call: Call) -> None:
+    # expect: mypy[misc] pyright[reportGeneralTypeIssues]
+    await handler.invoke_handler(route, call, "CS001", None)
