@@ -70,7 +70,7 @@ __all__ = [
     "connect_in_memory",
 ]
 
-log = logging.getLogger("ocpp_fast")
+log: logging.Logger = logging.getLogger("ocpp_fast")
 
 Registration = Literal["Accepted", "Pending", "Rejected"]
 """How a CSMS answered a station's boot (:attr:`AsyncConnection.registration`): the three
@@ -118,7 +118,7 @@ class Slots:
     def __init__(self, count: int) -> None:
         if count < 1:
             raise ValueError("at least one handler slot")
-        self.free = count
+        self.free: int = count
         self._waiting: deque[Callable[[], None]] = deque()
 
     def take(self) -> bool:
@@ -163,7 +163,7 @@ class AsyncConnection:
         """The station's identity (the last segment of its URL path)."""
         self.remote_address = remote_address
         """The peer's ``(host, port)``, where the transport knows it."""
-        self.connected_since = datetime.datetime.now(datetime.UTC)
+        self.connected_since: datetime.datetime = datetime.datetime.now(datetime.UTC)
         """When the connection was opened (UTC)."""
         self._send = send
         self._write = write
@@ -826,7 +826,7 @@ class MemoryWire:
         self._ends: list[AsyncConnection | None] = [None, None]
         self._early: tuple[list[bytes], list[bytes]] = ([], [])
         """Frames that reached an end not attached yet (fed to it as it is)."""
-        self.open = True
+        self.open: bool = True
         """Whether frames still travel."""
 
     def attach(self, side: int, end: AsyncConnection) -> None:

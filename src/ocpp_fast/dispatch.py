@@ -81,7 +81,7 @@ __all__ = [
     "send_failed",
 ]
 
-log = logging.getLogger("ocpp_fast")
+log: logging.Logger = logging.getLogger("ocpp_fast")
 
 
 class PeerConnection(typing.Protocol):
@@ -703,7 +703,7 @@ def send_failed(send: Send, exc: Exception, identity: str = "") -> None:
     _handler_failed("SEND ", send.action, send.message_id, identity, exc)
 
 
-handler_failures = LogLimiter(log)
+handler_failures: LogLimiter = LogLimiter(log)
 """The ERROR lines (with their tracebacks) of handlers that raised: at most ``LOG_BURST`` per
 action and exception class per ``LOG_INTERVAL`` seconds in the process, then one line saying
 how many more there were. A station can make a handler raise on every CALL it sends (so can

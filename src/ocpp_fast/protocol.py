@@ -28,7 +28,7 @@ import logging
 import uuid
 import warnings
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -72,9 +72,12 @@ __all__ = [
 DeviationCallback = Callable[[str, str, list[Deviation]], None]
 """Told ``(identity, action, deviations)`` of each frame accepted after repair."""
 
-log = logging.getLogger("ocpp_fast")
+log: logging.Logger = logging.getLogger("ocpp_fast")
 
-decode_frame = codec.decode_frame
+decode_frame: Callable[
+    [bytes | str, ProtocolVersion, Mapping[str, str]], Call | CallResult | CallError | None
+] = codec.decode_frame
+"""The codec's decoder, looked up here once per frame (a test swaps in one implementation)."""
 _encode_call = codec.encode_call
 _encode_send = codec.encode_send
 NO_PENDING: dict[str, str] = {}
@@ -234,19 +237,19 @@ class Protocol:
         on_deviation: DeviationCallback | None = None,
         logged: FirstTimes | None = None,
     ) -> None:
-        self.version = version
-        self.tolerance = tolerance
+        self.version: ProtocolVersion = version
+        self.tolerance: Tolerance = tolerance
         """The deviations accepted and repaired; settable at any time (e.g. after the
         BootNotification names the firmware)."""
-        self.on_deviation = on_deviation
+        self.on_deviation: DeviationCallback | None = on_deviation
         self.deviations: Counter[tuple[str, Tolerance]] = Counter()
         """How many deviations were repaired, by ``(action, class)``."""
         self._logged = FirstTimes() if logged is None else logged
         """The ``(identity, action, class)`` already logged: shared by the connections of
         one handler, so a station is logged once however many connections it makes
         (bounded: a peer inventing identities cannot grow it)."""
-        self.side = side
-        self.identity = identity
+        self.side: Side = side
+        self.identity: str = identity
         self._new_id = message_id_factory
         self._outbox: list[bytes] = []
         self._queue: deque[_Outgoing] = deque()
@@ -261,7 +264,7 @@ class Protocol:
         self.metrics: Metrics | None = None
         """Where frames, errors and repairs are counted (:mod:`ocpp_fast.metrics`), if anywhere."""
         self._request_types, receivable = version.side_tables(side)
-        self.receivable = receivable if handled is None else receivable & handled
+        self.receivable: frozenset[str] = receivable if handled is None else receivable & handled
         """The actions whose CALLs are accepted: those the peer sends (and, when
         ``handled`` is given, that have a handler); others are NotSupported."""
 

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Relay", "dedup_id", "station_payload", "take_ack"]
 
-log = logging.getLogger("ocpp_fast.cluster")
+log: logging.Logger = logging.getLogger("ocpp_fast.cluster")
 
 _encode = msgspec.json.Encoder().encode
 _WHITESPACE = b" \t\n\r"
@@ -133,10 +133,10 @@ class Relay:
         :class:`~ocpp_fast.cluster._link_bytes_py.Stores`); its ``start`` and ``check`` are
         :meth:`start_store` and :meth:`stored`, which the gateway's compiled path calls
         directly."""
-        self.store_failures = tally(STORE_CAUSES)
-        self.forwarded = 0
+        self.store_failures: dict[str, int] = tally(STORE_CAUSES)
+        self.forwarded: int = 0
         """CALLs sent to the workers (each then answered, or counted in ``forward_failures``)."""
-        self.forward_failures = tally(FORWARD_CAUSES)
+        self.forward_failures: dict[str, int] = tally(FORWARD_CAUSES)
 
     @property
     def stores(self) -> int:

@@ -70,7 +70,7 @@ from ocpp_fast._ratelimit import ConnectionLog
 
 __all__ = ["Kind", "QueueFull", "QueuedMessage", "TransactionQueue", "classify"]
 
-log = logging.getLogger("ocpp_fast.transport")
+log: logging.Logger = logging.getLogger("ocpp_fast.transport")
 
 DEFAULT_MAX_MESSAGES = 10_000
 """Messages kept at most: a day of 15-second meter values on three connectors, and some."""
