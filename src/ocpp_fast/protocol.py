@@ -275,7 +275,7 @@ class Protocol:
         out, self._outbox = self._outbox, []
         return out
 
-    def call(self, request: Request[Any]) -> str:
+    def call(self, request: Request[OcppStruct]) -> str:
         """Queue a CALL of ``request`` (a request Struct this side may send); return its id.
 
         Typed: a response, or a request never answered (a SEND's), is a type error here.

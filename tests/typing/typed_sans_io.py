@@ -20,6 +20,7 @@ from ocpp_fast.dispatch import OcppHandler, Route, is_awaitable
 from ocpp_fast.frames import Call, CallResult, Send
 from ocpp_fast.protocol import CallReceived, CallSucceeded, Protocol, SendReceived
 from ocpp_fast.simulator import SimulatedStation, SimulatedStation16
+from ocpp_fast.tolerance import Deviation, Tolerance, repair
 from ocpp_fast.transport.txqueue import QueuedMessage
 from ocpp_fast.v201 import enums, messages
 
@@ -79,3 +80,10 @@ async def wrapped(handler: OcppHandler, route: Route, call: Call) -> object:
     if is_awaitable(result):
         return await result
     return result
+
+
+def repaired(payload: dict[str, object]) -> None:
+    """A repaired payload is decoded as the Struct type it was asked for."""
+    request, found = repair(payload, messages.HeartbeatRequest, v201.VERSION, Tolerance.ALL)
+    assert_type(request, messages.HeartbeatRequest)
+    assert_type(found, list[Deviation])

@@ -33,6 +33,7 @@ from ocpp_fast.cluster.subjects import Names, decode_identity
 from ocpp_fast.cluster.wire import Outcome, RoutedCall, decode_outcome, raise_error, response_of
 from ocpp_fast.errors import StationNotConnected, TooManyRoutedCalls
 from ocpp_fast.stations import StationEntry
+from ocpp_fast.tolerance import Tolerance
 from ocpp_fast.transport._lifecycle import check_close
 
 if TYPE_CHECKING:
@@ -324,7 +325,7 @@ class RoutedPeer:
     async def send(self, request: SendRequest) -> None:
         raise NotImplementedError("SEND frames are not routed through the cluster")
 
-    def set_tolerance(self, policy: Any) -> None:
+    def set_tolerance(self, policy: Tolerance) -> None:
         raise NotImplementedError(
             "a worker cannot change a gateway's tolerance: set it on the gateway's handler"
         )

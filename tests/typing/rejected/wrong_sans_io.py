@@ -7,6 +7,7 @@ simulated station's hook taking another type. ``# expect:`` comments as in wrong
 from __future__ import annotations
 
 from ocpp_fast.cluster import DurableEvent
+from ocpp_fast.cluster.client import RoutedPeer
 from ocpp_fast.dispatch import OcppHandler, Route
 from ocpp_fast.frames import Call, CallResult
 from ocpp_fast.protocol import CallSucceeded
@@ -42,3 +43,9 @@ def stored(event: DurableEvent) -> None:
 async def wrapped(handler: OcppHandler, route: Route, call: Call) -> None:
     # expect: mypy[misc] pyright[reportGeneralTypeIssues]
     await handler.invoke_handler(route, call, "CS001", None)
+
+
+def routed(peer: RoutedPeer) -> None:
+    """A cluster worker's peer takes a Tolerance, as every PeerConnection does (it took Any)."""
+    # expect: mypy[arg-type] pyright[reportArgumentType]
+    peer.set_tolerance("lenient")
