@@ -553,9 +553,12 @@ class ChargeSystem(OcppHandler):
         ``Limits.handshake_timeout``). A raise stops the start: the stations waiting are
         refused, ``serve()`` closes the server and raises it.
 
-        The hooks' parameters are ``Any`` here (dispatch sits below the asyncio layer and the
-        transport); each version's ``ChargeSystem`` declares them ``CsmsServer`` and
-        ``AsyncConnection`` to type checkers."""
+        The hooks' parameters are ``Any`` here: dispatch sits below the asyncio layer and the
+        transport, so it cannot name ``CsmsServer`` or ``AsyncConnection``, and a
+        ``typing.Protocol`` of its own would be wider than ``AsyncConnection``, making every
+        override typed ``connection: AsyncConnection`` an incompatible one. Each version's
+        ``ChargeSystem`` (and ``Charger``) declares them ``CsmsServer`` and ``AsyncConnection``
+        to type checkers (``docs/reference/typing.md``)."""
         return None
 
     def on_shutdown(self, server: Any) -> Awaitable[None] | None:
