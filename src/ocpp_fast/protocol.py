@@ -737,17 +737,22 @@ class Protocol:
         self._outbox.append(frame)
 
 
-def __getattr__(name: str) -> Any:
-    """``Connection``, the class's name in 0.1: still importable, with a warning.
+if TYPE_CHECKING:  # the old name, to a checker, and no Any for any other name
+    Connection = Protocol
 
-    The sans-I/O object is the ``protocol`` in every layer; "connection" names the
-    asyncio one (:class:`~ocpp_fast.aio.AsyncConnection`) and the socket.
-    """
-    if name == "Connection":
-        warnings.warn(
-            "ocpp_fast.protocol.Connection is now ocpp_fast.protocol.Protocol",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return Protocol
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+else:
+
+    def __getattr__(name: str) -> Any:
+        """``Connection``, the class's name in 0.1: still importable, with a warning.
+
+        The sans-I/O object is the ``protocol`` in every layer; "connection" names the
+        asyncio one (:class:`~ocpp_fast.aio.AsyncConnection`) and the socket.
+        """
+        if name == "Connection":
+            warnings.warn(
+                "ocpp_fast.protocol.Connection is now ocpp_fast.protocol.Protocol",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return Protocol
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,7 +14,13 @@ from ocpp_fast import Tolerence
 from ocpp_fast.cluster import Client
 
 # expect: mypy[attr-defined] pyright[reportAttributeAccessIssue,reportUnknownVariableType]
+from ocpp_fast.protocol import Connexion
+
+# expect: mypy[attr-defined] pyright[reportAttributeAccessIssue,reportUnknownVariableType]
 from ocpp_fast.transport import Server
+
+# expect: mypy[attr-defined] pyright[reportAttributeAccessIssue,reportUnknownVariableType]
+from ocpp_fast.transport.server import WebSocketServer
 
 # expect: mypy[attr-defined] pyright[reportAttributeAccessIssue,reportUnknownVariableType]
 from ocpp_fast.v16 import ChargePoint
@@ -25,4 +31,13 @@ from ocpp_fast.v21 import Messages
 # expect: mypy[attr-defined] pyright[reportAttributeAccessIssue,reportUnknownVariableType]
 from ocpp_fast.v201 import ChargingStation
 
-__all__ = ["ChargePoint", "ChargingStation", "Client", "Messages", "Server", "Tolerence"]
+__all__ = [
+    "ChargePoint",
+    "ChargingStation",
+    "Client",
+    "Connexion",
+    "Messages",
+    "Server",
+    "Tolerence",
+    "WebSocketServer",
+]
