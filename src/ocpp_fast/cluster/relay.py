@@ -19,6 +19,7 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from ocpp_fast import errors
 from ocpp_fast._codec_py import _HEAD
+from ocpp_fast._model import OcppStruct
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.cluster import _link_bytes, _link_bytes_py
@@ -45,7 +46,7 @@ NO_WORKER_WAITS = (0.05, 0.1, 0.2)
 """Seconds waited before asking the workers again after NATS said none listens."""
 
 
-def dedup_id(identity: str, action: str, request: Any, payload: bytes) -> str:
+def dedup_id(identity: str, action: str, request: OcppStruct | None, payload: bytes) -> str:
     """The ``Nats-Msg-Id`` of a durable CALL: the same message sent again has the same id.
 
     A 2.x TransactionEvent is the event ``(transactionId, seqNo)`` of its
@@ -60,7 +61,7 @@ def dedup_id(identity: str, action: str, request: Any, payload: bytes) -> str:
 
 
 def station_payload(
-    version: ProtocolVersion, action: str, request: Any, context: CallContext
+    version: ProtocolVersion, action: str, request: OcppStruct, context: CallContext
 ) -> bytes:
     """The payload of the CALL being handled as the station sent it, to store and forward as is.
 
@@ -188,7 +189,7 @@ class Relay:
         self,
         version: ProtocolVersion,
         action: str,
-        request: Any,
+        request: OcppStruct | None,
         payload: bytes,
         context: CallContext,
     ) -> None:
@@ -210,7 +211,7 @@ class Relay:
         self,
         version: ProtocolVersion,
         action: str,
-        request: Any,
+        request: OcppStruct | None,
         payload: bytes,
         context: CallContext,
     ) -> Awaitable[Reply | bytes]:
