@@ -43,7 +43,7 @@ from typing import Any, Literal, cast
 from ocpp_fast._awaited import within
 from ocpp_fast._deferred import Deferred
 from ocpp_fast._fastpath import HandlerRan, install_compiled
-from ocpp_fast._model import Request, ResponseT, SendRequest
+from ocpp_fast._model import OcppStruct, Request, ResponseT, SendRequest
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.dispatch import OcppHandler, Route, as_ocpp_error, is_awaitable, send_failed
 from ocpp_fast.frames import Call
@@ -199,7 +199,7 @@ class AsyncConnection:
         self._on_resume = on_resume
         self._resumed: asyncio.Event | None = None
         self._stopped = False
-        self.on_answer: list[Callable[[str, Any], None]] = []
+        self.on_answer: list[Callable[[str, OcppStruct], None]] = []
         """Told ``(action, response)`` of each of our CALLs the peer answered validly, before
         its caller (a station's client reads the heartbeat interval of a BootNotification)."""
         self.registration: Registration | None = None
