@@ -18,6 +18,7 @@ import os
 import signal
 import ssl
 import sys
+import typing
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -65,6 +66,12 @@ log = logging.getLogger("ocpp_fast.transport")
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _LIMIT_NAMES = tuple(field.name for field in dataclasses.fields(Limits))
+_NONE_ALLOWED = frozenset(
+    name
+    for name, hint in typing.get_type_hints(Limits).items()
+    if type(None) in typing.get_args(hint)
+)
+"""The caps whose ``None`` means "not at all" (``loop_blocked``): ``--limit NAME=none``."""
 T = TypeVar("T")
 
 
@@ -250,11 +257,17 @@ def limits_of(settings: list[str]) -> Limits:
                 f"--limit {setting!r}: use NAME=VALUE, NAME one of {_LIMIT_NAMES}{near}"
             )
         kind = type(getattr(DEFAULT_LIMITS, name))
+        if name in _NONE_ALLOWED and value.strip().lower() == "none":
+            changes[name] = None
+            continue
         try:
             changes[name] = kind(value)
         except ValueError:
             raise ValueError(f"--limit {setting!r}: {value!r} is no {kind.__name__}") from None
-    return dataclasses.replace(DEFAULT_LIMITS, **changes)
+    try:
+        return dataclasses.replace(DEFAULT_LIMITS, **changes)
+    except ValueError as exc:  # Limits' own checks: said with the flag that asked for it
+        raise ValueError(f"--limit {' '.join(settings)}: {exc}") from None
 
 
 def ssl_context_of(args: argparse.Namespace) -> ssl.SSLContext | None:
