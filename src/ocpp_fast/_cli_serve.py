@@ -409,6 +409,23 @@ async def _serve(
     )
 
 
+def stop_on_signals() -> tuple[asyncio.Event, list[signal.Signals]]:
+    """An event set by the first SIGINT or SIGTERM the running loop gets, and the signals
+    got (the first names the stop in the line that says it): a command's clean stop, for
+    ``serve`` and ``worker`` alike."""
+    stop = asyncio.Event()
+    signals: list[signal.Signals] = []
+
+    def stop_on(sig: signal.Signals) -> None:
+        signals.append(sig)
+        stop.set()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop_on, sig)
+    return stop, signals
+
+
 class GaveUpStart(Exception):
     """Raised by :func:`unless_stopped`: stopped, and the start did not finish in time."""
 
@@ -452,16 +469,7 @@ async def serve_command(args: argparse.Namespace) -> int:
     )
     # Before anything is printed: a SIGINT or SIGTERM from the first moment on is a clean
     # stop (the start first finishes or is given up: unless_stopped), never a traceback.
-    stop = asyncio.Event()
-    signals: list[signal.Signals] = []  # which one stopped us, for the line that says so
-
-    def stop_on(sig: signal.Signals) -> None:
-        signals.append(sig)
-        stop.set()
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop_on, sig)
+    stop, signals = stop_on_signals()
     call_timeout = _call_timeout(args)
     try:
         handlers, name = await _handlers(args, call_timeout)
