@@ -316,8 +316,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         self._fast_run: Reading | None = None  # the latest start() while it reads
         # CALLs a start() read and did not route, for the next start() on that connection
         self._fast_unread: tuple[Any, list[str | bytes]] | None = None
-        # the runs routing a frame start() took for no CALL, one each (see route_read): a
-        # list, as a reconnect's two runs (the old one still reading) may route one at once
+        # the run whose route_read steps through a frame start() took for no CALL, and the
+        # runs awaiting one's routing (a reconnect's old run may route one meanwhile)
+        self._fast_turn: Reading | None = None
         self._fast_turns: list[Reading] = []
 
     @property
@@ -542,7 +543,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         return True
 
     async def _fast_route_call(self, msg: Call) -> None:
-        if self._fast_turns:
+        if self._fast_turn is not None or self._fast_turns:
             await self._fast_take_turn()
         try:
             handle: Any = self._handle_call
@@ -767,7 +768,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         sent, None after a handler's failure was answered, or the ``@after`` hook's
         return value.
         """
-        if self._fast_turns:  # a route_message written whole calls this
+        if self._fast_turn is not None or self._fast_turns:  # route_message written whole
             await self._fast_take_turn()
         return await self._fast_handle_call(msg, False)
 
@@ -776,12 +777,15 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         the CALL read before it, as ``ocpp`` handles them one at a time in the order read
         (:meth:`~ocpp_fast.compat._reading.Reading.route_read`): the run whose frame it is
         (several may route one at once: a reconnect's old run still reads)."""
-        turns = self._fast_turns
-        for run in turns:
-            if run.turn_is_taken():
-                turns.remove(run)
-                await run.take_turn()
+        run = self._fast_turn
+        if run is None:  # route_read's routing was awaited: the one routed in this task
+            task = asyncio.current_task()
+            run = next((each for each in self._fast_turns if each.routing_in is task), None)
+            if run is None:  # a CALL start() read, routed while route_read's routing waits
                 return
+            self._fast_turns.remove(run)
+        self._fast_turn = None
+        await run.take_turn()
 
     async def _fast_handle_call(self, msg: Any, plain: bool) -> Any:
         """:meth:`_handle_call`'s work.

@@ -17,14 +17,15 @@ in the socket for that ``start()`` to read.
 The turn of a frame :meth:`Reading.route_read` routes (one ``route_message`` may repair into a
 CALL), state by state; whatever the state, the frame is routed once, or kept unrouted:
 
-1. first step (``stepping``, the run in the ChargePoint's ``_fast_turns``), in ``start()``'s
-   task, nothing else running: it ends or raises there (most frames: off ``_fast_turns``; its
-   exception leaves ``start()``), suspends (2), or reaches ``_handle_call`` as a CALL (3);
-2. awaited in ``start()``'s task (``routing_in``; a lookup of the override's before
+1. first step (the run is the ChargePoint's ``_fast_turn``), in ``start()``'s task, nothing
+   else running: it ends or raises there (most frames; its exception leaves ``start()``),
+   suspends (2), or reaches ``_handle_call`` as a CALL (3);
+2. awaited in ``start()``'s task (``routing_in``; the run in the ChargePoint's ``_fast_turns``,
+   a list: a reconnect's old run may route a frame meanwhile; a lookup of the override's before
    ``super()``, a response's routing): it ends or raises, or reaches ``_handle_call`` (3); the
    run cancelled (or failed) here keeps the frame (``held``) if a CALL read before it was
    unhandled (``ocpp`` had not read it), else it is lost as with ``ocpp``;
-3. taking its turn (:meth:`Reading.take_turn`: off ``_fast_turns``, its frame queued as the
+3. taking its turn (:meth:`Reading.take_turn`: off both, its frame queued as the
    CALLs ``start()`` read are): it waits for a slot, ``start()`` reading nothing meanwhile; the
    run cancelled here keeps the frame (queued);
 4. parked (``parked``: it holds a slot, ``start()`` reads on): the rest of the routing goes on
@@ -68,7 +69,6 @@ class Reading:
         "routing",
         "routing_in",
         "slots",
-        "stepping",
         "stopping",
     )
 
@@ -93,7 +93,6 @@ class Reading:
         self.routing: str | bytes | None = None
         self.parked = False  # the frame route_read routes turned out a CALL, in its turn
         self.routing_in: asyncio.Task[Any] | None = None  # the task route_read routes it in
-        self.stepping = False  # route_read takes the routing's first step, in no task of its own
         self.stopping: asyncio.Future[None] | None = None  # see another_start()
 
     async def another_start(self, reader: asyncio.Task[Any] | None, connection: Any) -> None:
@@ -172,25 +171,27 @@ class Reading:
         overrides ``route_message``, and a coroutine more cost a third of it.
         """
         owner = self.owner
-        turns = owner._fast_turns
         self.parked = False
         self.routing = message
-        self.stepping = True  # no other task runs until send() returns: a CALL is this one
-        turns.append(self)
+        owner._fast_turn = self  # no other task runs until send() returns: a CALL is this one
         routing = owner.route_message(message)
         try:
             awaiting = routing.send(None)
         except StopIteration:  # routed already, most often
-            self._routed()
+            owner._fast_turn = None
+            if self.parked:  # handled in this step: its slot is free (see _routed)
+                self.slots.release()
             return None
         except BaseException:  # its exception leaves start(), as inline
-            self._routed()
+            owner._fast_turn = None
+            if self.parked:
+                self.slots.release()
             raise
-        finally:
-            self.stepping = False
+        owner._fast_turn = None
         if self.parked:
             self._hold(routing, awaiting)
             return None
+        owner._fast_turns.append(self)  # other tasks run while it is awaited (see _go_on)
         return self._go_on(routing, awaiting)
 
     async def _go_on(self, routing: Coroutine[Any, Any, Any], awaiting: Any) -> None:
@@ -246,13 +247,6 @@ class Reading:
         self.last_call = task
         self.handling.add(task)
         task.add_done_callback(self.call_done)
-
-    def turn_is_taken(self) -> bool:
-        """A CALL being routed now is the frame :meth:`route_read` routes, and has not taken
-        its turn yet (CALL tasks of ``start()`` may route theirs while it waits)."""
-        if self.parked:
-            return False
-        return self.stepping or asyncio.current_task() is self.routing_in
 
     async def take_turn(self) -> None:
         """The frame :meth:`route_read` routes turned out a CALL: wait for a slot (reading
