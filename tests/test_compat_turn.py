@@ -218,6 +218,22 @@ def test_a_repaired_calls_handler_raising_is_answered_as_by_ocpp(
     ]
 
 
+@pytest.mark.parametrize("awaits", [0, 1])
+@pytest.mark.parametrize("whole", [False, True], ids=["super", "whole"])
+def test_a_repaired_calls_handler_raising_cancelled_ends_start_as_with_ocpp(
+    awaits: int, whole: bool
+) -> None:
+    """Its handler raises ``asyncio.CancelledError`` (no ``except Exception`` answers it):
+    ``start()`` ends with it, the CALL unanswered, and the next ``start()`` answers the CALL
+    the station sent after it, on both."""
+    name = f"rep-cancel{awaits}"
+    frames = [SLOW, f'["2","{name}","Heartbeat",{{}}]', H3]
+    theirs, ours = (asyncio.run(exchanged(repairing(base, whole), frames)) for base in BASES)
+    assert ours[0] == theirs[0] == [[3, "slow", ANSWER], [3, "h3", ANSWER]]
+    assert handling(ours[1]) == handling(theirs[1])
+    assert ("run 1", "CancelledError") in theirs[1]
+
+
 @pytest.mark.parametrize("where", ["before", "after"])
 @pytest.mark.parametrize("whole", [False, True], ids=["super", "whole"])
 def test_an_override_raising_ends_start_and_the_next_start_reads_on(

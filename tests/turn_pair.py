@@ -5,8 +5,9 @@ What the backend does with a frame is read from its message id, so each test is 
 frames: a MessageTypeId sent as the string ``"2"`` is repaired into a CALL (neither ``ocpp`` nor
 the drop-in reads it as one); an id beginning ``lookup`` makes the override await a lookup
 before ``super().route_message(...)``; the Heartbeat handler sleeps (``slow``), hangs, asks the
-station something (``ask``) or raises (``ocpp1`` / ``plain1``: an ``ocpp`` error or a
-``ValueError`` after so many awaits). Everything the backend sees is recorded in ``events``.
+station something (``ask``) or raises (``ocpp1`` / ``plain1`` / ``cancel1``: an ``ocpp`` error,
+a ``ValueError`` or ``asyncio.CancelledError`` after so many awaits). Everything the backend
+sees is recorded in ``events``.
 """
 
 from __future__ import annotations
@@ -43,11 +44,13 @@ async def _behave(name: str) -> None:
     if "hangs" in name:
         await asyncio.Event().wait()
     for count in (0, 1, 2):
-        if f"ocpp{count}" in name or f"plain{count}" in name:
+        if any(f"{kind}{count}" in name for kind in ("ocpp", "plain", "cancel")):
             for _ in range(count):
                 await asyncio.sleep(0.01)
             if "ocpp" in name:
                 raise ocpp.exceptions.ProtocolError(description=f"{name} refused", details={})
+            if "cancel" in name:  # as a handler awaiting a task something else cancelled
+                raise asyncio.CancelledError
             raise ValueError(f"{name} failed")
 
 
