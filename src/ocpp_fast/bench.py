@@ -29,8 +29,9 @@ h. (g) on the deviating mix: each frame of the mix broken in every way the toler
 (a), (b) and (d) are fed the frame as ``bytes``; (c) as ``str``, which is what
 ``ocpp`` takes (and what a websocket library hands over for a text frame).
 
-Run: ``ocpp-fast bench [MIX] [--version 1.6] [--markdown]`` (or ``make bench``, both versions). Variants (c) and (f) need
-the ``ocpp`` package (a dev dependency); without it its column reads n/a.
+Run: ``ocpp-fast bench [MIX] [--version 1.6] [--markdown]`` (or ``make bench``: both versions).
+Variants (c) and (f) need the ``ocpp`` package (a dev dependency); without it its column reads
+n/a.
 
 Timings are figures to read, never assertions: the whole run takes well under a
 minute, variants are interleaved so a noisy neighbour hits them alike, and each
@@ -118,7 +119,7 @@ class MixFrame:
 
 def load_mix(path: Path) -> list[MixFrame]:
     """Read the JSON-lines mix, re-encoding each frame compactly as a peer would send it."""
-    raw: list[tuple[float, list[Any]]] = []
+    raw: list[tuple[float, str | None, list[Any]]] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
