@@ -28,8 +28,8 @@ from ocpp_fast.bench import (
     bench_charge_system,
     fast_responses,
     load_mix,
-    main,
 )
+from ocpp_fast.cli import main
 from ocpp_fast.frames import Call, CallResult
 from ocpp_fast.protocol import Protocol
 from ocpp_fast.v16 import VERSION
@@ -127,7 +127,7 @@ def test_every_action_of_the_mix_takes_the_compiled_path_live(
 
 
 def test_bench_version_16_prints_the_16_table(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--version", "1.6", "--quick"]) == 0
+    assert main(["bench", "--version", "1.6", "--quick"]) == 0  # as typed: ocpp-fast bench ...
     out = capsys.readouterr().out
     rows = [line.split("  ")[0] for line in out.splitlines()]
     assert "MeterValues (transaction)" in rows and "SignCertificate" in rows
