@@ -10,12 +10,14 @@ what the bench's 2.0.1 figures never show.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from types import ModuleType
 from typing import Any
 
 import msgspec
 import pytest
+from ocpp.charge_point import remove_nones, snake_to_camel_case
 from ocpp.messages import Call as OcppCall
 from ocpp.messages import validate_payload
 
@@ -97,6 +99,22 @@ def test_every_answer_of_the_bench_is_a_valid_16_response(action: str) -> None:
     reply = _codec_py.encode_call_result("m1", response)
     back = _codec_py.decode_frame(reply, VERSION, {"m1": action})
     assert isinstance(back, CallResult) and back.payload == response
+
+
+@pytest.mark.parametrize("label", list(BENCH_VERSIONS))
+def test_the_ocpp_package_answers_what_ocpp_fast_answers(label: str) -> None:
+    """(c) and (f) return the ``ocpp`` package's dataclasses made from (e)'s Structs: on the
+    wire, as ``ocpp`` writes them, they are the same answers."""
+    version = BENCH_VERSIONS[label]
+    ours = version.responses()
+    theirs = version.ocpp_responses(ours)
+    assert theirs.keys() == ours.keys()
+    for action, answer in theirs.items():
+        assert type(answer).__module__ == f"ocpp.{version.package}.call_result"
+        payload = snake_to_camel_case(remove_nones(dataclasses.asdict(answer)))
+        frame = json.dumps([3, "m1", payload]).encode()
+        back = _codec_py.decode_frame(frame, version.model.VERSION, {"m1": action})
+        assert isinstance(back, CallResult) and back.payload == ours[action], action
 
 
 @pytest.mark.usefixtures("dispatch_twin")

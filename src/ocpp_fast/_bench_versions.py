@@ -7,19 +7,25 @@ return. A :class:`BenchVersion` holds those, so a 1.6 fleet sees its own figures
 very code that prints 2.0.1's, and a version added here is measured the same way.
 
 The answers are built once, outside any timing: ``responses`` are ocpp_fast Structs (what
-a handler of ``ChargeSystem`` returns), ``ocpp_responses`` the ``ocpp`` package's
-``call_result`` dataclasses for the same actions (imported only when (c) or (f) runs).
+a handler of ``ChargeSystem`` returns); the ``ocpp`` package's handlers return the same
+answers as its ``call_result`` dataclasses, made from them (:meth:`BenchVersion.ocpp_responses`),
+so that both sides answer alike and each version's answers are written once.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, UnionType
 from typing import Any
+
+import msgspec
 
 __all__ = ["BENCH_VERSIONS", "V201", "BenchVersion"]
 
@@ -37,7 +43,6 @@ class BenchVersion:
     mix: Path
     """The packaged weighted mix of the frames a station of this version sends."""
     responses: Callable[[], dict[str, Any]]
-    ocpp_responses: Callable[[], dict[str, Any]]
 
     @property
     def model(self) -> Any:
@@ -50,6 +55,37 @@ class BenchVersion:
         return importlib.import_module(
             f"ocpp_fast.compat.{self.package}" if drop_in else f"ocpp.{self.package}"
         )
+
+    def ocpp_responses(self, responses: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``responses`` (by default :attr:`responses`, made anew) as the ``ocpp`` package's
+        handlers return them: its ``call_result`` dataclass per action, holding its own
+        dataclasses and enums where it types them (as an application writes them), the
+        date-times as ISO strings."""
+        call_result = importlib.import_module(f"ocpp.{self.package}.call_result")
+        return {
+            action: _as_ocpp(response, getattr(call_result, action))
+            for action, response in (responses or self.responses()).items()
+        }
+
+
+def _as_ocpp(value: Any, hint: Any) -> Any:
+    """``value`` (an ocpp_fast Struct, or a field of one) as the ``ocpp`` package types it
+    where ``hint`` (its dataclass, or one of its fields' annotations) says how."""
+    union = isinstance(hint, UnionType) or typing.get_origin(hint) is typing.Union
+    options = typing.get_args(hint) if union else (hint,)
+    for option in options:
+        if isinstance(value, msgspec.Struct) and dataclasses.is_dataclass(option):
+            hints = typing.get_type_hints(option)
+            fields = msgspec.structs.asdict(value).items()
+            return option(  # type: ignore[operator]
+                **{k: _as_ocpp(v, hints[k]) for k, v in fields if v is not msgspec.UNSET}
+            )
+        if isinstance(value, Enum) and isinstance(option, type) and issubclass(option, Enum):
+            return option(value.value)
+        if isinstance(value, list) and typing.get_origin(option) is list:
+            (item,) = typing.get_args(option)
+            return [_as_ocpp(v, item) for v in value]
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _responses_201() -> dict[str, Any]:
@@ -71,29 +107,6 @@ def _responses_201() -> dict[str, Any]:
         "DataTransfer": messages.DataTransferResponse(
             status=enums.DataTransferStatusEnumType.ACCEPTED
         ),
-    }
-
-
-def _ocpp_responses_201() -> dict[str, Any]:
-    from ocpp.v201 import call_result, datatypes, enums
-
-    now = datetime.now(UTC).isoformat()
-    return {
-        "BootNotification": call_result.BootNotification(
-            current_time=now, interval=300, status=enums.RegistrationStatusEnumType.accepted
-        ),
-        "Heartbeat": call_result.Heartbeat(current_time=now),
-        "StatusNotification": call_result.StatusNotification(),
-        "Authorize": call_result.Authorize(
-            id_token_info=datatypes.IdTokenInfoType(
-                status=enums.AuthorizationStatusEnumType.accepted
-            )
-        ),
-        "TransactionEvent": call_result.TransactionEvent(),
-        "MeterValues": call_result.MeterValues(),
-        "NotifyReport": call_result.NotifyReport(),
-        "SecurityEventNotification": call_result.SecurityEventNotification(),
-        "DataTransfer": call_result.DataTransfer(status=enums.DataTransferStatusEnumType.accepted),
     }
 
 
@@ -128,39 +141,14 @@ def _responses_16() -> dict[str, Any]:
     }
 
 
-def _ocpp_responses_16() -> dict[str, Any]:
-    from ocpp.v16 import call_result, datatypes, enums
-
-    now = datetime.now(UTC).isoformat()
-    accepted = datatypes.IdTagInfo(status=enums.AuthorizationStatus.accepted)
-    return {
-        "BootNotification": call_result.BootNotification(
-            current_time=now, interval=300, status=enums.RegistrationStatus.accepted
-        ),
-        "Heartbeat": call_result.Heartbeat(current_time=now),
-        "StatusNotification": call_result.StatusNotification(),
-        "Authorize": call_result.Authorize(id_tag_info=accepted),
-        "StartTransaction": call_result.StartTransaction(
-            transaction_id=170112, id_tag_info=accepted
-        ),
-        "MeterValues": call_result.MeterValues(),
-        "StopTransaction": call_result.StopTransaction(id_tag_info=accepted),
-        "FirmwareStatusNotification": call_result.FirmwareStatusNotification(),
-        "DiagnosticsStatusNotification": call_result.DiagnosticsStatusNotification(),
-        "SecurityEventNotification": call_result.SecurityEventNotification(),
-        "SignCertificate": call_result.SignCertificate(status=enums.GenericStatus.accepted),
-        "DataTransfer": call_result.DataTransfer(status=enums.DataTransferStatus.accepted),
-    }
-
-
-V201 = BenchVersion("2.0.1", "v201", _DATA / "mix-v201.jsonl", _responses_201, _ocpp_responses_201)
+V201 = BenchVersion("2.0.1", "v201", _DATA / "mix-v201.jsonl", _responses_201)
 """The default: the version every figure of the benchmark history is measured on."""
 
 BENCH_VERSIONS = {
     version.label: version
     for version in (
         V201,
-        BenchVersion("1.6", "v16", _DATA / "mix-v16.jsonl", _responses_16, _ocpp_responses_16),
+        BenchVersion("1.6", "v16", _DATA / "mix-v16.jsonl", _responses_16),
     )
 }
 """The versions ``ocpp-fast bench --version`` measures, by label."""
