@@ -72,6 +72,7 @@ __all__ = [
     "VARIANTS",
     "MixFrame",
     "Variant",
+    "bench_charge_system",
     "compiled_codec",
     "deviating_mix",
     "fast_responses",
