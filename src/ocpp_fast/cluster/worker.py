@@ -61,6 +61,8 @@ CLOSE_GRACE = 5.0
 (``ocpp-fast worker --shutdown-timeout``)."""
 STOPPED = "the worker stopped before its handler answered"
 """The description of the InternalError a CALL cancelled by a worker's stop is answered."""
+_CANCEL_GRACE = 1.0
+"""Seconds the cancelled handlers get to end (and their answers to leave) before the close."""
 _NAMED = 10
 """Stations named in the one line about the CALLs a stop cancelled (the rest counted)."""
 
@@ -214,7 +216,7 @@ class Worker:
         )
         for task in late:
             task.cancel()
-        await asyncio.wait(list(late))
+        await asyncio.wait(list(late), timeout=_CANCEL_GRACE)  # a handler may ignore it
         with contextlib.suppress(Exception):
             await self.client.nats.flush(timeout=1)
 
