@@ -115,9 +115,9 @@ class Worker:
         """``async def`` handlers that may run at once."""
         self._slots = asyncio.Semaphore(concurrency)
         self._subscriptions: list[Subscription] = []
-        self._tasks: dict[asyncio.Task[None], tuple[str, Call]] = {}
-        """The ``async def`` handlers running, with the station and CALL each answers (what
-        a stop names when it cancels them)."""
+        self._tasks: dict[asyncio.Task[None], tuple[str, Call, Msg, OcppHandler]] = {}
+        """The ``async def`` handlers running, with the station, CALL, request and handler of
+        each (what a stop names, and answers, when it cancels them)."""
         self._loop: asyncio.AbstractEventLoop  # set by start(), before any CALL comes
         self.handled = 0
         """CALLs answered so far (for the benchmarks and tests)."""
@@ -195,11 +195,12 @@ class Worker:
         handler_failures.flush(everything=True)  # the handlers' failures held back, said
 
     async def _cancel_in_hand(self) -> None:
-        """Cancel the handlers still running at the stop's deadline, saying which; each
-        answers InternalError as it ends (:meth:`_answer`), flushed before the close."""
+        """Cancel the handlers still running at the stop's deadline, saying which, and answer
+        each CALL InternalError here (a handler that swallows its cancel answers nothing),
+        flushed before the close."""
         late = dict(self._tasks)
         per_station: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        for identity, call in late.values():
+        for identity, call, _, _ in late.values():
             per_station[identity].append((call.action, call.message_id))
         named = ", ".join(
             f"{escaped(identity)}: {len(calls)} ({named_calls(calls, limit=3)})"
@@ -214,8 +215,10 @@ class Worker:
             f" and {more} more stations" if more > 0 else "",
             extra={"cancelled": len(late), "stations": len(per_station)},
         )
-        for task in late:
+        for task, (_, call, msg, handler) in late.items():
             task.cancel()
+            self.calls[call.action, "error"] += 1
+            await self._reply(msg, error_outcome(errors.InternalError(STOPPED), handler.version))
         await asyncio.wait(list(late), timeout=_CANCEL_GRACE)  # a handler may ignore it
         with contextlib.suppress(Exception):
             await self.client.nats.flush(timeout=1)
@@ -241,7 +244,7 @@ class Worker:
         task = self._loop.create_task(
             self._answer_in_slot(handler, route, call, work.identity, msg)
         )
-        self._tasks[task] = (work.identity, call)
+        self._tasks[task] = (work.identity, call, msg, handler)
         task.add_done_callback(self._ended)
 
     def _ended(self, task: asyncio.Task[None]) -> None:
@@ -270,12 +273,6 @@ class Worker:
             )
             if is_awaitable(result):
                 result = await result
-        except asyncio.CancelledError:
-            if self._closing:  # the stop's deadline (_cancel_in_hand): answered, not dropped
-                stopped = error_outcome(errors.InternalError(STOPPED), handler.version)
-                self.calls[call.action, "error"] += 1
-                await self._reply(msg, stopped)
-            raise
         except Exception as exc:
             outcome = error_outcome(as_ocpp_error(call, exc, identity), handler.version)
             if route is None:  # the class has no method for the action: NotSupported
