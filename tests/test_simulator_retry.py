@@ -99,3 +99,37 @@ def test_transaction_messages_answered_internal_error_are_sent_again(
     assert len(lost) <= cut, (len(lost), report.table())
     for transaction, seq_nos in seen.seq_nos.items():  # no gap: every event reached the CSMS
         assert seq_nos == list(range(seq_nos[0], seq_nos[0] + len(seq_nos))), transaction
+
+
+class FailsAlways(DemoChargeSystem):
+    def transaction_event(
+        self, request: messages.TransactionEventRequest
+    ) -> messages.TransactionEventResponse:
+        raise errors.InternalError("the store is down")
+
+
+def test_a_transaction_message_failed_at_every_sending_is_said_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three sendings failed: the first two are errors as any, the last one's error says the
+    station dropped the message (data the CSMS never got), apart from the failures it got
+    over."""
+    monkeypatch.setattr(simulator, "TRANSACTION_RETRY", MessageRetry(attempts=3, interval=0.05))
+
+    async def main() -> SimulationReport:
+        server = await serve(FailsAlways())
+        try:
+            url = f"ws://127.0.0.1:{server.port}/ocpp"
+            return await simulate(url, 1, 2.0, interval=0.05, actions="core")
+        finally:
+            await server.close(1)
+
+    report = asyncio.run(asyncio.wait_for(main(), 30))
+    dropped = report.errors["TransactionEvent: InternalError, dropped after 3 sendings"]
+    retried = report.errors["TransactionEvent: InternalError"]
+    assert dropped >= 1, report.table()
+    assert 2 * dropped <= retried <= 2 * dropped + 2, report.table()  # the end may cut one
+    assert set(report.errors) == {
+        "TransactionEvent: InternalError",
+        "TransactionEvent: InternalError, dropped after 3 sendings",
+    }, report.table()

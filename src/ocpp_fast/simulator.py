@@ -475,14 +475,16 @@ async def _send(
             report.errors[f"{action}: ConnectionError"] += 1
         raise
     except (errors.OcppError, TimeoutError, ConnectionError) as exc:
-        again = on is None and _sent_again(action, request, exc, attempt)
+        retried = on is None and _retried(action, request, exc)
+        again = retried and attempt < TRANSACTION_RETRY.attempts
         if not again:
             state.failed(request)
         if isinstance(exc, errors.NotSupportedError) and not is_core(action):
             report.not_supported[action] += 1
         else:
             code = exc.code if isinstance(exc, errors.OcppError) else type(exc).__name__
-            report.errors[f"{action}: {code}"] += 1
+            given_up = f", dropped after {attempt} sendings" if retried and not again else ""
+            report.errors[f"{action}: {code}{given_up}"] += 1  # lost data, not a hiccup
         if on is not None:
             raise
         if not again:
@@ -511,13 +513,10 @@ _AGAIN: Any = object()
 """A failed transaction message is sent again (:func:`_send`)."""
 
 
-def _sent_again(action: str, request: Any, error: Exception, attempt: int) -> bool:
-    """Whether a station sends ``request`` again after ``error`` (:data:`TRANSACTION_RETRY`)."""
-    return (
-        attempt < TRANSACTION_RETRY.attempts
-        and not isinstance(error, FINAL_ERRORS)
-        and classify(action, request) is not None
-    )
+def _retried(action: str, request: Any, error: Exception) -> bool:
+    """Whether a station sends ``request`` again after ``error`` while it has sendings left
+    (:data:`TRANSACTION_RETRY`): a transaction message, failed otherwise than for good."""
+    return not isinstance(error, FINAL_ERRORS) and classify(action, request) is not None
 
 
 async def _heartbeat(
