@@ -6,6 +6,7 @@ handler never filled. Against a real server on 127.0.0.1, 1.6 and 2.0.1 stations
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import defaultdict
 from typing import Any
 
@@ -133,3 +134,34 @@ def test_a_transaction_message_failed_at_every_sending_is_said_dropped(
         "TransactionEvent: InternalError",
         "TransactionEvent: InternalError, dropped after 3 sendings",
     }, report.table()
+
+
+def test_a_message_waiting_to_be_sent_again_at_a_stop_is_not_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Stopped while the station waits 30 s to send a failed TransactionEvent again: the end
+    cancels the wait, and the message is counted not sent, where it vanished from the
+    report."""
+    monkeypatch.setattr(simulator, "TRANSACTION_RETRY", MessageRetry(attempts=3, interval=30))
+    stop = asyncio.Event()
+
+    class FailsThenStops(FailsAlways):
+        def transaction_event(
+            self, request: messages.TransactionEventRequest
+        ) -> messages.TransactionEventResponse:
+            asyncio.get_running_loop().call_later(0.2, stop.set)
+            return super().transaction_event(request)
+
+    async def main() -> SimulationReport:
+        server = await serve(FailsThenStops())
+        try:
+            url = f"ws://127.0.0.1:{server.port}/ocpp"
+            return await simulate(
+                url, 1, math.inf, interval=0.05, actions="core", stop=stop, handle_signals=False
+            )
+        finally:
+            await server.close(1)
+
+    report = asyncio.run(asyncio.wait_for(main(), 30))
+    assert report.errors == {"TransactionEvent: InternalError": 1}, report.table()
+    assert report.not_sent == {"TransactionEvent": 1}, report.table()

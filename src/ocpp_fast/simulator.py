@@ -103,16 +103,13 @@ Backoff`'s default, OCPP's (3 s doubling to 96 s, plus up to 10 s): a load test 
 or minutes, and a CSMS restarted during one should see its stations back within it, not after
 it. Still randomized, so that a fleet does not come back in one instant."""
 TRANSACTION_RETRY = MessageRetry(attempts=3, interval=1.0, timeout=CALL_TIMEOUT)
-"""How a simulated station sends a transaction message again (2.x TransactionEvent; 1.6
-StartTransaction, StopTransaction, MeterValues of a transaction) that the CSMS answered with a
-CALLERROR (bar NotImplemented and NotSupported), did not answer in time, or lost with the
-connection: 3 sendings in all, the ``n``-th failed one followed by ``interval * n`` s (a lost
-connection by none: the call waits for the reconnect), as OCPP's ``MessageAttempts`` /
-``TransactionMessageAttempts`` ask of a station. It did not: a TransactionEvent answered
-InternalError (a cluster's worker killed mid-handler, a store that failed) was never sent
-again, so the CSMS's handler never saw it, where a real station's is seen on the next try. A
-1 s interval, not OCPP's minute: a load test lasts seconds. Each failed sending still counts
-in the report's errors."""
+"""How a simulated station sends again a transaction message (2.x TransactionEvent; 1.6
+StartTransaction, StopTransaction, MeterValues of a transaction) the CSMS failed (a CALLERROR
+bar NotImplemented and NotSupported, no answer, a lost connection), as OCPP's
+``MessageAttempts`` asks: 3 sendings, the ``n``-th failure followed by ``interval * n`` s (a
+lost connection by none: the call waits for the reconnect); 1 s, not OCPP's minute, as a load
+test lasts seconds. A TransactionEvent answered InternalError (a cluster's worker killed) was
+never sent again, and the CSMS's handler never saw it."""
 FAILURES_SHOWN = 5
 """``connection failed`` WARNINGs of the run's stations let through per cause (``connection
 refused``...: :func:`connect_failure`) per :data:`FAILURES_WINDOW`; the others are counted in
@@ -494,9 +491,14 @@ async def _send(
     finally:
         fleet.calls.end(calling)
     if response is _AGAIN:
-        if not await _slept(fleet, pause):  # the run ends first: meant to be sent, never was
-            report.not_sent[action] += 1
-            state.failed(request)
+        resend = False
+        try:
+            resend = await _slept(fleet, pause)
+        finally:  # False, or the end's cancel: the run ended first; meant to be sent, never was
+            if not resend:
+                report.not_sent[action] += 1
+                state.failed(request)
+        if not resend:
             return None
         return await _send(fleet, client, state, request, attempt=attempt + 1)
     report.latencies.append(time.perf_counter() - started)
