@@ -143,6 +143,7 @@ def test_a_handler_run_without_a_live_connection_logs_the_boot_too(
         answer = csms.invoke_handler(
             csms.handler_route("BootNotification"), Call("1", "BootNotification", boot), "W1", peer
         )
+        assert isinstance(answer, messages16.BootNotificationResponse)
         assert answer.status == "Pending"
     assert boot_lines(caplog) == [("W1", "W1: BootNotification answered Pending: Old Box")] * 2
 

@@ -245,7 +245,7 @@ def test_a_transaction_event_sent_again_is_stored_once(nats_url: str) -> None:
         for seq_no in (0, 1, 1, 2, 1):
             await station.call(event("T-9", seq_no), timeout=5)
         stored = await read_events(nats_url, cluster.names)
-        assert [e.request().seq_no for e in stored] == [0, 1, 2]
+        assert [e.request(messages.TransactionEventRequest).seq_no for e in stored] == [0, 1, 2]
         await station.close()
         await server.close()
         await gateway.close()

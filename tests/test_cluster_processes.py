@@ -255,9 +255,10 @@ async def scenario(
             await asyncio.wait_for(fleet.close(), 10)
         await client.close()
     stored = Counter(
-        (e.identity, e.request().transaction_info.transaction_id, e.request().seq_no)
+        (e.identity, request.transaction_info.transaction_id, request.seq_no)
         for e in await read_events(nats_url)
         if e.action == "TransactionEvent"
+        for request in [e.request(messages.TransactionEventRequest)]
     )
     assert fleet.acknowledged, "no TransactionEvent was acknowledged"
     assert all(stored[key] == 1 for key in fleet.acknowledged)

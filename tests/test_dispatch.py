@@ -843,7 +843,7 @@ def test_the_names_of_0_1_still_work_with_a_warning() -> None:
         protocol = MyTestChargeSystem().connection("CS1")
     assert type(protocol) is Protocol and protocol.identity == "CS1"
     with pytest.raises(AttributeError):
-        protocol_module.Connexion  # noqa: B018
+        protocol_module.Connexion  # type: ignore[attr-defined]  # noqa: B018
 
 
 def test_is_awaitable_agrees_with_inspect_and_asks_generators_each_time() -> None:

@@ -7,12 +7,13 @@ process, then one line saying how many more there were; every CALL is still answ
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import logging
 
 import pytest
 
-from ocpp_fast import dispatch, v16
+from ocpp_fast import dispatch, v16, v21
 from ocpp_fast._ratelimit import LOG_BURST, LOG_INTERVAL
 from ocpp_fast.errors import InternalError
 from ocpp_fast.frames import Send
@@ -28,6 +29,15 @@ class Csms(v16.ChargeSystem):
 
 def authorize(n: int, tag: str = "T1") -> bytes:
     return b'[2,"m%d","Authorize",{"idTag":"%s"}]' % (n, tag.encode())
+
+
+STREAMED = v21.messages.NotifyPeriodicEventStreamRequest(
+    data=[v21.datatypes.StreamDataElementType(t=0.0, v="1")],
+    id=1,
+    pending=0,
+    basetime=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+)
+"""The payload of the SENDs whose handler fails (only their action is logged)."""
 
 
 def failure_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -90,7 +100,7 @@ def test_a_send_handlers_failures_are_bounded_alike(caplog: pytest.LogCaptureFix
     with caplog.at_level(logging.INFO, logger="ocpp_fast"):
         for n in range(LOG_BURST + 5):
             dispatch.send_failed(
-                Send(f"s{n}", "NotifyPeriodicEventStream", None), RuntimeError("down"), "CS3"
+                Send(f"s{n}", "NotifyPeriodicEventStream", STREAMED), RuntimeError("down"), "CS3"
             )
     messages = [r.getMessage() for r in failure_lines(caplog)]
     assert messages == [

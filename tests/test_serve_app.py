@@ -23,6 +23,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
 from ocpp_fast._app import AppError, load_app
+from ocpp_fast._cli_serve import limits_of
 from ocpp_fast._machine import free_port
 from ocpp_fast.cli import main
 from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16
@@ -39,6 +40,7 @@ import os
 
 from ocpp_fast import v16, v201
 from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16
+from ocpp_fast._cli_serve import limits_of
 
 class Csms(DemoChargeSystem):
     pass
@@ -202,6 +204,9 @@ def test_flags_that_are_wrong_are_refused_before_serving(app_dir: Path) -> None:
         (["--limit", "handler_grace=soon"], "is no float"),
         (["--limit", "speed=3"], "use NAME=VALUE"),
         (["--limit", "max_connection=20000"], "; did you mean 'max_connections'?"),
+        # Limits' own check, said with the flag (it was said without naming --limit)
+        (["--limit", "loop_blocked=-1"], "--limit loop_blocked=-1: Limits.loop_blocked must be"),
+        (["--limit", "handler_grace=none"], "'none' is no float"),
         (["--tolerate", "everything"], "unknown tolerance"),
         (
             ["--authorize", "fleet_app:absent"],
@@ -811,3 +816,11 @@ def test_a_signal_the_moment_serve_is_up_stops_it_cleanly(sig: signal.Signals) -
     # the stop is said when it begins, with what it waits for (even with --quiet)
     said = f"stopping on {sig.name}: 0 stations connected, new ones refused; calls in flight get"
     assert re.search(f"info {said} up to 10 s\n\\S+ info stopped\n$", out), out
+
+
+def test_a_limit_whose_none_means_never_takes_none_from_the_command_line() -> None:
+    """``Limits.loop_blocked=None`` (no watch) as ``--limit loop_blocked=none``, as its
+    docstring and its error message name it: it was refused as no float."""
+    assert limits_of(["loop_blocked=none"]).loop_blocked is None
+    assert limits_of(["loop_blocked=None", "handler_grace=3"]).handler_grace == 3.0
+    assert limits_of(["loop_blocked=0.25"]).loop_blocked == 0.25

@@ -221,8 +221,8 @@ def test_numeric_string_of_a_number_field() -> None:
     assert found == []
     payload = {"evseId": 1, "meterValue": [
         {"timestamp": "2026-11-30T10:00:00Z", "sampledValue": [{"value": "21.5"}]}]}  # fmt: skip
-    result, found = repair(payload, v201.messages.MeterValuesRequest, V2, T.NUMERIC_STRING)
-    assert result.meter_value[0].sampled_value[0].value == 21.5
+    result2, found = repair(payload, v201.messages.MeterValuesRequest, V2, T.NUMERIC_STRING)
+    assert result2.meter_value[0].sampled_value[0].value == 21.5
     assert found == [Deviation(T.NUMERIC_STRING, "$.meterValue[0].sampledValue[0].value")]
 
 
@@ -252,8 +252,10 @@ def test_customdata_vendor_keys_survive_and_datatransfer_null_data_stays() -> No
     connection = Protocol(V2, Side.CSMS, tolerance=T.UNKNOWN_FIELDS | T.NULL_OPTIONAL)
     (event,) = connection.receive(frame)
     assert isinstance(event, CallReceived)
-    assert event.call.payload.data is None
-    assert event.call.payload.custom_data == {"vendorId": "Acme", "extra": {"deep": True}}
+    request = event.call.payload
+    assert isinstance(request, v201.messages.DataTransferRequest)
+    assert request.data is None
+    assert request.custom_data == {"vendorId": "Acme", "extra": {"deep": True}}
     assert set(connection.deviations) == {("DataTransfer", T.UNKNOWN_FIELDS)}
 
 

@@ -22,7 +22,8 @@ NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 def put_event(queue: TransactionQueue, event: enums.TransactionEventEnumType, txn: str) -> int:
     """Put a TransactionEvent; return the seqNo the queue gave it."""
     message = queue.put(V201, "TransactionEvent", transaction_event(event, txn, 0))
-    request: messages.TransactionEventRequest = message.request()
+    request = message.request()
+    assert isinstance(request, messages.TransactionEventRequest)
     return request.seq_no
 
 
@@ -102,7 +103,12 @@ def test_an_invalid_request_is_refused_and_nothing_is_stored() -> None:
 
 
 def seq_nos(queue: TransactionQueue) -> list[int]:
-    return [message.request().seq_no for message in queue.messages()]
+    found = []
+    for message in queue.messages():
+        request = message.request()
+        assert isinstance(request, messages.TransactionEventRequest)
+        found.append(request.seq_no)
+    return found
 
 
 def test_when_full_the_oldest_update_goes_never_a_start_or_an_end() -> None:
@@ -155,7 +161,10 @@ def test_16_placeholder_ids_are_replaced_when_the_start_is_answered_even_after_a
     stopped = queue.put(v16_version, "StopTransaction", stop)  # put after the answer
     queued = queue.messages()
     assert [m.action for m in queued] == ["MeterValues", "StopTransaction"]
-    assert [m.request().transaction_id for m in queued] == [7, 7]
+    requests = [m.request() for m in queued]
+    assert isinstance(requests[0], messages16.MeterValuesRequest)
+    assert isinstance(requests[1], messages16.StopTransactionRequest)
+    assert [requests[0].transaction_id, requests[1].transaction_id] == [7, 7]
     assert [m.transaction for m in queued] == ["7", "7"]
     queue.acknowledged(stopped, messages16.StopTransactionResponse())
     assert queue._db.execute("SELECT count(*) FROM transaction_ids").fetchone()[0] == 0

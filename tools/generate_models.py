@@ -188,7 +188,7 @@ def render_enums(spec: VersionSpec, model: Model) -> str:
         f'"""Enumerations of OCPP {spec.label}: ``StrEnum`` classes named as the schemas do."""'
     )
     out.append("")
-    out.append("from ocpp_fast._model import OcppEnum, enum_validator")
+    out.append("from ocpp_fast._model import EnumValidator, OcppEnum, enum_validator")
     out.append("")
     names = sorted(model.enums)
     out.append("__all__ = [")
@@ -214,7 +214,7 @@ def render_enums(spec: VersionSpec, model: Model) -> str:
     out.append('"""Every enum type of the version, by its schema name."""')
     out += [
         "",
-        "validate = enum_validator(ENUMS)",
+        "validate: EnumValidator = enum_validator(ENUMS)",
         '"""``validate(enum_type_name, value)``: whether ``value`` is valid for that enum."""',
         "",
     ]
@@ -395,7 +395,8 @@ __all__ = [
     "messages",
 ]
 
-__getattr__, __dir__ = lazy_exports(__name__, VERSION_PACKAGE_EXPORTS)
+if not TYPE_CHECKING:  # a checker sees the names imported above, and no Any for any other
+    __getattr__, __dir__ = lazy_exports(__name__, VERSION_PACKAGE_EXPORTS)
 '''
 
 

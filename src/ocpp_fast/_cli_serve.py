@@ -18,6 +18,7 @@ import os
 import signal
 import ssl
 import sys
+import typing
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -65,6 +66,12 @@ log = logging.getLogger("ocpp_fast.transport")
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _LIMIT_NAMES = tuple(field.name for field in dataclasses.fields(Limits))
+_NONE_ALLOWED = frozenset(
+    name
+    for name, hint in typing.get_type_hints(Limits).items()
+    if type(None) in typing.get_args(hint)
+)
+"""The caps whose ``None`` means "not at all" (``loop_blocked``): ``--limit NAME=none``."""
 T = TypeVar("T")
 
 
@@ -250,11 +257,17 @@ def limits_of(settings: list[str]) -> Limits:
                 f"--limit {setting!r}: use NAME=VALUE, NAME one of {_LIMIT_NAMES}{near}"
             )
         kind = type(getattr(DEFAULT_LIMITS, name))
+        if name in _NONE_ALLOWED and value.strip().lower() == "none":
+            changes[name] = None
+            continue
         try:
             changes[name] = kind(value)
         except ValueError:
             raise ValueError(f"--limit {setting!r}: {value!r} is no {kind.__name__}") from None
-    return dataclasses.replace(DEFAULT_LIMITS, **changes)
+    try:
+        return dataclasses.replace(DEFAULT_LIMITS, **changes)
+    except ValueError as exc:  # Limits' own checks: said with the flag that asked for it
+        raise ValueError(f"--limit {' '.join(settings)}: {exc}") from None
 
 
 def ssl_context_of(args: argparse.Namespace) -> ssl.SSLContext | None:
@@ -396,6 +409,23 @@ async def _serve(
     )
 
 
+def stop_on_signals() -> tuple[asyncio.Event, list[signal.Signals]]:
+    """An event set by the first SIGINT or SIGTERM the running loop gets, and the signals
+    got (the first names the stop in the line that says it): a command's clean stop, for
+    ``serve`` and ``worker`` alike."""
+    stop = asyncio.Event()
+    signals: list[signal.Signals] = []
+
+    def stop_on(sig: signal.Signals) -> None:
+        signals.append(sig)
+        stop.set()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop_on, sig)
+    return stop, signals
+
+
 class GaveUpStart(Exception):
     """Raised by :func:`unless_stopped`: stopped, and the start did not finish in time."""
 
@@ -439,16 +469,7 @@ async def serve_command(args: argparse.Namespace) -> int:
     )
     # Before anything is printed: a SIGINT or SIGTERM from the first moment on is a clean
     # stop (the start first finishes or is given up: unless_stopped), never a traceback.
-    stop = asyncio.Event()
-    signals: list[signal.Signals] = []  # which one stopped us, for the line that says so
-
-    def stop_on(sig: signal.Signals) -> None:
-        signals.append(sig)
-        stop.set()
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop_on, sig)
+    stop, signals = stop_on_signals()
     call_timeout = _call_timeout(args)
     try:
         handlers, name = await _handlers(args, call_timeout)

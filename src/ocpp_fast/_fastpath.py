@@ -225,10 +225,10 @@ class HandlerRan:
     __slots__ = ("call", "error", "result", "started")
 
     def __init__(self, call: Call, result: Any, error: Exception | None, started: float) -> None:
-        self.call = call
-        self.result = result
-        self.error = error
-        self.started = started
+        self.call: Call = call
+        self.result: Any = result
+        self.error: Exception | None = error
+        self.started: float = started
 
 
 def fast_dispatch_class() -> Callable[..., Dispatcher]:

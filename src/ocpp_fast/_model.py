@@ -12,13 +12,14 @@ from __future__ import annotations
 import datetime
 import enum
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeAlias, TypeVar
 
 import msgspec
 
 __all__ = [
     "AwareDatetime",
     "CustomData",
+    "EnumValidator",
     "OcppEnum",
     "OcppStruct",
     "Request",
@@ -151,9 +152,13 @@ def dec_hook(tp: type, obj: object) -> object:
     raise NotImplementedError(f"ocpp_fast cannot decode {tp!r}")
 
 
+EnumValidator: TypeAlias = Callable[[str, object], bool]
+"""The type of each version's ``enums.validate``: ``(enum type name, value) -> valid``."""
+
+
 def enum_validator(
     enums: dict[str, type[OcppEnum]],
-) -> Callable[[str, object], bool]:
+) -> EnumValidator:
     """Make a ``validate(enum_type_name, value)`` function over one version's enums."""
 
     def validate(enum_type: str, value: object) -> bool:

@@ -15,7 +15,7 @@ import msgspec
 from msgspec import inspect as mi
 
 from ocpp_fast._actions import Action, Sender
-from ocpp_fast._model import dec_hook
+from ocpp_fast._model import OcppStruct, dec_hook
 
 __all__ = [
     "LABELS",
@@ -104,7 +104,7 @@ class ProtocolVersion:
     ) -> None:
         self.label = label
         """"1.6", "2.0.1" or "2.1"."""
-        self.subprotocol = "ocpp" + label
+        self.subprotocol: str = "ocpp" + label
         """The WebSocket subprotocol that negotiates this version."""
         self.actions = actions
         self.draft04_messages = draft04_messages
@@ -114,17 +114,19 @@ class ProtocolVersion:
         self.reply_to_unknown_message_type = reply_to_unknown_message_type
         """2.0.1 answers MessageTypeNotSupported; 1.6 and 2.1 ignore such frames."""
         # The rules where versions differ live here, not as label checks around the code.
-        self.legacy_spellings = label == "1.6"
+        self.legacy_spellings: bool = label == "1.6"
         """1.6 writes FormationViolation and OccurenceConstraintViolation (sic), and
         answers a CALL whose id is still in hand with ProtocolError (2.x: RpcFrameworkError)."""
-        self.answers_bad_results = _CALLRESULTERROR in message_types
+        self.answers_bad_results: bool = _CALLRESULTERROR in message_types
         """2.1 answers an invalid CALLRESULT with a CALLRESULTERROR; earlier versions never do."""
-        self.request_types = {name: action.request for name, action in actions.items()}
-        self.response_types = {
+        self.request_types: dict[str, type[OcppStruct]] = {
+            name: action.request for name, action in actions.items()
+        }
+        self.response_types: dict[str, type[OcppStruct]] = {
             name: action.response for name, action in actions.items() if action.response is not None
         }
-        self.request_decoders = _DecoderTable(self.request_types)
-        self.response_decoders = _DecoderTable(self.response_types)
+        self.request_decoders: _DecoderTable = _DecoderTable(self.request_types)
+        self.response_decoders: _DecoderTable = _DecoderTable(self.response_types)
         self._side_tables = (self._tables_of(Sender.STATION), self._tables_of(Sender.CSMS))
 
     def code_of(self, error: Any) -> str:

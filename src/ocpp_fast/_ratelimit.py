@@ -33,7 +33,7 @@ FIRST_TIMES_KEPT = 4096
 """Keys a :class:`FirstTimes` remembers: about 1 MB at most for (identity, action, class)."""
 
 
-class ConnectionLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+class ConnectionLog(logging.LoggerAdapter[logging.Logger]):
     """The log of one connection: each line starts with its station identity, which the
     record also carries as ``identity`` (for a handler that files lines by station).
 

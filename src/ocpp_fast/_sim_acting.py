@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeAlias, cast
 
 from ocpp_fast._sim_traffic import Traffic, TxIdT
 from ocpp_fast._sim_traffic16 import traffic_for
+from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.transport import StationClient
 
 __all__ = ["Sender"]
@@ -51,11 +52,11 @@ class _Registered:
         """Whether the CSMS accepted the boot of the connection the station is on."""
         return getattr(self._connection, "registration", None) == "Accepted"
 
-    def on_connect(self, connection: Any) -> Awaitable[None] | None:
+    def on_connect(self, connection: AsyncConnection) -> Awaitable[None] | None:
         self._connection = connection
         return None
 
-    def on_disconnect(self, connection: Any, reason: str) -> Awaitable[None] | None:
+    def on_disconnect(self, connection: AsyncConnection, reason: str) -> Awaitable[None] | None:
         if self._connection is connection:
             self._connection = None
         return None
@@ -203,7 +204,7 @@ class _Acting(_Registered, Generic[TxIdT]):
 
     _offline_since: float | None = None
 
-    def on_disconnect(self, connection: Any, reason: str) -> Awaitable[None] | None:
+    def on_disconnect(self, connection: AsyncConnection, reason: str) -> Awaitable[None] | None:
         if connection is not None and self._connection is connection:
             self._offline_since = time.monotonic()
         return super().on_disconnect(connection, reason)

@@ -159,7 +159,7 @@ class DeviceModel:
     """One 2.x station's variables and their values (the defaults until the CSMS sets them)."""
 
     def __init__(self, settings: Iterable[Setting] = MODEL_2X) -> None:
-        self.values = {setting: setting.value for setting in settings}
+        self.values: dict[Setting, str] = {setting: setting.value for setting in settings}
 
     def find(self, component: Any, variable: Any) -> Setting | str:
         """The setting a request's ``component`` and ``variable`` name, or why none:
@@ -218,8 +218,10 @@ class Configuration16:
     """One 1.6 station's configuration keys and their values."""
 
     def __init__(self, settings: Iterable[Setting] = CONFIGURATION_16) -> None:
-        self.settings = {setting.variable: setting for setting in settings}
-        self.values = {name: setting.value for name, setting in self.settings.items()}
+        self.settings: dict[str, Setting] = {setting.variable: setting for setting in settings}
+        self.values: dict[str, str] = {
+            name: setting.value for name, setting in self.settings.items()
+        }
 
     def change(self, key: str, value: str) -> str:
         """Set ``key``: ``Accepted``, ``Rejected`` (read-only, or a bad value) or

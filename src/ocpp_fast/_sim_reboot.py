@@ -21,6 +21,7 @@ from typing import Any
 
 from ocpp_fast._sim_acting import _Acting
 from ocpp_fast._sim_traffic import TxIdT
+from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.transport import StationClient
 
 __all__ = ["REBOOT_DOWNTIME"]
@@ -98,7 +99,7 @@ class _Rebooting(_Acting[TxIdT]):
         if client is not None:
             await client.reboot(REBOOT_DOWNTIME, "RemoteReset")
 
-    def on_disconnect(self, connection: Any, reason: str) -> Awaitable[None] | None:
+    def on_disconnect(self, connection: AsyncConnection, reason: str) -> Awaitable[None] | None:
         if connection is not None and connection is self._connection:
             self.rebooting = False  # the connection it closed is gone: the next one boots
         return super().on_disconnect(connection, reason)

@@ -53,7 +53,7 @@ class _Transacting(_Rebooting[TxIdT]):
     :attr:`sender`: alone, the station calls on its connection; under ``simulate()``, the run's
     sender, which counts the call in the report as it counts the traffic's."""
 
-    def on_connect(self, connection: Any) -> Awaitable[None] | None:
+    def on_connect(self, connection: AsyncConnection) -> Awaitable[None] | None:
         self._keep(connection)
         self._adopt(_client_boot(connection))
         return None
@@ -76,7 +76,7 @@ class _Transacting(_Rebooting[TxIdT]):
 
     def invoke_handler(
         self, route: Route | None, call: Call, identity: str, peer: PeerConnection | None
-    ) -> Any:
+    ) -> object:
         """Every CALL of the CSMS, before its handler: the station keeps the connection it came
         on (with ``connect(..., boot=)`` ``on_connect`` waits for the accepted boot, but the
         CSMS may call while Pending, and what the station sends after its answer, a triggered

@@ -138,15 +138,17 @@ class _Model2x:
     """The modules and constant payloads of one 2.x version."""
 
     def __init__(self, messages: Any, enums: Any, datatypes: Any, token_type: Any) -> None:
-        self.messages, self.enums, self.datatypes = messages, enums, datatypes
-        self.token = datatypes.IdTokenType(id_token="04A1B2C3D4E5F6", type=token_type)
+        self.messages: Any = messages  # one body for two versions: each version's module
+        self.enums: Any = enums
+        self.datatypes: Any = datatypes
+        self.token: Any = datatypes.IdTokenType(id_token="04A1B2C3D4E5F6", type=token_type)
         trigger = enums.TriggerReasonEnumType
-        self.triggers = {
+        self.triggers: dict[str, Any] = {
             "Started": trigger.AUTHORIZED,
             "Updated": trigger.METER_VALUE_PERIODIC,
             "Ended": trigger.EV_COMMUNICATION_LOST,
         }
-        self.report = [
+        self.report: list[Any] = [
             datatypes.ReportDataType(
                 component=datatypes.ComponentType(name="EVSE", evse=datatypes.EVSEType(id=1)),
                 variable=datatypes.VariableType(name="Power"),

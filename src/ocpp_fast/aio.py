@@ -43,7 +43,7 @@ from typing import Any, Literal, cast
 from ocpp_fast._awaited import within
 from ocpp_fast._deferred import Deferred
 from ocpp_fast._fastpath import HandlerRan, install_compiled
-from ocpp_fast._model import Request, ResponseT, SendRequest
+from ocpp_fast._model import OcppStruct, Request, ResponseT, SendRequest
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.dispatch import OcppHandler, Route, as_ocpp_error, is_awaitable, send_failed
 from ocpp_fast.frames import Call
@@ -70,7 +70,7 @@ __all__ = [
     "connect_in_memory",
 ]
 
-log = logging.getLogger("ocpp_fast")
+log: logging.Logger = logging.getLogger("ocpp_fast")
 
 Registration = Literal["Accepted", "Pending", "Rejected"]
 """How a CSMS answered a station's boot (:attr:`AsyncConnection.registration`): the three
@@ -118,7 +118,7 @@ class Slots:
     def __init__(self, count: int) -> None:
         if count < 1:
             raise ValueError("at least one handler slot")
-        self.free = count
+        self.free: int = count
         self._waiting: deque[Callable[[], None]] = deque()
 
     def take(self) -> bool:
@@ -163,7 +163,7 @@ class AsyncConnection:
         """The station's identity (the last segment of its URL path)."""
         self.remote_address = remote_address
         """The peer's ``(host, port)``, where the transport knows it."""
-        self.connected_since = datetime.datetime.now(datetime.UTC)
+        self.connected_since: datetime.datetime = datetime.datetime.now(datetime.UTC)
         """When the connection was opened (UTC)."""
         self._send = send
         self._write = write
@@ -199,7 +199,7 @@ class AsyncConnection:
         self._on_resume = on_resume
         self._resumed: asyncio.Event | None = None
         self._stopped = False
-        self.on_answer: list[Callable[[str, Any], None]] = []
+        self.on_answer: list[Callable[[str, OcppStruct], None]] = []
         """Told ``(action, response)`` of each of our CALLs the peer answered validly, before
         its caller (a station's client reads the heartbeat interval of a BootNotification)."""
         self.registration: Registration | None = None
@@ -343,8 +343,10 @@ class AsyncConnection:
         if isinstance(event, CallSucceeded | CallFailed):
             if isinstance(event, CallSucceeded):
                 if event.action == "BootNotification":
-                    # one of the three: the response was checked against its schema
-                    self.registration = cast(Registration, str(event.response.status))
+                    # one of the three versions' BootNotificationResponse, checked against its
+                    # schema (read through Any: no isinstance of three classes on each boot)
+                    boot: Any = event.response
+                    self.registration = cast(Registration, str(boot.status))
                 for watcher in self.on_answer:
                     watcher(event.action, event.response)
             waiter = self._waiters.get(event.message_id)
@@ -824,7 +826,7 @@ class MemoryWire:
         self._ends: list[AsyncConnection | None] = [None, None]
         self._early: tuple[list[bytes], list[bytes]] = ([], [])
         """Frames that reached an end not attached yet (fed to it as it is)."""
-        self.open = True
+        self.open: bool = True
         """Whether frames still travel."""
 
     def attach(self, side: int, end: AsyncConnection) -> None:

@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import CoroutineType, GeneratorType
-from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeGuard, TypeVar
 
 import msgspec
 
@@ -81,7 +81,7 @@ __all__ = [
     "send_failed",
 ]
 
-log = logging.getLogger("ocpp_fast")
+log: logging.Logger = logging.getLogger("ocpp_fast")
 
 
 class PeerConnection(typing.Protocol):
@@ -299,15 +299,19 @@ class OcppHandler:
 
     # --- invoking handlers -----------------------------------------------------------------
 
-    def _start(self, call: Call, identity: str, peer: PeerConnection | None) -> Any:
+    def _start(self, call: Call, identity: str, peer: PeerConnection | None) -> object:
         """Call the handler of ``call``; return its result, or a coroutine to await."""
         return self.invoke_handler(self._routes.get(call.action), call, identity, peer)
 
     def invoke_handler(
         self, route: Route | None, call: Call, identity: str, peer: PeerConnection | None
-    ) -> Any:
+    ) -> object:
         """Call the handler ``route`` names with ``call``'s request; return its result, or a
         coroutine to await.
+
+        Typed ``object``: whatever the handler returned, checked as the response only when the
+        reply is written (anything but the action's response answers InternalError); an
+        override wrapping it narrows with ``inspect.isawaitable`` before awaiting.
 
         Raises NotSupportedError when there is no route (the class has no method
         for the action). The context is built only for handlers that take one.
@@ -553,9 +557,12 @@ class ChargeSystem(OcppHandler):
         ``Limits.handshake_timeout``). A raise stops the start: the stations waiting are
         refused, ``serve()`` closes the server and raises it.
 
-        The hooks' parameters are ``Any`` here (dispatch sits below the asyncio layer and the
-        transport); each version's ``ChargeSystem`` declares them ``CsmsServer`` and
-        ``AsyncConnection`` to type checkers."""
+        The hooks' parameters are ``Any`` here: dispatch sits below the asyncio layer and the
+        transport, so it cannot name ``CsmsServer`` or ``AsyncConnection``, and a
+        ``typing.Protocol`` of its own would be wider than ``AsyncConnection``, making every
+        override typed ``connection: AsyncConnection`` an incompatible one. Each version's
+        ``ChargeSystem`` (and ``Charger``) declares them ``CsmsServer`` and ``AsyncConnection``
+        to type checkers (``docs/reference/typing.md``)."""
         return None
 
     def on_shutdown(self, server: Any) -> Awaitable[None] | None:
@@ -674,8 +681,9 @@ _AWAITABLE_TYPES_KEPT = 256
 _awaitable_types: dict[type[Any], bool] = {}
 
 
-def is_awaitable(value: Any) -> bool:
-    """``inspect.isawaitable``, answered from the value's type after the first time.
+def is_awaitable(value: object) -> TypeGuard[Awaitable[Any]]:
+    """``inspect.isawaitable``, answered from the value's type after the first time (and, as
+    it, a ``TypeGuard``: a checker reads ``value`` as an awaitable where it is true).
 
     Asked of every handler's result; ``inspect.isawaitable`` of a response Struct
     goes through the ``Awaitable`` ABC's ``isinstance`` (about 0.3 µs here, a tenth
@@ -706,7 +714,7 @@ def send_failed(send: Send, exc: Exception, identity: str = "") -> None:
     _handler_failed("SEND ", send.action, send.message_id, identity, exc)
 
 
-handler_failures = LogLimiter(log)
+handler_failures: LogLimiter = LogLimiter(log)
 """The ERROR lines (with their tracebacks) of handlers that raised: at most ``LOG_BURST`` per
 action and exception class per ``LOG_INTERVAL`` seconds in the process, then one line saying
 how many more there were. A station can make a handler raise on every CALL it sends (so can

@@ -316,7 +316,7 @@ class HandshakeFailed(ConnectionError):
         self.body = body
         """The first line of the CSMS's response body (cut at :data:`BODY_CHARS`, then ``...``):
         its words."""
-        self.offered = tuple(offered)
+        self.offered: tuple[str, ...] = tuple(offered)
         """With :attr:`no_common_version`: the subprotocols the station offered."""
         self.chosen = chosen
         """With :attr:`no_common_version`: what the CSMS picked instead (``None``: nothing)."""

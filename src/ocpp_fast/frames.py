@@ -13,6 +13,8 @@ from typing import Any
 
 import msgspec
 
+from ocpp_fast._model import OcppStruct
+
 __all__ = [
     "CALL",
     "CALLERROR",
@@ -35,11 +37,15 @@ SEND = 6
 
 
 class Call(msgspec.Struct, frozen=True):
-    """A request: ``payload`` is the validated request Struct of ``action``."""
+    """A request: ``payload`` is the validated request Struct of ``action``.
+
+    Typed :class:`~ocpp_fast.OcppStruct`, the base of every version's messages: which
+    request it is depends on ``action``, read at run time, so narrow it with ``isinstance``
+    (``isinstance(call.payload, v201.messages.ResetRequest)``) to read its fields."""
 
     message_id: str
     action: str
-    payload: Any
+    payload: OcppStruct
 
 
 class CallResult(msgspec.Struct, frozen=True):
@@ -51,7 +57,10 @@ class CallResult(msgspec.Struct, frozen=True):
     """
 
     message_id: str
-    payload: Any
+    payload: OcppStruct | object
+    """The response Struct (an :class:`~ocpp_fast.OcppStruct`) where ``action`` is set; the
+    JSON value as decoded, unchecked, where it is ``None``: typed ``object``, so a reader
+    narrows it (``isinstance``) either way."""
     action: str | None = None
 
 

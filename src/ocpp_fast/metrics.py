@@ -112,10 +112,10 @@ class Metrics:
         """cause -> connections ended."""
         self.slow_handlers: defaultdict[str, int] = defaultdict(int)
         """action -> handlers still running after ``Limits.slow_handler`` seconds."""
-        self.loop_blocks = 0
+        self.loop_blocks: int = 0
         """Times the event loop was blocked past ``Limits.loop_blocked`` (counted by the
         watch's thread, the only writer)."""
-        self.loop_blocked_seconds = 0.0
+        self.loop_blocked_seconds: float = 0.0
         """Seconds those blocks lasted, each added once it ended."""
         self.zeros: dict[str, tuple[str, ...]] = {}
         """series -> the label values shown at 0 until counted (:meth:`expect`)."""

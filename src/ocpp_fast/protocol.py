@@ -28,7 +28,7 @@ import logging
 import uuid
 import warnings
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -37,7 +37,7 @@ from ocpp_fast import codec, errors
 from ocpp_fast._actions import Sender
 from ocpp_fast._frame_log import debug_enabled, log_frame
 from ocpp_fast._log_text import PeerText
-from ocpp_fast._model import Request, SendRequest
+from ocpp_fast._model import OcppStruct, Request, SendRequest
 from ocpp_fast._outgoing import encode_checked_payload, error_frame, result_frame, type_name
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast._ratelimit import ConnectionLog, FirstTimes, LogLimiter
@@ -72,9 +72,12 @@ __all__ = [
 DeviationCallback = Callable[[str, str, list[Deviation]], None]
 """Told ``(identity, action, deviations)`` of each frame accepted after repair."""
 
-log = logging.getLogger("ocpp_fast")
+log: logging.Logger = logging.getLogger("ocpp_fast")
 
-decode_frame = codec.decode_frame
+decode_frame: Callable[
+    [bytes | str, ProtocolVersion, Mapping[str, str]], Call | CallResult | CallError | None
+] = codec.decode_frame
+"""The codec's decoder, looked up here once per frame (a test swaps in one implementation)."""
 _encode_call = codec.encode_call
 _encode_send = codec.encode_send
 NO_PENDING: dict[str, str] = {}
@@ -95,11 +98,16 @@ class CallReceived(msgspec.Struct, frozen=True):
 
 
 class CallSucceeded(msgspec.Struct, frozen=True):
-    """Our CALL ``message_id`` was answered with a valid response."""
+    """Our CALL ``message_id`` was answered with a valid response.
+
+    ``response`` is the response Struct of ``action``, typed :class:`~ocpp_fast.OcppStruct`
+    (the base of every message): :meth:`Protocol.call` returns the CALL's id, not a typed
+    handle, so which response it is is known at run time only; narrow it with ``isinstance``
+    to read its fields (the asyncio layer's ``call()`` returns it typed)."""
 
     message_id: str
     action: str
-    response: Any
+    response: OcppStruct
 
 
 class CallFailed(msgspec.Struct, frozen=True):
@@ -229,19 +237,19 @@ class Protocol:
         on_deviation: DeviationCallback | None = None,
         logged: FirstTimes | None = None,
     ) -> None:
-        self.version = version
-        self.tolerance = tolerance
+        self.version: ProtocolVersion = version
+        self.tolerance: Tolerance = tolerance
         """The deviations accepted and repaired; settable at any time (e.g. after the
         BootNotification names the firmware)."""
-        self.on_deviation = on_deviation
+        self.on_deviation: DeviationCallback | None = on_deviation
         self.deviations: Counter[tuple[str, Tolerance]] = Counter()
         """How many deviations were repaired, by ``(action, class)``."""
         self._logged = FirstTimes() if logged is None else logged
         """The ``(identity, action, class)`` already logged: shared by the connections of
         one handler, so a station is logged once however many connections it makes
         (bounded: a peer inventing identities cannot grow it)."""
-        self.side = side
-        self.identity = identity
+        self.side: Side = side
+        self.identity: str = identity
         self._new_id = message_id_factory
         self._outbox: list[bytes] = []
         self._queue: deque[_Outgoing] = deque()
@@ -256,7 +264,7 @@ class Protocol:
         self.metrics: Metrics | None = None
         """Where frames, errors and repairs are counted (:mod:`ocpp_fast.metrics`), if anywhere."""
         self._request_types, receivable = version.side_tables(side)
-        self.receivable = receivable if handled is None else receivable & handled
+        self.receivable: frozenset[str] = receivable if handled is None else receivable & handled
         """The actions whose CALLs are accepted: those the peer sends (and, when
         ``handled`` is given, that have a handler); others are NotSupported."""
 
@@ -267,7 +275,7 @@ class Protocol:
         out, self._outbox = self._outbox, []
         return out
 
-    def call(self, request: Request[Any]) -> str:
+    def call(self, request: Request[OcppStruct]) -> str:
         """Queue a CALL of ``request`` (a request Struct this side may send); return its id.
 
         Typed: a response, or a request never answered (a SEND's), is a type error here.
@@ -364,7 +372,7 @@ class Protocol:
         pending = self._pending
         return None if pending is None else (pending.message_id, pending.action, len(pending.frame))
 
-    def respond(self, message_id: str, action: str, response: Any) -> None:
+    def respond(self, message_id: str, action: str, response: object) -> None:
         """Answer the peer's CALL ``message_id`` with the ``response`` Struct.
 
         A response of the wrong type or with invalid values is our fault: the
@@ -534,7 +542,10 @@ class Protocol:
             return []
         self._pending = None
         self._send_next()
-        return [CallSucceeded(result.message_id, pending.action, result.payload)]
+        # The codec decoded it as the response of its pending action: a Struct (no cast(): a
+        # call on every CALLRESULT, where this annotation costs nothing).
+        response: OcppStruct = result.payload  # type: ignore[assignment]
+        return [CallSucceeded(result.message_id, pending.action, response)]
 
     def _error(self, frame: CallError) -> list[Event]:
         if frame.details_missing and not self._lenient_errors_logged:
@@ -726,17 +737,22 @@ class Protocol:
         self._outbox.append(frame)
 
 
-def __getattr__(name: str) -> Any:
-    """``Connection``, the class's name in 0.1: still importable, with a warning.
+if TYPE_CHECKING:  # the old name, to a checker, and no Any for any other name
+    Connection = Protocol
 
-    The sans-I/O object is the ``protocol`` in every layer; "connection" names the
-    asyncio one (:class:`~ocpp_fast.aio.AsyncConnection`) and the socket.
-    """
-    if name == "Connection":
-        warnings.warn(
-            "ocpp_fast.protocol.Connection is now ocpp_fast.protocol.Protocol",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return Protocol
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+else:
+
+    def __getattr__(name: str) -> Any:
+        """``Connection``, the class's name in 0.1: still importable, with a warning.
+
+        The sans-I/O object is the ``protocol`` in every layer; "connection" names the
+        asyncio one (:class:`~ocpp_fast.aio.AsyncConnection`) and the socket.
+        """
+        if name == "Connection":
+            warnings.warn(
+                "ocpp_fast.protocol.Connection is now ocpp_fast.protocol.Protocol",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return Protocol
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

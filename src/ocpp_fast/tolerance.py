@@ -21,7 +21,7 @@ import enum
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from msgspec import inspect as mi
@@ -32,6 +32,9 @@ from ocpp_fast._reference import _is_rfc3339, _parse, decode_payload
 from ocpp_fast.frames import CALL, CALLRESULT, SEND, Call, CallResult, Send
 
 __all__ = ["Deviation", "Repaired", "Tolerance", "repair", "retry"]
+
+StructT = TypeVar("StructT", bound=msgspec.Struct)
+"""The Struct type :func:`repair` decodes into, and returns."""
 
 
 class Tolerance(enum.Flag):
@@ -236,8 +239,8 @@ def _type_info(tp: type[Any]) -> mi.Type:
 
 
 def repair(
-    payload: Any, tp: type[Any], version: ProtocolVersion, policy: Tolerance
-) -> tuple[Any, list[Deviation]]:
+    payload: object, tp: type[StructT], version: ProtocolVersion, policy: Tolerance
+) -> tuple[StructT, list[Deviation]]:
     """Decode ``payload`` (untyped, changed in place) as ``tp`` after the repairs ``policy`` allows.
 
     Returns the strictly decoded Struct and the deviations repaired; raises the

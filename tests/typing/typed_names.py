@@ -57,3 +57,13 @@ serial: str | UnsetType = messages.BootNotificationRequest(
     reason=ocpp_fast.v201.enums.BootReasonEnumType.POWER_UP,
     charging_station=ocpp_fast.v201.datatypes.ChargingStationType(model="M", vendor_name="V"),
 ).charging_station.serial_number
+
+
+def lazily_loaded_names() -> None:
+    """Names a module loads on first use are declared to checkers, typed: not ``Any``."""
+    from ocpp_fast import OcppStruct, protocol
+    from ocpp_fast.transport.server import CsmsServer, WebsocketsServer
+
+    assert_type(protocol.Connection, type[protocol.Protocol])  # 0.1's name, deprecated
+    assert issubclass(WebsocketsServer, CsmsServer)
+    assert issubclass(messages.HeartbeatRequest, OcppStruct)

@@ -48,23 +48,24 @@ __all__ = [
     "encode_identity",
 ]
 
-__getattr__, __dir__ = lazy_exports(
-    __name__,
-    {
-        "DEFAULT_DURABLE": "config",
-        "ClusterClient": "client",
-        "ClusterConfig": "config",
-        "DurableEvent": "wire",
-        "Gateway": "gateway",
-        "NatsServer": "_server",
-        "NatsUnreachable": "config",
-        "Names": "subjects",
-        "StationEntry": "wire",
-        "StationNotConnected": "client",
-        "TooManyRoutedCalls": "client",
-        "Worker": "worker",
-        "decode_event": "wire",
-        "decode_identity": "subjects",
-        "encode_identity": "subjects",
-    },
-)
+if not TYPE_CHECKING:  # a checker sees the names imported above, and no Any for any other
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "DEFAULT_DURABLE": "config",
+            "ClusterClient": "client",
+            "ClusterConfig": "config",
+            "DurableEvent": "wire",
+            "Gateway": "gateway",
+            "NatsServer": "_server",
+            "NatsUnreachable": "config",
+            "Names": "subjects",
+            "StationEntry": "wire",
+            "StationNotConnected": "client",
+            "TooManyRoutedCalls": "client",
+            "Worker": "worker",
+            "decode_event": "wire",
+            "decode_identity": "subjects",
+            "encode_identity": "subjects",
+        },
+    )

@@ -4,15 +4,19 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import errno
-import signal
 import sys
 from collections.abc import Mapping, Sequence
 
 from ocpp_fast._app import AppError, load_app
 from ocpp_fast._cli_log import command_log, log_to, startup_failed
-from ocpp_fast._cli_serve import GaveUpStart, operations_hosts, port_in_use, unless_stopped
+from ocpp_fast._cli_serve import (
+    GaveUpStart,
+    operations_hosts,
+    port_in_use,
+    stop_on_signals,
+    unless_stopped,
+)
 from ocpp_fast._extras import MissingExtra
 from ocpp_fast.cluster._nats_auth import signer_of
 from ocpp_fast.cluster.config import (
@@ -142,16 +146,7 @@ async def _work(
 ) -> int:
     """Start ``pool``, serve until SIGINT/SIGTERM, stop (its handlers in hand get up to
     ``shutdown_timeout`` seconds); the exit code."""
-    stop = asyncio.Event()
-    signals: list[signal.Signals] = []  # which one stopped us, for the line that says so
-
-    def stop_on(sig: signal.Signals) -> None:
-        signals.append(sig)
-        stop.set()
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop_on, sig)
+    stop, signals = stop_on_signals()
 
     try:
         await unless_stopped(pool.start(), stop, 0)

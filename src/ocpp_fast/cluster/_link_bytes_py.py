@@ -458,9 +458,9 @@ class Stores:
 
     def __init__(self, relay: Any, ack_decoder: Any, bound: int = 65536) -> None:
         self.relay = relay
-        self.count = 0
+        self.count: int = 0
         """Durable CALLs sent (``Relay.stores``)."""
-        self.timeout = float(relay.store_timeout)
+        self.timeout: float = float(relay.store_timeout)
         self.bound = bound
         self._names = relay.names
         self._node = relay.node

@@ -74,6 +74,7 @@ from ocpp_fast.cluster._link_bytes_py import (
     INBOX_SID,
     WRITE_AT_ONCE_BELOW,
     Ack,
+    Reader,
     Writer,
     token_of,
 )
@@ -176,11 +177,13 @@ class _Server:
 
     def __init__(self, url: str) -> None:
         parts = split_url(url)
-        self.tls = parts.scheme == "tls"
+        self.tls: bool = parts.scheme == "tls"
+        self.host: str
+        self.port: int
         self.host, self.port = address_of(parts)
-        self.user = unquote(parts.username) if parts.username else None
-        self.password = unquote(parts.password) if parts.password else None
-        self.url = shown_url(parts.scheme, self.host, self.port)  # no credentials in logs
+        self.user: str | None = unquote(parts.username) if parts.username else None
+        self.password: str | None = unquote(parts.password) if parts.password else None
+        self.url: str = shown_url(parts.scheme, self.host, self.port)  # no credentials in logs
         self.tls_name: str | None = None
         """The name its TLS certificate is checked against, when not ``host`` (a member of the
         cluster learned by address: the name of the server that told of it)."""
@@ -225,7 +228,7 @@ class NatsLink:
         """The other servers of the cluster, as INFO told of them (:meth:`learned`): where
         the link connects again too when the servers given are down, as nats-py does."""
         self._options = dict(options)
-        self.name = str(options.get("name") or name)
+        self.name: str = str(options.get("name") or name)
         prefix = options.get("inbox_prefix", "_INBOX")
         prefix = prefix.decode() if isinstance(prefix, bytes) else str(prefix)
         self._prefix = f"{prefix}.{secrets.token_hex(11)}.".encode()
@@ -255,7 +258,7 @@ class NatsLink:
         """The subscriptions by sid: their subject and callback (made again on reconnect)."""
         self.on_back: list[Callable[[], None]] = []
         """Called each time the link is connected again after a loss."""
-        self.reconnects = 0
+        self.reconnects: int = 0
         """Times the link was connected again after a loss (for ``/metrics``)."""
         self.window_writes = 0
         """Writes that ended a write window (for ``/metrics``: the stores they carried are the
@@ -651,7 +654,7 @@ class _Wire(asyncio.Protocol):
         """The server it is connected to (what its INFO's members are reached as)."""
         self.info: asyncio.Future[dict[str, Any]] = loop.create_future()
         self.pong: asyncio.Future[None] = loop.create_future()
-        self.reader = _link_bytes.Reader(self, link._waiting, link._prefix, Reply)
+        self.reader: Reader = _link_bytes.Reader(self, link._waiting, link._prefix, Reply)
         """What the server sends, read: ``data_received`` is its ``feed``."""
         self.data_received = self.reader.feed  # type: ignore[method-assign]
         self._pings_out = 0

@@ -55,8 +55,8 @@ class NatsServer:
         arguments: Sequence[str] = (),
         scheme: str = "nats",
     ) -> None:
-        self.port = port or free_port()
-        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.port: int = port or free_port()
+        self.url: str = f"{scheme}://127.0.0.1:{self.port}"
         self._arguments = list(arguments)
         """More of nats-server's command line (``--user``, ``-c <config file>``...)."""
         self._start_timeout = start_timeout

@@ -35,10 +35,11 @@ from ocpp_fast.cluster.config import (
     node_name,
     shown_servers,
 )
-from ocpp_fast.cluster.subjects import decode_identity
+from ocpp_fast.cluster.subjects import Names, decode_identity
 from ocpp_fast.cluster.wire import Outcome, RoutedCall, decode_outcome, raise_error, response_of
 from ocpp_fast.errors import StationNotConnected, TooManyRoutedCalls
 from ocpp_fast.stations import StationEntry
+from ocpp_fast.tolerance import Tolerance
 from ocpp_fast.transport._lifecycle import check_close
 
 if TYPE_CHECKING:
@@ -111,12 +112,12 @@ class ClusterClient:
         if config.start_timeout is None:
             config = dataclasses.replace(config, start_timeout=start_timeout)
         self.config = config
-        self.names = self.config.names
-        self.name = name or f"ocpp-client {node_name()}"
+        self.names: Names = self.config.names
+        self.name: str = name or f"ocpp-client {node_name()}"
         """The connection's name in NATS's views (``nats server report connections``) and in
         this process's log lines about NATS."""
         self._nc: Nats | None = None
-        self.calls = tally(ROUTED_OUTCOMES)
+        self.calls: dict[str, int] = tally(ROUTED_OUTCOMES)
         """The calls made through this client, by how they ended, with the labels of the
         gateway's ``ocpp_cluster_routed_calls_total``
         (:data:`~ocpp_fast.cluster._tally.ROUTED_OUTCOMES`): ``answered``, ``callerror``,
@@ -344,7 +345,7 @@ class RoutedPeer:
     async def send(self, request: SendRequest) -> None:
         raise NotImplementedError("SEND frames are not routed through the cluster")
 
-    def set_tolerance(self, policy: Any) -> None:
+    def set_tolerance(self, policy: Tolerance) -> None:
         raise NotImplementedError(
             "a worker cannot change a gateway's tolerance: set it on the gateway's handler"
         )

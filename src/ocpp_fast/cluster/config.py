@@ -32,8 +32,8 @@ __all__ = [
     "split_url",
 ]
 
-log = logging.getLogger("ocpp_fast.cluster")
-nats_failures = LogLimiter(log)
+log: logging.Logger = logging.getLogger("ocpp_fast.cluster")
+nats_failures: LogLimiter = LogLimiter(log)
 """What fails while NATS is away, per station or per call (registry writes, following a station,
 storing an event, waiting for a worker): N stations would write N lines a second; at most
 ``LOG_BURST`` per kind per ``LOG_INTERVAL`` get through, then one line counting the rest."""

@@ -63,7 +63,7 @@ from ocpp_fast.cluster.config import (
     shown_servers,
 )
 from ocpp_fast.cluster.relay import Relay, take_ack
-from ocpp_fast.cluster.subjects import encode_identity
+from ocpp_fast.cluster.subjects import Names, encode_identity
 from ocpp_fast.cluster.wire import (
     Outcome,
     RoutedCall,
@@ -83,7 +83,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Gateway"]
 
-log = logging.getLogger("ocpp_fast.cluster")
+log: logging.Logger = logging.getLogger("ocpp_fast.cluster")
 
 _encode = msgspec.json.Encoder().encode
 _routed_decoder = msgspec.json.Decoder(RoutedCall)
@@ -168,17 +168,17 @@ class Gateway:
             raise ValueError(f"handlers_in is 'gateway' or 'workers', not {handlers_in!r}")
         if not write_window >= 0:  # NaN too
             raise ValueError(f"write_window is seconds, 0 or more, not {write_window!r}")
-        self.config = config or ClusterConfig()
-        self.names = self.config.names
-        self.forward_to_workers = handlers_in == "workers"
-        self.durable = dict(durable)
+        self.config: ClusterConfig = config or ClusterConfig()
+        self.names: Names = self.config.names
+        self.forward_to_workers: bool = handlers_in == "workers"
+        self.durable: dict[str, frozenset[str]] = dict(durable)
         self.handler_first = handler_first
         """Whether a durable CALL's handler runs as its store begins (see the class)."""
         self.registry_ttl = registry_ttl
         self.duplicate_window = duplicate_window
-        self.node = node or node_name()
+        self.node: str = node or node_name()
         """This gateway's name in the registry."""
-        self.relay = Relay(
+        self.relay: Relay = Relay(
             self.names,
             self.node,
             store_timeout=store_timeout,
@@ -193,9 +193,9 @@ class Gateway:
         """The relay's NATS link, when it has one: subscriptions and registry lines go over it."""
         self._routed_waiting = 0
         """Routed calls whose task runs (bounded by the server's ``Limits.routed_calls``)."""
-        self.routed = tally(ROUTED_OUTCOMES)
+        self.routed: dict[str, int] = tally(ROUTED_OUTCOMES)
         """Routed calls to stations held here, by how they ended (:data:`ROUTED_OUTCOMES`)."""
-        self.registry_failures = tally(STORE_CAUSES)
+        self.registry_failures: dict[str, int] = tally(STORE_CAUSES)
         """Registry lines not written (a put, or the delete of a station that left), by cause
         (:data:`~ocpp_fast.cluster._tally.STORE_CAUSES`: the bucket is a stream, and fails as
         the events stream does). Each is retried by the loops, so the operator saw only

@@ -19,6 +19,7 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from ocpp_fast import errors
 from ocpp_fast._codec_py import _HEAD
+from ocpp_fast._model import OcppStruct
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.cluster import _link_bytes, _link_bytes_py
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Relay", "dedup_id", "station_payload", "take_ack"]
 
-log = logging.getLogger("ocpp_fast.cluster")
+log: logging.Logger = logging.getLogger("ocpp_fast.cluster")
 
 _encode = msgspec.json.Encoder().encode
 _WHITESPACE = b" \t\n\r"
@@ -45,7 +46,7 @@ NO_WORKER_WAITS = (0.05, 0.1, 0.2)
 """Seconds waited before asking the workers again after NATS said none listens."""
 
 
-def dedup_id(identity: str, action: str, request: Any, payload: bytes) -> str:
+def dedup_id(identity: str, action: str, request: OcppStruct | None, payload: bytes) -> str:
     """The ``Nats-Msg-Id`` of a durable CALL: the same message sent again has the same id.
 
     A 2.x TransactionEvent is the event ``(transactionId, seqNo)`` of its
@@ -60,7 +61,7 @@ def dedup_id(identity: str, action: str, request: Any, payload: bytes) -> str:
 
 
 def station_payload(
-    version: ProtocolVersion, action: str, request: Any, context: CallContext
+    version: ProtocolVersion, action: str, request: OcppStruct, context: CallContext
 ) -> bytes:
     """The payload of the CALL being handled as the station sent it, to store and forward as is.
 
@@ -133,10 +134,10 @@ class Relay:
         :class:`~ocpp_fast.cluster._link_bytes_py.Stores`); its ``start`` and ``check`` are
         :meth:`start_store` and :meth:`stored`, which the gateway's compiled path calls
         directly."""
-        self.store_failures = tally(STORE_CAUSES)
-        self.forwarded = 0
+        self.store_failures: dict[str, int] = tally(STORE_CAUSES)
+        self.forwarded: int = 0
         """CALLs sent to the workers (each then answered, or counted in ``forward_failures``)."""
-        self.forward_failures = tally(FORWARD_CAUSES)
+        self.forward_failures: dict[str, int] = tally(FORWARD_CAUSES)
 
     @property
     def stores(self) -> int:
@@ -188,7 +189,7 @@ class Relay:
         self,
         version: ProtocolVersion,
         action: str,
-        request: Any,
+        request: OcppStruct | None,
         payload: bytes,
         context: CallContext,
     ) -> None:
@@ -210,7 +211,7 @@ class Relay:
         self,
         version: ProtocolVersion,
         action: str,
-        request: Any,
+        request: OcppStruct | None,
         payload: bytes,
         context: CallContext,
     ) -> Awaitable[Reply | bytes]:

@@ -15,6 +15,7 @@ from typing import Any, TypeVar, overload
 import msgspec
 
 from ocpp_fast import errors
+from ocpp_fast._model import OcppStruct
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.protocol import NotHandled
 from ocpp_fast.stations import StationEntry  # the registry's entry (defined below the cluster)
@@ -93,22 +94,25 @@ class DurableEvent(msgspec.Struct, frozen=True):
     payload: msgspec.Raw
 
     @overload
-    def request(self) -> Any: ...
+    def request(self) -> OcppStruct: ...
 
     @overload
     def request(self, kind: type[RequestT]) -> RequestT: ...
 
-    def request(self, kind: type[msgspec.Struct] | None = None) -> Any:
+    def request(self, kind: type[msgspec.Struct] | None = None) -> msgspec.Struct:
         """The typed request (``TransactionEventRequest``...), decoded with its version's types.
 
         ``kind`` (the request class you expect, e.g. ``v201.messages.TransactionEventRequest``)
-        types the result for a type checker, where ``request()`` alone can only be ``Any``
-        (the action and the version are the event's data); an event of another action or
+        types the result for a type checker, where ``request()`` alone can only be an
+        :class:`~ocpp_fast.OcppStruct`, to narrow with ``isinstance`` (the action and the
+        version are the event's data); an event of another action or
         version raises ``TypeError`` naming both, rather than handing over a request whose
         fields are not the ones the code reads."""
         from ocpp_fast._protocol_version import by_label
 
-        request = by_label(self.version).request_decoders[self.action].decode(self.payload)
+        request: OcppStruct = (
+            by_label(self.version).request_decoders[self.action].decode(self.payload)
+        )
         if kind is not None and type(request) is not kind:
             raise TypeError(
                 f"this event is {self.action} of OCPP {self.version}"

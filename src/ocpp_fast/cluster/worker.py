@@ -46,11 +46,12 @@ from ocpp_fast.transport.limits import DEFAULT_LIMITS, Limits
 if TYPE_CHECKING:
     from nats.aio.subscription import Subscription
 
+    from ocpp_fast.cluster.subjects import Names
     from ocpp_fast.metrics import Metrics
 
 __all__ = ["Worker"]
 
-log = logging.getLogger("ocpp_fast.cluster")
+log: logging.Logger = logging.getLogger("ocpp_fast.cluster")
 
 _encode = msgspec.json.Encoder().encode
 _work_decoder = msgspec.json.Decoder(WorkRequest)
@@ -103,12 +104,12 @@ class Worker:
                     f"{label}: a worker runs one handler per version; give one of them"
                 )
             self.handlers[label] = handler
-        self.config = config or ClusterConfig()
-        self.names = self.config.names
-        self.node = node_name()
+        self.config: ClusterConfig = config or ClusterConfig()
+        self.names: Names = self.config.names
+        self.node: str = node_name()
         """This worker's name: ``ocpp-worker <node>`` is its NATS connection's."""
         # the config's start_timeout, None included (a library's worker may wait for good)
-        self.client = ClusterClient(
+        self.client: ClusterClient = ClusterClient(
             self.config, name=f"ocpp-worker {self.node}", start_timeout=self.config.start_timeout
         )
         self.concurrency = concurrency
@@ -119,19 +120,21 @@ class Worker:
         """The ``async def`` handlers running, with the station, CALL, request and handler of
         each (what a stop names, and answers, when it cancels them)."""
         self._loop: asyncio.AbstractEventLoop  # set by start(), before any CALL comes
-        self.handled = 0
+        self.handled: int = 0
         """CALLs answered so far (for the benchmarks and tests)."""
         self.calls: defaultdict[tuple[str, str], int] = defaultdict(int)
         """``(action, outcome)`` -> CALLs answered, ``outcome`` ``result`` or ``error`` (the
         actions are the versions' own: bounded)."""
-        self.unreadable = 0
+        self.unreadable: int = 0
         """Work requests that could not be read (answered InternalError)."""
-        self.reply_failures = 0
+        self.reply_failures: int = 0
         """Answers that could not be sent back."""
-        self.busy = 0
+        self.busy: int = 0
         """``async def`` handlers running now (each holds one of ``concurrency`` slots)."""
         self.metrics = metrics
-        self.loop_blocked = Limits(loop_blocked=loop_blocked).loop_blocked  # checked as there
+        self.loop_blocked: float | None = Limits(
+            loop_blocked=loop_blocked
+        ).loop_blocked  # checked as there
         self._unwatch: Callable[[], None] = lambda: None
         self._started = False
         self._closing = False

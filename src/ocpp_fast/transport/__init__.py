@@ -57,25 +57,26 @@ __all__ = [
 ]
 
 # Loaded on first use: the command line and the backend choice need no WebSocket library.
-__getattr__, __dir__ = lazy_exports(
-    __name__,
-    {
-        "Admission": "server",
-        "Backoff": "client",
-        "CsmsServer": "server",
-        "HandshakeFailed": "_link",
-        "InMemoryServer": "memory",
-        "Limits": "limits",
-        "MessageRetry": "client",
-        "QueueFull": "txqueue",
-        "Queued": "client",
-        "StationClient": "client",
-        "StationRequest": "server",
-        "StillQueued": "client",
-        "TransactionQueue": "txqueue",
-        "connect": "client",
-        "parse_identity": "identity",
-        "serve": "server",
-        "serve_in_memory": "memory",
-    },
-)
+if not TYPE_CHECKING:  # a checker sees the names imported above, and no Any for any other
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "Admission": "server",
+            "Backoff": "client",
+            "CsmsServer": "server",
+            "HandshakeFailed": "_link",
+            "InMemoryServer": "memory",
+            "Limits": "limits",
+            "MessageRetry": "client",
+            "QueueFull": "txqueue",
+            "Queued": "client",
+            "StationClient": "client",
+            "StationRequest": "server",
+            "StillQueued": "client",
+            "TransactionQueue": "txqueue",
+            "connect": "client",
+            "parse_identity": "identity",
+            "serve": "server",
+            "serve_in_memory": "memory",
+        },
+    )

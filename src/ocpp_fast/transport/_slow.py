@@ -68,7 +68,7 @@ class SlowHandlers:
         metrics: Callable[[], Metrics | None] = lambda: None,
     ) -> None:
         self.threshold = threshold
-        self.interval = threshold / SWEEPS_PER_THRESHOLD
+        self.interval: float = threshold / SWEEPS_PER_THRESHOLD
         self._lines = lines
         self._metrics = metrics
         self._first_seen: dict[object, float] = {}

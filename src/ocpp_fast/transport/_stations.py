@@ -213,7 +213,7 @@ class Stations:
         require_basic_auth: bool,
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:
-        self.handlers = dict(handlers)
+        self.handlers: dict[str, OcppHandler] = dict(handlers)
         self.connections: dict[str, AsyncConnection] = {}
         """The connected stations, by identity: always the live connection of each."""
         self.limits = limits
@@ -234,15 +234,17 @@ class Stations:
         self.socket_made: Callable[[asyncio.BaseTransport], None] | None = None
         """Told of each connection made, where the server counts its sockets from the accept
         on (asyncio's own loop: :class:`._accept.AcceptGate`)."""
-        self.task_slots = Slots(limits.handler_tasks)
-        self.refusals = LogLimiter(log)
+        self.task_slots: Slots = Slots(limits.handler_tasks)
+        self.refusals: LogLimiter = LogLimiter(log)
         """Rate-limits the server's lines about what stations caused, one share per kind."""
-        self.refusal_log = RefusalLog(lambda: self.metrics)
+        self.refusal_log: RefusalLog = RefusalLog(lambda: self.metrics)
         """Logs and counts each refused handshake (:mod:`._refusals`)."""
         self.tls: ssl_module.SSLContext | None = None
         """The server's TLS context: each backend runs TLS through :meth:`start_tls`."""
         self._background: set[asyncio.Task[None]] = set()
-        self.slow_handlers = SlowHandlers(limits.slow_handler, self.refusals, lambda: self.metrics)
+        self.slow_handlers: SlowHandlers = SlowHandlers(
+            limits.slow_handler, self.refusals, lambda: self.metrics
+        )
         """Says the handlers still running after ``Limits.slow_handler`` seconds, from one
         sweep started with the first station and ended by :meth:`stop_handlers`."""
         self._sweeping: asyncio.Task[None] | None = None
@@ -258,11 +260,11 @@ class Stations:
         """Set once the server started (every ``on_startup`` returned) or began to stop:
         until then each handshake waits in :meth:`admit`, so that no station is served, nor
         ``authorize`` asked, before the app's ``on_startup`` made what they need."""
-        self.process_slot = process_slot()
+        self.process_slot: int = process_slot()
         """This process's slot under ``ocpp-fast serve --workers N``, 0 to N - 1 (0 when not
         started that way): what must exist once for every process (an admin API on a fixed
         port) is started in slot 0 only."""
-        self.process_count = process_count()
+        self.process_count: int = process_count()
         """N of ``--workers N`` (1 otherwise). Each process holds only its own stations:
         ``call`` and ``stations()`` reach those of this process, a cluster (``--nats``) all."""
         self.on_closed: list[Callable[[], None]] = []

@@ -97,7 +97,7 @@ __all__ = [
     "connect",
 ]
 
-log = logging.getLogger("ocpp_fast.transport")
+log: logging.Logger = logging.getLogger("ocpp_fast.transport")
 
 CLOSED_BY_THE_STATION = "closed by the station"
 """The ``reason`` of ``Charger.on_disconnect`` after ``close()`` when no close frame was seen
@@ -352,10 +352,10 @@ class StationClient(Generic[BootT]):
         of the same CSMS, tried in turn after a lost connection, and at once when the first
         connection fails."""
         # a VersionedCharger is an OcppHandler: only OcppHandler and its classes declare it
-        self.handlers = by_subprotocol(
+        self.handlers: dict[str, OcppHandler] = by_subprotocol(
             cast("OcppHandler | Mapping[str, OcppHandler]", handlers), "Charger"
         )
-        self.url = url
+        self.url: str = url
         """The URL of the current (or next) connection."""
         self._urls = [url, *failover]
         for each in self._urls:
@@ -377,15 +377,15 @@ class StationClient(Generic[BootT]):
         self._max_size = max_size
         self._compression = compression
         self._rng = rng or random.Random()
-        self.backend = MEMORY if via is not None else resolve(backend)
+        self.backend: str = MEMORY if via is not None else resolve(backend)
         """The WebSocket library carrying the frames (``"memory"`` with ``via``)."""
         self._open: Opener = via.open if via is not None else _opener(self.backend)
         self.connection: AsyncConnection | None = None
         """The live connection, ``None`` while (re)connecting."""
         self.subprotocol: str | None = None
-        self.connects = 0
+        self.connects: int = 0
         """How many times a connection was opened."""
-        self.failed_reconnects = 0
+        self.failed_reconnects: int = 0
         """How many attempts to connect again failed (after a lost connection: a failed first
         attempt is :meth:`start`'s to raise). With :attr:`connects`, what a load test reports:
         a CSMS that went away shows here, where no call may have failed."""

@@ -23,5 +23,5 @@ def _quiet(name: str) -> logging.Logger:
     return logger
 
 
-picows_log = _quiet("ocpp_fast.transport.picows")
-websockets_log = _quiet("ocpp_fast.transport.websockets")
+picows_log: logging.Logger = _quiet("ocpp_fast.transport.picows")
+websockets_log: logging.Logger = _quiet("ocpp_fast.transport.websockets")

@@ -31,6 +31,7 @@ from ocpp_fast.transport.limits import DEFAULT_LIMITS, DEFAULT_MAX_SIZE, Limits
 
 if TYPE_CHECKING:
     from ocpp_fast.metrics import Metrics
+    from ocpp_fast.transport._websockets_server import WebsocketsServer as WebsocketsServer
 
 __all__ = [
     "Admission",
@@ -43,13 +44,15 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """``WebsocketsServer``, the websockets backend's class, loaded only when asked for."""
-    if name == "WebsocketsServer":
-        from ocpp_fast.transport._websockets_server import WebsocketsServer
+if not TYPE_CHECKING:  # a checker sees WebsocketsServer imported above, and no Any for any other
 
-        return WebsocketsServer
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def __getattr__(name: str) -> Any:
+        """``WebsocketsServer``, the websockets backend's class, loaded only when asked for."""
+        if name == "WebsocketsServer":
+            from ocpp_fast.transport._websockets_server import WebsocketsServer
+
+            return WebsocketsServer
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class ClusterAttachment(Protocol):

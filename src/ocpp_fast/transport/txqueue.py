@@ -63,13 +63,14 @@ from typing import Any
 
 import msgspec
 
+from ocpp_fast._model import OcppStruct, Request
 from ocpp_fast._outgoing import encode_checked_payload
 from ocpp_fast._protocol_version import ProtocolVersion, by_label
 from ocpp_fast._ratelimit import ConnectionLog
 
 __all__ = ["Kind", "QueueFull", "QueuedMessage", "TransactionQueue", "classify"]
 
-log = logging.getLogger("ocpp_fast.transport")
+log: logging.Logger = logging.getLogger("ocpp_fast.transport")
 
 DEFAULT_MAX_MESSAGES = 10_000
 """Messages kept at most: a day of 15-second meter values on three connectors, and some."""
@@ -110,9 +111,13 @@ class QueuedMessage:
         StartTransaction's transaction (a placeholder, < 0, until the CSMS answers)."""
         return int(self.transaction)
 
-    def request(self) -> Any:
-        """The request Struct again, to hand to the connection."""
-        return by_label(self.version).request_decoders[self.action].decode(self.payload)
+    def request(self) -> Request[OcppStruct]:
+        """The request Struct again, to hand to the connection (a transaction message's: its
+        class is in :attr:`action` and :attr:`version`, so a checker knows it answered only)."""
+        request: Request[OcppStruct] = (
+            by_label(self.version).request_decoders[self.action].decode(self.payload)
+        )
+        return request
 
 
 def classify(action: str, request: Any) -> tuple[Kind, str] | None:

@@ -45,4 +45,5 @@ __all__ = [
     "messages",
 ]
 
-__getattr__, __dir__ = lazy_exports(__name__, VERSION_PACKAGE_EXPORTS)
+if not TYPE_CHECKING:  # a checker sees the names imported above, and no Any for any other
+    __getattr__, __dir__ = lazy_exports(__name__, VERSION_PACKAGE_EXPORTS)

@@ -4,7 +4,7 @@
 
 """Enumerations of OCPP 2.1: ``StrEnum`` classes named as the schemas do."""
 
-from ocpp_fast._model import OcppEnum, enum_validator
+from ocpp_fast._model import EnumValidator, OcppEnum, enum_validator
 
 __all__ = [
     "APNAuthenticationEnumType",
@@ -1385,9 +1385,9 @@ ENUMS: dict[str, type[OcppEnum]] = {
 }
 """Every enum type of the version, by its schema name."""
 
-validate = enum_validator(ENUMS)
+validate: EnumValidator = enum_validator(ENUMS)
 """``validate(enum_type_name, value)``: whether ``value`` is valid for that enum."""
 
 # Imported to build the module, not part of it: out of its namespace, so that
 # dir() and completion list the OCPP names only (``__all__`` lists its own).
-del enum_validator, OcppEnum
+del enum_validator, EnumValidator, OcppEnum
