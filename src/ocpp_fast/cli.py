@@ -325,6 +325,14 @@ def _command(argv: Sequence[str] | None) -> int:
         help="async handlers that may run at once (default 256; plain ones run one at a time)",
     )
     work.add_argument(
+        "--shutdown-timeout",
+        type=seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds a stop lets the handlers in hand answer; those still running then are "
+        "cancelled, named in one line, and answered InternalError (default 5)",
+    )
+    work.add_argument(
         "--loop-blocked",
         type=seconds,
         default=1.0,
