@@ -146,3 +146,26 @@ def test_a_handler_run_without_a_live_connection_logs_the_boot_too(
         assert isinstance(answer, messages16.BootNotificationResponse)
         assert answer.status == "Pending"
     assert boot_lines(caplog) == [("W1", "W1: BootNotification answered Pending: Old Box")] * 2
+
+
+def test_a_station_booting_in_a_loop_through_a_worker_floods_no_log(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker holds no connection to limit its lines: its boot lines are limited per
+    station all the same (10 a minute, as a connection's), another station's unaffected."""
+    from collections import OrderedDict
+
+    from ocpp_fast import _boot_line
+    from ocpp_fast.frames import Call
+
+    monkeypatch.setattr(_boot_line, "_limiters", OrderedDict())  # each twin's run afresh
+    routed: Any = object()  # a worker's peer: no connection of its own
+    csms = Csms16()
+    boot = messages16.BootNotificationRequest(charge_point_vendor="Old", charge_point_model="Box")
+    caplog.set_level(logging.INFO, logger="ocpp_fast")
+    route = csms.handler_route("BootNotification")
+    for n in range(30):
+        csms.invoke_handler(route, Call(str(n), "BootNotification", boot), "LOOPY", routed)
+    csms.invoke_handler(route, Call("x", "BootNotification", boot), "CALM", routed)
+    said = [who for who, _ in boot_lines(caplog)]
+    assert said == ["LOOPY"] * 10 + ["CALM"], said

@@ -254,6 +254,8 @@ def test_a_routed_call_cancelled_as_its_reply_comes_raises_cancelled() -> None:
         data = msgspec.json.encode(Outcome(result=msgspec.Raw(b'{"status":"Accepted"}')))
 
     class Nats:
+        is_connected = True  # as nats-py's: the call reads it (to say a down connection)
+
         def __init__(self) -> None:
             self.reply: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
 

@@ -76,3 +76,40 @@ def test_the_deploy_guides_commands_start_and_warn_of_nothing(where: str, tmp_pa
     assert f"mycsms:Csms on wss://0.0.0.0:{ports['--port']}/" in first, (first, served.err)
     assert "warning" not in out, out
     assert served.process.returncode == 0, served.err
+
+
+def test_the_deploy_guides_worker_unit_starts_and_stops_within_its_unit(
+    nats_url: str, tmp_path: Path
+) -> None:
+    """The worker unit's ``ExecStart`` (``%i`` as instance 1), its servers replaced by a real
+    nats-server: it joins the cluster, its probe on the port the guide says answers, and
+    SIGTERM (the unit's ``KillSignal``) stops it with code 0 within ``TimeoutStopSec``."""
+    import signal
+    import sys
+    import urllib.request
+
+    text = DEPLOY.read_text()
+    unit = re.search(r"^ExecStart=\S*ocpp-fast worker (.*?[^\\])$", text, re.M | re.S)
+    stop = re.search(r"csms-worker@\.service\n(?:.*\n)*?TimeoutStopSec=(\d+)", text)
+    assert unit is not None and stop is not None
+    argv = unit.group(1).replace("\\\n", " ").replace("%i", "1").split()
+    probe = int(argv[argv.index("--health-port") + 1])
+    assert probe == 9201  # as the guide says; here a free port instead, 9201 may be taken
+    argv[argv.index("--health-port") + 1] = str(free_port())
+    argv[argv.index("--nats") + 1] = nats_url
+    (tmp_path / "mycsms.py").write_text(textwrap.dedent(APP))
+    command = [sys.executable, "-m", "ocpp_fast.cli", "worker", *argv]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(3)]
+        assert "worker serving OCPP 2.0.1 from" in lines[1], lines
+        port = argv[argv.index("--health-port") + 1]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as reply:
+            assert json.loads(reply.read()) == {"ready": True}
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(int(stop.group(1))) == 0  # before systemd would kill it
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(5)

@@ -210,7 +210,8 @@ def wheel_tags(wheel: Path) -> list[str]:
 
 def assert_no_leftovers(names: list[str]) -> None:
     assert "ocpp_fast/py.typed" in names
-    assert "ocpp_fast/data/mix-v201.jsonl" in names  # `ocpp-fast bench` needs it installed
+    for mix in ("mix-v201", "mix-v16"):  # `ocpp-fast bench [--version 1.6]` needs it installed
+        assert f"ocpp_fast/data/{mix}.jsonl" in names
     for model in ("device-model-v2x", "configuration-v16"):  # the simulated stations' settings
         assert f"ocpp_fast/data/{model}.jsonl" in names
     leftovers = [n for n in names if n.endswith(BUILD_LEFTOVERS)]
@@ -232,6 +233,7 @@ def test_sdist_holds_the_sources(sdist: Path) -> None:
         "src/ocpp_fast/_scan.pxi",
         "src/ocpp_fast/py.typed",
         "src/ocpp_fast/data/mix-v201.jsonl",
+        "src/ocpp_fast/data/mix-v16.jsonl",
         "src/ocpp_fast/codec.py",
         # cibuildwheel builds from the sdist and runs this file as its test-command
         "tests/test_wheel.py",

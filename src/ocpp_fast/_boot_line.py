@@ -15,17 +15,24 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from ocpp_fast._log_text import PeerText
-from ocpp_fast._ratelimit import ConnectionLog
+from ocpp_fast._ratelimit import ConnectionLog, LogLimiter
 
 __all__ = ["logged_boot"]
 
 log = logging.getLogger("ocpp_fast")
 
 _MESSAGE = "BootNotification answered %s: %s"
+
+LIMITED_STATIONS = 10_000
+"""Stations whose boot lines a process without their connections (a cluster's worker) limits
+at once, as a connection limits its own; the least recently booted beyond are forgotten."""
+_limiters: OrderedDict[str, LogLimiter] = OrderedDict()
+"""identity -> the limiter of its boot lines, where no connection holds one."""
 
 
 def logged_boot(calls: str, wants_context: bool, is_async: bool) -> Callable[..., Any]:
@@ -63,8 +70,21 @@ def _log_answer(context: Any, request: Any, response: Any) -> None:
     protocol = getattr(context.connection, "protocol", None)
     if protocol is not None:  # a live connection: its per-connection limit
         protocol._peer_log(logging.INFO, "boot", _MESSAGE, str(status), station)
-    else:  # a cluster's worker: the gateway holds the connection
-        ConnectionLog(log, context.identity).info(_MESSAGE, str(status), station)
+    else:  # a cluster's worker: the gateway holds the connection, limited per station too
+        _limiter_of(context.identity).log(logging.INFO, "boot", _MESSAGE, str(status), station)
+
+
+def _limiter_of(identity: str) -> LogLimiter:
+    """The limiter of ``identity``'s boot lines in a process holding no connection of it: a
+    station booting in a loop wrote a line per boot in its worker's log, unlimited."""
+    limiter = _limiters.get(identity)
+    if limiter is None:
+        limiter = _limiters[identity] = LogLimiter(ConnectionLog(log, identity))
+        if len(_limiters) > LIMITED_STATIONS:
+            _limiters.popitem(last=False)
+    else:
+        _limiters.move_to_end(identity)
+    return limiter
 
 
 def _station_of(request: Any) -> str:

@@ -3,7 +3,8 @@
 The operation measured is what a CSMS does with every request it receives,
 short of the business logic: request frame bytes -> validated typed request ->
 the prebuilt response -> CALLRESULT frame bytes. Four variants run it over the
-frames of one traffic mix (the packaged ``ocpp_fast/data/mix-v201.jsonl`` by default):
+frames of one traffic mix (the packaged ``ocpp_fast/data/mix-v201.jsonl`` by default; with
+``--version 1.6``, ``mix-v16.jsonl`` on the 1.6 model, its drop-in and ``ocpp.v16``):
 
 a. ``ocpp_fast._codec_c`` (the compiled codec): ``decode_frame`` then
    ``encode_call_result``;
@@ -18,7 +19,8 @@ e. the full CSMS round trip through dispatch: ``ChargeSystem.handle(frame)`` on 
    subclass whose handlers return the prebuilt responses (live codec; the
    response is checked against its schema before it is sent);
 f. the drop-in: (c)'s very class and handlers, on ``ocpp_fast.compat.v201.ChargePoint``
-   instead of ``ocpp.v201.ChargePoint`` (what ``ocpp_fast.compat.install()`` changes);
+   instead of ``ocpp.v201.ChargePoint`` (what ``ocpp_fast.compat.install()`` changes; 1.6:
+   ``ocpp_fast.compat.v16`` instead of ``ocpp.v16``);
 g. (e) with every tolerance on (``Tolerance.ALL``), on the same conformant frames: the
    tolerance runs only where the strict decode failed, so this should cost what (e) costs;
 h. (g) on the deviating mix: each frame of the mix broken in every way the tolerances repair
@@ -27,8 +29,9 @@ h. (g) on the deviating mix: each frame of the mix broken in every way the toler
 (a), (b) and (d) are fed the frame as ``bytes``; (c) as ``str``, which is what
 ``ocpp`` takes (and what a websocket library hands over for a text frame).
 
-Run: ``ocpp-fast bench [MIX] [--markdown]`` (or ``make bench``). Variants (c) and (f) need
-the ``ocpp`` package (a dev dependency); without it its column reads n/a.
+Run: ``ocpp-fast bench [MIX] [--version 1.6] [--markdown]`` (or ``make bench``: both versions).
+Variants (c) and (f) need the ``ocpp`` package (a dev dependency); without it its column reads
+n/a.
 
 Timings are figures to read, never assertions: the whole run takes well under a
 minute, variants are interleaved so a noisy neighbour hits them alike, and each
@@ -47,7 +50,6 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
@@ -56,18 +58,21 @@ from typing import Any
 import msgspec
 from msgspec import inspect as mi
 
-from ocpp_fast import _codec_py, v201
+from ocpp_fast import _codec_py
+from ocpp_fast._bench_table import table
+from ocpp_fast._bench_versions import BENCH_VERSIONS, V201, BenchVersion
 from ocpp_fast._deviate import deviate
 from ocpp_fast._machine import describe
 from ocpp_fast.frames import Call, CallResult
 from ocpp_fast.tolerance import Tolerance
-from ocpp_fast.v201 import datatypes, enums, messages
 
 __all__ = [
+    "BENCH_VERSIONS",
     "DEFAULT_MIX",
     "VARIANTS",
     "MixFrame",
     "Variant",
+    "bench_charge_system",
     "compiled_codec",
     "deviating_mix",
     "fast_responses",
@@ -75,29 +80,13 @@ __all__ = [
     "main",
 ]
 
-DEFAULT_MIX = Path(__file__).resolve().parent / "data" / "mix-v201.jsonl"
+DEFAULT_MIX = V201.mix
 """The realistic weighted 2.0.1 mix, shipped as package data so ``ocpp-fast bench`` runs
-after ``pip install`` and from a bare clone (the team's shared copy is its source)."""
+after ``pip install`` and from a bare clone (the team's shared copy is its source); 1.6's
+is ``BENCH_VERSIONS["1.6"].mix``."""
 
 Batch = Callable[[int], None]
 """Runs the operation ``n`` times; timed from outside so every variant pays the same."""
-
-WORST_ACTION_TARGET = 2.5
-"""No action's e/d above this: small messages (Heartbeat) feel dispatch's fixed cost most."""
-LIVE_PATH_TARGET_US = 3.5
-"""The live path (i), weighted, in µs per message."""
-
-TARGETS = (
-    # (numerator, denominator, comparison, target, what it says)
-    ("a", "d", "<=", 1.25, "validation costs little over the untyped floor"),
-    ("c", "a", ">=", 250.0, "hundreds of times faster than the ocpp package"),
-    ("b", "a", ">=", 1.3, "the compiled codec earns its keep over pure Python"),
-    ("e", "d", "<=", 1.30, "dispatch through ChargeSystem.handle stays near the floor"),
-    ("c", "e", ">=", 200.0, "dispatch is hundreds of times faster than the ocpp package"),
-    ("c", "f", ">=", 10.0, "the drop-in: same ocpp handlers, ocpp_fast.compat underneath"),
-    ("g", "e", "<=", 1.05, "a permissive policy costs conformant frames nothing (noise only)"),
-    ("j", "i", "<=", 1.15, "Prometheus metrics cost little per message"),
-)
 
 
 @dataclass(frozen=True)
@@ -115,7 +104,7 @@ class MixFrame:
 
 def load_mix(path: Path) -> list[MixFrame]:
     """Read the JSON-lines mix, re-encoding each frame compactly as a peer would send it."""
-    raw: list[tuple[float, list[Any]]] = []
+    raw: list[tuple[float, str | None, list[Any]]] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
@@ -123,41 +112,28 @@ def load_mix(path: Path) -> list[MixFrame]:
         frame = entry["frame"]
         if not (isinstance(frame, list) and len(frame) == 4 and frame[0] == 2):
             raise ValueError(f"{path}:{number}: not a CALL frame: {frame!r}")
-        raw.append((float(entry["weight"]), frame))
+        raw.append((float(entry["weight"]), entry.get("detail"), frame))
     seen: dict[str, int] = {}
-    for _, frame in raw:
+    for _, _, frame in raw:
         seen[frame[2]] = seen.get(frame[2], 0) + 1
     frames = []
-    for weight, frame in raw:
+    for weight, named, frame in raw:
         _, message_id, action, payload = frame
         label = key = action
         if seen[action] > 1:  # e.g. TransactionEvent Started / Updated / Ended
-            detail = payload.get("eventType", message_id)
+            # a line's own "detail" (1.6 MeterValues in a transaction or on the clock), else
+            # 2.0.1's eventType, else the message id
+            detail = named or payload.get("eventType", message_id)
             label, key = f"{action} ({detail})", f"{action}-{detail}"
         data = msgspec.json.encode(frame)
         frames.append(MixFrame(action, message_id, weight, label, key, data, data.decode("utf-8")))
     return frames
 
 
-def fast_responses() -> dict[str, Any]:
-    """A valid response Struct per action of the mix, built once, outside any timing."""
-    now = datetime.now(UTC)
-    accepted = datatypes.IdTokenInfoType(status=enums.AuthorizationStatusEnumType.ACCEPTED)
-    return {
-        "BootNotification": messages.BootNotificationResponse(
-            current_time=now, interval=300, status=enums.RegistrationStatusEnumType.ACCEPTED
-        ),
-        "Heartbeat": messages.HeartbeatResponse(current_time=now),
-        "StatusNotification": messages.StatusNotificationResponse(),
-        "Authorize": messages.AuthorizeResponse(id_token_info=accepted),
-        "TransactionEvent": messages.TransactionEventResponse(),
-        "MeterValues": messages.MeterValuesResponse(),
-        "NotifyReport": messages.NotifyReportResponse(),
-        "SecurityEventNotification": messages.SecurityEventNotificationResponse(),
-        "DataTransfer": messages.DataTransferResponse(
-            status=enums.DataTransferStatusEnumType.ACCEPTED
-        ),
-    }
+def fast_responses(version: str = V201.label) -> dict[str, Any]:
+    """A valid response Struct per action of the version's mix, built once, outside any
+    timing."""
+    return BENCH_VERSIONS[version].responses()
 
 
 def compiled_codec() -> ModuleType | None:
@@ -172,10 +148,13 @@ def compiled_codec() -> ModuleType | None:
 
 
 def codec_batches(
-    codec: ModuleType, frames: Sequence[MixFrame], responses: dict[str, Any]
+    codec: ModuleType,
+    frames: Sequence[MixFrame],
+    responses: dict[str, Any],
+    target: BenchVersion = V201,
 ) -> list[Batch]:
     """(a)/(b): decode the request, encode the CALLRESULT; verified to round-trip first."""
-    version = v201.VERSION
+    version = target.model.VERSION
     decode: Callable[..., Any] = codec.decode_frame
     encode: Callable[[str, Any], bytes] = codec.encode_call_result
     pending: dict[str, str] = {}  # no CALL of ours outstanding, as in a CSMS's steady state
@@ -229,30 +208,40 @@ def floor_batches(frames: Sequence[MixFrame], responses: dict[str, Any]) -> list
     return batches
 
 
-def deviating_mix(frames: Sequence[MixFrame]) -> list[MixFrame]:
+def deviating_mix(frames: Sequence[MixFrame], target: BenchVersion = V201) -> list[MixFrame]:
     """The mix with every payload broken in every way ``Tolerance.ALL`` repairs."""
+    request_types = target.model.VERSION.request_types
     out = []
     for frame in frames:
         decoded = msgspec.json.decode(frame.data)
-        info = mi.type_info(v201.VERSION.request_types[frame.action])
+        info = mi.type_info(request_types[frame.action])
         decoded[3] = deviate(decoded[3], info)
         data = msgspec.json.encode(decoded)
         out.append(dataclasses.replace(frame, data=data, text=data.decode("utf-8")))
     return out
 
 
+def bench_charge_system(
+    target: BenchVersion, responses: dict[str, Any], tolerance: Tolerance = Tolerance.STRICT
+) -> Any:
+    """The version's ``ChargeSystem``, each plain handler returning its prebuilt response."""
+    model = target.model
+    handlers: dict[str, Any] = {
+        model.actions.ACTIONS[action].method: (lambda self, request, r=response: r)
+        for action, response in responses.items()
+    }
+    handlers["tolerance"] = tolerance
+    return type("BenchChargeSystem", (model.ChargeSystem,), handlers)()
+
+
 def dispatch_batches(
     frames: Sequence[MixFrame],
     responses: dict[str, Any],
     tolerance: Tolerance = Tolerance.STRICT,
+    target: BenchVersion = V201,
 ) -> list[Batch]:
     """(e), (g), (h): ``ChargeSystem.handle``, handlers returning the prebuilt responses."""
-    handlers: dict[str, Any] = {
-        v201.actions.ACTIONS[action].method: (lambda self, request, r=response: r)
-        for action, response in responses.items()
-    }
-    handlers["tolerance"] = tolerance
-    csms = type("BenchChargeSystem", (v201.ChargeSystem,), handlers)()
+    csms = bench_charge_system(target, responses, tolerance)
     batches: list[Batch] = []
     for frame in frames:
         reply = csms.handle(frame.data)
@@ -284,7 +273,11 @@ class _Connection:
 
 
 def ocpp_batches(
-    frames: Sequence[MixFrame], loop: asyncio.AbstractEventLoop, *, drop_in: bool = False
+    frames: Sequence[MixFrame],
+    loop: asyncio.AbstractEventLoop,
+    *,
+    drop_in: bool = False,
+    target: BenchVersion = V201,
 ) -> tuple[list[Batch], str]:
     """(c), or (f) with ``drop_in``: the ``ocpp`` package as a CSMS, or the same class on
     ``ocpp_fast.compat``; verified to answer every frame with a CALLRESULT.
@@ -297,34 +290,12 @@ def ocpp_batches(
     """
     import ocpp.messages
     from ocpp.routing import on
-    from ocpp.v201 import ChargePoint, call_result
-    from ocpp.v201 import datatypes as ocpp_datatypes
-    from ocpp.v201 import enums as ocpp_enums
 
     ocpp.messages.ASYNC_VALIDATION = False
-    base: Any = ChargePoint
-    if drop_in:
-        from ocpp_fast.compat.v201 import ChargePoint as base
-    now = datetime.now(UTC).isoformat()
-    responses: dict[str, Any] = {
-        "BootNotification": call_result.BootNotification(
-            current_time=now, interval=300, status=ocpp_enums.RegistrationStatusEnumType.accepted
-        ),
-        "Heartbeat": call_result.Heartbeat(current_time=now),
-        "StatusNotification": call_result.StatusNotification(),
-        "Authorize": call_result.Authorize(
-            id_token_info=ocpp_datatypes.IdTokenInfoType(
-                status=ocpp_enums.AuthorizationStatusEnumType.accepted
-            )
-        ),
-        "TransactionEvent": call_result.TransactionEvent(),
-        "MeterValues": call_result.MeterValues(),
-        "NotifyReport": call_result.NotifyReport(),
-        "SecurityEventNotification": call_result.SecurityEventNotification(),
-        "DataTransfer": call_result.DataTransfer(
-            status=ocpp_enums.DataTransferStatusEnumType.accepted
-        ),
-    }
+    action_of = importlib.import_module(f"ocpp.{target.package}.enums").Action
+    base: Any = target.ocpp_module(drop_in).ChargePoint
+    responses = target.ocpp_responses()
+    version = target.model.VERSION
 
     def handler_for(action: str) -> Callable[..., Any]:
         def handler(self: Any, **payload: Any) -> Any:
@@ -332,7 +303,7 @@ def ocpp_batches(
 
         # ocpp routes by function name (a global list), so each handler needs its own.
         handler.__name__ = handler.__qualname__ = f"on_{action}"
-        return on(ocpp_enums.Action(action))(handler)  # type: ignore[no-any-return]
+        return on(action_of(action))(handler)  # type: ignore[no-any-return]
 
     actions = sorted({frame.action for frame in frames})
     csms_class = type("BenchCsms", (base,), {f"on_{a}": handler_for(a) for a in actions})
@@ -356,7 +327,7 @@ def ocpp_batches(
         if not (isinstance(parsed, list) and parsed[:2] == [3, frame.message_id]):
             raise SystemExit(f"ocpp answered {frame.label} with {reply!r}, not a CALLRESULT")
         # The cross-check: ocpp_fast's typed decoder accepts ocpp's reply too.
-        back = _codec_py.decode_frame(reply, v201.VERSION, {frame.message_id: frame.action})
+        back = _codec_py.decode_frame(reply, version, {frame.message_id: frame.action})
         if not isinstance(back, CallResult):
             raise SystemExit(f"ocpp's reply to {frame.label} is not a valid response: {reply!r}")
 
@@ -381,6 +352,7 @@ class Setup:
     frames: Sequence[MixFrame]
     responses: dict[str, Any]
     loop: asyncio.AbstractEventLoop
+    target: BenchVersion = V201
 
 
 class NotRun(Exception):
@@ -403,20 +375,22 @@ def _compiled(setup: Setup) -> tuple[list[Batch], str]:
     if compiled is None:
         raise NotRun("ocpp_fast._codec_c is not built")
     return codec_batches(
-        compiled, setup.frames, setup.responses
+        compiled, setup.frames, setup.responses, setup.target
     ), f"ran ({compiled.IMPLEMENTATION})"
 
 
 def _pure(setup: Setup) -> tuple[list[Batch], str]:
     return codec_batches(
-        _codec_py, setup.frames, setup.responses
+        _codec_py, setup.frames, setup.responses, setup.target
     ), f"ran ({_codec_py.IMPLEMENTATION})"
 
 
 def _ocpp_package(drop_in: bool) -> Callable[[Setup], tuple[list[Batch], str]]:
     def build(setup: Setup) -> tuple[list[Batch], str]:
         try:
-            batches, version = ocpp_batches(setup.frames, setup.loop, drop_in=drop_in)
+            batches, version = ocpp_batches(
+                setup.frames, setup.loop, drop_in=drop_in, target=setup.target
+            )
         except ImportError as error:
             raise NotRun(str(error)) from None
         if drop_in:
@@ -446,7 +420,10 @@ VARIANTS: tuple[Variant, ...] = (
         "e",
         "ocpp_fast ChargeSystem.handle (dispatch + response check, live codec)",
         0.13,
-        lambda setup: (dispatch_batches(setup.frames, setup.responses), "ran"),
+        lambda setup: (
+            dispatch_batches(setup.frames, setup.responses, target=setup.target),
+            "ran",
+        ),
     ),
     Variant(
         "f",
@@ -458,14 +435,22 @@ VARIANTS: tuple[Variant, ...] = (
         "g",
         "(e) with Tolerance.ALL, conformant mix",
         0.13,
-        lambda setup: (dispatch_batches(setup.frames, setup.responses, Tolerance.ALL), "ran"),
+        lambda setup: (
+            dispatch_batches(setup.frames, setup.responses, Tolerance.ALL, setup.target),
+            "ran",
+        ),
     ),
     Variant(
         "h",
         "(e) with Tolerance.ALL, deviating mix (every frame repaired)",
         0.13,
         lambda setup: (
-            dispatch_batches(deviating_mix(setup.frames), setup.responses, Tolerance.ALL),
+            dispatch_batches(
+                deviating_mix(setup.frames, setup.target),
+                setup.responses,
+                Tolerance.ALL,
+                setup.target,
+            ),
             "ran",
         ),
     ),
@@ -473,17 +458,17 @@ VARIANTS: tuple[Variant, ...] = (
 
 
 def feed_batches(
-    frames: Sequence[MixFrame], responses: dict[str, Any], *, with_metrics: bool
+    frames: Sequence[MixFrame],
+    responses: dict[str, Any],
+    *,
+    with_metrics: bool,
+    target: BenchVersion = V201,
 ) -> tuple[list[Batch], str]:
     """(i), (j): a live connection's path, ``AsyncConnection.feed`` (plain handlers answered
     on the spot, the reply written), without and with Prometheus metrics counting."""
     from ocpp_fast.aio import AsyncConnection
 
-    handlers = {
-        v201.actions.ACTIONS[action].method: (lambda self, request, r=response: r)
-        for action, response in responses.items()
-    }
-    csms = type("BenchChargeSystem", (v201.ChargeSystem,), handlers)()
+    csms = bench_charge_system(target, responses)
     written: list[bytes] = []
     connection = AsyncConnection(csms, write=written.append, identity="BENCH")
     note = "ran"
@@ -517,13 +502,17 @@ VARIANTS = (
         "i",
         "AsyncConnection.feed: a live connection's path (plain handlers, reply written)",
         0.08,
-        lambda setup: feed_batches(setup.frames, setup.responses, with_metrics=False),
+        lambda setup: feed_batches(
+            setup.frames, setup.responses, with_metrics=False, target=setup.target
+        ),
     ),
     Variant(
         "j",
         "(i) with Prometheus metrics counting",
         0.08,
-        lambda setup: feed_batches(setup.frames, setup.responses, with_metrics=True),
+        lambda setup: feed_batches(
+            setup.frames, setup.responses, with_metrics=True, target=setup.target
+        ),
     ),
 )
 BY_KEY = {variant.key: variant for variant in VARIANTS}
@@ -589,23 +578,6 @@ def machine(ran: dict[str, str], notes: Sequence[str]) -> list[str]:
     return lines + list(notes)
 
 
-def _ns(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:,.0f}"
-
-
-def _ratio(num: float | None, den: float | None) -> str:
-    return "n/a" if num is None or den is None else f"{num / den:,.2f}"
-
-
-def _verdict(value: float, op: str, target: float) -> str:
-    """``met``, or how far from the target."""
-    if value <= target if op == "<=" else value >= target:
-        return "met"
-    if op == "<=":
-        return f"NOT met, {value / target - 1:.0%} over"
-    return f"NOT met, {1 - value / target:.0%} short"
-
-
 def report(
     frames: Sequence[MixFrame],
     best: dict[str, list[float]],
@@ -614,86 +586,8 @@ def report(
     markdown: bool,
 ) -> str:
     """The table (one row per frame, then the weighted row), the ratios and the machine."""
-    total_weight = sum(f.weight for f in frames)
-
-    def cell(v: str, i: int | None) -> float | None:
-        if v not in best:
-            return None
-        if i is None:
-            return sum(f.weight * t for f, t in zip(frames, best[v], strict=True)) / total_weight
-        return best[v][i]
-
-    ran_variants = [v.key for v in VARIANTS if v.key in best]
-    header = ["action", "weight", *(f"{v} ns/op" for v in ran_variants)]
-    header += [f"{num}/{den}" for num, den, *_ in TARGETS]
-    rows = []
-    for i in [*range(len(frames)), None]:
-        if i is None:
-            label, weight = "weighted", total_weight
-        else:
-            label, weight = frames[i].label, frames[i].weight
-        rows.append(
-            [
-                label,
-                f"{weight:g}",
-                *(_ns(cell(v, i)) for v in ran_variants),
-                *(_ratio(cell(num, i), cell(den, i)) for num, den, *_ in TARGETS),
-            ]
-        )
-
-    out: list[str] = []
-    if markdown:
-        out.append("| " + " | ".join(header) + " |")
-        out.append("|" + "|".join([":---", *["---:"] * (len(header) - 1)]) + "|")
-        for row in rows:
-            if row[0] == "weighted":
-                row = [f"**{x}**" for x in row]
-            out.append("| " + " | ".join(row) + " |")
-    else:
-        widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header))]
-
-        def line(row: list[str]) -> str:
-            first = row[0].ljust(widths[0])
-            return "  ".join(
-                [first, *(x.rjust(w) for x, w in zip(row[1:], widths[1:], strict=True))]
-            )
-
-        out.append(line(header))
-        out.append("-" * len(out[0]))
-        out += [line(r) for r in rows[:-1]]
-        out.append("-" * len(out[0]))
-        out.append(line(rows[-1]))
-
-    out.append("")
-    bullet = "- " if markdown else ""
-    for num, den, op, target, meaning in TARGETS:
-        x, y = cell(num, None), cell(den, None)
-        if x is None or y is None:
-            out.append(f"{bullet}{num}/{den}: n/a (target {op} {target:g}: not measured)")
-            continue
-        ratio = x / y
-        out.append(
-            f"{bullet}{num}/{den} = {ratio:,.2f} (target {op} {target:g}: "
-            f"{_verdict(ratio, op, target)}; {meaning})"
-        )
-    if "e" in best and "d" in best:
-        worst, label = max(
-            (e / d, f.label) for e, d, f in zip(best["e"], best["d"], frames, strict=True)
-        )
-        out.append(
-            f"{bullet}worst e/d = {worst:,.2f}, {label} (target <= {WORST_ACTION_TARGET:g}: "
-            f"{_verdict(worst, '<=', WORST_ACTION_TARGET)}; no action far from the floor)"
-        )
-    live = cell("i", None)
-    if live is not None:
-        out.append(
-            f"{bullet}i = {live / 1000:,.2f} µs (target <= {LIVE_PATH_TARGET_US:g} µs: "
-            f"{_verdict(live / 1000, '<=', LIVE_PATH_TARGET_US)}; a live connection's cost "
-            "per message)"
-        )
-    out.append("")
-    out += [f"{bullet}{x}" for x in machine(ran, notes)]
-    return "\n".join(out)
+    keys = [v.key for v in VARIANTS if v.key in best]
+    return table(frames, best, keys, machine(ran, notes), markdown)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -703,7 +597,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="ocpp-fast bench", description=__doc__.split("\n\n")[0].replace("``", "")
     )
-    parser.add_argument("mix", nargs="?", type=Path, default=DEFAULT_MIX, help="JSON-lines mix")
+    parser.add_argument(
+        "mix", nargs="?", type=Path, help="JSON-lines mix (default: the version's packaged mix)"
+    )
+    parser.add_argument(
+        "--version",
+        choices=list(BENCH_VERSIONS),
+        default=V201.label,
+        help="the OCPP version of the mix, the model, the drop-in and the ocpp package's class",
+    )
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--repeats", type=int, default=7, help="interleaved rounds (best kept)")
     parser.add_argument(
@@ -716,8 +618,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:
         args.repeats, args.budget = 1, 1.0
 
+    target = BENCH_VERSIONS[args.version]
+    args.mix = args.mix or target.mix
     frames = load_mix(args.mix)
-    responses = fast_responses()
+    responses = target.responses()
     missing = sorted({f.action for f in frames} - responses.keys())
     if missing:
         raise SystemExit(f"no prebuilt response for {', '.join(missing)}")
@@ -727,14 +631,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ran: dict[str, str] = {}
     loop = asyncio.new_event_loop()
     try:
-        setup = Setup(frames, responses, loop)
+        setup = Setup(frames, responses, loop, target)
         for variant in VARIANTS:
             try:
                 batches[variant.key], ran[variant.key] = variant.build(setup)
             except NotRun as reason:
                 ran[variant.key] = f"not run: {reason}"
         print(
-            f"mix: {args.mix} ({len(frames)} frames); all variants verified; "
+            f"mix: {args.mix} ({len(frames)} frames, OCPP {target.label}); all variants verified; "
             f"timing best of {args.repeats} interleaved rounds...",
             file=sys.stderr,
         )
@@ -744,7 +648,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     notes = [
         f"timing: time.perf_counter_ns, best of {args.repeats} interleaved rounds of calibrated "
         f"batches, GC paused during batches; whole run {time.perf_counter() - started:.0f} s",
-        f"mix: {args.mix} ({len(frames)} frames); weighted = sum(weight * ns) / sum(weight)",
+        f"mix: {args.mix} ({len(frames)} frames, OCPP {target.label}); "
+        "weighted = sum(weight * ns) / sum(weight)",
     ]
     print(report(frames, best, ran, notes, args.markdown))
     return 0

@@ -6,7 +6,7 @@ Usage (every flag: ``ocpp-fast COMMAND --help``, or the CLI reference of the doc
     ocpp-fast worker --nats URL APP [APP...] [--factory] [--concurrency N] [--metrics-port P]
     ocpp-fast simulate --url ws://127.0.0.1:9000/ocpp --chargers 100 --duration 30
     ocpp-fast validate FRAMES.jsonl|SERVE.log [--version 2.0.1] [--identity ID] [--tolerate ...]
-    ocpp-fast bench [MIX] [--markdown]
+    ocpp-fast bench [MIX] [--version 1.6] [--markdown]
 """
 
 from __future__ import annotations
@@ -323,6 +323,14 @@ def _command(argv: Sequence[str] | None) -> int:
         type=count,
         default=256,
         help="async handlers that may run at once (default 256; plain ones run one at a time)",
+    )
+    work.add_argument(
+        "--shutdown-timeout",
+        type=seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds a stop lets the handlers in hand answer; those still running then are "
+        "cancelled, named in one line, and answered InternalError (default 5)",
     )
     work.add_argument(
         "--loop-blocked",

@@ -185,6 +185,10 @@ class Route:
 
 
 _TYPO_CUTOFF = 0.85
+ANSWERED_ELSEWHERE = "_ocpp_answered_elsewhere"
+"""An attribute of a handler method that hands the CALL to another process, which runs the
+user's handler and logs what it answered (a cluster gateway's forwarding to its workers): the
+route does not log a BootNotification's answer again."""
 _ANSWERS_LATER = "_ocpp_answers_later"
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -630,7 +634,11 @@ def _build_routes(cls: type[OcppHandler]) -> dict[str, Route]:
             calls, is_async = f"_ocpp_at_once_{name}", False
             setattr(cls, calls, awaitless_twin(member, wants_context, name))
         later = getattr(member, _ANSWERS_LATER, False) is True
-        if action.name == "BootNotification" and cls.side is Sender.CSMS:
+        if (
+            action.name == "BootNotification"
+            and cls.side is Sender.CSMS
+            and not getattr(member, ANSWERED_ELSEWHERE, False)
+        ):
             logged = f"_ocpp_logged_{name}"  # the line of each boot answered, in the log
             setattr(cls, logged, logged_boot(calls, wants_context, is_async))
             calls, wants_context = logged, True

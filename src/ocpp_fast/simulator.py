@@ -55,12 +55,14 @@ from ocpp_fast._sim_traffic import (
 )
 from ocpp_fast._sim_traffic16 import traffic_for
 from ocpp_fast.aio import AsyncConnection
-from ocpp_fast.transport import Backoff, HandshakeFailed, StationClient, connect
+from ocpp_fast.transport import Backoff, HandshakeFailed, MessageRetry, StationClient, connect
+from ocpp_fast.transport._sender import FINAL_ERRORS
 from ocpp_fast.transport.client import (
     CONNECTION_FAILED,
     boot_accepted_within,
     boot_retry_delay,
 )
+from ocpp_fast.transport.txqueue import classify
 
 __all__ = [
     "ACTION_PRESETS",
@@ -71,6 +73,7 @@ __all__ = [
     "REBOOT_DOWNTIME",
     "RECONNECT_BACKOFF",
     "STILL_CONNECTING",
+    "TRANSACTION_RETRY",
     "WIND_DOWN",
     "SimulatedStation",
     "SimulatedStation16",
@@ -99,6 +102,14 @@ RECONNECT_BACKOFF = Backoff(minimum=0.5, random_range=1.0, repeat_times=3)
 Backoff`'s default, OCPP's (3 s doubling to 96 s, plus up to 10 s): a load test lasts seconds
 or minutes, and a CSMS restarted during one should see its stations back within it, not after
 it. Still randomized, so that a fleet does not come back in one instant."""
+TRANSACTION_RETRY = MessageRetry(attempts=3, interval=1.0, timeout=CALL_TIMEOUT)
+"""How a simulated station sends again a transaction message (2.x TransactionEvent; 1.6
+StartTransaction, StopTransaction, MeterValues of a transaction) the CSMS failed (a CALLERROR
+bar NotImplemented and NotSupported, no answer, a lost connection), as OCPP's
+``MessageAttempts`` asks: 3 sendings, the ``n``-th failure followed by ``interval * n`` s (a
+lost connection by none: the call waits for the reconnect); 1 s, not OCPP's minute, as a load
+test lasts seconds. A TransactionEvent answered InternalError (a cluster's worker killed) was
+never sent again, and the CSMS's handler never saw it."""
 FAILURES_SHOWN = 5
 """``connection failed`` WARNINGs of the run's stations let through per cause (``connection
 refused``...: :func:`connect_failure`) per :data:`FAILURES_WINDOW`; the others are counted in
@@ -429,6 +440,7 @@ async def _send(
     request: Any,
     on: AsyncConnection | None = None,
     timeout: float = 0.0,
+    attempt: int = 1,
 ) -> Any:
     """Send ``request`` (the traffic's, or the event of a remote start or stop), counted in
     the fleet's report, and tell ``state`` its answer or its failure; the response, or
@@ -438,7 +450,9 @@ async def _send(
     its failure instead, for the client's heartbeat loop, and which the client cancels as it
     drops the connection (at the station's end, or mid-run when it was lost: a
     ``ConnectionError`` then, as a call of the traffic on it gets). One coroutine for both:
-    this is every call's way, and a coroutine wrapping another cost each call more."""
+    this is every call's way, and a coroutine wrapping another cost each call more. A
+    transaction message that failed is sent again as :data:`TRANSACTION_RETRY` says
+    (``attempt``: this sending's number)."""
     action = type(request).__name__.removesuffix("Request")  # in the station's version
     report = fleet.report
     calling = fleet.calls.begin()
@@ -458,17 +472,35 @@ async def _send(
             report.errors[f"{action}: ConnectionError"] += 1
         raise
     except (errors.OcppError, TimeoutError, ConnectionError) as exc:
-        state.failed(request)
+        retried = on is None and _retried(action, request, exc)
+        again = retried and attempt < TRANSACTION_RETRY.attempts
+        if not again:
+            state.failed(request)
         if isinstance(exc, errors.NotSupportedError) and not is_core(action):
             report.not_supported[action] += 1
         else:
             code = exc.code if isinstance(exc, errors.OcppError) else type(exc).__name__
-            report.errors[f"{action}: {code}"] += 1
+            given_up = f", dropped after {attempt} sendings" if retried and not again else ""
+            report.errors[f"{action}: {code}{given_up}"] += 1  # lost data, not a hiccup
         if on is not None:
             raise
-        return None
+        if not again:
+            return None
+        response = _AGAIN  # after the wait below: lost, the call waits for the reconnect
+        pause = 0.0 if isinstance(exc, ConnectionError) else TRANSACTION_RETRY.interval * attempt
     finally:
         fleet.calls.end(calling)
+    if response is _AGAIN:
+        resend = False
+        try:
+            resend = await _slept(fleet, pause)
+        finally:  # False, or the end's cancel: the run ended first; meant to be sent, never was
+            if not resend:
+                report.not_sent[action] += 1
+                state.failed(request)
+        if not resend:
+            return None
+        return await _send(fleet, client, state, request, attempt=attempt + 1)
     report.latencies.append(time.perf_counter() - started)
     report.messages += 1
     report.interval_heartbeats += on is not None
@@ -477,6 +509,16 @@ async def _send(
         report.errors["BootNotification: Rejected"] += 1
     state.answered(request, response)
     return response
+
+
+_AGAIN: Any = object()
+"""A failed transaction message is sent again (:func:`_send`)."""
+
+
+def _retried(action: str, request: Any, error: Exception) -> bool:
+    """Whether a station sends ``request`` again after ``error`` while it has sendings left
+    (:data:`TRANSACTION_RETRY`): a transaction message, failed otherwise than for good."""
+    return not isinstance(error, FINAL_ERRORS) and classify(action, request) is not None
 
 
 async def _heartbeat(

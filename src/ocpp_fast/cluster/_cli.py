@@ -32,7 +32,7 @@ from ocpp_fast.cluster.gateway import (
     WRITE_WINDOW,
     Gateway,
 )
-from ocpp_fast.cluster.worker import CLOSE_GRACE, Worker
+from ocpp_fast.cluster.worker import Worker
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.transport._health import Probes
 
@@ -136,13 +136,16 @@ async def worker(args: argparse.Namespace) -> int:
     except (AppError, ValueError, MissingExtra) as exc:
         return startup_failed(exc)
     try:
-        return await _work(pool, probes, args.nats)
+        return await _work(pool, probes, args.nats, args.shutdown_timeout)
     finally:
         probes.stop()
 
 
-async def _work(pool: Worker, probes: Probes, nats: str | Sequence[str]) -> int:
-    """Start ``pool``, serve until SIGINT/SIGTERM, stop; the exit code."""
+async def _work(
+    pool: Worker, probes: Probes, nats: str | Sequence[str], shutdown_timeout: float
+) -> int:
+    """Start ``pool``, serve until SIGINT/SIGTERM, stop (its handlers in hand get up to
+    ``shutdown_timeout`` seconds); the exit code."""
     stop, signals = stop_on_signals()
 
     try:
@@ -163,12 +166,12 @@ async def _work(pool: Worker, probes: Probes, nats: str | Sequence[str]) -> int:
         command_log.info("probes on %s/healthz and %s/readyz", at, at)
     await stop.wait()
     # Said at once, as serve says its stop: the handlers still running get up to
-    # CLOSE_GRACE, and nothing was logged between the signal and "stopped after".
+    # --shutdown-timeout, and nothing was logged between the signal and "stopped after".
     command_log.info(
         "stopping on %s: no new CALLs taken; those in hand get up to %g s",
         signals[0].name,
-        CLOSE_GRACE,
+        shutdown_timeout,
     )
-    await pool.close()
+    await pool.close(shutdown_timeout)
     command_log.info("stopped after %d calls", pool.handled)
     return 0

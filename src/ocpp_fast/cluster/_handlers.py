@@ -19,7 +19,14 @@ from typing import Any
 from ocpp_fast._deferred import ERROR, PENDING, RESULT, Deferred, pass_on
 from ocpp_fast._fastpath import Gate, drop_outcome
 from ocpp_fast.cluster.relay import Relay, station_payload
-from ocpp_fast.dispatch import CallContext, OcppHandler, Route, answers_later, is_awaitable
+from ocpp_fast.dispatch import (
+    ANSWERED_ELSEWHERE,
+    CallContext,
+    OcppHandler,
+    Route,
+    answers_later,
+    is_awaitable,
+)
 
 __all__ = ["clustered"]
 
@@ -189,6 +196,7 @@ def _forwarding(action: str, durable: bool) -> Method:
             await relay.store(self.version, action, request, payload, context)
         return await relay.forward(self.version, action, payload, context)
 
+    setattr(handle, ANSWERED_ELSEWHERE, True)  # the worker logs a boot's answer, once
     return handle
 
 

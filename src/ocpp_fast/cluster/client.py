@@ -28,7 +28,13 @@ from ocpp_fast._outgoing import encode_checked_payload
 from ocpp_fast._protocol_version import LABELS, ProtocolVersion
 from ocpp_fast.aio import DEFAULT_TIMEOUT
 from ocpp_fast.cluster._tally import ROUTED_OUTCOMES, routed_outcome, tally
-from ocpp_fast.cluster.config import NATS_START_TIMEOUT, ClusterConfig, NatsUnreachable, node_name
+from ocpp_fast.cluster.config import (
+    NATS_START_TIMEOUT,
+    ClusterConfig,
+    NatsUnreachable,
+    node_name,
+    shown_servers,
+)
 from ocpp_fast.cluster.subjects import Names, decode_identity
 from ocpp_fast.cluster.wire import Outcome, RoutedCall, decode_outcome, raise_error, response_of
 from ocpp_fast.errors import StationNotConnected, TooManyRoutedCalls
@@ -53,6 +59,15 @@ that the station timed out to come back (rather than a bare NATS timeout)."""
 
 
 _CALLABLE: dict[type[Any], tuple[ProtocolVersion, str]] = {}
+
+
+def _unreachable(identity: str, waited: float, config: ClusterConfig) -> str:
+    """Why a routed call made while the client's NATS connection was down got no answer:
+    "no answer from the node holding" it blamed a gateway the call may never have reached."""
+    return (
+        f"no answer for {identity} within {waited:g} s: this client's NATS connection to "
+        f"{shown_servers(config.servers)} is down, reconnecting (the call waited for it)"
+    )
 
 
 def _action_of(request: Any) -> tuple[ProtocolVersion, str]:
@@ -220,7 +235,9 @@ class ClusterClient:
         """Send ``routed`` to the node holding ``identity``: its :class:`Outcome`, counted in
         :attr:`calls`; the failures every routed request shares raised (the station connected
         nowhere or gone, no answer in time, the gateway's routed calls at their limit)."""
-        request_sent = self.nats.request(
+        nc = self.nats
+        down = not nc.is_connected  # the request waits in nats-py for the reconnect
+        request_sent = nc.request(
             self.names.command(identity), _encode(routed), timeout=routed.timeout + _MARGIN
         )
         try:
@@ -234,6 +251,9 @@ class ClusterClient:
             ) from None
         except NatsTimeout:
             self.calls["timeout"] += 1
+            if down or not nc.is_connected:  # it may never have left: say so, not the node
+                waited = routed.timeout + _MARGIN
+                raise TimeoutError(_unreachable(identity, waited, self.config)) from None
             raise TimeoutError(f"no answer from the node holding {identity}") from None
         outcome = decode_outcome(reply.data)
         label = routed_outcome(outcome)

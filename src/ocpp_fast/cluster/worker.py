@@ -25,6 +25,7 @@ import msgspec
 from nats.aio.msg import Msg
 
 from ocpp_fast import errors
+from ocpp_fast._log_text import escaped
 from ocpp_fast._outgoing import encode_checked_payload
 from ocpp_fast._ratelimit import ConnectionLog, FirstTimes
 from ocpp_fast.cluster.client import ClusterClient, RoutedPeer
@@ -39,6 +40,7 @@ from ocpp_fast.dispatch import (
 )
 from ocpp_fast.frames import Call
 from ocpp_fast.transport._loopwatch import watch_loop
+from ocpp_fast.transport._slow import named_calls
 from ocpp_fast.transport.limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
@@ -56,7 +58,14 @@ _work_decoder = msgspec.json.Decoder(WorkRequest)
 _EMPTY = Outcome()
 
 CLOSE_GRACE = 5.0
-"""Seconds :meth:`Worker.close` lets the CALLs being handled answer."""
+"""Seconds :meth:`Worker.close` lets the CALLs being handled answer by default
+(``ocpp-fast worker --shutdown-timeout``)."""
+STOPPED = "the worker stopped before its handler answered"
+"""The description of the InternalError a CALL cancelled by a worker's stop is answered."""
+_CANCEL_GRACE = 1.0
+"""Seconds the cancelled handlers get to end (and their answers to leave) before the close."""
+_NAMED = 10
+"""Stations named in the one line about the CALLs a stop cancelled (the rest counted)."""
 
 
 class Worker:
@@ -107,7 +116,9 @@ class Worker:
         """``async def`` handlers that may run at once."""
         self._slots = asyncio.Semaphore(concurrency)
         self._subscriptions: list[Subscription] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], tuple[str, Call, Msg, OcppHandler]] = {}
+        """The ``async def`` handlers running, with the station, CALL, request and handler of
+        each (what a stop names, and answers, when it cancels them)."""
         self._loop: asyncio.AbstractEventLoop  # set by start(), before any CALL comes
         self.handled: int = 0
         """CALLs answered so far (for the benchmarks and tests)."""
@@ -165,19 +176,55 @@ class Worker:
         self._started = True
         log.info("worker %s serving OCPP %s", self.node, ", ".join(self.handlers))
 
-    async def close(self) -> None:
-        """Stop taking CALLs, let those being handled answer (up to :data:`CLOSE_GRACE`),
-        disconnect."""
+    async def close(self, timeout: float = CLOSE_GRACE) -> None:
+        """Stop taking CALLs, let those being handled answer (up to ``timeout`` seconds),
+        disconnect.
+
+        The handlers still running at the deadline are cancelled, said in one WARNING naming
+        them, and each CALL is answered InternalError before the connection closes: its
+        gateway answers the station at once, where it waited out its ``worker_timeout``
+        (10 s) with nothing in this worker's log to say which CALLs the stop dropped."""
         self._closing = True
         for subscription in self._subscriptions:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
         if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=CLOSE_GRACE)
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+        if self._tasks:
+            await self._cancel_in_hand()
         await self.client.close()
         self._unwatch()
         self._unwatch = lambda: None
         handler_failures.flush(everything=True)  # the handlers' failures held back, said
+
+    async def _cancel_in_hand(self) -> None:
+        """Cancel the handlers still running at the stop's deadline, saying which, and answer
+        each CALL InternalError here (a handler that swallows its cancel answers nothing),
+        flushed before the close."""
+        late = dict(self._tasks)
+        per_station: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for identity, call, _, _ in late.values():
+            per_station[identity].append((call.action, call.message_id))
+        named = ", ".join(
+            f"{escaped(identity)}: {len(calls)} ({named_calls(calls, limit=3)})"
+            for identity, calls in list(per_station.items())[:_NAMED]
+        )
+        more = len(per_station) - _NAMED
+        log.warning(
+            "stopping: cancelling %d CALL(s) still in hand at the deadline (%s%s); their "
+            "gateways answer them InternalError",
+            len(late),
+            named,
+            f" and {more} more stations" if more > 0 else "",
+            extra={"cancelled": len(late), "stations": len(per_station)},
+        )
+        for task, (_, call, msg, handler) in late.items():
+            task.cancel()
+            self.calls[call.action, "error"] += 1
+            await self._reply(msg, error_outcome(errors.InternalError(STOPPED), handler.version))
+        await asyncio.wait(list(late), timeout=_CANCEL_GRACE)  # a handler may ignore it
+        with contextlib.suppress(Exception):
+            await self.client.nats.flush(timeout=1)
 
     async def _received(self, msg: Msg) -> None:
         try:
@@ -200,8 +247,11 @@ class Worker:
         task = self._loop.create_task(
             self._answer_in_slot(handler, route, call, work.identity, msg)
         )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[task] = (work.identity, call, msg, handler)
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        del self._tasks[task]
 
     async def _answer_in_slot(
         self, handler: OcppHandler, route: Route, call: Call, identity: str, msg: Msg

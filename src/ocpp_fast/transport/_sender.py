@@ -46,7 +46,8 @@ AnswerT = TypeVar("AnswerT", covariant=True)
 
 log = logging.getLogger("ocpp_fast.transport")
 
-_FINAL = (OcppNotImplementedError, NotSupportedError)
+FINAL_ERRORS = (OcppNotImplementedError, NotSupportedError)
+"""The CSMS's errors that end a transaction message's retries at once: it will never take it."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ class QueueSender:
 
     async def _failed(self, message: QueuedMessage, error: Exception) -> None:
         failures = self.queue.failed(message.position)
-        if isinstance(error, _FINAL) or failures >= self.retry.attempts:
+        if isinstance(error, FINAL_ERRORS) or failures >= self.retry.attempts:
             self._give_up(message, error)
             return
         self._log.warning(
