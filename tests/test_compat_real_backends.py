@@ -283,7 +283,7 @@ def test_a_call_from_another_loop_fails_at_once() -> None:
 
     async def serve() -> None:
         reading = asyncio.ensure_future(backend.start())
-        await _until(lambda: backend._fast_reader is not None)
+        await _until(lambda: backend._fast_run is not None)
         ready.set()
         await stopping
         reading.cancel()

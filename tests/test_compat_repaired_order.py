@@ -23,13 +23,12 @@ import ocpp.v201
 import pytest
 from compat_pair import Sink, ocpp_validating_inline
 from ocpp.charge_point import LOGGER
-from ocpp.exceptions import OCPPError
-from ocpp.messages import MessageType, unpack
 from ocpp.routing import after, on
 from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as call_result16
 from ocpp.v201 import call_result as call_result201
 from test_compat_eager_tasks import EAGER_FACTORY
+from turn_pair import routed_whole
 
 from ocpp_fast.compat import v16, v201
 
@@ -90,14 +89,7 @@ def repairing_whole(base: type[Any], label: str) -> type[Any]:
         async def route_message(self, raw_msg: str) -> None:
             frame, raw_msg = repaired(raw_msg)
             self.events.append(("in", frame[1]))
-            msg = unpack(raw_msg)
-            if msg.message_type_id == MessageType.Call:
-                try:
-                    await self._handle_call(msg)
-                except OCPPError as error:
-                    await self._send(msg.create_call_error(error).to_json())
-            else:
-                self._response_queue.put_nowait(msg)
+            await routed_whole(self, raw_msg)
             self.events.append(("out", frame[1]))
 
     return Csms

@@ -50,7 +50,7 @@ from ocpp_fast.compat._naming import (
     to_wire,
     written,
 )
-from ocpp_fast.compat._reading import Reading
+from ocpp_fast.compat._reading import Reading, cancel_and_wait
 from ocpp_fast.frames import CALLERROR, CALLRESULTERROR, CallResultError, Send
 
 __all__ = [
@@ -313,11 +313,13 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         self._fast_reading: set[Any] = set()  # ids our _get_specific_response awaits
         self._fast_unknown_ids = 0
         self._fast_hooks: set[asyncio.Task[Any]] = set()  # @after coroutines running
-        self._fast_reader: asyncio.Task[Any] | None = None  # the latest start() while it reads
+        self._fast_run: Reading | None = None  # the latest start() while it reads
         # CALLs a start() read and did not route, for the next start() on that connection
         self._fast_unread: tuple[Any, list[str | bytes]] | None = None
-        # a frame start() took for no CALL, routed while a CALL is handled (see route_read)
+        # the run whose route_read steps through a frame start() took for no CALL, and the
+        # runs awaiting one's routing (a reconnect's old run may route one meanwhile)
         self._fast_turn: Reading | None = None
+        self._fast_turns: list[Reading] = []
 
     @property
     def _fast_version(self) -> ProtocolVersion:
@@ -366,7 +368,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         their answer fails) before the exception leaves, as with ``ocpp``, whose
         ``start()`` reads nothing while a handler runs: what the backend does once
         ``start()`` ended (forget the station, replace ``_connection``) comes after
-        every handler. Cancelled, it cancels them, as ``ocpp``'s handler is. Each run
+        every handler. Cancelled, it cancels them, as ``ocpp``'s handler is, and raises once
+        they ended. Each run
         keeps its own (:class:`~ocpp_fast.compat._reading.Reading`): a backend that
         reuses the ChargePoint on reconnect, ``start()`` awaited for the new connection
         before it cancels the old run, keeps the new run's CALLs answered.
@@ -380,12 +383,16 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
 
         Cancelled or so failed, the CALLs it read and had not routed are kept for the next
         ``start()`` on the same connection, which routes them first, in order: ``ocpp``'s
-        would have left them in the socket for it to read.
+        would have left them in the socket for it to read. A ``start()`` begun while another
+        still reads waits for it if it was cancelled, and is refused if it reads the same
+        connection (:meth:`~ocpp_fast.compat._reading.Reading.another_start`).
         """
         loop = asyncio.get_running_loop()  # kept: ensure_future looks it up (a getpid on 3.11)
-        reader = self._fast_reader = asyncio.current_task()
+        reader = asyncio.current_task()
         connection = self._connection
-        run = Reading(self, reader, self.max_concurrent_calls, connection)  # see _reading
+        if self._fast_run is not None:  # another start() still reads
+            await self._fast_run.another_start(reader, connection)
+        run = self._fast_run = Reading(self, reader, self.max_concurrent_calls, connection)
         handling, queued = run.handling, run.queued
         left = self._fast_unread_of(connection)
         # only a route_message of the backend's own makes a CALL of a frame read as none (ours
@@ -433,10 +440,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                 else:
                     await self.route_message(message)
         except asyncio.CancelledError:
-            self._fast_stopped_reading(run)
             self._fast_keep_unread(run, left)
-            for task in handling:
-                task.cancel()
+            self._fast_stopped_reading(run)
+            await cancel_and_wait(handling)
             # cancelled by call_done alone (not also by the backend): its failure
             if run.failure is None or reader is None or reader.uncancel() > 0:
                 raise
@@ -481,9 +487,9 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
     def _fast_stopped_reading(self, run: Reading) -> None:
         """``run`` reads no more: it is no longer the reader, unless a later ``start()``
         (the backend's reconnect, the same ChargePoint) took its place already."""
-        if self._fast_reader is run.reader:
-            self._fast_reader = None
-        run.reader = None  # so a CALL failing now does not cancel it: it waits for them
+        if self._fast_run is run:
+            self._fast_run = None
+        run.stopped_reading()  # a CALL failing now does not cancel it: it waits for them
 
     async def route_message(self, raw_msg: str | bytes) -> None:
         """Route one frame: a CALL to its handler (answered), a response to its ``call()``."""
@@ -537,7 +543,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         return True
 
     async def _fast_route_call(self, msg: Call) -> None:
-        if self._fast_turn is not None:
+        if self._fast_turn is not None or self._fast_turns:
             await self._fast_take_turn()
         try:
             handle: Any = self._handle_call
@@ -762,18 +768,24 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         sent, None after a handler's failure was answered, or the ``@after`` hook's
         return value.
         """
-        if self._fast_turn is not None:  # a route_message written whole calls this
+        if self._fast_turn is not None or self._fast_turns:  # route_message written whole
             await self._fast_take_turn()
         return await self._fast_handle_call(msg, False)
 
     async def _fast_take_turn(self) -> None:
         """A CALL ``start()`` did not read as one (``route_message`` repaired it) waits for
         the CALL read before it, as ``ocpp`` handles them one at a time in the order read
-        (:meth:`~ocpp_fast.compat._reading.Reading.route_read`)."""
+        (:meth:`~ocpp_fast.compat._reading.Reading.route_read`): the run whose frame it is
+        (several may route one at once: a reconnect's old run still reads)."""
         run = self._fast_turn
-        if run is not None and run.turn_is_taken():
-            self._fast_turn = None
-            await run.take_turn()
+        if run is None:  # route_read's routing was awaited: the one routed in this task
+            task = asyncio.current_task()
+            run = next((each for each in self._fast_turns if each.routing_in is task), None)
+            if run is None:  # a CALL start() read, routed while route_read's routing waits
+                return
+            self._fast_turns.remove(run)
+        self._fast_turn = None
+        await run.take_turn()
 
     async def _fast_handle_call(self, msg: Any, plain: bool) -> Any:
         """:meth:`_handle_call`'s work.
@@ -826,7 +838,7 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
             if inspect.isawaitable(response):
                 response = await response
         except Exception as error:
-            if self._fast_reader is not None and _competing_recv(error):
+            if self._fast_run is not None and _competing_recv(error):
                 self.logger.error(
                     "%s: the %s handler read the connection itself (self._connection.recv()) "
                     "while start() reads it: the drop-in's start() reads on while handlers run "
@@ -1088,7 +1100,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         """Refuse a ``call()`` from another event loop than the one ``start()`` reads in: its
         answer would resolve a future of the other loop from this one, unseen, and the call
         hang until its timeout (with ``ocpp`` too). Nothing is sent."""
-        reader = self._fast_reader
+        run = self._fast_run
+        reader = None if run is None else run.reader
         if reader is not None and reader.get_loop() is not asyncio.get_running_loop():
             raise RuntimeError(
                 f"{self.id}: call() from another event loop than the one start() reads in: "

@@ -13,6 +13,28 @@ A run that ends before it routed every CALL it read (cancelled, or a CALL's rout
 leaves them to the next ``start()`` on the same connection (:meth:`Reading.unrouted_calls`):
 ``ocpp``'s, which reads a frame only once the one before it is handled, would have left them
 in the socket for that ``start()`` to read.
+
+The turn of a frame :meth:`Reading.route_read` routes (one ``route_message`` may repair into a
+CALL), state by state; whatever the state, the frame is routed once, or kept unrouted:
+
+1. first step (the run is the ChargePoint's ``_fast_turn``), in ``start()``'s task, nothing
+   else running: it ends or raises there (most frames; its exception leaves ``start()``),
+   suspends (2), or reaches ``_handle_call`` as a CALL (3);
+2. awaited in ``start()``'s task (``routing_in``; the run in the ChargePoint's ``_fast_turns``,
+   a list: a reconnect's old run may route a frame meanwhile; a lookup of the override's before
+   ``super()``, a response's routing): it ends or raises, or reaches ``_handle_call`` (3); the
+   run cancelled (or failed) here keeps the frame (``held``) if a CALL read before it was
+   unhandled (``ocpp`` had not read it), else it is lost as with ``ocpp``;
+3. taking its turn (:meth:`Reading.take_turn`: off both, its frame queued as the
+   CALLs ``start()`` read are): it waits for a slot, ``start()`` reading nothing meanwhile; the
+   run cancelled here keeps the frame (queued);
+4. parked (``parked``: it holds a slot, ``start()`` reads on): the rest of the routing goes on
+   in a task of its own, the run's last CALL, while it waits for the CALL read before it; the
+   run cancelled or failed before that one is handled keeps the frame (queued), and this
+   routing gets ``CancelledError``. With nothing to wait for, it may end in the same step:
+   then no task is made, and its slot is freed at once;
+5. its turn: its frame taken off the queue, the CALL handled (its task's end frees the slot;
+   a routing failure ends the run).
 """
 
 from __future__ import annotations
@@ -25,7 +47,7 @@ from collections import deque
 from collections.abc import Awaitable, Coroutine, Generator
 from typing import Any
 
-__all__ = ["Reading", "failure_of", "routing_failed"]
+__all__ = ["Reading", "cancel_and_wait", "failure_of", "routing_failed"]
 
 
 class Reading:
@@ -44,9 +66,10 @@ class Reading:
         "parked",
         "queued",
         "reader",
+        "routing",
         "routing_in",
         "slots",
-        "stepping",
+        "stopping",
     )
 
     def __init__(
@@ -65,10 +88,49 @@ class Reading:
         first (one that returns unrouted, after a routing failure, leaves it, and so does
         every task after it: the run ends). A deque, not a dict by task: this is paid per
         CALL (about 300 instructions, where a dict by ``asyncio.current_task()`` cost 2,000)."""
-        self.held: str | bytes | None = None  # a CALL read, waiting for a slot
+        self.held: str | bytes | None = None  # read, not routed: waiting for a slot, or cancelled
+        # the frame route_read routes, until it takes its turn as a CALL (then queued)
+        self.routing: str | bytes | None = None
         self.parked = False  # the frame route_read routes turned out a CALL, in its turn
         self.routing_in: asyncio.Task[Any] | None = None  # the task route_read routes it in
-        self.stepping = False  # route_read takes the routing's first step, in no task of its own
+        self.stopping: asyncio.Future[None] | None = None  # see another_start()
+
+    async def another_start(self, reader: asyncio.Task[Any] | None, connection: Any) -> None:
+        """A ``start()`` (in ``reader``, on ``connection``) begins while this run, the
+        latest, may still read.
+
+        Cancelled and not ended yet (a restart loop cancelling ``start()``'s task and awaiting
+        ``start()`` again at once), it is waited for until it stopped reading: it read on
+        while a handler ran, and the CALLs it read are kept for the new run only then
+        (``ocpp``'s left them in the socket). The new run read first, and failed at once
+        (``ConcurrencyError``: the old one was still in its read), those CALLs never answered.
+
+        Reading the same connection, not cancelled, the new one is refused (``RuntimeError``):
+        the two runs would share the station's CALLs, each handling its own in turn but not
+        in turn with the other's. ``ocpp``'s second ``start()`` fails (``ConcurrencyError``)
+        when its first is reading, and reads when it is in a handler, the next CALL then
+        handled before that one is answered. A run on another connection (a reconnect on the
+        same ChargePoint) goes on, as with ``ocpp``."""
+        running = self.reader
+        if running is None or running is reader or running.done():
+            return
+        if running.cancelling():
+            if self.stopping is None:
+                self.stopping = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self.stopping)  # set by stopped_reading()
+        elif self.connection is connection:
+            raise RuntimeError(
+                f"{self.owner.id}: start() is already reading this connection (two start() at "
+                "once would each handle some of the station's CALLs, out of order): await the "
+                "running one, or cancel it before start() is awaited again"
+            )
+
+    def stopped_reading(self) -> None:
+        """The run reads no more, its unrouted CALLs kept (a CALL failing now does not cancel
+        it: it waits for the CALLs it holds)."""
+        self.reader = None
+        if self.stopping is not None and not self.stopping.done():
+            self.stopping.set_result(None)
 
     def unrouted_calls(self) -> list[str | bytes]:
         """The CALLs read and never routed (none of their handler ran), in the order they
@@ -110,23 +172,26 @@ class Reading:
         """
         owner = self.owner
         self.parked = False
-        self.stepping = True  # no other task runs until send() returns: a CALL is this one
-        owner._fast_turn = self
+        self.routing = message
+        owner._fast_turn = self  # no other task runs until send() returns: a CALL is this one
         routing = owner.route_message(message)
         try:
             awaiting = routing.send(None)
         except StopIteration:  # routed already, most often
             owner._fast_turn = None
+            if self.parked:  # handled in this step: its slot is free (see _routed)
+                self.slots.release()
             return None
         except BaseException:  # its exception leaves start(), as inline
             owner._fast_turn = None
+            if self.parked:
+                self.slots.release()
             raise
-        finally:
-            self.stepping = False
+        owner._fast_turn = None
         if self.parked:
-            owner._fast_turn = None
             self._hold(routing, awaiting)
             return None
+        owner._fast_turns.append(self)  # other tasks run while it is awaited (see _go_on)
         return self._go_on(routing, awaiting)
 
     async def _go_on(self, routing: Coroutine[Any, Any, Any], awaiting: Any) -> None:
@@ -138,11 +203,44 @@ class Reading:
         self.routing_in = asyncio.current_task()
         try:
             awaiting = await _driven(routing, self, awaiting)
+        except asyncio.CancelledError:
+            self._keep_unturned()
+            self._routed()
+            raise
+        except BaseException:
+            self._routed()
+            raise
         finally:
-            self.owner._fast_turn = None
             self.routing_in = None
-        if self.parked:
+        if awaiting is _ENDED:
+            self._routed()
+        elif self.parked:
             self._hold(routing, awaiting)
+
+    def _routed(self) -> None:
+        """The routing :meth:`route_read` began ended in ``start()``'s task. Had it taken its
+        turn, it ended in the step that took it (no CALL ahead, a ``send()`` that did not
+        suspend: handled at once): its slot is free again. It was held for a task that never
+        came, so a fifth such CALL waited for a slot forever, and a routing that ended
+        while it awaited was handed to a task that raised ``RuntimeError`` (a coroutine
+        reused), ending ``start()``."""
+        turns = self.owner._fast_turns
+        if self in turns:
+            turns.remove(self)
+        if self.parked:
+            self.slots.release()
+
+    def _keep_unturned(self) -> None:
+        """``start()`` was cancelled (by the backend, or after a CALL's routing failed) while
+        the override still routed the frame, before it took a turn as a CALL (a lookup before
+        ``super()``): kept for the next ``start()`` if a CALL read before it was unhandled, as
+        ``ocpp``'s ``start()``, still handling that CALL, had not read it (else it was routing
+        it too, and it is lost alike)."""
+        before = self.last_call
+        if self.routing is not None and (
+            self.failure is not None or (before is not None and not before.done())
+        ):
+            self.held = self.routing
 
     def _hold(self, routing: Coroutine[Any, Any, Any], awaiting: Any) -> None:
         task = asyncio.get_running_loop().create_task(_rest_of(routing, awaiting))
@@ -150,19 +248,18 @@ class Reading:
         self.handling.add(task)
         task.add_done_callback(self.call_done)
 
-    def turn_is_taken(self) -> bool:
-        """A CALL being routed now is the frame :meth:`route_read` routes, and has not taken
-        its turn yet (CALL tasks of ``start()`` may route theirs while it waits)."""
-        if self.parked:
-            return False
-        return self.stepping or asyncio.current_task() is self.routing_in
-
     async def take_turn(self) -> None:
         """The frame :meth:`route_read` routes turned out a CALL: wait for a slot (reading
         pauses beyond the bound, as for any CALL), let ``start()`` read on, this CALL now its
         last (``parked``), and wait for the CALL read before it to be handled. If that one's
         routing failed, ``start()`` raises that failure and this CALL is not handled
-        (``CancelledError``, as for a CALL read after the failure)."""
+        (``CancelledError``, as for a CALL read after the failure). Until its turn comes its
+        frame is queued as the CALLs ``start()`` read are, so a run ending before (cancelled,
+        or failed) keeps it for the next ``start()``, which routes it again, as ``ocpp``'s
+        reads it then (it was dropped)."""
+        frame, self.routing = self.routing, None
+        assert frame is not None  # the frame route_read routes, whose turn this is
+        self.queued.append(frame)  # in the order read: start() reads nothing more until parked
         await self.slots.acquire()
         before = self.last_call
         self.parked = True
@@ -170,6 +267,7 @@ class Reading:
             await asyncio.wait((before,))
         if self.failure is not None or (before is not None and routing_failed(failure_of(before))):
             raise asyncio.CancelledError
+        self.queued.popleft()  # its own frame, routed now (see queued)
 
     def call_done(self, task: asyncio.Task[Any]) -> None:
         """A CALL task of this run ended: free its slot; a routing failure ends the run."""
@@ -193,13 +291,18 @@ class Reading:
             self.reader.cancel()
 
 
+_ENDED = object()
+"""What :func:`_driven` returns when the routing ended."""
+
+
 @types.coroutine
 def _driven(
     routing: Coroutine[Any, Any, Any], run: Reading | None, awaiting: Any
 ) -> Generator[Any, Any, Any]:
     """Go on with ``routing`` in the awaiting task, as ``await routing`` would, from where it
-    is (``awaiting``: what it awaits), until it ends, or, given ``run``, until it takes its
-    turn (``run.parked``): then what it awaits is returned, for a task to go on with
+    is (``awaiting``: what it awaits), until it ends (:data:`_ENDED` returned), or, given
+    ``run``, until it takes its turn (``run.parked``): then what it awaits is returned (``None``
+    for a bare ``yield``, as ``asyncio.sleep(0)`` makes), for a task to go on with
     (:func:`_rest_of`). What it awaits is handed to the task and the task's answer (or
     exception, a cancel) back to it, as ``await`` does."""
     while True:
@@ -212,7 +315,7 @@ def _driven(
         try:
             awaiting = step()
         except StopIteration:
-            return None
+            return _ENDED
         if run is not None and run.parked:
             return awaiting
 
@@ -220,6 +323,25 @@ def _driven(
 async def _rest_of(routing: Coroutine[Any, Any, Any], awaiting: Any) -> None:
     """The rest of a routing :meth:`Reading.route_read` began, in a task of its own."""
     await _driven(routing, None, awaiting)
+
+
+async def cancel_and_wait(tasks: set[asyncio.Task[Any]]) -> None:
+    """Cancel a cancelled ``start()``'s CALL tasks and wait for them to end: ``ocpp``'s
+    ``start()`` awaits its handler, so the handler it was cancelled in has ended (its
+    ``except``/``finally`` run) when it raises. Without the wait, a handler cancelled inside
+    ``call()`` was still ending while the backend's next ``start()`` handled the next CALL.
+    Cancelled again meanwhile, it passes the cancel on to them and stops waiting."""
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
+        task.cancel()
+    if not pending:
+        return
+    try:
+        await asyncio.wait(pending)
+    except asyncio.CancelledError:
+        for task in pending:
+            task.cancel()
+        raise
 
 
 def failure_of(task: asyncio.Task[Any]) -> BaseException | None:
