@@ -202,7 +202,7 @@ def test_the_store_takes_the_bytes_the_request_was_decoded_from() -> None:
         table = fast_routes(type(station.served))
         route = table["TransactionEvent"]
         assert route is not None and route[8] is not None
-        start, *rest = route[8]
+        start, check, calls, wants_context, first = route[8]
         decoded: list[bytes] = []
         started: list[bytes] = []
 
@@ -216,7 +216,7 @@ def test_the_store_takes_the_bytes_the_request_was_decoded_from() -> None:
 
         request = route.request._replace(decode=decode)
         table["TransactionEvent"] = FastRoute(
-            (*route[:2], request, *route[3:8], Gate((starting, *rest)))
+            (*route[:2], request, *route[3:8], Gate((starting, check, calls, wants_context, first)))
         )
         assert station.connection.feed(event(1)) is True
         station.replies.ack(0)
