@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import collections
 import cProfile
+import dataclasses
 import shutil
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -34,6 +35,7 @@ from instructions import callgrind_total
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.cluster import ClusterConfig, Gateway, NatsServer
 from ocpp_fast.cluster.config import DEFAULT_DURABLE
+from ocpp_fast.cluster.gateway import WRITE_WINDOW
 from ocpp_fast.dispatch import CallContext
 from ocpp_fast.transport.runtime import run
 from ocpp_fast.v201 import ChargeSystem, messages
@@ -51,6 +53,9 @@ ON_WRITE: list[Callable[[], None]] = []
 
 ON_FED: list[Callable[[], None]] = []
 """Called once a CALL was fed, its store sent (:func:`turns_to_answer` marks its ack)."""
+
+Feed = Callable[[Sequence[bytes]], Awaitable[None]]
+"""Feeds a batch of CALLs, one per connection in one turn, and returns once all are answered."""
 
 
 def counts(profiler: cProfile.Profile) -> dict[str, int]:
@@ -100,41 +105,54 @@ class Csms(ChargeSystem):
 
 async def on_a_gateway(
     url: str,
-    work: Callable[[Gateway, Callable[[bytes], Awaitable[None]]], Awaitable[Any]],
+    work: Callable[[Gateway, Feed], Awaitable[Any]],
     durable: bool = True,
     write_window: float = 0.0,
+    handler_first: bool = False,
+    stations: int = 1,
 ) -> Any:
-    """``work(gateway, one)`` where ``one(frame)`` feeds a durable CALL to a gateway's
-    connection (stored nowhere, ``durable`` false) and returns once it is answered, after 50
-    CALLs to warm; its result."""
+    """``work(gateway, feed)`` where ``feed(batch)`` feeds ``batch[k]``, a durable CALL, to
+    the ``k``-th of ``stations`` connections of a gateway (stored nowhere, ``durable``
+    false), all in one turn of the loop, and returns once each is answered, after 50 CALLs
+    per connection to warm (a batch of one: one CALL at a time); its result."""
     gateway = Gateway(
-        ClusterConfig(url), durable=DEFAULT_DURABLE if durable else {}, write_window=write_window
+        ClusterConfig(url),
+        durable=DEFAULT_DURABLE if durable else {},
+        write_window=write_window,
+        handler_first=handler_first,
     )
     nc = await gateway.config.connect("store-calls")
     await gateway._ensure_stream(nc.jetstream())
     await gateway.relay.attach(nc, gateway.config, "store-calls")
     handler = gateway.handlers_for({"ocpp2.0.1": Csms()})["ocpp2.0.1"]
     loop = asyncio.get_running_loop()
-    answered: list[asyncio.Future[bytes]] = []
+    answered: list[asyncio.Future[None]] = []
+    left = [0]
 
     def write(frame: bytes) -> None:
         for hook in ON_WRITE:
             hook()
-        answered[0].set_result(frame)  # the write is the answer's (its waiter wakes a turn later)
+        assert frame.startswith(b"[3,"), frame
+        left[0] -= 1
+        if not left[0]:  # the batch's last answer (its waiter wakes a turn later)
+            answered[0].set_result(None)
 
-    connection = AsyncConnection(handler, write=write, identity="S1")
+    connections = [
+        AsyncConnection(handler, write=write, identity=f"S{k + 1}") for k in range(stations)
+    ]
 
-    async def one(frame: bytes) -> None:
+    async def feed(batch: Sequence[bytes]) -> None:
         answered[:] = [loop.create_future()]
-        connection.feed(frame)
+        left[0] = len(batch)
+        for connection, frame in zip(connections, batch, strict=False):
+            connection.feed(frame)
         for hook in ON_FED:
             hook()
-        reply = await answered[0]
-        assert reply.startswith(b"[3,"), reply
+        await answered[0]
 
     for frame in frames(50):  # warm
-        await one(frame)
-    result = await work(gateway, one)
+        await feed([frame] * stations)
+    result = await work(gateway, feed)
     await gateway.relay.close()
     await nc.close()
     return result
@@ -155,9 +173,7 @@ async def calls_per_call(
     was answered; the tasks made meanwhile; then, profiler off, the loop's turns from the
     stream's ack read to the answer written, per CALL."""
 
-    async def work(
-        gateway: Gateway, one: Callable[[bytes], Awaitable[None]]
-    ) -> tuple[dict[str, int], int, float]:
+    async def work(gateway: Gateway, feed: Feed) -> tuple[dict[str, int], int, float]:
         loop = asyncio.get_running_loop()
         tasks = [0]
         default_factory = loop.get_task_factory()
@@ -171,11 +187,11 @@ async def calls_per_call(
         loop.set_task_factory(counting_factory)
         before = counts(profiler)
         for frame in frames(calls, 50):
-            await one(frame)
+            await feed([frame])
         after = counts(profiler)
         loop.set_task_factory(default_factory)
         profiler.disable()
-        turns = await turns_to_answer(gateway.relay._link, one, frames(calls))
+        turns = await turns_to_answer(gateway.relay._link, feed, frames(calls))
         diff = {key: n - before.get(key, 0) for key, n in after.items()}
         return {key: n for key, n in diff.items() if n}, tasks[0], turns
 
@@ -183,38 +199,65 @@ async def calls_per_call(
     return result
 
 
-async def fed(url: str, calls: int, durable: bool, write_window: float) -> None:
-    """``calls`` durable CALLs on a gateway's connection, nothing else (under callgrind)."""
+async def fed(url: str, calls: int, path: Counted, stations: int) -> None:
+    """``calls`` durable CALLs on each of ``stations`` gateway's connections, a batch of one
+    per connection at a time, nothing else (under callgrind)."""
 
-    async def work(gateway: Gateway, one: Callable[[bytes], Awaitable[None]]) -> None:
+    async def work(gateway: Gateway, feed: Feed) -> None:
         for frame in frames(calls, 50):
-            await one(frame)
+            await feed([frame] * stations)
 
-    await on_a_gateway(url, work, durable, write_window)
+    await on_a_gateway(url, work, path.durable, path.write_window, path.handler_first, stations)
 
 
-def instructions(valgrind: str, durable: bool, write_window: float) -> float:
-    """Instructions per CALL under callgrind: 1,200 CALLs less 200, over 1,000 (not stored,
-    ``durable`` false: the same harness and handler, the single process's path)."""
+@dataclasses.dataclass(frozen=True)
+class Counted:
+    """What a count runs: stored or not, over what write window, which gate."""
+
+    durable: bool = True
+    write_window: float = 0.0
+    handler_first: bool = False
+
+    def argv(self) -> list[str]:
+        return [
+            f"--write-window={self.write_window}",
+            *([] if self.durable else ["--not-stored"]),
+            *(["--handler-first"] if self.handler_first else []),
+        ]
+
+
+def instructions(valgrind: str, path: Counted, stations: int = 1) -> float:
+    """Instructions per CALL under callgrind (not stored, ``path.durable`` false: the same
+    harness and handler, the single process's path). One station: 1,200 CALLs less 200, over
+    1,000. ``stations`` of them, their CALLs fed in one turn as at saturation: 60 batches less
+    10, over 50 times ``stations`` CALLs."""
     script = Path(__file__).resolve()
+    many, few = (1200, 200) if stations == 1 else (60, 10)
     runs = [
         callgrind_total(
             script,
-            [
-                "--child-calls",
-                str(calls),
-                f"--write-window={write_window}",
-                *([] if durable else ["--not-stored"]),
-            ],
+            ["--child-calls", str(calls), f"--stations={stations}", *path.argv()],
             valgrind,
             f"{calls} CALLs",
         )
-        for calls in (1200, 200)
+        for calls in (many, few)
     ]
-    return (runs[0] - runs[1]) / 1000
+    return (runs[0] - runs[1]) / ((many - few) * stations)
 
 
-async def turns_to_answer(link: Any, one: Any, frames: list[bytes]) -> float:
+def batched(valgrind: str, stations: int, write_window: float) -> dict[str, float]:
+    """Instructions per CALL of ``stations`` connections fed a durable CALL each in one turn
+    (their publishes share the link's writes, their acks its reads, as at saturation), by
+    the default gate and handler first, and not stored: what a single process's path costs
+    in the same harness and batches."""
+    return {
+        "default gate": instructions(valgrind, Counted(True, write_window), stations),
+        "handler first": instructions(valgrind, Counted(True, write_window, True), stations),
+        "not stored": instructions(valgrind, Counted(False, write_window), stations),
+    }
+
+
+async def turns_to_answer(link: Any, feed: Feed, frames: list[bytes]) -> float:
     """Loop turns between the link reading a reply and the answer's write, per CALL: a
     callback that schedules itself again counts the turns meanwhile. The read is marked by a
     done callback of each store's ack: an ``Ack``'s run as the reader reads the reply (the
@@ -245,7 +288,7 @@ async def turns_to_answer(link: Any, one: Any, frames: list[bytes]) -> float:
     loop.call_soon(tick)
     for frame in frames:
         at_ack[0] = -1
-        await one(frame)
+        await feed([frame])
         if at_ack[0] < 0:
             raise RuntimeError("no store's ack was read for a durable CALL")
         total[0] += at_write[0] - at_ack[0]
@@ -277,23 +320,54 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the gateway's write window, s (default 0: one CALL at a time shares no write, "
         "a window would add only its timer to each store)",
     )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=32,
+        help="with --instructions, also count batches: this many connections fed a CALL each "
+        "in one turn (default 32, as many publishes as share a write at saturation; 0: none)",
+    )
+    parser.add_argument(
+        "--batch-window",
+        type=float,
+        default=WRITE_WINDOW,
+        help=f"the batches' write window, s (default the gateway's, {WRITE_WINDOW})",
+    )
+    parser.add_argument("--batched-only", action="store_true", help="no one-at-a-time count")
     parser.add_argument("--child-calls", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--stations", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--not-stored", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--handler-first", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_calls is not None:
+        path = Counted(not args.not_stored, args.write_window, args.handler_first)
         with NatsServer() as nats:
-            run(fed(nats.url, args.child_calls, not args.not_stored, args.write_window))
+            run(fed(nats.url, args.child_calls, path, args.stations))
         return 0
     if args.instructions:
         valgrind = shutil.which("valgrind")
         if valgrind is None:
             raise SystemExit("valgrind is not installed")
-        stored = instructions(valgrind, True, args.write_window)
-        print(
-            f"instructions per durable CALL (callgrind, window {args.write_window} s):"
-            f" {stored:,.0f}"
-        )
-        print(f"   the same CALL not stored: {instructions(valgrind, False, 0.0):,.0f}")
+        if not args.batched_only:
+            stored = instructions(valgrind, Counted(True, args.write_window))
+            print(
+                f"instructions per durable CALL (callgrind, window {args.write_window} s):"
+                f" {stored:,.0f}"
+            )
+            print(f"   the same CALL not stored: {instructions(valgrind, Counted(False)):,.0f}")
+        if args.batch > 0:
+            figures = batched(valgrind, args.batch, args.batch_window)
+            plain = figures.pop("not stored")
+            print(
+                f"instructions per durable CALL, {args.batch} connections' CALLs fed in one"
+                f" turn (callgrind, window {args.batch_window} s):"
+            )
+            for gate, count in figures.items():
+                print(
+                    f"   {gate}: {count:,.0f} (the gateway's extra {count - plain:,.0f},"
+                    f" {count / plain:.3f}x)"
+                )
+            print(f"   the same CALLs not stored: {plain:,.0f}")
         return 0
     profiler = cProfile.Profile()
     with NatsServer() as nats:

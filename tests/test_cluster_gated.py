@@ -22,6 +22,7 @@ from handler_paths import path_fixture
 from nats.errors import TimeoutError as NatsTimeout
 
 from ocpp_fast import errors
+from ocpp_fast._fastpath import FastRoute, Gate, fast_routes
 from ocpp_fast._metric_cells import SUM
 from ocpp_fast.aio import AsyncConnection, Slots
 from ocpp_fast.cluster._handlers import clustered
@@ -139,6 +140,7 @@ class Station:
             durable=frozenset({"TransactionEvent"}),
             handler_first=handler_first,
         )
+        self.served = served
         self.written: list[bytes] = []
         self.connection = AsyncConnection(
             served, write=self.written.append, identity="S1", **options
@@ -185,6 +187,43 @@ def test_the_ack_answers_and_the_stored_bytes_are_the_stations(path: type[Csms])
         assert (connection.frame_of("m1"), connection.handling) == (None, 0)
         assert connection.protocol._handling == set()
         assert (connection._free, connection._pending) == (3, {})
+
+    run(scenario)
+
+
+def test_the_store_takes_the_bytes_the_request_was_decoded_from() -> None:
+    """A durable CALL's payload is made once from its frame: its request is decoded from
+    the bytes its store then takes (the path made one copy for each, a durable CALL's
+    instructions spent twice at saturation). Both twins; the route's decoder and the gate's
+    start wrapped to see what each got."""
+
+    async def scenario() -> None:
+        station = Station(Csms)
+        table = fast_routes(type(station.served))
+        route = table["TransactionEvent"]
+        assert route is not None and route[8] is not None
+        start, check, calls, wants_context, first = route[8]
+        decoded: list[bytes] = []
+        started: list[bytes] = []
+
+        def decode(payload: bytes) -> Any:
+            decoded.append(payload)
+            return route.request.decode(payload)
+
+        def starting(action: str, request: Any, payload: bytes, context: Any) -> Any:
+            started.append(payload)
+            return start(action, request, payload, context)
+
+        request = route.request._replace(decode=decode)
+        table["TransactionEvent"] = FastRoute(
+            (*route[:2], request, *route[3:8], Gate((starting, check, calls, wants_context, first)))
+        )
+        assert station.connection.feed(event(1)) is True
+        station.replies.ack(0)
+        await turns()
+        assert station.written == [b'[3,"m1",{}]']
+        assert decoded == started == [PAYLOAD % 1]
+        assert decoded[0] is started[0]
 
     run(scenario)
 

@@ -336,6 +336,42 @@ def test_both_stores_hand_failures_to_the_relay() -> None:
         assert stores.count == 7
 
 
+@pytest.mark.parametrize("message_id", ["m1", "", 'a"b\\c', "tab\there", "é", "🔌", "x" * 200])
+def test_both_stores_publish_any_message_id_alike(message_id: str) -> None:
+    """A store's publish is made in one piece (the compiled twin writes its header and its
+    event straight into the ``HPUB``): for a message id written as it is or one JSON must
+    escape, the same bytes from both twins, whose event holds the station's id."""
+    published: list[bytes] = []
+    for twin in _each_twin():
+        stores, _relay, link = _stores(twin)
+        stores.start(VERSION, "MeterValues", None, PAYLOAD, CallContext("S1", message_id))
+        ((data, _),) = link._wire.sent  # type: ignore[union-attr]
+        line, rest = data.split(b"\r\n", 1)
+        headers, total = int(line.split()[-2]), int(line.split()[-1])
+        assert len(rest) == total + 2 and rest.endswith(b"\r\n")
+        event = decode_event(rest[headers:-2])
+        assert (event.message_id, bytes(event.payload)) == (message_id, PAYLOAD)
+        instant = data.index(b'"received_at":"') + 15
+        published.append(data[:instant] + data[instant + 26 :])  # the twins' clocks apart
+    assert len(set(published)) == 1
+
+
+def test_a_store_not_sent_takes_no_request_number_in_either_twin() -> None:
+    """A message id JSON cannot hold fails before the store's request number is taken: the
+    next store's reply subject is the same in both twins (the request numbers are on the
+    wire)."""
+    subjects: list[tuple[bytes, list[int]]] = []
+    for twin in _each_twin():
+        stores, _relay, link = _stores(twin)
+        with pytest.raises(errors.InternalError):
+            stores.start(VERSION, "MeterValues", None, b"{}", CallContext("S1", "\ud800"))
+        stores.start(VERSION, "MeterValues", None, b"{}", CallContext("S1", "m2"))
+        ((data, _),) = link._wire.sent  # type: ignore[union-attr]
+        subjects.append((data.split()[2], sorted(link._waiting)))
+    assert subjects[0] == (b"_INBOX.abc.5", [5])
+    assert all(subject == subjects[0] for subject in subjects)
+
+
 def test_both_stores_refuse_an_action_not_a_str_before_counting() -> None:
     """A caller's mistake (the dispatch always hands a ``str``): TypeError from both twins,
     nothing counted, kept, sent or handed to the relay."""

@@ -377,8 +377,9 @@ cdef class FastDispatch:
             if message_id in <set>handling:
                 return None
         cdef tuple request_decoder = <tuple>fields[REQUEST]
-        request = _typed_with(request_decoder[DECODE], request_decoder[HAS_DATETIME], p,
-                              h.payload, n - 1)
+        payload = PyBytes_FromStringAndSize(<const char*>p + h.payload, n - 1 - h.payload)
+        request = _typed_from(request_decoder[DECODE], request_decoder[HAS_DATETIME], payload,
+                              p, h.payload, n - 1)
         if request is _NOT_CONCLUDED:
             return False  # refused by the strict decode: for the reference path and tolerance
 
@@ -396,10 +397,8 @@ cdef class FastDispatch:
             if gate is not None and _slot_free(self._peer):
                 if message_id is None:
                     message_id = _message_id(p, &h)
-                return self._gated(fields, message_id, name, request,
-                                   PyBytes_FromStringAndSize(<const char*>p + h.payload,
-                                                             n - 1 - h.payload),
-                                   data, identity, cell)
+                return self._gated(fields, message_id, name, request, <bytes>payload, data,
+                                   identity, cell)
             return CallReceived(self._in_hand(message_id, p, &h, name, request))
         frames = self._frames
         if frames is not None:  # kept while the handler runs, for connection.frame_of

@@ -104,7 +104,8 @@ class FastDispatch:
         handling = self._handling
         if handling and message_id in handling:
             return None
-        request = _typed(decoder, buf[head.end() : -1])
+        payload = buf[head.end() : -1]  # made once: a durable CALL's store takes it too
+        request = _typed(decoder, payload)
         if request is _NOT_CONCLUDED:
             return False  # refused by the strict decode: for the reference path and tolerance
         debug = debug_enabled()
@@ -118,7 +119,6 @@ class FastDispatch:
             cell[CALLS_IN] += 1
         if is_async:  # for the asyncio layer's slots and task (its handler time is taken there)
             if gate is not None and _slot_free(self._peer):
-                payload = buf[head.end() : -1]
                 return self._gated(
                     route, message_id, raw_id, name, request, payload, data, identity, cell
                 )

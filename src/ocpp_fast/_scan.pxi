@@ -157,8 +157,17 @@ cdef inline object _typed_with(object decode, bint has_datetime, const unsigned 
                                Py_ssize_t start, Py_ssize_t end):
     """The payload ``p[start:end]`` decoded by ``decode``, or ``_NOT_CONCLUDED`` for the
     reference path (the strict decode failed, or a lenient date-time spelling is in it)."""
+    return _typed_from(decode, has_datetime,
+                       PyBytes_FromStringAndSize(<const char*>p + start, end - start),
+                       p, start, end)
+
+
+cdef inline object _typed_from(object decode, bint has_datetime, bytes payload,
+                               const unsigned char* p, Py_ssize_t start, Py_ssize_t end):
+    """:func:`_typed_with` of ``payload``, the bytes of ``p[start:end]`` already made (a
+    durable CALL's store takes the same bytes: made once, not once for each)."""
     try:
-        obj = decode(PyBytes_FromStringAndSize(<const char*>p + start, end - start))
+        obj = decode(payload)
     except _DecodeFailure:
         return _NOT_CONCLUDED
     if has_datetime and _lenient_at(p, start, end):

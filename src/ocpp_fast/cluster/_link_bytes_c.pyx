@@ -161,13 +161,17 @@ def stamp(nanos):
     if second != _second:
         _date_of(second)
     out = PyBytes_FromStringAndSize(NULL, 16 + 19 + 1 + 6 + 13)
-    cdef char* at = PyBytes_AS_STRING(out)
+    _stamp_into(PyBytes_AS_STRING(out), micros)
+    return out
+
+
+cdef inline char* _stamp_into(char* at, long long micros):
+    """``stamp``'s 55 bytes at ``at`` (``_date`` already made for their second)."""
     at = _put(at, PyBytes_AS_STRING(_RECEIVED), 16)
     at = _put(at, _date, 19)
     at[0] = 46  # "."
     at = _micros(at + 1, micros)
-    _put(at, PyBytes_AS_STRING(_PAYLOAD), 13)
-    return out
+    return _put(at, PyBytes_AS_STRING(_PAYLOAD), 13)
 
 
 def event_body(bytes head, str message_id, nanos, bytes payload):
@@ -180,35 +184,48 @@ cdef bytes _event_body(bytes head, str message_id, long long second, long long m
                        bytes payload):
     if second != _second:
         _date_of(second)
-    cdef bytes quoted = None
     cdef const char* id_text
     cdef Py_ssize_t id_size
+    quoted = _id_text(message_id, &id_text, &id_size)
+    out = PyBytes_FromStringAndSize(NULL, _event_size(head, id_size, payload))
+    _event_into(PyBytes_AS_STRING(out), head, id_text, id_size, quoted is None, micros, payload)
+    return out
+
+
+cdef object _id_text(str message_id, const char** text, Py_ssize_t* size):
+    """Where the event's message id is: ``text[0]``, ``size[0]`` bytes with its quotes
+    (the str's own characters, between quotes the writer adds: ``None``; else the JSON
+    string msgspec made, returned, to be kept while it is copied)."""
     if _plain_ascii(message_id):
-        id_text = PyUnicode_DATA(message_id)
-        id_size = PyUnicode_GET_LENGTH(message_id) + 2
-    else:
-        quoted = _encode(message_id)
-        id_text = PyBytes_AS_STRING(quoted)
-        id_size = PyBytes_GET_SIZE(quoted)
-    cdef Py_ssize_t head_size = PyBytes_GET_SIZE(head)
-    cdef Py_ssize_t payload_size = PyBytes_GET_SIZE(payload)
-    out = PyBytes_FromStringAndSize(NULL, head_size + id_size + 55 + payload_size + 1)
-    cdef char* at = _put(PyBytes_AS_STRING(out), PyBytes_AS_STRING(head), head_size)
-    if quoted is None:
+        text[0] = PyUnicode_DATA(message_id)
+        size[0] = PyUnicode_GET_LENGTH(message_id) + 2
+        return None
+    quoted = <bytes>_encode(message_id)
+    text[0] = PyBytes_AS_STRING(quoted)
+    size[0] = PyBytes_GET_SIZE(quoted)
+    return quoted
+
+
+cdef inline Py_ssize_t _event_size(bytes head, Py_ssize_t id_size, bytes payload):
+    return PyBytes_GET_SIZE(head) + id_size + 55 + PyBytes_GET_SIZE(payload) + 1
+
+
+cdef char* _event_into(char* at, bytes head, const char* id_text, Py_ssize_t id_size,
+                       bint plain_id, long long micros, bytes payload):
+    """``event_body``'s bytes written at ``at`` (``_event_size`` of them; ``_date`` made for
+    their second): one store's publish writes them straight into its ``HPUB``."""
+    at = _put(at, PyBytes_AS_STRING(head), PyBytes_GET_SIZE(head))
+    if plain_id:
         at[0] = 34  # the quotes around a message id written as it is
         at = _put(at + 1, id_text, id_size - 2)
         at[0] = 34
         at += 1
     else:
         at = _put(at, id_text, id_size)
-    at = _put(at, PyBytes_AS_STRING(_RECEIVED), 16)
-    at = _put(at, _date, 19)
-    at[0] = 46  # "."
-    at = _micros(at + 1, micros)
-    at = _put(at, PyBytes_AS_STRING(_PAYLOAD), 13)
-    at = _put(at, PyBytes_AS_STRING(payload), payload_size)
+    at = _stamp_into(at, micros)
+    at = _put(at, PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload))
     at[0] = 125  # "}"
-    return out
+    return at + 1
 
 
 def hpub(bytes subject, bytes prefix, token, bytes head, bytes data):
@@ -219,25 +236,35 @@ def hpub(bytes subject, bytes prefix, token, bytes head, bytes data):
 
 
 cdef bytes _hpub(bytes subject, bytes prefix, Py_ssize_t n, bytes head, bytes data):
-    cdef Py_ssize_t s = PyBytes_GET_SIZE(subject), r = PyBytes_GET_SIZE(prefix)
     cdef Py_ssize_t h = PyBytes_GET_SIZE(head), d = PyBytes_GET_SIZE(data)
-    out = PyBytes_FromStringAndSize(
-        NULL, 5 + s + 1 + r + _digits(n) + 1 + _digits(h) + 1 + _digits(h + d) + 2 + h + d + 2
-    )
-    cdef char* at = _put(PyBytes_AS_STRING(out), "HPUB ", 5)
-    at = _put(at, PyBytes_AS_STRING(subject), s)
+    out = PyBytes_FromStringAndSize(NULL, _hpub_size(subject, prefix, n, h, d))
+    cdef char* at = _hpub_line(PyBytes_AS_STRING(out), subject, prefix, n, h, d)
+    at = _put(at, PyBytes_AS_STRING(head), h)
+    at = _put(at, PyBytes_AS_STRING(data), d)
+    _put(at, "\r\n", 2)
+    return out
+
+
+cdef inline Py_ssize_t _hpub_size(bytes subject, bytes prefix, Py_ssize_t n, Py_ssize_t h,
+                                  Py_ssize_t d):
+    """The bytes of an ``HPUB`` of ``h`` bytes of headers and ``d`` of data."""
+    return (5 + PyBytes_GET_SIZE(subject) + 1 + PyBytes_GET_SIZE(prefix) + _digits(n) + 1
+            + _digits(h) + 1 + _digits(h + d) + 2 + h + d + 2)
+
+
+cdef char* _hpub_line(char* at, bytes subject, bytes prefix, Py_ssize_t n, Py_ssize_t h,
+                      Py_ssize_t d):
+    """An ``HPUB``'s control line at ``at``; where its headers go."""
+    at = _put(at, "HPUB ", 5)
+    at = _put(at, PyBytes_AS_STRING(subject), PyBytes_GET_SIZE(subject))
     at[0] = 32
-    at = _put(at + 1, PyBytes_AS_STRING(prefix), r)
+    at = _put(at + 1, PyBytes_AS_STRING(prefix), PyBytes_GET_SIZE(prefix))
     at = _number(at, n)
     at[0] = 32
     at = _number(at + 1, h)
     at[0] = 32
     at = _number(at + 1, h + d)
-    at = _put(at, "\r\n", 2)
-    at = _put(at, PyBytes_AS_STRING(head), h)
-    at = _put(at, PyBytes_AS_STRING(data), d)
-    _put(at, "\r\n", 2)
-    return out
+    return _put(at, "\r\n", 2)
 
 
 def pub(bytes subject, bytes prefix, token, bytes data):

@@ -99,6 +99,25 @@ cdef bytes _MSG_ID_HEAD = MSG_ID_HEAD
 cdef Py_ssize_t _MSG_ID_SIZE = len(MSG_ID_HEAD)
 
 
+cdef bytes _store_hpub(bytes subject, bytes prefix, Py_ssize_t n, _Blake* s, bytes head,
+                       const char* id_text, Py_ssize_t id_size, bint plain_id,
+                       long long micros, bytes payload):
+    """A store's ``HPUB`` in one allocation: ``hpub`` of its ``Nats-Msg-Id`` header (the
+    hex digest of ``s``) and ``event_body``'s bytes (``_id_text``'s message id, ``_date``
+    made for their second), each written in place (made apart, the header and the body
+    were two more allocations and copies per durable CALL)."""
+    cdef Py_ssize_t h = _MSG_ID_SIZE + 32 + 4
+    cdef Py_ssize_t d = _event_size(head, id_size, payload)
+    out = PyBytes_FromStringAndSize(NULL, _hpub_size(subject, prefix, n, h, d))
+    cdef char* at = _hpub_line(PyBytes_AS_STRING(out), subject, prefix, n, h, d)
+    at = _put(at, PyBytes_AS_STRING(_MSG_ID_HEAD), _MSG_ID_SIZE)
+    _blake_hex(s, at)
+    at = _put(at + 32, "\r\n\r\n", 4)
+    at = _event_into(at, head, id_text, id_size, plain_id, micros, payload)
+    _put(at, "\r\n", 2)
+    return out
+
+
 cdef class Stores:
     """The twin's ``Stores`` in C: one C call per store, no Python frame (the relay's Python
     per store and per ack check were a third of a durable CALL's instructions)."""
@@ -205,29 +224,40 @@ cdef class Stores:
                 made = <tuple>found
             _blake_start(&s)
             _dedup(&s, <tuple>made[4], action, request, payload)
+            clock_gettime(CLOCK_REALTIME, &now)
+            if self._link is not None:  # the publish's bytes made in one piece
+                return self._request(<bytes>made[2], &s, <bytes>made[3], context.message_id,
+                                     now.tv_sec, now.tv_nsec // 1000, payload)
             head = PyBytes_FromStringAndSize(NULL, _MSG_ID_SIZE + 32 + 4)
             at = _put(PyBytes_AS_STRING(head), PyBytes_AS_STRING(_MSG_ID_HEAD), _MSG_ID_SIZE)
             _blake_hex(&s, at)
             _put(at + 32, "\r\n\r\n", 4)
-            clock_gettime(CLOCK_REALTIME, &now)
             body = _event_body(made[3], context.message_id, now.tv_sec, now.tv_nsec // 1000,
                                payload)
-            if self._link is None:
-                return self.relay.replies.request(
-                    made[1], body, self._timeout_key,
-                    {"Nats-Msg-Id": head[_MSG_ID_SIZE:_MSG_ID_SIZE + 32].decode("ascii")},
-                    gather=True,
-                )
-            return self._request(<bytes>made[2], body, head)
+            return self.relay.replies.request(
+                made[1], body, self._timeout_key,
+                {"Nats-Msg-Id": head[_MSG_ID_SIZE:_MSG_ID_SIZE + 32].decode("ascii")},
+                gather=True,
+            )
         except Exception as exc:
             raise self.relay._not_stored(exc, action, context) from None
 
-    cdef Ack _request(self, bytes subject, bytes body, bytes head):
+    cdef Ack _request(self, bytes subject, _Blake* s, bytes head, str message_id,
+                      long long second, long long micros, bytes payload):
+        # what may fail, first (as when the body was made before the request): no request
+        # number taken for a store that is not sent
+        if second != _second:
+            _date_of(second)
+        cdef const char* id_text
+        cdef Py_ssize_t id_size
+        quoted = _id_text(message_id, &id_text, &id_size)
         link = self._link
         wire = link._wire
         if wire is None:
             raise ConnectionError(f"{link.name}: not connected to NATS")
         token = next(self._tokens)
+        data = _store_hpub(subject, self._prefix, token, s, head, id_text, id_size,
+                           quoted is None, micros, payload)
         loop = self._link_loop
         cdef Ack ack = Ack.__new__(Ack)  # Ack(loop) without a Python call: pending, no callbacks
         ack._loop = loop
@@ -238,7 +268,6 @@ cdef class Stores:
         else:
             link._expire_later(loop, self._timeout_key, token)
         writer = wire.writer
-        data = _hpub(subject, self._prefix, token, head, body)
         if type(writer) is Writer:
             (<Writer>writer)._send(data, True)
         else:
