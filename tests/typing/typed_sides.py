@@ -101,7 +101,5 @@ async def through_own_functions(server: CsmsServer, client: StationClient) -> No
     data = v201.messages.DataTransferRequest(vendor_id="V")  # both sides': either function
     assert_type(await to_a_station(server, data), v201.messages.DataTransferResponse)
     assert_type(await to_the_csms(client, data), v201.messages.DataTransferResponse)
-    boot = v16.messages.BootNotificationRequest(
-        charge_point_model="M", charge_point_vendor="V"
-    )
+    boot = v16.messages.BootNotificationRequest(charge_point_model="M", charge_point_vendor="V")
     assert_type(await to_the_csms(client, boot), v16.messages.BootNotificationResponse)
