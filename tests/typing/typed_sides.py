@@ -63,20 +63,13 @@ async def station_16(client: StationClient) -> None:
     assert_type(await client.put(stop), v16.messages.StopTransactionResponse)
 
 
-async def station_201(charger: v201.Charger) -> None:
+async def station_201(charger: v201.Charger, event: v201.messages.TransactionEventRequest) -> None:
     """``connect()`` with a Charger: its client takes the station's requests."""
     client = await connect(charger, "ws://127.0.0.1:9000/CS")
     heartbeat = v201.messages.HeartbeatRequest()
     assert_type(await client.call(heartbeat), v201.messages.HeartbeatResponse)
     data = v201.messages.DataTransferRequest(vendor_id="V")
     assert_type(await client.call(data), v201.messages.DataTransferResponse)
-    event = v201.messages.TransactionEventRequest(
-        event_type=v201.enums.TransactionEventEnumType.STARTED,
-        timestamp=NOW,
-        trigger_reason=v201.enums.TriggerReasonEnumType.AUTHORIZED,
-        seq_no=0,
-        transaction_info=v201.datatypes.TransactionType(transaction_id="T"),
-    )
     assert_type(await client.put(event), v201.messages.TransactionEventResponse)
 
 
