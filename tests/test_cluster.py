@@ -119,7 +119,7 @@ def test_routed_calls_reach_each_station_and_no_other(nats_url: str, backend: st
                 )
             assert refused.value.origin is errors.Origin.PEER  # the station's, across NATS
             with pytest.raises(TypeError):  # a station's request: never sent by a CSMS
-                await client.call("*", messages.HeartbeatRequest())
+                await client.call("*", messages.HeartbeatRequest())  # type: ignore[arg-type]
             with pytest.raises(errors.PropertyConstraintViolationError) as never_sent:
                 await client.call("*", messages.DataTransferRequest(vendor_id="x" * 300))
             assert never_sent.value.origin is errors.Origin.REQUEST_CHECK  # checked before it goes

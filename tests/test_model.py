@@ -17,7 +17,7 @@ import msgspec
 import pytest
 
 from ocpp_fast import _actions, v16, v21, v201
-from ocpp_fast._model import OcppStruct, Request, SendRequest
+from ocpp_fast._model import OcppStruct, Request, SendRequest, SentByCsms, SentByStation
 from ocpp_fast.v201 import actions, enums, messages
 
 REPO = Path(__file__).resolve().parent.parent
@@ -94,6 +94,22 @@ def test_a_request_is_answered_or_sent_as_a_send_by_its_base(package: str) -> No
         answered = action.response is not None
         assert issubclass(action.request, Request) is answered, action.name
         assert issubclass(action.request, SendRequest) is not answered, action.name
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGES))
+def test_an_answered_request_names_its_sender_by_its_bases(package: str) -> None:
+    """``CsmsServer.call`` takes a ``SentByCsms``, ``StationClient.call`` a ``SentByStation``:
+    each answered request derives from the side(s) its action's table says send it (both for
+    DataTransfer), at run time as to type checkers."""
+    sides = {
+        _actions.Sender.CSMS: (True, False),
+        _actions.Sender.STATION: (False, True),
+        _actions.Sender.BOTH: (True, True),
+    }
+    for action in PACKAGES[package].actions.ACTIONS.values():
+        by_csms, by_station = sides[action.sender] if action.response else (False, False)
+        assert issubclass(action.request, SentByCsms) is by_csms, action.name
+        assert issubclass(action.request, SentByStation) is by_station, action.name
 
 
 def test_draft04_is_the_16_core_only() -> None:

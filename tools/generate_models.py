@@ -237,8 +237,7 @@ def model_imports(
         lines.append(f"from msgspec import {', '.join(msgspec_names)}")
     lines.append("")
     model_names = [n for n in ("AwareDatetime", "CustomData", "OcppStruct") if n in used]
-    if "(Request[" in body:
-        model_names.append("Request")
+    model_names += [n for n in ("SentByCsms", "SentByStation") if f"{n}[" in body]
     if "(SendRequest)" in body:
         model_names.append("SendRequest")
     lines.append(f"from ocpp_fast._model import {', '.join(model_names)}")
@@ -255,17 +254,36 @@ def model_imports(
     return lines
 
 
-def struct_base(name: str, model: Model) -> str:
-    """The base class of a Struct: ``Request["<Action>Response"]`` for a request that is
-    answered, which carries its response type to type checkers (``connection.call``
-    returns it); ``SendRequest`` for a request never answered (2.1's SEND-only actions:
+def struct_base(name: str, spec: VersionSpec, model: Model) -> str:
+    """The base class of a Struct: for a request that is answered, the side that sends it
+    parameterised by the response (``SentByCsms["ResetResponse"]``), both sides' for an
+    action sent both ways: type checkers then know what ``call`` returns and which side's
+    ``call`` takes it. ``SendRequest`` for a request never answered (2.1's SEND-only actions:
     ``send()`` takes them); ``OcppStruct`` for the rest (responses, data types)."""
     action = name.removesuffix("Request")
     if action != name and f"{action}Response" in model.messages:
-        return f'Request["{action}Response"]'
+        response = f'"{action}Response"'
+        return ", ".join(f"{base}[{response}]" for base in SENT_BY[sender_of(spec, action)])
     if action != name and name in model.messages:  # a request with no response schema
         return "SendRequest"
     return "OcppStruct"
+
+
+SENT_BY = {
+    "CSMS": ("SentByCsms",),
+    "STATION": ("SentByStation",),
+    "BOTH": ("SentByCsms", "SentByStation"),
+}
+"""The bases of an answered request, by the ``Sender`` member of its action."""
+
+
+def sender_of(spec: VersionSpec, action: str) -> str:
+    """The name of the ``Sender`` member of ``action``: ``STATION``, ``CSMS`` or ``BOTH``."""
+    if action in spec.both_send:
+        return "BOTH"
+    if action in spec.station_sends:
+        return "STATION"
+    return "CSMS"
 
 
 def render_structs(
@@ -278,7 +296,7 @@ def render_structs(
 ) -> str:
     body: list[str] = []
     for name in names:
-        body += ["", "", *struct_lines(name, schemas[name], model, struct_base(name, model))]
+        body += ["", "", *struct_lines(name, schemas[name], model, struct_base(name, spec, model))]
     text = "\n".join(body)
     head = [HEADER.format(label=spec.label), f'"""{doc}"""', ""]
     head += model_imports(
@@ -297,16 +315,10 @@ def action_rows(spec: VersionSpec, model: Model) -> list[tuple[str, str, bool]]:
     actions = sorted(name[: -len("Request")] for name in model.messages if name.endswith("Request"))
     rows = []
     for action in actions:
-        if action in spec.both_send:
-            sender = "BOTH"
-        elif action in spec.station_sends:
-            sender = "STATION"
-        else:
-            sender = "CSMS"
         has_response = f"{action}Response" in model.messages
         if has_response == (action in spec.send_only):
             raise ValueError(f"{action}: a response schema exactly when it is not SEND-only")
-        rows.append((action, sender, has_response))
+        rows.append((action, sender_of(spec, action), has_response))
     return rows
 
 

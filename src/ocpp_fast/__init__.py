@@ -6,7 +6,9 @@ the codec load on first access, as do the names shared by every version:
 handler's second argument), ``Tolerance`` (which deviations are repaired), and
 ``Request`` / ``ResponseT`` (to annotate a function that calls the peer:
 ``request: Request[ResponseT]`` returns ``ResponseT``), ``SendRequest`` (2.1's requests
-sent as SEND frames, never answered), ``OcppStruct`` (the base of every message and data
+sent as SEND frames, never answered), ``SentByCsms`` / ``SentByStation`` (the requests
+each side sends: ``request: SentByCsms[ResponseT]`` for a function only a CSMS calls),
+``OcppStruct`` (the base of every message and data
 type: what a decoded frame's payload is typed, to narrow with ``isinstance``). The errors are in
 :mod:`ocpp_fast.errors`.
 """
@@ -25,6 +27,8 @@ __all__ = [
     "Request",
     "ResponseT",
     "SendRequest",
+    "SentByCsms",
+    "SentByStation",
     "Tolerance",
     "UnsetType",
     "__version__",
@@ -41,12 +45,22 @@ if TYPE_CHECKING:
     from msgspec import UNSET, UnsetType
 
     from ocpp_fast import codec, errors, frames, v16, v21, v201
-    from ocpp_fast._model import OcppStruct, Request, ResponseT, SendRequest, dec_hook
+    from ocpp_fast._model import (
+        OcppStruct,
+        Request,
+        ResponseT,
+        SendRequest,
+        SentByCsms,
+        SentByStation,
+        dec_hook,
+    )
     from ocpp_fast.dispatch import CallContext
     from ocpp_fast.tolerance import Tolerance
 
 _LAZY = frozenset({"codec", "errors", "frames", "v16", "v21", "v201"})
-_FROM_MODEL = frozenset({"dec_hook", "OcppStruct", "Request", "ResponseT", "SendRequest"})
+_FROM_MODEL = frozenset(
+    {"dec_hook", "OcppStruct", "Request", "ResponseT", "SendRequest", "SentByCsms", "SentByStation"}
+)
 
 
 if not TYPE_CHECKING:  # a checker sees the names imported above, and no Any for any other

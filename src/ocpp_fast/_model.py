@@ -25,6 +25,8 @@ __all__ = [
     "Request",
     "ResponseT",
     "SendRequest",
+    "SentByCsms",
+    "SentByStation",
     "dec_hook",
     "json_type_name",
     "enum_validator",
@@ -77,6 +79,23 @@ else:
 
         def __class_getitem__(cls, response: Any) -> type[Request]:
             return cls
+
+
+class SentByCsms(Request[ResponseT]):
+    """Base of every request a CSMS sends (``ResetRequest`` is a
+    ``SentByCsms[ResetResponse]``): what ``CsmsServer.call`` and ``ClusterClient.call``
+    take, so a station's request handed to them is a type error, not a run-time one.
+
+    A request both sides send (``DataTransferRequest``) derives from both this and
+    :class:`SentByStation`. A plain subclass of :class:`Request` at run time too (one more
+    class in the request's MRO, nothing per instance): ``issubclass`` tells the side.
+    """
+
+
+class SentByStation(Request[ResponseT]):
+    """Base of every request a station sends (``HeartbeatRequest`` is a
+    ``SentByStation[HeartbeatResponse]``): what ``StationClient.call`` and ``put`` take, so
+    a CSMS's request handed to them is a type error, not a run-time one."""
 
 
 class SendRequest(OcppStruct):

@@ -19,7 +19,7 @@ from typing import Protocol, runtime_checkable
 
 import msgspec
 
-from ocpp_fast._model import Request, ResponseT
+from ocpp_fast._model import ResponseT, SentByCsms
 from ocpp_fast.errors import StationNotConnected
 
 __all__ = ["StationCaller", "StationEntry", "StationNotConnected", "node_name"]
@@ -46,7 +46,7 @@ class StationCaller(Protocol):
     """What both ``CsmsServer`` (one process) and ``ClusterClient`` (a cluster) offer."""
 
     async def call(
-        self, identity: str, request: Request[ResponseT], timeout: float = ...
+        self, identity: str, request: SentByCsms[ResponseT], timeout: float = ...
     ) -> ResponseT:
         """Send ``request`` as a CALL to the station ``identity``; its typed response.
 

@@ -13,7 +13,7 @@ import dataclasses
 import importlib
 from collections.abc import Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 from nats.errors import NoRespondersError
@@ -23,7 +23,7 @@ from nats.js.errors import NotFoundError
 
 from ocpp_fast._actions import Sender
 from ocpp_fast._awaited import within
-from ocpp_fast._model import Request, ResponseT, SendRequest
+from ocpp_fast._model import Request, ResponseT, SendRequest, SentByCsms
 from ocpp_fast._outgoing import encode_checked_payload
 from ocpp_fast._protocol_version import LABELS, ProtocolVersion
 from ocpp_fast.aio import DEFAULT_TIMEOUT
@@ -179,7 +179,7 @@ class ClusterClient:
         return self._nc
 
     async def call(
-        self, identity: str, request: Request[ResponseT], timeout: float = DEFAULT_TIMEOUT
+        self, identity: str, request: SentByCsms[ResponseT], timeout: float = DEFAULT_TIMEOUT
     ) -> ResponseT:
         """Send ``request`` as a CALL to the station ``identity``; its typed response.
 
@@ -340,7 +340,10 @@ class RoutedPeer:
     async def call(
         self, request: Request[ResponseT], timeout: float = DEFAULT_TIMEOUT
     ) -> ResponseT:
-        return await self._client.call(self.identity, request, timeout)
+        # Typed as every PeerConnection's call (a handler's connection serves both sides);
+        # the cluster routes only what a CSMS sends, and refuses the rest with a TypeError.
+        sent = cast("SentByCsms[ResponseT]", request)
+        return await self._client.call(self.identity, sent, timeout)
 
     async def send(self, request: SendRequest) -> None:
         raise NotImplementedError("SEND frames are not routed through the cluster")

@@ -31,7 +31,7 @@ except ImportError:  # Windows
     resource = None  # type: ignore[assignment]
 
 from ocpp_fast._awaited import within
-from ocpp_fast._model import Request, ResponseT
+from ocpp_fast._model import ResponseT, SentByCsms
 from ocpp_fast._ratelimit import ConnectionLog, LogLimiter
 
 if TYPE_CHECKING:
@@ -566,7 +566,7 @@ class Stations:
     # --- calls from your own code ----------------------------------------------------------
 
     async def call(
-        self, identity: str, request: Request[ResponseT], timeout: float = DEFAULT_TIMEOUT
+        self, identity: str, request: SentByCsms[ResponseT], timeout: float = DEFAULT_TIMEOUT
     ) -> ResponseT:
         """Send ``request`` as a CALL to the connected station ``identity``; its typed response.
 

@@ -36,7 +36,7 @@ from typing_extensions import TypeVar
 
 from ocpp_fast._awaited import within
 from ocpp_fast._log_text import PeerText
-from ocpp_fast._model import Request, ResponseT, SendRequest
+from ocpp_fast._model import Request, ResponseT, SendRequest, SentByStation
 from ocpp_fast._outgoing import encode_checked_payload
 from ocpp_fast._protocol_version import LABELS, by_label
 from ocpp_fast._ratelimit import ConnectionLog
@@ -576,7 +576,7 @@ class StationClient(Generic[BootT]):
             )
 
     async def call(
-        self, request: Request[ResponseT], timeout: float = DEFAULT_TIMEOUT
+        self, request: SentByStation[ResponseT], timeout: float = DEFAULT_TIMEOUT
     ) -> ResponseT:
         """Send ``request`` as a CALL once connected; return the typed response.
 
@@ -617,7 +617,7 @@ class StationClient(Generic[BootT]):
     def put(
         self, request: messages16.MeterValuesRequest
     ) -> Queued[messages16.MeterValuesResponse]: ...
-    def put(self, request: Request[Any]) -> Queued[Any]:
+    def put(self, request: SentByStation[Any]) -> Queued[Any]:
         """Queue the transaction-related ``request``; return its :class:`Queued`.
 
         Synchronous: once it returns, the message is stored (on disk, for a

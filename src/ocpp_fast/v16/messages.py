@@ -9,7 +9,7 @@ from typing import Annotated
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from ocpp_fast._model import AwareDatetime, OcppStruct, Request
+from ocpp_fast._model import AwareDatetime, OcppStruct, SentByCsms, SentByStation
 from ocpp_fast.v16.datatypes import (
     CertificateHashDataType,
     ChargingProfileType,
@@ -148,7 +148,7 @@ __all__ = [
 ]
 
 
-class AuthorizeRequest(Request["AuthorizeResponse"]):
+class AuthorizeRequest(SentByStation["AuthorizeResponse"]):
     id_tag: Annotated[str, Meta(max_length=20)] = msgspec.field(name="idTag")
 
 
@@ -156,7 +156,7 @@ class AuthorizeResponse(OcppStruct):
     id_tag_info: IdTagInfoType = msgspec.field(name="idTagInfo")
 
 
-class BootNotificationRequest(Request["BootNotificationResponse"]):
+class BootNotificationRequest(SentByStation["BootNotificationResponse"]):
     charge_point_vendor: Annotated[str, Meta(max_length=20)] = msgspec.field(
         name="chargePointVendor"
     )
@@ -190,7 +190,7 @@ class BootNotificationResponse(OcppStruct):
     interval: int = msgspec.field(name="interval")
 
 
-class CancelReservationRequest(Request["CancelReservationResponse"]):
+class CancelReservationRequest(SentByCsms["CancelReservationResponse"]):
     reservation_id: int = msgspec.field(name="reservationId")
 
 
@@ -198,7 +198,7 @@ class CancelReservationResponse(OcppStruct):
     status: CancelReservationResponseStatusEnum = msgspec.field(name="status")
 
 
-class CertificateSignedRequest(Request["CertificateSignedResponse"]):
+class CertificateSignedRequest(SentByCsms["CertificateSignedResponse"]):
     certificate_chain: Annotated[str, Meta(max_length=10000)] = msgspec.field(
         name="certificateChain"
     )
@@ -208,7 +208,7 @@ class CertificateSignedResponse(OcppStruct):
     status: CertificateSignedStatusEnumType = msgspec.field(name="status")
 
 
-class ChangeAvailabilityRequest(Request["ChangeAvailabilityResponse"]):
+class ChangeAvailabilityRequest(SentByCsms["ChangeAvailabilityResponse"]):
     connector_id: int = msgspec.field(name="connectorId")
     type: ChangeAvailabilityRequestTypeEnum = msgspec.field(name="type")
 
@@ -217,7 +217,7 @@ class ChangeAvailabilityResponse(OcppStruct):
     status: ChangeAvailabilityResponseStatusEnum = msgspec.field(name="status")
 
 
-class ChangeConfigurationRequest(Request["ChangeConfigurationResponse"]):
+class ChangeConfigurationRequest(SentByCsms["ChangeConfigurationResponse"]):
     key: Annotated[str, Meta(max_length=50)] = msgspec.field(name="key")
     value: Annotated[str, Meta(max_length=500)] = msgspec.field(name="value")
 
@@ -226,7 +226,7 @@ class ChangeConfigurationResponse(OcppStruct):
     status: ChangeConfigurationResponseStatusEnum = msgspec.field(name="status")
 
 
-class ClearCacheRequest(Request["ClearCacheResponse"]):
+class ClearCacheRequest(SentByCsms["ClearCacheResponse"]):
     pass
 
 
@@ -234,7 +234,7 @@ class ClearCacheResponse(OcppStruct):
     status: ClearCacheResponseStatusEnum = msgspec.field(name="status")
 
 
-class ClearChargingProfileRequest(Request["ClearChargingProfileResponse"]):
+class ClearChargingProfileRequest(SentByCsms["ClearChargingProfileResponse"]):
     id: int | UnsetType = msgspec.field(default=UNSET, name="id")
     connector_id: int | UnsetType = msgspec.field(default=UNSET, name="connectorId")
     charging_profile_purpose: ChargingProfilePurposeEnum | UnsetType = msgspec.field(
@@ -247,7 +247,9 @@ class ClearChargingProfileResponse(OcppStruct):
     status: ClearChargingProfileResponseStatusEnum = msgspec.field(name="status")
 
 
-class DataTransferRequest(Request["DataTransferResponse"]):
+class DataTransferRequest(
+    SentByCsms["DataTransferResponse"], SentByStation["DataTransferResponse"]
+):
     vendor_id: Annotated[str, Meta(max_length=255)] = msgspec.field(name="vendorId")
     message_id: Annotated[str, Meta(max_length=50)] | UnsetType = msgspec.field(
         default=UNSET, name="messageId"
@@ -260,7 +262,7 @@ class DataTransferResponse(OcppStruct):
     data: str | UnsetType = msgspec.field(default=UNSET, name="data")
 
 
-class DeleteCertificateRequest(Request["DeleteCertificateResponse"]):
+class DeleteCertificateRequest(SentByCsms["DeleteCertificateResponse"]):
     certificate_hash_data: CertificateHashDataType = msgspec.field(name="certificateHashData")
 
 
@@ -268,7 +270,7 @@ class DeleteCertificateResponse(OcppStruct):
     status: DeleteCertificateStatusEnumType = msgspec.field(name="status")
 
 
-class DiagnosticsStatusNotificationRequest(Request["DiagnosticsStatusNotificationResponse"]):
+class DiagnosticsStatusNotificationRequest(SentByStation["DiagnosticsStatusNotificationResponse"]):
     status: DiagnosticsStatusNotificationRequestStatusEnum = msgspec.field(name="status")
 
 
@@ -276,7 +278,7 @@ class DiagnosticsStatusNotificationResponse(OcppStruct):
     pass
 
 
-class ExtendedTriggerMessageRequest(Request["ExtendedTriggerMessageResponse"]):
+class ExtendedTriggerMessageRequest(SentByCsms["ExtendedTriggerMessageResponse"]):
     requested_message: MessageTriggerEnumType = msgspec.field(name="requestedMessage")
     connector_id: int | UnsetType = msgspec.field(default=UNSET, name="connectorId")
 
@@ -285,7 +287,7 @@ class ExtendedTriggerMessageResponse(OcppStruct):
     status: TriggerMessageStatusEnumType = msgspec.field(name="status")
 
 
-class FirmwareStatusNotificationRequest(Request["FirmwareStatusNotificationResponse"]):
+class FirmwareStatusNotificationRequest(SentByStation["FirmwareStatusNotificationResponse"]):
     status: FirmwareStatusNotificationRequestStatusEnum = msgspec.field(name="status")
 
 
@@ -293,7 +295,7 @@ class FirmwareStatusNotificationResponse(OcppStruct):
     pass
 
 
-class GetCompositeScheduleRequest(Request["GetCompositeScheduleResponse"]):
+class GetCompositeScheduleRequest(SentByCsms["GetCompositeScheduleResponse"]):
     connector_id: int = msgspec.field(name="connectorId")
     duration: int = msgspec.field(name="duration")
     charging_rate_unit: ChargingRateUnitEnum | UnsetType = msgspec.field(
@@ -310,7 +312,7 @@ class GetCompositeScheduleResponse(OcppStruct):
     )
 
 
-class GetConfigurationRequest(Request["GetConfigurationResponse"]):
+class GetConfigurationRequest(SentByCsms["GetConfigurationResponse"]):
     key: list[Annotated[str, Meta(max_length=50)]] | UnsetType = msgspec.field(
         default=UNSET, name="key"
     )
@@ -325,7 +327,7 @@ class GetConfigurationResponse(OcppStruct):
     )
 
 
-class GetDiagnosticsRequest(Request["GetDiagnosticsResponse"]):
+class GetDiagnosticsRequest(SentByCsms["GetDiagnosticsResponse"]):
     location: Annotated[str, Meta(extra={"format": "uri"})] = msgspec.field(name="location")
     retries: int | UnsetType = msgspec.field(default=UNSET, name="retries")
     retry_interval: int | UnsetType = msgspec.field(default=UNSET, name="retryInterval")
@@ -339,7 +341,7 @@ class GetDiagnosticsResponse(OcppStruct):
     )
 
 
-class GetInstalledCertificateIdsRequest(Request["GetInstalledCertificateIdsResponse"]):
+class GetInstalledCertificateIdsRequest(SentByCsms["GetInstalledCertificateIdsResponse"]):
     certificate_type: CertificateUseEnumType = msgspec.field(name="certificateType")
 
 
@@ -350,7 +352,7 @@ class GetInstalledCertificateIdsResponse(OcppStruct):
     ) = msgspec.field(default=UNSET, name="certificateHashData")
 
 
-class GetLocalListVersionRequest(Request["GetLocalListVersionResponse"]):
+class GetLocalListVersionRequest(SentByCsms["GetLocalListVersionResponse"]):
     pass
 
 
@@ -358,7 +360,7 @@ class GetLocalListVersionResponse(OcppStruct):
     list_version: int = msgspec.field(name="listVersion")
 
 
-class GetLogRequest(Request["GetLogResponse"]):
+class GetLogRequest(SentByCsms["GetLogResponse"]):
     log: LogParametersType = msgspec.field(name="log")
     log_type: LogEnumType = msgspec.field(name="logType")
     request_id: int = msgspec.field(name="requestId")
@@ -373,7 +375,7 @@ class GetLogResponse(OcppStruct):
     )
 
 
-class HeartbeatRequest(Request["HeartbeatResponse"]):
+class HeartbeatRequest(SentByStation["HeartbeatResponse"]):
     pass
 
 
@@ -381,7 +383,7 @@ class HeartbeatResponse(OcppStruct):
     current_time: AwareDatetime = msgspec.field(name="currentTime")
 
 
-class InstallCertificateRequest(Request["InstallCertificateResponse"]):
+class InstallCertificateRequest(SentByCsms["InstallCertificateResponse"]):
     certificate_type: CertificateUseEnumType = msgspec.field(name="certificateType")
     certificate: Annotated[str, Meta(max_length=5500)] = msgspec.field(name="certificate")
 
@@ -390,7 +392,7 @@ class InstallCertificateResponse(OcppStruct):
     status: InstallCertificateStatusEnumType = msgspec.field(name="status")
 
 
-class LogStatusNotificationRequest(Request["LogStatusNotificationResponse"]):
+class LogStatusNotificationRequest(SentByStation["LogStatusNotificationResponse"]):
     status: UploadLogStatusEnumType = msgspec.field(name="status")
     request_id: int | UnsetType = msgspec.field(default=UNSET, name="requestId")
 
@@ -399,7 +401,7 @@ class LogStatusNotificationResponse(OcppStruct):
     pass
 
 
-class MeterValuesRequest(Request["MeterValuesResponse"]):
+class MeterValuesRequest(SentByStation["MeterValuesResponse"]):
     connector_id: int = msgspec.field(name="connectorId")
     meter_value: Annotated[list[MeterValueType], Meta(min_length=1)] = msgspec.field(
         name="meterValue"
@@ -411,7 +413,7 @@ class MeterValuesResponse(OcppStruct):
     pass
 
 
-class RemoteStartTransactionRequest(Request["RemoteStartTransactionResponse"]):
+class RemoteStartTransactionRequest(SentByCsms["RemoteStartTransactionResponse"]):
     id_tag: Annotated[str, Meta(max_length=20)] = msgspec.field(name="idTag")
     connector_id: int | UnsetType = msgspec.field(default=UNSET, name="connectorId")
     charging_profile: ChargingProfileType | UnsetType = msgspec.field(
@@ -423,7 +425,7 @@ class RemoteStartTransactionResponse(OcppStruct):
     status: RemoteStartTransactionResponseStatusEnum = msgspec.field(name="status")
 
 
-class RemoteStopTransactionRequest(Request["RemoteStopTransactionResponse"]):
+class RemoteStopTransactionRequest(SentByCsms["RemoteStopTransactionResponse"]):
     transaction_id: int = msgspec.field(name="transactionId")
 
 
@@ -431,7 +433,7 @@ class RemoteStopTransactionResponse(OcppStruct):
     status: RemoteStopTransactionResponseStatusEnum = msgspec.field(name="status")
 
 
-class ReserveNowRequest(Request["ReserveNowResponse"]):
+class ReserveNowRequest(SentByCsms["ReserveNowResponse"]):
     connector_id: int = msgspec.field(name="connectorId")
     expiry_date: AwareDatetime = msgspec.field(name="expiryDate")
     id_tag: Annotated[str, Meta(max_length=20)] = msgspec.field(name="idTag")
@@ -445,7 +447,7 @@ class ReserveNowResponse(OcppStruct):
     status: ReserveNowResponseStatusEnum = msgspec.field(name="status")
 
 
-class ResetRequest(Request["ResetResponse"]):
+class ResetRequest(SentByCsms["ResetResponse"]):
     type: ResetRequestTypeEnum = msgspec.field(name="type")
 
 
@@ -453,7 +455,7 @@ class ResetResponse(OcppStruct):
     status: ResetResponseStatusEnum = msgspec.field(name="status")
 
 
-class SecurityEventNotificationRequest(Request["SecurityEventNotificationResponse"]):
+class SecurityEventNotificationRequest(SentByStation["SecurityEventNotificationResponse"]):
     type: Annotated[str, Meta(max_length=50)] = msgspec.field(name="type")
     timestamp: AwareDatetime = msgspec.field(name="timestamp")
     tech_info: Annotated[str, Meta(max_length=255)] | UnsetType = msgspec.field(
@@ -465,7 +467,7 @@ class SecurityEventNotificationResponse(OcppStruct):
     pass
 
 
-class SendLocalListRequest(Request["SendLocalListResponse"]):
+class SendLocalListRequest(SentByCsms["SendLocalListResponse"]):
     list_version: int = msgspec.field(name="listVersion")
     update_type: UpdateTypeEnum = msgspec.field(name="updateType")
     local_authorization_list: list[LocalAuthorizationListType] | UnsetType = msgspec.field(
@@ -477,7 +479,7 @@ class SendLocalListResponse(OcppStruct):
     status: SendLocalListResponseStatusEnum = msgspec.field(name="status")
 
 
-class SetChargingProfileRequest(Request["SetChargingProfileResponse"]):
+class SetChargingProfileRequest(SentByCsms["SetChargingProfileResponse"]):
     connector_id: int = msgspec.field(name="connectorId")
     cs_charging_profiles: CsChargingProfilesType = msgspec.field(name="csChargingProfiles")
 
@@ -486,7 +488,7 @@ class SetChargingProfileResponse(OcppStruct):
     status: SetChargingProfileResponseStatusEnum = msgspec.field(name="status")
 
 
-class SignCertificateRequest(Request["SignCertificateResponse"]):
+class SignCertificateRequest(SentByStation["SignCertificateResponse"]):
     csr: Annotated[str, Meta(max_length=5500)] = msgspec.field(name="csr")
 
 
@@ -494,7 +496,9 @@ class SignCertificateResponse(OcppStruct):
     status: GenericStatusEnumType = msgspec.field(name="status")
 
 
-class SignedFirmwareStatusNotificationRequest(Request["SignedFirmwareStatusNotificationResponse"]):
+class SignedFirmwareStatusNotificationRequest(
+    SentByStation["SignedFirmwareStatusNotificationResponse"]
+):
     status: FirmwareStatusEnumType = msgspec.field(name="status")
     request_id: int | UnsetType = msgspec.field(default=UNSET, name="requestId")
 
@@ -503,7 +507,7 @@ class SignedFirmwareStatusNotificationResponse(OcppStruct):
     pass
 
 
-class SignedUpdateFirmwareRequest(Request["SignedUpdateFirmwareResponse"]):
+class SignedUpdateFirmwareRequest(SentByCsms["SignedUpdateFirmwareResponse"]):
     request_id: int = msgspec.field(name="requestId")
     firmware: FirmwareType = msgspec.field(name="firmware")
     retries: int | UnsetType = msgspec.field(default=UNSET, name="retries")
@@ -514,7 +518,7 @@ class SignedUpdateFirmwareResponse(OcppStruct):
     status: UpdateFirmwareStatusEnumType = msgspec.field(name="status")
 
 
-class StartTransactionRequest(Request["StartTransactionResponse"]):
+class StartTransactionRequest(SentByStation["StartTransactionResponse"]):
     connector_id: int = msgspec.field(name="connectorId")
     id_tag: Annotated[str, Meta(max_length=20)] = msgspec.field(name="idTag")
     meter_start: int = msgspec.field(name="meterStart")
@@ -527,7 +531,7 @@ class StartTransactionResponse(OcppStruct):
     transaction_id: int = msgspec.field(name="transactionId")
 
 
-class StatusNotificationRequest(Request["StatusNotificationResponse"]):
+class StatusNotificationRequest(SentByStation["StatusNotificationResponse"]):
     connector_id: int = msgspec.field(name="connectorId")
     error_code: ErrorCodeEnum = msgspec.field(name="errorCode")
     status: StatusNotificationRequestStatusEnum = msgspec.field(name="status")
@@ -547,7 +551,7 @@ class StatusNotificationResponse(OcppStruct):
     pass
 
 
-class StopTransactionRequest(Request["StopTransactionResponse"]):
+class StopTransactionRequest(SentByStation["StopTransactionResponse"]):
     meter_stop: int = msgspec.field(name="meterStop")
     timestamp: AwareDatetime = msgspec.field(name="timestamp")
     transaction_id: int = msgspec.field(name="transactionId")
@@ -564,7 +568,7 @@ class StopTransactionResponse(OcppStruct):
     id_tag_info: IdTagInfoType | UnsetType = msgspec.field(default=UNSET, name="idTagInfo")
 
 
-class TriggerMessageRequest(Request["TriggerMessageResponse"]):
+class TriggerMessageRequest(SentByCsms["TriggerMessageResponse"]):
     requested_message: RequestedMessageEnum = msgspec.field(name="requestedMessage")
     connector_id: int | UnsetType = msgspec.field(default=UNSET, name="connectorId")
 
@@ -573,7 +577,7 @@ class TriggerMessageResponse(OcppStruct):
     status: TriggerMessageResponseStatusEnum = msgspec.field(name="status")
 
 
-class UnlockConnectorRequest(Request["UnlockConnectorResponse"]):
+class UnlockConnectorRequest(SentByCsms["UnlockConnectorResponse"]):
     connector_id: int = msgspec.field(name="connectorId")
 
 
@@ -581,7 +585,7 @@ class UnlockConnectorResponse(OcppStruct):
     status: UnlockConnectorResponseStatusEnum = msgspec.field(name="status")
 
 
-class UpdateFirmwareRequest(Request["UpdateFirmwareResponse"]):
+class UpdateFirmwareRequest(SentByCsms["UpdateFirmwareResponse"]):
     location: Annotated[str, Meta(extra={"format": "uri"})] = msgspec.field(name="location")
     retrieve_date: AwareDatetime = msgspec.field(name="retrieveDate")
     retries: int | UnsetType = msgspec.field(default=UNSET, name="retries")
@@ -594,4 +598,4 @@ class UpdateFirmwareResponse(OcppStruct):
 
 # Imported to build the module, not part of it: out of its namespace, so that
 # dir() and completion list the OCPP names only (``__all__`` lists its own).
-del Annotated, AwareDatetime, Meta, msgspec, OcppStruct, Request, UNSET, UnsetType
+del Annotated, AwareDatetime, Meta, msgspec, OcppStruct, SentByCsms, SentByStation, UNSET, UnsetType

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from ocpp_fast._model import AwareDatetime, CustomData, OcppStruct, Request
+from ocpp_fast._model import AwareDatetime, CustomData, OcppStruct, SentByCsms, SentByStation
 from ocpp_fast.v201.datatypes import (
     AuthorizationData,
     CertificateHashDataChainType,
@@ -239,7 +239,7 @@ __all__ = [
 ]
 
 
-class AuthorizeRequest(Request["AuthorizeResponse"]):
+class AuthorizeRequest(SentByStation["AuthorizeResponse"]):
     id_token: IdTokenType = msgspec.field(name="idToken")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     certificate: Annotated[str, Meta(max_length=5500)] | UnsetType = msgspec.field(
@@ -258,7 +258,7 @@ class AuthorizeResponse(OcppStruct):
     )
 
 
-class BootNotificationRequest(Request["BootNotificationResponse"]):
+class BootNotificationRequest(SentByStation["BootNotificationResponse"]):
     charging_station: ChargingStationType = msgspec.field(name="chargingStation")
     reason: BootReasonEnumType = msgspec.field(name="reason")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -272,7 +272,7 @@ class BootNotificationResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class CancelReservationRequest(Request["CancelReservationResponse"]):
+class CancelReservationRequest(SentByCsms["CancelReservationResponse"]):
     reservation_id: int = msgspec.field(name="reservationId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -283,7 +283,7 @@ class CancelReservationResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class CertificateSignedRequest(Request["CertificateSignedResponse"]):
+class CertificateSignedRequest(SentByCsms["CertificateSignedResponse"]):
     certificate_chain: Annotated[str, Meta(max_length=10000)] = msgspec.field(
         name="certificateChain"
     )
@@ -299,7 +299,7 @@ class CertificateSignedResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class ChangeAvailabilityRequest(Request["ChangeAvailabilityResponse"]):
+class ChangeAvailabilityRequest(SentByCsms["ChangeAvailabilityResponse"]):
     operational_status: OperationalStatusEnumType = msgspec.field(name="operationalStatus")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     evse: EVSEType | UnsetType = msgspec.field(default=UNSET, name="evse")
@@ -311,7 +311,7 @@ class ChangeAvailabilityResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class ClearCacheRequest(Request["ClearCacheResponse"]):
+class ClearCacheRequest(SentByCsms["ClearCacheResponse"]):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
@@ -321,7 +321,7 @@ class ClearCacheResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class ClearChargingProfileRequest(Request["ClearChargingProfileResponse"]):
+class ClearChargingProfileRequest(SentByCsms["ClearChargingProfileResponse"]):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     charging_profile_id: int | UnsetType = msgspec.field(default=UNSET, name="chargingProfileId")
     charging_profile_criteria: ClearChargingProfileType | UnsetType = msgspec.field(
@@ -335,7 +335,7 @@ class ClearChargingProfileResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class ClearDisplayMessageRequest(Request["ClearDisplayMessageResponse"]):
+class ClearDisplayMessageRequest(SentByCsms["ClearDisplayMessageResponse"]):
     id: int = msgspec.field(name="id")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -346,7 +346,7 @@ class ClearDisplayMessageResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class ClearVariableMonitoringRequest(Request["ClearVariableMonitoringResponse"]):
+class ClearVariableMonitoringRequest(SentByCsms["ClearVariableMonitoringResponse"]):
     id: Annotated[list[int], Meta(min_length=1)] = msgspec.field(name="id")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -358,7 +358,7 @@ class ClearVariableMonitoringResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ClearedChargingLimitRequest(Request["ClearedChargingLimitResponse"]):
+class ClearedChargingLimitRequest(SentByStation["ClearedChargingLimitResponse"]):
     charging_limit_source: ChargingLimitSourceEnumType = msgspec.field(name="chargingLimitSource")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     evse_id: int | UnsetType = msgspec.field(default=UNSET, name="evseId")
@@ -368,7 +368,7 @@ class ClearedChargingLimitResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class CostUpdatedRequest(Request["CostUpdatedResponse"]):
+class CostUpdatedRequest(SentByCsms["CostUpdatedResponse"]):
     total_cost: float = msgspec.field(name="totalCost")
     transaction_id: Annotated[str, Meta(max_length=36)] = msgspec.field(name="transactionId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -378,7 +378,7 @@ class CostUpdatedResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class CustomerInformationRequest(Request["CustomerInformationResponse"]):
+class CustomerInformationRequest(SentByCsms["CustomerInformationResponse"]):
     request_id: int = msgspec.field(name="requestId")
     report: bool = msgspec.field(name="report")
     clear: bool = msgspec.field(name="clear")
@@ -398,7 +398,9 @@ class CustomerInformationResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class DataTransferRequest(Request["DataTransferResponse"]):
+class DataTransferRequest(
+    SentByCsms["DataTransferResponse"], SentByStation["DataTransferResponse"]
+):
     vendor_id: Annotated[str, Meta(max_length=255)] = msgspec.field(name="vendorId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     message_id: Annotated[str, Meta(max_length=50)] | UnsetType = msgspec.field(
@@ -414,7 +416,7 @@ class DataTransferResponse(OcppStruct):
     data: Any | UnsetType = msgspec.field(default=UNSET, name="data")
 
 
-class DeleteCertificateRequest(Request["DeleteCertificateResponse"]):
+class DeleteCertificateRequest(SentByCsms["DeleteCertificateResponse"]):
     certificate_hash_data: CertificateHashDataType = msgspec.field(name="certificateHashData")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -425,7 +427,7 @@ class DeleteCertificateResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class FirmwareStatusNotificationRequest(Request["FirmwareStatusNotificationResponse"]):
+class FirmwareStatusNotificationRequest(SentByStation["FirmwareStatusNotificationResponse"]):
     status: FirmwareStatusEnumType = msgspec.field(name="status")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     request_id: int | UnsetType = msgspec.field(default=UNSET, name="requestId")
@@ -435,7 +437,7 @@ class FirmwareStatusNotificationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class Get15118EVCertificateRequest(Request["Get15118EVCertificateResponse"]):
+class Get15118EVCertificateRequest(SentByStation["Get15118EVCertificateResponse"]):
     iso_15118_schema_version: Annotated[str, Meta(max_length=50)] = msgspec.field(
         name="iso15118SchemaVersion"
     )
@@ -451,7 +453,7 @@ class Get15118EVCertificateResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class GetBaseReportRequest(Request["GetBaseReportResponse"]):
+class GetBaseReportRequest(SentByCsms["GetBaseReportResponse"]):
     request_id: int = msgspec.field(name="requestId")
     report_base: ReportBaseEnumType = msgspec.field(name="reportBase")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -463,7 +465,7 @@ class GetBaseReportResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class GetCertificateStatusRequest(Request["GetCertificateStatusResponse"]):
+class GetCertificateStatusRequest(SentByStation["GetCertificateStatusResponse"]):
     ocsp_request_data: OCSPRequestDataType = msgspec.field(name="ocspRequestData")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -477,7 +479,7 @@ class GetCertificateStatusResponse(OcppStruct):
     )
 
 
-class GetChargingProfilesRequest(Request["GetChargingProfilesResponse"]):
+class GetChargingProfilesRequest(SentByCsms["GetChargingProfilesResponse"]):
     request_id: int = msgspec.field(name="requestId")
     charging_profile: ChargingProfileCriterionType = msgspec.field(name="chargingProfile")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -490,7 +492,7 @@ class GetChargingProfilesResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class GetCompositeScheduleRequest(Request["GetCompositeScheduleResponse"]):
+class GetCompositeScheduleRequest(SentByCsms["GetCompositeScheduleResponse"]):
     duration: int = msgspec.field(name="duration")
     evse_id: int = msgspec.field(name="evseId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -506,7 +508,7 @@ class GetCompositeScheduleResponse(OcppStruct):
     schedule: CompositeScheduleType | UnsetType = msgspec.field(default=UNSET, name="schedule")
 
 
-class GetDisplayMessagesRequest(Request["GetDisplayMessagesResponse"]):
+class GetDisplayMessagesRequest(SentByCsms["GetDisplayMessagesResponse"]):
     request_id: int = msgspec.field(name="requestId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     id: Annotated[list[int], Meta(min_length=1)] | UnsetType = msgspec.field(
@@ -522,7 +524,7 @@ class GetDisplayMessagesResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class GetInstalledCertificateIdsRequest(Request["GetInstalledCertificateIdsResponse"]):
+class GetInstalledCertificateIdsRequest(SentByCsms["GetInstalledCertificateIdsResponse"]):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     certificate_type: (
         Annotated[list[GetCertificateIdUseEnumType], Meta(min_length=1)] | UnsetType
@@ -538,7 +540,7 @@ class GetInstalledCertificateIdsResponse(OcppStruct):
     ) = msgspec.field(default=UNSET, name="certificateHashDataChain")
 
 
-class GetLocalListVersionRequest(Request["GetLocalListVersionResponse"]):
+class GetLocalListVersionRequest(SentByCsms["GetLocalListVersionResponse"]):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
@@ -547,7 +549,7 @@ class GetLocalListVersionResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetLogRequest(Request["GetLogResponse"]):
+class GetLogRequest(SentByCsms["GetLogResponse"]):
     log: LogParametersType = msgspec.field(name="log")
     log_type: LogEnumType = msgspec.field(name="logType")
     request_id: int = msgspec.field(name="requestId")
@@ -565,7 +567,7 @@ class GetLogResponse(OcppStruct):
     )
 
 
-class GetMonitoringReportRequest(Request["GetMonitoringReportResponse"]):
+class GetMonitoringReportRequest(SentByCsms["GetMonitoringReportResponse"]):
     request_id: int = msgspec.field(name="requestId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     component_variable: Annotated[list[ComponentVariableType], Meta(min_length=1)] | UnsetType = (
@@ -582,7 +584,7 @@ class GetMonitoringReportResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class GetReportRequest(Request["GetReportResponse"]):
+class GetReportRequest(SentByCsms["GetReportResponse"]):
     request_id: int = msgspec.field(name="requestId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     component_variable: Annotated[list[ComponentVariableType], Meta(min_length=1)] | UnsetType = (
@@ -599,7 +601,7 @@ class GetReportResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class GetTransactionStatusRequest(Request["GetTransactionStatusResponse"]):
+class GetTransactionStatusRequest(SentByCsms["GetTransactionStatusResponse"]):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     transaction_id: Annotated[str, Meta(max_length=36)] | UnsetType = msgspec.field(
         default=UNSET, name="transactionId"
@@ -612,7 +614,7 @@ class GetTransactionStatusResponse(OcppStruct):
     ongoing_indicator: bool | UnsetType = msgspec.field(default=UNSET, name="ongoingIndicator")
 
 
-class GetVariablesRequest(Request["GetVariablesResponse"]):
+class GetVariablesRequest(SentByCsms["GetVariablesResponse"]):
     get_variable_data: Annotated[list[GetVariableDataType], Meta(min_length=1)] = msgspec.field(
         name="getVariableData"
     )
@@ -626,7 +628,7 @@ class GetVariablesResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class HeartbeatRequest(Request["HeartbeatResponse"]):
+class HeartbeatRequest(SentByStation["HeartbeatResponse"]):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
@@ -635,7 +637,7 @@ class HeartbeatResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class InstallCertificateRequest(Request["InstallCertificateResponse"]):
+class InstallCertificateRequest(SentByCsms["InstallCertificateResponse"]):
     certificate_type: InstallCertificateUseEnumType = msgspec.field(name="certificateType")
     certificate: Annotated[str, Meta(max_length=5500)] = msgspec.field(name="certificate")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -647,7 +649,7 @@ class InstallCertificateResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class LogStatusNotificationRequest(Request["LogStatusNotificationResponse"]):
+class LogStatusNotificationRequest(SentByStation["LogStatusNotificationResponse"]):
     status: UploadLogStatusEnumType = msgspec.field(name="status")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     request_id: int | UnsetType = msgspec.field(default=UNSET, name="requestId")
@@ -657,7 +659,7 @@ class LogStatusNotificationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class MeterValuesRequest(Request["MeterValuesResponse"]):
+class MeterValuesRequest(SentByStation["MeterValuesResponse"]):
     """Request_ Body
     urn:x-enexis:ecdm:uid:2:234744
     """
@@ -673,7 +675,7 @@ class MeterValuesResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyChargingLimitRequest(Request["NotifyChargingLimitResponse"]):
+class NotifyChargingLimitRequest(SentByStation["NotifyChargingLimitResponse"]):
     charging_limit: ChargingLimitType = msgspec.field(name="chargingLimit")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     charging_schedule: Annotated[list[ChargingScheduleType], Meta(min_length=1)] | UnsetType = (
@@ -686,7 +688,7 @@ class NotifyChargingLimitResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyCustomerInformationRequest(Request["NotifyCustomerInformationResponse"]):
+class NotifyCustomerInformationRequest(SentByStation["NotifyCustomerInformationResponse"]):
     data: Annotated[str, Meta(max_length=512)] = msgspec.field(name="data")
     seq_no: int = msgspec.field(name="seqNo")
     generated_at: AwareDatetime = msgspec.field(name="generatedAt")
@@ -699,7 +701,7 @@ class NotifyCustomerInformationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyDisplayMessagesRequest(Request["NotifyDisplayMessagesResponse"]):
+class NotifyDisplayMessagesRequest(SentByStation["NotifyDisplayMessagesResponse"]):
     request_id: int = msgspec.field(name="requestId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     message_info: Annotated[list[MessageInfoType], Meta(min_length=1)] | UnsetType = msgspec.field(
@@ -712,7 +714,7 @@ class NotifyDisplayMessagesResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyEVChargingNeedsRequest(Request["NotifyEVChargingNeedsResponse"]):
+class NotifyEVChargingNeedsRequest(SentByStation["NotifyEVChargingNeedsResponse"]):
     charging_needs: ChargingNeedsType = msgspec.field(name="chargingNeeds")
     evse_id: int = msgspec.field(name="evseId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -725,7 +727,7 @@ class NotifyEVChargingNeedsResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class NotifyEVChargingScheduleRequest(Request["NotifyEVChargingScheduleResponse"]):
+class NotifyEVChargingScheduleRequest(SentByStation["NotifyEVChargingScheduleResponse"]):
     time_base: AwareDatetime = msgspec.field(name="timeBase")
     charging_schedule: ChargingScheduleType = msgspec.field(name="chargingSchedule")
     evse_id: int = msgspec.field(name="evseId")
@@ -738,7 +740,7 @@ class NotifyEVChargingScheduleResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class NotifyEventRequest(Request["NotifyEventResponse"]):
+class NotifyEventRequest(SentByStation["NotifyEventResponse"]):
     generated_at: AwareDatetime = msgspec.field(name="generatedAt")
     seq_no: int = msgspec.field(name="seqNo")
     event_data: Annotated[list[EventDataType], Meta(min_length=1)] = msgspec.field(name="eventData")
@@ -750,7 +752,7 @@ class NotifyEventResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyMonitoringReportRequest(Request["NotifyMonitoringReportResponse"]):
+class NotifyMonitoringReportRequest(SentByStation["NotifyMonitoringReportResponse"]):
     request_id: int = msgspec.field(name="requestId")
     seq_no: int = msgspec.field(name="seqNo")
     generated_at: AwareDatetime = msgspec.field(name="generatedAt")
@@ -765,7 +767,7 @@ class NotifyMonitoringReportResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyReportRequest(Request["NotifyReportResponse"]):
+class NotifyReportRequest(SentByStation["NotifyReportResponse"]):
     request_id: int = msgspec.field(name="requestId")
     generated_at: AwareDatetime = msgspec.field(name="generatedAt")
     seq_no: int = msgspec.field(name="seqNo")
@@ -780,7 +782,7 @@ class NotifyReportResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class PublishFirmwareRequest(Request["PublishFirmwareResponse"]):
+class PublishFirmwareRequest(SentByCsms["PublishFirmwareResponse"]):
     location: Annotated[str, Meta(max_length=512)] = msgspec.field(name="location")
     checksum: Annotated[str, Meta(max_length=32)] = msgspec.field(name="checksum")
     request_id: int = msgspec.field(name="requestId")
@@ -796,7 +798,7 @@ class PublishFirmwareResponse(OcppStruct):
 
 
 class PublishFirmwareStatusNotificationRequest(
-    Request["PublishFirmwareStatusNotificationResponse"]
+    SentByStation["PublishFirmwareStatusNotificationResponse"]
 ):
     status: PublishFirmwareStatusEnumType = msgspec.field(name="status")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -810,7 +812,7 @@ class PublishFirmwareStatusNotificationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ReportChargingProfilesRequest(Request["ReportChargingProfilesResponse"]):
+class ReportChargingProfilesRequest(SentByStation["ReportChargingProfilesResponse"]):
     request_id: int = msgspec.field(name="requestId")
     charging_limit_source: ChargingLimitSourceEnumType = msgspec.field(name="chargingLimitSource")
     charging_profile: Annotated[list[ChargingProfileType], Meta(min_length=1)] = msgspec.field(
@@ -825,7 +827,7 @@ class ReportChargingProfilesResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class RequestStartTransactionRequest(Request["RequestStartTransactionResponse"]):
+class RequestStartTransactionRequest(SentByCsms["RequestStartTransactionResponse"]):
     id_token: IdTokenType = msgspec.field(name="idToken")
     remote_start_id: int = msgspec.field(name="remoteStartId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -845,7 +847,7 @@ class RequestStartTransactionResponse(OcppStruct):
     )
 
 
-class RequestStopTransactionRequest(Request["RequestStopTransactionResponse"]):
+class RequestStopTransactionRequest(SentByCsms["RequestStopTransactionResponse"]):
     transaction_id: Annotated[str, Meta(max_length=36)] = msgspec.field(name="transactionId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -856,7 +858,7 @@ class RequestStopTransactionResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class ReservationStatusUpdateRequest(Request["ReservationStatusUpdateResponse"]):
+class ReservationStatusUpdateRequest(SentByStation["ReservationStatusUpdateResponse"]):
     reservation_id: int = msgspec.field(name="reservationId")
     reservation_update_status: ReservationUpdateStatusEnumType = msgspec.field(
         name="reservationUpdateStatus"
@@ -868,7 +870,7 @@ class ReservationStatusUpdateResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ReserveNowRequest(Request["ReserveNowResponse"]):
+class ReserveNowRequest(SentByCsms["ReserveNowResponse"]):
     id: int = msgspec.field(name="id")
     expiry_date_time: AwareDatetime = msgspec.field(name="expiryDateTime")
     id_token: IdTokenType = msgspec.field(name="idToken")
@@ -886,7 +888,7 @@ class ReserveNowResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class ResetRequest(Request["ResetResponse"]):
+class ResetRequest(SentByCsms["ResetResponse"]):
     type: ResetEnumType = msgspec.field(name="type")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     evse_id: int | UnsetType = msgspec.field(default=UNSET, name="evseId")
@@ -898,7 +900,7 @@ class ResetResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class SecurityEventNotificationRequest(Request["SecurityEventNotificationResponse"]):
+class SecurityEventNotificationRequest(SentByStation["SecurityEventNotificationResponse"]):
     type: Annotated[str, Meta(max_length=50)] = msgspec.field(name="type")
     timestamp: AwareDatetime = msgspec.field(name="timestamp")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -911,7 +913,7 @@ class SecurityEventNotificationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SendLocalListRequest(Request["SendLocalListResponse"]):
+class SendLocalListRequest(SentByCsms["SendLocalListResponse"]):
     version_number: int = msgspec.field(name="versionNumber")
     update_type: UpdateEnumType = msgspec.field(name="updateType")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -926,7 +928,7 @@ class SendLocalListResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class SetChargingProfileRequest(Request["SetChargingProfileResponse"]):
+class SetChargingProfileRequest(SentByCsms["SetChargingProfileResponse"]):
     evse_id: int = msgspec.field(name="evseId")
     charging_profile: ChargingProfileType = msgspec.field(name="chargingProfile")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -938,7 +940,7 @@ class SetChargingProfileResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class SetDisplayMessageRequest(Request["SetDisplayMessageResponse"]):
+class SetDisplayMessageRequest(SentByCsms["SetDisplayMessageResponse"]):
     message: MessageInfoType = msgspec.field(name="message")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -949,7 +951,7 @@ class SetDisplayMessageResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class SetMonitoringBaseRequest(Request["SetMonitoringBaseResponse"]):
+class SetMonitoringBaseRequest(SentByCsms["SetMonitoringBaseResponse"]):
     monitoring_base: MonitoringBaseEnumType = msgspec.field(name="monitoringBase")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -960,7 +962,7 @@ class SetMonitoringBaseResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class SetMonitoringLevelRequest(Request["SetMonitoringLevelResponse"]):
+class SetMonitoringLevelRequest(SentByCsms["SetMonitoringLevelResponse"]):
     severity: int = msgspec.field(name="severity")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -971,7 +973,7 @@ class SetMonitoringLevelResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class SetNetworkProfileRequest(Request["SetNetworkProfileResponse"]):
+class SetNetworkProfileRequest(SentByCsms["SetNetworkProfileResponse"]):
     configuration_slot: int = msgspec.field(name="configurationSlot")
     connection_data: NetworkConnectionProfileType = msgspec.field(name="connectionData")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -983,7 +985,7 @@ class SetNetworkProfileResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class SetVariableMonitoringRequest(Request["SetVariableMonitoringResponse"]):
+class SetVariableMonitoringRequest(SentByCsms["SetVariableMonitoringResponse"]):
     set_monitoring_data: Annotated[list[SetMonitoringDataType], Meta(min_length=1)] = msgspec.field(
         name="setMonitoringData"
     )
@@ -997,7 +999,7 @@ class SetVariableMonitoringResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SetVariablesRequest(Request["SetVariablesResponse"]):
+class SetVariablesRequest(SentByCsms["SetVariablesResponse"]):
     set_variable_data: Annotated[list[SetVariableDataType], Meta(min_length=1)] = msgspec.field(
         name="setVariableData"
     )
@@ -1011,7 +1013,7 @@ class SetVariablesResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SignCertificateRequest(Request["SignCertificateResponse"]):
+class SignCertificateRequest(SentByStation["SignCertificateResponse"]):
     csr: Annotated[str, Meta(max_length=5500)] = msgspec.field(name="csr")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     certificate_type: CertificateSigningUseEnumType | UnsetType = msgspec.field(
@@ -1025,7 +1027,7 @@ class SignCertificateResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class StatusNotificationRequest(Request["StatusNotificationResponse"]):
+class StatusNotificationRequest(SentByStation["StatusNotificationResponse"]):
     timestamp: AwareDatetime = msgspec.field(name="timestamp")
     connector_status: ConnectorStatusEnumType = msgspec.field(name="connectorStatus")
     evse_id: int = msgspec.field(name="evseId")
@@ -1037,7 +1039,7 @@ class StatusNotificationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class TransactionEventRequest(Request["TransactionEventResponse"]):
+class TransactionEventRequest(SentByStation["TransactionEventResponse"]):
     event_type: TransactionEventEnumType = msgspec.field(name="eventType")
     timestamp: AwareDatetime = msgspec.field(name="timestamp")
     trigger_reason: TriggerReasonEnumType = msgspec.field(name="triggerReason")
@@ -1065,7 +1067,7 @@ class TransactionEventResponse(OcppStruct):
     )
 
 
-class TriggerMessageRequest(Request["TriggerMessageResponse"]):
+class TriggerMessageRequest(SentByCsms["TriggerMessageResponse"]):
     requested_message: MessageTriggerEnumType = msgspec.field(name="requestedMessage")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
     evse: EVSEType | UnsetType = msgspec.field(default=UNSET, name="evse")
@@ -1077,7 +1079,7 @@ class TriggerMessageResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class UnlockConnectorRequest(Request["UnlockConnectorResponse"]):
+class UnlockConnectorRequest(SentByCsms["UnlockConnectorResponse"]):
     evse_id: int = msgspec.field(name="evseId")
     connector_id: int = msgspec.field(name="connectorId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -1089,7 +1091,7 @@ class UnlockConnectorResponse(OcppStruct):
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
 
 
-class UnpublishFirmwareRequest(Request["UnpublishFirmwareResponse"]):
+class UnpublishFirmwareRequest(SentByCsms["UnpublishFirmwareResponse"]):
     checksum: Annotated[str, Meta(max_length=32)] = msgspec.field(name="checksum")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -1099,7 +1101,7 @@ class UnpublishFirmwareResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class UpdateFirmwareRequest(Request["UpdateFirmwareResponse"]):
+class UpdateFirmwareRequest(SentByCsms["UpdateFirmwareResponse"]):
     request_id: int = msgspec.field(name="requestId")
     firmware: FirmwareType = msgspec.field(name="firmware")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -1115,4 +1117,16 @@ class UpdateFirmwareResponse(OcppStruct):
 
 # Imported to build the module, not part of it: out of its namespace, so that
 # dir() and completion list the OCPP names only (``__all__`` lists its own).
-del Annotated, Any, AwareDatetime, CustomData, Meta, msgspec, OcppStruct, Request, UNSET, UnsetType
+del (
+    Annotated,
+    Any,
+    AwareDatetime,
+    CustomData,
+    Meta,
+    msgspec,
+    OcppStruct,
+    SentByCsms,
+    SentByStation,
+    UNSET,
+    UnsetType,
+)

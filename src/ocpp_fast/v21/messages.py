@@ -9,7 +9,14 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from ocpp_fast._model import AwareDatetime, CustomData, OcppStruct, Request, SendRequest
+from ocpp_fast._model import (
+    AwareDatetime,
+    CustomData,
+    OcppStruct,
+    SendRequest,
+    SentByCsms,
+    SentByStation,
+)
 from ocpp_fast.v21.datatypes import (
     AddressType,
     AuthorizationData,
@@ -329,7 +336,7 @@ __all__ = [
 ]
 
 
-class AFRRSignalRequest(Request["AFRRSignalResponse"]):
+class AFRRSignalRequest(SentByCsms["AFRRSignalResponse"]):
     timestamp: AwareDatetime = msgspec.field(name="timestamp")
     signal: int = msgspec.field(name="signal")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -341,7 +348,7 @@ class AFRRSignalResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class AdjustPeriodicEventStreamRequest(Request["AdjustPeriodicEventStreamResponse"]):
+class AdjustPeriodicEventStreamRequest(SentByCsms["AdjustPeriodicEventStreamResponse"]):
     id: Annotated[int, Meta(ge=0)] = msgspec.field(name="id")
     params: PeriodicEventStreamParamsType = msgspec.field(name="params")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -353,7 +360,7 @@ class AdjustPeriodicEventStreamResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class AuthorizeRequest(Request["AuthorizeResponse"]):
+class AuthorizeRequest(SentByStation["AuthorizeResponse"]):
     id_token: IdTokenType = msgspec.field(name="idToken")
     certificate: Annotated[str, Meta(max_length=10000)] | UnsetType = msgspec.field(
         default=UNSET, name="certificate"
@@ -376,7 +383,7 @@ class AuthorizeResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class BatterySwapRequest(Request["BatterySwapResponse"]):
+class BatterySwapRequest(SentByStation["BatterySwapResponse"]):
     battery_data: Annotated[list[BatteryDataType], Meta(min_length=1)] = msgspec.field(
         name="batteryData"
     )
@@ -392,7 +399,7 @@ class BatterySwapResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class BootNotificationRequest(Request["BootNotificationResponse"]):
+class BootNotificationRequest(SentByStation["BootNotificationResponse"]):
     charging_station: ChargingStationType = msgspec.field(name="chargingStation")
     reason: BootReasonEnumType = msgspec.field(name="reason")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -406,7 +413,7 @@ class BootNotificationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class CancelReservationRequest(Request["CancelReservationResponse"]):
+class CancelReservationRequest(SentByCsms["CancelReservationResponse"]):
     reservation_id: Annotated[int, Meta(ge=0)] = msgspec.field(name="reservationId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -417,7 +424,7 @@ class CancelReservationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class CertificateSignedRequest(Request["CertificateSignedResponse"]):
+class CertificateSignedRequest(SentByCsms["CertificateSignedResponse"]):
     certificate_chain: Annotated[str, Meta(max_length=10000)] = msgspec.field(
         name="certificateChain"
     )
@@ -434,7 +441,7 @@ class CertificateSignedResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ChangeAvailabilityRequest(Request["ChangeAvailabilityResponse"]):
+class ChangeAvailabilityRequest(SentByCsms["ChangeAvailabilityResponse"]):
     operational_status: OperationalStatusEnumType = msgspec.field(name="operationalStatus")
     evse: EVSEType | UnsetType = msgspec.field(default=UNSET, name="evse")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -446,7 +453,7 @@ class ChangeAvailabilityResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ChangeTransactionTariffRequest(Request["ChangeTransactionTariffResponse"]):
+class ChangeTransactionTariffRequest(SentByCsms["ChangeTransactionTariffResponse"]):
     tariff: TariffType = msgspec.field(name="tariff")
     transaction_id: Annotated[str, Meta(max_length=36)] = msgspec.field(name="transactionId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -458,7 +465,7 @@ class ChangeTransactionTariffResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ClearCacheRequest(Request["ClearCacheResponse"]):
+class ClearCacheRequest(SentByCsms["ClearCacheResponse"]):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
@@ -468,7 +475,7 @@ class ClearCacheResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ClearChargingProfileRequest(Request["ClearChargingProfileResponse"]):
+class ClearChargingProfileRequest(SentByCsms["ClearChargingProfileResponse"]):
     charging_profile_id: int | UnsetType = msgspec.field(default=UNSET, name="chargingProfileId")
     charging_profile_criteria: ClearChargingProfileType | UnsetType = msgspec.field(
         default=UNSET, name="chargingProfileCriteria"
@@ -482,7 +489,7 @@ class ClearChargingProfileResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ClearDERControlRequest(Request["ClearDERControlResponse"]):
+class ClearDERControlRequest(SentByCsms["ClearDERControlResponse"]):
     is_default: bool = msgspec.field(name="isDefault")
     control_type: DERControlEnumType | UnsetType = msgspec.field(default=UNSET, name="controlType")
     control_id: Annotated[str, Meta(max_length=36)] | UnsetType = msgspec.field(
@@ -497,7 +504,7 @@ class ClearDERControlResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ClearDisplayMessageRequest(Request["ClearDisplayMessageResponse"]):
+class ClearDisplayMessageRequest(SentByCsms["ClearDisplayMessageResponse"]):
     id: Annotated[int, Meta(ge=0)] = msgspec.field(name="id")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -508,7 +515,7 @@ class ClearDisplayMessageResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ClearTariffsRequest(Request["ClearTariffsResponse"]):
+class ClearTariffsRequest(SentByCsms["ClearTariffsResponse"]):
     tariff_ids: (
         Annotated[list[Annotated[str, Meta(max_length=60)]], Meta(min_length=1)] | UnsetType
     ) = msgspec.field(default=UNSET, name="tariffIds")
@@ -523,7 +530,7 @@ class ClearTariffsResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ClearVariableMonitoringRequest(Request["ClearVariableMonitoringResponse"]):
+class ClearVariableMonitoringRequest(SentByCsms["ClearVariableMonitoringResponse"]):
     id: Annotated[list[Annotated[int, Meta(ge=0)]], Meta(min_length=1)] = msgspec.field(name="id")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -535,7 +542,7 @@ class ClearVariableMonitoringResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ClearedChargingLimitRequest(Request["ClearedChargingLimitResponse"]):
+class ClearedChargingLimitRequest(SentByStation["ClearedChargingLimitResponse"]):
     charging_limit_source: Annotated[str, Meta(max_length=20)] = msgspec.field(
         name="chargingLimitSource"
     )
@@ -547,7 +554,7 @@ class ClearedChargingLimitResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ClosePeriodicEventStreamRequest(Request["ClosePeriodicEventStreamResponse"]):
+class ClosePeriodicEventStreamRequest(SentByStation["ClosePeriodicEventStreamResponse"]):
     id: Annotated[int, Meta(ge=0)] = msgspec.field(name="id")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -556,7 +563,7 @@ class ClosePeriodicEventStreamResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class CostUpdatedRequest(Request["CostUpdatedResponse"]):
+class CostUpdatedRequest(SentByCsms["CostUpdatedResponse"]):
     total_cost: float = msgspec.field(name="totalCost")
     transaction_id: Annotated[str, Meta(max_length=36)] = msgspec.field(name="transactionId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -566,7 +573,7 @@ class CostUpdatedResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class CustomerInformationRequest(Request["CustomerInformationResponse"]):
+class CustomerInformationRequest(SentByCsms["CustomerInformationResponse"]):
     request_id: Annotated[int, Meta(ge=0)] = msgspec.field(name="requestId")
     report: bool = msgspec.field(name="report")
     clear: bool = msgspec.field(name="clear")
@@ -586,7 +593,9 @@ class CustomerInformationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class DataTransferRequest(Request["DataTransferResponse"]):
+class DataTransferRequest(
+    SentByCsms["DataTransferResponse"], SentByStation["DataTransferResponse"]
+):
     vendor_id: Annotated[str, Meta(max_length=255)] = msgspec.field(name="vendorId")
     message_id: Annotated[str, Meta(max_length=50)] | UnsetType = msgspec.field(
         default=UNSET, name="messageId"
@@ -602,7 +611,7 @@ class DataTransferResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class DeleteCertificateRequest(Request["DeleteCertificateResponse"]):
+class DeleteCertificateRequest(SentByCsms["DeleteCertificateResponse"]):
     certificate_hash_data: CertificateHashDataType = msgspec.field(name="certificateHashData")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -613,7 +622,7 @@ class DeleteCertificateResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class FirmwareStatusNotificationRequest(Request["FirmwareStatusNotificationResponse"]):
+class FirmwareStatusNotificationRequest(SentByStation["FirmwareStatusNotificationResponse"]):
     status: FirmwareStatusEnumType = msgspec.field(name="status")
     request_id: int | UnsetType = msgspec.field(default=UNSET, name="requestId")
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
@@ -624,7 +633,7 @@ class FirmwareStatusNotificationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class Get15118EVCertificateRequest(Request["Get15118EVCertificateResponse"]):
+class Get15118EVCertificateRequest(SentByStation["Get15118EVCertificateResponse"]):
     iso_15118_schema_version: Annotated[str, Meta(max_length=50)] = msgspec.field(
         name="iso15118SchemaVersion"
     )
@@ -650,7 +659,7 @@ class Get15118EVCertificateResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetBaseReportRequest(Request["GetBaseReportResponse"]):
+class GetBaseReportRequest(SentByCsms["GetBaseReportResponse"]):
     request_id: int = msgspec.field(name="requestId")
     report_base: ReportBaseEnumType = msgspec.field(name="reportBase")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -662,7 +671,7 @@ class GetBaseReportResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetCertificateChainStatusRequest(Request["GetCertificateChainStatusResponse"]):
+class GetCertificateChainStatusRequest(SentByStation["GetCertificateChainStatusResponse"]):
     certificate_status_requests: Annotated[
         list[CertificateStatusRequestInfoType], Meta(min_length=1, max_length=4)
     ] = msgspec.field(name="certificateStatusRequests")
@@ -676,7 +685,7 @@ class GetCertificateChainStatusResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetCertificateStatusRequest(Request["GetCertificateStatusResponse"]):
+class GetCertificateStatusRequest(SentByStation["GetCertificateStatusResponse"]):
     ocsp_request_data: OCSPRequestDataType = msgspec.field(name="ocspRequestData")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -690,7 +699,7 @@ class GetCertificateStatusResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetChargingProfilesRequest(Request["GetChargingProfilesResponse"]):
+class GetChargingProfilesRequest(SentByCsms["GetChargingProfilesResponse"]):
     request_id: int = msgspec.field(name="requestId")
     charging_profile: ChargingProfileCriterionType = msgspec.field(name="chargingProfile")
     evse_id: Annotated[int, Meta(ge=0)] | UnsetType = msgspec.field(default=UNSET, name="evseId")
@@ -703,7 +712,7 @@ class GetChargingProfilesResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetCompositeScheduleRequest(Request["GetCompositeScheduleResponse"]):
+class GetCompositeScheduleRequest(SentByCsms["GetCompositeScheduleResponse"]):
     duration: int = msgspec.field(name="duration")
     evse_id: Annotated[int, Meta(ge=0)] = msgspec.field(name="evseId")
     charging_rate_unit: ChargingRateUnitEnumType | UnsetType = msgspec.field(
@@ -719,7 +728,7 @@ class GetCompositeScheduleResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetDERControlRequest(Request["GetDERControlResponse"]):
+class GetDERControlRequest(SentByCsms["GetDERControlResponse"]):
     request_id: int = msgspec.field(name="requestId")
     is_default: bool | UnsetType = msgspec.field(default=UNSET, name="isDefault")
     control_type: DERControlEnumType | UnsetType = msgspec.field(default=UNSET, name="controlType")
@@ -735,7 +744,7 @@ class GetDERControlResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetDisplayMessagesRequest(Request["GetDisplayMessagesResponse"]):
+class GetDisplayMessagesRequest(SentByCsms["GetDisplayMessagesResponse"]):
     request_id: int = msgspec.field(name="requestId")
     id: Annotated[list[Annotated[int, Meta(ge=0)]], Meta(min_length=1)] | UnsetType = msgspec.field(
         default=UNSET, name="id"
@@ -751,7 +760,7 @@ class GetDisplayMessagesResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetInstalledCertificateIdsRequest(Request["GetInstalledCertificateIdsResponse"]):
+class GetInstalledCertificateIdsRequest(SentByCsms["GetInstalledCertificateIdsResponse"]):
     certificate_type: (
         Annotated[list[GetCertificateIdUseEnumType], Meta(min_length=1)] | UnsetType
     ) = msgspec.field(default=UNSET, name="certificateType")
@@ -767,7 +776,7 @@ class GetInstalledCertificateIdsResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetLocalListVersionRequest(Request["GetLocalListVersionResponse"]):
+class GetLocalListVersionRequest(SentByCsms["GetLocalListVersionResponse"]):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
@@ -776,7 +785,7 @@ class GetLocalListVersionResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetLogRequest(Request["GetLogResponse"]):
+class GetLogRequest(SentByCsms["GetLogResponse"]):
     log: LogParametersType = msgspec.field(name="log")
     log_type: LogEnumType = msgspec.field(name="logType")
     request_id: int = msgspec.field(name="requestId")
@@ -794,7 +803,7 @@ class GetLogResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetMonitoringReportRequest(Request["GetMonitoringReportResponse"]):
+class GetMonitoringReportRequest(SentByCsms["GetMonitoringReportResponse"]):
     request_id: int = msgspec.field(name="requestId")
     component_variable: Annotated[list[ComponentVariableType], Meta(min_length=1)] | UnsetType = (
         msgspec.field(default=UNSET, name="componentVariable")
@@ -811,7 +820,7 @@ class GetMonitoringReportResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetPeriodicEventStreamRequest(Request["GetPeriodicEventStreamResponse"]):
+class GetPeriodicEventStreamRequest(SentByCsms["GetPeriodicEventStreamResponse"]):
     """This message is empty. It has no fields."""
 
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -824,7 +833,7 @@ class GetPeriodicEventStreamResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetReportRequest(Request["GetReportResponse"]):
+class GetReportRequest(SentByCsms["GetReportResponse"]):
     request_id: int = msgspec.field(name="requestId")
     component_variable: Annotated[list[ComponentVariableType], Meta(min_length=1)] | UnsetType = (
         msgspec.field(default=UNSET, name="componentVariable")
@@ -841,7 +850,7 @@ class GetReportResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetTariffsRequest(Request["GetTariffsResponse"]):
+class GetTariffsRequest(SentByCsms["GetTariffsResponse"]):
     evse_id: Annotated[int, Meta(ge=0)] = msgspec.field(name="evseId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -855,7 +864,7 @@ class GetTariffsResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetTransactionStatusRequest(Request["GetTransactionStatusResponse"]):
+class GetTransactionStatusRequest(SentByCsms["GetTransactionStatusResponse"]):
     transaction_id: Annotated[str, Meta(max_length=36)] | UnsetType = msgspec.field(
         default=UNSET, name="transactionId"
     )
@@ -868,7 +877,7 @@ class GetTransactionStatusResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class GetVariablesRequest(Request["GetVariablesResponse"]):
+class GetVariablesRequest(SentByCsms["GetVariablesResponse"]):
     get_variable_data: Annotated[list[GetVariableDataType], Meta(min_length=1)] = msgspec.field(
         name="getVariableData"
     )
@@ -882,7 +891,7 @@ class GetVariablesResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class HeartbeatRequest(Request["HeartbeatResponse"]):
+class HeartbeatRequest(SentByStation["HeartbeatResponse"]):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
@@ -891,7 +900,7 @@ class HeartbeatResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class InstallCertificateRequest(Request["InstallCertificateResponse"]):
+class InstallCertificateRequest(SentByCsms["InstallCertificateResponse"]):
     certificate_type: InstallCertificateUseEnumType = msgspec.field(name="certificateType")
     certificate: Annotated[str, Meta(max_length=10000)] = msgspec.field(name="certificate")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -903,7 +912,7 @@ class InstallCertificateResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class LogStatusNotificationRequest(Request["LogStatusNotificationResponse"]):
+class LogStatusNotificationRequest(SentByStation["LogStatusNotificationResponse"]):
     status: UploadLogStatusEnumType = msgspec.field(name="status")
     request_id: int | UnsetType = msgspec.field(default=UNSET, name="requestId")
     status_info: StatusInfoType | UnsetType = msgspec.field(default=UNSET, name="statusInfo")
@@ -914,7 +923,7 @@ class LogStatusNotificationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class MeterValuesRequest(Request["MeterValuesResponse"]):
+class MeterValuesRequest(SentByStation["MeterValuesResponse"]):
     evse_id: Annotated[int, Meta(ge=0)] = msgspec.field(name="evseId")
     meter_value: Annotated[list[MeterValueType], Meta(min_length=1)] = msgspec.field(
         name="meterValue"
@@ -926,7 +935,7 @@ class MeterValuesResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyAllowedEnergyTransferRequest(Request["NotifyAllowedEnergyTransferResponse"]):
+class NotifyAllowedEnergyTransferRequest(SentByCsms["NotifyAllowedEnergyTransferResponse"]):
     transaction_id: Annotated[str, Meta(max_length=36)] = msgspec.field(name="transactionId")
     allowed_energy_transfer: Annotated[list[EnergyTransferModeEnumType], Meta(min_length=1)] = (
         msgspec.field(name="allowedEnergyTransfer")
@@ -940,7 +949,7 @@ class NotifyAllowedEnergyTransferResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyChargingLimitRequest(Request["NotifyChargingLimitResponse"]):
+class NotifyChargingLimitRequest(SentByStation["NotifyChargingLimitResponse"]):
     charging_limit: ChargingLimitType = msgspec.field(name="chargingLimit")
     charging_schedule: Annotated[list[ChargingScheduleType], Meta(min_length=1)] | UnsetType = (
         msgspec.field(default=UNSET, name="chargingSchedule")
@@ -953,7 +962,7 @@ class NotifyChargingLimitResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyCustomerInformationRequest(Request["NotifyCustomerInformationResponse"]):
+class NotifyCustomerInformationRequest(SentByStation["NotifyCustomerInformationResponse"]):
     data: Annotated[str, Meta(max_length=512)] = msgspec.field(name="data")
     seq_no: Annotated[int, Meta(ge=0)] = msgspec.field(name="seqNo")
     generated_at: AwareDatetime = msgspec.field(name="generatedAt")
@@ -966,7 +975,7 @@ class NotifyCustomerInformationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyDERAlarmRequest(Request["NotifyDERAlarmResponse"]):
+class NotifyDERAlarmRequest(SentByStation["NotifyDERAlarmResponse"]):
     control_type: DERControlEnumType = msgspec.field(name="controlType")
     timestamp: AwareDatetime = msgspec.field(name="timestamp")
     grid_event_fault: GridEventFaultEnumType | UnsetType = msgspec.field(
@@ -983,7 +992,7 @@ class NotifyDERAlarmResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyDERStartStopRequest(Request["NotifyDERStartStopResponse"]):
+class NotifyDERStartStopRequest(SentByStation["NotifyDERStartStopResponse"]):
     control_id: Annotated[str, Meta(max_length=36)] = msgspec.field(name="controlId")
     started: bool = msgspec.field(name="started")
     timestamp: AwareDatetime = msgspec.field(name="timestamp")
@@ -998,7 +1007,7 @@ class NotifyDERStartStopResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyDisplayMessagesRequest(Request["NotifyDisplayMessagesResponse"]):
+class NotifyDisplayMessagesRequest(SentByStation["NotifyDisplayMessagesResponse"]):
     request_id: int = msgspec.field(name="requestId")
     message_info: Annotated[list[MessageInfoType], Meta(min_length=1)] | UnsetType = msgspec.field(
         default=UNSET, name="messageInfo"
@@ -1011,7 +1020,7 @@ class NotifyDisplayMessagesResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyEVChargingNeedsRequest(Request["NotifyEVChargingNeedsResponse"]):
+class NotifyEVChargingNeedsRequest(SentByStation["NotifyEVChargingNeedsResponse"]):
     evse_id: Annotated[int, Meta(ge=1)] = msgspec.field(name="evseId")
     charging_needs: ChargingNeedsType = msgspec.field(name="chargingNeeds")
     max_schedule_tuples: Annotated[int, Meta(ge=0)] | UnsetType = msgspec.field(
@@ -1027,7 +1036,7 @@ class NotifyEVChargingNeedsResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyEVChargingScheduleRequest(Request["NotifyEVChargingScheduleResponse"]):
+class NotifyEVChargingScheduleRequest(SentByStation["NotifyEVChargingScheduleResponse"]):
     time_base: AwareDatetime = msgspec.field(name="timeBase")
     charging_schedule: ChargingScheduleType = msgspec.field(name="chargingSchedule")
     evse_id: Annotated[int, Meta(ge=1)] = msgspec.field(name="evseId")
@@ -1046,7 +1055,7 @@ class NotifyEVChargingScheduleResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyEventRequest(Request["NotifyEventResponse"]):
+class NotifyEventRequest(SentByStation["NotifyEventResponse"]):
     generated_at: AwareDatetime = msgspec.field(name="generatedAt")
     seq_no: Annotated[int, Meta(ge=0)] = msgspec.field(name="seqNo")
     event_data: Annotated[list[EventDataType], Meta(min_length=1)] = msgspec.field(name="eventData")
@@ -1058,7 +1067,7 @@ class NotifyEventResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyMonitoringReportRequest(Request["NotifyMonitoringReportResponse"]):
+class NotifyMonitoringReportRequest(SentByStation["NotifyMonitoringReportResponse"]):
     request_id: int = msgspec.field(name="requestId")
     seq_no: Annotated[int, Meta(ge=0)] = msgspec.field(name="seqNo")
     generated_at: AwareDatetime = msgspec.field(name="generatedAt")
@@ -1081,7 +1090,7 @@ class NotifyPeriodicEventStreamRequest(SendRequest):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyPriorityChargingRequest(Request["NotifyPriorityChargingResponse"]):
+class NotifyPriorityChargingRequest(SentByStation["NotifyPriorityChargingResponse"]):
     transaction_id: Annotated[str, Meta(max_length=36)] = msgspec.field(name="transactionId")
     activated: bool = msgspec.field(name="activated")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -1093,7 +1102,7 @@ class NotifyPriorityChargingResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyReportRequest(Request["NotifyReportResponse"]):
+class NotifyReportRequest(SentByStation["NotifyReportResponse"]):
     request_id: int = msgspec.field(name="requestId")
     generated_at: AwareDatetime = msgspec.field(name="generatedAt")
     seq_no: Annotated[int, Meta(ge=0)] = msgspec.field(name="seqNo")
@@ -1108,7 +1117,7 @@ class NotifyReportResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifySettlementRequest(Request["NotifySettlementResponse"]):
+class NotifySettlementRequest(SentByStation["NotifySettlementResponse"]):
     psp_ref: Annotated[str, Meta(max_length=255)] = msgspec.field(name="pspRef")
     status: PaymentStatusEnumType = msgspec.field(name="status")
     settlement_amount: float = msgspec.field(name="settlementAmount")
@@ -1142,7 +1151,7 @@ class NotifySettlementResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class NotifyWebPaymentStartedRequest(Request["NotifyWebPaymentStartedResponse"]):
+class NotifyWebPaymentStartedRequest(SentByCsms["NotifyWebPaymentStartedResponse"]):
     evse_id: Annotated[int, Meta(ge=0)] = msgspec.field(name="evseId")
     timeout: int = msgspec.field(name="timeout")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -1152,7 +1161,7 @@ class NotifyWebPaymentStartedResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class OpenPeriodicEventStreamRequest(Request["OpenPeriodicEventStreamResponse"]):
+class OpenPeriodicEventStreamRequest(SentByStation["OpenPeriodicEventStreamResponse"]):
     constant_stream_data: ConstantStreamDataType = msgspec.field(name="constantStreamData")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -1163,7 +1172,7 @@ class OpenPeriodicEventStreamResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class PublishFirmwareRequest(Request["PublishFirmwareResponse"]):
+class PublishFirmwareRequest(SentByCsms["PublishFirmwareResponse"]):
     location: Annotated[str, Meta(max_length=2000)] = msgspec.field(name="location")
     checksum: Annotated[str, Meta(max_length=32)] = msgspec.field(name="checksum")
     request_id: Annotated[int, Meta(ge=0)] = msgspec.field(name="requestId")
@@ -1181,7 +1190,7 @@ class PublishFirmwareResponse(OcppStruct):
 
 
 class PublishFirmwareStatusNotificationRequest(
-    Request["PublishFirmwareStatusNotificationResponse"]
+    SentByStation["PublishFirmwareStatusNotificationResponse"]
 ):
     status: PublishFirmwareStatusEnumType = msgspec.field(name="status")
     location: (
@@ -1198,7 +1207,7 @@ class PublishFirmwareStatusNotificationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class PullDynamicScheduleUpdateRequest(Request["PullDynamicScheduleUpdateResponse"]):
+class PullDynamicScheduleUpdateRequest(SentByStation["PullDynamicScheduleUpdateResponse"]):
     charging_profile_id: int = msgspec.field(name="chargingProfileId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -1212,7 +1221,7 @@ class PullDynamicScheduleUpdateResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ReportChargingProfilesRequest(Request["ReportChargingProfilesResponse"]):
+class ReportChargingProfilesRequest(SentByStation["ReportChargingProfilesResponse"]):
     request_id: int = msgspec.field(name="requestId")
     charging_limit_source: Annotated[str, Meta(max_length=20)] = msgspec.field(
         name="chargingLimitSource"
@@ -1229,7 +1238,7 @@ class ReportChargingProfilesResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ReportDERControlRequest(Request["ReportDERControlResponse"]):
+class ReportDERControlRequest(SentByStation["ReportDERControlResponse"]):
     request_id: int = msgspec.field(name="requestId")
     curve: Annotated[list[DERCurveGetType], Meta(min_length=1, max_length=24)] | UnsetType = (
         msgspec.field(default=UNSET, name="curve")
@@ -1265,7 +1274,7 @@ class ReportDERControlResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class RequestBatterySwapRequest(Request["RequestBatterySwapResponse"]):
+class RequestBatterySwapRequest(SentByCsms["RequestBatterySwapResponse"]):
     id_token: IdTokenType = msgspec.field(name="idToken")
     request_id: int = msgspec.field(name="requestId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -1277,7 +1286,7 @@ class RequestBatterySwapResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class RequestStartTransactionRequest(Request["RequestStartTransactionResponse"]):
+class RequestStartTransactionRequest(SentByCsms["RequestStartTransactionResponse"]):
     id_token: IdTokenType = msgspec.field(name="idToken")
     remote_start_id: int = msgspec.field(name="remoteStartId")
     evse_id: Annotated[int, Meta(ge=1)] | UnsetType = msgspec.field(default=UNSET, name="evseId")
@@ -1297,7 +1306,7 @@ class RequestStartTransactionResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class RequestStopTransactionRequest(Request["RequestStopTransactionResponse"]):
+class RequestStopTransactionRequest(SentByCsms["RequestStopTransactionResponse"]):
     transaction_id: Annotated[str, Meta(max_length=36)] = msgspec.field(name="transactionId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -1308,7 +1317,7 @@ class RequestStopTransactionResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ReservationStatusUpdateRequest(Request["ReservationStatusUpdateResponse"]):
+class ReservationStatusUpdateRequest(SentByStation["ReservationStatusUpdateResponse"]):
     reservation_id: Annotated[int, Meta(ge=0)] = msgspec.field(name="reservationId")
     reservation_update_status: ReservationUpdateStatusEnumType = msgspec.field(
         name="reservationUpdateStatus"
@@ -1320,7 +1329,7 @@ class ReservationStatusUpdateResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ReserveNowRequest(Request["ReserveNowResponse"]):
+class ReserveNowRequest(SentByCsms["ReserveNowResponse"]):
     id: Annotated[int, Meta(ge=0)] = msgspec.field(name="id")
     expiry_date_time: AwareDatetime = msgspec.field(name="expiryDateTime")
     id_token: IdTokenType = msgspec.field(name="idToken")
@@ -1338,7 +1347,7 @@ class ReserveNowResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class ResetRequest(Request["ResetResponse"]):
+class ResetRequest(SentByCsms["ResetResponse"]):
     type: ResetEnumType = msgspec.field(name="type")
     evse_id: Annotated[int, Meta(ge=0)] | UnsetType = msgspec.field(default=UNSET, name="evseId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -1350,7 +1359,7 @@ class ResetResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SecurityEventNotificationRequest(Request["SecurityEventNotificationResponse"]):
+class SecurityEventNotificationRequest(SentByStation["SecurityEventNotificationResponse"]):
     type: Annotated[str, Meta(max_length=50)] = msgspec.field(name="type")
     timestamp: AwareDatetime = msgspec.field(name="timestamp")
     tech_info: Annotated[str, Meta(max_length=255)] | UnsetType = msgspec.field(
@@ -1363,7 +1372,7 @@ class SecurityEventNotificationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SendLocalListRequest(Request["SendLocalListResponse"]):
+class SendLocalListRequest(SentByCsms["SendLocalListResponse"]):
     version_number: int = msgspec.field(name="versionNumber")
     update_type: UpdateEnumType = msgspec.field(name="updateType")
     local_authorization_list: Annotated[list[AuthorizationData], Meta(min_length=1)] | UnsetType = (
@@ -1378,7 +1387,7 @@ class SendLocalListResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SetChargingProfileRequest(Request["SetChargingProfileResponse"]):
+class SetChargingProfileRequest(SentByCsms["SetChargingProfileResponse"]):
     evse_id: Annotated[int, Meta(ge=0)] = msgspec.field(name="evseId")
     charging_profile: ChargingProfileType = msgspec.field(name="chargingProfile")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -1390,7 +1399,7 @@ class SetChargingProfileResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SetDERControlRequest(Request["SetDERControlResponse"]):
+class SetDERControlRequest(SentByCsms["SetDERControlResponse"]):
     is_default: bool = msgspec.field(name="isDefault")
     control_id: Annotated[str, Meta(max_length=36)] = msgspec.field(name="controlId")
     control_type: DERControlEnumType = msgspec.field(name="controlType")
@@ -1417,7 +1426,7 @@ class SetDERControlResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SetDefaultTariffRequest(Request["SetDefaultTariffResponse"]):
+class SetDefaultTariffRequest(SentByCsms["SetDefaultTariffResponse"]):
     evse_id: Annotated[int, Meta(ge=0)] = msgspec.field(name="evseId")
     tariff: TariffType = msgspec.field(name="tariff")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -1429,7 +1438,7 @@ class SetDefaultTariffResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SetDisplayMessageRequest(Request["SetDisplayMessageResponse"]):
+class SetDisplayMessageRequest(SentByCsms["SetDisplayMessageResponse"]):
     message: MessageInfoType = msgspec.field(name="message")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -1440,7 +1449,7 @@ class SetDisplayMessageResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SetMonitoringBaseRequest(Request["SetMonitoringBaseResponse"]):
+class SetMonitoringBaseRequest(SentByCsms["SetMonitoringBaseResponse"]):
     monitoring_base: MonitoringBaseEnumType = msgspec.field(name="monitoringBase")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -1451,7 +1460,7 @@ class SetMonitoringBaseResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SetMonitoringLevelRequest(Request["SetMonitoringLevelResponse"]):
+class SetMonitoringLevelRequest(SentByCsms["SetMonitoringLevelResponse"]):
     severity: Annotated[int, Meta(ge=0)] = msgspec.field(name="severity")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -1462,7 +1471,7 @@ class SetMonitoringLevelResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SetNetworkProfileRequest(Request["SetNetworkProfileResponse"]):
+class SetNetworkProfileRequest(SentByCsms["SetNetworkProfileResponse"]):
     configuration_slot: int = msgspec.field(name="configurationSlot")
     connection_data: NetworkConnectionProfileType = msgspec.field(name="connectionData")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -1474,7 +1483,7 @@ class SetNetworkProfileResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SetVariableMonitoringRequest(Request["SetVariableMonitoringResponse"]):
+class SetVariableMonitoringRequest(SentByCsms["SetVariableMonitoringResponse"]):
     set_monitoring_data: Annotated[list[SetMonitoringDataType], Meta(min_length=1)] = msgspec.field(
         name="setMonitoringData"
     )
@@ -1488,7 +1497,7 @@ class SetVariableMonitoringResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SetVariablesRequest(Request["SetVariablesResponse"]):
+class SetVariablesRequest(SentByCsms["SetVariablesResponse"]):
     set_variable_data: Annotated[list[SetVariableDataType], Meta(min_length=1)] = msgspec.field(
         name="setVariableData"
     )
@@ -1502,7 +1511,7 @@ class SetVariablesResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class SignCertificateRequest(Request["SignCertificateResponse"]):
+class SignCertificateRequest(SentByStation["SignCertificateResponse"]):
     csr: Annotated[str, Meta(max_length=5500)] = msgspec.field(name="csr")
     certificate_type: CertificateSigningUseEnumType | UnsetType = msgspec.field(
         default=UNSET, name="certificateType"
@@ -1520,7 +1529,7 @@ class SignCertificateResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class StatusNotificationRequest(Request["StatusNotificationResponse"]):
+class StatusNotificationRequest(SentByStation["StatusNotificationResponse"]):
     timestamp: AwareDatetime = msgspec.field(name="timestamp")
     connector_status: ConnectorStatusEnumType = msgspec.field(name="connectorStatus")
     evse_id: Annotated[int, Meta(ge=0)] = msgspec.field(name="evseId")
@@ -1532,7 +1541,7 @@ class StatusNotificationResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class TransactionEventRequest(Request["TransactionEventResponse"]):
+class TransactionEventRequest(SentByStation["TransactionEventResponse"]):
     event_type: TransactionEventEnumType = msgspec.field(name="eventType")
     timestamp: AwareDatetime = msgspec.field(name="timestamp")
     trigger_reason: TriggerReasonEnumType = msgspec.field(name="triggerReason")
@@ -1575,7 +1584,7 @@ class TransactionEventResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class TriggerMessageRequest(Request["TriggerMessageResponse"]):
+class TriggerMessageRequest(SentByCsms["TriggerMessageResponse"]):
     requested_message: MessageTriggerEnumType = msgspec.field(name="requestedMessage")
     evse: EVSEType | UnsetType = msgspec.field(default=UNSET, name="evse")
     custom_trigger: Annotated[str, Meta(max_length=50)] | UnsetType = msgspec.field(
@@ -1590,7 +1599,7 @@ class TriggerMessageResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class UnlockConnectorRequest(Request["UnlockConnectorResponse"]):
+class UnlockConnectorRequest(SentByCsms["UnlockConnectorResponse"]):
     evse_id: Annotated[int, Meta(ge=0)] = msgspec.field(name="evseId")
     connector_id: Annotated[int, Meta(ge=0)] = msgspec.field(name="connectorId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -1602,7 +1611,7 @@ class UnlockConnectorResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class UnpublishFirmwareRequest(Request["UnpublishFirmwareResponse"]):
+class UnpublishFirmwareRequest(SentByCsms["UnpublishFirmwareResponse"]):
     checksum: Annotated[str, Meta(max_length=32)] = msgspec.field(name="checksum")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
@@ -1612,7 +1621,7 @@ class UnpublishFirmwareResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class UpdateDynamicScheduleRequest(Request["UpdateDynamicScheduleResponse"]):
+class UpdateDynamicScheduleRequest(SentByCsms["UpdateDynamicScheduleResponse"]):
     """Id of dynamic charging profile to update."""
 
     charging_profile_id: int = msgspec.field(name="chargingProfileId")
@@ -1626,7 +1635,7 @@ class UpdateDynamicScheduleResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class UpdateFirmwareRequest(Request["UpdateFirmwareResponse"]):
+class UpdateFirmwareRequest(SentByCsms["UpdateFirmwareResponse"]):
     request_id: int = msgspec.field(name="requestId")
     firmware: FirmwareType = msgspec.field(name="firmware")
     retries: Annotated[int, Meta(ge=0)] | UnsetType = msgspec.field(default=UNSET, name="retries")
@@ -1640,7 +1649,7 @@ class UpdateFirmwareResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class UsePriorityChargingRequest(Request["UsePriorityChargingResponse"]):
+class UsePriorityChargingRequest(SentByCsms["UsePriorityChargingResponse"]):
     transaction_id: Annotated[str, Meta(max_length=36)] = msgspec.field(name="transactionId")
     activate: bool = msgspec.field(name="activate")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -1652,7 +1661,7 @@ class UsePriorityChargingResponse(OcppStruct):
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
 
 
-class VatNumberValidationRequest(Request["VatNumberValidationResponse"]):
+class VatNumberValidationRequest(SentByStation["VatNumberValidationResponse"]):
     vat_number: Annotated[str, Meta(max_length=20)] = msgspec.field(name="vatNumber")
     evse_id: Annotated[int, Meta(ge=0)] | UnsetType = msgspec.field(default=UNSET, name="evseId")
     custom_data: CustomData | UnsetType = msgspec.field(default=UNSET, name="customData")
@@ -1677,8 +1686,9 @@ del (
     Meta,
     msgspec,
     OcppStruct,
-    Request,
     SendRequest,
+    SentByCsms,
+    SentByStation,
     UNSET,
     UnsetType,
 )

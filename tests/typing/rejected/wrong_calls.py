@@ -24,7 +24,7 @@ async def wrong(conn: AsyncConnection, cluster: ClusterClient, client: StationCl
     # expect: mypy[arg-type] pyright[reportAssignmentType]
     b: v16.messages.ResetResponse = await cluster.call("CS", RESET)
     # expect: mypy[arg-type] pyright[reportAssignmentType]
-    c: v201.messages.HeartbeatResponse = await client.call(RESET)
+    c: v201.messages.HeartbeatResponse = await client.call(v21.messages.HeartbeatRequest())
     answer = v201.messages.ResetResponse(status=v201.enums.ResetStatusEnumType.ACCEPTED)
     # expect: mypy[arg-type] pyright[reportArgumentType]
     await conn.call(answer)
