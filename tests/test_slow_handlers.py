@@ -25,7 +25,7 @@ from ocpp_fast._ratelimit import LogLimiter
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.metrics import Metrics
 from ocpp_fast.transport import Limits, serve
-from ocpp_fast.transport._slow import SlowHandlers, in_hand, named_calls
+from ocpp_fast.transport._slow import SlowHandlers, in_hand, named_calls, named_stations
 from ocpp_fast.v201 import messages
 
 HUNG = 3600.0
@@ -164,6 +164,15 @@ def test_named_calls_are_bounded() -> None:
     assert named_calls(calls[:1], total=3) == "Authorize a0 and 2 more"  # some unnamed
     assert named_calls([], total=2) == "2 unnamed"
     assert named_calls([("Heartbeat", "x\ny")]) == "Heartbeat x\\ny"  # the peer's id, escaped
+
+
+def test_a_stops_line_names_its_first_stations_and_counts_the_rest() -> None:
+    """The server's and the worker's line about the CALLs a stop cancels, one helper."""
+    parts = ["CS1: 2 (Authorize a0, Heartbeat a1)", "CS2: 1 (Reset r0)"]
+    assert named_stations(parts, 2) == "CS1: 2 (Authorize a0, Heartbeat a1), CS2: 1 (Reset r0)"
+    assert (
+        named_stations(parts[:1], 12) == "CS1: 2 (Authorize a0, Heartbeat a1) and 11 more stations"
+    )
 
 
 def test_slow_handler_must_be_positive() -> None:

@@ -40,7 +40,7 @@ from ocpp_fast.dispatch import (
 )
 from ocpp_fast.frames import Call
 from ocpp_fast.transport._loopwatch import watch_loop
-from ocpp_fast.transport._slow import named_calls
+from ocpp_fast.transport._slow import named_calls, named_stations
 from ocpp_fast.transport.limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
@@ -205,17 +205,15 @@ class Worker:
         per_station: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for identity, call, _, _ in late.values():
             per_station[identity].append((call.action, call.message_id))
-        named = ", ".join(
+        parts = [
             f"{escaped(identity)}: {len(calls)} ({named_calls(calls, limit=3)})"
             for identity, calls in list(per_station.items())[:_NAMED]
-        )
-        more = len(per_station) - _NAMED
+        ]
         log.warning(
-            "stopping: cancelling %d CALL(s) still in hand at the deadline (%s%s); their "
+            "stopping: cancelling %d CALL(s) still in hand at the deadline (%s); their "
             "gateways answer them InternalError",
             len(late),
-            named,
-            f" and {more} more stations" if more > 0 else "",
+            named_stations(parts, len(per_station)),
             extra={"cancelled": len(late), "stations": len(per_station)},
         )
         for task, (_, call, msg, handler) in late.items():

@@ -51,6 +51,15 @@ def named_calls(
     return f"{names} and {more} more" if more else names
 
 
+def named_stations(parts: Sequence[str], total: int) -> str:
+    """``CS1: 2 (Authorize m1, Heartbeat m2), CS2: 1 (Reset m7) and 3 more stations``: the
+    stations named (``parts``, each ``identity: count (calls)``), then how many more of
+    ``total``: the one line of a stop that cancels CALLs, on a server and on a worker."""
+    more = total - len(parts)
+    named = ", ".join(parts)
+    return f"{named} and {more} more stations" if more > 0 else named
+
+
 def in_hand(connection: AsyncConnection, limit: int = NAMED_CALLS) -> str:
     """The handlers of ``connection`` running now, the first ``limit`` named
     (:func:`named_calls`), the others counted."""

@@ -57,7 +57,7 @@ from ocpp_fast.transport._lifecycle import (
     too_big_sent,
 )
 from ocpp_fast.transport._refusals import Reason, Refusal, RefusalLog, peer_of
-from ocpp_fast.transport._slow import SlowHandlers, in_hand, named_calls
+from ocpp_fast.transport._slow import SlowHandlers, in_hand, named_calls, named_stations
 from ocpp_fast.transport._tls import secure
 from ocpp_fast.transport.identity import basic_credentials, escaped, parse_identity
 from ocpp_fast.transport.limits import DEFAULT_LIMITS, REPLACED_CLOSE_CODE, Limits
@@ -665,16 +665,12 @@ class Stations:
             if session.connection.handling or session.connection.waiting
         }
         if late:  # one line, whatever the count: the CALLs a station will not get answered
-            named = ", ".join(
-                _late(who, connection) for who, connection in list(late.items())[:_NAMED]
-            )
-            more = f" and {len(late) - _NAMED} more stations" if len(late) > _NAMED else ""
+            parts = [_late(who, connection) for who, connection in list(late.items())[:_NAMED]]
             cancelled = sum(c.handling + c.waiting for c in late.values())
             log.warning(
-                "shutting down: cancelling %d CALL(s) still in hand at the deadline (%s%s)",
+                "shutting down: cancelling %d CALL(s) still in hand at the deadline (%s)",
                 cancelled,
-                named,
-                more,
+                named_stations(parts, len(late)),
                 extra={"cancelled": cancelled, "stations": len(late)},
             )
         for session in list(self._sessions):
