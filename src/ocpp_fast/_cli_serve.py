@@ -606,7 +606,14 @@ async def serve_command(args: argparse.Namespace) -> int:
     await server.close(args.shutdown_timeout)
     if gateway is not None:
         await gateway.close()
-    command_log.info("stopped")
+    unanswered = server.unanswered_at_stop
+    if unanswered:  # expected under traffic: each station sends them again once reconnected
+        command_log.info(
+            "stopped; %d CALL(s) received during the stop left for their stations to send again",
+            unanswered,
+        )
+    else:
+        command_log.info("stopped")
     return 0
 
 

@@ -745,12 +745,12 @@ def handle(handler, frame, identity=""):
 def feed(connection, data):
     """:meth:`AsyncConnection.feed <ocpp_fast.aio.AsyncConnection.feed>` in C: the compiled
     path's reply written, or the rest of ``feed`` (``connection._feed_answered``, or
-    ``connection._feed_protocol`` while CALLs wait).
+    ``connection._feed_protocol`` while CALLs wait or it closes).
 
     ``aio`` puts it in place of the Python method when this module is built: the same
     steps, without a Python frame on a live connection's path.
     """
-    if connection._backlog or connection._stopped:
+    if connection._backlog or connection._closing:
         return connection._feed_protocol(data)
     dispatcher = connection._fast
     if type(dispatcher) is FastDispatch:

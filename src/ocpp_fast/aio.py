@@ -82,6 +82,9 @@ DEFAULT_TIMEOUT = 30.0
 CALLS_IN_FLIGHT = 3
 """Async handlers run at once per connection: the spec's one outstanding CALL, plus two of
 allowance for stations that overlap a CALL with the previous one's answer in flight."""
+NAMED_UNANSWERED = 5
+"""CALLs received while a connection closes that it keeps named (the rest only counted: a
+station that keeps sending during a stop cannot grow the list)."""
 
 _NOT_STARTED: Any = object()
 """The handler of a CALL has not been called yet (see ``AsyncConnection._answer``)."""
@@ -199,6 +202,15 @@ class AsyncConnection:
         self._on_resume = on_resume
         self._resumed: asyncio.Event | None = None
         self._stopped = False
+        self._closing = False
+        """No received CALL is dispatched any more (:meth:`finish`, or :meth:`stop`): the
+        compiled path is left for ``_received``, which counts them instead."""
+        self.unanswered: list[tuple[str, str]] = []
+        """``(action, message id)`` of the first CALLs (and SENDs) received once
+        :meth:`finish` or :meth:`stop` was called, left unanswered: for the line that says the
+        station is gone (at most ``NAMED_UNANSWERED`` kept; :attr:`unanswered_count` counts
+        all)."""
+        self.unanswered_count = 0
         self.on_answer: list[Callable[[str, OcppStruct], None]] = []
         """Told ``(action, response)`` of each of our CALLs the peer answered validly, before
         its caller (a station's client reads the heartbeat interval of a BootNotification)."""
@@ -236,7 +248,7 @@ class AsyncConnection:
         CALLs wait in the backlog: a plain handler's is answered there, an async
         one's is decoded there and goes on to :meth:`_take_call`.
         """
-        if self._backlog or self._stopped:
+        if self._backlog or self._closing:
             return self._feed_protocol(data)
         answered = self._fast.answer(data, self.identity)
         write = self._write
@@ -278,11 +290,17 @@ class AsyncConnection:
 
     def _received(self, event: CallReceived | SendReceived, data: bytes | str) -> None:
         """A CALL (or SEND) of the peer, from the protocol or the compiled path: its frame kept
-        where the handler's class asks, then started, answered or put in the backlog."""
-        if not self._stopped:
+        where the handler's class asks, then started, answered or put in the backlog; once
+        the connection is closing, counted and left unanswered (:meth:`finish`)."""
+        if not self._closing:
             if self._frames is not None and type(event) is CallReceived:
                 self._frames[event.call.message_id] = data
             self._take_call(event)
+            return
+        self.unanswered_count += 1
+        if len(self.unanswered) < NAMED_UNANSWERED:
+            request = _request_of(event)
+            self.unanswered.append((request.action, request.message_id))
 
     def _fed(self) -> bool:
         """The end of :meth:`feed`: what was answered written; ``False`` (reading pauses)
@@ -744,6 +762,18 @@ class AsyncConnection:
             await asyncio.wait(waiting, timeout=left)
         return True
 
+    def finish(self) -> None:
+        """Dispatch no more received CALLs; those in hand (running, or waiting for a slot)
+        go on, and :meth:`drain` waits for them.
+
+        The start of a server's stop: a CALL a station sends from now on is read (so the
+        answers to the calls of handlers still running are too) but left unanswered, and
+        counted in :attr:`unanswered`; the station sends it again once reconnected, as it
+        does any CALL whose connection closed before the answer. Were they dispatched, a
+        station that keeps sending would keep :meth:`drain` waiting until the deadline.
+        """
+        self._closing = True
+
     def stop(self) -> None:
         """Dispatch no more received CALLs and cancel the handlers still running.
 
@@ -753,6 +783,7 @@ class AsyncConnection:
         if not self._stopped:  # what it cancels, said once the station is gone
             self.cancelled.extend((action, message_id) for _, action, message_id in self.running())
         self._stopped = True
+        self._closing = True
         self._backlog.clear()
         for task in list(self._tasks):
             task.cancel()

@@ -242,6 +242,9 @@ class Stations:
         self.tls: ssl_module.SSLContext | None = None
         """The server's TLS context: each backend runs TLS through :meth:`start_tls`."""
         self._background: set[asyncio.Task[None]] = set()
+        self.unanswered_at_stop = 0
+        """CALLs stations sent once the stop began (:meth:`stop_handlers`), left unanswered
+        for them to send again: counted as each station's connection ends."""
         self.slow_handlers: SlowHandlers = SlowHandlers(
             limits.slow_handler, self.refusals, lambda: self.metrics
         )
@@ -539,10 +542,16 @@ class Stations:
             self._sessions.discard(session)
             said = ending(said, lost)
             cancelled = connection.cancelled  # by the grace's end above, or the shutdown's
+            unanswered = connection.unanswered_count  # received once the stop began
+            self.unanswered_at_stop += unanswered
             ConnectionLog(log, identity).info(
-                "disconnected: %s%s",
+                "disconnected: %s%s%s",
                 said,
                 f"; handlers cancelled: {named_calls(cancelled)}" if cancelled else "",
+                f"; received while it stopped, unanswered: "
+                f"{named_calls(connection.unanswered, unanswered)}"
+                if unanswered
+                else "",
                 extra={"reason": said},
             )
             if session.ended is not None:
@@ -652,9 +661,13 @@ class Stations:
         await shut_down(self.handlers.values(), self, self.limits.handler_grace)
 
     async def stop_handlers(self, deadline: float) -> None:
-        """Refuse new stations; let handlers run until ``deadline`` (loop time), then cancel
-        them, and end the sweep of slow handlers."""
+        """Refuse new stations and dispatch no CALL received from now on
+        (:meth:`~ocpp_fast.aio.AsyncConnection.finish`: a station that keeps sending would
+        keep the drain waiting until the deadline); let the handlers in hand run until
+        ``deadline`` (loop time), then cancel them, and end the sweep of slow handlers."""
         self.stop_admitting()
+        for session in list(self._sessions):  # no CALL received from now on is dispatched
+            session.connection.finish()
         loop = asyncio.get_running_loop()
         for session in list(self._sessions):
             if not await session.connection.drain(max(0.0, deadline - loop.time())):
