@@ -11,6 +11,7 @@ and said as "still in hand at the deadline".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import logging
 import time
@@ -22,11 +23,12 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from ocpp_fast import v201
 from ocpp_fast.aio import NAMED_UNANSWERED, AsyncConnection
 from ocpp_fast.dispatch import CallContext
-from ocpp_fast.transport import serve
+from ocpp_fast.transport import connect, serve, serve_in_memory
 from ocpp_fast.transport.backend import BACKENDS
-from ocpp_fast.v201 import messages
+from ocpp_fast.v201 import datatypes, messages
 
 pytestmark = pytest.mark.usefixtures("dispatch_twin")
 
@@ -172,3 +174,68 @@ def test_a_stop_under_traffic_ends_when_the_calls_in_hand_are_answered(
         "CS7: disconnected: the CSMS is shutting down; received while it stopped, "
         f"unanswered: Heartbeat {len(started)}, Heartbeat {len(started) + 1}"
     ]
+
+
+class Hanging(v201.Charger):
+    """A station whose GetVariables handler awaits what never comes."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.cancelled = 0
+
+    async def get_variables(
+        self, request: messages.GetVariablesRequest
+    ) -> messages.GetVariablesResponse:
+        self.started += 1
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        raise AssertionError("never set")
+
+
+def test_a_station_closes_within_its_timeout_with_a_handler_hanging(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``StationClient.close(timeout)`` cancels a handler still running at ``timeout`` and
+    names it (it waited for ever), and a CALL the CSMS sends during the close is not
+    dispatched."""
+    caplog.set_level(logging.INFO, logger="ocpp_fast.transport")
+    asked = messages.GetVariablesRequest(
+        get_variable_data=[
+            datatypes.GetVariableDataType(
+                component=datatypes.ComponentType(name="OCPPCommCtrlr"),
+                variable=datatypes.VariableType(name="HeartbeatInterval"),
+            )
+        ]
+    )
+
+    async def session() -> tuple[float, int, int, list[str]]:
+        server = await serve_in_memory(MyTestChargeSystem())
+        firmware = Hanging()
+        station = await connect(firmware, "ws://csms.test/ocpp/CS9", via=server)
+        while "CS9" not in server.connections:
+            await asyncio.sleep(0.01)
+        first = asyncio.ensure_future(server.call("CS9", asked, timeout=5))
+        while not firmware.started:
+            await asyncio.sleep(0.01)
+        began = time.monotonic()
+        closing = asyncio.ensure_future(station.close(timeout=0.3))
+        await asyncio.sleep(0.05)
+        second = asyncio.ensure_future(server.call("CS9", asked, timeout=5))
+        await asyncio.wait_for(closing, 3)
+        took = time.monotonic() - began
+        for call in (first, second):
+            with contextlib.suppress(Exception):
+                await call
+        await server.close()
+        said = [r.getMessage() for r in caplog.records if "cancelling" in r.getMessage()]
+        return took, firmware.started, firmware.cancelled, said
+
+    took, started, cancelled, said = asyncio.run(asyncio.wait_for(session(), 20))
+    assert 0.3 <= took < 2
+    assert (started, cancelled) == (1, 1)  # the second CALL was not dispatched
+    assert len(said) == 1
+    assert said[0].startswith("CS9: closing: cancelling handlers still running after 0.3 s: ")
+    assert said[0].split(": ")[-1].startswith("GetVariables ")

@@ -63,6 +63,7 @@ from ocpp_fast.transport._sender import (
     QueueSender,
     StillQueued,
 )
+from ocpp_fast.transport._slow import in_hand
 from ocpp_fast.transport.backend import resolve
 from ocpp_fast.transport.identity import basic_header, parse_identity, websocket_url_problem
 from ocpp_fast.transport.limits import DEFAULT_MAX_SIZE
@@ -106,6 +107,9 @@ CLOSED_BY_THE_STATION = "closed by the station"
 HOOK_GRACE = 5.0
 """Seconds ``on_connect`` may go on after the connection is gone (its calls fail at once
 then), and ``on_disconnect`` may run, before they are cancelled: a reconnect waits for them."""
+CLOSE_TIMEOUT = 10.0
+"""Seconds :meth:`StationClient.close` lets the handlers in hand answer before it cancels
+them (the CSMS server's default stop timeout too)."""
 BOOT_RETRY_FLOOR = 10.0
 """Seconds a station waits before it boots again when the CSMS answered Pending or Rejected
 with an ``interval`` of 0 (OCPP leaves the wait to the station then, one that does not flood
@@ -706,11 +710,15 @@ class StationClient(Generic[BootT]):
         """Whether the live connection agreed permessage-deflate."""
         return self._link is not None and self._link.compressed
 
-    async def close(self) -> None:
-        """Let in-flight handlers answer, then close for good.
+    async def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
+        """Let in-flight handlers answer for up to ``timeout`` seconds, then close for good.
 
-        Queued messages not yet answered stay in the queue; whoever awaits one (its
-        ``Queued``, or a ``call()``) gets ``StillQueued`` at once."""
+        A handler still running then is cancelled and named in one WARNING: a handler that
+        awaits what never comes held ``close()`` for ever. CALLs the CSMS sends once the close
+        began are read (the answers to calls the handlers make still arrive) but not
+        dispatched (:meth:`~ocpp_fast.aio.AsyncConnection.finish`): a CSMS that keeps calling
+        kept the drain going. Queued messages not yet answered stay in the queue; whoever
+        awaits one (its ``Queued``, or a ``call()``) gets ``StillQueued`` at once."""
         self._closing = True
         self._closed.set()
         if self._opening is not None:
@@ -723,13 +731,25 @@ class StationClient(Generic[BootT]):
         if self._sender is not None:
             self._sender.stopped()
         if self.connection is not None:
-            await self.connection.drain()
+            await self._drain(self.connection, timeout)
         if self._link is not None:
             await self._link.close()
         if self._runner is not None:
             await self._runner
         if self._sender is not None and self._owns_queue:
             self._sender.queue.close()
+
+    async def _drain(self, connection: AsyncConnection, timeout: float) -> None:
+        """:meth:`close`'s wait for the handlers in hand: ``timeout`` at most, then those
+        still running cancelled and named."""
+        connection.finish()
+        if not await connection.drain(timeout):
+            ConnectionLog(log, self.identity).warning(
+                "closing: cancelling handlers still running after %g s: %s",
+                timeout,
+                in_hand(connection),
+            )
+            connection.stop()
 
     async def reboot(self, downtime: float, reason: str | None = None) -> None:
         """Close the live connection as a station that reboots does (WebSocket close code 1012,
