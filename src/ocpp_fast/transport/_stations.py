@@ -58,7 +58,7 @@ from ocpp_fast.transport._lifecycle import (
 )
 from ocpp_fast.transport._refusals import Reason, Refusal, RefusalLog, peer_of
 from ocpp_fast.transport._slow import SlowHandlers, in_hand, named_calls, named_stations
-from ocpp_fast.transport._tls import secure
+from ocpp_fast.transport._tls import secure, why_tls_failed
 from ocpp_fast.transport.identity import basic_credentials, escaped, parse_identity
 from ocpp_fast.transport.limits import DEFAULT_LIMITS, REPLACED_CLOSE_CODE, Limits
 from ocpp_fast.transport.runtime import process_count, process_slot
@@ -403,7 +403,7 @@ class Stations:
         peer = peer_of(transport)
 
         def failed(error: Exception) -> None:
-            self.refusal_log.refused(Reason.TLS, peer, None, str(error) or type(error).__name__)
+            self.refusal_log.refused(Reason.TLS, peer, None, why_tls_failed(error))
 
         secure(transport, protocol, self.tls, self.limits.handshake_timeout, made, failed)
 
