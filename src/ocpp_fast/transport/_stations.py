@@ -13,6 +13,7 @@ and, when it closes, hands it to :meth:`Stations.finish`. Shutdown is
 from __future__ import annotations
 
 import asyncio
+import datetime
 import enum
 import http
 import inspect
@@ -56,7 +57,7 @@ from ocpp_fast.transport._lifecycle import (
     shut_down,
     too_big_sent,
 )
-from ocpp_fast.transport._refusals import Reason, Refusal, RefusalLog, peer_of
+from ocpp_fast.transport._refusals import Reason, Refusal, RefusalLog, peer_of, shown_peer
 from ocpp_fast.transport._slow import SlowHandlers, in_hand, named_calls, named_stations
 from ocpp_fast.transport._tls import secure, why_tls_failed
 from ocpp_fast.transport.identity import basic_credentials, escaped, parse_identity
@@ -470,10 +471,18 @@ class Stations:
         if previous is not None:
             if previous.authenticated and not session.authenticated:
                 return False
+            older = previous.connection
+            # both addresses, and how long the older one lived: one station reconnecting
+            # comes from where it was (a lost socket the CSMS had not noticed), while two
+            # devices configured with one identity alternate between two addresses
             self.refusals.warning(
                 "replaced",
-                "%s: connected again; closing the older connection (code %d)",
+                "%s: connected again from %s; closing the older connection, from %s for %s"
+                " (code %d)",
                 identity,
+                shown_peer(session.connection.remote_address),
+                shown_peer(older.remote_address),
+                _lived(older.connected_since),
                 REPLACED_CLOSE_CODE,
                 extra={"identity": identity},
             )
@@ -703,6 +712,11 @@ class CsmsServer(Stations):
         """Stop within ``timeout`` seconds: refuse new stations, let calls in flight finish
         while time allows, cancel the handlers still running, then close every connection."""
         raise NotImplementedError
+
+
+def _lived(since: datetime.datetime) -> str:
+    """How long a connection made at ``since`` has lived, as a log line says it (``12.3 s``)."""
+    return f"{(datetime.datetime.now(datetime.UTC) - since).total_seconds():.1f} s"
 
 
 def _late(identity: str, connection: AsyncConnection) -> str:
