@@ -93,3 +93,26 @@ def test_simulate_says_it_too_and_shows_no_traceback(files: dict[str, Path]) -> 
     assert f"ocpp-fast simulate: error: --ssl-certfile {cert}: no PEM private key in it" in said
     said = refused([*simulate, "--ssl-ca-certs", "absent.pem"])
     assert "ocpp-fast simulate: error: --ssl-ca-certs absent.pem: No such file" in said
+
+
+def test_simulate_says_which_flag_trusts_the_csms_s_certificate(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    """Stations that do not trust the CSMS's certificate: the report's key says the
+    verification failed, and a line after it names the flag that mends it; given the CA, the
+    run connects and the line is not there."""
+    flags = ["--ssl-certfile", str(files["cert"]), "--ssl-keyfile", str(files["key"])]
+    with serving("--quiet", *flags) as server:
+        simulate = [sys.executable, "-m", "ocpp_fast.cli", "simulate", "--chargers", "1"]
+        simulate += ["--url", f"wss://127.0.0.1:{server.port}/ocpp", "--duration", "1"]
+        untrusted = subprocess.run(simulate, capture_output=True, text=True, timeout=60)
+        ca = str(files["cert"].parent / "ca.pem")  # the Pki of the fixture wrote it there
+        trusted = subprocess.run(
+            [*simulate, "--ssl-ca-certs", ca], capture_output=True, text=True, timeout=60
+        )
+    assert untrusted.returncode == 1, untrusted.stdout + untrusted.stderr
+    assert "connect: TLS: certificate verify failed" in untrusted.stdout
+    hint = "the stations do not trust the CSMS's certificate: give the CA that signed it"
+    assert hint in untrusted.stderr and "--ssl-ca-certs FILE" in untrusted.stderr
+    assert trusted.returncode == 0, trusted.stdout + trusted.stderr
+    assert "trust" not in trusted.stderr

@@ -4,6 +4,7 @@ CLI, every public module of the API."""
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -62,6 +63,59 @@ def test_the_guides_tables_have_every_flag() -> None:
         rows = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
         missing = [flag for flag in flags(commands[name]) if not any(flag in r for r in rows)]
         assert not missing, (page, missing)
+
+
+OTHER_TOOLS_FLAGS = {
+    "--strict": "mypy",
+    "--verifytypes": "pyright",
+    "--no-binary": "pip",
+    "--max-time": "curl",
+    "--max-age": "nats stream edit",
+    "--instructions": "benchmarks/store_calls.py",
+}
+"""Flags the user's pages name that belong to another program, each with that program."""
+
+
+def test_every_flag_the_user_pages_name_exists() -> None:
+    """A flag in backticks on a page a user works from (getting started, how-to, reference,
+    the README) is a flag of an ``ocpp-fast`` command, or of another program named above: the
+    metrics reference once said ``--write-window``, which no command has (it is
+    ``--nats-write-window``), and a reader typing it gets argparse's error."""
+    top = docs_hooks.parser_of(cli.main)
+    known = {
+        flag
+        for action in top._actions
+        if isinstance(action, argparse._SubParsersAction)
+        for name, sub in action.choices.items()
+        for parser in ([docs_hooks.parser_of(bench.main)] if name == "bench" else [sub])
+        for flag in flags(parser)
+    }
+    pages = [ROOT / "README.md"] + [
+        page
+        for folder in ("getting-started", "how-to", "reference")
+        for page in sorted((ROOT / "docs" / folder).rglob("*.md"))
+    ]
+    unknown = {
+        f"{page.relative_to(ROOT)}: {flag}"
+        for page in pages
+        for quoted in re.findall(r"`[^`\n]*`", page.read_text(encoding="utf-8"))
+        for flag in re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", quoted)
+        if flag not in known and flag not in OTHER_TOOLS_FLAGS
+    }
+    assert not unknown, sorted(unknown)
+
+
+def test_the_pages_call_a_station_back_through_context_peer() -> None:
+    """Prose and tables are not type-checked as the code blocks are: the migration table once
+    told a handler to ``await context.connection.call(...)``, which ``mypy --strict`` refuses
+    (``context.connection`` may be ``None``); ``context.peer`` is the typed way."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    told = [
+        str(page.relative_to(ROOT))
+        for page in pages
+        if "await context.connection.call(" in page.read_text(encoding="utf-8")
+    ]
+    assert not told, told
 
 
 def test_hidden_flags_stay_hidden() -> None:

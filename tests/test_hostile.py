@@ -14,6 +14,7 @@ import gc
 import importlib.util
 import io
 import logging
+import re
 import socket
 import struct
 import time
@@ -276,8 +277,13 @@ def password_check(station: StationRequest) -> Admission:
     return Admission.UNAUTHORIZED
 
 
-def test_a_newer_connection_replaces_the_older(backend: str) -> None:
+def test_a_newer_connection_replaces_the_older(
+    backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The newer connection wins, and the line says both addresses and how long the older
+    lived: one station reconnecting, or two devices sharing an identity, told apart."""
     auth = {"Authorization": basic_header("CS001", "0123456789abcdef")}
+    caplog.set_level(logging.WARNING)
 
     async def session() -> tuple[int | None, bool, bool, Any]:
         server = await start(
@@ -301,6 +307,14 @@ def test_a_newer_connection_replaces_the_older(backend: str) -> None:
     assert replaced
     assert gone
     assert answer.startswith('[3,"n1"')
+    [line] = [r.getMessage() for r in caplog.records if "connected again" in r.getMessage()]
+    said = re.fullmatch(
+        r"CS001: connected again from 127\.0\.0\.1:(\d+); closing the older connection, "
+        r"from 127\.0\.0\.1:(\d+) for \d+\.\d s \(code 1008\)",
+        line,
+    )
+    assert said is not None, line
+    assert said.group(1) != said.group(2)  # two sockets: the newer's port, then the older's
 
 
 def test_an_unauthenticated_connection_never_displaces_an_authenticated_one(

@@ -248,6 +248,47 @@ def test_a_failed_tls_handshake_is_logged_and_counted(
     assert metrics.refusals["tls"] == 2
 
 
+def test_a_tls_refusal_says_what_the_station_did_wrong(
+    backend: str, pki: Pki, caplog: pytest.LogCaptureFixture
+) -> None:
+    """OpenSSL's words (``[SSL: HTTP_REQUEST] http request``) name its state, not the
+    station's mistake: the line says it in an operator's terms (a ws:// URL for a wss://
+    port, no client certificate, our certificate not trusted), OpenSSL's text after it."""
+
+    async def session() -> None:
+        server = await serve(
+            MyTestChargeSystem(),
+            authorize=lambda s: True,
+            security_profile=3,
+            ssl=pki.server_context(mutual=True),
+            backend=backend,
+        )
+        try:
+            await exchange(server.port, upgrade("/CS001"))  # ws:// to the wss:// port
+            await exchange(server.port, upgrade("/CS001"), pki.client_context(False))
+            with pytest.raises(ssl.SSLError):  # does not trust the test CA: hangs up
+                await exchange(server.port, upgrade("/CS001"), ssl.create_default_context())
+            for _ in range(100):
+                if len(refusal_records(caplog)) == 3:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            await server.close()
+
+    caplog.set_level(logging.WARNING, logger="ocpp_fast.transport.refusals")
+    run(session)
+    lines = [record.getMessage() for record in refusal_records(caplog)]
+    assert len(lines) == 3, lines
+    plain, no_certificate, distrust = lines
+    assert "the station's URL says ws://, where this port needs wss://" in plain
+    assert "HTTP_REQUEST" in plain  # OpenSSL's own words kept, to search for
+    assert "the station sent no client certificate (security profile 3 needs one)" in (
+        no_certificate
+    )
+    assert "PEER_DID_NOT_RETURN_A_CERTIFICATE" in no_certificate
+    assert "closed the connection during the TLS handshake" in distrust
+
+
 def test_an_unauthenticated_takeover_is_refused_409_logged_and_counted(
     backend: str, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -16,7 +16,7 @@ import json
 import os
 import ssl
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -107,7 +107,23 @@ async def _simulate(
     if terminal:
         print(file=sys.stderr)
     print(json.dumps(report.as_dict()) if args.json else report.table())
+    for hint in _simulate_hints(report.errors, args):
+        print(hint, file=sys.stderr)
     return 0 if report.ok else 1
+
+
+def _simulate_hints(errors: Mapping[str, int], args: argparse.Namespace) -> list[str]:
+    """What to do about the run's connect failures that a flag of this command mends: the
+    report's key says what failed (``connect: TLS: certificate verify failed: self-signed
+    certificate``), which names neither the flag nor the file it wants."""
+    hints = []
+    untrusted = any(key.startswith("connect: TLS: certificate verify failed") for key in errors)
+    if untrusted and not args.ssl_ca_certs:
+        hints.append(
+            "the stations do not trust the CSMS's certificate: give the CA that signed it"
+            " (a self-signed certificate: the certificate itself) with --ssl-ca-certs FILE"
+        )
+    return hints
 
 
 def _simulate_settings(

@@ -13,6 +13,7 @@ and, when it closes, hands it to :meth:`Stations.finish`. Shutdown is
 from __future__ import annotations
 
 import asyncio
+import datetime
 import enum
 import http
 import inspect
@@ -56,9 +57,9 @@ from ocpp_fast.transport._lifecycle import (
     shut_down,
     too_big_sent,
 )
-from ocpp_fast.transport._refusals import Reason, Refusal, RefusalLog, peer_of
+from ocpp_fast.transport._refusals import Reason, Refusal, RefusalLog, peer_of, shown_peer
 from ocpp_fast.transport._slow import SlowHandlers, in_hand, named_calls, named_stations
-from ocpp_fast.transport._tls import secure
+from ocpp_fast.transport._tls import secure, why_tls_failed
 from ocpp_fast.transport.identity import basic_credentials, escaped, parse_identity
 from ocpp_fast.transport.limits import DEFAULT_LIMITS, REPLACED_CLOSE_CODE, Limits
 from ocpp_fast.transport.runtime import process_count, process_slot
@@ -406,7 +407,7 @@ class Stations:
         peer = peer_of(transport)
 
         def failed(error: Exception) -> None:
-            self.refusal_log.refused(Reason.TLS, peer, None, str(error) or type(error).__name__)
+            self.refusal_log.refused(Reason.TLS, peer, None, why_tls_failed(error))
 
         secure(transport, protocol, self.tls, self.limits.handshake_timeout, made, failed)
 
@@ -473,10 +474,18 @@ class Stations:
         if previous is not None:
             if previous.authenticated and not session.authenticated:
                 return False
+            older = previous.connection
+            # both addresses, and how long the older one lived: one station reconnecting
+            # comes from where it was (a lost socket the CSMS had not noticed), while two
+            # devices configured with one identity alternate between two addresses
             self.refusals.warning(
                 "replaced",
-                "%s: connected again; closing the older connection (code %d)",
+                "%s: connected again from %s; closing the older connection, from %s for %s"
+                " (code %d)",
                 identity,
+                shown_peer(session.connection.remote_address),
+                shown_peer(older.remote_address),
+                _lived(older.connected_since),
                 REPLACED_CLOSE_CODE,
                 extra={"identity": identity},
             )
@@ -716,6 +725,11 @@ class CsmsServer(Stations):
         """Stop within ``timeout`` seconds: refuse new stations, let calls in flight finish
         while time allows, cancel the handlers still running, then close every connection."""
         raise NotImplementedError
+
+
+def _lived(since: datetime.datetime) -> str:
+    """How long a connection made at ``since`` has lived, as a log line says it (``12.3 s``)."""
+    return f"{(datetime.datetime.now(datetime.UTC) - since).total_seconds():.1f} s"
 
 
 def _late(identity: str, connection: AsyncConnection) -> str:

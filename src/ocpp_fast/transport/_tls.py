@@ -19,7 +19,43 @@ import asyncio
 import ssl
 from collections.abc import Callable
 
-__all__ = ["secure"]
+__all__ = ["secure", "why_tls_failed"]
+
+_SAID = {
+    "HTTP_REQUEST": "a plain HTTP request on this TLS port: the station's URL says ws://, "
+    "where this port needs wss://",
+    "PEER_DID_NOT_RETURN_A_CERTIFICATE": "the station sent no client certificate "
+    "(security profile 3 needs one)",
+    "CERTIFICATE_VERIFY_FAILED": "the station's certificate did not verify against the CA "
+    "the server trusts (--ssl-ca-certs)",
+    "TLSV1_ALERT_UNKNOWN_CA": "the station does not trust our certificate: it lacks the "
+    "CA that signed it",
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN": "the station refused our certificate",
+    "SSLV3_ALERT_BAD_CERTIFICATE": "the station refused our certificate",
+    "TLSV1_ALERT_PROTOCOL_VERSION": "no TLS version both sides speak",
+    "UNSUPPORTED_PROTOCOL": "no TLS version both sides speak",
+    "NO_SHARED_CIPHER": "no cipher both sides speak",
+}
+"""What an operator does about a failed handshake, by OpenSSL's reason for it: its own words
+(``[SSL: HTTP_REQUEST] http request``) name the library's state, not the station's mistake."""
+
+
+def why_tls_failed(error: BaseException) -> str:
+    """The refusal line's words for a failed TLS handshake: what happened in an operator's
+    terms where the cause is a known one, then OpenSSL's own text (kept to search for)."""
+    raw = str(error) or type(error).__name__
+    if isinstance(error, ssl.SSLError):
+        said = _SAID.get(error.reason or "")
+    elif isinstance(error, ConnectionError):
+        said = (
+            "the station closed the connection during the TLS handshake (one that does not"
+            " trust our certificate does so)"
+        )
+    elif isinstance(error, TimeoutError):
+        said = "no TLS handshake within Limits.handshake_timeout"
+    else:
+        said = None
+    return raw if said is None else f"{said} ({raw})"
 
 
 def secure(
