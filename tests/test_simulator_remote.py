@@ -16,7 +16,12 @@ import pytest
 
 from ocpp_fast import CallContext
 from ocpp_fast._sim_traffic16 import traffic_for
-from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16, DemoChargeSystem21
+from ocpp_fast.demo import (
+    DemoChargeSystem,
+    DemoChargeSystem16,
+    DemoChargeSystem21,
+    _TransactionIds,
+)
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.simulator import (
     SimulatedStation,
@@ -45,6 +50,7 @@ class Seen:
         self.requests: list[Any] = []
         if csms is None and label == "1.6":
             csms = DemoChargeSystem16()
+            csms._transaction_ids = _TransactionIds(1)  # from 1, for the tests to know them
         elif csms is None:
             csms = DemoChargeSystem21() if label == "2.1" else DemoChargeSystem()
         invoke = csms.invoke_handler
