@@ -50,9 +50,10 @@ class Seen:
         self.requests: list[Any] = []
         if csms is None and label == "1.6":
             csms = DemoChargeSystem16()
-            csms._transaction_ids = _TransactionIds(1)  # from 1, for the tests to know them
         elif csms is None:
             csms = DemoChargeSystem21() if label == "2.1" else DemoChargeSystem()
+        if isinstance(csms, DemoChargeSystem16):  # its ids from 1, for the tests to know them
+            csms._transaction_ids = _TransactionIds(1)
         invoke = csms.invoke_handler
 
         def recorded(route: Any, call: Any, identity: str, peer: Any) -> Any:
@@ -334,6 +335,7 @@ class StopsAtOnce(DemoChargeSystem16):
 
     def __init__(self) -> None:
         super().__init__()
+        self._transaction_ids = _TransactionIds(1)  # from 1, for the test to know them
         self.answers: list[str] = []
         self.stopped: list[messages16.StopTransactionRequest] = []
 
