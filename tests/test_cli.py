@@ -21,7 +21,7 @@ from ocpp_fast.bench import DEFAULT_MIX
 from ocpp_fast.cli import main
 from ocpp_fast.demo import DemoChargeSystem
 from ocpp_fast.simulator import MIX_SHARES, SimulationReport, simulate
-from ocpp_fast.transport import serve
+from ocpp_fast.transport import MessageRetry, serve
 
 MIX = DEFAULT_MIX
 
@@ -351,3 +351,47 @@ def test_simulate_help_names_the_identities_an_authorize_list_must_hold(
     shown = " ".join(capsys.readouterr().out.split())  # argparse wraps the lines
     assert f"identity ({identity_of(0)}, {identity_of(1)}...) is appended" in shown
     assert f"{identity_of(0)} for 0, the default" in shown
+
+
+@pytest.mark.parametrize(
+    ("flags", "attempts", "interval"),
+    [([], None, None), (["--retry-attempts", "5", "--retry-interval", "0.5"], 5, 0.5)],
+)
+def test_simulate_retry_flags_set_the_run_s_retry(
+    flags: list[str],
+    attempts: int | None,
+    interval: float | None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--retry-attempts`` and ``--retry-interval`` reach ``simulate(retry=...)``; a flag not
+    given keeps :data:`~ocpp_fast.simulator.TRANSACTION_RETRY`'s value (the retry window had no
+    flag: a CSMS that recovers in 10 s could not be tested without code)."""
+    from ocpp_fast import simulator
+
+    given: dict[str, Any] = {}
+
+    async def fake(url: Any, chargers: int, duration: float, **options: Any) -> SimulationReport:
+        given.update(options)
+        return SimulationReport(stations=chargers, duration=duration)
+
+    monkeypatch.setattr(simulator, "simulate", fake)
+    main(["simulate", "--url", "ws://127.0.0.1:1/ocpp", "--duration", "1", *flags])
+    default = simulator.TRANSACTION_RETRY
+    assert given["retry"] == MessageRetry(
+        attempts=default.attempts if attempts is None else attempts,
+        interval=default.interval if interval is None else interval,
+        timeout=default.timeout,
+    )
+    capsys.readouterr()
+
+
+def test_simulate_help_says_the_retry_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    """The defaults ``--help`` states are those of the simulator's retry."""
+    from ocpp_fast.simulator import TRANSACTION_RETRY
+
+    with pytest.raises(SystemExit):
+        main(["simulate", "--help"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"the first included (default {TRANSACTION_RETRY.attempts};" in said
+    assert f"times the failures so far (default {TRANSACTION_RETRY.interval:g})" in said

@@ -11,7 +11,12 @@ import pytest
 
 from ocpp_fast import CallContext
 from ocpp_fast.aio import connect_in_memory
-from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16, DemoChargeSystem21
+from ocpp_fast.demo import (
+    DemoChargeSystem,
+    DemoChargeSystem16,
+    DemoChargeSystem21,
+    _TransactionIds,
+)
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.simulator import SimulatedStation, SimulatedStation16, SimulatedStation21
 from ocpp_fast.v16 import datatypes as datatypes16
@@ -99,6 +104,7 @@ class Counting16(DemoChargeSystem16):
 def test_a_16_override_with_context_keeps_the_demos_numbering() -> None:
     payload = b'{"connectorId":1,"idTag":"T","meterStart":0,"timestamp":"2026-01-01T00:00:00Z"}'
     csms = Counting16()
+    csms._transaction_ids = _TransactionIds(1)  # from 1 (the demo's start is random)
     first = csms.handle(b'[2,"1","StartTransaction",' + payload + b"]", "CS16")
     second = csms.handle(b'[2,"2","StartTransaction",' + payload + b"]", "BANNED")
     assert first is not None and b'"transactionId":1' in first and b"Accepted" in first

@@ -748,13 +748,15 @@ def test_a_gateway_for_workers_accepts_the_versions_of_its_app() -> None:
 
 
 def test_a_16_request_type_is_what_the_16_demo_answers() -> None:
-    """The 1.6 demo numbers transactions (what a 1.6 station needs to stop one)."""
+    """The 1.6 demo numbers transactions (what a 1.6 station needs to stop one), counting up
+    from a random start per process (test_demo_ids)."""
     demo = DemoChargeSystem16()
     start = messages16.StartTransactionRequest(
         connector_id=1, id_tag="T", meter_start=0, timestamp=datetime.datetime.now(datetime.UTC)
     )
     first, second = demo.default_start_transaction(start), demo.default_start_transaction(start)
-    assert (first.transaction_id, second.transaction_id) == (1, 2)
+    assert 1 <= first.transaction_id <= 2**31 - 1
+    assert second.transaction_id == first.transaction_id % (2**31 - 1) + 1
 
 
 def test_mutual_tls_from_the_flags_of_serve_and_simulate(

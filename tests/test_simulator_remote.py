@@ -16,7 +16,12 @@ import pytest
 
 from ocpp_fast import CallContext
 from ocpp_fast._sim_traffic16 import traffic_for
-from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16, DemoChargeSystem21
+from ocpp_fast.demo import (
+    DemoChargeSystem,
+    DemoChargeSystem16,
+    DemoChargeSystem21,
+    _TransactionIds,
+)
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.simulator import (
     SimulatedStation,
@@ -47,6 +52,8 @@ class Seen:
             csms = DemoChargeSystem16()
         elif csms is None:
             csms = DemoChargeSystem21() if label == "2.1" else DemoChargeSystem()
+        if isinstance(csms, DemoChargeSystem16):  # its ids from 1, for the tests to know them
+            csms._transaction_ids = _TransactionIds(1)
         invoke = csms.invoke_handler
 
         def recorded(route: Any, call: Any, identity: str, peer: Any) -> Any:
@@ -328,6 +335,7 @@ class StopsAtOnce(DemoChargeSystem16):
 
     def __init__(self) -> None:
         super().__init__()
+        self._transaction_ids = _TransactionIds(1)  # from 1, for the test to know them
         self.answers: list[str] = []
         self.stopped: list[messages16.StopTransactionRequest] = []
 

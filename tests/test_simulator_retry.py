@@ -11,9 +11,8 @@ from collections import defaultdict
 from typing import Any
 
 import msgspec
-import pytest
 
-from ocpp_fast import errors, simulator
+from ocpp_fast import errors
 from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16
 from ocpp_fast.dispatch import CallContext
 from ocpp_fast.simulator import SimulationReport, simulate
@@ -70,10 +69,7 @@ class Csms16(DemoChargeSystem16):
         return self.default_stop_transaction(request)
 
 
-def test_transaction_messages_answered_internal_error_are_sent_again(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(simulator, "TRANSACTION_RETRY", MessageRetry(attempts=3, interval=0.05))
+def test_transaction_messages_answered_internal_error_are_sent_again() -> None:
     seen = FailsFirst()
 
     async def main() -> SimulationReport:
@@ -81,7 +77,13 @@ def test_transaction_messages_answered_internal_error_are_sent_again(
         try:
             url = f"ws://127.0.0.1:{server.port}/ocpp"
             return await simulate(
-                url, 6, 3.0, interval=0.05, versions=["1.6", "2.0.1"], actions="core"
+                url,
+                6,
+                3.0,
+                interval=0.05,
+                versions=["1.6", "2.0.1"],
+                actions="core",
+                retry=MessageRetry(attempts=3, interval=0.05),
             )
         finally:
             await server.close(1)
@@ -109,19 +111,17 @@ class FailsAlways(DemoChargeSystem):
         raise errors.InternalError("the store is down")
 
 
-def test_a_transaction_message_failed_at_every_sending_is_said_dropped(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_transaction_message_failed_at_every_sending_is_said_dropped() -> None:
     """Three sendings failed: the first two are errors as any, the last one's error says the
     station dropped the message (data the CSMS never got), apart from the failures it got
     over."""
-    monkeypatch.setattr(simulator, "TRANSACTION_RETRY", MessageRetry(attempts=3, interval=0.05))
 
     async def main() -> SimulationReport:
         server = await serve(FailsAlways())
         try:
             url = f"ws://127.0.0.1:{server.port}/ocpp"
-            return await simulate(url, 1, 2.0, interval=0.05, actions="core")
+            retry = MessageRetry(attempts=3, interval=0.05)
+            return await simulate(url, 1, 2.0, interval=0.05, actions="core", retry=retry)
         finally:
             await server.close(1)
 
@@ -136,13 +136,10 @@ def test_a_transaction_message_failed_at_every_sending_is_said_dropped(
     }, report.table()
 
 
-def test_a_message_waiting_to_be_sent_again_at_a_stop_is_not_sent(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_message_waiting_to_be_sent_again_at_a_stop_is_not_sent() -> None:
     """Stopped while the station waits 30 s to send a failed TransactionEvent again: the end
     cancels the wait, and the message is counted not sent, where it vanished from the
     report."""
-    monkeypatch.setattr(simulator, "TRANSACTION_RETRY", MessageRetry(attempts=3, interval=30))
     stop = asyncio.Event()
 
     class FailsThenStops(FailsAlways):
@@ -157,7 +154,14 @@ def test_a_message_waiting_to_be_sent_again_at_a_stop_is_not_sent(
         try:
             url = f"ws://127.0.0.1:{server.port}/ocpp"
             return await simulate(
-                url, 1, math.inf, interval=0.05, actions="core", stop=stop, handle_signals=False
+                url,
+                1,
+                math.inf,
+                interval=0.05,
+                actions="core",
+                stop=stop,
+                handle_signals=False,
+                retry=MessageRetry(attempts=3, interval=30),
             )
         finally:
             await server.close(1)

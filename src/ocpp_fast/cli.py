@@ -12,13 +12,14 @@ Usage (every flag: ``ocpp-fast COMMAND --help``, or the CLI reference of the doc
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import ssl
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import ocpp_fast
 from ocpp_fast._cli_log import add_log_format_argument, failed_before_logging, log_to
@@ -58,7 +59,7 @@ PLAIN_PROGRESS_EVERY = 10.0
 async def _simulate(
     args: argparse.Namespace, passwords: Passwords, context: ssl.SSLContext | None
 ) -> int:
-    from ocpp_fast.simulator import SimulationReport, simulate
+    from ocpp_fast.simulator import TRANSACTION_RETRY, SimulationReport, simulate
 
     terminal = sys.stderr.isatty()
     shown = [-PLAIN_PROGRESS_EVERY]
@@ -101,6 +102,7 @@ async def _simulate(
             actions=args.actions,
             seed=args.seed,
             first_station=args.first_station,
+            retry=dataclasses.replace(TRANSACTION_RETRY, **_retry_flags(args)),
         )
     finally:
         unlog()
@@ -124,6 +126,13 @@ def _simulate_hints(errors: Mapping[str, int], args: argparse.Namespace) -> list
             " (a self-signed certificate: the certificate itself) with --ssl-ca-certs FILE"
         )
     return hints
+
+
+def _retry_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """What ``--retry-attempts`` and ``--retry-interval`` change of the simulator's
+    ``TRANSACTION_RETRY`` (a flag not given keeps its value, said once, there)."""
+    given = {"attempts": args.retry_attempts, "interval": args.retry_interval}
+    return {field: value for field, value in given.items() if value is not None}
 
 
 def _simulate_settings(
@@ -441,6 +450,20 @@ def _command(argv: Sequence[str] | None) -> int:
     )
     sim.add_argument(
         "--seed", type=int, default=0, help="the same seed, the same traffic (default 0)"
+    )
+    sim.add_argument(
+        "--retry-attempts",
+        type=count,
+        metavar="N",
+        help="sendings of a transaction message the CSMS failed, the first included (default 3; "
+        "1: never sent again), by the station's transaction queue",
+    )
+    sim.add_argument(
+        "--retry-interval",
+        type=seconds,
+        metavar="SECONDS",
+        help="seconds before a failed transaction message is sent again, times the failures so "
+        "far (default 1)",
     )
     add_log_format_argument(sim)
     sim.add_argument(

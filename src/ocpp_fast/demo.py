@@ -8,7 +8,7 @@ or 2.1 runs whole sessions against it (boot, authorize, transactions, meter valu
 from __future__ import annotations
 
 import datetime
-import itertools
+import secrets
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ocpp_fast import v16, v21, v201
@@ -216,17 +216,43 @@ class DemoChargeSystem21(_Answers2x, v21.ChargeSystem):
 
 
 _ACCEPTED_16 = datatypes16.IdTagInfoType(status=enums16.IdTagInfoStatusEnum.ACCEPTED)
+_INT32_MAX = 2**31 - 1
+"""The largest 1.6 ``transactionId`` (an ``integer`` in the JSON schema, 32-bit signed in the
+stations that store it); the demo's ids run from 1 to it."""
+
+
+class _TransactionIds:
+    """The demo's 1.6 transaction ids: from a random start in ``1.._INT32_MAX``, drawn as the
+    object is made (one per process: each cluster worker, each gateway of ``--workers N``, has
+    its own), counting up and wrapping after ``_INT32_MAX`` to 1.
+
+    Processes share nothing, and each counting from 1 gave two stations the same id at once.
+    Random starts make that unlikely, not impossible: ``W`` processes handing out ``n`` ids
+    each collide with a chance of about ``W**2 * n / 2**31`` (8 workers, 100,000 ids each:
+    0.3 %). Fine for a demo; a real backend takes its ids from its database (a sequence, an
+    autoincrement key), which every worker shares, and which makes them unique."""
+
+    def __init__(self, start: int | None = None) -> None:
+        self._next = 1 + secrets.randbelow(_INT32_MAX) if start is None else start
+        """The next id (``start``: a test's, to know them)."""
+
+    def __next__(self) -> int:
+        given = self._next
+        self._next = 1 if given == _INT32_MAX else given + 1
+        return given
 
 
 class DemoChargeSystem16(v16.ChargeSystem):
-    """OCPP 1.6: accepts every boot and idTag; numbers transactions; acknowledges the rest.
+    """OCPP 1.6: accepts every boot and idTag; numbers transactions (from a random start per
+    process, so that cluster workers seldom give two stations one id: demo-only,
+    :class:`_TransactionIds`); acknowledges the rest.
 
     Extended as :class:`DemoChargeSystem` is: override a handler in any form, and reach the
     demo's answer as ``self.default_<handler>(request)``, typed with 1.6's messages.
     """
 
     def __init__(self) -> None:
-        self._transaction_ids = itertools.count(1)
+        self._transaction_ids = _TransactionIds()
 
     def default_boot_notification(
         self, request: messages16.BootNotificationRequest

@@ -55,14 +55,22 @@ from ocpp_fast._sim_traffic import (
 )
 from ocpp_fast._sim_traffic16 import traffic_for
 from ocpp_fast.aio import AsyncConnection
-from ocpp_fast.transport import Backoff, HandshakeFailed, MessageRetry, StationClient, connect
-from ocpp_fast.transport._sender import FINAL_ERRORS
+from ocpp_fast.transport import (
+    Backoff,
+    HandshakeFailed,
+    MessageRetry,
+    Queued,
+    StationClient,
+    StillQueued,
+    connect,
+)
+from ocpp_fast.transport._sender import ATTEMPT_FAILED, DROPPED, FINAL_ERRORS
 from ocpp_fast.transport.client import (
     CONNECTION_FAILED,
     boot_accepted_within,
     boot_retry_delay,
 )
-from ocpp_fast.transport.txqueue import classify
+from ocpp_fast.transport.txqueue import TransactionQueue, classify
 
 __all__ = [
     "ACTION_PRESETS",
@@ -72,6 +80,7 @@ __all__ = [
     "MIX_SHARES",
     "REBOOT_DOWNTIME",
     "RECONNECT_BACKOFF",
+    "SIMULATOR_QUEUE",
     "STILL_CONNECTING",
     "TRANSACTION_RETRY",
     "WIND_DOWN",
@@ -105,11 +114,17 @@ it. Still randomized, so that a fleet does not come back in one instant."""
 TRANSACTION_RETRY = MessageRetry(attempts=3, interval=1.0, timeout=CALL_TIMEOUT)
 """How a simulated station sends again a transaction message (2.x TransactionEvent; 1.6
 StartTransaction, StopTransaction, MeterValues of a transaction) the CSMS failed (a CALLERROR
-bar NotImplemented and NotSupported, no answer, a lost connection), as OCPP's
-``MessageAttempts`` asks: 3 sendings, the ``n``-th failure followed by ``interval * n`` s (a
-lost connection by none: the call waits for the reconnect); 1 s, not OCPP's minute, as a load
-test lasts seconds. A TransactionEvent answered InternalError (a cluster's worker killed) was
-never sent again, and the CSMS's handler never saw it."""
+bar NotImplemented and NotSupported, no answer), as OCPP's ``MessageAttempts`` asks: 3
+sendings, the ``n``-th failure followed by ``interval * n`` s; 1 s, not OCPP's minute, as a
+load test lasts seconds (``simulate(retry=...)``, ``--retry-attempts`` / ``--retry-interval``
+change it). The station's own transaction queue does it (:data:`SIMULATOR_QUEUE`), as it does
+for a real station's firmware: a lost connection is no attempt, the message goes out again
+once reconnected, in order."""
+SIMULATOR_QUEUE = ":memory:"
+"""Where each simulated station's transaction queue lives: in memory (SQLite's
+``":memory:"``, the queue's own code), so that a run of thousands of stations needs no
+directory and leaves no file behind; a queue that outlives the process is a real station's
+business, not a load test's."""
 FAILURES_SHOWN = 5
 """``connection failed`` WARNINGs of the run's stations let through per cause (``connection
 refused``...: :func:`connect_failure`) per :data:`FAILURES_WINDOW`; the others are counted in
@@ -167,11 +182,17 @@ class _Fleet:
     """The stations' clients by identity, for the live count."""
     ended: dict[str, bool]
     """Whether each station whose run ended was connected then (it closes its client after)."""
+    retry: MessageRetry
+    """How each station's transaction queue sends a failed transaction message again."""
     stations: dict[str, AnyStation] = field(default_factory=dict)
     """The stations' handlers by identity, for their reboots."""
     sent_cut_off: set[tuple[str, str]] = field(default_factory=set)
     """The CALLs on the wire the end cut off (station, message id), each counted unanswered
     once (:func:`_on_wire`)."""
+    unsent: dict[str, set[int]] = field(default_factory=dict)
+    """Each station's queued messages not sent yet (their positions): the first sending of a
+    message put before the end goes out after it too (the queue takes it a moment later), a
+    sending again does not (:func:`_sending`)."""
     calls: InFlight = field(default_factory=InFlight)
     """The stations' calls waiting for their answer: the end waits for them, then cuts them off
     (counted in :attr:`SimulationReport.unanswered`)."""
@@ -209,7 +230,9 @@ class _FailureLines(logging.Filter):
     """The ``connection failed`` WARNING of each reconnect of the run's stations (by identity:
     another run in the process keeps its own), let through :data:`FAILURES_SHOWN` per cause
     per :data:`FAILURES_WINDOW` seconds, then counted (:class:`~ocpp_fast._ratelimit.
-    LogLimiter`, the count said on the transport's log, as the lines were)."""
+    LogLimiter`, the count said on the transport's log, as the lines were); so are the lines of
+    their transaction queues, a WARNING per failed sending and an ERROR per message dropped
+    (per action), which a CSMS that fails makes by the thousand too."""
 
     def __init__(self, logger: logging.Logger, clients: Mapping[str, StationClient]) -> None:
         super().__init__()
@@ -220,15 +243,18 @@ class _FailureLines(logging.Filter):
         identity = getattr(record, "identity", None)
         if not isinstance(identity, str) or identity not in self._clients:
             return True
-        if record.msg != ConnectionLog.message_of(identity, CONNECTION_FAILED):
-            return True
-        error = record.args[0] if isinstance(record.args, tuple) and record.args else None
-        cause = connect_failure(error) if isinstance(error, BaseException) else str(error)
-        return self._limiter.admits(record.levelno, f"connection failed ({cause})")
+        first = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        if record.msg == ConnectionLog.message_of(identity, CONNECTION_FAILED):
+            cause = connect_failure(first) if isinstance(first, BaseException) else str(first)
+            return self._limiter.admits(record.levelno, f"connection failed ({cause})")
+        for message, kind in ((ATTEMPT_FAILED, "failed"), (DROPPED, "dropped")):
+            if record.msg == ConnectionLog.message_of(identity, message):
+                return self._limiter.admits(record.levelno, f"{first} {kind}")  # first: action
+        return True
 
     def flush(self, *, everything: bool = False) -> None:
         """Say the count of the lines held back in windows that ended (``everything``: all)."""
-        self._limiter.flush(logging.WARNING, everything=everything)
+        self._limiter.flush(everything=everything)  # each kind at its records' level
 
 
 @contextlib.contextmanager
@@ -280,6 +306,8 @@ async def _station(fleet: _Fleet, index: int, label: str, first: int, rng: rando
                 backoff=RECONNECT_BACKOFF,
                 backend=fleet.backend,
                 compression=fleet.compression,
+                queue=SIMULATOR_QUEUE,
+                retry=fleet.retry,
             )
         except Exception as exc:
             report.errors[f"connect: {connect_failure(exc)}"] += 1
@@ -293,6 +321,11 @@ async def _station(fleet: _Fleet, index: int, label: str, first: int, rng: rando
     station.sender = functools.partial(_send, fleet, client, state)
     station.client = client  # its heartbeat follows the HeartbeatInterval the CSMS sets
     client.heartbeat_call = functools.partial(_heartbeat, fleet, client, state)
+    queue = client.queue
+    assert queue is not None  # connect(queue=...)
+    unsent: set[int] = set()
+    fleet.unsent[identity] = unsent
+    client.queue_call = functools.partial(_sending, fleet, queue, unsent)
     kinds, weights = fleet.kinds, fleet.weights
     try:
         accepted = await _booted(fleet, client, state)
@@ -440,7 +473,6 @@ async def _send(
     request: Any,
     on: AsyncConnection | None = None,
     timeout: float = 0.0,
-    attempt: int = 1,
 ) -> Any:
     """Send ``request`` (the traffic's, or the event of a remote start or stop), counted in
     the fleet's report, and tell ``state`` its answer or its failure; the response, or
@@ -451,17 +483,23 @@ async def _send(
     drops the connection (at the station's end, or mid-run when it was lost: a
     ``ConnectionError`` then, as a call of the traffic on it gets). One coroutine for both:
     this is every call's way, and a coroutine wrapping another cost each call more. A
-    transaction message that failed is sent again as :data:`TRANSACTION_RETRY` says
-    (``attempt``: this sending's number)."""
+    transaction message goes through the station's transaction queue (``client.put``), which
+    sends it again as the run's :class:`~ocpp_fast.transport.MessageRetry` says; each of its
+    sendings is counted by :func:`_sending`, and only its outcome here."""
     action = type(request).__name__.removesuffix("Request")  # in the station's version
     report = fleet.report
     calling = fleet.calls.begin()
     started = time.perf_counter()
+    queued: Queued[Any] | None = None
     try:
-        if on is None:
-            response = await client.call(request, timeout=CALL_TIMEOUT)
-        else:
+        if on is not None:
             response = await on.call(request, timeout=timeout)
+        elif classify(action, request) is None:
+            response = await client.call(request, timeout=CALL_TIMEOUT)
+        else:  # no timeout: the queue's retries (and the run's end) bound the wait
+            queued = client.put(request)
+            fleet.unsent[client.identity].add(queued.message.position)
+            response = await queued
     except asyncio.CancelledError:
         if fleet.over.is_set() or time.monotonic() >= fleet.deadline:  # cut off by the end
             connection = client.connection if on is None else on
@@ -472,53 +510,95 @@ async def _send(
             report.errors[f"{action}: ConnectionError"] += 1
         raise
     except (errors.OcppError, TimeoutError, ConnectionError) as exc:
-        retried = on is None and _retried(action, request, exc)
-        again = retried and attempt < TRANSACTION_RETRY.attempts
-        if not again:
-            state.failed(request)
-        if isinstance(exc, errors.NotSupportedError) and not is_core(action):
-            report.not_supported[action] += 1
-        else:
-            code = exc.code if isinstance(exc, errors.OcppError) else type(exc).__name__
-            given_up = f", dropped after {attempt} sendings" if retried and not again else ""
-            report.errors[f"{action}: {code}{given_up}"] += 1  # lost data, not a hiccup
+        state.failed(request)
+        if queued is not None:
+            _given_up(fleet, action, exc)
+            return None
+        _count_failure(report, action, exc)
         if on is not None:
             raise
-        if not again:
-            return None
-        response = _AGAIN  # after the wait below: lost, the call waits for the reconnect
-        pause = 0.0 if isinstance(exc, ConnectionError) else TRANSACTION_RETRY.interval * attempt
+        return None
     finally:
         fleet.calls.end(calling)
-    if response is _AGAIN:
-        resend = False
-        try:
-            resend = await _slept(fleet, pause)
-        finally:  # False, or the end's cancel: the run ended first; meant to be sent, never was
-            if not resend:
-                report.not_sent[action] += 1
-                state.failed(request)
-        if not resend:
-            return None
-        return await _send(fleet, client, state, request, attempt=attempt + 1)
-    report.latencies.append(time.perf_counter() - started)
-    report.messages += 1
-    report.interval_heartbeats += on is not None
-    if action == "BootNotification" and str(response.status) == "Rejected":
-        # answered, yet the CSMS refused the station: a run where it happens is no success
-        report.errors["BootNotification: Rejected"] += 1
+    if queued is None:  # (a queued one was counted as its sending was answered)
+        _count_answer(report, action, started, response)
+        report.interval_heartbeats += on is not None
     state.answered(request, response)
     return response
 
 
-_AGAIN: Any = object()
-"""A failed transaction message is sent again (:func:`_send`)."""
+def _count_answer(report: SimulationReport, action: str, started: float, response: Any) -> None:
+    """A call of ``action`` sent at ``started`` (``perf_counter``) was answered ``response``."""
+    report.latencies.append(time.perf_counter() - started)
+    report.messages += 1
+    if action == "BootNotification" and str(response.status) == "Rejected":
+        # answered, yet the CSMS refused the station: a run where it happens is no success
+        report.errors["BootNotification: Rejected"] += 1
 
 
-def _retried(action: str, request: Any, error: Exception) -> bool:
-    """Whether a station sends ``request`` again after ``error`` while it has sendings left
-    (:data:`TRANSACTION_RETRY`): a transaction message, failed otherwise than for good."""
-    return not isinstance(error, FINAL_ERRORS) and classify(action, request) is not None
+def _count_failure(report: SimulationReport, action: str, exc: Exception) -> None:
+    """A call (a sending) of ``action`` failed with ``exc``: an error of the run, or an action
+    the CSMS does not support, apart when it is not a core one."""
+    if isinstance(exc, errors.NotSupportedError) and not is_core(action):
+        report.not_supported[action] += 1
+    else:
+        report.errors[f"{action}: {_code(exc)}"] += 1
+
+
+def _code(exc: Exception) -> str:
+    """How the report names a failure: the OCPP error code, or the exception's class."""
+    return exc.code if isinstance(exc, errors.OcppError) else type(exc).__name__
+
+
+async def _sending(
+    fleet: _Fleet,
+    queue: TransactionQueue,
+    unsent: set[int],
+    connection: AsyncConnection,
+    request: Any,
+    timeout: float,
+) -> Any:
+    """One sending of a transaction message by its station's ``queue`` (the client's
+    ``queue_call``), counted as the station's other calls are: its latency once answered, its
+    failure in :attr:`SimulationReport.errors` (each failed sending, retried or not; the last
+    one of a message the queue gave up on is said so by :func:`_given_up`). It raises as
+    ``connection.call`` does, for the queue to retry. Once the run ended, the queue sends
+    nothing again (a message put before the end, in ``unsent``, still goes out once): the
+    sending waits until the station's client closes, and the station's wait for that message
+    is counted not sent."""
+    position = queue.sending
+    if position in unsent:
+        unsent.discard(position)
+    elif fleet.over.is_set() or time.monotonic() >= fleet.deadline:
+        await asyncio.get_running_loop().create_future()  # until the client's close cancels it
+    action = type(request).__name__.removesuffix("Request")
+    started = time.perf_counter()
+    try:
+        response = await connection.call(request, timeout=timeout)
+    except (errors.OcppError, TimeoutError, ConnectionError) as exc:
+        _count_failure(fleet.report, action, exc)
+        raise
+    _count_answer(fleet.report, action, started, response)
+    return response
+
+
+def _given_up(fleet: _Fleet, action: str, exc: Exception) -> None:
+    """The station's queue did not deliver a message of ``action`` (``exc``). Dropped after
+    its sendings, the last failure (counted by :func:`_sending`) now says so, as data the CSMS
+    never got, apart from the failures it got over; refused for good (NotImplemented,
+    NotSupported, too big) it was counted as such. Still queued as the station's client
+    closed, it was meant to be sent and never was."""
+    report = fleet.report
+    if isinstance(exc, StillQueued):
+        report.not_sent[action] += 1
+        return
+    if isinstance(exc, (*FINAL_ERRORS, errors.TooBigForCsms)):
+        return
+    last = f"{action}: {_code(exc)}"
+    report.errors[last] -= 1
+    if report.errors[last] <= 0:
+        del report.errors[last]
+    report.errors[f"{last}, dropped after {fleet.retry.attempts} sendings"] += 1
 
 
 async def _heartbeat(
@@ -598,6 +678,7 @@ async def simulate(
     actions: str | Sequence[str] = "all",
     stop: asyncio.Event | None = None,
     handle_signals: bool = True,
+    retry: MessageRetry = TRANSACTION_RETRY,
 ) -> SimulationReport:
     """Run ``chargers`` stations against the CSMS at ``url`` for ``duration`` seconds.
 
@@ -619,7 +700,9 @@ async def simulate(
     and fails over to the next ones when it loses it. Setting ``stop``, or SIGINT / SIGTERM while
     ``handle_signals``, ends the run early with the report so far. At the end, or the stop, the
     stations send nothing more, and the calls on their way get :data:`WIND_DOWN` seconds to be
-    answered; those still waiting then are :attr:`SimulationReport.unanswered`.
+    answered; those still waiting then are :attr:`SimulationReport.unanswered`. ``retry``: how
+    each station's transaction queue (in memory, :data:`SIMULATOR_QUEUE`) sends a failed
+    transaction message again (:data:`TRANSACTION_RETRY` by default).
     """
     labels = _labels(versions)
     chosen = mixed_actions(actions)
@@ -644,6 +727,7 @@ async def simulate(
         [MIX_SHARES[kind] for kind in kinds],
         {},
         {},
+        retry,
     )
     tasks = []
     for i in range(first_station, first_station + chargers):

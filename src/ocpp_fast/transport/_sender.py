@@ -30,7 +30,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar
 
 from ocpp_fast._actions import Sender
 from ocpp_fast._protocol_version import ProtocolVersion
@@ -39,7 +39,16 @@ from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
 from ocpp_fast.errors import NotSupportedError, OcppError, OcppNotImplementedError, TooBigForCsms
 from ocpp_fast.transport.txqueue import QueuedMessage, TransactionQueue, classify
 
-__all__ = ["DEFAULT_RETRY", "MessageRetry", "QueueSender", "Queued", "StillQueued"]
+__all__ = [
+    "ATTEMPT_FAILED",
+    "DEFAULT_RETRY",
+    "DROPPED",
+    "ConnectionCall",
+    "MessageRetry",
+    "QueueSender",
+    "Queued",
+    "StillQueued",
+]
 
 AnswerT = TypeVar("AnswerT", covariant=True)
 """The response type a :class:`Queued` message resolves to."""
@@ -48,6 +57,17 @@ log = logging.getLogger("ocpp_fast.transport")
 
 FINAL_ERRORS = (OcppNotImplementedError, NotSupportedError)
 """The CSMS's errors that end a transaction message's retries at once: it will never take it."""
+ATTEMPT_FAILED = "%s %d of transaction %r failed (%d of %d attempts): %r"
+"""The WARNING of each failed sending the queue retries (its arguments: action, position,
+transaction, failures, attempts, error): a fleet's simulator summarizes these records."""
+DROPPED = "dropped %s %d of transaction %r after %d attempts: %r"
+"""The ERROR of a message dropped after its retries (action, position, transaction,
+attempts, error), summarized by a fleet's simulator as :data:`ATTEMPT_FAILED` is."""
+
+ConnectionCall: TypeAlias = Callable[[AsyncConnection, Any, float], Awaitable[Any]]
+"""Sends a request on a connection within a timeout, as ``connection.call(request,
+timeout=...)`` does (returns the response, raises what it raises): how a client's own calls
+may go out through its owner's code (``StationClient.heartbeat_call``, ``queue_call``)."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +149,9 @@ class QueueSender:
         self._versions = versions
         self._waiting: dict[int, asyncio.Future[Any]] = {}
         self._put = asyncio.Event()
+        self.call: ConnectionCall | None = None
+        """How each sending goes out: ``None``, ``connection.call``; else this function (its
+        client's :attr:`~ocpp_fast.transport.client.StationClient.queue_call`)."""
 
     def queued(self, request: Any) -> tuple[ProtocolVersion, str] | None:
         """The version and action of ``request`` if it goes through the queue."""
@@ -157,8 +180,12 @@ class QueueSender:
                 continue
             connection = await live()
             self.queue.sending = message.position
+            request, timeout, call = message.request(), self.retry.timeout, self.call
             try:
-                response = await connection.call(message.request(), timeout=self.retry.timeout)
+                if call is None:
+                    response = await connection.call(request, timeout=timeout)
+                else:
+                    response = await call(connection, request, timeout)
             except TooBigForCsms as exc:
                 self._too_big(message, exc)
                 continue
@@ -181,7 +208,7 @@ class QueueSender:
             self._give_up(message, error)
             return
         self._log.warning(
-            "%s %d of transaction %r failed (%d of %d attempts): %r",
+            ATTEMPT_FAILED,
             message.action,
             message.position,
             message.transaction,
@@ -194,7 +221,7 @@ class QueueSender:
     def _give_up(self, message: QueuedMessage, error: Exception) -> None:
         self.queue.remove(message.position)
         self._log.error(
-            "dropped %s %d of transaction %r after %d attempts: %r",
+            DROPPED,
             message.action,
             message.position,
             message.transaction,

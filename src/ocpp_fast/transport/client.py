@@ -15,7 +15,7 @@ import random
 import ssl as ssl_module
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import (
     TYPE_CHECKING,
@@ -58,6 +58,7 @@ from ocpp_fast.transport._lifecycle import (
 from ocpp_fast.transport._link import Link, LinkOptions, Opener
 from ocpp_fast.transport._sender import (
     DEFAULT_RETRY,
+    ConnectionCall,
     MessageRetry,
     Queued,
     QueueSender,
@@ -131,7 +132,7 @@ response of its ``boot=`` when that is one version's request, so ``booted()`` ne
 ``StationClient`` annotation (a default: existing code that does not parametrize is
 unchanged). Its default needs ``typing_extensions`` (PEP 696) on Python < 3.13."""
 
-HeartbeatCall: TypeAlias = Callable[[AsyncConnection, Any, float], Awaitable[Any]]
+HeartbeatCall: TypeAlias = ConnectionCall
 """:attr:`StationClient.heartbeat_call`: sends a HeartbeatRequest on a connection within a
 timeout, as ``connection.call(request, timeout=...)`` does."""
 
@@ -475,6 +476,22 @@ class StationClient(Generic[BootT]):
     def queue(self) -> TransactionQueue | None:
         """The transaction queue, if the client has one."""
         return None if self._sender is None else self._sender.queue
+
+    @property
+    def queue_call(self) -> ConnectionCall | None:
+        """How the queue's sendings go out: ``None``, on the connection (``connection.call``);
+        else this function of the connection, the request and its timeout (``retry.timeout``),
+        which returns the response or raises as ``connection.call`` does, each raise one failed
+        attempt as the queue counts them. ``ocpp-fast simulate`` counts every sending so in its
+        report, retries included, as it counts :attr:`heartbeat_call`'s. ``ValueError`` when
+        set on a client without ``queue``."""
+        return None if self._sender is None else self._sender.call
+
+    @queue_call.setter
+    def queue_call(self, call: ConnectionCall | None) -> None:
+        if self._sender is None:
+            raise ValueError("this StationClient has no transaction queue: give it queue=")
+        self._sender.call = call
 
     @property
     def ping_interval(self) -> float | None:

@@ -72,6 +72,14 @@ __all__ = ["Kind", "QueueFull", "QueuedMessage", "TransactionQueue", "classify"]
 
 log: logging.Logger = logging.getLogger("ocpp_fast.transport")
 
+MEMORY = ":memory:"
+"""The path of a queue kept in memory, for a station whose messages need not outlive it."""
+MEMORY_PAGE_SIZE = 1024
+"""The SQLite page size of a :data:`MEMORY` queue: with SQLite's default (4096) an empty
+queue held 55 KB, 31 KB with 1024 (RSS over 2,000 queues, each size in a fresh process; 512
+saved 2 KB more), and a TransactionEvent (about 600 bytes) still fits in one page.
+``ocpp-fast simulate`` gives each of its thousands of stations one. A file queue keeps the
+default, the page of its disk."""
 DEFAULT_MAX_MESSAGES = 10_000
 """Messages kept at most: a day of 15-second meter values on three connectors, and some."""
 
@@ -166,6 +174,8 @@ class TransactionQueue:
         self.path = path
         self.max_messages = max_messages
         self._db = sqlite3.connect(path, isolation_level=None)  # we open transactions ourselves
+        if path == MEMORY:
+            self._db.execute(f"PRAGMA page_size={MEMORY_PAGE_SIZE}")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)

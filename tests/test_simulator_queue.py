@@ -1,0 +1,263 @@
+"""A simulated station's transaction messages go through its own transaction queue
+(``StationClient.put``), the one real station firmware uses: what the CSMS failed is sent again
+per the run's ``retry``, a lost connection is no attempt (the message goes out again once
+reconnected, in order), and the report still counts every sending and every message given up.
+Against a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import sqlite3
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from ocpp_fast import errors
+from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16
+from ocpp_fast.dispatch import CallContext
+from ocpp_fast.simulator import FAILURES_SHOWN, SimulationReport, simulate
+from ocpp_fast.transport import CsmsServer, MessageRetry, serve
+from ocpp_fast.transport._sender import ATTEMPT_FAILED
+from ocpp_fast.v16 import messages as messages16
+from ocpp_fast.v201 import messages
+
+
+class Ledger:
+    """What the CSMS took, per station, in the order it answered it; the first sending of
+    each message (by its payload: a message sent again has the same) is refused by ``refuse``."""
+
+    def __init__(self) -> None:
+        self.first: set[bytes] = set()
+        self.taken: defaultdict[str, list[bytes]] = defaultdict(list)
+        self.refused: set[bytes] = set()
+
+    def seen_first(self, identity: str, request: Any) -> bytes | None:
+        """The message's key on its first sending; ``None`` on a later one."""
+        key = identity.encode() + msgspec.json.encode(request)
+        if key in self.first:
+            return None
+        self.first.add(key)
+        return key
+
+    def take(self, identity: str, request: Any) -> None:
+        self.taken[identity].append(msgspec.json.encode(request))
+
+
+class CallErrorFirst201(DemoChargeSystem):
+    """Answers the first sending of each TransactionEvent with a CALLERROR, then takes it."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def transaction_event(
+        self, request: messages.TransactionEventRequest, context: CallContext
+    ) -> messages.TransactionEventResponse:
+        key = self.ledger.seen_first(context.identity, request)
+        if key is not None:
+            self.ledger.refused.add(key)
+            raise errors.InternalError("the store failed, send it again")
+        self.ledger.take(context.identity, request)
+        return self.default_transaction_event(request)
+
+
+class CallErrorFirst16(DemoChargeSystem16):
+    """The same for 1.6's StartTransaction, StopTransaction and a transaction's MeterValues."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        super().__init__()
+        self.ledger = ledger
+
+    def _refused_first(self, identity: str, request: Any) -> None:
+        key = self.ledger.seen_first(identity, request)
+        if key is not None:
+            self.ledger.refused.add(key)
+            raise errors.InternalError("the store failed, send it again")
+        self.ledger.take(identity, request)
+
+    def start_transaction(
+        self, request: messages16.StartTransactionRequest, context: CallContext
+    ) -> messages16.StartTransactionResponse:
+        self._refused_first(context.identity, request)
+        return self.default_start_transaction(request)
+
+    def stop_transaction(
+        self, request: messages16.StopTransactionRequest, context: CallContext
+    ) -> messages16.StopTransactionResponse:
+        self._refused_first(context.identity, request)
+        return self.default_stop_transaction(request)
+
+    def meter_values(
+        self, request: messages16.MeterValuesRequest, context: CallContext
+    ) -> messages16.MeterValuesResponse:
+        if request.transaction_id is not msgspec.UNSET:
+            self._refused_first(context.identity, request)
+        return self.default_meter_values(request)
+
+
+def _in_order_once(taken: list[bytes], version: str) -> None:
+    """Each message taken once, and each transaction's in the order the station made them."""
+    assert len(taken) == len(set(taken)), "a message was taken twice"
+    if version == "2.0.1":
+        seq_nos: defaultdict[str, list[int]] = defaultdict(list)
+        for payload in taken:
+            event = msgspec.json.decode(payload)
+            seq_nos[event["transactionInfo"]["transactionId"]].append(event["seqNo"])
+        for transaction, numbers in seq_nos.items():
+            assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), transaction
+        return
+    order: list[str] = []  # 1.6: start, its meter values, its stop; then the next
+    for payload in taken:
+        message = msgspec.json.decode(payload)
+        order.append("start" if "idTag" in message and "meterStart" in message else "other")
+    for before, after in itertools.pairwise(order):
+        assert not (before == "start" and after == "start"), order  # a start with no stop
+
+
+def test_a_callerror_then_an_accept_delivers_each_message_once_in_order() -> None:
+    """The CSMS refuses the first sending of every transaction message (1.6 and 2.0.1) and
+    takes the second: each arrives exactly once, in its transaction's order; each refusal is
+    an error of the report, and none is said dropped."""
+    ledger = Ledger()
+
+    async def main() -> SimulationReport:
+        server = await serve(
+            {"ocpp2.0.1": CallErrorFirst201(ledger), "ocpp1.6": CallErrorFirst16(ledger)}
+        )
+        try:
+            return await simulate(
+                f"ws://127.0.0.1:{server.port}/ocpp",
+                4,
+                3.0,
+                interval=0.05,
+                versions=["1.6", "2.0.1"],
+                actions="core",
+                retry=MessageRetry(attempts=2, interval=0.05),
+            )
+        finally:
+            await server.close(1)
+
+    report = asyncio.run(asyncio.wait_for(main(), 30))
+    refused = sum(n for key, n in report.errors.items() if key.endswith(": InternalError"))
+    assert refused == len(ledger.refused) > 0, report.table()
+    assert not [key for key in report.errors if "dropped" in key], report.table()
+    taken = {key for keys in ledger.taken.values() for key in keys}
+    for identity, keys in ledger.taken.items():
+        _in_order_once(keys, "1.6" if int(identity[3:]) % 2 == 0 else "2.0.1")
+    lost = {key for key in ledger.refused if key[8:] not in {t for t in taken}}
+    assert len(lost) <= sum(report.not_sent.values()) + sum(report.unanswered.values())
+
+
+class DropsTheLine(DemoChargeSystem):
+    """Closes the station's connection instead of answering the first sending of each
+    TransactionEvent Updated: the station lost its CSMS mid-transaction."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.server: CsmsServer | None = None
+        self.closing: set[asyncio.Task[None]] = set()
+
+    async def transaction_event(
+        self, request: messages.TransactionEventRequest, context: CallContext
+    ) -> messages.TransactionEventResponse:
+        if request.event_type == "Updated" and self.ledger.seen_first(context.identity, request):
+            assert self.server is not None
+            closing = asyncio.create_task(self.server.disconnect(context.identity, 1011))
+            self.closing.add(closing)
+            closing.add_done_callback(self.closing.discard)
+            await asyncio.sleep(30)  # never answered: cancelled with the connection
+        self.ledger.take(context.identity, request)
+        return self.default_transaction_event(request)
+
+
+def test_a_message_lost_with_its_connection_is_no_attempt() -> None:
+    """A TransactionEvent whose connection dropped before its answer goes out again once the
+    station is back, even with no retry at all (``attempts=1``): a lost connection is no
+    attempt for the station's queue, where the simulator's own loop counted it one and, with
+    its sendings spent, dropped the message. Each arrives once, in order."""
+    ledger = Ledger()
+    csms = DropsTheLine(ledger)
+
+    async def main() -> SimulationReport:
+        server = await serve(csms)
+        csms.server = server
+        try:
+            return await simulate(
+                f"ws://127.0.0.1:{server.port}/ocpp",
+                2,
+                4.0,
+                interval=0.05,
+                actions="TransactionEvent",
+                retry=MessageRetry(attempts=1, interval=0.05),
+            )
+        finally:
+            await server.close(1)
+
+    report = asyncio.run(asyncio.wait_for(main(), 30))
+    assert ledger.first, "no transaction message was cut"
+    assert not [key for key in report.errors if "dropped" in key], report.table()
+    assert report.connections_lost >= 1, report.table()
+    taken = {identity.encode() + key for identity, keys in ledger.taken.items() for key in keys}
+    cut = {key for key in ledger.first if key not in taken}
+    # each one cut off was sent again and taken, bar the last, which the run's end may hold
+    assert len(cut) <= sum(report.not_sent.values()) + sum(report.unanswered.values()), (
+        len(cut),
+        report.table(),
+    )
+    for keys in ledger.taken.values():
+        _in_order_once(keys, "2.0.1")
+
+
+class AlwaysFails(DemoChargeSystem):
+    def transaction_event(
+        self, request: messages.TransactionEventRequest
+    ) -> messages.TransactionEventResponse:
+        raise errors.InternalError("the store is down")
+
+
+def test_the_queues_lines_are_summarized_and_no_file_is_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each station's queue is in memory (no directory needed, no file left in the working
+    one); its WARNING per failed sending, by the hundred when a CSMS fails, is let through
+    :data:`~ocpp_fast.simulator.FAILURES_SHOWN` per action per window, the rest counted in one
+    line."""
+    opened: list[str] = []
+    connect = sqlite3.connect
+
+    def spied(path: str, *args: Any, **kwargs: Any) -> sqlite3.Connection:
+        opened.append(path)
+        connection: sqlite3.Connection = connect(path, *args, **kwargs)
+        return connection
+
+    monkeypatch.setattr(sqlite3, "connect", spied)  # the module txqueue opens its store with
+    monkeypatch.chdir(tmp_path)
+
+    async def main() -> SimulationReport:
+        server = await serve(AlwaysFails())
+        try:
+            return await simulate(
+                f"ws://127.0.0.1:{server.port}/ocpp",
+                6,
+                2.0,
+                interval=0.05,
+                actions="core",
+                retry=MessageRetry(attempts=3, interval=0.02),
+            )
+        finally:
+            await server.close(1)
+
+    with caplog.at_level(logging.WARNING, logger="ocpp_fast.transport"):
+        report = asyncio.run(asyncio.wait_for(main(), 30))
+    assert opened == [":memory:"] * 6
+    assert list(tmp_path.iterdir()) == []
+    failed = report.errors["TransactionEvent: InternalError"]
+    assert failed > FAILURES_SHOWN, report.table()
+    shown = [r for r in caplog.records if r.msg.endswith(ATTEMPT_FAILED)]
+    assert len(shown) == FAILURES_SHOWN, [r.getMessage() for r in shown]
+    said = [r.getMessage() for r in caplog.records if "TransactionEvent failed" in r.getMessage()]
+    assert said and "more TransactionEvent failed messages suppressed" in said[-1], said
