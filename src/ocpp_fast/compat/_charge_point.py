@@ -369,7 +369,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         ``start()`` reads nothing while a handler runs: what the backend does once
         ``start()`` ended (forget the station, replace ``_connection``) comes after
         every handler. Cancelled, it cancels them, as ``ocpp``'s handler is, and raises once
-        they ended. Each run
+        they ended; cancelled inside a ``route_message`` override that catches the cancel and
+        returns, it stops all the same (:meth:`_fast_stop_held`). Each run
         keeps its own (:class:`~ocpp_fast.compat._reading.Reading`): a backend that
         reuses the ChargePoint on reconnect, ``start()`` awaited for the new connection
         before it cancels the old run, keeps the new run's CALLs answered.
@@ -389,6 +390,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         """
         loop = asyncio.get_running_loop()  # kept: ensure_future looks it up (a getpid on 3.11)
         reader = asyncio.current_task()
+        # the cancels its task had before this run: one more is a stop (see _fast_stop_held)
+        cancels = 0 if reader is None else reader.cancelling()
         connection = self._connection
         if self._fast_run is not None:  # another start() still reads
             await self._fast_run.another_start(reader, connection)
@@ -437,6 +440,8 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
                     rest = run.route_read(message)
                     if rest is not None:
                         await rest
+                        if reader is not None and reader.cancelling() > cancels:
+                            self._fast_stop_held()
                 else:
                     await self.route_message(message)
         except asyncio.CancelledError:
@@ -456,6 +461,19 @@ class ChargePoint(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         # raised outside the except clauses, so its own context and traceback are kept
         failure, run.failure = run.failure, None
         raise failure
+
+    def _fast_stop_held(self) -> None:
+        """``start()`` was cancelled while the backend's ``route_message`` routed a frame, and
+        that override returned instead of raising ``CancelledError`` (an ``except BaseException``
+        or bare ``except`` around its awaits): the cancel is raised here, so ``start()`` stops as
+        it was told, where it read on (as ``ocpp``'s does), its cancel lost; the task's cancel
+        count says a cancel came even when its exception was swallowed."""
+        self.logger.warning(
+            "%s: route_message returned after start() was cancelled (it caught CancelledError): "
+            "start() stops anyway; let CancelledError leave route_message",
+            self.id,
+        )
+        raise asyncio.CancelledError
 
     async def _fast_reader_waits(self, run: Reading) -> None:
         """The connection refused ``start()``'s read: a handler reads it itself (``await
