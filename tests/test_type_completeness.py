@@ -34,6 +34,11 @@ LEFT_UNKNOWN = {
     "ocpp_fast.compat.v201.ChargePoint": "a subclass of ocpp's untyped ChargePoint",
     "ocpp_fast.compat.v21.ChargePoint": "a subclass of ocpp's untyped ChargePoint",
     "ocpp_fast.compat._charge_point.ChargePoint": "the four above's base, on ocpp's",
+    # its parts, one module per side, each the base of the next, the first on ocpp's
+    "ocpp_fast.compat._calling.Calling": "the calling side, ChargePoint's base",
+    "ocpp_fast.compat._routing.Routing": "the routing side, Calling's base",
+    "ocpp_fast.compat._handling.Handling": "the handler side, Routing's base",
+    "ocpp_fast.compat._state.State": "the drop-in's state, Handling's base, on ocpp's",
 }
 """Every public symbol pyright may not know the type of, each with why it cannot be known."""
 

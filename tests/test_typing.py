@@ -49,13 +49,19 @@ def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def mypy_report() -> set[Diagnostic]:
-    """mypy --strict (the project's configuration) on every file of tests/typing/."""
+def mypy_output() -> list[str]:
+    """mypy --strict (the project's configuration) on every file of tests/typing/: its lines."""
     files = [str(p.relative_to(REPO)) for p in (*ACCEPTED, *REJECTED)]
     done = _run([sys.executable, "-m", "mypy", "--strict", "--no-error-summary", *files])
     assert done.returncode in (0, 1), done.stderr + done.stdout  # 2: mypy itself failed
+    return done.stdout.splitlines()
+
+
+@pytest.fixture(scope="module")
+def mypy_report(mypy_output: list[str]) -> set[Diagnostic]:
+    """What mypy reported, by file, line and code."""
     report = set()
-    for line in done.stdout.splitlines():
+    for line in mypy_output:
         if (match := _MYPY_ERROR.match(line)) is not None:
             report.add((Path(match["path"]).name, int(match["line"]), match["code"]))
         else:
@@ -106,3 +112,23 @@ def test_the_rejected_snippets_fail_as_expected(
     got = {d for d in report if d[0] in rejected}
     assert sorted(want - got) == [], "expected but not reported"
     assert sorted(got - want) == [], "reported but not expected"
+
+
+def test_a_request_sent_the_wrong_way_names_its_type_and_the_side_expected(
+    mypy_output: list[str],
+) -> None:
+    """mypy's words for a request handed to the other side's ``call()``, as
+    docs/reference/typing.md quotes them: the request's class and the side's base, of the
+    default response (``OcppStruct``; without ``ResponseT``'s default it read ``Never``)."""
+    wrong = [
+        line.split("wrong_sides.py:", 1)[1] for line in mypy_output if "wrong_sides.py:" in line
+    ]
+    assert (
+        '24: error: Argument 2 to "call" of "Stations" has incompatible type "HeartbeatRequest"; '
+        'expected "SentByCsms[OcppStruct]"  [arg-type]'
+    ) in wrong, wrong
+    assert (
+        '48: error: Argument 1 to "call" of "StationClient" has incompatible type '
+        '"ClearCacheRequest"; expected "SentByStation[OcppStruct]"  [arg-type]'
+    ) in wrong, wrong
+    assert not [line for line in wrong if "Never" in line], wrong

@@ -12,9 +12,10 @@ from __future__ import annotations
 import datetime
 import enum
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeAlias
 
 import msgspec
+from typing_extensions import TypeVar
 
 __all__ = [
     "AwareDatetime",
@@ -52,8 +53,14 @@ class OcppStruct(
     """
 
 
-ResponseT = TypeVar("ResponseT", bound=OcppStruct, covariant=True)
-"""The response Struct of a request's action (the parameter of :class:`Request`)."""
+ResponseT = TypeVar("ResponseT", bound=OcppStruct, covariant=True, default=OcppStruct)
+"""The response Struct of a request's action (the parameter of :class:`Request`).
+
+Its default (PEP 696, from ``typing_extensions`` before Python 3.13) is what mypy names when
+it cannot infer it: a request handed to the wrong side's ``call()`` is reported as ``expected
+"SentByCsms[OcppStruct]"`` (a CSMS's request, of any response) where, without a default, it
+read ``expected "SentByCsms[Never]"``, which says nothing of the side. The check is the same:
+the request's own base is still the other side's."""
 
 if TYPE_CHECKING:
 
