@@ -105,6 +105,6 @@ def test_a_worker_says_its_blocked_loop(nats_url: str) -> None:
         resumed = worker.wait_for("event loop runs again after")
     assert answer[:2] == [3, "w1"]
     assert "in BlockingCsms.heartbeat (" in blocked, blocked
-    assert blocked.rstrip().endswith("the handler of Heartbeat"), blocked
+    assert blocked.rstrip().endswith("the handler of Heartbeat (w1) of W.1"), blocked
     seconds = float(resumed.rsplit("blocked for ", 1)[1].split()[0])
     assert 1.0 <= seconds <= 2.2, resumed

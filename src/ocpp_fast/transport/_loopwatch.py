@@ -10,14 +10,9 @@ be over the threshold (about once per threshold while the loop runs), and once i
 than that it samples the loop thread's stack
 (``sys._current_frames()``) and says, once per blocked episode, where the loop is: the
 innermost frames outside ocpp_fast and the standard library (the user's code), and the
-handler among them with its action. Of those frames it reads only what another thread may
-read of a running frame: the code object (name, file), the line and the caller
-(``f_back``). Never ``f_locals``: built from the other thread, it races with the frame it
-reads (on 3.11-3.12 it writes the frame's locals dict, on 3.13+ it is a write-through
-proxy, and on a free-threaded build a data race), so the station and message id of the
-handler's :class:`~ocpp_fast.dispatch.CallContext` are not read (the CALL is not recorded
-anywhere else: nothing per CALL). When the loop runs the heartbeat again, a second line
-says for how long it was blocked (to within half a heartbeat).
+handler among them with its action, and with its message id and station when it took a
+:class:`~ocpp_fast.dispatch.CallContext`. When the loop runs the heartbeat again, a second
+line says for how long it was blocked (to within half a heartbeat).
 
 One watch per loop, however many servers (or workers) run on it, each one's metrics counting
 (``ocpp_loop_blocked_total``, ``ocpp_loop_blocked_seconds_total``); its lines are its own
@@ -46,8 +41,9 @@ from types import CodeType, FrameType
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
+from ocpp_fast._log_text import PEER_TEXT_LIMIT, shown
 from ocpp_fast._ratelimit import LogLimiter
-from ocpp_fast.dispatch import OcppHandler
+from ocpp_fast.dispatch import CallContext, OcppHandler
 
 if TYPE_CHECKING:
     from ocpp_fast.metrics import Metrics
@@ -123,6 +119,20 @@ def _place(frame: FrameType) -> str:
     return f"{code.co_qualname} ({path}:{frame.f_lineno})"
 
 
+def _call_of(frame: FrameType) -> tuple[str, str] | None:
+    """``(identity, message id)`` of the CALL a handler's frame answers, from the
+    :class:`~ocpp_fast.dispatch.CallContext` among its arguments (none: ``None``). Read once
+    per block, from the watch's thread, while the loop's thread waits in the handler."""
+    code = frame.f_code
+    arguments = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    local = frame.f_locals
+    for name in arguments:
+        value = local.get(name)
+        if isinstance(value, CallContext):
+            return value.identity, value.message_id
+    return None
+
+
 def _innermost_users(frames: list[FrameType]) -> list[FrameType]:
     """The user's frames the loop's thread is in, innermost first: those above the first
     frame of ocpp_fast or the standard library met outward from them. What called that one
@@ -143,8 +153,7 @@ def blocked_where(
     """Where the loop thread is, from its innermost ``frame``: the text of the line (the
     innermost frame, then those of the user's code, innermost first, then the handler's,
     named by its action), and the record's fields (``function``, ``file``, ``line`` of the
-    innermost user frame; ``action`` where a handler is on the stack). Reads each frame's
-    code, line and caller only (see the module's docstring: no ``f_locals``)."""
+    innermost user frame; ``action``, ``message_id``, ``identity`` where known)."""
     frames: list[FrameType] = []
     while frame is not None and len(frames) < STACK_WALKED:
         frames.append(frame)
@@ -164,8 +173,18 @@ def blocked_where(
         "line": main.f_lineno,
     }
     if handler is not None:
-        action = fields["action"] = codes[handler.f_code]
-        text += f", the handler of {action}"
+        action = codes[handler.f_code]
+        fields["action"] = action
+        call = _call_of(handler)
+        if call is None:
+            text += f", the handler of {action}"
+        else:
+            identity, message_id = call
+            fields["identity"], fields["message_id"] = identity, message_id
+            text += (
+                f", the handler of {action} ({shown(message_id, PEER_TEXT_LIMIT)})"
+                f" of {shown(identity, PEER_TEXT_LIMIT)}"
+            )
     return text, fields
 
 
