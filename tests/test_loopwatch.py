@@ -17,7 +17,8 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, cast
 
 import pytest
 from prometheus_client import generate_latest
@@ -345,3 +346,35 @@ def test_blocks_are_said_once_each_and_rate_limited(caplog: pytest.LogCaptureFix
     assert len(lines(caplog, RESUMED)) == 10
     assert metrics.loop_blocks >= 12  # a loaded machine may stall the loop once more
     assert metrics.loop_blocked_seconds >= 12 * 0.3
+
+
+def test_a_free_threaded_build_reads_no_locals(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the GIL nothing stops the loop's thread while the watch reads: the handler is
+    named by its code alone there, its frame's locals never read; with it, its station and
+    message id are read (the reading above)."""
+    from ocpp_fast.transport import _loopwatch
+
+    reads: list[int] = []
+
+    class Frame:
+        """A handler's frame as the watch sees it, counting the reads of its locals."""
+
+        def __init__(self) -> None:
+            self.f_code = Blocking.heartbeat.__code__
+            self.f_lineno = self.f_code.co_firstlineno + 3
+            self.f_back = None
+
+        @property
+        def f_locals(self) -> dict[str, Any]:
+            reads.append(1)
+            return {"context": CallContext("CS1", "m1")}
+
+    codes = handler_codes([Blocking(0)])
+    monkeypatch.setattr(_loopwatch, "LOCALS_READABLE", False)
+    text, fields = blocked_where(cast(FrameType, Frame()), codes)
+    assert text.endswith(", the handler of Heartbeat"), text
+    assert "identity" not in fields and reads == []
+    monkeypatch.setattr(_loopwatch, "LOCALS_READABLE", True)
+    text, fields = blocked_where(cast(FrameType, Frame()), codes)
+    assert text.endswith(", the handler of Heartbeat (m1) of CS1"), text
+    assert (fields["identity"], fields["message_id"]) == ("CS1", "m1") and reads == [1]

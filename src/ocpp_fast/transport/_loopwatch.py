@@ -119,10 +119,26 @@ def _place(frame: FrameType) -> str:
     return f"{code.co_qualname} ({path}:{frame.f_lineno})"
 
 
+LOCALS_READABLE = not sysconfig.get_config_var("Py_GIL_DISABLED")
+"""Whether the watch may read a blocked handler's arguments (``f_locals``) from its thread.
+
+With the GIL (every build ocpp_fast ships for), the watch's thread holds it while it reads,
+so the loop's thread is stopped between two bytecodes: on 3.11-3.12 ``f_locals`` copies the
+frame's fast locals into the frame's own dict (which the running code never reads back, but
+for a ``locals()`` of its own that copies them again), on 3.13 it is a proxy read under the
+same lock. On a free-threaded build nothing stops the loop's thread: the read would race
+with the frame it reads, so the station and message id are not read there (the line names
+the handler and its action only). They are worth the read: which station's CALL holds every
+station of the process is what an operator acts on, and nothing per CALL records it."""
+
+
 def _call_of(frame: FrameType) -> tuple[str, str] | None:
     """``(identity, message id)`` of the CALL a handler's frame answers, from the
-    :class:`~ocpp_fast.dispatch.CallContext` among its arguments (none: ``None``). Read once
-    per block, from the watch's thread, while the loop's thread waits in the handler."""
+    :class:`~ocpp_fast.dispatch.CallContext` among its arguments (none, or locals not
+    readable from another thread on this build (:data:`LOCALS_READABLE`): ``None``). Read
+    once per block, from the watch's thread, while the loop's thread waits in the handler."""
+    if not LOCALS_READABLE:
+        return None
     code = frame.f_code
     arguments = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
     local = frame.f_locals
