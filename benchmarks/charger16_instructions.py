@@ -7,9 +7,8 @@ table holds them. This runs ``v16.Charger.handle`` (plain handlers returning pre
 responses) on one valid frame of each under ``valgrind --tool=callgrind``: the run with
 ``--rounds`` rounds minus the run with none (start, imports and warm-up cancel out), as
 ``benchmarks/instructions.py`` does. ChangeAvailability, a request without such a
-constraint, is the control. The path column says whether the action has a route of the
-compiled path (``ocpp_fast._fastpath.fast_routes``: ``None`` sends every CALL of it to the
-general code).
+constraint, is the control. The path column says whether the compiled path answered the
+frame itself (the handler's dispatcher returned the reply) or left it to the general code.
 
 Run: ``python benchmarks/charger16_instructions.py [--rounds 200]`` (valgrind must be
 installed). Prints figures; asserts nothing.
@@ -103,10 +102,10 @@ def frame(action: str) -> bytes:
 
 
 def path_of(charger: Any, action: str) -> str:
-    """``compiled`` where the action has a route of the compiled path, else ``general``."""
-    from ocpp_fast._fastpath import fast_routes
-
-    return "general" if fast_routes(type(charger))[action] is None else "compiled"
+    """``compiled`` where the compiled path answered the frame itself (its dispatcher
+    returned the reply), else ``general`` (no route, or it stepped aside)."""
+    answered = charger._handle_dispatcher().answer(frame(action), "")
+    return "compiled" if isinstance(answered, bytes) else "general"
 
 
 def child(action: str, rounds: int) -> None:
