@@ -18,9 +18,14 @@ from msgspec import inspect as mi
 
 from ocpp_fast import codec, errors
 from ocpp_fast._model import dec_hook
-from ocpp_fast._protocol_version import NotVouched, ProtocolVersion, needs_reference
+from ocpp_fast._protocol_version import (
+    NotVouched,
+    ProtocolVersion,
+    needs_reference,
+    with_typed_check,
+)
 from ocpp_fast._ratelimit import ConnectionLog
-from ocpp_fast._reference import classify, decode_payload, typed_check
+from ocpp_fast._reference import classify, decode_payload
 from ocpp_fast.frames import CALLERROR
 
 __all__ = ["encode_checked_payload", "error_frame", "result_check", "result_frame", "type_name"]
@@ -100,9 +105,9 @@ def _check_result_frame(expected: type[Any]) -> tuple[Any, bool]:
     """A decoder of a whole ``[3, id, payload]`` frame, made once per response type, and
     whether ``{}`` (every field absent) is a valid payload of that type."""
     frame_type: Any = tuple[int, str, expected]  # type: ignore[valid-type]
-    decode = msgspec.json.Decoder(frame_type, dec_hook=dec_hook).decode
+    decode: Any = msgspec.json.Decoder(frame_type, dec_hook=dec_hook).decode
     if needs_reference(mi.type_info(expected)):
-        decode = _vouched_frame(decode, typed_check(expected))
+        decode = with_typed_check(decode, expected, item=2)
     try:
         decode(b'[3,"",{}]')
     except msgspec.ValidationError:
@@ -111,19 +116,6 @@ def _check_result_frame(expected: type[Any]) -> tuple[Any, bool]:
         empty_is_valid = True
     _result_checks[expected] = check = (decode, empty_is_valid)
     return check
-
-
-def _vouched_frame(decode: Any, vouches: Any) -> Any:
-    """``decode`` of a ``[3, id, payload]`` frame, then the check of the payload's constraints
-    msgspec cannot check (as the type's typed decoder does: ``ProtocolVersion``)."""
-
-    def checked(frame: bytes) -> Any:
-        decoded = decode(frame)
-        if not vouches(decoded[2]):
-            raise NotVouched("a value is for the reference path to judge")
-        return decoded
-
-    return checked
 
 
 def _judge_by_reference(data: bytes, expected: type[Any], version: ProtocolVersion) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "by_label",
     "contains_datetime",
     "needs_reference",
+    "with_typed_check",
 ]
 
 LABELS = {"1.6": "ocpp_fast.v16", "2.0.1": "ocpp_fast.v201", "2.1": "ocpp_fast.v21"}
@@ -96,21 +97,25 @@ class _DecoderTable(dict[str, TypedDecoder]):
         decode: Callable[[bytes], Any] = msgspec.json.Decoder(tp, dec_hook=dec_hook).decode
         info = mi.type_info(tp)
         if needs_reference(info):
-            decode = _checked(decode, tp)
+            decode = with_typed_check(decode, tp)
         entry = TypedDecoder(decode, contains_datetime(info))
         self[action] = entry
         return entry
 
 
-def _checked(decode: Callable[[bytes], Any], tp: type[Any]) -> Callable[[bytes], Any]:
-    """``decode`` followed by the check of the constraints of ``tp`` msgspec cannot check."""
+def with_typed_check(
+    decode: Callable[[bytes], Any], tp: type[Any], item: int | None = None
+) -> Callable[[bytes], Any]:
+    """``decode`` followed by the check of the constraints of ``tp`` msgspec cannot check,
+    on what it decoded (or, with ``item``, on that element of it: a whole ``[3, id,
+    payload]`` frame's payload), raising :class:`NotVouched` where it cannot vouch."""
     from ocpp_fast._reference import typed_check  # it imports this module
 
     vouches = typed_check(tp)
 
-    def checked(payload: bytes) -> Any:
-        obj = decode(payload)
-        if not vouches(obj):
+    def checked(data: bytes) -> Any:
+        obj = decode(data)
+        if not vouches(obj if item is None else obj[item]):
             raise NotVouched(f"a value of {tp.__name__} is for the reference path to judge")
         return obj
 
