@@ -58,19 +58,22 @@ def measure_commit(
             entry["build"] = measure.build_extension(tree, entry["commit"])
         except RuntimeError as error:
             entry["build"] = f"failed: {error}"
-        if valgrind is None:
-            entry["instructions"] = {"error": "valgrind is not installed"}
-        else:
-            entry["instructions"] = measure.count_instructions(tree, variants)
+        for table, version in history.TABLES.items():
+            if valgrind is None:
+                entry[table] = {"error": "valgrind is not installed"}
+            else:
+                entry[table] = measure.count_instructions(tree, variants, version)
         if wall:
             entry["wall"] = measure.wall_time(tree, repeats, budget)
     return entry
 
 
 def _summary(entry: dict[str, Any]) -> str:
-    counts = entry.get("instructions", {}).get("variants", {})
     wall = entry.get("wall", {}).get("variants", {})
-    parts = [f"{k}={counts[k]:,} Ir" for k in counts]
+    parts = []
+    for table, version in history.TABLES.items():
+        counts = entry.get(table, {}).get("variants", {})
+        parts += [f"{k}={counts[k]:,} Ir ({version})" for k in counts]
     parts += [f"{k}={wall[k]:,.0f} ns" for k in ("e", "i") if k in wall]
     return f"{entry['short']} {entry['subject'][:50]}: " + ", ".join(parts)
 
@@ -144,8 +147,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(summary)
     if args.summary is not None:
         args.summary.write_text(summary, encoding="utf-8")
-    rows = gate.compare(base.get("instructions", {}), head.get("instructions", {}))
-    return 1 if gate.failed(rows, args.threshold) else 0
+    tables = gate.compare_tables(base, head)
+    return 1 if gate.failed_tables(tables, args.threshold) else 0
 
 
 def _spread_line(name: str, values: Sequence[float], unit: str) -> str:

@@ -33,9 +33,14 @@ def ordered(entries: Sequence[Entry], topo: Sequence[str]) -> list[Entry]:
     return sorted(last.values(), key=lambda e: (rank.get(e["commit"], len(rank)), e["date"]))
 
 
-def _instr(entry: Entry, key: str) -> float | None:
-    value = entry.get("instructions", {}).get("variants", {}).get(key)
+def _instr(entry: Entry, key: str, table: str = "instructions") -> float | None:
+    value = entry.get(table, {}).get("variants", {}).get(key)
     return None if value is None else float(value)
+
+
+def _instr_16(entry: Entry, key: str) -> float | None:
+    """The 1.6 mix's count (``None`` on the lines recorded before the history kept it)."""
+    return _instr(entry, key, "instructions_v16")
 
 
 def _wall(entry: Entry, key: str) -> float | None:
@@ -69,12 +74,16 @@ def _ratio(
     return value
 
 
-def steps(entries: Sequence[Entry], keys: Sequence[str] = ("i", "e")) -> list[tuple[int, str]]:
+def steps(
+    entries: Sequence[Entry],
+    keys: Sequence[str] = ("i", "e"),
+    value: Callable[[Entry, str], float | None] = _instr,
+) -> list[tuple[int, str]]:
     """The biggest steps in instructions between neighbouring commits: (index, label)."""
     found: list[tuple[float, int, str]] = []
     for index in range(1, len(entries)):
         for key in keys:
-            before, after = _instr(entries[index - 1], key), _instr(entries[index], key)
+            before, after = value(entries[index - 1], key), value(entries[index], key)
             if before and after and abs(after / before - 1) * 100 > STEP_PCT:
                 change = (after / before - 1) * 100
                 label = f"{entries[index]['short']} {key} {change:+.0f}%"
@@ -107,13 +116,44 @@ def _microseconds(entry: Entry, key: str) -> float | None:
     return None if ns is None else ns / 1000
 
 
+def _v16_chart(entries: Sequence[Entry], machine: str) -> str:
+    """The 1.6 mix, from the first line that measured it on (older lines have no 1.6
+    figures: drawn, they would only be an empty stretch)."""
+    first = next((n for n, e in enumerate(entries) if "instructions_v16" in e), len(entries))
+    shown = entries[first:]
+    labels = [e["short"] for e in shown]
+    marks = steps(shown, value=_instr_16)
+    return (
+        chart(
+            f"OCPP 1.6 mix: instructions per message ({len(shown)} commits)",
+            labels,
+            [
+                Panel(
+                    "instructions per message (callgrind, weighted 1.6 mix; deterministic)",
+                    "instructions",
+                    _series(shown, SHOWN, _instr_16),
+                    marks,
+                ),
+                Panel(
+                    "over the msgspec floor (instructions, 1.6 mix)",
+                    "x floor",
+                    _series(shown, OURS, _ratio(_instr_16, None, "d")),
+                    marks,
+                    y_from_zero=False,
+                ),
+            ],
+        )
+        + f"<!-- {machine} -->\n"
+    )
+
+
 def codec_charts(entries: Sequence[Entry]) -> dict[str, str]:
-    """File name -> SVG text, for the codec and dispatch history."""
+    """File name -> SVG text, for the codec and dispatch history (v16.svg: the 1.6 mix)."""
     labels = [e["short"] for e in entries]
     marks = steps(entries)
     machine = entries[-1].get("machine", "") if entries else ""
     note = f" ({len(entries)} commits)"
-    return {
+    charts = {
         "throughput.svg": chart(
             "ocpp_fast benchmark history: throughput" + note,
             labels,
@@ -161,6 +201,9 @@ def codec_charts(entries: Sequence[Entry]) -> dict[str, str]:
         )
         + f"<!-- {machine} -->\n",
     }
+    if any("instructions_v16" in e for e in entries):
+        charts["v16.svg"] = _v16_chart(entries, machine)
+    return charts
 
 
 def load_chart(entries: Sequence[Entry]) -> str | None:

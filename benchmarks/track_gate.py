@@ -13,6 +13,11 @@ Gated are the variants whose code is ours: a (compiled round trip), b (pure roun
 e (``handle``), f (the drop-in), i (the live path) and j (the live path with metrics, as
 operators run it). The floor (d) is msgspec alone and
 c is the ``ocpp`` package: they move only with those packages.
+
+Each instruction table of a line (``track_history.TABLES``: the 2.0.1 mix, the 1.6 mix) is
+compared with the same rules, and a regression in either fails the gate. A table or a
+variant only one side has is shown as not measured and decides nothing, unless head lost a
+gated figure base had: a base line recorded before the 1.6 table existed gates 2.0.1 alone.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from track_history import VARIANT_NAMES
+from track_history import TABLES, VARIANT_NAMES
 
 GATED = ("a", "b", "e", "f", "i", "j")
 THRESHOLD_PCT = 1.0
@@ -73,6 +78,20 @@ def compare(base: dict[str, Any], head: dict[str, Any], gated: Sequence[str] = G
     return [Row(k, base_counts.get(k), head_counts.get(k), k in gated) for k in keys]
 
 
+def compare_tables(base: dict[str, Any], head: dict[str, Any]) -> dict[str, list[Row]]:
+    """Per OCPP version, the rows of its instruction table in two history lines (an empty
+    list where neither line has it)."""
+    return {
+        version: compare(base.get(table, {}), head.get(table, {}))
+        for table, version in TABLES.items()
+    }
+
+
+def failed_tables(tables: dict[str, list[Row]], threshold: float = THRESHOLD_PCT) -> list[Row]:
+    """The failed rows of every version's table."""
+    return [row for rows in tables.values() for row in failed(rows, threshold)]
+
+
 def failed(rows: Sequence[Row], threshold: float = THRESHOLD_PCT) -> list[Row]:
     """The gated rows that grew beyond the threshold, or that head could not measure."""
     out = []
@@ -104,23 +123,11 @@ def _worst_frames(base: dict[str, Any], head: dict[str, Any], variant: str) -> s
     return f"; most in {frame} ({change:+.2f} %)"
 
 
-def markdown(
-    base_entry: dict[str, Any],
-    head_entry: dict[str, Any],
-    threshold: float = THRESHOLD_PCT,
-) -> str:
-    """The comment-ready summary: verdict, instruction table, wall ratios, setup."""
-    base, head = base_entry.get("instructions", {}), head_entry.get("instructions", {})
-    rows = compare(base, head)
-    bad = failed(rows, threshold)
-    title = "FAIL" if bad else "pass"
+def _instruction_table(
+    rows: Sequence[Row], base: dict[str, Any], head: dict[str, Any], threshold: float
+) -> list[str]:
+    """One version's rows as a Markdown table, then what moved in each failed row."""
     out = [
-        f"### Benchmark gate: {title}",
-        "",
-        f"`{head_entry['short']}` (head) against `{base_entry['short']}` (base): instructions "
-        f"per message under callgrind, weighted by the packaged 2.0.1 mix; a gated variant "
-        f"may grow by at most {threshold:g} %.",
-        "",
         "| variant | base Ir/msg | head Ir/msg | change | verdict |",
         "|:---|---:|---:|---:|:---|",
     ]
@@ -134,7 +141,7 @@ def markdown(
             row.verdict(threshold),
         ]
         out.append("| " + " | ".join(cells) + " |")
-    for row in bad:
+    for row in failed(rows, threshold):
         out.append("")
         out.append(
             f"- **{row.variant} {NAMES[row.variant]}**: "
@@ -143,6 +150,33 @@ def markdown(
                 if row.head is None
                 else f"{row.change_pct:+.2f} %" + _worst_frames(base, head, row.variant)
             )
+        )
+    return out
+
+
+def markdown(
+    base_entry: dict[str, Any],
+    head_entry: dict[str, Any],
+    threshold: float = THRESHOLD_PCT,
+) -> str:
+    """The comment-ready summary: verdict, an instruction table per OCPP version, wall
+    ratios, setup."""
+    tables = compare_tables(base_entry, head_entry)
+    title = "FAIL" if failed_tables(tables, threshold) else "pass"
+    out = [
+        f"### Benchmark gate: {title}",
+        "",
+        f"`{head_entry['short']}` (head) against `{base_entry['short']}` (base): instructions "
+        f"per message under callgrind, weighted by the packaged mix of each OCPP version; a "
+        f"gated variant may grow by at most {threshold:g} %.",
+    ]
+    for (table, version), rows in zip(TABLES.items(), tables.values(), strict=True):
+        out += ["", f"OCPP {version} mix:", ""]
+        if not rows:
+            out.append("not measured at either side.")
+            continue
+        out += _instruction_table(
+            rows, base_entry.get(table, {}), head_entry.get(table, {}), threshold
         )
     base_wall, head_wall = base_entry.get("wall", {}), head_entry.get("wall", {})
     before, after = _ratios(base_wall), _ratios(head_wall)

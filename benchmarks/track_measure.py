@@ -36,6 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PROBE = Path(__file__).resolve().parent / "track_probe.py"
 MIX = ROOT / "src" / "ocpp_fast" / "data" / "mix-v201.jsonl"
 """Today's mix, fed to every commit measured, so every entry measures the same messages."""
+MIXES = {"2.0.1": MIX, "1.6": ROOT / "src" / "ocpp_fast" / "data" / "mix-v16.jsonl"}
+"""Today's mix of each OCPP version the history tracks (the probe's ``--version``)."""
 
 PER_FRAME = {"c": 1}
 """Messages per frame and region where the default (10) is too slow under valgrind: the
@@ -143,8 +145,13 @@ def valgrind_version() -> str | None:
 _TOTALS = re.compile(r"^totals:\s+(\d+)", re.MULTILINE)
 
 
-def count_instructions(tree: Path, variants: Sequence[str], mix: Path = MIX) -> dict[str, Any]:
-    """Instructions per message, per variant and frame and weighted, under callgrind."""
+def count_instructions(
+    tree: Path, variants: Sequence[str], version: str = "2.0.1"
+) -> dict[str, Any]:
+    """Instructions per message, per variant and frame and weighted, under callgrind, on
+    ``version``'s mix. The probe is told the version only where it is not 2.0.1, the one
+    every bench since the first measures: so every commit can be measured on 2.0.1."""
+    mix = MIXES[version]
     out: dict[str, Any] = {"variants": {}, "per_frame": {}, "errors": {}}
     fewer = ",".join(f"{k}={n}" for k, n in PER_FRAME.items() if k in variants)
     started = time.monotonic()
@@ -167,6 +174,7 @@ def count_instructions(tree: Path, variants: Sequence[str], mix: Path = MIX) -> 
             str(DEFAULT_PER_FRAME),
             "--fewer",
             fewer,
+            *(() if mix == MIX else ("--version", version)),
         ]
         done = subprocess.run(
             command, cwd=tmp, env=_child_env(tree), capture_output=True, text=True, check=False

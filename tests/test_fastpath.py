@@ -418,13 +418,13 @@ def test_feed_without_a_writer_queues_the_reply_for_the_sender() -> None:
     assert sent == [b'[3,"q1",{"currentTime":"2026-11-24T12:00:00Z"}]']
 
 
-def test_a_version_whose_types_only_the_reference_path_checks_is_not_taken() -> None:
+def test_a_16_call_takes_the_path_and_answers_as_the_general_one() -> None:
     class Csms16(v16.ChargeSystem):
         def meter_values(self, request: Any) -> Any:
             return v16.messages.MeterValuesResponse()
 
     routes = fast_routes(Csms16)
-    assert routes["MeterValues"] is None or not routes["MeterValues"].request.reference_only
+    assert routes["MeterValues"] is not None
     frame = (
         b'[2,"v1","MeterValues",{"connectorId":1,"meterValue":'
         b'[{"timestamp":"2026-11-24T12:00:00Z","sampledValue":[{"value":"1"}]}]}]'

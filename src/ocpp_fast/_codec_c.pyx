@@ -30,9 +30,7 @@ _NO_PENDING = MappingProxyType({})
 cdef inline object _typed(object decoder, const unsigned char* p, Py_ssize_t start,
                           Py_ssize_t end):
     """The payload ``p[start:end]`` decoded, or ``_NOT_CONCLUDED`` for the reference path."""
-    decode, has_datetime, reference_only = decoder
-    if reference_only:
-        return _NOT_CONCLUDED
+    decode, has_datetime = decoder
     return _typed_with(decode, has_datetime, p, start, end)
 
 

@@ -85,8 +85,6 @@ _NOT_CONCLUDED = object()
 
 def _typed(decoder: TypedDecoder, payload: bytes) -> Any:
     """The payload decoded, or ``_NOT_CONCLUDED`` when only the reference path can judge it."""
-    if decoder.reference_only:
-        return _NOT_CONCLUDED
     try:
         obj = decoder.decode(payload)
     except _DecodeFailure:

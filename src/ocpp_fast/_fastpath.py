@@ -128,10 +128,11 @@ class FastRoute(
     ``(method, wants_context, request, response_type, check, empty_is_valid, plan,
     is_async, gate)``:
     the handler's name (looked up on the instance per CALL, as ``invoke_handler``
-    does), whether it takes a context, the strict typed decoder of the request (never a
-    ``reference_only`` one), the response type, the strict decoder of the response
-    payload (the check of what we send), whether ``{}`` is a valid response (then such
-    an answer needs no check), and the response type's plan
+    does), whether it takes a context, the strict typed decoder of the request (with the
+    checks of the constraints msgspec cannot check, where its type has some), the response
+    type, the strict decoder of the response payload (the check of what we send), whether
+    ``{}`` is a valid response (then such an answer needs no check), and the response type's
+    plan
     (:mod:`ocpp_fast._response_plan`: a response it vouches for needs no decode; one it
     does not is decoded), and whether the asyncio layer runs the handler within its bounds
     (``async def``, or a plain one marked :func:`~ocpp_fast.dispatch.answers_later`: then the
@@ -154,7 +155,7 @@ class FastRoute(
 
 class FastRoutes(dict[str, "FastRoute | None"]):
     """``action -> FastRoute`` of one handler class, or ``None`` where the compiled path
-    does not go (no handler, a type only the reference path checks); each filled on the
+    does not go (no handler, a SEND-only action without a response); each filled on the
     first CALL of its action, so decoders stay lazy."""
 
     def __init__(
@@ -178,22 +179,20 @@ class FastRoutes(dict[str, "FastRoute | None"]):
         entry: FastRoute | None = None
         request = self._version.request_decoders[action]
         response_type = self._version.response_types.get(action)
-        if not request.reference_only and response_type is not None:
-            response = self._version.response_decoders[action]
-            if not response.reference_only:
-                entry = FastRoute(
-                    (
-                        route.calls,
-                        route.wants_context,
-                        request,
-                        response_type,
-                        response.decode,
-                        result_check(response_type)[1],
-                        response_plan(response_type),
-                        route.is_async or route.answers_later,
-                        self._gates.get(action) if route.answers_later else None,
-                    )
+        if response_type is not None:
+            entry = FastRoute(
+                (
+                    route.calls,
+                    route.wants_context,
+                    request,
+                    response_type,
+                    self._version.response_decoders[action].decode,
+                    result_check(response_type)[1],
+                    response_plan(response_type),
+                    route.is_async or route.answers_later,
+                    self._gates.get(action) if route.answers_later else None,
                 )
+            )
         self[action] = entry
         return entry
 

@@ -14,12 +14,18 @@ import re
 from typing import Any
 
 import msgspec
+from msgspec import inspect as mi
 
 from ocpp_fast import codec, errors
 from ocpp_fast._model import dec_hook
-from ocpp_fast._protocol_version import ProtocolVersion
+from ocpp_fast._protocol_version import (
+    NotVouched,
+    ProtocolVersion,
+    needs_reference,
+    with_typed_check,
+)
 from ocpp_fast._ratelimit import ConnectionLog
-from ocpp_fast._reference import classify
+from ocpp_fast._reference import classify, decode_payload
 from ocpp_fast.frames import CALLERROR
 
 __all__ = ["encode_checked_payload", "error_frame", "result_check", "result_frame", "type_name"]
@@ -99,7 +105,9 @@ def _check_result_frame(expected: type[Any]) -> tuple[Any, bool]:
     """A decoder of a whole ``[3, id, payload]`` frame, made once per response type, and
     whether ``{}`` (every field absent) is a valid payload of that type."""
     frame_type: Any = tuple[int, str, expected]  # type: ignore[valid-type]
-    decode = msgspec.json.Decoder(frame_type, dec_hook=dec_hook).decode
+    decode: Any = msgspec.json.Decoder(frame_type, dec_hook=dec_hook).decode
+    if needs_reference(mi.type_info(expected)):
+        decode = with_typed_check(decode, expected, item=2)
     try:
         decode(b'[3,"",{}]')
     except msgspec.ValidationError:
@@ -108,6 +116,13 @@ def _check_result_frame(expected: type[Any]) -> tuple[Any, bool]:
         empty_is_valid = True
     _result_checks[expected] = check = (decode, empty_is_valid)
     return check
+
+
+def _judge_by_reference(data: bytes, expected: type[Any], version: ProtocolVersion) -> None:
+    """A payload of ours the typed check would not vouch for: the reference path's verdict,
+    its error raised where it refuses it (``multipleOf``, ``format: uri``), as it would be
+    raised at the peer."""
+    decode_payload(msgspec.json.decode(data), expected, version)
 
 
 def result_check(expected: type[Any]) -> tuple[Any, bool]:
@@ -144,6 +159,8 @@ def result_frame(
         if not (empty_is_valid and frame.endswith(b",{}]")):
             try:
                 decode(frame)
+            except NotVouched:
+                _judge_by_reference(msgspec.json.encode(response), expected, version)
             except msgspec.ValidationError as exc:
                 raise _schema_error_of_ours(exc, response, frame_prefix="$[2]") from None
     except (TypeError, errors.OcppError) as exc:
@@ -190,7 +207,14 @@ def encode_checked_payload(
         ) from None
     decoders = version.response_decoders if response else version.request_decoders
     try:
-        decoders[action].decode(data)  # our encoder writes RFC 3339: no spelling check
+        try:
+            decoders[action].decode(data)  # our encoder writes RFC 3339: no spelling check
+        except NotVouched:
+            _judge_by_reference(data, expected, version)
+    except errors.OcppError as refused:
+        if not response:
+            refused.origin = errors.Origin.REQUEST_CHECK
+        raise
     except msgspec.ValidationError as exc:
         error = _schema_error_of_ours(exc, payload)
         if not response:

@@ -19,11 +19,13 @@ from ocpp_fast._model import OcppStruct, dec_hook
 
 __all__ = [
     "LABELS",
+    "NotVouched",
     "ProtocolVersion",
     "TypedDecoder",
     "by_label",
     "contains_datetime",
     "needs_reference",
+    "with_typed_check",
 ]
 
 LABELS = {"1.6": "ocpp_fast.v16", "2.0.1": "ocpp_fast.v201", "2.1": "ocpp_fast.v21"}
@@ -35,16 +37,24 @@ _CALLRESULTERROR = 5  # frames.CALLRESULTERROR (this module sits below frames)
 class TypedDecoder(NamedTuple):
     """The compiled decoder of one payload type, and what its result still needs.
 
+    ``decode`` is msgspec's typed decode; for a type with constraints msgspec cannot check
+    (1.6's ``multipleOf`` and ``format: uri``) it also checks those on the values decoded,
+    and raises :class:`NotVouched` where it cannot vouch for them: so the fast paths, which
+    leave to the reference path whatever the decode refuses, take such a type too.
     ``has_datetime``: the fast paths must search the payload for date-time
     spellings msgspec accepts beyond RFC 3339 (a type without date-times is
-    spared the scan). ``reference_only``: the type has constraints msgspec
-    cannot check (1.6 ``multipleOf`` and ``format: uri``), so every payload of
-    it goes through the reference path.
+    spared the scan).
     """
 
     decode: Callable[[bytes], Any]
     has_datetime: bool
-    reference_only: bool
+
+
+class NotVouched(msgspec.ValidationError):
+    """A typed decode's value breaks a constraint only the reference path checks, or may
+    (:func:`ocpp_fast._reference.typed_check`): the reference path judges the payload, and
+    its error is the one to give. A ``ValidationError``, so every fast path that falls back
+    on a refused decode falls back on this one too."""
 
 
 def _anywhere(info: mi.Type, found: Callable[[mi.Type], bool], seen: set[type]) -> bool:
@@ -64,8 +74,9 @@ def _anywhere(info: mi.Type, found: Callable[[mi.Type], bool], seen: set[type]) 
 
 
 def needs_reference(info: mi.Type) -> bool:
-    """Whether a msgspec type carries a constraint only the reference path checks
-    (what the generator put in ``Meta(extra=...)``: multipleOf, format uri)."""
+    """Whether a msgspec type carries a constraint msgspec does not check (what the
+    generator put in ``Meta(extra=...)``: multipleOf, format uri): its typed decode then
+    checks them too."""
     return _anywhere(info, lambda t: isinstance(t, mi.Metadata) and bool(t.extra), set())
 
 
@@ -83,11 +94,32 @@ class _DecoderTable(dict[str, TypedDecoder]):
 
     def __missing__(self, action: str) -> TypedDecoder:
         tp = self._types[action]
-        decoder = msgspec.json.Decoder(tp, dec_hook=dec_hook)
+        decode: Callable[[bytes], Any] = msgspec.json.Decoder(tp, dec_hook=dec_hook).decode
         info = mi.type_info(tp)
-        entry = TypedDecoder(decoder.decode, contains_datetime(info), needs_reference(info))
+        if needs_reference(info):
+            decode = with_typed_check(decode, tp)
+        entry = TypedDecoder(decode, contains_datetime(info))
         self[action] = entry
         return entry
+
+
+def with_typed_check(
+    decode: Callable[[bytes], Any], tp: type[Any], item: int | None = None
+) -> Callable[[bytes], Any]:
+    """``decode`` followed by the check of the constraints of ``tp`` msgspec cannot check,
+    on what it decoded (or, with ``item``, on that element of it: a whole ``[3, id,
+    payload]`` frame's payload), raising :class:`NotVouched` where it cannot vouch."""
+    from ocpp_fast._reference import typed_check  # it imports this module
+
+    vouches = typed_check(tp)
+
+    def checked(data: bytes) -> Any:
+        obj = decode(data)
+        if not vouches(obj if item is None else obj[item]):
+            raise NotVouched(f"a value of {tp.__name__} is for the reference path to judge")
+        return obj
+
+    return checked
 
 
 class ProtocolVersion:
