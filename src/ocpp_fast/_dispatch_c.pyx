@@ -381,9 +381,12 @@ cdef class GateStart:
     cluster gateway's store (``cluster/_link_bytes_c.pyx``'s ``StoreStart``) is one."""
 
     def __call__(self, action, request, payload, context):
-        return self.begin(action, request, payload, context)
+        return self.begin(action, request, payload, context, None)
 
-    cdef object begin(self, object action, object request, object payload, object context):
+    cdef object begin(self, object action, object request, object payload, object context,
+                      Gated gated):
+        """``start``; ``gated``, where the path calls it, holds the context's identity and
+        message id in C fields (read there: a Struct's fields are look-ups)."""
         raise NotImplementedError
 
     cdef bint follow(self, object ack, Gated gated) except -1:
@@ -547,7 +550,7 @@ cdef class FastDispatch:
         start = (<tuple>fields[GATE])[G_START]
         try:
             if isinstance(start, GateStart):  # the store's: begun and followed by C calls
-                ack = (<GateStart>start).begin(action, request, payload, context)
+                ack = (<GateStart>start).begin(action, request, payload, context, gated)
                 followed = (<GateStart>start).follow(ack, gated)
             else:
                 ack = start(action, request, payload, context)
