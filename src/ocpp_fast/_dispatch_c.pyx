@@ -29,6 +29,7 @@ cdef extern from "structmember.h":
         READONLY
 
 cdef extern from "Python.h":
+    bint PyUnicode_IS_COMPACT_ASCII(object)
     ctypedef struct PyMemberDescrObject:
         PyMemberDef* d_member
 
@@ -545,7 +546,7 @@ cdef class FastDispatch:
         gated.identity = identity
         gated.action = action
         gated.request = request
-        gated.raw_id = (<str>message_id).encode("ascii")
+        # no raw_id: its answer is written from the message id's own ASCII (_gated_reply)
         gated.started = started
         start = (<tuple>fields[GATE])[G_START]
         try:
@@ -595,8 +596,7 @@ cdef class FastDispatch:
         except Exception as exc:
             gated.error = exc
             return
-        cdef bytes raw_id = gated.raw_id
-        reply = _reply(result, fields, PyBytes_AS_STRING(raw_id), PyBytes_GET_SIZE(raw_id))
+        reply = _gated_reply(gated, result, fields)
         if reply is None:
             gated.result = result
         else:
@@ -617,7 +617,6 @@ cdef class FastDispatch:
         cdef tuple fields = gated.fields  # the route it started on (read again: a look-up)
         cdef tuple gate = <tuple>fields[GATE]
         start = gate[G_START]
-        cdef bytes raw_id
         cdef bint first = gate[G_FIRST]
         try:
             if isinstance(start, GateStart):  # its check is the gate's, in C
@@ -641,8 +640,7 @@ cdef class FastDispatch:
             reply = gated.reply
             result = gated.result
         else:
-            raw_id = gated.raw_id
-            reply = _reply(result, fields, PyBytes_AS_STRING(raw_id), PyBytes_GET_SIZE(raw_id))
+            reply = _gated_reply(gated, result, fields)
         if reply is None:
             return _hand_over(connection, message_id, action, request, result, None, started)
         if self._handling is not None:
@@ -717,6 +715,21 @@ cdef object _reply(object result, tuple fields, const char* raw_id, Py_ssize_t i
     memcpy(out + 6 + id_len, body_p, body_len)
     out[6 + id_len + body_len] = 93  # ']'
     return reply
+
+
+cdef object _gated_reply(Gated gated, object result, tuple fields):
+    """``_reply`` with a gated CALL's id: the bytes given to ``Gated(...)``, else (the path's,
+    which makes none: an allocation per durable CALL) its message id's own characters, read
+    from the frame as ASCII."""
+    raw_id = gated.raw_id
+    if raw_id is not None:
+        return _reply(result, fields, PyBytes_AS_STRING(raw_id), PyBytes_GET_SIZE(raw_id))
+    message_id = gated.message_id
+    if not PyUnicode_IS_COMPACT_ASCII(message_id):  # not the path's: as raw_id was made
+        raw_id = (<str>message_id).encode("ascii")
+        return _reply(result, fields, PyBytes_AS_STRING(raw_id), PyBytes_GET_SIZE(raw_id))
+    return _reply(result, fields, <const char*>PyUnicode_1BYTE_DATA(message_id),
+                  PyUnicode_GET_LENGTH(message_id))
 
 
 cdef void _answered(object frames, object message_id, object identity, object reply, bint debug,
