@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from conftest import DISPATCH_TWINS
 from handler_paths import path_fixture
 from nats.errors import TimeoutError as NatsTimeout
 
@@ -125,7 +126,12 @@ class Station:
     """A gateway's connection of one station, its relay's requests held by the test."""
 
     def __init__(
-        self, cls: type[Csms], attached: bool = True, handler_first: bool = False, **options: Any
+        self,
+        cls: type[Csms],
+        attached: bool = True,
+        handler_first: bool = False,
+        kind: type[AsyncConnection] = AsyncConnection,
+        **options: Any,
     ) -> None:
         self.user = cls()
         self.replies = Replies()
@@ -142,9 +148,7 @@ class Station:
         )
         self.served = served
         self.written: list[bytes] = []
-        self.connection = AsyncConnection(
-            served, write=self.written.append, identity="S1", **options
-        )
+        self.connection = kind(served, write=self.written.append, identity="S1", **options)
 
     def pending_kinds(self) -> list[str]:
         return [type(answer).__name__ for answer in self.connection._pending]
@@ -329,6 +333,73 @@ def test_a_stopped_connection_answers_nothing_and_gives_everything_back(
         assert await connection.drain(1)
 
     run(scenario)
+
+
+class Watched(AsyncConnection):
+    """A connection whose slot count and pending CALLs are properties of its own, over the
+    slots ``AsyncConnection`` keeps them in: each value they are given is seen."""
+
+    @property
+    def _free(self) -> int:
+        return int(self.__dict__["free"])
+
+    @_free.setter
+    def _free(self, value: int) -> None:
+        self.__dict__["free"] = value
+        self.__dict__.setdefault("frees", []).append(value)
+
+    @property
+    def _pending(self) -> dict[Any, int]:
+        self.__dict__["pending_reads"] = self.__dict__.get("pending_reads", 0) + 1
+        pending: dict[Any, int] = self.__dict__["pending"]
+        return pending
+
+    @_pending.setter
+    def _pending(self, value: dict[Any, int]) -> None:
+        self.__dict__["pending"] = value
+
+
+def test_a_subclass_s_own_attributes_are_what_the_gated_route_reads(path: type[Csms]) -> None:
+    """The compiled path reads and writes a gated CALL's connection state (its slots taken
+    and given back, its pending CALLs) at ``AsyncConnection``'s slots only where the
+    connection's type has them there: a subclass that makes them properties sees every
+    value through them, as on the general path."""
+
+    async def scenario() -> None:
+        station = Station(path, kind=Watched, max_calls=3)
+        connection = station.connection
+        assert connection.feed(event(1)) is True
+        assert connection.__dict__["frees"] == [3, 2]
+        assert len(connection.__dict__["pending"]) == 1
+        station.replies.ack(0)
+        await turns()
+        assert station.written == [b'[3,"m1",{}]']
+        assert connection.__dict__["frees"] == [3, 2, 3]
+        assert connection.__dict__["pending"] == {}
+        assert connection.__dict__["pending_reads"] >= 2
+        plain = Station(path, max_calls=3)  # a plain connection after it: its own slots again
+        assert plain.connection.feed(event(2)) is True
+        assert (plain.connection._free, len(plain.connection._pending)) == (2, 1)
+        plain.replies.ack(0)
+        await turns()
+        assert (plain.connection._free, plain.connection._pending) == (3, {})
+
+    run(scenario)
+
+
+@pytest.mark.skipif("compiled" not in DISPATCH_TWINS, reason="the compiled path is not built")
+def test_the_compiled_path_reads_a_connection_s_state_at_its_slots() -> None:
+    """Where it is ``AsyncConnection``'s own, the gated route's connection state is read at
+    its slots' offsets (a look-up of the instance's attributes each time was about 2,500
+    instructions a durable CALL); a subclass's properties are read as attributes."""
+    from ocpp_fast._dispatch_c import layout_of
+
+    names = ("_write", "_free", "_slots", "_pending", "_drained", "_stopped", "_paused")
+    plain = layout_of(Station(Csms).connection)
+    assert sorted(plain) == sorted(names) and all(offset >= 0 for offset in plain.values())
+    watched = layout_of(Station(Csms, kind=Watched).connection)
+    assert (watched["_free"], watched["_pending"]) == (-1, -1)
+    assert watched["_write"] == plain["_write"]
 
 
 def test_drain_waits_for_the_store(path: type[Csms]) -> None:

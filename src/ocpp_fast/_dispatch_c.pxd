@@ -28,6 +28,7 @@ cdef class Gated:
 
 
 cdef class GateStart:
-    cdef object begin(self, object action, object request, object payload, object context)
+    cdef object begin(self, object action, object request, object payload, object context,
+                      Gated gated)
     cdef bint follow(self, object ack, Gated gated) except -1
     cdef int check(self, object ack, object action, object context) except -1

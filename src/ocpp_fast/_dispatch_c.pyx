@@ -11,6 +11,7 @@ compiled codec's own (``_scan.pxi``, included by both).
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
 from cpython.dict cimport PyDict_GetItemWithError
 from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.unicode cimport (PyUnicode_1BYTE_DATA, PyUnicode_1BYTE_KIND, PyUnicode_DecodeASCII,
                               PyUnicode_GET_LENGTH, PyUnicode_KIND)
 from cpython.datetime cimport PyDateTime_CheckExact, datetime_tzinfo, import_datetime
@@ -20,9 +21,15 @@ from libc.string cimport memcmp, memcpy
 
 cdef extern from "structmember.h":
     ctypedef struct PyMemberDef:
+        int type
         Py_ssize_t offset
+        int flags
+    enum:
+        T_OBJECT_EX
+        READONLY
 
 cdef extern from "Python.h":
+    bint PyUnicode_IS_COMPACT_ASCII(object)
     ctypedef struct PyMemberDescrObject:
         PyMemberDef* d_member
 
@@ -45,6 +52,7 @@ cdef extern from *:
 import asyncio
 import datetime
 import logging
+import types as _types
 
 import msgspec
 
@@ -274,6 +282,95 @@ def surely_valid(value, plan):
     return _surely_valid(value, <tuple>plan)
 
 
+cdef struct _Layout:
+    PyObject* kind  # the connection type these offsets are of (borrowed: kept alive below)
+    Py_ssize_t write
+    Py_ssize_t free
+    Py_ssize_t slots
+    Py_ssize_t pending
+    Py_ssize_t drained
+    Py_ssize_t stopped
+    Py_ssize_t paused
+
+
+cdef _Layout _layout
+_layout.kind = NULL
+cdef object _layout_kind = None
+"""The type ``_layout`` was learnt of, held (its offsets are only good for it)."""
+cdef object _MemberDescriptor = _types.MemberDescriptorType
+
+
+cdef Py_ssize_t _slot_offset(object kind, str name) except -2:
+    """Where instances of ``kind`` hold ``name``: the offset of its slot, when the type's
+    look-up finds a writable object slot of a base of ``kind`` (what
+    :class:`~ocpp_fast.aio.AsyncConnection`'s ``__slots__`` make); else -1: read and written
+    as any attribute (a subclass may shadow it with a property or a class attribute)."""
+    found = getattr(kind, name, None)
+    if type(found) is not _MemberDescriptor:
+        return -1
+    cdef PyMemberDef* member = (<PyMemberDescrObject*><PyObject*>found).d_member
+    if member.type != T_OBJECT_EX or member.flags & READONLY:
+        return -1
+    if not issubclass(kind, found.__objclass__):
+        return -1
+    return member.offset
+
+
+cdef _Layout* _layout_of(object connection) except NULL:
+    """The slots' offsets of ``connection``'s type (learnt once per type, one type kept:
+    a gateway's connections are all of one); copied by the caller, as a call it makes may
+    meet another type and learn that one's."""
+    global _layout_kind
+    kind = type(connection)
+    if <PyObject*>kind != _layout.kind:
+        _layout.write = _slot_offset(kind, "_write")
+        _layout.free = _slot_offset(kind, "_free")
+        _layout.slots = _slot_offset(kind, "_slots")
+        _layout.pending = _slot_offset(kind, "_pending")
+        _layout.drained = _slot_offset(kind, "_drained")
+        _layout.stopped = _slot_offset(kind, "_stopped")
+        _layout.paused = _slot_offset(kind, "_paused")
+        _layout_kind = kind
+        _layout.kind = <PyObject*>kind
+    return &_layout
+
+
+def layout_of(connection):
+    """The offsets ``_layout_of`` finds for ``connection``'s type, by attribute name (-1:
+    read and written as any attribute): the tests see which it reads where."""
+    cdef _Layout at = _layout_of(connection)[0]
+    return {
+        "_write": at.write, "_free": at.free, "_slots": at.slots, "_pending": at.pending,
+        "_drained": at.drained, "_stopped": at.stopped, "_paused": at.paused,
+    }
+
+
+cdef inline object _get(object obj, Py_ssize_t offset, str name):
+    """``obj.<name>``, read at its slot's ``offset`` where there is one (a slot never set:
+    the look-up, which raises AttributeError as Python would)."""
+    cdef PyObject* held
+    if offset >= 0:
+        held = (<PyObject**>((<char*><PyObject*>obj) + offset))[0]
+        if held != NULL:
+            return <object>held
+    return getattr(obj, name)
+
+
+cdef inline int _set(object obj, Py_ssize_t offset, str name, object value) except -1:
+    """``obj.<name> = value``, written at its slot's ``offset`` where there is one."""
+    cdef PyObject** at
+    cdef PyObject* old
+    if offset < 0:
+        setattr(obj, name, value)
+        return 0
+    at = <PyObject**>((<char*><PyObject*>obj) + offset)
+    old = at[0]
+    Py_INCREF(value)
+    at[0] = <PyObject*>value
+    Py_XDECREF(old)
+    return 0
+
+
 cdef class GateStart:
     """The start of a :class:`~ocpp_fast._fastpath.Gate` that the path calls in C (declared
     in ``_dispatch_c.pxd``): ``begin`` is ``start(action, request, payload, context)``
@@ -285,9 +382,12 @@ cdef class GateStart:
     cluster gateway's store (``cluster/_link_bytes_c.pyx``'s ``StoreStart``) is one."""
 
     def __call__(self, action, request, payload, context):
-        return self.begin(action, request, payload, context)
+        return self.begin(action, request, payload, context, None)
 
-    cdef object begin(self, object action, object request, object payload, object context):
+    cdef object begin(self, object action, object request, object payload, object context,
+                      Gated gated):
+        """``start``; ``gated``, where the path calls it, holds the context's identity and
+        message id in C fields (read there: a Struct's fields are look-ups)."""
         raise NotImplementedError
 
     cdef bint follow(self, object ack, Gated gated) except -1:
@@ -446,12 +546,12 @@ cdef class FastDispatch:
         gated.identity = identity
         gated.action = action
         gated.request = request
-        gated.raw_id = (<str>message_id).encode("ascii")
+        # no raw_id: its answer is written from the message id's own ASCII (_gated_reply)
         gated.started = started
         start = (<tuple>fields[GATE])[G_START]
         try:
             if isinstance(start, GateStart):  # the store's: begun and followed by C calls
-                ack = (<GateStart>start).begin(action, request, payload, context)
+                ack = (<GateStart>start).begin(action, request, payload, context, gated)
                 followed = (<GateStart>start).follow(ack, gated)
             else:
                 ack = start(action, request, payload, context)
@@ -465,11 +565,16 @@ cdef class FastDispatch:
         except Exception as exc:
             return HandlerRan(Call(message_id, action, request), None, exc, started)
         gated.ack = ack
-        connection._free -= 1
-        slots = connection._slots
+        cdef _Layout at = _layout_of(connection)[0]  # its slots read where they are
+        _set(connection, at.free, "_free", _get(connection, at.free, "_free") - 1)
+        slots = _get(connection, at.slots, "_slots")
         if slots is not None:
             slots.free -= 1  # Slots.take, its free slot seen by _slot_free
-        connection._pending[gated] = 1
+        pending = _get(connection, at.pending, "_pending")
+        if type(pending) is dict:
+            (<dict>pending)[gated] = 1
+        else:
+            pending[gated] = 1
         if not followed:
             add_done_callback(gated)
         if (<tuple>fields[GATE])[G_FIRST]:
@@ -491,8 +596,7 @@ cdef class FastDispatch:
         except Exception as exc:
             gated.error = exc
             return
-        cdef bytes raw_id = gated.raw_id
-        reply = _reply(result, fields, PyBytes_AS_STRING(raw_id), PyBytes_GET_SIZE(raw_id))
+        reply = _gated_reply(gated, result, fields)
         if reply is None:
             gated.result = result
         else:
@@ -513,7 +617,6 @@ cdef class FastDispatch:
         cdef tuple fields = gated.fields  # the route it started on (read again: a look-up)
         cdef tuple gate = <tuple>fields[GATE]
         start = gate[G_START]
-        cdef bytes raw_id
         cdef bint first = gate[G_FIRST]
         try:
             if isinstance(start, GateStart):  # its check is the gate's, in C
@@ -537,8 +640,7 @@ cdef class FastDispatch:
             reply = gated.reply
             result = gated.result
         else:
-            raw_id = gated.raw_id
-            reply = _reply(result, fields, PyBytes_AS_STRING(raw_id), PyBytes_GET_SIZE(raw_id))
+            reply = _gated_reply(gated, result, fields)
         if reply is None:
             return _hand_over(connection, message_id, action, request, result, None, started)
         if self._handling is not None:
@@ -553,7 +655,7 @@ cdef class FastDispatch:
                 outbox.append(reply)
                 connection._write_out()
             else:
-                connection._write(reply)
+                _get(connection, _layout_of(connection).write, "_write")(reply)
         except Exception as exc:  # the transport failing under it, as in AsyncConnection
             self._protocol.log.debug("could not send a reply: %r", exc)
         return None
@@ -577,9 +679,12 @@ cdef bint _slot_free(object connection) except -1:
     """Whether a gated CALL can start on the compiled path: ``connection`` is a live one that
     writes its frames (not a sending transport's: those answer through a task) with a slot
     free of its own and of the shared ones (``AsyncConnection._take_slot`` would take it)."""
-    if connection is None or connection._write is None or connection._free <= 0:
+    if connection is None:
         return False
-    slots = connection._slots
+    cdef _Layout at = _layout_of(connection)[0]
+    if _get(connection, at.write, "_write") is None or _get(connection, at.free, "_free") <= 0:
+        return False
+    slots = _get(connection, at.slots, "_slots")
     return slots is None or slots.free > 0
 
 
@@ -610,6 +715,21 @@ cdef object _reply(object result, tuple fields, const char* raw_id, Py_ssize_t i
     memcpy(out + 6 + id_len, body_p, body_len)
     out[6 + id_len + body_len] = 93  # ']'
     return reply
+
+
+cdef object _gated_reply(Gated gated, object result, tuple fields):
+    """``_reply`` with a gated CALL's id: the bytes given to ``Gated(...)``, else (the path's,
+    which makes none: an allocation per durable CALL) its message id's own characters, read
+    from the frame as ASCII."""
+    raw_id = gated.raw_id
+    if raw_id is not None:
+        return _reply(result, fields, PyBytes_AS_STRING(raw_id), PyBytes_GET_SIZE(raw_id))
+    message_id = gated.message_id
+    if not PyUnicode_IS_COMPACT_ASCII(message_id):  # not the path's: as raw_id was made
+        raw_id = (<str>message_id).encode("ascii")
+        return _reply(result, fields, PyBytes_AS_STRING(raw_id), PyBytes_GET_SIZE(raw_id))
+    return _reply(result, fields, <const char*>PyUnicode_1BYTE_DATA(message_id),
+                  PyUnicode_GET_LENGTH(message_id))
 
 
 cdef void _answered(object frames, object message_id, object identity, object reply, bint debug,
@@ -671,13 +791,14 @@ cdef class Gated:
             return
         self._release()
         connection = self.connection
-        if cancelled or connection._stopped:
+        cdef _Layout at = _layout_of(connection)[0]
+        if cancelled or _get(connection, at.stopped, "_stopped"):
             if not cancelled:
                 ack.exception()
             self._let_go()
         else:
             (<FastDispatch>self.dispatch)._conclude(self, ack)
-        if connection._paused:
+        if _get(connection, at.paused, "_paused"):
             connection._work_backlog()
 
     def cancel(self):
@@ -696,19 +817,23 @@ cdef class Gated:
         """No longer pending: the connection's slots back, ``drain`` told when none is left."""
         self.done = True
         connection = self.connection
-        pending = connection._pending
-        del pending[self]
+        cdef _Layout at = _layout_of(connection)[0]  # its slots read where they are
+        pending = _get(connection, at.pending, "_pending")
+        if type(pending) is dict:
+            del (<dict>pending)[self]
+        else:
+            del pending[self]
         if not pending:  # drain is told (at saturation most releases leave others pending)
-            drained = connection._drained
+            drained = _get(connection, at.drained, "_drained")
             if drained is not None and not drained.done():
                 drained.set_result(None)
-        slots = connection._slots
+        slots = _get(connection, at.slots, "_slots")
         if slots is not None:
             if slots._waiting:
                 slots.give()
             else:
                 slots.free += 1  # Slots.give, none waiting
-        connection._free += 1
+        _set(connection, at.free, "_free", _get(connection, at.free, "_free") + 1)
 
     cdef void _let_go(self) except *:
         """The twin's: kept frame dropped, id no longer in hand."""

@@ -145,6 +145,22 @@ class Slots:
 class AsyncConnection:
     """One OCPP-J connection driven by asyncio, for a ``Charger`` or ``ChargeSystem``."""
 
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "_drained",
+        "_free",
+        "_paused",
+        "_pending",
+        "_slots",
+        "_stopped",
+        "_write",
+    )
+    """The state a cluster's gated CALL reads and writes from C on each durable CALL (its
+    slots taken and given back, its pending entry, the write): slots, so that the compiled
+    path reads them at their offset (``_dispatch_c``'s ``_Layout``) rather than by a look-up
+    of the instance's attributes each time; every other attribute is in ``__dict__``."""
+
     def __init__(
         self,
         handler: OcppHandler,

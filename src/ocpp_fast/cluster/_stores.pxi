@@ -198,23 +198,28 @@ cdef class Stores:
         return StoreStart(self, version)
 
     def start(self, version, action, request, payload, context):
-        return self._start(version, action, request, payload, context)
+        return self._start(version, action, request, payload, context, None, None)
 
     cdef object _start(self, object version, object action, object request, object payload,
-                       object context):
+                       object context, Gated gated, object label):
+        """``start``; ``label``, when not ``None``, is ``version``'s (``StoreStart`` keeps
+        it), and ``gated`` holds the context's identity and message id (its C fields: a
+        Struct's are look-ups)."""
         if type(action) is not str:
             raise TypeError(f"a store's action is a str, not {type(action).__name__}")
         loop = self._loop
         if loop is None or not loop.is_running():
             self._loop = self.relay._attached_loop()
-        identity = context.identity
-        label = version.label
+        if gated is None:
+            identity = context.identity
+        else:
+            identity = gated.identity
+        if label is None:
+            label = version.label
         self.count += 1
         cdef _Blake s
         cdef timespec now
         cdef tuple made
-        cdef bytes head
-        cdef char* at
         try:
             actions = self._kept.get(identity)
             found = None if actions is None else (<dict?>actions).get(action)
@@ -225,18 +230,16 @@ cdef class Stores:
             _blake_start(&s)
             _dedup(&s, <tuple>made[4], action, request, payload)
             clock_gettime(CLOCK_REALTIME, &now)
+            message_id = context.message_id if gated is None else gated.message_id
             if self._link is not None:  # the publish's bytes made in one piece
-                return self._request(<bytes>made[2], &s, <bytes>made[3], context.message_id,
+                return self._request(<bytes>made[2], &s, <bytes>made[3], message_id,
                                      now.tv_sec, now.tv_nsec // 1000, payload)
-            head = PyBytes_FromStringAndSize(NULL, _MSG_ID_SIZE + 32 + 4)
-            at = _put(PyBytes_AS_STRING(head), PyBytes_AS_STRING(_MSG_ID_HEAD), _MSG_ID_SIZE)
-            _blake_hex(&s, at)
-            _put(at + 32, "\r\n\r\n", 4)
-            body = _event_body(made[3], context.message_id, now.tv_sec, now.tv_nsec // 1000,
-                               payload)
+            # over nats-py: the header is its dedup id alone (nats-py writes the rest)
+            digest = PyBytes_FromStringAndSize(NULL, 32)
+            _blake_hex(&s, PyBytes_AS_STRING(digest))
+            body = _event_body(made[3], message_id, now.tv_sec, now.tv_nsec // 1000, payload)
             return self.relay.replies.request(
-                made[1], body, self._timeout_key,
-                {"Nats-Msg-Id": head[_MSG_ID_SIZE:_MSG_ID_SIZE + 32].decode("ascii")},
+                made[1], body, self._timeout_key, {"Nats-Msg-Id": digest.decode("ascii")},
                 gather=True,
             )
         except Exception as exc:
@@ -301,13 +304,17 @@ cdef class StoreStart(GateStart):
 
     cdef Stores stores
     cdef object version
+    cdef object label
 
     def __init__(self, Stores stores, version):
         self.stores = stores
         self.version = version
+        self.label = version.label  # the version's, read once (a look-up per store)
 
-    cdef object begin(self, object action, object request, object payload, object context):
-        return self.stores._start(self.version, action, request, payload, context)
+    cdef object begin(self, object action, object request, object payload, object context,
+                      Gated gated):
+        return self.stores._start(self.version, action, request, payload, context, gated,
+                                  self.label)
 
     cdef bint follow(self, object ack, Gated gated) except -1:
         return type(ack) is Ack and (<Ack>ack)._follow(gated)
