@@ -226,7 +226,7 @@ class AsyncConnection:
         :meth:`finish` or :meth:`stop` was called, left unanswered: for the line that says the
         station is gone (at most ``NAMED_UNANSWERED`` kept; :attr:`unanswered_count` counts
         all)."""
-        self.unanswered_count = 0
+        self.unanswered_count: int = 0
         self.on_answer: list[Callable[[str, OcppStruct], None]] = []
         """Told ``(action, response)`` of each of our CALLs the peer answered validly, before
         its caller (a station's client reads the heartbeat interval of a BootNotification)."""

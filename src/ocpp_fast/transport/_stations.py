@@ -243,7 +243,7 @@ class Stations:
         self.tls: ssl_module.SSLContext | None = None
         """The server's TLS context: each backend runs TLS through :meth:`start_tls`."""
         self._background: set[asyncio.Task[None]] = set()
-        self.unanswered_at_stop = 0
+        self.unanswered_at_stop: int = 0
         """CALLs stations sent once the stop began (:meth:`stop_handlers`), left unanswered
         for them to send again: counted as each station's connection ends."""
         self.slow_handlers: SlowHandlers = SlowHandlers(
