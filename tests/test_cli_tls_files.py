@@ -103,6 +103,7 @@ def test_simulate_says_which_flag_trusts_the_csms_s_certificate(
     run connects and the line is not there."""
     flags = ["--ssl-certfile", str(files["cert"]), "--ssl-keyfile", str(files["key"])]
     with serving("--quiet", *flags) as server:
+        assert f"on wss://127.0.0.1:{server.port}/" in server.line()  # listening: its start line
         simulate = [sys.executable, "-m", "ocpp_fast.cli", "simulate", "--chargers", "1"]
         simulate += ["--url", f"wss://127.0.0.1:{server.port}/ocpp", "--duration", "1"]
         untrusted = subprocess.run(simulate, capture_output=True, text=True, timeout=60)
