@@ -17,7 +17,7 @@ from prometheus_client import generate_latest
 from test_transport import Pki
 
 from ocpp_fast.metrics import Metrics
-from ocpp_fast.transport import Admission, Limits, StationRequest, connect, serve
+from ocpp_fast.transport import Admission, CsmsServer, Limits, StationRequest, connect, serve
 from ocpp_fast.transport.backend import BACKENDS
 from ocpp_fast.transport.identity import basic_header
 
@@ -74,6 +74,19 @@ def status(answer: bytes) -> int:
 
 def refusal_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name == "ocpp_fast.transport.refusals"]
+
+
+async def profile_3(pki: Pki, backend: str, **options: Any) -> CsmsServer:
+    """A server of security profile 3 (mutual TLS with the test CA), accepting every
+    station that gets through the TLS handshake."""
+    return await serve(
+        MyTestChargeSystem(),
+        authorize=lambda s: True,
+        security_profile=3,
+        ssl=pki.server_context(mutual=True),
+        backend=backend,
+        **options,
+    )
 
 
 def test_each_http_refusal_is_logged_and_counted(
@@ -210,14 +223,7 @@ def test_a_failed_tls_handshake_is_logged_and_counted(
     metrics = Metrics()
 
     async def session() -> bytes:
-        server = await serve(
-            MyTestChargeSystem(),
-            authorize=lambda s: True,
-            security_profile=3,
-            ssl=pki.server_context(mutual=True),
-            backend=backend,
-            metrics=metrics,
-        )
+        server = await profile_3(pki, backend, metrics=metrics)
         try:
             await exchange(server.port, upgrade("/CS001"), pki.client_context(False))
             stranger = ssl.create_default_context()  # does not trust the test CA
@@ -256,13 +262,7 @@ def test_a_tls_refusal_says_what_the_station_did_wrong(
     port, no client certificate, our certificate not trusted), OpenSSL's text after it."""
 
     async def session() -> None:
-        server = await serve(
-            MyTestChargeSystem(),
-            authorize=lambda s: True,
-            security_profile=3,
-            ssl=pki.server_context(mutual=True),
-            backend=backend,
-        )
+        server = await profile_3(pki, backend)
         try:
             await exchange(server.port, upgrade("/CS001"))  # ws:// to the wss:// port
             await exchange(server.port, upgrade("/CS001"), pki.client_context(False))
