@@ -176,6 +176,7 @@ async def run(args: argparse.Namespace, loop_name: str) -> None:
         progress=progress,
         backend=backend,
         compression=args.deflate == "on",
+        queue=False,  # the CSMS is measured, not the stations' queues (SQLite)
     )
     tick.cancel()
 

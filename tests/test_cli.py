@@ -357,14 +357,17 @@ def test_simulate_help_names_the_identities_an_authorize_list_must_hold(
     ("flags", "attempts", "interval"),
     [([], None, None), (["--retry-attempts", "5", "--retry-interval", "0.5"], 5, 0.5)],
 )
+@pytest.mark.parametrize("no_queue", [False, True])
 def test_simulate_retry_flags_set_the_run_s_retry(
     flags: list[str],
     attempts: int | None,
     interval: float | None,
+    no_queue: bool,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """``--retry-attempts`` and ``--retry-interval`` reach ``simulate(retry=...)``; a flag not
+    """``--retry-attempts`` and ``--retry-interval`` reach ``simulate(retry=...)``, and
+    ``--no-queue`` ``simulate(queue=False)``; a flag not
     given keeps :data:`~ocpp_fast.simulator.TRANSACTION_RETRY`'s value (the retry window had no
     flag: a CSMS that recovers in 10 s could not be tested without code)."""
     from ocpp_fast import simulator
@@ -376,7 +379,9 @@ def test_simulate_retry_flags_set_the_run_s_retry(
         return SimulationReport(stations=chargers, duration=duration)
 
     monkeypatch.setattr(simulator, "simulate", fake)
+    flags = [*flags, "--no-queue"] if no_queue else flags
     main(["simulate", "--url", "ws://127.0.0.1:1/ocpp", "--duration", "1", *flags])
+    assert given["queue"] is not no_queue
     default = simulator.TRANSACTION_RETRY
     assert given["retry"] == MessageRetry(
         attempts=default.attempts if attempts is None else attempts,

@@ -261,3 +261,31 @@ def test_the_queues_lines_are_summarized_and_no_file_is_left(
     assert len(shown) == FAILURES_SHOWN, [r.getMessage() for r in shown]
     said = [r.getMessage() for r in caplog.records if "TransactionEvent failed" in r.getMessage()]
     assert said and "more TransactionEvent failed messages suppressed" in said[-1], said
+
+
+def test_without_the_queue_each_transaction_message_is_sent_once() -> None:
+    """``simulate(queue=False)``, a load generator's choice: no station opens a queue, and
+    a transaction message the CSMS refused is counted, not sent again (the CSMS saw each
+    message once)."""
+    ledger = Ledger()
+
+    async def main() -> SimulationReport:
+        server = await serve(CallErrorFirst201(ledger))
+        try:
+            return await simulate(
+                f"ws://127.0.0.1:{server.port}/ocpp",
+                3,
+                2.0,
+                interval=0.05,
+                actions="core",
+                retry=MessageRetry(attempts=3, interval=0.05),
+                queue=False,
+            )
+        finally:
+            await server.close(1)
+
+    report = asyncio.run(asyncio.wait_for(main(), 30))
+    refused = sum(n for key, n in report.errors.items() if key.endswith(": InternalError"))
+    assert refused == len(ledger.refused) > 0, report.table()
+    assert not ledger.taken  # each sent once: its first sending, refused
+    assert report.not_sent.get("TransactionEvent", 0) == 0

@@ -103,6 +103,7 @@ async def _simulate(
             seed=args.seed,
             first_station=args.first_station,
             retry=dataclasses.replace(TRANSACTION_RETRY, **_retry_flags(args)),
+            queue=not args.no_queue,
         )
     finally:
         unlog()
@@ -464,6 +465,12 @@ def _command(argv: Sequence[str] | None) -> int:
         metavar="SECONDS",
         help="seconds before a failed transaction message is sent again, times the failures so "
         "far (default 1)",
+    )
+    sim.add_argument(
+        "--no-queue",
+        action="store_true",
+        help="send each transaction message once, not through the station's transaction queue "
+        "(a load test's choice: the queue's SQLite halves the rate a simulator reaches)",
     )
     add_log_format_argument(sim)
     sim.add_argument(
