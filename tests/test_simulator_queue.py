@@ -99,6 +99,26 @@ class CallErrorFirst16(DemoChargeSystem16):
         return self.default_meter_values(request)
 
 
+def simulated(
+    csms: Any, chargers: int, seconds: float, tell: bool = False, **options: Any
+) -> SimulationReport:
+    """``simulate`` ``chargers`` stations, a message every 0.05 s, for ``seconds`` against
+    ``csms`` served on 127.0.0.1 (told its server as ``csms.server`` when ``tell``); the server
+    closed after."""
+
+    async def main() -> SimulationReport:
+        server = await serve(csms)
+        if tell:
+            csms.server = server
+        try:
+            url = f"ws://127.0.0.1:{server.port}/ocpp"
+            return await simulate(url, chargers, seconds, interval=0.05, **options)
+        finally:
+            await server.close(1)
+
+    return asyncio.run(asyncio.wait_for(main(), 30))
+
+
 def _in_order_once(taken: list[bytes], version: str) -> None:
     """Each message taken once, and each transaction's in the order the station made them."""
     assert len(taken) == len(set(taken)), "a message was taken twice"
@@ -124,24 +144,14 @@ def test_a_callerror_then_an_accept_delivers_each_message_once_in_order() -> Non
     an error of the report, and none is said dropped."""
     ledger = Ledger()
 
-    async def main() -> SimulationReport:
-        server = await serve(
-            {"ocpp2.0.1": CallErrorFirst201(ledger), "ocpp1.6": CallErrorFirst16(ledger)}
-        )
-        try:
-            return await simulate(
-                f"ws://127.0.0.1:{server.port}/ocpp",
-                4,
-                3.0,
-                interval=0.05,
-                versions=["1.6", "2.0.1"],
-                actions="core",
-                retry=MessageRetry(attempts=2, interval=0.05),
-            )
-        finally:
-            await server.close(1)
-
-    report = asyncio.run(asyncio.wait_for(main(), 30))
+    report = simulated(
+        {"ocpp2.0.1": CallErrorFirst201(ledger), "ocpp1.6": CallErrorFirst16(ledger)},
+        4,
+        3.0,
+        versions=["1.6", "2.0.1"],
+        actions="core",
+        retry=MessageRetry(attempts=2, interval=0.05),
+    )
     refused = sum(n for key, n in report.errors.items() if key.endswith(": InternalError"))
     assert refused == len(ledger.refused) > 0, report.table()
     assert not [key for key in report.errors if "dropped" in key], report.table()
@@ -182,22 +192,14 @@ def test_a_message_lost_with_its_connection_is_no_attempt() -> None:
     ledger = Ledger()
     csms = DropsTheLine(ledger)
 
-    async def main() -> SimulationReport:
-        server = await serve(csms)
-        csms.server = server
-        try:
-            return await simulate(
-                f"ws://127.0.0.1:{server.port}/ocpp",
-                2,
-                4.0,
-                interval=0.05,
-                actions="TransactionEvent",
-                retry=MessageRetry(attempts=1, interval=0.05),
-            )
-        finally:
-            await server.close(1)
-
-    report = asyncio.run(asyncio.wait_for(main(), 30))
+    report = simulated(
+        csms,
+        2,
+        4.0,
+        tell=True,
+        actions="TransactionEvent",
+        retry=MessageRetry(attempts=1, interval=0.05),
+    )
     assert ledger.first, "no transaction message was cut"
     assert not [key for key in report.errors if "dropped" in key], report.table()
     assert report.connections_lost >= 1, report.table()
@@ -237,22 +239,10 @@ def test_the_queues_lines_are_summarized_and_no_file_is_left(
     monkeypatch.setattr(sqlite3, "connect", spied)  # the module txqueue opens its store with
     monkeypatch.chdir(tmp_path)
 
-    async def main() -> SimulationReport:
-        server = await serve(AlwaysFails())
-        try:
-            return await simulate(
-                f"ws://127.0.0.1:{server.port}/ocpp",
-                6,
-                2.0,
-                interval=0.05,
-                actions="core",
-                retry=MessageRetry(attempts=3, interval=0.02),
-            )
-        finally:
-            await server.close(1)
-
     with caplog.at_level(logging.WARNING, logger="ocpp_fast.transport"):
-        report = asyncio.run(asyncio.wait_for(main(), 30))
+        report = simulated(
+            AlwaysFails(), 6, 2.0, actions="core", retry=MessageRetry(attempts=3, interval=0.02)
+        )
     assert opened == [":memory:"] * 6
     assert list(tmp_path.iterdir()) == []
     failed = report.errors["TransactionEvent: InternalError"]
@@ -269,22 +259,14 @@ def test_without_the_queue_each_transaction_message_is_sent_once() -> None:
     message once)."""
     ledger = Ledger()
 
-    async def main() -> SimulationReport:
-        server = await serve(CallErrorFirst201(ledger))
-        try:
-            return await simulate(
-                f"ws://127.0.0.1:{server.port}/ocpp",
-                3,
-                2.0,
-                interval=0.05,
-                actions="core",
-                retry=MessageRetry(attempts=3, interval=0.05),
-                queue=False,
-            )
-        finally:
-            await server.close(1)
-
-    report = asyncio.run(asyncio.wait_for(main(), 30))
+    report = simulated(
+        CallErrorFirst201(ledger),
+        3,
+        2.0,
+        actions="core",
+        retry=MessageRetry(attempts=3, interval=0.05),
+        queue=False,
+    )
     refused = sum(n for key, n in report.errors.items() if key.endswith(": InternalError"))
     assert refused == len(ledger.refused) > 0, report.table()
     assert not ledger.taken  # each sent once: its first sending, refused
