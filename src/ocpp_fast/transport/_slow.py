@@ -26,7 +26,7 @@ from ocpp_fast.aio import AsyncConnection
 if TYPE_CHECKING:
     from ocpp_fast.metrics import Metrics
 
-__all__ = ["NAMED_CALLS", "SlowHandlers", "in_hand", "named_calls"]
+__all__ = ["NAMED_CALLS", "SlowHandlers", "drain_or_stop", "in_hand", "named_calls"]
 
 NAMED_CALLS = 5
 """Handlers named in one line (the rest counted: ``and 7 more``)."""
@@ -65,6 +65,18 @@ def in_hand(connection: AsyncConnection, limit: int = NAMED_CALLS) -> str:
     (:func:`named_calls`), the others counted."""
     calls = [(action, message_id) for _, action, message_id in connection.running()]
     return named_calls(calls, limit=limit)
+
+
+async def drain_or_stop(connection: AsyncConnection, timeout: float) -> str | None:
+    """Let the handlers of ``connection`` answer for ``timeout`` seconds; ``None`` when none
+    is left, else those still running named (:func:`in_hand`, for the caller's line) and
+    then cancelled (``connection.stop()``): a station gone past ``handler_grace``, and a
+    station's own client closing, end their handlers so."""
+    if await connection.drain(timeout):
+        return None
+    running = in_hand(connection)
+    connection.stop()
+    return running
 
 
 class SlowHandlers:

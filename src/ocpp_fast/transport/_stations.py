@@ -58,7 +58,13 @@ from ocpp_fast.transport._lifecycle import (
     too_big_sent,
 )
 from ocpp_fast.transport._refusals import Reason, Refusal, RefusalLog, peer_of, shown_peer
-from ocpp_fast.transport._slow import SlowHandlers, in_hand, named_calls, named_stations
+from ocpp_fast.transport._slow import (
+    SlowHandlers,
+    drain_or_stop,
+    in_hand,
+    named_calls,
+    named_stations,
+)
 from ocpp_fast.transport._tls import secure, why_tls_failed
 from ocpp_fast.transport.identity import basic_credentials, escaped, parse_identity
 from ocpp_fast.transport.limits import DEFAULT_LIMITS, REPLACED_CLOSE_CODE, Limits
@@ -537,15 +543,15 @@ class Stations:
         connection.abort(StationNotConnected(identity, f"{identity} disconnected"))
         grace = self.limits.handler_grace
         try:
-            if not await connection.drain(grace):
+            running = await drain_or_stop(connection, grace)
+            if running is not None:
                 self.refusals.warning(
                     "grace",
                     "%s: cancelling handlers still running after it left: %s",
                     identity,
-                    in_hand(connection),
+                    running,
                     extra={"identity": identity},
                 )
-                connection.stop()
             await see_off(connection, session.greeting, said, grace)
         finally:
             self._sessions.discard(session)

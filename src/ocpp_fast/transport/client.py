@@ -64,7 +64,7 @@ from ocpp_fast.transport._sender import (
     QueueSender,
     StillQueued,
 )
-from ocpp_fast.transport._slow import in_hand
+from ocpp_fast.transport._slow import drain_or_stop
 from ocpp_fast.transport.backend import resolve
 from ocpp_fast.transport.identity import basic_header, parse_identity, websocket_url_problem
 from ocpp_fast.transport.limits import DEFAULT_MAX_SIZE
@@ -760,13 +760,11 @@ class StationClient(Generic[BootT]):
         """:meth:`close`'s wait for the handlers in hand: ``timeout`` at most, then those
         still running cancelled and named."""
         connection.finish()
-        if not await connection.drain(timeout):
+        running = await drain_or_stop(connection, timeout)
+        if running is not None:
             ConnectionLog(log, self.identity).warning(
-                "closing: cancelling handlers still running after %g s: %s",
-                timeout,
-                in_hand(connection),
+                "closing: cancelling handlers still running after %g s: %s", timeout, running
             )
-            connection.stop()
 
     async def reboot(self, downtime: float, reason: str | None = None) -> None:
         """Close the live connection as a station that reboots does (WebSocket close code 1012,
