@@ -57,6 +57,7 @@ class Csms(ChargeSystem):
 
     def __init__(self) -> None:
         self.ran: list[int] = []
+        self.frames: list[bytes | str | None] = []
 
     def transaction_event(
         self, request: messages.TransactionEventRequest, context: CallContext
@@ -64,7 +65,7 @@ class Csms(ChargeSystem):
         self.ran.append(request.seq_no)
         connection = context.connection
         assert isinstance(connection, AsyncConnection)
-        assert connection.frame_of(context.message_id) is not None  # kept while it runs
+        self.frames.append(connection.frame_of(context.message_id))
         if request.seq_no == 7:
             raise errors.SecurityError("not you")
         if request.seq_no == 8:
@@ -80,6 +81,19 @@ class Csms(ChargeSystem):
 
 class CsmsGeneral(Csms):
     """The same handler on the general path."""
+
+    def invoke_handler(self, route: Route | None, call: Call, identity: str, peer: Any) -> Any:
+        return super().invoke_handler(route, call, identity, peer)
+
+
+class CsmsKeeping(Csms):
+    """The same handler, its class keeping frames for ``frame_of`` (the user's own wish)."""
+
+    keeps_frames = True
+
+
+class CsmsKeepingGeneral(CsmsKeeping):
+    """The same on the general path."""
 
     def invoke_handler(self, route: Route | None, call: Call, identity: str, peer: Any) -> Any:
         return super().invoke_handler(route, call, identity, peer)
@@ -165,9 +179,11 @@ def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 def test_the_ack_answers_and_the_stored_bytes_are_the_stations(path: type[Csms]) -> None:
     """Published at once with the station's own bytes; nothing answered until the ack,
-    the frame and the id held meanwhile; then the user's handler runs and the answer is
-    written, everything let go. On the compiled path no Python object of the general
-    path's (``_Stored``) waits: the gated route's own."""
+    the id held meanwhile; then the user's handler runs and the answer is written,
+    everything let go. On the compiled path no Python object of the general path's
+    (``_Stored``) waits: the gated route's own, and no frame (the store was handed the
+    payload; the user's class keeps none); the general path keeps it, as its store reads it
+    when it begins."""
 
     async def scenario() -> None:
         station = Station(path)
@@ -180,17 +196,38 @@ def test_the_ack_answers_and_the_stored_bytes_are_the_stations(path: type[Csms])
         assert (stored.identity, stored.message_id, stored.version) == ("S1", "m1", "2.0.1")
         assert headers is not None and len(headers["Nats-Msg-Id"]) == 32
         assert (station.written, station.user.ran) == ([], [])
-        assert (connection.frame_of("m1"), connection.handling) == (frame, 1)
-        assert connection.protocol._handling == {"m1"}
         compiled = path is Csms
+        kept = None if compiled else frame
+        assert (connection.frame_of("m1"), connection.handling) == (kept, 1)
+        assert connection.protocol._handling == {"m1"}
         assert station.pending_kinds() == ["Gated" if compiled else "_Stored"]
         station.replies.ack(0)
         await turns()
         assert station.written == [b'[3,"m1",{}]']
-        assert station.user.ran == [1]
+        assert (station.user.ran, station.user.frames) == ([1], [kept])
         assert (connection.frame_of("m1"), connection.handling) == (None, 0)
         assert connection.protocol._handling == set()
         assert (connection._free, connection._pending) == (3, {})
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("cls", [CsmsKeeping, CsmsKeepingGeneral])
+def test_a_class_that_keeps_frames_has_its_frame_while_the_store_waits(cls: type[Csms]) -> None:
+    """A user's class that keeps frames (``keeps_frames``) reads its CALL's frame with
+    ``frame_of`` in its handler after the ack, on the compiled path as on the general one."""
+
+    async def scenario() -> None:
+        station = Station(cls)
+        connection = station.connection
+        frame = event(1)
+        assert connection.feed(frame) is True
+        assert connection.frame_of("m1") == frame
+        station.replies.ack(0)
+        await turns()
+        assert station.written == [b'[3,"m1",{}]']
+        assert (station.user.ran, station.user.frames) == ([1], [frame])
+        assert connection.frame_of("m1") is None
 
     run(scenario)
 
@@ -206,7 +243,7 @@ def test_the_store_takes_the_bytes_the_request_was_decoded_from() -> None:
         table = fast_routes(type(station.served))
         route = table["TransactionEvent"]
         assert route is not None and route[8] is not None
-        start, check, calls, wants_context, first = route[8]
+        start, check, calls, wants_context, first, keeps_frame = route[8]
         decoded: list[bytes] = []
         started: list[bytes] = []
 
@@ -220,7 +257,12 @@ def test_the_store_takes_the_bytes_the_request_was_decoded_from() -> None:
 
         request = route.request._replace(decode=decode)
         table["TransactionEvent"] = FastRoute(
-            (*route[:2], request, *route[3:8], Gate((starting, check, calls, wants_context, first)))
+            (
+                *route[:2],
+                request,
+                *route[3:8],
+                Gate((starting, check, calls, wants_context, first, keeps_frame)),
+            )
         )
         assert station.connection.feed(event(1)) is True
         station.replies.ack(0)

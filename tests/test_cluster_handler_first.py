@@ -32,8 +32,8 @@ pytestmark = pytest.mark.usefixtures("dispatch_twin", "link_bytes_twin")  # both
 
 def test_the_handler_runs_at_once_and_its_answer_waits_for_the_ack(path: type[Csms]) -> None:
     """Published with the station's bytes and the handler run within ``feed``; nothing
-    written, the frame and the id held until the ack; then the answer built earlier is
-    written and everything let go, as without ``handler_first``."""
+    written, the id held until the ack (the frame too on the general path); then the
+    answer built earlier is written and everything let go, as without ``handler_first``."""
 
     async def scenario() -> None:
         station = Station(path, handler_first=True)
@@ -42,7 +42,8 @@ def test_the_handler_runs_at_once_and_its_answer_waits_for_the_ack(path: type[Cs
         assert connection.feed(frame) is True
         assert len(station.replies.sent) == 1
         assert (station.user.ran, station.written) == ([1], [])
-        assert (connection.frame_of("m1"), connection.handling) == (frame, 1)
+        kept = None if path is Csms else frame  # the general path's store reads it
+        assert (connection.frame_of("m1"), connection.handling) == (kept, 1)
         await turns()
         assert station.written == []
         station.replies.ack(0)

@@ -258,6 +258,9 @@ class CountedWrites:
         self.last = data
         self.transport.write(data)
 
+    def writelines(self, data: list[bytes]) -> None:
+        self.write(b"".join(data))
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.transport, name)
 

@@ -462,6 +462,10 @@ class Transport:
     def write(self, data: bytes) -> None:
         self.log.append(("write", data))
 
+    def writelines(self, data: list[bytes]) -> None:
+        self.log.append(("in pieces", len(data)))  # one writev: no joined copy made first
+        self.log.append(("write", b"".join(data)))
+
     def is_closing(self) -> bool:
         return self.closing
 
@@ -517,9 +521,11 @@ def test_both_writers_write_and_schedule_alike(window: float) -> None:
             "soon",
             ("held", 2),
             ("cancel", "soon"),
+            ("in pieces", 2),
             ("write", b"cd"),
             "soon",
             ("cancel", "soon"),
+            ("in pieces", 41),
             ("write", 65606),
             ("held", 0),
             "soon",
@@ -533,16 +539,20 @@ def test_both_writers_write_and_schedule_alike(window: float) -> None:
         assert shown == [
             ("later", 0.01),
             ("cancel", "later"),
+            ("in pieces", 2),
             ("write", b"ab"),
             ("later", 0.01),
             ("held", 2),
             ("cancel", "later"),
+            ("in pieces", 2),
             ("write", b"cd"),
             ("later", 0.01),
             ("cancel", "later"),
+            ("in pieces", 32),
             ("write", many),
             ("later", 0.01),
             ("cancel", "later"),
+            ("in pieces", 9),
             ("write", 65552),
             ("held", 0),
             ("later", 0.01),

@@ -35,6 +35,9 @@ class Written:
         self.writes.append(data)
         self.transport.write(data)
 
+    def writelines(self, data: list[bytes]) -> None:
+        self.write(b"".join(data))
+
     def is_closing(self) -> bool:
         return bool(self.transport.is_closing())
 

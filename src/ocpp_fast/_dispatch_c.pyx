@@ -158,6 +158,7 @@ cdef enum:
     G_CALLS = 2
     G_WANTS_CONTEXT = 3
     G_FIRST = 4
+    G_KEEP_FRAME = 5
 
 
 cdef inline str _message_id(const unsigned char* p, Head* h):
@@ -527,15 +528,16 @@ cdef class FastDispatch:
                        bytes payload, object data, object identity, array.array cell):
         """Start the gate of a CALL on a live connection (its slots free): ``True``, the CALL
         is the path's until :class:`Gated` answers it; or what ``start`` raised, for the
-        general code to answer. In hand and its frame kept until then, as the general path
-        does for a handler that answers later; its handler time starts here, as there."""
+        general code to answer. In hand until then, its frame kept (when the gate keeps frames)
+        as the general path does for a handler that answers later; its handler time starts
+        here, as there."""
         connection = self._peer
         cdef double started = _now() if cell is not None else 0.0
         context = self._context_type(identity, message_id, connection)
         if self._handling is not None:
             (<set>self._handling).add(message_id)
         frames = self._frames
-        if frames is not None:
+        if frames is not None and (<tuple>fields[GATE])[G_KEEP_FRAME]:
             (<dict>frames)[message_id] = data
         cdef Gated gated = Gated.__new__(Gated)  # Gated(...) without its Python call
         gated.dispatch = self

@@ -168,19 +168,20 @@ class FastDispatch:
     ) -> Literal[True] | HandlerRan:
         """Start the gate of a CALL on a live connection (its slots free): ``True``, the CALL
         is the path's until :class:`Gated` answers it; or what ``start`` raised, for the
-        general code to answer. In hand and its frame kept until then, as the general path
-        does for a handler that answers later; its handler time starts here, as there."""
+        general code to answer. In hand until then, its frame kept (when the gate keeps frames)
+        as the general path does for a handler that answers later; its handler time starts
+        here, as there."""
         connection = self._peer
         started = _clock() if cell is not None else 0.0
         context = self._context_type(identity, message_id, connection)
         if self._handling is not None:
             self._handling.add(message_id)
+        gate = route[8]
+        assert gate is not None  # _answer came here for a gated route only
         frames = self._frames
-        if frames is not None:
+        if frames is not None and gate[5]:  # keeps_frame
             frames[message_id] = data
         try:
-            gate = route[8]
-            assert gate is not None  # _answer came here for a gated route only
             ack = gate[0](action, request, payload, context)  # start
             if not hasattr(ack, "add_done_callback"):  # a future, an Ack: taken as they are
                 ack = asyncio.ensure_future(ack)
@@ -201,7 +202,7 @@ class FastDispatch:
         """A handler-first gate's handler, run as its step begins: its answer built now and
         kept on ``gated`` (or what it returned that the path does not vouch for, or what it
         raised) until the step is through, when :meth:`_conclude` writes it."""
-        _, _, calls, wants_context, _ = gate
+        _, _, calls, wants_context, _, _ = gate
         try:
             if wants_context:
                 result = calls(self._handler, gated.request, gated.context)
@@ -228,7 +229,7 @@ class FastDispatch:
         route = gated.route  # the route it started on (read again: a look-up)
         gate = route[8]
         assert gate is not None
-        _, check, calls, wants_context, first = gate
+        _, check, calls, wants_context, first, _ = gate
         try:
             check(ack, action, context)
             if not first:

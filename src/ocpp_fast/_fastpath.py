@@ -90,12 +90,12 @@ __all__ = [
 ]
 
 
-class Gate(tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any], bool, bool]):
+class Gate(tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any], bool, bool, bool]):
     """A step a plain handler's CALL goes through before the handler runs, whose outcome comes
     later (the cluster gateway's store of a durable CALL: the stream's ack), so that the
     compiled path answers it with no task, no coroutine and no Python frame of its own:
 
-    ``(start, check, calls, wants_context, first)``: ``start(action, request, payload,
+    ``(start, check, calls, wants_context, first, keeps_frame)``: ``start(action, request, payload,
     context)`` starts the step and hands back an ``asyncio.Future`` (or an awaitable, made a
     task) of its outcome, ``payload`` being the station's bytes of the request; what it
     raises is the CALL's answer. Once that future is done, ``check(future, action, context)``
@@ -105,7 +105,11 @@ class Gate(tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any], boo
     ``first``, ``calls`` runs as soon as ``start`` has begun the step instead, its outcome
     (the answer built, or what it raised) kept until the step is through: the answer still
     waits for the step, and a step that fails is still answered with ``check``'s error, but
-    the handler has run by then (a gateway's ``handler_first``). A handler class
+    the handler has run by then (a gateway's ``handler_first``). With ``keeps_frame``
+    false the CALL's frame is not kept for ``frame_of`` while it waits (``start`` was handed
+    the payload: a gateway's store has what it needs once begun, and a frame held through the
+    stream's round trip, one per CALL in flight, was memory out of cache by the time the
+    next ones were read); true when the handler's own class keeps frames. A handler class
     names its gates by action in ``_gates``; the action's route must be ``answers_later``
     (its method is what the general path runs, the same steps in Python).
     """

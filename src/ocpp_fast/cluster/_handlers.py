@@ -219,6 +219,7 @@ def _gates(
                     getattr(base, route.calls),
                     route.wants_context,
                     first,  # the gateway's handler_first
+                    base.keeps_frames,  # the store begun has the payload: frame_of is the user's
                 )
             )
     return gates

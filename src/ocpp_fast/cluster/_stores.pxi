@@ -397,7 +397,10 @@ cdef class Writer:
         self._windowed = False
         transport = self.transport
         if len(out) and transport is not None and not transport.is_closing():
-            transport.write(out[0] if len(out) == 1 else b"".join(out))
+            if len(out) == 1:
+                transport.write(out[0])
+            else:
+                transport.writelines(out)  # the twin's: no copy into a joined buffer
 
     def stop(self):
         if self._flusher is not None:
