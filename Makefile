@@ -143,10 +143,11 @@ demo-cluster: $(STAMP) build-ext
 load-cluster: $(STAMP) build-ext
 	cd benchmarks && ../$(PY) cluster.py
 
-# Saturation for real (benchmarks/saturation.py): one process, then one gateway, each alone on
-# CPU 0 and driven to a full core by a light generator on CPU 1 (with nats-server); msg/s of
-# each, and what 3 gateways deliver against one process (target >= 2.5x). Figures, never
-# assertions (about 2 minutes: 3 rounds, each row after the machine is quiet).
+# Saturation for real (benchmarks/saturation.py): one process with the fleet (200 stations),
+# then a gateway with its share of it (a third) and one with all of it, each alone on CPU 0
+# and driven to a full core by a light generator on CPU 1 (with nats-server); msg/s of each,
+# and what 3 gateways deliver against one process (target >= 2.5x, read on the share). Figures,
+# never assertions (about 3 minutes: 3 rounds, each row after the machine is quiet).
 load-saturation: $(STAMP) build-ext
 	cd benchmarks && ../$(PY) saturation.py
 

@@ -39,17 +39,24 @@ needs_two_cpus = pytest.mark.skipif(
 def test_both_rows_measure_answers_and_no_error(tmp_path: Path) -> None:
     out = tmp_path / "rows.json"
     argv = [sys.executable, str(BENCHMARKS / "saturation.py"), "--quick", "--window", "1"]
-    argv += ["--stations", "20", "--quiet-wait", "0", "--json", str(out), "--handler-first"]
+    argv += ["--stations", "21", "--quiet-wait", "0", "--json", str(out), "--handler-first"]
     stdout = run_harness(argv, HARNESS_TIMEOUT, cwd=BENCHMARKS)
     rows = msgspec.json.decode(out.read_bytes(), type=list[saturation.Row])
-    assert [row.layout for row in rows] == ["single", "gateway", "gateway-first"]
+    layouts = [(row.layout, row.stations) for row in rows]
+    assert layouts == [("single", 21), ("gateway-share", 7), ("gateway", 21), ("gateway-first", 21)]
     for row in rows:
         assert row.answered > 0, (row, stdout)
         assert row.errors == 0, (row, stdout)
         assert row.server_cpu > 0, row
-    assert rows[1].nats_cpu > 0 and rows[2].nats_cpu > 0  # the gateways stored durable CALLs
-    assert "a gateway delivers " in stdout and "a gateway-first delivers " in stdout
+    assert all(row.nats_cpu > 0 for row in rows[1:])  # the gateways stored durable CALLs
+    assert "a gateway-share with 7 stations delivers " in stdout
+    assert "a gateway with 21 stations delivers " in stdout
+    assert "a gateway-first with 21 stations delivers " in stdout
     assert "3 x gateway-first vs one process over 1 rounds" in stdout
+    (share,) = [line for line in stdout.splitlines() if "3 x gateway-share vs" in line]
+    assert "target >= 2.5x: " in share  # the target's row; the others are bounds
+    (whole,) = [line for line in stdout.splitlines() if "3 x gateway vs" in line]
+    assert whole.endswith("(a bound)")
 
 
 def frames_of(identity: str, count: int) -> list[bytes]:
