@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from track_history import VARIANT_NAMES
+from track_history import TABLES, VARIANT_NAMES
 from track_svg import Panel, Series, chart
 
 STEP_PCT = 1.5
@@ -38,9 +38,21 @@ def _instr(entry: Entry, key: str, table: str = "instructions") -> float | None:
     return None if value is None else float(value)
 
 
-def _instr_16(entry: Entry, key: str) -> float | None:
-    """The 1.6 mix's count (``None`` on the lines recorded before the history kept it)."""
-    return _instr(entry, key, "instructions_v16")
+def _instr_of(table: str) -> Callable[[Entry, str], float | None]:
+    """The count of one version's table (``instructions_v16``...): ``None`` on the lines
+    recorded before the history kept that version, and where the commit could not measure
+    it (a bench from before the version: its table holds errors only)."""
+
+    def value(entry: Entry, key: str) -> float | None:
+        return _instr(entry, key, table)
+
+    return value
+
+
+def _has(entry: Entry, table: str) -> bool:
+    """Whether a line holds any figure of ``table``: "no figure yet" is its absence, or a
+    table of errors only, written by a commit whose bench cannot measure that version."""
+    return bool(entry.get(table, {}).get("variants"))
 
 
 def _wall(entry: Entry, key: str) -> float | None:
@@ -116,28 +128,29 @@ def _microseconds(entry: Entry, key: str) -> float | None:
     return None if ns is None else ns / 1000
 
 
-def _v16_chart(entries: Sequence[Entry], machine: str) -> str:
-    """The 1.6 mix, from the first line that measured it on (older lines have no 1.6
-    figures: drawn, they would only be an empty stretch)."""
-    first = next((n for n, e in enumerate(entries) if "instructions_v16" in e), len(entries))
+def _version_chart(entries: Sequence[Entry], machine: str, table: str, version: str) -> str:
+    """One version's mix (1.6, 2.1), from the first line with its figures on (older lines
+    have none: drawn, they would only be an empty stretch; a gap later is drawn as one)."""
+    first = next((n for n, e in enumerate(entries) if _has(e, table)), len(entries))
     shown = entries[first:]
     labels = [e["short"] for e in shown]
-    marks = steps(shown, value=_instr_16)
+    value = _instr_of(table)
+    marks = steps(shown, value=value)
     return (
         chart(
-            f"OCPP 1.6 mix: instructions per message ({len(shown)} commits)",
+            f"OCPP {version} mix: instructions per message ({len(shown)} commits)",
             labels,
             [
                 Panel(
-                    "instructions per message (callgrind, weighted 1.6 mix; deterministic)",
+                    f"instructions per message (callgrind, weighted {version} mix; deterministic)",
                     "instructions",
-                    _series(shown, SHOWN, _instr_16),
+                    _series(shown, SHOWN, value),
                     marks,
                 ),
                 Panel(
-                    "over the msgspec floor (instructions, 1.6 mix)",
+                    f"over the msgspec floor (instructions, {version} mix)",
                     "x floor",
-                    _series(shown, OURS, _ratio(_instr_16, None, "d")),
+                    _series(shown, OURS, _ratio(value, None, "d")),
                     marks,
                     y_from_zero=False,
                 ),
@@ -147,8 +160,14 @@ def _v16_chart(entries: Sequence[Entry], machine: str) -> str:
     )
 
 
+def version_file(version: str) -> str:
+    """The chart of a version's mix other than 2.0.1: ``v16.svg``, ``v21.svg``."""
+    return "v" + version.replace(".", "") + ".svg"
+
+
 def codec_charts(entries: Sequence[Entry]) -> dict[str, str]:
-    """File name -> SVG text, for the codec and dispatch history (v16.svg: the 1.6 mix)."""
+    """File name -> SVG text, for the codec and dispatch history (v16.svg, v21.svg: the 1.6
+    and 2.1 mixes, once a line has their figures)."""
     labels = [e["short"] for e in entries]
     marks = steps(entries)
     machine = entries[-1].get("machine", "") if entries else ""
@@ -201,8 +220,9 @@ def codec_charts(entries: Sequence[Entry]) -> dict[str, str]:
         )
         + f"<!-- {machine} -->\n",
     }
-    if any("instructions_v16" in e for e in entries):
-        charts["v16.svg"] = _v16_chart(entries, machine)
+    for table, version in TABLES.items():
+        if table != "instructions" and any(_has(e, table) for e in entries):
+            charts[version_file(version)] = _version_chart(entries, machine, table, version)
     return charts
 
 

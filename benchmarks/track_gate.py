@@ -14,10 +14,11 @@ e (``handle``), f (the drop-in), i (the live path) and j (the live path with met
 operators run it). The floor (d) is msgspec alone and
 c is the ``ocpp`` package: they move only with those packages.
 
-Each instruction table of a line (``track_history.TABLES``: the 2.0.1 mix, the 1.6 mix) is
-compared with the same rules, and a regression in either fails the gate. A table or a
+Each instruction table of a line (``track_history.TABLES``: the 2.0.1, 1.6 and 2.1 mixes)
+is compared with the same rules, and a regression in any fails the gate. A table or a
 variant only one side has is shown as not measured and decides nothing, unless head lost a
-gated figure base had: a base line recorded before the 1.6 table existed gates 2.0.1 alone.
+gated figure base had: a base line recorded before the 1.6 (or 2.1) table existed gates the
+versions it has alone.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ msgspec floor, e ``handle``, f the drop-in, i the live path):
 - ``instructions_v16``: the same on the 1.6 mix (1.6 model, drop-in and ``ocpp.v16``), from
   the lines recorded since December 2026 on; older lines have none, and the gate and the
   charts compare what both sides have;
+- ``instructions_v21``: the same on the 2.1 mix (2.1 model and drop-in; its SEND frames
+  too), from the lines recorded after the 1.6 ones on, alike: no table, or one of errors
+  only (a commit whose bench has no 2.1), is "no figure yet";
 - ``wall``: ns per message from that commit's own bench, weighted and per frame (noisy).
 """
 
@@ -44,9 +47,10 @@ VARIANT_NAMES = {
     "j": "live path with metrics",
 }
 
-TABLES = {"instructions": "2.0.1", "instructions_v16": "1.6"}
+TABLES = {"instructions": "2.0.1", "instructions_v16": "1.6", "instructions_v21": "2.1"}
 """The instruction tables of a line, by key, and the OCPP version of the mix each measures
-(most fleets in the field are 1.6 fleets: a regression there must not pass unseen)."""
+(most fleets in the field are 1.6 fleets: a regression there must not pass unseen; 2.1 has
+its own generated messages and SEND frames, which neither other mix reaches)."""
 
 
 def machine(valgrind: str | None) -> dict[str, Any]:

@@ -36,7 +36,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PROBE = Path(__file__).resolve().parent / "track_probe.py"
 MIX = ROOT / "src" / "ocpp_fast" / "data" / "mix-v201.jsonl"
 """Today's mix, fed to every commit measured, so every entry measures the same messages."""
-MIXES = {"2.0.1": MIX, "1.6": ROOT / "src" / "ocpp_fast" / "data" / "mix-v16.jsonl"}
+MIXES = {
+    "2.0.1": MIX,
+    "1.6": ROOT / "src" / "ocpp_fast" / "data" / "mix-v16.jsonl",
+    "2.1": ROOT / "src" / "ocpp_fast" / "data" / "mix-v21.jsonl",
+}
 """Today's mix of each OCPP version the history tracks (the probe's ``--version``)."""
 
 PER_FRAME = {"c": 1}

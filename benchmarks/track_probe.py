@@ -16,8 +16,9 @@ versions that had no variant records (before ``Variant``). It is no module of th
 and imports nothing of this tree.
 
 ``--version 1.6`` measures the 1.6 mix on the 1.6 model, its drop-in and ``ocpp.v16``
-(the bench's ``BENCH_VERSIONS``): a version whose bench cannot measure 1.6 records every
-variant asked for as an error, and the history line then has no 1.6 figures.
+(the bench's ``BENCH_VERSIONS``), ``--version 2.1`` the 2.1 mix alike: a commit whose bench
+cannot measure that version records every variant asked for as an error, and the history
+line then has no figures of it.
 """
 
 from __future__ import annotations

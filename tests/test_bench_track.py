@@ -88,18 +88,25 @@ def test_the_probe_runs_every_region_of_this_tree(tmp_path: Path) -> None:
     assert Path(plan["bench_file"]) == Path(bench.__file__).resolve()
 
 
-def test_the_probe_measures_the_16_mix_on_the_16_model(tmp_path: Path) -> None:
-    """``--version 1.6``: the 1.6 mix's frames, each variant built by the bench for 1.6 (its
-    records verify every frame against the 1.6 model, so a 2.0.1 build would refuse them)."""
+@pytest.mark.parametrize(
+    ("version", "its_own"),
+    [("1.6", {"StartTransaction", "StopTransaction"}), ("2.1", {"NotifyPeriodicEventStream"})],
+)
+def test_the_probe_measures_each_mix_on_its_model(
+    tmp_path: Path, version: str, its_own: set[str]
+) -> None:
+    """``--version 1.6`` (``2.1``): that mix's frames, each variant built by the bench for
+    that version (its records verify every frame against that model, so a 2.0.1 build would
+    refuse them: 1.6's transactions, 2.1's SEND)."""
     plan_file = tmp_path / "plan.json"
-    mix = track_measure.MIXES["1.6"]
+    mix = track_measure.MIXES[version]
     command = [sys.executable, str(track_measure.PROBE), str(mix), str(plan_file)]
-    command += ["--variants", "a,e,f,i", "--per-frame", "1", "--version", "1.6"]
+    command += ["--variants", "a,e,f,i", "--per-frame", "1", "--version", version]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     plan = json.loads(plan_file.read_text())
     frames = bench.load_mix(mix)
-    assert {f.action for f in frames} >= {"StartTransaction", "StopTransaction"}
+    assert {f.action for f in frames} >= its_own
     assert plan["errors"] == {}
     assert [(r["variant"], r["frame"]) for r in plan["regions"]] == [
         (key, f.key) for key in "aefi" for f in frames
@@ -165,18 +172,23 @@ def test_the_gate_fails_beyond_its_threshold_only_on_gated_variants() -> None:
     assert "| e handle | 1.50 | 1.57 |" in passing
 
 
-def test_the_gate_checks_the_16_mix_with_the_same_rules() -> None:
-    """A 1.6 regression fails the gate though 2.0.1 is unchanged; a base line recorded
-    before the history kept 1.6 gates 2.0.1 alone (its 1.6 rows read "not measured"); a
-    head that lost a 1.6 figure its base had fails."""
+@pytest.mark.parametrize(
+    ("table", "version"), [("instructions_v16", "1.6"), ("instructions_v21", "2.1")]
+)
+def test_the_gate_checks_each_version_mix_with_the_same_rules(table: str, version: str) -> None:
+    """A 1.6 (2.1) regression fails the gate though every other version is unchanged; a
+    base line recorded before the history kept that version gates the others alone (its
+    rows read "not measured"); a head that lost a figure its base had fails."""
     counts = {"a": 40_000, "d": 34_000, "e": 48_000, "i": 58_000}
+    others = {t: {"variants": {"a": 1_000, "e": 2_000}} for t in track_history.TABLES}
     v16 = {"a": 30_000, "d": 25_000, "e": 36_000, "i": 44_000}
     slower = {**v16, "i": int(44_000 * (1 + track_gate.THRESHOLD_PCT / 100)) + 100}
 
-    def line(short: str, table: dict[str, int] | None) -> Any:
-        entry = _entry(short, counts)
-        if table is not None:
-            entry["instructions_v16"] = {"variants": table, "per_frame": {}}
+    def line(short: str, figures: dict[str, int] | None) -> Any:
+        entry = {**others, **_entry(short, counts)}
+        del entry[table]
+        if figures is not None:
+            entry[table] = {"variants": figures, "per_frame": {}}
         return entry
 
     def verdict(base: Any, head: Any) -> list[tuple[str, str]]:
@@ -184,17 +196,23 @@ def test_the_gate_checks_the_16_mix_with_the_same_rules() -> None:
         return [(v, row.variant) for v in tables for row in track_gate.failed(tables[v])]
 
     assert verdict(line("b", v16), line("h", v16)) == []
-    assert verdict(line("b", v16), line("h", slower)) == [("1.6", "i")]
+    assert verdict(line("b", v16), line("h", slower)) == [(version, "i")]
     assert verdict(line("b", None), line("h", slower)) == []
     assert verdict(line("b", v16), line("h", {k: v for k, v in v16.items() if k != "e"})) == [
-        ("1.6", "e")
+        (version, "e")
     ]
     summary = track_gate.markdown(line("b", v16), line("h", slower))
     assert summary.startswith("### Benchmark gate: FAIL")
-    assert "OCPP 1.6 mix:" in summary and "| i live path | 44,000 |" in summary
+    assert f"OCPP {version} mix:" in summary and "| i live path | 44,000 |" in summary
     old_base = track_gate.markdown(line("b", None), line("h", v16))
     assert old_base.startswith("### Benchmark gate: pass")
     assert "| e handle | n/a | 36,000 | n/a | not measured |" in old_base
+    # a commit whose bench has no 2.1 writes a table of errors only: no figure yet, either side
+    errors_only = {**line("b", None), table: {"variants": {}, "errors": {"e": "no 2.1"}}}
+    assert verdict(errors_only, line("h", slower)) == []
+    assert verdict(line("b", None), errors_only) == []
+    neither = track_gate.markdown(line("b", None), line("h", None))
+    assert f"OCPP {version} mix:\n\nnot measured at either side." in neither
 
 
 def test_the_gate_against_the_history_takes_the_last_comparable_line() -> None:
@@ -239,6 +257,28 @@ def test_the_charts_draw_every_commit_and_mark_the_step() -> None:
     lines = v16.findall(f"{SVG}polyline")  # from the first line that has 1.6 figures on
     assert lines and all(len(line.get("points", "").split()) == 3 for line in lines)
     assert "c200000 i -9%" in [t.text for t in v16.iter(f"{SVG}text")]
+    assert "v21.svg" not in track_chart.codec_charts(ordered)  # no line has 2.1 figures yet
+
+
+def test_the_21_chart_starts_at_the_first_line_with_21_figures() -> None:
+    """Lines recorded before the history kept 2.1, and a commit whose bench has no 2.1 (its
+    table holds errors only), are "no figure yet": v21.svg starts after them, and a line
+    with no 2.1 later on is a gap in its lines, not a zero."""
+    entries = [_entry(f"c{n}00000", {"d": 34_000, "i": 58_000}) for n in range(5)]
+    entries[1]["instructions_v21"] = {"variants": {}, "errors": {"i": "no 2.1 in this bench"}}
+    for entry, count in zip(entries[2:], (60_000, 60_100, 54_000), strict=True):
+        entry["instructions_v21"] = {"variants": {"d": 35_000, "i": count}}
+    del entries[3]["instructions_v21"]  # a line without it, after the first that has it
+    charts = track_chart.codec_charts(entries)
+    assert "v16.svg" not in charts
+    root = ElementTree.fromstring(charts["v21.svg"])
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert "OCPP 2.1 mix: instructions per message (3 commits)" in texts
+    assert "c000000" not in texts and "c100000" not in texts
+    # c2 and c4, apart: a point each per series (d and i; i over the floor), no line between
+    assert root.findall(f"{SVG}polyline") == []
+    assert len(root.findall(f"{SVG}circle")) == 2 * 3
+    assert "c400000 i -10%" not in texts  # no step across the gap: no neighbour to compare
 
 
 def test_the_load_chart_has_a_line_per_csms_and_mode() -> None:
@@ -267,10 +307,9 @@ def test_the_load_chart_has_a_line_per_csms_and_mode() -> None:
 
 
 SLOWER = (
-    "        model.actions.ACTIONS[action].method: (lambda self, request, r=response: r)\n",
-    "        model.actions.ACTIONS[action].method: (\n"
-    "            lambda self, request, r=response: (dict(self._routes), r)[1]\n"
-    "        )\n",
+    "            took if response is None else (lambda self, request, r=response: r)\n",
+    "            took if response is None\n"
+    "            else (lambda self, request, r=response: (dict(self._routes), r)[1])\n",
 )
 """The slowing: a copy of the route table per message in the handlers of the bench's
 ``ChargeSystem`` (``ocpp_fast.bench``), which ``handle`` (e) and the live path (i, j) call.
@@ -324,7 +363,8 @@ def test_the_gate_fails_a_slowed_commit_and_passes_an_unchanged_one(tmp_path: Pa
     print(summary)
     assert summary.startswith("### Benchmark gate: FAIL")
     assert "| e handle |" in summary and "REGRESSION" in summary
-    assert "REGRESSION" in summary.split("OCPP 1.6 mix:")[1]  # the 1.6 table gates too
+    assert "REGRESSION" in summary.split("OCPP 1.6 mix:")[1].split("OCPP 2.1 mix:")[0]
+    assert "REGRESSION" in summary.split("OCPP 2.1 mix:")[1]  # the 1.6 and 2.1 tables gate too
     passing = _check(head, head, tmp_path / "same.md")
     assert passing.returncode == 0, passing.stdout + passing.stderr
     print((tmp_path / "same.md").read_text())

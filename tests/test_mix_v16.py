@@ -104,12 +104,16 @@ def test_every_answer_of_the_bench_is_a_valid_16_response(action: str) -> None:
 @pytest.mark.parametrize("label", list(BENCH_VERSIONS))
 def test_the_ocpp_package_answers_what_ocpp_fast_answers(label: str) -> None:
     """(c) and (f) return the ``ocpp`` package's dataclasses made from (e)'s Structs: on the
-    wire, as ``ocpp`` writes them, they are the same answers."""
+    wire, as ``ocpp`` writes them, they are the same answers (a 2.1 SEND has none on
+    either side)."""
     version = BENCH_VERSIONS[label]
     ours = version.responses()
     theirs = version.ocpp_responses(ours)
     assert theirs.keys() == ours.keys()
     for action, answer in theirs.items():
+        if answer is None or ours[action] is None:
+            assert answer is ours[action] is None, action
+            continue
         assert type(answer).__module__ == f"ocpp.{version.package}.call_result"
         payload = snake_to_camel_case(remove_nones(dataclasses.asdict(answer)))
         frame = json.dumps([3, "m1", payload]).encode()

@@ -210,7 +210,7 @@ def wheel_tags(wheel: Path) -> list[str]:
 
 def assert_no_leftovers(names: list[str]) -> None:
     assert "ocpp_fast/py.typed" in names
-    for mix in ("mix-v201", "mix-v16"):  # `ocpp-fast bench [--version 1.6]` needs it installed
+    for mix in ("mix-v201", "mix-v16", "mix-v21"):  # `ocpp-fast bench [--version V]` needs it
         assert f"ocpp_fast/data/{mix}.jsonl" in names
     for model in ("device-model-v2x", "configuration-v16"):  # the simulated stations' settings
         assert f"ocpp_fast/data/{model}.jsonl" in names
@@ -234,6 +234,7 @@ def test_sdist_holds_the_sources(sdist: Path) -> None:
         "src/ocpp_fast/py.typed",
         "src/ocpp_fast/data/mix-v201.jsonl",
         "src/ocpp_fast/data/mix-v16.jsonl",
+        "src/ocpp_fast/data/mix-v21.jsonl",
         "src/ocpp_fast/codec.py",
         # cibuildwheel builds from the sdist and runs this file as its test-command
         "tests/test_wheel.py",

@@ -43,6 +43,7 @@ class BenchVersion:
     mix: Path
     """The packaged weighted mix of the frames a station of this version sends."""
     responses: Callable[[], dict[str, Any]]
+    """Each action's answer, ``None`` for a SEND (2.1), which is never answered."""
 
     @property
     def model(self) -> Any:
@@ -63,7 +64,7 @@ class BenchVersion:
         date-times as ISO strings."""
         call_result = importlib.import_module(f"ocpp.{self.package}.call_result")
         return {
-            action: _as_ocpp(response, getattr(call_result, action))
+            action: None if response is None else _as_ocpp(response, getattr(call_result, action))
             for action, response in (responses or self.responses()).items()
         }
 
@@ -88,9 +89,13 @@ def _as_ocpp(value: Any, hint: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def _responses_201() -> dict[str, Any]:
-    from ocpp_fast.v201 import datatypes, enums, messages
-
+def _responses_201(package: str = "v201") -> dict[str, Any]:
+    """2.0.1's answers; 2.1 (``package="v21"``) answers the same actions alike, from its
+    own model (same names there)."""
+    datatypes, enums, messages = (
+        importlib.import_module(f"ocpp_fast.{package}.{name}")
+        for name in ("datatypes", "enums", "messages")
+    )
     now = datetime.now(UTC)
     accepted = datatypes.IdTokenInfoType(status=enums.AuthorizationStatusEnumType.ACCEPTED)
     return {
@@ -108,6 +113,12 @@ def _responses_201() -> dict[str, Any]:
             status=enums.DataTransferStatusEnumType.ACCEPTED
         ),
     }
+
+
+def _responses_21() -> dict[str, Any]:
+    """2.0.1's answers from the 2.1 model, and ``None`` for the SEND of the 2.1 mix: a SEND
+    is never answered, its handler returns nothing (the bench verifies that it ran)."""
+    return {**_responses_201("v21"), "NotifyPeriodicEventStream": None}
 
 
 def _responses_16() -> dict[str, Any]:
@@ -149,6 +160,7 @@ BENCH_VERSIONS = {
     for version in (
         V201,
         BenchVersion("1.6", "v16", _DATA / "mix-v16.jsonl", _responses_16),
+        BenchVersion("2.1", "v21", _DATA / "mix-v21.jsonl", _responses_21),
     )
 }
 """The versions ``ocpp-fast bench --version`` measures, by label."""

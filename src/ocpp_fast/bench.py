@@ -4,7 +4,10 @@ The operation measured is what a CSMS does with every request it receives,
 short of the business logic: request frame bytes -> validated typed request ->
 the prebuilt response -> CALLRESULT frame bytes. Four variants run it over the
 frames of one traffic mix (the packaged ``ocpp_fast/data/mix-v201.jsonl`` by default; with
-``--version 1.6``, ``mix-v16.jsonl`` on the 1.6 model, its drop-in and ``ocpp.v16``):
+``--version 1.6``, ``mix-v16.jsonl`` on the 1.6 model, its drop-in and ``ocpp.v16``; with
+``--version 2.1``, ``mix-v21.jsonl`` on the 2.1 model and its drop-in). A 2.1 mix also holds
+SEND frames (``NotifyPeriodicEventStream``), never answered: for those the operation ends
+with the handler run (the codec variants: with the validated request), no reply written.
 
 a. ``ocpp_fast._codec_c`` (the compiled codec): ``decode_frame`` then
    ``encode_call_result``;
@@ -29,9 +32,11 @@ h. (g) on the deviating mix: each frame of the mix broken in every way the toler
 (a), (b) and (d) are fed the frame as ``bytes``; (c) as ``str``, which is what
 ``ocpp`` takes (and what a websocket library hands over for a text frame).
 
-Run: ``ocpp-fast bench [MIX] [--version 1.6] [--markdown]`` (or ``make bench``: both versions).
-Variants (c) and (f) need the ``ocpp`` package (a dev dependency); without it its column reads
-n/a.
+Run: ``ocpp-fast bench [MIX] [--version 1.6|2.1] [--markdown]`` (or ``make bench``: every
+version). Variants (c) and (f) need the ``ocpp`` package (a dev dependency); without it its
+column reads n/a. (c) reads n/a on a mix holding a SEND too: the ``ocpp`` package (2.1.0)
+parses no SEND frame (type 6) and has no ``NotifyPeriodicEventStream`` action, so it would
+time a parse error, not the work; the drop-in (f) handles the SEND, with ``ocpp``'s ``@on``.
 
 Timings are figures to read, never assertions: the whole run takes well under a
 minute, variants are interleaved so a noisy neighbour hits them alike, and each
@@ -63,7 +68,7 @@ from ocpp_fast._bench_table import table
 from ocpp_fast._bench_versions import BENCH_VERSIONS, V201, BenchVersion
 from ocpp_fast._deviate import deviate
 from ocpp_fast._machine import describe
-from ocpp_fast.frames import Call, CallResult
+from ocpp_fast.frames import Call, CallResult, Send
 from ocpp_fast.tolerance import Tolerance
 
 __all__ = [
@@ -100,18 +105,21 @@ class MixFrame:
     key: str
     data: bytes
     text: str
+    send: bool = False
+    """A SEND frame (2.1, type 6): never answered, its handler's run is the whole operation."""
 
 
 def load_mix(path: Path) -> list[MixFrame]:
-    """Read the JSON-lines mix, re-encoding each frame compactly as a peer would send it."""
+    """Read the JSON-lines mix, re-encoding each frame compactly as a peer would send it
+    (a CALL, or a 2.1 SEND: the station's two kinds of request)."""
     raw: list[tuple[float, str | None, list[Any]]] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         entry = json.loads(line)
         frame = entry["frame"]
-        if not (isinstance(frame, list) and len(frame) == 4 and frame[0] == 2):
-            raise ValueError(f"{path}:{number}: not a CALL frame: {frame!r}")
+        if not (isinstance(frame, list) and len(frame) == 4 and frame[0] in (2, 6)):
+            raise ValueError(f"{path}:{number}: not a CALL or SEND frame: {frame!r}")
         raw.append((float(entry["weight"]), entry.get("detail"), frame))
     seen: dict[str, int] = {}
     for _, _, frame in raw:
@@ -126,7 +134,8 @@ def load_mix(path: Path) -> list[MixFrame]:
             detail = named or payload.get("eventType", message_id)
             label, key = f"{action} ({detail})", f"{action}-{detail}"
         data = msgspec.json.encode(frame)
-        frames.append(MixFrame(action, message_id, weight, label, key, data, data.decode("utf-8")))
+        text = data.decode("utf-8")
+        frames.append(MixFrame(action, message_id, weight, label, key, data, text, frame[0] == 6))
     return frames
 
 
@@ -165,12 +174,21 @@ def codec_batches(
         call = decode(data, version, pending)
         expected = version.request_types[frame.action]
         if not (
-            isinstance(call, Call)
+            type(call) is (Send if frame.send else Call)
             and call.action == frame.action
             and call.message_id == frame.message_id
             and type(call.payload) is expected
         ):
-            raise SystemExit(f"{codec.__name__} did not decode {frame.label} as a CALL: {call!r}")
+            kind = "SEND" if frame.send else "CALL"
+            raise SystemExit(f"{codec.__name__} did not decode {frame.label} as a {kind}: {call!r}")
+        if frame.send:  # never answered: the validated request is all a CSMS makes of it
+
+            def taken(n: int, data: bytes = data) -> None:
+                for _ in range(n):
+                    decode(data, version, pending)
+
+            batches.append(taken)
+            continue
         reply = encode(call.message_id, response)
         back = _codec_py.decode_frame(reply, version, {frame.message_id: frame.action})
         if not (isinstance(back, CallResult) and back.payload == response):
@@ -198,6 +216,14 @@ def floor_batches(frames: Sequence[MixFrame], responses: dict[str, Any]) -> list
         response = responses[frame.action]
         if decode(frame.data)[1] != frame.message_id:
             raise SystemExit(f"floor: bad decode of {frame.label}")
+        if frame.send:  # never answered: the decode is all
+
+            def taken(n: int, data: bytes = frame.data) -> None:
+                for _ in range(n):
+                    decode(data)
+
+            batches.append(taken)
+            continue
 
         def batch(n: int, data: bytes = frame.data, response: Any = response) -> None:
             for _ in range(n):
@@ -224,10 +250,18 @@ def deviating_mix(frames: Sequence[MixFrame], target: BenchVersion = V201) -> li
 def bench_charge_system(
     target: BenchVersion, responses: dict[str, Any], tolerance: Tolerance = Tolerance.STRICT
 ) -> Any:
-    """The version's ``ChargeSystem``, each plain handler returning its prebuilt response."""
+    """The version's ``ChargeSystem``, each plain handler returning its prebuilt response; a
+    SEND's (response ``None``) keeps the request it was handed as ``last_sent``, which the
+    bench reads once, untimed, to know the handler ran (no reply says it)."""
     model = target.model
+
+    def took(self: Any, request: Any) -> None:
+        self.last_sent = request
+
     handlers: dict[str, Any] = {
-        model.actions.ACTIONS[action].method: (lambda self, request, r=response: r)
+        model.actions.ACTIONS[action].method: (
+            took if response is None else (lambda self, request, r=response: r)
+        )
         for action, response in responses.items()
     }
     handlers["tolerance"] = tolerance
@@ -244,8 +278,11 @@ def dispatch_batches(
     csms = bench_charge_system(target, responses, tolerance)
     batches: list[Batch] = []
     for frame in frames:
+        csms.last_sent = None
         reply = csms.handle(frame.data)
-        if reply is None or msgspec.json.decode(reply)[:2] != [3, frame.message_id]:
+        if frame.send:
+            _check_sent(csms, frame, reply, target)
+        elif reply is None or msgspec.json.decode(reply)[:2] != [3, frame.message_id]:
             raise SystemExit(f"dispatch: no CALLRESULT for {frame.label}: {reply!r}")
 
         def batch(n: int, data: bytes = frame.data) -> None:
@@ -255,6 +292,15 @@ def dispatch_batches(
 
         batches.append(batch)
     return batches
+
+
+def _check_sent(csms: Any, frame: MixFrame, reply: Any, target: BenchVersion) -> None:
+    """A SEND was taken as the bench means it: nothing answered, its handler handed the
+    request (``last_sent``, kept by :func:`bench_charge_system`'s handler)."""
+    expected = target.model.VERSION.request_types[frame.action]
+    if reply or type(csms.last_sent) is not expected:
+        handed = csms.last_sent
+        raise SystemExit(f"{frame.label}: SEND not handled ({handed!r}) or answered {reply!r}")
 
 
 class _Connection:
@@ -291,19 +337,32 @@ def ocpp_batches(
     import ocpp.messages
     from ocpp.routing import on
 
+    if not drop_in and any(frame.send for frame in frames):
+        raise NotRun(
+            f"the ocpp package {metadata.version('ocpp')} reads no SEND frame (type 6), and has "
+            "no NotifyPeriodicEventStream: it would time a parse error"
+        )
     ocpp.messages.ASYNC_VALIDATION = False
     action_of = importlib.import_module(f"ocpp.{target.package}.enums").Action
     base: Any = target.ocpp_module(drop_in).ChargePoint
     responses = target.ocpp_responses()
     version = target.model.VERSION
 
+    sent: dict[str, Any] = {}  # a SEND's handler keeps its payload, read once below
+
     def handler_for(action: str) -> Callable[..., Any]:
         def handler(self: Any, **payload: Any) -> Any:
             return responses[action]
 
+        def took(self: Any, **payload: Any) -> None:
+            sent[action] = payload
+
+        chosen = took if responses[action] is None else handler
         # ocpp routes by function name (a global list), so each handler needs its own.
-        handler.__name__ = handler.__qualname__ = f"on_{action}"
-        return on(action_of(action))(handler)  # type: ignore[no-any-return]
+        chosen.__name__ = chosen.__qualname__ = f"on_{action}"
+        # an action ocpp's enum lacks (2.1's SEND) is routed by its name, as ocpp allows
+        known = action in action_of._value2member_map_
+        return on(action_of(action) if known else action)(chosen)  # type: ignore[no-any-return]
 
     actions = sorted({frame.action for frame in frames})
     csms_class = type("BenchCsms", (base,), {f"on_{a}": handler_for(a) for a in actions})
@@ -323,13 +382,11 @@ def ocpp_batches(
             coroutine.close()
             raise SystemExit(f"{base.__module__}: route_message suspended on {frame.label}")
         reply = connection.last
-        parsed = json.loads(reply) if reply is not None else None
-        if not (isinstance(parsed, list) and parsed[:2] == [3, frame.message_id]):
-            raise SystemExit(f"ocpp answered {frame.label} with {reply!r}, not a CALLRESULT")
-        # The cross-check: ocpp_fast's typed decoder accepts ocpp's reply too.
-        back = _codec_py.decode_frame(reply, version, {frame.message_id: frame.action})
-        if not isinstance(back, CallResult):
-            raise SystemExit(f"ocpp's reply to {frame.label} is not a valid response: {reply!r}")
+        if frame.send:
+            if reply is not None or frame.action not in sent:
+                raise SystemExit(f"{base.__module__}: SEND {frame.label} not handled: {reply!r}")
+        else:
+            _check_answered(frame, reply, version)
 
         async def run(n: int, text: str = frame.text) -> None:
             for _ in range(n):
@@ -340,6 +397,17 @@ def ocpp_batches(
 
         batches.append(batch)
     return batches, metadata.version("ocpp")
+
+
+def _check_answered(frame: MixFrame, reply: str | None, version: Any) -> None:
+    """(c)/(f) answered ``frame`` with a CALLRESULT ocpp_fast's typed decoder accepts."""
+    parsed = json.loads(reply) if reply is not None else None
+    if reply is None or not (isinstance(parsed, list) and parsed[:2] == [3, frame.message_id]):
+        raise SystemExit(f"ocpp answered {frame.label} with {reply!r}, not a CALLRESULT")
+    # The cross-check: ocpp_fast's typed decoder accepts ocpp's reply too.
+    back = _codec_py.decode_frame(reply, version, {frame.message_id: frame.action})
+    if not isinstance(back, CallResult):
+        raise SystemExit(f"ocpp's reply to {frame.label} is not a valid response: {reply!r}")
 
 
 # --- the variants, as records ------------------------------------------------------------------
@@ -482,8 +550,11 @@ def feed_batches(
     batches: list[Batch] = []
     for frame in frames:
         written.clear()
+        csms.last_sent = None
         connection.feed(frame.data)
-        if not written or msgspec.json.decode(written[0])[:2] != [3, frame.message_id]:
+        if frame.send:
+            _check_sent(csms, frame, b"".join(written), target)
+        elif not written or msgspec.json.decode(written[0])[:2] != [3, frame.message_id]:
             raise SystemExit(f"feed: no CALLRESULT for {frame.label}: {written!r}")
 
         def batch(n: int, data: bytes = frame.data) -> None:

@@ -6,7 +6,7 @@ Usage (every flag: ``ocpp-fast COMMAND --help``, or the CLI reference of the doc
     ocpp-fast worker --nats URL APP [APP...] [--factory] [--concurrency N] [--metrics-port P]
     ocpp-fast simulate --url ws://127.0.0.1:9000/ocpp --chargers 100 --duration 30
     ocpp-fast validate FRAMES.jsonl|SERVE.log [--version 2.0.1] [--identity ID] [--tolerate ...]
-    ocpp-fast bench [MIX] [--version 1.6] [--markdown]
+    ocpp-fast bench [MIX] [--version 1.6|2.1] [--markdown]
 """
 
 from __future__ import annotations
