@@ -10,14 +10,15 @@ side so each module reads alone; the state's attributes are typed here, once.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Collection
+from typing import Any, ClassVar
 
 import msgspec
 import ocpp.charge_point
 
 from ocpp_fast._protocol_version import ProtocolVersion, by_label
 from ocpp_fast._reference import MESSAGE_ID_MAX_LENGTH
-from ocpp_fast.compat._reading import Reading
+from ocpp_fast.compat._reading import Reading, cancel_and_wait
 
 __all__ = ["LOGGER", "State"]
 
@@ -60,6 +61,10 @@ def _version_of(label: str) -> ProtocolVersion:
 class State(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
     """``ocpp``'s ChargePoint with the drop-in's own state (``_fast_...``) and version."""
 
+    handler_grace: ClassVar[float] = 10.0
+    """Seconds a cancelled ``start()`` waits for the handlers it cancels to end (see
+    :meth:`_fast_end_handlers`)."""
+
     def _fast_init_state(self) -> None:
         """Make the drop-in's own per-connection state (``_fast_...``), by :meth:`__new__`
         and ``__init__``."""
@@ -75,6 +80,22 @@ class State(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         # runs awaiting one's routing (a reconnect's old run may route one meanwhile)
         self._fast_turn: Reading | None = None
         self._fast_turns: list[Reading] = []
+
+    async def _fast_end_handlers(self, tasks: Collection[asyncio.Future[Any]]) -> None:
+        """Cancel the handlers a cancelled ``start()`` runs and wait for them, at most
+        ``handler_grace`` seconds: ``start()`` then raises its ``CancelledError`` whatever a
+        handler does (one catching the cancel and awaiting on is left running, logged), so
+        a backend cancelling it (the server closing the connection) is never kept waiting."""
+        left = await cancel_and_wait(tasks, self.handler_grace)
+        if left:
+            self.logger.warning(
+                "%s: %d handler(s) still running %.3g s after start() was cancelled (they "
+                "caught CancelledError): start() stops anyway, leaving them running; let "
+                "CancelledError leave the handler",
+                self.id,
+                len(left),
+                self.handler_grace,
+            )
 
     @property
     def _fast_version(self) -> ProtocolVersion:
