@@ -18,7 +18,7 @@ import pytest
 
 from ocpp_fast import _supervisor
 from ocpp_fast._supervisor import QUICK_EXITS_ALLOWED, Supervisor
-from ocpp_fast.transport.runtime import READY_FD_ENVIRONMENT
+from ocpp_fast.transport.runtime import PROCESS_SLOT_ENVIRONMENT, READY_FD_ENVIRONMENT
 
 # A child that stops cleanly on SIGTERM, as a gateway does.
 SLEEPER = (
@@ -292,9 +292,7 @@ def test_each_child_is_stopped_with_the_signal_the_supervisor_got(
     reached the children as SIGTERM, which ``serve`` then said it stopped on; each child
     now gets the signal the supervisor got, whatever the child's slot. The child's command
     reads its slot from the environment: one file per slot."""
-    script = (
-        f"import os, sys; sys.argv[1] += os.environ['{_supervisor.PROCESS_SLOT_ENVIRONMENT}']; "
-    )
+    script = f"import os, sys; sys.argv[1] += os.environ['{PROCESS_SLOT_ENVIRONMENT}']; "
     supervisor = Supervisor(
         [sys.executable, "-c", script + NAMING_CHILD, str(tmp_path / "slot")], 2, poll=0.05
     )
