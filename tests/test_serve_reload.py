@@ -154,6 +154,22 @@ def test_an_edit_is_served_without_restarting_the_command(folder: Path) -> None:
         served.stop()
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_the_served_app_says_the_signal_the_reloader_got(folder: Path, sig: signal.Signals) -> None:
+    """A signal sent to the reloader's process alone (its pid, not its process group: the
+    served child gets it from the reloader only) is the one the child's stop line names: a
+    Ctrl-C read "stopping on SIGTERM"."""
+    served = Reloading(folder)
+    try:
+        served.until(f"csms:Csms on ws://127.0.0.1:{served.port}/")
+        served.process.send_signal(sig)  # to its pid only
+        stopping = served.until("stopping on ")
+        assert f"stopping on {sig.name}:" in stopping, stopping
+        assert served.stop(sig) == 0
+    finally:
+        served.stop()
+
+
 def test_a_broken_edit_keeps_the_watcher_waiting_for_the_next(folder: Path) -> None:
     """An edit that does not import: the one-line error, then the watcher waits (the command
     does not exit, nor restart the app in a loop); the next good edit is served."""

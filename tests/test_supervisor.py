@@ -12,12 +12,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from ocpp_fast import _supervisor
 from ocpp_fast._supervisor import QUICK_EXITS_ALLOWED, Supervisor
-from ocpp_fast.transport.runtime import READY_FD_ENVIRONMENT
+from ocpp_fast.transport.runtime import PROCESS_SLOT_ENVIRONMENT, READY_FD_ENVIRONMENT
 
 # A child that stops cleanly on SIGTERM, as a gateway does.
 SLEEPER = (
@@ -270,3 +271,42 @@ def test_restarts_leave_no_file_descriptor_open(monkeypatch: pytest.MonkeyPatch)
         supervisor.stop()
         runner.join(15)
     assert set(os.listdir("/proc/self/fd")) <= before  # none left open (10 were, one a restart)
+
+
+# A child that writes the name of the signal that stopped it (SIGINT or SIGTERM) to the file
+# named by its first argument, having written "ready" there once it handles both.
+NAMING_CHILD = (
+    "import signal, sys, time; "
+    "path = sys.argv[1]; "
+    "stop = lambda sig, frame: (open(path, 'w').write(signal.Signals(sig).name), sys.exit(0)); "
+    "signal.signal(signal.SIGINT, stop); signal.signal(signal.SIGTERM, stop); "
+    "open(path, 'w').write('ready'); time.sleep(60)"
+)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_each_child_is_stopped_with_the_signal_the_supervisor_got(
+    sig: signal.Signals, tmp_path: Path
+) -> None:
+    """A SIGINT to the supervisor alone (``kill -INT`` of its pid, not of its process group)
+    reached the children as SIGTERM, which ``serve`` then said it stopped on; each child
+    now gets the signal the supervisor got, whatever the child's slot. The child's command
+    reads its slot from the environment: one file per slot."""
+    script = f"import os, sys; sys.argv[1] += os.environ['{PROCESS_SLOT_ENVIRONMENT}']; "
+    supervisor = Supervisor(
+        [sys.executable, "-c", script + NAMING_CHILD, str(tmp_path / "slot")], 2, poll=0.05
+    )
+    said = [tmp_path / f"slot{slot}" for slot in (0, 1)]
+    codes: list[int] = []
+    runner = threading.Thread(target=lambda: codes.append(supervisor.run()), daemon=True)
+    runner.start()
+    try:
+        until(lambda: all(path.exists() and path.read_text() == "ready" for path in said))
+        supervisor.stop(sig, None)  # as the signal handler is called
+        runner.join(15)
+    finally:
+        for child in supervisor._children:
+            if child.popen.poll() is None:
+                child.popen.kill()
+    assert codes == [0]
+    assert [path.read_text() for path in said] == [sig.name, sig.name]

@@ -8,11 +8,14 @@ path accepts the same payload; anything else (a value it refuses, a float too la
 the integer written) is left to the reference path, whose error is the one given. So the
 tests compare, value by value, the verdict and the error of: both codec twins, the
 reference path alone, both dispatch twins against the general path, and, for our own
-payloads, the check before sending.
+payloads, the check before sending. The live asyncio path (``AsyncConnection.feed``, the
+same routes, both dispatch twins) answers each bad value with the spec table's code and hands
+each good one to the handler typed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import decimal
 from types import ModuleType
 from typing import Any
@@ -289,3 +292,129 @@ def test_the_whole_number_shortcut_is_the_decimal_remainders_verdict(
     whatever the step."""
     exact = _EXACT.remainder(decimal.Decimal(repr(value)), decimal.Decimal(step)) == 0
     assert _is_multiple(value, decimal.Decimal(step)) == exact
+
+
+# --- the live asyncio path: AsyncConnection.feed --------------------------------------------
+
+EXPECTED_CODE = "PropertyConstraintViolation"
+"""The spec table's code (1.6 and 2.x) for a value that breaks multipleOf or a format."""
+
+
+class Recording(Station):
+    """:class:`Station` keeping each request its plain handlers are handed, typed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[Any] = []
+
+    def set_charging_profile(self, request: Any) -> Any:
+        self.requests.append(request)
+        return super().set_charging_profile(request)
+
+    def remote_start_transaction(self, request: Any) -> Any:
+        self.requests.append(request)
+        return super().remote_start_transaction(request)
+
+    def get_diagnostics(self, request: Any) -> Any:
+        self.requests.append(request)
+        return super().get_diagnostics(request)
+
+    def update_firmware(self, request: Any) -> Any:
+        self.requests.append(request)
+        return super().update_firmware(request)
+
+
+class AsyncRecording(Recording):
+    """The same handlers as ``async def``: the compiled path decodes their CALL and hands it
+    to a task (:meth:`AsyncConnection._received`) instead of answering in ``feed``."""
+
+    async def set_charging_profile(self, request: Any) -> Any:
+        return Recording.set_charging_profile(self, request)
+
+    async def remote_start_transaction(self, request: Any) -> Any:
+        return Recording.remote_start_transaction(self, request)
+
+    async def get_diagnostics(self, request: Any) -> Any:
+        return Recording.get_diagnostics(self, request)
+
+    async def update_firmware(self, request: Any) -> Any:
+        return Recording.update_firmware(self, request)
+
+
+def _fed(station: Recording, frame: bytes) -> list[Any]:
+    """The frames ``AsyncConnection.feed`` of ``frame`` wrote (decoded), an ``async def``
+    handler's task let run to its end."""
+    from ocpp_fast.aio import AsyncConnection
+
+    async def scenario() -> list[bytes]:
+        written: list[bytes] = []
+        connection = AsyncConnection(station, write=written.append, identity="CS1")
+        assert connection.feed(frame)
+        for _ in range(50):  # a guard: the task answers within a few loop turns
+            if written:
+                break
+            await asyncio.sleep(0)
+        return written
+
+    return [msgspec.json.decode(sent) for sent in asyncio.run(scenario())]
+
+
+def _typed_value(action: str, request: Any) -> Any:
+    """The constrained value of ``request`` the frames of :func:`_frames` and
+    :func:`_uri_frames` vary: the second period's limit, or the location."""
+    if action == "SetChargingProfile":
+        return request.cs_charging_profiles.charging_schedule.charging_schedule_period[1].limit
+    if action == "RemoteStartTransaction":
+        return request.charging_profile.charging_schedule.charging_schedule_period[1].limit
+    return request.location
+
+
+FEED_CASES = [
+    *(
+        (action, float(limit), frame)
+        for limit in LIMITS
+        for action, frame in _frames(limit).items()
+    ),
+    *((action, uri, frame) for uri in URIS for action, frame in _uri_frames(uri).items()),
+]
+"""``(action, the value as written, the frame)``: each limit as a float, each URI as text."""
+
+
+@pytest.mark.parametrize("kind", [Recording, AsyncRecording], ids=["plain", "async"])
+@pytest.mark.parametrize(("action", "value", "data"), FEED_CASES, ids=[label for label, _ in CASES])
+def test_feed_refuses_a_bad_value_with_the_spec_code_and_hands_over_a_good_one(
+    action: str, value: Any, data: bytes, kind: type[Recording]
+) -> None:
+    """The live asyncio path (``AsyncConnection.feed``, both dispatch twins, plain and ``async
+    def`` handlers): a value off the 0.1 grid or a location that is no URI is answered with
+    the CALLERROR the spec table names (PropertyConstraintViolation), its handler never
+    called; a valid one reaches the handler typed, as written (a float limit, the URI text),
+    and is answered."""
+    station = kind()
+    answered = _fed(station, data)
+    assert len(answered) == 1, answered
+    if _reference_accepts(data):
+        assert answered[0][:2] == [3, "m1"], answered
+        (request,) = station.requests
+        assert type(request) is v16.VERSION.request_types[action]
+        typed = _typed_value(action, request)
+        assert type(typed) is type(value) and typed == value
+    else:
+        assert answered[0][:3] == [4, "m1", EXPECTED_CODE], answered
+        assert station.requests == []
+
+
+@pytest.mark.parametrize(
+    ("limit", "valid"), [(16.1, True), (0.3, True), (16.15, False), (1e30, True), (1e-7, False)]
+)
+def test_feed_checks_a_composite_schedule_answer(limit: float, valid: bool) -> None:
+    """GetCompositeSchedule's answer through ``feed`` (both dispatch twins): sent as the
+    handler made it when on the 0.1 grid, InternalError (the station's own answer breaks the
+    schema) when not."""
+    frame = b'[2,"g1","GetCompositeSchedule",{"connectorId":1,"duration":60}]'
+    (answered,) = _fed(type("Limited", (Recording,), {"limit": limit})(), frame)
+    if valid:
+        assert answered[:2] == [3, "g1"], answered
+        assert answered[2]["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] == limit
+    else:
+        assert answered[:3] == [4, "g1", "InternalError"], answered

@@ -134,6 +134,7 @@ class Supervisor:
     """Children started again after dying (for tests and the log)."""
     _children: list[_Child] = field(default_factory=list)
     _stopping: bool = False
+    _signal: signal.Signals = signal.SIGTERM  # what the children are stopped with (stop())
     _code: int = 0
 
     def _start(self, slot: int) -> tuple[subprocess.Popen[bytes], int | None]:
@@ -161,12 +162,20 @@ class Supervisor:
         os.set_blocking(ready, False)
         return popen, ready
 
-    def stop(self, signum: int = signal.SIGTERM, frame: object = None) -> None:
-        """Stop every child (the SIGINT/SIGTERM handler); :meth:`run` then returns."""
+    def stop(self, signum: int | None = None, frame: object = None) -> None:
+        """Stop every child (the SIGINT/SIGTERM handler); :meth:`run` then returns.
+
+        Each child is sent the signal this process got (``signum``; SIGTERM when stopped
+        for another reason, or the one got before): the child's line says what stopped it
+        (``stopping on SIGINT``), so an operator's Ctrl-C to this process alone (``kill
+        -INT`` of its pid, a terminal that signals the parent only) read "stopping on
+        SIGTERM", a stop nobody asked for. Its own stop is the same for either."""
+        if signum is not None and not self._stopping:
+            self._signal = signal.Signals(signum)
         self._stopping = True
         for child in self._children:
             if child.popen.poll() is None:
-                child.popen.send_signal(signal.SIGTERM)
+                child.popen.send_signal(self._signal)
 
     def run(self) -> int:
         """Start the children and keep them running until :meth:`stop` or a hopeless child."""

@@ -35,7 +35,7 @@ from typing import Any, ClassVar, Self
 
 from ocpp_fast.compat._calling import Calling
 from ocpp_fast.compat._ocpp_exceptions import ocpp_exception, ocpp_validation_exception
-from ocpp_fast.compat._reading import Reading, cancel_and_wait
+from ocpp_fast.compat._reading import Reading
 from ocpp_fast.compat._responses import Responses as _Responses
 from ocpp_fast.compat._routing import _ROUTE_MESSAGE
 from ocpp_fast.compat._state import LOGGER, _competing_recv
@@ -63,6 +63,9 @@ class ChargePoint(Calling):
     ``max_concurrent_calls`` bounds the station's CALLs :meth:`start` holds at
     once: the one being handled and those read while it runs, which wait their
     turn (reading pauses beyond the bound; the spec allows one).
+    ``handler_grace`` (seconds, 10) bounds how long a cancelled :meth:`start` waits for the
+    handlers it cancels: one that catches ``CancelledError`` and awaits on is left running
+    (logged), and ``start()`` ends all the same.
     """
 
     strict_formats: ClassVar[bool] = False
@@ -114,8 +117,10 @@ class ChargePoint(Calling):
         ``start()`` reads nothing while a handler runs: what the backend does once
         ``start()`` ended (forget the station, replace ``_connection``) comes after
         every handler. Cancelled, it cancels them, as ``ocpp``'s handler is, and raises once
-        they ended; cancelled inside a ``route_message`` override that catches the cancel and
-        returns, it stops all the same (:meth:`_fast_stop_held`). Each run
+        they ended, or after ``handler_grace`` seconds if one caught the cancel and awaits on
+        (``ocpp``'s ``start()`` then never ends); cancelled inside a ``route_message`` override
+        that catches the cancel and returns, it stops all the same (:meth:`_fast_stop_held`).
+        Each run
         keeps its own (:class:`~ocpp_fast.compat._reading.Reading`): a backend that
         reuses the ChargePoint on reconnect, ``start()`` awaited for the new connection
         before it cancels the old run, keeps the new run's CALLs answered.
@@ -192,7 +197,7 @@ class ChargePoint(Calling):
         except asyncio.CancelledError:
             self._fast_keep_unread(run, left)
             self._fast_stopped_reading(run)
-            await cancel_and_wait(handling)
+            await self._fast_end_handlers(handling)
             # cancelled by call_done alone (not also by the backend): its failure
             if run.failure is None or reader is None or reader.uncancel() > 0:
                 raise

@@ -21,8 +21,8 @@ from ocpp_fast.compat._naming import floats_as_decimals, shape_of, to_snake, to_
 from ocpp_fast.compat._ocpp_exceptions import ocpp_exception
 from ocpp_fast.compat._state import (
     _DECIMAL_PAYLOADS,
-    _VERSIONS,
     State,
+    _cached_version,
     _competing_recv,
     _decode,
     _encode,
@@ -107,7 +107,7 @@ class Handling(State):
         action = msg.action
         handlers = self.route_map.get(action)
         try:
-            version = _VERSIONS.get(self._ocpp_version) or self._fast_version
+            version = _cached_version(self._ocpp_version) or self._fast_version
         except AttributeError:  # no version: ocpp reads none for an unvalidated handler
             if not _vendor_route(handlers):
                 raise

@@ -44,7 +44,7 @@ import functools
 import sys
 import types
 from collections import deque
-from collections.abc import Awaitable, Coroutine, Generator
+from collections.abc import Awaitable, Collection, Coroutine, Generator
 from typing import Any
 
 __all__ = ["Reading", "cancel_and_wait", "failure_of", "routing_failed"]
@@ -325,23 +325,32 @@ async def _rest_of(routing: Coroutine[Any, Any, Any], awaiting: Any) -> None:
     await _driven(routing, None, awaiting)
 
 
-async def cancel_and_wait(tasks: set[asyncio.Task[Any]]) -> None:
-    """Cancel a cancelled ``start()``'s CALL tasks and wait for them to end: ``ocpp``'s
-    ``start()`` awaits its handler, so the handler it was cancelled in has ended (its
-    ``except``/``finally`` run) when it raises. Without the wait, a handler cancelled inside
-    ``call()`` was still ending while the backend's next ``start()`` handled the next CALL.
-    Cancelled again meanwhile, it passes the cancel on to them and stops waiting."""
+async def cancel_and_wait(
+    tasks: Collection[asyncio.Future[Any]], grace: float
+) -> list[asyncio.Future[Any]]:
+    """Cancel a cancelled ``start()``'s handler tasks and wait for them to end, at most
+    ``grace`` seconds; returns those still running then.
+
+    ``ocpp``'s ``start()`` awaits its handler, so the handler it was cancelled in has ended
+    (its ``except``/``finally`` run) when it raises. Without the wait, a handler cancelled
+    inside ``call()`` was still ending while the backend's next ``start()`` handled the next
+    CALL. Without the bound, a handler that catches the cancel and awaits on (a retry loop
+    around ``except asyncio.CancelledError``) kept ``start()`` from ending: the backend
+    cancelling it (the server closing the connection) waited forever, as it does with
+    ``ocpp``. Cancelled again meanwhile, it passes the cancel on to them and stops waiting.
+    """
     pending = [task for task in tasks if not task.done()]
     for task in pending:
         task.cancel()
     if not pending:
-        return
+        return []
     try:
-        await asyncio.wait(pending)
+        _, left = await asyncio.wait(pending, timeout=grace)
     except asyncio.CancelledError:
         for task in pending:
             task.cancel()
         raise
+    return list(left)
 
 
 def failure_of(task: asyncio.Task[Any]) -> BaseException | None:

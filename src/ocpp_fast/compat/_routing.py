@@ -7,8 +7,10 @@ The routing side of the drop-in ChargePoint (:class:`Routing`): ``route_message`
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
+from collections.abc import Awaitable
 from typing import Any
 
 import ocpp.exceptions
@@ -322,9 +324,27 @@ class Routing(Handling):
         try:
             result = handler(**to_snake(payload))
             if inspect.isawaitable(result):
-                await result
+                await self._fast_await_send(result)
         except Exception:
             self.logger.exception("%s: handling the SEND %s %s failed", self.id, action, unique_id)
+
+    async def _fast_await_send(self, result: Awaitable[Any]) -> None:
+        """Await a SEND handler's coroutine in a task of its own, so cancelling the routing
+        (``start()`` cancelled: the server closing the connection) ends it whatever the
+        handler does. Awaited inline, a handler that caught the ``CancelledError`` and
+        returned made ``route_message`` return and ``start()`` read on, its cancel lost; one
+        that awaited on kept ``start()`` waiting forever. Here the cancel reaches the routing
+        itself: the handler is cancelled and given ``handler_grace`` seconds to end
+        (:meth:`_fast_end_handlers`), then the ``CancelledError`` leaves. Its own exception
+        (a ``CancelledError`` it raised too) leaves as when awaited inline."""
+        task = asyncio.ensure_future(result)
+        if not task.done():
+            try:
+                await asyncio.wait((task,))
+            except asyncio.CancelledError:
+                await self._fast_end_handlers((task,))
+                raise
+        task.result()
 
 
 _ROUTE_MESSAGE = Routing.route_message
