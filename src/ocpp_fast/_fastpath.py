@@ -33,7 +33,19 @@ success; it leaves everything else to the general code, which is unchanged:
   connection, no loop) gets ``None`` for those, and runs them its own way as before;
 - ``True``: on a live connection that writes its frames, the CALL of a gated action (a
   :class:`Gate`: the cluster gateway's store of a durable CALL) started within the
-  connection's bounds; the path answers it itself once the gate's future is done.
+  connection's bounds; the path answers it itself once the gate's future is done. Or a
+  SEND taken (below): nothing to write.
+
+2.1's SEND (``[6, id, action, payload]``, never answered, not even with an error) of an
+action that has no response (``NotifyPeriodicEventStream``) takes the same steps up to its
+handler, as the protocol takes it: scan, strict decode, the frame log's ``<`` line,
+``metrics.frame("in", "send", action)``; then its plain handler runs and, where it returned
+``None``, the path ends with ``True`` (its time counted in the action's cell). An async
+handler's SEND is a :class:`~ocpp_fast.protocol.SendReceived` for the asyncio layer; a
+handler that raised or returned anything else is a :class:`HandlerRan` of the
+:class:`~ocpp_fast.frames.Send` (logged, or awaited, by the general code); ``False`` and
+``None`` as for a CALL. A SEND of an action with a response and a CALL of one without are
+the general path's (which drops the first and refuses the second, as before).
 """
 
 from __future__ import annotations
