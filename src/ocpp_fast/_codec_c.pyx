@@ -1,8 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """The compiled frame codec: the hot path of ``ocpp_fast.codec``.
 
-It does what ``_codec_py`` does, in C: scan the envelope of a CALL or a
-CALLRESULT byte by byte (type digit, an ASCII message id of 1-36 characters
+It does what ``_codec_py`` does, in C: scan the envelope of a CALL, a 2.1 SEND
+or a CALLRESULT byte by byte (type digit, an ASCII message id of 1-36 characters
 without escapes, an alphanumeric action), slice the payload and hand it to the
 action's typed msgspec decoder. Like its twin it concludes only with success and
 leaves every other frame to :mod:`ocpp_fast._reference`, which both share; so
@@ -17,7 +17,7 @@ from types import MappingProxyType
 import msgspec
 
 from ocpp_fast._reference import decode_frame_reference
-from ocpp_fast.frames import Call, CallResult
+from ocpp_fast.frames import SEND, Call, CallResult, Send
 
 include "_scan.pxi"
 
@@ -53,7 +53,9 @@ def decode_frame(data, version, pending=_NO_PENDING):
 
     if not _scan_head(p, n, &h):
         return decode_frame_reference(buf, version, pending)
-    if h.kind == 50:  # CALL
+    if h.kind != 51:  # CALL, or SEND where the version has SEND frames (else not ours)
+        if h.kind == 54 and SEND not in version.message_types:
+            return decode_frame_reference(buf, version, pending)
         name = PyUnicode_DecodeASCII(<const char*>p + h.act_start, h.act_end - h.act_start, NULL)
         try:
             decoder = version.request_decoders[name]
@@ -63,7 +65,7 @@ def decode_frame(data, version, pending=_NO_PENDING):
         if obj is _NOT_CONCLUDED:
             return decode_frame_reference(buf, version, pending)
         message_id = PyUnicode_DecodeASCII(<const char*>p + h.id_start, h.id_end - h.id_start, NULL)
-        return Call(message_id, name, obj)
+        return (Call if h.kind == 50 else Send)(message_id, name, obj)
 
     # CALLRESULT
     message_id = PyUnicode_DecodeASCII(<const char*>p + h.id_start, h.id_end - h.id_start, NULL)

@@ -1,10 +1,11 @@
 """The pure-Python frame codec: the reference twin of ``_codec_c``.
 
-The fast path recognises the frames that make up nearly all traffic, a CALL or
-a CALLRESULT with a plain ASCII message id, and hands the payload bytes straight
-to the action's typed msgspec decoder. It only ever concludes with success;
-everything else, errors above all, goes to :mod:`ocpp_fast._reference`, which
-both implementations share. ``_codec_c.pyx`` does the same scan in C.
+The fast path recognises the frames that make up nearly all traffic, a CALL (or
+2.1's SEND, its unanswered twin) or a CALLRESULT with a plain ASCII message id,
+and hands the payload bytes straight to the action's typed msgspec decoder. It
+only ever concludes with success; everything else, errors above all, goes to
+:mod:`ocpp_fast._reference`, which both implementations share. ``_codec_c.pyx``
+does the same scan in C.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import msgspec
 
 from ocpp_fast._protocol_version import ProtocolVersion, TypedDecoder
 from ocpp_fast._reference import LENIENT_DATETIME, decode_frame_reference
-from ocpp_fast.frames import Call, CallError, CallResult
+from ocpp_fast.frames import SEND, Call, CallError, CallResult, Send
 
 __all__ = [
     "IMPLEMENTATION",
@@ -31,10 +32,11 @@ __all__ = [
 
 IMPLEMENTATION = "python"
 
-# [2,"<id>","<Action>",  or  [3,"<id>",  : ids of 1-36 printable ASCII characters
-# other than '"' and '\' (so their bytes are their JSON), actions of letters and digits.
+# [2,"<id>","<Action>",  (2.1's SEND: [6,...)  or  [3,"<id>",  : ids of 1-36 printable
+# ASCII characters other than '"' and '\' (so their bytes are their JSON), actions of
+# letters and digits.
 _HEAD = re.compile(
-    rb'[ \t\n\r]*\[[ \t\n\r]*([23])[ \t\n\r]*,[ \t\n\r]*"([\x20\x21\x23-\x5b\x5d-\x7e]{1,36})"'
+    rb'[ \t\n\r]*\[[ \t\n\r]*([236])[ \t\n\r]*,[ \t\n\r]*"([\x20\x21\x23-\x5b\x5d-\x7e]{1,36})"'
     rb'[ \t\n\r]*,[ \t\n\r]*(?:"([A-Za-z0-9]{1,64})"[ \t\n\r]*,)?'
 )
 # msgspec.DecodeError and ValidationError are ValueErrors, as is invalid UTF-8.
@@ -63,13 +65,15 @@ def decode_frame(
     if head is not None and data[-1:] == b"]":
         payload = data[head.end() : -1]
         action = head.group(3)
-        if head.group(1) == b"2":
-            if action is not None:
+        kind = head.group(1)
+        if kind != b"3":  # CALL, or SEND where the version has SEND frames (else not ours)
+            if action is not None and (kind == b"2" or SEND in version.message_types):
                 name = action.decode("ascii")
                 if name in version.request_types:
                     obj = _typed(version.request_decoders[name], payload)
                     if obj is not _NOT_CONCLUDED:
-                        return Call(head.group(2).decode("ascii"), name, obj)
+                        made = Call if kind == b"2" else Send
+                        return made(head.group(2).decode("ascii"), name, obj)
         elif action is None:
             message_id = head.group(2).decode("ascii")
             name = pending.get(message_id)

@@ -60,8 +60,8 @@ from ocpp_fast._fastpath import HandlerRan, drop_outcome
 from ocpp_fast import _response_plan as _plans
 from ocpp_fast._frame_log import debug_enabled, frames_log, log_frame
 from ocpp_fast import _metric_cells as _cells
-from ocpp_fast.frames import Call
-from ocpp_fast.protocol import CallReceived
+from ocpp_fast.frames import Call, Send
+from ocpp_fast.protocol import CallReceived, SendReceived
 
 include "_scan.pxi"
 
@@ -447,7 +447,8 @@ cdef class FastDispatch:
         return <array.array>cell
 
     def answer(self, data, identity):
-        """The CALLRESULT of ``data``; or the handler's outcome; or ``None``: not done."""
+        """The CALLRESULT of ``data``; or the handler's outcome; or ``True`` (a SEND taken, a
+        gated CALL started); or ``None``: not done."""
         return self._answer(data, identity)
 
     cdef object _answer(self, object data, object identity):
@@ -458,7 +459,7 @@ cdef class FastDispatch:
         cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(buf)
         cdef Py_ssize_t n = PyBytes_GET_SIZE(buf)
         cdef Head h
-        if not _scan_head(p, n, &h) or h.kind != 50:
+        if not _scan_head(p, n, &h) or h.kind == 51:
             return None
 
         cdef tuple named = <tuple>self._slots.find(p + h.act_start, h.act_end - h.act_start,
@@ -468,6 +469,10 @@ cdef class FastDispatch:
         if route is None:
             return None
         cdef tuple fields = <tuple>route
+        if h.kind != 50:  # 2.1's SEND
+            return self._sent(fields, p, n, &h, name, data, identity)
+        if fields[RESPONSE_TYPE] is None:
+            return None  # a CALL of an action never answered: the general path refuses it
         cdef bint is_async = fields[IS_ASYNC]
         if is_async and self._protocol is None:
             return None  # handle() runs an async handler its own way, as it always did
@@ -523,6 +528,50 @@ cdef class FastDispatch:
             return self._ran(message_id, p, &h, name, request, result, None, started)
         _answered(frames, message_id, identity, reply, debug, cell, started)
         return reply
+
+    cdef object _sent(self, tuple fields, const unsigned char* p, Py_ssize_t n, Head* h,
+                      str name, object data, object identity):
+        """A SEND (2.1) taken as the general path takes it (``Protocol.receive``, then its
+        handler run as ``AsyncConnection`` or ``handle_async`` runs it): decoded strictly,
+        logged, counted, its plain handler run, and never answered. ``True``: the handler
+        returned ``None``, nothing is left to do; else as a CALL's outcomes (``False``,
+        ``None``, :class:`HandlerRan` for what it raised or returned, the decoded event of an
+        async handler's)."""
+        if fields[RESPONSE_TYPE] is not None:
+            return None  # a SEND of a CALL's action: the general path drops it, with its warning
+        cdef bint is_async = fields[IS_ASYNC]
+        if is_async and self._protocol is None:
+            return None  # handle() runs an async handler its own way, as it always did
+        cdef tuple request_decoder = <tuple>fields[REQUEST]
+        request = _typed_with(request_decoder[DECODE], request_decoder[HAS_DATETIME], p,
+                              h.payload, n - 1)
+        if request is _NOT_CONCLUDED:
+            return False  # refused by the strict decode: for the reference path and tolerance
+        if _frames_logged():
+            log_frame("<", identity, data)
+        metrics = None if self._protocol is None else self._protocol.metrics
+        if metrics is not None:
+            metrics.frame("in", "send", name)  # as Protocol.receive counts it
+        message_id = None  # made only where it is needed: a plain handler's never sees it
+        if is_async:  # for the asyncio layer's slots and task, as a CALL's
+            return SendReceived(Send(_message_id(p, h), name, request))
+        cdef double started = _now() if metrics is not None else 0.0
+        try:
+            method = getattr(self._handler, <str>fields[METHOD])
+            if fields[WANTS_CONTEXT]:
+                message_id = _message_id(p, h)
+                result = method(request, self._context_type(identity, message_id, self._peer))
+            else:
+                result = method(request)
+        except Exception as exc:  # logged by the general code, never answered
+            return HandlerRan(Send(message_id or _message_id(p, h), name, request), None, exc,
+                              started)
+        if result is not None:  # an awaitable, say: the general code's to run
+            return HandlerRan(Send(message_id or _message_id(p, h), name, request), result, None,
+                              started)
+        if metrics is not None:
+            _observe(self._cell(metrics, name).data.as_doubles, _now() - started)
+        return True
 
     cdef object _gated(self, tuple fields, str message_id, str action, object request,
                        bytes payload, object data, object identity, array.array cell):
@@ -866,6 +915,8 @@ def handle(handler, frame, identity=""):
         outcome = dispatcher.answer(frame, identity)
     if type(outcome) is bytes:
         return outcome
+    if outcome is True:  # a SEND taken: never answered
+        return None
     return handler._handle_outcome(frame, identity, outcome)
 
 
@@ -888,7 +939,7 @@ def feed(connection, data):
     if type(answered) is bytes and write is not None and not connection._protocol._outbox:
         write(answered)
         return True
-    if answered is True and not connection._protocol._outbox:  # gated: answered later
+    if answered is True and not connection._protocol._outbox:  # gated, or a SEND: nothing to write
         return True
     return connection._feed_answered(data, answered)
 

@@ -10,6 +10,7 @@ recognise exactly the frames their codecs do.
 from __future__ import annotations
 
 import asyncio
+import re
 from array import array
 from time import perf_counter
 from typing import Any, Literal
@@ -21,8 +22,8 @@ from ocpp_fast._fastpath import FastRoute, FastRoutes, Gate, HandlerRan, drop_ou
 from ocpp_fast._frame_log import debug_enabled, log_frame
 from ocpp_fast._metric_cells import CALLS_IN, RESULTS_OUT, observe
 from ocpp_fast._response_plan import surely_valid
-from ocpp_fast.frames import Call
-from ocpp_fast.protocol import CallReceived
+from ocpp_fast.frames import Call, Send
+from ocpp_fast.protocol import CallReceived, SendReceived
 
 __all__ = ["IMPLEMENTATION", "FastDispatch", "use_clock"]
 
@@ -74,9 +75,10 @@ class FastDispatch:
 
     def answer(
         self, data: bytes | str, identity: str
-    ) -> bytes | HandlerRan | CallReceived | bool | None:
-        """The CALLRESULT of ``data``; or the handler's outcome; or an async handler's CALL,
-        decoded; or ``True``: a gated CALL started, answered later; or ``None``: not done."""
+    ) -> bytes | HandlerRan | CallReceived | SendReceived | bool | None:
+        """The CALLRESULT of ``data``; or the handler's outcome; or an async handler's CALL
+        (or SEND), decoded; or ``True``: a gated CALL started, answered later, or a SEND
+        taken, never answered; or ``None``: not done."""
         if type(data) is bytes:
             buf = data
         elif type(data) is str:
@@ -87,16 +89,21 @@ class FastDispatch:
         else:
             return None
         head = _HEAD.match(buf)
-        if head is None or buf[-1:] != b"]" or head.group(1) != b"2":
+        if head is None or buf[-1:] != b"]":
             return None
+        kind = head.group(1)
         action = head.group(3)
-        if action is None:
+        if kind == b"3" or action is None:
             return None
         name = action.decode("ascii")
         route = self._routes[name]
         if route is None:
             return None
-        method, wants_context, decoder, _, _, _, _, is_async, gate = route
+        if kind != b"2":
+            return self._sent(route, head, buf, data, name, identity)
+        method, wants_context, decoder, response_type, _, _, _, is_async, gate = route
+        if response_type is None:
+            return None  # a CALL of an action never answered: the general path refuses it
         if is_async and self._protocol is None:
             return None  # handle() runs an async handler its own way, as it always did
         raw_id = head.group(2)
@@ -141,6 +148,52 @@ class FastDispatch:
             return self._ran(message_id, name, request, result, None, started)
         _answered(frames, message_id, identity, reply, debug, cell, started)
         return reply
+
+    def _sent(
+        self,
+        route: FastRoute,
+        head: re.Match[bytes],
+        buf: bytes,
+        data: bytes | str,
+        name: str,
+        identity: str,
+    ) -> Literal[True] | HandlerRan | SendReceived | bool | None:
+        """A SEND (2.1) taken as the general path takes it (``Protocol.receive``, then its
+        handler run as ``AsyncConnection`` or ``handle_async`` runs it): decoded strictly,
+        logged, counted, its plain handler run, and never answered. ``True``: the handler
+        returned ``None``, nothing is left to do; else as a CALL's outcomes (``False``,
+        ``None``, :class:`HandlerRan` for what it raised or returned, the decoded event of an
+        async handler's)."""
+        method, wants_context, decoder, response_type, _, _, _, is_async, _ = route
+        if response_type is not None:
+            return None  # a SEND of a CALL's action: the general path drops it, with its warning
+        if is_async and self._protocol is None:
+            return None  # handle() runs an async handler its own way, as it always did
+        request = _typed(decoder, buf[head.end() : -1])
+        if request is _NOT_CONCLUDED:
+            return False  # refused by the strict decode: for the reference path and tolerance
+        if debug_enabled():
+            log_frame("<", identity, data)
+        metrics = None if self._protocol is None else self._protocol.metrics
+        if metrics is not None:
+            metrics.frame("in", "send", name)  # as Protocol.receive counts it
+        message_id = head.group(2).decode("ascii")
+        if is_async:  # for the asyncio layer's slots and task, as a CALL's
+            return SendReceived(Send(message_id, name, request))
+        started = _clock() if metrics is not None else 0.0
+        try:
+            handle = getattr(self._handler, method)
+            if wants_context:
+                result = handle(request, self._context_type(identity, message_id, self._peer))
+            else:
+                result = handle(request)
+        except Exception as exc:  # logged by the general code, never answered
+            return HandlerRan(Send(message_id, name, request), None, exc, started)
+        if result is not None:  # an awaitable, say: the general code's to run
+            return HandlerRan(Send(message_id, name, request), result, None, started)
+        if metrics is not None:
+            observe(metrics.cell(name), _clock() - started)
+        return True
 
     def _ran(
         self,

@@ -33,7 +33,19 @@ success; it leaves everything else to the general code, which is unchanged:
   connection, no loop) gets ``None`` for those, and runs them its own way as before;
 - ``True``: on a live connection that writes its frames, the CALL of a gated action (a
   :class:`Gate`: the cluster gateway's store of a durable CALL) started within the
-  connection's bounds; the path answers it itself once the gate's future is done.
+  connection's bounds; the path answers it itself once the gate's future is done. Or a
+  SEND taken (below): nothing to write.
+
+2.1's SEND (``[6, id, action, payload]``, never answered, not even with an error) of an
+action that has no response (``NotifyPeriodicEventStream``) takes the same steps up to its
+handler, as the protocol takes it: scan, strict decode, the frame log's ``<`` line,
+``metrics.frame("in", "send", action)``; then its plain handler runs and, where it returned
+``None``, the path ends with ``True`` (its time counted in the action's cell). An async
+handler's SEND is a :class:`~ocpp_fast.protocol.SendReceived` for the asyncio layer; a
+handler that raised or returned anything else is a :class:`HandlerRan` of the
+:class:`~ocpp_fast.frames.Send` (logged, or awaited, by the general code); ``False`` and
+``None`` as for a CALL. A SEND of an action with a response and a CALL of one without are
+the general path's (which drops the first and refuses the second, as before).
 """
 
 from __future__ import annotations
@@ -47,8 +59,8 @@ from ocpp_fast import codec
 from ocpp_fast._outgoing import result_check
 from ocpp_fast._protocol_version import ProtocolVersion, TypedDecoder
 from ocpp_fast._response_plan import response_plan
-from ocpp_fast.frames import Call
-from ocpp_fast.protocol import CallReceived
+from ocpp_fast.frames import SEND, Call
+from ocpp_fast.protocol import CallReceived, SendReceived
 
 if TYPE_CHECKING:
 
@@ -67,10 +79,11 @@ if TYPE_CHECKING:
 
         def answer(
             self, data: bytes | str, identity: str
-        ) -> bytes | HandlerRan | CallReceived | bool | None:
+        ) -> bytes | HandlerRan | CallReceived | SendReceived | bool | None:
             """The CALLRESULT of ``data``; or the handler's outcome; or (on a live connection)
-            the decoded CALL of an async handler; ``True`` (on a live connection that writes
-            its frames): the CALL of a gated action started, the path answers it later;
+            the decoded CALL (or SEND) of an async handler; ``True``: a SEND taken (its plain
+            handler ran and returned ``None``: never answered), or (on a live connection that
+            writes its frames) the CALL of a gated action started, the path answers it later;
             ``None``: not done; ``False``: not done, the strict decode refused the payload of
             a handled action (the general path decodes it again, for the reference path and
             tolerance)."""
@@ -125,7 +138,17 @@ def drop_outcome(result: Any) -> None:
 
 
 class FastRoute(
-    tuple[str, bool, TypedDecoder, type[Any], Callable[[bytes], Any], bool, Any, bool, Gate | None]
+    tuple[
+        str,
+        bool,
+        TypedDecoder,
+        type[Any] | None,
+        Callable[[bytes], Any],
+        bool,
+        Any,
+        bool,
+        Gate | None,
+    ]
 ):
     """What the compiled path needs to answer one action, made once per class and action:
 
@@ -134,14 +157,16 @@ class FastRoute(
     the handler's name (looked up on the instance per CALL, as ``invoke_handler``
     does), whether it takes a context, the strict typed decoder of the request (with the
     checks of the constraints msgspec cannot check, where its type has some), the response
-    type, the strict decoder of the response payload (the check of what we send), whether
+    type (``None`` for an action never answered: its SEND frames are taken, with no reply),
+    the strict decoder of the response payload (the check of what we send), whether
     ``{}`` is a valid response (then such an answer needs no check), and the response type's
     plan
     (:mod:`ocpp_fast._response_plan`: a response it vouches for needs no decode; one it
     does not is decoded), and whether the asyncio layer runs the handler within its bounds
     (``async def``, or a plain one marked :func:`~ocpp_fast.dispatch.answers_later`: then the
     path only decodes the CALL, for the asyncio layer to run it in a task, or to call it and
-    answer from its future's callback), and the action's :class:`Gate` or ``None`` (on a live
+    answer from its future's callback; a SEND's handler alike, never answered), and the
+    action's :class:`Gate` or ``None`` (on a live
     connection that writes its frames, a gated CALL is started and later answered by the path
     itself, within the connection's bounds). A plain tuple to both
     twins (the compiled one reads it by index); the names are for the rest of us. (No
@@ -157,10 +182,19 @@ class FastRoute(
         return self[2]
 
 
+def _never_answered(payload: bytes) -> None:
+    """A SEND-only action's response check: there is no response (its route's ``response_type``
+    is ``None``, which keeps its CALLs off the path: nothing ever reaches this)."""
+    raise AssertionError("a SEND-only action has no response to check")
+
+
 class FastRoutes(dict[str, "FastRoute | None"]):
     """``action -> FastRoute`` of one handler class, or ``None`` where the compiled path
-    does not go (no handler, a SEND-only action without a response); each filled on the
-    first CALL of its action, so decoders stay lazy."""
+    does not go (no handler); each filled on the first frame of its action, so decoders stay
+    lazy. The route of an action never answered (2.1's ``NotifyPeriodicEventStream``) has no
+    ``response_type``: the path takes its SEND frames only (a CALL of it is the general
+    path's to refuse), and an action with a response is taken as a CALL only (a SEND of it
+    is the general path's to drop)."""
 
     def __init__(
         self,
@@ -181,8 +215,9 @@ class FastRoutes(dict[str, "FastRoute | None"]):
         if route is None:  # a name the peer made up is not kept: the table stays bounded
             return None
         entry: FastRoute | None = None
-        request = self._version.request_decoders[action]
-        response_type = self._version.response_types.get(action)
+        version = self._version
+        request = version.request_decoders[action]
+        response_type = version.response_types.get(action)
         if response_type is not None:
             entry = FastRoute(
                 (
@@ -190,11 +225,25 @@ class FastRoutes(dict[str, "FastRoute | None"]):
                     route.wants_context,
                     request,
                     response_type,
-                    self._version.response_decoders[action].decode,
+                    version.response_decoders[action].decode,
                     result_check(response_type)[1],
                     response_plan(response_type),
                     route.is_async or route.answers_later,
                     self._gates.get(action) if route.answers_later else None,
+                )
+            )
+        elif SEND in version.message_types:  # an action never answered: taken as a SEND only
+            entry = FastRoute(
+                (
+                    route.calls,
+                    route.wants_context,
+                    request,
+                    None,
+                    _never_answered,
+                    False,
+                    None,
+                    route.is_async or route.answers_later,
+                    None,
                 )
             )
         self[action] = entry

@@ -13,9 +13,9 @@ cdef object _NOT_CONCLUDED = object()
 
 
 cdef struct Head:
-    # Where the parts of a frame's envelope lie: the frame type digit ('2' or '3'), the
-    # message id's bytes, the action's (a CALL's only) and where the payload starts (it
-    # ends before the closing ']', the frame's last byte).
+    # Where the parts of a frame's envelope lie: the frame type digit ('2', '3' or 2.1's
+    # '6'), the message id's bytes, the action's (a CALL's or a SEND's only) and where the
+    # payload starts (it ends before the closing ']', the frame's last byte).
     unsigned char kind
     Py_ssize_t id_start
     Py_ssize_t id_end
@@ -57,9 +57,10 @@ cdef inline bint _digit(unsigned char c) noexcept:
 
 
 cdef bint _scan_head(const unsigned char* p, Py_ssize_t n, Head* h) noexcept:
-    """Whether ``p[:n]`` opens as ``[2,"<id>","<Action>",`` or ``[3,"<id>",`` (JSON
-    whitespace allowed between the parts) and ends with ``]``; ``h`` says where the
-    parts lie. Anything else is for the reference path to judge."""
+    """Whether ``p[:n]`` opens as ``[2,"<id>","<Action>",`` (or a SEND's ``[6,...``, the
+    same shape) or ``[3,"<id>",`` (JSON whitespace allowed between the parts) and ends with
+    ``]``; ``h`` says where the parts lie. Anything else is for the reference path to judge
+    (whether the version has SEND frames at all is the caller's to ask)."""
     cdef Py_ssize_t i
     if n < 8 or p[n - 1] != 93:  # ']'
         return False
@@ -68,7 +69,7 @@ cdef bint _scan_head(const unsigned char* p, Py_ssize_t n, Head* h) noexcept:
         return False
     i = _skip_ws(p, i + 1, n)
     h.kind = p[i]
-    if h.kind != 50 and h.kind != 51:  # '2' / '3'
+    if h.kind != 50 and h.kind != 51 and h.kind != 54:  # '2' / '3' / '6'
         return False
     i = _skip_ws(p, i + 1, n)
     if i >= n or p[i] != 44:  # ','
@@ -93,7 +94,7 @@ cdef bint _scan_head(const unsigned char* p, Py_ssize_t n, Head* h) noexcept:
         h.act_start = h.act_end = 0
         h.payload = i
         return i < n - 1 and p[i] != 34
-    # CALL: an action string follows
+    # CALL (or SEND): an action string follows
     if i >= n or p[i] != 34:
         return False
     h.act_start = i + 1

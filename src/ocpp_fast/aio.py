@@ -47,6 +47,7 @@ from ocpp_fast._model import OcppStruct, Request, ResponseT, SendRequest
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.dispatch import OcppHandler, Route, as_ocpp_error, is_awaitable, send_failed
 from ocpp_fast.frames import Call
+from ocpp_fast.frames import Send as SendFrame
 from ocpp_fast.protocol import (
     CallFailed,
     CallReceived,
@@ -271,7 +272,7 @@ class AsyncConnection:
         if type(answered) is bytes and write is not None and not self._protocol._outbox:
             write(answered)  # the outbox is empty unless a frame was queued unflushed
             return True
-        if answered is True and not self._protocol._outbox:  # gated: answered later
+        if answered is True and not self._protocol._outbox:  # gated, or a SEND: nothing to write
             return True
         return self._feed_answered(data, answered)
 
@@ -283,10 +284,10 @@ class AsyncConnection:
             if self._write is not None:
                 self._write_out()
             return True
-        if answered is True:  # a gated CALL, started: the compiled path answers it later
+        if answered is True:  # a gated CALL started (the path answers it later), a SEND taken
             return self._fed()
-        if type(answered) is CallReceived:  # an async handler's CALL, decoded and in hand
-            self._received(answered, data)
+        if type(answered) is CallReceived or type(answered) is SendReceived:
+            self._received(answered, data)  # an async handler's CALL (in hand) or SEND, decoded
             return self._fed()
         if answered:  # the handler ran (None, False: nothing was done)
             self._handler_ran(answered)
@@ -411,10 +412,12 @@ class AsyncConnection:
         self._after_handler(event, request, route, result, error, started, slot_taken)
 
     def _handler_ran(self, ran: HandlerRan) -> None:
-        """A CALL whose plain handler ran on the compiled path, which left the rest here."""
+        """A CALL (or SEND) whose plain handler ran on the compiled path, which left the rest
+        here."""
         call = ran.call
         route = self.handler.handler_route(call.action)
-        self._after_handler(CallReceived(call), call, route, ran.result, ran.error, ran.started)
+        event = SendReceived(call) if type(call) is SendFrame else CallReceived(call)
+        self._after_handler(event, call, route, ran.result, ran.error, ran.started)
 
     def _after_handler(
         self,

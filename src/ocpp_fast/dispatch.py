@@ -349,6 +349,8 @@ class OcppHandler:
         outcome = dispatcher.answer(frame, identity)
         if isinstance(outcome, bytes):
             return outcome
+        if outcome is True:  # a SEND taken: never answered
+            return None
         return self._handle_outcome(frame, identity, outcome)
 
     def _handle_dispatcher(self) -> Dispatcher:
@@ -361,15 +363,18 @@ class OcppHandler:
         self,
         frame: bytes | str,
         identity: str,
-        outcome: HandlerRan | CallReceived | bool | None,
+        outcome: HandlerRan | CallReceived | SendReceived | bool | None,
     ) -> bytes | None:
         """The rest of :meth:`handle`, where the compiled path did not conclude with a reply
         (shared by the compiled ``handle`` of ``_dispatch_c``, which ends here too).
 
-        (A :class:`CallReceived`, an async handler's CALL decoded, and ``True``, a gated CALL
-        started, are a live connection's outcomes: the path of ``handle``, made without a
-        protocol, answers ``None`` there.)"""
-        if isinstance(outcome, CallReceived) or outcome is True:
+        (A :class:`CallReceived` or :class:`SendReceived`, an async handler's CALL or SEND
+        decoded, and ``True`` for a gated CALL, are a live connection's outcomes: the path of
+        ``handle``, made without a protocol, answers ``None`` there. ``True`` from it is a
+        SEND taken, which :meth:`handle` answers with nothing before it comes here.)"""
+        if outcome is True:
+            return None
+        if isinstance(outcome, CallReceived | SendReceived):
             outcome = None
         if outcome is None:  # not the compiled path's: decoded here if a handled CALL
             try:
@@ -423,10 +428,18 @@ class OcppHandler:
             routes = fast_routes(cls)
         return fast_dispatch_class()(self, routes, CallContext, peer, protocol, frames)
 
-    def _reply_to(self, ran: HandlerRan, identity: str) -> bytes:
+    def _reply_to(self, ran: HandlerRan, identity: str) -> bytes | None:
         """The reply to a CALL whose handler ran, in :meth:`handle`: a coroutine is run to its
-        end, a raise answers its error, anything else is checked as the response."""
+        end, a raise answers its error, anything else is checked as the response. A SEND's
+        (2.1) has none: what its handler returned or raised is taken as :meth:`handle_async`
+        takes it."""
         call, result, error = ran.call, ran.result, ran.error
+        if type(call) is Send:  # never answered: what its handler raised is logged
+            if error is not None:
+                send_failed(call, error, identity)
+            else:  # what it returned (an awaitable, say), as handle_async's SEND would
+                finish_at_once(self._sent(call, result, identity))
+            return None
         if error is None and type(result) is CoroutineType:
             try:
                 result = finish_at_once(result)
@@ -487,6 +500,15 @@ class OcppHandler:
         """Run the handler of a SEND frame (2.1): never answered, so errors are only logged."""
         try:
             result = self._start(send, identity, None)
+        except Exception as exc:
+            send_failed(send, exc, identity)
+            return
+        await self._sent(send, result, identity)
+
+    async def _sent(self, send: Send, result: object, identity: str) -> None:
+        """What the handler of a SEND returned (here, or on the compiled path, in
+        :meth:`handle`): awaited if it is awaitable; what that raises is only logged."""
+        try:
             if is_awaitable(result):
                 await result
         except Exception as exc:
