@@ -451,18 +451,15 @@ class TransactionQueue:
             raise ValueError("max_messages must leave room for a start and an end")
         self.path = path
         self.max_messages = max_messages
-        self._store: _Store = _MemoryStore() if path == MEMORY else _SqliteStore(path)
+        self.durable = path != MEMORY
+        """Whether what is put outlives the process: a file does, :data:`MEMORY` does not."""
+        self._store: _Store = _SqliteStore(path) if self.durable else _MemoryStore()
         self.sending: int | None = None
         """The position on the wire now: never dropped to make room."""
         self.on_size: list[Callable[[int], None]] = []
         """Told the number of queued messages after each change (a metrics gauge...)."""
         self.identity = ""
         """The station whose queue this is, for its log lines (its client sets it)."""
-
-    @property
-    def durable(self) -> bool:
-        """Whether what is put outlives the process (a file, not :data:`MEMORY`)."""
-        return not isinstance(self._store, _MemoryStore)
 
     def put(self, version: ProtocolVersion, action: str, request: Any) -> QueuedMessage:
         """Check ``request``, number it (2.x ``seqNo``), store it durably; return what was stored.
