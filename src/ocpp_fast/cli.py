@@ -78,6 +78,8 @@ async def _simulate(
             line += f"  lost {report.connections_lost}"
         if report.unanswered:  # (the last line only: calls cut off by the run's end)
             line += f"  unanswered {sum(report.unanswered.values())}"
+        if report.still_queued:  # (the last line only: what the stations' queues held)
+            line += f"  still queued {sum(report.still_queued.values())}"
         if terminal:
             print(f"\r{line}", end="", file=sys.stderr, flush=True)
         elif elapsed - shown[0] >= PLAIN_PROGRESS_EVERY:

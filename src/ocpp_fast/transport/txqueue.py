@@ -429,7 +429,8 @@ class _MemoryStore(_Store):
                 del self._real_ids[placeholder]
 
     def close(self) -> None:
-        self._messages.clear()
+        """Nothing held open; what it holds stays readable until the queue is dropped (the
+        simulator counts what a station's queue still holds once its client closed)."""
 
 
 _BOUND_16 = frozenset({"MeterValues", "StopTransaction"})
@@ -587,5 +588,6 @@ class TransactionQueue:
         return self._store.count()
 
     def close(self) -> None:
-        """Close the store (what a file stored stays stored; a memory queue's is gone)."""
+        """Close the store (what a file stored stays stored; a memory queue's goes with the
+        queue object)."""
         self._store.close()
