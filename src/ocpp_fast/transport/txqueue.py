@@ -59,6 +59,7 @@ import collections
 import contextlib
 import dataclasses
 import enum
+import functools
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -81,6 +82,13 @@ MEMORY = ":memory:"
 need not outlive it: ``ocpp-fast simulate`` gives each of its thousands of stations one."""
 DEFAULT_MAX_MESSAGES = 10_000
 """Messages kept at most: a day of 15-second meter values on three connectors, and some."""
+
+
+@functools.cache
+def _version(label: str) -> ProtocolVersion:
+    """:func:`by_label`, once per label: each queued message is sent by its label, and
+    ``by_label`` imports the version's package at every call (about a microsecond)."""
+    return by_label(label)
 
 
 class Kind(enum.Enum):
@@ -122,7 +130,7 @@ class QueuedMessage:
         """The request Struct again, to hand to the connection (a transaction message's: its
         class is in :attr:`action` and :attr:`version`, so a checker knows it answered only)."""
         request: Request[OcppStruct] = (
-            by_label(self.version).request_decoders[self.action].decode(self.payload)
+            _version(self.version).request_decoders[self.action].decode(self.payload)
         )
         return request
 
@@ -154,9 +162,11 @@ class _Store(abc.ABC):
 
     @abc.abstractmethod
     def append(
-        self, version: str, action: str, payload: bytes, transaction: str, kind: Kind
-    ) -> int:
-        """Store a new message after every other; its position (increasing, never reused)."""
+        self, version: str, action: str, payload: bytes, transaction: str | None, kind: Kind
+    ) -> QueuedMessage:
+        """Store a new message after every other, at a position increasing and never reused;
+        what was stored. ``transaction`` ``None``: the placeholder id of a 1.6
+        StartTransaction, its position negated."""
 
     @abc.abstractmethod
     def retag(self, position: int, transaction: str, payload: bytes | None = None) -> None:
@@ -248,15 +258,18 @@ class _SqliteStore(_Store):
         self._db.execute("COMMIT")
 
     def append(
-        self, version: str, action: str, payload: bytes, transaction: str, kind: Kind
-    ) -> int:
+        self, version: str, action: str, payload: bytes, transaction: str | None, kind: Kind
+    ) -> QueuedMessage:
         cursor = self._db.execute(
             "INSERT INTO messages (version, action, payload, txn, kind) VALUES (?, ?, ?, ?, ?)",
-            (version, action, payload, transaction, kind.value),
+            (version, action, payload, "" if transaction is None else transaction, kind.value),
         )
         position = cursor.lastrowid
         assert position is not None
-        return position
+        if transaction is None:  # its position is known now
+            transaction = str(-position)
+            self.retag(position, transaction)
+        return QueuedMessage(position, version, action, payload, 0, transaction, kind)
 
     def retag(self, position: int, transaction: str, payload: bytes | None = None) -> None:
         if payload is None:
@@ -339,6 +352,10 @@ class _SqliteStore(_Store):
         self._db.close()
 
 
+_NO_TRANSACTION: contextlib.nullcontext[None] = contextlib.nullcontext()
+"""What a :class:`_MemoryStore`'s transaction is: nothing (one, as it holds no state)."""
+
+
 class _MemoryStore(_Store):
     """Python containers, for a queue that need not outlive its process (:data:`MEMORY`): the
     SQLite store's rows without its statements, which cost ``ocpp-fast simulate`` about 110 µs
@@ -354,17 +371,24 @@ class _MemoryStore(_Store):
         self._real_ids: dict[int, int] = {}
 
     def transaction(self) -> contextlib.AbstractContextManager[None]:
-        return contextlib.nullcontext()  # the queue writes only after its checks passed
+        return _NO_TRANSACTION  # the queue writes only after its checks passed
 
     def append(
-        self, version: str, action: str, payload: bytes, transaction: str, kind: Kind
-    ) -> int:
+        self, version: str, action: str, payload: bytes, transaction: str | None, kind: Kind
+    ) -> QueuedMessage:
         self._last += 1
         position = self._last
-        self._messages[position] = QueuedMessage(
-            position, version, action, payload, 0, transaction, kind
+        message = QueuedMessage(
+            position,
+            version,
+            action,
+            payload,
+            0,
+            str(-position) if transaction is None else transaction,
+            kind,
         )
-        return position
+        self._messages[position] = message
+        return message
 
     def retag(self, position: int, transaction: str, payload: bytes | None = None) -> None:
         message = self._messages[position]
@@ -487,12 +511,12 @@ class TransactionQueue:
             self._make_room()  # the last check: the writes follow
             if seq_no is not None:
                 store.set_next_seq_no(transaction, None if kind is Kind.END else seq_no + 1)
-            position = store.append(version.label, action, payload, transaction, kind)
-            if action == "StartTransaction":  # until the CSMS gives the real one
-                transaction = str(-position)
-                store.retag(position, transaction)
+            placeholder = action == "StartTransaction"  # until the CSMS gives the real id
+            message = store.append(
+                version.label, action, payload, None if placeholder else transaction, kind
+            )
         self._sized()
-        return QueuedMessage(position, version.label, action, payload, 0, transaction, kind)
+        return message
 
     def _known_id(self, request: Any) -> Any:
         """1.6: ``request`` with its placeholder transactionId replaced, if the real id is known."""
@@ -544,7 +568,7 @@ class TransactionQueue:
         """1.6: the payload of ``message`` with the CSMS's transactionId ``real`` in it."""
         request = msgspec.structs.replace(message.request(), transaction_id=real)
         return encode_checked_payload(
-            request, message.action, by_label(message.version), response=False
+            request, message.action, _version(message.version), response=False
         )
 
     def _make_room(self) -> None:
