@@ -472,7 +472,7 @@ def _command(argv: Sequence[str] | None) -> int:
         "--no-queue",
         action="store_true",
         help="send each transaction message once, not through the station's transaction queue "
-        "(a load test's choice: the queue's SQLite halves the rate a simulator reaches)",
+        "(a load test's choice: the queue's work costs the simulator CPU per message)",
     )
     add_log_format_argument(sim)
     sim.add_argument(

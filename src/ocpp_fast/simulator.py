@@ -121,10 +121,10 @@ change it). The station's own transaction queue does it (:data:`SIMULATOR_QUEUE`
 for a real station's firmware: a lost connection is no attempt, the message goes out again
 once reconnected, in order."""
 SIMULATOR_QUEUE = ":memory:"
-"""Where each simulated station's transaction queue lives: in memory (SQLite's
-``":memory:"``, the queue's own code), so that a run of thousands of stations needs no
-directory and leaves no file behind; a queue that outlives the process is a real station's
-business, not a load test's."""
+"""Where each simulated station's transaction queue lives: in memory (the queue's in-memory
+store, no SQLite: the same rules as a file's, without its statements), so that a run of
+thousands of stations needs no directory and leaves no file behind; a queue that outlives the
+process is a real station's business, not a load test's."""
 FAILURES_SHOWN = 5
 """``connection failed`` WARNINGs of the run's stations let through per cause (``connection
 refused``...: :func:`connect_failure`) per :data:`FAILURES_WINDOW`; the others are counted in
@@ -741,9 +741,10 @@ async def simulate(
     each station's transaction queue (in memory, :data:`SIMULATOR_QUEUE`) sends a failed
     transaction message again (:data:`TRANSACTION_RETRY` by default). ``queue=False``: each
     transaction message is sent once, as the others are, and a failed one only counted: a load
-    generator's choice, where the queue's SQLite statements (about 110 µs of CPU per
-    transaction message) would halve the rate two simulator processes reach (22,000 msg/s at
-    saturation with the queue off, 11,000-12,000 with it, on the development machine).
+    generator's choice, where the queue's work (its in-memory store, the message checked at
+    ``put()`` and decoded again to be sent, the hop to its sender: about 29 µs of CPU per
+    transaction message, ``benchmarks/sim_queue_cost.py``; 98 when it was SQLite's in-memory
+    database) lowers the rate a simulator process whose CPU is the limit reaches.
     """
     labels = _labels(versions)
     chosen = mixed_actions(actions)
