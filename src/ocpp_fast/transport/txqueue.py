@@ -476,7 +476,7 @@ class TransactionQueue:
             raise ValueError("max_messages must leave room for a start and an end")
         self.path = path
         self.max_messages = max_messages
-        self.durable = path != MEMORY
+        self.durable: bool = path != MEMORY
         """Whether what is put outlives the process: a file does, :data:`MEMORY` does not."""
         self._store: _Store = _SqliteStore(path) if self.durable else _MemoryStore()
         self.sending: int | None = None
