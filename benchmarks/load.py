@@ -53,6 +53,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import load_child
 import load_profile
 import load_report
 import msgspec
@@ -225,6 +226,7 @@ def start_simulators(
         if args.client_backend:
             argv.append(f"--backend={args.client_backend}")
         argv.append(f"--deflate={args.deflate}")
+        argv.append(f"--queue={args.simulator_queue}")
         children.append(Child(argv))
     return children
 
@@ -554,6 +556,13 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         choices=("tuned", "default"),
         default="tuned",
         help="freeze and tune the simulators' GC after their ramp-up (default) or not",
+    )
+    parser.add_argument(
+        "--simulator-queue",
+        choices=load_child.QUEUES,
+        default="off",
+        help="the stations' transaction queue (off: each transaction message sent once, so the "
+        "CSMS is measured, not the simulators' queues)",
     )
     parser.add_argument(
         "--ocpp-async-validation",

@@ -1,7 +1,8 @@
 """One simulator process of the load benchmark: ``ocpp_fast.simulator`` reporting typed windows.
 
 ``python benchmarks/load_child.py --url ws://... --stations N --interval S --duration S
-[--offset K] [--backend NAME] [--loop auto|asyncio|uvloop] [--gc tuned|default]``
+[--offset K] [--backend NAME] [--loop auto|asyncio|uvloop] [--gc tuned|default]
+[--queue off|memory|sqlite-memory]``
 
 The harness (``load.py``) starts one or several of these (``--processes``),
 each with its own range of station identities (``--offset``). Each prints a
@@ -39,7 +40,11 @@ import load_report
 
 from ocpp_fast import simulator
 from ocpp_fast._machine import percentile
+from ocpp_fast.transport import txqueue
 from ocpp_fast.transport.backend import resolve
+
+QUEUES = ("off", "memory", "sqlite-memory")
+"""``--queue``: how each station's transaction messages go (``simulate(queue=)``, and the store)."""
 
 GC_THRESHOLD = (20_000, 50, 100)
 """Young collections every 20,000 net allocations instead of 700, once start-up is frozen.
@@ -176,7 +181,7 @@ async def run(args: argparse.Namespace, loop_name: str) -> None:
         progress=progress,
         backend=backend,
         compression=args.deflate == "on",
-        queue=False,  # the CSMS is measured, not the stations' queues (SQLite)
+        queue=args.queue != "off",  # off: the CSMS is measured, not the stations' queues
     )
     tick.cancel()
 
@@ -204,7 +209,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--deflate", choices=("on", "off"), default="off", help="offer permessage-deflate"
     )
+    parser.add_argument(
+        "--queue",
+        choices=QUEUES,
+        default="off",
+        help="each station's transaction queue: off (simulate(queue=False)), memory (the "
+        "simulator's), sqlite-memory (SQLite's in-memory database, the simulator's store before)",
+    )
     args = parser.parse_args(argv)
+    if args.queue == "sqlite-memory":
+        # the store ":memory:" had before the in-memory one: the same rules over SQLite
+        txqueue._MemoryStore = lambda: txqueue._SqliteStore(":memory:")  # type: ignore[misc,assignment,return-value]
     loop_name, run_with = runner(args.loop)
     run_with(run(args, loop_name))
 

@@ -4,30 +4,48 @@ its stations' transaction messages through it (``StationClient.put``, an in-memo
 ``python benchmarks/sim_queue_cost.py [--messages 2000] [--rounds 5]``
 
 One station and a demo CSMS in one process on 127.0.0.1: a round sends ``--messages``
-TransactionEvents Updated one after the other, each awaited, either by ``call()`` on a client
-without a queue or by ``put()`` on one with ``queue=":memory:"``, the two in alternate rounds.
-Prints the median wall time and process CPU time (the CSMS's included, the same both ways) per
-message each way and their difference: the queue's SQLite writes (put, head, acknowledged)
-and its sender's hop. Prints figures; asserts nothing.
+TransactionEvents Updated one after the other, each awaited, by ``call()`` on a client without
+a queue, or by ``put()`` on one with a queue in each store: ``memory`` (``queue=":memory:"``,
+the simulator's), ``sqlite-memory`` (SQLite's own ``":memory:"`` database, what that queue was
+before), ``sqlite-file`` (a file in a temporary directory, WAL and ``synchronous=FULL``: a real
+station's, an fsync per write); the ways in turn in each round. Prints the median wall time and
+process CPU time (the CSMS's included, the same every way) per message each way and each
+queue's difference from ``call()``: its store's writes (put, head, acknowledged) and its
+sender's hop. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
+import tempfile
 import time
+from collections.abc import Callable
 
 from ocpp_fast import v201
 from ocpp_fast._sim_traffic16 import traffic_for
 from ocpp_fast.demo import DemoChargeSystem
 from ocpp_fast.transport import connect, serve
+from ocpp_fast.transport.txqueue import MEMORY, TransactionQueue, _SqliteStore
 
 
-async def _round(port: int, queue: str | None, messages: int) -> tuple[float, float]:
+def _sqlite_memory() -> TransactionQueue:
+    """A queue on SQLite's in-memory database: the store ``":memory:"`` meant until the
+    in-memory store (the same statements, WAL and FULL asked for; no file)."""
+    queue = TransactionQueue(MEMORY)
+    queue._store = _SqliteStore(":memory:")
+    return queue
+
+
+async def _round(
+    port: int, queue: Callable[[], TransactionQueue] | None, messages: int
+) -> tuple[float, float]:
     """Seconds of wall and of CPU per message of one round."""
     traffic = traffic_for("2.0.1", "SIM00000")
-    client = await connect(v201.Charger(), f"ws://127.0.0.1:{port}/ocpp/SIM00000", queue=queue)
+    url = f"ws://127.0.0.1:{port}/ocpp/SIM00000"
+    client = await connect(v201.Charger(), url, queue=None if queue is None else queue())
     requests = [traffic.request("TransactionEvent.Updated") for _ in range(messages)]
     try:
         wall, cpu = time.perf_counter(), time.process_time()
@@ -43,22 +61,34 @@ async def _round(port: int, queue: str | None, messages: int) -> tuple[float, fl
 
 async def main(messages: int, rounds: int) -> None:
     server = await serve(DemoChargeSystem())
-    try:
-        figures: dict[str, list[tuple[float, float]]] = {"call": [], "put": []}
-        for _ in range(rounds):
-            figures["call"].append(await _round(server.port, None, messages))
-            figures["put"].append(await _round(server.port, ":memory:", messages))
-    finally:
-        await server.close()
+    with tempfile.TemporaryDirectory() as folder:
+        files = iter(range(rounds))
+        ways: dict[str, Callable[[], TransactionQueue] | None] = {
+            "call": None,
+            "memory": lambda: TransactionQueue(MEMORY),
+            "sqlite-memory": _sqlite_memory,
+            "sqlite-file": lambda: TransactionQueue(os.path.join(folder, f"{next(files)}.sqlite")),
+        }
+        figures: dict[str, list[tuple[float, float]]] = {way: [] for way in ways}
+        try:
+            for _ in range(rounds):
+                for way, queue in ways.items():
+                    figures[way].append(await _round(server.port, queue, messages))
+        finally:
+            await server.close()
     medians = {
         way: (statistics.median(w for w, _ in rows), statistics.median(c for _, c in rows))
         for way, rows in figures.items()
     }
+    call_wall, call_cpu = medians["call"]
+    print(f"{'way':13} {'us wall/msg':>12} {'us CPU/msg':>11} {'vs call wall':>13} {'CPU':>8}")
     for way, (wall, cpu) in medians.items():
-        print(f"{way:5} {wall * 1e6:7.1f} us wall/msg  {cpu * 1e6:7.1f} us CPU/msg")
-    extra_wall = medians["put"][0] - medians["call"][0]
-    extra_cpu = medians["put"][1] - medians["call"][1]
-    print(f"queue {extra_wall * 1e6:+7.1f} us wall/msg  {extra_cpu * 1e6:+7.1f} us CPU/msg")
+        extra = (
+            ""
+            if way == "call"
+            else f" {(wall - call_wall) * 1e6:+13.1f} {(cpu - call_cpu) * 1e6:+8.1f}"
+        )
+        print(f"{way:13} {wall * 1e6:12.1f} {cpu * 1e6:11.1f}{extra}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Shared fixtures: every codec test runs on both implementations, every socket test that
 asks for ``backend`` on both WebSocket backends, every test that asks for ``listener_twin``
 on both twins of the picows listener's per-message methods, every test that asks for
-``dispatch_twin`` on both twins of ``OcppHandler.handle`` and ``AsyncConnection.feed``."""
+``dispatch_twin`` on both twins of ``OcppHandler.handle`` and ``AsyncConnection.feed``, every
+test that asks for ``queue_path`` on both stores of the transaction queue."""
 
 from __future__ import annotations
 
@@ -197,6 +198,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+QUEUE_STORES = ["memory", "file"]
+"""The two stores of a transaction queue: ``":memory:"`` (Python containers) and a SQLite file."""
+
+
+@pytest.fixture(params=QUEUE_STORES)
+def queue_path(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a transaction queue test keeps its queue, each store in turn: the queue's behaviour
+    tests run on both, so that the in-memory store cannot drift from the durable one. (A test
+    of what only a file keeps, a restart or a kill, opens a file itself.)"""
+    if request.param == "memory":
+        return ":memory:"
+    return str(tmp_path / "queue.sqlite")
 
 
 @pytest.fixture(scope="module")

@@ -79,7 +79,7 @@ def run(coro: Any) -> Any:
     return asyncio.run(asyncio.wait_for(coro, 30))
 
 
-def test_a_lost_csms_gets_every_event_once_in_order_when_it_returns(tmp_path: Path) -> None:
+def test_a_lost_csms_gets_every_event_once_in_order_when_it_returns(queue_path: str) -> None:
     """Online, then the CSMS stops (the station keeps charging), then it returns."""
 
     async def session() -> tuple[list[tuple[int, str, int]], int, bool]:
@@ -88,8 +88,7 @@ def test_a_lost_csms_gets_every_event_once_in_order_when_it_returns(tmp_path: Pa
         port = server.port
         url = f"ws://127.0.0.1:{port}/ocpp/CS001"
         retry = MessageRetry(attempts=3, interval=0.05, timeout=2)
-        queue_file = str(tmp_path / "queue.sqlite")
-        client = await connect(v201.Charger(), url, queue=queue_file, backoff=FAST, retry=retry)
+        client = await connect(v201.Charger(), url, queue=queue_path, backoff=FAST, retry=retry)
         put = [client.put(transaction_event(EVENTS.STARTED, "T1", 0))]
         put += [client.put(transaction_event(EVENTS.UPDATED, "T1", n)) for n in (1, 2, 3)]
         await asyncio.gather(*put)
@@ -117,7 +116,7 @@ def test_a_lost_csms_gets_every_event_once_in_order_when_it_returns(tmp_path: Pa
     assert still_queued
 
 
-def test_the_message_on_the_wire_when_the_csms_goes_is_sent_again() -> None:
+def test_the_message_on_the_wire_when_the_csms_goes_is_sent_again(queue_path: str) -> None:
     """Its answer never came: processed or not, the station cannot know, so it resends."""
 
     async def session() -> list[tuple[int, str, int]]:
@@ -126,7 +125,7 @@ def test_the_message_on_the_wire_when_the_csms_goes_is_sent_again() -> None:
         port = server.port
         url = f"ws://127.0.0.1:{port}/ocpp/CS001"
         retry = MessageRetry(attempts=3, interval=0.05, timeout=5)
-        client = await connect(v201.Charger(), url, queue=":memory:", backoff=FAST, retry=retry)
+        client = await connect(v201.Charger(), url, queue=queue_path, backoff=FAST, retry=retry)
         kinds = [EVENTS.STARTED, EVENTS.UPDATED, EVENTS.ENDED]
         put = [client.put(transaction_event(kind, "T1", n)) for n, kind in enumerate(kinds)]
         await csms.holding.wait()
@@ -213,6 +212,7 @@ async def read_until(process: asyncio.subprocess.Process, line: str) -> None:
 
 
 def test_a_callerror_is_retried_then_the_message_dropped_and_logged(
+    queue_path: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """seqNo 1 fails twice then passes (3 attempts allowed); seqNo 2 always fails: dropped."""
@@ -222,7 +222,7 @@ def test_a_callerror_is_retried_then_the_message_dropped_and_logged(
         server = await serve(csms)
         retry = MessageRetry(attempts=3, interval=0.02, timeout=2)
         url = f"ws://127.0.0.1:{server.port}/ocpp/CS001"
-        client = await connect(v201.Charger(), url, queue=":memory:", backoff=FAST, retry=retry)
+        client = await connect(v201.Charger(), url, queue=queue_path, backoff=FAST, retry=retry)
         try:
             kinds = [EVENTS.STARTED, EVENTS.UPDATED, EVENTS.UPDATED, EVENTS.ENDED]
             put = [client.put(transaction_event(kind, "T1", n)) for n, kind in enumerate(kinds)]
@@ -271,7 +271,9 @@ class Central16(v16.ChargeSystem):
         return messages16.StopTransactionResponse()
 
 
-def test_ocpp16_a_transaction_made_offline_arrives_with_the_csms_transaction_id() -> None:
+def test_ocpp16_a_transaction_made_offline_arrives_with_the_csms_transaction_id(
+    queue_path: str,
+) -> None:
     """1.6: StartTransaction, MeterValues and StopTransaction all put while the CSMS is away
     (the station uses the placeholder id) arrive in order, carrying the id the CSMS gave;
     a MeterValues without transactionId is not queued."""
@@ -291,7 +293,7 @@ def test_ocpp16_a_transaction_made_offline_arrives_with_the_csms_transaction_id(
         server = await serve(csms)
         port = server.port
         url = f"ws://127.0.0.1:{port}/ocpp/CS001"
-        client = await connect(v16.Charger(), url, queue=":memory:", backoff=FAST)
+        client = await connect(v16.Charger(), url, queue=queue_path, backoff=FAST)
         await server.close()
         start = messages16.StartTransactionRequest(
             connector_id=1, id_tag="TAG", meter_start=100, timestamp=now
@@ -330,7 +332,9 @@ def test_ocpp16_a_transaction_made_offline_arrives_with_the_csms_transaction_id(
     assert empty
 
 
-def test_a_station_booting_while_the_csms_is_down_queues_and_delivers_once_started() -> None:
+def test_a_station_booting_while_the_csms_is_down_queues_and_delivers_once_started(
+    queue_path: str,
+) -> None:
     """put() needs no connection: a station that boots offline stores its events, and they go
     out once start() (retried by the firmware) gets through."""
 
@@ -340,7 +344,7 @@ def test_a_station_booting_while_the_csms_is_down_queues_and_delivers_once_start
             port = probe.getsockname()[1]
         csms = Recorder()
         url = f"ws://127.0.0.1:{port}/ocpp/CS001"
-        client = StationClient({"ocpp2.0.1": v201.Charger()}, url, queue=":memory:", backoff=FAST)
+        client = StationClient({"ocpp2.0.1": v201.Charger()}, url, queue=queue_path, backoff=FAST)
         put = [client.put(transaction_event(EVENTS.STARTED, "T1", 0))]
         refused = False
         try:

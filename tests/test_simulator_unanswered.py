@@ -78,7 +78,8 @@ def test_calls_a_hung_csms_never_answers_are_unanswered_and_fail_the_run() -> No
     row = lines.index("unanswered at the end          3")
     assert lines[row + 1] == "  3  Heartbeat"
     assert lines[row + 2] == "not sent (queued at the end)   0"  # each one was on the wire
-    assert lines[row + 3] == "errors                         0"
+    assert lines[row + 3] == "still queued at the end        0"
+    assert lines[row + 4] == "errors                         0"
 
 
 def test_calls_that_time_out_during_the_run_stay_errors(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -182,7 +183,8 @@ def test_the_command_says_the_unanswered_calls_and_exits_1(
     assert code == 1, out
     table = (
         "unanswered at the end          2\n  2  Heartbeat\n"
-        "not sent (queued at the end)   0\nerrors                         0"
+        "not sent (queued at the end)   0\nstill queued at the end        0\n"
+        "errors                         0"
     )
     assert table in out
     last_progress = err.rstrip("\n").split("\r")[-1]  # the final report's

@@ -114,7 +114,7 @@ class Reporting201(v201.Charger):
         )
 
 
-def test_the_queue_waits_for_the_boot_of_each_connection_to_be_accepted() -> None:
+def test_the_queue_waits_for_the_boot_of_each_connection_to_be_accepted(queue_path: str) -> None:
     """Events queued offline, a call and on_connect's report all wait for Accepted (after a
     Pending); after the CSMS comes back, the new connection boots again and they wait again."""
 
@@ -123,7 +123,7 @@ def test_the_queue_waits_for_the_boot_of_each_connection_to_be_accepted() -> Non
         server = await serve(csms)
         port = server.port
         client = StationClient(
-            Reporting201(), f"ws://127.0.0.1:{port}/CS1", queue=":memory:", backoff=FAST, boot=BOOT
+            Reporting201(), f"ws://127.0.0.1:{port}/CS1", queue=queue_path, backoff=FAST, boot=BOOT
         )
         put = [client.put(transaction_event(EVENTS.STARTED, "T1", 0))]  # before any connection
         await client.start()
@@ -192,14 +192,14 @@ class Strict16(v16.ChargeSystem):
         return messages16.StopTransactionResponse()
 
 
-def test_ocpp16_the_queue_waits_for_the_boot_to_be_accepted() -> None:
+def test_ocpp16_the_queue_waits_for_the_boot_to_be_accepted(queue_path: str) -> None:
     async def main() -> tuple[Strict, Any]:
         csms = Strict16()
         server = await serve(csms)
         client = StationClient(
             v16.Charger(),
             f"ws://127.0.0.1:{server.port}/CS16",
-            queue=":memory:",
+            queue=queue_path,
             backoff=FAST,
             boot=[BOOT16],
         )
@@ -279,6 +279,7 @@ def big_event(transaction: str, energy: int) -> messages.TransactionEventRequest
 
 
 def test_a_queued_message_too_big_for_the_csms_is_dropped_and_the_rest_goes_on(
+    queue_path: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The CSMS closes with 1009 at the big event: it is taken out (its awaiter told why, one
@@ -288,7 +289,7 @@ def test_a_queued_message_too_big_for_the_csms_is_dropped_and_the_rest_goes_on(
         csms = Taking()
         server = await serve(csms, max_size=MAX_SIZE)
         url = f"ws://127.0.0.1:{server.port}/CS1"
-        client = await connect(v201.Charger(), url, queue=":memory:", backoff=FAST)
+        client = await connect(v201.Charger(), url, queue=queue_path, backoff=FAST)
         try:
             put = [
                 client.put(transaction_event(EVENTS.STARTED, "T1", 0)),

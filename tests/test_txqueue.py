@@ -1,4 +1,7 @@
-"""The transaction queue's store: what is queued, seqNo numbering, durability, the bound."""
+"""The transaction queue's store: what is queued, seqNo numbering, durability, the bound.
+
+The behaviour tests take ``queue_path`` (conftest): each runs on the in-memory store and on a
+SQLite file. What only a file keeps (a restart) is tested on a file."""
 
 from __future__ import annotations
 
@@ -6,11 +9,12 @@ import datetime
 import sqlite3
 from pathlib import Path
 
+import msgspec
 import pytest
 from queue_station import transaction_event
 
 from ocpp_fast import errors, v16, v201
-from ocpp_fast.transport.txqueue import Kind, QueueFull, TransactionQueue, classify
+from ocpp_fast.transport.txqueue import MEMORY, Kind, QueueFull, TransactionQueue, classify
 from ocpp_fast.v16 import datatypes as datatypes16
 from ocpp_fast.v16 import messages as messages16
 from ocpp_fast.v201 import enums, messages
@@ -70,15 +74,45 @@ def test_seq_no_per_transaction_continues_across_a_reopen(tmp_path: Path) -> Non
     assert len(queue) == 3
     assert [put_event(queue, EVENTS.UPDATED, "A"), put_event(queue, EVENTS.ENDED, "A")] == [2, 3]
     pragmas = [
-        queue._db.execute(f"PRAGMA {name}").fetchone()[0]
+        queue._store._db.execute(f"PRAGMA {name}").fetchone()[0]  # type: ignore[attr-defined]
         for name in ("journal_mode", "synchronous")
     ]
     assert pragmas == ["wal", 2]  # 2: FULL, an fsync per commit
     queue.close()
 
 
-def test_head_is_the_oldest_and_remove_and_failed_count() -> None:
-    queue = TransactionQueue()
+def test_seq_no_per_transaction_and_an_ended_transaction_starts_again_from_0(
+    queue_path: str,
+) -> None:
+    queue = TransactionQueue(queue_path)
+    assert [put_event(queue, EVENTS.STARTED, "A"), put_event(queue, EVENTS.UPDATED, "A")] == [0, 1]
+    assert put_event(queue, EVENTS.STARTED, "B") == 0
+    assert put_event(queue, EVENTS.ENDED, "A") == 2
+    assert put_event(queue, EVENTS.UPDATED, "B") == 1
+    assert put_event(queue, EVENTS.STARTED, "A") == 0  # its counter was forgotten at its end
+    assert len(queue) == 6
+    queue.close()
+
+
+def test_a_memory_queue_keeps_nothing_on_disk_nor_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``":memory:"`` opens no SQLite database (the cost a simulator paid per message), writes
+    no file, and a second queue opened so starts empty: nothing outlives the queue."""
+    monkeypatch.chdir(tmp_path)
+    opened: list[str] = []
+    monkeypatch.setattr(sqlite3, "connect", lambda path, *a, **k: opened.append(path))
+    queue = TransactionQueue(MEMORY)
+    put_event(queue, EVENTS.STARTED, "A")
+    assert not queue.durable and len(queue) == 1
+    queue.close()
+    again = TransactionQueue(MEMORY)
+    assert len(again) == 0 and put_event(again, EVENTS.UPDATED, "A") == 0
+    assert opened == [] and list(tmp_path.iterdir()) == []
+
+
+def test_head_is_the_oldest_and_remove_and_failed_count(queue_path: str) -> None:
+    queue = TransactionQueue(queue_path)
     put_event(queue, EVENTS.STARTED, "A")
     put_event(queue, EVENTS.UPDATED, "A")
     head = queue.head()
@@ -92,13 +126,17 @@ def test_head_is_the_oldest_and_remove_and_failed_count() -> None:
     assert queue.head() is None and len(queue) == 0
 
 
-def test_an_invalid_request_is_refused_and_nothing_is_stored() -> None:
-    queue = TransactionQueue()
+def test_an_invalid_request_is_refused_and_nothing_is_stored(queue_path: str) -> None:
+    queue = TransactionQueue(queue_path)
     bad = transaction_event(EVENTS.STARTED, "x" * 37, 0)  # transactionId: at most 36
     with pytest.raises(errors.OcppError):
         queue.put(V201, "TransactionEvent", bad)
     assert len(queue) == 0
     assert put_event(queue, EVENTS.STARTED, "A") == 0
+    with pytest.raises(errors.OcppError):  # the schema breaks after the seqNo was read
+        empty = msgspec.structs.replace(transaction_event(EVENTS.UPDATED, "A", 1), meter_value=[])
+        queue.put(V201, "TransactionEvent", empty)  # meterValue: at least one
+    assert put_event(queue, EVENTS.UPDATED, "A") == 1  # the refused one took no number
     with pytest.raises(ValueError, match="not a transaction-related"):
         queue.put(V201, "Heartbeat", messages.HeartbeatRequest())
 
@@ -112,8 +150,8 @@ def seq_nos(queue: TransactionQueue) -> list[int]:
     return found
 
 
-def test_when_full_the_oldest_update_goes_never_a_start_or_an_end() -> None:
-    queue = TransactionQueue(max_messages=4)
+def test_when_full_the_oldest_update_goes_never_a_start_or_an_end(queue_path: str) -> None:
+    queue = TransactionQueue(queue_path, max_messages=4)
     for event in [EVENTS.STARTED, EVENTS.UPDATED, EVENTS.UPDATED, EVENTS.UPDATED]:
         put_event(queue, event, "A")  # seqNo 0 to 3
     queue.sending = queue.messages()[1].position  # update 1 is on the wire: it stays
@@ -133,12 +171,20 @@ def test_when_full_the_oldest_update_goes_never_a_start_or_an_end() -> None:
     assert put_event(queue, EVENTS.UPDATED, "B") == 1  # the refused one took no number
 
 
+def restarted(queue: TransactionQueue) -> TransactionQueue:
+    """``queue`` opened again as by a restarted process, where its store survives one (a file);
+    a memory queue goes on as it is (restarted, it would be empty)."""
+    if not queue.durable:
+        return queue
+    queue.close()
+    return TransactionQueue(queue.path, max_messages=queue.max_messages)
+
+
 def test_16_placeholder_ids_are_replaced_when_the_start_is_answered_even_after_a_restart(
-    tmp_path: Path,
+    queue_path: str,
 ) -> None:
-    path = str(tmp_path / "q.sqlite")
     v16_version = v16.Charger.version
-    queue = TransactionQueue(path)
+    queue = TransactionQueue(queue_path)
     start = messages16.StartTransactionRequest(
         connector_id=1, id_tag="TAG", meter_start=0, timestamp=NOW
     )
@@ -146,8 +192,7 @@ def test_16_placeholder_ids_are_replaced_when_the_start_is_answered_even_after_a
     placeholder = started.transaction_id
     assert placeholder == -started.position
     queue.put(v16_version, "MeterValues", meter_values_16(placeholder))
-    queue.close()  # a restart before the CSMS answered
-    queue = TransactionQueue(path)
+    queue = restarted(queue)  # before the CSMS answered
     answer = messages16.StartTransactionResponse(
         id_tag_info=datatypes16.IdTagInfoType(status=v16.enums.IdTagInfoStatusEnum.ACCEPTED),
         transaction_id=7,
@@ -168,25 +213,5 @@ def test_16_placeholder_ids_are_replaced_when_the_start_is_answered_even_after_a
     assert [requests[0].transaction_id, requests[1].transaction_id] == [7, 7]
     assert [m.transaction for m in queued] == ["7", "7"]
     queue.acknowledged(stopped, messages16.StopTransactionResponse())
-    assert queue._db.execute("SELECT count(*) FROM transaction_ids").fetchone()[0] == 0
     assert queue.csms_transaction_id(placeholder) is None  # the transaction ended: forgotten
     queue.close()
-
-
-def test_a_memory_queue_takes_small_pages_and_a_file_queue_its_disk_s(tmp_path: Path) -> None:
-    """A simulator holds one memory queue per station, by the thousand: 1 KB pages made an
-    empty one 31 KB instead of 55; a file queue keeps SQLite's default page."""
-    from ocpp_fast.transport.txqueue import MEMORY, MEMORY_PAGE_SIZE
-
-    def page_size(queue: TransactionQueue) -> int:
-        size: int = queue._db.execute("PRAGMA page_size").fetchone()[0]
-        return size
-
-    memory, file = TransactionQueue(MEMORY), TransactionQueue(str(tmp_path / "q.sqlite"))
-    try:
-        assert page_size(memory) == MEMORY_PAGE_SIZE
-        default = sqlite3.connect(":memory:").execute("PRAGMA page_size").fetchone()[0]
-        assert page_size(file) == default != MEMORY_PAGE_SIZE
-    finally:
-        memory.close()
-        file.close()

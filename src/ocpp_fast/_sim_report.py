@@ -71,6 +71,19 @@ class SimulationReport:
     waiting for a connection, when the run ended. The station meant to send them and the CSMS
     never got them, so they fail the run too; the CSMS never saw them, so they are not
     :attr:`unanswered`."""
+    still_queued: Counter[str] = field(default_factory=Counter)
+    """Transaction messages a station's queue still held at the end, sent before and waiting
+    to go again (their sending failed and their retry was due after the end, or their
+    connection was lost with the message on the wire and the station was not back), by
+    action: the CSMS may have processed them, never answered them; a real station would send
+    them again, the simulator's queue (in memory) ends with the run, so they are said here and
+    fail the run. Those on the wire at the end are :attr:`unanswered`, those never sent
+    :attr:`not_sent`: each message the queue held at the end counted once."""
+    retried: Counter[str] = field(default_factory=Counter)
+    """Of :attr:`messages`, the transaction messages answered on a sending after the first
+    (the first failed, or its connection was lost), by action: the station's queue got them
+    through. Their failed sendings the CSMS made are in :attr:`errors`; a lost connection is
+    no error (:attr:`connections_lost`)."""
     not_supported: Counter[str] = field(default_factory=Counter)
     """Calls of an optional action (NotifyReport, SecurityEventNotification, DataTransfer...)
     the CSMS answered NotSupported, by action: OCPP lets a CSMS leave them out, so they are
@@ -91,13 +104,14 @@ class SimulationReport:
     @property
     def ok(self) -> bool:
         """Every station connected, no call failed (NotSupported answers to optional actions
-        are no failures), none was left unanswered or not sent at the end (:attr:`unanswered`,
-        :attr:`not_sent`: what the stations meant to send, the CSMS got and answered), and every
+        are no failures), none was left unanswered, not sent or still queued at the end
+        (:attr:`unanswered`, :attr:`not_sent`, :attr:`still_queued`: what the stations meant to
+        send, the CSMS got and answered), and every
         station was connected at the end (none lost its connection for good): what
         ``ocpp-fast simulate`` exits 0 for. Connections lost and
         reconnects that failed, once every station is back, are reported but no failure: a
         CSMS restarted, or a cluster's gateway that failed over, is what such a run tests."""
-        answered = not self.errors and not self.unanswered and not self.not_sent
+        answered = not (self.errors or self.unanswered or self.not_sent or self.still_queued)
         return answered and self.connected == self.stations and not self.not_back
 
     @property
@@ -118,6 +132,8 @@ class SimulationReport:
             "not_supported": self.not_supported,
             "unanswered": self.unanswered,
             "not_sent": self.not_sent,
+            "still_queued": self.still_queued,
+            "retried": self.retried,
             "errors": self.errors,
         }
         return {
@@ -164,6 +180,7 @@ class SimulationReport:
             ("charging sessions", f"{self.sessions}"),
             ("messages (calls answered)", f"{self.messages}"),
             ("of which interval heartbeats", f"{self.interval_heartbeats}"),
+            ("of which sent again", f"{sum(self.retried.values())}"),
             ("reboots (Reset)", f"{self.reboots}"),
             ("duration", f"{self.seconds:.1f} s{self._how_it_ended()}"),
             ("throughput", f"{rate:,.0f} msg/s"),
@@ -173,9 +190,16 @@ class SimulationReport:
             ("answered NotSupported", f"{sum(self.not_supported.values())} (not errors)"),
             ("unanswered at the end", f"{sum(self.unanswered.values())}"),
             ("not sent (queued at the end)", f"{sum(self.not_sent.values())}"),
+            ("still queued at the end", f"{sum(self.still_queued.values())}"),
             ("errors", f"{sum(self.errors.values())}"),
         ]
-        kinds = [self.not_supported, self.unanswered, self.not_sent, self.errors]  # below its row
+        kinds = [  # each by kind, below its row
+            self.not_supported,
+            self.unanswered,
+            self.not_sent,
+            self.still_queued,
+            self.errors,
+        ]
         width = max(len(label) for label, _ in rows)
         lines = [f"{label.ljust(width)}  {value}" for label, value in rows[: -len(kinds)]]
         for (label, value), counts in zip(rows[-len(kinds) :], kinds, strict=True):

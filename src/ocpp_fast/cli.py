@@ -78,6 +78,8 @@ async def _simulate(
             line += f"  lost {report.connections_lost}"
         if report.unanswered:  # (the last line only: calls cut off by the run's end)
             line += f"  unanswered {sum(report.unanswered.values())}"
+        if report.still_queued:  # (the last line only: what the stations' queues held)
+            line += f"  still queued {sum(report.still_queued.values())}"
         if terminal:
             print(f"\r{line}", end="", file=sys.stderr, flush=True)
         elif elapsed - shown[0] >= PLAIN_PROGRESS_EVERY:
@@ -470,7 +472,7 @@ def _command(argv: Sequence[str] | None) -> int:
         "--no-queue",
         action="store_true",
         help="send each transaction message once, not through the station's transaction queue "
-        "(a load test's choice: the queue's SQLite halves the rate a simulator reaches)",
+        "(a load test's choice: the queue's work costs the simulator CPU per message)",
     )
     add_log_format_argument(sim)
     sim.add_argument(

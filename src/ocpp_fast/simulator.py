@@ -121,10 +121,10 @@ change it). The station's own transaction queue does it (:data:`SIMULATOR_QUEUE`
 for a real station's firmware: a lost connection is no attempt, the message goes out again
 once reconnected, in order."""
 SIMULATOR_QUEUE = ":memory:"
-"""Where each simulated station's transaction queue lives: in memory (SQLite's
-``":memory:"``, the queue's own code), so that a run of thousands of stations needs no
-directory and leaves no file behind; a queue that outlives the process is a real station's
-business, not a load test's."""
+"""Where each simulated station's transaction queue lives: in memory (the queue's in-memory
+store, no SQLite: the same rules as a file's, without its statements), so that a run of
+thousands of stations needs no directory and leaves no file behind; a queue that outlives the
+process is a real station's business, not a load test's."""
 FAILURES_SHOWN = 5
 """``connection failed`` WARNINGs of the run's stations let through per cause (``connection
 refused``...: :func:`connect_failure`) per :data:`FAILURES_WINDOW`; the others are counted in
@@ -194,7 +194,10 @@ class _Fleet:
     unsent: dict[str, set[int]] = field(default_factory=dict)
     """Each station's queued messages not sent yet (their positions): the first sending of a
     message put before the end goes out after it too (the queue takes it a moment later), a
-    sending again does not (:func:`_sending`)."""
+    sending again does not (:func:`_sending`); one still here at the end is not sent."""
+    cut: dict[str, int] = field(default_factory=dict)
+    """Each station's queued message whose sending its client's close cut off on the wire (its
+    position): unanswered at the end (:func:`_left_in_queue`)."""
     calls: InFlight = field(default_factory=InFlight)
     """The stations' calls waiting for their answer: the end waits for them, then cuts them off
     (counted in :attr:`SimulationReport.unanswered`)."""
@@ -355,6 +358,8 @@ async def _station(fleet: _Fleet, index: int, label: str, first: int, rng: rando
         report.sessions += state.sessions
         fleet.ended[identity] = client.connection is not None
         await client.close()
+        if queue is not None:
+            _left_in_queue(fleet, identity, queue)
 
 
 _FIRST: Any = object()
@@ -503,6 +508,8 @@ async def _send(
             fleet.unsent[client.identity].add(queued.message.position)
             response = await queued
     except asyncio.CancelledError:
+        if queued is not None:  # what the queue still holds is counted at the station's end
+            raise
         if fleet.over.is_set() or time.monotonic() >= fleet.deadline:  # cut off by the end
             connection = client.connection if on is None else on
             cut = report.unanswered if _on_wire(fleet, connection, action) else report.not_sent
@@ -561,15 +568,18 @@ async def _sending(
     timeout: float,
 ) -> Any:
     """One sending of a transaction message by its station's ``queue`` (the client's
-    ``queue_call``), counted as the station's other calls are: its latency once answered, its
-    failure in :attr:`SimulationReport.errors` (each failed sending, retried or not; the last
-    one of a message the queue gave up on is said so by :func:`_given_up`). It raises as
-    ``connection.call`` does, for the queue to retry. Once the run ended, the queue sends
-    nothing again (a message put before the end, in ``unsent``, still goes out once): the
-    sending waits until the station's client closes, and the station's wait for that message
-    is counted not sent."""
+    ``queue_call``), counted as the station's other calls are: its latency once answered (and,
+    sent again, in :attr:`SimulationReport.retried`), a failure the CSMS made (an error, no
+    answer in time) in :attr:`SimulationReport.errors`, each, retried or not (the last one of a
+    message the queue gave up on is said so by :func:`_given_up`). A lost connection is no
+    error of the message: the queue sends it again once reconnected (the loss is in
+    :attr:`SimulationReport.connections_lost`). It raises as ``connection.call`` does, for the
+    queue to retry. Once the run ended, the queue sends nothing again (a message put before
+    the end, in ``unsent``, still goes out once): the sending waits until the station's client
+    closes, and the message is counted with what its queue still holds (:func:`_left_in_queue`)."""
     position = queue.sending
-    if position in unsent:
+    again = position not in unsent
+    if not again:
         unsent.discard(position)
     elif fleet.over.is_set() or time.monotonic() >= fleet.deadline:
         await asyncio.get_running_loop().create_future()  # until the client's close cancels it
@@ -577,11 +587,36 @@ async def _sending(
     started = time.perf_counter()
     try:
         response = await connection.call(request, timeout=timeout)
-    except (errors.OcppError, TimeoutError, ConnectionError) as exc:
+    except ConnectionError:
+        raise  # sent again once reconnected: not an error, nor an attempt
+    except (errors.OcppError, TimeoutError) as exc:
         _count_failure(fleet.report, action, exc)
         raise
+    except asyncio.CancelledError:  # the client closed, the message on the wire
+        assert position is not None
+        fleet.cut[connection.identity] = position
+        raise
     _count_answer(fleet.report, action, started, response)
+    if again:
+        fleet.report.retried[action] += 1
     return response
+
+
+def _left_in_queue(fleet: _Fleet, identity: str, queue: TransactionQueue) -> None:
+    """Count what the station's ``queue`` still holds once its client closed at the end, each
+    message once, by what the CSMS saw of it: never sent, :attr:`SimulationReport.not_sent`;
+    on the wire when the close cut it off, :attr:`SimulationReport.unanswered`; sent before
+    (its sending failed, or its connection was lost) and waiting to go again,
+    :attr:`SimulationReport.still_queued`. A real station's queue would send those after the
+    end; the simulator's (in memory) ends with the run, so here they are said, not dropped."""
+    report, unsent, cut = fleet.report, fleet.unsent[identity], fleet.cut.pop(identity, None)
+    for message in queue.messages():
+        if message.position in unsent:
+            report.not_sent[message.action] += 1
+        elif message.position == cut:
+            report.unanswered[message.action] += 1
+        else:
+            report.still_queued[message.action] += 1
 
 
 def _given_up(fleet: _Fleet, action: str, exc: Exception) -> None:
@@ -589,10 +624,9 @@ def _given_up(fleet: _Fleet, action: str, exc: Exception) -> None:
     its sendings, the last failure (counted by :func:`_sending`) now says so, as data the CSMS
     never got, apart from the failures it got over; refused for good (NotImplemented,
     NotSupported, too big) it was counted as such. Still queued as the station's client
-    closed, it was meant to be sent and never was."""
+    closed, it is counted with what its queue still holds (:func:`_left_in_queue`)."""
     report = fleet.report
     if isinstance(exc, StillQueued):
-        report.not_sent[action] += 1
         return
     if isinstance(exc, (*FINAL_ERRORS, errors.TooBigForCsms)):
         return
@@ -707,9 +741,10 @@ async def simulate(
     each station's transaction queue (in memory, :data:`SIMULATOR_QUEUE`) sends a failed
     transaction message again (:data:`TRANSACTION_RETRY` by default). ``queue=False``: each
     transaction message is sent once, as the others are, and a failed one only counted: a load
-    generator's choice, where the queue's SQLite statements (about 110 µs of CPU per
-    transaction message) would halve the rate two simulator processes reach (22,000 msg/s at
-    saturation with the queue off, 11,000-12,000 with it, on the development machine).
+    generator's choice, where the queue's work (its in-memory store, the message checked at
+    ``put()`` and decoded again to be sent, the hop to its sender: about 29 µs of CPU per
+    transaction message, ``benchmarks/sim_queue_cost.py``; 98 when it was SQLite's in-memory
+    database) lowers the rate a simulator process whose CPU is the limit reaches.
     """
     labels = _labels(versions)
     chosen = mixed_actions(actions)

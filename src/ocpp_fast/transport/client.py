@@ -254,7 +254,7 @@ class StationClient(Generic[BootT]):
     fails with ``ConnectionError``. Message ids are uuid4 strings, unique
     across reconnects.
 
-    With a ``queue`` (a SQLite file name, ``":memory:"``, or a
+    With a ``queue`` (a SQLite file name, ``":memory:"`` for one kept in memory, or a
     :class:`~ocpp_fast.transport.txqueue.TransactionQueue`), transaction-related
     CALLs (2.x TransactionEvent; 1.6 StartTransaction, StopTransaction and
     MeterValues of a transaction) are not lost to a dropped connection or a

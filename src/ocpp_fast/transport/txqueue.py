@@ -18,9 +18,10 @@ Every other CALL is sent as before. Each message keeps the version it was made
 for: one found on a connection of another version (a station that offers
 several and got another this time) cannot be sent there, and is dropped, logged.
 
-The store is one SQLite database (the standard library's ``sqlite3``): a file
-for a station that must survive a restart, ``":memory:"`` for one that need
-not (the same code, so both behave alike). The file is opened in WAL mode with
+The store is a SQLite database (the standard library's ``sqlite3``) in a file, for a
+station that must survive a restart, or Python containers for ``":memory:"``, a queue that
+need not (a simulator's: nothing on disk, lost with the process). The rules below are the
+queue's, written once over either store, so both behave alike. The file is opened in WAL mode with
 ``synchronous=FULL``: each write is one append to the log and one fsync before
 :meth:`TransactionQueue.put` returns, so a message put is on disk even if the
 power goes a moment later (WAL with ``NORMAL`` would survive a crash of the
@@ -47,14 +48,18 @@ to the station's own code). Should the StartTransaction be dropped
 
 For 2.x TransactionEvents the queue owns ``seqNo``: it numbers each
 transaction's events 0, 1, 2... in the order they are put, whatever the caller
-wrote there, and keeps the counter in the same database, so the numbering goes
-on across restarts.
+wrote there, and keeps the counter in the same store: a file queue's numbering goes on
+across restarts.
 """
 
 from __future__ import annotations
 
+import abc
+import collections
 import contextlib
+import dataclasses
 import enum
+import functools
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -73,15 +78,17 @@ __all__ = ["Kind", "QueueFull", "QueuedMessage", "TransactionQueue", "classify"]
 log: logging.Logger = logging.getLogger("ocpp_fast.transport")
 
 MEMORY = ":memory:"
-"""The path of a queue kept in memory, for a station whose messages need not outlive it."""
-MEMORY_PAGE_SIZE = 1024
-"""The SQLite page size of a :data:`MEMORY` queue: with SQLite's default (4096) an empty
-queue held 55 KB, 31 KB with 1024 (RSS over 2,000 queues, each size in a fresh process; 512
-saved 2 KB more), and a TransactionEvent (about 600 bytes) still fits in one page.
-``ocpp-fast simulate`` gives each of its thousands of stations one. A file queue keeps the
-default, the page of its disk."""
+"""The path of a queue kept in the process's memory (no SQLite), for a station whose messages
+need not outlive it: ``ocpp-fast simulate`` gives each of its thousands of stations one."""
 DEFAULT_MAX_MESSAGES = 10_000
 """Messages kept at most: a day of 15-second meter values on three connectors, and some."""
+
+
+@functools.cache
+def _version(label: str) -> ProtocolVersion:
+    """:func:`by_label`, once per label: each queued message is sent by its label, and
+    ``by_label`` imports the version's package at every call (about a microsecond)."""
+    return by_label(label)
 
 
 class Kind(enum.Enum):
@@ -123,7 +130,7 @@ class QueuedMessage:
         """The request Struct again, to hand to the connection (a transaction message's: its
         class is in :attr:`action` and :attr:`version`, so a checker knows it answered only)."""
         request: Request[OcppStruct] = (
-            by_label(self.version).request_decoders[self.action].decode(self.payload)
+            _version(self.version).request_decoders[self.action].decode(self.payload)
         )
         return request
 
@@ -142,6 +149,78 @@ def classify(action: str, request: Any) -> tuple[Kind, str] | None:
     return None
 
 
+class _Store(abc.ABC):
+    """Where a :class:`TransactionQueue` keeps its rows: the queue's rules (numbering, placeholder
+    ids, what is dropped when full) are the queue's, written once; a store only keeps what it is
+    told, in position order. Every write of one queue operation happens inside
+    :meth:`transaction`, after the operation's checks (the schema, :class:`QueueFull`): a store
+    without transactions (:class:`_MemoryStore`) is then all-or-nothing too."""
+
+    @abc.abstractmethod
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """The writes inside reach the store together, or none does (a power cut included)."""
+
+    @abc.abstractmethod
+    def append(
+        self, version: str, action: str, payload: bytes, transaction: str | None, kind: Kind
+    ) -> QueuedMessage:
+        """Store a new message after every other, at a position increasing and never reused;
+        what was stored. ``transaction`` ``None``: the placeholder id of a 1.6
+        StartTransaction, its position negated."""
+
+    @abc.abstractmethod
+    def retag(self, position: int, transaction: str, payload: bytes | None = None) -> None:
+        """Give the message at ``position`` another transaction id (and payload)."""
+
+    @abc.abstractmethod
+    def head(self) -> QueuedMessage | None:
+        """The message of the lowest position."""
+
+    @abc.abstractmethod
+    def messages(self, transaction: str | None = None) -> list[QueuedMessage]:
+        """Every message (of ``transaction``), oldest first."""
+
+    @abc.abstractmethod
+    def oldest_update(self, besides: int | None) -> QueuedMessage | None:
+        """The oldest message of kind :attr:`Kind.UPDATE` but the one at ``besides``."""
+
+    @abc.abstractmethod
+    def delete(self, position: int) -> None:
+        """Forget the message at ``position`` (none there: nothing happens)."""
+
+    @abc.abstractmethod
+    def count_failure(self, position: int) -> int:
+        """Add one to the attempts of the message at ``position``; the new count (0: gone)."""
+
+    @abc.abstractmethod
+    def count(self) -> int:
+        """The number of messages."""
+
+    @abc.abstractmethod
+    def next_seq_no(self, transaction: str) -> int:
+        """The seqNo the next TransactionEvent of ``transaction`` gets (read only)."""
+
+    @abc.abstractmethod
+    def set_next_seq_no(self, transaction: str, seq_no: int | None) -> None:
+        """Keep ``seq_no`` as the next of ``transaction`` (``None``: the transaction ended)."""
+
+    @abc.abstractmethod
+    def real_id(self, placeholder: int) -> int | None:
+        """1.6: the CSMS's transactionId of ``placeholder``, if known."""
+
+    @abc.abstractmethod
+    def set_real_id(self, placeholder: int, real: int) -> None:
+        """1.6: keep ``real``, the CSMS's id of ``placeholder``."""
+
+    @abc.abstractmethod
+    def forget_real_id(self, real: int) -> None:
+        """1.6: forget the placeholder of the CSMS's id ``real`` (its transaction ended)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Let go of what the store holds open."""
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     position INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -156,6 +235,228 @@ CREATE TABLE IF NOT EXISTS seq_nos (txn TEXT PRIMARY KEY, next INTEGER NOT NULL)
 CREATE TABLE IF NOT EXISTS transaction_ids (placeholder INTEGER PRIMARY KEY, real INTEGER NOT NULL);
 """
 _COLUMNS = "position, version, action, payload, attempts, txn, kind"
+
+
+class _SqliteStore(_Store):
+    """A SQLite file: WAL, ``synchronous=FULL``, one fsync per :meth:`transaction`, so what a
+    queue operation wrote is on disk when it returns and survives a kill or a power cut."""
+
+    def __init__(self, path: str) -> None:
+        self._db = sqlite3.connect(path, isolation_level=None)  # we open transactions ourselves
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def append(
+        self, version: str, action: str, payload: bytes, transaction: str | None, kind: Kind
+    ) -> QueuedMessage:
+        cursor = self._db.execute(
+            "INSERT INTO messages (version, action, payload, txn, kind) VALUES (?, ?, ?, ?, ?)",
+            (version, action, payload, "" if transaction is None else transaction, kind.value),
+        )
+        position = cursor.lastrowid
+        assert position is not None
+        if transaction is None:  # its position is known now
+            transaction = str(-position)
+            self.retag(position, transaction)
+        return QueuedMessage(position, version, action, payload, 0, transaction, kind)
+
+    def retag(self, position: int, transaction: str, payload: bytes | None = None) -> None:
+        if payload is None:
+            self._db.execute(
+                "UPDATE messages SET txn = ? WHERE position = ?", (transaction, position)
+            )
+        else:
+            self._db.execute(
+                "UPDATE messages SET payload = ?, txn = ? WHERE position = ?",
+                (payload, transaction, position),
+            )
+
+    def head(self) -> QueuedMessage | None:
+        found = self._select("ORDER BY position LIMIT 1", ())
+        return found[0] if found else None
+
+    def messages(self, transaction: str | None = None) -> list[QueuedMessage]:
+        if transaction is None:
+            return self._select("ORDER BY position", ())
+        return self._select("WHERE txn = ? ORDER BY position", (transaction,))
+
+    def oldest_update(self, besides: int | None) -> QueuedMessage | None:
+        found = self._select(
+            "WHERE kind = ? AND position != ? ORDER BY position LIMIT 1",
+            (Kind.UPDATE.value, -1 if besides is None else besides),
+        )
+        return found[0] if found else None
+
+    def _select(self, where: str, parameters: tuple[Any, ...]) -> list[QueuedMessage]:
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM messages {where}", parameters).fetchall()
+        return [
+            QueuedMessage(position, version, action, payload, attempts, transaction, Kind(kind))
+            for position, version, action, payload, attempts, transaction, kind in rows
+        ]
+
+    def delete(self, position: int) -> None:
+        self._db.execute("DELETE FROM messages WHERE position = ?", (position,))
+
+    def count_failure(self, position: int) -> int:
+        self._db.execute(
+            "UPDATE messages SET attempts = attempts + 1 WHERE position = ?", (position,)
+        )
+        row = self._db.execute(
+            "SELECT attempts FROM messages WHERE position = ?", (position,)
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def count(self) -> int:
+        count: int = self._db.execute("SELECT count(*) FROM messages").fetchone()[0]
+        return count
+
+    def next_seq_no(self, transaction: str) -> int:
+        row = self._db.execute("SELECT next FROM seq_nos WHERE txn = ?", (transaction,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def set_next_seq_no(self, transaction: str, seq_no: int | None) -> None:
+        if seq_no is None:
+            self._db.execute("DELETE FROM seq_nos WHERE txn = ?", (transaction,))
+        else:
+            self._db.execute(
+                "INSERT OR REPLACE INTO seq_nos (txn, next) VALUES (?, ?)", (transaction, seq_no)
+            )
+
+    def real_id(self, placeholder: int) -> int | None:
+        row = self._db.execute(
+            "SELECT real FROM transaction_ids WHERE placeholder = ?", (placeholder,)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def set_real_id(self, placeholder: int, real: int) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO transaction_ids (placeholder, real) VALUES (?, ?)",
+            (placeholder, real),
+        )
+
+    def forget_real_id(self, real: int) -> None:
+        self._db.execute("DELETE FROM transaction_ids WHERE real = ?", (real,))
+
+    def close(self) -> None:
+        self._db.close()
+
+
+_NO_TRANSACTION: contextlib.nullcontext[None] = contextlib.nullcontext()
+"""What a :class:`_MemoryStore`'s transaction is: nothing (one, as it holds no state)."""
+
+
+class _MemoryStore(_Store):
+    """Python containers, for a queue that need not outlive its process (:data:`MEMORY`): the
+    SQLite store's rows without its statements, which cost ``ocpp-fast simulate`` about 110 µs
+    of CPU per transaction message and an empty queue about 31 KB (thousands of stations each
+    hold one). It loses everything when the process ends, as SQLite's ``":memory:"`` did."""
+
+    def __init__(self) -> None:
+        self._messages: collections.OrderedDict[int, QueuedMessage] = collections.OrderedDict()
+        """By position; appended in increasing order, so its order is the queue's (an
+        OrderedDict: its first item is found at once however many were removed before it)."""
+        self._last = 0
+        self._seq_nos: dict[str, int] = {}
+        self._real_ids: dict[int, int] = {}
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        return _NO_TRANSACTION  # the queue writes only after its checks passed
+
+    def append(
+        self, version: str, action: str, payload: bytes, transaction: str | None, kind: Kind
+    ) -> QueuedMessage:
+        self._last += 1
+        position = self._last
+        message = QueuedMessage(
+            position,
+            version,
+            action,
+            payload,
+            0,
+            str(-position) if transaction is None else transaction,
+            kind,
+        )
+        self._messages[position] = message
+        return message
+
+    def retag(self, position: int, transaction: str, payload: bytes | None = None) -> None:
+        message = self._messages[position]
+        self._messages[position] = dataclasses.replace(
+            message,
+            transaction=transaction,
+            payload=message.payload if payload is None else payload,
+        )
+
+    def head(self) -> QueuedMessage | None:
+        return next(iter(self._messages.values()), None)
+
+    def messages(self, transaction: str | None = None) -> list[QueuedMessage]:
+        return [
+            message
+            for message in self._messages.values()
+            if transaction is None or message.transaction == transaction
+        ]
+
+    def oldest_update(self, besides: int | None) -> QueuedMessage | None:
+        return next(
+            (
+                message
+                for message in self._messages.values()
+                if message.kind is Kind.UPDATE and message.position != besides
+            ),
+            None,
+        )
+
+    def delete(self, position: int) -> None:
+        self._messages.pop(position, None)
+
+    def count_failure(self, position: int) -> int:
+        message = self._messages.get(position)
+        if message is None:
+            return 0
+        attempts = message.attempts + 1
+        self._messages[position] = dataclasses.replace(message, attempts=attempts)
+        return attempts
+
+    def count(self) -> int:
+        return len(self._messages)
+
+    def next_seq_no(self, transaction: str) -> int:
+        return self._seq_nos.get(transaction, 0)
+
+    def set_next_seq_no(self, transaction: str, seq_no: int | None) -> None:
+        if seq_no is None:
+            self._seq_nos.pop(transaction, None)
+        else:
+            self._seq_nos[transaction] = seq_no
+
+    def real_id(self, placeholder: int) -> int | None:
+        return self._real_ids.get(placeholder)
+
+    def set_real_id(self, placeholder: int, real: int) -> None:
+        self._real_ids[placeholder] = real
+
+    def forget_real_id(self, real: int) -> None:
+        for placeholder, its_real in list(self._real_ids.items()):
+            if its_real == real:
+                del self._real_ids[placeholder]
+
+    def close(self) -> None:
+        """Nothing held open; what it holds stays readable until the queue is dropped (the
+        simulator counts what a station's queue still holds once its client closed)."""
+
+
 _BOUND_16 = frozenset({"MeterValues", "StopTransaction"})
 """1.6 actions that carry the transactionId the CSMS gave (or its placeholder, < 0)."""
 
@@ -163,22 +464,21 @@ _BOUND_16 = frozenset({"MeterValues", "StopTransaction"})
 class TransactionQueue:
     """Transaction-related CALLs waiting for their CALLRESULT, oldest first.
 
-    ``path`` is the SQLite file (created if missing), or ``":memory:"``.
+    ``path`` is the SQLite file (created if missing), or ``":memory:"`` (:data:`MEMORY`): kept
+    in the process's memory, no SQLite, lost when the process ends. The two behave alike
+    (numbering, order, retries, the bound: the rules below are written once, over either store).
     A position is removed only by :meth:`remove`: the client does that once
     the CSMS answered, or gave up retrying.
     """
 
-    def __init__(self, path: str = ":memory:", *, max_messages: int = DEFAULT_MAX_MESSAGES) -> None:
+    def __init__(self, path: str = MEMORY, *, max_messages: int = DEFAULT_MAX_MESSAGES) -> None:
         if max_messages < 2:
             raise ValueError("max_messages must leave room for a start and an end")
         self.path = path
         self.max_messages = max_messages
-        self._db = sqlite3.connect(path, isolation_level=None)  # we open transactions ourselves
-        if path == MEMORY:
-            self._db.execute(f"PRAGMA page_size={MEMORY_PAGE_SIZE}")
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self.durable: bool = path != MEMORY
+        """Whether what is put outlives the process: a file does, :data:`MEMORY` does not."""
+        self._store: _Store = _SqliteStore(path) if self.durable else _MemoryStore()
         self.sending: int | None = None
         """The position on the wire now: never dropped to make room."""
         self.on_size: list[Callable[[int], None]] = []
@@ -191,61 +491,37 @@ class TransactionQueue:
 
         Raises the request's OcppError when it breaks the schema (nothing is
         stored), ``ValueError`` for a CALL that is not transaction-related, and
-        :class:`QueueFull`.
+        :class:`QueueFull` (nothing is stored either, and no seqNo taken).
         """
         found = classify(action, request)
         if found is None:
             raise ValueError(f"{action} is not a transaction-related message")
-        with self._transaction():
+        store = self._store
+        with store.transaction():
             if action in _BOUND_16 and request.transaction_id < 0:
                 request = self._known_id(request)
                 found = classify(action, request)
                 assert found is not None
             kind, transaction = found
+            seq_no = None
             if action == "TransactionEvent":
-                request = msgspec.structs.replace(request, seq_no=self._next_seq_no(transaction))
-                if kind is Kind.END:
-                    self._db.execute("DELETE FROM seq_nos WHERE txn = ?", (transaction,))
+                seq_no = store.next_seq_no(transaction)
+                request = msgspec.structs.replace(request, seq_no=seq_no)
             payload = encode_checked_payload(request, action, version, response=False)
-            self._make_room()
-            cursor = self._db.execute(
-                "INSERT INTO messages (version, action, payload, txn, kind) VALUES (?, ?, ?, ?, ?)",
-                (version.label, action, payload, transaction, kind.value),
+            self._make_room()  # the last check: the writes follow
+            if seq_no is not None:
+                store.set_next_seq_no(transaction, None if kind is Kind.END else seq_no + 1)
+            placeholder = action == "StartTransaction"  # until the CSMS gives the real id
+            message = store.append(
+                version.label, action, payload, None if placeholder else transaction, kind
             )
-            position = cursor.lastrowid
-            assert position is not None
-            if action == "StartTransaction":  # until the CSMS gives the real one
-                transaction = str(-position)
-                self._db.execute(
-                    "UPDATE messages SET txn = ? WHERE position = ?", (transaction, position)
-                )
         self._sized()
-        return QueuedMessage(position, version.label, action, payload, 0, transaction, kind)
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """All the statements inside, or none of them (one fsync at the end)."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        return message
 
     def _known_id(self, request: Any) -> Any:
         """1.6: ``request`` with its placeholder transactionId replaced, if the real id is known."""
-        real = self._real_id(request.transaction_id)
+        real = self._store.real_id(request.transaction_id)
         return request if real is None else msgspec.structs.replace(request, transaction_id=real)
-
-    def _real_id(self, placeholder: int) -> int | None:
-        """The CSMS's transactionId of ``placeholder``, once its StartTransaction was answered
-        (and until its StopTransaction was): the one look-up both the queue's replacing and
-        :meth:`csms_transaction_id` read."""
-        row = self._db.execute(
-            "SELECT real FROM transaction_ids WHERE placeholder = ?", (placeholder,)
-        ).fetchone()
-        return None if row is None else int(row[0])
 
     def csms_transaction_id(self, transaction_id: int) -> int | None:
         """1.6: the CSMS's transactionId for ``transaction_id``, a placeholder (< 0) the
@@ -261,7 +537,7 @@ class TransactionQueue:
         the placeholders from, so both agree."""
         if transaction_id >= 0:
             return transaction_id
-        return self._real_id(transaction_id)
+        return self._store.real_id(transaction_id)
 
     def acknowledged(self, message: QueuedMessage, response: Any) -> None:
         """The CSMS answered ``message``: forget it.
@@ -271,82 +547,59 @@ class TransactionQueue:
         write (a power cut cannot leave them orphaned). A StopTransaction's
         answer ends the transaction's placeholder.
         """
-        with self._transaction():
-            self.remove(message.position)
+        store = self._store
+        with store.transaction():
             if message.action == "StartTransaction":
-                self._resolve(int(message.transaction), response.transaction_id)
+                placeholder, real = int(message.transaction), response.transaction_id
+                bound = [  # encoded (checked) before the first write
+                    (bound.position, self._with_id(bound, real))
+                    for bound in store.messages(str(placeholder))
+                    if bound.position != message.position  # the start itself
+                ]
+                store.set_real_id(placeholder, real)
+                for position, payload in bound:
+                    store.retag(position, str(real), payload)
             elif message.action == "StopTransaction":
-                self._db.execute(
-                    "DELETE FROM transaction_ids WHERE real = ?", (int(message.transaction),)
-                )
+                store.forget_real_id(int(message.transaction))
+            self.remove(message.position)
 
-    def _resolve(self, placeholder: int, real: int) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO transaction_ids (placeholder, real) VALUES (?, ?)",
-            (placeholder, real),
+    @staticmethod
+    def _with_id(message: QueuedMessage, real: int) -> bytes:
+        """1.6: the payload of ``message`` with the CSMS's transactionId ``real`` in it."""
+        request = msgspec.structs.replace(message.request(), transaction_id=real)
+        return encode_checked_payload(
+            request, message.action, _version(message.version), response=False
         )
-        for message in self._select("WHERE txn = ? ORDER BY position", (str(placeholder),)):
-            version = by_label(message.version)
-            request = msgspec.structs.replace(message.request(), transaction_id=real)
-            payload = encode_checked_payload(request, message.action, version, response=False)
-            self._db.execute(
-                "UPDATE messages SET payload = ?, txn = ? WHERE position = ?",
-                (payload, str(real), message.position),
-            )
-
-    def _next_seq_no(self, transaction: str) -> int:
-        row = self._db.execute("SELECT next FROM seq_nos WHERE txn = ?", (transaction,)).fetchone()
-        seq_no: int = 0 if row is None else row[0]
-        self._db.execute(
-            "INSERT OR REPLACE INTO seq_nos (txn, next) VALUES (?, ?)", (transaction, seq_no + 1)
-        )
-        return seq_no
 
     def _make_room(self) -> None:
         if len(self) < self.max_messages:
             return
-        row = self._db.execute(
-            "SELECT position, action, txn FROM messages WHERE kind = ? AND position != ? "
-            "ORDER BY position LIMIT 1",
-            (Kind.UPDATE.value, -1 if self.sending is None else self.sending),
-        ).fetchone()
-        if row is None:
+        dropped = self._store.oldest_update(self.sending)
+        if dropped is None:
             raise QueueFull(f"{len(self)} starts and ends queued: none may be dropped")
-        self._db.execute("DELETE FROM messages WHERE position = ?", (row[0],))
-        position, action, transaction = row
+        self._store.delete(dropped.position)
         ConnectionLog(log, self.identity).warning(
-            "queue full: dropped %s %d of transaction %r", action, position, transaction
+            "queue full: dropped %s %d of transaction %r",
+            dropped.action,
+            dropped.position,
+            dropped.transaction,
         )
 
     def head(self) -> QueuedMessage | None:
         """The oldest message, the next to send."""
-        found = self._select("ORDER BY position LIMIT 1", ())
-        return found[0] if found else None
+        return self._store.head()
 
     def messages(self) -> list[QueuedMessage]:
         """Every queued message, oldest first (to inspect; sending takes :meth:`head`)."""
-        return self._select("ORDER BY position", ())
-
-    def _select(self, where: str, parameters: tuple[Any, ...]) -> list[QueuedMessage]:
-        rows = self._db.execute(f"SELECT {_COLUMNS} FROM messages {where}", parameters).fetchall()
-        return [
-            QueuedMessage(position, version, action, payload, attempts, transaction, Kind(kind))
-            for position, version, action, payload, attempts, transaction, kind in rows
-        ]
+        return self._store.messages()
 
     def failed(self, position: int) -> int:
         """The CSMS failed to process the message at ``position``: count it; return the count."""
-        self._db.execute(
-            "UPDATE messages SET attempts = attempts + 1 WHERE position = ?", (position,)
-        )
-        row = self._db.execute(
-            "SELECT attempts FROM messages WHERE position = ?", (position,)
-        ).fetchone()
-        return 0 if row is None else int(row[0])
+        return self._store.count_failure(position)
 
     def remove(self, position: int) -> None:
         """Forget the message at ``position`` (answered, or given up)."""
-        self._db.execute("DELETE FROM messages WHERE position = ?", (position,))
+        self._store.delete(position)
         self._sized()
 
     def _sized(self) -> None:
@@ -356,9 +609,9 @@ class TransactionQueue:
                 watcher(size)
 
     def __len__(self) -> int:
-        count: int = self._db.execute("SELECT count(*) FROM messages").fetchone()[0]
-        return count
+        return self._store.count()
 
     def close(self) -> None:
-        """Close the database (what is stored stays stored)."""
-        self._db.close()
+        """Close the store (what a file stored stays stored; a memory queue's goes with the
+        queue object)."""
+        self._store.close()
