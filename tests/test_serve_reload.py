@@ -165,7 +165,9 @@ def test_the_served_app_says_the_signal_the_reloader_got(folder: Path, sig: sign
         served.process.send_signal(sig)  # to its pid only
         stopping = served.until("stopping on ")
         assert f"stopping on {sig.name}:" in stopping, stopping
-        assert served.stop(sig) == 0
+        # its own stop, awaited (a second signal here, while the child stops, is another
+        # operator's act: the child's default action then ended it, exit 241 in one run)
+        assert served.process.wait(15) == 0
     finally:
         served.stop()
 
