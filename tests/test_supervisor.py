@@ -310,3 +310,36 @@ def test_each_child_is_stopped_with_the_signal_the_supervisor_got(
                 child.popen.kill()
     assert codes == [0]
     assert [path.read_text() for path in said] == [sig.name, sig.name]
+
+
+# A child that dies by SIGKILL when told to stop (as the OOM killer or a second signal at
+# the wrong moment may end one), the other stopping cleanly; each writes its file once its
+# handler is installed.
+KILLED_AT_STOP = (
+    "import os, pathlib, signal, sys, time; "
+    f"slot = os.environ['{PROCESS_SLOT_ENVIRONMENT}']; "
+    "signal.signal(signal.SIGTERM, lambda *a: os.kill(os.getpid(), signal.SIGKILL) "
+    "if slot == '0' else sys.exit(0)); "
+    "pathlib.Path(sys.argv[1] + slot).write_text('ready'); time.sleep(60)"
+)
+
+
+def test_a_child_killed_at_the_stop_makes_the_run_exit_as_a_shell_says_it(
+    tmp_path: Path,
+) -> None:
+    """``128 + 9`` for a child ended by SIGKILL, even when its sibling stopped cleanly (the
+    run exited 0: ``max(-9, 0)``)."""
+    ready = tmp_path / "ready"
+    supervisor = Supervisor([sys.executable, "-c", KILLED_AT_STOP, str(ready)], 2, poll=0.05)
+    codes: list[int] = []
+    runner = threading.Thread(target=lambda: codes.append(supervisor.run()), daemon=True)
+    runner.start()
+    try:
+        until(lambda: all((tmp_path / f"ready{slot}").exists() for slot in (0, 1)))
+        supervisor.stop(signal.SIGTERM, None)
+        runner.join(15)
+    finally:
+        for child in supervisor._children:
+            if child.popen.poll() is None:
+                child.popen.kill()
+    assert codes == [128 + signal.SIGKILL]

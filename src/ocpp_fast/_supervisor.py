@@ -198,7 +198,11 @@ class Supervisor:
                 self._tend(child)
         # A child waiting for a change exited before the stop: its code (an edit that did
         # not import) is not how the stop went.
-        codes = [child.popen.wait() for child in self._children if child.restart_at != math.inf]
+        codes = [
+            _exit_status(child.popen.wait())
+            for child in self._children
+            if child.restart_at != math.inf
+        ]
         for child in self._children:
             child.close_pipe()
         return self._code or max(codes, default=0)
@@ -281,3 +285,11 @@ def serve_processes(argv: Sequence[str], count: int, log_format: str) -> int:
     signal.signal(signal.SIGINT, supervisor.stop)
     signal.signal(signal.SIGTERM, supervisor.stop)
     return supervisor.run()
+
+
+def _exit_status(code: int) -> int:
+    """A child's exit code as a shell says it: ``128 + N`` for one ended by signal N, which
+    ``Popen`` gives as ``-N``. The run's code is the children's highest: a child killed at
+    the stop (``-9``) lost to a sibling's ``0`` and the run exited 0, and one alone made the
+    command exit ``-9``, which the shell then read as 247."""
+    return 128 - code if code < 0 else code
