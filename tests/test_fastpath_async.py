@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from counting_protocol import counting, received
 from test_fastpath import TWINS
 
 from ocpp_fast import v201
@@ -33,18 +34,6 @@ from ocpp_fast.v201 import messages
 pytestmark = pytest.mark.usefixtures("dispatch_twin")  # handle and feed: both twins
 
 NOW = datetime.datetime(2026, 12, 2, 12, tzinfo=datetime.UTC)
-received: list[bytes | str] = []
-"""The frames a :class:`Counting` protocol was given, in order."""
-
-
-class Counting(Protocol):
-    """A real Protocol that notes each frame it is given to decode."""
-
-    __slots__ = ()
-
-    def receive(self, data: bytes | str) -> list[Any]:
-        received.append(data)
-        return super().receive(data)
 
 
 async def nothing() -> None:
@@ -60,9 +49,7 @@ class Gated(v201.ChargeSystem):
         self.frames: list[tuple[str, bytes | str | None]] = []
 
     def protocol(self, identity: str = "") -> Protocol:
-        made = super().protocol(identity)
-        made.__class__ = Counting
-        return made
+        return counting(super().protocol(identity))
 
     async def heartbeat(
         self, request: messages.HeartbeatRequest, context: CallContext

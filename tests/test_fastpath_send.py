@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from counting_protocol import counting, received
 from test_fastpath import TWINS
 
 from ocpp_fast import _reference, errors, v21, v201
@@ -43,20 +44,6 @@ def send(message_id: str = "s1", payload: bytes = PAYLOAD, action: str = ACTION)
     return b'[6,"' + message_id.encode() + b'","' + action.encode() + b'",' + payload + b"]"
 
 
-received: list[bytes | str] = []
-"""The frames a :class:`Counting` protocol was given, in order."""
-
-
-class Counting(Protocol):
-    """A real Protocol that notes each frame it is given to decode."""
-
-    __slots__ = ()
-
-    def receive(self, data: bytes | str) -> list[Any]:
-        received.append(data)
-        return super().receive(data)
-
-
 class Csms(v21.ChargeSystem):
     """A plain SEND handler keeping what it was handed (raising or handing back an awaitable
     as the stream's ``id`` says); a Heartbeat handler, whose action a SEND must not take."""
@@ -65,9 +52,7 @@ class Csms(v21.ChargeSystem):
         self.seen: list[tuple[Any, str]] = []
 
     def protocol(self, identity: str = "") -> Protocol:
-        made = super().protocol(identity)
-        made.__class__ = Counting
-        return made
+        return counting(super().protocol(identity))
 
     def notify_periodic_event_stream(
         self, request: messages.NotifyPeriodicEventStreamRequest, context: CallContext

@@ -136,11 +136,7 @@ class FastDispatch:
         if cell is not None:
             started = _clock()
         try:
-            handle = getattr(self._handler, method)
-            if wants_context:
-                result = handle(request, self._context_type(identity, message_id, self._peer))
-            else:
-                result = handle(request)
+            result = self._call(method, wants_context, request, identity, message_id)
         except Exception as exc:
             return self._ran(message_id, name, request, None, exc, started)
         reply = _reply(result, route, raw_id)
@@ -148,6 +144,16 @@ class FastDispatch:
             return self._ran(message_id, name, request, result, None, started)
         _answered(frames, message_id, identity, reply, debug, cell, started)
         return reply
+
+    def _call(
+        self, method: str, wants_context: bool, request: Any, identity: str, message_id: str
+    ) -> Any:
+        """The user's plain handler of a CALL or a SEND, called as ``invoke_handler`` calls it
+        (looked up on the instance each time; a context made only for one that takes it)."""
+        handle = getattr(self._handler, method)
+        if wants_context:
+            return handle(request, self._context_type(identity, message_id, self._peer))
+        return handle(request)
 
     def _sent(
         self,
@@ -182,11 +188,7 @@ class FastDispatch:
             return SendReceived(Send(message_id, name, request))
         started = _clock() if metrics is not None else 0.0
         try:
-            handle = getattr(self._handler, method)
-            if wants_context:
-                result = handle(request, self._context_type(identity, message_id, self._peer))
-            else:
-                result = handle(request)
+            result = self._call(method, wants_context, request, identity, message_id)
         except Exception as exc:  # logged by the general code, never answered
             return HandlerRan(Send(message_id, name, request), None, exc, started)
         if result is not None:  # an awaitable, say: the general code's to run
