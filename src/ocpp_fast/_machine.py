@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import random
 import socket
 from collections.abc import Sequence
 from importlib import metadata
@@ -17,12 +18,42 @@ from pathlib import Path
 __all__ = ["describe", "free_port", "percentile", "version_of"]
 
 
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+"""Linux's range of the ports it gives an outgoing connection (and a ``bind`` to port 0)."""
+PICKS = 64
+"""Ports tried below the ephemeral range before :func:`free_port` falls back to port 0's."""
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now (for a server to start on)."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for a server to start on).
+
+    Picked at random below the kernel's ephemeral range, where no outgoing connection is
+    given its local port: the port a ``bind`` to 0 hands out is an ephemeral one, which a
+    client socket of any process on the machine could take before the server binds it
+    (a test's ``serve --port`` failed on "address already in use" while the suite's other
+    workers opened hundreds of connections). Port 0's where that range is unknown or full.
+    """
+    low = _ephemeral_low()
+    if low > 2048:
+        for port in random.sample(range(max(1024, low - 12_000), low), PICKS):
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+        chosen: int = probe.getsockname()[1]
+        return chosen
+
+
+def _ephemeral_low() -> int:
+    """The ephemeral range's first port (0 where the machine does not say it)."""
+    try:
+        return int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def percentile(ordered: Sequence[float], share: float) -> float:
