@@ -45,6 +45,7 @@ __all__ = [
     "DROPPED",
     "ConnectionCall",
     "MessageRetry",
+    "QueueCall",
     "QueueSender",
     "Queued",
     "StillQueued",
@@ -67,7 +68,14 @@ attempts, error), summarized by a fleet's simulator as :data:`ATTEMPT_FAILED` is
 ConnectionCall: TypeAlias = Callable[[AsyncConnection, Any, float], Awaitable[Any]]
 """Sends a request on a connection within a timeout, as ``connection.call(request,
 timeout=...)`` does (returns the response, raises what it raises): how a client's own calls
-may go out through its owner's code (``StationClient.heartbeat_call``, ``queue_call``)."""
+may go out through its owner's code (``StationClient.heartbeat_call``)."""
+
+QueueCall: TypeAlias = Callable[[AsyncConnection, QueuedMessage, float], Awaitable[Any]]
+"""Sends a queued message on a connection within a timeout, as ``message.send(connection,
+timeout)`` does (returns the response, raises what it raises): how the transaction queue's
+sendings may go out through its owner's code (``StationClient.queue_call``). It is given the
+:class:`~ocpp_fast.transport.txqueue.QueuedMessage`, not a request: the queue sends the bytes
+it checked at ``put()``, not a request checked and encoded again at each sending."""
 
 
 @dataclass(frozen=True)
@@ -149,8 +157,8 @@ class QueueSender:
         self._versions = versions
         self._waiting: dict[int, asyncio.Future[Any]] = {}
         self._put = asyncio.Event()
-        self.call: ConnectionCall | None = None
-        """How each sending goes out: ``None``, ``connection.call``; else this function (its
+        self.call: QueueCall | None = None
+        """How each sending goes out: ``None``, ``message.send``; else this function (its
         client's :attr:`~ocpp_fast.transport.client.StationClient.queue_call`)."""
 
     def queued(self, request: Any) -> tuple[ProtocolVersion, str] | None:
@@ -180,12 +188,12 @@ class QueueSender:
                 continue
             connection = await live()
             self.queue.sending = message.position
-            request, timeout, call = message.request(), self.retry.timeout, self.call
+            timeout, call = self.retry.timeout, self.call
             try:
                 if call is None:
-                    response = await connection.call(request, timeout=timeout)
+                    response = await message.send(connection, timeout)
                 else:
-                    response = await call(connection, request, timeout)
+                    response = await call(connection, message, timeout)
             except TooBigForCsms as exc:
                 self._too_big(message, exc)
                 continue

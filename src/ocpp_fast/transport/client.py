@@ -60,6 +60,7 @@ from ocpp_fast.transport._sender import (
     DEFAULT_RETRY,
     ConnectionCall,
     MessageRetry,
+    QueueCall,
     Queued,
     QueueSender,
     StillQueued,
@@ -478,17 +479,19 @@ class StationClient(Generic[BootT]):
         return None if self._sender is None else self._sender.queue
 
     @property
-    def queue_call(self) -> ConnectionCall | None:
-        """How the queue's sendings go out: ``None``, on the connection (``connection.call``);
-        else this function of the connection, the request and its timeout (``retry.timeout``),
-        which returns the response or raises as ``connection.call`` does, each raise one failed
-        attempt as the queue counts them. ``ocpp-fast simulate`` counts every sending so in its
+    def queue_call(self) -> QueueCall | None:
+        """How the queue's sendings go out: ``None``, on the connection (``message.send``:
+        the bytes checked at ``put()``, sent as they are); else this function of the
+        connection, the :class:`~ocpp_fast.transport.txqueue.QueuedMessage` and its timeout
+        (``retry.timeout``), which returns the response or raises as ``message.send(connection,
+        timeout)`` does (and ``connection.call``), each raise one failed attempt as the queue
+        counts them. ``ocpp-fast simulate`` counts every sending so in its
         report, retries included, as it counts :attr:`heartbeat_call`'s. ``ValueError`` when
         set on a client without ``queue``."""
         return None if self._sender is None else self._sender.call
 
     @queue_call.setter
-    def queue_call(self, call: ConnectionCall | None) -> None:
+    def queue_call(self, call: QueueCall | None) -> None:
         if self._sender is None:
             raise ValueError("this StationClient has no transaction queue: give it queue=")
         self._sender.call = call
