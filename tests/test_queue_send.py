@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import gc
 import logging
 from types import ModuleType
 from typing import Any
@@ -16,11 +17,11 @@ import msgspec
 import pytest
 from queue_station import FAST, transaction_event
 
-from ocpp_fast import _outgoing, protocol, v16, v201
+from ocpp_fast import _outgoing, errors, protocol, v16, v201
 from ocpp_fast._frame_log import frames_log
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.protocol import Protocol, Side
-from ocpp_fast.transport import connect, serve
+from ocpp_fast.transport import MessageRetry, connect, serve
 from ocpp_fast.transport.txqueue import QueuedMessage, TransactionQueue
 from ocpp_fast.v16 import datatypes as datatypes16
 from ocpp_fast.v16 import enums as enums16
@@ -243,3 +244,44 @@ def test_a_checked_call_unanswered_times_out_naming_its_request() -> None:
         return "answered"
 
     assert asyncio.run(session()).startswith("no answer to TransactionEventRequest (message id ")
+
+
+def test_a_dropped_message_nobody_awaited_is_not_reported_as_never_retrieved(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Nobody need await a ``Queued``: its error, once the retries are spent, is no asyncio
+    "exception was never retrieved" when it is collected (an await would still raise it)."""
+
+    class Refusing(v201.ChargeSystem):
+        def transaction_event(
+            self, request: messages.TransactionEventRequest
+        ) -> messages.TransactionEventResponse:
+            raise errors.InternalError("the database is down")
+
+    async def session() -> tuple[bool, BaseException | None]:
+        server = await serve(Refusing())
+        url = f"ws://127.0.0.1:{server.port}/ocpp/CS001"
+        retry = MessageRetry(attempts=1, interval=0.01, timeout=2)
+        client = await connect(v201.Charger(), url, queue=":memory:", backoff=FAST, retry=retry)
+        try:
+            kept = client.put(transaction_event(EVENTS.STARTED, "T1", 0))
+            client.put(transaction_event(EVENTS.UPDATED, "T1", 1))  # never awaited
+            queue = client.queue
+            assert queue is not None
+            while len(queue):
+                await asyncio.sleep(0.01)
+            gc.collect()
+            try:
+                await kept
+            except errors.InternalError as exc:
+                return True, exc
+            return False, None
+        finally:
+            await client.close()
+            await server.close()
+
+    with caplog.at_level(logging.ERROR, "asyncio"):
+        raised, error = asyncio.run(session())
+        gc.collect()
+    assert raised and isinstance(error, errors.InternalError)
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
