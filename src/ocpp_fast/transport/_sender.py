@@ -49,6 +49,7 @@ __all__ = [
     "QueueSender",
     "Queued",
     "StillQueued",
+    "answer_within",
 ]
 
 AnswerT = TypeVar("AnswerT", covariant=True)
@@ -132,6 +133,28 @@ class Queued(Generic[AnswerT]):
 
 class StillQueued(TimeoutError):
     """``call()`` gave up waiting, but the message is queued and will be delivered."""
+
+
+async def answer_within(queued: Queued[AnswerT], timeout: float, name: str) -> AnswerT:
+    """The CSMS's answer to ``queued`` (a ``name``), or :class:`StillQueued` after ``timeout``.
+
+    For a :class:`Queued` nobody else awaits (``StationClient.call()``'s own): the timeout
+    settles its future with :class:`StillQueued` (the sender's answer, coming later, finds it
+    settled and goes nowhere), and a cancel of the caller cancels it. So the caller awaits the
+    future itself, woken in the turn after the sender settles it, where ``wait_for`` on a
+    ``shield`` of it took three turns (each a callback of the one before: shield's, wait_for's,
+    the task's), a cost each queued ``call()`` paid on top of the sender's own wait."""
+    done = queued.delivered
+    timer = asyncio.get_running_loop().call_later(timeout, _still_queued, done, name)
+    try:
+        return await queued
+    finally:
+        timer.cancel()
+
+
+def _still_queued(done: asyncio.Future[Any], name: str) -> None:
+    if not done.done():
+        done.set_exception(StillQueued(f"{name} is queued, not yet answered"))
 
 
 Live = Callable[[], Awaitable[AsyncConnection]]

@@ -64,6 +64,7 @@ from ocpp_fast.transport._sender import (
     Queued,
     QueueSender,
     StillQueued,
+    answer_within,
 )
 from ocpp_fast.transport._slow import drain_or_stop
 from ocpp_fast.transport.backend import resolve
@@ -613,11 +614,7 @@ class StationClient(Generic[BootT]):
         """
         delivered = self._put_if_queued(request)
         if delivered is not None:
-            try:
-                response: ResponseT = await within(asyncio.shield(delivered.delivered), timeout)
-                return response
-            except TimeoutError:
-                raise StillQueued(f"{type(request).__name__} is queued, not yet answered") from None
+            return await answer_within(delivered, timeout, type(request).__name__)
         connection = await self._live(timeout, request)
         return await connection.call(request, timeout=timeout)
 
