@@ -7,9 +7,10 @@ One station and a demo CSMS in one process on 127.0.0.1: a round sends ``--messa
 TransactionEvents Updated one after the other, each awaited, by ``call()`` on a client without
 a queue, or by ``put()`` on one with a queue in each store: ``memory`` (``queue=":memory:"``,
 the simulator's; ``memory-call``: the same queue, each message sent by ``call()`` as the
-simulator's stations do, which puts it and waits for the answer), ``sqlite-memory`` (SQLite's own ``":memory:"`` database, what that queue was
-before), ``sqlite-file`` (a file in a temporary directory, WAL and ``synchronous=FULL``: a real
-station's, an fsync per write); the ways in turn in each round. Prints the median wall time and
+simulator's stations do, which puts it and waits for the answer), ``sqlite-memory``
+(SQLite's own ``":memory:"`` database, what that queue was before), ``sqlite-file`` (a file
+in a temporary directory, WAL and ``synchronous=FULL``: a real station's, an fsync per
+write); the ways in turn in each round. Prints the median wall time and
 process CPU time (the CSMS's included, the same every way) per message each way and each
 queue's difference from ``call()``: its store's writes (put, head, acknowledged) and its
 sender's hop. Prints figures; asserts nothing.
