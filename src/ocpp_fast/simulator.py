@@ -739,10 +739,11 @@ async def simulate(
     each station's transaction queue (in memory, :data:`SIMULATOR_QUEUE`) sends a failed
     transaction message again (:data:`TRANSACTION_RETRY` by default). ``queue=False``: each
     transaction message is sent once, as the others are, and a failed one only counted: a load
-    generator's choice, where the queue's work (its in-memory store, the message checked at
-    ``put()`` and decoded again to be sent, the hop to its sender: about 29 µs of CPU per
-    transaction message, ``benchmarks/sim_queue_cost.py``; 98 when it was SQLite's in-memory
-    database) lowers the rate a simulator process whose CPU is the limit reaches.
+    generator's choice, where the queue's work (its in-memory store and bookkeeping, the hop
+    to its sender and back: about 25 µs of CPU per transaction message sent by ``call()``,
+    ``benchmarks/sim_queue_cost.py``, 41 when each sending checked and encoded the message
+    again; 98 when it was SQLite's in-memory database) lowers the rate a simulator process
+    whose CPU is the limit reaches.
     """
     labels = _labels(versions)
     chosen = mixed_actions(actions)
