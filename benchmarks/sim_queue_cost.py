@@ -6,9 +6,11 @@ its stations' transaction messages through it (``StationClient.put``, an in-memo
 One station and a demo CSMS in one process on 127.0.0.1: a round sends ``--messages``
 TransactionEvents Updated one after the other, each awaited, by ``call()`` on a client without
 a queue, or by ``put()`` on one with a queue in each store: ``memory`` (``queue=":memory:"``,
-the simulator's), ``sqlite-memory`` (SQLite's own ``":memory:"`` database, what that queue was
-before), ``sqlite-file`` (a file in a temporary directory, WAL and ``synchronous=FULL``: a real
-station's, an fsync per write); the ways in turn in each round. Prints the median wall time and
+the simulator's; ``memory-call``: the same queue, each message sent by ``call()`` as the
+simulator's stations do, which puts it and waits for the answer), ``sqlite-memory``
+(SQLite's own ``":memory:"`` database, what that queue was before), ``sqlite-file`` (a file
+in a temporary directory, WAL and ``synchronous=FULL``: a real station's, an fsync per
+write); the ways in turn in each round. Prints the median wall time and
 process CPU time (the CSMS's included, the same every way) per message each way and each
 queue's difference from ``call()``: its store's writes (put, head, acknowledged) and its
 sender's hop. Prints figures; asserts nothing.
@@ -40,9 +42,10 @@ def _sqlite_memory() -> TransactionQueue:
 
 
 async def _round(
-    port: int, queue: Callable[[], TransactionQueue] | None, messages: int
+    port: int, queue: Callable[[], TransactionQueue] | None, messages: int, put: bool = True
 ) -> tuple[float, float]:
-    """Seconds of wall and of CPU per message of one round."""
+    """Seconds of wall and of CPU per message of one round (``put`` false: by ``call()``,
+    queued or not)."""
     traffic = traffic_for("2.0.1", "SIM00000")
     url = f"ws://127.0.0.1:{port}/ocpp/SIM00000"
     client = await connect(v201.Charger(), url, queue=None if queue is None else queue())
@@ -50,7 +53,7 @@ async def _round(
     try:
         wall, cpu = time.perf_counter(), time.process_time()
         for request in requests:
-            if queue is None:
+            if queue is None or not put:
                 await client.call(request)
             else:
                 await client.put(request)
@@ -66,6 +69,7 @@ async def main(messages: int, rounds: int) -> None:
         ways: dict[str, Callable[[], TransactionQueue] | None] = {
             "call": None,
             "memory": lambda: TransactionQueue(MEMORY),
+            "memory-call": lambda: TransactionQueue(MEMORY),
             "sqlite-memory": _sqlite_memory,
             "sqlite-file": lambda: TransactionQueue(os.path.join(folder, f"{next(files)}.sqlite")),
         }
@@ -73,7 +77,8 @@ async def main(messages: int, rounds: int) -> None:
         try:
             for _ in range(rounds):
                 for way, queue in ways.items():
-                    figures[way].append(await _round(server.port, queue, messages))
+                    put = way != "memory-call"
+                    figures[way].append(await _round(server.port, queue, messages, put))
         finally:
             await server.close()
     medians = {

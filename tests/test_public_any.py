@@ -51,6 +51,11 @@ DECLARED_ANY = {
     "transport/txqueue.py: classify(request)": _QUEUE,
     "transport/txqueue.py: TransactionQueue.put(request)": _QUEUE,
     "transport/txqueue.py: TransactionQueue.acknowledged(response)": _QUEUE,
+    "transport/txqueue.py: QueuedMessage.send -> return": _QUEUE,
+    "aio.py: AsyncConnection.call_checked -> return": (
+        "the response of `action`, named by a string (the queue's stored payload): a typed "
+        "caller has the request, and call()"
+    ),
 }
 """Every public place declared ``Any`` (or holding ``Any``, as ``dict[str, Any]``), with why."""
 

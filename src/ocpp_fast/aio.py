@@ -691,18 +691,51 @@ class AsyncConnection:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         message_id = self._protocol.call(request)
+        response: ResponseT = await self._call_answer(
+            loop, message_id, deadline, timeout, type(request).__name__
+        )
+        return response
+
+    async def call_checked(
+        self, action: str, payload: bytes, version: str, timeout: float = DEFAULT_TIMEOUT
+    ) -> Any:
+        """Send ``action`` with the JSON ``payload`` checked already against OCPP
+        ``version``'s schema (a label) as a CALL; return the peer's typed response.
+
+        How the transaction queue sends what it checked and encoded at ``put()``
+        (:meth:`~ocpp_fast.transport.txqueue.QueuedMessage.send`): the frame is the one
+        :meth:`call` writes for the request of that payload, byte for byte, and all else is
+        :meth:`call`'s (its turn, the timeout, the response's check, the errors raised);
+        only the request's check, encoding and decoding are not done again.
+        ``ValueError`` when the connection speaks another version
+        (:meth:`~ocpp_fast.protocol.Protocol.call_checked`).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        message_id = self._protocol.call_checked(action, payload, version)
+        return await self._call_answer(loop, message_id, deadline, timeout, f"{action}Request")
+
+    async def _call_answer(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        message_id: str,
+        deadline: float,
+        timeout: float,
+        name: str,
+    ) -> Any:
+        """The answer to our CALL ``message_id`` (of the request class ``name``), queued on the
+        protocol: written out, awaited within ``timeout``, timed out or cancelled as
+        :meth:`call` says."""
         waiter: asyncio.Future[Any] = loop.create_future()
         self._waiters[message_id] = waiter
         try:  # the flush too: cancelled there, the waiter must not be left behind
             await self._flush()
-            response: ResponseT = await within(asyncio.shield(waiter), timeout)
-            return response
+            return await within(asyncio.shield(waiter), timeout)
         except TimeoutError:
             self._said_timed_out(self._protocol.time_out(message_id), message_id)
             await self._flush()
             raise TimeoutError(
-                f"no answer to {type(request).__name__} (message id {message_id}) "
-                f"within {timeout:g} s"
+                f"no answer to {name} (message id {message_id}) within {timeout:g} s"
             ) from None
         except asyncio.CancelledError:
             self._call_cancelled(message_id, deadline)

@@ -287,9 +287,43 @@ class Protocol:
         action = self._request_types.get(type(request))
         if action is None:
             raise ValueError(self._not_sendable(type(request)))
+        self._check_answered(action)
+        payload = encode_checked_payload(request, action, self.version, response=False)
+        return self._call(action, payload)
+
+    def call_checked(self, action: str, payload: bytes, version: str) -> str:
+        """Queue a CALL of ``action`` whose JSON ``payload`` was checked already, against the
+        schema of OCPP ``version`` (a label: "1.6", "2.0.1"...); return its id.
+
+        The transaction queue's way (:meth:`~ocpp_fast.aio.AsyncConnection.call_checked`): it
+        checked and encoded the request when it was put, and sending those bytes as they are
+        spares checking, encoding and decoding it again for every sending. The frame, its log
+        line, the metrics and the answer's handling are :meth:`call`'s. ``ValueError`` when
+        this connection speaks another version, or when ``action`` is not a CALL this side
+        sends (as :meth:`call` refuses a request of another version); the payload itself is
+        trusted: give only what :func:`~ocpp_fast._outgoing.encode_checked_payload` returned
+        for this version and action.
+        """
+        if version != self.version.label:
+            raise ValueError(
+                f"a {version} {action} cannot go on this connection: it speaks OCPP "
+                f"{self.version.label}"
+            )
+        kind = self.version.request_types.get(action)
+        if kind is None or kind not in self._request_types:
+            raise ValueError(
+                f"{action} is not a request the {self.side.value} sends in OCPP {version}"
+            )
+        self._check_answered(action)
+        return self._call(action, payload)
+
+    def _check_answered(self, action: str) -> None:
         if action not in self.version.response_types:
             raise ValueError(f"{action} is never answered: send it with send(), not call()")
-        payload = encode_checked_payload(request, action, self.version, response=False)
+
+    def _call(self, action: str, payload: bytes) -> str:
+        """Queue the CALL of a checked ``payload``; its id (what :meth:`call` and
+        :meth:`call_checked` share once the payload is in hand)."""
         message_id = self._new_id()
         frame = _encode_call(message_id, action, msgspec.Raw(payload))
         self._queue.append(_Outgoing(message_id, action, frame))

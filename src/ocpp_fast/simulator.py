@@ -70,7 +70,7 @@ from ocpp_fast.transport.client import (
     boot_accepted_within,
     boot_retry_delay,
 )
-from ocpp_fast.transport.txqueue import TransactionQueue, classify
+from ocpp_fast.transport.txqueue import QueuedMessage, TransactionQueue, classify
 
 __all__ = [
     "ACTION_PRESETS",
@@ -330,7 +330,7 @@ async def _station(fleet: _Fleet, index: int, label: str, first: int, rng: rando
     if queue is not None:  # connect(queue=...): simulate(queue=True)
         unsent: set[int] = set()
         fleet.unsent[identity] = unsent
-        client.queue_call = functools.partial(_sending, fleet, queue, unsent)
+        client.queue_call = functools.partial(_sending, fleet, unsent)
     kinds, weights = fleet.kinds, fleet.weights
     try:
         accepted = await _booted(fleet, client, state)
@@ -561,13 +561,12 @@ def _code(exc: Exception) -> str:
 
 async def _sending(
     fleet: _Fleet,
-    queue: TransactionQueue,
     unsent: set[int],
     connection: AsyncConnection,
-    request: Any,
+    message: QueuedMessage,
     timeout: float,
 ) -> Any:
-    """One sending of a transaction message by its station's ``queue`` (the client's
+    """One sending of a transaction message (``message``) by its station's queue (the client's
     ``queue_call``), counted as the station's other calls are: its latency once answered (and,
     sent again, in :attr:`SimulationReport.retried`), a failure the CSMS made (an error, no
     answer in time) in :attr:`SimulationReport.errors`, each, retried or not (the last one of a
@@ -577,23 +576,22 @@ async def _sending(
     queue to retry. Once the run ended, the queue sends nothing again (a message put before
     the end, in ``unsent``, still goes out once): the sending waits until the station's client
     closes, and the message is counted with what its queue still holds (:func:`_left_in_queue`)."""
-    position = queue.sending
+    position = message.position
     again = position not in unsent
     if not again:
         unsent.discard(position)
     elif fleet.over.is_set() or time.monotonic() >= fleet.deadline:
         await asyncio.get_running_loop().create_future()  # until the client's close cancels it
-    action = type(request).__name__.removesuffix("Request")
+    action = message.action
     started = time.perf_counter()
     try:
-        response = await connection.call(request, timeout=timeout)
+        response = await message.send(connection, timeout)
     except ConnectionError:
         raise  # sent again once reconnected: not an error, nor an attempt
     except (errors.OcppError, TimeoutError) as exc:
         _count_failure(fleet.report, action, exc)
         raise
     except asyncio.CancelledError:  # the client closed, the message on the wire
-        assert position is not None
         fleet.cut[connection.identity] = position
         raise
     _count_answer(fleet.report, action, started, response)
@@ -741,10 +739,11 @@ async def simulate(
     each station's transaction queue (in memory, :data:`SIMULATOR_QUEUE`) sends a failed
     transaction message again (:data:`TRANSACTION_RETRY` by default). ``queue=False``: each
     transaction message is sent once, as the others are, and a failed one only counted: a load
-    generator's choice, where the queue's work (its in-memory store, the message checked at
-    ``put()`` and decoded again to be sent, the hop to its sender: about 29 µs of CPU per
-    transaction message, ``benchmarks/sim_queue_cost.py``; 98 when it was SQLite's in-memory
-    database) lowers the rate a simulator process whose CPU is the limit reaches.
+    generator's choice, where the queue's work (its in-memory store and bookkeeping, the hop
+    to its sender and back: about 25 µs of CPU per transaction message sent by ``call()``,
+    ``benchmarks/sim_queue_cost.py``, 41 when each sending checked and encoded the message
+    again; 98 when it was SQLite's in-memory database) lowers the rate a simulator process
+    whose CPU is the limit reaches.
     """
     labels = _labels(versions)
     chosen = mixed_actions(actions)

@@ -45,9 +45,11 @@ __all__ = [
     "DROPPED",
     "ConnectionCall",
     "MessageRetry",
+    "QueueCall",
     "QueueSender",
     "Queued",
     "StillQueued",
+    "answer_within",
 ]
 
 AnswerT = TypeVar("AnswerT", covariant=True)
@@ -67,7 +69,14 @@ attempts, error), summarized by a fleet's simulator as :data:`ATTEMPT_FAILED` is
 ConnectionCall: TypeAlias = Callable[[AsyncConnection, Any, float], Awaitable[Any]]
 """Sends a request on a connection within a timeout, as ``connection.call(request,
 timeout=...)`` does (returns the response, raises what it raises): how a client's own calls
-may go out through its owner's code (``StationClient.heartbeat_call``, ``queue_call``)."""
+may go out through its owner's code (``StationClient.heartbeat_call``)."""
+
+QueueCall: TypeAlias = Callable[[AsyncConnection, QueuedMessage, float], Awaitable[Any]]
+"""Sends a queued message on a connection within a timeout, as ``message.send(connection,
+timeout)`` does (returns the response, raises what it raises): how the transaction queue's
+sendings may go out through its owner's code (``StationClient.queue_call``). It is given the
+:class:`~ocpp_fast.transport.txqueue.QueuedMessage`, not a request: the queue sends the bytes
+it checked at ``put()``, not a request checked and encoded again at each sending."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,28 @@ class StillQueued(TimeoutError):
     """``call()`` gave up waiting, but the message is queued and will be delivered."""
 
 
+async def answer_within(queued: Queued[AnswerT], timeout: float, name: str) -> AnswerT:
+    """The CSMS's answer to ``queued`` (a ``name``), or :class:`StillQueued` after ``timeout``.
+
+    For a :class:`Queued` nobody else awaits (``StationClient.call()``'s own): the timeout
+    settles its future with :class:`StillQueued` (the sender's answer, coming later, finds it
+    settled and goes nowhere), and a cancel of the caller cancels it. So the caller awaits the
+    future itself, woken in the turn after the sender settles it, where ``wait_for`` on a
+    ``shield`` of it took three turns (each a callback of the one before: shield's, wait_for's,
+    the task's), a cost each queued ``call()`` paid on top of the sender's own wait."""
+    done = queued.delivered
+    timer = asyncio.get_running_loop().call_later(timeout, _still_queued, done, name)
+    try:
+        return await queued
+    finally:
+        timer.cancel()
+
+
+def _still_queued(done: asyncio.Future[Any], name: str) -> None:
+    if not done.done():
+        done.set_exception(StillQueued(f"{name} is queued, not yet answered"))
+
+
 Live = Callable[[], Awaitable[AsyncConnection]]
 """Waits until the station is connected; returns the connection."""
 
@@ -149,8 +180,8 @@ class QueueSender:
         self._versions = versions
         self._waiting: dict[int, asyncio.Future[Any]] = {}
         self._put = asyncio.Event()
-        self.call: ConnectionCall | None = None
-        """How each sending goes out: ``None``, ``connection.call``; else this function (its
+        self.call: QueueCall | None = None
+        """How each sending goes out: ``None``, ``message.send``; else this function (its
         client's :attr:`~ocpp_fast.transport.client.StationClient.queue_call`)."""
 
     def queued(self, request: Any) -> tuple[ProtocolVersion, str] | None:
@@ -165,7 +196,6 @@ class QueueSender:
         """Store ``request`` (on disk when this returns)."""
         message = self.queue.put(version, action, request)
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        done.add_done_callback(_retrieve)  # nobody need await it: no "never retrieved" noise
         self._waiting[message.position] = done
         self._put.set()
         return Queued(message, done)
@@ -180,12 +210,12 @@ class QueueSender:
                 continue
             connection = await live()
             self.queue.sending = message.position
-            request, timeout, call = message.request(), self.retry.timeout, self.call
+            timeout, call = self.retry.timeout, self.call
             try:
                 if call is None:
-                    response = await connection.call(request, timeout=timeout)
+                    response = await message.send(connection, timeout)
                 else:
-                    response = await call(connection, request, timeout)
+                    response = await call(connection, message, timeout)
             except TooBigForCsms as exc:
                 self._too_big(message, exc)
                 continue
@@ -253,11 +283,12 @@ class QueueSender:
         waiting, self._waiting = self._waiting, {}
         for position, done in waiting.items():
             if not done.done():
-                done.set_exception(
+                _fail(
+                    done,
                     StillQueued(
                         f"message {position} of the transaction queue was not answered before "
                         "the client closed: it stays queued, for the next client on the file"
-                    )
+                    ),
                 )
 
     def _settle(self, position: int, response: Any, error: Exception | None) -> None:
@@ -267,9 +298,13 @@ class QueueSender:
         if error is None:
             done.set_result(response)
         else:
-            done.set_exception(error)
+            _fail(done, error)
 
 
-def _retrieve(done: asyncio.Future[Any]) -> None:
-    if not done.cancelled():
-        done.exception()
+def _fail(done: asyncio.Future[Any], error: Exception) -> None:
+    """Fail ``done`` with ``error``, marked as seen: nobody need await a :class:`Queued`, so no
+    "Future exception was never retrieved" for one nobody awaited (an await still raises it).
+    Marked here, not by a done callback on every future: that callback cost each answered
+    message a scheduled call of its own."""
+    done.set_exception(error)
+    done.exception()

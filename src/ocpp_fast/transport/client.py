@@ -60,9 +60,11 @@ from ocpp_fast.transport._sender import (
     DEFAULT_RETRY,
     ConnectionCall,
     MessageRetry,
+    QueueCall,
     Queued,
     QueueSender,
     StillQueued,
+    answer_within,
 )
 from ocpp_fast.transport._slow import drain_or_stop
 from ocpp_fast.transport.backend import resolve
@@ -478,17 +480,19 @@ class StationClient(Generic[BootT]):
         return None if self._sender is None else self._sender.queue
 
     @property
-    def queue_call(self) -> ConnectionCall | None:
-        """How the queue's sendings go out: ``None``, on the connection (``connection.call``);
-        else this function of the connection, the request and its timeout (``retry.timeout``),
-        which returns the response or raises as ``connection.call`` does, each raise one failed
-        attempt as the queue counts them. ``ocpp-fast simulate`` counts every sending so in its
+    def queue_call(self) -> QueueCall | None:
+        """How the queue's sendings go out: ``None``, on the connection (``message.send``:
+        the bytes checked at ``put()``, sent as they are); else this function of the
+        connection, the :class:`~ocpp_fast.transport.txqueue.QueuedMessage` and its timeout
+        (``retry.timeout``), which returns the response or raises as ``message.send(connection,
+        timeout)`` does (and ``connection.call``), each raise one failed attempt as the queue
+        counts them. ``ocpp-fast simulate`` counts every sending so in its
         report, retries included, as it counts :attr:`heartbeat_call`'s. ``ValueError`` when
         set on a client without ``queue``."""
         return None if self._sender is None else self._sender.call
 
     @queue_call.setter
-    def queue_call(self, call: ConnectionCall | None) -> None:
+    def queue_call(self, call: QueueCall | None) -> None:
         if self._sender is None:
             raise ValueError("this StationClient has no transaction queue: give it queue=")
         self._sender.call = call
@@ -610,11 +614,7 @@ class StationClient(Generic[BootT]):
         """
         delivered = self._put_if_queued(request)
         if delivered is not None:
-            try:
-                response: ResponseT = await within(asyncio.shield(delivered.delivered), timeout)
-                return response
-            except TimeoutError:
-                raise StillQueued(f"{type(request).__name__} is queued, not yet answered") from None
+            return await answer_within(delivered, timeout, type(request).__name__)
         connection = await self._live(timeout, request)
         return await connection.call(request, timeout=timeout)
 

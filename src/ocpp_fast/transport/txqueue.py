@@ -62,9 +62,9 @@ import enum
 import functools
 import logging
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -72,6 +72,9 @@ from ocpp_fast._model import OcppStruct, Request
 from ocpp_fast._outgoing import encode_checked_payload
 from ocpp_fast._protocol_version import ProtocolVersion, by_label
 from ocpp_fast._ratelimit import ConnectionLog
+
+if TYPE_CHECKING:
+    from ocpp_fast.aio import AsyncConnection
 
 __all__ = ["Kind", "QueueFull", "QueuedMessage", "TransactionQueue", "classify"]
 
@@ -125,6 +128,14 @@ class QueuedMessage:
         """1.6: the transactionId to use in MeterValues and StopTransaction of this
         StartTransaction's transaction (a placeholder, < 0, until the CSMS answers)."""
         return int(self.transaction)
+
+    def send(self, connection: AsyncConnection, timeout: float) -> Awaitable[Any]:
+        """Send it on ``connection`` as the CALL of its checked :attr:`payload`, as it was put:
+        the frame ``connection.call(self.request())`` would write, without checking, encoding
+        and decoding the request again at each sending; awaited, the CSMS's typed response
+        (raises as ``connection.call`` does; ``ValueError`` on a connection of another
+        version)."""
+        return connection.call_checked(self.action, self.payload, self.version, timeout)
 
     def request(self) -> Request[OcppStruct]:
         """The request Struct again, to hand to the connection (a transaction message's: its
