@@ -165,7 +165,9 @@ def test_the_served_app_says_the_signal_the_reloader_got(folder: Path, sig: sign
         served.process.send_signal(sig)  # to its pid only
         stopping = served.until("stopping on ")
         assert f"stopping on {sig.name}:" in stopping, stopping
-        assert served.stop(sig) == 0
+        # the one signal stops both: a second one (stop(sig)), sent while the child was still
+        # stopping (slow under load), was passed on and killed it (exit 254/241, not 0)
+        assert served.process.wait(15) == 0
     finally:
         served.stop()
 
