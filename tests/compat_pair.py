@@ -129,10 +129,16 @@ def slow_heartbeat_backend(base: type[Any], delay: float) -> type[Any]:
     class Csms(base):  # type: ignore[misc]
         events: list[str]
 
+        async def store(self) -> None:
+            """A database write, ``delay`` s; a test that must cancel the handler while it
+            runs overrides it to wait for that event instead (a process descheduled longer
+            than ``delay`` has the write done, and the CALL answered, before the cancel)."""
+            await asyncio.sleep(delay)
+
         @on(Action.heartbeat)  # type: ignore[untyped-decorator]
         async def on_heartbeat(self) -> Any:
             self.events.append("heartbeat: begins")
-            await asyncio.sleep(delay)  # a database write
+            await self.store()
             self.events.append("heartbeat: answered")
             return call_result16.Heartbeat(current_time=NOW)
 

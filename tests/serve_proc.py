@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -58,6 +58,24 @@ class Served:
         """Its next line on stdout (``""`` once it exited)."""
         assert self.process.stdout is not None
         return self.process.stdout.readline()
+
+    def lines_until(self, done: Callable[[list[str]], bool], guard: float = 30) -> list[str]:
+        """The lines it writes on stdout from now on, once ``done`` holds for them: for a test
+        that needs what it logs on an event (a station leaving) before it is stopped, where a
+        fixed sleep lost the line when the server was slow under load. ``guard``: seconds
+        after which the process is stopped, so a line that never comes fails the test (the
+        lines so far shown) instead of hanging it in ``readline()``."""
+        stopper = threading.Timer(guard, self.process.terminate)
+        stopper.start()
+        lines: list[str] = []
+        try:
+            while not done(lines):
+                line = self.line()
+                assert line, f"serve exited, or said nothing more within {guard} s: {lines}"
+                lines.append(line)
+        finally:
+            stopper.cancel()
+        return lines
 
     def err_line(self) -> str:
         """Its next line on stderr, which must be piped (``""`` once it exited)."""

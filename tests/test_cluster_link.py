@@ -343,7 +343,8 @@ def test_a_gateway_s_write_window_stores_calls_of_several_stations_in_one_write(
             link = gateway.relay.replies
             assert isinstance(link, NatsLink) and link.write_window == 0.15
             sockets = [await station(server.port, f"W{n}") for n in range(3)]
-            await asyncio.sleep(0.5)  # the registry lines of their connections are written
+            for n in range(3):  # the registry lines of their connections written (not counted)
+                await gateway.holds(f"W{n}", 5)
             counted = CountedWrites.on(link)
             for n, ws in enumerate(sockets):
                 frame = b'[2,"w%d","TransactionEvent",%s]' % (n, transaction_event(n))

@@ -255,9 +255,13 @@ def test_an_override_raising_ends_start_and_the_next_start_reads_on(
 async def started_twice(cls: type[Any], when: str) -> tuple[list[Any], list[Any]]:
     """Two ``start()`` at once on one connection: both at once (``"together"``), the second once
     the first one's slow CALL is being handled (``"handling"``), or the second right after the
-    first was cancelled, not awaited (``"cancelled"``). The station sends a slow Heartbeat, then
+    first was cancelled, not awaited (``"cancelled"``). The station sends a slow Heartbeat (one
+    hanging until cancelled, for ``"cancelled"``), then
     (the backend having started twice) another one."""
     events: list[Any] = []
+    # cancelled: a handler that awaits until then, not a slow one (0.2 s), which a process
+    # stalled that long under load let end, and be answered, before the cancel reached it
+    first_call, first_name = (HANGS, "hangs") if when == "cancelled" else (SLOW, "slow")
 
     async def on_connect(websocket: ServerConnection) -> None:
         point = cls("CP1", websocket, 2)
@@ -266,7 +270,7 @@ async def started_twice(cls: type[Any], when: str) -> tuple[list[Any], list[Any]
         if when == "together":
             await asyncio.sleep(0)
         else:
-            await until(lambda: ("begins", "slow") in events)
+            await until(lambda: ("begins", first_name) in events)
         if when == "cancelled":
             first.cancel()
         second = asyncio.create_task(ended(point.start()))
@@ -276,7 +280,7 @@ async def started_twice(cls: type[Any], when: str) -> tuple[list[Any], list[Any]
 
     async with served(on_connect) as connecting:
         async with connecting() as station:
-            await station.send(SLOW)
+            await station.send(first_call)
             await asyncio.sleep(0.1)
             await station.send(H3)
             got = await heard(station)
@@ -426,7 +430,7 @@ def test_a_start_begun_as_the_first_is_cancelled_reads_on() -> None:
 def test_calls_read_by_a_start_cancelled_and_not_awaited_are_answered_next(
     repaired: bool,
 ) -> None:
-    """``ocpp``'s first ``start()``, cancelled in the slow handler, had not read the next
+    """``ocpp``'s first ``start()``, cancelled in the hanging handler, had not read the next
     CALLs: the second reads and answers them. The drop-in's had (it reads on), and the second
     began before the cancelled one kept them: it failed at once (the first was still in its
     read: ``ConcurrencyError``) and nothing more was answered. It now waits until the cancelled
@@ -436,21 +440,23 @@ def test_calls_read_by_a_start_cancelled_and_not_awaited_are_answered_next(
     name = "rep" if repaired else "h2"
     second = f'["2","{name}","Heartbeat",{{}}]' if repaired else f'[2,"{name}","Heartbeat",{{}}]'
     backend = repairing if repaired else plain
-    frames = [SLOW, second, H3]
+    # a handler that awaits until cancelled, not a slow one (0.2 s): a process stalled that
+    # long under load had the drop-in's ended, and answered, in the cancel's loop turn
+    frames = [HANGS, second, H3]
     theirs, ours = (
-        asyncio.run(restarted(backend(base), frames, "slow", awaited=False)) for base in BASES
+        asyncio.run(restarted(backend(base), frames, "hangs", awaited=False)) for base in BASES
     )
     assert ours[0] == theirs[0] == [[3, name, ANSWER], [3, "h3", ANSWER]]
-    cancelled = [("handler raised", "slow", "CancelledError")]
+    cancelled = [("handler raised", "hangs", "CancelledError")]
     if repaired:
-        cancelled.append(("super raised", "slow", "CancelledError"))
+        cancelled.append(("super raised", "hangs", "CancelledError"))
     answered = [(step, unique_id) for unique_id in (name, "h3") for step in ("begins", "ends")]
     if repaired:
         answered = [*answered[:2], ("out", name), *answered[2:], ("out", "h3")]
     first_routing = ("super raised", name, "CancelledError")
     ours_order = [event for event in handling(ours[1]) if event != first_routing]
     assert ours_order == [
-        ("begins", "slow"),
+        ("begins", "hangs"),
         *cancelled,
         *answered,
         ("run 2", "ConnectionClosedOK"),

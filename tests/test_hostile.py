@@ -195,8 +195,13 @@ def test_handler_tasks_are_bounded_across_connections(backend: str) -> None:
                 for n in range(20):
                     await one.send(HEARTBEAT.format(n))
                     await two.send(HEARTBEAT.format(n))
-                await asyncio.sleep(0.5)
-                handling = sum(c.handling for c in server.connections.values())
+
+                def handling_now() -> int:
+                    return sum(c.handling for c in server.connections.values())
+
+                await until(lambda: handling_now() >= 4)  # the bound reached, however slowly
+                await asyncio.sleep(0.3)  # time for more to begin, were the bound not kept
+                handling = handling_now()
                 for peer in (one, two):  # nobody reads their close frame: no handshake
                     assert peer.transport is not None
                     peer.transport.abort()
@@ -257,7 +262,7 @@ def test_a_station_that_disconnects_leaves_connections_at_once(backend: str) -> 
                 assert hostile.transport is not None
                 hostile.transport.abort()
                 gone = await until(lambda: "slow1" not in server.connections, 0.3)
-                await asyncio.sleep(0.5)  # the grace passed: handlers cancelled
+                await until(lambda: handler.cancelled == 3)  # the grace passed, however slowly
                 return gone, handler.cancelled
         finally:
             await server.close(timeout=1)

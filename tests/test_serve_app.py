@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -604,8 +603,13 @@ def served_log(*flags: str) -> list[str]:
             simulate(f"ws://127.0.0.1:{server.port}/", 3, 1.0, interval=0.05, handle_signals=False)
         )
         assert report.connected == 3 and report.messages > 30, report.table()
-        time.sleep(0.3)  # the server logs the last disconnect
-    return server.out.splitlines()
+        said = server.lines_until(lambda lines: len(disconnects(lines)) == 3)
+    return "".join([*said, server.out]).splitlines()
+
+
+def disconnects(lines: list[str]) -> list[str]:
+    """The lines saying a station left."""
+    return [line for line in lines if ": disconnected" in line]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -648,8 +652,8 @@ def test_an_app_that_configures_logging_gets_each_line_once(tmp_path: Path) -> N
         url = f"ws://127.0.0.1:{server.port}/"
         report = asyncio.run(simulate(url, 2, 0.5, handle_signals=False))
         assert report.connected == 2, report.table()
-        time.sleep(0.3)  # the server logs the last disconnect
-    lines = server.out.splitlines()
+        said = server.lines_until(lambda lines: len(disconnects(lines)) == 2)
+    lines = "".join([*said, server.out]).splitlines()
     assert len([line for line in lines if line.startswith("app hello SIM")]) == 2, lines
     assert len([line for line in lines if "SIM00000: connected" in line]) == 1, lines
     assert len([line for line in lines if "SIM00000: disconnected" in line]) == 1, lines

@@ -63,9 +63,9 @@ class ChargePoint(Calling):
     ``max_concurrent_calls`` bounds the station's CALLs :meth:`start` holds at
     once: the one being handled and those read while it runs, which wait their
     turn (reading pauses beyond the bound; the spec allows one).
-    ``handler_grace`` (seconds, 10) bounds how long a cancelled :meth:`start` waits for the
-    handlers it cancels: one that catches ``CancelledError`` and awaits on is left running
-    (logged), and ``start()`` ends all the same.
+    ``handler_grace`` (seconds, 10) bounds how long an ending :meth:`start` waits for its
+    handlers, those it cancels when cancelled and those running when the connection failed:
+    one that awaits on is left running (logged), and ``start()`` ends all the same.
     """
 
     strict_formats: ClassVar[bool] = False
@@ -116,14 +116,16 @@ class ChargePoint(Calling):
         their answer fails) before the exception leaves, as with ``ocpp``, whose
         ``start()`` reads nothing while a handler runs: what the backend does once
         ``start()`` ended (forget the station, replace ``_connection``) comes after
-        every handler. Cancelled, it cancels them, as ``ocpp``'s handler is, and raises once
-        they ended, or after ``handler_grace`` seconds if one caught the cancel and awaits on
-        (``ocpp``'s ``start()`` then never ends); cancelled inside a ``route_message`` override
-        that catches the cancel and returns, it stops all the same (:meth:`_fast_stop_held`).
-        Each run
-        keeps its own (:class:`~ocpp_fast.compat._reading.Reading`): a backend that
-        reuses the ChargePoint on reconnect, ``start()`` awaited for the new connection
-        before it cancels the old run, keeps the new run's CALLs answered.
+        every handler, or after ``handler_grace`` seconds if one awaits on (left running,
+        logged; ``ocpp``'s ``start()``, in that handler, never ends); cancelled meanwhile,
+        it cancels them and raises at once. Cancelled, it cancels them, as ``ocpp``'s
+        handler is, and raises once they ended, or after ``handler_grace`` seconds if one
+        caught the cancel and awaits on (``ocpp``'s ``start()`` then never ends); cancelled
+        inside a ``route_message`` override that catches the cancel and returns, it stops all
+        the same (:meth:`_fast_stop_held`). Each run keeps its own
+        (:class:`~ocpp_fast.compat._reading.Reading`): a backend that reuses the ChargePoint
+        on reconnect, ``start()`` awaited for the new connection before it cancels the old
+        run, keeps the new run's CALLs answered.
 
         A CALL whose routing raised (an overridden ``_handle_call`` or
         ``route_message`` failing with something else than ``ocpp``'s errors, which
@@ -203,9 +205,7 @@ class ChargePoint(Calling):
                 raise
         except Exception:
             self._fast_stopped_reading(run)
-            pending = [task for task in handling if not task.done()]
-            if pending:
-                await asyncio.wait(pending)
+            await self._fast_end_handlers(handling, cancel=False)
             if run.failure is None:
                 raise
         # raised outside the except clauses, so its own context and traceback are kept

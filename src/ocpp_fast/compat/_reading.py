@@ -47,7 +47,7 @@ from collections import deque
 from collections.abc import Awaitable, Collection, Coroutine, Generator
 from typing import Any
 
-__all__ = ["Reading", "cancel_and_wait", "failure_of", "routing_failed"]
+__all__ = ["Reading", "failure_of", "routing_failed", "wait_handlers"]
 
 
 class Reading:
@@ -325,25 +325,28 @@ async def _rest_of(routing: Coroutine[Any, Any, Any], awaiting: Any) -> None:
     await _driven(routing, None, awaiting)
 
 
-async def cancel_and_wait(
-    tasks: Collection[asyncio.Future[Any]], grace: float
+async def wait_handlers(
+    tasks: Collection[asyncio.Future[Any]], grace: float, cancel: bool
 ) -> list[asyncio.Future[Any]]:
-    """Cancel a cancelled ``start()``'s handler tasks and wait for them to end, at most
-    ``grace`` seconds; returns those still running then.
+    """Wait for an ended ``start()``'s handler tasks to end, at most ``grace`` seconds, first
+    cancelling them if ``cancel`` (``start()`` was cancelled); returns those still running then.
 
-    ``ocpp``'s ``start()`` awaits its handler, so the handler it was cancelled in has ended
-    (its ``except``/``finally`` run) when it raises. Without the wait, a handler cancelled
-    inside ``call()`` was still ending while the backend's next ``start()`` handled the next
-    CALL. Without the bound, a handler that catches the cancel and awaits on (a retry loop
-    around ``except asyncio.CancelledError``) kept ``start()`` from ending: the backend
-    cancelling it (the server closing the connection) waited forever, as it does with
-    ``ocpp``. Cancelled again meanwhile, it passes the cancel on to them and stops waiting.
+    ``ocpp``'s ``start()`` awaits its handler, so the handler has ended (its ``except``/
+    ``finally`` run, its answer sent or failed) when ``start()`` raises. Without the wait, a
+    handler cancelled inside ``call()`` was still ending while the backend's next ``start()``
+    handled the next CALL. Without the bound, a handler that awaits on (one that catches the
+    cancel in a retry loop; one awaiting, after the connection failed, a store or a lock that
+    never answers) kept ``start()`` from ending: the backend cancelling it (the server closing
+    the connection) or awaiting it to forget the station waited forever, as it does with
+    ``ocpp``. Cancelled meanwhile, it cancels them and stops waiting: what cancels ``start()``
+    ends its handlers, whatever ``start()`` was waiting for.
     """
     pending = [task for task in tasks if not task.done()]
-    for task in pending:
-        task.cancel()
     if not pending:
         return []
+    if cancel:
+        for task in pending:
+            task.cancel()
     try:
         _, left = await asyncio.wait(pending, timeout=grace)
     except asyncio.CancelledError:

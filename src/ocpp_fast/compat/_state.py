@@ -18,7 +18,7 @@ import ocpp.charge_point
 
 from ocpp_fast._protocol_version import ProtocolVersion, by_label
 from ocpp_fast._reference import MESSAGE_ID_MAX_LENGTH
-from ocpp_fast.compat._reading import Reading, cancel_and_wait
+from ocpp_fast.compat._reading import Reading, wait_handlers
 
 __all__ = ["LOGGER", "State"]
 
@@ -67,7 +67,8 @@ class State(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
     """``ocpp``'s ChargePoint with the drop-in's own state (``_fast_...``) and version."""
 
     handler_grace: ClassVar[float] = 10.0
-    """Seconds a cancelled ``start()`` waits for the handlers it cancels to end (see
+    """Seconds an ending ``start()`` waits for its handlers to end: those it cancels when
+    cancelled, those still running when the connection failed (see
     :meth:`_fast_end_handlers`)."""
 
     def _fast_init_state(self) -> None:
@@ -86,21 +87,30 @@ class State(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         self._fast_turn: Reading | None = None
         self._fast_turns: list[Reading] = []
 
-    async def _fast_end_handlers(self, tasks: Collection[asyncio.Future[Any]]) -> None:
-        """Cancel the handlers a cancelled ``start()`` runs and wait for them, at most
-        ``handler_grace`` seconds: ``start()`` then raises its ``CancelledError`` whatever a
-        handler does (one catching the cancel and awaiting on is left running, logged), so
-        a backend cancelling it (the server closing the connection) is never kept waiting."""
-        left = await cancel_and_wait(tasks, self.handler_grace)
+    async def _fast_end_handlers(
+        self, tasks: Collection[asyncio.Future[Any]], cancel: bool = True
+    ) -> None:
+        """Wait for the handlers of a ``start()`` that ends, at most ``handler_grace`` seconds,
+        cancelling them first if ``cancel`` (``start()`` cancelled; not when the connection
+        failed: they end, their answers sent or failed, as ``ocpp``'s would): ``start()`` then
+        raises whatever a handler does (one that awaits on is left running, logged), so a
+        backend cancelling it (the server closing the connection) or awaiting its end is never
+        kept waiting. Cancelled meanwhile, it cancels them and raises at once."""
+        left = await wait_handlers(tasks, self.handler_grace, cancel)
         if left:
             self.logger.warning(
-                "%s: %d handler(s) still running %.3g s after start() was cancelled (they "
-                "caught CancelledError): start() stops anyway, leaving them running; let "
-                "CancelledError leave the handler",
+                "%s: %d handler(s) still running %.3g s after %s: start() stops anyway, "
+                "leaving them running; %s",
                 self.id,
                 len(left),
                 self.handler_grace,
-            )
+                *(
+                    ("start() was cancelled (they caught CancelledError)",
+                     "let CancelledError leave the handler")
+                    if cancel
+                    else ("the connection failed", "bound what the handler awaits")
+                ),
+            )  # fmt: skip
 
     @property
     def _fast_version(self) -> ProtocolVersion:
