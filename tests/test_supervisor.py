@@ -43,6 +43,18 @@ def alive(pid: int) -> bool:
     return True
 
 
+def catches_sigterm(pid: int) -> bool:
+    """Whether ``pid`` has installed its SIGTERM handler (Linux's caught-signals mask): a
+    child told to stop before it has is ended by the signal's default action, which the
+    run's exit code then says (128 + 15)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+
+
 def kept(lines: list[str]) -> Callable[[int, str], None]:
     """A supervisor's ``log`` keeping each line in ``lines``, after its level's name."""
     return lambda level, line: lines.append(f"{logging.getLevelName(level)} {line}")
@@ -65,6 +77,7 @@ def test_a_child_that_dies_is_started_again_and_stop_ends_them_all() -> None:
         assert now[1] == first[1] and now[0] not in first
         assert alive(now[0]) and lines[0].startswith("WARNING process 0 of 2 (pid ")
         assert "exited with code -9" in lines[0]
+        until(lambda: all(catches_sigterm(pid) for pid in now))  # told to stop once it can
     finally:
         supervisor.stop()
         runner.join(15)
