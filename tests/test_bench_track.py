@@ -56,30 +56,20 @@ def test_the_bench_table_reads_back_as_printed() -> None:
     assert "j" not in parsed["variants"]  # an n/a column is left out, not read as 0
 
 
+def probe(mix: Path, plan_file: Path, *options: str) -> dict[str, Any]:
+    """The probe run natively (no valgrind) on ``mix``: the plan it wrote, once it exited 0."""
+    command = [sys.executable, str(track_measure.PROBE), str(mix), str(plan_file), *options]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    plan: dict[str, Any] = json.loads(plan_file.read_text())
+    return plan
+
+
 def test_the_probe_runs_every_region_of_this_tree(tmp_path: Path) -> None:
     """Run natively (no valgrind), the probe builds this tree's variants and plans one region
     per frame and variant, in the order it runs them, with the counts asked for."""
-    plan_file = tmp_path / "plan.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(track_measure.PROBE),
-            str(track_measure.MIX),
-            str(plan_file),
-            "--variants",
-            "d,e,i,z",
-            "--per-frame",
-            "2",
-            "--fewer",
-            "e=1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    plan = json.loads(plan_file.read_text())
+    options = ("--variants", "d,e,i,z", "--per-frame", "2", "--fewer", "e=1")
+    plan = probe(track_measure.MIX, tmp_path / "plan.json", *options)
     frames = bench.load_mix(bench.DEFAULT_MIX)
     assert [(r["variant"], r["frame"], r["count"]) for r in plan["regions"]] == [
         (key, f.key, 1 if key == "e" else 2) for key in "dei" for f in frames
@@ -100,26 +90,14 @@ def test_the_probe_measures_each_mix_on_its_model(
     refuse them: 1.6's transactions, 2.1's SEND)."""
     plan_file = tmp_path / "plan.json"
     mix = track_measure.MIXES[version]
-    command = [sys.executable, str(track_measure.PROBE), str(mix), str(plan_file)]
-    command += ["--variants", "a,e,f,i", "--per-frame", "1", "--version", version]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-    plan = json.loads(plan_file.read_text())
+    plan = probe(mix, plan_file, "--variants", "a,e,f,i", "--per-frame", "1", "--version", version)
     frames = bench.load_mix(mix)
     assert {f.action for f in frames} >= its_own
     assert plan["errors"] == {}
     assert [(r["variant"], r["frame"]) for r in plan["regions"]] == [
         (key, f.key) for key in "aefi" for f in frames
     ]
-    unknown = subprocess.run(
-        [*command[:4], "--variants", "a", "--version", "9.9"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert unknown.returncode == 0, unknown.stderr
-    refused = json.loads(plan_file.read_text())
+    refused = probe(mix, plan_file, "--variants", "a", "--version", "9.9")
     assert refused["regions"] == [] and "cannot measure OCPP 9.9" in refused["errors"]["a"]
 
 
