@@ -9,12 +9,14 @@ import urllib.request
 from types import ModuleType
 
 import pytest
+import test_fastpath_send as fastpath_send
 from my_test_charge_system import MyTestChargeSystem
 from my_test_charger import MyTestCharger
 from prometheus_client import CollectorRegistry, generate_latest
 from websockets.asyncio.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
+from ocpp_fast._metric_cells import SENDS_IN
 from ocpp_fast.metrics import Metrics
 from ocpp_fast.tolerance import Tolerance
 from ocpp_fast.transport import connect, serve
@@ -276,14 +278,21 @@ def _exposition(twin: ModuleType, monkeypatch: pytest.MonkeyPatch) -> str:
             b'[4,"t1",',
         ]
         assert clock.reads == 12  # every handler timed, none twice
-        port = metrics.serve_http(0)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-            text: str = reply.read().decode()
-        # ours only: the process's series (CPU, memory, GC) differ from one scrape to the next
-        return "\n".join(line for line in text.splitlines() if "ocpp_" in line)
+        return _served(metrics)
     finally:
         twin.use_clock(None)
+
+
+def _served(metrics: Metrics) -> str:
+    """The ``ocpp_`` lines of ``/metrics`` as ``metrics`` serves them (the process's series,
+    CPU, memory, GC, differ from one scrape to the next)."""
+    port = metrics.serve_http(0)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+            text: str = reply.read().decode()
+    finally:
         metrics.stop_http()
+    return "\n".join(line for line in text.splitlines() if "ocpp_" in line)
 
 
 @pytest.mark.usefixtures("dispatch_twin")  # feed: both twins
@@ -321,6 +330,99 @@ def test_both_dispatch_twins_expose_the_same_metrics(monkeypatch: pytest.MonkeyP
         f'ocpp_handler_seconds_bucket{{{authorize},le="+Inf"}} 3.0',
     } <= lines, texts[0]
     assert not any('action="Teleport"' in line for line in lines)
+
+
+# 2.1's SENDs, each with its handler's time (None: no handler runs)
+_SENDS: list[tuple[bytes | str, float | None]] = [
+    (fastpath_send.send("s1"), 0.0001),  # the compiled path, first bucket
+    (fastpath_send.send("s2").decode(), 0.003),  # text
+    (b'[6,"s\\/3"' + fastpath_send.send()[7:], 0.7),  # an escaped id: the general path
+    (fastpath_send.send("e1", fastpath_send.PAYLOAD.replace(b'"id":1', b'"id":7')), 0.02),
+    (fastpath_send.send("h1", action="Heartbeat", payload=b"{}"), None),  # dropped
+    (fastpath_send.send("s4", b"{}"), None),  # refused by the strict decode: dropped
+    (fastpath_send.send("s5"), 7.0),  # +Inf
+]
+_TAKEN = 4
+"""The SENDs of ``_SENDS`` the compiled path counts (but the escaped id's: the general
+path's, with the two it drops)."""
+
+
+def _sends_served(
+    twin: ModuleType, handler: fastpath_send.Csms, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, float]:
+    """``/metrics`` after ``_SENDS`` went through a live connection of ``handler`` on
+    ``twin``, and the SENDs its cell counted."""
+    from ocpp_fast import aio, dispatch
+
+    clock = _Clock([seconds for _, seconds in _SENDS if seconds is not None])
+    monkeypatch.setattr(dispatch, "fast_dispatch_class", lambda: twin.FastDispatch)
+    monkeypatch.setattr(aio, "perf_counter", clock)  # the general path's reads
+    twin.use_clock(clock)
+    metrics = Metrics()
+
+    async def feed() -> None:
+        connection = aio.AsyncConnection(handler, write=written.append, identity="CS1")
+        connection.protocol.metrics = metrics
+        for frame, _ in _SENDS:  # each one's handler done before the next comes
+            assert connection.feed(frame)
+            while connection.handling or connection.waiting:
+                await connection.drain(5)
+                await asyncio.sleep(0)
+
+    written: list[bytes] = []
+    try:
+        asyncio.run(feed())
+    finally:
+        twin.use_clock(None)
+    assert written == []  # a SEND is never answered
+    assert clock.reads == 10  # every handler timed, none twice
+    cell = metrics.cells.get(fastpath_send.ACTION)
+    return _served(metrics), 0.0 if cell is None else cell[SENDS_IN]
+
+
+@pytest.mark.usefixtures("dispatch_twin")  # feed: both twins
+@pytest.mark.parametrize(
+    ("fast", "general"),
+    [
+        (fastpath_send.Csms, fastpath_send.General),
+        (fastpath_send.AsyncCsms, fastpath_send.AsyncGeneral),
+    ],
+    ids=["plain", "async"],
+)
+def test_both_dispatch_twins_count_sends_in_cells_and_expose_them_as_the_general_path(
+    fast: type[fastpath_send.Csms],
+    general: type[fastpath_send.Csms],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The SENDs the compiled path takes are counted in their action's cell (not by a
+    ``Metrics.frame`` call), and ``/metrics`` reads the same, byte for byte, on both twins
+    and on the general path (which counts every SEND by ``Metrics.frame``)."""
+    from ocpp_fast import _dispatch_py
+
+    twins: list[ModuleType] = [_dispatch_py]
+    try:
+        from ocpp_fast import _dispatch_c
+    except ImportError:  # a pure install: the pure twin against the general path alone
+        pass
+    else:
+        twins.append(_dispatch_c)
+    expected, counted = _sends_served(_dispatch_py, general(), monkeypatch)
+    assert counted == 0  # the general path: by Metrics.frame
+    for twin in twins:
+        text, counted = _sends_served(twin, fast(), monkeypatch)
+        assert counted == _TAKEN, twin
+        assert text == expected, twin
+    lines = set(expected.splitlines())
+    action = f'action="{fastpath_send.ACTION}"'
+    assert {
+        f'ocpp_messages_total{{{action},direction="in",kind="send"}} 5.0',  # the valid ones
+        f'ocpp_handler_seconds_bucket{{{action},le="0.0005"}} 1.0',
+        f'ocpp_handler_seconds_bucket{{{action},le="0.005"}} 2.0',
+        f'ocpp_handler_seconds_bucket{{{action},le="0.025"}} 3.0',
+        f'ocpp_handler_seconds_bucket{{{action},le="1.0"}} 4.0',
+        f'ocpp_handler_seconds_bucket{{{action},le="5.0"}} 4.0',
+        f"ocpp_handler_seconds_count{{{action}}} 5.0",
+    } <= lines, expected
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

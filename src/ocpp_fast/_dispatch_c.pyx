@@ -84,6 +84,7 @@ import_datetime()
 cdef Py_ssize_t C_SUM = _cells.SUM
 cdef Py_ssize_t C_CALLS_IN = _cells.CALLS_IN
 cdef Py_ssize_t C_RESULTS_OUT = _cells.RESULTS_OUT
+cdef Py_ssize_t C_SENDS_IN = _cells.SENDS_IN
 cdef Py_ssize_t C_SIZE = _cells.SIZE
 cdef double _bounds[32]
 cdef Py_ssize_t _bound_count = len(_cells.BUCKETS)
@@ -550,12 +551,14 @@ cdef class FastDispatch:
         if _frames_logged():
             log_frame("<", identity, data)
         metrics = None if self._protocol is None else self._protocol.metrics
-        if metrics is not None:
-            metrics.frame("in", "send", name)  # as Protocol.receive counts it
+        cdef array.array cell = None
+        if metrics is not None:  # the series Protocol.receive counts it in, by its cell
+            cell = self._cell(metrics, name)
+            cell.data.as_doubles[C_SENDS_IN] += 1
         message_id = None  # made only where it is needed: a plain handler's never sees it
         if is_async:  # for the asyncio layer's slots and task, as a CALL's
             return SendReceived(Send(_message_id(p, h), name, request))
-        cdef double started = _now() if metrics is not None else 0.0
+        cdef double started = _now() if cell is not None else 0.0
         try:
             method = getattr(self._handler, <str>fields[METHOD])
             if fields[WANTS_CONTEXT]:
@@ -569,8 +572,8 @@ cdef class FastDispatch:
         if result is not None:  # an awaitable, say: the general code's to run
             return HandlerRan(Send(message_id or _message_id(p, h), name, request), result, None,
                               started)
-        if metrics is not None:
-            _observe(self._cell(metrics, name).data.as_doubles, _now() - started)
+        if cell is not None:
+            _observe(cell.data.as_doubles, _now() - started)
         return True
 
     cdef object _gated(self, tuple fields, str message_id, str action, object request,

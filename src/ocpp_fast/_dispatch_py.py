@@ -20,7 +20,7 @@ import msgspec
 from ocpp_fast._codec_py import _HEAD, _NOT_CONCLUDED, _typed
 from ocpp_fast._fastpath import FastRoute, FastRoutes, Gate, HandlerRan, drop_outcome
 from ocpp_fast._frame_log import debug_enabled, log_frame
-from ocpp_fast._metric_cells import CALLS_IN, RESULTS_OUT, observe
+from ocpp_fast._metric_cells import CALLS_IN, RESULTS_OUT, SENDS_IN, observe
 from ocpp_fast._response_plan import surely_valid
 from ocpp_fast.frames import Call, Send
 from ocpp_fast.protocol import CallReceived, SendReceived
@@ -181,20 +181,22 @@ class FastDispatch:
         if debug_enabled():
             log_frame("<", identity, data)
         metrics = None if self._protocol is None else self._protocol.metrics
-        if metrics is not None:
-            metrics.frame("in", "send", name)  # as Protocol.receive counts it
+        cell: array[float] | None = None
+        if metrics is not None:  # the series Protocol.receive counts it in, by its cell
+            cell = metrics.cell(name)
+            cell[SENDS_IN] += 1
         message_id = head.group(2).decode("ascii")
         if is_async:  # for the asyncio layer's slots and task, as a CALL's
             return SendReceived(Send(message_id, name, request))
-        started = _clock() if metrics is not None else 0.0
+        started = _clock() if cell is not None else 0.0
         try:
             result = self._call(method, wants_context, request, identity, message_id)
         except Exception as exc:  # logged by the general code, never answered
             return HandlerRan(Send(message_id, name, request), None, exc, started)
         if result is not None:  # an awaitable, say: the general code's to run
             return HandlerRan(Send(message_id, name, request), result, None, started)
-        if metrics is not None:
-            observe(metrics.cell(name), _clock() - started)
+        if cell is not None:
+            observe(cell, _clock() - started)
         return True
 
     def _ran(

@@ -38,9 +38,10 @@ success; it leaves everything else to the general code, which is unchanged:
 
 2.1's SEND (``[6, id, action, payload]``, never answered, not even with an error) of an
 action that has no response (``NotifyPeriodicEventStream``) takes the same steps up to its
-handler, as the protocol takes it: scan, strict decode, the frame log's ``<`` line,
-``metrics.frame("in", "send", action)``; then its plain handler runs and, where it returned
-``None``, the path ends with ``True`` (its time counted in the action's cell). An async
+handler, as the protocol takes it: scan, strict decode, the frame log's ``<`` line, the
+count ``metrics.frame("in", "send", action)`` keeps (in the action's cell, as a CALL's);
+then its plain handler runs and, where it returned ``None``, the path ends with ``True``
+(its time counted in the action's cell). An async
 handler's SEND is a :class:`~ocpp_fast.protocol.SendReceived` for the asyncio layer; a
 handler that raised or returned anything else is a :class:`HandlerRan` of the
 :class:`~ocpp_fast.frames.Send` (logged, or awaited, by the general code); ``False`` and

@@ -10,7 +10,9 @@ path (``_dispatch_c``) writes through its C buffer and its pure twin
 - ``[0:BINS]``: the handler-time histogram's per-bucket counts, ``+Inf`` last;
 - ``[SUM]``: the seconds those handlers took;
 - ``[CALLS_IN]``, ``[RESULTS_OUT]``: the CALLs the dispatch path took and the
-  CALLRESULTs it answered, added to ``ocpp_messages_total`` when it is read.
+  CALLRESULTs it answered, added to ``ocpp_messages_total`` when it is read;
+- ``[SENDS_IN]``: the SENDs (2.1) it took, added there alike (``kind="send"``): the
+  count that was a ``Metrics.frame`` call (a Python frame, a tuple key) per SEND.
 
 This module has no dependency (the pure twin imports it; ``prometheus-client`` is
 an extra), so the layout is written down once for the three of them.
@@ -21,7 +23,17 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left
 
-__all__ = ["BINS", "BUCKETS", "CALLS_IN", "RESULTS_OUT", "SIZE", "SUM", "new_cell", "observe"]
+__all__ = [
+    "BINS",
+    "BUCKETS",
+    "CALLS_IN",
+    "RESULTS_OUT",
+    "SENDS_IN",
+    "SIZE",
+    "SUM",
+    "new_cell",
+    "observe",
+]
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 """Upper bounds of the handler-time histogram, in seconds (the last bucket is +Inf)."""
@@ -29,7 +41,8 @@ BINS = len(BUCKETS) + 1
 SUM = BINS
 CALLS_IN = BINS + 1
 RESULTS_OUT = BINS + 2
-SIZE = BINS + 3
+SENDS_IN = BINS + 3
+SIZE = BINS + 4
 _FIRST_BOUND = BUCKETS[0]
 
 

@@ -33,8 +33,9 @@ figures when ``/metrics`` is scraped (a custom collector): its own counters
 take a lock per increment, which cost about 2.5 µs per message here. The counts are
 ``defaultdict(int)`` (a C type; ``Counter``'s ``+=`` costs a third more), but for what
 the dispatch path counts per CALL it answers (the CALL in, the CALLRESULT out, the
-handler's time): those go to a per-action cell (:mod:`ocpp_fast._metric_cells`) that the
-compiled path writes in C, without a Python call, and are added in when read.
+handler's time) and per SEND it takes (the SEND in, the handler's time): those go to a
+per-action cell (:mod:`ocpp_fast._metric_cells`) that the compiled path writes in C,
+without a Python call, and are added in when read.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from ocpp_fast._metric_cells import (
     BUCKETS,
     CALLS_IN,
     RESULTS_OUT,
+    SENDS_IN,
     SUM,
     new_cell,
     observe,
@@ -130,7 +132,8 @@ class Metrics:
         always a handler's own time (the worker's, there)."""
         self.cells: dict[str, array[float]] = {}
         """action -> its cell (:mod:`ocpp_fast._metric_cells`): handler times, and the CALLs
-        the dispatch path answered; made by :meth:`cell`, written in place."""
+        the dispatch path answered and the SENDs it took; made by :meth:`cell`, written in
+        place."""
         self._server: Any = None
         self.registry.register(_Exposition(self))
         self._exposition = make_wsgi_app(self.registry)
@@ -162,11 +165,13 @@ class Metrics:
         """``(direction, kind, action)`` -> frames, the cells' counts added in: a copy."""
         counts = defaultdict(int, self._frames)
         for action, cell in list(self.cells.items()):
-            calls, results = cell[CALLS_IN], cell[RESULTS_OUT]
+            calls, results, sends = cell[CALLS_IN], cell[RESULTS_OUT], cell[SENDS_IN]
             if calls:
                 counts["in", "call", action] += int(calls)
             if results:
                 counts["out", "result", action] += int(results)
+            if sends:
+                counts["in", "send", action] += int(sends)
         return counts
 
     def frame(self, direction: str, kind: str, action: str) -> None:
