@@ -261,30 +261,52 @@ def test_close_is_bounded_and_cancels_hung_handlers(
     ]
 
 
-def test_a_station_that_disconnects_leaves_connections_at_once(backend: str) -> None:
-    """Out of ``connections`` at once: before its handlers are cancelled at the end of the
-    grace (an order, seen on the one loop that runs both), not within some time."""
+async def disconnected(server: CsmsServer, handler: Slow) -> None:
+    """A ``slow*`` station with 3 handlers running (and more CALLs waiting for a slot) that
+    aborts its socket."""
+    async with station(server, "slow1") as hostile:
+        for n in range(10):  # 3 handlers, and the reader waiting for a slot
+            await hostile.send(HEARTBEAT.format(n))
+        assert await until(lambda: handler.started == 3, 15)
+        assert hostile.transport is not None
+        hostile.transport.abort()
 
-    async def session() -> tuple[int, int]:
-        handler = Slow(delay=3.0)
-        server = await start(backend, handler, limits=Limits(handler_grace=0.2))
+
+def test_a_station_that_disconnects_leaves_connections_at_once(backend: str) -> None:
+    """Out of ``connections`` at once, its handlers still running: the grace (an hour, past
+    the test's bound) is not waited for."""
+
+    async def session() -> tuple[int, int, int]:
+        handler = Slow(delay=3600)
+        server = await start(backend, handler, limits=Limits(handler_grace=3600))
         try:
-            async with station(server, "slow1") as hostile:
-                for n in range(10):  # 3 handlers, and the reader waiting for a slot
-                    await hostile.send(HEARTBEAT.format(n))
-                assert await until(lambda: handler.started == 3)
-                assert hostile.transport is not None
-                hostile.transport.abort()
-                assert await until(lambda: "slow1" not in server.connections, 15)
-                cancelled_when_gone = handler.cancelled
-                assert await until(lambda: handler.cancelled == 3, 15)  # the grace passed
-                return cancelled_when_gone, handler.finished
+            await disconnected(server, handler)
+            assert await until(lambda: "slow1" not in server.connections, 15)
+            return handler.started, handler.cancelled, handler.finished
         finally:
             await server.close(timeout=1)
 
-    cancelled_when_gone, finished = run(session)
-    assert cancelled_when_gone == 0
-    assert finished == 0
+    assert run(session) == (3, 0, 0)
+
+
+def test_the_handlers_of_a_station_gone_are_cancelled_after_the_grace(backend: str) -> None:
+    """Its handlers run on through the grace (the station already out of ``connections``),
+    then are cancelled: not finished (they would take an hour), and not before the station
+    left the table (an order, seen on the one loop that runs both)."""
+
+    async def session() -> tuple[int, int, int]:
+        handler = Slow(delay=3600)
+        server = await start(backend, handler, limits=Limits(handler_grace=0.2))
+        try:
+            await disconnected(server, handler)
+            assert await until(lambda: "slow1" not in server.connections, 15)
+            cancelled_when_gone = handler.cancelled
+            assert await until(lambda: handler.cancelled == 3, 15)  # the grace passed
+            return cancelled_when_gone, handler.cancelled, handler.finished
+        finally:
+            await server.close(timeout=1)
+
+    assert run(session) == (0, 3, 0)
 
 
 # --- 3. one connection per identity -----------------------------------------------------------
