@@ -221,8 +221,10 @@ async def scenario(
         lonely = await connect(
             IdentityStation(), f"ws://127.0.0.1:{doomed_port}/ocpp/LONELY", backoff=BACKOFF
         )
-        await asyncio.sleep(0.5)
-        assert "LONELY" in await client.stations()
+        listed_at = time.monotonic()
+        while "LONELY" not in await client.stations():  # its registry line written
+            assert time.monotonic() - listed_at < HANG, "LONELY never listed"
+            await asyncio.sleep(0.05)
         doomed.popen.send_signal(signal.SIGKILL)
         killed = time.monotonic()
         missed = identities
