@@ -335,10 +335,10 @@ def test_a_newer_connection_replaces_the_older(
             async with station(server, "CS001", additional_headers=auth) as older:
                 first = server.connections["CS001"]
                 async with station(server, "CS001", additional_headers=auth) as newer:
-                    await asyncio.wait_for(older.wait_closed(), 2)
+                    await asyncio.wait_for(older.wait_closed(), 10)
                     replaced = server.connections["CS001"] is not first
                     await newer.send(HEARTBEAT.format("n1"))
-                    answer = await asyncio.wait_for(newer.recv(), 2)
+                    answer = await asyncio.wait_for(newer.recv(), 10)
                 gone = await until(lambda: "CS001" not in server.connections)
                 return older.close_code, replaced, gone, answer
         finally:
@@ -371,7 +371,7 @@ def test_an_unauthenticated_connection_never_displaces_an_authenticated_one(
                 live = server.connections["CS001"]
                 refused = await status_of(server, "/ocpp/CS001")  # profile 0: no password
                 await genuine.send(HEARTBEAT.format("g1"))
-                await asyncio.wait_for(genuine.recv(), 2)
+                await asyncio.wait_for(genuine.recv(), 10)
                 still = server.connections["CS001"] is live
             await until(lambda: "CS001" not in server.connections)
             later = await status_of(server, "/ocpp/CS001")  # nobody authenticated is live
@@ -684,7 +684,7 @@ def test_a_binary_frame_closes_with_1003(backend: str) -> None:
             async with station(server, "CS001") as peer:
                 await peer.send(b'[2,"1","Heartbeat",{}]')
                 with suppress(ConnectionClosed):
-                    await asyncio.wait_for(peer.recv(), 2)
+                    await asyncio.wait_for(peer.recv(), 10)
                 gone = await until(lambda: "CS001" not in server.connections)
                 return peer.close_code, gone
         finally:
@@ -699,9 +699,9 @@ def test_invalid_utf8_in_a_text_frame_is_answered_rpc_framework_error(backend: s
         try:
             async with station(server, "CS001") as peer:
                 await peer.send(b'[2,"1","Heartbeat",{"x":"\xc3\x28"}]', text=True)
-                error = await asyncio.wait_for(peer.recv(), 2)
+                error = await asyncio.wait_for(peer.recv(), 10)
                 await peer.send(HEARTBEAT.format("2"))  # the connection stays up
-                answer = await asyncio.wait_for(peer.recv(), 2)
+                answer = await asyncio.wait_for(peer.recv(), 10)
                 assert isinstance(error, str) and isinstance(answer, str)
                 return error, answer
         finally:
@@ -1033,7 +1033,7 @@ def test_a_message_over_max_size_is_logged_as_closing_the_connection(
             async with station(server, "CS001", compression=compression) as peer:
                 await peer.send(frame)
                 with suppress(ConnectionClosed):
-                    await asyncio.wait_for(peer.recv(), 2)
+                    await asyncio.wait_for(peer.recv(), 10)
                 await until(lambda: "CS001" not in server.connections)
         finally:
             await server.close(timeout=1)
