@@ -13,7 +13,6 @@ import collections
 import datetime
 import logging
 import re
-import time
 from typing import Any
 from urllib.parse import quote
 
@@ -109,10 +108,11 @@ def test_routed_calls_reach_each_station_and_no_other(nats_url: str, backend: st
                 )
                 assert answer.data == identity
             for absent in ("a", "b", "a.c"):
-                started = asyncio.get_running_loop().time()
+                # at once, not at the call's timeout (an hour: the test's bound ends first)
                 with pytest.raises(StationNotConnected):
-                    await client.call(absent, messages.DataTransferRequest(vendor_id="x"))
-                assert asyncio.get_running_loop().time() - started < 2  # not the 30 s timeout
+                    await client.call(
+                        absent, messages.DataTransferRequest(vendor_id="x"), timeout=3600
+                    )
             with pytest.raises(errors.NotSupportedError) as refused:  # IdentityStation: no Reset
                 await client.call(
                     "*", messages.ResetRequest(type=enums.ResetEnumType.IMMEDIATE), timeout=5
@@ -396,17 +396,18 @@ def test_a_restarted_nats_server_gets_the_subscriptions_and_the_registry_back() 
 
 
 def test_the_registry_is_complete_again_within_one_refresh_after_a_nats_restart() -> None:
-    """With a 10 s refresh (registry_ttl 30 s), every station is listed again well within one
-    refresh of the new nats-server starting: NATS coming back makes the gateway remake the
-    bucket and write every line at once (it took two refreshes, 15-17 s: the first only made
-    the bucket again)."""
+    """Every station is listed again once the new nats-server starts, without waiting for a
+    refresh: NATS coming back makes the gateway remake the bucket and write every line at
+    once (it took two refreshes, 15-17 s: the first only made the bucket again). The refresh
+    is 20 minutes here (registry_ttl an hour): only the remaking can list them within the
+    test's bound; how soon is printed."""
     identities = [f"R{n}" for n in range(5)]
 
     async def scenario() -> float:
         first = NatsServer().start()
         second = NatsServer(port=first.port)
         try:
-            gateway = Gateway(ClusterConfig(first.url), registry_ttl=30)
+            gateway = Gateway(ClusterConfig(first.url), registry_ttl=3600)
             server, stations = await _gateway_holding(gateway, identities)
             first.stop()
             await asyncio.sleep(0.5)
@@ -415,7 +416,6 @@ def test_the_registry_is_complete_again_within_one_refresh_after_a_nats_restart(
             started = loop.time()
             async with ClusterClient(second.url) as client:
                 while sorted(await _listed(client)) != identities:
-                    assert loop.time() - started < 10, "not complete within one refresh"
                     await asyncio.sleep(0.1)
                 took = loop.time() - started
                 listed = await client.stations()
@@ -430,7 +430,7 @@ def test_the_registry_is_complete_again_within_one_refresh_after_a_nats_restart(
             second.stop()
 
     took = run(scenario)
-    print(f"\nregistry complete {took:.2f} s after nats-server restarted (refresh every 10 s)")
+    print(f"\nregistry complete {took:.2f} s after nats-server restarted (refresh every 20 min)")
 
 
 def test_a_nats_outage_is_said_in_few_lines_by_the_gateway_and_the_worker(
@@ -555,10 +555,9 @@ def test_handlers_in_a_worker_in_this_process(nats_url: str) -> None:
         gateway = Gateway(cluster, handlers_in="workers", worker_timeout=2)
         server = await serve(DemoChargeSystem(), cluster=gateway)
         station = await connect(IdentityStation(), f"ws://127.0.0.1:{server.port}/ocpp/W.1")
-        started = asyncio.get_running_loop().time()
-        with pytest.raises(errors.InternalError, match="no worker"):
+        # at once (NATS: no responders), not at the worker's timeout ("no worker answered")
+        with pytest.raises(errors.InternalError, match="no worker runs"):
             await station.call(messages.HeartbeatRequest(), timeout=5)
-        assert asyncio.get_running_loop().time() - started < 1.5
         worker = Worker(WorkerCsms(), cluster)
         await worker.start()
         await gateway.holds("W.1", 5)
@@ -651,10 +650,8 @@ def test_a_client_gives_up_on_an_unreachable_nats_saying_what_to_check() -> None
         async with ClusterClient(url, start_timeout=0.5):
             raise AssertionError("connected to a NATS that is not there")
 
-    began = time.monotonic()
-    with pytest.raises(NatsUnreachable) as failed:
+    with pytest.raises(NatsUnreachable) as failed:  # not run()'s bound: it gave up
         run(scenario)
-    assert time.monotonic() - began < 10
     said = str(failed.value)
     assert said.startswith(f"NATS at {url} unreachable: no connection within 0.5 s (last: ")
     assert said.endswith(
@@ -1017,9 +1014,8 @@ def test_stations_lists_a_fleet_of_more_than_a_thousand_at_once(nats_url: str) -
             await asyncio.gather(*(gateway._register(identity, "2.0.1") for identity in identities))
         )
         async with ClusterClient(cluster) as client:
-            started = asyncio.get_running_loop().time()
-            listed = await client.stations(timeout=5)
-            assert asyncio.get_running_loop().time() - started < 3  # not a fetch's timeout
+            # every line delivered: not a fetch's timeout (an hour: the test's bound ends first)
+            listed = await client.stations(timeout=3600)
             assert sorted(listed) == identities
         await server.close()
         await gateway.close()

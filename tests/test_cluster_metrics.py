@@ -76,7 +76,7 @@ class SlowStation(IdentityStation):
         if request.vendor_id == "refuse":
             raise errors.NotSupportedError("refused by the station")
         if request.vendor_id == "slow":
-            await asyncio.sleep(3)
+            await asyncio.sleep(5)
         return messages.DataTransferResponse(status=enums.DataTransferStatusEnumType.ACCEPTED)
 
 
@@ -106,8 +106,10 @@ def test_a_gateway_counts_its_stores_routed_calls_link_and_window(nats_url: str)
             await client.call("M.1", messages.DataTransferRequest(vendor_id="x"), timeout=5)
             with pytest.raises(errors.NotSupportedError):
                 await client.call("M.1", messages.DataTransferRequest(vendor_id="refuse"), 5)
+            # waiting through a scrape and a refused call (0.5 s raced them on a loaded
+            # machine), then timed out before the station's answer (one loop: in that order)
             slow = asyncio.ensure_future(
-                client.call("M.1", messages.DataTransferRequest(vendor_id="slow"), timeout=0.5)
+                client.call("M.1", messages.DataTransferRequest(vendor_id="slow"), timeout=2.5)
             )
             while gateway.routed_waiting < 1:
                 await asyncio.sleep(0.01)

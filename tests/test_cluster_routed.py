@@ -171,10 +171,9 @@ def test_routed_calls_and_registry_lines_go_over_the_link(
             await until(lambda: "L1" not in server.connections, "the station left")
             await gateway.settled(5)
             assert link.subscriptions == 0 and "L1" not in gateway._subscriptions
-            started = asyncio.get_running_loop().time()
+            # no responders: at once, not at the call's timeout (an hour: past the test's bound)
             with pytest.raises(StationNotConnected):
-                await client.call("L1", data_transfer(), timeout=5)
-            assert asyncio.get_running_loop().time() - started < 2  # no responders, no timeout
+                await client.call("L1", data_transfer(), timeout=3600)
             assert await listed(client) == []
         await server.close()
         await gateway.close()
@@ -305,10 +304,9 @@ def test_routed_calls_beyond_the_limit_are_refused_at_once(nats_url: str, over: 
                 for _ in range(2)
             ]
             await until(lambda: gateway._routed_waiting == 2, "both routed calls wait")
-            started = asyncio.get_running_loop().time()
+            # refused, not waited: a call that waited would be answered, once the slow ones were
             with pytest.raises(TooManyRoutedCalls, match="2 routed calls waiting"):
                 await client.call("B1", data_transfer(), timeout=5)
-            assert asyncio.get_running_loop().time() - started < 0.5  # refused, not waited
             assert [a.data for a in await asyncio.gather(*slow)] == ["B1", "B1"]
             await until(lambda: gateway._routed_waiting == 0, "both done")
             assert (await client.call("B1", data_transfer(), timeout=5)).data == "B1"
@@ -385,12 +383,10 @@ def test_a_routed_call_waiting_at_close_is_answered_and_its_task_ended(
         async with ClusterClient(cluster) as client:
             slow = asyncio.ensure_future(client.call("C1", data_transfer("slow"), timeout=8))
             await until(lambda: gateway._routed_waiting == 1, "the routed call waits")
-            started = asyncio.get_running_loop().time()
             await gateway.close()  # as SIGTERM's path closes it: before the server's stations
             assert gateway._tasks == set()
-            with pytest.raises(StationNotConnected):
+            with pytest.raises(StationNotConnected):  # left to its timeout: a TimeoutError
                 await slow
-            assert asyncio.get_running_loop().time() - started < 5
         await station.close()
         await server.close()
 

@@ -107,4 +107,5 @@ def test_a_worker_says_its_blocked_loop(nats_url: str) -> None:
     assert "in BlockingCsms.heartbeat (" in blocked, blocked
     assert blocked.rstrip().endswith("the handler of Heartbeat (w1) of W.1"), blocked
     seconds = float(resumed.rsplit("blocked for ", 1)[1].split()[0])
-    assert 1.0 <= seconds <= 2.2, resumed
+    # the handler's 1.5 s sleep, or more on a loaded machine: only a lower bound is sure
+    assert seconds >= 1.0, resumed

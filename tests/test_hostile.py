@@ -69,12 +69,14 @@ def rss_mib() -> float:
 
 
 class Slow(MyTestChargeSystem):
-    """Heartbeats of stations named ``slow*`` take ``delay`` seconds; the others answer at once."""
+    """Heartbeats of stations named ``slow*`` take ``delay`` seconds; the others answer at once.
+    Counts the slow ones started, cancelled and finished (ran their whole delay)."""
 
     def __init__(self, delay: float = 15.0) -> None:
         self.delay = delay
         self.started = 0
         self.cancelled = 0
+        self.finished = 0
 
     async def heartbeat(  # type: ignore[override]
         self, request: messages.HeartbeatRequest, context: CallContext
@@ -86,6 +88,7 @@ class Slow(MyTestChargeSystem):
             except asyncio.CancelledError:
                 self.cancelled += 1
                 raise
+            self.finished += 1
         return messages.HeartbeatResponse(current_time=datetime.datetime.now(datetime.UTC))
 
 
@@ -135,9 +138,13 @@ async def status_of(server: CsmsServer, path: str, headers: Any = None) -> int:
 
 
 def test_a_flood_of_calls_is_bounded_and_others_are_answered(backend: str) -> None:
-    """250,000 CALLs made 247k tasks and +711 MiB; now at most 3 run, reading waits."""
+    """250,000 CALLs made 247k tasks and +711 MiB; now at most 3 run, reading waits.
 
-    async def session() -> tuple[int, int, float, float, int]:
+    The other station is answered while the flood's three handlers still hold their slots
+    (15 s each: they neither finished nor were cancelled), so it waited behind none of
+    them; how long it took is a figure printed, not checked."""
+
+    async def session() -> tuple[int, int, float, float, int, tuple[int, int, int]]:
         handler = Slow()
         server = await start(backend, handler)
         try:
@@ -162,8 +169,9 @@ def test_a_flood_of_calls_is_bounded_and_others_are_answered(backend: str) -> No
                 await asyncio.sleep(1.0)
                 honest = await connect(MyTestCharger(), f"ws://127.0.0.1:{server.port}/ocpp/CS002")
                 began = time.monotonic()
-                await honest.call(messages.HeartbeatRequest(), timeout=5)
+                await honest.call(messages.HeartbeatRequest(), timeout=10)  # < the 15 s handlers
                 answered = time.monotonic() - began
+                slots = (server.connections["slow1"].handling, handler.finished, handler.cancelled)
                 await asyncio.sleep(1.0)
                 flooding.cancel()
                 handling = server.connections["slow1"].handling
@@ -172,18 +180,18 @@ def test_a_flood_of_calls_is_bounded_and_others_are_answered(backend: str) -> No
                 await honest.close()
                 assert hostile.transport is not None
                 hostile.transport.abort()  # its buffers are full: no closing handshake
-                return sent, handling, answered, growth, tasks
+                return sent, handling, answered, growth, tasks, slots
         finally:
             await server.close(timeout=1)
 
-    sent, handling, answered, growth, tasks = run(session)
+    sent, handling, answered, growth, tasks, slots = run(session)
     print(
         f"\nflood: {sent} CALLs sent, {handling} handled at once, {tasks} tasks, "
         f"RSS +{growth:.1f} MiB, other station answered in {answered * 1000:.0f} ms"
     )
+    assert slots == (3, 0, 0)  # answered while the flood's handlers held every slot
     assert handling == 3
     assert tasks < 50
-    assert answered < 1.0
     assert growth < 40
 
 
@@ -199,7 +207,7 @@ def test_handler_tasks_are_bounded_across_connections(backend: str) -> None:
                 def handling_now() -> int:
                     return sum(c.handling for c in server.connections.values())
 
-                await until(lambda: handling_now() >= 4)  # the bound reached, however slowly
+                assert await until(lambda: handling_now() >= 4, 15)  # the bound reached
                 await asyncio.sleep(0.3)  # time for more to begin, were the bound not kept
                 handling = handling_now()
                 for peer in (one, two):  # nobody reads their close frame: no handshake
@@ -220,10 +228,13 @@ def test_close_is_bounded_and_cancels_hung_handlers(
 ) -> None:
     """close(timeout=2) took 14.5 s with a 15 s handler in flight; the cancelled CALL is
     said in one WARNING (it was cancelled silently), which names its action and message id,
-    and so does the station's ``disconnected`` line (they said neither)."""
+    and so does the station's ``disconnected`` line (they said neither).
+
+    Bounded: close() returns with the handler cancelled at the deadline, never finished
+    (it would have at 15 s); the time it took is printed, not checked."""
     caplog.set_level(logging.INFO, logger="ocpp_fast.transport")
 
-    async def session() -> tuple[float, int, int | None]:
+    async def session() -> tuple[float, tuple[int, int], int | None]:
         handler = Slow()
         server = await start(backend, handler)
         async with station(server, "slow1") as hostile:
@@ -232,13 +243,13 @@ def test_close_is_bounded_and_cancels_hung_handlers(
             began = time.monotonic()
             await server.close(timeout=2)
             took = time.monotonic() - began
-            await asyncio.wait_for(hostile.wait_closed(), 1)
-            return took, handler.cancelled, hostile.close_code
+            ended = handler.cancelled, handler.finished
+            await asyncio.wait_for(hostile.wait_closed(), 10)
+            return took, ended, hostile.close_code
 
-    took, cancelled, code = run(session)
+    took, ended, code = run(session)
     print(f"\nclose(timeout=2) with a 15 s handler in flight: {took:.2f} s")
-    assert took < 2.5
-    assert cancelled == 1
+    assert ended == (1, 0)  # cancelled by close(), not waited for
     assert code == 1001
     said = [r.getMessage() for r in caplog.records if "cancelling" in r.getMessage()]
     assert said == [
@@ -250,26 +261,52 @@ def test_close_is_bounded_and_cancels_hung_handlers(
     ]
 
 
+async def disconnected(server: CsmsServer, handler: Slow) -> None:
+    """A ``slow*`` station with 3 handlers running (and more CALLs waiting for a slot) that
+    aborts its socket."""
+    async with station(server, "slow1") as hostile:
+        for n in range(10):  # 3 handlers, and the reader waiting for a slot
+            await hostile.send(HEARTBEAT.format(n))
+        assert await until(lambda: handler.started == 3, 15)
+        assert hostile.transport is not None
+        hostile.transport.abort()
+
+
 def test_a_station_that_disconnects_leaves_connections_at_once(backend: str) -> None:
-    async def session() -> tuple[bool, int]:
-        handler = Slow(delay=3.0)
-        server = await start(backend, handler, limits=Limits(handler_grace=0.2))
+    """Out of ``connections`` at once, its handlers still running: the grace (an hour, past
+    the test's bound) is not waited for."""
+
+    async def session() -> tuple[int, int, int]:
+        handler = Slow(delay=3600)
+        server = await start(backend, handler, limits=Limits(handler_grace=3600))
         try:
-            async with station(server, "slow1") as hostile:
-                for n in range(10):  # 3 handlers, and the reader waiting for a slot
-                    await hostile.send(HEARTBEAT.format(n))
-                assert await until(lambda: handler.started == 3)
-                assert hostile.transport is not None
-                hostile.transport.abort()
-                gone = await until(lambda: "slow1" not in server.connections, 0.3)
-                await until(lambda: handler.cancelled == 3)  # the grace passed, however slowly
-                return gone, handler.cancelled
+            await disconnected(server, handler)
+            assert await until(lambda: "slow1" not in server.connections, 15)
+            return handler.started, handler.cancelled, handler.finished
         finally:
             await server.close(timeout=1)
 
-    gone, cancelled = run(session)
-    assert gone
-    assert cancelled == 3
+    assert run(session) == (3, 0, 0)
+
+
+def test_the_handlers_of_a_station_gone_are_cancelled_after_the_grace(backend: str) -> None:
+    """Its handlers run on through the grace (the station already out of ``connections``),
+    then are cancelled: not finished (they would take an hour), and not before the station
+    left the table (an order, seen on the one loop that runs both)."""
+
+    async def session() -> tuple[int, int, int]:
+        handler = Slow(delay=3600)
+        server = await start(backend, handler, limits=Limits(handler_grace=0.2))
+        try:
+            await disconnected(server, handler)
+            assert await until(lambda: "slow1" not in server.connections, 15)
+            cancelled_when_gone = handler.cancelled
+            assert await until(lambda: handler.cancelled == 3, 15)  # the grace passed
+            return cancelled_when_gone, handler.cancelled, handler.finished
+        finally:
+            await server.close(timeout=1)
+
+    assert run(session) == (0, 3, 0)
 
 
 # --- 3. one connection per identity -----------------------------------------------------------
@@ -298,10 +335,10 @@ def test_a_newer_connection_replaces_the_older(
             async with station(server, "CS001", additional_headers=auth) as older:
                 first = server.connections["CS001"]
                 async with station(server, "CS001", additional_headers=auth) as newer:
-                    await asyncio.wait_for(older.wait_closed(), 2)
+                    await asyncio.wait_for(older.wait_closed(), 10)
                     replaced = server.connections["CS001"] is not first
                     await newer.send(HEARTBEAT.format("n1"))
-                    answer = await asyncio.wait_for(newer.recv(), 2)
+                    answer = await asyncio.wait_for(newer.recv(), 10)
                 gone = await until(lambda: "CS001" not in server.connections)
                 return older.close_code, replaced, gone, answer
         finally:
@@ -334,7 +371,7 @@ def test_an_unauthenticated_connection_never_displaces_an_authenticated_one(
                 live = server.connections["CS001"]
                 refused = await status_of(server, "/ocpp/CS001")  # profile 0: no password
                 await genuine.send(HEARTBEAT.format("g1"))
-                await asyncio.wait_for(genuine.recv(), 2)
+                await asyncio.wait_for(genuine.recv(), 10)
                 still = server.connections["CS001"] is live
             await until(lambda: "CS001" not in server.connections)
             later = await status_of(server, "/ocpp/CS001")  # nobody authenticated is live
@@ -358,35 +395,54 @@ async def closed_at_once(reader: asyncio.StreamReader, limit: float = 1.0) -> bo
         return False
 
 
+async def closed_at(reader: asyncio.StreamReader) -> float:
+    """The loop's time when the server closed the socket (EOF or reset); a hang ends at the
+    test's bound."""
+    with suppress(ConnectionResetError):
+        await reader.read(1)
+    return asyncio.get_running_loop().time()
+
+
 def test_pending_handshakes_are_capped_and_time_out(
     backend: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async def session() -> tuple[list[bool], float, int]:
+    """Eight silent sockets against a cap of five pending handshakes: the three over it are
+    closed on accept, the five under it by the handshake timeout. Which socket went for which
+    reason is read from the refusal lines (each names its peer's port), and the five were
+    not closed before their timeout (a lower bound on the loop's clock: a load only makes it
+    later); how soon after is not checked."""
+
+    async def session() -> tuple[list[int], list[float], list[float], int]:
         limits = Limits(pending_handshakes=5, handshake_timeout=1.0)
         server = await start(backend, MyTestChargeSystem(), limits=limits)
+        loop = asyncio.get_running_loop()
         try:
-            silent = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(8)]
-            closed = list(await asyncio.gather(*(closed_at_once(r, 0.3) for r, _ in silent)))
-            began = time.monotonic()
-            assert await closed_at_once(silent[0][0], 3.0)  # the handshake timeout
-            timed_out = time.monotonic() - began
+            silent = []
+            opened = []
+            for _ in range(8):
+                opened.append(loop.time())
+                silent.append(await asyncio.open_connection("127.0.0.1", server.port))
+            ports = [writer.get_extra_info("sockname")[1] for _, writer in silent]
+            closed = list(await asyncio.gather(*(closed_at(reader) for reader, _ in silent)))
             for _, writer in silent:
                 writer.close()
-            await until(lambda: server.handshaking == 0)
-            return closed, timed_out, await status_of(server, "/ocpp/CS001")
+            assert await until(lambda: server.handshaking == 0, 15)
+            return ports, opened, closed, await status_of(server, "/ocpp/CS001")
         finally:
             await server.close(timeout=1)
 
     with caplog.at_level(logging.WARNING, logger="ocpp_fast.transport.refusals"):
-        closed, timed_out, status = run(session)
-    assert closed == [False] * 5 + [True] * 3
-    refused = [r.getMessage() for r in caplog.records if getattr(r, "reason", "") == "socket_cap"]
+        ports, opened, closed, status = run(session)
+    refusals = [r for r in caplog.records if hasattr(r, "reason")]
+    reason_of = {int(r.peer.rsplit(":", 1)[1]): r.reason for r in refusals}  # type: ignore[attr-defined]
+    assert [reason_of.get(port) for port in ports] == ["handshake_timeout"] * 5 + ["socket_cap"] * 3
+    assert all(closed[n] >= opened[n] + 1.0 for n in range(5)), (opened, closed)
+    refused = [r.getMessage() for r in refusals if r.reason == "socket_cap"]
     assert len(refused) == 3, refused  # the line names the cap that was full (it said 6 of 5)
     assert all(
         line.endswith(": 5 handshakes pending already (Limits.pending_handshakes)")
         for line in refused
     ), refused
-    assert timed_out < 1.5
     assert status == 101
 
 
@@ -402,7 +458,7 @@ def test_handshake_bytes_are_capped(backend: str) -> None:
                 writer.write(b"X-Padding-%d: %s\r\n" % (sent, b"a" * 4000))
                 sent += 4000
                 await asyncio.sleep(0.001)  # let the server read it
-            closed = await closed_at_once(reader)
+            closed = await closed_at_once(reader, 10)
             writer.close()
             return closed, sent
         finally:
@@ -472,10 +528,8 @@ def test_pongs_for_pings_never_read_are_capped(
                 pass
             growth = rss_mib() - before
             writer.close()
-            for _ in range(250):  # its line, before a stop could become its reason
-                if "disconnected" in caplog.text:
-                    break
-                await asyncio.sleep(0.02)
+            # its line, before a stop could become its reason
+            await until(lambda: "disconnected" in caplog.text, 15)
             return sent, growth
         finally:
             await server.close(timeout=1)
@@ -608,7 +662,9 @@ def test_a_peer_resetting_during_a_reply_leaves_no_unretrieved_exception(backend
                     assert await until(started(handler, n + 1))
                     assert hostile.transport is not None
                     hostile.transport.abort()
-            await asyncio.sleep(0.4)  # the replies fail to go out
+            # the handlers end (finished, or cancelled at the grace) and their replies fail
+            assert await until(lambda: handler.finished + handler.cancelled == 5, 15)
+            await asyncio.sleep(0.05)
             gc.collect()
             await asyncio.sleep(0)
             return reported
@@ -628,7 +684,7 @@ def test_a_binary_frame_closes_with_1003(backend: str) -> None:
             async with station(server, "CS001") as peer:
                 await peer.send(b'[2,"1","Heartbeat",{}]')
                 with suppress(ConnectionClosed):
-                    await asyncio.wait_for(peer.recv(), 2)
+                    await asyncio.wait_for(peer.recv(), 10)
                 gone = await until(lambda: "CS001" not in server.connections)
                 return peer.close_code, gone
         finally:
@@ -643,9 +699,9 @@ def test_invalid_utf8_in_a_text_frame_is_answered_rpc_framework_error(backend: s
         try:
             async with station(server, "CS001") as peer:
                 await peer.send(b'[2,"1","Heartbeat",{"x":"\xc3\x28"}]', text=True)
-                error = await asyncio.wait_for(peer.recv(), 2)
+                error = await asyncio.wait_for(peer.recv(), 10)
                 await peer.send(HEARTBEAT.format("2"))  # the connection stays up
-                answer = await asyncio.wait_for(peer.recv(), 2)
+                answer = await asyncio.wait_for(peer.recv(), 10)
                 assert isinstance(error, str) and isinstance(answer, str)
                 return error, answer
         finally:
@@ -698,10 +754,13 @@ def test_the_fd_limit_is_met_quietly_and_accepting_resumes(
     spare it closes the connections over its budget at once and never meets EMFILE,
     even when the 250 queue before the server runs (a busy machine; seen once in a
     CI run before each socket was counted as accepted: see the burst test below).
-    Either way a station gets in as soon as the sockets go.
+    Either way a station gets in once the sockets go (how soon is printed, not checked:
+    never would end at the test's bound). The sockets go once the server said it met the
+    limit, and at least two of asyncio's 1 s back-offs later.
     """
     import subprocess
     import sys
+    import threading
     from pathlib import Path
 
     examples = Path(__file__).resolve().parent.parent / "examples"
@@ -711,10 +770,20 @@ def test_the_fd_limit_is_met_quietly_and_accepting_resumes(
         stderr=subprocess.PIPE,
         text=True,
     )
+    said: list[str] = []
+
+    def read_stderr() -> None:
+        assert process.stderr is not None
+        said.extend(process.stderr)
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
 
     async def session(port: int) -> float:
         hostile = [await asyncio.open_connection("127.0.0.1", port) for _ in range(250)]
         await asyncio.sleep(2.2)  # EMFILE again after each of asyncio's 1 s back-offs
+        while not any(expected in line for line in said):  # however slow the server ran
+            await asyncio.sleep(0.05)
         for _, writer in hostile:
             writer.close()
         began = time.monotonic()
@@ -735,7 +804,11 @@ def test_the_fd_limit_is_met_quietly_and_accepting_resumes(
         waited = run(lambda: session(port))
     finally:
         process.terminate()
-        _, stderr = process.communicate(timeout=10)
+        process.wait(timeout=10)
+        reader.join(timeout=10)
+        assert process.stdout is not None
+        process.stdout.close()
+    stderr = "".join(said)
     lines = stderr.splitlines()
     print(
         f"\nfd limit, spare_fds={spare_fds}: {len(lines)} log lines, {len(stderr)} bytes; "
@@ -746,7 +819,6 @@ def test_the_fd_limit_is_met_quietly_and_accepting_resumes(
     if spare_fds:
         assert "cannot accept connections" not in stderr  # the budget held: no EMFILE at all
     assert len(lines) <= 10
-    assert waited < 3.0
 
 
 BURST_CSMS = """
@@ -769,7 +841,7 @@ async def main() -> None:
     print(server.port, flush=True)
     sys.stdin.readline()  # the loop stands still while the burst queues in the backlog
     began = time.monotonic()
-    while time.monotonic() - began < 5:
+    while time.monotonic() - began < 30:  # only a hang ends it: the burst is all seen
         shed = metrics.refusals["socket_cap"]
         if server.sockets + shed >= burst:
             break
@@ -830,7 +902,7 @@ def test_a_burst_queued_before_the_server_accepts_never_meets_emfile(
     finally:
         for sock in queued:
             sock.close()
-        _, stderr = process.communicate(timeout=10)
+        _, stderr = process.communicate(timeout=30)
     print(f"\nburst of {burst} on {backend}/{loop}: {kept} kept, {shed} closed over the budget")
     assert "Traceback" not in stderr
     assert "cannot accept connections" not in stderr
@@ -961,7 +1033,7 @@ def test_a_message_over_max_size_is_logged_as_closing_the_connection(
             async with station(server, "CS001", compression=compression) as peer:
                 await peer.send(frame)
                 with suppress(ConnectionClosed):
-                    await asyncio.wait_for(peer.recv(), 2)
+                    await asyncio.wait_for(peer.recv(), 10)
                 await until(lambda: "CS001" not in server.connections)
         finally:
             await server.close(timeout=1)

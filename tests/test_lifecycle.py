@@ -435,7 +435,9 @@ def test_a_station_waiting_for_on_startup_past_the_handshake_timeout_is_dropped(
         began = loop.time()
         answer = await upgrade_answer(csms.port, "/CS11")
         assert answer == b""  # dropped as any slow handshake, with no answer
-        assert 0.2 < loop.time() - began < 2
+        # at the handshake timeout, not before (a lower bound: a load only makes it later);
+        # dropped by it, as the refusal's reason says below (upgrade_answer's 5 s: b"" too)
+        assert loop.time() - began > 0.2
         assert csms.seen_by == []
         csms.release.set()
         server = await starting

@@ -147,9 +147,9 @@ def test_an_edit_is_served_without_restarting_the_command(folder: Path) -> None:
         served.until("on_shutdown ran")
         served.until(f"csms:Csms on ws://127.0.0.1:{served.port}/")
         assert boot_interval(served.port) == 2222
-        began = time.monotonic()
+        # stopped by its own handling (a child ended by a signal would make it non-zero), and
+        # within stop()'s 15 s, a hang's bound: how soon is no assertion on a loaded machine
         assert served.stop(signal.SIGINT) == 0
-        assert time.monotonic() - began < 5
     finally:
         served.stop()
 

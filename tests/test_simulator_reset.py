@@ -30,7 +30,7 @@ from test_simulator_remote import (
 from ocpp_fast import _sim_reboot
 from ocpp_fast.aio import connect_in_memory
 from ocpp_fast.simulator import REBOOT_DOWNTIME, SimulationReport, simulate
-from ocpp_fast.transport import CsmsServer, StationClient, connect, serve
+from ocpp_fast.transport import Backoff, CsmsServer, StationClient, connect, serve
 from ocpp_fast.v16 import messages as messages16
 from ocpp_fast.v21 import messages as messages21
 from ocpp_fast.v201 import messages
@@ -63,14 +63,17 @@ def _kind(label: str, name: str) -> type:
 
 
 @contextlib.asynccontextmanager
-async def alone(label: str) -> AsyncIterator[tuple[Seen, CsmsServer, Any, StationClient]]:
-    """A station of ``label`` alone, as ``CS001``, booted by its client (``boot=``), against a
-    demo CSMS that records what it is sent: the CSMS, its server, the station and its client."""
+async def alone(
+    label: str, backoff: Backoff | None = None
+) -> AsyncIterator[tuple[Seen, CsmsServer, Any, StationClient]]:
+    """A station of ``label`` alone, as ``CS001``, booted by its client (``boot=``, reconnecting
+    with ``backoff``), against a demo CSMS that records what it is sent: the CSMS, its server,
+    the station and its client."""
     seen = Seen(label)
     server = await serve(seen.handler)
     url = f"ws://127.0.0.1:{server.port}/ocpp/CS001"
     station = station_of(label)
-    client = await connect(station, url, boot=boot_of(label))
+    client = await connect(station, url, boot=boot_of(label), backoff=backoff or Backoff())
     try:
         await client.booted()
         yield seen, server, station, client
@@ -126,10 +129,14 @@ def test_a_reset_ends_the_transaction_and_reboots_the_station(
     """A station alone, booted by its client (``boot=``), charging: the reset is Accepted, the
     transaction ended with the reset's reason, the connection closed and opened again after the
     downtime, the boot sent again (reason RemoteReset in 2.x, though the client's own says
-    PowerUp), then the connectors' status."""
+    PowerUp), then the connectors' status.
+
+    The client's own back-off is an hour here: back within the test's bound, the station came
+    back by its reboot's downtime, not by a reconnection of the client."""
 
     async def main() -> tuple[str, Any, list[Any], float, int, int]:
-        async with alone(label) as (seen, server, station, client):
+        hour = Backoff(minimum=3600, random_range=0)
+        async with alone(label, hour) as (seen, server, station, client):
             await server.call("CS001", start_of(label), timeout=5)
             await asyncio.wait_for(seen.until(started_kind(label)), 10)
             answer = await server.call("CS001", reset_of(label, kind), timeout=5)
@@ -148,8 +155,8 @@ def test_a_reset_ends_the_transaction_and_reboots_the_station(
     if label != "1.6":
         assert (str(ended.event_type), str(ended.trigger_reason)) == ("Ended", "ResetCommand")
     check_rebooted(label, after)
-    # back after the downtime: not at once, nor after connect()'s back-off (3 s at least)
-    assert REBOOT_DOWNTIME * 0.9 <= downtime < 3.0, downtime
+    # back after the downtime, not at once (a lower bound: a load only makes it later)
+    assert downtime >= REBOOT_DOWNTIME * 0.9, downtime
     assert (connects, reboots) == (2, 1)
 
 
@@ -282,7 +289,8 @@ def test_a_station_back_on_a_new_connection_boots_at_once_not_at_its_next_messag
                 await server.call("SIM00000", reset_of(label, kind), timeout=5)
             else:
                 await server.disconnect("SIM00000", code=1001)
-            await asyncio.wait_for(seen.until(boot_kind(label), 2), 4)
+            # within the 5 s run (its next message's time, 30 s, would be past this bound)
+            await asyncio.wait_for(seen.until(boot_kind(label), 2), 15)
             back = time.monotonic() - started
             report = await asyncio.wait_for(running, 20)
         finally:
@@ -290,7 +298,7 @@ def test_a_station_back_on_a_new_connection_boots_at_once_not_at_its_next_messag
         return seen, back, report
 
     seen, back, report = asyncio.run(main())
-    assert back < 3, back
+    print(f"\nback {back:.2f} s after the {how}")
     assert len(seen.of(boot_kind(label))) == 2  # and no message besides: its time never came
     assert report.connections_lost == (1 if how == "dropped" else 0), report.table()
     assert report.reboots == (1 if how == "reset" else 0), report.table()

@@ -123,9 +123,11 @@ def test_a_stop_under_traffic_ends_when_the_calls_in_hand_are_answered(
     backend: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A station that keeps two Heartbeats in flight (the next sent as each is answered), to
-    a handler that awaits 0.1 s: ``close(timeout=6)`` returns once the two in hand are
-    answered (it waited until 5 s before, each answer starting a handler for the next),
-    cancels nothing, and the station's line names what it sent during the stop."""
+    a handler that awaits 0.1 s: ``close(timeout=60)`` returns once the two in hand are
+    answered (it waited until 59 s before, the deadline less its last second, each answer
+    starting a handler for the next: past the test's 20 s bound, which fails it), cancels
+    nothing, and the station's line names what it sent during the stop. How long the close
+    took is printed, not checked."""
     caplog.set_level(logging.INFO, logger="ocpp_fast.transport")
 
     async def session() -> tuple[float, int, list[str], list[str], int]:
@@ -156,14 +158,13 @@ def test_a_stop_under_traffic_ends_when_the_calls_in_hand_are_answered(
             while len(answered) < 3:
                 await asyncio.sleep(0.01)
             began = time.monotonic()
-            await server.close(timeout=6)
+            await server.close(timeout=60)
             took = time.monotonic() - began
-            await asyncio.wait_for(traffic, 2)
+            await asyncio.wait_for(traffic, 10)
         return took, handler.cancelled, handler.started, answered, server.unanswered_at_stop
 
     took, cancelled, started, answered, unanswered = asyncio.run(asyncio.wait_for(session(), 20))
-    print(f"\nclose(timeout=6) under back-to-back CALLs: {took:.2f} s")
-    assert took < 3  # 5 s (the deadline less its last second) before finish()
+    print(f"\nclose(timeout=60) under back-to-back CALLs: {took:.2f} s")
     assert cancelled == 0
     assert len(answered) == len(started)  # every CALL dispatched was answered
     assert unanswered == 2  # the ones the last two answers let the station send
@@ -224,7 +225,7 @@ def test_a_station_closes_within_its_timeout_with_a_handler_hanging(
         closing = asyncio.ensure_future(station.close(timeout=0.3))
         await asyncio.sleep(0.05)
         second = asyncio.ensure_future(server.call("CS9", asked, timeout=5))
-        await asyncio.wait_for(closing, 3)
+        await asyncio.wait_for(closing, 15)  # only a hang: it waited for ever
         took = time.monotonic() - began
         for call in (first, second):
             with contextlib.suppress(Exception):
@@ -234,7 +235,7 @@ def test_a_station_closes_within_its_timeout_with_a_handler_hanging(
         return took, firmware.started, firmware.cancelled, said
 
     took, started, cancelled, said = asyncio.run(asyncio.wait_for(session(), 20))
-    assert 0.3 <= took < 2
+    assert took >= 0.3  # not before its timeout (a lower bound: a load only makes it later)
     assert (started, cancelled) == (1, 1)  # the second CALL was not dispatched
     assert len(said) == 1
     assert said[0].startswith("CS9: closing: cancelling handlers still running after 0.3 s: ")
