@@ -199,13 +199,13 @@ class ChargePoint(Calling):
         except asyncio.CancelledError:
             self._fast_keep_unread(run, left)
             self._fast_stopped_reading(run)
-            await self._fast_end_handlers(handling)
+            await self._fast_end_handlers(handling, run.named)
             # cancelled by call_done alone (not also by the backend): its failure
             if run.failure is None or reader is None or reader.uncancel() > 0:
                 raise
         except Exception:
             self._fast_stopped_reading(run)
-            await self._fast_end_handlers(handling, cancel=False)
+            await self._fast_end_handlers(handling, run.named, cancel=False)
             if run.failure is None:
                 raise
         # raised outside the except clauses, so its own context and traceback are kept

@@ -41,13 +41,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
+import json
 import sys
 import types
 from collections import deque
 from collections.abc import Awaitable, Collection, Coroutine, Generator
 from typing import Any
 
-__all__ = ["Reading", "failure_of", "routing_failed", "wait_handlers"]
+from ocpp_fast._log_text import shown
+
+__all__ = ["Reading", "failure_of", "frame_named", "routing_failed", "wait_handlers"]
 
 
 class Reading:
@@ -94,6 +98,16 @@ class Reading:
         self.parked = False  # the frame route_read routes turned out a CALL, in its turn
         self.routing_in: asyncio.Task[Any] | None = None  # the task route_read routes it in
         self.stopping: asyncio.Future[None] | None = None  # see another_start()
+
+    def named(self, tasks: Collection[asyncio.Future[Any]]) -> list[tuple[str, str]]:
+        """``(action, message id)`` of the frame each of this run's ``tasks`` routes, in the
+        order read (the CALL being handled first, then those waiting their turn), for the line
+        that says which were left running: an operator looks for the station's CALLs by id.
+        A task whose frame reads as no frame is left out (the line counts it)."""
+        place = {id(frame): at for at, frame in enumerate(self.queued)}
+        frames = [frame for frame in map(_routed_frame, tasks) if frame is not None]
+        frames.sort(key=lambda frame: place.get(id(frame), -1))
+        return [name for name in map(frame_named, frames) if name is not None]
 
     async def another_start(self, reader: asyncio.Task[Any] | None, connection: Any) -> None:
         """A ``start()`` (in ``reader``, on ``connection``) begins while this run, the
@@ -189,14 +203,16 @@ class Reading:
             raise
         owner._fast_turn = None
         if self.parked:
-            self._hold(routing, awaiting)
+            self._hold(routing, awaiting, message)
             return None
         owner._fast_turns.append(self)  # other tasks run while it is awaited (see _go_on)
-        return self._go_on(routing, awaiting)
+        return self._go_on(routing, awaiting, message)
 
-    async def _go_on(self, routing: Coroutine[Any, Any, Any], awaiting: Any) -> None:
-        """The routing :meth:`route_read` began, awaited in ``start()``'s task until it ends
-        or takes its turn (then held as a CALL read, in a task of its own)."""
+    async def _go_on(
+        self, routing: Coroutine[Any, Any, Any], awaiting: Any, message: str | bytes
+    ) -> None:
+        """The routing :meth:`route_read` began (of ``message``), awaited in ``start()``'s task
+        until it ends or takes its turn (then held as a CALL read, in a task of its own)."""
         # other tasks run while it waits: a CALL is this one if routed in this task (not
         # self.reader: start()'s first steps may have run in its caller's task, with an eager
         # task factory)
@@ -215,7 +231,7 @@ class Reading:
         if awaiting is _ENDED:
             self._routed()
         elif self.parked:
-            self._hold(routing, awaiting)
+            self._hold(routing, awaiting, message)
 
     def _routed(self) -> None:
         """The routing :meth:`route_read` began ended in ``start()``'s task. Had it taken its
@@ -242,8 +258,8 @@ class Reading:
         ):
             self.held = self.routing
 
-    def _hold(self, routing: Coroutine[Any, Any, Any], awaiting: Any) -> None:
-        task = asyncio.get_running_loop().create_task(_rest_of(routing, awaiting))
+    def _hold(self, routing: Coroutine[Any, Any, Any], awaiting: Any, message: str | bytes) -> None:
+        task = asyncio.get_running_loop().create_task(_rest_of(routing, awaiting, message))
         self.last_call = task
         self.handling.add(task)
         task.add_done_callback(self.call_done)
@@ -320,9 +336,53 @@ def _driven(
             return awaiting
 
 
-async def _rest_of(routing: Coroutine[Any, Any, Any], awaiting: Any) -> None:
-    """The rest of a routing :meth:`Reading.route_read` began, in a task of its own."""
+async def _rest_of(routing: Coroutine[Any, Any, Any], awaiting: Any, message: str | bytes) -> None:
+    """The rest of a routing :meth:`Reading.route_read` began (of ``message``, which
+    :func:`_routed_frame` reads), in a task of its own."""
     await _driven(routing, None, awaiting)
+
+
+_FRAMED = frozenset({Reading.route_in_turn.__code__, _rest_of.__code__})
+"""The coroutines of a run's tasks, whose ``message`` is the frame they route."""
+
+
+def _routed_frame(task: asyncio.Future[Any]) -> Any:
+    """The frame a run's task routes, read off its coroutine's arguments: only a task left
+    running at ``start()``'s end is named, so the hot path keeps no record of it (a dict of
+    tasks cost every CALL a store and a delete). None for another task (a 2.1 SEND's
+    handler, named by its routing) or one that ended."""
+    coroutine = task.get_coro() if isinstance(task, asyncio.Task) else None
+    if not isinstance(coroutine, types.CoroutineType) or coroutine.cr_code not in _FRAMED:
+        return None
+    return inspect.getcoroutinelocals(coroutine).get("message")
+
+
+ACTION_SHOWN = 64
+"""Characters of an action a line naming frames shows (an action is 40 at most)."""
+_KINDS = {3: "CALLRESULT", 4: "CALLERROR", 5: "CALLRESULTERROR"}
+"""What names a response (it has no action) in a line that names frames."""
+
+
+def frame_named(frame: Any) -> tuple[str, str] | None:
+    """``(action, message id)`` of a frame read, as a line naming it shows them: a CALL's (or
+    a 2.1 SEND's) action, escaped and cut (the station wrote it; a frame a ``route_message``
+    override repaired may hold anything), or the kind of a response; an id that is no string
+    (an integer one, as ``ocpp`` tolerates) as JSON. Read as ``ocpp`` reads frames (Python's
+    ``json``), on this cold path only. None for a frame read so as no frame."""
+    try:
+        read = json.loads(frame)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    if type(read) is not list or len(read) < 3 or type(read[0]) not in (int, float):
+        return None
+    kind, unique_id, action = read[0], read[1], read[2]
+    if kind == 2 or kind == 6:
+        name = shown(action, ACTION_SHOWN) if type(action) is str else None
+    else:
+        name = _KINDS.get(kind)
+    if name is None:
+        return None
+    return name, unique_id if type(unique_id) is str else json.dumps(unique_id)
 
 
 async def wait_handlers(
