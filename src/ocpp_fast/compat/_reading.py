@@ -49,7 +49,7 @@ from collections import deque
 from collections.abc import Awaitable, Collection, Coroutine, Generator
 from typing import Any
 
-from ocpp_fast._log_text import shown
+from ocpp_fast._log_text import named_calls, shown
 
 __all__ = ["Reading", "failure_of", "frame_named", "routing_failed", "wait_handlers"]
 
@@ -61,6 +61,7 @@ class Reading:
     (``max_concurrent_calls``)."""
 
     __slots__ = (
+        "cancels",
         "connection",
         "failure",
         "handling",
@@ -81,6 +82,8 @@ class Reading:
     ) -> None:
         self.owner = owner  # the ChargePoint: its route_message, logger and id
         self.reader = reader
+        # the cancels its task had before this run: one more is a stop (see cancel_requested)
+        self.cancels = 0 if reader is None else reader.cancelling()
         self.connection = connection  # what its frames are read from
         self.handling: set[asyncio.Task[Any]] = set()
         self.last_call: asyncio.Task[Any] | None = None
@@ -98,6 +101,13 @@ class Reading:
         self.parked = False  # the frame route_read routes turned out a CALL, in its turn
         self.routing_in: asyncio.Task[Any] | None = None  # the task route_read routes it in
         self.stopping: asyncio.Future[None] | None = None  # see another_start()
+
+    def cancel_requested(self) -> bool:
+        """``start()``'s task was told to stop during this run: its cancel count grew, even
+        when the ``CancelledError`` was swallowed (a ``route_message`` override's ``except
+        BaseException``), so ``start()`` stops all the same."""
+        reader = self.reader
+        return reader is not None and reader.cancelling() > self.cancels
 
     def named(self, tasks: Collection[asyncio.Future[Any]]) -> list[tuple[str, str]]:
         """``(action, message id)`` of the frame each of this run's ``tasks`` routes, in the
@@ -212,13 +222,18 @@ class Reading:
         self, routing: Coroutine[Any, Any, Any], awaiting: Any, message: str | bytes
     ) -> None:
         """The routing :meth:`route_read` began (of ``message``), awaited in ``start()``'s task
-        until it ends or takes its turn (then held as a CALL read, in a task of its own)."""
+        until it ends, or takes its turn (then held as a CALL read, in a task of its own), or
+        outlives a cancel of ``start()`` (:meth:`_outlive`)."""
         # other tasks run while it waits: a CALL is this one if routed in this task (not
         # self.reader: start()'s first steps may have run in its caller's task, with an eager
         # task factory)
         self.routing_in = asyncio.current_task()
         try:
             awaiting = await _driven(routing, self, awaiting)
+            # it caught what was thrown into it: a cancel of start() is outlived; another
+            # (a future it awaited cancelled by someone else) is its own affair, as inline
+            while not (awaiting is _ENDED or self.parked or self.cancel_requested()):
+                awaiting = await _driven(routing, self, awaiting)
         except asyncio.CancelledError:
             self._keep_unturned()
             self._routed()
@@ -232,6 +247,40 @@ class Reading:
             self._routed()
         elif self.parked:
             self._hold(routing, awaiting, message)
+        else:
+            await self._outlive(routing, awaiting, message)
+
+    async def _outlive(
+        self, routing: Coroutine[Any, Any, Any], awaiting: Any, message: str | bytes
+    ) -> None:
+        """``start()`` was cancelled while it awaited the routing of ``message`` (a frame it
+        routes in its own task: a response, a malformed frame, a 2.1 SEND), and the backend's
+        ``route_message`` caught the ``CancelledError`` and awaits on (a retry, a journal
+        written in its ``except``): awaited inline, it kept ``start()`` for as long as it
+        awaits, forever for a store that never answers, as ``ocpp``'s ``start()`` is kept.
+
+        The rest of it goes on in a task of its own, given ``handler_grace`` seconds to end, as
+        a handler that caught the cancel is (it got its cancel; not cancelled again, so an
+        override that writes its journal and returns or raises is let finish). It ended: its
+        end is ``start()``'s, as inline (its exception leaves; returned, ``start()`` stops all
+        the same, :meth:`~ocpp_fast.compat._charge_point.ChargePoint._fast_stop_held`). Still
+        running then: left running, a WARNING naming the frame, and ``start()`` raises
+        ``CancelledError``. The frame is not routed again: the override still routes it."""
+        self._routed()
+        self.routing = None
+        task = asyncio.get_running_loop().create_task(_rest_of(routing, awaiting, message))
+        owner = self.owner
+        if await wait_handlers((task,), owner.handler_grace, False):
+            owner.logger.warning(
+                "%s: route_message still running %.3g s after start() was cancelled (it caught "
+                "CancelledError): %s; start() stops anyway, leaving it running; let "
+                "CancelledError leave route_message",
+                owner.id,
+                owner.handler_grace,
+                named_calls(self.named((task,)), 1),
+            )
+            raise asyncio.CancelledError
+        task.result()  # its exception, a CancelledError it let through too, leaves start()
 
     def _routed(self) -> None:
         """The routing :meth:`route_read` began ended in ``start()``'s task. Had it taken its
@@ -317,17 +366,23 @@ def _driven(
 ) -> Generator[Any, Any, Any]:
     """Go on with ``routing`` in the awaiting task, as ``await routing`` would, from where it
     is (``awaiting``: what it awaits), until it ends (:data:`_ENDED` returned), or, given
-    ``run``, until it takes its turn (``run.parked``): then what it awaits is returned (``None``
-    for a bare ``yield``, as ``asyncio.sleep(0)`` makes), for a task to go on with
+    ``run``, until it takes its turn (``run.parked``) or catches what the task threw in (a
+    cancel: see :meth:`Reading._go_on`): then what it awaits is returned (``None``
+    for a bare ``yield``, as ``asyncio.sleep(0)`` makes), for the caller to go on with
     (:func:`_rest_of`). What it awaits is handed to the task and the task's answer (or
     exception, a cancel) back to it, as ``await`` does."""
     while True:
         try:
             sent = yield awaiting
         except BaseException as error:  # thrown in by the task (a cancel): passed on
-            step = functools.partial(routing.throw, error)
-        else:
-            step = functools.partial(routing.send, sent)
+            try:
+                awaiting = routing.throw(error)
+            except StopIteration:
+                return _ENDED
+            if run is not None:  # it caught it and awaits on
+                return awaiting
+            continue
+        step = functools.partial(routing.send, sent)
         try:
             awaiting = step()
         except StopIteration:

@@ -70,7 +70,8 @@ class State(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
     handler_grace: ClassVar[float] = 10.0
     """Seconds an ending ``start()`` waits for its handlers to end: those it cancels when
     cancelled, those still running when the connection failed (see
-    :meth:`_fast_end_handlers`)."""
+    :meth:`_fast_end_handlers`); and for a ``route_message`` override that caught its cancel
+    (see :meth:`~ocpp_fast.compat._reading.Reading._outlive`)."""
 
     def _fast_init_state(self) -> None:
         """Make the drop-in's own per-connection state (``_fast_...``), by :meth:`__new__`
