@@ -7,11 +7,11 @@ only once its handler is done). That wait had no bound: a handler that never end
 ``start()`` from ending, the backend awaiting it (to forget the station) waiting forever, and
 a ``start()`` cancelled during that wait ended at once with the handler never cancelled. It is
 now bounded by ``handler_grace``, as a cancelled ``start()``'s wait is (the handler left
-running, a WARNING naming how many), and a cancel during it cancels the handlers
-[connection_lost_under_a_handler_that_never_ends]. ``ocpp`` 2.1.0, the oracle, is inside the
-handler when the connection closes: its ``start()`` never ends, and a cancel reaches the
-handler [ocpps_start_stays_in_the_handler]; the bound is a documented difference
-(docs/explanation/compat-differences.md).
+running, a WARNING naming the CALLs left, by action and message id, five at most), and a
+cancel during it cancels the handlers [connection_lost_under_a_handler_that_never_ends].
+``ocpp`` 2.1.0, the oracle, is inside the handler when the connection closes: its ``start()``
+never ends, and a cancel reaches the handler [ocpps_start_stays_in_the_handler]; the bound is
+a documented difference (docs/explanation/compat-differences.md).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from ocpp_fast.compat import v16
+from ocpp_fast.compat._reading import frame_named
 
 GUARD = 5.0
 """Seconds ``start()`` is given to end: a guard against a hang, not a speed figure."""
@@ -49,6 +50,7 @@ def backend(base: type[Any], grace: float) -> type[Any]:
 
     class Csms(base):  # type: ignore[misc]
         handler_grace = grace
+        max_concurrent_calls = 8  # the drop-in's: every CALL of a test read (ocpp reads one)
         entered: asyncio.Event
         cancelled: asyncio.Event
 
@@ -65,11 +67,15 @@ def backend(base: type[Any], grace: float) -> type[Any]:
 
 
 async def lost_under_the_handler(
-    base: type[Any], grace: float, then: Callable[[Any, asyncio.Task[None]], Awaitable[None]]
+    base: type[Any],
+    grace: float,
+    then: Callable[[Any, asyncio.Task[None]], Awaitable[None]],
+    calls: int = 1,
 ) -> Any:
-    """A station sends a Heartbeat and closes its connection once the handler awaits;
-    ``then(point, reading)`` runs on the server once the connection is closed, ``reading``
-    the task of ``start()``. Returns the ChargePoint, its handler cancelled afterwards."""
+    """A station sends ``calls`` Heartbeats (``h1``, ``h2``...) and closes its connection once
+    the first one's handler awaits (the others waiting their turn); ``then(point, reading)``
+    runs on the server once the connection is closed, ``reading`` the task of ``start()``.
+    Returns the ChargePoint, its handler cancelled afterwards."""
     points: list[Any] = []
     closed = asyncio.Event()
     ended = asyncio.Event()
@@ -89,7 +95,8 @@ async def lost_under_the_handler(
     async with serve(on_connect, "127.0.0.1", 0, subprotocols=["ocpp1.6"]) as server:  # type: ignore[list-item]
         url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/CP1"
         async with connect(url, subprotocols=["ocpp1.6"]) as station:  # type: ignore[list-item]
-            await station.send('[2,"h1","Heartbeat",{}]')
+            for number in range(1, calls + 1):
+                await station.send(f'[2,"h{number}","Heartbeat",{{}}]')
             while not points:
                 await asyncio.sleep(0.01)
             await asyncio.wait_for(points[0].entered.wait(), GUARD)
@@ -100,12 +107,21 @@ async def lost_under_the_handler(
     return points[0]
 
 
+@pytest.mark.parametrize(
+    ("calls", "named"),
+    [
+        (1, "Heartbeat h1"),
+        (7, "Heartbeat h1, Heartbeat h2, Heartbeat h3, Heartbeat h4, Heartbeat h5 and 2 more"),
+    ],
+)
 def test_start_ends_after_handler_grace_when_the_connection_fails_under_a_handler(
-    caplog: pytest.LogCaptureFixture,
+    calls: int, named: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The connection's exception leaves ``start()`` once ``handler_grace`` is over (not
     cancelled: the handler may still send its answer), the handler left running, a WARNING
-    saying so; before, ``start()`` waited for the handler for ever."""
+    saying so and naming the CALLs left (the one handled, then those waiting their turn, in
+    the order read: the first five, the rest counted); before, ``start()`` waited for the
+    handler for ever, and the line only counted them."""
     outcome: list[str] = []
 
     async def then(point: Any, reading: asyncio.Task[None]) -> None:
@@ -118,12 +134,12 @@ def test_start_ends_after_handler_grace_when_the_connection_fails_under_a_handle
         outcome.append("handler cancelled" if point.cancelled.is_set() else "handler running")
 
     with caplog.at_level(logging.WARNING, logger="ocpp"):
-        asyncio.run(lost_under_the_handler(v16.ChargePoint, 0.1, then))
+        asyncio.run(lost_under_the_handler(v16.ChargePoint, 0.1, then, calls))
     assert outcome == ["ConnectionClosed", "handler running"]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == [
-        "CP1: 1 handler(s) still running 0.1 s after the connection failed: start() stops "
-        "anyway, leaving them running; bound what the handler awaits"
+        f"CP1: {calls} handler(s) still running 0.1 s after the connection failed: {named}; "
+        "start() stops anyway, leaving them running; bound what the handler awaits"
     ]
 
 
@@ -167,3 +183,23 @@ def test_ocpps_start_stays_in_the_handler() -> None:
 
     asyncio.run(lost_under_the_handler(ocpp.v16.ChargePoint, 0.1, then))
     assert outcome == ["still running"]
+
+
+def test_frames_are_named_as_the_warning_shows_them() -> None:
+    """The WARNING names a frame by what an operator finds in the station's log: a CALL's (or
+    SEND's) action and id, a response by its kind; the station's text escaped and cut, an id
+    that is no string as JSON; a frame no reader makes out is not named (the line counts it)."""
+    assert frame_named('[2,"h1","Heartbeat",{}]') == ("Heartbeat", "h1")
+    assert frame_named(b'[6,"s1","NotifyPeriodicEventStream",{}]') == (
+        "NotifyPeriodicEventStream",
+        "s1",
+    )
+    assert frame_named('[3,"r1",{}]') == ("CALLRESULT", "r1")
+    assert frame_named('[4,"r2","GenericError","",{}]') == ("CALLERROR", "r2")
+    assert frame_named('[2.0,7,"Heartbeat",{}]') == ("Heartbeat", "7")  # as an override repairs
+    assert frame_named('[2,"h2","Heart\\nbeat' + "x" * 100 + '",{}]') == (
+        "Heart\\nbeat" + "x" * 54,  # 64 characters of its own, the line break escaped
+        "h2",
+    )
+    for unnamed in ("[2,", "{}", '[2,"h3"]', '[2,"h4",5,{}]', '[7,"h5",{}]', '["2","h6","A",{}]'):
+        assert frame_named(unnamed) is None

@@ -4,10 +4,10 @@ A backend cancels ``start()`` when the station's connection is closed (the serve
 ending). A handler that catches the cancel, inside a CALL's or a 2.1 SEND's handling, either
 returns (it had a ``try/except asyncio.CancelledError: pass`` around its await) or awaits on
 (a retry loop). The drop-in's ``start()`` ends all the same, cancelled: a handler that returns
-is done, one that awaits on is left running after ``handler_grace`` seconds, logged
-[cancelled_start_ends_whatever_the_handler_does]. The SEND's handler was awaited inside
-``start()``'s own task: one that returned made ``start()`` read the next frame, its cancel
-lost, one that awaited on kept it waiting forever.
+is done, one that awaits on is left running after ``handler_grace`` seconds, a WARNING naming
+its CALL (or SEND) by action and message id [cancelled_start_ends_whatever_the_handler_does].
+The SEND's handler was awaited inside ``start()``'s own task: one that returned made
+``start()`` read the next frame, its cancel lost, one that awaited on kept it waiting forever.
 
 ``ocpp`` 2.1.0, the oracle for what a drop-in user expects, keeps its ``start()`` running in
 both CALL cases (it awaits the handler inline: the cancel is lost, or waited on forever)
@@ -35,6 +35,8 @@ SEND = (
 )
 CALL = '[2,"c1","Heartbeat",{}]'
 FRAMES = {"CALL": CALL, "SEND": SEND}
+NAMED = {"CALL": "Heartbeat c1", "SEND": "NotifyPeriodicEventStream s1"}
+"""How the WARNING names the handler left running: its action and message id."""
 GUARD = 5.0
 """Seconds waited for start() to end: a guard against a hang, not a speed figure."""
 
@@ -125,8 +127,16 @@ def test_cancelled_start_ends_whatever_the_handler_does(
             # the frame after it is never read: start() did not read on
             assert made._connection.reads == (2 if kind == "CALL" else 1)
             assert '"c2"' not in "".join(made._connection.sent)
-            left_running = "handler(s) still running" in caplog.text
-            assert left_running == (after_cancel == "awaits on")
+            warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+            assert warnings == (
+                [
+                    "CP1: 1 handler(s) still running 0.05 s after start() was cancelled (they "
+                    f"caught CancelledError): {NAMED[kind]}; start() stops anyway, leaving them "
+                    "running; let CancelledError leave the handler (and route_message)"
+                ]
+                if after_cancel == "awaits on"
+                else []
+            )
         finally:
             await end(reading)
 

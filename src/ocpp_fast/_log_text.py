@@ -10,8 +10,18 @@ validate`` and log collectors believe), and a megabyte of it makes one line a me
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
-__all__ = ["LINE_CONTINUED", "PEER_TEXT_LIMIT", "PeerText", "continued", "escaped", "shown"]
+__all__ = [
+    "LINE_CONTINUED",
+    "NAMED_CALLS",
+    "PEER_TEXT_LIMIT",
+    "PeerText",
+    "continued",
+    "escaped",
+    "named_calls",
+    "shown",
+]
 
 PEER_TEXT_LIMIT = 300
 """Characters of one peer-made argument a log line keeps (a decode error's message, with its
@@ -63,3 +73,25 @@ class PeerText:
     def __repr__(self) -> str:
         value = self.value
         return ascii(value[:PEER_TEXT_LIMIT] if isinstance(value, str) else value)
+
+
+NAMED_CALLS = 5
+"""Handlers named in one line (the rest counted: ``and 7 more``)."""
+
+
+def named_calls(
+    calls: Sequence[tuple[str, str]], total: int | None = None, limit: int = NAMED_CALLS
+) -> str:
+    """``Authorize m1, DataTransfer m2 and 3 more``: the first ``limit`` of ``calls``
+    (``(action, message id)``; the id is the peer's, shown escaped and cut), then how many
+    more of ``total`` (``None``: ``len(calls)``; more when some could not be named). The one
+    wording of every line that names CALLs left running, cancelled or unanswered: the servers',
+    the cluster's and the drop-in's (which imports no transport)."""
+    total = len(calls) if total is None else max(total, len(calls))
+    names = ", ".join(
+        f"{action} {shown(message_id, PEER_TEXT_LIMIT)}" for action, message_id in calls[:limit]
+    )
+    more = total - min(len(calls), limit)
+    if not names:
+        return f"{more} unnamed"
+    return f"{names} and {more} more" if more else names

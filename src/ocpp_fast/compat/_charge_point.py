@@ -64,8 +64,9 @@ class ChargePoint(Calling):
     once: the one being handled and those read while it runs, which wait their
     turn (reading pauses beyond the bound; the spec allows one).
     ``handler_grace`` (seconds, 10) bounds how long an ending :meth:`start` waits for its
-    handlers, those it cancels when cancelled and those running when the connection failed:
-    one that awaits on is left running (logged), and ``start()`` ends all the same.
+    handlers, those it cancels when cancelled and those running when the connection failed,
+    and for a ``route_message`` override that caught its cancel: one that awaits on is left
+    running (a WARNING naming its CALL), and ``start()`` ends all the same.
     """
 
     strict_formats: ClassVar[bool] = False
@@ -122,10 +123,11 @@ class ChargePoint(Calling):
         handler is, and raises once they ended, or after ``handler_grace`` seconds if one
         caught the cancel and awaits on (``ocpp``'s ``start()`` then never ends); cancelled
         inside a ``route_message`` override that catches the cancel and returns, it stops all
-        the same (:meth:`_fast_stop_held`). Each run keeps its own
-        (:class:`~ocpp_fast.compat._reading.Reading`): a backend that reuses the ChargePoint
-        on reconnect, ``start()`` awaited for the new connection before it cancels the old
-        run, keeps the new run's CALLs answered.
+        the same (:meth:`_fast_stop_held`), and one that awaits on is given ``handler_grace``
+        seconds, then left running (:meth:`~ocpp_fast.compat._reading.Reading._outlive`).
+        Each run keeps its own (:class:`~ocpp_fast.compat._reading.Reading`): a backend that
+        reuses the ChargePoint on reconnect, ``start()`` awaited for the new connection before
+        it cancels the old run, keeps the new run's CALLs answered.
 
         A CALL whose routing raised (an overridden ``_handle_call`` or
         ``route_message`` failing with something else than ``ocpp``'s errors, which
@@ -142,8 +144,6 @@ class ChargePoint(Calling):
         """
         loop = asyncio.get_running_loop()  # kept: ensure_future looks it up (a getpid on 3.11)
         reader = asyncio.current_task()
-        # the cancels its task had before this run: one more is a stop (see _fast_stop_held)
-        cancels = 0 if reader is None else reader.cancelling()
         connection = self._connection
         if self._fast_run is not None:  # another start() still reads
             await self._fast_run.another_start(reader, connection)
@@ -192,20 +192,20 @@ class ChargePoint(Calling):
                     rest = run.route_read(message)
                     if rest is not None:
                         await rest
-                        if reader is not None and reader.cancelling() > cancels:
+                        if run.cancel_requested():
                             self._fast_stop_held()
                 else:
                     await self.route_message(message)
         except asyncio.CancelledError:
             self._fast_keep_unread(run, left)
             self._fast_stopped_reading(run)
-            await self._fast_end_handlers(handling)
+            await self._fast_end_handlers(handling, run.named)
             # cancelled by call_done alone (not also by the backend): its failure
             if run.failure is None or reader is None or reader.uncancel() > 0:
                 raise
         except Exception:
             self._fast_stopped_reading(run)
-            await self._fast_end_handlers(handling, cancel=False)
+            await self._fast_end_handlers(handling, run.named, cancel=False)
             if run.failure is None:
                 raise
         # raised outside the except clauses, so its own context and traceback are kept

@@ -41,13 +41,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
+import json
 import sys
 import types
 from collections import deque
 from collections.abc import Awaitable, Collection, Coroutine, Generator
 from typing import Any
 
-__all__ = ["Reading", "failure_of", "routing_failed", "wait_handlers"]
+from ocpp_fast._log_text import named_calls, shown
+
+__all__ = ["Reading", "failure_of", "frame_named", "routing_failed", "wait_handlers"]
 
 
 class Reading:
@@ -57,6 +61,7 @@ class Reading:
     (``max_concurrent_calls``)."""
 
     __slots__ = (
+        "cancels",
         "connection",
         "failure",
         "handling",
@@ -77,6 +82,8 @@ class Reading:
     ) -> None:
         self.owner = owner  # the ChargePoint: its route_message, logger and id
         self.reader = reader
+        # the cancels its task had before this run: one more is a stop (see cancel_requested)
+        self.cancels = 0 if reader is None else reader.cancelling()
         self.connection = connection  # what its frames are read from
         self.handling: set[asyncio.Task[Any]] = set()
         self.last_call: asyncio.Task[Any] | None = None
@@ -94,6 +101,23 @@ class Reading:
         self.parked = False  # the frame route_read routes turned out a CALL, in its turn
         self.routing_in: asyncio.Task[Any] | None = None  # the task route_read routes it in
         self.stopping: asyncio.Future[None] | None = None  # see another_start()
+
+    def cancel_requested(self) -> bool:
+        """``start()``'s task was told to stop during this run: its cancel count grew, even
+        when the ``CancelledError`` was swallowed (a ``route_message`` override's ``except
+        BaseException``), so ``start()`` stops all the same."""
+        reader = self.reader
+        return reader is not None and reader.cancelling() > self.cancels
+
+    def named(self, tasks: Collection[asyncio.Future[Any]]) -> list[tuple[str, str]]:
+        """``(action, message id)`` of the frame each of this run's ``tasks`` routes, in the
+        order read (the CALL being handled first, then those waiting their turn), for the line
+        that says which were left running: an operator looks for the station's CALLs by id.
+        A task whose frame reads as no frame is left out (the line counts it)."""
+        place = {id(frame): at for at, frame in enumerate(self.queued)}
+        frames = [frame for frame in map(_routed_frame, tasks) if frame is not None]
+        frames.sort(key=lambda frame: place.get(id(frame), -1))
+        return [name for name in map(frame_named, frames) if name is not None]
 
     async def another_start(self, reader: asyncio.Task[Any] | None, connection: Any) -> None:
         """A ``start()`` (in ``reader``, on ``connection``) begins while this run, the
@@ -189,20 +213,27 @@ class Reading:
             raise
         owner._fast_turn = None
         if self.parked:
-            self._hold(routing, awaiting)
+            self._hold(routing, awaiting, message)
             return None
         owner._fast_turns.append(self)  # other tasks run while it is awaited (see _go_on)
-        return self._go_on(routing, awaiting)
+        return self._go_on(routing, awaiting, message)
 
-    async def _go_on(self, routing: Coroutine[Any, Any, Any], awaiting: Any) -> None:
-        """The routing :meth:`route_read` began, awaited in ``start()``'s task until it ends
-        or takes its turn (then held as a CALL read, in a task of its own)."""
+    async def _go_on(
+        self, routing: Coroutine[Any, Any, Any], awaiting: Any, message: str | bytes
+    ) -> None:
+        """The routing :meth:`route_read` began (of ``message``), awaited in ``start()``'s task
+        until it ends, or takes its turn (then held as a CALL read, in a task of its own), or
+        outlives a cancel of ``start()`` (:meth:`_outlive`)."""
         # other tasks run while it waits: a CALL is this one if routed in this task (not
         # self.reader: start()'s first steps may have run in its caller's task, with an eager
         # task factory)
         self.routing_in = asyncio.current_task()
         try:
             awaiting = await _driven(routing, self, awaiting)
+            # it caught what was thrown into it: a cancel of start() is outlived; another
+            # (a future it awaited cancelled by someone else) is its own affair, as inline
+            while not (awaiting is _ENDED or self.parked or self.cancel_requested()):
+                awaiting = await _driven(routing, self, awaiting)
         except asyncio.CancelledError:
             self._keep_unturned()
             self._routed()
@@ -215,7 +246,41 @@ class Reading:
         if awaiting is _ENDED:
             self._routed()
         elif self.parked:
-            self._hold(routing, awaiting)
+            self._hold(routing, awaiting, message)
+        else:
+            await self._outlive(routing, awaiting, message)
+
+    async def _outlive(
+        self, routing: Coroutine[Any, Any, Any], awaiting: Any, message: str | bytes
+    ) -> None:
+        """``start()`` was cancelled while it awaited the routing of ``message`` (a frame it
+        routes in its own task: a response, a malformed frame, a 2.1 SEND), and the backend's
+        ``route_message`` caught the ``CancelledError`` and awaits on (a retry, a journal
+        written in its ``except``): awaited inline, it kept ``start()`` for as long as it
+        awaits, forever for a store that never answers, as ``ocpp``'s ``start()`` is kept.
+
+        The rest of it goes on in a task of its own, given ``handler_grace`` seconds to end, as
+        a handler that caught the cancel is (it got its cancel; not cancelled again, so an
+        override that writes its journal and returns or raises is let finish). It ended: its
+        end is ``start()``'s, as inline (its exception leaves; returned, ``start()`` stops all
+        the same, :meth:`~ocpp_fast.compat._charge_point.ChargePoint._fast_stop_held`). Still
+        running then: left running, a WARNING naming the frame, and ``start()`` raises
+        ``CancelledError``. The frame is not routed again: the override still routes it."""
+        self._routed()
+        self.routing = None
+        task = asyncio.get_running_loop().create_task(_rest_of(routing, awaiting, message))
+        owner = self.owner
+        if await wait_handlers((task,), owner.handler_grace, False):
+            owner.logger.warning(
+                "%s: route_message still running %.3g s after start() was cancelled (it caught "
+                "CancelledError): %s; start() stops anyway, leaving it running; let "
+                "CancelledError leave route_message",
+                owner.id,
+                owner.handler_grace,
+                named_calls(self.named((task,)), 1),
+            )
+            raise asyncio.CancelledError
+        task.result()  # its exception, a CancelledError it let through too, leaves start()
 
     def _routed(self) -> None:
         """The routing :meth:`route_read` began ended in ``start()``'s task. Had it taken its
@@ -242,8 +307,8 @@ class Reading:
         ):
             self.held = self.routing
 
-    def _hold(self, routing: Coroutine[Any, Any, Any], awaiting: Any) -> None:
-        task = asyncio.get_running_loop().create_task(_rest_of(routing, awaiting))
+    def _hold(self, routing: Coroutine[Any, Any, Any], awaiting: Any, message: str | bytes) -> None:
+        task = asyncio.get_running_loop().create_task(_rest_of(routing, awaiting, message))
         self.last_call = task
         self.handling.add(task)
         task.add_done_callback(self.call_done)
@@ -301,17 +366,23 @@ def _driven(
 ) -> Generator[Any, Any, Any]:
     """Go on with ``routing`` in the awaiting task, as ``await routing`` would, from where it
     is (``awaiting``: what it awaits), until it ends (:data:`_ENDED` returned), or, given
-    ``run``, until it takes its turn (``run.parked``): then what it awaits is returned (``None``
-    for a bare ``yield``, as ``asyncio.sleep(0)`` makes), for a task to go on with
+    ``run``, until it takes its turn (``run.parked``) or catches what the task threw in (a
+    cancel: see :meth:`Reading._go_on`): then what it awaits is returned (``None``
+    for a bare ``yield``, as ``asyncio.sleep(0)`` makes), for the caller to go on with
     (:func:`_rest_of`). What it awaits is handed to the task and the task's answer (or
     exception, a cancel) back to it, as ``await`` does."""
     while True:
         try:
             sent = yield awaiting
         except BaseException as error:  # thrown in by the task (a cancel): passed on
-            step = functools.partial(routing.throw, error)
-        else:
-            step = functools.partial(routing.send, sent)
+            try:
+                awaiting = routing.throw(error)
+            except StopIteration:
+                return _ENDED
+            if run is not None:  # it caught it and awaits on
+                return awaiting
+            continue
+        step = functools.partial(routing.send, sent)
         try:
             awaiting = step()
         except StopIteration:
@@ -320,9 +391,53 @@ def _driven(
             return awaiting
 
 
-async def _rest_of(routing: Coroutine[Any, Any, Any], awaiting: Any) -> None:
-    """The rest of a routing :meth:`Reading.route_read` began, in a task of its own."""
+async def _rest_of(routing: Coroutine[Any, Any, Any], awaiting: Any, message: str | bytes) -> None:
+    """The rest of a routing :meth:`Reading.route_read` began (of ``message``, which
+    :func:`_routed_frame` reads), in a task of its own."""
     await _driven(routing, None, awaiting)
+
+
+_FRAMED = frozenset({Reading.route_in_turn.__code__, _rest_of.__code__})
+"""The coroutines of a run's tasks, whose ``message`` is the frame they route."""
+
+
+def _routed_frame(task: asyncio.Future[Any]) -> Any:
+    """The frame a run's task routes, read off its coroutine's arguments: only a task left
+    running at ``start()``'s end is named, so the hot path keeps no record of it (a dict of
+    tasks cost every CALL a store and a delete). None for another task (a 2.1 SEND's
+    handler, named by its routing) or one that ended."""
+    coroutine = task.get_coro() if isinstance(task, asyncio.Task) else None
+    if not isinstance(coroutine, types.CoroutineType) or coroutine.cr_code not in _FRAMED:
+        return None
+    return inspect.getcoroutinelocals(coroutine).get("message")
+
+
+ACTION_SHOWN = 64
+"""Characters of an action a line naming frames shows (an action is 40 at most)."""
+_KINDS = {3: "CALLRESULT", 4: "CALLERROR", 5: "CALLRESULTERROR"}
+"""What names a response (it has no action) in a line that names frames."""
+
+
+def frame_named(frame: Any) -> tuple[str, str] | None:
+    """``(action, message id)`` of a frame read, as a line naming it shows them: a CALL's (or
+    a 2.1 SEND's) action, escaped and cut (the station wrote it; a frame a ``route_message``
+    override repaired may hold anything), or the kind of a response; an id that is no string
+    (an integer one, as ``ocpp`` tolerates) as JSON. Read as ``ocpp`` reads frames (Python's
+    ``json``), on this cold path only. None for a frame read so as no frame."""
+    try:
+        read = json.loads(frame)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    if type(read) is not list or len(read) < 3 or type(read[0]) not in (int, float):
+        return None
+    kind, unique_id, action = read[0], read[1], read[2]
+    if kind == 2 or kind == 6:
+        name = shown(action, ACTION_SHOWN) if type(action) is str else None
+    else:
+        name = _KINDS.get(kind)
+    if name is None:
+        return None
+    return name, unique_id if type(unique_id) is str else json.dumps(unique_id)
 
 
 async def wait_handlers(

@@ -324,11 +324,11 @@ class Routing(Handling):
         try:
             result = handler(**to_snake(payload))
             if inspect.isawaitable(result):
-                await self._fast_await_send(result)
+                await self._fast_await_send(result, action, unique_id)
         except Exception:
             self.logger.exception("%s: handling the SEND %s %s failed", self.id, action, unique_id)
 
-    async def _fast_await_send(self, result: Awaitable[Any]) -> None:
+    async def _fast_await_send(self, result: Awaitable[Any], action: str, unique_id: str) -> None:
         """Await a SEND handler's coroutine in a task of its own, so cancelling the routing
         (``start()`` cancelled: the server closing the connection) ends it whatever the
         handler does. Awaited inline, a handler that caught the ``CancelledError`` and
@@ -342,7 +342,7 @@ class Routing(Handling):
             try:
                 await asyncio.wait((task,))
             except asyncio.CancelledError:
-                await self._fast_end_handlers((task,))
+                await self._fast_end_handlers((task,), lambda _: [(action, unique_id)])
                 raise
         task.result()
 

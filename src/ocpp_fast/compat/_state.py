@@ -10,12 +10,13 @@ side so each module reads alone; the state's attributes are typed here, once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any, ClassVar
 
 import msgspec
 import ocpp.charge_point
 
+from ocpp_fast._log_text import named_calls
 from ocpp_fast._protocol_version import ProtocolVersion, by_label
 from ocpp_fast._reference import MESSAGE_ID_MAX_LENGTH
 from ocpp_fast.compat._reading import Reading, wait_handlers
@@ -69,7 +70,8 @@ class State(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
     handler_grace: ClassVar[float] = 10.0
     """Seconds an ending ``start()`` waits for its handlers to end: those it cancels when
     cancelled, those still running when the connection failed (see
-    :meth:`_fast_end_handlers`)."""
+    :meth:`_fast_end_handlers`); and for a ``route_message`` override that caught its cancel
+    (see :meth:`~ocpp_fast.compat._reading.Reading._outlive`)."""
 
     def _fast_init_state(self) -> None:
         """Make the drop-in's own per-connection state (``_fast_...``), by :meth:`__new__`
@@ -88,27 +90,36 @@ class State(ocpp.charge_point.ChargePoint):  # type: ignore[misc]
         self._fast_turns: list[Reading] = []
 
     async def _fast_end_handlers(
-        self, tasks: Collection[asyncio.Future[Any]], cancel: bool = True
+        self,
+        tasks: Collection[asyncio.Future[Any]],
+        named: Callable[[list[asyncio.Future[Any]]], list[tuple[str, str]]],
+        cancel: bool = True,
     ) -> None:
         """Wait for the handlers of a ``start()`` that ends, at most ``handler_grace`` seconds,
         cancelling them first if ``cancel`` (``start()`` cancelled; not when the connection
         failed: they end, their answers sent or failed, as ``ocpp``'s would): ``start()`` then
         raises whatever a handler does (one that awaits on is left running, logged), so a
         backend cancelling it (the server closing the connection) or awaiting its end is never
-        kept waiting. Cancelled meanwhile, it cancels them and raises at once."""
+        kept waiting. Cancelled meanwhile, it cancels them and raises at once.
+
+        The WARNING names the CALLs left running (``named``: their action and message id, the
+        first :data:`~ocpp_fast._log_text.NAMED_CALLS`, the others counted), as the servers'
+        lines do: a count alone told an operator nothing to look up."""
         left = await wait_handlers(tasks, self.handler_grace, cancel)
         if left:
             self.logger.warning(
-                "%s: %d handler(s) still running %.3g s after %s: start() stops anyway, "
+                "%s: %d handler(s) still running %.3g s after %s: %s; start() stops anyway, "
                 "leaving them running; %s",
                 self.id,
                 len(left),
                 self.handler_grace,
                 *(
                     ("start() was cancelled (they caught CancelledError)",
-                     "let CancelledError leave the handler")
+                     named_calls(named(left), len(left)),
+                     "let CancelledError leave the handler (and route_message)")
                     if cancel
-                    else ("the connection failed", "bound what the handler awaits")
+                    else ("the connection failed", named_calls(named(left), len(left)),
+                          "bound what the handler awaits")
                 ),
             )  # fmt: skip
 

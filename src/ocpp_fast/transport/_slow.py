@@ -19,7 +19,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from ocpp_fast._log_text import PEER_TEXT_LIMIT, shown
+from ocpp_fast._log_text import NAMED_CALLS, PEER_TEXT_LIMIT, named_calls, shown
 from ocpp_fast._ratelimit import LogLimiter
 from ocpp_fast.aio import AsyncConnection
 
@@ -28,27 +28,9 @@ if TYPE_CHECKING:
 
 __all__ = ["NAMED_CALLS", "SlowHandlers", "drain_or_stop", "in_hand", "named_calls"]
 
-NAMED_CALLS = 5
-"""Handlers named in one line (the rest counted: ``and 7 more``)."""
 SWEEPS_PER_THRESHOLD = 4
 """Sweeps per ``slow_handler`` seconds: a handler is said between ``slow_handler`` and
 ``slow_handler`` plus two sweeps (a quarter of it each) after it started."""
-
-
-def named_calls(
-    calls: Sequence[tuple[str, str]], total: int | None = None, limit: int = NAMED_CALLS
-) -> str:
-    """``Authorize m1, DataTransfer m2 and 3 more``: the first ``limit`` of ``calls``
-    (``(action, message id)``; the id is the peer's, shown escaped and cut), then how many
-    more of ``total`` (``None``: ``len(calls)``; more when some could not be named)."""
-    total = len(calls) if total is None else max(total, len(calls))
-    names = ", ".join(
-        f"{action} {shown(message_id, PEER_TEXT_LIMIT)}" for action, message_id in calls[:limit]
-    )
-    more = total - min(len(calls), limit)
-    if not names:
-        return f"{more} unnamed"
-    return f"{names} and {more} more" if more else names
 
 
 def named_stations(parts: Sequence[str], total: int) -> str:
