@@ -66,8 +66,10 @@ cdef inline Py_ssize_t _skip(const char* p, Py_ssize_t at, Py_ssize_t end, const
 cdef bint _plainly_stored(bytes data):
     """Whether ``data`` is JetStream's ack of a store in its usual shape, which the ack's
     decoder would take (a stream named, no error): ``{"stream":"<name>","seq":<n>}``, maybe
-    ``,"duplicate":true`` before the brace; the name printable ASCII without an escape, the
-    number JSON's (no leading zero), at most 18 digits. Anything else is decoded, as the
+    ``,"duplicate":true`` or ``,"duplicate": true`` before the brace (nats-server writes the
+    second: a store the stream already holds, which at a station's resend, or a
+    generator's repeated payloads, is not rare); the name printable ASCII without an escape,
+    the number JSON's (no leading zero), at most 18 digits. Anything else is decoded, as the
     twin decodes every ack (the same outcome: a look at these few bytes is a tenth of a
     decode's instructions)."""
     cdef const char* p = PyBytes_AS_STRING(data)
@@ -92,7 +94,8 @@ cdef bint _plainly_stored(bytes data):
         return False
     if at == end - 1 and p[at] == 125:
         return True
-    return _skip(p, at, end, b',"duplicate":true}', 18) == end
+    return (_skip(p, at, end, b',"duplicate":true}', 18) == end
+            or _skip(p, at, end, b',"duplicate": true}', 19) == end)
 
 
 cdef bytes _MSG_ID_HEAD = MSG_ID_HEAD
