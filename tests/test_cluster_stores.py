@@ -87,6 +87,9 @@ KEYS: list[tuple[str, str, Any, bytes]] = [
     ("CS", "TransactionEvent", None, b"{}"),  # 1.6's has no transaction_info: the payload's
     ("CS", "TransactionEvent", _info("T", -12), b"{}"),
     ("CS", "TransactionEvent", _info("T", 2**62), b"{}"),
+    ("CS", "TransactionEvent", _info("T", 2**62 - 1), b"{}"),
+    ("CS", "TransactionEvent", _info("T", -(2**62)), b"{}"),
+    ("CS", "TransactionEvent", _info("T", 2**64 + 5), b"{}"),
     ("CS", "TransactionEvent", _info("T", -(2**70)), b"{}"),
     ("CS", "TransactionEvent", _info("T", True), b"{}"),
     ("CS", "TransactionEvent", _info(type("Id", (str,), {})("T-ü"), 3), b"{}"),  # a str's kin

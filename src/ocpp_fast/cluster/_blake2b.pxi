@@ -209,19 +209,26 @@ cdef void _blake_add(_Blake* s, const char* data, Py_ssize_t size) noexcept nogi
 
 
 cdef const char* _HEX = "0123456789abcdef"
+cdef char _HEX_PAIRS[512]
+"""Each byte's two hex digits, by the byte (a digest is written two digits a copy)."""
+cdef int _i
+for _i in range(256):
+    _HEX_PAIRS[2 * _i] = _HEX[_i >> 4]
+    _HEX_PAIRS[2 * _i + 1] = _HEX[_i & 15]
 
 
 cdef void _blake_hex(_Blake* s, char* out) noexcept nogil:
     """The last block hashed, the digest's 16 bytes written as 32 hex digits at ``out``."""
     cdef int i
-    cdef unsigned char byte
+    cdef u64 word
     s.t += s.fill
     memset(s.block + s.fill, 0, 128 - s.fill)
     _compress(s, True)
     for i in range(16):
-        byte = <unsigned char>(s.h[i >> 3] >> (8 * (i & 7)))
-        out[2 * i] = _HEX[byte >> 4]
-        out[2 * i + 1] = _HEX[byte & 15]
+        if i & 7 == 0:
+            word = s.h[i >> 3]
+        memcpy(out + 2 * i, _HEX_PAIRS + 2 * (word & 255), 2)
+        word >>= 8
 
 
 def blake2b16(bytes data):

@@ -51,6 +51,7 @@ cdef extern from "<time.h>":
     tm* gmtime_r(const time_t* timer, tm* result)
 
 cdef extern from "Python.h":
+    long long PyLong_AsLongLongAndOverflow(object, int*) except? -1
     bint PyUnicode_IS_COMPACT_ASCII(object)
     const char* PyUnicode_DATA(object)
     const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL

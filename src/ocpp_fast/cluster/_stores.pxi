@@ -9,14 +9,21 @@ cdef inline void _blake_bytes(_Blake* s, bytes data) noexcept:
 cdef str _TRANSACTION_EVENT = "TransactionEvent"
 
 
-cdef int _dedup(_Blake* s, tuple heads, str action, object request, object payload) except -1:
-    """The twin's ``dedup_key``, hashed into ``s`` (its digest not taken)."""
+cdef inline bint _transaction_event(str action) except -1:
+    """Whether ``action`` is the one whose dedup key is its transaction's (the twin's test)."""
+    return action is _TRANSACTION_EVENT or action == _TRANSACTION_EVENT
+
+
+cdef int _dedup(_Blake* s, tuple heads, bint transaction, object request,
+                object payload) except -1:
+    """The twin's ``dedup_key``, hashed into ``s`` (its digest not taken); ``transaction``:
+    the action is a TransactionEvent (``_transaction_event``)."""
     cdef Py_ssize_t size = 0
     cdef const char* text
     cdef char digits[24]
     cdef long long n
-    cdef int count
-    if action is _TRANSACTION_EVENT or action == _TRANSACTION_EVENT:
+    cdef int count, overflow = 0
+    if transaction:
         info = getattr(request, "transaction_info", None)
         seq_no = getattr(request, "seq_no", None)
         if info is not None and seq_no is not None:
@@ -28,8 +35,8 @@ cdef int _dedup(_Blake* s, tuple heads, str action, object request, object paylo
             else:
                 _blake_bytes(s, transaction_id.encode())
             _blake_add(s, "\0", 1)
-            if type(seq_no) is int and -(1 << 62) < seq_no < (1 << 62):
-                n = seq_no
+            n = PyLong_AsLongLongAndOverflow(seq_no, &overflow) if type(seq_no) is int else 0
+            if type(seq_no) is int and overflow == 0 and -(1 << 62) < n < (1 << 62):
                 count = 0
                 if n < 0:
                     digits[0] = 45  # "-"
@@ -49,7 +56,7 @@ cdef int _dedup(_Blake* s, tuple heads, str action, object request, object paylo
 def dedup_key(tuple heads, str action, request, payload):
     cdef _Blake s
     _blake_start(&s)
-    _dedup(&s, heads, action, request, payload)
+    _dedup(&s, heads, _transaction_event(action), request, payload)
     out = PyBytes_FromStringAndSize(NULL, 32)
     _blake_hex(&s, PyBytes_AS_STRING(out))
     return out.decode("ascii")
@@ -193,6 +200,7 @@ cdef class Stores:
             subject.encode(),
             event_head(identity, action, label, self._node),
             dedup_heads(identity, action),
+            _transaction_event(action),  # the dedup key's kind, told once (not per store)
         )
         (<dict?>actions)[action] = made
         return made
@@ -231,7 +239,7 @@ cdef class Stores:
             else:
                 made = <tuple>found
             _blake_start(&s)
-            _dedup(&s, <tuple>made[4], action, request, payload)
+            _dedup(&s, <tuple>made[4], <bint>made[5], request, payload)
             clock_gettime(CLOCK_REALTIME, &now)
             message_id = context.message_id if gated is None else gated.message_id
             if self._link is not None:  # the publish's bytes made in one piece
