@@ -305,7 +305,8 @@ cdef object _MemberDescriptor = _types.MemberDescriptorType
 cdef Py_ssize_t _slot_offset(object kind, str name) except -2:
     """Where instances of ``kind`` hold ``name``: the offset of its slot, when the type's
     look-up finds a writable object slot of a base of ``kind`` (what the ``__slots__`` of
-    :class:`~ocpp_fast.aio.AsyncConnection` and of :class:`~ocpp_fast.aio.Slots` make);
+    :class:`~ocpp_fast.aio.AsyncConnection`, :class:`~ocpp_fast.aio.Slots` and the cluster
+    link's ``NatsLink`` and ``_Wire`` make);
     else -1: read and written as any attribute (a subclass may shadow it with a property or
     a class attribute)."""
     found = getattr(kind, name, None)
@@ -378,17 +379,6 @@ def shared_layout_of(slots):
     read and written as any attribute): the tests see which it reads where."""
     cdef _SharedLayout at = _shared_layout_of(slots)[0]
     return {"free": at.free, "_waiting": at.waiting}
-
-
-cdef inline object _get(object obj, Py_ssize_t offset, str name):
-    """``obj.<name>``, read at its slot's ``offset`` where there is one (a slot never set:
-    the look-up, which raises AttributeError as Python would)."""
-    cdef PyObject* held
-    if offset >= 0:
-        held = (<PyObject**>((<char*><PyObject*>obj) + offset))[0]
-        if held != NULL:
-            return <object>held
-    return getattr(obj, name)
 
 
 cdef inline int _set(object obj, Py_ssize_t offset, str name, object value) except -1:

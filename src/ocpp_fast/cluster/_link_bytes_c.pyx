@@ -15,12 +15,13 @@ at its bytes (any other is decoded, as the twin decodes every ack).
 cimport cython
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.unicode cimport PyUnicode_GET_LENGTH
 from libc.stdio cimport snprintf
 from libc.string cimport memchr, memcmp, memcpy, memset
 from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 
-from ocpp_fast._dispatch_c cimport Gated, GateStart
+from ocpp_fast._dispatch_c cimport Gated, GateStart, _get, _slot_offset
 
 import asyncio
 
@@ -51,7 +52,6 @@ cdef extern from "<time.h>":
     tm* gmtime_r(const time_t* timer, tm* result)
 
 cdef extern from "Python.h":
-    long long PyLong_AsLongLongAndOverflow(object, int*) except? -1
     bint PyUnicode_IS_COMPACT_ASCII(object)
     const char* PyUnicode_DATA(object)
     const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL

@@ -7,6 +7,8 @@ cdef inline void _blake_bytes(_Blake* s, bytes data) noexcept:
 
 
 cdef str _TRANSACTION_EVENT = "TransactionEvent"
+cdef long long _SEQ_BOUND = (<long long>1) << 62
+"""A seqNo written from its C integer lies strictly within this (beyond: Python's ``%d``)."""
 
 
 cdef inline bint _transaction_event(str action) except -1:
@@ -36,7 +38,7 @@ cdef int _dedup(_Blake* s, tuple heads, bint transaction, object request,
                 _blake_bytes(s, transaction_id.encode())
             _blake_add(s, "\0", 1)
             n = PyLong_AsLongLongAndOverflow(seq_no, &overflow) if type(seq_no) is int else 0
-            if type(seq_no) is int and overflow == 0 and -(1 << 62) < n < (1 << 62):
+            if type(seq_no) is int and overflow == 0 and -_SEQ_BOUND < n < _SEQ_BOUND:
                 count = 0
                 if n < 0:
                     digits[0] = 45  # "-"
@@ -147,6 +149,11 @@ cdef class Stores:
     cdef object _tokens
     cdef bytes _prefix
     cdef object _link_loop
+    cdef Py_ssize_t _wire_at
+    """Where the link holds its connection (``_wire``: a slot of ``NatsLink``'s), or -1."""
+    cdef object _wire_kind
+    cdef Py_ssize_t _writer_at
+    """Where a connection of ``_wire_kind`` holds its ``writer``, or -1 (learnt per type)."""
 
     def __init__(self, relay, ack_decoder, Py_ssize_t bound=65536):
         self.relay = relay
@@ -164,6 +171,9 @@ cdef class Stores:
         self._tokens = None
         self._prefix = b""
         self._link_loop = None
+        self._wire_at = -1
+        self._wire_kind = None
+        self._writer_at = -1
 
     @property
     def timeout(self):
@@ -185,6 +195,7 @@ cdef class Stores:
             self._tokens = link._tokens
             self._prefix = link._prefix
             self._link_loop = link._loop
+            self._wire_at = _slot_offset(type(link), "_wire")
 
     cdef tuple _made(self, str identity, str action, str label):
         cdef dict kept = self._kept
@@ -266,7 +277,7 @@ cdef class Stores:
         cdef Py_ssize_t id_size
         quoted = _id_text(message_id, &id_text, &id_size)
         link = self._link
-        wire = link._wire
+        wire = _get(link, self._wire_at, "_wire")  # at its slot: a look-up was ~160 instructions
         if wire is None:
             raise ConnectionError(f"{link.name}: not connected to NATS")
         token = next(self._tokens)
@@ -281,7 +292,10 @@ cdef class Stores:
             (<list?>batch).append(token)
         else:
             link._expire_later(loop, self._timeout_key, token)
-        writer = wire.writer
+        if type(wire) is not self._wire_kind:
+            self._writer_at = _slot_offset(type(wire), "writer")
+            self._wire_kind = type(wire)
+        writer = _get(wire, self._writer_at, "writer")
         if type(writer) is Writer:
             (<Writer>writer)._send(data, True)
         else:
