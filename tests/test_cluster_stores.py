@@ -312,6 +312,58 @@ def test_both_stores_keep_a_bounded_number_of_stations() -> None:
         assert stores.count == 8
 
 
+class WatchedLink(Link):
+    """A link whose connection is a property of its own, over the slot ``NatsLink`` keeps
+    it in: each read of it is seen."""
+
+    @property
+    def _wire(self) -> Any:
+        self.__dict__["wire_reads"] = self.__dict__.get("wire_reads", 0) + 1
+        return self.__dict__.get("wire")
+
+    @_wire.setter
+    def _wire(self, value: Any) -> None:
+        self.__dict__["wire"] = value
+
+
+class WatchedWire(Wire):
+    """A connection whose writer is a property, counting its reads (itself, as ``Wire``)."""
+
+    @property
+    def writer(self) -> Any:
+        self.writer_reads = getattr(self, "writer_reads", 0) + 1
+        return self
+
+    @writer.setter
+    def writer(self, value: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("link_kind", [Link, WatchedLink])
+@pytest.mark.parametrize("wire_kind", [Wire, WatchedWire])
+def test_both_stores_read_the_link_s_connection_and_writer_through_their_own_types(
+    link_kind: type[Link], wire_kind: type[Wire]
+) -> None:
+    """The compiled store reads the link's connection and its writer at ``NatsLink``'s and
+    ``_Wire``'s slots only where the types have them there: a link or a connection that
+    makes them properties sees each store read them, on both twins; a store publishes on
+    the connection the link has at that moment."""
+    for twin in _each_twin():
+        relay, link = FakeRelay(), link_kind()
+        stores = twin.Stores(relay, msgspec.json.Decoder(PubAck))
+        stores.attach(link)
+        first, second = wire_kind(), wire_kind()
+        for wire in (first, second, first):
+            link._wire = wire
+            stores.start(VERSION, "MeterValues", None, b"{}", CallContext("S1", "m"))
+        assert (len(first.sent), len(second.sent)) == (2, 1), twin
+        if link_kind is WatchedLink:
+            assert link.__dict__["wire_reads"] >= 3, twin
+        if wire_kind is WatchedWire:
+            reads = [getattr(wire, "writer_reads", 0) for wire in (first, second)]
+            assert reads[0] >= 2 and reads[1] >= 1, twin
+
+
 def test_both_stores_hand_failures_to_the_relay() -> None:
     """NATS away, a message id JSON cannot hold, a refused or failed ack: the relay's
     failure raised (it logs), the store counted all the same."""
