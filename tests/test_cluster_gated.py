@@ -444,6 +444,76 @@ def test_the_compiled_path_reads_a_connection_s_state_at_its_slots() -> None:
     assert watched["_write"] == plain["_write"]
 
 
+class WatchedSlots(Slots):
+    """Shared slots whose count and waiters are properties of their own, over the slots
+    ``Slots`` keeps them in: each count they are given, and each look at the waiters, is
+    seen."""
+
+    @property
+    def free(self) -> int:
+        return int(self.__dict__["count"])
+
+    @free.setter
+    def free(self, value: int) -> None:
+        self.__dict__["count"] = value
+        self.__dict__.setdefault("frees", []).append(value)
+
+    @property
+    def _waiting(self) -> Any:
+        self.__dict__["waiting_reads"] = self.__dict__.get("waiting_reads", 0) + 1
+        return self.__dict__["waiting"]
+
+    @_waiting.setter
+    def _waiting(self, value: Any) -> None:
+        self.__dict__["waiting"] = value
+
+
+@pytest.mark.parametrize("kind", [Slots, WatchedSlots])
+def test_the_shared_slots_are_taken_and_given_back_through_their_own_type(
+    path: type[Csms], kind: type[Slots]
+) -> None:
+    """The gated route takes a shared slot as a durable CALL starts and gives it back as it
+    is answered, to a connection waiting for one first (``Slots.give``); a ``Slots``
+    subclass that makes its count and waiters properties sees every value through them, on
+    both paths."""
+
+    async def scenario() -> None:
+        shared = kind(1)
+        first = Station(path, task_slots=shared)
+        second = Station(path, task_slots=shared)
+        assert first.connection.feed(event(1)) is True
+        assert shared.free == 0
+        assert second.connection.feed(event(2)) is False  # no shared slot: it waits for one
+        assert (len(first.replies.sent), len(second.replies.sent)) == (1, 0)
+        first.replies.ack(0)
+        await turns()
+        assert first.written == [b'[3,"m1",{}]']
+        assert len(second.replies.sent) == 1  # the slot given back went to the waiting one
+        assert shared.free == 0
+        second.replies.ack(0)
+        await turns()
+        assert second.written == [b'[3,"m2",{}]']
+        assert (shared.free, len(shared._waiting)) == (1, 0)
+        if kind is WatchedSlots:
+            assert shared.__dict__["frees"] == [1, 0, 1, 0, 1]
+            assert shared.__dict__["waiting_reads"] >= 2
+
+    run(scenario)
+
+
+@pytest.mark.skipif("compiled" not in DISPATCH_TWINS, reason="the compiled path is not built")
+def test_the_compiled_path_reads_the_shared_slots_at_their_slots() -> None:
+    """``Slots``' count and waiters are read and written at their slots' offsets (a look-up
+    of the instance's attributes each time was about 500 instructions a durable CALL); a
+    subclass's properties are read as attributes."""
+    from ocpp_fast._dispatch_c import shared_layout_of
+
+    plain = shared_layout_of(Slots(1))
+    assert sorted(plain) == ["_waiting", "free"] and all(at >= 0 for at in plain.values())
+    assert shared_layout_of(WatchedSlots(1)) == {"free": -1, "_waiting": -1}
+    assert shared_layout_of(Slots(2)) == plain
+
+
 def test_drain_waits_for_the_store(path: type[Csms]) -> None:
     async def scenario() -> None:
         station = Station(path)

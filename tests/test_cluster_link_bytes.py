@@ -218,6 +218,15 @@ STREAMS = [
     b"X" * 5000,
     b"MSG a 1 1\r\n" + b"1" * 19 + b"\r\n",
     b"MSG a 1 " + b"1" * 19 + b"\r\n",
+    # long fields (the compiled reader passes eight bytes at a time where none is below
+    # 0x21): whitespace of each kind inside them, control and high bytes that are not
+    # whitespace, a CR without its LF, in and out of the first eight bytes
+    b"MSG _INBOX.abc.12345678\x0b9 1 2\r\nab\r\nMSG _INBOX.abc.1234567\t1 1 2\r\ncd\r\n"
+    b"MSG _INBOX.abc.123456789012\x0c1 1 2\r\nef\r\nMSG _INBOX.abcdefgh.1\r 1 2\r\ngh\r\n",
+    b"MSG _INBOX.abc.1234\x01567890 1 2\r\nab\r\nMSG \xff\xfe\x80\x81\x90\xa0\xc0\xe0s\x85t 1 2\r\n"
+    b"cd\r\nMSG _INBOX.abc.1 1 2\r\r\nef\r\nMSG _INBOX.abc.2 1 2\r\ngh\r\n",
+    b"MSG _INBOX.abcdefghijklmnop.12 1 _INBOX.rrrrrrrrrrrrrrrr.9\x1f 2\r\nab\r\n"
+    b"HMSG _INBOX.abcdefghijklmnop.0 1 _INBOX.rrrrrrrr.9\n 12 14\r\nNATS/1.0\r\n\r\nkl\r\n",
     # the inbox is sid 1 only (not 11); a reply's number read with a reply field, by the
     # twin's reading of a line with one field too many, and from a subject not ours
     b"MSG _INBOX.abc.1 11 2\r\nab\r\nMSG _INBOX.abc.2 1 _INBOX.r.9 2\r\ncd\r\n"

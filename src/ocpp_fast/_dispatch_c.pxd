@@ -2,7 +2,24 @@
 # a gated CALL's waiter, and the base of a gate's start. The cluster's link
 # (cluster/_link_bytes_c.pyx) starts a durable CALL's store and completes its Gated by C
 # calls through these; anything else (the pure twins, a user's gate) goes through Python
-# calls as before.
+# calls as before. And the reading of an attribute at its slot's offset, which the link's
+# store shares (the link's connection and its writer, read per store).
+
+from cpython.object cimport PyObject
+
+
+cdef Py_ssize_t _slot_offset(object kind, str name) except -2
+
+
+cdef inline object _get(object obj, Py_ssize_t offset, str name):
+    """``obj.<name>``, read at its slot's ``offset`` (``_slot_offset``) where there is one (a
+    slot never set: the look-up, which raises AttributeError as Python would)."""
+    cdef PyObject* held
+    if offset >= 0:
+        held = (<PyObject**>((<char*><PyObject*>obj) + offset))[0]
+        if held != NULL:
+            return <object>held
+    return getattr(obj, name)
 
 
 cdef class Gated:

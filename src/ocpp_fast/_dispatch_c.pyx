@@ -304,9 +304,11 @@ cdef object _MemberDescriptor = _types.MemberDescriptorType
 
 cdef Py_ssize_t _slot_offset(object kind, str name) except -2:
     """Where instances of ``kind`` hold ``name``: the offset of its slot, when the type's
-    look-up finds a writable object slot of a base of ``kind`` (what
-    :class:`~ocpp_fast.aio.AsyncConnection`'s ``__slots__`` make); else -1: read and written
-    as any attribute (a subclass may shadow it with a property or a class attribute)."""
+    look-up finds a writable object slot of a base of ``kind`` (what the ``__slots__`` of
+    :class:`~ocpp_fast.aio.AsyncConnection`, :class:`~ocpp_fast.aio.Slots` and the cluster
+    link's ``NatsLink`` and ``_Wire`` make);
+    else -1: read and written as any attribute (a subclass may shadow it with a property or
+    a class attribute)."""
     found = getattr(kind, name, None)
     if type(found) is not _MemberDescriptor:
         return -1
@@ -347,15 +349,36 @@ def layout_of(connection):
     }
 
 
-cdef inline object _get(object obj, Py_ssize_t offset, str name):
-    """``obj.<name>``, read at its slot's ``offset`` where there is one (a slot never set:
-    the look-up, which raises AttributeError as Python would)."""
-    cdef PyObject* held
-    if offset >= 0:
-        held = (<PyObject**>((<char*><PyObject*>obj) + offset))[0]
-        if held != NULL:
-            return <object>held
-    return getattr(obj, name)
+cdef struct _SharedLayout:
+    PyObject* kind  # the shared slots' type these offsets are of (borrowed: kept alive below)
+    Py_ssize_t free
+    Py_ssize_t waiting
+
+
+cdef _SharedLayout _shared_layout
+_shared_layout.kind = NULL
+cdef object _shared_kind = None
+"""The type ``_shared_layout`` was learnt of, held."""
+
+
+cdef _SharedLayout* _shared_layout_of(object slots) except NULL:
+    """``_layout_of`` for a connection's shared ``Slots`` (``task_slots``): where its
+    ``free`` and ``_waiting`` are held, learnt once per type (one kept)."""
+    global _shared_kind
+    kind = type(slots)
+    if <PyObject*>kind != _shared_layout.kind:
+        _shared_layout.free = _slot_offset(kind, "free")
+        _shared_layout.waiting = _slot_offset(kind, "_waiting")
+        _shared_kind = kind
+        _shared_layout.kind = <PyObject*>kind
+    return &_shared_layout
+
+
+def shared_layout_of(slots):
+    """The offsets ``_shared_layout_of`` finds for ``slots``' type, by attribute name (-1:
+    read and written as any attribute): the tests see which it reads where."""
+    cdef _SharedLayout at = _shared_layout_of(slots)[0]
+    return {"free": at.free, "_waiting": at.waiting}
 
 
 cdef inline int _set(object obj, Py_ssize_t offset, str name, object value) except -1:
@@ -620,10 +643,12 @@ cdef class FastDispatch:
             return HandlerRan(Call(message_id, action, request), None, exc, started)
         gated.ack = ack
         cdef _Layout at = _layout_of(connection)[0]  # its slots read where they are
+        cdef _SharedLayout shared
         _set(connection, at.free, "_free", _get(connection, at.free, "_free") - 1)
         slots = _get(connection, at.slots, "_slots")
-        if slots is not None:
-            slots.free -= 1  # Slots.take, its free slot seen by _slot_free
+        if slots is not None:  # Slots.take, its free slot seen by _slot_free
+            shared = _shared_layout_of(slots)[0]
+            _set(slots, shared.free, "free", _get(slots, shared.free, "free") - 1)
         pending = _get(connection, at.pending, "_pending")
         if type(pending) is dict:
             (<dict>pending)[gated] = 1
@@ -739,7 +764,10 @@ cdef bint _slot_free(object connection) except -1:
     if _get(connection, at.write, "_write") is None or _get(connection, at.free, "_free") <= 0:
         return False
     slots = _get(connection, at.slots, "_slots")
-    return slots is None or slots.free > 0
+    if slots is None:
+        return True
+    cdef _SharedLayout shared = _shared_layout_of(slots)[0]
+    return _get(slots, shared.free, "free") > 0
 
 
 cdef object _reply(object result, tuple fields, const char* raw_id, Py_ssize_t id_len):
@@ -882,11 +910,13 @@ cdef class Gated:
             if drained is not None and not drained.done():
                 drained.set_result(None)
         slots = _get(connection, at.slots, "_slots")
+        cdef _SharedLayout shared
         if slots is not None:
-            if slots._waiting:
+            shared = _shared_layout_of(slots)[0]
+            if _get(slots, shared.waiting, "_waiting"):
                 slots.give()
-            else:
-                slots.free += 1  # Slots.give, none waiting
+            else:  # Slots.give, none waiting
+                _set(slots, shared.free, "free", _get(slots, shared.free, "free") + 1)
         _set(connection, at.free, "_free", _get(connection, at.free, "_free") + 1)
 
     cdef void _let_go(self) except *:

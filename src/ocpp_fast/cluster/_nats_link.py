@@ -206,7 +206,13 @@ class _Server:
 
 
 class NatsLink:
-    """Requests over a NATS connection of the link's own, their replies to one inbox."""
+    """Requests over a NATS connection of the link's own, their replies to one inbox.
+
+    Its connection is a slot (every other attribute stays in its ``__dict__``): the
+    compiled store reads it at its offset per durable CALL, as it reads the connection's
+    ``writer`` (a look-up of an instance's attributes is about 160 instructions)."""
+
+    __slots__ = ("__dict__", "__weakref__", "_wire")
 
     def __init__(
         self,
@@ -643,7 +649,10 @@ def _parse_headers(head: bytes) -> tuple[str, dict[str, str]]:
 
 
 class _Wire(asyncio.Protocol):
-    """One connection to nats-server: the parser of what it sends, the writes to it."""
+    """One connection to nats-server: the parser of what it sends, the writes to it (its
+    ``writer`` a slot: see :class:`NatsLink`)."""
+
+    __slots__ = ("__dict__", "__weakref__", "writer")
 
     def __init__(self, link: NatsLink, loop: asyncio.AbstractEventLoop) -> None:
         self.link = link

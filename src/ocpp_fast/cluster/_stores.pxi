@@ -7,16 +7,25 @@ cdef inline void _blake_bytes(_Blake* s, bytes data) noexcept:
 
 
 cdef str _TRANSACTION_EVENT = "TransactionEvent"
+cdef long long _SEQ_BOUND = (<long long>1) << 62
+"""A seqNo written from its C integer lies strictly within this (beyond: Python's ``%d``)."""
 
 
-cdef int _dedup(_Blake* s, tuple heads, str action, object request, object payload) except -1:
-    """The twin's ``dedup_key``, hashed into ``s`` (its digest not taken)."""
+cdef inline bint _transaction_event(str action) except -1:
+    """Whether ``action`` is the one whose dedup key is its transaction's (the twin's test)."""
+    return action is _TRANSACTION_EVENT or action == _TRANSACTION_EVENT
+
+
+cdef int _dedup(_Blake* s, tuple heads, bint transaction, object request,
+                object payload) except -1:
+    """The twin's ``dedup_key``, hashed into ``s`` (its digest not taken); ``transaction``:
+    the action is a TransactionEvent (``_transaction_event``)."""
     cdef Py_ssize_t size = 0
     cdef const char* text
     cdef char digits[24]
     cdef long long n
-    cdef int count
-    if action is _TRANSACTION_EVENT or action == _TRANSACTION_EVENT:
+    cdef int count, overflow = 0
+    if transaction:
         info = getattr(request, "transaction_info", None)
         seq_no = getattr(request, "seq_no", None)
         if info is not None and seq_no is not None:
@@ -28,8 +37,8 @@ cdef int _dedup(_Blake* s, tuple heads, str action, object request, object paylo
             else:
                 _blake_bytes(s, transaction_id.encode())
             _blake_add(s, "\0", 1)
-            if type(seq_no) is int and -(1 << 62) < seq_no < (1 << 62):
-                n = seq_no
+            n = PyLong_AsLongLongAndOverflow(seq_no, &overflow) if type(seq_no) is int else 0
+            if type(seq_no) is int and overflow == 0 and -_SEQ_BOUND < n < _SEQ_BOUND:
                 count = 0
                 if n < 0:
                     digits[0] = 45  # "-"
@@ -49,7 +58,7 @@ cdef int _dedup(_Blake* s, tuple heads, str action, object request, object paylo
 def dedup_key(tuple heads, str action, request, payload):
     cdef _Blake s
     _blake_start(&s)
-    _dedup(&s, heads, action, request, payload)
+    _dedup(&s, heads, _transaction_event(action), request, payload)
     out = PyBytes_FromStringAndSize(NULL, 32)
     _blake_hex(&s, PyBytes_AS_STRING(out))
     return out.decode("ascii")
@@ -66,8 +75,10 @@ cdef inline Py_ssize_t _skip(const char* p, Py_ssize_t at, Py_ssize_t end, const
 cdef bint _plainly_stored(bytes data):
     """Whether ``data`` is JetStream's ack of a store in its usual shape, which the ack's
     decoder would take (a stream named, no error): ``{"stream":"<name>","seq":<n>}``, maybe
-    ``,"duplicate":true`` before the brace; the name printable ASCII without an escape, the
-    number JSON's (no leading zero), at most 18 digits. Anything else is decoded, as the
+    ``,"duplicate":true`` or ``,"duplicate": true`` before the brace (nats-server writes the
+    second: a store the stream already holds, which at a station's resend, or a
+    generator's repeated payloads, is not rare); the name printable ASCII without an escape,
+    the number JSON's (no leading zero), at most 18 digits. Anything else is decoded, as the
     twin decodes every ack (the same outcome: a look at these few bytes is a tenth of a
     decode's instructions)."""
     cdef const char* p = PyBytes_AS_STRING(data)
@@ -92,7 +103,8 @@ cdef bint _plainly_stored(bytes data):
         return False
     if at == end - 1 and p[at] == 125:
         return True
-    return _skip(p, at, end, b',"duplicate":true}', 18) == end
+    return (_skip(p, at, end, b',"duplicate":true}', 18) == end
+            or _skip(p, at, end, b',"duplicate": true}', 19) == end)
 
 
 cdef bytes _MSG_ID_HEAD = MSG_ID_HEAD
@@ -137,6 +149,11 @@ cdef class Stores:
     cdef object _tokens
     cdef bytes _prefix
     cdef object _link_loop
+    cdef Py_ssize_t _wire_at
+    """Where the link holds its connection (``_wire``: a slot of ``NatsLink``'s), or -1."""
+    cdef object _wire_kind
+    cdef Py_ssize_t _writer_at
+    """Where a connection of ``_wire_kind`` holds its ``writer``, or -1 (learnt per type)."""
 
     def __init__(self, relay, ack_decoder, Py_ssize_t bound=65536):
         self.relay = relay
@@ -154,6 +171,9 @@ cdef class Stores:
         self._tokens = None
         self._prefix = b""
         self._link_loop = None
+        self._wire_at = -1
+        self._wire_kind = None
+        self._writer_at = -1
 
     @property
     def timeout(self):
@@ -175,6 +195,7 @@ cdef class Stores:
             self._tokens = link._tokens
             self._prefix = link._prefix
             self._link_loop = link._loop
+            self._wire_at = _slot_offset(type(link), "_wire")
 
     cdef tuple _made(self, str identity, str action, str label):
         cdef dict kept = self._kept
@@ -190,6 +211,7 @@ cdef class Stores:
             subject.encode(),
             event_head(identity, action, label, self._node),
             dedup_heads(identity, action),
+            _transaction_event(action),  # the dedup key's kind, told once (not per store)
         )
         (<dict?>actions)[action] = made
         return made
@@ -228,7 +250,7 @@ cdef class Stores:
             else:
                 made = <tuple>found
             _blake_start(&s)
-            _dedup(&s, <tuple>made[4], action, request, payload)
+            _dedup(&s, <tuple>made[4], <bint>made[5], request, payload)
             clock_gettime(CLOCK_REALTIME, &now)
             message_id = context.message_id if gated is None else gated.message_id
             if self._link is not None:  # the publish's bytes made in one piece
@@ -255,7 +277,7 @@ cdef class Stores:
         cdef Py_ssize_t id_size
         quoted = _id_text(message_id, &id_text, &id_size)
         link = self._link
-        wire = link._wire
+        wire = _get(link, self._wire_at, "_wire")  # at its slot: a look-up was ~160 instructions
         if wire is None:
             raise ConnectionError(f"{link.name}: not connected to NATS")
         token = next(self._tokens)
@@ -270,7 +292,10 @@ cdef class Stores:
             (<list?>batch).append(token)
         else:
             link._expire_later(loop, self._timeout_key, token)
-        writer = wire.writer
+        if type(wire) is not self._wire_kind:
+            self._writer_at = _slot_offset(type(wire), "writer")
+            self._wire_kind = type(wire)
+        writer = _get(wire, self._writer_at, "writer")
         if type(writer) is Writer:
             (<Writer>writer)._send(data, True)
         else:
