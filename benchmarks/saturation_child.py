@@ -6,10 +6,12 @@ Each station is one picows connection (uvloop) that boots, then sends the next C
 2.0.1 fleet mix (``mix-v201.jsonl``, in its weights' shares, in an order of its own) as
 soon as its last one is answered: the server under test is never waiting for work. The
 frames are made from templates built once (a message id and, in a TransactionEvent, the
-``seqNo`` counted up, the transaction id the station's own, so that no two stores share a
-deduplication key); an answer is only told apart by its type (CALLRESULT or CALLERROR),
-never decoded: ``load_child.py``'s typed simulator costs more per message than the
-server it drives, which is why ``cluster.py``'s saturation is the simulator's.
+``seqNo`` counted up, the transaction id the station's own; in a MeterValues, its first
+sampled value counted up: so that no two stores share a deduplication key, and the stream
+stores every one, as it does a real station's); an answer is only told apart by its type
+(CALLRESULT or CALLERROR), never decoded: ``load_child.py``'s typed simulator costs more
+per message than the server it drives, which is why ``cluster.py``'s saturation is the
+simulator's.
 
 SIGUSR1 starts the window (the count of answers so far is noted), SIGUSR2 ends it: the
 process prints ``window <answers> <errors> <seconds>`` and exits. A CALLERROR's first
@@ -43,12 +45,20 @@ def mix() -> list[tuple[int, list[Any]]]:
 
 
 def template(frame: list[Any], identity: str) -> tuple[bytes, bool]:
-    """``frame`` as a ``%``-template of its message id (and its ``seqNo``, when it has one),
-    its transaction id the station's."""
+    """``frame`` as a ``%``-template of its message id (and of a number counted up, when it
+    has one: a TransactionEvent's ``seqNo``, a MeterValues' first sampled value), its
+    transaction id the station's. (A MeterValues sent again as it was has the dedup key of
+    the one before: the stream answered it as a duplicate and stored nothing, a tenth of the
+    mix's stores.)"""
     payload = dict(frame[3])
-    counted = "seqNo" in payload
-    if counted:
+    counted = "seqNo" in payload or "meterValue" in payload
+    if "seqNo" in payload:
         payload["seqNo"] = SEQ_MARK
+    elif counted:
+        first = dict(payload["meterValue"][0])
+        first["sampledValue"] = [dict(first["sampledValue"][0], value=SEQ_MARK)]
+        first["sampledValue"] += payload["meterValue"][0]["sampledValue"][1:]
+        payload["meterValue"] = [first, *payload["meterValue"][1:]]
     if "transactionInfo" in payload:
         info = dict(payload["transactionInfo"])
         info["transactionId"] = f"{identity}-tx"
