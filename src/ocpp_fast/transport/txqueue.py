@@ -153,7 +153,7 @@ _EVENT_KINDS = {"Started": Kind.START, "Ended": Kind.END}
 def classify(action: str, request: Any) -> tuple[Kind, str] | None:
     """``(kind, transaction id)`` of a transaction-related CALL; ``None`` for any other."""
     if action == "TransactionEvent":
-        kind = _EVENT_KINDS.get(request.event_type.value, Kind.UPDATE)
+        kind = _EVENT_KINDS.get(request.event_type, Kind.UPDATE)  # a StrEnum: its str's hash
         return kind, request.transaction_info.transaction_id
     if action == "StartTransaction":
         return Kind.START, ""
