@@ -765,8 +765,9 @@ async def simulate(
     transaction message again (:data:`TRANSACTION_RETRY` by default). ``queue=False``: each
     transaction message is sent once, as the others are, and a failed one only counted: a load
     generator's choice, where the queue's work (its in-memory store and bookkeeping, the hop
-    to its sender and back: about 25 µs of CPU per transaction message sent by ``call()``,
-    ``benchmarks/sim_queue_cost.py``, 41 when each sending checked and encoded the message
+    to its sender and back: about 21 µs of CPU per transaction message sent by ``call()``,
+    ``benchmarks/sim_queue_cost.py``, 25 before a message was classified once and woke the
+    sender without an ``asyncio.Event``, 41 when each sending checked and encoded the message
     again; 98 when it was SQLite's in-memory database) lowers the rate a simulator process
     whose CPU is the limit reaches.
     """
