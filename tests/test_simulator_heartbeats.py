@@ -77,10 +77,13 @@ def test_the_clients_interval_heartbeats_are_counted_with_the_other_calls(label:
 
 
 def test_an_interval_heartbeat_the_csms_never_answers_is_unanswered() -> None:
-    """Sent about 3 s in, its own timeout 3 s (the interval), cut by the end at 4.5 s: it was
-    on the wire (not sent it is not), and it vanished."""
+    """Sent about 4 s in, its own timeout 4 s (the interval), cut at 7 s, when the wind-down
+    after the end at 5 s is over (the station waits for it, as for any call on the wire, before
+    it closes): it was on the wire (not sent it is not), and it vanished. (Ended 1.5 s after it
+    was sent, the station closed at once then, its timeout counted nothing: with the wind-down
+    it would be an error, ``Heartbeat: TimeoutError``, as any call whose timeout passed.)"""
     hung = Seen("2.0.1", Hanging(frozenset({"Heartbeat"})))
-    report = asyncio.run(_quiet_run(hung, "2.0.1", 4.5, "3"))
+    report = asyncio.run(_quiet_run(hung, "2.0.1", 5.0, "4"))
     assert report.unanswered == {"Heartbeat": 1}, report.table()
     assert report.interval_heartbeats == 0 and report.not_sent == {} and report.errors == {}
     assert not report.ok

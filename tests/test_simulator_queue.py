@@ -335,3 +335,64 @@ def test_at_the_end_the_queued_message_on_the_wire_is_unanswered_and_the_one_beh
     assert report.not_sent == {"TransactionEvent": 1}, report.table()
     assert report.still_queued == {} and report.errors == {}, report.table()
     assert not report.ok
+
+
+class AnswersLate(DemoChargeSystem):
+    """Answers each TransactionEvent ``late`` seconds after ``until`` (a ``loop.time()``, set
+    by the test: the run's end), so that it is on the wire when the run ends."""
+
+    def __init__(self, late: float) -> None:
+        self.late = late
+        self.until = 0.0
+        self.got: asyncio.Future[str] | None = None
+        self.answered = 0
+
+    async def transaction_event(
+        self, request: messages.TransactionEventRequest
+    ) -> messages.TransactionEventResponse:
+        if self.got is not None and not self.got.done():
+            self.got.set_result(request.transaction_info.transaction_id)
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(max(0.0, self.until + self.late - loop.time()))
+        self.answered += 1
+        return self.default_transaction_event(request)
+
+
+def test_an_idle_station_winds_down_its_queued_message_on_the_wire() -> None:
+    """A remote start's TransactionEvent Started is on the wire at the run's end, its answer
+    due 0.4 s after it; the station's own traffic is idle (a long interval). It gets the
+    wind-down a busy station gets: it sends nothing new, waits for the answer, then closes, so
+    the Started is answered, not cut off as ``unanswered`` (an idle station closed its client
+    at the end at once)."""
+    csms = AnswersLate(0.4)
+    duration = 1.5
+
+    async def start_remotely(server: CsmsServer) -> None:
+        csms.got = asyncio.get_running_loop().create_future()
+        token = datatypes.IdTokenType(id_token="04A1", type=enums.IdTokenEnumType.ISO14443)
+        start = messages.RequestStartTransactionRequest(id_token=token, remote_start_id=1)
+        while True:  # until the station is connected and its boot accepted
+            if "SIM00000" in server.connections:
+                answer = await server.call("SIM00000", start, timeout=5)
+                if answer.status == "Accepted":
+                    break
+            await asyncio.sleep(0.02)
+        await csms.got
+
+    async def main() -> SimulationReport:
+        server = await serve(csms)
+        try:
+            csms.until = asyncio.get_running_loop().time() + duration
+            starting = asyncio.create_task(start_remotely(server))
+            url = f"ws://127.0.0.1:{server.port}/ocpp"
+            report = await simulate(url, 1, duration, interval=60, actions=["Heartbeat"])
+            await starting  # done long before the end
+            return report
+        finally:
+            await server.close(0.1)
+
+    report = asyncio.run(asyncio.wait_for(main(), 30))
+    assert report.unanswered == {} and report.not_sent == {}, report.table()
+    assert csms.answered == 1
+    assert report.still_queued == {} and report.errors == {}, report.table()
+    assert report.messages == 2 and report.ok, report.table()  # the boot and the Started

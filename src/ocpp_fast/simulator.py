@@ -34,7 +34,7 @@ from typing import Any, TypeAlias
 from ocpp_fast import errors
 from ocpp_fast._protocol_version import LABELS
 from ocpp_fast._ratelimit import ConnectionLog, LogLimiter
-from ocpp_fast._sim_calls import InFlight
+from ocpp_fast._sim_calls import InFlight, StationCalls
 from ocpp_fast._sim_reboot import REBOOT_DOWNTIME
 from ocpp_fast._sim_report import SimulationReport
 from ocpp_fast._sim_stations import (
@@ -104,7 +104,8 @@ STILL_CONNECTING = "no answer to the handshake before the run ended"
 answer (overloaded, or ``wss://`` to a port without TLS, which waits for an HTTP request)."""
 WIND_DOWN = 2.0
 """Seconds the calls still waiting for an answer get after the end, or after a stop, before they
-are cut off (counted in :attr:`SimulationReport.unanswered`)."""
+are cut off (counted in :attr:`SimulationReport.unanswered`): each station, busy or idle at the
+end, waits for its own (its queue's included) before it closes its client."""
 RECONNECT_BACKOFF = Backoff(minimum=0.5, random_range=1.0, repeat_times=3)
 """How a simulated station that lost its CSMS tries again: retry ``n`` waits ``0.5 * 2**min(n,
 3)`` s (0.5, 1, 2, then 4) plus up to 1 s at random. Shorter than :class:`~ocpp_fast.transport.
@@ -201,6 +202,9 @@ class _Fleet:
     calls: InFlight = field(default_factory=InFlight)
     """The stations' calls waiting for their answer: the end waits for them, then cuts them off
     (counted in :attr:`SimulationReport.unanswered`)."""
+    station_calls: dict[str, StationCalls] = field(default_factory=dict)
+    """Each station's calls waiting for their answer, by identity: at the end a station waits
+    for its own before it closes its client (:func:`_wound_down`)."""
     over: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the run ends or is stopped, before the stations' tasks are cancelled: a
     station whose cancel was lost (Python 3.11's ``asyncio.wait_for`` returns an answer that
@@ -322,6 +326,7 @@ async def _station(fleet: _Fleet, index: int, label: str, first: int, rng: rando
             raise
     fleet.clients[identity] = client
     fleet.stations[identity] = station
+    calls = fleet.station_calls[identity] = StationCalls()
     report.connected += 1
     station.sender = functools.partial(_send, fleet, client, state)
     station.client = client  # its heartbeat follows the HeartbeatInterval the CSMS sets
@@ -330,7 +335,7 @@ async def _station(fleet: _Fleet, index: int, label: str, first: int, rng: rando
     if queue is not None:  # connect(queue=...): simulate(queue=True)
         unsent: set[int] = set()
         fleet.unsent[identity] = unsent
-        client.queue_call = functools.partial(_sending, fleet, unsent)
+        client.queue_call = functools.partial(_sending, fleet, unsent, calls)
     kinds, weights = fleet.kinds, fleet.weights
     try:
         accepted = await _booted(fleet, client, state)
@@ -354,12 +359,24 @@ async def _station(fleet: _Fleet, index: int, label: str, first: int, rng: rando
             ended = state.power_lost() if accepted else None
             if ended is not None:
                 await _send(fleet, client, state, ended)
+        await _wound_down(fleet, calls)
     finally:
         report.sessions += state.sessions
         fleet.ended[identity] = client.connection is not None
         await client.close()
         if queue is not None:
             _left_in_queue(fleet, identity, queue)
+
+
+async def _wound_down(fleet: _Fleet, mine: StationCalls) -> None:
+    """The station's traffic ended (the run's end, or a stop): it starts nothing new, and the
+    calls it has on the wire or in its queue (``mine``, its traffic's and those of other tasks:
+    a remote start's event, a sample, a heartbeat of its client) get the :data:`WIND_DOWN` a
+    busy station's call gets, from the end, before it closes its client; what is left then is
+    counted as the close cuts it off. A station idle at the end closed at once, and counted
+    unanswered a message its queue had on the wire that the CSMS was about to answer."""
+    now = time.monotonic()
+    await mine.answered(min(fleet.deadline, now) + WIND_DOWN - now)
 
 
 _FIRST: Any = object()
@@ -495,13 +512,16 @@ async def _send(
     sendings is counted by :func:`_sending`, and only its outcome here."""
     action = type(request).__name__.removesuffix("Request")  # in the station's version
     report = fleet.report
+    queues = on is None and fleet.queued and classify(action, request) is not None
     calling = fleet.calls.begin()
+    mine = fleet.station_calls[client.identity]
+    mine.begin(queues)
     started = time.perf_counter()
     queued: Queued[Any] | None = None
     try:
         if on is not None:
             response = await on.call(request, timeout=timeout)
-        elif not fleet.queued or classify(action, request) is None:
+        elif not queues:
             response = await client.call(request, timeout=CALL_TIMEOUT)
         else:  # no timeout: the queue's retries (and the run's end) bound the wait
             queued = client.put(request)
@@ -529,6 +549,7 @@ async def _send(
         return None
     finally:
         fleet.calls.end(calling)
+        mine.end(queues)
     if queued is None:  # (a queued one was counted as its sending was answered)
         _count_answer(report, action, started, response)
         report.interval_heartbeats += on is not None
@@ -562,6 +583,7 @@ def _code(exc: Exception) -> str:
 async def _sending(
     fleet: _Fleet,
     unsent: set[int],
+    mine: StationCalls,
     connection: AsyncConnection,
     message: QueuedMessage,
     timeout: float,
@@ -575,12 +597,14 @@ async def _sending(
     :attr:`SimulationReport.connections_lost`). It raises as ``connection.call`` does, for the
     queue to retry. Once the run ended, the queue sends nothing again (a message put before
     the end, in ``unsent``, still goes out once): the sending waits until the station's client
-    closes, and the message is counted with what its queue still holds (:func:`_left_in_queue`)."""
+    closes, and the message is counted with what its queue still holds (:func:`_left_in_queue`);
+    the station's end (``mine``, :func:`_wound_down`) waits no longer for its queue."""
     position = message.position
     again = position not in unsent
     if not again:
         unsent.discard(position)
     elif fleet.over.is_set() or time.monotonic() >= fleet.deadline:
+        mine.hold()
         await asyncio.get_running_loop().create_future()  # until the client's close cancels it
     action = message.action
     started = time.perf_counter()
@@ -735,13 +759,15 @@ async def simulate(
     and fails over to the next ones when it loses it. Setting ``stop``, or SIGINT / SIGTERM while
     ``handle_signals``, ends the run early with the report so far. At the end, or the stop, the
     stations send nothing more, and the calls on their way get :data:`WIND_DOWN` seconds to be
-    answered; those still waiting then are :attr:`SimulationReport.unanswered`. ``retry``: how
+    answered (each station, idle or busy, waits for its own and its queue's before it closes);
+    those still waiting then are :attr:`SimulationReport.unanswered`. ``retry``: how
     each station's transaction queue (in memory, :data:`SIMULATOR_QUEUE`) sends a failed
     transaction message again (:data:`TRANSACTION_RETRY` by default). ``queue=False``: each
     transaction message is sent once, as the others are, and a failed one only counted: a load
     generator's choice, where the queue's work (its in-memory store and bookkeeping, the hop
-    to its sender and back: about 25 µs of CPU per transaction message sent by ``call()``,
-    ``benchmarks/sim_queue_cost.py``, 41 when each sending checked and encoded the message
+    to its sender and back: about 21 µs of CPU per transaction message sent by ``call()``,
+    ``benchmarks/sim_queue_cost.py``, 25 before a message was classified once and woke the
+    sender without an ``asyncio.Event``, 41 when each sending checked and encoded the message
     again; 98 when it was SQLite's in-memory database) lowers the rate a simulator process
     whose CPU is the limit reaches.
     """
@@ -772,6 +798,7 @@ async def simulate(
         queue,
     )
     tasks = []
+    identities = [identity_of(i) for i in range(first_station, first_station + chargers)]
     for i in range(first_station, first_station + chargers):
         label = labels[i % len(labels)]
         report.versions[label] += 1
@@ -812,8 +839,12 @@ async def simulate(
         await fleet.calls.answered(wound_down - time.monotonic())
         stopping.cancel()
         cut_off = fleet.calls.cut_off()  # each counted unanswered (a call after an answer too)
-        for task in tasks:
-            task.cancel()  # a station still waiting for an answer past the end, or stopped
+        for identity, task in zip(identities, tasks, strict=True):
+            # a station still waiting for an answer past the end, or stopped; not one closing
+            # its client after its wind-down (its close is bounded, and counts what its queue
+            # still holds once done: cancelled midway, it counted nothing)
+            if identity not in fleet.ended:
+                task.cancel()
         await asyncio.wait([finished, *cut_off])
     for task in tasks:
         if not task.cancelled() and task.exception() is not None:

@@ -37,7 +37,7 @@ from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
 from ocpp_fast.errors import NotSupportedError, OcppError, OcppNotImplementedError, TooBigForCsms
-from ocpp_fast.transport.txqueue import QueuedMessage, TransactionQueue, classify
+from ocpp_fast.transport.txqueue import Kind, QueuedMessage, TransactionQueue, classify
 
 __all__ = [
     "ATTEMPT_FAILED",
@@ -97,6 +97,10 @@ class MessageRetry:
 
 DEFAULT_RETRY = MessageRetry()
 """Three attempts, a minute apart and then two: a CSMS that failed gets time to recover."""
+
+
+Found: TypeAlias = "tuple[ProtocolVersion, str, tuple[Kind, str]]"
+"""A queued request's version, action and :func:`~ocpp_fast.transport.txqueue.classify`."""
 
 
 class Queued(Generic[AnswerT]):
@@ -159,6 +163,9 @@ def _still_queued(done: asyncio.Future[Any], name: str) -> None:
 
 Live = Callable[[], Awaitable[AsyncConnection]]
 """Waits until the station is connected; returns the connection."""
+Ready = Callable[[], "AsyncConnection | None"]
+"""The connection when the station's requests may go on it now; ``None`` otherwise (then
+:data:`Live` waits for one): a message sent while connected needs no coroutine to find it."""
 
 
 class QueueSender:
@@ -177,38 +184,53 @@ class QueueSender:
             raise ValueError("retry.attempts counts the first sending: at least 1")
         self.queue = queue
         self.retry = retry
-        self._versions = versions
+        self._sendable = [(version, version.side_tables(Sender.STATION)[0]) for version in versions]
+        """Each version the station speaks, with its requests by type (looked up once: every
+        ``call()`` of a client with a queue asks :meth:`queued` first)."""
         self._waiting: dict[int, asyncio.Future[Any]] = {}
-        self._put = asyncio.Event()
+        self._idle: asyncio.Future[None] | None = None
+        """What :meth:`run` awaits while the queue is empty, resolved by the next :meth:`put`
+        (a future made only then: an ``asyncio.Event`` cost each message its set, its clear
+        and a future in its wait, empty queue or not)."""
         self.call: QueueCall | None = None
         """How each sending goes out: ``None``, ``message.send``; else this function (its
         client's :attr:`~ocpp_fast.transport.client.StationClient.queue_call`)."""
 
-    def queued(self, request: Any) -> tuple[ProtocolVersion, str] | None:
-        """The version and action of ``request`` if it goes through the queue."""
-        for version in self._versions:
-            action = version.side_tables(Sender.STATION)[0].get(type(request))
+    def queued(self, request: Any) -> Found | None:
+        """The version and action of ``request``, and its :func:`classify`, if it goes through
+        the queue (for :meth:`put`)."""
+        kind = type(request)
+        for version, sendable in self._sendable:
+            action = sendable.get(kind)
             if action is not None:
-                return (version, action) if classify(action, request) is not None else None
+                found = classify(action, request)
+                return None if found is None else (version, action, found)
         return None
 
-    def put(self, version: ProtocolVersion, action: str, request: Any) -> Queued[Any]:
-        """Store ``request`` (on disk when this returns)."""
-        message = self.queue.put(version, action, request)
+    def put(self, found: Found, request: Any) -> Queued[Any]:
+        """Store ``request``, :meth:`queued` ``found`` (on disk when this returns)."""
+        message = self.queue._put(*found, request)
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting[message.position] = done
-        self._put.set()
+        idle = self._idle
+        if idle is not None:
+            self._idle = None
+            if not idle.done():  # (cancelled: the sender was, as its client closed)
+                idle.set_result(None)
         return Queued(message, done)
 
-    async def run(self, live: Live) -> None:
+    async def run(self, live: Live, ready: Ready | None = None) -> None:
         """Deliver the queue forever (until cancelled), its head first."""
+        loop = asyncio.get_running_loop()
         while True:
             message = self.queue.head()
             if message is None:
-                self._put.clear()
-                await self._put.wait()
+                idle = self._idle = loop.create_future()
+                await idle
                 continue
-            connection = await live()
+            connection = None if ready is None else ready()
+            if connection is None:
+                connection = await live()
             self.queue.sending = message.position
             timeout, call = self.retry.timeout, self.call
             try:

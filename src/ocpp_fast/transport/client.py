@@ -572,7 +572,9 @@ class StationClient(Generic[BootT]):
         if self._closing:
             return  # close() came while connecting: nothing to deliver for
         if self._sender is not None and self._delivering is None:
-            self._delivering = asyncio.create_task(self._sender.run(self._connection))
+            self._delivering = asyncio.create_task(
+                self._sender.run(self._connection, self._ready_connection)
+            )
             self._delivering.add_done_callback(self._delivery_stopped)
 
     async def booted(self, timeout: float | None = DEFAULT_TIMEOUT) -> BootT:
@@ -673,13 +675,18 @@ class StationClient(Generic[BootT]):
             return None
         if found[1] == "TransactionEvent" and self.connection is None:
             request = _offline(request)
-        queued: Queued[ResponseT] = self._sender.put(*found, request)
+        queued: Queued[ResponseT] = self._sender.put(found, request)
         return queued
 
+    def _ready_connection(self) -> AsyncConnection | None:
+        """The live connection if requests may go on it now (with ``boot``, once accepted)."""
+        connection = self.connection
+        return connection if connection is not None and self._ready.is_set() else None
+
     async def _connection(self) -> AsyncConnection:
-        """The live connection once requests may go on it (with ``boot``, once accepted); no
+        """The live connection once requests may go on it (:meth:`_ready_connection`); no
         timeout: the queue waits for good."""
-        while (connection := self.connection) is None or not self._ready.is_set():
+        while (connection := self._ready_connection()) is None:
             await self._ready.wait()
         return connection
 

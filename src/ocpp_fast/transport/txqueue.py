@@ -146,10 +146,14 @@ class QueuedMessage:
         return request
 
 
+_EVENT_KINDS = {"Started": Kind.START, "Ended": Kind.END}
+"""The kind of a 2.x TransactionEvent by its ``eventType`` (any other: an update)."""
+
+
 def classify(action: str, request: Any) -> tuple[Kind, str] | None:
     """``(kind, transaction id)`` of a transaction-related CALL; ``None`` for any other."""
     if action == "TransactionEvent":
-        kind = {"Started": Kind.START, "Ended": Kind.END}.get(request.event_type.value, Kind.UPDATE)
+        kind = _EVENT_KINDS.get(request.event_type, Kind.UPDATE)  # a StrEnum: its str's hash
         return kind, request.transaction_info.transaction_id
     if action == "StartTransaction":
         return Kind.START, ""
@@ -507,12 +511,20 @@ class TransactionQueue:
         found = classify(action, request)
         if found is None:
             raise ValueError(f"{action} is not a transaction-related message")
+        return self._put(version, action, found, request)
+
+    def _put(
+        self, version: ProtocolVersion, action: str, found: tuple[Kind, str], request: Any
+    ) -> QueuedMessage:
+        """:meth:`put` of a ``request`` whose :func:`classify` is ``found`` (the client's sender
+        classified it already, to know it is queued: not done twice per message)."""
         store = self._store
         with store.transaction():
             if action in _BOUND_16 and request.transaction_id < 0:
                 request = self._known_id(request)
-                found = classify(action, request)
-                assert found is not None
+                known = classify(action, request)
+                assert known is not None
+                found = known
             kind, transaction = found
             seq_no = None
             if action == "TransactionEvent":
@@ -583,11 +595,12 @@ class TransactionQueue:
         )
 
     def _make_room(self) -> None:
-        if len(self) < self.max_messages:
+        size = self._store.count()
+        if size < self.max_messages:
             return
         dropped = self._store.oldest_update(self.sending)
         if dropped is None:
-            raise QueueFull(f"{len(self)} starts and ends queued: none may be dropped")
+            raise QueueFull(f"{size} starts and ends queued: none may be dropped")
         self._store.delete(dropped.position)
         ConnectionLog(log, self.identity).warning(
             "queue full: dropped %s %d of transaction %r",
@@ -615,7 +628,7 @@ class TransactionQueue:
 
     def _sized(self) -> None:
         if self.on_size:
-            size = len(self)
+            size = self._store.count()
             for watcher in self.on_size:
                 watcher(size)
 
