@@ -279,6 +279,19 @@ def test_without_the_queue_each_transaction_message_is_sent_once() -> None:
     assert report.not_sent.get("TransactionEvent", 0) == 0
 
 
+async def _remote_start_accepted(server: CsmsServer) -> None:
+    """Start a transaction on SIM00000 by RequestStartTransaction, asked again until the
+    station is connected and its boot accepted (it answers Rejected before)."""
+    token = datatypes.IdTokenType(id_token="04A1", type=enums.IdTokenEnumType.ISO14443)
+    start = messages.RequestStartTransactionRequest(id_token=token, remote_start_id=1)
+    while True:
+        if "SIM00000" in server.connections:
+            answer = await server.call("SIM00000", start, timeout=5)
+            if answer.status == "Accepted":
+                return
+        await asyncio.sleep(0.02)
+
+
 class HangsTransactions(DemoChargeSystem):
     """Never answers a TransactionEvent (its handler waits for good); tells the transaction id
     of the first one it got."""
@@ -307,14 +320,7 @@ def test_at_the_end_the_queued_message_on_the_wire_is_unanswered_and_the_one_beh
 
     async def carry_out(server: CsmsServer) -> None:
         csms.transaction = asyncio.get_running_loop().create_future()
-        token = datatypes.IdTokenType(id_token="04A1", type=enums.IdTokenEnumType.ISO14443)
-        start = messages.RequestStartTransactionRequest(id_token=token, remote_start_id=1)
-        while True:  # until the station is connected and its boot accepted
-            if "SIM00000" in server.connections:
-                answer = await server.call("SIM00000", start, timeout=5)
-                if answer.status == "Accepted":
-                    break
-            await asyncio.sleep(0.02)
+        await _remote_start_accepted(server)
         transaction = await csms.transaction  # the Started, on the wire, hangs
         stop = messages.RequestStopTransactionRequest(transaction_id=transaction)
         assert (await server.call("SIM00000", stop, timeout=5)).status == "Accepted"
@@ -369,14 +375,7 @@ def test_an_idle_station_winds_down_its_queued_message_on_the_wire() -> None:
 
     async def start_remotely(server: CsmsServer) -> None:
         csms.got = asyncio.get_running_loop().create_future()
-        token = datatypes.IdTokenType(id_token="04A1", type=enums.IdTokenEnumType.ISO14443)
-        start = messages.RequestStartTransactionRequest(id_token=token, remote_start_id=1)
-        while True:  # until the station is connected and its boot accepted
-            if "SIM00000" in server.connections:
-                answer = await server.call("SIM00000", start, timeout=5)
-                if answer.status == "Accepted":
-                    break
-            await asyncio.sleep(0.02)
+        await _remote_start_accepted(server)
         await csms.got
 
     async def main() -> SimulationReport:
