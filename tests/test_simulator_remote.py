@@ -247,9 +247,31 @@ def test_a_remote_transaction_in_a_run_is_counted_in_its_report(label: str) -> N
 
     seen, report = asyncio.run(main())
     assert report.errors == {}, report.errors
-    assert report.sessions == 1
+    assert (report.sessions, report.sessions_running) == (1, 0)
     assert report.messages == len(seen.requests)  # every call the CSMS answered, no more
     assert len(seen.of(ended_kind(label))) == (1 if label == "1.6" else 2)
+
+
+@pytest.mark.parametrize("label", ["1.6", "2.0.1"])
+def test_a_remote_transaction_running_at_the_end_is_counted_running_not_ended(
+    label: str,
+) -> None:
+    """A remote start the CSMS never stops: at the end the report counts it running, in its
+    own row and its JSON, not among the sessions ended (which said 0 for a run whose
+    operator had just started a transaction)."""
+
+    async def main() -> SimulationReport:
+        async with heartbeating(label) as (seen, server, running):
+            start = await server.call("SIM00000", start_of(label), timeout=5)
+            assert str(start.status) == "Accepted"
+            await asyncio.wait_for(seen.until(started_kind(label)), 10)
+            return await asyncio.wait_for(running, 20)
+
+    report = asyncio.run(main())
+    assert report.errors == {} and report.unanswered == {}, report.table()
+    assert (report.sessions, report.sessions_running) == (0, 1), report.table()
+    assert "sessions running at the end    1" in report.table().splitlines()
+    assert report.as_dict()["sessions_running"] == 1
 
 
 @pytest.mark.parametrize("label", ["1.6", "2.0.1"])

@@ -27,6 +27,10 @@ class SimulationReport:
     connected when their run ended, as the last progress call showed."""
     sessions: int = 0
     """Transactions the stations ended (those a remote stop ended included)."""
+    sessions_running: int = 0
+    """Transactions still running when their station's run ended (begun by its traffic or by a
+    remote start, not ended): what a CSMS should still show open. (1.6: one whose
+    StartTransaction was answered; one still waiting for its id is in :attr:`unanswered`.)"""
     messages: int = 0
     """The stations' calls the CSMS answered, the events of remote starts and stops, the
     NotifyReports of a base report and the :attr:`interval_heartbeats` included (the CSMS's own
@@ -147,6 +151,7 @@ class SimulationReport:
             "reconnects_failed": self.reconnects_failed,
             "reboots": self.reboots,
             "sessions": self.sessions,
+            "sessions_running": self.sessions_running,
             "messages": self.messages,
             "interval_heartbeats": self.interval_heartbeats,
             "seconds": round(self.seconds, 3),
@@ -178,6 +183,7 @@ class SimulationReport:
             ("stations connected at the end", f"{self.live}"),
             ("connections lost", lost),
             ("charging sessions", f"{self.sessions}"),
+            ("sessions running at the end", f"{self.sessions_running}"),
             ("messages (calls answered)", f"{self.messages}"),
             ("of which interval heartbeats", f"{self.interval_heartbeats}"),
             ("of which sent again", f"{sum(self.retried.values())}"),

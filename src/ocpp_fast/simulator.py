@@ -362,6 +362,7 @@ async def _station(fleet: _Fleet, index: int, label: str, first: int, rng: rando
         await _wound_down(fleet, calls)
     finally:
         report.sessions += state.sessions
+        report.sessions_running += state.transaction is not None
         fleet.ended[identity] = client.connection is not None
         await client.close()
         if queue is not None:
