@@ -233,13 +233,23 @@ async def scenario(
             await asyncio.sleep(0.25)
             missed = await routed_to_all(client, missed)
         reached = time.monotonic() - killed
+        # the registry follows: the dead node's lines expire (LONELY's, which cannot fail over)
+        # and the moved stations' lines are written by their new nodes; a routed call reaching
+        # a station says nothing of its line yet (a node writes its lines in batches, and on
+        # a loaded machine they came after LONELY's expired)
         listed = await client.stations()
-        while "LONELY" in listed:
-            assert time.monotonic() - killed < HANG, "a dead node's station stays"
+        while (
+            "LONELY" in listed
+            or not set(identities) <= set(listed)
+            or any(entry.node.endswith(f"-{doomed.pid}") for entry in listed.values())
+        ):
+            missing = sorted(set(identities) - set(listed))[:5]
+            assert time.monotonic() - killed < HANG, (
+                f"registry: LONELY or the dead node's or {missing}"
+            )
             await asyncio.sleep(0.25)
             listed = await client.stations()
-        assert set(identities) <= set(listed)
-        assert all(not entry.node.endswith(f"-{doomed.pid}") for entry in listed.values())
+        print(f"the registry followed {time.monotonic() - killed:.1f} s after kill -9")
         print(f"routed calls reached every station {reached:.1f} s after kill -9")
         while stale := [i for i in identities if fleet.last_ack.get(i, 0.0) <= killed]:
             assert time.monotonic() - killed < HANG, f"wedged: {stale[:5]}"
