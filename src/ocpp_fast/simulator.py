@@ -798,8 +798,7 @@ async def simulate(
         retry,
         queue,
     )
-    tasks = []
-    identities = [identity_of(i) for i in range(first_station, first_station + chargers)]
+    tasks: dict[str, asyncio.Task[None]] = {}  # by the station's identity
     for i in range(first_station, first_station + chargers):
         label = labels[i % len(labels)]
         report.versions[label] += 1
@@ -808,9 +807,9 @@ async def simulate(
         # gateways put each version on one gateway only).
         first = i // len(labels) % len(urls)
         station = _station(fleet, i, label, first, random.Random(rng.random()))
-        tasks.append(asyncio.create_task(station))
+        tasks[identity_of(i)] = asyncio.create_task(station)
     stopping: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
-    finished: asyncio.Future[Any] = asyncio.gather(*tasks, return_exceptions=True)
+    finished: asyncio.Future[Any] = asyncio.gather(*tasks.values(), return_exceptions=True)
 
     def count() -> None:
         report.seconds = time.monotonic() - start
@@ -840,14 +839,14 @@ async def simulate(
         await fleet.calls.answered(wound_down - time.monotonic())
         stopping.cancel()
         cut_off = fleet.calls.cut_off()  # each counted unanswered (a call after an answer too)
-        for identity, task in zip(identities, tasks, strict=True):
+        for identity, task in tasks.items():
             # a station still waiting for an answer past the end, or stopped; not one closing
             # its client after its wind-down (its close is bounded, and counts what its queue
             # still holds once done: cancelled midway, it counted nothing)
             if identity not in fleet.ended:
                 task.cancel()
         await asyncio.wait([finished, *cut_off])
-    for task in tasks:
+    for task in tasks.values():
         if not task.cancelled() and task.exception() is not None:
             report.errors[f"station: {type(task.exception()).__name__}"] += 1
     count()
