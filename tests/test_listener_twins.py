@@ -321,3 +321,70 @@ def test_write_compresses_what_is_worth_it(size: int) -> None:
     else:
         assert flags == [True, True]
         assert zlib.decompressobj(-15).decompress(data + b"\x00\x00\xff\xff") == message
+
+
+class WatchedListener(OcppListener):
+    """A listener whose per-message attributes are properties of its own, over its
+    ``__dict__``: every read and write of them is noted, so the compiled twin, which reads
+    ``OcppListener``'s own at their slots, must still go through a subclass's."""
+
+    def _note(self, name: str) -> None:
+        self.__dict__.setdefault("seen", []).append(name)
+
+    @property
+    def quiet(self) -> int:  # type: ignore[override]
+        self._note("quiet")
+        return int(self.__dict__.get("_quiet", 0))
+
+    @quiet.setter
+    def quiet(self, value: int) -> None:
+        self._note(f"quiet={value}")
+        self.__dict__["_quiet"] = value
+
+    @property
+    def transport(self) -> Any:  # type: ignore[override]
+        self._note("transport")
+        return self.__dict__.get("_transport")
+
+    @transport.setter
+    def transport(self, value: Any) -> None:
+        self.__dict__["_transport"] = value
+
+    @property
+    def connection(self) -> Any:  # type: ignore[override]
+        self._note("connection")
+        return self.__dict__.get("_connection")
+
+    @connection.setter
+    def connection(self, value: Any) -> None:
+        self.__dict__["_connection"] = value
+
+
+def test_a_subclass_s_properties_are_read_through_on_both_twins() -> None:
+    """A frame in and an answer out: the subclass's ``quiet``, ``connection`` and
+    ``transport`` are each gone through, in the Python twin's order, on both twins."""
+    transport = Transport()
+    listener = WatchedListener(max_size=MAX_SIZE, deflate=None, unread_output=UNREAD)
+    listener.on_ws_connected(transport)  # type: ignore[arg-type]
+    listener.attach(Connection(transport.log))  # type: ignore[arg-type]
+    listener.__dict__["seen"] = []
+    listener.on_ws_frame(transport, text(HEARTBEAT))  # type: ignore[arg-type]
+    listener.write(HEARTBEAT)
+    assert listener.__dict__["seen"] == ["quiet=0", "connection", "transport"]
+    assert transport.log == [("feed", HEARTBEAT), ("send", WSMsgType.TEXT, HEARTBEAT)]
+
+
+@pytest.mark.skipif(not compiled_expected(), reason="the pure build has no compiled twin")
+def test_the_compiled_twin_reads_the_listener_at_its_slots() -> None:
+    """``OcppListener``'s per-message attributes are read at their slots' offsets (not
+    through CPython's type cache, whose collisions made each look-up ~300 instructions in a
+    gateway); a subclass's properties are read as attributes."""
+    from ocpp_fast._dispatch_c import listener_layout_of
+
+    names = ["_deflate", "_fragments", "_refusing", "_unread_output", "connection", "quiet"]
+    names.append("transport")
+    plain = listener_layout_of(OcppListener(max_size=1, deflate=None, unread_output=1))
+    assert sorted(plain) == names and all(offset >= 0 for offset in plain.values())
+    watched = listener_layout_of(WatchedListener(max_size=1, deflate=None, unread_output=1))
+    assert (watched["quiet"], watched["transport"], watched["connection"]) == (-1, -1, -1)
+    assert watched["_deflate"] == plain["_deflate"]

@@ -17,6 +17,7 @@ from cpython.unicode cimport (PyUnicode_1BYTE_DATA, PyUnicode_1BYTE_KIND, PyUnic
 from cpython.datetime cimport PyDateTime_CheckExact, datetime_tzinfo, import_datetime
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython cimport array
+cimport cython
 from libc.string cimport memcmp, memcpy
 
 cdef extern from "structmember.h":
@@ -997,20 +998,67 @@ def use_picows(text, compress_from):
     _COMPRESS_FROM = compress_from
 
 
+cdef enum:
+    L_QUIET, L_REFUSING, L_UNREAD, L_FRAGMENTS, L_CONNECTION, L_TRANSPORT, L_DEFLATE, L_COUNT
+
+cdef tuple _LISTENER_NAMES = (
+    "quiet", "_refusing", "_unread_output", "_fragments", "connection", "transport", "_deflate"
+)
+"""The listener's attributes the two functions below read per message, in ``L_*`` order."""
+
+
+@cython.final
+cdef class _ListenerLayout:
+    """Where a listener's type holds ``_LISTENER_NAMES`` (``_slot_offset`` of each: the
+    ``__slots__`` of :class:`~ocpp_fast.transport._picows_wire.OcppListener`), learnt once
+    per type, the last type met kept (a process's listeners are of one or two types: the
+    server's and the client's). Read at their offsets, these never go through CPython's type
+    cache, whose collisions cost a look-up ~300 instructions (see ``OcppListener``)."""
+
+    cdef object kind
+    cdef Py_ssize_t at[L_COUNT]
+
+    cdef inline void of(self, object listener, Py_ssize_t* at) except *:
+        """Copy the offsets of ``listener``'s type into ``at`` (copied: a call the caller
+        makes may meet a listener of another type and learn its offsets here)."""
+        cdef Py_ssize_t i
+        kind = type(listener)
+        if kind is not self.kind:
+            for i in range(L_COUNT):
+                self.at[i] = _slot_offset(kind, <str>_LISTENER_NAMES[i])
+            self.kind = kind
+        memcpy(at, self.at, L_COUNT * sizeof(Py_ssize_t))
+
+
+cdef _ListenerLayout _listener_layout = _ListenerLayout()
+cdef object _ZERO = 0
+
+
+def listener_layout_of(listener):
+    """The offsets learnt for ``listener``'s type, by attribute name (-1: read and written
+    as any attribute): the tests see which are read where."""
+    cdef Py_ssize_t at[L_COUNT]
+    _listener_layout.of(listener, at)
+    return {name: at[i] for i, name in enumerate(_LISTENER_NAMES)}
+
+
 def listener_frame(listener, transport, frame):
     """:meth:`OcppListener.on_ws_frame <ocpp_fast.transport._picows_wire.OcppListener.on_ws_frame>`
     in C: the same checks in the same order, a whole text frame fed to the connection,
     every other frame left to ``listener._other_frame``."""
-    listener.quiet = 0
-    if listener._refusing:
+    cdef Py_ssize_t at[L_COUNT]
+    _listener_layout.of(listener, at)
+    _set(listener, at[L_QUIET], "quiet", _ZERO)
+    if _get(listener, at[L_REFUSING], "_refusing"):
         return None
     socket = transport.underlying_transport
-    if socket.get_write_buffer_size() > listener._unread_output:
+    if socket.get_write_buffer_size() > _get(listener, at[L_UNREAD], "_unread_output"):
         listener._abort_unread(socket)
         return None
     kind = frame.msg_type
-    if kind is _TEXT and frame.fin and not frame.rsv1 and listener._fragments is None:
-        connection = listener.connection
+    if (kind is _TEXT and frame.fin and not frame.rsv1
+            and _get(listener, at[L_FRAGMENTS], "_fragments") is None):
+        connection = _get(listener, at[L_CONNECTION], "connection")
         if connection is None:
             listener._keep_early(frame.get_payload_as_bytes())
         elif not connection.feed(frame.get_payload_as_bytes()):
@@ -1023,10 +1071,12 @@ def listener_frame(listener, transport, frame):
 def listener_write(listener, frame):
     """:meth:`OcppListener.write <ocpp_fast.transport._picows_wire.OcppListener.write>` in C:
     one message out as a text frame, compressed where agreed and worth it."""
-    transport = listener.transport
+    cdef Py_ssize_t at[L_COUNT]
+    _listener_layout.of(listener, at)
+    transport = _get(listener, at[L_TRANSPORT], "transport")
     if transport is None:
         return None
-    deflate = listener._deflate
+    deflate = _get(listener, at[L_DEFLATE], "_deflate")
     if deflate is not None and len(frame) >= _COMPRESS_FROM:
         transport.send(_TEXT, deflate.compress(frame), True, True)
     else:
