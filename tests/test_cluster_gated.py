@@ -400,6 +400,24 @@ class Watched(AsyncConnection):
     def _pending(self, value: dict[Any, int]) -> None:
         self.__dict__["pending"] = value
 
+    @property
+    def identity(self) -> str:  # type: ignore[override]
+        self.__dict__["identity_reads"] = self.__dict__.get("identity_reads", 0) + 1
+        return str(self.__dict__["_identity"])
+
+    @identity.setter
+    def identity(self, value: str) -> None:
+        self.__dict__["_identity"] = value
+
+    @property
+    def _closing(self) -> bool:
+        self.__dict__["closing_reads"] = self.__dict__.get("closing_reads", 0) + 1
+        return bool(self.__dict__["closing"])
+
+    @_closing.setter
+    def _closing(self, value: bool) -> None:
+        self.__dict__["closing"] = value
+
 
 def test_a_subclass_s_own_attributes_are_what_the_gated_route_reads(path: type[Csms]) -> None:
     """The compiled path reads and writes a gated CALL's connection state (its slots taken
@@ -410,7 +428,11 @@ def test_a_subclass_s_own_attributes_are_what_the_gated_route_reads(path: type[C
     async def scenario() -> None:
         station = Station(path, kind=Watched, max_calls=3)
         connection = station.connection
+        connection.__dict__["identity_reads"] = connection.__dict__["closing_reads"] = 0
         assert connection.feed(event(1)) is True
+        # feed's own reads go through them too (the compiled feed reads the plain slots)
+        assert connection.__dict__["identity_reads"] >= 1
+        assert connection.__dict__["closing_reads"] >= 1
         assert connection.__dict__["frees"] == [3, 2]
         assert len(connection.__dict__["pending"]) == 1
         station.replies.ack(0)
@@ -437,10 +459,12 @@ def test_the_compiled_path_reads_a_connection_s_state_at_its_slots() -> None:
     from ocpp_fast._dispatch_c import layout_of
 
     names = ("_write", "_free", "_slots", "_pending", "_drained", "_stopped", "_paused")
+    names += ("_backlog", "_closing", "_fast", "identity", "_protocol")
     plain = layout_of(Station(Csms).connection)
     assert sorted(plain) == sorted(names) and all(offset >= 0 for offset in plain.values())
     watched = layout_of(Station(Csms, kind=Watched).connection)
     assert (watched["_free"], watched["_pending"]) == (-1, -1)
+    assert (watched["identity"], watched["_closing"]) == (-1, -1)
     assert watched["_write"] == plain["_write"]
 
 

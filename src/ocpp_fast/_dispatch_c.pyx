@@ -294,6 +294,11 @@ cdef struct _Layout:
     Py_ssize_t drained
     Py_ssize_t stopped
     Py_ssize_t paused
+    Py_ssize_t backlog
+    Py_ssize_t closing
+    Py_ssize_t fast
+    Py_ssize_t identity
+    Py_ssize_t protocol
 
 
 cdef _Layout _layout
@@ -335,6 +340,11 @@ cdef _Layout* _layout_of(object connection) except NULL:
         _layout.drained = _slot_offset(kind, "_drained")
         _layout.stopped = _slot_offset(kind, "_stopped")
         _layout.paused = _slot_offset(kind, "_paused")
+        _layout.backlog = _slot_offset(kind, "_backlog")
+        _layout.closing = _slot_offset(kind, "_closing")
+        _layout.fast = _slot_offset(kind, "_fast")
+        _layout.identity = _slot_offset(kind, "identity")
+        _layout.protocol = _slot_offset(kind, "_protocol")
         _layout_kind = kind
         _layout.kind = <PyObject*>kind
     return &_layout
@@ -347,6 +357,8 @@ def layout_of(connection):
     return {
         "_write": at.write, "_free": at.free, "_slots": at.slots, "_pending": at.pending,
         "_drained": at.drained, "_stopped": at.stopped, "_paused": at.paused,
+        "_backlog": at.backlog, "_closing": at.closing, "_fast": at.fast,
+        "identity": at.identity, "_protocol": at.protocol,
     }
 
 
@@ -962,19 +974,23 @@ def feed(connection, data):
     ``aio`` puts it in place of the Python method when this module is built: the same
     steps, without a Python frame on a live connection's path.
     """
-    if connection._backlog or connection._closing:
+    cdef _Layout at = _layout_of(connection)[0]  # its state read where it is held
+    if _get(connection, at.backlog, "_backlog") or _get(connection, at.closing, "_closing"):
         return connection._feed_protocol(data)
-    dispatcher = connection._fast
+    dispatcher = _get(connection, at.fast, "_fast")
+    identity = _get(connection, at.identity, "identity")
     if type(dispatcher) is FastDispatch:
-        answered = (<FastDispatch>dispatcher)._answer(data, connection.identity)
+        answered = (<FastDispatch>dispatcher)._answer(data, identity)
     else:
-        answered = dispatcher.answer(data, connection.identity)
-    write = connection._write
-    if type(answered) is bytes and write is not None and not connection._protocol._outbox:
-        write(answered)
-        return True
-    if answered is True and not connection._protocol._outbox:  # gated, or a SEND: nothing to write
-        return True
+        answered = dispatcher.answer(data, identity)
+    write = _get(connection, at.write, "_write")
+    if type(answered) is bytes and write is not None:
+        if not _get(connection, at.protocol, "_protocol")._outbox:
+            write(answered)
+            return True
+    elif answered is True:  # gated, or a SEND: nothing to write
+        if not _get(connection, at.protocol, "_protocol")._outbox:
+            return True
     return connection._feed_answered(data, answered)
 
 

@@ -156,18 +156,26 @@ class AsyncConnection:
     __slots__ = (
         "__dict__",
         "__weakref__",
+        "_backlog",
+        "_closing",
         "_drained",
+        "_fast",
         "_free",
         "_paused",
         "_pending",
+        "_protocol",
         "_slots",
         "_stopped",
         "_write",
+        "identity",
     )
-    """The state a cluster's gated CALL reads and writes from C on each durable CALL (its
-    slots taken and given back, its pending entry, the write): slots, so that the compiled
-    path reads them at their offset (``_dispatch_c``'s ``_Layout``) rather than by a look-up
-    of the instance's attributes each time; every other attribute is in ``__dict__``."""
+    """The state the compiled path reads on each message (``feed``'s: its backlog, closing,
+    dispatcher, identity, protocol and write) and that a cluster's gated CALL reads and
+    writes from C on each durable CALL (its slots taken and given back, its pending entry):
+    slots, so that the compiled path reads them at their offset (``_dispatch_c``'s
+    ``_Layout``) rather than by a look-up of the instance's attributes each time (a look-up
+    goes through CPython's type cache, where two hot names may collide and miss on every
+    message); every other attribute is in ``__dict__``."""
 
     def __init__(
         self,
