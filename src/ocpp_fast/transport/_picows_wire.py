@@ -51,20 +51,20 @@ class OcppListener(WSListener):
     """
 
     __slots__ = (
-        "transport",
-        "connection",
-        "_max_size",
-        "_deflate",
-        "_unread_output",
-        "_on_refused",
-        "_fragments",
-        "_compressed",
-        "_refusing",
-        "quiet",
-        "gone",
-        "_early",
-        "aborted",
         "__dict__",
+        "_compressed",
+        "_deflate",
+        "_early",
+        "_fragments",
+        "_max_size",
+        "_on_refused",
+        "_refusing",
+        "_unread_output",
+        "aborted",
+        "connection",
+        "gone",
+        "quiet",
+        "transport",
     )
     """Its attributes in slots (a ``__dict__`` kept for a subclass's own): the compiled path
     (``_dispatch_c.listener_frame`` and ``listener_write``) reads those it needs per message
