@@ -401,7 +401,7 @@ class Watched(AsyncConnection):
         self.__dict__["pending"] = value
 
     @property
-    def identity(self) -> str:  # type: ignore[override]
+    def identity(self) -> str:
         self.__dict__["identity_reads"] = self.__dict__.get("identity_reads", 0) + 1
         return str(self.__dict__["_identity"])
 
@@ -458,8 +458,8 @@ def test_the_compiled_path_reads_a_connection_s_state_at_its_slots() -> None:
     instructions a durable CALL); a subclass's properties are read as attributes."""
     from ocpp_fast._dispatch_c import layout_of
 
-    names = ("_write", "_free", "_slots", "_pending", "_drained", "_stopped", "_paused")
-    names += ("_backlog", "_closing", "_fast", "identity", "_protocol")
+    names = ["_write", "_free", "_slots", "_pending", "_drained", "_stopped", "_paused"]
+    names += ["_backlog", "_closing", "_fast", "identity", "_protocol"]
     plain = layout_of(Station(Csms).connection)
     assert sorted(plain) == sorted(names) and all(offset >= 0 for offset in plain.values())
     watched = layout_of(Station(Csms, kind=Watched).connection)

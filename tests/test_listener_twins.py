@@ -332,7 +332,7 @@ class WatchedListener(OcppListener):
         self.__dict__.setdefault("seen", []).append(name)
 
     @property
-    def quiet(self) -> int:  # type: ignore[override]
+    def quiet(self) -> int:
         self._note("quiet")
         return int(self.__dict__.get("_quiet", 0))
 
@@ -342,7 +342,7 @@ class WatchedListener(OcppListener):
         self.__dict__["_quiet"] = value
 
     @property
-    def transport(self) -> Any:  # type: ignore[override]
+    def transport(self) -> Any:
         self._note("transport")
         return self.__dict__.get("_transport")
 
@@ -351,7 +351,7 @@ class WatchedListener(OcppListener):
         self.__dict__["_transport"] = value
 
     @property
-    def connection(self) -> Any:  # type: ignore[override]
+    def connection(self) -> Any:
         self._note("connection")
         return self.__dict__.get("_connection")
 
