@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: test demo lint typecheck pytest bench generate build-ext clean wheel wheel-matrix load \
 	demo-cluster load-cluster docs docs-serve browser valgrind bench-record bench-backfill \
-	bench-check bench-spread bench-chart load-record bench-gate-test load-saturation
+	bench-check bench-spread bench-chart load-record bench-gate-test load-saturation gdb \
+	type-cache-misses
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +46,7 @@ interop/node_modules/.installed: interop/package.json interop/package-lock.json
 # TEST_WORKERS=0 runs it in this process, one test after the other.
 TEST_WORKERS ?= 3
 
-pytest: $(STAMP) build-ext interop/node_modules/.installed browser
+pytest: $(STAMP) build-ext interop/node_modules/.installed browser gdb
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests benchmarks
 
 # The documentation site (mkdocs.yml, docs/, tools/docs_hooks.py) into build/site, strict: a
@@ -64,6 +65,19 @@ browser:
 		echo "installing chromium for the browser test of the docs"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	fi
+
+# gdb, for the type-cache harness (benchmarks/type_cache_misses.py) and its smoke test: installed as
+# Chromium is, where it is missing and we may (root, apt-get); elsewhere that test skips.
+gdb:
+	@if ! command -v gdb >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing gdb for the type-cache harness"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gdb >/dev/null; \
+	fi
+
+# Which attribute look-ups miss CPython's type cache in a saturated gateway (or, with
+# TYPE_CACHE_ARGS=--single, one process), per message: benchmarks/type_cache_misses.py.
+type-cache-misses: $(STAMP) build-ext gdb
+	$(PY) benchmarks/type_cache_misses.py $(TYPE_CACHE_ARGS)
 
 demo: $(STAMP) build-ext
 	$(PY) examples/demo_load.py

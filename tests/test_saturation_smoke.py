@@ -11,6 +11,9 @@ never share a deduplication key, or JetStream would drop one as a duplicate).
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -149,3 +152,21 @@ def test_a_profile_counts_each_frame_once_a_sample_and_an_inlined_leaf_in_its_ca
         "libpython3.11: _PyObject_Malloc < __pyx_f_Stores_start": 1,
         "_link_bytes_c: __pyx_f_Stores_start < uv__read": 1,
     }
+
+
+@pytest.mark.skipif(shutil.which("gdb") is None, reason="no gdb (make test installs it as root)")
+def test_the_type_cache_harness_counts_misses_and_answers() -> None:
+    """``type_cache_misses.py`` in small (one process, 5 stations, gdb attached 1 s): the
+    window's answers counted and the misses said per message, or, where gdb may not attach
+    or the interpreter has no symbols, said so (exit status 3) rather than a count of
+    nothing."""
+    argv = [sys.executable, str(BENCHMARKS / "type_cache_misses.py"), "--single"]
+    argv += ["--stations", "5", "--seconds", "1"]
+    done = subprocess.run(argv, cwd=BENCHMARKS, capture_output=True, text=True, timeout=120)
+    if done.returncode == 3:
+        assert done.stdout.strip().splitlines()[-1].startswith("not measured: "), done.stdout
+        return
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    counted = re.search(r"one process, 5 stations: (\d+) answers while gdb watched", done.stdout)
+    assert counted is not None and int(counted.group(1)) > 0, done.stdout
+    assert re.search(r"\n\d+ type-cache misses, [0-9.]+ a message\n", done.stdout), done.stdout
