@@ -5,10 +5,10 @@ stations, against a nats-server); ``--single`` for one process with 200 stations
 
 Every attribute look-up of an object first looks its name up on the object's type, through
 the type cache: a table of 4,096 entries indexed by the type's version tag and the name's
-address (CPython 3.11). Two hot look-ups that share an entry
-evict each other, and each then walks the type's MRO (``find_name_in_mro``) on every
-message: a few hundred instructions each, decided by where the interpreter happened to put
-the names, so a process can have such pairs where another of the same code has none. A
+address (CPython 3.11). Two hot look-ups that share an entry evict each other, and each
+then walks the type's MRO (``find_name_in_mro``) on every message: a few hundred
+instructions each, decided by where the interpreter happened to put the names, so a process
+can have such pairs where another of the same code has none. A
 gateway's process had four pairs, about 640 instructions a message (see the cluster's cost
 page); callgrind shows the walk, not which names, and runs at another memory layout than the
 real process, whose collisions can differ.
