@@ -42,7 +42,7 @@ from ocpp_fast._protocol_version import LABELS, by_label
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
 from ocpp_fast.dispatch import CallContext, OcppHandler, PeerConnection
-from ocpp_fast.errors import HandshakeFailed, OcppError, TooBigForCsms
+from ocpp_fast.errors import HandshakeFailed, OcppError, Origin, TooBigForCsms
 from ocpp_fast.transport._handlers import by_subprotocol
 from ocpp_fast.transport._lifecycle import (
     CUT_OFF_FOR_SIZE,
@@ -398,6 +398,9 @@ class StationClient(Generic[BootT]):
         a CSMS that went away shows here, where no call may have failed."""
         self._boots = _boots_of(boot, self.handlers)
         self._boot_response: BootT | None = None
+        self._boot_failure: str | None = None
+        """Why the last boot on the live connection came to nothing (a CALLERROR, an answer
+        that broke the schema, none in time): what :meth:`booted`'s ``TimeoutError`` says."""
         self._booting: asyncio.Task[None] | None = None
         self._greeting: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -580,8 +583,9 @@ class StationClient(Generic[BootT]):
     async def booted(self, timeout: float | None = DEFAULT_TIMEOUT) -> BootT:
         """With ``boot``: wait until the CSMS accepted the boot of the live connection (at once
         when it has); its BootNotificationResponse, typed as :attr:`boot_response` is (never
-        ``None`` here). ``TimeoutError`` after ``timeout`` seconds (:attr:`boot_response` then
-        says whether it was Pending, Rejected or not answered yet); ``ConnectionError`` at once
+        ``None`` here). ``TimeoutError`` after ``timeout`` seconds, saying where the boot stands
+        (no connection, no answer yet, Pending or Rejected, or why the last boot failed: an
+        answer that broke the schema is named so); ``ConnectionError`` at once
         when the client is (or gets) closed; ``ValueError`` for a client built without
         ``boot``, whose boot is the caller's own."""
         if not self._boots:
@@ -589,11 +593,25 @@ class StationClient(Generic[BootT]):
         try:
             await self._until_ready(timeout)
         except TimeoutError:
-            raise TimeoutError(f"the CSMS did not accept the boot within {timeout:g} s") from None
+            raise TimeoutError(
+                f"the CSMS did not accept the boot within {timeout:g} s: {self._not_booted()}"
+            ) from None
         response = self._boot_response
         if response is None:  # the accepted connection ended, a new one began, as we woke
             raise ConnectionError("the connection whose boot was accepted is gone")
         return response
+
+    def _not_booted(self) -> str:
+        """Where the boot stands, for :meth:`booted`'s timeout: "did not accept" alone sent a
+        developer to the CSMS's logs when the CSMS had accepted, and the station refused its
+        answer."""
+        if self.connection is None:
+            return "no connection to the CSMS"
+        if self._boot_failure is not None:
+            return f"the last BootNotification failed: {self._boot_failure}"
+        if self._boot_response is not None:
+            return f"its last answer was {self._boot_response.status}"
+        return "no answer yet"
 
     def _delivery_stopped(self, task: asyncio.Task[None]) -> None:
         """Only close() should stop the queue's delivery: anything else is logged loudly."""
@@ -873,7 +891,7 @@ class StationClient(Generic[BootT]):
         connection.on_answer.append(self._adopt_interval)
         self._link, self.connection, self.subprotocol = link, connection, subprotocol
         self.connects += 1
-        self._boot_response = None
+        self._boot_response = self._boot_failure = None
         ConnectionLog(log, self.identity).info(
             "connected to %s (%s, %s)", self.url, subprotocol, self.backend
         )
@@ -947,8 +965,14 @@ class StationClient(Generic[BootT]):
                 return  # gone: the next connection boots anew
             except (OcppError, TimeoutError) as exc:
                 delay = BOOT_RETRY_FLOOR
-                said.warning("BootNotification failed, again in %g s: %s", delay, PeerText(exc))
+                self._boot_failure = _boot_failure(exc, connection)
+                said.warning(
+                    "BootNotification failed, again in %g s: %s",
+                    delay,
+                    PeerText(self._boot_failure),
+                )
             else:  # (its answer is boot_response already: _adopt_interval read it)
+                self._boot_failure = None
                 if response.status == "Accepted":
                     self._opened(connection)
                     return
@@ -1104,6 +1128,19 @@ def _boots_of(
             f"({', '.join(found)}), not one of OCPP {_boot_version(strays[0])}"
         )
     return found
+
+
+def _boot_failure(exc: OcppError | TimeoutError, connection: AsyncConnection) -> str:
+    """What a failed boot says. An answer that broke the schema is named so, with the way to
+    take it anyway: a CSMS that accepts the boot with a time without offset (as the ``ocpp``
+    package's examples write it, ``datetime.utcnow().isoformat()``) holds the station at its
+    boot for good, and the bare decode error read as if the CSMS had refused."""
+    if isinstance(exc, OcppError) and exc.origin is Origin.RESPONSE_CHECK:
+        return (
+            f"the CSMS's answer broke the schema ({connection.version.code_of(exc)}: {exc}); "
+            "a tolerance on the Charger may accept it (ocpp_fast.Tolerance)"
+        )
+    return str(exc)
 
 
 def _boot_version(request: object) -> str | None:
