@@ -97,8 +97,11 @@ def test_a_lost_csms_gets_every_event_once_in_order_when_it_returns(queue_path: 
         still_queued = False
         try:  # call() gives up waiting; the message stays queued
             await client.call(transaction_event(EVENTS.UPDATED, "T1", 7), timeout=0.2)
-        except StillQueued:
-            still_queued = True
+        except StillQueued as waited:  # said as a plain call's timeout is: what, how long
+            still_queued = str(waited) == (
+                "TransactionEventRequest not answered within 0.2 s: it stays queued, and the "
+                "queue goes on delivering it"
+            )
         queue = client.queue
         assert queue is not None and len(queue) == 4
         server = await serve(csms, port=port)
