@@ -402,6 +402,9 @@ class StationClient(Generic[BootT]):
         """Why the last boot on the live connection came to nothing (a CALLERROR, an answer
         that broke the schema, none in time): what :meth:`booted`'s ``TimeoutError`` says."""
         self._booting: asyncio.Task[None] | None = None
+        self._after_answer: set[asyncio.Task[None]] = set()
+        """Reboots a handler asked for, run once its answer went out (kept: asyncio holds
+        only weak references to tasks)."""
         self._greeting: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         """Set while the station's requests may go: connected and, with ``boot``, accepted."""
@@ -760,7 +763,16 @@ class StationClient(Generic[BootT]):
         began are read (the answers to calls the handlers make still arrive) but not
         dispatched (:meth:`~ocpp_fast.aio.AsyncConnection.finish`): a CSMS that keeps calling
         kept the drain going. Queued messages not yet answered stay in the queue; whoever
-        awaits one (its ``Queued``, or a ``call()``) gets ``StillQueued`` at once."""
+        awaits one (its ``Queued``, or a ``call()``) gets ``StillQueued`` at once. Awaited in a
+        handler, it does not wait for that handler (which cannot end meanwhile), and the
+        connection closes before its answer, said in a WARNING: close in a task of its own
+        to answer first."""
+        if (here := self._handler_running_here()) is not None:
+            ConnectionLog(log, self.identity).warning(
+                "closing from the handler of %s: the connection closes before its answer "
+                "(close in a task of its own to answer first)",
+                here[1],
+            )
         self._closing = True
         self._closed.set()
         if self._opening is not None:
@@ -797,12 +809,37 @@ class StationClient(Generic[BootT]):
         the back-off of a lost connection (a reboot is no failure of the CSMS). With ``boot``,
         the client's boot on that next connection carries ``reason`` (2.x's
         ``BootReasonEnumType``: ``RemoteReset`` after a Reset; 1.6's boot has no reason, so it
-        is sent as given). A simulated station calls it when it carries out a Reset."""
+        is sent as given). A simulated station calls it when it carries out a Reset. Awaited in
+        a handler of the live connection (a Reset's), it returns at once and the reboot comes
+        once that handler's answer went out: the CSMS gets its answer first."""
+        if (here := self._handler_running_here()) is not None:
+            # awaited in a handler (a Reset's), the close came before that handler's answer,
+            # which the CSMS never got: the reboot waits for the answer to go out
+            here[0].add_done_callback(functools.partial(self._reboot_after, downtime, reason))
+            return
         link = self._link
         if link is None or self.connection is None or self._closing:
             return  # no connection to close: the back-off of the one lost goes on
         self._downtime, self._boot_reason = downtime, reason
         await link.close(1012, "rebooting")
+
+    def _reboot_after(self, downtime: float, reason: str | None, _: object) -> None:
+        """:meth:`reboot`, asked for by a handler that has answered since."""
+        task = asyncio.ensure_future(self.reboot(downtime, reason))
+        self._after_answer.add(task)
+        task.add_done_callback(self._after_answer.discard)
+
+    def _handler_running_here(self) -> tuple[asyncio.Task[Any], str] | None:
+        """The task of the live connection's handler this code runs in, with its CALL
+        (``action message_id``), or ``None`` outside one: awaited there, :meth:`reboot` and
+        :meth:`close` cut the connection before that handler's answer."""
+        connection, current = self.connection, asyncio.current_task()
+        if connection is None or current is None:
+            return None
+        for what, action, message_id in connection.running():
+            if what is current:
+                return current, f"{action} {message_id}"
+        return None
 
     async def _run(self) -> None:
         attempt = 0
