@@ -308,13 +308,19 @@ class QueueSender:
         ``call()``) ends instead of waiting for a delivery this client will never make. The
         messages stay in the queue: a file queue hands them to the next client opened on it."""
         waiting, self._waiting = self._waiting, {}
+        kept = (
+            "for the next client on the file"
+            if self.queue.durable  # a memory queue's messages end with its process
+            else "in memory only: a client given this TransactionQueue sends it, none after "
+            "the process ends"
+        )
         for position, done in waiting.items():
             if not done.done():
                 _fail(
                     done,
                     StillQueued(
                         f"message {position} of the transaction queue was not answered before "
-                        "the client closed: it stays queued, for the next client on the file"
+                        f"the client closed: it stays queued, {kept}"
                     ),
                 )
 
