@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import logging
 import typing
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -575,3 +576,86 @@ def test_close_ends_what_waits_for_the_boot_at_once() -> None:
         await server.close()
 
     run(scenario)
+
+
+class Rebooting(v201.Charger):
+    """Carries out a Reset in its handler, awaiting its client's ``reboot()`` (or ``close()``
+    for an ``OnIdle`` one) before it answers, as firmware written straight from the API does."""
+
+    def __init__(self) -> None:
+        self.returned: list[str] = []
+
+    async def reset(
+        self, request: messages.ResetRequest, context: CallContext
+    ) -> messages.ResetResponse:
+        client = StationClient.of(context)
+        if request.type == enums.ResetEnumType.IMMEDIATE:
+            await client.reboot(0.01, enums.BootReasonEnumType.REMOTE_RESET)
+        else:
+            await client.close(timeout=3600)  # past the test's bound: only no wait passes
+        self.returned.append(request.type.value)
+        return messages.ResetResponse(status=enums.ResetStatusEnumType.ACCEPTED)
+
+
+class BootReasons(Csms):
+    def boot_notification(
+        self, request: messages.BootNotificationRequest
+    ) -> messages.BootNotificationResponse:
+        self.seen.append(f"boot {request.reason.value}")
+        return messages.BootNotificationResponse(
+            current_time=NOW, interval=1, status=enums.RegistrationStatusEnumType.ACCEPTED
+        )
+
+
+@pytest.mark.usefixtures("dispatch_twin")
+def test_a_reboot_awaited_in_a_handler_comes_after_its_answer() -> None:
+    """``await StationClient.of(context).reboot(...)`` in a Reset's handler closed the
+    connection before the answer: the CSMS's call failed with ``StationNotConnected`` and the
+    answer went nowhere, unsaid. The reboot now waits for the answer to go out."""
+
+    async def scenario() -> None:
+        csms, firmware = BootReasons(), Rebooting()
+        server = await serve_in_memory(csms)
+        station = await connect(firmware, URL, boot=BOOT, backoff=FAST, via=server)
+        try:
+            await station.booted(timeout=5)
+            reset = messages.ResetRequest(type=enums.ResetEnumType.IMMEDIATE)
+            answer = await server.call("CS001", reset, timeout=5)
+            assert answer.status == enums.ResetStatusEnumType.ACCEPTED
+            await until(lambda: csms.seen == ["boot PowerUp", "boot RemoteReset"])
+            assert csms.left == ["closed by the station (1012: rebooting)"]
+            assert firmware.returned == ["Immediate"]
+        finally:
+            await station.close()
+            await server.close()
+
+    run(scenario)
+
+
+@pytest.mark.usefixtures("dispatch_twin")
+def test_a_close_awaited_in_a_handler_waits_for_the_others_not_for_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``await client.close()`` in a handler waited for that very handler, which cannot end
+    while it waits: the whole timeout, then the handler was cancelled (and the answer lost
+    with it, said as "cancelling handlers still running"). Now the close goes on at once, the
+    handler goes on after it, and one WARNING says its answer comes too late."""
+
+    async def scenario() -> None:
+        csms, firmware = Csms(), Rebooting()
+        server = await serve_in_memory(csms)
+        station = await connect(firmware, URL, backoff=FAST, via=server)
+        try:
+            reset = messages.ResetRequest(type=enums.ResetEnumType.ON_IDLE)
+            with pytest.raises(StationNotConnected):
+                await server.call("CS001", reset, timeout=3600)
+            await until(lambda: firmware.returned == ["OnIdle"])
+            assert station.connection is None
+        finally:
+            await station.close()
+            await server.close()
+
+    run(scenario)
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(said) == 1 and said[0].startswith("CS001: closing from the handler of Reset ")
+    assert said[0].endswith("(close in a task of its own to answer first)")

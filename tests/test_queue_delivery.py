@@ -27,6 +27,7 @@ from queue_station import FAST, transaction_event
 
 from ocpp_fast import errors, v16, v201
 from ocpp_fast.transport import MessageRetry, Queued, StationClient, StillQueued, connect, serve
+from ocpp_fast.transport.txqueue import MEMORY
 from ocpp_fast.v16 import datatypes as datatypes16
 from ocpp_fast.v16 import enums as enums16
 from ocpp_fast.v16 import messages as messages16
@@ -97,8 +98,11 @@ def test_a_lost_csms_gets_every_event_once_in_order_when_it_returns(queue_path: 
         still_queued = False
         try:  # call() gives up waiting; the message stays queued
             await client.call(transaction_event(EVENTS.UPDATED, "T1", 7), timeout=0.2)
-        except StillQueued:
-            still_queued = True
+        except StillQueued as waited:  # said as a plain call's timeout is: what, how long
+            still_queued = str(waited) == (
+                "TransactionEventRequest not answered within 0.2 s: it stays queued, and the "
+                "queue goes on delivering it"
+            )
         queue = client.queue
         assert queue is not None and len(queue) == 4
         server = await serve(csms, port=port)
@@ -364,6 +368,36 @@ def test_a_station_booting_while_the_csms_is_down_queues_and_delivers_once_start
     refused, events = run(session())
     assert refused
     assert events == expected(1)
+
+
+def test_what_closing_says_of_an_unanswered_message_depends_on_the_store(
+    queue_path: str,
+) -> None:
+    """The StillQueued of a message left by ``close()`` said "for the next client on the file"
+    of a memory queue too, whose messages no later process sends: it says which it is."""
+
+    async def session() -> str:
+        server = await serve(Recorder())
+        url = f"ws://127.0.0.1:{server.port}/ocpp/CS001"
+        client = await connect(v201.Charger(), url, queue=queue_path, backoff=FAST)
+        await server.close()
+        queued = client.put(transaction_event(EVENTS.STARTED, "T1", 0))
+        await client.close()
+        try:
+            await queued
+        except StillQueued as left:
+            return str(left)
+        raise AssertionError("answered by no CSMS")
+
+    said = run(session())
+    assert said.startswith("message 1 of the transaction queue was not answered before the ")
+    if queue_path == MEMORY:
+        assert said.endswith(
+            "it stays queued, in memory only: a client given this TransactionQueue sends it, "
+            "none after the process ends"
+        )
+    else:
+        assert said.endswith("it stays queued, for the next client on the file")
 
 
 def test_closing_the_client_ends_the_wait_of_an_unanswered_message_which_stays_queued(

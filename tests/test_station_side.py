@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import importlib.util
+import json
 import logging
 import re
 import socket
@@ -22,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from ocpp_fast import errors, v16, v201
+from ocpp_fast import Tolerance, errors, v16, v201
 from ocpp_fast.aio import AsyncConnection, connect_in_memory
 from ocpp_fast.transport import (
     Admission,
@@ -736,6 +737,52 @@ def test_a_station_says_the_transport_error_that_ended_its_connection(
 
     line = run(lambda: _disconnected_line(reset, caplog, backend="websockets"))
     assert line.startswith("CS001: disconnected: connection lost (ConnectionResetError: "), line
+
+
+def test_a_boot_answer_that_breaks_the_schema_is_named_so_with_its_remedy(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A CSMS written after the ``ocpp`` package's examples accepts the boot with
+    ``datetime.utcnow().isoformat()``: a time without offset, which the schema refuses. The
+    station said "BootNotification failed: Invalid RFC3339 ..." and ``booted()`` "the CSMS did
+    not accept the boot", though it had; both now say the answer broke the schema and name the
+    tolerance, and the Charger's ``tolerance`` boots the station on the same answer."""
+    caplog.set_level(logging.WARNING, logger="ocpp_fast.transport")
+
+    async def naive_time(websocket: Any) -> None:
+        async for frame in websocket:
+            answer = {"currentTime": "2026-12-05T10:00:00.123456", "interval": 300}
+            await websocket.send(
+                json.dumps([3, json.loads(frame)[1], {**answer, "status": "Accepted"}])
+            )
+
+    class Tolerant(v201.Charger):
+        tolerance = Tolerance.NAIVE_DATETIME
+
+    async def boot(charger: v201.Charger) -> str:
+        csms = await _one_connection_csms(naive_time)
+        port = csms.sockets[0].getsockname()[1]
+        client = await connect(charger, f"ws://127.0.0.1:{port}/CS001", boot=BOOT, backoff=FAST)
+        try:
+            if isinstance(charger, Tolerant):
+                return str((await client.booted(timeout=30)).status)
+            await until(
+                lambda: any("BootNotification failed" in r.getMessage() for r in caplog.records)
+            )
+            with pytest.raises(TimeoutError) as waited:  # the next boot is 10 s away
+                await client.booted(timeout=0.01)
+            return str(waited.value)
+        finally:
+            await client.close()
+            csms.close()
+
+    said = run(lambda: boot(v201.Charger()))
+    assert said.startswith("the CSMS did not accept the boot within 0.01 s: the last ")
+    assert "the CSMS's answer broke the schema (PropertyConstraintViolation: " in said
+    assert "$.currentTime" in said and "a tolerance on the Charger may accept it" in said
+    (line,) = [m for r in caplog.records if "BootNotification failed" in (m := r.getMessage())]
+    assert "failed, again in 10 s: the CSMS's answer broke the schema (" in line
+    assert run(lambda: boot(Tolerant())) == "Accepted"
 
 
 def test_a_boot_of_the_wrong_version_names_both_versions() -> None:

@@ -94,6 +94,19 @@ def test_seq_no_per_transaction_and_an_ended_transaction_starts_again_from_0(
     queue.close()
 
 
+def test_a_queue_file_that_cannot_be_opened_is_named(tmp_path: Path) -> None:
+    """sqlite says "unable to open database file" or "file is not a database" and names no
+    file: the error names the queue's path, and keeps sqlite's class."""
+    missing = tmp_path / "no-such-folder" / "queue.sqlite"
+    with pytest.raises(sqlite3.OperationalError, match="unable to open database file") as opened:
+        TransactionQueue(str(missing))
+    assert str(opened.value).startswith(f"transaction queue {str(missing)!r}: ")
+    not_a_database = tmp_path / "station.conf"
+    not_a_database.write_text("url = ws://csms/ocpp\n" * 100)
+    with pytest.raises(sqlite3.DatabaseError, match=f"transaction queue '{not_a_database}': "):
+        TransactionQueue(str(not_a_database))
+
+
 def test_a_memory_queue_keeps_nothing_on_disk_nor_after_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

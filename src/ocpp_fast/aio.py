@@ -813,15 +813,19 @@ class AsyncConnection:
     async def drain(self, timeout: float | None = None) -> bool:
         """Wait until every running handler has answered (for graceful shutdown).
 
-        ``True`` when none is left; ``False`` when ``timeout`` seconds passed first.
+        ``True`` when none is left; ``False`` when ``timeout`` seconds passed first. The
+        handler that awaits it (a station's ``close()`` from a handler) is not waited for: it
+        cannot end while it waits here, so the drain waited out its whole timeout, then
+        cancelled the very handler that asked for it.
         """
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        while self._tasks or self._pending:
+        current = asyncio.current_task()
+        while len(self._tasks) > (current in self._tasks) or self._pending:
             left = None if deadline is None else deadline - loop.time()
             if left is not None and left <= 0:
                 return False
-            waiting: list[asyncio.Future[Any]] = list(self._tasks)
+            waiting: list[asyncio.Future[Any]] = [t for t in self._tasks if t is not current]
             if self._pending:  # the futures plain handlers handed back: set when none is left
                 if self._drained is None or self._drained.done():
                     self._drained = loop.create_future()

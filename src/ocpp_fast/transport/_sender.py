@@ -149,16 +149,21 @@ async def answer_within(queued: Queued[AnswerT], timeout: float, name: str) -> A
     ``shield`` of it took three turns (each a callback of the one before: shield's, wait_for's,
     the task's), a cost each queued ``call()`` paid on top of the sender's own wait."""
     done = queued.delivered
-    timer = asyncio.get_running_loop().call_later(timeout, _still_queued, done, name)
+    timer = asyncio.get_running_loop().call_later(timeout, _still_queued, done, name, timeout)
     try:
         return await queued
     finally:
         timer.cancel()
 
 
-def _still_queued(done: asyncio.Future[Any], name: str) -> None:
-    if not done.done():
-        done.set_exception(StillQueued(f"{name} is queued, not yet answered"))
+def _still_queued(done: asyncio.Future[Any], name: str, timeout: float) -> None:
+    if not done.done():  # said as call()'s own timeout is, with what the queue does next
+        done.set_exception(
+            StillQueued(
+                f"{name} not answered within {timeout:g} s: it stays queued, and the queue "
+                "goes on delivering it"
+            )
+        )
 
 
 Live = Callable[[], Awaitable[AsyncConnection]]
@@ -303,13 +308,19 @@ class QueueSender:
         ``call()``) ends instead of waiting for a delivery this client will never make. The
         messages stay in the queue: a file queue hands them to the next client opened on it."""
         waiting, self._waiting = self._waiting, {}
+        kept = (
+            "for the next client on the file"
+            if self.queue.durable  # a memory queue's messages end with its process
+            else "in memory only: a client given this TransactionQueue sends it, none after "
+            "the process ends"
+        )
         for position, done in waiting.items():
             if not done.done():
                 _fail(
                     done,
                     StillQueued(
                         f"message {position} of the transaction queue was not answered before "
-                        "the client closed: it stays queued, for the next client on the file"
+                        f"the client closed: it stays queued, {kept}"
                     ),
                 )
 

@@ -42,7 +42,7 @@ from ocpp_fast._protocol_version import LABELS, by_label
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
 from ocpp_fast.dispatch import CallContext, OcppHandler, PeerConnection
-from ocpp_fast.errors import HandshakeFailed, OcppError, TooBigForCsms
+from ocpp_fast.errors import HandshakeFailed, OcppError, Origin, TooBigForCsms
 from ocpp_fast.transport._handlers import by_subprotocol
 from ocpp_fast.transport._lifecycle import (
     CUT_OFF_FOR_SIZE,
@@ -398,7 +398,13 @@ class StationClient(Generic[BootT]):
         a CSMS that went away shows here, where no call may have failed."""
         self._boots = _boots_of(boot, self.handlers)
         self._boot_response: BootT | None = None
+        self._boot_failure: str | None = None
+        """Why the last boot on the live connection came to nothing (a CALLERROR, an answer
+        that broke the schema, none in time): what :meth:`booted`'s ``TimeoutError`` says."""
         self._booting: asyncio.Task[None] | None = None
+        self._after_answer: set[asyncio.Task[None]] = set()
+        """Reboots a handler asked for, run once its answer went out (kept: asyncio holds
+        only weak references to tasks)."""
         self._greeting: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         """Set while the station's requests may go: connected and, with ``boot``, accepted."""
@@ -580,8 +586,9 @@ class StationClient(Generic[BootT]):
     async def booted(self, timeout: float | None = DEFAULT_TIMEOUT) -> BootT:
         """With ``boot``: wait until the CSMS accepted the boot of the live connection (at once
         when it has); its BootNotificationResponse, typed as :attr:`boot_response` is (never
-        ``None`` here). ``TimeoutError`` after ``timeout`` seconds (:attr:`boot_response` then
-        says whether it was Pending, Rejected or not answered yet); ``ConnectionError`` at once
+        ``None`` here). ``TimeoutError`` after ``timeout`` seconds, saying where the boot stands
+        (no connection, no answer yet, Pending or Rejected, or why the last boot failed: an
+        answer that broke the schema is named so); ``ConnectionError`` at once
         when the client is (or gets) closed; ``ValueError`` for a client built without
         ``boot``, whose boot is the caller's own."""
         if not self._boots:
@@ -589,11 +596,25 @@ class StationClient(Generic[BootT]):
         try:
             await self._until_ready(timeout)
         except TimeoutError:
-            raise TimeoutError(f"the CSMS did not accept the boot within {timeout:g} s") from None
+            raise TimeoutError(
+                f"the CSMS did not accept the boot within {timeout:g} s: {self._not_booted()}"
+            ) from None
         response = self._boot_response
         if response is None:  # the accepted connection ended, a new one began, as we woke
             raise ConnectionError("the connection whose boot was accepted is gone")
         return response
+
+    def _not_booted(self) -> str:
+        """Where the boot stands, for :meth:`booted`'s timeout: "did not accept" alone sent a
+        developer to the CSMS's logs when the CSMS had accepted, and the station refused its
+        answer."""
+        if self.connection is None:
+            return "no connection to the CSMS"
+        if self._boot_failure is not None:
+            return f"the last BootNotification failed: {self._boot_failure}"
+        if self._boot_response is not None:
+            return f"its last answer was {self._boot_response.status}"
+        return "no answer yet"
 
     def _delivery_stopped(self, task: asyncio.Task[None]) -> None:
         """Only close() should stop the queue's delivery: anything else is logged loudly."""
@@ -742,7 +763,16 @@ class StationClient(Generic[BootT]):
         began are read (the answers to calls the handlers make still arrive) but not
         dispatched (:meth:`~ocpp_fast.aio.AsyncConnection.finish`): a CSMS that keeps calling
         kept the drain going. Queued messages not yet answered stay in the queue; whoever
-        awaits one (its ``Queued``, or a ``call()``) gets ``StillQueued`` at once."""
+        awaits one (its ``Queued``, or a ``call()``) gets ``StillQueued`` at once. Awaited in a
+        handler, it does not wait for that handler (which cannot end meanwhile), and the
+        connection closes before its answer, said in a WARNING: close in a task of its own
+        to answer first."""
+        if (here := self._handler_running_here()) is not None:
+            ConnectionLog(log, self.identity).warning(
+                "closing from the handler of %s: the connection closes before its answer "
+                "(close in a task of its own to answer first)",
+                here[1],
+            )
         self._closing = True
         self._closed.set()
         if self._opening is not None:
@@ -779,12 +809,37 @@ class StationClient(Generic[BootT]):
         the back-off of a lost connection (a reboot is no failure of the CSMS). With ``boot``,
         the client's boot on that next connection carries ``reason`` (2.x's
         ``BootReasonEnumType``: ``RemoteReset`` after a Reset; 1.6's boot has no reason, so it
-        is sent as given). A simulated station calls it when it carries out a Reset."""
+        is sent as given). A simulated station calls it when it carries out a Reset. Awaited in
+        a handler of the live connection (a Reset's), it returns at once and the reboot comes
+        once that handler's answer went out: the CSMS gets its answer first."""
+        if (here := self._handler_running_here()) is not None:
+            # awaited in a handler (a Reset's), the close came before that handler's answer,
+            # which the CSMS never got: the reboot waits for the answer to go out
+            here[0].add_done_callback(functools.partial(self._reboot_after, downtime, reason))
+            return
         link = self._link
         if link is None or self.connection is None or self._closing:
             return  # no connection to close: the back-off of the one lost goes on
         self._downtime, self._boot_reason = downtime, reason
         await link.close(1012, "rebooting")
+
+    def _reboot_after(self, downtime: float, reason: str | None, _: object) -> None:
+        """:meth:`reboot`, asked for by a handler that has answered since."""
+        task = asyncio.ensure_future(self.reboot(downtime, reason))
+        self._after_answer.add(task)
+        task.add_done_callback(self._after_answer.discard)
+
+    def _handler_running_here(self) -> tuple[asyncio.Task[Any], str] | None:
+        """The task of the live connection's handler this code runs in, with its CALL
+        (``action message_id``), or ``None`` outside one: awaited there, :meth:`reboot` and
+        :meth:`close` cut the connection before that handler's answer."""
+        connection, current = self.connection, asyncio.current_task()
+        if connection is None or current is None:
+            return None
+        for what, action, message_id in connection.running():
+            if what is current:
+                return current, f"{action} {message_id}"
+        return None
 
     async def _run(self) -> None:
         attempt = 0
@@ -873,7 +928,7 @@ class StationClient(Generic[BootT]):
         connection.on_answer.append(self._adopt_interval)
         self._link, self.connection, self.subprotocol = link, connection, subprotocol
         self.connects += 1
-        self._boot_response = None
+        self._boot_response = self._boot_failure = None
         ConnectionLog(log, self.identity).info(
             "connected to %s (%s, %s)", self.url, subprotocol, self.backend
         )
@@ -947,8 +1002,14 @@ class StationClient(Generic[BootT]):
                 return  # gone: the next connection boots anew
             except (OcppError, TimeoutError) as exc:
                 delay = BOOT_RETRY_FLOOR
-                said.warning("BootNotification failed, again in %g s: %s", delay, PeerText(exc))
+                self._boot_failure = _boot_failure(exc, connection)
+                said.warning(
+                    "BootNotification failed, again in %g s: %s",
+                    delay,
+                    PeerText(self._boot_failure),
+                )
             else:  # (its answer is boot_response already: _adopt_interval read it)
+                self._boot_failure = None
                 if response.status == "Accepted":
                     self._opened(connection)
                     return
@@ -1104,6 +1165,19 @@ def _boots_of(
             f"({', '.join(found)}), not one of OCPP {_boot_version(strays[0])}"
         )
     return found
+
+
+def _boot_failure(exc: OcppError | TimeoutError, connection: AsyncConnection) -> str:
+    """What a failed boot says. An answer that broke the schema is named so, with the way to
+    take it anyway: a CSMS that accepts the boot with a time without offset (as the ``ocpp``
+    package's examples write it, ``datetime.utcnow().isoformat()``) holds the station at its
+    boot for good, and the bare decode error read as if the CSMS had refused."""
+    if isinstance(exc, OcppError) and exc.origin is Origin.RESPONSE_CHECK:
+        return (
+            f"the CSMS's answer broke the schema ({connection.version.code_of(exc)}: {exc}); "
+            "a tolerance on the Charger may accept it (ocpp_fast.Tolerance)"
+        )
+    return str(exc)
 
 
 def _boot_version(request: object) -> str | None:

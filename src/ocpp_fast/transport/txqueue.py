@@ -257,10 +257,20 @@ class _SqliteStore(_Store):
     queue operation wrote is on disk when it returns and survives a kill or a power cut."""
 
     def __init__(self, path: str) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None)  # we open transactions ourselves
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        db = None
+        try:
+            db = sqlite3.connect(path, isolation_level=None)  # we open transactions ourselves
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            if db is not None:
+                db.close()
+            # sqlite names no file ("unable to open database file", "file is not a database"):
+            # a station's configured path was a guess from the traceback. Same class, so an
+            # ``except sqlite3.OperationalError`` still catches it.
+            raise type(exc)(f"transaction queue {path!r}: {exc}") from exc
+        self._db = db
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
