@@ -380,12 +380,15 @@ def test_handler_failures(frame: str) -> None:
 
 def forgetful_backend(base: type[Any]) -> type[Any]:
     """The station is forgotten once ``start()`` ends (SAP's test CSMS cancels its timer and
-    drops the station from its set on ``ConnectionClosed``)."""
+    drops the station from its set on ``ConnectionClosed``). Its StopTransaction handler
+    stores once the station has gone (a database update slower than the station's leaving:
+    waited for, not slept on, so the answer always finds the connection closed)."""
 
     class Csms(base):  # type: ignore[misc]
         def __init__(self, id: str, connection: Any) -> None:
             super().__init__(id, connection)
             self.events: list[str] = []
+            self.socket = connection
 
         async def start(self) -> None:
             try:
@@ -397,7 +400,7 @@ def forgetful_backend(base: type[Any]) -> type[Any]:
         @on(enums16.Action.stop_transaction)
         async def on_stop_transaction(self, transaction_id: int, **kwargs: Any) -> Any:
             self.events.append("stop: begins")
-            await asyncio.sleep(0.02)  # a database update
+            await asyncio.wait_for(self.socket.wait_closed(), 10)  # a database update
             self.events.append("stop: stored")
             return result16.StopTransaction()
 
