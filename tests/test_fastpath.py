@@ -386,6 +386,52 @@ def test_feed_counts_frames_and_handler_times_when_metrics_are_kept() -> None:
     assert sum(times["StatusNotification"][0]) == 1 and sum(times["Authorize"][0]) == 1
 
 
+@pytest.mark.skipif(not compiled_expected(), reason="the pure build has no compiled twin")
+def test_the_compiled_path_reads_the_protocol_s_metrics_and_outbox_at_their_slots() -> None:
+    """``Protocol``'s ``metrics`` and ``_outbox`` are read at their slots' offsets on every
+    message (not through CPython's type cache); a subclass that makes ``metrics`` a property
+    is read through it, and its metrics counted."""
+    from ocpp_fast._dispatch_c import protocol_layout_of
+    from ocpp_fast.protocol import Protocol, Side
+
+    plain = protocol_layout_of(Protocol(v201.VERSION, Side.CSMS))
+    assert sorted(plain) == ["_outbox", "metrics"] and all(at >= 0 for at in plain.values())
+
+    class Watched(Protocol):
+        """Its metrics a property, each read counted."""
+
+        __slots__ = ("kept", "reads")
+
+        @property
+        def metrics(self) -> Metrics | None:
+            self.reads += 1
+            return self.kept
+
+        @metrics.setter
+        def metrics(self, value: Metrics | None) -> None:
+            self.kept, self.reads = value, 0
+
+    assert protocol_layout_of(Watched(v201.VERSION, Side.CSMS)) == {
+        "metrics": -1,
+        "_outbox": plain["_outbox"],
+    }
+
+    class WatchedCsms(Csms):
+        def protocol(self, identity: str = "") -> Protocol:
+            made = Watched(self.version, self.side, identity=identity, handled=self._handled)
+            made.metrics = Metrics()
+            return made
+
+    written: list[bytes] = []
+    connection = AsyncConnection(WatchedCsms(), write=written.append, identity="CS1")
+    watched = connection.protocol
+    assert isinstance(watched, Watched)
+    assert connection.feed(b'[2,"h1","Heartbeat",{}]')
+    assert written and watched.reads >= 1
+    assert watched.kept is not None
+    assert watched.kept.frames[("in", "call", "Heartbeat")] == 1
+
+
 def test_feed_keeps_an_id_in_hand_while_its_awaitable_runs() -> None:
     async def scenario() -> list[bytes]:
         connection, written = _connection()

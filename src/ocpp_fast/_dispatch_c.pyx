@@ -529,7 +529,7 @@ cdef class FastDispatch:
         cdef bint debug = _frames_logged()
         if debug:
             log_frame("<", identity, data)
-        metrics = None if self._protocol is None else self._protocol.metrics
+        metrics = _protocol_metrics(self._protocol)
         cdef double started = 0.0
         cdef array.array cell = None
         if metrics is not None:
@@ -586,7 +586,7 @@ cdef class FastDispatch:
             return False  # refused by the strict decode: for the reference path and tolerance
         if _frames_logged():
             log_frame("<", identity, data)
-        metrics = None if self._protocol is None else self._protocol.metrics
+        metrics = _protocol_metrics(self._protocol)
         cdef array.array cell = None
         if metrics is not None:  # the series Protocol.receive counts it in, by its cell
             cell = self._cell(metrics, name)
@@ -985,11 +985,11 @@ def feed(connection, data):
         answered = dispatcher.answer(data, identity)
     write = _get(connection, at.write, "_write")
     if type(answered) is bytes and write is not None:
-        if not _get(connection, at.protocol, "_protocol")._outbox:
+        if not _protocol_outbox(_get(connection, at.protocol, "_protocol")):
             write(answered)
             return True
     elif answered is True:  # gated, or a SEND: nothing to write
-        if not _get(connection, at.protocol, "_protocol")._outbox:
+        if not _protocol_outbox(_get(connection, at.protocol, "_protocol")):
             return True
     return connection._feed_answered(data, answered)
 
@@ -1014,8 +1014,14 @@ def use_picows(text, compress_from):
     _COMPRESS_FROM = compress_from
 
 
-cdef enum:
+cdef enum:  # indices of _LISTENER_NAMES
     L_QUIET, L_REFUSING, L_UNREAD, L_FRAGMENTS, L_CONNECTION, L_TRANSPORT, L_DEFLATE, L_COUNT
+
+cdef enum:  # indices of _protocol_layout's names
+    P_METRICS, P_OUTBOX, P_COUNT
+
+cdef enum:
+    LAYOUT_MAX = 8  # names a _TypeLayout holds at most
 
 cdef tuple _LISTENER_NAMES = (
     "quiet", "_refusing", "_unread_output", "_fragments", "connection", "transport", "_deflate"
@@ -1024,38 +1030,72 @@ cdef tuple _LISTENER_NAMES = (
 
 
 @cython.final
-cdef class _ListenerLayout:
-    """Where a listener's type holds ``_LISTENER_NAMES`` (``_slot_offset`` of each: the
-    ``__slots__`` of :class:`~ocpp_fast.transport._picows_wire.OcppListener`), learnt once
-    per type, the last type met kept (a process's listeners are of one or two types: the
-    server's and the client's). Read at their offsets, these never go through CPython's type
-    cache, whose collisions cost a look-up ~300 instructions (see ``OcppListener``)."""
+cdef class _TypeLayout:
+    """Where a type holds ``names`` (``_slot_offset`` of each: -1 where a look-up must read
+    it), learnt once per type, the last type met kept (a process's listeners are of one or
+    two types, the server's and the client's; its protocols of one). Read at their offsets,
+    these never go through CPython's type cache, whose collisions make a look-up a walk of
+    the MRO on every message (see ``OcppListener``)."""
 
+    cdef tuple names
     cdef object kind
-    cdef Py_ssize_t at[L_COUNT]
+    cdef Py_ssize_t at[LAYOUT_MAX]
 
-    cdef inline void of(self, object listener, Py_ssize_t* at) except *:
-        """Copy the offsets of ``listener``'s type into ``at`` (copied: a call the caller
-        makes may meet a listener of another type and learn its offsets here)."""
-        cdef Py_ssize_t i
-        kind = type(listener)
+    def __cinit__(self, tuple names):
+        if len(names) > LAYOUT_MAX:
+            raise ValueError(f"at most {LAYOUT_MAX} names")
+        self.names = names
+
+    cdef inline void of(self, object obj, Py_ssize_t* at) except *:
+        """Copy the offsets of ``obj``'s type into ``at`` (copied: a call the caller makes
+        may meet an object of another type and learn its offsets here)."""
+        cdef Py_ssize_t i, count = len(self.names)
+        kind = type(obj)
         if kind is not self.kind:
-            for i in range(L_COUNT):
-                self.at[i] = _slot_offset(kind, <str>_LISTENER_NAMES[i])
+            for i in range(count):
+                self.at[i] = _slot_offset(kind, <str>self.names[i])
             self.kind = kind
-        memcpy(at, self.at, L_COUNT * sizeof(Py_ssize_t))
+        memcpy(at, self.at, count * sizeof(Py_ssize_t))
+
+    def offsets(self, obj):
+        """The offsets learnt for ``obj``'s type, by name: the tests see which are read where."""
+        cdef Py_ssize_t at[LAYOUT_MAX]
+        self.of(obj, at)
+        return {name: at[i] for i, name in enumerate(self.names)}
 
 
-cdef _ListenerLayout _listener_layout = _ListenerLayout()
+cdef _TypeLayout _listener_layout = _TypeLayout(_LISTENER_NAMES)
+cdef _TypeLayout _protocol_layout = _TypeLayout(("metrics", "_outbox"))
+"""A protocol's attributes read per message (``P_*`` order): its metrics (``_answer``), its
+outbox (``feed``)."""
 cdef object _ZERO = 0
 
 
 def listener_layout_of(listener):
     """The offsets learnt for ``listener``'s type, by attribute name (-1: read and written
     as any attribute): the tests see which are read where."""
-    cdef Py_ssize_t at[L_COUNT]
-    _listener_layout.of(listener, at)
-    return {name: at[i] for i, name in enumerate(_LISTENER_NAMES)}
+    return _listener_layout.offsets(listener)
+
+
+def protocol_layout_of(protocol):
+    """``listener_layout_of`` for a connection's ``Protocol``."""
+    return _protocol_layout.offsets(protocol)
+
+
+cdef inline object _protocol_metrics(object protocol):
+    """``protocol.metrics`` (``None`` without a protocol), read at its slot."""
+    cdef Py_ssize_t at[P_COUNT]
+    if protocol is None:
+        return None
+    _protocol_layout.of(protocol, at)
+    return _get(protocol, at[P_METRICS], "metrics")
+
+
+cdef inline object _protocol_outbox(object protocol):
+    """``protocol._outbox``, read at its slot."""
+    cdef Py_ssize_t at[P_COUNT]
+    _protocol_layout.of(protocol, at)
+    return _get(protocol, at[P_OUTBOX], "_outbox")
 
 
 def listener_frame(listener, transport, frame):
