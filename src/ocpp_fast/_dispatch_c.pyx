@@ -381,6 +381,39 @@ def shared_layout_of(slots):
     return {"free": at.free, "_waiting": at.waiting}
 
 
+cdef struct _ProtocolLayout:
+    PyObject* kind  # the protocol type these offsets are of (borrowed: kept alive below)
+    Py_ssize_t metrics
+    Py_ssize_t outbox
+
+
+cdef _ProtocolLayout _protocol_layout
+_protocol_layout.kind = NULL
+cdef object _protocol_kind = None
+"""The type ``_protocol_layout`` was learnt of, held."""
+
+
+cdef _ProtocolLayout* _protocol_layout_of(object protocol) except NULL:
+    """``_layout_of`` for a connection's :class:`~ocpp_fast.protocol.Protocol`: where its
+    ``metrics`` and ``_outbox`` are held, learnt once per type (one kept). A gated CALL's
+    conclusion reads both (two look-ups by name were a tenth of its own instructions)."""
+    global _protocol_kind
+    kind = type(protocol)
+    if <PyObject*>kind != _protocol_layout.kind:
+        _protocol_layout.metrics = _slot_offset(kind, "metrics")
+        _protocol_layout.outbox = _slot_offset(kind, "_outbox")
+        _protocol_kind = kind
+        _protocol_layout.kind = <PyObject*>kind
+    return &_protocol_layout
+
+
+def protocol_layout_of(protocol):
+    """The offsets ``_protocol_layout_of`` finds for ``protocol``'s type, by attribute name
+    (-1: read as any attribute): the tests see which it reads where."""
+    cdef _ProtocolLayout at = _protocol_layout_of(protocol)[0]
+    return {"metrics": at.metrics, "_outbox": at.outbox}
+
+
 cdef inline int _set(object obj, Py_ssize_t offset, str name, object value) except -1:
     """``obj.<name> = value``, written at its slot's ``offset`` where there is one."""
     cdef PyObject** at
@@ -724,11 +757,13 @@ cdef class FastDispatch:
             return _hand_over(connection, message_id, action, request, result, None, started)
         if self._handling is not None:
             (<set>self._handling).discard(message_id)
-        metrics = self._protocol.metrics
+        protocol = self._protocol
+        cdef _ProtocolLayout held = _protocol_layout_of(protocol)[0]  # read where they are
+        metrics = _get(protocol, held.metrics, "metrics")
         cdef array.array cell = None if metrics is None else self._cell(metrics, action)
         _answered(self._frames, message_id, gated.identity, reply, _frames_logged(), cell,
                   started)
-        outbox = self._protocol._outbox
+        outbox = _get(protocol, held.outbox, "_outbox")
         try:
             if outbox:
                 outbox.append(reply)
