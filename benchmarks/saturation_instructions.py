@@ -126,7 +126,7 @@ def count(args: argparse.Namespace, out: Path, nats_url: str | None) -> Count:
 def top(dump: Path, answered: int, limit: int) -> list[str]:
     """The ``limit`` functions of most self instructions in ``dump``, per message."""
     annotated = subprocess.run(
-        ["callgrind_annotate", "--inclusive=no", "--threshold=100", str(dump)],
+        ["callgrind_annotate", "--inclusive=no", "--auto=no", "--threshold=100", str(dump)],
         check=True,
         capture_output=True,
         text=True,

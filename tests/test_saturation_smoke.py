@@ -22,6 +22,7 @@ sys.path.insert(0, str(BENCHMARKS))
 
 import saturation  # noqa: E402  # benchmarks/ is no package: its modules import each other
 import saturation_child  # noqa: E402
+import saturation_instructions  # noqa: E402
 import saturation_perf  # noqa: E402
 from bench_harness import run_harness  # noqa: E402
 
@@ -149,3 +150,17 @@ def test_a_profile_counts_each_frame_once_a_sample_and_an_inlined_leaf_in_its_ca
         "libpython3.11: _PyObject_Malloc < __pyx_f_Stores_start": 1,
         "_link_bytes_c: __pyx_f_Stores_start < uv__read": 1,
     }
+
+
+def test_a_callgrind_dump_s_totals_are_read_by_their_event_s_name(tmp_path: Path) -> None:
+    """``saturation_instructions.py`` divides a dump's totals by the window's answers: each
+    event's total read by its name, from ``summary:`` or ``totals:``, whichever the dump has
+    (callgrind writes ``summary:`` once per dump part; a cache simulation adds events)."""
+    dump = tmp_path / "callgrind.1.1"
+    dump.write_text("version: 1\nevents: Ir Dr DLmr\nfn=(1) f\n3 5 6 7\nsummary: 900 80 7\n")
+    totals = saturation_instructions.read_totals(dump)
+    assert totals == {"Ir": 900, "Dr": 80, "DLmr": 7}
+    dump.write_text("events: Ir\ntotals: 1234\n")
+    assert saturation_instructions.read_totals(dump) == {"Ir": 1234}
+    count = saturation_instructions.Count(totals, answered=300, errors=0, seconds=1.0, dump=dump)
+    assert (count.per_message("Ir"), count.per_message("ILmr")) == (3.0, 0.0)
