@@ -11,7 +11,7 @@ compiled codec's own (``_scan.pxi``, included by both).
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
 from cpython.dict cimport PyDict_GetItemWithError
-from cpython.object cimport PyObject
+from cpython.object cimport PyObject, Py_TYPE
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.unicode cimport (PyUnicode_1BYTE_DATA, PyUnicode_1BYTE_KIND, PyUnicode_DecodeASCII,
                               PyUnicode_GET_LENGTH, PyUnicode_KIND)
@@ -321,22 +321,27 @@ cdef Py_ssize_t _slot_offset(object kind, str name) except -2:
     return member.offset
 
 
-cdef _Layout* _layout_of(object connection) except NULL:
+cdef inline _Layout* _layout_of(object connection) except NULL:
     """The slots' offsets of ``connection``'s type (learnt once per type, one type kept:
     a gateway's connections are all of one); copied by the caller, as a call it makes may
-    meet another type and learn that one's."""
+    meet another type and learn that one's. Inline, the type's check (several calls per
+    durable CALL); the learning is not."""
+    if <PyObject*>Py_TYPE(connection) == _layout.kind:
+        return &_layout
+    return _learn_layout(type(connection))
+
+
+cdef _Layout* _learn_layout(object kind) except NULL:
     global _layout_kind
-    kind = type(connection)
-    if <PyObject*>kind != _layout.kind:
-        _layout.write = _slot_offset(kind, "_write")
-        _layout.free = _slot_offset(kind, "_free")
-        _layout.slots = _slot_offset(kind, "_slots")
-        _layout.pending = _slot_offset(kind, "_pending")
-        _layout.drained = _slot_offset(kind, "_drained")
-        _layout.stopped = _slot_offset(kind, "_stopped")
-        _layout.paused = _slot_offset(kind, "_paused")
-        _layout_kind = kind
-        _layout.kind = <PyObject*>kind
+    _layout.write = _slot_offset(kind, "_write")
+    _layout.free = _slot_offset(kind, "_free")
+    _layout.slots = _slot_offset(kind, "_slots")
+    _layout.pending = _slot_offset(kind, "_pending")
+    _layout.drained = _slot_offset(kind, "_drained")
+    _layout.stopped = _slot_offset(kind, "_stopped")
+    _layout.paused = _slot_offset(kind, "_paused")
+    _layout_kind = kind
+    _layout.kind = <PyObject*>kind
     return &_layout
 
 
@@ -362,16 +367,20 @@ cdef object _shared_kind = None
 """The type ``_shared_layout`` was learnt of, held."""
 
 
-cdef _SharedLayout* _shared_layout_of(object slots) except NULL:
+cdef inline _SharedLayout* _shared_layout_of(object slots) except NULL:
     """``_layout_of`` for a connection's shared ``Slots`` (``task_slots``): where its
     ``free`` and ``_waiting`` are held, learnt once per type (one kept)."""
+    if <PyObject*>Py_TYPE(slots) == _shared_layout.kind:
+        return &_shared_layout
+    return _learn_shared_layout(type(slots))
+
+
+cdef _SharedLayout* _learn_shared_layout(object kind) except NULL:
     global _shared_kind
-    kind = type(slots)
-    if <PyObject*>kind != _shared_layout.kind:
-        _shared_layout.free = _slot_offset(kind, "free")
-        _shared_layout.waiting = _slot_offset(kind, "_waiting")
-        _shared_kind = kind
-        _shared_layout.kind = <PyObject*>kind
+    _shared_layout.free = _slot_offset(kind, "free")
+    _shared_layout.waiting = _slot_offset(kind, "_waiting")
+    _shared_kind = kind
+    _shared_layout.kind = <PyObject*>kind
     return &_shared_layout
 
 
@@ -394,17 +403,21 @@ cdef object _protocol_kind = None
 """The type ``_protocol_layout`` was learnt of, held."""
 
 
-cdef _ProtocolLayout* _protocol_layout_of(object protocol) except NULL:
+cdef inline _ProtocolLayout* _protocol_layout_of(object protocol) except NULL:
     """``_layout_of`` for a connection's :class:`~ocpp_fast.protocol.Protocol`: where its
     ``metrics`` and ``_outbox`` are held, learnt once per type (one kept). A gated CALL's
     conclusion reads both (two look-ups by name were a tenth of its own instructions)."""
+    if <PyObject*>Py_TYPE(protocol) == _protocol_layout.kind:
+        return &_protocol_layout
+    return _learn_protocol_layout(type(protocol))
+
+
+cdef _ProtocolLayout* _learn_protocol_layout(object kind) except NULL:
     global _protocol_kind
-    kind = type(protocol)
-    if <PyObject*>kind != _protocol_layout.kind:
-        _protocol_layout.metrics = _slot_offset(kind, "metrics")
-        _protocol_layout.outbox = _slot_offset(kind, "_outbox")
-        _protocol_kind = kind
-        _protocol_layout.kind = <PyObject*>kind
+    _protocol_layout.metrics = _slot_offset(kind, "metrics")
+    _protocol_layout.outbox = _slot_offset(kind, "_outbox")
+    _protocol_kind = kind
+    _protocol_layout.kind = <PyObject*>kind
     return &_protocol_layout
 
 
