@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 import pytest
@@ -34,6 +34,7 @@ from ocpp_fast.cluster.wire import DurableEvent
 from ocpp_fast.dispatch import CallContext, Route
 from ocpp_fast.frames import Call
 from ocpp_fast.metrics import Metrics
+from ocpp_fast.protocol import Protocol
 from ocpp_fast.v201 import ChargeSystem, messages
 
 pytestmark = pytest.mark.usefixtures("dispatch_twin", "link_bytes_twin")  # both twins of each
@@ -536,6 +537,76 @@ def test_the_compiled_path_reads_the_shared_slots_at_their_slots() -> None:
     assert sorted(plain) == ["_waiting", "free"] and all(at >= 0 for at in plain.values())
     assert shared_layout_of(WatchedSlots(1)) == {"free": -1, "_waiting": -1}
     assert shared_layout_of(Slots(2)) == plain
+
+
+_METRICS_SLOT: Any = Protocol.__dict__["metrics"]
+_OUTBOX_SLOT: Any = Protocol.__dict__["_outbox"]
+
+
+class WatchedProtocol(Protocol):
+    """A protocol whose metrics and outbox are properties of its own, over the slots
+    ``Protocol`` keeps them in (no slot of its own: a protocol's class can become it); its
+    metrics are the class's ``shown``, not the slot's, and each read of either is seen."""
+
+    __slots__ = ()
+    reads: ClassVar[list[str]] = []
+    shown: ClassVar[Metrics | None] = None
+
+    @property
+    def metrics(self) -> Metrics | None:
+        WatchedProtocol.reads.append("metrics")
+        return WatchedProtocol.shown
+
+    @metrics.setter
+    def metrics(self, value: Metrics | None) -> None:
+        _METRICS_SLOT.__set__(self, value)
+
+    @property
+    def _outbox(self) -> list[bytes]:
+        WatchedProtocol.reads.append("_outbox")
+        outbox: list[bytes] = _OUTBOX_SLOT.__get__(self)
+        return outbox
+
+    @_outbox.setter
+    def _outbox(self, value: list[bytes]) -> None:
+        _OUTBOX_SLOT.__set__(self, value)
+
+
+def test_a_protocol_subclass_s_own_attributes_are_what_the_conclusion_reads(
+    path: type[Csms],
+) -> None:
+    """The compiled path reads the protocol's metrics and outbox as a gated CALL concludes
+    at ``Protocol``'s slots only where the protocol's type has them there: a subclass that
+    makes them properties is read through them (its metrics, not the slot's, count the
+    answer), as on the general path."""
+
+    async def scenario() -> None:
+        station = Station(path)
+        station.connection.protocol.__class__ = WatchedProtocol
+        WatchedProtocol.shown = metrics = Metrics()
+        station.connection.feed(event(1))
+        WatchedProtocol.reads.clear()
+        station.replies.ack(0)
+        await turns()
+        assert station.written == [b'[3,"m1",{}]']
+        assert metrics.frames["out", "result", "TransactionEvent"] == 1
+        assert {"metrics", "_outbox"} <= set(WatchedProtocol.reads)
+
+    run(scenario)
+
+
+@pytest.mark.skipif("compiled" not in DISPATCH_TWINS, reason="the compiled path is not built")
+def test_the_compiled_path_reads_the_protocol_at_its_slots() -> None:
+    """``Protocol``'s metrics and outbox are read at their slots' offsets as a gated CALL
+    concludes (two look-ups by name were about 270 instructions a durable CALL); a
+    subclass's properties are read as attributes."""
+    from ocpp_fast._dispatch_c import protocol_layout_of
+
+    plain = protocol_layout_of(Station(Csms).connection.protocol)
+    assert sorted(plain) == ["_outbox", "metrics"] and all(at >= 0 for at in plain.values())
+    watched = Station(Csms).connection.protocol
+    watched.__class__ = WatchedProtocol
+    assert protocol_layout_of(watched) == {"metrics": -1, "_outbox": -1}
 
 
 def test_drain_waits_for_the_store(path: type[Csms]) -> None:

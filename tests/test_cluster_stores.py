@@ -312,6 +312,103 @@ def test_both_stores_keep_a_bounded_number_of_stations() -> None:
         assert stores.count == 8
 
 
+class Shadowed(messages.TransactionEventRequest):
+    """A TransactionEvent whose ``seq_no`` is a property over the field's slot: read by
+    name, never at the slot the compiled store learnt of its base."""
+
+    @property  # type: ignore[misc]  # over the field, on purpose
+    def seq_no(self) -> int:  # type: ignore[override]
+        return 99
+
+
+class Padded(msgspec.Struct):
+    """A request of another type, its fields at other offsets than a TransactionEvent's."""
+
+    pad: int
+    seq_no: int
+    transaction_info: datatypes.TransactionType
+
+
+def test_both_stores_read_a_transaction_s_fields_whatever_the_request_s_type() -> None:
+    """The compiled store reads a TransactionEvent's ``transaction_info``, ``seq_no`` and
+    ``transaction_id`` at the offsets it learnt of the station's request type; a request of
+    another type (its fields elsewhere, or one a property) is read as the pure twin reads
+    every one, by name: the dedup ids of the formula, in this order, from both."""
+    event = _event(3, "T")
+    shadowed = Shadowed(**{name: getattr(event, name) for name in event.__struct_fields__})
+    requests: list[Any] = [
+        event,
+        shadowed,
+        Padded(1, 7, datatypes.TransactionType(transaction_id="P")),
+        SimpleNamespace(seq_no=5),  # no transaction_info: the payload's key
+        _info("N", 8),
+        _event(4, "T"),
+    ]
+    expected = [dedup_id("S1", "TransactionEvent", r, PAYLOAD) for r in requests]
+    assert len(set(expected)) == len(expected)
+    for twin in _each_twin():
+        stores, _relay, link = _stores(twin)
+        for n, request in enumerate(requests):
+            stores.start(VERSION, "TransactionEvent", request, PAYLOAD, CallContext("S1", f"m{n}"))
+        heads = [data.split(b"\r\n")[2] for data, _ in link._wire.sent]  # type: ignore[union-attr]
+        assert heads == [b"Nats-Msg-Id: " + e.encode() for e in expected], twin
+    if COMPILED is not None:
+        learnt = COMPILED.transaction_fields_of(event, event.transaction_info)
+        assert min(learnt.values()) > 0
+        assert COMPILED.transaction_fields_of(shadowed)["seq_no"] == -1
+
+
+class Stoppable(Loop):
+    """A loop a test stops."""
+
+    def __init__(self) -> None:
+        self.running = True
+
+    def is_running(self) -> bool:
+        return self.running
+
+
+class LoopRelay(FakeRelay):
+    """A relay whose running loop is asked for: each answer noted, or asyncio's error where
+    ``running`` is ``False`` (no loop runs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loops: list[Stoppable] = []
+        self.running = True
+
+    def _attached_loop(self) -> Loop:
+        if not self.running:
+            raise RuntimeError("no running event loop")
+        self.loops.append(Stoppable())
+        return self.loops[-1]
+
+
+def test_both_stores_ask_for_the_loop_again_once_theirs_stopped() -> None:
+    """The running loop is asked of the relay once per loop: while it runs, not again; once
+    it stopped (a gateway run again on another loop), the next store asks again, and where no
+    loop runs the store raises asyncio's error before anything is counted or sent."""
+    for twin in _each_twin():
+        relay, link = LoopRelay(), Link()
+        stores = twin.Stores(relay, msgspec.json.Decoder(PubAck))
+        stores.attach(link)
+        context = CallContext("S1", "m1")
+        stores.start(VERSION, "MeterValues", None, b"{}", context)
+        stores.start(VERSION, "MeterValues", None, b"{}", context)
+        assert len(relay.loops) == 1, twin
+        relay.loops[0].running = False
+        stores.start(VERSION, "MeterValues", None, b"{}", context)
+        assert len(relay.loops) == 2, twin
+        relay.loops[1].running = False
+        relay.running = False
+        with pytest.raises(RuntimeError, match="no running event loop"):
+            stores.start(VERSION, "MeterValues", None, b"{}", context)
+        assert (stores.count, len(link._wire.sent)) == (3, 3), twin  # type: ignore[union-attr]
+        relay.running = True
+        stores.start(VERSION, "MeterValues", None, b"{}", context)
+        assert (len(relay.loops), stores.count) == (3, 4), twin
+
+
 class WatchedLink(Link):
     """A link whose connection is a property of its own, over the slot ``NatsLink`` keeps
     it in: each read of it is seen."""

@@ -25,6 +25,7 @@ sys.path.insert(0, str(BENCHMARKS))
 
 import saturation  # noqa: E402  # benchmarks/ is no package: its modules import each other
 import saturation_child  # noqa: E402
+import saturation_instructions  # noqa: E402
 import saturation_perf  # noqa: E402
 from bench_harness import run_harness  # noqa: E402
 
@@ -170,3 +171,17 @@ def test_the_type_cache_harness_counts_misses_and_answers() -> None:
     counted = re.search(r"one process, 5 stations: (\d+) answers while gdb watched", done.stdout)
     assert counted is not None and int(counted.group(1)) > 0, done.stdout
     assert re.search(r"\n\d+ type-cache misses, [0-9.]+ a message\n", done.stdout), done.stdout
+
+
+def test_a_callgrind_dump_s_totals_are_read_by_their_event_s_name(tmp_path: Path) -> None:
+    """``saturation_instructions.py`` divides a dump's totals by the window's answers: each
+    event's total read by its name, from ``summary:`` or ``totals:``, whichever the dump has
+    (callgrind writes ``summary:`` once per dump part; a cache simulation adds events)."""
+    dump = tmp_path / "callgrind.1.1"
+    dump.write_text("version: 1\nevents: Ir Dr DLmr\nfn=(1) f\n3 5 6 7\nsummary: 900 80 7\n")
+    totals = saturation_instructions.read_totals(dump)
+    assert totals == {"Ir": 900, "Dr": 80, "DLmr": 7}
+    dump.write_text("events: Ir\ntotals: 1234\n")
+    assert saturation_instructions.read_totals(dump) == {"Ir": 1234}
+    count = saturation_instructions.Count(totals, answered=300, errors=0, seconds=1.0, dump=dump)
+    assert (count.per_message("Ir"), count.per_message("ILmr")) == (3.0, 0.0)

@@ -8,9 +8,10 @@ order (the tests compare the two byte for byte). The envelope scan is the
 compiled codec's own (``_scan.pxi``, included by both).
 """
 
+cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
 from cpython.dict cimport PyDict_GetItemWithError
-from cpython.object cimport PyObject
+from cpython.object cimport PyObject, Py_TYPE
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.unicode cimport (PyUnicode_1BYTE_DATA, PyUnicode_1BYTE_KIND, PyUnicode_DecodeASCII,
                               PyUnicode_GET_LENGTH, PyUnicode_KIND)
@@ -326,27 +327,32 @@ cdef Py_ssize_t _slot_offset(object kind, str name) except -2:
     return member.offset
 
 
-cdef _Layout* _layout_of(object connection) except NULL:
+cdef inline _Layout* _layout_of(object connection) except NULL:
     """The slots' offsets of ``connection``'s type (learnt once per type, one type kept:
     a gateway's connections are all of one); copied by the caller, as a call it makes may
-    meet another type and learn that one's."""
+    meet another type and learn that one's. Inline, the type's check (several calls per
+    durable CALL); the learning is not."""
+    if <PyObject*>Py_TYPE(connection) == _layout.kind:
+        return &_layout
+    return _learn_layout(type(connection))
+
+
+cdef _Layout* _learn_layout(object kind) except NULL:
     global _layout_kind
-    kind = type(connection)
-    if <PyObject*>kind != _layout.kind:
-        _layout.write = _slot_offset(kind, "_write")
-        _layout.free = _slot_offset(kind, "_free")
-        _layout.slots = _slot_offset(kind, "_slots")
-        _layout.pending = _slot_offset(kind, "_pending")
-        _layout.drained = _slot_offset(kind, "_drained")
-        _layout.stopped = _slot_offset(kind, "_stopped")
-        _layout.paused = _slot_offset(kind, "_paused")
-        _layout.backlog = _slot_offset(kind, "_backlog")
-        _layout.closing = _slot_offset(kind, "_closing")
-        _layout.fast = _slot_offset(kind, "_fast")
-        _layout.identity = _slot_offset(kind, "identity")
-        _layout.protocol = _slot_offset(kind, "_protocol")
-        _layout_kind = kind
-        _layout.kind = <PyObject*>kind
+    _layout.write = _slot_offset(kind, "_write")
+    _layout.free = _slot_offset(kind, "_free")
+    _layout.slots = _slot_offset(kind, "_slots")
+    _layout.pending = _slot_offset(kind, "_pending")
+    _layout.drained = _slot_offset(kind, "_drained")
+    _layout.stopped = _slot_offset(kind, "_stopped")
+    _layout.paused = _slot_offset(kind, "_paused")
+    _layout.backlog = _slot_offset(kind, "_backlog")
+    _layout.closing = _slot_offset(kind, "_closing")
+    _layout.fast = _slot_offset(kind, "_fast")
+    _layout.identity = _slot_offset(kind, "identity")
+    _layout.protocol = _slot_offset(kind, "_protocol")
+    _layout_kind = kind
+    _layout.kind = <PyObject*>kind
     return &_layout
 
 
@@ -374,16 +380,20 @@ cdef object _shared_kind = None
 """The type ``_shared_layout`` was learnt of, held."""
 
 
-cdef _SharedLayout* _shared_layout_of(object slots) except NULL:
+cdef inline _SharedLayout* _shared_layout_of(object slots) except NULL:
     """``_layout_of`` for a connection's shared ``Slots`` (``task_slots``): where its
     ``free`` and ``_waiting`` are held, learnt once per type (one kept)."""
+    if <PyObject*>Py_TYPE(slots) == _shared_layout.kind:
+        return &_shared_layout
+    return _learn_shared_layout(type(slots))
+
+
+cdef _SharedLayout* _learn_shared_layout(object kind) except NULL:
     global _shared_kind
-    kind = type(slots)
-    if <PyObject*>kind != _shared_layout.kind:
-        _shared_layout.free = _slot_offset(kind, "free")
-        _shared_layout.waiting = _slot_offset(kind, "_waiting")
-        _shared_kind = kind
-        _shared_layout.kind = <PyObject*>kind
+    _shared_layout.free = _slot_offset(kind, "free")
+    _shared_layout.waiting = _slot_offset(kind, "_waiting")
+    _shared_kind = kind
+    _shared_layout.kind = <PyObject*>kind
     return &_shared_layout
 
 
@@ -392,6 +402,56 @@ def shared_layout_of(slots):
     read and written as any attribute): the tests see which it reads where."""
     cdef _SharedLayout at = _shared_layout_of(slots)[0]
     return {"free": at.free, "_waiting": at.waiting}
+
+
+cdef struct _ProtocolLayout:
+    PyObject* kind  # the protocol type these offsets are of (borrowed: kept alive below)
+    Py_ssize_t metrics
+    Py_ssize_t outbox
+
+
+cdef _ProtocolLayout _protocol_layout
+_protocol_layout.kind = NULL
+cdef object _protocol_kind = None
+"""The type ``_protocol_layout`` was learnt of, held."""
+
+
+cdef inline _ProtocolLayout* _protocol_layout_of(object protocol) except NULL:
+    """``_layout_of`` for a connection's :class:`~ocpp_fast.protocol.Protocol`: where its
+    ``metrics`` and ``_outbox`` are held, learnt once per type (one kept). A gated CALL's
+    conclusion reads both (two look-ups by name were a tenth of its own instructions)."""
+    if <PyObject*>Py_TYPE(protocol) == _protocol_layout.kind:
+        return &_protocol_layout
+    return _learn_protocol_layout(type(protocol))
+
+
+cdef _ProtocolLayout* _learn_protocol_layout(object kind) except NULL:
+    global _protocol_kind
+    _protocol_layout.metrics = _slot_offset(kind, "metrics")
+    _protocol_layout.outbox = _slot_offset(kind, "_outbox")
+    _protocol_kind = kind
+    _protocol_layout.kind = <PyObject*>kind
+    return &_protocol_layout
+
+
+def protocol_layout_of(protocol):
+    """The offsets ``_protocol_layout_of`` finds for ``protocol``'s type, by attribute name
+    (-1: read as any attribute): the tests see which it reads where."""
+    cdef _ProtocolLayout at = _protocol_layout_of(protocol)[0]
+    return {"metrics": at.metrics, "_outbox": at.outbox}
+
+
+cdef inline object _protocol_metrics(object protocol):
+    """``protocol.metrics`` (``None`` without a protocol), read at its slot: a CALL's
+    ``_answer`` reads it on every message."""
+    if protocol is None:
+        return None
+    return _get(protocol, _protocol_layout_of(protocol).metrics, "metrics")
+
+
+cdef inline object _protocol_outbox(object protocol):
+    """``protocol._outbox``, read at its slot: ``feed`` reads it on every message."""
+    return _get(protocol, _protocol_layout_of(protocol).outbox, "_outbox")
 
 
 cdef inline int _set(object obj, Py_ssize_t offset, str name, object value) except -1:
@@ -737,11 +797,13 @@ cdef class FastDispatch:
             return _hand_over(connection, message_id, action, request, result, None, started)
         if self._handling is not None:
             (<set>self._handling).discard(message_id)
-        metrics = self._protocol.metrics
+        protocol = self._protocol
+        cdef _ProtocolLayout held = _protocol_layout_of(protocol)[0]  # read where they are
+        metrics = _get(protocol, held.metrics, "metrics")
         cdef array.array cell = None if metrics is None else self._cell(metrics, action)
         _answered(self._frames, message_id, gated.identity, reply, _frames_logged(), cell,
                   started)
-        outbox = self._protocol._outbox
+        outbox = _get(protocol, held.outbox, "_outbox")
         try:
             if outbox:
                 outbox.append(reply)
@@ -851,11 +913,16 @@ cdef object _hand_over(object connection, object message_id, object action, obje
     return None
 
 
+@cython.freelist(256)
 cdef class Gated:
     """A gated CALL waiting for its gate: the done callback of the gate's future, and what the
     connection holds in ``_pending`` meanwhile (``stop`` cancels it, ``drain`` waits for it),
     as it holds the future a plain handler hands back (``AsyncConnection._settled``). Its
-    fields are declared in ``_dispatch_c.pxd`` (a store's ack calls :meth:`fire` in C)."""
+    fields are declared in ``_dispatch_c.pxd`` (a store's ack calls :meth:`fire` in C).
+
+    One is made and let go per durable CALL: up to 256 let go are kept for the
+    next ones (Cython's free list: their memory taken again, recently used, not asked of the
+    allocator and given back to it each time)."""
 
     def __init__(self, FastDispatch dispatch, connection, context, action, request,
                  bytes raw_id, ack, double started):
@@ -1017,9 +1084,6 @@ def use_picows(text, compress_from):
 cdef enum:  # indices of _LISTENER_NAMES
     L_QUIET, L_REFUSING, L_UNREAD, L_FRAGMENTS, L_CONNECTION, L_TRANSPORT, L_DEFLATE, L_COUNT
 
-cdef enum:  # indices of _protocol_layout's names
-    P_METRICS, P_OUTBOX, P_COUNT
-
 cdef enum:
     LAYOUT_MAX = 8  # names a _TypeLayout holds at most
 
@@ -1065,9 +1129,6 @@ cdef class _TypeLayout:
 
 
 cdef _TypeLayout _listener_layout = _TypeLayout(_LISTENER_NAMES)
-cdef _TypeLayout _protocol_layout = _TypeLayout(("metrics", "_outbox"))
-"""A protocol's attributes read per message (``P_*`` order): its metrics (``_answer``), its
-outbox (``feed``)."""
 cdef object _ZERO = 0
 
 
@@ -1077,25 +1138,6 @@ def listener_layout_of(listener):
     return _listener_layout.offsets(listener)
 
 
-def protocol_layout_of(protocol):
-    """``listener_layout_of`` for a connection's ``Protocol``."""
-    return _protocol_layout.offsets(protocol)
-
-
-cdef inline object _protocol_metrics(object protocol):
-    """``protocol.metrics`` (``None`` without a protocol), read at its slot."""
-    cdef Py_ssize_t at[P_COUNT]
-    if protocol is None:
-        return None
-    _protocol_layout.of(protocol, at)
-    return _get(protocol, at[P_METRICS], "metrics")
-
-
-cdef inline object _protocol_outbox(object protocol):
-    """``protocol._outbox``, read at its slot."""
-    cdef Py_ssize_t at[P_COUNT]
-    _protocol_layout.of(protocol, at)
-    return _get(protocol, at[P_OUTBOX], "_outbox")
 
 
 def listener_frame(listener, transport, frame):

@@ -16,6 +16,7 @@ cimport cython
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.long cimport PyLong_AsLongLongAndOverflow
+from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_GET_LENGTH
 from libc.stdio cimport snprintf
 from libc.string cimport memchr, memcmp, memcpy, memset
@@ -550,10 +551,12 @@ cdef int _ERROR = 2
 cdef int _CANCELLED = 3
 
 
+@cython.freelist(256)
 cdef class Ack:
     """The twin's ``Ack`` (a ``Deferred`` whose callbacks cannot break the reader), in C: its
     methods are what a future's are, C calls (the twin's are Python, which is why a Python
-    ``Deferred`` did not pay here: see the performance page)."""
+    ``Deferred`` did not pay here: see the performance page). One is made and let go per
+    store: up to 256 let go are kept for the next ones (as ``Gated`` are)."""
 
     cdef object _loop
     cdef int _state

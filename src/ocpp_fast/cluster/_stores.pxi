@@ -16,21 +16,80 @@ cdef inline bint _transaction_event(str action) except -1:
     return action is _TRANSACTION_EVENT or action == _TRANSACTION_EVENT
 
 
-cdef int _dedup(_Blake* s, tuple heads, bint transaction, object request,
+cdef class _TxFields:
+    """Where a TransactionEvent's request holds ``transaction_info`` and ``seq_no``, and its
+    info ``transaction_id``: the offsets of their slots (``_slot_offset``), learnt once per
+    type and kept with a station's action (its requests are all of one type). A msgspec
+    Struct's fields are slots at fixed offsets; read by name they were three look-ups per
+    TransactionEvent, half the mix. A type whose field is not a plain slot (a subclass's
+    property, say) is read by name, as the twin reads every one."""
+
+    cdef object kind
+    cdef Py_ssize_t info_at
+    cdef Py_ssize_t seq_at
+    cdef object info_kind
+    cdef Py_ssize_t id_at
+
+    def __cinit__(self):
+        self.info_at = self.seq_at = self.id_at = -1
+
+    cdef inline object request_field(self, object request, Py_ssize_t offset, str name):
+        """``getattr(request, name, None)``, read at ``offset`` where there is one."""
+        cdef PyObject* held
+        if offset >= 0:
+            held = (<PyObject**>((<char*><PyObject*>request) + offset))[0]
+            if held != NULL:
+                return <object>held
+        return getattr(request, name, None)
+
+    cdef int learn(self, object kind) except -1:
+        self.info_at = _slot_offset(kind, "transaction_info")
+        self.seq_at = _slot_offset(kind, "seq_no")
+        self.kind = kind
+        return 0
+
+    cdef object transaction_id(self, object info):
+        """``info.transaction_id`` (an AttributeError where it has none, as the twin's)."""
+        kind = type(info)
+        if kind is not self.info_kind:
+            self.id_at = _slot_offset(kind, "transaction_id")
+            self.info_kind = kind
+        return _get(info, self.id_at, "transaction_id")
+
+
+def transaction_fields_of(request, info=None):
+    """The offsets ``_TxFields`` reads ``request``'s (and ``info``'s) fields at, by name (-1:
+    read by name): the tests see which it reads where."""
+    cdef _TxFields tx = _TxFields()
+    tx.learn(type(request))
+    if info is not None:
+        tx.transaction_id(info)
+    return {"transaction_info": tx.info_at, "seq_no": tx.seq_at, "transaction_id": tx.id_at}
+
+
+cdef inline _TxFields _tx_fields(str action):
+    """A TransactionEvent's ``_TxFields`` (nothing learnt yet), else ``None``: the dedup
+    key's kind, which ``_transaction_event`` tells."""
+    return _TxFields() if _transaction_event(action) else None
+
+
+cdef int _dedup(_Blake* s, tuple heads, _TxFields tx, object request,
                 object payload) except -1:
-    """The twin's ``dedup_key``, hashed into ``s`` (its digest not taken); ``transaction``:
-    the action is a TransactionEvent (``_transaction_event``)."""
+    """The twin's ``dedup_key``, hashed into ``s`` (its digest not taken); ``tx``: where a
+    TransactionEvent's fields are (``_tx_fields``), ``None`` for any other action."""
     cdef Py_ssize_t size = 0
     cdef const char* text
     cdef char digits[24]
     cdef long long n
     cdef int count, overflow = 0
-    if transaction:
-        info = getattr(request, "transaction_info", None)
-        seq_no = getattr(request, "seq_no", None)
+    if tx is not None:
+        if type(request) is not tx.kind:
+            tx.learn(type(request))
+        info = tx.request_field(request, tx.info_at, "transaction_info")
+        seq_no = tx.request_field(request, tx.seq_at, "seq_no")
         if info is not None and seq_no is not None:
             _blake_bytes(s, <bytes?>heads[0])
-            transaction_id = info.transaction_id
+            transaction_id = tx.transaction_id(info)
             if type(transaction_id) is str:
                 text = PyUnicode_AsUTF8AndSize(transaction_id, &size)
                 _blake_add(s, text, size)
@@ -58,7 +117,7 @@ cdef int _dedup(_Blake* s, tuple heads, bint transaction, object request,
 def dedup_key(tuple heads, str action, request, payload):
     cdef _Blake s
     _blake_start(&s)
-    _dedup(&s, heads, _transaction_event(action), request, payload)
+    _dedup(&s, heads, _tx_fields(action), request, payload)
     out = PyBytes_FromStringAndSize(NULL, 32)
     _blake_hex(&s, PyBytes_AS_STRING(out))
     return out.decode("ascii")
@@ -143,6 +202,7 @@ cdef class Stores:
     cdef object _decode
     cdef dict _kept
     cdef object _loop
+    cdef object _loop_running
     cdef object _link
     cdef dict _waiting
     cdef dict _open
@@ -165,6 +225,7 @@ cdef class Stores:
         self._decode = ack_decoder.decode
         self._kept = {}
         self._loop = None
+        self._loop_running = None
         self._link = None
         self._waiting = {}
         self._open = {}
@@ -211,7 +272,7 @@ cdef class Stores:
             subject.encode(),
             event_head(identity, action, label, self._node),
             dedup_heads(identity, action),
-            _transaction_event(action),  # the dedup key's kind, told once (not per store)
+            _tx_fields(action),  # the dedup key's kind, told once (not per store)
         )
         (<dict?>actions)[action] = made
         return made
@@ -229,9 +290,10 @@ cdef class Stores:
         Struct's are look-ups)."""
         if type(action) is not str:
             raise TypeError(f"a store's action is a str, not {type(action).__name__}")
-        loop = self._loop
-        if loop is None or not loop.is_running():
-            self._loop = self.relay._attached_loop()
+        if self._loop is None or not self._loop_running():
+            loop = self.relay._attached_loop()
+            self._loop_running = loop.is_running  # the bound method, looked up once per loop
+            self._loop = loop
         if gated is None:
             identity = context.identity
         else:
@@ -250,7 +312,7 @@ cdef class Stores:
             else:
                 made = <tuple>found
             _blake_start(&s)
-            _dedup(&s, <tuple>made[4], <bint>made[5], request, payload)
+            _dedup(&s, <tuple>made[4], <_TxFields>made[5], request, payload)
             clock_gettime(CLOCK_REALTIME, &now)
             message_id = context.message_id if gated is None else gated.message_id
             if self._link is not None:  # the publish's bytes made in one piece
