@@ -194,7 +194,7 @@ class AsyncConnection:
         if (send is None) == (write is None):
             raise ValueError("give either send (a coroutine function) or write (a function)")
         self.handler = handler
-        self.identity = identity
+        self.identity: str = identity
         """The station's identity (the last segment of its URL path)."""
         self.remote_address = remote_address
         """The peer's ``(host, port)``, where the transport knows it."""
