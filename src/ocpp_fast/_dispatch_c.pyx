@@ -286,26 +286,6 @@ def surely_valid(value, plan):
     return _surely_valid(value, <tuple>plan)
 
 
-cdef struct _Layout:
-    PyObject* kind  # the connection type these offsets are of (borrowed: kept alive below)
-    Py_ssize_t write
-    Py_ssize_t free
-    Py_ssize_t slots
-    Py_ssize_t pending
-    Py_ssize_t drained
-    Py_ssize_t stopped
-    Py_ssize_t paused
-    Py_ssize_t backlog
-    Py_ssize_t closing
-    Py_ssize_t fast
-    Py_ssize_t identity
-    Py_ssize_t protocol
-
-
-cdef _Layout _layout
-_layout.kind = NULL
-cdef object _layout_kind = None
-"""The type ``_layout`` was learnt of, held (its offsets are only good for it)."""
 cdef object _MemberDescriptor = _types.MemberDescriptorType
 
 
@@ -327,118 +307,113 @@ cdef Py_ssize_t _slot_offset(object kind, str name) except -2:
     return member.offset
 
 
-cdef inline _Layout* _layout_of(object connection) except NULL:
-    """The slots' offsets of ``connection``'s type (learnt once per type, one type kept:
-    a gateway's connections are all of one); copied by the caller, as a call it makes may
-    meet another type and learn that one's. Inline, the type's check (several calls per
-    durable CALL); the learning is not."""
-    if <PyObject*>Py_TYPE(connection) == _layout.kind:
-        return &_layout
-    return _learn_layout(type(connection))
+cdef enum:
+    LAYOUT_MAX = 12  # names a _TypeLayout holds at most
+
+cdef enum:  # the names of _connection_layout, in order
+    C_WRITE, C_FREE, C_SLOTS, C_PENDING, C_DRAINED, C_STOPPED, C_PAUSED, C_BACKLOG, C_CLOSING,
+    C_FAST, C_IDENTITY, C_PROTOCOL, C_COUNT
+
+cdef enum:  # the names of _shared_layout, in order
+    S_FREE, S_WAITING, S_COUNT
+
+cdef enum:  # the names of _protocol_layout, in order
+    P_METRICS, P_OUTBOX, P_COUNT
+
+cdef enum:  # the names of _listener_layout, in order
+    L_QUIET, L_REFUSING, L_UNREAD, L_FRAGMENTS, L_CONNECTION, L_TRANSPORT, L_DEFLATE, L_COUNT
 
 
-cdef _Layout* _learn_layout(object kind) except NULL:
-    global _layout_kind
-    _layout.write = _slot_offset(kind, "_write")
-    _layout.free = _slot_offset(kind, "_free")
-    _layout.slots = _slot_offset(kind, "_slots")
-    _layout.pending = _slot_offset(kind, "_pending")
-    _layout.drained = _slot_offset(kind, "_drained")
-    _layout.stopped = _slot_offset(kind, "_stopped")
-    _layout.paused = _slot_offset(kind, "_paused")
-    _layout.backlog = _slot_offset(kind, "_backlog")
-    _layout.closing = _slot_offset(kind, "_closing")
-    _layout.fast = _slot_offset(kind, "_fast")
-    _layout.identity = _slot_offset(kind, "identity")
-    _layout.protocol = _slot_offset(kind, "_protocol")
-    _layout_kind = kind
-    _layout.kind = <PyObject*>kind
-    return &_layout
+@cython.final
+cdef class _TypeLayout:
+    """Where instances of a type hold ``names`` (``_slot_offset`` of each: -1 where a
+    look-up must read and write it), learnt once per type, the last type met kept: the
+    objects the path reads on every message are each of one type in a process (a gateway's
+    connections, their protocols, the shared slots; the listeners of the server, and the
+    client's where a process runs both). Read at their offsets, these attributes never go
+    through CPython's type cache, whose collisions make a look-up a walk of the MRO on every
+    message (see ``OcppListener``), nor through the instance's look-up at all (about a
+    hundred instructions each)."""
+
+    cdef tuple names
+    cdef object kind  # the type the offsets are of, held: they are only good for it
+    cdef Py_ssize_t count
+    cdef Py_ssize_t at[LAYOUT_MAX]
+
+    def __cinit__(self, tuple names):
+        if len(names) > LAYOUT_MAX:
+            raise ValueError(f"at most {LAYOUT_MAX} names")
+        self.names = names
+        self.count = len(names)
+
+    cdef inline Py_ssize_t* _current(self, object obj) except NULL:
+        """The offsets of ``obj``'s type (the type's check inline: several a durable CALL;
+        the learning apart)."""
+        if <PyObject*>Py_TYPE(obj) != <PyObject*>self.kind:
+            self._learn(type(obj))
+        return self.at
+
+    cdef int _learn(self, object kind) except -1:
+        cdef Py_ssize_t i
+        for i in range(self.count):
+            self.at[i] = _slot_offset(kind, <str>self.names[i])
+        self.kind = kind
+        return 0
+
+    cdef inline void of(self, object obj, Py_ssize_t* at) except *:
+        """Copy the offsets of ``obj``'s type into ``at`` (copied: a call the caller makes
+        meanwhile may meet an object of another type and learn its offsets here)."""
+        memcpy(at, self._current(obj), self.count * sizeof(Py_ssize_t))
+
+    cdef inline Py_ssize_t one(self, object obj, Py_ssize_t index) except -2:
+        """The offset of ``names[index]`` for ``obj``'s type (one read, nothing copied)."""
+        return self._current(obj)[index]
+
+    def offsets(self, obj):
+        """The offsets learnt for ``obj``'s type, by name: the tests see which are read where."""
+        cdef Py_ssize_t* at = self._current(obj)
+        return {name: at[i] for i, name in enumerate(self.names)}
+
+
+cdef _TypeLayout _connection_layout = _TypeLayout((
+    "_write", "_free", "_slots", "_pending", "_drained", "_stopped", "_paused", "_backlog",
+    "_closing", "_fast", "identity", "_protocol",
+))
+"""An :class:`~ocpp_fast.aio.AsyncConnection`'s state the path reads (``C_*`` order):
+``feed``'s on every message, a gated CALL's (its slots taken and given back, its pending
+entry) on every durable CALL."""
+cdef _TypeLayout _shared_layout = _TypeLayout(("free", "_waiting"))
+"""A connection's shared ``Slots`` (``task_slots``): its count and waiters (``S_*`` order)."""
+cdef _TypeLayout _protocol_layout = _TypeLayout(("metrics", "_outbox"))
+"""A connection's :class:`~ocpp_fast.protocol.Protocol`: its metrics (every CALL's
+``_answer``, a gated CALL's conclusion) and outbox (``feed``, the conclusion)."""
+cdef tuple _LISTENER_NAMES = (
+    "quiet", "_refusing", "_unread_output", "_fragments", "connection", "transport", "_deflate"
+)
+cdef _TypeLayout _listener_layout = _TypeLayout(_LISTENER_NAMES)
+"""The picows listener's attributes ``listener_frame`` and ``listener_write`` read per
+message (``L_*`` order)."""
 
 
 def layout_of(connection):
-    """The offsets ``_layout_of`` finds for ``connection``'s type, by attribute name (-1:
-    read and written as any attribute): the tests see which it reads where."""
-    cdef _Layout at = _layout_of(connection)[0]
-    return {
-        "_write": at.write, "_free": at.free, "_slots": at.slots, "_pending": at.pending,
-        "_drained": at.drained, "_stopped": at.stopped, "_paused": at.paused,
-        "_backlog": at.backlog, "_closing": at.closing, "_fast": at.fast,
-        "identity": at.identity, "_protocol": at.protocol,
-    }
-
-
-cdef struct _SharedLayout:
-    PyObject* kind  # the shared slots' type these offsets are of (borrowed: kept alive below)
-    Py_ssize_t free
-    Py_ssize_t waiting
-
-
-cdef _SharedLayout _shared_layout
-_shared_layout.kind = NULL
-cdef object _shared_kind = None
-"""The type ``_shared_layout`` was learnt of, held."""
-
-
-cdef inline _SharedLayout* _shared_layout_of(object slots) except NULL:
-    """``_layout_of`` for a connection's shared ``Slots`` (``task_slots``): where its
-    ``free`` and ``_waiting`` are held, learnt once per type (one kept)."""
-    if <PyObject*>Py_TYPE(slots) == _shared_layout.kind:
-        return &_shared_layout
-    return _learn_shared_layout(type(slots))
-
-
-cdef _SharedLayout* _learn_shared_layout(object kind) except NULL:
-    global _shared_kind
-    _shared_layout.free = _slot_offset(kind, "free")
-    _shared_layout.waiting = _slot_offset(kind, "_waiting")
-    _shared_kind = kind
-    _shared_layout.kind = <PyObject*>kind
-    return &_shared_layout
+    """The offsets learnt for ``connection``'s type, by attribute name (-1: read and
+    written as any attribute): the tests see which are read where."""
+    return _connection_layout.offsets(connection)
 
 
 def shared_layout_of(slots):
-    """The offsets ``_shared_layout_of`` finds for ``slots``' type, by attribute name (-1:
-    read and written as any attribute): the tests see which it reads where."""
-    cdef _SharedLayout at = _shared_layout_of(slots)[0]
-    return {"free": at.free, "_waiting": at.waiting}
-
-
-cdef struct _ProtocolLayout:
-    PyObject* kind  # the protocol type these offsets are of (borrowed: kept alive below)
-    Py_ssize_t metrics
-    Py_ssize_t outbox
-
-
-cdef _ProtocolLayout _protocol_layout
-_protocol_layout.kind = NULL
-cdef object _protocol_kind = None
-"""The type ``_protocol_layout`` was learnt of, held."""
-
-
-cdef inline _ProtocolLayout* _protocol_layout_of(object protocol) except NULL:
-    """``_layout_of`` for a connection's :class:`~ocpp_fast.protocol.Protocol`: where its
-    ``metrics`` and ``_outbox`` are held, learnt once per type (one kept). A gated CALL's
-    conclusion reads both (two look-ups by name were a tenth of its own instructions)."""
-    if <PyObject*>Py_TYPE(protocol) == _protocol_layout.kind:
-        return &_protocol_layout
-    return _learn_protocol_layout(type(protocol))
-
-
-cdef _ProtocolLayout* _learn_protocol_layout(object kind) except NULL:
-    global _protocol_kind
-    _protocol_layout.metrics = _slot_offset(kind, "metrics")
-    _protocol_layout.outbox = _slot_offset(kind, "_outbox")
-    _protocol_kind = kind
-    _protocol_layout.kind = <PyObject*>kind
-    return &_protocol_layout
+    """``layout_of`` for a connection's shared ``Slots``."""
+    return _shared_layout.offsets(slots)
 
 
 def protocol_layout_of(protocol):
-    """The offsets ``_protocol_layout_of`` finds for ``protocol``'s type, by attribute name
-    (-1: read as any attribute): the tests see which it reads where."""
-    cdef _ProtocolLayout at = _protocol_layout_of(protocol)[0]
-    return {"metrics": at.metrics, "_outbox": at.outbox}
+    """``layout_of`` for a connection's ``Protocol``."""
+    return _protocol_layout.offsets(protocol)
+
+
+def listener_layout_of(listener):
+    """``layout_of`` for a picows listener."""
+    return _listener_layout.offsets(listener)
 
 
 cdef inline object _protocol_metrics(object protocol):
@@ -446,12 +421,12 @@ cdef inline object _protocol_metrics(object protocol):
     ``_answer`` reads it on every message."""
     if protocol is None:
         return None
-    return _get(protocol, _protocol_layout_of(protocol).metrics, "metrics")
+    return _get(protocol, _protocol_layout.one(protocol, P_METRICS), "metrics")
 
 
 cdef inline object _protocol_outbox(object protocol):
     """``protocol._outbox``, read at its slot: ``feed`` reads it on every message."""
-    return _get(protocol, _protocol_layout_of(protocol).outbox, "_outbox")
+    return _get(protocol, _protocol_layout.one(protocol, P_OUTBOX), "_outbox")
 
 
 cdef inline int _set(object obj, Py_ssize_t offset, str name, object value) except -1:
@@ -715,14 +690,15 @@ cdef class FastDispatch:
         except Exception as exc:
             return HandlerRan(Call(message_id, action, request), None, exc, started)
         gated.ack = ack
-        cdef _Layout at = _layout_of(connection)[0]  # its slots read where they are
-        cdef _SharedLayout shared
-        _set(connection, at.free, "_free", _get(connection, at.free, "_free") - 1)
-        slots = _get(connection, at.slots, "_slots")
+        cdef Py_ssize_t at[C_COUNT]  # its slots read where they are
+        cdef Py_ssize_t shared[S_COUNT]
+        _connection_layout.of(connection, at)
+        _set(connection, at[C_FREE], "_free", _get(connection, at[C_FREE], "_free") - 1)
+        slots = _get(connection, at[C_SLOTS], "_slots")
         if slots is not None:  # Slots.take, its free slot seen by _slot_free
-            shared = _shared_layout_of(slots)[0]
-            _set(slots, shared.free, "free", _get(slots, shared.free, "free") - 1)
-        pending = _get(connection, at.pending, "_pending")
+            _shared_layout.of(slots, shared)
+            _set(slots, shared[S_FREE], "free", _get(slots, shared[S_FREE], "free") - 1)
+        pending = _get(connection, at[C_PENDING], "_pending")
         if type(pending) is dict:
             (<dict>pending)[gated] = 1
         else:
@@ -798,18 +774,19 @@ cdef class FastDispatch:
         if self._handling is not None:
             (<set>self._handling).discard(message_id)
         protocol = self._protocol
-        cdef _ProtocolLayout held = _protocol_layout_of(protocol)[0]  # read where they are
-        metrics = _get(protocol, held.metrics, "metrics")
+        cdef Py_ssize_t held[P_COUNT]  # read where they are
+        _protocol_layout.of(protocol, held)
+        metrics = _get(protocol, held[P_METRICS], "metrics")
         cdef array.array cell = None if metrics is None else self._cell(metrics, action)
         _answered(self._frames, message_id, gated.identity, reply, _frames_logged(), cell,
                   started)
-        outbox = _get(protocol, held.outbox, "_outbox")
+        outbox = _get(protocol, held[P_OUTBOX], "_outbox")
         try:
             if outbox:
                 outbox.append(reply)
                 connection._write_out()
             else:
-                _get(connection, _layout_of(connection).write, "_write")(reply)
+                _get(connection, _connection_layout.one(connection, C_WRITE), "_write")(reply)
         except Exception as exc:  # the transport failing under it, as in AsyncConnection
             self._protocol.log.debug("could not send a reply: %r", exc)
         return None
@@ -835,14 +812,16 @@ cdef bint _slot_free(object connection) except -1:
     free of its own and of the shared ones (``AsyncConnection._take_slot`` would take it)."""
     if connection is None:
         return False
-    cdef _Layout at = _layout_of(connection)[0]
-    if _get(connection, at.write, "_write") is None or _get(connection, at.free, "_free") <= 0:
+    cdef Py_ssize_t at[C_COUNT]
+    _connection_layout.of(connection, at)
+    if _get(connection, at[C_WRITE], "_write") is None or _get(connection, at[C_FREE], "_free") <= 0:
         return False
-    slots = _get(connection, at.slots, "_slots")
+    slots = _get(connection, at[C_SLOTS], "_slots")
     if slots is None:
         return True
-    cdef _SharedLayout shared = _shared_layout_of(slots)[0]
-    return _get(slots, shared.free, "free") > 0
+    cdef Py_ssize_t shared[S_COUNT]
+    _shared_layout.of(slots, shared)
+    return _get(slots, shared[S_FREE], "free") > 0
 
 
 cdef object _reply(object result, tuple fields, const char* raw_id, Py_ssize_t id_len):
@@ -953,14 +932,15 @@ cdef class Gated:
             return
         self._release()
         connection = self.connection
-        cdef _Layout at = _layout_of(connection)[0]
-        if cancelled or _get(connection, at.stopped, "_stopped"):
+        cdef Py_ssize_t at[C_COUNT]
+        _connection_layout.of(connection, at)
+        if cancelled or _get(connection, at[C_STOPPED], "_stopped"):
             if not cancelled:
                 ack.exception()
             self._let_go()
         else:
             (<FastDispatch>self.dispatch)._conclude(self, ack)
-        if _get(connection, at.paused, "_paused"):
+        if _get(connection, at[C_PAUSED], "_paused"):
             connection._work_backlog()
 
     def cancel(self):
@@ -979,25 +959,26 @@ cdef class Gated:
         """No longer pending: the connection's slots back, ``drain`` told when none is left."""
         self.done = True
         connection = self.connection
-        cdef _Layout at = _layout_of(connection)[0]  # its slots read where they are
-        pending = _get(connection, at.pending, "_pending")
+        cdef Py_ssize_t at[C_COUNT]  # its slots read where they are
+        _connection_layout.of(connection, at)
+        pending = _get(connection, at[C_PENDING], "_pending")
         if type(pending) is dict:
             del (<dict>pending)[self]
         else:
             del pending[self]
         if not pending:  # drain is told (at saturation most releases leave others pending)
-            drained = _get(connection, at.drained, "_drained")
+            drained = _get(connection, at[C_DRAINED], "_drained")
             if drained is not None and not drained.done():
                 drained.set_result(None)
-        slots = _get(connection, at.slots, "_slots")
-        cdef _SharedLayout shared
+        slots = _get(connection, at[C_SLOTS], "_slots")
+        cdef Py_ssize_t shared[S_COUNT]
         if slots is not None:
-            shared = _shared_layout_of(slots)[0]
-            if _get(slots, shared.waiting, "_waiting"):
+            _shared_layout.of(slots, shared)
+            if _get(slots, shared[S_WAITING], "_waiting"):
                 slots.give()
             else:  # Slots.give, none waiting
-                _set(slots, shared.free, "free", _get(slots, shared.free, "free") + 1)
-        _set(connection, at.free, "_free", _get(connection, at.free, "_free") + 1)
+                _set(slots, shared[S_FREE], "free", _get(slots, shared[S_FREE], "free") + 1)
+        _set(connection, at[C_FREE], "_free", _get(connection, at[C_FREE], "_free") + 1)
 
     cdef void _let_go(self) except *:
         """The twin's: kept frame dropped, id no longer in hand."""
@@ -1041,22 +1022,23 @@ def feed(connection, data):
     ``aio`` puts it in place of the Python method when this module is built: the same
     steps, without a Python frame on a live connection's path.
     """
-    cdef _Layout at = _layout_of(connection)[0]  # its state read where it is held
-    if _get(connection, at.backlog, "_backlog") or _get(connection, at.closing, "_closing"):
+    cdef Py_ssize_t at[C_COUNT]  # its state read where it is held
+    _connection_layout.of(connection, at)
+    if _get(connection, at[C_BACKLOG], "_backlog") or _get(connection, at[C_CLOSING], "_closing"):
         return connection._feed_protocol(data)
-    dispatcher = _get(connection, at.fast, "_fast")
-    identity = _get(connection, at.identity, "identity")
+    dispatcher = _get(connection, at[C_FAST], "_fast")
+    identity = _get(connection, at[C_IDENTITY], "identity")
     if type(dispatcher) is FastDispatch:
         answered = (<FastDispatch>dispatcher)._answer(data, identity)
     else:
         answered = dispatcher.answer(data, identity)
-    write = _get(connection, at.write, "_write")
+    write = _get(connection, at[C_WRITE], "_write")
     if type(answered) is bytes and write is not None:
-        if not _protocol_outbox(_get(connection, at.protocol, "_protocol")):
+        if not _protocol_outbox(_get(connection, at[C_PROTOCOL], "_protocol")):
             write(answered)
             return True
     elif answered is True:  # gated, or a SEND: nothing to write
-        if not _protocol_outbox(_get(connection, at.protocol, "_protocol")):
+        if not _protocol_outbox(_get(connection, at[C_PROTOCOL], "_protocol")):
             return True
     return connection._feed_answered(data, answered)
 
@@ -1081,63 +1063,7 @@ def use_picows(text, compress_from):
     _COMPRESS_FROM = compress_from
 
 
-cdef enum:  # indices of _LISTENER_NAMES
-    L_QUIET, L_REFUSING, L_UNREAD, L_FRAGMENTS, L_CONNECTION, L_TRANSPORT, L_DEFLATE, L_COUNT
-
-cdef enum:
-    LAYOUT_MAX = 8  # names a _TypeLayout holds at most
-
-cdef tuple _LISTENER_NAMES = (
-    "quiet", "_refusing", "_unread_output", "_fragments", "connection", "transport", "_deflate"
-)
-"""The listener's attributes the two functions below read per message, in ``L_*`` order."""
-
-
-@cython.final
-cdef class _TypeLayout:
-    """Where a type holds ``names`` (``_slot_offset`` of each: -1 where a look-up must read
-    it), learnt once per type, the last type met kept (a process's listeners are of one or
-    two types, the server's and the client's; its protocols of one). Read at their offsets,
-    these never go through CPython's type cache, whose collisions make a look-up a walk of
-    the MRO on every message (see ``OcppListener``)."""
-
-    cdef tuple names
-    cdef object kind
-    cdef Py_ssize_t at[LAYOUT_MAX]
-
-    def __cinit__(self, tuple names):
-        if len(names) > LAYOUT_MAX:
-            raise ValueError(f"at most {LAYOUT_MAX} names")
-        self.names = names
-
-    cdef inline void of(self, object obj, Py_ssize_t* at) except *:
-        """Copy the offsets of ``obj``'s type into ``at`` (copied: a call the caller makes
-        may meet an object of another type and learn its offsets here)."""
-        cdef Py_ssize_t i, count = len(self.names)
-        kind = type(obj)
-        if kind is not self.kind:
-            for i in range(count):
-                self.at[i] = _slot_offset(kind, <str>self.names[i])
-            self.kind = kind
-        memcpy(at, self.at, count * sizeof(Py_ssize_t))
-
-    def offsets(self, obj):
-        """The offsets learnt for ``obj``'s type, by name: the tests see which are read where."""
-        cdef Py_ssize_t at[LAYOUT_MAX]
-        self.of(obj, at)
-        return {name: at[i] for i, name in enumerate(self.names)}
-
-
-cdef _TypeLayout _listener_layout = _TypeLayout(_LISTENER_NAMES)
 cdef object _ZERO = 0
-
-
-def listener_layout_of(listener):
-    """The offsets learnt for ``listener``'s type, by attribute name (-1: read and written
-    as any attribute): the tests see which are read where."""
-    return _listener_layout.offsets(listener)
-
-
 
 
 def listener_frame(listener, transport, frame):
