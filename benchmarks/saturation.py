@@ -136,6 +136,38 @@ def server_argv(port: int, nats_url: str | None, handler_first: bool = False) ->
     return argv
 
 
+def ready_line(nats_url: str | None) -> str:
+    """What ``server_argv``'s server prints once it listens (a gateway once it joined)."""
+    return "gateway " if nats_url is not None else "Ctrl-C stops"
+
+
+def start_generator(port: int, stations: int, timeout: float) -> tuple[Child, str | None]:
+    """``saturation_child.py``'s ``stations`` on the server at ``port``, and why they did not
+    all connect within ``timeout`` s (``None``: they did)."""
+    generator = Child(
+        [
+            sys.executable,
+            str(HERE / "saturation_child.py"),
+            f"--url=ws://127.0.0.1:{port}/ocpp",
+            f"--stations={stations}",
+        ]
+    )
+    if wait_line(generator, "connected", timeout):
+        return generator, None
+    return generator, f"the generator did not connect: {generator.lines[-5:]}"
+
+
+def end_window(generator: Child, timeout: float) -> tuple[int, int, float] | None:
+    """End the generator's window (SIGUSR2; SIGUSR1 began it): its answers, CALLERRORs and
+    seconds, or ``None`` when it reported none within ``timeout`` s."""
+    generator.process.send_signal(signal.SIGUSR2)
+    if not wait_line(generator, "window ", timeout):
+        return None
+    line = next(line for line in generator.lines if line.startswith("window "))
+    _, answered, errors, seconds = line.split()
+    return int(answered), int(errors), float(seconds)
+
+
 def measure(
     layout: str, nats: NatsServer | None, args: argparse.Namespace, profile: Path | None = None
 ) -> Row:
@@ -149,20 +181,12 @@ def measure(
     os.sched_setaffinity(server.pid, {SERVER_CPU})  # before it starts any thread of its own
     generator: Child | None = None
     try:
-        ready = "gateway " if nats is not None else "Ctrl-C stops"
-        if not wait_line(server, ready, 30):
+        if not wait_line(server, ready_line(url), 30):
             row.note = f"the server did not start: {server.lines[-5:]}"
             return row
-        generator = Child(
-            [
-                sys.executable,
-                str(HERE / "saturation_child.py"),
-                f"--url=ws://127.0.0.1:{port}/ocpp",
-                f"--stations={stations}",
-            ]
-        )
-        if not wait_line(generator, "connected", 30):
-            row.note = f"the generator did not connect: {generator.lines[-5:]}"
+        generator, failed = start_generator(port, stations, 30)
+        if failed is not None:
+            row.note = failed
             return row
         time.sleep(args.settle)
         nats_pid = None if nats is None else nats.pid
@@ -178,13 +202,11 @@ def measure(
         row.server_cpu = cpu_seconds(server.pid) - server0
         row.generator_cpu = cpu_seconds(generator.pid) - generator0
         row.nats_cpu = 0.0 if nats_pid is None else cpu_seconds(nats_pid) - nats0
-        generator.process.send_signal(signal.SIGUSR2)
-        if not wait_line(generator, "window ", 10):
+        window = end_window(generator, 10)
+        if window is None:
             row.note = f"the generator reported no window: {generator.lines[-3:]}"
             return row
-        line = next(line for line in generator.lines if line.startswith("window "))
-        _, answered, errors, seconds = line.split()
-        row.answered, row.errors, row.seconds = int(answered), int(errors), float(seconds)
+        row.answered, row.errors, row.seconds = window
         if row.errors:
             first = next((line for line in generator.lines if line.startswith("error ")), "")
             row.note = f"{row.errors} CALLERRORs, the first: {first[6:120]}"

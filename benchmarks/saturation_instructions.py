@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from load_proc import Child, exit_on_signal, kill_children, raise_fd_limit, wait_line
-from saturation import server_argv
+from saturation import end_window, ready_line, server_argv, start_generator
 
 from ocpp_fast._machine import free_port
 from ocpp_fast.cluster._server import NatsServer
@@ -90,33 +90,24 @@ def count(args: argparse.Namespace, out: Path, nats_url: str | None) -> Count:
     server = Child([*valgrind, *server_argv(port, nats_url)])
     generator: Child | None = None
     try:
-        ready = "gateway " if nats_url is not None else "Ctrl-C stops"
-        if not wait_line(server, ready, START_TIMEOUT):
+        if not wait_line(server, ready_line(nats_url), START_TIMEOUT):
             raise SystemExit(f"the server did not start: {server.lines[-5:]}")
-        generator = Child(
-            [
-                sys.executable,
-                str(HERE / "saturation_child.py"),
-                f"--url=ws://127.0.0.1:{port}/ocpp",
-                f"--stations={args.stations}",
-            ]
-        )
-        if not wait_line(generator, "connected", START_TIMEOUT):
-            raise SystemExit(f"the generator did not connect: {generator.lines[-5:]}")
+        generator, failed = start_generator(port, args.stations, START_TIMEOUT)
+        if failed is not None:
+            raise SystemExit(failed)
         time.sleep(args.settle)
         control("-z", server.pid)
         generator.process.send_signal(signal.SIGUSR1)
         time.sleep(args.window)
         control("-d", server.pid)
-        generator.process.send_signal(signal.SIGUSR2)
-        if not wait_line(generator, "window ", 30):
+        window = end_window(generator, 30)
+        if window is None:
             raise SystemExit(f"the generator reported no window: {generator.lines[-3:]}")
-        line = next(line for line in generator.lines if line.startswith("window "))
-        _, answered, errors, seconds = line.split()
+        answered, errors, seconds = window
         dumps = sorted(out.glob(f"callgrind.{server.pid}.*"))
         if not dumps:
             raise SystemExit(f"callgrind wrote no dump into {out}")
-        return Count(read_totals(dumps[-1]), int(answered), int(errors), float(seconds), dumps[-1])
+        return Count(read_totals(dumps[-1]), answered, errors, seconds, dumps[-1])
     finally:
         if generator is not None:
             generator.stop(timeout=5)

@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from load_proc import Child, kill_children, wait_line
-from saturation import HERE, server_argv
+from saturation import end_window, ready_line, server_argv, start_generator
 
 from ocpp_fast._machine import free_port
 from ocpp_fast.cluster._server import NatsServer
@@ -89,7 +89,7 @@ def count_misses(
             time.sleep(2)  # attached and the breakpoint set before the window opens
             generator.process.send_signal(signal.SIGUSR1)
             time.sleep(seconds)
-            generator.process.send_signal(signal.SIGUSR2)
+            window = end_window(generator, 10)
             gdb.send_signal(signal.SIGINT)  # the attached process is left running on detach
             try:
                 gdb.wait(timeout=20)
@@ -98,10 +98,7 @@ def count_misses(
         said = out.read_text()
     failure = next((why for text, why in GDB_FAILURES.items() if text in said), None)
     lines = [line for line in said.splitlines() if line.startswith("miss ")]
-    if not wait_line(generator, "window ", 10):
-        return lines, 0, failure
-    window = next(line for line in generator.lines if line.startswith("window "))
-    return lines, int(window.split()[1]), failure
+    return lines, 0 if window is None else window[0], failure
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -115,20 +112,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if nats is not None:
             nats.__enter__()
         port = free_port()
-        server = Child(server_argv(port, None if nats is None else nats.url))
-        if not wait_line(server, "Ctrl-C stops" if nats is None else "gateway ", 30):
+        url = None if nats is None else nats.url
+        server = Child(server_argv(port, url))
+        if not wait_line(server, ready_line(url), 30):
             print(f"the server did not start: {server.lines[-5:]}")
             return 1
-        generator = Child(
-            [
-                sys.executable,
-                str(HERE / "saturation_child.py"),
-                f"--url=ws://127.0.0.1:{port}/ocpp",
-                f"--stations={stations}",
-            ]
-        )
-        if not wait_line(generator, "connected", 30):
-            print(f"the generator did not connect: {generator.lines[-5:]}")
+        generator, failed = start_generator(port, stations, 30)
+        if failed is not None:
+            print(failed)
             return 1
         time.sleep(2)
         misses, answered, failure = count_misses(server.pid, generator, args.seconds)
