@@ -300,6 +300,33 @@ def test_a_misspelt_handler_is_an_error_at_class_creation() -> None:
 
 
 @pytest.mark.parametrize(
+    ("base", "name", "says"),
+    [
+        (
+            v16.Charger,
+            "request_start_transaction",
+            "Station.request_start_transaction is the handler of RequestStartTransaction, an "
+            "action of OCPP 2.0.1 and 2.1, not of OCPP 1.6, the version of Station (the 1.6 "
+            "handler name closest to it: remote_start_transaction)",
+        ),
+        (
+            v201.Charger,
+            "remote_start_transaction",
+            "Station.remote_start_transaction is the handler of RemoteStartTransaction, an "
+            "action of OCPP 1.6, not of OCPP 2.0.1, the version of Station (the 2.0.1 handler "
+            "name closest to it: request_start_transaction)",
+        ),
+    ],
+)
+def test_another_versions_handler_is_named_as_such(base: type[Any], name: str, says: str) -> None:
+    """A station ported between versions keeps handler names of the old one: close to a name
+    of the new one, each read as a misspelling, and its author looked for a typo."""
+    with pytest.raises(TypeError) as refused:
+        type("Station", (base,), {name: lambda self, request: None})
+    assert str(refused.value) == says
+
+
+@pytest.mark.parametrize(
     ("base", "name"),
     [
         (v201.ChargeSystem, "default_security_event_notification"),
