@@ -821,7 +821,15 @@ def test_not_supported_comes_before_any_complaint_about_the_payload() -> None:
     wrong_direction = b'[2,"w","ChangeAvailability",{"operationalStatus":"Broken"}]'
     no_handler = b'[2,"n","NotifyReport",{"requestId":"x"}]'
     assert reply(csms, wrong_direction)[:3] == [4, "w", "NotSupported"]
-    assert reply(csms, no_handler)[:3] == [4, "n", "NotSupported"]
+    assert reply(csms, no_handler) == [
+        4,
+        "n",
+        "NotSupported",
+        "NotifyReport is not handled by this CSMS",  # a sentence: "CSMS", not "csms"
+        {"action": "NotifyReport"},
+    ]
+    station = reply(MyTestCharger(), b'[2,"s","GetLog",{}]')
+    assert station[3] == "GetLog is not handled by this station"
     handled = b'[2,"h","Heartbeat",{"x":1}]'
     assert reply(csms, handled)[:3] == [4, "h", "FormatViolation"]
 
