@@ -16,6 +16,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
+import msgspec
 import pytest
 from cluster_procs import IdentityStation, NatsServer, read_events, run
 from cluster_procs import cluster_config as config
@@ -38,7 +39,7 @@ from ocpp_fast.cluster import (
 )
 from ocpp_fast.cluster.config import NATS_START_TIMEOUT
 from ocpp_fast.demo import DemoChargeSystem
-from ocpp_fast.stations import StationCaller
+from ocpp_fast.stations import StationCaller, StationEntry
 from ocpp_fast.transport import Backoff, CsmsServer, StationClient, connect, serve
 from ocpp_fast.v16 import datatypes as d16
 from ocpp_fast.v16 import enums as e16
@@ -628,6 +629,50 @@ def test_a_client_takes_the_servers_as_the_commands_do(nats_url: str) -> None:
                 await client.call(
                     "NOWHERE", messages.ResetRequest(type=enums.ResetEnumType.IMMEDIATE), timeout=5
                 )
+
+    run(scenario)
+
+
+def test_a_station_a_dead_gateway_still_lists_is_said_to_be_so(nats_url: str) -> None:
+    """A gateway killed (``kill -9``) leaves its stations' registry lines until the TTL drops
+    them: ``stations()`` listed a station on it while a call to it said only "not connected",
+    which an operator reading both could not reconcile. The error names the stale line; a
+    station that left (its line deleted) or was never there gets the plain one."""
+    cluster = config(nats_url)
+    since = datetime.datetime(2026, 12, 5, 11, 56, 41, tzinfo=datetime.UTC)
+    request = messages.DataTransferRequest(vendor_id="x")
+
+    async def scenario() -> None:
+        gateway = Gateway(cluster)
+        server = await serve(DemoChargeSystem(), cluster=gateway)
+        station = await connect(IdentityStation(), f"ws://127.0.0.1:{server.port}/ocpp/LEFT")
+        await gateway.holds("LEFT", 5)
+        await station.close()
+        for _ in range(500):
+            if "LEFT" not in server.connections:
+                break
+            await asyncio.sleep(0.01)
+        await gateway.settled(5)
+        async with ClusterClient(cluster) as client:
+            # the line a gateway that died left behind (what its refresh wrote last)
+            registry = await client.nats.jetstream().key_value(cluster.names.bucket)
+            line = StationEntry(node="vm-8352", version="2.0.1", since=since)
+            await registry.put("GHOST", msgspec.json.encode(line))
+            assert (await client.stations())["GHOST"] == line
+            with pytest.raises(StationNotConnected) as stale:
+                await client.call("GHOST", request, timeout=3600)  # at once all the same
+            assert str(stale.value) == (
+                "GHOST is not connected to the cluster; the registry still lists it on vm-8352 "
+                "(since 2026-12-05T11:56:41+00:00), which holds it no more: the line of a "
+                "gateway that died stays until the registry's TTL drops it"
+            )
+            for plain in ("LEFT", "NEVER"):
+                with pytest.raises(StationNotConnected) as absent:
+                    await client.call(plain, request, timeout=3600)
+                assert str(absent.value) == f"{plain} is not connected to the cluster"
+            assert client.calls["disconnected"] == 3
+        await server.close()
+        await gateway.close()
 
     run(scenario)
 

@@ -300,6 +300,33 @@ def test_a_misspelt_handler_is_an_error_at_class_creation() -> None:
 
 
 @pytest.mark.parametrize(
+    ("base", "name", "says"),
+    [
+        (
+            v16.Charger,
+            "request_start_transaction",
+            "Station.request_start_transaction is the handler of RequestStartTransaction, an "
+            "action of OCPP 2.0.1 and 2.1, not of OCPP 1.6, the version of Station (the 1.6 "
+            "handler name closest to it: remote_start_transaction)",
+        ),
+        (
+            v201.Charger,
+            "remote_start_transaction",
+            "Station.remote_start_transaction is the handler of RemoteStartTransaction, an "
+            "action of OCPP 1.6, not of OCPP 2.0.1, the version of Station (the 2.0.1 handler "
+            "name closest to it: request_start_transaction)",
+        ),
+    ],
+)
+def test_another_versions_handler_is_named_as_such(base: type[Any], name: str, says: str) -> None:
+    """A station ported between versions keeps handler names of the old one: close to a name
+    of the new one, each read as a misspelling, and its author looked for a typo."""
+    with pytest.raises(TypeError) as refused:
+        type("Station", (base,), {name: lambda self, request: None})
+    assert str(refused.value) == says
+
+
+@pytest.mark.parametrize(
     ("base", "name"),
     [
         (v201.ChargeSystem, "default_security_event_notification"),
@@ -794,7 +821,15 @@ def test_not_supported_comes_before_any_complaint_about_the_payload() -> None:
     wrong_direction = b'[2,"w","ChangeAvailability",{"operationalStatus":"Broken"}]'
     no_handler = b'[2,"n","NotifyReport",{"requestId":"x"}]'
     assert reply(csms, wrong_direction)[:3] == [4, "w", "NotSupported"]
-    assert reply(csms, no_handler)[:3] == [4, "n", "NotSupported"]
+    assert reply(csms, no_handler) == [
+        4,
+        "n",
+        "NotSupported",
+        "NotifyReport is not handled by this CSMS",  # a sentence: "CSMS", not "csms"
+        {"action": "NotifyReport"},
+    ]
+    station = reply(MyTestCharger(), b'[2,"s","GetLog",{}]')
+    assert station[3] == "GetLog is not handled by this station"
     handled = b'[2,"h","Heartbeat",{"x":1}]'
     assert reply(csms, handled)[:3] == [4, "h", "FormatViolation"]
 

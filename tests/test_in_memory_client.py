@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from ocpp_fast import CallContext, v16, v201
+from ocpp_fast import CallContext, dispatch, v16, v201
 from ocpp_fast.aio import AsyncConnection, MemoryWire, connect_in_memory
 from ocpp_fast.errors import (
     NotSupportedError,
@@ -394,6 +394,37 @@ def test_a_handler_reaches_its_client() -> None:
         assert firmware.clients == [station]
         assert station.connection is not None and StationClient.of(station.connection) is station
         await until(lambda: "Started 0" in csms.seen)
+        await station.close()
+        await server.close()
+
+    run(scenario)
+
+
+def test_a_client_typed_by_its_chargers_version_is_of_that_version_alone() -> None:
+    """``StationClient.of(context, v201.Charger)`` types the client by that version (the
+    typing tests check the type): at run time the claim is checked, so a client that speaks
+    another version, or several (its next connection may be of the other one), is refused."""
+
+    async def scenario() -> None:
+        server: InMemoryServer = await serve_in_memory(Csms())
+        station = await connect(Firmware(), URL, via=server)
+        both = await connect(
+            {"ocpp2.0.1": v201.Charger(), "ocpp1.6": v16.Charger()},
+            "ws://csms.test/ocpp/CS002",
+            via=server,
+        )
+        assert station.connection is not None and both.connection is not None
+        assert StationClient.of(station.connection, v201.Charger) is station
+        assert StationClient.of(station.connection, Firmware) is station  # a subclass
+        with pytest.raises(TypeError, match=r"CS001's client speaks OCPP 2\.0\.1, not OCPP 1\.6"):
+            StationClient.of(station.connection, v16.Charger)
+        with pytest.raises(TypeError, match=r"1\.6 and 2\.0\.1, not OCPP 2\.0\.1 alone"):
+            StationClient.of(both.connection, v201.Charger)
+        assert StationClient.of(both.connection) is both  # typed for any version: no claim
+        for no_charger in (v201.ChargeSystem, dispatch.Charger):
+            with pytest.raises(TypeError, match="not the Charger class of one version"):
+                StationClient.of(station.connection, no_charger)
+        await both.close()
         await station.close()
         await server.close()
 

@@ -482,6 +482,30 @@ def test_nats_unreachable_at_the_start_is_one_line_and_exit_2(command: list[str]
     )
 
 
+def test_a_nats_without_jetstream_is_one_line_and_exit_2() -> None:
+    """``serve --nats`` on a nats-server started without ``-js`` (the docs' command with a flag
+    forgotten) ended in nats-py's traceback, ``ServiceUnavailableError: code=None
+    err_code=None description='None'``, exit 1. Now a WARNING while it waits for JetStream (a
+    cluster electing its leader answers so for a while), then past the start timeout one line
+    saying what to start, exit code 2."""
+    with NatsServer(jetstream=False) as nats_server:
+        start = ["--nats", nats_server.url, "--nats-start-timeout", "1"]
+        run = subprocess.run(
+            [sys.executable, "-m", "ocpp_fast.cli", "serve", "--port", "0", "--quiet", *start],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert "Traceback" not in run.stderr + run.stdout
+    assert "answers no JetStream request (started without -js" in run.stdout
+    assert failure(run.stderr) == (
+        f"NATS at {nats_server.url} has no JetStream (its API did not answer within 1 s): start "
+        "nats-server with -js, and -sd DIR for where the events stream is kept (a gateway "
+        "stores the durable actions in a stream and the registry in a key-value bucket)"
+    )
+
+
 @pytest.mark.parametrize(
     "command", [["worker", "cluster_handlers:WorkerCsms"], ["serve", "--port", "0", "--quiet"]]
 )

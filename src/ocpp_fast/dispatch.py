@@ -46,7 +46,7 @@ from ocpp_fast._fastpath import HandlerRan, fast_dispatch_class, fast_routes, in
 from ocpp_fast._frame_log import debug_enabled, log_frame
 from ocpp_fast._model import Request, ResponseT, SendRequest
 from ocpp_fast._outgoing import error_frame, result_frame
-from ocpp_fast._protocol_version import ProtocolVersion
+from ocpp_fast._protocol_version import LABELS, ProtocolVersion, by_label
 from ocpp_fast._ratelimit import ConnectionLog, FirstTimes, LogLimiter
 from ocpp_fast.codec import decode_frame
 from ocpp_fast.frames import Call, Send
@@ -641,9 +641,7 @@ def _build_routes(cls: type[OcppHandler]) -> dict[str, Route]:
         if action is None:
             near = difflib.get_close_matches(name, list(by_method), n=1, cutoff=_TYPO_CUTOFF)
             if near and not _named_after(name, near[0]):
-                raise TypeError(
-                    f"{cls.__name__}.{name} looks like a misspelt handler: did you mean {near[0]}?"
-                )
+                raise TypeError(_not_this_versions(cls, name, near[0]))
             continue  # a helper method of the user's own
         if action.name not in receivable:
             raise TypeError(
@@ -666,6 +664,33 @@ def _build_routes(cls: type[OcppHandler]) -> dict[str, Route]:
             calls, wants_context = logged, True
         routes[action.name] = Route(action.name, name, wants_context, is_async, calls, later)
     return routes
+
+
+def _not_this_versions(cls: type[OcppHandler], name: str, near: str) -> str:
+    """Why ``name``, close to this version's handler name ``near``, is refused: a misspelling,
+    or the handler of an action another version has (``request_start_transaction``, 2.x's, on
+    a 1.6 class), which a station or CSMS ported between versions carries over. That one is
+    said so, with the versions it belongs to: "misspelt" would send its author looking for a
+    typo where there is none.
+
+    The other versions are loaded here, on the error path only: a class whose helper methods
+    are far from every handler name never pays for importing them."""
+    own = cls.version.label
+    elsewhere = [
+        (label, action.name)
+        for label in LABELS
+        if label != own
+        for action in by_label(label).actions.values()
+        if action.method == name
+    ]
+    if not elsewhere:
+        return f"{cls.__name__}.{name} looks like a misspelt handler: did you mean {near}?"
+    labels = " and ".join(label for label, _ in elsewhere)
+    return (
+        f"{cls.__name__}.{name} is the handler of {elsewhere[0][1]}, an action of OCPP "
+        f"{labels}, not of OCPP {own}, the version of {cls.__name__} (the {own} handler name "
+        f"closest to it: {near})"
+    )
 
 
 def _named_after(name: str, handler: str) -> bool:

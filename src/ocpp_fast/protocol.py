@@ -140,11 +140,18 @@ class _Outgoing(msgspec.Struct):
     frame: bytes
 
 
+_SIDE_NAMES = {Side.CSMS: "CSMS", Side.STATION: "station"}
+"""How a CALLERROR's description names the side answering: ``Side``'s values are lower-case
+identifiers (``csms``), and a description is a sentence the peer's operator reads."""
+
+
 def _not_supported(
     action: str, side: Side, message_id: str | None = None
 ) -> errors.NotSupportedError:
     return errors.NotSupportedError(
-        f"{action} is not handled by this {side.value}", {"action": action}, message_id=message_id
+        f"{action} is not handled by this {_SIDE_NAMES[side]}",
+        {"action": action},
+        message_id=message_id,
     )
 
 

@@ -13,7 +13,7 @@ import asyncio
 import datetime
 from typing import assert_type
 
-from ocpp_fast import v16, v21, v201
+from ocpp_fast import CallContext, v16, v21, v201
 from ocpp_fast.aio import AsyncConnection, InMemoryPair, connect_in_memory
 from ocpp_fast.dispatch import OcppHandler
 from ocpp_fast.errors import HandshakeFailed
@@ -170,6 +170,32 @@ async def version_of_the_charger(url: str) -> None:
         await connect(v21.Charger(), url), StationClient[v21.messages.BootNotificationResponse]
     )
     print(takes_a_201_station(station))
+
+
+def boot_interval_16(station: StationClient[v16.messages.BootNotificationResponse]) -> int:
+    """A helper typed for a 1.6 station's client."""
+    answer = station.boot_response
+    return 300 if answer is None else answer.interval
+
+
+class Reconfigured(v16.Charger):
+    """A handler reaches its client typed by its own version: ``StationClient.of(context)`` is
+    any version's (a connection's type says none), which such a helper does not take."""
+
+    def change_configuration(
+        self, request: v16.messages.ChangeConfigurationRequest, context: CallContext
+    ) -> v16.messages.ChangeConfigurationResponse:
+        client = StationClient.of(context, v16.Charger)
+        assert_type(client, StationClient[v16.messages.BootNotificationResponse])
+        assert_type(
+            StationClient.of(context, type(self)),
+            StationClient[v16.messages.BootNotificationResponse],
+        )
+        assert_type(StationClient.of(context), StationClient)
+        client.heartbeat_interval = boot_interval_16(client)
+        return v16.messages.ChangeConfigurationResponse(
+            status=v16.enums.ChangeConfigurationResponseStatusEnum.ACCEPTED
+        )
 
 
 def takes_a_201_station(station: StationClient[v201.messages.BootNotificationResponse]) -> str:

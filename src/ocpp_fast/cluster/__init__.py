@@ -24,7 +24,12 @@ require("nats", "ocpp_fast.cluster")
 if TYPE_CHECKING:
     from ocpp_fast.cluster._server import NatsServer
     from ocpp_fast.cluster.client import ClusterClient, StationNotConnected, TooManyRoutedCalls
-    from ocpp_fast.cluster.config import DEFAULT_DURABLE, ClusterConfig, NatsUnreachable
+    from ocpp_fast.cluster.config import (
+        DEFAULT_DURABLE,
+        ClusterConfig,
+        NatsUnreachable,
+        NoJetStream,
+    )
     from ocpp_fast.cluster.gateway import Gateway
     from ocpp_fast.cluster.subjects import Names, decode_identity, encode_identity
     from ocpp_fast.cluster.wire import DurableEvent, StationEntry, decode_event
@@ -39,6 +44,7 @@ __all__ = [
     "NatsServer",
     "NatsUnreachable",
     "Names",
+    "NoJetStream",
     "StationEntry",
     "StationNotConnected",
     "TooManyRoutedCalls",
@@ -59,6 +65,7 @@ if not TYPE_CHECKING:  # a checker sees the names imported above, and no Any for
             "Gateway": "gateway",
             "NatsServer": "_server",
             "NatsUnreachable": "config",
+            "NoJetStream": "config",
             "Names": "subjects",
             "StationEntry": "wire",
             "StationNotConnected": "client",

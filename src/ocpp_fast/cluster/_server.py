@@ -54,11 +54,15 @@ class NatsServer:
         start_timeout: float = 10.0,
         arguments: Sequence[str] = (),
         scheme: str = "nats",
+        jetstream: bool = True,
     ) -> None:
         self.port: int = port or free_port()
         self.url: str = f"{scheme}://127.0.0.1:{self.port}"
         self._arguments = list(arguments)
         """More of nats-server's command line (``--user``, ``-c <config file>``...)."""
+        self._jetstream = jetstream
+        """``False``: no ``-js``, the server an operator who forgot it runs (what a gateway
+        says of it is tested)."""
         self._start_timeout = start_timeout
         self._store = tempfile.mkdtemp(prefix="ocpp-nats-")
         self._process: subprocess.Popen[bytes] | None = None
@@ -67,7 +71,7 @@ class NatsServer:
     def start(self) -> NatsServer:
         command = [
             nats_server_binary(),
-            "-js",
+            *(["-js"] if self._jetstream else []),
             "-a",
             "127.0.0.1",
             "-p",

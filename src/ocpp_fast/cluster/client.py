@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
+from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
@@ -35,7 +36,7 @@ from ocpp_fast.cluster.config import (
     node_name,
     shown_servers,
 )
-from ocpp_fast.cluster.subjects import Names, decode_identity
+from ocpp_fast.cluster.subjects import Names, decode_identity, encode_identity
 from ocpp_fast.cluster.wire import Outcome, RoutedCall, decode_outcome, raise_error, response_of
 from ocpp_fast.errors import StationNotConnected, TooManyRoutedCalls
 from ocpp_fast.stations import StationEntry
@@ -246,9 +247,16 @@ class ClusterClient:
             reply = await within(request_sent, None)
         except NoRespondersError:
             self.calls["disconnected"] += 1
-            raise StationNotConnected(
-                identity, f"{identity} is not connected to the cluster"
-            ) from None
+            said = f"{identity} is not connected to the cluster"
+            stale = await self._stale_line(identity)
+            if stale is not None:
+                since = stale.since.isoformat(timespec="seconds")
+                said += (
+                    f"; the registry still lists it on {stale.node} (since {since}), which "
+                    "holds it no more: the line of a gateway that died stays until the "
+                    "registry's TTL drops it"
+                )
+            raise StationNotConnected(identity, said) from None
         except NatsTimeout:
             self.calls["timeout"] += 1
             if down or not nc.is_connected:  # it may never have left: say so, not the node
@@ -265,6 +273,26 @@ class ClusterClient:
         if outcome.failure == "busy":
             raise TooManyRoutedCalls(identity, outcome.description)
         return outcome
+
+    async def _stale_line(self, identity: str) -> StationEntry | None:
+        """The registry's line of ``identity``, read when no gateway answered for the station:
+        a line there names a gateway that holds it no more (one killed keeps its lines until
+        the registry's TTL drops them, 30 s by default), and :meth:`stations` still lists the
+        station, which a bare "not connected" contradicted to an operator reading both.
+
+        ``None`` for no line, a deleted one (the station left), or a registry not read within
+        a second: the error is then the plain one, not later than that. Read only on this
+        error path, so a call that reaches its station costs nothing more."""
+        bucket = self.names.bucket
+        subject = f"$KV.{bucket}.{encode_identity(identity)}"
+        try:
+            line = await within(self.nats.jsm().get_last_msg(f"KV_{bucket}", subject), 1.0)
+            headers = line.headers or {}
+            if not line.data or _KV_OPERATION in headers or _MARKER in headers:
+                return None
+            return _entry_decoder.decode(line.data)
+        except (NatsError, TimeoutError, msgspec.DecodeError):
+            return None
 
     async def stations(self, timeout: float = 10.0) -> dict[str, StationEntry]:
         """Every station connected to the cluster, with the node holding it (the registry).

@@ -22,6 +22,7 @@ __all__ = [
     "NATS_START_TIMEOUT",
     "ClusterConfig",
     "NatsUnreachable",
+    "NoJetStream",
     "address_of",
     "connect_nats",
     "nats_failures",
@@ -94,6 +95,13 @@ NATS_START_TIMEOUT = 10.0
 
 class NatsUnreachable(ConnectionError):
     """No NATS server could be reached within :attr:`ClusterConfig.start_timeout`."""
+
+
+class NoJetStream(ConnectionError):
+    """NATS was reached, but its JetStream did not answer within
+    :attr:`ClusterConfig.start_timeout`: a nats-server started without ``-js`` (or a JetStream
+    cluster without a leader that long). A gateway keeps the durable actions in a stream and
+    the registry in a key-value bucket, both JetStream's."""
 
 
 NATS_ERRORS_PER_WINDOW = 1

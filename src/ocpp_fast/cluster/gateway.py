@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
+import math
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,7 @@ import msgspec
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import api
-from nats.js.errors import BadRequestError, KeyNotFoundError
+from nats.js.errors import BadRequestError, KeyNotFoundError, ServiceUnavailableError
 
 from ocpp_fast import errors
 from ocpp_fast._actions import Sender
@@ -58,6 +59,7 @@ from ocpp_fast.cluster._tally import (
 from ocpp_fast.cluster.config import (
     DEFAULT_DURABLE,
     ClusterConfig,
+    NoJetStream,
     nats_failures,
     node_name,
     shown_servers,
@@ -88,6 +90,9 @@ log: logging.Logger = logging.getLogger("ocpp_fast.cluster")
 _encode = msgspec.json.Encoder().encode
 _routed_decoder = msgspec.json.Decoder(RoutedCall)
 _entry_decoder = msgspec.json.Decoder(StationEntry)
+_JETSTREAM_RETRY = 0.5
+"""Seconds between a gateway's attempts to make the events stream while JetStream answers
+"unavailable" at its start."""
 _BATCH = 256
 """Registry writes in flight at once (a thousand stations connecting is a thousand puts)."""
 
@@ -270,7 +275,7 @@ class Gateway:
         if isinstance(self.relay.replies, NatsLink):
             self._link = self.relay.replies
             self._link.on_back.append(self._back.set)
-        await self._ensure_stream(js)
+        await self._jetstream_ready(js)
         self._kv = await self._ensure_registry(js)
 
     async def attach(self, server: CsmsServer) -> None:
@@ -287,6 +292,40 @@ class Gateway:
             asyncio.create_task(self._reconcile()),
             asyncio.create_task(self._refresh()),
         ]
+
+    async def _jetstream_ready(self, js: JetStreamContext) -> None:
+        """Make the events stream, waiting while JetStream answers "unavailable" (a JetStream
+        cluster electing its leader) up to the config's ``start_timeout``, then
+        :class:`NoJetStream`. A nats-server started without ``-js`` answers so for good: it
+        raised nats-py's ``ServiceUnavailableError: code=None err_code=None
+        description='None'`` through ``ocpp-fast serve --nats``, a traceback where a failure
+        to start is one line naming what to do. Said once at WARNING while it waits."""
+        loop = asyncio.get_running_loop()
+        timeout = self.config.start_timeout
+        deadline = math.inf if timeout is None else loop.time() + timeout
+        servers = shown_servers(self.config.servers)
+        waiting = False
+        while True:
+            try:
+                await self._ensure_stream(js)
+                return
+            except ServiceUnavailableError:
+                if loop.time() >= deadline:
+                    raise NoJetStream(
+                        f"NATS at {servers} has no JetStream (its API did not answer within "
+                        f"{timeout:g} s): start nats-server with -js, and -sd DIR for where the "
+                        "events stream is kept (a gateway stores the durable actions in a "
+                        "stream and the registry in a key-value bucket)"
+                    ) from None
+                if not waiting:
+                    waiting = True
+                    log.warning(
+                        "ocpp-gateway %s: NATS at %s answers no JetStream request (started "
+                        "without -js, or a cluster electing its leader); waiting for it",
+                        self.node,
+                        servers,
+                    )
+                await asyncio.sleep(_JETSTREAM_RETRY)
 
     async def _ensure_stream(self, js: JetStreamContext) -> None:
         config = api.StreamConfig(

@@ -41,7 +41,7 @@ from ocpp_fast._outgoing import encode_checked_payload
 from ocpp_fast._protocol_version import LABELS, by_label
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
-from ocpp_fast.dispatch import CallContext, OcppHandler, PeerConnection
+from ocpp_fast.dispatch import CallContext, Charger, OcppHandler, PeerConnection
 from ocpp_fast.errors import HandshakeFailed, OcppError, Origin, TooBigForCsms
 from ocpp_fast.transport._handlers import by_subprotocol
 from ocpp_fast.transport._lifecycle import (
@@ -91,6 +91,7 @@ __all__ = [
     "HeartbeatCall",
     "MessageRetry",
     "OfNoOneVersion",
+    "OneVersionBoot",
     "Options",
     "Queued",
     "StationClient",
@@ -133,6 +134,10 @@ response of its ``boot=`` when that is one version's request, so ``booted()`` ne
 ``isinstance`` to narrow it; :data:`AnyBootResponse` otherwise, and for a bare
 ``StationClient`` annotation (a default: existing code that does not parametrize is
 unchanged). Its default needs ``typing_extensions`` (PEP 696) on Python < 3.13."""
+
+OneVersionBoot = TypeVar("OneVersionBoot", bound=AnyBootResponse)
+"""The BootNotificationResponse of the ``Charger`` class given to :meth:`StationClient.of`:
+the parameter of the client it returns."""
 
 HeartbeatCall: TypeAlias = ConnectionCall
 """:attr:`StationClient.heartbeat_call`: sends a HeartbeatRequest on a connection within a
@@ -448,8 +453,22 @@ class StationClient(Generic[BootT]):
             metrics.queued = len(watched)
             watched.on_size.append(lambda size: setattr(metrics, "queued", size))
 
+    @overload
     @classmethod
-    def of(cls, where: CallContext | PeerConnection) -> StationClient:
+    def of(cls, where: CallContext | PeerConnection) -> StationClient: ...
+
+    @overload
+    @classmethod
+    def of(
+        cls, where: CallContext | PeerConnection, charger: type[VersionedCharger[OneVersionBoot]]
+    ) -> StationClient[OneVersionBoot]: ...
+
+    @classmethod
+    def of(
+        cls,
+        where: CallContext | PeerConnection,
+        charger: type[VersionedCharger[Any]] | None = None,
+    ) -> StationClient[Any]:
         """The client whose connection ``where`` is: a handler's ``context`` (the CSMS's CALL
         came on it), or the connection ``on_connect`` / ``on_disconnect`` get. How a
         ``Charger``'s handler reaches what belongs to the client rather than to one
@@ -457,6 +476,14 @@ class StationClient(Generic[BootT]):
         :meth:`call` that waits for the next connection. Right from the CSMS's first frame,
         for a client built by :func:`connect` too, and for a ``Charger`` instance serving
         several clients (each connection knows its own).
+
+        A connection's type says no version, so the client is typed for any version (a bare
+        ``StationClient``). Given a ``Charger`` class (``StationClient.of(context,
+        v16.Charger)``, a subclass too), it is typed as a client of that class's version
+        (``StationClient[v16.messages.BootNotificationResponse]``), what a helper annotated
+        for one version takes; the claim is checked here, so it holds: ``TypeError`` if the
+        client speaks any other version (one of several versions may boot it on its next
+        connection, whose answer would then not be of the type said).
 
         ``LookupError`` for a connection no ``StationClient`` opened (``connect_in_memory``'s
         two bare ends: test such a station with ``serve_in_memory`` and ``via=``).
@@ -468,6 +495,20 @@ class StationClient(Generic[BootT]):
                 "this connection is not a StationClient's (connect_in_memory has none: "
                 "serve_in_memory and connect(..., via=server) give the station its client)"
             )
+        if charger is not None:
+            version = getattr(charger, "version", None)
+            if not (isinstance(charger, type) and issubclass(charger, Charger) and version):
+                raise TypeError(
+                    f"StationClient.of(..., {charger!r}): not the Charger class of one version "
+                    "(v16.Charger, v201.Charger, v21.Charger or a subclass)"
+                )
+            spoken = sorted({handler.version.label for handler in client.handlers.values()})
+            if spoken != [version.label]:
+                raise TypeError(
+                    f"StationClient.of(..., {charger.__qualname__}): {client.identity}'s client "
+                    f"speaks OCPP {' and '.join(spoken)}, not OCPP {version.label} alone; "
+                    "StationClient.of(context) gives it typed for any version"
+                )
         return client
 
     @property

@@ -5,7 +5,7 @@ is no BootNotificationRequest as ``boot``. ``# expect:`` comments as in wrong_ha
 
 from __future__ import annotations
 
-from ocpp_fast import v16, v201
+from ocpp_fast import CallContext, v16, v201
 from ocpp_fast.aio import AsyncConnection
 from ocpp_fast.transport import StationClient, connect
 
@@ -46,6 +46,21 @@ async def wrong_version(url: str) -> None:
     # expect: mypy[assignment] pyright[reportAssignmentType]
     as201: StationClient[v201.messages.BootNotificationResponse] = station
     print(as201)
+
+
+Boot16 = v16.messages.BootNotificationResponse
+Boot201 = v201.messages.BootNotificationResponse
+
+
+def client_of_another_version(context: CallContext) -> None:
+    """``StationClient.of(context, v16.Charger)`` is a 1.6 client, no 2.0.1 one (mypy, which
+    infers the parameter from the annotation, refuses the argument); the bare
+    ``StationClient.of(context)`` is any version's, which one version's annotation refuses."""
+    # expect: mypy[arg-type] pyright[reportAssignmentType]
+    as201: StationClient[Boot201] = StationClient.of(context, v16.Charger)
+    # expect: mypy[assignment] pyright[reportAssignmentType]
+    any_version: StationClient[Boot16] = StationClient.of(context)
+    print(as201, any_version)
 
 
 def misspelled(connection: AsyncConnection) -> bool:
