@@ -71,6 +71,24 @@ GDB_FAILURES = {
 """What gdb says when it cannot watch, and what this harness says then (exit status 3)."""
 
 
+ATTACH_TIMEOUT = 120.0
+"""Seconds gdb may take to attach and set its breakpoint (reading the interpreter's symbols
+takes a few on a busy machine, the server stopped meanwhile)."""
+
+
+def watching(gdb: subprocess.Popen[bytes], out: Path, timeout: float) -> None:
+    """Wait until ``gdb``, writing into ``out``, has set its breakpoint (and continued the
+    server), has said why it cannot, or has ended, for ``timeout`` s at most: a window opened
+    while gdb still attaches would count the answers of a stopped server (none)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and gdb.poll() is None:
+        said = out.read_text()
+        if "Breakpoint 1 at" in said or any(text in said for text in GDB_FAILURES):
+            break
+        time.sleep(0.1)
+    time.sleep(0.5)  # its continue, after the breakpoint's line
+
+
 def count_misses(
     server_pid: int, generator: Child, seconds: float
 ) -> tuple[list[str], int, str | None]:
@@ -86,7 +104,7 @@ def count_misses(
                 stdout=sink,
                 stderr=subprocess.STDOUT,
             )
-            time.sleep(2)  # attached and the breakpoint set before the window opens
+            watching(gdb, out, ATTACH_TIMEOUT)  # the window opens once gdb watches
             generator.process.send_signal(signal.SIGUSR1)
             time.sleep(seconds)
             window = end_window(generator, 10)
