@@ -18,7 +18,6 @@ from cpython.unicode cimport (PyUnicode_1BYTE_DATA, PyUnicode_1BYTE_KIND, PyUnic
 from cpython.datetime cimport PyDateTime_CheckExact, datetime_tzinfo, import_datetime
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython cimport array
-cimport cython
 from libc.string cimport memcmp, memcpy
 
 cdef extern from "structmember.h":
