@@ -308,7 +308,7 @@ def test_serve_workers_n_runs_gateways_on_one_port() -> None:
         # a gateway process killed: the parent starts another, which takes stations again
         victim = sorted(nodes)[0]
         os.kill(int(victim.rsplit("-", 1)[1]), signal.SIGKILL)
-        parent.wait_for("exited with code -9")
+        parent.wait_for("was killed by SIGKILL (signal 9)")
         parent.wait_for("gateway ")
         again = asyncio.run(asyncio.wait_for(spread(), 30))
         assert len(again) == 2 and victim not in again and again & nodes, (nodes, again)

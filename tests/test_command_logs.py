@@ -213,7 +213,7 @@ def test_each_process_of_workers_is_named_in_its_lines(log_format: str) -> None:
         assert (restart["process"], restart["pid"]) == ("supervisor", supervisor), restart
         assert restart["level"] == "warning", restart
         assert restart["message"].startswith(
-            f"process 1 of 2 (pid {pids['process 1 of 2']}) exited with code -9 after "
+            f"process 1 of 2 (pid {pids['process 1 of 2']}) was killed by SIGKILL (signal 9) after "
         ), restart
         again = parse(server.line(), log_format)  # the new process 1's first line
         assert again["process"] == "process 1 of 2" and again["pid"] not in pids.values()

@@ -76,13 +76,31 @@ def test_a_child_that_dies_is_started_again_and_stop_ends_them_all() -> None:
         now = [child.popen.pid for child in supervisor._children]
         assert now[1] == first[1] and now[0] not in first
         assert alive(now[0]) and lines[0].startswith("WARNING process 0 of 2 (pid ")
-        assert "exited with code -9" in lines[0]
+        assert "was killed by SIGKILL (signal 9)" in lines[0]
         until(lambda: all(catches_sigterm(pid) for pid in now))  # told to stop once it can
     finally:
         supervisor.stop()
         runner.join(15)
     assert codes == [0]
     assert not any(alive(child.popen.pid) for child in supervisor._children)
+
+
+@pytest.mark.parametrize(
+    ("code", "said"),
+    [
+        (0, "exited with code 0"),
+        (2, "exited with code 2"),
+        (-9, "was killed by SIGKILL (signal 9)"),
+        (-15, "was killed by SIGTERM (signal 15)"),
+        (-200, "was killed by signal 200"),
+    ],
+)
+def test_a_process_s_end_is_said_as_an_exit_or_as_the_signal_that_killed_it(
+    code: int, said: str
+) -> None:
+    """``Popen``'s negative return code is a signal, not an exit status: said by its name
+    (an OOM kill read "exited with code -9")."""
+    assert _supervisor.how_it_ended(code) == said
 
 
 def test_a_child_that_cannot_start_ends_the_run_with_its_code() -> None:

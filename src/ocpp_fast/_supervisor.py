@@ -241,7 +241,7 @@ class Supervisor:
             before = " before it started (its error is above)" if failed else ""
             self.log(
                 logging.WARNING,
-                f"the app (pid {child.popen.pid}) exited with code {code}{before}; "
+                f"the app (pid {child.popen.pid}) {how_it_ended(code)}{before}; "
                 "waiting for a change to start it again",
             )
             child.restart_at = math.inf
@@ -262,11 +262,25 @@ class Supervisor:
         early = " (before it started)" if failed and self.tells_started else ""
         self.log(
             logging.WARNING,
-            f"{name} (pid {child.popen.pid}) exited with code {code} after {lived:.1f} s{early}; "
+            f"{name} (pid {child.popen.pid}) {how_it_ended(code)} after {lived:.1f} s{early}; "
             f"starting another in {child.delay:g} s",
         )
         child.restart_at = now + child.delay
         child.delay = min(child.delay * 2, LONGEST_DELAY)
+
+
+def how_it_ended(code: int) -> str:
+    """A process's end as an operator reads it: ``exited with code 2``, or, for the negative
+    code ``Popen`` gives a process a signal ended, ``was killed by SIGKILL (signal 9)`` (an
+    OOM kill or an operator's ``kill -9`` read as "exited with code -9", an exit status no
+    process has)."""
+    if code >= 0:
+        return f"exited with code {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        return f"was killed by signal {-code}"
+    return f"was killed by {name} (signal {-code})"
 
 
 def serve_processes(argv: Sequence[str], count: int, log_format: str) -> int:
