@@ -854,3 +854,21 @@ def test_a_limit_whose_none_means_never_takes_none_from_the_command_line() -> No
     assert limits_of(["loop_blocked=none"]).loop_blocked is None
     assert limits_of(["loop_blocked=None", "handler_grace=3"]).handler_grace == 3.0
     assert limits_of(["loop_blocked=0.25"]).loop_blocked == 0.25
+
+
+def test_the_registry_read_from_a_nats_without_jetstream_says_so() -> None:
+    """``ClusterClient.stations()`` against a nats-server without ``-js`` (an admin script
+    pointed at another server than the gateways') raised nats-py's
+    ``ServiceUnavailableError`` with ``description='None'``; it raises :class:`NoJetStream`
+    naming the server and what to check."""
+    from ocpp_fast.cluster import ClusterClient
+    from ocpp_fast.cluster.config import NoJetStream
+
+    async def read(url: str) -> None:
+        async with ClusterClient(url) as client:
+            await client.stations(timeout=2)
+
+    with NatsServer(jetstream=False) as nats_server, pytest.raises(NoJetStream) as raised:
+        asyncio.run(read(nats_server.url))
+    assert str(raised.value).startswith(f"NATS at {nats_server.url} has no JetStream, where ")
+    assert "their --nats URL" in str(raised.value)

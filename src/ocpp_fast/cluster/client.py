@@ -20,7 +20,7 @@ from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from ocpp_fast._actions import Sender
 from ocpp_fast._awaited import within
@@ -33,6 +33,7 @@ from ocpp_fast.cluster.config import (
     NATS_START_TIMEOUT,
     ClusterConfig,
     NatsUnreachable,
+    NoJetStream,
     node_name,
     shown_servers,
 )
@@ -329,6 +330,14 @@ class ClusterClient:
             # restarted without storage), so no station is connected; this raised nats-py's
             # "stream not found", which says nothing of stations
             return {}
+        except ServiceUnavailableError:
+            # no JetStream answered: nats-py's "ServiceUnavailableError: code=None
+            # err_code=None description='None'" named nothing an operator could act on
+            raise NoJetStream(
+                f"NATS at {shown_servers(self.config.servers)} has no JetStream, where the "
+                "cluster keeps its registry of stations: the gateways' NATS runs with -js, so "
+                "this is likely another server than theirs (their --nats URL)"
+            ) from None
         found: dict[str, StationEntry] = {}
         try:
             # What is pending now is the last line of every key: read that many and stop.
