@@ -11,15 +11,29 @@ from cpython.object cimport PyObject
 cdef Py_ssize_t _slot_offset(object kind, str name) except -2
 
 
+cdef inline PyObject* _at_slot(object obj, Py_ssize_t offset) noexcept:
+    """What ``obj`` holds at its slot's ``offset`` (borrowed; NULL: no slot there, ``offset``
+    -1, or a slot never set), for the readers below to fall back on a look-up."""
+    if offset < 0:
+        return NULL
+    return (<PyObject**>((<char*><PyObject*>obj) + offset))[0]
+
+
 cdef inline object _get(object obj, Py_ssize_t offset, str name):
     """``obj.<name>``, read at its slot's ``offset`` (``_slot_offset``) where there is one (a
     slot never set: the look-up, which raises AttributeError as Python would)."""
-    cdef PyObject* held
-    if offset >= 0:
-        held = (<PyObject**>((<char*><PyObject*>obj) + offset))[0]
-        if held != NULL:
-            return <object>held
+    cdef PyObject* held = _at_slot(obj, offset)
+    if held != NULL:
+        return <object>held
     return getattr(obj, name)
+
+
+cdef inline object _get_or_none(object obj, Py_ssize_t offset, str name):
+    """``getattr(obj, name, None)``, read at its slot's ``offset`` where there is one."""
+    cdef PyObject* held = _at_slot(obj, offset)
+    if held != NULL:
+        return <object>held
+    return getattr(obj, name, None)
 
 
 cdef class Gated:

@@ -256,8 +256,7 @@ cdef bint _surely_valid(object value, tuple plan) except -1:
             return False
         for field in <tuple>plan[2]:
             descriptor = (<tuple>field)[0]
-            held = (<PyObject**>((<char*><PyObject*>value)
-                                 + (<PyMemberDescrObject*><PyObject*>descriptor).d_member.offset))[0]
+            held = _at_slot(value, (<PyMemberDescrObject*><PyObject*>descriptor).d_member.offset)
             if held == NULL:  # a slot never set
                 return False
             if <object>held is _UNSET:

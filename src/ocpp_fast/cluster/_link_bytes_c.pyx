@@ -22,7 +22,7 @@ from libc.stdio cimport snprintf
 from libc.string cimport memchr, memcmp, memcpy, memset
 from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 
-from ocpp_fast._dispatch_c cimport Gated, GateStart, _get, _slot_offset
+from ocpp_fast._dispatch_c cimport Gated, GateStart, _get, _get_or_none, _slot_offset
 
 import asyncio
 

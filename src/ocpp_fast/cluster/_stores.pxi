@@ -33,15 +33,6 @@ cdef class _TxFields:
     def __cinit__(self):
         self.info_at = self.seq_at = self.id_at = -1
 
-    cdef inline object request_field(self, object request, Py_ssize_t offset, str name):
-        """``getattr(request, name, None)``, read at ``offset`` where there is one."""
-        cdef PyObject* held
-        if offset >= 0:
-            held = (<PyObject**>((<char*><PyObject*>request) + offset))[0]
-            if held != NULL:
-                return <object>held
-        return getattr(request, name, None)
-
     cdef int learn(self, object kind) except -1:
         self.info_at = _slot_offset(kind, "transaction_info")
         self.seq_at = _slot_offset(kind, "seq_no")
@@ -85,8 +76,8 @@ cdef int _dedup(_Blake* s, tuple heads, _TxFields tx, object request,
     if tx is not None:
         if type(request) is not tx.kind:
             tx.learn(type(request))
-        info = tx.request_field(request, tx.info_at, "transaction_info")
-        seq_no = tx.request_field(request, tx.seq_at, "seq_no")
+        info = _get_or_none(request, tx.info_at, "transaction_info")
+        seq_no = _get_or_none(request, tx.seq_at, "seq_no")
         if info is not None and seq_no is not None:
             _blake_bytes(s, <bytes?>heads[0])
             transaction_id = tx.transaction_id(info)
