@@ -341,6 +341,54 @@ def test_a_helper_named_after_an_action_is_no_misspelling(base: type[Any], name:
     assert helper.handled_actions() == []
 
 
+@pytest.mark.parametrize(
+    ("base", "name", "says"),
+    [
+        (
+            v201.ChargeSystem,
+            "start_transaction",
+            "Csms.start_transaction is the handler of StartTransaction, an action of OCPP 1.6, "
+            "not of OCPP 2.0.1, the version of Csms",
+        ),
+        (
+            v16.ChargeSystem,
+            "transaction_event",
+            "Csms.transaction_event is the handler of TransactionEvent, an action of OCPP "
+            "2.0.1 and 2.1, not of OCPP 1.6, the version of Csms",
+        ),
+        (
+            v201.Charger,
+            "get_configuration",
+            "Csms.get_configuration is the handler of GetConfiguration, an action of OCPP 1.6, "
+            "not of OCPP 2.0.1, the version of Csms",
+        ),
+    ],
+)
+def test_a_handler_only_another_version_has_is_refused_without_a_close_name(
+    base: type[Any], name: str, says: str
+) -> None:
+    """No handler name of the class's version is close to these: read as helpers, they were
+    kept without a word, and the CALLs they were written for answered NotImplemented."""
+    with pytest.raises(TypeError) as refused:
+        type("Csms", (base,), {name: lambda self, request, context: None})
+    assert str(refused.value) == says
+
+
+@pytest.mark.parametrize(
+    ("base", "name", "method"),
+    [
+        (v201.Charger, "get_configuration", lambda self: None),  # not shaped as a handler
+        (v16.ChargeSystem, "get_variables", lambda self, identity: None),  # sent, not received
+        (v201.ChargeSystem, "change_configuration", lambda self, key: None),
+    ],
+)
+def test_another_versions_handler_name_stays_a_helper_where_it_could_not_be_one(
+    base: type[Any], name: str, method: Any
+) -> None:
+    helper: type[Any] = type("Helper", (base,), {name: method})
+    assert helper.handled_actions() == []
+
+
 def test_a_misspelling_holding_a_shorter_handler_name_is_still_refused() -> None:
     """``remot_start_transaction`` holds ``start_transaction``, yet its closest handler name
     is ``remote_start_transaction``: a misspelling of that one."""

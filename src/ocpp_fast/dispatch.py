@@ -642,6 +642,10 @@ def _build_routes(cls: type[OcppHandler]) -> dict[str, Route]:
             near = difflib.get_close_matches(name, list(by_method), n=1, cutoff=_TYPO_CUTOFF)
             if near and not _named_after(name, near[0]):
                 raise TypeError(_not_this_versions(cls, name, near[0]))
+            if not near and _shaped_as_handler(member):
+                elsewhere = _elsewhere(cls, name)
+                if elsewhere:
+                    raise TypeError(_of_other_versions(cls, name, elsewhere))
             continue  # a helper method of the user's own
         if action.name not in receivable:
             raise TypeError(
@@ -675,22 +679,56 @@ def _not_this_versions(cls: type[OcppHandler], name: str, near: str) -> str:
 
     The other versions are loaded here, on the error path only: a class whose helper methods
     are far from every handler name never pays for importing them."""
-    own = cls.version.label
-    elsewhere = [
-        (label, action.name)
-        for label in LABELS
-        if label != own
-        for action in by_label(label).actions.values()
-        if action.method == name
-    ]
+    elsewhere = _elsewhere(cls, name, received=False)
     if not elsewhere:
         return f"{cls.__name__}.{name} looks like a misspelt handler: did you mean {near}?"
+    closest = f"the {cls.version.label} handler name closest to it: {near}"
+    return f"{_of_other_versions(cls, name, elsewhere)} ({closest})"
+
+
+def _elsewhere(
+    cls: type[OcppHandler], name: str, *, received: bool = True
+) -> list[tuple[str, str]]:
+    """``(version, action)`` of each other version whose handler of an action is named
+    ``name`` (``received``: of an action ``cls``'s side receives there, what a handler of it
+    on ``cls`` would be for). Loaded on the error path only (see :func:`_not_this_versions`)."""
+    own = cls.version.label
+    found = []
+    for label in LABELS:
+        if label == own:
+            continue
+        version = by_label(label)
+        receivable = version.side_tables(cls.side)[1] if received else None
+        found.extend(
+            (label, action.name)
+            for action in version.actions.values()
+            if action.method == name and (receivable is None or action.name in receivable)
+        )
+    return found
+
+
+def _of_other_versions(cls: type[OcppHandler], name: str, elsewhere: list[tuple[str, str]]) -> str:
+    """That ``name`` handles an action of other versions (``elsewhere``, from
+    :func:`_elsewhere`), not of ``cls``'s."""
     labels = " and ".join(label for label, _ in elsewhere)
+    own = cls.version.label
     return (
         f"{cls.__name__}.{name} is the handler of {elsewhere[0][1]}, an action of OCPP "
-        f"{labels}, not of OCPP {own}, the version of {cls.__name__} (the {own} handler name "
-        f"closest to it: {near})"
+        f"{labels}, not of OCPP {own}, the version of {cls.__name__}"
     )
+
+
+def _shaped_as_handler(member: Callable[..., Any]) -> bool:
+    """Whether ``member`` takes what a handler takes, ``(request)`` or ``(request,
+    context)``: a name that only another version's handler has is refused when it is (a
+    ``start_transaction`` handler kept by a CSMS ported from 1.6 to 2.0.1 would never run,
+    without a word), and left alone as a helper of the user's own when it is not (a 1.6
+    CSMS's ``get_variables(self)`` of its own)."""
+    try:
+        _wants_context(member)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _named_after(name: str, handler: str) -> bool:
