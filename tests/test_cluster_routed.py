@@ -391,3 +391,47 @@ def test_a_routed_call_waiting_at_close_is_answered_and_its_task_ended(
         await server.close()
 
     run(scenario)
+
+
+class AdminCsms(DemoChargeSystem):
+    """Starts, in ``on_startup``, what an admin API holds: a client of the gateway's cluster."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.client: ClusterClient | None = None
+
+    async def on_startup(self, server: Any) -> None:
+        self.client = await ClusterClient.of(server, name="admin").connect()
+
+    async def on_shutdown(self, server: Any) -> None:
+        if self.client is not None:
+            await self.client.close()
+
+
+def test_on_startup_reaches_the_gateways_cluster_by_the_server(nats_url: str) -> None:
+    """``ClusterClient.of(server)`` in ``on_startup``: the gateway's own config (its prefix
+    here, which no default would find), connected, and calling a station of the cluster; a
+    server that is no gateway is told so."""
+    cluster = config(nats_url)
+
+    async def scenario() -> None:
+        csms = AdminCsms()
+        gateway = Gateway(cluster)
+        server = await serve(csms, cluster=gateway)
+        assert csms.client is not None
+        assert csms.client.config.servers == gateway.config.servers
+        assert csms.client.names == gateway.names  # the test's prefix, not the default one
+        assert csms.client.name == "admin"
+        station = await connect(IdentityStation(), f"ws://127.0.0.1:{server.port}/ocpp/A1")
+        await gateway.holds("A1", 5)
+        answer = await csms.client.call("A1", data_transfer(), timeout=5)
+        assert answer.data == "A1"
+        await station.close()
+        await server.close()
+        await gateway.close()
+        alone = await serve(DemoChargeSystem())
+        with pytest.raises(ValueError, match="no cluster gateway"):
+            ClusterClient.of(alone)
+        await alone.close()
+
+    run(scenario)

@@ -693,7 +693,7 @@ def _elsewhere(
     ``name`` (``received``: of an action ``cls``'s side receives there, what a handler of it
     on ``cls`` would be for). Loaded on the error path only (see :func:`_not_this_versions`)."""
     own = cls.version.label
-    found = []
+    found: list[tuple[str, str]] = []
     for label in LABELS:
         if label == own:
             continue

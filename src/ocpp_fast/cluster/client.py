@@ -37,6 +37,7 @@ from ocpp_fast.cluster.config import (
     node_name,
     shown_servers,
 )
+from ocpp_fast.cluster.gateway import gateway_of
 from ocpp_fast.cluster.subjects import Names, decode_identity, encode_identity
 from ocpp_fast.cluster.wire import Outcome, RoutedCall, decode_outcome, raise_error, response_of
 from ocpp_fast.errors import StationNotConnected, TooManyRoutedCalls
@@ -46,6 +47,8 @@ from ocpp_fast.transport._lifecycle import check_close
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as Nats
+
+    from ocpp_fast.transport._stations import CsmsServer
 
 __all__ = ["ClusterClient", "RoutedPeer", "StationNotConnected", "TooManyRoutedCalls"]
 
@@ -130,6 +133,30 @@ class ClusterClient:
         worker exposes its own as ``ocpp_cluster_worker_routed_calls_total``; a process of
         yours reads them here. A call ended otherwise (NATS closed under it, a request of
         the wrong type) is not counted."""
+
+    @classmethod
+    def of(
+        cls,
+        server: CsmsServer,
+        *,
+        name: str | None = None,
+        start_timeout: float | None = NATS_START_TIMEOUT,
+    ) -> ClusterClient:
+        """A client of the cluster ``server`` is a gateway of, by the gateway's own
+        :class:`ClusterConfig` (its NATS URL, prefix, credentials and TLS: under ``ocpp-fast
+        serve --nats URL``, what the flags said): for an admin API or a task that your
+        class's ``on_startup(server)`` starts beside the gateway, and that calls stations
+        wherever they are connected. Not connected yet: ``async with`` it, or ``await
+        client.connect()`` and ``await client.close()`` in ``on_shutdown``. ``ValueError`` for
+        a server that is no gateway (served without ``--nats``, or ``serve()`` without
+        ``cluster=``): its own ``server.call`` reaches every station it has."""
+        gateway = gateway_of(server)
+        if gateway is None:
+            raise ValueError(
+                "this server is no cluster gateway (served without --nats, or serve() without "
+                "cluster=): call its stations with server.call(identity, request)"
+            )
+        return cls(gateway.config, name=name, start_timeout=start_timeout)
 
     async def connect(self) -> ClusterClient:
         """Connect to NATS (once); :class:`NatsUnreachable` after ``start_timeout``."""

@@ -34,6 +34,7 @@ import contextlib
 import datetime
 import logging
 import math
+import weakref
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +96,17 @@ _JETSTREAM_RETRY = 0.5
 "unavailable" at its start."""
 _BATCH = 256
 """Registry writes in flight at once (a thousand stations connecting is a thousand puts)."""
+
+_ATTACHED: weakref.WeakKeyDictionary[CsmsServer, Gateway] = weakref.WeakKeyDictionary()
+"""The gateway each server was attached to (:meth:`Gateway.attach`, before the server's
+``on_startup`` hooks run): what ``ClusterClient.of(server)`` finds the cluster by."""
+
+
+def gateway_of(server: CsmsServer) -> Gateway | None:
+    """The gateway ``server`` is attached to (``serve(..., cluster=gateway)``, ``ocpp-fast
+    serve --nats URL``), or ``None``."""
+    return _ATTACHED.get(server)
+
 
 WORKER_TIMEOUT = 10.0
 """Seconds a CALL forwarded to the workers waits for its answer, by default."""
@@ -284,6 +296,7 @@ class Gateway:
         if self._kv is None:
             await self.connect()
         self._server = server
+        _ATTACHED[server] = self
         server.on_station.append(self.station_changed)
         server.on_closed.append(self._closed_by_server)
         for identity in server.connections:
