@@ -13,6 +13,7 @@ come out the same: answers, errors, frames kept, ids in hand, slots, metrics, st
 from __future__ import annotations
 
 import asyncio
+import datetime
 from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar
 
@@ -700,5 +701,45 @@ def test_a_gated_call_waiting_for_its_ack_is_named_as_running(
         connection.stop()
         assert connection.cancelled == [("TransactionEvent", "m-two")]
         assert connection.running() == []
+
+    run(scenario)
+
+
+class Beating(Csms):
+    """A plain handler of an action the gateway does not store: the user's own, run inline."""
+
+    def heartbeat(
+        self, request: messages.HeartbeatRequest, context: CallContext
+    ) -> messages.HeartbeatResponse:
+        connection = context.connection
+        assert isinstance(connection, AsyncConnection)
+        self.frames.append(connection.frame_of(context.message_id))
+        return messages.HeartbeatResponse(current_time=NOON)
+
+
+class BeatingKeeping(Beating):
+    keeps_frames = True
+
+
+NOON = datetime.datetime(2026, 11, 30, 12, tzinfo=datetime.UTC)
+
+
+@pytest.mark.parametrize(("cls", "keeps"), [(Beating, False), (BeatingKeeping, True)])
+def test_a_plain_handler_the_gateway_runs_inline_has_a_frame_kept_only_if_its_class_asks(
+    cls: type[Beating], keeps: bool
+) -> None:
+    """The gateway's classes keep frames (its store and forward read them), yet a handler of
+    an action it does not store is the user's own, run inline by the compiled path: its frame
+    is kept only when the user's class asks (``keeps_frames``), and answered all the same."""
+
+    async def scenario() -> None:
+        station = Station(cls)
+        connection = station.connection
+        frame = b'[2,"h1","Heartbeat",{}]'
+        assert connection.feed(frame) is True
+        await turns()
+        assert station.written == [b'[3,"h1",{"currentTime":"2026-11-30T12:00:00Z"}]']
+        assert station.user.frames == [frame if keeps else None]
+        assert connection.frame_of("h1") is None
 
     run(scenario)

@@ -223,6 +223,13 @@ class OcppHandler:
     """Whether each connection keeps the frame of a CALL while its handler runs, for
     ``context.connection.frame_of(message_id)`` (the cluster's gateway sets it on the classes it
     serves, to store and forward the station's own bytes); off, it costs nothing."""
+    _frames_inline: ClassVar[bool | None] = None
+    """Whether the compiled path keeps a CALL's frame while a plain handler runs inline
+    (``None``: as :attr:`keeps_frames`). The gateway's classes keep frames for their store and
+    forward methods, which the general code runs, and set this to the user's class's
+    :attr:`keeps_frames`: the plain handlers the path runs inline there are the user's own, and
+    a frame kept for each of them (its message id made, put in the connection's dict, taken
+    out) was a few hundred instructions a CALL that nothing read."""
     _handle_path: tuple[type[OcppHandler], Dispatcher] | None = None
     """:meth:`handle`'s compiled path, made on its first frame, and the class it was made for
     (the cluster's gateway shares a user's instance ``__dict__`` with a derived class)."""
@@ -426,6 +433,9 @@ class OcppHandler:
             routes = fast_routes(None)
         else:
             routes = fast_routes(cls)
+        inline = cls.keeps_frames if cls._frames_inline is None else cls._frames_inline
+        if not inline:
+            frames = None  # what the general code runs still has the connection's dict
         return fast_dispatch_class()(self, routes, CallContext, peer, protocol, frames)
 
     def _reply_to(self, ran: HandlerRan, identity: str) -> bytes | None:

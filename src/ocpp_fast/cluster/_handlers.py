@@ -253,6 +253,7 @@ def clustered(
         methods["_gates"] = _gates(base, relay, methods, handler_first)
     methods["_relay"] = relay
     methods["keeps_frames"] = True  # the station's bytes are what is stored and forwarded
+    methods["_frames_inline"] = base.keeps_frames  # the path's inline handlers are the user's
     derived = type(f"Clustered{base.__name__}", (base,), methods)
     if hasattr(handler, "__dict__"):
         clone: OcppHandler = object.__new__(derived)
