@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 import ocpp_fast
-from ocpp_fast import dispatch, errors, tolerance, v16, v21
+from ocpp_fast import dispatch, errors, tolerance, v16, v21, v201
 from ocpp_fast.aio import AsyncConnection, connect_in_memory
 from ocpp_fast.protocol import CallFailed, Protocol, ResultRejected, SendReceived, Side
 
@@ -335,3 +335,43 @@ def test_21_an_invalid_send_is_discarded_never_answered(caplog: pytest.LogCaptur
         assert csms.streamed == []
     said = [r.getMessage() for r in caplog.records if "invalid SEND" in r.getMessage()]
     assert len(said) >= 2, said
+
+
+def test_21_a_call_of_the_send_only_action_is_refused_with_not_supported() -> None:
+    """NotifyPeriodicEventStream has no response: OCPP-J 2.1 sends it as a SEND only. A
+    station that sent it as a CALL ran its handler, then the reply found no response type:
+    a ``KeyError`` out of handle(), and a live connection closed with 1011. The CALL is
+    refused NotSupported (the action is known, not taken so), the handler never run, on
+    handle(), the protocol and a live connection alike, which stays open."""
+    frame = msgspec.json.encode([2, "c1", "NotifyPeriodicEventStream", STREAM])
+    csms = Central21()
+    conn = Protocol(v21.VERSION, Side.CSMS)
+    assert conn.receive(frame) == []
+    written: list[bytes] = []
+    live = AsyncConnection(csms, write=written.append, identity="S1")
+    live.feed(frame)
+    replies = [decoded(r) for r in (csms.handle(frame), *conn.data_to_send(), *written)]
+    assert [r[:3] for r in replies] == [[4, "c1", "NotSupported"]] * 3, replies
+    assert all("SEND" in r[3] for r in replies), replies
+    assert csms.streamed == []
+    live.feed(b'[2,"h1","Heartbeat",{}]')  # still open, still answering
+    assert decoded(written[-1])[:2] == [3, "h1"]
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_a_send_frame_before_21_is_answered_as_its_version_says(version: str) -> None:
+    """OCPP-J's table: a SEND (``[6, ...]``) on a 2.0.1 connection is answered
+    MessageTypeNotSupported, as a CALLRESULTERROR (``[5, ...]``) is; 1.6 ignores both. 2.0.1
+    discarded the SEND as an invalid one of 2.1, unanswered, on handle(), the protocol and a
+    live connection alike."""
+    handler: Any = v201.ChargeSystem() if version == "2.0.1" else v16.ChargeSystem()
+    frame = msgspec.json.encode([6, "s1", "NotifyPeriodicEventStream", STREAM])
+    conn = Protocol(handler.version, Side.CSMS)
+    assert conn.receive(frame) == []
+    written: list[bytes] = []
+    AsyncConnection(handler, write=written.append, identity="S1").feed(frame)
+    replies = [handler.handle(frame), *conn.data_to_send(), *written]
+    if version == "1.6":
+        assert replies == [None]
+    else:
+        assert [decoded(r)[:3] for r in replies] == [[4, "s1", "MessageTypeNotSupported"]] * 3

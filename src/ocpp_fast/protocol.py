@@ -463,7 +463,11 @@ class Protocol:
             self._count_in(frame)
         if type(frame) is Call:
             message_id = frame.message_id
-            if message_id in self._handling or frame.action not in self.receivable:
+            if (
+                message_id in self._handling
+                or frame.action not in self.receivable
+                or frame.action not in self.version.response_types  # sent as a SEND only
+            ):
                 return self._refuse(frame)
             self._handling.add(message_id)
             return [CallReceived(frame)]
@@ -513,9 +517,27 @@ class Protocol:
             self.metrics.error("out", self.version.code_of(error), action)
 
     def _refuse(self, call: Call) -> list[Event]:
-        """Answer a CALL whose id is still in hand, or whose action this side never receives."""
+        """Answer a CALL whose id is still in hand, or whose action this side never receives
+        as a CALL."""
         error: errors.OcppError
-        if call.message_id in self._handling:
+        if call.action not in self.version.response_types and call.action in self.version.actions:
+            # OCPP-J 2.1: an action without a response (NotifyPeriodicEventStream) travels as
+            # a SEND only; its handler would run for an answer that has no type. A CALL waits
+            # for an answer, so it gets one, where a SEND of a CALL's action is dropped.
+            error = errors.NotSupportedError(
+                f"{call.action} is sent as a SEND ([6, ...]) only, never as a CALL: "
+                "it has no response",
+                {"action": call.action},
+            )
+            self._peer_log(
+                logging.WARNING,
+                "CALL of a SEND's action",
+                "refusing a CALL of %s: it is sent as a SEND only",
+                call.action,
+                action=call.action,
+                message_id=call.message_id,
+            )
+        elif call.message_id in self._handling:
             in_hand = f"a CALL with id {call.message_id!r} is still in hand"
             error = (
                 errors.ProtocolError(in_hand)
@@ -679,9 +701,10 @@ class Protocol:
             self._pending = None
             self._send_next()
             return [CallFailed(pending.message_id, pending.action, exc)]
-        if exc.message_type == SEND:
+        if exc.message_type == SEND and SEND in self.version.message_types:
             # OCPP-J 2.1: a SEND is never answered, an invalid one neither (a CALLERROR to
-            # its id would answer a message the peer expects no answer to)
+            # its id would answer a message the peer expects no answer to). Where the version
+            # has no SEND (2.0.1), the frame is of an unknown type, answered as the version says.
             self._peer_log(
                 logging.WARNING,
                 "invalid SEND",
