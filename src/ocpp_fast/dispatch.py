@@ -391,7 +391,7 @@ class OcppHandler:
             if (
                 type(call) is Call
                 and (route := self._routes.get(call.action)) is not None
-                and call.action in self.version.response_types  # a SEND's: the Protocol refuses
+                and call.action not in self.version.send_only  # the Protocol refuses it
             ):
                 if route.answers_later:  # before it starts what handle() could not wait for
                     raise _answers_later(call.action)

@@ -466,7 +466,7 @@ class Protocol:
             if (
                 message_id in self._handling
                 or frame.action not in self.receivable
-                or frame.action not in self.version.response_types  # sent as a SEND only
+                or frame.action in self.version.send_only
             ):
                 return self._refuse(frame)
             self._handling.add(message_id)
@@ -520,14 +520,12 @@ class Protocol:
         """Answer a CALL whose id is still in hand, or whose action this side never receives
         as a CALL."""
         error: errors.OcppError
-        if call.action not in self.version.response_types and call.action in self.version.actions:
+        if call.action in self.version.send_only:
             # OCPP-J 2.1: an action without a response (NotifyPeriodicEventStream) travels as
             # a SEND only; its handler would run for an answer that has no type. A CALL waits
             # for an answer, so it gets one, where a SEND of a CALL's action is dropped.
             error = errors.NotSupportedError(
-                f"{call.action} is sent as a SEND ([6, ...]) only, never as a CALL: "
-                "it has no response",
-                {"action": call.action},
+                self.version.send_only_refusal(call.action), {"action": call.action}
             )
             self._peer_log(
                 logging.WARNING,
