@@ -375,3 +375,22 @@ def test_a_send_frame_before_21_is_answered_as_its_version_says(version: str) ->
         assert replies == [None]
     else:
         assert [decoded(r)[:3] for r in replies] == [[4, "s1", "MessageTypeNotSupported"]] * 3
+
+
+def test_21_a_peer_without_send_is_named_when_it_refuses_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A peer that reads no 2.1 SEND (npm ``ocpp-rpc`` 2.2.1 on ``ocpp2.1``) answers it with
+    a CALLERROR MessageTypeNotSupported of id "-1", which was logged as any CALLERROR of an
+    unknown id: nothing told the station that its stream went unread. The line says so; on
+    2.0.1, where we send neither frame, it stays the plain one."""
+    frame = b'[4,"-1","MessageTypeNotSupported","Unrecognised message type",{}]'
+    with caplog.at_level(logging.WARNING, "ocpp_fast"):
+        station = Protocol(v21.VERSION, Side.STATION)
+        station.send(STREAM)
+        assert station.receive(frame) == []
+        assert Protocol(v201.VERSION, Side.STATION).receive(frame) == []
+    (said21, said201) = [r.getMessage() for r in caplog.records if "unknown id" in r.getMessage()]
+    assert "reads no OCPP 2.1 SEND" in said21, said21
+    assert "NotifyPeriodicEventStream" in said21, said21
+    assert said201 == "discarding a CALLERROR (MessageTypeNotSupported) with unknown id '-1'"

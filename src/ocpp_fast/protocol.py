@@ -646,10 +646,20 @@ class Protocol:
                     code=frame.error_code,
                 )
                 return []
+            # A 2.1 peer answering MessageTypeNotSupported cannot read a frame type 2.1 added
+            # (we send no other): a SEND (or CALLRESULTERROR) it refused, often as id "-1".
+            # Said, since a station's stream would otherwise go unread without a word.
+            unread = (
+                ": the peer reads no OCPP 2.1 SEND ([6, ...]) or CALLRESULTERROR ([5, ...]) "
+                "frame, so NotifyPeriodicEventStream does not reach it"
+                if frame.error_code == errors.MessageTypeNotSupportedError.code
+                and SEND in self.version.message_types
+                else ""
+            )
             self._peer_log(
                 logging.WARNING,
                 "unknown-id CALLERROR",
-                "discarding a CALLERROR (%s) with unknown id %r",
+                "discarding a CALLERROR (%s) with unknown id %r" + unread,  # ours, not cut
                 frame.error_code,
                 frame.message_id,
                 message_id=frame.message_id,
