@@ -356,6 +356,9 @@ def test_21_a_call_of_the_send_only_action_is_refused_with_not_supported() -> No
     assert csms.streamed == []
     live.feed(b'[2,"h1","Heartbeat",{}]')  # still open, still answering
     assert decoded(written[-1])[:2] == [3, "h1"]
+    # whatever its payload: the action is refused before the payload is judged
+    invalid = csms.handle(b'[2,"c2","NotifyPeriodicEventStream",{}]')
+    assert decoded(invalid)[:3] == [4, "c2", "NotSupported"]
 
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])

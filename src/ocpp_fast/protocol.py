@@ -155,6 +155,16 @@ def _not_supported(
     )
 
 
+def _sent_as_send_only(
+    version: ProtocolVersion, action: str, message_id: str | None = None
+) -> errors.NotSupportedError:
+    """The answer to a CALL of an action OCPP-J 2.1 sends as a SEND only (it has no
+    response), whatever its payload: as :func:`_not_supported`, before any complaint about it."""
+    return errors.NotSupportedError(
+        version.send_only_refusal(action), {"action": action}, message_id=message_id
+    )
+
+
 class AlreadyLogged(errors.InternalError):
     """An InternalError whose cause was logged where it was raised, naming the station, the
     action and the message id (rate-limited): :func:`log_error_answered` adds no line of its
@@ -524,9 +534,7 @@ class Protocol:
             # OCPP-J 2.1: an action without a response (NotifyPeriodicEventStream) travels as
             # a SEND only; its handler would run for an answer that has no type. A CALL waits
             # for an answer, so it gets one, where a SEND of a CALL's action is dropped.
-            error = errors.NotSupportedError(
-                self.version.send_only_refusal(call.action), {"action": call.action}
-            )
+            error = _sent_as_send_only(self.version, call.action)
             self._peer_log(
                 logging.WARNING,
                 "CALL of a SEND's action",
@@ -723,9 +731,12 @@ class Protocol:
             )
             return []
         action = exc.action
-        if exc.message_type == CALL and action is not None and action not in self.receivable:
+        if exc.message_type == CALL and action is not None:
             # not ours to handle: that answer comes before any complaint about the payload
-            exc = _not_supported(action, self.side, exc.message_id)
+            if action in self.version.send_only:
+                exc = _sent_as_send_only(self.version, action, exc.message_id)
+            elif action not in self.receivable:
+                exc = _not_supported(action, self.side, exc.message_id)
         if exc.message_type in (CALLERROR, CALLRESULTERROR) and not isinstance(
             exc, errors.MessageTypeNotSupportedError
         ):
