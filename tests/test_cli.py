@@ -67,6 +67,31 @@ def test_validate_speaks_16(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert ": FormationViolation $.x" in capsys.readouterr().out
 
 
+def test_validate_reports_a_call_of_the_send_only_action(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 2.1 log holding a CALL of NotifyPeriodicEventStream (sent as a SEND only, as OCPP-J
+    2.1 says) passed as valid, and the CALLRESULT with its id then stopped the command with a
+    ``KeyError`` traceback (the action has no response to judge it by). The CALL is reported
+    with the NotSupported a receiver answers; the result answers no CALL judged."""
+    stream = b'{"id":1,"pending":0,"basetime":"2026-12-01T12:00:00Z","data":[{"t":0,"v":"1"}]}'
+    log = tmp_path / "frames21.jsonl"
+    log.write_bytes(
+        b"\n".join(
+            [
+                b'[2,"c1","NotifyPeriodicEventStream",' + stream + b"]",
+                b'[3,"c1",{}]',
+                b'[6,"s1","NotifyPeriodicEventStream",' + stream + b"]",
+            ]
+        )
+    )
+    assert main(["validate", "--version", "2.1", str(log)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{log}:1: NotSupported ")
+    assert "NotifyPeriodicEventStream is sent as a SEND ([6, ...]) only" in out[0]
+    assert out[1:] == ["3 frames, 1 invalid (OCPP 2.1)"]
+
+
 def test_simulated_stations_run_sessions_without_errors() -> None:
     async def run() -> SimulationReport:
         server = await serve(DemoChargeSystem())

@@ -581,6 +581,31 @@ def test_21_send_frames_and_result_errors() -> None:
     assert len(sent) == 2
 
 
+def test_21_a_call_of_the_send_only_action_is_refused_not_supported() -> None:
+    """NotifyPeriodicEventStream travels as a SEND only (it has no response). As a CALL, its
+    handler ran and its None was answered InternalError ("invalid ... response"): the drop-in
+    answers NotSupported, saying how the action travels, as the native API does, the handler
+    not run."""
+    got: list[Any] = []
+
+    class Backend(v21.ChargePoint):
+        @on("NotifyPeriodicEventStream")
+        def on_stream(self, **kwargs: Any) -> None:
+            got.append(kwargs)
+
+    async def run() -> list[Any]:
+        sink = Sink()
+        await Backend("CP", sink).route_message(
+            '[2,"c1","NotifyPeriodicEventStream",{"id":1,"pending":0,"basetime":"2026-11-30T10:00:00Z","data":[{"t":0,"v":"1"}]}]'
+        )
+        return [msgspec.json.decode(s) for s in sink.sent]
+
+    (sent,) = asyncio.run(run())
+    assert sent[:3] == [4, "c1", "NotSupported"]
+    assert "SEND ([6, ...]) only" in sent[3]
+    assert got == []
+
+
 def test_install_swaps_ocpps_classes_and_uninstall_restores_them() -> None:
     originals = (
         ocpp.v16.ChargePoint,

@@ -811,6 +811,24 @@ def test_a_boot_of_the_wrong_version_names_both_versions() -> None:
     assert both.identity == "CS001"
 
 
+def test_a_boot_mapping_by_subprotocol_says_to_give_a_list() -> None:
+    """A station of several versions is given its handlers as a mapping by subprotocol, so
+    ``boot=`` written the same way (``{"ocpp2.1": boot21, "ocpp2.0.1": boot201}``) was natural,
+    and was refused with "not builtins.str" (its keys, iterated). The error says what to give:
+    a list, each boot's version read from its class."""
+    boot16 = messages16.BootNotificationRequest(charge_point_vendor="A", charge_point_model="M")
+    mapped: Any = {"ocpp2.0.1": BOOT, "ocpp1.6": boot16}  # a type error too
+    with pytest.raises(ValueError) as wrong:
+        StationClient(
+            {"ocpp2.0.1": v201.Charger(), "ocpp1.6": v16.Charger()},
+            "ws://127.0.0.1:9/CS001",
+            boot=mapped,
+        )
+    said = str(wrong.value)
+    assert "not a mapping" in said and "boot=[" in said, said
+    assert "builtins.str" not in said
+
+
 @pytest.mark.usefixtures("backend")
 def test_connect_takes_max_size_for_what_the_csms_sends() -> None:
     """``connect(max_size=...)``: the largest message the station takes from the CSMS (a

@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 import ocpp_fast
-from ocpp_fast import dispatch, errors, tolerance, v16, v21
+from ocpp_fast import dispatch, errors, tolerance, v16, v21, v201
 from ocpp_fast.aio import AsyncConnection, connect_in_memory
 from ocpp_fast.protocol import CallFailed, Protocol, ResultRejected, SendReceived, Side
 
@@ -335,3 +335,65 @@ def test_21_an_invalid_send_is_discarded_never_answered(caplog: pytest.LogCaptur
         assert csms.streamed == []
     said = [r.getMessage() for r in caplog.records if "invalid SEND" in r.getMessage()]
     assert len(said) >= 2, said
+
+
+def test_21_a_call_of_the_send_only_action_is_refused_with_not_supported() -> None:
+    """NotifyPeriodicEventStream has no response: OCPP-J 2.1 sends it as a SEND only. A
+    station that sent it as a CALL ran its handler, then the reply found no response type:
+    a ``KeyError`` out of handle(), and a live connection closed with 1011. The CALL is
+    refused NotSupported (the action is known, not taken so), the handler never run, on
+    handle(), the protocol and a live connection alike, which stays open."""
+    frame = msgspec.json.encode([2, "c1", "NotifyPeriodicEventStream", STREAM])
+    csms = Central21()
+    conn = Protocol(v21.VERSION, Side.CSMS)
+    assert conn.receive(frame) == []
+    written: list[bytes] = []
+    live = AsyncConnection(csms, write=written.append, identity="S1")
+    live.feed(frame)
+    replies = [decoded(r) for r in (csms.handle(frame), *conn.data_to_send(), *written)]
+    assert [r[:3] for r in replies] == [[4, "c1", "NotSupported"]] * 3, replies
+    assert all("SEND" in r[3] for r in replies), replies
+    assert csms.streamed == []
+    live.feed(b'[2,"h1","Heartbeat",{}]')  # still open, still answering
+    assert decoded(written[-1])[:2] == [3, "h1"]
+    # whatever its payload: the action is refused before the payload is judged
+    invalid = csms.handle(b'[2,"c2","NotifyPeriodicEventStream",{}]')
+    assert decoded(invalid)[:3] == [4, "c2", "NotSupported"]
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_a_send_frame_before_21_is_answered_as_its_version_says(version: str) -> None:
+    """OCPP-J's table: a SEND (``[6, ...]``) on a 2.0.1 connection is answered
+    MessageTypeNotSupported, as a CALLRESULTERROR (``[5, ...]``) is; 1.6 ignores both. 2.0.1
+    discarded the SEND as an invalid one of 2.1, unanswered, on handle(), the protocol and a
+    live connection alike."""
+    handler: Any = v201.ChargeSystem() if version == "2.0.1" else v16.ChargeSystem()
+    frame = msgspec.json.encode([6, "s1", "NotifyPeriodicEventStream", STREAM])
+    conn = Protocol(handler.version, Side.CSMS)
+    assert conn.receive(frame) == []
+    written: list[bytes] = []
+    AsyncConnection(handler, write=written.append, identity="S1").feed(frame)
+    replies = [handler.handle(frame), *conn.data_to_send(), *written]
+    if version == "1.6":
+        assert replies == [None]
+    else:
+        assert [decoded(r)[:3] for r in replies] == [[4, "s1", "MessageTypeNotSupported"]] * 3
+
+
+def test_21_a_peer_without_send_is_named_when_it_refuses_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A peer that reads no 2.1 SEND (npm ``ocpp-rpc`` 2.2.1 on ``ocpp2.1``) answers it with
+    a CALLERROR MessageTypeNotSupported of id "-1", which was logged as any CALLERROR of an
+    unknown id: nothing told the station that its stream went unread. The line says so; on
+    2.0.1, where we send neither frame, it stays the plain one."""
+    frame = b'[4,"-1","MessageTypeNotSupported","Unrecognised message type",{}]'
+    with caplog.at_level(logging.WARNING, "ocpp_fast"):
+        station = Protocol(v21.VERSION, Side.STATION)
+        station.send(STREAM)
+        assert station.receive(frame) == []
+        assert Protocol(v201.VERSION, Side.STATION).receive(frame) == []
+    (said21, said201) = [r.getMessage() for r in caplog.records if "unknown id" in r.getMessage()]
+    assert "reads no OCPP 2.1 SEND" in said21, said21
+    assert "NotifyPeriodicEventStream" in said21, said21
+    assert said201 == "discarding a CALLERROR (MessageTypeNotSupported) with unknown id '-1'"

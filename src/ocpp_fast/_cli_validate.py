@@ -267,6 +267,11 @@ def validate(path: Path, label: str, policy: Tolerance, identity: str | None = N
         message_id = getattr(frame, "message_id", None)
         action = getattr(frame, "action", None)
         if message_id is not None and action is not None and type(frame).__name__ == "Call":
+            if action in version.send_only:  # its receiver refuses it; no result is judged
+                bad += 1
+                refused = errors.NotSupportedError(version.send_only_refusal(action))
+                print(f"{where} {version.code_of(refused)}  {refused.description}")
+                continue
             calls.setdefault((entry.identity, entry.direction), {})[message_id] = action
     summary = f"{_counted(total, 'frame')}, {bad} invalid"
     if policy:

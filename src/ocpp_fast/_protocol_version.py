@@ -157,9 +157,18 @@ class ProtocolVersion:
         self.response_types: dict[str, type[OcppStruct]] = {
             name: action.response for name, action in actions.items() if action.response is not None
         }
+        self.send_only: frozenset[str] = frozenset(self.request_types.keys() - self.response_types)
+        """Actions without a response (2.1's NotifyPeriodicEventStream), which OCPP-J sends as a
+        SEND only: a CALL of one is refused NotSupported (:meth:`send_only_refusal`)."""
         self.request_decoders: _DecoderTable = _DecoderTable(self.request_types)
         self.response_decoders: _DecoderTable = _DecoderTable(self.response_types)
         self._side_tables = (self._tables_of(Sender.STATION), self._tables_of(Sender.CSMS))
+
+    @staticmethod
+    def send_only_refusal(action: str) -> str:
+        """The description of the NotSupported answering a CALL of a :attr:`send_only` action:
+        the station's developer reads it, so it says how the action travels."""
+        return f"{action} is sent as a SEND ([6, ...]) only, never as a CALL: it has no response"
 
     def code_of(self, error: Any) -> str:
         """The wire spelling of an :class:`~ocpp_fast.errors.OcppError`'s code in this version."""

@@ -388,7 +388,11 @@ class OcppHandler:
                 call = decode_frame(frame, self.version)
             except errors.OcppError:
                 call = None
-            if type(call) is Call and (route := self._routes.get(call.action)) is not None:
+            if (
+                type(call) is Call
+                and (route := self._routes.get(call.action)) is not None
+                and call.action not in self.version.send_only  # the Protocol refuses it
+            ):
                 if route.answers_later:  # before it starts what handle() could not wait for
                     raise _answers_later(call.action)
                 if debug_enabled():

@@ -155,6 +155,16 @@ def _not_supported(
     )
 
 
+def _sent_as_send_only(
+    version: ProtocolVersion, action: str, message_id: str | None = None
+) -> errors.NotSupportedError:
+    """The answer to a CALL of an action OCPP-J 2.1 sends as a SEND only (it has no
+    response), whatever its payload: as :func:`_not_supported`, before any complaint about it."""
+    return errors.NotSupportedError(
+        version.send_only_refusal(action), {"action": action}, message_id=message_id
+    )
+
+
 class AlreadyLogged(errors.InternalError):
     """An InternalError whose cause was logged where it was raised, naming the station, the
     action and the message id (rate-limited): :func:`log_error_answered` adds no line of its
@@ -463,7 +473,11 @@ class Protocol:
             self._count_in(frame)
         if type(frame) is Call:
             message_id = frame.message_id
-            if message_id in self._handling or frame.action not in self.receivable:
+            if (
+                message_id in self._handling
+                or frame.action not in self.receivable
+                or frame.action in self.version.send_only
+            ):
                 return self._refuse(frame)
             self._handling.add(message_id)
             return [CallReceived(frame)]
@@ -513,9 +527,23 @@ class Protocol:
             self.metrics.error("out", self.version.code_of(error), action)
 
     def _refuse(self, call: Call) -> list[Event]:
-        """Answer a CALL whose id is still in hand, or whose action this side never receives."""
+        """Answer a CALL whose id is still in hand, or whose action this side never receives
+        as a CALL."""
         error: errors.OcppError
-        if call.message_id in self._handling:
+        if call.action in self.version.send_only:
+            # OCPP-J 2.1: an action without a response (NotifyPeriodicEventStream) travels as
+            # a SEND only; its handler would run for an answer that has no type. A CALL waits
+            # for an answer, so it gets one, where a SEND of a CALL's action is dropped.
+            error = _sent_as_send_only(self.version, call.action)
+            self._peer_log(
+                logging.WARNING,
+                "CALL of a SEND's action",
+                "refusing a CALL of %s: it is sent as a SEND only",
+                call.action,
+                action=call.action,
+                message_id=call.message_id,
+            )
+        elif call.message_id in self._handling:
             in_hand = f"a CALL with id {call.message_id!r} is still in hand"
             error = (
                 errors.ProtocolError(in_hand)
@@ -626,10 +654,20 @@ class Protocol:
                     code=frame.error_code,
                 )
                 return []
+            # A 2.1 peer answering MessageTypeNotSupported cannot read a frame type 2.1 added
+            # (we send no other): a SEND (or CALLRESULTERROR) it refused, often as id "-1".
+            # Said, since a station's stream would otherwise go unread without a word.
+            unread = (
+                ": the peer reads no OCPP 2.1 SEND ([6, ...]) or CALLRESULTERROR ([5, ...]) "
+                "frame, so NotifyPeriodicEventStream does not reach it"
+                if frame.error_code == errors.MessageTypeNotSupportedError.code
+                and SEND in self.version.message_types
+                else ""
+            )
             self._peer_log(
                 logging.WARNING,
                 "unknown-id CALLERROR",
-                "discarding a CALLERROR (%s) with unknown id %r",
+                "discarding a CALLERROR (%s) with unknown id %r" + unread,  # ours, not cut
                 frame.error_code,
                 frame.message_id,
                 message_id=frame.message_id,
@@ -679,9 +717,10 @@ class Protocol:
             self._pending = None
             self._send_next()
             return [CallFailed(pending.message_id, pending.action, exc)]
-        if exc.message_type == SEND:
+        if exc.message_type == SEND and SEND in self.version.message_types:
             # OCPP-J 2.1: a SEND is never answered, an invalid one neither (a CALLERROR to
-            # its id would answer a message the peer expects no answer to)
+            # its id would answer a message the peer expects no answer to). Where the version
+            # has no SEND (2.0.1), the frame is of an unknown type, answered as the version says.
             self._peer_log(
                 logging.WARNING,
                 "invalid SEND",
@@ -692,9 +731,12 @@ class Protocol:
             )
             return []
         action = exc.action
-        if exc.message_type == CALL and action is not None and action not in self.receivable:
+        if exc.message_type == CALL and action is not None:
             # not ours to handle: that answer comes before any complaint about the payload
-            exc = _not_supported(action, self.side, exc.message_id)
+            if action in self.version.send_only:
+                exc = _sent_as_send_only(self.version, action, exc.message_id)
+            elif action not in self.receivable:
+                exc = _not_supported(action, self.side, exc.message_id)
         if exc.message_type in (CALLERROR, CALLRESULTERROR) and not isinstance(
             exc, errors.MessageTypeNotSupportedError
         ):

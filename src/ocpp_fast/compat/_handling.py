@@ -121,6 +121,9 @@ class Handling(State):
                 description=f"{action[:64]!r} is not an action of OCPP {version.label}",
                 details={"cause": f"{action[:64]} is not an action of OCPP {version.label}"},
             )
+        if version is not None and action in version.send_only:  # as the native API refuses it
+            why = version.send_only_refusal(action)
+            raise ocpp.exceptions.NotSupportedError(description=why, details={"cause": why})
         if handlers is None or "_on_action" not in handlers:
             raise ocpp.exceptions.NotSupportedError(
                 description=f"no handler for {action}",

@@ -1173,6 +1173,12 @@ def _boots_of(
     share a name and a 1.6 boot given to a 2.0.1 station read as "not 0" boots."""
     if boot is None:
         return {}
+    if isinstance(boot, Mapping):  # written as the handlers are, by subprotocol: its keys
+        raise ValueError(  # would be taken for the boots ("not builtins.str")
+            "boot= takes a BootNotificationRequest, or a list of them, one per version the "
+            "station offers (boot=[boot21, boot201]), not a mapping: each boot's version is "
+            "read from its class"
+        )
     given = [boot] if isinstance(boot, Request) else list(boot)
     for request in given:
         if _boot_version(request) is None:
