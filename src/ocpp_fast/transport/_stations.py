@@ -242,7 +242,7 @@ class Stations:
         """Told of each connection made, where the server counts its sockets from the accept
         on (asyncio's own loop: :class:`._accept.AcceptGate`)."""
         self.task_slots: Slots = Slots(limits.handler_tasks)
-        self.refusals: LogLimiter = LogLimiter(log)
+        self.refusals: LogLimiter = LogLimiter(log, timely=True)
         """Rate-limits the server's lines about what stations caused, one share per kind."""
         self.refusal_log: RefusalLog = RefusalLog(lambda: self.metrics)
         """Logs and counts each refused handshake (:mod:`._refusals`)."""
@@ -559,6 +559,7 @@ class Stations:
             cancelled = connection.cancelled  # by the grace's end above, or the shutdown's
             unanswered = connection.unanswered_count  # received once the stop began
             self.unanswered_at_stop += unanswered
+            connection.protocol.flush_peer_log()  # its lines held back, said before it leaves
             ConnectionLog(log, identity).info(
                 "disconnected: %s%s%s",
                 said,
@@ -754,6 +755,11 @@ def run_closed(server: Stations) -> None:
     for callback in callbacks:
         callback()
     handler_failures.flush(everything=True)  # the handlers' failures held back, said
+    # and the server's own lines held back (refused handshakes, slow handlers, cancelled
+    # handlers): their count came only with the next line of their kind, never after a storm
+    # that ended, nor at the stop
+    server.refusals.flush(everything=True)
+    server.refusal_log.flush()
 
 
 def _retrieved(task: asyncio.Task[None]) -> None:
