@@ -718,6 +718,28 @@ def test_limits_are_checked() -> None:
     assert Limits().calls_in_flight == 3
 
 
+@pytest.mark.parametrize(
+    ("cap", "said"),
+    [
+        ({"handshake_timeout": 0.0}, "handshake_timeout must be a number of seconds above 0"),
+        ({"handshake_timeout": -1.0}, "handshake_timeout must be"),
+        ({"handshake_timeout": float("nan")}, "handshake_timeout must be"),
+        ({"handshake_timeout": float("inf")}, "handshake_timeout must be"),
+        ({"handler_grace": -1.0}, "handler_grace must be 0 or more"),
+        ({"handler_grace": float("nan")}, "handler_grace must be 0 or more"),
+        ({"spare_fds": -5}, "spare_fds must be 0 or more"),
+        ({"unread_output": 0}, "unread_output must be at least 1"),
+        ({"handshake_bytes": 0}, "handshake_bytes must be at least 1"),
+    ],
+)
+def test_limits_that_mean_nothing_are_refused(cap: dict[str, float], said: str) -> None:
+    """``--limit handshake_timeout=0`` served: each station was logged refused
+    (handshake_timeout), then connected, then lost; a negative grace, a nan, likewise taken."""
+    with pytest.raises(ValueError, match=said):
+        Limits(**cap)  # type: ignore[arg-type]
+    assert Limits(handler_grace=0, spare_fds=0).handler_grace == 0  # the bounds themselves
+
+
 # --- 4. the file-descriptor limit -------------------------------------------------------------
 
 FD_LIMITED_CSMS = """

@@ -206,6 +206,11 @@ def test_flags_that_are_wrong_are_refused_before_serving(app_dir: Path) -> None:
         # Limits' own check, said with the flag (it was said without naming --limit)
         (["--limit", "loop_blocked=-1"], "--limit loop_blocked=-1: Limits.loop_blocked must be"),
         (["--limit", "handler_grace=none"], "'none' is no float"),
+        # a handshake timeout of 0 served, every station logged refused and then connected
+        (
+            ["--limit", "handshake_timeout=0"],
+            "--limit handshake_timeout=0: Limits.handshake_timeout must be a number of seconds",
+        ),
         (["--tolerate", "everything"], "unknown tolerance"),
         (
             ["--authorize", "fleet_app:absent"],
