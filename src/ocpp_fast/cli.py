@@ -128,7 +128,43 @@ def _simulate_hints(errors: Mapping[str, int], args: argparse.Namespace) -> list
             "the stations do not trust the CSMS's certificate: give the CA that signed it"
             " (a self-signed certificate: the certificate itself) with --ssl-ca-certs FILE"
         )
+    # A CSMS of security profile 3 ends the TLS session of a station without a certificate
+    # as soon as it began: the station reads no answer to its upgrade, in words that say
+    # nothing of certificates ("closed the connection without answering", "did not receive a
+    # valid HTTP response"), where the CSMS's log says "the station sent no client certificate".
+    cut = ("connect: the CSMS closed the connection without answering", _NO_HTTP_ANSWER)
+    unanswered = any(key.startswith(cut) for key in errors)
+    secure = any(url.startswith("wss:") for url in args.url)
+    if unanswered and secure and not args.ssl_certfile:
+        hints.append(
+            "the CSMS closed the stations' connections before answering: one of security"
+            " profile 3 wants each station's certificate, signed by a CA it trusts: give it with"
+            " --ssl-certfile FILE (and its key with --ssl-keyfile FILE)"
+        )
+    if any(key.startswith(_NO_PASSWORD) for key in errors) and not _passwords_given(args):
+        hints.append(
+            "the CSMS wants a password of each station (security profile 1 or 2): give it with"
+            " --password PASSWORD, or one per station with --password-file FILE"
+        )
+    if any(key.startswith(_UNKNOWN) for key in errors):
+        first = args.first_station or 0
+        hints.append(
+            f"the CSMS does not know the stations SIM{first:05d}... (HTTP 404): let its"
+            " authorize admit them, or give a range it knows with --first-station N"
+        )
     return hints
+
+
+_NO_HTTP_ANSWER = "connect: did not receive a valid HTTP response"
+"""The websockets backend's words for a handshake the CSMS closed unanswered."""
+_NO_PASSWORD = "connect: HTTP 401 Unauthorized (no password"
+"""The report's key of a station refused for sending no password (``no_credentials``)."""
+_UNKNOWN = "connect: HTTP 404 Not Found (unknown station)"
+"""The report's key of a station its CSMS's ``authorize`` does not know."""
+
+
+def _passwords_given(args: argparse.Namespace) -> bool:
+    return args.password is not None or args.password_file is not None
 
 
 def _retry_flags(args: argparse.Namespace) -> dict[str, Any]:
