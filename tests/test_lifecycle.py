@@ -291,6 +291,44 @@ def test_on_startup_and_on_shutdown_frame_the_server() -> None:
     run(main)
 
 
+class HangingShutdown(MyTestChargeSystem):
+    """An ``on_shutdown`` that waits for what never comes (a backend that does not answer)."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    async def on_shutdown(self, server: Any) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+
+
+def test_a_hanging_on_shutdown_gets_the_stop_s_time_not_handler_grace(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``close(1)`` with an ``on_shutdown`` that hangs: the hook is cancelled by the time the
+    handlers must end, and the stop ends within its timeout, the station closed. The hook had
+    ``Limits.handler_grace`` (here 60 s) whatever the stop's timeout, the stations left
+    connected all along: ``ocpp-fast serve --shutdown-timeout 3`` stopped after 13 s."""
+
+    async def main() -> None:
+        csms = HangingShutdown()
+        server = await serve(csms, limits=Limits(handler_grace=60))
+        client = await connect(MyTestCharger(), f"ws://127.0.0.1:{server.port}/CS1", backoff=FAST)
+        await client.call(messages.HeartbeatRequest(), timeout=5)
+        await asyncio.wait_for(server.close(1), 10)  # 60 s before: the test's bound fails it
+        assert csms.cancelled
+        assert "CS1" not in server.connections
+        await client.close()
+
+    caplog.set_level(logging.WARNING, logger="ocpp_fast.transport")
+    run(main)
+    said = [r.getMessage() for r in caplog.records if "on_shutdown" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("on_shutdown still running after 0.")
+
+
 def test_a_station_connecting_again_replaces_its_older_connection() -> None:
     async def main() -> None:
         csms = Watching()

@@ -175,7 +175,9 @@ async def _guarded(work: Awaitable[None], identity: str, name: str, grace: float
     try:
         await within(work, grace)
     except TimeoutError:
-        ConnectionLog(log, identity).warning("%s still running after %g s, cancelled", name, grace)
+        ConnectionLog(log, identity).warning(
+            "%s still running after %.3g s, cancelled", name, grace
+        )
     except asyncio.CancelledError:
         raise
     except Exception:
@@ -240,9 +242,13 @@ async def start_up(handlers: Iterable[OcppHandler], server: Any) -> None:
             raise StartupFailed(type(hook.__self__).__name__, exc) from exc
 
 
-async def shut_down(handlers: Iterable[OcppHandler], server: Any, grace: float) -> None:
-    """Each handler's ``on_shutdown(server)``, within ``grace`` seconds; raises are logged."""
+async def shut_down(
+    handlers: Iterable[OcppHandler], server: Any, grace: float, deadline: float
+) -> None:
+    """Each handler's ``on_shutdown(server)``, within ``grace`` seconds and by ``deadline``
+    (loop time: the stop's, which every hook shares); raises are logged."""
+    loop = asyncio.get_running_loop()
     for hook in _each(handlers, "on_shutdown"):
         result = _called(hook, (server,), "", "on_shutdown")  # no station: no identity
         if result is not None:
-            await _guarded(result, "", "on_shutdown", grace)
+            await _guarded(result, "", "on_shutdown", min(grace, max(0.0, deadline - loop.time())))

@@ -102,7 +102,7 @@ class PicowsServer(CsmsServer):
         with 1001 and what is still open at the deadline is aborted."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        await self.begin_closing()
+        handlers_end = await self.begin_closing(timeout)
         if not self._servers:
             return
         for listening in self._servers:
@@ -111,7 +111,7 @@ class PicowsServer(CsmsServer):
             self._keepalive.stop()
         for handshake in list(self._handshakes):
             handshake.shut()
-        await self.stop_handlers(deadline - min(1.0, timeout / 4))
+        await self.stop_handlers(handlers_end)
         for station in list(self._listeners):
             station.start_close(1001, "the CSMS is shutting down")
         while self._listeners and loop.time() < deadline:

@@ -668,13 +668,23 @@ class Stations:
             return "starting: on_startup has not returned yet"
         return None
 
-    async def begin_closing(self) -> None:
-        """The start of every backend's ``close()``: refuse new stations, then the handlers'
-        ``on_shutdown`` (within ``handler_grace``), while the stations are still there."""
+    async def begin_closing(self, timeout: float) -> float:
+        """The start of every backend's ``close(timeout)``: refuse new stations, then the
+        handlers' ``on_shutdown`` while the stations are still there; the loop time by which
+        the handlers in hand must end (:meth:`stop_handlers`), the last quarter of
+        ``timeout`` (one second at most) left for the closing handshakes.
+
+        ``on_shutdown`` gets until then (``handler_grace`` at most): it had ``handler_grace``
+        whatever ``timeout`` said, so one that hung held ``--shutdown-timeout 3`` for 10 s
+        more, the stations left connected meanwhile (past a supervisor's stop timeout,
+        SIGKILL)."""
+        loop = asyncio.get_running_loop()
+        handlers_end = loop.time() + timeout - min(1.0, timeout / 4)
         if self._stopping:
-            return
+            return handlers_end
         self.stop_admitting()
-        await shut_down(self.handlers.values(), self, self.limits.handler_grace)
+        await shut_down(self.handlers.values(), self, self.limits.handler_grace, handlers_end)
+        return handlers_end
 
     async def stop_handlers(self, deadline: float) -> None:
         """Refuse new stations and dispatch no CALL received from now on
