@@ -145,12 +145,14 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         "--ping-interval",
         type=seconds,
         default=20.0,
+        metavar="SECONDS",
         help="seconds between keepalive pings (default 20; 0: none)",
     )
     serve.add_argument(
         "--max-size",
         type=count,
         default=DEFAULT_MAX_SIZE,
+        metavar="BYTES",
         help=f"largest message, in bytes (default {DEFAULT_MAX_SIZE})",
     )
     serve.add_argument("--backend", choices=BACKENDS, help="WebSocket library (default: fastest)")
@@ -192,6 +194,7 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         "--shutdown-timeout",
         type=seconds,
         default=10.0,
+        metavar="SECONDS",
         help="seconds a stop waits for calls in flight (default 10)",
     )
 
@@ -205,11 +208,13 @@ def add_operations_ports(parser: argparse.ArgumentParser, default: str) -> None:
     parser.add_argument(
         "--metrics-port",
         type=port,
+        metavar="PORT",
         help="serve Prometheus metrics on this port (extra [metrics]), and /healthz and /readyz",
     )
     parser.add_argument(
         "--health-port",
         type=port,
+        metavar="PORT",
         help="serve only the probes /healthz and /readyz on this port (no extra needed)",
     )
     parser.add_argument(

@@ -355,6 +355,7 @@ def _command(argv: Sequence[str] | None) -> int:
         "--workers",
         type=count,
         default=1,
+        metavar="N",
         help="processes serving the port (SO_REUSEPORT; default 1), each started again if it "
         "dies; with --nats, each a gateway",
     )
@@ -386,6 +387,7 @@ def _command(argv: Sequence[str] | None) -> int:
         "--concurrency",
         type=count,
         default=256,
+        metavar="N",
         help="async handlers that may run at once (default 256; plain ones run one at a time)",
     )
     work.add_argument(
@@ -443,17 +445,21 @@ def _command(argv: Sequence[str] | None) -> int:
         help="CSMS URL; the station identity (SIM00000, SIM00001...) is appended (several: "
         "stations spread, fail over)",
     )
-    sim.add_argument("--chargers", type=count, default=10, help="simulated stations (default 10)")
+    sim.add_argument(
+        "--chargers", type=count, default=10, metavar="N", help="simulated stations (default 10)"
+    )
     sim.add_argument(
         "--duration",
         type=seconds_above_0,
         default=30.0,
+        metavar="SECONDS",
         help="seconds (default 30; inf: until Ctrl-C)",
     )
     sim.add_argument(
         "--interval",
         type=seconds_above_0,
         default=1.0,
+        metavar="SECONDS",
         help="seconds between a station's messages (default 1)",
     )
     sim.add_argument("--backend", choices=BACKENDS, help="WebSocket library (default: fastest)")
@@ -488,7 +494,7 @@ def _command(argv: Sequence[str] | None) -> int:
         "(SIM00000 for 0, the default; give each simulator its own range)",
     )
     sim.add_argument(
-        "--seed", type=int, default=0, help="the same seed, the same traffic (default 0)"
+        "--seed", type=int, default=0, metavar="N", help="the same seed, the same traffic (default 0)"
     )
     sim.add_argument(
         "--retry-attempts",
