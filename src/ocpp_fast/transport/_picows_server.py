@@ -343,7 +343,11 @@ class _Handshake(asyncio.Protocol):
         or for ``authorize``) is refused 503 "shutting down", as the websockets backend
         refuses it; a socket still in TLS or sending its request is dropped."""
         admitting, path = self._admitting, self._path
-        if admitting is None or admitting.done() or path is None:
+        if admitting is not None and admitting.done():
+            if self.transport is None or not self.transport.is_closing():
+                self.abort()  # its answer, a 503 of the stop's, is on its way: not cut short
+            return
+        if admitting is None or path is None:
             self.abort()
             return
         admitting.cancel()

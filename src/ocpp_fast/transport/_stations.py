@@ -270,6 +270,9 @@ class Stations:
         """Set once the server started (every ``on_startup`` returned) or began to stop:
         until then each handshake waits in :meth:`admit`, so that no station is served, nor
         ``authorize`` asked, before the app's ``on_startup`` made what they need."""
+        self._stopped = asyncio.Event()
+        """Set as the stop begins: an ``async`` ``authorize`` still running then is cancelled
+        and its station refused 503 "shutting down" (:meth:`_decide`)."""
         self.process_slot: int = process_slot()
         """This process's slot under ``ocpp-fast serve --workers N``, 0 to N - 1 (0 when not
         started that way): what must exist once for every process (an admin API on a fixed
@@ -300,6 +303,7 @@ class Stations:
         refused 503 "shutting down", unless the backend drops their sockets first)."""
         self._stopping = True
         self._gate.set()
+        self._stopped.set()
 
     # --- the handshake ----------------------------------------------------------------------
 
@@ -372,6 +376,8 @@ class Stations:
             identity, credentials[1] if credentials else None, certificate, offered
         )
         decision = await self._decide(station)
+        if decision is None:  # the stop began while authorize ran
+            return _SHUTTING_DOWN
         if decision is Admission.UNKNOWN:
             return _UNKNOWN_STATION
         if decision is Admission.UNAUTHORIZED:
@@ -384,12 +390,26 @@ class Stations:
             return _ALREADY_CONNECTED
         return authenticated
 
-    async def _decide(self, station: StationRequest) -> Admission:
+    async def _decide(self, station: StationRequest) -> Admission | None:
+        """``authorize``'s verdict; ``None`` when the server began to stop before an ``async``
+        one answered (it is cancelled). The websockets backend left such a station waiting
+        until the end of the stop's timeout, its socket then aborted unanswered and nothing
+        logged, where picows refused it 503 "shutting down" at once."""
         if self._authorize is None:
             return Admission.ACCEPT
         decision = self._authorize(station)
         if inspect.isawaitable(decision):
-            decision = await decision
+            deciding = asyncio.ensure_future(decision)
+            stopped = asyncio.ensure_future(self._stopped.wait())
+            try:
+                await asyncio.wait((deciding, stopped), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopped.cancel()
+                if not deciding.done():  # the stop came first (or this wait was cancelled)
+                    deciding.cancel()
+            if not deciding.done() or deciding.cancelled():
+                return None
+            decision = deciding.result()
         if isinstance(decision, bool):
             return Admission.ACCEPT if decision else _refused_by_bool(station)
         return decision
