@@ -494,7 +494,11 @@ def _command(argv: Sequence[str] | None) -> int:
         "(SIM00000 for 0, the default; give each simulator its own range)",
     )
     sim.add_argument(
-        "--seed", type=int, default=0, metavar="N", help="the same seed, the same traffic (default 0)"
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the same seed, the same traffic (default 0)",
     )
     sim.add_argument(
         "--retry-attempts",
