@@ -291,6 +291,36 @@ def test_on_startup_and_on_shutdown_frame_the_server() -> None:
     run(main)
 
 
+def test_an_on_startup_that_takes_long_is_said(caplog: pytest.LogCaptureFixture) -> None:
+    """An ``on_startup`` waiting for a database that does not answer: one WARNING naming it
+    once the stations waiting for it begin to be dropped (``Limits.handshake_timeout``). The
+    server said nothing at all meanwhile: no start line, no line of any kind."""
+    said = asyncio.Event()
+
+    class Said(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "on_startup of" in record.getMessage():
+                said.set()
+
+    class Waiting(MyTestChargeSystem):
+        async def on_startup(self, server: Any) -> None:
+            await said.wait()  # returns once the line is out: the test's bound, not a sleep
+
+    async def main() -> None:
+        server = await serve(Waiting(), limits=Limits(handshake_timeout=0.2))
+        await server.close()
+
+    watcher = Said()
+    logging.getLogger("ocpp_fast.transport").addHandler(watcher)
+    caplog.set_level(logging.WARNING, logger="ocpp_fast.transport")
+    try:
+        run(main)
+    finally:
+        logging.getLogger("ocpp_fast.transport").removeHandler(watcher)
+    (line,) = [r.getMessage() for r in caplog.records if "on_startup of" in r.getMessage()]
+    assert line.startswith("on_startup of Waiting still running after 0.2 s: no station is")
+
+
 class HangingShutdown(MyTestChargeSystem):
     """An ``on_shutdown`` that waits for what never comes (a backend that does not answer)."""
 

@@ -234,12 +234,35 @@ async def start_up(handlers: Iterable[OcppHandler], server: Any) -> None:
     as :class:`~ocpp_fast.errors.StartupFailed`, naming the hook (a traceback ending in the
     user's code does not say the server was starting)."""
     for hook in _each(handlers, "on_startup"):
+        owner = type(hook.__self__).__name__
         try:
             result = hook(server)
             if is_awaitable(result):
-                await result
+                await _said_if_long(result, owner, server.limits.handshake_timeout)
         except Exception as exc:
-            raise StartupFailed(type(hook.__self__).__name__, exc) from exc
+            raise StartupFailed(owner, exc) from exc
+
+
+async def _said_if_long(starting: Awaitable[Any], owner: str, after: float) -> None:
+    """Await an ``on_startup``, with one WARNING if it still runs ``after`` seconds later
+    (``Limits.handshake_timeout``, when the stations waiting for it begin to be dropped). A
+    hook waiting for what never answers (a database) kept the server silent: no start line,
+    no line at all, only the refusals of the stations that gave up, if any came."""
+    loop = asyncio.get_running_loop()
+    said = loop.call_later(
+        after,
+        lambda: log.warning(
+            "on_startup of %s still running after %g s: no station is admitted until every "
+            "on_startup returns (each is dropped at Limits.handshake_timeout, %g s)",
+            owner,
+            after,
+            after,
+        ),
+    )
+    try:
+        await starting
+    finally:
+        said.cancel()
 
 
 async def shut_down(
