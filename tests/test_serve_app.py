@@ -68,6 +68,10 @@ class Busy(DemoChargeSystem):
     async def on_startup(self, server):
         raise OSError(98, "address already in use")
 
+class SlowToStop(DemoChargeSystem):
+    async def on_shutdown(self, server):
+        await asyncio.Event().wait()  # cancelled at the stop's deadline
+
 class OneAdmin(DemoChargeSystem):
     # An admin API on a fixed port, in process slot 0 only (of --workers N).
 
@@ -421,6 +425,24 @@ def test_a_stop_while_nats_does_not_answer_ends_the_command(
             " info stopped before the worker joined the cluster\n",
         )
     ), said
+
+
+def test_a_second_signal_during_the_stop_is_answered(app_dir: Path) -> None:
+    """Ctrl-C again while the stop drains: one line says it is under way and for how long at
+    most, and the stop goes on to its end. The second signal was met with silence, for up to
+    the whole ``--shutdown-timeout``."""
+    served = start("fleet_app:SlowToStop", "--app-dir", str(app_dir), "--shutdown-timeout", "30")
+    try:
+        assert " on ws://" in served.line()
+        served.process.send_signal(signal.SIGTERM)
+        assert " info stopping on SIGTERM: " in served.line()
+        served.process.send_signal(signal.SIGINT)
+        again = served.line()
+    finally:
+        served.process.kill()
+        served.process.wait(15)
+    assert " info SIGINT again: already stopping, within " in again, again
+    assert "(--shutdown-timeout 30); SIGKILL ends it at once" in again, again
 
 
 def test_a_start_given_up_is_raised_not_a_none_result() -> None:
