@@ -149,7 +149,7 @@ def test_simulate_says_a_profile_3_csms_wants_the_stations_certificate(unanswere
     client certificate"."""
     hints = _simulate_hints({unanswered: 3}, _simulate_args("wss://127.0.0.1:8443/ocpp"))
     assert len(hints) == 1
-    assert "security profile 3 wants each station's certificate" in hints[0]
+    assert "security profile 3 does so to a station without a certificate" in hints[0]
     assert "--ssl-certfile FILE" in hints[0]
     given = _simulate_args("wss://127.0.0.1:8443/ocpp", ssl_certfile="station.pem")
     assert _simulate_hints({unanswered: 3}, given) == []  # a certificate given: something else

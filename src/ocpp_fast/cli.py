@@ -137,9 +137,10 @@ def _simulate_hints(errors: Mapping[str, int], args: argparse.Namespace) -> list
     secure = any(url.startswith("wss:") for url in args.url)
     if unanswered and secure and not args.ssl_certfile:
         hints.append(
-            "the CSMS closed the stations' connections before answering: one of security"
-            " profile 3 wants each station's certificate, signed by a CA it trusts: give it with"
-            " --ssl-certfile FILE (and its key with --ssl-keyfile FILE)"
+            "the CSMS closed the stations' connections before answering: a CSMS of security"
+            " profile 3 does so to a station without a certificate signed by a CA it trusts"
+            " (give it with --ssl-certfile FILE, and its key with --ssl-keyfile FILE), one at a"
+            " limit of its own too (its log says which)"
         )
     if any(key.startswith(_NO_PASSWORD) for key in errors) and not _passwords_given(args):
         hints.append(
