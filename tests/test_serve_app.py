@@ -232,6 +232,16 @@ def test_flags_that_are_wrong_are_refused_before_serving(app_dir: Path) -> None:
         (["--max-size", "0"], "argument --max-size: 0 is not 1 or more"),
         (["--nats-write-window", "-0.1"], "argument --nats-write-window: -0.1 is no number"),
         (["--workers", "0"], "argument --workers: 0 is not 1 or more"),
+        # process 1's metrics on 9101, process 0's probes: process 0 failed to start 5 times
+        (
+            ["--workers", "2", "--metrics-port", "9100", "--health-port", "9101"],
+            "--workers 2 takes --health-port 9101 to 9102 (process k serves on --health-port"
+            " + k), which overlaps --metrics-port 9100 to 9101: give ports 2 apart",
+        ),
+        (
+            ["--workers", "2", "--port", "9101", "--metrics-port", "9100"],
+            "which overlaps --port 9101",
+        ),
         # the hidden cluster timings, unchecked floats that took 0 and -1 (a --limit mistake
         # after them, so that a command accepting them still stops, saying something else)
         (

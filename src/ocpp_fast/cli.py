@@ -282,6 +282,42 @@ def _check_reload_flags(parser: argparse.ArgumentParser, args: argparse.Namespac
             parser.error(f"--reload-dir {folder}: no such folder")
 
 
+_ANY_ADDRESS = ("", "0.0.0.0", "::")
+
+
+def _check_worker_ports(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Under ``--workers N`` process ``k`` serves ``--metrics-port`` + ``k`` and
+    ``--health-port`` + ``k``: ranges that overlap each other, or hold ``--port``, on one
+    address, are a usage error before any process starts. ``--metrics-port 9100 --health-port
+    9101 --workers 2`` (the ports the deploy page names) started process 1's metrics on 9101,
+    the probes' port of process 0, which then failed to start 5 times, each saying "address
+    already in use" of all three flags, and the supervisor stopped every process."""
+    count = args.workers
+    if count < 2:
+        return
+    host = args.host
+    spans = [("--port", args.port, host, 1)]
+    if args.metrics_port:
+        spans.append(("--metrics-port", args.metrics_port, args.metrics_host or host, count))
+    if args.health_port and args.health_port != args.metrics_port:  # equal: one port for both
+        spans.append(("--health-port", args.health_port, args.health_host or host, count))
+    for n, (flag, first, address, width) in enumerate(spans):
+        for other, other_first, other_address, other_width in spans[:n]:
+            shared = address == other_address or {address, other_address} & {*_ANY_ADDRESS}
+            if not other_first or not shared:
+                continue
+            if first < other_first + other_width and other_first < first + width:
+                held = (
+                    f"{other} {other_first}"
+                    if other_width == 1
+                    else f"{other} {other_first} to {other_first + other_width - 1}"
+                )
+                parser.error(
+                    f"--workers {count} takes {flag} {first} to {first + width - 1} (process k"
+                    f" serves on {flag} + k), which overlaps {held}: give ports {count} apart"
+                )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``ocpp-fast`` command; a missing optional dependency is one line naming the
     ``pip install`` to run, not a traceback: a failure to start, in the command's
@@ -587,6 +623,7 @@ def _run(
         _check_cluster_flags(serve, args)
         _check_call_flags(serve, args)
         _check_reload_flags(serve, args)
+        _check_worker_ports(serve, args)
         check_operations_hosts(serve, args)
         if args.reload and os.environ.pop(RELOADED_ENVIRONMENT, None) is None:
             from ocpp_fast._reload import app_folders, serve_reloading
