@@ -116,6 +116,38 @@ def test_a_hook_that_raises_is_logged_with_the_identity_and_harms_nothing(
     assert "CS042: on_disconnect failed" in failed
 
 
+class TenantLookupFailed(Exception):
+    """This test's own: the process's count of hook failures is per exception class."""
+
+
+def test_a_hook_failing_for_every_station_is_logged_10_times_then_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An ``on_connect`` that reads a database that is down fails for every station: 10
+    tracebacks, then one count of the rest (at the server's close here), as handlers that
+    raise are limited. A traceback per station made 10,000 of them at a fleet's reconnect."""
+
+    class Down(MyTestChargeSystem):
+        async def on_connect(self, connection: aio.AsyncConnection) -> None:
+            raise TenantLookupFailed(connection.identity)
+
+    async def main() -> None:
+        server = await serve(Down())
+        for n in range(12):
+            client = await connect(MyTestCharger(), f"ws://127.0.0.1:{server.port}/CS{n}")
+            await client.call(messages.HeartbeatRequest(), timeout=5)  # served all the same
+            await client.close()
+        await server.close()
+
+    with caplog.at_level(logging.ERROR, logger="ocpp_fast"):
+        run(main)
+    said = [r.getMessage() for r in caplog.records if "TenantLookupFailed" in r.getMessage()]
+    failed = [r for r in caplog.records if r.getMessage().endswith(": on_connect failed")]
+    assert len(failed) == 10
+    assert len(said) == 1, said
+    assert said[0].startswith("2 more 'on_connect failed TenantLookupFailed' messages suppressed")
+
+
 def test_server_call_and_stations_match_the_cluster_client() -> None:
     async def main() -> None:
         csms = Watching()

@@ -19,7 +19,7 @@ from ocpp_fast._awaited import within
 from ocpp_fast._log_text import shown
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import AsyncConnection
-from ocpp_fast.dispatch import Charger, ChargeSystem, OcppHandler, is_awaitable
+from ocpp_fast.dispatch import Charger, ChargeSystem, OcppHandler, handler_failures, is_awaitable
 from ocpp_fast.errors import StartupFailed
 
 __all__ = [
@@ -161,10 +161,19 @@ def _called(hook: Any, args: tuple[Any, ...], identity: str, name: str) -> Await
     else ``None``; a raise is logged with the station's ``identity`` and gives ``None``."""
     try:
         result = hook(*args)
-    except Exception:
-        ConnectionLog(log, identity).exception("%s failed", name)
+    except Exception as exc:
+        _hook_failed(identity, name, exc)
         return None
     return result if is_awaitable(result) else None
+
+
+def _hook_failed(identity: str, name: str, exc: Exception) -> None:
+    """``<identity>: <name> failed``, with the traceback, at most ``LOG_BURST`` lines per hook
+    and exception class a minute in the process, then a count of the rest (as handlers that
+    raise are, :data:`~ocpp_fast.dispatch.handler_failures`): an ``on_connect`` reading a
+    database that is down wrote a traceback per station, 10,000 at a fleet's reconnect."""
+    if handler_failures.admits(logging.ERROR, f"'{name} failed {type(exc).__name__}'"):
+        ConnectionLog(log, identity).error("%s failed", name, exc_info=exc)
 
 
 async def _guarded(work: Awaitable[None], identity: str, name: str, grace: float | None) -> None:
@@ -180,8 +189,8 @@ async def _guarded(work: Awaitable[None], identity: str, name: str, grace: float
         )
     except asyncio.CancelledError:
         raise
-    except Exception:
-        ConnectionLog(log, identity).exception("%s failed", name)
+    except Exception as exc:
+        _hook_failed(identity, name, exc)
 
 
 def greet(connection: AsyncConnection) -> asyncio.Task[None] | None:
