@@ -7,14 +7,18 @@ not, and ``simulate`` answered each with a traceback."""
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from serve_proc import SERVE, serving
 from test_transport import Pki
+
+from ocpp_fast.cli import _simulate_hints
 
 KEY_MARK = "-----BEGIN PRIVATE KEY-----"
 
@@ -117,3 +121,49 @@ def test_simulate_says_which_flag_trusts_the_csms_s_certificate(
     assert hint in untrusted.stderr and "--ssl-ca-certs FILE" in untrusted.stderr
     assert trusted.returncode == 0, trusted.stdout + trusted.stderr
     assert "trust" not in trusted.stderr
+
+
+def _simulate_args(url: str, **flags: Any) -> argparse.Namespace:
+    given: dict[str, Any] = {
+        "url": [url],
+        "ssl_ca_certs": None,
+        "ssl_certfile": None,
+        "password": None,
+        "password_file": None,
+        "first_station": 0,
+    }
+    return argparse.Namespace(**(given | flags))
+
+
+@pytest.mark.parametrize(
+    "unanswered",
+    [
+        "connect: the CSMS closed the connection without answering the WebSocket handshake",
+        "connect: did not receive a valid HTTP response",
+    ],
+)
+def test_simulate_says_a_profile_3_csms_wants_the_stations_certificate(unanswered: str) -> None:
+    """Stations without a certificate against a CSMS of security profile 3: the report said the
+    CSMS closed the connection without answering (websockets: no valid HTTP response), which
+    names neither certificates nor the flag; the CSMS's log alone said "the station sent no
+    client certificate"."""
+    hints = _simulate_hints({unanswered: 3}, _simulate_args("wss://127.0.0.1:8443/ocpp"))
+    assert len(hints) == 1
+    assert "security profile 3 does so to a station without a certificate" in hints[0]
+    assert "--ssl-certfile FILE" in hints[0]
+    given = _simulate_args("wss://127.0.0.1:8443/ocpp", ssl_certfile="station.pem")
+    assert _simulate_hints({unanswered: 3}, given) == []  # a certificate given: something else
+    assert _simulate_hints({unanswered: 3}, _simulate_args("ws://127.0.0.1:9000/ocpp")) == []
+
+
+def test_simulate_says_which_flag_gives_the_passwords_and_which_the_identities() -> None:
+    """A CSMS of profile 1 or 2 refusing stations that sent no password (401), and one whose
+    authorize does not know SIM00000... (404): each report's key said what, not which flag."""
+    no_password = "connect: HTTP 401 Unauthorized (no password: this CSMS needs HTTP Basic auth)"
+    unknown = "connect: HTTP 404 Not Found (unknown station)"
+    url = "ws://127.0.0.1:9000/ocpp"
+    (said,) = _simulate_hints({no_password: 3}, _simulate_args(url))
+    assert "--password PASSWORD" in said and "--password-file FILE" in said
+    assert _simulate_hints({no_password: 3}, _simulate_args(url, password="x" * 16)) == []
+    (said,) = _simulate_hints({unknown: 3}, _simulate_args(url, first_station=200))
+    assert "does not know the stations SIM00200..." in said and "--first-station N" in said

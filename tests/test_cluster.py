@@ -839,8 +839,10 @@ def test_a_worker_closing_says_how_many_handler_failures_it_held_back(
                 await station.call(messages.DataTransferRequest(vendor_id="v"), timeout=5)
         await station.close()
         await worker.close()
-        said_at_close.extend(
-            r.getMessage() for r in caplog.records if "suppressed" in r.getMessage()
+        said_at_close.extend(  # the gateway's count of its answers to HF.1 is its own
+            r.getMessage()
+            for r in caplog.records
+            if "suppressed" in r.getMessage() and not r.getMessage().startswith("HF.1: ")
         )
         await server.close()
         await gateway.close()

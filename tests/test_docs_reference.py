@@ -43,6 +43,44 @@ def test_cli_page_has_every_command_and_flag() -> None:
             assert f"| `{flag}` |" in section or f", `{flag}` |" in section, (name, flag)
 
 
+def _commands() -> dict[str, argparse.ArgumentParser]:
+    top = docs_hooks.parser_of(cli.main)
+    return {
+        name: sub
+        for action in top._actions
+        if isinstance(action, argparse._SubParsersAction)
+        for name, sub in action.choices.items()
+        if name != "bench"
+    }
+
+
+def test_each_flag_names_its_value_as_the_guides_do() -> None:
+    """A flag that takes a value names what to give (``SECONDS``, ``PORT``, ``N``...), not
+    argparse's upper-cased name of the flag: ``--help`` and the CLI page read
+    ``--shutdown-timeout SHUTDOWN_TIMEOUT`` and ``--metrics-port METRICS_PORT`` (``worker``'s
+    own ``--shutdown-timeout SECONDS``), where the guides say seconds and a port."""
+    unnamed = [
+        f"{name} {action.option_strings[0]} {action.dest.upper()}"
+        for name, parser in _commands().items()
+        for action in parser._actions
+        if action.option_strings
+        and action.nargs != 0
+        and action.choices is None
+        and action.help != argparse.SUPPRESS
+        and action.metavar is None
+        and "_" in action.dest  # one word (HOST, URL) reads as the value already
+    ]
+    assert not unnamed, unnamed
+
+
+def test_the_cli_page_shows_defaults_as_typed() -> None:
+    """A repeatable flag's default of none read ``[]``, and ``simulate --version``'s
+    ``['2.0.1']``: Python's words, not what one types."""
+    page = docs_hooks.cli_markdown()
+    assert "`[]`" not in page and "['" not in page
+    assert "| `--version` | `1.6` \\| `2.0.1` \\| `2.1` | `2.0.1` |" in page
+
+
 def test_the_guides_tables_have_every_flag() -> None:
     """The how-to pages' own tables of every flag (``ocpp-fast serve``'s in Serve your own
     CSMS, ``simulate``'s in Load-test) claim to be whole: a flag added to the command and not

@@ -718,6 +718,28 @@ def test_limits_are_checked() -> None:
     assert Limits().calls_in_flight == 3
 
 
+@pytest.mark.parametrize(
+    ("cap", "said"),
+    [
+        ({"handshake_timeout": 0.0}, "handshake_timeout must be a number of seconds above 0"),
+        ({"handshake_timeout": -1.0}, "handshake_timeout must be"),
+        ({"handshake_timeout": float("nan")}, "handshake_timeout must be"),
+        ({"handshake_timeout": float("inf")}, "handshake_timeout must be"),
+        ({"handler_grace": -1.0}, "handler_grace must be 0 or more"),
+        ({"handler_grace": float("nan")}, "handler_grace must be 0 or more"),
+        ({"spare_fds": -5}, "spare_fds must be 0 or more"),
+        ({"unread_output": 0}, "unread_output must be at least 1"),
+        ({"handshake_bytes": 0}, "handshake_bytes must be at least 1"),
+    ],
+)
+def test_limits_that_mean_nothing_are_refused(cap: dict[str, float], said: str) -> None:
+    """``--limit handshake_timeout=0`` served: each station was logged refused
+    (handshake_timeout), then connected, then lost; a negative grace, a nan, likewise taken."""
+    with pytest.raises(ValueError, match=said):
+        Limits(**cap)  # type: ignore[arg-type]
+    assert Limits(handler_grace=0, spare_fds=0).handler_grace == 0  # the bounds themselves
+
+
 # --- 4. the file-descriptor limit -------------------------------------------------------------
 
 FD_LIMITED_CSMS = """
@@ -968,6 +990,68 @@ def test_a_flush_says_each_kinds_count_at_its_own_level() -> None:
         (logging.ERROR, "2 more storing messages suppressed in 61 s"),
         (logging.WARNING, "2 more no worker messages suppressed in 61 s"),
     ]
+
+
+def test_a_timely_limiter_says_its_count_when_the_window_ends() -> None:
+    """A server's limiter says a window's count when the window ends, on the event loop: the
+    count came only with the kind's next record, so a storm that ended (stations refused at a
+    fleet's reboot, then none for hours) left its first lines and no count of the rest."""
+    from ocpp_fast._ratelimit import LogLimiter
+
+    said: list[str] = []
+    counted = asyncio.Event()
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            said.append(record.getMessage())
+            if "suppressed" in record.getMessage():
+                counted.set()
+
+    logger = logging.getLogger("test_hostile.timely")
+    logger.addHandler(Collect())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+    async def storm() -> None:
+        limiter = LogLimiter(logger, burst=2, interval=0.05, timely=True)
+        for n in range(5):
+            limiter.warning("refused", "refused %d", n)
+        await asyncio.wait_for(counted.wait(), 10)  # no record of the kind comes again
+
+    asyncio.run(storm())
+    assert said[:2] == ["refused 0", "refused 1"]
+    assert said[2].startswith("3 more refused messages suppressed in ")
+    assert len(said) == 3
+
+
+def test_a_stations_lines_held_back_are_counted_as_it_leaves(
+    backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A station that sends 12 answers to nothing and leaves: 10 lines, then the count of the
+    other 2 before its ``disconnected`` line. The count waited for the next window of that
+    connection, which never opens once it is gone."""
+
+    async def session() -> None:
+        server = await serve(MyTestChargeSystem(), backend=backend)
+        try:
+            async with station(server, "CS001") as peer:
+                for n in range(12):
+                    await peer.send(f'[3,"u{n}",{{}}]')
+                await peer.send(HEARTBEAT.format("h"))
+                await asyncio.wait_for(peer.recv(), 10)  # every frame before it was read
+            assert await until(lambda: "CS001" not in server.connections, 10)
+        finally:
+            await server.close(timeout=1)
+
+    caplog.set_level(logging.INFO, logger="ocpp_fast")
+    run(session)
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("CS001: ")]
+    unknown = [line for line in said if "unknown id" in line]
+    assert len(unknown) == 10
+    counted = [n for n, line in enumerate(said) if "suppressed" in line]
+    assert len(counted) == 1
+    assert said[counted[0]].startswith("CS001: 2 more unknown-id CALLRESULT messages suppressed")
+    assert said[counted[0] + 1].startswith("CS001: disconnected: ")
 
 
 def test_first_times_remembers_a_bounded_number_of_keys() -> None:

@@ -116,6 +116,38 @@ def test_a_hook_that_raises_is_logged_with_the_identity_and_harms_nothing(
     assert "CS042: on_disconnect failed" in failed
 
 
+class TenantLookupFailed(Exception):
+    """This test's own: the process's count of hook failures is per exception class."""
+
+
+def test_a_hook_failing_for_every_station_is_logged_10_times_then_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An ``on_connect`` that reads a database that is down fails for every station: 10
+    tracebacks, then one count of the rest (at the server's close here), as handlers that
+    raise are limited. A traceback per station made 10,000 of them at a fleet's reconnect."""
+
+    class Down(MyTestChargeSystem):
+        async def on_connect(self, connection: aio.AsyncConnection) -> None:
+            raise TenantLookupFailed(connection.identity)
+
+    async def main() -> None:
+        server = await serve(Down())
+        for n in range(12):
+            client = await connect(MyTestCharger(), f"ws://127.0.0.1:{server.port}/CS{n}")
+            await client.call(messages.HeartbeatRequest(), timeout=5)  # served all the same
+            await client.close()
+        await server.close()
+
+    with caplog.at_level(logging.ERROR, logger="ocpp_fast"):
+        run(main)
+    said = [r.getMessage() for r in caplog.records if "TenantLookupFailed" in r.getMessage()]
+    failed = [r for r in caplog.records if r.getMessage().endswith(": on_connect failed")]
+    assert len(failed) == 10
+    assert len(said) == 1, said
+    assert said[0].startswith("2 more 'on_connect failed TenantLookupFailed' messages suppressed")
+
+
 def test_server_call_and_stations_match_the_cluster_client() -> None:
     async def main() -> None:
         csms = Watching()
@@ -289,6 +321,74 @@ def test_on_startup_and_on_shutdown_frame_the_server() -> None:
             await asyncio.open_connection("127.0.0.1", port)
 
     run(main)
+
+
+def test_an_on_startup_that_takes_long_is_said(caplog: pytest.LogCaptureFixture) -> None:
+    """An ``on_startup`` waiting for a database that does not answer: one WARNING naming it
+    once the stations waiting for it begin to be dropped (``Limits.handshake_timeout``). The
+    server said nothing at all meanwhile: no start line, no line of any kind."""
+    said = asyncio.Event()
+
+    class Said(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "on_startup of" in record.getMessage():
+                said.set()
+
+    class Waiting(MyTestChargeSystem):
+        async def on_startup(self, server: Any) -> None:
+            await said.wait()  # returns once the line is out: the test's bound, not a sleep
+
+    async def main() -> None:
+        server = await serve(Waiting(), limits=Limits(handshake_timeout=0.2))
+        await server.close()
+
+    watcher = Said()
+    logging.getLogger("ocpp_fast.transport").addHandler(watcher)
+    caplog.set_level(logging.WARNING, logger="ocpp_fast.transport")
+    try:
+        run(main)
+    finally:
+        logging.getLogger("ocpp_fast.transport").removeHandler(watcher)
+    (line,) = [r.getMessage() for r in caplog.records if "on_startup of" in r.getMessage()]
+    assert line.startswith("on_startup of Waiting still running after 0.2 s: no station is")
+
+
+class HangingShutdown(MyTestChargeSystem):
+    """An ``on_shutdown`` that waits for what never comes (a backend that does not answer)."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    async def on_shutdown(self, server: Any) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+
+
+def test_a_hanging_on_shutdown_gets_the_stop_s_time_not_handler_grace(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``close(1)`` with an ``on_shutdown`` that hangs: the hook is cancelled by the time the
+    handlers must end, and the stop ends within its timeout, the station closed. The hook had
+    ``Limits.handler_grace`` (here 60 s) whatever the stop's timeout, the stations left
+    connected all along: ``ocpp-fast serve --shutdown-timeout 3`` stopped after 13 s."""
+
+    async def main() -> None:
+        csms = HangingShutdown()
+        server = await serve(csms, limits=Limits(handler_grace=60))
+        client = await connect(MyTestCharger(), f"ws://127.0.0.1:{server.port}/CS1", backoff=FAST)
+        await client.call(messages.HeartbeatRequest(), timeout=5)
+        await asyncio.wait_for(server.close(1), 10)  # 60 s before: the test's bound fails it
+        assert csms.cancelled
+        assert "CS1" not in server.connections
+        await client.close()
+
+    caplog.set_level(logging.WARNING, logger="ocpp_fast.transport")
+    run(main)
+    said = [r.getMessage() for r in caplog.records if "on_shutdown" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("on_shutdown still running after 0.")
 
 
 def test_a_station_connecting_again_replaces_its_older_connection() -> None:

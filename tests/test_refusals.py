@@ -494,3 +494,65 @@ def test_false_from_authorize_refuses_credentials_401_and_no_credentials_404(
     records = refusal_records(caplog)
     assert [r.reason for r in records] == ["unauthorized", "unknown_station"]  # type: ignore[attr-defined]
     assert dict(metrics.refusals) == {"unauthorized": 1, "unknown_station": 1}
+
+
+def test_the_refusals_the_rate_limit_held_back_are_counted_at_the_close(
+    backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """12 stations of an unknown identity and then none: 10 lines, and the count of the other
+    2 said as the server closes. It was said only by the next refusal of that reason, so a
+    storm that ended (100 stations of a version not served, refused as a fleet rebooted) left
+    10 lines in the log and no count, even at the stop."""
+
+    async def session() -> list[int]:
+        server = await serve(
+            MyTestChargeSystem(), authorize=lambda s: Admission.UNKNOWN, backend=backend
+        )
+        try:
+            return [
+                status(await exchange(server.port, upgrade(f"/ocpp/CS{n:03d}"))) for n in range(12)
+            ]
+        finally:
+            await server.close()
+
+    caplog.set_level(logging.WARNING, logger="ocpp_fast.transport.refusals")
+    assert run(session) == [404] * 12
+    said = [r.getMessage() for r in refusal_records(caplog)]
+    assert len(said) == 11
+    assert said[-1].startswith("2 more refused unknown_station messages suppressed in ")
+
+
+def test_a_station_whose_authorize_runs_as_the_stop_begins_is_refused_503(
+    backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An ``async`` ``authorize`` still waiting (a database) when the server stops: the
+    station is refused 503 "shutting down" at once, logged and counted, on both backends. On
+    websockets it waited until the stop's deadline, its socket then aborted unanswered and
+    nothing logged."""
+    metrics = Metrics()
+    asked = asyncio.Event()
+
+    async def authorize(station: StationRequest) -> bool:
+        asked.set()
+        await asyncio.Event().wait()  # never answers
+        return True
+
+    async def session() -> int:
+        server = await serve(
+            MyTestChargeSystem(),
+            authorize=authorize,
+            security_profile=1,
+            backend=backend,
+            metrics=metrics,
+        )
+        header = f"Authorization: {basic_header('CS010', PASSWORD)}"
+        answering = asyncio.ensure_future(exchange(server.port, upgrade("/ocpp/CS010", header)))
+        await asyncio.wait_for(asked.wait(), 10)
+        await asyncio.wait_for(server.close(60), 10)  # not the 60 s of its timeout
+        return status(await answering)
+
+    caplog.set_level(logging.WARNING, logger="ocpp_fast.transport.refusals")
+    assert run(session) == 503
+    (record,) = refusal_records(caplog)
+    assert record.reason == "shutting_down"  # type: ignore[attr-defined]
+    assert dict(metrics.refusals) == {"shutting_down": 1}

@@ -68,6 +68,10 @@ class Busy(DemoChargeSystem):
     async def on_startup(self, server):
         raise OSError(98, "address already in use")
 
+class SlowToStop(DemoChargeSystem):
+    async def on_shutdown(self, server):
+        await asyncio.Event().wait()  # cancelled at the stop's deadline
+
 class OneAdmin(DemoChargeSystem):
     # An admin API on a fixed port, in process slot 0 only (of --workers N).
 
@@ -206,6 +210,11 @@ def test_flags_that_are_wrong_are_refused_before_serving(app_dir: Path) -> None:
         # Limits' own check, said with the flag (it was said without naming --limit)
         (["--limit", "loop_blocked=-1"], "--limit loop_blocked=-1: Limits.loop_blocked must be"),
         (["--limit", "handler_grace=none"], "'none' is no float"),
+        # a handshake timeout of 0 served, every station logged refused and then connected
+        (
+            ["--limit", "handshake_timeout=0"],
+            "--limit handshake_timeout=0: Limits.handshake_timeout must be a number of seconds",
+        ),
         (["--tolerate", "everything"], "unknown tolerance"),
         (
             ["--authorize", "fleet_app:absent"],
@@ -223,6 +232,16 @@ def test_flags_that_are_wrong_are_refused_before_serving(app_dir: Path) -> None:
         (["--max-size", "0"], "argument --max-size: 0 is not 1 or more"),
         (["--nats-write-window", "-0.1"], "argument --nats-write-window: -0.1 is no number"),
         (["--workers", "0"], "argument --workers: 0 is not 1 or more"),
+        # process 1's metrics on 9101, process 0's probes: process 0 failed to start 5 times
+        (
+            ["--workers", "2", "--metrics-port", "9100", "--health-port", "9101"],
+            "--workers 2 takes --health-port 9101 to 9102 (process k serves on --health-port"
+            " + k), which overlaps --metrics-port 9100 to 9101: give ports 2 apart",
+        ),
+        (
+            ["--workers", "2", "--port", "9101", "--metrics-port", "9100"],
+            "which overlaps --port 9101",
+        ),
         # the hidden cluster timings, unchecked floats that took 0 and -1 (a --limit mistake
         # after them, so that a command accepting them still stops, saying something else)
         (
@@ -416,6 +435,24 @@ def test_a_stop_while_nats_does_not_answer_ends_the_command(
             " info stopped before the worker joined the cluster\n",
         )
     ), said
+
+
+def test_a_second_signal_during_the_stop_is_answered(app_dir: Path) -> None:
+    """Ctrl-C again while the stop drains: one line says it is under way and for how long at
+    most, and the stop goes on to its end. The second signal was met with silence, for up to
+    the whole ``--shutdown-timeout``."""
+    served = start("fleet_app:SlowToStop", "--app-dir", str(app_dir), "--shutdown-timeout", "30")
+    try:
+        assert " on ws://" in served.line()
+        served.process.send_signal(signal.SIGTERM)
+        assert " info stopping on SIGTERM: " in served.line()
+        served.process.send_signal(signal.SIGINT)
+        again = served.line()
+    finally:
+        served.process.kill()
+        served.process.wait(15)
+    assert " info SIGINT again: already stopping, within " in again, again
+    assert "(--shutdown-timeout 30); SIGKILL ends it at once" in again, again
 
 
 def test_a_start_given_up_is_raised_not_a_none_result() -> None:

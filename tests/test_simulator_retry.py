@@ -6,11 +6,13 @@ handler never filled. Against a real server on 127.0.0.1, 1.6 and 2.0.1 stations
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections import defaultdict
 from typing import Any
 
 import msgspec
+import pytest
 
 from ocpp_fast import errors
 from ocpp_fast.demo import DemoChargeSystem, DemoChargeSystem16
@@ -135,6 +137,43 @@ def test_a_transaction_message_failed_at_every_sending_is_said_dropped() -> None
         "TransactionEvent: InternalError",
         "TransactionEvent: InternalError, dropped after 3 sendings",
     }, report.table()
+
+
+class Refuses(DemoChargeSystem):
+    def transaction_event(
+        self, request: messages.TransactionEventRequest
+    ) -> messages.TransactionEventResponse:
+        raise errors.NotSupportedError("TransactionEvent is not handled by this CSMS")
+
+
+def test_a_message_the_csms_never_takes_is_said_dropped_without_retries_pretended(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A CSMS that answers NotSupported: the station drops the message at once (no sending
+    mends it), and its line says so with the CSMS's code and words. It read ``dropped
+    TransactionEvent 4 of transaction '...' after 1 attempts: NotSupportedError('...', {...})``
+    under three attempts: retries that never came, in the exception's repr."""
+
+    async def main() -> SimulationReport:
+        server = await serve(Refuses())
+        try:
+            url = f"ws://127.0.0.1:{server.port}/ocpp"
+            retry = MessageRetry(attempts=3, interval=0.05)
+            return await simulate(url, 1, 1.0, interval=0.05, actions="core", retry=retry)
+        finally:
+            await server.close(1)
+
+    caplog.set_level(logging.ERROR, logger="ocpp_fast.transport")
+    asyncio.run(asyncio.wait_for(main(), 30))
+    said = [r.getMessage() for r in caplog.records if "dropped TransactionEvent" in r.getMessage()]
+    assert said, [r.getMessage() for r in caplog.records]
+    assert all(
+        line.endswith(
+            ": the CSMS answered NotSupported (TransactionEvent is not handled by this CSMS),"
+            " not sent again"
+        )
+        for line in said
+    ), said
 
 
 def test_a_message_waiting_to_be_sent_again_at_a_stop_is_still_queued() -> None:

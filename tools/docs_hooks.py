@@ -223,10 +223,12 @@ def _options_table(parser: argparse.ArgumentParser) -> list[str]:
             value = f"`{metavar}`" + (" ..." if action.nargs in ("+", "*") else "")
         if action.required or (not action.option_strings and action.nargs not in ("?", "*")):
             default = "required"
-        elif action.default in (None, False, "", argparse.SUPPRESS) or action.nargs == 0:
-            default = ""
+        elif action.default in (None, False, "", [], argparse.SUPPRESS) or action.nargs == 0:
+            default = ""  # a repeatable flag's [] is "none", not a value to type
         elif isinstance(action.default, Path) and action.default.is_relative_to(PACKAGE.parent):
             default = f"`{action.default.relative_to(PACKAGE.parent).as_posix()}` (packaged)"
+        elif isinstance(action.default, list):  # as typed: `1.6 2.0.1`, not ['1.6', '2.0.1']
+            default = f"`{' '.join(str(value) for value in action.default)}`"
         else:
             default = f"`{action.default}`"
         rows.append(f"| {name} | {value} | {default} | {_cell(action.help or '')} |")

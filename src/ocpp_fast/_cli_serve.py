@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import errno
 import logging
+import math
 import os
 import signal
 import ssl
@@ -145,12 +146,14 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         "--ping-interval",
         type=seconds,
         default=20.0,
+        metavar="SECONDS",
         help="seconds between keepalive pings (default 20; 0: none)",
     )
     serve.add_argument(
         "--max-size",
         type=count,
         default=DEFAULT_MAX_SIZE,
+        metavar="BYTES",
         help=f"largest message, in bytes (default {DEFAULT_MAX_SIZE})",
     )
     serve.add_argument("--backend", choices=BACKENDS, help="WebSocket library (default: fastest)")
@@ -192,6 +195,7 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         "--shutdown-timeout",
         type=seconds,
         default=10.0,
+        metavar="SECONDS",
         help="seconds a stop waits for calls in flight (default 10)",
     )
 
@@ -205,11 +209,13 @@ def add_operations_ports(parser: argparse.ArgumentParser, default: str) -> None:
     parser.add_argument(
         "--metrics-port",
         type=port,
+        metavar="PORT",
         help="serve Prometheus metrics on this port (extra [metrics]), and /healthz and /readyz",
     )
     parser.add_argument(
         "--health-port",
         type=port,
+        metavar="PORT",
         help="serve only the probes /healthz and /readyz on this port (no extra needed)",
     )
     parser.add_argument(
@@ -409,18 +415,37 @@ async def _serve(
     )
 
 
-def stop_on_signals() -> tuple[asyncio.Event, list[signal.Signals]]:
+def stop_on_signals(timeout: float) -> tuple[asyncio.Event, list[signal.Signals]]:
     """An event set by the first SIGINT or SIGTERM the running loop gets, and the signals
     got (the first names the stop in the line that says it): a command's clean stop, for
-    ``serve`` and ``worker`` alike."""
+    ``serve`` and ``worker`` alike, bounded by ``timeout`` (``--shutdown-timeout``).
+
+    Each signal after the first is answered with one line saying the stop is under way and
+    how long it may still take: a second Ctrl-C was met with silence, the operator left to
+    guess whether it was heard, for up to the whole timeout. Not in a process of ``--workers
+    N`` or ``--reload``, which gets each Ctrl-C twice (the terminal's, and its supervisor's
+    passing it on): the supervisor's own process is the one the operator watches."""
     stop = asyncio.Event()
     signals: list[signal.Signals] = []
+    loop = asyncio.get_running_loop()
+    supervised = READY_FD_ENVIRONMENT in os.environ
+    first = [0.0]
 
     def stop_on(sig: signal.Signals) -> None:
         signals.append(sig)
-        stop.set()
+        if not stop.is_set():
+            first[0] = loop.time()
+            stop.set()
+        elif not supervised:
+            left = max(0.0, first[0] + timeout - loop.time())
+            command_log.info(
+                "%s again: already stopping, within %.0f s more (--shutdown-timeout %g);"
+                " SIGKILL ends it at once, leaving the calls in flight unanswered",
+                sig.name,
+                math.ceil(left),
+                timeout,
+            )
 
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop_on, sig)
     return stop, signals
@@ -469,7 +494,7 @@ async def serve_command(args: argparse.Namespace) -> int:
     )
     # Before anything is printed: a SIGINT or SIGTERM from the first moment on is a clean
     # stop (the start first finishes or is given up: unless_stopped), never a traceback.
-    stop, signals = stop_on_signals()
+    stop, signals = stop_on_signals(args.shutdown_timeout)
     call_timeout = _call_timeout(args)
     try:
         handlers, name = await _handlers(args, call_timeout)

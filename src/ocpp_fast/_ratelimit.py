@@ -11,6 +11,7 @@ station from silencing the others.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Hashable, Mapping
@@ -61,7 +62,7 @@ class ConnectionLog(logging.LoggerAdapter[logging.Logger]):
 class LogLimiter:
     """At most ``burst`` records per kind per ``interval`` seconds on ``logger``."""
 
-    __slots__ = ("_burst", "_clock", "_interval", "_logger", "_windows")
+    __slots__ = ("_burst", "_clock", "_interval", "_logger", "_timely", "_windows")
 
     def __init__(
         self,
@@ -69,11 +70,18 @@ class LogLimiter:
         burst: int = LOG_BURST,
         interval: float = LOG_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        timely: bool = False,
     ) -> None:
         self._logger = logger
         self._burst = burst
         self._interval = interval
         self._clock = clock
+        self._timely = timely
+        """Say a window's count when the window ends (a timer of the running event loop,
+        armed by the window's first dropped record), not only when the kind's next record
+        comes: for a server's lines, where the next refused station may come hours after a
+        storm that ended, or never."""
         self._windows: dict[str, list[float]] = {}
         """kind -> [window start, records logged, records dropped, level of its records]."""
 
@@ -108,7 +116,25 @@ class LogLimiter:
             window[1] += 1
             return True
         window[2] += 1
+        if self._timely and window[2] == 1:
+            self._say_at_end(kind, window, now)
         return False
+
+    def _say_at_end(self, kind: str, window: list[float], now: float) -> None:
+        """Arm the timer that says ``window``'s count at its end (nothing without a running
+        loop: the next record, or a flush, says it then)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        loop.call_later(max(0.0, window[0] + self._interval - now), self._ended, kind, window)
+
+    def _ended(self, kind: str, window: list[float]) -> None:
+        """The timer of :meth:`_say_at_end`: the window's count, unless a flush or a record
+        of the next window said it already; the kind's next record opens a new window."""
+        if self._windows.get(kind) is window:
+            del self._windows[kind]
+            self._say_dropped(int(window[3]), kind, window, self._clock())
 
     def flush(self, level: int | None = None, *, everything: bool = False) -> None:
         """Say now, at ``level`` (``None``: at the level of the kind's own records), how many

@@ -128,7 +128,44 @@ def _simulate_hints(errors: Mapping[str, int], args: argparse.Namespace) -> list
             "the stations do not trust the CSMS's certificate: give the CA that signed it"
             " (a self-signed certificate: the certificate itself) with --ssl-ca-certs FILE"
         )
+    # A CSMS of security profile 3 ends the TLS session of a station without a certificate
+    # as soon as it began: the station reads no answer to its upgrade, in words that say
+    # nothing of certificates ("closed the connection without answering", "did not receive a
+    # valid HTTP response"), where the CSMS's log says "the station sent no client certificate".
+    cut = ("connect: the CSMS closed the connection without answering", _NO_HTTP_ANSWER)
+    unanswered = any(key.startswith(cut) for key in errors)
+    secure = any(url.startswith("wss:") for url in args.url)
+    if unanswered and secure and not args.ssl_certfile:
+        hints.append(
+            "the CSMS closed the stations' connections before answering: a CSMS of security"
+            " profile 3 does so to a station without a certificate signed by a CA it trusts"
+            " (give it with --ssl-certfile FILE, and its key with --ssl-keyfile FILE), one at a"
+            " limit of its own too (its log says which)"
+        )
+    if any(key.startswith(_NO_PASSWORD) for key in errors) and not _passwords_given(args):
+        hints.append(
+            "the CSMS wants a password of each station (security profile 1 or 2): give it with"
+            " --password PASSWORD, or one per station with --password-file FILE"
+        )
+    if any(key.startswith(_UNKNOWN) for key in errors):
+        first = args.first_station or 0
+        hints.append(
+            f"the CSMS does not know the stations SIM{first:05d}... (HTTP 404): let its"
+            " authorize admit them, or give a range it knows with --first-station N"
+        )
     return hints
+
+
+_NO_HTTP_ANSWER = "connect: did not receive a valid HTTP response"
+"""The websockets backend's words for a handshake the CSMS closed unanswered."""
+_NO_PASSWORD = "connect: HTTP 401 Unauthorized (no password"
+"""The report's key of a station refused for sending no password (``no_credentials``)."""
+_UNKNOWN = "connect: HTTP 404 Not Found (unknown station)"
+"""The report's key of a station its CSMS's ``authorize`` does not know."""
+
+
+def _passwords_given(args: argparse.Namespace) -> bool:
+    return args.password is not None or args.password_file is not None
 
 
 def _retry_flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -245,6 +282,42 @@ def _check_reload_flags(parser: argparse.ArgumentParser, args: argparse.Namespac
             parser.error(f"--reload-dir {folder}: no such folder")
 
 
+_ANY_ADDRESS = ("", "0.0.0.0", "::")
+
+
+def _check_worker_ports(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Under ``--workers N`` process ``k`` serves ``--metrics-port`` + ``k`` and
+    ``--health-port`` + ``k``: ranges that overlap each other, or hold ``--port``, on one
+    address, are a usage error before any process starts. ``--metrics-port 9100 --health-port
+    9101 --workers 2`` (the ports the deploy page names) started process 1's metrics on 9101,
+    the probes' port of process 0, which then failed to start 5 times, each saying "address
+    already in use" of all three flags, and the supervisor stopped every process."""
+    count = args.workers
+    if count < 2:
+        return
+    host = args.host
+    spans = [("--port", args.port, host, 1)]
+    if args.metrics_port:
+        spans.append(("--metrics-port", args.metrics_port, args.metrics_host or host, count))
+    if args.health_port and args.health_port != args.metrics_port:  # equal: one port for both
+        spans.append(("--health-port", args.health_port, args.health_host or host, count))
+    for n, (flag, first, address, width) in enumerate(spans):
+        for other, other_first, other_address, other_width in spans[:n]:
+            shared = address == other_address or {address, other_address} & {*_ANY_ADDRESS}
+            if not other_first or not shared:
+                continue
+            if first < other_first + other_width and other_first < first + width:
+                held = (
+                    f"{other} {other_first}"
+                    if other_width == 1
+                    else f"{other} {other_first} to {other_first + other_width - 1}"
+                )
+                parser.error(
+                    f"--workers {count} takes {flag} {first} to {first + width - 1} (process k"
+                    f" serves on {flag} + k), which overlaps {held}: give ports {count} apart"
+                )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``ocpp-fast`` command; a missing optional dependency is one line naming the
     ``pip install`` to run, not a traceback: a failure to start, in the command's
@@ -319,6 +392,7 @@ def _command(argv: Sequence[str] | None) -> int:
         "--workers",
         type=count,
         default=1,
+        metavar="N",
         help="processes serving the port (SO_REUSEPORT; default 1), each started again if it "
         "dies; with --nats, each a gateway",
     )
@@ -350,6 +424,7 @@ def _command(argv: Sequence[str] | None) -> int:
         "--concurrency",
         type=count,
         default=256,
+        metavar="N",
         help="async handlers that may run at once (default 256; plain ones run one at a time)",
     )
     work.add_argument(
@@ -407,17 +482,21 @@ def _command(argv: Sequence[str] | None) -> int:
         help="CSMS URL; the station identity (SIM00000, SIM00001...) is appended (several: "
         "stations spread, fail over)",
     )
-    sim.add_argument("--chargers", type=count, default=10, help="simulated stations (default 10)")
+    sim.add_argument(
+        "--chargers", type=count, default=10, metavar="N", help="simulated stations (default 10)"
+    )
     sim.add_argument(
         "--duration",
         type=seconds_above_0,
         default=30.0,
+        metavar="SECONDS",
         help="seconds (default 30; inf: until Ctrl-C)",
     )
     sim.add_argument(
         "--interval",
         type=seconds_above_0,
         default=1.0,
+        metavar="SECONDS",
         help="seconds between a station's messages (default 1)",
     )
     sim.add_argument("--backend", choices=BACKENDS, help="WebSocket library (default: fastest)")
@@ -452,7 +531,11 @@ def _command(argv: Sequence[str] | None) -> int:
         "(SIM00000 for 0, the default; give each simulator its own range)",
     )
     sim.add_argument(
-        "--seed", type=int, default=0, help="the same seed, the same traffic (default 0)"
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the same seed, the same traffic (default 0)",
     )
     sim.add_argument(
         "--retry-attempts",
@@ -540,6 +623,7 @@ def _run(
         _check_cluster_flags(serve, args)
         _check_call_flags(serve, args)
         _check_reload_flags(serve, args)
+        _check_worker_ports(serve, args)
         check_operations_hosts(serve, args)
         if args.reload and os.environ.pop(RELOADED_ENVIRONMENT, None) is None:
             from ocpp_fast._reload import app_folders, serve_reloading

@@ -806,8 +806,16 @@ class Protocol:
     def _limiter(self) -> LogLimiter:
         limiter = self._warnings
         if limiter is None:
-            limiter = self._warnings = LogLimiter(self.log)
+            limiter = self._warnings = LogLimiter(self.log, timely=True)
         return limiter
+
+    def flush_peer_log(self) -> None:
+        """Say how many of the peer's lines the rate limit held back, as the connection ends:
+        its limiter says them when the kind's next window opens, which never comes once the
+        connection is gone (a station that sent 200 unknown ids and left showed 10 lines and
+        no count of the other 190)."""
+        if self._warnings is not None:
+            self._warnings.flush(everything=True)
 
     def _send_next(self) -> None:
         if self._pending is None and self._queue:

@@ -64,7 +64,7 @@ from ocpp_fast.transport import (
     StillQueued,
     connect,
 )
-from ocpp_fast.transport._sender import ATTEMPT_FAILED, DROPPED, FINAL_ERRORS
+from ocpp_fast.transport._sender import ATTEMPT_FAILED, DROPPED, FINAL_ERRORS, REFUSED_FOR_GOOD
 from ocpp_fast.transport.client import (
     CONNECTION_FAILED,
     boot_accepted_within,
@@ -256,7 +256,11 @@ class _FailureLines(logging.Filter):
         if record.msg == ConnectionLog.message_of(identity, CONNECTION_FAILED):
             cause = connect_failure(first) if isinstance(first, BaseException) else str(first)
             return self._limiter.admits(record.levelno, f"connection failed ({cause})")
-        for message, kind in ((ATTEMPT_FAILED, "failed"), (DROPPED, "dropped")):
+        for message, kind in (
+            (ATTEMPT_FAILED, "failed"),
+            (DROPPED, "dropped"),
+            (REFUSED_FOR_GOOD, "dropped"),
+        ):
             if record.msg == ConnectionLog.message_of(identity, message):
                 return self._limiter.admits(record.levelno, f"{first} {kind}")  # first: action
         return True

@@ -146,7 +146,7 @@ async def _work(
 ) -> int:
     """Start ``pool``, serve until SIGINT/SIGTERM, stop (its handlers in hand get up to
     ``shutdown_timeout`` seconds); the exit code."""
-    stop, signals = stop_on_signals()
+    stop, signals = stop_on_signals(shutdown_timeout)
 
     try:
         await unless_stopped(pool.start(), stop, 0)

@@ -19,7 +19,7 @@ from ocpp_fast._awaited import within
 from ocpp_fast._log_text import shown
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import AsyncConnection
-from ocpp_fast.dispatch import Charger, ChargeSystem, OcppHandler, is_awaitable
+from ocpp_fast.dispatch import Charger, ChargeSystem, OcppHandler, handler_failures, is_awaitable
 from ocpp_fast.errors import StartupFailed
 
 __all__ = [
@@ -161,10 +161,19 @@ def _called(hook: Any, args: tuple[Any, ...], identity: str, name: str) -> Await
     else ``None``; a raise is logged with the station's ``identity`` and gives ``None``."""
     try:
         result = hook(*args)
-    except Exception:
-        ConnectionLog(log, identity).exception("%s failed", name)
+    except Exception as exc:
+        _hook_failed(identity, name, exc)
         return None
     return result if is_awaitable(result) else None
+
+
+def _hook_failed(identity: str, name: str, exc: Exception) -> None:
+    """``<identity>: <name> failed``, with the traceback, at most ``LOG_BURST`` lines per hook
+    and exception class a minute in the process, then a count of the rest (as handlers that
+    raise are, :data:`~ocpp_fast.dispatch.handler_failures`): an ``on_connect`` reading a
+    database that is down wrote a traceback per station, 10,000 at a fleet's reconnect."""
+    if handler_failures.admits(logging.ERROR, f"'{name} failed {type(exc).__name__}'"):
+        ConnectionLog(log, identity).error("%s failed", name, exc_info=exc)
 
 
 async def _guarded(work: Awaitable[None], identity: str, name: str, grace: float | None) -> None:
@@ -175,11 +184,13 @@ async def _guarded(work: Awaitable[None], identity: str, name: str, grace: float
     try:
         await within(work, grace)
     except TimeoutError:
-        ConnectionLog(log, identity).warning("%s still running after %g s, cancelled", name, grace)
+        ConnectionLog(log, identity).warning(
+            "%s still running after %.3g s, cancelled", name, grace
+        )
     except asyncio.CancelledError:
         raise
-    except Exception:
-        ConnectionLog(log, identity).exception("%s failed", name)
+    except Exception as exc:
+        _hook_failed(identity, name, exc)
 
 
 def greet(connection: AsyncConnection) -> asyncio.Task[None] | None:
@@ -232,17 +243,44 @@ async def start_up(handlers: Iterable[OcppHandler], server: Any) -> None:
     as :class:`~ocpp_fast.errors.StartupFailed`, naming the hook (a traceback ending in the
     user's code does not say the server was starting)."""
     for hook in _each(handlers, "on_startup"):
+        owner = type(hook.__self__).__name__
         try:
             result = hook(server)
             if is_awaitable(result):
-                await result
+                await _said_if_long(result, owner, server.limits.handshake_timeout)
         except Exception as exc:
-            raise StartupFailed(type(hook.__self__).__name__, exc) from exc
+            raise StartupFailed(owner, exc) from exc
 
 
-async def shut_down(handlers: Iterable[OcppHandler], server: Any, grace: float) -> None:
-    """Each handler's ``on_shutdown(server)``, within ``grace`` seconds; raises are logged."""
+async def _said_if_long(starting: Awaitable[Any], owner: str, after: float) -> None:
+    """Await an ``on_startup``, with one WARNING if it still runs ``after`` seconds later
+    (``Limits.handshake_timeout``, when the stations waiting for it begin to be dropped). A
+    hook waiting for what never answers (a database) kept the server silent: no start line,
+    no line at all, only the refusals of the stations that gave up, if any came."""
+    loop = asyncio.get_running_loop()
+    said = loop.call_later(
+        after,
+        lambda: log.warning(
+            "on_startup of %s still running after %g s: no station is admitted until every "
+            "on_startup returns (each is dropped at Limits.handshake_timeout, %g s)",
+            owner,
+            after,
+            after,
+        ),
+    )
+    try:
+        await starting
+    finally:
+        said.cancel()
+
+
+async def shut_down(
+    handlers: Iterable[OcppHandler], server: Any, grace: float, deadline: float
+) -> None:
+    """Each handler's ``on_shutdown(server)``, within ``grace`` seconds and by ``deadline``
+    (loop time: the stop's, which every hook shares); raises are logged."""
+    loop = asyncio.get_running_loop()
     for hook in _each(handlers, "on_shutdown"):
         result = _called(hook, (server,), "", "on_shutdown")  # no station: no identity
         if result is not None:
-            await _guarded(result, "", "on_shutdown", grace)
+            await _guarded(result, "", "on_shutdown", min(grace, max(0.0, deadline - loop.time())))

@@ -102,7 +102,7 @@ class PicowsServer(CsmsServer):
         with 1001 and what is still open at the deadline is aborted."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        await self.begin_closing()
+        handlers_end = await self.begin_closing(timeout)
         if not self._servers:
             return
         for listening in self._servers:
@@ -111,7 +111,7 @@ class PicowsServer(CsmsServer):
             self._keepalive.stop()
         for handshake in list(self._handshakes):
             handshake.shut()
-        await self.stop_handlers(deadline - min(1.0, timeout / 4))
+        await self.stop_handlers(handlers_end)
         for station in list(self._listeners):
             station.start_close(1001, "the CSMS is shutting down")
         while self._listeners and loop.time() < deadline:
@@ -343,7 +343,11 @@ class _Handshake(asyncio.Protocol):
         or for ``authorize``) is refused 503 "shutting down", as the websockets backend
         refuses it; a socket still in TLS or sending its request is dropped."""
         admitting, path = self._admitting, self._path
-        if admitting is None or admitting.done() or path is None:
+        if admitting is not None and admitting.done():
+            if self.transport is None or not self.transport.is_closing():
+                self.abort()  # its answer, a 503 of the stop's, is on its way: not cut short
+            return
+        if admitting is None or path is None:
             self.abort()
             return
         admitting.cancel()

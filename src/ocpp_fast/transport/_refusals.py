@@ -97,7 +97,7 @@ class RefusalLog:
     """Logs and counts the refusals of one server (one rate-limit share per reason)."""
 
     def __init__(self, metrics: Callable[[], Metrics | None]) -> None:
-        self._limiter = LogLimiter(refusals_log)
+        self._limiter = LogLimiter(refusals_log, timely=True)
         self._metrics = metrics
         """The server's metrics now (they may be set after the server is made)."""
 
@@ -120,6 +120,11 @@ class RefusalLog:
             detail,
             extra={"identity": shown, "peer": peer, "reason": reason.value, **extra},
         )
+
+    def flush(self) -> None:
+        """Say the refusals the rate limit held back, at the server's close (or a periodic
+        sweep): a count otherwise said only by the next refusal of the same reason."""
+        self._limiter.flush(everything=True)
 
     def no_common_version(
         self, peer: str, identity: str, offered: Iterable[str], served: Iterable[str]

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeAlias, TypeVar
 
 from ocpp_fast._actions import Sender
+from ocpp_fast._log_text import PeerText
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast._ratelimit import ConnectionLog
 from ocpp_fast.aio import DEFAULT_TIMEOUT, AsyncConnection
@@ -43,6 +44,7 @@ __all__ = [
     "ATTEMPT_FAILED",
     "DEFAULT_RETRY",
     "DROPPED",
+    "REFUSED_FOR_GOOD",
     "ConnectionCall",
     "MessageRetry",
     "QueueCall",
@@ -65,6 +67,11 @@ transaction, failures, attempts, error): a fleet's simulator summarizes these re
 DROPPED = "dropped %s %d of transaction %r after %d attempts: %r"
 """The ERROR of a message dropped after its retries (action, position, transaction,
 attempts, error), summarized by a fleet's simulator as :data:`ATTEMPT_FAILED` is."""
+REFUSED_FOR_GOOD = "dropped %s %d of transaction %r: the CSMS answered %s (%s), not sent again"
+"""The ERROR of a message dropped at the first of :data:`FINAL_ERRORS` (action, position,
+transaction, the error's code and description): :data:`DROPPED`'s ``after 1 attempts:
+NotSupportedError('...', {...})`` read as retries that never came, under ``--retry-attempts
+3``, and named the exception's class where the CSMS's code is what an operator looks up."""
 
 ConnectionCall: TypeAlias = Callable[[AsyncConnection, Any, float], Awaitable[Any]]
 """Sends a request on a connection within a timeout, as ``connection.call(request,
@@ -277,6 +284,17 @@ class QueueSender:
 
     def _give_up(self, message: QueuedMessage, error: Exception) -> None:
         self.queue.remove(message.position)
+        if isinstance(error, FINAL_ERRORS):
+            self._log.error(
+                REFUSED_FOR_GOOD,
+                message.action,
+                message.position,
+                message.transaction,
+                PeerText(error.code),  # the CSMS's words: one line, bounded
+                PeerText(error.description),
+            )
+            self._settle(message.position, None, error)
+            return
         self._log.error(
             DROPPED,
             message.action,

@@ -242,7 +242,7 @@ class Stations:
         """Told of each connection made, where the server counts its sockets from the accept
         on (asyncio's own loop: :class:`._accept.AcceptGate`)."""
         self.task_slots: Slots = Slots(limits.handler_tasks)
-        self.refusals: LogLimiter = LogLimiter(log)
+        self.refusals: LogLimiter = LogLimiter(log, timely=True)
         """Rate-limits the server's lines about what stations caused, one share per kind."""
         self.refusal_log: RefusalLog = RefusalLog(lambda: self.metrics)
         """Logs and counts each refused handshake (:mod:`._refusals`)."""
@@ -270,6 +270,9 @@ class Stations:
         """Set once the server started (every ``on_startup`` returned) or began to stop:
         until then each handshake waits in :meth:`admit`, so that no station is served, nor
         ``authorize`` asked, before the app's ``on_startup`` made what they need."""
+        self._stopped = asyncio.Event()
+        """Set as the stop begins: an ``async`` ``authorize`` still running then is cancelled
+        and its station refused 503 "shutting down" (:meth:`_decide`)."""
         self.process_slot: int = process_slot()
         """This process's slot under ``ocpp-fast serve --workers N``, 0 to N - 1 (0 when not
         started that way): what must exist once for every process (an admin API on a fixed
@@ -300,6 +303,7 @@ class Stations:
         refused 503 "shutting down", unless the backend drops their sockets first)."""
         self._stopping = True
         self._gate.set()
+        self._stopped.set()
 
     # --- the handshake ----------------------------------------------------------------------
 
@@ -372,6 +376,8 @@ class Stations:
             identity, credentials[1] if credentials else None, certificate, offered
         )
         decision = await self._decide(station)
+        if decision is None:  # the stop began while authorize ran
+            return _SHUTTING_DOWN
         if decision is Admission.UNKNOWN:
             return _UNKNOWN_STATION
         if decision is Admission.UNAUTHORIZED:
@@ -384,12 +390,26 @@ class Stations:
             return _ALREADY_CONNECTED
         return authenticated
 
-    async def _decide(self, station: StationRequest) -> Admission:
+    async def _decide(self, station: StationRequest) -> Admission | None:
+        """``authorize``'s verdict; ``None`` when the server began to stop before an ``async``
+        one answered (it is cancelled). The websockets backend left such a station waiting
+        until the end of the stop's timeout, its socket then aborted unanswered and nothing
+        logged, where picows refused it 503 "shutting down" at once."""
         if self._authorize is None:
             return Admission.ACCEPT
         decision = self._authorize(station)
         if inspect.isawaitable(decision):
-            decision = await decision
+            deciding = asyncio.ensure_future(decision)
+            stopped = asyncio.ensure_future(self._stopped.wait())
+            try:
+                await asyncio.wait((deciding, stopped), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopped.cancel()
+                if not deciding.done():  # the stop came first (or this wait was cancelled)
+                    deciding.cancel()
+            if not deciding.done() or deciding.cancelled():
+                return None
+            decision = deciding.result()
         if isinstance(decision, bool):
             return Admission.ACCEPT if decision else _refused_by_bool(station)
         return decision
@@ -559,6 +579,7 @@ class Stations:
             cancelled = connection.cancelled  # by the grace's end above, or the shutdown's
             unanswered = connection.unanswered_count  # received once the stop began
             self.unanswered_at_stop += unanswered
+            connection.protocol.flush_peer_log()  # its lines held back, said before it leaves
             ConnectionLog(log, identity).info(
                 "disconnected: %s%s%s",
                 said,
@@ -667,13 +688,23 @@ class Stations:
             return "starting: on_startup has not returned yet"
         return None
 
-    async def begin_closing(self) -> None:
-        """The start of every backend's ``close()``: refuse new stations, then the handlers'
-        ``on_shutdown`` (within ``handler_grace``), while the stations are still there."""
+    async def begin_closing(self, timeout: float) -> float:
+        """The start of every backend's ``close(timeout)``: refuse new stations, then the
+        handlers' ``on_shutdown`` while the stations are still there; the loop time by which
+        the handlers in hand must end (:meth:`stop_handlers`), the last quarter of
+        ``timeout`` (one second at most) left for the closing handshakes.
+
+        ``on_shutdown`` gets until then (``handler_grace`` at most): it had ``handler_grace``
+        whatever ``timeout`` said, so one that hung held ``--shutdown-timeout 3`` for 10 s
+        more, the stations left connected meanwhile (past a supervisor's stop timeout,
+        SIGKILL)."""
+        loop = asyncio.get_running_loop()
+        handlers_end = loop.time() + timeout - min(1.0, timeout / 4)
         if self._stopping:
-            return
+            return handlers_end
         self.stop_admitting()
-        await shut_down(self.handlers.values(), self, self.limits.handler_grace)
+        await shut_down(self.handlers.values(), self, self.limits.handler_grace, handlers_end)
+        return handlers_end
 
     async def stop_handlers(self, deadline: float) -> None:
         """Refuse new stations and dispatch no CALL received from now on
@@ -754,6 +785,11 @@ def run_closed(server: Stations) -> None:
     for callback in callbacks:
         callback()
     handler_failures.flush(everything=True)  # the handlers' failures held back, said
+    # and the server's own lines held back (refused handshakes, slow handlers, cancelled
+    # handlers): their count came only with the next line of their kind, never after a storm
+    # that ended, nor at the stop
+    server.refusals.flush(everything=True)
+    server.refusal_log.flush()
 
 
 def _retrieved(task: asyncio.Task[None]) -> None:

@@ -154,12 +154,12 @@ class WebsocketsServer(CsmsServer):
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        await self.begin_closing()
+        handlers_end = await self.begin_closing(timeout)
         if not self._servers:
             return
         for listening in self._servers:
             listening.server.close()  # stop listening now
-        await self.stop_handlers(deadline - min(1.0, timeout / 4))
+        await self.stop_handlers(handlers_end)
         for listening in self._servers:
             listening.close()
         closing = [asyncio.ensure_future(listening.wait_closed()) for listening in self._servers]

@@ -1006,6 +1006,7 @@ class StationClient(Generic[BootT]):
             connection.abort(lost, self._too_big(connection, frames))
             reason = self._how_it_ended(frames)
             said = ending(reason, link.lost_to())
+            connection.protocol.flush_peer_log()  # the CSMS's lines held back, said first
             ConnectionLog(log, self.identity).info("disconnected: %s", said, extra={"reason": said})
             greeting, self._greeting = self._greeting, None
             try:

@@ -11,6 +11,7 @@ what a station gets beyond each.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ocpp_fast.aio import CALLS_IN_FLIGHT
@@ -90,10 +91,21 @@ class Limits:
             "handler_tasks",
             "max_connections",
             "pending_handshakes",
+            "handshake_bytes",
+            "unread_output",
             "routed_calls",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"Limits.{name} must be at least 1")
+        # A handshake_timeout of 0 (or -1, or nan) was taken: every station was logged refused
+        # (handshake_timeout) and then connected, and its connection lost; a handler_grace or
+        # spare_fds below 0 meant nothing either.
+        if not 0 < self.handshake_timeout < math.inf:
+            raise ValueError("Limits.handshake_timeout must be a number of seconds above 0")
+        if not self.handler_grace >= 0:
+            raise ValueError("Limits.handler_grace must be 0 or more (0: cancelled at once)")
+        if self.spare_fds < 0:
+            raise ValueError("Limits.spare_fds must be 0 or more")
         if not self.slow_handler > 0:
             raise ValueError("Limits.slow_handler must be above 0 (inf: never said)")
         if self.loop_blocked is not None and not self.loop_blocked >= 0:

@@ -304,11 +304,11 @@ class InMemoryServer(CsmsServer):
         1001 and the stations' endings (their ``on_disconnect``) run."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        await self.begin_closing()
+        handlers_end = await self.begin_closing(timeout)
         if self._closed:
             return
         self._closed = True
-        await self.stop_handlers(deadline - min(1.0, timeout / 4))
+        await self.stop_handlers(handlers_end)
         for session, socket in list(self._sockets.items()):
             socket.close(_CSMS, 1001, session.reason or SHUTTING_DOWN)
         if self._background:
