@@ -49,6 +49,7 @@ from ocpp_fast._sim_traffic import (
     CORE_ACTIONS,
     MIX_SHARES,
     STREAM,
+    STREAM_SENDS,
     chosen_actions,
     is_core,
     mix_of,
@@ -82,6 +83,7 @@ __all__ = [
     "RECONNECT_BACKOFF",
     "SIMULATOR_QUEUE",
     "STILL_CONNECTING",
+    "STREAM_SENDS",
     "TRANSACTION_RETRY",
     "WIND_DOWN",
     "SimulatedStation",
@@ -384,7 +386,7 @@ async def _streamed(
     lifecycle as 2.1 has it: with no stream the CSMS accepted open on ``connection`` the station
     opens one first (OpenPeriodicEventStream, a CALL), and sends nothing on a stream the CSMS
     did not accept (refused: :attr:`SimulationReport.streams_refused`; NotSupported, failed:
-    counted as any call is); after :data:`~._sim_traffic.STREAM_SENDS` SENDs it closes it
+    counted as any call is); after :data:`STREAM_SENDS` SENDs it closes it
     (ClosePeriodicEventStream, a CALL). A SEND written is counted in
     :attr:`SimulationReport.sends`, and in none of the rows of the calls: no answer comes, so
     none is missed (not unanswered, not an error, no latency). One whose connection dropped as
