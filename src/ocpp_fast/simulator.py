@@ -797,7 +797,11 @@ async def simulate(
     stations send, ``"all"`` of the fleet's mix, ``"core"`` (:data:`CORE_ACTIONS`), or action
     names (:func:`chosen_actions`; each station boots on connecting whatever they are, and
     boots again mid-run, a restart, only when they name BootNotification: ``"all"`` and
-    ``"core"`` do). ``password``: HTTP Basic (security profiles 1 and 2), one
+    ``"core"`` do). A 2.1 station's ``"all"`` includes its periodic event stream
+    (NotifyPeriodicEventStream as SEND frames, between an OpenPeriodicEventStream and a
+    ClosePeriodicEventStream; counted in :attr:`SimulationReport.sends`), which
+    ``"NotifyPeriodicEventStream"`` names alone; ``ValueError`` when the stations of a version
+    would have nothing to send. ``password``: HTTP Basic (security profiles 1 and 2), one
     for every station or a mapping of identity to password; ``ssl``: the TLS context for
     ``wss://`` (with a client certificate for profile 3). ``progress(report, elapsed)`` is
     called about once a second with the report so far and the seconds elapsed.
