@@ -1,9 +1,22 @@
 // What the ocpp-rpc station and CSMS of the interop scenarios send and answer, per subprotocol.
 // Used by client.mjs (an ocpp-rpc station) and server.mjs (an ocpp-rpc CSMS); both run in strict
-// mode, so ocpp-rpc checks every frame either side sends against the official schemas.
+// mode, so ocpp-rpc checks every frame either side sends against the official schemas, but on
+// ocpp2.1 (see strictMode below).
 import rpc from 'ocpp-rpc';
 
 const now = () => new Date().toISOString();
+
+// ocpp-rpc 2.2.1's strict mode cannot load its own 2.1 schemas (it fails as the client or server is
+// made), so the 2.1 scenarios run non-strict: ocpp-rpc checks none of their frames, and the Python
+// side (whose decoder checks every frame against the 2.1 schemas) is what proves them valid.
+export const strictMode = (protocol) => protocol !== 'ocpp2.1';
+
+// A periodic event stream's samples, sent as an OCPP-J 2.1 SEND ([6, ...], never answered).
+const STREAM = { id: 1, pending: 0, basetime: '2026-12-05T10:00:00Z', data: [{ t: 0, v: '7400.0' }, { t: 15, v: '7380.5' }] };
+// The SENDs the station writes after its calls (ocpp-rpc sends no SEND of its own: raw frames).
+export const stationSends = {
+  'ocpp2.1': [JSON.stringify([6, 'js-send-1', 'NotifyPeriodicEventStream', STREAM])],
+};
 const TOKEN = { idToken: 'TAG-0001', type: 'ISO14443' };
 
 // DataTransfer: vendor "GA" gets its string data back reversed, as the Python examples do.
@@ -58,6 +71,15 @@ export const stationSession = {
     () => ['DataTransfer', { vendorId: 'GA', data: 'hello' }],
     () => ['DiagnosticsStatusNotification', { status: 'Idle' }], // a CSMS may leave it unhandled
   ],
+  'ocpp2.1': [
+    () => ['BootNotification', { reason: 'PowerUp', chargingStation: { model: 'InteropJS', vendorName: 'ocpp-rpc' } }],
+    () => ['Heartbeat', {}],
+    () => ['OpenPeriodicEventStream', {
+      constantStreamData: { id: 1, params: { interval: 15, values: 2 }, variableMonitoringId: 7 },
+    }],
+    () => ['ClosePeriodicEventStream', { id: 1 }],
+    () => ['DataTransfer', { vendorId: 'GA', data: 'hello' }],
+  ],
 };
 
 // What the CSMS sends to the station once it has booted; the DataTransfer "bye" comes last.
@@ -78,6 +100,11 @@ export const csmsCalls = {
     () => ['UnlockConnector', { connectorId: 1 }],
     () => ['Reset', { type: 'Soft' }], // a station may leave it unhandled
     () => ['DataTransfer', { vendorId: 'GA', data: 'abc' }],
+    () => ['DataTransfer', { vendorId: 'GA', messageId: 'bye', data: 'bye' }],
+  ],
+  'ocpp2.1': [
+    () => ['GetTariffs', { evseId: 1 }], // 2.1's own
+    () => ['GetVariables', { getVariableData: [{ component: { name: 'OCPPCommCtrlr' }, variable: { name: 'HeartbeatInterval' } }] }],
     () => ['DataTransfer', { vendorId: 'GA', messageId: 'bye', data: 'bye' }],
   ],
 };
@@ -103,6 +130,13 @@ export const csmsHandlers = {
     Heartbeat: () => ({ currentTime: now() }),
     DataTransfer: dataTransfer,
   },
+  'ocpp2.1': {
+    BootNotification: () => ({ currentTime: now(), interval: 300, status: 'Accepted' }),
+    Heartbeat: () => ({ currentTime: now() }),
+    OpenPeriodicEventStream: () => ({ status: 'Accepted' }),
+    ClosePeriodicEventStream: () => ({}),
+    DataTransfer: dataTransfer,
+  },
 };
 
 // How the ocpp-rpc station answers.
@@ -123,6 +157,15 @@ export const stationHandlers = {
     GetConfiguration: ({ key }) => ({ configurationKey: key.map((k) => ({ key: k, readonly: true, value: '42' })) }),
     ChangeAvailability: () => ({ status: 'Accepted' }),
     UnlockConnector: () => ({ status: 'Unlocked' }),
+    DataTransfer: dataTransfer,
+  },
+  'ocpp2.1': {
+    GetTariffs: () => ({ status: 'NoTariff' }),
+    GetVariables: ({ getVariableData }) => ({
+      getVariableResult: getVariableData.map(({ component, variable }) => ({
+        attributeStatus: 'Accepted', component, variable, attributeValue: '42',
+      })),
+    }),
     DataTransfer: dataTransfer,
   },
 };

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 from conftest import compiled_expected
 
-from ocpp_fast import codec, errors, v16, v201
+from ocpp_fast import codec, errors, v16, v21, v201
 from ocpp_fast.frames import Call, CallError, CallResult, CallResultError
 from ocpp_fast.v201 import datatypes, enums, messages
 
@@ -476,3 +476,19 @@ def test_the_last_instant_of_year_9999_is_representable(impl: ModuleType, offset
     frame = decode(impl, data, {"m": "Heartbeat"})
     assert frame.payload.current_time.year == 9999
     assert frame.payload.current_time.microsecond == 999_999
+
+
+@pytest.mark.parametrize("payload", [b"{}", b'{"status":"Accepted"}', b"[]"])
+def test_a_callresult_for_a_send_only_action_is_one_of_unknown_id(
+    impl: ModuleType, payload: bytes
+) -> None:
+    """``pending`` mapping an id to 2.1's NotifyPeriodicEventStream made both twins raise
+    ``KeyError`` on a CALLRESULT of that id: the action has no response (OCPP-J 2.1: a SEND
+    is never answered, there is no CALLRESULT of one). No CALL of ours has that id, so the
+    result is one of unknown id, as without the entry: ``action`` ``None``, the payload as
+    parsed, for the caller to discard (log, never answer)."""
+    frame = b'[3,"s1",' + payload + b"]"
+    stream = {"s1": "NotifyPeriodicEventStream"}
+    decoded = impl.decode_frame(frame, v21.VERSION, stream)
+    assert decoded == CallResult("s1", msgspec.json.decode(payload), None)
+    assert decoded == impl.decode_frame(frame, v21.VERSION, {})

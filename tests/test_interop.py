@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import datetime
 import json
+import logging
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from my_test_charger import MyTestCharger
 from websockets.asyncio.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
-from ocpp_fast import codec, errors, v16, v201
+from ocpp_fast import codec, errors, v16, v21, v201
 from ocpp_fast._protocol_version import ProtocolVersion
 from ocpp_fast.frames import CallError
 from ocpp_fast.transport import connect, serve
@@ -946,3 +947,248 @@ def test_the_ocpp_packages_charge_point_against_our_csms() -> None:
     sampled = csms.received[1].meter_value[0].sampled_value[0]
     assert (sampled.value, sampled.unit_of_measure.unit) == (1234.5, "Wh")
     assert csms.received[2].transaction_info.stopped_reason is enums.ReasonEnumType.LOCAL
+
+
+# --- OCPP 2.1: CALLs both ways and a SEND, ocpp-rpc non-strict ------------------------------------
+# ocpp-rpc 2.2.1's strict mode cannot load its own 2.1 schemas, so on ocpp2.1 both scripts run it
+# non-strict (interop/ocpp.mjs, strictMode): ocpp-rpc checks none of these frames, our decoder
+# checks every one it receives against the 2.1 schemas, and ocpp-rpc's replies are asserted.
+
+STREAM_21 = v21.messages.NotifyPeriodicEventStreamRequest(
+    id=1,
+    pending=0,
+    basetime=datetime.datetime(2026, 12, 5, 10, tzinfo=datetime.UTC),
+    data=[v21.datatypes.StreamDataElementType(t=0, v="7400.0")],
+)
+OPEN_21 = v21.messages.OpenPeriodicEventStreamRequest(
+    constant_stream_data=v21.datatypes.ConstantStreamDataType(
+        id=1,
+        params=v21.datatypes.PeriodicEventStreamParamsType(interval=15, values=2),
+        variable_monitoring_id=7,
+    )
+)
+
+
+class Csms21(v21.ChargeSystem):
+    """A 2.1 CSMS: boot, heartbeat, the periodic event stream (its SENDs kept), DataTransfer."""
+
+    def __init__(self) -> None:
+        self.streamed: list[v21.messages.NotifyPeriodicEventStreamRequest] = []
+
+    def boot_notification(
+        self, request: v21.messages.BootNotificationRequest
+    ) -> v21.messages.BootNotificationResponse:
+        return v21.messages.BootNotificationResponse(
+            current_time=now(),
+            interval=300,
+            status=v21.enums.RegistrationStatusEnumType.ACCEPTED,
+        )
+
+    def heartbeat(self, request: v21.messages.HeartbeatRequest) -> v21.messages.HeartbeatResponse:
+        return v21.messages.HeartbeatResponse(current_time=now())
+
+    def open_periodic_event_stream(
+        self, request: v21.messages.OpenPeriodicEventStreamRequest
+    ) -> v21.messages.OpenPeriodicEventStreamResponse:
+        return v21.messages.OpenPeriodicEventStreamResponse(
+            status=v21.enums.GenericStatusEnumType.ACCEPTED
+        )
+
+    def notify_periodic_event_stream(
+        self, request: v21.messages.NotifyPeriodicEventStreamRequest
+    ) -> None:
+        self.streamed.append(request)
+
+    def close_periodic_event_stream(
+        self, request: v21.messages.ClosePeriodicEventStreamRequest
+    ) -> v21.messages.ClosePeriodicEventStreamResponse:
+        return v21.messages.ClosePeriodicEventStreamResponse()
+
+    def data_transfer(
+        self, request: v21.messages.DataTransferRequest
+    ) -> v21.messages.DataTransferResponse:
+        status = v21.enums.DataTransferStatusEnumType
+        if request.vendor_id != "GA":
+            return v21.messages.DataTransferResponse(status=status.UNKNOWN_VENDOR_ID)
+        return v21.messages.DataTransferResponse(
+            status=status.ACCEPTED, data=str(request.data)[::-1]
+        )
+
+
+class Station21(v21.Charger):
+    """A 2.1 station: 2.1's GetTariffs, GetVariables, DataTransfer (``bye`` the CSMS's last)."""
+
+    def __init__(self) -> None:
+        self.bye = asyncio.Event()
+
+    def get_tariffs(
+        self, request: v21.messages.GetTariffsRequest
+    ) -> v21.messages.GetTariffsResponse:
+        return v21.messages.GetTariffsResponse(status=v21.enums.TariffGetStatusEnumType.NO_TARIFF)
+
+    def get_variables(
+        self, request: v21.messages.GetVariablesRequest
+    ) -> v21.messages.GetVariablesResponse:
+        return v21.messages.GetVariablesResponse(
+            get_variable_result=[
+                v21.datatypes.GetVariableResultType(
+                    attribute_status=v21.enums.GetVariableStatusEnumType.ACCEPTED,
+                    component=item.component,
+                    variable=item.variable,
+                    attribute_value="42",
+                )
+                for item in request.get_variable_data
+            ]
+        )
+
+    def data_transfer(
+        self, request: v21.messages.DataTransferRequest
+    ) -> v21.messages.DataTransferResponse:
+        if request.message_id == "bye":
+            self.bye.set()
+        status = v21.enums.DataTransferStatusEnumType
+        return v21.messages.DataTransferResponse(
+            status=status.ACCEPTED, data=str(request.data)[::-1]
+        )
+
+
+CSMS_CALLS_21 = [
+    v21.messages.GetTariffsRequest(evse_id=1),  # 2.1's own
+    v21.messages.GetVariablesRequest(
+        get_variable_data=[
+            v21.datatypes.GetVariableDataType(
+                component=v21.datatypes.ComponentType(name="OCPPCommCtrlr"),
+                variable=v21.datatypes.VariableType(name="HeartbeatInterval"),
+            )
+        ]
+    ),
+    v21.messages.DataTransferRequest(vendor_id="GA", message_id="bye", data="bye"),
+]
+CSMS_OUTCOMES_21 = [
+    ("GetTariffs", {"status": "NoTariff"}),
+    (
+        "GetVariables",
+        {
+            "getVariableResult": [
+                {
+                    "attributeStatus": "Accepted",
+                    "component": {"name": "OCPPCommCtrlr"},
+                    "variable": {"name": "HeartbeatInterval"},
+                    "attributeValue": "42",
+                }
+            ]
+        },
+    ),
+    ("DataTransfer", {"status": "Accepted", "data": "eyb"}),
+]
+STATION_OUTCOMES_21 = [
+    ("BootNotification", {"currentTime": TIME, "interval": 300, "status": "Accepted"}),
+    ("Heartbeat", {"currentTime": TIME}),
+    ("OpenPeriodicEventStream", {"status": "Accepted"}),
+    ("ClosePeriodicEventStream", {}),
+    ("DataTransfer", {"status": "Accepted", "data": "olleh"}),
+]
+
+
+def test_ocpp_rpc_21_station_against_our_csms() -> None:
+    """ocpp-rpc's station on ocpp2.1: its CALLs (the stream's Open and Close among them) answered
+    by our CSMS, its SEND (a raw frame: ocpp-rpc sends none of its own) reaching our handler,
+    unanswered, and our CSMS's CALLs, 2.1's GetTariffs first, answered by it."""
+    csms = Csms21()
+
+    async def session() -> tuple[dict[str, Any], list[Any]]:
+        server = await serve(csms)
+        try:
+            url = f"ws://127.0.0.1:{server.port}/ocpp"
+            async with node_script("client.mjs", url, "ocpp2.1", "session") as js:
+                while "JS001" not in server.connections:
+                    assert js.returncode is None, await report_of(js)
+                    await asyncio.sleep(0.01)
+                connection = server.connections["JS001"]
+                ours = [
+                    (action_of(r), await outcome(lambda q: connection.call(q, timeout=5), r))
+                    for r in CSMS_CALLS_21
+                ]
+                return await report_of(js), ours
+        finally:
+            await server.close()
+
+    report, ours = run(session)
+    assert report["protocol"] == "ocpp2.1"
+    assert report["badMessages"] == []  # no reply at all to its SEND: none is due
+    # its calls, then the Heartbeat it makes after its SEND (so the SEND was handled before)
+    assert js_outcomes(report) == [*STATION_OUTCOMES_21, ("Heartbeat", {"currentTime": TIME})]
+    assert [(a, wire(o)) for a, o in ours] == CSMS_OUTCOMES_21
+    assert [h["method"] for h in report["handled"]] == [a for a, _ in CSMS_OUTCOMES_21]
+    assert [msgspec.to_builtins(s) for s in csms.streamed] == [
+        {
+            "id": 1,
+            "pending": 0,
+            "basetime": "2026-12-05T10:00:00Z",
+            "data": [{"t": 0, "v": "7400.0"}, {"t": 15, "v": "7380.5"}],
+        }
+    ]
+
+
+def test_our_21_station_against_an_ocpp_rpc_csms(caplog: pytest.LogCaptureFixture) -> None:
+    """Our station on ocpp2.1 against ocpp-rpc's CSMS: CALLs both ways (2.1's stream calls and
+    GetTariffs among them). Its SEND, ocpp-rpc (2.2.1) does not read: it answers a CALLERROR
+    ``MessageTypeNotSupported`` of id ``"-1"``, which our side discards with a WARNING saying
+    the peer reads no 2.1 SEND; the calls around it go on unharmed."""
+    station = Station21()
+
+    async def session() -> tuple[dict[str, Any], list[Any]]:
+        async with node_script("server.mjs", "ocpp2.1", "session") as js:
+            assert js.stdout is not None
+            first = await asyncio.wait_for(js.stdout.readline(), NODE_TIMEOUT)
+            assert first, await report_of(js)
+            port = json.loads(first)["port"]
+            client = await connect(station, f"ws://127.0.0.1:{port}/ocpp/PY001")
+            try:
+                assert client.subprotocol == "ocpp2.1"
+
+                async def call(request: Any) -> Any:
+                    return await client.call(request, timeout=5)
+
+                boot = v21.messages.BootNotificationRequest(
+                    reason=v21.enums.BootReasonEnumType.POWER_UP,
+                    charging_station=v21.datatypes.ChargingStationType(
+                        model="InteropPy", vendor_name="ours"
+                    ),
+                )
+                ours = [
+                    (action_of(r), await outcome(call, r))
+                    for r in (boot, v21.messages.HeartbeatRequest(), OPEN_21)
+                ]
+                await client.send(STREAM_21)  # [6, ...]: ocpp-rpc answers [4, "-1", ...]
+                rest = (
+                    v21.messages.ClosePeriodicEventStreamRequest(id=1),  # after that answer
+                    v21.messages.DataTransferRequest(vendor_id="GA", data="hello"),
+                )
+                ours += [(action_of(r), await outcome(call, r)) for r in rest]
+                await asyncio.wait_for(station.bye.wait(), NODE_TIMEOUT)  # its last call
+            finally:
+                await client.close()
+            return await report_of(js), ours
+
+    with caplog.at_level(logging.WARNING, logger="ocpp_fast"):
+        report, ours = run(session)
+    assert report["protocol"] == "ocpp2.1"
+    assert [(a, wire(o)) for a, o in ours] == STATION_OUTCOMES_21
+    assert js_outcomes(report) == CSMS_OUTCOMES_21
+    handled = [h["method"] for h in report["handled"]]
+    assert handled == [a for a, _ in STATION_OUTCOMES_21]  # no NotifyPeriodicEventStream
+    [refused] = report["badMessages"]  # the SEND, as ocpp-rpc saw it, and its reply
+    kind, _, action, payload = json.loads(refused["message"])
+    assert (kind, action, payload) == (
+        6,
+        "NotifyPeriodicEventStream",
+        msgspec.to_builtins(STREAM_21),
+    )
+    assert refused["response"][:3] == [4, "-1", "MessageTypeNotSupported"]
+    said = [r.getMessage() for r in caplog.records if "unknown id '-1'" in r.getMessage()]
+    assert said == [
+        "PY001: discarding a CALLERROR (MessageTypeNotSupported) with unknown id '-1': the peer"
+        " reads no OCPP 2.1 SEND ([6, ...]) or CALLRESULTERROR ([5, ...]) frame, so"
+        " NotifyPeriodicEventStream does not reach it"
+    ], said

@@ -459,3 +459,18 @@ def test_a_failing_on_deviation_callback_does_not_fail_the_frame(
         (event,) = connection.receive(S201 % (OK_TIME, b'"Available"', b'"1"', b""))
     assert isinstance(event, CallReceived)
     assert any("on_deviation raised" in r.getMessage() for r in caplog.records)
+
+
+def test_retry_of_an_error_naming_a_send_only_result_lets_it_stand() -> None:
+    """A CALLRESULT's payload error naming 2.1's NotifyPeriodicEventStream (``pending`` mapping
+    the id to it) made ``retry`` raise ``KeyError``: the action has no response (a SEND is
+    never answered) to repair the payload against. The original error stands (``None``)."""
+    from ocpp_fast import errors, v21
+    from ocpp_fast.frames import CALLRESULT
+    from ocpp_fast.tolerance import retry
+
+    error = errors.PropertyConstraintViolationError(
+        "bad", message_id="s1", message_type=CALLRESULT, action="NotifyPeriodicEventStream"
+    )
+    stream = {"s1": "NotifyPeriodicEventStream"}
+    assert retry(b'[3,"s1",{"id":"1"}]', error, v21.VERSION, stream, Tolerance.ALL) is None

@@ -70,9 +70,10 @@ def decode_frame(data, version, pending=_NO_PENDING):
     # CALLRESULT
     message_id = PyUnicode_DecodeASCII(<const char*>p + h.id_start, h.id_end - h.id_start, NULL)
     name = pending.get(message_id)
-    if name is None:
+    decoder = None if name is None else version.response_decoders.get(name)
+    if decoder is None:  # unknown id, or an action with no response (the reference says so)
         return decode_frame_reference(buf, version, pending)
-    obj = _typed(version.response_decoders[name], p, h.payload, n - 1)
+    obj = _typed(decoder, p, h.payload, n - 1)
     if obj is _NOT_CONCLUDED:
         return decode_frame_reference(buf, version, pending)
     return CallResult(message_id, obj, name)

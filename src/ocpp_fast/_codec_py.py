@@ -53,7 +53,10 @@ def decode_frame(
     """Decode one received frame; raise the OcppError to answer it with.
 
     ``pending`` maps the ids of our outstanding CALLs to their actions, so a
-    CALLRESULT is decoded against the response type of the CALL it answers.
+    CALLRESULT is decoded against the response type of the CALL it answers. An id it maps to
+    an action with no response (2.1's SEND-only NotifyPeriodicEventStream: a SEND is never
+    answered) is no CALL a CALLRESULT can answer: the frame is decoded as one of unknown id
+    (``action`` ``None``, the payload undecoded), for the caller to discard.
     """
     if type(data) is str:
         try:
@@ -77,8 +80,9 @@ def decode_frame(
         elif action is None:
             message_id = head.group(2).decode("ascii")
             name = pending.get(message_id)
-            if name is not None:
-                obj = _typed(version.response_decoders[name], payload)
+            decoder = None if name is None else version.response_decoders.get(name)
+            if decoder is not None:  # (an action with no response: the reference's way)
+                obj = _typed(decoder, payload)
                 if obj is not _NOT_CONCLUDED:
                     return CallResult(message_id, obj, name)
     return decode_frame_reference(data, version, pending)

@@ -638,10 +638,17 @@ def _decode_call(frame: list[Any], message_id: str, kind: int, version: Protocol
 def _decode_call_result(
     obj: Any, message_id: str, version: ProtocolVersion, pending: Mapping[str, str]
 ) -> CallResult:
+    """The CALLRESULT of our CALL ``message_id``, its payload checked against the response of
+    the action ``pending`` gives it; of unknown id (``action`` ``None``, the payload as
+    parsed) when ``pending`` has no such id, or maps it to an action that has no response: a
+    SEND-only action (2.1's NotifyPeriodicEventStream) is never answered, OCPP-J 2.1 gives it
+    no CALLRESULT, so none answers it (it raised ``KeyError``). The caller discards a result
+    of unknown id, as the spec's table says (log, never answer)."""
     action = pending.get(message_id)
-    if action is None:
+    response = None if action is None else version.response_types.get(action)
+    if action is None or response is None:
         return CallResult(message_id, obj, None)
-    payload = _payload(obj, version.response_types[action], version, message_id, CALLRESULT, action)
+    payload = _payload(obj, response, version, message_id, CALLRESULT, action)
     return CallResult(message_id, payload, action)
 
 

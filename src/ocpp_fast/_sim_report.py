@@ -40,6 +40,15 @@ class SimulationReport:
     ``HeartbeatInterval`` seconds without a message (once the CSMS set that interval): apart
     from the traffic's own heartbeats, which the mix sends at its pace. Those unanswered, or
     failed, are in :attr:`unanswered` and :attr:`errors` under ``Heartbeat`` as the others."""
+    sends: int = 0
+    """SEND frames the stations wrote (OCPP-J 2.1 ``[6, ...]``: a 2.1 station's
+    NotifyPeriodicEventStream). A SEND is never answered, so it is in none of the rows of the
+    calls: not in :attr:`messages` nor the latencies, never :attr:`unanswered` nor an error.
+    The OpenPeriodicEventStream and ClosePeriodicEventStream around them are calls, counted
+    as the others are."""
+    streams_refused: int = 0
+    """OpenPeriodicEventStream calls the CSMS answered but not ``Accepted`` (2.1): the stream
+    was refused, so the station sent no SEND on it (OCPP lets a CSMS refuse one: no error)."""
     reboots: int = 0
     """Stations that rebooted on a Reset of the CSMS (each time): closed, reconnected, booted
     with reason ``RemoteReset`` (2.x). Their closes are not in :attr:`connections_lost`."""
@@ -154,6 +163,8 @@ class SimulationReport:
             "sessions_running": self.sessions_running,
             "messages": self.messages,
             "interval_heartbeats": self.interval_heartbeats,
+            "sends": self.sends,
+            "streams_refused": self.streams_refused,
             "seconds": round(self.seconds, 3),
             "duration": None if math.isinf(self.duration) else self.duration,
             "stopped_early": self.stopped_early,
@@ -187,6 +198,7 @@ class SimulationReport:
             ("messages (calls answered)", f"{self.messages}"),
             ("of which interval heartbeats", f"{self.interval_heartbeats}"),
             ("of which sent again", f"{sum(self.retried.values())}"),
+            *self._sends_row(),
             ("reboots (Reset)", f"{self.reboots}"),
             ("duration", f"{self.seconds:.1f} s{self._how_it_ended()}"),
             ("throughput", f"{rate:,.0f} msg/s"),
@@ -212,6 +224,15 @@ class SimulationReport:
             lines.append(f"{label.ljust(width)}  {value}")
             lines += _by_kind(counts)
         return "\n".join(lines)
+
+    def _sends_row(self) -> list[tuple[str, str]]:
+        """The row of the SENDs, in a fleet with 2.1 stations (the only ones that send any; the
+        table of a 1.6 or 2.0.1 run stays as it was), with the streams the CSMS refused when it
+        refused any (why fewer SENDs, or none, went out)."""
+        if not self.versions.get("2.1") and not self.sends:
+            return []
+        refused = f" (streams refused {self.streams_refused})" if self.streams_refused else ""
+        return [("SENDs (never answered)", f"{self.sends}{refused}")]
 
     def _how_it_ended(self) -> str:
         """The duration's note: a run of no end (``--duration inf``), stopped, ran until

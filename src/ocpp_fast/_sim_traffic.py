@@ -4,7 +4,8 @@
 Every version follows one traffic shape, the shares of the shared 2.0.1 fleet mix
 (:data:`MIX_SHARES`: mostly transaction updates with meter values, heartbeats, status
 notifications and meter values); a 1.6 station sends that shape's 1.6 messages
-(StartTransaction / MeterValues / StopTransaction for the transaction's events). Each
+(StartTransaction / MeterValues / StopTransaction for the transaction's events), a 2.1 station
+that shape plus what 2.1 adds, its periodic event stream (:data:`MIX_SHARES_21`). Each
 station's state keeps its messages coherent: a transaction starts after an authorized
 token, its meter values carry its id, it stops. A remote start the station accepts begins that
 same transaction (one at a time, on its one EVSE) and a remote stop ends it.
@@ -29,10 +30,14 @@ __all__ = [
     "ACTION_PRESETS",
     "CORE_ACTIONS",
     "MIX_SHARES",
+    "MIX_SHARES_21",
+    "STREAM",
+    "STREAM_SENDS",
     "Traffic",
     "action_of",
     "chosen_actions",
     "is_core",
+    "mix_of",
     "mixed_actions",
 ]
 
@@ -50,6 +55,19 @@ MIX_SHARES: dict[str, int] = {
     "DataTransfer": 1,
 }
 """Share of traffic per message, in percent (the weights of the shared 2.0.1 mix)."""
+STREAM = "NotifyPeriodicEventStream"
+"""OCPP 2.1's one SEND action (OCPP-J 2.1: ``[6, ...]``, never answered): the samples of a
+periodic event stream the station opened with OpenPeriodicEventStream (a CALL)."""
+MIX_SHARES_21: dict[str, int] = {**MIX_SHARES, STREAM: 5}
+"""A 2.1 station's shares: :data:`MIX_SHARES` plus its stream's SENDs at the weight of the
+packaged 2.1 mix (``ocpp_fast/data/mix-v21.jsonl``: the 2.0.1 mix's weights, 100, and 5 for
+NotifyPeriodicEventStream, so 5 of 105 of what a 2.1 station sends). The stream's
+OpenPeriodicEventStream and ClosePeriodicEventStream come on top (one of each per
+:data:`STREAM_SENDS` SENDs), as a restart's TransactionEvent Ended does."""
+STREAM_SENDS = 10
+"""SENDs of one periodic event stream before the station closes it (ClosePeriodicEventStream)
+and opens a new one at its next pick: the whole lifecycle on the wire without the CALLs
+outweighing the SENDs (two CALLs per ten SENDs)."""
 
 CORE_ACTIONS: frozenset[str] = frozenset(
     {
@@ -70,7 +88,13 @@ ACTION_PRESETS: dict[str, frozenset[str]] = {
 }
 """The named choices of what simulated stations send: ``core``, or ``all`` of the mix (core
 plus NotifyReport, SecurityEventNotification and DataTransfer, which a CSMS may answer
-NotSupported)."""
+NotSupported). For a 2.1 station ``all`` is its own mix's, NotifyPeriodicEventStream included
+(:data:`MIX_SHARES_21`)."""
+_PRESETS_21: dict[str, frozenset[str]] = {
+    "core": CORE_ACTIONS,
+    "all": frozenset(kind.split(".")[0] for kind in MIX_SHARES_21),
+}
+"""The presets of a 2.1 station: ``all`` of its mix, what 2.1 adds included."""
 _ALIASES_16 = {
     "StartTransaction": "TransactionEvent",
     "StopTransaction": "TransactionEvent",
@@ -79,37 +103,58 @@ _ALIASES_16 = {
 """1.6's names for what a 1.6 station sends in place of a 2.x message of the mix."""
 
 
-def chosen_actions(actions: str | Iterable[str]) -> frozenset[str]:
+def chosen_actions(actions: str | Iterable[str], version: str = "2.0.1") -> frozenset[str]:
     """The actions of :data:`MIX_SHARES` that ``actions`` names: a preset of
     :data:`ACTION_PRESETS`, action names (1.6's too: ``StartTransaction`` is the
-    transaction's messages), or both (``["core", "DataTransfer"]``); a comma-separated string
-    is a list. BootNotification is always in: a station boots before anything else (the mix
-    is :func:`mixed_actions`)."""
-    return mixed_actions(actions) | {"BootNotification"}
+    transaction's messages; 2.1's NotifyPeriodicEventStream, which only 2.1 stations send), or
+    both (``["core", "DataTransfer"]``); a comma-separated string is a list. ``version``: whose
+    presets (``all`` of a ``"2.1"`` station takes in its stream). BootNotification is always
+    in: a station boots before anything else (the mix is :func:`mixed_actions`)."""
+    return mixed_actions(actions, version) | {"BootNotification"}
 
 
-def mixed_actions(actions: str | Iterable[str]) -> frozenset[str]:
+def mixed_actions(actions: str | Iterable[str], version: str = "2.0.1") -> frozenset[str]:
     """The actions of the traffic mix ``actions`` names (see :func:`chosen_actions`): a
     BootNotification mid-run (a station restarting) only when named, as the presets do. Each
     station boots on connecting anyway; a boot in the mix unasked for reported a restart in the
     middle of a transaction that a run named without it could not turn off."""
+    presets = _PRESETS_21 if version == "2.1" else ACTION_PRESETS
     names = actions.split(",") if isinstance(actions, str) else list(actions)
     chosen: set[str] = set()
     unknown = []
     for name in (name.strip() for name in names):
-        if name in ACTION_PRESETS:
-            chosen |= ACTION_PRESETS[name]
-        elif _ALIASES_16.get(name, name) in ACTION_PRESETS["all"]:
+        if name in presets:
+            chosen |= presets[name]
+        elif _ALIASES_16.get(name, name) in _PRESETS_21["all"]:
             chosen.add(_ALIASES_16.get(name, name))
         elif name:
             unknown.append(name)
     if unknown or not any(name.strip() for name in names):
-        known = sorted(ACTION_PRESETS["all"] | _ALIASES_16.keys())
+        known = sorted(_PRESETS_21["all"] | _ALIASES_16.keys())
         raise ValueError(
             f"actions are 'core', 'all' or names among {', '.join(known)}; "
             f"not {', '.join(unknown) or repr(actions)}"
         )
     return frozenset(chosen)
+
+
+def mix_of(actions: str | Iterable[str], version: str) -> tuple[list[str], list[int]]:
+    """The kinds a station of OCPP ``version`` draws its messages from, of those ``actions``
+    names (:func:`mixed_actions`), and their weights: :data:`MIX_SHARES` in the shared order
+    (1.6 and 2.0.1 stations draw exactly what they drew before 2.1's stream was added), a
+    2.1 station :data:`MIX_SHARES_21`. ``ValueError`` when the stations of ``version`` would
+    have nothing to send (``NotifyPeriodicEventStream`` alone for a 2.0.1 station): said
+    before the run, where such stations would only boot."""
+    chosen = mixed_actions(actions, version)
+    shares = MIX_SHARES_21 if version == "2.1" else MIX_SHARES
+    kinds = [kind for kind in shares if action_of(kind) in chosen]
+    if not kinds:
+        missing = ", ".join(sorted(chosen))
+        raise ValueError(
+            f"actions {missing}: nothing the OCPP {version} stations send "
+            f"({STREAM} is sent by 2.1 stations only); add actions of theirs, or core"
+        )
+    return kinds, [shares[kind] for kind in kinds]
 
 
 def is_core(action: str) -> bool:
@@ -241,6 +286,16 @@ _PLACED = frozenset({"StatusNotification", "MeterValues", "TransactionEvent"})
 reading of OCPP's TriggerMessage sections (as recalled; neither the shared OCPP-J summary nor
 the JSON schemas state it, so the docs say so)."""
 
+_STREAM_INTERVAL = 15
+"""Seconds between two samples of a simulated station's periodic event stream (its ``params``
+``interval``)."""
+_STREAM_VALUES = 4
+"""Samples per SEND of the stream (its ``params`` ``values``)."""
+_STREAM_MONITOR = 1
+"""The ``variableMonitoringId`` of the stream: the simulator's own monitor of its EVSE's
+``Power``, a preconfigured one (2.1 lets a stream report such a monitor, or a hardwired one;
+the simulated station's device model has no monitors to set)."""
+
 _V201 = _Model2x(messages, enums, datatypes, enums.IdTokenEnumType.ISO14443)
 _V21 = _Model2x(messages21, enums21, datatypes21, "ISO14443")  # 2.1's idToken type is a string
 
@@ -280,6 +335,14 @@ class Traffic(Generic[TxIdT]):
     """Called when a transaction begins (1.6: once the CSMS gave its id), so that the station
     starts the clock of its periodic meter values; checked on a start only, so the traffic's
     other messages pay nothing for it."""
+    streams: int = 0
+    """Periodic event streams the station opened so far (2.1): the next one's id."""
+    stream_on: object = field(default=None, repr=False, compare=False)
+    """The connection on which the CSMS accepted the station's open stream (2.1), ``None``
+    while none is open: a stream is its connection's, so a new connection (a reconnect, a
+    reboot) opens a new one before its first SEND."""
+    stream_sends: int = 0
+    """SENDs of the open stream so far (it closes after :data:`STREAM_SENDS`)."""
 
     def request(self, kind: str) -> Any:
         """The next request of ``kind`` (a key of :data:`MIX_SHARES`), coherent with the
@@ -408,7 +471,9 @@ class Traffic(Generic[TxIdT]):
     def power_lost(self) -> Any:
         """What a station restarting mid-run (a BootNotification PowerUp in the mix) sends
         once booted: the TransactionEvent Ended (trigger AbnormalCondition, stopped reason
-        PowerLoss) of the transaction the power cut; ``None`` when none ran."""
+        PowerLoss) of the transaction the power cut; ``None`` when none ran. Its periodic
+        event stream (2.1) went with the power: the next pick of it opens a new one."""
+        self.stream_on = None
         enums = self.model.enums
         return self._cut(
             enums.TriggerReasonEnumType.ABNORMAL_CONDITION, enums.ReasonEnumType.POWER_LOSS
@@ -422,6 +487,53 @@ class Traffic(Generic[TxIdT]):
         return self._cut(
             enums.TriggerReasonEnumType.RESET_COMMAND, enums.ReasonEnumType.IMMEDIATE_RESET
         )
+
+    def open_stream(self) -> Any:
+        """The OpenPeriodicEventStream (2.1) of the station's next stream: a new id, the
+        samples of :data:`_STREAM_MONITOR` every :data:`_STREAM_INTERVAL` s, sent
+        :data:`_STREAM_VALUES` a SEND."""
+        self.streams += 1
+        datatypes = self.model.datatypes
+        return self.model.messages.OpenPeriodicEventStreamRequest(
+            constant_stream_data=datatypes.ConstantStreamDataType(
+                id=self.streams,
+                params=datatypes.PeriodicEventStreamParamsType(
+                    interval=_STREAM_INTERVAL, values=_STREAM_VALUES
+                ),
+                variable_monitoring_id=_STREAM_MONITOR,
+            )
+        )
+
+    def stream_opened(self, connection: object) -> None:
+        """The CSMS accepted the stream :meth:`open_stream` asked for, on ``connection``."""
+        self.stream_on, self.stream_sends = connection, 0
+
+    def stream_sample(self) -> Any:
+        """The next NotifyPeriodicEventStream (2.1, a SEND) of the open stream: the EVSE's power
+        (7200 W while charging, 0 idle) at :data:`_STREAM_VALUES` instants
+        :data:`_STREAM_INTERVAL` s apart, the last now (``t``: seconds after ``basetime``),
+        none pending."""
+        self.stream_sends += 1
+        power = "7200.0" if self.transaction is not None else "0.0"
+        span = _STREAM_INTERVAL * (_STREAM_VALUES - 1)
+        datatypes = self.model.datatypes
+        return self.model.messages.NotifyPeriodicEventStreamRequest(
+            id=self.streams,
+            pending=0,
+            basetime=_now() - datetime.timedelta(seconds=span),
+            data=[
+                datatypes.StreamDataElementType(t=t, v=power)
+                for t in range(0, span + 1, _STREAM_INTERVAL)
+            ],
+        )
+
+    def close_stream(self) -> Any:
+        """The ClosePeriodicEventStream (2.1) of the open stream once it sent
+        :data:`STREAM_SENDS` SENDs, the stream then closed; ``None`` before."""
+        if self.stream_sends < STREAM_SENDS:
+            return None
+        self.stream_on = None
+        return self.model.messages.ClosePeriodicEventStreamRequest(id=self.streams)
 
     def _cut(self, trigger: Any, stopped: Any) -> Any:
         """The Ended event of the running transaction cut short (``None`` when none runs)."""

@@ -179,11 +179,13 @@ def _simulate_settings(
     parser: argparse.ArgumentParser, args: argparse.Namespace
 ) -> tuple[Passwords, str]:
     """The stations' passwords and actions from the flags; a mistake is a usage error."""
-    from ocpp_fast.simulator import check_passwords, chosen_actions, read_password_file
+    from ocpp_fast._sim_traffic import mix_of
+    from ocpp_fast.simulator import check_passwords, read_password_file
 
     try:
         actions = ",".join(args.actions)
-        chosen_actions(actions)
+        for label in args.version:  # each version has something to send (2.1's stream alone)
+            mix_of(actions, label)
         if args.password is not None and args.password_file is not None:
             raise ValueError("--password or --password-file, not both")
         if args.password_file is None:
@@ -514,7 +516,8 @@ def _command(argv: Sequence[str] | None) -> int:
         default=["all"],
         metavar="ACTION",
         help="what the stations send: all (the default), core (boot, heartbeat, status, "
-        "authorize, transactions, meter values), or action names, e.g. core DataTransfer",
+        "authorize, transactions, meter values), or action names, e.g. core DataTransfer; "
+        "2.1 stations also NotifyPeriodicEventStream (SENDs, in all)",
     )
     sim.add_argument("--password", help="HTTP Basic password of every station (profiles 1, 2)")
     sim.add_argument(

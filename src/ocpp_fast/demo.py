@@ -169,7 +169,9 @@ class DemoChargeSystem(_Answers2x, v201.ChargeSystem):
 
 class DemoChargeSystem21(_Answers2x, v21.ChargeSystem):
     """OCPP 2.1: the same answers as :class:`DemoChargeSystem`, extended the same way
-    (``self.default_<handler>(request)``, typed with 2.1's messages)."""
+    (``self.default_<handler>(request)``, typed with 2.1's messages), and 2.1's periodic event
+    stream: OpenPeriodicEventStream Accepted, its NotifyPeriodicEventStream SENDs taken,
+    ClosePeriodicEventStream answered (what ``ocpp-fast simulate --version 2.1`` sends)."""
 
     _messages = messages21
     _enums = enums21
@@ -213,6 +215,30 @@ class DemoChargeSystem21(_Answers2x, v21.ChargeSystem):
         def default_data_transfer(
             self, request: messages21.DataTransferRequest
         ) -> messages21.DataTransferResponse: ...
+
+    # 2.1's own: the periodic event stream a station opens, sends as SENDs, closes
+    def default_open_periodic_event_stream(
+        self, request: messages21.OpenPeriodicEventStreamRequest
+    ) -> messages21.OpenPeriodicEventStreamResponse:
+        """Accepted: the station may send the stream's samples (as SENDs)."""
+        return messages21.OpenPeriodicEventStreamResponse(
+            status=enums21.GenericStatusEnumType.ACCEPTED
+        )
+
+    def default_notify_periodic_event_stream(
+        self, request: messages21.NotifyPeriodicEventStreamRequest
+    ) -> None:
+        """A SEND: taken, never answered (the demo keeps no samples)."""
+
+    def default_close_periodic_event_stream(
+        self, request: messages21.ClosePeriodicEventStreamRequest
+    ) -> messages21.ClosePeriodicEventStreamResponse:
+        return messages21.ClosePeriodicEventStreamResponse()
+
+    if not TYPE_CHECKING:  # the handlers are the answers (checkers see the version's slots)
+        open_periodic_event_stream = default_open_periodic_event_stream
+        notify_periodic_event_stream = default_notify_periodic_event_stream
+        close_periodic_event_stream = default_close_periodic_event_stream
 
 
 _ACCEPTED_16 = datatypes16.IdTagInfoType(status=enums16.IdTagInfoStatusEnum.ACCEPTED)

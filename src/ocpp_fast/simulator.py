@@ -48,10 +48,11 @@ from ocpp_fast._sim_traffic import (
     ACTION_PRESETS,
     CORE_ACTIONS,
     MIX_SHARES,
-    action_of,
+    STREAM,
+    STREAM_SENDS,
     chosen_actions,
     is_core,
-    mixed_actions,
+    mix_of,
 )
 from ocpp_fast._sim_traffic16 import traffic_for
 from ocpp_fast.aio import AsyncConnection
@@ -82,6 +83,7 @@ __all__ = [
     "RECONNECT_BACKOFF",
     "SIMULATOR_QUEUE",
     "STILL_CONNECTING",
+    "STREAM_SENDS",
     "TRANSACTION_RETRY",
     "WIND_DOWN",
     "SimulatedStation",
@@ -176,9 +178,9 @@ class _Fleet:
     compression: bool
     passwords: Passwords
     ssl: ssl_module.SSLContext | None
-    kinds: list[str]
-    """The kinds of :data:`MIX_SHARES` the stations send (``actions=``), and their weights."""
-    weights: list[int]
+    mixes: dict[str, tuple[list[str], list[int]]]
+    """By version, the kinds of :data:`MIX_SHARES` its stations send (``actions=``; a 2.1
+    station's include its stream's, :func:`~._sim_traffic.mix_of`), and their weights."""
     clients: dict[str, StationClient]
     """The stations' clients by identity, for the live count."""
     ended: dict[str, bool]
@@ -340,7 +342,7 @@ async def _station(fleet: _Fleet, index: int, label: str, first: int, rng: rando
         unsent: set[int] = set()
         fleet.unsent[identity] = unsent
         client.queue_call = functools.partial(_sending, fleet, unsent, calls)
-    kinds, weights = fleet.kinds, fleet.weights
+    kinds, weights = fleet.mixes[label]
     try:
         accepted = await _booted(fleet, client, state)
         while accepted:
@@ -354,6 +356,9 @@ async def _station(fleet: _Fleet, index: int, label: str, first: int, rng: rando
                 accepted = await _booted(fleet, client, state)
                 continue
             kind = rng.choices(kinds, weights)[0]
+            if kind == STREAM:  # (2.1 only) a SEND, and the CALLs of the stream's lifecycle
+                await _streamed(fleet, client, state, connection)
+                continue
             answer = await _call(fleet, client, state, kind)
             if kind != "BootNotification":
                 continue
@@ -371,6 +376,45 @@ async def _station(fleet: _Fleet, index: int, label: str, first: int, rng: rando
         await client.close()
         if queue is not None:
             _left_in_queue(fleet, identity, queue)
+
+
+async def _streamed(
+    fleet: _Fleet, client: StationClient, state: Any, connection: AsyncConnection
+) -> None:
+    """A 2.1 station's pick of NotifyPeriodicEventStream: the next sample of its periodic event
+    stream, sent as a SEND (OCPP-J 2.1: ``[6, ...]``, never answered), on the stream's
+    lifecycle as 2.1 has it: with no stream the CSMS accepted open on ``connection`` the station
+    opens one first (OpenPeriodicEventStream, a CALL), and sends nothing on a stream the CSMS
+    did not accept (refused: :attr:`SimulationReport.streams_refused`; NotSupported, failed:
+    counted as any call is); after :data:`STREAM_SENDS` SENDs it closes it
+    (ClosePeriodicEventStream, a CALL). A SEND written is counted in
+    :attr:`SimulationReport.sends`, and in none of the rows of the calls: no answer comes, so
+    none is missed (not unanswered, not an error, no latency). One whose connection dropped as
+    it was written is not counted, a lost connection being no error (its loss is in
+    :attr:`SimulationReport.connections_lost`); after the run's end nothing is sent."""
+    if state.stream_on is not connection:
+        answer = await _send(fleet, client, state, state.open_stream())
+        if answer is None:  # failed, or NotSupported: counted as such
+            return
+        if str(answer.status) != "Accepted":
+            fleet.report.streams_refused += 1
+            return
+        state.stream_opened(connection)
+    if _ended(fleet) or client.connection is not connection:
+        return
+    try:
+        await connection.send(state.stream_sample())
+    except ConnectionError:
+        return
+    fleet.report.sends += 1
+    close = state.close_stream()
+    if close is not None and not _ended(fleet):
+        await _send(fleet, client, state, close)
+
+
+def _ended(fleet: _Fleet) -> bool:
+    """Whether the run is over (its end passed, or it was stopped): a station sends no more."""
+    return fleet.over.is_set() or time.monotonic() >= fleet.deadline
 
 
 async def _wound_down(fleet: _Fleet, mine: StationCalls) -> None:
@@ -535,7 +579,7 @@ async def _send(
     except asyncio.CancelledError:
         if queued is not None:  # what the queue still holds is counted at the station's end
             raise
-        if fleet.over.is_set() or time.monotonic() >= fleet.deadline:  # cut off by the end
+        if _ended(fleet):  # cut off by the end
             connection = client.connection if on is None else on
             cut = report.unanswered if _on_wire(fleet, connection, action) else report.not_sent
             cut[action] += 1  # said, not dropped
@@ -608,7 +652,7 @@ async def _sending(
     again = position not in unsent
     if not again:
         unsent.discard(position)
-    elif fleet.over.is_set() or time.monotonic() >= fleet.deadline:
+    elif _ended(fleet):
         mine.hold()
         await asyncio.get_running_loop().create_future()  # until the client's close cancels it
     action = message.action
@@ -753,7 +797,11 @@ async def simulate(
     stations send, ``"all"`` of the fleet's mix, ``"core"`` (:data:`CORE_ACTIONS`), or action
     names (:func:`chosen_actions`; each station boots on connecting whatever they are, and
     boots again mid-run, a restart, only when they name BootNotification: ``"all"`` and
-    ``"core"`` do). ``password``: HTTP Basic (security profiles 1 and 2), one
+    ``"core"`` do). A 2.1 station's ``"all"`` includes its periodic event stream
+    (NotifyPeriodicEventStream as SEND frames, between an OpenPeriodicEventStream and a
+    ClosePeriodicEventStream; counted in :attr:`SimulationReport.sends`), which
+    ``"NotifyPeriodicEventStream"`` names alone; ``ValueError`` when the stations of a version
+    would have nothing to send. ``password``: HTTP Basic (security profiles 1 and 2), one
     for every station or a mapping of identity to password; ``ssl``: the TLS context for
     ``wss://`` (with a client certificate for profile 3). ``progress(report, elapsed)`` is
     called about once a second with the report so far and the seconds elapsed.
@@ -777,8 +825,7 @@ async def simulate(
     whose CPU is the limit reaches.
     """
     labels = _labels(versions)
-    chosen = mixed_actions(actions)
-    kinds = [kind for kind in MIX_SHARES if action_of(kind) in chosen]
+    mixes = {label: mix_of(actions, label) for label in labels}
     check_passwords(password, chargers, first_station)
     urls = [url] if isinstance(url, str) else list(url)
     report = SimulationReport(stations=chargers, duration=duration)
@@ -795,8 +842,7 @@ async def simulate(
         compression,
         password,
         ssl,
-        kinds,
-        [MIX_SHARES[kind] for kind in kinds],
+        mixes,
         {},
         {},
         retry,

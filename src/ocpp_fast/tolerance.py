@@ -289,18 +289,20 @@ def retry(
     """The frame the strict decode refused with ``error``, accepted after repair, or ``None``.
 
     Only payload errors of a CALL, SEND or CALLRESULT are retried; ``None``
-    means the original error stands.
+    means the original error stands, as it does for an error naming a message the version does
+    not have (a CALLRESULT of 2.1's SEND-only NotifyPeriodicEventStream, which has no
+    response: it raised ``KeyError``).
     """
     if not policy or error.action is None or not isinstance(error, _PAYLOAD_ERRORS):
         return None
     kind = error.message_type
     if kind not in (CALL, SEND, CALLRESULT) or error.message_id is None:
         return None
+    types = version.response_types if kind == CALLRESULT else version.request_types
+    tp = types.get(error.action)
+    if tp is None:  # no such message in the version (a SEND-only action has no response)
+        return None
     frame = _parse(data)
-    if kind == CALLRESULT:
-        tp = version.response_types[error.action]
-    else:
-        tp = version.request_types[error.action]
     try:
         payload, found = repair(frame[-1], tp, version, policy)
     except errors.OcppError:
