@@ -413,6 +413,22 @@ class Version:
     """What the CSMS's calls get from our station (and from ocpp-rpc's, but for Reset)."""
 
 
+GET_VARIABLES_42 = (
+    "GetVariables",
+    {
+        "getVariableResult": [
+            {
+                "attributeStatus": "Accepted",
+                "component": {"name": "OCPPCommCtrlr"},
+                "variable": {"name": "HeartbeatInterval"},
+                "attributeValue": "42",
+            }
+        ]
+    },
+)
+"""What our station answers the CSMS's GetVariables of HeartbeatInterval (2.0.1 and 2.1)."""
+
+
 V201 = Version(
     "ocpp2.0.1",
     v201.VERSION,
@@ -433,19 +449,7 @@ V201 = Version(
     ],
     [
         ("RequestStartTransaction", {"status": "Accepted"}),
-        (
-            "GetVariables",
-            {
-                "getVariableResult": [
-                    {
-                        "attributeStatus": "Accepted",
-                        "component": {"name": "OCPPCommCtrlr"},
-                        "variable": {"name": "HeartbeatInterval"},
-                        "attributeValue": "42",
-                    }
-                ]
-            },
-        ),
+        GET_VARIABLES_42,
         ("ChangeAvailability", {"status": "Accepted"}),
         ("UnlockConnector", {"status": "Unlocked"}),
         ("Reset", "NotSupported"),  # no handler in our station
@@ -1066,19 +1070,7 @@ CSMS_CALLS_21 = [
 ]
 CSMS_OUTCOMES_21 = [
     ("GetTariffs", {"status": "NoTariff"}),
-    (
-        "GetVariables",
-        {
-            "getVariableResult": [
-                {
-                    "attributeStatus": "Accepted",
-                    "component": {"name": "OCPPCommCtrlr"},
-                    "variable": {"name": "HeartbeatInterval"},
-                    "attributeValue": "42",
-                }
-            ]
-        },
-    ),
+    GET_VARIABLES_42,
     ("DataTransfer", {"status": "Accepted", "data": "eyb"}),
 ]
 STATION_OUTCOMES_21 = [
