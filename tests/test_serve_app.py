@@ -199,6 +199,17 @@ def test_flags_that_are_wrong_are_refused_before_serving(app_dir: Path) -> None:
             "TLS needs --ssl-certfile",
         ),
         (["--security-profile", "1"], "security profile 1 checks each station's password"),
+        (  # it served wss:// (in effect profile 2) without a word
+            [
+                "--security-profile",
+                "1",
+                "--authorize",
+                "fleet_app:admit_all",
+                "--ssl-certfile",
+                "absent.pem",
+            ],
+            "with --ssl-certfile it is profile 2: pass --security-profile 2",
+        ),
         (["--security-profile", "2", "--ssl-certfile", "absent.pem"], "pass --authorize"),
         (
             ["--authorize", "fleet_app:admit_all", "--ssl-certfile", "absent.pem"],

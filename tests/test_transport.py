@@ -160,6 +160,17 @@ def test_a_url_without_identity_says_how_to_give_one() -> None:
     )
 
 
+def test_profile_1_with_a_tls_context_is_refused_as_the_profile_2_it_would_be() -> None:
+    """Profile 1 is HTTP Basic over ``ws://``: given an ``ssl`` context it served ``wss://``,
+    OCPP's profile 2, with no word of it."""
+    import ssl as ssl_module
+
+    context = ssl_module.SSLContext(ssl_module.PROTOCOL_TLS_SERVER)
+    with pytest.raises(ValueError) as refused:
+        asyncio.run(serve(MyTestChargeSystem(), security_profile=1, ssl=context))
+    assert "with TLS it is profile 2: give security_profile=2" in str(refused.value)
+
+
 @pytest.mark.parametrize("client_backend", BACKENDS)
 def test_a_session_both_ways_with_compression(backend: str, client_backend: str) -> None:
     """Every pairing of server and client backends: the two interoperate."""

@@ -282,6 +282,11 @@ def ssl_context_of(args: argparse.Namespace) -> ssl.SSLContext | None:
         if args.security_profile in (2, 3) or args.ssl_keyfile or args.ssl_ca_certs:
             raise ValueError("TLS needs --ssl-certfile (security profiles 2 and 3)")
         return None
+    if args.security_profile == 1:
+        raise ValueError(
+            "security profile 1 is HTTP Basic over ws://, without TLS; with --ssl-certfile it "
+            "is profile 2: pass --security-profile 2"
+        )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     load_certificate(context, args.ssl_certfile, args.ssl_keyfile)
     if args.ssl_ca_certs is not None:

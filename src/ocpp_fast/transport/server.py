@@ -74,6 +74,13 @@ class ClusterAttachment(Protocol):
         """Start following the running server's stations."""
 
 
+_PROFILE_1_WITH_TLS = (
+    "security profile 1 is HTTP Basic over ws://, without TLS; with TLS it is profile 2: "
+    "give security_profile=2 (ocpp-fast serve --security-profile 2)"
+)
+"""Why profile 1 with a TLS context is refused, by ``serve()`` and by ``ocpp-fast serve``."""
+
+
 async def serve(
     handlers: OcppHandler | Mapping[str, OcppHandler],
     host: str = "127.0.0.1",
@@ -127,6 +134,8 @@ async def serve(
         handlers = cluster.handlers_for(handlers)
     if security_profile in (2, 3) and ssl is None:
         raise ValueError(f"security profile {security_profile} needs an ssl context")
+    if security_profile == 1 and ssl is not None:  # it served wss:// with no word of it
+        raise ValueError(_PROFILE_1_WITH_TLS)
     if security_profile == 3 and ssl is not None and ssl.verify_mode != ssl_module.CERT_REQUIRED:
         raise ValueError("security profile 3 needs an ssl context with CERT_REQUIRED")
     require_basic_auth = security_profile in (1, 2)
