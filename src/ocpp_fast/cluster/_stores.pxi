@@ -245,7 +245,8 @@ cdef class Stores:
     def timeout(self, seconds):
         timeout = float(seconds)
         self._timeout_key = timeout
-        self._batch_key = int(timeout) if timeout.is_integer() and abs(timeout) < 2**53 else timeout
+        whole = timeout.is_integer() and abs(timeout) < 2**53
+        self._batch_key = int(timeout) if whole else timeout
 
     @property
     def stations(self):
@@ -372,7 +373,7 @@ cdef class Stores:
         _store_into(PyBytes_AS_STRING(data), subject, self._prefix, token, s, head, id_text,
                     id_size, quoted is None, micros, payload)
         if type(writer) is Writer:
-            (<Writer>writer)._send(data, True)
+            (<Writer>writer)._write(data)  # _place said: now (no second decision)
         else:
             writer.send(data, True)
         return ack
@@ -486,12 +487,17 @@ cdef class Writer:
         cdef Py_ssize_t size = PyBytes_GET_SIZE(data)
         cdef char* at = self._place(size, gather)
         if at == NULL:
-            transport = self.transport
-            if transport is not None and not transport.is_closing():
-                transport.write(data)
-            return 0
+            return self._write(data)
         memcpy(at, PyBytes_AS_STRING(data), size)
         return self._filled(size, gather)
+
+    cdef int _write(self, bytes data) except -1:
+        """``data`` to the transport now, if there is one still open (else dropped: the
+        connection is lost, and what waits for its reply fails with it)."""
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
+        return 0
 
     cdef char* _place(self, Py_ssize_t size, bint gather) except? NULL:
         """Where a publish of ``size`` bytes goes when it is held (the caller writes it there,
@@ -560,9 +566,8 @@ cdef class Writer:
         if self._windowed:
             self.link.window_writes += 1
         self._windowed = False
-        transport = self.transport
-        if data is not None and transport is not None and not transport.is_closing():
-            transport.write(data)
+        if data is not None:
+            self._write(data)
 
     def stop(self):
         if self._flusher is not None:
