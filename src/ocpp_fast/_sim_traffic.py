@@ -90,11 +90,9 @@ ACTION_PRESETS: dict[str, frozenset[str]] = {
 plus NotifyReport, SecurityEventNotification and DataTransfer, which a CSMS may answer
 NotSupported). For a 2.1 station ``all`` is its own mix's, NotifyPeriodicEventStream included
 (:data:`MIX_SHARES_21`)."""
-_PRESETS_21: dict[str, frozenset[str]] = {
-    "core": CORE_ACTIONS,
-    "all": frozenset(kind.split(".")[0] for kind in MIX_SHARES_21),
-}
-"""The presets of a 2.1 station: ``all`` of its mix, what 2.1 adds included."""
+_PRESETS_21: dict[str, frozenset[str]] = {**ACTION_PRESETS, "all": ACTION_PRESETS["all"] | {STREAM}}
+"""The presets of a 2.1 station: ``all`` of its mix (:data:`MIX_SHARES_21`), what 2.1 adds
+included."""
 _ALIASES_16 = {
     "StartTransaction": "TransactionEvent",
     "StopTransaction": "TransactionEvent",
