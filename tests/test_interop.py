@@ -78,6 +78,19 @@ async def node_script(*args: str) -> AsyncIterator[asyncio.subprocess.Process]:
             await process.wait()
 
 
+@contextlib.asynccontextmanager
+async def ocpp_rpc_csms(
+    protocol: str, mode: str
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
+    """ocpp-rpc's CSMS (``interop/server.mjs``) of ``protocol`` in ``mode``, and the port it
+    listens on (its first line)."""
+    async with node_script("server.mjs", protocol, mode) as js:
+        assert js.stdout is not None
+        first = await asyncio.wait_for(js.stdout.readline(), NODE_TIMEOUT)
+        assert first, await report_of(js)
+        yield js, json.loads(first)["port"]
+
+
 async def report_of(process: asyncio.subprocess.Process) -> dict[str, Any]:
     """Wait for the script to end; its last stdout line, as JSON."""
     out, err = await asyncio.wait_for(process.communicate(), NODE_TIMEOUT)
@@ -550,11 +563,7 @@ def test_our_station_against_an_ocpp_rpc_csms(version: Version) -> None:
     station = version.station()
 
     async def session() -> tuple[dict[str, Any], list[Any]]:
-        async with node_script("server.mjs", version.protocol, "session") as js:
-            assert js.stdout is not None
-            first = await asyncio.wait_for(js.stdout.readline(), NODE_TIMEOUT)
-            assert first, await report_of(js)
-            port = json.loads(first)["port"]
+        async with ocpp_rpc_csms(version.protocol, "session") as (js, port):
             client = await connect(station, f"ws://127.0.0.1:{port}/ocpp/PY001")
             try:
                 assert client.subprotocol == version.protocol
@@ -834,9 +843,7 @@ def test_malformed_frames_from_us_and_what_ocpp_rpc_answers(version: Version) ->
     table = MALFORMED[version.protocol]
 
     async def session() -> tuple[dict[str, Any], dict[str, list[str]]]:
-        async with node_script("server.mjs", version.protocol, "answer") as js:
-            assert js.stdout is not None
-            port = json.loads(await asyncio.wait_for(js.stdout.readline(), NODE_TIMEOUT))["port"]
+        async with ocpp_rpc_csms(version.protocol, "answer") as (js, port):
             replies: dict[str, list[str]] = {}
             async with ws_connect(
                 f"ws://127.0.0.1:{port}/PY001", subprotocols=[Subprotocol(version.protocol)]
@@ -1130,11 +1137,7 @@ def test_our_21_station_against_an_ocpp_rpc_csms(caplog: pytest.LogCaptureFixtur
     station = Station21()
 
     async def session() -> tuple[dict[str, Any], list[Any]]:
-        async with node_script("server.mjs", "ocpp2.1", "session") as js:
-            assert js.stdout is not None
-            first = await asyncio.wait_for(js.stdout.readline(), NODE_TIMEOUT)
-            assert first, await report_of(js)
-            port = json.loads(first)["port"]
+        async with ocpp_rpc_csms("ocpp2.1", "session") as (js, port):
             client = await connect(station, f"ws://127.0.0.1:{port}/ocpp/PY001")
             try:
                 assert client.subprotocol == "ocpp2.1"

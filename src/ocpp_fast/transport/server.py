@@ -78,7 +78,8 @@ _PROFILE_1_WITH_TLS = (
     "security profile 1 is HTTP Basic over ws://, without TLS; with TLS it is profile 2: "
     "give security_profile=2 (ocpp-fast serve --security-profile 2)"
 )
-"""Why profile 1 with a TLS context is refused, by ``serve()`` and by ``ocpp-fast serve``."""
+"""Why ``serve()`` refuses profile 1 with a TLS context (``ocpp-fast serve`` says it before,
+in its flags' words, as it does for its other TLS flags)."""
 
 
 async def serve(
